@@ -1,0 +1,1 @@
+"""api layer of Interp Studio; see docs/ARCHITECTURE.md."""

@@ -1,0 +1,1 @@
+"""api/routes layer of Interp Studio; see docs/ARCHITECTURE.md."""

@@ -1,0 +1,1 @@
+"""core layer of Interp Studio; see docs/ARCHITECTURE.md."""

@@ -1,0 +1,133 @@
+"""The one error hierarchy of Interp Studio.
+
+Every error a user can cause or meet is an ``AppError`` subclass with a stable ``code`` (the API
+returns it as ``{"error": {"code", "message", "details"}}``), an HTTP ``status`` and context in
+``details``. Each subclass is also the matching builtin (``NotFound`` is a ``LookupError``), so
+library code can catch what it expects without knowing about the app.
+
+This module is NOT responsible for turning errors into responses (``api/errors.py`` does that) or
+for logging them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class AppError(Exception):
+    """Base of every error the product reports to a user."""
+
+    code: str = "app_error"
+    status: int = 500
+
+    def __init__(self, message: str, *, details: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details: dict[str, Any] = details or {}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"code": self.code, "message": self.message, "details": self.details}
+
+
+class InvalidInput(AppError, ValueError):
+    """The request or argument is well-formed but not acceptable."""
+
+    code = "invalid_input"
+    status = 422
+
+
+class NotFound(AppError, LookupError):
+    """A resource named by id does not exist."""
+
+    code = "not_found"
+    status = 404
+
+    def __init__(self, resource: str, resource_id: object, message: str | None = None) -> None:
+        super().__init__(
+            message or f"{resource} {resource_id!s} does not exist",
+            details={"resource": resource, "id": str(resource_id)},
+        )
+        self.resource = resource
+        self.resource_id = resource_id
+
+
+class JobNotFound(NotFound):
+    code = "job_not_found"
+
+    def __init__(self, job_id: object) -> None:
+        super().__init__("job", job_id)
+
+
+class Conflict(AppError, RuntimeError):
+    """The action does not fit the resource's current state."""
+
+    code = "conflict"
+    status = 409
+
+
+class InvalidJobState(Conflict):
+    code = "invalid_job_state"
+
+    def __init__(self, job_id: int, state: str, action: str, allowed: list[str]) -> None:
+        super().__init__(
+            f"cannot {action} job {job_id}: it is {state} (allowed from: {', '.join(allowed)})",
+            details={"job_id": job_id, "state": state, "action": action, "allowed": allowed},
+        )
+
+
+class Unauthorized(AppError, PermissionError):
+    code = "unauthorized"
+    status = 401
+
+
+class ConfigurationError(AppError, ValueError):
+    """Settings that cannot work; raised at start-up, before anything is served."""
+
+    code = "configuration_error"
+    status = 500
+
+
+class UnknownJobKind(InvalidInput):
+    code = "unknown_job_kind"
+
+    def __init__(self, kind: str, known: list[str]) -> None:
+        super().__init__(
+            f"unknown job kind {kind!r}; known kinds: {', '.join(sorted(known))}",
+            details={"kind": kind, "known": sorted(known)},
+        )
+
+
+class InsufficientDisk(AppError, OSError):
+    """Refused before starting: the work needs more free disk than there is."""
+
+    code = "insufficient_disk"
+    status = 507
+
+    def __init__(self, *, needed: int, free: int, path: str) -> None:
+        super().__init__(
+            f"not enough free disk at {path}: needs {needed:,} bytes, {free:,} free",
+            details={"needed_bytes": needed, "free_bytes": free, "path": path},
+        )
+
+
+class PathOutsideRoot(AppError, PermissionError):
+    """A user-supplied path would escape the directory it must stay in."""
+
+    code = "path_outside_root"
+    status = 403
+
+    def __init__(self, path: str, roots: list[str]) -> None:
+        super().__init__(
+            f"path {path!r} is outside the allowed roots",
+            details={"path": path, "allowed_roots": roots},
+        )
+
+
+class JobCancelled(AppError):
+    """Raised inside a running task when the user asked it to stop (cooperative cancel)."""
+
+    code = "cancelled"
+    status = 409
+
+    def __init__(self, message: str = "cancelled by user") -> None:
+        super().__init__(message)

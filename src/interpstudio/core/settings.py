@@ -1,0 +1,117 @@
+"""Settings: every knob of the app, read from ``INTERPSTUDIO_*`` environment variables.
+
+``get_settings()`` builds a validated ``Settings`` once per call; the result is passed explicitly
+to whatever needs it (app factory, worker, CLI). Nothing reads the environment at import time and
+there is no module-level singleton, so tests build their own ``Settings(...)``.
+
+Invalid values fail here, at start-up, with a message naming the environment variable
+(``SettingsError``). This module is NOT responsible for creating directories or engines.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from interpstudio.core.errors import ConfigurationError
+
+ENV_PREFIX = "INTERPSTUDIO_"
+
+
+class SettingsError(ConfigurationError):
+    """One or more settings are invalid; ``message`` names each variable and the problem."""
+
+    code = "invalid_settings"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", validate_default=True)
+
+    data_dir: Path = Field(default=Path("data"), description="Root of every file the app writes.")
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL; default: a SQLite file inside the data dir.",
+    )
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    api_key: SecretStr | None = Field(
+        default=None, description="Required on every request when set; needed off loopback."
+    )
+    hf_endpoint: str = Field(
+        default="https://huggingface.co",
+        description="Hugging Face Hub (or mirror) base URL; passed to huggingface_hub.",
+    )
+    workers: int = Field(default=1, ge=0, le=64, description="Embedded job worker processes.")
+    memory_budget_bytes: int | None = Field(
+        default=None, ge=0, description="Model memory budget; default: available memory - margin."
+    )
+    broker_url: str | None = Field(default=None, description="Redis URL for scale-out events.")
+    cors_origins: list[str] = Field(default_factory=list)
+    import_roots: list[Path] = Field(
+        default_factory=list, description="Folders local imports may read from (besides data dir)."
+    )
+    max_upload_bytes: int = Field(default=10 * 1024**3, ge=1)
+    heartbeat_interval_s: float = Field(default=1.0, gt=0, le=60)
+    heartbeat_timeout_s: float = Field(default=10.0, gt=0, le=3600)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @field_validator("data_dir")
+    @classmethod
+    def _absolute_data_dir(cls, value: Path) -> Path:
+        return value.expanduser().resolve()
+
+    @field_validator("hf_endpoint")
+    @classmethod
+    def _http_endpoint(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/")
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_database(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("sqlite", "postgresql")):
+            raise ValueError("must be a sqlite:/// or postgresql+psycopg:// URL")
+        return value
+
+    @model_validator(mode="after")
+    def _key_required_off_loopback(self) -> Settings:
+        if not is_loopback(self.host) and self.api_key is None:
+            raise ValueError(
+                f"binding to {self.host} (not loopback) requires {ENV_PREFIX}API_KEY to be set"
+            )
+        if self.heartbeat_timeout_s <= 2 * self.heartbeat_interval_s:
+            raise ValueError("heartbeat_timeout_s must exceed twice heartbeat_interval_s")
+        return self
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'interpstudio.db'}"
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def get_settings(**overrides: object) -> Settings:
+    """Read settings from the environment (plus explicit overrides) or raise ``SettingsError``."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            field = ".".join(str(p) for p in err["loc"])
+            name = f"{ENV_PREFIX}{field.upper()}" if field else "settings"
+            problems.append(f"{name}: {err['msg']}")
+        raise SettingsError(
+            "invalid settings: " + "; ".join(problems), details={"problems": problems}
+        ) from None

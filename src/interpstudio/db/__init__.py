@@ -1,0 +1,1 @@
+"""db layer of Interp Studio; see docs/ARCHITECTURE.md."""

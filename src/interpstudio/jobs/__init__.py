@@ -1,0 +1,1 @@
+"""jobs layer of Interp Studio; see docs/ARCHITECTURE.md."""

@@ -1,0 +1,1 @@
+"""jobs/tasks layer of Interp Studio; see docs/ARCHITECTURE.md."""

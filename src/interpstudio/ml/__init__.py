@@ -1,0 +1,1 @@
+"""ml layer of Interp Studio; see docs/ARCHITECTURE.md."""

@@ -1,0 +1,1 @@
+"""services layer of Interp Studio; see docs/ARCHITECTURE.md."""
