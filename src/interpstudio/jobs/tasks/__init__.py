@@ -1,1 +1,1 @@
-"""jobs/tasks layer of Interp Studio; see docs/ARCHITECTURE.md."""
+"""Task adapters: one function per job kind turning a JobContext into calls of ml/services code."""

@@ -1,0 +1,74 @@
+"""``create_app(settings)``: the FastAPI application factory.
+
+Wires settings, the database engine and session factory, the event bus, the job and system feeds,
+the routers under ``/api/v1``, error handlers, the optional API-key middleware, CORS (off unless
+origins are configured) and the static UI. It creates nothing at import time. It does NOT apply
+migrations or start job workers: ``interpstudio serve`` does both before serving.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+from interpstudio import __version__
+from interpstudio.api.auth import ApiKeyMiddleware
+from interpstudio.api.errors import install_error_handlers
+from interpstudio.api.feeds import JobFeed, SystemFeed
+from interpstudio.api.routes import health, jobs, system
+from interpstudio.api.schemas import ErrorResponse
+from interpstudio.api.static import mount_ui
+from interpstudio.api.ws import router as ws_router
+from interpstudio.core.events import make_event_bus
+from interpstudio.core.paths import DataPaths
+from interpstudio.core.settings import Settings
+from interpstudio.db.session import make_engine, make_session_factory
+
+API_PREFIX = "/api/v1"
+ERROR_RESPONSES = {code: {"model": ErrorResponse} for code in (401, 404, 409, 422, 500)}
+
+
+def create_app(settings: Settings, *, job_feed_interval_s: float = 0.25,
+               system_interval_s: float = 2.0) -> FastAPI:
+    engine = make_engine(settings.resolved_database_url)
+    session_factory = make_session_factory(engine)
+    paths = DataPaths(settings.data_dir)
+    paths.ensure()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        bus = make_event_bus(settings.broker_url)
+        await bus.start()
+        app.state.bus = bus
+        feeds = [JobFeed(session_factory, bus, job_feed_interval_s),
+                 SystemFeed(bus, settings.data_dir, system_interval_s)]
+        for feed in feeds:
+            feed.start()
+        try:
+            yield
+        finally:
+            for feed in feeds:
+                await feed.stop()
+            await bus.close()
+            engine.dispose()
+
+    app = FastAPI(title="Interp Studio", version=__version__, lifespan=lifespan,
+                  responses=ERROR_RESPONSES)  # type: ignore[arg-type]
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.session_factory = session_factory
+    app.state.paths = paths
+    install_error_handlers(app)
+    for module in (health, jobs, system):
+        app.include_router(module.router, prefix=API_PREFIX)
+    app.include_router(ws_router, prefix=API_PREFIX)
+    if settings.cors_origins:
+        app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins,
+                           allow_methods=["*"], allow_headers=["*"])
+    if settings.api_key is not None:
+        app.add_middleware(ApiKeyMiddleware, api_key=settings.api_key.get_secret_value())
+    mount_ui(app)
+    return app

@@ -1,0 +1,43 @@
+"""FastAPI dependencies: settings, a transactional session, and load-or-404 helpers.
+
+``SessionDep`` commits when the route returns and rolls back on error. This module is NOT
+responsible for authentication (``auth.py``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, Path, Request
+from sqlalchemy.orm import Session
+
+from interpstudio.core.settings import Settings
+from interpstudio.db.models import Job
+from interpstudio.services import jobs as job_service
+
+
+def get_app_settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+def get_session(request: Request) -> Iterator[Session]:
+    """One transaction per request, committed before the response is sent."""
+    with request.app.state.session_factory() as session:
+        try:
+            yield session
+        except BaseException:
+            session.rollback()
+            raise
+        session.commit()
+
+
+SettingsDep = Annotated[Settings, Depends(get_app_settings)]
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
+
+
+def load_job(session: SessionDep, job_id: Annotated[int, Path(ge=1, le=2**62)]) -> Job:
+    return job_service.get_job(session=session, job_id=job_id)
+
+
+JobDep = Annotated[Job, Depends(load_job)]

@@ -1,0 +1,112 @@
+"""Background producers of events in the API process.
+
+``JobFeed`` tails the jobs table (every ``interval_s``, an indexed query on ``updated_at``) and
+publishes ``job.updated`` for every row whose ``revision`` it has not published yet. Workers thus
+need no channel to the API: whichever process or machine they run on, their throttled row writes
+become events. ``SystemFeed`` publishes ``system.metrics`` every few seconds while anyone listens.
+Blocking work runs in threads so the event loop never waits on the database or psutil. This module
+is NOT responsible for WebSocket connections (``ws.py``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from interpstudio.api.schemas import JobRead, SystemRead
+from interpstudio.core.events import EventBus
+from interpstudio.db.base import utcnow
+from interpstudio.db.repositories import jobs as repo
+from interpstudio.services.system import system_metrics
+
+log = logging.getLogger(__name__)
+
+OVERLAP = timedelta(seconds=5)  # re-read window: tolerates commit order vs timestamp order
+
+
+def job_event(job: Any) -> dict[str, Any]:
+    return {"type": "job.updated", "job": JobRead.from_job(job).model_dump(mode="json")}
+
+
+class JobFeed:
+    def __init__(self, session_factory: sessionmaker[Session], bus: EventBus,
+                 interval_s: float = 0.25) -> None:
+        self._session_factory = session_factory
+        self._bus = bus
+        self._interval_s = interval_s
+        self._seen: dict[int, tuple[int, datetime]] = {}  # id -> (revision, updated_at)
+        self._cursor = utcnow() - OVERLAP
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._loop(), name="job-feed")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _loop(self) -> None:
+        while True:
+            try:
+                await self.poll()
+            except Exception:  # keep the feed alive through a transient database error
+                log.exception("job feed poll failed")
+            await asyncio.sleep(self._interval_s)
+
+    async def poll(self) -> int:
+        events = await asyncio.to_thread(self._changes)
+        for event in events:
+            await self._bus.publish(event)
+        return len(events)
+
+    def _changes(self) -> list[dict[str, Any]]:
+        with self._session_factory() as session:
+            jobs = repo.changed_since(session, self._cursor - OVERLAP)
+            events = []
+            for job in jobs:
+                seen = self._seen.get(job.id)
+                if seen is None or job.revision > seen[0]:
+                    self._seen[job.id] = (job.revision, job.updated_at)
+                    events.append(job_event(job))
+                self._cursor = max(self._cursor, job.updated_at)
+        horizon = self._cursor - 2 * OVERLAP
+        self._seen = {k: v for k, v in self._seen.items() if v[1] >= horizon}
+        return events
+
+
+class SystemFeed:
+    def __init__(self, bus: EventBus, data_dir: Any, interval_s: float = 2.0) -> None:
+        self._bus = bus
+        self._data_dir = data_dir
+        self._interval_s = interval_s
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._loop(), name="system-feed")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _loop(self) -> None:
+        while True:
+            if self._bus.subscriber_count:
+                try:
+                    await self._bus.publish(await self.snapshot())
+                except Exception:
+                    log.exception("system metrics failed")
+            await asyncio.sleep(self._interval_s)
+
+    async def snapshot(self) -> dict[str, Any]:
+        metrics = await asyncio.to_thread(system_metrics, data_dir=self._data_dir)
+        return {"type": "system.metrics",
+                "system": SystemRead.model_validate(metrics).model_dump(mode="json")}

@@ -1,0 +1,112 @@
+"""Response and request schemas of the REST API (one grammar: XCreate / XRead / XList).
+
+These are the contract the frontend's generated TypeScript types come from. This module is NOT
+responsible for validation rules of job parameters (``services/job_kinds.py`` owns those; the
+selftest body reuses its schema).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from interpstudio.services.job_kinds import SelftestParams
+
+JobState = Literal["queued", "running", "succeeded", "failed", "cancelled", "interrupted"]
+
+
+class ErrorBody(BaseModel):
+    code: str
+    message: str
+    details: dict[str, Any] = Field(default_factory=dict)
+
+
+class ErrorResponse(BaseModel):
+    error: ErrorBody
+
+
+class HealthRead(BaseModel):
+    status: Literal["ok"]
+    version: str
+    database: str
+
+
+class JobRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    kind: str
+    params: dict[str, Any]
+    state: JobState
+    stage: str | None
+    progress: float | None
+    done: float | None
+    total: float | None
+    unit: str | None
+    rate: float | None
+    eta_s: float | None
+    message: str | None
+    error_code: str | None
+    error_message: str | None
+    result: dict[str, Any] | None
+    cancel_requested: bool
+    attempt: int
+    has_checkpoint: bool
+    worker_id: str | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    updated_at: datetime
+    heartbeat_at: datetime | None
+
+    @classmethod
+    def from_job(cls, job: Any) -> JobRead:
+        data = {name: getattr(job, name) for name in cls.model_fields if name != "has_checkpoint"}
+        return cls(**data, has_checkpoint=job.checkpoint is not None)
+
+
+class JobList(BaseModel):
+    items: list[JobRead]
+    total: int
+
+
+class SelftestCreate(SelftestParams):
+    pass
+
+
+class CpuRead(BaseModel):
+    percent: float
+    count: int
+
+
+class MemoryRead(BaseModel):
+    total: int
+    available: int
+    used: int
+    percent: float
+
+
+class DiskRead(BaseModel):
+    path: str
+    total: int
+    used: int
+    free: int
+    percent: float
+
+
+class GpuRead(BaseModel):
+    index: int
+    name: str
+    memory_total: int
+    memory_used: int
+    utilization_percent: float | None
+
+
+class SystemRead(BaseModel):
+    timestamp: datetime
+    cpu: CpuRead
+    memory: MemoryRead
+    disk: DiskRead
+    gpus: list[GpuRead]

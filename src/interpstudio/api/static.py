@@ -1,0 +1,36 @@
+"""Serves the built web UI (``api/ui_dist``) at ``/`` with a single-page-app fallback.
+
+Any GET outside ``/api`` that is not a file returns ``index.html`` so client-side routes survive a
+refresh. When the UI has not been built, ``/`` explains how to build it. This module is NOT
+responsible for building the UI (``make`` runs ``npm run build``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI, HTTPException
+from fastapi.responses import FileResponse, HTMLResponse, Response
+
+UI_DIST = Path(__file__).parent / "ui_dist"
+
+NOT_BUILT = """<!doctype html><title>Interp Studio</title>
+<h1>Interp Studio</h1><p>The web UI has not been built. Run <code>make run</code> (or
+<code>cd frontend &amp;&amp; npm ci &amp;&amp; npm run build</code>). The API is at
+<a href="/docs">/docs</a>.</p>"""
+
+
+def mount_ui(app: FastAPI, ui_dir: Path = UI_DIST) -> None:
+    root = ui_dir.resolve()
+
+    @app.get("/{path:path}", include_in_schema=False)
+    def ui(path: str) -> Response:
+        if path.startswith("api/") or path == "api":
+            raise HTTPException(status_code=404, detail=f"no API route /{path}")
+        index = root / "index.html"
+        if not index.exists():
+            return HTMLResponse(NOT_BUILT)
+        candidate = (root / path).resolve()
+        if path and candidate.is_file() and candidate.is_relative_to(root):
+            return FileResponse(candidate)
+        return FileResponse(index, headers={"Cache-Control": "no-cache"})

@@ -1,0 +1,65 @@
+"""Paths inside the data directory, and the one guard against escaping it.
+
+Every file the app writes lives under ``Settings.data_dir``; user-supplied relative names go through
+``safe_join`` and user-supplied absolute paths through ``ensure_within`` so that no path, link or
+``..`` can leave its root. This module is NOT responsible for creating files or choosing formats.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from interpstudio.core.errors import PathOutsideRoot
+
+
+def ensure_within(path: str | os.PathLike[str], roots: list[Path]) -> Path:
+    """Resolve ``path`` (following links) and return it if it lies inside one of ``roots``."""
+    resolved = Path(path).expanduser().resolve()
+    for root in roots:
+        root_resolved = root.expanduser().resolve()
+        if resolved == root_resolved or resolved.is_relative_to(root_resolved):
+            return resolved
+    raise PathOutsideRoot(str(path), [str(r) for r in roots])
+
+
+def safe_join(root: Path, *parts: str) -> Path:
+    """Join user-supplied ``parts`` below ``root``; refuse absolute parts and escapes."""
+    for part in parts:
+        if Path(part).is_absolute():
+            raise PathOutsideRoot(part, [str(root)])
+    return ensure_within(root.joinpath(*parts), [root])
+
+
+class DataPaths:
+    """Where each kind of thing lives under the data dir (created on demand)."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.root = data_dir
+
+    def ensure(self) -> None:
+        for sub in (self.root, self.jobs, self.models, self.datasets, self.extractions, self.tmp):
+            sub.mkdir(parents=True, exist_ok=True)
+
+    @property
+    def jobs(self) -> Path:
+        return self.root / "jobs"
+
+    @property
+    def models(self) -> Path:
+        return self.root / "models"
+
+    @property
+    def datasets(self) -> Path:
+        return self.root / "datasets"
+
+    @property
+    def extractions(self) -> Path:
+        return self.root / "extractions"
+
+    @property
+    def tmp(self) -> Path:
+        return self.root / "tmp"
+
+    def job_dir(self, job_id: int) -> Path:
+        return self.jobs / str(int(job_id))

@@ -1,0 +1,1 @@
+"""Database queries, one module per table."""

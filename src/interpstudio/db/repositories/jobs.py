@@ -1,0 +1,176 @@
+"""Queries and atomic state changes on the ``jobs`` table.
+
+Every write bumps ``revision`` and ``updated_at`` so the API's job feed sees it. State changes are
+conditional updates (``WHERE state IN (...)``) so that two actors (a user cancelling, a worker
+finishing) can never both win; claiming uses ``FOR UPDATE SKIP LOCKED`` on PostgreSQL and a
+conditional update on SQLite. This module is NOT responsible for deciding which transitions a user
+may ask for (``services/jobs.py``) or for running anything.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from interpstudio.core.errors import InvalidJobState, JobNotFound
+from interpstudio.db.base import utcnow
+from interpstudio.db.models import Job
+
+
+def create(session: Session, *, kind: str, params: dict[str, Any]) -> Job:
+    now = utcnow()
+    job = Job(kind=kind, params=params, state="queued", created_at=now, updated_at=now,
+              cancel_requested=False, attempt=1, revision=0)
+    session.add(job)
+    session.flush()
+    return job
+
+
+def get(session: Session, job_id: int) -> Job:
+    job = session.get(Job, job_id, populate_existing=True)
+    if job is None:
+        raise JobNotFound(job_id)
+    return job
+
+
+def list_jobs(
+    session: Session,
+    *,
+    states: Sequence[str] = (),
+    kinds: Sequence[str] = (),
+    limit: int = 50,
+    offset: int = 0,
+) -> tuple[list[Job], int]:
+    query = select(Job)
+    if states:
+        query = query.where(Job.state.in_(states))
+    if kinds:
+        query = query.where(Job.kind.in_(kinds))
+    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    items = session.scalars(query.order_by(Job.id.desc()).limit(limit).offset(offset)).all()
+    return list(items), int(total)
+
+
+def update_fields(session: Session, job_id: int, **values: Any) -> None:
+    """Unconditional write of progress-like fields (the job's own worker owns them)."""
+    session.execute(
+        update(Job)
+        .where(Job.id == job_id)
+        .values(**values, updated_at=utcnow(), revision=Job.revision + 1)
+    )
+
+
+def transition(
+    session: Session,
+    job_id: int,
+    *,
+    action: str,
+    from_states: Iterable[str],
+    worker_id: str | None = None,
+    **values: Any,
+) -> Job:
+    """Atomically move a job to new values if it is in one of ``from_states`` (else 409)."""
+    allowed = list(from_states)
+    query = update(Job).where(Job.id == job_id, Job.state.in_(allowed))
+    if worker_id is not None:
+        query = query.where(Job.worker_id == worker_id)
+    result = session.execute(
+        query.values(**values, updated_at=utcnow(), revision=Job.revision + 1)
+    )
+    job = get(session, job_id)
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        raise InvalidJobState(job_id, job.state, action, allowed)
+    return job
+
+
+def claim_next(
+    session: Session, *, worker_id: str, kinds: Sequence[str], job_id: int | None = None
+) -> Job | None:
+    """Take the oldest queued job of the given kinds (or exactly ``job_id``), or None."""
+    candidates = select(Job.id).where(Job.state == "queued", Job.kind.in_(kinds))
+    if job_id is not None:
+        candidates = candidates.where(Job.id == job_id)
+    candidates = candidates.order_by(Job.id).limit(1)
+    if session.get_bind().dialect.name == "postgresql":
+        candidates = candidates.with_for_update(skip_locked=True)
+    job_id = session.scalar(candidates)
+    if job_id is None:
+        return None
+    now = utcnow()
+    result = session.execute(
+        update(Job)
+        .where(Job.id == job_id, Job.state == "queued")
+        .values(state="running", worker_id=worker_id, started_at=now, heartbeat_at=now,
+                finished_at=None, updated_at=now, revision=Job.revision + 1)
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        return None  # another worker won the race (SQLite); try again next poll
+    return get(session, job_id)
+
+
+def heartbeat(session: Session, job_id: int, *, worker_id: str) -> bool:
+    """Record liveness; return True when the user asked this job to stop."""
+    session.execute(
+        update(Job)
+        .where(Job.id == job_id, Job.worker_id == worker_id, Job.state == "running")
+        .values(heartbeat_at=utcnow())
+    )
+    return bool(session.scalar(select(Job.cancel_requested).where(Job.id == job_id)))
+
+
+def interrupt_stale(
+    session: Session, *, timeout: timedelta, now: datetime | None = None
+) -> list[int]:
+    """Mark running jobs whose heartbeat is older than ``timeout`` as interrupted."""
+    deadline = (now or utcnow()) - timeout
+    ids = list(
+        session.scalars(
+            select(Job.id).where(Job.state == "running", Job.heartbeat_at < deadline)
+        )
+    )
+    return _interrupt(session, ids, "worker stopped sending heartbeats")
+
+
+def interrupt_workers(session: Session, worker_ids: Iterable[str], reason: str) -> list[int]:
+    """Mark the running jobs of workers known to be gone as interrupted."""
+    ids = list(
+        session.scalars(
+            select(Job.id).where(Job.state == "running", Job.worker_id.in_(list(worker_ids)))
+        )
+    )
+    return _interrupt(session, ids, reason)
+
+
+def running_worker_ids(session: Session) -> list[str]:
+    return [w for w in session.scalars(
+        select(Job.worker_id).where(Job.state == "running").distinct()
+    ) if w]
+
+
+def _interrupt(session: Session, ids: list[int], reason: str) -> list[int]:
+    done = []
+    for job_id in ids:
+        result = session.execute(
+            update(Job)
+            .where(Job.id == job_id, Job.state == "running")
+            .values(state="interrupted", finished_at=utcnow(), error_code="interrupted",
+                    error_message=reason, rate=None, eta_s=None, updated_at=utcnow(),
+                    revision=Job.revision + 1)
+        )
+        if result.rowcount == 1:  # type: ignore[attr-defined]
+            done.append(job_id)
+    return done
+
+
+def changed_since(session: Session, since: datetime) -> list[Job]:
+    return list(
+        session.scalars(select(Job).where(Job.updated_at >= since).order_by(Job.updated_at))
+    )
+
+
+def delete(session: Session, job: Job) -> None:
+    session.delete(job)

@@ -1,0 +1,71 @@
+"""What a running task sees: its parameters, checkpoint, progress, cancellation and folders.
+
+A task function receives one ``JobContext``. It reports progress with ``ctx.progress(...)``, calls
+``ctx.check_cancelled()`` (or passes ``ctx.should_stop`` to ml code) between chunks of work, and
+saves a checkpoint with ``ctx.save_checkpoint(...)`` so ``resume`` can continue. This module is NOT
+responsible for claiming jobs or deciding final states (``runner.py``).
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from interpstudio.core.errors import JobCancelled
+from interpstudio.core.paths import DataPaths
+from interpstudio.core.settings import Settings
+from interpstudio.db.repositories import jobs as repo
+from interpstudio.jobs.reporter import ProgressReporter
+
+
+class JobContext:
+    def __init__(
+        self,
+        *,
+        job_id: int,
+        kind: str,
+        params: dict[str, Any],
+        checkpoint: dict[str, Any] | None,
+        settings: Settings,
+        session_factory: sessionmaker[Session],
+        stop_event: threading.Event,
+    ) -> None:
+        self.job_id = job_id
+        self.kind = kind
+        self.params = params
+        self.checkpoint = checkpoint
+        self.settings = settings
+        self.paths = DataPaths(settings.data_dir)
+        self.session_factory = session_factory
+        self.reporter = ProgressReporter(session_factory, job_id)
+        self._stop_event = stop_event
+
+    @property
+    def work_dir(self) -> Path:
+        path = self.paths.job_dir(self.job_id)
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def progress(self, **fields: Any) -> None:
+        self.reporter.update(**fields)
+
+    def should_stop(self) -> bool:
+        return self._stop_event.is_set()
+
+    def sleep(self, seconds: float) -> None:
+        """Wait, but wake at once when the job is asked to stop."""
+        if seconds > 0:
+            self._stop_event.wait(seconds)
+
+    def check_cancelled(self) -> None:
+        if self._stop_event.is_set():
+            raise JobCancelled()
+
+    def save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        self.checkpoint = checkpoint
+        self.reporter.flush()
+        with self.session_factory.begin() as session:
+            repo.update_fields(session, self.job_id, checkpoint=checkpoint)

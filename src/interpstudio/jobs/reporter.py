@@ -1,0 +1,100 @@
+"""The one progress reporter: every job's progress goes through here.
+
+``ProgressReporter.update`` computes the fraction, a smoothed rate and the ETA, and writes them to
+the job row at most ``max_writes_per_s`` times a second (stage changes and the final update are
+always written). The row write IS the event: each API process tails the jobs table
+(``api/feeds.py``) and pushes ``job.updated`` to WebSocket clients, whichever process or
+machine the worker runs on.
+This module is NOT responsible for cancellation or heartbeats (``runner.py``).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from interpstudio.db.repositories import jobs as repo
+
+
+class ProgressReporter:
+    def __init__(
+        self,
+        session_factory: sessionmaker[Session],
+        job_id: int,
+        *,
+        max_writes_per_s: float = 4.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._session_factory = session_factory
+        self._job_id = job_id
+        self._min_interval = 1.0 / max_writes_per_s
+        self._clock = clock
+        self._last_write = float("-inf")
+        self._pending: dict[str, Any] = {}
+        self._state: dict[str, Any] = {}
+        self._rate_sample: tuple[float, float] | None = None  # (time, done) at last rate update
+        self._rate: float | None = None
+        self.writes = 0
+
+    def update(
+        self,
+        *,
+        done: float | None = None,
+        total: float | None = None,
+        unit: str | None = None,
+        stage: str | None = None,
+        message: str | None = None,
+        force: bool = False,
+    ) -> None:
+        now = self._clock()
+        changes: dict[str, Any] = {}
+        for key, value in (("total", total), ("unit", unit), ("message", message)):
+            if value is not None and self._state.get(key) != value:
+                changes[key] = value
+        if stage is not None and self._state.get("stage") != stage:
+            changes["stage"] = stage
+            self._rate_sample, self._rate = None, None  # a new stage has its own rate
+            force = True
+        if done is not None:
+            changes["done"] = float(done)
+            self._update_rate(now, float(done))
+        self._state.update(changes)
+        self._pending.update(changes)
+        self._pending.update(self._derived())
+        if force or now - self._last_write >= self._min_interval:
+            self.flush(now)
+
+    def flush(self, now: float | None = None) -> None:
+        if not self._pending:
+            return
+        with self._session_factory.begin() as session:
+            repo.update_fields(session, self._job_id, **self._pending)
+        self._pending = {}
+        self._last_write = self._clock() if now is None else now
+        self.writes += 1
+
+    def _update_rate(self, now: float, done: float) -> None:
+        if self._rate_sample is None:
+            self._rate_sample = (now, done)
+            return
+        then, done_then = self._rate_sample
+        elapsed = now - then
+        if elapsed < 0.2:
+            return
+        instant = max(done - done_then, 0.0) / elapsed
+        self._rate = instant if self._rate is None else 0.7 * self._rate + 0.3 * instant
+        self._rate_sample = (now, done)
+
+    def _derived(self) -> dict[str, Any]:
+        done, total = self._state.get("done"), self._state.get("total")
+        derived: dict[str, Any] = {"rate": self._rate}
+        if done is not None and total:
+            derived["progress"] = min(max(done / total, 0.0), 1.0)
+            remaining = max(total - done, 0.0)
+            derived["eta_s"] = remaining / self._rate if self._rate else None
+        else:
+            derived["eta_s"] = None
+        return derived

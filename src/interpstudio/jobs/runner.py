@@ -1,0 +1,213 @@
+"""The job runner: claim, run, heartbeat, cancel, finish — one job at a time per worker.
+
+A ``Worker`` polls the jobs table, claims the oldest queued job atomically, and runs its task
+function in its own process (never in the API's event loop). While the task runs, a monitor thread
+writes heartbeats and watches ``cancel_requested``; when set (or when the worker is shutting down)
+the task's ``should_stop()`` turns true and the task stops at its next check. On start and
+periodically, a worker marks ``interrupted`` the running jobs of workers that are gone (same host:
+process no longer exists; any host: heartbeat older than the timeout), so nothing stays "running"
+forever. The broad ``except`` in ``_execute`` is one of the two allowed in the codebase.
+
+This module is NOT responsible for which states a user may request (``services/jobs.py``) or for
+how progress is stored (``reporter.py``).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import Any
+
+import psutil
+from sqlalchemy.orm import Session, sessionmaker
+
+from interpstudio.core.errors import AppError, InvalidJobState, JobCancelled
+from interpstudio.core.settings import Settings
+from interpstudio.db.base import utcnow
+from interpstudio.db.models import Job
+from interpstudio.db.repositories import jobs as repo
+from interpstudio.db.session import make_engine, make_session_factory
+from interpstudio.jobs.context import JobContext
+from interpstudio.jobs.registry import TASKS, load_task
+
+log = logging.getLogger(__name__)
+
+CANCEL_POLL_S = 0.25
+
+
+def make_worker_id() -> str:
+    """``host:pid:process-start-time``; enough to tell later whether the process still lives."""
+    start = int(psutil.Process().create_time())
+    return f"{socket.gethostname()}:{os.getpid()}:{start}:{uuid.uuid4().hex[:6]}"
+
+
+def worker_is_alive(worker_id: str) -> bool | None:
+    """True/False for a worker on this host; None when it runs elsewhere (can't tell)."""
+    try:
+        host, pid, start, _ = worker_id.split(":")
+    except ValueError:
+        return None
+    if host != socket.gethostname():
+        return None
+    try:
+        return int(psutil.Process(int(pid)).create_time()) == int(start)
+    except (psutil.NoSuchProcess, ValueError):
+        return False
+
+
+class Worker:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        session_factory: sessionmaker[Session] | None = None,
+        kinds: Sequence[str] | None = None,
+        poll_interval_s: float = 0.2,
+    ) -> None:
+        self.settings = settings
+        if session_factory is None:
+            session_factory = make_session_factory(make_engine(settings.resolved_database_url))
+        self.session_factory = session_factory
+        self.kinds = list(kinds or TASKS)
+        self.poll_interval_s = poll_interval_s
+        self.worker_id = make_worker_id()
+        self.shutdown = threading.Event()
+        self._last_sweep = float("-inf")
+
+    # -- recovery -------------------------------------------------------------------------------
+    def recover(self) -> list[int]:
+        """Interrupt running jobs whose workers are gone; return their ids."""
+        with self.session_factory.begin() as session:
+            dead = [w for w in repo.running_worker_ids(session) if worker_is_alive(w) is False]
+            ids = repo.interrupt_workers(session, dead, "worker process died") if dead else []
+            ids += repo.interrupt_stale(
+                session, timeout=timedelta(seconds=self.settings.heartbeat_timeout_s)
+            )
+        if ids:
+            log.warning("marked jobs %s interrupted (their workers are gone)", ids)
+        self._last_sweep = time.monotonic()
+        return ids
+
+    # -- main loop ------------------------------------------------------------------------------
+    def run(self) -> None:
+        log.info("worker %s started (kinds: %s)", self.worker_id, ", ".join(self.kinds))
+        self.recover()
+        while not self.shutdown.is_set():
+            if time.monotonic() - self._last_sweep > self.settings.heartbeat_timeout_s / 2:
+                self.recover()
+            if not self.run_one():
+                self.shutdown.wait(self.poll_interval_s)
+        log.info("worker %s stopped", self.worker_id)
+
+    def run_one(self, job_id: int | None = None) -> bool:
+        """Claim and run one job (the oldest, or ``job_id``); False when there was none."""
+        with self.session_factory.begin() as session:
+            job = repo.claim_next(session, worker_id=self.worker_id, kinds=self.kinds,
+                                  job_id=job_id)
+            snapshot = _snapshot(job) if job else None
+        if snapshot is None:
+            return False
+        self._execute(snapshot)
+        return True
+
+    # -- one job --------------------------------------------------------------------------------
+    def _execute(self, job: dict[str, Any]) -> None:
+        job_id = job["id"]
+        stop = threading.Event()
+        cancel_requested = threading.Event()
+        monitor_done = threading.Event()
+        monitor = threading.Thread(
+            target=self._monitor, args=(job_id, stop, cancel_requested, monitor_done),
+            name=f"job-{job_id}-monitor", daemon=True,
+        )
+        monitor.start()
+        ctx = JobContext(job_id=job_id, kind=job["kind"], params=job["params"],
+                         checkpoint=job["checkpoint"], settings=self.settings,
+                         session_factory=self.session_factory, stop_event=stop)
+        try:
+            result = load_task(job["kind"])(ctx)
+            ctx.reporter.flush()
+            self._finish(job_id, state="succeeded", result=result or {}, progress=1.0,
+                         rate=None, eta_s=None, message=None)
+        except JobCancelled:
+            ctx.reporter.flush()
+            if cancel_requested.is_set() or not self.shutdown.is_set():
+                self._finish(job_id, state="cancelled", error_code="cancelled",
+                             error_message="cancelled by user", rate=None, eta_s=None)
+            else:
+                self._finish(job_id, state="interrupted", error_code="interrupted",
+                             error_message="worker shut down; resume to continue",
+                             rate=None, eta_s=None)
+        except AppError as exc:
+            log.warning("job %s failed: %s", job_id, exc.message)
+            self._finish(job_id, state="failed", error_code=exc.code,
+                         error_message=exc.message, rate=None, eta_s=None)
+        except Exception as exc:  # the runner is one of the two places a broad except belongs
+            log.exception("job %s crashed", job_id)
+            self._finish(job_id, state="failed", error_code="internal_error",
+                         error_message=f"{type(exc).__name__}: {exc}", rate=None, eta_s=None)
+        finally:
+            monitor_done.set()
+            monitor.join()
+
+    def _monitor(
+        self,
+        job_id: int,
+        stop: threading.Event,
+        cancel_requested: threading.Event,
+        done: threading.Event,
+    ) -> None:
+        last_beat = time.monotonic()
+        while not done.wait(CANCEL_POLL_S):
+            beat = time.monotonic() - last_beat >= self.settings.heartbeat_interval_s
+            try:
+                with self.session_factory.begin() as session:
+                    if beat:
+                        wants_cancel = repo.heartbeat(session, job_id, worker_id=self.worker_id)
+                        last_beat = time.monotonic()
+                    else:
+                        wants_cancel = bool(session.get(Job, job_id).cancel_requested)  # type: ignore[union-attr]
+            except Exception:  # a transient DB error must not kill the job; try next tick
+                log.exception("monitor of job %s: database error", job_id)
+                continue
+            if wants_cancel:
+                cancel_requested.set()
+            if wants_cancel or self.shutdown.is_set():
+                stop.set()
+
+    def _finish(self, job_id: int, *, state: str, **values: Any) -> None:
+        try:
+            with self.session_factory.begin() as session:
+                repo.transition(session, job_id, action=f"finish as {state}",
+                                from_states=["running"], worker_id=self.worker_id, state=state,
+                                finished_at=utcnow(), cancel_requested=False, **values)
+        except InvalidJobState as exc:
+            log.warning("job %s could not be finished as %s: %s", job_id, state, exc.message)
+
+
+def _snapshot(job: Job) -> dict[str, Any]:
+    return {"id": job.id, "kind": job.kind, "params": dict(job.params or {}),
+            "checkpoint": job.checkpoint}
+
+
+def worker_main(settings: Settings) -> None:
+    """Process entry point (``interpstudio worker`` and the embedded pool's children)."""
+    from interpstudio.core.logging import configure_logging
+
+    configure_logging(settings.log_level)
+    worker = Worker(settings)
+
+    def _stop(signum: int, _frame: object) -> None:
+        log.info("worker %s: signal %s, stopping after the current step", worker.worker_id, signum)
+        worker.shutdown.set()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    worker.run()

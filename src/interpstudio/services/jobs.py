@@ -1,0 +1,89 @@
+"""Use cases on jobs: create, inspect, cancel, resume, retry, delete.
+
+The rules of which action is allowed from which state live here (``ALLOWED``); the atomic writes
+live in ``db/repositories/jobs.py``. Every function takes keyword-only arguments and a session it
+does not commit: the caller (API dependency or CLI) owns the transaction. This module is NOT
+responsible for running jobs (``jobs/``) or for publishing events (the API's job feed sees every
+write).
+"""
+
+from __future__ import annotations
+
+import shutil
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from interpstudio.core.errors import InvalidJobState
+from interpstudio.core.paths import DataPaths
+from interpstudio.db.base import utcnow
+from interpstudio.db.models import FINISHED_STATES, Job
+from interpstudio.db.repositories import jobs as repo
+from interpstudio.services.job_kinds import validate_params
+
+ALLOWED: dict[str, tuple[str, ...]] = {
+    "cancel": ("queued", "running"),
+    "resume": ("interrupted", "cancelled", "failed"),
+    "retry": FINISHED_STATES,
+    "delete": FINISHED_STATES,
+}
+_RESET_PROGRESS: dict[str, Any] = {
+    "stage": None, "progress": None, "done": None, "total": None, "unit": None, "rate": None,
+    "eta_s": None, "message": None, "error_code": None, "error_message": None, "result": None,
+    "cancel_requested": False, "worker_id": None, "started_at": None, "finished_at": None,
+    "heartbeat_at": None,
+}
+
+
+def create_job(*, session: Session, kind: str, params: dict[str, Any]) -> Job:
+    return repo.create(session, kind=kind, params=validate_params(kind, params))
+
+
+def get_job(*, session: Session, job_id: int) -> Job:
+    return repo.get(session, job_id)
+
+
+def list_jobs(
+    *, session: Session, states: list[str], kinds: list[str], limit: int, offset: int
+) -> tuple[list[Job], int]:
+    return repo.list_jobs(session, states=states, kinds=kinds, limit=limit, offset=offset)
+
+
+def cancel_job(*, session: Session, job_id: int) -> Job:
+    """Queued jobs stop at once; running ones are asked to stop and their worker confirms."""
+    job = repo.get(session, job_id)
+    if job.state == "queued":
+        try:
+            return repo.transition(session, job_id, action="cancel", from_states=["queued"],
+                                   state="cancelled", finished_at=utcnow(),
+                                   error_code="cancelled", error_message="cancelled by user")
+        except InvalidJobState:
+            job = repo.get(session, job_id)  # claimed in the meantime: ask the worker instead
+    return repo.transition(session, job_id, action="cancel", from_states=["running"],
+                           cancel_requested=True, message="cancelling")
+
+
+def resume_job(*, session: Session, job_id: int) -> Job:
+    """Re-queue with the checkpoint kept, so the task continues where it stopped."""
+    job = repo.get(session, job_id)
+    values = {**_RESET_PROGRESS, "stage": job.stage, "progress": job.progress, "done": job.done,
+              "total": job.total, "unit": job.unit}
+    return repo.transition(session, job_id, action="resume", from_states=ALLOWED["resume"],
+                           state="queued", attempt=job.attempt + 1, **values)
+
+
+def retry_job(*, session: Session, job_id: int) -> Job:
+    """Re-queue from scratch: checkpoint and outputs of the previous attempt are dropped."""
+    job = repo.get(session, job_id)
+    return repo.transition(session, job_id, action="retry", from_states=ALLOWED["retry"],
+                           state="queued", attempt=job.attempt + 1, checkpoint=None,
+                           **_RESET_PROGRESS)
+
+
+def delete_job(*, session: Session, job_id: int, paths: DataPaths) -> None:
+    """Delete a finished job's row and its working folder."""
+    job = repo.get(session, job_id)
+    if job.state not in ALLOWED["delete"]:
+        raise InvalidJobState(job_id, job.state, "delete", list(ALLOWED["delete"]))
+    repo.delete(session, job)
+    shutil.rmtree(paths.job_dir(job_id), ignore_errors=True)

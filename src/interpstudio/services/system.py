@@ -1,0 +1,68 @@
+"""Machine metrics for the System page: CPU, RAM, disk of the data dir, GPUs.
+
+Torch-free on purpose: the API process answers this without importing torch. GPUs are read through
+NVML (``nvidia-ml-py``) when a driver is present, otherwise the list is empty. This module is NOT
+responsible for publishing metrics periodically (``api/feeds.py`` does).
+"""
+
+from __future__ import annotations
+
+import shutil
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+
+def gpu_metrics() -> list[dict[str, Any]]:
+    try:
+        import pynvml
+    except ImportError:
+        return []
+    try:
+        pynvml.nvmlInit()
+    except pynvml.NVMLError:
+        return []
+    gpus = []
+    try:
+        for index in range(pynvml.nvmlDeviceGetCount()):
+            handle = pynvml.nvmlDeviceGetHandleByIndex(index)
+            memory = pynvml.nvmlDeviceGetMemoryInfo(handle)
+            try:
+                utilization: float | None = float(pynvml.nvmlDeviceGetUtilizationRates(handle).gpu)
+            except pynvml.NVMLError:
+                utilization = None
+            name = pynvml.nvmlDeviceGetName(handle)
+            gpus.append({
+                "index": index,
+                "name": name.decode() if isinstance(name, bytes) else str(name),
+                "memory_total": int(memory.total),
+                "memory_used": int(memory.used),
+                "utilization_percent": utilization,
+            })
+    finally:
+        pynvml.nvmlShutdown()
+    return gpus
+
+
+def system_metrics(*, data_dir: Path) -> dict[str, Any]:
+    memory = psutil.virtual_memory()
+    disk_path = data_dir if data_dir.exists() else _existing_parent(data_dir)
+    disk = shutil.disk_usage(disk_path)
+    return {
+        "timestamp": datetime.now(UTC).isoformat(),
+        "cpu": {"percent": float(psutil.cpu_percent(interval=None)),
+                "count": psutil.cpu_count() or 1},
+        "memory": {"total": int(memory.total), "available": int(memory.available),
+                   "used": int(memory.total - memory.available), "percent": float(memory.percent)},
+        "disk": {"path": str(data_dir), "total": int(disk.total), "used": int(disk.used),
+                 "free": int(disk.free), "percent": round(100.0 * disk.used / disk.total, 2)},
+        "gpus": gpu_metrics(),
+    }
+
+
+def _existing_parent(path: Path) -> Path:
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path
