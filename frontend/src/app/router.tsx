@@ -1,0 +1,45 @@
+/**
+ * Client-side routes. The backend must answer unknown non-API paths with index.html so a reload on
+ * `/system` or `/jobs/12` works. Not responsible for page content.
+ */
+import { createBrowserRouter, Navigate, type RouteObject } from "react-router";
+import { JobDetailDrawer, JobsPage } from "@/features/jobs";
+import { PLANNED_SECTIONS, PlaceholderPage } from "@/features/placeholders";
+import { SystemPage } from "@/features/system";
+import { AppLayout } from "./app-layout";
+
+function NotFoundPage() {
+  return (
+    <section className="page">
+      <h1>Page not found</h1>
+      <p>
+        There is nothing at this address. Use the navigation on the left, or go to{" "}
+        <a href="/jobs">Jobs</a>.
+      </p>
+    </section>
+  );
+}
+
+export const routes: RouteObject[] = [
+  {
+    element: <AppLayout />,
+    children: [
+      { index: true, element: <Navigate to="/jobs" replace /> },
+      {
+        path: "jobs",
+        element: <JobsPage />,
+        children: [{ path: ":jobId", element: <JobDetailDrawer /> }],
+      },
+      { path: "system", element: <SystemPage /> },
+      ...PLANNED_SECTIONS.map((section) => ({
+        path: section.path,
+        element: <PlaceholderPage section={section} />,
+      })),
+      { path: "*", element: <NotFoundPage /> },
+    ],
+  },
+];
+
+export function createAppRouter() {
+  return createBrowserRouter(routes);
+}

@@ -1,0 +1,32 @@
+/**
+ * A horizontal progress bar for a 0..1 fraction; indeterminate (striped) when the fraction is
+ * unknown. Exposes `role="progressbar"` with `aria-valuenow` in percent for tests and screen
+ * readers. Not responsible for the text around it (callers format done/total, rate, ETA).
+ */
+import { formatFraction } from "@/lib/format";
+
+type ProgressBarProps = {
+  /** 0..1, or null when the total is unknown. */
+  value: number | null;
+  label: string;
+  tone?: "active" | "success" | "danger" | "muted";
+};
+
+export function ProgressBar({ value, label, tone = "active" }: ProgressBarProps) {
+  const known = value !== null && Number.isFinite(value);
+  const clamped = known ? Math.min(1, Math.max(0, value)) : 0;
+  const percent = Math.round(clamped * 1000) / 10;
+  return (
+    <div
+      className={`progress progress--${tone}${known ? "" : " progress--indeterminate"}`}
+      role="progressbar"
+      aria-label={label}
+      aria-valuemin={0}
+      aria-valuemax={100}
+      aria-valuenow={known ? percent : undefined}
+      aria-valuetext={known ? formatFraction(clamped) : "unknown"}
+    >
+      <div className="progress__fill" style={{ width: known ? `${percent}%` : undefined }} />
+    </div>
+  );
+}

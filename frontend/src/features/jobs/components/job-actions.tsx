@@ -1,0 +1,73 @@
+/**
+ * The action buttons a job's state allows (cancel, resume, retry, delete), each calling its API
+ * operation; delete asks for a second click. Not responsible for deciding which actions a state
+ * allows (see `lib/job-state.ts`).
+ */
+import { useEffect, useState } from "react";
+import type { Job } from "@/api/types";
+import { Button } from "@/components/ui/button";
+import { ErrorMessage } from "@/components/ui/error-message";
+import { useCancelJob } from "../api/cancel-job";
+import { useDeleteJob } from "../api/delete-job";
+import { useResumeJob } from "../api/resume-job";
+import { useRetryJob } from "../api/retry-job";
+import { availableJobActions } from "../lib/job-state";
+
+const CONFIRM_WINDOW_MS = 4_000;
+
+export function JobActions({ job }: { job: Pick<Job, "id" | "state" | "cancel_requested"> }) {
+  const cancel = useCancelJob();
+  const resume = useResumeJob();
+  const retry = useRetryJob();
+  const remove = useDeleteJob();
+  const [confirmingDelete, setConfirmingDelete] = useState(false);
+
+  useEffect(() => {
+    if (!confirmingDelete) return;
+    const timer = setTimeout(() => setConfirmingDelete(false), CONFIRM_WINDOW_MS);
+    return () => clearTimeout(timer);
+  }, [confirmingDelete]);
+
+  const actions = availableJobActions(job);
+  const pending = cancel.isPending || resume.isPending || retry.isPending || remove.isPending;
+  const error = cancel.error ?? resume.error ?? retry.error ?? remove.error;
+
+  return (
+    <div className="job-actions">
+      {actions.includes("cancel") && (
+        <Button
+          size="sm"
+          variant="danger"
+          disabled={pending || job.cancel_requested}
+          onClick={() => cancel.mutate(job.id)}
+        >
+          {job.cancel_requested ? "Cancelling…" : "Cancel"}
+        </Button>
+      )}
+      {actions.includes("resume") && (
+        <Button size="sm" disabled={pending} onClick={() => resume.mutate(job.id)}>
+          Resume
+        </Button>
+      )}
+      {actions.includes("retry") && (
+        <Button size="sm" disabled={pending} onClick={() => retry.mutate(job.id)}>
+          Retry
+        </Button>
+      )}
+      {actions.includes("delete") && (
+        <Button
+          size="sm"
+          variant={confirmingDelete ? "danger" : "ghost"}
+          disabled={pending}
+          onClick={() => {
+            if (confirmingDelete) remove.mutate(job.id);
+            setConfirmingDelete(!confirmingDelete);
+          }}
+        >
+          {confirmingDelete ? "Confirm delete" : "Delete"}
+        </Button>
+      )}
+      {error && <ErrorMessage error={error} />}
+    </div>
+  );
+}

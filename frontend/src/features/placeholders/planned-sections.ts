@@ -1,0 +1,56 @@
+/**
+ * The sections of the workbench that are planned but not built, and what each will offer.
+ * Not responsible for rendering (see `components/placeholder-page.tsx`).
+ */
+
+export type PlannedSection = {
+  path: string;
+  title: string;
+  summary: string;
+  plans: string[];
+};
+
+export const PLANNED_SECTIONS: readonly PlannedSection[] = [
+  {
+    path: "models",
+    title: "Models",
+    summary: "Get a model onto this machine and look inside it.",
+    plans: [
+      "Download from the Hugging Face Hub (repo id + revision) or import a local directory.",
+      "Before any download: file list and sizes, free-disk check, architecture support, " +
+        "memory estimate per precision.",
+      "Resumable, cancellable downloads with per-file progress, verified by sha256.",
+      "Precisions fp32, fp16, bf16, q8, q4, q2, with the precision actually used shown.",
+      "Architecture view: decoder layers and their hook points (resid_pre, resid_post, " +
+        "attn_out, mlp_out).",
+    ],
+  },
+  {
+    path: "datasets",
+    title: "Datasets",
+    summary: "Text datasets, tokenized with the tokenizer of the model you extract from.",
+    plans: [
+      "Import from the Hub or local files; sample counts and token-length statistics.",
+      "One tokenization per model, with BOS, padding and packing policy stated.",
+    ],
+  },
+  {
+    path: "extractions",
+    title: "Extractions",
+    summary: "Pull activations out of a model over a dataset, at the speed of the forward pass.",
+    plans: [
+      "Choose hook points per layer; one forward pass captures them all.",
+      "Sharded, memory-mappable activation stores with a manifest and streaming statistics.",
+      "Export to the SAELens cached-activations layout.",
+    ],
+  },
+  {
+    path: "templates",
+    title: "Templates",
+    summary: "Saved extraction configurations to rerun or share.",
+    plans: [
+      "Create, edit, duplicate; names are unique.",
+      "Export and import as JSON (an export always imports back).",
+    ],
+  },
+];

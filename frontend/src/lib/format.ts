@@ -1,0 +1,127 @@
+/**
+ * Number, size, duration and time formatting for dense, monospace tables.
+ *
+ * Fixed to the `en-US` locale so columns line up and tests are deterministic. Not responsible for
+ * layout or colour; every function returns plain text and "—" for missing values.
+ */
+
+export const MISSING = "—";
+
+const BYTE_UNITS = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"] as const;
+const BYTE_UNIT_NAMES = new Set(["b", "byte", "bytes"]);
+
+function isFiniteNumber(value: number | null | undefined): value is number {
+  return typeof value === "number" && Number.isFinite(value);
+}
+
+/** True when a job's `unit` counts bytes (so quantities print as KiB/MiB/...). */
+export function isByteUnit(unit: string | null | undefined): boolean {
+  return unit != null && BYTE_UNIT_NAMES.has(unit.toLowerCase());
+}
+
+/** 1536 -> "1.5 KiB"; binary units, three significant digits. */
+export function formatBytes(bytes: number | null | undefined): string {
+  if (!isFiniteNumber(bytes)) return MISSING;
+  let value = Math.abs(bytes);
+  let index = 0;
+  while (value >= 1024 && index < BYTE_UNITS.length - 1) {
+    value /= 1024;
+    index += 1;
+  }
+  const sign = bytes < 0 ? "-" : "";
+  const digits = index === 0 || value >= 100 ? 0 : value >= 10 ? 1 : 2;
+  return `${sign}${value.toFixed(digits)} ${BYTE_UNITS[index]}`;
+}
+
+const integerFormat = new Intl.NumberFormat("en-US", { maximumFractionDigits: 0 });
+const fractionFormat = new Intl.NumberFormat("en-US", { maximumFractionDigits: 2 });
+const compactFormat = new Intl.NumberFormat("en-US", {
+  notation: "compact",
+  maximumFractionDigits: 2,
+});
+
+/** 1234 -> "1,234"; 2.5 -> "2.5"; 12_345_678 -> "12.35M". */
+export function formatNumber(value: number | null | undefined): string {
+  if (!isFiniteNumber(value)) return MISSING;
+  if (Math.abs(value) >= 1e6) return compactFormat.format(value);
+  return Number.isInteger(value) ? integerFormat.format(value) : fractionFormat.format(value);
+}
+
+/** A count in a job's unit: bytes as sizes, anything else as a number with the unit appended. */
+export function formatQuantity(value: number | null | undefined, unit: string | null): string {
+  if (!isFiniteNumber(value)) return MISSING;
+  if (isByteUnit(unit)) return formatBytes(value);
+  return unit ? `${formatNumber(value)} ${unit}` : formatNumber(value);
+}
+
+/** "12 / 40 it", "1.5 MiB / 3.00 MiB"; "12 it" when the total is unknown. */
+export function formatDoneOfTotal(
+  done: number | null | undefined,
+  total: number | null | undefined,
+  unit: string | null,
+): string {
+  if (!isFiniteNumber(done)) return isFiniteNumber(total) ? `? / ${formatQuantity(total, unit)}` : "";
+  if (!isFiniteNumber(total)) return formatQuantity(done, unit);
+  if (isByteUnit(unit)) return `${formatBytes(done)} / ${formatBytes(total)}`;
+  const suffix = unit ? ` ${unit}` : "";
+  return `${formatNumber(done)} / ${formatNumber(total)}${suffix}`;
+}
+
+/** Units per second: "3.2 it/s", "12.0 MiB/s". */
+export function formatRate(rate: number | null | undefined, unit: string | null): string {
+  if (!isFiniteNumber(rate)) return MISSING;
+  if (isByteUnit(unit)) return `${formatBytes(rate)}/s`;
+  const value = Math.abs(rate) >= 100 ? formatNumber(Math.round(rate)) : rate.toFixed(rate >= 10 ? 1 : 2);
+  return `${value} ${unit ?? "units"}/s`;
+}
+
+/** Seconds remaining: "<1 s", "42 s", "3 m 05 s", "2 h 07 m", "3 d 04 h". */
+export function formatEta(seconds: number | null | undefined): string {
+  if (!isFiniteNumber(seconds) || seconds < 0) return MISSING;
+  if (seconds < 1) return "<1 s";
+  const total = Math.round(seconds);
+  const days = Math.floor(total / 86_400);
+  const hours = Math.floor((total % 86_400) / 3_600);
+  const minutes = Math.floor((total % 3_600) / 60);
+  const secs = total % 60;
+  const pad = (n: number) => String(n).padStart(2, "0");
+  if (days > 0) return `${days} d ${pad(hours)} h`;
+  if (hours > 0) return `${hours} h ${pad(minutes)} m`;
+  if (minutes > 0) return `${minutes} m ${pad(secs)} s`;
+  return `${secs} s`;
+}
+
+/** 0.4213 -> "42.1 %" (a 0..1 fraction). */
+export function formatFraction(fraction: number | null | undefined): string {
+  if (!isFiniteNumber(fraction)) return MISSING;
+  return `${(fraction * 100).toFixed(1)} %`;
+}
+
+/** 42.13 -> "42.1 %" (already a percentage). */
+export function formatPercent(percent: number | null | undefined): string {
+  if (!isFiniteNumber(percent)) return MISSING;
+  return `${percent.toFixed(1)} %`;
+}
+
+const pad2 = (n: number) => String(n).padStart(2, "0");
+
+/** Local time: "14:03:07" when on `now`'s day, otherwise "2026-03-01 14:03". */
+export function formatTimestamp(iso: string | null | undefined, now: Date = new Date()): string {
+  if (!iso) return MISSING;
+  const date = new Date(iso);
+  if (Number.isNaN(date.getTime())) return MISSING;
+  const time = `${pad2(date.getHours())}:${pad2(date.getMinutes())}`;
+  if (date.toDateString() === now.toDateString()) return `${time}:${pad2(date.getSeconds())}`;
+  return `${date.getFullYear()}-${pad2(date.getMonth() + 1)}-${pad2(date.getDate())} ${time}`;
+}
+
+/** Full local date and time with seconds, for detail views and tooltips. */
+export function formatFullTimestamp(iso: string | null | undefined): string {
+  if (!iso) return MISSING;
+  const date = new Date(iso);
+  if (Number.isNaN(date.getTime())) return MISSING;
+  return (
+    `${date.getFullYear()}-${pad2(date.getMonth() + 1)}-${pad2(date.getDate())} ` +
+    `${pad2(date.getHours())}:${pad2(date.getMinutes())}:${pad2(date.getSeconds())}`
+  );
+}
