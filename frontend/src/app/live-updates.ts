@@ -7,7 +7,7 @@
 import type { QueryClient } from "@tanstack/react-query";
 import { useEffect } from "react";
 import type { ServerMessage } from "@/api/types";
-import { applyJobSnapshot, applyJobUpdate } from "@/features/jobs";
+import { applyJobSnapshot, applyJobUpdate, removeJobFromCache } from "@/features/jobs";
 import { applySystemMetrics } from "@/features/system";
 import { buildWebSocketUrl } from "@/lib/api-client";
 import { useApiKeyStore } from "@/lib/api-key-store";
@@ -25,11 +25,14 @@ export function handleServerMessage(queryClient: QueryClient, message: ServerMes
     case "job.updated":
       applyJobUpdate(queryClient, message.job);
       break;
+    case "job.deleted":
+      removeJobFromCache(queryClient, message.job_id);
+      break;
     case "system.metrics":
       applySystemMetrics(queryClient, message.system);
       break;
     default:
-      break; // pong and types a newer server may add
+      break; // pong, error replies to our own messages, and types a newer server may add
   }
 }
 

@@ -4,4 +4,4 @@
  */
 export { JobDetailDrawer } from "./components/job-detail-drawer";
 export { JobsPage } from "./components/jobs-page";
-export { applyJobSnapshot, applyJobUpdate } from "./lib/job-cache";
+export { applyJobSnapshot, applyJobUpdate, removeJobFromCache } from "./lib/job-cache";
