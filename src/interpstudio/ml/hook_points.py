@@ -1,0 +1,152 @@
+"""Hook point names, the contract between extraction configs, activation stores and the UI.
+
+A hook point is ``blocks.{i}.{kind}`` with ``i`` a decoder layer (0-based, as many as the config's
+``num_hidden_layers``) and ``kind`` one of ``HOOK_KINDS``:
+
+- ``resid_pre``: the block's input, equal to HF ``output_hidden_states[i]``;
+- ``attn_out``: the raw output of the block's attention sub-module;
+- ``mlp_act``: the MLP's hidden activation, the input of its down/out projection;
+- ``mlp_out``: the raw output of the block's MLP sub-module;
+- ``resid_post``: the block's output, equal to ``output_hidden_states[i + 1]`` (for the last
+  layer, before the final norm; see ``fidelity.py``).
+
+Patterns expand to names with ``expand_hook_points``: the layer may be ``*`` (every layer), a number,
+or a brace list of numbers and inclusive ranges (``blocks.{0-3,8}.attn_out``); the kind may be a
+name, ``*`` or a brace list (``blocks.5.{resid_pre,resid_post}``).
+
+This module is pure string work (no torch): services may validate names with it. It is NOT
+responsible for finding the module a point lives on (``hooks.resolve_hook_point``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from interpstudio.core.errors import InvalidInput
+
+HOOK_KINDS: tuple[str, ...] = ("resid_pre", "attn_out", "mlp_act", "mlp_out", "resid_post")
+
+HOOK_KIND_DESCRIPTIONS: dict[str, str] = {
+    "resid_pre": "residual stream entering the block (HF hidden_states[i])",
+    "attn_out": "raw output of the attention sub-module",
+    "mlp_act": "MLP hidden activation (input of the down-projection)",
+    "mlp_out": "raw output of the MLP sub-module",
+    "resid_post": "residual stream leaving the block (HF hidden_states[i+1], before final norm)",
+}
+
+_POINT = re.compile(r"^blocks\.(?P<layer>\*|\d+|\{[^{}]*\})\.(?P<kind>\*|\w+|\{[^{}]*\})$")
+_GRAMMAR = "blocks.<layer>.<kind>, layer = N | * | {N,N-M,...}, kind = name | * | {name,...}"
+
+
+class UnknownHookPoint(InvalidInput):
+    """A hook point name or pattern that does not follow the grammar or names no known kind."""
+
+    code = "unknown_hook_point"
+
+    def __init__(self, point: str, reason: str) -> None:
+        super().__init__(
+            f"unknown hook point {point!r}: {reason}. Write {_GRAMMAR}; "
+            f"valid kinds: {', '.join(HOOK_KINDS)}",
+            details={"point": point, "reason": reason, "valid_kinds": list(HOOK_KINDS)},
+        )
+
+
+class HookLayerOutOfRange(InvalidInput):
+    """A hook point names a layer the model does not have."""
+
+    code = "hook_layer_out_of_range"
+
+    def __init__(self, point: str, layer: int, n_layers: int) -> None:
+        super().__init__(
+            f"hook point {point!r} names layer {layer}, but the model has {n_layers} layers: "
+            f"use a layer in 0..{n_layers - 1}",
+            details={
+                "point": point,
+                "layer": layer,
+                "n_layers": n_layers,
+                "valid_range": [0, n_layers - 1],
+            },
+        )
+
+
+@dataclass(frozen=True, order=True)
+class HookPoint:
+    """One parsed point; orders by layer, then by position of ``kind`` in a forward pass."""
+
+    layer: int
+    kind_order: int
+    kind: str
+
+    @property
+    def name(self) -> str:
+        return f"blocks.{self.layer}.{self.kind}"
+
+    @classmethod
+    def of(cls, layer: int, kind: str) -> HookPoint:
+        return cls(layer, HOOK_KINDS.index(kind), kind)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+def parse_hook_point(name: str) -> HookPoint:
+    """Parse one exact name such as ``blocks.3.resid_post`` (no patterns)."""
+    match = _POINT.match(name.strip())
+    if match is None or not match["layer"].isdigit():
+        raise UnknownHookPoint(name, "expected an exact name like blocks.3.resid_post")
+    kind = match["kind"]
+    if kind not in HOOK_KINDS:
+        raise UnknownHookPoint(name, f"{kind!r} is not a hook kind")
+    return HookPoint.of(int(match["layer"]), kind)
+
+
+def _expand_layers(pattern: str, text: str, n_layers: int) -> list[int]:
+    if text == "*":
+        return list(range(n_layers))
+    items = text.strip("{}").split(",") if text.startswith("{") else [text]
+    layers: list[int] = []
+    for item in (piece.strip() for piece in items):
+        bounds = item.split("-")
+        if not item or len(bounds) > 2 or not all(bound.strip().isdigit() for bound in bounds):
+            raise UnknownHookPoint(pattern, f"layer {item!r} is not a number or a range N-M")
+        first, last = int(bounds[0]), int(bounds[-1])
+        if first > last:
+            raise UnknownHookPoint(pattern, f"range {item!r} runs backwards")
+        layers.extend(range(first, last + 1))
+    for layer in layers:
+        if layer >= n_layers:
+            raise HookLayerOutOfRange(pattern, layer, n_layers)
+    return layers
+
+
+def _expand_kinds(pattern: str, text: str) -> list[str]:
+    if text == "*":
+        return list(HOOK_KINDS)
+    kinds = [kind.strip() for kind in text.strip("{}").split(",")]
+    unknown = [kind for kind in kinds if kind not in HOOK_KINDS]
+    if unknown:
+        raise UnknownHookPoint(pattern, f"{', '.join(map(repr, unknown))} is not a hook kind")
+    return kinds
+
+
+def expand_hook_points(patterns: str | Iterable[str], n_layers: int) -> list[str]:
+    """Expand names and patterns into exact names, deduplicated, in forward-pass order.
+
+    Raises ``UnknownHookPoint`` for a malformed pattern or unknown kind and
+    ``HookLayerOutOfRange`` for a layer outside ``0..n_layers-1``.
+    """
+    if isinstance(patterns, str):
+        patterns = [patterns]
+    points: set[HookPoint] = set()
+    for pattern in patterns:
+        match = _POINT.match(pattern.strip())
+        if match is None:
+            raise UnknownHookPoint(pattern, "it does not follow the grammar")
+        kinds = _expand_kinds(pattern, match["kind"])
+        for layer in _expand_layers(pattern, match["layer"], n_layers):
+            points.update(HookPoint.of(layer, kind) for kind in kinds)
+    if not points:
+        raise UnknownHookPoint(", ".join(patterns), "no hook point requested")
+    return [point.name for point in sorted(points)]

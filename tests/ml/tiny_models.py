@@ -1,0 +1,110 @@
+"""Tiny random causal LMs, one per decoder family, for tests that need a real HF model.
+
+``tiny_causal_lm("llama")`` builds a fp32, eval-mode, eager-attention model with hidden 64, 3 layers
+and a 256-token vocabulary straight from a transformers config (never from the Hub). Every family
+in ``SUPPORTED_TEST_FAMILIES`` builds in well under a second on a CPU.
+
+This module is NOT responsible for tokenizers, saved checkpoints on disk (call ``save_pretrained``
+on the result where a test needs files) or for deciding what the product supports
+(``interpstudio.ml.architecture.check_supported`` does that).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from transformers import AutoConfig, AutoModelForCausalLM, PretrainedConfig, PreTrainedModel
+
+TINY_VOCAB = 256
+TINY_HIDDEN = 64
+TINY_LAYERS = 3
+
+# Written with the standard names; transformers' ``attribute_map`` turns them into a family's own
+# names (GPT-2's ``n_embd``, ...). Special token ids must lie inside the tiny vocabulary.
+_COMMON: dict[str, Any] = {
+    "vocab_size": TINY_VOCAB,
+    "hidden_size": TINY_HIDDEN,
+    "num_hidden_layers": TINY_LAYERS,
+    "num_attention_heads": 4,
+    "num_key_value_heads": 2,
+    "head_dim": 16,
+    "intermediate_size": 128,
+    "max_position_embeddings": 128,
+    "bos_token_id": 1,
+    "eos_token_id": 2,
+    "pad_token_id": 0,
+}
+
+# Small expert counts so mixture-of-experts families stay tiny.
+_MOE: dict[str, Any] = {
+    "num_local_experts": 4,
+    "num_experts": 4,
+    "num_experts_per_tok": 2,
+    "moe_intermediate_size": 32,
+    "shared_expert_intermediate_size": 32,
+}
+
+# Marks a _COMMON key a family's config must not receive (e.g. a read-only property).
+_DROP = object()
+
+# What a family needs beyond _COMMON to build small (or to build at all).
+_FAMILY_OVERRIDES: dict[str, dict[str, Any]] = {
+    "mixtral": _MOE,
+    "qwen2_moe": _MOE,
+    "qwen3_moe": _MOE,
+    "olmoe": _MOE,
+    "phi": {"partial_rotary_factor": 0.5},
+    "gpt_neox": {"rotary_pct": 0.5},
+    "gptj": {"rotary_dim": 8},
+    "opt": {"ffn_dim": 128, "word_embed_proj_dim": TINY_HIDDEN},
+    "falcon": {"head_dim": _DROP, "parallel_attn": True, "new_decoder_architecture": False},
+    "bloom": {"n_head": 4},
+}
+
+SUPPORTED_TEST_FAMILIES: tuple[str, ...] = (
+    "llama",
+    "mistral",
+    "mixtral",
+    "qwen2",
+    "qwen2_moe",
+    "qwen3",
+    "gemma",
+    "gemma2",
+    "gemma3_text",
+    "phi",
+    "phi3",
+    "gpt2",
+    "gpt_neox",
+    "gptj",
+    "gpt_bigcode",
+    "falcon",
+    "opt",
+    "bloom",
+    "stablelm",
+    "olmo",
+    "olmo2",
+    "granite",
+    "cohere",
+    "starcoder2",
+)
+
+
+def tiny_config(family: str, **overrides: Any) -> PretrainedConfig:
+    """The tiny config of ``family`` (a transformers ``model_type``), with ``overrides`` on top."""
+    merged = {**_COMMON, **_FAMILY_OVERRIDES.get(family, {}), **overrides}
+    kwargs = {key: value for key, value in merged.items() if value is not _DROP}
+    config = AutoConfig.for_model(family, **kwargs)
+    config._attn_implementation = "eager"
+    return config
+
+
+def tiny_causal_lm(family: str, *, seed: int = 0, **overrides: Any) -> PreTrainedModel:
+    """A random, fp32, eval-mode, eager-attention causal LM of ``family``.
+
+    ``overrides`` are config fields (e.g. ``num_hidden_layers=4``); ``seed`` fixes the weights.
+    """
+    config = tiny_config(family, **overrides)
+    torch.manual_seed(seed)
+    model = AutoModelForCausalLM.from_config(config, attn_implementation="eager", dtype=torch.float32)
+    return model.eval()
