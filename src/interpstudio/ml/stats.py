@@ -1,0 +1,525 @@
+"""Exact streaming statistics of activations, accumulated in float64.
+
+``StreamingStats`` summarises one hook point's rows (``(N, d)`` activations) as they stream by:
+count, per-dimension and overall mean / std, signed min / max, mean |x|, the fraction of elements
+with |x| below a threshold, NaN / Inf counts, the L2 norm of each row (mean, std, min, max, exact
+quantiles, histogram) and the top-k highest-norm rows. Every figure is kept twice, for BOS rows and
+for the other rows, and reported three times (``all``, ``non_bos``, ``bos``) so that BOS / attention
+sink outliers cannot dominate the picture.
+
+How it stays exact and never overflows:
+- each chunk of rows is converted to float64 before any arithmetic (float16 values ~1e4 have a sum
+  of squares far beyond float16's 65504); chunk moments are merged with Chan et al.'s parallel
+  formula (count, mean, M2), never as a running sum of squares;
+- ``std`` is the population standard deviation (ddof=0);
+- quantiles are exact order statistics (numpy's default "linear" rule), found by selection over the
+  per-row norms, which ``update`` returns so that the caller can keep them (the activation store
+  writes them to a side file per shard); ``exact_quantiles`` reads them back in a few passes with
+  flat memory.
+
+Rows containing NaN or Inf: their NaN / Inf elements are counted (``nan_count``, ``inf_count``), the
+row is counted in ``nonfinite_rows``, then the whole row is left out of every other statistic
+(moments, min / max, |x|, norms, quantiles, histogram, top-k). Its norm is reported as NaN.
+
+BOS rows are rows at position 0, plus rows whose token id is ``StatsConfig.bos_token_id`` when set.
+
+This module is NOT responsible for reading or writing files, for decoding bfloat16 storage (callers
+pass float arrays), or for the text context of top-k rows (the caller fills it in later).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import asdict, dataclass
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from interpstudio.core.errors import InvalidInput
+
+DEFAULT_QUANTILES = (0.0, 0.001, 0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99, 0.999, 1.0)
+GROUPS: tuple[str, ...] = ("non_bos", "bos")
+REPORTED_GROUPS: tuple[str, ...] = ("all", "non_bos", "bos")
+_CHUNK_ELEMENTS = 1 << 20  # float64 working set per chunk: 8 MiB per temporary
+_SELECT_BINS = 4096  # bins per refinement pass of the exact quantile search
+_SELECT_COLLECT_LIMIT = 1 << 20  # a bin with at most this many values is sorted in memory
+
+TOP_DTYPE = np.dtype(
+    [("norm", "f8"), ("row", "i8"), ("sequence", "i8"), ("position", "i8"), ("token_id", "i8")]
+)
+NormChunk = tuple[np.ndarray, np.ndarray]  # (norms (n,) float64, is_bos (n,) bool)
+NormSource = Callable[[], Iterable[NormChunk]]  # each call starts a fresh pass over all rows
+
+
+@dataclass(frozen=True)
+class StatsConfig:
+    """What to measure; stored with the statistics so that a resumed run measures the same."""
+
+    zero_threshold: float = 1e-6
+    top_k: int = 16
+    bos_token_id: int | None = None
+    quantiles: tuple[float, ...] = DEFAULT_QUANTILES
+    histogram_bins: int = 64
+
+    def __post_init__(self) -> None:
+        if self.top_k < 0 or self.histogram_bins < 1 or not self.zero_threshold >= 0:
+            raise InvalidInput(
+                "stats config needs top_k >= 0, histogram_bins >= 1 and zero_threshold >= 0",
+                details=self.to_dict(),
+            )
+        if any(not 0.0 <= q <= 1.0 for q in self.quantiles):
+            raise InvalidInput(
+                "quantiles must lie in [0, 1]; pass fractions such as 0.5, not percentages",
+                details={"quantiles": list(self.quantiles)},
+            )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "quantiles": list(self.quantiles)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> StatsConfig:
+        return cls(**{**data, "quantiles": tuple(data.get("quantiles", DEFAULT_QUANTILES))})
+
+    def bos_mask(
+        self, token_ids: np.ndarray | None, positions: np.ndarray | None, n: int
+    ) -> np.ndarray:
+        """(n,) bool: which rows count as BOS rows (position 0, or the configured BOS token)."""
+        mask = np.zeros(n, dtype=bool) if positions is None else np.asarray(positions) == 0
+        if self.bos_token_id is not None and token_ids is not None:
+            mask |= np.asarray(token_ids) == self.bos_token_id
+        return mask
+
+
+class _Group:
+    """float64 accumulators for one group of rows (BOS or non-BOS) of one hook point."""
+
+    def __init__(self, d: int) -> None:
+        self.count = 0  # finite rows
+        self.mean = np.zeros(d)  # (d,)
+        self.m2 = np.zeros(d)  # (d,) sum of squared deviations from the mean
+        self.minimum = np.full(d, np.inf)
+        self.maximum = np.full(d, -np.inf)
+        self.abs_sum = np.zeros(d)
+        self.below = 0  # elements with |x| < threshold
+        self.nan = 0
+        self.inf = 0
+        self.nonfinite_rows = 0
+        self.norm = np.array([0.0, 0.0, 0.0, np.inf, -np.inf])  # count, mean, M2, min, max
+        self.top = np.empty(0, dtype=TOP_DTYPE)
+
+    def add(self, x: np.ndarray, norms: np.ndarray, meta: np.ndarray, cfg: StatsConfig) -> None:
+        """Fold in finite rows ``x`` (n, d) float64, their norms (n,) and meta (n,) TOP_DTYPE."""
+        n = x.shape[0]
+        if n == 0:
+            return
+        mean_b = x.sum(axis=0) / n  # (d,)
+        diff = x - mean_b  # (n, d)
+        m2_b = np.einsum("ij,ij->j", diff, diff)
+        self.count, self.mean, self.m2 = _chan_merge(
+            self.count, self.mean, self.m2, n, mean_b, m2_b
+        )
+        np.minimum(self.minimum, x.min(axis=0), out=self.minimum)
+        np.maximum(self.maximum, x.max(axis=0), out=self.maximum)
+        ax = np.abs(x, out=diff)  # reuse the buffer
+        self.abs_sum += ax.sum(axis=0)
+        self.below += int(np.count_nonzero(ax < cfg.zero_threshold))
+        norm_mean = norms.mean()
+        d_norm = norms - norm_mean
+        batch_norm = np.array([n, norm_mean, d_norm @ d_norm, norms.min(), norms.max()])
+        self.norm = _merge_norm(self.norm, batch_norm)
+        if cfg.top_k:
+            meta = meta.copy()
+            meta["norm"] = norms
+            self.top = _top_k(np.concatenate([self.top, _top_k(meta, cfg.top_k)]), cfg.top_k)
+
+    def merge(self, other: _Group, row_offset: int, top_k: int) -> None:
+        self.count, self.mean, self.m2 = _chan_merge(
+            self.count, self.mean, self.m2, other.count, other.mean, other.m2
+        )
+        np.minimum(self.minimum, other.minimum, out=self.minimum)
+        np.maximum(self.maximum, other.maximum, out=self.maximum)
+        self.abs_sum += other.abs_sum
+        self.below += other.below
+        self.nan += other.nan
+        self.inf += other.inf
+        self.nonfinite_rows += other.nonfinite_rows
+        self.norm = _merge_norm(self.norm, other.norm)
+        shifted = other.top.copy()
+        shifted["row"] += row_offset
+        self.top = _top_k(np.concatenate([self.top, shifted]), top_k)
+
+    _SCALARS = ("count", "below", "nan", "inf", "nonfinite_rows")
+    _ARRAYS = ("mean", "m2", "minimum", "maximum", "abs_sum", "norm", "top")
+
+    def state(self, prefix: str) -> dict[str, np.ndarray]:
+        out = {f"{prefix}{k}": np.asarray(getattr(self, k), dtype=np.int64) for k in self._SCALARS}
+        out.update({f"{prefix}{k}": np.asarray(getattr(self, k)) for k in self._ARRAYS})
+        return out
+
+    def load(self, state: dict[str, np.ndarray], prefix: str) -> None:
+        for k in self._SCALARS:
+            setattr(self, k, int(state[f"{prefix}{k}"]))
+        for k in self._ARRAYS:
+            setattr(self, k, np.array(state[f"{prefix}{k}"]))
+
+    def summary(self, d: int, per_dim: bool) -> dict[str, Any]:
+        """JSON-ready figures; norm quantiles / histogram are added by the caller."""
+        n = self.count
+        elements = n * d
+        out: dict[str, Any] = {
+            "rows": n + self.nonfinite_rows,
+            "count": n,
+            "elements": elements,
+            "nonfinite_rows": self.nonfinite_rows,
+            "nan_count": self.nan,
+            "inf_count": self.inf,
+        }
+        if n == 0:
+            out.update(
+                mean=None,
+                std=None,
+                min=None,
+                max=None,
+                mean_abs=None,
+                fraction_below_threshold=None,
+                per_dim=None,
+                norm={"mean": None, "std": None, "min": None, "max": None},
+                top_k=[],
+            )
+            return out
+        overall_mean = float(self.mean.mean())
+        overall_m2 = float(self.m2.sum() + n * np.square(self.mean - overall_mean).sum())
+        out.update(
+            mean=overall_mean,
+            std=math.sqrt(overall_m2 / elements),
+            min=float(self.minimum.min()),
+            max=float(self.maximum.max()),
+            mean_abs=float(self.abs_sum.sum() / elements),
+            fraction_below_threshold=self.below / elements,
+            per_dim=None,
+            norm={
+                "mean": float(self.norm[1]),
+                "std": math.sqrt(self.norm[2] / self.norm[0]),
+                "min": float(self.norm[3]),
+                "max": float(self.norm[4]),
+            },
+            top_k=[{k: _py(r[k]) for k in TOP_DTYPE.names} for r in self.top],
+        )
+        if per_dim:
+            out["per_dim"] = {
+                "mean": self.mean.tolist(),
+                "std": np.sqrt(self.m2 / n).tolist(),
+                "min": self.minimum.tolist(),
+                "max": self.maximum.tolist(),
+                "mean_abs": (self.abs_sum / n).tolist(),
+            }
+        return out
+
+
+class StreamingStats:
+    """Streaming statistics of one hook point's ``(N, d)`` rows; see the module docstring."""
+
+    def __init__(
+        self, d: int, config: StatsConfig | None = None, *, keep_norms: bool = False
+    ) -> None:
+        if d < 1:
+            raise InvalidInput(f"d must be >= 1, got {d}", details={"d": d})
+        self.d = d
+        self.config = config or StatsConfig()
+        self.rows = 0  # rows seen, finite or not (row numbers in top-k count these)
+        self.groups = {name: _Group(d) for name in GROUPS}
+        self.keep_norms = keep_norms
+        self._kept: list[NormChunk] = []
+
+    def update(
+        self,
+        x: np.ndarray,
+        *,
+        token_ids: np.ndarray | None = None,
+        sequence_index: np.ndarray | None = None,
+        position: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """Fold in rows ``x`` (n, d) of any float dtype; return their L2 norms (n,) float64.
+
+        ``token_ids`` / ``sequence_index`` / ``position`` (each (n,)) are optional; without
+        ``position`` no row counts as BOS. Non-finite rows get a NaN norm (see module docstring).
+        """
+        x = np.asarray(x)
+        if x.ndim != 2 or x.shape[1] != self.d:
+            raise InvalidInput(
+                f"expected rows of shape (n, {self.d}), got {x.shape}; pass one hook point's rows",
+                details={"expected_d": self.d, "shape": list(x.shape)},
+            )
+        n = x.shape[0]
+        meta = np.zeros(n, dtype=TOP_DTYPE)
+        meta["row"] = np.arange(self.rows, self.rows + n)
+        for field, values in (
+            ("sequence", sequence_index),
+            ("position", position),
+            ("token_id", token_ids),
+        ):
+            meta[field] = -1 if values is None else np.asarray(values)
+        is_bos = self.config.bos_mask(token_ids, position, n)
+        norms = np.empty(n, dtype=np.float64)
+        step = max(1, _CHUNK_ELEMENTS // self.d)
+        for a in range(0, n, step):
+            b = min(a + step, n)
+            norms[a:b] = self._update_chunk(x[a:b], meta[a:b], is_bos[a:b])
+        self.rows += n
+        if self.keep_norms:
+            self._kept.append((norms.copy(), is_bos.copy()))
+        return norms
+
+    def _update_chunk(self, chunk: np.ndarray, meta: np.ndarray, is_bos: np.ndarray) -> np.ndarray:
+        x64 = chunk.astype(np.float64)  # (c, d): all arithmetic in float64
+        row_finite = np.isfinite(x64).all(axis=1)  # (c,)
+        all_finite = bool(row_finite.all())
+        norms = np.sqrt(np.einsum("ij,ij->i", x64, x64))  # (c,)
+        if not all_finite:
+            norms[~row_finite] = np.nan
+        for name, in_group in (("bos", is_bos), ("non_bos", ~is_bos)):
+            group = self.groups[name]
+            if not all_finite:
+                bad = in_group & ~row_finite
+                group.nonfinite_rows += int(bad.sum())
+                group.nan += int(np.isnan(x64[bad]).sum())
+                group.inf += int(np.isinf(x64[bad]).sum())
+                in_group = in_group & row_finite
+            if in_group.all():
+                group.add(x64, norms, meta, self.config)
+            elif in_group.any():
+                group.add(x64[in_group], norms[in_group], meta[in_group], self.config)
+        return norms
+
+    def merge(self, other: StreamingStats) -> None:
+        """Fold in ``other``, whose rows are taken to come after this one's rows."""
+        if other.d != self.d or other.config != self.config:
+            raise InvalidInput(
+                "cannot merge statistics of different width or configuration",
+                details={"d": [self.d, other.d]},
+            )
+        for name in GROUPS:
+            self.groups[name].merge(other.groups[name], self.rows, self.config.top_k)
+        self.rows += other.rows
+        self._kept.extend(other._kept)
+
+    def copy(self) -> StreamingStats:
+        return copy.deepcopy(self)
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """Every accumulator as arrays (e.g. for ``np.savez``); kept norms are not included."""
+        state = {"d": np.asarray(self.d), "rows": np.asarray(self.rows)}
+        for name, group in self.groups.items():
+            state.update(group.state(f"{name}/"))
+        return state
+
+    @classmethod
+    def from_state_dict(cls, state: dict[str, np.ndarray], config: StatsConfig) -> StreamingStats:
+        stats = cls(int(state["d"]), config)
+        stats.rows = int(state["rows"])
+        for name, group in stats.groups.items():
+            group.load(state, f"{name}/")
+        return stats
+
+    def finalize(self, norms: NormSource | None = None, *, per_dim: bool = True) -> dict[str, Any]:
+        """JSON-serialisable summary. Quantiles and histograms need ``norms`` (a fresh pass per
+        call) or ``keep_norms=True``; without either they are reported as ``None``."""
+        if norms is None and self.keep_norms:
+            kept = self._kept
+            norms = lambda: iter(kept)  # noqa: E731
+        merged = _Group(self.d)
+        for name in GROUPS:
+            merged.merge(self.groups[name], 0, self.config.top_k)
+        reported = {"all": merged, **self.groups}
+        out_groups = {name: g.summary(self.d, per_dim) for name, g in reported.items()}
+        if norms is not None:
+            ranges = {
+                name: (g.count, float(g.norm[3]), float(g.norm[4])) for name, g in reported.items()
+            }
+            found = exact_quantiles(
+                norms, ranges, self.config.quantiles, self.config.histogram_bins
+            )
+            for name, (quantiles, histogram) in found.items():
+                out_groups[name]["norm"]["quantiles"] = quantiles
+                out_groups[name]["norm"]["histogram"] = histogram
+        return {
+            "d": self.d,
+            "rows": self.rows,
+            "config": self.config.to_dict(),
+            "nonfinite_rule": "rows with NaN/Inf are counted, then left out of every other figure",
+            "std_ddof": 0,
+            "groups": out_groups,
+        }
+
+
+class _Search(NamedTuple):
+    """Ranks of one group known to lie in [lo, hi) (or [lo, hi]), with ``below`` values under lo."""
+
+    group: str
+    lo: float
+    hi: float
+    include_hi: bool
+    below: int
+    ranks: list[int]
+
+
+def exact_quantiles(
+    source: NormSource,
+    ranges: dict[str, tuple[int, float, float]],
+    quantiles: Iterable[float],
+    histogram_bins: int,
+) -> dict[str, tuple[dict[str, float] | None, dict[str, list[Any]] | None]]:
+    """Exact quantiles (numpy "linear" rule) and a histogram of the finite values of each group.
+
+    ``ranges`` maps a group (``all`` / ``non_bos`` / ``bos``) to (count, min, max) of its finite
+    values, known from streaming. Order statistics are found by histogram refinement: a pass counts
+    values per bin, then the bins holding the wanted ranks are collected (as distinct values and
+    counts) or, if huge, refined again. Usually two passes; memory stays flat.
+    """
+    qs = list(quantiles)
+    wanted = {
+        g: sorted({r for q in qs for r in _ranks_for(q, n)})
+        for g, (n, _, _) in ranges.items()
+        if n > 0
+    }
+    searches = [_Search(g, ranges[g][1], ranges[g][2], True, 0, r) for g, r in wanted.items()]
+    found: dict[str, dict[int, float]] = {g: {} for g in wanted}
+    display_edges = {g: np.linspace(ranges[g][1], ranges[g][2], histogram_bins + 1) for g in wanted}
+    display = {g: np.zeros(histogram_bins, dtype=np.int64) for g in wanted}
+    first_pass = True
+    while searches:
+        edges = [np.linspace(s.lo, s.hi, _SELECT_BINS + 1) for s in searches]
+        counts = [np.zeros(_SELECT_BINS, dtype=np.int64) for _ in searches]
+        for values in _iter_groups(source, wanted):
+            for s, e, c in zip(searches, edges, counts, strict=True):
+                c += np.bincount(_bin_of(_inside(values[s.group], s), e), minlength=_SELECT_BINS)
+            for g in wanted if first_pass else ():
+                display[g] += np.bincount(
+                    _bin_of(values[g], display_edges[g]), minlength=histogram_bins
+                )
+        first_pass = False
+        to_collect: list[_Search] = []
+        refined: list[_Search] = []
+        for s, e, c in zip(searches, edges, counts, strict=True):
+            if s.lo == s.hi:
+                found[s.group].update({r: s.lo for r in s.ranks})
+                continue
+            cum = np.cumsum(c)
+            by_bin: dict[int, list[int]] = {}
+            for r in s.ranks:
+                by_bin.setdefault(int(np.searchsorted(cum, r - s.below, side="right")), []).append(
+                    r
+                )
+            for j, ranks in by_bin.items():
+                last = j == _SELECT_BINS - 1
+                sub = _Search(
+                    s.group,
+                    float(e[j]),
+                    float(e[j + 1]),
+                    s.include_hi and last,
+                    s.below + (int(cum[j - 1]) if j else 0),
+                    ranks,
+                )
+                stalled = sub[1:4] == s[1:4]  # [lo, nextafter(lo)]: at most two distinct values
+                small = c[j] <= _SELECT_COLLECT_LIMIT
+                (to_collect if small or stalled else refined).append(sub)
+        if to_collect:
+            pieces: list[list[tuple[np.ndarray, np.ndarray]]] = [[] for _ in to_collect]
+            for values in _iter_groups(source, wanted):
+                for s, piece in zip(to_collect, pieces, strict=True):
+                    piece.append(np.unique(_inside(values[s.group], s), return_counts=True))
+            for s, piece in zip(to_collect, pieces, strict=True):
+                found[s.group].update(_order_statistics(piece, s.ranks, s.below))
+        searches = refined
+    out: dict[str, tuple[dict[str, float] | None, dict[str, list[Any]] | None]] = {}
+    for name, (n, _, _) in ranges.items():
+        if n == 0:
+            out[name] = (None, None)
+            continue
+        quant = {repr(float(q)): _linear(found[name], q, n) for q in qs}
+        histogram = {"edges": display_edges[name].tolist(), "counts": display[name].tolist()}
+        out[name] = (quant, histogram)
+    return out
+
+
+def _iter_groups(
+    source: NormSource, wanted: dict[str, list[int]]
+) -> Iterator[dict[str, np.ndarray]]:
+    """One pass over ``source``: per chunk, the finite values of each wanted group."""
+    for norms, is_bos in source():
+        norms = np.asarray(norms, dtype=np.float64)
+        is_bos = np.asarray(is_bos, dtype=bool)
+        finite = np.isfinite(norms)
+        masks = {"all": finite, "non_bos": finite & ~is_bos, "bos": finite & is_bos}
+        yield {g: norms[masks[g]] for g in wanted}
+
+
+def _order_statistics(
+    pieces: list[tuple[np.ndarray, np.ndarray]], ranks: list[int], before: int
+) -> dict[int, float]:
+    """Value at each rank from (distinct values, counts) pieces; ``before`` values lie below."""
+    values = np.concatenate([v for v, _ in pieces])
+    counts = np.concatenate([c for _, c in pieces])
+    order = np.argsort(values, kind="stable")
+    values, counts = values[order], counts[order]
+    distinct, first = np.unique(values, return_index=True)
+    cum = np.cumsum(np.add.reduceat(counts, first)) if len(values) else np.zeros(0, np.int64)
+    return {r: float(distinct[np.searchsorted(cum, r - before, side="right")]) for r in ranks}
+
+
+def _inside(values: np.ndarray, s: _Search) -> np.ndarray:
+    keep = (values >= s.lo) & ((values <= s.hi) if s.include_hi else (values < s.hi))
+    return values[keep]
+
+
+def _bin_of(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """Bin of each value: edges[j] <= v < edges[j+1]; the top edge belongs to the last bin."""
+    return np.clip(np.searchsorted(edges, values, side="right") - 1, 0, len(edges) - 2)
+
+
+def _ranks_for(q: float, n: int) -> tuple[int, int]:
+    h = (n - 1) * q
+    lo = math.floor(h)
+    return lo, min(lo + 1, n - 1)
+
+
+def _linear(order_stats: dict[int, float], q: float, n: int) -> float:
+    """numpy's default quantile: x[lo] + (h - lo) * (x[lo+1] - x[lo]) with h = (n - 1) * q."""
+    lo, hi = _ranks_for(q, n)
+    frac = (n - 1) * q - lo
+    a, b = order_stats[lo], order_stats[hi]
+    return float(a + frac * (b - a)) if frac else float(a)
+
+
+def _chan_merge(
+    n_a: int, mean_a: np.ndarray, m2_a: np.ndarray, n_b: int, mean_b: np.ndarray, m2_b: np.ndarray
+) -> tuple[int, np.ndarray, np.ndarray]:
+    """Chan et al. parallel merge of (count, mean, M2); exact in float64, no sum of squares."""
+    if n_b == 0:
+        return n_a, mean_a, m2_a
+    if n_a == 0:
+        return n_b, mean_b.copy(), m2_b.copy()
+    n = n_a + n_b
+    delta = mean_b - mean_a
+    return n, mean_a + delta * (n_b / n), m2_a + m2_b + np.square(delta) * (n_a * n_b / n)
+
+
+def _merge_norm(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Merge scalar norm accumulators [count, mean, M2, min, max]."""
+    n, mean, m2 = _chan_merge(int(a[0]), a[1:2], a[2:3], int(b[0]), b[1:2], b[2:3])
+    return np.array([n, mean[0], m2[0], min(a[3], b[3]), max(a[4], b[4])])
+
+
+def _top_k(rows: np.ndarray, k: int) -> np.ndarray:
+    """The k rows of highest norm, ties broken by row number; deterministic."""
+    if len(rows) > k:
+        kth = np.partition(rows["norm"], len(rows) - k)[len(rows) - k]
+        rows = rows[rows["norm"] >= kth]  # keeps every tie at the boundary
+    order = np.lexsort((rows["row"], -rows["norm"]))
+    return rows[order[:k]]
+
+
+def _py(value: Any) -> float | int:
+    return value.item() if hasattr(value, "item") else value

@@ -1,0 +1,399 @@
+"""The on-disk layout of an activation store, and the small pieces its writer and reader share.
+
+One folder per extraction::
+
+    manifest.json                       the commit point: spec, config hash, layout, counts, status,
+                                        shard list with the sha256 of every file
+    hooks/<hook name>/shard_00000.npy   (rows, d) activations of one hook point, storage dtype
+    tokens/shard_00000.npy              (rows, 3) int64: token_id, sequence_index, position
+    norms/<hook name>/shard_00000.npy   (rows,) float64 L2 norm of each row (NaN: non-finite row),
+                                        kept so that norm quantiles are exact
+    stats/state_00000.npz               float64 accumulators of the statistics after that shard
+    stats.json                          final statistics (written when the run stops)
+
+Why ``.npy``: ``np.load(path, mmap_mode="r")`` maps a shard with no copy and no dependency beyond
+numpy, so SAE trainers and plain numpy code read shards directly; the format is a 128-byte-aligned
+header plus raw rows, so a shard can be hashed as it is written. safetensors would name bfloat16
+natively, but numpy cannot hold bfloat16 either way, so it buys nothing here. bfloat16 is therefore
+stored as its raw bits in ``uint16`` ``.npy`` files, with ``"dtype": "bfloat16"`` in the manifest;
+the reader converts to float32 on read (exact: bfloat16 is the top half of a float32), and
+``read_raw`` gives the stored bits. float16 and float32 are stored as themselves.
+
+Crash safety: every file is written to ``.<name>.tmp-<pid>`` in its folder, fsynced, then renamed.
+A shard is committed only when the manifest that lists it is renamed into place, so the manifest
+always describes whole shards; anything on disk that the manifest does not list is debris from an
+interrupted write and is removed on resume.
+
+This module is NOT responsible for the write loop (``store_writer``), lazy reading
+(``store_reader``) or export (``export``); it holds the layout, names, hashing, atomic file
+writes, dtype conversion and the store's errors.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import importlib.metadata
+import io
+import json
+import os
+import re
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import numpy as np
+
+from interpstudio.core.errors import (
+    AppError,
+    Conflict,
+    InsufficientDisk,
+    InvalidInput,
+    NotFound,
+)
+
+FORMAT = "interpstudio.activations"
+FORMAT_VERSION = 1
+MANIFEST_NAME = "manifest.json"
+STATS_NAME = "stats.json"
+LOCK_NAME = ".lock"
+STORE_DIRS = ("hooks", "tokens", "norms", "stats")
+TOKEN_COLUMNS = ("token_id", "sequence_index", "position")
+STATUSES = ("running", "partial", "complete", "failed")
+STORAGE_DTYPES: dict[str, np.dtype[Any]] = {
+    "float16": np.dtype(np.float16),
+    "float32": np.dtype(np.float32),
+    "bfloat16": np.dtype(np.uint16),  # raw bits; see the module docstring
+}
+_HOOK_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,199}$")
+_HASH_BLOCK = 8 << 20
+
+
+# ---------------------------------------------------------------------------------------- errors
+class StoreNotFound(NotFound):
+    code = "activation_store_not_found"
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(
+            "activation store",
+            str(path),
+            f"no activation store at {path} (no {MANIFEST_NAME}); check the path or run the "
+            "extraction first",
+        )
+
+
+class StoreExists(Conflict):
+    code = "activation_store_exists"
+
+    def __init__(self, path: Path, status: str) -> None:
+        super().__init__(
+            f"an activation store ({status}) already exists at {path}; pass resume=True to "
+            "continue it, or choose another folder",
+            details={"path": str(path), "status": status},
+        )
+
+
+class StoreConfigMismatch(Conflict):
+    code = "activation_store_config_mismatch"
+
+    def __init__(self, path: Path, what: str, stored: Any, requested: Any) -> None:
+        super().__init__(
+            f"cannot resume the store at {path}: its {what} differs from this run's; resume with "
+            "the same configuration or write to a new folder",
+            details={"path": str(path), "what": what, "stored": stored, "requested": requested},
+        )
+
+
+class StoreLocked(Conflict):
+    code = "activation_store_locked"
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(
+            f"another writer holds the activation store at {path}; wait for it to finish or "
+            "stop it first",
+            details={"path": str(path)},
+        )
+
+
+class StoreClosed(Conflict):
+    code = "activation_store_closed"
+
+    def __init__(self, path: Path, state: str) -> None:
+        super().__init__(
+            f"the writer for {path} is {state}; open a new writer with resume=True to add rows",
+            details={"path": str(path), "state": state},
+        )
+
+
+class StoreCorrupted(AppError):
+    code = "activation_store_corrupted"
+
+    def __init__(self, path: Path, problems: list[dict[str, str]]) -> None:
+        super().__init__(
+            f"{len(problems)} file(s) of the activation store at {path} are missing or do not "
+            "match their sha256 in the manifest; re-run the extraction for the affected shards",
+            details={"path": str(path), "problems": problems},
+        )
+
+
+class StoreDiskFull(InsufficientDisk):
+    """The disk filled up while a shard was written; the store is left as a valid partial."""
+
+    code = "activation_store_disk_full"
+
+    def __init__(self, *, path: Path, needed: int, free: int, shards: int) -> None:
+        AppError.__init__(
+            self,
+            f"disk full while writing shard {shards} of the activation store at {path} "
+            f"({needed:,} bytes needed, {free:,} free); the {shards} whole shard(s) before it are "
+            "kept: free space, then resume",
+            details={
+                "path": str(path),
+                "needed_bytes": needed,
+                "free_bytes": free,
+                "whole_shards": shards,
+            },
+        )
+        self.errno = 28  # ENOSPC, so callers that check OSError.errno see it
+
+
+class StoreWriteFailed(AppError):
+    code = "activation_store_write_failed"
+
+    def __init__(self, path: Path, cause: BaseException) -> None:
+        super().__init__(
+            f"writing the activation store at {path} failed: {type(cause).__name__}: {cause}; "
+            "the whole shards already written are kept, resume once the cause is fixed",
+            details={"path": str(path), "cause": type(cause).__name__},
+        )
+
+
+class InvalidActivationBatch(InvalidInput):
+    code = "invalid_activation_batch"
+
+
+class HookPointNotStored(NotFound, KeyError):
+    code = "hook_point_not_stored"
+
+    def __init__(self, name: str, stored: list[str]) -> None:
+        NotFound.__init__(
+            self,
+            "hook point",
+            name,
+            f"hook point {name!r} is not in this store; stored: {', '.join(stored)}",
+        )
+        self.details["stored"] = stored
+
+    def __str__(self) -> str:
+        return self.message
+
+
+# ------------------------------------------------------------------------------- names, hashing
+def canonical_json(value: Any) -> str:
+    try:
+        return json.dumps(
+            value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+        )
+    except (TypeError, ValueError) as exc:
+        raise InvalidInput(
+            f"the extraction spec must be plain JSON (str, numbers, lists, dicts): {exc}",
+            details={"error": str(exc)},
+        ) from exc
+
+
+def config_hash(spec: dict[str, Any]) -> str:
+    """sha256 of the canonical JSON of ``spec`` (sorted keys, no spaces)."""
+    return hashlib.sha256(canonical_json(spec).encode()).hexdigest()
+
+
+def validate_hook_name(name: str) -> str:
+    """Hook names become folder names: letters, digits, ``_ . -``, not starting with a dot."""
+    if not isinstance(name, str) or not _HOOK_NAME.match(name):
+        raise InvalidInput(
+            f"hook point name {name!r} cannot be stored: use letters, digits, '_', '.', '-' "
+            "(e.g. 'blocks.3.resid_post')",
+            details={"name": str(name)},
+        )
+    return name
+
+
+def shard_path(kind: str, index: int, hook: str | None = None) -> str:
+    """Store-relative path of a shard file: ``hooks/<hook>/shard_00003.npy`` etc."""
+    if kind == "tokens":
+        return f"tokens/shard_{index:05d}.npy"
+    if kind == "stats":
+        return f"stats/state_{index:05d}.npz"
+    return f"{kind}/{hook}/shard_{index:05d}.npy"
+
+
+def versions() -> dict[str, str | None]:
+    out: dict[str, str | None] = {"numpy": np.__version__}
+    for dist in ("interpstudio", "torch"):
+        try:
+            out[dist] = importlib.metadata.version(dist)
+        except importlib.metadata.PackageNotFoundError:
+            out[dist] = None
+    return out
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(_HASH_BLOCK):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+# --------------------------------------------------------------------------- atomic file writes
+class _HashingWriter:
+    """File wrapper that hashes what passes through it."""
+
+    def __init__(self, f: BinaryIO) -> None:
+        self.f = f
+        self.digest = hashlib.sha256()
+        self.size = 0
+
+    def write(self, data: Any) -> int:
+        view = memoryview(data).cast("B")
+        self.digest.update(view)
+        self.size += len(view)
+        return self.f.write(view)
+
+
+def write_atomic(
+    path: Path, write: Callable[[_HashingWriter], None], *, durable: bool, sync_dir: bool = True
+) -> dict[str, Any]:
+    """Write ``path`` through a temp name in the same folder, then rename. Returns its record
+    ``{"sha256", "bytes"}``. On any error the temp file is removed and the error propagates.
+    ``durable`` fsyncs the file before the rename (and the folder after it, if ``sync_dir``)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        with open(tmp, "wb") as f:
+            hashing = _HashingWriter(f)
+            write(hashing)
+            f.flush()
+            if durable:
+                os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    if durable and sync_dir:
+        fsync_dir(path.parent)
+    return {"sha256": hashing.digest.hexdigest(), "bytes": hashing.size}
+
+
+def write_npy_atomic(path: Path, array: np.ndarray, *, durable: bool) -> dict[str, Any]:
+    """Save ``array`` as ``.npy`` (same bytes as ``np.save``) atomically, hashing as it writes."""
+    array = np.ascontiguousarray(array)
+
+    def write(f: _HashingWriter) -> None:
+        header = np.lib.format.header_data_from_array_1_0(array)
+        np.lib.format.write_array_header_1_0(f, header)
+        if array.size:
+            f.write(array.reshape(-1).view(np.uint8))
+
+    return write_atomic(path, write, durable=durable)
+
+
+def write_json_atomic(path: Path, value: Any, *, durable: bool, sync_dir: bool = True) -> None:
+    data = (json.dumps(value, indent=1, allow_nan=False) + "\n").encode()
+    write_atomic(path, lambda f: f.write(data), durable=durable, sync_dir=sync_dir)
+
+
+def write_npz_atomic(path: Path, arrays: dict[str, np.ndarray], *, durable: bool) -> dict[str, Any]:
+    """Save small arrays as ``.npz`` atomically (built in memory: zip needs a seekable file)."""
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)  # type: ignore[arg-type]
+    data = buffer.getvalue()
+    return write_atomic(path, lambda f: f.write(data), durable=durable)
+
+
+def fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def is_temp_name(name: str) -> bool:
+    return name.startswith(".") and ".tmp-" in name
+
+
+def read_manifest(path: Path) -> dict[str, Any]:
+    manifest_path = Path(path) / MANIFEST_NAME
+    if not manifest_path.is_file():
+        raise StoreNotFound(Path(path))
+    manifest: dict[str, Any] = json.loads(manifest_path.read_text())
+    if manifest.get("format") != FORMAT or manifest.get("format_version") != FORMAT_VERSION:
+        raise InvalidInput(
+            f"{manifest_path} is not an interpstudio activation store of format version "
+            f"{FORMAT_VERSION}; it may come from a newer or different tool",
+            details={"format": manifest.get("format"), "version": manifest.get("format_version")},
+        )
+    return manifest
+
+
+def listed_files(manifest: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(store-relative path, {"sha256", "bytes"}) of every data file the manifest lists."""
+    for shard in manifest["shards"]:
+        files = shard["files"]
+        yield from ((f"hooks/{h}/{shard['name']}", r) for h, r in files["hooks"].items())
+        yield f"tokens/{shard['name']}", files["tokens"]
+        yield from ((f"norms/{h}/{shard['name']}", r) for h, r in files["norms"].items())
+
+
+# ------------------------------------------------------------------------------ dtype handling
+def decode(raw: np.ndarray, dtype: str) -> np.ndarray:
+    """Stored rows -> a numpy float array: bfloat16 bits become float32 (exactly)."""
+    if dtype == "bfloat16":
+        return (raw.astype(np.uint32) << 16).view(np.float32)
+    return np.asarray(raw)
+
+
+def encode_bfloat16(values: np.ndarray) -> np.ndarray:
+    """float32/float64 -> bfloat16 bits (uint16): round to nearest even, as torch does."""
+    f32 = np.asarray(values, dtype=np.float32)
+    bits = f32.view(np.uint32)
+    rounded = ((bits + (((bits >> 16) & 1) + 0x7FFF)) >> 16).astype(np.uint16)
+    nan = np.isnan(f32)
+    if nan.any():
+        rounded[nan] = ((bits[nan] >> 16) | 0x40).astype(np.uint16)
+    return rounded
+
+
+def as_numpy(value: Any, *, what: str) -> np.ndarray:
+    """A CPU numpy view of ``value`` (numpy array or CPU torch tensor), without copying.
+
+    A torch bfloat16 tensor comes back as its uint16 bits. torch is never imported here: a tensor
+    can only exist if the caller already imported it.
+    """
+    if type(value).__module__.startswith("torch"):
+        if value.device.type != "cpu":
+            raise InvalidActivationBatch(
+                f"{what} is on {value.device}; move it to the CPU (.cpu()) before appending",
+                details={"what": what, "device": str(value.device)},
+            )
+        value = value.detach()
+        if str(value.dtype) == "torch.bfloat16":
+            import sys
+
+            return value.view(sys.modules["torch"].int16).numpy().view(np.uint16)
+        return value.numpy()
+    array = np.asarray(value)
+    if array.dtype.name == "bfloat16":  # ml_dtypes / jax arrays
+        return array.view(np.uint16)
+    return array
+
+
+@contextlib.contextmanager
+def removing_on_error(paths: list[Path]) -> Iterator[None]:
+    """Delete ``paths`` (those that exist) if the block raises."""
+    try:
+        yield
+    except BaseException:
+        for p in paths:
+            p.unlink(missing_ok=True)
+        raise

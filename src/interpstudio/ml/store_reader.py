@@ -1,0 +1,223 @@
+"""Lazy, memory-mapped reading of an activation store.
+
+``open_activations(path)`` reads ``manifest.json`` and nothing else. ``acts["blocks.3.resid_post"]``
+is a ``ShardedArray`` that looks like one ``(rows, d)`` array: ``shape``, ``dtype``, ``len``,
+indexing with an int, a slice or an integer array returns a numpy array read from only the shards
+it touches (each shard is ``np.load(..., mmap_mode="r")``-ed on first use), and iterating yields
+one shard at a time. ``acts.tokens`` is the same for the ``(rows, 3)`` int64 token table
+(token_id, sequence_index, position) and ``acts.norms(hook)`` for the per-row L2 norms.
+
+bfloat16 stores are returned as float32 (exact); ``read_raw`` returns the stored uint16 bits.
+Only the shards the manifest lists are visible, so a store that is still being written, or that
+was interrupted, reads as its whole shards.
+
+This module is NOT responsible for writing stores (``store_writer``) or for exporting them
+(``export``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from interpstudio.core.errors import InvalidInput
+from interpstudio.ml import store as layout
+from interpstudio.ml.store import HookPointNotStored, StoreCorrupted
+
+
+class ShardedArray:
+    """A read-only ``(rows, width)`` (or ``(rows,)``) array stored as shards; see module doc."""
+
+    def __init__(
+        self,
+        files: list[Path],
+        rows: list[int],
+        width: int | None,
+        stored_dtype: np.dtype[Any],
+        decoded_as: str,
+    ) -> None:
+        self.files = files
+        self.shard_rows = rows
+        self.offsets = np.concatenate([[0], np.cumsum(rows, dtype=np.int64)])  # (shards + 1,)
+        self.width = width
+        self.stored_dtype = stored_dtype
+        self._decoded_as = decoded_as  # storage dtype name, e.g. "bfloat16"
+        self._maps: dict[int, np.ndarray] = {}
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        n = int(self.offsets[-1])
+        return (n,) if self.width is None else (n, self.width)
+
+    @property
+    def dtype(self) -> np.dtype[Any]:
+        """dtype of what indexing returns (float32 for bfloat16 stores)."""
+        return np.dtype(np.float32) if self._decoded_as == "bfloat16" else self.stored_dtype
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes on disk (without headers)."""
+        return int(np.prod(self.shape)) * self.stored_dtype.itemsize
+
+    def __len__(self) -> int:
+        return int(self.offsets[-1])
+
+    def __repr__(self) -> str:
+        shards = len(self.files)
+        return f"ShardedArray(shape={self.shape}, dtype={self._decoded_as}, shards={shards})"
+
+    def shard(self, index: int) -> np.ndarray:
+        """The memory-mapped shard ``index`` in its stored dtype (no data is read until used)."""
+        if index not in self._maps:
+            self._maps[index] = np.load(self.files[index], mmap_mode="r")
+        return self._maps[index]
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        """One decoded shard at a time (memory-mapped where no decoding is needed)."""
+        for i in range(len(self.files)):
+            yield self._decode(self.shard(i))
+
+    def __getitem__(self, key: int | slice | np.ndarray | list[int]) -> np.ndarray:
+        return self._decode(self.read_raw(key))
+
+    def read_raw(self, key: int | slice | np.ndarray | list[int]) -> np.ndarray:
+        """Like indexing, but in the stored dtype (bfloat16 as uint16 bits)."""
+        n = len(self)
+        if isinstance(key, (int, np.integer)):
+            i = int(key) + n if key < 0 else int(key)
+            if not 0 <= i < n:
+                raise IndexError(f"row {key} is out of range for {n} rows")
+            return self._read_range(i, i + 1)[0]
+        if isinstance(key, slice):
+            start, stop, step = key.indices(n)
+            if step == 1:
+                return self._read_range(start, max(start, stop))
+            return self._gather(np.arange(start, stop, step, dtype=np.int64))
+        index = np.asarray(key)
+        if index.dtype.kind not in "iu" or index.ndim != 1:
+            raise InvalidInput(
+                "index with an int, a slice or a 1-D integer array",
+                details={"index_dtype": str(index.dtype), "ndim": index.ndim},
+            )
+        index = np.where(index < 0, index + n, index).astype(np.int64)
+        if index.size and (index.min() < 0 or index.max() >= n):
+            raise IndexError(f"row index out of range for {n} rows")
+        return self._gather(index)
+
+    def _empty(self, rows: int) -> np.ndarray:
+        shape = (rows,) if self.width is None else (rows, self.width)
+        return np.empty(shape, self.stored_dtype)
+
+    def _read_range(self, start: int, stop: int) -> np.ndarray:
+        out = self._empty(stop - start)
+        i = int(np.searchsorted(self.offsets, start, side="right")) - 1
+        done = 0
+        while start + done < stop:
+            lo = start + done - int(self.offsets[i])
+            take = min(stop - start - done, self.shard_rows[i] - lo)
+            out[done : done + take] = self.shard(i)[lo : lo + take]
+            done += take
+            i += 1
+        return out
+
+    def _gather(self, index: np.ndarray) -> np.ndarray:
+        out = self._empty(len(index))
+        shard_of = np.searchsorted(self.offsets, index, side="right") - 1
+        for i in np.unique(shard_of):
+            mask = shard_of == i
+            out[mask] = self.shard(int(i))[index[mask] - self.offsets[i]]
+        return out
+
+    def _decode(self, raw: np.ndarray) -> np.ndarray:
+        return layout.decode(raw, self._decoded_as)
+
+
+class Activations(Mapping[str, ShardedArray]):
+    """One activation store opened for reading; a mapping hook name -> ``ShardedArray``."""
+
+    def __init__(self, path: Path, manifest: dict[str, Any]) -> None:
+        self.path = path
+        self.manifest = manifest
+        self.dtype: str = manifest["layout"]["dtype"]
+        self.hook_names: list[str] = [h["name"] for h in manifest["layout"]["hooks"]]
+        self._d = {h["name"]: int(h["d"]) for h in manifest["layout"]["hooks"]}
+        self._rows = [int(s["rows"]) for s in manifest["shards"]]
+        self._names = [s["name"] for s in manifest["shards"]]
+        self._arrays: dict[str, ShardedArray] = {}
+        self.tokens = self._sharded("tokens", 3, np.dtype(np.int64), "int64")
+
+    @property
+    def status(self) -> str:
+        return str(self.manifest["status"])
+
+    @property
+    def spec(self) -> dict[str, Any]:
+        return dict(self.manifest["spec"])
+
+    @property
+    def config_hash(self) -> str:
+        return str(self.manifest["config_hash"])
+
+    @property
+    def rows(self) -> int:
+        return int(self.manifest["counts"]["rows"])
+
+    def __getitem__(self, hook: str) -> ShardedArray:
+        if hook not in self._d:
+            raise HookPointNotStored(hook, self.hook_names)
+        if hook not in self._arrays:
+            stored = layout.STORAGE_DTYPES[self.dtype]
+            self._arrays[hook] = self._sharded(f"hooks/{hook}", self._d[hook], stored, self.dtype)
+        return self._arrays[hook]
+
+    def __contains__(self, hook: object) -> bool:
+        return hook in self._d
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.hook_names)
+
+    def __len__(self) -> int:
+        return len(self.hook_names)
+
+    def norms(self, hook: str) -> ShardedArray:
+        """(rows,) float64 L2 norm of each stored row of ``hook`` (NaN for non-finite rows)."""
+        if hook not in self._d:
+            raise HookPointNotStored(hook, self.hook_names)
+        return self._sharded(f"norms/{hook}", None, np.dtype(np.float64), "float64")
+
+    @property
+    def stats(self) -> dict[str, Any] | None:
+        """The ``stats.json`` document, or None while the run has not stopped."""
+        if not self.manifest.get("stats"):
+            return None
+        result: dict[str, Any] = json.loads((self.path / self.manifest["stats"]).read_text())
+        return result
+
+    def verify(self) -> None:
+        """Re-hash every listed file; raise ``StoreCorrupted`` naming each bad one."""
+        problems: list[dict[str, str]] = []
+        for rel, record in layout.listed_files(self.manifest):
+            file = self.path / rel
+            if not file.is_file():
+                problems.append({"file": rel, "problem": "missing"})
+            elif layout.sha256_file(file) != record["sha256"]:
+                problems.append({"file": rel, "problem": "sha256 mismatch"})
+        if problems:
+            raise StoreCorrupted(self.path, problems)
+
+    def _sharded(
+        self, folder: str, width: int | None, stored: np.dtype[Any], decoded_as: str
+    ) -> ShardedArray:
+        files = [self.path / folder / name for name in self._names]
+        return ShardedArray(files, self._rows, width, stored, decoded_as)
+
+
+def open_activations(path: str | os.PathLike[str]) -> Activations:
+    """Open the store at ``path`` lazily: only ``manifest.json`` is read now."""
+    directory = Path(path)
+    return Activations(directory, layout.read_manifest(directory))

@@ -1,0 +1,47 @@
+"""Statistics of a whole activation store: the streaming accumulators plus exact norm quantiles.
+
+``store_statistics`` turns the per-hook ``StreamingStats`` (which cover exactly the shards the
+manifest lists) into the ``stats.json`` document, reading the per-row norm side files
+(``norms/<hook>/shard_*.npy``) shard by shard so that norm quantiles are exact and memory stays
+flat. This module is NOT responsible for what is measured (``stats``) or for writing files.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from interpstudio.ml.stats import NormChunk, NormSource, StatsConfig, StreamingStats
+
+
+def norm_source(
+    directory: Path, manifest: dict[str, Any], hook: str, config: StatsConfig
+) -> NormSource:
+    """A pass (per call) over one hook point's stored row norms with their BOS flags."""
+
+    def one_pass() -> Any:
+        for shard in manifest["shards"]:
+            norms: np.ndarray = np.load(directory / "norms" / hook / shard["name"], mmap_mode="r")
+            tokens = np.load(directory / "tokens" / shard["name"], mmap_mode="r")  # (rows, 3)
+            is_bos = config.bos_mask(tokens[:, 0], tokens[:, 2], len(tokens))
+            chunk: NormChunk = (np.asarray(norms), is_bos)
+            yield chunk
+
+    return one_pass
+
+
+def store_statistics(
+    directory: Path, manifest: dict[str, Any], stats: dict[str, StreamingStats]
+) -> dict[str, Any]:
+    """The ``stats.json`` document for the shards ``manifest`` lists."""
+    return {
+        "config_hash": manifest["config_hash"],
+        "rows": manifest["counts"]["rows"],
+        "shards": len(manifest["shards"]),
+        "hooks": {
+            hook: s.finalize(norm_source(directory, manifest, hook, s.config))
+            for hook, s in stats.items()
+        },
+    }

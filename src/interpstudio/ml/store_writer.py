@@ -1,0 +1,652 @@
+"""Background writer of an activation store: the extraction engine appends, a thread writes.
+
+``ActivationWriter.open(path, spec, hooks=..., dtype=...)`` creates (or, with ``resume=True``,
+continues) a store laid out as described in ``interpstudio.ml.store``. The engine calls
+``append(batch)`` per batch; the call validates, then hands the batch to a bounded queue (so memory
+stays flat, and the engine only waits when the disk really is slower than the GPU). The thread
+copies rows into preallocated shard buffers; each time a buffer is full it writes every hook
+point's shard, the token shard and the norm side files (temp name + rename), folds the shard into
+the float64 statistics and commits the shard by renaming a new manifest into place.
+``close()`` writes the last, short shard, ``stats.json`` and ``status: complete``; ``abort()``
+stops fast and leaves a valid partial store. An error in the thread is raised to the caller on the
+next ``append`` / ``close``; a full disk becomes ``StoreDiskFull`` and the store keeps only whole
+shards.
+
+Deterministic shards, exact resume: every shard holds exactly ``shard_rows`` rows of the row stream
+(the last one fewer), so shard boundaries depend only on the data, not on batch sizes or when the
+run was interrupted. Resuming reports a ``ResumePoint``: the engine restarts at the first sequence
+not known to be fully stored (``sequences_complete`` sequences in stream order are done;
+``next_sequence`` is the index of the one to restart at) and simply feeds it again from its first
+row; the writer drops the ``rows_to_skip`` rows of it that are already stored, after checking that
+they match. The resumed store is byte-identical, shard for shard, to an uninterrupted one.
+
+Contract on batches: rows of one sequence are contiguous in the stream with increasing positions;
+the writer takes ownership of the arrays handed to ``append`` (do not write into them afterwards).
+
+This module is NOT responsible for running the model, tokenizing, reading stores
+(``store_reader``) or defining the statistics (``stats``).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import queue
+import shutil
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import numpy as np
+
+from interpstudio.core.errors import InvalidInput, JobCancelled
+from interpstudio.ml import store as layout
+from interpstudio.ml.stats import StatsConfig, StreamingStats
+from interpstudio.ml.store import (
+    InvalidActivationBatch,
+    StoreClosed,
+    StoreConfigMismatch,
+    StoreDiskFull,
+    StoreExists,
+    StoreLocked,
+    StoreWriteFailed,
+)
+from interpstudio.ml.store_stats import store_statistics
+
+DEFAULT_SHARD_BYTES = 256 << 20  # activation bytes (all hook points) per shard
+_TOKEN_ROW_BYTES = 8 * len(layout.TOKEN_COLUMNS)
+_ENOSPC = {28, 122}  # ENOSPC, EDQUOT
+
+
+@dataclass(frozen=True)
+class ActivationBatch:
+    """One batch from the engine, pad positions already removed.
+
+    activations: hook name -> (N, d) array in the storage dtype (numpy, or CPU torch tensor;
+    bfloat16 as a torch bf16 tensor or its uint16 bits; float arrays are cast / rounded).
+    token_ids, sequence_index, position: (N,) integers, one per row.
+    """
+
+    activations: Mapping[str, Any]
+    token_ids: Any
+    sequence_index: Any
+    position: Any
+
+
+@dataclass(frozen=True)
+class ResumePoint:
+    """Where a (re)opened store stands; the engine restarts from here."""
+
+    rows: int  # rows in whole shards
+    shards: int
+    sequences_complete: int  # leading sequences (stream order) fully stored: skip them
+    next_sequence: int | None  # index of the sequence to restart at (None: start from scratch)
+    rows_to_skip: int  # rows of next_sequence already stored; append() drops them itself
+    complete: bool  # the run already finished; nothing to append
+
+
+@dataclass
+class _Prepared:
+    activations: dict[str, np.ndarray]  # hook -> (n, d)
+    tokens: np.ndarray  # (n, 3) int64
+
+    @property
+    def rows(self) -> int:
+        return self.tokens.shape[0]
+
+
+class ActivationWriter:
+    """Writes one activation store; see the module docstring. Use ``ActivationWriter.open``."""
+
+    def __init__(
+        self,
+        directory: Path,
+        manifest: dict[str, Any],
+        stats: dict[str, StreamingStats],
+        tail: np.ndarray,
+        lock_fd: int,
+        *,
+        durable: bool,
+        max_queued_batches: int,
+    ) -> None:
+        self.path = directory
+        self.manifest = manifest
+        self.stats = stats
+        self.durable = durable
+        lay = manifest["layout"]
+        self.hooks: dict[str, int] = {h["name"]: h["d"] for h in lay["hooks"]}
+        self.dtype: str = lay["dtype"]
+        self.shard_rows: int = lay["shard_rows"]
+        self.error: BaseException | None = None
+        self._lock_fd = lock_fd
+        self._tail = tail  # (k, 3) stored rows of the tail sequence, matched on resume
+        self._skip = len(tail)
+        self._last_token: np.ndarray | None = tail[-1] if len(tail) else None
+        self._state = "open"
+        self._stop = threading.Event()
+        self._fill = 0
+        store_np = layout.STORAGE_DTYPES[self.dtype]
+        self._buffers = {h: np.empty((self.shard_rows, d), store_np) for h, d in self.hooks.items()}
+        self._token_buffer = np.empty((self.shard_rows, 3), np.int64)  # (rows, 3)
+        self._queue: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=max_queued_batches)
+        self._thread = threading.Thread(
+            target=self._run, name=f"store-writer:{directory.name}", daemon=True
+        )
+        self._thread.start()
+
+    # ------------------------------------------------------------------------------ opening
+    @classmethod
+    def open(
+        cls,
+        path: str | os.PathLike[str],
+        spec: dict[str, Any],
+        *,
+        hooks: Mapping[str, int],
+        dtype: str = "float16",
+        shard_rows: int | None = None,
+        shard_bytes: int = DEFAULT_SHARD_BYTES,
+        resume: bool = False,
+        stats_config: StatsConfig | None = None,
+        max_queued_batches: int = 8,
+        durable: bool = True,
+    ) -> ActivationWriter:
+        """Create the store at ``path``, or continue it with ``resume=True``.
+
+        hooks: hook name -> d. ``shard_rows`` (else ``shard_bytes`` of activations across all
+        hook points) fixes the rows per shard. ``durable`` fsyncs files before renaming them.
+        """
+        directory = Path(path)
+        if dtype not in layout.STORAGE_DTYPES:
+            raise InvalidInput(
+                f"storage dtype {dtype!r} is not supported; use one of "
+                f"{', '.join(layout.STORAGE_DTYPES)}",
+                details={"dtype": dtype},
+            )
+        if not hooks:
+            raise InvalidInput("name at least one hook point to store", details={})
+        for name, d in hooks.items():
+            layout.validate_hook_name(name)
+            if int(d) < 1:
+                raise InvalidInput(
+                    f"hook point {name!r} has d={d}; d must be >= 1", details={"hook": name, "d": d}
+                )
+        row_bytes = sum(int(d) for d in hooks.values()) * layout.STORAGE_DTYPES[dtype].itemsize
+        rows = shard_rows if shard_rows is not None else max(1, shard_bytes // row_bytes)
+        if rows < 1:
+            raise InvalidInput(f"shard_rows must be >= 1, got {rows}", details={"shard_rows": rows})
+        config = stats_config or StatsConfig()
+        wanted_layout = {
+            "hooks": [{"name": h, "d": int(d)} for h, d in hooks.items()],
+            "dtype": dtype,
+            "shard_rows": int(rows),
+            "token_columns": list(layout.TOKEN_COLUMNS),
+            "stats": config.to_dict(),
+        }
+        digest = layout.config_hash(spec)
+        directory.mkdir(parents=True, exist_ok=True)
+        lock_fd = _lock(directory)
+        try:
+            manifest = _existing_manifest(directory, resume)
+            if manifest is None:
+                manifest = _new_manifest(spec, digest, wanted_layout)
+                stats = {h: StreamingStats(int(d), config) for h, d in hooks.items()}
+                tail = np.empty((0, 3), np.int64)
+            else:
+                _check_same(directory, manifest, digest, wanted_layout)
+                stats = _restore_stats(directory, manifest, config)
+                tail = _tail_tokens(directory, manifest)
+                manifest["resumes"].append({"at": _now(), "versions": layout.versions()})
+            _remove_debris(directory, manifest)
+            if manifest["status"] != "complete":
+                manifest["status"] = "running"
+                manifest["error"] = None
+                manifest["stats"] = None
+            layout.write_json_atomic(directory / layout.MANIFEST_NAME, manifest, durable=durable)
+        except BaseException:
+            os.close(lock_fd)
+            raise
+        return cls(
+            directory,
+            manifest,
+            stats,
+            tail,
+            lock_fd,
+            durable=durable,
+            max_queued_batches=max_queued_batches,
+        )
+
+    @property
+    def resume_point(self) -> ResumePoint:
+        counts = self.manifest["counts"]
+        rows = counts["rows"]
+        complete = self.manifest["status"] == "complete"
+        if complete or not rows:
+            return ResumePoint(
+                rows, len(self.manifest["shards"]), counts["sequences"], None, 0, complete
+            )
+        return ResumePoint(
+            rows=rows,
+            shards=len(self.manifest["shards"]),
+            sequences_complete=counts["sequences"] - 1,
+            next_sequence=counts["tail_sequence"],
+            rows_to_skip=counts["tail_sequence_rows"],
+            complete=False,
+        )
+
+    # ---------------------------------------------------------------------------- engine API
+    def append(self, batch: ActivationBatch) -> None:
+        """Validate ``batch`` and queue it for the writer thread (blocks only if the queue is
+        full). Raises the writer thread's error, if it had one."""
+        self._raise_if_failed()
+        if self._state != "open" or self.manifest["status"] == "complete":
+            raise StoreClosed(self.path, "complete" if self._state == "open" else self._state)
+        prepared = self._prepare(batch)
+        if self._skip:
+            prepared = self._drop_stored_rows(prepared)
+        self._check_order(prepared.tokens)
+        if prepared.rows:
+            self._queue.put(("batch", prepared))
+
+    def close(self) -> dict[str, Any]:
+        """Flush the last rows, write ``stats.json`` and mark the store complete; return the
+        manifest. Raises the writer thread's error, if it had one."""
+        if self._state == "open":
+            self._finish("close", None)
+        self._raise_if_failed()
+        return self.manifest
+
+    def abort(self, status: str = "partial") -> dict[str, Any]:
+        """Stop soon (queued rows and the unfinished shard are dropped) and leave a valid store
+        with ``status`` (``partial`` or ``failed``). Never raises the thread's error: read
+        ``self.error`` (the caller is usually already handling an exception)."""
+        if status not in ("partial", "failed"):
+            raise InvalidInput(
+                f"abort status must be 'partial' or 'failed', got {status!r}",
+                details={"status": status},
+            )
+        if self._state == "open":
+            self._stop.set()
+            self._finish("abort", status)
+        return self.manifest
+
+    def __enter__(self) -> ActivationWriter:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if exc is None:
+            self.close()
+        else:
+            cancelled = isinstance(exc, (JobCancelled, KeyboardInterrupt))
+            self.abort("partial" if cancelled else "failed")
+
+    # ------------------------------------------------------------------------ caller side
+    def _prepare(self, batch: ActivationBatch) -> _Prepared:
+        token_ids = layout.as_numpy(batch.token_ids, what="token_ids")
+        n = token_ids.shape[0] if token_ids.ndim == 1 else -1
+        columns = [
+            token_ids,
+            layout.as_numpy(batch.sequence_index, what="sequence_index"),
+            layout.as_numpy(batch.position, what="position"),
+        ]
+        if n < 0 or any(c.shape != (n,) or c.dtype.kind not in "iu" for c in columns):
+            raise InvalidActivationBatch(
+                "token_ids, sequence_index and position must be 1-D integer arrays of one length",
+                details={"shapes": [list(c.shape) for c in columns]},
+            )
+        tokens = np.stack(columns, axis=1).astype(np.int64, copy=False)  # (n, 3)
+        missing = sorted(set(self.hooks) - set(batch.activations))
+        extra = sorted(set(batch.activations) - set(self.hooks))
+        if missing or extra:
+            raise InvalidActivationBatch(
+                f"batch hook points differ from the store's: missing {missing}, unexpected {extra}",
+                details={"missing": missing, "unexpected": extra},
+            )
+        acts = {}
+        for name, d in self.hooks.items():
+            x = layout.as_numpy(batch.activations[name], what=f"activations[{name!r}]")
+            ok_kind = x.dtype.kind == "f" or (self.dtype == "bfloat16" and x.dtype == np.uint16)
+            if x.shape != (n, d) or not ok_kind:
+                raise InvalidActivationBatch(
+                    f"activations[{name!r}] must be ({n}, {d}) floats (bfloat16: uint16 bits or a "
+                    f"torch bf16 tensor); got {x.shape} {x.dtype}",
+                    details={"hook": name, "shape": list(x.shape), "dtype": str(x.dtype)},
+                )
+            acts[name] = x
+        return _Prepared(acts, tokens)
+
+    def _check_order(self, tokens: np.ndarray) -> None:
+        """Rows of a sequence must be contiguous with increasing positions."""
+        seq, pos = tokens[:, 1], tokens[:, 2]
+        if self._last_token is not None and len(tokens):
+            seq = np.concatenate([[self._last_token[1]], seq])
+            pos = np.concatenate([[self._last_token[2]], pos])
+        same = seq[1:] == seq[:-1]
+        if np.any(pos[1:][same] <= pos[:-1][same]):
+            raise InvalidActivationBatch(
+                "positions must increase within a sequence, and a sequence's rows must be "
+                "contiguous in the stream",
+                details={},
+            )
+        if len(tokens):
+            self._last_token = tokens[-1]
+
+    def _drop_stored_rows(self, prepared: _Prepared) -> _Prepared:
+        """After a resume, drop the re-fed rows already stored (checking they match)."""
+        done = len(self._tail) - self._skip
+        k = min(self._skip, prepared.rows)
+        expected = self._tail[done : done + k]
+        if not np.array_equal(prepared.tokens[:k], expected):
+            raise InvalidActivationBatch(
+                f"the resumed run must restart at sequence {self.resume_point.next_sequence} "
+                f"(after {self.resume_point.sequences_complete} sequences); the first rows fed "
+                "do not match the rows already stored",
+                details={"expected": expected[:4].tolist(), "got": prepared.tokens[:4].tolist()},
+            )
+        self._skip -= k
+        return _Prepared({h: x[k:] for h, x in prepared.activations.items()}, prepared.tokens[k:])
+
+    def _finish(self, kind: str, status: str | None) -> None:
+        self._state = "closed" if kind == "close" else "aborted"
+        self._queue.put((kind, status))
+        self._thread.join()
+        os.close(self._lock_fd)
+
+    def _raise_if_failed(self) -> None:
+        if self.error is not None:
+            raise self.error
+
+    # ------------------------------------------------------------------------ thread side
+    def _run(self) -> None:
+        while True:
+            kind, payload = self._queue.get()
+            if kind == "batch":
+                if self.error is None and not self._stop.is_set():
+                    self._guard(self._absorb, payload)
+                continue
+            if self.error is None:  # after an error the store was already marked failed
+                if kind == "close":
+                    self._guard(self._close_store)
+                else:
+                    self._guard(self._stop_store, payload)
+            return
+
+    def _guard(self, step: Any, *args: Any) -> None:
+        """Run a thread step; an exception is kept for the caller, never swallowed."""
+        try:
+            step(*args)
+        except Exception as exc:  # handed to the caller thread by _raise_if_failed
+            self.error = self._wrap(exc)
+            if step != self._stop_store:
+                self._stop_store("failed")
+
+    def _wrap(self, exc: Exception) -> BaseException:
+        if isinstance(exc, OSError) and exc.errno in _ENOSPC:
+            free = shutil.disk_usage(self.path).free
+            itemsize = layout.STORAGE_DTYPES[self.dtype].itemsize
+            needed = self.shard_rows * (sum(self.hooks.values()) * itemsize + _TOKEN_ROW_BYTES)
+            err = StoreDiskFull(
+                path=self.path, needed=needed, free=free, shards=len(self.manifest["shards"])
+            )
+            err.__cause__ = exc
+            return err
+        if isinstance(exc, layout.AppError):
+            return exc
+        err2 = StoreWriteFailed(self.path, exc)
+        err2.__cause__ = exc
+        return err2
+
+    def _absorb(self, batch: _Prepared) -> None:
+        offset = 0
+        while offset < batch.rows:
+            take = min(batch.rows - offset, self.shard_rows - self._fill)
+            dst = slice(self._fill, self._fill + take)
+            for name, x in batch.activations.items():
+                part = x[offset : offset + take]
+                if self.dtype == "bfloat16" and part.dtype != np.uint16:
+                    part = layout.encode_bfloat16(part)
+                np.copyto(self._buffers[name][dst], part, casting="same_kind")
+            self._token_buffer[dst] = batch.tokens[offset : offset + take]
+            self._fill += take
+            offset += take
+            if self._fill == self.shard_rows:
+                self._commit_shard(self.shard_rows, final=False)
+                self._fill = 0
+
+    def _close_store(self) -> None:
+        if self._fill:
+            self._commit_shard(self._fill, final=True)
+        else:
+            self._stop_store("complete")
+
+    def _stop_store(self, status: str) -> None:
+        """Record ``status`` with statistics of the committed shards (best effort on a full disk:
+        the previous manifest stays valid if this one cannot be written)."""
+        manifest = dict(self.manifest, status=status, updated_at=_now())
+        if self.error is not None:
+            manifest["error"] = {"type": type(self.error).__name__, "message": str(self.error)}
+        try:
+            self._write_stats(manifest, self.stats)
+        except OSError:
+            manifest["stats"] = None  # e.g. disk still full: the manifest matters more
+        try:
+            layout.write_json_atomic(
+                self.path / layout.MANIFEST_NAME, manifest, durable=self.durable
+            )
+            self.manifest = manifest
+        except OSError as exc:
+            if self.error is None:
+                self.error = self._wrap(exc)
+
+    def _write_stats(self, manifest: dict[str, Any], stats: dict[str, StreamingStats]) -> None:
+        summary = store_statistics(self.path, manifest, stats)
+        layout.write_json_atomic(self.path / layout.STATS_NAME, summary, durable=self.durable)
+        manifest["stats"] = layout.STATS_NAME
+
+    def _commit_shard(self, rows: int, *, final: bool) -> None:
+        """Write one shard's files, fold it into the statistics, then commit the manifest."""
+        index = len(self.manifest["shards"])
+        name = f"shard_{index:05d}.npy"
+        tokens = self._token_buffer[:rows]  # (rows, 3)
+        written: list[Path] = []
+        files: dict[str, Any] = {"hooks": {}, "tokens": None, "norms": {}}
+
+        def save(rel: str, array: np.ndarray) -> dict[str, Any]:
+            written.append(self.path / rel)
+            return layout.write_npy_atomic(self.path / rel, array, durable=self.durable)
+
+        with layout.removing_on_error(written):
+            for hook in self.hooks:
+                files["hooks"][hook] = save(
+                    layout.shard_path("hooks", index, hook), self._buffers[hook][:rows]
+                )
+            files["tokens"] = save(layout.shard_path("tokens", index), tokens)
+            stats = {h: s.copy() for h, s in self.stats.items()}
+            for hook, s in stats.items():
+                norms = _fold(s, self._buffers[hook][:rows], tokens, self.dtype)
+                files["norms"][hook] = save(layout.shard_path("norms", index, hook), norms)
+            state_rel = layout.shard_path("stats", index)
+            written.append(self.path / state_rel)
+            state = {f"{h}::{k}": v for h, s in stats.items() for k, v in s.state_dict().items()}
+            layout.write_npz_atomic(self.path / state_rel, state, durable=self.durable)
+            manifest = _with_shard(self.manifest, index, name, rows, tokens, files, state_rel)
+            if final:
+                manifest["status"] = "complete"
+                self._write_stats(manifest, stats)
+            # the commit point; the folder is synced after the block, so that a failure there
+            # cannot delete the files of a committed shard
+            layout.write_json_atomic(
+                self.path / layout.MANIFEST_NAME, manifest, durable=self.durable, sync_dir=False
+            )
+        if self.durable:
+            layout.fsync_dir(self.path)
+        previous_state = self.manifest.get("stats_state")
+        self.manifest, self.stats = manifest, stats
+        if previous_state:
+            (self.path / previous_state).unlink(missing_ok=True)
+
+
+def _fold(stats: StreamingStats, raw: np.ndarray, tokens: np.ndarray, dtype: str) -> np.ndarray:
+    """Update ``stats`` with stored rows ``raw`` (rows, d), decoding in chunks; return the norms."""
+    norms = np.empty(raw.shape[0], np.float64)
+    step = max(1, (1 << 20) // raw.shape[1])
+    for a in range(0, raw.shape[0], step):
+        b = min(a + step, raw.shape[0])
+        norms[a:b] = stats.update(
+            layout.decode(raw[a:b], dtype),
+            token_ids=tokens[a:b, 0],
+            sequence_index=tokens[a:b, 1],
+            position=tokens[a:b, 2],
+        )
+    return norms
+
+
+def _with_shard(
+    manifest: dict[str, Any],
+    index: int,
+    name: str,
+    rows: int,
+    tokens: np.ndarray,
+    files: dict[str, Any],
+    state_rel: str,
+) -> dict[str, Any]:
+    """A new manifest with one more shard and updated counts (the old one is left untouched)."""
+    counts = dict(manifest["counts"])
+    seq = tokens[:, 1]
+    previous_tail = counts["tail_sequence"]
+    starts = np.flatnonzero(seq[1:] != seq[:-1]) + 1  # rows where a new sequence begins
+    continues_tail = previous_tail is not None and seq[0] == previous_tail
+    counts["sequences"] += len(starts) + (0 if continues_tail else 1)
+    last_run = rows - (int(starts[-1]) if len(starts) else 0)
+    counts["tail_sequence_rows"] = last_run + (
+        counts["tail_sequence_rows"] if continues_tail and not len(starts) else 0
+    )
+    counts["tail_sequence"] = int(seq[-1])
+    counts["rows"] += rows
+    counts["per_hook_rows"] = {h: counts["rows"] for h in counts["per_hook_rows"]}
+    shard = {
+        "index": index,
+        "name": name,
+        "rows": rows,
+        "first": tokens[0, 1:].tolist(),
+        "last": tokens[-1, 1:].tolist(),
+        "files": files,
+    }
+    return dict(
+        manifest,
+        counts=counts,
+        shards=[*manifest["shards"], shard],
+        stats_state=state_rel,
+        updated_at=_now(),
+    )
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+def _lock(directory: Path) -> int:
+    fd = os.open(directory / layout.LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise StoreLocked(directory) from None
+    return fd
+
+
+def _existing_manifest(directory: Path, resume: bool) -> dict[str, Any] | None:
+    if not (directory / layout.MANIFEST_NAME).exists():
+        return None
+    manifest = layout.read_manifest(directory)
+    if not resume:
+        raise StoreExists(directory, manifest["status"])
+    return manifest
+
+
+def _new_manifest(spec: dict[str, Any], digest: str, wanted: dict[str, Any]) -> dict[str, Any]:
+    hooks = [h["name"] for h in wanted["hooks"]]
+    return {
+        "format": layout.FORMAT,
+        "format_version": layout.FORMAT_VERSION,
+        "spec": spec,
+        "config_hash": digest,
+        "layout": wanted,
+        "d": {h["name"]: h["d"] for h in wanted["hooks"]},
+        "dtype": wanted["dtype"],
+        "versions": layout.versions(),
+        "status": "running",
+        "error": None,
+        "counts": {
+            "rows": 0,
+            "sequences": 0,
+            "tail_sequence": None,
+            "tail_sequence_rows": 0,
+            "per_hook_rows": dict.fromkeys(hooks, 0),
+        },
+        "shards": [],
+        "stats_state": None,
+        "stats": None,
+        "created_at": _now(),
+        "updated_at": _now(),
+        "resumes": [],
+    }
+
+
+def _check_same(
+    directory: Path, manifest: dict[str, Any], digest: str, wanted: dict[str, Any]
+) -> None:
+    if manifest["config_hash"] != digest:
+        raise StoreConfigMismatch(directory, "config hash", manifest["config_hash"], digest)
+    if manifest["layout"] != wanted:
+        raise StoreConfigMismatch(directory, "layout", manifest["layout"], wanted)
+
+
+def _restore_stats(
+    directory: Path, manifest: dict[str, Any], config: StatsConfig
+) -> dict[str, StreamingStats]:
+    hooks = {h["name"]: h["d"] for h in manifest["layout"]["hooks"]}
+    if manifest["stats_state"] is None:
+        return {h: StreamingStats(d, config) for h, d in hooks.items()}
+    with np.load(directory / manifest["stats_state"]) as saved:
+        state = {key: saved[key] for key in saved.files}
+    return {
+        h: StreamingStats.from_state_dict(
+            {k.split("::", 1)[1]: v for k, v in state.items() if k.startswith(f"{h}::")}, config
+        )
+        for h in hooks
+    }
+
+
+def _tail_tokens(directory: Path, manifest: dict[str, Any]) -> np.ndarray:
+    """(k, 3) stored token rows of the tail sequence (read backwards over token shards)."""
+    need = manifest["counts"]["tail_sequence_rows"]
+    parts: list[np.ndarray] = []
+    for shard in reversed(manifest["shards"]):
+        if need <= 0:
+            break
+        tokens = np.load(directory / "tokens" / shard["name"], mmap_mode="r")
+        parts.insert(0, np.array(tokens[max(0, len(tokens) - need) :]))
+        need -= len(tokens)
+    return np.concatenate(parts) if parts else np.empty((0, 3), np.int64)
+
+
+def _remove_debris(directory: Path, manifest: dict[str, Any]) -> None:
+    """Delete files the manifest does not list: half-written shards and temp files."""
+    keep = {rel for rel, _ in layout.listed_files(manifest)}
+    if manifest["stats_state"]:
+        keep.add(manifest["stats_state"])
+    for sub in layout.STORE_DIRS:
+        for file in sorted((directory / sub).rglob("*")) if (directory / sub).exists() else []:
+            if file.is_file() and file.relative_to(directory).as_posix() not in keep:
+                file.unlink()
+    for file in directory.iterdir():
+        if file.is_file() and layout.is_temp_name(file.name):
+            file.unlink()
+    if manifest["status"] != "complete":
+        (directory / layout.STATS_NAME).unlink(missing_ok=True)
