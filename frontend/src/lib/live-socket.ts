@@ -9,6 +9,10 @@
 import type { ClientMessage, ServerMessage } from "@/api/types";
 import { type BackoffOptions, DEFAULT_BACKOFF, reconnectDelayMs } from "@/lib/backoff";
 
+// WebSocket.readyState values, spelled out so the class also runs where no global WebSocket exists.
+const OPEN = 1;
+const CLOSED = 3;
+
 export type ConnectionStatus =
   | { state: "idle" }
   | { state: "connecting"; attempt: number }
@@ -74,7 +78,7 @@ export class LiveSocket {
   }
 
   send(message: ClientMessage): boolean {
-    if (this.socket?.readyState !== WebSocket.OPEN) return false;
+    if (this.socket?.readyState !== OPEN) return false;
     this.socket.send(JSON.stringify(message));
     return true;
   }
@@ -157,7 +161,7 @@ export class LiveSocket {
   private dropSocket(): void {
     const socket = this.socket;
     this.socket = null;
-    if (socket && socket.readyState !== WebSocket.CLOSED) socket.close();
+    if (socket && socket.readyState !== CLOSED) socket.close();
   }
 
   private clearTimers(): void {

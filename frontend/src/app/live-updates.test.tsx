@@ -1,0 +1,102 @@
+import { act, screen, within } from "@testing-library/react";
+import type { JobList, ServerMessage, SystemStatus } from "@/api/types";
+import { DEFAULT_PAGE_SIZE, jobKeys } from "@/features/jobs/api/job-keys";
+import { JobsPage } from "@/features/jobs";
+import { systemKeys } from "@/features/system/api/get-system";
+import { useMetricsHistoryStore } from "@/features/system/stores/metrics-history-store";
+import { makeJob } from "@/test/job-factory";
+import { createTestQueryClient, renderWithProviders } from "@/test/render";
+import { handleServerMessage } from "./live-updates";
+
+const firstPage = jobKeys.list({ states: [], kind: null, limit: DEFAULT_PAGE_SIZE, offset: 0 });
+
+/** Sends one server message; TanStack Query notifies subscribers on a later tick. */
+async function push(queryClient: ReturnType<typeof createTestQueryClient>, message: ServerMessage) {
+  await act(async () => {
+    handleServerMessage(queryClient, message);
+    await new Promise((resolve) => setTimeout(resolve, 0));
+  });
+}
+
+function renderJobsWith(page: JobList) {
+  const queryClient = createTestQueryClient();
+  queryClient.setQueryData(firstPage, page);
+  renderWithProviders(<JobsPage />, { queryClient, path: "/jobs" });
+  return queryClient;
+}
+
+describe("live updates into the jobs table", () => {
+  it("test_job_updated_event_moves_progress_bar", async () => {
+    const running = makeJob({ id: 3, state: "running", progress: 0.1, done: 4, total: 40, unit: "passes" });
+    const queryClient = renderJobsWith({ items: [running], total: 1 });
+    const row = screen.getByTestId("job-row-3");
+    expect(within(row).getByRole("progressbar")).toHaveAttribute("aria-valuenow", "10");
+
+    await push(queryClient, {
+      type: "job.updated",
+      job: { ...running, progress: 0.5, done: 20, updated_at: "2026-01-01T12:00:05Z" },
+    });
+    expect(within(row).getByRole("progressbar")).toHaveAttribute("aria-valuenow", "50");
+    expect(within(row).getByTestId("job-progress-counts")).toHaveTextContent("20 / 40 passes");
+  });
+
+  it("test_job_updated_event_changes_state_and_buttons", async () => {
+    const running = makeJob({ id: 4, state: "running", progress: 0.3 });
+    const queryClient = renderJobsWith({ items: [running], total: 1 });
+    await push(queryClient, {
+      type: "job.updated",
+      job: { ...running, state: "cancelled", updated_at: "2026-01-01T12:01:00Z" },
+    });
+    const row = screen.getByTestId("job-row-4");
+    expect(within(row).getByTestId("job-state")).toHaveAttribute("data-state", "cancelled");
+    expect(within(row).getByRole("button", { name: "Resume" })).toBeInTheDocument();
+    expect(within(row).queryByRole("button", { name: "Cancel" })).toBeNull();
+  });
+
+  it("test_new_job_event_adds_row_on_first_page", async () => {
+    const queryClient = renderJobsWith({ items: [makeJob({ id: 1, state: "succeeded" })], total: 1 });
+    await push(queryClient, { type: "job.updated", job: makeJob({ id: 2 }) });
+    const rows = screen.getAllByTestId(/^job-row-/).map((row) => row.dataset.jobId);
+    expect(rows).toEqual(["2", "1"]);
+    expect(screen.getByText("1–2 of 2")).toBeInTheDocument();
+  });
+
+  it("test_out_of_order_event_is_ignored", async () => {
+    const job = makeJob({ id: 5, state: "running", progress: 0.8, updated_at: "2026-01-01T12:00:10Z" });
+    const queryClient = renderJobsWith({ items: [job], total: 1 });
+    await push(queryClient, {
+      type: "job.updated",
+      job: { ...job, progress: 0.2, updated_at: "2026-01-01T12:00:01Z" },
+    });
+    expect(screen.getByRole("progressbar")).toHaveAttribute("aria-valuenow", "80");
+  });
+
+  it("test_job_deleted_event_removes_row", async () => {
+    const queryClient = renderJobsWith({
+      items: [makeJob({ id: 9, state: "succeeded" }), makeJob({ id: 8, state: "failed" })],
+      total: 2,
+    });
+    await push(queryClient, { type: "job.deleted", job_id: 9 });
+    expect(screen.queryByTestId("job-row-9")).toBeNull();
+    expect(screen.getByTestId("job-row-8")).toBeInTheDocument();
+  });
+});
+
+describe("live updates into system metrics", () => {
+  it("test_system_metrics_event_updates_cache_and_history", () => {
+    useMetricsHistoryStore.getState().clear();
+    const queryClient = createTestQueryClient();
+    const sample = (second: number, cpu: number): SystemStatus => ({
+      timestamp: `2026-01-01T12:00:${String(second).padStart(2, "0")}Z`,
+      cpu: { percent: cpu, count: 8 },
+      memory: { total: 16, available: 8, used: 8, percent: 50 },
+      disk: { path: "/data", total: 100, used: 40, free: 60, percent: 40 },
+      gpus: [],
+    });
+    handleServerMessage(queryClient, { type: "system.metrics", system: sample(2, 10) });
+    handleServerMessage(queryClient, { type: "system.metrics", system: sample(4, 30) });
+    handleServerMessage(queryClient, { type: "system.metrics", system: sample(4, 99) }); // duplicate
+    expect(queryClient.getQueryData<SystemStatus>(systemKeys.current)?.cpu.percent).toBe(99);
+    expect(useMetricsHistoryStore.getState().samples.map((s) => s.cpu.percent)).toEqual([10, 30]);
+  });
+});

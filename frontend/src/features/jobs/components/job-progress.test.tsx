@@ -1,0 +1,44 @@
+import { render, screen } from "@testing-library/react";
+import { makeJob } from "@/test/job-factory";
+import { JobProgress, jobProgressFraction } from "./job-progress";
+
+describe("JobProgress", () => {
+  it("test_shows_fraction_and_counts_for_running_job", () => {
+    const job = makeJob({ id: 7, state: "running", progress: 0.25, done: 10, total: 40, unit: "passes" });
+    render(<JobProgress job={job} />);
+    const bar = screen.getByRole("progressbar", { name: "Job 7 progress" });
+    expect(bar).toHaveAttribute("aria-valuenow", "25");
+    expect(screen.getByTestId("job-progress-counts")).toHaveTextContent("10 / 40 passes");
+    expect(screen.getByTestId("job-progress-percent")).toHaveTextContent("25.0 %");
+  });
+
+  it("test_derives_fraction_from_done_and_total_when_progress_missing", () => {
+    const job = makeJob({ state: "running", progress: null, done: 3, total: 4, unit: "files" });
+    expect(jobProgressFraction(job)).toBe(0.75);
+    render(<JobProgress job={job} />);
+    expect(screen.getByRole("progressbar")).toHaveAttribute("aria-valuenow", "75");
+  });
+
+  it("test_is_indeterminate_when_running_without_measure", () => {
+    render(<JobProgress job={makeJob({ state: "running" })} />);
+    const bar = screen.getByRole("progressbar");
+    expect(bar).not.toHaveAttribute("aria-valuenow");
+    expect(bar).toHaveAttribute("aria-valuetext", "unknown");
+  });
+
+  it("test_clamps_out_of_range_fraction", () => {
+    render(<JobProgress job={makeJob({ state: "running", progress: 1.7 })} />);
+    expect(screen.getByRole("progressbar")).toHaveAttribute("aria-valuenow", "100");
+  });
+
+  it("test_shows_full_bar_for_succeeded_job_without_progress", () => {
+    render(<JobProgress job={makeJob({ state: "succeeded" })} />);
+    expect(screen.getByRole("progressbar")).toHaveAttribute("aria-valuenow", "100");
+  });
+
+  it("test_shows_byte_counts_as_sizes", () => {
+    const job = makeJob({ state: "running", progress: 0.5, done: 512 * 1024 ** 2, total: 1024 ** 3, unit: "bytes" });
+    render(<JobProgress job={job} />);
+    expect(screen.getByTestId("job-progress-counts")).toHaveTextContent("512 MiB / 1.00 GiB");
+  });
+});

@@ -1,0 +1,72 @@
+import {
+  formatBytes,
+  formatDoneOfTotal,
+  formatEta,
+  formatFraction,
+  formatRate,
+  formatTimestamp,
+} from "@/lib/format";
+
+describe("formatEta", () => {
+  it.each([
+    [null, "—"],
+    [Number.NaN, "—"],
+    [-3, "—"],
+    [0.4, "<1 s"],
+    [42, "42 s"],
+    [59.6, "1 m 00 s"],
+    [185, "3 m 05 s"],
+    [7_620, "2 h 07 m"],
+    [273_600, "3 d 04 h"],
+  ])("test_formats_eta_%s_seconds", (seconds, expected) => {
+    expect(formatEta(seconds)).toBe(expected);
+  });
+});
+
+describe("formatBytes", () => {
+  it("test_formats_bytes_in_binary_units", () => {
+    expect(formatBytes(512)).toBe("512 B");
+    expect(formatBytes(1536)).toBe("1.50 KiB");
+    expect(formatBytes(25 * 1024 ** 3)).toBe("25.0 GiB");
+    expect(formatBytes(null)).toBe("—");
+  });
+});
+
+describe("formatDoneOfTotal", () => {
+  it("test_formats_counts_with_unit", () => {
+    expect(formatDoneOfTotal(12, 40, "passes")).toBe("12 / 40 passes");
+    expect(formatDoneOfTotal(1234, 5000, null)).toBe("1,234 / 5,000");
+  });
+
+  it("test_formats_byte_counts_as_sizes", () => {
+    expect(formatDoneOfTotal(1024 ** 2, 3 * 1024 ** 2, "bytes")).toBe("1.00 MiB / 3.00 MiB");
+  });
+
+  it("test_formats_unknown_total_as_done_only", () => {
+    expect(formatDoneOfTotal(7, null, "tokens")).toBe("7 tokens");
+    expect(formatDoneOfTotal(null, null, "tokens")).toBe("");
+  });
+});
+
+describe("formatRate and formatFraction", () => {
+  it("test_formats_rates_per_unit", () => {
+    expect(formatRate(3.456, "passes")).toBe("3.46 passes/s");
+    expect(formatRate(2048, "B")).toBe("2.00 KiB/s");
+    expect(formatRate(null, "passes")).toBe("—");
+  });
+
+  it("test_formats_fraction_as_percent", () => {
+    expect(formatFraction(0.4213)).toBe("42.1 %");
+  });
+});
+
+describe("formatTimestamp", () => {
+  it("test_shows_time_only_for_today", () => {
+    const now = new Date(2026, 0, 2, 18, 0, 0);
+    expect(formatTimestamp(new Date(2026, 0, 2, 9, 5, 7).toISOString(), now)).toBe("09:05:07");
+    expect(formatTimestamp(new Date(2025, 11, 31, 9, 5, 7).toISOString(), now)).toBe(
+      "2025-12-31 09:05",
+    );
+    expect(formatTimestamp(null, now)).toBe("—");
+  });
+});
