@@ -82,11 +82,17 @@ class ShardedArray:
         for i in range(len(self.files)):
             yield self._decode(self.shard(i))
 
-    def __getitem__(self, key: int | slice | np.ndarray | list[int]) -> np.ndarray:
+    def __getitem__(self, key: Any) -> np.ndarray:
         return self._decode(self.read_raw(key))
 
-    def read_raw(self, key: int | slice | np.ndarray | list[int]) -> np.ndarray:
-        """Like indexing, but in the stored dtype (bfloat16 as uint16 bits)."""
+    def read_raw(self, key: Any) -> np.ndarray:
+        """Like indexing, but in the stored dtype (bfloat16 as uint16 bits). ``key`` selects rows
+        (int, slice, 1-D integer array), optionally followed by a column index: ``[a:b, 0]``."""
+        if isinstance(key, tuple):
+            rows, *columns = key
+            picked = self.read_raw(rows)
+            keeps_row_axis = isinstance(rows, slice) or np.ndim(rows) > 0
+            return picked[(slice(None), *columns) if keeps_row_axis else tuple(columns)]
         n = len(self)
         if isinstance(key, (int, np.integer)):
             i = int(key) + n if key < 0 else int(key)

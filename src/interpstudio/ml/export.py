@@ -1,0 +1,215 @@
+"""Export an activation store to SAELens's cached-activations layout (HF ``datasets`` Arrow).
+
+What SAELens 6.x reads (``CacheActivationsRunner`` writes it; ``ActivationsStore`` loads it with
+``datasets.load_from_disk`` and checks ``features[hook_name].shape == (context_size, d_in)``): a
+dataset saved with ``save_to_disk`` whose rows are sequences, with
+
+- one column per hook name: ``Array2D(shape=(context_size, d), dtype=<"float16"/"float32">)``;
+- ``token_ids``: ``Sequence(Value("int32"), length=context_size)``.
+
+SAELens flattens every row back to ``context_size`` token rows when it trains, so sequence
+boundaries matter only for a store whose sequences all have one length (packed / fixed-length
+tokenization): there the default ``context_size`` is that length and each dataset row is one
+sequence. A store with pad positions removed has ragged sequences; pass ``context_size`` and the
+token stream is packed into rows of that many tokens (the last ``rows % context_size`` tokens are
+dropped and reported). Arrow has no bfloat16, so bfloat16 stores export as float32 (exact).
+
+Built with public ``datasets`` calls only: blocks of rows become small datasets written to a temp
+folder, then ``concatenate_datasets`` (memory-mapped) + ``save_to_disk`` into a temp name renamed to
+``out_dir``. Memory stays flat (one block); disk needs about twice the export for a moment.
+
+This module is NOT responsible for training SAEs or shuffling (SAELens shuffles itself).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from interpstudio.core.errors import Conflict, InvalidInput, JobCancelled
+from interpstudio.ml.store import HookPointNotStored
+from interpstudio.ml.store_reader import Activations, open_activations
+
+_BLOCK_BYTES = 64 << 20  # activation bytes per dataset block
+
+
+class ExportTargetExists(Conflict):
+    code = "export_target_exists"
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(
+            f"{path} already exists and is not empty; choose a new folder or delete it first",
+            details={"path": str(path)},
+        )
+
+
+@dataclass(frozen=True)
+class SaelensExport:
+    """What an export wrote."""
+
+    path: Path
+    hook_names: list[str]
+    context_size: int
+    rows: int  # dataset rows (sequences of context_size tokens)
+    tokens_exported: int
+    tokens_dropped: int  # tail of the token stream that did not fill a row
+    dtype: str
+
+
+def export_saelens(
+    path: str | os.PathLike[str],
+    out_dir: str | os.PathLike[str],
+    *,
+    hook_names: list[str] | None = None,
+    context_size: int | None = None,
+    dtype: str | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> SaelensExport:
+    """Write the store at ``path`` as a SAELens cached-activations dataset at ``out_dir``.
+
+    hook_names: the hook points to export (default all). context_size: tokens per dataset row
+    (default: the common sequence length, if there is one). dtype: ``float16`` / ``float32``
+    (default: the storage dtype, float32 for bfloat16). ``progress(done_rows, total_rows)`` is
+    called per block; ``should_stop()`` is checked per block and raises ``JobCancelled``.
+    """
+    import datasets  # optional dependency, imported only when exporting
+
+    acts = open_activations(path)
+    hooks = list(hook_names) if hook_names is not None else list(acts.hook_names)
+    for hook in hooks:
+        if hook not in acts:
+            raise HookPointNotStored(hook, acts.hook_names)
+    ctx = context_size if context_size is not None else _common_sequence_length(acts)
+    if ctx < 1:
+        raise InvalidInput(f"context_size must be >= 1, got {ctx}", details={"context_size": ctx})
+    out_dtype = dtype or ("float32" if acts.dtype == "bfloat16" else acts.dtype)
+    if out_dtype not in ("float16", "float32"):
+        raise InvalidInput(
+            f"export dtype {out_dtype!r} is not available in Arrow; use float16 or float32",
+            details={"dtype": out_dtype},
+        )
+    target = Path(out_dir)
+    if target.exists() and any(target.iterdir()):
+        raise ExportTargetExists(target)
+    total_rows = len(acts.tokens) // ctx
+    if total_rows == 0:
+        raise InvalidInput(
+            f"the store holds {len(acts.tokens)} tokens, fewer than one row of {ctx}",
+            details={"tokens": len(acts.tokens), "context_size": ctx},
+        )
+    _check_token_range(acts)
+    features = datasets.Features(
+        {
+            **{h: datasets.Array2D(shape=(ctx, acts[h].shape[1]), dtype=out_dtype) for h in hooks},
+            "token_ids": datasets.Sequence(datasets.Value("int32"), length=ctx),
+        }
+    )
+    row_bytes = ctx * sum(acts[h].shape[1] for h in hooks) * np.dtype(out_dtype).itemsize
+    block_rows = max(1, _BLOCK_BYTES // row_bytes)
+    work = target.with_name(f".{target.name}.export-tmp-{os.getpid()}")
+    shutil.rmtree(work, ignore_errors=True)
+    try:
+        with _quiet(datasets):
+            parts = []
+            for k, (a, b) in enumerate(_blocks(total_rows, block_rows)):
+                if should_stop is not None and should_stop():
+                    raise JobCancelled("export cancelled; nothing was written to the target")
+                block = _block(acts, hooks, ctx, a, b, out_dtype)
+                part = work / f"part_{k:05d}"
+                datasets.Dataset.from_dict(block, features=features).save_to_disk(str(part))
+                parts.append(datasets.load_from_disk(str(part)))  # memory-mapped
+                if progress is not None:
+                    progress(b, total_rows)
+            staged = work / "dataset"
+            datasets.concatenate_datasets(parts).save_to_disk(str(staged))
+            del parts
+        if target.exists():
+            target.rmdir()  # empty, checked above
+        os.replace(staged, target)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return SaelensExport(
+        path=target,
+        hook_names=hooks,
+        context_size=ctx,
+        rows=total_rows,
+        tokens_exported=total_rows * ctx,
+        tokens_dropped=len(acts.tokens) - total_rows * ctx,
+        dtype=out_dtype,
+    )
+
+
+def _blocks(total: int, size: int) -> Iterator[tuple[int, int]]:
+    for a in range(0, total, size):
+        yield a, min(a + size, total)
+
+
+def _block(
+    acts: Activations, hooks: list[str], ctx: int, a: int, b: int, dtype: str
+) -> dict[str, Any]:
+    """Dataset rows [a, b): each hook's (b - a, ctx, d) activations and (b - a, ctx) token ids."""
+    rows = slice(a * ctx, b * ctx)
+    block: dict[str, Any] = {
+        h: acts[h][rows].astype(dtype, copy=False).reshape(b - a, ctx, -1) for h in hooks
+    }
+    block["token_ids"] = acts.tokens[rows][:, 0].astype(np.int32).reshape(b - a, ctx)
+    return block
+
+
+def _common_sequence_length(acts: Activations) -> int:
+    """The one length of every stored sequence; refuse (asking for context_size) otherwise."""
+    lengths: set[int] = set()
+    run = 0  # rows so far of the sequence still open at the end of the previous shard
+    previous: int | None = None
+    for tokens in acts.tokens:  # one (rows, 3) shard at a time
+        seq = np.asarray(tokens[:, 1])
+        starts = np.flatnonzero(np.diff(seq, prepend=seq[0] if previous is None else previous))
+        sizes = np.diff(np.concatenate([[0], starts, [len(seq)]]))  # first one continues `run`
+        if len(starts):
+            lengths.update([run + int(sizes[0]), *(int(x) for x in sizes[1:-1])])
+            run = int(sizes[-1])
+        else:
+            run += len(seq)
+        previous = int(seq[-1])
+        lengths.discard(0)
+        if len(lengths) > 1:
+            break
+    lengths.add(run)
+    if len(lengths) != 1:
+        shown = sorted(lengths)[:8]
+        raise InvalidInput(
+            f"the stored sequences have different lengths (e.g. {shown}); pass context_size=N to "
+            "pack the token stream into rows of N tokens (SAELens flattens rows when training)",
+            details={"lengths_seen": shown},
+        )
+    return lengths.pop()
+
+
+def _check_token_range(acts: Activations) -> None:
+    for tokens in acts.tokens:
+        ids = tokens[:, 0]
+        if len(ids) and (ids.min() < 0 or ids.max() > np.iinfo(np.int32).max):
+            raise InvalidInput(
+                "token ids must fit int32 for the SAELens layout",
+                details={"min": int(ids.min()), "max": int(ids.max())},
+            )
+
+
+@contextlib.contextmanager
+def _quiet(datasets: Any) -> Iterator[None]:
+    """No progress bars from ``datasets`` while exporting (ml code reports through callbacks)."""
+    was_disabled = datasets.are_progress_bars_disabled()
+    datasets.disable_progress_bars()
+    try:
+        yield
+    finally:
+        if not was_disabled:
+            datasets.enable_progress_bars()
