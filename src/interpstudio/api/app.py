@@ -28,7 +28,7 @@ from interpstudio.core.settings import Settings
 from interpstudio.db.session import make_engine, make_session_factory
 
 API_PREFIX = "/api/v1"
-ERROR_RESPONSES = {code: {"model": ErrorResponse} for code in (401, 404, 409, 422, 500)}
+ERROR_RESPONSES = {code: {"model": ErrorResponse} for code in (400, 401, 404, 409, 422, 500)}
 
 
 def create_app(settings: Settings, *, job_feed_interval_s: float = 0.25,
@@ -38,11 +38,11 @@ def create_app(settings: Settings, *, job_feed_interval_s: float = 0.25,
     paths = DataPaths(settings.data_dir)
     paths.ensure()
 
+    bus = make_event_bus(settings.broker_url)
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        bus = make_event_bus(settings.broker_url)
         await bus.start()
-        app.state.bus = bus
         feeds = [JobFeed(session_factory, bus, job_feed_interval_s),
                  SystemFeed(bus, settings.data_dir, system_interval_s)]
         for feed in feeds:
@@ -61,6 +61,7 @@ def create_app(settings: Settings, *, job_feed_interval_s: float = 0.25,
     app.state.engine = engine
     app.state.session_factory = session_factory
     app.state.paths = paths
+    app.state.bus = bus
     install_error_handlers(app)
     for module in (health, jobs, system):
         app.include_router(module.router, prefix=API_PREFIX)

@@ -1,0 +1,5 @@
+"""``python -m interpstudio`` runs the CLI."""
+
+from interpstudio.cli import main
+
+main()

@@ -1,0 +1,64 @@
+"""Security baseline: loopback by default, a key required off loopback, 401 without it on HTTP
+and WebSocket, CORS off by default."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from starlette.testclient import WebSocketDenialResponse
+
+from helpers import make_settings
+from interpstudio.api.app import create_app
+from interpstudio.core.settings import SettingsError, get_settings
+from interpstudio.db.migrate import upgrade
+
+KEY = "s3cret-key-for-tests"
+
+
+def test_non_loopback_host_without_key_refuses_to_start(tmp_path: Path) -> None:
+    with pytest.raises(SettingsError) as info:
+        get_settings(host="0.0.0.0", data_dir=tmp_path)
+    assert "INTERPSTUDIO_API_KEY" in info.value.message
+    assert get_settings(host="0.0.0.0", api_key=KEY, data_dir=tmp_path).host == "0.0.0.0"
+    assert get_settings(data_dir=tmp_path).host == "127.0.0.1"
+
+
+@pytest.fixture
+def keyed_client(tmp_path: Path):
+    settings = make_settings(tmp_path, api_key=KEY)
+    upgrade(settings.resolved_database_url)
+    with TestClient(create_app(settings)) as client:
+        yield client
+
+
+def test_http_requests_need_the_key(keyed_client: TestClient) -> None:
+    missing = keyed_client.get("/api/v1/jobs")
+    assert missing.status_code == 401
+    assert missing.json()["error"]["code"] == "unauthorized"
+    assert keyed_client.get("/api/v1/health", headers={"X-API-Key": "wrong"}).status_code == 401
+    assert keyed_client.get("/api/v1/jobs", headers={"X-API-Key": KEY}).status_code == 200
+    bearer = {"Authorization": f"Bearer {KEY}"}
+    assert keyed_client.post("/api/v1/selftest", json={}, headers=bearer).status_code == 201
+
+
+def test_websocket_needs_the_key(keyed_client: TestClient) -> None:
+    with pytest.raises(WebSocketDenialResponse) as info, keyed_client.websocket_connect(
+        "/api/v1/ws"
+    ):
+        pass
+    assert info.value.status_code == 401
+    with keyed_client.websocket_connect(f"/api/v1/ws?api_key={KEY}") as ws:
+        assert ws.receive_json()["type"] == "snapshot"
+
+
+def test_ui_shell_loads_without_key_but_holds_no_data(keyed_client: TestClient) -> None:
+    response = keyed_client.get("/")
+    assert response.status_code == 200 and "Interp Studio" in response.text
+
+
+def test_cors_is_off_by_default(client: TestClient) -> None:
+    response = client.options("/api/v1/jobs", headers={
+        "Origin": "http://evil.example", "Access-Control-Request-Method": "GET"})
+    assert "access-control-allow-origin" not in response.headers

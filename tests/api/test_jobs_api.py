@@ -1,0 +1,103 @@
+"""REST API for jobs through the real ASGI app: create, list with filters and pagination, get,
+cancel, resume, retry, delete; errors in one JSON shape with the right status."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi.testclient import TestClient
+
+from helpers import wait_for
+
+
+def _selftest(client: TestClient, **body) -> dict:
+    response = client.post("/api/v1/selftest", json=body)
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def test_create_selftest_returns_queued_job(client: TestClient) -> None:
+    job = _selftest(client, iterations=3)
+    assert job["state"] == "queued" and job["kind"] == "selftest"
+    assert job["params"] == {"iterations": 3, "step_delay_s": 0.0, "fail_at": None}
+    assert client.get(f"/api/v1/jobs/{job['id']}").json()["id"] == job["id"]
+
+
+def test_list_filters_by_state_and_kind_and_paginates(client: TestClient) -> None:
+    ids = [_selftest(client)["id"] for _ in range(5)]
+    client.post(f"/api/v1/jobs/{ids[0]}/cancel")
+    page = client.get("/api/v1/jobs", params={"limit": 2, "offset": 1}).json()
+    assert page["total"] == 5 and [j["id"] for j in page["items"]] == ids[3:1:-1]
+    queued = client.get("/api/v1/jobs", params={"state": "queued", "kind": "selftest"}).json()
+    assert queued["total"] == 4
+    both = client.get("/api/v1/jobs", params=[("state", "queued"), ("state", "cancelled")]).json()
+    assert both["total"] == 5
+    assert client.get("/api/v1/jobs", params={"kind": "nothing"}).json()["total"] == 0
+
+
+def test_unknown_job_is_404_in_error_shape(client: TestClient) -> None:
+    response = client.get("/api/v1/jobs/424242")
+    assert response.status_code == 404
+    assert response.json() == {"error": {"code": "job_not_found",
+                                         "message": "job 424242 does not exist",
+                                         "details": {"resource": "job", "id": "424242"}}}
+    for action in ("cancel", "resume", "retry"):
+        assert client.post(f"/api/v1/jobs/424242/{action}").status_code == 404
+    assert client.delete("/api/v1/jobs/424242").status_code == 404
+
+
+@pytest.mark.parametrize("body", [
+    {"iterations": 0}, {"iterations": "many"}, {"step_delay_s": -1}, {"unknown": 1}, [],
+])
+def test_invalid_selftest_bodies_are_422(client: TestClient, body) -> None:
+    response = client.post("/api/v1/selftest", json=body)
+    assert response.status_code == 422
+    assert response.json()["error"]["code"] == "invalid_request"
+
+
+def test_malformed_json_and_bad_ids_are_422_not_500(client: TestClient) -> None:
+    response = client.post("/api/v1/selftest", content=b"{not json",
+                           headers={"content-type": "application/json"})
+    assert response.status_code == 422
+    assert client.get("/api/v1/jobs/abc").status_code == 422
+    assert client.get("/api/v1/jobs/0").status_code == 422
+    assert client.get("/api/v1/jobs", params={"limit": 0}).status_code == 422
+    assert client.get("/api/v1/jobs", params={"state": "exploded"}).status_code == 422
+
+
+def test_wrong_state_actions_are_409_naming_allowed_states(client: TestClient) -> None:
+    job = _selftest(client)
+    response = client.post(f"/api/v1/jobs/{job['id']}/resume")
+    assert response.status_code == 409
+    error = response.json()["error"]
+    assert error["code"] == "invalid_job_state"
+    assert error["details"]["state"] == "queued"
+    assert "interrupted" in error["details"]["allowed"]
+    assert client.delete(f"/api/v1/jobs/{job['id']}").status_code == 409
+
+
+def test_cancel_retry_delete_flow(client: TestClient) -> None:
+    job = _selftest(client)
+    cancelled = client.post(f"/api/v1/jobs/{job['id']}/cancel").json()
+    assert cancelled["state"] == "cancelled"
+    assert client.post(f"/api/v1/jobs/{job['id']}/cancel").status_code == 409
+    retried = client.post(f"/api/v1/jobs/{job['id']}/retry").json()
+    assert retried["state"] == "queued" and retried["attempt"] == 2
+    client.post(f"/api/v1/jobs/{job['id']}/cancel")
+    assert client.delete(f"/api/v1/jobs/{job['id']}").status_code == 204
+    assert client.get(f"/api/v1/jobs/{job['id']}").status_code == 404
+
+
+def test_job_runs_to_success_with_a_worker(client: TestClient, sqlite_settings, worker_thread):
+    worker_thread(sqlite_settings)
+    job = _selftest(client, iterations=3)
+    done = wait_for(lambda: (j := client.get(f"/api/v1/jobs/{job['id']}").json())["state"]
+                    in ("succeeded", "failed") and j)
+    assert done["state"] == "succeeded"
+    assert done["progress"] == 1.0
+
+
+def test_health_and_unknown_routes(client: TestClient) -> None:
+    assert client.get("/api/v1/health").json()["status"] == "ok"
+    missing = client.get("/api/v1/does-not-exist")
+    assert missing.status_code == 404 and missing.json()["error"]["code"] == "not_found"
+    assert client.put("/api/v1/health").status_code == 405

@@ -1,0 +1,43 @@
+"""/api/v1/system reports CPU, RAM, disk and GPUs, and the API process answers it (and every
+list/get) without importing torch."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from fastapi.testclient import TestClient
+
+
+def test_system_reports_cpu_memory_disk_gpus(client: TestClient, sqlite_settings) -> None:
+    body = client.get("/api/v1/system").json()
+    assert body["cpu"]["count"] >= 1 and 0 <= body["cpu"]["percent"] <= 100
+    assert body["memory"]["total"] >= body["memory"]["available"] > 0
+    assert body["disk"]["path"] == str(sqlite_settings.data_dir)
+    assert body["disk"]["total"] >= body["disk"]["free"] > 0
+    assert body["gpus"] == [] or {"name", "memory_total"} <= set(body["gpus"][0])
+
+
+def test_api_process_serves_without_importing_torch(tmp_path: Path) -> None:
+    script = f"""
+import json, sys
+from fastapi.testclient import TestClient
+from interpstudio.api.app import create_app
+from interpstudio.core.settings import Settings
+from interpstudio.db.migrate import upgrade
+s = Settings(data_dir={str(tmp_path)!r}, workers=0)
+upgrade(s.resolved_database_url)
+with TestClient(create_app(s)) as c:
+    codes = [c.get(p).status_code for p in ("/api/v1/system", "/api/v1/jobs", "/api/v1/health")]
+    codes.append(c.post("/api/v1/selftest", json={{}}).status_code)
+    with c.websocket_connect("/api/v1/ws") as ws:
+        ws.receive_json()
+print(json.dumps({{"codes": codes, "torch": "torch" in sys.modules}}))
+"""
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         check=True, timeout=120)
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["codes"] == [200, 200, 200, 201]
+    assert result["torch"] is False

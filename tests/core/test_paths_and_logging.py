@@ -1,0 +1,40 @@
+"""No path escapes its root; secrets never reach a log line."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+
+from interpstudio.core.errors import PathOutsideRoot
+from interpstudio.core.logging import RedactingFilter, redact
+from interpstudio.core.paths import ensure_within, safe_join
+
+
+@pytest.mark.parametrize("part", ["../x", "a/../../x", "/etc/passwd", "a/../../../tmp"])
+def test_safe_join_refuses_escapes(tmp_path: Path, part: str) -> None:
+    with pytest.raises(PathOutsideRoot):
+        safe_join(tmp_path, part)
+
+
+def test_safe_join_allows_inside(tmp_path: Path) -> None:
+    assert safe_join(tmp_path, "a/b/../c") == tmp_path / "a" / "c"
+
+
+def test_symlink_out_of_root_is_refused(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    root.mkdir()
+    (root / "link").symlink_to(tmp_path)
+    with pytest.raises(PathOutsideRoot):
+        ensure_within(root / "link" / "secret", [root])
+
+
+def test_tokens_are_redacted_from_log_records(caplog: pytest.LogCaptureFixture) -> None:
+    assert "hf_abcdefghijkl" not in redact("GET ?token=hf_abcdefghijkl")
+    assert redact("Authorization: Bearer abc.def") == "Authorization: Bearer ***"
+    logger = logging.getLogger("test.redaction")
+    logger.addFilter(RedactingFilter())
+    with caplog.at_level(logging.INFO, logger="test.redaction"):
+        logger.info("downloading with %s", "hf_SECRETSECRET123")
+    assert "hf_SECRETSECRET123" not in caplog.text

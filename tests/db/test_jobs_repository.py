@@ -1,0 +1,94 @@
+"""The jobs repository on SQLite and PostgreSQL: filters, pagination, atomic claims and
+conditional state changes."""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+
+import pytest
+
+from interpstudio.core.errors import InvalidJobState, JobNotFound
+from interpstudio.db.base import utcnow
+from interpstudio.db.repositories import jobs as repo
+
+
+def test_list_filters_and_paginates_newest_first(session_factory) -> None:
+    with session_factory.begin() as session:
+        for index in range(7):
+            repo.create(session, kind="selftest" if index % 2 else "other", params={"i": index})
+    with session_factory() as session:
+        page, total = repo.list_jobs(session, kinds=["selftest"], limit=2, offset=0)
+        assert total == 3
+        assert [j.params["i"] for j in page] == [5, 3]
+        rest, _ = repo.list_jobs(session, kinds=["selftest"], limit=2, offset=2)
+        assert [j.params["i"] for j in rest] == [1]
+        queued, total_queued = repo.list_jobs(session, states=["queued"])
+        assert total_queued == 7 and len(queued) == 7
+
+
+def test_get_unknown_job_raises_not_found(session_factory) -> None:
+    with session_factory() as session, pytest.raises(JobNotFound):
+        repo.get(session, 12345)
+
+
+def test_concurrent_claims_take_each_job_exactly_once(session_factory) -> None:
+    with session_factory.begin() as session:
+        ids = [repo.create(session, kind="selftest", params={}).id for _ in range(20)]
+    claimed: list[int] = []
+    lock = threading.Lock()
+
+    def claim_all(worker: str) -> None:
+        while True:
+            with session_factory.begin() as session:
+                job = repo.claim_next(session, worker_id=worker, kinds=["selftest"])
+                job_id = job.id if job else None
+            if job_id is None:
+                with session_factory() as session:
+                    if not repo.list_jobs(session, states=["queued"])[1]:
+                        return
+                continue
+            with lock:
+                claimed.append(job_id)
+
+    threads = [threading.Thread(target=claim_all, args=(f"w{i}",)) for i in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert sorted(claimed) == ids
+
+
+def test_transition_refuses_wrong_state_and_reports_it(session_factory) -> None:
+    with session_factory.begin() as session:
+        job_id = repo.create(session, kind="selftest", params={}).id
+    with session_factory.begin() as session, pytest.raises(InvalidJobState) as info:
+        repo.transition(session, job_id, action="resume", from_states=["failed"], state="queued")
+    assert info.value.details["state"] == "queued"
+    assert info.value.status == 409
+
+
+def test_every_write_bumps_revision_and_updated_at(session_factory) -> None:
+    with session_factory.begin() as session:
+        job = repo.create(session, kind="selftest", params={})
+        job_id, revision, updated = job.id, job.revision, job.updated_at
+    with session_factory.begin() as session:
+        repo.update_fields(session, job_id, done=3.0)
+    with session_factory() as session:
+        job = repo.get(session, job_id)
+        assert job.revision == revision + 1
+        assert job.updated_at >= updated
+        assert job.updated_at.tzinfo is not None
+
+
+def test_stale_heartbeat_marks_job_interrupted(session_factory) -> None:
+    with session_factory.begin() as session:
+        job_id = repo.create(session, kind="selftest", params={}).id
+        repo.claim_next(session, worker_id="otherhost:1:1:abc", kinds=["selftest"])
+    with session_factory.begin() as session:
+        assert repo.interrupt_stale(session, timeout=timedelta(seconds=60)) == []
+        later = utcnow() + timedelta(seconds=120)
+        assert repo.interrupt_stale(session, timeout=timedelta(seconds=60), now=later) == [job_id]
+    with session_factory() as session:
+        job = repo.get(session, job_id)
+        assert job.state == "interrupted" and job.error_code == "interrupted"

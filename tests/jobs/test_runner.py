@@ -1,0 +1,184 @@
+"""The job runner end to end with real workers: success, failure, cancel, resume, retry, a real
+kill -9 of a worker process, graceful shutdown."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from helpers import make_settings, wait_for
+from interpstudio.core.settings import Settings
+from interpstudio.db.migrate import upgrade
+from interpstudio.db.session import make_engine, make_session_factory
+from interpstudio.services import jobs as service
+
+
+def _create(settings: Settings, **params) -> int:
+    factory = make_session_factory(make_engine(settings.resolved_database_url))
+    with factory.begin() as session:
+        return service.create_job(session=session, kind="selftest", params=params).id
+
+
+def _job(settings: Settings, job_id: int):
+    factory = make_session_factory(make_engine(settings.resolved_database_url))
+    with factory() as session:
+        return service.get_job(session=session, job_id=job_id)
+
+
+def _act(settings: Settings, action, job_id: int):
+    factory = make_session_factory(make_engine(settings.resolved_database_url))
+    with factory.begin() as session:
+        return action(session=session, job_id=job_id)
+
+
+def _state_is(settings: Settings, job_id: int, *states: str):
+    job = _job(settings, job_id)
+    return job if job.state in states else None
+
+
+def test_selftest_succeeds_with_stages_and_result(settings: Settings, worker_thread) -> None:
+    worker_thread(settings)
+    job_id = _create(settings, iterations=5)
+    job = wait_for(lambda: _state_is(settings, job_id, "succeeded", "failed"))
+    assert job.state == "succeeded", job.error_message
+    assert job.progress == 1.0 and job.done == 5 and job.unit == "passes"
+    assert job.result["disk"]["checksum_ok"] is True
+    assert job.result["forward"]["passes"] == 5
+    assert job.started_at <= job.finished_at
+
+
+def test_task_error_fails_job_with_code_and_message(sqlite_settings: Settings, worker_thread):
+    worker_thread(sqlite_settings)
+    job_id = _create(sqlite_settings, iterations=5, fail_at=3)
+    job = wait_for(lambda: _state_is(sqlite_settings, job_id, "succeeded", "failed"))
+    assert job.state == "failed"
+    assert job.error_code == "selftest_failed"
+    assert "iteration 3" in job.error_message
+
+
+def test_cancel_running_job_stops_it_within_two_seconds(settings: Settings, worker_thread):
+    worker_thread(settings)
+    job_id = _create(settings, iterations=1000, step_delay_s=0.05)
+    wait_for(lambda: (_job(settings, job_id).done or 0) >= 2)
+    _act(settings, service.cancel_job, job_id)
+    requested = time.monotonic()
+    job = wait_for(lambda: _state_is(settings, job_id, "cancelled"), timeout=10)
+    assert time.monotonic() - requested < 2.0
+    assert job.error_code == "cancelled" and job.done < 1000
+
+
+def test_cancel_queued_job_is_immediate(sqlite_settings: Settings) -> None:
+    job_id = _create(sqlite_settings)
+    job = _act(sqlite_settings, service.cancel_job, job_id)
+    assert job.state == "cancelled"
+
+
+def test_resume_continues_from_checkpoint_and_retry_starts_afresh(
+    sqlite_settings: Settings, worker_thread
+) -> None:
+    settings = sqlite_settings
+    worker_thread(settings)
+    job_id = _create(settings, iterations=100, step_delay_s=0.02)
+    wait_for(lambda: (_job(settings, job_id).done or 0) >= 25)
+    _act(settings, service.cancel_job, job_id)
+    cancelled = wait_for(lambda: _state_is(settings, job_id, "cancelled"))
+    assert cancelled.checkpoint["iterations_done"] >= 20
+
+    _act(settings, service.resume_job, job_id)
+    resumed = wait_for(lambda: _state_is(settings, job_id, "succeeded"))
+    assert resumed.result["forward"]["resumed_from"] >= 20
+    assert resumed.attempt == 2
+
+    _act(settings, service.retry_job, job_id)
+    retried = wait_for(lambda: _state_is(settings, job_id, "succeeded"))
+    assert retried.result["forward"]["resumed_from"] == 0
+    assert retried.attempt == 3
+
+
+def _start_worker_process(settings: Settings, tmp_path: Path) -> subprocess.Popen:
+    env = {**os.environ, "INTERPSTUDIO_DATA_DIR": str(settings.data_dir),
+           "INTERPSTUDIO_DATABASE_URL": settings.resolved_database_url,
+           "INTERPSTUDIO_HEARTBEAT_INTERVAL_S": "0.2", "INTERPSTUDIO_HEARTBEAT_TIMEOUT_S": "1.0"}
+    log = open(tmp_path / f"worker-{time.monotonic_ns()}.log", "w")  # noqa: SIM115
+    return subprocess.Popen([sys.executable, "-m", "interpstudio", "worker"], env=env,
+                            stdout=log, stderr=subprocess.STDOUT)
+
+
+def test_kill_9_worker_then_restart_interrupts_and_resume_succeeds(
+    settings: Settings, tmp_path: Path
+) -> None:
+    job_id = _create(settings, iterations=60, step_delay_s=0.05)
+    first = _start_worker_process(settings, tmp_path)
+    try:
+        wait_for(lambda: (_job(settings, job_id).done or 0) >= 15, timeout=60)
+        first.send_signal(signal.SIGKILL)
+        first.wait(10)
+        assert _job(settings, job_id).state == "running"  # nobody has noticed yet
+    finally:
+        first.kill()
+    second = _start_worker_process(settings, tmp_path)
+    try:
+        job = wait_for(lambda: _state_is(settings, job_id, "interrupted"), timeout=30)
+        assert "died" in job.error_message or "heartbeat" in job.error_message
+        assert job.checkpoint["iterations_done"] >= 10
+        _act(settings, service.resume_job, job_id)
+        done = wait_for(lambda: _state_is(settings, job_id, "succeeded", "failed"), timeout=60)
+        assert done.state == "succeeded", done.error_message
+        assert done.result["forward"]["resumed_from"] >= 10
+    finally:
+        second.terminate()
+        second.wait(15)
+
+
+def test_sigterm_interrupts_running_job_resumably(sqlite_settings: Settings, tmp_path: Path):
+    settings = sqlite_settings
+    job_id = _create(settings, iterations=1000, step_delay_s=0.05)
+    process = _start_worker_process(settings, tmp_path)
+    try:
+        wait_for(lambda: (_job(settings, job_id).done or 0) >= 3, timeout=60)
+        process.terminate()
+        assert process.wait(15) == 0
+    finally:
+        process.kill()
+    job = _job(settings, job_id)
+    assert job.state == "interrupted"
+    assert "resume" in job.error_message
+
+
+@pytest.mark.parametrize("action", ["resume", "retry", "delete"])
+def test_actions_on_a_queued_job_are_conflicts(sqlite_settings: Settings, action: str) -> None:
+    from interpstudio.core.errors import InvalidJobState
+    from interpstudio.core.paths import DataPaths
+
+    job_id = _create(sqlite_settings)
+    factory = make_session_factory(make_engine(sqlite_settings.resolved_database_url))
+    with factory.begin() as session, pytest.raises(InvalidJobState):
+        if action == "delete":
+            service.delete_job(session=session, job_id=job_id,
+                               paths=DataPaths(sqlite_settings.data_dir))
+        else:
+            getattr(service, f"{action}_job")(session=session, job_id=job_id)
+
+
+def test_worker_recovery_on_start_marks_dead_local_worker_jobs(tmp_path: Path) -> None:
+    from interpstudio.db.repositories import jobs as repo
+    from interpstudio.jobs.runner import Worker
+
+    settings = make_settings(tmp_path, heartbeat_timeout_s=3600)
+    upgrade(settings.resolved_database_url)
+    factory = make_session_factory(make_engine(settings.resolved_database_url))
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    import socket
+
+    with factory.begin() as session:
+        job_id = repo.create(session, kind="selftest", params={}).id
+        repo.claim_next(session, worker_id=f"{socket.gethostname()}:{dead.pid}:1:dead00",
+                        kinds=["selftest"])
+    assert Worker(settings, session_factory=factory).recover() == [job_id]

@@ -1,0 +1,60 @@
+"""The `interpstudio` CLI run as a real subprocess: selftest with JSON output, jobs commands,
+and invalid settings stopping with the variable's name."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+
+def run_cli(tmp_path: Path, *args: str, env: dict[str, str] | None = None,
+            check: bool = True) -> subprocess.CompletedProcess[str]:
+    full_env = {**os.environ, "INTERPSTUDIO_DATA_DIR": str(tmp_path / "data"), **(env or {})}
+    result = subprocess.run([sys.executable, "-m", "interpstudio", *args], env=full_env,
+                            capture_output=True, text=True, timeout=180)
+    if check:
+        assert result.returncode == 0, result.stderr
+    return result
+
+
+def test_selftest_runs_and_jobs_commands_show_it(tmp_path: Path) -> None:
+    result = json.loads(run_cli(tmp_path, "selftest", "--iterations", "3", "--json").stdout)
+    assert result["state"] == "succeeded" and result["result"]["forward"]["passes"] == 3
+    listing = json.loads(run_cli(tmp_path, "jobs", "list", "--json").stdout)
+    assert listing["total"] == 1 and listing["items"][0]["id"] == result["id"]
+    shown = json.loads(run_cli(tmp_path, "jobs", "show", str(result["id"]), "--json").stdout)
+    assert shown["state"] == "succeeded"
+    retried = json.loads(run_cli(tmp_path, "jobs", "retry", str(result["id"]), "--json").stdout)
+    assert retried["state"] == "queued"
+    cancelled = json.loads(run_cli(tmp_path, "jobs", "cancel", str(result["id"]), "--json").stdout)
+    assert cancelled["state"] == "cancelled"
+    resumed = json.loads(run_cli(tmp_path, "jobs", "resume", str(result["id"]), "--json").stdout)
+    assert resumed["state"] == "queued"
+    table = run_cli(tmp_path, "jobs", "list").stdout
+    assert "selftest" in table
+
+
+def test_unknown_job_and_wrong_state_are_clear_errors(tmp_path: Path) -> None:
+    missing = run_cli(tmp_path, "jobs", "show", "99", check=False)
+    assert missing.returncode == 2 and "job 99 does not exist" in missing.stderr
+
+
+@pytest.mark.parametrize(("variable", "value"), [("INTERPSTUDIO_PORT", "abc"),
+                                                 ("INTERPSTUDIO_HOST", "0.0.0.0")])
+def test_invalid_settings_stop_with_the_variable_name(tmp_path: Path, variable: str,
+                                                      value: str) -> None:
+    result = run_cli(tmp_path, "jobs", "list", env={variable: value}, check=False)
+    assert result.returncode == 2
+    expected = "INTERPSTUDIO_API_KEY" if variable == "INTERPSTUDIO_HOST" else variable
+    assert expected in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_openapi_command_prints_the_schema(tmp_path: Path) -> None:
+    schema = json.loads(run_cli(tmp_path, "openapi").stdout)
+    assert "/api/v1/jobs" in schema["paths"] and "/api/v1/system" in schema["paths"]
