@@ -79,6 +79,7 @@ def hub(
     monkeypatch.setattr(constants, "HF_STORED_TOKENS_PATH", str(no_login / "stored_tokens"))
     with HubServer() as server:
         yield server
+    assert not server.server_errors, f"the test hub itself failed: {server.server_errors!r}"
 
 
 @pytest.fixture

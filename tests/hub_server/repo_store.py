@@ -115,7 +115,12 @@ class Revision:
             if not path.endswith(".safetensors") or len(repo_file.data) < 8:
                 continue
             (header_len,) = struct.unpack("<Q", repo_file.data[:8])
-            header = json.loads(repo_file.data[8 : 8 + header_len])
+            try:
+                header = json.loads(repo_file.data[8 : 8 + header_len])
+            except ValueError:
+                continue  # not a real safetensors file (e.g. test bytes): the Hub skips it too
+            if not isinstance(header, dict):
+                continue
             for name, tensor in header.items():
                 if name == "__metadata__":
                     continue
