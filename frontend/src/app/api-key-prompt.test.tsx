@@ -1,6 +1,6 @@
 /**
- * The API-key prompt against a real HTTP server (node:http on a random port) that answers 401
- * until the right `X-API-Key` arrives.
+ * The API-key prompt, with the jobs page behind it, against a real HTTP server (node:http on a
+ * random port) that answers 401 until the right `X-API-Key` arrives.
  */
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -11,7 +11,7 @@ import { API_KEY_STORAGE_KEY, reloadApiKeyFromStorage } from "@/lib/api-key-stor
 import { buildWebSocketUrl, setApiOrigin } from "@/lib/api-client";
 import { makeJob } from "@/test/job-factory";
 import { renderWithProviders } from "@/test/render";
-import { ApiKeyPrompt } from "./api-key-prompt";
+import { ApiKeyPrompt } from "@/features/auth";
 
 const KEY = "s3cret-key";
 
