@@ -1,0 +1,285 @@
+"""Streaming statistics equal a plain numpy float64 recompute (relative error <= 1e-9)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import numpy as np
+import pytest
+
+from interpstudio.ml import stats as stats_module
+from interpstudio.ml.stats import StatsConfig, StreamingStats
+from interpstudio.ml.store import decode, encode_bfloat16
+
+RTOL = 1e-9
+
+
+def stored(values: np.ndarray, dtype: str) -> np.ndarray:
+    """``values`` as they come back from a store of ``dtype`` (bfloat16 decoded to float32)."""
+    if dtype == "bfloat16":
+        return decode(encode_bfloat16(values), "bfloat16")
+    return values.astype(dtype)
+
+
+def make_rows(rng: np.random.Generator, n_seq: int, d: int, scale: float = 1.0) -> dict[str, Any]:
+    lengths = rng.integers(3, 30, size=n_seq)
+    n = int(lengths.sum())
+    offset = rng.uniform(-2, 2, size=d)  # keeps per-dim means away from 0: relative checks bite
+    x = (rng.standard_normal((n, d)) * rng.uniform(0.5, 3, size=d) + offset) * scale
+    return {
+        "x": x,
+        "sequence_index": np.repeat(np.arange(n_seq), lengths),
+        "position": np.concatenate([np.arange(k) for k in lengths]),
+        "token_ids": rng.integers(0, 1000, size=n),
+    }
+
+
+def feed(stats: StreamingStats, x: np.ndarray, rows: dict[str, Any], batch: int = 97) -> np.ndarray:
+    norms = []
+    for a in range(0, len(x), batch):
+        b = a + batch
+        norms.append(
+            stats.update(
+                x[a:b],
+                token_ids=rows["token_ids"][a:b],
+                sequence_index=rows["sequence_index"][a:b],
+                position=rows["position"][a:b],
+            )
+        )
+    return np.concatenate(norms)
+
+
+def expected_group(x64: np.ndarray, rows_in_group: np.ndarray, threshold: float) -> dict[str, Any]:
+    """The reference: plain numpy float64 over the finite rows of the group."""
+    finite = np.isfinite(x64).all(axis=1)
+    g = x64[rows_in_group & finite]
+    norms = np.linalg.norm(g, axis=1)
+    return {
+        "count": len(g),
+        "mean": g.mean(),
+        "std": g.std(),
+        "min": g.min(),
+        "max": g.max(),
+        "mean_abs": np.abs(g).mean(),
+        "fraction_below_threshold": np.mean(np.abs(g) < threshold),
+        "per_dim": {
+            "mean": g.mean(0),
+            "std": g.std(0),
+            "min": g.min(0),
+            "max": g.max(0),
+            "mean_abs": np.abs(g).mean(0),
+        },
+        "norms": norms,
+        "nan_count": int(np.isnan(x64[rows_in_group]).sum()),
+        "inf_count": int(np.isinf(x64[rows_in_group]).sum()),
+    }
+
+
+def assert_group_matches(
+    got: dict[str, Any], want: dict[str, Any], quantiles: list[float], got_norms: np.ndarray
+) -> None:
+    assert got["count"] == want["count"]
+    assert got["nan_count"] == want["nan_count"]
+    assert got["inf_count"] == want["inf_count"]
+    for key in ("mean", "std", "min", "max", "mean_abs", "fraction_below_threshold"):
+        np.testing.assert_allclose(got[key], want[key], rtol=RTOL, atol=0, err_msg=key)
+    for key, values in want["per_dim"].items():
+        np.testing.assert_allclose(got["per_dim"][key], values, rtol=RTOL, atol=0, err_msg=key)
+    norms = want["norms"]
+    norm = got["norm"]
+    for key, value in (
+        ("mean", norms.mean()),
+        ("std", norms.std()),
+        ("min", norms.min()),
+        ("max", norms.max()),
+    ):
+        np.testing.assert_allclose(norm[key], value, rtol=RTOL, atol=0, err_msg=f"norm {key}")
+    for q in quantiles:
+        np.testing.assert_allclose(
+            norm["quantiles"][repr(q)],
+            np.quantile(norms, q),
+            rtol=RTOL,
+            atol=0,
+            err_msg=f"quantile {q}",
+        )
+    # binned from the norms the stats computed (a recomputed norm may differ in the last ulp)
+    counts, _ = np.histogram(got_norms, bins=np.asarray(norm["histogram"]["edges"]))
+    assert norm["histogram"]["counts"] == counts.tolist()
+
+
+def assert_all_groups_match(
+    out: dict[str, Any], x: np.ndarray, position: np.ndarray, norms: np.ndarray, threshold: float
+) -> None:
+    """Every reported group (all / non_bos / bos) equals the float64 recompute."""
+    x64 = x.astype(np.float64)
+    finite = np.isfinite(x64).all(axis=1)
+    bos = position == 0
+    qs = list(out["config"]["quantiles"])
+    for name, in_group in (("all", np.ones(len(x), bool)), ("non_bos", ~bos), ("bos", bos)):
+        want = expected_group(x64, in_group, threshold)
+        assert_group_matches(out["groups"][name], want, qs, norms[in_group & finite])
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float16", "bfloat16"])
+def test_stats_match_float64_recompute_per_storage_dtype(dtype: str) -> None:
+    rng = np.random.default_rng(1)
+    rows = make_rows(rng, n_seq=60, d=40)
+    x = stored(rows["x"], dtype)
+    config = StatsConfig(zero_threshold=0.05, top_k=5)
+    stats = StreamingStats(40, config, keep_norms=True)
+    norms = feed(stats, x, rows)
+    out = stats.finalize()
+    json.dumps(out, allow_nan=False)  # JSON-serialisable as stored in stats.json
+
+    x64 = x.astype(np.float64)
+    np.testing.assert_allclose(norms, np.linalg.norm(x64, axis=1), rtol=RTOL, atol=0)
+    assert_all_groups_match(out, x, rows["position"], norms, 0.05)
+
+
+def test_stats_large_float16_values_do_not_overflow() -> None:
+    rng = np.random.default_rng(2)
+    rows = make_rows(rng, n_seq=40, d=32)
+    x = rng.uniform(2e4, 6e4, size=rows["x"].shape) * rng.choice([-1, 1], size=(1, 32))
+    x = x.astype(np.float16)  # the sum of squares of even one row is far beyond 65504
+    assert np.isfinite(x).all()
+    stats = StreamingStats(32, keep_norms=True)
+    norms = feed(stats, x, rows)
+    out = stats.finalize()
+    assert_all_groups_match(out, x, rows["position"], norms, 1e-6)
+    assert out["groups"]["all"]["std"] > 1e4
+
+
+def test_stats_min_max_are_signed_not_absolute() -> None:
+    x = -np.abs(np.random.default_rng(3).standard_normal((50, 8))) - 1.0  # all negative
+    stats = StreamingStats(8)
+    stats.update(x)
+    group = stats.finalize()["groups"]["all"]
+    assert group["max"] == x.max() < 0
+    assert group["min"] == x.min()
+    assert group["per_dim"]["max"] == x.max(axis=0).tolist()
+
+
+def test_stats_nonfinite_rows_counted_and_left_out() -> None:
+    rng = np.random.default_rng(4)
+    rows = make_rows(rng, n_seq=20, d=16)
+    x = rows["x"].astype(np.float32)
+    x[5, 3] = np.nan
+    x[7, :2] = np.nan
+    x[11, 0] = np.inf
+    x[12, 4] = -np.inf
+    stats = StreamingStats(16, keep_norms=True)
+    norms = feed(stats, x, rows, batch=10)
+    out = stats.finalize()
+    assert np.isnan(norms[[5, 7, 11, 12]]).all()
+    group = out["groups"]["all"]
+    assert (group["nan_count"], group["inf_count"], group["nonfinite_rows"]) == (3, 2, 4)
+    assert group["count"] == len(x) - 4
+    assert_all_groups_match(out, x, rows["position"], norms, 1e-6)
+
+
+def test_stats_bos_rows_kept_apart_from_the_rest() -> None:
+    rng = np.random.default_rng(5)
+    rows = make_rows(rng, n_seq=30, d=16)
+    x = rows["x"].copy()
+    bos = rows["position"] == 0
+    x[bos] *= 1000.0  # an attention-sink outlier on every first token
+    stats = StreamingStats(16, StatsConfig(top_k=3), keep_norms=True)
+    feed(stats, x, rows)
+    groups = stats.finalize()["groups"]
+    assert groups["bos"]["count"] == 30
+    assert groups["non_bos"]["count"] == int((~bos).sum())
+    np.testing.assert_allclose(groups["non_bos"]["max"], x[~bos].max(), rtol=RTOL)
+    assert groups["non_bos"]["norm"]["max"] < groups["bos"]["norm"]["min"]
+    assert all(row["position"] == 0 for row in groups["all"]["top_k"])
+    assert all(row["position"] != 0 for row in groups["non_bos"]["top_k"])
+
+
+def test_stats_bos_token_id_marks_bos_rows_anywhere() -> None:
+    token_ids = np.array([7, 1, 2, 7, 3])
+    stats = StreamingStats(2, StatsConfig(bos_token_id=7))
+    stats.update(np.ones((5, 2)), token_ids=token_ids, position=np.array([0, 1, 2, 3, 4]))
+    groups = stats.finalize()["groups"]
+    assert (groups["bos"]["count"], groups["non_bos"]["count"]) == (2, 3)
+
+
+def test_top_k_lists_highest_norm_rows_with_their_tokens() -> None:
+    rng = np.random.default_rng(6)
+    rows = make_rows(rng, n_seq=25, d=12)
+    x = rows["x"]
+    stats = StreamingStats(12, StatsConfig(top_k=7))
+    feed(stats, x, rows, batch=13)
+    top = stats.finalize()["groups"]["non_bos"]["top_k"]
+    norms = np.linalg.norm(x, axis=1)
+    candidates = np.flatnonzero(rows["position"] != 0)
+    want = candidates[np.argsort(-norms[candidates], kind="stable")[:7]]
+    assert [t["row"] for t in top] == want.tolist()
+    for t, row in zip(top, want, strict=True):
+        assert t["sequence"] == rows["sequence_index"][row]
+        assert t["position"] == rows["position"][row]
+        assert t["token_id"] == rows["token_ids"][row]
+        np.testing.assert_allclose(t["norm"], norms[row], rtol=RTOL)
+
+
+def test_merge_equals_one_pass_over_both() -> None:
+    rng = np.random.default_rng(7)
+    rows = make_rows(rng, n_seq=40, d=10)
+    x = rows["x"]
+    half = len(x) // 2
+    first_rows = {k: v[:half] for k, v in rows.items()}
+    second_rows = {k: v[half:] for k, v in rows.items()}
+    whole, first, second = (StreamingStats(10, keep_norms=True) for _ in range(3))
+    feed(whole, x, rows)
+    feed(first, x[:half], first_rows)
+    feed(second, x[half:], second_rows)
+    first.merge(second)
+    a, b = whole.finalize()["groups"]["all"], first.finalize()["groups"]["all"]
+    for key in ("mean", "std", "min", "max", "mean_abs"):
+        np.testing.assert_allclose(a[key], b[key], rtol=1e-12)
+    np.testing.assert_allclose(a["per_dim"]["std"], b["per_dim"]["std"], rtol=1e-12)
+    assert a["top_k"] == b["top_k"]
+    assert a["norm"]["quantiles"] == b["norm"]["quantiles"]
+
+
+def test_state_dict_round_trip_restores_every_accumulator() -> None:
+    rng = np.random.default_rng(8)
+    rows = make_rows(rng, n_seq=10, d=6)
+    config = StatsConfig(top_k=4)
+    stats = StreamingStats(6, config)
+    feed(stats, rows["x"], rows)
+    restored = StreamingStats.from_state_dict(stats.state_dict(), config)
+    assert restored.finalize() == stats.finalize()
+
+
+def test_exact_quantiles_with_ties_and_refinement(monkeypatch: pytest.MonkeyPatch) -> None:
+    # tiny bins and collection limits force the refinement path, and many exact ties plus two
+    # adjacent floats force the "cannot narrow further" path
+    monkeypatch.setattr(stats_module, "_SELECT_BINS", 4)
+    monkeypatch.setattr(stats_module, "_SELECT_COLLECT_LIMIT", 8)
+    rng = np.random.default_rng(9)
+    one_up = np.nextafter(1.0, 2.0)
+    values = np.concatenate(
+        [np.full(300, 1.0), np.full(200, one_up), rng.uniform(0, 5, 500), np.full(50, 5.0)]
+    )
+    rng.shuffle(values)
+    is_bos = rng.random(len(values)) < 0.1
+    chunks = [(values[a : a + 64], is_bos[a : a + 64]) for a in range(0, len(values), 64)]
+    qs = [0.0, 0.1, 0.3, 0.31, 0.5, 0.77, 0.999, 1.0]
+    ranges = {
+        "all": (len(values), values.min(), values.max()),
+        "bos": (int(is_bos.sum()), values[is_bos].min(), values[is_bos].max()),
+        "non_bos": (0, np.inf, -np.inf),
+    }
+    found = stats_module.exact_quantiles(lambda: iter(chunks), ranges, qs, histogram_bins=5)
+    for q in qs:
+        assert found["all"][0][repr(q)] == np.quantile(values, q)
+        assert found["bos"][0][repr(q)] == np.quantile(values[is_bos], q)
+    assert found["non_bos"] == (None, None)
+
+
+def test_stats_without_norm_source_omit_quantiles() -> None:
+    stats = StreamingStats(3)
+    stats.update(np.ones((4, 3)))
+    norm = stats.finalize()["groups"]["all"]["norm"]
+    assert "quantiles" not in norm
+    assert norm["mean"] == pytest.approx(np.sqrt(3))
