@@ -4,6 +4,9 @@
 and a 256-token vocabulary straight from a transformers config (never from the Hub). Every family
 in ``SUPPORTED_TEST_FAMILIES`` builds in well under a second on a CPU.
 
+``FAMILY_LAYOUTS`` is the test oracle for where each family keeps its parts, written by reading its
+``modeling_*.py`` in transformers 5.23 (architecture resolution must find the same).
+
 This module is NOT responsible for tokenizers, saved checkpoints on disk (call ``save_pretrained``
 on the result where a test needs files) or for deciding what the product supports
 (``interpstudio.ml.architecture.check_supported`` does that).
@@ -11,7 +14,7 @@ on the result where a test needs files) or for deciding what the product support
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 from transformers import AutoConfig, AutoModelForCausalLM, PretrainedConfig, PreTrainedModel
@@ -106,5 +109,99 @@ def tiny_causal_lm(family: str, *, seed: int = 0, **overrides: Any) -> PreTraine
     """
     config = tiny_config(family, **overrides)
     torch.manual_seed(seed)
-    model = AutoModelForCausalLM.from_config(config, attn_implementation="eager", dtype=torch.float32)
+    model = AutoModelForCausalLM.from_config(
+        config, attn_implementation="eager", dtype=torch.float32
+    )
     return model.eval()
+
+
+class FamilyLayout(NamedTuple):
+    """Where a family keeps its parts; paths after ``blocks`` are relative to one block."""
+
+    blocks: str
+    attention: str
+    attn_out: str  # module whose output is attn_out
+    mlp_out: str  # module whose output is mlp_out
+    down_proj: str | None  # None: mixture-of-experts MLP
+    parallel_residual: bool
+    final_norm: str
+    # Norms applied to attn_out / mlp_out before the residual add ("sandwich" norms), if any.
+    branch_norms: tuple[str, str] | None = None
+
+
+_LLAMA_LIKE = FamilyLayout(
+    "model.layers", "self_attn", "self_attn", "mlp", "mlp.down_proj", False, "model.norm"
+)
+_MOE = _LLAMA_LIKE._replace(down_proj=None)
+_SANDWICH = _LLAMA_LIKE._replace(
+    branch_norms=("post_attention_layernorm", "post_feedforward_layernorm")
+)
+
+FAMILY_LAYOUTS: dict[str, FamilyLayout] = {
+    "llama": _LLAMA_LIKE,
+    "mistral": _LLAMA_LIKE,
+    "mixtral": _MOE,
+    "qwen2": _LLAMA_LIKE,
+    "qwen2_moe": _MOE,
+    "qwen3": _LLAMA_LIKE,
+    "gemma": _LLAMA_LIKE,
+    "gemma2": _SANDWICH,
+    "gemma3_text": _SANDWICH,
+    "phi": FamilyLayout(
+        "model.layers", "self_attn", "self_attn", "mlp", "mlp.fc2", True, "model.final_layernorm"
+    ),
+    "phi3": _LLAMA_LIKE,
+    "gpt2": FamilyLayout(
+        "transformer.h", "attn", "attn", "mlp", "mlp.c_proj", False, "transformer.ln_f"
+    ),
+    "gpt_neox": FamilyLayout(
+        "gpt_neox.layers",
+        "attention",
+        "attention",
+        "mlp",
+        "mlp.dense_4h_to_h",
+        True,
+        "gpt_neox.final_layer_norm",
+    ),
+    "gptj": FamilyLayout(
+        "transformer.h", "attn", "attn", "mlp", "mlp.fc_out", True, "transformer.ln_f"
+    ),
+    "gpt_bigcode": FamilyLayout(
+        "transformer.h", "attn", "attn", "mlp", "mlp.c_proj", False, "transformer.ln_f"
+    ),
+    "falcon": FamilyLayout(
+        "transformer.h",
+        "self_attention",
+        "self_attention",
+        "mlp",
+        "mlp.dense_4h_to_h",
+        True,
+        "transformer.ln_f",
+    ),
+    "opt": FamilyLayout(
+        "model.decoder.layers",
+        "self_attn",
+        "self_attn",
+        "fc2",
+        "fc2",
+        False,
+        "model.decoder.final_layer_norm",
+    ),
+    # BLOOM's attention and MLP add the residual themselves: their raw contribution is the
+    # output of their last projection.
+    "bloom": FamilyLayout(
+        "transformer.h",
+        "self_attention",
+        "self_attention.dense",
+        "mlp.dense_4h_to_h",
+        "mlp.dense_4h_to_h",
+        False,
+        "transformer.ln_f",
+    ),
+    "stablelm": _LLAMA_LIKE,
+    "olmo": _LLAMA_LIKE,
+    "olmo2": _SANDWICH,
+    "granite": _LLAMA_LIKE,
+    "cohere": _LLAMA_LIKE._replace(parallel_residual=True),
+    "starcoder2": _LLAMA_LIKE._replace(down_proj="mlp.c_proj"),
+}

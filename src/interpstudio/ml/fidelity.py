@@ -72,7 +72,7 @@ def fidelity_probe(
     attention_mask: torch.Tensor | None = None,
     architecture: Architecture | None = None,
 ) -> FidelityReport:
-    """Compare hooked ``resid_post`` of every layer with HF hidden states on ``input_ids`` (B, T)."""
+    """Compare hooked ``resid_post`` of every layer with HF hidden states for ``input_ids``."""
     architecture = architecture or resolve_architecture(model)
     n_layers = architecture.n_layers
     points = [f"blocks.{i}.resid_post" for i in range(n_layers)]
@@ -91,10 +91,14 @@ def fidelity_probe(
             else torch.ones(input_ids.shape, dtype=torch.bool, device=input_ids.device)
         )  # (B, T)
         per_layer = [
-            LayerFidelity(i, f"hidden_states[{i + 1}]", *_compare(acts[points[i]], hidden_states[i + 1], keep))
+            LayerFidelity(
+                i, f"hidden_states[{i + 1}]", *_compare(acts[points[i]], hidden_states[i + 1], keep)
+            )
             for i in range(n_layers - 1)
         ]
-        per_layer.append(_last_layer(model, architecture, acts[points[-1]], hidden_states[-1], keep))
+        per_layer.append(
+            _last_layer(model, architecture, acts[points[-1]], hidden_states[-1], keep)
+        )
     return FidelityReport(
         max_abs=max(layer.max_abs for layer in per_layer),
         cosine=min(layer.cosine for layer in per_layer),
@@ -116,8 +120,9 @@ def _last_layer(
     candidates: list[tuple[str, torch.Tensor]] = []
     if architecture.final_norm is not None:
         final_norm = model.get_submodule(architecture.final_norm)
-        candidates.append((f"{architecture.final_norm}(resid_post) vs hidden_states[{n}]",
-                           final_norm(resid_post)))
+        candidates.append(
+            (f"{architecture.final_norm}(resid_post) vs hidden_states[{n}]", final_norm(resid_post))
+        )
     candidates.append((f"hidden_states[{n}] (no final norm applied by this model)", resid_post))
     results = [
         LayerFidelity(layer, reference, *_compare(tensor, last_hidden, keep))

@@ -10,9 +10,9 @@ A hook point is ``blocks.{i}.{kind}`` with ``i`` a decoder layer (0-based, as ma
 - ``resid_post``: the block's output, equal to ``output_hidden_states[i + 1]`` (for the last
   layer, before the final norm; see ``fidelity.py``).
 
-Patterns expand to names with ``expand_hook_points``: the layer may be ``*`` (every layer), a number,
-or a brace list of numbers and inclusive ranges (``blocks.{0-3,8}.attn_out``); the kind may be a
-name, ``*`` or a brace list (``blocks.5.{resid_pre,resid_post}``).
+Patterns expand to names with ``expand_hook_points``: the layer may be ``*`` (every layer), a
+number, or a brace list of numbers and inclusive ranges (``blocks.{0-3,8}.attn_out``); the kind
+may be a name, ``*`` or a brace list (``blocks.5.{resid_pre,resid_post}``).
 
 This module is pure string work (no torch): services may validate names with it. It is NOT
 responsible for finding the module a point lives on (``hooks.resolve_hook_point``).

@@ -80,7 +80,7 @@ class HookPointFiredTwice(AppError, RuntimeError):
     def __init__(self, point: str) -> None:
         super().__init__(
             f"hook point {point!r} fired twice in one capture: run exactly one forward pass per "
-            "capture; if the model reuses this module across layers it cannot be captured per layer",
+            "capture; a module the model reuses across layers cannot be captured per layer",
             details={"point": point},
         )
 
