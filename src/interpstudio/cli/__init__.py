@@ -1,0 +1,31 @@
+"""The ``interpstudio`` command line (Typer + Rich): one sub-module per group of commands.
+
+``server`` (serve, worker, db, openapi), ``jobs`` (jobs ..., selftest); later groups (models,
+datasets, extract) plug in the same way. Settings come from ``INTERPSTUDIO_*`` variables; an
+``AppError`` (including invalid settings) ends the command with its message and exit code 2, never
+a traceback. This package is NOT responsible for business rules: commands call services.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from interpstudio.cli import jobs, server
+from interpstudio.cli.common import err_console
+from interpstudio.core.errors import AppError
+
+app = typer.Typer(help="Interp Studio: models, datasets and activations for interpretability.",
+                  no_args_is_help=True, pretty_exceptions_enable=False)
+app.registered_commands += server.app.registered_commands + jobs.selftest_app.registered_commands
+app.add_typer(server.db_app, name="db")
+app.add_typer(jobs.app, name="jobs")
+
+
+def main() -> None:
+    try:
+        app()
+    except AppError as exc:
+        err_console.print(f"[red]error:[/red] {exc.message}")
+        sys.exit(2)

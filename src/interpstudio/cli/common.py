@@ -1,0 +1,114 @@
+"""What every CLI command shares: consoles, settings, database sessions, job following, JSON.
+
+This module is NOT responsible for any command itself.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+from sqlalchemy.orm import Session, sessionmaker
+
+from interpstudio.core.settings import Settings, get_settings
+
+console = Console()
+err_console = Console(stderr=True)
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
+
+
+def load_settings(**overrides: Any) -> Settings:
+    return get_settings(**{k: v for k, v in overrides.items() if v is not None})
+
+
+def session_factory(settings: Settings) -> sessionmaker[Session]:
+    """A session factory on a migrated database (the CLI may be the first thing ever run)."""
+    from interpstudio.db.migrate import upgrade
+    from interpstudio.db.session import make_engine, make_session_factory
+
+    upgrade(settings.resolved_database_url)
+    return make_session_factory(make_engine(settings.resolved_database_url))
+
+
+@contextmanager
+def session_scope(settings: Settings) -> Iterator[Session]:
+    with session_factory(settings).begin() as session:
+        yield session
+
+
+def print_json(value: Any) -> None:
+    console.print_json(json.dumps(value, default=str))
+
+
+def job_dict(job: Any) -> dict[str, Any]:
+    from interpstudio.api.schemas import JobRead
+
+    return JobRead.from_job(job).model_dump(mode="json")
+
+
+def print_jobs(jobs: list[dict[str, Any]]) -> None:
+    table = Table("id", "kind", "state", "stage", "progress", "rate", "ETA", "error")
+    for job in jobs:
+        progress = f"{job['progress'] * 100:.0f}%" if job["progress"] is not None else ""
+        rate = f"{job['rate']:.1f} {job['unit'] or ''}/s" if job["rate"] else ""
+        eta = f"{job['eta_s']:.0f}s" if job["eta_s"] is not None else ""
+        table.add_row(str(job["id"]), job["kind"], job["state"], job["stage"] or "", progress,
+                      rate, eta, job["error_message"] or "")
+    console.print(table)
+
+
+def run_job_locally(settings: Settings, factory: sessionmaker[Session], job_id: int) -> None:
+    """Run ``job_id`` in a background thread of this process (no server needed)."""
+    import threading
+
+    from interpstudio.jobs.runner import Worker
+
+    local = Worker(settings, session_factory=factory)
+    threading.Thread(target=local.run_one, args=(job_id,), daemon=True).start()
+
+
+def follow_job(factory: sessionmaker[Session], job_id: int, *, quiet: bool = False,
+               poll_s: float = 0.25) -> dict[str, Any]:
+    """Draw a Rich progress bar from the job row until it finishes; Ctrl-C cancels the job."""
+    from interpstudio.db.models import FINISHED_STATES
+    from interpstudio.services import jobs as service
+
+    columns = (TextColumn("[bold]{task.description}"), BarColumn(),
+               TextColumn("{task.completed:,.0f}/{task.total:,.0f} {task.fields[unit]}"),
+               TextColumn("{task.fields[rate]}"), TimeRemainingColumn())
+    with Progress(*columns, console=err_console, disable=quiet) as progress:
+        bar = progress.add_task(f"job {job_id}", total=None, unit="", rate="")
+        while True:
+            try:
+                with factory() as session:
+                    job = job_dict(service.get_job(session=session, job_id=job_id))
+                progress.update(bar, description=f"job {job_id} {job['stage'] or job['state']}",
+                                completed=job["done"] or 0, total=job["total"],
+                                unit=job["unit"] or "",
+                                rate=f"{job['rate']:,.1f}/s" if job["rate"] else "")
+                if job["state"] in FINISHED_STATES:
+                    return job
+                time.sleep(poll_s)
+            except KeyboardInterrupt:
+                with factory.begin() as session:
+                    service.cancel_job(session=session, job_id=job_id)
+                err_console.print(f"cancelling job {job_id}...")
+
+
+def finish_followed_job(job: dict[str, Any], as_json: bool, success: str) -> None:
+    """Print the outcome of a followed job and exit non-zero unless it succeeded."""
+    if as_json:
+        print_json(job)
+    elif job["state"] == "succeeded":
+        console.print(f"[green]{success}[/green]")
+    else:
+        err_console.print(f"[red]job {job['id']} {job['state']}[/red]: {job['error_message']}")
+    if job["state"] != "succeeded":
+        raise typer.Exit(1)

@@ -1,0 +1,125 @@
+"""``interpstudio jobs list|show|cancel|resume|retry|rm`` and ``interpstudio selftest``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated, Any
+
+import typer
+
+from interpstudio.cli.common import (
+    JsonOption,
+    console,
+    finish_followed_job,
+    follow_job,
+    job_dict,
+    load_settings,
+    print_jobs,
+    print_json,
+    run_job_locally,
+    session_factory,
+    session_scope,
+)
+
+app = typer.Typer(help="Inspect and control jobs.", no_args_is_help=True)
+selftest_app = typer.Typer()
+
+
+@app.command("list")
+def jobs_list(
+    state: Annotated[list[str] | None, typer.Option(help="Filter by state (repeatable).")] = None,
+    kind: Annotated[list[str] | None, typer.Option(help="Filter by kind (repeatable).")] = None,
+    limit: int = 50,
+    as_json: JsonOption = False,
+) -> None:
+    """List jobs, newest first."""
+    from interpstudio.services import jobs as service
+
+    with session_scope(load_settings()) as session:
+        items, total = service.list_jobs(session=session, states=state or [], kinds=kind or [],
+                                         limit=limit, offset=0)
+        jobs = [job_dict(j) for j in items]
+    if as_json:
+        print_json({"items": jobs, "total": total})
+    else:
+        print_jobs(jobs)
+
+
+def _job_action(action: Callable[..., Any], job_id: int, as_json: bool) -> None:
+    with session_scope(load_settings()) as session:
+        job = job_dict(action(session=session, job_id=job_id))
+    if as_json:
+        print_json(job)
+    else:
+        print_jobs([job])
+
+
+@app.command("show")
+def jobs_show(job_id: int, as_json: JsonOption = False) -> None:
+    """Show one job."""
+    from interpstudio.services import jobs as service
+
+    _job_action(service.get_job, job_id, as_json)
+
+
+@app.command("cancel")
+def jobs_cancel(job_id: int, as_json: JsonOption = False) -> None:
+    """Cancel a queued or running job (a running one stops at its next check)."""
+    from interpstudio.services import jobs as service
+
+    _job_action(service.cancel_job, job_id, as_json)
+
+
+@app.command("resume")
+def jobs_resume(job_id: int, as_json: JsonOption = False) -> None:
+    """Re-queue an interrupted, cancelled or failed job from its checkpoint."""
+    from interpstudio.services import jobs as service
+
+    _job_action(service.resume_job, job_id, as_json)
+
+
+@app.command("retry")
+def jobs_retry(job_id: int, as_json: JsonOption = False) -> None:
+    """Re-queue a finished job from scratch."""
+    from interpstudio.services import jobs as service
+
+    _job_action(service.retry_job, job_id, as_json)
+
+
+@app.command("rm")
+def jobs_rm(job_id: int) -> None:
+    """Delete a finished job and its working files."""
+    from interpstudio.core.paths import DataPaths
+    from interpstudio.services import jobs as service
+
+    settings = load_settings()
+    with session_scope(settings) as session:
+        service.delete_job(session=session, job_id=job_id, paths=DataPaths(settings.data_dir))
+    console.print(f"deleted job {job_id}")
+
+
+@selftest_app.command()
+def selftest(
+    iterations: Annotated[int, typer.Option(min=1)] = 20,
+    step_delay: Annotated[float, typer.Option(min=0.0)] = 0.0,
+    enqueue: Annotated[bool, typer.Option(help="Only queue it for a server/worker.")] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Run the diagnostic job (torch, disk, forward passes) and follow its progress."""
+    from interpstudio.services import jobs as service
+
+    settings = load_settings()
+    factory = session_factory(settings)
+    with factory.begin() as session:
+        job_id = service.create_job(session=session, kind="selftest",
+                                    params={"iterations": iterations,
+                                            "step_delay_s": step_delay}).id
+    if not enqueue:
+        run_job_locally(settings, factory, job_id)
+    job = follow_job(factory, job_id, quiet=as_json)
+    summary = ""
+    if job["state"] == "succeeded":
+        forward = job["result"]["forward"]
+        summary = (f"selftest {job_id} succeeded: torch {job['result']['torch']['version']}, "
+                   f"disk ok, {forward['passes_per_s']:.1f} passes/s")
+    finish_followed_job(job, as_json, summary)

@@ -1,0 +1,81 @@
+"""``interpstudio serve | worker | db upgrade | openapi``: running the app and its plumbing."""
+
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from interpstudio.cli.common import console, load_settings
+
+app = typer.Typer()
+db_app = typer.Typer(help="Database maintenance.", no_args_is_help=True)
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Bind address (default 127.0.0.1).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default 8000).")] = None,
+    workers: Annotated[int | None, typer.Option(help="Embedded job workers (0: none).")] = None,
+) -> None:
+    """Apply migrations, start the embedded job workers and serve the API and web UI."""
+    import uvicorn
+
+    from interpstudio.api.app import create_app
+    from interpstudio.core.logging import configure_logging
+    from interpstudio.db.migrate import upgrade
+    from interpstudio.jobs.pool import WorkerPool
+
+    settings = load_settings(host=host, port=port, workers=workers)
+    configure_logging(settings.log_level)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    upgrade(settings.resolved_database_url)
+    pool = WorkerPool(settings)
+    pool.start()
+    try:
+        console.print(f"Interp Studio on http://{settings.host}:{settings.port} "
+                      f"(data: {settings.data_dir}, workers: {settings.workers})")
+        uvicorn.run(create_app(settings), host=settings.host, port=settings.port,
+                    log_level=settings.log_level.lower())
+    finally:
+        pool.stop()
+
+
+@app.command()
+def worker() -> None:
+    """Run one job worker in the foreground (scale-out, or beside `serve --workers 0`)."""
+    from interpstudio.db.migrate import upgrade
+    from interpstudio.jobs.runner import worker_main
+
+    settings = load_settings()
+    upgrade(settings.resolved_database_url)
+    worker_main(settings)
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply all database migrations (SQLite or PostgreSQL)."""
+    from interpstudio.db.migrate import head_revision, upgrade
+
+    settings = load_settings()
+    upgrade(settings.resolved_database_url)
+    console.print(f"database at revision {head_revision()}")
+
+
+@app.command()
+def openapi(out: Annotated[Path | None, typer.Option(help="Write to this file.")] = None) -> None:
+    """Print the REST API's OpenAPI schema (the frontend's types are generated from it)."""
+    from interpstudio.api.app import create_app
+
+    data_dir = Path(tempfile.mkdtemp(prefix="interpstudio-openapi-"))
+    settings = load_settings(data_dir=data_dir, database_url=f"sqlite:///{data_dir / 'x.db'}",
+                             api_key=None, host="127.0.0.1")
+    text = json.dumps(create_app(settings).openapi(), indent=2, sort_keys=True) + "\n"
+    if out is None:
+        sys.stdout.write(text)
+    else:
+        out.write_text(text)
