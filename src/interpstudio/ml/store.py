@@ -354,7 +354,9 @@ def decode(raw: np.ndarray, dtype: str) -> np.ndarray:
 
 
 def encode_bfloat16(values: np.ndarray) -> np.ndarray:
-    """float32/float64 -> bfloat16 bits (uint16): round to nearest even, as torch does."""
+    """float32/float64 -> bfloat16 bits (uint16), rounding to nearest even as torch does.
+
+    NaN stays a quiet NaN with its sign (torch's CPU kernels may pick another NaN pattern)."""
     f32 = np.asarray(values, dtype=np.float32)
     bits = f32.view(np.uint32)
     rounded = ((bits + (((bits >> 16) & 1) + 0x7FFF)) >> 16).astype(np.uint16)

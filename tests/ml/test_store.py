@@ -1,0 +1,497 @@
+"""Activation store: round trip, laziness, crash safety, exact resume, disk full, SAELens export.
+
+Every fault here is real: the writer subprocess is killed with SIGKILL, the disk is a real 1 MiB
+tmpfs that fills up, a folder that a shard must go into is replaced by a file.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from interpstudio.ml.stats import StatsConfig
+from interpstudio.ml.store import (
+    HookPointNotStored,
+    InvalidActivationBatch,
+    StoreClosed,
+    StoreConfigMismatch,
+    StoreCorrupted,
+    StoreDiskFull,
+    StoreExists,
+    StoreLocked,
+    StoreWriteFailed,
+    decode,
+    encode_bfloat16,
+    is_temp_name,
+)
+from interpstudio.ml.store_reader import open_activations
+from interpstudio.ml.store_writer import ActivationBatch, ActivationWriter
+
+HOOKS = {"blocks.0.resid_post": 32, "blocks.1.attn_out": 48}
+SPEC = {
+    "model": "tiny/llama@0123abc",
+    "precision": {"requested": "fp16", "used": "fp16"},
+    "hook_points": list(HOOKS),
+    "batch_size": 5,
+}
+N_SEQ = 120
+SHARD_ROWS = 64
+
+
+# ------------------------------------------------------------------------------ data and runs
+def sequence_rows(index: int) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Sequence ``index``'s rows, the same whichever run asks (pads already removed)."""
+    rng = np.random.default_rng([1234, index])
+    length = int(rng.integers(3, 40))
+    acts = {
+        h: (rng.standard_normal((length, d)) + 0.25).astype(np.float32) for h, d in HOOKS.items()
+    }
+    return acts, rng.integers(1, 1000, size=length)
+
+
+def batches(start: int = 0, stop: int = N_SEQ, per_batch: int = 5) -> Iterator[ActivationBatch]:
+    for a in range(start, stop, per_batch):
+        parts = [(i, *sequence_rows(i)) for i in range(a, min(a + per_batch, stop))]
+        yield ActivationBatch(
+            activations={h: np.concatenate([p[1][h] for p in parts]) for h in HOOKS},
+            token_ids=np.concatenate([p[2] for p in parts]),
+            sequence_index=np.concatenate([np.full(len(p[2]), p[0]) for p in parts]),
+            position=np.concatenate([np.arange(len(p[2])) for p in parts]),
+        )
+
+
+def open_writer(path: Path, *, resume: bool = False, **kwargs: Any) -> ActivationWriter:
+    options: dict[str, Any] = {
+        "hooks": HOOKS,
+        "dtype": "float16",
+        "shard_rows": SHARD_ROWS,
+        "stats_config": StatsConfig(top_k=4),
+    }
+    options.update(kwargs)
+    return ActivationWriter.open(path, SPEC, resume=resume, **options)
+
+
+def write_all(path: Path, **kwargs: Any) -> dict[str, Any]:
+    writer = open_writer(path, **kwargs)
+    for batch in batches():
+        writer.append(batch)
+    return writer.close()
+
+
+def crash_child(path: str) -> None:
+    """Run in a subprocess: write slowly until the parent kills us."""
+    writer = open_writer(Path(path))
+    for batch in batches():
+        writer.append(batch)
+        time.sleep(0.01)
+    writer.close()
+
+
+def wait_for_shards(writer: ActivationWriter, shards: int) -> None:
+    deadline = time.monotonic() + 30
+    while len(writer.manifest["shards"]) < shards and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert len(writer.manifest["shards"]) >= shards
+
+
+def data_files(root: Path) -> dict[str, bytes]:
+    """Every shard file (hooks, tokens, norms) by relative path."""
+    out = {}
+    for sub in ("hooks", "tokens", "norms"):
+        for f in sorted((root / sub).rglob("*.npy")):
+            out[f.relative_to(root).as_posix()] = f.read_bytes()
+    return out
+
+
+def temp_files(root: Path) -> list[Path]:
+    return [f for f in root.rglob("*") if is_temp_name(f.name)]
+
+
+def expected_arrays(dtype: str) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """What the store must hold after ``write_all``: values in the storage dtype, tokens."""
+    parts = [sequence_rows(i) for i in range(N_SEQ)]
+    acts = {h: np.concatenate([p[0][h] for p in parts]) for h in HOOKS}
+    acts = {
+        h: encode_bfloat16(x) if dtype == "bfloat16" else x.astype(dtype) for h, x in acts.items()
+    }
+    tokens = np.stack(
+        [
+            np.concatenate([p[1] for p in parts]),
+            np.concatenate([np.full(len(p[1]), i) for i, p in enumerate(parts)]),
+            np.concatenate([np.arange(len(p[1])) for p in parts]),
+        ],
+        axis=1,
+    )
+    return acts, tokens
+
+
+# ---------------------------------------------------------------------------------- round trip
+@pytest.mark.parametrize("dtype", ["float32", "float16", "bfloat16"])
+def test_round_trip_is_bit_exact_per_dtype(tmp_path: Path, dtype: str) -> None:
+    manifest = write_all(tmp_path / "s", dtype=dtype, durable=False)
+    want, tokens = expected_arrays(dtype)
+    acts = open_activations(tmp_path / "s")
+    assert acts.status == manifest["status"] == "complete"
+    assert acts.rows == len(tokens) == manifest["counts"]["rows"]
+    assert manifest["counts"]["sequences"] == N_SEQ
+    assert len(manifest["shards"]) == -(-len(tokens) // SHARD_ROWS)
+    assert np.array_equal(acts.tokens[:], tokens)
+    for hook, x in want.items():
+        arr = acts[hook]
+        assert arr.shape == (len(tokens), HOOKS[hook]) and len(arr) == len(tokens)
+        assert arr.dtype == (np.float32 if dtype == "bfloat16" else np.dtype(dtype))
+        assert np.array_equal(arr.read_raw(slice(None)), x)  # the stored bits
+        assert np.array_equal(np.concatenate(list(arr)), arr[:])  # iteration over shards
+        decoded = arr[:]
+        assert np.array_equal(arr[100:300], decoded[100:300])  # crosses shard boundaries
+        assert np.array_equal(arr[[5, 700, -1, 64]], decoded[[5, 700, -1, 64]])
+        assert np.array_equal(arr[3:900:17], decoded[3:900:17])
+        assert np.array_equal(arr[-1], decoded[-1])
+    acts.verify()
+
+
+def test_bfloat16_from_torch_tensor_matches_torch_rounding(tmp_path: Path) -> None:
+    torch = pytest.importorskip("torch")
+    x = torch.randn(10, 4, dtype=torch.float32) * 3
+    x[0, 0] = float("nan")
+    writer = ActivationWriter.open(
+        tmp_path / "s", SPEC, hooks={"h": 4}, dtype="bfloat16", durable=False
+    )
+    ids = torch.arange(10)
+    writer.append(ActivationBatch({"h": x.bfloat16()}, ids, torch.zeros(10, dtype=torch.long), ids))
+    writer.close()
+    stored = open_activations(tmp_path / "s")["h"]
+    want_bits = x.bfloat16().view(torch.int16).numpy().view(np.uint16)
+    assert np.array_equal(stored.read_raw(slice(None)), want_bits)
+    ours = encode_bfloat16(x.numpy())  # float32 input rounds the same (NaN patterns may differ)
+    assert np.array_equal(ours.ravel()[1:], want_bits.ravel()[1:])
+    assert np.isnan(decode(ours, "bfloat16")[0, 0])
+    np.testing.assert_array_equal(stored[:], x.bfloat16().float().numpy())
+
+
+def test_stats_json_equals_float64_recompute_over_stored_data(tmp_path: Path) -> None:
+    write_all(tmp_path / "s", dtype="bfloat16", durable=False)
+    acts = open_activations(tmp_path / "s")
+    stats = acts.stats
+    assert stats is not None and stats["rows"] == acts.rows
+    position = acts.tokens[:, 2]
+    for hook in HOOKS:
+        x = acts[hook][:].astype(np.float64)
+        norms = np.linalg.norm(x, axis=1)
+        for group, rows in (
+            ("all", slice(None)),
+            ("bos", position == 0),
+            ("non_bos", position != 0),
+        ):
+            got = stats["hooks"][hook]["groups"][group]
+            np.testing.assert_allclose(got["per_dim"]["mean"], x[rows].mean(0), rtol=1e-9)
+            np.testing.assert_allclose(got["per_dim"]["std"], x[rows].std(0), rtol=1e-9)
+            np.testing.assert_allclose(got["std"], x[rows].std(), rtol=1e-9)
+            for q, value in got["norm"]["quantiles"].items():
+                np.testing.assert_allclose(value, np.quantile(norms[rows], float(q)), rtol=1e-9)
+        np.testing.assert_allclose(acts.norms(hook)[:], norms, rtol=1e-12)
+
+
+def test_unknown_hook_point_is_a_key_error_naming_stored_ones(tmp_path: Path) -> None:
+    write_all(tmp_path / "s", durable=False)
+    acts = open_activations(tmp_path / "s")
+    with pytest.raises(HookPointNotStored, match=r"blocks\.0\.resid_post") as info:
+        acts["blocks.9.mlp_out"]
+    assert isinstance(info.value, KeyError)
+    assert "blocks.9.mlp_out" not in acts and list(acts) == list(HOOKS)
+
+
+# ------------------------------------------------------------------------------------ laziness
+def test_open_and_small_slice_read_only_what_they_need(tmp_path: Path) -> None:
+    psutil = pytest.importorskip("psutil")
+    d = 1024
+    writer = ActivationWriter.open(
+        tmp_path / "big", SPEC, hooks={"h": d}, dtype="float32", shard_rows=2048, durable=False
+    )
+    rng = np.random.default_rng(0)
+    for s in range(16):  # 16 x 2048 rows x 4 KiB = 128 MiB of activations
+        x = rng.standard_normal((2048, d), dtype=np.float32)
+        ids = np.arange(2048)
+        writer.append(ActivationBatch({"h": x}, ids, np.full(2048, s), ids))
+    writer.close()
+    del writer, x
+    gc.collect()
+    process = psutil.Process()
+
+    def mapped_shards() -> set[str]:
+        return {m.path for m in process.memory_maps(grouped=True) if "/hooks/h/" in m.path}
+
+    rss_before = process.memory_info().rss
+    acts = open_activations(tmp_path / "big")
+    arr = acts["h"]
+    assert arr.shape == (16 * 2048, d) and arr.nbytes == 128 << 20
+    assert mapped_shards() == set()  # opening read only the manifest
+    rows = arr[5000:5010]  # inside shard 2
+    assert rows.shape == (10, d)
+    assert mapped_shards() == {str(tmp_path / "big/hooks/h/shard_00002.npy")}
+    assert process.memory_info().rss - rss_before < 8 << 20  # far below the 128 MiB stored
+
+
+# ------------------------------------------------------------------------ crash, resume, errors
+def test_sigkill_mid_run_then_resume_gives_byte_identical_store(tmp_path: Path) -> None:
+    reference = tmp_path / "reference"
+    write_all(reference)
+    store = tmp_path / "crashed"
+    code = (
+        f"import sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); "
+        f"import test_store; test_store.crash_child({str(store)!r})"
+    )
+    child = subprocess.Popen([sys.executable, "-c", code])
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and child.poll() is None:
+            manifest_file = store / "manifest.json"
+            if manifest_file.exists() and len(json.loads(manifest_file.read_text())["shards"]) >= 6:
+                break
+            time.sleep(0.005)
+        assert child.poll() is None, "the writer finished before it could be killed"
+        os.kill(child.pid, signal.SIGKILL)
+    finally:
+        child.wait()
+    manifest = json.loads((store / "manifest.json").read_text())
+    assert manifest["status"] == "running"
+    # nothing half-written under a final name: every visible shard file is whole
+    for rel, data in data_files(store).items():
+        loaded = np.load(store / rel)
+        assert loaded.shape[0] == SHARD_ROWS, rel
+        assert len(data) == (store / rel).stat().st_size
+    acts = open_activations(store)
+    acts.verify()  # the killed store reads as its whole shards
+    assert acts.rows == manifest["counts"]["rows"] == SHARD_ROWS * len(manifest["shards"])
+
+    writer = open_writer(store, resume=True)
+    point = writer.resume_point
+    assert point.rows == acts.rows and not point.complete
+    assert point.next_sequence == point.sequences_complete  # sequence index == stream ordinal
+    assert temp_files(store) == []
+    for batch in batches(start=point.sequences_complete):  # restart at the cut sequence
+        writer.append(batch)
+    resumed = writer.close()
+
+    assert data_files(store) == data_files(reference)
+    final = json.loads((reference / "manifest.json").read_text())
+    assert resumed["counts"] == final["counts"]
+    assert resumed["shards"] == final["shards"]
+    assert json.loads((store / "stats.json").read_text()) == json.loads(
+        (reference / "stats.json").read_text()
+    )
+    assert len(resumed["resumes"]) == 1
+
+
+def test_abort_leaves_partial_store_that_resumes_exactly(tmp_path: Path) -> None:
+    reference = tmp_path / "reference"
+    write_all(reference, durable=False)
+    store = tmp_path / "store"
+    writer = open_writer(store, durable=False)
+    for batch in batches(stop=37):
+        writer.append(batch)
+    wait_for_shards(writer, 3)
+    manifest = writer.abort()
+    assert len(manifest["shards"]) >= 3
+    assert manifest["status"] == "partial"
+    assert open_activations(store).stats["rows"] == manifest["counts"]["rows"]
+    with pytest.raises(StoreClosed):
+        writer.append(next(batches()))
+    writer = open_writer(store, resume=True, durable=False)
+    for batch in batches(start=writer.resume_point.sequences_complete):
+        writer.append(batch)
+    writer.close()
+    assert data_files(store) == data_files(reference)
+
+
+def test_resume_refuses_a_different_config(tmp_path: Path) -> None:
+    store = tmp_path / "s"
+    writer = open_writer(store, durable=False)
+    writer.append(next(batches()))
+    writer.abort()
+    with pytest.raises(StoreConfigMismatch, match="config hash") as info:
+        ActivationWriter.open(
+            store,
+            {**SPEC, "batch_size": 8},
+            hooks=HOOKS,
+            dtype="float16",
+            shard_rows=SHARD_ROWS,
+            resume=True,
+        )
+    assert info.value.details["stored"] != info.value.details["requested"]
+    with pytest.raises(StoreConfigMismatch, match="layout"):
+        open_writer(store, resume=True, shard_rows=SHARD_ROWS * 2)
+    with pytest.raises(StoreExists):
+        open_writer(store)
+
+
+def test_resume_refuses_a_wrong_restart_point(tmp_path: Path) -> None:
+    store = tmp_path / "s"
+    writer = open_writer(store, durable=False)
+    for batch in batches(stop=20):
+        writer.append(batch)
+    wait_for_shards(writer, 2)  # abort drops what is still queued
+    writer.abort()
+    writer = open_writer(store, resume=True, durable=False)
+    assert writer.resume_point.rows_to_skip > 0
+    wrong_start = writer.resume_point.sequences_complete + 1
+    with pytest.raises(InvalidActivationBatch, match="restart at sequence"):
+        writer.append(next(batches(start=wrong_start)))
+    writer.abort()
+
+
+def test_second_writer_on_the_same_store_is_refused(tmp_path: Path) -> None:
+    writer = open_writer(tmp_path / "s", durable=False)
+    with pytest.raises(StoreLocked):
+        open_writer(tmp_path / "s", resume=True)
+    writer.close()
+
+
+def test_append_validates_hooks_shapes_and_order(tmp_path: Path) -> None:
+    writer = open_writer(tmp_path / "s", durable=False)
+    good = next(batches())
+    n = len(good.token_ids)
+    with pytest.raises(InvalidActivationBatch, match="missing"):
+        writer.append(
+            ActivationBatch(
+                {"blocks.0.resid_post": good.activations["blocks.0.resid_post"]},
+                good.token_ids,
+                good.sequence_index,
+                good.position,
+            )
+        )
+    with pytest.raises(InvalidActivationBatch, match=r"\(\d+, 48\)"):
+        bad = {**good.activations, "blocks.1.attn_out": np.zeros((n, 47), np.float32)}
+        writer.append(ActivationBatch(bad, good.token_ids, good.sequence_index, good.position))
+    with pytest.raises(InvalidActivationBatch, match="positions must increase"):
+        writer.append(
+            ActivationBatch(
+                good.activations, good.token_ids, good.sequence_index, good.position[::-1].copy()
+            )
+        )
+    writer.close()
+
+
+def test_write_error_in_thread_surfaces_on_next_call(tmp_path: Path) -> None:
+    store = tmp_path / "s"
+    writer = open_writer(store, durable=False)
+    (store / "hooks").mkdir()
+    (store / "hooks" / "blocks.1.attn_out").write_text("a file where a folder must go")
+    with pytest.raises(StoreWriteFailed) as info:
+        for batch in batches():
+            writer.append(batch)
+        writer.close()
+    assert info.value.__cause__ is not None
+    manifest = json.loads((store / "manifest.json").read_text())
+    assert manifest["status"] == "failed" and manifest["shards"] == []
+    assert "error" in manifest and manifest["error"]["type"] == "StoreWriteFailed"
+    assert not list((store / "hooks").rglob("*.npy")) and temp_files(store) == []
+
+
+def test_verify_names_a_corrupted_shard(tmp_path: Path) -> None:
+    write_all(tmp_path / "s", durable=False)
+    shard = tmp_path / "s/hooks/blocks.1.attn_out/shard_00003.npy"
+    data = bytearray(shard.read_bytes())
+    data[-1] ^= 0xFF
+    shard.write_bytes(bytes(data))
+    with pytest.raises(StoreCorrupted) as info:
+        open_activations(tmp_path / "s").verify()
+    assert info.value.details["problems"] == [
+        {"file": "hooks/blocks.1.attn_out/shard_00003.npy", "problem": "sha256 mismatch"}
+    ]
+
+
+@pytest.fixture
+def tiny_disk(tmp_path: Path) -> Iterator[Path]:
+    """A real 1 MiB tmpfs (needs root; skipped with the reason otherwise)."""
+    mount_point = tmp_path / "tiny_disk"
+    mount_point.mkdir()
+    result = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=1M", "tmpfs", str(mount_point)],
+        capture_output=True,
+        text=True,
+    )
+    if result.returncode != 0:
+        pytest.skip(f"cannot mount a 1 MiB tmpfs to fill up for real: {result.stderr.strip()}")
+    try:
+        yield mount_point
+    finally:
+        subprocess.run(["umount", "-l", str(mount_point)], check=False)
+
+
+def test_disk_full_leaves_a_valid_partial_store(tiny_disk: Path) -> None:
+    store = tiny_disk / "s"
+    writer = ActivationWriter.open(
+        store, SPEC, hooks={"h": 256}, dtype="float32", shard_rows=128
+    )  # 128 KiB of activations per shard
+    rng = np.random.default_rng(0)
+    with pytest.raises(StoreDiskFull) as info:
+        for s in range(40):
+            ids = np.arange(128)
+            x = rng.standard_normal((128, 256), dtype=np.float32)
+            writer.append(ActivationBatch({"h": x}, ids, np.full(128, s), ids))
+        writer.close()
+    assert info.value.errno == 28 and isinstance(info.value, OSError)
+    manifest = json.loads((store / "manifest.json").read_text())
+    whole = len(manifest["shards"])
+    assert 0 < whole < 8 and manifest["status"] == "failed"
+    assert temp_files(store) == []
+    listed = {f"hooks/h/{s['name']}" for s in manifest["shards"]}
+    assert {f.relative_to(store).as_posix() for f in (store / "hooks").rglob("*.npy")} == listed
+    acts = open_activations(store)
+    acts.verify()
+    assert acts.rows == 128 * whole
+
+
+# -------------------------------------------------------------------------------- SAELens export
+def test_export_saelens_loads_with_datasets_and_matches(tmp_path: Path) -> None:
+    datasets = pytest.importorskip("datasets")
+    from interpstudio.ml.export import export_saelens
+
+    store = tmp_path / "fixed"  # fixed-length sequences: one dataset row per sequence
+    writer = ActivationWriter.open(
+        store, SPEC, hooks=HOOKS, dtype="bfloat16", shard_rows=50, durable=False
+    )
+    rng = np.random.default_rng(3)
+    for b in range(6):
+        seq = np.repeat(np.arange(4 * b, 4 * b + 4), 16)
+        pos = np.tile(np.arange(16), 4)
+        acts = {h: rng.standard_normal((64, d)).astype(np.float32) for h, d in HOOKS.items()}
+        writer.append(ActivationBatch(acts, rng.integers(0, 1000, 64), seq, pos))
+    writer.close()
+    progress: list[tuple[int, int]] = []
+    result = export_saelens(store, tmp_path / "out", progress=lambda a, b: progress.append((a, b)))
+    assert (result.context_size, result.rows, result.tokens_dropped) == (16, 24, 0)
+    assert progress[-1] == (24, 24)
+
+    ds = datasets.load_from_disk(str(tmp_path / "out"))
+    assert len(ds) == 24
+    assert ds.features["blocks.1.attn_out"] == datasets.Array2D(shape=(16, 48), dtype="float32")
+    assert ds.features["token_ids"] == datasets.Sequence(datasets.Value("int32"), length=16)
+    ds.set_format("numpy")
+    source = open_activations(store)
+    for hook, d in HOOKS.items():
+        assert np.array_equal(ds[hook][:].reshape(-1, d), source[hook][:])
+    assert np.array_equal(ds["token_ids"][:].reshape(-1), source.tokens[:, 0])
+
+    ragged = tmp_path / "ragged"
+    write_all(ragged, durable=False)
+    with pytest.raises(Exception, match="context_size"):
+        export_saelens(ragged, tmp_path / "out2")
+    packed = export_saelens(ragged, tmp_path / "out3", context_size=32, dtype="float16")
+    assert packed.tokens_exported + packed.tokens_dropped == open_activations(ragged).rows
+    assert packed.tokens_dropped < 32
+    ds3 = datasets.load_from_disk(str(tmp_path / "out3")).with_format("numpy")
+    first = open_activations(ragged)["blocks.0.resid_post"][:32]
+    assert np.array_equal(ds3[0]["blocks.0.resid_post"], first)
