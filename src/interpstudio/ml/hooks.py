@@ -29,7 +29,7 @@ This module is NOT responsible for batching, pad removal, dtype conversion or wr
 from __future__ import annotations
 
 import inspect
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Literal
@@ -113,6 +113,8 @@ class ResolvedHookPoint:
     name: str
     module_path: str
     phase: Literal["input", "output"]
+    layer: int
+    block_path: str
     block_class: str
 
     @property
@@ -138,7 +140,7 @@ def resolve_hook_point(architecture: Architecture, name: str) -> ResolvedHookPoi
         raise UnresolvableHookPoint(
             name, architecture.model_type, _missing_reason(block, point.kind)
         )
-    return ResolvedHookPoint(name, module_path, phase, block.class_name)
+    return ResolvedHookPoint(name, module_path, phase, point.layer, block.path, block.class_name)
 
 
 def _missing_reason(block: Any, kind: str) -> str:
@@ -182,14 +184,24 @@ class ActivationCapture:
         self.activations: dict[str, torch.Tensor] = {}
         self._versions: dict[str, int] = {}
         self._handles: list[RemovableHandle] = []
+        # (B, T) of each block's input, for sub-modules that see tokens flattened (OPT's fc2).
+        self._lead_shapes: dict[int, torch.Size] = {}
+        self._sub_module_blocks = {
+            point.layer: point.block_path
+            for point in self.points
+            if point.module_path != point.block_path
+        }
 
     def __enter__(self) -> dict[str, torch.Tensor]:
         # A capture may be entered again for the next batch: each entry starts empty.
         self.activations = {}
         self._versions = {}
+        self._lead_shapes = {}
         try:
+            for layer, block_path in self._sub_module_blocks.items():
+                self._install(block_path, "input", self._shape_recorder(layer))
             for point in self.points:
-                self._install(point)
+                self._install(point.module_path, point.phase, self._keeper(point))
         except BaseException:
             self._remove()
             raise
@@ -208,10 +220,10 @@ class ActivationCapture:
         self._check_complete()
         return stopped
 
-    def _install(self, point: ResolvedHookPoint) -> None:
-        module = self.model.get_submodule(point.module_path)
-        keep = self._keeper(point)
-        if point.phase == "output":
+    def _install(self, module_path: str, phase: str, keep: Callable[[torch.Tensor], None]) -> None:
+        """Hook ``module_path`` to pass its first output (or first input) tensor to ``keep``."""
+        module = self.model.get_submodule(module_path)
+        if phase == "output":
 
             def output_hook(_module: nn.Module, _args: Any, output: Any) -> None:
                 keep(output[0] if isinstance(output, tuple) else output)
@@ -227,15 +239,26 @@ class ActivationCapture:
 
             self._handles.append(module.register_forward_pre_hook(input_hook, with_kwargs=True))
 
-    def _keeper(self, point: ResolvedHookPoint) -> Any:
+    def _shape_recorder(self, layer: int) -> Callable[[torch.Tensor], None]:
+        lead_shapes = self._lead_shapes
+
+        def record(block_input: torch.Tensor) -> None:
+            lead_shapes[layer] = block_input.shape[:-1]  # (B, T)
+
+        return record
+
+    def _keeper(self, point: ResolvedHookPoint) -> Callable[[torch.Tensor], None]:
         """The few lines each hook runs: store a reference, note its version, maybe stop."""
-        name = point.name
+        name, layer = point.name, point.layer
         copy = point.copy_key in _COPY_ON_CAPTURE
         store, versions, expected = self.activations, self._versions, len(self.points)
+        lead_shapes = self._lead_shapes
 
         def keep(tensor: torch.Tensor) -> None:
             if name in store:
                 raise HookPointFiredTwice(name)
+            if tensor.dim() == 2 and layer in lead_shapes:  # (B*T, width) -> (B, T, width)
+                tensor = tensor.reshape(*lead_shapes[layer], -1)
             tensor = tensor.clone() if copy else tensor.detach()
             store[name] = tensor
             if not tensor.is_inference():
