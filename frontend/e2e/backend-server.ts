@@ -27,21 +27,29 @@ function freePort(): Promise<number> {
   });
 }
 
-async function waitForHealth(url: string, child: ChildProcess, logs: () => string, timeoutMs: number) {
+async function waitForHealth(
+  url: string,
+  headers: Record<string, string>,
+  child: ChildProcess,
+  logs: () => string,
+  timeoutMs: number,
+) {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (child.exitCode !== null) {
       throw new Error(`interpstudio serve exited with code ${child.exitCode}:\n${logs()}`);
     }
     try {
-      const response = await fetch(`${url}/api/v1/health`);
+      const response = await fetch(`${url}/api/v1/health`, { headers });
       if (response.ok) return;
     } catch {
       // not listening yet
     }
     await new Promise((r) => setTimeout(r, 200));
   }
-  throw new Error(`interpstudio serve did not answer /api/v1/health within ${timeoutMs} ms:\n${logs()}`);
+  throw new Error(
+    `interpstudio serve did not answer /api/v1/health within ${timeoutMs} ms:\n${logs()}`,
+  );
 }
 
 function waitForExit(child: ChildProcess, timeoutMs: number): Promise<boolean> {
@@ -55,7 +63,8 @@ function waitForExit(child: ChildProcess, timeoutMs: number): Promise<boolean> {
   });
 }
 
-export async function startBackend(): Promise<Backend> {
+/** `apiKey` starts the server with INTERPSTUDIO_API_KEY set (every /api request then needs it). */
+export async function startBackend({ apiKey }: { apiKey?: string } = {}): Promise<Backend> {
   const executable = process.env.INTERPSTUDIO_BIN ?? defaultExecutable;
   if (!existsSync(executable)) {
     throw new Error(
@@ -70,6 +79,7 @@ export async function startBackend(): Promise<Backend> {
     "INTERPSTUDIO_HOST", "INTERPSTUDIO_PORT", "INTERPSTUDIO_WORKERS"]) {
     delete env[name];
   }
+  if (apiKey) env.INTERPSTUDIO_API_KEY = apiKey;
   const child = spawn(executable, ["serve", "--port", String(port)], {
     env,
     stdio: ["ignore", "pipe", "pipe"],
@@ -95,7 +105,7 @@ export async function startBackend(): Promise<Backend> {
   };
 
   try {
-    await waitForHealth(url, child, logs, 90_000);
+    await waitForHealth(url, apiKey ? { "X-API-Key": apiKey } : {}, child, logs, 90_000);
   } catch (error) {
     await stop();
     throw error;
