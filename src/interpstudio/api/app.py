@@ -18,7 +18,7 @@ from interpstudio import __version__
 from interpstudio.api.auth import ApiKeyMiddleware
 from interpstudio.api.errors import install_error_handlers
 from interpstudio.api.feeds import JobFeed, SystemFeed
-from interpstudio.api.routes import health, jobs, system
+from interpstudio.api.routes import datasets, extractions, health, jobs, models, system
 from interpstudio.api.schemas import ErrorResponse
 from interpstudio.api.static import mount_ui
 from interpstudio.api.ws import router as ws_router
@@ -63,7 +63,7 @@ def create_app(settings: Settings, *, job_feed_interval_s: float = 0.25,
     app.state.paths = paths
     app.state.bus = bus
     install_error_handlers(app)
-    for module in (health, jobs, system):
+    for module in (health, jobs, system, models, datasets, extractions):
         app.include_router(module.router, prefix=API_PREFIX)
     app.include_router(ws_router, prefix=API_PREFIX)
     if settings.cors_origins:

@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from interpstudio.services.job_kinds import SelftestParams
+from interpstudio.services.job_params import SelftestParams
 
 JobState = Literal["queued", "running", "succeeded", "failed", "cancelled", "interrupted"]
 

@@ -12,15 +12,18 @@ import sys
 
 import typer
 
-from interpstudio.cli import jobs, server
+from interpstudio.cli import datasets, extract, jobs, models, server
 from interpstudio.cli.common import err_console
 from interpstudio.core.errors import AppError
 
 app = typer.Typer(help="Interp Studio: models, datasets and activations for interpretability.",
                   no_args_is_help=True, pretty_exceptions_enable=False)
-app.registered_commands += server.app.registered_commands + jobs.selftest_app.registered_commands
+app.registered_commands += (server.app.registered_commands + jobs.selftest_app.registered_commands
+                            + extract.app.registered_commands)
 app.add_typer(server.db_app, name="db")
 app.add_typer(jobs.app, name="jobs")
+app.add_typer(models.app, name="models", help="Download, import and inspect models.")
+app.add_typer(datasets.app, name="datasets", help="Import, inspect and tokenize datasets.")
 
 
 def main() -> None:

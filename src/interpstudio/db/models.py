@@ -9,7 +9,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Boolean, Float, Index, Integer, String, Text
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from interpstudio.db.base import Base, JSONDocument, UTCDateTime, utcnow
@@ -51,3 +61,128 @@ class Job(Base):
     heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     __table_args__ = (Index("ix_jobs_state_id", "state", "id"), {"sqlite_autoincrement": True})
+
+
+class Model(Base):
+    """A language model on this machine: where it came from, what it is, how it was loaded.
+
+    Identity is ``key``: ``repo_id@commit`` for hub models (two orgs' ``x`` never collide),
+    ``local:<sha256 of the imported files' hashes>`` for imports. Flexible facts (memory estimates
+    per precision, quantization settings, drift per precision, gated flag, ...) live in ``info``.
+    """
+
+    __tablename__ = "models"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    key: Mapped[str] = mapped_column(String(512), unique=True)
+    name: Mapped[str] = mapped_column(String(256))
+    source: Mapped[str] = mapped_column(String(16))  # hub | local | bundled
+    repo_id: Mapped[str | None] = mapped_column(String(256))
+    revision: Mapped[str | None] = mapped_column(String(256))  # as requested (branch, tag, sha)
+    commit_sha: Mapped[str | None] = mapped_column(String(64))  # as resolved
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    path: Mapped[str | None] = mapped_column(String(1024))  # relative to the data dir
+    model_type: Mapped[str | None] = mapped_column(String(64))
+    architecture: Mapped[str | None] = mapped_column(String(128))
+    n_layers: Mapped[int | None] = mapped_column(Integer)
+    d_model: Mapped[int | None] = mapped_column(Integer)
+    vocab_size: Mapped[int | None] = mapped_column(Integer)
+    param_count: Mapped[int | None] = mapped_column(BigInteger)
+    precision_requested: Mapped[str | None] = mapped_column(String(8))
+    precision_used: Mapped[str | None] = mapped_column(String(8))
+    precision_reason: Mapped[str | None] = mapped_column(Text)
+    disk_bytes: Mapped[int | None] = mapped_column(BigInteger)
+    files: Mapped[list[dict[str, Any]]] = mapped_column(JSONDocument, default=list)
+    fidelity: Mapped[dict[str, Any] | None] = mapped_column(JSONDocument)
+    info: Mapped[dict[str, Any]] = mapped_column(JSONDocument, default=dict)
+    error_message: Mapped[str | None] = mapped_column(Text)
+    job_id: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    __table_args__ = ({"sqlite_autoincrement": True},)
+
+
+class Dataset(Base):
+    """A text corpus: its source, files (with sha256), size, text column and statistics."""
+
+    __tablename__ = "datasets"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(256))
+    source: Mapped[str] = mapped_column(String(16))  # hub | upload | local | bundled
+    repo_id: Mapped[str | None] = mapped_column(String(256))
+    revision: Mapped[str | None] = mapped_column(String(256))
+    commit_sha: Mapped[str | None] = mapped_column(String(64))
+    config_name: Mapped[str | None] = mapped_column(String(256))
+    split: Mapped[str | None] = mapped_column(String(128))
+    text_column: Mapped[str | None] = mapped_column(String(256))
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    path: Mapped[str | None] = mapped_column(String(1024))
+    files: Mapped[list[dict[str, Any]]] = mapped_column(JSONDocument, default=list)
+    rows: Mapped[int | None] = mapped_column(BigInteger)
+    bytes: Mapped[int | None] = mapped_column(BigInteger)
+    stats: Mapped[dict[str, Any] | None] = mapped_column(JSONDocument)
+    info: Mapped[dict[str, Any]] = mapped_column(JSONDocument, default=dict)
+    error_message: Mapped[str | None] = mapped_column(Text)
+    job_id: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    __table_args__ = ({"sqlite_autoincrement": True},)
+
+
+class Tokenization(Base):
+    """A dataset tokenized with one model's tokenizer under one explicit policy."""
+
+    __tablename__ = "tokenizations"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id", ondelete="RESTRICT"),
+                                            index=True)
+    model_id: Mapped[int | None] = mapped_column(ForeignKey("models.id", ondelete="RESTRICT"),
+                                                 index=True)
+    tokenizer_key: Mapped[str] = mapped_column(String(512))  # the tokenizer's identity
+    policy: Mapped[dict[str, Any]] = mapped_column(JSONDocument, default=dict)
+    policy_hash: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    path: Mapped[str | None] = mapped_column(String(1024))
+    counts: Mapped[dict[str, Any] | None] = mapped_column(JSONDocument)
+    stats: Mapped[dict[str, Any] | None] = mapped_column(JSONDocument)
+    error_message: Mapped[str | None] = mapped_column(Text)
+    job_id: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    __table_args__ = (
+        UniqueConstraint("dataset_id", "tokenizer_key", "policy_hash"),
+        {"sqlite_autoincrement": True},
+    )
+
+
+class Extraction(Base):
+    """Activations captured from one model over one tokenization, stored as an activation store."""
+
+    __tablename__ = "extractions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(256))
+    model_id: Mapped[int] = mapped_column(ForeignKey("models.id", ondelete="RESTRICT"),
+                                          index=True)
+    tokenization_id: Mapped[int] = mapped_column(
+        ForeignKey("tokenizations.id", ondelete="RESTRICT"), index=True)
+    spec: Mapped[dict[str, Any]] = mapped_column(JSONDocument, default=dict)
+    config_hash: Mapped[str] = mapped_column(String(64), index=True)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    path: Mapped[str | None] = mapped_column(String(1024))
+    precision_requested: Mapped[str | None] = mapped_column(String(8))
+    precision_used: Mapped[str | None] = mapped_column(String(8))
+    counts: Mapped[dict[str, Any] | None] = mapped_column(JSONDocument)
+    preflight: Mapped[dict[str, Any] | None] = mapped_column(JSONDocument)
+    info: Mapped[dict[str, Any]] = mapped_column(JSONDocument, default=dict)
+    error_message: Mapped[str | None] = mapped_column(Text)
+    job_id: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    __table_args__ = ({"sqlite_autoincrement": True},)

@@ -20,6 +20,11 @@ TaskFunction = Callable[["JobContext"], dict[str, Any] | None]
 
 TASKS: dict[str, str] = {
     "selftest": "interpstudio.jobs.tasks.selftest:run_selftest",
+    "model_download": "interpstudio.jobs.tasks.models:run_model_download",
+    "model_import": "interpstudio.jobs.tasks.models:run_model_import",
+    "dataset_import": "interpstudio.jobs.tasks.datasets:run_dataset_import",
+    "tokenize": "interpstudio.jobs.tasks.datasets:run_tokenization",
+    "extract": "interpstudio.jobs.tasks.extraction:run_extraction",
 }
 
 

@@ -10,28 +10,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ValidationError
 
 from interpstudio.core.errors import InvalidInput, UnknownJobKind
+from interpstudio.services import dataset_params, extraction_params, model_params
+from interpstudio.services.job_params import JobParams, SelftestParams
 
-
-class JobParams(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class SelftestParams(JobParams):
-    """A diagnostic: torch import, disk write/read, and ``iterations`` tiny forward passes."""
-
-    iterations: int = Field(default=20, ge=1, le=10_000)
-    step_delay_s: float = Field(
-        default=0.0, ge=0.0, le=10.0, description="Pause after each pass (to watch progress)."
-    )
-    fail_at: int | None = Field(
-        default=None, ge=1, description="Fail on purpose at this iteration (tests error paths)."
-    )
-
-
-JOB_KINDS: dict[str, type[JobParams]] = {"selftest": SelftestParams}
+JOB_KINDS: dict[str, type[JobParams]] = {
+    "selftest": SelftestParams,
+    **model_params.KINDS,
+    **dataset_params.KINDS,
+    **extraction_params.KINDS,
+}
 
 
 def validate_params(kind: str, params: dict[str, Any]) -> dict[str, Any]:
