@@ -33,7 +33,6 @@ type ApiKeyState = {
   /** Bumped on every key change so long-lived connections know to reconnect. */
   revision: number;
   saveApiKey: (key: string) => void;
-  forgetApiKey: () => void;
   markKeyRequired: () => void;
 };
 
@@ -45,10 +44,6 @@ export const useApiKeyStore = create<ApiKeyState>()((set) => ({
     const trimmed = key.trim();
     writeStoredKey(trimmed || null);
     set((s) => ({ apiKey: trimmed || null, keyRequired: false, revision: s.revision + 1 }));
-  },
-  forgetApiKey: () => {
-    writeStoredKey(null);
-    set((s) => ({ apiKey: null, revision: s.revision + 1 }));
   },
   markKeyRequired: () => set({ keyRequired: true }),
 }));
