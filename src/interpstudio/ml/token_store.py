@@ -1,0 +1,152 @@
+"""The on-disk format of a tokenized dataset: flat token ids + per-sequence offsets, memory-mapped.
+
+A tokenization folder holds:
+- ``tokens.npy``  (N_tokens,) uint32 — every sequence's token ids, concatenated; no padding ever;
+- ``offsets.npy`` (N_seq + 1,) int64 — sequence ``i`` is ``tokens[offsets[i]:offsets[i+1]]``;
+- ``source_rows.npy`` (N_seq,) int64 — the dataset row each sequence came from (-1 for packed
+  windows that span rows);
+- ``manifest.json`` — tokenizer identity, the policy, counts, status, format version.
+
+``TokenStoreWriter`` appends sequences chunk by chunk to ``*.partial`` files (flat memory) and
+``finish()`` renames them whole; ``open_tokenized(path)`` returns a lazy reader. Resume: a writer
+opened on a folder with partial files continues after the last committed chunk
+(``committed_sequences``). This module is NOT responsible for tokenizing text (``ml/tokenize.py``)
+or for choosing a policy.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+FORMAT_VERSION = 1
+TOKEN_DTYPE = np.uint32
+
+
+def _write_json_atomic(path: Path, payload: dict[str, Any]) -> None:
+    temp = path.with_name(path.name + ".tmp")
+    temp.write_text(json.dumps(payload, indent=2, sort_keys=True))
+    os.replace(temp, path)
+
+
+class TokenStoreWriter:
+    """Appends tokenized sequences; crash-safe through a committed-length journal."""
+
+    def __init__(self, folder: Path, *, meta: dict[str, Any]) -> None:
+        self.folder = folder
+        folder.mkdir(parents=True, exist_ok=True)
+        self.meta = meta
+        self._journal = folder / "progress.json"
+        self._tokens_path = folder / "tokens.u32.partial"
+        self._rows_path = folder / "rows.i64.partial"
+        self._lengths_path = folder / "lengths.i64.partial"
+        state = json.loads(self._journal.read_text()) if self._journal.exists() else {}
+        self.committed_sequences = int(state.get("sequences", 0))
+        self.committed_tokens = int(state.get("tokens", 0))
+        self.extra: dict[str, Any] = dict(state.get("extra", {}))
+        # drop bytes written after the last commit (a crash between write and journal)
+        for path, count in ((self._tokens_path, self.committed_tokens * 4),
+                            (self._rows_path, self.committed_sequences * 8),
+                            (self._lengths_path, self.committed_sequences * 8)):
+            with open(path, "ab") as handle:
+                handle.truncate(count)
+
+    def append(self, sequences: Sequence[Sequence[int]], source_rows: Sequence[int],
+               *, extra: dict[str, Any] | None = None) -> None:
+        """Append whole sequences and commit them (with ``extra`` resume state) atomically."""
+        if len(sequences) != len(source_rows):
+            raise ValueError("one source row per sequence")
+        lengths = np.fromiter((len(s) for s in sequences), dtype=np.int64, count=len(sequences))
+        flat = (np.concatenate([np.asarray(s, dtype=TOKEN_DTYPE) for s in sequences])
+                if len(sequences) else np.zeros(0, dtype=TOKEN_DTYPE))  # (sum(lengths),)
+        for path, array in ((self._tokens_path, flat),
+                            (self._rows_path, np.asarray(source_rows, dtype=np.int64)),
+                            (self._lengths_path, lengths)):
+            with open(path, "ab") as handle:
+                handle.write(array.tobytes())
+                handle.flush()
+                os.fsync(handle.fileno())
+        self.committed_sequences += len(sequences)
+        self.committed_tokens += int(lengths.sum())
+        if extra is not None:
+            self.extra = extra
+        _write_json_atomic(self._journal, {"sequences": self.committed_sequences,
+                                           "tokens": self.committed_tokens, "extra": self.extra})
+
+    def finish(self, *, counts: dict[str, Any], stats: dict[str, Any] | None = None) -> Path:
+        """Turn the partial files into the final ``.npy`` files and write the manifest."""
+        tokens = np.fromfile(self._tokens_path, dtype=TOKEN_DTYPE)
+        lengths = np.fromfile(self._lengths_path, dtype=np.int64)
+        rows = np.fromfile(self._rows_path, dtype=np.int64)
+        offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
+        np.cumsum(lengths, out=offsets[1:])
+        for name, array in (("tokens.npy", tokens), ("offsets.npy", offsets),
+                            ("source_rows.npy", rows)):
+            temp = self.folder / f"{name}.tmp.npy"
+            np.save(temp, array)
+            os.replace(temp, self.folder / name)
+        manifest = {**self.meta, "format_version": FORMAT_VERSION, "status": "complete",
+                    "counts": {**counts, "sequences": len(lengths),
+                               "tokens": int(tokens.size)}, "stats": stats or {}}
+        _write_json_atomic(self.folder / "manifest.json", manifest)
+        for path in (self._tokens_path, self._rows_path, self._lengths_path, self._journal):
+            path.unlink(missing_ok=True)
+        return self.folder
+
+
+@dataclass
+class TokenizedDataset:
+    """Lazy, memory-mapped view of a finished tokenization folder."""
+
+    folder: Path
+    tokens: np.ndarray  # (N_tokens,) uint32, memory-mapped
+    offsets: np.ndarray  # (N_seq + 1,) int64
+    source_rows: np.ndarray  # (N_seq,) int64
+    manifest: dict[str, Any]
+
+    def __len__(self) -> int:
+        return len(self.offsets) - 1
+
+    @property
+    def lengths(self) -> np.ndarray:
+        return np.diff(self.offsets)
+
+    @property
+    def n_tokens(self) -> int:
+        return int(self.offsets[-1])
+
+    @property
+    def tokenizer_key(self) -> str:
+        return str(self.manifest.get("tokenizer_key", ""))
+
+    @property
+    def policy(self) -> dict[str, Any]:
+        return dict(self.manifest.get("policy", {}))
+
+    def sequence(self, index: int) -> np.ndarray:
+        return self.tokens[self.offsets[index]:self.offsets[index + 1]]
+
+    def iter_sequences(self, start: int = 0, stop: int | None = None) -> Iterator[np.ndarray]:
+        for index in range(start, len(self) if stop is None else min(stop, len(self))):
+            yield self.sequence(index)
+
+
+def open_tokenized(folder: str | os.PathLike[str]) -> TokenizedDataset:
+    path = Path(folder)
+    manifest_path = path / "manifest.json"
+    if not manifest_path.exists():
+        raise FileNotFoundError(f"{path} is not a finished tokenization (no manifest.json)")
+    manifest = json.loads(manifest_path.read_text())
+    return TokenizedDataset(
+        folder=path,
+        tokens=np.load(path / "tokens.npy", mmap_mode="r"),
+        offsets=np.load(path / "offsets.npy"),
+        source_rows=np.load(path / "source_rows.npy", mmap_mode="r"),
+        manifest=manifest,
+    )
