@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +34,22 @@ def _write_json_atomic(path: Path, payload: dict[str, Any]) -> None:
     temp = path.with_name(path.name + ".tmp")
     temp.write_text(json.dumps(payload, indent=2, sort_keys=True))
     os.replace(temp, path)
+
+
+def _stream_to_npy(raw: Path, destination: Path, dtype: np.dtype[Any] | type) -> int:
+    """Wrap a raw little-endian array file in an ``.npy`` header, copying in chunks (flat RSS)."""
+    dtype = np.dtype(dtype)
+    count = raw.stat().st_size // dtype.itemsize
+    temp = destination.with_name(destination.name + ".tmp")
+    header = {"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": False,
+              "shape": (count,)}
+    with open(temp, "wb") as out, open(raw, "rb") as source:
+        np.lib.format.write_array_header_1_0(out, header)
+        shutil.copyfileobj(source, out, 16 * 1024 * 1024)
+        out.flush()
+        os.fsync(out.fileno())
+    os.replace(temp, destination)
+    return int(count)
 
 
 class TokenStoreWriter:
@@ -81,19 +98,17 @@ class TokenStoreWriter:
 
     def finish(self, *, counts: dict[str, Any], stats: dict[str, Any] | None = None) -> Path:
         """Turn the partial files into the final ``.npy`` files and write the manifest."""
-        tokens = np.fromfile(self._tokens_path, dtype=TOKEN_DTYPE)
-        lengths = np.fromfile(self._lengths_path, dtype=np.int64)
-        rows = np.fromfile(self._rows_path, dtype=np.int64)
+        lengths = np.fromfile(self._lengths_path, dtype=np.int64)  # (N_seq,) small
         offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
         np.cumsum(lengths, out=offsets[1:])
-        for name, array in (("tokens.npy", tokens), ("offsets.npy", offsets),
-                            ("source_rows.npy", rows)):
-            temp = self.folder / f"{name}.tmp.npy"
-            np.save(temp, array)
-            os.replace(temp, self.folder / name)
+        temp = self.folder / "offsets.npy.tmp.npy"
+        np.save(temp, offsets)
+        os.replace(temp, self.folder / "offsets.npy")
+        n_tokens = _stream_to_npy(self._tokens_path, self.folder / "tokens.npy", TOKEN_DTYPE)
+        _stream_to_npy(self._rows_path, self.folder / "source_rows.npy", np.dtype(np.int64))
         manifest = {**self.meta, "format_version": FORMAT_VERSION, "status": "complete",
-                    "counts": {**counts, "sequences": len(lengths),
-                               "tokens": int(tokens.size)}, "stats": stats or {}}
+                    "counts": {**counts, "sequences": len(lengths), "tokens": n_tokens},
+                    "stats": stats or {}}
         _write_json_atomic(self.folder / "manifest.json", manifest)
         for path in (self._tokens_path, self._rows_path, self._lengths_path, self._journal):
             path.unlink(missing_ok=True)
