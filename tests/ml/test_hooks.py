@@ -9,7 +9,12 @@ from typing import Any
 
 import pytest
 import torch
-from tiny_models import FAMILY_LAYOUTS, SUPPORTED_TEST_FAMILIES, tiny_causal_lm
+from tiny_models import (
+    EXTRA_TEST_FAMILIES,
+    FAMILY_LAYOUTS,
+    SUPPORTED_TEST_FAMILIES,
+    tiny_causal_lm,
+)
 from torch import nn
 from transformers import PreTrainedModel
 
@@ -334,3 +339,44 @@ def test_attn_out_on_state_space_model_is_unresolvable_but_residual_works() -> N
         capture(model, "blocks.0.attn_out")
     acts = run_and_capture(model, token_batch(), "blocks.*.resid_post")
     assert acts["blocks.1.resid_post"].shape == (2, 7, 64)
+
+
+# Extra families whose residual update is NOT resid_pre + attn_out + mlp_out, and why (read in
+# their modeling files); attn_out/mlp_out are still the raw sub-module outputs.
+NOT_ADDITIVE = {
+    "exaone4": "post-norms on both branches (like OLMo-2)",
+    "glm4": "post_self_attn_layernorm / post_mlp_layernorm on the branches",
+    "minimax": "residual and branches scaled by per-layer alpha/beta factors",
+    "openai-gpt": "post-LN block: the block output is ln_2(...), not a residual sum",
+}
+
+
+@pytest.mark.parametrize("family", EXTRA_TEST_FAMILIES)
+def test_extra_family_fidelity_and_every_resolvable_point(family: str) -> None:
+    model = tiny_causal_lm(family)
+    ids = token_batch()
+    architecture = resolve_architecture(model)
+    assert architecture.n_layers == model.config.num_hidden_layers
+    assert fidelity_probe(model, ids, architecture=architecture).max_abs <= ATOL
+
+    wanted = {
+        "attn_out": lambda block: block.attn_out,
+        "mlp_out": lambda block: block.mlp_out,
+        "mlp_act": lambda block: block.down_proj,
+    }
+    points = ["blocks.*.{resid_pre,resid_post}"] + [
+        f"blocks.{block.index}.{kind}"
+        for block in architecture.blocks
+        for kind, module_of in wanted.items()
+        if module_of(block)
+    ]
+    acts = run_and_capture(model, ids, points)
+    assert all(tensor.shape[:2] == (2, 7) for tensor in acts.values())
+    if family in NOT_ADDITIVE:
+        return
+    for block in architecture.blocks:
+        i = block.index
+        if block.attn_out and block.mlp_out:
+            delta = acts[f"blocks.{i}.resid_post"] - acts[f"blocks.{i}.resid_pre"]
+            summed = acts[f"blocks.{i}.attn_out"] + acts[f"blocks.{i}.mlp_out"]
+            torch.testing.assert_close(delta, summed, atol=ATOL, rtol=0)

@@ -14,11 +14,17 @@ tuple by hand (GPT-J, BLOOM, Falcon, MPT, CodeGen) append the block input before
 - ``final_norm(resid_post[n - 1]) == hidden_states[n]`` (the raw ``resid_post[n - 1]`` is the final
   norm's input); where no final norm is found the raw tensor is compared.
 
+One exception found: HF Mamba's tuple omits the embeddings (``hidden_states[i]`` is the output of
+layer ``i``, the last one normed). The probe detects this offset from ``hidden_states[0]`` (equal
+to block 0's input, or to its output) and says so in each reference.
+
 The probe runs ONE forward pass with both the hooks and ``output_hidden_states=True``, compares in
-float64 over non-pad positions, and states per layer which reference it used.
+float64 over non-pad positions, and states per layer which reference it used. Both sides come from
+the same pass, so a correct capture is exact in any precision (the re-applied final norm may round
+in half precision).
 
 This module is NOT responsible for deciding what fidelity is acceptable (callers choose a
-tolerance; fp32 gives exact equality, quantized models small differences) or for storing results.
+tolerance) or for storing results.
 """
 
 from __future__ import annotations
@@ -75,8 +81,8 @@ def fidelity_probe(
     """Compare hooked ``resid_post`` of every layer with HF hidden states for ``input_ids``."""
     architecture = architecture or resolve_architecture(model)
     n_layers = architecture.n_layers
-    points = [f"blocks.{i}.resid_post" for i in range(n_layers)]
     with torch.no_grad():
+        points = ["blocks.0.resid_pre", "blocks.*.resid_post"]
         with capture(model, points, stop_early=False, architecture=architecture) as acts:
             outputs = model(
                 input_ids=input_ids,
@@ -90,15 +96,18 @@ def fidelity_probe(
             if attention_mask is not None
             else torch.ones(input_ids.shape, dtype=torch.bool, device=input_ids.device)
         )  # (B, T)
+        offset = _hidden_states_offset(acts, hidden_states)
+        note = "" if offset == 1 else " (this family's hidden_states omit the embeddings)"
         per_layer = [
             LayerFidelity(
-                i, f"hidden_states[{i + 1}]", *_compare(acts[points[i]], hidden_states[i + 1], keep)
+                i,
+                f"hidden_states[{i + offset}]{note}",
+                *_compare(acts[f"blocks.{i}.resid_post"], hidden_states[i + offset], keep),
             )
             for i in range(n_layers - 1)
         ]
-        per_layer.append(
-            _last_layer(model, architecture, acts[points[-1]], hidden_states[-1], keep)
-        )
+        last = acts[f"blocks.{n_layers - 1}.resid_post"]
+        per_layer.append(_last_layer(model, architecture, last, hidden_states, keep))
     return FidelityReport(
         max_abs=max(layer.max_abs for layer in per_layer),
         cosine=min(layer.cosine for layer in per_layer),
@@ -107,16 +116,28 @@ def fidelity_probe(
     )
 
 
+def _hidden_states_offset(
+    acts: dict[str, torch.Tensor], hidden_states: tuple[torch.Tensor, ...]
+) -> int:
+    """1 when ``hidden_states[0]`` is block 0's input (the convention), 0 when it is its output."""
+    first = hidden_states[0]
+    for offset, point in ((1, "blocks.0.resid_pre"), (0, "blocks.0.resid_post")):
+        if first.shape == acts[point].shape and torch.equal(first, acts[point]):
+            return offset
+    return 1  # neither: keep the convention and let the comparison show the mismatch
+
+
 def _last_layer(
     model: nn.Module,
     architecture: Architecture,
     resid_post: torch.Tensor,
-    last_hidden: torch.Tensor,
+    hidden_states: tuple[torch.Tensor, ...],
     keep: torch.Tensor,
 ) -> LayerFidelity:
     """Compare the last layer with the right reference; see the module docstring."""
     layer = architecture.n_layers - 1
-    n = architecture.n_layers
+    n = len(hidden_states) - 1
+    last_hidden = hidden_states[-1]
     candidates: list[tuple[str, torch.Tensor]] = []
     if architecture.final_norm is not None:
         final_norm = model.get_submodule(architecture.final_norm)

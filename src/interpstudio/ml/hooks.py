@@ -6,14 +6,16 @@
 
 or, equivalently, ``acts = run_and_capture(model, ids, points, attention_mask=mask)``.
 
-Each point becomes one forward hook (``*_out``, ``resid_post``: the module's output, the first
-element when it is a tuple such as ``(hidden, attn_weights)`` or ``(hidden, router_logits)``) or
-forward pre-hook (``resid_pre``, ``mlp_act``: the module's first input, positional or keyword) on
-the module ``architecture.py`` found. A hook only stores a reference to the tensor (no copy), and
-with ``stop_early`` the hook that completes the set raises ``StopForward``, so the layers after
-the deepest requested point (and the final norm and LM head) never run; ``capture`` swallows that
-exception, so put ONLY the forward call inside the ``with`` block. Hooks are always removed on
-exit, also when the forward raises.
+Each point becomes one forward hook (``*_out``, ``resid_post``: the module's output, its first
+element when it is a tuple or list such as ``(hidden, attn_weights)`` or
+``(hidden, router_logits)``) or forward pre-hook (``resid_pre``, ``mlp_act``: the module's first
+input, positional or keyword) on the module ``architecture.py`` found. Sub-modules that see tokens
+flattened to (B*T, width) (OPT's ``fc2``) are reshaped back to (B, T, width).
+
+A hook only stores a reference to the tensor (no copy). With ``stop_early`` the hook that
+completes the set raises ``StopForward``, so the layers after the deepest requested point (and the
+final norm and LM head) never run; ``capture`` swallows that exception, so put ONLY the forward
+call inside the ``with`` block. Hooks are always removed on exit, also when the forward raises.
 
 Because hooks keep references, a model that later modifies a captured tensor in place (Falcon adds
 the attention output into the MLP output with ``+=``) would corrupt it. Every capture checks the
@@ -226,7 +228,7 @@ class ActivationCapture:
         if phase == "output":
 
             def output_hook(_module: nn.Module, _args: Any, output: Any) -> None:
-                keep(output[0] if isinstance(output, tuple) else output)
+                keep(output[0] if isinstance(output, (tuple, list)) else output)
 
             self._handles.append(module.register_forward_hook(output_hook))
         else:
