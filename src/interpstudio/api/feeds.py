@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from abc import ABC, abstractmethod
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -29,22 +30,16 @@ log = logging.getLogger(__name__)
 OVERLAP = timedelta(seconds=5)  # re-read window: tolerates commit order vs timestamp order
 
 
-def job_event(job: Any) -> dict[str, Any]:
-    return {"type": "job.updated", "job": JobRead.from_job(job).model_dump(mode="json")}
+class PeriodicTask(ABC):
+    """An asyncio task calling ``tick()`` every ``interval_s`` until stopped; a failing tick is
+    logged and the loop goes on (a transient database error must not end the feed)."""
 
-
-class JobFeed:
-    def __init__(self, session_factory: sessionmaker[Session], bus: EventBus,
-                 interval_s: float = 0.25) -> None:
-        self._session_factory = session_factory
-        self._bus = bus
+    def __init__(self, interval_s: float) -> None:
         self._interval_s = interval_s
-        self._seen: dict[int, tuple[int, datetime]] = {}  # id -> (revision, updated_at)
-        self._cursor = utcnow() - OVERLAP
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._loop(), name="job-feed")
+        self._task = asyncio.create_task(self._loop(), name=type(self).__name__)
 
     async def stop(self) -> None:
         if self._task is not None:
@@ -55,10 +50,30 @@ class JobFeed:
     async def _loop(self) -> None:
         while True:
             try:
-                await self.poll()
-            except Exception:  # keep the feed alive through a transient database error
-                log.exception("job feed poll failed")
+                await self.tick()
+            except Exception:  # logged; the next tick tries again
+                log.exception("%s failed", type(self).__name__)
             await asyncio.sleep(self._interval_s)
+
+    @abstractmethod
+    async def tick(self) -> None: ...
+
+
+def job_event(job: Any) -> dict[str, Any]:
+    return {"type": "job.updated", "job": JobRead.from_job(job).model_dump(mode="json")}
+
+
+class JobFeed(PeriodicTask):
+    def __init__(self, session_factory: sessionmaker[Session], bus: EventBus,
+                 interval_s: float = 0.25) -> None:
+        super().__init__(interval_s)
+        self._session_factory = session_factory
+        self._bus = bus
+        self._seen: dict[int, tuple[int, datetime]] = {}  # id -> (revision, updated_at)
+        self._cursor = utcnow() - OVERLAP
+
+    async def tick(self) -> None:
+        await self.poll()
 
     async def poll(self) -> int:
         events = await asyncio.to_thread(self._changes)
@@ -81,30 +96,15 @@ class JobFeed:
         return events
 
 
-class SystemFeed:
+class SystemFeed(PeriodicTask):
     def __init__(self, bus: EventBus, data_dir: Any, interval_s: float = 2.0) -> None:
+        super().__init__(interval_s)
         self._bus = bus
         self._data_dir = data_dir
-        self._interval_s = interval_s
-        self._task: asyncio.Task[None] | None = None
 
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._loop(), name="system-feed")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-
-    async def _loop(self) -> None:
-        while True:
-            if self._bus.subscriber_count:
-                try:
-                    await self._bus.publish(await self.snapshot())
-                except Exception:
-                    log.exception("system metrics failed")
-            await asyncio.sleep(self._interval_s)
+    async def tick(self) -> None:
+        if self._bus.subscriber_count:
+            await self._bus.publish(await self.snapshot())
 
     async def snapshot(self) -> dict[str, Any]:
         metrics = await asyncio.to_thread(system_metrics, data_dir=self._data_dir)

@@ -63,7 +63,25 @@ class Job(Base):
     __table_args__ = (Index("ix_jobs_state_id", "state", "id"), {"sqlite_autoincrement": True})
 
 
-class Model(Base):
+class Tracked:
+    """Columns of every record a job produces: status, error, the job, timestamps."""
+
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    error_message: Mapped[str | None] = mapped_column(Text)
+    job_id: Mapped[int | None] = mapped_column(Integer)  # the job that made it (latest attempt)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class HubSourced:
+    """Where a record came from on the Hub: repo, requested revision, resolved commit."""
+
+    repo_id: Mapped[str | None] = mapped_column(String(256))
+    revision: Mapped[str | None] = mapped_column(String(256))  # as requested (branch, tag, sha)
+    commit_sha: Mapped[str | None] = mapped_column(String(64))  # as resolved
+
+
+class Model(HubSourced, Tracked, Base):
     """A language model on this machine: where it came from, what it is, how it was loaded.
 
     Identity is ``key``: ``repo_id@commit`` for hub models (two orgs' ``x`` never collide),
@@ -77,10 +95,6 @@ class Model(Base):
     key: Mapped[str] = mapped_column(String(512), unique=True)
     name: Mapped[str] = mapped_column(String(256))
     source: Mapped[str] = mapped_column(String(16))  # hub | local | bundled
-    repo_id: Mapped[str | None] = mapped_column(String(256))
-    revision: Mapped[str | None] = mapped_column(String(256))  # as requested (branch, tag, sha)
-    commit_sha: Mapped[str | None] = mapped_column(String(64))  # as resolved
-    status: Mapped[str] = mapped_column(String(16), default="pending")
     path: Mapped[str | None] = mapped_column(String(1024))  # relative to the data dir
     model_type: Mapped[str | None] = mapped_column(String(64))
     architecture: Mapped[str | None] = mapped_column(String(128))
@@ -95,15 +109,11 @@ class Model(Base):
     files: Mapped[list[dict[str, Any]]] = mapped_column(JSONDocument, default=list)
     fidelity: Mapped[dict[str, Any] | None] = mapped_column(JSONDocument)
     info: Mapped[dict[str, Any]] = mapped_column(JSONDocument, default=dict)
-    error_message: Mapped[str | None] = mapped_column(Text)
-    job_id: Mapped[int | None] = mapped_column(Integer)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     __table_args__ = ({"sqlite_autoincrement": True},)
 
 
-class Dataset(Base):
+class Dataset(HubSourced, Tracked, Base):
     """A text corpus: its source, files (with sha256), size, text column and statistics."""
 
     __tablename__ = "datasets"
@@ -111,28 +121,20 @@ class Dataset(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     name: Mapped[str] = mapped_column(String(256))
     source: Mapped[str] = mapped_column(String(16))  # hub | upload | local | bundled
-    repo_id: Mapped[str | None] = mapped_column(String(256))
-    revision: Mapped[str | None] = mapped_column(String(256))
-    commit_sha: Mapped[str | None] = mapped_column(String(64))
     config_name: Mapped[str | None] = mapped_column(String(256))
     split: Mapped[str | None] = mapped_column(String(128))
     text_column: Mapped[str | None] = mapped_column(String(256))
-    status: Mapped[str] = mapped_column(String(16), default="pending")
     path: Mapped[str | None] = mapped_column(String(1024))
     files: Mapped[list[dict[str, Any]]] = mapped_column(JSONDocument, default=list)
     rows: Mapped[int | None] = mapped_column(BigInteger)
     bytes: Mapped[int | None] = mapped_column(BigInteger)
     stats: Mapped[dict[str, Any] | None] = mapped_column(JSONDocument)
     info: Mapped[dict[str, Any]] = mapped_column(JSONDocument, default=dict)
-    error_message: Mapped[str | None] = mapped_column(Text)
-    job_id: Mapped[int | None] = mapped_column(Integer)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     __table_args__ = ({"sqlite_autoincrement": True},)
 
 
-class Tokenization(Base):
+class Tokenization(Tracked, Base):
     """A dataset tokenized with one model's tokenizer under one explicit policy."""
 
     __tablename__ = "tokenizations"
@@ -145,14 +147,9 @@ class Tokenization(Base):
     tokenizer_key: Mapped[str] = mapped_column(String(512))  # the tokenizer's identity
     policy: Mapped[dict[str, Any]] = mapped_column(JSONDocument, default=dict)
     policy_hash: Mapped[str] = mapped_column(String(64))
-    status: Mapped[str] = mapped_column(String(16), default="pending")
     path: Mapped[str | None] = mapped_column(String(1024))
     counts: Mapped[dict[str, Any] | None] = mapped_column(JSONDocument)
     stats: Mapped[dict[str, Any] | None] = mapped_column(JSONDocument)
-    error_message: Mapped[str | None] = mapped_column(Text)
-    job_id: Mapped[int | None] = mapped_column(Integer)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     __table_args__ = (
         UniqueConstraint("dataset_id", "tokenizer_key", "policy_hash"),
@@ -160,7 +157,7 @@ class Tokenization(Base):
     )
 
 
-class Extraction(Base):
+class Extraction(Tracked, Base):
     """Activations captured from one model over one tokenization, stored as an activation store."""
 
     __tablename__ = "extractions"
@@ -173,16 +170,11 @@ class Extraction(Base):
         ForeignKey("tokenizations.id", ondelete="RESTRICT"), index=True)
     spec: Mapped[dict[str, Any]] = mapped_column(JSONDocument, default=dict)
     config_hash: Mapped[str] = mapped_column(String(64), index=True)
-    status: Mapped[str] = mapped_column(String(16), default="pending")
     path: Mapped[str | None] = mapped_column(String(1024))
     precision_requested: Mapped[str | None] = mapped_column(String(8))
     precision_used: Mapped[str | None] = mapped_column(String(8))
     counts: Mapped[dict[str, Any] | None] = mapped_column(JSONDocument)
     preflight: Mapped[dict[str, Any] | None] = mapped_column(JSONDocument)
     info: Mapped[dict[str, Any]] = mapped_column(JSONDocument, default=dict)
-    error_message: Mapped[str | None] = mapped_column(Text)
-    job_id: Mapped[int | None] = mapped_column(Integer)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     __table_args__ = ({"sqlite_autoincrement": True},)
