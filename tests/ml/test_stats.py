@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from interpstudio.ml import stats as stats_module
+from interpstudio.ml import stats_quantiles
 from interpstudio.ml.stats import StatsConfig, StreamingStats
 from interpstudio.ml.store import decode, encode_bfloat16
 
@@ -254,8 +254,8 @@ def test_state_dict_round_trip_restores_every_accumulator() -> None:
 def test_exact_quantiles_with_ties_and_refinement(monkeypatch: pytest.MonkeyPatch) -> None:
     # tiny bins and collection limits force the refinement path, and many exact ties plus two
     # adjacent floats force the "cannot narrow further" path
-    monkeypatch.setattr(stats_module, "_SELECT_BINS", 4)
-    monkeypatch.setattr(stats_module, "_SELECT_COLLECT_LIMIT", 8)
+    monkeypatch.setattr(stats_quantiles, "_SELECT_BINS", 4)
+    monkeypatch.setattr(stats_quantiles, "_SELECT_COLLECT_LIMIT", 8)
     rng = np.random.default_rng(9)
     one_up = np.nextafter(1.0, 2.0)
     values = np.concatenate(
@@ -270,7 +270,7 @@ def test_exact_quantiles_with_ties_and_refinement(monkeypatch: pytest.MonkeyPatc
         "bos": (int(is_bos.sum()), values[is_bos].min(), values[is_bos].max()),
         "non_bos": (0, np.inf, -np.inf),
     }
-    found = stats_module.exact_quantiles(lambda: iter(chunks), ranges, qs, histogram_bins=5)
+    found = stats_quantiles.exact_quantiles(lambda: iter(chunks), ranges, qs, histogram_bins=5)
     for q in qs:
         assert found["all"][0][repr(q)] == np.quantile(values, q)
         assert found["bos"][0][repr(q)] == np.quantile(values[is_bos], q)

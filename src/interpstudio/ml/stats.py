@@ -14,8 +14,8 @@ How it stays exact and never overflows:
 - ``std`` is the population standard deviation (ddof=0);
 - quantiles are exact order statistics (numpy's default "linear" rule), found by selection over the
   per-row norms, which ``update`` returns so that the caller can keep them (the activation store
-  writes them to a side file per shard); ``exact_quantiles`` reads them back in a few passes with
-  flat memory.
+  writes them to a side file per shard); ``stats_quantiles.exact_quantiles`` reads them back in a
+  few passes with flat memory.
 
 Rows containing NaN or Inf: their NaN / Inf elements are counted (``nan_count``, ``inf_count``), the
 row is counted in ``nonfinite_rows``, then the whole row is left out of every other statistic
@@ -29,28 +29,25 @@ pass float arrays), or for the text context of top-k rows (the caller fills it i
 
 from __future__ import annotations
 
-import copy
 import math
-from collections.abc import Callable, Iterable, Iterator
+import threading
 from dataclasses import asdict, dataclass
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 
 from interpstudio.core.errors import InvalidInput
+from interpstudio.ml.stats_quantiles import NormChunk, NormSource, exact_quantiles
 
 DEFAULT_QUANTILES = (0.0, 0.001, 0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99, 0.999, 1.0)
 GROUPS: tuple[str, ...] = ("non_bos", "bos")
 REPORTED_GROUPS: tuple[str, ...] = ("all", "non_bos", "bos")
 _CHUNK_ELEMENTS = 1 << 20  # float64 working set per chunk: 8 MiB per temporary
-_SELECT_BINS = 4096  # bins per refinement pass of the exact quantile search
-_SELECT_COLLECT_LIMIT = 1 << 20  # a bin with at most this many values is sorted in memory
+_SCRATCH = threading.local()  # per-thread work buffers (3 x 8 MiB), see _scratch
 
 TOP_DTYPE = np.dtype(
     [("norm", "f8"), ("row", "i8"), ("sequence", "i8"), ("position", "i8"), ("token_id", "i8")]
 )
-NormChunk = tuple[np.ndarray, np.ndarray]  # (norms (n,) float64, is_bos (n,) bool)
-NormSource = Callable[[], Iterable[NormChunk]]  # each call starts a fresh pass over all rows
 
 
 @dataclass(frozen=True)
@@ -109,20 +106,28 @@ class _Group:
         self.norm = np.array([0.0, 0.0, 0.0, np.inf, -np.inf])  # count, mean, M2, min, max
         self.top = np.empty(0, dtype=TOP_DTYPE)
 
-    def add(self, x: np.ndarray, norms: np.ndarray, meta: np.ndarray, cfg: StatsConfig) -> None:
-        """Fold in finite rows ``x`` (n, d) float64, their norms (n,) and meta (n,) TOP_DTYPE."""
+    def add(
+        self,
+        x: np.ndarray,
+        norms: np.ndarray,
+        meta: np.ndarray,
+        cfg: StatsConfig,
+        work: np.ndarray,
+    ) -> None:
+        """Fold in finite rows ``x`` (n, d) float64, their norms (n,) and meta (n,) TOP_DTYPE;
+        ``work`` is an (n, d) float64 scratch buffer."""
         n = x.shape[0]
         if n == 0:
             return
         mean_b = x.sum(axis=0) / n  # (d,)
-        diff = x - mean_b  # (n, d)
+        diff = np.subtract(x, mean_b, out=work)  # (n, d)
         m2_b = np.einsum("ij,ij->j", diff, diff)
         self.count, self.mean, self.m2 = _chan_merge(
             self.count, self.mean, self.m2, n, mean_b, m2_b
         )
         np.minimum(self.minimum, x.min(axis=0), out=self.minimum)
         np.maximum(self.maximum, x.max(axis=0), out=self.maximum)
-        ax = np.abs(x, out=diff)  # reuse the buffer
+        ax = np.abs(x, out=work)
         self.abs_sum += ax.sum(axis=0)
         self.below += int(np.count_nonzero(ax < cfg.zero_threshold))
         norm_mean = norms.mean()
@@ -273,10 +278,16 @@ class StreamingStats:
         return norms
 
     def _update_chunk(self, chunk: np.ndarray, meta: np.ndarray, is_bos: np.ndarray) -> np.ndarray:
-        x64 = chunk.astype(np.float64)  # (c, d): all arithmetic in float64
-        row_finite = np.isfinite(x64).all(axis=1)  # (c,)
+        c = chunk.shape[0]
+        x64 = _scratch("x", c, self.d)
+        np.copyto(x64, chunk, casting="same_kind")  # (c, d): all arithmetic in float64
+        sumsq = np.einsum("ij,ij->i", x64, x64)  # (c,)
+        if chunk.dtype.itemsize < 8:
+            row_finite = np.isfinite(sumsq)  # no float16/32 row can overflow in float64
+        else:
+            row_finite = np.isfinite(x64).all(axis=1)
         all_finite = bool(row_finite.all())
-        norms = np.sqrt(np.einsum("ij,ij->i", x64, x64))  # (c,)
+        norms = np.sqrt(sumsq)
         if not all_finite:
             norms[~row_finite] = np.nan
         for name, in_group in (("bos", is_bos), ("non_bos", ~is_bos)):
@@ -287,10 +298,13 @@ class StreamingStats:
                 group.nan += int(np.isnan(x64[bad]).sum())
                 group.inf += int(np.isinf(x64[bad]).sum())
                 in_group = in_group & row_finite
-            if in_group.all():
-                group.add(x64, norms, meta, self.config)
-            elif in_group.any():
-                group.add(x64[in_group], norms[in_group], meta[in_group], self.config)
+            k = int(np.count_nonzero(in_group))
+            if k == c:
+                group.add(x64, norms, meta, self.config, _scratch("work", c, self.d))
+            elif k:
+                picked = np.compress(in_group, x64, axis=0, out=_scratch("group", k, self.d))
+                work = _scratch("work", k, self.d)
+                group.add(picked, norms[in_group], meta[in_group], self.config, work)
         return norms
 
     def merge(self, other: StreamingStats) -> None:
@@ -306,7 +320,11 @@ class StreamingStats:
         self._kept.extend(other._kept)
 
     def copy(self) -> StreamingStats:
-        return copy.deepcopy(self)
+        """An independent copy of the accumulators."""
+        clone = StreamingStats.from_state_dict(self.state_dict(), self.config)
+        clone.keep_norms = self.keep_norms
+        clone._kept = list(self._kept)
+        return clone
 
     def state_dict(self) -> dict[str, np.ndarray]:
         """Every accumulator as arrays (e.g. for ``np.savez``); kept norms are not included."""
@@ -354,143 +372,13 @@ class StreamingStats:
         }
 
 
-class _Search(NamedTuple):
-    """Ranks of one group known to lie in [lo, hi) (or [lo, hi]), with ``below`` values under lo."""
-
-    group: str
-    lo: float
-    hi: float
-    include_hi: bool
-    below: int
-    ranks: list[int]
-
-
-def exact_quantiles(
-    source: NormSource,
-    ranges: dict[str, tuple[int, float, float]],
-    quantiles: Iterable[float],
-    histogram_bins: int,
-) -> dict[str, tuple[dict[str, float] | None, dict[str, list[Any]] | None]]:
-    """Exact quantiles (numpy "linear" rule) and a histogram of the finite values of each group.
-
-    ``ranges`` maps a group (``all`` / ``non_bos`` / ``bos``) to (count, min, max) of its finite
-    values, known from streaming. Order statistics are found by histogram refinement: a pass counts
-    values per bin, then the bins holding the wanted ranks are collected (as distinct values and
-    counts) or, if huge, refined again. Usually two passes; memory stays flat.
-    """
-    qs = list(quantiles)
-    wanted = {
-        g: sorted({r for q in qs for r in _ranks_for(q, n)})
-        for g, (n, _, _) in ranges.items()
-        if n > 0
-    }
-    searches = [_Search(g, ranges[g][1], ranges[g][2], True, 0, r) for g, r in wanted.items()]
-    found: dict[str, dict[int, float]] = {g: {} for g in wanted}
-    display_edges = {g: np.linspace(ranges[g][1], ranges[g][2], histogram_bins + 1) for g in wanted}
-    display = {g: np.zeros(histogram_bins, dtype=np.int64) for g in wanted}
-    first_pass = True
-    while searches:
-        edges = [np.linspace(s.lo, s.hi, _SELECT_BINS + 1) for s in searches]
-        counts = [np.zeros(_SELECT_BINS, dtype=np.int64) for _ in searches]
-        for values in _iter_groups(source, wanted):
-            for s, e, c in zip(searches, edges, counts, strict=True):
-                c += np.bincount(_bin_of(_inside(values[s.group], s), e), minlength=_SELECT_BINS)
-            for g in wanted if first_pass else ():
-                display[g] += np.bincount(
-                    _bin_of(values[g], display_edges[g]), minlength=histogram_bins
-                )
-        first_pass = False
-        to_collect: list[_Search] = []
-        refined: list[_Search] = []
-        for s, e, c in zip(searches, edges, counts, strict=True):
-            if s.lo == s.hi:
-                found[s.group].update({r: s.lo for r in s.ranks})
-                continue
-            cum = np.cumsum(c)
-            by_bin: dict[int, list[int]] = {}
-            for r in s.ranks:
-                by_bin.setdefault(int(np.searchsorted(cum, r - s.below, side="right")), []).append(
-                    r
-                )
-            for j, ranks in by_bin.items():
-                last = j == _SELECT_BINS - 1
-                sub = _Search(
-                    s.group,
-                    float(e[j]),
-                    float(e[j + 1]),
-                    s.include_hi and last,
-                    s.below + (int(cum[j - 1]) if j else 0),
-                    ranks,
-                )
-                stalled = sub[1:4] == s[1:4]  # [lo, nextafter(lo)]: at most two distinct values
-                small = c[j] <= _SELECT_COLLECT_LIMIT
-                (to_collect if small or stalled else refined).append(sub)
-        if to_collect:
-            pieces: list[list[tuple[np.ndarray, np.ndarray]]] = [[] for _ in to_collect]
-            for values in _iter_groups(source, wanted):
-                for s, piece in zip(to_collect, pieces, strict=True):
-                    piece.append(np.unique(_inside(values[s.group], s), return_counts=True))
-            for s, piece in zip(to_collect, pieces, strict=True):
-                found[s.group].update(_order_statistics(piece, s.ranks, s.below))
-        searches = refined
-    out: dict[str, tuple[dict[str, float] | None, dict[str, list[Any]] | None]] = {}
-    for name, (n, _, _) in ranges.items():
-        if n == 0:
-            out[name] = (None, None)
-            continue
-        quant = {repr(float(q)): _linear(found[name], q, n) for q in qs}
-        histogram = {"edges": display_edges[name].tolist(), "counts": display[name].tolist()}
-        out[name] = (quant, histogram)
-    return out
-
-
-def _iter_groups(
-    source: NormSource, wanted: dict[str, list[int]]
-) -> Iterator[dict[str, np.ndarray]]:
-    """One pass over ``source``: per chunk, the finite values of each wanted group."""
-    for norms, is_bos in source():
-        norms = np.asarray(norms, dtype=np.float64)
-        is_bos = np.asarray(is_bos, dtype=bool)
-        finite = np.isfinite(norms)
-        masks = {"all": finite, "non_bos": finite & ~is_bos, "bos": finite & is_bos}
-        yield {g: norms[masks[g]] for g in wanted}
-
-
-def _order_statistics(
-    pieces: list[tuple[np.ndarray, np.ndarray]], ranks: list[int], before: int
-) -> dict[int, float]:
-    """Value at each rank from (distinct values, counts) pieces; ``before`` values lie below."""
-    values = np.concatenate([v for v, _ in pieces])
-    counts = np.concatenate([c for _, c in pieces])
-    order = np.argsort(values, kind="stable")
-    values, counts = values[order], counts[order]
-    distinct, first = np.unique(values, return_index=True)
-    cum = np.cumsum(np.add.reduceat(counts, first)) if len(values) else np.zeros(0, np.int64)
-    return {r: float(distinct[np.searchsorted(cum, r - before, side="right")]) for r in ranks}
-
-
-def _inside(values: np.ndarray, s: _Search) -> np.ndarray:
-    keep = (values >= s.lo) & ((values <= s.hi) if s.include_hi else (values < s.hi))
-    return values[keep]
-
-
-def _bin_of(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
-    """Bin of each value: edges[j] <= v < edges[j+1]; the top edge belongs to the last bin."""
-    return np.clip(np.searchsorted(edges, values, side="right") - 1, 0, len(edges) - 2)
-
-
-def _ranks_for(q: float, n: int) -> tuple[int, int]:
-    h = (n - 1) * q
-    lo = math.floor(h)
-    return lo, min(lo + 1, n - 1)
-
-
-def _linear(order_stats: dict[int, float], q: float, n: int) -> float:
-    """numpy's default quantile: x[lo] + (h - lo) * (x[lo+1] - x[lo]) with h = (n - 1) * q."""
-    lo, hi = _ranks_for(q, n)
-    frac = (n - 1) * q - lo
-    a, b = order_stats[lo], order_stats[hi]
-    return float(a + frac * (b - a)) if frac else float(a)
+def _scratch(name: str, rows: int, d: int) -> np.ndarray:
+    """A (rows, d) float64 work buffer of this thread, reused across calls: fresh temporaries
+    of a chunk's size would page-fault on every chunk (about a third of the time)."""
+    buffers: dict[str, np.ndarray] = _SCRATCH.__dict__
+    if name not in buffers or buffers[name].size < rows * d:
+        buffers[name] = np.empty(max(_CHUNK_ELEMENTS, rows * d), dtype=np.float64)
+    return buffers[name][: rows * d].reshape(rows, d)
 
 
 def _chan_merge(

@@ -24,9 +24,10 @@ A shard is committed only when the manifest that lists it is renamed into place,
 always describes whole shards; anything on disk that the manifest does not list is debris from an
 interrupted write and is removed on resume.
 
-This module is NOT responsible for the write loop (``store_writer``), lazy reading
-(``store_reader``) or export (``export``); it holds the layout, names, hashing, atomic file
-writes, dtype conversion and the store's errors.
+The store's modules: ``store`` (this one: layout, names, hashing, atomic writes, dtype conversion,
+errors), ``store_writer`` (the background writer), ``store_manifest`` (manifest versions, resume
+checks), ``store_stats`` (statistics over the stored shards), ``store_reader`` (lazy reading),
+``export`` (SAELens layout). This module is NOT responsible for any of the others' work.
 """
 
 from __future__ import annotations
@@ -337,12 +338,11 @@ def read_manifest(path: Path) -> dict[str, Any]:
 
 
 def listed_files(manifest: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
-    """(store-relative path, {"sha256", "bytes"}) of every data file the manifest lists."""
+    """(store-relative path, {"path", "sha256", "bytes"}) of every data file the manifest lists."""
     for shard in manifest["shards"]:
         files = shard["files"]
-        yield from ((f"hooks/{h}/{shard['name']}", r) for h, r in files["hooks"].items())
-        yield f"tokens/{shard['name']}", files["tokens"]
-        yield from ((f"norms/{h}/{shard['name']}", r) for h, r in files["norms"].items())
+        for record in (*files["hooks"].values(), files["tokens"], *files["norms"].values()):
+            yield record["path"], record
 
 
 # ------------------------------------------------------------------------------ dtype handling

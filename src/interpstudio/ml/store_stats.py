@@ -3,7 +3,8 @@
 ``store_statistics`` turns the per-hook ``StreamingStats`` (which cover exactly the shards the
 manifest lists) into the ``stats.json`` document, reading the per-row norm side files
 (``norms/<hook>/shard_*.npy``) shard by shard so that norm quantiles are exact and memory stays
-flat. This module is NOT responsible for what is measured (``stats``) or for writing files.
+flat; ``fold_shard`` folds one stored shard into the accumulators (decoding bfloat16 chunk by
+chunk). This module is NOT responsible for what is measured (``stats``) or for writing files.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from interpstudio.ml.stats import NormChunk, NormSource, StatsConfig, StreamingStats
+from interpstudio.ml.store import decode
 
 
 def norm_source(
@@ -45,3 +47,20 @@ def store_statistics(
             for hook, s in stats.items()
         },
     }
+
+
+def fold_shard(
+    stats: StreamingStats, raw: np.ndarray, tokens: np.ndarray, dtype: str
+) -> np.ndarray:
+    """Update ``stats`` with stored rows ``raw`` (rows, d), decoding in chunks; return the norms."""
+    norms = np.empty(raw.shape[0], np.float64)
+    step = max(1, (1 << 20) // raw.shape[1])
+    for a in range(0, raw.shape[0], step):
+        b = min(a + step, raw.shape[0])
+        norms[a:b] = stats.update(
+            decode(raw[a:b], dtype),
+            token_ids=tokens[a:b, 0],
+            sequence_index=tokens[a:b, 1],
+            position=tokens[a:b, 2],
+        )
+    return norms

@@ -29,12 +29,11 @@ This module is NOT responsible for running the model, tokenizing, reading stores
 
 from __future__ import annotations
 
-import fcntl
+import concurrent.futures
 import os
 import queue
 import shutil
 import threading
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,19 +42,18 @@ from typing import Any
 
 import numpy as np
 
-from interpstudio.core.errors import InvalidInput, JobCancelled
+from interpstudio.core.errors import AppError, InvalidInput, JobCancelled
 from interpstudio.ml import store as layout
+from interpstudio.ml import store_manifest as manifests
 from interpstudio.ml.stats import StatsConfig, StreamingStats
 from interpstudio.ml.store import (
     InvalidActivationBatch,
     StoreClosed,
-    StoreConfigMismatch,
     StoreDiskFull,
-    StoreExists,
-    StoreLocked,
     StoreWriteFailed,
 )
-from interpstudio.ml.store_stats import store_statistics
+from interpstudio.ml.store_manifest import ResumePoint
+from interpstudio.ml.store_stats import fold_shard, store_statistics
 
 DEFAULT_SHARD_BYTES = 256 << 20  # activation bytes (all hook points) per shard
 _TOKEN_ROW_BYTES = 8 * len(layout.TOKEN_COLUMNS)
@@ -75,18 +73,6 @@ class ActivationBatch:
     token_ids: Any
     sequence_index: Any
     position: Any
-
-
-@dataclass(frozen=True)
-class ResumePoint:
-    """Where a (re)opened store stands; the engine restarts from here."""
-
-    rows: int  # rows in whole shards
-    shards: int
-    sequences_complete: int  # leading sequences (stream order) fully stored: skip them
-    next_sequence: int | None  # index of the sequence to restart at (None: start from scratch)
-    rows_to_skip: int  # rows of next_sequence already stored; append() drops them itself
-    complete: bool  # the run already finished; nothing to append
 
 
 @dataclass
@@ -112,6 +98,7 @@ class ActivationWriter:
         *,
         durable: bool,
         max_queued_batches: int,
+        workers: int | None,
     ) -> None:
         self.path = directory
         self.manifest = manifest
@@ -133,6 +120,12 @@ class ActivationWriter:
         self._buffers = {h: np.empty((self.shard_rows, d), store_np) for h, d in self.hooks.items()}
         self._token_buffer = np.empty((self.shard_rows, 3), np.int64)  # (rows, 3)
         self._queue: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=max_queued_batches)
+        # hook points are written and folded into the statistics in parallel (numpy and file
+        # I/O release the GIL); one worker per hook point at most
+        self._pool = concurrent.futures.ThreadPoolExecutor(
+            max_workers=min(len(self.hooks), workers or _default_workers()),
+            thread_name_prefix="store-hook",
+        )
         self._thread = threading.Thread(
             target=self._run, name=f"store-writer:{directory.name}", daemon=True
         )
@@ -153,54 +146,32 @@ class ActivationWriter:
         stats_config: StatsConfig | None = None,
         max_queued_batches: int = 8,
         durable: bool = True,
+        workers: int | None = None,
     ) -> ActivationWriter:
         """Create the store at ``path``, or continue it with ``resume=True``.
 
         hooks: hook name -> d. ``shard_rows`` (else ``shard_bytes`` of activations across all
         hook points) fixes the rows per shard. ``durable`` fsyncs files before renaming them.
+        ``workers``: threads writing hook points in parallel (default: half the CPUs, <= 8).
         """
         directory = Path(path)
-        if dtype not in layout.STORAGE_DTYPES:
-            raise InvalidInput(
-                f"storage dtype {dtype!r} is not supported; use one of "
-                f"{', '.join(layout.STORAGE_DTYPES)}",
-                details={"dtype": dtype},
-            )
-        if not hooks:
-            raise InvalidInput("name at least one hook point to store", details={})
-        for name, d in hooks.items():
-            layout.validate_hook_name(name)
-            if int(d) < 1:
-                raise InvalidInput(
-                    f"hook point {name!r} has d={d}; d must be >= 1", details={"hook": name, "d": d}
-                )
-        row_bytes = sum(int(d) for d in hooks.values()) * layout.STORAGE_DTYPES[dtype].itemsize
-        rows = shard_rows if shard_rows is not None else max(1, shard_bytes // row_bytes)
-        if rows < 1:
-            raise InvalidInput(f"shard_rows must be >= 1, got {rows}", details={"shard_rows": rows})
         config = stats_config or StatsConfig()
-        wanted_layout = {
-            "hooks": [{"name": h, "d": int(d)} for h, d in hooks.items()],
-            "dtype": dtype,
-            "shard_rows": int(rows),
-            "token_columns": list(layout.TOKEN_COLUMNS),
-            "stats": config.to_dict(),
-        }
+        wanted_layout = manifests.make_layout(hooks, dtype, shard_rows, shard_bytes, config)
         digest = layout.config_hash(spec)
         directory.mkdir(parents=True, exist_ok=True)
-        lock_fd = _lock(directory)
+        lock_fd = manifests.lock_store(directory)
         try:
-            manifest = _existing_manifest(directory, resume)
+            manifest = manifests.existing_manifest(directory, resume)
             if manifest is None:
-                manifest = _new_manifest(spec, digest, wanted_layout)
-                stats = {h: StreamingStats(int(d), config) for h, d in hooks.items()}
+                manifest = manifests.new_manifest(spec, digest, wanted_layout)
+                stats = {h["name"]: StreamingStats(h["d"], config) for h in wanted_layout["hooks"]}
                 tail = np.empty((0, 3), np.int64)
             else:
-                _check_same(directory, manifest, digest, wanted_layout)
-                stats = _restore_stats(directory, manifest, config)
-                tail = _tail_tokens(directory, manifest)
-                manifest["resumes"].append({"at": _now(), "versions": layout.versions()})
-            _remove_debris(directory, manifest)
+                manifests.check_same(directory, manifest, digest, wanted_layout)
+                stats = manifests.restore_stats(directory, manifest, config)
+                tail = manifests.tail_tokens(directory, manifest)
+                manifest["resumes"].append({"at": manifests.now(), "versions": layout.versions()})
+            manifests.remove_debris(directory, manifest)
             if manifest["status"] != "complete":
                 manifest["status"] = "running"
                 manifest["error"] = None
@@ -217,25 +188,13 @@ class ActivationWriter:
             lock_fd,
             durable=durable,
             max_queued_batches=max_queued_batches,
+            workers=workers,
         )
 
     @property
     def resume_point(self) -> ResumePoint:
-        counts = self.manifest["counts"]
-        rows = counts["rows"]
-        complete = self.manifest["status"] == "complete"
-        if complete or not rows:
-            return ResumePoint(
-                rows, len(self.manifest["shards"]), counts["sequences"], None, 0, complete
-            )
-        return ResumePoint(
-            rows=rows,
-            shards=len(self.manifest["shards"]),
-            sequences_complete=counts["sequences"] - 1,
-            next_sequence=counts["tail_sequence"],
-            rows_to_skip=counts["tail_sequence_rows"],
-            complete=False,
-        )
+        """Where the engine restarts; see ``ResumePoint``."""
+        return manifests.resume_point(self.manifest)
 
     # ---------------------------------------------------------------------------- engine API
     def append(self, batch: ActivationBatch) -> None:
@@ -355,6 +314,7 @@ class ActivationWriter:
         self._state = "closed" if kind == "close" else "aborted"
         self._queue.put((kind, status))
         self._thread.join()
+        self._pool.shutdown()
         os.close(self._lock_fd)
 
     def _raise_if_failed(self) -> None:
@@ -395,7 +355,7 @@ class ActivationWriter:
             )
             err.__cause__ = exc
             return err
-        if isinstance(exc, layout.AppError):
+        if isinstance(exc, AppError):
             return exc
         err2 = StoreWriteFailed(self.path, exc)
         err2.__cause__ = exc
@@ -427,7 +387,7 @@ class ActivationWriter:
     def _stop_store(self, status: str) -> None:
         """Record ``status`` with statistics of the committed shards (best effort on a full disk:
         the previous manifest stays valid if this one cannot be written)."""
-        manifest = dict(self.manifest, status=status, updated_at=_now())
+        manifest = dict(self.manifest, status=status, updated_at=manifests.now())
         if self.error is not None:
             manifest["error"] = {"type": type(self.error).__name__, "message": str(self.error)}
         try:
@@ -458,23 +418,30 @@ class ActivationWriter:
 
         def save(rel: str, array: np.ndarray) -> dict[str, Any]:
             written.append(self.path / rel)
-            return layout.write_npy_atomic(self.path / rel, array, durable=self.durable)
+            record = layout.write_npy_atomic(self.path / rel, array, durable=self.durable)
+            return {"path": rel, **record}
+
+        stats = {h: s.copy() for h, s in self.stats.items()}
+
+        def hook_files(hook: str) -> tuple[dict[str, Any], dict[str, Any]]:
+            raw = self._buffers[hook][:rows]  # (rows, d)
+            record = save(layout.shard_path("hooks", index, hook), raw)
+            norms = fold_shard(stats[hook], raw, tokens, self.dtype)  # (rows,)
+            return record, save(layout.shard_path("norms", index, hook), norms)
 
         with layout.removing_on_error(written):
-            for hook in self.hooks:
-                files["hooks"][hook] = save(
-                    layout.shard_path("hooks", index, hook), self._buffers[hook][:rows]
-                )
             files["tokens"] = save(layout.shard_path("tokens", index), tokens)
-            stats = {h: s.copy() for h, s in self.stats.items()}
-            for hook, s in stats.items():
-                norms = _fold(s, self._buffers[hook][:rows], tokens, self.dtype)
-                files["norms"][hook] = save(layout.shard_path("norms", index, hook), norms)
+            futures = [self._pool.submit(hook_files, hook) for hook in self.hooks]
+            concurrent.futures.wait(futures)  # every task done before any clean-up
+            for hook, future in zip(self.hooks, futures, strict=True):
+                files["hooks"][hook], files["norms"][hook] = future.result()
             state_rel = layout.shard_path("stats", index)
             written.append(self.path / state_rel)
             state = {f"{h}::{k}": v for h, s in stats.items() for k, v in s.state_dict().items()}
             layout.write_npz_atomic(self.path / state_rel, state, durable=self.durable)
-            manifest = _with_shard(self.manifest, index, name, rows, tokens, files, state_rel)
+            manifest = manifests.with_shard(
+                self.manifest, index, name, rows, tokens, files, state_rel
+            )
             if final:
                 manifest["status"] = "complete"
                 self._write_stats(manifest, stats)
@@ -491,162 +458,5 @@ class ActivationWriter:
             (self.path / previous_state).unlink(missing_ok=True)
 
 
-def _fold(stats: StreamingStats, raw: np.ndarray, tokens: np.ndarray, dtype: str) -> np.ndarray:
-    """Update ``stats`` with stored rows ``raw`` (rows, d), decoding in chunks; return the norms."""
-    norms = np.empty(raw.shape[0], np.float64)
-    step = max(1, (1 << 20) // raw.shape[1])
-    for a in range(0, raw.shape[0], step):
-        b = min(a + step, raw.shape[0])
-        norms[a:b] = stats.update(
-            layout.decode(raw[a:b], dtype),
-            token_ids=tokens[a:b, 0],
-            sequence_index=tokens[a:b, 1],
-            position=tokens[a:b, 2],
-        )
-    return norms
-
-
-def _with_shard(
-    manifest: dict[str, Any],
-    index: int,
-    name: str,
-    rows: int,
-    tokens: np.ndarray,
-    files: dict[str, Any],
-    state_rel: str,
-) -> dict[str, Any]:
-    """A new manifest with one more shard and updated counts (the old one is left untouched)."""
-    counts = dict(manifest["counts"])
-    seq = tokens[:, 1]
-    previous_tail = counts["tail_sequence"]
-    starts = np.flatnonzero(seq[1:] != seq[:-1]) + 1  # rows where a new sequence begins
-    continues_tail = previous_tail is not None and seq[0] == previous_tail
-    counts["sequences"] += len(starts) + (0 if continues_tail else 1)
-    last_run = rows - (int(starts[-1]) if len(starts) else 0)
-    counts["tail_sequence_rows"] = last_run + (
-        counts["tail_sequence_rows"] if continues_tail and not len(starts) else 0
-    )
-    counts["tail_sequence"] = int(seq[-1])
-    counts["rows"] += rows
-    counts["per_hook_rows"] = {h: counts["rows"] for h in counts["per_hook_rows"]}
-    shard = {
-        "index": index,
-        "name": name,
-        "rows": rows,
-        "first": tokens[0, 1:].tolist(),
-        "last": tokens[-1, 1:].tolist(),
-        "files": files,
-    }
-    return dict(
-        manifest,
-        counts=counts,
-        shards=[*manifest["shards"], shard],
-        stats_state=state_rel,
-        updated_at=_now(),
-    )
-
-
-def _now() -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-
-
-def _lock(directory: Path) -> int:
-    fd = os.open(directory / layout.LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        os.close(fd)
-        raise StoreLocked(directory) from None
-    return fd
-
-
-def _existing_manifest(directory: Path, resume: bool) -> dict[str, Any] | None:
-    if not (directory / layout.MANIFEST_NAME).exists():
-        return None
-    manifest = layout.read_manifest(directory)
-    if not resume:
-        raise StoreExists(directory, manifest["status"])
-    return manifest
-
-
-def _new_manifest(spec: dict[str, Any], digest: str, wanted: dict[str, Any]) -> dict[str, Any]:
-    hooks = [h["name"] for h in wanted["hooks"]]
-    return {
-        "format": layout.FORMAT,
-        "format_version": layout.FORMAT_VERSION,
-        "spec": spec,
-        "config_hash": digest,
-        "layout": wanted,
-        "d": {h["name"]: h["d"] for h in wanted["hooks"]},
-        "dtype": wanted["dtype"],
-        "versions": layout.versions(),
-        "status": "running",
-        "error": None,
-        "counts": {
-            "rows": 0,
-            "sequences": 0,
-            "tail_sequence": None,
-            "tail_sequence_rows": 0,
-            "per_hook_rows": dict.fromkeys(hooks, 0),
-        },
-        "shards": [],
-        "stats_state": None,
-        "stats": None,
-        "created_at": _now(),
-        "updated_at": _now(),
-        "resumes": [],
-    }
-
-
-def _check_same(
-    directory: Path, manifest: dict[str, Any], digest: str, wanted: dict[str, Any]
-) -> None:
-    if manifest["config_hash"] != digest:
-        raise StoreConfigMismatch(directory, "config hash", manifest["config_hash"], digest)
-    if manifest["layout"] != wanted:
-        raise StoreConfigMismatch(directory, "layout", manifest["layout"], wanted)
-
-
-def _restore_stats(
-    directory: Path, manifest: dict[str, Any], config: StatsConfig
-) -> dict[str, StreamingStats]:
-    hooks = {h["name"]: h["d"] for h in manifest["layout"]["hooks"]}
-    if manifest["stats_state"] is None:
-        return {h: StreamingStats(d, config) for h, d in hooks.items()}
-    with np.load(directory / manifest["stats_state"]) as saved:
-        state = {key: saved[key] for key in saved.files}
-    return {
-        h: StreamingStats.from_state_dict(
-            {k.split("::", 1)[1]: v for k, v in state.items() if k.startswith(f"{h}::")}, config
-        )
-        for h in hooks
-    }
-
-
-def _tail_tokens(directory: Path, manifest: dict[str, Any]) -> np.ndarray:
-    """(k, 3) stored token rows of the tail sequence (read backwards over token shards)."""
-    need = manifest["counts"]["tail_sequence_rows"]
-    parts: list[np.ndarray] = []
-    for shard in reversed(manifest["shards"]):
-        if need <= 0:
-            break
-        tokens = np.load(directory / "tokens" / shard["name"], mmap_mode="r")
-        parts.insert(0, np.array(tokens[max(0, len(tokens) - need) :]))
-        need -= len(tokens)
-    return np.concatenate(parts) if parts else np.empty((0, 3), np.int64)
-
-
-def _remove_debris(directory: Path, manifest: dict[str, Any]) -> None:
-    """Delete files the manifest does not list: half-written shards and temp files."""
-    keep = {rel for rel, _ in layout.listed_files(manifest)}
-    if manifest["stats_state"]:
-        keep.add(manifest["stats_state"])
-    for sub in layout.STORE_DIRS:
-        for file in sorted((directory / sub).rglob("*")) if (directory / sub).exists() else []:
-            if file.is_file() and file.relative_to(directory).as_posix() not in keep:
-                file.unlink()
-    for file in directory.iterdir():
-        if file.is_file() and layout.is_temp_name(file.name):
-            file.unlink()
-    if manifest["status"] != "complete":
-        (directory / layout.STATS_NAME).unlink(missing_ok=True)
+def _default_workers() -> int:
+    return max(1, min(8, (os.cpu_count() or 2) // 2))
