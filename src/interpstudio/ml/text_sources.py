@@ -1,0 +1,449 @@
+"""Streaming readers that turn text files into rows of text, one record at a time.
+
+Formats (chosen by extension): ``.txt`` (one document per line, or the whole file as one
+document), ``.jsonl`` / ``.ndjson`` (one JSON object per line), ``.json`` (a list of objects or
+strings, or ``{"data": [...]}``; read whole, so capped at ``max_json_bytes``), ``.csv`` (header
+row, RFC 4180 quoting, multi-line fields) and ``.parquet`` (pyarrow, one row group at a time).
+Several files are read one after another as one stream of rows.
+
+Bad input raises a ``TextSourceError`` naming the file, the line or row, and what to do: bytes that
+are not UTF-8 (under the ``strict`` decode policy; ``replace`` swaps them for U+FFFD and reports
+their count and first positions in a ``DecodeReport``), a malformed JSONL line, a missing text
+column, an empty file, a ``.parquet`` that is not parquet, a line or record above
+``max_record_bytes`` (a zip-bomb-like single huge line never gets into memory whole).
+
+This module is NOT responsible for copying files, statistics (``dataset_stats.py``) or
+tokenization (``tokenize.py``); it imports only the standard library, pyarrow and core.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from interpstudio.core.errors import InvalidInput
+
+DecodePolicy = Literal["strict", "replace"]
+TxtMode = Literal["line", "file"]
+FORMATS: dict[str, str] = {
+    ".txt": "txt", ".text": "txt", ".md": "txt", ".jsonl": "jsonl", ".ndjson": "jsonl",
+    ".json": "json", ".csv": "csv", ".parquet": "parquet",
+}  # fmt: skip
+TEXT_COLUMN_NAMES = ("text", "content", "document", "body", "sentence", "story", "article",
+                     "passage", "prompt", "question", "input")
+MAX_REPORTED_POSITIONS = 20
+_READ_CHUNK = 1 << 20  # 1 MiB
+
+
+class TextSourceError(InvalidInput):
+    """A file cannot be read as text rows; ``details`` names the file and line/row."""
+
+    code = "bad_text_source"
+
+    def __init__(self, message: str, *, file: str, **details: Any) -> None:
+        super().__init__(message, details={"file": file, **details})
+
+
+class NotUtf8(TextSourceError):
+    code = "not_utf8"
+
+
+class MalformedRecord(TextSourceError):
+    code = "malformed_record"
+
+
+class MissingTextColumn(TextSourceError):
+    code = "missing_text_column"
+
+
+class EmptySource(TextSourceError):
+    code = "empty_file"
+
+
+class NotParquet(TextSourceError):
+    code = "not_parquet"
+
+
+class RecordTooLarge(TextSourceError):
+    code = "record_too_large"
+
+
+class UnsupportedFormat(TextSourceError):
+    code = "unsupported_format"
+
+
+@dataclass(frozen=True)
+class ReadOptions:
+    """How to read files: all choices explicit, the defaults stated."""
+
+    text_column: str | None = None  # None: detected (see ``detect_text_column``)
+    txt_mode: TxtMode = "line"  # "line": one document per line; "file": the whole file
+    decode: DecodePolicy = "strict"  # "replace": bad bytes become U+FFFD, counted and located
+    max_record_bytes: int = 64 * 1024 * 1024  # a longer line/record is refused
+    max_json_bytes: int = 256 * 1024 * 1024  # .json is parsed whole; bigger -> use JSONL
+
+
+@dataclass
+class DecodeReport:
+    """Bytes that were not UTF-8: how many, and where the first ones were."""
+
+    invalid_sequences: int = 0
+    invalid_bytes: int = 0
+    positions: list[dict[str, Any]] = field(default_factory=list)  # {file, line, byte_offset}
+
+    def add(self, file: str, line: int, byte_offset: int, length: int) -> None:
+        self.invalid_sequences += 1
+        self.invalid_bytes += length
+        if len(self.positions) < MAX_REPORTED_POSITIONS:
+            self.positions.append({"file": file, "line": line, "byte_offset": byte_offset})
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"invalid_sequences": self.invalid_sequences, "invalid_bytes": self.invalid_bytes,
+                "positions": self.positions}
+
+
+@dataclass(frozen=True)
+class SourceInfo:
+    """What a quick look at the files found: format, columns, the detected text column."""
+
+    files: list[str]
+    formats: list[str]
+    columns: list[str]
+    text_column: str | None
+    detected_text_column: str | None
+
+
+def file_format(path: Path) -> str:
+    fmt = FORMATS.get(path.suffix.lower())
+    if fmt is None:
+        raise UnsupportedFormat(
+            f"{path.name}: unsupported file type {path.suffix or '(none)'!r}; use one of "
+            f"{', '.join(sorted(FORMATS))}", file=path.name, supported=sorted(FORMATS))
+    return fmt
+
+
+# -- decoding -----------------------------------------------------------------------------------
+def _decode(data: bytes, *, file: str, line: int, offset: int, policy: DecodePolicy,
+            report: DecodeReport) -> str:
+    """UTF-8 decode one record; record every invalid sequence (byte offset in the file)."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        pass
+    parts: list[str] = []
+    start = 0
+    while True:
+        try:
+            parts.append(data[start:].decode("utf-8"))
+            break
+        except UnicodeDecodeError as exc:
+            parts.append(data[start:start + exc.start].decode("utf-8"))
+            report.add(file, line, offset + start + exc.start, exc.end - exc.start)
+            parts.append("\ufffd")
+            start += exc.end
+    if policy == "strict":
+        raise NotUtf8(
+            f"{file}: line {line} (byte {report.positions[0]['byte_offset']}) is not valid UTF-8 "
+            f"({report.invalid_sequences} invalid sequence(s) so far); re-encode the file as "
+            "UTF-8, or import with decode policy 'replace' to substitute U+FFFD",
+            file=file, line=line, **report.to_dict())
+    return "".join(parts)
+
+
+def _finish_strict_scan(path: Path, lines: Iterator[tuple[int, int, bytes]], error: NotUtf8,
+                        report: DecodeReport) -> NotUtf8:
+    """After the first bad line under 'strict', count the rest so the error gives the total."""
+    for line, offset, data in lines:
+        _decode(data, file=path.name, line=line, offset=offset, policy="replace", report=report)
+    error.details.update(report.to_dict())
+    error.message = (f"{path.name}: {report.invalid_sequences} invalid UTF-8 sequence(s) "
+                     f"({report.invalid_bytes} bytes), first at line "
+                     f"{report.positions[0]['line']} byte {report.positions[0]['byte_offset']}; "
+                     "re-encode the file as UTF-8, or import with decode policy 'replace'")
+    error.args = (error.message,)
+    return error
+
+
+def iter_raw_lines(path: Path, max_record_bytes: int) -> Iterator[tuple[int, int, bytes]]:
+    """Yield ``(line_number, byte_offset, bytes)`` without the newline; never holds a huge line."""
+    line_number, offset, pending = 1, 0, bytearray()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(_READ_CHUNK):
+            start = 0
+            while (end := chunk.find(b"\n", start)) != -1:
+                pending += chunk[start:end]
+                _check_record_size(path, line_number, len(pending), max_record_bytes)
+                yield line_number, offset, bytes(pending).removesuffix(b"\r")
+                offset += len(pending) + 1
+                line_number += 1
+                pending.clear()
+                start = end + 1
+            pending += chunk[start:]
+            _check_record_size(path, line_number, len(pending), max_record_bytes)
+    if pending:
+        yield line_number, offset, bytes(pending).removesuffix(b"\r")
+
+
+def _check_record_size(path: Path, line: int, size: int, limit: int) -> None:
+    if size > limit:
+        raise RecordTooLarge(
+            f"{path.name}: line {line} is longer than {limit:,} bytes; split the file into "
+            "shorter lines (or raise the record size limit if this is intended)",
+            file=path.name, line=line, limit_bytes=limit)
+
+
+def _decoded_lines(path: Path, options: ReadOptions,
+                   report: DecodeReport) -> Iterator[tuple[int, str]]:
+    lines = iter_raw_lines(path, options.max_record_bytes)
+    for line, offset, data in lines:
+        try:
+            yield line, _decode(data, file=path.name, line=line, offset=offset,
+                                policy=options.decode, report=report)
+        except NotUtf8 as error:
+            raise _finish_strict_scan(path, lines, error, report) from None
+
+
+# -- per-format readers -------------------------------------------------------------------------
+def _read_txt(path: Path, options: ReadOptions, report: DecodeReport) -> Iterator[str]:
+    if options.txt_mode == "line":
+        for _line, text in _decoded_lines(path, options, report):
+            yield text
+        return
+    size = path.stat().st_size
+    _check_record_size(path, 1, size, options.max_record_bytes)
+    parts = [text for _line, text in _decoded_lines(path, options, report)]
+    yield "\n".join(parts)
+
+
+def _record_text(record: Any, column: str | None, *, path: Path, where: str) -> str:
+    if isinstance(record, str) and column is None:
+        return record
+    if not isinstance(record, dict):
+        raise MalformedRecord(
+            f"{path.name}: {where} is a {type(record).__name__}, not an object; each record "
+            "must be a JSON object with a text field", file=path.name, where=where)
+    if column is None or column not in record:
+        raise MissingTextColumn(
+            f"{path.name}: {where} has no column {column!r} (it has: "
+            f"{', '.join(map(str, record))}); choose the text column", file=path.name,
+            where=where, column=column, columns=list(map(str, record)))
+    value = record[column]
+    return "" if value is None else value if isinstance(value, str) else str(value)
+
+
+def _read_jsonl(path: Path, options: ReadOptions, report: DecodeReport,
+                column: str | None) -> Iterator[str]:
+    for line, text in _decoded_lines(path, options, report):
+        if not text.strip():
+            continue
+        try:
+            record = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise MalformedRecord(
+                f"{path.name}: line {line} is not valid JSON ({exc.msg} at column {exc.colno}); "
+                "fix or remove that line", file=path.name, line=line, column_number=exc.colno,
+            ) from None
+        yield _record_text(record, column, path=path, where=f"line {line}")
+
+
+def _load_json(path: Path, options: ReadOptions, report: DecodeReport) -> list[Any]:
+    if path.stat().st_size > options.max_json_bytes:
+        raise RecordTooLarge(
+            f"{path.name}: a .json file is parsed whole and this one exceeds "
+            f"{options.max_json_bytes:,} bytes; convert it to JSONL (one object per line)",
+            file=path.name, limit_bytes=options.max_json_bytes)
+    text = "\n".join(t for _line, t in _decoded_lines(path, options, report))
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise MalformedRecord(
+            f"{path.name}: not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno}); "
+            "fix the file or convert it to JSONL", file=path.name, line=exc.lineno,
+        ) from None
+    if isinstance(data, dict) and isinstance(data.get("data"), list):
+        data = data["data"]
+    if not isinstance(data, list):
+        raise MalformedRecord(
+            f"{path.name}: expected a JSON list of records (or {{\"data\": [...]}}), found a "
+            f"{type(data).__name__}", file=path.name)
+    return data
+
+
+def _read_json(path: Path, options: ReadOptions, report: DecodeReport,
+               column: str | None) -> Iterator[str]:
+    for index, record in enumerate(_load_json(path, options, report)):
+        yield _record_text(record, column, path=path, where=f"record {index}")
+
+
+def _csv_reader(path: Path, options: ReadOptions, report: DecodeReport) -> Iterator[list[str]]:
+    lines = (text + "\n" for _line, text in _decoded_lines(path, options, report))
+    csv.field_size_limit(max(csv.field_size_limit(), options.max_record_bytes))
+    reader = csv.reader(lines)
+    try:
+        yield from reader
+    except csv.Error as exc:
+        raise MalformedRecord(f"{path.name}: CSV line {reader.line_num}: {exc}; fix the quoting",
+                              file=path.name, line=reader.line_num) from None
+
+
+def _read_csv(path: Path, options: ReadOptions, report: DecodeReport,
+              column: str | None) -> Iterator[str]:
+    rows = _csv_reader(path, options, report)
+    header = next(rows, None)
+    if header is None:
+        raise EmptySource(f"{path.name}: the CSV file is empty; it needs a header row",
+                          file=path.name)
+    if column not in header:
+        raise MissingTextColumn(
+            f"{path.name}: the CSV has no column {column!r} (columns: {', '.join(header)}); "
+            "choose one of them as the text column", file=path.name, column=column,
+            columns=header)
+    index = header.index(column)
+    for number, row in enumerate(rows, start=1):
+        if not row:
+            continue
+        if index >= len(row):
+            raise MalformedRecord(
+                f"{path.name}: row {number} has {len(row)} field(s), fewer than the header's "
+                f"{len(header)}; fix that row", file=path.name, row=number)
+        yield row[index]
+
+
+def _parquet_file(path: Path) -> Any:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        return pq.ParquetFile(path)
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise NotParquet(
+            f"{path.name}: not a readable parquet file ({exc}); check the file or rename it "
+            "to its real extension", file=path.name) from None
+
+
+def _read_parquet(path: Path, column: str | None) -> Iterator[str]:
+    parquet = _parquet_file(path)
+    names = parquet.schema_arrow.names
+    if column not in names:
+        raise MissingTextColumn(
+            f"{path.name}: the parquet file has no column {column!r} (columns: "
+            f"{', '.join(names)}); choose one of them", file=path.name, column=column,
+            columns=names)
+    for group in range(parquet.num_row_groups):
+        values = parquet.read_row_group(group, columns=[column]).column(0)
+        for value in values.to_pylist():
+            yield "" if value is None else value if isinstance(value, str) else str(value)
+
+
+# -- columns and detection ----------------------------------------------------------------------
+def _sample_records(path: Path, fmt: str, options: ReadOptions,
+                    limit: int = 50) -> list[dict[str, Any]]:
+    scratch = DecodeReport()
+    relaxed = ReadOptions(decode="replace", max_record_bytes=options.max_record_bytes,
+                          max_json_bytes=options.max_json_bytes)
+    records: list[dict[str, Any]] = []
+    if fmt == "jsonl":
+        for line, text in _decoded_lines(path, relaxed, scratch):
+            if text.strip():
+                try:
+                    value = json.loads(text)
+                except json.JSONDecodeError:
+                    continue  # the full read reports it with its line number
+                if isinstance(value, dict):
+                    records.append(value)
+            if len(records) >= limit or line > 10 * limit:
+                break
+    elif fmt == "json":
+        records = [r for r in _load_json(path, relaxed, scratch)[:limit] if isinstance(r, dict)]
+    elif fmt == "csv":
+        rows = _csv_reader(path, relaxed, scratch)
+        header = next(rows, None) or []
+        for row in rows:
+            records.append(dict(zip(header, row, strict=False)))
+            if len(records) >= limit:
+                break
+        if not records and header:
+            records = [dict.fromkeys(header, "")]
+    elif fmt == "parquet":
+        parquet = _parquet_file(path)
+        if parquet.num_row_groups:
+            table = parquet.read_row_group(0).slice(0, limit)
+            records = table.to_pylist()
+        else:
+            records = [dict.fromkeys(parquet.schema_arrow.names)]
+    return records
+
+
+def detect_text_column(records: list[dict[str, Any]]) -> str | None:
+    """A well-known text column name if present, else the string column with longest values."""
+    if not records:
+        return None
+    columns = list(records[0])
+    lowered = {c.lower(): c for c in columns}
+    for name in TEXT_COLUMN_NAMES:
+        if name in lowered:
+            return lowered[name]
+    lengths = {c: 0.0 for c in columns}
+    for record in records:
+        for c in columns:
+            value = record.get(c)
+            lengths[c] += len(value) if isinstance(value, str) else -1e9
+    best = max(columns, key=lambda c: lengths[c])
+    return best if lengths[best] > 0 else None
+
+
+def inspect_sources(paths: list[Path], options: ReadOptions) -> SourceInfo:
+    """Formats, columns and the text column (chosen or detected) of ``paths``; refuses empties."""
+    if not paths:
+        raise InvalidInput("no files given; add at least one file")
+    formats = [file_format(p) for p in paths]
+    columns: list[str] = []
+    detected: str | None = None
+    for path, fmt in zip(paths, formats, strict=True):
+        if path.stat().st_size == 0:
+            raise EmptySource(f"{path.name}: the file is empty; remove it or give a file with "
+                              "text", file=path.name)
+        if fmt == "txt" or columns:
+            continue
+        records = _sample_records(path, fmt, options)
+        if records:
+            columns = list(map(str, records[0]))
+            detected = detect_text_column(records)
+    chosen = options.text_column or detected
+    if columns and chosen is None:
+        raise MissingTextColumn(
+            f"{paths[0].name}: no text column could be detected among {', '.join(columns)}; "
+            "choose one", file=paths[0].name, columns=columns)
+    if columns and chosen not in columns:
+        raise MissingTextColumn(
+            f"{paths[0].name}: no column {chosen!r} (columns: {', '.join(columns)}); choose "
+            "one of them as the text column", file=paths[0].name, column=chosen, columns=columns)
+    return SourceInfo(files=[p.name for p in paths], formats=formats, columns=columns,
+                      text_column=chosen if columns else None, detected_text_column=detected)
+
+
+def iter_texts(paths: Iterable[Path], options: ReadOptions,
+               report: DecodeReport | None = None) -> Iterator[str]:
+    """Every row's text, file after file, streaming; raises ``TextSourceError`` on bad input."""
+    report = report if report is not None else DecodeReport()
+    column = options.text_column
+    for path in paths:
+        fmt = file_format(path)
+        if path.stat().st_size == 0:
+            raise EmptySource(f"{path.name}: the file is empty; remove it or give a file with "
+                              "text", file=path.name)
+        if fmt == "txt":
+            yield from _read_txt(path, options, report)
+        elif fmt == "jsonl":
+            yield from _read_jsonl(path, options, report, column)
+        elif fmt == "json":
+            yield from _read_json(path, options, report, column)
+        elif fmt == "csv":
+            yield from _read_csv(path, options, report, column)
+        else:
+            yield from _read_parquet(path, column)
+

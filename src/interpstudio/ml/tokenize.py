@@ -1,0 +1,242 @@
+"""Tokenize a dataset exactly as a model's tokenizer does, under an explicit, stored policy.
+
+``TokenizationPolicy`` spells out every choice: ``max_length``; ``add_bos`` (``None`` = what the
+tokenizer does on its own, resolved and recorded by ``resolve_policy``); ``mode`` ``"truncate"``
+(one sequence per row, cut at ``max_length``) or ``"pack"`` (rows concatenated, each followed by
+EOS, cut into full ``max_length`` windows; the last partial window is dropped and counted); and
+``min_tokens`` (rows shorter than this are dropped and counted). Padding is never stored: the
+output is the flat token-id format of ``token_store.py``.
+
+``tokenize_dataset`` calls the fast tokenizer on batches (``tokenizer(texts)``), appends whole
+batches to a ``TokenStoreWriter`` whose journal carries the resume state (rows done, counters,
+the packing carry), reports progress in rows and tokens through a callback, and checks
+``should_stop`` between batches. ``summarize_tokens`` computes the token-length histogram,
+unique-token count and top tokens from the finished store. This module is NOT responsible for
+reading source files (``text_sources.py``), choosing the model, or databases and jobs.
+"""
+
+from __future__ import annotations
+
+import bisect
+import hashlib
+import json
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from interpstudio.core.errors import InvalidInput, JobCancelled
+from interpstudio.ml.dataset_stats import LengthStats
+from interpstudio.ml.token_store import TokenizedDataset, TokenStoreWriter
+
+TokenMode = Literal["truncate", "pack"]
+ProgressCallback = Callable[[int, int], None]  # (rows done, tokens written)
+TextBatches = Callable[[int], Iterable[tuple[int, list[str]]]]  # start_row -> (first_row, texts)
+TOKENIZER_BATCH_ROWS = 1024
+TOP_TOKENS = 20
+COUNT_KEYS = ("rows_read", "rows_kept", "dropped_rows", "truncated_sequences",
+              "truncated_tokens", "tail_tokens_dropped", "text_tokens")
+
+
+@dataclass(frozen=True)
+class TokenizationPolicy:
+    max_length: int = 1024
+    mode: TokenMode = "truncate"
+    add_bos: bool | None = None  # None: the tokenizer's own behaviour (see resolve_policy)
+    min_tokens: int = 1
+
+    def __post_init__(self) -> None:
+        if self.max_length < 1:
+            raise InvalidInput("max_length must be at least 1", details={"max_length": 1})
+        if self.min_tokens < 0:
+            raise InvalidInput("min_tokens must be >= 0", details={"min_tokens": self.min_tokens})
+        if self.mode not in ("truncate", "pack"):
+            raise InvalidInput(f"mode must be 'truncate' or 'pack', not {self.mode!r}",
+                               details={"mode": self.mode})
+
+
+def load_tokenizer(folder: Path) -> Any:
+    """The model folder's fast tokenizer (refuses slow, Python-only tokenizers)."""
+    from transformers import AutoTokenizer
+
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(str(folder), use_fast=True)
+    except (OSError, ValueError) as exc:
+        raise InvalidInput(f"cannot load a tokenizer from {folder.name}: {exc}; the model folder "
+                           "needs tokenizer.json (or tokenizer files)",
+                           details={"folder": str(folder)}) from None
+    if not getattr(tokenizer, "is_fast", False):
+        raise InvalidInput(f"the tokenizer in {folder.name} is not a fast tokenizer; batched "
+                           "tokenization needs tokenizer.json", details={"folder": str(folder)})
+    return tokenizer
+
+
+def tokenizer_defaults(tokenizer: Any) -> dict[str, Any]:
+    """What the tokenizer adds on its own: BOS in front, EOS at the end (probed, not assumed)."""
+    with_special = tokenizer("a", add_special_tokens=True)["input_ids"]
+    without = tokenizer("a", add_special_tokens=False)["input_ids"]
+    bos_id, eos_id = tokenizer.bos_token_id, tokenizer.eos_token_id
+    return {
+        "bos_token": tokenizer.bos_token, "bos_token_id": bos_id,
+        "eos_token": tokenizer.eos_token, "eos_token_id": eos_id,
+        "tokenizer_prepends_bos": bool(bos_id is not None and len(with_special) > len(without)
+                                       and with_special[0] == bos_id
+                                       and (not without or without[0] != bos_id)),
+        "tokenizer_appends_eos": bool(eos_id is not None and len(with_special) > len(without)
+                                      and with_special[-1] == eos_id
+                                      and (not without or without[-1] != eos_id)),
+        "vocab_size": len(tokenizer),
+    }
+
+
+def resolve_policy(policy: TokenizationPolicy, tokenizer: Any) -> dict[str, Any]:
+    """The policy as stored: every default made explicit, with the special tokens used."""
+    defaults = tokenizer_defaults(tokenizer)
+    add_bos = defaults["tokenizer_prepends_bos"] if policy.add_bos is None else policy.add_bos
+    if add_bos and defaults["bos_token_id"] is None:
+        raise InvalidInput("add_bos is set but this tokenizer has no BOS token; turn it off",
+                           details={"add_bos": True})
+    if policy.mode == "pack" and defaults["eos_token_id"] is None:
+        raise InvalidInput("packing separates rows with EOS but this tokenizer has no EOS "
+                           "token; use mode 'truncate'", details={"mode": "pack"})
+    use_tokenizer_specials = policy.mode == "truncate" and policy.add_bos is None
+    return {
+        **asdict(policy),
+        "add_bos": bool(add_bos),
+        "bos_source": "tokenizer default" if policy.add_bos is None else "explicit",
+        "special_tokens": "tokenizer's own (add_special_tokens=True)" if use_tokenizer_specials
+        else "BOS added by the policy" + (", EOS between rows" if policy.mode == "pack" else ""),
+        "eos_separator": policy.mode == "pack",
+        "padding": "none (lengths in offsets.npy)",
+        "tokenizer": defaults,
+    }
+
+
+def policy_hash(resolved: dict[str, Any]) -> str:
+    keys = ("max_length", "mode", "add_bos", "min_tokens")
+    canonical = json.dumps({k: resolved[k] for k in keys}, sort_keys=True)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+@dataclass
+class _PackState:
+    carry: list[int]
+    carry_rows: list[list[int]]  # [[row, position in carry], ...]
+
+
+def _encode(tokenizer: Any, texts: list[str], use_tokenizer_specials: bool) -> list[list[int]]:
+    encoded = tokenizer(texts, add_special_tokens=use_tokenizer_specials,
+                        return_attention_mask=False, return_token_type_ids=False)
+    return encoded["input_ids"]
+
+
+def _truncate(ids_batch: list[list[int]], first_row: int, resolved: dict[str, Any],
+              bos: list[int], counts: dict[str, int]) -> tuple[list[list[int]], list[int]]:
+    sequences, rows = [], []
+    max_length, min_tokens = resolved["max_length"], resolved["min_tokens"]
+    for offset, ids in enumerate(ids_batch):
+        full = bos + ids if bos else ids
+        if len(full) < min_tokens or not full:
+            counts["dropped_rows"] += 1
+            continue
+        if len(full) > max_length:
+            counts["truncated_sequences"] += 1
+            counts["truncated_tokens"] += len(full) - max_length
+            full = full[:max_length]
+        sequences.append(full)
+        rows.append(first_row + offset)
+    return sequences, rows
+
+
+def _pack(ids_batch: list[list[int]], first_row: int, resolved: dict[str, Any],
+          bos: list[int], eos: int, state: _PackState,
+          counts: dict[str, int]) -> tuple[list[list[int]], list[int]]:
+    flat, segments = state.carry, state.carry_rows
+    for offset, ids in enumerate(ids_batch):
+        if len(ids) < max(resolved["min_tokens"], 1):
+            counts["dropped_rows"] += 1
+            continue
+        segments.append([first_row + offset, len(flat)])
+        flat.extend(bos)
+        flat.extend(ids)
+        flat.append(eos)
+    length = resolved["max_length"]
+    n_windows = len(flat) // length
+    starts = [s[1] for s in segments]
+    sequences, rows = [], []
+    for w in range(n_windows):
+        a, b = w * length, (w + 1) * length
+        index = bisect.bisect_right(starts, a) - 1
+        spans = index + 1 < len(starts) and starts[index + 1] < b
+        sequences.append(flat[a:b])
+        rows.append(-1 if spans else segments[index][0])
+    cut = n_windows * length
+    keep = max(bisect.bisect_right(starts, cut) - 1, 0)
+    state.carry = flat[cut:]
+    state.carry_rows = ([[row, max(pos - cut, 0)] for row, pos in segments[keep:]]
+                        if state.carry else [])
+    return sequences, rows
+
+
+def tokenize_dataset(batches: TextBatches, tokenizer: Any, resolved: dict[str, Any],
+                     writer: TokenStoreWriter, *, on_progress: ProgressCallback | None = None,
+                     should_stop: Callable[[], bool] = lambda: False,
+                     batch_rows: int = TOKENIZER_BATCH_ROWS) -> dict[str, int]:
+    """Tokenize every row into ``writer`` (resuming from its committed state); return counts.
+
+    Commits after each tokenizer batch; ``should_stop`` is checked before each (then
+    ``JobCancelled``), so a stop or a crash loses at most one batch of work.
+    """
+    extra = writer.extra
+    counts = {k: int(extra.get("counts", {}).get(k, 0)) for k in COUNT_KEYS}
+    rows_done = int(extra.get("rows_done", 0))
+    state = _PackState(list(extra.get("carry", [])), [list(s) for s in extra.get("carry_rows", [])])
+    use_specials = resolved["mode"] == "truncate" and resolved["bos_source"] == "tokenizer default"
+    bos = [] if use_specials or not resolved["add_bos"] else [resolved["tokenizer"]["bos_token_id"]]
+    eos = resolved["tokenizer"]["eos_token_id"]
+    for first_row, texts in batches(rows_done):
+        for start in range(0, len(texts), batch_rows):
+            if should_stop():
+                raise JobCancelled()
+            chunk = texts[start:start + batch_rows]
+            ids_batch = _encode(tokenizer, chunk, use_specials)
+            row0 = first_row + start
+            counts["rows_read"] += len(chunk)
+            counts["text_tokens"] += sum(len(ids) for ids in ids_batch)
+            if resolved["mode"] == "truncate":
+                sequences, rows = _truncate(ids_batch, row0, resolved, bos, counts)
+            else:
+                sequences, rows = _pack(ids_batch, row0, resolved, bos, eos, state, counts)
+            counts["rows_kept"] = counts["rows_read"] - counts["dropped_rows"]
+            rows_done = row0 + len(chunk)
+            writer.append(sequences, rows, extra={
+                "rows_done": rows_done, "counts": counts, "carry": state.carry,
+                "carry_rows": state.carry_rows})
+            if on_progress is not None:
+                on_progress(rows_done, writer.committed_tokens)
+    counts["tail_tokens_dropped"] = len(state.carry)
+    counts["rows_kept"] = counts["rows_read"] - counts["dropped_rows"]
+    return counts
+
+
+def summarize_tokens(store: TokenizedDataset, *, vocab_size: int,
+                     id_to_piece: Callable[[int], str | None] | None = None,
+                     chunk: int = 16 * 1024 * 1024) -> dict[str, Any]:
+    """Token-length histogram, unique tokens and top tokens, streaming over the memory map."""
+    lengths = LengthStats()
+    lengths.add_many(store.lengths)
+    counts = np.zeros(max(vocab_size, 1), dtype=np.int64)  # (V,)
+    for start in range(0, store.n_tokens, chunk):
+        part = np.asarray(store.tokens[start:start + chunk])  # (chunk,) uint32
+        found = np.bincount(part, minlength=len(counts))
+        if len(found) > len(counts):
+            counts = np.concatenate([counts, np.zeros(len(found) - len(counts), np.int64)])
+        counts += found
+    order = np.argsort(-counts, kind="stable")[:TOP_TOKENS]
+    top = [{"id": int(i), "count": int(counts[i]),
+            "piece": id_to_piece(int(i)) if id_to_piece else None}
+           for i in order if counts[i] > 0]
+    return {"sequence_lengths": lengths.to_dict(), "unique_tokens": int(np.count_nonzero(counts)),
+            "top_tokens": top}

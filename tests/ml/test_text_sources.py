@@ -1,0 +1,157 @@
+"""Streaming text readers: every format, several files, column detection, and each bad input
+(non-UTF-8, malformed JSONL line N, CSV without the column, empty file, not-parquet parquet,
+huge line) with an error naming file and line/row."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from hub_server.tiny_datasets import JSONL_FILE, PARQUET_FILE, tiny_dataset_rows
+from interpstudio.data import bundled_text_path
+from interpstudio.ml.text_sources import (
+    DecodeReport,
+    EmptySource,
+    MalformedRecord,
+    MissingTextColumn,
+    NotParquet,
+    NotUtf8,
+    ReadOptions,
+    RecordTooLarge,
+    UnsupportedFormat,
+    inspect_sources,
+    iter_texts,
+)
+
+ROWS = ["first row", "", "héllo wörld 東京 🙂", 'quote "inside", comma', "multi\nline"]
+
+
+def _write_all_formats(folder: Path) -> dict[str, Path]:
+    folder.mkdir(exist_ok=True)
+    files = {
+        "jsonl": folder / "a.jsonl", "json": folder / "a.json", "csv": folder / "a.csv",
+        "parquet": folder / "a.parquet",
+    }  # fmt: skip
+    files["jsonl"].write_text("".join(json.dumps({"id": i, "body": t}) + "\n"
+                                      for i, t in enumerate(ROWS)), encoding="utf-8")
+    files["json"].write_text(json.dumps([{"id": i, "body": t} for i, t in enumerate(ROWS)]))
+    import csv
+
+    with files["csv"].open("w", newline="", encoding="utf-8") as out:
+        writer = csv.writer(out)
+        writer.writerow(["id", "body"])
+        writer.writerows([i, t] for i, t in enumerate(ROWS))
+    pq.write_table(pa.table({"id": list(range(len(ROWS))), "body": ROWS}), files["parquet"],
+                   row_group_size=2)
+    return files
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "json", "csv", "parquet"])
+def test_read_structured_format_returns_rows_in_order(tmp_path: Path, fmt: str) -> None:
+    path = _write_all_formats(tmp_path)[fmt]
+    info = inspect_sources([path], ReadOptions())
+    assert info.columns == ["id", "body"]
+    assert info.detected_text_column == "body"
+    assert list(iter_texts([path], ReadOptions(text_column="body"))) == ROWS
+
+
+def test_read_txt_line_and_whole_file_modes(tmp_path: Path) -> None:
+    path = tmp_path / "a.txt"
+    path.write_bytes(b"one\r\ntwo\n\nthree")
+    assert list(iter_texts([path], ReadOptions())) == ["one", "two", "", "three"]
+    assert list(iter_texts([path], ReadOptions(txt_mode="file"))) == ["one\ntwo\n\nthree"]
+
+
+def test_read_several_files_in_order(tmp_path: Path, tiny_dataset_dir: Path) -> None:
+    parquet, jsonl = tiny_dataset_dir / PARQUET_FILE, tiny_dataset_dir / JSONL_FILE
+    expected = [r["text"] for r in tiny_dataset_rows()]
+    texts = list(iter_texts([parquet, jsonl], ReadOptions(text_column="text")))
+    assert texts == expected + expected
+
+
+def test_read_bundled_play_line_per_document() -> None:
+    texts = list(iter_texts([bundled_text_path()], ReadOptions()))
+    assert texts[0] == "MACBETH" and len(texts) > 3000
+    assert any("When shall we three meet again?" in t for t in texts)
+
+
+def test_detect_text_column_prefers_known_name_else_longest_string(tmp_path: Path) -> None:
+    path = tmp_path / "x.jsonl"
+    path.write_text('{"label": "a", "review": "a much longer piece of text"}\n')
+    assert inspect_sources([path], ReadOptions()).detected_text_column == "review"
+
+
+def test_non_utf8_strict_reports_count_and_positions(tmp_path: Path) -> None:
+    path = tmp_path / "latin1.txt"
+    path.write_bytes("ok\ncaf\xe9 cr\xe8me\nfine\n\xff\n".encode("latin-1"))
+    with pytest.raises(NotUtf8) as caught:
+        list(iter_texts([path], ReadOptions()))
+    details = caught.value.details
+    assert details["file"] == "latin1.txt"
+    assert details["invalid_sequences"] == 3
+    assert [p["line"] for p in details["positions"]] == [2, 2, 4]
+    assert details["positions"][0]["byte_offset"] == 3 + 3  # "ok\n" + "caf"
+    assert "line 2" in caught.value.message and "replace" in caught.value.message
+
+
+def test_non_utf8_replace_policy_substitutes_and_reports(tmp_path: Path) -> None:
+    path = tmp_path / "latin1.txt"
+    path.write_bytes("caf\xe9\n".encode("latin-1"))
+    report = DecodeReport()
+    assert list(iter_texts([path], ReadOptions(decode="replace"), report)) == ["caf\ufffd"]
+    assert report.invalid_bytes == 1 and report.positions[0]["line"] == 1
+
+
+def test_malformed_jsonl_names_line(tmp_path: Path) -> None:
+    path = tmp_path / "bad.jsonl"
+    path.write_text('{"text": "a"}\n{"text": "b"}\n{"text": "c"\n')
+    with pytest.raises(MalformedRecord) as caught:
+        list(iter_texts([path], ReadOptions(text_column="text")))
+    assert caught.value.details["line"] == 3 and "bad.jsonl: line 3" in caught.value.message
+
+
+def test_csv_without_the_column_lists_columns(tmp_path: Path) -> None:
+    path = tmp_path / "a.csv"
+    path.write_text("id,body\n1,hello\n")
+    with pytest.raises(MissingTextColumn) as caught:
+        inspect_sources([path], ReadOptions(text_column="text"))
+    assert caught.value.details["columns"] == ["id", "body"]
+    with pytest.raises(MissingTextColumn):
+        list(iter_texts([path], ReadOptions(text_column="text")))
+
+
+def test_empty_file_is_refused_with_its_name(tmp_path: Path) -> None:
+    path = tmp_path / "empty.jsonl"
+    path.write_bytes(b"")
+    with pytest.raises(EmptySource, match="empty.jsonl"):
+        inspect_sources([path], ReadOptions())
+    with pytest.raises(EmptySource):
+        list(iter_texts([path], ReadOptions()))
+
+
+def test_parquet_that_is_not_parquet_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "fake.parquet"
+    path.write_text("id,text\n1,hello\n")
+    with pytest.raises(NotParquet, match="fake.parquet"):
+        inspect_sources([path], ReadOptions())
+
+
+def test_huge_line_is_refused_without_reading_it_whole(tmp_path: Path) -> None:
+    path = tmp_path / "bomb.txt"
+    with path.open("wb") as out:
+        out.write(b"short line\n")
+        out.write(b"x" * (3 * 1024 * 1024))  # one 3 MiB line, limit 1 MiB
+    with pytest.raises(RecordTooLarge) as caught:
+        list(iter_texts([path], ReadOptions(max_record_bytes=1024 * 1024)))
+    assert caught.value.details["line"] == 2
+
+
+def test_unsupported_extension_lists_supported(tmp_path: Path) -> None:
+    path = tmp_path / "a.xlsx"
+    path.write_bytes(b"x")
+    with pytest.raises(UnsupportedFormat, match=".jsonl"):
+        inspect_sources([path], ReadOptions())
