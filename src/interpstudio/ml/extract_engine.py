@@ -1,0 +1,423 @@
+"""The extraction engine: run a model over a tokenized dataset into an activation store.
+
+    from interpstudio.ml import extract
+    result = extract(model, "data/tokenizations/7", ["blocks.*.resid_post"], out_dir="acts/run1")
+    acts = open_activations(result.path)
+
+Per batch of consecutive sequences (right-padded, with an attention mask when lengths differ):
+ONE forward pass captures every requested hook point (``hooks.capture``: hooks installed in a
+``with`` block and always removed; the pass stops after the deepest requested point, so later
+layers, the final norm and the LM head never run). The rows the position policy keeps (never a
+pad position) are gathered on the device, moved to the CPU and handed to the store's background
+writer (``store_writer.ActivationWriter``), which writes shards and folds the float64 statistics
+while the next batch computes. Whatever the precision (fp32 / fp16 / bf16 / q8 / q4 / q2), the
+captured tensors are module outputs in the compute dtype, i.e. dequantized.
+
+Out of memory on a batch: the batch is split in halves (recursively, down to one sequence) and
+the smaller size is kept for the rest of the run; each event is recorded in the result. Resume
+(``resume=True``): the store says where it stands; the run restarts at the planned batch holding
+the first sequence not fully stored, recomputes it, and drops the rows already stored, so the
+final store is byte-identical to an uninterrupted run (same device, no OOM split in between).
+Stopping: ``should_stop()`` is checked before every batch; the store is then closed as a valid
+``partial`` store and ``JobCancelled`` is raised.
+
+This module is NOT responsible for loading models (``loading.py``), tokenizing
+(``token_store.py``), naming or resolving hook points (``hook_points.py``, ``hooks.py``), the
+store format or statistics (``store*.py``, ``stats.py``) or estimates (``extract_preflight.py``).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from interpstudio.core.errors import InvalidInput, JobCancelled
+from interpstudio.ml import store as layout
+from interpstudio.ml.architecture import Architecture, resolve_architecture
+from interpstudio.ml.extract_plan import (
+    Batch,
+    ExtractionPlan,
+    PositionPolicy,
+    check_vocabulary,
+    plan_extraction,
+)
+from interpstudio.ml.hook_points import expand_hook_points
+from interpstudio.ml.hooks import ActivationCapture, ActivationModifiedInPlace, capture
+from interpstudio.ml.stats import StatsConfig
+from interpstudio.ml.store_writer import DEFAULT_SHARD_BYTES, ActivationBatch, ActivationWriter
+from interpstudio.ml.token_store import TokenizedDataset, open_tokenized
+
+STORAGE_TORCH_DTYPES: dict[str, torch.dtype] = {
+    "float16": torch.float16,
+    "bfloat16": torch.bfloat16,
+    "float32": torch.float32,
+}
+
+
+@dataclass(frozen=True)
+class ExtractionProgress:
+    """What the ``progress`` callback receives after every batch."""
+
+    tokens_done: int
+    tokens_total: int
+    rows_done: int
+    rows_total: int
+    bytes_written: int  # committed shard files
+    elapsed_s: float
+    tokens_per_s: float | None  # this run's tokens (not counting resumed-over ones) / elapsed
+    batch_size: int  # current (after any OOM halving)
+
+
+@dataclass
+class ExtractionResult:
+    """What ``extract`` did."""
+
+    path: Path
+    status: str  # store status: complete (or partial / failed when raised out of extract)
+    hook_points: list[str]
+    widths: dict[str, int]
+    dtype: str
+    plan: dict[str, Any]
+    rows: int
+    tokens_computed: int  # tokens run through the model by this call
+    elapsed_s: float
+    tokens_per_s: float | None
+    bytes_written: int
+    resumed_from_rows: int
+    batch_size_final: int
+    oom_events: list[dict[str, Any]] = field(default_factory=list)
+    manifest: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    def summary(self) -> dict[str, Any]:
+        """JSON-ready, without the manifest."""
+        out = asdict(self)
+        out.pop("manifest")
+        out["path"] = str(self.path)
+        return out
+
+
+def extract(
+    model: nn.Module | Any,
+    tokenized: TokenizedDataset | str | os.PathLike[str],
+    hook_points: str | Iterable[str],
+    *,
+    out_dir: str | os.PathLike[str],
+    batch_size: int = 8,
+    positions: str = "all",
+    every_k: int = 1,
+    dtype: str = "float16",
+    max_samples: int | None = None,
+    max_tokens: int | None = None,
+    device: str | torch.device | None = None,
+    progress: Callable[[ExtractionProgress], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    resume: bool = False,
+    spec: dict[str, Any] | None = None,
+    shard_rows: int | None = None,
+    shard_bytes: int = DEFAULT_SHARD_BYTES,
+    durable: bool = True,
+    max_queued_batches: int = 4,
+) -> ExtractionResult:
+    """Capture ``hook_points`` (names or patterns such as ``blocks.*.resid_post``) of ``model``
+    (an ``nn.Module`` or a ``loading.LoadedModel``) over ``tokenized`` into a store at
+    ``out_dir``; see the module docstring. ``spec`` adds caller facts (model id, precision,
+    tokenization id) to the store's spec and config hash."""
+    session = ExtractionSession.prepare(
+        model, tokenized, hook_points, batch_size=batch_size, positions=positions,
+        every_k=every_k, dtype=dtype, max_samples=max_samples, max_tokens=max_tokens,
+        device=device,
+    )
+    return session.run(
+        out_dir, progress=progress, should_stop=should_stop, resume=resume, spec=spec,
+        shard_rows=shard_rows, shard_bytes=shard_bytes, durable=durable,
+        max_queued_batches=max_queued_batches,
+    )
+
+
+def _unwrap(model: Any) -> nn.Module:
+    inner = getattr(model, "model", None)
+    if not isinstance(model, nn.Module) and isinstance(inner, nn.Module):
+        return inner  # a loading.LoadedModel
+    if not isinstance(model, nn.Module):
+        raise InvalidInput(
+            f"extract needs a torch model (nn.Module or LoadedModel), got {type(model).__name__}",
+            details={"type": type(model).__name__},
+        )
+    return model
+
+
+def model_device(model: nn.Module) -> torch.device:
+    for tensor in model.parameters():
+        return tensor.device
+    return torch.device("cpu")
+
+
+def _is_oom(exc: BaseException) -> bool:
+    if isinstance(exc, (torch.OutOfMemoryError, MemoryError)):
+        return True
+    text = str(exc)
+    return isinstance(exc, RuntimeError) and (
+        "out of memory" in text or "can't allocate memory" in text
+    )
+
+
+@dataclass
+class ExtractionSession:
+    """A model, dataset, hook points and plan, checked and ready to run (also used by preflight)."""
+
+    model: nn.Module
+    tokenized: TokenizedDataset
+    architecture: Architecture
+    hook_names: list[str]
+    hooks: ActivationCapture
+    plan: ExtractionPlan
+    dtype: str
+    device: torch.device
+    pad_token_id: int
+    batch_limit: int
+    oom_events: list[dict[str, Any]] = field(default_factory=list)
+
+    @classmethod
+    def prepare(
+        cls,
+        model: nn.Module | Any,
+        tokenized: TokenizedDataset | str | os.PathLike[str],
+        hook_points: str | Iterable[str],
+        *,
+        batch_size: int,
+        positions: str,
+        every_k: int,
+        dtype: str,
+        max_samples: int | None,
+        max_tokens: int | None,
+        device: str | torch.device | None,
+    ) -> ExtractionSession:
+        """Validate everything that can be checked without running a batch."""
+        module = _unwrap(model)
+        if dtype not in STORAGE_TORCH_DTYPES:
+            raise InvalidInput(
+                f"storage dtype {dtype!r} is not supported; use float16, bfloat16 or float32",
+                details={"dtype": dtype, "valid": list(STORAGE_TORCH_DTYPES)},
+            )
+        data = tokenized if isinstance(tokenized, TokenizedDataset) else open_tokenized(tokenized)
+        architecture = resolve_architecture(module)
+        names = expand_hook_points(hook_points, architecture.n_layers)
+        hooks = capture(module, names, architecture=architecture)  # unresolvable points fail here
+        config = getattr(module, "config", None)
+        bos = data.policy.get("bos_token_id", getattr(config, "bos_token_id", None))
+        policy = PositionPolicy(positions, every_k, bos if isinstance(bos, int) else None)
+        plan = plan_extraction(data, batch_size=batch_size, positions=policy,
+                               max_samples=max_samples, max_tokens=max_tokens)
+        get_embeddings = getattr(module, "get_input_embeddings", None)
+        embeddings = get_embeddings() if get_embeddings is not None else None
+        vocab = getattr(embeddings, "num_embeddings", None) or architecture.vocab_size
+        check_vocabulary(data, plan, vocab)
+        target = torch.device(device) if device is not None else model_device(module)
+        if model_device(module) != target:
+            module.to(target)
+        pad = getattr(config, "pad_token_id", None)
+        return cls(module, data, architecture, names, hooks, plan, dtype, target,
+                   pad if isinstance(pad, int) and 0 <= pad < (vocab or 1 << 62) else 0,
+                   batch_size)
+
+    # ------------------------------------------------------------------------------ forward
+    def inputs(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(B, T) right-padded input ids and the (B, T) mask (None when nothing is padded)."""
+        lengths = batch.lengths
+        width = int(lengths.max())
+        ids = np.full((len(lengths), width), self.pad_token_id, np.int64)  # (B, T)
+        offsets = self.tokenized.offsets
+        for row, (seq, length) in enumerate(zip(batch.sequences, lengths, strict=True)):
+            start = int(offsets[seq])
+            ids[row, :length] = self.tokenized.tokens[start : start + int(length)]
+        input_ids = torch.from_numpy(ids).to(self.device)
+        if bool((lengths == width).all()):
+            return input_ids, None
+        mask = torch.from_numpy(np.arange(width)[None, :] < lengths[:, None]).to(self.device)
+        return input_ids, mask.long()
+
+    def forward(self, input_ids: torch.Tensor, mask: torch.Tensor | None) -> dict[str, Any]:
+        """One forward pass capturing every point ({name: (B, T, width)})."""
+        for attempt in (0, 1):
+            try:
+                with torch.no_grad(), self.hooks as activations:
+                    self.model(input_ids=input_ids, attention_mask=mask, use_cache=False)
+                return activations
+            except ActivationModifiedInPlace:
+                if attempt:
+                    raise
+        raise AssertionError("unreachable")
+
+    def probe_widths(self) -> dict[str, int]:
+        """Width of every point, from a 2-token forward pass of the first sequence."""
+        first = self.plan.batch(0)
+        probe = Batch(0, first.first, np.minimum(first.lengths[:1], 2))
+        activations = self.forward(*self.inputs(probe))
+        return {name: int(activations[name].shape[-1]) for name in self.hook_names}
+
+    def rows_of(
+        self, batch: Batch, activations: dict[str, torch.Tensor], skip_before: int
+    ) -> ActivationBatch | None:
+        """The kept rows of a computed batch, on the CPU, in stream order."""
+        width = int(batch.lengths.max())
+        flat: list[np.ndarray] = []
+        seqs: list[np.ndarray] = []
+        for row, (seq, length) in enumerate(zip(batch.sequences, batch.lengths, strict=True)):
+            if seq < skip_before:
+                continue
+            start = int(self.tokenized.offsets[seq])
+            first = int(self.tokenized.tokens[start]) if length else -1
+            kept = self.plan.policy.keep(int(length), first)
+            flat.append(row * width + kept)
+            seqs.append(np.full(len(kept), seq, np.int64))
+        index = np.concatenate(flat) if flat else np.empty(0, np.int64)  # (N,) into (B*T)
+        if index.size == 0:
+            return None
+        position = index % width
+        sequence = np.concatenate(seqs)
+        starts = np.asarray(self.tokenized.offsets, np.int64)[sequence]
+        token_ids = np.asarray(self.tokenized.tokens[starts + position]).astype(np.int64)
+        everything = index.size == len(batch.lengths) * width
+        device_index = None if everything else torch.from_numpy(index).to(self.device)
+        moved = {}
+        for name in self.hook_names:
+            x = activations[name]  # (B, T, w)
+            x = x.reshape(-1, x.shape[-1])  # (B*T, w)
+            if device_index is not None:
+                x = x.index_select(0, device_index)  # (N, w)
+            moved[name] = self._to_storage(x)
+        return ActivationBatch(moved, token_ids, sequence, position)
+
+    def _to_storage(self, x: torch.Tensor) -> torch.Tensor:
+        """Off the device in the storage dtype. On the CPU float16 / float32 casts are left to
+        the writer thread (numpy casts while the next batch computes)."""
+        target = STORAGE_TORCH_DTYPES[self.dtype]
+        if x.device.type == "cpu":
+            return x if (target != torch.bfloat16 or x.dtype == target) else x.to(target)
+        return x.to(target).cpu()
+
+    def compute(self, batch: Batch, skip_before: int) -> list[ActivationBatch]:
+        """Run ``batch`` in chunks of at most ``batch_limit`` sequences, halving on OOM."""
+        out: list[ActivationBatch] = []
+        done = 0
+        while done < len(batch.lengths):
+            size = min(self.batch_limit, len(batch.lengths) - done)
+            chunk = Batch(batch.index, batch.first + done, batch.lengths[done : done + size])
+            try:
+                activations = self.forward(*self.inputs(chunk))
+                rows = self.rows_of(chunk, activations, skip_before)
+            except (torch.OutOfMemoryError, MemoryError, RuntimeError) as exc:
+                if not _is_oom(exc) or size == 1:
+                    raise
+                self.batch_limit = max(1, size // 2)
+                self.oom_events.append({
+                    "batch": batch.index, "sequences": size, "retry_with": self.batch_limit,
+                    "error": f"{type(exc).__name__}: {str(exc)[:200]}",
+                })
+                del exc
+                if self.device.type == "cuda":
+                    torch.cuda.empty_cache()
+                continue
+            if rows is not None:
+                out.append(rows)
+            done += size
+        return out
+
+    # ----------------------------------------------------------------------------------- run
+    def store_spec(self, extra: dict[str, Any] | None) -> dict[str, Any]:
+        return {
+            "hook_points": self.hook_names,
+            "dtype": self.dtype,
+            "positions": self.plan.policy.to_dict(),
+            "batch_size": self.plan.batch_size,
+            "plan": self.plan.to_dict(),
+            "model_type": self.architecture.model_type,
+            "model_class": self.architecture.model_class,
+            "tokenizer_key": self.tokenized.tokenizer_key,
+            "tokenization_policy": self.tokenized.policy,
+            "device_type": self.device.type,
+            **(extra or {}),
+        }
+
+    def run(
+        self,
+        out_dir: str | os.PathLike[str],
+        *,
+        progress: Callable[[ExtractionProgress], None] | None,
+        should_stop: Callable[[], bool] | None,
+        resume: bool,
+        spec: dict[str, Any] | None,
+        shard_rows: int | None,
+        shard_bytes: int,
+        durable: bool,
+        max_queued_batches: int,
+    ) -> ExtractionResult:
+        widths = self.probe_widths()
+        writer = ActivationWriter.open(
+            out_dir, self.store_spec(spec), hooks=widths, dtype=self.dtype,
+            shard_rows=shard_rows, shard_bytes=shard_bytes, resume=resume,
+            stats_config=StatsConfig(bos_token_id=self.plan.policy.bos_token_id),
+            max_queued_batches=max_queued_batches, durable=durable,
+        )
+        point = writer.resume_point
+        start = 0 if point.next_sequence is None else point.next_sequence
+        if point.complete:
+            start = self.plan.n_sequences
+        started = time.perf_counter()
+        computed = 0
+        counter = _BytesCounter()
+        with writer:
+            for batch in self.plan.batches(start) if not point.complete else ():
+                if should_stop is not None and should_stop():
+                    raise JobCancelled()
+                for rows in self.compute(batch, skip_before=start):
+                    writer.append(rows)
+                computed += batch.tokens
+                if progress is not None:
+                    elapsed = time.perf_counter() - started
+                    last = batch.first + len(batch.lengths)
+                    progress(ExtractionProgress(
+                        tokens_done=self.plan.tokens_before(last),
+                        tokens_total=self.plan.n_tokens,
+                        rows_done=int(self.plan.rows_per_sequence[:last].sum()),
+                        rows_total=self.plan.n_rows,
+                        bytes_written=counter.bytes(writer.manifest),
+                        elapsed_s=elapsed,
+                        tokens_per_s=computed / elapsed if elapsed > 0 else None,
+                        batch_size=self.batch_limit,
+                    ))
+        manifest = writer.manifest
+        elapsed = time.perf_counter() - started
+        return ExtractionResult(
+            path=Path(out_dir), status=manifest["status"], hook_points=self.hook_names,
+            widths=widths, dtype=self.dtype, plan=self.plan.to_dict(),
+            rows=int(manifest["counts"]["rows"]), tokens_computed=computed, elapsed_s=elapsed,
+            tokens_per_s=computed / elapsed if computed and elapsed > 0 else None,
+            bytes_written=counter.bytes(manifest), resumed_from_rows=point.rows,
+            batch_size_final=self.batch_limit, oom_events=list(self.oom_events),
+            manifest=manifest,
+        )
+
+
+class _BytesCounter:
+    """Bytes of the committed shard files, counted incrementally as shards are added."""
+
+    def __init__(self) -> None:
+        self._shards = 0
+        self._bytes = 0
+
+    def bytes(self, manifest: dict[str, Any]) -> int:
+        shards = manifest["shards"]
+        if len(shards) > self._shards:
+            partial = dict(manifest, shards=shards[self._shards :])
+            self._bytes += sum(record["bytes"] for _, record in layout.listed_files(partial))
+            self._shards = len(shards)
+        return self._bytes

@@ -1,0 +1,238 @@
+"""What an extraction will read and keep: sequences, kept positions, fixed batches, exact sizes.
+
+``plan_extraction(tokenized, batch_size=..., positions=..., max_samples=..., max_tokens=...)``
+returns an ``ExtractionPlan``: which sequences are read (the first ``max_samples`` of the
+tokenization, truncated so that at most ``max_tokens`` tokens are read: the last sequence may be
+cut, which is exact for a causal model), how many rows each sequence contributes under the
+position policy, and the batches. Batches are fixed runs of ``batch_size`` consecutive sequences
+in index order, so batch boundaries depend only on the data: a resumed run restarts at the batch
+that holds the cut sequence and computes exactly the same padded tensors as an uninterrupted run
+(byte-identical output).
+
+Position policies (``PositionPolicy``):
+- ``all``: every token;
+- ``last``: the last token of each sequence;
+- ``every_k``: positions ``k-1, 2k-1, ...`` (every k-th token, counting from 1);
+- ``exclude_bos``: every token but the first, when the first is the BOS token (every first
+  token when no BOS id is known).
+
+This module is pure numpy: it is NOT responsible for running the model or writing anything.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from interpstudio.core.errors import InvalidInput
+
+POSITION_MODES: tuple[str, ...] = ("all", "last", "every_k", "exclude_bos")
+
+
+class EmptyExtraction(InvalidInput):
+    """The selection holds no token to capture (empty dataset, or a policy that keeps nothing)."""
+
+    code = "empty_extraction"
+
+    def __init__(self, reason: str, details: dict[str, Any]) -> None:
+        super().__init__(
+            f"nothing to extract: {reason}; choose a tokenization with tokens, raise max_samples "
+            "/ max_tokens, or pick another position policy",
+            details=details,
+        )
+
+
+class TokenOutOfVocabulary(InvalidInput):
+    """A token id the model has no embedding for (never clamped silently)."""
+
+    code = "token_out_of_vocabulary"
+
+    def __init__(self, max_id: int, vocab_size: int) -> None:
+        super().__init__(
+            f"the tokenization holds token id {max_id}, but the model's vocabulary has "
+            f"{vocab_size} entries: tokenize the dataset with this model's tokenizer",
+            details={"max_token_id": max_id, "vocab_size": vocab_size},
+        )
+
+
+@dataclass(frozen=True)
+class PositionPolicy:
+    """Which positions of a sequence become rows; see the module docstring."""
+
+    mode: str = "all"
+    k: int = 1
+    bos_token_id: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.mode not in POSITION_MODES:
+            raise InvalidInput(
+                f"unknown position policy {self.mode!r}; use one of {', '.join(POSITION_MODES)}",
+                details={"positions": self.mode, "valid": list(POSITION_MODES)},
+            )
+        if self.k < 1:
+            raise InvalidInput(
+                f"every_k needs k >= 1, got {self.k}", details={"every_k": self.k}
+            )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"mode": self.mode, "k": self.k, "bos_token_id": self.bos_token_id}
+
+    def keep(self, length: int, first_token: int) -> np.ndarray:
+        """(n_kept,) int64 positions kept in a sequence of ``length`` tokens."""
+        if length <= 0:
+            return np.empty(0, np.int64)
+        if self.mode == "last":
+            return np.array([length - 1], np.int64)
+        if self.mode == "every_k":
+            return np.arange(self.k - 1, length, self.k, dtype=np.int64)
+        if self.mode == "exclude_bos":
+            drop = self.bos_token_id is None or first_token == self.bos_token_id
+            return np.arange(1 if drop else 0, length, dtype=np.int64)
+        return np.arange(length, dtype=np.int64)
+
+    def count(self, lengths: np.ndarray, first_tokens: np.ndarray) -> np.ndarray:
+        """(n,) rows kept per sequence, vectorised ``len(keep(...))``."""
+        lengths = np.asarray(lengths, np.int64)
+        if self.mode == "last":
+            return (lengths > 0).astype(np.int64)
+        if self.mode == "every_k":
+            return lengths // self.k
+        if self.mode == "exclude_bos":
+            drop = (
+                np.ones(len(lengths), bool)
+                if self.bos_token_id is None
+                else np.asarray(first_tokens) == self.bos_token_id
+            )
+            return np.maximum(lengths - (drop & (lengths > 0)), 0)
+        return lengths
+
+
+@dataclass(frozen=True)
+class Batch:
+    """One planned forward pass: consecutive sequences ``first..first+len(lengths)-1``."""
+
+    index: int
+    first: int  # index (in the tokenization) of its first sequence
+    lengths: np.ndarray  # (B,) tokens read from each sequence (after truncation)
+
+    @property
+    def sequences(self) -> range:
+        return range(self.first, self.first + len(self.lengths))
+
+    @property
+    def tokens(self) -> int:
+        return int(self.lengths.sum())
+
+
+@dataclass(frozen=True)
+class ExtractionPlan:
+    """The sequences, rows and batches of one extraction (see ``plan_extraction``)."""
+
+    lengths: np.ndarray  # (n_seq,) tokens read per selected sequence
+    rows_per_sequence: np.ndarray  # (n_seq,) rows kept per sequence
+    batch_size: int
+    policy: PositionPolicy
+
+    @property
+    def n_sequences(self) -> int:
+        return len(self.lengths)
+
+    @property
+    def n_tokens(self) -> int:
+        return int(self.lengths.sum())
+
+    @property
+    def n_rows(self) -> int:
+        return int(self.rows_per_sequence.sum())
+
+    @property
+    def max_length(self) -> int:
+        return int(self.lengths.max()) if len(self.lengths) else 0
+
+    @property
+    def n_batches(self) -> int:
+        return -(-self.n_sequences // self.batch_size)
+
+    def batch(self, index: int) -> Batch:
+        first = index * self.batch_size
+        return Batch(index, first, self.lengths[first : first + self.batch_size])
+
+    def batches(self, start_sequence: int = 0) -> Iterator[Batch]:
+        """The batches from the one holding ``start_sequence`` to the end."""
+        for index in range(start_sequence // self.batch_size, self.n_batches):
+            yield self.batch(index)
+
+    def tokens_before(self, sequence: int) -> int:
+        return int(self.lengths[:sequence].sum())
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "sequences": self.n_sequences,
+            "tokens": self.n_tokens,
+            "rows": self.n_rows,
+            "max_length": self.max_length,
+            "batches": self.n_batches,
+            "batch_size": self.batch_size,
+        }
+
+
+def plan_extraction(
+    tokenized: Any,
+    *,
+    batch_size: int,
+    positions: PositionPolicy,
+    max_samples: int | None = None,
+    max_tokens: int | None = None,
+) -> ExtractionPlan:
+    """Plan an extraction over ``tokenized`` (a ``token_store.TokenizedDataset``)."""
+    if batch_size < 1:
+        raise InvalidInput(f"batch_size must be >= 1, got {batch_size}",
+                           details={"batch_size": batch_size})
+    for name, value in (("max_samples", max_samples), ("max_tokens", max_tokens)):
+        if value is not None and value < 1:
+            raise InvalidInput(f"{name} must be >= 1 when given, got {value}",
+                               details={name: value})
+    offsets = np.asarray(tokenized.offsets, np.int64)  # (N_seq + 1,)
+    n_seq = len(offsets) - 1
+    if max_samples is not None:
+        n_seq = min(n_seq, max_samples)
+    lengths = np.diff(offsets[: n_seq + 1]).astype(np.int64)  # (n_seq,)
+    if max_tokens is not None:
+        cumulative = np.cumsum(lengths)
+        n_seq = int(np.searchsorted(cumulative, max_tokens, side="left")) + 1
+        n_seq = min(n_seq, len(lengths))
+        lengths = lengths[:n_seq].copy()
+        over = int(lengths.sum()) - max_tokens
+        if over > 0:
+            lengths[-1] -= over
+    if n_seq == 0 or int(lengths.sum()) == 0:
+        raise EmptyExtraction(
+            "the tokenization (or the selected part of it) holds no tokens",
+            {"sequences": int(len(offsets) - 1), "max_samples": max_samples,
+             "max_tokens": max_tokens},
+        )
+    tokens = np.asarray(tokenized.tokens)
+    starts = offsets[:n_seq]
+    first_tokens = np.where(lengths > 0, tokens[np.minimum(starts, max(len(tokens) - 1, 0))], -1)
+    rows = positions.count(lengths, first_tokens)
+    plan = ExtractionPlan(lengths, rows, batch_size, positions)
+    if plan.n_rows == 0:
+        raise EmptyExtraction(
+            f"the position policy {positions.mode!r} keeps no token of the selected sequences",
+            {"positions": positions.to_dict(), "tokens": plan.n_tokens},
+        )
+    return plan
+
+
+def check_vocabulary(tokenized: Any, plan: ExtractionPlan, vocab_size: int | None) -> None:
+    """Refuse token ids >= the model's embedding rows (reads the selected tokens once)."""
+    if vocab_size is None:
+        return
+    last = plan.n_sequences - 1
+    end = int(tokenized.offsets[last]) + int(plan.lengths[last])
+    tokens = np.asarray(tokenized.tokens[int(tokenized.offsets[0]) : end])
+    if tokens.size and int(tokens.max()) >= vocab_size:
+        raise TokenOutOfVocabulary(int(tokens.max()), vocab_size)

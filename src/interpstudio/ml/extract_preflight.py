@@ -1,0 +1,250 @@
+"""Preflight of an extraction: exact bytes, memory, free disk, projected time and its bound.
+
+``preflight(model, tokenized, hook_points, out_dir=..., ...)`` checks the request exactly as
+``extract`` would (hook points, tokens in vocabulary, non-empty selection), then:
+
+- bytes: the shard files the store will hold, exactly (every ``.npy`` header included: shard
+  boundaries are fixed by the row count), plus the small statistics files (estimated);
+- memory: the model's resident bytes, the writer's shard buffers and queued batches, and the
+  forward pass's workspace (measured as the peak allocation of the calibration batch on CUDA,
+  estimated from shapes on the CPU); on CUDA the model and workspace are VRAM, the rest RAM;
+- free disk at ``out_dir`` against the bytes needed (``check_free_disk`` refuses);
+- time: a calibration batch of the real plan on the real model and device (one warm-up pass,
+  then one timed pass including the gather and the copy to the CPU) gives tokens/s; a short
+  sequential write with fsync in ``out_dir``'s file system gives the disk rate; since compute and
+  writing overlap, the projection is the larger of the two and that one is the ``bound``.
+
+This module is NOT responsible for deciding to run (callers do) or for the run itself
+(``extract_engine``).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import time
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from interpstudio.core.errors import AppError, InsufficientDisk
+from interpstudio.ml.extract_engine import ExtractionSession
+from interpstudio.ml.extract_plan import ExtractionPlan
+from interpstudio.ml.store import STORAGE_DTYPES
+from interpstudio.ml.store_writer import DEFAULT_SHARD_BYTES
+from interpstudio.ml.token_store import TokenizedDataset
+
+DISK_PROBE_BYTES = 32 << 20
+_STATS_FIELDS = 2 * 6  # groups x per-dimension float64 accumulators kept per hook point
+
+
+class NotEnoughDisk(InsufficientDisk):
+    """Refused before starting: the store would not fit on the disk."""
+
+    code = "extraction_insufficient_disk"
+
+    def __init__(self, *, path: Path, needed: int, free: int) -> None:
+        AppError.__init__(
+            self,
+            f"the extraction needs {needed:,} bytes at {path} but only {free:,} are free; free "
+            f"{needed - free:,} bytes, store fewer hook points / tokens, or use float16",
+            details={"path": str(path), "needed_bytes": needed, "free_bytes": free},
+        )
+
+
+@dataclass(frozen=True)
+class PreflightReport:
+    """Everything the UI shows before the user confirms; ``to_dict`` is JSON-ready."""
+
+    hook_points: list[str]
+    widths: dict[str, int]
+    dtype: str
+    plan: dict[str, Any]
+    shard_rows: int
+    shards: int
+    bytes: dict[str, int]  # activations, tokens, norms, headers (exact); stats (estimate); total
+    free_disk_bytes: int
+    disk_ok: bool
+    memory: dict[str, int | None]  # model, workspace, writer, ram_needed, vram_needed
+    calibration: dict[str, Any] | None  # tokens, seconds, tokens_per_s, batch_size, device
+    disk_write_bytes_per_s: float | None
+    projected: dict[str, Any]  # compute_s, disk_s, total_s, bound
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _npy_header_bytes(dtype: np.dtype[Any], shape: tuple[int, ...]) -> int:
+    buffer = io.BytesIO()
+    header = {"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": False,
+              "shape": shape}
+    np.lib.format.write_array_header_1_0(buffer, header)
+    return len(buffer.getvalue())
+
+
+def store_bytes(
+    plan: ExtractionPlan, widths: dict[str, int], dtype: str, shard_rows: int
+) -> dict[str, int]:
+    """Exact bytes of every shard file the store will hold (+ an estimate of stats files)."""
+    stored = STORAGE_DTYPES[dtype]
+    rows = plan.n_rows
+    full, rest = divmod(rows, shard_rows)
+    shard_sizes = [shard_rows] * full + ([rest] if rest else [])
+    act = rows * sum(widths.values()) * stored.itemsize
+    tokens = rows * 3 * 8
+    norms = rows * 8 * len(widths)
+    headers = 0
+    for n in sorted(set(shard_sizes)):
+        count = shard_sizes.count(n)
+        per = sum(_npy_header_bytes(stored, (n, d)) for d in widths.values())
+        per += _npy_header_bytes(np.dtype(np.int64), (n, 3))
+        per += len(widths) * _npy_header_bytes(np.dtype(np.float64), (n,))
+        headers += count * per
+    stats = sum(_STATS_FIELDS * d * 8 + (64 << 10) for d in widths.values())
+    return {
+        "activations": act, "tokens": tokens, "norms": norms, "headers": headers,
+        "shard_files": act + tokens + norms + headers, "stats_estimate": stats,
+        "total": act + tokens + norms + headers + stats,
+    }
+
+
+def measure_disk_write_rate(directory: Path, nbytes: int = DISK_PROBE_BYTES) -> float:
+    """Sequential write rate (bytes/s) of ``directory``'s file system: ``dd``-style, fsynced."""
+    directory.mkdir(parents=True, exist_ok=True)
+    probe = directory / f".disk-probe-{os.getpid()}"
+    block = np.random.default_rng(0).integers(0, 255, 4 << 20, dtype=np.uint8).tobytes()
+    written = 0
+    started = time.perf_counter()
+    try:
+        with open(probe, "wb") as f:
+            while written < nbytes:
+                written += f.write(block)
+            f.flush()
+            os.fsync(f.fileno())
+        elapsed = time.perf_counter() - started
+    finally:
+        probe.unlink(missing_ok=True)
+    return written / max(elapsed, 1e-9)
+
+
+def check_free_disk(report: PreflightReport, path: str | os.PathLike[str]) -> None:
+    """Raise ``NotEnoughDisk`` (needed vs free) unless the store fits."""
+    if not report.disk_ok:
+        raise NotEnoughDisk(path=Path(path), needed=report.bytes["total"],
+                            free=report.free_disk_bytes)
+
+
+def _existing_parent(path: Path) -> Path:
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path
+
+
+def preflight(
+    model: nn.Module | Any,
+    tokenized: TokenizedDataset | str | os.PathLike[str],
+    hook_points: str | Iterable[str],
+    *,
+    out_dir: str | os.PathLike[str],
+    batch_size: int = 8,
+    positions: str = "all",
+    every_k: int = 1,
+    dtype: str = "float16",
+    max_samples: int | None = None,
+    max_tokens: int | None = None,
+    device: str | torch.device | None = None,
+    calibrate: bool = True,
+    measure_disk: bool = True,
+    shard_rows: int | None = None,
+    shard_bytes: int = DEFAULT_SHARD_BYTES,
+    max_queued_batches: int = 4,
+) -> PreflightReport:
+    """Check and estimate an extraction without writing it; see the module docstring."""
+    session = ExtractionSession.prepare(
+        model, tokenized, hook_points, batch_size=batch_size, positions=positions,
+        every_k=every_k, dtype=dtype, max_samples=max_samples, max_tokens=max_tokens,
+        device=device,
+    )
+    widths = session.probe_widths()
+    itemsize = STORAGE_DTYPES[dtype].itemsize
+    row_bytes = sum(widths.values()) * itemsize
+    rows_per_shard = shard_rows if shard_rows is not None else max(1, shard_bytes // row_bytes)
+    plan = session.plan
+    sizes = store_bytes(plan, widths, dtype, rows_per_shard)
+    target = Path(out_dir)
+    free = shutil.disk_usage(_existing_parent(target)).free
+    calibration = _calibrate(session) if calibrate else None
+    memory = _memory(session, widths, rows_per_shard, row_bytes, calibration, max_queued_batches)
+    rate = measure_disk_write_rate(_existing_parent(target)) if measure_disk else None
+    compute_s = plan.n_tokens / calibration["tokens_per_s"] if calibration else None
+    disk_s = sizes["total"] / rate if rate else None
+    known = {k: v for k, v in (("compute", compute_s), ("disk", disk_s)) if v is not None}
+    bound = max(known, key=lambda k: known[k]) if known else None
+    return PreflightReport(
+        hook_points=session.hook_names, widths=widths, dtype=dtype, plan=plan.to_dict(),
+        shard_rows=rows_per_shard, shards=-(-plan.n_rows // rows_per_shard), bytes=sizes,
+        free_disk_bytes=int(free), disk_ok=sizes["total"] <= free, memory=memory,
+        calibration=calibration, disk_write_bytes_per_s=rate,
+        projected={"compute_s": compute_s, "disk_s": disk_s,
+                   "total_s": max(known.values()) if known else None, "bound": bound},
+    )
+
+
+def _calibrate(session: ExtractionSession) -> dict[str, Any]:
+    """Time the first planned batch (after one warm-up pass) on the real model and device."""
+    batch = session.plan.batch(0)
+    cuda = session.device.type == "cuda"
+    session.compute(batch, skip_before=0)  # warm-up (kernels, allocator, caches)
+    if cuda:
+        torch.cuda.synchronize(session.device)
+        torch.cuda.reset_peak_memory_stats(session.device)
+    started = time.perf_counter()
+    session.compute(batch, skip_before=0)
+    if cuda:
+        torch.cuda.synchronize(session.device)
+    seconds = time.perf_counter() - started
+    return {
+        "tokens": batch.tokens, "seconds": seconds,
+        "tokens_per_s": batch.tokens / max(seconds, 1e-9), "batch_size": len(batch.lengths),
+        "device": str(session.device),
+        "peak_allocated_bytes": int(torch.cuda.max_memory_allocated(session.device))
+        if cuda else None,
+    }
+
+
+def _memory(
+    session: ExtractionSession,
+    widths: dict[str, int],
+    rows_per_shard: int,
+    row_bytes: int,
+    calibration: dict[str, Any] | None,
+    max_queued_batches: int,
+) -> dict[str, int | None]:
+    model_bytes = sum(t.numel() * t.element_size() for t in session.model.parameters())
+    model_bytes += sum(t.numel() * t.element_size() for t in session.model.buffers())
+    batch_tokens = session.plan.batch_size * session.plan.max_length
+    compute_item = next(session.model.parameters()).element_size()
+    captured = batch_tokens * sum(widths.values()) * compute_item  # one batch's captured points
+    arch = session.architecture
+    heads = getattr(getattr(session.model, "config", None), "num_attention_heads", 1) or 1
+    workspace = batch_tokens * (arch.d_model * 8 + (arch.d_mlp or 4 * arch.d_model) * 3)
+    workspace = workspace * compute_item + (
+        session.plan.batch_size * heads * session.plan.max_length**2 * compute_item
+    )
+    if calibration and calibration.get("peak_allocated_bytes"):
+        workspace = max(0, calibration["peak_allocated_bytes"] - model_bytes)
+    writer = rows_per_shard * (row_bytes + 24) + max_queued_batches * captured
+    cuda = session.device.type == "cuda"
+    on_device = model_bytes + workspace + captured
+    return {
+        "model": model_bytes, "workspace": workspace, "captured_batch": captured,
+        "writer": writer,
+        "ram_needed": writer + captured + (0 if cuda else on_device),
+        "vram_needed": on_device if cuda else None,
+    }
