@@ -1,0 +1,167 @@
+"""Bring a model from the local disk into the data dir: a checkpoint folder, one
+``.safetensors`` file with its ``config.json``, or a ``.gguf`` file.
+
+``plan_import(path, config_path=None)`` works out what the source is and which files it needs,
+refusing a source without config (``MissingConfig``), without weights (``NoWeightFiles``) or with a
+corrupt or truncated safetensors file (``CorruptCheckpoint``: the header is checked against the
+file size, so a cut-off copy is caught before anything is loaded). ``ImportPlan.fingerprint()``
+is a sha256 over the files' names, sizes and contents: the identity of a local model.
+``copy_checkpoint`` copies a folder / single-file plan into a destination folder (a temporary
+sibling renamed when whole); a GGUF plan is converted instead with
+``loading.convert_gguf_to_safetensors`` so later loads take seconds, not a dequantization.
+
+This module is NOT responsible for deciding which paths a user may read (the service checks the
+configured roots with ``core.paths.ensure_within`` before calling this) or for recording anything.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import struct
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from interpstudio.core.errors import InvalidInput, JobCancelled, NotFound
+from interpstudio.ml.hub_errors import MissingConfig, NoWeightFiles
+
+CHECKPOINT_SUFFIXES = (".json", ".safetensors", ".bin", ".model", ".txt", ".tiktoken", ".jinja")
+WEIGHT_SUFFIXES = (".safetensors", ".bin")
+COPY_BLOCK = 8 * 1024 * 1024
+MAX_HEADER_BYTES = 100 * 1024 * 1024
+
+
+class CorruptCheckpoint(InvalidInput):
+    code = "corrupt_checkpoint"
+
+    def __init__(self, path: Path, reason: str) -> None:
+        super().__init__(
+            f"{path.name} is not a valid safetensors file ({reason}); it may be truncated or "
+            "corrupt: copy or download it again",
+            details={"file": str(path), "reason": reason},
+        )
+
+
+@dataclass(frozen=True)
+class ImportPlan:
+    kind: str  # "folder" | "safetensors" | "gguf"
+    source: Path
+    files: tuple[tuple[Path, str], ...]  # (source file, name in the checkpoint folder)
+
+    @property
+    def total_bytes(self) -> int:
+        return sum(path.stat().st_size for path, _ in self.files)
+
+    def fingerprint(self) -> str:
+        """sha256 over (name, size, sha256 of content) of every file, in name order."""
+        outer = hashlib.sha256()
+        for path, name in sorted(self.files, key=lambda item: item[1]):
+            inner = hashlib.sha256()
+            with path.open("rb") as handle:
+                while block := handle.read(COPY_BLOCK):
+                    inner.update(block)
+            outer.update(f"{name}\0{path.stat().st_size}\0{inner.hexdigest()}\n".encode())
+        return outer.hexdigest()
+
+
+def check_safetensors(path: Path) -> None:
+    """Raise ``CorruptCheckpoint`` unless ``path``'s header parses and covers the file exactly."""
+    size = path.stat().st_size
+    with path.open("rb") as handle:
+        prefix = handle.read(8)
+        if len(prefix) < 8:
+            raise CorruptCheckpoint(path, f"only {size} bytes, shorter than the 8-byte header")
+        (header_len,) = struct.unpack("<Q", prefix)
+        if header_len > min(size - 8, MAX_HEADER_BYTES):
+            raise CorruptCheckpoint(path, f"header claims {header_len:,} bytes, file has {size:,}")
+        try:
+            header = json.loads(handle.read(header_len))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise CorruptCheckpoint(path, f"header is not JSON ({exc})") from None
+    if not isinstance(header, dict):
+        raise CorruptCheckpoint(path, "header is not a JSON object")
+    ends = [entry["data_offsets"][1] for name, entry in header.items()
+            if name != "__metadata__" and isinstance(entry, dict) and "data_offsets" in entry]
+    expected = 8 + header_len + max(ends, default=0)
+    if expected != size:
+        state = "truncated" if expected > size else "longer than its tensors"
+        raise CorruptCheckpoint(path, f"{state}: tensors end at byte {expected:,}, file has "
+                                f"{size:,}")
+
+
+def plan_import(path: Path, config_path: Path | None = None) -> ImportPlan:
+    """What to import from ``path`` (already checked to lie inside the allowed roots)."""
+    if not path.exists():
+        raise NotFound("path", path, f"{path} does not exist; give an existing folder or file")
+    if path.is_dir():
+        return _plan_folder(path)
+    if path.suffix == ".gguf":
+        return ImportPlan("gguf", path, ((path, path.name),))
+    if path.suffix == ".safetensors":
+        config = config_path or path.parent / "config.json"
+        if not config.is_file():
+            raise MissingConfig(f"{path.name} (looked for {config})")
+        check_safetensors(path)
+        extras = tuple((p, p.name) for p in _side_files(path.parent) if p != config)
+        return ImportPlan("safetensors", path,
+                          ((path, "model.safetensors"), (config, "config.json"), *extras))
+    raise InvalidInput(
+        f"{path.name} is neither a folder, a .safetensors nor a .gguf file; import a "
+        "transformers checkpoint folder, one .safetensors file with its config.json, or a .gguf",
+        details={"path": str(path)},
+    )
+
+
+def _side_files(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.is_file()
+                  and (p.suffix == ".json" or p.name in ("tokenizer.model", "merges.txt",
+                                                         "vocab.txt")))
+
+
+def _plan_folder(folder: Path) -> ImportPlan:
+    files = sorted(p for p in folder.iterdir()
+                   if p.is_file() and not p.name.startswith(".")
+                   and p.name.endswith(CHECKPOINT_SUFFIXES))
+    names = [p.name for p in files]
+    if "config.json" not in names:
+        ggufs = sorted(folder.glob("*.gguf"))
+        if len(ggufs) == 1:
+            return ImportPlan("gguf", ggufs[0], ((ggufs[0], ggufs[0].name),))
+        raise MissingConfig(str(folder))
+    weights = [p for p in files if p.name.endswith(WEIGHT_SUFFIXES)]
+    if not weights:
+        raise NoWeightFiles(str(folder), names)
+    for weight in weights:
+        if weight.suffix == ".safetensors":
+            check_safetensors(weight)
+    return ImportPlan("folder", folder, tuple((p, p.name) for p in files))
+
+
+def copy_checkpoint(plan: ImportPlan, dest: Path, *,
+                    progress: Callable[[int, int], None] | None = None,
+                    should_stop: Callable[[], bool] | None = None) -> Path:
+    """Copy a folder or single-file plan into ``dest`` (must not exist); bytes reported."""
+    if dest.exists():
+        shutil.rmtree(dest)
+    partial = dest.parent / f".{dest.name}.partial-{uuid.uuid4().hex[:8]}"
+    partial.mkdir(parents=True)
+    total, done = plan.total_bytes, 0
+    try:
+        for source, name in plan.files:
+            with source.open("rb") as reader, (partial / name).open("wb") as writer:
+                while block := reader.read(COPY_BLOCK):
+                    writer.write(block)
+                    done += len(block)
+                    if progress is not None:
+                        progress(done, total)
+                    if should_stop is not None and should_stop():
+                        raise JobCancelled("import stopped")
+        os.rename(partial, dest)
+    finally:
+        if partial.exists():
+            shutil.rmtree(partial)
+    return dest

@@ -1,0 +1,171 @@
+"""Inspect a model checkpoint on disk: what it is, whether our hooks see it right, and what a
+precision costs it.
+
+``inspect_checkpoint(path, precision=...)`` loads the checkpoint in fp32 (``loading.load_model``,
+which steps down when fp32 does not fit the memory budget and says so), resolves its architecture,
+runs the fidelity probe (hooked ``resid_post`` vs HF ``output_hidden_states``) on a probe text,
+builds the module tree with true parameter counts and the hook points of each layer, then, when a
+precision other than fp32 is asked for, loads it at that precision (with the same OOM fallback)
+and measures the drift of each layer's ``resid_post`` against fp32. ``Inspection.to_dict`` is JSON.
+
+This module is NOT responsible for downloading, copying files or storing results.
+"""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from interpstudio.core.errors import JobCancelled
+from interpstudio.ml.architecture import Architecture, resolve_architecture
+from interpstudio.ml.fidelity import fidelity_probe
+from interpstudio.ml.hook_points import HOOK_KIND_DESCRIPTIONS, HOOK_KINDS
+from interpstudio.ml.hooks import UnresolvableHookPoint, resolve_hook_point
+from interpstudio.ml.loading import LoadedModel, load_model
+from interpstudio.ml.module_tree import describe_modules
+from interpstudio.ml.quantize import measure_drift
+
+PROBE_TEXT = (
+    "The quick brown fox jumps over the lazy dog. In 1905, Einstein published four papers; "
+    "def add(a, b): return a + b  # Ünïcödé, 数字 123."
+)
+FIDELITY_TOLERANCE = 1e-4  # max-abs in fp32 above which the badge is not "exact"
+
+
+@dataclass
+class Inspection:
+    model_type: str
+    architecture_class: str
+    n_layers: int
+    d_model: int
+    d_mlp: int | None
+    vocab_size: int | None
+    parameter_count: int
+    fidelity: dict[str, Any]
+    load: dict[str, Any]  # the fp32 load's summary (precision used, fallback reason, bytes)
+    architecture: dict[str, Any]  # layers, hook points per layer, module tree
+    precision: dict[str, Any] = field(default_factory=dict)  # requested/used/reason/drift
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(vars(self))
+
+
+def probe_ids(tokenizer: Any | None, vocab_size: int | None, text: str = PROBE_TEXT
+              ) -> torch.Tensor:
+    """Token ids (1, T) of ``text``; without a tokenizer a fixed spread of ids."""
+    if tokenizer is not None:
+        ids = tokenizer(text, return_tensors="pt")["input_ids"]  # (1, T)
+        if ids.shape[1] > 0:
+            return ids[:, :64]
+    top = max(int(vocab_size or 2), 2)
+    return (torch.arange(32) * 7919 % top).unsqueeze(0)  # (1, 32)
+
+
+def hook_points_by_layer(architecture: Architecture) -> list[dict[str, Any]]:
+    """Per decoder layer: each hook point's name and module, or why it is missing."""
+    layers = []
+    for block in architecture.blocks:
+        points = []
+        for kind in HOOK_KINDS:
+            name = f"blocks.{block.index}.{kind}"
+            try:
+                resolved = resolve_hook_point(architecture, name)
+                points.append({"name": name, "kind": kind, "module": resolved.module_path,
+                               "phase": resolved.phase,
+                               "description": HOOK_KIND_DESCRIPTIONS[kind]})
+            except UnresolvableHookPoint as exc:
+                points.append({"name": name, "kind": kind, "module": None,
+                               "unavailable": exc.message})
+        layers.append({"index": block.index, "path": block.path, "class_name": block.class_name,
+                       "attention": block.attention, "mlp": block.mlp, "norms": list(block.norms),
+                       "parallel_residual": block.parallel_residual, "moe": block.moe,
+                       "hook_points": points})
+    return layers
+
+
+def inspect_checkpoint(
+    path: str | Path,
+    *,
+    precision: str = "fp32",
+    memory_budget_bytes: int | None = None,
+    probe_text: str = PROBE_TEXT,
+    should_stop: Callable[[], bool] | None = None,
+    stage: Callable[[str], None] | None = None,
+) -> Inspection:
+    """Load, probe and describe the checkpoint at ``path``; see the module docstring."""
+    stop = should_stop or (lambda: False)
+    announce = stage or (lambda _name: None)
+    announce("loading fp32")
+    reference = load_model(path, precision="fp32", memory_budget_bytes=memory_budget_bytes,
+                           should_stop=stop)
+    _check(stop)
+    model = reference.model
+    architecture = resolve_architecture(model)
+    ids = probe_ids(reference.tokenizer, architecture.vocab_size, probe_text)
+    announce("fidelity probe")
+    report = fidelity_probe(model, ids, architecture=architecture)
+    fidelity = {
+        "max_abs": report.max_abs, "cosine": report.cosine,
+        "exact": bool(report.max_abs <= FIDELITY_TOLERANCE),
+        "tolerance": FIDELITY_TOLERANCE, "precision": reference.precision_used,
+        "probe_tokens": int(ids.shape[1]), "last_layer_reference": report.last_layer_reference,
+        "per_layer": [vars(layer) for layer in report.per_layer],
+    }
+    tree = describe_modules(model, architecture).to_dict()
+    inspection = Inspection(
+        model_type=architecture.model_type, architecture_class=architecture.model_class,
+        n_layers=architecture.n_layers, d_model=architecture.d_model, d_mlp=architecture.d_mlp,
+        vocab_size=architecture.vocab_size, parameter_count=reference.parameter_count,
+        fidelity=fidelity, load=reference.summary(),
+        architecture={"n_layers": architecture.n_layers, "d_model": architecture.d_model,
+                      "blocks_path": architecture.blocks_path,
+                      "final_norm": architecture.final_norm,
+                      "parallel_residual": architecture.parallel_residual,
+                      "moe": architecture.moe, "layers": hook_points_by_layer(architecture),
+                      "module_tree": tree},
+    )
+    inspection.precision = _precision_facts(reference, path, precision, memory_budget_bytes,
+                                            ids, stop, announce)
+    del reference, model
+    gc.collect()
+    return inspection
+
+
+def _precision_facts(reference: LoadedModel, path: str | Path, precision: str,
+                     budget: int | None, ids: torch.Tensor, stop: Callable[[], bool],
+                     announce: Callable[[str], None]) -> dict[str, Any]:
+    facts: dict[str, Any] = {"requested": precision}
+    if precision == "fp32" or reference.precision_used != "fp32":
+        # fp32 asked for (or fp32 did not even fit: the fallback already chose for us)
+        facts.update(used=reference.precision_used, reason=reference.fallback_reason,
+                     quantization=reference.summary()["quantization"],
+                     resident_bytes=reference.resident_bytes,
+                     estimated_bytes=reference.estimated_bytes, drift={})
+        return facts
+    announce(f"loading {precision}")
+    loaded = load_model(path, precision=precision, memory_budget_bytes=budget, should_stop=stop)
+    _check(stop)
+    announce(f"drift {loaded.precision_used} vs fp32")
+    drift = measure_drift(reference.model, loaded.model, ids)
+    cosines = [layer.mean_cosine for layer in drift.layers]
+    facts.update(
+        used=loaded.precision_used, reason=loaded.fallback_reason,
+        quantization=loaded.summary()["quantization"], resident_bytes=loaded.resident_bytes,
+        estimated_bytes=loaded.estimated_bytes,
+        drift={loaded.precision_used: {"min_layer_cosine": min(cosines),
+                                       "last_layer_cosine": cosines[-1],
+                                       "per_layer": drift.to_dict()["layers"]}},
+    )
+    del loaded
+    gc.collect()
+    return facts
+
+
+def _check(stop: Callable[[], bool]) -> None:
+    if stop():
+        raise JobCancelled("inspection stopped")
