@@ -71,6 +71,20 @@ def batches(start: int = 0, stop: int = N_SEQ, per_batch: int = 5) -> Iterator[A
         )
 
 
+def row_batches(start: int, rows_per_batch: int = 7) -> Iterator[ActivationBatch]:
+    """The same rows as ``batches(start)``, cut every ``rows_per_batch`` rows, mid-sequence."""
+    for batch in batches(start=start, per_batch=N_SEQ):
+        n = len(batch.token_ids)
+        for a in range(0, n, rows_per_batch):
+            part = slice(a, a + rows_per_batch)
+            yield ActivationBatch(
+                {h: x[part] for h, x in batch.activations.items()},
+                batch.token_ids[part],
+                batch.sequence_index[part],
+                batch.position[part],
+            )
+
+
 def open_writer(path: Path, *, resume: bool = False, **kwargs: Any) -> ActivationWriter:
     options: dict[str, Any] = {
         "hooks": HOOKS,
@@ -94,7 +108,7 @@ def crash_child(path: str) -> None:
     writer = open_writer(Path(path))
     for batch in batches():
         writer.append(batch)
-        time.sleep(0.01)
+        time.sleep(0.03)  # ~0.7 s in all: the parent kills it part-way
     writer.close()
 
 
@@ -309,7 +323,9 @@ def test_abort_leaves_partial_store_that_resumes_exactly(tmp_path: Path) -> None
     with pytest.raises(StoreClosed):
         writer.append(next(batches()))
     writer = open_writer(store, resume=True, durable=False)
-    for batch in batches(start=writer.resume_point.sequences_complete):
+    assert writer.resume_point.rows_to_skip > 0
+    # batches cut mid-sequence: the stored start of the tail sequence spans several of them
+    for batch in row_batches(start=writer.resume_point.sequences_complete, rows_per_batch=3):
         writer.append(batch)
     writer.close()
     assert data_files(store) == data_files(reference)
@@ -495,3 +511,15 @@ def test_export_saelens_loads_with_datasets_and_matches(tmp_path: Path) -> None:
     ds3 = datasets.load_from_disk(str(tmp_path / "out3")).with_format("numpy")
     first = open_activations(ragged)["blocks.0.resid_post"][:32]
     assert np.array_equal(ds3[0]["blocks.0.resid_post"], first)
+
+
+def test_export_saelens_cancel_writes_nothing(tmp_path: Path) -> None:
+    pytest.importorskip("datasets")
+    from interpstudio.core.errors import JobCancelled
+    from interpstudio.ml.export import export_saelens
+
+    write_all(tmp_path / "s", durable=False)
+    with pytest.raises(JobCancelled):
+        export_saelens(tmp_path / "s", tmp_path / "out", context_size=16, should_stop=lambda: True)
+    assert not (tmp_path / "out").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s"]  # no temp folder left

@@ -35,7 +35,6 @@ import queue
 import shutil
 import threading
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -52,37 +51,13 @@ from interpstudio.ml.store import (
     StoreDiskFull,
     StoreWriteFailed,
 )
+from interpstudio.ml.store_batch import ActivationBatch, PreparedBatch, check_order, prepare_batch
 from interpstudio.ml.store_manifest import ResumePoint
 from interpstudio.ml.store_stats import fold_shard, store_statistics
 
 DEFAULT_SHARD_BYTES = 256 << 20  # activation bytes (all hook points) per shard
 _TOKEN_ROW_BYTES = 8 * len(layout.TOKEN_COLUMNS)
 _ENOSPC = {28, 122}  # ENOSPC, EDQUOT
-
-
-@dataclass(frozen=True)
-class ActivationBatch:
-    """One batch from the engine, pad positions already removed.
-
-    activations: hook name -> (N, d) array in the storage dtype (numpy, or CPU torch tensor;
-    bfloat16 as a torch bf16 tensor or its uint16 bits; float arrays are cast / rounded).
-    token_ids, sequence_index, position: (N,) integers, one per row.
-    """
-
-    activations: Mapping[str, Any]
-    token_ids: Any
-    sequence_index: Any
-    position: Any
-
-
-@dataclass
-class _Prepared:
-    activations: dict[str, np.ndarray]  # hook -> (n, d)
-    tokens: np.ndarray  # (n, 3) int64
-
-    @property
-    def rows(self) -> int:
-        return self.tokens.shape[0]
 
 
 class ActivationWriter:
@@ -203,12 +178,16 @@ class ActivationWriter:
         self._raise_if_failed()
         if self._state != "open" or self.manifest["status"] == "complete":
             raise StoreClosed(self.path, "complete" if self._state == "open" else self._state)
-        prepared = self._prepare(batch)
-        if self._skip:
-            prepared = self._drop_stored_rows(prepared)
-        self._check_order(prepared.tokens)
-        if prepared.rows:
-            self._queue.put(("batch", prepared))
+        prepared = prepare_batch(batch, self.hooks, self.dtype)
+        stored = self._already_stored(prepared) if self._skip else 0
+        rest = PreparedBatch(
+            {h: x[stored:] for h, x in prepared.activations.items()}, prepared.tokens[stored:]
+        )
+        check_order(rest.tokens, self._last_token)
+        self._skip -= stored
+        if rest.rows:
+            self._last_token = rest.tokens[-1]
+            self._queue.put(("batch", rest))
 
     def close(self) -> dict[str, Any]:
         """Flush the last rows, write ``stats.json`` and mark the store complete; return the
@@ -245,58 +224,9 @@ class ActivationWriter:
             self.abort("partial" if cancelled else "failed")
 
     # ------------------------------------------------------------------------ caller side
-    def _prepare(self, batch: ActivationBatch) -> _Prepared:
-        token_ids = layout.as_numpy(batch.token_ids, what="token_ids")
-        n = token_ids.shape[0] if token_ids.ndim == 1 else -1
-        columns = [
-            token_ids,
-            layout.as_numpy(batch.sequence_index, what="sequence_index"),
-            layout.as_numpy(batch.position, what="position"),
-        ]
-        if n < 0 or any(c.shape != (n,) or c.dtype.kind not in "iu" for c in columns):
-            raise InvalidActivationBatch(
-                "token_ids, sequence_index and position must be 1-D integer arrays of one length",
-                details={"shapes": [list(c.shape) for c in columns]},
-            )
-        tokens = np.stack(columns, axis=1).astype(np.int64, copy=False)  # (n, 3)
-        missing = sorted(set(self.hooks) - set(batch.activations))
-        extra = sorted(set(batch.activations) - set(self.hooks))
-        if missing or extra:
-            raise InvalidActivationBatch(
-                f"batch hook points differ from the store's: missing {missing}, unexpected {extra}",
-                details={"missing": missing, "unexpected": extra},
-            )
-        acts = {}
-        for name, d in self.hooks.items():
-            x = layout.as_numpy(batch.activations[name], what=f"activations[{name!r}]")
-            ok_kind = x.dtype.kind == "f" or (self.dtype == "bfloat16" and x.dtype == np.uint16)
-            if x.shape != (n, d) or not ok_kind:
-                raise InvalidActivationBatch(
-                    f"activations[{name!r}] must be ({n}, {d}) floats (bfloat16: uint16 bits or a "
-                    f"torch bf16 tensor); got {x.shape} {x.dtype}",
-                    details={"hook": name, "shape": list(x.shape), "dtype": str(x.dtype)},
-                )
-            acts[name] = x
-        return _Prepared(acts, tokens)
-
-    def _check_order(self, tokens: np.ndarray) -> None:
-        """Rows of a sequence must be contiguous with increasing positions."""
-        seq, pos = tokens[:, 1], tokens[:, 2]
-        if self._last_token is not None and len(tokens):
-            seq = np.concatenate([[self._last_token[1]], seq])
-            pos = np.concatenate([[self._last_token[2]], pos])
-        same = seq[1:] == seq[:-1]
-        if np.any(pos[1:][same] <= pos[:-1][same]):
-            raise InvalidActivationBatch(
-                "positions must increase within a sequence, and a sequence's rows must be "
-                "contiguous in the stream",
-                details={},
-            )
-        if len(tokens):
-            self._last_token = tokens[-1]
-
-    def _drop_stored_rows(self, prepared: _Prepared) -> _Prepared:
-        """After a resume, drop the re-fed rows already stored (checking they match)."""
+    def _already_stored(self, prepared: PreparedBatch) -> int:
+        """After a resume: how many leading rows of ``prepared`` are stored already (the re-fed
+        start of the tail sequence); refuses rows that do not match what is stored."""
         done = len(self._tail) - self._skip
         k = min(self._skip, prepared.rows)
         expected = self._tail[done : done + k]
@@ -307,8 +237,7 @@ class ActivationWriter:
                 "do not match the rows already stored",
                 details={"expected": expected[:4].tolist(), "got": prepared.tokens[:4].tolist()},
             )
-        self._skip -= k
-        return _Prepared({h: x[k:] for h, x in prepared.activations.items()}, prepared.tokens[k:])
+        return k
 
     def _finish(self, kind: str, status: str | None) -> None:
         self._state = "closed" if kind == "close" else "aborted"
@@ -361,7 +290,7 @@ class ActivationWriter:
         err2.__cause__ = exc
         return err2
 
-    def _absorb(self, batch: _Prepared) -> None:
+    def _absorb(self, batch: PreparedBatch) -> None:
         offset = 0
         while offset < batch.rows:
             take = min(batch.rows - offset, self.shard_rows - self._fill)
