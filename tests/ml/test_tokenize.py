@@ -1,0 +1,205 @@
+"""Tokenization: counts equal the tokenizer's own output (exact), truncation and packing policies
+(no pad ids stored), BOS default made visible, resume after an interruption, token statistics,
+and the text store (import, statistics, paging, disk full)."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from hub_server.tiny_datasets import tiny_dataset_rows
+from interpstudio.core.errors import JobCancelled
+from interpstudio.data import bundled_text_path
+from interpstudio.ml.text_sources import ReadOptions, iter_texts
+from interpstudio.ml.text_store import (
+    iter_text_batches,
+    read_rows,
+    sample_rows,
+    write_text_parquet,
+)
+from interpstudio.ml.token_store import TokenStoreWriter, open_tokenized
+from interpstudio.ml.tokenize import (
+    TokenizationPolicy,
+    load_tokenizer,
+    resolve_policy,
+    summarize_tokens,
+    tokenize_dataset,
+)
+
+TEXTS = [r["text"] for r in tiny_dataset_rows(300)]
+
+
+@pytest.fixture(scope="module")
+def llama_tokenizer(tiny_model_factory) -> Any:  # type: ignore[no-untyped-def]
+    return load_tokenizer(tiny_model_factory("llama"))
+
+
+@pytest.fixture(scope="module")
+def gpt2_tokenizer(tiny_model_factory) -> Any:  # type: ignore[no-untyped-def]
+    return load_tokenizer(tiny_model_factory("gpt2"))
+
+
+@pytest.fixture
+def text_file(tmp_path: Path) -> Path:
+    path = tmp_path / "text.parquet"
+    write_text_parquet(iter(TEXTS), path)
+    return path
+
+
+def _run(text_file: Path, folder: Path, tokenizer: Any, policy: TokenizationPolicy,
+         **kwargs: Any) -> tuple[dict[str, int], Any]:
+    resolved = resolve_policy(policy, tokenizer)
+    writer = TokenStoreWriter(folder, meta={"tokenizer_key": "test", "policy": resolved})
+    counts = tokenize_dataset(lambda start: iter_text_batches(text_file, start_row=start),
+                              tokenizer, resolved, writer, **kwargs)
+    writer.finish(counts=counts)
+    return counts, open_tokenized(folder)
+
+
+def test_truncate_default_equals_tokenizer_output_exactly(tmp_path: Path, text_file: Path,
+                                                          llama_tokenizer: Any) -> None:
+    counts, store = _run(text_file, tmp_path / "t", llama_tokenizer,
+                         TokenizationPolicy(max_length=100_000), batch_rows=64)
+    expected = llama_tokenizer(TEXTS)["input_ids"]
+    assert store.policy["add_bos"] is True and store.policy["bos_source"] == "tokenizer default"
+    assert len(store) == len(TEXTS) == counts["rows_read"]
+    assert [store.sequence(i).tolist() for i in range(len(store))] == expected
+    assert store.n_tokens == sum(map(len, expected)) == counts["text_tokens"]
+    assert counts["truncated_sequences"] == 0 and counts["dropped_rows"] == 0
+    assert store.source_rows.tolist() == list(range(len(TEXTS)))
+
+
+def test_truncate_counts_truncated_sequences_and_tokens(tmp_path: Path, text_file: Path,
+                                                        llama_tokenizer: Any) -> None:
+    counts, store = _run(text_file, tmp_path / "t", llama_tokenizer,
+                         TokenizationPolicy(max_length=16, min_tokens=3))
+    full = llama_tokenizer(TEXTS)["input_ids"]
+    kept = [ids for ids in full if len(ids) >= 3]
+    assert counts["dropped_rows"] == len(full) - len(kept)
+    assert counts["truncated_sequences"] == sum(len(ids) > 16 for ids in kept)
+    assert counts["truncated_tokens"] == sum(max(len(ids) - 16, 0) for ids in kept)
+    assert [store.sequence(i).tolist() for i in range(len(store))] == [ids[:16] for ids in kept]
+    assert int(store.lengths.max()) <= 16
+
+
+def test_explicit_no_bos_overrides_tokenizer_default(tmp_path: Path, text_file: Path,
+                                                     llama_tokenizer: Any) -> None:
+    _counts, store = _run(text_file, tmp_path / "t", llama_tokenizer,
+                          TokenizationPolicy(max_length=4096, add_bos=False))
+    expected = llama_tokenizer(TEXTS, add_special_tokens=False)["input_ids"]
+    assert store.policy["add_bos"] is False and store.policy["bos_source"] == "explicit"
+    assert store.sequence(0).tolist() == expected[0]
+
+
+def test_gpt2_default_has_no_bos(gpt2_tokenizer: Any) -> None:
+    resolved = resolve_policy(TokenizationPolicy(), gpt2_tokenizer)
+    assert resolved["add_bos"] is False
+    assert resolved["tokenizer"]["tokenizer_prepends_bos"] is False
+
+
+def test_pack_makes_full_windows_of_rows_joined_by_eos_without_padding(
+    tmp_path: Path, text_file: Path, llama_tokenizer: Any
+) -> None:
+    counts, store = _run(text_file, tmp_path / "p", llama_tokenizer,
+                         TokenizationPolicy(max_length=32, mode="pack"), batch_rows=50)
+    bos, eos, pad = (llama_tokenizer.bos_token_id, llama_tokenizer.eos_token_id,
+                     llama_tokenizer.pad_token_id)
+    stream: list[int] = []
+    for ids in llama_tokenizer(TEXTS, add_special_tokens=False)["input_ids"]:
+        if ids:
+            stream += [bos, *ids, eos]
+    n = len(stream) // 32
+    assert set(store.lengths.tolist()) == {32} and len(store) == n
+    assert np.asarray(store.tokens).tolist() == stream[: n * 32]
+    assert counts["tail_tokens_dropped"] == len(stream) - n * 32
+    assert pad not in set(np.asarray(store.tokens).tolist()) or pad in stream
+    rows = store.source_rows.tolist()
+    assert -1 in rows and any(r >= 0 for r in rows)
+
+
+def test_resume_after_stop_gives_the_same_store(tmp_path: Path, text_file: Path,
+                                                llama_tokenizer: Any) -> None:
+    policy = TokenizationPolicy(max_length=24, mode="pack")
+    _c, reference = _run(text_file, tmp_path / "ref", llama_tokenizer, policy, batch_rows=40)
+    calls = {"n": 0}
+
+    def stop_after_three() -> bool:
+        calls["n"] += 1
+        return calls["n"] > 3
+
+    resolved = resolve_policy(policy, llama_tokenizer)
+    folder = tmp_path / "resumed"
+    writer = TokenStoreWriter(folder, meta={"policy": resolved})
+    with pytest.raises(JobCancelled):
+        tokenize_dataset(lambda s: iter_text_batches(text_file, start_row=s), llama_tokenizer,
+                         resolved, writer, should_stop=stop_after_three, batch_rows=40)
+    writer = TokenStoreWriter(folder, meta={"policy": resolved})
+    assert writer.extra["rows_done"] == 120
+    counts = tokenize_dataset(lambda s: iter_text_batches(text_file, start_row=s),
+                              llama_tokenizer, resolved, writer, batch_rows=40)
+    writer.finish(counts=counts)
+    resumed = open_tokenized(folder)
+    assert np.array_equal(np.asarray(resumed.tokens), np.asarray(reference.tokens))
+    assert resumed.source_rows.tolist() == reference.source_rows.tolist()
+    assert counts["rows_read"] == len(TEXTS)
+
+
+def test_progress_reports_rows_and_tokens_increasing(tmp_path: Path, text_file: Path,
+                                                     llama_tokenizer: Any) -> None:
+    seen: list[tuple[int, int]] = []
+    _run(text_file, tmp_path / "t", llama_tokenizer, TokenizationPolicy(),
+         on_progress=lambda rows, tokens: seen.append((rows, tokens)), batch_rows=50)
+    assert len(seen) == 6 and seen[-1][0] == len(TEXTS)
+    assert all(a < b for a, b in zip(seen, seen[1:], strict=False))
+
+
+def test_summarize_tokens_unique_top_and_histogram(tmp_path: Path, text_file: Path,
+                                                   llama_tokenizer: Any) -> None:
+    _c, store = _run(text_file, tmp_path / "t", llama_tokenizer, TokenizationPolicy())
+    summary = summarize_tokens(store, vocab_size=len(llama_tokenizer), chunk=1000,
+                               id_to_piece=llama_tokenizer.convert_ids_to_tokens)
+    flat = np.asarray(store.tokens)
+    values, counts = np.unique(flat, return_counts=True)
+    assert summary["unique_tokens"] == len(values)
+    assert summary["top_tokens"][0]["count"] == counts.max()
+    assert summary["top_tokens"][0]["id"] == int(values[counts.argmax()])
+    assert summary["top_tokens"][0]["piece"] == llama_tokenizer.convert_ids_to_tokens(
+        int(values[counts.argmax()]))
+    assert sum(b["count"] for b in summary["sequence_lengths"]["histogram"]) == len(store)
+
+
+def test_text_store_stats_pages_and_samples(tmp_path: Path) -> None:
+    path = tmp_path / "text.parquet"
+    stats = write_text_parquet(iter_texts([bundled_text_path()], ReadOptions()), path)
+    texts = list(iter_texts([bundled_text_path()], ReadOptions()))
+    summary = stats.to_dict()
+    assert summary["rows"] == len(texts)
+    assert summary["characters"] == sum(map(len, texts))
+    assert summary["empty_rows"] == sum(1 for t in texts if not t.strip())
+    assert sum(b["count"] for b in summary["length_histogram"]) == len(texts)
+    assert read_rows(path, offset=10, limit=3) == [(i, texts[i]) for i in (10, 11, 12)]
+    sample = sample_rows(path, limit=5, seed=1)
+    assert sample == sample_rows(path, limit=5, seed=1)
+    assert all(texts[i] == t for i, t in sample)
+
+
+def test_disk_full_mid_write_removes_partial_file(tmp_path: Path) -> None:
+    mount = tmp_path / "small"
+    mount.mkdir()
+    result = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1M", "tmpfs", str(mount)],
+                            capture_output=True, text=True)
+    if result.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs to fill (needs root): {result.stderr.strip()}")
+    try:
+        rng = np.random.default_rng(0)
+        texts = (rng.bytes(3000).hex() for _ in range(2000))  # ~12 MB of poorly compressible text
+        with pytest.raises(OSError) as caught:
+            write_text_parquet(texts, mount / "text.parquet")
+        assert caught.value.errno == 28  # ENOSPC
+        assert list(mount.iterdir()) == []
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
