@@ -1,0 +1,292 @@
+"""The extraction engine: positions, limits, early stop, hooks removed, resume (kill -9 and
+cancel, byte-identical), OOM halving, statistics vs a float64 recompute, bad input, preflight.
+
+Every fault is real (a SIGKILLed subprocess, a full tmpfs) except out-of-memory, which a CPU test
+cannot cause safely: a forward pre-hook raises ``torch.OutOfMemoryError`` for large batches.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from extract_helpers import random_sequences, shard_hashes, write_tokenization
+from tiny_models import tiny_causal_lm
+
+from interpstudio.core.errors import InsufficientDisk, JobCancelled
+from interpstudio.ml import extract, open_activations, preflight
+from interpstudio.ml.extract_plan import EmptyExtraction, TokenOutOfVocabulary
+from interpstudio.ml.extract_preflight import NotEnoughDisk, check_free_disk
+from interpstudio.ml.hook_points import HookLayerOutOfRange, UnknownHookPoint
+
+POINTS = ["blocks.*.resid_post", "blocks.1.attn_out", "blocks.2.mlp_out"]
+SEQUENCES = random_sequences(23, high=16, seed=3)
+
+
+@pytest.fixture
+def tokens(tmp_path: Path) -> Path:
+    return write_tokenization(tmp_path / "tok", SEQUENCES)
+
+
+def run(model: torch.nn.Module, tokens: Path, out: Path, **kwargs: object):  # type: ignore[no-untyped-def]
+    options: dict[str, object] = {"batch_size": 4, "dtype": "float16", "shard_rows": 40,
+                                  "durable": False}
+    points = kwargs.pop("points", POINTS)
+    options.update(kwargs)
+    return extract(model, tokens, points, out_dir=out, **options)  # type: ignore[arg-type]
+
+
+# ------------------------------------------------------------------------------------- positions
+@pytest.mark.parametrize(
+    ("mode", "k", "expected"),
+    [
+        ("last", 1, lambda s: [len(s) - 1]),
+        ("every_k", 3, lambda s: list(range(2, len(s), 3))),
+        ("exclude_bos", 1, lambda s: list(range(1 if s[0] == 1 else 0, len(s)))),
+    ],
+)
+def test_position_policy_keeps_exactly_those_rows(
+    mode: str, k: int, expected, tmp_path: Path  # type: ignore[no-untyped-def]
+) -> None:
+    sequences = [[1, *s] if i % 2 else s for i, s in enumerate(SEQUENCES)]  # half start with BOS
+    tokens = write_tokenization(tmp_path / "tok", sequences)
+    model = tiny_causal_lm("llama")
+    run(model, tokens, tmp_path / "s", positions=mode, every_k=k)
+    table = open_activations(tmp_path / "s").tokens[:]
+    want = [(i, p) for i, s in enumerate(sequences) for p in expected(s)]
+    assert [tuple(r) for r in table[:, 1:].tolist()] == want
+    flat = np.concatenate(sequences)
+    offsets = np.cumsum([0] + [len(s) for s in sequences])
+    np.testing.assert_array_equal(table[:, 0], flat[offsets[table[:, 1]] + table[:, 2]])
+
+
+def test_max_tokens_cuts_the_last_sequence_and_max_samples_limits_sequences(
+    tokens: Path, tmp_path: Path
+) -> None:
+    model = tiny_causal_lm("llama")
+    result = run(model, tokens, tmp_path / "a", max_tokens=50)
+    assert result.rows == 50 == result.plan["tokens"]
+    result = run(model, tokens, tmp_path / "b", max_samples=5)
+    assert result.plan["sequences"] == 5
+    assert result.rows == sum(len(s) for s in SEQUENCES[:5])
+
+
+# --------------------------------------------------------------------------- forward mechanics
+def test_forward_stops_after_the_deepest_point_and_hooks_are_removed(
+    tokens: Path, tmp_path: Path
+) -> None:
+    model = tiny_causal_lm("llama", num_hidden_layers=4)
+    calls = {"layer3": 0, "head": 0}
+    model.model.layers[3].register_forward_hook(lambda *_: calls.__setitem__("layer3", 1))
+    model.lm_head.register_forward_hook(lambda *_: calls.__setitem__("head", 1))
+    hooks_before = sum(len(m._forward_hooks) + len(m._forward_pre_hooks) for m in model.modules())
+    run(model, tokens, tmp_path / "s", points=["blocks.1.resid_post", "blocks.0.attn_out"])
+    assert calls == {"layer3": 0, "head": 0}
+    hooks_after = sum(len(m._forward_hooks) + len(m._forward_pre_hooks) for m in model.modules())
+    assert hooks_after == hooks_before
+
+
+def test_hooks_are_removed_when_the_forward_raises(tokens: Path, tmp_path: Path) -> None:
+    model = tiny_causal_lm("llama")
+
+    def explode(_module: object, args: tuple, _output: object) -> None:  # type: ignore[type-arg]
+        if args[0].shape[1] > 2:  # lets the 2-token width probe pass, fails the first batch
+            raise ValueError("boom")
+
+    model.model.layers[0].mlp.register_forward_hook(explode)
+    before = sum(len(m._forward_hooks) + len(m._forward_pre_hooks) for m in model.modules())
+    with pytest.raises(ValueError, match="boom"):
+        run(model, tokens, tmp_path / "s")
+    after = sum(len(m._forward_hooks) + len(m._forward_pre_hooks) for m in model.modules())
+    assert after == before
+    assert json.loads((tmp_path / "s" / "manifest.json").read_text())["status"] == "failed"
+
+
+@pytest.mark.parametrize("model_dtype", [torch.float16, torch.bfloat16])
+def test_half_precision_models_store_their_module_outputs(
+    model_dtype: torch.dtype, tokens: Path, tmp_path: Path
+) -> None:
+    model = tiny_causal_lm("llama").to(model_dtype)
+    result = run(model, tokens, tmp_path / "s", dtype="bfloat16", points=["blocks.1.resid_post"])
+    stored = open_activations(result.path)["blocks.1.resid_post"]
+    ids = torch.tensor([SEQUENCES[0]])
+    with torch.no_grad():
+        hidden = model(input_ids=ids, output_hidden_states=True).hidden_states[2][0]
+    want = hidden.to(torch.bfloat16).float().numpy()
+    np.testing.assert_allclose(stored[: len(SEQUENCES[0])], want, atol=2e-2, rtol=2e-2)
+    assert result.manifest["stats"] and np.isfinite(
+        open_activations(result.path).stats["hooks"]["blocks.1.resid_post"]["groups"]["all"]["std"]
+    )
+
+
+def test_out_of_memory_halves_the_batch_and_is_recorded(tokens: Path, tmp_path: Path) -> None:
+    reference = run(tiny_causal_lm("llama"), tokens, tmp_path / "ref", dtype="float32")
+    model = tiny_causal_lm("llama")
+
+    def fake_oom(_module: torch.nn.Module, args: tuple, kwargs: dict) -> None:  # type: ignore[type-arg]
+        if kwargs["input_ids"].shape[0] > 1:  # simulated: a CPU cannot be driven OOM safely
+            raise torch.OutOfMemoryError("CUDA out of memory (simulated for the test)")
+
+    model.register_forward_pre_hook(fake_oom, with_kwargs=True)
+    result = run(model, tokens, tmp_path / "s", dtype="float32")
+    assert result.batch_size_final == 1
+    assert [e["retry_with"] for e in result.oom_events] == [2, 1]
+    got, want = open_activations(result.path), open_activations(reference.path)
+    np.testing.assert_array_equal(got.tokens[:], want.tokens[:])
+    for hook in want:
+        np.testing.assert_allclose(got[hook][:], want[hook][:], atol=1e-5)
+
+
+# ----------------------------------------------------------------------------------- resume
+def crash_child(tokens: str, store: str) -> None:
+    """Run in a subprocess: extract slowly until the parent kills us."""
+    model = tiny_causal_lm("llama")
+    run(model, Path(tokens), Path(store), durable=True, progress=lambda _: time.sleep(0.3))
+
+
+def test_kill_9_mid_run_then_resume_gives_byte_identical_store(
+    tokens: Path, tmp_path: Path
+) -> None:
+    reference = run(tiny_causal_lm("llama"), tokens, tmp_path / "reference")
+    store = tmp_path / "crashed"
+    code = (f"import sys; sys.path[:0] = [{str(Path(__file__).parent)!r}, "
+            f"{str(Path(__file__).parents[1])!r}]; import test_extract; "
+            f"test_extract.crash_child({str(tokens)!r}, {str(store)!r})")
+    child = subprocess.Popen([sys.executable, "-c", code])
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and child.poll() is None:
+            manifest = store / "manifest.json"
+            if manifest.exists() and len(json.loads(manifest.read_text())["shards"]) >= 2:
+                break
+            time.sleep(0.01)
+        assert child.poll() is None, "the extraction finished before it could be killed"
+        os.kill(child.pid, signal.SIGKILL)
+    finally:
+        child.wait()
+    assert json.loads((store / "manifest.json").read_text())["status"] == "running"
+    open_activations(store).verify()
+
+    resumed = run(tiny_causal_lm("llama"), tokens, store, resume=True)
+    assert resumed.resumed_from_rows > 0 and resumed.status == "complete"
+    assert shard_hashes(store) == shard_hashes(reference.path)
+    assert (store / "stats.json").read_bytes() == (reference.path / "stats.json").read_bytes()
+
+
+def test_should_stop_leaves_partial_store_that_resumes_identically(
+    tokens: Path, tmp_path: Path
+) -> None:
+    reference = run(tiny_causal_lm("llama"), tokens, tmp_path / "reference")
+    batches = iter(range(100))
+    with pytest.raises(JobCancelled):
+        run(tiny_causal_lm("llama"), tokens, tmp_path / "s", should_stop=lambda: next(batches) >= 3)
+    partial = open_activations(tmp_path / "s")
+    assert partial.status == "partial"
+    partial.verify()
+    run(tiny_causal_lm("llama"), tokens, tmp_path / "s", resume=True)
+    assert shard_hashes(tmp_path / "s") == shard_hashes(reference.path)
+
+
+# ------------------------------------------------------------------------------- statistics
+def test_statistics_equal_a_float64_recompute_of_the_stored_rows(
+    tokens: Path, tmp_path: Path
+) -> None:
+    result = run(tiny_causal_lm("llama"), tokens, tmp_path / "s")
+    acts = open_activations(result.path)
+    for hook in acts:
+        x = acts[hook][:].astype(np.float64)
+        got = acts.stats["hooks"][hook]["groups"]["all"]
+        assert got["count"] == len(x) == result.rows
+        np.testing.assert_allclose(got["per_dim"]["mean"], x.mean(0), rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(got["per_dim"]["std"], x.std(0), rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose([got["mean"], got["std"]], [x.mean(), x.std()], rtol=1e-9)
+        assert (got["min"], got["max"]) == (x.min(), x.max())
+        np.testing.assert_allclose(got["mean_abs"], np.abs(x).mean(), rtol=1e-9)
+
+
+# -------------------------------------------------------------------------------- bad input
+def test_bad_hook_points_are_refused_before_anything_is_written(
+    tokens: Path, tmp_path: Path
+) -> None:
+    model = tiny_causal_lm("llama")
+    with pytest.raises(UnknownHookPoint) as unknown:
+        run(model, tokens, tmp_path / "a", points=["blocks.0.residual"])
+    assert "resid_post" in unknown.value.message
+    assert "resid_post" in unknown.value.details["valid_kinds"]
+    with pytest.raises(HookLayerOutOfRange) as out_of_range:
+        run(model, tokens, tmp_path / "b", points=["blocks.7.resid_post"])
+    assert out_of_range.value.details["valid_range"] == [0, 2]
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
+def test_empty_dataset_and_foreign_token_ids_are_refused(tmp_path: Path) -> None:
+    model = tiny_causal_lm("llama")
+    with pytest.raises(EmptyExtraction):
+        run(model, write_tokenization(tmp_path / "empty", []), tmp_path / "a")
+    foreign = write_tokenization(tmp_path / "foreign", [[5, 6, 999]])
+    with pytest.raises(TokenOutOfVocabulary) as info:
+        run(model, foreign, tmp_path / "b")
+    assert info.value.details == {"max_token_id": 999, "vocab_size": 256}
+
+
+# -------------------------------------------------------------------------------- preflight
+def test_preflight_bytes_are_exact_and_time_is_calibrated(tokens: Path, tmp_path: Path) -> None:
+    model = tiny_causal_lm("llama")
+    report = preflight(model, tokens, POINTS, out_dir=tmp_path / "s", batch_size=4,
+                       shard_rows=40)
+    result = run(model, tokens, tmp_path / "s")
+    written = sum(r["bytes"] for r in _records(result.manifest))
+    assert report.bytes["shard_files"] == written
+    assert report.shards == len(result.manifest["shards"])
+    assert report.calibration is not None and report.calibration["tokens_per_s"] > 0
+    assert report.disk_write_bytes_per_s and report.projected["bound"] in ("compute", "disk")
+    assert report.memory["ram_needed"] > report.memory["model"] > 0
+
+
+def _records(manifest: dict) -> Iterator[dict]:  # type: ignore[type-arg]
+    from interpstudio.ml.store import listed_files
+
+    return (record for _, record in listed_files(manifest))
+
+
+@pytest.fixture
+def tiny_disk(tmp_path: Path) -> Iterator[Path]:
+    """A real 1 MiB tmpfs (needs root; skipped with the reason otherwise)."""
+    mount_point = tmp_path / "tiny_disk"
+    mount_point.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1M", "tmpfs", str(mount_point)],
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a 1 MiB tmpfs to fill up for real: {done.stderr.strip()}")
+    try:
+        yield mount_point
+    finally:
+        subprocess.run(["umount", "-l", str(mount_point)], check=False)
+
+
+def test_disk_full_is_refused_by_preflight_and_mid_run_leaves_a_valid_partial(
+    tiny_disk: Path, tmp_path: Path
+) -> None:
+    sequences = random_sequences(60, low=30, high=40, seed=5)
+    tokens = write_tokenization(tmp_path / "tok", sequences)
+    model = tiny_causal_lm("llama")
+    points = ["blocks.*.resid_pre", "blocks.*.resid_post"]
+    report = preflight(model, tokens, points, out_dir=tiny_disk / "s", dtype="float32",
+                       shard_rows=64, calibrate=False, measure_disk=False)
+    with pytest.raises(NotEnoughDisk) as refused:
+        check_free_disk(report, tiny_disk / "s")
+    assert refused.value.details["needed_bytes"] > refused.value.details["free_bytes"]
+    with pytest.raises(InsufficientDisk):
+        run(model, tokens, tiny_disk / "s", points=points, dtype="float32", shard_rows=64)
+    acts = open_activations(tiny_disk / "s")
+    assert acts.status == "failed" and 0 < acts.rows < report.plan["rows"]
+    acts.verify()
