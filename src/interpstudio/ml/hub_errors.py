@@ -135,16 +135,20 @@ class DiskFull(InsufficientDisk):
 
 def translate_hub_error(exc: Exception, *, repo_id: str, revision: str | None, endpoint: str,
                         token_given: bool, filename: str | None = None) -> AppError | None:
-    """Our error for a ``huggingface_hub`` exception, or None when it is not one we know."""
+    """Our error for a ``huggingface_hub`` (or its HTTP client's) exception, or None."""
+    import httpx2
     from huggingface_hub.errors import (
         EntryNotFoundError,
         GatedRepoError,
         HfHubHTTPError,
         HFValidationError,
+        LocalEntryNotFoundError,
         RepositoryNotFoundError,
         RevisionNotFoundError,
     )
 
+    if isinstance(exc, LocalEntryNotFoundError):  # the hub could not be reached at all
+        return HubUnavailable(endpoint, str(exc).splitlines()[0][:200])
     if isinstance(exc, HFValidationError):
         return InvalidRepoId(repo_id, str(exc).splitlines()[0])
     if isinstance(exc, GatedRepoError):  # a RepositoryNotFoundError subclass: test it first
@@ -163,6 +167,8 @@ def translate_hub_error(exc: Exception, *, repo_id: str, revision: str | None, e
         if status == 401 and token_given:
             return InvalidToken(endpoint)
         return HubUnavailable(endpoint, f"HTTP {status}")
+    if isinstance(exc, httpx2.TransportError):
+        return HubUnavailable(endpoint, f"{type(exc).__name__}: {exc}"[:300])
     return None
 
 

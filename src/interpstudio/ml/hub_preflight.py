@@ -154,11 +154,13 @@ def run_preflight(*, repo_id: str, revision: str | None, endpoint: str, dest: Pa
                                    token_given=bool(token), filename=filename)
         return ours or exc
 
-    from huggingface_hub.errors import HfHubHTTPError, HFValidationError
+    import httpx2
+    from huggingface_hub.errors import EntryNotFoundError, HfHubHTTPError, HFValidationError
 
+    hub_failures = (HfHubHTTPError, HFValidationError, EntryNotFoundError, httpx2.TransportError)
     try:
         info = api.model_info(repo_id, revision=revision, files_metadata=True)
-    except (HfHubHTTPError, HFValidationError) as exc:
+    except hub_failures as exc:
         raise translated(exc) from None
     commit = str(info.sha)
     siblings = [(s.rfilename, int(s.size or 0), s.lfs.sha256 if s.lfs else None, s.blob_id)
@@ -167,7 +169,7 @@ def run_preflight(*, repo_id: str, revision: str | None, endpoint: str, dest: Pa
         try:
             config_file = hf_hub_download(repo_id, "config.json", revision=commit,
                                           endpoint=endpoint, token=token or None, local_dir=tmp)
-        except HfHubHTTPError as exc:
+        except hub_failures as exc:
             raise translated(exc, "config.json") from None
         config = json.loads(Path(config_file).read_text())
         model_type = _check_supported(config)

@@ -1,0 +1,226 @@
+"""Request and response schemas of ``/api/v1/models`` (grammar: XCreate / XUpdate / XRead /
+XList), and the ``ModelDep`` load-or-404 dependency.
+
+Tokens arrive as ``SecretStr`` (never echoed, never in a repr or log) and no response schema has a
+token field. This module is NOT responsible for validation rules of job parameters
+(``services/model_params.py``) or for any use case.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import Depends, Path
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+
+from interpstudio.api.deps import SessionDep
+from interpstudio.db.models import Model
+from interpstudio.services import models as service
+from interpstudio.services.model_params import PrecisionName
+
+TokenField = Field(default=None, description="Hub access token; used for this request only.")
+
+
+def secret(value: SecretStr | None) -> str | None:
+    return value.get_secret_value() if value is not None else None
+
+
+class ModelPreflightRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    repo_id: str = Field(min_length=1, max_length=256, examples=["HuggingFaceTB/SmolLM2-135M"])
+    revision: str = Field(default="main", min_length=1, max_length=256)
+    token: SecretStr | None = TokenField
+
+
+class ModelCreate(ModelPreflightRequest):
+    precision: PrecisionName = "fp32"
+    name: str | None = Field(default=None, max_length=256)
+
+
+class ModelImportCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    path: str = Field(min_length=1, max_length=4096,
+                      description="A checkpoint folder, a .safetensors file or a .gguf file.")
+    config_path: str | None = Field(default=None, max_length=4096,
+                                    description="config.json for a lone .safetensors file.")
+    precision: PrecisionName = "fp32"
+    name: str | None = Field(default=None, max_length=256)
+
+
+class ModelBundledCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    precision: PrecisionName = "fp32"
+
+
+class ModelUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=256)
+
+
+class ModelJobAction(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    token: SecretStr | None = TokenField
+
+
+class PreflightFile(BaseModel):
+    path: str
+    size: int
+    sha256: str | None
+    git_sha1: str | None
+
+
+class ModelPreflightRead(BaseModel):
+    key: str
+    repo_id: str
+    revision: str
+    commit_sha: str
+    endpoint: str
+    gated: bool
+    private: bool
+    access_url: str
+    files: list[PreflightFile]
+    skipped_files: list[str]
+    total_bytes: int
+    model_type: str
+    architectures: list[str]
+    n_layers: int | None
+    d_model: int | None
+    vocab_size: int | None
+    parameter_count: int | None
+    safetensors_parameter_count: int | None
+    memory_estimates: dict[str, int]
+    disk_needed_bytes: int
+    disk_free_bytes: int
+    disk_path: str
+    config: dict[str, Any]
+
+
+class ModelJobRead(BaseModel):
+    """The live part of the model's job (the same fields arrive in ``job.updated`` events)."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    kind: str
+    state: str
+    stage: str | None
+    progress: float | None
+    done: float | None
+    total: float | None
+    unit: str | None
+    rate: float | None
+    eta_s: float | None
+    message: str | None
+    error_code: str | None
+    error_message: str | None
+    attempt: int
+    updated_at: datetime
+
+
+class ModelRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    key: str
+    name: str
+    source: str
+    repo_id: str | None
+    revision: str | None
+    commit_sha: str | None
+    status: str
+    path: str | None
+    model_type: str | None
+    architecture: str | None
+    n_layers: int | None
+    d_model: int | None
+    vocab_size: int | None
+    param_count: int | None
+    precision_requested: str | None
+    precision_used: str | None
+    precision_reason: str | None
+    disk_bytes: int | None
+    files: list[dict[str, Any]]
+    fidelity: dict[str, Any] | None
+    info: dict[str, Any]
+    error_message: str | None
+    job_id: int | None
+    job: ModelJobRead | None
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def from_model(cls, model: Model, session: Any) -> ModelRead:
+        job = service.model_job(session=session, model=model)
+        data = {name: getattr(model, name) for name in cls.model_fields
+                if name not in ("job", "status", "error_message")}
+        error = model.error_message or (job.error_message if job is not None
+                                        and job.state in ("failed", "interrupted") else None)
+        return cls(**data, status=service.effective_status(model, job), error_message=error,
+                   job=ModelJobRead.model_validate(job) if job is not None else None)
+
+
+class ModelList(BaseModel):
+    items: list[ModelRead]
+    total: int
+
+
+class ParameterRead(BaseModel):
+    name: str
+    shape: list[int]
+    dtype: str
+    count: int
+    stored_shape: list[int] | None = None
+
+
+class ModuleNodeRead(BaseModel):
+    name: str
+    class_name: str
+    role: str | None
+    parameter_count: int
+    parameters: list[ParameterRead]
+    children: list[ModuleNodeRead]
+
+
+class HookPointRead(BaseModel):
+    name: str
+    kind: str
+    module: str | None
+    phase: str | None = None
+    description: str | None = None
+    unavailable: str | None = None
+
+
+class LayerRead(BaseModel):
+    index: int
+    path: str
+    class_name: str
+    attention: str | None
+    mlp: str | None
+    norms: list[str]
+    parallel_residual: bool
+    moe: bool
+    hook_points: list[HookPointRead]
+
+
+class ModelArchitectureRead(BaseModel):
+    n_layers: int
+    d_model: int
+    blocks_path: str
+    final_norm: str | None
+    parallel_residual: bool
+    moe: bool
+    layers: list[LayerRead]
+    module_tree: ModuleNodeRead
+
+
+def load_model(session: SessionDep, model_id: Annotated[int, Path(ge=1, le=2**62)]) -> Model:
+    return service.get_model(session=session, model_id=model_id)
+
+
+ModelDep = Annotated[Model, Depends(load_model)]

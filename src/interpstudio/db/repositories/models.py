@@ -1,0 +1,93 @@
+"""Queries and writes on the ``models`` table, and what depends on a model.
+
+Every write sets ``updated_at``. ``dependents`` lists the tokenizations and extractions that
+reference a model (the foreign keys are ``RESTRICT``, so the service must refuse or remove them
+first). This module is NOT responsible for the rules of who may do what (``services/models.py``)
+or for files on disk.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import delete, func, or_, select
+from sqlalchemy.orm import Session
+
+from interpstudio.db.base import utcnow
+from interpstudio.db.models import Extraction, Model, Tokenization
+
+
+def create(session: Session, **fields: Any) -> Model:
+    now = utcnow()
+    model = Model(created_at=now, updated_at=now, files=[], info={}, **fields)
+    session.add(model)
+    session.flush()
+    return model
+
+
+def get(session: Session, model_id: int) -> Model | None:
+    return session.get(Model, model_id, populate_existing=True)
+
+
+def get_by_key(session: Session, key: str) -> Model | None:
+    return session.scalars(select(Model).where(Model.key == key)).first()
+
+
+def list_models(session: Session, *, statuses: Sequence[str] = (), search: str | None = None,
+                limit: int = 50, offset: int = 0) -> tuple[list[Model], int]:
+    query = select(Model)
+    if statuses:
+        query = query.where(Model.status.in_(statuses))
+    if search:
+        pattern = f"%{search}%"
+        query = query.where(or_(Model.name.ilike(pattern), Model.repo_id.ilike(pattern)))
+    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    items = session.scalars(query.order_by(Model.id.desc()).limit(limit).offset(offset)).all()
+    return list(items), int(total)
+
+
+def update(session: Session, model: Model, **fields: Any) -> Model:
+    for name, value in fields.items():
+        setattr(model, name, value)
+    model.updated_at = utcnow()
+    session.flush()
+    return model
+
+
+def merge_info(session: Session, model: Model, **facts: Any) -> Model:
+    """Set keys of the JSON ``info`` column (a new dict, so the change is detected)."""
+    return update(session, model, info={**(model.info or {}), **facts})
+
+
+def dependents(session: Session, model_id: int) -> dict[str, list[dict[str, Any]]]:
+    """Tokenizations made with the model's tokenizer and extractions that ran it (or used those
+    tokenizations), as ``{"tokenizations": [{id, status, path}], "extractions": [...]}``."""
+    tokenizations = session.scalars(
+        select(Tokenization).where(Tokenization.model_id == model_id).order_by(Tokenization.id)
+    ).all()
+    token_ids = [t.id for t in tokenizations]
+    condition = Extraction.model_id == model_id
+    if token_ids:
+        condition = or_(condition, Extraction.tokenization_id.in_(token_ids))
+    extractions = session.scalars(select(Extraction).where(condition).order_by(Extraction.id)
+                                  ).all()
+    return {
+        "tokenizations": [{"id": t.id, "status": t.status, "path": t.path}
+                          for t in tokenizations],
+        "extractions": [{"id": e.id, "name": e.name, "status": e.status, "path": e.path}
+                        for e in extractions],
+    }
+
+
+def delete_with_dependents(session: Session, model: Model,
+                           found: dict[str, list[dict[str, Any]]]) -> None:
+    """Delete the extractions, then tokenizations, then the model (foreign-key order)."""
+    extraction_ids = [e["id"] for e in found["extractions"]]
+    tokenization_ids = [t["id"] for t in found["tokenizations"]]
+    if extraction_ids:
+        session.execute(delete(Extraction).where(Extraction.id.in_(extraction_ids)))
+    if tokenization_ids:
+        session.execute(delete(Tokenization).where(Tokenization.id.in_(tokenization_ids)))
+    session.delete(model)
+    session.flush()

@@ -1,0 +1,155 @@
+"""Use cases on model records: get, list, rename, delete, cancel / pause / resume / retry their
+job, read their architecture.
+
+A model's ``status`` is written by its job as it moves (``queued -> downloading | importing ->
+inspecting -> ready``); ``effective_status`` corrects it from the job row when the job ended in a
+way the task could not record (a killed worker: ``interrupted``). Cancel removes partial files;
+pause (``keep_partial=True``) keeps them for a resume. Every function takes keyword-only arguments
+and a session it does not commit. This module is NOT responsible for adding models
+(``model_sources.py``) or for running jobs.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from interpstudio.core.errors import InvalidInput, JobNotFound
+from interpstudio.core.paths import DataPaths, ensure_within
+from interpstudio.db.models import ACTIVE_STATES, Job, Model
+from interpstudio.db.repositories import models as repo
+from interpstudio.services import jobs as job_service
+from interpstudio.services.model_errors import (
+    ModelBusy,
+    ModelHasNoJob,
+    ModelInUse,
+    ModelNotFound,
+    ModelNotReady,
+)
+from interpstudio.services.model_files import (
+    architecture_file,
+    discard_token,
+    hand_token_to_job,
+    model_dir,
+)
+
+ACTIVE_MODEL_STATUSES = ("queued", "downloading", "importing", "inspecting")
+MODEL_STATUSES = (*ACTIVE_MODEL_STATUSES, "ready", "failed", "cancelled", "paused", "interrupted")
+
+
+def get_model(*, session: Session, model_id: int) -> Model:
+    model = repo.get(session, model_id)
+    if model is None:
+        raise ModelNotFound(model_id)
+    return model
+
+
+def model_job(*, session: Session, model: Model) -> Job | None:
+    if model.job_id is None:
+        return None
+    try:
+        return job_service.get_job(session=session, job_id=model.job_id)
+    except JobNotFound:
+        return None
+
+
+def effective_status(model: Model, job: Job | None) -> str:
+    """The model's status, corrected by its job's final state when the task could not write it."""
+    if job is None or model.status in ("ready", "failed", "cancelled", "paused"):
+        return model.status
+    if job.state in ("failed", "interrupted", "cancelled"):
+        return job.state
+    if job.state == "queued":
+        return "queued"
+    return model.status
+
+
+def list_models(*, session: Session, statuses: list[str], search: str | None, limit: int,
+                offset: int) -> tuple[list[Model], int]:
+    return repo.list_models(session, statuses=statuses, search=search, limit=limit,
+                            offset=offset)
+
+
+def rename_model(*, session: Session, model_id: int, name: str) -> Model:
+    cleaned = name.strip()
+    if not cleaned:
+        raise InvalidInput("a model name cannot be empty; give at least one visible character",
+                           details={"name": name})
+    return repo.update(session, get_model(session=session, model_id=model_id), name=cleaned)
+
+
+def delete_model(*, session: Session, model_id: int, paths: DataPaths, force: bool = False
+                 ) -> dict[str, Any]:
+    """Delete the model, its files and its finished job; with ``force`` also what uses it."""
+    model = get_model(session=session, model_id=model_id)
+    job = model_job(session=session, model=model)
+    if job is not None and job.state in ACTIVE_STATES:
+        raise ModelBusy(model_id, job.id, job.state, "delete")
+    found = repo.dependents(session, model_id)
+    if (found["extractions"] or found["tokenizations"]) and not force:
+        raise ModelInUse(model_id, found)
+    folders = [model_dir(paths, model_id)]
+    for item in (*found["extractions"], *found["tokenizations"]):
+        if item["path"]:
+            folders.append(ensure_within(paths.root / item["path"], [paths.root]))
+    repo.delete_with_dependents(session, model, found)
+    if job is not None:
+        job_service.delete_job(session=session, job_id=job.id, paths=paths)
+        discard_token(paths, job.id)
+    for folder in folders:
+        shutil.rmtree(folder, ignore_errors=True)
+    return {"model_id": model_id, "removed": found}
+
+
+def _job_of(session: Session, model: Model, action: str) -> Job:
+    job = model_job(session=session, model=model)
+    if job is None:
+        raise ModelHasNoJob(model.id, action)
+    return job
+
+
+def cancel_model(*, session: Session, model_id: int, keep_partial: bool = False) -> Model:
+    """Stop the model's job; ``keep_partial`` pauses (partial files stay for a resume)."""
+    model = get_model(session=session, model_id=model_id)
+    job = _job_of(session, model, "cancel")
+    repo.merge_info(session, model, pause_requested=keep_partial)
+    job = job_service.cancel_job(session=session, job_id=job.id)
+    if job.state == "cancelled":  # it was still queued: no task will record the outcome
+        repo.update(session, model, status="paused" if keep_partial else "cancelled")
+    return model
+
+
+def resume_model(*, session: Session, model_id: int, paths: DataPaths,
+                 token: str | None = None) -> Model:
+    """Re-queue the model's job from where it stopped (partial files kept)."""
+    return _requeue(session, model_id, paths, token, job_service.resume_job, "resume")
+
+
+def retry_model(*, session: Session, model_id: int, paths: DataPaths,
+                token: str | None = None) -> Model:
+    """Re-queue the model's job from scratch (partial files dropped; whole verified files kept)."""
+    return _requeue(session, model_id, paths, token, job_service.retry_job, "retry")
+
+
+def _requeue(session: Session, model_id: int, paths: DataPaths, token: str | None,
+             action: Any, name: str) -> Model:
+    model = get_model(session=session, model_id=model_id)
+    job = _job_of(session, model, name)
+    if model.status == "ready" and job.state == "succeeded":
+        raise ModelBusy(model_id, job.id, "ready", name)
+    action(session=session, job_id=job.id)
+    if token:
+        hand_token_to_job(paths, job.id, token)
+    repo.merge_info(session, model, pause_requested=False)
+    return repo.update(session, model, status="queued", error_message=None)
+
+
+def read_architecture(*, session: Session, model_id: int, paths: DataPaths) -> dict[str, Any]:
+    model = get_model(session=session, model_id=model_id)
+    path = architecture_file(paths, model_id)
+    if model.status != "ready" or not path.is_file():
+        raise ModelNotReady(model_id, model.status, "architecture")
+    return json.loads(path.read_text())
