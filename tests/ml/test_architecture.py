@@ -10,8 +10,10 @@ import torch
 from tiny_models import FAMILY_LAYOUTS, SUPPORTED_TEST_FAMILIES, tiny_causal_lm, tiny_config
 from torch import nn
 from transformers import (
+    AutoModelForCausalLM,
     BertConfig,
     CLIPVisionConfig,
+    Gemma3Config,
     PreTrainedModel,
     T5Config,
     ViTConfig,
@@ -197,3 +199,48 @@ def _walk(node: ModuleNode) -> Iterator[ModuleNode]:
 
 def _node(tree: ModuleNode, name: str) -> ModuleNode:
     return next(node for node in _walk(tree) if node.name == name)
+
+
+def test_multimodal_model_resolves_text_blocks_not_vision_tower() -> None:
+    """Gemma-3 with a vision tower of as many layers as the text model: the text blocks win."""
+    text = {
+        "vocab_size": 300,
+        "hidden_size": 64,
+        "num_hidden_layers": 3,
+        "num_attention_heads": 4,
+        "num_key_value_heads": 2,
+        "head_dim": 16,
+        "intermediate_size": 128,
+    }
+    vision = {
+        "hidden_size": 32,
+        "intermediate_size": 64,
+        "num_hidden_layers": 3,
+        "num_attention_heads": 2,
+        "image_size": 32,
+        "patch_size": 8,
+    }
+    config = Gemma3Config(
+        text_config=text,
+        vision_config=vision,
+        mm_tokens_per_image=4,
+        image_token_index=299,
+        boi_token_index=297,
+        eoi_token_index=298,
+    )
+    model = AutoModelForCausalLM.from_config(config).eval()
+    architecture = resolve_architecture(model)
+    assert architecture.blocks_path == "model.language_model.layers"
+    assert architecture.final_norm == "model.language_model.norm"
+    assert architecture.d_model == 64
+
+
+def test_quantized_model_keeps_names_and_true_count() -> None:
+    quanto = pytest.importorskip("optimum.quanto")
+    model = tiny_causal_lm("llama")
+    before_count, before = count_parameters(model), resolve_architecture(model, refresh=True)
+    quanto.quantize(model, weights=quanto.qint4)
+    quanto.freeze(model)
+    assert type(model.model.layers[0].mlp.down_proj).__name__ == "QLinear"
+    assert resolve_architecture(model, refresh=True) == before
+    assert count_parameters(model) == before_count

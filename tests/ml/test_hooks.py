@@ -21,12 +21,13 @@ from transformers import PreTrainedModel
 from interpstudio.ml import hooks as hooks_module
 from interpstudio.ml.architecture import resolve_architecture
 from interpstudio.ml.fidelity import fidelity_probe
-from interpstudio.ml.hook_points import HookLayerOutOfRange, UnknownHookPoint
+from interpstudio.ml.hook_points import HookLayerOutOfRange, UnknownHookPoint, expand_hook_points
 from interpstudio.ml.hooks import (
     ActivationModifiedInPlace,
     HookPointFiredTwice,
     HookPointNotReached,
     UnresolvableHookPoint,
+    available_hook_points,
     capture,
     run_and_capture,
 )
@@ -380,3 +381,25 @@ def test_extra_family_fidelity_and_every_resolvable_point(family: str) -> None:
             delta = acts[f"blocks.{i}.resid_post"] - acts[f"blocks.{i}.resid_pre"]
             summed = acts[f"blocks.{i}.attn_out"] + acts[f"blocks.{i}.mlp_out"]
             torch.testing.assert_close(delta, summed, atol=ATOL, rtol=0)
+
+
+def test_capture_on_quantized_model_matches_hidden_states() -> None:
+    quanto = pytest.importorskip("optimum.quanto")
+    model = tiny_causal_lm("llama")
+    quanto.quantize(model, weights=quanto.qint4)
+    quanto.freeze(model)
+    assert fidelity_probe(model, token_batch()).max_abs == 0.0
+    acts = run_and_capture(model, token_batch(), "blocks.1.{mlp_act,mlp_out}")
+    assert acts["blocks.1.mlp_act"].shape == (2, 7, 128)
+
+
+def test_available_hook_points_lists_only_resolvable_ones() -> None:
+    assert len(available_hook_points(resolve_architecture(model_of("llama")))) == 15
+    moe = available_hook_points(resolve_architecture(model_of("mixtral")))
+    assert "blocks.0.mlp_out" in moe
+    assert not any(name.endswith("mlp_act") for name in moe)
+    hybrid = resolve_architecture(tiny_causal_lm("jamba"))  # layer 0 is a Mamba layer
+    names = available_hook_points(hybrid)
+    assert "blocks.0.attn_out" not in names
+    assert "blocks.0.mlp_out" in names
+    assert names == expand_hook_points(names, hybrid.n_layers)  # forward-pass order

@@ -30,6 +30,7 @@ This module is NOT responsible for batching, pad removal, dtype conversion or wr
 
 from __future__ import annotations
 
+import functools
 import inspect
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -42,7 +43,12 @@ from torch.utils.hooks import RemovableHandle
 
 from interpstudio.core.errors import AppError, InvalidInput
 from interpstudio.ml.architecture import Architecture, resolve_architecture
-from interpstudio.ml.hook_points import HookLayerOutOfRange, expand_hook_points, parse_hook_point
+from interpstudio.ml.hook_points import (
+    HOOK_KINDS,
+    HookLayerOutOfRange,
+    expand_hook_points,
+    parse_hook_point,
+)
 
 # (block class name, hook kind) pairs seen modified in place after capture; copied from then on.
 _COPY_ON_CAPTURE: set[tuple[str, str]] = set()
@@ -100,6 +106,19 @@ class ActivationModifiedInPlace(AppError, RuntimeError):
         )
 
 
+class HookPointNotATensor(AppError, TypeError):
+    """The module of a point returned (or received) something other than a tensor."""
+
+    code = "hook_point_not_a_tensor"
+
+    def __init__(self, point: str, found: type) -> None:
+        super().__init__(
+            f"hook point {point!r} got a {found.__name__}, not a tensor: this family's module "
+            "returns another structure there; capture another point kind",
+            details={"point": point, "found": found.__name__},
+        )
+
+
 class StopForward(Exception):
     """Internal: stops a forward pass once every requested point is captured."""
 
@@ -145,6 +164,18 @@ def resolve_hook_point(architecture: Architecture, name: str) -> ResolvedHookPoi
     return ResolvedHookPoint(name, module_path, phase, point.layer, block.path, block.class_name)
 
 
+def available_hook_points(architecture: Architecture) -> list[str]:
+    """Every point name this model can capture, in forward-pass order (for pickers and checks)."""
+    names: list[str] = []
+    for block in architecture.blocks:
+        for kind in HOOK_KINDS:
+            try:
+                names.append(resolve_hook_point(architecture, f"blocks.{block.index}.{kind}").name)
+            except UnresolvableHookPoint:
+                continue
+    return names
+
+
 def _missing_reason(block: Any, kind: str) -> str:
     where = f"block {block.index} ({block.class_name})"
     if kind == "attn_out":
@@ -159,11 +190,14 @@ def _missing_reason(block: Any, kind: str) -> str:
     return f"{where} has no MLP down-projection (no linear module writing d_model wide)"
 
 
-def _first_input_name(module: nn.Module) -> str:
+@functools.cache
+def _first_input_name(module_class: type[nn.Module]) -> str:
+    """Name of the first parameter of ``forward`` after ``self``, for inputs passed by name."""
     try:
-        return next(iter(inspect.signature(module.forward).parameters))
-    except (StopIteration, TypeError, ValueError):
+        parameters = list(inspect.signature(module_class.forward).parameters)
+    except (TypeError, ValueError):
         return "hidden_states"
+    return parameters[1] if len(parameters) > 1 else "hidden_states"
 
 
 class ActivationCapture:
@@ -232,7 +266,7 @@ class ActivationCapture:
 
             self._handles.append(module.register_forward_hook(output_hook))
         else:
-            input_name = _first_input_name(module)
+            input_name = _first_input_name(type(module))
 
             def input_hook(
                 _module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]
@@ -259,6 +293,8 @@ class ActivationCapture:
         def keep(tensor: torch.Tensor) -> None:
             if name in store:
                 raise HookPointFiredTwice(name)
+            if not isinstance(tensor, torch.Tensor):
+                raise HookPointNotATensor(name, type(tensor))
             if tensor.dim() == 2 and layer in lead_shapes:  # (B*T, width) -> (B, T, width)
                 tensor = tensor.reshape(*lead_shapes[layer], -1)
             tensor = tensor.clone() if copy else tensor.detach()
