@@ -84,19 +84,19 @@ def test_resume_continues_from_checkpoint_and_retry_starts_afresh(
 ) -> None:
     settings = sqlite_settings
     worker_thread(settings)
-    job_id = _create(settings, iterations=100, step_delay_s=0.02)
-    wait_for(lambda: (_job(settings, job_id).done or 0) >= 25)
+    job_id = _create(settings, iterations=30, step_delay_s=0.05)
+    wait_for(lambda: (_job(settings, job_id).done or 0) >= 12, timeout=120)
     _act(settings, service.cancel_job, job_id)
-    cancelled = wait_for(lambda: _state_is(settings, job_id, "cancelled"))
-    assert cancelled.checkpoint["iterations_done"] >= 20
+    cancelled = wait_for(lambda: _state_is(settings, job_id, "cancelled"), timeout=60)
+    assert cancelled.checkpoint["iterations_done"] >= 10
 
     _act(settings, service.resume_job, job_id)
-    resumed = wait_for(lambda: _state_is(settings, job_id, "succeeded"))
-    assert resumed.result["forward"]["resumed_from"] >= 20
+    resumed = wait_for(lambda: _state_is(settings, job_id, "succeeded"), timeout=120)
+    assert resumed.result["forward"]["resumed_from"] >= 10
     assert resumed.attempt == 2
 
     _act(settings, service.retry_job, job_id)
-    retried = wait_for(lambda: _state_is(settings, job_id, "succeeded"))
+    retried = wait_for(lambda: _state_is(settings, job_id, "succeeded"), timeout=120)
     assert retried.result["forward"]["resumed_from"] == 0
     assert retried.attempt == 3
 
