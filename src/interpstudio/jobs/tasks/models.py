@@ -94,7 +94,8 @@ def run_model_download(ctx: JobContext) -> dict[str, Any]:
     def report(p: FileProgress) -> None:
         index = next(i for i, f in enumerate(files) if f.path == p.path) + 1
         ctx.progress(stage="download", done=p.done, total=p.total, unit="bytes",
-                     message=f"file {index}/{n_files} {p.path}: {p.file_done:,}/{p.file_total:,}")
+                     message=f"file {index}/{n_files} {p.path}: {p.file_done:,}/{p.file_total:,}",
+                     force=p.done == p.total)  # the last figure is written, not throttled away
 
     def work() -> dict[str, Any]:
         result = download_files(files, endpoint=ctx.settings.hf_endpoint,
