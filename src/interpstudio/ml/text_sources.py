@@ -447,3 +447,24 @@ def iter_texts(paths: Iterable[Path], options: ReadOptions,
         else:
             yield from _read_parquet(path, column)
 
+
+
+def estimate_rows(paths: Iterable[Path], options: ReadOptions) -> int:
+    """A fast row estimate for progress: exact for parquet and whole-file txt, newline counts
+    for line formats (blank lines and multi-line CSV fields make it an upper bound)."""
+    total = 0
+    for path in paths:
+        fmt = file_format(path)
+        if fmt == "parquet":
+            total += int(_parquet_file(path).metadata.num_rows)
+        elif fmt == "txt" and options.txt_mode == "file":
+            total += 1
+        else:
+            newlines, last = 0, b""
+            with open(path, "rb") as handle:
+                while chunk := handle.read(_READ_CHUNK):
+                    newlines += chunk.count(b"\n")
+                    last = chunk
+            total += newlines + (1 if last and not last.endswith(b"\n") else 0)
+            total -= 1 if fmt == "csv" else 0  # the header
+    return max(total, 0)

@@ -1,0 +1,174 @@
+"""Hugging Face Hub datasets: find the files of one config + split, check access, download them.
+
+``plan_hub_dataset`` resolves ``repo_id`` @ ``revision`` to a commit, lists the repo's data files
+with their sizes, keeps those of the requested config (a folder named after it; ``default`` = all)
+and split (a path part or file-name prefix named after it), prefers one format (parquet, then
+jsonl, json, csv, txt) and checks with a metadata request that the files can be read (gated repo
+without token -> ``HubTokenRequired``). ``download_hub_files`` fetches the planned files at the
+resolved commit into a folder with ``hf_hub_download`` (which honours ``endpoint``).
+
+The token is only passed through; nothing here stores it. This module is NOT responsible for
+reading the files' rows (``text_sources.py``) or for free-disk checks (the caller's preflight).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from interpstudio.core.errors import AppError, InvalidInput, JobCancelled, NotFound
+
+HUB_FORMATS = (".parquet", ".jsonl", ".ndjson", ".json", ".csv", ".txt")
+KNOWN_SPLITS = ("train", "validation", "valid", "dev", "test", "eval")
+
+
+class HubDatasetNotFound(NotFound):
+    code = "hub_dataset_not_found"
+
+    def __init__(self, repo_id: str, revision: str, what: str = "dataset") -> None:
+        super().__init__(
+            "hub dataset", f"{repo_id}@{revision}",
+            f"no {what} {repo_id!r} (revision {revision!r}) on the hub; check the id and "
+            "revision (a private dataset also needs a token)")
+        self.details.update({"repo_id": repo_id, "revision": revision})
+
+
+class HubTokenRequired(AppError, PermissionError):
+    """The dataset is gated (or the token has no access): a Hugging Face token is needed."""
+
+    code = "hub_token_required"
+    status = 403
+
+    def __init__(self, repo_id: str, *, had_token: bool) -> None:
+        super().__init__(
+            f"{repo_id} is gated: " + (
+                "this token has no access; accept the dataset's conditions on the hub with the "
+                "token's account" if had_token else
+                "give a Hugging Face access token (it is used for this import only, never "
+                "stored)"),
+            details={"repo_id": repo_id, "had_token": had_token})
+
+
+class HubSplitNotFound(InvalidInput):
+    code = "hub_split_not_found"
+
+    def __init__(self, repo_id: str, config: str, split: str, available: list[str],
+                 files: list[str]) -> None:
+        super().__init__(
+            f"{repo_id}: no data files for config {config!r} split {split!r}; splits seen: "
+            f"{', '.join(available) or 'none'}", details={
+                "repo_id": repo_id, "config": config, "split": split,
+                "available_splits": available, "data_files": files[:50]})
+
+
+class HubUnreachable(AppError, ConnectionError):
+    code = "hub_unreachable"
+    status = 502
+
+    def __init__(self, endpoint: str, reason: str) -> None:
+        super().__init__(f"cannot reach the hub at {endpoint}: {reason}; check the network or "
+                         "INTERPSTUDIO_HF_ENDPOINT", details={"endpoint": endpoint})
+
+
+@dataclass
+class HubDatasetPlan:
+    repo_id: str
+    revision: str
+    commit_sha: str
+    config: str
+    split: str
+    gated: bool
+    files: list[dict[str, Any]] = field(default_factory=list)  # {path, bytes}
+
+    @property
+    def total_bytes(self) -> int:
+        return sum(int(f["bytes"]) for f in self.files)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "total_bytes": self.total_bytes}
+
+
+def _split_of(path: str, split: str) -> bool:
+    return re.search(rf"(?:^|[/_.-]){re.escape(split)}(?:[/_.-]|$)", path) is not None
+
+
+def _pick_files(paths: dict[str, int], repo_id: str, config: str,
+                split: str) -> list[dict[str, Any]]:
+    data = {p: s for p, s in paths.items() if p.lower().endswith(HUB_FORMATS)}
+    if config != "default":
+        data = {p: s for p, s in data.items() if config in p.split("/")[:-1]}
+    chosen = {p: s for p, s in data.items() if _split_of(p, split)}
+    if not chosen and split == "train":
+        chosen = {p: s for p, s in data.items()
+                  if not any(_split_of(p, other) for other in KNOWN_SPLITS)}
+    if not chosen:
+        seen = sorted({s for s in KNOWN_SPLITS for p in data if _split_of(p, s)})
+        raise HubSplitNotFound(repo_id, config, split, seen, sorted(paths))
+    for extension in HUB_FORMATS:
+        same = sorted(p for p in chosen if p.lower().endswith(extension))
+        if same:
+            return [{"path": p, "bytes": int(chosen[p])} for p in same]
+    return []  # unreachable: every chosen path has one of HUB_FORMATS
+
+
+def plan_hub_dataset(repo_id: str, *, revision: str, config: str, split: str, endpoint: str,
+                     token: str | None) -> HubDatasetPlan:
+    """Resolve, list, choose and access-check a hub dataset's files (no data downloaded)."""
+    from huggingface_hub import HfApi, get_hf_file_metadata, hf_hub_url
+    from huggingface_hub.errors import (
+        GatedRepoError,
+        HfHubHTTPError,
+        RepositoryNotFoundError,
+        RevisionNotFoundError,
+    )
+
+    api = HfApi(endpoint=endpoint, token=token or False)
+    try:
+        info = api.dataset_info(repo_id, revision=revision, files_metadata=True)
+    except RevisionNotFoundError:
+        raise HubDatasetNotFound(repo_id, revision, "revision of") from None
+    except RepositoryNotFoundError:
+        raise HubDatasetNotFound(repo_id, revision) from None
+    except (HfHubHTTPError, OSError) as exc:
+        raise HubUnreachable(endpoint, str(exc)) from None
+    sizes = {s.rfilename: int(s.size or 0) for s in info.siblings or []}
+    plan = HubDatasetPlan(repo_id=repo_id, revision=revision, commit_sha=str(info.sha),
+                          config=config, split=split, gated=bool(info.gated),
+                          files=_pick_files(sizes, repo_id, config, split))
+    if plan.gated and not token:
+        raise HubTokenRequired(repo_id, had_token=False)
+    url = hf_hub_url(repo_id, plan.files[0]["path"], repo_type="dataset",
+                     revision=plan.commit_sha, endpoint=endpoint)
+    try:
+        get_hf_file_metadata(url, token=token or False)
+    except GatedRepoError:
+        raise HubTokenRequired(repo_id, had_token=bool(token)) from None
+    except RepositoryNotFoundError:
+        raise HubDatasetNotFound(repo_id, revision) from None
+    return plan
+
+
+def download_hub_files(plan: HubDatasetPlan, destination: Path, *, endpoint: str,
+                       token: str | None, on_file: Callable[[int], None] | None = None,
+                       should_stop: Callable[[], bool] = lambda: False) -> list[Path]:
+    """Download the planned files at the resolved commit into ``destination`` (paths kept)."""
+    from huggingface_hub import hf_hub_download
+    from huggingface_hub.errors import GatedRepoError
+
+    local: list[Path] = []
+    for item in plan.files:
+        if should_stop():
+            raise JobCancelled()
+        try:
+            path = hf_hub_download(plan.repo_id, item["path"], repo_type="dataset",
+                                   revision=plan.commit_sha, endpoint=endpoint,
+                                   token=token or False, local_dir=destination)
+        except GatedRepoError:
+            raise HubTokenRequired(plan.repo_id, had_token=bool(token)) from None
+        local.append(Path(path))
+        if on_file is not None:
+            on_file(int(item["bytes"]))
+    return local

@@ -1,0 +1,64 @@
+"""A torch-free view of a model's tokenizer (``tokenizer.json`` via the ``tokenizers`` library).
+
+``PieceTokenizer`` answers what previews need without importing transformers (which imports
+torch): token ids -> pieces and per-token text, and batched encoding for a dry-run preview. It has
+the small part of the Hugging Face tokenizer interface that ``tokenize.resolve_policy`` uses
+(``__call__`` returning ``input_ids``, ``bos_token(_id)``, ``eos_token(_id)``, ``len``), so the
+preview states the same resolved policy as the job. The job itself uses the real fast tokenizer
+(``tokenize.load_tokenizer``). This module is NOT responsible for writing token stores.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from interpstudio.core.errors import InvalidInput
+
+
+def _token_text(value: Any) -> str | None:
+    if isinstance(value, dict):
+        return value.get("content")
+    return value if isinstance(value, str) else None
+
+
+class PieceTokenizer:
+    def __init__(self, folder: Path) -> None:
+        from tokenizers import Tokenizer
+
+        path = folder / "tokenizer.json"
+        if not path.exists():
+            raise InvalidInput(f"{folder.name} has no tokenizer.json; previews need a fast "
+                               "tokenizer file", details={"folder": str(folder)})
+        self._tokenizer = Tokenizer.from_file(str(path))
+        config_path = folder / "tokenizer_config.json"
+        config = json.loads(config_path.read_text()) if config_path.exists() else {}
+        self.bos_token = _token_text(config.get("bos_token"))
+        self.eos_token = _token_text(config.get("eos_token"))
+        self.bos_token_id = self._id(self.bos_token)
+        self.eos_token_id = self._id(self.eos_token)
+
+    def _id(self, token: str | None) -> int | None:
+        return None if token is None else self._tokenizer.token_to_id(token)
+
+    def __len__(self) -> int:
+        return int(self._tokenizer.get_vocab_size(with_added_tokens=True))
+
+    def __call__(self, texts: str | list[str], *, add_special_tokens: bool = True,
+                 **_ignored: Any) -> dict[str, Any]:
+        if isinstance(texts, str):
+            return {"input_ids": self._tokenizer.encode(
+                texts, add_special_tokens=add_special_tokens).ids}
+        encoded = self._tokenizer.encode_batch(texts, add_special_tokens=add_special_tokens)
+        return {"input_ids": [e.ids for e in encoded]}
+
+    def pieces(self, ids: list[int]) -> list[str | None]:
+        return [self._tokenizer.id_to_token(int(i)) for i in ids]
+
+    def texts(self, ids: list[int]) -> list[str]:
+        """Each token decoded on its own (what it spells), specials kept."""
+        return [self._tokenizer.decode([int(i)], skip_special_tokens=False) for i in ids]
+
+    def decode(self, ids: list[int]) -> str:
+        return self._tokenizer.decode([int(i) for i in ids], skip_special_tokens=False)

@@ -1,0 +1,118 @@
+"""Errors of the dataset and tokenization use cases (stable ``code``, useful ``details``).
+
+Errors met while reading files live in ``ml/text_sources.py`` and those met on the hub in
+``ml/dataset_hub.py``. This module is NOT responsible for turning errors into responses.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from interpstudio.core.errors import AppError, Conflict, InsufficientDisk, NotFound
+
+
+class DatasetNotFound(NotFound):
+    code = "dataset_not_found"
+
+    def __init__(self, dataset_id: object) -> None:
+        super().__init__("dataset", dataset_id)
+
+
+class TokenizationNotFound(NotFound):
+    code = "tokenization_not_found"
+
+    def __init__(self, tokenization_id: object) -> None:
+        super().__init__("tokenization", tokenization_id)
+
+
+class DatasetInUse(Conflict):
+    code = "dataset_in_use"
+
+    def __init__(self, dataset_id: int, found: dict[str, list[dict[str, Any]]]) -> None:
+        parts = [f"{len(found[k])} {k} ({', '.join(str(d['id']) for d in found[k])})"
+                 for k in ("tokenizations", "extractions") if found[k]]
+        super().__init__(
+            f"dataset {dataset_id} is used by {' and '.join(parts)}; delete those first, or "
+            "delete with force=true to remove them and their files too",
+            details={"dataset_id": dataset_id, **found})
+
+
+class TokenizationInUse(Conflict):
+    code = "tokenization_in_use"
+
+    def __init__(self, tokenization_id: int, extractions: list[dict[str, Any]]) -> None:
+        super().__init__(
+            f"tokenization {tokenization_id} is used by extraction(s) "
+            f"{', '.join(str(e['id']) for e in extractions)}; delete those first, or delete "
+            "with force=true", details={"tokenization_id": tokenization_id,
+                                        "extractions": extractions})
+
+
+class DatasetBusy(Conflict):
+    code = "dataset_busy"
+
+    def __init__(self, what: str, job_id: int, state: str, action: str) -> None:
+        super().__init__(
+            f"cannot {action}: job {job_id} of {what} is {state}; cancel it first and wait for "
+            "it to stop", details={"what": what, "job_id": job_id, "state": state,
+                                   "action": action})
+
+
+class DatasetNotReady(Conflict):
+    code = "dataset_not_ready"
+
+    def __init__(self, dataset_id: int, status: str) -> None:
+        super().__init__(
+            f"dataset {dataset_id} is {status}; its rows can be previewed or tokenized once its "
+            "import has finished", details={"dataset_id": dataset_id, "status": status})
+
+
+class TokenizationNotReady(Conflict):
+    code = "tokenization_not_ready"
+
+    def __init__(self, tokenization_id: int, status: str) -> None:
+        super().__init__(
+            f"tokenization {tokenization_id} is {status}; its sequences can be previewed once "
+            "its job has finished", details={"tokenization_id": tokenization_id,
+                                             "status": status})
+
+
+class TokenizationExists(Conflict):
+    code = "tokenization_exists"
+
+    def __init__(self, existing_id: int, status: str) -> None:
+        super().__init__(
+            f"this dataset is already tokenized with that tokenizer and policy (tokenization "
+            f"{existing_id}, {status}); use it, or delete it first",
+            details={"tokenization_id": existing_id, "status": status})
+
+
+class TokenizerUnavailable(Conflict):
+    code = "tokenizer_unavailable"
+
+    def __init__(self, model_id: int, reason: str) -> None:
+        super().__init__(f"model {model_id} cannot provide a tokenizer: {reason}",
+                         details={"model_id": model_id, "reason": reason})
+
+
+class UploadTooLarge(AppError, ValueError):
+    code = "upload_too_large"
+    status = 413
+
+    def __init__(self, limit: int, received: int | None = None) -> None:
+        super().__init__(
+            f"the upload exceeds the limit of {limit:,} bytes; upload fewer or smaller files, or "
+            "raise INTERPSTUDIO_MAX_UPLOAD_BYTES", details={"limit_bytes": limit,
+                                                            "received_bytes": received})
+
+
+class DiskFullDuringImport(InsufficientDisk):
+    """The disk filled up while writing; the partial files were removed."""
+
+    code = "disk_full"
+
+    def __init__(self, path: str, free: int) -> None:
+        AppError.__init__(
+            self, f"the disk at {path} filled up during the import ({free:,} bytes free); the "
+            "partial files were removed: free some space and retry",
+            details={"path": path, "free_bytes": free})

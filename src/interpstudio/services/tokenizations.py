@@ -1,0 +1,182 @@
+"""Tokenization use cases: create (dataset x model tokenizer x policy), list, get, preview,
+dry-run the policy on a few rows, delete.
+
+The tokenizer comes from a registered model row (``Model.path``, a folder with tokenizer files,
+relative to the data dir); ``tokenizer_key`` is the model's ``key``. The policy as requested is
+hashed for uniqueness; the job records the resolved policy (BOS default made explicit). Previews
+use the torch-free ``PieceTokenizer``. Functions take keyword-only arguments and a session they
+do not commit. This module is NOT responsible for running the job (``jobs/tasks/datasets.py``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from interpstudio.core.paths import DataPaths
+from interpstudio.db.models import Model, Tokenization
+from interpstudio.db.repositories import datasets as repo
+from interpstudio.ml.text_store import read_rows
+from interpstudio.ml.token_pieces import PieceTokenizer
+from interpstudio.ml.token_store import open_tokenized
+from interpstudio.ml.tokenize import TokenizationPolicy, resolve_policy
+from interpstudio.services import jobs as job_service
+from interpstudio.services.dataset_errors import (
+    DatasetBusy,
+    DatasetNotReady,
+    TokenizationExists,
+    TokenizationInUse,
+    TokenizationNotFound,
+    TokenizationNotReady,
+    TokenizerUnavailable,
+)
+from interpstudio.services.dataset_files import (
+    remove_folder,
+    resolve,
+    text_file,
+    tokenization_relpath,
+)
+from interpstudio.services.dataset_params import TokenizationPolicySpec
+from interpstudio.services.datasets import dataset_job, get_dataset
+from interpstudio.services.model_errors import ModelNotFound
+
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "tokenizer.model", "vocab.json")
+PREVIEW_MAX_TOKENS = 256
+
+
+def requested_policy_hash(spec: TokenizationPolicySpec) -> str:
+    canonical = json.dumps(spec.model_dump(mode="json"), sort_keys=True)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def tokenizer_folder(*, session: Session, paths: DataPaths, model_id: int) -> tuple[Model, Path]:
+    model = session.get(Model, model_id)
+    if model is None:
+        raise ModelNotFound(model_id)
+    if model.status != "ready" or not model.path:
+        raise TokenizerUnavailable(model_id, f"the model is {model.status}; wait until it is "
+                                   "ready")
+    folder = resolve(paths, model.path)
+    if not any((folder / name).exists() for name in TOKENIZER_FILES):
+        raise TokenizerUnavailable(model_id, f"no tokenizer files in {model.path}")
+    return model, folder
+
+
+def get_tokenization(*, session: Session, tokenization_id: int) -> Tokenization:
+    tokenization = repo.get_tokenization(session, tokenization_id)
+    if tokenization is None:
+        raise TokenizationNotFound(tokenization_id)
+    return tokenization
+
+
+def list_tokenizations(*, session: Session, dataset_id: int, limit: int,
+                       offset: int) -> tuple[list[Tokenization], int]:
+    get_dataset(session=session, dataset_id=dataset_id)
+    return repo.list_tokenizations(session, dataset_id=dataset_id, limit=limit, offset=offset)
+
+
+def create_tokenization(*, session: Session, paths: DataPaths, dataset_id: int, model_id: int,
+                        policy: TokenizationPolicySpec, batch_rows: int = 1024) -> Tokenization:
+    """Check dataset and tokenizer, refuse a duplicate, then queue the ``tokenize`` job."""
+    dataset = get_dataset(session=session, dataset_id=dataset_id)
+    if dataset.status != "ready":
+        raise DatasetNotReady(dataset_id, dataset.status)
+    model, _folder = tokenizer_folder(session=session, paths=paths, model_id=model_id)
+    digest = requested_policy_hash(policy)
+    existing = repo.find_tokenization(session, dataset_id=dataset_id, tokenizer_key=model.key,
+                                      policy_hash=digest)
+    if existing is not None:
+        raise TokenizationExists(existing.id, existing.status)
+    tokenization = repo.create_tokenization(
+        session, dataset_id=dataset_id, model_id=model_id, tokenizer_key=model.key,
+        policy={"requested": policy.model_dump(mode="json")}, policy_hash=digest,
+        status="queued")
+    job = job_service.create_job(session=session, kind="tokenize",
+                                 params={"tokenization_id": tokenization.id,
+                                         "batch_rows": batch_rows})
+    return repo.update(session, tokenization, job_id=job.id,
+                       path=tokenization_relpath(dataset_id, tokenization.id))
+
+
+def _token_view(tokenizer: PieceTokenizer, ids: list[int]) -> dict[str, Any]:
+    shown = ids[:PREVIEW_MAX_TOKENS]
+    return {"n_tokens": len(ids), "ids": shown, "pieces": tokenizer.pieces(shown),
+            "token_texts": tokenizer.texts(shown)}
+
+
+def preview_tokenization(*, session: Session, paths: DataPaths, tokenization_id: int,
+                         offset: int, limit: int) -> tuple[list[dict[str, Any]], int]:
+    """Stored sequences beside the text they came from (or their decoded text when packed)."""
+    tokenization = get_tokenization(session=session, tokenization_id=tokenization_id)
+    if tokenization.status != "ready" or tokenization.path is None:
+        raise TokenizationNotReady(tokenization_id, tokenization.status)
+    _model, folder = tokenizer_folder(session=session, paths=paths,
+                                      model_id=int(tokenization.model_id or 0))
+    tokenizer = PieceTokenizer(folder)
+    store = open_tokenized(resolve(paths, tokenization.path))
+    dataset = get_dataset(session=session, dataset_id=tokenization.dataset_id)
+    indices = range(offset, min(offset + limit, len(store)))
+    rows = {int(store.source_rows[i]) for i in indices if store.source_rows[i] >= 0}
+    texts = {}
+    if rows and dataset.path:
+        lo = min(rows)
+        texts = dict(read_rows(text_file(paths, dataset.path), offset=lo,
+                               limit=max(rows) - lo + 1))
+    items = []
+    for i in indices:
+        ids = store.sequence(i).tolist()
+        row = int(store.source_rows[i])
+        items.append({"index": i, "source_row": row,
+                      "text": texts.get(row) if row >= 0 else tokenizer.decode(ids),
+                      **_token_view(tokenizer, ids)})
+    return items, len(store)
+
+
+def dry_run_policy(*, session: Session, paths: DataPaths, dataset_id: int, model_id: int,
+                   policy: TokenizationPolicySpec, limit: int) -> dict[str, Any]:
+    """The resolved policy and the first ``limit`` rows with their tokens, before any job."""
+    dataset = get_dataset(session=session, dataset_id=dataset_id)
+    if dataset.status != "ready" or dataset.path is None:
+        raise DatasetNotReady(dataset_id, dataset.status)
+    _model, folder = tokenizer_folder(session=session, paths=paths, model_id=model_id)
+    tokenizer = PieceTokenizer(folder)
+    resolved = resolve_policy(TokenizationPolicy(**policy.model_dump()), tokenizer)
+    rows = read_rows(text_file(paths, dataset.path), offset=0, limit=limit)
+    use_specials = resolved["mode"] == "truncate" and resolved["bos_source"] == "tokenizer default"
+    encoded = tokenizer([t for _r, t in rows], add_special_tokens=use_specials)["input_ids"]
+    bos = [tokenizer.bos_token_id] if resolved["add_bos"] and not use_specials else []
+    eos = [tokenizer.eos_token_id] if resolved["mode"] == "pack" else []
+    items = []
+    for (row, text), ids in zip(rows, encoded, strict=True):
+        full = [*bos, *ids, *eos]
+        kept = full[: resolved["max_length"]] if resolved["mode"] == "truncate" else full
+        dropped = (len(ids) < max(resolved["min_tokens"], 1) if resolved["mode"] == "pack"
+                   else len(full) < resolved["min_tokens"] or not full)
+        truncated = resolved["mode"] == "truncate" and len(full) > resolved["max_length"]
+        items.append({"source_row": row, "text": text, "dropped": dropped,
+                      "truncated": truncated, **_token_view(tokenizer, kept)})
+    return {"policy": resolved, "rows": items}
+
+
+def delete_tokenization(*, session: Session, paths: DataPaths, tokenization_id: int,
+                        force: bool = False) -> None:
+    tokenization = get_tokenization(session=session, tokenization_id=tokenization_id)
+    job = dataset_job(session=session, job_id=tokenization.job_id)
+    if job is not None and job.state in ("queued", "running"):
+        raise DatasetBusy(f"tokenization {tokenization_id}", job.id, job.state,
+                          "delete the tokenization")
+    extractions = repo.extractions_using(session, [tokenization_id])
+    if extractions and not force:
+        raise TokenizationInUse(tokenization_id, extractions)
+    folders = [resolve(paths, p) for p in (tokenization.path, *(e["path"] for e in extractions))
+               if p]
+    repo.delete_rows(session, extraction_ids=[e["id"] for e in extractions],
+                     tokenization_ids=[tokenization_id])
+    if job is not None:
+        job_service.delete_job(session=session, job_id=job.id, paths=paths)
+    for folder in folders:
+        remove_folder(folder)

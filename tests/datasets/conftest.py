@@ -1,0 +1,89 @@
+"""Fixtures for the datasets capability: settings pointed at the test hub with an import root,
+a tiny model registered as a ready model row (its tokenizer is what tokenizations use), and
+helpers to run service calls and wait for rows."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy.orm import Session, sessionmaker
+
+from helpers import make_settings, wait_for
+from hub_server import HubServer
+from interpstudio.core.settings import Settings
+from interpstudio.db.migrate import upgrade
+from interpstudio.db.models import Dataset, Model, Tokenization
+from interpstudio.db.session import make_engine, make_session_factory
+
+
+@pytest.fixture
+def import_root(tmp_path: Path) -> Path:
+    root = tmp_path / "imports"
+    root.mkdir()
+    return root
+
+
+@pytest.fixture
+def ds_settings(tmp_path: Path, hub: HubServer, import_root: Path) -> Settings:
+    settings = make_settings(tmp_path, hf_endpoint=hub.url, import_roots=[import_root],
+                             max_upload_bytes=2_000_000)
+    upgrade(settings.resolved_database_url)
+    return settings
+
+
+@pytest.fixture
+def factory(ds_settings: Settings) -> Iterator[sessionmaker[Session]]:
+    engine = make_engine(ds_settings.resolved_database_url)
+    yield make_session_factory(engine)
+    engine.dispose()
+
+
+def register_model(factory: sessionmaker[Session], settings: Settings, folder: Path,
+                   key: str = "org/tiny-llama@0123456789abcdef") -> int:
+    """Copy a tiny model folder into the data dir and add a ready ``models`` row for it."""
+    target = settings.data_dir / "models" / key.replace("/", "--").replace("@", "--")
+    shutil.copytree(folder, target, dirs_exist_ok=True)
+    with factory.begin() as session:
+        model = Model(key=key, name=key.split("@")[0], source="hub", status="ready",
+                      path=str(target.relative_to(settings.data_dir)), files=[], info={})
+        session.add(model)
+        session.flush()
+        return model.id
+
+
+@pytest.fixture
+def llama_model_id(factory: sessionmaker[Session], ds_settings: Settings,
+                   tiny_llama_dir: Path) -> int:
+    return register_model(factory, ds_settings, tiny_llama_dir)
+
+
+@pytest.fixture
+def call(factory: sessionmaker[Session]) -> Callable[..., Any]:
+    """Run ``fn(session=..., **kwargs)`` in a committed transaction; return plain values."""
+
+    def run(fn: Callable[..., Any], **kwargs: Any) -> Any:
+        with factory.begin() as session:
+            result = fn(session=session, **kwargs)
+            if isinstance(result, (Dataset, Tokenization)):
+                return {c.name: getattr(result, c.name) for c in type(result).__table__.columns}
+            return result
+
+    return run
+
+
+@pytest.fixture
+def wait_row(factory: sessionmaker[Session]) -> Callable[..., dict[str, Any]]:
+    def wait(model: type[Any], row_id: int, *statuses: str, timeout: float = 60) -> dict:
+        def check() -> dict[str, Any] | None:
+            with factory() as session:
+                row = session.get(model, row_id)
+                values = {c.name: getattr(row, c.name) for c in model.__table__.columns}
+                return values if row is not None and row.status in statuses else None
+
+        return wait_for(check, timeout=timeout)
+
+    return wait

@@ -1,0 +1,212 @@
+"""Dataset import through the services and a real worker: local files of each format, the
+bundled text, the test hub (plain, gated, unknown), bad input that fails cleanly without touching
+other datasets, roots, free disk, delete rules."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hub_server import HubServer
+from hub_server.tiny_datasets import tiny_dataset_rows
+from interpstudio.core.errors import InsufficientDisk, PathOutsideRoot
+from interpstudio.core.paths import DataPaths
+from interpstudio.core.settings import Settings
+from interpstudio.db.models import Dataset, Job
+from interpstudio.ml.dataset_hub import HubDatasetNotFound, HubSplitNotFound, HubTokenRequired
+from interpstudio.ml.text_sources import MissingTextColumn
+from interpstudio.services import datasets as service
+from interpstudio.services.dataset_errors import DatasetInUse
+from interpstudio.services.dataset_params import ReadOptionsSpec, TokenizationPolicySpec
+from interpstudio.services.tokenizations import create_tokenization
+
+ROWS = [r["text"] for r in tiny_dataset_rows()]
+
+
+def _add_local(call: Callable[..., Any], settings: Settings, files: list[Path],
+               **spec: Any) -> dict[str, Any]:
+    return call(service.add_local_dataset, settings=settings, files=[str(f) for f in files],
+                name=None, spec=ReadOptionsSpec(**spec))
+
+
+def test_local_import_of_each_format_is_ready_with_stats_and_sha256(
+    ds_settings: Settings, import_root: Path, tiny_dataset_dir: Path, call, wait_row,
+    worker_thread,
+) -> None:
+    import shutil
+
+    parquet = shutil.copy(tiny_dataset_dir / "data/train-00000-of-00001.parquet", import_root)
+    jsonl = shutil.copy(tiny_dataset_dir / "data/train.jsonl", import_root)
+    (import_root / "rows.csv").write_text("id,text\n" + "".join(
+        f'{i},"{t.replace(chr(34), chr(34) * 2)}"\n' for i, t in enumerate(ROWS)))
+    (import_root / "rows.json").write_text(json.dumps([{"text": t} for t in ROWS]))
+    (import_root / "lines.txt").write_text("alpha\n\nbeta gamma\n")
+    worker_thread(ds_settings)
+    for source, rows in ((parquet, ROWS), (jsonl, ROWS), (import_root / "rows.csv", ROWS),
+                         (import_root / "rows.json", ROWS),
+                         (import_root / "lines.txt", ["alpha", "", "beta gamma"])):
+        created = _add_local(call, ds_settings, [Path(source)])
+        ready = wait_row(Dataset, created["id"], "ready", "failed")
+        assert ready["status"] == "ready", ready["error_message"]
+        assert ready["rows"] == len(rows) and ready["stats"]["rows"] == len(rows)
+        assert ready["stats"]["characters"] == sum(map(len, rows))
+        assert ready["stats"]["empty_rows"] == sum(1 for t in rows if not t.strip())
+        assert len(ready["files"][0]["sha256"]) == 64
+        assert ready["files"][0]["bytes"] == Path(source).stat().st_size
+        page, total = call(service.preview_rows, paths=DataPaths(ds_settings.data_dir),
+                           dataset_id=created["id"], offset=1, limit=2, random=False, seed=0)
+        assert total == len(rows) and [t for _i, t in page] == rows[1:3]
+
+
+def test_several_files_and_whole_file_txt_mode(ds_settings: Settings, import_root: Path, call,
+                                               wait_row, worker_thread) -> None:
+    (import_root / "a.txt").write_text("one\ntwo\n")
+    (import_root / "b.txt").write_text("three\n")
+    worker_thread(ds_settings)
+    lines = _add_local(call, ds_settings, [import_root / "a.txt", import_root / "b.txt"])
+    whole = _add_local(call, ds_settings, [import_root], txt_mode="file")
+    assert wait_row(Dataset, lines["id"], "ready")["rows"] == 3
+    ready = wait_row(Dataset, whole["id"], "ready")
+    assert ready["rows"] == 2 and [f["name"] for f in ready["files"]] == ["a.txt", "b.txt"]
+
+
+def test_bundled_text_imports(ds_settings: Settings, call, wait_row, worker_thread) -> None:
+    created = call(service.add_local_dataset, settings=ds_settings, files=[], name="macbeth",
+                   spec=ReadOptionsSpec(), bundled=True)
+    worker_thread(ds_settings)
+    ready = wait_row(Dataset, created["id"], "ready", "failed")
+    assert ready["source"] == "bundled" and ready["rows"] > 3000
+
+
+def test_hub_import_by_id_revision_split(ds_settings: Settings, hub: HubServer,
+                                         tiny_dataset_dir: Path, call, wait_row,
+                                         worker_thread) -> None:
+    sha = hub.add_dataset("org/tiny-ds", tiny_dataset_dir)
+    created = call(service.add_hub_dataset, settings=ds_settings, repo_id="org/tiny-ds",
+                   revision="main", config="default", split="train", name=None,
+                   spec=ReadOptionsSpec(), token=None)
+    assert created["commit_sha"] == sha and created["info"]["preflight"]["bytes"] > 0
+    worker_thread(ds_settings)
+    ready = wait_row(Dataset, created["id"], "ready", "failed")
+    assert ready["status"] == "ready", ready["error_message"]
+    assert ready["rows"] == len(ROWS) and ready["text_column"] == "text"
+    assert [f["name"] for f in ready["files"]] == ["data/train-00000-of-00001.parquet"]
+    assert not (ds_settings.data_dir / ready["path"] / "raw/.cache").exists()
+
+
+def test_hub_unknown_dataset_and_split_are_clear_errors(ds_settings: Settings, hub: HubServer,
+                                                        tiny_dataset_dir: Path, call) -> None:
+    hub.add_dataset("org/tiny-ds", tiny_dataset_dir)
+    kwargs = {"settings": ds_settings, "revision": "main", "config": "default", "name": None,
+              "spec": ReadOptionsSpec(), "token": None}
+    with pytest.raises(HubDatasetNotFound, match="org/nope"):
+        call(service.add_hub_dataset, repo_id="org/nope", split="train", **kwargs)
+    with pytest.raises(HubSplitNotFound) as caught:
+        call(service.add_hub_dataset, repo_id="org/tiny-ds", split="test", **kwargs)
+    assert caught.value.details["available_splits"] == ["train"]
+
+
+def test_hub_gated_needs_token_which_is_never_stored(ds_settings: Settings, hub: HubServer,
+                                                     tiny_dataset_dir: Path, call, wait_row,
+                                                     factory, worker_thread) -> None:
+    hub.add_dataset("org/locked", tiny_dataset_dir, gated=True, token="hf_secret_token_1")
+    kwargs = {"settings": ds_settings, "repo_id": "org/locked", "revision": "main",
+              "config": "default", "split": "train", "name": None, "spec": ReadOptionsSpec()}
+    with pytest.raises(HubTokenRequired) as caught:
+        call(service.add_hub_dataset, token=None, **kwargs)
+    assert caught.value.status == 403 and "token" in caught.value.message
+    with pytest.raises(HubTokenRequired, match="no access"):
+        call(service.add_hub_dataset, token="hf_wrong", **kwargs)
+    created = call(service.add_hub_dataset, token="hf_secret_token_1", **kwargs)
+    worker_thread(ds_settings)
+    assert wait_row(Dataset, created["id"], "ready", "failed")["status"] == "ready"
+    with factory() as session:
+        job = session.get(Job, created["job_id"])
+        assert "hf_secret" not in json.dumps(job.params) + json.dumps(job.result)
+    assert not list(ds_settings.data_dir.rglob("*.token"))
+
+
+def test_bad_file_fails_cleanly_and_other_datasets_stay(ds_settings: Settings, import_root: Path,
+                                                        call, wait_row, worker_thread) -> None:
+    (import_root / "good.txt").write_text("fine\n")
+    (import_root / "latin1.txt").write_bytes("ok\ncaf\xe9\n".encode("latin-1"))
+    worker_thread(ds_settings)
+    good = _add_local(call, ds_settings, [import_root / "good.txt"])
+    assert wait_row(Dataset, good["id"], "ready")["rows"] == 1
+    bad = _add_local(call, ds_settings, [import_root / "latin1.txt"])
+    failed = wait_row(Dataset, bad["id"], "failed")
+    assert "latin1.txt" in failed["error_message"] and "line 2" in failed["error_message"]
+    assert not (ds_settings.data_dir / failed["path"]).exists()
+    replaced = _add_local(call, ds_settings, [import_root / "latin1.txt"], decode="replace")
+    ready = wait_row(Dataset, replaced["id"], "ready")
+    assert ready["stats"]["decode"]["invalid_bytes"] == 1
+    assert (ds_settings.data_dir / good["path"] / "text.parquet").exists()
+
+
+def test_missing_column_and_outside_roots_refused_before_any_copy(
+    ds_settings: Settings, import_root: Path, tmp_path: Path, call,
+) -> None:
+    (import_root / "a.csv").write_text("id,body\n1,hi\n")
+    with pytest.raises(MissingTextColumn):
+        _add_local(call, ds_settings, [import_root / "a.csv"], text_column="text")
+    outside = tmp_path / "elsewhere.txt"
+    outside.write_text("x\n")
+    with pytest.raises(PathOutsideRoot):
+        _add_local(call, ds_settings, [outside])
+    with pytest.raises(PathOutsideRoot):
+        _add_local(call, ds_settings, [import_root / ".." / "elsewhere.txt"])
+
+
+def test_insufficient_disk_is_refused_before_copying(tmp_path: Path, hub: HubServer) -> None:
+    from helpers import make_settings
+    from interpstudio.db.migrate import upgrade
+    from interpstudio.db.session import make_engine, make_session_factory
+
+    small = tmp_path / "small"
+    small.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4M", "tmpfs", str(small)],
+                             capture_output=True, text=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs (needs root): {mounted.stderr.strip()}")
+    try:
+        roots = tmp_path / "imports"
+        roots.mkdir()
+        (roots / "big.txt").write_text("word " * 1_000_000)
+        settings = make_settings(tmp_path, data_dir=small / "data", import_roots=[roots])
+        upgrade(settings.resolved_database_url)
+        engine = make_engine(settings.resolved_database_url)
+        with make_session_factory(engine).begin() as session, \
+                pytest.raises(InsufficientDisk) as caught:
+            service.add_local_dataset(session=session, settings=settings,
+                                      files=[str(roots / "big.txt")], name=None,
+                                      spec=ReadOptionsSpec())
+        engine.dispose()
+        assert caught.value.status == 507 and caught.value.details["needed_bytes"] > 4_000_000
+    finally:
+        subprocess.run(["umount", "-l", str(small)], check=False)
+
+
+def test_delete_refuses_while_tokenized_unless_forced(ds_settings: Settings, import_root: Path,
+                                                      llama_model_id: int, call, wait_row,
+                                                      worker_thread) -> None:
+    (import_root / "a.txt").write_text("hello world\nsecond line\n")
+    worker_thread(ds_settings)
+    created = _add_local(call, ds_settings, [import_root / "a.txt"])
+    wait_row(Dataset, created["id"], "ready")
+    paths = DataPaths(ds_settings.data_dir)
+    tokenization = call(create_tokenization, paths=paths, dataset_id=created["id"],
+                        model_id=llama_model_id, policy=TokenizationPolicySpec())
+    from interpstudio.db.models import Tokenization
+
+    wait_row(Tokenization, tokenization["id"], "ready", "failed")
+    with pytest.raises(DatasetInUse) as caught:
+        call(service.delete_dataset, paths=paths, dataset_id=created["id"])
+    assert caught.value.details["tokenizations"][0]["id"] == tokenization["id"]
+    removed = call(service.delete_dataset, paths=paths, dataset_id=created["id"], force=True)
+    assert removed["removed"]["tokenizations"][0]["id"] == tokenization["id"]
+    assert not (ds_settings.data_dir / created["path"]).exists()
