@@ -82,6 +82,7 @@ def test_quantize_runs_forward_and_records_plan_each_precision(
         assert info.quantized_modules == LAYERS * LINEARS_PER_BLOCK
         assert info.kept_modules == []
         assert "decoder-block linear layers" in info.scope
+        assert info.settings["nbits"] == info.bits and info.settings["axis"] == info.axis
     else:
         assert info.backend == "torch" and info.bits is None
         assert logits.dtype == getattr(torch, info.compute_dtype)
@@ -224,6 +225,18 @@ def test_quantize_group_size_override_is_recorded_and_estimated(reference: nn.Mo
     info = quantize(model, "q2", "cpu", group_size=16)
     assert info.group_size == 16
     estimate = estimate_memory(inventory_from_model(reference), "q2", group_size=16)
+    assert estimate == pytest.approx(measured_weight_bytes(model), rel=0.01)
+
+
+def test_quantize_compute_dtype_override_float32_q4(
+    reference: nn.Module, input_ids: torch.Tensor
+) -> None:
+    model = copy.deepcopy(reference)
+    info = quantize(model, "q4", "cpu", compute_dtype="float32")
+    assert info.compute_dtype == "float32"
+    with torch.no_grad():
+        assert model(input_ids).logits.dtype == torch.float32
+    estimate = estimate_memory(model.config, "q4", compute_dtype="float32")
     assert estimate == pytest.approx(measured_weight_bytes(model), rel=0.01)
 
 

