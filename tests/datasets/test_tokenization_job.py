@@ -1,0 +1,151 @@
+"""The tokenize job with a real worker: exact counts against the tokenizer, the store's manifest
+(tokenizer_key = the model's key, resolved policy), preview beside text, dry run, duplicates,
+cancel, and resume after kill -9 of a worker subprocess."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from transformers import AutoTokenizer
+
+from helpers import wait_for
+from interpstudio.core.paths import DataPaths
+from interpstudio.core.settings import Settings
+from interpstudio.data import bundled_text_path
+from interpstudio.db.models import Dataset, Job, Tokenization
+from interpstudio.ml.text_sources import ReadOptions, iter_texts
+from interpstudio.ml.token_store import open_tokenized
+from interpstudio.services import datasets as dataset_service
+from interpstudio.services import jobs as job_service
+from interpstudio.services import tokenizations as service
+from interpstudio.services.dataset_errors import DatasetNotReady, TokenizationExists
+from interpstudio.services.dataset_params import ReadOptionsSpec, TokenizationPolicySpec
+
+
+@pytest.fixture
+def macbeth(ds_settings: Settings, call, wait_row, worker_thread) -> dict[str, Any]:  # noqa: ANN001
+    created = call(dataset_service.add_local_dataset, settings=ds_settings, files=[],
+                   name="macbeth", spec=ReadOptionsSpec(), bundled=True)
+    worker_thread(ds_settings)
+    return wait_row(Dataset, created["id"], "ready")
+
+
+def _tokenize(call: Callable[..., Any], settings: Settings, dataset_id: int, model_id: int,
+              **policy: Any) -> dict[str, Any]:
+    return call(service.create_tokenization, paths=DataPaths(settings.data_dir),
+                dataset_id=dataset_id, model_id=model_id,
+                policy=TokenizationPolicySpec(**policy))
+
+
+def test_tokenization_counts_equal_the_tokenizers_own_output(
+    ds_settings: Settings, macbeth: dict, llama_model_id: int, tiny_llama_dir: Path, call,
+    wait_row,
+) -> None:
+    created = _tokenize(call, ds_settings, macbeth["id"], llama_model_id, max_length=4096)
+    ready = wait_row(Tokenization, created["id"], "ready", "failed")
+    assert ready["status"] == "ready", ready["error_message"]
+    texts = list(iter_texts([bundled_text_path()], ReadOptions()))
+    expected = AutoTokenizer.from_pretrained(tiny_llama_dir)(texts)["input_ids"]
+    store = open_tokenized(ds_settings.data_dir / ready["path"])
+    assert store.tokenizer_key == ready["tokenizer_key"] == "org/tiny-llama@0123456789abcdef"
+    assert store.policy["add_bos"] is True and store.policy["bos_source"] == "tokenizer default"
+    assert ready["policy"]["add_bos"] is True and ready["policy"]["requested"]["add_bos"] is None
+    assert len(store) == len(expected) == ready["counts"]["sequences"]
+    assert store.n_tokens == sum(map(len, expected)) == ready["counts"]["tokens"]
+    assert np.asarray(store.tokens).tolist() == [t for ids in expected for t in ids]
+    assert ready["stats"]["unique_tokens"] == len(set(np.asarray(store.tokens).tolist()))
+    assert store.manifest["stats"]["top_tokens"] == ready["stats"]["top_tokens"]
+
+    items, total = call(service.preview_tokenization, paths=DataPaths(ds_settings.data_dir),
+                        tokenization_id=created["id"], offset=0, limit=3)
+    assert total == len(expected) and items[0]["text"] == texts[0]
+    assert items[0]["ids"] == expected[0] and items[0]["pieces"][0] == "<s>"
+    with pytest.raises(TokenizationExists):
+        _tokenize(call, ds_settings, macbeth["id"], llama_model_id, max_length=4096)
+
+
+def test_dry_run_shows_resolved_policy_and_pieces(ds_settings: Settings, macbeth: dict,
+                                                  llama_model_id: int, call) -> None:
+    preview = call(service.dry_run_policy, paths=DataPaths(ds_settings.data_dir),
+                   dataset_id=macbeth["id"], model_id=llama_model_id,
+                   policy=TokenizationPolicySpec(max_length=4, mode="truncate"), limit=3)
+    assert preview["policy"]["add_bos"] is True
+    first = preview["rows"][0]
+    assert first["text"] == "MACBETH" and first["pieces"][0] == "<s>"
+    assert preview["rows"][2]["truncated"] and len(preview["rows"][2]["ids"]) == 4
+
+
+def test_tokenize_before_import_finishes_is_a_conflict(ds_settings: Settings, import_root: Path,
+                                                       llama_model_id: int, call) -> None:
+    (import_root / "a.txt").write_text("x\n")
+    created = call(dataset_service.add_local_dataset, settings=ds_settings,
+                   files=[str(import_root / "a.txt")], name=None, spec=ReadOptionsSpec())
+    with pytest.raises(DatasetNotReady):
+        _tokenize(call, ds_settings, created["id"], llama_model_id)
+
+
+def _worker_process(settings: Settings, tmp_path: Path) -> subprocess.Popen:
+    env = {**os.environ, "INTERPSTUDIO_DATA_DIR": str(settings.data_dir),
+           "INTERPSTUDIO_DATABASE_URL": settings.resolved_database_url,
+           "INTERPSTUDIO_HEARTBEAT_INTERVAL_S": "0.2", "INTERPSTUDIO_HEARTBEAT_TIMEOUT_S": "1.0"}
+    log = open(tmp_path / f"worker-{time.monotonic_ns()}.log", "w")  # noqa: SIM115
+    return subprocess.Popen([sys.executable, "-m", "interpstudio", "worker"], env=env,
+                            stdout=log, stderr=subprocess.STDOUT)
+
+
+def test_resume_after_kill_9_continues_and_matches_the_tokenizer(
+    ds_settings: Settings, llama_model_id: int, tiny_llama_dir: Path, call, factory, wait_row,
+    tmp_path: Path,
+) -> None:
+    created_ds = call(dataset_service.add_local_dataset, settings=ds_settings, files=[],
+                      name="macbeth", spec=ReadOptionsSpec(), bundled=True)
+    first = _worker_process(ds_settings, tmp_path)
+    try:
+        wait_row(Dataset, created_ds["id"], "ready", timeout=90)
+        created = call(service.create_tokenization, paths=DataPaths(ds_settings.data_dir),
+                       dataset_id=created_ds["id"], model_id=llama_model_id,
+                       policy=TokenizationPolicySpec(max_length=16, mode="pack"),
+                       batch_rows=2)
+
+        def progressed() -> bool:
+            with factory() as session:
+                return (session.get(Job, created["job_id"]).done or 0) >= 300
+
+        wait_for(progressed, timeout=90)
+        first.send_signal(signal.SIGKILL)
+        first.wait(10)
+    finally:
+        first.kill()
+    second = _worker_process(ds_settings, tmp_path)
+    try:
+        def interrupted() -> bool:
+            with factory() as session:
+                return session.get(Job, created["job_id"]).state == "interrupted"
+
+        wait_for(interrupted, timeout=30)
+        with factory.begin() as session:
+            job_service.resume_job(session=session, job_id=created["job_id"])
+        ready = wait_row(Tokenization, created["id"], "ready", "failed", timeout=120)
+    finally:
+        second.terminate()
+        second.wait(15)
+    assert ready["status"] == "ready", ready["error_message"]
+    with factory() as session:
+        assert session.get(Job, created["job_id"]).result["resumed_from_row"] >= 300
+    tokenizer = AutoTokenizer.from_pretrained(tiny_llama_dir)
+    texts = list(iter_texts([bundled_text_path()], ReadOptions()))
+    stream = [t for ids in tokenizer(texts, add_special_tokens=False)["input_ids"] if ids
+              for t in (tokenizer.bos_token_id, *ids, tokenizer.eos_token_id)]
+    store = open_tokenized(ds_settings.data_dir / ready["path"])
+    n = len(stream) // 16
+    assert np.asarray(store.tokens).tolist() == stream[: n * 16]
+    assert ready["counts"]["tail_tokens_dropped"] == len(stream) - n * 16
