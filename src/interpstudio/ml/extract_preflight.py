@@ -248,3 +248,42 @@ def _memory(
         "ram_needed": writer + captured + (0 if cuda else on_device),
         "vram_needed": on_device if cuda else None,
     }
+
+
+def auto_device(device: str | None) -> str:
+    """``auto`` (or None): the first CUDA device when there is one, else the CPU."""
+    if device in (None, "auto"):
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return str(device)
+
+
+def load_for_extraction(
+    model_dir: str | os.PathLike[str], *, precision: str, device: str | None,
+    memory_budget_bytes: int | None = None,
+) -> Any:
+    """``loading.load_model`` at ``precision`` (with its fallback toward less memory)."""
+    from interpstudio.ml.loading import load_model
+
+    return load_model(model_dir, precision=precision, device=auto_device(device),
+                      memory_budget_bytes=memory_budget_bytes)
+
+
+def preflight_on_disk(
+    *, model_dir: str | os.PathLike[str], tokenization_dir: str | os.PathLike[str],
+    hook_points: Iterable[str], out_dir: str | os.PathLike[str], precision: str,
+    device: str | None, memory_budget_bytes: int | None = None, calibrate: bool = True,
+    **options: Any,
+) -> dict[str, Any]:
+    """Load the model from disk, preflight, and return the JSON-ready report with the load
+    facts (precision actually used, resident bytes) under ``"model"``."""
+    loaded = load_for_extraction(model_dir, precision=precision, device=device,
+                                 memory_budget_bytes=memory_budget_bytes)
+    try:
+        report = preflight(loaded.model, tokenization_dir, list(hook_points), out_dir=out_dir,
+                           calibrate=calibrate, **options).to_dict()
+    finally:
+        summary = loaded.summary()
+        del loaded
+    report["model"] = {key: summary[key] for key in (
+        "precision_requested", "precision_used", "fallback_reason", "resident_bytes", "device")}
+    return report

@@ -1,11 +1,59 @@
-"""Job parameter schemas for activation extraction; gathered by ``job_kinds.py``.
+"""Parameter schemas for activation extraction (torch-free); gathered by ``job_kinds.py``.
 
-This module is NOT responsible for running the jobs (``jobs/tasks/``) or for the use cases
-(``services/``); it must stay torch-free.
+``ExtractionSpec`` is what a user asks for (API body, CLI options, stored on the extraction row
+and, with the model and tokenization identities, in the store's manifest); ``ExtractParams`` is
+the ``extract`` job's parameters (just the extraction row: the spec lives on the row).
+
+This module is NOT responsible for running the jobs (``jobs/tasks/extraction.py``) or for the use
+cases (``services/extractions.py``); it must stay torch-free.
 """
 
 from __future__ import annotations
 
+from typing import Literal
+
+from pydantic import Field
+
 from interpstudio.services.job_params import JobParams
 
-KINDS: dict[str, type[JobParams]] = {}
+Precision = Literal["fp32", "fp16", "bf16", "q8", "q4", "q2"]
+StorageDtype = Literal["float16", "bfloat16", "float32"]
+Positions = Literal["all", "last", "every_k", "exclude_bos"]
+
+
+class ExtractionSpec(JobParams):
+    """One extraction request; see docs of each field."""
+
+    model_id: int = Field(ge=1)
+    tokenization_id: int = Field(ge=1)
+    hook_points: list[str] = Field(
+        min_length=1, max_length=4096,
+        description="Names or patterns, e.g. 'blocks.*.resid_post', 'blocks.{0-3}.attn_out'.",
+    )
+    name: str | None = Field(default=None, max_length=256)
+    precision: Precision | None = Field(
+        default=None, description="Load precision; default: the precision the model was set to."
+    )
+    batch_size: int = Field(default=8, ge=1, le=4096)
+    positions: Positions = "all"
+    every_k: int = Field(default=1, ge=1, le=1_000_000)
+    dtype: StorageDtype = "float16"
+    max_samples: int | None = Field(default=None, ge=1)
+    max_tokens: int | None = Field(default=None, ge=1)
+    shard_rows: int | None = Field(
+        default=None, ge=1, le=100_000_000,
+        description="Rows per shard; default: about 256 MB of activations per shard.",
+    )
+    device: str = Field(
+        default="auto", pattern=r"^(auto|cpu|cuda(:\d+)?|mps)$",
+        description="auto: the first CUDA device when there is one, else the CPU.",
+    )
+
+
+class ExtractParams(JobParams):
+    """The ``extract`` job runs the extraction row ``extraction_id``."""
+
+    extraction_id: int = Field(ge=1)
+
+
+KINDS: dict[str, type[JobParams]] = {"extract": ExtractParams}

@@ -1,0 +1,75 @@
+"""Queries and writes on the ``extractions`` table.
+
+Every write sets ``updated_at``. ``for_model`` lists the extractions that reference a model (the
+models service refuses to delete a model in use; the foreign key is ``RESTRICT`` as a last line).
+This module is NOT responsible for the rules of what may be created, run or deleted
+(``services/extractions.py``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session
+
+from interpstudio.db.base import utcnow
+from interpstudio.db.models import Extraction
+
+
+def create(session: Session, **fields: Any) -> Extraction:
+    now = utcnow()
+    row = Extraction(created_at=now, updated_at=now, **fields)
+    session.add(row)
+    session.flush()
+    return row
+
+
+def get(session: Session, extraction_id: int) -> Extraction | None:
+    return session.get(Extraction, extraction_id, populate_existing=True)
+
+
+def list_extractions(
+    session: Session,
+    *,
+    statuses: Sequence[str] = (),
+    model_id: int | None = None,
+    tokenization_id: int | None = None,
+    search: str | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> tuple[list[Extraction], int]:
+    """Newest first, with the total count of the filtered set."""
+    query = select(Extraction)
+    if statuses:
+        query = query.where(Extraction.status.in_(statuses))
+    if model_id is not None:
+        query = query.where(Extraction.model_id == model_id)
+    if tokenization_id is not None:
+        query = query.where(Extraction.tokenization_id == tokenization_id)
+    if search:
+        pattern = f"%{search}%"
+        query = query.where(or_(Extraction.name.ilike(pattern),
+                                Extraction.config_hash.ilike(pattern)))
+    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    rows = session.scalars(query.order_by(Extraction.id.desc()).limit(limit).offset(offset)).all()
+    return list(rows), int(total)
+
+
+def for_model(session: Session, model_id: int) -> list[Extraction]:
+    return list(session.scalars(
+        select(Extraction).where(Extraction.model_id == model_id).order_by(Extraction.id)).all())
+
+
+def update(session: Session, row: Extraction, **fields: Any) -> Extraction:
+    for key, value in fields.items():
+        setattr(row, key, value)
+    row.updated_at = utcnow()
+    session.flush()
+    return row
+
+
+def delete(session: Session, row: Extraction) -> None:
+    session.delete(row)
+    session.flush()

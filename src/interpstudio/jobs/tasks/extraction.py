@@ -1,0 +1,182 @@
+"""The ``extract`` job: run one extraction row through the engine into its activation store.
+
+Stages: ``load model`` (at the requested precision, with the loader's fallback toward less
+memory; the precision used is written on the row), ``check`` (hook points, tokens, free disk for
+what remains), ``extract`` (progress in tokens with tokens/s and ETA from the reporter; the job
+``message`` carries GB written, tokens/s and the projected bound), ``samples`` (top-norm tokens of
+every hook point decoded with the model's tokenizer into ``samples.json``).
+
+Resume and retry: the first thing a run does is save a checkpoint. A run that finds one (the job
+was resumed) reopens the store and continues after its last whole shard; a run without one (a
+first run, or a retry, which drops the checkpoint) removes any old store and starts afresh.
+Cancel: the engine checks ``should_stop`` before every batch and leaves a valid partial store.
+The row's status follows the outcome (complete / cancelled / failed, with the error message).
+
+This module is NOT responsible for the rules of what may be run (``services/extractions.py``) or
+for the engine (``ml/extract_engine.py``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+from interpstudio.core.errors import JobCancelled
+from interpstudio.core.paths import ensure_within
+from interpstudio.db.models import Extraction, Model, Tokenization
+from interpstudio.db.repositories import extractions as repo
+from interpstudio.jobs.context import JobContext
+from interpstudio.services.extraction_params import ExtractionSpec
+from interpstudio.services.extractions import (
+    SAMPLES_FILE,
+    STORE_DIR,
+    engine_options,
+    precision_of,
+    store_spec,
+)
+
+CONTEXT_BEFORE = 12
+CONTEXT_AFTER = 4
+
+
+def _update_row(ctx: JobContext, extraction_id: int, **fields: Any) -> None:
+    with ctx.session_factory.begin() as session:
+        row = session.get(Extraction, extraction_id)
+        if row is not None:
+            repo.update(session, row, **fields)
+
+
+def run_extraction(ctx: JobContext) -> dict[str, Any]:
+    extraction_id = int(ctx.params["extraction_id"])
+    with ctx.session_factory() as session:
+        row = session.get(Extraction, extraction_id)
+        if row is None:
+            from interpstudio.services.extraction_errors import ExtractionNotFound
+
+            raise ExtractionNotFound(extraction_id)
+        spec = ExtractionSpec.model_validate(
+            {k: v for k, v in row.spec.items() if k != "hook_points_expanded"})
+        model, tokenization = session.get(Model, row.model_id), session.get(
+            Tokenization, row.tokenization_id)
+        facts = {
+            "model_dir": ensure_within(ctx.paths.root / (model.path or ""), [ctx.paths.root]),
+            "tokenization_dir": ensure_within(ctx.paths.root / (tokenization.path or ""),
+                                              [ctx.paths.root]),
+            "folder": ensure_within(ctx.paths.root / (row.path or f"extractions/{row.id}"),
+                                    [ctx.paths.root]),
+            "store_spec": store_spec(spec, model, tokenization),
+            "precision": precision_of(spec, model),
+            "points": list(row.spec.get("hook_points_expanded") or spec.hook_points),
+            "bound": (row.info or {}).get("bound"),
+            "counts": dict(row.counts or {}),
+        }
+    outcome = "failed"
+    _update_row(ctx, extraction_id, status="running", error_message=None, job_id=ctx.job_id)
+    try:
+        result = _run(ctx, extraction_id, spec, facts)
+        outcome = "complete"
+        return result
+    except JobCancelled:
+        outcome = "cancelled"
+        raise
+    finally:
+        if outcome != "complete":
+            error = sys.exc_info()[1]
+            message = getattr(error, "message", None) or (str(error) if error else None)
+            _update_row(ctx, extraction_id, status=outcome,
+                        error_message=None if outcome == "cancelled" else message)
+
+
+def _run(ctx: JobContext, extraction_id: int, spec: ExtractionSpec,
+         facts: dict[str, Any]) -> dict[str, Any]:
+    from interpstudio.ml.extract_engine import ExtractionProgress, extract
+    from interpstudio.ml.extract_preflight import (
+        check_free_disk,
+        load_for_extraction,
+        preflight,
+    )
+
+    folder: Path = facts["folder"]
+    store = folder / STORE_DIR
+    resume = ctx.checkpoint is not None and (store / "manifest.json").is_file()
+    if not resume:
+        shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True, exist_ok=True)
+    ctx.save_checkpoint({"store": str(store.relative_to(ctx.paths.root)), "resumed": resume})
+
+    ctx.progress(stage="load model", message=f"loading at {facts['precision']}")
+    loaded = load_for_extraction(facts["model_dir"], precision=facts["precision"],
+                                 device=spec.device,
+                                 memory_budget_bytes=ctx.settings.memory_budget_bytes)
+    _update_row(ctx, extraction_id, precision_used=loaded.precision_used)
+    ctx.check_cancelled()
+    options = engine_options(spec)
+    if not resume:
+        ctx.progress(stage="check", message="checking hook points, tokens and free disk")
+        report = preflight(loaded.model, facts["tokenization_dir"], facts["points"],
+                           out_dir=store, calibrate=False, measure_disk=False, **options)
+        check_free_disk(report, store)
+    bound = facts["bound"] or "compute"
+
+    def on_progress(p: ExtractionProgress) -> None:
+        rate = f"{p.tokens_per_s:,.0f} tok/s" if p.tokens_per_s else "measuring"
+        ctx.progress(stage="extract", done=p.tokens_done, total=p.tokens_total, unit="tokens",
+                     message=f"{p.bytes_written / 1e9:.3f} GB written · {rate} · "
+                             f"projected bound: {bound}")
+
+    ctx.progress(stage="extract", done=0, total=facts["counts"].get("tokens_total"),
+                 unit="tokens")
+    result = extract(
+        loaded, facts["tokenization_dir"], facts["points"], out_dir=store,
+        progress=on_progress, should_stop=ctx.should_stop, resume=resume,
+        spec={**facts["store_spec"], "precision_used": loaded.precision_used},
+        **options,
+    )
+    ctx.progress(stage="samples", message="decoding top-norm tokens")
+    _write_samples(folder, store, facts["tokenization_dir"], loaded.tokenizer)
+    summary = result.summary()
+    counts = {**facts["counts"], "rows": result.rows, "tokens": result.plan["tokens"],
+              "sequences": result.plan["sequences"], "bytes": result.bytes_written,
+              "shards": len(result.manifest["shards"]), "tokens_per_s": result.tokens_per_s,
+              "elapsed_s": result.elapsed_s, "oom_events": result.oom_events,
+              "batch_size_final": result.batch_size_final}
+    _update_row(ctx, extraction_id, status="complete", counts=counts,
+                info={"bound": bound, "model_load": loaded.summary(), "widths": result.widths,
+                      "resumed_from_rows": result.resumed_from_rows})
+    return {"extraction_id": extraction_id, **{k: summary[k] for k in (
+        "rows", "tokens_computed", "tokens_per_s", "bytes_written", "resumed_from_rows")}}
+
+
+def _write_samples(folder: Path, store: Path, tokenization_dir: Path, tokenizer: Any) -> None:
+    """``samples.json``: per hook point, its top-norm rows with the text around each token."""
+    from interpstudio.ml.store_reader import open_activations
+    from interpstudio.ml.token_store import open_tokenized
+
+    stats = open_activations(store).stats or {"hooks": {}}
+    data = open_tokenized(tokenization_dir)
+
+    def text(ids: Any) -> str:
+        ids = [int(i) for i in ids]
+        if tokenizer is None:
+            return " ".join(f"<{i}>" for i in ids)
+        return str(tokenizer.decode(ids, skip_special_tokens=False))
+
+    hooks: dict[str, list[dict[str, Any]]] = {}
+    for hook, summary in stats["hooks"].items():
+        items = []
+        for top in summary["groups"]["all"].get("top_k", []):
+            sequence = data.sequence(int(top["sequence"]))
+            p = int(top["position"])
+            items.append({**top, "token": text(sequence[p : p + 1]),
+                          "before": text(sequence[max(0, p - CONTEXT_BEFORE) : p]),
+                          "after": text(sequence[p + 1 : p + 1 + CONTEXT_AFTER])})
+        hooks[hook] = items
+    target = folder / SAMPLES_FILE
+    partial = folder / f".{SAMPLES_FILE}.partial"
+    partial.write_text(json.dumps({"hooks": hooks, "context": {
+        "before": CONTEXT_BEFORE, "after": CONTEXT_AFTER}}))
+    os.replace(partial, target)

@@ -1,0 +1,102 @@
+"""The errors of the extraction use cases, each with a stable ``code`` and useful ``details``.
+
+This module is NOT responsible for the errors of the engine or the store (``ml/extract_plan.py``,
+``ml/hook_points.py``, ``ml/store.py`` define those; they reach the API unchanged).
+"""
+
+from __future__ import annotations
+
+from interpstudio.core.errors import Conflict, InvalidInput, NotFound
+
+
+class ExtractionNotFound(NotFound):
+    code = "extraction_not_found"
+
+    def __init__(self, extraction_id: int) -> None:
+        super().__init__("extraction", extraction_id,
+                         f"extraction {extraction_id} does not exist; list extractions to find "
+                         "its id")
+
+
+class ExtractionModelNotFound(NotFound):
+    code = "extraction_model_not_found"
+
+    def __init__(self, model_id: int) -> None:
+        super().__init__("model", model_id,
+                         f"model {model_id} does not exist; list models (or import one) first")
+
+
+class ExtractionTokenizationNotFound(NotFound):
+    code = "extraction_tokenization_not_found"
+
+    def __init__(self, tokenization_id: int) -> None:
+        super().__init__("tokenization", tokenization_id,
+                         f"tokenization {tokenization_id} does not exist; tokenize the dataset "
+                         "with the model first")
+
+
+class ModelNotReady(Conflict):
+    code = "extraction_model_not_ready"
+
+    def __init__(self, model_id: int, status: str) -> None:
+        super().__init__(
+            f"model {model_id} is {status}, not ready: wait for its download/import to finish "
+            "(or retry it) before extracting",
+            details={"model_id": model_id, "status": status},
+        )
+
+
+class TokenizationNotReady(Conflict):
+    code = "extraction_tokenization_not_ready"
+
+    def __init__(self, tokenization_id: int, status: str) -> None:
+        super().__init__(
+            f"tokenization {tokenization_id} is {status}, not ready: wait for it to finish",
+            details={"tokenization_id": tokenization_id, "status": status},
+        )
+
+
+class TokenizerMismatch(InvalidInput):
+    """The tokenization was made with another tokenizer than the model's (never silently used)."""
+
+    code = "tokenizer_mismatch"
+
+    def __init__(self, *, tokenization_id: int, tokenizer_key: str, model_key: str) -> None:
+        super().__init__(
+            f"tokenization {tokenization_id} was made with tokenizer {tokenizer_key!r}, but the "
+            f"model's tokenizer is {model_key!r}: tokenize the dataset with this model",
+            details={"tokenization_id": tokenization_id, "tokenizer_key": tokenizer_key,
+                     "model_key": model_key},
+        )
+
+
+class ExtractionBusy(Conflict):
+    code = "extraction_busy"
+
+    def __init__(self, extraction_id: int, job_state: str, action: str) -> None:
+        super().__init__(
+            f"extraction {extraction_id} cannot be {action}: its job is {job_state}; cancel it "
+            "and wait until it stops",
+            details={"extraction_id": extraction_id, "job_state": job_state, "action": action},
+        )
+
+
+class ExtractionHasNoJob(Conflict):
+    code = "extraction_has_no_job"
+
+    def __init__(self, extraction_id: int, action: str) -> None:
+        super().__init__(
+            f"extraction {extraction_id} has no job to {action}; create a new extraction instead",
+            details={"extraction_id": extraction_id, "action": action},
+        )
+
+
+class ExtractionResultsNotReady(Conflict):
+    code = "extraction_results_not_ready"
+
+    def __init__(self, extraction_id: int, what: str, status: str) -> None:
+        super().__init__(
+            f"extraction {extraction_id} has no {what} yet (it is {status}); they are written "
+            "when the run stops: wait for it, or resume it",
+            details={"extraction_id": extraction_id, "what": what, "status": status},
+        )

@@ -1,0 +1,286 @@
+"""Use cases on extractions: check, preflight, create (+ job), list, get, cancel, resume, retry,
+delete, statistics, top-token samples and the SAELens export.
+
+An extraction row owns the folder ``extractions/<id>/`` under the data dir: ``store/`` (the
+activation store), ``samples.json`` (top-norm tokens with their text, written at the end of a run)
+and ``saelens/`` (an export). The spec is stored on the row; the ``extract`` job only names the
+row. Functions take keyword-only arguments and a session they do not commit.
+
+Torch: list/get/stats/samples never import it. ``preflight_extraction`` and ``create_extraction``
+(which runs the preflight) load the model through ``ml.extract_preflight`` lazily, inside the call:
+a preflight measures a calibration batch on the real model and device by definition.
+
+This module is NOT responsible for running extractions (``jobs/tasks/extraction.py``) or for the
+engine and store (``ml/``).
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from interpstudio.core.errors import JobNotFound
+from interpstudio.core.paths import DataPaths, ensure_within
+from interpstudio.core.settings import Settings
+from interpstudio.db.models import ACTIVE_STATES, Extraction, Job, Model, Tokenization
+from interpstudio.db.repositories import extractions as repo
+from interpstudio.ml.extract_plan import EmptyExtraction
+from interpstudio.ml.hook_points import expand_hook_points
+from interpstudio.ml.store import config_hash
+from interpstudio.services import jobs as job_service
+from interpstudio.services.extraction_errors import (
+    ExtractionBusy,
+    ExtractionHasNoJob,
+    ExtractionModelNotFound,
+    ExtractionNotFound,
+    ExtractionResultsNotReady,
+    ExtractionTokenizationNotFound,
+    ModelNotReady,
+    TokenizationNotReady,
+    TokenizerMismatch,
+)
+from interpstudio.services.extraction_params import ExtractionSpec
+
+READY_TOKENIZATION = ("ready", "complete", "succeeded")
+FINAL_STATUSES = ("complete", "failed", "cancelled", "partial", "interrupted")
+STORE_DIR = "store"
+SAMPLES_FILE = "samples.json"
+EXPORT_DIR = "saelens"
+
+
+# ------------------------------------------------------------------------------------ reading
+def get_extraction(*, session: Session, extraction_id: int) -> Extraction:
+    row = repo.get(session, extraction_id)
+    if row is None:
+        raise ExtractionNotFound(extraction_id)
+    return row
+
+
+def extraction_job(*, session: Session, row: Extraction) -> Job | None:
+    if row.job_id is None:
+        return None
+    try:
+        return job_service.get_job(session=session, job_id=row.job_id)
+    except JobNotFound:
+        return None
+
+
+def effective_status(row: Extraction, job: Job | None) -> str:
+    """The row's status, corrected by its job where the task could not write it (queued and
+    cancelled before it ran, or a killed worker)."""
+    if job is None or row.status in ("complete",):
+        return row.status
+    if job.state == "queued":
+        return "queued"
+    if job.state in ("interrupted", "cancelled", "failed"):
+        return job.state
+    return row.status
+
+
+def list_extractions(
+    *, session: Session, statuses: list[str], model_id: int | None, tokenization_id: int | None,
+    search: str | None, limit: int, offset: int,
+) -> tuple[list[Extraction], int]:
+    return repo.list_extractions(session, statuses=statuses, model_id=model_id,
+                                 tokenization_id=tokenization_id, search=search, limit=limit,
+                                 offset=offset)
+
+
+def extraction_dir(paths: DataPaths, row: Extraction) -> Path:
+    return ensure_within(paths.root / (row.path or f"extractions/{row.id}"), [paths.root])
+
+
+# ------------------------------------------------------------------------------- validation
+def resolve_inputs(*, session: Session, spec: ExtractionSpec) -> tuple[Model, Tokenization,
+                                                                       list[str]]:
+    """The model, the tokenization and the expanded hook point names, or a clear refusal."""
+    model = session.get(Model, spec.model_id)
+    if model is None:
+        raise ExtractionModelNotFound(spec.model_id)
+    if model.status != "ready" or not model.path:
+        raise ModelNotReady(model.id, model.status)
+    tokenization = session.get(Tokenization, spec.tokenization_id)
+    if tokenization is None:
+        raise ExtractionTokenizationNotFound(spec.tokenization_id)
+    if tokenization.status not in READY_TOKENIZATION or not tokenization.path:
+        raise TokenizationNotReady(tokenization.id, tokenization.status)
+    if tokenization.tokenizer_key != model.key:
+        raise TokenizerMismatch(tokenization_id=tokenization.id,
+                                tokenizer_key=tokenization.tokenizer_key, model_key=model.key)
+    counts = tokenization.counts or {}
+    if counts.get("tokens") == 0 or counts.get("sequences") == 0:
+        raise EmptyExtraction("the tokenization holds no tokens",
+                              {"tokenization_id": tokenization.id, "counts": counts})
+    points = (expand_hook_points(spec.hook_points, model.n_layers) if model.n_layers
+              else list(spec.hook_points))
+    return model, tokenization, points
+
+
+def store_spec(spec: ExtractionSpec, model: Model, tokenization: Tokenization) -> dict[str, Any]:
+    """Caller facts written into the store's spec (and config hash) beside the engine's."""
+    return {
+        "model_id": model.id, "model_key": model.key,
+        "precision_requested": precision_of(spec, model),
+        "tokenization_id": tokenization.id, "tokenization_policy_hash": tokenization.policy_hash,
+        "max_samples": spec.max_samples, "max_tokens": spec.max_tokens,
+    }
+
+
+def precision_of(spec: ExtractionSpec, model: Model) -> str:
+    return spec.precision or model.precision_used or model.precision_requested or "fp32"
+
+
+def engine_options(spec: ExtractionSpec) -> dict[str, Any]:
+    return {"batch_size": spec.batch_size, "positions": spec.positions, "every_k": spec.every_k,
+            "dtype": spec.dtype, "max_samples": spec.max_samples, "max_tokens": spec.max_tokens,
+            "shard_rows": spec.shard_rows}
+
+
+def preflight_extraction(*, session: Session, settings: Settings, spec: ExtractionSpec,
+                         calibrate: bool = True) -> dict[str, Any]:
+    """Check the request and estimate it on the real model and device (loads the model)."""
+    from interpstudio.ml.extract_preflight import preflight_on_disk
+
+    model, tokenization, points = resolve_inputs(session=session, spec=spec)
+    paths = DataPaths(settings.data_dir)
+    report = preflight_on_disk(
+        model_dir=ensure_within(paths.root / model.path, [paths.root]),  # type: ignore[operator]
+        tokenization_dir=ensure_within(paths.root / tokenization.path,  # type: ignore[operator]
+                                       [paths.root]),
+        hook_points=points, out_dir=paths.extractions, precision=precision_of(spec, model),
+        device=spec.device, memory_budget_bytes=settings.memory_budget_bytes,
+        calibrate=calibrate, **engine_options(spec),
+    )
+    return report
+
+
+# ---------------------------------------------------------------------------------- writing
+def create_extraction(*, session: Session, settings: Settings, spec: ExtractionSpec,
+                      preflight: dict[str, Any] | None = None) -> Extraction:
+    """Check, preflight (unless given), refuse a disk that is too small, then queue the job."""
+    from interpstudio.ml.extract_preflight import NotEnoughDisk
+
+    model, tokenization, points = resolve_inputs(session=session, spec=spec)
+    report = preflight or preflight_extraction(session=session, settings=settings, spec=spec)
+    if not report["disk_ok"]:
+        raise NotEnoughDisk(path=DataPaths(settings.data_dir).extractions,
+                            needed=report["bytes"]["total"], free=report["free_disk_bytes"])
+    stored = spec.model_dump(mode="json")
+    stored["hook_points_expanded"] = points
+    row = repo.create(
+        session, name=spec.name or f"{model.name}: {len(points)} hook points",
+        model_id=model.id, tokenization_id=tokenization.id, spec=stored,
+        config_hash=config_hash({**stored, **store_spec(spec, model, tokenization)}),
+        status="queued", precision_requested=precision_of(spec, model), preflight=report,
+        counts={"tokens_total": report["plan"]["tokens"], "rows_total": report["plan"]["rows"],
+                "bytes_total": report["bytes"]["total"]},
+        info={"bound": report["projected"]["bound"]},
+    )
+    job = job_service.create_job(session=session, kind="extract",
+                                 params={"extraction_id": row.id})
+    return repo.update(session, row, path=f"extractions/{row.id}", job_id=job.id)
+
+
+def _job_for(session: Session, row: Extraction, action: str) -> Job:
+    job = extraction_job(session=session, row=row)
+    if job is None:
+        raise ExtractionHasNoJob(row.id, action)
+    return job
+
+
+def cancel_extraction(*, session: Session, extraction_id: int) -> Extraction:
+    row = get_extraction(session=session, extraction_id=extraction_id)
+    job = job_service.cancel_job(session=session, job_id=_job_for(session, row, "cancel").id)
+    if job.state == "cancelled":
+        repo.update(session, row, status="cancelled")
+    return row
+
+
+def resume_extraction(*, session: Session, extraction_id: int) -> Extraction:
+    """Continue after the last whole shard (the job keeps its checkpoint)."""
+    row = get_extraction(session=session, extraction_id=extraction_id)
+    job_service.resume_job(session=session, job_id=_job_for(session, row, "resume").id)
+    return repo.update(session, row, status="queued", error_message=None)
+
+
+def retry_extraction(*, session: Session, extraction_id: int) -> Extraction:
+    """Start again from nothing (the task removes the old store: no checkpoint)."""
+    row = get_extraction(session=session, extraction_id=extraction_id)
+    job_service.retry_job(session=session, job_id=_job_for(session, row, "retry").id)
+    return repo.update(session, row, status="queued", error_message=None)
+
+
+def delete_extraction(*, session: Session, paths: DataPaths, extraction_id: int) -> None:
+    """Delete the row, its finished job and every file (store, samples, export)."""
+    row = get_extraction(session=session, extraction_id=extraction_id)
+    job = extraction_job(session=session, row=row)
+    if job is not None and job.state in ACTIVE_STATES:
+        raise ExtractionBusy(row.id, job.state, "deleted")
+    folder = extraction_dir(paths, row)
+    repo.delete(session, row)
+    if job is not None:
+        job_service.delete_job(session=session, job_id=job.id, paths=paths)
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+# ---------------------------------------------------------------------------------- results
+def read_stats(*, paths: DataPaths, row: Extraction, per_dim: bool = False) -> dict[str, Any]:
+    """``stats.json`` of the store (per-dimension arrays only when asked), plus a per-layer
+    curve of the mean L2 norm per hook kind."""
+    from interpstudio.ml.store_reader import open_activations
+
+    store = extraction_dir(paths, row) / STORE_DIR
+    if not (store / "manifest.json").is_file():
+        raise ExtractionResultsNotReady(row.id, "statistics", row.status)
+    acts = open_activations(store)
+    stats = acts.stats
+    if stats is None:
+        raise ExtractionResultsNotReady(row.id, "statistics", acts.status)
+    hooks: dict[str, Any] = {}
+    curves: dict[str, list[dict[str, Any]]] = {}
+    for name, summary in stats["hooks"].items():
+        groups = {
+            group: {k: v for k, v in values.items() if per_dim or k != "per_dim"}
+            for group, values in summary["groups"].items()
+        }
+        hooks[name] = {**{k: v for k, v in summary.items() if k != "groups"}, "groups": groups}
+        _, layer, kind = name.split(".", 2)
+        norm = summary["groups"]["all"]["norm"]
+        curves.setdefault(kind, []).append({"layer": int(layer), "norm_mean": norm["mean"],
+                                            "norm_std": norm["std"]})
+    for points in curves.values():
+        points.sort(key=lambda p: p["layer"])
+    return {"status": acts.status, "rows": stats["rows"], "shards": stats["shards"],
+            "dtype": acts.dtype, "hooks": hooks, "layer_norms": curves}
+
+
+def read_samples(*, paths: DataPaths, row: Extraction) -> dict[str, Any]:
+    import json
+
+    file = extraction_dir(paths, row) / SAMPLES_FILE
+    if not file.is_file():
+        raise ExtractionResultsNotReady(row.id, "top-token samples", row.status)
+    result: dict[str, Any] = json.loads(file.read_text())
+    return result
+
+
+def export_extraction(*, paths: DataPaths, row: Extraction, hook_names: list[str] | None,
+                      context_size: int | None, dtype: str | None) -> dict[str, Any]:
+    """Write ``extractions/<id>/saelens`` (HF Arrow, SAELens cached-activations layout)."""
+    from interpstudio.ml.export import export_saelens
+
+    folder = extraction_dir(paths, row)
+    if not (folder / STORE_DIR / "manifest.json").is_file():
+        raise ExtractionResultsNotReady(row.id, "activations to export", row.status)
+    target = folder / EXPORT_DIR
+    shutil.rmtree(target, ignore_errors=True)
+    done = export_saelens(folder / STORE_DIR, target, hook_names=hook_names,
+                          context_size=context_size, dtype=dtype)
+    result = {"path": str(target.relative_to(paths.root)), "hook_names": done.hook_names,
+              "context_size": done.context_size, "rows": done.rows,
+              "tokens_exported": done.tokens_exported, "tokens_dropped": done.tokens_dropped,
+              "dtype": done.dtype}
+    return result

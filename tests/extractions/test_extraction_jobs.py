@@ -1,0 +1,226 @@
+"""Extraction use cases and the ``extract`` job, on a real SQLite database, a real worker and the
+tiny llama with its real tokenizer: create (with preflight), run, statistics, samples with text,
+cancel + resume (byte-identical), retry, delete, refusals, kill -9 of a worker process."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from conftest import ExtractionWorld
+from helpers import wait_for
+from interpstudio.core.errors import AppError
+from interpstudio.core.paths import DataPaths
+from interpstudio.core.settings import Settings
+from interpstudio.db.models import FINISHED_STATES
+from interpstudio.ml import open_activations
+from interpstudio.ml.store import listed_files, read_manifest
+from interpstudio.services import extractions as service
+from interpstudio.services import jobs as job_service
+from interpstudio.services.extraction_params import ExtractionSpec
+
+
+def make_spec(world: ExtractionWorld, tokenization_id: int, **overrides: Any) -> ExtractionSpec:
+    values: dict[str, Any] = {"model_id": world.model_id, "tokenization_id": tokenization_id,
+                              "hook_points": ["blocks.*.resid_post", "blocks.0.mlp_out"],
+                              "batch_size": 2, "device": "cpu"}
+    values.update(overrides)
+    return ExtractionSpec(**values)
+
+
+def create(world: ExtractionWorld, spec: ExtractionSpec) -> int:
+    with world.factory.begin() as session:
+        return service.create_extraction(session=session, settings=world.settings, spec=spec).id
+
+
+def job_of(world: ExtractionWorld, extraction_id: int) -> dict[str, Any]:
+    with world.factory() as session:
+        row = service.get_extraction(session=session, extraction_id=extraction_id)
+        job = job_service.get_job(session=session, job_id=row.job_id)  # type: ignore[arg-type]
+        return {"state": job.state, "done": job.done, "total": job.total, "message": job.message,
+                "error": job.error_message, "row_status": row.status, "counts": row.counts,
+                "effective": service.effective_status(row, job), "precision": row.precision_used}
+
+
+def wait_finished(world: ExtractionWorld, extraction_id: int) -> dict[str, Any]:
+    return wait_for(lambda: (j := job_of(world, extraction_id))["state"] in FINISHED_STATES and j,
+                    timeout=120)
+
+
+def store_of(world: ExtractionWorld, extraction_id: int) -> Path:
+    return world.settings.data_dir / "extractions" / str(extraction_id) / "store"
+
+
+def hashes(store: Path) -> dict[str, str]:
+    return {rel: record["sha256"] for rel, record in listed_files(read_manifest(store))}
+
+
+def test_extraction_job_runs_and_writes_store_stats_and_samples(
+    world: ExtractionWorld, worker_thread: Callable[[Settings], Any]
+) -> None:
+    extraction_id = create(world, make_spec(world, world.tokenization()))
+    worker_thread(world.settings)
+    job = wait_finished(world, extraction_id)
+    assert job["state"] == "succeeded", job["error"]
+    assert job["row_status"] == "complete" and job["precision"] == "fp32"
+    assert job["done"] == job["total"] == job["counts"]["tokens"] == job["counts"]["rows"]
+    acts = open_activations(store_of(world, extraction_id))
+    acts.verify()
+    assert acts.status == "complete" and acts.spec["model_key"] == "org/tiny@0123abc"
+    paths = DataPaths(world.settings.data_dir)
+    with world.factory() as session:
+        row = service.get_extraction(session=session, extraction_id=extraction_id)
+        stats = service.read_stats(paths=paths, row=row)
+        samples = service.read_samples(paths=paths, row=row)
+    assert [p["layer"] for p in stats["layer_norms"]["resid_post"]] == [0, 1]
+    assert "per_dim" not in stats["hooks"]["blocks.0.mlp_out"]["groups"]["all"]
+    top = samples["hooks"]["blocks.1.resid_post"][0]
+    assert top["token"] and isinstance(top["before"], str)
+    assert top["norm"] == stats["hooks"]["blocks.1.resid_post"]["groups"]["all"]["norm"]["max"]
+
+
+@pytest.mark.parametrize(
+    ("change", "code"),
+    [
+        ({"hook_points": ["blocks.0.residual"]}, "unknown_hook_point"),
+        ({"hook_points": ["blocks.5.resid_post"]}, "hook_layer_out_of_range"),
+        ({"tokenizer_key": "other/model@1"}, "tokenizer_mismatch"),
+        ({"texts": []}, "empty_extraction"),
+    ],
+)
+def test_bad_requests_are_refused_before_any_row_exists(
+    world: ExtractionWorld, change: dict[str, Any], code: str
+) -> None:
+    tokenization_id = world.tokenization(
+        texts=change.get("texts", ["some words here"]),
+        tokenizer_key=change.get("tokenizer_key", "org/tiny@0123abc"))
+    spec_change = {k: v for k, v in change.items() if k == "hook_points"}
+    with pytest.raises(AppError) as info:
+        create(world, make_spec(world, tokenization_id, **spec_change))
+    assert info.value.code == code and info.value.status == 422
+    if code == "unknown_hook_point":
+        assert "resid_post" in info.value.details["valid_kinds"]
+    with world.factory() as session:
+        assert service.list_extractions(session=session, statuses=[], model_id=None,
+                                        tokenization_id=None, search=None, limit=10,
+                                        offset=0)[1] == 0
+
+
+def test_cancel_then_resume_is_byte_identical_to_an_uninterrupted_run(
+    world: ExtractionWorld, worker_thread: Callable[[Settings], Any]
+) -> None:
+    tokenization_id = world.tokenization(repeat=300)
+    spec = make_spec(world, tokenization_id, batch_size=1, hook_points=["blocks.*.resid_post"],
+                     shard_rows=500)
+    reference = create(world, spec)
+    worker_thread(world.settings)
+    assert wait_finished(world, reference)["state"] == "succeeded"
+
+    extraction_id = create(world, spec)
+    wait_for(lambda: (job_of(world, extraction_id)["done"] or 0) > 200, timeout=60)
+    with world.factory.begin() as session:
+        service.cancel_extraction(session=session, extraction_id=extraction_id)
+    asked = time.monotonic()
+    job = wait_finished(world, extraction_id)
+    assert time.monotonic() - asked < 2.0
+    assert job["state"] == "cancelled" and job["effective"] == "cancelled"
+    partial = open_activations(store_of(world, extraction_id))
+    partial.verify()
+    assert partial.status == "partial" and 0 < partial.rows < job["total"]
+
+    with world.factory.begin() as session:
+        service.resume_extraction(session=session, extraction_id=extraction_id)
+    assert wait_finished(world, extraction_id)["state"] == "succeeded"
+    assert hashes(store_of(world, extraction_id)) == hashes(store_of(world, reference))
+
+
+def test_retry_starts_afresh_and_delete_removes_everything(
+    world: ExtractionWorld, worker_thread: Callable[[Settings], Any]
+) -> None:
+    extraction_id = create(world, make_spec(world, world.tokenization()))
+    worker_thread(world.settings)
+    wait_finished(world, extraction_id)
+    first = hashes(store_of(world, extraction_id))
+    with world.factory.begin() as session:
+        service.retry_extraction(session=session, extraction_id=extraction_id)
+    job = wait_finished(world, extraction_id)
+    assert job["state"] == "succeeded"
+    assert hashes(store_of(world, extraction_id)) == first
+    manifest = read_manifest(store_of(world, extraction_id))
+    assert manifest["resumes"] == []  # a fresh store, not a resumed one
+    with world.factory.begin() as session:
+        service.delete_extraction(session=session, paths=DataPaths(world.settings.data_dir),
+                                  extraction_id=extraction_id)
+    assert not (world.settings.data_dir / "extractions" / str(extraction_id)).exists()
+    with world.factory() as session, pytest.raises(AppError) as info:
+        service.get_extraction(session=session, extraction_id=extraction_id)
+    assert info.value.status == 404
+
+
+def test_delete_while_running_is_a_conflict(
+    world: ExtractionWorld, worker_thread: Callable[[Settings], Any]
+) -> None:
+    extraction_id = create(world, make_spec(world, world.tokenization(repeat=300), batch_size=1))
+    worker_thread(world.settings)
+    wait_for(lambda: job_of(world, extraction_id)["state"] == "running", timeout=60)
+    with world.factory.begin() as session, pytest.raises(AppError) as info:
+        service.delete_extraction(session=session, paths=DataPaths(world.settings.data_dir),
+                                  extraction_id=extraction_id)
+    assert info.value.code == "extraction_busy" and info.value.status == 409
+    with world.factory.begin() as session:
+        service.cancel_extraction(session=session, extraction_id=extraction_id)
+    wait_finished(world, extraction_id)
+
+
+def _worker_process(settings: Settings, log: Path) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "INTERPSTUDIO_DATA_DIR": str(settings.data_dir),
+           "INTERPSTUDIO_DATABASE_URL": settings.resolved_database_url,
+           "INTERPSTUDIO_HEARTBEAT_INTERVAL_S": "0.2", "INTERPSTUDIO_HEARTBEAT_TIMEOUT_S": "1.0"}
+    return subprocess.Popen([sys.executable, "-m", "interpstudio", "worker"], env=env,
+                            stdout=log.open("ab"), stderr=subprocess.STDOUT)
+
+
+def test_kill_9_of_the_worker_then_resume_is_byte_identical(
+    world: ExtractionWorld, tmp_path: Path
+) -> None:
+    tokenization_id = world.tokenization(repeat=300)
+    spec = make_spec(world, tokenization_id, batch_size=1, hook_points=["blocks.*.resid_post"],
+                     shard_rows=500)
+    reference = create(world, spec)
+    extraction_id = create(world, spec)
+    log = tmp_path / "worker.log"
+    first = _worker_process(world.settings, log)
+    try:
+        assert wait_finished(world, reference)["state"] == "succeeded", log.read_text()
+        manifest = store_of(world, extraction_id) / "manifest.json"
+        wait_for(lambda: manifest.exists() and json.loads(manifest.read_text())["shards"],
+                 timeout=60)
+    finally:
+        first.kill()
+        first.wait()
+    assert job_of(world, extraction_id)["state"] == "running"
+    second = _worker_process(world.settings, log)
+    try:
+        job = wait_for(lambda: (j := job_of(world, extraction_id))["state"] != "running" and j,
+                       timeout=60)
+        assert job["state"] == "interrupted" and job["effective"] == "interrupted"
+        with world.factory.begin() as session:
+            service.resume_extraction(session=session, extraction_id=extraction_id)
+        assert wait_finished(world, extraction_id)["state"] == "succeeded", log.read_text()
+    finally:
+        second.kill()
+        second.wait()
+    resumed = read_manifest(store_of(world, extraction_id))
+    assert len(resumed["resumes"]) == 1
+    assert hashes(store_of(world, extraction_id)) == hashes(store_of(world, reference))
+    np.testing.assert_array_equal(open_activations(store_of(world, extraction_id)).tokens[:],
+                                  open_activations(store_of(world, reference)).tokens[:])
