@@ -1,0 +1,168 @@
+"""``/api/v1/datasets`` and ``/api/v1/tokenizations`` end to end: a real app, a real worker
+(thread), the real local hub; multipart upload streamed to disk with its 413 limit; preview
+pages; tokenization with progress over the WebSocket; errors as codes, never 500."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from itertools import pairwise
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from helpers import wait_for
+from hub_server import HubServer
+from hub_server.tiny_datasets import JSONL_FILE, tiny_dataset_rows
+from interpstudio.api.app import create_app
+from interpstudio.core.settings import Settings
+
+API = "/api/v1/datasets"
+ROWS = [r["text"] for r in tiny_dataset_rows()]
+
+
+@pytest.fixture
+def api(ds_settings: Settings) -> Iterator[TestClient]:
+    with TestClient(create_app(ds_settings, job_feed_interval_s=0.05,
+                               system_interval_s=0.2)) as client:
+        yield client
+
+
+@pytest.fixture
+def wait_dataset(api: TestClient) -> Callable[..., dict]:
+    def wait(url: str, *statuses: str, timeout: float = 60.0) -> dict:
+        def done() -> dict | None:
+            body = api.get(url).json()
+            return body if body["status"] in statuses else None
+
+        return wait_for(done, timeout=timeout)
+
+    return wait
+
+
+def test_upload_preview_tokenize_and_preview_tokens(
+    api: TestClient, ds_settings: Settings, tiny_dataset_dir: Path, llama_model_id: int,
+    worker_thread, wait_dataset,
+) -> None:
+    files = [("files", ("train.jsonl", (tiny_dataset_dir / JSONL_FILE).read_bytes())),
+             ("files", ("more.txt", b"extra line one\nextra line two\n"))]
+    created = api.post(f"{API}/upload", files=files, data={"name": "mine"})
+    assert created.status_code == 201, created.text
+    body = created.json()
+    assert body["status"] == "queued" and body["info"]["detected_text_column"] == "text"
+    assert body["info"]["formats"] == ["jsonl", "txt"]
+    worker_thread(ds_settings)
+    ready = wait_dataset(f"{API}/{body['id']}", "ready", "failed")
+    assert ready["status"] == "ready", ready["error_message"]
+    assert ready["rows"] == len(ROWS) + 2 and ready["name"] == "mine"
+    assert [f["name"] for f in ready["files"]] == ["train.jsonl", "more.txt"]
+    assert list((ds_settings.data_dir / "tmp").iterdir()) == []
+
+    page = api.get(f"{API}/{body['id']}/preview", params={"offset": 299, "limit": 3}).json()
+    assert [i["text"] for i in page["items"]] == [ROWS[299], "extra line one", "extra line two"]
+    sample = api.get(f"{API}/{body['id']}/preview", params={"random": True, "limit": 4}).json()
+    assert len(sample["items"]) == 4 and sample["total"] == len(ROWS) + 2
+
+    dry = api.post(f"{API}/{body['id']}/tokenize-preview",
+                   json={"model_id": llama_model_id, "policy": {"max_length": 8}, "limit": 2})
+    assert dry.status_code == 200, dry.text
+    assert dry.json()["policy"]["add_bos"] is True
+    tok = api.post(f"{API}/{body['id']}/tokenizations",
+                   json={"model_id": llama_model_id, "policy": {"max_length": 64}})
+    assert tok.status_code == 201, tok.text
+    done = wait_dataset(f"/api/v1/tokenizations/{tok.json()['id']}", "ready", "failed")
+    assert done["status"] == "ready", done["error_message"]
+    assert done["counts"]["sequences"] == len(ROWS) + 2 and done["job"]["state"] == "succeeded"
+    listed = api.get(f"{API}/{body['id']}/tokenizations").json()
+    assert listed["total"] == 1 and listed["items"][0]["id"] == done["id"]
+    preview = api.get(f"/api/v1/tokenizations/{done['id']}/preview", params={"limit": 2})
+    assert preview.json()["items"][0]["text"] == ROWS[0]
+    assert preview.json()["items"][0]["pieces"][0] == "<s>"
+
+    conflict = api.delete(f"{API}/{body['id']}")
+    assert conflict.status_code == 409 and conflict.json()["error"]["code"] == "dataset_in_use"
+    assert api.delete(f"{API}/{body['id']}", params={"force": True}).status_code == 200
+    assert api.get(f"{API}/{body['id']}").status_code == 404
+
+
+def test_upload_over_the_limit_is_413_and_keeps_nothing(api: TestClient,
+                                                        ds_settings: Settings) -> None:
+    big = b"line of text\n" * 200_000  # 2.6 MB > 2 MB limit
+    response = api.post(f"{API}/upload", files=[("files", ("big.txt", big))])
+    assert response.status_code == 413 and response.json()["error"]["code"] == "upload_too_large"
+
+    boundary = "b0undary"
+
+    def chunked() -> Iterator[bytes]:  # no Content-Length: the streaming counter must stop it
+        yield (f"--{boundary}\r\nContent-Disposition: form-data; name=\"files\"; "
+               f"filename=\"big.txt\"\r\nContent-Type: text/plain\r\n\r\n").encode()
+        for _ in range(40):
+            yield b"x" * 100_000
+        yield f"\r\n--{boundary}--\r\n".encode()
+
+    streamed = api.post(f"{API}/upload", content=chunked(),
+                        headers={"content-type": f"multipart/form-data; boundary={boundary}"})
+    assert streamed.status_code == 413, streamed.text
+    assert list((ds_settings.data_dir / "tmp").iterdir()) == []
+    assert api.get(API).json()["total"] == 0
+
+
+def test_upload_refusals_are_422(api: TestClient) -> None:
+    unsupported = api.post(f"{API}/upload", files=[("files", ("a.xlsx", b"x"))])
+    assert unsupported.status_code == 422
+    assert unsupported.json()["error"]["code"] == "unsupported_format"
+    empty = api.post(f"{API}/upload", files=[("files", ("e.jsonl", b""))])
+    assert empty.status_code == 422 and empty.json()["error"]["code"] == "empty_file"
+    bad_option = api.post(f"{API}/upload", files=[("files", ("a.txt", b"x\n"))],
+                          data={"decode": "ignore"})
+    assert bad_option.status_code == 422
+    not_multipart = api.post(f"{API}/upload", json={"files": []})
+    assert not_multipart.status_code == 422
+
+
+def test_hub_errors_map_to_status_codes(api: TestClient, hub: HubServer,
+                                        tiny_dataset_dir: Path) -> None:
+    hub.add_dataset("org/locked", tiny_dataset_dir, gated=True, token="hf_tok")
+    unknown = api.post(API, json={"repo_id": "org/nope"})
+    assert unknown.status_code == 404
+    assert unknown.json()["error"]["code"] == "hub_dataset_not_found"
+    gated = api.post(API, json={"repo_id": "org/locked"})
+    assert gated.status_code == 403 and gated.json()["error"]["code"] == "hub_token_required"
+    allowed = api.post(API, json={"repo_id": "org/locked", "token": "hf_tok"})
+    assert allowed.status_code == 201 and "hf_tok" not in allowed.text
+
+
+def test_get_rename_unknown_and_local_outside_roots(api: TestClient, tmp_path: Path) -> None:
+    assert api.get(f"{API}/999").json()["error"]["code"] == "dataset_not_found"
+    created = api.post(API, json={"source": "bundled", "name": "play"}).json()
+    renamed = api.patch(f"{API}/{created['id']}", json={"name": "  Macbeth "})
+    assert renamed.json()["name"] == "Macbeth"
+    assert api.patch(f"{API}/{created['id']}", json={"name": "   "}).status_code == 422
+    outside = api.post(API, json={"source": "local", "paths": [str(tmp_path)]})
+    assert outside.status_code == 403
+    assert api.get("/api/v1/tokenizations/5").status_code == 404
+
+
+def test_tokenize_progress_arrives_over_websocket_and_increases(
+    api: TestClient, ds_settings: Settings, llama_model_id: int, worker_thread, wait_dataset,
+) -> None:
+    created = api.post(API, json={"source": "bundled"}).json()
+    worker_thread(ds_settings)
+    wait_dataset(f"{API}/{created['id']}", "ready")
+    with api.websocket_connect("/api/v1/ws") as ws:
+        assert ws.receive_json()["type"] == "snapshot"
+        ws.send_json({"type": "subscribe", "job_ids": None, "system": False})
+        tok = api.post(f"{API}/{created['id']}/tokenizations",
+                       json={"model_id": llama_model_id, "batch_rows": 1}).json()
+        updates = []
+        while True:
+            message = ws.receive_json()
+            if message["type"] != "job.updated" or message["job"]["id"] != tok["job_id"]:
+                continue
+            updates.append(message["job"])
+            if message["job"]["state"] in ("succeeded", "failed"):
+                break
+    assert updates[-1]["state"] == "succeeded", updates[-1]["error_message"]
+    done = [u["done"] for u in updates if u["stage"] == "tokenize"]
+    assert len([b for a, b in pairwise(done) if b > a]) >= 3, done
+    assert any("tokens" in (u["message"] or "") for u in updates)
