@@ -1,7 +1,224 @@
-"""`interpstudio models ...` commands (being built: see docs/ARCHITECTURE.md)."""
+"""``interpstudio models preflight|pull|import|import-bundled|list|show|rm|arch``.
+
+``pull`` / ``import`` / ``import-bundled`` queue the job through the same services as the API and,
+unless ``--enqueue``, run it in this process while a Rich progress bar follows it (Ctrl-C cancels).
+A token comes from ``--token`` or ``HF_TOKEN`` and is handed to the job as the API does; it is
+never printed. Every command has ``--json``. This module is NOT responsible for any rule.
+"""
 
 from __future__ import annotations
 
+from typing import Annotated, Any
+
 import typer
+from rich.table import Table
+from rich.tree import Tree
+
+from interpstudio.cli.common import (
+    JsonOption,
+    console,
+    finish_followed_job,
+    follow_job,
+    load_settings,
+    print_json,
+    run_job_locally,
+    session_factory,
+    session_scope,
+)
 
 app = typer.Typer(no_args_is_help=True)
+
+TokenOption = Annotated[str | None, typer.Option(envvar="HF_TOKEN", show_envvar=True,
+                                                 help="Hub access token (gated/private repos).")]
+PrecisionOption = Annotated[str, typer.Option(help="fp32, fp16, bf16, q8, q4 or q2.")]
+EnqueueOption = Annotated[bool, typer.Option(help="Only queue it for a server/worker.")]
+
+
+def _model_dict(model: Any, session: Any) -> dict[str, Any]:
+    from interpstudio.api.model_schemas import ModelRead
+
+    return ModelRead.from_model(model, session).model_dump(mode="json")
+
+
+def _size(value: int | None) -> str:
+    if value is None:
+        return ""
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if value < 1000 or unit == "TB":
+            return f"{value:,.0f} {unit}" if unit == "B" else f"{value:,.1f} {unit}"
+        value /= 1000  # type: ignore[assignment]
+    return ""
+
+
+def _print_models(models: list[dict[str, Any]]) -> None:
+    table = Table("id", "name", "status", "precision", "params", "layers", "d_model", "disk",
+                  "fidelity")
+    for m in models:
+        fidelity = m["fidelity"] or {}
+        badge = ("" if not fidelity else
+                 f"{'exact' if fidelity.get('exact') else 'DRIFT'} {fidelity['max_abs']:.1e}")
+        table.add_row(str(m["id"]), m["name"], m["status"], m["precision_used"] or
+                      m["precision_requested"] or "", f"{m['param_count'] or 0:,}",
+                      str(m["n_layers"] or ""), str(m["d_model"] or ""), _size(m["disk_bytes"]),
+                      badge)
+    console.print(table)
+
+
+def _start(starter: Any, enqueue: bool, as_json: bool, **kwargs: Any) -> None:
+    settings = load_settings()
+    factory = session_factory(settings)
+    with factory.begin() as session:
+        model, created = starter(session=session, **kwargs)
+        model_id, job_id, status = model.id, model.job_id, model.status
+    if not created:
+        console.print(f"model {model_id} already exists ({status})", style="yellow")
+    if created and not enqueue and job_id is not None:
+        run_job_locally(settings, factory, job_id)
+        job = follow_job(factory, job_id, quiet=as_json)
+        if job["state"] != "succeeded":
+            finish_followed_job(job, as_json, "")
+    with factory() as session:
+        from interpstudio.services import models as service
+
+        result = _model_dict(service.get_model(session=session, model_id=model_id), session)
+    if as_json:
+        print_json(result)
+    else:
+        _print_models([result])
+
+
+@app.command("preflight")
+def models_preflight(repo_id: str, revision: str = "main", token: TokenOption = None,
+                     as_json: JsonOption = False) -> None:
+    """Check a hub repo before downloading: files, size, params, memory per precision, disk."""
+    from interpstudio.services.model_sources import preflight_hub_model
+
+    result = preflight_hub_model(settings=load_settings(), repo_id=repo_id, revision=revision,
+                                 token=token)
+    if as_json:
+        print_json(result)
+        return
+    console.print(f"[bold]{result['key']}[/bold] {result['model_type']} "
+                  f"{result['n_layers']} layers, d_model {result['d_model']}, "
+                  f"{result['parameter_count'] or 0:,} parameters"
+                  + (" [yellow](gated)[/yellow]" if result["gated"] else ""))
+    console.print(f"{len(result['files'])} files, {_size(result['total_bytes'])}; "
+                  f"disk needed {_size(result['disk_needed_bytes'])}, free "
+                  f"{_size(result['disk_free_bytes'])}")
+    console.print("memory: " + ", ".join(f"{p} {_size(b)}"
+                                         for p, b in result["memory_estimates"].items()))
+
+
+@app.command("pull")
+def models_pull(repo_id: str, revision: str = "main", precision: PrecisionOption = "fp32",
+                name: str | None = None, token: TokenOption = None,
+                enqueue: EnqueueOption = False, as_json: JsonOption = False) -> None:
+    """Download a hub model (resumable, verified), then inspect it."""
+    from interpstudio.services.model_sources import start_download
+
+    _start(start_download, enqueue, as_json, settings=load_settings(), repo_id=repo_id,
+           revision=revision, precision=precision, token=token, name=name)
+
+
+@app.command("import")
+def models_import(path: str, config: Annotated[str | None, typer.Option(
+        help="config.json for a lone .safetensors file.")] = None,
+                  precision: PrecisionOption = "fp32", name: str | None = None,
+                  enqueue: EnqueueOption = False, as_json: JsonOption = False) -> None:
+    """Import a local checkpoint folder, .safetensors (+ config) or .gguf file."""
+    from interpstudio.services.model_sources import start_import
+
+    _start(start_import, enqueue, as_json, settings=load_settings(), path=path,
+           config_path=config, precision=precision, name=name)
+
+
+@app.command("import-bundled")
+def models_import_bundled(precision: PrecisionOption = "fp32", enqueue: EnqueueOption = False,
+                          as_json: JsonOption = False) -> None:
+    """Import the bundled SmolLM2-135M-Instruct (no network needed)."""
+    from interpstudio.services.model_sources import start_bundled_import
+
+    _start(start_bundled_import, enqueue, as_json, precision=precision)
+
+
+@app.command("list")
+def models_list(status: Annotated[list[str] | None, typer.Option()] = None,
+                search: str | None = None, limit: int = 50, as_json: JsonOption = False) -> None:
+    """List models, newest first."""
+    from interpstudio.services import models as service
+
+    with session_scope(load_settings()) as session:
+        items, total = service.list_models(session=session, statuses=status or [],
+                                           search=search, limit=limit, offset=0)
+        models = [_model_dict(m, session) for m in items]
+    if as_json:
+        print_json({"items": models, "total": total})
+    else:
+        _print_models(models)
+
+
+@app.command("show")
+def models_show(model_id: int, as_json: JsonOption = False) -> None:
+    """Show one model."""
+    from interpstudio.services import models as service
+
+    with session_scope(load_settings()) as session:
+        model = _model_dict(service.get_model(session=session, model_id=model_id), session)
+    if as_json:
+        print_json(model)
+        return
+    _print_models([model])
+    console.print(f"key {model['key']}  source {model['source']}  path {model['path']}")
+    if model["precision_reason"]:
+        console.print(f"precision: {model['precision_reason']}")
+    if model["error_message"]:
+        console.print(f"[red]{model['error_message']}[/red]")
+
+
+@app.command("rm")
+def models_rm(model_id: int, force: Annotated[bool, typer.Option(
+        help="Also delete the extractions and tokenizations that use it.")] = False) -> None:
+    """Delete a model and its files (refused while something uses it, unless --force)."""
+    from interpstudio.core.paths import DataPaths
+    from interpstudio.services import models as service
+
+    settings = load_settings()
+    with session_scope(settings) as session:
+        service.delete_model(session=session, model_id=model_id,
+                             paths=DataPaths(settings.data_dir), force=force)
+    console.print(f"deleted model {model_id}")
+
+
+@app.command("arch")
+def models_arch(model_id: int, depth: Annotated[int, typer.Option(min=1)] = 3,
+                as_json: JsonOption = False) -> None:
+    """Layers, hook points and the module tree (with parameter counts) of a ready model."""
+    from interpstudio.core.paths import DataPaths
+    from interpstudio.services import models as service
+
+    settings = load_settings()
+    with session_scope(settings) as session:
+        arch = service.read_architecture(session=session, model_id=model_id,
+                                         paths=DataPaths(settings.data_dir))
+    if as_json:
+        print_json(arch)
+        return
+    console.print(f"{arch['n_layers']} layers, d_model {arch['d_model']}, blocks at "
+                  f"{arch['blocks_path']}")
+    tree = Tree(f"[bold]{arch['module_tree']['class_name']}[/bold] "
+                f"{arch['module_tree']['parameter_count']:,}")
+    _add_children(tree, arch["module_tree"], depth)
+    console.print(tree)
+    first = arch["layers"][0]
+    points = ", ".join(p["name"].split(".", 2)[2] for p in first["hook_points"] if p["module"])
+    console.print(f"hook points per layer: {points}")
+
+
+def _add_children(tree: Tree, node: dict[str, Any], depth: int) -> None:
+    if depth == 0:
+        return
+    for child in node["children"]:
+        role = f" [cyan]{child['role']}[/cyan]" if child["role"] else ""
+        branch = tree.add(f"{child['name'].rsplit('.', 1)[-1]} {child['class_name']}{role} "
+                          f"{child['parameter_count']:,}")
+        _add_children(branch, child, depth - 1)

