@@ -1,7 +1,115 @@
-"""`/api/v1/extractions` routes (being built: see docs/ARCHITECTURE.md)."""
+"""``/api/v1/extractions``: preflight, create, list, get, cancel, resume, retry, delete,
+statistics, top-token samples and the SAELens export."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated
+
+from anyio import from_thread
+from fastapi import APIRouter, Query, Request, Response, status
+
+from interpstudio.api.deps import SessionDep, SettingsDep
+from interpstudio.api.extraction_schemas import (
+    ExportCreate,
+    ExportRead,
+    ExtractionCreate,
+    ExtractionDep,
+    ExtractionList,
+    ExtractionPreflightRequest,
+    ExtractionRead,
+    PreflightRead,
+    SamplesRead,
+    StatsRead,
+)
+from interpstudio.db.models import Extraction
+from interpstudio.services import extractions as service
+from interpstudio.services.extraction_params import ExtractionSpec
 
 router = APIRouter(tags=["extractions"])
+
+
+def _read(session: SessionDep, row: Extraction) -> ExtractionRead:
+    return ExtractionRead.from_row(row, service.extraction_job(session=session, row=row))
+
+
+@router.post("/extractions/preflight", response_model=PreflightRead)
+def preflight(body: ExtractionPreflightRequest, session: SessionDep,
+              settings: SettingsDep) -> PreflightRead:
+    spec = ExtractionSpec(**body.model_dump(exclude={"calibrate"}))
+    report = service.preflight_extraction(session=session, settings=settings, spec=spec,
+                                          calibrate=body.calibrate)
+    return PreflightRead(**report)
+
+
+@router.post("/extractions", response_model=ExtractionRead, status_code=status.HTTP_201_CREATED)
+def create_extraction(body: ExtractionCreate, session: SessionDep,
+                      settings: SettingsDep) -> ExtractionRead:
+    row = service.create_extraction(session=session, settings=settings,
+                                    spec=ExtractionSpec(**body.model_dump()))
+    return _read(session, row)
+
+
+@router.get("/extractions", response_model=ExtractionList)
+def list_extractions(
+    session: SessionDep,
+    status_: Annotated[list[str], Query(alias="status", max_length=16)] = [],  # noqa: B006
+    model_id: Annotated[int | None, Query(ge=1, le=2**62)] = None,
+    tokenization_id: Annotated[int | None, Query(ge=1, le=2**62)] = None,
+    q: Annotated[str | None, Query(max_length=256)] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0, le=2**62)] = 0,
+) -> ExtractionList:
+    rows, total = service.list_extractions(session=session, statuses=status_, model_id=model_id,
+                                           tokenization_id=tokenization_id, search=q,
+                                           limit=limit, offset=offset)
+    return ExtractionList(items=[_read(session, row) for row in rows], total=total)
+
+
+@router.get("/extractions/{extraction_id}", response_model=ExtractionRead)
+def get_extraction(row: ExtractionDep, session: SessionDep) -> ExtractionRead:
+    return _read(session, row)
+
+
+@router.post("/extractions/{extraction_id}/cancel", response_model=ExtractionRead)
+def cancel_extraction(row: ExtractionDep, session: SessionDep) -> ExtractionRead:
+    return _read(session, service.cancel_extraction(session=session, extraction_id=row.id))
+
+
+@router.post("/extractions/{extraction_id}/resume", response_model=ExtractionRead)
+def resume_extraction(row: ExtractionDep, session: SessionDep) -> ExtractionRead:
+    return _read(session, service.resume_extraction(session=session, extraction_id=row.id))
+
+
+@router.post("/extractions/{extraction_id}/retry", response_model=ExtractionRead)
+def retry_extraction(row: ExtractionDep, session: SessionDep) -> ExtractionRead:
+    return _read(session, service.retry_extraction(session=session, extraction_id=row.id))
+
+
+@router.delete("/extractions/{extraction_id}", status_code=status.HTTP_204_NO_CONTENT)
+def delete_extraction(row: ExtractionDep, session: SessionDep, request: Request) -> Response:
+    job_id = row.job_id
+    service.delete_extraction(session=session, paths=request.app.state.paths,
+                              extraction_id=row.id)
+    session.commit()
+    if job_id is not None:
+        from_thread.run(request.app.state.bus.publish, {"type": "job.deleted", "job_id": job_id})
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.get("/extractions/{extraction_id}/stats", response_model=StatsRead)
+def extraction_stats(row: ExtractionDep, request: Request,
+                     per_dim: Annotated[bool, Query()] = False) -> StatsRead:
+    return StatsRead(**service.read_stats(paths=request.app.state.paths, row=row,
+                                          per_dim=per_dim))
+
+
+@router.get("/extractions/{extraction_id}/samples", response_model=SamplesRead)
+def extraction_samples(row: ExtractionDep, request: Request) -> SamplesRead:
+    return SamplesRead(**service.read_samples(paths=request.app.state.paths, row=row))
+
+
+@router.post("/extractions/{extraction_id}/export", response_model=ExportRead)
+def export_extraction(row: ExtractionDep, body: ExportCreate, request: Request) -> ExportRead:
+    return ExportRead(**service.export_extraction(
+        paths=request.app.state.paths, row=row, hook_names=body.hook_names,
+        context_size=body.context_size, dtype=body.dtype))

@@ -1,0 +1,152 @@
+"""Request and response schemas of ``/api/v1/extractions`` (grammar: XCreate / XRead / XList),
+and the ``ExtractionDep`` load-or-404 dependency.
+
+This module is NOT responsible for the validation rules of a spec (``ExtractionSpec`` in
+``services/extraction_params.py`` is reused as the create body) or for any use case.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import Depends, Path
+from pydantic import BaseModel, ConfigDict, Field
+
+from interpstudio.api.deps import SessionDep
+from interpstudio.api.schemas import JobRead
+from interpstudio.db.models import Extraction, Job
+from interpstudio.services import extractions as service
+from interpstudio.services.extraction_params import ExtractionSpec
+
+ExtractionStatus = Literal["queued", "running", "complete", "failed", "cancelled", "interrupted",
+                           "partial"]
+
+
+class ExtractionCreate(ExtractionSpec):
+    """The extraction to run; the server runs the preflight again before queueing it."""
+
+
+class ExtractionPreflightRequest(ExtractionSpec):
+    calibrate: bool = Field(default=True, description="Time a calibration batch on the model.")
+
+
+class ProjectedRead(BaseModel):
+    compute_s: float | None
+    disk_s: float | None
+    total_s: float | None
+    bound: Literal["compute", "disk"] | None
+
+
+class PreflightRead(BaseModel):
+    hook_points: list[str]
+    widths: dict[str, int]
+    dtype: str
+    plan: dict[str, int]
+    shard_rows: int
+    shards: int
+    bytes: dict[str, int] = Field(
+        description="activations, tokens, norms, headers, shard_files (exact), stats_estimate, "
+                    "total")
+    free_disk_bytes: int
+    disk_ok: bool
+    memory: dict[str, int | None] = Field(
+        description="model, workspace, captured_batch, writer, ram_needed, vram_needed (bytes)")
+    calibration: dict[str, Any] | None
+    disk_write_bytes_per_s: float | None
+    projected: ProjectedRead
+    model: dict[str, Any] = Field(description="precision requested / used, resident bytes, device")
+
+
+class ExtractionRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    name: str
+    model_id: int
+    tokenization_id: int
+    spec: dict[str, Any]
+    config_hash: str
+    status: ExtractionStatus | str
+    path: str | None
+    precision_requested: str | None
+    precision_used: str | None
+    counts: dict[str, Any] | None
+    preflight: dict[str, Any] | None
+    info: dict[str, Any]
+    error_message: str | None
+    job_id: int | None
+    job: JobRead | None
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def from_row(cls, row: Extraction, job: Job | None) -> ExtractionRead:
+        fields = {name: getattr(row, name) for name in cls.model_fields
+                  if name not in ("job", "status")}
+        return cls(**fields, status=service.effective_status(row, job),
+                   job=JobRead.from_job(job) if job is not None else None)
+
+
+class ExtractionList(BaseModel):
+    items: list[ExtractionRead]
+    total: int
+
+
+class LayerNormPoint(BaseModel):
+    layer: int
+    norm_mean: float | None
+    norm_std: float | None
+
+
+class StatsRead(BaseModel):
+    status: str
+    rows: int
+    shards: int
+    dtype: str
+    hooks: dict[str, dict[str, Any]] = Field(
+        description="per hook point: d, rows, config, groups {all, non_bos, bos} of statistics")
+    layer_norms: dict[str, list[LayerNormPoint]] = Field(
+        description="per hook kind: mean L2 norm per layer")
+
+
+class SampleRead(BaseModel):
+    norm: float
+    row: int
+    sequence: int
+    position: int
+    token_id: int
+    token: str
+    before: str
+    after: str
+
+
+class SamplesRead(BaseModel):
+    hooks: dict[str, list[SampleRead]]
+    context: dict[str, int]
+
+
+class ExportCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    hook_names: list[str] | None = Field(default=None, description="Default: every stored point.")
+    context_size: int | None = Field(default=None, ge=1)
+    dtype: Literal["float16", "float32"] | None = None
+
+
+class ExportRead(BaseModel):
+    path: str
+    hook_names: list[str]
+    context_size: int
+    rows: int
+    tokens_exported: int
+    tokens_dropped: int
+    dtype: str
+
+
+def load_extraction(session: SessionDep,
+                    extraction_id: Annotated[int, Path(ge=1, le=2**62)]) -> Extraction:
+    return service.get_extraction(session=session, extraction_id=extraction_id)
+
+
+ExtractionDep = Annotated[Extraction, Depends(load_extraction)]

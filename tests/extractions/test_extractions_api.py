@@ -1,0 +1,115 @@
+"""``/api/v1/extractions`` over HTTP (FastAPI TestClient on SQLite, a real worker thread, the
+tiny llama): preflight, create, live progress over the WebSocket, get/list filters, stats,
+samples, SAELens export, error statuses (404/409/422), delete."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from itertools import pairwise
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from conftest import ExtractionWorld
+from helpers import wait_for
+from interpstudio.api.app import create_app
+from interpstudio.core.settings import Settings
+
+API = "/api/v1/extractions"
+
+
+@pytest.fixture
+def api(world: ExtractionWorld) -> Iterator[TestClient]:
+    with TestClient(create_app(world.settings, job_feed_interval_s=0.05,
+                               system_interval_s=0.5)) as client:
+        yield client
+
+
+def body(world: ExtractionWorld, tokenization_id: int, **overrides: Any) -> dict[str, Any]:
+    return {"model_id": world.model_id, "tokenization_id": tokenization_id,
+            "hook_points": ["blocks.*.resid_post", "blocks.1.attn_out"], "batch_size": 2,
+            "device": "cpu", **overrides}
+
+
+def finished(api: TestClient, extraction_id: int) -> dict[str, Any]:
+    return wait_for(lambda: (e := api.get(f"{API}/{extraction_id}").json())["job"]["state"]
+                    in ("succeeded", "failed", "cancelled", "interrupted") and e, timeout=120)
+
+
+def test_preflight_create_progress_stats_samples_export_delete(
+    api: TestClient, world: ExtractionWorld, worker_thread: Callable[[Settings], Any]
+) -> None:
+    tokenization_id = world.tokenization(repeat=150)
+    preflight = api.post(f"{API}/preflight", json=body(world, tokenization_id))
+    assert preflight.status_code == 200, preflight.text
+    report = preflight.json()
+    assert report["disk_ok"] and report["projected"]["bound"] in ("compute", "disk")
+    assert report["calibration"]["tokens_per_s"] > 0
+    assert report["model"]["precision_used"] == "fp32"
+
+    with api.websocket_connect("/api/v1/ws") as ws:
+        assert ws.receive_json()["type"] == "snapshot"
+        ws.send_json({"type": "subscribe", "job_ids": None, "system": False})
+        created = api.post(API, json=body(world, tokenization_id, batch_size=1))
+        assert created.status_code == 201, created.text
+        extraction = created.json()
+        assert extraction["status"] == "queued" and extraction["preflight"]["disk_ok"]
+        worker_thread(world.settings)
+        updates = []
+        for _ in range(2000):
+            message = ws.receive_json()
+            if message["type"] == "job.updated" and message["job"]["id"] == extraction["job_id"]:
+                updates.append(message["job"])
+                if message["job"]["state"] in ("succeeded", "failed"):
+                    break
+    fractions = [u["progress"] for u in updates if u["progress"] is not None]
+    assert len([b for a, b in pairwise(fractions) if b > a]) >= 3, fractions
+    assert any("GB written" in (u["message"] or "") and "bound" in u["message"]
+               for u in updates)
+    assert any(u["unit"] == "tokens" and u["rate"] for u in updates)
+
+    done = finished(api, extraction["id"])
+    assert done["status"] == "complete", done
+    assert done["counts"]["bytes"] == report["bytes"]["shard_files"]
+
+    stats = api.get(f"{API}/{extraction['id']}/stats").json()
+    assert set(stats["hooks"]) == {"blocks.0.resid_post", "blocks.1.attn_out",
+                                   "blocks.1.resid_post"}
+    assert [p["layer"] for p in stats["layer_norms"]["resid_post"]] == [0, 1]
+    samples = api.get(f"{API}/{extraction['id']}/samples").json()
+    assert samples["hooks"]["blocks.0.resid_post"][0]["token"]
+
+    exported = api.post(f"{API}/{extraction['id']}/export", json={"context_size": 8})
+    assert exported.status_code == 200, exported.text
+    datasets = pytest.importorskip("datasets")
+    table = datasets.load_from_disk(str(world.settings.data_dir / exported.json()["path"]))
+    assert "blocks.1.attn_out" in table.column_names and "token_ids" in table.column_names
+
+    listed = api.get(API, params={"status": "complete", "model_id": world.model_id}).json()
+    assert [e["id"] for e in listed["items"]] == [extraction["id"]] and listed["total"] == 1
+    assert api.get(API, params={"status": "failed"}).json()["total"] == 0
+    assert api.post(f"{API}/{extraction['id']}/cancel").status_code == 409
+
+    assert api.delete(f"{API}/{extraction['id']}").status_code == 204
+    assert api.get(f"{API}/{extraction['id']}").status_code == 404
+    assert not (world.settings.data_dir / "extractions" / str(extraction["id"])).exists()
+
+
+def test_bad_requests_get_clear_4xx(api: TestClient, world: ExtractionWorld) -> None:
+    tokenization_id = world.tokenization()
+    unknown = api.post(API, json=body(world, tokenization_id, hook_points=["blocks.0.resid"]))
+    assert unknown.status_code == 422
+    assert unknown.json()["error"]["code"] == "unknown_hook_point"
+    assert "mlp_out" in unknown.json()["error"]["details"]["valid_kinds"]
+    layer = api.post(f"{API}/preflight",
+                     json=body(world, tokenization_id, hook_points=["blocks.9.mlp_out"]))
+    assert layer.status_code == 422 and layer.json()["error"]["details"]["n_layers"] == 2
+    foreign = world.tokenization(tokenizer_key="gpt2@main")
+    mismatch = api.post(API, json=body(world, foreign))
+    assert mismatch.status_code == 422
+    assert mismatch.json()["error"]["code"] == "tokenizer_mismatch"
+    assert api.post(API, json=body(world, 999)).status_code == 404
+    assert api.post(API, json={**body(world, tokenization_id), "bogus": 1}).status_code == 422
+    assert api.get(f"{API}/12345").status_code == 404
+    assert api.get(f"{API}/12345/stats").status_code == 404
