@@ -33,6 +33,7 @@ from interpstudio.services import models as service
 
 router = APIRouter(tags=["models"], responses={
     code: {"model": ErrorResponse} for code in (403, 502, 507)})
+EXISTING = {200: {"model": ModelRead, "description": "Already added: the existing model."}}
 
 
 def _created(model: Any, created: bool, session: SessionDep, response: Response) -> ModelRead:
@@ -46,7 +47,8 @@ def preflight_model(body: ModelPreflightRequest, settings: SettingsDep) -> dict[
                                        revision=body.revision, token=secret(body.token))
 
 
-@router.post("/models", response_model=ModelRead, status_code=status.HTTP_201_CREATED)
+@router.post("/models", response_model=ModelRead, status_code=status.HTTP_201_CREATED,
+             responses=EXISTING)
 def create_model(body: ModelCreate, session: SessionDep, settings: SettingsDep,
                  response: Response) -> ModelRead:
     model, created = sources.start_download(
@@ -55,7 +57,8 @@ def create_model(body: ModelCreate, session: SessionDep, settings: SettingsDep,
     return _created(model, created, session, response)
 
 
-@router.post("/models/import", response_model=ModelRead, status_code=status.HTTP_201_CREATED)
+@router.post("/models/import", response_model=ModelRead, status_code=status.HTTP_201_CREATED,
+             responses=EXISTING)
 def import_model(body: ModelImportCreate, session: SessionDep, settings: SettingsDep,
                  response: Response) -> ModelRead:
     model, created = sources.start_import(
@@ -65,7 +68,7 @@ def import_model(body: ModelImportCreate, session: SessionDep, settings: Setting
 
 
 @router.post("/models/import-bundled", response_model=ModelRead,
-             status_code=status.HTTP_201_CREATED)
+             status_code=status.HTTP_201_CREATED, responses=EXISTING)
 def import_bundled_model(body: ModelBundledCreate, session: SessionDep,
                          response: Response) -> ModelRead:
     model, created = sources.start_bundled_import(session=session, precision=body.precision)
