@@ -275,7 +275,7 @@ class _Downloader:
         written = 0
         fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
         try:
-            for chunk in response.iter_bytes():  # as it arrives: no byte waits for a full chunk
+            for chunk in response.iter_raw():  # as it arrives (identity encoding: raw = file)
                 if not chunk:
                     continue
                 self._write_all(fd, chunk, remote, offset + written)
@@ -317,6 +317,7 @@ class _Hasher:
 
     def __init__(self, remote: RemoteFile, partial: Path, existing: int) -> None:
         self.size = remote.size
+        self.needs_git_sha1 = remote.sha256 is None and remote.git_sha1 is not None
         self.reset()
         if existing:
             with partial.open("rb") as handle:
@@ -329,7 +330,8 @@ class _Hasher:
 
     def update(self, data: bytes) -> None:
         self.sha256.update(data)
-        self.git_sha1.update(data)
+        if self.needs_git_sha1:  # small files only: LFS files are checked by sha256 alone
+            self.git_sha1.update(data)
 
     def sha256_hex(self) -> str:
         return self.sha256.hexdigest()
