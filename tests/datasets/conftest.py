@@ -4,19 +4,19 @@ helpers to run service calls and wait for rows."""
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from dataset_helpers import register_model_row
 from sqlalchemy.orm import Session, sessionmaker
 
 from helpers import make_settings, wait_for
 from hub_server import HubServer
 from interpstudio.core.settings import Settings
 from interpstudio.db.migrate import upgrade
-from interpstudio.db.models import Dataset, Model, Tokenization
+from interpstudio.db.models import Dataset, Tokenization
 from interpstudio.db.session import make_engine, make_session_factory
 
 
@@ -42,23 +42,9 @@ def factory(ds_settings: Settings) -> Iterator[sessionmaker[Session]]:
     engine.dispose()
 
 
-def register_model(factory: sessionmaker[Session], settings: Settings, folder: Path,
-                   key: str = "org/tiny-llama@0123456789abcdef") -> int:
-    """Copy a tiny model folder into the data dir and add a ready ``models`` row for it."""
-    target = settings.data_dir / "models" / key.replace("/", "--").replace("@", "--")
-    shutil.copytree(folder, target, dirs_exist_ok=True)
-    with factory.begin() as session:
-        model = Model(key=key, name=key.split("@")[0], source="hub", status="ready",
-                      path=str(target.relative_to(settings.data_dir)), files=[], info={})
-        session.add(model)
-        session.flush()
-        return model.id
-
-
 @pytest.fixture
-def llama_model_id(factory: sessionmaker[Session], ds_settings: Settings,
-                   tiny_llama_dir: Path) -> int:
-    return register_model(factory, ds_settings, tiny_llama_dir)
+def llama_model_id(ds_settings: Settings, tiny_llama_dir: Path) -> int:
+    return register_model_row(ds_settings, tiny_llama_dir)
 
 
 @pytest.fixture

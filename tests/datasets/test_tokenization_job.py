@@ -32,7 +32,7 @@ from interpstudio.services.dataset_params import ReadOptionsSpec, TokenizationPo
 
 
 @pytest.fixture
-def macbeth(ds_settings: Settings, call, wait_row, worker_thread) -> dict[str, Any]:  # noqa: ANN001
+def macbeth(ds_settings: Settings, call, wait_row, worker_thread) -> dict[str, Any]:
     created = call(dataset_service.add_local_dataset, settings=ds_settings, files=[],
                    name="macbeth", spec=ReadOptionsSpec(), bundled=True)
     worker_thread(ds_settings)

@@ -1,7 +1,291 @@
-"""`interpstudio datasets ...` commands (being built: see docs/ARCHITECTURE.md)."""
+"""``interpstudio datasets add|upload|list|show|preview|tokenize|rm``.
+
+``add`` imports local files (inside the import roots), the bundled text (``--bundled``) or a hub
+dataset (``--hub org/name``) through the same services as the API and, unless ``--enqueue``, runs
+the job in this process while a Rich progress bar follows it (Ctrl-C cancels); ``tokenize`` does
+the same for a tokenization. ``upload`` sends files to a running server over HTTP (streamed
+multipart). A hub token comes from ``--token`` or ``HF_TOKEN`` and is never printed. Every command
+has ``--json``. This module is NOT responsible for any rule.
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Annotated, Any
+
 import typer
+from rich.table import Table
+
+from interpstudio.cli.common import (
+    JsonOption,
+    console,
+    finish_followed_job,
+    follow_job,
+    load_settings,
+    print_json,
+    run_job_locally,
+    session_factory,
+    session_scope,
+)
 
 app = typer.Typer(no_args_is_help=True)
+
+EnqueueOption = Annotated[bool, typer.Option(help="Only queue it for a server/worker.")]
+TextColumnOption = Annotated[str | None, typer.Option(help="Text column (default: detected).")]
+TxtModeOption = Annotated[str, typer.Option(help=".txt: 'line' per document or whole 'file'.")]
+DecodeOption = Annotated[str, typer.Option(help="Non-UTF-8 bytes: 'strict' or 'replace'.")]
+
+
+def _dataset_dict(dataset: Any, session: Any) -> dict[str, Any]:
+    from interpstudio.api.dataset_schemas import DatasetRead
+
+    return DatasetRead.from_row(dataset, session).model_dump(mode="json")
+
+
+def _tokenization_dict(tokenization: Any, session: Any) -> dict[str, Any]:
+    from interpstudio.api.dataset_schemas import TokenizationRead
+
+    return TokenizationRead.from_row(tokenization, session).model_dump(mode="json")
+
+
+def _print_datasets(datasets: list[dict[str, Any]]) -> None:
+    table = Table("id", "name", "source", "status", "rows", "bytes", "text column", "error")
+    for d in datasets:
+        table.add_row(str(d["id"]), d["name"], d["source"], d["status"],
+                      f"{d['rows']:,}" if d["rows"] is not None else "",
+                      f"{d['bytes']:,}" if d["bytes"] is not None else "",
+                      d["text_column"] or "", d["error_message"] or "")
+    console.print(table)
+
+
+def _print_tokenizations(items: list[dict[str, Any]]) -> None:
+    table = Table("id", "tokenizer", "mode", "max_length", "BOS", "status", "sequences",
+                  "tokens", "truncated", "dropped rows")
+    for t in items:
+        policy, counts = t["policy"], t["counts"] or {}
+        bos = policy.get("add_bos", policy.get("requested", {}).get("add_bos"))
+        table.add_row(str(t["id"]), t["tokenizer_key"], str(policy.get("mode", "")),
+                      str(policy.get("max_length", "")),
+                      "tokenizer default" if bos is None else str(bos), t["status"],
+                      f"{counts.get('sequences', '')}", f"{counts.get('tokens', '')}",
+                      f"{counts.get('truncated_sequences', '')}",
+                      f"{counts.get('dropped_rows', '')}")
+    console.print(table)
+
+
+def _run(create: Any, load: Any, to_dict: Any, enqueue: bool, as_json: bool,
+         success: str) -> None:
+    """Create a row + job through a service, run the job here unless enqueued, print the row."""
+    settings = load_settings()
+    factory = session_factory(settings)
+    with factory.begin() as session:
+        row = create(session=session, settings=settings)
+        row_id, job_id = row.id, row.job_id
+    if not enqueue and job_id is not None:
+        run_job_locally(settings, factory, job_id)
+        job = follow_job(factory, job_id, quiet=as_json)
+        if job["state"] != "succeeded":
+            finish_followed_job(job, as_json, "")
+    with factory() as session:
+        result = to_dict(load(session, row_id), session)
+    if as_json:
+        print_json(result)
+    else:
+        console.print(f"[green]{success.format(**result)}[/green]")
+
+
+@app.command("add")
+def datasets_add(
+    paths: Annotated[list[Path] | None, typer.Argument(help="Files or folders to import.")] = None,
+    hub: Annotated[str | None, typer.Option(help="Hub dataset id, e.g. org/name.")] = None,
+    revision: str = "main",
+    config: str = "default",
+    split: str = "train",
+    token: Annotated[str | None, typer.Option(envvar="HF_TOKEN", show_envvar=True,
+                                              help="Hub access token (gated datasets).")] = None,
+    bundled: Annotated[bool, typer.Option(help="Import the bundled public-domain play.")] = False,
+    name: str | None = None,
+    text_column: TextColumnOption = None,
+    txt_mode: TxtModeOption = "line",
+    decode: DecodeOption = "strict",
+    enqueue: EnqueueOption = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Import a dataset from local files, the bundled text or the hub, and follow the job."""
+    from interpstudio.services import datasets as service
+    from interpstudio.services.dataset_params import ReadOptionsSpec
+
+    spec = ReadOptionsSpec(text_column=text_column, txt_mode=txt_mode,  # type: ignore[arg-type]
+                           decode=decode)  # type: ignore[arg-type]
+
+    def create(*, session: Any, settings: Any) -> Any:
+        if hub:
+            return service.add_hub_dataset(session=session, settings=settings, repo_id=hub,
+                                           revision=revision, config=config, split=split,
+                                           name=name, spec=spec, token=token)
+        if not paths and not bundled:
+            raise typer.BadParameter("give files/folders, --hub ID or --bundled")
+        return service.add_local_dataset(session=session, settings=settings,
+                                         files=[str(p) for p in paths or []], name=name,
+                                         spec=spec, bundled=bundled)
+
+    _run(create, lambda s, i: service.get_dataset(session=s, dataset_id=i), _dataset_dict,
+         enqueue, as_json, "dataset {id} {status}: {rows} rows, {bytes} bytes")
+
+
+@app.command("upload")
+def datasets_upload(
+    files: Annotated[list[Path], typer.Argument(help="Files to send.", exists=True,
+                                                dir_okay=False)],
+    server: Annotated[str | None, typer.Option(help="Server URL (default: host:port of the "
+                                                    "settings).")] = None,
+    name: str | None = None,
+    text_column: TextColumnOption = None,
+    txt_mode: TxtModeOption = "line",
+    decode: DecodeOption = "strict",
+    as_json: JsonOption = False,
+) -> None:
+    """Upload files to a running server (streamed multipart); the server imports them."""
+    import httpx
+
+    settings = load_settings()
+    url = (server or f"http://{settings.host}:{settings.port}").rstrip("/")
+    headers = ({"X-API-Key": settings.api_key.get_secret_value()} if settings.api_key else {})
+    data = {k: v for k, v in {"name": name, "text_column": text_column, "txt_mode": txt_mode,
+                              "decode": decode}.items() if v}
+    handles = [open(f, "rb") for f in files]  # noqa: SIM115 (closed below; httpx streams them)
+    try:
+        response = httpx.post(f"{url}/api/v1/datasets/upload", headers=headers, data=data,
+                              files=[("files", (f.name, h)) for f, h in zip(files, handles,
+                                                                           strict=True)],
+                              timeout=None)
+    finally:
+        for handle in handles:
+            handle.close()
+    body = response.json()
+    if response.status_code >= 400:
+        error = body.get("error", {})
+        console.print(f"[red]upload refused ({response.status_code} {error.get('code')})[/red]: "
+                      f"{error.get('message')}")
+        raise typer.Exit(2)
+    if as_json:
+        print_json(body)
+    else:
+        console.print(f"uploaded as dataset {body['id']} ({body['status']}); the server's "
+                      f"job {body['job_id']} imports it")
+
+
+@app.command("list")
+def datasets_list(limit: int = 50, as_json: JsonOption = False) -> None:
+    """List datasets, newest first."""
+    from interpstudio.services import datasets as service
+
+    with session_scope(load_settings()) as session:
+        items, total = service.list_datasets(session=session, limit=limit, offset=0)
+        datasets = [_dataset_dict(d, session) for d in items]
+    if as_json:
+        print_json({"items": datasets, "total": total})
+    else:
+        _print_datasets(datasets)
+
+
+@app.command("show")
+def datasets_show(dataset_id: int, as_json: JsonOption = False) -> None:
+    """Show one dataset, its statistics and its tokenizations."""
+    from interpstudio.services import datasets as service
+    from interpstudio.services import tokenizations as tokenization_service
+
+    with session_scope(load_settings()) as session:
+        dataset = _dataset_dict(service.get_dataset(session=session, dataset_id=dataset_id),
+                                session)
+        items, _total = tokenization_service.list_tokenizations(
+            session=session, dataset_id=dataset_id, limit=100, offset=0)
+        tokenizations = [_tokenization_dict(t, session) for t in items]
+    if as_json:
+        print_json({**dataset, "tokenizations": tokenizations})
+        return
+    _print_datasets([dataset])
+    stats = dataset["stats"] or {}
+    if stats:
+        console.print(f"characters {stats['characters']:,}  empty rows {stats['empty_rows']:,}  "
+                      f"mean length {stats['mean_chars'] or 0:,.1f}  max {stats['max_chars']}")
+        for bucket in stats["length_histogram"]:
+            console.print(f"  [{bucket['lo']:>7,}, {bucket['hi']:>7,}) {bucket['count']:>8,}")
+    for f in dataset["files"]:
+        console.print(f"  {f['name']}  {f['bytes']:,} bytes  sha256 {f['sha256']}")
+    if tokenizations:
+        _print_tokenizations(tokenizations)
+
+
+@app.command("preview")
+def datasets_preview(dataset_id: int, offset: int = 0, limit: int = 10,
+                     random: Annotated[bool, typer.Option(help="A random sample.")] = False,
+                     seed: int = 0, as_json: JsonOption = False) -> None:
+    """Print rows of a dataset (a page, or a random sample)."""
+    from interpstudio.core.paths import DataPaths
+    from interpstudio.services import datasets as service
+
+    settings = load_settings()
+    with session_scope(settings) as session:
+        rows, total = service.preview_rows(session=session, paths=DataPaths(settings.data_dir),
+                                           dataset_id=dataset_id, offset=offset, limit=limit,
+                                           random=random, seed=seed)
+    if as_json:
+        print_json({"items": [{"row": r, "text": t} for r, t in rows], "total": total})
+        return
+    table = Table("row", "text")
+    for row, text in rows:
+        table.add_row(str(row), text if len(text) < 300 else text[:300] + "…")
+    console.print(table)
+
+
+@app.command("tokenize")
+def datasets_tokenize(
+    dataset_id: int,
+    model: Annotated[int, typer.Option(help="Model id whose tokenizer is used.")],
+    max_length: int = 1024,
+    mode: Annotated[str, typer.Option(help="'truncate' or 'pack' (EOS between rows).")] =
+    "truncate",
+    bos: Annotated[bool | None, typer.Option("--bos/--no-bos", help="Prepend BOS (default: "
+                                             "what the tokenizer does).")] = None,
+    min_tokens: int = 1,
+    batch_rows: int = 1024,
+    enqueue: EnqueueOption = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Tokenize a dataset with a model's tokenizer under an explicit policy."""
+    from interpstudio.core.paths import DataPaths
+    from interpstudio.services import tokenizations as service
+    from interpstudio.services.dataset_params import TokenizationPolicySpec
+
+    policy = TokenizationPolicySpec(max_length=max_length, mode=mode,  # type: ignore[arg-type]
+                                    add_bos=bos, min_tokens=min_tokens)
+
+    def create(*, session: Any, settings: Any) -> Any:
+        return service.create_tokenization(session=session, paths=DataPaths(settings.data_dir),
+                                           dataset_id=dataset_id, model_id=model,
+                                           policy=policy, batch_rows=batch_rows)
+
+    _run(create, lambda s, i: service.get_tokenization(session=s, tokenization_id=i),
+         _tokenization_dict, enqueue, as_json,
+         "tokenization {id} {status}: {counts[sequences]:,} sequences, "
+         "{counts[tokens]:,} tokens")
+
+
+@app.command("rm")
+def datasets_rm(dataset_id: int,
+                force: Annotated[bool, typer.Option(help="Also delete tokenizations and "
+                                                         "extractions using it.")] = False,
+                as_json: JsonOption = False) -> None:
+    """Delete a dataset and its files (refused while something uses it, unless --force)."""
+    from interpstudio.core.paths import DataPaths
+    from interpstudio.services import datasets as service
+
+    settings = load_settings()
+    with session_scope(settings) as session:
+        removed = service.delete_dataset(session=session, paths=DataPaths(settings.data_dir),
+                                         dataset_id=dataset_id, force=force)
+    if as_json:
+        print_json(removed)
+    else:
+        console.print(f"deleted dataset {dataset_id}")

@@ -1,0 +1,109 @@
+"""``interpstudio datasets ...`` in a subprocess against a real data dir (and, for ``upload``, a
+real HTTP server): add (local, bundled, hub), list, show, preview, tokenize, rm with its 409."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import uvicorn
+from dataset_helpers import register_model_row
+
+from helpers import make_settings
+from hub_server import HubServer
+from interpstudio.api.app import create_app
+from interpstudio.core.settings import Settings
+from interpstudio.db.migrate import upgrade
+
+
+def _cli(settings: Settings, *args: str, check: bool = True,
+         env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    full_env = {**os.environ, "INTERPSTUDIO_DATA_DIR": str(settings.data_dir),
+                "INTERPSTUDIO_DATABASE_URL": settings.resolved_database_url,
+                "INTERPSTUDIO_HF_ENDPOINT": settings.hf_endpoint,
+                "INTERPSTUDIO_IMPORT_ROOTS": json.dumps([str(p) for p in settings.import_roots]),
+                "COLUMNS": "200", **(env or {})}
+    result = subprocess.run([sys.executable, "-m", "interpstudio", "datasets", *args],
+                            env=full_env, capture_output=True, text=True, timeout=180)
+    if check:
+        assert result.returncode == 0, result.stdout + result.stderr
+    return result
+
+
+def _json(result: subprocess.CompletedProcess[str]) -> Any:
+    return json.loads(result.stdout)
+
+
+def test_add_list_show_preview_tokenize_rm(ds_settings: Settings, import_root: Path,
+                                           hub: HubServer, tiny_dataset_dir: Path,
+                                           tiny_llama_dir: Path) -> None:
+    (import_root / "a.csv").write_text("id,body\n1,first text\n2,second text\n")
+    local = _json(_cli(ds_settings, "add", str(import_root / "a.csv"), "--json"))
+    assert local["status"] == "ready" and local["rows"] == 2 and local["text_column"] == "body"
+    bundled = _json(_cli(ds_settings, "add", "--bundled", "--name", "play", "--json"))
+    assert bundled["status"] == "ready" and bundled["name"] == "play"
+    hub.add_dataset("org/tiny-ds", tiny_dataset_dir)
+    from_hub = _json(_cli(ds_settings, "add", "--hub", "org/tiny-ds", "--json"))
+    assert from_hub["status"] == "ready" and from_hub["rows"] == 300
+
+    listed = _json(_cli(ds_settings, "list", "--json"))
+    assert listed["total"] == 3
+    table = _cli(ds_settings, "show", str(local["id"])).stdout
+    assert "first" not in table and "sha256" in table and "characters" in table
+    page = _json(_cli(ds_settings, "preview", str(local["id"]), "--offset", "1", "--json"))
+    assert page["items"] == [{"row": 1, "text": "second text"}]
+
+    model_id = register_model_row(ds_settings, tiny_llama_dir)
+    tokenized = _json(_cli(ds_settings, "tokenize", str(bundled["id"]), "--model",
+                           str(model_id), "--max-length", "32", "--mode", "pack", "--json"))
+    assert tokenized["status"] == "ready" and tokenized["policy"]["add_bos"] is True
+    assert set(tokenized["stats"]["sequence_lengths"]["histogram"][0].values()) >= {32}
+
+    refused = _cli(ds_settings, "rm", str(bundled["id"]), check=False)
+    assert refused.returncode == 2 and "tokenization" in refused.stdout + refused.stderr
+    _cli(ds_settings, "rm", str(bundled["id"]), "--force")
+    assert _json(_cli(ds_settings, "list", "--json"))["total"] == 2
+    unknown = _cli(ds_settings, "add", "--hub", "org/nope", check=False)
+    assert unknown.returncode == 2 and "org/nope" in unknown.stdout + unknown.stderr
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[tuple[str, Settings]]:
+    settings = make_settings(tmp_path / "srv", max_upload_bytes=1_000_000)
+    upgrade(settings.resolved_database_url)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="error")
+    instance = uvicorn.Server(config)
+    thread = threading.Thread(target=instance.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not instance.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}", settings
+    instance.should_exit = True
+    thread.join(10)
+
+
+def test_upload_sends_files_to_a_running_server(server: tuple[str, Settings],
+                                                tmp_path: Path) -> None:
+    url, settings = server
+    (tmp_path / "one.txt").write_text("alpha\nbeta\n")
+    (tmp_path / "two.jsonl").write_text('{"text": "gamma"}\n')
+    body = _json(_cli(settings, "upload", str(tmp_path / "one.txt"), str(tmp_path / "two.jsonl"),
+                      "--server", url, "--name", "sent", "--json"))
+    assert body["name"] == "sent" and body["status"] == "queued"
+    assert body["info"]["formats"] == ["txt", "jsonl"]
+    (tmp_path / "big.txt").write_bytes(b"x\n" * 600_000)
+    refused = _cli(settings, "upload", str(tmp_path / "big.txt"), "--server", url, check=False)
+    assert refused.returncode == 2 and "413" in refused.stdout
