@@ -51,6 +51,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--batch", type=int, default=4)
     parser.add_argument("--seq", type=int, default=128)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument(
+        "--compute-dtype",
+        default=None,
+        choices=["bfloat16", "float16", "float32"],
+        help="compute dtype of q8/q4/q2 (default: the product's, bfloat16)",
+    )
     return parser.parse_args()
 
 
@@ -70,18 +76,23 @@ def make_inputs(tokenizer: object | None, vocab: int, batch: int, seq: int) -> t
     if tokenizer is None:
         generator = torch.Generator().manual_seed(0)
         return torch.randint(0, vocab, (batch, seq), generator=generator)  # (B, T)
-    ids = tokenizer(TEXT * (seq // 20 + 1), return_tensors="pt").input_ids[0, : seq * batch]
-    return ids.reshape(batch, seq)  # (B, T)
+    ids = tokenizer(TEXT, return_tensors="pt").input_ids[0]  # (n,)
+    repeated = ids.repeat(batch * seq // ids.numel() + 1)[: batch * seq]
+    return repeated.reshape(batch, seq)  # (B, T)
 
 
 @torch.no_grad()
-def forward_seconds(model: torch.nn.Module, input_ids: torch.Tensor, repeats: int) -> list[float]:
-    model(input_ids)  # warm-up
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        model(input_ids)
-        times.append(time.perf_counter() - started)
+def paired_seconds(
+    reference: torch.nn.Module, model: torch.nn.Module, input_ids: torch.Tensor, repeats: int
+) -> tuple[list[float], list[float]]:
+    """Forward times of reference and model, alternated so that load changes hit both."""
+    times: tuple[list[float], list[float]] = ([], [])
+    for run in range(repeats + 1):
+        for which, candidate in enumerate((reference, model)):
+            started = time.perf_counter()
+            candidate(input_ids)
+            if run:  # run 0 warms up
+                times[which].append(time.perf_counter() - started)
     return times
 
 
@@ -97,7 +108,6 @@ def main() -> int:
         config = reference.model.config
         input_ids = make_inputs(reference.tokenizer, config.vocab_size, args.batch, args.seq)
         fp32_linear = measured_linear_weight_bytes(reference.model)
-        fp32_times = forward_seconds(reference.model, input_ids, args.repeats)
         layers = config.num_hidden_layers
         probe_layers = sorted({0, layers // 4, layers // 2, (3 * layers) // 4, layers - 1})
         print(
@@ -106,28 +116,33 @@ def main() -> int:
         )
         rows = []
         for precision, goal in GOALS.items():
-            loaded = load_model(directory, precision=precision)
+            dtype = args.compute_dtype if precision.startswith("q") else None
+            loaded = load_model(directory, precision=precision, compute_dtype=dtype)
             ratio = measured_linear_weight_bytes(loaded.model) / fp32_linear
-            times = forward_seconds(loaded.model, input_ids, args.repeats)
+            fp32_times, times = paired_seconds(
+                reference.model, loaded.model, input_ids, args.repeats
+            )
+            speed = statistics.median(times) / statistics.median(fp32_times)
             drift = measure_drift(reference.model, loaded.model, input_ids)
             sizes = (loaded.resident_bytes, loaded.estimated_bytes)
-            rows.append((precision, goal, ratio, loaded.quantization, sizes, times, drift))
+            rows.append((precision, goal, ratio, loaded.quantization, sizes, speed, drift))
             del loaded  # one quantized model in memory at a time
-        fp32_times += forward_seconds(reference.model, input_ids, args.repeats)
-    fp32_median = statistics.median(fp32_times)
-    print(f"fp32 forward median {fp32_median * 1000:.1f} ms over {len(fp32_times)} runs\n")
-    header = "prec  group axis  lin/fp32 goal   ok  resident     estimate     quant_s  fwd/fp32"
+    print("fwd/fp32: median forward time over median fp32 time, runs alternated\n")
+    header = (
+        "prec  group axis dtype  lin/fp32 goal   ok  resident     estimate     quant_s  fwd/fp32"
+    )
     print(header + "  cos@" + ",".join(f"L{i}" for i in probe_layers))
     missed = False
-    for precision, goal, ratio, info, (resident, estimate), times, drift in rows:
+    for precision, goal, ratio, info, (resident, estimate), speed, drift in rows:
         ok = ratio <= goal
         missed |= not ok
         cosines = " ".join(f"{drift.cosines[i]:.3f}" for i in probe_layers)
         print(
-            f"{precision:<5} {info.group_size or '-':>5} {_or_dash(info.axis):>4}"
+            f"{precision:<5} {_or_dash(info.group_size):>5} {_or_dash(info.axis):>4}"
+            f" {info.compute_dtype.replace('float', 'f'):>5}"
             f"  {ratio:8.4f} {goal:4.2f} {'yes' if ok else 'NO':>4}"
             f"  {resident:>11,} {estimate:>11,}"
-            f"  {info.seconds:7.1f}  {statistics.median(times) / fp32_median:8.2f}  {cosines}"
+            f"  {info.seconds:7.1f}  {speed:8.2f}  {cosines}"
         )
     return 1 if missed else 0
 

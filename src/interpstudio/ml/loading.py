@@ -75,10 +75,16 @@ class InsufficientMemory(AppError, MemoryError):
     def __init__(
         self, *, needed: int, budget: int, device: str, attempts: list[FallbackStep]
     ) -> None:
+        if needed > budget:
+            problem = (
+                f"it needs about {needed:,} bytes at q2 (the smallest precision) but the budget "
+                f"is {budget:,} bytes"
+            )
+        else:
+            problem = f"loading ran out of memory even at q2 (estimated {needed:,} bytes)"
         super().__init__(
-            f"the model does not fit in memory on {device}: it needs about {needed:,} bytes at "
-            f"q2 (the smallest precision) but the budget is {budget:,} bytes; free memory, use "
-            "a device with more memory, or pass a larger memory_budget_bytes",
+            f"the model does not fit in memory on {device}: {problem}; free memory, use a "
+            "device with more memory, or pass a larger memory_budget_bytes",
             details={
                 "needed_bytes": needed,
                 "budget_bytes": budget,
@@ -178,8 +184,9 @@ def load_model(
     budget = default_memory_budget(target) if memory_budget_bytes is None else memory_budget_bytes
     config = AutoConfig.from_pretrained(str(directory), gguf_file=gguf_file)
     inventory = inventory_from_config(config)
-    dtype_name = compute_dtype or default_compute_dtype(target)
-    half = "bf16" if dtype_name == "bfloat16" else "fp16"
+    native_half = default_compute_dtype(target)  # bfloat16 unless the GPU lacks it
+    dtype_name = compute_dtype or native_half
+    half = "bf16" if native_half == "bfloat16" else "fp16"
     steps: list[FallbackStep] = []
     estimates: dict[str, int] = {}
     for candidate in fallback_ladder(precision, half_precision=half):
