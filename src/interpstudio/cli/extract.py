@@ -1,7 +1,251 @@
-"""`interpstudio extract ...` commands (being built: see docs/ARCHITECTURE.md)."""
+"""``interpstudio extract`` and ``interpstudio demo`` (top-level commands).
+
+``extract`` checks and preflights a request (exact bytes, memory, free disk, projected time and
+bound), queues the ``extract`` job, runs it in this process (unless ``--enqueue``) with a Rich
+progress bar (Ctrl-C cancels; ``interpstudio jobs resume`` continues) and says where the store
+is and how to open it from Python. ``--dataset`` picks the newest tokenization of that dataset
+made with the model's tokenizer, or tokenizes it first.
+
+``demo`` is the first five minutes: import the bundled SmolLM2-135M, import the bundled
+public-domain text, tokenize it, extract every layer's ``resid_post`` from a few thousand tokens,
+and print the paths and the Python lines to open them. Every step reuses what exists.
+
+This module is NOT responsible for any rule (services decide) or for the engine.
+"""
 
 from __future__ import annotations
 
+from typing import Annotated, Any
+
 import typer
+from sqlalchemy.orm import Session, sessionmaker
+
+from interpstudio.cli.common import (
+    JsonOption,
+    console,
+    err_console,
+    finish_followed_job,
+    job_dict,
+    load_settings,
+    print_json,
+    run_job_locally,
+    session_factory,
+)
+from interpstudio.core.settings import Settings
 
 app = typer.Typer(no_args_is_help=True)
+
+HooksOption = Annotated[list[str], typer.Option(
+    "--hooks", help="Hook points or patterns (repeatable): 'blocks.*.resid_post', "
+                    "'blocks.{0-3}.attn_out', 'blocks.5.{resid_pre,mlp_out}'.")]
+
+
+def follow_with_message(factory: sessionmaker[Session], job_id: int, *, quiet: bool,
+                        poll_s: float = 0.25) -> dict[str, Any]:
+    """A Rich bar of the job row (done/total unit, rate, ETA) plus its message line (GB written,
+    tokens/s, bound); an unknown total shows a pulsing bar. Ctrl-C cancels the job."""
+    import time
+
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from interpstudio.db.models import FINISHED_STATES
+    from interpstudio.services import jobs as service
+
+    columns = (TextColumn("[bold]{task.description}"), BarColumn(),
+               TextColumn("{task.fields[counter]}"), TimeRemainingColumn(),
+               TextColumn("{task.fields[message]}"))
+    with Progress(*columns, console=err_console, disable=quiet) as progress:
+        bar = progress.add_task(f"job {job_id}", total=None, counter="", message="")
+        while True:
+            try:
+                with factory() as session:
+                    job = job_dict(service.get_job(session=session, job_id=job_id))
+                done, total, unit = job["done"] or 0, job["total"], job["unit"] or ""
+                counter = f"{done:,.0f}/{total:,.0f} {unit}" if total else ""
+                progress.update(bar, description=f"job {job_id} {job['stage'] or job['state']}",
+                                completed=done, total=total, counter=counter,
+                                message=job["message"] or "")
+                if job["state"] in FINISHED_STATES:
+                    return job
+                time.sleep(poll_s)
+            except KeyboardInterrupt:
+                with factory.begin() as session:
+                    service.cancel_job(session=session, job_id=job_id)
+                err_console.print(f"cancelling job {job_id}... (`interpstudio jobs resume "
+                                  f"{job_id}` continues it)")
+
+
+def _run_job(settings: Settings, factory: sessionmaker[Session], job_id: int, *, enqueue: bool,
+             quiet: bool, what: str) -> dict[str, Any]:
+    """Run (unless queued for a worker) and follow one job; exit non-zero if it failed."""
+    if enqueue:
+        console.print(f"queued {what} as job {job_id}; a worker (`interpstudio serve` or "
+                      "`interpstudio worker`) will run it")
+        raise typer.Exit(0)
+    run_job_locally(settings, factory, job_id)
+    job = follow_with_message(factory, job_id, quiet=quiet)
+    if job["state"] != "succeeded":
+        finish_followed_job(job, quiet, "")
+    return job
+
+
+def _tokenization_for(settings: Settings, factory: sessionmaker[Session], *, dataset_id: int,
+                      model_id: int, max_length: int, quiet: bool) -> int:
+    from interpstudio.core.paths import DataPaths
+    from interpstudio.services import extractions as service
+    from interpstudio.services import tokenizations
+    from interpstudio.services.dataset_params import TokenizationPolicySpec
+
+    with factory.begin() as session:
+        found = service.find_tokenization_for(session=session, dataset_id=dataset_id,
+                                              model_id=model_id)
+        if found is not None:
+            return found.id
+        created = tokenizations.create_tokenization(
+            session=session, paths=DataPaths(settings.data_dir), dataset_id=dataset_id,
+            model_id=model_id, policy=TokenizationPolicySpec(max_length=max_length))
+        tokenization_id, job_id = created.id, created.job_id
+    if not quiet:
+        console.print(f"tokenizing dataset {dataset_id} with model {model_id}'s tokenizer "
+                      f"(tokenization {tokenization_id})")
+    _run_job(settings, factory, job_id, enqueue=False, quiet=quiet,  # type: ignore[arg-type]
+             what="tokenization")
+    return tokenization_id
+
+
+def _gb(n: float | None) -> str:
+    return "?" if n is None else f"{n / 1e9:,.3f} GB"
+
+
+def _seconds(s: float | None) -> str:
+    if s is None:
+        return "?"
+    return f"{s:,.1f} s" if s < 120 else f"{s / 60:,.1f} min"
+
+
+def print_preflight(report: dict[str, Any]) -> None:
+    from rich.table import Table
+
+    plan, size, memory, projected = (report["plan"], report["bytes"], report["memory"],
+                                     report["projected"])
+    calibration = report.get("calibration") or {}
+    table = Table("preflight", "", show_header=False)
+    table.add_row("hook points", f"{len(report['hook_points'])} ({report['dtype']})")
+    table.add_row("tokens / rows", f"{plan['tokens']:,} tokens -> {plan['rows']:,} rows in "
+                  f"{plan['sequences']:,} sequences, {plan['batches']:,} batches")
+    table.add_row("bytes to write", f"{size['shard_files']:,} exactly in {report['shards']} "
+                  f"shard(s) (+ ~{size['stats_estimate']:,} statistics)")
+    table.add_row("free disk", f"{report['free_disk_bytes']:,}"
+                  + ("" if report["disk_ok"] else "  [red]NOT ENOUGH[/red]"))
+    table.add_row("memory", f"RAM {_gb(memory['ram_needed'])}"
+                  + (f", VRAM {_gb(memory['vram_needed'])}" if memory["vram_needed"] else ""))
+    if calibration:
+        table.add_row("calibration", f"{calibration['tokens_per_s']:,.0f} tokens/s on "
+                      f"{calibration['device']} (batch {calibration['batch_size']})")
+    if report.get("disk_write_bytes_per_s"):
+        table.add_row("disk write", f"{report['disk_write_bytes_per_s'] / 1e6:,.0f} MB/s")
+    table.add_row("projected", f"{_seconds(projected['total_s'])}, bound: {projected['bound']}")
+    err_console.print(table)
+
+
+def print_how_to_open(settings: Settings, extraction: dict[str, Any]) -> None:
+    store = settings.data_dir / extraction["path"] / "store"
+    hook = (extraction["spec"].get("hook_points_expanded") or ["blocks.0.resid_post"])[-1]
+    console.print(f"\n[bold]store[/bold]      {store}")
+    console.print(f"[bold]statistics[/bold] {store / 'stats.json'}")
+    console.print(f"[bold]top tokens[/bold] {settings.data_dir / extraction['path']}"
+                  "/samples.json\n")
+    console.print("Open it from Python:\n", style="bold")
+    console.print(
+        "    from interpstudio.ml import open_activations\n"
+        f"    acts = open_activations({str(store)!r})\n"
+        f"    x = acts[{hook!r}][:1000]      # (rows, d) numpy, read lazily from the shards\n"
+        "    acts.tokens[:1000]                # token_id, sequence, position per row\n"
+        f"    acts.stats['hooks'][{hook!r}]['groups']['all']['norm']", highlight=False)
+
+
+def run_extraction_command(settings: Settings, factory: sessionmaker[Session], spec: Any, *,
+                           enqueue: bool, as_json: bool, dry_run: bool = False) -> dict[str, Any]:
+    """Preflight, create, run and follow; returns the extraction as the API shows it."""
+    from interpstudio.api.extraction_schemas import ExtractionRead
+    from interpstudio.services import extractions as service
+
+    with factory() as session:
+        report = service.preflight_extraction(session=session, settings=settings, spec=spec)
+    if not as_json:
+        print_preflight(report)
+    if dry_run:
+        if as_json:
+            print_json(report)
+        raise typer.Exit(0)
+    with factory.begin() as session:
+        row = service.create_extraction(session=session, settings=settings, spec=spec,
+                                        preflight=report)
+        extraction_id, job_id = row.id, row.job_id
+    _run_job(settings, factory, job_id, enqueue=enqueue, quiet=as_json,  # type: ignore[arg-type]
+             what=f"extraction {extraction_id}")
+    with factory() as session:
+        row = service.get_extraction(session=session, extraction_id=extraction_id)
+        result = ExtractionRead.from_row(row, service.extraction_job(session=session, row=row))
+    return result.model_dump(mode="json")
+
+
+@app.command("extract")
+def extract(
+    model: Annotated[int, typer.Option("--model", help="Model id (interpstudio models list).")],
+    hooks: HooksOption = ["blocks.*.resid_post"],  # noqa: B006 (typer copies defaults)
+    tokenization: Annotated[int | None, typer.Option(help="Tokenization id.")] = None,
+    dataset: Annotated[int | None, typer.Option(
+        help="Dataset id: use (or make) its tokenization with this model's tokenizer.")] = None,
+    batch_size: Annotated[int, typer.Option(min=1)] = 8,
+    positions: Annotated[str, typer.Option(help="all | last | every_k | exclude_bos")] = "all",
+    every_k: Annotated[int, typer.Option(min=1)] = 1,
+    dtype: Annotated[str, typer.Option(help="float16 | bfloat16 | float32")] = "float16",
+    precision: Annotated[str | None, typer.Option(help="fp32|fp16|bf16|q8|q4|q2")] = None,
+    max_samples: Annotated[int | None, typer.Option(min=1)] = None,
+    max_tokens: Annotated[int | None, typer.Option(min=1)] = None,
+    device: Annotated[str, typer.Option(help="auto | cpu | cuda[:N]")] = "auto",
+    shard_rows: Annotated[int | None, typer.Option(min=1)] = None,
+    max_length: Annotated[int, typer.Option(help="Tokens per sequence when tokenizing.")] = 1024,
+    name: str | None = None,
+    dry_run: Annotated[bool, typer.Option(help="Only show the preflight.")] = False,
+    enqueue: Annotated[bool, typer.Option(help="Only queue it for a server/worker.")] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Extract activations of MODEL over a tokenized dataset into an activation store."""
+    from interpstudio.services.extraction_params import ExtractionSpec
+
+    if (tokenization is None) == (dataset is None):
+        err_console.print("[red]error:[/red] give exactly one of --tokenization or --dataset")
+        raise typer.Exit(2)
+    settings = load_settings()
+    factory = session_factory(settings)
+    if tokenization is None:
+        tokenization = _tokenization_for(settings, factory, dataset_id=dataset,  # type: ignore[arg-type]
+                                         model_id=model, max_length=max_length, quiet=as_json)
+    spec = ExtractionSpec.model_validate({
+        "model_id": model, "tokenization_id": tokenization, "hook_points": hooks, "name": name,
+        "precision": precision, "batch_size": batch_size, "positions": positions,
+        "every_k": every_k, "dtype": dtype, "max_samples": max_samples,
+        "max_tokens": max_tokens, "device": device, "shard_rows": shard_rows})
+    result = run_extraction_command(settings, factory, spec, enqueue=enqueue, as_json=as_json,
+                                    dry_run=dry_run)
+    if as_json:
+        print_json(result)
+        return
+    counts = result["counts"] or {}
+    console.print(f"[green]extraction {result['id']} complete[/green]: {counts.get('rows', 0):,} "
+                  f"rows, {_gb(counts.get('bytes'))}, "
+                  f"{counts.get('tokens_per_s') or 0:,.0f} tokens/s")
+    print_how_to_open(settings, result)
+
+
+@app.command("demo")
+def demo(
+    max_tokens: Annotated[int, typer.Option(min=1, help="Tokens to extract.")] = 4096,
+    as_json: JsonOption = False,
+) -> None:
+    """First five minutes: bundled model + bundled text -> tokenize -> all-layer extraction."""
+    from interpstudio.cli.extract_demo import run_demo
+
+    run_demo(max_tokens=max_tokens, as_json=as_json)

@@ -119,6 +119,22 @@ def resolve_inputs(*, session: Session, spec: ExtractionSpec) -> tuple[Model, To
     return model, tokenization, points
 
 
+def find_tokenization_for(*, session: Session, dataset_id: int,
+                          model_id: int) -> Tokenization | None:
+    """The newest ready tokenization of ``dataset_id`` made with the model's tokenizer."""
+    from sqlalchemy import select
+
+    model = session.get(Model, model_id)
+    if model is None:
+        raise ExtractionModelNotFound(model_id)
+    query = (select(Tokenization)
+             .where(Tokenization.dataset_id == dataset_id,
+                    Tokenization.tokenizer_key == model.key,
+                    Tokenization.status.in_(READY_TOKENIZATION))
+             .order_by(Tokenization.id.desc()).limit(1))
+    return session.scalars(query).first()
+
+
 def store_spec(spec: ExtractionSpec, model: Model, tokenization: Tokenization) -> dict[str, Any]:
     """Caller facts written into the store's spec (and config hash) beside the engine's."""
     return {

@@ -1,0 +1,84 @@
+"""``interpstudio demo``: the bundled model and text, end to end, with progress at every step.
+
+1. import the bundled SmolLM2-135M-Instruct (``models import-bundled``), unless it is there;
+2. import the bundled public-domain text (``datasets`` bundled import), unless it is there;
+3. tokenize it with the model's tokenizer (256-token sequences), unless done;
+4. extract ``blocks.*.resid_post`` (every layer) from the first ``max_tokens`` tokens;
+5. print where the store and statistics are and the Python lines to open them.
+
+This module is NOT responsible for any of those steps' rules: it calls the models, datasets,
+tokenizations and extractions services, and runs their jobs in this process.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+
+from interpstudio.cli.common import console, load_settings, print_json, session_factory
+from interpstudio.cli.extract import (
+    _run_job,
+    _tokenization_for,
+    print_how_to_open,
+    run_extraction_command,
+)
+
+DEMO_MAX_LENGTH = 256
+
+
+def _step(text: str, quiet: bool) -> None:
+    if not quiet:
+        console.print(f"\n[bold cyan]>[/bold cyan] {text}")
+
+
+def run_demo(*, max_tokens: int, as_json: bool) -> dict[str, Any]:
+    from interpstudio.db.models import Dataset
+    from interpstudio.services.dataset_params import ReadOptionsSpec
+    from interpstudio.services.datasets import add_local_dataset
+    from interpstudio.services.extraction_params import ExtractionSpec
+    from interpstudio.services.model_sources import start_bundled_import
+
+    settings = load_settings()
+    factory = session_factory(settings)
+
+    _step("1/4 bundled model SmolLM2-135M-Instruct", as_json)
+    with factory.begin() as session:
+        model, _created = start_bundled_import(session=session, precision="fp32")
+        model_id, model_job, model_status = model.id, model.job_id, model.status
+    if model_status != "ready" and model_job is not None:
+        _run_job(settings, factory, model_job, enqueue=False, quiet=as_json, what="model import")
+
+    _step("2/4 bundled public-domain text", as_json)
+    with factory.begin() as session:
+        dataset = session.scalars(select(Dataset).where(
+            Dataset.source == "bundled", Dataset.status == "ready").order_by(Dataset.id)).first()
+        if dataset is None:
+            dataset = add_local_dataset(session=session, settings=settings, files=[], name=None,
+                                        spec=ReadOptionsSpec(), bundled=True)
+            dataset_id, dataset_job = dataset.id, dataset.job_id
+        else:
+            dataset_id, dataset_job = dataset.id, None
+    if dataset_job is not None:
+        _run_job(settings, factory, dataset_job, enqueue=False, quiet=as_json,
+                 what="dataset import")
+
+    _step(f"3/4 tokenize with the model's tokenizer ({DEMO_MAX_LENGTH}-token sequences)", as_json)
+    tokenization_id = _tokenization_for(settings, factory, dataset_id=dataset_id,
+                                        model_id=model_id, max_length=DEMO_MAX_LENGTH,
+                                        quiet=as_json)
+
+    _step(f"4/4 extract every layer's resid_post from {max_tokens:,} tokens", as_json)
+    spec = ExtractionSpec(model_id=model_id, tokenization_id=tokenization_id,
+                          hook_points=["blocks.*.resid_post"], batch_size=8,
+                          max_tokens=max_tokens, dtype="float16", name="demo: all layers")
+    result = run_extraction_command(settings, factory, spec, enqueue=False, as_json=as_json)
+    if as_json:
+        print_json(result)
+    else:
+        counts = result["counts"] or {}
+        console.print(f"\n[green]done[/green]: {counts.get('rows', 0):,} rows x "
+                      f"{len(result['spec']['hook_points_expanded'])} hook points, "
+                      f"{(counts.get('tokens_per_s') or 0):,.0f} tokens/s")
+        print_how_to_open(settings, result)
+    return result
