@@ -19,6 +19,9 @@ export function AppLayout() {
         <NavLink to="/jobs" className={navClass}>
           Jobs
         </NavLink>
+        <NavLink to="/models" className={navClass}>
+          Models
+        </NavLink>
         <NavLink to="/system" className={navClass}>
           System
         </NavLink>

@@ -8,6 +8,7 @@ import type { QueryClient } from "@tanstack/react-query";
 import { useEffect } from "react";
 import type { ServerMessage } from "@/api/types";
 import { applyJobSnapshot, applyJobUpdate, removeJobFromCache } from "@/features/jobs";
+import { applyModelJobUpdate } from "@/features/models";
 import { applySystemMetrics } from "@/features/system";
 import { buildWebSocketUrl } from "@/lib/api-client";
 import { useApiKeyStore } from "@/lib/api-key-store";
@@ -21,9 +22,11 @@ export function handleServerMessage(queryClient: QueryClient, message: ServerMes
   switch (message.type) {
     case "snapshot":
       applyJobSnapshot(queryClient, message.jobs);
+      for (const job of message.jobs) applyModelJobUpdate(queryClient, job);
       break;
     case "job.updated":
       applyJobUpdate(queryClient, message.job);
+      applyModelJobUpdate(queryClient, message.job);
       break;
     case "job.deleted":
       removeJobFromCache(queryClient, message.job_id);

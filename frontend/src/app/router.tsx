@@ -4,6 +4,7 @@
  */
 import { createBrowserRouter, Navigate, type RouteObject } from "react-router";
 import { JobDetailDrawer, JobsPage } from "@/features/jobs";
+import { ModelsPage } from "@/features/models";
 import { PLANNED_SECTIONS, PlaceholderPage } from "@/features/placeholders";
 import { SystemPage } from "@/features/system";
 import { AppLayout } from "./app-layout";
@@ -31,6 +32,7 @@ export const routes: RouteObject[] = [
         children: [{ path: ":jobId", element: <JobDetailDrawer /> }],
       },
       { path: "system", element: <SystemPage /> },
+      { path: "models", element: <ModelsPage /> },
       ...PLANNED_SECTIONS.map((section) => ({
         path: section.path,
         element: <PlaceholderPage section={section} />,

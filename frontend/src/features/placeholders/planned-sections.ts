@@ -12,20 +12,6 @@ export type PlannedSection = {
 
 export const PLANNED_SECTIONS: readonly PlannedSection[] = [
   {
-    path: "models",
-    title: "Models",
-    summary: "Get a model onto this machine and look inside it.",
-    plans: [
-      "Download from the Hugging Face Hub (repo id + revision) or import a local directory.",
-      "Before any download: file list and sizes, free-disk check, architecture support, " +
-        "memory estimate per precision.",
-      "Resumable, cancellable downloads with per-file progress, verified by sha256.",
-      "Precisions fp32, fp16, bf16, q8, q4, q2, with the precision actually used shown.",
-      "Architecture view: decoder layers and their hook points (resid_pre, resid_post, " +
-        "attn_out, mlp_out).",
-    ],
-  },
-  {
     path: "datasets",
     title: "Datasets",
     summary: "Text datasets, tokenized with the tokenizer of the model you extract from.",

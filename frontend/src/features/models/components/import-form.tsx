@@ -1,0 +1,56 @@
+/**
+ * ImportForm: a local folder, `.safetensors` (+ its config.json) or `.gguf` path inside the
+ * server's import roots, and the one-click "Import bundled SmolLM2" for a real model without any
+ * network. Not responsible for checking paths (the server refuses anything outside the roots).
+ */
+import { type FormEvent, useState } from "react";
+import { Button } from "@/components/ui/button";
+import { ErrorMessage } from "@/components/ui/error-message";
+import { useImportBundledModel } from "../api/import-bundled-model";
+import { useImportModel } from "../api/import-model";
+import type { Precision } from "../types";
+import { PrecisionSelect } from "./precision-select";
+
+export function ImportForm() {
+  const [path, setPath] = useState("");
+  const [configPath, setConfigPath] = useState("");
+  const [precision, setPrecision] = useState<Precision>("fp32");
+  const importModel = useImportModel();
+  const bundled = useImportBundledModel();
+
+  const submit = (event: FormEvent) => {
+    event.preventDefault();
+    importModel.mutate({ path: path.trim(), config_path: configPath.trim() || null, precision });
+  };
+
+  return (
+    <form className="model-form" onSubmit={submit} aria-label="Import a model">
+      <h2>Import from this machine</h2>
+      <label>
+        <span>Folder, .safetensors or .gguf path</span>
+        <input required value={path} onChange={(e) => setPath(e.target.value)} />
+      </label>
+      <div className="model-form__row">
+        <label>
+          <span>config.json (lone .safetensors only)</span>
+          <input value={configPath} onChange={(e) => setConfigPath(e.target.value)} />
+        </label>
+        <PrecisionSelect value={precision} onChange={setPrecision} />
+      </div>
+      <div className="model-form__row">
+        <Button type="submit" disabled={importModel.isPending || !path.trim()}>
+          {importModel.isPending ? "Checking…" : "Import"}
+        </Button>
+        <Button
+          variant="primary"
+          disabled={bundled.isPending}
+          onClick={() => bundled.mutate(precision)}
+        >
+          {bundled.isPending ? "Starting…" : "Import bundled SmolLM2"}
+        </Button>
+      </div>
+      {importModel.error && <ErrorMessage error={importModel.error} title="Not imported:" />}
+      {bundled.error && <ErrorMessage error={bundled.error} title="Not imported:" />}
+    </form>
+  );
+}

@@ -1,0 +1,42 @@
+import { screen } from "@testing-library/react";
+import { renderWithProviders } from "@/test/render";
+import { makeModel, makeModelJob } from "../lib/model-factory";
+import { ModelCard } from "./model-card";
+
+describe("ModelCard", () => {
+  it("test_shows_live_bytes_speed_and_eta_while_downloading", () => {
+    renderWithProviders(<ModelCard model={makeModel()} />);
+    expect(screen.getByRole("progressbar")).toHaveAttribute("aria-valuenow", "25");
+    expect(screen.getByTestId("model-progress-counts")).toHaveTextContent("2.50 MiB / 10.0 MiB");
+    expect(screen.getByText(/1.00 MiB\/s/)).toBeInTheDocument();
+    expect(screen.getByText(/ETA 8 s/)).toBeInTheDocument();
+    const labels = screen.getAllByRole("button").map((b) => b.textContent);
+    expect(labels).toEqual(expect.arrayContaining(["Pause", "Cancel"]));
+    expect(labels).not.toContain("Delete");
+  });
+
+  it("test_ready_model_shows_precision_reason_fidelity_and_drift", () => {
+    const model = makeModel({
+      status: "ready", job: makeModelJob({ state: "succeeded" }), precision_used: "q8",
+      precision_requested: "fp32", precision_reason: "fp32 needs about 1,000 bytes; using q8",
+      fidelity: { exact: true, max_abs: 0, cosine: 1 }, disk_bytes: 932_437,
+      info: { drift: { q8: { min_layer_cosine: 0.9991, last_layer_cosine: 0.9995 } } },
+    });
+    renderWithProviders(<ModelCard model={model} />);
+    expect(screen.getByText("hooks exact")).toBeInTheDocument();
+    expect(screen.getByText("q8 (asked fp32)")).toBeInTheDocument();
+    expect(screen.getByText(/using q8/)).toBeInTheDocument();
+    expect(screen.getByText("0.9991 / 0.9995")).toBeInTheDocument();
+    expect(screen.queryByRole("progressbar")).toBeNull();
+    expect(screen.getByRole("button", { name: "Architecture" })).toBeInTheDocument();
+  });
+
+  it("test_paused_gated_model_offers_resume_with_a_token_field", () => {
+    const model = makeModel({ status: "paused", info: { gated: true },
+      job: makeModelJob({ state: "cancelled" }) });
+    renderWithProviders(<ModelCard model={model} />);
+    expect(screen.getByLabelText("Access token for resume")).toHaveAttribute("type", "password");
+    const labels = screen.getAllByRole("button").map((b) => b.textContent);
+    expect(labels).toEqual(expect.arrayContaining(["Resume", "Retry", "Delete"]));
+  });
+});

@@ -1,0 +1,127 @@
+/**
+ * ModelCard: one model — name (renamable), status, source and identity, live progress while its
+ * job runs, precision requested/used with the reason, parameters, layers, width, vocab, disk,
+ * the fidelity badge, drift vs fp32 per measured precision, actions, and (when ready) the
+ * architecture viewer. Not responsible for fetching the list.
+ */
+import { useState } from "react";
+import { Badge } from "@/components/ui/badge";
+import { Button } from "@/components/ui/button";
+import { ErrorMessage } from "@/components/ui/error-message";
+import { formatBytes, formatNumber } from "@/lib/format";
+import { useRenameModel } from "../api/update-model";
+import { isWorking, statusTone } from "../lib/model-status";
+import type { Model } from "../types";
+import { FidelityBadge } from "./fidelity-badge";
+import { ModelActions } from "./model-actions";
+import { ModelArchitectureViewer } from "./model-architecture-viewer";
+import { ModelProgress } from "./model-progress";
+
+type Drift = Record<string, { min_layer_cosine: number; last_layer_cosine: number }>;
+
+function RenameField({ model, onDone }: { model: Model; onDone: () => void }) {
+  const [name, setName] = useState(model.name);
+  const rename = useRenameModel();
+  return (
+    <form
+      onSubmit={(e) => {
+        e.preventDefault();
+        rename.mutate({ id: model.id, name }, { onSuccess: onDone });
+      }}
+    >
+      <input aria-label="Model name" value={name} onChange={(e) => setName(e.target.value)} />
+      <Button size="sm" type="submit" disabled={rename.isPending}>
+        Save
+      </Button>
+      {rename.error && <ErrorMessage error={rename.error} />}
+    </form>
+  );
+}
+
+export function ModelCard({ model }: { model: Model }) {
+  const [renaming, setRenaming] = useState(false);
+  const [showArchitecture, setShowArchitecture] = useState(false);
+  const drift = ((model.info as { drift?: Drift }).drift ?? {}) as Drift;
+  const identity = model.repo_id
+    ? `${model.repo_id}@${(model.commit_sha ?? "").slice(0, 12)}`
+    : model.key.slice(0, 18);
+  const showProgress = model.job && (isWorking(model) || model.job.state === "running");
+
+  return (
+    <article className="model-card" aria-label={`Model ${model.name}`}>
+      <div className="model-card__head">
+        {renaming ? (
+          <RenameField model={model} onDone={() => setRenaming(false)} />
+        ) : (
+          <>
+            <span className="model-card__name">{model.name}</span>
+            <Button size="sm" variant="ghost" onClick={() => setRenaming(true)}>
+              Rename
+            </Button>
+          </>
+        )}
+        <Badge tone={statusTone(model.status)}>{model.status}</Badge>
+        <Badge tone="neutral">{model.source}</Badge>
+        <code className="muted">{identity}</code>
+        <FidelityBadge fidelity={model.fidelity} />
+      </div>
+      {showProgress && model.job && <ModelProgress job={model.job} />}
+      {model.error_message && <ErrorMessage error={model.error_message} />}
+      <dl className="model-card__facts">
+        <div>
+          <dt>precision</dt>
+          <dd>
+            {model.precision_used ?? "—"}
+            {model.precision_requested && model.precision_requested !== model.precision_used
+              ? ` (asked ${model.precision_requested})`
+              : ""}
+          </dd>
+        </div>
+        <div>
+          <dt>parameters</dt>
+          <dd>{formatNumber(model.param_count)}</dd>
+        </div>
+        <div>
+          <dt>layers</dt>
+          <dd>{model.n_layers ?? "—"}</dd>
+        </div>
+        <div>
+          <dt>d_model</dt>
+          <dd>{model.d_model ?? "—"}</dd>
+        </div>
+        <div>
+          <dt>vocab</dt>
+          <dd>{formatNumber(model.vocab_size)}</dd>
+        </div>
+        <div>
+          <dt>disk</dt>
+          <dd>{formatBytes(model.disk_bytes)}</dd>
+        </div>
+        <div>
+          <dt>type</dt>
+          <dd>{model.model_type ?? "—"}</dd>
+        </div>
+        {Object.entries(drift).map(([precision, figures]) => (
+          <div key={precision}>
+            <dt>drift {precision} vs fp32</dt>
+            <dd title="cosine of resid_post vs fp32: worst layer / last layer">
+              {figures.min_layer_cosine.toFixed(4)} / {figures.last_layer_cosine.toFixed(4)}
+            </dd>
+          </div>
+        ))}
+      </dl>
+      {model.precision_reason && (
+        <div className="model-card__reason">precision: {model.precision_reason}</div>
+      )}
+      <div className="model-card__actions">
+        <ModelActions model={model} />
+        {model.status === "ready" && (
+          <Button size="sm" onClick={() => setShowArchitecture((shown) => !shown)}>
+            {showArchitecture ? "Hide architecture" : "Architecture"}
+          </Button>
+        )}
+      </div>
+      {showArchitecture && <ModelArchitectureViewer modelId={model.id} />}
+    </article>
+  );
+}
