@@ -26,7 +26,8 @@ def test_preflight_endpoint_summarises_the_repo(hub_client: TestClient, tiny_rep
 def test_download_reaches_ready_with_badge_precision_and_architecture(
         hub_client: TestClient, hub_settings: Settings, tiny_repo: str, worker_thread,
         wait_model: Callable[..., dict]) -> None:
-    created = hub_client.post(API, json={"repo_id": "org/tiny", "precision": "q8"})
+    created = hub_client.post(API, json={"repo_id": "org/tiny", "precision": "q8",
+                                         "drift_precisions": ["bf16", "q4", "q2"]})
     assert created.status_code == 201, created.text
     model = created.json()
     assert model["status"] == "queued" and model["key"] == f"org/tiny@{tiny_repo}"
@@ -38,7 +39,10 @@ def test_download_reaches_ready_with_badge_precision_and_architecture(
     assert ready["param_count"] == model["param_count"] > 0
     assert ready["fidelity"]["exact"] and ready["fidelity"]["max_abs"] <= 1e-5
     assert ready["precision_requested"] == "q8" and ready["precision_used"] == "q8"
-    assert ready["info"]["drift"]["q8"]["min_layer_cosine"] > 0.99
+    drift = {p: d["min_layer_cosine"] for p, d in ready["info"]["drift"].items()}
+    assert set(drift) == {"q8", "bf16", "q4", "q2"}  # the card shows drift per precision
+    assert drift["bf16"] > 0.999 and drift["q8"] > 0.99 and drift["q2"] < drift["q8"]
+    assert model["job"]["state"] == "queued" and "token" not in str(model["job"])
     assert ready["disk_bytes"] >= sum(f["size"] for f in ready["files"])
     assert {f["verified_with"] for f in ready["files"]} == {"sha256", "git-sha1"}
     arch = hub_client.get(f"{API}/{model['id']}/architecture").json()

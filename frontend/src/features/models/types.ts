@@ -11,6 +11,7 @@ export type ModelList = Schemas["ModelList"];
 export type ModelJob = NonNullable<Model["job"]>;
 export type ModelCreate = Schemas["ModelCreate"];
 export type ModelImportCreate = Schemas["ModelImportCreate"];
+export type ModelBundledCreate = Schemas["ModelBundledCreate"];
 export type ModelPreflightRequest = Schemas["ModelPreflightRequest"];
 export type ModelPreflight = Schemas["ModelPreflightRead"];
 export type ModelArchitecture = Schemas["ModelArchitectureRead"];

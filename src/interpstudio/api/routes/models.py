@@ -53,7 +53,8 @@ def create_model(body: ModelCreate, session: SessionDep, settings: SettingsDep,
                  response: Response) -> ModelRead:
     model, created = sources.start_download(
         session=session, settings=settings, repo_id=body.repo_id, revision=body.revision,
-        precision=body.precision, token=secret(body.token), name=body.name)
+        precision=body.precision, token=secret(body.token), name=body.name,
+        drift_precisions=list(body.drift_precisions))
     return _created(model, created, session, response)
 
 
@@ -63,7 +64,7 @@ def import_model(body: ModelImportCreate, session: SessionDep, settings: Setting
                  response: Response) -> ModelRead:
     model, created = sources.start_import(
         session=session, settings=settings, path=body.path, config_path=body.config_path,
-        precision=body.precision, name=body.name)
+        precision=body.precision, name=body.name, drift_precisions=list(body.drift_precisions))
     return _created(model, created, session, response)
 
 
@@ -71,7 +72,8 @@ def import_model(body: ModelImportCreate, session: SessionDep, settings: Setting
              status_code=status.HTTP_201_CREATED, responses=EXISTING)
 def import_bundled_model(body: ModelBundledCreate, session: SessionDep,
                          response: Response) -> ModelRead:
-    model, created = sources.start_bundled_import(session=session, precision=body.precision)
+    model, created = sources.start_bundled_import(
+        session=session, precision=body.precision, drift_precisions=list(body.drift_precisions))
     return _created(model, created, session, response)
 
 

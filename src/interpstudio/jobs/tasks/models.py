@@ -106,7 +106,7 @@ def run_model_download(ctx: JobContext) -> dict[str, Any]:
         _update_model(ctx, model_id, files=[{"path": f.path, "size": f.size,
                                              "sha256": f.sha256, "verified_with": f.verified_with}
                                             for f in result.files])
-        summary = _inspect(ctx, model_id, dest, params["precision"])
+        summary = _inspect(ctx, model_id, dest, params)
         return {"download": {**result.to_dict(), "files": len(result.files)}, **summary}
 
     def on_cancel(paused: bool) -> None:
@@ -147,7 +147,7 @@ def run_model_import(ctx: JobContext) -> dict[str, Any]:
         _update_model(ctx, model_id, files=[{"path": p.name, "size": p.stat().st_size}
                                             for p in sorted(dest.iterdir()) if p.is_file()])
         return {"import": {"kind": plan.kind, "source": str(source)},
-                **_inspect(ctx, model_id, dest, params["precision"])}
+                **_inspect(ctx, model_id, dest, params)}
 
     def on_cancel(_paused: bool) -> None:
         shutil.rmtree(dest, ignore_errors=True)
@@ -155,13 +155,17 @@ def run_model_import(ctx: JobContext) -> dict[str, Any]:
     return _guarded(ctx, model_id, work, on_cancel)
 
 
-def _inspect(ctx: JobContext, model_id: int, checkpoint: Path, precision: str) -> dict[str, Any]:
+def _inspect(ctx: JobContext, model_id: int, checkpoint: Path,
+             params: dict[str, Any]) -> dict[str, Any]:
     from interpstudio.ml.model_inspect import inspect_checkpoint
 
+    precision = params["precision"]
     _update_model(ctx, model_id, status="inspecting")
     ctx.progress(stage="inspect", message="loading in fp32 for the fidelity probe")
     inspection = inspect_checkpoint(
-        checkpoint, precision=precision, memory_budget_bytes=ctx.settings.memory_budget_bytes,
+        checkpoint, precision=precision,
+        drift_precisions=tuple(params.get("drift_precisions") or ()),
+        memory_budget_bytes=ctx.settings.memory_budget_bytes,
         should_stop=ctx.should_stop, stage=lambda name: ctx.progress(message=name))
     _write_json(architecture_file(ctx.paths, model_id), inspection.architecture)
     facts = inspection.precision

@@ -5,10 +5,10 @@
 import { useMutation, useQueryClient } from "@tanstack/react-query";
 import { apiRequest } from "@/lib/api-client";
 import { upsertModel } from "../lib/model-cache";
-import type { Model, Precision } from "../types";
+import type { Model, ModelBundledCreate } from "../types";
 
-export function importBundledModel(precision: Precision): Promise<Model> {
-  return apiRequest<Model>("/models/import-bundled", { method: "POST", body: { precision } });
+export function importBundledModel(body: ModelBundledCreate): Promise<Model> {
+  return apiRequest<Model>("/models/import-bundled", { method: "POST", body });
 }
 
 export function useImportBundledModel() {

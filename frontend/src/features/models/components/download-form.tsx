@@ -11,7 +11,7 @@ import { ApiError } from "@/lib/api-client";
 import { useCreateModel } from "../api/create-model";
 import { usePreflightModel } from "../api/preflight-model";
 import type { Precision } from "../types";
-import { PrecisionSelect } from "./precision-select";
+import { DRIFT_PRECISIONS, DriftCheckbox, PrecisionSelect } from "./precision-select";
 import { PreflightSummary } from "./preflight-summary";
 
 function AccessLink({ error }: { error: unknown }) {
@@ -33,6 +33,7 @@ export function DownloadForm() {
   const [revision, setRevision] = useState("main");
   const [precision, setPrecision] = useState<Precision>("fp32");
   const [token, setToken] = useState("");
+  const [allDrift, setAllDrift] = useState(false);
   const preflight = usePreflightModel();
   const create = useCreateModel();
   const request = { repo_id: repoId.trim(), revision: revision.trim() || "main" };
@@ -48,7 +49,12 @@ export function DownloadForm() {
 
   const confirm = () => {
     create.mutate(
-      { ...request, precision, token: token || null },
+      {
+        ...request,
+        precision,
+        token: token || null,
+        drift_precisions: allDrift ? DRIFT_PRECISIONS : [],
+      },
       {
         onSuccess: () => {
           setToken("");
@@ -79,6 +85,7 @@ export function DownloadForm() {
       </div>
       <div className="model-form__row">
         <PrecisionSelect value={precision} onChange={setPrecision} />
+        <DriftCheckbox checked={allDrift} onChange={setAllDrift} />
         <label>
           <span>Access token (gated/private only; not stored)</span>
           <input

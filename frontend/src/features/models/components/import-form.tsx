@@ -9,18 +9,25 @@ import { ErrorMessage } from "@/components/ui/error-message";
 import { useImportBundledModel } from "../api/import-bundled-model";
 import { useImportModel } from "../api/import-model";
 import type { Precision } from "../types";
-import { PrecisionSelect } from "./precision-select";
+import { DRIFT_PRECISIONS, DriftCheckbox, PrecisionSelect } from "./precision-select";
 
 export function ImportForm() {
   const [path, setPath] = useState("");
   const [configPath, setConfigPath] = useState("");
   const [precision, setPrecision] = useState<Precision>("fp32");
+  const [allDrift, setAllDrift] = useState(false);
+  const drift = allDrift ? DRIFT_PRECISIONS : [];
   const importModel = useImportModel();
   const bundled = useImportBundledModel();
 
   const submit = (event: FormEvent) => {
     event.preventDefault();
-    importModel.mutate({ path: path.trim(), config_path: configPath.trim() || null, precision });
+    importModel.mutate({
+      path: path.trim(),
+      config_path: configPath.trim() || null,
+      precision,
+      drift_precisions: drift,
+    });
   };
 
   return (
@@ -36,6 +43,7 @@ export function ImportForm() {
           <input value={configPath} onChange={(e) => setConfigPath(e.target.value)} />
         </label>
         <PrecisionSelect value={precision} onChange={setPrecision} />
+        <DriftCheckbox checked={allDrift} onChange={setAllDrift} />
       </div>
       <div className="model-form__row">
         <Button type="submit" disabled={importModel.isPending || !path.trim()}>
@@ -44,7 +52,7 @@ export function ImportForm() {
         <Button
           variant="primary"
           disabled={bundled.isPending}
-          onClick={() => bundled.mutate(precision)}
+          onClick={() => bundled.mutate({ precision, drift_precisions: drift })}
         >
           {bundled.isPending ? "Starting…" : "Import bundled SmolLM2"}
         </Button>

@@ -24,3 +24,23 @@ export function PrecisionSelect({
     </label>
   );
 }
+
+/** Every precision but fp32 (the reference), for "measure drift at every precision". */
+export const DRIFT_PRECISIONS: Precision[] = PRECISIONS.filter((p) => p !== "fp32");
+
+export function DriftCheckbox({
+  checked,
+  onChange,
+}: {
+  checked: boolean;
+  onChange: (checked: boolean) => void;
+}) {
+  return (
+    <label title="Loads the model once per precision after the download (slower for big models)">
+      <span>
+        <input type="checkbox" checked={checked} onChange={(e) => onChange(e.target.checked)} />{" "}
+        drift at every precision
+      </span>
+    </label>
+  );
+}
