@@ -22,6 +22,9 @@ export function AppLayout() {
         <NavLink to="/models" className={navClass}>
           Models
         </NavLink>
+        <NavLink to="/datasets" className={navClass}>
+          Datasets
+        </NavLink>
         <NavLink to="/system" className={navClass}>
           System
         </NavLink>

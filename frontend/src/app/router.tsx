@@ -3,6 +3,7 @@
  * `/system` or `/jobs/12` works. Not responsible for page content.
  */
 import { createBrowserRouter, Navigate, type RouteObject } from "react-router";
+import { DatasetsPage } from "@/features/datasets";
 import { JobDetailDrawer, JobsPage } from "@/features/jobs";
 import { ModelsPage } from "@/features/models";
 import { PLANNED_SECTIONS, PlaceholderPage } from "@/features/placeholders";
@@ -33,6 +34,8 @@ export const routes: RouteObject[] = [
       },
       { path: "system", element: <SystemPage /> },
       { path: "models", element: <ModelsPage /> },
+      { path: "datasets", element: <DatasetsPage /> },
+      { path: "datasets/:datasetId", element: <DatasetsPage /> },
       ...PLANNED_SECTIONS.map((section) => ({
         path: section.path,
         element: <PlaceholderPage section={section} />,

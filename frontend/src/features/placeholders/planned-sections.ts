@@ -12,15 +12,6 @@ export type PlannedSection = {
 
 export const PLANNED_SECTIONS: readonly PlannedSection[] = [
   {
-    path: "datasets",
-    title: "Datasets",
-    summary: "Text datasets, tokenized with the tokenizer of the model you extract from.",
-    plans: [
-      "Import from the Hub or local files; sample counts and token-length statistics.",
-      "One tokenization per model, with BOS, padding and packing policy stated.",
-    ],
-  },
-  {
     path: "extractions",
     title: "Extractions",
     summary: "Pull activations out of a model over a dataset, at the speed of the forward pass.",

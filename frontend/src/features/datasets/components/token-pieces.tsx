@@ -1,0 +1,53 @@
+/**
+ * Text beside its token pieces: the "before" (the row's text) and the "after" (each token's
+ * piece, special tokens highlighted, with the id on hover). Not responsible for fetching.
+ */
+import type { TokenView } from "../types";
+
+export function isSpecialPiece(piece: string | null): boolean {
+  return piece !== null && /^<[^<>\s]+>$|^<\|[^|]+\|>$/.test(piece);
+}
+
+export function TokenPieces({ view }: { view: TokenView }) {
+  return (
+    <div className="pieces" aria-label="Token pieces">
+      {view.ids.map((id, index) => {
+        const piece = view.pieces[index] ?? "";
+        return (
+          <span
+            key={`${index}-${id}`}
+            className={`piece${isSpecialPiece(piece) ? " piece--special" : ""}`}
+            title={`id ${id}: ${JSON.stringify(view.token_texts[index] ?? "")}`}
+          >
+            {piece}
+          </span>
+        );
+      })}
+      {view.n_tokens > view.ids.length && (
+        <span className="muted">… {view.n_tokens - view.ids.length} more</span>
+      )}
+    </div>
+  );
+}
+
+export function TextBesideTokens({
+  text,
+  view,
+  note,
+}: {
+  text: string | null;
+  view: TokenView;
+  note?: string;
+}) {
+  return (
+    <div className="side-by-side">
+      <div className="preview-text">{text ?? <em className="muted">(packed window)</em>}</div>
+      <div>
+        <div className="muted num">
+          {view.n_tokens} tokens{note ? ` — ${note}` : ""}
+        </div>
+        <TokenPieces view={view} />
+      </div>
+    </div>
+  );
+}

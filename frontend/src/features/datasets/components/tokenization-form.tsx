@@ -1,0 +1,121 @@
+/**
+ * "Tokenize": choose a ready model's tokenizer and the policy (max length, truncate or pack, BOS,
+ * drop-short threshold), read the policy spelled out as the server resolves it, preview the first
+ * rows beside their token pieces, then queue the job. Not responsible for showing the job.
+ */
+import { type FormEvent, useState } from "react";
+import { Button } from "@/components/ui/button";
+import { ErrorMessage } from "@/components/ui/error-message";
+import { useCreateTokenization } from "../api/create-tokenization";
+import { useTokenizerModels } from "../api/get-tokenizer-models";
+import { usePolicyPreview } from "../api/preview-policy";
+import { describePolicy } from "../lib/policy";
+import type { PolicyPreviewRequest, TokenizationPolicy } from "../types";
+import { TextBesideTokens } from "./token-pieces";
+
+type BosChoice = "default" | "yes" | "no";
+
+export function TokenizationForm({ datasetId }: { datasetId: number }) {
+  const models = useTokenizerModels();
+  const [modelId, setModelId] = useState<number | null>(null);
+  const [maxLength, setMaxLength] = useState("1024");
+  const [mode, setMode] = useState<"truncate" | "pack">("truncate");
+  const [bos, setBos] = useState<BosChoice>("default");
+  const [minTokens, setMinTokens] = useState("1");
+  const [previewBody, setPreviewBody] = useState<PolicyPreviewRequest | null>(null);
+  const create = useCreateTokenization(datasetId);
+  const preview = usePolicyPreview(datasetId, previewBody);
+  const chosenModel = modelId ?? models.data?.items[0]?.id ?? null;
+
+  const policy: TokenizationPolicy = {
+    max_length: Number(maxLength),
+    mode,
+    add_bos: bos === "default" ? null : bos === "yes",
+    min_tokens: Number(minTokens),
+  };
+  const shown = preview.data?.policy ?? policy;
+
+  const submit = (event: FormEvent) => {
+    event.preventDefault();
+    if (chosenModel !== null) create.mutate({ model_id: chosenModel, policy, batch_rows: 1024 });
+  };
+
+  return (
+    <section className="panel" aria-label="Tokenize">
+      <h3>Tokenize</h3>
+      <form className="form-grid" onSubmit={submit}>
+        <label>
+          <span>Tokenizer of model</span>
+          <select
+            value={chosenModel ?? ""}
+            onChange={(e) => setModelId(Number(e.target.value))}
+            required
+          >
+            {(models.data?.items ?? []).map((m) => (
+              <option key={m.id} value={m.id}>
+                {m.name} ({m.key})
+              </option>
+            ))}
+          </select>
+        </label>
+        {models.data?.items.length === 0 && (
+          <p className="muted">No ready model yet: add one in Models; its tokenizer is used here.</p>
+        )}
+        <div className="form-row">
+          <label>
+            <span>Max length</span>
+            <input type="number" min={1} required value={maxLength} onChange={(e) => setMaxLength(e.target.value)} />
+          </label>
+          <label>
+            <span>Long rows</span>
+            <select value={mode} onChange={(e) => setMode(e.target.value as "truncate" | "pack")}>
+              <option value="truncate">truncate (one sequence per row)</option>
+              <option value="pack">pack (join with EOS, full windows)</option>
+            </select>
+          </label>
+          <label>
+            <span>BOS</span>
+            <select value={bos} onChange={(e) => setBos(e.target.value as BosChoice)}>
+              <option value="default">tokenizer's default</option>
+              <option value="yes">prepend</option>
+              <option value="no">don't prepend</option>
+            </select>
+          </label>
+          <label>
+            <span>Drop rows under (tokens)</span>
+            <input type="number" min={0} required value={minTokens} onChange={(e) => setMinTokens(e.target.value)} />
+          </label>
+        </div>
+        <ul className="policy-summary" aria-label="Policy">
+          {describePolicy(shown).map((line) => (
+            <li key={line}>{line}</li>
+          ))}
+        </ul>
+        <div className="form-row">
+          <Button
+            disabled={chosenModel === null}
+            onClick={() =>
+              chosenModel !== null && setPreviewBody({ model_id: chosenModel, policy, limit: 3 })
+            }
+          >
+            Preview tokens
+          </Button>
+          <Button type="submit" variant="primary" disabled={chosenModel === null || create.isPending}>
+            {create.isPending ? "Starting…" : "Tokenize"}
+          </Button>
+        </div>
+      </form>
+      {models.error && <ErrorMessage error={models.error} title="Models unavailable:" />}
+      {preview.error && <ErrorMessage error={preview.error} title="No preview:" />}
+      {create.error && <ErrorMessage error={create.error} title="Not started:" />}
+      {preview.data?.rows.map((row) => (
+        <TextBesideTokens
+          key={row.source_row}
+          text={row.text}
+          view={row}
+          note={row.dropped ? "dropped (too short)" : row.truncated ? "truncated" : undefined}
+        />
+      ))}
+    </section>
+  );
+}

@@ -1,0 +1,90 @@
+/**
+ * The upload form's progress bar follows XMLHttpRequest upload progress events. jsdom cannot
+ * produce upload progress for a real transfer, so a minimal XHR stand-in emits them (the real
+ * transfer is covered by the Playwright spec `e2e/datasets.spec.ts`).
+ */
+import { act, screen } from "@testing-library/react";
+import userEvent from "@testing-library/user-event";
+import { afterEach, describe, expect, it, vi } from "vitest";
+import { renderWithProviders } from "@/test/render";
+import { UploadForm } from "./upload-form";
+
+class FakeXhr {
+  static last: FakeXhr | null = null;
+  upload: { onprogress: ((e: ProgressEvent) => void) | null } = { onprogress: null };
+  onload: (() => void) | null = null;
+  onerror: (() => void) | null = null;
+  status = 0;
+  responseText = "";
+  method = "";
+  url = "";
+  body: FormData | null = null;
+  headers: Record<string, string> = {};
+  open(method: string, url: string) {
+    this.method = method;
+    this.url = url;
+  }
+  setRequestHeader(name: string, value: string) {
+    this.headers[name] = value;
+  }
+  send(body: FormData) {
+    this.body = body;
+    FakeXhr.last = this;
+  }
+  progress(loaded: number, total: number) {
+    this.upload.onprogress?.({ lengthComputable: true, loaded, total } as ProgressEvent);
+  }
+  respond(status: number, body: unknown) {
+    this.status = status;
+    this.responseText = JSON.stringify(body);
+    this.onload?.();
+  }
+}
+
+afterEach(() => {
+  vi.unstubAllGlobals();
+  FakeXhr.last = null;
+});
+
+async function sent(): Promise<FakeXhr> {
+  await vi.waitFor(() => expect(FakeXhr.last).not.toBeNull());
+  return FakeXhr.last as FakeXhr;
+}
+
+describe("UploadForm", () => {
+  it("test_shows_upload_progress_then_hands_over_the_dataset", async () => {
+    vi.stubGlobal("XMLHttpRequest", FakeXhr);
+    const created = vi.fn();
+    renderWithProviders(<UploadForm onCreated={created} />);
+    const file = new File(["one\ntwo\n"], "lines.txt", { type: "text/plain" });
+    await userEvent.upload(screen.getByLabelText("Files"), file);
+    await userEvent.click(screen.getByRole("button", { name: "Upload" }));
+    const xhr = await sent();
+    expect(xhr.method).toBe("POST");
+    expect(xhr.url).toBe("/api/v1/datasets/upload");
+    expect((xhr.body as FormData).getAll("files")).toHaveLength(1);
+    expect((xhr.body as FormData).get("txt_mode")).toBe("line");
+    act(() => xhr.progress(4, 8));
+    expect(screen.getByRole("progressbar", { name: "Upload progress" })).toHaveAttribute(
+      "aria-valuenow",
+      "50",
+    );
+    await act(async () => xhr.respond(201, { id: 3, name: "lines", status: "queued" }));
+    await vi.waitFor(() => expect(created).toHaveBeenCalled());
+    expect(created.mock.calls[0]?.[0]).toMatchObject({ id: 3 });
+  });
+
+  it("test_shows_the_servers_refusal", async () => {
+    vi.stubGlobal("XMLHttpRequest", FakeXhr);
+    renderWithProviders(<UploadForm onCreated={vi.fn()} />);
+    await userEvent.upload(screen.getByLabelText("Files"), new File(["x"], "big.txt"));
+    await userEvent.click(screen.getByRole("button", { name: "Upload" }));
+    const xhr = await sent();
+    await act(async () =>
+      xhr.respond(413, {
+        error: { code: "upload_too_large", message: "the upload exceeds the limit", details: {} },
+      }),
+    );
+    expect(await screen.findByRole("alert")).toHaveTextContent("upload_too_large");
+  });
+});

@@ -1,0 +1,34 @@
+/**
+ * Says a tokenization policy in words, so nothing about it is implicit (BOS, truncation vs
+ * packing, padding, dropping). Not responsible for validating it (the server does).
+ */
+export type PolicyLike = {
+  max_length?: number;
+  mode?: string;
+  add_bos?: boolean | null;
+  min_tokens?: number;
+  bos_source?: string;
+  tokenizer?: { bos_token?: string | null; eos_token?: string | null };
+};
+
+export function describeBos(policy: PolicyLike): string {
+  const bos = policy.tokenizer?.bos_token ?? "BOS";
+  if (policy.add_bos === null || policy.add_bos === undefined) return "BOS: the tokenizer's default";
+  const what = policy.add_bos ? `${bos} prepended` : "no BOS";
+  return `BOS: ${what}${policy.bos_source ? ` (${policy.bos_source})` : ""}`;
+}
+
+export function describePolicy(policy: PolicyLike): string[] {
+  const length = policy.max_length ?? 1024;
+  const eos = policy.tokenizer?.eos_token ?? "EOS";
+  const mode =
+    policy.mode === "pack"
+      ? `Packing: rows joined with ${eos} and cut into full windows of ${length} tokens; the last partial window is dropped.`
+      : `Truncation: one sequence per row, cut at ${length} tokens (the cut tokens are counted).`;
+  return [
+    mode,
+    describeBos(policy),
+    `Rows with fewer than ${policy.min_tokens ?? 1} token(s) are dropped and counted.`,
+    "No padding is stored: sequence lengths live in offsets.",
+  ];
+}
