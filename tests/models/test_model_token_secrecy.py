@@ -59,3 +59,43 @@ def test_gated_download_leaves_the_token_nowhere(
     assert TOKEN not in caplog.text
     assert _files_containing(hub_settings.data_dir, secret) == []  # token file deleted too
     assert _files_containing(tmp_path, secret) == []  # the SQLite database, its WAL, caches
+
+
+def test_token_handoff_file_is_private_and_read_once(tmp_path: Path) -> None:
+    import stat
+
+    from interpstudio.core.paths import DataPaths
+    from interpstudio.services.model_files import hand_token_to_job, take_token, token_file
+
+    paths = DataPaths(tmp_path)
+    hand_token_to_job(paths, 5, TOKEN)
+    path = token_file(paths, 5)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+    assert take_token(paths, 5) == TOKEN
+    assert not path.exists() and take_token(paths, 5) is None
+
+
+def test_resume_of_a_gated_download_takes_the_token_again(
+        hub_client: TestClient, hub_settings: Settings, hub: HubServer, big_llama_dir: Path,
+        worker_thread, wait_model) -> None:
+    from helpers import wait_for
+
+    hub.add_model("org/gated-big", big_llama_dir, gated=True, token=TOKEN)
+    hub.faults.set_throttle(2_000_000)
+    model = hub_client.post(API, json={"repo_id": "org/gated-big", "token": TOKEN}).json()
+    worker_thread(hub_settings)
+    partial = (hub_settings.data_dir / "models" / str(model["id"]) / "checkpoint"
+               / "model.safetensors.incomplete")
+    wait_for(lambda: partial.exists() and partial.stat().st_size > 1_000_000)
+    hub_client.post(f"{API}/{model['id']}/cancel?keep_partial=true")
+    assert wait_model(model["id"], "paused", "failed")["status"] == "paused"
+    hub.faults.set_throttle(None)
+    hub_client.post(f"{API}/{model['id']}/resume")  # no token: the hub refuses the weights
+    refused = wait_model(model["id"], "failed", "ready")
+    assert refused["status"] == "failed" and "gated" in refused["error_message"]
+    assert partial.exists()  # nothing lost
+    resumed = hub_client.post(f"{API}/{model['id']}/resume", json={"token": TOKEN})
+    assert resumed.status_code == 200 and TOKEN not in resumed.text
+    assert wait_model(model["id"], "ready", "failed")["status"] == "ready"
+    assert _files_containing(hub_settings.data_dir, TOKEN.encode()) == []

@@ -76,8 +76,9 @@ def test_progress_arrives_over_the_websocket_and_increases(
     download = [u for u in updates if u["stage"] == "download"]
     done = [u["done"] for u in download]
     assert len([b for a, b in pairwise(done) if b > a]) >= 3, done
-    assert done == sorted(done) and download[-1]["total"] == download[-1]["done"]
-    assert download[-1]["unit"] == "bytes"
+    assert done == sorted(done) and download[-1]["unit"] == "bytes"
+    # events are row snapshots: the last byte count may arrive with the next stage's write
+    assert max(u["done"] or 0 for u in updates) == download[-1]["total"]
 
 
 def test_pause_keeps_partial_files_and_resume_refetches_little(
@@ -129,6 +130,11 @@ def test_corrupt_download_fails_naming_the_file(
     assert failed["status"] == "failed" and "model.safetensors is corrupt" in failed[
         "error_message"]
     assert failed["job"]["error_code"] == "corrupt_download"
+    hub.faults.clear()
+    retried = hub_client.post(f"{API}/{model['id']}/retry")
+    assert retried.status_code == 200 and retried.json()["status"] == "queued"
+    ready = wait_model(model["id"], "ready", "failed")
+    assert ready["status"] == "ready" and ready["error_message"] is None
 
 
 def test_same_basename_from_two_orgs_are_two_models(
