@@ -1,0 +1,115 @@
+/**
+ * The datasets browser test: the real backend (`interpstudio serve`, fresh data dir) and the
+ * system Chromium. A tiny model (built by the tests' hub_server helpers, imported through the real
+ * `/models/import` API) provides the tokenizer. Upload a file with the upload progress bar ->
+ * the import finishes live -> preview rows (pages, random sample) -> preview tokens for a policy ->
+ * tokenize -> the tokenization's counts and its sequences beside their text.
+ */
+import { spawnSync } from "node:child_process";
+import { mkdirSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { expect, test } from "@playwright/test";
+import { type Backend, startBackend } from "./backend-server";
+
+const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
+const python = process.env.INTERPSTUDIO_PYTHON ?? join(repoRoot, ".venv", "bin", "python");
+
+let backend: Backend;
+
+/** `fetch`, retried once: building the model blocks Node for seconds, long enough for the server
+ * to close the pooled keep-alive connection, which the next request would otherwise reuse. */
+async function fetchRetried(url: string, init?: RequestInit): Promise<Response> {
+  try {
+    return await fetch(url, init);
+  } catch {
+    return await fetch(url, init);
+  }
+}
+
+async function importTinyModel(): Promise<number> {
+  const folder = join(backend.dataDir, "incoming", "tiny-llama");
+  mkdirSync(dirname(folder), { recursive: true });
+  const built = spawnSync(
+    python,
+    [
+      "-c",
+      "import sys; sys.path.insert(0, sys.argv[1]); " +
+        "from hub_server.tiny_models import build_tiny_model; build_tiny_model(sys.argv[2], 'llama')",
+      join(repoRoot, "tests"),
+      folder,
+    ],
+    { encoding: "utf-8" },
+  );
+  expect(built.status, built.stderr).toBe(0);
+  const created = await fetchRetried(`${backend.url}/api/v1/models/import`, {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ path: folder, name: "tiny-llama" }),
+  });
+  expect(created.status).toBeLessThan(300);
+  const model = (await created.json()) as { id: number };
+  await expect
+    .poll(
+      async () => {
+        const response = await fetchRetried(`${backend.url}/api/v1/models/${model.id}`);
+        return ((await response.json()) as { status: string }).status;
+      },
+      { timeout: 120_000 },
+    )
+    .toBe("ready");
+  return model.id;
+}
+
+test.beforeAll(async () => {
+  backend = await startBackend();
+});
+
+test.afterAll(async () => {
+  await backend?.stop();
+});
+
+test.afterEach(async ({}, testInfo) => {
+  if (testInfo.status !== testInfo.expectedStatus) {
+    await testInfo.attach("backend-log", { body: backend.logs(), contentType: "text/plain" });
+  }
+});
+
+test("upload -> preview -> tokenize", async ({ page }) => {
+  await importTinyModel();
+  const lines = Array.from({ length: 60 }, (_, i) => `Line ${i}: the attention head copies token ${i}.`);
+  await page.goto(`${backend.url}/datasets`);
+  await page.getByLabel("Files", { exact: true }).setInputFiles({
+    name: "lines.txt",
+    mimeType: "text/plain",
+    buffer: Buffer.from(`${lines.join("\n")}\n`),
+  });
+  await page.getByLabel("Name (empty: first file's name)").fill("e2e lines");
+  await page.getByRole("button", { name: "Upload" }).click();
+  await expect(page.getByRole("progressbar", { name: "Upload progress" })).toBeVisible();
+  await expect(page).toHaveURL(/\/datasets\/\d+$/);
+  const card = page.getByRole("article", { name: "Dataset e2e lines" });
+  await expect(card.getByText("ready", { exact: true }).first()).toBeVisible({ timeout: 60_000 });
+
+  const rows = page.getByRole("region", { name: "Rows" });
+  await expect(rows.getByText(lines[0] as string)).toBeVisible();
+  await rows.getByRole("button", { name: "Older →" }).click();
+  await expect(rows.getByText(lines[10] as string)).toBeVisible();
+  await rows.getByRole("button", { name: "Random sample" }).click();
+  await expect(rows.locator("tbody tr")).toHaveCount(10);
+
+  const form = page.getByRole("region", { name: "Tokenize" });
+  await form.getByLabel("Max length", { exact: true }).fill("8");
+  await form.getByRole("button", { name: "Preview tokens" }).click();
+  await expect(form.getByText("BOS: <s> prepended (tokenizer default)")).toBeVisible();
+  await expect(form.getByLabel("Token pieces").first()).toContainText("<s>");
+  await expect(form.getByText("truncated").first()).toBeVisible();
+  await form.getByRole("button", { name: "Tokenize" }).click();
+
+  const tokenization = page.getByRole("article", { name: /Tokenization \d+/ });
+  await expect(tokenization.getByText("ready", { exact: true })).toBeVisible({ timeout: 60_000 });
+  await expect(tokenization.getByText("sequences", { exact: true })).toBeVisible();
+  await tokenization.getByRole("button", { name: "Show sequences beside their text" }).click();
+  await expect(tokenization.getByText(lines[0] as string)).toBeVisible();
+  await expect(tokenization.getByLabel("Token pieces").first()).toContainText("<s>");
+});
