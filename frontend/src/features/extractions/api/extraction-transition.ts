@@ -1,0 +1,23 @@
+/**
+ * `POST /extractions/{id}/cancel|resume|retry` and `DELETE /extractions/{id}`: one mutation
+ * hook per action. Not responsible for which action is allowed (the server answers 409).
+ */
+import { useMutation, useQueryClient } from "@tanstack/react-query";
+import { apiRequest } from "@/lib/api-client";
+import type { Extraction } from "../types";
+import { extractionKeys } from "./extraction-keys";
+
+export type ExtractionAction = "cancel" | "resume" | "retry" | "delete";
+
+export function postExtractionAction(action: ExtractionAction, id: number): Promise<unknown> {
+  if (action === "delete") return apiRequest<void>(`/extractions/${id}`, { method: "DELETE" });
+  return apiRequest<Extraction>(`/extractions/${id}/${action}`, { method: "POST" });
+}
+
+export function useExtractionAction(action: ExtractionAction) {
+  const queryClient = useQueryClient();
+  return useMutation({
+    mutationFn: (id: number) => postExtractionAction(action, id),
+    onSuccess: () => queryClient.invalidateQueries({ queryKey: extractionKeys.all }),
+  });
+}

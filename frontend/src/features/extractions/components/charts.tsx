@@ -1,0 +1,129 @@
+/**
+ * Plain-SVG charts of the results page: `LineChart` (one line per series over layers, e.g. the
+ * mean L2 norm per layer for each hook kind) and `Histogram` (bars from edges + counts).
+ * Not responsible for fetching or choosing what to plot.
+ */
+const WIDTH = 520;
+const HEIGHT = 200;
+const PAD = { left: 48, right: 12, top: 10, bottom: 28 };
+const COLOURS = ["#2563eb", "#dc2626", "#16a34a", "#9333ea", "#ea580c"];
+
+export type Series = { name: string; points: { x: number; y: number | null }[] };
+
+function scale(domain: [number, number], range: [number, number]) {
+  const [d0, d1] = domain;
+  const [r0, r1] = range;
+  const span = d1 - d0 || 1;
+  return (value: number) => r0 + ((value - d0) / span) * (r1 - r0);
+}
+
+function ticks(min: number, max: number, count = 4): number[] {
+  if (min === max) return [min];
+  return Array.from({ length: count + 1 }, (_, i) => min + ((max - min) * i) / count);
+}
+
+function formatTick(value: number): string {
+  const size = Math.abs(value);
+  if (size !== 0 && (size >= 1e4 || size < 1e-2)) return value.toExponential(1);
+  return Number(value.toPrecision(3)).toString();
+}
+
+export function LineChart({ series, title, xLabel }: {
+  series: Series[];
+  title: string;
+  xLabel: string;
+}) {
+  const points = series.flatMap((s) => s.points.filter((p) => p.y !== null));
+  if (points.length === 0) return <p className="muted">No data to plot.</p>;
+  const xs = points.map((p) => p.x);
+  const ys = points.map((p) => p.y as number);
+  const x = scale([Math.min(...xs), Math.max(...xs)], [PAD.left, WIDTH - PAD.right]);
+  const yMin = Math.min(0, ...ys);
+  const yMax = Math.max(...ys);
+  const y = scale([yMin, yMax], [HEIGHT - PAD.bottom, PAD.top]);
+  return (
+    <figure className="chart">
+      <figcaption>{title}</figcaption>
+      <svg viewBox={`0 0 ${WIDTH} ${HEIGHT}`} role="img" aria-label={title}>
+        {ticks(yMin, yMax).map((t) => (
+          <g key={`y${t}`}>
+            <line x1={PAD.left} x2={WIDTH - PAD.right} y1={y(t)} y2={y(t)} className="chart__grid" />
+            <text x={PAD.left - 4} y={y(t) + 3} textAnchor="end" className="chart__tick">
+              {formatTick(t)}
+            </text>
+          </g>
+        ))}
+        {[...new Set(xs)].map((value) => (
+          <text key={`x${value}`} x={x(value)} y={HEIGHT - 12} textAnchor="middle"
+            className="chart__tick">
+            {value}
+          </text>
+        ))}
+        <text x={WIDTH / 2} y={HEIGHT - 1} textAnchor="middle" className="chart__tick">
+          {xLabel}
+        </text>
+        {series.map((s, index) => {
+          const drawn = s.points.filter((p) => p.y !== null);
+          const path = drawn.map((p, i) => `${i ? "L" : "M"}${x(p.x)},${y(p.y as number)}`);
+          const colour = COLOURS[index % COLOURS.length];
+          return (
+            <g key={s.name} data-testid={`series-${s.name}`}>
+              <path d={path.join(" ")} fill="none" stroke={colour} strokeWidth={2} />
+              {drawn.map((p) => (
+                <circle key={p.x} cx={x(p.x)} cy={y(p.y as number)} r={2.5} fill={colour} />
+              ))}
+            </g>
+          );
+        })}
+      </svg>
+      <div className="chart__legend">
+        {series.map((s, index) => (
+          <span key={s.name}>
+            <i style={{ background: COLOURS[index % COLOURS.length] }} /> {s.name}
+          </span>
+        ))}
+      </div>
+    </figure>
+  );
+}
+
+export function Histogram({ edges, counts, title }: {
+  edges: number[];
+  counts: number[];
+  title: string;
+}) {
+  if (counts.length === 0 || edges.length !== counts.length + 1) {
+    return <p className="muted">No histogram for this hook point.</p>;
+  }
+  const first = edges[0] ?? 0;
+  const last = edges[edges.length - 1] ?? 0;
+  const edge = (i: number) => edges[i] ?? 0;
+  const x = scale([first, last], [PAD.left, WIDTH - PAD.right]);
+  const top = Math.max(...counts, 1);
+  const y = scale([0, top], [HEIGHT - PAD.bottom, PAD.top]);
+  return (
+    <figure className="chart">
+      <figcaption>{title}</figcaption>
+      <svg viewBox={`0 0 ${WIDTH} ${HEIGHT}`} role="img" aria-label={title}>
+        {counts.map((count, i) => (
+          <rect key={edge(i)} data-testid="histogram-bar" x={x(edge(i))}
+            width={Math.max(0.5, x(edge(i + 1)) - x(edge(i)) - 0.5)} y={y(count)}
+            height={HEIGHT - PAD.bottom - y(count)} className="chart__bar">
+            <title>{`${formatTick(edge(i))}..${formatTick(edge(i + 1))}: ${count}`}</title>
+          </rect>
+        ))}
+        {ticks(first, last).map((t) => (
+          <text key={t} x={x(t)} y={HEIGHT - 12} textAnchor="middle" className="chart__tick">
+            {formatTick(t)}
+          </text>
+        ))}
+        <text x={PAD.left - 4} y={PAD.top + 8} textAnchor="end" className="chart__tick">
+          {top}
+        </text>
+        <text x={WIDTH / 2} y={HEIGHT - 1} textAnchor="middle" className="chart__tick">
+          L2 norm of a row
+        </text>
+      </svg>
+    </figure>
+  );
+}

@@ -1,0 +1,43 @@
+/**
+ * Cancel / resume / retry / delete buttons for one extraction, offered by its job's state.
+ * Not responsible for the rules (the server answers 409 for a refused action).
+ */
+import { Button } from "@/components/ui/button";
+import { ErrorMessage } from "@/components/ui/error-message";
+import { type ExtractionAction, useExtractionAction } from "../api/extraction-transition";
+import { allowedActions } from "../lib/extraction-status";
+
+const LABELS: Record<ExtractionAction, string> = {
+  cancel: "Cancel",
+  resume: "Resume",
+  retry: "Retry",
+  delete: "Delete",
+};
+
+export function ExtractionActions({ id, jobState }: { id: number; jobState: string | null }) {
+  const cancel = useExtractionAction("cancel");
+  const resume = useExtractionAction("resume");
+  const retry = useExtractionAction("retry");
+  const remove = useExtractionAction("delete");
+  const mutations = { cancel, resume, retry, delete: remove };
+  const error = Object.values(mutations).find((m) => m.error)?.error;
+  return (
+    <div className="extraction-actions">
+      {allowedActions(jobState).map((action) => {
+        const mutation = mutations[action as ExtractionAction];
+        return (
+          <Button key={action} size="sm" variant={action === "delete" ? "danger" : "default"}
+            disabled={mutation.isPending}
+            onClick={() => {
+              if (action === "delete" && !window.confirm(`Delete extraction ${id} and its files?`))
+                return;
+              mutation.mutate(id);
+            }}>
+            {LABELS[action as ExtractionAction]}
+          </Button>
+        );
+      })}
+      {error && <ErrorMessage error={error} />}
+    </div>
+  );
+}

@@ -1,0 +1,140 @@
+/**
+ * The results page of one extraction (`/extractions/:extractionId`): facts, live progress while
+ * it runs, then the per-layer norm curve, a norm histogram per hook point, the top-token table
+ * and the SAELens export. Not responsible for computing statistics (the server's stats.json).
+ */
+import { useState } from "react";
+import { Link, useParams } from "react-router";
+import { Badge } from "@/components/ui/badge";
+import { Button } from "@/components/ui/button";
+import { ErrorMessage } from "@/components/ui/error-message";
+import { formatBytes, formatNumber } from "@/lib/format";
+import { useExportExtraction } from "../api/export-extraction";
+import { useExtraction } from "../api/get-extraction";
+import { useExtractionSamples } from "../api/get-extraction-samples";
+import { useExtractionStats } from "../api/get-extraction-stats";
+import { statusTone } from "../lib/extraction-status";
+import type { Extraction, ExtractionSample, ExtractionStats } from "../types";
+import { Histogram, LineChart } from "./charts";
+import { ExtractionActions } from "./extraction-actions";
+import { ExtractionProgress, useExtractionJob } from "./extraction-progress";
+import { TopTokensTable } from "./top-tokens-table";
+import "./extractions.css";
+
+type NormSummary = { mean: number; histogram?: { edges: number[]; counts: number[] } };
+
+export function ExtractionResultsPage() {
+  const id = Number(useParams().extractionId);
+  const extraction = useExtraction(id);
+  if (extraction.error) return <ErrorMessage error={extraction.error} title="Could not load:" />;
+  if (!extraction.data) return <p className="muted">Loading extraction…</p>;
+  return <ExtractionResults extraction={extraction.data} />;
+}
+
+export function ExtractionResults({ extraction }: { extraction: Extraction }) {
+  const job = useExtractionJob(extraction);
+  const done = extraction.status === "complete";
+  const stats = useExtractionStats(extraction.id, done);
+  const samples = useExtractionSamples(extraction.id, done);
+  const counts = (extraction.counts ?? {}) as Record<string, number | null | undefined>;
+  return (
+    <section className="page extraction-results">
+      <header className="page__header">
+        <h1>
+          <Link to="/extractions">Extractions</Link> / #{extraction.id} {extraction.name}
+        </h1>
+        <Badge tone={statusTone(extraction.status)}>{extraction.status}</Badge>
+      </header>
+      <dl className="extraction-row__facts">
+        <dt>rows</dt>
+        <dd>{formatNumber(counts.rows ?? null)}</dd>
+        <dt>written</dt>
+        <dd>{formatBytes(counts.bytes ?? null)}</dd>
+        <dt>speed</dt>
+        <dd>{counts.tokens_per_s ? `${formatNumber(Math.round(counts.tokens_per_s))} tok/s` : "–"}</dd>
+        <dt>precision</dt>
+        <dd>{extraction.precision_used ?? "?"} (asked {extraction.precision_requested ?? "?"})</dd>
+        <dt>config hash</dt>
+        <dd><code>{extraction.config_hash.slice(0, 12)}</code></dd>
+        <dt>store</dt>
+        <dd><code>{extraction.path}/store</code></dd>
+      </dl>
+      <ExtractionProgress extraction={extraction} />
+      {extraction.error_message && <ErrorMessage error={extraction.error_message} />}
+      <ExtractionActions id={extraction.id} jobState={job?.state ?? null} />
+      {stats.error && <ErrorMessage error={stats.error} title="Statistics:" />}
+      {stats.data && <StatsCharts stats={stats.data} />}
+      {samples.data && (
+        <TopTokensSection hooks={samples.data.hooks} />
+      )}
+      {done && <ExportBox id={extraction.id} />}
+    </section>
+  );
+}
+
+function StatsCharts({ stats }: { stats: ExtractionStats }) {
+  const hooks = Object.keys(stats.hooks);
+  const [hook, setHook] = useState(hooks[0] ?? "");
+  const series = Object.entries(stats.layer_norms).map(([kind, points]) => ({
+    name: kind,
+    points: points.map((p) => ({ x: p.layer, y: p.norm_mean })),
+  }));
+  const groups = (stats.hooks[hook]?.groups ?? {}) as Record<string, { norm?: NormSummary }>;
+  const histogram = groups.all?.norm?.histogram;
+  return (
+    <div className="extraction-charts">
+      <LineChart series={series} title="Mean L2 norm per layer" xLabel="layer" />
+      <div>
+        <label className="muted">
+          Hook point{" "}
+          <select aria-label="Histogram hook point" value={hook}
+            onChange={(e) => setHook(e.target.value)}>
+            {hooks.map((h) => <option key={h} value={h}>{h}</option>)}
+          </select>
+        </label>
+        {histogram ? (
+          <Histogram edges={histogram.edges} counts={histogram.counts}
+            title={`Norm histogram: ${hook}`} />
+        ) : (
+          <p className="muted">No histogram.</p>
+        )}
+      </div>
+    </div>
+  );
+}
+
+function TopTokensSection({ hooks }: { hooks: Record<string, ExtractionSample[]> }) {
+  const layerOf = (name: string) => Number(name.split(".")[1] ?? 0);
+  const names = Object.keys(hooks).sort((a, b) => layerOf(a) - layerOf(b) || a.localeCompare(b));
+  const [hook, setHook] = useState(names[names.length - 1] ?? "");  // the deepest point
+  return (
+    <div>
+      <h2>
+        Highest-norm tokens{" "}
+        <select aria-label="Top tokens hook point" value={hook}
+          onChange={(e) => setHook(e.target.value)}>
+          {names.map((h) => <option key={h} value={h}>{h}</option>)}
+        </select>
+      </h2>
+      <TopTokensTable samples={hooks[hook] ?? []} />
+    </div>
+  );
+}
+
+function ExportBox({ id }: { id: number }) {
+  const exporter = useExportExtraction(id);
+  return (
+    <div className="extraction-export">
+      <Button onClick={() => exporter.mutate({})} disabled={exporter.isPending}>
+        {exporter.isPending ? "Exporting…" : "Export for SAELens"}
+      </Button>
+      {exporter.data && (
+        <span className="muted">
+          wrote <code>{exporter.data.path}</code>: {exporter.data.rows} rows of{" "}
+          {exporter.data.context_size} tokens (load with datasets.load_from_disk)
+        </span>
+      )}
+      {exporter.error && <ErrorMessage error={exporter.error} title="Export:" />}
+    </div>
+  );
+}

@@ -1,0 +1,45 @@
+/**
+ * One extraction in the history: name, status, live progress (tokens/s, ETA, GB written, bound),
+ * sizes, actions and a link to its results. Not responsible for fetching the list.
+ */
+import { Link } from "react-router";
+import { Badge } from "@/components/ui/badge";
+import { formatBytes, formatNumber, formatTimestamp } from "@/lib/format";
+import { statusTone } from "../lib/extraction-status";
+import type { Extraction } from "../types";
+import { ExtractionActions } from "./extraction-actions";
+import { ExtractionProgress, useExtractionJob } from "./extraction-progress";
+
+export function ExtractionRow({ extraction }: { extraction: Extraction }) {
+  const job = useExtractionJob(extraction);
+  const counts = (extraction.counts ?? {}) as Record<string, number | null | undefined>;
+  const points = (extraction.spec.hook_points_expanded as string[] | undefined)?.length;
+  return (
+    <article className="extraction-row" data-testid={`extraction-${extraction.id}`}>
+      <div className="extraction-row__head">
+        <Link to={`/extractions/${extraction.id}`} className="extraction-row__name">
+          #{extraction.id} {extraction.name}
+        </Link>
+        <Badge tone={statusTone(extraction.status)}>{extraction.status}</Badge>
+        <span className="muted">{formatTimestamp(extraction.created_at)}</span>
+      </div>
+      <dl className="extraction-row__facts">
+        <dt>hook points</dt>
+        <dd>{points ?? "?"}</dd>
+        <dt>tokens</dt>
+        <dd>{formatNumber(counts.tokens ?? counts.tokens_total)}</dd>
+        <dt>written</dt>
+        <dd>{formatBytes(counts.bytes ?? null)}</dd>
+        <dt>speed</dt>
+        <dd>{counts.tokens_per_s ? `${formatNumber(Math.round(counts.tokens_per_s))} tok/s` : "–"}</dd>
+        <dt>precision</dt>
+        <dd>{extraction.precision_used ?? extraction.precision_requested ?? "?"}</dd>
+        <dt>bound</dt>
+        <dd>{String(extraction.info.bound ?? "?")}</dd>
+      </dl>
+      <ExtractionProgress extraction={extraction} />
+      {extraction.error_message && <div className="extraction-row__error">{extraction.error_message}</div>}
+      <ExtractionActions id={extraction.id} jobState={job?.state ?? null} />
+    </article>
+  );
+}

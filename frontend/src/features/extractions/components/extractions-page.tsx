@@ -1,0 +1,44 @@
+/**
+ * The Extractions page: the configuration form (with preflight) and the history with live
+ * progress, filtered by status. Not responsible for live events (the WebSocket feeds the jobs
+ * cache that each row reads).
+ */
+import { useState } from "react";
+import { ErrorMessage } from "@/components/ui/error-message";
+import { useExtractions } from "../api/get-extractions";
+import { ExtractionRow } from "./extraction-row";
+import { ActivationExtractionConfig } from "./extraction-config";
+import "./extractions.css";
+
+const FILTERS = ["", "running", "queued", "complete", "failed", "cancelled", "interrupted"];
+
+export function ExtractionsPage() {
+  const [status, setStatus] = useState("");
+  const extractions = useExtractions(status);
+  return (
+    <section className="page">
+      <header className="page__header">
+        <h1>Extractions</h1>
+        <select aria-label="Filter by status" value={status}
+          onChange={(e) => setStatus(e.target.value)}>
+          {FILTERS.map((f) => <option key={f} value={f}>{f || "all statuses"}</option>)}
+        </select>
+      </header>
+      <ActivationExtractionConfig />
+      {extractions.error && (
+        <ErrorMessage error={extractions.error} title="Could not load extractions:" />
+      )}
+      {extractions.data && extractions.data.items.length === 0 && (
+        <p className="muted">
+          No extractions yet. Pick a ready model and a tokenization above, or run
+          <code> interpstudio demo</code> for a first one.
+        </p>
+      )}
+      <div className="extraction-list">
+        {extractions.data?.items.map((extraction) => (
+          <ExtractionRow key={extraction.id} extraction={extraction} />
+        ))}
+      </div>
+    </section>
+  );
+}

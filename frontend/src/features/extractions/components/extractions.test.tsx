@@ -1,0 +1,70 @@
+import { screen, within } from "@testing-library/react";
+import userEvent from "@testing-library/user-event";
+import { renderWithProviders, createTestQueryClient } from "@/test/render";
+import { makeJob } from "@/test/job-factory";
+import { liveJobKey } from "@/lib/live-job";
+import { extractionKeys } from "../api/extraction-keys";
+import { makeExtraction, makeSamples, makeStats } from "../lib/extraction-factory";
+import { ActivationExtractionConfig } from "./extraction-config";
+import { ExtractionResults } from "./extraction-results";
+import { ExtractionRow } from "./extraction-row";
+
+describe("extractions UI", () => {
+  it("test_running_row_shows_live_tokens_rate_eta_gb_written_and_bound", () => {
+    const extraction = makeExtraction();
+    renderWithProviders(<ExtractionRow extraction={extraction} />);
+    expect(screen.getByRole("progressbar")).toHaveAttribute("aria-valuenow", "25");
+    expect(screen.getByTestId("extraction-progress-counts")).toHaveTextContent("1,000 / 4,000 tokens");
+    expect(screen.getByText(/ETA 6 s/)).toBeInTheDocument();
+    expect(screen.getByTestId("extraction-message")).toHaveTextContent(/GB written.*bound: compute/);
+    expect(screen.getAllByRole("button").map((b) => b.textContent)).toEqual(["Cancel"]);
+  });
+
+  it("test_row_follows_the_live_job_from_the_cache", () => {
+    const queryClient = createTestQueryClient();
+    queryClient.setQueryData(liveJobKey(70), makeJob({ id: 70, kind: "extract", state: "running",
+      done: 3000, total: 4000, unit: "tokens", progress: 0.75, rate: 800 }));
+    renderWithProviders(<ExtractionRow extraction={makeExtraction()} />, { queryClient });
+    expect(screen.getByRole("progressbar")).toHaveAttribute("aria-valuenow", "75");
+  });
+
+  it("test_results_page_draws_norm_curve_histogram_and_top_tokens", async () => {
+    const extraction = makeExtraction({ status: "complete",
+      job: makeJob({ id: 70, kind: "extract", state: "succeeded" }),
+      counts: { rows: 4000, bytes: 1_000_000, tokens_per_s: 900 } });
+    const queryClient = createTestQueryClient();
+    queryClient.setQueryData(extractionKeys.stats(7), makeStats());
+    queryClient.setQueryData(extractionKeys.samples(7), makeSamples());
+    renderWithProviders(<ExtractionResults extraction={extraction} />, { queryClient });
+    const curve = screen.getByRole("img", { name: "Mean L2 norm per layer" });
+    expect(within(curve).getByTestId("series-resid_post").querySelectorAll("circle")).toHaveLength(2);
+    expect(screen.getAllByTestId("histogram-bar")).toHaveLength(3);
+    expect(screen.getByText("fox").tagName).toBe("MARK");
+    expect(screen.queryByRole("progressbar")).toBeNull();
+    expect(screen.getByRole("button", { name: "Export for SAELens" })).toBeInTheDocument();
+    await userEvent.selectOptions(screen.getByLabelText("Top tokens hook point"),
+      "blocks.0.resid_post");
+    expect(screen.getByText("No tokens recorded.")).toBeInTheDocument();
+  });
+
+  it("test_config_grid_defaults_to_every_residual_and_start_waits_for_preflight", async () => {
+    const queryClient = createTestQueryClient();
+    queryClient.setQueryData(extractionKeys.models(), { total: 1, items: [
+      { id: 1, name: "tiny", status: "ready", n_layers: 3, precision_used: "fp32" }] });
+    queryClient.setQueryData(extractionKeys.datasets(), { total: 1, items: [{ id: 4, name: "quotes" }] });
+    queryClient.setQueryData(extractionKeys.tokenizations(4), { total: 2, items: [
+      { id: 9, model_id: 1, status: "ready", counts: { tokens: 1234 } },
+      { id: 10, model_id: 2, status: "ready", counts: { tokens: 99 } }] });
+    renderWithProviders(<ActivationExtractionConfig />, { queryClient });
+    await userEvent.selectOptions(screen.getByLabelText("Model"), "1");
+    await userEvent.selectOptions(screen.getByLabelText("Dataset"), "4");
+    const tokenizations = within(screen.getByLabelText("Tokenization")).getAllByRole("option");
+    expect(tokenizations.map((o) => o.textContent)).toEqual(["choose", "#9: 1234 tokens"]);
+    expect(screen.getByTestId("hook-patterns")).toHaveTextContent("blocks.*.resid_post");
+    await userEvent.click(screen.getByLabelText("blocks.1.attn_out"));
+    expect(screen.getByTestId("hook-patterns")).toHaveTextContent("blocks.1.attn_out");
+    await userEvent.selectOptions(screen.getByLabelText("Tokenization"), "9");
+    expect(screen.getByRole("button", { name: "Preflight" })).toBeEnabled();
+    expect(screen.getByRole("button", { name: "Start extraction" })).toBeDisabled();
+  });
+});

@@ -1,0 +1,32 @@
+/**
+ * Extraction status -> badge tone, and which actions each status allows (mirrors the server's
+ * rules; the server still answers 409 for anything else). Not responsible for rendering.
+ */
+import type { BadgeTone } from "@/components/ui/badge";
+
+export function statusTone(status: string): BadgeTone {
+  switch (status) {
+    case "complete":
+      return "success";
+    case "running":
+      return "active";
+    case "queued":
+      return "info";
+    case "failed":
+      return "danger";
+    case "cancelled":
+    case "interrupted":
+    case "partial":
+      return "warning";
+    default:
+      return "neutral";
+  }
+}
+
+export function allowedActions(jobState: string | null | undefined): string[] {
+  if (jobState === "queued" || jobState === "running") return ["cancel"];
+  if (jobState === "succeeded") return ["retry", "delete"];
+  if (jobState === "cancelled" || jobState === "interrupted" || jobState === "failed")
+    return ["resume", "retry", "delete"];
+  return ["delete"];
+}

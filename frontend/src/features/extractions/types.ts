@@ -1,0 +1,27 @@
+/**
+ * The extractions feature's names for the backend's `/extractions` schemas (generated in
+ * `schema.d.ts`), plus the few other resources its pickers read. Not responsible for fetching.
+ */
+import type { components } from "@/api/schema";
+
+type Schemas = components["schemas"];
+
+export type Extraction = Schemas["ExtractionRead"];
+export type ExtractionList = Schemas["ExtractionList"];
+export type ExtractionCreate = Schemas["ExtractionCreate"];
+export type ExtractionPreflightRequest = Schemas["ExtractionPreflightRequest"];
+export type ExtractionPreflight = Schemas["PreflightRead"];
+export type ExtractionStats = Schemas["StatsRead"];
+export type ExtractionSamples = Schemas["SamplesRead"];
+export type ExtractionSample = Schemas["SampleRead"];
+export type ExportCreate = Schemas["ExportCreate"];
+export type ExportResult = Schemas["ExportRead"];
+export type ModelOption = Schemas["ModelRead"];
+export type DatasetOption = Schemas["DatasetRead"];
+export type TokenizationOption = Schemas["TokenizationRead"];
+
+export const HOOK_KINDS = ["resid_pre", "attn_out", "mlp_act", "mlp_out", "resid_post"] as const;
+export type HookKind = (typeof HOOK_KINDS)[number];
+
+export const POSITION_MODES = ["all", "last", "every_k", "exclude_bos"] as const;
+export const STORAGE_DTYPES = ["float16", "bfloat16", "float32"] as const;
