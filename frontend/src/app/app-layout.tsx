@@ -25,6 +25,9 @@ export function AppLayout() {
         <NavLink to="/datasets" className={navClass}>
           Datasets
         </NavLink>
+        <NavLink to="/extractions" className={navClass}>
+          Extractions
+        </NavLink>
         <NavLink to="/system" className={navClass}>
           System
         </NavLink>

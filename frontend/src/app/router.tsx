@@ -4,6 +4,7 @@
  */
 import { createBrowserRouter, Navigate, type RouteObject } from "react-router";
 import { DatasetsPage } from "@/features/datasets";
+import { ExtractionResultsPage, ExtractionsPage } from "@/features/extractions";
 import { JobDetailDrawer, JobsPage } from "@/features/jobs";
 import { ModelsPage } from "@/features/models";
 import { PLANNED_SECTIONS, PlaceholderPage } from "@/features/placeholders";
@@ -36,6 +37,8 @@ export const routes: RouteObject[] = [
       { path: "models", element: <ModelsPage /> },
       { path: "datasets", element: <DatasetsPage /> },
       { path: "datasets/:datasetId", element: <DatasetsPage /> },
+      { path: "extractions", element: <ExtractionsPage /> },
+      { path: "extractions/:extractionId", element: <ExtractionResultsPage /> },
       ...PLANNED_SECTIONS.map((section) => ({
         path: section.path,
         element: <PlaceholderPage section={section} />,

@@ -12,16 +12,6 @@ export type PlannedSection = {
 
 export const PLANNED_SECTIONS: readonly PlannedSection[] = [
   {
-    path: "extractions",
-    title: "Extractions",
-    summary: "Pull activations out of a model over a dataset, at the speed of the forward pass.",
-    plans: [
-      "Choose hook points per layer; one forward pass captures them all.",
-      "Sharded, memory-mappable activation stores with a manifest and streaming statistics.",
-      "Export to the SAELens cached-activations layout.",
-    ],
-  },
-  {
     path: "templates",
     title: "Templates",
     summary: "Saved extraction configurations to rerun or share.",
