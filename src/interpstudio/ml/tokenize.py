@@ -223,17 +223,23 @@ def tokenize_dataset(batches: TextBatches, tokenizer: Any, resolved: dict[str, A
 
 def summarize_tokens(store: TokenizedDataset, *, vocab_size: int,
                      id_to_piece: Callable[[int], str | None] | None = None,
-                     chunk: int = 16 * 1024 * 1024) -> dict[str, Any]:
-    """Token-length histogram, unique tokens and top tokens, streaming over the memory map."""
+                     chunk: int = 1 << 20) -> dict[str, Any]:
+    """Token-length histogram, unique tokens and top tokens, reading the token file in chunks
+    (plain reads, not the memory map, so resident memory stays flat in the number of tokens)."""
     lengths = LengthStats()
     lengths.add_many(store.lengths)
     counts = np.zeros(max(vocab_size, 1), dtype=np.int64)  # (V,)
-    for start in range(0, store.n_tokens, chunk):
-        part = np.asarray(store.tokens[start:start + chunk])  # (chunk,) uint32
-        found = np.bincount(part, minlength=len(counts))
-        if len(found) > len(counts):
-            counts = np.concatenate([counts, np.zeros(len(found) - len(counts), np.int64)])
-        counts += found
+    offset = int(getattr(store.tokens, "offset", 0))
+    itemsize = np.dtype(store.tokens.dtype).itemsize
+    with open(store.folder / "tokens.npy", "rb") as handle:
+        for start in range(0, store.n_tokens, chunk):
+            count = min(chunk, store.n_tokens - start)
+            part = np.fromfile(handle, dtype=store.tokens.dtype, count=count,
+                               offset=offset + start * itemsize if start == 0 else 0)  # (chunk,)
+            found = np.bincount(part, minlength=len(counts))
+            if len(found) > len(counts):
+                counts = np.concatenate([counts, np.zeros(len(found) - len(counts), np.int64)])
+            counts += found
     order = np.argsort(-counts, kind="stable")[:TOP_TOKENS]
     top = [{"id": int(i), "count": int(counts[i]),
             "piece": id_to_piece(int(i)) if id_to_piece else None}
