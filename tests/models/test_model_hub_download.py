@@ -172,3 +172,19 @@ def test_disk_full_mid_download_keeps_the_partial_for_a_resume(
     assert "free some space and resume" in info.value.message
     [partial] = partial_files(tiny_disk / "dest")
     assert partial.stat().st_size == info.value.details["written_bytes"] > 0
+
+
+def test_cdn_redirect_drops_the_token_and_still_resumes(
+        hub: HubServer, tiny_llama_dir: Path, tmp_path: Path) -> None:
+    hub.add_model("org/locked", tiny_llama_dir, gated=True, token="hf_right")
+    hub.lfs_via_cdn_redirect = True
+    plan = _plan(hub, "org/locked", tmp_path, token="hf_right")
+    hub.faults.drop_connection(WEIGHTS, after_bytes=500_000)
+    _download(hub, plan, tmp_path / "dest", token="hf_right")
+    cdn = [r for r in hub.requests if r.path.startswith("/cdn-lfs/")]
+    assert cdn and not any(r.authorized for r in cdn)  # the token never left for the CDN
+    assert [r.range for r in cdn][-1] == "bytes=500000-"
+    size = next(f.size for f in plan.files if f.path == WEIGHTS)
+    assert _sha256(tmp_path / "dest" / WEIGHTS) == next(
+        f.sha256 for f in plan.files if f.path == WEIGHTS)
+    assert sum(r.body_bytes for r in cdn) - size < 0.1 * size
