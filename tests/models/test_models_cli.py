@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from hub_server import HubServer
 
 
@@ -56,3 +58,18 @@ def test_import_and_clear_errors(tmp_path: Path, hub: HubServer, tiny_llama_dir:
     missing = run_cli(tmp_path, hub, "pull", "org/absent", check=False)
     assert missing.returncode == 2 and "was not found" in missing.stderr
     assert "Traceback" not in missing.stderr + outside.stderr
+
+
+@pytest.mark.slow  # five CLI processes, each importing torch (~1 min on 2 shared cores)
+def test_enqueue_pause_then_resume_runs_to_ready(tmp_path: Path, hub: HubServer,
+                                                 tiny_repo: str) -> None:
+    queued = json.loads(run_cli(tmp_path, hub, "pull", "org/tiny", "--enqueue", "--json").stdout)
+    assert queued["status"] == "queued"
+    paused = json.loads(run_cli(tmp_path, hub, "cancel", str(queued["id"]), "--pause",
+                                "--json").stdout)
+    assert paused["status"] == "paused"
+    again = run_cli(tmp_path, hub, "pull", "org/tiny", "--json")
+    assert json.loads(again.stdout)["id"] == queued["id"]
+    assert f"interpstudio models resume {queued['id']}" in again.stderr
+    resumed = json.loads(run_cli(tmp_path, hub, "resume", str(queued["id"]), "--json").stdout)
+    assert resumed["status"] == "ready"

@@ -1,4 +1,4 @@
-"""``interpstudio models preflight|pull|import|import-bundled|list|show|rm|arch``.
+"""``interpstudio models preflight|pull|import|import-bundled|list|show|rm|arch|cancel|resume``.
 
 ``pull`` / ``import`` / ``import-bundled`` queue the job through the same services as the API and,
 unless ``--enqueue``, run it in this process while a Rich progress bar follows it (Ctrl-C cancels).
@@ -17,6 +17,7 @@ from rich.tree import Tree
 from interpstudio.cli.common import (
     JsonOption,
     console,
+    err_console,
     finish_followed_job,
     follow_job,
     load_settings,
@@ -73,12 +74,22 @@ def _start(starter: Any, enqueue: bool, as_json: bool, **kwargs: Any) -> None:
         model, created = starter(session=session, **kwargs)
         model_id, job_id, status = model.id, model.job_id, model.status
     if not created:
-        console.print(f"model {model_id} already exists ({status})", style="yellow")
+        hint = (f"; continue it with `interpstudio models resume {model_id}`"
+                if status not in ("ready", "queued") else "")
+        err_console.print(f"model {model_id} already exists ({status}){hint}", style="yellow")
     if created and not enqueue and job_id is not None:
-        run_job_locally(settings, factory, job_id)
-        job = follow_job(factory, job_id, quiet=as_json)
-        if job["state"] != "succeeded":
-            finish_followed_job(job, as_json, "")
+        _follow(settings, factory, job_id, as_json)
+    _print_model(factory, model_id, as_json)
+
+
+def _follow(settings: Any, factory: Any, job_id: int, as_json: bool) -> None:
+    run_job_locally(settings, factory, job_id)
+    job = follow_job(factory, job_id, quiet=as_json)
+    if job["state"] != "succeeded":
+        finish_followed_job(job, as_json, "")
+
+
+def _print_model(factory: Any, model_id: int, as_json: bool) -> None:
     with factory() as session:
         from interpstudio.services import models as service
 
@@ -226,6 +237,36 @@ def models_arch(model_id: int, depth: Annotated[int, typer.Option(min=1)] = 3,
     first = arch["layers"][0]
     points = ", ".join(p["name"].split(".", 2)[2] for p in first["hook_points"] if p["module"])
     console.print(f"hook points per layer: {points}")
+
+
+@app.command("cancel")
+def models_cancel(model_id: int, pause: Annotated[bool, typer.Option(
+        help="Keep the partial files for a resume.")] = False, as_json: JsonOption = False) -> None:
+    """Stop a model's download or import (partial files removed unless --pause)."""
+    from interpstudio.services import models as service
+
+    settings = load_settings()
+    factory = session_factory(settings)
+    with factory.begin() as session:
+        service.cancel_model(session=session, model_id=model_id, keep_partial=pause)
+    _print_model(factory, model_id, as_json)
+
+
+@app.command("resume")
+def models_resume(model_id: int, token: TokenOption = None, enqueue: EnqueueOption = False,
+                  as_json: JsonOption = False) -> None:
+    """Continue a paused, cancelled, failed or interrupted download from the bytes on disk."""
+    from interpstudio.core.paths import DataPaths
+    from interpstudio.services import models as service
+
+    settings = load_settings()
+    factory = session_factory(settings)
+    with factory.begin() as session:
+        job_id = service.resume_model(session=session, model_id=model_id,
+                                      paths=DataPaths(settings.data_dir), token=token).job_id
+    if not enqueue and job_id is not None:
+        _follow(settings, factory, job_id, as_json)
+    _print_model(factory, model_id, as_json)
 
 
 def _add_children(tree: Tree, node: dict[str, Any], depth: int) -> None:
