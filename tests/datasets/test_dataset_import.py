@@ -210,3 +210,51 @@ def test_delete_refuses_while_tokenized_unless_forced(ds_settings: Settings, imp
     removed = call(service.delete_dataset, paths=paths, dataset_id=created["id"], force=True)
     assert removed["removed"]["tokenizations"][0]["id"] == tokenization["id"]
     assert not (ds_settings.data_dir / created["path"]).exists()
+
+
+def test_disk_filling_up_mid_import_fails_cleanly(tmp_path: Path, hub: HubServer,
+                                                  worker_thread) -> None:
+    """Preflight passes, then another process fills the disk; the copy hits ENOSPC."""
+    from helpers import make_settings, wait_for
+    from interpstudio.db.migrate import upgrade
+    from interpstudio.db.session import make_engine, make_session_factory
+
+    small = tmp_path / "small"
+    small.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=24M", "tmpfs", str(small)],
+                             capture_output=True, text=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs (needs root): {mounted.stderr.strip()}")
+    try:
+        roots = tmp_path / "imports"
+        roots.mkdir()
+        (roots / "words.txt").write_text("some words on a line\n" * 150_000)  # ~3 MB
+        settings = make_settings(tmp_path, data_dir=small / "data", import_roots=[roots])
+        upgrade(settings.resolved_database_url)
+        engine = make_engine(settings.resolved_database_url)
+        factory = make_session_factory(engine)
+        with factory.begin() as session:
+            dataset = service.add_local_dataset(session=session, settings=settings,
+                                                files=[str(roots / "words.txt")], name=None,
+                                                spec=ReadOptionsSpec())
+            dataset_id, folder = dataset.id, settings.data_dir / str(dataset.path)
+        filler = small / "filler.bin"
+        with filler.open("wb") as out:  # leave about 1 MB free
+            out.write(b"\0" * (int(subprocess.check_output(
+                ["df", "--output=avail", "-B1", str(small)]).split()[-1]) - 1_000_000))
+        worker_thread(settings)
+
+        def settled() -> Dataset | None:
+            with factory() as session:
+                row = session.get(Dataset, dataset_id)
+                return row if row is not None and row.status in ("failed", "ready") else None
+
+        failed = wait_for(settled, timeout=60)
+        with factory() as session:
+            job = session.get(Job, failed.job_id)
+            assert job.state == "failed" and job.error_code == "disk_full", job.error_message
+        assert failed.status == "failed" and "filled up" in failed.error_message
+        assert not folder.exists()
+        engine.dispose()
+    finally:
+        subprocess.run(["umount", "-l", str(small)], check=False)

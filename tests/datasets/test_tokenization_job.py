@@ -149,3 +149,27 @@ def test_resume_after_kill_9_continues_and_matches_the_tokenizer(
     n = len(stream) // 16
     assert np.asarray(store.tokens).tolist() == stream[: n * 16]
     assert ready["counts"]["tail_tokens_dropped"] == len(stream) - n * 16
+
+
+def test_cancel_stops_the_job_and_resume_finishes_it(ds_settings: Settings, macbeth: dict,
+                                                     llama_model_id: int, call, factory,
+                                                     wait_row) -> None:
+    created = call(service.create_tokenization, paths=DataPaths(ds_settings.data_dir),
+                   dataset_id=macbeth["id"], model_id=llama_model_id,
+                   policy=TokenizationPolicySpec(max_length=64), batch_rows=8)
+
+    def job() -> Job:
+        with factory() as session:
+            return session.get(Job, created["job_id"])
+
+    wait_for(lambda: (job().done or 0) >= 50, timeout=60)
+    with factory.begin() as session:
+        job_service.cancel_job(session=session, job_id=created["job_id"])
+    cancelled = wait_row(Tokenization, created["id"], "cancelled", "ready", timeout=30)
+    assert cancelled["status"] == "cancelled" and job().state == "cancelled"
+    with factory.begin() as session:
+        job_service.resume_job(session=session, job_id=created["job_id"])
+    ready = wait_row(Tokenization, created["id"], "ready", "failed", timeout=120)
+    assert ready["status"] == "ready", ready["error_message"]
+    assert job().result["resumed_from_row"] >= 50
+    assert ready["counts"]["sequences"] == macbeth["rows"]

@@ -128,11 +128,15 @@ def run_dataset_import(ctx: JobContext) -> dict[str, Any]:
         files = _fetch(ctx, dataset, params, raw)
         read = _read(ctx, raw, files, params, folder)
     except (AppError, OSError) as exc:
-        _fail_import(ctx, dataset, folder, exc)
+        error: Exception = exc
         if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
-            free = shutil.disk_usage(ctx.paths.root).free
-            raise DiskFullDuringImport(str(ctx.paths.root), free) from exc
-        raise
+            remove_folder(folder)  # first, so the free space reported is what is left
+            error = DiskFullDuringImport(str(ctx.paths.root),
+                                         shutil.disk_usage(ctx.paths.root).free)
+        _fail_import(ctx, dataset, folder, error)
+        if error is exc:
+            raise
+        raise error from exc
     shutil.rmtree(raw / ".cache", ignore_errors=True)
     total = sum(int(f["bytes"]) for f in files)
     _update(ctx, Dataset, dataset["id"], status="ready", files=files, bytes=total,
