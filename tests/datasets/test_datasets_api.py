@@ -79,6 +79,16 @@ def test_upload_preview_tokenize_and_preview_tokens(
     assert preview.json()["items"][0]["text"] == ROWS[0]
     assert preview.json()["items"][0]["pieces"][0] == "<s>"
 
+    packed = api.post(f"{API}/{body['id']}/tokenizations", json={
+        "model_id": llama_model_id, "policy": {"max_length": 16, "mode": "pack"}}).json()
+    wait_dataset(f"/api/v1/tokenizations/{packed['id']}", "ready", "failed")
+    assert api.delete(f"/api/v1/tokenizations/{packed['id']}").status_code == 204
+    assert not (ds_settings.data_dir / packed["path"]).exists()
+    duplicate = api.post(f"{API}/{body['id']}/tokenizations",
+                         json={"model_id": llama_model_id, "policy": {"max_length": 64}})
+    assert duplicate.status_code == 409
+    assert duplicate.json()["error"]["code"] == "tokenization_exists"
+
     conflict = api.delete(f"{API}/{body['id']}")
     assert conflict.status_code == 409 and conflict.json()["error"]["code"] == "dataset_in_use"
     assert api.delete(f"{API}/{body['id']}", params={"force": True}).status_code == 200

@@ -44,6 +44,20 @@ function Origin({ dataset }: { dataset: Dataset }) {
   );
 }
 
+function TextColumn({ dataset }: { dataset: Dataset }) {
+  const info = dataset.info as { columns?: string[]; detected_text_column?: string | null };
+  if (!dataset.text_column) return <>(whole lines / files)</>;
+  const detected = info.detected_text_column === dataset.text_column;
+  return (
+    <>
+      <code>{dataset.text_column}</code> {detected ? "(detected)" : "(chosen)"}
+      {info.columns && info.columns.length > 1 && (
+        <span className="muted"> — columns: {info.columns.join(", ")}</span>
+      )}
+    </>
+  );
+}
+
 function ImportProgress({ dataset }: { dataset: Dataset }) {
   const queryClient = useQueryClient();
   const job = useLiveJob(dataset.job_id, dataset.job).data;
@@ -126,7 +140,9 @@ export function DatasetCard({ datasetId, onDeleted }: { datasetId: number; onDel
             <Origin dataset={dataset} />
           </dd>
           <dt>text column</dt>
-          <dd>{dataset.text_column ?? "(whole lines / files)"}</dd>
+          <dd>
+            <TextColumn dataset={dataset} />
+          </dd>
           <dt>rows</dt>
           <dd className="num">{formatNumber(dataset.rows)}</dd>
           <dt>size</dt>
