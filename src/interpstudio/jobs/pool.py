@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
 import threading
 from multiprocessing.process import BaseProcess
 
@@ -39,7 +40,7 @@ class WorkerPool:
         self._supervisor.start()
 
     def _spawn(self) -> BaseProcess:
-        process = self._context.Process(target=worker_main, args=(self.settings,),
+        process = self._context.Process(target=worker_main, args=(self.settings, os.getpid()),
                                         name="interpstudio-worker", daemon=True)
         process.start()
         log.info("started worker process %s", process.pid)

@@ -192,17 +192,31 @@ class Worker:
             log.warning("job %s could not be finished as %s: %s", job_id, state, exc.message)
 
 
+def _stop_when_orphaned(worker: Worker, parent_pid: int, interval_s: float = 0.5) -> None:
+    while not worker.shutdown.wait(interval_s):
+        if os.getppid() != parent_pid:
+            log.warning("worker %s: parent %s is gone, stopping", worker.worker_id, parent_pid)
+            worker.shutdown.set()
+
+
 def _snapshot(job: Job) -> dict[str, Any]:
     return {"id": job.id, "kind": job.kind, "params": dict(job.params or {}),
             "checkpoint": job.checkpoint}
 
 
-def worker_main(settings: Settings) -> None:
-    """Process entry point (``interpstudio worker`` and the embedded pool's children)."""
+def worker_main(settings: Settings, parent_pid: int | None = None) -> None:
+    """Process entry point (``interpstudio worker`` and the embedded pool's children).
+
+    With ``parent_pid`` (the pool's children), the worker also stops when that process is gone, so
+    a ``serve`` killed with SIGKILL never leaves orphan workers polling the database.
+    """
     from interpstudio.core.logging import configure_logging
 
     configure_logging(settings.log_level)
     worker = Worker(settings)
+    if parent_pid is not None:
+        threading.Thread(target=_stop_when_orphaned, args=(worker, parent_pid),
+                         name="parent-watch", daemon=True).start()
 
     def _stop(signum: int, _frame: object) -> None:
         log.info("worker %s: signal %s, stopping after the current step", worker.worker_id, signum)
