@@ -116,6 +116,9 @@ def _user_path(text: str) -> str:
     if "\x00" in text or not text.strip():
         raise InvalidInput("the path is empty or contains a NUL character; give a real path",
                            details={"path": text.replace("\x00", "\\0")})
+    if any(len(part.encode()) > 255 for part in Path(text).parts):
+        raise InvalidInput("a component of the path is longer than 255 bytes; give a real path",
+                           details={"path": text[:300]})
     return text.strip()
 
 
