@@ -18,6 +18,7 @@ import { ModelArchitectureViewer } from "./model-architecture-viewer";
 import { ModelProgress } from "./model-progress";
 
 type Drift = Record<string, { min_layer_cosine: number; last_layer_cosine: number }>;
+type MemoryFacts = { resident_bytes?: number; estimated_bytes?: number };
 
 function RenameField({ model, onDone }: { model: Model; onDone: () => void }) {
   const [name, setName] = useState(model.name);
@@ -42,6 +43,7 @@ export function ModelCard({ model }: { model: Model }) {
   const [renaming, setRenaming] = useState(false);
   const [showArchitecture, setShowArchitecture] = useState(false);
   const drift = ((model.info as { drift?: Drift }).drift ?? {}) as Drift;
+  const memory = model.info as MemoryFacts;
   const identity = model.repo_id
     ? `${model.repo_id}@${(model.commit_sha ?? "").slice(0, 12)}`
     : model.key.slice(0, 18);
@@ -96,6 +98,12 @@ export function ModelCard({ model }: { model: Model }) {
         <div>
           <dt>disk</dt>
           <dd>{formatBytes(model.disk_bytes)}</dd>
+        </div>
+        <div>
+          <dt>memory (estimated)</dt>
+          <dd title="resident bytes of the weights at the precision used, measured on load">
+            {formatBytes(memory.resident_bytes)} ({formatBytes(memory.estimated_bytes)})
+          </dd>
         </div>
         <div>
           <dt>type</dt>
