@@ -154,3 +154,10 @@ def test_not_enough_free_disk_is_refused_before_downloading(
     assert info.value.status == 507
     assert info.value.details["needed_bytes"] > info.value.details["free_bytes"]
     assert hub.bytes_served("model.safetensors") == 0
+
+
+def test_transient_5xx_on_metadata_is_retried(hub: HubServer, tiny_repo: str,
+                                              tmp_path: Path) -> None:
+    hub.faults.fail_requests(status=503, times=2)  # any request, the API calls included
+    assert _preflight(hub, "org/tiny", tmp_path).commit_sha == tiny_repo
+    assert [r.status for r in hub.requests][:2] == [503, 503]

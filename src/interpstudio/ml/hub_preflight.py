@@ -22,9 +22,11 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
+import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from interpstudio.core.errors import InsufficientDisk
 from interpstudio.ml.hub_download import RemoteFile
@@ -35,6 +37,9 @@ WEIGHT_SUFFIXES = (".safetensors", ".bin")
 SIDE_FILE_SUFFIXES = (".json", ".model", ".txt", ".tiktoken", ".jinja")  # never remote code
 SKIPPED_SIDE_FILES = ("README.md", ".gitattributes")
 DISK_MARGIN_BYTES = 64 * 1024 * 1024
+API_ATTEMPTS = 4  # a transient 5xx / 429 / network error on a metadata call is retried
+API_BACKOFF_S = 0.5
+T = TypeVar("T")
 _LAYER_FIELDS = ("num_hidden_layers", "n_layer", "num_layers", "n_layers")
 _WIDTH_FIELDS = ("hidden_size", "n_embd", "d_model", "dim")
 
@@ -159,7 +164,7 @@ def run_preflight(*, repo_id: str, revision: str | None, endpoint: str, dest: Pa
 
     hub_failures = (HfHubHTTPError, HFValidationError, EntryNotFoundError, httpx2.TransportError)
     try:
-        info = api.model_info(repo_id, revision=revision, files_metadata=True)
+        info = _retrying(lambda: api.model_info(repo_id, revision=revision, files_metadata=True))
     except hub_failures as exc:
         raise translated(exc) from None
     commit = str(info.sha)
@@ -167,8 +172,9 @@ def run_preflight(*, repo_id: str, revision: str | None, endpoint: str, dest: Pa
                 for s in (info.siblings or [])]
     with tempfile.TemporaryDirectory(prefix="interpstudio-preflight-") as tmp:
         try:
-            config_file = hf_hub_download(repo_id, "config.json", revision=commit,
-                                          endpoint=endpoint, token=token or None, local_dir=tmp)
+            config_file = _retrying(lambda: hf_hub_download(
+                repo_id, "config.json", revision=commit, endpoint=endpoint, token=token or None,
+                local_dir=tmp))
         except hub_failures as exc:
             raise translated(exc, "config.json") from None
         config = json.loads(Path(config_file).read_text())
@@ -191,6 +197,25 @@ def run_preflight(*, repo_id: str, revision: str | None, endpoint: str, dest: Pa
         memory_estimates=estimates, disk_needed_bytes=needed, disk_free_bytes=free,
         disk_path=str(dest), config=config,
     )
+
+
+def _retrying(call: Callable[[], T]) -> T:
+    """``call()``, again after a short backoff when the hub answered 5xx / 429 or the network
+    failed (up to ``API_ATTEMPTS`` tries); any other error is raised at once."""
+    import httpx2
+    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
+
+    for attempt in range(1, API_ATTEMPTS + 1):
+        try:
+            return call()
+        except (HfHubHTTPError, httpx2.TransportError, LocalEntryNotFoundError) as exc:
+            response = getattr(exc, "response", None)
+            status = response.status_code if response is not None else None
+            transient = status is None or status >= 500 or status == 429
+            if not transient or attempt == API_ATTEMPTS:
+                raise
+            time.sleep(API_BACKOFF_S * 2 ** (attempt - 1))
+    raise AssertionError("unreachable")
 
 
 def _check_supported(config: dict[str, Any]) -> str:
