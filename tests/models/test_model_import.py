@@ -60,6 +60,30 @@ def test_import_single_safetensors_with_its_config(
     assert {"model.safetensors", "config.json"} <= names
 
 
+def test_import_gguf_converts_it_to_safetensors(
+        hub_client: TestClient, hub_settings: Settings, tiny_gguf_file: Path,
+        tiny_llama_dir: Path, tmp_path: Path, worker_thread,
+        wait_model: Callable[..., dict]) -> None:
+    from safetensors.numpy import load_file
+
+    source = shutil.copy(tiny_gguf_file, tmp_path / "imports" / "tiny.gguf")
+    created = hub_client.post(f"{API}/import", json={"path": str(source)})
+    assert created.status_code == 201, created.text
+    assert created.json()["info"]["import_kind"] == "gguf"
+    worker_thread(hub_settings)
+    ready = wait_model(created.json()["id"], "ready", "failed")
+    assert ready["status"] == "ready", ready["error_message"]
+    assert (ready["model_type"], ready["n_layers"], ready["d_model"]) == ("llama", 2, 64)
+    assert ready["fidelity"]["exact"]
+    checkpoint = hub_settings.data_dir / ready["path"]
+    assert {"config.json", "model.safetensors", "tokenizer.json"} <= {
+        p.name for p in checkpoint.iterdir()}
+    converted = load_file(checkpoint / "model.safetensors")
+    original = load_file(tiny_llama_dir / "model.safetensors")
+    assert ready["param_count"] == sum(a.size for a in original.values())
+    assert (converted["model.embed_tokens.weight"] == original["model.embed_tokens.weight"]).all()
+
+
 def test_model_service_lifecycle_on_each_database(settings: Settings, tiny_llama_dir: Path,
                                                   tmp_path: Path) -> None:
     source = shutil.copytree(tiny_llama_dir, tmp_path / "src")
