@@ -1,7 +1,9 @@
 """Benchmark of the quantized precisions: memory, speed and drift against fp32, in one run.
 
-    .venv/bin/python benchmarks/quantize.py            # the bundled SmolLM2-135M-Instruct
-    .venv/bin/python benchmarks/quantize.py --tiny     # a random 4-layer llama, seconds
+    .venv/bin/python -P benchmarks/quantize.py         # the bundled SmolLM2-135M-Instruct
+    .venv/bin/python -P benchmarks/quantize.py --tiny  # a random 4-layer llama, seconds
+
+(``-P``: the benchmarks folder holds a ``tokenize.py`` that would shadow the standard library.)
 
 For bf16, q8, q4 and q2 it prints: linear-weight bytes / fp32 linear-weight bytes (goals q8 <=
 0.28, q4 <= 0.16, q2 <= 0.10), resident bytes measured vs estimated, the time to quantize, the

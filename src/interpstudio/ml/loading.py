@@ -276,8 +276,12 @@ def _load_at(
 
 
 def _from_pretrained(directory: Path, **kwargs: Any) -> nn.Module:
-    from transformers import AutoModel, AutoModelForCausalLM
+    from transformers import AutoModel, AutoModelForCausalLM, GgufConfig
 
+    if kwargs.get("gguf_file"):
+        # Always dense: with the `kernels` package transformers would otherwise keep GGUF blocks
+        # packed in its own modules, which neither quantize() nor the parameter count expect.
+        kwargs["quantization_config"] = GgufConfig(dequantize=True)
     try:
         model = AutoModelForCausalLM.from_pretrained(str(directory), **kwargs)
     except ValueError as exc:  # config class not mapped to a causal LM
