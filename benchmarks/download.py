@@ -24,6 +24,8 @@ import tempfile
 import time
 from pathlib import Path
 
+# This folder holds scripts named like stdlib modules (tokenize.py): keep it off the import path.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 GOAL = 0.9
