@@ -224,3 +224,22 @@ def test_kill_9_of_the_worker_then_resume_is_byte_identical(
     assert hashes(store_of(world, extraction_id)) == hashes(store_of(world, reference))
     np.testing.assert_array_equal(open_activations(store_of(world, extraction_id)).tokens[:],
                                   open_activations(store_of(world, reference)).tokens[:])
+
+
+def test_deleting_the_model_while_an_extraction_runs_is_refused_with_what_depends_on_it(
+    world: ExtractionWorld, worker_thread: Callable[[Settings], Any]
+) -> None:
+    from interpstudio.services import models as model_service
+
+    extraction_id = create(world, make_spec(world, world.tokenization(repeat=300), batch_size=1))
+    worker_thread(world.settings)
+    wait_for(lambda: job_of(world, extraction_id)["state"] == "running", timeout=60)
+    with world.factory.begin() as session, pytest.raises(AppError) as info:
+        model_service.delete_model(session=session, model_id=world.model_id,
+                                   paths=DataPaths(world.settings.data_dir))
+    assert info.value.status == 409 and info.value.code == "model_in_use"
+    assert [e["id"] for e in info.value.details["extractions"]] == [extraction_id]
+    with world.factory.begin() as session:
+        service.cancel_extraction(session=session, extraction_id=extraction_id)
+    assert wait_finished(world, extraction_id)["state"] == "cancelled"
+    assert (world.settings.data_dir / "models" / "1" / "checkpoint").is_dir()

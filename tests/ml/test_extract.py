@@ -290,3 +290,28 @@ def test_disk_full_is_refused_by_preflight_and_mid_run_leaves_a_valid_partial(
     acts = open_activations(tiny_disk / "s")
     assert acts.status == "failed" and 0 < acts.rows < report.plan["rows"]
     acts.verify()
+
+
+# ------------------------------------------------------------------------------- precisions
+@pytest.mark.parametrize("precision", ["q8", "q4", "q2"])
+def test_quantized_models_store_dequantized_module_outputs(
+    precision: str, tiny_llama_dir: Path, tmp_path: Path
+) -> None:
+    from interpstudio.ml.loading import load_model
+
+    sequences = random_sequences(9, vocab=500, high=12, seed=4)
+    tokens = write_tokenization(tmp_path / "tok", sequences)
+    results = {}
+    for name in ("fp32", precision):
+        loaded = load_model(tiny_llama_dir, precision=name, device="cpu",
+                            memory_budget_bytes=1 << 30)
+        assert loaded.precision_used == name
+        result = extract(loaded, tokens, ["blocks.*.resid_post"], out_dir=tmp_path / name,
+                         batch_size=4, dtype="float32", durable=False)
+        results[name] = open_activations(result.path)["blocks.1.resid_post"][:]
+    reference, quantized = results["fp32"], results[precision]
+    assert quantized.shape == reference.shape and np.isfinite(quantized).all()
+    cosine = (quantized * reference).sum(1) / (
+        np.linalg.norm(quantized, axis=1) * np.linalg.norm(reference, axis=1))
+    assert cosine.min() > {"q8": 0.99, "q4": 0.9, "q2": 0.5}[precision]
+    assert not np.array_equal(quantized, reference)  # really another precision

@@ -300,9 +300,10 @@ class ExtractionSession:
         """Off the device in the storage dtype. On the CPU float16 / float32 casts are left to
         the writer thread (numpy casts while the next batch computes)."""
         target = STORAGE_TORCH_DTYPES[self.dtype]
-        if x.device.type == "cpu":
-            return x if (target != torch.bfloat16 or x.dtype == target) else x.to(target)
-        return x.to(target).cpu()
+        numpy_castable = (torch.float16, torch.float32)
+        if x.device.type == "cpu" and x.dtype in numpy_castable and target in numpy_castable:
+            return x
+        return x.to(target).cpu()  # bfloat16 either side: numpy has no bfloat16 to cast with
 
     def compute(self, batch: Batch, skip_before: int) -> list[ActivationBatch]:
         """Run ``batch`` in chunks of at most ``batch_limit`` sequences, halving on OOM."""
