@@ -73,3 +73,19 @@ def wait_row(factory: sessionmaker[Session]) -> Callable[..., dict[str, Any]]:
         return wait_for(check, timeout=timeout)
 
     return wait
+
+
+@pytest.fixture
+def wait_job(factory: sessionmaker[Session]) -> Callable[..., Any]:
+    """Wait for a job's final state (a task marks its row a moment before the runner the job)."""
+    from interpstudio.db.models import Job
+
+    def wait(job_id: int, *states: str, timeout: float = 60) -> Job:
+        def check() -> Job | None:
+            with factory() as session:
+                job = session.get(Job, job_id)
+                return job if job is not None and job.state in states else None
+
+        return wait_for(check, timeout=timeout)
+
+    return wait

@@ -193,7 +193,7 @@ def test_insufficient_disk_is_refused_before_copying(tmp_path: Path, hub: HubSer
 
 def test_delete_refuses_while_tokenized_unless_forced(ds_settings: Settings, import_root: Path,
                                                       llama_model_id: int, call, wait_row,
-                                                      worker_thread) -> None:
+                                                      wait_job, worker_thread) -> None:
     (import_root / "a.txt").write_text("hello world\nsecond line\n")
     worker_thread(ds_settings)
     created = _add_local(call, ds_settings, [import_root / "a.txt"])
@@ -204,6 +204,7 @@ def test_delete_refuses_while_tokenized_unless_forced(ds_settings: Settings, imp
     from interpstudio.db.models import Tokenization
 
     wait_row(Tokenization, tokenization["id"], "ready", "failed")
+    wait_job(tokenization["job_id"], "succeeded")
     with pytest.raises(DatasetInUse) as caught:
         call(service.delete_dataset, paths=paths, dataset_id=created["id"])
     assert caught.value.details["tokenizations"][0]["id"] == tokenization["id"]
@@ -250,9 +251,14 @@ def test_disk_filling_up_mid_import_fails_cleanly(tmp_path: Path, hub: HubServer
                 return row if row is not None and row.status in ("failed", "ready") else None
 
         failed = wait_for(settled, timeout=60)
-        with factory() as session:
-            job = session.get(Job, failed.job_id)
-            assert job.state == "failed" and job.error_code == "disk_full", job.error_message
+
+        def failed_job() -> Job | None:  # the row is marked a moment before the job
+            with factory() as session:
+                job = session.get(Job, failed.job_id)
+                return job if job.state == "failed" else None
+
+        job = wait_for(failed_job, timeout=30)
+        assert job.error_code == "disk_full", job.error_message
         assert failed.status == "failed" and "filled up" in failed.error_message
         assert not folder.exists()
         engine.dispose()

@@ -42,7 +42,7 @@ def wait_dataset(api: TestClient) -> Callable[..., dict]:
 
 def test_upload_preview_tokenize_and_preview_tokens(
     api: TestClient, ds_settings: Settings, tiny_dataset_dir: Path, llama_model_id: int,
-    worker_thread, wait_dataset,
+    worker_thread, wait_dataset, wait_job,
 ) -> None:
     files = [("files", ("train.jsonl", (tiny_dataset_dir / JSONL_FILE).read_bytes())),
              ("files", ("more.txt", b"extra line one\nextra line two\n"))]
@@ -71,8 +71,9 @@ def test_upload_preview_tokenize_and_preview_tokens(
                    json={"model_id": llama_model_id, "policy": {"max_length": 64}})
     assert tok.status_code == 201, tok.text
     done = wait_dataset(f"/api/v1/tokenizations/{tok.json()['id']}", "ready", "failed")
+    wait_job(done["job_id"], "succeeded")
     assert done["status"] == "ready", done["error_message"]
-    assert done["counts"]["sequences"] == len(ROWS) + 2 and done["job"]["state"] == "succeeded"
+    assert done["counts"]["sequences"] == len(ROWS) + 2 and done["job"]["kind"] == "tokenize"
     listed = api.get(f"{API}/{body['id']}/tokenizations").json()
     assert listed["total"] == 1 and listed["items"][0]["id"] == done["id"]
     preview = api.get(f"/api/v1/tokenizations/{done['id']}/preview", params={"limit": 2})
@@ -82,6 +83,7 @@ def test_upload_preview_tokenize_and_preview_tokens(
     packed = api.post(f"{API}/{body['id']}/tokenizations", json={
         "model_id": llama_model_id, "policy": {"max_length": 16, "mode": "pack"}}).json()
     wait_dataset(f"/api/v1/tokenizations/{packed['id']}", "ready", "failed")
+    wait_job(packed["job_id"], "succeeded")
     assert api.delete(f"/api/v1/tokenizations/{packed['id']}").status_code == 204
     assert not (ds_settings.data_dir / packed["path"]).exists()
     duplicate = api.post(f"{API}/{body['id']}/tokenizations",

@@ -139,8 +139,12 @@ def test_resume_after_kill_9_continues_and_matches_the_tokenizer(
         second.terminate()
         second.wait(15)
     assert ready["status"] == "ready", ready["error_message"]
-    with factory() as session:
-        assert session.get(Job, created["job_id"]).result["resumed_from_row"] >= 300
+    def finished_job() -> Job | None:  # the row turns ready a moment before the job's result
+        with factory() as session:
+            job = session.get(Job, created["job_id"])
+            return job if job.state == "succeeded" else None
+
+    assert wait_for(finished_job, timeout=30).result["resumed_from_row"] >= 300
     tokenizer = AutoTokenizer.from_pretrained(tiny_llama_dir)
     texts = list(iter_texts([bundled_text_path()], ReadOptions()))
     stream = [t for ids in tokenizer(texts, add_special_tokens=False)["input_ids"] if ids
@@ -171,5 +175,6 @@ def test_cancel_stops_the_job_and_resume_finishes_it(ds_settings: Settings, macb
         job_service.resume_job(session=session, job_id=created["job_id"])
     ready = wait_row(Tokenization, created["id"], "ready", "failed", timeout=120)
     assert ready["status"] == "ready", ready["error_message"]
-    assert job().result["resumed_from_row"] >= 50
+    finished = wait_for(lambda: job() if job().state == "succeeded" else None, timeout=30)
+    assert finished.result["resumed_from_row"] >= 50  # the row is ready just before the result
     assert ready["counts"]["sequences"] == macbeth["rows"]
