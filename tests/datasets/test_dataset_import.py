@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
 from hub_server import HubServer
 from hub_server.tiny_datasets import tiny_dataset_rows
@@ -264,3 +265,49 @@ def test_disk_filling_up_mid_import_fails_cleanly(tmp_path: Path, hub: HubServer
         engine.dispose()
     finally:
         subprocess.run(["umount", "-l", str(small)], check=False)
+
+
+def test_hub_download_progress_counts_bytes_as_they_arrive(
+    ds_settings: Settings, hub: HubServer, tmp_path: Path, factory, wait_row, worker_thread,
+) -> None:
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    folder = tmp_path / "big-ds" / "data"
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    # ~25 MB, barely compressible: huggingface_hub reports progress per 10 MB it writes
+    texts = [rng.bytes(1500).hex() for _ in range(8500)]
+    pq.write_table(pa.table({"text": texts}), folder / "train-00000-of-00001.parquet",
+                   compression="none")
+    hub.add_dataset("org/big-ds", folder.parent)
+    hub.faults.set_throttle(10_000_000)
+    created = call_add_hub(factory, ds_settings, "org/big-ds")
+    worker_thread(ds_settings)
+    seen: list[float] = []
+
+    def record() -> bool:
+        with factory() as session:
+            job = session.get(Job, created)
+            if job.stage == "download" and job.done and (not seen or job.done != seen[-1]):
+                seen.append(job.done)
+            return job.state in ("succeeded", "failed")
+
+    from helpers import wait_for
+
+    wait_for(record, timeout=60, interval=0.02)
+    with factory() as session:
+        job = session.get(Job, created)
+        assert job.state == "succeeded", job.error_message
+        dataset = session.scalars(select(Dataset).where(Dataset.job_id == created)).one()
+    assert len(seen) >= 3 and seen == sorted(seen), seen
+    assert seen[-1] <= dataset.bytes and dataset.rows == 8500
+
+
+def call_add_hub(factory, settings: Settings, repo_id: str) -> int:  # type: ignore[no-untyped-def]
+    with factory.begin() as session:
+        dataset = service.add_hub_dataset(session=session, settings=settings, repo_id=repo_id,
+                                          revision="main", config="default", split="train",
+                                          name=None, spec=ReadOptionsSpec(), token=None)
+        return int(dataset.job_id)

@@ -151,13 +151,33 @@ def plan_hub_dataset(repo_id: str, *, revision: str, config: str, split: str, en
     return plan
 
 
+def _byte_counter(on_bytes: Callable[[int], None]) -> type:
+    """A silent tqdm class for ``hf_hub_download(tqdm_class=...)`` that reports bytes received."""
+    from tqdm.auto import tqdm
+
+    class ByteCounter(tqdm):  # type: ignore[misc]
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            kwargs["disable"] = True  # never draws anything
+            super().__init__(*args, **kwargs)
+
+        def update(self, n: float | None = 1) -> bool | None:
+            if n:
+                on_bytes(int(n))
+            return super().update(n)
+
+    return ByteCounter
+
+
 def download_hub_files(plan: HubDatasetPlan, destination: Path, *, endpoint: str,
-                       token: str | None, on_file: Callable[[int], None] | None = None,
+                       token: str | None, on_bytes: Callable[[int], None] | None = None,
                        should_stop: Callable[[], bool] = lambda: False) -> list[Path]:
-    """Download the planned files at the resolved commit into ``destination`` (paths kept)."""
+    """Download the planned files at the resolved commit into ``destination`` (paths kept);
+    ``on_bytes`` hears the bytes as huggingface_hub writes them (its ``tqdm_class`` hook; it
+    writes every 10 MB, so smaller files report once)."""
     from huggingface_hub import hf_hub_download
     from huggingface_hub.errors import GatedRepoError
 
+    counter = _byte_counter(on_bytes) if on_bytes is not None else None
     local: list[Path] = []
     for item in plan.files:
         if should_stop():
@@ -165,10 +185,9 @@ def download_hub_files(plan: HubDatasetPlan, destination: Path, *, endpoint: str
         try:
             path = hf_hub_download(plan.repo_id, item["path"], repo_type="dataset",
                                    revision=plan.commit_sha, endpoint=endpoint,
-                                   token=token or False, local_dir=destination)
+                                   token=token or False, local_dir=destination,
+                                   tqdm_class=counter)
         except GatedRepoError:
             raise HubTokenRequired(plan.repo_id, had_token=bool(token)) from None
         local.append(Path(path))
-        if on_file is not None:
-            on_file(int(item["bytes"]))
     return local

@@ -85,7 +85,7 @@ def _fetch(ctx: JobContext, dataset: dict[str, Any], params: DatasetImportParams
                                  if k != "total_bytes"})
         ctx.progress(stage="download", done=0, total=plan.total_bytes, unit="bytes")
         local = download_hub_files(plan, raw, endpoint=ctx.settings.hf_endpoint,
-                                   token=take_token(ctx.paths, ctx.job_id), on_file=advance,
+                                   token=take_token(ctx.paths, ctx.job_id), on_bytes=advance,
                                    should_stop=ctx.should_stop)
         return [{"name": str(p.relative_to(raw)), "bytes": p.stat().st_size,
                  "sha256": sha256_of(p)} for p in local]
