@@ -21,14 +21,21 @@ from interpstudio.db.migrate import upgrade
 
 
 def _app():  # type: ignore[no-untyped-def]
+    """The app on a temp data dir, talking to a real local hub (never the unreachable Hub, where
+    every request would end in a legitimate 502)."""
     import tempfile
 
-    app_settings = make_settings(Path(tempfile.mkdtemp(prefix="interpstudio-fuzz-")))
+    from hub_server import HubServer
+
+    hub = HubServer()
+    hub.start()
+    app_settings = make_settings(Path(tempfile.mkdtemp(prefix="interpstudio-fuzz-")),
+                                 hf_endpoint=hub.url)
     upgrade(app_settings.resolved_database_url)
-    return create_app(app_settings)
+    return create_app(app_settings), hub
 
 
-APP = _app()
+APP, HUB = _app()
 schema = schemathesis.openapi.from_asgi("/openapi.json", APP)
 
 
@@ -42,6 +49,7 @@ def _seed_jobs():  # type: ignore[no-untyped-def]
             client.post("/api/v1/selftest", json={})
         client.post("/api/v1/jobs/1/cancel")
     yield
+    HUB.stop()
 
 
 @schema.parametrize()
