@@ -27,3 +27,19 @@ def register_model_row(settings: Settings, folder: Path, key: str = TINY_LLAMA_K
             return model.id
     finally:
         engine.dispose()
+
+
+def write_incompressible_dataset(folder: Path, rows: int = 8500) -> Path:
+    """A hub-layout dataset (``data/train-...parquet``) of random hex rows, ~3 KB each, stored
+    without compression, so its size on the wire is known (8500 rows: ~25 MB)."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    data = folder / "data"
+    data.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    texts = [rng.bytes(1500).hex() for _ in range(rows)]
+    pq.write_table(pa.table({"text": texts}), data / "train-00000-of-00001.parquet",
+                   compression="none")
+    return folder

@@ -270,17 +270,9 @@ def test_disk_filling_up_mid_import_fails_cleanly(tmp_path: Path, hub: HubServer
 def test_hub_download_progress_counts_bytes_as_they_arrive(
     ds_settings: Settings, hub: HubServer, tmp_path: Path, factory, wait_row, worker_thread,
 ) -> None:
-    import numpy as np
-    import pyarrow as pa
-    import pyarrow.parquet as pq
+    from dataset_helpers import write_incompressible_dataset
 
-    folder = tmp_path / "big-ds" / "data"
-    folder.mkdir(parents=True)
-    rng = np.random.default_rng(0)
-    # ~25 MB, barely compressible: huggingface_hub reports progress per 10 MB it writes
-    texts = [rng.bytes(1500).hex() for _ in range(8500)]
-    pq.write_table(pa.table({"text": texts}), folder / "train-00000-of-00001.parquet",
-                   compression="none")
+    folder = write_incompressible_dataset(tmp_path / "big-ds") / "data"
     hub.add_dataset("org/big-ds", folder.parent)
     hub.faults.set_throttle(10_000_000)
     created = call_add_hub(factory, ds_settings, "org/big-ds")

@@ -178,3 +178,31 @@ def test_tokenize_progress_arrives_over_websocket_and_increases(
     done = [u["done"] for u in updates if u["stage"] == "tokenize"]
     assert len([b for a, b in pairwise(done) if b > a]) >= 3, done
     assert any("tokens" in (u["message"] or "") for u in updates)
+
+
+def test_hub_import_progress_arrives_over_websocket_and_increases(
+    api: TestClient, ds_settings: Settings, hub: HubServer, tmp_path: Path, worker_thread,
+) -> None:
+    from dataset_helpers import write_incompressible_dataset
+
+    hub.add_dataset("org/big-ds", write_incompressible_dataset(tmp_path / "big-ds"))
+    hub.faults.set_throttle(10_000_000)
+    with api.websocket_connect("/api/v1/ws") as ws:
+        assert ws.receive_json()["type"] == "snapshot"
+        ws.send_json({"type": "subscribe", "job_ids": None, "system": False})
+        created = api.post(API, json={"repo_id": "org/big-ds"}).json()
+        worker_thread(ds_settings)
+        updates = []
+        while True:
+            message = ws.receive_json()
+            if message["type"] != "job.updated" or message["job"]["id"] != created["job_id"]:
+                continue
+            updates.append(message["job"])
+            if message["job"]["state"] in ("succeeded", "failed"):
+                break
+    assert updates[-1]["state"] == "succeeded", updates[-1]["error_message"]
+    download = [u["done"] for u in updates if u["stage"] == "download" and u["done"]]
+    assert len([b for a, b in pairwise(download) if b > a]) >= 2, download
+    assert {u["unit"] for u in updates if u["stage"] == "download"} == {"bytes"}
+    reading = [u["done"] for u in updates if u["stage"] == "read"]
+    assert reading == sorted(reading) and updates[-1]["progress"] == 1.0
