@@ -206,3 +206,18 @@ def test_hub_import_progress_arrives_over_websocket_and_increases(
     assert {u["unit"] for u in updates if u["stage"] == "download"} == {"bytes"}
     reading = [u["done"] for u in updates if u["stage"] == "read"]
     assert reading == sorted(reading) and updates[-1]["progress"] == 1.0
+
+
+def test_failed_upload_import_removes_files_and_a_retry_says_upload_again(
+    api: TestClient, ds_settings: Settings, worker_thread, wait_dataset, wait_job,
+) -> None:
+    bad = "ok\ncaf\xe9\n".encode("latin-1")
+    created = api.post(f"{API}/upload", files=[("files", ("latin1.txt", bad))]).json()
+    worker_thread(ds_settings)
+    failed = wait_dataset(f"{API}/{created['id']}", "failed")
+    assert "latin1.txt" in failed["error_message"] and "line 2" in failed["error_message"]
+    wait_job(created["job_id"], "failed")
+    assert not (ds_settings.data_dir / created["path"]).exists()
+    assert api.post(f"/api/v1/jobs/{created['job_id']}/retry").status_code == 200
+    job = wait_job(created["job_id"], "failed")
+    assert job.error_code == "upload_gone" and "upload them again" in job.error_message

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from interpstudio.core.errors import AppError, Conflict, InsufficientDisk, NotFound
+from interpstudio.core.errors import AppError, Conflict, InsufficientDisk, InvalidInput, NotFound
 
 
 class DatasetNotFound(NotFound):
@@ -116,3 +116,13 @@ class DiskFullDuringImport(InsufficientDisk):
             self, f"the disk at {path} filled up during the import ({free:,} bytes free); the "
             "partial files were removed: free some space and retry",
             details={"path": path, "free_bytes": free})
+
+
+class UploadGone(InvalidInput):
+    """A retried import of an upload whose files were removed when it failed."""
+
+    code = "upload_gone"
+
+    def __init__(self, missing: list[str]) -> None:
+        super().__init__(f"the uploaded file(s) {', '.join(missing)} were removed when the "
+                         "import failed; upload them again", details={"missing": missing})

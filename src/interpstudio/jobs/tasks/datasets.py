@@ -39,13 +39,11 @@ from interpstudio.ml.text_store import (
     sha256_of,
     write_text_parquet,
 )
-from interpstudio.services.dataset_errors import DiskFullDuringImport
+from interpstudio.services.dataset_errors import DiskFullDuringImport, UploadGone
 from interpstudio.services.dataset_files import RAW_DIR, raw_files, remove_folder, resolve
 from interpstudio.services.dataset_params import DatasetImportParams, TokenizeParams
 from interpstudio.services.datasets import read_options
 from interpstudio.services.model_files import take_token
-
-PREVIEW_SEQUENCES = 5
 
 
 def _update(ctx: JobContext, model: type[Dataset] | type[Tokenization], row_id: int,
@@ -77,6 +75,9 @@ def _fetch(ctx: JobContext, dataset: dict[str, Any], params: DatasetImportParams
 
     if dataset["source"] == "upload":
         order = info.get("file_order") or [p.name for p in raw_files(raw.parent)]
+        missing = [name for name in order if not (raw / name).is_file()]
+        if missing:
+            raise UploadGone(missing)
         return [{"name": n, "bytes": (raw / n).stat().st_size, "sha256": sha256_of(raw / n)}
                 for n in order]
     raw.mkdir(parents=True, exist_ok=True)
