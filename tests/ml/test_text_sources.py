@@ -13,6 +13,7 @@ import pytest
 
 from hub_server.tiny_datasets import JSONL_FILE, PARQUET_FILE, tiny_dataset_rows
 from interpstudio.data import bundled_text_path
+from interpstudio.ml.source_inspection import inspect_sources
 from interpstudio.ml.text_sources import (
     DecodeReport,
     EmptySource,
@@ -23,7 +24,6 @@ from interpstudio.ml.text_sources import (
     ReadOptions,
     RecordTooLarge,
     UnsupportedFormat,
-    inspect_sources,
     iter_texts,
 )
 
@@ -127,7 +127,7 @@ def test_csv_without_the_column_lists_columns(tmp_path: Path) -> None:
 def test_empty_file_is_refused_with_its_name(tmp_path: Path) -> None:
     path = tmp_path / "empty.jsonl"
     path.write_bytes(b"")
-    with pytest.raises(EmptySource, match="empty.jsonl"):
+    with pytest.raises(EmptySource, match=r"empty\.jsonl"):
         inspect_sources([path], ReadOptions())
     with pytest.raises(EmptySource):
         list(iter_texts([path], ReadOptions()))
@@ -136,7 +136,7 @@ def test_empty_file_is_refused_with_its_name(tmp_path: Path) -> None:
 def test_parquet_that_is_not_parquet_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "fake.parquet"
     path.write_text("id,text\n1,hello\n")
-    with pytest.raises(NotParquet, match="fake.parquet"):
+    with pytest.raises(NotParquet, match=r"fake\.parquet"):
         inspect_sources([path], ReadOptions())
 
 
@@ -153,5 +153,5 @@ def test_huge_line_is_refused_without_reading_it_whole(tmp_path: Path) -> None:
 def test_unsupported_extension_lists_supported(tmp_path: Path) -> None:
     path = tmp_path / "a.xlsx"
     path.write_bytes(b"x")
-    with pytest.raises(UnsupportedFormat, match=".jsonl"):
+    with pytest.raises(UnsupportedFormat, match=r"\.jsonl"):
         inspect_sources([path], ReadOptions())

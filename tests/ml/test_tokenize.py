@@ -4,6 +4,7 @@ and the text store (import, statistics, paging, disk full)."""
 
 from __future__ import annotations
 
+import itertools
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -154,7 +155,7 @@ def test_progress_reports_rows_and_tokens_increasing(tmp_path: Path, text_file: 
     _run(text_file, tmp_path / "t", llama_tokenizer, TokenizationPolicy(),
          on_progress=lambda rows, tokens: seen.append((rows, tokens)), batch_rows=50)
     assert len(seen) == 6 and seen[-1][0] == len(TEXTS)
-    assert all(a < b for a, b in zip(seen, seen[1:], strict=False))
+    assert all(a < b for a, b in itertools.pairwise(seen))
 
 
 def test_summarize_tokens_unique_top_and_histogram(tmp_path: Path, text_file: Path,

@@ -12,8 +12,9 @@ their count and first positions in a ``DecodeReport``), a malformed JSONL line, 
 column, an empty file, a ``.parquet`` that is not parquet, a line or record above
 ``max_record_bytes`` (a zip-bomb-like single huge line never gets into memory whole).
 
-This module is NOT responsible for copying files, statistics (``dataset_stats.py``) or
-tokenization (``tokenize.py``); it imports only the standard library, pyarrow and core.
+This module is NOT responsible for detecting columns (``source_inspection.py``), copying files,
+statistics (``dataset_stats.py``) or tokenization (``tokenize.py``); it imports only the standard
+library, pyarrow and core.
 """
 
 from __future__ import annotations
@@ -33,10 +34,8 @@ FORMATS: dict[str, str] = {
     ".txt": "txt", ".text": "txt", ".md": "txt", ".jsonl": "jsonl", ".ndjson": "jsonl",
     ".json": "json", ".csv": "csv", ".parquet": "parquet",
 }  # fmt: skip
-TEXT_COLUMN_NAMES = ("text", "content", "document", "body", "sentence", "story", "article",
-                     "passage", "prompt", "question", "input")
 MAX_REPORTED_POSITIONS = 20
-_READ_CHUNK = 1 << 20  # 1 MiB
+READ_CHUNK = 1 << 20  # 1 MiB
 
 
 class TextSourceError(InvalidInput):
@@ -106,17 +105,6 @@ class DecodeReport:
                 "positions": self.positions}
 
 
-@dataclass(frozen=True)
-class SourceInfo:
-    """What a quick look at the files found: format, columns, the detected text column."""
-
-    files: list[str]
-    formats: list[str]
-    columns: list[str]
-    text_column: str | None
-    detected_text_column: str | None
-
-
 def file_format(path: Path) -> str:
     fmt = FORMATS.get(path.suffix.lower())
     if fmt is None:
@@ -172,7 +160,7 @@ def iter_raw_lines(path: Path, max_record_bytes: int) -> Iterator[tuple[int, int
     """Yield ``(line_number, byte_offset, bytes)`` without the newline; never holds a huge line."""
     line_number, offset, pending = 1, 0, bytearray()
     with open(path, "rb") as handle:
-        while chunk := handle.read(_READ_CHUNK):
+        while chunk := handle.read(READ_CHUNK):
             start = 0
             while (end := chunk.find(b"\n", start)) != -1:
                 pending += chunk[start:end]
@@ -196,7 +184,7 @@ def _check_record_size(path: Path, line: int, size: int, limit: int) -> None:
             file=path.name, line=line, limit_bytes=limit)
 
 
-def _decoded_lines(path: Path, options: ReadOptions,
+def decoded_lines(path: Path, options: ReadOptions,
                    report: DecodeReport) -> Iterator[tuple[int, str]]:
     lines = iter_raw_lines(path, options.max_record_bytes)
     for line, offset, data in lines:
@@ -210,12 +198,12 @@ def _decoded_lines(path: Path, options: ReadOptions,
 # -- per-format readers -------------------------------------------------------------------------
 def _read_txt(path: Path, options: ReadOptions, report: DecodeReport) -> Iterator[str]:
     if options.txt_mode == "line":
-        for _line, text in _decoded_lines(path, options, report):
+        for _line, text in decoded_lines(path, options, report):
             yield text
         return
     size = path.stat().st_size
     _check_record_size(path, 1, size, options.max_record_bytes)
-    parts = [text for _line, text in _decoded_lines(path, options, report)]
+    parts = [text for _line, text in decoded_lines(path, options, report)]
     yield "\n".join(parts)
 
 
@@ -237,7 +225,7 @@ def _record_text(record: Any, column: str | None, *, path: Path, where: str) -> 
 
 def _read_jsonl(path: Path, options: ReadOptions, report: DecodeReport,
                 column: str | None) -> Iterator[str]:
-    for line, text in _decoded_lines(path, options, report):
+    for line, text in decoded_lines(path, options, report):
         if not text.strip():
             continue
         try:
@@ -250,13 +238,13 @@ def _read_jsonl(path: Path, options: ReadOptions, report: DecodeReport,
         yield _record_text(record, column, path=path, where=f"line {line}")
 
 
-def _load_json(path: Path, options: ReadOptions, report: DecodeReport) -> list[Any]:
+def load_json_records(path: Path, options: ReadOptions, report: DecodeReport) -> list[Any]:
     if path.stat().st_size > options.max_json_bytes:
         raise RecordTooLarge(
             f"{path.name}: a .json file is parsed whole and this one exceeds "
             f"{options.max_json_bytes:,} bytes; convert it to JSONL (one object per line)",
             file=path.name, limit_bytes=options.max_json_bytes)
-    text = "\n".join(t for _line, t in _decoded_lines(path, options, report))
+    text = "\n".join(t for _line, t in decoded_lines(path, options, report))
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -275,12 +263,12 @@ def _load_json(path: Path, options: ReadOptions, report: DecodeReport) -> list[A
 
 def _read_json(path: Path, options: ReadOptions, report: DecodeReport,
                column: str | None) -> Iterator[str]:
-    for index, record in enumerate(_load_json(path, options, report)):
+    for index, record in enumerate(load_json_records(path, options, report)):
         yield _record_text(record, column, path=path, where=f"record {index}")
 
 
-def _csv_reader(path: Path, options: ReadOptions, report: DecodeReport) -> Iterator[list[str]]:
-    lines = (text + "\n" for _line, text in _decoded_lines(path, options, report))
+def csv_rows(path: Path, options: ReadOptions, report: DecodeReport) -> Iterator[list[str]]:
+    lines = (text + "\n" for _line, text in decoded_lines(path, options, report))
     csv.field_size_limit(max(csv.field_size_limit(), options.max_record_bytes))
     reader = csv.reader(lines)
     try:
@@ -292,7 +280,7 @@ def _csv_reader(path: Path, options: ReadOptions, report: DecodeReport) -> Itera
 
 def _read_csv(path: Path, options: ReadOptions, report: DecodeReport,
               column: str | None) -> Iterator[str]:
-    rows = _csv_reader(path, options, report)
+    rows = csv_rows(path, options, report)
     header = next(rows, None)
     if header is None:
         raise EmptySource(f"{path.name}: the CSV file is empty; it needs a header row",
@@ -313,7 +301,7 @@ def _read_csv(path: Path, options: ReadOptions, report: DecodeReport,
         yield row[index]
 
 
-def _parquet_file(path: Path) -> Any:
+def open_parquet(path: Path) -> Any:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -326,7 +314,7 @@ def _parquet_file(path: Path) -> Any:
 
 
 def _read_parquet(path: Path, column: str | None) -> Iterator[str]:
-    parquet = _parquet_file(path)
+    parquet = open_parquet(path)
     names = parquet.schema_arrow.names
     if column not in names:
         raise MissingTextColumn(
@@ -337,93 +325,6 @@ def _read_parquet(path: Path, column: str | None) -> Iterator[str]:
         values = parquet.read_row_group(group, columns=[column]).column(0)
         for value in values.to_pylist():
             yield "" if value is None else value if isinstance(value, str) else str(value)
-
-
-# -- columns and detection ----------------------------------------------------------------------
-def _sample_records(path: Path, fmt: str, options: ReadOptions,
-                    limit: int = 50) -> list[dict[str, Any]]:
-    scratch = DecodeReport()
-    relaxed = ReadOptions(decode="replace", max_record_bytes=options.max_record_bytes,
-                          max_json_bytes=options.max_json_bytes)
-    records: list[dict[str, Any]] = []
-    if fmt == "jsonl":
-        for line, text in _decoded_lines(path, relaxed, scratch):
-            if text.strip():
-                try:
-                    value = json.loads(text)
-                except json.JSONDecodeError:
-                    continue  # the full read reports it with its line number
-                if isinstance(value, dict):
-                    records.append(value)
-            if len(records) >= limit or line > 10 * limit:
-                break
-    elif fmt == "json":
-        records = [r for r in _load_json(path, relaxed, scratch)[:limit] if isinstance(r, dict)]
-    elif fmt == "csv":
-        rows = _csv_reader(path, relaxed, scratch)
-        header = next(rows, None) or []
-        for row in rows:
-            records.append(dict(zip(header, row, strict=False)))
-            if len(records) >= limit:
-                break
-        if not records and header:
-            records = [dict.fromkeys(header, "")]
-    elif fmt == "parquet":
-        parquet = _parquet_file(path)
-        if parquet.num_row_groups:
-            table = parquet.read_row_group(0).slice(0, limit)
-            records = table.to_pylist()
-        else:
-            records = [dict.fromkeys(parquet.schema_arrow.names)]
-    return records
-
-
-def detect_text_column(records: list[dict[str, Any]]) -> str | None:
-    """A well-known text column name if present, else the string column with longest values."""
-    if not records:
-        return None
-    columns = list(records[0])
-    lowered = {c.lower(): c for c in columns}
-    for name in TEXT_COLUMN_NAMES:
-        if name in lowered:
-            return lowered[name]
-    lengths = {c: 0.0 for c in columns}
-    for record in records:
-        for c in columns:
-            value = record.get(c)
-            lengths[c] += len(value) if isinstance(value, str) else -1e9
-    best = max(columns, key=lambda c: lengths[c])
-    return best if lengths[best] > 0 else None
-
-
-def inspect_sources(paths: list[Path], options: ReadOptions) -> SourceInfo:
-    """Formats, columns and the text column (chosen or detected) of ``paths``; refuses empties."""
-    if not paths:
-        raise InvalidInput("no files given; add at least one file")
-    formats = [file_format(p) for p in paths]
-    columns: list[str] = []
-    detected: str | None = None
-    for path, fmt in zip(paths, formats, strict=True):
-        if path.stat().st_size == 0:
-            raise EmptySource(f"{path.name}: the file is empty; remove it or give a file with "
-                              "text", file=path.name)
-        if fmt == "txt" or columns:
-            continue
-        records = _sample_records(path, fmt, options)
-        if records:
-            columns = list(map(str, records[0]))
-            detected = detect_text_column(records)
-    chosen = options.text_column or detected
-    if columns and chosen is None:
-        raise MissingTextColumn(
-            f"{paths[0].name}: no text column could be detected among {', '.join(columns)}; "
-            "choose one", file=paths[0].name, columns=columns)
-    if columns and chosen not in columns:
-        raise MissingTextColumn(
-            f"{paths[0].name}: no column {chosen!r} (columns: {', '.join(columns)}); choose "
-            "one of them as the text column", file=paths[0].name, column=chosen, columns=columns)
-    return SourceInfo(files=[p.name for p in paths], formats=formats, columns=columns,
-                      text_column=chosen if columns else None, detected_text_column=detected)
 
 
 def iter_texts(paths: Iterable[Path], options: ReadOptions,
@@ -448,23 +349,3 @@ def iter_texts(paths: Iterable[Path], options: ReadOptions,
             yield from _read_parquet(path, column)
 
 
-
-def estimate_rows(paths: Iterable[Path], options: ReadOptions) -> int:
-    """A fast row estimate for progress: exact for parquet and whole-file txt, newline counts
-    for line formats (blank lines and multi-line CSV fields make it an upper bound)."""
-    total = 0
-    for path in paths:
-        fmt = file_format(path)
-        if fmt == "parquet":
-            total += int(_parquet_file(path).metadata.num_rows)
-        elif fmt == "txt" and options.txt_mode == "file":
-            total += 1
-        else:
-            newlines, last = 0, b""
-            with open(path, "rb") as handle:
-                while chunk := handle.read(_READ_CHUNK):
-                    newlines += chunk.count(b"\n")
-                    last = chunk
-            total += newlines + (1 if last and not last.endswith(b"\n") else 0)
-            total -= 1 if fmt == "csv" else 0  # the header
-    return max(total, 0)

@@ -23,7 +23,8 @@ from interpstudio.data import bundled_text_path
 from interpstudio.db.models import ACTIVE_STATES, Dataset, Job
 from interpstudio.db.repositories import datasets as repo
 from interpstudio.ml.dataset_hub import plan_hub_dataset
-from interpstudio.ml.text_sources import FORMATS, ReadOptions, inspect_sources
+from interpstudio.ml.source_inspection import inspect_sources
+from interpstudio.ml.text_sources import FORMATS, ReadOptions
 from interpstudio.ml.text_store import read_rows, sample_rows
 from interpstudio.services import jobs as job_service
 from interpstudio.services.dataset_errors import (

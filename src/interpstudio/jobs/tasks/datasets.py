@@ -27,12 +27,8 @@ from interpstudio.db.models import Dataset, Model, Tokenization
 from interpstudio.db.repositories import datasets as repo
 from interpstudio.jobs.context import JobContext
 from interpstudio.ml.dataset_hub import HubDatasetPlan, download_hub_files
-from interpstudio.ml.text_sources import (
-    DecodeReport,
-    estimate_rows,
-    inspect_sources,
-    iter_texts,
-)
+from interpstudio.ml.source_inspection import estimate_rows, inspect_sources
+from interpstudio.ml.text_sources import DecodeReport, iter_texts
 from interpstudio.ml.text_store import (
     copy_with_sha256,
     iter_text_batches,

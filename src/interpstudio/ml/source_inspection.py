@@ -1,0 +1,153 @@
+"""A quick look at source files before reading them: formats, columns, the text column
+(chosen or detected), and a fast row estimate for progress.
+
+``inspect_sources`` reads only the first records of each file (decoding leniently: the full read
+reports bad bytes with their positions) and refuses what can be refused early (empty file, not
+parquet, missing text column). This module is NOT responsible for reading every row
+(``text_sources.iter_texts``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from interpstudio.core.errors import InvalidInput
+from interpstudio.ml.text_sources import (
+    READ_CHUNK,
+    DecodeReport,
+    EmptySource,
+    MissingTextColumn,
+    ReadOptions,
+    csv_rows,
+    decoded_lines,
+    file_format,
+    load_json_records,
+    open_parquet,
+)
+
+TEXT_COLUMN_NAMES = ("text", "content", "document", "body", "sentence", "story", "article",
+                     "passage", "prompt", "question", "input")
+
+
+@dataclass(frozen=True)
+class SourceInfo:
+    """What a quick look at the files found: format, columns, the detected text column."""
+
+    files: list[str]
+    formats: list[str]
+    columns: list[str]
+    text_column: str | None
+    detected_text_column: str | None
+
+
+# -- columns and detection ----------------------------------------------------------------------
+def _sample_records(path: Path, fmt: str, options: ReadOptions,
+                    limit: int = 50) -> list[dict[str, Any]]:
+    scratch = DecodeReport()
+    relaxed = ReadOptions(decode="replace", max_record_bytes=options.max_record_bytes,
+                          max_json_bytes=options.max_json_bytes)
+    records: list[dict[str, Any]] = []
+    if fmt == "jsonl":
+        for line, text in decoded_lines(path, relaxed, scratch):
+            if text.strip():
+                try:
+                    value = json.loads(text)
+                except json.JSONDecodeError:
+                    continue  # the full read reports it with its line number
+                if isinstance(value, dict):
+                    records.append(value)
+            if len(records) >= limit or line > 10 * limit:
+                break
+    elif fmt == "json":
+        records = [r for r in load_json_records(path, relaxed, scratch)[:limit]
+                   if isinstance(r, dict)]
+    elif fmt == "csv":
+        rows = csv_rows(path, relaxed, scratch)
+        header = next(rows, None) or []
+        for row in rows:
+            records.append(dict(zip(header, row, strict=False)))
+            if len(records) >= limit:
+                break
+        if not records and header:
+            records = [dict.fromkeys(header, "")]
+    elif fmt == "parquet":
+        parquet = open_parquet(path)
+        if parquet.num_row_groups:
+            table = parquet.read_row_group(0).slice(0, limit)
+            records = table.to_pylist()
+        else:
+            records = [dict.fromkeys(parquet.schema_arrow.names)]
+    return records
+
+
+def detect_text_column(records: list[dict[str, Any]]) -> str | None:
+    """A well-known text column name if present, else the string column with longest values."""
+    if not records:
+        return None
+    columns = list(records[0])
+    lowered = {c.lower(): c for c in columns}
+    for name in TEXT_COLUMN_NAMES:
+        if name in lowered:
+            return lowered[name]
+    lengths = {c: 0.0 for c in columns}
+    for record in records:
+        for c in columns:
+            value = record.get(c)
+            lengths[c] += len(value) if isinstance(value, str) else -1e9
+    best = max(columns, key=lambda c: lengths[c])
+    return best if lengths[best] > 0 else None
+
+
+def inspect_sources(paths: list[Path], options: ReadOptions) -> SourceInfo:
+    """Formats, columns and the text column (chosen or detected) of ``paths``; refuses empties."""
+    if not paths:
+        raise InvalidInput("no files given; add at least one file")
+    formats = [file_format(p) for p in paths]
+    columns: list[str] = []
+    detected: str | None = None
+    for path, fmt in zip(paths, formats, strict=True):
+        if path.stat().st_size == 0:
+            raise EmptySource(f"{path.name}: the file is empty; remove it or give a file with "
+                              "text", file=path.name)
+        if fmt == "txt" or columns:
+            continue
+        records = _sample_records(path, fmt, options)
+        if records:
+            columns = list(map(str, records[0]))
+            detected = detect_text_column(records)
+    chosen = options.text_column or detected
+    if columns and chosen is None:
+        raise MissingTextColumn(
+            f"{paths[0].name}: no text column could be detected among {', '.join(columns)}; "
+            "choose one", file=paths[0].name, columns=columns)
+    if columns and chosen not in columns:
+        raise MissingTextColumn(
+            f"{paths[0].name}: no column {chosen!r} (columns: {', '.join(columns)}); choose "
+            "one of them as the text column", file=paths[0].name, column=chosen, columns=columns)
+    return SourceInfo(files=[p.name for p in paths], formats=formats, columns=columns,
+                      text_column=chosen if columns else None, detected_text_column=detected)
+
+
+def estimate_rows(paths: Iterable[Path], options: ReadOptions) -> int:
+    """A fast row estimate for progress: exact for parquet and whole-file txt, newline counts
+    for line formats (blank lines and multi-line CSV fields make it an upper bound)."""
+    total = 0
+    for path in paths:
+        fmt = file_format(path)
+        if fmt == "parquet":
+            total += int(open_parquet(path).metadata.num_rows)
+        elif fmt == "txt" and options.txt_mode == "file":
+            total += 1
+        else:
+            newlines, last = 0, b""
+            with open(path, "rb") as handle:
+                while chunk := handle.read(READ_CHUNK):
+                    newlines += chunk.count(b"\n")
+                    last = chunk
+            total += newlines + (1 if last and not last.endswith(b"\n") else 0)
+            total -= 1 if fmt == "csv" else 0  # the header
+    return max(total, 0)
