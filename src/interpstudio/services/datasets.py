@@ -22,6 +22,7 @@ from interpstudio.core.settings import Settings
 from interpstudio.data import bundled_text_path
 from interpstudio.db.models import ACTIVE_STATES, Dataset, Job
 from interpstudio.db.repositories import datasets as repo
+from interpstudio.db.repositories import jobs as job_repo
 from interpstudio.ml.dataset_hub import plan_hub_dataset
 from interpstudio.ml.source_inspection import inspect_sources
 from interpstudio.ml.text_sources import FORMATS, ReadOptions
@@ -107,14 +108,20 @@ def _expand(paths: list[Path]) -> list[Path]:
     return files
 
 
+def announce_work(session: Session, job_id: int, *, total: int, unit: str) -> None:
+    """Give a queued job its known amount of work, so progress reads "0 of N" from the start."""
+    job_repo.update_fields(session, job_id, done=0, total=total, unit=unit)
+
+
 def _create(session: Session, *, name: str, source: str, spec: ReadOptionsSpec,
-            params: dict[str, Any], **fields: Any) -> Dataset:
+            params: dict[str, Any], total_bytes: int, **fields: Any) -> Dataset:
     dataset = repo.create_dataset(session, name=name, source=source, status="queued",
                                   text_column=spec.text_column, **fields)
     repo.update(session, dataset, path=dataset_relpath(dataset.id))
     job = job_service.create_job(session=session, kind="dataset_import",
                                  params={"dataset_id": dataset.id, "read": spec.model_dump(),
                                          **params})
+    announce_work(session, job.id, total=total_bytes, unit="bytes")
     return repo.update(session, dataset, job_id=job.id)
 
 
@@ -144,7 +151,7 @@ def add_local_dataset(*, session: Session, settings: Settings, files: list[str],
     spec = spec.model_copy(update={"text_column": inspected["text_column"]})
     return _create(
         session, name=name or sources[0].stem, source="bundled" if bundled else "local",
-        spec=spec, params={"source_paths": [str(p) for p in sources]},
+        spec=spec, params={"source_paths": [str(p) for p in sources]}, total_bytes=total,
         info={**inspected, "preflight": {"bytes": total, "free_bytes": free, "files": names}})
 
 
@@ -158,6 +165,7 @@ def add_hub_dataset(*, session: Session, settings: Settings, repo_id: str, revis
     free = check_free_disk(paths, 2 * plan.total_bytes)
     dataset = _create(
         session, name=name or f"{repo_id}:{split}", source="hub", spec=spec, params={},
+        total_bytes=plan.total_bytes,
         repo_id=repo_id, revision=revision, commit_sha=plan.commit_sha, config_name=config,
         split=split, info={"hub_plan": plan.to_dict(), "gated": plan.gated,
                            "preflight": {"bytes": plan.total_bytes, "free_bytes": free}})
@@ -179,7 +187,7 @@ def add_uploaded_dataset(*, session: Session, settings: Settings, staging: Path,
         free = check_free_disk(paths, total)
         spec = spec.model_copy(update={"text_column": inspected["text_column"]})
         dataset = _create(session, name=name or sources[0].stem, source="upload", spec=spec,
-                          params={}, info={**inspected, "file_order": files,
+                          params={}, total_bytes=total, info={**inspected, "file_order": files,
                                            "preflight": {"bytes": total, "free_bytes": free}})
         folder = resolve(paths, dataset_relpath(dataset.id))
         folder.mkdir(parents=True, exist_ok=True)

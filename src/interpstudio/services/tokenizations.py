@@ -41,7 +41,7 @@ from interpstudio.services.dataset_files import (
     tokenization_relpath,
 )
 from interpstudio.services.dataset_params import TokenizationPolicySpec
-from interpstudio.services.datasets import dataset_job, get_dataset
+from interpstudio.services.datasets import announce_work, dataset_job, get_dataset
 from interpstudio.services.model_errors import ModelNotFound
 
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "tokenizer.model", "vocab.json")
@@ -98,6 +98,7 @@ def create_tokenization(*, session: Session, paths: DataPaths, dataset_id: int, 
     job = job_service.create_job(session=session, kind="tokenize",
                                  params={"tokenization_id": tokenization.id,
                                          "batch_rows": batch_rows})
+    announce_work(session, job.id, total=int(dataset.rows or 0), unit="rows")
     return repo.update(session, tokenization, job_id=job.id,
                        path=tokenization_relpath(dataset_id, tokenization.id))
 
