@@ -198,7 +198,7 @@ def load_model(
             steps.append(FallbackStep(candidate, _over_budget(candidate, estimate, budget, target)))
             continue
         try:
-            model, parameter_count, info = _load_at(
+            attempt = _load_at(
                 directory,
                 gguf_file,
                 config,
@@ -209,15 +209,13 @@ def load_model(
                 should_stop,
             )
         except (torch.OutOfMemoryError, MemoryError) as exc:
-            steps.append(
-                FallbackStep(
-                    candidate,
-                    f"loading at {candidate} on {target} ran out "
-                    f"of memory ({type(exc).__name__}: {exc})",
-                )
-            )
-            _release_memory(target)
+            problem = f"loading at {candidate} on {target} ran out of memory ({exc!r})"
+            steps.append(FallbackStep(candidate, problem))
+            attempt = None
+        if attempt is None:
+            _release_memory(target)  # outside `except`: the traceback no longer pins the weights
             continue
+        model, parameter_count, info = attempt
         reason = None
         if steps:
             reason = "; ".join(step.reason for step in steps) + f"; using {candidate}"
