@@ -14,8 +14,8 @@ from typing import Any
 
 _EXPORTS: dict[str, str] = {
     "extract": "interpstudio.ml.extract_engine",
-    "ExtractionResult": "interpstudio.ml.extract_engine",
-    "ExtractionProgress": "interpstudio.ml.extract_engine",
+    "ExtractionResult": "interpstudio.ml.extract_outcome",
+    "ExtractionProgress": "interpstudio.ml.extract_outcome",
     "preflight": "interpstudio.ml.extract_preflight",
     "open_activations": "interpstudio.ml.store_reader",
     "open_tokenized": "interpstudio.ml.token_store",

@@ -31,7 +31,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -40,8 +40,13 @@ import torch
 from torch import nn
 
 from interpstudio.core.errors import InvalidInput, JobCancelled
-from interpstudio.ml import store as layout
 from interpstudio.ml.architecture import Architecture, resolve_architecture
+from interpstudio.ml.extract_outcome import (
+    BytesCounter,
+    ExtractionIncomplete,
+    ExtractionProgress,
+    ExtractionResult,
+)
 from interpstudio.ml.extract_plan import (
     Batch,
     ExtractionPlan,
@@ -60,48 +65,6 @@ STORAGE_TORCH_DTYPES: dict[str, torch.dtype] = {
     "bfloat16": torch.bfloat16,
     "float32": torch.float32,
 }
-
-
-@dataclass(frozen=True)
-class ExtractionProgress:
-    """What the ``progress`` callback receives after every batch."""
-
-    tokens_done: int
-    tokens_total: int
-    rows_done: int
-    rows_total: int
-    bytes_written: int  # committed shard files
-    elapsed_s: float
-    tokens_per_s: float | None  # this run's tokens (not counting resumed-over ones) / elapsed
-    batch_size: int  # current (after any OOM halving)
-
-
-@dataclass
-class ExtractionResult:
-    """What ``extract`` did."""
-
-    path: Path
-    status: str  # store status: complete (or partial / failed when raised out of extract)
-    hook_points: list[str]
-    widths: dict[str, int]
-    dtype: str
-    plan: dict[str, Any]
-    rows: int
-    tokens_computed: int  # tokens run through the model by this call
-    elapsed_s: float
-    tokens_per_s: float | None
-    bytes_written: int
-    resumed_from_rows: int
-    batch_size_final: int
-    oom_events: list[dict[str, Any]] = field(default_factory=list)
-    manifest: dict[str, Any] = field(default_factory=dict, repr=False)
-
-    def summary(self) -> dict[str, Any]:
-        """JSON-ready, without the manifest."""
-        out = asdict(self)
-        out.pop("manifest")
-        out["path"] = str(self.path)
-        return out
 
 
 def extract(
@@ -374,7 +337,7 @@ class ExtractionSession:
             start = self.plan.n_sequences
         started = time.perf_counter()
         computed = 0
-        counter = _BytesCounter()
+        counter = BytesCounter()
         with writer:
             for batch in self.plan.batches(start) if not point.complete else ():
                 if should_stop is not None and should_stop():
@@ -396,6 +359,9 @@ class ExtractionSession:
                         batch_size=self.batch_limit,
                     ))
         manifest = writer.manifest
+        if int(manifest["counts"]["rows"]) != self.plan.n_rows:
+            raise ExtractionIncomplete(Path(out_dir), int(manifest["counts"]["rows"]),
+                                       self.plan.n_rows)
         elapsed = time.perf_counter() - started
         return ExtractionResult(
             path=Path(out_dir), status=manifest["status"], hook_points=self.hook_names,
@@ -406,19 +372,3 @@ class ExtractionSession:
             batch_size_final=self.batch_limit, oom_events=list(self.oom_events),
             manifest=manifest,
         )
-
-
-class _BytesCounter:
-    """Bytes of the committed shard files, counted incrementally as shards are added."""
-
-    def __init__(self) -> None:
-        self._shards = 0
-        self._bytes = 0
-
-    def bytes(self, manifest: dict[str, Any]) -> int:
-        shards = manifest["shards"]
-        if len(shards) > self._shards:
-            partial = dict(manifest, shards=shards[self._shards :])
-            self._bytes += sum(record["bytes"] for _, record in layout.listed_files(partial))
-            self._shards = len(shards)
-        return self._bytes

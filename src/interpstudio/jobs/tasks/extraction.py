@@ -93,7 +93,8 @@ def run_extraction(ctx: JobContext) -> dict[str, Any]:
 
 def _run(ctx: JobContext, extraction_id: int, spec: ExtractionSpec,
          facts: dict[str, Any]) -> dict[str, Any]:
-    from interpstudio.ml.extract_engine import ExtractionProgress, extract
+    from interpstudio.ml.extract_engine import extract
+    from interpstudio.ml.extract_outcome import ExtractionProgress
     from interpstudio.ml.extract_preflight import (
         check_free_disk,
         load_for_extraction,

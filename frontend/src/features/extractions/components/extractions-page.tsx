@@ -6,6 +6,7 @@
 import { useState } from "react";
 import { ErrorMessage } from "@/components/ui/error-message";
 import { useExtractions } from "../api/get-extractions";
+import { DemoButton } from "./demo-button";
 import { ExtractionRow } from "./extraction-row";
 import { ActivationExtractionConfig } from "./extraction-config";
 import "./extractions.css";
@@ -24,14 +25,15 @@ export function ExtractionsPage() {
           {FILTERS.map((f) => <option key={f} value={f}>{f || "all statuses"}</option>)}
         </select>
       </header>
+      <DemoButton />
       <ActivationExtractionConfig />
       {extractions.error && (
         <ErrorMessage error={extractions.error} title="Could not load extractions:" />
       )}
       {extractions.data && extractions.data.items.length === 0 && (
         <p className="muted">
-          No extractions yet. Pick a ready model and a tokenization above, or run
-          <code> interpstudio demo</code> for a first one.
+          No extractions yet. Run the demo, pick a ready model and a tokenization above, or run
+          <code> interpstudio demo</code> in a terminal.
         </p>
       )}
       <div className="extraction-list">

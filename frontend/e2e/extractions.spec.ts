@@ -1,0 +1,35 @@
+/**
+ * The extractions browser test: the real backend (`interpstudio serve`, fresh data dir, embedded
+ * worker) and the system Chromium. "Run the demo" on the Extractions page imports the bundled
+ * SmolLM2-135M and the bundled text, tokenizes, extracts every layer's resid_post with live
+ * progress, and lands on the results page: the per-layer norm curve, a histogram and the
+ * highest-norm tokens with their text; the history then lists the complete extraction.
+ */
+import { expect, test } from "@playwright/test";
+import { type Backend, startBackend } from "./backend-server";
+
+let backend: Backend;
+
+test.beforeAll(async () => {
+  backend = await startBackend();
+});
+
+test.afterAll(async () => {
+  await backend?.stop();
+});
+
+test("run the demo -> live progress -> results charts -> history", async ({ page }) => {
+  test.setTimeout(600_000);
+  await page.goto(`${backend.url}/extractions`);
+  await expect(page.getByRole("heading", { name: "Extractions" })).toBeVisible();
+  await page.getByRole("button", { name: "Run the demo" }).click();
+  await expect(page.getByTestId("demo-step")).toContainText("step 1/4");
+  await expect(page).toHaveURL(/\/extractions\/\d+$/, { timeout: 480_000 });
+  const curve = page.getByRole("img", { name: "Mean L2 norm per layer" });
+  await expect(curve).toBeVisible({ timeout: 240_000 });
+  await expect(curve.getByTestId("series-resid_post").locator("circle")).toHaveCount(30);
+  await expect(page.getByTestId("histogram-bar").first()).toBeVisible();
+  await expect(page.locator("table.top-tokens mark").first()).toBeVisible();
+  await page.getByRole("link", { name: "Extractions" }).click();
+  await expect(page.getByTestId("extraction-1")).toContainText("complete");
+});

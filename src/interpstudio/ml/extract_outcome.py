@@ -1,0 +1,86 @@
+"""What an extraction reports: per-batch progress, the final result, and the check that a
+"complete" store holds every planned row.
+
+This module is NOT responsible for running anything (``extract_engine``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from interpstudio.core.errors import AppError
+from interpstudio.ml import store as layout
+
+
+class ExtractionIncomplete(AppError, RuntimeError):
+    """A run that ended "complete" without every planned row in the store (never reported as
+    success: the output is verified against the plan)."""
+
+    code = "extraction_incomplete"
+
+    def __init__(self, path: Path, rows: int, planned: int) -> None:
+        super().__init__(
+            f"the store at {path} holds {rows:,} rows but the plan has {planned:,}: retry the "
+            "extraction (a resume cannot fix a store that claims to be complete)",
+            details={"path": str(path), "rows": rows, "planned_rows": planned},
+        )
+
+
+@dataclass(frozen=True)
+class ExtractionProgress:
+    """What the ``progress`` callback receives after every batch."""
+
+    tokens_done: int
+    tokens_total: int
+    rows_done: int
+    rows_total: int
+    bytes_written: int  # committed shard files
+    elapsed_s: float
+    tokens_per_s: float | None  # this run's tokens (not counting resumed-over ones) / elapsed
+    batch_size: int  # current (after any OOM halving)
+
+
+@dataclass
+class ExtractionResult:
+    """What ``extract`` did."""
+
+    path: Path
+    status: str  # store status: complete (or partial / failed when raised out of extract)
+    hook_points: list[str]
+    widths: dict[str, int]
+    dtype: str
+    plan: dict[str, Any]
+    rows: int
+    tokens_computed: int  # tokens run through the model by this call
+    elapsed_s: float
+    tokens_per_s: float | None
+    bytes_written: int
+    resumed_from_rows: int
+    batch_size_final: int
+    oom_events: list[dict[str, Any]] = field(default_factory=list)
+    manifest: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    def summary(self) -> dict[str, Any]:
+        """JSON-ready, without the manifest."""
+        out = asdict(self)
+        out.pop("manifest")
+        out["path"] = str(self.path)
+        return out
+
+
+class BytesCounter:
+    """Bytes of the committed shard files, counted incrementally as shards are added."""
+
+    def __init__(self) -> None:
+        self._shards = 0
+        self._bytes = 0
+
+    def bytes(self, manifest: dict[str, Any]) -> int:
+        shards = manifest["shards"]
+        if len(shards) > self._shards:
+            partial = dict(manifest, shards=shards[self._shards :])
+            self._bytes += sum(record["bytes"] for _, record in layout.listed_files(partial))
+            self._shards = len(shards)
+        return self._bytes
