@@ -26,7 +26,7 @@ const LABELS: Record<StepName, string> = {
   tokenize: "tokenizing with the model's tokenizer",
   extract: "starting the extraction",
 };
-const DEMO_TOKENS = 4096;
+const DEMO_TOKENS = 2048;
 
 export function DemoButton() {
   const navigate = useNavigate();

@@ -13,7 +13,7 @@ import { useExportExtraction } from "../api/export-extraction";
 import { useExtraction } from "../api/get-extraction";
 import { useExtractionSamples } from "../api/get-extraction-samples";
 import { useExtractionStats } from "../api/get-extraction-stats";
-import { statusTone } from "../lib/extraction-status";
+import { displayStatus, statusTone } from "../lib/extraction-status";
 import type { Extraction, ExtractionSample, ExtractionStats } from "../types";
 import { Histogram, LineChart } from "./charts";
 import { ExtractionActions } from "./extraction-actions";
@@ -33,6 +33,7 @@ export function ExtractionResultsPage() {
 
 export function ExtractionResults({ extraction }: { extraction: Extraction }) {
   const job = useExtractionJob(extraction);
+  const status = displayStatus(extraction.status, job?.state);
   const done = extraction.status === "complete";
   const stats = useExtractionStats(extraction.id, done);
   const samples = useExtractionSamples(extraction.id, done);
@@ -43,7 +44,7 @@ export function ExtractionResults({ extraction }: { extraction: Extraction }) {
         <h1>
           <Link to="/extractions">Extractions</Link> / #{extraction.id} {extraction.name}
         </h1>
-        <Badge tone={statusTone(extraction.status)}>{extraction.status}</Badge>
+        <Badge tone={statusTone(status)}>{status}</Badge>
       </header>
       <dl className="extraction-row__facts">
         <dt>rows</dt>

@@ -5,13 +5,14 @@
 import { Link } from "react-router";
 import { Badge } from "@/components/ui/badge";
 import { formatBytes, formatNumber, formatTimestamp } from "@/lib/format";
-import { statusTone } from "../lib/extraction-status";
+import { displayStatus, statusTone } from "../lib/extraction-status";
 import type { Extraction } from "../types";
 import { ExtractionActions } from "./extraction-actions";
 import { ExtractionProgress, useExtractionJob } from "./extraction-progress";
 
 export function ExtractionRow({ extraction }: { extraction: Extraction }) {
   const job = useExtractionJob(extraction);
+  const status = displayStatus(extraction.status, job?.state);
   const counts = (extraction.counts ?? {}) as Record<string, number | null | undefined>;
   const points = (extraction.spec.hook_points_expanded as string[] | undefined)?.length;
   return (
@@ -20,7 +21,7 @@ export function ExtractionRow({ extraction }: { extraction: Extraction }) {
         <Link to={`/extractions/${extraction.id}`} className="extraction-row__name">
           #{extraction.id} {extraction.name}
         </Link>
-        <Badge tone={statusTone(extraction.status)}>{extraction.status}</Badge>
+        <Badge tone={statusTone(status)}>{status}</Badge>
         <span className="muted">{formatTimestamp(extraction.created_at)}</span>
       </div>
       <dl className="extraction-row__facts">

@@ -23,6 +23,14 @@ export function statusTone(status: string): BadgeTone {
   }
 }
 
+/** The row's status, or the live job's when the job is further along (the row is written at the
+ * start and the end of a run; the job row moves in between). */
+export function displayStatus(rowStatus: string, jobState: string | null | undefined): string {
+  if (jobState === "running" && (rowStatus === "queued" || rowStatus === "running")) return "running";
+  if (jobState === "queued" && rowStatus !== "queued") return "queued";
+  return rowStatus;
+}
+
 export function allowedActions(jobState: string | null | undefined): string[] {
   if (jobState === "queued" || jobState === "running") return ["cancel"];
   if (jobState === "succeeded") return ["retry", "delete"];
