@@ -39,6 +39,12 @@ def test_selftest_runs_and_jobs_commands_show_it(tmp_path: Path) -> None:
     assert "selftest" in table
 
 
+def test_selftest_progress_bar_renders_without_json(tmp_path: Path) -> None:
+    result = run_cli(tmp_path, "selftest", "--iterations", "3")
+    assert "succeeded" in result.stdout
+    assert "Traceback" not in result.stderr
+
+
 def test_unknown_job_and_wrong_state_are_clear_errors(tmp_path: Path) -> None:
     missing = run_cli(tmp_path, "jobs", "show", "99", check=False)
     assert missing.returncode == 2 and "job 99 does not exist" in missing.stderr

@@ -13,8 +13,16 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    Progress,
+    ProgressColumn,
+    Task,
+    TextColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
+from rich.text import Text
 from sqlalchemy.orm import Session, sessionmaker
 
 from interpstudio.core.settings import Settings, get_settings
@@ -64,6 +72,16 @@ def print_jobs(jobs: list[dict[str, Any]]) -> None:
     console.print(table)
 
 
+class CountColumn(ProgressColumn):
+    """``done/total unit``, or ``done unit`` while the total is not known yet."""
+
+    def render(self, task: Task) -> Text:
+        unit = task.fields.get("unit", "")
+        if task.total is None:
+            return Text(f"{task.completed:,.0f} {unit}")
+        return Text(f"{task.completed:,.0f}/{task.total:,.0f} {unit}")
+
+
 def run_job_locally(settings: Settings, factory: sessionmaker[Session], job_id: int) -> None:
     """Run ``job_id`` in a background thread of this process (no server needed)."""
     import threading
@@ -80,8 +98,7 @@ def follow_job(factory: sessionmaker[Session], job_id: int, *, quiet: bool = Fal
     from interpstudio.db.models import FINISHED_STATES
     from interpstudio.services import jobs as service
 
-    columns = (TextColumn("[bold]{task.description}"), BarColumn(),
-               TextColumn("{task.completed:,.0f}/{task.total:,.0f} {task.fields[unit]}"),
+    columns = (TextColumn("[bold]{task.description}"), BarColumn(), CountColumn(),
                TextColumn("{task.fields[rate]}"), TimeRemainingColumn())
     with Progress(*columns, console=err_console, disable=quiet) as progress:
         bar = progress.add_task(f"job {job_id}", total=None, unit="", rate="")
