@@ -142,6 +142,9 @@ def test_hub_errors_map_to_status_codes(api: TestClient, hub: HubServer,
     assert gated.status_code == 403 and gated.json()["error"]["code"] == "hub_token_required"
     allowed = api.post(API, json={"repo_id": "org/locked", "token": "hf_tok"})
     assert allowed.status_code == 201 and "hf_tok" not in allowed.text
+    malformed = api.post(API, json={"repo_id": "0" * 200})  # found by the schemathesis run
+    assert malformed.status_code == 422
+    assert malformed.json()["error"]["code"] == "invalid_repo_id"
 
 
 def test_get_rename_unknown_and_local_outside_roots(api: TestClient, tmp_path: Path) -> None:

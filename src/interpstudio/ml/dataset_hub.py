@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from interpstudio.core.errors import AppError, InvalidInput, JobCancelled, NotFound
+from interpstudio.ml.hub_errors import InvalidRepoId
 
 HUB_FORMATS = (".parquet", ".jsonl", ".ndjson", ".json", ".csv", ".txt")
 KNOWN_SPLITS = ("train", "validation", "valid", "dev", "test", "eval")
@@ -121,6 +122,7 @@ def plan_hub_dataset(repo_id: str, *, revision: str, config: str, split: str, en
     from huggingface_hub.errors import (
         GatedRepoError,
         HfHubHTTPError,
+        HFValidationError,
         RepositoryNotFoundError,
         RevisionNotFoundError,
     )
@@ -128,6 +130,8 @@ def plan_hub_dataset(repo_id: str, *, revision: str, config: str, split: str, en
     api = HfApi(endpoint=endpoint, token=token or False)
     try:
         info = api.dataset_info(repo_id, revision=revision, files_metadata=True)
+    except HFValidationError as exc:
+        raise InvalidRepoId(repo_id, str(exc).splitlines()[0]) from None
     except RevisionNotFoundError:
         raise HubDatasetNotFound(repo_id, revision, "revision of") from None
     except RepositoryNotFoundError:
@@ -148,6 +152,8 @@ def plan_hub_dataset(repo_id: str, *, revision: str, config: str, split: str, en
         raise HubTokenRequired(repo_id, had_token=bool(token)) from None
     except RepositoryNotFoundError:
         raise HubDatasetNotFound(repo_id, revision) from None
+    except (HfHubHTTPError, OSError) as exc:
+        raise HubUnreachable(endpoint, str(exc)) from None
     return plan
 
 
