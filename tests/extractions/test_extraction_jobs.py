@@ -53,7 +53,7 @@ def job_of(world: ExtractionWorld, extraction_id: int) -> dict[str, Any]:
 
 def wait_finished(world: ExtractionWorld, extraction_id: int) -> dict[str, Any]:
     return wait_for(lambda: (j := job_of(world, extraction_id))["state"] in FINISHED_STATES and j,
-                    timeout=120)
+                    timeout=300)  # generous: the CI box is a shared 2-core CPU
 
 
 def store_of(world: ExtractionWorld, extraction_id: int) -> Path:
@@ -192,9 +192,9 @@ def _worker_process(settings: Settings, log: Path) -> subprocess.Popen[bytes]:
 def test_kill_9_of_the_worker_then_resume_is_byte_identical(
     world: ExtractionWorld, tmp_path: Path
 ) -> None:
-    tokenization_id = world.tokenization(repeat=300)
+    tokenization_id = world.tokenization(repeat=120)
     spec = make_spec(world, tokenization_id, batch_size=1, hook_points=["blocks.*.resid_post"],
-                     shard_rows=500)
+                     shard_rows=200)
     reference = create(world, spec)
     extraction_id = create(world, spec)
     log = tmp_path / "worker.log"
