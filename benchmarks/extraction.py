@@ -71,8 +71,13 @@ def model_dir(args: argparse.Namespace, work: Path) -> Path:
     )
 
     if args.tiny:
-        return save_random_model(work / "tiny-llama", hidden_size=256, intermediate_size=768,
-                                 num_layers=4, vocab_size=1000)
+        sys.path.insert(0, str(HERE.parent / "tests"))
+        from hub_server.tiny_models import build_tiny_tokenizer
+
+        folder = save_random_model(work / "tiny-llama", hidden_size=256, intermediate_size=768,
+                                   num_layers=4, vocab_size=1000)
+        build_tiny_tokenizer().save_pretrained(str(folder))  # peers load a tokenizer
+        return folder
     target = args.cache_dir / "smollm2-135m-instruct"
     if not target.exists():
         gguf = bundled_model_path()
