@@ -30,6 +30,6 @@ test("run the demo -> live progress -> results charts -> history", async ({ page
   await expect(curve.getByTestId("series-resid_post").locator("circle")).toHaveCount(30);
   await expect(page.getByTestId("histogram-bar").first()).toBeVisible();
   await expect(page.locator("table.top-tokens mark").first()).toBeVisible();
-  await page.getByRole("link", { name: "Extractions" }).click();
+  await page.getByRole("main").getByRole("link", { name: "Extractions" }).click();
   await expect(page.getByTestId("extraction-1")).toContainText("complete");
 });
