@@ -24,8 +24,8 @@ Positions = Literal["all", "last", "every_k", "exclude_bos"]
 class ExtractionSpec(JobParams):
     """One extraction request; see docs of each field."""
 
-    model_id: int = Field(ge=1)
-    tokenization_id: int = Field(ge=1)
+    model_id: int = Field(ge=1, le=2**62)
+    tokenization_id: int = Field(ge=1, le=2**62)
     hook_points: list[str] = Field(
         min_length=1, max_length=4096,
         description="Names or patterns, e.g. 'blocks.*.resid_post', 'blocks.{0-3}.attn_out'.",
