@@ -87,7 +87,7 @@ def extract(
     shard_rows: int | None = None,
     shard_bytes: int = DEFAULT_SHARD_BYTES,
     durable: bool = True,
-    max_queued_batches: int = 4,
+    max_queued_batches: int = 2,
 ) -> ExtractionResult:
     """Capture ``hook_points`` (names or patterns such as ``blocks.*.resid_post``) of ``model``
     (an ``nn.Module`` or a ``loading.LoadedModel``) over ``tokenized`` into a store at

@@ -163,7 +163,7 @@ def preflight(
     measure_disk: bool = True,
     shard_rows: int | None = None,
     shard_bytes: int = DEFAULT_SHARD_BYTES,
-    max_queued_batches: int = 4,
+    max_queued_batches: int = 2,
 ) -> PreflightReport:
     """Check and estimate an extraction without writing it; see the module docstring."""
     session = ExtractionSession.prepare(
