@@ -130,6 +130,10 @@ def test_upload_refusals_are_422(api: TestClient) -> None:
     assert bad_option.status_code == 422
     not_multipart = api.post(f"{API}/upload", json={"files": []})
     assert not_multipart.status_code == 422
+    boundary = "a222103b9b30b1f9e8be6882ecedb1d2"  # a malformed part header, found by schemathesis
+    malformed = api.post(f"{API}/upload", content=f"--{boundary}\r\n[]--{boundary}--\r\n",
+                         headers={"content-type": f"multipart/form-data; boundary={boundary}"})
+    assert malformed.status_code == 422 and "malformed" in malformed.json()["error"]["message"]
 
 
 def test_hub_errors_map_to_status_codes(api: TestClient, hub: HubServer,

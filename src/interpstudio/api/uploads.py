@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from fastapi import Request
+from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
 from interpstudio.core.errors import InvalidInput
@@ -127,6 +128,9 @@ async def receive_upload(request: Request, staging: Path,
             parser.write(chunk)
         parser.finalize()
         complete = True
+    except MultipartParseError as exc:
+        raise InvalidInput(f"the multipart body is malformed ({exc}); send the files as "
+                           "multipart/form-data with the field name 'files'") from None
     finally:
         if not complete:  # refused, disconnected or cancelled: keep nothing
             state.close()
