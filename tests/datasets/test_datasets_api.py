@@ -172,7 +172,7 @@ def test_tokenize_progress_arrives_over_websocket_and_increases(
         assert ws.receive_json()["type"] == "snapshot"
         ws.send_json({"type": "subscribe", "job_ids": None, "system": False})
         tok = api.post(f"{API}/{created['id']}/tokenizations",
-                       json={"model_id": llama_model_id, "batch_rows": 8}).json()
+                       json={"model_id": llama_model_id, "batch_rows": 1}).json()
         updates = []
         while True:
             message = ws.receive_json()
