@@ -23,7 +23,11 @@ def test_round_trip_keeps_every_sequence_without_padding(tmp_path: Path) -> None
     assert data.tokenizer_key == "m@1" and data.policy == {"a": 1}
     assert data.manifest["counts"]["sequences"] == 4
     assert sorted(p.name for p in (tmp_path / "t").iterdir()) == [
-        "manifest.json", "offsets.npy", "source_rows.npy", "tokens.npy"]
+        "manifest.json",
+        "offsets.npy",
+        "source_rows.npy",
+        "tokens.npy",
+    ]
 
 
 def test_reopened_writer_drops_uncommitted_bytes_and_continues(tmp_path: Path) -> None:

@@ -44,11 +44,13 @@ def tiny_model(seed: int = 0) -> tuple[torch.nn.Module, torch.Tensor]:
     """A 2-layer random transformer encoder and a (2, 16) batch of token ids."""
     generator = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
-    layer = torch.nn.TransformerEncoderLayer(d_model=64, nhead=4, dim_feedforward=128,
-                                             batch_first=True, dropout=0.0)
-    model = torch.nn.Sequential(torch.nn.Embedding(256, 64),
-                                torch.nn.TransformerEncoder(layer, num_layers=2,
-                                                            enable_nested_tensor=False))
+    layer = torch.nn.TransformerEncoderLayer(
+        d_model=64, nhead=4, dim_feedforward=128, batch_first=True, dropout=0.0
+    )
+    model = torch.nn.Sequential(
+        torch.nn.Embedding(256, 64),
+        torch.nn.TransformerEncoder(layer, num_layers=2, enable_nested_tensor=False),
+    )
     model.eval()
     input_ids = torch.randint(0, 256, (2, 16), generator=generator)  # (B, T)
     return model, input_ids

@@ -41,8 +41,11 @@ def _stream_to_npy(raw: Path, destination: Path, dtype: np.dtype[Any] | type) ->
     dtype = np.dtype(dtype)
     count = raw.stat().st_size // dtype.itemsize
     temp = destination.with_name(destination.name + ".tmp")
-    header = {"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": False,
-              "shape": (count,)}
+    header = {
+        "descr": np.lib.format.dtype_to_descr(dtype),
+        "fortran_order": False,
+        "shape": (count,),
+    }
     with open(temp, "wb") as out, open(raw, "rb") as source:
         np.lib.format.write_array_header_1_0(out, header)
         shutil.copyfileobj(source, out, 16 * 1024 * 1024)
@@ -68,23 +71,35 @@ class TokenStoreWriter:
         self.committed_tokens = int(state.get("tokens", 0))
         self.extra: dict[str, Any] = dict(state.get("extra", {}))
         # drop bytes written after the last commit (a crash between write and journal)
-        for path, count in ((self._tokens_path, self.committed_tokens * 4),
-                            (self._rows_path, self.committed_sequences * 8),
-                            (self._lengths_path, self.committed_sequences * 8)):
+        for path, count in (
+            (self._tokens_path, self.committed_tokens * 4),
+            (self._rows_path, self.committed_sequences * 8),
+            (self._lengths_path, self.committed_sequences * 8),
+        ):
             with open(path, "ab") as handle:
                 handle.truncate(count)
 
-    def append(self, sequences: Sequence[Sequence[int]], source_rows: Sequence[int],
-               *, extra: dict[str, Any] | None = None) -> None:
+    def append(
+        self,
+        sequences: Sequence[Sequence[int]],
+        source_rows: Sequence[int],
+        *,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
         """Append whole sequences and commit them (with ``extra`` resume state) atomically."""
         if len(sequences) != len(source_rows):
             raise ValueError("one source row per sequence")
         lengths = np.fromiter((len(s) for s in sequences), dtype=np.int64, count=len(sequences))
-        flat = (np.concatenate([np.asarray(s, dtype=TOKEN_DTYPE) for s in sequences])
-                if len(sequences) else np.zeros(0, dtype=TOKEN_DTYPE))  # (sum(lengths),)
-        for path, array in ((self._tokens_path, flat),
-                            (self._rows_path, np.asarray(source_rows, dtype=np.int64)),
-                            (self._lengths_path, lengths)):
+        flat = (
+            np.concatenate([np.asarray(s, dtype=TOKEN_DTYPE) for s in sequences])
+            if len(sequences)
+            else np.zeros(0, dtype=TOKEN_DTYPE)
+        )  # (sum(lengths),)
+        for path, array in (
+            (self._tokens_path, flat),
+            (self._rows_path, np.asarray(source_rows, dtype=np.int64)),
+            (self._lengths_path, lengths),
+        ):
             with open(path, "ab") as handle:
                 handle.write(array.tobytes())
                 handle.flush()
@@ -93,8 +108,14 @@ class TokenStoreWriter:
         self.committed_tokens += int(lengths.sum())
         if extra is not None:
             self.extra = extra
-        _write_json_atomic(self._journal, {"sequences": self.committed_sequences,
-                                           "tokens": self.committed_tokens, "extra": self.extra})
+        _write_json_atomic(
+            self._journal,
+            {
+                "sequences": self.committed_sequences,
+                "tokens": self.committed_tokens,
+                "extra": self.extra,
+            },
+        )
 
     def finish(self, *, counts: dict[str, Any], stats: dict[str, Any] | None = None) -> Path:
         """Turn the partial files into the final ``.npy`` files and write the manifest."""
@@ -106,9 +127,13 @@ class TokenStoreWriter:
         os.replace(temp, self.folder / "offsets.npy")
         n_tokens = _stream_to_npy(self._tokens_path, self.folder / "tokens.npy", TOKEN_DTYPE)
         _stream_to_npy(self._rows_path, self.folder / "source_rows.npy", np.dtype(np.int64))
-        manifest = {**self.meta, "format_version": FORMAT_VERSION, "status": "complete",
-                    "counts": {**counts, "sequences": len(lengths), "tokens": n_tokens},
-                    "stats": stats or {}}
+        manifest = {
+            **self.meta,
+            "format_version": FORMAT_VERSION,
+            "status": "complete",
+            "counts": {**counts, "sequences": len(lengths), "tokens": n_tokens},
+            "stats": stats or {},
+        }
         _write_json_atomic(self.folder / "manifest.json", manifest)
         for path in (self._tokens_path, self._rows_path, self._lengths_path, self._journal):
             path.unlink(missing_ok=True)
@@ -145,7 +170,7 @@ class TokenizedDataset:
         return dict(self.manifest.get("policy", {}))
 
     def sequence(self, index: int) -> np.ndarray:
-        return self.tokens[self.offsets[index]:self.offsets[index + 1]]
+        return self.tokens[self.offsets[index] : self.offsets[index + 1]]
 
     def iter_sequences(self, start: int = 0, stop: int | None = None) -> Iterator[np.ndarray]:
         for index in range(start, len(self) if stop is None else min(stop, len(self))):
