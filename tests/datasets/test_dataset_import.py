@@ -164,17 +164,11 @@ def test_missing_column_and_outside_roots_refused_before_any_copy(
 
 
 def test_insufficient_disk_is_refused_before_copying(tmp_path: Path, hub: HubServer) -> None:
-    from helpers import make_settings
+    from helpers import make_settings, small_filesystem
     from interpstudio.db.migrate import upgrade
     from interpstudio.db.session import make_engine, make_session_factory
 
-    small = tmp_path / "small"
-    small.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4M", "tmpfs", str(small)],
-                             capture_output=True, text=True)
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a small tmpfs (needs root): {mounted.stderr.strip()}")
-    try:
+    with small_filesystem(tmp_path / "small", "4M") as small:
         roots = tmp_path / "imports"
         roots.mkdir()
         (roots / "big.txt").write_text("word " * 1_000_000)
@@ -188,8 +182,6 @@ def test_insufficient_disk_is_refused_before_copying(tmp_path: Path, hub: HubSer
                                       spec=ReadOptionsSpec())
         engine.dispose()
         assert caught.value.status == 507 and caught.value.details["needed_bytes"] > 4_000_000
-    finally:
-        subprocess.run(["umount", "-l", str(small)], check=False)
 
 
 def test_delete_refuses_while_tokenized_unless_forced(ds_settings: Settings, import_root: Path,
@@ -217,17 +209,11 @@ def test_delete_refuses_while_tokenized_unless_forced(ds_settings: Settings, imp
 def test_disk_filling_up_mid_import_fails_cleanly(tmp_path: Path, hub: HubServer,
                                                   worker_thread) -> None:
     """Preflight passes, then another process fills the disk; the copy hits ENOSPC."""
-    from helpers import make_settings, wait_for
+    from helpers import make_settings, small_filesystem, wait_for
     from interpstudio.db.migrate import upgrade
     from interpstudio.db.session import make_engine, make_session_factory
 
-    small = tmp_path / "small"
-    small.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=24M", "tmpfs", str(small)],
-                             capture_output=True, text=True)
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a small tmpfs (needs root): {mounted.stderr.strip()}")
-    try:
+    with small_filesystem(tmp_path / "small", "24M") as small:
         roots = tmp_path / "imports"
         roots.mkdir()
         (roots / "words.txt").write_text("some words on a line\n" * 150_000)  # ~3 MB
@@ -263,8 +249,6 @@ def test_disk_filling_up_mid_import_fails_cleanly(tmp_path: Path, hub: HubServer
         assert failed.status == "failed" and "filled up" in failed.error_message
         assert not folder.exists()
         engine.dispose()
-    finally:
-        subprocess.run(["umount", "-l", str(small)], check=False)
 
 
 def test_hub_download_progress_counts_bytes_as_they_arrive(

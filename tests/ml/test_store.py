@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from helpers import small_filesystem
 from interpstudio.ml.stats import StatsConfig
 from interpstudio.ml.store import (
     HookPointNotStored,
@@ -430,20 +431,9 @@ def test_verify_names_a_corrupted_shard(tmp_path: Path) -> None:
 
 @pytest.fixture
 def tiny_disk(tmp_path: Path) -> Iterator[Path]:
-    """A real 1 MiB tmpfs (needs root; skipped with the reason otherwise)."""
-    mount_point = tmp_path / "tiny_disk"
-    mount_point.mkdir()
-    result = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=1M", "tmpfs", str(mount_point)],
-        capture_output=True,
-        text=True,
-    )
-    if result.returncode != 0:
-        pytest.skip(f"cannot mount a 1 MiB tmpfs to fill up for real: {result.stderr.strip()}")
-    try:
+    """A real 1 MiB tmpfs to fill up."""
+    with small_filesystem(tmp_path / "tiny_disk", "1M") as mount_point:
         yield mount_point
-    finally:
-        subprocess.run(["umount", "-l", str(mount_point)], check=False)
 
 
 def test_disk_full_leaves_a_valid_partial_store(tiny_disk: Path) -> None:

@@ -5,13 +5,13 @@ and the text store (import, statistics, paging, disk full)."""
 from __future__ import annotations
 
 import itertools
-import subprocess
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 
+from helpers import small_filesystem
 from hub_server.tiny_datasets import tiny_dataset_rows
 from interpstudio.core.errors import JobCancelled
 from interpstudio.data import bundled_text_path
@@ -189,18 +189,10 @@ def test_text_store_stats_pages_and_samples(tmp_path: Path) -> None:
 
 
 def test_disk_full_mid_write_removes_partial_file(tmp_path: Path) -> None:
-    mount = tmp_path / "small"
-    mount.mkdir()
-    result = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1M", "tmpfs", str(mount)],
-                            capture_output=True, text=True)
-    if result.returncode != 0:
-        pytest.skip(f"cannot mount a small tmpfs to fill (needs root): {result.stderr.strip()}")
-    try:
+    with small_filesystem(tmp_path / "small", "1M") as mount:
         rng = np.random.default_rng(0)
         texts = (rng.bytes(3000).hex() for _ in range(2000))  # ~12 MB of poorly compressible text
         with pytest.raises(OSError) as caught:
             write_text_parquet(texts, mount / "text.parquet")
         assert caught.value.errno == 28  # ENOSPC
         assert list(mount.iterdir()) == []
-    finally:
-        subprocess.run(["umount", "-l", str(mount)], check=False)

@@ -4,12 +4,12 @@ connection and after a stop, retries, corruption, gating, disk full, exact progr
 from __future__ import annotations
 
 import hashlib
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from helpers import small_filesystem
 from hub_server import HubServer
 from interpstudio.core.errors import JobCancelled
 from interpstudio.ml.hub_download import (
@@ -150,17 +150,9 @@ def test_gated_repo_needs_an_approved_token(hub: HubServer, tiny_llama_dir: Path
 
 @pytest.fixture
 def tiny_disk(tmp_path: Path) -> Iterator[Path]:
-    """A real 2 MiB tmpfs (needs root; skipped with the reason otherwise)."""
-    mount_point = tmp_path / "tiny_disk"
-    mount_point.mkdir()
-    result = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2M", "tmpfs", str(mount_point)],
-                            capture_output=True, text=True)
-    if result.returncode != 0:
-        pytest.skip(f"cannot mount a 2 MiB tmpfs to fill up for real: {result.stderr.strip()}")
-    try:
+    """A real 2MiB tmpfs to fill up."""
+    with small_filesystem(tmp_path / "tiny_disk", "2M") as mount_point:
         yield mount_point
-    finally:
-        subprocess.run(["umount", "-l", str(mount_point)], check=False)
 
 
 def test_disk_full_mid_download_keeps_the_partial_for_a_resume(

@@ -4,13 +4,13 @@ input of issue 3 item 12 that exists before a weight byte moves."""
 from __future__ import annotations
 
 import json
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from safetensors.torch import load_file
 
+from helpers import small_filesystem
 from hub_server import HubServer
 from interpstudio.core.errors import InsufficientDisk
 from interpstudio.ml.hub_errors import (
@@ -135,16 +135,9 @@ def test_repo_without_weights_is_refused(hub: HubServer, tiny_llama_dir: Path,
 
 @pytest.fixture
 def tiny_disk(tmp_path: Path) -> Iterator[Path]:
-    mount_point = tmp_path / "tiny_disk"
-    mount_point.mkdir()
-    result = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1M", "tmpfs", str(mount_point)],
-                            capture_output=True, text=True)
-    if result.returncode != 0:
-        pytest.skip(f"cannot mount a 1 MiB tmpfs: {result.stderr.strip()}")
-    try:
+    """A real 1MiB tmpfs to fill up."""
+    with small_filesystem(tmp_path / "tiny_disk", "1M") as mount_point:
         yield mount_point
-    finally:
-        subprocess.run(["umount", "-l", str(mount_point)], check=False)
 
 
 def test_not_enough_free_disk_is_refused_before_downloading(
