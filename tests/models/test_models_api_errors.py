@@ -131,8 +131,13 @@ def test_delete_in_use_is_409_listing_dependents_and_force_removes_them(
                                     policy={}, policy_hash="h")
         session.add(tokenization)
         session.flush()
+        running = Job(kind="extract", params={}, state="running")
+        session.add(running)
+        session.flush()
+        running_job_id = running.id
         session.add(Extraction(name="acts", model_id=model_id, tokenization_id=tokenization.id,
-                               spec={}, config_hash="c", path="extractions/1", info={}))
+                               spec={}, config_hash="c", path="extractions/1", info={},
+                               job_id=running_job_id))
     refused = hub_client.delete(f"{API}/{model_id}")
     assert refused.status_code == 409
     error = refused.json()["error"]
@@ -140,6 +145,11 @@ def test_delete_in_use_is_409_listing_dependents_and_force_removes_them(
     assert [e["name"] for e in error["details"]["extractions"]] == ["acts"]
     assert len(error["details"]["tokenizations"]) == 1
     assert hub_client.get(f"{API}/{model_id}").status_code == 200
+    still_running = hub_client.delete(f"{API}/{model_id}?force=true")  # never under a live job
+    assert still_running.status_code == 409
+    assert still_running.json()["error"]["code"] == "model_dependents_running"
+    with factory.begin() as session:
+        session.get(Job, running_job_id).state = "succeeded"
     assert hub_client.delete(f"{API}/{model_id}?force=true").status_code == 204
     assert not activations.exists()
     assert not (hub_settings.data_dir / "models" / str(model_id)).exists()

@@ -31,6 +31,18 @@ class ModelInUse(Conflict):
         )
 
 
+class ModelDependentsRunning(Conflict):
+    code = "model_dependents_running"
+
+    def __init__(self, model_id: int, running: list[dict[str, Any]]) -> None:
+        names = ", ".join(f"{d['kind']} {d['id']} (job {d['job_id']})" for d in running)
+        super().__init__(
+            f"model {model_id} cannot be deleted, even with force, while {names} still runs; "
+            "cancel those jobs first and wait for them to stop",
+            details={"model_id": model_id, "running": running},
+        )
+
+
 class ModelBusy(Conflict):
     code = "model_busy"
 

@@ -24,6 +24,7 @@ from interpstudio.db.repositories import models as repo
 from interpstudio.services import jobs as job_service
 from interpstudio.services.model_errors import (
     ModelBusy,
+    ModelDependentsRunning,
     ModelHasNoJob,
     ModelInUse,
     ModelNotFound,
@@ -91,6 +92,9 @@ def delete_model(*, session: Session, model_id: int, paths: DataPaths, force: bo
     found = repo.dependents(session, model_id)
     if (found["extractions"] or found["tokenizations"]) and not force:
         raise ModelInUse(model_id, found)
+    running = _running_dependents(session, found)
+    if running:
+        raise ModelDependentsRunning(model_id, running)
     folders = [model_dir(paths, model_id)]
     for item in (*found["extractions"], *found["tokenizations"]):
         if item["path"]:
@@ -102,6 +106,18 @@ def delete_model(*, session: Session, model_id: int, paths: DataPaths, force: bo
     for folder in folders:
         shutil.rmtree(folder, ignore_errors=True)
     return {"model_id": model_id, "removed": found}
+
+
+def _running_dependents(session: Session, found: dict[str, list[dict[str, Any]]]
+                        ) -> list[dict[str, Any]]:
+    """Dependents whose job is still queued or running (never removed under a live job)."""
+    running = []
+    for kind in ("extractions", "tokenizations"):
+        for item in found[kind]:
+            job = session.get(Job, item["job_id"]) if item.get("job_id") else None
+            if job is not None and job.state in ACTIVE_STATES:
+                running.append({"kind": kind[:-1], "id": item["id"], "job_id": job.id})
+    return running
 
 
 def _job_of(session: Session, model: Model, action: str) -> Job:

@@ -73,10 +73,10 @@ def dependents(session: Session, model_id: int) -> dict[str, list[dict[str, Any]
     extractions = session.scalars(select(Extraction).where(condition).order_by(Extraction.id)
                                   ).all()
     return {
-        "tokenizations": [{"id": t.id, "status": t.status, "path": t.path}
+        "tokenizations": [{"id": t.id, "status": t.status, "path": t.path, "job_id": t.job_id}
                           for t in tokenizations],
-        "extractions": [{"id": e.id, "name": e.name, "status": e.status, "path": e.path}
-                        for e in extractions],
+        "extractions": [{"id": e.id, "name": e.name, "status": e.status, "path": e.path,
+                         "job_id": e.job_id} for e in extractions],
     }
 
 
