@@ -63,6 +63,9 @@ test("selftest progress is live, cancel works, system shows CPU", async ({ page 
   });
 
   await page.goto(backend.url);
+  await expect(page.getByRole("heading", { name: "Welcome to Interp Studio" })).toBeVisible();
+  await expect(page.getByRole("button", { name: "Run the demo" })).toBeVisible();
+  await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Jobs" }).click();
   await expect(page).toHaveURL(/\/jobs$/);
   await expect(page.getByRole("heading", { name: "Jobs" })).toBeVisible();
   await expect(page.getByTestId("connection-state")).toHaveText("Live");

@@ -2,7 +2,7 @@
  * Client-side routes. The backend must answer unknown non-API paths with index.html so a reload on
  * `/system` or `/jobs/12` works. Not responsible for page content.
  */
-import { createBrowserRouter, Navigate, type RouteObject } from "react-router";
+import { createBrowserRouter, type RouteObject } from "react-router";
 import { DatasetsPage } from "@/features/datasets";
 import { ExtractionResultsPage, ExtractionsPage } from "@/features/extractions";
 import { JobDetailDrawer, JobsPage } from "@/features/jobs";
@@ -10,6 +10,7 @@ import { ModelsPage } from "@/features/models";
 import { PLANNED_SECTIONS, PlaceholderPage } from "@/features/placeholders";
 import { SystemPage } from "@/features/system";
 import { AppLayout } from "./app-layout";
+import { HomePage } from "./home-page";
 
 function NotFoundPage() {
   return (
@@ -27,7 +28,7 @@ export const routes: RouteObject[] = [
   {
     element: <AppLayout />,
     children: [
-      { index: true, element: <Navigate to="/jobs" replace /> },
+      { index: true, element: <HomePage /> },
       {
         path: "jobs",
         element: <JobsPage />,

@@ -3,4 +3,5 @@
  * anything else; other features never import it.
  */
 export { ExtractionsPage } from "./components/extractions-page";
+export { DemoButton } from "./components/demo-button";
 export { ExtractionResultsPage } from "./components/extraction-results";
