@@ -109,7 +109,9 @@ def crash_child(path: str) -> None:
     writer = open_writer(Path(path))
     for batch in batches():
         writer.append(batch)
-        time.sleep(0.03)  # ~0.7 s in all: the parent kills it part-way
+        time.sleep(0.03)
+        if len(writer.manifest["shards"]) >= 6:  # part-way: wait here for the parent's SIGKILL
+            time.sleep(3600)
     writer.close()
 
 

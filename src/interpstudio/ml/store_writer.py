@@ -270,9 +270,10 @@ class ActivationWriter:
         try:
             step(*args)
         except Exception as exc:  # handed to the caller thread by _raise_if_failed
-            self.error = self._wrap(exc)
+            error = self._wrap(exc)
             if step != self._stop_store:
-                self._stop_store("failed")
+                self._stop_store("failed", error)
+            self.error = error  # published last: the caller sees it only once the store says so
 
     def _wrap(self, exc: Exception) -> BaseException:
         if isinstance(exc, OSError) and exc.errno in _ENOSPC:
@@ -313,12 +314,13 @@ class ActivationWriter:
         else:
             self._stop_store("complete")
 
-    def _stop_store(self, status: str) -> None:
+    def _stop_store(self, status: str, error: BaseException | None = None) -> None:
         """Record ``status`` with statistics of the committed shards (best effort on a full disk:
         the previous manifest stays valid if this one cannot be written)."""
         manifest = dict(self.manifest, status=status, updated_at=manifests.now())
-        if self.error is not None:
-            manifest["error"] = {"type": type(self.error).__name__, "message": str(self.error)}
+        error = error or self.error
+        if error is not None:
+            manifest["error"] = {"type": type(error).__name__, "message": str(error)}
         try:
             self._write_stats(manifest, self.stats)
         except OSError:
