@@ -266,7 +266,8 @@ def test_sigkill_mid_run_then_resume_gives_byte_identical_store(tmp_path: Path) 
     write_all(reference)
     store = tmp_path / "crashed"
     code = (
-        f"import sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); "
+        f"import sys; sys.path[:0] = [{str(Path(__file__).parent)!r}, "
+        f"{str(Path(__file__).parents[1])!r}]; "
         f"import test_store; test_store.crash_child({str(store)!r})"
     )
     child = subprocess.Popen([sys.executable, "-c", code])
