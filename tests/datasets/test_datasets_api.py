@@ -149,6 +149,8 @@ def test_hub_errors_map_to_status_codes(api: TestClient, hub: HubServer,
     malformed = api.post(API, json={"repo_id": "0" * 200})  # found by the schemathesis run
     assert malformed.status_code == 422
     assert malformed.json()["error"]["code"] == "invalid_repo_id"
+    no_revision = api.post(API, json={"repo_id": "org/nope", "revision": ""})  # schemathesis
+    assert no_revision.status_code == 422
 
 
 def test_get_rename_unknown_and_local_outside_roots(api: TestClient, tmp_path: Path) -> None:

@@ -44,9 +44,9 @@ class DatasetCreate(BaseModel):
     name: str | None = Field(default=None, max_length=256)
     repo_id: str | None = Field(default=None, max_length=256, pattern=r"^[\w.-]+(/[\w.-]+)?$",
                                 description="hub: dataset id, e.g. org/name")
-    revision: str = Field(default="main", max_length=256)
-    config: str = Field(default="default", max_length=256)
-    split: str = Field(default="train", max_length=128)
+    revision: str = Field(default="main", min_length=1, max_length=256)
+    config: str = Field(default="default", min_length=1, max_length=256)
+    split: str = Field(default="train", min_length=1, max_length=128)
     token: SecretStr | None = Field(default=None,
                                     description="Hub access token; used for this import only.")
     paths: list[str] = Field(default_factory=list, max_length=1000,

@@ -137,7 +137,7 @@ def plan_hub_dataset(repo_id: str, *, revision: str, config: str, split: str, en
     except RepositoryNotFoundError:
         raise HubDatasetNotFound(repo_id, revision) from None
     except (HfHubHTTPError, OSError) as exc:
-        raise HubUnreachable(endpoint, str(exc)) from None
+        raise _unreachable_or_missing(exc, repo_id, revision, endpoint) from None
     sizes = {s.rfilename: int(s.size or 0) for s in info.siblings or []}
     plan = HubDatasetPlan(repo_id=repo_id, revision=revision, commit_sha=str(info.sha),
                           config=config, split=split, gated=bool(info.gated),
@@ -153,8 +153,17 @@ def plan_hub_dataset(repo_id: str, *, revision: str, config: str, split: str, en
     except RepositoryNotFoundError:
         raise HubDatasetNotFound(repo_id, revision) from None
     except (HfHubHTTPError, OSError) as exc:
-        raise HubUnreachable(endpoint, str(exc)) from None
+        raise _unreachable_or_missing(exc, repo_id, revision, endpoint) from None
     return plan
+
+
+def _unreachable_or_missing(exc: Exception, repo_id: str, revision: str,
+                            endpoint: str) -> AppError:
+    """A hub answer of 404 means the thing is not there; anything else: the hub is the problem."""
+    response = getattr(exc, "response", None)
+    if getattr(response, "status_code", None) == 404:
+        return HubDatasetNotFound(repo_id, revision)
+    return HubUnreachable(endpoint, str(exc))
 
 
 def _byte_counter(on_bytes: Callable[[int], None]) -> type:
