@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Annotated, Any
 
@@ -53,6 +53,15 @@ def session_scope(settings: Settings) -> Iterator[Session]:
 
 def print_json(value: Any) -> None:
     console.print_json(json.dumps(value, default=str))
+
+
+def print_listing(items: list[dict[str, Any]], total: int, *, as_json: bool,
+                  table: Callable[[list[dict[str, Any]]], None]) -> None:
+    """A ``list`` command's output: ``{"items", "total"}`` JSON for scripts, else a table."""
+    if as_json:
+        print_json({"items": items, "total": total})
+    else:
+        table(items)
 
 
 def job_dict(job: Any) -> dict[str, Any]:

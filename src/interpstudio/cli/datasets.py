@@ -23,6 +23,7 @@ from interpstudio.cli.common import (
     follow_job,
     load_settings,
     print_json,
+    print_listing,
     run_job_locally,
     session_factory,
     session_scope,
@@ -183,10 +184,7 @@ def datasets_list(limit: int = 50, as_json: JsonOption = False) -> None:
     with session_scope(load_settings()) as session:
         items, total = service.list_datasets(session=session, limit=limit, offset=0)
         datasets = [_dataset_dict(d, session) for d in items]
-    if as_json:
-        print_json({"items": datasets, "total": total})
-    else:
-        _print_datasets(datasets)
+    print_listing(datasets, total, as_json=as_json, table=_print_datasets)
 
 
 @app.command("show")

@@ -16,6 +16,7 @@ from interpstudio.cli.common import (
     load_settings,
     print_jobs,
     print_json,
+    print_listing,
     run_job_locally,
     session_factory,
     session_scope,
@@ -39,10 +40,7 @@ def jobs_list(
         items, total = service.list_jobs(session=session, states=state or [], kinds=kind or [],
                                          limit=limit, offset=0)
         jobs = [job_dict(j) for j in items]
-    if as_json:
-        print_json({"items": jobs, "total": total})
-    else:
-        print_jobs(jobs)
+    print_listing(jobs, total, as_json=as_json, table=print_jobs)
 
 
 def _job_action(action: Callable[..., Any], job_id: int, as_json: bool) -> None:

@@ -22,6 +22,7 @@ from interpstudio.cli.common import (
     follow_job,
     load_settings,
     print_json,
+    print_listing,
     run_job_locally,
     session_factory,
     session_scope,
@@ -176,10 +177,7 @@ def models_list(status: Annotated[list[str] | None, typer.Option()] = None,
         items, total = service.list_models(session=session, statuses=status or [],
                                            search=search, limit=limit, offset=0)
         models = [_model_dict(m, session) for m in items]
-    if as_json:
-        print_json({"items": models, "total": total})
-    else:
-        _print_models(models)
+    print_listing(models, total, as_json=as_json, table=_print_models)
 
 
 @app.command("show")
