@@ -7,8 +7,10 @@ same model, batches and device.
 (a) our extraction tokens/s (every layer's resid_post, attn_out and mlp_out, fp16 store, stats,
     fsync) / plain forward through the decoder stack ``model.model(ids)`` -- goal >= 0.90;
 (b) ours / the best peer way of getting the same data to disk: a naive hidden_states loop (in
-    this process's venv), nnsight and TransformerLens (each in its own venv under /tmp, run as a
-    subprocess by ``extraction_peers.py``; a missing venv is skipped with the reason) -- >= 1.3;
+    this process's venv), nnsight, TransformerLens and SAELens' ``CacheActivationsRunner`` (each
+    in its own venv under /tmp, run as a subprocess by ``extraction_peers.py``; a missing venv is
+    skipped with the reason; the runner caches one hook per run, so its rate is projected to all
+    the points from a few measured runs) -- >= 1.3;
 (c) one mid-depth resid_post with the early stop / full-model forward ``model(ids)`` -- >= 1.8;
 (d) peak RSS of a fresh process extracting 10x the tokens / 1x -- goal < 1.10 (16 MB shards, so
     that the 1x run already fills a shard buffer: the steady state);
@@ -40,7 +42,8 @@ from typing import Any  # noqa: E402
 import numpy as np  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
-PEER_VENVS = {"nnsight": Path("/tmp/bench-nnsight"), "tlens": Path("/tmp/bench-tl")}
+PEER_VENVS = {"nnsight": Path("/tmp/bench-nnsight"), "tlens": Path("/tmp/bench-tl"),
+              "saelens": Path("/tmp/bench-sae")}
 GOALS = {"a": (">=", 0.90), "b": (">=", 1.3), "c": (">=", 1.8), "d": ("<", 1.10),
          "e": (">=", 0.8)}
 ALL_POINTS = ["blocks.*.{attn_out,mlp_out,resid_post}"]
@@ -195,9 +198,6 @@ def main() -> None:
             for name, venv in PEER_VENVS.items():
                 peers[name] = peer(name, venv / "bin" / "python", path, ids_file, work / "p",
                                    args.batch)
-        peers["saelens"] = {"skipped": "SAELens' CacheActivationsRunner caches one hook per "
-                                       "run (N points = N passes) and needs a HF dataset; "
-                                       "not run here"}
         figures["peers"] = peers
         rss1 = peak_rss(path, tokens, work / "rss1")
         rss10 = peak_rss(path, tokens10, work / "rss10")

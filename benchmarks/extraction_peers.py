@@ -10,8 +10,18 @@ attn_out and mlp_out the way a user of that library would, writes each batch to 
 
 Baselines: ``naive`` (``output_hidden_states=True`` + ``np.save``: resid_post only, which is all
 hidden states give), ``nnsight`` (``LanguageModel.trace`` + ``.save()``), ``tlens``
-(TransformerLens 4 ``TransformerBridge.run_with_cache`` with a names filter). SAELens'
-``CacheActivationsRunner`` is not run (one hook per run over a HF dataset; see the benchmark).
+(TransformerLens 4 ``TransformerBridge.run_with_cache`` with a names filter) and ``saelens``
+(SAELens' ``CacheActivationsRunner``, which writes its own format: a HF ``datasets`` Arrow folder
+per hook, fp16, with the token ids). The runner caches ONE hook per run, so N points cost N runs:
+``saelens`` runs it for the mid-layer resid_post, attn_out and mlp_out (each over all the tokens,
+batch ``B``, fully offline: the model folder through ``model_class_name="AutoModelForCausalLM"``
+i.e. ``HookedProxyLM`` with module-path hook names, the ids as a pre-tokenized ``input_ids``
+dataset saved on local disk and passed as ``override_dataset``), after one untimed one-batch
+warm-up run; each run loads its own model (untimed) and times ``runner.run()``. Its JSON adds
+``measured_points``, ``seconds_per_point`` (their mean), ``point_seconds`` and
+``projected_points`` (3 x n_layers); ``seconds`` and ``tokens_per_s`` are PROJECTED for all
+points: tokens / (seconds_per_point x projected_points). The runner stops the forward after the
+hooked module, so a mid-layer point costs about the mean over all layers. It does not fsync.
 
 Peer venvs (torch pinned to the local CPU wheel)::
 
@@ -19,6 +29,9 @@ Peer venvs (torch pinned to the local CPU wheel)::
         "torch==2.13.0+cpu" nnsight==0.8.1 transformers==5.23.0
     python3.11 -m venv /tmp/bench-tl && /tmp/bench-tl/bin/pip install \
         "torch==2.13.0+cpu" transformer-lens==4.3.0
+    python3.11 -m venv /tmp/bench-sae && /tmp/bench-sae/bin/pip install \
+        "torch==2.13.0+cpu" sae-lens==6.54.12   # pulls transformer-lens 3.9.0, transformers
+                                                 # 5.24.0, datasets 5.2.0
 
 This file imports nothing from interpstudio: it runs in the peers' virtual environments.
 """
@@ -113,7 +126,78 @@ def tlens(model_dir: str, batches: list[torch.Tensor], out: Path) -> dict[str, f
     return _timed(run, batches, out)
 
 
-BASELINES = {"naive": naive, "nnsight": nnsight, "tlens": tlens}
+def saelens(model_dir: str, batches: list[torch.Tensor], out: Path) -> dict[str, Any]:
+    """SAELens' ``CacheActivationsRunner``: one hook per run, so a few points are measured and
+    the rate for all ``3 x n_layers`` points is projected from their mean seconds per point."""
+    import os
+
+    os.environ["HF_HUB_OFFLINE"] = "1"  # before huggingface_hub / datasets are imported
+    os.environ["HF_DATASETS_OFFLINE"] = "1"
+    import gc
+    import warnings
+
+    from sae_lens import CacheActivationsRunner, CacheActivationsRunnerConfig
+    from transformers import AutoConfig
+
+    import datasets  # its own block: ruff takes it for first-party (tests/datasets)
+
+    warnings.filterwarnings("ignore")  # "fewer samples than tokens": it counts rows vs tokens
+    datasets.disable_progress_bars()
+    config = AutoConfig.from_pretrained(model_dir)
+    n_layers, d_model = config.num_hidden_layers, config.hidden_size
+    ids = torch.cat(batches)
+    n_seq, context = ids.shape
+    batch = len(batches[0])
+    if any(len(b) != batch for b in batches):
+        raise SystemExit("saelens: the sequences must fill whole batches")
+    # the same token ids as the other peers, as a pre-tokenized dataset on local disk
+    tokens_dir = out / "tokens"
+    datasets.Dataset.from_dict({"input_ids": ids.tolist()}).save_to_disk(str(tokens_dir))
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    mid = n_layers // 2
+    # HookedProxyLM (model_class_name="AutoModelForCausalLM") names hooks by module path; a
+    # tuple output (self_attn) is hooked on its first element, the attention output
+    points = {"resid_post": f"model.layers.{mid}", "attn_out": f"model.layers.{mid}.self_attn",
+              "mlp_out": f"model.layers.{mid}.mlp"}
+
+    def runner(hook: str, n_tokens: int, target: Path) -> Any:
+        cfg = CacheActivationsRunnerConfig(
+            dataset_path=str(tokens_dir), model_name=model_dir,
+            model_class_name="AutoModelForCausalLM", hook_name=hook, d_in=d_model,
+            context_size=context, model_batch_size=batch, training_tokens=n_tokens,
+            new_cached_activations_path=str(target), dtype="float16", device=device,
+            shuffle=False, model_from_pretrained_kwargs={"dtype": torch.float32},
+            # one shard holding exactly n_tokens: a bigger buffer would wrap around the data
+            buffer_size_gb=(n_tokens + 0.5) * d_model * 2 / 1e9)
+        # override_dataset: a str dataset_path goes through load_dataset and a Hub lookup
+        return CacheActivationsRunner(cfg, override_dataset=datasets.load_from_disk(
+            str(tokens_dir)))
+
+    # warm-up: one untimed run of one batch (each timed run loads its own model, untimed)
+    runner(points["resid_post"], batch * context, out / "warm-up").run()
+    seconds: dict[str, float] = {}
+    for kind, hook in points.items():
+        run = runner(hook, n_seq * context, out / kind)
+        started = time.perf_counter()
+        run.run()
+        seconds[kind] = time.perf_counter() - started
+        written = datasets.load_from_disk(str(out / kind))
+        if written.num_rows != n_seq or written.features[hook].shape != (context, d_model):
+            raise SystemExit(f"saelens: {kind} wrote {written.num_rows} rows, "
+                             f"{written.features[hook].shape}")
+        del run, written
+        gc.collect()
+    per_point = sum(seconds.values()) / len(seconds)
+    projected = 3 * n_layers
+    tokens = int(ids.numel())
+    return {"tokens": tokens, "seconds": per_point * projected,
+            "tokens_per_s": tokens / (per_point * projected), "projected": True,
+            "measured_points": len(seconds), "projected_points": projected,
+            "seconds_per_point": per_point,
+            "point_seconds": {points[k]: round(v, 4) for k, v in seconds.items()}}
+
+
+BASELINES = {"naive": naive, "nnsight": nnsight, "tlens": tlens, "saelens": saelens}
 
 
 def main() -> None:
