@@ -251,11 +251,16 @@ def test_state_dict_round_trip_restores_every_accumulator() -> None:
     assert restored.finalize() == stats.finalize()
 
 
-def test_exact_quantiles_with_ties_and_refinement(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("path", ["refinement", "in_memory"])
+def test_exact_quantiles_with_ties_and_refinement(
+    monkeypatch: pytest.MonkeyPatch, path: str
+) -> None:
     # tiny bins and collection limits force the refinement path, and many exact ties plus two
-    # adjacent floats force the "cannot narrow further" path
-    monkeypatch.setattr(stats_quantiles, "_SELECT_BINS", 4)
-    monkeypatch.setattr(stats_quantiles, "_SELECT_COLLECT_LIMIT", 8)
+    # adjacent floats force the "cannot narrow further" path; both paths give numpy's figures
+    if path == "refinement":
+        monkeypatch.setattr(stats_quantiles, "_IN_MEMORY_LIMIT", 0)
+        monkeypatch.setattr(stats_quantiles, "_SELECT_BINS", 4)
+        monkeypatch.setattr(stats_quantiles, "_SELECT_COLLECT_LIMIT", 8)
     rng = np.random.default_rng(9)
     one_up = np.nextafter(1.0, 2.0)
     values = np.concatenate(
@@ -271,6 +276,9 @@ def test_exact_quantiles_with_ties_and_refinement(monkeypatch: pytest.MonkeyPatc
         "non_bos": (0, np.inf, -np.inf),
     }
     found = stats_quantiles.exact_quantiles(lambda: iter(chunks), ranges, qs, histogram_bins=5)
+    edges = np.linspace(values.min(), values.max(), 6)
+    assert found["all"][1] == {"edges": edges.tolist(),
+                               "counts": np.histogram(values, edges)[0].tolist()}
     for q in qs:
         assert found["all"][0][repr(q)] == np.quantile(values, q)
         assert found["bos"][0][repr(q)] == np.quantile(values[is_bos], q)
@@ -283,3 +291,29 @@ def test_stats_without_norm_source_omit_quantiles() -> None:
     norm = stats.finalize()["groups"]["all"]["norm"]
     assert "quantiles" not in norm
     assert norm["mean"] == pytest.approx(np.sqrt(3))
+
+
+def test_float16_table_decodes_every_bit_pattern_exactly() -> None:
+    from interpstudio.ml.stats_kernel import FLOAT16_TABLE
+
+    bits = np.arange(1 << 16, dtype=np.uint16)
+    np.testing.assert_array_equal(FLOAT16_TABLE, bits.view(np.float16).astype(np.float64))
+    assert np.isnan(FLOAT16_TABLE).sum() == 2046 and np.isinf(FLOAT16_TABLE).sum() == 2
+
+
+def test_stats_every_finite_float16_value_and_one_row_blocks() -> None:
+    """Every finite float16 (subnormals, -0.0, +-65504) through the compiled pass, as rows wide
+    enough that a block holds one row; and the same values as narrow rows (many rows a block)."""
+    bits = np.arange(1 << 16, dtype=np.uint16)
+    values = bits.view(np.float16)
+    # every finite value but the large negative ones (a symmetric set would have a mean of 0,
+    # where a relative check cannot bite): 57,344 values
+    kept = values[np.isfinite(values) & (values > -1024)]
+    for d in (len(kept) // 2, 56):  # 2 rows (one row a block) / 1,024 rows of 56
+        x = kept.reshape(-1, d)
+        rows = {"position": np.arange(len(x)) % 5, "token_ids": np.zeros(len(x), np.int64),
+                "sequence_index": np.arange(len(x)) // 5}
+        stats = StreamingStats(d, keep_norms=True)
+        norms = feed(stats, x, rows, batch=3 if d > 56 else 500)
+        assert_all_groups_match(stats.finalize(), x.astype(np.float64), rows["position"], norms,
+                                1e-6)

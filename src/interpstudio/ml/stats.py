@@ -30,20 +30,18 @@ pass float arrays), or for the text context of top-k rows (the caller fills it i
 from __future__ import annotations
 
 import math
-import threading
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
 
 from interpstudio.core.errors import InvalidInput
+from interpstudio.ml.stats_kernel import fold_rows
 from interpstudio.ml.stats_quantiles import NormChunk, NormSource, exact_quantiles
 
 DEFAULT_QUANTILES = (0.0, 0.001, 0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99, 0.999, 1.0)
 GROUPS: tuple[str, ...] = ("non_bos", "bos")
 REPORTED_GROUPS: tuple[str, ...] = ("all", "non_bos", "bos")
-_CHUNK_ELEMENTS = 1 << 20  # float64 working set per chunk: 8 MiB per temporary
-_SCRATCH = threading.local()  # per-thread work buffers (3 x 8 MiB), see _scratch
 
 TOP_DTYPE = np.dtype(
     [("norm", "f8"), ("row", "i8"), ("sequence", "i8"), ("position", "i8"), ("token_id", "i8")]
@@ -106,30 +104,12 @@ class _Group:
         self.norm = np.array([0.0, 0.0, 0.0, np.inf, -np.inf])  # count, mean, M2, min, max
         self.top = np.empty(0, dtype=TOP_DTYPE)
 
-    def add(
-        self,
-        x: np.ndarray,
-        norms: np.ndarray,
-        meta: np.ndarray,
-        cfg: StatsConfig,
-        work: np.ndarray,
-    ) -> None:
-        """Fold in finite rows ``x`` (n, d) float64, their norms (n,) and meta (n,) TOP_DTYPE;
-        ``work`` is an (n, d) float64 scratch buffer."""
-        n = x.shape[0]
+    def add_norms(self, norms: np.ndarray, meta: np.ndarray, cfg: StatsConfig) -> None:
+        """Fold in the norms (n,) and meta (n,) TOP_DTYPE of this group's new finite rows (the
+        per-dimension figures are folded by ``stats_kernel.fold_rows``)."""
+        n = norms.shape[0]
         if n == 0:
             return
-        mean_b = x.sum(axis=0) / n  # (d,)
-        diff = np.subtract(x, mean_b, out=work)  # (n, d)
-        m2_b = np.einsum("ij,ij->j", diff, diff)
-        self.count, self.mean, self.m2 = _chan_merge(
-            self.count, self.mean, self.m2, n, mean_b, m2_b
-        )
-        np.minimum(self.minimum, x.min(axis=0), out=self.minimum)
-        np.maximum(self.maximum, x.max(axis=0), out=self.maximum)
-        ax = np.abs(x, out=work)
-        self.abs_sum += ax.sum(axis=0)
-        self.below += int(np.count_nonzero(ax < cfg.zero_threshold))
         norm_mean = norms.mean()
         d_norm = norms - norm_mean
         batch_norm = np.array([n, norm_mean, d_norm @ d_norm, norms.min(), norms.max()])
@@ -155,6 +135,8 @@ class _Group:
         shifted["row"] += row_offset
         self.top = _top_k(np.concatenate([self.top, shifted]), top_k)
 
+    PER_DIM = ("mean", "m2", "minimum", "maximum", "abs_sum")  # (d,) float64 each
+    TALLIES = ("below", "nan", "inf", "nonfinite_rows")  # the kernel's tallies columns
     _SCALARS = ("count", "below", "nan", "inf", "nonfinite_rows")
     _ARRAYS = ("mean", "m2", "minimum", "maximum", "abs_sum", "norm", "top")
 
@@ -267,44 +249,33 @@ class StreamingStats:
         ):
             meta[field] = -1 if values is None else np.asarray(values)
         is_bos = self.config.bos_mask(token_ids, position, n)
-        norms = np.empty(n, dtype=np.float64)
-        step = max(1, _CHUNK_ELEMENTS // self.d)
-        for a in range(0, n, step):
-            b = min(a + step, n)
-            norms[a:b] = self._update_chunk(x[a:b], meta[a:b], is_bos[a:b])
+        norms = self._fold(x, is_bos)
+        finite = ~np.isnan(norms)
+        for name, in_group in (("bos", is_bos), ("non_bos", ~is_bos)):
+            keep = in_group & finite
+            self.groups[name].add_norms(norms[keep], meta[keep], self.config)
         self.rows += n
         if self.keep_norms:
             self._kept.append((norms.copy(), is_bos.copy()))
         return norms
 
-    def _update_chunk(self, chunk: np.ndarray, meta: np.ndarray, is_bos: np.ndarray) -> np.ndarray:
-        c = chunk.shape[0]
-        x64 = _scratch("x", c, self.d)
-        np.copyto(x64, chunk, casting="same_kind")  # (c, d): all arithmetic in float64
-        sumsq = np.einsum("ij,ij->i", x64, x64)  # (c,)
-        if chunk.dtype.itemsize < 8:
-            row_finite = np.isfinite(sumsq)  # no float16/32 row can overflow in float64
-        else:
-            row_finite = np.isfinite(x64).all(axis=1)
-        all_finite = bool(row_finite.all())
-        norms = np.sqrt(sumsq)
-        if not all_finite:
-            norms[~row_finite] = np.nan
-        for name, in_group in (("bos", is_bos), ("non_bos", ~is_bos)):
-            group = self.groups[name]
-            if not all_finite:
-                bad = in_group & ~row_finite
-                group.nonfinite_rows += int(bad.sum())
-                group.nan += int(np.isnan(x64[bad]).sum())
-                group.inf += int(np.isinf(x64[bad]).sum())
-                in_group = in_group & row_finite
-            k = int(np.count_nonzero(in_group))
-            if k == c:
-                group.add(x64, norms, meta, self.config, _scratch("work", c, self.d))
-            elif k:
-                picked = np.compress(in_group, x64, axis=0, out=_scratch("group", k, self.d))
-                work = _scratch("work", k, self.d)
-                group.add(picked, norms[in_group], meta[in_group], self.config, work)
+    def _fold(self, x: np.ndarray, is_bos: np.ndarray) -> np.ndarray:
+        """Per-dimension and element figures of both groups in one compiled pass."""
+        groups = [self.groups[name] for name in GROUPS]  # index = the kernel's group id
+        count = np.array([g.count for g in groups], dtype=np.int64)
+        arrays = {k: np.stack([getattr(g, k) for g in groups]) for k in _Group.PER_DIM}
+        tallies = np.array([[getattr(g, k) for k in _Group.TALLIES] for g in groups], np.int64)
+        norms = fold_rows(
+            x, is_bos.astype(np.int8) * GROUPS.index("bos"), self.config.zero_threshold,
+            count, arrays["mean"], arrays["m2"], arrays["minimum"], arrays["maximum"],
+            arrays["abs_sum"], tallies,
+        )
+        for k, g in enumerate(groups):
+            g.count = int(count[k])
+            for key, stacked in arrays.items():
+                setattr(g, key, stacked[k])
+            for key, value in zip(_Group.TALLIES, tallies[k], strict=True):
+                setattr(g, key, int(value))
         return norms
 
     def merge(self, other: StreamingStats) -> None:
@@ -370,15 +341,6 @@ class StreamingStats:
             "std_ddof": 0,
             "groups": out_groups,
         }
-
-
-def _scratch(name: str, rows: int, d: int) -> np.ndarray:
-    """A (rows, d) float64 work buffer of this thread, reused across calls: fresh temporaries
-    of a chunk's size would page-fault on every chunk (about a third of the time)."""
-    buffers: dict[str, np.ndarray] = _SCRATCH.__dict__
-    if name not in buffers or buffers[name].size < rows * d:
-        buffers[name] = np.empty(max(_CHUNK_ELEMENTS, rows * d), dtype=np.float64)
-    return buffers[name][: rows * d].reshape(rows, d)
 
 
 def _chan_merge(

@@ -9,7 +9,9 @@ How: the ranks each quantile needs are known from the count; one pass counts val
 fine histogram, which pins each rank to one bin; a second pass collects just those bins (as
 distinct values with counts, so heavy ties cost nothing) and reads the ranks off. A bin still too
 big is refined again. Memory stays flat; values are never all loaded. Non-finite values are left
-out (the statistics' rule for NaN / Inf rows).
+out (the statistics' rule for NaN / Inf rows). Up to ``_IN_MEMORY_LIMIT`` values in all (16 MiB of
+float64) are simply loaded in one pass and handed to ``np.quantile``: the same figures, a fraction
+of the time (a 90-point extraction finalises 90 of these).
 
 This module is NOT responsible for where the values come from or for any other statistic.
 """
@@ -24,6 +26,7 @@ import numpy as np
 
 _SELECT_BINS = 4096  # bins per refinement pass
 _SELECT_COLLECT_LIMIT = 1 << 20  # a bin with at most this many values is collected in memory
+_IN_MEMORY_LIMIT = 1 << 21  # up to this many values (16 MiB) in all: one pass, np.quantile
 
 NormChunk = tuple[np.ndarray, np.ndarray]  # (values (n,) float64, is_bos (n,) bool)
 NormSource = Callable[[], Iterable[NormChunk]]  # each call starts a fresh pass over all rows
@@ -54,6 +57,8 @@ def exact_quantiles(
     counts) or, if huge, refined again. Usually two passes; memory stays flat.
     """
     qs = list(quantiles)
+    if 0 < ranges.get("all", (0, 0.0, 0.0))[0] <= _IN_MEMORY_LIMIT:
+        return _in_memory(source, ranges, qs, histogram_bins)
     wanted = {
         g: sorted({r for q in qs for r in _ranks_for(q, n)})
         for g, (n, _, _) in ranges.items()
@@ -116,6 +121,32 @@ def exact_quantiles(
         quant = {repr(float(q)): _linear(found[name], q, n) for q in qs}
         histogram = {"edges": display_edges[name].tolist(), "counts": display[name].tolist()}
         out[name] = (quant, histogram)
+    return out
+
+
+def _in_memory(
+    source: NormSource,
+    ranges: dict[str, tuple[int, float, float]],
+    qs: list[float],
+    histogram_bins: int,
+) -> dict[str, tuple[dict[str, float] | None, dict[str, list[Any]] | None]]:
+    """Few values: one pass, then numpy's own quantiles and the same display bins."""
+    wanted = {g: [0] for g, (n, _, _) in ranges.items() if n > 0}
+    parts: dict[str, list[np.ndarray]] = {g: [] for g in wanted}
+    for values in _iter_groups(source, wanted):
+        for g, v in values.items():
+            parts[g].append(v)
+    out: dict[str, tuple[dict[str, float] | None, dict[str, list[Any]] | None]] = {}
+    for name, (n, lo, hi) in ranges.items():
+        if n == 0:
+            out[name] = (None, None)
+            continue
+        values = np.concatenate(parts[name])
+        found = np.quantile(values, qs).tolist() if qs else []
+        quant = {repr(float(q)): float(v) for q, v in zip(qs, found, strict=True)}
+        edges = np.linspace(lo, hi, histogram_bins + 1)
+        counts = np.bincount(_bin_of(values, edges), minlength=histogram_bins)
+        out[name] = (quant, {"edges": edges.tolist(), "counts": counts.tolist()})
     return out
 
 
