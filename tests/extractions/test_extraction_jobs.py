@@ -4,7 +4,6 @@ cancel + resume (byte-identical), retry, delete, refusals, kill -9 of a worker p
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -201,8 +200,8 @@ def test_kill_9_of_the_worker_then_resume_is_byte_identical(
     first = _worker_process(world.settings, log)
     try:
         assert wait_finished(world, reference)["state"] == "succeeded", log.read_text()
-        manifest = store_of(world, extraction_id) / "manifest.json"
-        wait_for(lambda: manifest.exists() and json.loads(manifest.read_text())["shards"],
+        store = store_of(world, extraction_id)
+        wait_for(lambda: (store / "manifest.json").exists() and read_manifest(store)["shards"],
                  timeout=60)
     finally:
         first.kill()

@@ -27,6 +27,7 @@ from interpstudio.ml import extract, open_activations, preflight
 from interpstudio.ml.extract_plan import EmptyExtraction, TokenOutOfVocabulary
 from interpstudio.ml.extract_preflight import NotEnoughDisk, check_free_disk
 from interpstudio.ml.hook_points import HookLayerOutOfRange, UnknownHookPoint
+from interpstudio.ml.store import read_manifest
 
 POINTS = ["blocks.*.resid_post", "blocks.1.attn_out", "blocks.2.mlp_out"]
 SEQUENCES = random_sequences(23, high=16, seed=3)
@@ -165,8 +166,7 @@ def test_kill_9_mid_run_then_resume_gives_byte_identical_store(
     try:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline and child.poll() is None:
-            manifest = store / "manifest.json"
-            if manifest.exists() and len(json.loads(manifest.read_text())["shards"]) >= 2:
+            if (store / "manifest.json").exists() and len(read_manifest(store)["shards"]) >= 2:
                 break
             time.sleep(0.01)
         assert child.poll() is None, "the extraction finished before it could be killed"

@@ -2,8 +2,12 @@
 
 One folder per extraction::
 
-    manifest.json                       the commit point: spec, config hash, layout, counts, status,
-                                        shard list with the sha256 of every file
+    manifest.json                       spec, config hash, layout, status, counts and the shard
+                                        list with the sha256 of every file (rewritten only when
+                                        the status changes: the list it holds may lag while the
+                                        run is "running")
+    shards.jsonl                        the shard journal: one appended line per committed shard,
+                                        the source of truth while running (``store_journal``)
     hooks/<hook name>/shard_00000.npy   (rows, d) activations of one hook point, storage dtype
     tokens/shard_00000.npy              (rows, 3) int64: token_id, sequence_index, position
     norms/<hook name>/shard_00000.npy   (rows,) float64 L2 norm of each row (NaN: non-finite row),
@@ -20,14 +24,18 @@ the reader converts to float32 on read (exact: bfloat16 is the top half of a flo
 ``read_raw`` gives the stored bits. float16 and float32 are stored as themselves.
 
 Crash safety: every file is written to ``.<name>.tmp-<pid>`` in its folder, fsynced, then renamed.
-A shard is committed only when the manifest that lists it is renamed into place, so the manifest
-always describes whole shards; anything on disk that the manifest does not list is debris from an
-interrupted write and is removed on resume.
+A shard is committed only when its line is appended to ``shards.jsonl`` (after all its files), so
+the journal always describes whole shards; anything on disk that it does not list is debris from an
+interrupted write and is removed on resume. ``manifest.json`` is rewritten (whole, with the full
+shard list) only when the status changes, so a commit costs the same with 10 or 10,000 shards
+before it, and a finished store's ``manifest.json`` alone describes it. ``read_manifest`` is the
+one way to read a manifest: ``manifest.json`` merged with the journal's committed lines.
 
 The store's modules: ``store`` (this one: layout, names, hashing, atomic writes, dtype conversion,
-errors), ``store_writer`` (the background writer), ``store_manifest`` (manifest versions, resume
-checks), ``store_stats`` (statistics over the stored shards), ``store_reader`` (lazy reading),
-``export`` (SAELens layout). This module is NOT responsible for any of the others' work.
+errors, reading the manifest), ``store_journal`` (the shard journal's lines), ``store_writer`` (the
+background writer), ``store_manifest`` (manifest versions, resume checks), ``store_stats``
+(statistics over the stored shards), ``store_reader`` (lazy reading), ``export`` (SAELens layout).
+This module is NOT responsible for any of the others' work.
 """
 
 from __future__ import annotations
@@ -52,9 +60,11 @@ from interpstudio.core.errors import (
     InvalidInput,
     NotFound,
 )
+from interpstudio.ml.store_journal import JOURNAL_NAME, StoreJournalCorrupted, read_journal
 
 FORMAT = "interpstudio.activations"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: shard list in shards.jsonl while running (1: in manifest.json)
+READABLE_VERSIONS = (1, FORMAT_VERSION)  # a version-1 manifest.json is always self-contained
 MANIFEST_NAME = "manifest.json"
 STATS_NAME = "stats.json"
 LOCK_NAME = ".lock"
@@ -324,15 +334,43 @@ def is_temp_name(name: str) -> bool:
 
 
 def read_manifest(path: Path) -> dict[str, Any]:
-    manifest_path = Path(path) / MANIFEST_NAME
+    """The store's manifest: ``manifest.json``, with ``shards`` as the journal lists them and, when
+    the journal holds shards committed after ``manifest.json`` was written, ``counts``,
+    ``stats_state`` and ``updated_at`` of the last one. A complete store's ``manifest.json`` is
+    read alone (its list is whole); a torn last journal line is ignored (never committed)."""
+    directory = Path(path)
+    manifest_path = directory / MANIFEST_NAME
     if not manifest_path.is_file():
-        raise StoreNotFound(Path(path))
+        raise StoreNotFound(directory)
     manifest: dict[str, Any] = json.loads(manifest_path.read_text())
-    if manifest.get("format") != FORMAT or manifest.get("format_version") != FORMAT_VERSION:
+    version = manifest.get("format_version")
+    if manifest.get("format") != FORMAT or version not in READABLE_VERSIONS:
         raise InvalidInput(
-            f"{manifest_path} is not an interpstudio activation store of format version "
-            f"{FORMAT_VERSION}; it may come from a newer or different tool",
-            details={"format": manifest.get("format"), "version": manifest.get("format_version")},
+            f"{manifest_path} is not an interpstudio activation store that this version reads "
+            f"(format {manifest.get('format')!r}, version {version!r}; this version reads "
+            f"{FORMAT!r} versions {', '.join(map(str, READABLE_VERSIONS))}); it may come from a "
+            "newer or different tool",
+            details={"format": manifest.get("format"), "version": version},
+        )
+    if version != FORMAT_VERSION or manifest["status"] == "complete":
+        return manifest
+    journal_path = directory / JOURNAL_NAME
+    journal = read_journal(journal_path)
+    if journal is None:
+        return manifest
+    lines, listed = journal.lines, manifest["shards"]
+    for index, shard in enumerate(listed):
+        if index >= len(lines) or lines[index]["shard"] != shard:
+            raise StoreJournalCorrupted(
+                journal_path, index, f"it does not hold shard {index} as {MANIFEST_NAME} lists it"
+            )
+    if len(lines) > len(listed):
+        last = lines[-1]
+        manifest.update(
+            shards=[line["shard"] for line in lines],
+            counts=last["counts"],
+            stats_state=last["stats_state"],
+            updated_at=last["updated_at"],
         )
     return manifest
 

@@ -2,14 +2,16 @@
 
 ``make_layout`` validates what a run asks for and ``new_manifest`` starts a manifest;
 ``with_shard`` returns the next version with one more whole shard and updated counts (sequences,
-and the tail sequence that may still be open). On resume ``check_same`` refuses another
-configuration, ``restore_stats`` loads the float64 accumulators saved with the last shard,
-``tail_tokens`` reads back the stored rows of the tail sequence (to match the re-fed rows),
-``remove_debris`` deletes whatever the manifest does not list and ``resume_point`` tells the engine
-where to restart. ``lock_store`` keeps a second writer out.
+and the tail sequence that may still be open), and ``commit_shard`` commits that shard by appending
+its line to the shard journal (``store_journal``); ``manifest.json`` itself is written by the
+writer only when the status changes. On resume ``check_same`` refuses another configuration,
+``restore_stats`` loads the float64 accumulators saved with the last shard, ``tail_tokens`` reads
+back the stored rows of the tail sequence (to match the re-fed rows), ``remove_debris`` deletes
+whatever the manifest does not list (and cuts a torn journal line) and ``resume_point`` tells the
+engine where to restart. ``lock_store`` keeps a second writer out.
 
 This module is NOT responsible for writing shards (``store_writer``) or the file formats
-(``store``).
+(``store``, ``store_journal``).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import numpy as np
 
 from interpstudio.core.errors import InvalidInput
 from interpstudio.ml import store as layout
+from interpstudio.ml import store_journal as journal
 from interpstudio.ml.stats import StatsConfig, StreamingStats
 from interpstudio.ml.store import StoreConfigMismatch, StoreExists, StoreLocked
 
@@ -118,6 +121,19 @@ def with_shard(
     )
 
 
+def commit_shard(directory: Path, manifest: dict[str, Any], *, durable: bool) -> None:
+    """Commit the last shard of ``manifest`` (from ``with_shard``): append its journal line, with
+    the counts and statistics state the manifest has once it is in. Its files must be whole and
+    synced already."""
+    line = {
+        "shard": manifest["shards"][-1],
+        "counts": manifest["counts"],
+        "stats_state": manifest["stats_state"],
+        "updated_at": manifest["updated_at"],
+    }
+    journal.append_line(directory / layout.JOURNAL_NAME, line, durable=durable)
+
+
 def resume_point(manifest: dict[str, Any]) -> ResumePoint:
     counts = manifest["counts"]
     rows = counts["rows"]
@@ -154,6 +170,10 @@ def existing_manifest(directory: Path, resume: bool) -> dict[str, Any] | None:
     manifest = layout.read_manifest(directory)
     if not resume:
         raise StoreExists(directory, manifest["status"])
+    version = manifest["format_version"]
+    if version != layout.FORMAT_VERSION and manifest["status"] != "complete":
+        what = f"format version ({version}; this version writes {layout.FORMAT_VERSION})"
+        raise StoreConfigMismatch(directory, what, version, layout.FORMAT_VERSION)
     return manifest
 
 
@@ -225,8 +245,9 @@ def tail_tokens(directory: Path, manifest: dict[str, Any]) -> np.ndarray:
     return np.concatenate(parts) if parts else np.empty((0, 3), np.int64)
 
 
-def remove_debris(directory: Path, manifest: dict[str, Any]) -> None:
-    """Delete files the manifest does not list: half-written shards and temp files."""
+def remove_debris(directory: Path, manifest: dict[str, Any], *, durable: bool) -> None:
+    """Delete files the manifest does not list: half-written shards, temp files, and the torn
+    last line of the journal (the journal of a new store starts empty)."""
     keep = {rel for rel, _ in layout.listed_files(manifest)}
     if manifest["stats_state"]:
         keep.add(manifest["stats_state"])
@@ -239,3 +260,6 @@ def remove_debris(directory: Path, manifest: dict[str, Any]) -> None:
             file.unlink()
     if manifest["status"] != "complete":
         (directory / layout.STATS_NAME).unlink(missing_ok=True)
+        journal.keep_lines(
+            directory / layout.JOURNAL_NAME, len(manifest["shards"]), durable=durable
+        )

@@ -1,6 +1,7 @@
 """Lazy, memory-mapped reading of an activation store.
 
-``open_activations(path)`` reads ``manifest.json`` and nothing else. ``acts["blocks.3.resid_post"]``
+``open_activations(path)`` reads the manifest (``store.read_manifest``: ``manifest.json``, plus
+the shard journal while the store is not complete) and nothing else. ``acts["blocks.3.resid_post"]``
 is a ``ShardedArray`` that looks like one ``(rows, d)`` array: ``shape``, ``dtype``, ``len``,
 indexing with an int, a slice or an integer array returns a numpy array read from only the shards
 it touches (each shard is ``np.load(..., mmap_mode="r")``-ed on first use), and iterating yields
@@ -8,8 +9,8 @@ one shard at a time. ``acts.tokens`` is the same for the ``(rows, 3)`` int64 tok
 (token_id, sequence_index, position) and ``acts.norms(hook)`` for the per-row L2 norms.
 
 bfloat16 stores are returned as float32 (exact); ``read_raw`` returns the stored uint16 bits.
-Only the shards the manifest lists are visible, so a store that is still being written, or that
-was interrupted, reads as its whole shards.
+Only the shards committed when it was opened are visible, so a store that is still being written,
+or that was interrupted, reads as its whole shards.
 
 This module is NOT responsible for writing stores (``store_writer``) or for exporting them
 (``export``).
@@ -224,6 +225,6 @@ class Activations(Mapping[str, ShardedArray]):
 
 
 def open_activations(path: str | os.PathLike[str]) -> Activations:
-    """Open the store at ``path`` lazily: only ``manifest.json`` is read now."""
+    """Open the store at ``path`` lazily: only the manifest (and journal) is read now."""
     directory = Path(path)
     return Activations(directory, layout.read_manifest(directory))

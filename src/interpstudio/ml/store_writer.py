@@ -6,11 +6,12 @@ continues) a store laid out as described in ``interpstudio.ml.store``. The engin
 stays flat, and the engine only waits when the disk really is slower than the GPU). The thread
 copies rows into preallocated shard buffers; each time a buffer is full it writes every hook
 point's shard, the token shard and the norm side files (temp name + rename), folds the shard into
-the float64 statistics and commits the shard by renaming a new manifest into place.
-``close()`` writes the last, short shard, ``stats.json`` and ``status: complete``; ``abort()``
-stops fast and leaves a valid partial store. An error in the thread is raised to the caller on the
-next ``append`` / ``close``; a full disk becomes ``StoreDiskFull`` and the store keeps only whole
-shards.
+the float64 statistics and commits the shard by appending one line to the shard journal
+(``manifest.json`` is rewritten only when the status changes, so a commit does not grow with the
+shards before it). ``close()`` writes the last, short shard, ``stats.json`` and
+``status: complete``; ``abort()`` stops fast and leaves a valid partial store. An error in the
+thread is raised to the caller on the next ``append`` / ``close``; a full disk becomes
+``StoreDiskFull`` and the store keeps only whole shards.
 
 Deterministic shards, exact resume: every shard holds exactly ``shard_rows`` rows of the row stream
 (the last one fewer), so shard boundaries depend only on the data, not on batch sizes or when the
@@ -146,7 +147,7 @@ class ActivationWriter:
                 stats = manifests.restore_stats(directory, manifest, config)
                 tail = manifests.tail_tokens(directory, manifest)
                 manifest["resumes"].append({"at": manifests.now(), "versions": layout.versions()})
-            manifests.remove_debris(directory, manifest)
+            manifests.remove_debris(directory, manifest, durable=durable)
             if manifest["status"] != "complete":
                 manifest["status"] = "running"
                 manifest["error"] = None
@@ -324,6 +325,8 @@ class ActivationWriter:
         try:
             self._write_stats(manifest, self.stats)
         except OSError:
+            if status == "complete":  # never "complete" without its statistics
+                raise
             manifest["stats"] = None  # e.g. disk still full: the manifest matters more
         try:
             layout.write_json_atomic(
@@ -340,7 +343,8 @@ class ActivationWriter:
         manifest["stats"] = layout.STATS_NAME
 
     def _commit_shard(self, rows: int, *, final: bool) -> None:
-        """Write one shard's files, fold it into the statistics, then commit the manifest."""
+        """Write one shard's files, fold it into the statistics, then commit the shard (one
+        journal line; ``manifest.json`` is rewritten only by the last shard, as it completes)."""
         index = len(self.manifest["shards"])
         name = f"shard_{index:05d}.npy"
         tokens = self._token_buffer[:rows]  # (rows, 3)
@@ -373,20 +377,16 @@ class ActivationWriter:
             manifest = manifests.with_shard(
                 self.manifest, index, name, rows, tokens, files, state_rel
             )
-            if final:
-                manifest["status"] = "complete"
-                self._write_stats(manifest, stats)
-            # the commit point; the folder is synced after the block, so that a failure there
-            # cannot delete the files of a committed shard
-            layout.write_json_atomic(
-                self.path / layout.MANIFEST_NAME, manifest, durable=self.durable, sync_dir=False
-            )
-        if self.durable:
-            layout.fsync_dir(self.path)
+            if self.durable:  # folders the first shard created exist before it is committed
+                layout.fsync_dir(self.path)
+            # the commit point: nothing after it in this block can fail and delete its files
+            manifests.commit_shard(self.path, manifest, durable=self.durable)
         previous_state = self.manifest.get("stats_state")
         self.manifest, self.stats = manifest, stats
         if previous_state:
             (self.path / previous_state).unlink(missing_ok=True)
+        if final:
+            self._stop_store("complete")
 
 
 def _default_workers() -> int:
