@@ -315,3 +315,27 @@ def test_quantized_models_store_dequantized_module_outputs(
         np.linalg.norm(quantized, axis=1) * np.linalg.norm(reference, axis=1))
     assert cosine.min() > {"q8": 0.99, "q4": 0.9, "q2": 0.5}[precision]
     assert not np.array_equal(quantized, reference)  # really another precision
+
+
+# ------------------------------------------------------------------------------ writer priority
+@pytest.mark.skipif(sys.platform != "linux", reason="per-thread nice is Linux-only")
+def test_writer_threads_run_at_background_priority_and_the_forward_does_not(
+    tokens: Path, tmp_path: Path
+) -> None:
+    """The store's threads yield the CPU to the forward pass (nice 19); the caller's thread keeps
+    its priority (a process-wide renice would slow the forward itself)."""
+    import threading
+
+    seen: dict[str, int] = {}
+
+    def look(_progress: object) -> None:
+        for thread in threading.enumerate():
+            if thread.name.startswith("store-") and thread.native_id is not None:
+                seen[thread.name] = os.getpriority(os.PRIO_PROCESS, thread.native_id)
+
+    before = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    run(tiny_causal_lm("llama"), tokens, tmp_path / "s", shard_rows=8, progress=look)
+    assert any(name.startswith("store-writer") for name in seen)
+    assert any(name.startswith("store-hook") for name in seen)
+    assert set(seen.values()) == {19}
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == before

@@ -516,3 +516,17 @@ def test_export_saelens_cancel_writes_nothing(tmp_path: Path) -> None:
         export_saelens(tmp_path / "s", tmp_path / "out", context_size=16, should_stop=lambda: True)
     assert not (tmp_path / "out").exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["s"]  # no temp folder left
+
+
+def test_json_documents_refuse_nan_and_keep_floats_exact() -> None:
+    """orjson writes NaN as null; a store document must never hold one silently."""
+    import orjson
+
+    from interpstudio.ml.store import dump_json
+
+    value = {"x": [0.1, 1 / 3, 1e-300, np.float64(2.5)], "none": None, "arr": np.arange(3.0)}
+    assert orjson.loads(dump_json(value, indent=True)) == {
+        "x": [0.1, 1 / 3, 1e-300, 2.5], "none": None, "arr": [0.0, 1.0, 2.0]}
+    for bad in ({"x": float("nan")}, {"x": [1.0, float("inf")]}, {"a": np.array([np.nan])}):
+        with pytest.raises(ValueError, match="NaN or Inf"):
+            dump_json(bad)

@@ -45,6 +45,7 @@ import hashlib
 import importlib.metadata
 import io
 import json
+import math
 import os
 import re
 from collections.abc import Callable, Iterator
@@ -52,6 +53,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 import numpy as np
+import orjson
 
 from interpstudio.core.errors import (
     AppError,
@@ -308,8 +310,32 @@ def write_npy_atomic(path: Path, array: np.ndarray, *, durable: bool) -> dict[st
     return write_atomic(path, write, durable=durable)
 
 
+def dump_json(value: Any, *, indent: bool = False) -> bytes:
+    """``value`` as one JSON document ending in a newline (orjson: ~20x faster than ``json`` on
+    the tens of MB of a 90-point ``stats.json``; numpy scalars and arrays allowed; float repr
+    round-trips exactly). NaN / Inf, which JSON cannot hold, are refused like ``json``'s
+    ``allow_nan=False`` would."""
+    option = orjson.OPT_SERIALIZE_NUMPY | (orjson.OPT_INDENT_2 if indent else 0)
+    data = orjson.dumps(value, option=option | orjson.OPT_APPEND_NEWLINE)
+    if b"null" in data and _has_nonfinite(value):
+        raise ValueError("NaN or Inf cannot be written as JSON")
+    return data
+
+
+def _has_nonfinite(value: Any) -> bool:
+    if isinstance(value, float):
+        return not math.isfinite(value)
+    if isinstance(value, dict):
+        return any(_has_nonfinite(v) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return any(_has_nonfinite(v) for v in value)
+    if isinstance(value, np.ndarray) and value.dtype.kind == "f":
+        return not bool(np.isfinite(value).all())
+    return False
+
+
 def write_json_atomic(path: Path, value: Any, *, durable: bool, sync_dir: bool = True) -> None:
-    data = (json.dumps(value, indent=1, allow_nan=False) + "\n").encode()
+    data = dump_json(value, indent=True)
     write_atomic(path, lambda f: f.write(data), durable=durable, sync_dir=sync_dir)
 
 
@@ -342,7 +368,7 @@ def read_manifest(path: Path) -> dict[str, Any]:
     manifest_path = directory / MANIFEST_NAME
     if not manifest_path.is_file():
         raise StoreNotFound(directory)
-    manifest: dict[str, Any] = json.loads(manifest_path.read_text())
+    manifest: dict[str, Any] = orjson.loads(manifest_path.read_bytes())
     version = manifest.get("format_version")
     if manifest.get("format") != FORMAT or version not in READABLE_VERSIONS:
         raise InvalidInput(

@@ -21,11 +21,12 @@ decided elsewhere. It imports nothing from the other store modules, so ``store``
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import orjson
 
 from interpstudio.core.errors import AppError
 
@@ -64,7 +65,7 @@ def read_journal(path: Path) -> Journal | None:
             if not raw.endswith(b"\n"):  # torn: the append never finished
                 return Journal(lines, committed, len(raw))
             try:
-                entry = json.loads(raw)
+                entry = orjson.loads(raw)
             except ValueError:
                 rest = len(f.read())
                 if rest == 0:  # a torn last line whose size landed before its bytes
@@ -92,7 +93,7 @@ def append_line(path: Path, entry: dict[str, Any], *, durable: bool) -> None:
 
     The journal must exist (the writer creates it when it opens the store). On any error the file
     is cut back to its previous length and the error propagates."""
-    data = (json.dumps(entry, separators=(",", ":"), allow_nan=False) + "\n").encode()
+    data = orjson.dumps(entry, option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_APPEND_NEWLINE)
     fd = os.open(path, os.O_WRONLY | os.O_APPEND)
     try:
         end = os.fstat(fd).st_size

@@ -18,13 +18,13 @@ This module is NOT responsible for writing stores (``store_writer``) or for expo
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import orjson
 
 from interpstudio.core.errors import InvalidInput
 from interpstudio.ml import store as layout
@@ -202,7 +202,7 @@ class Activations(Mapping[str, ShardedArray]):
         """The ``stats.json`` document, or None while the run has not stopped."""
         if not self.manifest.get("stats"):
             return None
-        result: dict[str, Any] = json.loads((self.path / self.manifest["stats"]).read_text())
+        result: dict[str, Any] = orjson.loads((self.path / self.manifest["stats"]).read_bytes())
         return result
 
     def verify(self) -> None:

@@ -31,9 +31,11 @@ This module is NOT responsible for running the model, tokenizing, reading stores
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import os
 import queue
 import shutil
+import sys
 import threading
 from collections.abc import Mapping
 from pathlib import Path
@@ -96,11 +98,12 @@ class ActivationWriter:
         self._buffers = {h: np.empty((self.shard_rows, d), store_np) for h, d in self.hooks.items()}
         self._token_buffer = np.empty((self.shard_rows, 3), np.int64)  # (rows, 3)
         self._queue: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=max_queued_batches)
-        # hook points are written and folded into the statistics in parallel (numpy and file
-        # I/O release the GIL); one worker per hook point at most
+        # hook points are written and folded into the statistics in parallel (the compiled
+        # statistics and file I/O release the GIL); two tasks per hook point at most
         self._pool = concurrent.futures.ThreadPoolExecutor(
-            max_workers=min(len(self.hooks), workers or _default_workers()),
+            max_workers=min(2 * len(self.hooks), workers or _default_workers()),
             thread_name_prefix="store-hook",
+            initializer=background_priority,
         )
         self._thread = threading.Thread(
             target=self._run, name=f"store-writer:{directory.name}", daemon=True
@@ -128,7 +131,8 @@ class ActivationWriter:
 
         hooks: hook name -> d. ``shard_rows`` (else ``shard_bytes`` of activations across all
         hook points) fixes the rows per shard. ``durable`` fsyncs files before renaming them.
-        ``workers``: threads writing hook points in parallel (default: half the CPUs, <= 8).
+        ``workers``: threads writing and folding hook points in parallel (default: half the
+        CPUs, at least 2, at most 8).
         """
         directory = Path(path)
         config = stats_config or StatsConfig()
@@ -253,6 +257,7 @@ class ActivationWriter:
 
     # ------------------------------------------------------------------------ thread side
     def _run(self) -> None:
+        background_priority()
         while True:
             kind, payload = self._queue.get()
             if kind == "batch":
@@ -358,18 +363,24 @@ class ActivationWriter:
 
         stats = {h: s.copy() for h, s in self.stats.items()}
 
-        def hook_files(hook: str) -> tuple[dict[str, Any], dict[str, Any]]:
+        def fold(hook: str) -> dict[str, Any]:
             raw = self._buffers[hook][:rows]  # (rows, d)
-            record = save(layout.shard_path("hooks", index, hook), raw)
             norms = fold_shard(stats[hook], raw, tokens, self.dtype)  # (rows,)
-            return record, save(layout.shard_path("norms", index, hook), norms)
+            return save(layout.shard_path("norms", index, hook), norms)
 
         with layout.removing_on_error(written):
+            # writing a hook point's shard (I/O) and folding it (the compiled pass) are separate
+            # tasks, so that one thread's fsync overlaps another's statistics
+            futures = {
+                (kind, hook): self._pool.submit(fold, hook) if kind == "norms" else
+                self._pool.submit(save, layout.shard_path("hooks", index, hook),
+                                  self._buffers[hook][:rows])
+                for hook in self.hooks for kind in ("norms", "hooks")
+            }
             files["tokens"] = save(layout.shard_path("tokens", index), tokens)
-            futures = [self._pool.submit(hook_files, hook) for hook in self.hooks]
-            concurrent.futures.wait(futures)  # every task done before any clean-up
-            for hook, future in zip(self.hooks, futures, strict=True):
-                files["hooks"][hook], files["norms"][hook] = future.result()
+            concurrent.futures.wait(futures.values())  # every task done before any clean-up
+            for (kind, hook), future in futures.items():
+                files[kind][hook] = future.result()
             state_rel = layout.shard_path("stats", index)
             written.append(self.path / state_rel)
             state = {f"{h}::{k}": v for h, s in stats.items() for k, v in s.state_dict().items()}
@@ -389,5 +400,20 @@ class ActivationWriter:
             self._stop_store("complete")
 
 
+def background_priority() -> None:
+    """Lower the calling thread's scheduling priority (Linux: nice is per thread).
+
+    The writer shares the CPU with the forward pass; at equal priority a writer thread that holds
+    a core makes one of torch's intra-op threads wait for it, and every parallel region of the
+    forward waits for its slowest thread. At nice 19 a waking forward thread takes the core back
+    at once, and the writer runs in the gaps (or, if it falls behind, once the queue is full and
+    the forward waits for it anyway). Elsewhere ``setpriority`` would renice the whole process, so
+    this does nothing."""
+    if sys.platform != "linux":
+        return
+    with contextlib.suppress(OSError):  # not permitted (a sandbox): stay at normal priority
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
+
+
 def _default_workers() -> int:
-    return max(1, min(8, (os.cpu_count() or 2) // 2))
+    return max(2, min(8, (os.cpu_count() or 2) // 2))

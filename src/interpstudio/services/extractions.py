@@ -20,6 +20,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import orjson
 from sqlalchemy.orm import Session
 
 from interpstudio.core.errors import JobNotFound
@@ -274,12 +275,11 @@ def read_stats(*, paths: DataPaths, row: Extraction, per_dim: bool = False) -> d
 
 
 def read_samples(*, paths: DataPaths, row: Extraction) -> dict[str, Any]:
-    import json
-
+    
     file = extraction_dir(paths, row) / SAMPLES_FILE
     if not file.is_file():
         raise ExtractionResultsNotReady(row.id, "top-token samples", row.status)
-    result: dict[str, Any] = json.loads(file.read_text())
+    result: dict[str, Any] = orjson.loads(file.read_bytes())
     return result
 
 
