@@ -57,8 +57,11 @@ def fold_rows(
     n, d = values.shape
     norms = np.empty(n, dtype=np.float64)
     block = max(1, BLOCK_BYTES // (8 * d))
-    decode = _decode_bits if table.shape[0] else _decode_float
-    _fold(decode, values, table, np.ascontiguousarray(group, dtype=np.int8), float(threshold),
+    # one of bits / floats is empty: a function argument choosing the decoder would make numba's
+    # on-disk cache miss in every new process (it recompiled, ~2 s, and grew the cache)
+    bits = values if table.shape[0] else np.empty((0, d), np.uint16)
+    floats = np.empty((0, d), np.float32) if table.shape[0] else values
+    _fold(bits, floats, table, np.ascontiguousarray(group, dtype=np.int8), float(threshold),
           block, count, mean, m2, minimum, maximum, abs_sum, tallies, norms)
     return norms
 
@@ -111,16 +114,20 @@ def _add_squared_deviations(row, mean, m2) -> None:
 
 
 @numba.njit(nogil=True, cache=True)
-def _fold(decode, values, table, group, threshold, block, count, mean, m2,
+def _fold(bits, floats, table, group, threshold, block, count, mean, m2,
           minimum, maximum, abs_sum, tallies, norms) -> None:
-    n, d = values.shape
+    n = max(bits.shape[0], floats.shape[0])
+    d = bits.shape[1]
     buf = np.empty((block, d), dtype=np.float64)  # decoded rows of one block
     ok = np.empty(block, dtype=np.bool_)
     bsum = np.empty((2, d), dtype=np.float64)
     bm2 = np.empty((2, d), dtype=np.float64)
     for start in range(0, n, block):
         stop = min(start + block, n)
-        decode(values, table, start, stop, buf)
+        if bits.shape[0]:
+            _decode_bits(bits, table, start, stop, buf)
+        else:
+            _decode_float(floats, table, start, stop, buf)
         bsum[:] = 0.0
         bm2[:] = 0.0
         bcount = np.zeros(2, dtype=np.int64)
