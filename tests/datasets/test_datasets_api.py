@@ -230,3 +230,16 @@ def test_failed_upload_import_removes_files_and_a_retry_says_upload_again(
     assert api.post(f"/api/v1/jobs/{created['job_id']}/retry").status_code == 200
     job = wait_job(created["job_id"], "failed")
     assert job.error_code == "upload_gone" and "upload them again" in job.error_message
+
+
+@pytest.mark.parametrize("token", ["hf_abc\x80def", "Bearer \r", "", "two words"])
+def test_a_token_that_cannot_be_an_http_header_is_422_not_500(api: TestClient,
+                                                               token: str) -> None:
+    """Found by schemathesis: a non-ASCII or control-character token reached the HTTP client
+    and failed there (500). The 422 must not echo the token."""
+    response = api.post(API, json={"source": "hub", "repo_id": "org/name", "token": token})
+    assert response.status_code == 422, response.text
+    assert token.strip() == "" or token not in response.text
+    for path in ("/api/v1/models/preflight", "/api/v1/models"):
+        refused = api.post(path, json={"source": "hub", "repo_id": "org/name", "token": token})
+        assert refused.status_code == 422, (path, refused.text)

@@ -12,9 +12,10 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import Depends, Path
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field
 
 from interpstudio.api.deps import SessionDep
+from interpstudio.api.model_schemas import HubToken
 from interpstudio.api.schemas import JobRead
 from interpstudio.db.models import Dataset, Tokenization
 from interpstudio.services import datasets as dataset_service
@@ -47,7 +48,7 @@ class DatasetCreate(BaseModel):
     revision: str = Field(default="main", min_length=1, max_length=256)
     config: str = Field(default="default", min_length=1, max_length=256)
     split: str = Field(default="train", min_length=1, max_length=128)
-    token: SecretStr | None = Field(default=None,
+    token: HubToken | None = Field(default=None,
                                     description="Hub access token; used for this import only.")
     paths: list[str] = Field(default_factory=list, max_length=1000,
                              description="local: files or folders inside the import roots")

@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import Depends, Path
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr
 
 from interpstudio.api.deps import SessionDep
 from interpstudio.db.models import Model
@@ -20,6 +20,18 @@ from interpstudio.services import models as service
 from interpstudio.services.model_params import PrecisionName
 
 TokenField = Field(default=None, description="Hub access token; used for this request only.")
+
+
+def _check_token(value: SecretStr) -> SecretStr:
+    """A token becomes an HTTP header: printable ASCII without spaces, or it is refused (422)
+    here rather than failing inside the HTTP client (found by schemathesis: a 500)."""
+    text = value.get_secret_value()
+    if not text or not all("!" <= ch <= "~" for ch in text):
+        raise ValueError("a hub access token is printable ASCII without spaces")
+    return value
+
+
+HubToken = Annotated[SecretStr, AfterValidator(_check_token)]
 DriftField = Field(default_factory=list, max_length=6,
                    description="More precisions whose drift vs fp32 the job measures.")
 
@@ -33,7 +45,7 @@ class ModelPreflightRequest(BaseModel):
 
     repo_id: str = Field(min_length=1, max_length=256, examples=["HuggingFaceTB/SmolLM2-135M"])
     revision: str = Field(default="main", min_length=1, max_length=256)
-    token: SecretStr | None = TokenField
+    token: HubToken | None = TokenField
 
 
 class ModelCreate(ModelPreflightRequest):
@@ -70,7 +82,7 @@ class ModelUpdate(BaseModel):
 class ModelJobAction(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    token: SecretStr | None = TokenField
+    token: HubToken | None = TokenField
 
 
 class PreflightFile(BaseModel):
