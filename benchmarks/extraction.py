@@ -16,7 +16,8 @@ same model, batches and device.
     that the 1x run already fills a shard buffer: the steady state);
 (e) our write rate / a ``dd``-style sequential fsynced write rate of the same disk, same bytes --
     goal >= 0.8 when disk-bound: a case built to be disk-bound (the embedding output of a 4096-wide
-    random llama, ``--disk-bytes``; its unsynced rate is printed to show the disk is the bound).
+    random llama, ``--disk-bytes``; its unsynced rate is printed to show whether the disk really
+    is the bound).
 (a) alternates plain forward and extraction ``--repeats`` times and compares the medians; one
     warm-up extraction first (the compiled statistics load once per process).
 

@@ -137,8 +137,8 @@ class _Group:
 
     PER_DIM = ("mean", "m2", "minimum", "maximum", "abs_sum")  # (d,) float64 each
     TALLIES = ("below", "nan", "inf", "nonfinite_rows")  # the kernel's tallies columns
-    _SCALARS = ("count", "below", "nan", "inf", "nonfinite_rows")
-    _ARRAYS = ("mean", "m2", "minimum", "maximum", "abs_sum", "norm", "top")
+    _SCALARS = ("count", *TALLIES)
+    _ARRAYS = (*PER_DIM, "norm", "top")
 
     def state(self, prefix: str) -> dict[str, np.ndarray]:
         out = {f"{prefix}{k}": np.asarray(getattr(self, k), dtype=np.int64) for k in self._SCALARS}

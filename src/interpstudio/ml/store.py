@@ -328,6 +328,11 @@ def _has_nonfinite(value: Any) -> bool:
     if isinstance(value, dict):
         return any(_has_nonfinite(v) for v in value.values())
     if isinstance(value, (list, tuple)):
+        try:  # a list of numbers (the bulk of stats.json): one C-level sum; NaN / Inf propagate
+            if math.isfinite(sum(value)):
+                return False
+        except TypeError:  # not all numbers
+            pass
         return any(_has_nonfinite(v) for v in value)
     if isinstance(value, np.ndarray) and value.dtype.kind == "f":
         return not bool(np.isfinite(value).all())

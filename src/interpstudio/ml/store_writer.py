@@ -371,12 +371,11 @@ class ActivationWriter:
         with layout.removing_on_error(written):
             # writing a hook point's shard (I/O) and folding it (the compiled pass) are separate
             # tasks, so that one thread's fsync overlaps another's statistics
-            futures = {
-                (kind, hook): self._pool.submit(fold, hook) if kind == "norms" else
-                self._pool.submit(save, layout.shard_path("hooks", index, hook),
-                                  self._buffers[hook][:rows])
-                for hook in self.hooks for kind in ("norms", "hooks")
-            }
+            futures: dict[tuple[str, str], concurrent.futures.Future[dict[str, Any]]] = {}
+            for hook in self.hooks:
+                futures["norms", hook] = self._pool.submit(fold, hook)
+                futures["hooks", hook] = self._pool.submit(
+                    save, layout.shard_path("hooks", index, hook), self._buffers[hook][:rows])
             files["tokens"] = save(layout.shard_path("tokens", index), tokens)
             concurrent.futures.wait(futures.values())  # every task done before any clean-up
             for (kind, hook), future in futures.items():

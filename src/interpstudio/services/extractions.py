@@ -275,7 +275,6 @@ def read_stats(*, paths: DataPaths, row: Extraction, per_dim: bool = False) -> d
 
 
 def read_samples(*, paths: DataPaths, row: Extraction) -> dict[str, Any]:
-    
     file = extraction_dir(paths, row) / SAMPLES_FILE
     if not file.is_file():
         raise ExtractionResultsNotReady(row.id, "top-token samples", row.status)
