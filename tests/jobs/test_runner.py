@@ -14,6 +14,7 @@ import pytest
 
 from helpers import make_settings, wait_for
 from interpstudio.core.settings import Settings
+from interpstudio.db.base import utcnow
 from interpstudio.db.migrate import upgrade
 from interpstudio.db.session import make_engine, make_session_factory
 from interpstudio.services import jobs as service
@@ -66,10 +67,11 @@ def test_cancel_running_job_stops_it_within_two_seconds(settings: Settings, work
     worker_thread(settings)
     job_id = _create(settings, iterations=1000, step_delay_s=0.05)
     wait_for(lambda: (_job(settings, job_id).done or 0) >= 2)
+    requested = utcnow()
     _act(settings, service.cancel_job, job_id)
-    requested = time.monotonic()
     job = wait_for(lambda: _state_is(settings, job_id, "cancelled"), timeout=10)
-    assert time.monotonic() - requested < 2.0
+    # measured by the worker's own finish time, not this test's polling (slow on a loaded CI box)
+    assert (job.finished_at - requested).total_seconds() < 2.0
     assert job.error_code == "cancelled" and job.done < 1000
 
 
@@ -182,3 +184,27 @@ def test_worker_recovery_on_start_marks_dead_local_worker_jobs(tmp_path: Path) -
         repo.claim_next(session, worker_id=f"{socket.gethostname()}:{dead.pid}:1:dead00",
                         kinds=["selftest"])
     assert Worker(settings, session_factory=factory).recover() == [job_id]
+
+
+def test_worker_survives_a_database_error_while_claiming(
+    sqlite_settings: Settings, worker_thread, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A fault we cannot cause on demand (the database briefly locked past its busy timeout) is
+    simulated by making the first claims raise; the worker must keep polling, not die."""
+    from sqlalchemy.exc import OperationalError
+
+    from interpstudio.jobs import runner
+
+    real_claim = runner.repo.claim_next
+    failures = iter(range(3))
+
+    def flaky_claim(*args, **kwargs):
+        if next(failures, None) is not None:
+            raise OperationalError("SELECT", {}, Exception("database is locked"))
+        return real_claim(*args, **kwargs)
+
+    monkeypatch.setattr(runner.repo, "claim_next", flaky_claim)
+    worker_thread(sqlite_settings)
+    job_id = _create(sqlite_settings, iterations=2)
+    job = wait_for(lambda: _state_is(sqlite_settings, job_id, "succeeded", "failed"), timeout=30)
+    assert job.state == "succeeded"

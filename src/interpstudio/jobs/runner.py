@@ -26,6 +26,7 @@ from datetime import timedelta
 from typing import Any
 
 import psutil
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from interpstudio.core.errors import AppError, InvalidJobState, JobCancelled
@@ -100,9 +101,14 @@ class Worker:
         log.info("worker %s started (kinds: %s)", self.worker_id, ", ".join(self.kinds))
         self.recover()
         while not self.shutdown.is_set():
-            if time.monotonic() - self._last_sweep > self.settings.heartbeat_timeout_s / 2:
-                self.recover()
-            if not self.run_one():
+            try:
+                if time.monotonic() - self._last_sweep > self.settings.heartbeat_timeout_s / 2:
+                    self.recover()
+                ran = self.run_one()
+            except OperationalError:  # database briefly unreachable or locked: keep the worker
+                log.exception("worker %s: database error; retrying", self.worker_id)
+                ran = False
+            if not ran:
                 self.shutdown.wait(self.poll_interval_s)
         log.info("worker %s stopped", self.worker_id)
 

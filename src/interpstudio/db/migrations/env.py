@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from alembic import context
-from sqlalchemy import create_engine, pool
 
 from interpstudio.db import models  # noqa: F401  (registers tables on Base.metadata)
 from interpstudio.db.base import Base
+from interpstudio.db.session import make_engine
 
 config = context.config
 target_metadata = Base.metadata
@@ -22,7 +22,8 @@ def run_migrations_offline() -> None:
 def run_migrations_online() -> None:
     connectable = config.attributes.get("connection")
     if connectable is None:
-        engine = create_engine(config.get_main_option("sqlalchemy.url"), poolclass=pool.NullPool)
+        # make_engine: a new SQLite file is switched to WAL here, before any worker opens it
+        engine = make_engine(config.get_main_option("sqlalchemy.url"))
         with engine.connect() as connection:
             _run(connection)
         engine.dispose()

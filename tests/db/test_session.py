@@ -1,0 +1,54 @@
+"""SQLite engine settings under concurrency: the WAL switch never fails a new connection."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from pathlib import Path
+
+from sqlalchemy import text
+
+from interpstudio.db.migrate import upgrade
+from interpstudio.db.session import make_engine
+
+
+def _journal_mode(path: Path) -> str:
+    with sqlite3.connect(path) as connection:
+        return connection.execute("PRAGMA journal_mode").fetchone()[0]
+
+
+def test_migrated_database_is_already_in_wal_mode(tmp_path: Path) -> None:
+    path = tmp_path / "db.sqlite"
+    upgrade(f"sqlite:///{path}")
+    assert _journal_mode(path) == "wal"  # so later connections never need the exclusive switch
+
+
+def test_new_connection_waits_out_a_writer_instead_of_failing_the_wal_switch(
+    tmp_path: Path,
+) -> None:
+    """A rollback-mode database with a writer holding its lock: switching to WAL is a deadlock
+    SQLite answers at once with "database is locked" (no busy wait); this killed a worker thread
+    in CI. The connection must retry until the writer is done."""
+    path = tmp_path / "db.sqlite"
+    with sqlite3.connect(path) as setup:
+        setup.execute("CREATE TABLE t (x INTEGER)")
+    writer = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    writer.execute("BEGIN IMMEDIATE")
+    writer.execute("INSERT INTO t VALUES (1)")
+    outcome: dict[str, object] = {}
+
+    def connect() -> None:
+        try:
+            with make_engine(f"sqlite:///{path}").connect() as connection:
+                outcome["mode"] = connection.execute(text("PRAGMA journal_mode")).scalar()
+        except Exception as exc:  # recorded for the assertion below
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=connect)
+    thread.start()
+    time.sleep(0.3)
+    writer.execute("COMMIT")
+    writer.close()
+    thread.join(40)
+    assert outcome == {"mode": "wal"}
