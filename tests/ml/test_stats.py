@@ -293,12 +293,18 @@ def test_stats_without_norm_source_omit_quantiles() -> None:
     assert norm["mean"] == pytest.approx(np.sqrt(3))
 
 
-def test_float16_table_decodes_every_bit_pattern_exactly() -> None:
-    from interpstudio.ml.stats_kernel import FLOAT16_TABLE
+def test_float16_decoder_decodes_every_bit_pattern_exactly() -> None:
+    """The compiled pass's arithmetic decoder against numpy's float16 -> float64 cast: every
+    finite value bit for bit (subnormals, -0.0, +-65504), both infinities, every NaN a NaN."""
+    from interpstudio.ml.stats_kernel import _decode_bits
 
-    bits = np.arange(1 << 16, dtype=np.uint16)
-    np.testing.assert_array_equal(FLOAT16_TABLE, bits.view(np.float16).astype(np.float64))
-    assert np.isnan(FLOAT16_TABLE).sum() == 2046 and np.isinf(FLOAT16_TABLE).sum() == 2
+    bits = np.arange(1 << 16, dtype=np.uint16).reshape(256, 256)
+    decoded = np.empty(bits.shape, np.float64)
+    _decode_bits(bits, 0, len(bits), decoded)
+    expected = bits.view(np.float16).astype(np.float64)
+    nan = np.isnan(expected)
+    assert np.array_equal(np.isnan(decoded), nan) and nan.sum() == 2046
+    np.testing.assert_array_equal(decoded.view(np.uint64)[~nan], expected.view(np.uint64)[~nan])
 
 
 def test_stats_every_finite_float16_value_and_one_row_blocks() -> None:

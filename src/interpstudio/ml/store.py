@@ -62,6 +62,7 @@ from interpstudio.core.errors import (
     InvalidInput,
     NotFound,
 )
+from interpstudio.ml import direct_io
 from interpstudio.ml.store_journal import JOURNAL_NAME, StoreJournalCorrupted, read_journal
 
 FORMAT = "interpstudio.activations"
@@ -280,7 +281,7 @@ def write_atomic(
     ``{"sha256", "bytes"}``. On any error the temp file is removed and the error propagates.
     ``durable`` fsyncs the file before the rename (and the folder after it, if ``sync_dir``)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp = _temp_name(path)
     try:
         with open(tmp, "wb") as f:
             hashing = _HashingWriter(f)
@@ -288,26 +289,66 @@ def write_atomic(
             f.flush()
             if durable:
                 os.fsync(f.fileno())
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    _publish(tmp, path, durable=durable, sync_dir=sync_dir)
+    return {"sha256": hashing.digest.hexdigest(), "bytes": hashing.size}
+
+
+def write_npy_atomic(path: Path, array: np.ndarray, *, durable: bool) -> dict[str, Any]:
+    """Save ``array`` as ``.npy`` (same bytes as ``np.save``) atomically, hashing as it writes.
+    Large arrays bypass the page cache (``direct_io``) where the filesystem allows it."""
+    array = np.ascontiguousarray(array)
+    header = direct_io.npy_header(array.shape, array.dtype)
+    if array.nbytes >= direct_io.MIN_BYTES:
+        parts = (np.frombuffer(header, np.uint8), array.reshape(-1).view(np.uint8))
+        record = _write_direct(path, lambda tmp: direct_io.write_direct(tmp, parts,
+                                                                        durable=durable), durable)
+        if record is not None:
+            return record
+
+    def write(f: _HashingWriter) -> None:
+        f.write(header)
+        if array.size:
+            f.write(array.reshape(-1).view(np.uint8))
+
+    return write_atomic(path, write, durable=durable)
+
+
+def write_buffer_atomic(
+    path: Path, buffer: direct_io.NpyBuffer, rows: int, *, durable: bool
+) -> dict[str, Any]:
+    """``write_npy_atomic`` of the first ``rows`` rows of ``buffer``, written from where they lie
+    (no copy) where the filesystem allows O_DIRECT."""
+    record = _write_direct(path, lambda tmp: buffer.write(tmp, rows, durable=durable), durable)
+    return record if record is not None else write_npy_atomic(path, buffer.array[:rows],
+                                                              durable=durable)
+
+
+def _write_direct(
+    path: Path, write: Callable[[Path], dict[str, Any] | None], durable: bool
+) -> dict[str, Any] | None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _temp_name(path)
+    record = write(tmp)
+    if record is not None:
+        _publish(tmp, path, durable=durable, sync_dir=True)
+    return record
+
+
+def _temp_name(path: Path) -> Path:
+    return path.with_name(f".{path.name}.tmp-{os.getpid()}")
+
+
+def _publish(tmp: Path, path: Path, *, durable: bool, sync_dir: bool) -> None:
+    try:
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
     if durable and sync_dir:
         fsync_dir(path.parent)
-    return {"sha256": hashing.digest.hexdigest(), "bytes": hashing.size}
-
-
-def write_npy_atomic(path: Path, array: np.ndarray, *, durable: bool) -> dict[str, Any]:
-    """Save ``array`` as ``.npy`` (same bytes as ``np.save``) atomically, hashing as it writes."""
-    array = np.ascontiguousarray(array)
-
-    def write(f: _HashingWriter) -> None:
-        header = np.lib.format.header_data_from_array_1_0(array)
-        np.lib.format.write_array_header_1_0(f, header)
-        if array.size:
-            f.write(array.reshape(-1).view(np.uint8))
-
-    return write_atomic(path, write, durable=durable)
 
 
 def dump_json(value: Any, *, indent: bool = False) -> bytes:

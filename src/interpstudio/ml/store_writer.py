@@ -47,6 +47,7 @@ import numpy as np
 from interpstudio.core.errors import AppError, InvalidInput, JobCancelled
 from interpstudio.ml import store as layout
 from interpstudio.ml import store_manifest as manifests
+from interpstudio.ml.direct_io import NpyBuffer
 from interpstudio.ml.stats import StatsConfig, StreamingStats
 from interpstudio.ml.store import (
     InvalidActivationBatch,
@@ -95,7 +96,9 @@ class ActivationWriter:
         self._stop = threading.Event()
         self._fill = 0
         store_np = layout.STORAGE_DTYPES[self.dtype]
-        self._buffers = {h: np.empty((self.shard_rows, d), store_np) for h, d in self.hooks.items()}
+        # page-aligned, with room for the .npy header: a shard is written from where it lies
+        self._shards = {h: NpyBuffer((self.shard_rows, d), store_np) for h, d in self.hooks.items()}
+        self._buffers = {h: shard.array for h, shard in self._shards.items()}
         self._token_buffer = np.empty((self.shard_rows, 3), np.int64)  # (rows, 3)
         self._queue: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=max_queued_batches)
         # hook points are written and folded into the statistics in parallel (the compiled
@@ -361,6 +364,11 @@ class ActivationWriter:
             record = layout.write_npy_atomic(self.path / rel, array, durable=self.durable)
             return {"path": rel, **record}
 
+        def save_shard(rel: str, shard: NpyBuffer) -> dict[str, Any]:
+            written.append(self.path / rel)
+            record = layout.write_buffer_atomic(self.path / rel, shard, rows, durable=self.durable)
+            return {"path": rel, **record}
+
         stats = {h: s.copy() for h, s in self.stats.items()}
 
         def fold(hook: str) -> dict[str, Any]:
@@ -375,7 +383,7 @@ class ActivationWriter:
             for hook in self.hooks:
                 futures["norms", hook] = self._pool.submit(fold, hook)
                 futures["hooks", hook] = self._pool.submit(
-                    save, layout.shard_path("hooks", index, hook), self._buffers[hook][:rows])
+                    save_shard, layout.shard_path("hooks", index, hook), self._shards[hook])
             files["tokens"] = save(layout.shard_path("tokens", index), tokens)
             concurrent.futures.wait(futures.values())  # every task done before any clean-up
             for (kind, hook), future in futures.items():
