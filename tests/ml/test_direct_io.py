@@ -79,3 +79,12 @@ def test_full_disk_raises_enospc_and_leaves_no_temp_file(tmp_path: Path) -> None
             layout.write_buffer_atomic(small / "s.npy", buffer, 1024, durable=True)
         assert raised.value.errno == errno.ENOSPC
         assert os.listdir(small) == []
+
+
+@pytest.mark.parametrize("direct", [True, False])
+def test_disk_rate_probe_measures_both_ways_and_leaves_nothing(tmp_path: Path,
+                                                               direct: bool) -> None:
+    from interpstudio.ml.extract_preflight import measure_disk_write_rate
+
+    rate = measure_disk_write_rate(tmp_path, (8 << 20) + 5, direct=direct)
+    assert rate > 0 and os.listdir(tmp_path) == []

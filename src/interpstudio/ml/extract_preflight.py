@@ -34,6 +34,7 @@ import torch
 from torch import nn
 
 from interpstudio.core.errors import AppError, InsufficientDisk
+from interpstudio.ml import direct_io
 from interpstudio.ml.extract_engine import ExtractionSession
 from interpstudio.ml.extract_plan import ExtractionPlan
 from interpstudio.ml.store import STORAGE_DTYPES
@@ -114,23 +115,32 @@ def store_bytes(
     }
 
 
-def measure_disk_write_rate(directory: Path, nbytes: int = DISK_PROBE_BYTES) -> float:
-    """Sequential write rate (bytes/s) of ``directory``'s file system: ``dd``-style, fsynced."""
+def measure_disk_write_rate(
+    directory: Path, nbytes: int = DISK_PROBE_BYTES, *, direct: bool = True
+) -> float:
+    """Sequential write rate (bytes/s) of ``directory``'s file system, ``dd``-style, fsynced: with
+    ``direct`` the way the store writes shards (O_DIRECT, where the file system takes it, else
+    buffered), without it through the page cache."""
     directory.mkdir(parents=True, exist_ok=True)
     probe = directory / f".disk-probe-{os.getpid()}"
-    block = np.random.default_rng(0).integers(0, 255, 4 << 20, dtype=np.uint8).tobytes()
-    written = 0
-    started = time.perf_counter()
+    block = np.random.default_rng(0).integers(0, 255, 4 << 20, dtype=np.uint8)
+    blocks = -(-nbytes // block.size)
     try:
+        if direct:
+            started = time.perf_counter()
+            record = direct_io.write_direct(probe, (block for _ in range(blocks)), durable=True)
+            if record is not None:
+                return int(record["bytes"]) / max(time.perf_counter() - started, 1e-9)
+        started = time.perf_counter()
         with open(probe, "wb") as f:
-            while written < nbytes:
-                written += f.write(block)
+            for _ in range(blocks):
+                f.write(block.data)
             f.flush()
             os.fsync(f.fileno())
         elapsed = time.perf_counter() - started
     finally:
         probe.unlink(missing_ok=True)
-    return written / max(elapsed, 1e-9)
+    return blocks * block.size / max(elapsed, 1e-9)
 
 
 def check_free_disk(report: PreflightReport, path: str | os.PathLike[str]) -> None:
