@@ -461,6 +461,11 @@ def test_disk_full_leaves_a_valid_partial_store(tiny_disk: Path) -> None:
     acts = open_activations(store)
     acts.verify()
     assert acts.rows == 128 * whole
+    # shards are committed beside the gathering of the next one: none may be committed after a
+    # failed one (its rows would follow a missing shard)
+    np.testing.assert_array_equal(acts.tokens[:][:, 1], np.repeat(np.arange(whole), 128))
+    x0 = np.random.default_rng(0).standard_normal((128, 256), dtype=np.float32)
+    np.testing.assert_array_equal(acts["h"][:128], x0)
 
 
 # -------------------------------------------------------------------------------- SAELens export

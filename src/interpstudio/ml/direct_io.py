@@ -27,7 +27,7 @@ import io
 import mmap
 import os
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -72,36 +72,42 @@ class NpyBuffer:
         self._memory = mmap.mmap(-1, max(_PAGE, -(-size // _PAGE) * _PAGE))
         self.array = np.frombuffer(self._memory, self.dtype, count, self.header_len).reshape(shape)
 
-    def write(self, tmp: Path, rows: int, *, durable: bool) -> dict[str, Any] | None:
-        data = self.array[:rows]
-        header = npy_header(data.shape, self.dtype)
-        if len(header) != self.header_len or not supported():  # a shorter shape, rarely
-            return write_direct(tmp, (np.frombuffer(header, np.uint8), data), durable=durable)
+    def prepare(self, rows: int) -> bool:
+        """Put the header of the first ``rows`` rows in front of them; False where the file
+        cannot be written from here (no O_DIRECT; a header of another length, never seen)."""
+        header = npy_header((rows, *self.array.shape[1:]), self.dtype)
+        if len(header) != self.header_len or not supported():
+            return False
         self._memory[: len(header)] = header
-        size = len(header) + data.nbytes
-        view = memoryview(self._memory)[:size]
-        fd = _open_direct(tmp)
-        if fd is None:
-            return None
-        try:
-            digest = hashlib.sha256(view)
+        return True
+
+    def digest(self, rows: int) -> str:
+        """sha256 of the ``.npy`` file of the first ``rows`` rows (after ``prepare(rows)``), so
+        that hashing can run beside ``write(..., digest=False)``."""
+        size = self.header_len + self.array[:rows].nbytes
+        return hashlib.sha256(memoryview(self._memory)[:size]).hexdigest()
+
+    def write(
+        self, tmp: Path, rows: int, *, durable: bool, digest: bool = True
+    ) -> dict[str, Any] | None:
+        """Write the ``.npy`` file of the first ``rows`` rows; ``{"sha256", "bytes"}`` (no
+        ``sha256`` with ``digest=False``) or None where O_DIRECT is refused."""
+        data = self.array[:rows]
+        if not self.prepare(rows):
+            header = npy_header(data.shape, self.dtype)
+            return write_direct(tmp, (np.frombuffer(header, np.uint8), data), durable=durable)
+        size = self.header_len + data.nbytes
+
+        def body(fd: int) -> dict[str, Any]:
+            sha = self.digest(rows) if digest else None
             padded = -(-size // _PAGE) * _PAGE
             whole = memoryview(self._memory)[:padded]
             for start in range(0, padded, _MAX_WRITE):
                 _write_all(fd, whole[start : start + _MAX_WRITE], first=start == 0)
             os.ftruncate(fd, size)
-            if durable:
-                os.fsync(fd)
-        except _Refused:
-            os.close(fd)
-            tmp.unlink(missing_ok=True)
-            return None
-        except BaseException:
-            os.close(fd)
-            tmp.unlink(missing_ok=True)
-            raise
-        os.close(fd)
-        return {"sha256": digest.hexdigest(), "bytes": size}
+            return {"bytes": size} if sha is None else {"sha256": sha, "bytes": size}
+
+        return _with_direct_file(tmp, body, durable=durable)
 
 
 def npy_header(shape: tuple[int, ...], dtype: np.dtype) -> bytes:
@@ -134,11 +140,19 @@ def write_direct(
     """
     if not supported():
         return None
+    return _with_direct_file(tmp, lambda fd: _stream(fd, parts), durable=durable)
+
+
+def _with_direct_file(
+    tmp: Path, body: Callable[[int], dict[str, Any]], *, durable: bool
+) -> dict[str, Any] | None:
+    """Open ``tmp`` with O_DIRECT, run ``body(fd)``, fsync if ``durable``; None (nothing left at
+    ``tmp``) where O_DIRECT is refused; on an error the temp file is removed."""
     fd = _open_direct(tmp)
     if fd is None:
         return None
     try:
-        record = _stream(fd, parts)
+        record = body(fd)
         if durable:
             os.fsync(fd)
     except _Refused:

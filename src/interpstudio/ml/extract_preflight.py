@@ -11,8 +11,9 @@
 - free disk at ``out_dir`` against the bytes needed (``check_free_disk`` refuses);
 - time: a calibration batch of the real plan on the real model and device (one warm-up pass,
   then one timed pass including the gather and the copy to the CPU) gives tokens/s; a short
-  sequential write with fsync in ``out_dir``'s file system gives the disk rate; since compute and
-  writing overlap, the projection is the larger of the two and that one is the ``bound``.
+  sequential write in ``out_dir``'s file system, done the way shards are (O_DIRECT where taken,
+  fsynced), gives the disk rate; since compute and writing overlap, the projection is the larger
+  of the two and that one is the ``bound``.
 
 This module is NOT responsible for deciding to run (callers do) or for the run itself
 (``extract_engine``).
@@ -249,7 +250,8 @@ def _memory(
     )
     if calibration and calibration.get("peak_allocated_bytes"):
         workspace = max(0, calibration["peak_allocated_bytes"] - model_bytes)
-    writer = rows_per_shard * (row_bytes + 24) + max_queued_batches * captured
+    # two sets of shard buffers (one fills while the other is committed) + the queued batches
+    writer = 2 * rows_per_shard * (row_bytes + 24) + max_queued_batches * captured
     cuda = session.device.type == "cuda"
     on_device = model_bytes + workspace + captured
     return {

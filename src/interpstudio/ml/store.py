@@ -317,11 +317,13 @@ def write_npy_atomic(path: Path, array: np.ndarray, *, durable: bool) -> dict[st
 
 
 def write_buffer_atomic(
-    path: Path, buffer: direct_io.NpyBuffer, rows: int, *, durable: bool
+    path: Path, buffer: direct_io.NpyBuffer, rows: int, *, durable: bool, digest: bool = True
 ) -> dict[str, Any]:
     """``write_npy_atomic`` of the first ``rows`` rows of ``buffer``, written from where they lie
-    (no copy) where the filesystem allows O_DIRECT."""
-    record = _write_direct(path, lambda tmp: buffer.write(tmp, rows, durable=durable), durable)
+    (no copy) where the filesystem allows O_DIRECT. ``digest=False``: the caller hashes it with
+    ``buffer.digest`` (in parallel); the record may then lack ``sha256``."""
+    record = _write_direct(
+        path, lambda tmp: buffer.write(tmp, rows, durable=durable, digest=digest), durable)
     return record if record is not None else write_npy_atomic(path, buffer.array[:rows],
                                                               durable=durable)
 

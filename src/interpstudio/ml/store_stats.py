@@ -9,6 +9,7 @@ chunk). This module is NOT responsible for what is measured (``stats``) or for w
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -19,15 +20,25 @@ from interpstudio.ml.store import decode
 
 
 def norm_source(
-    directory: Path, manifest: dict[str, Any], hook: str, config: StatsConfig
+    directory: Path,
+    manifest: dict[str, Any],
+    hook: str,
+    config: StatsConfig,
+    bos_masks: dict[str, np.ndarray] | None = None,
 ) -> NormSource:
-    """A pass (per call) over one hook point's stored row norms with their BOS flags."""
+    """A pass (per call) over one hook point's stored row norms with their BOS flags.
+    ``bos_masks`` (shard name -> BOS flags) is filled as shards are read, so that hook points
+    sharing it read each token shard once."""
+    masks = {} if bos_masks is None else bos_masks
 
     def one_pass() -> Any:
         for shard in manifest["shards"]:
             norms: np.ndarray = np.load(directory / "norms" / hook / shard["name"], mmap_mode="r")
-            tokens = np.load(directory / "tokens" / shard["name"], mmap_mode="r")  # (rows, 3)
-            is_bos = config.bos_mask(tokens[:, 0], tokens[:, 2], len(tokens))
+            is_bos = masks.get(shard["name"])
+            if is_bos is None:
+                tokens = np.load(directory / "tokens" / shard["name"], mmap_mode="r")  # (rows, 3)
+                is_bos = masks[shard["name"]] = config.bos_mask(tokens[:, 0], tokens[:, 2],
+                                                                len(tokens))
             chunk: NormChunk = (np.asarray(norms), is_bos)
             yield chunk
 
@@ -35,17 +46,24 @@ def norm_source(
 
 
 def store_statistics(
-    directory: Path, manifest: dict[str, Any], stats: dict[str, StreamingStats]
+    directory: Path,
+    manifest: dict[str, Any],
+    stats: dict[str, StreamingStats],
+    map_hooks: Callable[..., Iterable[Any]] = map,
 ) -> dict[str, Any]:
-    """The ``stats.json`` document for the shards ``manifest`` lists."""
+    """The ``stats.json`` document for the shards ``manifest`` lists. ``map_hooks`` (e.g. a thread
+    pool's ``map``) finalizes the hook points, in order."""
+    masks: dict[str, np.ndarray] = {}
+
+    def finalize(hook: str) -> dict[str, Any]:
+        s = stats[hook]
+        return s.finalize(norm_source(directory, manifest, hook, s.config, masks))
+
     return {
         "config_hash": manifest["config_hash"],
         "rows": manifest["counts"]["rows"],
         "shards": len(manifest["shards"]),
-        "hooks": {
-            hook: s.finalize(norm_source(directory, manifest, hook, s.config))
-            for hook, s in stats.items()
-        },
+        "hooks": dict(zip(stats, map_hooks(finalize, list(stats)), strict=True)),
     }
 
 

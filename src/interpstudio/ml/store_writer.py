@@ -4,14 +4,16 @@
 continues) a store laid out as described in ``interpstudio.ml.store``. The engine calls
 ``append(batch)`` per batch; the call validates, then hands the batch to a bounded queue (so memory
 stays flat, and the engine only waits when the disk really is slower than the GPU). The thread
-copies rows into preallocated shard buffers; each time a buffer is full it writes every hook
-point's shard, the token shard and the norm side files (temp name + rename), folds the shard into
-the float64 statistics and commits the shard by appending one line to the shard journal
-(``manifest.json`` is rewritten only when the status changes, so a commit does not grow with the
-shards before it). ``close()`` writes the last, short shard, ``stats.json`` and
-``status: complete``; ``abort()`` stops fast and leaves a valid partial store. An error in the
-thread is raised to the caller on the next ``append`` / ``close``; a full disk becomes
-``StoreDiskFull`` and the store keeps only whole shards.
+copies rows into one of two preallocated sets of shard buffers; each time a set is full, a
+committer thread (while the other set fills) writes every hook point's shard (O_DIRECT, from the
+buffer, hashed beside the write), the token shard and the norm side files (temp name + rename),
+folds the shard into the float64 statistics and commits the shard by appending one line to the
+shard journal (``manifest.json`` is rewritten only when the status changes, so a commit does not
+grow with the shards before it). Commits run in shard order, and none after one has failed.
+``close()`` writes the last, short shard, ``stats.json`` and ``status: complete``; ``abort()``
+stops fast and leaves a valid partial store. An error in the thread is raised to the caller on
+the next ``append`` / ``close``; a full disk becomes ``StoreDiskFull`` and the store keeps only
+whole shards.
 
 Deterministic shards, exact resume: every shard holds exactly ``shard_rows`` rows of the row stream
 (the last one fewer), so shard boundaries depend only on the data, not on batch sizes or when the
@@ -95,16 +97,20 @@ class ActivationWriter:
         self._state = "open"
         self._stop = threading.Event()
         self._fill = 0
-        store_np = layout.STORAGE_DTYPES[self.dtype]
-        # page-aligned, with room for the .npy header: a shard is written from where it lies
-        self._shards = {h: NpyBuffer((self.shard_rows, d), store_np) for h, d in self.hooks.items()}
-        self._buffers = {h: shard.array for h, shard in self._shards.items()}
-        self._token_buffer = np.empty((self.shard_rows, 3), np.int64)  # (rows, 3)
+        # two buffer sets: rows are gathered into one while the other's shard is committed
+        self._sets = [_ShardSet(self.hooks, self.shard_rows, layout.STORAGE_DTYPES[self.dtype])
+                      for _ in range(2)]
+        self._current = self._sets[0]
+        self._submitted = 0
+        self._commit_error: BaseException | None = None  # no commit runs after one failed
+        # commits run one at a time, in shard order, beside the gathering of the next shard
+        self._committer = concurrent.futures.ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix="store-commit", initializer=background_priority)
         self._queue: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=max_queued_batches)
         # hook points are written and folded into the statistics in parallel (the compiled
-        # statistics and file I/O release the GIL); two tasks per hook point at most
+        # statistics and file I/O release the GIL); three tasks per hook point at most
         self._pool = concurrent.futures.ThreadPoolExecutor(
-            max_workers=min(2 * len(self.hooks), workers or _default_workers()),
+            max_workers=min(3 * len(self.hooks), workers or _default_workers()),
             thread_name_prefix="store-hook",
             initializer=background_priority,
         )
@@ -135,7 +141,7 @@ class ActivationWriter:
         hooks: hook name -> d. ``shard_rows`` (else ``shard_bytes`` of activations across all
         hook points) fixes the rows per shard. ``durable`` fsyncs files before renaming them.
         ``workers``: threads writing and folding hook points in parallel (default: half the
-        CPUs, at least 2, at most 8).
+        CPUs, at least 3, at most 8).
         """
         directory = Path(path)
         config = stats_config or StatsConfig()
@@ -251,6 +257,7 @@ class ActivationWriter:
         self._state = "closed" if kind == "close" else "aborted"
         self._queue.put((kind, status))
         self._thread.join()
+        self._committer.shutdown()
         self._pool.shutdown()
         os.close(self._lock_fd)
 
@@ -271,7 +278,7 @@ class ActivationWriter:
                 if kind == "close":
                     self._guard(self._close_store)
                 else:
-                    self._guard(self._stop_store, payload)
+                    self._guard(self._abort_store, payload)
             return
 
     def _guard(self, step: Any, *args: Any) -> None:
@@ -279,6 +286,7 @@ class ActivationWriter:
         try:
             step(*args)
         except Exception as exc:  # handed to the caller thread by _raise_if_failed
+            self._settle_commits()  # no commit may still be running when the store is marked
             error = self._wrap(exc)
             if step != self._stop_store:
                 self._stop_store("failed", error)
@@ -301,27 +309,69 @@ class ActivationWriter:
         return err2
 
     def _absorb(self, batch: PreparedBatch) -> None:
+        self._raise_failed_commit()
         offset = 0
         while offset < batch.rows:
             take = min(batch.rows - offset, self.shard_rows - self._fill)
             dst = slice(self._fill, self._fill + take)
+            target = self._current
             for name, x in batch.activations.items():
                 part = x[offset : offset + take]
                 if self.dtype == "bfloat16" and part.dtype != np.uint16:
                     part = layout.encode_bfloat16(part)
-                np.copyto(self._buffers[name][dst], part, casting="same_kind")
-            self._token_buffer[dst] = batch.tokens[offset : offset + take]
+                np.copyto(target.buffers[name][dst], part, casting="same_kind")
+            target.tokens[dst] = batch.tokens[offset : offset + take]
             self._fill += take
             offset += take
             if self._fill == self.shard_rows:
-                self._commit_shard(self.shard_rows, final=False)
-                self._fill = 0
+                self._start_commit(self.shard_rows, final=False)
+
+    def _start_commit(self, rows: int, *, final: bool) -> None:
+        """Hand the current set's shard to the committer; gather into the other set once its
+        own commit is done (raising that commit's error, if it failed)."""
+        full = self._current
+        self._submitted += 1
+        full.submitted = self._submitted
+        full.pending = self._committer.submit(self._commit_shard, full, rows, final=final)
+        self._current = self._sets[1] if full is self._sets[0] else self._sets[0]
+        self._fill = 0
+        if self._current.pending is not None:
+            self._current.pending.result()
+            self._current.pending = None
+
+    def _raise_failed_commit(self) -> None:
+        for shard_set in self._sets:
+            pending = shard_set.pending
+            if pending is not None and pending.done():
+                shard_set.pending = None
+                pending.result()
+
+    def _settle_commits(self) -> None:
+        """Wait for the commits in flight (their errors are the caller's to report)."""
+        for shard_set in self._sets:
+            if shard_set.pending is not None:
+                concurrent.futures.wait([shard_set.pending])
+
+    def _wait_commits(self) -> None:
+        """Wait for the commits in flight, raising the first error (commits run in order, and
+        none runs after one has failed)."""
+        self._settle_commits()
+        for shard_set in sorted(self._sets, key=lambda s: s.submitted):
+            future, shard_set.pending = shard_set.pending, None
+            if future is not None:
+                future.result()
 
     def _close_store(self) -> None:
         if self._fill:
-            self._commit_shard(self._fill, final=True)
+            self._start_commit(self._fill, final=True)
+            self._wait_commits()
         else:
+            self._wait_commits()
             self._stop_store("complete")
+
+    def _abort_store(self, status: str) -> None:
+        self._settle_commits()  # a shard being committed is kept (at most one)
+        self._stop_store(status)
 
     def _stop_store(self, status: str, error: BaseException | None = None) -> None:
         """Record ``status`` with statistics of the committed shards (best effort on a full disk:
@@ -346,16 +396,27 @@ class ActivationWriter:
                 self.error = self._wrap(exc)
 
     def _write_stats(self, manifest: dict[str, Any], stats: dict[str, StreamingStats]) -> None:
-        summary = store_statistics(self.path, manifest, stats)
+        summary = store_statistics(self.path, manifest, stats, self._pool.map)
         layout.write_json_atomic(self.path / layout.STATS_NAME, summary, durable=self.durable)
         manifest["stats"] = layout.STATS_NAME
 
-    def _commit_shard(self, rows: int, *, final: bool) -> None:
-        """Write one shard's files, fold it into the statistics, then commit the shard (one
-        journal line; ``manifest.json`` is rewritten only by the last shard, as it completes)."""
+    def _commit_shard(self, shard_set: _ShardSet, rows: int, *, final: bool) -> None:
+        """On the committer thread: write one shard's files, fold it into the statistics, then
+        commit the shard (one journal line; ``manifest.json`` is rewritten only by the last
+        shard, as it completes). After a failed commit, later ones refuse to run: their rows
+        would follow a missing shard."""
+        if self._commit_error is not None:
+            raise self._commit_error
+        try:
+            self._write_shard(shard_set, rows, final=final)
+        except BaseException as exc:
+            self._commit_error = exc
+            raise
+
+    def _write_shard(self, shard_set: _ShardSet, rows: int, *, final: bool) -> None:
         index = len(self.manifest["shards"])
         name = f"shard_{index:05d}.npy"
-        tokens = self._token_buffer[:rows]  # (rows, 3)
+        tokens = shard_set.tokens[:rows]  # (rows, 3)
         written: list[Path] = []
         files: dict[str, Any] = {"hooks": {}, "tokens": None, "norms": {}}
 
@@ -364,30 +425,43 @@ class ActivationWriter:
             record = layout.write_npy_atomic(self.path / rel, array, durable=self.durable)
             return {"path": rel, **record}
 
-        def save_shard(rel: str, shard: NpyBuffer) -> dict[str, Any]:
+        def save_shard(rel: str, shard: NpyBuffer, hashed: bool) -> dict[str, Any]:
             written.append(self.path / rel)
-            record = layout.write_buffer_atomic(self.path / rel, shard, rows, durable=self.durable)
+            record = layout.write_buffer_atomic(self.path / rel, shard, rows,
+                                                durable=self.durable, digest=not hashed)
             return {"path": rel, **record}
 
         stats = {h: s.copy() for h, s in self.stats.items()}
 
         def fold(hook: str) -> dict[str, Any]:
-            raw = self._buffers[hook][:rows]  # (rows, d)
+            raw = shard_set.buffers[hook][:rows]  # (rows, d)
             norms = fold_shard(stats[hook], raw, tokens, self.dtype)  # (rows,)
             return save(layout.shard_path("norms", index, hook), norms)
 
         with layout.removing_on_error(written):
             # writing a hook point's shard (I/O) and folding it (the compiled pass) are separate
-            # tasks, so that one thread's fsync overlaps another's statistics
-            futures: dict[tuple[str, str], concurrent.futures.Future[dict[str, Any]]] = {}
+            # tasks, so that one thread's fsync overlaps another's statistics; and where the
+            # shard is written from its buffer, hashing it is a third task beside the write
+            futures: dict[tuple[str, str], concurrent.futures.Future[Any]] = {}
             for hook in self.hooks:
+                shard = shard_set.shards[hook]
+                hashed = shard.prepare(rows)
                 futures["norms", hook] = self._pool.submit(fold, hook)
                 futures["hooks", hook] = self._pool.submit(
-                    save_shard, layout.shard_path("hooks", index, hook), self._shards[hook])
+                    save_shard, layout.shard_path("hooks", index, hook), shard, hashed)
+                if hashed:
+                    futures["sha256", hook] = self._pool.submit(shard.digest, rows)
             files["tokens"] = save(layout.shard_path("tokens", index), tokens)
             concurrent.futures.wait(futures.values())  # every task done before any clean-up
             for (kind, hook), future in futures.items():
-                files[kind][hook] = future.result()
+                if kind != "sha256":
+                    files[kind][hook] = future.result()
+            for hook in self.hooks:
+                record = files["hooks"][hook]
+                if "sha256" not in record:  # hashed beside the write: same record, same order
+                    files["hooks"][hook] = {"path": record["path"],
+                                            "sha256": futures["sha256", hook].result(),
+                                            "bytes": record["bytes"]}
             state_rel = layout.shard_path("stats", index)
             written.append(self.path / state_rel)
             state = {f"{h}::{k}": v for h, s in stats.items() for k, v in s.state_dict().items()}
@@ -407,6 +481,19 @@ class ActivationWriter:
             self._stop_store("complete")
 
 
+class _ShardSet:
+    """One set of shard buffers: every hook point's page-aligned rows (room for the ``.npy``
+    header in front, so a shard is written from where it lies) and the token rows; ``pending``
+    is the commit of the shard it holds, while one runs."""
+
+    def __init__(self, hooks: Mapping[str, int], rows: int, dtype: np.dtype) -> None:
+        self.shards = {h: NpyBuffer((rows, d), dtype) for h, d in hooks.items()}
+        self.buffers = {h: shard.array for h, shard in self.shards.items()}
+        self.tokens = np.empty((rows, 3), np.int64)  # (rows, 3)
+        self.pending: concurrent.futures.Future[None] | None = None
+        self.submitted = 0  # order of its last commit
+
+
 def background_priority() -> None:
     """Lower the calling thread's scheduling priority (Linux: nice is per thread).
 
@@ -423,4 +510,5 @@ def background_priority() -> None:
 
 
 def _default_workers() -> int:
-    return max(2, min(8, (os.cpu_count() or 2) // 2))
+    # at least 3: a shard write mostly waits on the disk (O_DIRECT) beside hashing and folding
+    return max(3, min(8, (os.cpu_count() or 2) // 2))
