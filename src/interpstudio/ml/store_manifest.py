@@ -29,6 +29,7 @@ import numpy as np
 from interpstudio.core.errors import InvalidInput
 from interpstudio.ml import store as layout
 from interpstudio.ml import store_journal as journal
+from interpstudio.ml.npy_load import load_npy, load_npz
 from interpstudio.ml.stats import StatsConfig, StreamingStats
 from interpstudio.ml.store import StoreConfigMismatch, StoreExists, StoreLocked
 
@@ -222,8 +223,7 @@ def restore_stats(
     hooks = {h["name"]: h["d"] for h in manifest["layout"]["hooks"]}
     if manifest["stats_state"] is None:
         return {h: StreamingStats(d, config) for h, d in hooks.items()}
-    with np.load(directory / manifest["stats_state"]) as saved:
-        state = {key: saved[key] for key in saved.files}
+    state = load_npz(directory / manifest["stats_state"])
     return {
         h: StreamingStats.from_state_dict(
             {k.split("::", 1)[1]: v for k, v in state.items() if k.startswith(f"{h}::")}, config
@@ -239,7 +239,7 @@ def tail_tokens(directory: Path, manifest: dict[str, Any]) -> np.ndarray:
     for shard in reversed(manifest["shards"]):
         if need <= 0:
             break
-        tokens = np.load(directory / "tokens" / shard["name"], mmap_mode="r")
+        tokens = load_npy(directory / "tokens" / shard["name"])
         parts.insert(0, np.array(tokens[max(0, len(tokens) - need) :]))
         need -= len(tokens)
     return np.concatenate(parts) if parts else np.empty((0, 3), np.int64)

@@ -28,6 +28,7 @@ import orjson
 
 from interpstudio.core.errors import InvalidInput
 from interpstudio.ml import store as layout
+from interpstudio.ml.npy_load import load_npy
 from interpstudio.ml.store import HookPointNotStored, StoreCorrupted
 
 
@@ -75,7 +76,7 @@ class ShardedArray:
     def shard(self, index: int) -> np.ndarray:
         """The memory-mapped shard ``index`` in its stored dtype (no data is read until used)."""
         if index not in self._maps:
-            self._maps[index] = np.load(self.files[index], mmap_mode="r")
+            self._maps[index] = load_npy(self.files[index])
         return self._maps[index]
 
     def __iter__(self) -> Iterator[np.ndarray]:

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from interpstudio.ml.npy_load import load_npy
 from interpstudio.ml.stats import NormChunk, NormSource, StatsConfig, StreamingStats
 from interpstudio.ml.store import decode
 
@@ -33,10 +34,10 @@ def norm_source(
 
     def one_pass() -> Any:
         for shard in manifest["shards"]:
-            norms: np.ndarray = np.load(directory / "norms" / hook / shard["name"], mmap_mode="r")
+            norms: np.ndarray = load_npy(directory / "norms" / hook / shard["name"])
             is_bos = masks.get(shard["name"])
             if is_bos is None:
-                tokens = np.load(directory / "tokens" / shard["name"], mmap_mode="r")  # (rows, 3)
+                tokens = load_npy(directory / "tokens" / shard["name"])  # (rows, 3)
                 is_bos = masks[shard["name"]] = config.bos_mask(tokens[:, 0], tokens[:, 2],
                                                                 len(tokens))
             chunk: NormChunk = (np.asarray(norms), is_bos)

@@ -26,6 +26,8 @@ from typing import Any
 
 import numpy as np
 
+from interpstudio.ml.npy_load import load_npy
+
 FORMAT_VERSION = 1
 TOKEN_DTYPE = np.uint32
 
@@ -185,8 +187,8 @@ def open_tokenized(folder: str | os.PathLike[str]) -> TokenizedDataset:
     manifest = json.loads(manifest_path.read_text())
     return TokenizedDataset(
         folder=path,
-        tokens=np.load(path / "tokens.npy", mmap_mode="r"),
-        offsets=np.load(path / "offsets.npy"),
-        source_rows=np.load(path / "source_rows.npy", mmap_mode="r"),
+        tokens=load_npy(path / "tokens.npy"),
+        offsets=load_npy(path / "offsets.npy", mmap=False),
+        source_rows=load_npy(path / "source_rows.npy"),
         manifest=manifest,
     )
