@@ -6,6 +6,7 @@ from __future__ import annotations
 import errno
 import hashlib
 import io
+import mmap
 import os
 from pathlib import Path
 
@@ -88,3 +89,25 @@ def test_disk_rate_probe_measures_both_ways_and_leaves_nothing(tmp_path: Path,
 
     rate = measure_disk_write_rate(tmp_path, (8 << 20) + 5, direct=direct)
     assert rate > 0 and os.listdir(tmp_path) == []
+
+
+def test_buffers_carved_from_one_mapping_write_their_own_np_save_bytes(tmp_path: Path) -> None:
+    """A shard set's buffers share one huge-page-advised mapping; each writes only its rows."""
+    shapes = [(300, 77), (300, 5), (300, 130)]
+    dtype = np.dtype(np.float16)
+    sizes = [direct_io.NpyBuffer.region_bytes(s, dtype) for s in shapes]
+    assert all(size % mmap.PAGESIZE == 0 for size in sizes)
+    memory = direct_io.anonymous_memory(sum(sizes))
+    offsets = np.cumsum([0, *sizes])
+    buffers = [direct_io.NpyBuffer(s, dtype, memory, int(o))
+               for s, o in zip(shapes, offsets[:-1], strict=True)]
+    rng = np.random.default_rng(2)
+    for buffer in buffers:
+        buffer.array[:] = rng.standard_normal(buffer.array.shape).astype(dtype)
+    expected = [np.array(buffer.array[:299]) for buffer in buffers]
+    records = [layout.write_buffer_atomic(tmp_path / f"s{i}.npy", buffer, 299, durable=False)
+               for i, buffer in enumerate(buffers)]  # no header lands on a neighbour's rows
+    for i, (record, array) in enumerate(zip(records, expected, strict=True)):
+        _check(tmp_path / f"s{i}.npy", record, array)
+    with pytest.raises(ValueError, match="page-aligned"):
+        direct_io.NpyBuffer((4, 4), dtype, memory, 100)

@@ -50,7 +50,9 @@ def detector(monkeypatch: pytest.MonkeyPatch) -> OverlapDetector:
     return found
 
 
-def test_loads_from_many_threads_never_parse_at_once(tmp_path: Path, detector: OverlapDetector) -> None:
+def test_loads_from_many_threads_never_parse_at_once(
+    tmp_path: Path, detector: OverlapDetector
+) -> None:
     array = np.arange(12, dtype=np.float32).reshape(3, 4)
     np.save(tmp_path / "a.npy", array)
     np.savez(tmp_path / "b.npz", x=array, y=array[0])

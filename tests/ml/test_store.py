@@ -6,6 +6,7 @@ tmpfs that fills up, a folder that a shard must go into is replaced by a file.
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import json
 import os
@@ -535,3 +536,59 @@ def test_json_documents_refuse_nan_and_keep_floats_exact() -> None:
     for bad in ({"x": float("nan")}, {"x": [1.0, float("inf")]}, {"a": np.array([np.nan])}):
         with pytest.raises(ValueError, match="NaN or Inf"):
             dump_json(bad)
+
+
+# ------------------------------------------------------------------------- batch memory reuse
+def reusing(source: Iterator[ActivationBatch], released: list[int]) -> Iterator[ActivationBatch]:
+    """The batches of ``source`` with a ``release`` that records the batch and overwrites its
+    activations, as an engine reusing the memory for the next batch would."""
+    for i, batch in enumerate(source):
+        acts = {h: np.array(x) for h, x in batch.activations.items()}
+
+        def release(i: int = i, acts: dict[str, np.ndarray] = acts) -> None:
+            released.append(i)
+            for x in acts.values():
+                x.fill(np.nan)
+
+        yield dataclasses.replace(batch, activations=acts, release=release)
+
+
+def test_batches_are_released_once_and_only_after_their_rows_are_taken(tmp_path: Path) -> None:
+    reference = tmp_path / "reference"
+    write_all(reference, durable=False)
+    released: list[int] = []
+    writer = open_writer(tmp_path / "reused", durable=False)
+    for batch in reusing(batches(), released):
+        writer.append(batch)
+    writer.close()
+    assert sorted(released) == list(range(len(list(batches()))))
+    assert data_files(tmp_path / "reused") == data_files(reference)  # overwriting came after
+
+
+def test_batches_dropped_by_abort_or_skipped_on_resume_are_released(tmp_path: Path) -> None:
+    released: list[int] = []
+    writer = open_writer(tmp_path / "aborted", durable=False, max_queued_batches=64)
+    appended = 0
+    for batch in reusing(batches(stop=60), released):
+        writer.append(batch)
+        appended += 1
+    writer.abort()  # batches still queued are dropped
+    assert sorted(released) == list(range(appended))
+
+    store = tmp_path / "store"
+    writer = open_writer(store, durable=False)
+    rows = 0
+    for batch in batches(stop=10):
+        writer.append(batch)
+        rows += len(batch.token_ids)
+    wait_for_shards(writer, rows // SHARD_ROWS)
+    writer.abort()  # whole shards kept; the last one ends inside a sequence
+    released.clear()
+    writer = open_writer(store, resume=True, durable=False)
+    assert writer.resume_point.rows_to_skip > 0  # one-row batches: those are stored already
+    appended = 0
+    for batch in reusing(row_batches(writer.resume_point.sequences_complete, 1), released):
+        writer.append(batch)
+        appended += 1
+    writer.close()
+    assert sorted(released) == list(range(appended))

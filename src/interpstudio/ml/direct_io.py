@@ -21,6 +21,7 @@ does that around it) nor for small files, which the page cache serves better.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
 import io
@@ -64,13 +65,30 @@ class NpyBuffer:
     rows as a ``.npy`` file identical to ``np.save``'s, returning ``{"sha256", "bytes"}`` or None
     where O_DIRECT is refused."""
 
-    def __init__(self, shape: tuple[int, int], dtype: np.dtype) -> None:
+    def __init__(
+        self, shape: tuple[int, int], dtype: np.dtype, memory: mmap.mmap | None = None,
+        offset: int = 0,
+    ) -> None:
+        """A buffer of its own, or (``memory``) the ``region_bytes`` at page-aligned ``offset``
+        of a larger anonymous mapping (see ``anonymous_memory``)."""
         self.dtype = np.dtype(dtype)
         self.header_len = len(npy_header(shape, self.dtype))
         count = shape[0] * shape[1]
-        size = self.header_len + count * self.dtype.itemsize
-        self._memory = mmap.mmap(-1, max(_PAGE, -(-size // _PAGE) * _PAGE))
-        self.array = np.frombuffer(self._memory, self.dtype, count, self.header_len).reshape(shape)
+        if memory is None:
+            memory, offset = anonymous_memory(self.region_bytes(shape, self.dtype)), 0
+        if offset % _PAGE:
+            raise ValueError(f"NpyBuffer offset {offset} is not page-aligned")
+        self._memory = memory
+        self._view = memoryview(memory)[offset : offset + self.region_bytes(shape, self.dtype)]
+        self.array = np.frombuffer(
+            memory, self.dtype, count, offset + self.header_len).reshape(shape)
+
+    @staticmethod
+    def region_bytes(shape: tuple[int, int], dtype: np.dtype) -> int:
+        """Bytes a buffer of ``shape`` takes: header room and rows, rounded up to whole pages."""
+        itemsize = np.dtype(dtype).itemsize
+        size = len(npy_header(shape, np.dtype(dtype))) + shape[0] * shape[1] * itemsize
+        return max(_PAGE, -(-size // _PAGE) * _PAGE)
 
     def prepare(self, rows: int) -> bool:
         """Put the header of the first ``rows`` rows in front of them; False where the file
@@ -78,14 +96,14 @@ class NpyBuffer:
         header = npy_header((rows, *self.array.shape[1:]), self.dtype)
         if len(header) != self.header_len or not supported():
             return False
-        self._memory[: len(header)] = header
+        self._view[: len(header)] = header
         return True
 
     def digest(self, rows: int) -> str:
         """sha256 of the ``.npy`` file of the first ``rows`` rows (after ``prepare(rows)``), so
         that hashing can run beside ``write(..., digest=False)``."""
         size = self.header_len + self.array[:rows].nbytes
-        return hashlib.sha256(memoryview(self._memory)[:size]).hexdigest()
+        return hashlib.sha256(self._view[:size]).hexdigest()
 
     def write(
         self, tmp: Path, rows: int, *, durable: bool, digest: bool = True
@@ -101,13 +119,27 @@ class NpyBuffer:
         def body(fd: int) -> dict[str, Any]:
             sha = self.digest(rows) if digest else None
             padded = -(-size // _PAGE) * _PAGE
-            whole = memoryview(self._memory)[:padded]
+            whole = self._view[:padded]
             for start in range(0, padded, _MAX_WRITE):
                 _write_all(fd, whole[start : start + _MAX_WRITE], first=start == 0)
             os.ftruncate(fd, size)
             return {"bytes": size} if sha is None else {"sha256": sha, "bytes": size}
 
         return _with_direct_file(tmp, body, durable=durable)
+
+
+def anonymous_memory(size: int) -> mmap.mmap:
+    """``size`` bytes of zeroed, page-aligned anonymous memory, advised to be backed by huge
+    pages where the kernel offers them (transparent huge pages in ``madvise`` mode): filling a
+    256 MB shard set then takes ~128 page faults instead of ~65,000 (0.3 s of system CPU on the
+    2-core VM, taken from the forward pass)."""
+    # private: a shared anonymous mapping is shmem, which THP in madvise mode does not back
+    memory = mmap.mmap(-1, max(_PAGE, size), flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+    advice = getattr(mmap, "MADV_HUGEPAGE", None)
+    if advice is not None:
+        with contextlib.suppress(OSError):  # a kernel without THP: ordinary pages
+            memory.madvise(advice)
+    return memory
 
 
 def npy_header(shape: tuple[int, ...], dtype: np.dtype) -> bytes:

@@ -153,6 +153,14 @@ class ExtractionPlan:
         return int(self.lengths.max()) if len(self.lengths) else 0
 
     @property
+    def max_batch_rows(self) -> int:
+        """Rows kept by the largest batch."""
+        if not len(self.rows_per_sequence):
+            return 0
+        starts = np.arange(0, self.n_sequences, self.batch_size)
+        return int(np.add.reduceat(self.rows_per_sequence, starts).max())
+
+    @property
     def n_batches(self) -> int:
         return -(-self.n_sequences // self.batch_size)
 

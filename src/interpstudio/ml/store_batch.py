@@ -11,7 +11,7 @@ This module is NOT responsible for queueing or writing (``store_writer``).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,12 +28,15 @@ class ActivationBatch:
     activations: hook name -> (N, d) array in the storage dtype (numpy, or CPU torch tensor;
     bfloat16 as a torch bf16 tensor or its uint16 bits; float arrays are cast / rounded).
     token_ids, sequence_index, position: (N,) integers, one per row.
+    release: called (on the writer's thread) once the writer no longer reads the activations,
+    whether they were stored or dropped, so that their memory can be reused for a later batch.
     """
 
     activations: Mapping[str, Any]
     token_ids: Any
     sequence_index: Any
     position: Any
+    release: Callable[[], None] | None = None
 
 
 @dataclass
@@ -42,6 +45,7 @@ class PreparedBatch:
 
     activations: dict[str, np.ndarray]  # hook -> (n, d)
     tokens: np.ndarray  # (n, 3) int64
+    release: Callable[[], None] | None = None  # see ActivationBatch
 
     @property
     def rows(self) -> int:
@@ -81,7 +85,7 @@ def prepare_batch(batch: ActivationBatch, hooks: Mapping[str, int], dtype: str) 
                 details={"hook": name, "shape": list(x.shape), "dtype": str(x.dtype)},
             )
         acts[name] = x
-    return PreparedBatch(acts, tokens)
+    return PreparedBatch(acts, tokens, batch.release)
 
 
 def check_order(tokens: np.ndarray, last_token: np.ndarray | None) -> None:

@@ -24,7 +24,9 @@ row; the writer drops the ``rows_to_skip`` rows of it that are already stored, a
 they match. The resumed store is byte-identical, shard for shard, to an uninterrupted one.
 
 Contract on batches: rows of one sequence are contiguous in the stream with increasing positions;
-the writer takes ownership of the arrays handed to ``append`` (do not write into them afterwards).
+the writer takes ownership of the arrays handed to ``append`` (do not write into them afterwards)
+until it calls the batch's ``release`` (if it has one), which it does as soon as it has copied
+the rows into its shard buffers (or dropped them): the engine reuses that memory.
 
 This module is NOT responsible for running the model, tokenizing, reading stores
 (``store_reader``) or defining the statistics (``stats``).
@@ -49,7 +51,7 @@ import numpy as np
 from interpstudio.core.errors import AppError, InvalidInput, JobCancelled
 from interpstudio.ml import store as layout
 from interpstudio.ml import store_manifest as manifests
-from interpstudio.ml.direct_io import NpyBuffer
+from interpstudio.ml.direct_io import NpyBuffer, anonymous_memory
 from interpstudio.ml.stats import StatsConfig, StreamingStats
 from interpstudio.ml.store import (
     InvalidActivationBatch,
@@ -195,13 +197,16 @@ class ActivationWriter:
         prepared = prepare_batch(batch, self.hooks, self.dtype)
         stored = self._already_stored(prepared) if self._skip else 0
         rest = PreparedBatch(
-            {h: x[stored:] for h, x in prepared.activations.items()}, prepared.tokens[stored:]
+            {h: x[stored:] for h, x in prepared.activations.items()}, prepared.tokens[stored:],
+            prepared.release,
         )
         check_order(rest.tokens, self._last_token)
         self._skip -= stored
         if rest.rows:
             self._last_token = rest.tokens[-1]
             self._queue.put(("batch", rest))
+        elif rest.release is not None:
+            rest.release()
 
     def close(self) -> dict[str, Any]:
         """Flush the last rows, write ``stats.json`` and mark the store complete; return the
@@ -273,6 +278,8 @@ class ActivationWriter:
             if kind == "batch":
                 if self.error is None and not self._stop.is_set():
                     self._guard(self._absorb, payload)
+                if payload.release is not None:  # its rows are in the shard buffers (or dropped)
+                    payload.release()
                 continue
             if self.error is None:  # after an error the store was already marked failed
                 if kind == "close":
@@ -487,7 +494,12 @@ class _ShardSet:
     is the commit of the shard it holds, while one runs."""
 
     def __init__(self, hooks: Mapping[str, int], rows: int, dtype: np.dtype) -> None:
-        self.shards = {h: NpyBuffer((rows, d), dtype) for h, d in hooks.items()}
+        # one mapping for all hook points (advised to huge pages), carved page-aligned
+        sizes = {h: NpyBuffer.region_bytes((rows, d), dtype) for h, d in hooks.items()}
+        self.memory = anonymous_memory(sum(sizes.values()))
+        offsets = np.cumsum([0, *sizes.values()])
+        self.shards = {h: NpyBuffer((rows, d), dtype, self.memory, int(offset))
+                       for (h, d), offset in zip(hooks.items(), offsets, strict=False)}
         self.buffers = {h: shard.array for h, shard in self.shards.items()}
         self.tokens = np.empty((rows, 3), np.int64)  # (rows, 3)
         self.pending: concurrent.futures.Future[None] | None = None
