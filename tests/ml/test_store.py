@@ -420,6 +420,32 @@ def test_write_error_in_thread_surfaces_on_next_call(tmp_path: Path) -> None:
     assert not list((store / "hooks").rglob("*.npy")) and temp_files(store) == []
 
 
+@pytest.mark.timeout(60)
+def test_an_error_while_marking_the_store_failed_still_reaches_the_caller(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first fault is real (a file where a folder must go); the second, an unexpected error
+    while the failed store's statistics are summarised, is simulated: it once killed the writer
+    thread, and the next ``append`` waited forever on the full queue."""
+    import interpstudio.ml.store_writer as store_writer
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise ValueError("unexpected error in the statistics summary")
+
+    monkeypatch.setattr(store_writer, "store_statistics", broken)
+    store = tmp_path / "s"
+    writer = open_writer(store, durable=False, max_queued_batches=1)
+    (store / "hooks").mkdir()
+    (store / "hooks" / "blocks.1.attn_out").write_text("a file where a folder must go")
+    with pytest.raises(StoreWriteFailed):
+        for batch in batches():
+            writer.append(batch)
+        writer.close()
+    manifest = json.loads((store / "manifest.json").read_text())
+    assert manifest["status"] == "failed" and manifest["stats"] is None
+    assert manifest["error"]["type"] == "StoreWriteFailed"
+
+
 def test_verify_names_a_corrupted_shard(tmp_path: Path) -> None:
     write_all(tmp_path / "s", durable=False)
     shard = tmp_path / "s/hooks/blocks.1.attn_out/shard_00003.npy"
@@ -592,3 +618,20 @@ def test_batches_dropped_by_abort_or_skipped_on_resume_are_released(tmp_path: Pa
         appended += 1
     writer.close()
     assert sorted(released) == list(range(appended))
+
+
+def test_statistics_state_packs_and_unpacks_every_array_exactly() -> None:
+    from interpstudio.ml.store_manifest import pack_arrays, unpack_arrays
+
+    arrays = {"h::d": np.asarray(7), "h::mean": np.linspace(0, 1, 5), "h::count": np.arange(3),
+              "g::top": np.ones((2, 3), np.float32), "g::empty": np.empty((0, 4)),
+              "g::records": np.array([(1.5, 3, (2, 4))],
+                                     dtype=[("norm", "<f8"), ("row", "<i8"), ("at", "<i4", 2)])}
+    packed = pack_arrays(arrays)
+    assert set(packed) == {"index", "data"}
+    back = unpack_arrays(packed)
+    assert list(back) == list(arrays)
+    for name, value in arrays.items():
+        assert back[name].dtype == value.dtype and back[name].shape == value.shape
+        np.testing.assert_array_equal(back[name], value)
+    assert unpack_arrays(arrays) is arrays  # a state file of one entry per array (older stores)

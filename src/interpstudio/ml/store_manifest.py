@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import orjson
 
 from interpstudio.core.errors import InvalidInput
 from interpstudio.ml import store as layout
@@ -223,13 +224,54 @@ def restore_stats(
     hooks = {h["name"]: h["d"] for h in manifest["layout"]["hooks"]}
     if manifest["stats_state"] is None:
         return {h: StreamingStats(d, config) for h, d in hooks.items()}
-    state = load_npz(directory / manifest["stats_state"])
+    state = unpack_arrays(load_npz(directory / manifest["stats_state"]))
     return {
         h: StreamingStats.from_state_dict(
             {k.split("::", 1)[1]: v for k, v in state.items() if k.startswith(f"{h}::")}, config
         )
         for h in hooks
     }
+
+
+def pack_arrays(arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Many small arrays as two ``.npz`` entries (an index and their bytes): a store with 90
+    hook points has ~2,300 accumulator arrays, and ``np.savez`` spends ~20 us on each entry
+    (47 ms per shard, on the writer's cores)."""
+    index = []
+    parts = []
+    offset = 0
+    for name, value in arrays.items():
+        value = np.asarray(value)
+        descr = np.lib.format.dtype_to_descr(value.dtype)  # structured dtypes keep their fields
+        index.append([name, descr, list(value.shape), offset])
+        parts.append(value.tobytes())  # C order, 0-d included
+        offset += value.nbytes
+    data = np.frombuffer(b"".join(parts), np.uint8)
+    return {"index": np.frombuffer(orjson.dumps(index), np.uint8), "data": data}
+
+
+def unpack_arrays(saved: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The arrays ``pack_arrays`` packed (a file of one array per entry comes back as it is)."""
+    if set(saved) != {"index", "data"}:
+        return saved
+    data = saved["data"]
+    out = {}
+    for name, descr, shape, start in orjson.loads(saved["index"].tobytes()):
+        dtype = np.lib.format.descr_to_dtype(_as_tuples(descr))
+        size = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+        out[name] = data[start : start + size].view(dtype).reshape(tuple(shape)).copy()
+    return out
+
+
+def _as_tuples(descr: Any) -> Any:
+    """A dtype description read back from JSON: its field entries are tuples again."""
+    if not isinstance(descr, list):
+        return descr  # a plain type such as "<f8"
+    fields = []
+    for name, kind, *shape in descr:  # (name, type) or (name, type, subarray shape)
+        name = tuple(name) if isinstance(name, list) else name  # (title, name)
+        fields.append((name, _as_tuples(kind), *(tuple(s) for s in shape)))
+    return fields
 
 
 def tail_tokens(directory: Path, manifest: dict[str, Any]) -> np.ndarray:

@@ -204,7 +204,7 @@ class ActivationWriter:
         self._skip -= stored
         if rest.rows:
             self._last_token = rest.tokens[-1]
-            self._queue.put(("batch", rest))
+            self._put(("batch", rest))
         elif rest.release is not None:
             rest.release()
 
@@ -258,9 +258,26 @@ class ActivationWriter:
             )
         return k
 
+    def _put(self, item: tuple[str, Any]) -> None:
+        """Queue ``item``, waiting while the queue is full, unless the thread failed or died."""
+        while True:
+            try:
+                self._queue.put(item, timeout=0.25)
+                return
+            except queue.Full:
+                self._raise_if_failed()
+                if not self._thread.is_alive():
+                    raise StoreWriteFailed(
+                        self.path, RuntimeError("the store's writer thread stopped")) from None
+
     def _finish(self, kind: str, status: str | None) -> None:
         self._state = "closed" if kind == "close" else "aborted"
-        self._queue.put((kind, status))
+        while self._thread.is_alive():  # a thread that died cannot take it
+            try:
+                self._queue.put((kind, status), timeout=0.25)
+                break
+            except queue.Full:
+                continue
         self._thread.join()
         self._committer.shutdown()
         self._pool.shutdown()
@@ -296,7 +313,10 @@ class ActivationWriter:
             self._settle_commits()  # no commit may still be running when the store is marked
             error = self._wrap(exc)
             if step != self._stop_store:
-                self._stop_store("failed", error)
+                try:
+                    self._stop_store("failed", error)
+                except Exception as also:  # the last valid manifest stays; the cause is reported
+                    error.add_note(f"marking the store failed also failed: {also!r}")
             self.error = error  # published last: the caller sees it only once the store says so
 
     def _wrap(self, exc: Exception) -> BaseException:
@@ -389,7 +409,7 @@ class ActivationWriter:
             manifest["error"] = {"type": type(error).__name__, "message": str(error)}
         try:
             self._write_stats(manifest, self.stats)
-        except OSError:
+        except Exception:
             if status == "complete":  # never "complete" without its statistics
                 raise
             manifest["stats"] = None  # e.g. disk still full: the manifest matters more
@@ -472,7 +492,8 @@ class ActivationWriter:
             state_rel = layout.shard_path("stats", index)
             written.append(self.path / state_rel)
             state = {f"{h}::{k}": v for h, s in stats.items() for k, v in s.state_dict().items()}
-            layout.write_npz_atomic(self.path / state_rel, state, durable=self.durable)
+            layout.write_npz_atomic(self.path / state_rel, manifests.pack_arrays(state),
+                                    durable=self.durable)
             manifest = manifests.with_shard(
                 self.manifest, index, name, rows, tokens, files, state_rel
             )
