@@ -124,6 +124,17 @@ def wait_for_shards(writer: ActivationWriter, shards: int) -> None:
     assert len(writer.manifest["shards"]) >= shards
 
 
+def append_whole_shards(writer: ActivationWriter, stop: int) -> int:
+    """Append sequences ``[0, stop)`` and wait until every whole shard of them is committed (no
+    further commit happens until more rows come); returns the rows appended."""
+    rows = 0
+    for batch in batches(stop=stop):
+        writer.append(batch)
+        rows += len(batch.token_ids)
+    wait_for_shards(writer, rows // SHARD_ROWS)
+    return rows
+
+
 def data_files(root: Path) -> dict[str, bytes]:
     """Every shard file (hooks, tokens, norms) by relative path."""
     out = {}
@@ -603,11 +614,7 @@ def test_batches_dropped_by_abort_or_skipped_on_resume_are_released(tmp_path: Pa
 
     store = tmp_path / "store"
     writer = open_writer(store, durable=False)
-    rows = 0
-    for batch in batches(stop=10):
-        writer.append(batch)
-        rows += len(batch.token_ids)
-    wait_for_shards(writer, rows // SHARD_ROWS)
+    append_whole_shards(writer, 10)
     writer.abort()  # whole shards kept; the last one ends inside a sequence
     released.clear()
     writer = open_writer(store, resume=True, durable=False)

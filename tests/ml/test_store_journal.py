@@ -13,7 +13,15 @@ import shutil
 from pathlib import Path
 
 import pytest
-from test_store import SHARD_ROWS, batches, data_files, open_writer, wait_for_shards, write_all
+from test_store import (
+    SHARD_ROWS,
+    append_whole_shards,
+    batches,
+    data_files,
+    open_writer,
+    wait_for_shards,
+    write_all,
+)
 
 from interpstudio.core.errors import InvalidInput
 from interpstudio.ml.store import StoreConfigMismatch, read_manifest, sha256_file
@@ -74,11 +82,7 @@ def test_commit_appends_one_line_and_never_rewrites_manifest_json(tmp_path: Path
 def test_reader_of_a_running_store_sees_exactly_the_committed_shards(tmp_path: Path) -> None:
     store = tmp_path / "s"
     writer = open_writer(store, durable=False)
-    rows = 0
-    for batch in batches(stop=20):
-        writer.append(batch)
-        rows += len(batch.token_ids)
-    wait_for_shards(writer, rows // SHARD_ROWS)  # no further commit until more rows come
+    rows = append_whole_shards(writer, 20)
     committed = writer.manifest
 
     assert manifest_json(store)["shards"] == []  # written at open; the journal has the rest
