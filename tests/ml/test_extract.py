@@ -273,6 +273,31 @@ def tiny_disk(tmp_path: Path) -> Iterator[Path]:
         subprocess.run(["umount", "-l", str(mount_point)], check=False)
 
 
+def test_preflight_ram_covers_every_buffer_the_run_allocates(
+    tokens: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Shard buffers and stagings are the writer's memory; their total never exceeds the estimate
+    (max_queued_batches=1: the writer falls behind, so every staging the queue allows is made)."""
+    from interpstudio.ml import direct_io, extract_engine, store_writer
+
+    allocated: list[int] = []
+
+    def recording(size: int):  # type: ignore[no-untyped-def]
+        allocated.append(size)
+        return direct_io.anonymous_memory(size)
+
+    monkeypatch.setattr(store_writer, "anonymous_memory", recording)
+    monkeypatch.setattr(extract_engine, "anonymous_memory", recording)
+    model = tiny_causal_lm("llama")
+    report = preflight(model, tokens, POINTS, out_dir=tmp_path / "s", batch_size=4,
+                       shard_rows=40, max_queued_batches=1)
+    allocated.clear()  # the calibration batches are not the run's
+    run(model, tokens, tmp_path / "s", max_queued_batches=1,
+        progress=lambda _: time.sleep(0.02))
+    assert len(allocated) >= 3  # two shard sets and at least one staging
+    assert sum(allocated) <= report.memory["writer"]
+
+
 def test_disk_full_is_refused_by_preflight_and_mid_run_leaves_a_valid_partial(
     tiny_disk: Path, tmp_path: Path
 ) -> None:

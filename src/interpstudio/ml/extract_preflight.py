@@ -250,8 +250,13 @@ def _memory(
     )
     if calibration and calibration.get("peak_allocated_bytes"):
         workspace = max(0, calibration["peak_allocated_bytes"] - model_bytes)
-    # two sets of shard buffers (one fills while the other is committed) + the queued batches
-    writer = 2 * rows_per_shard * (row_bytes + 24) + max_queued_batches * captured
+    # two sets of shard buffers (one fills while the other is committed) + the stagings the kept
+    # rows are cast into: the queued ones, the one being filled and the one being copied
+    stagings = (max_queued_batches + 2) * session.plan.max_batch_rows * row_bytes
+    storage = STORAGE_DTYPES[session.dtype]
+    shard_set = sum(direct_io.NpyBuffer.region_bytes((rows_per_shard, d), storage)
+                    for d in widths.values()) + rows_per_shard * 24  # + the token rows
+    writer = 2 * shard_set + stagings
     cuda = session.device.type == "cuda"
     on_device = model_bytes + workspace + captured
     return {
