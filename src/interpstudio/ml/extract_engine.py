@@ -159,6 +159,9 @@ class StagingPool:
                 return staging
             # too small for this batch, or other widths: let it go
 
+    def give_back(self, staging: Staging) -> None:
+        self._free.append(staging)
+
 
 class Staging:
     """One batch's rows of every hook point: ``rows(name, n)`` is an ``(n, w)`` CPU tensor."""
@@ -167,18 +170,17 @@ class Staging:
         self.pool = pool
         self.capacity = capacity
         self.widths = dict(widths)
-        itemsize = torch.empty((), dtype=pool.dtype).element_size()
-        self._memory = anonymous_memory(capacity * sum(widths.values()) * itemsize)
+        self._memory = anonymous_memory(capacity * sum(widths.values()) * pool.dtype.itemsize)
         flat = torch.frombuffer(self._memory, dtype=pool.dtype)
-        offsets = np.cumsum([0, *widths.values()]) * capacity
-        self._parts = {name: flat[int(offsets[i]) : int(offsets[i + 1])]
-                       for i, name in enumerate(widths)}
+        starts = np.cumsum([0, *widths.values()]) * capacity
+        self._parts = {name: flat[int(a) : int(b)]
+                       for name, a, b in zip(widths, starts[:-1], starts[1:], strict=True)}
 
     def rows(self, name: str, n: int) -> torch.Tensor:
         return self._parts[name][: n * self.widths[name]].view(n, self.widths[name])
 
     def release(self) -> None:
-        self.pool._free.append(self)
+        self.pool.give_back(self)
 
 
 @dataclass

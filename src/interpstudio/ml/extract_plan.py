@@ -21,6 +21,7 @@ This module is pure numpy: it is NOT responsible for running the model or writin
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -152,9 +153,9 @@ class ExtractionPlan:
     def max_length(self) -> int:
         return int(self.lengths.max()) if len(self.lengths) else 0
 
-    @property
+    @functools.cached_property
     def max_batch_rows(self) -> int:
-        """Rows kept by the largest batch."""
+        """Rows kept by the largest batch (computed once: the engine asks per batch)."""
         if not len(self.rows_per_sequence):
             return 0
         starts = np.arange(0, self.n_sequences, self.batch_size)

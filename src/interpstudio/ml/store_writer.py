@@ -258,26 +258,26 @@ class ActivationWriter:
             )
         return k
 
-    def _put(self, item: tuple[str, Any]) -> None:
-        """Queue ``item``, waiting while the queue is full, unless the thread failed or died."""
+    def _put(self, item: tuple[str, Any], *, finishing: bool = False) -> None:
+        """Queue ``item``, waiting while the queue is full, unless the thread failed (raised,
+        except when ``finishing``) or died (a dead thread cannot take it)."""
         while True:
             try:
                 self._queue.put(item, timeout=0.25)
                 return
             except queue.Full:
-                self._raise_if_failed()
-                if not self._thread.is_alive():
-                    raise StoreWriteFailed(
-                        self.path, RuntimeError("the store's writer thread stopped")) from None
+                if not finishing:
+                    self._raise_if_failed()
+                if self._thread.is_alive():
+                    continue
+                if finishing:
+                    return
+                raise StoreWriteFailed(
+                    self.path, RuntimeError("the store's writer thread stopped")) from None
 
     def _finish(self, kind: str, status: str | None) -> None:
         self._state = "closed" if kind == "close" else "aborted"
-        while self._thread.is_alive():  # a thread that died cannot take it
-            try:
-                self._queue.put((kind, status), timeout=0.25)
-                break
-            except queue.Full:
-                continue
+        self._put((kind, status), finishing=True)
         self._thread.join()
         self._committer.shutdown()
         self._pool.shutdown()
@@ -516,11 +516,11 @@ class _ShardSet:
 
     def __init__(self, hooks: Mapping[str, int], rows: int, dtype: np.dtype) -> None:
         # one mapping for all hook points (advised to huge pages), carved page-aligned
-        sizes = {h: NpyBuffer.region_bytes((rows, d), dtype) for h, d in hooks.items()}
-        self.memory = anonymous_memory(sum(sizes.values()))
-        offsets = np.cumsum([0, *sizes.values()])
-        self.shards = {h: NpyBuffer((rows, d), dtype, self.memory, int(offset))
-                       for (h, d), offset in zip(hooks.items(), offsets, strict=False)}
+        sizes = [NpyBuffer.region_bytes((rows, d), dtype) for d in hooks.values()]
+        memory = anonymous_memory(sum(sizes))
+        starts = np.cumsum([0, *sizes[:-1]])
+        self.shards = {h: NpyBuffer((rows, d), dtype, memory, int(start))
+                       for (h, d), start in zip(hooks.items(), starts, strict=True)}
         self.buffers = {h: shard.array for h, shard in self.shards.items()}
         self.tokens = np.empty((rows, 3), np.int64)  # (rows, 3)
         self.pending: concurrent.futures.Future[None] | None = None
