@@ -415,9 +415,11 @@ def test_append_validates_hooks_shapes_and_order(tmp_path: Path) -> None:
     writer.close()
 
 
-def test_write_error_in_thread_surfaces_on_next_call(tmp_path: Path) -> None:
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("pace", ["overlap", "inline"])
+def test_write_error_in_thread_surfaces_on_next_call(tmp_path: Path, pace: str) -> None:
     store = tmp_path / "s"
-    writer = open_writer(store, durable=False)
+    writer = open_writer(store, durable=False, pace=pace)
     (store / "hooks").mkdir()
     (store / "hooks" / "blocks.1.attn_out").write_text("a file where a folder must go")
     with pytest.raises(StoreWriteFailed) as info:
@@ -432,8 +434,9 @@ def test_write_error_in_thread_surfaces_on_next_call(tmp_path: Path) -> None:
 
 
 @pytest.mark.timeout(60)
+@pytest.mark.parametrize("pace", ["overlap", "inline"])
 def test_an_error_while_marking_the_store_failed_still_reaches_the_caller(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, pace: str
 ) -> None:
     """The first fault is real (a file where a folder must go); the second, an unexpected error
     while the failed store's statistics are summarised, is simulated: it once killed the writer
@@ -445,7 +448,7 @@ def test_an_error_while_marking_the_store_failed_still_reaches_the_caller(
 
     monkeypatch.setattr(store_writer, "store_statistics", broken)
     store = tmp_path / "s"
-    writer = open_writer(store, durable=False, max_queued_batches=1)
+    writer = open_writer(store, durable=False, max_queued_batches=1, pace=pace)
     (store / "hooks").mkdir()
     (store / "hooks" / "blocks.1.attn_out").write_text("a file where a folder must go")
     with pytest.raises(StoreWriteFailed):
@@ -642,3 +645,32 @@ def test_statistics_state_packs_and_unpacks_every_array_exactly() -> None:
         assert back[name].dtype == value.dtype and back[name].shape == value.shape
         np.testing.assert_array_equal(back[name], value)
     assert unpack_arrays(arrays) is arrays  # a state file of one entry per array (older stores)
+
+
+# ------------------------------------------------------------------------------------------- pace
+@pytest.mark.timeout(60)
+def test_inline_pace_returns_once_rows_are_taken_and_commits_have_computed(
+    tmp_path: Path,
+) -> None:
+    """Inline (a model on the CPU): ``append`` returns only after the writer has copied the
+    batch (its memory is released) and any shard commit it started has folded and hashed; the
+    store is byte-identical to one written at the overlapping pace."""
+    reference = tmp_path / "overlap"
+    write_all(reference, durable=False, pace="overlap")
+    released: list[int] = []
+    writer = open_writer(tmp_path / "inline", durable=False, pace="inline",
+                         max_queued_batches=64)
+    for i, batch in enumerate(reusing(batches(), released)):
+        writer.append(batch)
+        assert released[-1:] == [i]  # taken before append returned, never queued behind
+        assert all(s.computed.is_set() for s in writer._sets if s.pending is not None)
+    writer.close()
+    assert data_files(tmp_path / "inline") == data_files(reference)
+
+
+def test_unknown_pace_is_refused(tmp_path: Path) -> None:
+    from interpstudio.core.errors import InvalidInput
+
+    with pytest.raises(InvalidInput, match="overlap, inline"):
+        open_writer(tmp_path / "s", pace="sometimes")
+    assert not (tmp_path / "s" / "manifest.json").exists()

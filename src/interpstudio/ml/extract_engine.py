@@ -42,7 +42,7 @@ from torch import nn
 
 from interpstudio.core.errors import InvalidInput, JobCancelled
 from interpstudio.ml.architecture import Architecture, resolve_architecture
-from interpstudio.ml.direct_io import anonymous_memory
+from interpstudio.ml.direct_io import memory_cache
 from interpstudio.ml.extract_outcome import (
     BytesCounter,
     ExtractionIncomplete,
@@ -90,11 +90,14 @@ def extract(
     shard_bytes: int = DEFAULT_SHARD_BYTES,
     durable: bool = True,
     max_queued_batches: int = 2,
+    pace: str | None = None,
 ) -> ExtractionResult:
     """Capture ``hook_points`` (names or patterns such as ``blocks.*.resid_post``) of ``model``
     (an ``nn.Module`` or a ``loading.LoadedModel``) over ``tokenized`` into a store at
     ``out_dir``; see the module docstring. ``spec`` adds caller facts (model id, precision,
-    tokenization id) to the store's spec and config hash."""
+    tokenization id) to the store's spec and config hash. ``pace``: how the writer shares the
+    machine with the forward pass (``store_writer``): ``"inline"`` by default for a model on
+    the CPU, ``"overlap"`` on an accelerator."""
     session = ExtractionSession.prepare(
         model, tokenized, hook_points, batch_size=batch_size, positions=positions,
         every_k=every_k, dtype=dtype, max_samples=max_samples, max_tokens=max_tokens,
@@ -103,7 +106,7 @@ def extract(
     return session.run(
         out_dir, progress=progress, should_stop=should_stop, resume=resume, spec=spec,
         shard_rows=shard_rows, shard_bytes=shard_bytes, durable=durable,
-        max_queued_batches=max_queued_batches,
+        max_queued_batches=max_queued_batches, pace=pace,
     )
 
 
@@ -162,6 +165,11 @@ class StagingPool:
     def give_back(self, staging: Staging) -> None:
         self._free.append(staging)
 
+    def recycle(self) -> None:
+        """Hand the free stagings' memory to ``direct_io.memory_cache`` (the run is over)."""
+        while self._free:
+            memory_cache.give_back(self._free.pop().memory)
+
 
 class Staging:
     """One batch's rows of every hook point: ``rows(name, n)`` is an ``(n, w)`` CPU tensor."""
@@ -170,8 +178,8 @@ class Staging:
         self.pool = pool
         self.capacity = capacity
         self.widths = dict(widths)
-        self._memory = anonymous_memory(capacity * sum(widths.values()) * pool.dtype.itemsize)
-        flat = torch.frombuffer(self._memory, dtype=pool.dtype)
+        self.memory = memory_cache.take(capacity * sum(widths.values()) * pool.dtype.itemsize)
+        flat = torch.frombuffer(self.memory, dtype=pool.dtype)
         starts = np.cumsum([0, *widths.values()]) * capacity
         self._parts = {name: flat[int(a) : int(b)]
                        for name, a, b in zip(widths, starts[:-1], starts[1:], strict=True)}
@@ -380,13 +388,16 @@ class ExtractionSession:
         shard_bytes: int,
         durable: bool,
         max_queued_batches: int,
+        pace: str | None = None,
     ) -> ExtractionResult:
         widths = self.probe_widths()
+        if pace is None:  # on the CPU the writer's work must not stall the forward's threads
+            pace = "inline" if self.device.type == "cpu" else "overlap"
         writer = ActivationWriter.open(
             out_dir, self.store_spec(spec), hooks=widths, dtype=self.dtype,
             shard_rows=shard_rows, shard_bytes=shard_bytes, resume=resume,
             stats_config=StatsConfig(bos_token_id=self.plan.policy.bos_token_id),
-            max_queued_batches=max_queued_batches, durable=durable,
+            max_queued_batches=max_queued_batches, durable=durable, pace=pace,
         )
         point = writer.resume_point
         start = 0 if point.next_sequence is None else point.next_sequence
@@ -395,26 +406,29 @@ class ExtractionSession:
         started = time.perf_counter()
         computed = 0
         counter = BytesCounter()
-        with writer:
-            for batch in self.plan.batches(start) if not point.complete else ():
-                if should_stop is not None and should_stop():
-                    raise JobCancelled()
-                for rows in self.compute(batch, skip_before=start):
-                    writer.append(rows)
-                computed += batch.tokens
-                if progress is not None:
-                    elapsed = time.perf_counter() - started
-                    last = batch.first + len(batch.lengths)
-                    progress(ExtractionProgress(
-                        tokens_done=self.plan.tokens_before(last),
-                        tokens_total=self.plan.n_tokens,
-                        rows_done=int(self.plan.rows_per_sequence[:last].sum()),
-                        rows_total=self.plan.n_rows,
-                        bytes_written=counter.bytes(writer.manifest),
-                        elapsed_s=elapsed,
-                        tokens_per_s=computed / elapsed if elapsed > 0 else None,
-                        batch_size=self.batch_limit,
-                    ))
+        try:
+            with writer:
+                for batch in self.plan.batches(start) if not point.complete else ():
+                    if should_stop is not None and should_stop():
+                        raise JobCancelled()
+                    for rows in self.compute(batch, skip_before=start):
+                        writer.append(rows)
+                    computed += batch.tokens
+                    if progress is not None:
+                        elapsed = time.perf_counter() - started
+                        last = batch.first + len(batch.lengths)
+                        progress(ExtractionProgress(
+                            tokens_done=self.plan.tokens_before(last),
+                            tokens_total=self.plan.n_tokens,
+                            rows_done=int(self.plan.rows_per_sequence[:last].sum()),
+                            rows_total=self.plan.n_rows,
+                            bytes_written=counter.bytes(writer.manifest),
+                            elapsed_s=elapsed,
+                            tokens_per_s=computed / elapsed if elapsed > 0 else None,
+                            batch_size=self.batch_limit,
+                        ))
+        finally:  # every staging is back once the writer has closed
+            self._staging.recycle()
         manifest = writer.manifest
         if int(manifest["counts"]["rows"]) != self.plan.n_rows:
             raise ExtractionIncomplete(Path(out_dir), int(manifest["counts"]["rows"]),

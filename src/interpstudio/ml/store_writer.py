@@ -28,6 +28,17 @@ the writer takes ownership of the arrays handed to ``append`` (do not write into
 until it calls the batch's ``release`` (if it has one), which it does as soon as it has copied
 the rows into its shard buffers (or dropped them): the engine reuses that memory.
 
+Pace (``pace=``): with ``"overlap"`` (a model computing on an accelerator) ``append`` returns as
+soon as the batch is queued, and the writer's threads run beside the forward pass at the lowest
+priority. With ``"inline"`` (a model computing on the same CPU cores) ``append`` returns once the
+batch's rows are in the shard buffers and any shard commit they started has done its CPU work
+(statistics and hashing); only the commit's file I/O, which needs the disk rather than the cores,
+overlaps the next batch. Why: a torch forward on the CPU is a series of parallel regions that each
+wait for their slowest thread, so a writer thread holding a core stalls the whole forward for
+longer than its own work takes, even at nice 19. On the 2-core VM (SmolLM2-135M, 90 points, A/B
+in one process, medians of 5) inline measured 0.839 of the plain forward against 0.756 for overlap
+(see ``docs/ARCHITECTURE.md``).
+
 This module is NOT responsible for running the model, tokenizing, reading stores
 (``store_reader``) or defining the statistics (``stats``).
 """
@@ -41,7 +52,7 @@ import queue
 import shutil
 import sys
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -51,7 +62,7 @@ import numpy as np
 from interpstudio.core.errors import AppError, InvalidInput, JobCancelled
 from interpstudio.ml import store as layout
 from interpstudio.ml import store_manifest as manifests
-from interpstudio.ml.direct_io import NpyBuffer, anonymous_memory
+from interpstudio.ml.direct_io import NpyBuffer, memory_cache
 from interpstudio.ml.stats import StatsConfig, StreamingStats
 from interpstudio.ml.store import (
     InvalidActivationBatch,
@@ -64,6 +75,7 @@ from interpstudio.ml.store_manifest import ResumePoint
 from interpstudio.ml.store_stats import fold_shard, store_statistics
 
 DEFAULT_SHARD_BYTES = 256 << 20  # activation bytes (all hook points) per shard
+PACES = ("overlap", "inline")
 _TOKEN_ROW_BYTES = 8 * len(layout.TOKEN_COLUMNS)
 _ENOSPC = {28, 122}  # ENOSPC, EDQUOT
 
@@ -82,8 +94,10 @@ class ActivationWriter:
         durable: bool,
         max_queued_batches: int,
         workers: int | None,
+        pace: str,
     ) -> None:
         self.path = directory
+        self.inline = pace == "inline"
         self.manifest = manifest
         self.stats = stats
         self.durable = durable
@@ -116,6 +130,11 @@ class ActivationWriter:
             thread_name_prefix="store-hook",
             initializer=background_priority,
         )
+        # inline, the copy of a batch into the shard buffers is shared with these threads (the
+        # pool above may be busy writing the previous shard)
+        self._gatherers = (os.cpu_count() or 1) - 1 if self.inline else 0
+        self._gather = concurrent.futures.ThreadPoolExecutor(
+            max_workers=max(1, self._gatherers), thread_name_prefix="store-gather")
         self._thread = threading.Thread(
             target=self._run, name=f"store-writer:{directory.name}", daemon=True
         )
@@ -137,14 +156,19 @@ class ActivationWriter:
         max_queued_batches: int = 8,
         durable: bool = True,
         workers: int | None = None,
+        pace: str = "overlap",
     ) -> ActivationWriter:
         """Create the store at ``path``, or continue it with ``resume=True``.
 
         hooks: hook name -> d. ``shard_rows`` (else ``shard_bytes`` of activations across all
         hook points) fixes the rows per shard. ``durable`` fsyncs files before renaming them.
         ``workers``: threads writing and folding hook points in parallel (default: half the
-        CPUs, at least 3, at most 8).
+        CPUs, at least 3, at most 8). ``pace``: ``"overlap"`` or ``"inline"`` (see the module
+        docstring).
         """
+        if pace not in PACES:
+            raise InvalidInput(f"pace must be one of {', '.join(PACES)}, got {pace!r}",
+                               details={"pace": pace, "valid": list(PACES)})
         directory = Path(path)
         config = stats_config or StatsConfig()
         wanted_layout = manifests.make_layout(hooks, dtype, shard_rows, shard_bytes, config)
@@ -180,6 +204,7 @@ class ActivationWriter:
             durable=durable,
             max_queued_batches=max_queued_batches,
             workers=workers,
+            pace=pace,
         )
 
     @property
@@ -204,7 +229,11 @@ class ActivationWriter:
         self._skip -= stored
         if rest.rows:
             self._last_token = rest.tokens[-1]
-            self._put(("batch", rest))
+            absorbed = threading.Event() if self.inline else None
+            self._put(("batch", (rest, absorbed)))
+            if absorbed is not None:
+                self._until(lambda: absorbed.wait(0.25))
+                self._raise_if_failed()
         elif rest.release is not None:
             rest.release()
 
@@ -259,21 +288,28 @@ class ActivationWriter:
         return k
 
     def _put(self, item: tuple[str, Any], *, finishing: bool = False) -> None:
-        """Queue ``item``, waiting while the queue is full, unless the thread failed (raised,
-        except when ``finishing``) or died (a dead thread cannot take it)."""
-        while True:
+        """Queue ``item``, waiting while the queue is full (see ``_until``)."""
+
+        def attempt() -> bool:
             try:
                 self._queue.put(item, timeout=0.25)
-                return
             except queue.Full:
-                if not finishing:
-                    self._raise_if_failed()
-                if self._thread.is_alive():
-                    continue
-                if finishing:
-                    return
-                raise StoreWriteFailed(
-                    self.path, RuntimeError("the store's writer thread stopped")) from None
+                return False
+            return True
+
+        self._until(attempt, finishing=finishing)
+
+    def _until(self, attempt: Callable[[], bool], *, finishing: bool = False) -> None:
+        """Repeat ``attempt`` (which waits a moment) until it succeeds, unless the thread failed
+        (raised, except when ``finishing``) or died (a dead thread never answers)."""
+        while not attempt():
+            if not finishing:
+                self._raise_if_failed()
+            if self._thread.is_alive():
+                continue
+            if finishing:
+                return
+            raise StoreWriteFailed(self.path, RuntimeError("the store's writer thread stopped"))
 
     def _finish(self, kind: str, status: str | None) -> None:
         self._state = "closed" if kind == "close" else "aborted"
@@ -281,6 +317,10 @@ class ActivationWriter:
         self._thread.join()
         self._committer.shutdown()
         self._pool.shutdown()
+        self._gather.shutdown()
+        for shard_set in self._sets:  # nothing touches the buffers any more: the next run may
+            memory_cache.give_back(shard_set.memory)
+        self._sets = []
         os.close(self._lock_fd)
 
     def _raise_if_failed(self) -> None:
@@ -293,10 +333,13 @@ class ActivationWriter:
         while True:
             kind, payload = self._queue.get()
             if kind == "batch":
+                batch, absorbed = payload
                 if self.error is None and not self._stop.is_set():
-                    self._guard(self._absorb, payload)
-                if payload.release is not None:  # its rows are in the shard buffers (or dropped)
-                    payload.release()
+                    self._guard(self._absorb, batch)
+                if batch.release is not None:  # its rows are in the shard buffers (or dropped)
+                    batch.release()
+                if absorbed is not None:
+                    absorbed.set()
                 continue
             if self.error is None:  # after an error the store was already marked failed
                 if kind == "close":
@@ -342,11 +385,22 @@ class ActivationWriter:
             take = min(batch.rows - offset, self.shard_rows - self._fill)
             dst = slice(self._fill, self._fill + take)
             target = self._current
-            for name, x in batch.activations.items():
-                part = x[offset : offset + take]
-                if self.dtype == "bfloat16" and part.dtype != np.uint16:
-                    part = layout.encode_bfloat16(part)
-                np.copyto(target.buffers[name][dst], part, casting="same_kind")
+
+            def gather(names: list[str], src: slice = slice(offset, offset + take),
+                       dst: slice = dst, target: _ShardSet = target) -> None:
+                for name in names:
+                    part = batch.activations[name][src]
+                    if self.dtype == "bfloat16" and part.dtype != np.uint16:
+                        part = layout.encode_bfloat16(part)
+                    np.copyto(target.buffers[name][dst], part, casting="same_kind")
+
+            # inline, the forward waits for this copy: every core takes a share of the hooks
+            shares = [list(self.hooks)[i :: self._gatherers + 1]
+                      for i in range(self._gatherers + 1)]
+            helping = [self._gather.submit(gather, names) for names in shares[1:] if names]
+            gather(shares[0])
+            for future in helping:
+                future.result()
             target.tokens[dst] = batch.tokens[offset : offset + take]
             self._fill += take
             offset += take
@@ -359,7 +413,10 @@ class ActivationWriter:
         full = self._current
         self._submitted += 1
         full.submitted = self._submitted
+        full.computed = threading.Event()
         full.pending = self._committer.submit(self._commit_shard, full, rows, final=final)
+        if self.inline:  # the caller waits for the commit's CPU work, not for its I/O
+            full.computed.wait()
         self._current = self._sets[1] if full is self._sets[0] else self._sets[0]
         self._fill = 0
         if self._current.pending is not None:
@@ -432,13 +489,15 @@ class ActivationWriter:
         commit the shard (one journal line; ``manifest.json`` is rewritten only by the last
         shard, as it completes). After a failed commit, later ones refuse to run: their rows
         would follow a missing shard."""
-        if self._commit_error is not None:
-            raise self._commit_error
         try:
+            if self._commit_error is not None:
+                raise self._commit_error
             self._write_shard(shard_set, rows, final=final)
         except BaseException as exc:
             self._commit_error = exc
             raise
+        finally:
+            shard_set.computed.set()  # also when it failed: nobody waits forever
 
     def _write_shard(self, shard_set: _ShardSet, rows: int, *, final: bool) -> None:
         index = len(self.manifest["shards"])
@@ -460,29 +519,41 @@ class ActivationWriter:
 
         stats = {h: s.copy() for h, s in self.stats.items()}
 
-        def fold(hook: str) -> dict[str, Any]:
+        def fold(hook: str) -> np.ndarray:
             raw = shard_set.buffers[hook][:rows]  # (rows, d)
-            norms = fold_shard(stats[hook], raw, tokens, self.dtype)  # (rows,)
-            return save(layout.shard_path("norms", index, hook), norms)
+            return fold_shard(stats[hook], raw, tokens, self.dtype)  # (rows,) norms
 
         with layout.removing_on_error(written):
             # writing a hook point's shard (I/O) and folding it (the compiled pass) are separate
             # tasks, so that one thread's fsync overlaps another's statistics; and where the
             # shard is written from its buffer, hashing it is a third task beside the write
             futures: dict[tuple[str, str], concurrent.futures.Future[Any]] = {}
+            # the CPU tasks (fold, hash) are queued first, so that none waits behind a write
+            hashed = {hook: shard.prepare(rows) for hook, shard in shard_set.shards.items()}
             for hook in self.hooks:
-                shard = shard_set.shards[hook]
-                hashed = shard.prepare(rows)
-                futures["norms", hook] = self._pool.submit(fold, hook)
+                futures["fold", hook] = self._pool.submit(fold, hook)
+                if hashed[hook]:
+                    futures["sha256", hook] = self._pool.submit(
+                        shard_set.shards[hook].digest, rows)
+            for hook in self.hooks:
                 futures["hooks", hook] = self._pool.submit(
-                    save_shard, layout.shard_path("hooks", index, hook), shard, hashed)
-                if hashed:
-                    futures["sha256", hook] = self._pool.submit(shard.digest, rows)
+                    save_shard, layout.shard_path("hooks", index, hook), shard_set.shards[hook],
+                    hashed[hook])
+            # the CPU work (statistics, hashes) is done once these are: an inline caller goes on
+            concurrent.futures.wait(f for (kind, _), f in futures.items() if kind != "hooks")
+            shard_set.computed.set()
+            for hook in self.hooks:
+                folded = futures["fold", hook]
+                if folded.exception() is None:
+                    futures["norms", hook] = self._pool.submit(
+                        save, layout.shard_path("norms", index, hook), folded.result())
             files["tokens"] = save(layout.shard_path("tokens", index), tokens)
             concurrent.futures.wait(futures.values())  # every task done before any clean-up
             for (kind, hook), future in futures.items():
-                if kind != "sha256":
+                if kind in files:
                     files[kind][hook] = future.result()
+                else:
+                    future.result()  # a failed fold or hash
             for hook in self.hooks:
                 record = files["hooks"][hook]
                 if "sha256" not in record:  # hashed beside the write: same record, same order
@@ -517,13 +588,14 @@ class _ShardSet:
     def __init__(self, hooks: Mapping[str, int], rows: int, dtype: np.dtype) -> None:
         # one mapping for all hook points (advised to huge pages), carved page-aligned
         sizes = [NpyBuffer.region_bytes((rows, d), dtype) for d in hooks.values()]
-        memory = anonymous_memory(sum(sizes))
+        self.memory = memory_cache.take(sum(sizes))
         starts = np.cumsum([0, *sizes[:-1]])
-        self.shards = {h: NpyBuffer((rows, d), dtype, memory, int(start))
+        self.shards = {h: NpyBuffer((rows, d), dtype, self.memory, int(start))
                        for (h, d), start in zip(hooks.items(), starts, strict=True)}
         self.buffers = {h: shard.array for h, shard in self.shards.items()}
         self.tokens = np.empty((rows, 3), np.int64)  # (rows, 3)
         self.pending: concurrent.futures.Future[None] | None = None
+        self.computed = threading.Event()  # the pending commit's CPU work is done
         self.submitted = 0  # order of its last commit
 
 
