@@ -13,7 +13,11 @@
   then one timed pass including the gather and the copy to the CPU) gives tokens/s; a short
   sequential write in ``out_dir``'s file system, done the way shards are (O_DIRECT where taken,
   fsynced), gives the disk rate; since compute and writing overlap, the projection is the larger
-  of the two and that one is the ``bound``.
+  of the two and that one is the ``bound``. On the CPU the writer's own CPU work (the copy into
+  the shard buffers, the statistics fold, sha256) runs while the forward waits (the writer's
+  ``inline`` pace), so it is timed on the calibration batch's rows too and counted in
+  ``compute_s`` (as ``calibration["writer_s"]``); on an accelerator it runs beside the forward on
+  the CPU cores and is not counted.
 
 This module is NOT responsible for deciding to run (callers do) or for the run itself
 (``extract_engine``).
@@ -21,6 +25,7 @@ This module is NOT responsible for deciding to run (callers do) or for the run i
 
 from __future__ import annotations
 
+import hashlib
 import io
 import os
 import shutil
@@ -38,8 +43,11 @@ from interpstudio.core.errors import AppError, InsufficientDisk
 from interpstudio.ml import direct_io
 from interpstudio.ml.extract_engine import ExtractionSession
 from interpstudio.ml.extract_plan import ExtractionPlan
-from interpstudio.ml.store import STORAGE_DTYPES
-from interpstudio.ml.store_writer import DEFAULT_SHARD_BYTES
+from interpstudio.ml.stats import StatsConfig, StreamingStats
+from interpstudio.ml.store import STORAGE_DTYPES, encode_bfloat16
+from interpstudio.ml.store_batch import ActivationBatch, prepare_batch
+from interpstudio.ml.store_stats import fold_shard
+from interpstudio.ml.store_writer import DEFAULT_SHARD_BYTES, default_workers
 from interpstudio.ml.token_store import TokenizedDataset
 
 DISK_PROBE_BYTES = 32 << 20
@@ -193,7 +201,8 @@ def preflight(
     calibration = _calibrate(session) if calibrate else None
     memory = _memory(session, widths, rows_per_shard, row_bytes, calibration, max_queued_batches)
     rate = measure_disk_write_rate(_existing_parent(target)) if measure_disk else None
-    compute_s = plan.n_tokens / calibration["tokens_per_s"] if calibration else None
+    compute_s = (plan.n_tokens * (calibration["seconds"] + calibration["writer_s"])
+                 / calibration["tokens"]) if calibration else None
     disk_s = sizes["total"] / rate if rate else None
     known = {k: v for k, v in (("compute", compute_s), ("disk", disk_s)) if v is not None}
     bound = max(known, key=lambda k: known[k]) if known else None
@@ -216,17 +225,44 @@ def _calibrate(session: ExtractionSession) -> dict[str, Any]:
         torch.cuda.synchronize(session.device)
         torch.cuda.reset_peak_memory_stats(session.device)
     started = time.perf_counter()
-    session.compute(batch, skip_before=0)
+    rows = session.compute(batch, skip_before=0)
     if cuda:
         torch.cuda.synchronize(session.device)
     seconds = time.perf_counter() - started
+    try:
+        writer_s = _writer_seconds(rows, session) if session.device.type == "cpu" else 0.0
+    finally:
+        for batch_rows in rows:
+            if batch_rows.release is not None:
+                batch_rows.release()
     return {
-        "tokens": batch.tokens, "seconds": seconds,
+        "tokens": batch.tokens, "seconds": seconds, "writer_s": writer_s,
         "tokens_per_s": batch.tokens / max(seconds, 1e-9), "batch_size": len(batch.lengths),
         "device": str(session.device),
         "peak_allocated_bytes": int(torch.cuda.max_memory_allocated(session.device))
         if cuda else None,
     }
+
+
+def _writer_seconds(rows: list[ActivationBatch], session: ExtractionSession) -> float:
+    """Wall seconds the store's writer spends on the CPU for ``rows``: each hook point's copy,
+    statistics fold and sha256, timed one after another, then shared by the cores the writer's
+    pool uses."""
+    widths = session.probe_widths()
+    fold_shard(StreamingStats(1, StatsConfig()), np.zeros((1, 1), np.float32), np.zeros(
+        (1, 3), np.int64), "float32")  # loads the compiled statistics (once per process)
+    started = time.perf_counter()
+    for batch in rows:
+        prepared = prepare_batch(batch, widths, session.dtype)
+        for name, x in prepared.activations.items():
+            raw = np.empty(x.shape, STORAGE_DTYPES[session.dtype])
+            np.copyto(raw, encode_bfloat16(x) if session.dtype == "bfloat16"
+                      and x.dtype != np.uint16 else x, casting="same_kind")
+            fold_shard(StreamingStats(widths[name], StatsConfig()), raw, prepared.tokens,
+                       session.dtype)
+            hashlib.sha256(raw).digest()
+    serial = time.perf_counter() - started
+    return serial / max(1, min(os.cpu_count() or 1, default_workers()))
 
 
 def _memory(

@@ -126,7 +126,7 @@ class ActivationWriter:
         # hook points are written and folded into the statistics in parallel (the compiled
         # statistics and file I/O release the GIL); three tasks per hook point at most
         self._pool = concurrent.futures.ThreadPoolExecutor(
-            max_workers=min(3 * len(self.hooks), workers or _default_workers()),
+            max_workers=min(3 * len(self.hooks), workers or default_workers()),
             thread_name_prefix="store-hook",
             initializer=background_priority,
         )
@@ -614,6 +614,6 @@ def background_priority() -> None:
         os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
 
 
-def _default_workers() -> int:
+def default_workers() -> int:
     # at least 3: a shard write mostly waits on the disk (O_DIRECT) beside hashing and folding
     return max(3, min(8, (os.cpu_count() or 2) // 2))
