@@ -429,3 +429,34 @@ def test_a_second_run_reuses_the_first_runs_memory_and_no_stale_row_leaks(
     assert again.rows == fresh.rows
     assert (tmp_path / "again" / "stats.json").read_bytes() == (
         tmp_path / "fresh" / "stats.json").read_bytes()
+
+
+def test_on_the_cpu_each_point_is_cast_into_the_staging_while_the_forward_runs(
+    tokens: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each point's rows are cast as the point is computed (hot in the cache, and the float32
+    outputs of all points are not held to the end of the pass): by the time the last block
+    runs, the earlier points' rows are already in the staging."""
+    from interpstudio.ml import extract_engine
+
+    cast: list[int] = []
+    real = extract_engine.ExtractionSession._to_storage
+
+    def counting(self, x, out):  # type: ignore[no-untyped-def]
+        cast.append(1)
+        return real(self, x, out)
+
+    monkeypatch.setattr(extract_engine.ExtractionSession, "_to_storage", counting)
+    model = tiny_causal_lm("llama")
+    seen_at_last_block: list[int] = []
+    last = model.model.layers[-1]
+    handle = last.register_forward_pre_hook(lambda *_: seen_at_last_block.append(len(cast)))
+    try:
+        run(model, tokens, tmp_path / "s", points=["blocks.*.resid_post"])
+    finally:
+        handle.remove()
+    layers = len(model.model.layers)
+    probe, *batches = seen_at_last_block  # the widths probe captures nothing into a staging
+    assert probe == 0 and batches and len(cast) == layers * len(batches)
+    # before each batch's last block: this batch's first layers-1 points (and earlier batches')
+    assert [n % layers for n in batches] == [layers - 1] * len(batches)

@@ -272,6 +272,23 @@ def test_in_place_modification_is_detected_then_copied_falcon() -> None:
     torch.testing.assert_close(acts["blocks.0.mlp_out"], expected["mlp"], atol=0, rtol=0)
 
 
+def test_a_sink_takes_each_point_as_computed_before_any_in_place_change_falcon() -> None:
+    """With a sink (the extraction engine on the CPU), each point is handed over as its module
+    returns it: Falcon's later += cannot reach what the sink copied, so no retry is needed even
+    where a kept reference would be corrupted."""
+    model = model_of("falcon")
+    layout = FAMILY_LAYOUTS["falcon"]
+    hooks_module._COPY_ON_CAPTURE.discard(("FalconDecoderLayer", "mlp_out"))
+    ids = token_batch()
+    hooks = capture(model, "blocks.0.mlp_out", stop_early=False)
+    hooks.sink = lambda name, tensor: tensor.clone()
+    oracle = plain_hooks(model, {"mlp": f"{layout.blocks}.0.mlp"})
+    with oracle as expected, torch.no_grad(), hooks as acts:  # no ActivationModifiedInPlace
+        model(input_ids=ids, use_cache=False)
+    torch.testing.assert_close(acts["blocks.0.mlp_out"], expected["mlp"], atol=0, rtol=0)
+    assert ("FalconDecoderLayer", "mlp_out") not in hooks_module._COPY_ON_CAPTURE
+
+
 def test_capture_can_be_entered_once_per_batch() -> None:
     model = model_of("llama")
     hooks = capture(model, "blocks.1.resid_post")

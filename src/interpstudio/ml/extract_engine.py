@@ -33,6 +33,7 @@ import os
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -270,17 +271,30 @@ class ExtractionSession:
         mask = torch.from_numpy(np.arange(width)[None, :] < lengths[:, None]).to(self.device)
         return input_ids, mask.long()
 
-    def forward(self, input_ids: torch.Tensor, mask: torch.Tensor | None) -> dict[str, Any]:
-        """One forward pass capturing every point ({name: (B, T, width)})."""
-        for attempt in (0, 1):
-            try:
-                with torch.no_grad(), self.hooks as activations:
-                    self.model(input_ids=input_ids, attention_mask=mask, use_cache=False)
-                return activations
-            except ActivationModifiedInPlace:
-                if attempt:
-                    raise
+    def forward(
+        self, input_ids: torch.Tensor, mask: torch.Tensor | None,
+        sink: Callable[[str, torch.Tensor], torch.Tensor] | None = None,
+    ) -> dict[str, Any]:
+        """One forward pass capturing every point ({name: (B, T, width)}, or what ``sink``
+        returns for each as it is computed; see ``ActivationCapture.sink``)."""
+        self.hooks.sink = sink
+        try:
+            for attempt in (0, 1):
+                try:
+                    with torch.no_grad(), self.hooks as activations:
+                        self.model(input_ids=input_ids, attention_mask=mask, use_cache=False)
+                    return activations
+                except ActivationModifiedInPlace:
+                    if attempt:
+                        raise
+        finally:
+            self.hooks.sink = None
         raise AssertionError("unreachable")
+
+    @cached_property
+    def widths(self) -> dict[str, int]:
+        """Width of every point (probed once)."""
+        return self.probe_widths()
 
     def probe_widths(self) -> dict[str, int]:
         """Width of every point, from a 2-token forward pass of the first sequence."""
@@ -289,10 +303,44 @@ class ExtractionSession:
         activations = self.forward(*self.inputs(probe))
         return {name: int(activations[name].shape[-1]) for name in self.hook_names}
 
-    def rows_of(
-        self, batch: Batch, activations: dict[str, torch.Tensor], skip_before: int
-    ) -> ActivationBatch | None:
-        """The kept rows of a computed batch, on the CPU, in stream order."""
+    def capture_rows(self, batch: Batch, skip_before: int) -> ActivationBatch | None:
+        """Run ``batch``; its kept rows on the CPU in the storage dtype, in stream order (None,
+        and no forward, when it keeps no row). On the CPU each point's rows are cast into the
+        staging as the point is computed (hot in the cache; the float32 outputs are not all
+        kept to the end of the pass); on an accelerator they are gathered, cast and copied off
+        after the pass (a copy to the CPU inside it would stall the device's queue 3 times per
+        layer)."""
+        kept = self.kept_rows(batch, skip_before)
+        if kept is None:
+            return None
+        index, sequence, position, token_ids = kept
+        everything = index.size == len(batch.lengths) * int(batch.lengths.max())
+        device_index = None if everything else torch.from_numpy(index).to(self.device)
+        staging = self._staging.take(index.size, self.widths, capacity=self.plan.max_batch_rows)
+
+        def take(name: str, x: torch.Tensor) -> torch.Tensor:
+            x = x.reshape(-1, x.shape[-1])  # (B*T, w)
+            if device_index is not None:
+                x = x.index_select(0, device_index)  # (N, w)
+            return self._to_storage(x, staging.rows(name, index.size))
+
+        try:
+            if self.device.type == "cpu":
+                moved = self.forward(*self.inputs(batch), sink=take)
+            else:
+                activations = self.forward(*self.inputs(batch))
+                moved = {name: take(name, activations[name]) for name in self.hook_names}
+        except BaseException:
+            staging.release()
+            raise
+        return ActivationBatch({name: moved[name] for name in self.hook_names}, token_ids,
+                               sequence, position, staging.release)
+
+    def kept_rows(
+        self, batch: Batch, skip_before: int
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
+        """(index into the (B*T) flattened batch, sequence, position, token id) of each row the
+        position policy keeps, in stream order; None when it keeps none."""
         width = int(batch.lengths.max())
         flat: list[np.ndarray] = []
         seqs: list[np.ndarray] = []
@@ -311,19 +359,7 @@ class ExtractionSession:
         sequence = np.concatenate(seqs)
         starts = np.asarray(self.tokenized.offsets, np.int64)[sequence]
         token_ids = np.asarray(self.tokenized.tokens[starts + position]).astype(np.int64)
-        everything = index.size == len(batch.lengths) * width
-        device_index = None if everything else torch.from_numpy(index).to(self.device)
-        staging = self._staging.take(
-            index.size, {name: int(activations[name].shape[-1]) for name in self.hook_names},
-            capacity=self.plan.max_batch_rows)
-        moved = {}
-        for name in self.hook_names:
-            x = activations[name]  # (B, T, w)
-            x = x.reshape(-1, x.shape[-1])  # (B*T, w)
-            if device_index is not None:
-                x = x.index_select(0, device_index)  # (N, w)
-            moved[name] = self._to_storage(x, staging.rows(name, index.size))
-        return ActivationBatch(moved, token_ids, sequence, position, staging.release)
+        return index, sequence, position, token_ids
 
     def _to_storage(self, x: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
         """``x`` off the device in the storage dtype, in ``out`` (reused CPU memory). The cast
@@ -341,8 +377,7 @@ class ExtractionSession:
             size = min(self.batch_limit, len(batch.lengths) - done)
             chunk = Batch(batch.index, batch.first + done, batch.lengths[done : done + size])
             try:
-                activations = self.forward(*self.inputs(chunk))
-                rows = self.rows_of(chunk, activations, skip_before)
+                rows = self.capture_rows(chunk, skip_before)
             except (torch.OutOfMemoryError, MemoryError, RuntimeError) as exc:
                 if not _is_oom(exc) or size == 1:
                     raise
@@ -390,7 +425,7 @@ class ExtractionSession:
         max_queued_batches: int,
         pace: str | None = None,
     ) -> ExtractionResult:
-        widths = self.probe_widths()
+        widths = self.widths
         if pace is None:  # on the CPU the writer's work must not stall the forward's threads
             pace = "inline" if self.device.type == "cpu" else "overlap"
         writer = ActivationWriter.open(

@@ -190,7 +190,7 @@ def preflight(
         every_k=every_k, dtype=dtype, max_samples=max_samples, max_tokens=max_tokens,
         device=device,
     )
-    widths = session.probe_widths()
+    widths = session.widths
     itemsize = STORAGE_DTYPES[dtype].itemsize
     row_bytes = sum(widths.values()) * itemsize
     rows_per_shard = shard_rows if shard_rows is not None else max(1, shard_bytes // row_bytes)
@@ -248,7 +248,7 @@ def _writer_seconds(rows: list[ActivationBatch], session: ExtractionSession) -> 
     """Wall seconds the store's writer spends on the CPU for ``rows``: each hook point's copy,
     statistics fold and sha256, timed one after another, then shared by the cores the writer's
     pool uses."""
-    widths = session.probe_widths()
+    widths = session.widths
     fold_shard(StreamingStats(1, StatsConfig()), np.zeros((1, 1), np.float32), np.zeros(
         (1, 3), np.int64), "float32")  # loads the compiled statistics (once per process)
     started = time.perf_counter()

@@ -218,6 +218,9 @@ class ActivationCapture:
         self.model = model
         self.stop_early = stop_early
         self.activations: dict[str, torch.Tensor] = {}
+        # set by a caller that takes each tensor as it is computed (the extraction engine on the
+        # CPU casts it into its own memory while it is hot in the cache); what it returns is kept
+        self.sink: Callable[[str, torch.Tensor], torch.Tensor] | None = None
         self._versions: dict[str, int] = {}
         self._handles: list[RemovableHandle] = []
         # (B, T) of each block's input, for sub-modules that see tokens flattened (OPT's fc2).
@@ -297,10 +300,13 @@ class ActivationCapture:
                 raise HookPointNotATensor(name, type(tensor))
             if tensor.dim() == 2 and layer in lead_shapes:  # (B*T, width) -> (B, T, width)
                 tensor = tensor.reshape(*lead_shapes[layer], -1)
-            tensor = tensor.clone() if copy else tensor.detach()
-            store[name] = tensor
-            if not tensor.is_inference():
-                versions[name] = tensor._version
+            if self.sink is not None:  # copied now: a later in-place change cannot reach it
+                store[name] = self.sink(name, tensor.detach())
+            else:
+                tensor = tensor.clone() if copy else tensor.detach()
+                store[name] = tensor
+                if not tensor.is_inference():
+                    versions[name] = tensor._version
             if self.stop_early and len(store) == expected:
                 raise StopForward(self)
 
