@@ -256,7 +256,14 @@ def test_preflight_bytes_are_exact_and_time_is_calibrated(tokens: Path, tmp_path
         report.plan["tokens"] * (calibration["seconds"] + calibration["writer_s"])
         / calibration["tokens"])
     assert report.disk_write_bytes_per_s and report.projected["bound"] in ("compute", "disk")
-    assert report.memory["ram_needed"] > report.memory["model"] > 0
+    memory = report.memory
+    assert memory["ram_needed"] > memory["model"] > 0
+    # on the CPU each point is cast into the staging in its hook: one float32 point is held at
+    # a time, not the whole batch's points, and nothing is counted twice
+    batch_tokens = report.plan["batch_size"] * report.plan["max_length"]
+    assert memory["captured_batch"] == batch_tokens * 4 * max(report.widths.values())
+    assert memory["ram_needed"] == (memory["writer"] + memory["model"] + memory["workspace"]
+                                    + memory["captured_batch"])
 
 
 def _records(manifest: dict) -> Iterator[dict]:  # type: ignore[type-arg]

@@ -277,7 +277,11 @@ def _memory(
     model_bytes += sum(t.numel() * t.element_size() for t in session.model.buffers())
     batch_tokens = session.plan.batch_size * session.plan.max_length
     compute_item = next(session.model.parameters()).element_size()
-    captured = batch_tokens * sum(widths.values()) * compute_item  # one batch's captured points
+    cuda = session.device.type == "cuda"
+    # an accelerator holds one batch's points until the pass ends; on the CPU each point is cast
+    # into the staging inside its hook, so only the widest one is ever held at a time
+    captured = batch_tokens * compute_item * (
+        sum(widths.values()) if session.device.type != "cpu" else max(widths.values()))
     arch = session.architecture
     heads = getattr(getattr(session.model, "config", None), "num_attention_heads", 1) or 1
     workspace = batch_tokens * (arch.d_model * 8 + (arch.d_mlp or 4 * arch.d_model) * 3)
@@ -293,12 +297,11 @@ def _memory(
     shard_set = sum(direct_io.NpyBuffer.region_bytes((rows_per_shard, d), storage)
                     for d in widths.values()) + rows_per_shard * 24  # + the token rows
     writer = 2 * shard_set + stagings
-    cuda = session.device.type == "cuda"
     on_device = model_bytes + workspace + captured
     return {
         "model": model_bytes, "workspace": workspace, "captured_batch": captured,
         "writer": writer,
-        "ram_needed": writer + captured + (0 if cuda else on_device),
+        "ram_needed": writer + (captured if cuda else on_device),
         "vram_needed": on_device if cuda else None,
     }
 
