@@ -8,10 +8,13 @@ Per batch of consecutive sequences (right-padded, with an attention mask when le
 ONE forward pass captures every requested hook point (``hooks.capture``: hooks installed in a
 ``with`` block and always removed; the pass stops after the deepest requested point, so later
 layers, the final norm and the LM head never run). The rows the position policy keeps (never a
-pad position) are gathered on the device, moved to the CPU and handed to the store's background
-writer (``store_writer.ActivationWriter``), which writes shards and folds the float64 statistics
-while the next batch computes. Whatever the precision (fp32 / fp16 / bf16 / q8 / q4 / q2), the
-captured tensors are module outputs in the compute dtype, i.e. dequantized.
+pad position) are gathered on the device, moved to the CPU (on the CPU: cast into the staging
+inside each point's hook, as it is computed) and handed to the store's background writer
+(``store_writer.ActivationWriter``), which writes shards and folds the float64 statistics. On an
+accelerator it does so while the next batch computes; on the CPU its CPU work runs between two
+batches and only its disk writes overlap the next one (``pace``, see ``store_writer``). Whatever
+the precision (fp32 / fp16 / bf16 / q8 / q4 / q2), the captured tensors are module outputs in the
+compute dtype, i.e. dequantized.
 
 Out of memory on a batch: the batch is split in halves (recursively, down to one sequence) and
 the smaller size is kept for the rest of the run; each event is recorded in the result. Resume
