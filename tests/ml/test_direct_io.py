@@ -112,24 +112,3 @@ def test_buffers_carved_from_one_mapping_write_their_own_np_save_bytes(tmp_path:
     with pytest.raises(ValueError, match="page-aligned"):
         direct_io.NpyBuffer((4, 4), dtype, memory, 100)
 
-
-def test_memory_cache_hands_mappings_back_at_their_exact_size_within_its_limit() -> None:
-    page = mmap.PAGESIZE
-    cache = direct_io.MemoryCache(limit=10 * page)
-    first = cache.take(4 * page)
-    first[:5] = b"stale"
-    cache.give_back(first)
-    assert cache.cached_bytes == 4 * page
-    assert cache.take(3 * page) is not first  # another size: a fresh mapping
-    again = cache.take(4 * page)
-    assert again is first and cache.reused == 1 and cache.cached_bytes == 0
-    again[:5] = b"fresh"  # advised MADV_FREE while cached: writable, and keeps what is written
-    assert again[:5] == b"fresh"
-    cache.give_back(direct_io.anonymous_memory(4 * page))
-    cache.give_back(direct_io.anonymous_memory(4 * page))
-    cache.give_back(direct_io.anonymous_memory(4 * page))
-    assert cache.cached_bytes == 8 * page  # 12 pages offered, 10 allowed: the oldest went
-    cache.give_back(direct_io.anonymous_memory(11 * page))  # larger than the limit: not kept
-    assert cache.cached_bytes == 8 * page
-    cache.clear()
-    assert cache.cached_bytes == 0

@@ -142,62 +142,6 @@ def anonymous_memory(size: int) -> mmap.mmap:
     return memory
 
 
-class MemoryCache:
-    """Anonymous mappings handed back by one extraction for the next one in the process to reuse.
-
-    Why: the first write to a fresh page costs a page fault and the kernel zeroing it; on the
-    2-core VM this was built on, a fresh 90-point run touched ~0.9 GB that way (shard buffers
-    and stagings), ~0.5 GB/s of the forward's CPU. The app runs jobs in its own process and a
-    notebook runs one extraction after another, so a second run of the same shapes takes the
-    first one's memory back. A mapping handed back is advised ``MADV_FREE``: its pages stay
-    mapped and need no zeroing if reused, but the kernel may reclaim them whenever memory runs
-    short (a reclaimed page reads as zeros: every user writes before it reads). At most ``limit``
-    bytes are kept (the oldest go first); a mapping is only reused at its exact size. Thread-safe.
-    """
-
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self._free: list[mmap.mmap] = []
-        self._lock = threading.Lock()
-        self.reused = 0  # mappings handed out again (for tests and benchmarks)
-
-    def take(self, size: int) -> mmap.mmap:
-        """A mapping of ``size`` bytes (at least a page): a cached one of that size, else fresh
-        (``anonymous_memory``). Its content is undefined (stale bytes or zeros)."""
-        size = max(_PAGE, size)
-        with self._lock:
-            for i, memory in enumerate(self._free):
-                if len(memory) == size:
-                    self.reused += 1
-                    return self._free.pop(i)
-        return anonymous_memory(size)
-
-    def give_back(self, memory: mmap.mmap) -> None:
-        """Keep ``memory`` for a later ``take`` (the caller must not touch it again)."""
-        if len(memory) > self.limit:
-            return
-        advice = getattr(mmap, "MADV_FREE", None)
-        if advice is not None:
-            with contextlib.suppress(OSError):  # a kernel before 4.5: the pages stay resident
-                memory.madvise(advice)
-        with self._lock:
-            self._free.append(memory)
-            while sum(len(m) for m in self._free) > self.limit:
-                self._free.pop(0)  # unmapped once nothing refers to it
-
-    @property
-    def cached_bytes(self) -> int:
-        with self._lock:
-            return sum(len(m) for m in self._free)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._free.clear()
-
-
-memory_cache = MemoryCache(1 << 30)
-
-
 def npy_header(shape: tuple[int, ...], dtype: np.dtype) -> bytes:
     """The ``.npy`` (version 1.0) header ``np.save`` writes for a C-ordered array."""
     out = io.BytesIO()

@@ -46,7 +46,7 @@ from torch import nn
 
 from interpstudio.core.errors import InvalidInput, JobCancelled
 from interpstudio.ml.architecture import Architecture, resolve_architecture
-from interpstudio.ml.direct_io import memory_cache
+from interpstudio.ml.direct_io import anonymous_memory
 from interpstudio.ml.extract_outcome import (
     BytesCounter,
     ExtractionIncomplete,
@@ -169,11 +169,6 @@ class StagingPool:
     def give_back(self, staging: Staging) -> None:
         self._free.append(staging)
 
-    def recycle(self) -> None:
-        """Hand the free stagings' memory to ``direct_io.memory_cache`` (the run is over)."""
-        while self._free:
-            memory_cache.give_back(self._free.pop().memory)
-
 
 class Staging:
     """One batch's rows of every hook point: ``rows(name, n)`` is an ``(n, w)`` CPU tensor."""
@@ -182,8 +177,8 @@ class Staging:
         self.pool = pool
         self.capacity = capacity
         self.widths = dict(widths)
-        self.memory = memory_cache.take(capacity * sum(widths.values()) * pool.dtype.itemsize)
-        flat = torch.frombuffer(self.memory, dtype=pool.dtype)
+        self._memory = anonymous_memory(capacity * sum(widths.values()) * pool.dtype.itemsize)
+        flat = torch.frombuffer(self._memory, dtype=pool.dtype)
         starts = np.cumsum([0, *widths.values()]) * capacity
         self._parts = {name: flat[int(a) : int(b)]
                        for name, a, b in zip(widths, starts[:-1], starts[1:], strict=True)}
@@ -444,29 +439,26 @@ class ExtractionSession:
         started = time.perf_counter()
         computed = 0
         counter = BytesCounter()
-        try:
-            with writer:
-                for batch in self.plan.batches(start) if not point.complete else ():
-                    if should_stop is not None and should_stop():
-                        raise JobCancelled()
-                    for rows in self.compute(batch, skip_before=start):
-                        writer.append(rows)
-                    computed += batch.tokens
-                    if progress is not None:
-                        elapsed = time.perf_counter() - started
-                        last = batch.first + len(batch.lengths)
-                        progress(ExtractionProgress(
-                            tokens_done=self.plan.tokens_before(last),
-                            tokens_total=self.plan.n_tokens,
-                            rows_done=int(self.plan.rows_per_sequence[:last].sum()),
-                            rows_total=self.plan.n_rows,
-                            bytes_written=counter.bytes(writer.manifest),
-                            elapsed_s=elapsed,
-                            tokens_per_s=computed / elapsed if elapsed > 0 else None,
-                            batch_size=self.batch_limit,
-                        ))
-        finally:  # every staging is back once the writer has closed
-            self._staging.recycle()
+        with writer:
+            for batch in self.plan.batches(start) if not point.complete else ():
+                if should_stop is not None and should_stop():
+                    raise JobCancelled()
+                for rows in self.compute(batch, skip_before=start):
+                    writer.append(rows)
+                computed += batch.tokens
+                if progress is not None:
+                    elapsed = time.perf_counter() - started
+                    last = batch.first + len(batch.lengths)
+                    progress(ExtractionProgress(
+                        tokens_done=self.plan.tokens_before(last),
+                        tokens_total=self.plan.n_tokens,
+                        rows_done=int(self.plan.rows_per_sequence[:last].sum()),
+                        rows_total=self.plan.n_rows,
+                        bytes_written=counter.bytes(writer.manifest),
+                        elapsed_s=elapsed,
+                        tokens_per_s=computed / elapsed if elapsed > 0 else None,
+                        batch_size=self.batch_limit,
+                    ))
         manifest = writer.manifest
         if int(manifest["counts"]["rows"]) != self.plan.n_rows:
             raise ExtractionIncomplete(Path(out_dir), int(manifest["counts"]["rows"]),
