@@ -44,7 +44,7 @@ from interpstudio.ml import direct_io
 from interpstudio.ml.extract_engine import ExtractionSession
 from interpstudio.ml.extract_plan import ExtractionPlan
 from interpstudio.ml.stats import StatsConfig, StreamingStats
-from interpstudio.ml.store import STORAGE_DTYPES, encode_bfloat16
+from interpstudio.ml.store import STORAGE_DTYPES, encode
 from interpstudio.ml.store_batch import ActivationBatch, prepare_batch
 from interpstudio.ml.store_stats import fold_shard
 from interpstudio.ml.store_writer import DEFAULT_SHARD_BYTES, default_workers
@@ -256,8 +256,7 @@ def _writer_seconds(rows: list[ActivationBatch], session: ExtractionSession) -> 
         prepared = prepare_batch(batch, widths, session.dtype)
         for name, x in prepared.activations.items():
             raw = np.empty(x.shape, STORAGE_DTYPES[session.dtype])
-            np.copyto(raw, encode_bfloat16(x) if session.dtype == "bfloat16"
-                      and x.dtype != np.uint16 else x, casting="same_kind")
+            np.copyto(raw, encode(x, session.dtype), casting="same_kind")
             fold_shard(StreamingStats(widths[name], StatsConfig()), raw, prepared.tokens,
                        session.dtype)
             hashlib.sha256(raw).digest()
@@ -281,7 +280,7 @@ def _memory(
     # an accelerator holds one batch's points until the pass ends; on the CPU each point is cast
     # into the staging inside its hook, so only the widest one is ever held at a time
     captured = batch_tokens * compute_item * (
-        sum(widths.values()) if session.device.type != "cpu" else max(widths.values()))
+        max(widths.values()) if session.device.type == "cpu" else sum(widths.values()))
     arch = session.architecture
     heads = getattr(getattr(session.model, "config", None), "num_attention_heads", 1) or 1
     workspace = batch_tokens * (arch.d_model * 8 + (arch.d_mlp or 4 * arch.d_model) * 3)

@@ -465,6 +465,14 @@ def decode(raw: np.ndarray, dtype: str) -> np.ndarray:
     return np.asarray(raw)
 
 
+def encode(values: np.ndarray, dtype: str) -> np.ndarray:
+    """Rows -> their stored form: float rows of a bfloat16 store become its uint16 bits (rows
+    already in bits, and every other dtype, pass through)."""
+    if dtype == "bfloat16" and values.dtype != np.uint16:
+        return encode_bfloat16(values)
+    return values
+
+
 def encode_bfloat16(values: np.ndarray) -> np.ndarray:
     """float32/float64 -> bfloat16 bits (uint16), rounding to nearest even as torch does.
 

@@ -132,9 +132,11 @@ class ActivationWriter:
         )
         # inline, the copy of a batch into the shard buffers is shared with these threads (the
         # pool above may be busy writing the previous shard)
-        self._gatherers = (os.cpu_count() or 1) - 1 if self.inline else 0
+        gatherers = (os.cpu_count() or 1) - 1 if self.inline else 0
+        self._shares = [names for i in range(gatherers + 1)
+                        if (names := list(self.hooks)[i :: gatherers + 1])]
         self._gather = concurrent.futures.ThreadPoolExecutor(
-            max_workers=max(1, self._gatherers), thread_name_prefix="store-gather")
+            max_workers=max(1, gatherers), thread_name_prefix="store-gather")
         self._thread = threading.Thread(
             target=self._run, name=f"store-writer:{directory.name}", daemon=True
         )
@@ -386,16 +388,13 @@ class ActivationWriter:
             def gather(names: list[str], src: slice = slice(offset, offset + take),
                        dst: slice = dst, target: _ShardSet = target) -> None:
                 for name in names:
-                    part = batch.activations[name][src]
-                    if self.dtype == "bfloat16" and part.dtype != np.uint16:
-                        part = layout.encode_bfloat16(part)
-                    np.copyto(target.buffers[name][dst], part, casting="same_kind")
+                    np.copyto(target.buffers[name][dst],
+                              layout.encode(batch.activations[name][src], self.dtype),
+                              casting="same_kind")
 
             # inline, the forward waits for this copy: every core takes a share of the hooks
-            shares = [list(self.hooks)[i :: self._gatherers + 1]
-                      for i in range(self._gatherers + 1)]
-            helping = [self._gather.submit(gather, names) for names in shares[1:] if names]
-            gather(shares[0])
+            helping = [self._gather.submit(gather, names) for names in self._shares[1:]]
+            gather(self._shares[0])
             for future in helping:
                 future.result()
             target.tokens[dst] = batch.tokens[offset : offset + take]
