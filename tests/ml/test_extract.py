@@ -292,7 +292,7 @@ def test_preflight_ram_covers_every_buffer_the_run_allocates(
 ) -> None:
     """Shard buffers and stagings are the writer's memory; their total never exceeds the estimate
     (max_queued_batches=1: the writer falls behind, so every staging the queue allows is made)."""
-    from interpstudio.ml import direct_io, extract_engine, store_writer
+    from interpstudio.ml import buffer_cache, direct_io
 
     allocated: list[int] = []
 
@@ -300,8 +300,8 @@ def test_preflight_ram_covers_every_buffer_the_run_allocates(
         allocated.append(size)
         return direct_io.anonymous_memory(size)
 
-    monkeypatch.setattr(store_writer, "anonymous_memory", recording)
-    monkeypatch.setattr(extract_engine, "anonymous_memory", recording)
+    monkeypatch.setattr(buffer_cache, "anonymous_memory", recording)
+    buffer_cache.buffer_cache.clear()  # every buffer of the run is fresh, so it is recorded
     model = tiny_causal_lm("llama")
     report = preflight(model, tokens, POINTS, out_dir=tmp_path / "s", batch_size=4,
                        shard_rows=40, max_queued_batches=1)
@@ -409,6 +409,32 @@ def test_batch_memory_is_reused_and_rows_stay_exact(
     # batched vs one at a time: the same rows up to a last float16 bit (matmul shapes differ)
     np.testing.assert_allclose(np.asarray(stored[:]), np.concatenate(hidden).astype(np.float32),
                                rtol=1e-3, atol=1e-6)
+
+
+def test_a_second_run_reuses_the_first_runs_memory_and_no_stale_row_leaks(
+    tokens: Path, tmp_path: Path
+) -> None:
+    """The shard buffers and stagings of a finished run go to ``buffer_cache``; the next run of
+    the same shapes takes them back, and its store is byte-identical to one written with fresh
+    memory, even after a run over other data (stale rows must never reach a file)."""
+    from interpstudio.ml.buffer_cache import buffer_cache
+
+    model = tiny_causal_lm("llama")
+    rng = np.random.default_rng(11)  # other tokens, the same lengths: the same buffer sizes
+    other = write_tokenization(tmp_path / "other",
+                               [rng.integers(3, 256, len(s)).tolist() for s in SEQUENCES])
+    buffer_cache.clear()
+    fresh = run(model, tokens, tmp_path / "fresh")
+    buffer_cache.clear()
+    run(model, other, tmp_path / "other-store")  # fills the buffers with other rows
+    assert buffer_cache.cached_bytes > 0
+    reused_before = buffer_cache.reused
+    again = run(model, tokens, tmp_path / "again")
+    assert buffer_cache.reused >= reused_before + 3  # two shard sets, a staging
+    assert shard_hashes(tmp_path / "again") == shard_hashes(tmp_path / "fresh")
+    assert again.rows == fresh.rows
+    assert (tmp_path / "again" / "stats.json").read_bytes() == (
+        tmp_path / "fresh" / "stats.json").read_bytes()
 
 
 def test_on_the_cpu_each_point_is_cast_into_the_staging_while_the_forward_runs(

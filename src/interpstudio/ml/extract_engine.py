@@ -46,7 +46,7 @@ from torch import nn
 
 from interpstudio.core.errors import InvalidInput, JobCancelled
 from interpstudio.ml.architecture import Architecture, resolve_architecture
-from interpstudio.ml.direct_io import anonymous_memory
+from interpstudio.ml.buffer_cache import buffer_cache
 from interpstudio.ml.extract_outcome import (
     BytesCounter,
     ExtractionIncomplete,
@@ -146,9 +146,10 @@ class StagingPool:
     into its shard buffers (``ActivationBatch.release``). Fresh memory per batch costs a page
     fault per 4 KB (26,000 per batch of 8 x 128 tokens at 90 points of 576); reusing it took the
     benchmark's disk-bound case from ~525 to ~745 MB/s. One staging holds every hook point's rows
-    in one mapping (``direct_io.anonymous_memory``: huge pages where offered), sized for the
-    plan's largest batch; at most queue length + 2 are ever in use. Thread-safe: ``release`` runs
-    on the writer's thread."""
+    in one mapping (from ``buffer_cache``: a previous run's, else fresh with huge pages where
+    offered), sized for the plan's largest batch; at most queue length + 2 are ever in use, and
+    the run hands them to ``buffer_cache`` when it ends. Thread-safe: ``release`` runs on the
+    writer's thread."""
 
     def __init__(self, dtype: torch.dtype) -> None:
         self.dtype = dtype
@@ -169,6 +170,11 @@ class StagingPool:
     def give_back(self, staging: Staging) -> None:
         self._free.append(staging)
 
+    def recycle(self) -> None:
+        """Hand the free stagings' memory to ``buffer_cache`` (the run is over)."""
+        while self._free:
+            buffer_cache.give_back(self._free.pop().memory)
+
 
 class Staging:
     """One batch's rows of every hook point: ``rows(name, n)`` is an ``(n, w)`` CPU tensor."""
@@ -177,8 +183,8 @@ class Staging:
         self.pool = pool
         self.capacity = capacity
         self.widths = dict(widths)
-        self._memory = anonymous_memory(capacity * sum(widths.values()) * pool.dtype.itemsize)
-        flat = torch.frombuffer(self._memory, dtype=pool.dtype)
+        self.memory = buffer_cache.take(capacity * sum(widths.values()) * pool.dtype.itemsize)
+        flat = torch.frombuffer(self.memory, dtype=pool.dtype)
         starts = np.cumsum([0, *widths.values()]) * capacity
         self._parts = {name: flat[int(a) : int(b)]
                        for name, a, b in zip(widths, starts[:-1], starts[1:], strict=True)}
@@ -439,26 +445,29 @@ class ExtractionSession:
         started = time.perf_counter()
         computed = 0
         counter = BytesCounter()
-        with writer:
-            for batch in self.plan.batches(start) if not point.complete else ():
-                if should_stop is not None and should_stop():
-                    raise JobCancelled()
-                for rows in self.compute(batch, skip_before=start):
-                    writer.append(rows)
-                computed += batch.tokens
-                if progress is not None:
-                    elapsed = time.perf_counter() - started
-                    last = batch.first + len(batch.lengths)
-                    progress(ExtractionProgress(
-                        tokens_done=self.plan.tokens_before(last),
-                        tokens_total=self.plan.n_tokens,
-                        rows_done=int(self.plan.rows_per_sequence[:last].sum()),
-                        rows_total=self.plan.n_rows,
-                        bytes_written=counter.bytes(writer.manifest),
-                        elapsed_s=elapsed,
-                        tokens_per_s=computed / elapsed if elapsed > 0 else None,
-                        batch_size=self.batch_limit,
-                    ))
+        try:
+            with writer:
+                for batch in self.plan.batches(start) if not point.complete else ():
+                    if should_stop is not None and should_stop():
+                        raise JobCancelled()
+                    for rows in self.compute(batch, skip_before=start):
+                        writer.append(rows)
+                    computed += batch.tokens
+                    if progress is not None:
+                        elapsed = time.perf_counter() - started
+                        last = batch.first + len(batch.lengths)
+                        progress(ExtractionProgress(
+                            tokens_done=self.plan.tokens_before(last),
+                            tokens_total=self.plan.n_tokens,
+                            rows_done=int(self.plan.rows_per_sequence[:last].sum()),
+                            rows_total=self.plan.n_rows,
+                            bytes_written=counter.bytes(writer.manifest),
+                            elapsed_s=elapsed,
+                            tokens_per_s=computed / elapsed if elapsed > 0 else None,
+                            batch_size=self.batch_limit,
+                        ))
+        finally:  # every staging is back once the writer has closed
+            self._staging.recycle()
         manifest = writer.manifest
         if int(manifest["counts"]["rows"]) != self.plan.n_rows:
             raise ExtractionIncomplete(Path(out_dir), int(manifest["counts"]["rows"]),

@@ -62,7 +62,8 @@ import numpy as np
 from interpstudio.core.errors import AppError, InvalidInput, JobCancelled
 from interpstudio.ml import store as layout
 from interpstudio.ml import store_manifest as manifests
-from interpstudio.ml.direct_io import NpyBuffer, anonymous_memory
+from interpstudio.ml.buffer_cache import buffer_cache
+from interpstudio.ml.direct_io import NpyBuffer
 from interpstudio.ml.stats import StatsConfig, StreamingStats
 from interpstudio.ml.store import (
     InvalidActivationBatch,
@@ -320,6 +321,9 @@ class ActivationWriter:
         self._committer.shutdown()
         self._pool.shutdown()
         self._gather.shutdown()
+        for shard_set in self._sets:  # nothing touches the buffers any more: the next run may
+            buffer_cache.give_back(shard_set.memory)
+        self._sets = []
         os.close(self._lock_fd)
 
     def _raise_if_failed(self) -> None:
@@ -584,9 +588,9 @@ class _ShardSet:
     def __init__(self, hooks: Mapping[str, int], rows: int, dtype: np.dtype) -> None:
         # one mapping for all hook points (advised to huge pages), carved page-aligned
         sizes = [NpyBuffer.region_bytes((rows, d), dtype) for d in hooks.values()]
-        memory = anonymous_memory(sum(sizes))
+        self.memory = buffer_cache.take(sum(sizes))
         starts = np.cumsum([0, *sizes[:-1]])
-        self.shards = {h: NpyBuffer((rows, d), dtype, memory, int(start))
+        self.shards = {h: NpyBuffer((rows, d), dtype, self.memory, int(start))
                        for (h, d), start in zip(hooks.items(), starts, strict=True)}
         self.buffers = {h: shard.array for h, shard in self.shards.items()}
         self.tokens = np.empty((rows, 3), np.int64)  # (rows, 3)
