@@ -674,3 +674,110 @@ def test_unknown_pace_is_refused(tmp_path: Path) -> None:
     with pytest.raises(InvalidInput, match="overlap, inline"):
         open_writer(tmp_path / "s", pace="sometimes")
     assert not (tmp_path / "s" / "manifest.json").exists()
+
+
+# ------------------------------------------------------------------------------ commit stages
+def _hold_first_shard_writes(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """Make the hook-point files of shard 0 wait until the returned event is set: a slow disk,
+    which a test cannot cause for real."""
+    import threading
+
+    from interpstudio.ml import store
+
+    gate = threading.Event()
+    write = store.write_buffer_atomic
+
+    def slow(path: Path, *args: Any, **kwargs: Any) -> Any:
+        if path.name.startswith("shard_00000"):
+            assert gate.wait(30), "the test never opened the gate"
+        return write(path, *args, **kwargs)
+
+    monkeypatch.setattr(store, "write_buffer_atomic", slow)
+    return gate
+
+
+def _until(condition: Any, seconds: float = 20.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
+
+
+@pytest.mark.timeout(90)
+def test_the_next_shards_statistics_do_not_wait_for_this_shards_writes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A commit's CPU work (statistics, hashes) and its file I/O are two stages, each in shard
+    order: shard 1 is folded and hashed while shard 0's files are still being written, and the
+    store is the same as one written without the wait."""
+    reference = tmp_path / "reference"
+    write_all(reference, durable=False, pace="overlap")
+    gate = _hold_first_shard_writes(monkeypatch)
+    writer = open_writer(tmp_path / "s", durable=False, pace="overlap", max_queued_batches=64)
+    for batch in batches():
+        writer.append(batch)
+
+    def second_shard_computed() -> bool:
+        return any(s.submitted == 2 and s.computed.is_set() for s in writer._sets)
+
+    try:
+        assert _until(second_shard_computed)
+        assert writer.manifest["shards"] == []  # shard 0 is still being written
+    finally:
+        gate.set()
+    writer.close()
+    assert data_files(tmp_path / "s") == data_files(reference)
+    assert read_manifest(tmp_path / "s")["counts"] == read_manifest(reference)["counts"]
+
+
+@pytest.mark.timeout(90)
+def test_abort_keeps_the_shard_being_written_and_drops_one_not_yet_writing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    gate = _hold_first_shard_writes(monkeypatch)
+    writer = open_writer(tmp_path / "s", durable=False, pace="overlap", max_queued_batches=64)
+    for batch in batches():
+        writer.append(batch)
+    assert _until(lambda: any(s.submitted == 2 and s.computed.is_set() for s in writer._sets))
+    aborting = threading.Thread(target=writer.abort)
+    aborting.start()
+    assert _until(writer._stop.is_set)
+    gate.set()
+    aborting.join(30)
+    manifest = read_manifest(tmp_path / "s")
+    assert manifest["status"] == "partial"
+    assert [s["name"] for s in manifest["shards"]] == ["shard_00000.npy"]
+    assert manifest["counts"]["rows"] == SHARD_ROWS
+    opened = open_activations(tmp_path / "s")
+    assert len(opened.tokens) == SHARD_ROWS
+
+
+def test_the_summary_uses_the_norms_just_written_and_equals_one_read_from_the_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The writer keeps the norms it wrote for ``stats.json`` (no norm file is read back), and
+    the summary is exactly the one computed from the norm files."""
+    from interpstudio.ml import store_manifest, store_stats
+
+    read_back: list[Path] = []
+    load = store_stats.load_npy
+
+    def counting(path: Path) -> Any:
+        read_back.append(path)
+        return load(path)
+
+    monkeypatch.setattr(store_stats, "load_npy", counting)
+    write_all(tmp_path / "s", durable=False)
+    assert not [p for p in read_back if "norms" in p.parts]
+    manifest = read_manifest(tmp_path / "s")
+    config = StatsConfig(top_k=4)
+    stats = store_manifest.restore_stats(tmp_path / "s", manifest, config)
+    from_files = store_stats.store_statistics(tmp_path / "s", manifest, stats)
+    assert len([p for p in read_back if "norms" in p.parts]) == len(HOOKS) * len(
+        manifest["shards"])
+    assert json.loads((tmp_path / "s" / "stats.json").read_text()) == json.loads(
+        json.dumps(from_files))

@@ -4,12 +4,15 @@
 continues) a store laid out as described in ``interpstudio.ml.store``. The engine calls
 ``append(batch)`` per batch; the call validates, then hands the batch to a bounded queue (so memory
 stays flat, and the engine only waits when the disk really is slower than the GPU). The thread
-copies rows into one of two preallocated sets of shard buffers; each time a set is full, a
-committer thread (while the other set fills) writes every hook point's shard (O_DIRECT, from the
-buffer, hashed beside the write), the token shard and the norm side files (temp name + rename),
-folds the shard into the float64 statistics and commits the shard by appending one line to the
-shard journal (``manifest.json`` is rewritten only when the status changes, so a commit does not
-grow with the shards before it). Commits run in shard order, and none after one has failed.
+copies rows into one of two preallocated sets of shard buffers; each time a set is full, the
+shard is committed in two stages while the other set fills. A folder thread folds it into the
+float64 statistics and hashes every hook point's file (CPU work, all hook points in parallel);
+then a committer thread writes those files (O_DIRECT, from the buffer), the token shard and the
+norm side files (temp name + rename), and commits the shard by appending one line to the shard
+journal (``manifest.json`` is rewritten only when the status changes, so a commit does not grow
+with the shards before it). Each stage takes shards in order, so the next shard's CPU work never
+waits for this one's I/O; no shard commits after one has failed. The norms just written stay in
+memory (up to ``HELD_NORM_BYTES``) for the summary.
 ``close()`` writes the last, short shard, ``stats.json`` and ``status: complete``; ``abort()``
 stops fast and leaves a valid partial store. An error in the thread is raised to the caller on
 the next ``append`` / ``close``; a full disk becomes ``StoreDiskFull`` and the store keeps only
@@ -55,7 +58,7 @@ import threading
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -73,9 +76,10 @@ from interpstudio.ml.store import (
 )
 from interpstudio.ml.store_batch import ActivationBatch, PreparedBatch, check_order, prepare_batch
 from interpstudio.ml.store_manifest import ResumePoint
-from interpstudio.ml.store_stats import fold_shard, store_statistics
+from interpstudio.ml.store_stats import HeldShard, fold_shard, store_statistics
 
 DEFAULT_SHARD_BYTES = 256 << 20  # activation bytes (all hook points) per shard
+HELD_NORM_BYTES = 256 << 20  # row norms kept in memory for the summary (8 bytes a row a point)
 PACES = ("overlap", "inline")
 _TOKEN_ROW_BYTES = 8 * len(layout.TOKEN_COLUMNS)
 _ENOSPC = {28, 122}  # ENOSPC, EDQUOT
@@ -119,20 +123,31 @@ class ActivationWriter:
                       for _ in range(2)]
         self._current = self._sets[0]
         self._submitted = 0
-        self._commit_error: BaseException | None = None  # no commit runs after one failed
-        # commits run one at a time, in shard order, beside the gathering of the next shard
+        # (shard number, error) of the first failed shard: no later shard commits
+        self._commit_error: tuple[int, BaseException] | None = None
+        self._commit_lock = threading.Lock()
+        # a commit runs in two stages, each one shard at a time in shard order, beside the
+        # gathering of the next shard: its CPU work (statistics, hashes) on the folder, then its
+        # files and journal line on the committer, so that the next shard's CPU work does not
+        # wait for this one's I/O
+        self._folder = concurrent.futures.ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix="store-fold", initializer=background_priority)
         self._committer = concurrent.futures.ThreadPoolExecutor(
             max_workers=1, thread_name_prefix="store-commit", initializer=background_priority)
+        self._folded = stats  # statistics after the last shard folded (folder thread only)
+        self._held: dict[str, HeldShard] = {}  # committed shards' norms, for the summary
+        self._held_bytes = 0
         self._queue: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=max_queued_batches)
-        # hook points are written and folded into the statistics in parallel (the compiled
-        # statistics and file I/O release the GIL); three tasks per hook point at most
+        # hook points are folded into the statistics and hashed in parallel (the compiled
+        # statistics and sha256 release the GIL), and written in parallel on a pool of their
+        # own, so that one shard's writes never queue ahead of the next shard's CPU work
+        threads = min(2 * len(self.hooks), workers or default_workers())
         self._pool = concurrent.futures.ThreadPoolExecutor(
-            max_workers=min(3 * len(self.hooks), workers or default_workers()),
-            thread_name_prefix="store-hook",
-            initializer=background_priority,
-        )
+            max_workers=threads, thread_name_prefix="store-hook", initializer=background_priority)
+        self._io_pool = concurrent.futures.ThreadPoolExecutor(
+            max_workers=threads, thread_name_prefix="store-io", initializer=background_priority)
         # inline, the copy of a batch into the shard buffers is shared with these threads (the
-        # pool above may be busy writing the previous shard)
+        # pool above may be busy folding the previous shard, in overlap mode)
         gatherers = (os.cpu_count() or 1) - 1 if self.inline else 0
         self._shares = [names for i in range(gatherers + 1)
                         if (names := list(self.hooks)[i :: gatherers + 1])]
@@ -165,9 +180,9 @@ class ActivationWriter:
 
         hooks: hook name -> d. ``shard_rows`` (else ``shard_bytes`` of activations across all
         hook points) fixes the rows per shard. ``durable`` fsyncs files before renaming them.
-        ``workers``: threads writing and folding hook points in parallel (default: half the
-        CPUs, at least 3, at most 8). ``pace``: ``"overlap"`` or ``"inline"`` (see the module
-        docstring).
+        ``workers``: threads folding and hashing hook points in parallel, and as many writing
+        them (default: half the CPUs, at least 3, at most 8). ``pace``: ``"overlap"`` or
+        ``"inline"`` (see the module docstring).
         """
         if pace not in PACES:
             raise InvalidInput(f"pace must be one of {', '.join(PACES)}, got {pace!r}",
@@ -318,8 +333,10 @@ class ActivationWriter:
         self._state = "closed" if kind == "close" else "aborted"
         self._put((kind, status), finishing=True)
         self._thread.join()
+        self._folder.shutdown()
         self._committer.shutdown()
         self._pool.shutdown()
+        self._io_pool.shutdown()
         self._gather.shutdown()
         for shard_set in self._sets:  # nothing touches the buffers any more: the next run may
             buffer_cache.give_back(shard_set.memory)
@@ -414,7 +431,8 @@ class ActivationWriter:
         self._submitted += 1
         full.submitted = self._submitted
         full.computed = threading.Event()
-        full.pending = self._committer.submit(self._commit_shard, full, rows, final=final)
+        full.pending = concurrent.futures.Future()  # set by the commit's last stage
+        self._folder.submit(self._fold_shard, full, self._submitted, rows, final=final)
         if self.inline:  # the caller waits for the commit's CPU work, not for its I/O
             full.computed.wait()
         self._current = self._sets[1] if full is self._sets[0] else self._sets[0]
@@ -480,26 +498,83 @@ class ActivationWriter:
                 self.error = self._wrap(exc)
 
     def _write_stats(self, manifest: dict[str, Any], stats: dict[str, StreamingStats]) -> None:
-        summary = store_statistics(self.path, manifest, stats, self._pool.map)
+        summary = store_statistics(self.path, manifest, stats, self._pool.map, held=self._held)
         layout.write_json_atomic(self.path / layout.STATS_NAME, summary, durable=self.durable)
         manifest["stats"] = layout.STATS_NAME
 
-    def _commit_shard(self, shard_set: _ShardSet, rows: int, *, final: bool) -> None:
-        """On the committer thread: write one shard's files, fold it into the statistics, then
-        commit the shard (one journal line; ``manifest.json`` is rewritten only by the last
-        shard, as it completes). After a failed commit, later ones refuse to run: their rows
-        would follow a missing shard."""
+    def _fold_shard(self, shard_set: _ShardSet, number: int, rows: int, *, final: bool) -> None:
+        """Stage 1 of a commit, on the folder thread (one shard at a time, in order): fold the
+        shard into a copy of the statistics and hash its hook points' files, then hand it to
+        the committer. ``computed`` is set either way (an inline caller waits for it)."""
         try:
-            if self._commit_error is not None:
-                raise self._commit_error
-            self._write_shard(shard_set, rows, final=final)
+            self._refuse_after_failure(number)
+            if self._stop.is_set():
+                shard_set.pending.set_result(None)  # aborted before it began: not committed
+                return
+            work = self._compute(shard_set, rows)
         except BaseException as exc:
-            self._commit_error = exc
-            raise
+            self._fail_commit(shard_set, number, exc)
+            return
         finally:
-            shard_set.computed.set()  # also when it failed: nobody waits forever
+            shard_set.computed.set()
+        try:
+            self._committer.submit(self._commit_shard, shard_set, number, rows, work, final=final)
+        except BaseException as exc:  # the committer was shut down: not committed
+            self._fail_commit(shard_set, number, exc)
 
-    def _write_shard(self, shard_set: _ShardSet, rows: int, *, final: bool) -> None:
+    def _commit_shard(
+        self, shard_set: _ShardSet, number: int, rows: int, work: _Computed, *, final: bool
+    ) -> None:
+        """Stage 2, on the committer thread (in order): write the shard's files and commit it
+        (one journal line; ``manifest.json`` is rewritten only by the last shard, as it
+        completes). After a failed shard, later ones refuse to commit: their rows would follow a
+        missing shard. After ``abort``, a shard not yet writing is dropped."""
+        try:
+            self._refuse_after_failure(number)
+            if self._stop.is_set():
+                shard_set.pending.set_result(None)  # aborted before it began: not committed
+                return
+            self._write_shard(shard_set, rows, work, final=final)
+        except BaseException as exc:
+            self._fail_commit(shard_set, number, exc)
+            return
+        shard_set.pending.set_result(None)
+
+    def _refuse_after_failure(self, number: int) -> None:
+        with self._commit_lock:
+            failed = self._commit_error
+        if failed is not None and failed[0] < number:
+            raise failed[1]
+
+    def _fail_commit(self, shard_set: _ShardSet, number: int, exc: BaseException) -> None:
+        with self._commit_lock:
+            if self._commit_error is None or number < self._commit_error[0]:
+                self._commit_error = (number, exc)
+        shard_set.pending.set_exception(exc)
+
+    def _compute(self, shard_set: _ShardSet, rows: int) -> _Computed:
+        """Fold the first ``rows`` rows of every hook point into a copy of the statistics (in
+        parallel; the compiled pass releases the GIL) and hash the hook points' files where
+        they are written from the buffer (a third task beside the write would wait for it)."""
+        tokens = shard_set.tokens[:rows]  # (rows, 3)
+        stats = {h: s.copy() for h, s in self._folded.items()}
+
+        def fold(hook: str) -> np.ndarray:
+            raw = shard_set.buffers[hook][:rows]  # (rows, d)
+            return fold_shard(stats[hook], raw, tokens, self.dtype)  # (rows,) norms
+
+        folds = {hook: self._pool.submit(fold, hook) for hook in self.hooks}
+        hashes = {hook: self._pool.submit(shard.digest, rows)
+                  for hook, shard in shard_set.shards.items() if shard.prepare(rows)}
+        concurrent.futures.wait([*folds.values(), *hashes.values()])
+        work = _Computed(stats, {h: f.result() for h, f in folds.items()},
+                         {h: f.result() for h, f in hashes.items()})
+        self._folded = stats  # the next shard folds on from here
+        return work
+
+    def _write_shard(
+        self, shard_set: _ShardSet, rows: int, work: _Computed, *, final: bool
+    ) -> None:
         index = len(self.manifest["shards"])
         name = f"shard_{index:05d}.npy"
         tokens = shard_set.tokens[:rows]  # (rows, 3)
@@ -511,58 +586,31 @@ class ActivationWriter:
             record = layout.write_npy_atomic(self.path / rel, array, durable=self.durable)
             return {"path": rel, **record}
 
-        def save_shard(rel: str, shard: NpyBuffer, hashed: bool) -> dict[str, Any]:
+        def save_shard(hook: str) -> dict[str, Any]:
+            rel = layout.shard_path("hooks", index, hook)
             written.append(self.path / rel)
-            record = layout.write_buffer_atomic(self.path / rel, shard, rows,
-                                                durable=self.durable, digest=not hashed)
+            digest = work.digests.get(hook)
+            record = layout.write_buffer_atomic(self.path / rel, shard_set.shards[hook], rows,
+                                                durable=self.durable, digest=digest is None)
+            if "sha256" not in record:  # hashed by stage 1: the same record, in the same order
+                record = {"sha256": digest, "bytes": record["bytes"]}
             return {"path": rel, **record}
 
-        stats = {h: s.copy() for h, s in self.stats.items()}
-
-        def fold(hook: str) -> np.ndarray:
-            raw = shard_set.buffers[hook][:rows]  # (rows, d)
-            return fold_shard(stats[hook], raw, tokens, self.dtype)  # (rows,) norms
-
         with layout.removing_on_error(written):
-            # writing a hook point's shard (I/O) and folding it (the compiled pass) are separate
-            # tasks, so that one thread's fsync overlaps another's statistics; and where the
-            # shard is written from its buffer, hashing it is a third task beside the write
+            # one thread's fsync overlaps another's write
             futures: dict[tuple[str, str], concurrent.futures.Future[Any]] = {}
-            # the CPU tasks (fold, hash) are queued first, so that none waits behind a write
-            hashed = {hook: shard.prepare(rows) for hook, shard in shard_set.shards.items()}
             for hook in self.hooks:
-                futures["fold", hook] = self._pool.submit(fold, hook)
-                if hashed[hook]:
-                    futures["sha256", hook] = self._pool.submit(
-                        shard_set.shards[hook].digest, rows)
-            for hook in self.hooks:
-                futures["hooks", hook] = self._pool.submit(
-                    save_shard, layout.shard_path("hooks", index, hook), shard_set.shards[hook],
-                    hashed[hook])
-            # the CPU work (statistics, hashes) is done once these are: an inline caller goes on
-            concurrent.futures.wait(f for (kind, _), f in futures.items() if kind != "hooks")
-            shard_set.computed.set()
-            for hook in self.hooks:
-                folded = futures["fold", hook]
-                if folded.exception() is None:
-                    futures["norms", hook] = self._pool.submit(
-                        save, layout.shard_path("norms", index, hook), folded.result())
+                futures["hooks", hook] = self._io_pool.submit(save_shard, hook)
+                futures["norms", hook] = self._io_pool.submit(
+                    save, layout.shard_path("norms", index, hook), work.norms[hook])
             files["tokens"] = save(layout.shard_path("tokens", index), tokens)
             concurrent.futures.wait(futures.values())  # every task done before any clean-up
             for (kind, hook), future in futures.items():
-                if kind in files:
-                    files[kind][hook] = future.result()
-                else:
-                    future.result()  # a failed fold or hash
-            for hook in self.hooks:
-                record = files["hooks"][hook]
-                if "sha256" not in record:  # hashed beside the write: same record, same order
-                    files["hooks"][hook] = {"path": record["path"],
-                                            "sha256": futures["sha256", hook].result(),
-                                            "bytes": record["bytes"]}
+                files[kind][hook] = future.result()
             state_rel = layout.shard_path("stats", index)
             written.append(self.path / state_rel)
-            state = {f"{h}::{k}": v for h, s in stats.items() for k, v in s.state_dict().items()}
+            state = {f"{h}::{k}": v for h, s in work.stats.items()
+                     for k, v in s.state_dict().items()}
             layout.write_npz_atomic(self.path / state_rel, manifests.pack_arrays(state),
                                     durable=self.durable)
             manifest = manifests.with_shard(
@@ -573,11 +621,32 @@ class ActivationWriter:
             # the commit point: nothing after it in this block can fail and delete its files
             manifests.commit_shard(self.path, manifest, durable=self.durable)
         previous_state = self.manifest.get("stats_state")
-        self.manifest, self.stats = manifest, stats
+        self._hold(name, work.norms, tokens)
+        self.manifest, self.stats = manifest, work.stats
         if previous_state:
             (self.path / previous_state).unlink(missing_ok=True)
         if final:
             self._stop_store("complete")
+
+    def _hold(self, name: str, norms: dict[str, np.ndarray], tokens: np.ndarray) -> None:
+        """Keep a committed shard's row norms for the summary (``HeldShard``), within
+        ``HELD_NORM_BYTES``; the summary reads the others back from their files."""
+        size = sum(n.nbytes for n in norms.values())
+        if self._held_bytes + size > HELD_NORM_BYTES:
+            return
+        config = next(iter(self.stats.values())).config
+        self._held[name] = HeldShard(norms, config.bos_mask(tokens[:, 0], tokens[:, 2],
+                                                            len(tokens)))
+        self._held_bytes += size
+
+
+class _Computed(NamedTuple):
+    """What stage 1 of a commit computed for stage 2: the statistics after the shard, each hook
+    point's row norms and the sha256 of the hook points hashed from their buffers."""
+
+    stats: dict[str, StreamingStats]
+    norms: dict[str, np.ndarray]
+    digests: dict[str, str]
 
 
 class _ShardSet:
@@ -615,5 +684,5 @@ def background_priority() -> None:
 
 
 def default_workers() -> int:
-    # at least 3: a shard write mostly waits on the disk (O_DIRECT) beside hashing and folding
+    # at least 3: on 2 cores, a third thread keeps both busy while one waits (the GIL, a page)
     return max(3, min(8, (os.cpu_count() or 2) // 2))
