@@ -264,6 +264,9 @@ def test_preflight_bytes_are_exact_and_time_is_calibrated(tokens: Path, tmp_path
     assert memory["captured_batch"] == batch_tokens * 4 * max(report.widths.values())
     assert memory["ram_needed"] == (memory["writer"] + memory["model"] + memory["workspace"]
                                     + memory["captured_batch"])
+    # the writer holds the norms it wrote (float64, a row a point) for the summary
+    assert memory["held_norms"] == result.rows * len(report.widths) * 8
+    assert memory["writer"] > memory["held_norms"]
 
 
 def _records(manifest: dict) -> Iterator[dict]:  # type: ignore[type-arg]

@@ -51,7 +51,8 @@ class PreflightRead(BaseModel):
     free_disk_bytes: int
     disk_ok: bool
     memory: dict[str, int | None] = Field(
-        description="model, workspace, captured_batch, writer, ram_needed, vram_needed (bytes)")
+        description="model, workspace, captured_batch, held_norms, writer (held_norms included), "
+                    "ram_needed, vram_needed (bytes)")
     calibration: dict[str, Any] | None
     disk_write_bytes_per_s: float | None
     projected: ProjectedRead

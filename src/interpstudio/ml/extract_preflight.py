@@ -5,9 +5,9 @@
 
 - bytes: the shard files the store will hold, exactly (every ``.npy`` header included: shard
   boundaries are fixed by the row count), plus the small statistics files (estimated);
-- memory: the model's resident bytes, the writer's shard buffers and queued batches, and the
-  forward pass's workspace (measured as the peak allocation of the calibration batch on CUDA,
-  estimated from shapes on the CPU); on CUDA the model and workspace are VRAM, the rest RAM;
+- memory: the model's resident bytes, the writer's shard buffers, queued batches and held norms,
+  and the forward pass's workspace (measured as the peak allocation of the calibration batch on
+  CUDA, estimated from shapes on the CPU); on CUDA the model and workspace are VRAM, the rest RAM;
 - free disk at ``out_dir`` against the bytes needed (``check_free_disk`` refuses);
 - time: a calibration batch of the real plan on the real model and device (one warm-up pass,
   then one timed pass including the gather and the copy to the CPU) gives tokens/s; a short
@@ -47,7 +47,7 @@ from interpstudio.ml.stats import StatsConfig, StreamingStats
 from interpstudio.ml.store import STORAGE_DTYPES, encode
 from interpstudio.ml.store_batch import ActivationBatch, prepare_batch
 from interpstudio.ml.store_stats import fold_shard
-from interpstudio.ml.store_writer import DEFAULT_SHARD_BYTES, default_workers
+from interpstudio.ml.store_writer import DEFAULT_SHARD_BYTES, HELD_NORM_BYTES, default_workers
 from interpstudio.ml.token_store import TokenizedDataset
 
 DISK_PROBE_BYTES = 32 << 20
@@ -81,7 +81,7 @@ class PreflightReport:
     bytes: dict[str, int]  # activations, tokens, norms, headers (exact); stats (estimate); total
     free_disk_bytes: int
     disk_ok: bool
-    memory: dict[str, int | None]  # model, workspace, writer, ram_needed, vram_needed
+    memory: dict[str, int | None]  # model, workspace, held_norms, writer, ram_/vram_needed
     calibration: dict[str, Any] | None  # tokens, seconds, tokens_per_s, batch_size, device
     disk_write_bytes_per_s: float | None
     projected: dict[str, Any]  # compute_s, disk_s, total_s, bound
@@ -295,11 +295,13 @@ def _memory(
     storage = STORAGE_DTYPES[session.dtype]
     shard_set = sum(direct_io.NpyBuffer.region_bytes((rows_per_shard, d), storage)
                     for d in widths.values()) + rows_per_shard * 24  # + the token rows
-    writer = 2 * shard_set + stagings
+    # the row norms it wrote, held for the summary (float64, one per row and point), bounded
+    held_norms = min(HELD_NORM_BYTES, session.plan.n_rows * len(widths) * 8)
+    writer = 2 * shard_set + stagings + held_norms
     on_device = model_bytes + workspace + captured
     return {
         "model": model_bytes, "workspace": workspace, "captured_batch": captured,
-        "writer": writer,
+        "held_norms": held_norms, "writer": writer,
         "ram_needed": writer + (captured if cuda else on_device),
         "vram_needed": on_device if cuda else None,
     }
