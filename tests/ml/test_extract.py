@@ -309,10 +309,37 @@ def test_preflight_ram_covers_every_buffer_the_run_allocates(
     report = preflight(model, tokens, POINTS, out_dir=tmp_path / "s", batch_size=4,
                        shard_rows=40, max_queued_batches=1)
     allocated.clear()  # the calibration batches are not the run's
+    buffer_cache.buffer_cache.clear()  # nor is their staging, which the run would take back
     run(model, tokens, tmp_path / "s", max_queued_batches=1,
         progress=lambda _: time.sleep(0.02))
     assert len(allocated) >= 3  # two shard sets and at least one staging
     assert sum(allocated) <= report.memory["writer"]
+
+
+def test_preflight_calibrates_in_one_staging_and_leaves_it_for_the_run(
+    tokens: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The warm-up batch's staging is released before the timed batch (which would otherwise
+    be timed on fresh memory), and the run after preflight takes it back."""
+    from interpstudio.ml import buffer_cache, direct_io
+
+    allocated: list[int] = []
+
+    def recording(size: int):  # type: ignore[no-untyped-def]
+        allocated.append(size)
+        return direct_io.anonymous_memory(size)
+
+    monkeypatch.setattr(buffer_cache, "anonymous_memory", recording)
+    cache = buffer_cache.buffer_cache
+    cache.clear()
+    model = tiny_causal_lm("llama")
+    preflight(model, tokens, POINTS, out_dir=tmp_path / "s", batch_size=4, shard_rows=40)
+    assert len(allocated) == 1  # warm-up and timed batch: one staging
+    assert cache.cached_bytes == allocated[0]
+    reused = cache.reused
+    run(model, tokens, tmp_path / "s")
+    assert cache.reused > reused
+    assert allocated[0] not in allocated[1:]  # the run made no staging of its own
 
 
 def test_disk_full_is_refused_by_preflight_and_mid_run_leaves_a_valid_partial(

@@ -15,8 +15,11 @@ with fresh memory, 0.76 with reuse. The process's first run still pays.
 (``direct_io.anonymous_memory``); ``give_back(memory)`` keeps it, its pages resident (not
 ``MADV_FREE``: pages the kernel may take back are fresh again), up to ``limit`` bytes (the oldest
 go first). Content is undefined (stale bytes): every user writes rows before it reads or writes
-them out. An idle cache lets its memory go after ``idle_s`` seconds without a ``give_back``, so an
-idle server does not hold it. Thread-safe.
+them out. An idle cache lets its memory go after ``idle_s`` seconds without a ``give_back``, so
+an idle server does not hold it. The cost: a run of other shapes within that time finds memory it
+cannot use still held beside its own (``limit`` at most; preflight's RAM figure does not count
+it). Letting go of everything on a miss was tried: a run takes its shard sets before its staging,
+so it then dropped the staging its own preflight had left for it. Thread-safe.
 
 This module is NOT responsible for what the memory holds or for page-aligned carving
 (``direct_io.NpyBuffer``).

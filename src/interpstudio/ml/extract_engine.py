@@ -373,6 +373,11 @@ class ExtractionSession:
             x = x.to(out.dtype)
         return out.copy_(x)
 
+    def recycle_memory(self) -> None:
+        """Hand the stagings released so far to ``buffer_cache`` for the next run (call once no
+        batch is in flight)."""
+        self._staging.recycle()
+
     def compute(self, batch: Batch, skip_before: int) -> list[ActivationBatch]:
         """Run ``batch`` in chunks of at most ``batch_limit`` sequences, halving on OOM."""
         out: list[ActivationBatch] = []
@@ -467,7 +472,7 @@ class ExtractionSession:
                             batch_size=self.batch_limit,
                         ))
         finally:  # every staging is back once the writer has closed
-            self._staging.recycle()
+            self.recycle_memory()
         manifest = writer.manifest
         if int(manifest["counts"]["rows"]) != self.plan.n_rows:
             raise ExtractionIncomplete(Path(out_dir), int(manifest["counts"]["rows"]),

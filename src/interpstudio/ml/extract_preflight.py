@@ -220,7 +220,9 @@ def _calibrate(session: ExtractionSession) -> dict[str, Any]:
     """Time the first planned batch (after one warm-up pass) on the real model and device."""
     batch = session.plan.batch(0)
     cuda = session.device.type == "cuda"
-    session.compute(batch, skip_before=0)  # warm-up (kernels, allocator, caches)
+    for warm in session.compute(batch, skip_before=0):  # warm-up (kernels, allocator, caches)
+        if warm.release is not None:  # the timed batch reuses its staging: no fresh memory
+            warm.release()
     if cuda:
         torch.cuda.synchronize(session.device)
         torch.cuda.reset_peak_memory_stats(session.device)
@@ -235,6 +237,7 @@ def _calibrate(session: ExtractionSession) -> dict[str, Any]:
         for batch_rows in rows:
             if batch_rows.release is not None:
                 batch_rows.release()
+        session.recycle_memory()  # the run that follows takes the staging back
     return {
         "tokens": batch.tokens, "seconds": seconds, "writer_s": writer_s,
         "tokens_per_s": batch.tokens / max(seconds, 1e-9), "batch_size": len(batch.lengths),
