@@ -781,3 +781,29 @@ def test_the_summary_uses_the_norms_just_written_and_equals_one_read_from_the_fi
         manifest["shards"])
     assert json.loads((tmp_path / "s" / "stats.json").read_text()) == json.loads(
         json.dumps(from_files))
+
+
+def test_norms_beyond_the_held_limit_are_read_back_and_the_summary_is_the_same(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Memory stays flat in a long run: past ``HELD_NORM_BYTES`` the norms are not kept, and the
+    summary reads those shards' norm files instead."""
+    from interpstudio.ml import store_stats, store_writer
+
+    reference = write_all(tmp_path / "reference", durable=False)
+    monkeypatch.setattr(store_writer, "HELD_NORM_BYTES", SHARD_ROWS * len(HOOKS) * 8)  # a shard
+    read_back: list[Path] = []
+    load = store_stats.load_npy
+
+    def counting(path: Path) -> Any:
+        read_back.append(path)
+        return load(path)
+
+    monkeypatch.setattr(store_stats, "load_npy", counting)
+    manifest = write_all(tmp_path / "s", durable=False)
+    norm_reads = [p for p in read_back if "norms" in p.parts]
+    assert len(norm_reads) == len(HOOKS) * (len(manifest["shards"]) - 1)
+    assert "shard_00000.npy" not in {p.name for p in norm_reads}  # the first one was held
+    assert (tmp_path / "s" / "stats.json").read_bytes() == (
+        tmp_path / "reference" / "stats.json").read_bytes()
+    assert reference["counts"] == manifest["counts"]

@@ -79,7 +79,9 @@ from interpstudio.ml.store_manifest import ResumePoint
 from interpstudio.ml.store_stats import HeldShard, fold_shard, store_statistics
 
 DEFAULT_SHARD_BYTES = 256 << 20  # activation bytes (all hook points) per shard
-HELD_NORM_BYTES = 256 << 20  # row norms kept in memory for the summary (8 bytes a row a point)
+# row norms kept in memory for the summary (8 bytes a row a point): enough for a short run, where
+# reading them back is a noticeable part of close(); small, so that memory stays flat in a long one
+HELD_NORM_BYTES = 16 << 20
 PACES = ("overlap", "inline")
 _TOKEN_ROW_BYTES = 8 * len(layout.TOKEN_COLUMNS)
 _ENOSPC = {28, 122}  # ENOSPC, EDQUOT
