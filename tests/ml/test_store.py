@@ -756,21 +756,29 @@ def test_abort_keeps_the_shard_being_written_and_drops_one_not_yet_writing(
     assert len(opened.tokens) == SHARD_ROWS
 
 
+@pytest.fixture
+def read_back(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
+    """Every file the store's statistics read (``store_stats.load_npy``), in order."""
+    from interpstudio.ml import store_stats
+
+    paths: list[Path] = []
+    load = store_stats.load_npy
+
+    def counting(path: Path) -> Any:
+        paths.append(path)
+        return load(path)
+
+    monkeypatch.setattr(store_stats, "load_npy", counting)
+    return paths
+
+
 def test_the_summary_uses_the_norms_just_written_and_equals_one_read_from_the_files(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, read_back: list[Path]
 ) -> None:
     """The writer keeps the norms it wrote for ``stats.json`` (no norm file is read back), and
     the summary is exactly the one computed from the norm files."""
     from interpstudio.ml import store_manifest, store_stats
 
-    read_back: list[Path] = []
-    load = store_stats.load_npy
-
-    def counting(path: Path) -> Any:
-        read_back.append(path)
-        return load(path)
-
-    monkeypatch.setattr(store_stats, "load_npy", counting)
     write_all(tmp_path / "s", durable=False)
     assert not [p for p in read_back if "norms" in p.parts]
     manifest = read_manifest(tmp_path / "s")
@@ -784,22 +792,15 @@ def test_the_summary_uses_the_norms_just_written_and_equals_one_read_from_the_fi
 
 
 def test_norms_beyond_the_held_limit_are_read_back_and_the_summary_is_the_same(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, read_back: list[Path]
 ) -> None:
     """Memory stays flat in a long run: past ``HELD_NORM_BYTES`` the norms are not kept, and the
     summary reads those shards' norm files instead."""
-    from interpstudio.ml import store_stats, store_writer
+    from interpstudio.ml import store_writer
 
     reference = write_all(tmp_path / "reference", durable=False)
     monkeypatch.setattr(store_writer, "HELD_NORM_BYTES", SHARD_ROWS * len(HOOKS) * 8)  # a shard
-    read_back: list[Path] = []
-    load = store_stats.load_npy
-
-    def counting(path: Path) -> Any:
-        read_back.append(path)
-        return load(path)
-
-    monkeypatch.setattr(store_stats, "load_npy", counting)
+    read_back.clear()  # the reference's own reads
     manifest = write_all(tmp_path / "s", durable=False)
     norm_reads = [p for p in read_back if "norms" in p.parts]
     assert len(norm_reads) == len(HOOKS) * (len(manifest["shards"]) - 1)
