@@ -290,21 +290,31 @@ def tiny_disk(tmp_path: Path) -> Iterator[Path]:
         subprocess.run(["umount", "-l", str(mount_point)], check=False)
 
 
-def test_preflight_ram_covers_every_buffer_the_run_allocates(
-    tokens: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Shard buffers and stagings are the writer's memory; their total never exceeds the estimate
-    (max_queued_batches=1: the writer falls behind, so every staging the queue allows is made)."""
+@pytest.fixture
+def allocated(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
+    """The size of every fresh mapping ``buffer_cache`` makes (shard sets, stagings), starting
+    from an empty cache."""
     from interpstudio.ml import buffer_cache, direct_io
 
-    allocated: list[int] = []
+    sizes: list[int] = []
 
     def recording(size: int):  # type: ignore[no-untyped-def]
-        allocated.append(size)
+        sizes.append(size)
         return direct_io.anonymous_memory(size)
 
     monkeypatch.setattr(buffer_cache, "anonymous_memory", recording)
-    buffer_cache.buffer_cache.clear()  # every buffer of the run is fresh, so it is recorded
+    buffer_cache.buffer_cache.clear()
+    yield sizes
+    buffer_cache.buffer_cache.clear()
+
+
+def test_preflight_ram_covers_every_buffer_the_run_allocates(
+    tokens: Path, tmp_path: Path, allocated: list[int]
+) -> None:
+    """Shard buffers and stagings are the writer's memory; their total never exceeds the estimate
+    (max_queued_batches=1: the writer falls behind, so every staging the queue allows is made)."""
+    from interpstudio.ml import buffer_cache
+
     model = tiny_causal_lm("llama")
     report = preflight(model, tokens, POINTS, out_dir=tmp_path / "s", batch_size=4,
                        shard_rows=40, max_queued_batches=1)
@@ -317,21 +327,12 @@ def test_preflight_ram_covers_every_buffer_the_run_allocates(
 
 
 def test_preflight_calibrates_in_one_staging_and_leaves_it_for_the_run(
-    tokens: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tokens: Path, tmp_path: Path, allocated: list[int]
 ) -> None:
     """The warm-up batch's staging is released before the timed batch (which would otherwise
     be timed on fresh memory), and the run after preflight takes it back."""
-    from interpstudio.ml import buffer_cache, direct_io
+    from interpstudio.ml.buffer_cache import buffer_cache as cache
 
-    allocated: list[int] = []
-
-    def recording(size: int):  # type: ignore[no-untyped-def]
-        allocated.append(size)
-        return direct_io.anonymous_memory(size)
-
-    monkeypatch.setattr(buffer_cache, "anonymous_memory", recording)
-    cache = buffer_cache.buffer_cache
-    cache.clear()
     model = tiny_causal_lm("llama")
     preflight(model, tokens, POINTS, out_dir=tmp_path / "s", batch_size=4, shard_rows=40)
     assert len(allocated) == 1  # warm-up and timed batch: one staging

@@ -13,6 +13,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,7 +22,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from helpers import small_filesystem
+from helpers import small_filesystem, wait_for
 from interpstudio.ml.stats import StatsConfig
 from interpstudio.ml.store import (
     HookPointNotStored,
@@ -680,8 +681,6 @@ def test_unknown_pace_is_refused(tmp_path: Path) -> None:
 def _hold_first_shard_writes(monkeypatch: pytest.MonkeyPatch) -> Any:
     """Make the hook-point files of shard 0 wait until the returned event is set: a slow disk,
     which a test cannot cause for real."""
-    import threading
-
     from interpstudio.ml import store
 
     gate = threading.Event()
@@ -696,13 +695,8 @@ def _hold_first_shard_writes(monkeypatch: pytest.MonkeyPatch) -> Any:
     return gate
 
 
-def _until(condition: Any, seconds: float = 20.0) -> bool:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.01)
-    return True
+def _second_shard_computed(writer: ActivationWriter) -> bool:
+    return any(s.submitted == 2 and s.computed.is_set() for s in writer._sets)
 
 
 @pytest.mark.timeout(90)
@@ -718,12 +712,8 @@ def test_the_next_shards_statistics_do_not_wait_for_this_shards_writes(
     writer = open_writer(tmp_path / "s", durable=False, pace="overlap", max_queued_batches=64)
     for batch in batches():
         writer.append(batch)
-
-    def second_shard_computed() -> bool:
-        return any(s.submitted == 2 and s.computed.is_set() for s in writer._sets)
-
     try:
-        assert _until(second_shard_computed)
+        wait_for(lambda: _second_shard_computed(writer), timeout=20)
         assert writer.manifest["shards"] == []  # shard 0 is still being written
     finally:
         gate.set()
@@ -736,16 +726,14 @@ def test_the_next_shards_statistics_do_not_wait_for_this_shards_writes(
 def test_abort_keeps_the_shard_being_written_and_drops_one_not_yet_writing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import threading
-
     gate = _hold_first_shard_writes(monkeypatch)
     writer = open_writer(tmp_path / "s", durable=False, pace="overlap", max_queued_batches=64)
     for batch in batches():
         writer.append(batch)
-    assert _until(lambda: any(s.submitted == 2 and s.computed.is_set() for s in writer._sets))
+    wait_for(lambda: _second_shard_computed(writer), timeout=20)
     aborting = threading.Thread(target=writer.abort)
     aborting.start()
-    assert _until(writer._stop.is_set)
+    wait_for(writer._stop.is_set, timeout=20)
     gate.set()
     aborting.join(30)
     manifest = read_manifest(tmp_path / "s")

@@ -220,9 +220,8 @@ def _calibrate(session: ExtractionSession) -> dict[str, Any]:
     """Time the first planned batch (after one warm-up pass) on the real model and device."""
     batch = session.plan.batch(0)
     cuda = session.device.type == "cuda"
-    for warm in session.compute(batch, skip_before=0):  # warm-up (kernels, allocator, caches)
-        if warm.release is not None:  # the timed batch reuses its staging: no fresh memory
-            warm.release()
+    # warm-up (kernels, allocator, caches); released, so the timed batch reuses its staging
+    _release(session.compute(batch, skip_before=0))
     if cuda:
         torch.cuda.synchronize(session.device)
         torch.cuda.reset_peak_memory_stats(session.device)
@@ -234,9 +233,7 @@ def _calibrate(session: ExtractionSession) -> dict[str, Any]:
     try:
         writer_s = _writer_seconds(rows, session) if session.device.type == "cpu" else 0.0
     finally:
-        for batch_rows in rows:
-            if batch_rows.release is not None:
-                batch_rows.release()
+        _release(rows)
         session.recycle_memory()  # the run that follows takes the staging back
     return {
         "tokens": batch.tokens, "seconds": seconds, "writer_s": writer_s,
@@ -245,6 +242,12 @@ def _calibrate(session: ExtractionSession) -> dict[str, Any]:
         "peak_allocated_bytes": int(torch.cuda.max_memory_allocated(session.device))
         if cuda else None,
     }
+
+
+def _release(rows: list[ActivationBatch]) -> None:
+    for batch_rows in rows:
+        if batch_rows.release is not None:
+            batch_rows.release()
 
 
 def _writer_seconds(rows: list[ActivationBatch], session: ExtractionSession) -> float:

@@ -509,9 +509,7 @@ class ActivationWriter:
         shard into a copy of the statistics and hash its hook points' files, then hand it to
         the committer. ``computed`` is set either way (an inline caller waits for it)."""
         try:
-            self._refuse_after_failure(number)
-            if self._stop.is_set():
-                shard_set.pending.set_result(None)  # aborted before it began: not committed
+            if not self._may_go_on(shard_set, number):
                 return
             work = self._compute(shard_set, rows)
         except BaseException as exc:
@@ -532,9 +530,7 @@ class ActivationWriter:
         completes). After a failed shard, later ones refuse to commit: their rows would follow a
         missing shard. After ``abort``, a shard not yet writing is dropped."""
         try:
-            self._refuse_after_failure(number)
-            if self._stop.is_set():
-                shard_set.pending.set_result(None)  # aborted before it began: not committed
+            if not self._may_go_on(shard_set, number):
                 return
             self._write_shard(shard_set, rows, work, final=final)
         except BaseException as exc:
@@ -542,11 +538,17 @@ class ActivationWriter:
             return
         shard_set.pending.set_result(None)
 
-    def _refuse_after_failure(self, number: int) -> None:
+    def _may_go_on(self, shard_set: _ShardSet, number: int) -> bool:
+        """Before a stage of shard ``number``: raise an earlier shard's failure; after ``abort``
+        settle the shard as not committed and say False."""
         with self._commit_lock:
             failed = self._commit_error
         if failed is not None and failed[0] < number:
             raise failed[1]
+        if self._stop.is_set():
+            shard_set.pending.set_result(None)  # aborted before this stage began
+            return False
+        return True
 
     def _fail_commit(self, shard_set: _ShardSet, number: int, exc: BaseException) -> None:
         with self._commit_lock:
