@@ -34,7 +34,8 @@ class ExtractionWorld:
     factory: sessionmaker[Session]
     model_id: int
     dataset_id: int
-    tokenization: Callable[..., int]  # (texts, repeat=1, tokenizer_key=MODEL_KEY) -> id
+    # (texts, repeat=1, tokenizer_key=MODEL_KEY, policy_hash=None) -> id
+    tokenization: Callable[..., int]
 
 
 @pytest.fixture
@@ -59,7 +60,7 @@ def world(sqlite_settings: Settings, tiny_llama_dir: Path) -> ExtractionWorld:
     made = {"n": 0}
 
     def tokenization(texts: list[str] = TEXTS, repeat: int = 1,
-                     tokenizer_key: str = MODEL_KEY) -> int:
+                     tokenizer_key: str = MODEL_KEY, policy_hash: str | None = None) -> int:
         made["n"] += 1
         rel = f"datasets/1/tokenizations/{made['n']}"
         sequences = [tokenizer(t)["input_ids"] for t in texts] * repeat
@@ -70,7 +71,8 @@ def world(sqlite_settings: Settings, tiny_llama_dir: Path) -> ExtractionWorld:
         writer.finish(counts={})
         with factory.begin() as session:
             row = Tokenization(dataset_id=dataset_id, model_id=model_id,
-                               tokenizer_key=tokenizer_key, policy={}, policy_hash=f"p{made['n']}",
+                               tokenizer_key=tokenizer_key, policy={},
+                               policy_hash=policy_hash or f"p{made['n']}",
                                status="ready", path=rel, updated_at=utcnow(),
                                counts={"sequences": len(sequences),
                                        "tokens": sum(map(len, sequences))})

@@ -1,6 +1,7 @@
 """``interpstudio extract`` as a real subprocess on the test world's database and data dir:
 dry run (preflight only), a full run with JSON output, ``--dataset`` picking the tokenization made
-with the model's tokenizer, and a refusal with exit code 2."""
+with the model's tokenizer (under exactly the policy asked for, when one is), and a refusal with
+exit code 2."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ import sys
 
 from conftest import ExtractionWorld
 from interpstudio.ml import open_activations
+from interpstudio.services.dataset_params import TokenizationPolicySpec
+from interpstudio.services.tokenizations import requested_policy_hash
 
 
 def run_cli(world: ExtractionWorld, *args: str) -> subprocess.CompletedProcess[str]:
@@ -40,7 +43,11 @@ def test_extract_cli_dry_run_then_full_run(world: ExtractionWorld) -> None:
 
     human = run_cli(world, *common, "--tokenization", str(tokenization_id))
     assert human.returncode == 0, human.stderr
-    assert "open_activations(" in human.stdout and "bound" in human.stderr
+    assert "bound" in human.stderr
+    # the lines to copy stay whole (a 100-character path was wrapped at 80 columns)
+    second = world.settings.data_dir / "extractions" / str(extraction["id"] + 1) / "store"
+    assert f"    acts = open_activations({str(second)!r})\n" in human.stdout
+    assert f"store      {second}\n" in human.stdout
 
 
 def test_extract_cli_refuses_an_unknown_hook_kind_with_exit_2(world: ExtractionWorld) -> None:
@@ -49,3 +56,36 @@ def test_extract_cli_refuses_an_unknown_hook_kind_with_exit_2(world: ExtractionW
                      str(tokenization_id), "--hooks", "blocks.0.residual")
     assert result.returncode == 2
     assert "resid_post" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_extract_cli_dataset_with_a_policy_uses_only_a_tokenization_made_under_it(
+    world: ExtractionWorld,
+) -> None:
+    """``--max-length`` / ``--mode`` with ``--dataset`` pin the tokenization policy: a newer
+    tokenization under another policy is not taken instead (it was, silently)."""
+    world.tokenization(repeat=2, policy_hash=requested_policy_hash(  # twice the tokens
+        TokenizationPolicySpec(max_length=16, mode="pack")))
+    world.tokenization()  # the newest
+    common = ["extract", "--model", str(world.model_id), "--dataset", str(world.dataset_id),
+              "--device", "cpu", "--dry-run", "--json"]
+    tokens = {}
+    for extra in (["--max-length", "16", "--mode", "pack"], []):
+        result = run_cli(world, *common, *extra)
+        assert result.returncode == 0, result.stderr
+        tokens[bool(extra)] = json.loads(result.stdout)["plan"]["tokens"]
+    assert tokens[True] == 2 * tokens[False]
+
+    refused = run_cli(world, *common, "--mode", "sliding")
+    assert refused.returncode == 2 and "Traceback" not in refused.stderr
+    assert "truncate" in refused.stderr and "pack" in refused.stderr
+
+
+def test_extract_cli_refuses_an_invalid_option_value_with_the_valid_ones(
+    world: ExtractionWorld,
+) -> None:
+    """A value the spec's schema refuses ends with exit 2 and the valid values, not a pydantic
+    traceback (it was a traceback for every command)."""
+    result = run_cli(world, "extract", "--model", str(world.model_id), "--tokenization",
+                     str(world.tokenization()), "--positions", "bogus", "--dry-run")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "positions" in result.stderr and "exclude_bos" in result.stderr

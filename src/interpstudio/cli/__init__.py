@@ -2,7 +2,8 @@
 
 ``server`` (serve, worker, db, openapi), ``jobs`` (jobs ..., selftest); later groups (models,
 datasets, extract) plug in the same way. Settings come from ``INTERPSTUDIO_*`` variables; an
-``AppError`` (including invalid settings) ends the command with its message and exit code 2, never
+``AppError`` (including invalid settings) or an option value that fails its schema (pydantic's
+``ValidationError``: ``--positions bogus``) ends the command with its message and exit code 2, never
 a traceback. This package is NOT responsible for business rules: commands call services.
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 import sys
 
 import typer
+from pydantic import ValidationError
 
 from interpstudio.cli import datasets, extract, jobs, models, server
 from interpstudio.cli.common import err_console
@@ -31,4 +33,10 @@ def main() -> None:
         app()
     except AppError as exc:
         err_console.print(f"[red]error:[/red] {exc.message}")
+        sys.exit(2)
+    except ValidationError as exc:
+        for problem in exc.errors(include_url=False):
+            where = ".".join(str(part) for part in problem["loc"]) or exc.title
+            err_console.print(f"[red]error:[/red] {where}: {problem['msg']} "
+                              f"(got {problem.get('input')!r})", highlight=False)
         sys.exit(2)

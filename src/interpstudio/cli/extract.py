@@ -32,6 +32,7 @@ from interpstudio.cli.common import (
     session_factory,
 )
 from interpstudio.core.settings import Settings
+from interpstudio.services.dataset_params import TokenizationPolicySpec
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -90,20 +91,22 @@ def _run_job(settings: Settings, factory: sessionmaker[Session], job_id: int, *,
 
 
 def _tokenization_for(settings: Settings, factory: sessionmaker[Session], *, dataset_id: int,
-                      model_id: int, max_length: int, quiet: bool) -> int:
+                      model_id: int, policy: TokenizationPolicySpec | None, quiet: bool) -> int:
+    """The dataset's ready tokenization with the model's tokenizer, made (and run here) if there
+    is none. ``policy`` None: the newest such tokenization, else one with the default policy;
+    a policy: only one made under exactly it."""
     from interpstudio.core.paths import DataPaths
     from interpstudio.services import extractions as service
     from interpstudio.services import tokenizations
-    from interpstudio.services.dataset_params import TokenizationPolicySpec
 
     with factory.begin() as session:
         found = service.find_tokenization_for(session=session, dataset_id=dataset_id,
-                                              model_id=model_id)
+                                              model_id=model_id, policy=policy)
         if found is not None:
             return found.id
         created = tokenizations.create_tokenization(
             session=session, paths=DataPaths(settings.data_dir), dataset_id=dataset_id,
-            model_id=model_id, policy=TokenizationPolicySpec(max_length=max_length))
+            model_id=model_id, policy=policy or TokenizationPolicySpec())
         tokenization_id, job_id = created.id, created.job_id
     if not quiet:
         console.print(f"tokenizing dataset {dataset_id} with model {model_id}'s tokenizer "
@@ -151,17 +154,19 @@ def print_preflight(report: dict[str, Any]) -> None:
 def print_how_to_open(settings: Settings, extraction: dict[str, Any]) -> None:
     store = settings.data_dir / extraction["path"] / "store"
     hook = (extraction["spec"].get("hook_points_expanded") or ["blocks.0.resid_post"])[-1]
-    console.print(f"\n[bold]store[/bold]      {store}")
-    console.print(f"[bold]statistics[/bold] {store / 'stats.json'}")
+    # paths and code to copy: never wrapped at the terminal's width (soft_wrap)
+    console.print(f"\n[bold]store[/bold]      {store}", soft_wrap=True)
+    console.print(f"[bold]statistics[/bold] {store / 'stats.json'}", soft_wrap=True)
     console.print(f"[bold]top tokens[/bold] {settings.data_dir / extraction['path']}"
-                  "/samples.json\n")
+                  "/samples.json\n", soft_wrap=True)
     console.print("Open it from Python:\n", style="bold")
     console.print(
         "    from interpstudio.ml import open_activations\n"
         f"    acts = open_activations({str(store)!r})\n"
         f"    x = acts[{hook!r}][:1000]      # (rows, d) numpy, read lazily from the shards\n"
         "    acts.tokens[:1000]                # token_id, sequence, position per row\n"
-        f"    acts.stats['hooks'][{hook!r}]['groups']['all']['norm']", highlight=False)
+        f"    acts.stats['hooks'][{hook!r}]['groups']['all']['norm']", highlight=False,
+        soft_wrap=True)
 
 
 def run_extraction_command(settings: Settings, factory: sessionmaker[Session], spec: Any, *,
@@ -206,7 +211,13 @@ def extract(
     max_tokens: Annotated[int | None, typer.Option(min=1)] = None,
     device: Annotated[str, typer.Option(help="auto | cpu | cuda[:N]")] = "auto",
     shard_rows: Annotated[int | None, typer.Option(min=1)] = None,
-    max_length: Annotated[int, typer.Option(help="Tokens per sequence when tokenizing.")] = 1024,
+    max_length: Annotated[int | None, typer.Option(
+        min=1, help="With --dataset: tokens per sequence (window with --mode pack); given, "
+                    "only a tokenization with exactly this policy is used or made "
+                    "[default: 1024]")] = None,
+    mode: Annotated[str | None, typer.Option(
+        help="With --dataset: 'truncate' (one sequence per row) or 'pack' (rows joined with EOS "
+             "into full windows); given, as --max-length [default: truncate]")] = None,
     name: str | None = None,
     dry_run: Annotated[bool, typer.Option(help="Only show the preflight.")] = False,
     enqueue: Annotated[bool, typer.Option(help="Only queue it for a server/worker.")] = False,
@@ -221,8 +232,12 @@ def extract(
     settings = load_settings()
     factory = session_factory(settings)
     if tokenization is None:
+        policy = None
+        if max_length is not None or mode is not None:
+            policy = TokenizationPolicySpec.model_validate(
+                {"max_length": max_length or 1024, "mode": mode or "truncate"})
         tokenization = _tokenization_for(settings, factory, dataset_id=dataset,  # type: ignore[arg-type]
-                                         model_id=model, max_length=max_length, quiet=as_json)
+                                         model_id=model, policy=policy, quiet=as_json)
     spec = ExtractionSpec.model_validate({
         "model_id": model, "tokenization_id": tokenization, "hook_points": hooks, "name": name,
         "precision": precision, "batch_size": batch_size, "positions": positions,

@@ -19,6 +19,9 @@ from interpstudio.services.job_params import JobParams
 Precision = Literal["fp32", "fp16", "bf16", "q8", "q4", "q2"]
 StorageDtype = Literal["float16", "bfloat16", "float32"]
 Positions = Literal["all", "last", "every_k", "exclude_bos"]
+# the row groups stats.json reports (``ml.stats.REPORTED_GROUPS``): every row, rows past the
+# first position that are not BOS, and the first-position / BOS rows
+RowGroup = Literal["all", "non_bos", "bos"]
 
 
 class ExtractionSpec(JobParams):

@@ -32,6 +32,7 @@ from interpstudio.ml.extract_plan import EmptyExtraction
 from interpstudio.ml.hook_points import expand_hook_points
 from interpstudio.ml.store import config_hash
 from interpstudio.services import jobs as job_service
+from interpstudio.services.dataset_params import TokenizationPolicySpec
 from interpstudio.services.extraction_errors import (
     ExtractionBusy,
     ExtractionHasNoJob,
@@ -43,7 +44,8 @@ from interpstudio.services.extraction_errors import (
     TokenizationNotReady,
     TokenizerMismatch,
 )
-from interpstudio.services.extraction_params import ExtractionSpec
+from interpstudio.services.extraction_params import ExtractionSpec, RowGroup
+from interpstudio.services.tokenizations import requested_policy_hash
 
 READY_TOKENIZATION = ("ready", "complete", "succeeded")
 FINAL_STATUSES = ("complete", "failed", "cancelled", "partial", "interrupted")
@@ -120,9 +122,11 @@ def resolve_inputs(*, session: Session, spec: ExtractionSpec) -> tuple[Model, To
     return model, tokenization, points
 
 
-def find_tokenization_for(*, session: Session, dataset_id: int,
-                          model_id: int) -> Tokenization | None:
-    """The newest ready tokenization of ``dataset_id`` made with the model's tokenizer."""
+def find_tokenization_for(*, session: Session, dataset_id: int, model_id: int,
+                          policy: TokenizationPolicySpec | None = None) -> Tokenization | None:
+    """The newest ready tokenization of ``dataset_id`` made with the model's tokenizer; with
+    ``policy``, only one made under exactly that policy (a caller that asked for 128-token
+    sequences must not be handed a 1,024-token tokenization)."""
     from sqlalchemy import select
 
     model = session.get(Model, model_id)
@@ -133,6 +137,8 @@ def find_tokenization_for(*, session: Session, dataset_id: int,
                     Tokenization.tokenizer_key == model.key,
                     Tokenization.status.in_(READY_TOKENIZATION))
              .order_by(Tokenization.id.desc()).limit(1))
+    if policy is not None:
+        query = query.where(Tokenization.policy_hash == requested_policy_hash(policy))
     return session.scalars(query).first()
 
 
@@ -244,9 +250,10 @@ def delete_extraction(*, session: Session, paths: DataPaths, extraction_id: int)
 
 
 # ---------------------------------------------------------------------------------- results
-def read_stats(*, paths: DataPaths, row: Extraction, per_dim: bool = False) -> dict[str, Any]:
+def read_stats(*, paths: DataPaths, row: Extraction, per_dim: bool = False,
+               group: RowGroup = "all") -> dict[str, Any]:
     """``stats.json`` of the store (per-dimension arrays only when asked), plus a per-layer
-    curve of the mean L2 norm per hook kind."""
+    curve of the mean L2 norm per hook kind over the rows of ``group``."""
     from interpstudio.ml.store_reader import open_activations
 
     store = extraction_dir(paths, row) / STORE_DIR
@@ -265,21 +272,25 @@ def read_stats(*, paths: DataPaths, row: Extraction, per_dim: bool = False) -> d
         }
         hooks[name] = {**{k: v for k, v in summary.items() if k != "groups"}, "groups": groups}
         _, layer, kind = name.split(".", 2)
-        norm = summary["groups"]["all"]["norm"]
+        norm = summary["groups"][group]["norm"]
         curves.setdefault(kind, []).append({"layer": int(layer), "norm_mean": norm["mean"],
                                             "norm_std": norm["std"]})
     for points in curves.values():
         points.sort(key=lambda p: p["layer"])
     return {"status": acts.status, "rows": stats["rows"], "shards": stats["shards"],
-            "dtype": acts.dtype, "hooks": hooks, "layer_norms": curves}
+            "dtype": acts.dtype, "hooks": hooks, "group": group, "layer_norms": curves}
 
 
-def read_samples(*, paths: DataPaths, row: Extraction) -> dict[str, Any]:
+def read_samples(*, paths: DataPaths, row: Extraction,
+                 group: RowGroup = "all") -> dict[str, Any]:
+    """The top-norm rows of each hook point among the rows of ``group``, with their text."""
     file = extraction_dir(paths, row) / SAMPLES_FILE
     if not file.is_file():
         raise ExtractionResultsNotReady(row.id, "top-token samples", row.status)
-    result: dict[str, Any] = orjson.loads(file.read_bytes())
-    return result
+    samples: dict[str, Any] = orjson.loads(file.read_bytes())
+    # files written before samples were kept per group hold group "all" only, as "hooks"
+    groups = samples.get("groups") or {"all": samples.get("hooks", {})}
+    return {"group": group, "hooks": groups.get(group, {}), "context": samples["context"]}
 
 
 def export_extraction(*, paths: DataPaths, row: Extraction, hook_names: list[str] | None,

@@ -1,0 +1,32 @@
+"""``interpstudio demo`` as a real subprocess in an empty data dir (slow: it imports the bundled
+SmolLM2-135M GGUF): every step runs, the bundled text is tokenized packed into 256-token windows,
+and the store it reports holds every layer's resid_post."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from interpstudio.ml import open_activations
+
+
+@pytest.mark.slow
+def test_demo_runs_every_step_on_packed_windows(tmp_path: Path) -> None:
+    env = {**os.environ, "INTERPSTUDIO_DATA_DIR": str(tmp_path / "data")}
+    env.pop("INTERPSTUDIO_DATABASE_URL", None)
+    done = subprocess.run([sys.executable, "-m", "interpstudio", "demo", "--max-tokens", "512",
+                           "--json"], env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["status"] == "complete" and result["counts"]["rows"] == 512
+    acts = open_activations(tmp_path / "data" / result["path"] / "store")
+    assert sorted(acts) == sorted(f"blocks.{i}.resid_post" for i in range(30))
+    tokens = acts.tokens[:]
+    # packed: two whole 256-token windows of the play, not 60-odd lines of ~9 tokens
+    assert sorted(set(tokens[:, 1].tolist())) == [0, 1]
+    assert tokens[:, 2].tolist() == list(range(256)) * 2
