@@ -3,7 +3,8 @@
  * worker) and the system Chromium. "Run the demo" on the Extractions page imports the bundled
  * SmolLM2-135M and the bundled text, tokenizes, extracts every layer's resid_post with live
  * progress, and lands on the results page: the per-layer norm curve, a histogram and the
- * highest-norm tokens with their text; the history then lists the complete extraction.
+ * highest-norm tokens with their text, of the rows past the first position by default (the text
+ * was tokenized packed, so those are most rows); the history then lists the complete extraction.
  */
 import { expect, test } from "@playwright/test";
 import { type Backend, startBackend } from "./backend-server";
@@ -30,6 +31,13 @@ test("run the demo -> live progress -> results charts -> history", async ({ page
   await expect(curve.getByTestId("series-resid_post").locator("circle")).toHaveCount(30);
   await expect(page.getByTestId("histogram-bar").first()).toBeVisible();
   await expect(page.locator("table.top-tokens mark").first()).toBeVisible();
+  await expect(page.getByLabel("Row group")).toHaveValue("non_bos");
+  const positions = await page.locator("table.top-tokens tbody td:nth-child(3)").allTextContents();
+  expect(positions.length).toBeGreaterThan(0);
+  expect(positions).not.toContain("0"); // the first positions' sink norms are left to group "bos"
+  const listed = await page.request.get(`${backend.url}/api/v1/datasets/1/tokenizations`);
+  expect((await listed.json()).items[0].policy.requested).toMatchObject(
+    { mode: "pack", max_length: 256 });
   await page.getByRole("main").getByRole("link", { name: "Extractions" }).click();
   await expect(page.getByTestId("extraction-1")).toContainText("complete");
 });

@@ -4,6 +4,7 @@ cancel + resume (byte-identical), retry, delete, refusals, kill -9 of a worker p
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -85,6 +86,45 @@ def test_extraction_job_runs_and_writes_store_stats_and_samples(
     top = samples["hooks"]["blocks.1.resid_post"][0]
     assert top["token"] and isinstance(top["before"], str)
     assert top["norm"] == stats["hooks"]["blocks.1.resid_post"]["groups"]["all"]["norm"]["max"]
+    assert_groups_kept_apart(world, paths, extraction_id, acts)
+
+
+def assert_groups_kept_apart(world: ExtractionWorld, paths: DataPaths, extraction_id: int,
+                             acts: Any) -> None:
+    """Per row group, the norm curve and the top-norm rows are those of the group's own rows,
+    recomputed here from the stored activations: ``non_bos`` never shows a first position."""
+    hook = "blocks.1.resid_post"
+    norms = np.linalg.norm(acts[hook][:].astype(np.float64), axis=1)
+    first = acts.tokens[:][:, 2] == 0  # columns: token_id, sequence_index, position
+    assert first.any() and (~first).any()
+    with world.factory() as session:
+        row = service.get_extraction(session=session, extraction_id=extraction_id)
+        for group, rows in (("non_bos", ~first), ("bos", first), ("all", first | ~first)):
+            stats = service.read_stats(paths=paths, row=row, group=group)
+            samples = service.read_samples(paths=paths, row=row, group=group)
+            assert stats["group"] == samples["group"] == group
+            curve = {p["layer"]: p["norm_mean"] for p in stats["layer_norms"]["resid_post"]}
+            assert curve[1] == pytest.approx(norms[rows].mean(), rel=1e-6)
+            top = samples["hooks"][hook]
+            assert top and all(rows[s["row"]] for s in top)
+            assert top[0]["norm"] == pytest.approx(norms[rows].max(), rel=1e-9)
+            assert [s["norm"] for s in top] == sorted((s["norm"] for s in top), reverse=True)
+
+
+def test_samples_written_before_groups_are_read_as_group_all(world: ExtractionWorld) -> None:
+    """A ``samples.json`` from before per-group samples ({"hooks": ...}) still serves ``all``,
+    and no other group's rows are made up from it."""
+    extraction_id = create(world, make_spec(world, world.tokenization()))
+    folder = store_of(world, extraction_id).parent
+    folder.mkdir(parents=True, exist_ok=True)
+    old = {"hooks": {"blocks.0.resid_post": [{"norm": 2.0, "row": 0}]},
+           "context": {"before": 8, "after": 4}}
+    (folder / service.SAMPLES_FILE).write_text(json.dumps(old))
+    with world.factory() as session:
+        row = service.get_extraction(session=session, extraction_id=extraction_id)
+        paths = DataPaths(world.settings.data_dir)
+        assert service.read_samples(paths=paths, row=row)["hooks"] == old["hooks"]
+        assert service.read_samples(paths=paths, row=row, group="non_bos")["hooks"] == {}
 
 
 @pytest.mark.parametrize(
@@ -242,3 +282,12 @@ def test_deleting_the_model_while_an_extraction_runs_is_refused_with_what_depend
         service.cancel_extraction(session=session, extraction_id=extraction_id)
     assert wait_finished(world, extraction_id)["state"] == "cancelled"
     assert (world.settings.data_dir / "models" / "1" / "checkpoint").is_dir()
+
+
+def test_the_api_row_groups_are_the_groups_stats_json_reports() -> None:
+    from typing import get_args
+
+    from interpstudio.ml.stats import REPORTED_GROUPS
+    from interpstudio.services.extraction_params import RowGroup
+
+    assert set(get_args(RowGroup)) == set(REPORTED_GROUPS)

@@ -79,6 +79,14 @@ def test_preflight_create_progress_stats_samples_export_delete(
     assert [p["layer"] for p in stats["layer_norms"]["resid_post"]] == [0, 1]
     samples = api.get(f"{API}/{extraction['id']}/samples").json()
     assert samples["hooks"]["blocks.0.resid_post"][0]["token"]
+    assert samples["group"] == stats["group"] == "all"
+    for what in ("stats", "samples"):
+        grouped = api.get(f"{API}/{extraction['id']}/{what}", params={"group": "non_bos"})
+        assert grouped.status_code == 200 and grouped.json()["group"] == "non_bos"
+        refused = api.get(f"{API}/{extraction['id']}/{what}", params={"group": "first"})
+        assert refused.status_code == 422 and "non_bos" in refused.text
+    top = api.get(f"{API}/{extraction['id']}/samples", params={"group": "non_bos"}).json()
+    assert all(s["position"] > 0 for s in top["hooks"]["blocks.0.resid_post"])
 
     exported = api.post(f"{API}/{extraction['id']}/export", json={"context_size": 8})
     assert exported.status_code == 200, exported.text

@@ -25,6 +25,7 @@ import pytest
 from helpers import small_filesystem, wait_for
 from interpstudio.ml.stats import StatsConfig
 from interpstudio.ml.store import (
+    APP_STORE_DIR,
     HookPointNotStored,
     InvalidActivationBatch,
     StoreClosed,
@@ -33,6 +34,7 @@ from interpstudio.ml.store import (
     StoreDiskFull,
     StoreExists,
     StoreLocked,
+    StoreNotFound,
     StoreWriteFailed,
     decode,
     encode_bfloat16,
@@ -241,6 +243,16 @@ def test_unknown_hook_point_is_a_key_error_naming_stored_ones(tmp_path: Path) ->
         acts["blocks.9.mlp_out"]
     assert isinstance(info.value, KeyError)
     assert "blocks.9.mlp_out" not in acts and list(acts) == list(HOOKS)
+
+
+def test_open_takes_the_apps_extraction_folder_and_refuses_other_paths(tmp_path: Path) -> None:
+    """The app keeps a store at ``extractions/<id>/store``; the README's quickstart opened
+    ``extractions/<id>`` and got "no activation store"."""
+    folder = tmp_path / "extractions" / "3"
+    write_all(folder / APP_STORE_DIR, durable=False)
+    assert open_activations(folder).rows == open_activations(folder / APP_STORE_DIR).rows
+    with pytest.raises(StoreNotFound, match="no activation store"):
+        open_activations(tmp_path / "extractions")
 
 
 # ------------------------------------------------------------------------------------ laziness

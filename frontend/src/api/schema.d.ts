@@ -1624,6 +1624,12 @@ export interface components {
             context: {
                 [key: string]: number;
             };
+            /**
+             * Group
+             * @description the row group the top-norm rows were taken from
+             * @enum {string}
+             */
+            group: "all" | "non_bos" | "bos";
             /** Hooks */
             hooks: {
                 [key: string]: components["schemas"]["SampleRead"][];
@@ -1670,6 +1676,12 @@ export interface components {
             /** Dtype */
             dtype: string;
             /**
+             * Group
+             * @description the row group of layer_norms
+             * @enum {string}
+             */
+            group: "all" | "non_bos" | "bos";
+            /**
              * Hooks
              * @description per hook point: d, rows, config, groups {all, non_bos, bos} of statistics
              */
@@ -1680,7 +1692,7 @@ export interface components {
             };
             /**
              * Layer Norms
-             * @description per hook kind: mean L2 norm per layer
+             * @description per hook kind: mean L2 norm per layer, over the rows of group
              */
             layer_norms: {
                 [key: string]: components["schemas"]["LayerNormPoint"][];
@@ -3668,7 +3680,10 @@ export interface operations {
     };
     extraction_samples_api_v1_extractions__extraction_id__samples_get: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description all rows; non_bos: rows past the first position that are not BOS (attention sinks left out); bos: the first-position / BOS rows */
+                group?: "all" | "non_bos" | "bos";
+            };
             header?: never;
             path: {
                 extraction_id: number;
@@ -3746,6 +3761,8 @@ export interface operations {
         parameters: {
             query?: {
                 per_dim?: boolean;
+                /** @description all rows; non_bos: rows past the first position that are not BOS (attention sinks left out); bos: the first-position / BOS rows */
+                group?: "all" | "non_bos" | "bos";
             };
             header?: never;
             path: {

@@ -10,14 +10,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import Depends, Path
+from fastapi import Depends, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from interpstudio.api.deps import SessionDep
 from interpstudio.api.schemas import JobRead
 from interpstudio.db.models import Extraction, Job
 from interpstudio.services import extractions as service
-from interpstudio.services.extraction_params import ExtractionSpec
+from interpstudio.services.extraction_params import ExtractionSpec, RowGroup
 
 ExtractionStatus = Literal["queued", "running", "complete", "failed", "cancelled", "interrupted",
                            "partial"]
@@ -107,8 +107,9 @@ class StatsRead(BaseModel):
     dtype: str
     hooks: dict[str, dict[str, Any]] = Field(
         description="per hook point: d, rows, config, groups {all, non_bos, bos} of statistics")
+    group: RowGroup = Field(description="the row group of layer_norms")
     layer_norms: dict[str, list[LayerNormPoint]] = Field(
-        description="per hook kind: mean L2 norm per layer")
+        description="per hook kind: mean L2 norm per layer, over the rows of group")
 
 
 class SampleRead(BaseModel):
@@ -123,6 +124,7 @@ class SampleRead(BaseModel):
 
 
 class SamplesRead(BaseModel):
+    group: RowGroup = Field(description="the row group the top-norm rows were taken from")
     hooks: dict[str, list[SampleRead]]
     context: dict[str, int]
 
@@ -151,3 +153,6 @@ def load_extraction(session: SessionDep,
 
 
 ExtractionDep = Annotated[Extraction, Depends(load_extraction)]
+GroupQuery = Annotated[RowGroup, Query(
+    description="all rows; non_bos: rows past the first position that are not BOS (attention "
+                "sinks left out); bos: the first-position / BOS rows")]

@@ -72,6 +72,7 @@ MANIFEST_NAME = "manifest.json"
 STATS_NAME = "stats.json"
 LOCK_NAME = ".lock"
 STORE_DIRS = ("hooks", "tokens", "norms", "stats")
+APP_STORE_DIR = "store"  # the store in the app's extraction folder, <data dir>/extractions/<id>
 TOKEN_COLUMNS = ("token_id", "sequence_index", "position")
 STATUSES = ("running", "partial", "complete", "failed")
 STORAGE_DTYPES: dict[str, np.dtype[Any]] = {

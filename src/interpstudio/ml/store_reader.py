@@ -226,6 +226,12 @@ class Activations(Mapping[str, ShardedArray]):
 
 
 def open_activations(path: str | os.PathLike[str]) -> Activations:
-    """Open the store at ``path`` lazily: only the manifest (and journal) is read now."""
+    """Open the store at ``path`` lazily: only the manifest (and journal) is read now. ``path``
+    may also be the app's extraction folder (``<data dir>/extractions/<id>``), whose ``store``
+    it then opens."""
     directory = Path(path)
+    inner = directory / layout.APP_STORE_DIR
+    if (not (directory / layout.MANIFEST_NAME).is_file()
+            and (inner / layout.MANIFEST_NAME).is_file()):
+        directory = inner
     return Activations(directory, layout.read_manifest(directory))

@@ -30,7 +30,7 @@ from interpstudio.db.models import ACTIVE_STATES, Extraction, Job, Model, Tokeni
 from interpstudio.db.repositories import extractions as repo
 from interpstudio.ml.extract_plan import EmptyExtraction
 from interpstudio.ml.hook_points import expand_hook_points
-from interpstudio.ml.store import config_hash
+from interpstudio.ml.store import APP_STORE_DIR, config_hash
 from interpstudio.services import jobs as job_service
 from interpstudio.services.dataset_params import TokenizationPolicySpec
 from interpstudio.services.extraction_errors import (
@@ -49,7 +49,7 @@ from interpstudio.services.tokenizations import requested_policy_hash
 
 READY_TOKENIZATION = ("ready", "complete", "succeeded")
 FINAL_STATUSES = ("complete", "failed", "cancelled", "partial", "interrupted")
-STORE_DIR = "store"
+STORE_DIR = APP_STORE_DIR
 SAMPLES_FILE = "samples.json"
 EXPORT_DIR = "saelens"
 

@@ -23,5 +23,13 @@ export type TokenizationOption = Schemas["TokenizationRead"];
 export const HOOK_KINDS = ["resid_pre", "attn_out", "mlp_act", "mlp_out", "resid_post"] as const;
 export type HookKind = (typeof HOOK_KINDS)[number];
 
+/** The row groups the statistics are kept for (`stats.json`), with what the UI calls them. */
+export type RowGroup = ExtractionStats["group"];
+export const ROW_GROUPS: readonly { value: RowGroup; label: string }[] = [
+  { value: "non_bos", label: "past the first position (no BOS)" },
+  { value: "bos", label: "first position / BOS only" },
+  { value: "all", label: "all rows" },
+];
+
 export const POSITION_MODES = ["all", "last", "every_k", "exclude_bos"] as const;
 export const STORAGE_DTYPES = ["float16", "bfloat16", "float32"] as const;

@@ -17,6 +17,7 @@ from interpstudio.api.extraction_schemas import (
     ExtractionList,
     ExtractionPreflightRequest,
     ExtractionRead,
+    GroupQuery,
     PreflightRead,
     SamplesRead,
     StatsRead,
@@ -98,14 +99,17 @@ def delete_extraction(row: ExtractionDep, session: SessionDep, request: Request)
 
 @router.get("/extractions/{extraction_id}/stats", response_model=StatsRead)
 def extraction_stats(row: ExtractionDep, request: Request,
-                     per_dim: Annotated[bool, Query()] = False) -> StatsRead:
+                     per_dim: Annotated[bool, Query()] = False,
+                     group: GroupQuery = "all") -> StatsRead:
     return StatsRead(**service.read_stats(paths=request.app.state.paths, row=row,
-                                          per_dim=per_dim))
+                                          per_dim=per_dim, group=group))
 
 
 @router.get("/extractions/{extraction_id}/samples", response_model=SamplesRead)
-def extraction_samples(row: ExtractionDep, request: Request) -> SamplesRead:
-    return SamplesRead(**service.read_samples(paths=request.app.state.paths, row=row))
+def extraction_samples(row: ExtractionDep, request: Request,
+                       group: GroupQuery = "all") -> SamplesRead:
+    return SamplesRead(**service.read_samples(paths=request.app.state.paths, row=row,
+                                              group=group))
 
 
 @router.post("/extractions/{extraction_id}/export", response_model=ExportRead)

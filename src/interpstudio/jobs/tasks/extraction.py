@@ -153,7 +153,10 @@ def _run(ctx: JobContext, extraction_id: int, spec: ExtractionSpec,
 
 
 def _write_samples(folder: Path, store: Path, tokenization_dir: Path, tokenizer: Any) -> None:
-    """``samples.json``: per hook point, its top-norm rows with the text around each token."""
+    """``samples.json``: per row group (``all``, ``non_bos``, ``bos``, as in ``stats.json``) and
+    hook point, its top-norm rows with the text around each token. Per group because with
+    attention sinks the first positions hold every top norm of ``all``."""
+    from interpstudio.ml.stats import REPORTED_GROUPS
     from interpstudio.ml.store_reader import open_activations
     from interpstudio.ml.token_store import open_tokenized
 
@@ -166,18 +169,18 @@ def _write_samples(folder: Path, store: Path, tokenization_dir: Path, tokenizer:
             return " ".join(f"<{i}>" for i in ids)
         return str(tokenizer.decode(ids, skip_special_tokens=False))
 
-    hooks: dict[str, list[dict[str, Any]]] = {}
-    for hook, summary in stats["hooks"].items():
-        items = []
-        for top in summary["groups"]["all"].get("top_k", []):
-            sequence = data.sequence(int(top["sequence"]))
-            p = int(top["position"])
-            items.append({**top, "token": text(sequence[p : p + 1]),
-                          "before": text(sequence[max(0, p - CONTEXT_BEFORE) : p]),
-                          "after": text(sequence[p + 1 : p + 1 + CONTEXT_AFTER])})
-        hooks[hook] = items
+    def sample(top: dict[str, Any]) -> dict[str, Any]:
+        sequence = data.sequence(int(top["sequence"]))
+        p = int(top["position"])
+        return {**top, "token": text(sequence[p : p + 1]),
+                "before": text(sequence[max(0, p - CONTEXT_BEFORE) : p]),
+                "after": text(sequence[p + 1 : p + 1 + CONTEXT_AFTER])}
+
+    groups = {group: {hook: [sample(top) for top in summary["groups"][group].get("top_k", [])]
+                      for hook, summary in stats["hooks"].items()}
+              for group in REPORTED_GROUPS}
     target = folder / SAMPLES_FILE
     partial = folder / f".{SAMPLES_FILE}.partial"
-    partial.write_text(json.dumps({"hooks": hooks, "context": {
+    partial.write_text(json.dumps({"groups": groups, "context": {
         "before": CONTEXT_BEFORE, "after": CONTEXT_AFTER}}))
     os.replace(partial, target)

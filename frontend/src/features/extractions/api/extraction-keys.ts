@@ -7,8 +7,9 @@ export const extractionKeys = {
   lists: () => [...extractionKeys.all, "list"] as const,
   list: (status: string) => [...extractionKeys.lists(), { status }] as const,
   detail: (id: number) => [...extractionKeys.all, "detail", id] as const,
-  stats: (id: number) => [...extractionKeys.all, "stats", id] as const,
-  samples: (id: number) => [...extractionKeys.all, "samples", id] as const,
+  stats: (id: number, group: string) => [...extractionKeys.all, "stats", id, group] as const,
+  samples: (id: number, group: string) =>
+    [...extractionKeys.all, "samples", id, group] as const,
   models: () => [...extractionKeys.all, "pickers", "models"] as const,
   datasets: () => [...extractionKeys.all, "pickers", "datasets"] as const,
   tokenizations: (datasetId: number) =>

@@ -1,7 +1,11 @@
 /**
  * The results page of one extraction (`/extractions/:extractionId`): facts, live progress while
  * it runs, then the per-layer norm curve, a norm histogram per hook point, the top-token table
- * and the SAELens export. Not responsible for computing statistics (the server's stats.json).
+ * and the SAELens export. The three figures are of one row group, chosen above them: by default
+ * the rows past the first position, because the first position's attention-sink norms (100x the
+ * others in SmolLM2's middle layers) would take every top-token row, squeeze the histogram into
+ * one bin and lift the mean curve. Not responsible for computing statistics (the server's
+ * stats.json).
  */
 import { useState } from "react";
 import { Link, useParams } from "react-router";
@@ -14,7 +18,13 @@ import { useExtraction } from "../api/get-extraction";
 import { useExtractionSamples } from "../api/get-extraction-samples";
 import { useExtractionStats } from "../api/get-extraction-stats";
 import { displayStatus, statusTone } from "../lib/extraction-status";
-import type { Extraction, ExtractionSample, ExtractionStats } from "../types";
+import {
+  type Extraction,
+  type ExtractionSample,
+  type ExtractionStats,
+  ROW_GROUPS,
+  type RowGroup,
+} from "../types";
 import { Histogram, LineChart } from "./charts";
 import { ExtractionActions } from "./extraction-actions";
 import { ExtractionProgress, useExtractionJob } from "./extraction-progress";
@@ -35,8 +45,9 @@ export function ExtractionResults({ extraction }: { extraction: Extraction }) {
   const job = useExtractionJob(extraction);
   const status = displayStatus(extraction.status, job?.state);
   const done = extraction.status === "complete";
-  const stats = useExtractionStats(extraction.id, done);
-  const samples = useExtractionSamples(extraction.id, done);
+  const [group, setGroup] = useState<RowGroup>("non_bos");
+  const stats = useExtractionStats(extraction.id, group, done);
+  const samples = useExtractionSamples(extraction.id, group, done);
   const counts = (extraction.counts ?? {}) as Record<string, number | null | undefined>;
   return (
     <section className="page extraction-results">
@@ -64,7 +75,8 @@ export function ExtractionResults({ extraction }: { extraction: Extraction }) {
       {extraction.error_message && <ErrorMessage error={extraction.error_message} />}
       <ExtractionActions id={extraction.id} jobState={job?.state ?? null} />
       {stats.error && <ErrorMessage error={stats.error} title="Statistics:" />}
-      {stats.data && <StatsCharts stats={stats.data} />}
+      {stats.data && <RowGroupPicker stats={stats.data} group={group} onChange={setGroup} />}
+      {stats.data && <StatsCharts stats={stats.data} group={group} />}
       {samples.data && (
         <TopTokensSection hooks={samples.data.hooks} />
       )}
@@ -73,7 +85,30 @@ export function ExtractionResults({ extraction }: { extraction: Extraction }) {
   );
 }
 
-function StatsCharts({ stats }: { stats: ExtractionStats }) {
+function RowGroupPicker({ stats, group, onChange }: {
+  stats: ExtractionStats;
+  group: RowGroup;
+  onChange: (group: RowGroup) => void;
+}) {
+  const first = Object.values(stats.hooks)[0] as
+    | { groups?: Record<string, { rows?: number }> }
+    | undefined;
+  const rows = first?.groups?.[group]?.rows;
+  return (
+    <p className="muted">
+      <label>
+        Rows{" "}
+        <select aria-label="Row group" value={group}
+          onChange={(e) => onChange(e.target.value as RowGroup)}>
+          {ROW_GROUPS.map((g) => <option key={g.value} value={g.value}>{g.label}</option>)}
+        </select>
+      </label>{" "}
+      <span data-testid="row-group-rows">{formatNumber(rows ?? null)} rows</span> per hook point
+    </p>
+  );
+}
+
+function StatsCharts({ stats, group }: { stats: ExtractionStats; group: RowGroup }) {
   const hooks = Object.keys(stats.hooks);
   const [hook, setHook] = useState(hooks[0] ?? "");
   const series = Object.entries(stats.layer_norms).map(([kind, points]) => ({
@@ -81,7 +116,7 @@ function StatsCharts({ stats }: { stats: ExtractionStats }) {
     points: points.map((p) => ({ x: p.layer, y: p.norm_mean })),
   }));
   const groups = (stats.hooks[hook]?.groups ?? {}) as Record<string, { norm?: NormSummary }>;
-  const histogram = groups.all?.norm?.histogram;
+  const histogram = groups[group]?.norm?.histogram;
   return (
     <div className="extraction-charts">
       <LineChart series={series} title="Mean L2 norm per layer" xLabel="layer" />
@@ -108,6 +143,9 @@ function TopTokensSection({ hooks }: { hooks: Record<string, ExtractionSample[]>
   const layerOf = (name: string) => Number(name.split(".")[1] ?? 0);
   const names = Object.keys(hooks).sort((a, b) => layerOf(a) - layerOf(b) || a.localeCompare(b));
   const [hook, setHook] = useState(names[names.length - 1] ?? "");  // the deepest point
+  if (names.length === 0) {  // samples written before they were kept per row group
+    return <p className="muted">No highest-norm tokens recorded for these rows.</p>;
+  }
   return (
     <div>
       <h2>

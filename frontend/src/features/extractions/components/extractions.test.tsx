@@ -28,14 +28,21 @@ describe("extractions UI", () => {
     expect(screen.getByRole("progressbar")).toHaveAttribute("aria-valuenow", "75");
   });
 
-  it("test_results_page_draws_norm_curve_histogram_and_top_tokens", async () => {
+  function renderResults(nonBosSamples = makeSamples("non_bos")) {
     const extraction = makeExtraction({ status: "complete",
       job: makeJob({ id: 70, kind: "extract", state: "succeeded" }),
       counts: { rows: 4000, bytes: 1_000_000, tokens_per_s: 900 } });
     const queryClient = createTestQueryClient();
-    queryClient.setQueryData(extractionKeys.stats(7), makeStats());
-    queryClient.setQueryData(extractionKeys.samples(7), makeSamples());
+    for (const group of ["non_bos", "bos"] as const) {
+      queryClient.setQueryData(extractionKeys.stats(7, group), makeStats(group));
+      queryClient.setQueryData(extractionKeys.samples(7, group), makeSamples(group));
+    }
+    queryClient.setQueryData(extractionKeys.samples(7, "non_bos"), nonBosSamples);
     renderWithProviders(<ExtractionResults extraction={extraction} />, { queryClient });
+  }
+
+  it("test_results_page_draws_norm_curve_histogram_and_top_tokens", async () => {
+    renderResults();
     const curve = screen.getByRole("img", { name: "Mean L2 norm per layer" });
     expect(within(curve).getByTestId("series-resid_post").querySelectorAll("circle")).toHaveLength(2);
     expect(screen.getAllByTestId("histogram-bar")).toHaveLength(3);
@@ -45,6 +52,25 @@ describe("extractions UI", () => {
     await userEvent.selectOptions(screen.getByLabelText("Top tokens hook point"),
       "blocks.0.resid_post");
     expect(screen.getByText("No tokens recorded.")).toBeInTheDocument();
+  });
+
+  it("test_results_default_to_rows_past_the_first_position_and_switch_group", async () => {
+    renderResults();
+    expect(screen.getByLabelText("Row group")).toHaveValue("non_bos");
+    expect(screen.getByTestId("row-group-rows")).toHaveTextContent("3,990 rows");
+    expect(screen.getAllByTestId("histogram-bar")).toHaveLength(3);
+    expect(screen.queryByText("<s>")).toBeNull();
+    await userEvent.selectOptions(screen.getByLabelText("Row group"), "bos");
+    expect(screen.getByTestId("row-group-rows")).toHaveTextContent("10 rows");
+    expect(screen.getAllByTestId("histogram-bar")).toHaveLength(2);
+    expect((await screen.findByText("<s>")).tagName).toBe("MARK");
+    expect(screen.queryByText("fox")).toBeNull();
+  });
+
+  it("test_samples_without_per_group_rows_say_so_instead_of_an_empty_picker", () => {
+    renderResults({ ...makeSamples("non_bos"), hooks: {} });
+    expect(screen.getByText("No highest-norm tokens recorded for these rows.")).toBeInTheDocument();
+    expect(screen.queryByLabelText("Top tokens hook point")).toBeNull();
   });
 
   it("test_config_grid_defaults_to_every_residual_and_start_waits_for_preflight", async () => {

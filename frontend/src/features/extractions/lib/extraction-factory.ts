@@ -3,7 +3,7 @@
  * field present. Not responsible for any server behaviour.
  */
 import { makeJob } from "@/test/job-factory";
-import type { Extraction, ExtractionSamples, ExtractionStats } from "../types";
+import type { Extraction, ExtractionSamples, ExtractionStats, RowGroup } from "../types";
 
 export function makeExtraction(overrides: Partial<Extraction> = {}): Extraction {
   return {
@@ -32,15 +32,19 @@ export function makeExtraction(overrides: Partial<Extraction> = {}): Extraction 
 }
 
 function hook(mean: number) {
+  const norm = (counts: number[]) => ({ mean, std: 0.1,
+    histogram: { edges: counts.map((_, i) => i).concat(counts.length), counts } });
   return {
     d: 64, rows: 4000,
-    groups: { all: { norm: { mean, std: 0.1, histogram: { edges: [0, 1, 2, 3], counts: [5, 10, 2] } } } },
+    groups: { all: { rows: 4000, norm: norm([5, 10, 2, 1]) },
+      non_bos: { rows: 3990, norm: norm([5, 10, 2]) }, bos: { rows: 10, norm: norm([1, 9]) } },
   };
 }
 
-export function makeStats(): ExtractionStats {
+/** The stats response for one row group (its layer_norms; every group's statistics). */
+export function makeStats(group: RowGroup = "non_bos"): ExtractionStats {
   return {
-    status: "complete", rows: 4000, shards: 1, dtype: "float16",
+    status: "complete", rows: 4000, shards: 1, dtype: "float16", group,
     hooks: { "blocks.0.resid_post": hook(1), "blocks.1.resid_post": hook(2),
       "blocks.1.mlp_out": hook(0.5) },
     layer_norms: {
@@ -50,9 +54,12 @@ export function makeStats(): ExtractionStats {
   };
 }
 
-export function makeSamples(): ExtractionSamples {
-  const sample = { norm: 3.25, row: 12, sequence: 3, position: 4, token_id: 99, token: " fox",
-    before: "The quick brown", after: " jumps" };
-  return { hooks: { "blocks.1.resid_post": [sample], "blocks.0.resid_post": [] },
+export function makeSamples(group: RowGroup = "non_bos"): ExtractionSamples {
+  const sample = group === "bos"
+    ? { norm: 99.5, row: 0, sequence: 0, position: 0, token_id: 1, token: "<s>", before: "",
+      after: " The quick" }
+    : { norm: 3.25, row: 12, sequence: 3, position: 4, token_id: 99, token: " fox",
+      before: "The quick brown", after: " jumps" };
+  return { group, hooks: { "blocks.1.resid_post": [sample], "blocks.0.resid_post": [] },
     context: { before: 12, after: 4 } };
 }
