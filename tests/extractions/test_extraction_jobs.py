@@ -189,8 +189,11 @@ def test_retry_starts_afresh_and_delete_removes_everything(
     worker_thread(world.settings)
     wait_finished(world, extraction_id)
     first = hashes(store_of(world, extraction_id))
+    done = job_of(world, extraction_id)["counts"]
     with world.factory.begin() as session:
-        service.retry_extraction(session=session, extraction_id=extraction_id)
+        row = service.retry_extraction(session=session, extraction_id=extraction_id)
+        # the last run's results (bytes, speed, ...) are not shown beside the new run's progress
+        assert row.counts == {k: done[k] for k in ("tokens_total", "rows_total", "bytes_total")}
     job = wait_finished(world, extraction_id)
     assert job["state"] == "succeeded"
     assert hashes(store_of(world, extraction_id)) == first

@@ -68,6 +68,7 @@ def test_preflight_create_progress_stats_samples_export_delete(
     assert any("GB written" in (u["message"] or "") and "bound" in u["message"]
                for u in updates)
     assert any(u["unit"] == "tokens" and u["rate"] for u in updates)
+    assert not any("tok/s" in (u["message"] or "") for u in updates)  # one rate: the job's
 
     done = finished(api, extraction["id"])
     assert done["status"] == "complete", done

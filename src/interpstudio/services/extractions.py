@@ -230,10 +230,13 @@ def resume_extraction(*, session: Session, extraction_id: int) -> Extraction:
 
 
 def retry_extraction(*, session: Session, extraction_id: int) -> Extraction:
-    """Start again from nothing (the task removes the old store: no checkpoint)."""
+    """Start again from nothing (the task removes the old store: no checkpoint). The last run's
+    results leave the row's counts (its planned totals stay), so that its bytes and speed are not
+    shown beside the new run's progress."""
     row = get_extraction(session=session, extraction_id=extraction_id)
     job_service.retry_job(session=session, job_id=_job_for(session, row, "retry").id)
-    return repo.update(session, row, status="queued", error_message=None)
+    totals = {k: v for k, v in (row.counts or {}).items() if k.endswith("_total")}
+    return repo.update(session, row, status="queued", error_message=None, counts=totals)
 
 
 def delete_extraction(*, session: Session, paths: DataPaths, extraction_id: int) -> None:

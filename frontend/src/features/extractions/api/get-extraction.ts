@@ -11,9 +11,10 @@ export function getExtraction(id: number, signal?: AbortSignal): Promise<Extract
   return apiRequest<Extraction>(`/extractions/${id}`, { signal });
 }
 
-export function useExtraction(id: number) {
+export function useExtraction(id: number, enabled = true) {
   return useQuery({
     queryKey: extractionKeys.detail(id),
     queryFn: ({ signal }) => getExtraction(id, signal),
+    enabled,
   });
 }

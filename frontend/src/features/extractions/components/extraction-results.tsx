@@ -34,8 +34,20 @@ import "./extractions.css";
 type NormSummary = { mean: number; histogram?: { edges: number[]; counts: number[] } };
 
 export function ExtractionResultsPage() {
-  const id = Number(useParams().extractionId);
-  const extraction = useExtraction(id);
+  const param = useParams().extractionId ?? "";
+  const id = /^[1-9]\d*$/.test(param) ? Number(param) : null;
+  const extraction = useExtraction(id ?? 0, id !== null);
+  if (id === null) {  // e.g. /extractions/new: not an id, so no request (it was a raw 422)
+    return (
+      <section className="page">
+        <h1>No such extraction</h1>
+        <p>
+          &quot;{param}&quot; is not an extraction id. New extractions start from the form on{" "}
+          <Link to="/extractions">Extractions</Link>.
+        </p>
+      </section>
+    );
+  }
   if (extraction.error) return <ErrorMessage error={extraction.error} title="Could not load:" />;
   if (!extraction.data) return <p className="muted">Loading extraction…</p>;
   return <ExtractionResults extraction={extraction.data} />;

@@ -1,4 +1,6 @@
-import { screen, within } from "@testing-library/react";
+import { render, screen, within } from "@testing-library/react";
+import { QueryClientProvider } from "@tanstack/react-query";
+import { createMemoryRouter, RouterProvider } from "react-router";
 import userEvent from "@testing-library/user-event";
 import { renderWithProviders, createTestQueryClient } from "@/test/render";
 import { makeJob } from "@/test/job-factory";
@@ -6,7 +8,7 @@ import { liveJobKey } from "@/lib/live-job";
 import { extractionKeys } from "../api/extraction-keys";
 import { makeExtraction, makeSamples, makeStats } from "../lib/extraction-factory";
 import { ActivationExtractionConfig } from "./extraction-config";
-import { ExtractionResults } from "./extraction-results";
+import { ExtractionResults, ExtractionResultsPage } from "./extraction-results";
 import { ExtractionRow } from "./extraction-row";
 
 describe("extractions UI", () => {
@@ -65,6 +67,22 @@ describe("extractions UI", () => {
     expect(screen.getAllByTestId("histogram-bar")).toHaveLength(2);
     expect((await screen.findByText("<s>")).tagName).toBe("MARK");
     expect(screen.queryByText("fox")).toBeNull();
+  });
+
+  it("test_results_page_for_a_non_numeric_id_says_so_without_a_request", () => {
+    const fetchSpy = vi.spyOn(globalThis, "fetch");
+    const router = createMemoryRouter(
+      [{ path: "/extractions/:extractionId", element: <ExtractionResultsPage /> }],
+      { initialEntries: ["/extractions/new"] },
+    );
+    render(
+      <QueryClientProvider client={createTestQueryClient()}>
+        <RouterProvider router={router} />
+      </QueryClientProvider>,
+    );
+    expect(screen.getByRole("heading", { name: "No such extraction" })).toBeInTheDocument();
+    expect(fetchSpy).not.toHaveBeenCalled();
+    fetchSpy.mockRestore();
   });
 
   it("test_samples_without_per_group_rows_say_so_instead_of_an_empty_picker", () => {
