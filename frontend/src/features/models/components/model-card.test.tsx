@@ -20,9 +20,12 @@ describe("ModelCard", () => {
       status: "ready", job: makeModelJob({ state: "succeeded" }), precision_used: "q8",
       precision_requested: "fp32", precision_reason: "fp32 needs about 1,000 bytes; using q8",
       fidelity: { exact: true, max_abs: 0, cosine: 1 }, disk_bytes: 932_437,
-      info: { drift: { q8: { min_layer_cosine: 0.9991, last_layer_cosine: 0.9995 } } },
+      info: { drift: { q8: { min_layer_cosine: 0.9991, last_layer_cosine: 0.9995 } },
+        resident_bytes: 2048, estimated_bytes: 3072 },
     });
     renderWithProviders(<ModelCard model={model} />);
+    // measured first, the estimate named as such (the label said "estimated" over both)
+    expect(screen.getByTestId("model-memory")).toHaveTextContent("2.00 KiB (estimated 3.00 KiB)");
     expect(screen.getByText("hooks exact")).toBeInTheDocument();
     expect(screen.getByText("q8 (asked fp32)")).toBeInTheDocument();
     expect(screen.getByText(/using q8/)).toBeInTheDocument();

@@ -100,9 +100,11 @@ export function ModelCard({ model }: { model: Model }) {
           <dd>{formatBytes(model.disk_bytes)}</dd>
         </div>
         <div>
-          <dt>memory (estimated)</dt>
-          <dd title="resident bytes of the weights at the precision used, measured on load">
-            {formatBytes(memory.resident_bytes)} ({formatBytes(memory.estimated_bytes)})
+          <dt>memory</dt>
+          <dd data-testid="model-memory"
+            title="resident bytes of the weights at the precision used, measured on load; in
+              brackets the estimate from the config, made before any weight was read">
+            {formatBytes(memory.resident_bytes)} (estimated {formatBytes(memory.estimated_bytes)})
           </dd>
         </div>
         <div>
