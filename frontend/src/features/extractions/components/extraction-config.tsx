@@ -7,6 +7,7 @@
 import { type FormEvent, useMemo, useState } from "react";
 import { Button } from "@/components/ui/button";
 import { ErrorMessage } from "@/components/ui/error-message";
+import { formatNumber } from "@/lib/format";
 import { useCreateExtraction } from "../api/create-extraction";
 import {
   useDatasetOptions,
@@ -20,6 +21,7 @@ import {
   type ExtractionCreate,
   POSITION_MODES,
   STORAGE_DTYPES,
+  type TokenizationOption,
 } from "../types";
 import { HookGrid } from "./hook-grid";
 import { PreflightPanel } from "./preflight-panel";
@@ -123,9 +125,7 @@ export function ActivationExtractionConfig({ onCreated }: {
             onChange={(e) => setTokenizationId(e.target.value ? Number(e.target.value) : null)}>
             <option value="">{usable.length ? "choose" : "none for this model"}</option>
             {usable.map((t) => (
-              <option key={t.id} value={t.id}>
-                #{t.id}: {String((t.counts ?? {}).tokens ?? "?")} tokens
-              </option>
+              <option key={t.id} value={t.id}>{tokenizationLabel(t)}</option>
             ))}
           </select>
         </label>
@@ -197,4 +197,12 @@ export function ActivationExtractionConfig({ onCreated }: {
       {preflight.data && <PreflightPanel report={preflight.data} />}
     </form>
   );
+}
+
+/** "#2: 31,488 tokens · pack 256": a dataset's tokenizations with one tokenizer differ by policy. */
+export function tokenizationLabel(t: TokenizationOption): string {
+  const tokens = (t.counts ?? {}).tokens;
+  const policy = ((t.policy ?? {}).requested ?? {}) as { mode?: string; max_length?: number };
+  const how = policy.mode ? ` · ${policy.mode} ${policy.max_length ?? ""}`.trimEnd() : "";
+  return `#${t.id}: ${typeof tokens === "number" ? formatNumber(tokens) : "?"} tokens${how}`;
 }

@@ -97,13 +97,15 @@ describe("extractions UI", () => {
       { id: 1, name: "tiny", status: "ready", n_layers: 3, precision_used: "fp32" }] });
     queryClient.setQueryData(extractionKeys.datasets(), { total: 1, items: [{ id: 4, name: "quotes" }] });
     queryClient.setQueryData(extractionKeys.tokenizations(4), { total: 2, items: [
-      { id: 9, model_id: 1, status: "ready", counts: { tokens: 1234 } },
+      { id: 9, model_id: 1, status: "ready", counts: { tokens: 1234 },
+        policy: { requested: { mode: "pack", max_length: 256 } } },
       { id: 10, model_id: 2, status: "ready", counts: { tokens: 99 } }] });
     renderWithProviders(<ActivationExtractionConfig />, { queryClient });
     await userEvent.selectOptions(screen.getByLabelText("Model"), "1");
     await userEvent.selectOptions(screen.getByLabelText("Dataset"), "4");
     const tokenizations = within(screen.getByLabelText("Tokenization")).getAllByRole("option");
-    expect(tokenizations.map((o) => o.textContent)).toEqual(["choose", "#9: 1234 tokens"]);
+    // the policy tells apart a dataset's tokenizations made with one tokenizer
+    expect(tokenizations.map((o) => o.textContent)).toEqual(["choose", "#9: 1,234 tokens · pack 256"]);
     expect(screen.getByTestId("hook-patterns")).toHaveTextContent("blocks.*.resid_post");
     await userEvent.click(screen.getByLabelText("blocks.1.attn_out"));
     expect(screen.getByTestId("hook-patterns")).toHaveTextContent("blocks.1.attn_out");
