@@ -63,6 +63,10 @@ def test_tokenization_counts_equal_the_tokenizers_own_output(
     assert store.n_tokens == sum(map(len, expected)) == ready["counts"]["tokens"]
     assert np.asarray(store.tokens).tolist() == [t for ids in expected for t in ids]
     assert ready["stats"]["unique_tokens"] == len(set(np.asarray(store.tokens).tolist()))
+    # pitfall: an average length equal to max_length because padding was counted
+    lengths = ready["stats"]["sequence_lengths"]
+    assert lengths["mean"] == pytest.approx(np.mean([len(ids) for ids in expected]), rel=1e-12)
+    assert lengths["max"] == max(map(len, expected)) < 4096
     assert store.manifest["stats"]["top_tokens"] == ready["stats"]["top_tokens"]
 
     items, total = call(service.preview_tokenization, paths=DataPaths(ds_settings.data_dir),

@@ -294,3 +294,32 @@ def test_the_api_row_groups_are_the_groups_stats_json_reports() -> None:
     from interpstudio.services.extraction_params import RowGroup
 
     assert set(get_args(RowGroup)) == set(REPORTED_GROUPS)
+
+
+def test_a_quantized_model_is_packed_once_then_read_back_by_later_runs(
+    world: ExtractionWorld, worker_thread: Callable[[Settings], Any]
+) -> None:
+    """Pitfall: quantized weights never kept, so every load quantized again. The preflight's
+    load keeps the packed layers in ``models/<id>/quantized``; the run and its retry read them
+    (the file is not written again) and write the same store."""
+    extraction_id = create(world, make_spec(world, world.tokenization(), precision="q4"))
+    cache = world.settings.data_dir / "models" / str(world.model_id) / "quantized"
+    (packed_file,) = cache.glob("q4-*.safetensors")
+    written = packed_file.stat().st_mtime_ns
+    worker_thread(world.settings)
+
+    def run() -> tuple[dict[str, str], dict[str, Any]]:
+        job = wait_finished(world, extraction_id)
+        assert job["state"] == "succeeded" and job["precision"] == "q4", job["error"]
+        with world.factory() as session:
+            row = service.get_extraction(session=session, extraction_id=extraction_id)
+            return hashes(store_of(world, extraction_id)), row.info["model_load"]["quantization"]
+
+    first, read = run()
+    assert read["from_cache"]
+    with world.factory.begin() as session:
+        service.retry_extraction(session=session, extraction_id=extraction_id)
+    again, read = run()
+    assert read["from_cache"] and again == first
+    assert list(cache.glob("q4-*.safetensors")) == [packed_file]
+    assert packed_file.stat().st_mtime_ns == written

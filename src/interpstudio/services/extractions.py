@@ -45,6 +45,7 @@ from interpstudio.services.extraction_errors import (
     TokenizerMismatch,
 )
 from interpstudio.services.extraction_params import ExtractionSpec, RowGroup
+from interpstudio.services.model_files import quantized_cache_dir
 from interpstudio.services.tokenizations import requested_policy_hash
 
 READY_TOKENIZATION = ("ready", "complete", "succeeded")
@@ -175,7 +176,8 @@ def preflight_extraction(*, session: Session, settings: Settings, spec: Extracti
                                        [paths.root]),
         hook_points=points, out_dir=paths.extractions, precision=precision_of(spec, model),
         device=spec.device, memory_budget_bytes=settings.memory_budget_bytes,
-        calibrate=calibrate, **engine_options(spec),
+        calibrate=calibrate, quantized_cache=quantized_cache_dir(paths, model.id),
+        **engine_options(spec),
     )
     return report
 

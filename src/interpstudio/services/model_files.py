@@ -1,7 +1,8 @@
 """Where a model's files live in the data dir, and how an access token reaches its job.
 
 Layout: ``models/<id>/checkpoint/`` (the transformers checkpoint, partial downloads as
-``*.incomplete``) and ``models/<id>/architecture.json`` (written by the job after inspection).
+``*.incomplete``), ``models/<id>/architecture.json`` (written by the job after inspection) and
+``models/<id>/quantized/`` (the q8/q4/q2 packed layers of earlier loads, ``ml/quantized_cache``).
 
 Token hand-off (the token is never in the database, job params, logs, events or responses): the
 API writes it to ``tmp/tokens/job-<id>.token`` (folder 0700, file 0600, created exclusively) in
@@ -28,6 +29,10 @@ def model_dir(paths: DataPaths, model_id: int) -> Path:
 
 def checkpoint_dir(paths: DataPaths, model_id: int) -> Path:
     return model_dir(paths, model_id) / "checkpoint"
+
+
+def quantized_cache_dir(paths: DataPaths, model_id: int) -> Path:
+    return model_dir(paths, model_id) / "quantized"
 
 
 def architecture_file(paths: DataPaths, model_id: int) -> Path:

@@ -38,6 +38,7 @@ from interpstudio.services.extractions import (
     precision_of,
     store_spec,
 )
+from interpstudio.services.model_files import quantized_cache_dir
 
 CONTEXT_BEFORE = 12
 CONTEXT_AFTER = 4
@@ -64,6 +65,7 @@ def run_extraction(ctx: JobContext) -> dict[str, Any]:
             Tokenization, row.tokenization_id)
         facts = {
             "model_dir": ensure_within(ctx.paths.root / (model.path or ""), [ctx.paths.root]),
+            "quantized_cache": quantized_cache_dir(ctx.paths, model.id),
             "tokenization_dir": ensure_within(ctx.paths.root / (tokenization.path or ""),
                                               [ctx.paths.root]),
             "folder": ensure_within(ctx.paths.root / (row.path or f"extractions/{row.id}"),
@@ -111,7 +113,7 @@ def _run(ctx: JobContext, extraction_id: int, spec: ExtractionSpec,
 
     ctx.progress(stage="load model", message=f"loading at {facts['precision']}")
     loaded = load_for_extraction(facts["model_dir"], precision=facts["precision"],
-                                 device=spec.device,
+                                 device=spec.device, quantized_cache=facts["quantized_cache"],
                                  memory_budget_bytes=ctx.settings.memory_budget_bytes)
     _update_row(ctx, extraction_id, precision_used=loaded.precision_used)
     ctx.check_cancelled()

@@ -34,6 +34,7 @@ from interpstudio.services.model_files import (
     checkpoint_dir,
     disk_usage,
     model_dir,
+    quantized_cache_dir,
     take_token,
 )
 from interpstudio.services.model_sources import import_roots
@@ -166,6 +167,7 @@ def _inspect(ctx: JobContext, model_id: int, checkpoint: Path,
         checkpoint, precision=precision,
         drift_precisions=tuple(params.get("drift_precisions") or ()),
         memory_budget_bytes=ctx.settings.memory_budget_bytes,
+        quantized_cache=quantized_cache_dir(ctx.paths, model_id),
         should_stop=ctx.should_stop, stage=lambda name: ctx.progress(message=name))
     _write_json(architecture_file(ctx.paths, model_id), inspection.architecture)
     facts = inspection.precision

@@ -1,0 +1,137 @@
+"""Keep a model's HQQ-packed decoder layers on disk, so that the next load at the same precision
+reads them instead of quantizing again.
+
+Why: quantizing is the slow part of a q8 / q4 / q2 load (HQQ's optimisation: 13-16 s for
+SmolLM2-135M at q2 on 2 CPU cores, growing with the parameter count), and the app loads a model
+at its precision for the import's probe and then twice per extraction (preflight, run).
+
+What: one safetensors file per plan, ``<dir>/<precision>-<hash>.safetensors``, holding for every
+packed linear ``<block>.<module>.<key>`` the tensors of HQQ's own (safetensors-encoded) state
+dict, and in its metadata the key it was made under: the plan (precision, bits, group size, axis,
+optimisation, compute dtype), the HQQ version and ``source_key`` (what identifies the
+checkpoint's weights; ``loading`` passes the weight files' names, sizes and modification times).
+A file made under another key is never read: it is replaced on the next save. Files are written
+to a temp name and renamed, so a reader never sees half a file; a file that cannot be written (a
+full or read-only disk) is skipped with a warning, never an error of the load.
+
+This module is NOT responsible for choosing what is quantized (``quantize.block_targets``) or
+where the cache lives (the caller: the app keeps it in ``models/<id>/quantized``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import os
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from interpstudio.ml.memory import StoragePlan
+
+log = logging.getLogger(__name__)
+
+FORMAT_VERSION = 1
+_METADATA_KEY = "interpstudio_quantized_key"
+
+
+class QuantizedCache:
+    """The cache file of one plan and source in ``directory``."""
+
+    def __init__(self, directory: Path, plan: StoragePlan, source_key: str,
+                 backend_version: str | None) -> None:
+        self.directory = directory
+        self.plan = plan
+        self.key = json.dumps({"format": FORMAT_VERSION, "plan": asdict(plan),
+                               "backend_version": backend_version, "source": source_key},
+                              sort_keys=True)
+        digest = hashlib.sha256(self.key.encode()).hexdigest()[:16]
+        self.path = directory / f"{plan.precision}-{digest}.safetensors"
+
+    def load_into(self, model: nn.Module, device: torch.device, info: Any,
+                  hqq_linear_class: type[nn.Module]) -> bool:
+        """Replace the model's decoder-block linears by the cached packed layers; False (the
+        model untouched) when there is no file for this key or it does not fit the model."""
+        from safetensors import safe_open
+
+        from interpstudio.ml.quantize import (
+            block_targets,
+            find_decoder_layers,
+            hqq_config,
+            replace_module,
+        )
+
+        if not self.path.is_file():
+            return False
+        try:
+            handle = safe_open(str(self.path), framework="pt", device="cpu")
+        except Exception as exc:  # a damaged file: quantize again (and replace it)
+            log.warning("quantized cache %s unreadable (%s); quantizing again", self.path, exc)
+            return False
+        with handle as cached:
+            if (cached.metadata() or {}).get(_METADATA_KEY) != self.key:
+                return False
+            names = set(cached.keys())
+            layers = find_decoder_layers(model)
+            kept: list[str] = []
+            targets = [block_targets(i, block, self.plan, kept)
+                       for i, block in enumerate(layers)]
+            if not all(f"{i}.{name}.W_q" in names for i, block_list in enumerate(targets)
+                       for name, _ in block_list):
+                return False
+            dtype = getattr(torch, self.plan.compute_dtype)
+            for index, (block, block_list) in enumerate(zip(layers, targets, strict=True)):
+                for name, _linear in block_list:
+                    prefix = f"{index}.{name}."
+                    state = {k[len(prefix):]: cached.get_tensor(k) for k in names
+                             if k.startswith(prefix)}
+                    packed = hqq_linear_class(None, hqq_config(self.plan), compute_dtype=dtype,
+                                              device=str(device), initialize=False)
+                    packed.load_state_dict(state)
+                    replace_module(block, name, packed)
+                    info.quantized_modules += 1
+                block.to(device)
+        info.kept_modules.extend(kept)
+        info.settings = dict(hqq_config(self.plan)["weight_quant_params"])
+        return True
+
+    def save(self, model: nn.Module) -> None:
+        """Write the model's packed layers under this key (replacing older keys' files)."""
+        from safetensors.torch import save_file
+
+        from interpstudio.ml.quantize import find_decoder_layers
+
+        tensors: dict[str, torch.Tensor] = {}
+        for index, block in enumerate(find_decoder_layers(model)):
+            for name, module in block.named_modules():
+                if hasattr(module, "W_q") and isinstance(getattr(module, "meta", None), dict):
+                    for key, value in module.state_dict().items():
+                        if isinstance(value, torch.Tensor):
+                            tensors[f"{index}.{name}.{key}"] = value.detach().cpu().contiguous()
+        partial = self.path.with_name(f".{self.path.name}.{os.getpid()}.partial")
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            save_file(tensors, str(partial), metadata={_METADATA_KEY: self.key})
+            os.replace(partial, self.path)
+        except OSError as exc:
+            with contextlib.suppress(OSError):  # e.g. the folder is a file: no partial either
+                partial.unlink(missing_ok=True)
+            log.warning("quantized cache %s not written (%s)", self.path, exc)
+            return
+        for old in self.directory.glob(f"{self.plan.precision}-*.safetensors"):
+            if old != self.path:
+                old.unlink(missing_ok=True)
+
+
+def source_fingerprint(directory: Path, gguf_file: str | None = None) -> str:
+    """What identifies a checkpoint's weights cheaply: names, sizes and modification times of its
+    weight files (``*.safetensors``, ``*.bin``, the GGUF file)."""
+    files = sorted(p for pattern in ("*.safetensors", "*.bin", "*.gguf")
+                   for p in directory.glob(pattern)
+                   if gguf_file is None or p.suffix != ".gguf" or p.name == Path(gguf_file).name)
+    return json.dumps([[p.name, (s := p.stat()).st_size, s.st_mtime_ns] for p in files])
