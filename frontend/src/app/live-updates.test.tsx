@@ -61,6 +61,23 @@ describe("live updates into the jobs table", () => {
     expect(screen.getByText("1–2 of 2")).toBeInTheDocument();
   });
 
+  it("test_snapshot_on_reconnect_updates_rows_and_refetches_once_without_polling", async () => {
+    // pitfall: live state lost on refresh / reconnect, or a polling loop beside the socket
+    const running = makeJob({ id: 6, state: "running", progress: 0.2, done: 2, total: 10 });
+    const queryClient = renderJobsWith({ items: [running], total: 1 });
+    const invalidate = vi.spyOn(queryClient, "invalidateQueries");
+    await push(queryClient, {
+      type: "snapshot",
+      jobs: [{ ...running, progress: 0.7, done: 7, updated_at: "2026-01-01T12:00:09Z" }],
+    });
+    expect(screen.getByRole("progressbar")).toHaveAttribute("aria-valuenow", "70");
+    expect(invalidate).toHaveBeenCalledTimes(1); // finished-while-away jobs: one refetch
+    const polling = queryClient.getQueryCache().getAll()
+      .filter((query) => query.options && "refetchInterval" in query.options
+        && query.options.refetchInterval);
+    expect(polling).toEqual([]);
+  });
+
   it("test_out_of_order_event_is_ignored", async () => {
     const job = makeJob({ id: 5, state: "running", progress: 0.8, updated_at: "2026-01-01T12:00:10Z" });
     const queryClient = renderJobsWith({ items: [job], total: 1 });
