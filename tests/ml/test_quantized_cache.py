@@ -102,3 +102,29 @@ def test_float_and_q8_loads_write_no_cache(llama_dir: Path, tmp_path: Path,
     loaded = load_model(llama_dir, precision=precision, quantized_cache=tmp_path / "quantized")
     assert loaded.precision_used == precision and not loaded.quantization.from_cache
     assert not (tmp_path / "quantized").exists()
+
+
+def test_a_block_that_fails_to_load_is_quantized_with_the_ones_after_it(
+    llama_dir: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A file with this key whose block 2 HQQ cannot load (a meta entry missing: made by hand,
+    our writer never does it): blocks 0-1 come from the file, 2-3 are quantized; the model is
+    exactly the plain load's, and the file is written whole again."""
+    from safetensors import safe_open
+    from safetensors.torch import load_file, save_file
+
+    cache = tmp_path / "quantized"
+    load_model(llama_dir, precision="q4", quantized_cache=cache)
+    (file,) = cache_files(cache)
+    with safe_open(str(file), framework="pt") as handle:
+        metadata = handle.metadata()
+    tensors = load_file(str(file))
+    del tensors["2.self_attn.q_proj.quant_zero"]
+    save_file(tensors, str(file), metadata=metadata)
+
+    mended = load_model(llama_dir, precision="q4", quantized_cache=cache)
+    assert not mended.quantization.from_cache and "block 2 unreadable" in caplog.text
+    plain = load_model(llama_dir, precision="q4")
+    assert torch.equal(logits(mended), logits(plain))
+    assert mended.quantization.quantized_modules == plain.quantization.quantized_modules
+    assert load_model(llama_dir, precision="q4", quantized_cache=cache).quantization.from_cache

@@ -240,16 +240,17 @@ def quantize(
             # costs no more than reading the packed layers back, and the file would cost disk
             from interpstudio.ml.quantized_cache import QuantizedCache
 
-            cache = QuantizedCache(Path(cache_dir), plan, source_key, info.backend_version)
-        if cache is not None and cache.load_into(model, target, info, _hqq()[0]):
-            info.from_cache = True
-            if progress is not None:
-                n = len(find_decoder_layers(model))
-                progress(n, n)
-        else:
-            _quantize_blocks(model, plan, target, info, progress, should_stop)
+            cache = QuantizedCache(Path(cache_dir), plan, source_key, info.backend_version,
+                                   target.type)
+        n_blocks = len(find_decoder_layers(model))
+        read = cache.load_into(model, target, info, _hqq()[0]) if cache is not None else 0
+        if read and progress is not None:
+            progress(read, n_blocks)
+        if read < n_blocks:
+            _quantize_blocks(model, plan, target, info, progress, should_stop, start=read)
             if cache is not None:
                 cache.save(model)
+        info.from_cache = read == n_blocks
         model.to(device=target)
         info.scope = "decoder-block linear layers; embeddings, lm_head, norms, biases in " + (
             plan.compute_dtype
@@ -266,11 +267,14 @@ def _quantize_blocks(
     info: QuantizationInfo,
     progress: ProgressCallback | None,
     should_stop: StopCheck | None,
+    start: int = 0,
 ) -> None:
-    hqq_linear_class, _config = _hqq()
+    hqq_linear_class = _hqq()[0]
     dtype = getattr(torch, plan.compute_dtype)
     layers = find_decoder_layers(model)
     for index, block in enumerate(layers):
+        if index < start:  # already packed (read from the quantized cache)
+            continue
         if should_stop is not None and should_stop():
             raise JobCancelled(f"quantization to {plan.precision} stopped at block {index}")
         for name, linear in block_targets(index, block, plan, info.kept_modules):

@@ -27,6 +27,7 @@ import hashlib
 import json
 import logging
 import os
+import uuid
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -46,19 +47,24 @@ class QuantizedCache:
     """The cache file of one plan and source in ``directory``."""
 
     def __init__(self, directory: Path, plan: StoragePlan, source_key: str,
-                 backend_version: str | None) -> None:
+                 backend_version: str | None, device_type: str) -> None:
         self.directory = directory
         self.plan = plan
+        # the device type too: HQQ's packing is meant to be the same on CPU and CUDA, but that is
+        # unmeasured here (no GPU), so each device type quantizes once for itself
         self.key = json.dumps({"format": FORMAT_VERSION, "plan": asdict(plan),
-                               "backend_version": backend_version, "source": source_key},
-                              sort_keys=True)
+                               "backend_version": backend_version, "source": source_key,
+                               "device_type": device_type}, sort_keys=True)
         digest = hashlib.sha256(self.key.encode()).hexdigest()[:16]
         self.path = directory / f"{plan.precision}-{digest}.safetensors"
 
     def load_into(self, model: nn.Module, device: torch.device, info: Any,
-                  hqq_linear_class: type[nn.Module]) -> bool:
-        """Replace the model's decoder-block linears by the cached packed layers; False (the
-        model untouched) when there is no file for this key or it does not fit the model."""
+                  hqq_linear_class: type[nn.Module]) -> int:
+        """Replace the model's decoder-block linears by the cached packed layers, block by block
+        (one block's packed layers beside its originals at a time: no more memory than
+        quantizing); returns how many blocks were read. 0 (the model untouched): no file for this
+        key, or one that does not fit the model. A block that fails to load stops the reading
+        there (the file is removed): the caller quantizes the blocks from that one on."""
         from safetensors import safe_open
 
         from interpstudio.ml.quantize import (
@@ -69,38 +75,47 @@ class QuantizedCache:
         )
 
         if not self.path.is_file():
-            return False
+            return 0
         try:
             handle = safe_open(str(self.path), framework="pt", device="cpu")
         except Exception as exc:  # a damaged file: quantize again (and replace it)
             log.warning("quantized cache %s unreadable (%s); quantizing again", self.path, exc)
-            return False
+            return 0
+        layers = find_decoder_layers(model)
+        dtype = getattr(torch, self.plan.compute_dtype)
         with handle as cached:
             if (cached.metadata() or {}).get(_METADATA_KEY) != self.key:
-                return False
+                return 0
             names = set(cached.keys())
-            layers = find_decoder_layers(model)
-            kept: list[str] = []
-            targets = [block_targets(i, block, self.plan, kept)
-                       for i, block in enumerate(layers)]
-            if not all(f"{i}.{name}.W_q" in names for i, block_list in enumerate(targets)
-                       for name, _ in block_list):
-                return False
-            dtype = getattr(torch, self.plan.compute_dtype)
-            for index, (block, block_list) in enumerate(zip(layers, targets, strict=True)):
-                for name, _linear in block_list:
-                    prefix = f"{index}.{name}."
-                    state = {k[len(prefix):]: cached.get_tensor(k) for k in names
-                             if k.startswith(prefix)}
-                    packed = hqq_linear_class(None, hqq_config(self.plan), compute_dtype=dtype,
-                                              device=str(device), initialize=False)
-                    packed.load_state_dict(state)
-                    replace_module(block, name, packed)
+            if not all(f"{i}.{name}.W_q" in names for i, block in enumerate(layers)
+                       for name, _ in block_targets(i, block, self.plan, [])):
+                return 0
+            for index, block in enumerate(layers):
+                kept: list[str] = []
+                targets = block_targets(index, block, self.plan, kept)
+                try:
+                    packed = []
+                    for name, _linear in targets:
+                        prefix = f"{index}.{name}."
+                        state = {k[len(prefix):]: cached.get_tensor(k) for k in names
+                                 if k.startswith(prefix)}
+                        layer = hqq_linear_class(None, hqq_config(self.plan),
+                                                 compute_dtype=dtype, device=str(device),
+                                                 initialize=False)
+                        layer.load_state_dict(state)
+                        packed.append((name, layer))
+                except Exception as exc:  # not what this HQQ wrote: quantize from here on
+                    log.warning("quantized cache %s: block %d unreadable (%s); quantizing it "
+                                "and the rest", self.path, index, exc)
+                    self.path.unlink(missing_ok=True)
+                    return index
+                for name, layer in packed:
+                    replace_module(block, name, layer)
                     info.quantized_modules += 1
+                info.kept_modules.extend(kept)
                 block.to(device)
-        info.kept_modules.extend(kept)
         info.settings = dict(hqq_config(self.plan)["weight_quant_params"])
-        return True
+        return len(layers)
 
     def save(self, model: nn.Module) -> None:
         """Write the model's packed layers under this key (replacing older keys' files)."""
@@ -115,7 +130,8 @@ class QuantizedCache:
                     for key, value in module.state_dict().items():
                         if isinstance(value, torch.Tensor):
                             tensors[f"{index}.{name}.{key}"] = value.detach().cpu().contiguous()
-        partial = self.path.with_name(f".{self.path.name}.{os.getpid()}.partial")
+        # a name of its own: a preflight and a run may save the same file at once
+        partial = self.path.with_name(f".{self.path.name}.{uuid.uuid4().hex}.partial")
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
             save_file(tensors, str(partial), metadata={_METADATA_KEY: self.key})
