@@ -4,12 +4,19 @@
 datasets, extract) plug in the same way. Settings come from ``INTERPSTUDIO_*`` variables; an
 ``AppError`` (including invalid settings) or an option value that fails its schema (pydantic's
 ``ValidationError``: ``--positions bogus``) ends the command with its message and exit code 2, never
-a traceback. This package is NOT responsible for business rules: commands call services.
+a traceback. Hugging Face's own tqdm bars ("Loading weights", hub transfers) are off in every
+process the CLI starts (``HF_HUB_DISABLE_PROGRESS_BARS``, unless the user set it): they printed
+between the Rich progress and tables, which already show every stage. This package is NOT
+responsible for business rules: commands call services.
 """
 
 from __future__ import annotations
 
+import os
 import sys
+
+# before anything imports huggingface_hub / transformers (they read it at import)
+os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 
 import typer
 from pydantic import ValidationError
