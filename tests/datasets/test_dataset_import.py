@@ -4,14 +4,16 @@ other datasets, roots, free disk, delete rules."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from hub_server import HubServer
 from hub_server.tiny_datasets import tiny_dataset_rows
@@ -163,25 +165,54 @@ def test_missing_column_and_outside_roots_refused_before_any_copy(
         _add_local(call, ds_settings, [import_root / ".." / "elsewhere.txt"])
 
 
-def test_insufficient_disk_is_refused_before_copying(tmp_path: Path, hub: HubServer) -> None:
+@contextlib.contextmanager
+def refused_for_disk(tmp_path: Path, **overrides: Any) -> Iterator[tuple[Settings, Session,
+                                                                        pytest.ExceptionInfo]]:
+    """Settings whose data dir is a real 4 MB filesystem, a session on a migrated database, and
+    the ``InsufficientDisk`` the body must raise."""
     from helpers import make_settings, small_filesystem
     from interpstudio.db.migrate import upgrade
     from interpstudio.db.session import make_engine, make_session_factory
 
     with small_filesystem(tmp_path / "small", "4M") as small:
-        roots = tmp_path / "imports"
-        roots.mkdir()
-        (roots / "big.txt").write_text("word " * 1_000_000)
-        settings = make_settings(tmp_path, data_dir=small / "data", import_roots=[roots])
+        settings = make_settings(tmp_path, data_dir=small / "data", **overrides)
         upgrade(settings.resolved_database_url)
         engine = make_engine(settings.resolved_database_url)
-        with make_session_factory(engine).begin() as session, \
-                pytest.raises(InsufficientDisk) as caught:
-            service.add_local_dataset(session=session, settings=settings,
-                                      files=[str(roots / "big.txt")], name=None,
-                                      spec=ReadOptionsSpec())
-        engine.dispose()
-        assert caught.value.status == 507 and caught.value.details["needed_bytes"] > 4_000_000
+        try:
+            with make_session_factory(engine).begin() as session, \
+                    pytest.raises(InsufficientDisk) as caught:
+                yield settings, session, caught
+        finally:
+            engine.dispose()
+        assert caught.value.status == 507
+        assert not any((small / "data").rglob("*.parquet")) and not any(
+            (small / "data").rglob("*.txt"))
+
+
+def test_insufficient_disk_is_refused_before_copying(tmp_path: Path) -> None:
+    roots = tmp_path / "imports"
+    roots.mkdir()
+    (roots / "big.txt").write_text("word " * 1_000_000)
+    with refused_for_disk(tmp_path, import_roots=[roots]) as (settings, session, caught):
+        service.add_local_dataset(session=session, settings=settings,
+                                  files=[str(roots / "big.txt")], name=None,
+                                  spec=ReadOptionsSpec())
+    assert caught.value.details["needed_bytes"] > 4_000_000
+
+
+def test_hub_dataset_larger_than_the_free_disk_is_refused_before_downloading(
+    tmp_path: Path, hub: HubServer
+) -> None:
+    """Pitfall 27 for datasets: no free-disk check before a large pull. ~25 MB of parquet on a
+    4 MB filesystem is refused (507, with the bytes needed) before any file is downloaded."""
+    from dataset_helpers import write_incompressible_dataset
+
+    hub.add_dataset("org/big-ds", write_incompressible_dataset(tmp_path / "big-ds"))
+    with refused_for_disk(tmp_path, hf_endpoint=hub.url) as (settings, session, caught):
+        service.add_hub_dataset(session=session, settings=settings, repo_id="org/big-ds",
+                                revision="main", config="default", split="train",
+                                name=None, spec=ReadOptionsSpec(), token=None)
+    assert caught.value.details["needed_bytes"] > 25_000_000
 
 
 def test_delete_refuses_while_tokenized_unless_forced(ds_settings: Settings, import_root: Path,
