@@ -312,6 +312,28 @@ def test_hub_download_progress_counts_bytes_as_they_arrive(
     assert seen[-1] <= dataset.bytes and dataset.rows == 8500
 
 
+def test_hub_download_resumes_after_a_dropped_connection(
+    ds_settings: Settings, hub: HubServer, tmp_path: Path, factory, wait_job, worker_thread,
+) -> None:
+    """Pitfall 27 for datasets: a download that restarts from zero after a network drop. The
+    server closes the connection 15 MB into the ~25 MB file; the next request asks for the rest
+    (a Range from where the bytes on disk end). huggingface_hub writes in 10 MB chunks, so a drop
+    costs at most the chunk it was receiving (a drop 5 MB in does start again from zero)."""
+    from dataset_helpers import write_incompressible_dataset
+
+    hub.add_dataset("org/big-ds", write_incompressible_dataset(tmp_path / "big-ds"))
+    name = "data/train-00000-of-00001.parquet"
+    hub.faults.drop_connection(name, after_bytes=15_000_000)
+    job_id = call_add_hub(factory, ds_settings, "org/big-ds")
+    worker_thread(ds_settings)
+    job = wait_job(job_id, "succeeded", "failed", timeout=120)
+    assert job.state == "succeeded", job.error_message
+    size = (tmp_path / "big-ds" / name).stat().st_size
+    ranges = [r.range for r in hub.requests if r.filename == name and r.method == "GET"]
+    assert len(ranges) == 2 and ranges[0] is None and ranges[1] == f"bytes={10 << 20}-"
+    assert hub.bytes_served(name) == 15_000_000 + size - (10 << 20)
+
+
 def call_add_hub(factory, settings: Settings, repo_id: str) -> int:  # type: ignore[no-untyped-def]
     with factory.begin() as session:
         dataset = service.add_hub_dataset(session=session, settings=settings, repo_id=repo_id,
