@@ -17,6 +17,11 @@ def test_system_reports_cpu_memory_disk_gpus(client: TestClient, sqlite_settings
     assert body["memory"]["total"] >= body["memory"]["available"] > 0
     assert body["disk"]["path"] == str(sqlite_settings.data_dir)
     assert body["disk"]["total"] >= body["disk"]["free"] > 0
+    # the percent df shows (used / (used + available)): space neither used nor available to us
+    # (reserved blocks, a thin VM disk: 162 of 270 GB here) must not make a full disk look empty
+    df = subprocess.run(["df", "--output=pcent", str(sqlite_settings.data_dir)],
+                        capture_output=True, text=True, check=True)
+    assert abs(body["disk"]["percent"] - int(df.stdout.split()[-1].rstrip("%"))) <= 1
     assert body["gpus"] == [] or {"name", "memory_total"} <= set(body["gpus"][0])
 
 

@@ -49,7 +49,7 @@ export function SystemPage() {
               value={formatPercent(current.disk.percent)}
               detail={
                 <>
-                  {formatBytes(current.disk.free)} free of {formatBytes(current.disk.total)}
+                  {formatBytes(current.disk.free)} free · {formatBytes(current.disk.used)} used
                   <br />
                   <code className="path">{current.disk.path}</code>
                 </>
