@@ -232,10 +232,8 @@ def extract(
     settings = load_settings()
     factory = session_factory(settings)
     if tokenization is None:
-        policy = None
-        if max_length is not None or mode is not None:
-            policy = TokenizationPolicySpec.model_validate(
-                {"max_length": max_length or 1024, "mode": mode or "truncate"})
+        given = {k: v for k, v in {"max_length": max_length, "mode": mode}.items() if v is not None}
+        policy = TokenizationPolicySpec.model_validate(given) if given else None
         tokenization = _tokenization_for(settings, factory, dataset_id=dataset,  # type: ignore[arg-type]
                                          model_id=model, policy=policy, quiet=as_json)
     spec = ExtractionSpec.model_validate({

@@ -176,8 +176,8 @@ def load_model(
 
     ``path`` is a checkpoint directory, or a directory plus ``gguf_file`` (a ``.gguf`` path is
     split that way). ``memory_budget_bytes`` defaults to ``default_memory_budget(device)``.
-    ``quantized_cache``: a folder where q8/q4/q2 packed layers are kept and read back on the next
-    load (``quantized_cache.py``); None quantizes every time.
+    ``quantized_cache``: a folder where q4/q2 packed layers are kept and read back on the next
+    load (``quantized_cache.py``; q8 runs no optimiser and is not kept); None quantizes every time.
     Raises ``InsufficientMemory`` when even q2 does not fit.
     """
     from transformers import AutoConfig
@@ -276,7 +276,8 @@ def _load_at(
         progress=progress,
         should_stop=should_stop,
         cache_dir=quantized_cache,
-        source_key=source_fingerprint(directory, gguf_file) if quantized_cache else "",
+        source_key=source_fingerprint(directory, gguf_file) if quantized_cache and quantized
+        else "",
     )
     return model, parameter_count, info
 

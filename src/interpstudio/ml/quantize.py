@@ -141,7 +141,7 @@ def find_decoder_layers(model: nn.Module) -> nn.ModuleList:
             continue
         if len({type(block) for block in module}) != 1:
             continue
-        if not any(_is_linear_like(s) or _is_hqq_linear(s) for s in module[0].modules()):
+        if not any(_is_linear_like(s) or is_hqq_linear(s) for s in module[0].modules()):
             continue
         size = sum(p.numel() for p in module.parameters())
         candidate = (len(module) == expected, size, module)
@@ -157,7 +157,7 @@ def iter_block_linears(model: nn.Module) -> Iterator[tuple[str, nn.Module]]:
     layers = find_decoder_layers(model)
     prefix = next(name for name, module in model.named_modules() if module is layers)
     for name, module in layers.named_modules():
-        if _is_linear_like(module) or _is_hqq_linear(module):
+        if _is_linear_like(module) or is_hqq_linear(module):
             yield f"{prefix}.{name}", module
 
 
@@ -238,7 +238,7 @@ def quantize(
         cache = None
         if cache_dir is not None and plan.optimize:  # without HQQ's optimiser (q8) quantizing
             # costs no more than reading the packed layers back, and the file would cost disk
-            from interpstudio.ml.quantized_cache import QuantizedCache
+            from interpstudio.ml.quantized_cache import QuantizedCache  # it imports this module
 
             cache = QuantizedCache(Path(cache_dir), plan, source_key, info.backend_version,
                                    target.type)
@@ -277,9 +277,10 @@ def _quantize_blocks(
             continue
         if should_stop is not None and should_stop():
             raise JobCancelled(f"quantization to {plan.precision} stopped at block {index}")
-        for name, linear in block_targets(index, block, plan, info.kept_modules):
+        for name in block_targets(index, block, plan, info.kept_modules):
             config = hqq_config(plan)
             info.settings = dict(config["weight_quant_params"])
+            linear = _as_linear(block.get_submodule(name))
             packed = hqq_linear_class(
                 linear.to(device), config, compute_dtype=dtype, device=str(device), del_orig=True
             )
@@ -290,18 +291,16 @@ def _quantize_blocks(
             progress(index + 1, len(layers))
 
 
-def block_targets(index: int, block: nn.Module, plan: StoragePlan,
-                  kept: list[str]) -> list[tuple[str, nn.Linear]]:
-    """Block ``index``'s linears that ``plan`` quantizes, as ``nn.Linear``, by module name; the
-    others are appended to ``kept`` as ``"<index>.<name>"``."""
+def block_targets(index: int, block: nn.Module, plan: StoragePlan, kept: list[str]) -> list[str]:
+    """Names of block ``index``'s linears that ``plan`` quantizes; the others are appended to
+    ``kept`` as ``"<index>.<name>"``."""
     targets = []
-    for name, module in list(block.named_modules()):
+    for name, module in block.named_modules():
         if not _is_linear_like(module):
             continue
-        linear = _as_linear(module)
-        out_features, in_features = linear.weight.shape
+        out_features, in_features = _linear_weight(module).shape
         if is_quantizable(LinearShape(out_features, in_features), plan):
-            targets.append((name, linear))
+            targets.append(name)
         else:
             kept.append(f"{index}.{name}")
     return targets
@@ -336,7 +335,7 @@ def measured_linear_weight_bytes(model: nn.Module) -> int:
     """Bytes of the decoder-block linear weights only (codes + scales + zeros if quantized)."""
     seen: dict[tuple[str, int], int] = {}
     for _, module in iter_block_linears(model):
-        tensors = _hqq_tensors(module) if _is_hqq_linear(module) else [module.weight]
+        tensors = _hqq_tensors(module) if is_hqq_linear(module) else [module.weight]
         for tensor in tensors:
             _record_storage(tensor, seen)
     return sum(seen.values())
@@ -420,7 +419,7 @@ def _is_linear_like(module: nn.Module) -> bool:
     return isinstance(module, nn.Linear) or type(module).__name__ == "Conv1D"
 
 
-def _is_hqq_linear(module: nn.Module) -> bool:
+def is_hqq_linear(module: nn.Module) -> bool:
     return hasattr(module, "W_q") and isinstance(getattr(module, "meta", None), dict)
 
 
@@ -451,7 +450,7 @@ def _stored_tensors(model: nn.Module) -> Iterator[torch.Tensor]:
     yield from model.parameters()
     yield from model.buffers()
     for module in model.modules():
-        if _is_hqq_linear(module):
+        if is_hqq_linear(module):
             yield from _hqq_tensors(module)
             if isinstance(module.bias, torch.Tensor):  # HQQ keeps bias as a plain attribute
                 yield module.bias

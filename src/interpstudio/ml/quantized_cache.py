@@ -36,6 +36,13 @@ import torch
 from torch import nn
 
 from interpstudio.ml.memory import StoragePlan
+from interpstudio.ml.quantize import (
+    block_targets,
+    find_decoder_layers,
+    hqq_config,
+    is_hqq_linear,
+    replace_module,
+)
 
 log = logging.getLogger(__name__)
 
@@ -67,13 +74,6 @@ class QuantizedCache:
         there (the file is removed): the caller quantizes the blocks from that one on."""
         from safetensors import safe_open
 
-        from interpstudio.ml.quantize import (
-            block_targets,
-            find_decoder_layers,
-            hqq_config,
-            replace_module,
-        )
-
         if not self.path.is_file():
             return 0
         try:
@@ -88,14 +88,14 @@ class QuantizedCache:
                 return 0
             names = set(cached.keys())
             if not all(f"{i}.{name}.W_q" in names for i, block in enumerate(layers)
-                       for name, _ in block_targets(i, block, self.plan, [])):
+                       for name in block_targets(i, block, self.plan, [])):
                 return 0
             for index, block in enumerate(layers):
                 kept: list[str] = []
                 targets = block_targets(index, block, self.plan, kept)
                 try:
                     packed = []
-                    for name, _linear in targets:
+                    for name in targets:
                         prefix = f"{index}.{name}."
                         state = {k[len(prefix):]: cached.get_tensor(k) for k in names
                                  if k.startswith(prefix)}
@@ -121,12 +121,10 @@ class QuantizedCache:
         """Write the model's packed layers under this key (replacing older keys' files)."""
         from safetensors.torch import save_file
 
-        from interpstudio.ml.quantize import find_decoder_layers
-
         tensors: dict[str, torch.Tensor] = {}
         for index, block in enumerate(find_decoder_layers(model)):
             for name, module in block.named_modules():
-                if hasattr(module, "W_q") and isinstance(getattr(module, "meta", None), dict):
+                if is_hqq_linear(module):
                     for key, value in module.state_dict().items():
                         if isinstance(value, torch.Tensor):
                             tensors[f"{index}.{name}.{key}"] = value.detach().cpu().contiguous()

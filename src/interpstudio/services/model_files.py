@@ -2,7 +2,7 @@
 
 Layout: ``models/<id>/checkpoint/`` (the transformers checkpoint, partial downloads as
 ``*.incomplete``), ``models/<id>/architecture.json`` (written by the job after inspection) and
-``models/<id>/quantized/`` (the q8/q4/q2 packed layers of earlier loads, ``ml/quantized_cache``).
+``models/<id>/quantized/`` (the q4/q2 packed layers of earlier loads, ``ml/quantized_cache``).
 
 Token hand-off (the token is never in the database, job params, logs, events or responses): the
 API writes it to ``tmp/tokens/job-<id>.token`` (folder 0700, file 0600, created exclusively) in
