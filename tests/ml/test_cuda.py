@@ -34,7 +34,7 @@ from interpstudio.ml import extract, open_activations
 from interpstudio.ml.architecture import resolve_architecture
 from interpstudio.ml.hooks import capture
 
-DEVICE = torch.device(os.environ.get("INTERPSTUDIO_TEST_CUDA_DEVICE", "cuda"))
+DEVICE = torch.device(os.environ.get("INTERPSTUDIO_TEST_CUDA_DEVICE", "cuda:0"))
 pytestmark = pytest.mark.skipif(
     DEVICE.type == "cuda" and not torch.cuda.is_available(), reason="needs a CUDA GPU"
 )

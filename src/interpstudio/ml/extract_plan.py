@@ -225,7 +225,10 @@ def plan_extraction(
         )
     tokens = np.asarray(tokenized.tokens)
     starts = offsets[:n_seq]
-    first_tokens = np.where(lengths > 0, tokens[np.minimum(starts, max(len(tokens) - 1, 0))], -1)
+    # int64 before -1 joins them: token ids are uint32, and numpy >= 2.5 refuses -1 as a uint32
+    # (OverflowError; 2.4 widened silently)
+    firsts = tokens[np.minimum(starts, max(len(tokens) - 1, 0))].astype(np.int64)
+    first_tokens = np.where(lengths > 0, firsts, -1)
     rows = positions.count(lengths, first_tokens)
     plan = ExtractionPlan(lengths, rows, batch_size, positions)
     if plan.n_rows == 0:
