@@ -260,3 +260,27 @@ def test_cancel_and_resume_on_the_gpu_is_byte_identical(tmp_path: Path) -> None:
     assert shard_hashes(tmp_path / "s") == shard_hashes(reference.path)
     assert (tmp_path / "s" / "stats.json").read_bytes() == (
         reference.path / "stats.json").read_bytes()
+
+
+@needs_real_cuda
+def test_preflight_vram_covers_the_run_when_the_first_batch_is_the_shortest(
+    tmp_path: Path,
+) -> None:
+    """The calibration pass runs the first batch; a later batch 100x longer needs far more
+    (attention grows with the square of the length): the estimate must cover the run's peak."""
+    from interpstudio.ml import preflight
+
+    model = tiny_causal_lm("llama", max_position_embeddings=1024).to(DEVICE)
+    sequences = (random_sequences(4, low=8, high=9, seed=6)
+                 + random_sequences(8, low=1000, high=1001, seed=7))
+    tokens = write_tokenization(tmp_path / "tok", sequences)
+    points = ["blocks.*.resid_post", "blocks.1.mlp_out"]
+    report = preflight(model, tokens, points, out_dir=tmp_path / "s", batch_size=4,
+                       measure_disk=False)
+    torch.cuda.synchronize(DEVICE)
+    torch.cuda.reset_peak_memory_stats(DEVICE)
+    extract(model, tokens, points, out_dir=tmp_path / "s", batch_size=4, durable=False)
+    peak = torch.cuda.max_memory_allocated(DEVICE)
+    print(f"VRAM: estimated {report.memory['vram_needed'] / 1e6:.1f} MB, run's peak "
+          f"{peak / 1e6:.1f} MB (calibrated on {report.calibration['tokens']} tokens)")
+    assert report.memory["vram_needed"] >= peak

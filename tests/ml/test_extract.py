@@ -284,6 +284,19 @@ def test_preflight_bytes_are_exact_and_time_is_calibrated(tokens: Path, tmp_path
     assert memory["writer"] > memory["held_norms"]
 
 
+def test_preflight_calibrates_on_the_largest_batch(tmp_path: Path) -> None:
+    """The first batch may be far shorter than a later one; the calibration (its time per token
+    and, on CUDA, its memory peak) must be the largest batch's."""
+    sequences = (random_sequences(4, low=3, high=4, seed=6)
+                 + random_sequences(6, low=100, high=101, seed=7))
+    tokens = write_tokenization(tmp_path / "tok", sequences)
+    report = preflight(tiny_causal_lm("llama"), tokens, POINTS, out_dir=tmp_path / "s",
+                       batch_size=4, measure_disk=False)
+    assert report.calibration is not None
+    assert report.calibration["tokens"] == 4 * 100  # the second batch: 4 of the long sequences
+    assert report.calibration["batch_size"] == 4
+
+
 def _records(manifest: dict) -> Iterator[dict]:  # type: ignore[type-arg]
     from interpstudio.ml.store import listed_files
 

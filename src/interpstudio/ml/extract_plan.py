@@ -161,6 +161,15 @@ class ExtractionPlan:
         starts = np.arange(0, self.n_sequences, self.batch_size)
         return int(np.add.reduceat(self.rows_per_sequence, starts).max())
 
+    @functools.cached_property
+    def largest_batch(self) -> Batch:
+        """The batch whose padded input (sequences x longest length) is largest; the first
+        of equals."""
+        starts = np.arange(0, self.n_sequences, self.batch_size)
+        counts = np.diff(np.append(starts, self.n_sequences))
+        padded = np.maximum.reduceat(self.lengths, starts).astype(np.int64) * counts
+        return self.batch(int(np.argmax(padded)))
+
     @property
     def n_batches(self) -> int:
         return -(-self.n_sequences // self.batch_size)

@@ -7,7 +7,9 @@
   boundaries are fixed by the row count), plus the small statistics files (estimated);
 - memory: the model's resident bytes, the writer's shard buffers, queued batches and held norms,
   and the forward pass's workspace (measured as the peak allocation of the calibration batch on
-  CUDA, estimated from shapes on the CPU); on CUDA the model and workspace are VRAM, the rest RAM;
+  CUDA, estimated from shapes on the CPU); the calibration batch is the plan's largest (padded
+  sequences x length), so that peak is the run's; on CUDA the model and workspace are VRAM, the
+  rest RAM;
 - free disk at ``out_dir`` against the bytes needed (``check_free_disk`` refuses);
 - time: a calibration batch of the real plan on the real model and device (one warm-up pass,
   then one timed pass including the gather and the copy to the CPU) gives tokens/s; a short
@@ -217,8 +219,10 @@ def preflight(
 
 
 def _calibrate(session: ExtractionSession) -> dict[str, Any]:
-    """Time the first planned batch (after one warm-up pass) on the real model and device."""
-    batch = session.plan.batch(0)
+    """Time the largest planned batch (after one warm-up pass) on the real model and device: its
+    memory peak is the run's (the first batch may be far shorter, and attention grows with the
+    square of the length), and its rate errs on the slow side."""
+    batch = session.plan.largest_batch
     cuda = session.device.type == "cuda"
     # warm-up (kernels, allocator, caches); released, so the timed batch reuses its staging
     _release(session.compute(batch, skip_before=0))
@@ -293,7 +297,7 @@ def _memory(
     workspace = workspace * compute_item + (
         session.plan.batch_size * heads * session.plan.max_length**2 * compute_item
     )
-    if calibration and calibration.get("peak_allocated_bytes"):
+    if calibration and calibration.get("peak_allocated_bytes"):  # measured on the largest batch
         workspace = max(0, calibration["peak_allocated_bytes"] - model_bytes)
     # two sets of shard buffers (one fills while the other is committed) + the stagings the kept
     # rows are cast into: the queued ones, the one being filled and the one being copied
