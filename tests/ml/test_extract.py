@@ -15,6 +15,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -209,6 +210,81 @@ def test_should_stop_leaves_partial_store_that_resumes_identically(
     partial.verify()
     run(tiny_causal_lm("llama"), tokens, tmp_path / "s", resume=True)
     assert shard_hashes(tmp_path / "s") == shard_hashes(reference.path)
+
+
+def run_ahead(model: torch.nn.Module, tokens: Path, out: Path, **kwargs: Any):  # type: ignore[no-untyped-def]
+    """``run`` with one batch computed ahead of the one handed to the writer (CUDA's default:
+    here the same logic on the CPU)."""
+    from interpstudio.ml.extract_engine import ExtractionSession
+
+    session = ExtractionSession.prepare(model, tokens, POINTS, batch_size=4, positions="all",
+                                        every_k=1, dtype="float16", max_samples=None,
+                                        max_tokens=None, device=None)
+    session.lookahead = 1
+    options: dict[str, Any] = {"progress": None, "should_stop": None, "resume": False,
+                               "spec": None, "shard_rows": 40, "shard_bytes": 1 << 20,
+                               "durable": False, "max_queued_batches": 2}
+    options.update(kwargs)
+    return session.run(out, **options), session
+
+
+def test_computing_a_batch_ahead_stores_the_same_and_cancel_resume_stays_exact(
+    tokens: Path, tmp_path: Path
+) -> None:
+    reference = run(tiny_causal_lm("llama"), tokens, tmp_path / "reference")
+    ahead, _ = run_ahead(tiny_causal_lm("llama"), tokens, tmp_path / "ahead")
+    assert shard_hashes(ahead.path) == shard_hashes(reference.path)
+
+    handed: list[object] = []
+    batches = iter(range(100))
+    with pytest.raises(JobCancelled):
+        run_ahead(tiny_causal_lm("llama"), tokens, tmp_path / "s",
+                  should_stop=lambda: next(batches) >= 3,
+                  progress=lambda p: handed.append(p))
+    partial = open_activations(tmp_path / "s")
+    assert partial.status == "partial"
+    # 3 batches computed, the third still in flight (never handed over) when it stopped
+    assert partial.rows == sum(map(len, SEQUENCES[:8])) and len(handed) == 3
+    run_ahead(tiny_causal_lm("llama"), tokens, tmp_path / "s", resume=True)
+    assert shard_hashes(tmp_path / "s") == shard_hashes(reference.path)
+
+
+def test_a_batch_is_read_only_after_its_ready_says_its_rows_are_there(
+    tokens: Path, tmp_path: Path
+) -> None:
+    """``append`` calls the batch's ``ready`` before anything reads it (the CUDA engine's
+    asynchronous copy); a batch dropped in flight is waited for before its memory goes back."""
+    from interpstudio.ml import store_writer
+
+    calls: list[str] = []
+    append = store_writer.ActivationWriter.append
+
+    def spying(self: store_writer.ActivationWriter, batch: Any) -> None:
+        calls.append("append")
+        append(self, batch)
+
+    import dataclasses
+
+    from interpstudio.ml.extract_engine import ExtractionSession
+    capture_rows = ExtractionSession.capture_rows
+
+    def with_ready(self: ExtractionSession, batch: Any, skip_before: int) -> Any:
+        rows = capture_rows(self, batch, skip_before)
+        return None if rows is None else dataclasses.replace(
+            rows, ready=lambda: calls.append("ready"))
+
+    patch = pytest.MonkeyPatch()
+    try:
+        patch.setattr(store_writer.ActivationWriter, "append", spying)
+        patch.setattr(ExtractionSession, "capture_rows", with_ready)
+        batches = iter(range(100))
+        with pytest.raises(JobCancelled):
+            run_ahead(tiny_causal_lm("llama"), tokens, tmp_path / "s",
+                      should_stop=lambda: next(batches) >= 2)
+    finally:
+        patch.undo()
+    # batch 1 handed over (its ready first), batch 2 dropped in flight (ready, no append)
+    assert calls == ["append", "ready", "ready"]
 
 
 # ------------------------------------------------------------------------------- statistics
@@ -507,9 +583,9 @@ def test_on_the_cpu_each_point_is_cast_into_the_staging_while_the_forward_runs(
     cast: list[int] = []
     real = extract_engine.ExtractionSession._to_storage
 
-    def counting(self, x, out):  # type: ignore[no-untyped-def]
+    def counting(self, x, out, **options):  # type: ignore[no-untyped-def]
         cast.append(1)
-        return real(self, x, out)
+        return real(self, x, out, **options)
 
     monkeypatch.setattr(extract_engine.ExtractionSession, "_to_storage", counting)
     model = tiny_causal_lm("llama")

@@ -9,7 +9,9 @@ ONE forward pass captures every requested hook point (``hooks.capture``: hooks i
 ``with`` block and always removed; the pass stops after the deepest requested point, so later
 layers, the final norm and the LM head never run). The rows the position policy keeps (never a
 pad position) are gathered on the device, moved to the CPU (on the CPU: cast into the staging
-inside each point's hook, as it is computed) and handed to the store's background writer
+inside each point's hook, as it is computed; on CUDA: copied asynchronously into pinned memory,
+and the batch is handed over only once the next one is queued on the device, so that the GPU
+never waits for the host) and handed to the store's background writer
 (``store_writer.ActivationWriter``), which writes shards and folds the float64 statistics. On an
 accelerator it does so while the next batch computes; on the CPU its CPU work runs between two
 batches and only its disk writes overlap the next one (``pace``, see ``store_writer``). Whatever
@@ -147,12 +149,15 @@ class StagingPool:
     fault per 4 KB (26,000 per batch of 8 x 128 tokens at 90 points of 576); reusing it took the
     benchmark's disk-bound case from ~525 to ~745 MB/s. One staging holds every hook point's rows
     in one mapping (from ``buffer_cache``: a previous run's, else fresh with huge pages where
-    offered), sized for the plan's largest batch; at most queue length + 2 are ever in use, and
-    the run hands them to ``buffer_cache`` when it ends. Thread-safe: ``release`` runs on the
-    writer's thread."""
+    offered), sized for the plan's largest batch; at most queue length + 2 are ever in use (+ 1
+    with the lookahead on an accelerator), and the run hands them to ``buffer_cache`` when it
+    ends. ``pinned`` (a CUDA run): page-locked memory from torch instead, which the device copies
+    into asynchronously (torch caches it; ``buffer_cache`` does not keep it). Thread-safe:
+    ``release`` runs on the writer's thread."""
 
-    def __init__(self, dtype: torch.dtype) -> None:
+    def __init__(self, dtype: torch.dtype, *, pinned: bool = False) -> None:
         self.dtype = dtype
+        self.pinned = pinned
         self._free: collections.deque[Staging] = collections.deque()
 
     def take(self, rows: int, widths: dict[str, int], capacity: int = 0) -> Staging:
@@ -173,7 +178,9 @@ class StagingPool:
     def recycle(self) -> None:
         """Hand the free stagings' memory to ``buffer_cache`` (the run is over)."""
         while self._free:
-            buffer_cache.give_back(self._free.pop().memory)
+            memory = self._free.pop().memory
+            if memory is not None:
+                buffer_cache.give_back(memory)
 
 
 class Staging:
@@ -183,8 +190,14 @@ class Staging:
         self.pool = pool
         self.capacity = capacity
         self.widths = dict(widths)
-        self.memory = buffer_cache.take(capacity * sum(widths.values()) * pool.dtype.itemsize)
-        flat = torch.frombuffer(self.memory, dtype=pool.dtype)
+        self.pinned = pool.pinned
+        total = capacity * sum(widths.values())
+        if self.pinned:
+            self.memory = None
+            flat = torch.empty(total, dtype=pool.dtype, pin_memory=True)
+        else:
+            self.memory = buffer_cache.take(total * pool.dtype.itemsize)
+            flat = torch.frombuffer(self.memory, dtype=pool.dtype)
         starts = np.cumsum([0, *widths.values()]) * capacity
         self._parts = {name: flat[int(a) : int(b)]
                        for name, a, b in zip(widths, starts[:-1], starts[1:], strict=True)}
@@ -211,10 +224,14 @@ class ExtractionSession:
     pad_token_id: int
     batch_limit: int
     oom_events: list[dict[str, Any]] = field(default_factory=list)
+    # batches computed ahead of the one handed to the writer: on CUDA 1, so that the device
+    # runs batch k+1 while batch k's rows are copied to the host (None: 1 on CUDA, else 0)
+    lookahead: int | None = None
     _staging: StagingPool = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        self._staging = StagingPool(STORAGE_TORCH_DTYPES[self.dtype])
+        self._staging = StagingPool(STORAGE_TORCH_DTYPES[self.dtype],
+                                    pinned=self.device.type == "cuda")
 
     @classmethod
     def prepare(
@@ -313,7 +330,7 @@ class ExtractionSession:
         staging as the point is computed (hot in the cache; the float32 outputs are not all
         kept to the end of the pass); on an accelerator they are gathered, cast and copied off
         after the pass (a copy to the CPU inside it would stall the device's queue 3 times per
-        layer)."""
+        layer), on CUDA asynchronously into pinned memory: the batch's ``ready`` waits for it."""
         kept = self.kept_rows(batch, skip_before)
         if kept is None:
             return None
@@ -326,19 +343,25 @@ class ExtractionSession:
             x = x.reshape(-1, x.shape[-1])  # (B*T, w)
             if device_index is not None:
                 x = x.index_select(0, device_index)  # (N, w)
-            return self._to_storage(x, staging.rows(name, index.size))
+            return self._to_storage(x, staging.rows(name, index.size),
+                                    non_blocking=staging.pinned)
 
+        ready = None
         try:
             if self.device.type == "cpu":
                 moved = self.forward(*self.inputs(batch), sink=take)
             else:
                 activations = self.forward(*self.inputs(batch))
                 moved = {name: take(name, activations[name]) for name in self.hook_names}
+                if staging.pinned:  # the copies are queued: the rows are there once this passes
+                    copied = torch.cuda.Event()
+                    copied.record(torch.cuda.current_stream(self.device))
+                    ready = copied.synchronize
         except BaseException:
-            staging.release()
+            staging.release()  # a copy still queued lands before any later one into it
             raise
         return ActivationBatch({name: moved[name] for name in self.hook_names}, token_ids,
-                               sequence, position, staging.release)
+                               sequence, position, staging.release, ready)
 
     def kept_rows(
         self, batch: Batch, skip_before: int
@@ -365,13 +388,16 @@ class ExtractionSession:
         token_ids = np.asarray(self.tokenized.tokens[starts + position]).astype(np.int64)
         return index, sequence, position, token_ids
 
-    def _to_storage(self, x: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+    def _to_storage(
+        self, x: torch.Tensor, out: torch.Tensor, *, non_blocking: bool = False
+    ) -> torch.Tensor:
         """``x`` off the device in the storage dtype, in ``out`` (reused CPU memory). The cast
         runs here, in torch (vectorised; numpy's float32 -> float16 cast is ~20x slower and would
-        run on the writer's cores); on an accelerator it runs there, before the copy."""
+        run on the writer's cores); on an accelerator it runs there, before the copy, which is
+        only queued when ``non_blocking`` (``out`` pinned: wait for the batch's event)."""
         if x.device.type != "cpu":
             x = x.to(out.dtype)
-        return out.copy_(x)
+        return out.copy_(x, non_blocking=non_blocking)
 
     def recycle_memory(self) -> None:
         """Hand the stagings released so far to ``buffer_cache`` for the next run (call once no
@@ -447,16 +473,22 @@ class ExtractionSession:
         start = 0 if point.next_sequence is None else point.next_sequence
         if point.complete:
             start = self.plan.n_sequences
+        lookahead = self.lookahead if self.lookahead is not None else int(
+            self.device.type == "cuda")
         started = time.perf_counter()
         computed = 0
         counter = BytesCounter()
+        in_flight: collections.deque[ActivationBatch] = collections.deque()
         try:
             with writer:
                 for batch in self.plan.batches(start) if not point.complete else ():
                     if should_stop is not None and should_stop():
                         raise JobCancelled()
-                    for rows in self.compute(batch, skip_before=start):
-                        writer.append(rows)
+                    # the batch is queued on the device before the previous one is handed over
+                    # (``append`` waits for its copy), so the device never waits for the host
+                    in_flight.extend(self.compute(batch, skip_before=start))
+                    while len(in_flight) > lookahead:
+                        writer.append(in_flight.popleft())
                     computed += batch.tokens
                     if progress is not None:
                         elapsed = time.perf_counter() - started
@@ -471,8 +503,16 @@ class ExtractionSession:
                             tokens_per_s=computed / elapsed if elapsed > 0 else None,
                             batch_size=self.batch_limit,
                         ))
-        finally:  # every staging is back once the writer has closed
-            self.recycle_memory()
+                while in_flight:
+                    writer.append(in_flight.popleft())
+        finally:
+            while in_flight:  # computed, never handed over: its copy lands, its memory goes back
+                dropped = in_flight.popleft()
+                if dropped.ready is not None:
+                    dropped.ready()
+                if dropped.release is not None:
+                    dropped.release()
+            self.recycle_memory()  # every staging is back once the writer has closed
         manifest = writer.manifest
         if int(manifest["counts"]["rows"]) != self.plan.n_rows:
             raise ExtractionIncomplete(Path(out_dir), int(manifest["counts"]["rows"]),

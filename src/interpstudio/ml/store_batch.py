@@ -30,6 +30,8 @@ class ActivationBatch:
     token_ids, sequence_index, position: (N,) integers, one per row.
     release: called (on the writer's thread) once the writer no longer reads the activations,
     whether they were stored or dropped, so that their memory can be reused for a later batch.
+    ready: called (on the caller's thread, by ``append``) before anything reads the
+    activations: returns once they are in host memory (an accelerator's asynchronous copy).
     """
 
     activations: Mapping[str, Any]
@@ -37,6 +39,7 @@ class ActivationBatch:
     sequence_index: Any
     position: Any
     release: Callable[[], None] | None = None
+    ready: Callable[[], None] | None = None
 
 
 @dataclass

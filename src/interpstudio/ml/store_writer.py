@@ -239,6 +239,8 @@ class ActivationWriter:
         self._raise_if_failed()
         if self._state != "open" or self.manifest["status"] == "complete":
             raise StoreClosed(self.path, "complete" if self._state == "open" else self._state)
+        if batch.ready is not None:
+            batch.ready()
         prepared = prepare_batch(batch, self.hooks, self.dtype)
         stored = self._already_stored(prepared) if self._skip else 0
         rest = PreparedBatch(
