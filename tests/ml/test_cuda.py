@@ -33,6 +33,7 @@ from interpstudio.core.errors import JobCancelled
 from interpstudio.ml import extract, open_activations
 from interpstudio.ml.architecture import resolve_architecture
 from interpstudio.ml.hooks import capture
+from interpstudio.ml.store import read_manifest
 
 DEVICE = torch.device(os.environ.get("INTERPSTUDIO_TEST_CUDA_DEVICE", "cuda:0"))
 pytestmark = pytest.mark.skipif(
@@ -250,10 +251,13 @@ def test_cancel_and_resume_on_the_gpu_is_byte_identical(tmp_path: Path) -> None:
     points = ["blocks.*.resid_post", "blocks.1.attn_out", "blocks.2.mlp_out"]
     model = tiny_causal_lm("llama").to(DEVICE)
     reference = extract(model, tokens, points, out_dir=tmp_path / "ref", **options)
-    batches = iter(range(100))
+    def a_shard_is_committed() -> bool:  # the writer runs beside the GPU: wait for one shard
+        return (tmp_path / "s" / "manifest.json").exists() and bool(
+            read_manifest(tmp_path / "s")["shards"])
+
     with pytest.raises(JobCancelled):
-        extract(model, tokens, points, out_dir=tmp_path / "s",
-                should_stop=lambda: next(batches) >= 3, **options)
+        extract(model, tokens, points, out_dir=tmp_path / "s", should_stop=a_shard_is_committed,
+                **options)
     assert open_activations(tmp_path / "s").status == "partial"
     resumed = extract(model, tokens, points, out_dir=tmp_path / "s", resume=True, **options)
     assert resumed.resumed_from_rows > 0
