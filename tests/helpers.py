@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -51,3 +53,14 @@ def small_filesystem(path: Path, size: str) -> Iterator[Path]:
         yield path
     finally:
         subprocess.run(["umount", "-l", str(path)], check=False)
+
+
+def start_worker_process(settings: Settings, log: Path) -> subprocess.Popen[bytes]:
+    """A real ``interpstudio worker`` process on ``settings``' data dir, database and Hub
+    endpoint, with a fast heartbeat (0.2 s; dead after 1 s), its output appended to ``log``."""
+    env = {**os.environ, "INTERPSTUDIO_DATA_DIR": str(settings.data_dir),
+           "INTERPSTUDIO_DATABASE_URL": settings.resolved_database_url,
+           "INTERPSTUDIO_HF_ENDPOINT": settings.hf_endpoint,
+           "INTERPSTUDIO_HEARTBEAT_INTERVAL_S": "0.2", "INTERPSTUDIO_HEARTBEAT_TIMEOUT_S": "1.0"}
+    return subprocess.Popen([sys.executable, "-m", "interpstudio", "worker"], env=env,
+                            stdout=log.open("ab"), stderr=subprocess.STDOUT)

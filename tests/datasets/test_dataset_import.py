@@ -317,8 +317,8 @@ def test_hub_download_resumes_after_a_dropped_connection(
 ) -> None:
     """Pitfall 27 for datasets: a download that restarts from zero after a network drop. The
     server closes the connection 15 MB into the ~25 MB file; the next request asks for the rest
-    (a Range from where the bytes on disk end). huggingface_hub writes in 10 MB chunks, so a drop
-    costs at most the chunk it was receiving (a drop 5 MB in does start again from zero)."""
+    (a Range from where the bytes on disk end): every byte arrives once, since the downloader
+    writes what it receives at once (huggingface_hub's own buffered 10 MB and lost the rest)."""
     from dataset_helpers import write_incompressible_dataset
 
     hub.add_dataset("org/big-ds", write_incompressible_dataset(tmp_path / "big-ds"))
@@ -330,8 +330,80 @@ def test_hub_download_resumes_after_a_dropped_connection(
     assert job.state == "succeeded", job.error_message
     size = (tmp_path / "big-ds" / name).stat().st_size
     ranges = [r.range for r in hub.requests if r.filename == name and r.method == "GET"]
-    assert len(ranges) == 2 and ranges[0] is None and ranges[1] == f"bytes={10 << 20}-"
-    assert hub.bytes_served(name) == 15_000_000 + size - (10 << 20)
+    assert len(ranges) == 2 and ranges[0] is None and ranges[1] == "bytes=15000000-"
+    assert hub.bytes_served(name) == size
+
+
+def test_hub_download_that_arrives_corrupted_fails_naming_the_file(
+    ds_settings: Settings, hub: HubServer, tmp_path: Path, factory, wait_job, worker_thread,
+) -> None:
+    """The plan records the hub's sha256 of each data file: bytes changed on the way fail the
+    import with the file named, and nothing of it is kept."""
+    from dataset_helpers import write_incompressible_dataset
+
+    hub.add_dataset("org/big-ds", write_incompressible_dataset(tmp_path / "big-ds"))
+    hub.faults.corrupt("data/train-00000-of-00001.parquet")
+    job_id = call_add_hub(factory, ds_settings, "org/big-ds")
+    worker_thread(ds_settings)
+    job = wait_job(job_id, "succeeded", "failed", timeout=120)
+    assert job.state == "failed"
+    assert "sha256" in job.error_message and "train-00000-of-00001.parquet" in job.error_message
+    with factory() as session:
+        dataset = session.scalars(select(Dataset).where(Dataset.job_id == job_id)).one()
+        assert dataset.status == "failed"
+        assert not (ds_settings.data_dir / dataset.path).exists()
+
+
+def test_hub_download_survives_kill_9_of_the_worker_and_resumes_from_disk(
+    ds_settings: Settings, hub: HubServer, tmp_path: Path, factory, wait_job,
+) -> None:
+    """Pitfall 27 for datasets, the process killed: a real worker is SIGKILLed mid-download; a
+    new worker marks the job interrupted, and resume asks only for the bytes after those on
+    disk (huggingface_hub's ``.incomplete`` file in the dataset's folder)."""
+    import signal
+
+    from dataset_helpers import write_incompressible_dataset
+
+    from helpers import start_worker_process, wait_for
+    from interpstudio.services import jobs as job_service
+
+    hub.add_dataset("org/big-ds", write_incompressible_dataset(tmp_path / "big-ds"))
+    name = "data/train-00000-of-00001.parquet"
+    hub.faults.set_throttle(2_000_000)
+    job_id = call_add_hub(factory, ds_settings, "org/big-ds")
+    log = tmp_path / "worker.log"
+
+    def on_disk() -> int:
+        sizes = [p.stat().st_size for p in ds_settings.data_dir.rglob("*.incomplete")]
+        return max(sizes, default=0)
+
+    first = start_worker_process(ds_settings, log)
+    try:
+        wait_for(lambda: on_disk() >= 10 << 20, timeout=90)  # one 10 MB chunk written
+        first.send_signal(signal.SIGKILL)
+        first.wait(10)
+    finally:
+        first.kill()
+    kept = on_disk()
+    hub.faults.set_throttle(None)
+    second = start_worker_process(ds_settings, log)
+    try:
+        interrupted = wait_job(job_id, "interrupted", timeout=30)
+        assert "died" in (interrupted.error_message or ""), interrupted.error_message
+        with factory.begin() as session:
+            job_service.resume_job(session=session, job_id=job_id)
+        job = wait_job(job_id, "succeeded", "failed", timeout=120)
+    finally:
+        second.terminate()
+        second.wait(15)
+    assert job.state == "succeeded", job.error_message + log.read_text()[-2000:]
+    size = (tmp_path / "big-ds" / name).stat().st_size
+    ranges = [r.range for r in hub.requests if r.filename == name and r.method == "GET"]
+    assert ranges[0] is None and ranges[-1] == f"bytes={kept}-", ranges
+    assert hub.bytes_served(name) - size < 0.1 * size + kept  # the killed request's bytes only
+    with factory() as session:
+        dataset = session.scalars(select(Dataset).where(Dataset.job_id == job_id)).one()
+        assert dataset.status == "ready" and dataset.rows == 8500
 
 
 def call_add_hub(factory, settings: Settings, repo_id: str) -> int:  # type: ignore[no-untyped-def]

@@ -4,11 +4,7 @@ cancel, and resume after kill -9 of a worker subprocess."""
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -17,7 +13,7 @@ import numpy as np
 import pytest
 from transformers import AutoTokenizer
 
-from helpers import wait_for
+from helpers import start_worker_process, wait_for
 from interpstudio.core.paths import DataPaths
 from interpstudio.core.settings import Settings
 from interpstudio.data import bundled_text_path
@@ -97,14 +93,6 @@ def test_tokenize_before_import_finishes_is_a_conflict(ds_settings: Settings, im
         _tokenize(call, ds_settings, created["id"], llama_model_id)
 
 
-def _worker_process(settings: Settings, tmp_path: Path) -> subprocess.Popen:
-    env = {**os.environ, "INTERPSTUDIO_DATA_DIR": str(settings.data_dir),
-           "INTERPSTUDIO_DATABASE_URL": settings.resolved_database_url,
-           "INTERPSTUDIO_HEARTBEAT_INTERVAL_S": "0.2", "INTERPSTUDIO_HEARTBEAT_TIMEOUT_S": "1.0"}
-    log = open(tmp_path / f"worker-{time.monotonic_ns()}.log", "w")  # noqa: SIM115
-    return subprocess.Popen([sys.executable, "-m", "interpstudio", "worker"], env=env,
-                            stdout=log, stderr=subprocess.STDOUT)
-
 
 def test_resume_after_kill_9_continues_and_matches_the_tokenizer(
     ds_settings: Settings, llama_model_id: int, tiny_llama_dir: Path, call, factory, wait_row,
@@ -112,7 +100,7 @@ def test_resume_after_kill_9_continues_and_matches_the_tokenizer(
 ) -> None:
     created_ds = call(dataset_service.add_local_dataset, settings=ds_settings, files=[],
                       name="macbeth", spec=ReadOptionsSpec(), bundled=True)
-    first = _worker_process(ds_settings, tmp_path)
+    first = start_worker_process(ds_settings, tmp_path / "worker.log")
     try:
         wait_row(Dataset, created_ds["id"], "ready", timeout=90)
         created = call(service.create_tokenization, paths=DataPaths(ds_settings.data_dir),
@@ -129,7 +117,7 @@ def test_resume_after_kill_9_continues_and_matches_the_tokenizer(
         first.wait(10)
     finally:
         first.kill()
-    second = _worker_process(ds_settings, tmp_path)
+    second = start_worker_process(ds_settings, tmp_path / "worker.log")
     try:
         def interrupted() -> bool:
             with factory() as session:

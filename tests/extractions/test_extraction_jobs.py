@@ -5,9 +5,6 @@ cancel + resume (byte-identical), retry, delete, refusals, kill -9 of a worker p
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -17,7 +14,7 @@ import numpy as np
 import pytest
 
 from conftest import ExtractionWorld
-from helpers import wait_for
+from helpers import start_worker_process, wait_for
 from interpstudio.core.errors import AppError
 from interpstudio.core.paths import DataPaths
 from interpstudio.core.settings import Settings
@@ -223,13 +220,6 @@ def test_delete_while_running_is_a_conflict(
     wait_finished(world, extraction_id)
 
 
-def _worker_process(settings: Settings, log: Path) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "INTERPSTUDIO_DATA_DIR": str(settings.data_dir),
-           "INTERPSTUDIO_DATABASE_URL": settings.resolved_database_url,
-           "INTERPSTUDIO_HEARTBEAT_INTERVAL_S": "0.2", "INTERPSTUDIO_HEARTBEAT_TIMEOUT_S": "1.0"}
-    return subprocess.Popen([sys.executable, "-m", "interpstudio", "worker"], env=env,
-                            stdout=log.open("ab"), stderr=subprocess.STDOUT)
-
 
 def test_kill_9_of_the_worker_then_resume_is_byte_identical(
     world: ExtractionWorld, tmp_path: Path
@@ -240,7 +230,7 @@ def test_kill_9_of_the_worker_then_resume_is_byte_identical(
     reference = create(world, spec)
     extraction_id = create(world, spec)
     log = tmp_path / "worker.log"
-    first = _worker_process(world.settings, log)
+    first = start_worker_process(world.settings, log)
     try:
         assert wait_finished(world, reference)["state"] == "succeeded", log.read_text()
         store = store_of(world, extraction_id)
@@ -250,7 +240,7 @@ def test_kill_9_of_the_worker_then_resume_is_byte_identical(
         first.kill()
         first.wait()
     assert job_of(world, extraction_id)["state"] == "running"
-    second = _worker_process(world.settings, log)
+    second = start_worker_process(world.settings, log)
     try:
         job = wait_for(lambda: (j := job_of(world, extraction_id))["state"] != "running" and j,
                        timeout=60)

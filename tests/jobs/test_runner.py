@@ -3,16 +3,14 @@ kill -9 of a worker process, graceful shutdown."""
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
-from helpers import make_settings, wait_for
+from helpers import make_settings, start_worker_process, wait_for
 from interpstudio.core.settings import Settings
 from interpstudio.db.base import utcnow
 from interpstudio.db.migrate import upgrade
@@ -103,20 +101,12 @@ def test_resume_continues_from_checkpoint_and_retry_starts_afresh(
     assert retried.attempt == 3
 
 
-def _start_worker_process(settings: Settings, tmp_path: Path) -> subprocess.Popen:
-    env = {**os.environ, "INTERPSTUDIO_DATA_DIR": str(settings.data_dir),
-           "INTERPSTUDIO_DATABASE_URL": settings.resolved_database_url,
-           "INTERPSTUDIO_HEARTBEAT_INTERVAL_S": "0.2", "INTERPSTUDIO_HEARTBEAT_TIMEOUT_S": "1.0"}
-    log = open(tmp_path / f"worker-{time.monotonic_ns()}.log", "w")  # noqa: SIM115
-    return subprocess.Popen([sys.executable, "-m", "interpstudio", "worker"], env=env,
-                            stdout=log, stderr=subprocess.STDOUT)
-
 
 def test_kill_9_worker_then_restart_interrupts_and_resume_succeeds(
     settings: Settings, tmp_path: Path
 ) -> None:
     job_id = _create(settings, iterations=60, step_delay_s=0.05)
-    first = _start_worker_process(settings, tmp_path)
+    first = start_worker_process(settings, tmp_path / "worker.log")
     try:
         wait_for(lambda: (_job(settings, job_id).done or 0) >= 15, timeout=60)
         first.send_signal(signal.SIGKILL)
@@ -124,7 +114,7 @@ def test_kill_9_worker_then_restart_interrupts_and_resume_succeeds(
         assert _job(settings, job_id).state == "running"  # nobody has noticed yet
     finally:
         first.kill()
-    second = _start_worker_process(settings, tmp_path)
+    second = start_worker_process(settings, tmp_path / "worker.log")
     try:
         job = wait_for(lambda: _state_is(settings, job_id, "interrupted"), timeout=30)
         assert "died" in job.error_message or "heartbeat" in job.error_message
@@ -141,7 +131,7 @@ def test_kill_9_worker_then_restart_interrupts_and_resume_succeeds(
 def test_sigterm_interrupts_running_job_resumably(sqlite_settings: Settings, tmp_path: Path):
     settings = sqlite_settings
     job_id = _create(settings, iterations=1000, step_delay_s=0.05)
-    process = _start_worker_process(settings, tmp_path)
+    process = start_worker_process(settings, tmp_path / "worker.log")
     try:
         wait_for(lambda: (_job(settings, job_id).done or 0) >= 3, timeout=60)
         process.terminate()

@@ -3,31 +3,18 @@ marks the job interrupted, resume continues from the bytes on disk (re-fetching 
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 from fastapi.testclient import TestClient
 
-from helpers import wait_for
+from helpers import start_worker_process, wait_for
 from hub_server import HubServer
 from interpstudio.core.settings import Settings
 
 API = "/api/v1/models"
 
-
-def _start_worker(settings: Settings, tmp_path: Path) -> subprocess.Popen:
-    env = {**os.environ, "INTERPSTUDIO_DATA_DIR": str(settings.data_dir),
-           "INTERPSTUDIO_DATABASE_URL": settings.resolved_database_url,
-           "INTERPSTUDIO_HF_ENDPOINT": settings.hf_endpoint,
-           "INTERPSTUDIO_HEARTBEAT_INTERVAL_S": "0.2", "INTERPSTUDIO_HEARTBEAT_TIMEOUT_S": "1.0"}
-    log = open(tmp_path / f"worker-{time.monotonic_ns()}.log", "w")  # noqa: SIM115
-    return subprocess.Popen([sys.executable, "-m", "interpstudio", "worker"], env=env,
-                            stdout=log, stderr=subprocess.STDOUT)
 
 
 def test_kill_9_worker_then_resume_continues_from_disk(
@@ -37,7 +24,7 @@ def test_kill_9_worker_then_resume_continues_from_disk(
     model = hub_client.post(API, json={"repo_id": "org/big"}).json()
     partial = (hub_settings.data_dir / "models" / str(model["id"]) / "checkpoint"
                / "model.safetensors.incomplete")
-    first = _start_worker(hub_settings, tmp_path)
+    first = start_worker_process(hub_settings, tmp_path / "worker.log")
     try:
         wait_for(lambda: partial.exists() and partial.stat().st_size > 3_000_000, timeout=90)
         first.send_signal(signal.SIGKILL)
@@ -46,7 +33,7 @@ def test_kill_9_worker_then_resume_continues_from_disk(
         first.kill()
     kept = partial.stat().st_size
     hub.faults.set_throttle(None)
-    second = _start_worker(hub_settings, tmp_path)
+    second = start_worker_process(hub_settings, tmp_path / "worker.log")
     try:
         interrupted = wait_model(model["id"], "interrupted", timeout=30)
         assert "died" in interrupted["error_message"]

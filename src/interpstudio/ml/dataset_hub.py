@@ -5,7 +5,11 @@ with their sizes, keeps those of the requested config (a folder named after it; 
 and split (a path part or file-name prefix named after it), prefers one format (parquet, then
 jsonl, json, csv, txt) and checks with a metadata request that the files can be read (gated repo
 without token -> ``HubTokenRequired``). ``download_hub_files`` fetches the planned files at the
-resolved commit into a folder with ``hf_hub_download`` (which honours ``endpoint``).
+resolved commit into a folder with ``hub_download.download_files``, the models' downloader: a file
+cut off (a dropped connection, a killed worker) continues from the bytes on disk, and each file is
+checked against the hub's size and sha256 / git blob id. (Not ``hf_hub_download``: since
+huggingface_hub 2.4 it writes to a temp file unique to the process and deletes it on failure, so
+a killed import started again from zero.)
 
 The token is only passed through; nothing here stores it. This module is NOT responsible for
 reading the files' rows (``text_sources.py``) or for free-disk checks (the caller's preflight).
@@ -19,7 +23,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from interpstudio.core.errors import AppError, InvalidInput, JobCancelled, NotFound
+from interpstudio.core.errors import AppError, InvalidInput, NotFound
 from interpstudio.ml.hub_errors import InvalidRepoId
 
 HUB_FORMATS = (".parquet", ".jsonl", ".ndjson", ".json", ".csv", ".txt")
@@ -82,7 +86,9 @@ class HubDatasetPlan:
     config: str
     split: str
     gated: bool
-    files: list[dict[str, Any]] = field(default_factory=list)  # {path, bytes}
+    # {path, bytes, sha256 (LFS files), git_sha1 (others)}; plans made before checksums were
+    # recorded have neither, and their files are checked by size
+    files: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def total_bytes(self) -> int:
@@ -138,10 +144,16 @@ def plan_hub_dataset(repo_id: str, *, revision: str, config: str, split: str, en
         raise HubDatasetNotFound(repo_id, revision) from None
     except (HfHubHTTPError, OSError) as exc:
         raise _unreachable_or_missing(exc, repo_id, revision, endpoint) from None
-    sizes = {s.rfilename: int(s.size or 0) for s in info.siblings or []}
+    siblings = {s.rfilename: s for s in info.siblings or []}
+    sizes = {name: int(s.size or 0) for name, s in siblings.items()}
+    files = _pick_files(sizes, repo_id, config, split)
+    for item in files:
+        sibling = siblings[item["path"]]
+        lfs = getattr(sibling, "lfs", None)
+        item["sha256"] = getattr(lfs, "sha256", None) if lfs is not None else None
+        item["git_sha1"] = None if lfs is not None else getattr(sibling, "blob_id", None)
     plan = HubDatasetPlan(repo_id=repo_id, revision=revision, commit_sha=str(info.sha),
-                          config=config, split=split, gated=bool(info.gated),
-                          files=_pick_files(sizes, repo_id, config, split))
+                          config=config, split=split, gated=bool(info.gated), files=files)
     if plan.gated and not token:
         raise HubTokenRequired(repo_id, had_token=False)
     url = hf_hub_url(repo_id, plan.files[0]["path"], repo_type="dataset",
@@ -166,43 +178,29 @@ def _unreachable_or_missing(exc: Exception, repo_id: str, revision: str,
     return HubUnreachable(endpoint, str(exc))
 
 
-def _byte_counter(on_bytes: Callable[[int], None]) -> type:
-    """A silent tqdm class for ``hf_hub_download(tqdm_class=...)`` that reports bytes received."""
-    from tqdm.auto import tqdm
-
-    class ByteCounter(tqdm):  # type: ignore[misc]
-        def __init__(self, *args: Any, **kwargs: Any) -> None:
-            kwargs["disable"] = True  # never draws anything
-            super().__init__(*args, **kwargs)
-
-        def update(self, n: float | None = 1) -> bool | None:
-            if n:
-                on_bytes(int(n))
-            return super().update(n)
-
-    return ByteCounter
-
-
 def download_hub_files(plan: HubDatasetPlan, destination: Path, *, endpoint: str,
                        token: str | None, on_bytes: Callable[[int], None] | None = None,
                        should_stop: Callable[[], bool] = lambda: False) -> list[Path]:
-    """Download the planned files at the resolved commit into ``destination`` (paths kept);
-    ``on_bytes`` hears the bytes as huggingface_hub writes them (its ``tqdm_class`` hook; it
-    writes every 10 MB, so smaller files report once)."""
-    from huggingface_hub import hf_hub_download
-    from huggingface_hub.errors import GatedRepoError
+    """Download the planned files at the resolved commit into ``destination`` (paths kept),
+    continuing any ``.incomplete`` file an earlier attempt left there; ``on_bytes`` hears the
+    bytes as they are written (those already on disk count at the start)."""
+    from interpstudio.ml.hub_download import FileProgress, RemoteFile, download_files
+    from interpstudio.ml.hub_errors import GatedRepo
 
-    counter = _byte_counter(on_bytes) if on_bytes is not None else None
-    local: list[Path] = []
-    for item in plan.files:
-        if should_stop():
-            raise JobCancelled()
-        try:
-            path = hf_hub_download(plan.repo_id, item["path"], repo_type="dataset",
-                                   revision=plan.commit_sha, endpoint=endpoint,
-                                   token=token or False, local_dir=destination,
-                                   tqdm_class=counter)
-        except GatedRepoError:
-            raise HubTokenRequired(plan.repo_id, had_token=bool(token)) from None
-        local.append(Path(path))
-    return local
+    reported = 0
+
+    def progress(update: FileProgress) -> None:
+        nonlocal reported
+        if on_bytes is not None and update.done > reported:
+            on_bytes(update.done - reported)
+            reported = update.done
+
+    remote = [RemoteFile(item["path"], int(item["bytes"]), item.get("sha256"),
+                         item.get("git_sha1")) for item in plan.files]
+    try:
+        download_files(remote, endpoint=endpoint, repo_id=plan.repo_id, repo_type="dataset",
+                       commit=plan.commit_sha, dest=destination, token=token,
+                       progress=progress, should_stop=should_stop)
+    except GatedRepo:
+        raise HubTokenRequired(plan.repo_id, had_token=bool(token)) from None
+    return [destination / item["path"] for item in plan.files]

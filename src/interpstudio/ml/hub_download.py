@@ -149,10 +149,13 @@ def download_files(
     should_stop: Callable[[], bool] | None = None,
     sleep: Callable[[float], None] = time.sleep,
     retry: RetryPolicy | None = None,
+    repo_type: str = "model",
 ) -> DownloadResult:
-    """Download ``files`` of ``repo_id`` at ``commit`` into ``dest``, resuming partial files."""
+    """Download ``files`` of ``repo_id`` (a ``repo_type`` repo: model or dataset) at ``commit``
+    into ``dest``, resuming partial files."""
     started = time.perf_counter()
-    downloader = _Downloader(endpoint=endpoint, repo_id=repo_id, commit=commit, dest=dest,
+    downloader = _Downloader(endpoint=endpoint, repo_id=repo_id, repo_type=repo_type,
+                             commit=commit, dest=dest,
                              token=token, progress=progress, should_stop=should_stop or _never,
                              sleep=sleep, retry=retry or RetryPolicy(),
                              total=sum(f.size for f in files))
@@ -169,7 +172,7 @@ def _never() -> bool:
 
 
 class _Downloader:
-    def __init__(self, *, endpoint: str, repo_id: str, commit: str, dest: Path,
+    def __init__(self, *, endpoint: str, repo_id: str, repo_type: str, commit: str, dest: Path,
                  token: str | None, progress: ProgressCallback | None,
                  should_stop: Callable[[], bool], sleep: Callable[[float], None],
                  retry: RetryPolicy, total: int) -> None:
@@ -177,6 +180,7 @@ class _Downloader:
         from huggingface_hub.utils import build_hf_headers
 
         self.endpoint, self.repo_id, self.commit, self.dest = endpoint, repo_id, commit, dest
+        self.repo_type = repo_type
         self.token = token
         self.headers = build_hf_headers(token=token if token else False)
         self.headers["Accept-Encoding"] = "identity"  # byte offsets must be the file's own
@@ -236,7 +240,8 @@ class _Downloader:
         from huggingface_hub.errors import HfHubHTTPError
         from huggingface_hub.utils import hf_raise_for_status
 
-        url = hf_hub_url(self.repo_id, remote.path, revision=self.commit, endpoint=self.endpoint)
+        url = hf_hub_url(self.repo_id, remote.path, repo_type=self.repo_type,
+                         revision=self.commit, endpoint=self.endpoint)
         headers = dict(self.headers)
         if offset:
             headers["Range"] = f"bytes={offset}-"

@@ -27,6 +27,7 @@ from interpstudio.db.models import Dataset, Model, Tokenization
 from interpstudio.db.repositories import datasets as repo
 from interpstudio.jobs.context import JobContext
 from interpstudio.ml.dataset_hub import HubDatasetPlan, download_hub_files
+from interpstudio.ml.hub_errors import DiskFull
 from interpstudio.ml.source_inspection import estimate_rows, inspect_sources
 from interpstudio.ml.text_sources import DecodeReport, iter_texts
 from interpstudio.ml.text_store import (
@@ -126,7 +127,8 @@ def run_dataset_import(ctx: JobContext) -> dict[str, Any]:
         read = _read(ctx, raw, files, params, folder)
     except (AppError, OSError) as exc:
         error: Exception = exc
-        if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+        if isinstance(exc, DiskFull) or (isinstance(exc, OSError)
+                                         and exc.errno == errno.ENOSPC):
             remove_folder(folder)  # first, so the free space reported is what is left
             error = DiskFullDuringImport(str(ctx.paths.root),
                                          shutil.disk_usage(ctx.paths.root).free)
