@@ -212,6 +212,24 @@ def test_should_stop_leaves_partial_store_that_resumes_identically(
     assert shard_hashes(tmp_path / "s") == shard_hashes(reference.path)
 
 
+def test_progress_counts_tokens_and_bytes_captured_before_the_first_shard_is_written(
+    tokens: Path, tmp_path: Path
+) -> None:
+    """Bytes on disk move a shard at a time (none for a long while when shards are large); the
+    bytes captured move every batch and end at the store's activation bytes."""
+    updates: list[object] = []
+    result = run(tiny_causal_lm("llama"), tokens, tmp_path / "s", shard_rows=None,
+                 progress=updates.append)
+    widths = result.widths
+    row_bytes = sum(widths.values()) * 2  # float16
+    captured = [u.bytes_captured for u in updates]  # type: ignore[attr-defined]
+    assert captured == sorted(captured) and len(set(captured)) == len(captured)
+    assert captured[-1] == result.rows * row_bytes
+    assert all(u.bytes_written == 0 for u in updates)  # type: ignore[attr-defined]
+    assert [u.tokens_done for u in updates][-1] == sum(map(len, SEQUENCES))  # type: ignore[attr-defined]
+    assert result.bytes_written > captured[-1]  # the one shard, headers and token table
+
+
 def run_ahead(model: torch.nn.Module, tokens: Path, out: Path, **kwargs: Any):  # type: ignore[no-untyped-def]
     """``run`` with one batch computed ahead of the one handed to the writer (CUDA's default:
     here the same logic on the CPU)."""

@@ -43,8 +43,8 @@ HooksOption = Annotated[list[str], typer.Option(
 
 def follow_with_message(factory: sessionmaker[Session], job_id: int, *, quiet: bool,
                         poll_s: float = 0.25) -> dict[str, Any]:
-    """A Rich bar of the job row (done/total unit, rate, ETA) plus its message line (GB written,
-    tokens/s, bound); an unknown total shows a pulsing bar. Ctrl-C cancels the job."""
+    """A Rich bar of the job row (done/total unit, rate, ETA) plus its message line (GB captured
+    and written, bound); an unknown total shows a pulsing bar. Ctrl-C cancels the job."""
     import time
 
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn

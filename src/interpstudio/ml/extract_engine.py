@@ -473,6 +473,7 @@ class ExtractionSession:
         start = 0 if point.next_sequence is None else point.next_sequence
         if point.complete:
             start = self.plan.n_sequences
+        row_bytes = sum(widths.values()) * STORAGE_TORCH_DTYPES[self.dtype].itemsize
         lookahead = self.lookahead if self.lookahead is not None else int(
             self.device.type == "cuda")
         started = time.perf_counter()
@@ -493,12 +494,14 @@ class ExtractionSession:
                     if progress is not None:
                         elapsed = time.perf_counter() - started
                         last = batch.first + len(batch.lengths)
+                        rows_done = int(self.plan.rows_per_sequence[:last].sum())
                         progress(ExtractionProgress(
                             tokens_done=self.plan.tokens_before(last),
                             tokens_total=self.plan.n_tokens,
-                            rows_done=int(self.plan.rows_per_sequence[:last].sum()),
+                            rows_done=rows_done,
                             rows_total=self.plan.n_rows,
                             bytes_written=counter.bytes(writer.manifest),
+                            bytes_captured=rows_done * row_bytes,
                             elapsed_s=elapsed,
                             tokens_per_s=computed / elapsed if elapsed > 0 else None,
                             batch_size=self.batch_limit,

@@ -37,6 +37,7 @@ class ExtractionProgress:
     rows_done: int
     rows_total: int
     bytes_written: int  # committed shard files
+    bytes_captured: int  # activation bytes of the rows computed so far (committed or not yet)
     elapsed_s: float
     tokens_per_s: float | None  # this run's tokens (not counting resumed-over ones) / elapsed
     batch_size: int  # current (after any OOM halving)

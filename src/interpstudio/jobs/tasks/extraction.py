@@ -3,8 +3,9 @@
 Stages: ``load model`` (at the requested precision, with the loader's fallback toward less
 memory; the precision used is written on the row), ``check`` (hook points, tokens, free disk for
 what remains), ``extract`` (progress in tokens with tokens/s and ETA from the reporter; the job
-``message`` carries GB written, tokens/s and the projected bound), ``samples`` (top-norm tokens of
-every hook point decoded with the model's tokenizer into ``samples.json``).
+``message`` carries GB captured (rows computed) and written (whole shards on disk) and the
+projected bound), ``samples`` (top-norm tokens of every hook point decoded with the model's
+tokenizer into ``samples.json``).
 
 Resume and retry: the first thing a run does is save a checkpoint. A run that finds one (the job
 was resumed) reopens the store and continues after its last whole shard; a run without one (a
@@ -129,8 +130,8 @@ def _run(ctx: JobContext, extraction_id: int, spec: ExtractionSpec,
         # the achieved tokens/s is the job's own rate; a second figure here (the run's average
         # since its slow first batch) showed 141 beside the job's 219 tok/s on one row
         ctx.progress(stage="extract", done=p.tokens_done, total=p.tokens_total, unit="tokens",
-                     message=f"{p.bytes_written / 1e9:.3f} GB written · "
-                             f"projected bound: {bound}")
+                     message=f"{p.bytes_captured / 1e9:.3f} GB captured · "
+                             f"{p.bytes_written / 1e9:.3f} GB written · projected bound: {bound}")
 
     ctx.progress(stage="extract", done=0, total=facts["counts"].get("tokens_total"),
                  unit="tokens")

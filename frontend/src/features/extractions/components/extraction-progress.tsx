@@ -1,6 +1,6 @@
 /**
  * An extraction's live job progress: bar, tokens done of total, tokens/s, ETA, and the job
- * message (GB written, projected bound). Reads the job from the cache the WebSocket feeds
+ * message (GB captured and written, projected bound). Reads the job from the cache the WebSocket feeds
  * (`useLiveJob`); when the job finishes it refreshes the extraction queries once.
  * Not responsible for receiving events.
  */

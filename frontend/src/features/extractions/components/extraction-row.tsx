@@ -1,5 +1,5 @@
 /**
- * One extraction in the history: name, status, live progress (tokens/s, ETA, GB written, bound),
+ * One extraction in the history: name, status, live progress (tokens/s, ETA, GB captured and written, bound),
  * sizes, actions and a link to its results. Not responsible for fetching the list.
  */
 import { Link } from "react-router";

@@ -24,7 +24,7 @@ export function makeExtraction(overrides: Partial<Extraction> = {}): Extraction 
     job_id: 70,
     job: makeJob({ id: 70, kind: "extract", state: "running", stage: "extract", done: 1000,
       total: 4000, unit: "tokens", progress: 0.25, rate: 500, eta_s: 6,
-      message: "0.001 GB written · projected bound: compute" }),
+      message: "0.002 GB captured · 0.001 GB written · projected bound: compute" }),
     created_at: "2026-01-01T12:00:00Z",
     updated_at: "2026-01-01T12:00:00Z",
     ...overrides,
