@@ -230,6 +230,35 @@ def test_progress_counts_tokens_and_bytes_captured_before_the_first_shard_is_wri
     assert result.bytes_written > captured[-1]  # the one shard, headers and token table
 
 
+def test_a_run_whose_store_lacks_planned_rows_is_never_reported_complete(
+    tokens: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Pitfall 6 (an extraction "completed" with nothing written): the engine checks the store's
+    rows against the plan. The fault is a writer that loses a batch, a bug that cannot be caused
+    for real, so it is simulated: the writer's append drops the second batch."""
+    from interpstudio.ml import store_writer
+    from interpstudio.ml.extract_outcome import ExtractionIncomplete
+
+    append = store_writer.ActivationWriter.append
+    seen: list[int] = []
+
+    def losing(self: store_writer.ActivationWriter, batch: Any) -> None:
+        seen.append(1)
+        if len(seen) == 2:
+            if batch.release is not None:
+                batch.release()
+            return
+        append(self, batch)
+
+    monkeypatch.setattr(store_writer.ActivationWriter, "append", losing)
+    with pytest.raises(ExtractionIncomplete) as caught:
+        run(tiny_causal_lm("llama"), tokens, tmp_path / "s")
+    planned = sum(map(len, SEQUENCES))
+    assert caught.value.details["planned_rows"] == planned
+    assert caught.value.details["rows"] == planned - sum(map(len, SEQUENCES[4:8]))
+    assert "retry" in str(caught.value)
+
+
 def run_ahead(model: torch.nn.Module, tokens: Path, out: Path, **kwargs: Any):  # type: ignore[no-untyped-def]
     """``run`` with one batch computed ahead of the one handed to the writer (CUDA's default:
     here the same logic on the CPU)."""
