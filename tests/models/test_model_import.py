@@ -84,6 +84,33 @@ def test_import_gguf_converts_it_to_safetensors(
     assert (converted["model.embed_tokens.weight"] == original["model.embed_tokens.weight"]).all()
 
 
+def test_gguf_conversion_reports_every_tensor_only_to_its_own_caller(
+        tiny_gguf_file: Path, tmp_path: Path) -> None:
+    """transformers' GGUF loader only draws a tqdm bar; the conversion hears each tensor
+    dequantized (the import job's progress), and a conversion without a callback stays silent."""
+    import threading
+
+    import gguf
+
+    from interpstudio.ml.loading import convert_gguf_to_safetensors
+
+    n = len(gguf.GGUFReader(str(tiny_gguf_file)).tensors)
+    seen: list[tuple[int, int | None]] = []
+    other: list[tuple[int, int | None]] = []
+    convert_gguf_to_safetensors(tiny_gguf_file, tmp_path / "a",
+                                progress=lambda done, total: seen.append((done, total)))
+    assert seen == [(i, n) for i in range(1, n + 1)]
+
+    # another thread converting with its own callback, and this one with none, at once
+    thread = threading.Thread(target=lambda: convert_gguf_to_safetensors(
+        tiny_gguf_file, tmp_path / "b", progress=lambda d, t: other.append((d, t))))
+    thread.start()
+    convert_gguf_to_safetensors(tiny_gguf_file, tmp_path / "c")
+    thread.join()
+    assert other == [(i, n) for i in range(1, n + 1)]
+    assert len(seen) == n  # nothing more reached the first callback
+
+
 def test_model_service_lifecycle_on_each_database(settings: Settings, tiny_llama_dir: Path,
                                                   tmp_path: Path) -> None:
     source = shutil.copytree(tiny_llama_dir, tmp_path / "src")

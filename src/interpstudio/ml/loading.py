@@ -33,6 +33,8 @@ import torch
 from torch import nn
 
 from interpstudio.core.errors import AppError, Conflict, NotFound
+from interpstudio.ml import gguf_progress
+from interpstudio.ml.gguf_progress import TensorProgress
 from interpstudio.ml.memory import (
     FLOAT_PRECISIONS,
     check_precision,
@@ -349,12 +351,15 @@ def bundled_model_path() -> Path | None:
     return candidate if candidate.is_file() else None
 
 
-def convert_gguf_to_safetensors(gguf_path: str | Path, out_dir: str | Path) -> Path:
+def convert_gguf_to_safetensors(
+    gguf_path: str | Path, out_dir: str | Path, *, progress: TensorProgress | None = None
+) -> Path:
     """Write the GGUF model at ``gguf_path`` as a safetensors checkpoint (+ tokenizer) in
     ``out_dir``, which must not exist. Written to a temporary sibling, renamed when whole.
 
     The weights are the dequantized GGUF values in float32; the GGUF ``quantization_config``
-    is dropped so the copy reloads as a plain checkpoint.
+    is dropped so the copy reloads as a plain checkpoint. ``progress(done, total)`` hears each
+    tensor dequantized (``gguf_progress``).
     """
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -364,7 +369,8 @@ def convert_gguf_to_safetensors(gguf_path: str | Path, out_dir: str | Path) -> P
         raise NotFound("GGUF file", source, f"GGUF file {source} not found")
     if target.exists():
         raise OutputExists(target)
-    loaded = _from_pretrained(source.parent, gguf_file=source.name, dtype=torch.float32)
+    with gguf_progress.reporting(progress):
+        loaded = _from_pretrained(source.parent, gguf_file=source.name, dtype=torch.float32)
     with torch.device("meta"):
         clean = AutoModelForCausalLM.from_config(loaded.config, dtype=torch.float32)
     clean.load_state_dict(loaded.state_dict(), assign=True)

@@ -136,10 +136,12 @@ def run_model_import(ctx: JobContext) -> dict[str, Any]:
     def work() -> dict[str, Any]:
         plan = plan_import(source, config)
         if plan.kind == "gguf":
-            ctx.progress(stage="convert gguf", message=f"dequantizing {source.name}")
+            ctx.progress(stage="convert gguf", message=f"dequantizing {source.name}",
+                         unit="tensors")
             if dest.exists():
                 shutil.rmtree(dest)
-            convert_gguf_to_safetensors(source, dest)
+            convert_gguf_to_safetensors(
+                source, dest, progress=lambda done, total: ctx.progress(done=done, total=total))
         else:
             ctx.progress(stage="copy", done=0, total=plan.total_bytes, unit="bytes")
             copy_checkpoint(plan, dest, should_stop=ctx.should_stop,
