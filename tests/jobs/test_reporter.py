@@ -57,3 +57,26 @@ def test_rate_and_eta_follow_progress(session_factory) -> None:
     assert abs(job.rate - 2.0) < 1e-6
     assert abs(job.eta_s - 30.0) < 1e-6
     assert job.unit == "items"
+
+
+def test_a_stage_change_first_writes_the_last_stages_final_count(session_factory) -> None:
+    """The last count of a stage is usually still pending (throttled) when the next stage
+    begins; it is written as its own event, not merged away."""
+    clock = FakeClock()
+    job_id = _job(session_factory)
+    seen: list[tuple[str | None, float | None]] = []
+    reporter = ProgressReporter(session_factory, job_id, clock=clock)
+    flush = reporter.flush
+
+    def recording(now: float | None = None) -> None:
+        pending = dict(reporter._pending)
+        flush(now)
+        if pending:
+            seen.append((pending.get("stage"), pending.get("done")))
+
+    reporter.flush = recording  # type: ignore[method-assign]
+    reporter.update(stage="download", done=0, total=100, unit="bytes")
+    clock.now = 0.1
+    reporter.update(done=100)  # throttled: pending
+    reporter.update(stage="inspect")
+    assert (None, 100.0) in seen

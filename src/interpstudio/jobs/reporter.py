@@ -50,6 +50,8 @@ class ProgressReporter:
         force: bool = False,
     ) -> None:
         now = self._clock()
+        if stage is not None and self._state.get("stage") != stage:
+            self.flush(now)  # the last stage's final count is its own write, before the new stage
         changes: dict[str, Any] = {}
         for key, value in (("total", total), ("unit", unit), ("message", message)):
             if value is not None and self._state.get(key) != value:
