@@ -150,7 +150,7 @@ def plan_hub_dataset(repo_id: str, *, revision: str, config: str, split: str, en
     for item in files:
         sibling = siblings[item["path"]]
         lfs = getattr(sibling, "lfs", None)
-        item["sha256"] = getattr(lfs, "sha256", None) if lfs is not None else None
+        item["sha256"] = getattr(lfs, "sha256", None)
         item["git_sha1"] = None if lfs is not None else getattr(sibling, "blob_id", None)
     plan = HubDatasetPlan(repo_id=repo_id, revision=revision, commit_sha=str(info.sha),
                           config=config, split=split, gated=bool(info.gated), files=files)
@@ -179,28 +179,23 @@ def _unreachable_or_missing(exc: Exception, repo_id: str, revision: str,
 
 
 def download_hub_files(plan: HubDatasetPlan, destination: Path, *, endpoint: str,
-                       token: str | None, on_bytes: Callable[[int], None] | None = None,
-                       should_stop: Callable[[], bool] = lambda: False) -> list[Path]:
+                       token: str | None, on_done: Callable[[int], None] | None = None,
+                       should_stop: Callable[[], bool] = lambda: False,
+                       ) -> list[tuple[Path, str | None]]:
     """Download the planned files at the resolved commit into ``destination`` (paths kept),
-    continuing any ``.incomplete`` file an earlier attempt left there; ``on_bytes`` hears the
-    bytes as they are written (those already on disk count at the start)."""
-    from interpstudio.ml.hub_download import FileProgress, RemoteFile, download_files
+    continuing any ``.incomplete`` file an earlier attempt left there; ``on_done`` hears the
+    bytes on disk so far, over all files. Returns each file's path and sha256 (None only for a
+    file already complete before this call whose plan recorded no sha256)."""
+    from interpstudio.ml.hub_download import RemoteFile, download_files
     from interpstudio.ml.hub_errors import GatedRepo
-
-    reported = 0
-
-    def progress(update: FileProgress) -> None:
-        nonlocal reported
-        if on_bytes is not None and update.done > reported:
-            on_bytes(update.done - reported)
-            reported = update.done
 
     remote = [RemoteFile(item["path"], int(item["bytes"]), item.get("sha256"),
                          item.get("git_sha1")) for item in plan.files]
     try:
-        download_files(remote, endpoint=endpoint, repo_id=plan.repo_id, repo_type="dataset",
-                       commit=plan.commit_sha, dest=destination, token=token,
-                       progress=progress, should_stop=should_stop)
+        result = download_files(
+            remote, endpoint=endpoint, repo_id=plan.repo_id, repo_type="dataset",
+            commit=plan.commit_sha, dest=destination, token=token, should_stop=should_stop,
+            progress=None if on_done is None else lambda update: on_done(update.done))
     except GatedRepo:
         raise HubTokenRequired(plan.repo_id, had_token=bool(token)) from None
-    return [destination / item["path"] for item in plan.files]
+    return [(destination / done.path, done.sha256) for done in result.files]

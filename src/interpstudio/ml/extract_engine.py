@@ -190,9 +190,8 @@ class Staging:
         self.pool = pool
         self.capacity = capacity
         self.widths = dict(widths)
-        self.pinned = pool.pinned
         total = capacity * sum(widths.values())
-        if self.pinned:
+        if pool.pinned:
             self.memory = None
             flat = torch.empty(total, dtype=pool.dtype, pin_memory=True)
         else:
@@ -224,14 +223,20 @@ class ExtractionSession:
     pad_token_id: int
     batch_limit: int
     oom_events: list[dict[str, Any]] = field(default_factory=list)
-    # batches computed ahead of the one handed to the writer: on CUDA 1, so that the device
-    # runs batch k+1 while batch k's rows are copied to the host (None: 1 on CUDA, else 0)
+    # batches computed ahead of the one handed to the writer (None: ``batches_ahead`` chooses)
     lookahead: int | None = None
     _staging: StagingPool = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self._staging = StagingPool(STORAGE_TORCH_DTYPES[self.dtype],
                                     pinned=self.device.type == "cuda")
+
+    @property
+    def batches_ahead(self) -> int:
+        """Batches computed ahead of the one handed to the writer: ``lookahead`` if set, else 1
+        on CUDA (the device runs batch k+1 while batch k's rows are copied to the host), else
+        0."""
+        return self.lookahead if self.lookahead is not None else int(self.device.type == "cuda")
 
     @classmethod
     def prepare(
@@ -344,7 +349,7 @@ class ExtractionSession:
             if device_index is not None:
                 x = x.index_select(0, device_index)  # (N, w)
             return self._to_storage(x, staging.rows(name, index.size),
-                                    non_blocking=staging.pinned)
+                                    non_blocking=staging.pool.pinned)
 
         ready = None
         try:
@@ -353,7 +358,7 @@ class ExtractionSession:
             else:
                 activations = self.forward(*self.inputs(batch))
                 moved = {name: take(name, activations[name]) for name in self.hook_names}
-                if staging.pinned:  # the copies are queued: the rows are there once this passes
+                if staging.pool.pinned:  # copies queued: the rows are there once this passes
                     copied = torch.cuda.Event()
                     copied.record(torch.cuda.current_stream(self.device))
                     ready = copied.synchronize
@@ -474,8 +479,7 @@ class ExtractionSession:
         if point.complete:
             start = self.plan.n_sequences
         row_bytes = sum(widths.values()) * STORAGE_TORCH_DTYPES[self.dtype].itemsize
-        lookahead = self.lookahead if self.lookahead is not None else int(
-            self.device.type == "cuda")
+        lookahead = self.batches_ahead
         started = time.perf_counter()
         computed = 0
         counter = BytesCounter()

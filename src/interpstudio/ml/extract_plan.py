@@ -158,17 +158,21 @@ class ExtractionPlan:
         """Rows kept by the largest batch (computed once: the engine asks per batch)."""
         if not len(self.rows_per_sequence):
             return 0
-        starts = np.arange(0, self.n_sequences, self.batch_size)
-        return int(np.add.reduceat(self.rows_per_sequence, starts).max())
+        return int(np.add.reduceat(self.rows_per_sequence, self._batch_starts).max())
 
     @functools.cached_property
     def largest_batch(self) -> Batch:
         """The batch whose padded input (sequences x longest length) is largest; the first
         of equals."""
-        starts = np.arange(0, self.n_sequences, self.batch_size)
+        starts = self._batch_starts
         counts = np.diff(np.append(starts, self.n_sequences))
         padded = np.maximum.reduceat(self.lengths, starts).astype(np.int64) * counts
         return self.batch(int(np.argmax(padded)))
+
+    @property
+    def _batch_starts(self) -> np.ndarray:
+        """(n_batches,) index of each batch's first sequence."""
+        return np.arange(0, self.n_sequences, self.batch_size)
 
     @property
     def n_batches(self) -> int:

@@ -301,9 +301,9 @@ def _memory(
         workspace = max(0, calibration["peak_allocated_bytes"] - model_bytes)
     # two sets of shard buffers (one fills while the other is committed) + the stagings the kept
     # rows are cast into: the queued ones, the one being filled and the one being copied
-    # (+ the batch computed ahead on CUDA, see ExtractionSession.lookahead)
-    lookahead = session.lookahead if session.lookahead is not None else int(cuda)
-    stagings = (max_queued_batches + 2 + lookahead) * session.plan.max_batch_rows * row_bytes
+    # (+ the batches computed ahead, see ExtractionSession.batches_ahead)
+    stagings = ((max_queued_batches + 2 + session.batches_ahead) * session.plan.max_batch_rows
+                * row_bytes)
     storage = STORAGE_DTYPES[session.dtype]
     shard_set = sum(direct_io.NpyBuffer.region_bytes((rows_per_shard, d), storage)
                     for d in widths.values()) + rows_per_shard * 24  # + the token rows

@@ -63,13 +63,6 @@ def _fetch(ctx: JobContext, dataset: dict[str, Any], params: DatasetImportParams
            raw: Path) -> list[dict[str, Any]]:
     """Bring the source files into ``raw``; return ``[{name, bytes, sha256}]`` in read order."""
     info = dataset["info"] or {}
-    done = 0
-
-    def advance(n: int) -> None:
-        nonlocal done
-        done += n
-        ctx.progress(done=done)
-
     if dataset["source"] == "upload":
         order = info.get("file_order") or [p.name for p in raw_files(raw.parent)]
         missing = [name for name in order if not (raw / name).is_file()]
@@ -83,11 +76,20 @@ def _fetch(ctx: JobContext, dataset: dict[str, Any], params: DatasetImportParams
                                  if k != "total_bytes"})
         ctx.progress(stage="download", done=0, total=plan.total_bytes, unit="bytes")
         local = download_hub_files(plan, raw, endpoint=ctx.settings.hf_endpoint,
-                                   token=take_token(ctx.paths, ctx.job_id), on_bytes=advance,
+                                   token=take_token(ctx.paths, ctx.job_id),
+                                   on_done=lambda done: ctx.progress(done=done),
                                    should_stop=ctx.should_stop)
+        # the downloader hashed each file as it wrote it
         return [{"name": str(p.relative_to(raw)), "bytes": p.stat().st_size,
-                 "sha256": sha256_of(p)} for p in local]
+                 "sha256": sha256 or sha256_of(p)} for p, sha256 in local]
     sources = [Path(p) for p in params.source_paths]
+    done = 0
+
+    def advance(n: int) -> None:
+        nonlocal done
+        done += n
+        ctx.progress(done=done)
+
     ctx.progress(stage="copy", done=0, total=sum(p.stat().st_size for p in sources),
                  unit="bytes")
     return [copy_with_sha256(p, raw / p.name, on_bytes=advance,
@@ -136,6 +138,7 @@ def run_dataset_import(ctx: JobContext) -> dict[str, Any]:
         if error is exc:
             raise
         raise error from exc
+    # huggingface_hub's local-dir cache, left by an import begun before downloads were ours
     shutil.rmtree(raw / ".cache", ignore_errors=True)
     total = sum(int(f["bytes"]) for f in files)
     _update(ctx, Dataset, dataset["id"], status="ready", files=files, bytes=total,
