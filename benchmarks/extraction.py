@@ -271,7 +271,8 @@ def main() -> None:
         vocab = model.config.vocab_size
         ids = rng.integers(0, vocab, (args.samples, args.seq_len), dtype=np.int64)
         ids10 = rng.integers(0, vocab, (args.samples * 10, args.seq_len), dtype=np.int64)
-        tokens, tokens10 = write_tokens(work / "tok", ids), write_tokens(work / "tok10", ids10)
+        tokens = write_tokens(work / "tok", ids)
+        tokens10 = write_tokens(work / "tok10", ids10) if on_cpu else None  # for (d) only
         ids_file = work / "ids.npy"
         np.save(ids_file, ids)
         print(f"model {path.name}: {n_layers} layers, {ids.size:,} tokens "
@@ -319,7 +320,7 @@ def main() -> None:
         figures["peers"] = peers
         figures["disk_bound"] = disk = disk_bound(work, args.disk_bytes)
         rss1 = peak_rss(path, tokens, work / "rss1") if on_cpu else None
-        rss10 = peak_rss(path, tokens10, work / "rss10") if on_cpu else None
+        rss10 = peak_rss(path, tokens10, work / "rss10") if tokens10 else None
         figures["rss"] = {"1x": rss1, "10x": rss10}
 
         ours_rate = figures["ours_all"]["tokens_per_s"]
