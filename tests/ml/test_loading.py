@@ -152,6 +152,48 @@ def test_default_memory_budget_leaves_a_margin() -> None:
     assert 0 < budget < psutil.virtual_memory().total
 
 
+def test_models_built_in_several_threads_at_once_keep_their_tied_weights(tmp_path: Path) -> None:
+    """transformers swaps process-wide functions (``tie_weights``, the init functions) while it
+    builds a model; loads racing in threads used to leave ``tie_weights`` a no-op for good, and
+    every later tied model loaded with ``lm_head`` on the meta device. Three threads each loading
+    a tiny tied llama five times (and building one on the meta device, as a hub preflight does)
+    did it on every run before ``MODEL_BUILD``."""
+    import threading
+
+    from transformers import AutoConfig, LlamaConfig, LlamaForCausalLM, PreTrainedModel
+
+    from interpstudio.ml.quantize import inventory_from_config
+
+    config = LlamaConfig(hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                         num_attention_heads=4, num_key_value_heads=2, vocab_size=256,
+                         tie_word_embeddings=True)
+    LlamaForCausalLM(config).save_pretrained(tmp_path / "tied")
+    original = PreTrainedModel.tie_weights
+    errors: list[BaseException] = []
+    untied: list[str] = []
+
+    def load_five() -> None:
+        for _ in range(5):
+            try:
+                model = load_model(tmp_path / "tied", precision="fp32").model
+                inventory_from_config(AutoConfig.from_pretrained(tmp_path / "tied"))
+            except Exception as exc:  # collected: a thread's exception would be lost
+                errors.append(exc)
+                continue
+            if model.lm_head.weight is not model.model.embed_tokens.weight:
+                untied.append(str(model.lm_head.weight.device))
+
+    threads = [threading.Thread(target=load_five) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == [] and untied == []
+    assert PreTrainedModel.tie_weights is original
+    after = load_model(tmp_path / "tied", precision="fp32").model
+    assert after.lm_head.weight is after.model.embed_tokens.weight
+
+
 def test_save_random_model_replaces_existing_checkpoint(tmp_path: Path) -> None:
     first = save_random_model(tmp_path / "m", num_layers=2, hidden_size=64, intermediate_size=128)
     second = save_random_model(tmp_path / "m", num_layers=2, hidden_size=64, intermediate_size=128)

@@ -20,6 +20,7 @@ dtype, then quantize block by block onto the device; the budget bounds the resid
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import importlib.util
 import os
@@ -33,7 +34,7 @@ import torch
 from torch import nn
 
 from interpstudio.core.errors import AppError, Conflict, NotFound
-from interpstudio.ml import gguf_progress
+from interpstudio.ml import gguf_fast, gguf_progress
 from interpstudio.ml.gguf_progress import TensorProgress
 from interpstudio.ml.memory import (
     FLOAT_PRECISIONS,
@@ -42,6 +43,7 @@ from interpstudio.ml.memory import (
     fallback_ladder,
     storage_plan,
 )
+from interpstudio.ml.model_build_lock import MODEL_BUILD
 from interpstudio.ml.quantize import (
     ProgressCallback,
     QuantizationInfo,
@@ -186,64 +188,69 @@ def load_model(
 
     check_precision(precision)
     directory, gguf_file = _locate(Path(path), gguf_file)
-    target = resolve_device(device)
-    budget = default_memory_budget(target) if memory_budget_bytes is None else memory_budget_bytes
-    config = AutoConfig.from_pretrained(str(directory), gguf_file=gguf_file)
-    inventory = inventory_from_config(config)
-    native_half = default_compute_dtype(target)  # bfloat16 unless the GPU lacks it
-    dtype_name = compute_dtype or native_half
-    half = "bf16" if native_half == "bfloat16" else "fp16"
-    steps: list[FallbackStep] = []
-    estimates: dict[str, int] = {}
-    for candidate in fallback_ladder(precision, half_precision=half):
-        estimate = estimate_memory(
-            inventory, candidate, device_type=target.type, compute_dtype=dtype_name
-        )
-        estimates[candidate] = estimate
-        if estimate > budget:
-            steps.append(FallbackStep(candidate, _over_budget(candidate, estimate, budget, target)))
-            continue
-        try:
-            attempt = _load_at(
-                directory,
-                gguf_file,
-                config,
-                candidate,
-                target,
-                compute_dtype,
-                progress,
-                should_stop,
-                quantized_cache,
+    # a GGUF's metadata is read by the config, the weights and the tokenizer: parse it once
+    with gguf_fast.shared_reads() if gguf_file else contextlib.nullcontext():
+        target = resolve_device(device)
+        budget = (default_memory_budget(target) if memory_budget_bytes is None
+                  else memory_budget_bytes)
+        config = AutoConfig.from_pretrained(str(directory), gguf_file=gguf_file)
+        inventory = inventory_from_config(config)
+        native_half = default_compute_dtype(target)  # bfloat16 unless the GPU lacks it
+        dtype_name = compute_dtype or native_half
+        half = "bf16" if native_half == "bfloat16" else "fp16"
+        steps: list[FallbackStep] = []
+        estimates: dict[str, int] = {}
+        for candidate in fallback_ladder(precision, half_precision=half):
+            estimate = estimate_memory(
+                inventory, candidate, device_type=target.type, compute_dtype=dtype_name
             )
-        except (torch.OutOfMemoryError, MemoryError) as exc:
-            problem = f"loading at {candidate} on {target} ran out of memory ({exc!r})"
-            steps.append(FallbackStep(candidate, problem))
-            attempt = None
-        if attempt is None:
-            _release_memory(target)  # outside `except`: the traceback no longer pins the weights
-            continue
-        model, parameter_count, info = attempt
-        reason = None
-        if steps:
-            reason = "; ".join(step.reason for step in steps) + f"; using {candidate}"
-        return LoadedModel(
-            model=model,
-            tokenizer=_load_tokenizer(directory, gguf_file),
-            precision_requested=precision,
-            precision_used=candidate,
-            fallback_reason=reason,
-            quantization=info,
-            resident_bytes=measured_weight_bytes(model),
-            parameter_count=parameter_count,
-            estimated_bytes=estimate,
-            memory_budget_bytes=budget,
-            device=str(target),
-            fallback_steps=steps,
+            estimates[candidate] = estimate
+            if estimate > budget:
+                over = _over_budget(candidate, estimate, budget, target)
+                steps.append(FallbackStep(candidate, over))
+                continue
+            try:
+                attempt = _load_at(
+                    directory,
+                    gguf_file,
+                    config,
+                    candidate,
+                    target,
+                    compute_dtype,
+                    progress,
+                    should_stop,
+                    quantized_cache,
+                )
+            except (torch.OutOfMemoryError, MemoryError) as exc:
+                problem = f"loading at {candidate} on {target} ran out of memory ({exc!r})"
+                steps.append(FallbackStep(candidate, problem))
+                attempt = None
+            if attempt is None:
+                # outside `except`: the traceback no longer pins the weights
+                _release_memory(target)
+                continue
+            model, parameter_count, info = attempt
+            reason = None
+            if steps:
+                reason = "; ".join(step.reason for step in steps) + f"; using {candidate}"
+            return LoadedModel(
+                model=model,
+                tokenizer=_load_tokenizer(directory, gguf_file),
+                precision_requested=precision,
+                precision_used=candidate,
+                fallback_reason=reason,
+                quantization=info,
+                resident_bytes=measured_weight_bytes(model),
+                parameter_count=parameter_count,
+                estimated_bytes=estimate,
+                memory_budget_bytes=budget,
+                device=str(target),
+                fallback_steps=steps,
+            )
+        needed = estimates.get("q2") or estimate_memory(
+            inventory, "q2", device_type=target.type, compute_dtype=dtype_name
         )
-    needed = estimates.get("q2") or estimate_memory(
-        inventory, "q2", device_type=target.type, compute_dtype=dtype_name
-    )
-    raise InsufficientMemory(needed=needed, budget=budget, device=str(target), attempts=steps)
+        raise InsufficientMemory(needed=needed, budget=budget, device=str(target), attempts=steps)
 
 
 def _load_at(
@@ -291,12 +298,13 @@ def _from_pretrained(directory: Path, **kwargs: Any) -> nn.Module:
         # Always dense: with the `kernels` package transformers would otherwise keep GGUF blocks
         # packed in its own modules, which neither quantize() nor the parameter count expect.
         kwargs["quantization_config"] = GgufConfig(dequantize=True)
-    try:
-        model = AutoModelForCausalLM.from_pretrained(str(directory), **kwargs)
-    except ValueError as exc:  # config class not mapped to a causal LM
-        if "Unrecognized configuration class" not in str(exc):
-            raise
-        model = AutoModel.from_pretrained(str(directory), **kwargs)
+    with MODEL_BUILD:
+        try:
+            model = AutoModelForCausalLM.from_pretrained(str(directory), **kwargs)
+        except ValueError as exc:  # config class not mapped to a causal LM
+            if "Unrecognized configuration class" not in str(exc):
+                raise
+            model = AutoModel.from_pretrained(str(directory), **kwargs)
     if getattr(model.config, "quantization_config", None) is not None and kwargs.get("gguf_file"):
         del model.config.quantization_config  # GGUF is dequantized on load; nothing stays packed
     return model.eval()
@@ -369,13 +377,14 @@ def convert_gguf_to_safetensors(
         raise NotFound("GGUF file", source, f"GGUF file {source} not found")
     if target.exists():
         raise OutputExists(target)
-    with gguf_progress.reporting(progress):
-        loaded = _from_pretrained(source.parent, gguf_file=source.name, dtype=torch.float32)
-    with torch.device("meta"):
+    with gguf_fast.shared_reads():
+        with gguf_progress.reporting(progress):
+            loaded = _from_pretrained(source.parent, gguf_file=source.name, dtype=torch.float32)
+        tokenizer = AutoTokenizer.from_pretrained(str(source.parent), gguf_file=source.name)
+    with MODEL_BUILD, torch.device("meta"):
         clean = AutoModelForCausalLM.from_config(loaded.config, dtype=torch.float32)
     clean.load_state_dict(loaded.state_dict(), assign=True)
     clean.tie_weights()
-    tokenizer = AutoTokenizer.from_pretrained(str(source.parent), gguf_file=source.name)
     partial = target.parent / f".{target.name}.partial-{uuid.uuid4().hex[:8]}"
     target.parent.mkdir(parents=True, exist_ok=True)
     try:
@@ -412,8 +421,9 @@ def save_random_model(
         max_position_embeddings=512,
         tie_word_embeddings=False,
     )
-    torch.manual_seed(seed)
-    model = LlamaForCausalLM(config)
+    with MODEL_BUILD:
+        torch.manual_seed(seed)
+        model = LlamaForCausalLM(config)
     target = Path(out_dir)
     partial = target.parent / f".{target.name}.partial-{uuid.uuid4().hex[:8]}"
     model.save_pretrained(str(partial))

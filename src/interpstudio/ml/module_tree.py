@@ -28,6 +28,7 @@ import torch
 from torch import nn
 
 from interpstudio.ml.architecture import Architecture, output_features
+from interpstudio.ml.model_build_lock import MODEL_BUILD
 
 ORIGINAL_PARAMETER_COUNT_ATTR = "original_parameter_count"
 ORIGINAL_SHAPE_ATTR = "original_shape"
@@ -119,7 +120,7 @@ def count_parameters_from_config(config: Any) -> int:
     """True parameter count of the causal LM ``config`` describes, built on the meta device."""
     from transformers import AutoModelForCausalLM
 
-    with torch.device("meta"):
+    with MODEL_BUILD, torch.device("meta"):
         model = AutoModelForCausalLM.from_config(config)
     return count_parameters(model)
 

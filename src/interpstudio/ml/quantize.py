@@ -42,6 +42,7 @@ from interpstudio.ml.memory import (
     is_quantizable,
     storage_plan,
 )
+from interpstudio.ml.model_build_lock import MODEL_BUILD
 
 if TYPE_CHECKING:
     from transformers import PretrainedConfig
@@ -181,7 +182,7 @@ def inventory_from_config(config: PretrainedConfig) -> ParameterInventory:
     """Inventory of the model ``config`` describes, built on the meta device (no weights)."""
     from transformers import AutoModel, AutoModelForCausalLM
 
-    with torch.device("meta"):
+    with MODEL_BUILD, torch.device("meta"):
         try:
             model = AutoModelForCausalLM.from_config(config)
         except ValueError:  # not a causal LM (encoder-only, ...): the bare model
