@@ -217,6 +217,40 @@ def test_hub_import_progress_arrives_over_websocket_and_increases(
     assert reading == sorted(reading) and updates[-1]["progress"] == 1.0
 
 
+def test_local_import_progress_arrives_over_websocket_and_increases(
+    api: TestClient, ds_settings: Settings, import_root: Path, worker_thread,
+) -> None:
+    """Pitfall 1 for the local import: its copy and read stages are counted, and a client sees
+    the rows counted go up, then each stage's final count on the finished job."""
+    source = import_root / "big.jsonl"
+    line = '{"text": "%s"}\n'
+    with source.open("w") as f:
+        for i in range(600_000):  # ~2 s of reading: about 8 row counts at 4 writes/s
+            f.write(line % f"row {i} of a local file large enough to take a few seconds to read")
+    with api.websocket_connect("/api/v1/ws") as ws:
+        assert ws.receive_json()["type"] == "snapshot"
+        ws.send_json({"type": "subscribe", "job_ids": None, "system": False})
+        created = api.post(API, json={"source": "local", "paths": [str(source)]})
+        assert created.status_code in (200, 201), created.text
+        worker_thread(ds_settings)
+        updates = []
+        while True:
+            message = ws.receive_json()
+            if message["type"] != "job.updated" or message["job"]["id"] != created.json()["job_id"]:
+                continue
+            updates.append(message["job"])
+            if message["job"]["state"] in ("succeeded", "failed"):
+                break
+    assert updates[-1]["state"] == "succeeded", updates[-1]["error_message"]
+    reading = [u["done"] for u in updates if u["stage"] == "read" and u["done"] is not None]
+    assert len([b for a, b in pairwise(reading) if b > a]) >= 3, reading
+    assert reading == sorted(reading)
+    assert {u["unit"] for u in updates if u["stage"] == "read"} <= {"rows", None}
+    finished = {s["stage"]: s for s in updates[-1]["stages"]}
+    assert finished["copy"]["done"] == finished["copy"]["total"] == source.stat().st_size
+    assert finished["read"]["done"] == 600_000
+
+
 def test_failed_upload_import_removes_files_and_a_retry_says_upload_again(
     api: TestClient, ds_settings: Settings, worker_thread, wait_dataset, wait_job,
 ) -> None:

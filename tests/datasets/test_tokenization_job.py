@@ -152,7 +152,8 @@ def test_cancel_stops_the_job_and_resume_finishes_it(ds_settings: Settings, macb
                                                      wait_row) -> None:
     created = call(service.create_tokenization, paths=DataPaths(ds_settings.data_dir),
                    dataset_id=macbeth["id"], model_id=llama_model_id,
-                   policy=TokenizationPolicySpec(max_length=64), batch_rows=8)
+                   policy=TokenizationPolicySpec(max_length=64),
+                   batch_rows=1)  # 4,152 batches: seconds, so the cancel lands mid-run
 
     def job() -> Job:
         with factory() as session:

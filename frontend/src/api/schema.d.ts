@@ -1074,6 +1074,8 @@ export interface components {
             } | null;
             /** Stage */
             stage: string | null;
+            /** Stages */
+            stages: components["schemas"]["JobStageRead"][] | null;
             /** Started At */
             started_at: string | null;
             /**
@@ -1092,6 +1094,22 @@ export interface components {
             updated_at: string;
             /** Worker Id */
             worker_id: string | null;
+        };
+        /**
+         * JobStageRead
+         * @description A finished stage of the job's current attempt: its final count and how long it took.
+         */
+        JobStageRead: {
+            /** Done */
+            done: number | null;
+            /** Seconds */
+            seconds: number;
+            /** Stage */
+            stage: string;
+            /** Total */
+            total: number | null;
+            /** Unit */
+            unit: string | null;
         };
         /** LayerNormPoint */
         LayerNormPoint: {
@@ -1258,6 +1276,8 @@ export interface components {
             rate: number | null;
             /** Stage */
             stage: string | null;
+            /** Stages */
+            stages: components["schemas"]["JobStageRead"][] | null;
             /** State */
             state: string;
             /** Total */

@@ -18,6 +18,7 @@ export function makeJob(overrides: Partial<Job> = {}): Job {
     rate: null,
     eta_s: null,
     message: null,
+    stages: null,
     error_code: null,
     error_message: null,
     result: null,

@@ -15,6 +15,7 @@ from fastapi import Depends, Path
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr
 
 from interpstudio.api.deps import SessionDep
+from interpstudio.api.schemas import JobStageRead
 from interpstudio.db.models import Model
 from interpstudio.services import models as service
 from interpstudio.services.model_params import PrecisionName
@@ -134,6 +135,7 @@ class ModelJobRead(BaseModel):
     rate: float | None
     eta_s: float | None
     message: str | None
+    stages: list[JobStageRead] | None
     error_code: str | None
     error_message: str | None
     attempt: int

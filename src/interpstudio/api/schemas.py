@@ -33,6 +33,16 @@ class HealthRead(BaseModel):
     database: str
 
 
+class JobStageRead(BaseModel):
+    """A finished stage of the job's current attempt: its final count and how long it took."""
+
+    stage: str
+    done: float | None
+    total: float | None
+    unit: str | None
+    seconds: float
+
+
 class JobRead(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
@@ -48,6 +58,7 @@ class JobRead(BaseModel):
     rate: float | None
     eta_s: float | None
     message: str | None
+    stages: list[JobStageRead] | None
     error_code: str | None
     error_message: str | None
     result: dict[str, Any] | None

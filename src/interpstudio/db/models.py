@@ -46,6 +46,8 @@ class Job(Base):
     rate: Mapped[float | None] = mapped_column(Float)
     eta_s: Mapped[float | None] = mapped_column(Float)
     message: Mapped[str | None] = mapped_column(Text)
+    # finished stages of this attempt: [{stage, done, total, unit, seconds}]
+    stages: Mapped[list[dict[str, Any]] | None] = mapped_column(JSONDocument)
     error_code: Mapped[str | None] = mapped_column(String(64))
     error_message: Mapped[str | None] = mapped_column(Text)
     result: Mapped[dict[str, Any] | None] = mapped_column(JSONDocument)

@@ -2,8 +2,12 @@
 
 ``ProgressReporter.update`` computes the fraction, a smoothed rate and the ETA, and writes them to
 the job row at most ``max_writes_per_s`` times a second (stage changes and the final update are
-always written). The row write IS the event: each API process tails the jobs table
-(``api/feeds.py``) and pushes ``job.updated`` to WebSocket clients, whichever process or
+always written). A new stage starts uncounted (done/total/unit cleared: an indeterminate bar, not
+the last stage's full one) unless it brings its own count; the stage it ends is appended to
+``stages`` with its final count and duration, so a count that a WebSocket client missed (events
+are row snapshots, and two writes in a row may reach it as one) is still on the row.
+``finish()`` appends the last stage. The row write IS the event: each API process tails the jobs
+table (``api/feeds.py``) and pushes ``job.updated`` to WebSocket clients, whichever process or
 machine the worker runs on.
 This module is NOT responsible for cancellation or heartbeats (``runner.py``).
 """
@@ -37,6 +41,8 @@ class ProgressReporter:
         self._state: dict[str, Any] = {}
         self._rate_sample: tuple[float, float] | None = None  # (time, done) at last rate update
         self._rate: float | None = None
+        self._stage_started: float | None = None
+        self._stages: list[dict[str, Any]] = []
         self.writes = 0
 
     def update(
@@ -52,6 +58,8 @@ class ProgressReporter:
         now = self._clock()
         if stage is not None and self._state.get("stage") != stage:
             self.flush(now)  # the last stage's final count is its own write, before the new stage
+            self._end_stage(now)
+            self._stage_started = now
         changes: dict[str, Any] = {}
         for key, value in (("total", total), ("unit", unit), ("message", message)):
             if value is not None and self._state.get(key) != value:
@@ -60,6 +68,13 @@ class ProgressReporter:
             changes["stage"] = stage
             self._rate_sample, self._rate = None, None  # a new stage has its own rate
             force = True
+            # a stage starts uncounted unless it says otherwise (an indeterminate bar, not the
+            # last stage's full one), and without the last stage's message
+            cleared = ("message",) if done is not None or total is not None else (
+                "done", "total", "unit", "message")
+            for key in cleared:
+                if self._state.get(key) is not None and key not in changes:
+                    changes[key] = None
         if done is not None:
             changes["done"] = float(done)
             self._update_rate(now, float(done))
@@ -68,6 +83,30 @@ class ProgressReporter:
         self._pending.update(self._derived())
         if force or now - self._last_write >= self._min_interval:
             self.flush(now)
+
+    def finish(self, *, succeeded: bool = False) -> None:
+        """Append the current stage to ``stages`` and write what is pending (the job ends).
+        A job that ``succeeded`` in an uncounted stage (a summary after the counted work) shows
+        the last counted stage's final count, not none."""
+        now = self._clock()
+        if self._end_stage(now):
+            self._state["stage"] = None
+        counted = [s for s in self._stages if s["total"] is not None]
+        if succeeded and self._state.get("total") is None and counted:
+            last = counted[-1]
+            self._pending.update(done=last["done"], total=last["total"], unit=last["unit"])
+        self.flush(now)
+
+    def _end_stage(self, now: float) -> bool:
+        name = self._state.get("stage")
+        if name is None:
+            return False
+        started = self._stage_started if self._stage_started is not None else now
+        self._stages.append({
+            "stage": name, "done": self._state.get("done"), "total": self._state.get("total"),
+            "unit": self._state.get("unit"), "seconds": round(max(now - started, 0.0), 3)})
+        self._pending["stages"] = list(self._stages)
+        return True
 
     def flush(self, now: float | None = None) -> None:
         if not self._pending:
@@ -92,11 +131,9 @@ class ProgressReporter:
 
     def _derived(self) -> dict[str, Any]:
         done, total = self._state.get("done"), self._state.get("total")
-        derived: dict[str, Any] = {"rate": self._rate}
+        derived: dict[str, Any] = {"rate": self._rate, "progress": None, "eta_s": None}
         if done is not None and total:
             derived["progress"] = min(max(done / total, 0.0), 1.0)
             remaining = max(total - done, 0.0)
             derived["eta_s"] = remaining / self._rate if self._rate else None
-        else:
-            derived["eta_s"] = None
         return derived

@@ -139,11 +139,11 @@ class Worker:
                          session_factory=self.session_factory, stop_event=stop)
         try:
             result = load_task(job["kind"])(ctx)
-            ctx.reporter.flush()
+            ctx.reporter.finish(succeeded=True)
             self._finish(job_id, state="succeeded", result=result or {}, progress=1.0,
                          rate=None, eta_s=None, message=None)
         except JobCancelled:
-            ctx.reporter.flush()
+            ctx.reporter.finish()
             if cancel_requested.is_set() or not self.shutdown.is_set():
                 self._finish(job_id, state="cancelled", error_code="cancelled",
                              error_message="cancelled by user", rate=None, eta_s=None)
@@ -153,6 +153,7 @@ class Worker:
                              rate=None, eta_s=None)
         except AppError as exc:
             log.warning("job %s failed: %s", job_id, exc.message)
+            ctx.reporter.finish()  # the stage it failed in, with its count, stays on the row
             self._finish(job_id, state="failed", error_code=exc.code,
                          error_message=exc.message, rate=None, eta_s=None)
         except Exception as exc:  # the runner is one of the two places a broad except belongs

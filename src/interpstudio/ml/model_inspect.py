@@ -88,6 +88,13 @@ def hook_points_by_layer(architecture: Architecture) -> list[dict[str, Any]]:
     return layers
 
 
+def inspection_steps(precision: str, drift_precisions: tuple[str, ...] = ()) -> int:
+    """How many times ``inspect_checkpoint`` calls ``stage`` at most (fewer when fp32 does not
+    fit and the fallback already chose the precision): a count for a progress bar."""
+    extras = {p for p in drift_precisions if p not in ("fp32", precision)}
+    return 2 + (2 if precision != "fp32" else 0) + len(extras)
+
+
 def inspect_checkpoint(
     path: str | Path,
     *,

@@ -29,7 +29,8 @@ ALLOWED: dict[str, tuple[str, ...]] = {
 }
 _RESET_PROGRESS: dict[str, Any] = {
     "stage": None, "progress": None, "done": None, "total": None, "unit": None, "rate": None,
-    "eta_s": None, "message": None, "error_code": None, "error_message": None, "result": None,
+    "eta_s": None, "message": None, "stages": None, "error_code": None, "error_message": None,
+    "result": None,
     "cancel_requested": False, "worker_id": None, "started_at": None, "finished_at": None,
     "heartbeat_at": None,
 }

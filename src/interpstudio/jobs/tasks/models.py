@@ -160,17 +160,26 @@ def run_model_import(ctx: JobContext) -> dict[str, Any]:
 
 def _inspect(ctx: JobContext, model_id: int, checkpoint: Path,
              params: dict[str, Any]) -> dict[str, Any]:
-    from interpstudio.ml.model_inspect import inspect_checkpoint
+    from interpstudio.ml.model_inspect import inspect_checkpoint, inspection_steps
 
     precision = params["precision"]
+    drift = tuple(params.get("drift_precisions") or ())
     _update_model(ctx, model_id, status="inspecting")
-    ctx.progress(stage="inspect", message="loading in fp32 for the fidelity probe")
+    steps = inspection_steps(precision, drift)
+    ctx.progress(stage="inspect", done=0, total=steps, unit="steps",
+                 message="loading in fp32 for the fidelity probe")
+    started: list[str] = []
+
+    def step(name: str) -> None:  # a step starts: the ones before it are done
+        ctx.progress(done=len(started), message=name)
+        started.append(name)
+
     inspection = inspect_checkpoint(
-        checkpoint, precision=precision,
-        drift_precisions=tuple(params.get("drift_precisions") or ()),
+        checkpoint, precision=precision, drift_precisions=drift,
         memory_budget_bytes=ctx.settings.memory_budget_bytes,
         quantized_cache=quantized_cache_dir(ctx.paths, model_id),
-        should_stop=ctx.should_stop, stage=lambda name: ctx.progress(message=name))
+        should_stop=ctx.should_stop, stage=step)
+    ctx.progress(done=steps)
     _write_json(architecture_file(ctx.paths, model_id), inspection.architecture)
     facts = inspection.precision
     _update_model(

@@ -12,6 +12,7 @@ import { formatEta, formatFullTimestamp, formatRate, MISSING } from "@/lib/forma
 import { useJob } from "../api/get-job";
 import { JobActions } from "./job-actions";
 import { JobProgress } from "./job-progress";
+import { JobStages } from "./job-stages";
 import { JobStateBadge } from "./job-state-badge";
 
 const TIMESTAMPS = [
@@ -60,6 +61,12 @@ function JobDetail({ job }: { job: Job }) {
         ))}
       </dl>
 
+      {job.stages && job.stages.length > 0 && (
+        <>
+          <h3 className="section-title">Finished stages</h3>
+          <JobStages stages={job.stages} />
+        </>
+      )}
       <h3 className="section-title">Params</h3>
       <JsonView value={job.params} label="Job params" />
       <h3 className="section-title">Result</h3>

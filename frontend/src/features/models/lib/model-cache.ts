@@ -55,10 +55,10 @@ type JobEvent = ModelJob & { kind: string };
 
 function toModelJob(job: JobEvent): ModelJob {
   const { id, kind, state, stage, progress, done, total, unit, rate, eta_s, message } = job;
-  const { error_code, error_message, attempt, updated_at } = job;
+  const { stages, error_code, error_message, attempt, updated_at } = job;
   return {
-    id, kind, state, stage, progress, done, total, unit, rate, eta_s, message, error_code,
-    error_message, attempt, updated_at,
+    id, kind, state, stage, progress, done, total, unit, rate, eta_s, message, stages,
+    error_code, error_message, attempt, updated_at,
   };
 }
 

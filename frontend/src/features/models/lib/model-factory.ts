@@ -8,7 +8,7 @@ export function makeModelJob(overrides: Partial<ModelJob> = {}): ModelJob {
   return {
     id: 7, kind: "model_download", state: "running", stage: "download", progress: 0.25,
     done: 2_621_440, total: 10_485_760, unit: "bytes", rate: 1_048_576, eta_s: 8,
-    message: "file 3/5 model.safetensors", error_code: null, error_message: null, attempt: 1,
+    message: "file 3/5 model.safetensors", stages: null, error_code: null, error_message: null, attempt: 1,
     updated_at: "2026-01-01T12:00:05Z", ...overrides,
   };
 }
