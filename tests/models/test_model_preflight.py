@@ -21,7 +21,7 @@ from interpstudio.ml.hub_errors import (
     RepoNotFound,
     RevisionNotFound,
 )
-from interpstudio.ml.hub_preflight import run_preflight
+from interpstudio.ml.hub_preflight import DISK_MARGIN_BYTES, run_preflight
 from interpstudio.ml.memory import PRECISIONS
 from interpstudio.ml.model_support import UnsupportedArchitecture
 
@@ -154,3 +154,23 @@ def test_transient_5xx_on_metadata_is_retried(hub: HubServer, tiny_repo: str,
     hub.faults.fail_requests(status=503, times=2)  # any request, the API calls included
     assert _preflight(hub, "org/tiny", tmp_path).commit_sha == tiny_repo
     assert [r.status for r in hub.requests][:2] == [503, 503]
+
+
+def test_the_disk_check_counts_the_quantized_layers_the_import_keeps(
+        hub: HubServer, tiny_repo: str, tmp_path: Path) -> None:
+    """A q4 / q2 import keeps its packed layers on disk (the quantized cache): they count in
+    the disk needed, each at the model's estimate at that precision; q8 and floats keep none."""
+    plain = _preflight(hub, "org/tiny", tmp_path)
+    assert plain.quantized_cache_bytes == 0
+    kept = _preflight(hub, "org/tiny", tmp_path, precisions=["q4", "q8", "q2", "q4", "bf16"])
+    estimates = kept.memory_estimates
+    assert kept.quantized_cache_bytes == estimates["q4"] + estimates["q2"]
+    assert kept.disk_needed_bytes == plain.disk_needed_bytes + kept.quantized_cache_bytes
+
+    # a disk that holds the download (and the margin) but not the packed layers is refused
+    size = DISK_MARGIN_BYTES + plain.disk_needed_bytes + kept.quantized_cache_bytes // 2
+    with small_filesystem(tmp_path / "disk", f"{size // 4096 * 4096}") as disk:
+        assert _preflight(hub, "org/tiny", tmp_path, dest=disk / "models").disk_free_bytes
+        with pytest.raises(InsufficientDisk) as info:
+            _preflight(hub, "org/tiny", tmp_path, dest=disk / "models", precisions=["q4", "q2"])
+    assert info.value.details["needed_bytes"] == DISK_MARGIN_BYTES + kept.disk_needed_bytes

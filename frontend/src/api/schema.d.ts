@@ -1337,6 +1337,8 @@ export interface components {
             parameter_count: number | null;
             /** Private */
             private: boolean;
+            /** Quantized Cache Bytes */
+            quantized_cache_bytes: number;
             /** Repo Id */
             repo_id: string;
             /** Revision */
@@ -1352,6 +1354,17 @@ export interface components {
         };
         /** ModelPreflightRequest */
         ModelPreflightRequest: {
+            /**
+             * Drift Precisions
+             * @description More precisions whose drift vs fp32 the job measures.
+             */
+            drift_precisions?: ("fp32" | "fp16" | "bf16" | "q8" | "q4" | "q2")[];
+            /**
+             * Precision
+             * @default fp32
+             * @enum {string}
+             */
+            precision: "fp32" | "fp16" | "bf16" | "q8" | "q4" | "q2";
             /**
              * Repo Id
              * @example HuggingFaceTB/SmolLM2-135M

@@ -47,11 +47,12 @@ class ModelPreflightRequest(BaseModel):
     repo_id: str = Field(min_length=1, max_length=256, examples=["HuggingFaceTB/SmolLM2-135M"])
     revision: str = Field(default="main", min_length=1, max_length=256)
     token: HubToken | None = TokenField
+    # the precisions the import will load it at: q4 / q2 keep packed layers on disk
+    precision: PrecisionName = "fp32"
+    drift_precisions: list[PrecisionName] = DriftField
 
 
 class ModelCreate(ModelPreflightRequest):
-    precision: PrecisionName = "fp32"
-    drift_precisions: list[PrecisionName] = DriftField
     name: str | None = Field(default=None, max_length=256)
 
 
@@ -114,6 +115,7 @@ class ModelPreflightRead(BaseModel):
     safetensors_parameter_count: int | None
     memory_estimates: dict[str, int]
     disk_needed_bytes: int
+    quantized_cache_bytes: int
     disk_free_bytes: int
     disk_path: str
     config: dict[str, Any]

@@ -103,12 +103,14 @@ def _print_model(factory: Any, model_id: int, as_json: bool) -> None:
 
 @app.command("preflight")
 def models_preflight(repo_id: str, revision: str = "main", token: TokenOption = None,
+                     precision: PrecisionOption = "fp32", drift: DriftOption = None,
                      as_json: JsonOption = False) -> None:
-    """Check a hub repo before downloading: files, size, params, memory per precision, disk."""
+    """Check a hub repo before downloading: files, size, params, memory per precision, disk
+    (with the quantized layers a q4 / q2 import keeps)."""
     from interpstudio.services.model_sources import preflight_hub_model
 
     result = preflight_hub_model(settings=load_settings(), repo_id=repo_id, revision=revision,
-                                 token=token)
+                                 token=token, precision=precision, drift_precisions=drift)
     if as_json:
         print_json(result)
         return
@@ -117,7 +119,8 @@ def models_preflight(repo_id: str, revision: str = "main", token: TokenOption = 
                   f"{result['parameter_count'] or 0:,} parameters"
                   + (" [yellow](gated)[/yellow]" if result["gated"] else ""))
     console.print(f"{len(result['files'])} files, {_size(result['total_bytes'])}; "
-                  f"disk needed {_size(result['disk_needed_bytes'])}, free "
+                  f"disk needed {_size(result['disk_needed_bytes'])} (quantized layers "
+                  f"{_size(result['quantized_cache_bytes'])}), free "
                   f"{_size(result['disk_free_bytes'])}")
     console.print("memory: " + ", ".join(f"{p} {_size(b)}"
                                          for p, b in result["memory_estimates"].items()))

@@ -23,7 +23,7 @@ import json
 import shutil
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -31,6 +31,7 @@ from typing import Any, TypeVar
 from interpstudio.core.errors import InsufficientDisk
 from interpstudio.ml.hub_download import RemoteFile
 from interpstudio.ml.hub_errors import InvalidRepoId, NoWeightFiles, translate_hub_error
+from interpstudio.ml.memory import QUANTIZED_BITS, storage_plan
 
 WEIGHT_SUFFIXES = (".safetensors", ".bin")
 # Top-level files a transformers checkpoint needs besides its weights.
@@ -64,7 +65,8 @@ class Preflight:
     parameter_count: int | None  # true count: the model built from its config on the meta device
     safetensors_parameter_count: int | None  # the count the weight files' headers state
     memory_estimates: dict[str, int] = field(default_factory=dict)  # precision -> bytes
-    disk_needed_bytes: int = 0
+    disk_needed_bytes: int = 0  # the files still to download + quantized_cache_bytes
+    quantized_cache_bytes: int = 0  # q4 / q2 packed layers the import keeps (an upper bound)
     disk_free_bytes: int = 0
     disk_path: str = ""
     config: dict[str, Any] = field(default_factory=dict)
@@ -133,6 +135,13 @@ def check_free_disk(needed: int, dest: Path) -> int:
     return free
 
 
+def quantized_cache_bytes(estimates: dict[str, int], precisions: Iterable[str]) -> int:
+    """Disk the packed q4 / q2 layers of ``precisions`` will take (each at the model's memory
+    estimate at that precision; 0 for precisions not kept or not estimated)."""
+    kept = {p for p in precisions if p in QUANTIZED_BITS and storage_plan(p, "cpu").optimize}
+    return sum(estimates.get(p, 0) for p in kept)  # quantize() keeps plans it optimises
+
+
 def bytes_already_present(files: list[RemoteFile], dest: Path) -> int:
     """Bytes of ``files`` already in ``dest`` (whole files, or partial files being resumed)."""
     present = 0
@@ -146,8 +155,13 @@ def bytes_already_present(files: list[RemoteFile], dest: Path) -> int:
 
 
 def run_preflight(*, repo_id: str, revision: str | None, endpoint: str, dest: Path,
-                  token: str | None = None) -> Preflight:
-    """Check ``repo_id`` at ``revision`` on ``endpoint`` and the disk at ``dest``."""
+                  token: str | None = None, precisions: Iterable[str] = ()) -> Preflight:
+    """Check ``repo_id`` at ``revision`` on ``endpoint`` and the disk at ``dest``.
+
+    ``precisions``: those the import will load the model at (the requested one and the drift
+    ones); q4 / q2 keep their packed layers on disk (``quantized_cache``), and the disk check
+    counts them at the model's memory estimate at that precision (an upper bound: the cache
+    holds the decoder blocks' linears only)."""
     from huggingface_hub import HfApi, hf_hub_download
 
     repo_id = validate_repo_id(repo_id)
@@ -182,7 +196,8 @@ def run_preflight(*, repo_id: str, revision: str | None, endpoint: str, dest: Pa
         files, skipped = select_files(siblings)
         parameter_count, estimates = _count_and_estimate(Path(tmp))
     total = sum(f.size for f in files)
-    needed = max(total - bytes_already_present(files, dest), 0)
+    cache = quantized_cache_bytes(estimates, precisions)
+    needed = max(total - bytes_already_present(files, dest), 0) + cache
     free = check_free_disk(needed, dest)
     text = config.get("text_config") if isinstance(config.get("text_config"), dict) else config
     safetensors = getattr(info, "safetensors", None)
@@ -194,7 +209,8 @@ def run_preflight(*, repo_id: str, revision: str | None, endpoint: str, dest: Pa
         n_layers=_first_int(text, _LAYER_FIELDS), d_model=_first_int(text, _WIDTH_FIELDS),
         vocab_size=_first_int(text, ("vocab_size",)), parameter_count=parameter_count,
         safetensors_parameter_count=getattr(safetensors, "total", None),
-        memory_estimates=estimates, disk_needed_bytes=needed, disk_free_bytes=free,
+        memory_estimates=estimates, disk_needed_bytes=needed, quantized_cache_bytes=cache,
+        disk_free_bytes=free,
         disk_path=str(dest), config=config,
     )
 

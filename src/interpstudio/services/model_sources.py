@@ -34,14 +34,17 @@ def import_roots(settings: Settings) -> list[Path]:
 
 
 def preflight_hub_model(*, settings: Settings, repo_id: str, revision: str | None,
-                        token: str | None = None) -> dict[str, Any]:
-    """Everything about a hub repo before a weight byte moves (see ``ml/hub_preflight.py``)."""
+                        token: str | None = None, precision: str = "fp32",
+                        drift_precisions: list[str] | None = None) -> dict[str, Any]:
+    """Everything about a hub repo before a weight byte moves (see ``ml/hub_preflight.py``);
+    the disk needed counts the quantized layers ``precision`` and ``drift_precisions`` keep."""
     from interpstudio.ml.hub_preflight import run_preflight
 
     paths = DataPaths(settings.data_dir)
     paths.ensure()
     return run_preflight(repo_id=repo_id, revision=revision, endpoint=settings.hf_endpoint,
-                         dest=paths.models, token=token).to_dict()
+                         dest=paths.models, token=token,
+                         precisions=[precision, *(drift_precisions or [])]).to_dict()
 
 
 def start_download(*, session: Session, settings: Settings, repo_id: str,
@@ -50,7 +53,8 @@ def start_download(*, session: Session, settings: Settings, repo_id: str,
                    drift_precisions: list[str] | None = None) -> tuple[Model, bool]:
     """Preflight, then create the model and its download job (or return the existing one)."""
     preflight = preflight_hub_model(settings=settings, repo_id=repo_id, revision=revision,
-                                    token=token)
+                                    token=token, precision=precision,
+                                    drift_precisions=drift_precisions)
     existing = repo.get_by_key(session, preflight["key"])
     if existing is not None:
         return existing, False

@@ -44,7 +44,9 @@ def _created(model: Any, created: bool, session: SessionDep, response: Response)
 @router.post("/models/preflight", response_model=ModelPreflightRead)
 def preflight_model(body: ModelPreflightRequest, settings: SettingsDep) -> dict[str, Any]:
     return sources.preflight_hub_model(settings=settings, repo_id=body.repo_id,
-                                       revision=body.revision, token=secret(body.token))
+                                       revision=body.revision, token=secret(body.token),
+                                       precision=body.precision,
+                                       drift_precisions=list(body.drift_precisions))
 
 
 @router.post("/models", response_model=ModelRead, status_code=status.HTTP_201_CREATED,

@@ -36,10 +36,19 @@ export function DownloadForm() {
   const [allDrift, setAllDrift] = useState(false);
   const preflight = usePreflightModel();
   const create = useCreateModel();
-  const request = { repo_id: repoId.trim(), revision: revision.trim() || "main" };
+  // the precisions go to the preflight too: a q4 / q2 import keeps packed layers on disk
+  const request = {
+    repo_id: repoId.trim(),
+    revision: revision.trim() || "main",
+    precision,
+    drift_precisions: allDrift ? DRIFT_PRECISIONS : [],
+  };
+  const asked = preflight.variables;
   const checked =
-    preflight.data && preflight.data.repo_id === request.repo_id && preflight.variables?.revision
-      === request.revision ? preflight.data : null;
+    preflight.data && preflight.data.repo_id === request.repo_id && asked?.revision
+      === request.revision && asked.precision === precision
+      && (asked.drift_precisions?.length ?? 0) === request.drift_precisions.length
+      ? preflight.data : null;
 
   const runPreflight = (event: FormEvent) => {
     event.preventDefault();
@@ -49,12 +58,7 @@ export function DownloadForm() {
 
   const confirm = () => {
     create.mutate(
-      {
-        ...request,
-        precision,
-        token: token || null,
-        drift_precisions: allDrift ? DRIFT_PRECISIONS : [],
-      },
+      { ...request, token: token || null },
       {
         onSuccess: () => {
           setToken("");

@@ -22,6 +22,8 @@ export function PreflightSummary({ preflight }: { preflight: ModelPreflight }) {
       <div>
         {preflight.files.length} files, {formatBytes(preflight.total_bytes)} · disk needs{" "}
         {formatBytes(preflight.disk_needed_bytes)} of {formatBytes(preflight.disk_free_bytes)} free
+        {preflight.quantized_cache_bytes > 0 &&
+          ` (incl. ${formatBytes(preflight.quantized_cache_bytes)} of quantized layers kept)`}
       </div>
       <table>
         <tbody>
