@@ -62,3 +62,22 @@ def test_cors_is_off_by_default(client: TestClient) -> None:
     response = client.options("/api/v1/jobs", headers={
         "Origin": "http://evil.example", "Access-Control-Request-Method": "GET"})
     assert "access-control-allow-origin" not in response.headers
+
+
+def test_every_api_route_refuses_a_request_without_the_key(keyed_client: TestClient) -> None:
+    """Walks the app's own OpenAPI document, so a route added later is covered too: every method
+    of every ``/api`` path answers 401 without the key (path parameters filled with a plausible
+    value; the key is checked before anything else, so no body is needed)."""
+    import re
+
+    paths = keyed_client.app.openapi()["paths"]
+    checked = []
+    for template, operations in paths.items():
+        assert template.startswith("/api/"), template
+        path = re.sub(r"\{[^}]+\}", "1", template)
+        for method in operations:
+            response = keyed_client.request(method.upper(), path)
+            assert response.status_code == 401, (method, template, response.status_code)
+            assert response.json()["error"]["code"] == "unauthorized"
+            checked.append(f"{method} {template}")
+    assert len(checked) >= 40, checked  # the walk really found the API

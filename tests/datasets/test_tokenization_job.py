@@ -171,3 +171,36 @@ def test_cancel_stops_the_job_and_resume_finishes_it(ds_settings: Settings, macb
     finished = wait_for(lambda: job() if job().state == "succeeded" else None, timeout=30)
     assert finished.result["resumed_from_row"] >= 50  # the row is ready just before the result
     assert ready["counts"]["sequences"] == macbeth["rows"]
+
+
+def test_sequences_are_as_long_as_max_length_says_not_512(
+    ds_settings: Settings, import_root: Path, llama_model_id: int, tiny_llama_dir: Path, call,
+    wait_row, worker_thread,
+) -> None:
+    """Pitfall 20 (a hard 512-token cap): one row of ~3,000 tokens, max_length 2,048, keeps
+    2,048 tokens, the tokenizer's own first 2,048; packed windows of 1,500 are 1,500 long."""
+    text = " ".join(f"word{i % 97} and more" for i in range(1_000))
+    (import_root / "long.txt").write_text(text + "\n")
+    created = call(dataset_service.add_local_dataset, settings=ds_settings,
+                   files=[str(import_root / "long.txt")], name="long", spec=ReadOptionsSpec())
+    worker_thread(ds_settings)
+    dataset = wait_row(Dataset, created["id"], "ready", "failed")
+    assert dataset["status"] == "ready", dataset["error_message"]
+    expected = AutoTokenizer.from_pretrained(tiny_llama_dir)(text)["input_ids"]
+    assert len(expected) > 2_048
+
+    truncated = _tokenize(call, ds_settings, dataset["id"], llama_model_id, max_length=2_048)
+    ready = wait_row(Tokenization, truncated["id"], "ready", "failed")
+    assert ready["status"] == "ready", ready["error_message"]
+    store = open_tokenized(ds_settings.data_dir / ready["path"])
+    assert len(store) == 1 and store.n_tokens == 2_048
+    assert np.asarray(store.tokens).tolist() == expected[:2_048]
+
+    packed = _tokenize(call, ds_settings, dataset["id"], llama_model_id, max_length=1_500,
+                       mode="pack")
+    ready = wait_row(Tokenization, packed["id"], "ready", "failed")
+    assert ready["status"] == "ready", ready["error_message"]
+    store = open_tokenized(ds_settings.data_dir / ready["path"])
+    assert len(store) == len(expected) // 1_500 >= 2
+    assert store.n_tokens == 1_500 * len(store)
+    assert ready["stats"]["sequence_lengths"]["max"] == 1_500

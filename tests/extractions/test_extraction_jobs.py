@@ -313,3 +313,34 @@ def test_a_quantized_model_is_packed_once_then_read_back_by_later_runs(
     assert read["from_cache"] and again == first
     assert list(cache.glob("q4-*.safetensors")) == [packed_file]
     assert packed_file.stat().st_mtime_ns == written
+
+
+def test_a_dataset_tokenized_for_two_models_gives_each_model_its_own(
+        world: ExtractionWorld) -> None:
+    """Pitfall 18: the tokenization found for a model is one made with that model's tokenizer,
+    not the dataset's first or newest; a model with none gets none."""
+    from interpstudio.db.base import utcnow
+    from interpstudio.db.models import Model
+
+    mine = world.tokenization()
+    with world.factory.begin() as session:
+        other = Model(key="orgB/other@feed", name="other", source="local", status="ready",
+                      path="models/2/checkpoint", n_layers=2, d_model=64, model_type="llama",
+                      precision_requested="fp32", updated_at=utcnow())
+        third = Model(key="orgC/none@beef", name="none", source="local", status="ready",
+                      path="models/3/checkpoint", n_layers=2, d_model=64, model_type="llama",
+                      precision_requested="fp32", updated_at=utcnow())
+        session.add_all([other, third])
+        session.flush()
+        other_id, third_id = other.id, third.id
+    theirs = world.tokenization(tokenizer_key="orgB/other@feed")  # newer than mine
+    with world.factory() as session:
+        def found(model_id: int) -> int | None:
+            row = service.find_tokenization_for(session=session, dataset_id=world.dataset_id,
+                                                model_id=model_id)
+            return None if row is None else row.id
+
+        assert theirs > mine
+        assert found(world.model_id) == mine
+        assert found(other_id) == theirs
+        assert found(third_id) is None

@@ -102,6 +102,19 @@ def test_gpt2_default_has_no_bos(gpt2_tokenizer: Any) -> None:
     assert resolved["tokenizer"]["tokenizer_prepends_bos"] is False
 
 
+def test_explicit_bos_is_prepended_for_a_tokenizer_without_one_by_default(
+        tmp_path: Path, text_file: Path, gpt2_tokenizer: Any) -> None:
+    """Pitfall 29: GPT-2 adds no BOS by default; asked for one, every sequence starts with the
+    tokenizer's BOS id, once, and the policy records that it was asked for."""
+    _counts, store = _run(text_file, tmp_path / "t", gpt2_tokenizer,
+                          TokenizationPolicy(max_length=4096, add_bos=True))
+    plain = gpt2_tokenizer(TEXTS)["input_ids"]
+    bos = gpt2_tokenizer.bos_token_id
+    assert bos is not None and all(ids[:1] != [bos] for ids in plain)  # not there by default
+    assert store.policy["add_bos"] is True and store.policy["bos_source"] == "explicit"
+    assert [store.sequence(i).tolist() for i in range(len(store))] == [[bos, *ids] for ids in plain]
+
+
 def test_pack_makes_full_windows_of_rows_joined_by_eos_without_padding(
     tmp_path: Path, text_file: Path, llama_tokenizer: Any
 ) -> None:
