@@ -376,6 +376,22 @@ def test_empty_dataset_and_foreign_token_ids_are_refused(tmp_path: Path) -> None
     assert info.value.details == {"max_token_id": 999, "vocab_size": 256}
 
 
+def test_an_unresolvable_point_fails_before_any_store_file_exists(tmp_path: Path) -> None:
+    """Pitfall 6: a state-space model has no attention, so ``attn_out`` cannot be captured; the
+    run refuses before a batch, with no store left that could pass for a result, and the
+    residual points of the same model still extract."""
+    from interpstudio.ml.hooks import UnresolvableHookPoint
+
+    model = tiny_causal_lm("mamba", num_hidden_layers=2)
+    tokens = write_tokenization(tmp_path / "t", [[5, 6, 7, 8], [9, 10, 11]])
+    with pytest.raises(UnresolvableHookPoint, match="no attention"):
+        run(model, tokens, tmp_path / "s", points=["blocks.0.attn_out", "blocks.1.resid_post"])
+    left = [f.name for f in (tmp_path / "s").rglob("*") if f.is_file()]
+    assert "manifest.json" not in left and not [n for n in left if n.endswith(".npy")], left
+    result = run(model, tokens, tmp_path / "r", points=["blocks.1.resid_post"])
+    assert result.rows == 7
+
+
 # -------------------------------------------------------------------------------- preflight
 def test_preflight_bytes_are_exact_and_time_is_calibrated(tokens: Path, tmp_path: Path) -> None:
     model = tiny_causal_lm("llama")
