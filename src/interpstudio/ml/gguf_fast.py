@@ -31,8 +31,9 @@ from typing import Any
 
 import numpy as np
 
+from interpstudio.ml.patch_once import once
+
 _lock = threading.Lock()
-_installed: bool | None = None  # None: not tried yet
 _active = 0  # open shared_reads() blocks
 _readers: dict[tuple[str, int, int], Any] = {}  # (real path, size, mtime_ns) -> reader
 
@@ -53,14 +54,6 @@ def shared_reads() -> Iterator[None]:
             _active -= 1
             if _active == 0:
                 _readers.clear()  # the parsed fields are tens of MB of small arrays
-
-
-def _install() -> bool:
-    global _installed
-    with _lock:
-        if _installed is None:
-            _installed = _patch()
-        return _installed
 
 
 def _patch() -> bool:
@@ -120,3 +113,6 @@ def _key(path: os.PathLike[str] | str) -> tuple[str, int, int]:
     real = os.path.realpath(path)
     info = os.stat(real)
     return (real, info.st_size, info.st_mtime_ns)
+
+
+_install = once(_patch)

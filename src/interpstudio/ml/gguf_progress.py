@@ -20,11 +20,11 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from interpstudio.ml.patch_once import once
+
 TensorProgress = Callable[[int, int | None], None]  # (tensors done, tensors in the file)
 
 _local = threading.local()
-_lock = threading.Lock()
-_installed: bool | None = None  # None: not tried yet
 
 
 @contextmanager
@@ -39,14 +39,6 @@ def reporting(callback: TensorProgress | None) -> Iterator[None]:
         yield
     finally:
         _local.callback = previous
-
-
-def _install() -> bool:
-    global _installed
-    with _lock:
-        if _installed is None:
-            _installed = _patch()
-        return _installed
 
 
 def _patch() -> bool:
@@ -78,3 +70,6 @@ def _patch() -> bool:
 
     module.tqdm = ReportingTqdm
     return True
+
+
+_install = once(_patch)
