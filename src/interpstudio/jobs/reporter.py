@@ -56,7 +56,8 @@ class ProgressReporter:
         force: bool = False,
     ) -> None:
         now = self._clock()
-        if stage is not None and self._state.get("stage") != stage:
+        new_stage = stage is not None and self._state.get("stage") != stage
+        if new_stage:
             self.flush(now)  # the last stage's final count is its own write, before the new stage
             self._end_stage(now)
             self._stage_started = now
@@ -64,7 +65,7 @@ class ProgressReporter:
         for key, value in (("total", total), ("unit", unit), ("message", message)):
             if value is not None and self._state.get(key) != value:
                 changes[key] = value
-        if stage is not None and self._state.get("stage") != stage:
+        if new_stage:
             changes["stage"] = stage
             self._rate_sample, self._rate = None, None  # a new stage has its own rate
             force = True

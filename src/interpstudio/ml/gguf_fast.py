@@ -81,7 +81,7 @@ def _patch() -> bool:
             if found is not None:
                 return found
             made = super().__new__(cls)
-            made._key = key
+            made._cache_key = key
             return made
 
         def __init__(self, path: os.PathLike[str] | str, mode: str = "r") -> None:
@@ -90,13 +90,13 @@ def _patch() -> bool:
             super().__init__(path, mode)
             self._parsed = True
             with _lock:
-                if self._key is not None and _active:
-                    _readers[self._key] = self
+                if self._cache_key is not None and _active:
+                    _readers[self._cache_key] = self
 
         def _get(self, offset: int, dtype: Any, count: int = 1,
                  override_order: str | None = None) -> np.ndarray:
-            plain = self._plain
-            if plain is None or plain.base is not self.data:
+            plain = self._plain  # set on the first read: ``data`` is mapped by then, once
+            if plain is None:
                 plain = self._plain = self.data.view(np.ndarray)
             count = int(count)
             kind = np.dtype(dtype)
