@@ -174,3 +174,14 @@ def test_the_disk_check_counts_the_quantized_layers_the_import_keeps(
         with pytest.raises(InsufficientDisk) as info:
             _preflight(hub, "org/tiny", tmp_path, dest=disk / "models", precisions=["q4", "q2"])
     assert info.value.details["needed_bytes"] == DISK_MARGIN_BYTES + kept.disk_needed_bytes
+
+
+def test_an_unknown_precision_is_refused_before_any_request(hub: HubServer, tiny_repo: str,
+                                                            tmp_path: Path) -> None:
+    from interpstudio.ml.memory import UnsupportedPrecision
+
+    with pytest.raises(UnsupportedPrecision) as info:
+        _preflight(hub, "org/tiny", tmp_path, precisions=["q4", "q3"])
+    assert info.value.status == 422 and "q3" in info.value.message
+    assert "fp32" in info.value.message  # it lists the ones to choose from
+    assert hub.requests == []

@@ -31,7 +31,7 @@ from typing import Any, TypeVar
 from interpstudio.core.errors import InsufficientDisk
 from interpstudio.ml.hub_download import RemoteFile
 from interpstudio.ml.hub_errors import InvalidRepoId, NoWeightFiles, translate_hub_error
-from interpstudio.ml.memory import QUANTIZED_BITS, storage_plan
+from interpstudio.ml.memory import QUANTIZED_BITS, check_precision, storage_plan
 
 WEIGHT_SUFFIXES = (".safetensors", ".bin")
 # Top-level files a transformers checkpoint needs besides its weights.
@@ -165,6 +165,7 @@ def run_preflight(*, repo_id: str, revision: str | None, endpoint: str, dest: Pa
     from huggingface_hub import HfApi, hf_hub_download
 
     repo_id = validate_repo_id(repo_id)
+    precisions = [check_precision(p) for p in precisions]  # before any request: a typo is a 422
     revision = (revision or "main").strip() or "main"
     api = HfApi(endpoint=endpoint, token=token or None)
 
