@@ -168,12 +168,28 @@ def ours(model: Any, tokens: Path, out: Path, points: list[str], batch: int,
     from interpstudio.ml import extract
 
     shutil.rmtree(out, ignore_errors=True)
+    last_batch = [0.0]
+
+    def progress(_: Any) -> None:  # called after every batch: the last one is before close()
+        last_batch[0] = time.perf_counter()
+
     started = time.perf_counter()
     result = extract(model, tokens, points, out_dir=out, batch_size=batch, dtype="float16",
-                     **options)
+                     progress=progress, **options)
     seconds = time.perf_counter() - started
     return {"tokens_per_s": result.plan["tokens"] / seconds, "seconds": seconds,
-            "bytes": result.bytes_written, "engine_tokens_per_s": result.tokens_per_s}
+            "bytes": result.bytes_written, "engine_tokens_per_s": result.tokens_per_s,
+            "close_s": time.perf_counter() - last_batch[0] if last_batch[0] else None}
+
+
+def projection(model: Any, tokens: Path, out: Path, points: list[str],
+               batch: int) -> dict[str, Any]:
+    """What the preflight a user sees before starting projects for the run measured as (a)."""
+    from interpstudio.ml.extract_preflight import preflight
+
+    report = preflight(model, tokens, points, out_dir=out, batch_size=batch, dtype="float16")
+    return {"projected_s": report.projected["total_s"], "bound": report.projected["bound"],
+            "bytes": report.bytes["total"]}
 
 
 def peer(name: str, python: Path, path: Path, ids_file: Path, out: Path,
@@ -299,6 +315,7 @@ def main() -> None:
         figures["ours_all_runs"] = [r["tokens_per_s"] for r in ours_runs]
         figures["ours_all_first"] = {"tokens_per_s": ours_runs[0]["tokens_per_s"],
                                     "ratio": ours_runs[0]["tokens_per_s"] / plain_runs[0]}
+        figures["preflight"] = projection(model, tokens, work / "s-all", ALL_POINTS, args.batch)
         figures["ours_overlap"] = ours(model, tokens, work / "s-all", ALL_POINTS, args.batch,
                                        pace="overlap")
         ids_mid, tokens_mid = ids, tokens
@@ -342,6 +359,14 @@ def main() -> None:
         first = figures["ours_all_first"]
         print(f"  first of the runs         {first['tokens_per_s']:10,.0f} tok/s "
               f"({first['ratio']:.3f} of the plain forward run just before it; fresh memory)")
+        median, shown = figures["ours_all"], figures["preflight"]
+        before_close = ids.size / (median["seconds"] - median["close_s"])
+        print(f"  of which close()          {median['close_s']:10.2f} s of "
+              f"{median['seconds']:.2f} s (last shard, stats.json; {before_close:,.0f} tok/s "
+              "until then)")
+        print(f"  preflight projected       {shown['projected_s']:10.2f} s "
+              f"({shown['bound']}-bound) = {shown['projected_s'] / median['seconds']:.2f} of the "
+              f"median run; {shown['bytes']:,} bytes projected, {median['bytes']:,} written")
         print(f"  at pace 'overlap'         {figures['ours_overlap']['tokens_per_s']:10,.0f} tok/s "
               f"(the default on an accelerator; 'inline' is the CPU default)")
         print(f"ours, {mid} only {figures['ours_mid']['tokens_per_s']:10,.0f} tok/s")

@@ -61,6 +61,25 @@ def test_task_error_fails_job_with_code_and_message(sqlite_settings: Settings, w
     assert "iteration 3" in job.error_message
 
 
+def test_an_unexpected_error_keeps_the_stages_it_went_through(
+    sqlite_settings: Settings, worker_thread
+) -> None:
+    """A bug-like exception (not an AppError) fails the job as internal_error and, as for an
+    AppError, the stage it crashed in stays on the row. The fault is real: a file where the job's
+    folder goes makes the disk stage's mkdir raise FileExistsError."""
+    from interpstudio.core.paths import DataPaths
+
+    job_id = _create(sqlite_settings, iterations=5)
+    blocker = DataPaths(sqlite_settings.data_dir).job_dir(job_id)
+    blocker.parent.mkdir(parents=True, exist_ok=True)
+    blocker.write_text("not a folder")
+    worker_thread(sqlite_settings)
+    job = wait_for(lambda: _state_is(sqlite_settings, job_id, "succeeded", "failed"))
+    assert job.state == "failed" and job.error_code == "internal_error"
+    assert [s["stage"] for s in job.stages] == ["torch", "disk"]
+    assert job.stages[0]["total"] == 5 and job.stages[1]["total"] is None
+
+
 def test_cancel_running_job_stops_it_within_two_seconds(settings: Settings, worker_thread):
     worker_thread(settings)
     job_id = _create(settings, iterations=1000, step_delay_s=0.05)

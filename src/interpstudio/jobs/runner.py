@@ -26,7 +26,7 @@ from datetime import timedelta
 from typing import Any
 
 import psutil
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from interpstudio.core.errors import AppError, InvalidJobState, JobCancelled
@@ -158,6 +158,10 @@ class Worker:
                          error_message=exc.message, rate=None, eta_s=None)
         except Exception as exc:  # the runner is one of the two places a broad except belongs
             log.exception("job %s crashed", job_id)
+            try:  # the stage it crashed in, unless the database itself is what failed
+                ctx.reporter.finish()
+            except SQLAlchemyError:
+                log.exception("job %s: its last stage could not be recorded", job_id)
             self._finish(job_id, state="failed", error_code="internal_error",
                          error_message=f"{type(exc).__name__}: {exc}", rate=None, eta_s=None)
         finally:
