@@ -410,6 +410,11 @@ def test_preflight_bytes_are_exact_and_time_is_calibrated(tokens: Path, tmp_path
         report.plan["tokens"] * (calibration["seconds"] + calibration["writer_s"])
         / calibration["tokens"])
     assert report.disk_write_bytes_per_s and report.projected["bound"] in ("compute", "disk")
+    # the summary close() writes after the last shard comes after compute and disk alike
+    projected = report.projected
+    assert projected["finish_s"] == calibration["finish_s"] > 0
+    assert projected["total_s"] == pytest.approx(
+        max(projected["compute_s"], projected["disk_s"]) + projected["finish_s"])
     memory = report.memory
     assert memory["ram_needed"] > memory["model"] > 0
     # on the CPU each point is cast into the staging in its hook: one float32 point is held at

@@ -1598,6 +1598,8 @@ export interface components {
             compute_s: number | null;
             /** Disk S */
             disk_s: number | null;
+            /** Finish S */
+            finish_s: number | null;
             /** Total S */
             total_s: number | null;
         };

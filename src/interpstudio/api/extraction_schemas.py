@@ -34,6 +34,7 @@ class ExtractionPreflightRequest(ExtractionSpec):
 class ProjectedRead(BaseModel):
     compute_s: float | None
     disk_s: float | None
+    finish_s: float | None  # the statistics summary after the last shard, in total_s
     total_s: float | None
     bound: Literal["compute", "disk"] | None
 
