@@ -403,8 +403,11 @@ def test_extra_family_fidelity_and_every_resolvable_point(family: str) -> None:
 def test_capture_on_quantized_model_matches_hidden_states() -> None:
     quanto = pytest.importorskip("optimum.quanto")
     model = tiny_causal_lm("llama")
-    quanto.quantize(model, weights=quanto.qint4)
+    # int8 weights are tensor subclasses too; int4's CPU forward first compiles quanto's C++
+    # unpack extension (~50 s of a fresh venv, i.e. of every CI run)
+    quanto.quantize(model, weights=quanto.qint8)
     quanto.freeze(model)
+    assert isinstance(model.model.layers[1].mlp.down_proj.weight, quanto.QTensor)
     assert fidelity_probe(model, token_batch()).max_abs == 0.0
     acts = run_and_capture(model, token_batch(), "blocks.1.{mlp_act,mlp_out}")
     assert acts["blocks.1.mlp_act"].shape == (2, 7, 128)
