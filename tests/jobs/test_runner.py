@@ -6,6 +6,7 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ from interpstudio.core.settings import Settings
 from interpstudio.db.base import utcnow
 from interpstudio.db.migrate import upgrade
 from interpstudio.db.session import make_engine, make_session_factory
+from interpstudio.jobs.runner import Worker
 from interpstudio.services import jobs as service
 
 
@@ -217,3 +219,51 @@ def test_worker_survives_a_database_error_while_claiming(
     job_id = _create(sqlite_settings, iterations=2)
     job = wait_for(lambda: _state_is(sqlite_settings, job_id, "succeeded", "failed"), timeout=30)
     assert job.state == "succeeded"
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize(("outage_at", "fail_at"), [(5, None), (37, 40)],
+                         ids=["mid-run", "at-the-final-write"])
+def test_a_network_blip_to_the_database_does_not_end_a_running_job(
+    postgres_url: str, tmp_path: Path, outage_at: int, fail_at: int | None
+) -> None:
+    """A real fault: the worker reaches PostgreSQL through a real TCP proxy, which drops every
+    connection and refuses new ones for 1.5 s while the job runs. Mid-run, its progress writes,
+    heartbeats and a checkpoint fall in the outage: the job must carry on and succeed, with every
+    stage and its final checkpoint on the row. Near the end (the task fails on purpose at pass
+    40), its final state and last stage fall in it: they must land when the database is back."""
+    from sqlalchemy.engine import make_url
+
+    from tcp_proxy import tcp_proxy
+
+    upgrade(postgres_url)
+    direct = make_settings(tmp_path, postgres_url, heartbeat_timeout_s=30.0)
+    url = make_url(postgres_url)
+    with tcp_proxy(url.host or "127.0.0.1", url.port or 5432) as proxy:
+        proxied = make_settings(
+            tmp_path, url.set(host="127.0.0.1", port=proxy.port).render_as_string(False),
+            heartbeat_timeout_s=30.0)
+        worker = Worker(proxied, poll_interval_s=0.05)
+        thread = threading.Thread(target=worker.run, daemon=True)
+        thread.start()
+        try:
+            job_id = _create(direct, iterations=40, step_delay_s=0.1, fail_at=fail_at)
+            wait_for(lambda: (_job(direct, job_id).done or 0) >= outage_at, timeout=30,
+                     interval=0.02)
+            proxy.outage(1.5)
+            job = wait_for(lambda: _state_is(direct, job_id, "succeeded", "failed",
+                                             "interrupted"), timeout=60)
+        finally:
+            worker.shutdown.set()
+            thread.join(10)
+    assert proxy.refused > 0  # the outage was real: the worker tried to reconnect during it
+    assert [s["stage"] for s in job.stages] == ["torch", "disk", "forward"]
+    if fail_at is None:
+        assert job.state == "succeeded", (job.error_code, job.error_message)
+        assert job.stages[-1]["done"] == 40
+        assert job.checkpoint == {"iterations_done": 40}
+        assert job.result["forward"]["passes"] == 40
+    else:
+        assert (job.state, job.error_code) == ("failed", "selftest_failed")
+        assert job.stages[-1]["done"] == 39  # the count it failed at, written with the state
+        assert job.checkpoint == {"iterations_done": 30}

@@ -2,21 +2,30 @@
 
 ``make_engine(url)`` applies the settings each backend needs (SQLite: WAL journal, busy timeout,
 foreign keys; PostgreSQL: pre-ping); ``make_session_factory(engine)`` returns the ``sessionmaker``
-passed to services. There are no module-level engines. This module is NOT responsible for schema
-changes (``migrate.py``).
+passed to services. ``retry_while_unreachable`` re-runs a write that must land (a job's final state,
+its checkpoint) through a database outage of up to ``DB_RETRY_S``. There are no module-level
+engines. This module is NOT responsible for schema changes (``migrate.py``).
 """
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 BUSY_TIMEOUT_S = 30
+DB_RETRY_S = 30.0  # how long a write that must land waits out an unreachable database
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 def _ensure_wal(cursor: sqlite3.Cursor) -> None:
@@ -68,3 +77,35 @@ def make_session_factory(engine: Engine) -> sessionmaker[Session]:
 
 def dialect_name(engine: Engine) -> str:
     return engine.dialect.name
+
+
+def is_unreachable(exc: BaseException) -> bool:
+    """The database could not be reached or answered with a transient fault (a dropped or refused
+    connection, a server restart, SQLite locked past its busy timeout), not a bad statement."""
+    return isinstance(exc, OperationalError) or (
+        isinstance(exc, DBAPIError) and exc.connection_invalidated)
+
+
+def retry_while_unreachable(work: Callable[[], T], *, what: str,
+                            within_s: float = DB_RETRY_S) -> T:
+    """Run ``work`` (one whole transaction), again while the database is unreachable, for up to
+    ``within_s`` seconds; then the last error is raised. ``what`` names the write in the log."""
+    deadline = time.monotonic() + within_s
+    delay = 0.1
+    failures = 0
+    while True:
+        try:
+            result = work()
+        except DBAPIError as exc:
+            if not is_unreachable(exc) or time.monotonic() + delay > deadline:
+                raise
+            failures += 1
+            if failures == 1:
+                log.warning("database unreachable writing %s; retrying for up to %.0f s: %s",
+                            what, within_s, exc.orig)
+            time.sleep(delay)
+            delay = min(delay * 2, 2.0)
+            continue
+        if failures:
+            log.info("%s written after %d failed attempts", what, failures)
+        return result

@@ -18,6 +18,7 @@ from interpstudio.core.errors import JobCancelled
 from interpstudio.core.paths import DataPaths
 from interpstudio.core.settings import Settings
 from interpstudio.db.repositories import jobs as repo
+from interpstudio.db.session import retry_while_unreachable
 from interpstudio.jobs.reporter import ProgressReporter
 
 
@@ -65,7 +66,13 @@ class JobContext:
             raise JobCancelled()
 
     def save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Record where ``resume`` continues from. Waits out a database outage of up to
+        ``DB_RETRY_S`` rather than go on from a resume point that was never recorded."""
         self.checkpoint = checkpoint
         self.reporter.flush()
-        with self.session_factory.begin() as session:
-            repo.update_fields(session, self.job_id, checkpoint=checkpoint)
+
+        def write() -> None:
+            with self.session_factory.begin() as session:
+                repo.update_fields(session, self.job_id, checkpoint=checkpoint)
+
+        retry_while_unreachable(write, what=f"job {self.job_id}'s checkpoint")

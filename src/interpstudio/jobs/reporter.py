@@ -6,7 +6,10 @@ always written). A new stage starts uncounted (done/total/unit cleared: an indet
 the last stage's full one) unless it brings its own count; the stage it ends is appended to
 ``stages`` with its final count and duration, so a count that a WebSocket client missed (events
 are row snapshots, and two writes in a row may reach it as one) is still on the row.
-``finish()`` appends the last stage. The row write IS the event: each API process tails the jobs
+``closing_fields()`` appends the last stage and hands what is pending to the runner, which writes it
+with the job's final state in one transaction (``finish()`` writes it alone). A progress write that
+finds the database unreachable is kept and merged into the next one: a network blip costs the
+live view a few updates, not the job. The row write IS the event: each API process tails the jobs
 table (``api/feeds.py``) and pushes ``job.updated`` to WebSocket clients, whichever process or
 machine the worker runs on.
 This module is NOT responsible for cancellation or heartbeats (``runner.py``).
@@ -14,13 +17,18 @@ This module is NOT responsible for cancellation or heartbeats (``runner.py``).
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from typing import Any
 
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from interpstudio.db.repositories import jobs as repo
+from interpstudio.db.session import is_unreachable
+
+log = logging.getLogger(__name__)
 
 
 class ProgressReporter:
@@ -44,6 +52,7 @@ class ProgressReporter:
         self._stage_started: float | None = None
         self._stages: list[dict[str, Any]] = []
         self.writes = 0
+        self.failed_writes = 0  # in the current run of failures (0 once a write lands again)
 
     def update(
         self,
@@ -85,10 +94,11 @@ class ProgressReporter:
         if force or now - self._last_write >= self._min_interval:
             self.flush(now)
 
-    def finish(self, *, succeeded: bool = False) -> None:
-        """Append the current stage to ``stages`` and write what is pending (the job ends).
-        A job that ``succeeded`` in an uncounted stage (a summary after the counted work) shows
-        the last counted stage's final count, not none."""
+    def closing_fields(self, *, succeeded: bool = False) -> dict[str, Any]:
+        """End the current stage (appended to ``stages``) and return every field not yet written,
+        for the caller to write with the job's final state. A job that ``succeeded`` in an
+        uncounted stage (a summary after the counted work) shows the last counted stage's final
+        count, not none."""
         now = self._clock()
         if self._end_stage(now):
             self._state["stage"] = None
@@ -96,7 +106,13 @@ class ProgressReporter:
         if succeeded and self._state.get("total") is None and counted:
             last = counted[-1]
             self._pending.update(done=last["done"], total=last["total"], unit=last["unit"])
-        self.flush(now)
+        fields, self._pending = self._pending, {}
+        return fields
+
+    def finish(self, *, succeeded: bool = False) -> None:
+        """``closing_fields`` written on their own (the job ends)."""
+        self._pending = self.closing_fields(succeeded=succeeded)
+        self.flush()
 
     def _end_stage(self, now: float) -> bool:
         name = self._state.get("stage")
@@ -109,14 +125,31 @@ class ProgressReporter:
         self._pending["stages"] = list(self._stages)
         return True
 
-    def flush(self, now: float | None = None) -> None:
+    def flush(self, now: float | None = None) -> bool:
+        """Write what is pending. False when the database is unreachable: the fields stay pending
+        for the next write (tried after the usual interval), and the job goes on."""
         if not self._pending:
-            return
-        with self._session_factory.begin() as session:
-            repo.update_fields(session, self._job_id, **self._pending)
+            return True
+        try:
+            with self._session_factory.begin() as session:
+                repo.update_fields(session, self._job_id, **self._pending)
+        except DBAPIError as exc:
+            if not is_unreachable(exc):
+                raise
+            self.failed_writes += 1
+            if self.failed_writes == 1:
+                log.warning("job %s: progress not written (database unreachable); kept for the "
+                            "next write: %s", self._job_id, exc.orig)
+            self._last_write = self._clock() if now is None else now
+            return False
+        if self.failed_writes:
+            log.info("job %s: progress written again after %d failed writes", self._job_id,
+                     self.failed_writes)
+            self.failed_writes = 0
         self._pending = {}
         self._last_write = self._clock() if now is None else now
         self.writes += 1
+        return True
 
     def _update_rate(self, now: float, done: float) -> None:
         if self._rate_sample is None:

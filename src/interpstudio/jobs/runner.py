@@ -26,7 +26,7 @@ from datetime import timedelta
 from typing import Any
 
 import psutil
-from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from interpstudio.core.errors import AppError, InvalidJobState, JobCancelled
@@ -34,7 +34,7 @@ from interpstudio.core.settings import Settings
 from interpstudio.db.base import utcnow
 from interpstudio.db.models import Job
 from interpstudio.db.repositories import jobs as repo
-from interpstudio.db.session import make_engine, make_session_factory
+from interpstudio.db.session import make_engine, make_session_factory, retry_while_unreachable
 from interpstudio.jobs.context import JobContext
 from interpstudio.jobs.registry import TASKS, load_task
 
@@ -138,35 +138,35 @@ class Worker:
                          checkpoint=job["checkpoint"], settings=self.settings,
                          session_factory=self.session_factory, stop_event=stop)
         try:
-            result = load_task(job["kind"])(ctx)
-            ctx.reporter.finish(succeeded=True)
-            self._finish(job_id, state="succeeded", result=result or {}, progress=1.0,
-                         rate=None, eta_s=None, message=None)
-        except JobCancelled:
-            ctx.reporter.finish()
-            if cancel_requested.is_set() or not self.shutdown.is_set():
-                self._finish(job_id, state="cancelled", error_code="cancelled",
-                             error_message="cancelled by user", rate=None, eta_s=None)
-            else:
-                self._finish(job_id, state="interrupted", error_code="interrupted",
-                             error_message="worker shut down; resume to continue",
-                             rate=None, eta_s=None)
-        except AppError as exc:
-            log.warning("job %s failed: %s", job_id, exc.message)
-            ctx.reporter.finish()  # the stage it failed in, with its count, stays on the row
-            self._finish(job_id, state="failed", error_code=exc.code,
-                         error_message=exc.message, rate=None, eta_s=None)
-        except Exception as exc:  # the runner is one of the two places a broad except belongs
-            log.exception("job %s crashed", job_id)
-            try:  # the stage it crashed in, unless the database itself is what failed
-                ctx.reporter.finish()
-            except SQLAlchemyError:
-                log.exception("job %s: its last stage could not be recorded", job_id)
-            self._finish(job_id, state="failed", error_code="internal_error",
-                         error_message=f"{type(exc).__name__}: {exc}", rate=None, eta_s=None)
+            outcome = self._run_task(job, ctx, cancel_requested)
+            # the last stage and any progress an outage held back land with the final state, in
+            # one write that waits out a database outage of up to DB_RETRY_S
+            fields = ctx.reporter.closing_fields(succeeded=outcome["state"] == "succeeded")
+            self._finish(job_id, {**fields, "rate": None, "eta_s": None, **outcome})
         finally:
             monitor_done.set()
             monitor.join()
+
+    def _run_task(self, job: dict[str, Any], ctx: JobContext,
+                  cancel_requested: threading.Event) -> dict[str, Any]:
+        """Run the job's task; return the final state and the fields that go with it."""
+        job_id = job["id"]
+        try:
+            result = load_task(job["kind"])(ctx)
+        except JobCancelled:
+            if cancel_requested.is_set() or not self.shutdown.is_set():
+                return {"state": "cancelled", "error_code": "cancelled",
+                        "error_message": "cancelled by user"}
+            return {"state": "interrupted", "error_code": "interrupted",
+                    "error_message": "worker shut down; resume to continue"}
+        except AppError as exc:  # the stage it failed in, with its count, stays on the row
+            log.warning("job %s failed: %s", job_id, exc.message)
+            return {"state": "failed", "error_code": exc.code, "error_message": exc.message}
+        except Exception as exc:  # the runner is one of the two places a broad except belongs
+            log.exception("job %s crashed", job_id)
+            return {"state": "failed", "error_code": "internal_error",
+                    "error_message": f"{type(exc).__name__}: {exc}"}
+        return {"state": "succeeded", "result": result or {}, "progress": 1.0, "message": None}
 
     def _monitor(
         self,
@@ -176,6 +176,7 @@ class Worker:
         done: threading.Event,
     ) -> None:
         last_beat = time.monotonic()
+        failing = False
         while not done.wait(CANCEL_POLL_S):
             beat = time.monotonic() - last_beat >= self.settings.heartbeat_interval_s
             try:
@@ -186,19 +187,27 @@ class Worker:
                     else:
                         wants_cancel = bool(session.get(Job, job_id).cancel_requested)  # type: ignore[union-attr]
             except Exception:  # a transient DB error must not kill the job; try next tick
-                log.exception("monitor of job %s: database error", job_id)
+                if not failing:  # once per outage, not every tick
+                    log.exception("monitor of job %s: database error", job_id)
+                failing = True
                 continue
+            failing = False
             if wants_cancel:
                 cancel_requested.set()
             if wants_cancel or self.shutdown.is_set():
                 stop.set()
 
-    def _finish(self, job_id: int, *, state: str, **values: Any) -> None:
-        try:
+    def _finish(self, job_id: int, fields: dict[str, Any]) -> None:
+        state = fields["state"]
+
+        def write() -> None:
             with self.session_factory.begin() as session:
                 repo.transition(session, job_id, action=f"finish as {state}",
-                                from_states=["running"], worker_id=self.worker_id, state=state,
-                                finished_at=utcnow(), cancel_requested=False, **values)
+                                from_states=["running"], worker_id=self.worker_id,
+                                finished_at=utcnow(), cancel_requested=False, **fields)
+
+        try:
+            retry_while_unreachable(write, what=f"job {job_id}'s final state ({state})")
         except InvalidJobState as exc:
             log.warning("job %s could not be finished as %s: %s", job_id, state, exc.message)
 

@@ -1,0 +1,90 @@
+"""A real TCP proxy that tests put between the app and its database to cut the network for real.
+
+``TcpProxy(host, port)`` listens on 127.0.0.1 and relays each connection to the upstream server.
+``outage(seconds)`` is a network blip as a database on another machine sees it: every open
+connection is dropped at once and, until it ends, new connections are accepted and closed at once
+(the client's "server closed the connection unexpectedly"). This module is NOT a test double of
+the database: the queries run on the real server.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+
+
+class TcpProxy:
+    def __init__(self, upstream_host: str, upstream_port: int) -> None:
+        self._upstream = (upstream_host, upstream_port)
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port: int = self._listener.getsockname()[1]
+        self._lock = threading.Lock()
+        self._open: set[socket.socket] = set()
+        self._down_until = 0.0
+        self._closed = False
+        self.refused = 0  # connections closed during an outage
+        threading.Thread(target=self._accept, name="tcp-proxy", daemon=True).start()
+
+    def _accept(self) -> None:
+        while not self._closed:
+            try:
+                client, _ = self._listener.accept()
+            except OSError:  # the listener was closed
+                return
+            if time.monotonic() < self._down_until:
+                self.refused += 1
+                client.close()
+                continue
+            try:
+                server = socket.create_connection(self._upstream, timeout=5)
+            except OSError:
+                client.close()
+                continue
+            server.settimeout(None)
+            with self._lock:
+                self._open.update((client, server))
+            for source, sink in ((client, server), (server, client)):
+                threading.Thread(target=self._pump, args=(source, sink), daemon=True).start()
+
+    def _pump(self, source: socket.socket, sink: socket.socket) -> None:
+        try:
+            while chunk := source.recv(65536):
+                sink.sendall(chunk)
+        except OSError:
+            pass
+        finally:
+            self._drop(source, sink)
+
+    def _drop(self, *sockets: socket.socket) -> None:
+        with self._lock:
+            for sock in sockets:
+                self._open.discard(sock)
+                with suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+                sock.close()
+
+    def outage(self, seconds: float) -> None:
+        """Drop every open connection and refuse new ones for ``seconds`` (returns at once)."""
+        self._down_until = time.monotonic() + seconds
+        with self._lock:
+            current = list(self._open)
+        self._drop(*current)
+
+    def close(self) -> None:
+        self._closed = True
+        self._listener.close()
+        with self._lock:
+            current = list(self._open)
+        self._drop(*current)
+
+
+@contextmanager
+def tcp_proxy(upstream_host: str, upstream_port: int) -> Iterator[TcpProxy]:
+    proxy = TcpProxy(upstream_host, upstream_port)
+    try:
+        yield proxy
+    finally:
+        proxy.close()
