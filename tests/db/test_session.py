@@ -7,6 +7,7 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
 from sqlalchemy import text
 
 from interpstudio.db.migrate import upgrade
@@ -52,3 +53,22 @@ def test_new_connection_waits_out_a_writer_instead_of_failing_the_wal_switch(
     writer.close()
     thread.join(40)
     assert outcome == {"mode": "wal"}
+
+
+def test_a_bad_statement_is_not_retried_as_an_outage(tmp_path: Path) -> None:
+    """Only an unreachable database is waited out; a statement that is wrong fails at once."""
+    from sqlalchemy.exc import OperationalError, ProgrammingError
+
+    from interpstudio.db.session import retry_while_unreachable
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'a.db'}")
+    attempts = []
+
+    def bad() -> None:
+        attempts.append(1)
+        with engine.begin() as connection:
+            connection.exec_driver_sql("SELECT * FROM no_such_table")
+
+    with pytest.raises((OperationalError, ProgrammingError)):
+        retry_while_unreachable(bad, what="a bad query", within_s=5)
+    assert len(attempts) == 1

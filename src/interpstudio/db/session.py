@@ -81,9 +81,16 @@ def dialect_name(engine: Engine) -> str:
 
 def is_unreachable(exc: BaseException) -> bool:
     """The database could not be reached or answered with a transient fault (a dropped or refused
-    connection, a server restart, SQLite locked past its busy timeout), not a bad statement."""
-    return isinstance(exc, OperationalError) or (
-        isinstance(exc, DBAPIError) and exc.connection_invalidated)
+    connection, a server restart, SQLite locked past its busy timeout), not a bad statement.
+    sqlite3 raises its OperationalError for both ("no such table" too), so its message decides."""
+    if not isinstance(exc, DBAPIError):
+        return False
+    if exc.connection_invalidated:
+        return True
+    if isinstance(exc.orig, sqlite3.OperationalError):
+        message = str(exc.orig).lower()
+        return any(word in message for word in ("locked", "busy", "disk i/o error"))
+    return isinstance(exc, OperationalError)
 
 
 def retry_while_unreachable(work: Callable[[], T], *, what: str,

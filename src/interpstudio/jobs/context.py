@@ -2,15 +2,17 @@
 
 A task function receives one ``JobContext``. It reports progress with ``ctx.progress(...)``, calls
 ``ctx.check_cancelled()`` (or passes ``ctx.should_stop`` to ml code) between chunks of work, and
-saves a checkpoint with ``ctx.save_checkpoint(...)`` so ``resume`` can continue. This module is NOT
+saves a checkpoint with ``ctx.save_checkpoint(...)`` so ``resume`` can continue, and writes the
+rows it owns with ``ctx.write(...)``, which waits out a brief database outage. This module is NOT
 responsible for claiming jobs or deciding final states (``runner.py``).
 """
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -20,6 +22,8 @@ from interpstudio.core.settings import Settings
 from interpstudio.db.repositories import jobs as repo
 from interpstudio.db.session import retry_while_unreachable
 from interpstudio.jobs.reporter import ProgressReporter
+
+T = TypeVar("T")
 
 
 class JobContext:
@@ -66,13 +70,20 @@ class JobContext:
             raise JobCancelled()
 
     def save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        """Record where ``resume`` continues from. Waits out a database outage of up to
-        ``DB_RETRY_S`` rather than go on from a resume point that was never recorded."""
+        """Record where ``resume`` continues from (waits out an outage: see ``write``), rather
+        than go on from a resume point that was never recorded."""
         self.checkpoint = checkpoint
         self.reporter.flush()
+        self.write("checkpoint",
+                   lambda session: repo.update_fields(session, self.job_id, checkpoint=checkpoint))
 
-        def write() -> None:
+    def write(self, what: str, work: Callable[[Session], T]) -> T:
+        """Run ``work`` in one transaction, again while the database is unreachable, for up to
+        ``DB_RETRY_S``: a task's record of what it made (a row's status, counts, checkpoint) must
+        not be lost to a network blip. ``work`` must be safe to repeat (it sets fields)."""
+
+        def attempt() -> T:
             with self.session_factory.begin() as session:
-                repo.update_fields(session, self.job_id, checkpoint=checkpoint)
+                return work(session)
 
-        retry_while_unreachable(write, what=f"job {self.job_id}'s checkpoint")
+        return retry_while_unreachable(attempt, what=f"job {self.job_id}'s {what}")

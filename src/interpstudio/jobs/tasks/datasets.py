@@ -22,6 +22,8 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy.orm import Session
+
 from interpstudio.core.errors import AppError, JobCancelled
 from interpstudio.db.models import Dataset, Model, Tokenization
 from interpstudio.db.repositories import datasets as repo
@@ -45,10 +47,12 @@ from interpstudio.services.model_files import take_token
 
 def _update(ctx: JobContext, model: type[Dataset] | type[Tokenization], row_id: int,
             **fields: Any) -> None:
-    with ctx.session_factory.begin() as session:
+    def work(session: Session) -> None:
         row = session.get(model, row_id)
         if row is not None:
             repo.update(session, row, **fields)
+
+    ctx.write(f"{model.__tablename__} row {row_id}", work)
 
 
 def _snapshot(ctx: JobContext, model: type[Any], row_id: int) -> dict[str, Any]:

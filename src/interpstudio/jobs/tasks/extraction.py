@@ -26,6 +26,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy.orm import Session
+
 from interpstudio.core.errors import JobCancelled
 from interpstudio.core.paths import ensure_within
 from interpstudio.db.models import Extraction, Model, Tokenization
@@ -46,10 +48,12 @@ CONTEXT_AFTER = 4
 
 
 def _update_row(ctx: JobContext, extraction_id: int, **fields: Any) -> None:
-    with ctx.session_factory.begin() as session:
+    def work(session: Session) -> None:
         row = session.get(Extraction, extraction_id)
         if row is not None:
             repo.update(session, row, **fields)
+
+    ctx.write(f"extraction {extraction_id}", work)
 
 
 def run_extraction(ctx: JobContext) -> dict[str, Any]:

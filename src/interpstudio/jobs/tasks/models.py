@@ -23,6 +23,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy.orm import Session
+
 from interpstudio.core.errors import AppError, JobCancelled
 from interpstudio.core.paths import ensure_within
 from interpstudio.db.base import utcnow
@@ -44,7 +46,8 @@ def _update_model(ctx: JobContext, model_id: int, **fields: Any) -> dict[str, An
     """Write fields (``info_*`` keys merge into ``info``); returns the model's info."""
     info = {k.removeprefix("info_"): v for k, v in fields.items() if k.startswith("info_")}
     plain = {k: v for k, v in fields.items() if not k.startswith("info_")}
-    with ctx.session_factory.begin() as session:
+
+    def work(session: Session) -> dict[str, Any]:
         model = repo.get(session, model_id)
         if model is None:
             raise ModelNotFound(model_id)
@@ -52,6 +55,8 @@ def _update_model(ctx: JobContext, model_id: int, **fields: Any) -> dict[str, An
             repo.merge_info(session, model, **info)
         repo.update(session, model, **plain)
         return dict(model.info or {})
+
+    return ctx.write(f"model {model_id}", work)
 
 
 def _guarded(ctx: JobContext, model_id: int, work: Callable[[], dict[str, Any]],
