@@ -5,13 +5,11 @@ under the data dir) and tokenization rows made with its real tokenizer, created 
 from __future__ import annotations
 
 import shutil
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from sqlalchemy.orm import Session, sessionmaker
 
+from extraction_world import ExtractionWorld
 from interpstudio.core.settings import Settings
 from interpstudio.db.base import utcnow
 from interpstudio.db.models import Dataset, Model, Tokenization
@@ -26,16 +24,6 @@ TEXTS = [
     "It was the best of times, it was the worst of times.",
     "In the beginning was the word.",
 ]
-
-
-@dataclass
-class ExtractionWorld:
-    settings: Settings
-    factory: sessionmaker[Session]
-    model_id: int
-    dataset_id: int
-    # (texts, repeat=1, tokenizer_key=MODEL_KEY, policy_hash=None) -> id
-    tokenization: Callable[..., int]
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ import os
 import subprocess
 import sys
 
-from conftest import ExtractionWorld
+from extraction_world import ExtractionWorld
 from interpstudio.ml import open_activations
 from interpstudio.services.dataset_params import TokenizationPolicySpec
 from interpstudio.services.tokenizations import requested_policy_hash

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from conftest import ExtractionWorld
+from extraction_world import ExtractionWorld
 from helpers import start_worker_process, wait_for
 from interpstudio.core.errors import AppError
 from interpstudio.core.paths import DataPaths

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from conftest import ExtractionWorld
+from extraction_world import ExtractionWorld
 from helpers import wait_for
 from interpstudio.api.app import create_app
 from interpstudio.core.settings import Settings
