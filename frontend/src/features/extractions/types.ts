@@ -22,6 +22,14 @@ export type TokenizationOption = Schemas["TokenizationRead"];
 
 export const HOOK_KINDS = ["resid_pre", "attn_out", "mlp_act", "mlp_out", "resid_post"] as const;
 export type HookKind = (typeof HOOK_KINDS)[number];
+/** What each kind captures, as the model's architecture page describes it (`ml/hook_points.py`). */
+export const HOOK_KIND_DESCRIPTIONS: Record<HookKind, string> = {
+  resid_pre: "residual stream entering the block (HF hidden_states[i])",
+  attn_out: "raw output of the attention sub-module",
+  mlp_act: "MLP hidden activation (input of the down-projection)",
+  mlp_out: "raw output of the MLP sub-module",
+  resid_post: "residual stream leaving the block (HF hidden_states[i+1], before final norm)",
+};
 
 /** The row groups the statistics are kept for (`stats.json`), with what the UI calls them. */
 export type RowGroup = ExtractionStats["group"];

@@ -107,6 +107,10 @@ describe("extractions UI", () => {
     // the policy tells apart a dataset's tokenizations made with one tokenizer
     expect(tokenizations.map((o) => o.textContent)).toEqual(["choose", "#9: 1,234 tokens · pack 256"]);
     expect(screen.getByTestId("hook-patterns")).toHaveTextContent("blocks.*.resid_post");
+    // columns are named as the hook points are, not "residual" beside "resid_pre"
+    expect(screen.getByRole("button", { name: "resid_post" })).toHaveAttribute(
+      "title", expect.stringContaining("residual stream leaving the block"));
+    expect(screen.queryByRole("button", { name: "residual" })).toBeNull();
     await userEvent.click(screen.getByLabelText("blocks.1.attn_out"));
     expect(screen.getByTestId("hook-patterns")).toHaveTextContent("blocks.1.attn_out");
     await userEvent.selectOptions(screen.getByLabelText("Tokenization"), "9");

@@ -1,9 +1,11 @@
 /**
  * The layer x hook-kind picker: one checkbox per (layer, kind); a column header selects the kind
- * in every layer, a row label every kind of that layer. Shows the patterns it will send.
+ * in every layer, a row label every kind of that layer. Headers are the hook names themselves
+ * (a "residual" label beside "resid_pre" left which residual unclear), described on hover.
+ * Shows the patterns it will send.
  * Not responsible for the selection rules (see `lib/hook-grid.ts`).
  */
-import { HOOK_KINDS, type HookKind } from "../types";
+import { HOOK_KIND_DESCRIPTIONS, HOOK_KINDS } from "../types";
 import {
   cellKey,
   type HookSelection,
@@ -12,14 +14,6 @@ import {
   toggleKind,
   toggleLayer,
 } from "../lib/hook-grid";
-
-const KIND_LABELS: Record<HookKind, string> = {
-  resid_pre: "resid_pre",
-  attn_out: "attention",
-  mlp_act: "mlp_act",
-  mlp_out: "mlp",
-  resid_post: "residual",
-};
 
 export function HookGrid({ nLayers, selection, onChange }: {
   nLayers: number;
@@ -38,8 +32,8 @@ export function HookGrid({ nLayers, selection, onChange }: {
                 <th key={kind}>
                   <button type="button" className="link-button"
                     onClick={() => onChange(toggleKind(selection, kind, nLayers))}
-                    title={`blocks.*.${kind}`}>
-                    {KIND_LABELS[kind]}
+                    title={`blocks.*.${kind}: ${HOOK_KIND_DESCRIPTIONS[kind]}`}>
+                    {kind}
                   </button>
                 </th>
               ))}
