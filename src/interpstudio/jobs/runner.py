@@ -6,7 +6,9 @@ writes heartbeats and watches ``cancel_requested``; when set (or when the worker
 the task's ``should_stop()`` turns true and the task stops at its next check. On start and
 periodically, a worker marks ``interrupted`` the running jobs of workers that are gone (same host:
 process no longer exists; any host: heartbeat older than the timeout), so nothing stays "running"
-forever. The broad ``except`` in ``_execute`` is one of the two allowed in the codebase.
+forever. A job's final state, with its last stage, is one write that waits out a database
+outage of up to ``DB_RETRY_S`` (the heartbeat and progress writes skip what an outage costs them).
+The broad ``except`` in ``_run_task`` is one of the two allowed in the codebase.
 
 This module is NOT responsible for which states a user may request (``services/jobs.py``) or for
 how progress is stored (``reporter.py``).
