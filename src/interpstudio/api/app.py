@@ -28,7 +28,8 @@ from interpstudio.core.settings import Settings
 from interpstudio.db.session import make_engine, make_session_factory
 
 API_PREFIX = "/api/v1"
-ERROR_RESPONSES = {code: {"model": ErrorResponse} for code in (400, 401, 404, 409, 422, 500)}
+ERROR_RESPONSES = {code: {"model": ErrorResponse}
+                   for code in (400, 401, 404, 409, 422, 500, 503)}
 
 
 def create_app(settings: Settings, *, job_feed_interval_s: float = 0.25,

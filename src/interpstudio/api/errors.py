@@ -1,7 +1,9 @@
 """Turns every error into ``{"error": {"code", "message", "details"}}`` with the right status.
 
 ``AppError`` subclasses carry their own status; request validation is 422; unknown routes 404;
-anything else is a 500 with a generic message (details are logged, never sent). The catch-all here
+a database that cannot be reached (a dropped connection, a server restart) is a 503 with
+``Retry-After``, which says to try again rather than report a bug; anything else is a 500 with a
+generic message (details are logged, never sent). The catch-all here
 is one of the two broad excepts allowed in the codebase. This module is NOT responsible for raising
 errors.
 """
@@ -14,11 +16,15 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from interpstudio.core.errors import AppError
+from interpstudio.db.session import is_unreachable
 
 log = logging.getLogger(__name__)
+
+RETRY_AFTER_S = 2  # what a 503 for an unreachable database asks the client to wait
 
 
 def error_response(status: int, code: str, message: str, details: dict[str, Any] | None = None,
@@ -46,6 +52,16 @@ def install_error_handlers(app: FastAPI) -> None:
         code = {400: "bad_request", 404: "not_found", 405: "method_not_allowed"}.get(
             exc.status_code, "http_error")
         return error_response(exc.status_code, code, str(exc.detail), headers=exc.headers)
+
+    @app.exception_handler(DBAPIError)
+    async def _database(request: Request, exc: DBAPIError) -> JSONResponse:
+        if not is_unreachable(exc):
+            return await _unexpected(request, exc)
+        log.warning("database unreachable on %s %s: %s", request.method, request.url.path,
+                    exc.orig)
+        return error_response(503, "database_unavailable",
+                              "the database cannot be reached right now; retry in a moment",
+                              headers={"Retry-After": str(RETRY_AFTER_S)})
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -32,7 +32,8 @@ OVERLAP = timedelta(seconds=5)  # re-read window: tolerates commit order vs time
 
 class PeriodicTask(ABC):
     """An asyncio task calling ``tick()`` every ``interval_s`` until stopped; a failing tick is
-    logged and the loop goes on (a transient database error must not end the feed)."""
+    logged (once per run of failures: an outage is not four tracebacks a second) and the loop
+    goes on (a transient database error must not end the feed)."""
 
     def __init__(self, interval_s: float) -> None:
         self._interval_s = interval_s
@@ -48,11 +49,19 @@ class PeriodicTask(ABC):
                 await self._task
 
     async def _loop(self) -> None:
+        failing = False
         while True:
             try:
                 await self.tick()
-            except Exception:  # logged; the next tick tries again
-                log.exception("%s failed", type(self).__name__)
+            except Exception:  # logged once per run of failures; the next tick tries again
+                if not failing:
+                    log.exception("%s failed; retrying every %s s", type(self).__name__,
+                                  self._interval_s)
+                failing = True
+            else:
+                if failing:
+                    log.info("%s works again", type(self).__name__)
+                failing = False
             await asyncio.sleep(self._interval_s)
 
     @abstractmethod
