@@ -72,3 +72,38 @@ def test_a_bad_statement_is_not_retried_as_an_outage(tmp_path: Path) -> None:
     with pytest.raises((OperationalError, ProgrammingError)):
         retry_while_unreachable(bad, what="a bad query", within_s=5)
     assert len(attempts) == 1
+
+
+def test_a_postgresql_server_that_never_answers_is_given_up_on(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A real silent server: a socket whose backlog completes the TCP handshake but which never
+    answers the startup packet (a hung or firewalled server looks like this, or worse). libpq's
+    default is to wait forever; the engine must give up after its connect timeout, so a write
+    that waits out an outage gets its next try."""
+    import socket
+
+    from sqlalchemy.exc import OperationalError
+
+    from interpstudio.db import session as db_session
+
+    monkeypatch.setattr(db_session, "PG_CONNECT_TIMEOUT_S", 1)  # the default is 10 s
+    silent = socket.create_server(("127.0.0.1", 0), backlog=8)
+    port = silent.getsockname()[1]
+    outcome: list[BaseException | None] = []
+
+    def connect() -> None:
+        engine = make_engine(f"postgresql+psycopg://nobody@127.0.0.1:{port}/none")
+        try:
+            with engine.connect():
+                outcome.append(None)
+        except OperationalError as exc:
+            outcome.append(exc)
+
+    thread = threading.Thread(target=connect, daemon=True)
+    thread.start()
+    thread.join(20)
+    silent.close()
+    assert not thread.is_alive(), "the connection attempt is still waiting for the server"
+    assert isinstance(outcome[0], OperationalError)
+    assert "timeout" in str(outcome[0]).lower()

@@ -1,10 +1,11 @@
 """Engines and sessions for SQLite (default) and PostgreSQL.
 
 ``make_engine(url)`` applies the settings each backend needs (SQLite: WAL journal, busy timeout,
-foreign keys; PostgreSQL: pre-ping); ``make_session_factory(engine)`` returns the ``sessionmaker``
-passed to services. ``retry_while_unreachable`` re-runs a write that must land (a job's final state,
-its checkpoint) through a database outage of up to ``DB_RETRY_S``. There are no module-level
-engines. This module is NOT responsible for schema changes (``migrate.py``).
+foreign keys; PostgreSQL: pre-ping, a connect timeout); ``make_session_factory(engine)`` returns
+the ``sessionmaker`` passed to services. ``retry_while_unreachable`` re-runs a write that must
+land (a job's final state, its checkpoint) through a database outage of up to ``DB_RETRY_S``.
+There are no module-level engines. This module is NOT responsible for schema changes
+(``migrate.py``).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 BUSY_TIMEOUT_S = 30
 DB_RETRY_S = 30.0  # how long a write that must land waits out an unreachable database
+PG_CONNECT_TIMEOUT_S = 10  # PostgreSQL: give up on a connection attempt (unless the URL says)
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -68,7 +70,12 @@ def make_engine(url: str) -> Engine:
             cursor.close()
 
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    # a server that drops packets (down, or behind a firewall) would otherwise hold every new
+    # connection for the kernel's SYN retries (~2 min), longer than a write waits out an outage
+    timeout = ({} if "connect_timeout" in parsed.query
+               else {"connect_timeout": PG_CONNECT_TIMEOUT_S})
+    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20,
+                         connect_args=timeout)
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
