@@ -423,3 +423,19 @@ def test_available_hook_points_lists_only_resolvable_ones() -> None:
     assert "blocks.0.attn_out" not in names
     assert "blocks.0.mlp_out" in names
     assert names == expand_hook_points(names, hybrid.n_layers)  # forward-pass order
+
+
+def test_the_architecture_page_marks_points_a_moe_block_lacks_with_why() -> None:
+    """What the model page and the extraction picker read: a mixture-of-experts block has no
+    single ``mlp_act`` (each expert has its own), so that point is listed as unavailable with the
+    reason the engine would refuse it with; every other point has its module."""
+    from interpstudio.ml.architecture import resolve_architecture
+    from interpstudio.ml.model_inspect import hook_points_by_layer
+
+    layers = hook_points_by_layer(resolve_architecture(tiny_causal_lm("mixtral")))
+    for layer in layers:
+        points = {p["kind"]: p for p in layer["hook_points"]}
+        assert "mixture-of-experts" in points["mlp_act"]["unavailable"]
+        assert points["mlp_act"]["module"] is None
+        assert all(p["module"] and not p.get("unavailable")
+                   for kind, p in points.items() if kind != "mlp_act")

@@ -14,4 +14,6 @@ export const extractionKeys = {
   datasets: () => [...extractionKeys.all, "pickers", "datasets"] as const,
   tokenizations: (datasetId: number) =>
     [...extractionKeys.all, "pickers", "tokenizations", datasetId] as const,
+  hookPoints: (modelId: number) =>
+    [...extractionKeys.all, "pickers", "hook-points", modelId] as const,
 };

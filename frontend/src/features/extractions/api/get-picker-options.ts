@@ -1,12 +1,15 @@
 /**
  * What the configuration form picks from: ready models (`GET /models`), datasets
- * (`GET /datasets`) and a dataset's tokenizations (`GET /datasets/{id}/tokenizations`). Read
- * here with this feature's own queries (features never import each other). Not responsible for
- * creating any of them.
+ * (`GET /datasets`), a dataset's tokenizations (`GET /datasets/{id}/tokenizations`) and which
+ * hook points a model cannot capture, with why (`GET /models/{id}/architecture`). Read here with
+ * this feature's own queries (features never import each other). Not responsible for creating
+ * any of them.
  */
 import { useQuery } from "@tanstack/react-query";
 import type { components } from "@/api/schema";
 import { apiRequest } from "@/lib/api-client";
+import { cellKey } from "../lib/hook-grid";
+import { HOOK_KINDS, type HookKind } from "../types";
 import { extractionKeys } from "./extraction-keys";
 
 type Schemas = components["schemas"];
@@ -24,6 +27,30 @@ export function useDatasetOptions() {
     queryKey: extractionKeys.datasets(),
     queryFn: ({ signal }) =>
       apiRequest<Schemas["DatasetList"]>("/datasets", { query: { limit: 200 }, signal }),
+  });
+}
+
+/** Cell key (`layer:kind`) -> why the model has no module for that point (e.g. `mlp_act` of a
+ * mixture-of-experts block); empty until the architecture arrives (the server refuses such a
+ * point at preflight anyway, with the same reason). */
+export function useUnavailableHookPoints(modelId: number | null) {
+  return useQuery({
+    queryKey: extractionKeys.hookPoints(modelId ?? 0),
+    queryFn: ({ signal }) =>
+      apiRequest<Schemas["ModelArchitectureRead"]>(`/models/${modelId}/architecture`, { signal }),
+    enabled: modelId !== null,
+    staleTime: Number.POSITIVE_INFINITY, // fixed once the model is ready
+    select: (architecture) => {
+      const unavailable = new Map<string, string>();
+      for (const layer of architecture.layers) {
+        for (const point of layer.hook_points) {
+          if (point.unavailable && (HOOK_KINDS as readonly string[]).includes(point.kind)) {
+            unavailable.set(cellKey(layer.index, point.kind as HookKind), point.unavailable);
+          }
+        }
+      }
+      return unavailable;
+    },
   });
 }
 

@@ -13,6 +13,7 @@ import {
   useDatasetOptions,
   useModelOptions,
   useTokenizationOptions,
+  useUnavailableHookPoints,
 } from "../api/get-picker-options";
 import { usePreflightExtraction } from "../api/preflight-extraction";
 import { cellKey, selectionToPatterns } from "../lib/hook-grid";
@@ -42,6 +43,7 @@ export function ActivationExtractionConfig({ onCreated }: {
   const [datasetId, setDatasetId] = useState<number | null>(null);
   const [tokenizationId, setTokenizationId] = useState<number | null>(null);
   const tokenizations = useTokenizationOptions(datasetId);
+  const unavailable = useUnavailableHookPoints(modelId);
   const [selection, setSelection] = useState<Set<string>>(new Set());
   const [batchSize, setBatchSize] = useState("8");
   const [positions, setPositions] = useState<string>("all");
@@ -136,7 +138,8 @@ export function ActivationExtractionConfig({ onCreated }: {
           Datasets page first (a tokenization of another tokenizer is refused).
         </p>
       )}
-      {model && <HookGrid nLayers={nLayers} selection={selection} onChange={setSelection} />}
+      {model && <HookGrid nLayers={nLayers} selection={selection} onChange={setSelection}
+        unavailable={unavailable.data} />}
       <div className="extraction-config__row">
         <label>
           Batch size

@@ -117,4 +117,25 @@ describe("extractions UI", () => {
     expect(screen.getByRole("button", { name: "Preflight" })).toBeEnabled();
     expect(screen.getByRole("button", { name: "Start extraction" })).toBeDisabled();
   });
+
+  it("test_config_grid_disables_points_the_model_cannot_capture_and_says_why", async () => {
+    const queryClient = createTestQueryClient();
+    queryClient.setQueryData(extractionKeys.models(), { total: 1, items: [
+      { id: 2, name: "tiny-moe", status: "ready", n_layers: 2, precision_used: "fp32" }] });
+    queryClient.setQueryData(extractionKeys.datasets(), { total: 0, items: [] });
+    const reason = "block 1 has a mixture-of-experts MLP; use mlp_out";
+    queryClient.setQueryData(extractionKeys.hookPoints(2), { layers: [0, 1].map((index) => ({
+      index, hook_points: [
+        { name: `blocks.${index}.mlp_act`, kind: "mlp_act", unavailable: index === 1 ? reason : null },
+        { name: `blocks.${index}.mlp_out`, kind: "mlp_out", unavailable: null }] })) });
+    renderWithProviders(<ActivationExtractionConfig />, { queryClient });
+    await userEvent.selectOptions(screen.getByLabelText("Model"), "2");
+    const moe = screen.getByLabelText("blocks.1.mlp_act");
+    expect(moe).toBeDisabled();
+    expect(moe.closest("td")).toHaveAttribute("title", reason);
+    expect(screen.getByLabelText("blocks.0.mlp_act")).toBeEnabled();
+    await userEvent.click(screen.getByRole("button", { name: "mlp_act" }));
+    expect(screen.getByTestId("hook-patterns")).toHaveTextContent("blocks.0.mlp_act");
+    expect(screen.getByTestId("hook-patterns")).not.toHaveTextContent("blocks.*.mlp_act");
+  });
 });

@@ -1,8 +1,9 @@
 /**
  * The layer x hook-kind picker: one checkbox per (layer, kind); a column header selects the kind
  * in every layer, a row label every kind of that layer. Headers are the hook names themselves
- * (a "residual" label beside "resid_pre" left which residual unclear), described on hover.
- * Shows the patterns it will send.
+ * (a "residual" label beside "resid_pre" left which residual unclear), described on hover. A point
+ * the model has no module for (`mlp_act` of a mixture-of-experts block) is a disabled cell whose
+ * hover says why; header clicks skip it. Shows the patterns it will send.
  * Not responsible for the selection rules (see `lib/hook-grid.ts`).
  */
 import { HOOK_KIND_DESCRIPTIONS, HOOK_KINDS } from "../types";
@@ -10,15 +11,17 @@ import {
   cellKey,
   type HookSelection,
   selectionToPatterns,
+  type Unavailable,
   toggleCell,
   toggleKind,
   toggleLayer,
 } from "../lib/hook-grid";
 
-export function HookGrid({ nLayers, selection, onChange }: {
+export function HookGrid({ nLayers, selection, onChange, unavailable = new Map() }: {
   nLayers: number;
   selection: HookSelection;
   onChange: (next: Set<string>) => void;
+  unavailable?: Unavailable;
 }) {
   const patterns = selectionToPatterns(selection, nLayers);
   return (
@@ -31,7 +34,7 @@ export function HookGrid({ nLayers, selection, onChange }: {
               {HOOK_KINDS.map((kind) => (
                 <th key={kind}>
                   <button type="button" className="link-button"
-                    onClick={() => onChange(toggleKind(selection, kind, nLayers))}
+                    onClick={() => onChange(toggleKind(selection, kind, nLayers, unavailable))}
                     title={`blocks.*.${kind}: ${HOOK_KIND_DESCRIPTIONS[kind]}`}>
                     {kind}
                   </button>
@@ -44,17 +47,20 @@ export function HookGrid({ nLayers, selection, onChange }: {
               <tr key={layer}>
                 <th>
                   <button type="button" className="link-button"
-                    onClick={() => onChange(toggleLayer(selection, layer))}>
+                    onClick={() => onChange(toggleLayer(selection, layer, undefined, unavailable))}>
                     {layer}
                   </button>
                 </th>
-                {HOOK_KINDS.map((kind) => (
-                  <td key={kind}>
-                    <input type="checkbox" aria-label={`blocks.${layer}.${kind}`}
-                      checked={selection.has(cellKey(layer, kind))}
-                      onChange={() => onChange(toggleCell(selection, layer, kind))} />
-                  </td>
-                ))}
+                {HOOK_KINDS.map((kind) => {
+                  const reason = unavailable.get(cellKey(layer, kind));
+                  return (
+                    <td key={kind} title={reason}>
+                      <input type="checkbox" aria-label={`blocks.${layer}.${kind}`}
+                        checked={selection.has(cellKey(layer, kind))} disabled={reason !== undefined}
+                        onChange={() => onChange(toggleCell(selection, layer, kind))} />
+                    </td>
+                  );
+                })}
               </tr>
             ))}
           </tbody>

@@ -35,4 +35,19 @@ describe("hook grid selection", () => {
     expect(column.size).toBe(3);
     expect(toggleKind(column, "resid_pre", 3).size).toBe(0);
   });
+
+  it("test_header_clicks_skip_points_the_model_cannot_capture", () => {
+    const unavailable = new Map([[cellKey(1, "mlp_act"), "mixture-of-experts MLP"]]);
+    const column = toggleKind(new Set(), "mlp_act", 3, unavailable);
+    expect([...column].sort()).toEqual([cellKey(0, "mlp_act"), cellKey(2, "mlp_act")]);
+    expect(selectionToPatterns(column, 3)).toEqual(["blocks.{0,2}.mlp_act"]);
+    // all the layers it has are selected: a second click clears them
+    expect(toggleKind(column, "mlp_act", 3, unavailable).size).toBe(0);
+    const row = toggleLayer(new Set(), 1, undefined, unavailable);
+    expect(row.has(cellKey(1, "mlp_act"))).toBe(false);
+    expect(row.size).toBe(4);
+    // a kind no layer has selects nothing
+    const none = new Map([0, 1, 2].map((l) => [cellKey(l, "mlp_act"), "moe"] as const));
+    expect(toggleKind(new Set(), "mlp_act", 3, none).size).toBe(0);
+  });
 });

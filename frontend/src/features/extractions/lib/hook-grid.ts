@@ -6,6 +6,9 @@
 import { HOOK_KINDS, type HookKind } from "../types";
 
 export type HookSelection = ReadonlySet<string>;
+/** Cell key -> why the model cannot capture that point; such cells are never selected. */
+export type Unavailable = ReadonlyMap<string, string>;
+const NONE: Unavailable = new Map();
 
 export const cellKey = (layer: number, kind: HookKind) => `${layer}:${kind}`;
 
@@ -17,9 +20,16 @@ export function toggleCell(selection: HookSelection, layer: number, kind: HookKi
   return next;
 }
 
-/** Select every layer of `kind`, or clear it when all were selected. */
-export function toggleKind(selection: HookSelection, kind: HookKind, nLayers: number): Set<string> {
-  const keys = Array.from({ length: nLayers }, (_, layer) => cellKey(layer, kind));
+/** Select every layer of `kind` the model has it in, or clear it when all were selected. */
+export function toggleKind(
+  selection: HookSelection,
+  kind: HookKind,
+  nLayers: number,
+  unavailable: Unavailable = NONE,
+): Set<string> {
+  const keys = Array.from({ length: nLayers }, (_, layer) => cellKey(layer, kind))
+    .filter((key) => !unavailable.has(key));
+  if (keys.length === 0) return new Set(selection);
   const all = keys.every((key) => selection.has(key));
   const next = new Set(selection);
   for (const key of keys) {
@@ -29,13 +39,14 @@ export function toggleKind(selection: HookSelection, kind: HookKind, nLayers: nu
   return next;
 }
 
-/** Select every kind of `layer`, or clear it when all were selected. */
+/** Select every kind `layer` has, or clear it when all were selected. */
 export function toggleLayer(
   selection: HookSelection,
   layer: number,
   kinds: readonly HookKind[] = HOOK_KINDS,
+  unavailable: Unavailable = NONE,
 ): Set<string> {
-  const keys = kinds.map((kind) => cellKey(layer, kind));
+  const keys = kinds.map((kind) => cellKey(layer, kind)).filter((key) => !unavailable.has(key));
   const all = keys.every((key) => selection.has(key));
   const next = new Set(selection);
   for (const key of keys) {
