@@ -183,3 +183,25 @@ def test_bundled_smollm2_imports_in_one_call(
     assert len(arch["layers"]) == 30
     again = hub_client.post(f"{API}/import-bundled", json={})
     assert again.status_code == 200 and again.json()["id"] == ready["id"]
+
+
+def test_a_checkpoint_whose_tokenizer_is_another_models_fails_saying_so(
+        hub_client: TestClient, hub_settings: Settings, tmp_path: Path,
+        worker_thread, wait_model: Callable[..., dict]) -> None:
+    """A 256-token model saved with a 512-token tokenizer: the import's probe used to end in
+    'IndexError: index out of range in self' (internal_error); it must name the mismatch."""
+    from hub_server.tiny_models import build_tiny_tokenizer
+    from interpstudio.ml.loading import save_random_model
+
+    source = save_random_model(tmp_path / "imports" / "mismatched", hidden_size=64,
+                               intermediate_size=128, num_layers=2, vocab_size=256)
+    tokenizer = build_tiny_tokenizer()
+    assert len(tokenizer) > 256
+    tokenizer.save_pretrained(str(source))
+    created = hub_client.post(f"{API}/import", json={"path": str(source)})
+    assert created.status_code == 201, created.text
+    worker_thread(hub_settings)
+    failed = wait_model(created.json()["id"], "ready", "failed")
+    assert failed["status"] == "failed"
+    assert "tokenizer files belong to another model" in failed["error_message"]
+    assert "has 256 entries" in failed["error_message"]

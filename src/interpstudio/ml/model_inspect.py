@@ -21,7 +21,7 @@ from typing import Any
 
 import torch
 
-from interpstudio.core.errors import JobCancelled
+from interpstudio.core.errors import InvalidInput, JobCancelled
 from interpstudio.ml.architecture import Architecture, resolve_architecture
 from interpstudio.ml.fidelity import fidelity_probe
 from interpstudio.ml.hook_points import HOOK_KIND_DESCRIPTIONS, HOOK_KINDS
@@ -55,13 +55,31 @@ class Inspection:
         return dict(vars(self))
 
 
+class TokenizerDoesNotFitModel(InvalidInput):
+    """The checkpoint's tokenizer gives ids past the model's vocabulary."""
+
+    code = "tokenizer_does_not_fit_model"
+
+    def __init__(self, max_id: int, vocab_size: int) -> None:
+        super().__init__(
+            f"the checkpoint's tokenizer turns the probe text into token id {max_id}, but the "
+            f"model's vocabulary (config vocab_size) has {vocab_size} entries: the tokenizer "
+            "files belong to another model; import the model with its own tokenizer",
+            details={"max_token_id": max_id, "vocab_size": vocab_size},
+        )
+
+
 def probe_ids(tokenizer: Any | None, vocab_size: int | None, text: str = PROBE_TEXT
               ) -> torch.Tensor:
-    """Token ids (1, T) of ``text``; without a tokenizer a fixed spread of ids."""
+    """Token ids (1, T) of ``text``; without a tokenizer a fixed spread of ids. Raises
+    ``TokenizerDoesNotFitModel`` for an id past the vocabulary (the forward would fail with an
+    IndexError that says nothing about why)."""
     if tokenizer is not None:
-        ids = tokenizer(text, return_tensors="pt")["input_ids"]  # (1, T)
+        ids = tokenizer(text, return_tensors="pt")["input_ids"][:, :64]  # (1, T)
         if ids.shape[1] > 0:
-            return ids[:, :64]
+            if vocab_size and int(ids.max()) >= vocab_size:
+                raise TokenizerDoesNotFitModel(int(ids.max()), int(vocab_size))
+            return ids
     top = max(int(vocab_size or 2), 2)
     return (torch.arange(32) * 7919 % top).unsqueeze(0)  # (1, 32)
 
