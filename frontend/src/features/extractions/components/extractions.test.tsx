@@ -134,8 +134,24 @@ describe("extractions UI", () => {
     expect(moe).toBeDisabled();
     expect(moe.closest("td")).toHaveAttribute("title", reason);
     expect(screen.getByLabelText("blocks.0.mlp_act")).toBeEnabled();
+    expect(screen.getByRole("button", { name: "mlp_out" })).toBeEnabled();
     await userEvent.click(screen.getByRole("button", { name: "mlp_act" }));
     expect(screen.getByTestId("hook-patterns")).toHaveTextContent("blocks.0.mlp_act");
     expect(screen.getByTestId("hook-patterns")).not.toHaveTextContent("blocks.*.mlp_act");
+  });
+
+  it("test_a_kind_no_layer_has_is_a_disabled_header_saying_why", async () => {
+    const queryClient = createTestQueryClient();
+    queryClient.setQueryData(extractionKeys.models(), { total: 1, items: [
+      { id: 3, name: "all-moe", status: "ready", n_layers: 2, precision_used: "fp32" }] });
+    queryClient.setQueryData(extractionKeys.datasets(), { total: 0, items: [] });
+    queryClient.setQueryData(extractionKeys.hookPoints(3), { layers: [0, 1].map((index) => ({
+      index, hook_points: [{ name: `blocks.${index}.mlp_act`, kind: "mlp_act",
+                             unavailable: `block ${index} is mixture-of-experts` }] })) });
+    renderWithProviders(<ActivationExtractionConfig />, { queryClient });
+    await userEvent.selectOptions(screen.getByLabelText("Model"), "3");
+    const header = screen.getByRole("button", { name: "mlp_act" });
+    expect(header).toBeDisabled();
+    expect(header).toHaveAttribute("title", "block 0 is mixture-of-experts");
   });
 });

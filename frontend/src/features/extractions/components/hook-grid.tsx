@@ -31,15 +31,21 @@ export function HookGrid({ nLayers, selection, onChange, unavailable = new Map()
           <thead>
             <tr>
               <th>layer</th>
-              {HOOK_KINDS.map((kind) => (
-                <th key={kind}>
-                  <button type="button" className="link-button"
-                    onClick={() => onChange(toggleKind(selection, kind, nLayers, unavailable))}
-                    title={`blocks.*.${kind}: ${HOOK_KIND_DESCRIPTIONS[kind]}`}>
-                    {kind}
-                  </button>
-                </th>
-              ))}
+              {HOOK_KINDS.map((kind) => {
+                // a kind no layer has (mlp_act of an all-MoE model): a disabled header saying why
+                const none = nLayers > 0 && Array.from({ length: nLayers }, (_, l) => l)
+                  .every((l) => unavailable.has(cellKey(l, kind)));
+                return (
+                  <th key={kind}>
+                    <button type="button" className="link-button" disabled={none}
+                      onClick={() => onChange(toggleKind(selection, kind, nLayers, unavailable))}
+                      title={none ? unavailable.get(cellKey(0, kind))
+                        : `blocks.*.${kind}: ${HOOK_KIND_DESCRIPTIONS[kind]}`}>
+                      {kind}
+                    </button>
+                  </th>
+                );
+              })}
             </tr>
           </thead>
           <tbody>
