@@ -55,6 +55,9 @@ def test_import_and_clear_errors(tmp_path: Path, hub: HubServer, tiny_llama_dir:
     assert imported["status"] == "ready" and imported["source"] == "local"
     outside = run_cli(tmp_path, hub, "import", str(tiny_llama_dir), check=False)
     assert outside.returncode == 2 and "outside the allowed roots" in outside.stderr
+    # it says which folders are allowed and how to add one
+    assert str(tmp_path / "imports") in outside.stderr
+    assert "INTERPSTUDIO_IMPORT_ROOTS" in outside.stderr
     missing = run_cli(tmp_path, hub, "pull", "org/absent", check=False)
     assert missing.returncode == 2 and "was not found" in missing.stderr
     assert "Traceback" not in missing.stderr + outside.stderr

@@ -116,9 +116,10 @@ class PathOutsideRoot(AppError, PermissionError):
     code = "path_outside_root"
     status = 403
 
-    def __init__(self, path: str, roots: list[str]) -> None:
+    def __init__(self, path: str, roots: list[str], hint: str | None = None) -> None:
         super().__init__(
-            f"path {path!r} is outside the allowed roots",
+            f"path {path!r} is outside the allowed roots ({', '.join(roots)})"
+            + (f": {hint}" if hint else ""),
             details={"path": path, "allowed_roots": roots},
         )
 

@@ -11,16 +11,29 @@ import os
 from pathlib import Path
 
 from interpstudio.core.errors import PathOutsideRoot
+from interpstudio.core.settings import Settings
+
+IMPORT_ROOTS_HINT = ("copy it into one of them, or add its folder to INTERPSTUDIO_IMPORT_ROOTS "
+                     "(a JSON list, e.g. '[\"/data/models\"]') where the app runs")
 
 
-def ensure_within(path: str | os.PathLike[str], roots: list[Path]) -> Path:
-    """Resolve ``path`` (following links) and return it if it lies inside one of ``roots``."""
+def within_import_roots(path: str | os.PathLike[str], settings: Settings) -> Path:
+    """``path`` resolved, if a local import may read it: inside ``settings.import_roots`` or the
+    data dir; otherwise the refusal says which folders are allowed and how to add one."""
+    return ensure_within(path, [*settings.import_roots, settings.data_dir],
+                         hint=IMPORT_ROOTS_HINT)
+
+
+def ensure_within(path: str | os.PathLike[str], roots: list[Path],
+                  hint: str | None = None) -> Path:
+    """Resolve ``path`` (following links) and return it if it lies inside one of ``roots``;
+    ``hint`` (what to do instead) ends the refusal's message."""
     resolved = Path(path).expanduser().resolve()
     for root in roots:
         root_resolved = root.expanduser().resolve()
         if resolved == root_resolved or resolved.is_relative_to(root_resolved):
             return resolved
-    raise PathOutsideRoot(str(path), [str(r) for r in roots])
+    raise PathOutsideRoot(str(path), [str(r) for r in roots], hint)
 
 
 def safe_join(root: Path, *parts: str) -> Path:

@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from interpstudio.core.errors import InvalidInput, JobNotFound
-from interpstudio.core.paths import DataPaths, ensure_within
+from interpstudio.core.paths import DataPaths, within_import_roots
 from interpstudio.core.settings import Settings
 from interpstudio.data import bundled_text_path
 from interpstudio.db.models import ACTIVE_STATES, Dataset, Job
@@ -139,8 +139,7 @@ def add_local_dataset(*, session: Session, settings: Settings, files: list[str],
     if bundled:
         sources = [bundled_text_path()]
     else:
-        roots = [*settings.import_roots, settings.data_dir]
-        sources = _expand([ensure_within(f, roots) for f in files])
+        sources = _expand([within_import_roots(f, settings) for f in files])
     names = [p.name for p in sources]
     if len(set(names)) != len(names):
         raise InvalidInput("two files have the same name; rename one (files are stored by name)",

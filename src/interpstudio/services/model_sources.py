@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from interpstudio.core.errors import InvalidInput
-from interpstudio.core.paths import DataPaths, ensure_within
+from interpstudio.core.paths import DataPaths, within_import_roots
 from interpstudio.core.settings import Settings
 from interpstudio.db.models import Model
 from interpstudio.db.repositories import models as repo
@@ -27,10 +27,6 @@ from interpstudio.services.model_errors import BundledModelMissing
 from interpstudio.services.model_files import hand_token_to_job
 
 BUNDLED_NAME = "SmolLM2-135M-Instruct"
-
-
-def import_roots(settings: Settings) -> list[Path]:
-    return [*settings.import_roots, settings.data_dir]
 
 
 def preflight_hub_model(*, settings: Settings, repo_id: str, revision: str | None,
@@ -86,9 +82,8 @@ def start_import(*, session: Session, settings: Settings, path: str,
                  name: str | None = None, drift_precisions: list[str] | None = None
                  ) -> tuple[Model, bool]:
     """Check a local folder / .safetensors / .gguf inside the roots, then queue its import."""
-    roots = import_roots(settings)
-    source = ensure_within(_user_path(path), roots)
-    config = ensure_within(_user_path(config_path), roots) if config_path else None
+    source = within_import_roots(_user_path(path), settings)
+    config = within_import_roots(_user_path(config_path), settings) if config_path else None
     return _queue_import(session, source, config, precision, name or _display_name(source),
                          source_kind="local", drift_precisions=drift_precisions)
 

@@ -26,7 +26,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from interpstudio.core.errors import AppError, JobCancelled
-from interpstudio.core.paths import ensure_within
+from interpstudio.core.paths import within_import_roots
 from interpstudio.db.base import utcnow
 from interpstudio.db.repositories import models as repo
 from interpstudio.jobs.context import JobContext
@@ -39,7 +39,6 @@ from interpstudio.services.model_files import (
     quantized_cache_dir,
     take_token,
 )
-from interpstudio.services.model_sources import import_roots
 
 
 def _update_model(ctx: JobContext, model_id: int, **fields: Any) -> dict[str, Any]:
@@ -131,9 +130,8 @@ def run_model_import(ctx: JobContext) -> dict[str, Any]:
     source = Path(params["path"])
     config = Path(params["config_path"]) if params.get("config_path") else None
     if not params.get("bundled"):  # checked by the service; checked again where it is read
-        roots = import_roots(ctx.settings)
-        source = ensure_within(source, roots)
-        config = ensure_within(config, roots) if config else None
+        source = within_import_roots(source, ctx.settings)
+        config = within_import_roots(config, ctx.settings) if config else None
     dest = checkpoint_dir(ctx.paths, model_id)
     _update_model(ctx, model_id, status="importing", error_message=None,
                   path=str(dest.relative_to(ctx.paths.root)), job_id=ctx.job_id)
