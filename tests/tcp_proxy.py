@@ -1,6 +1,7 @@
 """A real TCP proxy that tests put between the app and its database to cut the network for real.
 
-``TcpProxy(host, port)`` listens on 127.0.0.1 and relays each connection to the upstream server.
+``TcpProxy(host, port)`` listens on 127.0.0.1 and relays each connection to the upstream server;
+``database_proxy(url)`` puts one in front of a database URL and gives the URL through it.
 ``outage(seconds)`` is a network blip as a database on another machine sees it: every open
 connection is dropped at once and, until it ends, new connections are accepted and closed at once
 (the client's "server closed the connection unexpectedly"). This module is NOT a test double of
@@ -82,9 +83,14 @@ class TcpProxy:
 
 
 @contextmanager
-def tcp_proxy(upstream_host: str, upstream_port: int) -> Iterator[TcpProxy]:
-    proxy = TcpProxy(upstream_host, upstream_port)
+def database_proxy(url: str) -> Iterator[tuple[TcpProxy, str]]:
+    """A proxy in front of the database at ``url``, and the URL that reaches it through the
+    proxy; closed on exit."""
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    proxy = TcpProxy(parsed.host or "127.0.0.1", parsed.port or 5432)
     try:
-        yield proxy
+        yield proxy, parsed.set(host="127.0.0.1", port=proxy.port).render_as_string(False)
     finally:
         proxy.close()

@@ -10,12 +10,11 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy.engine import make_url
 
 from helpers import make_settings, wait_for
 from interpstudio.api.app import create_app
 from interpstudio.db.migrate import upgrade
-from tcp_proxy import tcp_proxy
+from tcp_proxy import database_proxy
 
 pytestmark = pytest.mark.postgres
 
@@ -24,10 +23,8 @@ def test_requests_during_an_outage_are_503_and_work_again_after(
     postgres_url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     upgrade(postgres_url)
-    url = make_url(postgres_url)
-    with tcp_proxy(url.host or "127.0.0.1", url.port or 5432) as proxy:
-        settings = make_settings(
-            tmp_path, url.set(host="127.0.0.1", port=proxy.port).render_as_string(False))
+    with database_proxy(postgres_url) as (proxy, proxied_url):
+        settings = make_settings(tmp_path, proxied_url)
         with TestClient(create_app(settings, job_feed_interval_s=0.05)) as client:
             created = client.post("/api/v1/selftest", json={"iterations": 1})
             assert created.status_code == 201

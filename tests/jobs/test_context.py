@@ -7,7 +7,6 @@ import threading
 from pathlib import Path
 
 import pytest
-from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
 from helpers import make_settings
@@ -15,7 +14,7 @@ from interpstudio.db.migrate import upgrade
 from interpstudio.db.repositories import jobs as repo
 from interpstudio.db.session import make_engine, make_session_factory, retry_while_unreachable
 from interpstudio.jobs.context import JobContext
-from tcp_proxy import tcp_proxy
+from tcp_proxy import database_proxy
 
 pytestmark = pytest.mark.postgres
 
@@ -27,9 +26,7 @@ def test_checkpoint_and_row_writes_wait_out_a_database_outage(
     direct = make_session_factory(make_engine(postgres_url))
     with direct.begin() as session:
         job_id = repo.create(session, kind="selftest", params={}).id
-    url = make_url(postgres_url)
-    with tcp_proxy(url.host or "127.0.0.1", url.port or 5432) as proxy:
-        proxied = url.set(host="127.0.0.1", port=proxy.port).render_as_string(False)
+    with database_proxy(postgres_url) as (proxy, proxied):
         ctx = JobContext(job_id=job_id, kind="selftest", params={}, checkpoint=None,
                          settings=make_settings(tmp_path, proxied),
                          session_factory=make_session_factory(make_engine(proxied)),
@@ -46,10 +43,8 @@ def test_checkpoint_and_row_writes_wait_out_a_database_outage(
 
 
 def test_an_outage_longer_than_the_retry_window_is_raised(postgres_url: str) -> None:
-    url = make_url(postgres_url)
-    with tcp_proxy(url.host or "127.0.0.1", url.port or 5432) as proxy:
-        factory = make_session_factory(
-            make_engine(url.set(host="127.0.0.1", port=proxy.port).render_as_string(False)))
+    with database_proxy(postgres_url) as (proxy, proxied):
+        factory = make_session_factory(make_engine(proxied))
 
         def ping() -> None:
             with factory.begin() as session:

@@ -21,6 +21,12 @@ def _job(session_factory) -> int:
         return repo.create(session, kind="selftest", params={}).id
 
 
+def _close(session_factory, reporter: ProgressReporter, job_id: int, **kwargs) -> None:
+    """What the runner does as the job ends: ``closing_fields`` written with its final state."""
+    with session_factory.begin() as session:
+        repo.update_fields(session, job_id, **reporter.closing_fields(**kwargs))
+
+
 def test_updates_are_throttled_to_four_writes_per_second(session_factory) -> None:
     clock = FakeClock()
     reporter = ProgressReporter(session_factory, _job(session_factory), clock=clock)
@@ -113,8 +119,8 @@ def test_each_finished_stage_keeps_its_final_count_and_duration(session_factory)
     reporter.update(stage="inspect", done=0, total=2, unit="steps")
     clock.now = 3.0
     reporter.update(done=2)
-    reporter.finish()
-    reporter.finish()  # twice: nothing more
+    _close(session_factory, reporter, job_id)
+    assert reporter.closing_fields() == {}  # twice: nothing more
     with session_factory() as session:
         stages = repo.get(session, job_id).stages
     assert stages == [
@@ -131,7 +137,7 @@ def test_a_job_that_succeeds_in_an_uncounted_stage_shows_the_last_count(session_
     reporter.update(stage="extract", done=0, total=163, unit="tokens")
     reporter.update(done=163)
     reporter.update(stage="samples", message="decoding top-norm tokens")
-    reporter.finish(succeeded=True)
+    _close(session_factory, reporter, job_id, succeeded=True)
     with session_factory() as session:
         job = repo.get(session, job_id)
     assert (job.stage, job.done, job.total, job.unit) == ("samples", 163, 163, "tokens")

@@ -182,7 +182,6 @@ def test_actions_on_a_queued_job_are_conflicts(sqlite_settings: Settings, action
 
 def test_worker_recovery_on_start_marks_dead_local_worker_jobs(tmp_path: Path) -> None:
     from interpstudio.db.repositories import jobs as repo
-    from interpstudio.jobs.runner import Worker
 
     settings = make_settings(tmp_path, heartbeat_timeout_s=3600)
     upgrade(settings.resolved_database_url)
@@ -236,9 +235,7 @@ def test_a_network_blip_to_the_database_does_not_end_a_running_job(
     stage and its final checkpoint on the row. Near the end (the task fails on purpose at its last
     pass, ~1 s after the outage starts), its final state and last stage fall in it: they must
     land when the database is back."""
-    from sqlalchemy.engine import make_url
-
-    from tcp_proxy import tcp_proxy
+    from tcp_proxy import database_proxy
 
     caplog.set_level(logging.INFO, logger="interpstudio.db.session")
     upgrade(postgres_url)
@@ -249,11 +246,8 @@ def test_a_network_blip_to_the_database_does_not_end_a_running_job(
         with reader() as session:
             return service.get_job(session=session, job_id=job_id).done or 0
 
-    url = make_url(postgres_url)
-    with tcp_proxy(url.host or "127.0.0.1", url.port or 5432) as proxy:
-        proxied = make_settings(
-            tmp_path, url.set(host="127.0.0.1", port=proxy.port).render_as_string(False),
-            heartbeat_timeout_s=30.0)
+    with database_proxy(postgres_url) as (proxy, proxied_url):
+        proxied = make_settings(tmp_path, proxied_url, heartbeat_timeout_s=30.0)
         worker = Worker(proxied, poll_interval_s=0.05)
         thread = threading.Thread(target=worker.run, daemon=True)
         thread.start()

@@ -6,10 +6,10 @@ always written). A new stage starts uncounted (done/total/unit cleared: an indet
 the last stage's full one) unless it brings its own count; the stage it ends is appended to
 ``stages`` with its final count and duration, so a count that a WebSocket client missed (events
 are row snapshots, and two writes in a row may reach it as one) is still on the row.
-``closing_fields()`` appends the last stage and hands what is pending to the runner, which writes it
-with the job's final state in one transaction (``finish()`` writes it alone). A progress write that
-finds the database unreachable is kept and merged into the next one: a network blip costs the
-live view a few updates, not the job. The row write IS the event: each API process tails the jobs
+``closing_fields()`` appends the last stage and hands what is pending to the runner, which writes
+it with the job's final state in one transaction. A progress write that finds the database
+unreachable is kept and merged into the next one: a network blip costs the live view a few
+updates, not the job. The row write IS the event: each API process tails the jobs
 table (``api/feeds.py``) and pushes ``job.updated`` to WebSocket clients, whichever process or
 machine the worker runs on.
 This module is NOT responsible for cancellation or heartbeats (``runner.py``).
@@ -52,7 +52,7 @@ class ProgressReporter:
         self._stage_started: float | None = None
         self._stages: list[dict[str, Any]] = []
         self.writes = 0
-        self.failed_writes = 0  # in the current run of failures (0 once a write lands again)
+        self._failed_writes = 0  # in the current run of failures (0 once a write lands again)
 
     def update(
         self,
@@ -109,11 +109,6 @@ class ProgressReporter:
         fields, self._pending = self._pending, {}
         return fields
 
-    def finish(self, *, succeeded: bool = False) -> None:
-        """``closing_fields`` written on their own (the job ends)."""
-        self._pending = self.closing_fields(succeeded=succeeded)
-        self.flush()
-
     def _end_stage(self, now: float) -> bool:
         name = self._state.get("stage")
         if name is None:
@@ -136,16 +131,16 @@ class ProgressReporter:
         except DBAPIError as exc:
             if not is_unreachable(exc):
                 raise
-            self.failed_writes += 1
-            if self.failed_writes == 1:
+            self._failed_writes += 1
+            if self._failed_writes == 1:
                 log.warning("job %s: progress not written (database unreachable); kept for the "
                             "next write: %s", self._job_id, exc.orig)
             self._last_write = self._clock() if now is None else now
             return False
-        if self.failed_writes:
+        if self._failed_writes:
             log.info("job %s: progress written again after %d failed writes", self._job_id,
-                     self.failed_writes)
-            self.failed_writes = 0
+                     self._failed_writes)
+            self._failed_writes = 0
         self._pending = {}
         self._last_write = self._clock() if now is None else now
         self.writes += 1

@@ -40,18 +40,20 @@ export function useUnavailableHookPoints(modelId: number | null) {
       apiRequest<Schemas["ModelArchitectureRead"]>(`/models/${modelId}/architecture`, { signal }),
     enabled: modelId !== null,
     staleTime: Number.POSITIVE_INFINITY, // fixed once the model is ready
-    select: (architecture) => {
-      const unavailable = new Map<string, string>();
-      for (const layer of architecture.layers) {
-        for (const point of layer.hook_points) {
-          if (point.unavailable && (HOOK_KINDS as readonly string[]).includes(point.kind)) {
-            unavailable.set(cellKey(layer.index, point.kind as HookKind), point.unavailable);
-          }
-        }
-      }
-      return unavailable;
-    },
+    select: unavailablePoints,
   });
+}
+
+function unavailablePoints(architecture: Schemas["ModelArchitectureRead"]): Map<string, string> {
+  const unavailable = new Map<string, string>();
+  for (const layer of architecture.layers) {
+    for (const point of layer.hook_points) {
+      if (point.unavailable && (HOOK_KINDS as readonly string[]).includes(point.kind)) {
+        unavailable.set(cellKey(layer.index, point.kind as HookKind), point.unavailable);
+      }
+    }
+  }
+  return unavailable;
 }
 
 export function useTokenizationOptions(datasetId: number | null) {

@@ -8,8 +8,10 @@
  */
 import { HOOK_KIND_DESCRIPTIONS, HOOK_KINDS } from "../types";
 import {
+  availableCells,
   cellKey,
   type HookSelection,
+  NONE_UNAVAILABLE,
   selectionToPatterns,
   type Unavailable,
   toggleCell,
@@ -17,7 +19,7 @@ import {
   toggleLayer,
 } from "../lib/hook-grid";
 
-export function HookGrid({ nLayers, selection, onChange, unavailable = new Map() }: {
+export function HookGrid({ nLayers, selection, onChange, unavailable = NONE_UNAVAILABLE }: {
   nLayers: number;
   selection: HookSelection;
   onChange: (next: Set<string>) => void;
@@ -33,8 +35,8 @@ export function HookGrid({ nLayers, selection, onChange, unavailable = new Map()
               <th>layer</th>
               {HOOK_KINDS.map((kind) => {
                 // a kind no layer has (mlp_act of an all-MoE model): a disabled header saying why
-                const none = nLayers > 0 && Array.from({ length: nLayers }, (_, l) => l)
-                  .every((l) => unavailable.has(cellKey(l, kind)));
+                const none = nLayers > 0
+                  && availableCells(kind, nLayers, unavailable).length === 0;
                 return (
                   <th key={kind}>
                     <button type="button" className="link-button" disabled={none}

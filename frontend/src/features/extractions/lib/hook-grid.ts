@@ -8,7 +8,14 @@ import { HOOK_KINDS, type HookKind } from "../types";
 export type HookSelection = ReadonlySet<string>;
 /** Cell key -> why the model cannot capture that point; such cells are never selected. */
 export type Unavailable = ReadonlyMap<string, string>;
-const NONE: Unavailable = new Map();
+export const NONE_UNAVAILABLE: Unavailable = new Map();
+
+/** The cells of `kind` the model has, layer by layer. */
+export function availableCells(kind: HookKind, nLayers: number,
+  unavailable: Unavailable = NONE_UNAVAILABLE): string[] {
+  return Array.from({ length: nLayers }, (_, layer) => cellKey(layer, kind))
+    .filter((key) => !unavailable.has(key));
+}
 
 export const cellKey = (layer: number, kind: HookKind) => `${layer}:${kind}`;
 
@@ -25,10 +32,9 @@ export function toggleKind(
   selection: HookSelection,
   kind: HookKind,
   nLayers: number,
-  unavailable: Unavailable = NONE,
+  unavailable: Unavailable = NONE_UNAVAILABLE,
 ): Set<string> {
-  const keys = Array.from({ length: nLayers }, (_, layer) => cellKey(layer, kind))
-    .filter((key) => !unavailable.has(key));
+  const keys = availableCells(kind, nLayers, unavailable);
   if (keys.length === 0) return new Set(selection);
   const all = keys.every((key) => selection.has(key));
   const next = new Set(selection);
@@ -44,7 +50,7 @@ export function toggleLayer(
   selection: HookSelection,
   layer: number,
   kinds: readonly HookKind[] = HOOK_KINDS,
-  unavailable: Unavailable = NONE,
+  unavailable: Unavailable = NONE_UNAVAILABLE,
 ): Set<string> {
   const keys = kinds.map((kind) => cellKey(layer, kind)).filter((key) => !unavailable.has(key));
   const all = keys.every((key) => selection.has(key));
