@@ -30,6 +30,15 @@ def test_symlink_out_of_root_is_refused(tmp_path: Path) -> None:
         ensure_within(root / "link" / "secret", [root])
 
 
+def test_a_home_of_a_user_that_does_not_exist_is_a_clear_error(tmp_path: Path) -> None:
+    """Found by the API fuzz test: ``~0`` made ``expanduser`` raise RuntimeError (a 500)."""
+    from interpstudio.core.errors import InvalidInput
+
+    with pytest.raises(InvalidInput, match="no user named '0'") as caught:
+        ensure_within("~0/models", [tmp_path])
+    assert caught.value.status == 422
+
+
 def test_tokens_are_redacted_from_log_records(caplog: pytest.LogCaptureFixture) -> None:
     assert "hf_abcdefghijkl" not in redact("GET ?token=hf_abcdefghijkl")
     assert redact("Authorization: Bearer abc.def") == "Authorization: Bearer ***"

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from interpstudio.core.errors import PathOutsideRoot
+from interpstudio.core.errors import InvalidInput, PathOutsideRoot
 from interpstudio.core.settings import Settings
 
 IMPORT_ROOTS_HINT = ("copy it into one of them, or add its folder to INTERPSTUDIO_IMPORT_ROOTS "
@@ -27,8 +27,15 @@ def within_import_roots(path: str | os.PathLike[str], settings: Settings) -> Pat
 def ensure_within(path: str | os.PathLike[str], roots: list[Path],
                   hint: str | None = None) -> Path:
     """Resolve ``path`` (following links) and return it if it lies inside one of ``roots``;
-    ``hint`` (what to do instead) ends the refusal's message."""
-    resolved = Path(path).expanduser().resolve()
+    ``hint`` (what to do instead) ends the refusal's message. ``~user`` of an unknown user is
+    ``InvalidInput``, not a crash."""
+    try:
+        resolved = Path(path).expanduser().resolve()
+    except RuntimeError as exc:  # "~name" of a user this machine does not have
+        user = Path(path).parts[0][1:]
+        raise InvalidInput(
+            f"cannot expand {str(path)!r}: there is no user named {user!r} on this machine; "
+            "give an absolute path", details={"path": str(path)}) from exc
     for root in roots:
         root_resolved = root.expanduser().resolve()
         if resolved == root_resolved or resolved.is_relative_to(root_resolved):
