@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
+import sqlite3
+import threading
+
+import pytest
+from sqlalchemy.exc import DBAPIError
+
+from interpstudio.core.settings import Settings
 from interpstudio.db.repositories import jobs as repo
+from interpstudio.db.session import make_engine, make_session_factory
 from interpstudio.jobs.reporter import ProgressReporter
 
 
@@ -19,6 +27,19 @@ class FakeClock:
 def _job(session_factory) -> int:
     with session_factory.begin() as session:
         return repo.create(session, kind="selftest", params={}).id
+
+
+def _record_writes(monkeypatch: pytest.MonkeyPatch) -> list[dict]:
+    """The fields of every progress write, in order (a spy: the writes still happen)."""
+    seen: list[dict] = []
+    update_fields = repo.update_fields
+
+    def recording(session, job_id: int, **fields):  # type: ignore[no-untyped-def]
+        seen.append(fields)
+        return update_fields(session, job_id, **fields)
+
+    monkeypatch.setattr(repo, "update_fields", recording)
+    return seen
 
 
 def _close(session_factory, reporter: ProgressReporter, job_id: int, **kwargs) -> None:
@@ -65,27 +86,96 @@ def test_rate_and_eta_follow_progress(session_factory) -> None:
     assert job.unit == "items"
 
 
-def test_a_stage_change_first_writes_the_last_stages_final_count(session_factory) -> None:
-    """The last count of a stage is usually still pending (throttled) when the next stage
-    begins; it is written as its own event, not merged away."""
+@pytest.mark.parametrize("writes", ["inline", "background"])
+def test_a_stage_change_first_writes_the_last_stages_final_count(
+    session_factory, monkeypatch: pytest.MonkeyPatch, writes: str
+) -> None:
+    """The last count of a stage is usually still queued (throttled, or waiting for the monitor's
+    tick) when the next stage begins; it is written as its own event, not merged away."""
     clock = FakeClock()
     job_id = _job(session_factory)
-    seen: list[tuple[str | None, float | None]] = []
-    reporter = ProgressReporter(session_factory, job_id, clock=clock)
-    flush = reporter.flush
-
-    def recording(now: float | None = None) -> None:
-        pending = dict(reporter._pending)
-        flush(now)
-        if pending:
-            seen.append((pending.get("stage"), pending.get("done")))
-
-    reporter.flush = recording  # type: ignore[method-assign]
+    seen = _record_writes(monkeypatch)
+    reporter = ProgressReporter(session_factory, job_id, clock=clock, writes=writes)
     reporter.update(stage="download", done=0, total=100, unit="bytes")
     clock.now = 0.1
-    reporter.update(done=100)  # throttled: pending
+    reporter.update(done=100)  # throttled: queued
     reporter.update(stage="inspect")
-    assert (None, 100.0) in seen
+    reporter.flush()
+    final = next(i for i, w in enumerate(seen) if w.get("done") == 100.0)
+    inspect = next(i for i, w in enumerate(seen) if w.get("stage") == "inspect")
+    assert final < inspect
+    with session_factory() as session:
+        assert repo.get(session, job_id).stage == "inspect"
+
+
+def test_background_updates_do_not_write(session_factory) -> None:
+    """In a worker the task's updates only queue; the monitor's flush writes them, in order."""
+    clock = FakeClock()
+    job_id = _job(session_factory)
+    reporter = ProgressReporter(session_factory, job_id, clock=clock, writes="background")
+    reporter.update(stage="work", done=0, total=10, unit="items")
+    clock.now = 5.0
+    reporter.update(done=7)
+    assert reporter.writes == 0
+    with session_factory() as session:
+        assert repo.get(session, job_id).stage is None
+    assert reporter.flush()
+    with session_factory() as session:
+        job = repo.get(session, job_id)
+    assert (job.stage, job.done, job.total) == ("work", 7, 10)
+    assert reporter.flush() and reporter.writes == 1  # nothing queued: no write
+
+
+def test_a_task_never_waits_for_a_locked_database(sqlite_settings: Settings) -> None:
+    """Another process holding SQLite's write lock blocks a write for up to the busy timeout
+    (30 s). The task's updates return at once; the monitor's flush waits instead (here, it
+    finds the database locked and keeps the fields), and they land once the lock is gone."""
+    factory = make_session_factory(make_engine(sqlite_settings.resolved_database_url))
+    job_id = _job(factory)
+    clock = FakeClock()  # a second per step: every update is due for a write
+    reporter = ProgressReporter(factory, job_id, clock=clock, writes="background")
+    reporter.update(stage="work", done=0, total=100, unit="items")
+    holder = sqlite3.connect(sqlite_settings.resolved_database_url.removeprefix("sqlite:///"))
+    holder.execute("BEGIN IMMEDIATE")  # the write lock, as a long transaction elsewhere holds it
+    flusher = threading.Thread(target=reporter.flush)  # the monitor's tick
+    flusher.start()
+    updated = threading.Event()
+
+    def task() -> None:
+        for step in range(1, 101):
+            clock.now = float(step)
+            reporter.update(done=step)
+        updated.set()
+
+    threading.Thread(target=task).start()
+    try:
+        # ordering, not timing: the lock is released only after the task's updates returned
+        assert updated.wait(20), "the task's updates waited for the locked database"
+        assert flusher.is_alive()  # the flush is the one waiting
+    finally:
+        holder.rollback()
+        holder.close()
+    flusher.join()
+    reporter.flush()
+    with factory() as session:
+        assert repo.get(session, job_id).done == 100
+
+
+def test_a_background_write_that_fails_for_another_reason_fails_the_task(
+    sqlite_settings: Settings,
+) -> None:
+    """Only an unreachable database is waited out; a write the database refuses (here its jobs
+    table is gone) is raised to the task at its next update, as an inline write would be."""
+    factory = make_session_factory(make_engine(sqlite_settings.resolved_database_url))
+    job_id = _job(factory)
+    reporter = ProgressReporter(factory, job_id, writes="background")
+    reporter.update(stage="work", done=0, total=10)
+    with factory.begin() as session:
+        session.connection().exec_driver_sql("ALTER TABLE jobs RENAME TO jobs_moved")
+    with pytest.raises(DBAPIError, match="no such table"):
+        reporter.flush()
+    with pytest.raises(DBAPIError, match="no such table"):
+        reporter.update(done=1)
 
 
 def test_an_uncounted_stage_does_not_show_the_last_stages_full_bar(session_factory) -> None:
@@ -141,3 +231,20 @@ def test_a_job_that_succeeds_in_an_uncounted_stage_shows_the_last_count(session_
     with session_factory() as session:
         job = repo.get(session, job_id)
     assert (job.stage, job.done, job.total, job.unit) == ("samples", 163, 163, "tokens")
+
+
+def test_a_tasks_progress_is_queued_for_the_runners_monitor(sqlite_settings: Settings) -> None:
+    """What a task's ``ctx.progress`` does in a worker: queue, never write (the monitor flushes)."""
+    from interpstudio.jobs.context import JobContext
+
+    factory = make_session_factory(make_engine(sqlite_settings.resolved_database_url))
+    job_id = _job(factory)
+    ctx = JobContext(job_id=job_id, kind="selftest", params={}, checkpoint=None,
+                     settings=sqlite_settings, session_factory=factory,
+                     stop_event=threading.Event())
+    ctx.progress(stage="work", done=1, total=2, force=True)
+    with factory() as session:
+        assert repo.get(session, job_id).stage is None
+    ctx.reporter.flush()
+    with factory() as session:
+        assert repo.get(session, job_id).stage == "work"

@@ -1,6 +1,7 @@
 """What a running task sees: its parameters, checkpoint, progress, cancellation and folders.
 
-A task function receives one ``JobContext``. It reports progress with ``ctx.progress(...)``, calls
+A task function receives one ``JobContext``. It reports progress with ``ctx.progress(...)`` (queued;
+the runner's monitor thread writes it, so a slow database never holds the task up), calls
 ``ctx.check_cancelled()`` (or passes ``ctx.should_stop`` to ml code) between chunks of work, and
 saves a checkpoint with ``ctx.save_checkpoint(...)`` so ``resume`` can continue, and writes the
 rows it owns with ``ctx.write(...)``, which waits out a brief database outage. This module is NOT
@@ -45,7 +46,8 @@ class JobContext:
         self.settings = settings
         self.paths = DataPaths(settings.data_dir)
         self.session_factory = session_factory
-        self.reporter = ProgressReporter(session_factory, job_id)
+        # written by the runner's monitor thread: the task never waits for the database
+        self.reporter = ProgressReporter(session_factory, job_id, writes="background")
         self._stop_event = stop_event
 
     @property

@@ -1,23 +1,28 @@
 """The one progress reporter: every job's progress goes through here.
 
-``ProgressReporter.update`` computes the fraction, a smoothed rate and the ETA, and writes them to
-the job row at most ``max_writes_per_s`` times a second (stage changes and the final update are
-always written). A new stage starts uncounted (done/total/unit cleared: an indeterminate bar, not
-the last stage's full one) unless it brings its own count; the stage it ends is appended to
-``stages`` with its final count and duration, so a count that a WebSocket client missed (events
-are row snapshots, and two writes in a row may reach it as one) is still on the row.
-``closing_fields()`` appends the last stage and hands what is pending to the runner, which writes
-it with the job's final state in one transaction. A progress write that finds the database
-unreachable is kept and merged into the next one: a network blip costs the live view a few
-updates, not the job. The row write IS the event: each API process tails the jobs
-table (``api/feeds.py``) and pushes ``job.updated`` to WebSocket clients, whichever process or
-machine the worker runs on.
+``ProgressReporter.update`` computes the fraction, a smoothed rate and the ETA and queues them for
+the job row; ``flush`` writes what is queued. Standalone (``writes="inline"``) ``update`` flushes
+at most ``max_writes_per_s`` times a second (stage changes at once). In a worker
+(``writes="background"``) ``update`` never touches the database: the runner's monitor thread
+calls ``flush`` every tick, so a slow or hanging database (a commit's fsync, a connection
+attempt during an outage) never holds up the task's own work (an extraction's forward pass).
+A new stage starts uncounted (done/total/unit cleared: an indeterminate bar, not the last stage's
+full one) unless it brings its own count; the stage it ends is appended to ``stages`` with its
+final count and duration, and the last stage's final count is its own write, before the new
+stage's. A count that a WebSocket client missed (events are row snapshots, and two writes in a
+row may reach it as one) is still on the row. ``closing_fields()`` appends the last stage and
+hands what is queued to the runner, which writes it with the job's final state in one
+transaction. A progress write that finds the database unreachable is kept and merged into the
+next one: a network blip costs the live view a few updates, not the job. The row write IS the
+event: each API process tails the jobs table (``api/feeds.py``) and pushes ``job.updated`` to
+WebSocket clients, whichever process or machine the worker runs on.
 This module is NOT responsible for cancellation or heartbeats (``runner.py``).
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -31,6 +36,9 @@ from interpstudio.db.session import is_unreachable
 log = logging.getLogger(__name__)
 
 
+WRITE_MODES = ("inline", "background")
+
+
 class ProgressReporter:
     def __init__(
         self,
@@ -39,13 +47,22 @@ class ProgressReporter:
         *,
         max_writes_per_s: float = 4.0,
         clock: Callable[[], float] = time.monotonic,
+        writes: str = "inline",
     ) -> None:
+        if writes not in WRITE_MODES:
+            raise ValueError(f"writes must be one of {WRITE_MODES}, got {writes!r}")
         self._session_factory = session_factory
         self._job_id = job_id
         self._min_interval = 1.0 / max_writes_per_s
         self._clock = clock
+        self._inline = writes == "inline"
         self._last_write = float("-inf")
-        self._pending: dict[str, Any] = {}
+        # fields not yet written, as consecutive writes: a stage change starts a new one, so the
+        # last stage's final count lands before the new stage (merged again if a write fails)
+        self._queued: list[dict[str, Any]] = []
+        self._queue_lock = threading.Lock()
+        self._write_lock = threading.Lock()  # one flush at a time, so writes land in order
+        self._write_error: DBAPIError | None = None  # a background write's, raised by update
         self._state: dict[str, Any] = {}
         self._rate_sample: tuple[float, float] | None = None  # (time, done) at last rate update
         self._rate: float | None = None
@@ -64,11 +81,14 @@ class ProgressReporter:
         message: str | None = None,
         force: bool = False,
     ) -> None:
+        if self._write_error is not None:  # a background write failed for another reason
+            raise self._write_error
         now = self._clock()
         new_stage = stage is not None and self._state.get("stage") != stage
         if new_stage:
-            self.flush(now)  # the last stage's final count is its own write, before the new stage
-            self._end_stage(now)
+            self._end_stage(now)  # the stage list goes with the last stage's final count,
+            if self._inline:  # which is a write of its own, before the new stage's
+                self.flush(now)
             self._stage_started = now
         changes: dict[str, Any] = {}
         for key, value in (("total", total), ("unit", unit), ("message", message)):
@@ -89,25 +109,33 @@ class ProgressReporter:
             changes["done"] = float(done)
             self._update_rate(now, float(done))
         self._state.update(changes)
-        self._pending.update(changes)
-        self._pending.update(self._derived())
-        if force or now - self._last_write >= self._min_interval:
+        self._queue({**changes, **self._derived()}, separate=new_stage)
+        if self._inline and (force or now - self._last_write >= self._min_interval):
             self.flush(now)
 
     def closing_fields(self, *, succeeded: bool = False) -> dict[str, Any]:
         """End the current stage (appended to ``stages``) and return every field not yet written,
-        for the caller to write with the job's final state. A job that ``succeeded`` in an
-        uncounted stage (a summary after the counted work) shows the last counted stage's final
-        count, not none."""
+        for the caller to write with the job's final state (once nothing flushes any more). A job
+        that ``succeeded`` in an uncounted stage (a summary after the counted work) shows the
+        last counted stage's final count, not none."""
         now = self._clock()
         if self._end_stage(now):
             self._state["stage"] = None
         counted = [s for s in self._stages if s["total"] is not None]
         if succeeded and self._state.get("total") is None and counted:
             last = counted[-1]
-            self._pending.update(done=last["done"], total=last["total"], unit=last["unit"])
-        fields, self._pending = self._pending, {}
-        return fields
+            self._queue({"done": last["done"], "total": last["total"], "unit": last["unit"]})
+        with self._queue_lock:
+            queued, self._queued = self._queued, []
+        return _merged(queued)
+
+    def _queue(self, fields: dict[str, Any], *, separate: bool = False) -> None:
+        """Add ``fields`` to the last queued write, or (``separate``) start a new one."""
+        with self._queue_lock:
+            if separate or not self._queued:
+                self._queued.append(dict(fields))
+            else:
+                self._queued[-1].update(fields)
 
     def _end_stage(self, now: float) -> bool:
         name = self._state.get("stage")
@@ -117,34 +145,42 @@ class ProgressReporter:
         self._stages.append({
             "stage": name, "done": self._state.get("done"), "total": self._state.get("total"),
             "unit": self._state.get("unit"), "seconds": round(max(now - started, 0.0), 3)})
-        self._pending["stages"] = list(self._stages)
+        self._queue({"stages": list(self._stages)})
         return True
 
     def flush(self, now: float | None = None) -> bool:
-        """Write what is pending. False when the database is unreachable: the fields stay pending
-        for the next write (tried after the usual interval), and the job goes on."""
-        if not self._pending:
-            return True
-        try:
-            with self._session_factory.begin() as session:
-                repo.update_fields(session, self._job_id, **self._pending)
-        except DBAPIError as exc:
-            if not is_unreachable(exc):
-                raise
-            self._failed_writes += 1
-            if self._failed_writes == 1:
-                log.warning("job %s: progress not written (database unreachable); kept for the "
-                            "next write: %s", self._job_id, exc.orig)
+        """Write what is queued, in order. False when the database is unreachable: the fields
+        stay queued for the next write, and the job goes on. From any thread (one at a time)."""
+        with self._write_lock:
+            with self._queue_lock:
+                queued, self._queued = self._queued, []
+            if not queued:
+                return True
+            while queued:
+                try:
+                    with self._session_factory.begin() as session:
+                        repo.update_fields(session, self._job_id, **queued[0])
+                except DBAPIError as exc:
+                    with self._queue_lock:  # back in front of what came meanwhile, as one write
+                        self._queued[:0] = [_merged(queued)]
+                    if not is_unreachable(exc):
+                        if not self._inline:
+                            self._write_error = exc
+                        raise
+                    self._failed_writes += 1
+                    if self._failed_writes == 1:
+                        log.warning("job %s: progress not written (database unreachable); kept "
+                                    "for the next write: %s", self._job_id, exc.orig)
+                    self._last_write = self._clock() if now is None else now
+                    return False
+                queued.pop(0)
+                self.writes += 1
+            if self._failed_writes:
+                log.info("job %s: progress written again after %d failed writes", self._job_id,
+                         self._failed_writes)
+                self._failed_writes = 0
             self._last_write = self._clock() if now is None else now
-            return False
-        if self._failed_writes:
-            log.info("job %s: progress written again after %d failed writes", self._job_id,
-                     self._failed_writes)
-            self._failed_writes = 0
-        self._pending = {}
-        self._last_write = self._clock() if now is None else now
-        self.writes += 1
-        return True
+            return True
 
     def _update_rate(self, now: float, done: float) -> None:
         if self._rate_sample is None:
@@ -166,3 +202,11 @@ class ProgressReporter:
             remaining = max(total - done, 0.0)
             derived["eta_s"] = remaining / self._rate if self._rate else None
         return derived
+
+
+def _merged(writes: list[dict[str, Any]]) -> dict[str, Any]:
+    """Consecutive writes as one (later fields win)."""
+    fields: dict[str, Any] = {}
+    for write in writes:
+        fields.update(write)
+    return fields

@@ -2,12 +2,13 @@
 
 A ``Worker`` polls the jobs table, claims the oldest queued job atomically, and runs its task
 function in its own process (never in the API's event loop). While the task runs, a monitor thread
-writes heartbeats and watches ``cancel_requested``; when set (or when the worker is shutting down)
-the task's ``should_stop()`` turns true and the task stops at its next check. On start and
-periodically, a worker marks ``interrupted`` the running jobs of workers that are gone (same host:
-process no longer exists; any host: heartbeat older than the timeout), so nothing stays "running"
-forever. A job's final state, with its last stage, is one write that waits out a database
-outage of up to ``DB_RETRY_S`` (the heartbeat and progress writes skip what an outage costs them).
+writes heartbeats and the task's progress and watches ``cancel_requested``; when set (or when the
+worker is shutting down) the task's ``should_stop()`` turns true and the task stops at its next
+check. On start and periodically, a worker marks ``interrupted`` the running jobs of workers that
+are gone (same host: process no longer exists; any host: heartbeat older than the timeout), so
+nothing stays "running" forever. A job's final state, with its last stage, is one write that
+waits out a database outage of up to ``DB_RETRY_S`` (the heartbeat and progress writes skip what
+an outage costs them).
 The broad ``except`` in ``_run_task`` is one of the two allowed in the codebase.
 
 This module is NOT responsible for which states a user may request (``services/jobs.py``) or for
@@ -16,6 +17,7 @@ how progress is stored (``reporter.py``).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -28,7 +30,7 @@ from datetime import timedelta
 from typing import Any
 
 import psutil
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from interpstudio.core.errors import AppError, InvalidJobState, JobCancelled
@@ -39,6 +41,7 @@ from interpstudio.db.repositories import jobs as repo
 from interpstudio.db.session import make_engine, make_session_factory, retry_while_unreachable
 from interpstudio.jobs.context import JobContext
 from interpstudio.jobs.registry import TASKS, load_task
+from interpstudio.jobs.reporter import ProgressReporter
 
 log = logging.getLogger(__name__)
 
@@ -131,23 +134,24 @@ class Worker:
         stop = threading.Event()
         cancel_requested = threading.Event()
         monitor_done = threading.Event()
-        monitor = threading.Thread(
-            target=self._monitor, args=(job_id, stop, cancel_requested, monitor_done),
-            name=f"job-{job_id}-monitor", daemon=True,
-        )
-        monitor.start()
         ctx = JobContext(job_id=job_id, kind=job["kind"], params=job["params"],
                          checkpoint=job["checkpoint"], settings=self.settings,
                          session_factory=self.session_factory, stop_event=stop)
+        monitor = threading.Thread(
+            target=self._monitor, args=(job_id, ctx.reporter, stop, cancel_requested,
+                                        monitor_done),
+            name=f"job-{job_id}-monitor", daemon=True,
+        )
+        monitor.start()
         try:
             outcome = self._run_task(job, ctx, cancel_requested)
-            # the last stage and any progress an outage held back land with the final state, in
-            # one write that waits out a database outage of up to DB_RETRY_S
-            fields = ctx.reporter.closing_fields(succeeded=outcome["state"] == "succeeded")
-            self._finish(job_id, {**fields, "rate": None, "eta_s": None, **outcome})
         finally:
             monitor_done.set()
-            monitor.join()
+            monitor.join()  # no progress write may land after the final state
+        # the last stage and any progress not yet written land with the final state, in one
+        # write that waits out a database outage of up to DB_RETRY_S
+        fields = ctx.reporter.closing_fields(succeeded=outcome["state"] == "succeeded")
+        self._finish(job_id, {**fields, "rate": None, "eta_s": None, **outcome})
 
     def _run_task(self, job: dict[str, Any], ctx: JobContext,
                   cancel_requested: threading.Event) -> dict[str, Any]:
@@ -173,10 +177,13 @@ class Worker:
     def _monitor(
         self,
         job_id: int,
+        reporter: ProgressReporter,
         stop: threading.Event,
         cancel_requested: threading.Event,
         done: threading.Event,
     ) -> None:
+        """Every tick: heartbeat (every ``heartbeat_interval_s``), read ``cancel_requested`` and
+        write the task's queued progress (so the task never waits for the database)."""
         last_beat = time.monotonic()
         failing = False
         while not done.wait(CANCEL_POLL_S):
@@ -198,6 +205,8 @@ class Worker:
                 cancel_requested.set()
             if wants_cancel or self.shutdown.is_set():
                 stop.set()
+            with contextlib.suppress(DBAPIError):  # kept queued; any other error is the task's
+                reporter.flush()
 
     def _finish(self, job_id: int, fields: dict[str, Any]) -> None:
         state = fields["state"]
