@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from interpstudio.core.errors import PathOutsideRoot
-from interpstudio.core.logging import RedactingFilter, redact
+from interpstudio.core.logging import FailureStreak, RedactingFilter, redact
 from interpstudio.core.paths import ensure_within, safe_join
 
 
@@ -47,3 +47,22 @@ def test_tokens_are_redacted_from_log_records(caplog: pytest.LogCaptureFixture) 
     with caplog.at_level(logging.INFO, logger="test.redaction"):
         logger.info("downloading with %s", "hf_SECRETSECRET123")
     assert "hf_SECRETSECRET123" not in caplog.text
+
+
+def test_a_run_of_failures_is_two_log_lines(caplog: pytest.LogCaptureFixture) -> None:
+    """An outage met every tick logs its first failure and its end with the count, nothing per
+    tick; a second outage is logged again."""
+    logger = logging.getLogger("test.streak")
+    streak = FailureStreak(logger)
+    with caplog.at_level(logging.INFO, logger="test.streak"):
+        streak.ended("worked after %d failures")  # no run of failures: nothing
+        for _ in range(5):
+            streak.failed("write of %s failed", "job 1")
+        streak.ended("%s written after %d failures", "job 1")
+        streak.ended("%s written after %d failures", "job 1")
+        streak.failed("write of %s failed", "job 2")
+    assert [(r.levelname, r.getMessage()) for r in caplog.records] == [
+        ("WARNING", "write of job 1 failed"),
+        ("INFO", "job 1 written after 5 failures"),
+        ("WARNING", "write of job 2 failed"),
+    ]

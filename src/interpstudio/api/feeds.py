@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from interpstudio.api.schemas import JobRead, SystemRead
 from interpstudio.core.events import EventBus
+from interpstudio.core.logging import FailureStreak
 from interpstudio.db.base import utcnow
 from interpstudio.db.repositories import jobs as repo
 from interpstudio.services.system import system_metrics
@@ -49,19 +50,16 @@ class PeriodicTask(ABC):
                 await self._task
 
     async def _loop(self) -> None:
-        failing = False
+        name = type(self).__name__
+        streak = FailureStreak(log)
         while True:
             try:
                 await self.tick()
             except Exception:  # logged once per run of failures; the next tick tries again
-                if not failing:
-                    log.exception("%s failed; retrying every %s s", type(self).__name__,
-                                  self._interval_s)
-                failing = True
+                streak.failed("%s failed; retrying every %s s", name, self._interval_s,
+                              exc_info=True, level=logging.ERROR)
             else:
-                if failing:
-                    log.info("%s works again", type(self).__name__)
-                failing = False
+                streak.ended("%s works again after %d failed ticks", name)
             await asyncio.sleep(self._interval_s)
 
     @abstractmethod

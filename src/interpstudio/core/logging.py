@@ -1,8 +1,10 @@
-"""Logging set-up with secret redaction.
+"""Logging set-up with secret redaction, and the log of a run of failures.
 
 ``configure_logging`` installs one handler whose filter masks anything that looks like an access
 token (``hf_...``, ``Bearer ...``, ``api_key=...``) so that tokens never reach a log line even
-when a library logs a URL or a header. This module is NOT responsible for deciding what to log.
+when a library logs a URL or a header. ``FailureStreak`` logs a run of failures (a database
+outage met every tick) as two lines: its first failure and its end. This module is NOT
+responsible for deciding what to log.
 """
 
 from __future__ import annotations
@@ -43,3 +45,27 @@ def configure_logging(level: str = "INFO") -> None:
     handler.addFilter(RedactingFilter())
     root.addHandler(handler)
     root.setLevel(level)
+
+
+class FailureStreak:
+    """Logs the first failure of a run of failures and, once something works again, the end of
+    the run with its length: an outage met four times a second is two lines, not a traceback per
+    attempt. ``failures`` is the length of the current run (0 when none)."""
+
+    def __init__(self, logger: logging.Logger) -> None:
+        self._logger = logger
+        self.failures = 0
+
+    def failed(self, message: str, *args: object, exc_info: bool = False,
+               level: int = logging.WARNING) -> None:
+        """One more failure; ``message % args`` is logged for the first only (``exc_info``: with
+        the exception being handled; ``level``: ERROR where the failure may be a bug)."""
+        self.failures += 1
+        if self.failures == 1:
+            self._logger.log(level, message, *args, exc_info=exc_info)
+
+    def ended(self, message: str, *args: object) -> None:
+        """Something worked: after a run of failures, log ``message % (*args, failures)``."""
+        if self.failures:
+            self._logger.info(message, *args, self.failures)
+            self.failures = 0

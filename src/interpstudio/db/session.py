@@ -22,6 +22,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from interpstudio.core.logging import FailureStreak
+
 BUSY_TIMEOUT_S = 30
 DB_RETRY_S = 30.0  # how long a write that must land waits out an unreachable database
 PG_CONNECT_TIMEOUT_S = 10  # PostgreSQL: give up on a connection attempt (unless the URL says)
@@ -106,20 +108,17 @@ def retry_while_unreachable(work: Callable[[], T], *, what: str,
     ``within_s`` seconds; then the last error is raised. ``what`` names the write in the log."""
     deadline = time.monotonic() + within_s
     delay = 0.1
-    failures = 0
+    outage = FailureStreak(log)
     while True:
         try:
             result = work()
         except DBAPIError as exc:
             if not is_unreachable(exc) or time.monotonic() + delay > deadline:
                 raise
-            failures += 1
-            if failures == 1:
-                log.warning("database unreachable writing %s; retrying for up to %.0f s: %s",
-                            what, within_s, exc.orig)
+            outage.failed("database unreachable writing %s; retrying for up to %.0f s: %s",
+                          what, within_s, exc.orig)
             time.sleep(delay)
             delay = min(delay * 2, 2.0)
             continue
-        if failures:
-            log.info("%s written after %d failed attempts", what, failures)
+        outage.ended("%s written after %d failed attempts", what)
         return result

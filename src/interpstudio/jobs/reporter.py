@@ -30,6 +30,7 @@ from typing import Any
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
+from interpstudio.core.logging import FailureStreak
 from interpstudio.db.repositories import jobs as repo
 from interpstudio.db.session import is_unreachable
 
@@ -69,7 +70,7 @@ class ProgressReporter:
         self._stage_started: float | None = None
         self._stages: list[dict[str, Any]] = []
         self.writes = 0
-        self._failed_writes = 0  # in the current run of failures (0 once a write lands again)
+        self._outage = FailureStreak(log)
 
     def update(
         self,
@@ -167,18 +168,14 @@ class ProgressReporter:
                         if not self._inline:
                             self._write_error = exc
                         raise
-                    self._failed_writes += 1
-                    if self._failed_writes == 1:
-                        log.warning("job %s: progress not written (database unreachable); kept "
-                                    "for the next write: %s", self._job_id, exc.orig)
+                    self._outage.failed("job %s: progress not written (database unreachable); "
+                                        "kept for the next write: %s", self._job_id, exc.orig)
                     self._last_write = self._clock() if now is None else now
                     return False
                 queued.pop(0)
                 self.writes += 1
-            if self._failed_writes:
-                log.info("job %s: progress written again after %d failed writes", self._job_id,
-                         self._failed_writes)
-                self._failed_writes = 0
+            self._outage.ended("job %s: progress written again after %d failed writes",
+                               self._job_id)
             self._last_write = self._clock() if now is None else now
             return True
 

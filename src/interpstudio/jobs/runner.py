@@ -34,6 +34,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from interpstudio.core.errors import AppError, InvalidJobState, JobCancelled
+from interpstudio.core.logging import FailureStreak
 from interpstudio.core.settings import Settings
 from interpstudio.db.base import utcnow
 from interpstudio.db.models import Job
@@ -185,7 +186,7 @@ class Worker:
         """Every tick: heartbeat (every ``heartbeat_interval_s``), read ``cancel_requested`` and
         write the task's queued progress (so the task never waits for the database)."""
         last_beat = time.monotonic()
-        failing = False
+        outage = FailureStreak(log)
         while not done.wait(CANCEL_POLL_S):
             beat = time.monotonic() - last_beat >= self.settings.heartbeat_interval_s
             try:
@@ -196,11 +197,10 @@ class Worker:
                     else:
                         wants_cancel = bool(session.get(Job, job_id).cancel_requested)  # type: ignore[union-attr]
             except Exception:  # a transient DB error must not kill the job; try next tick
-                if not failing:  # once per outage, not every tick
-                    log.exception("monitor of job %s: database error", job_id)
-                failing = True
+                outage.failed("monitor of job %s: database error", job_id, exc_info=True,
+                              level=logging.ERROR)
                 continue
-            failing = False
+            outage.ended("monitor of job %s: database works again after %d failed ticks", job_id)
             if wants_cancel:
                 cancel_requested.set()
             if wants_cancel or self.shutdown.is_set():
