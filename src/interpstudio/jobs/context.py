@@ -4,8 +4,9 @@ A task function receives one ``JobContext``. It reports progress with ``ctx.prog
 the runner's monitor thread writes it, so a slow database never holds the task up), calls
 ``ctx.check_cancelled()`` (or passes ``ctx.should_stop`` to ml code) between chunks of work, and
 saves a checkpoint with ``ctx.save_checkpoint(...)`` so ``resume`` can continue, and writes the
-rows it owns with ``ctx.write(...)``, which waits out a brief database outage. This module is NOT
-responsible for claiming jobs or deciding final states (``runner.py``).
+rows it owns with ``ctx.update_row(...)`` or ``ctx.write(...)``, which wait out a brief database
+outage. This module is NOT responsible for claiming jobs or deciding final states
+(``runner.py``).
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from interpstudio.core.errors import JobCancelled
 from interpstudio.core.paths import DataPaths
 from interpstudio.core.settings import Settings
 from interpstudio.db.repositories import jobs as repo
+from interpstudio.db.repositories import rows
+from interpstudio.db.repositories.rows import Row
 from interpstudio.db.session import retry_while_unreachable
 from interpstudio.jobs.reporter import ProgressReporter
 
@@ -78,6 +81,18 @@ class JobContext:
         self.reporter.flush()
         self.write("checkpoint",
                    lambda session: repo.update_fields(session, self.job_id, checkpoint=checkpoint))
+
+    def update_row(self, table: type[Row], row_id: int, **fields: Any) -> bool:
+        """Set ``fields`` on the ``table`` row the task works for (one retried transaction: see
+        ``write``); False when the row is gone (deleted meanwhile: nothing to record)."""
+
+        def work(session: Session) -> bool:
+            row = session.get(table, row_id)
+            if row is not None:
+                rows.update(session, row, **fields)
+            return row is not None
+
+        return self.write(f"{table.__tablename__} row {row_id}", work)
 
     def write(self, what: str, work: Callable[[Session], T]) -> T:
         """Run ``work`` in one transaction, again while the database is unreachable, for up to

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from interpstudio.db.base import utcnow
 from interpstudio.db.models import Dataset, Extraction, Tokenization
+from interpstudio.db.repositories.rows import update as update  # the shared write
 
 Row = TypeVar("Row", Dataset, Tokenization)
 
@@ -38,14 +39,6 @@ def list_datasets(session: Session, *, limit: int = 50,
     items = session.scalars(select(Dataset).order_by(Dataset.id.desc()).limit(limit)
                             .offset(offset)).all()
     return list(items), int(total)
-
-
-def update(session: Session, row: Row, **fields: Any) -> Row:
-    for name, value in fields.items():
-        setattr(row, name, value)
-    row.updated_at = utcnow()
-    session.flush()
-    return row
 
 
 def create_tokenization(session: Session, **fields: Any) -> Tokenization:

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from interpstudio.db.base import utcnow
 from interpstudio.db.models import Extraction
+from interpstudio.db.repositories.rows import update as update  # the shared write
 
 
 def create(session: Session, **fields: Any) -> Extraction:
@@ -60,14 +61,6 @@ def list_extractions(
 def for_model(session: Session, model_id: int) -> list[Extraction]:
     return list(session.scalars(
         select(Extraction).where(Extraction.model_id == model_id).order_by(Extraction.id)).all())
-
-
-def update(session: Session, row: Extraction, **fields: Any) -> Extraction:
-    for key, value in fields.items():
-        setattr(row, key, value)
-    row.updated_at = utcnow()
-    session.flush()
-    return row
 
 
 def delete(session: Session, row: Extraction) -> None:

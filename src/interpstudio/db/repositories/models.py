@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from interpstudio.db.base import utcnow
 from interpstudio.db.models import Extraction, Model, Tokenization
+from interpstudio.db.repositories.rows import update as update  # the shared write
 
 
 def create(session: Session, **fields: Any) -> Model:
@@ -45,14 +46,6 @@ def list_models(session: Session, *, statuses: Sequence[str] = (), search: str |
     total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
     items = session.scalars(query.order_by(Model.id.desc()).limit(limit).offset(offset)).all()
     return list(items), int(total)
-
-
-def update(session: Session, model: Model, **fields: Any) -> Model:
-    for name, value in fields.items():
-        setattr(model, name, value)
-    model.updated_at = utcnow()
-    session.flush()
-    return model
 
 
 def merge_info(session: Session, model: Model, **facts: Any) -> Model:

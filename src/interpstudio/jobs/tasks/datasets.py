@@ -22,11 +22,8 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy.orm import Session
-
 from interpstudio.core.errors import AppError, JobCancelled
 from interpstudio.db.models import Dataset, Model, Tokenization
-from interpstudio.db.repositories import datasets as repo
 from interpstudio.jobs.context import JobContext
 from interpstudio.ml.dataset_hub import HubDatasetPlan, download_hub_files
 from interpstudio.ml.hub_errors import DiskFull
@@ -43,16 +40,6 @@ from interpstudio.services.dataset_files import RAW_DIR, raw_files, remove_folde
 from interpstudio.services.dataset_params import DatasetImportParams, TokenizeParams
 from interpstudio.services.datasets import read_options
 from interpstudio.services.model_files import take_token
-
-
-def _update(ctx: JobContext, model: type[Dataset] | type[Tokenization], row_id: int,
-            **fields: Any) -> None:
-    def work(session: Session) -> None:
-        row = session.get(model, row_id)
-        if row is not None:
-            repo.update(session, row, **fields)
-
-    ctx.write(f"{model.__tablename__} row {row_id}", work)
 
 
 def _snapshot(ctx: JobContext, model: type[Any], row_id: int) -> dict[str, Any]:
@@ -127,7 +114,7 @@ def run_dataset_import(ctx: JobContext) -> dict[str, Any]:
     (folder / "text.parquet").unlink(missing_ok=True)
     if dataset["source"] in ("local", "bundled"):
         remove_folder(raw)  # a resumed import copies again: no half-copied file survives
-    _update(ctx, Dataset, dataset["id"], status="importing", error_message=None)
+    ctx.update_row(Dataset, dataset["id"], status="importing", error_message=None)
     try:
         files = _fetch(ctx, dataset, params, raw)
         read = _read(ctx, raw, files, params, folder)
@@ -145,7 +132,7 @@ def run_dataset_import(ctx: JobContext) -> dict[str, Any]:
     # huggingface_hub's local-dir cache, left by an import begun before downloads were ours
     shutil.rmtree(raw / ".cache", ignore_errors=True)
     total = sum(int(f["bytes"]) for f in files)
-    _update(ctx, Dataset, dataset["id"], status="ready", files=files, bytes=total,
+    ctx.update_row(Dataset, dataset["id"], status="ready", files=files, bytes=total,
             rows=read["rows"], text_column=read["text_column"], stats=read["stats"],
             info={**(dataset["info"] or {}), **read["info"]})
     return {"dataset_id": dataset["id"], "rows": read["rows"], "bytes": total,
@@ -157,7 +144,7 @@ def _fail_import(ctx: JobContext, dataset: dict[str, Any], folder: Path, exc: Ex
     remove_folder(folder)
     status = "cancelled" if isinstance(exc, JobCancelled) else "failed"
     message = exc.message if isinstance(exc, AppError) else f"{type(exc).__name__}: {exc}"
-    _update(ctx, Dataset, dataset["id"], status=status, error_message=message)
+    ctx.update_row(Dataset, dataset["id"], status=status, error_message=message)
 
 
 def _write_manifest_stats(folder: Path, stats: dict[str, Any]) -> None:
@@ -191,7 +178,7 @@ def run_tokenization(ctx: JobContext) -> dict[str, Any]:
     try:
         tokenizer = load_tokenizer(resolve(ctx.paths, model["path"]))
         resolved = resolve_policy(TokenizationPolicy(**requested), tokenizer)
-        _update(ctx, Tokenization, tokenization["id"], status="running", error_message=None,
+        ctx.update_row(Tokenization, tokenization["id"], status="running", error_message=None,
                 policy={**resolved, "requested": requested})
         writer = TokenStoreWriter(folder, meta={
             "tokenizer_key": tokenization["tokenizer_key"], "policy": resolved,
@@ -215,8 +202,8 @@ def run_tokenization(ctx: JobContext) -> dict[str, Any]:
     except (AppError, OSError) as exc:
         status = "cancelled" if isinstance(exc, JobCancelled) else "failed"
         message = exc.message if isinstance(exc, AppError) else f"{type(exc).__name__}: {exc}"
-        _update(ctx, Tokenization, tokenization["id"], status=status, error_message=message)
+        ctx.update_row(Tokenization, tokenization["id"], status=status, error_message=message)
         raise
     counts = {**counts, "sequences": len(store), "tokens": store.n_tokens}
-    _update(ctx, Tokenization, tokenization["id"], status="ready", counts=counts, stats=stats)
+    ctx.update_row(Tokenization, tokenization["id"], status="ready", counts=counts, stats=stats)
     return {"tokenization_id": tokenization["id"], "resumed_from_row": resumed_from, **counts}

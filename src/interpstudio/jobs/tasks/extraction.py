@@ -26,12 +26,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy.orm import Session
-
 from interpstudio.core.errors import JobCancelled
 from interpstudio.core.paths import ensure_within
 from interpstudio.db.models import Extraction, Model, Tokenization
-from interpstudio.db.repositories import extractions as repo
 from interpstudio.jobs.context import JobContext
 from interpstudio.services.extraction_params import ExtractionSpec
 from interpstudio.services.extractions import (
@@ -45,15 +42,6 @@ from interpstudio.services.model_files import quantized_cache_dir
 
 CONTEXT_BEFORE = 12
 CONTEXT_AFTER = 4
-
-
-def _update_row(ctx: JobContext, extraction_id: int, **fields: Any) -> None:
-    def work(session: Session) -> None:
-        row = session.get(Extraction, extraction_id)
-        if row is not None:
-            repo.update(session, row, **fields)
-
-    ctx.write(f"extraction {extraction_id}", work)
 
 
 def run_extraction(ctx: JobContext) -> dict[str, Any]:
@@ -82,7 +70,8 @@ def run_extraction(ctx: JobContext) -> dict[str, Any]:
             "counts": dict(row.counts or {}),
         }
     outcome = "failed"
-    _update_row(ctx, extraction_id, status="running", error_message=None, job_id=ctx.job_id)
+    ctx.update_row(Extraction, extraction_id, status="running", error_message=None,
+                   job_id=ctx.job_id)
     try:
         result = _run(ctx, extraction_id, spec, facts)
         outcome = "complete"
@@ -94,7 +83,7 @@ def run_extraction(ctx: JobContext) -> dict[str, Any]:
         if outcome != "complete":
             error = sys.exc_info()[1]
             message = getattr(error, "message", None) or (str(error) if error else None)
-            _update_row(ctx, extraction_id, status=outcome,
+            ctx.update_row(Extraction, extraction_id, status=outcome,
                         error_message=None if outcome == "cancelled" else message)
 
 
@@ -120,7 +109,7 @@ def _run(ctx: JobContext, extraction_id: int, spec: ExtractionSpec,
     loaded = load_for_extraction(facts["model_dir"], precision=facts["precision"],
                                  device=spec.device, quantized_cache=facts["quantized_cache"],
                                  memory_budget_bytes=ctx.settings.memory_budget_bytes)
-    _update_row(ctx, extraction_id, precision_used=loaded.precision_used)
+    ctx.update_row(Extraction, extraction_id, precision_used=loaded.precision_used)
     ctx.check_cancelled()
     options = engine_options(spec)
     if not resume:
@@ -153,7 +142,7 @@ def _run(ctx: JobContext, extraction_id: int, spec: ExtractionSpec,
               "shards": len(result.manifest["shards"]), "tokens_per_s": result.tokens_per_s,
               "elapsed_s": result.elapsed_s, "oom_events": result.oom_events,
               "batch_size_final": result.batch_size_final}
-    _update_row(ctx, extraction_id, status="complete", counts=counts,
+    ctx.update_row(Extraction, extraction_id, status="complete", counts=counts,
                 info={"bound": bound, "model_load": loaded.summary(), "widths": result.widths,
                       "resumed_from_rows": result.resumed_from_rows})
     return {"extraction_id": extraction_id, **{k: summary[k] for k in (
