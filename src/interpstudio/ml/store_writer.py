@@ -503,7 +503,8 @@ class ActivationWriter:
 
     def _write_stats(self, manifest: dict[str, Any], stats: dict[str, StreamingStats]) -> None:
         summary = store_statistics(self.path, manifest, stats, self._pool.map, held=self._held)
-        layout.write_json_atomic(self.path / layout.STATS_NAME, summary, durable=self.durable)
+        layout.write_json_atomic(self.path / layout.STATS_NAME, summary, durable=self.durable,
+                                 indent=False)  # per-dimension arrays: tens of MB
         manifest["stats"] = layout.STATS_NAME
 
     def _fold_shard(self, shard_set: _ShardSet, number: int, rows: int, *, final: bool) -> None:
