@@ -66,3 +66,48 @@ def test_a_run_of_failures_is_two_log_lines(caplog: pytest.LogCaptureFixture) ->
         ("INFO", "job 1 written after 5 failures"),
         ("WARNING", "write of job 2 failed"),
     ]
+
+
+def test_a_served_api_key_never_reaches_the_server_log(tmp_path: Path) -> None:
+    """Found in a browser: uvicorn logged ``WebSocket /api/v1/ws?api_key=<the key>`` (its loggers
+    have their own handlers, which the root's filter never saw). A real ``interpstudio serve``
+    is asked for the WebSocket and an HTTP route with the key in the query, right and wrong."""
+    import os
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    from websockets.exceptions import InvalidStatus
+    from websockets.sync.client import connect
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    key, wrong = "sk-SERVEDSECRET42", "sk-WRONGGUESS77"
+    env = {**os.environ, "INTERPSTUDIO_DATA_DIR": str(tmp_path / "data"),
+           "INTERPSTUDIO_API_KEY": key, "INTERPSTUDIO_WORKERS": "0"}
+    env.pop("INTERPSTUDIO_DATABASE_URL", None)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "interpstudio", "serve", "--port", str(port)], env=env,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1/health?api_key={key}")
+                break
+            except OSError:
+                assert server.poll() is None and time.monotonic() < deadline, "server never came up"
+                time.sleep(0.2)
+        with connect(f"ws://127.0.0.1:{port}/api/v1/ws?api_key={key}"):
+            pass
+        with pytest.raises(InvalidStatus):  # refused at the handshake
+            connect(f"ws://127.0.0.1:{port}/api/v1/ws?api_key={wrong}").close()
+        time.sleep(0.5)
+    finally:
+        server.terminate()
+        log, _ = server.communicate(timeout=30)
+    assert "WebSocket /api/v1/ws?api_key=***" in log  # the lines are there, masked
+    assert key not in log and wrong not in log

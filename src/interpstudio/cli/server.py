@@ -26,7 +26,7 @@ def serve(
     import uvicorn
 
     from interpstudio.api.app import create_app
-    from interpstudio.core.logging import configure_logging
+    from interpstudio.core.logging import configure_logging, uvicorn_log_config
     from interpstudio.db.migrate import upgrade
     from interpstudio.jobs.pool import WorkerPool
 
@@ -40,7 +40,7 @@ def serve(
         console.print(f"Interp Studio on http://{settings.host}:{settings.port} "
                       f"(data: {settings.data_dir}, workers: {settings.workers})")
         uvicorn.run(create_app(settings), host=settings.host, port=settings.port,
-                    log_level=settings.log_level.lower())
+                    log_level=settings.log_level.lower(), log_config=uvicorn_log_config())
     finally:
         pool.stop()
 

@@ -2,15 +2,19 @@
 
 ``configure_logging`` installs one handler whose filter masks anything that looks like an access
 token (``hf_...``, ``Bearer ...``, ``api_key=...``) so that tokens never reach a log line even
-when a library logs a URL or a header. ``FailureStreak`` logs a run of failures (a database
+when a library logs a URL or a header; ``uvicorn_log_config`` puts the same filter on uvicorn's
+own handlers (its loggers do not propagate to the root, and its WebSocket line carries the
+``?api_key=`` query). ``FailureStreak`` logs a run of failures (a database
 outage met every tick) as two lines: its first failure and its end. This module is NOT
 responsible for deciding what to log.
 """
 
 from __future__ import annotations
 
+import copy
 import logging
 import re
+from typing import Any
 
 _SECRET_PATTERNS = [
     re.compile(r"hf_[A-Za-z0-9]{6,}"),
@@ -27,11 +31,20 @@ def redact(text: str) -> str:
 
 
 class RedactingFilter(logging.Filter):
+    """Masks secrets in a record's message and in each of its string arguments, keeping the
+    arguments a tuple: uvicorn's access formatter unpacks them, so they cannot be folded into
+    the message."""
+
     def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        cleaned = redact(message)
-        if cleaned != message:
-            record.msg, record.args = cleaned, None
+        if isinstance(record.msg, str):
+            record.msg = redact(record.msg)
+        if isinstance(record.args, tuple):
+            record.args = tuple(redact(a) if isinstance(a, str) else a for a in record.args)
+        elif record.args:  # a mapping or one odd argument: fold it into the message
+            message = record.getMessage()
+            cleaned = redact(message)
+            if cleaned != message:
+                record.msg, record.args = cleaned, None
         return True
 
 
@@ -45,6 +58,17 @@ def configure_logging(level: str = "INFO") -> None:
     handler.addFilter(RedactingFilter())
     root.addHandler(handler)
     root.setLevel(level)
+
+
+def uvicorn_log_config() -> dict[str, Any]:
+    """uvicorn's default logging configuration with ``RedactingFilter`` on every handler."""
+    from uvicorn.config import LOGGING_CONFIG
+
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config.setdefault("filters", {})["redact"] = {"()": RedactingFilter}
+    for handler in config["handlers"].values():
+        handler["filters"] = [*handler.get("filters", []), "redact"]
+    return config
 
 
 class FailureStreak:
