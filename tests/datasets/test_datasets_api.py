@@ -164,6 +164,22 @@ def test_get_rename_unknown_and_local_outside_roots(api: TestClient, tmp_path: P
     assert api.get("/api/v1/tokenizations/5").status_code == 404
 
 
+def test_a_link_inside_an_allowed_folder_cannot_import_a_file_outside(
+        api: TestClient, ds_settings: Settings, tmp_path: Path) -> None:
+    """Found by a tester: a folder inside the data dir holding a link to a file outside it
+    imported that file (its text served by preview); a NUL in a path was a 500."""
+    secret = tmp_path / "secret.txt"
+    secret.write_text("not yours\n")
+    folder = ds_settings.data_dir / "linked"
+    folder.mkdir(parents=True)
+    (folder / "host.txt").symlink_to(secret)
+    refused = api.post(API, json={"source": "local", "paths": [str(folder)]})
+    assert refused.status_code == 403, refused.text
+    assert api.get(API).json()["total"] == 0
+    nul = api.post(API, json={"source": "local", "paths": ["ok\u0000.txt"]})
+    assert nul.status_code == 422 and "NUL" in nul.json()["error"]["message"]
+
+
 def test_tokenize_progress_arrives_over_websocket_and_increases(
     api: TestClient, ds_settings: Settings, llama_model_id: int, worker_thread, wait_dataset,
 ) -> None:

@@ -205,3 +205,28 @@ def test_a_checkpoint_whose_tokenizer_is_another_models_fails_saying_so(
     assert failed["status"] == "failed"
     assert "tokenizer files belong to another model" in failed["error_message"]
     assert "has 256 entries" in failed["error_message"]
+
+
+def test_links_inside_an_allowed_folder_cannot_import_files_outside_the_roots(
+        settings: Settings, tiny_llama_dir: Path, tmp_path: Path) -> None:
+    """Found by a tester: a folder inside the roots whose files are links to a checkpoint outside
+    them imported to ``ready`` (only the path given was checked, not the files found in it)."""
+    from interpstudio.core.errors import PathOutsideRoot
+
+    outside = shutil.copytree(tiny_llama_dir, tmp_path / "outside")
+    root = tmp_path / "root"
+    linked = root / "linked"
+    linked.mkdir(parents=True)
+    for file in outside.iterdir():
+        (linked / file.name).symlink_to(file)
+    settings = settings.model_copy(update={"import_roots": [root]})
+    factory = make_session_factory(make_engine(settings.resolved_database_url))
+    with factory.begin() as session, pytest.raises(PathOutsideRoot):
+        model_sources.start_import(session=session, settings=settings, path=str(linked))
+    with factory() as session:
+        assert models.list_models(session=session, statuses=None, search=None, limit=10,
+                                  offset=0)[1] == 0
+    inside = shutil.copytree(tiny_llama_dir, root / "inside")  # real files: still imported
+    with factory.begin() as session:
+        assert model_sources.start_import(session=session, settings=settings,
+                                          path=str(inside))[1]

@@ -27,8 +27,11 @@ def within_import_roots(path: str | os.PathLike[str], settings: Settings) -> Pat
 def ensure_within(path: str | os.PathLike[str], roots: list[Path],
                   hint: str | None = None) -> Path:
     """Resolve ``path`` (following links) and return it if it lies inside one of ``roots``;
-    ``hint`` (what to do instead) ends the refusal's message. ``~user`` of an unknown user is
-    ``InvalidInput``, not a crash."""
+    ``hint`` (what to do instead) ends the refusal's message. ``~user`` of an unknown user and a
+    NUL character are ``InvalidInput``, not a crash."""
+    if "\x00" in os.fspath(path):
+        raise InvalidInput("the path contains a NUL character; give a real path",
+                           details={"path": os.fspath(path).replace("\x00", "\\0")})
     try:
         resolved = Path(path).expanduser().resolve()
     except RuntimeError as exc:  # "~name" of a user this machine does not have

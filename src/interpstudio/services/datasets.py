@@ -140,6 +140,8 @@ def add_local_dataset(*, session: Session, settings: Settings, files: list[str],
         sources = [bundled_text_path()]
     else:
         sources = _expand([within_import_roots(f, settings) for f in files])
+        for source in sources:  # a folder's files too: a link inside one may point anywhere
+            within_import_roots(source, settings)
     names = [p.name for p in sources]
     if len(set(names)) != len(names):
         raise InvalidInput("two files have the same name; rename one (files are stored by name)",

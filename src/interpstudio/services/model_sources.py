@@ -85,7 +85,8 @@ def start_import(*, session: Session, settings: Settings, path: str,
     source = within_import_roots(_user_path(path), settings)
     config = within_import_roots(_user_path(config_path), settings) if config_path else None
     return _queue_import(session, source, config, precision, name or _display_name(source),
-                         source_kind="local", drift_precisions=drift_precisions)
+                         source_kind="local", drift_precisions=drift_precisions,
+                         roots_of=settings)
 
 
 def start_bundled_import(*, session: Session, precision: str = "fp32",
@@ -127,10 +128,16 @@ def _display_name(source: Path) -> str:
 
 def _queue_import(session: Session, source: Path, config: Path | None, precision: str,
                   name: str, *, source_kind: str,
-                  drift_precisions: list[str] | None) -> tuple[Model, bool]:
+                  drift_precisions: list[str] | None,
+                  roots_of: Settings | None = None) -> tuple[Model, bool]:
+    """``roots_of``: every file the import reads (a folder's too: a link inside one may point
+    anywhere) must lie inside these settings' import roots."""
     from interpstudio.ml.local_import import plan_import
 
     plan = plan_import(source, config)
+    if roots_of is not None:
+        for file, _ in plan.files:
+            within_import_roots(file, roots_of)
     key = f"local:{plan.fingerprint()}"
     existing = repo.get_by_key(session, key)
     if existing is not None:
