@@ -293,3 +293,19 @@ def test_a_token_that_cannot_be_an_http_header_is_422_not_500(api: TestClient,
     for path in ("/api/v1/models/preflight", "/api/v1/models"):
         refused = api.post(path, json={"source": "hub", "repo_id": "org/name", "token": token})
         assert refused.status_code == 422, (path, refused.text)
+
+
+def test_a_hub_that_cannot_be_reached_is_a_clear_error(ds_settings: Settings) -> None:
+    """Found by testers: with no network, adding a hub dataset was a 500 (httpx's ConnectError
+    is neither an HfHubHTTPError nor an OSError). A real closed port stands for the hub."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed = probe.getsockname()[1]
+    settings = ds_settings.model_copy(update={"hf_endpoint": f"http://127.0.0.1:{closed}"})
+    with TestClient(create_app(settings)) as client:
+        response = client.post(API, json={"source": "hub", "repo_id": "org/name"})
+    assert response.status_code == 502, response.text
+    error = response.json()["error"]
+    assert error["code"] == "hub_unreachable" and "INTERPSTUDIO_HF_ENDPOINT" in error["message"]

@@ -124,6 +124,7 @@ def _pick_files(paths: dict[str, int], repo_id: str, config: str,
 def plan_hub_dataset(repo_id: str, *, revision: str, config: str, split: str, endpoint: str,
                      token: str | None) -> HubDatasetPlan:
     """Resolve, list, choose and access-check a hub dataset's files (no data downloaded)."""
+    import httpx2
     from huggingface_hub import HfApi, get_hf_file_metadata, hf_hub_url
     from huggingface_hub.errors import (
         GatedRepoError,
@@ -142,7 +143,7 @@ def plan_hub_dataset(repo_id: str, *, revision: str, config: str, split: str, en
         raise HubDatasetNotFound(repo_id, revision, "revision of") from None
     except RepositoryNotFoundError:
         raise HubDatasetNotFound(repo_id, revision) from None
-    except (HfHubHTTPError, OSError) as exc:
+    except (HfHubHTTPError, OSError, httpx2.TransportError) as exc:  # no network
         raise _unreachable_or_missing(exc, repo_id, revision, endpoint) from None
     siblings = {s.rfilename: s for s in info.siblings or []}
     sizes = {name: int(s.size or 0) for name, s in siblings.items()}
@@ -164,7 +165,7 @@ def plan_hub_dataset(repo_id: str, *, revision: str, config: str, split: str, en
         raise HubTokenRequired(repo_id, had_token=bool(token)) from None
     except RepositoryNotFoundError:
         raise HubDatasetNotFound(repo_id, revision) from None
-    except (HfHubHTTPError, OSError) as exc:
+    except (HfHubHTTPError, OSError, httpx2.TransportError) as exc:  # no network
         raise _unreachable_or_missing(exc, repo_id, revision, endpoint) from None
     return plan
 
