@@ -212,6 +212,27 @@ def test_should_stop_leaves_partial_store_that_resumes_identically(
     assert shard_hashes(tmp_path / "s") == shard_hashes(reference.path)
 
 
+@pytest.mark.parametrize("other", ["seed", "bfloat16"])
+def test_a_resume_with_another_model_or_precision_is_refused(
+    tokens: Path, tmp_path: Path, other: str
+) -> None:
+    """Found by a tester: ``extract(..., resume=True)`` with other weights or the same model at
+    another precision continued the store, mixing two models' rows (the spec named only the
+    architecture). The store's spec now holds the model's fingerprint."""
+    from interpstudio.ml.store import StoreConfigMismatch
+
+    batches = iter(range(100))
+    with pytest.raises(JobCancelled):
+        run(tiny_causal_lm("llama"), tokens, tmp_path / "s", should_stop=lambda: next(batches) >= 2)
+    changed = (tiny_causal_lm("llama", seed=1) if other == "seed"
+               else tiny_causal_lm("llama").to(torch.bfloat16))
+    with pytest.raises(StoreConfigMismatch):
+        run(changed, tokens, tmp_path / "s", resume=True)
+    assert open_activations(tmp_path / "s").status == "partial"
+    run(tiny_causal_lm("llama"), tokens, tmp_path / "s", resume=True)  # the same model: continues
+    assert open_activations(tmp_path / "s").status == "complete"
+
+
 def test_progress_counts_tokens_and_bytes_captured_before_the_first_shard_is_written(
     tokens: Path, tmp_path: Path
 ) -> None:
@@ -370,10 +391,36 @@ def test_empty_dataset_and_foreign_token_ids_are_refused(tmp_path: Path) -> None
     model = tiny_causal_lm("llama")
     with pytest.raises(EmptyExtraction):
         run(model, write_tokenization(tmp_path / "empty", []), tmp_path / "a")
+    leading_empty = write_tokenization(tmp_path / "lead", [[], [5, 6, 7], [8, 9]])
+    assert run(model, leading_empty, tmp_path / "c").rows == 5  # was an IndexError (tester)
     foreign = write_tokenization(tmp_path / "foreign", [[5, 6, 999]])
     with pytest.raises(TokenOutOfVocabulary) as info:
         run(model, foreign, tmp_path / "b")
     assert info.value.details == {"max_token_id": 999, "vocab_size": 256}
+
+
+def test_sequences_past_a_learned_position_table_and_absent_devices_are_refused(
+        tmp_path: Path) -> None:
+    """Found by testers: a sequence longer than GPT-2's position table crashed in the forward
+    (``IndexError: index out of range``, a 500 through the API); ``device="cuda"`` on a machine
+    without one and ``device="gpu"`` were raw torch errors. Refused before any file exists."""
+    from interpstudio.core.errors import InvalidInput
+    from interpstudio.ml.extract_plan import SequenceTooLong
+
+    model = tiny_causal_lm("gpt2", max_position_embeddings=8)
+    long = write_tokenization(tmp_path / "long", [[5, 6, 7], list(range(3, 15))])
+    with pytest.raises(SequenceTooLong) as info:
+        run(model, long, tmp_path / "a", points=["blocks.0.resid_post"])
+    assert info.value.details == {"longest_sequence": 12, "model_context": 8}
+    assert "max length of at most 8" in str(info.value)
+    result = run(model, long, tmp_path / "b", points=["blocks.0.resid_post"], max_tokens=10)
+    assert result.rows == 10  # cut to 3 + 7 tokens: within the table
+    fits = write_tokenization(tmp_path / "fits", [[5, 6, 7]])
+    bad = ["gpu", *([] if torch.cuda.is_available() else ["cuda", "cuda:0"])]
+    for device in bad:
+        with pytest.raises(InvalidInput, match="device"):
+            run(model, fits, tmp_path / device, points=["blocks.0.resid_post"], device=device)
+        assert not (tmp_path / device).exists()
 
 
 def test_an_unresolvable_point_fails_before_any_store_file_exists(tmp_path: Path) -> None:

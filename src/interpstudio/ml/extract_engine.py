@@ -59,6 +59,7 @@ from interpstudio.ml.extract_plan import (
     Batch,
     ExtractionPlan,
     PositionPolicy,
+    check_context,
     check_vocabulary,
     plan_extraction,
 )
@@ -132,6 +133,42 @@ def model_device(model: nn.Module) -> torch.device:
     for tensor in model.parameters():
         return tensor.device
     return torch.device("cpu")
+
+
+def model_fingerprint(model: nn.Module) -> str:
+    """sha256 over every parameter's and buffer's name, shape, dtype and first and last 16
+    values: which weights, at which precision (a q8 layer's int8 weight, a bf16 cast), without
+    reading a whole model. Recorded in the store's spec, so a resume with another model or
+    precision is refused instead of mixing two models' rows in one store."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    tensors = [*model.named_parameters(), *model.named_buffers()]
+    for name, tensor in tensors:
+        digest.update(f"{name}|{tuple(tensor.shape)}|{tensor.dtype};".encode())
+        if tensor.is_meta or tensor.numel() == 0:
+            continue
+        flat = tensor.detach().reshape(-1)
+        ends = torch.cat([flat[:16], flat[-16:]]).cpu()
+        digest.update(ends.view(torch.uint8).numpy().tobytes() if ends.dtype != torch.bool
+                      else ends.numpy().tobytes())
+    return digest.hexdigest()
+
+
+def checked_device(device: str | torch.device) -> torch.device:
+    """``device`` as a torch device, refused with what to do when it is malformed or absent."""
+    try:
+        target = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise InvalidInput(f"{device!r} is not a device name; use 'cpu', 'cuda' or 'cuda:N'",
+                           details={"device": str(device)}) from exc
+    if target.type == "cuda" and (not torch.cuda.is_available() or (
+            target.index is not None and target.index >= torch.cuda.device_count())):
+        raise InvalidInput(
+            f"device {str(device)!r} is not available on this machine "
+            f"({torch.cuda.device_count()} CUDA devices); use 'cpu' or leave device unset",
+            details={"device": str(device), "cuda_devices": torch.cuda.device_count()})
+    return target
 
 
 def _is_oom(exc: BaseException) -> bool:
@@ -273,7 +310,8 @@ class ExtractionSession:
         embeddings = get_embeddings() if get_embeddings is not None else None
         vocab = getattr(embeddings, "num_embeddings", None) or architecture.vocab_size
         check_vocabulary(data, plan, vocab)
-        target = torch.device(device) if device is not None else model_device(module)
+        check_context(module, plan)
+        target = checked_device(device) if device is not None else model_device(module)
         if model_device(module) != target:
             module.to(target)
         pad = getattr(config, "pad_token_id", None)
@@ -323,9 +361,9 @@ class ExtractionSession:
         return self.probe_widths()
 
     def probe_widths(self) -> dict[str, int]:
-        """Width of every point, from a 2-token forward pass of the first sequence."""
-        first = self.plan.batch(0)
-        probe = Batch(0, first.first, np.minimum(first.lengths[:1], 2))
+        """Width of every point, from a 2-token forward pass of the first non-empty sequence."""
+        first = int(np.flatnonzero(self.plan.lengths)[0])  # the plan holds tokens: one exists
+        probe = Batch(0, first, np.minimum(self.plan.lengths[first : first + 1], 2))
         activations = self.forward(*self.inputs(probe))
         return {name: int(activations[name].shape[-1]) for name in self.hook_names}
 
@@ -448,6 +486,7 @@ class ExtractionSession:
             "tokenizer_key": self.tokenized.tokenizer_key,
             "tokenization_policy": self.tokenized.policy,
             "device_type": self.device.type,
+            "model_fingerprint": model_fingerprint(self.model),
             **(extra or {}),
         }
 

@@ -59,6 +59,18 @@ class TokenOutOfVocabulary(InvalidInput):
         )
 
 
+class SequenceTooLong(InvalidInput):
+    """A sequence longer than a model with learned positions has position embeddings for."""
+
+    code = "sequence_too_long"
+
+    def __init__(self, longest: int, context: int) -> None:
+        super().__init__(
+            f"the tokenization has sequences of {longest} tokens, but the model has position "
+            f"embeddings for {context}: tokenize the dataset with a max length of at most "
+            f"{context}", details={"longest_sequence": longest, "model_context": context})
+
+
 @dataclass(frozen=True)
 class PositionPolicy:
     """Which positions of a sequence become rows; see the module docstring."""
@@ -261,3 +273,18 @@ def check_vocabulary(tokenized: Any, plan: ExtractionPlan, vocab_size: int | Non
     tokens = np.asarray(tokenized.tokens[int(tokenized.offsets[0]) : end])
     if tokens.size and int(tokens.max()) >= vocab_size:
         raise TokenOutOfVocabulary(int(tokens.max()), vocab_size)
+
+
+_POSITION_TABLES = ("wpe", "embed_positions", "position_embeddings")  # GPT-2/Neo, OPT, BERT-likes
+
+
+def check_context(model: Any, plan: ExtractionPlan) -> None:
+    """Refuse sequences longer than a learned position table (they index past its end; rotary
+    and ALiBi models have no table and no such limit)."""
+    from torch import nn
+
+    for name, module in model.named_modules():
+        if isinstance(module, nn.Embedding) and name.rsplit(".", 1)[-1] in _POSITION_TABLES:
+            context = module.num_embeddings - int(getattr(module, "offset", 0))
+            if plan.max_length > context:
+                raise SequenceTooLong(plan.max_length, context)
