@@ -122,3 +122,66 @@ def test_bad_requests_get_clear_4xx(api: TestClient, world: ExtractionWorld) -> 
     assert api.post(API, json={**body(world, tokenization_id), "bogus": 1}).status_code == 422
     assert api.get(f"{API}/12345").status_code == 404
     assert api.get(f"{API}/12345/stats").status_code == 404
+
+
+def test_force_delete_tokenization_refuses_while_an_extraction_job_is_active(
+    api: TestClient, world: ExtractionWorld
+) -> None:
+    tokenization_id = world.tokenization()
+    created = api.post(API, json=body(world, tokenization_id))
+    assert created.status_code == 201, created.text
+    extraction = created.json()  # queued: no worker runs in this test
+
+    refused = api.delete(f"/api/v1/tokenizations/{tokenization_id}", params={"force": True})
+    assert refused.status_code == 409, refused.text
+    error = refused.json()["error"]
+    assert error["code"] == "dataset_busy" and "cancel it first" in error["message"]
+    assert error["details"]["job_id"] == extraction["job_id"]
+    assert api.get(f"{API}/{extraction['id']}").status_code == 200
+
+    assert api.post(f"{API}/{extraction['id']}/cancel").status_code == 200
+    gone = api.delete(f"/api/v1/tokenizations/{tokenization_id}", params={"force": True})
+    assert gone.status_code == 204, gone.text
+    assert api.get(f"{API}/{extraction['id']}").status_code == 404
+
+
+def test_export_refuses_unfinished_runs_and_failed_requests_keep_the_previous_export(
+    api: TestClient, world: ExtractionWorld, worker_thread: Callable[[Settings], Any]
+) -> None:
+    from interpstudio.db.models import Extraction
+
+    datasets = pytest.importorskip("datasets")
+    created = api.post(API, json=body(world, world.tokenization()))
+    assert created.status_code == 201, created.text
+    extraction_id = created.json()["id"]
+    worker_thread(world.settings)
+    assert finished(api, extraction_id)["status"] == "complete"
+    export = f"{API}/{extraction_id}/export"
+    good = api.post(export, json={"context_size": 8})
+    assert good.status_code == 200, good.text
+    folder = world.settings.data_dir / good.json()["path"]
+
+    def previous_export_intact() -> bool:
+        table = datasets.load_from_disk(str(folder))
+        return bool(table.features["token_ids"].length == 8
+                    and "blocks.1.attn_out" in table.column_names)
+
+    unknown = api.post(export, json={"hook_names": ["blocks.9.nope"], "context_size": 4})
+    assert unknown.status_code == 404, unknown.text
+    assert previous_export_intact()
+    too_long = api.post(export, json={"context_size": 10**6})
+    assert too_long.status_code == 422, too_long.text
+    assert previous_export_intact()
+    empty = api.post(export, json={"hook_names": [], "context_size": 4})
+    assert empty.status_code == 422, empty.text
+    assert "give at least one hook name, or omit hook_names" in empty.json()["error"]["message"]
+    assert previous_export_intact()
+    assert not [p.name for p in folder.parent.iterdir() if "export-tmp" in p.name]
+
+    for status in ("running", "cancelled", "failed"):  # a store that is not whole
+        with world.factory.begin() as session:
+            session.get(Extraction, extraction_id).status = status  # type: ignore[union-attr]
+        refused = api.post(export, json={"context_size": 4})
+        assert refused.status_code == 409, refused.text
+        assert refused.json()["error"]["code"] == "extraction_results_not_ready"
+        assert previous_export_intact()

@@ -344,6 +344,18 @@ def test_bad_points_fail_before_any_hook(points: str, error: type, message: str)
     assert hook_counts(model) == before
 
 
+def test_expand_huge_layer_range_is_refused_before_expanding() -> None:
+    # expanding first built a list of 10**12 ints (MemoryError) before the range check
+    with pytest.raises(HookLayerOutOfRange, match="has 2 layers") as raised:
+        expand_hook_points("blocks.{0-999999999999}.resid_post", n_layers=2)
+    assert raised.value.details["layer"] == 2
+    with pytest.raises(HookLayerOutOfRange) as raised:
+        expand_hook_points("blocks.{1,7-999999999999}.resid_post", n_layers=2)
+    assert raised.value.details["layer"] == 7
+    assert expand_hook_points("blocks.{0-1}.resid_post", n_layers=2) == [
+        "blocks.0.resid_post", "blocks.1.resid_post"]
+
+
 def test_mlp_act_on_mixture_of_experts_names_the_point() -> None:
     with pytest.raises(UnresolvableHookPoint, match="mixture-of-experts") as raised:
         capture(model_of("mixtral"), "blocks.1.mlp_act")

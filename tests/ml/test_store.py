@@ -577,6 +577,57 @@ def test_export_saelens_cancel_writes_nothing(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["s"]  # no temp folder left
 
 
+def test_export_saelens_refuses_a_partial_store_unless_allowed(tmp_path: Path) -> None:
+    pytest.importorskip("datasets")
+    from interpstudio.ml.export import StoreNotComplete, export_saelens
+
+    writer = open_writer(tmp_path / "s", durable=False)
+    for batch in batches(stop=37):
+        writer.append(batch)
+    wait_for_shards(writer, 3)
+    writer.abort("partial")  # a cancelled run: the whole shards so far stay
+    with pytest.raises(StoreNotComplete, match="allow_partial=True") as info:
+        export_saelens(tmp_path / "s", tmp_path / "out", context_size=16)
+    assert info.value.code == "store_not_complete" and info.value.details["status"] == "partial"
+    assert not (tmp_path / "out").exists()
+    done = export_saelens(tmp_path / "s", tmp_path / "out", context_size=16, allow_partial=True)
+    stored = open_activations(tmp_path / "s").rows
+    assert done.rows > 0 and done.tokens_exported == stored // 16 * 16
+
+
+def test_export_saelens_hook_names_empty_refused_and_string_is_one_name(tmp_path: Path) -> None:
+    datasets = pytest.importorskip("datasets")
+    from interpstudio.core.errors import InvalidInput
+    from interpstudio.ml.export import export_saelens
+
+    write_all(tmp_path / "s", durable=False)
+    with pytest.raises(InvalidInput, match="give at least one hook name, or omit hook_names"):
+        export_saelens(tmp_path / "s", tmp_path / "out", hook_names=[], context_size=16)
+    assert not (tmp_path / "out").exists()
+    done = export_saelens(tmp_path / "s", tmp_path / "out", hook_names="blocks.0.resid_post",
+                          context_size=16)
+    assert done.hook_names == ["blocks.0.resid_post"]
+    columns = datasets.load_from_disk(str(tmp_path / "out")).column_names
+    assert sorted(columns) == ["blocks.0.resid_post", "token_ids"]
+
+
+def test_export_saelens_overwrite_replaces_only_after_success(tmp_path: Path) -> None:
+    datasets = pytest.importorskip("datasets")
+    from interpstudio.ml.export import ExportTargetExists, export_saelens
+    from interpstudio.ml.store import HookPointNotStored
+
+    write_all(tmp_path / "s", durable=False)
+    export_saelens(tmp_path / "s", tmp_path / "out", context_size=16)
+    with pytest.raises(ExportTargetExists):
+        export_saelens(tmp_path / "s", tmp_path / "out", context_size=32)
+    with pytest.raises(HookPointNotStored):
+        export_saelens(tmp_path / "s", tmp_path / "out", hook_names=["nope"], overwrite=True)
+    assert datasets.load_from_disk(str(tmp_path / "out")).features["token_ids"].length == 16
+    export_saelens(tmp_path / "s", tmp_path / "out", context_size=32, overwrite=True)
+    assert datasets.load_from_disk(str(tmp_path / "out")).features["token_ids"].length == 32
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "s"]  # no temp folder left
+
+
 def test_json_documents_refuse_nan_and_keep_floats_exact() -> None:
     """orjson writes NaN as null; a store document must never hold one silently."""
     import orjson

@@ -26,7 +26,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,6 +38,18 @@ from interpstudio.ml.store import HookPointNotStored
 from interpstudio.ml.store_reader import Activations, open_activations
 
 _BLOCK_BYTES = 64 << 20  # activation bytes per dataset block
+
+
+class StoreNotComplete(Conflict):
+    code = "store_not_complete"
+
+    def __init__(self, path: Path, status: str) -> None:
+        super().__init__(
+            f"the store at {path} is {status}, not complete, so an export would hold only part of "
+            "the run; finish (resume) the extraction first, or pass allow_partial=True to export "
+            "the shards written so far",
+            details={"path": str(path), "status": status},
+        )
 
 
 class ExportTargetExists(Conflict):
@@ -67,11 +79,13 @@ def export_saelens(
     path: str | os.PathLike[str],
     out_dir: str | os.PathLike[str],
     *,
-    hook_names: list[str] | None = None,
+    hook_names: str | Sequence[str] | None = None,
     context_size: int | None = None,
     dtype: str | None = None,
     progress: Callable[[int, int], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
+    allow_partial: bool = False,
+    overwrite: bool = False,
 ) -> SaelensExport:
     """Write the store at ``path`` as a SAELens cached-activations dataset at ``out_dir``.
 
@@ -79,14 +93,16 @@ def export_saelens(
     (default: the common sequence length, if there is one). dtype: ``float16`` / ``float32``
     (default: the storage dtype, float32 for bfloat16). ``progress(done_rows, total_rows)`` is
     called per block; ``should_stop()`` is checked per block and raises ``JobCancelled``.
+    A store whose status is not ``complete`` is refused unless ``allow_partial``. With
+    ``overwrite`` an existing ``out_dir`` is replaced, but only once the new export is whole:
+    any error before then leaves it as it was.
     """
     import datasets  # optional dependency, imported only when exporting
 
     acts = open_activations(path)
-    hooks = list(hook_names) if hook_names is not None else list(acts.hook_names)
-    for hook in hooks:
-        if hook not in acts:
-            raise HookPointNotStored(hook, acts.hook_names)
+    if acts.status != "complete" and not allow_partial:
+        raise StoreNotComplete(Path(path), acts.status)
+    hooks = _hook_list(hook_names, acts)
     ctx = context_size if context_size is not None else _common_sequence_length(acts)
     if ctx < 1:
         raise InvalidInput(f"context_size must be >= 1, got {ctx}", details={"context_size": ctx})
@@ -97,7 +113,7 @@ def export_saelens(
             details={"dtype": out_dtype},
         )
     target = Path(out_dir)
-    if target.exists() and any(target.iterdir()):
+    if not overwrite and target.exists() and any(target.iterdir()):
         raise ExportTargetExists(target)
     total_rows = len(acts.tokens) // ctx
     if total_rows == 0:
@@ -131,8 +147,8 @@ def export_saelens(
             staged = work / "dataset"
             datasets.concatenate_datasets(parts).save_to_disk(str(staged))
             del parts
-        if target.exists():
-            target.rmdir()  # empty, checked above
+        if target.exists():  # empty, or replaced by request: set aside, deleted below
+            os.replace(target, work / "previous")
         os.replace(staged, target)
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -145,6 +161,23 @@ def export_saelens(
         tokens_dropped=len(acts.tokens) - total_rows * ctx,
         dtype=out_dtype,
     )
+
+
+def _hook_list(hook_names: str | Sequence[str] | None, acts: Activations) -> list[str]:
+    """The hook points to export: all when None, one when a plain string; each one stored."""
+    if hook_names is None:
+        return list(acts.hook_names)
+    hooks = [hook_names] if isinstance(hook_names, str) else list(hook_names)
+    if not hooks:
+        raise InvalidInput(
+            "hook_names is empty: give at least one hook name, or omit hook_names to export all "
+            f"{len(acts.hook_names)} stored hook points",
+            details={"hook_names": [], "stored": list(acts.hook_names)},
+        )
+    for hook in hooks:
+        if hook not in acts:
+            raise HookPointNotStored(hook, acts.hook_names)
+    return hooks
 
 
 def _blocks(total: int, size: int) -> Iterator[tuple[int, int]]:

@@ -114,10 +114,9 @@ def _expand_layers(pattern: str, text: str, n_layers: int) -> list[int]:
         first, last = int(bounds[0]), int(bounds[-1])
         if first > last:
             raise UnknownHookPoint(pattern, f"range {item!r} runs backwards")
+        if last >= n_layers:  # checked before expanding: a range may be astronomically long
+            raise HookLayerOutOfRange(pattern, max(first, n_layers), n_layers)
         layers.extend(range(first, last + 1))
-    for layer in layers:
-        if layer >= n_layers:
-            raise HookLayerOutOfRange(pattern, layer, n_layers)
     return layers
 
 

@@ -304,12 +304,11 @@ def export_extraction(*, paths: DataPaths, row: Extraction, hook_names: list[str
     from interpstudio.ml.export import export_saelens
 
     folder = extraction_dir(paths, row)
-    if not (folder / STORE_DIR / "manifest.json").is_file():
+    if row.status != "complete" or not (folder / STORE_DIR / "manifest.json").is_file():
         raise ExtractionResultsNotReady(row.id, "activations to export", row.status)
-    target = folder / EXPORT_DIR
-    shutil.rmtree(target, ignore_errors=True)
+    target = folder / EXPORT_DIR  # a previous export is replaced only by a whole new one
     done = export_saelens(folder / STORE_DIR, target, hook_names=hook_names,
-                          context_size=context_size, dtype=dtype)
+                          context_size=context_size, dtype=dtype, overwrite=True)
     result = {"path": str(target.relative_to(paths.root)), "hook_names": done.hook_names,
               "context_size": done.context_size, "rows": done.rows,
               "tokens_exported": done.tokens_exported, "tokens_dropped": done.tokens_dropped,

@@ -26,7 +26,6 @@ from interpstudio.ml.token_store import open_tokenized
 from interpstudio.ml.tokenize import TokenizationPolicy, resolve_policy
 from interpstudio.services import jobs as job_service
 from interpstudio.services.dataset_errors import (
-    DatasetBusy,
     DatasetNotReady,
     TokenizationExists,
     TokenizationInUse,
@@ -41,7 +40,12 @@ from interpstudio.services.dataset_files import (
     tokenization_relpath,
 )
 from interpstudio.services.dataset_params import TokenizationPolicySpec
-from interpstudio.services.datasets import announce_work, dataset_job, get_dataset
+from interpstudio.services.datasets import (
+    _refuse_active,
+    announce_work,
+    dataset_job,
+    get_dataset,
+)
 from interpstudio.services.model_errors import ModelNotFound
 
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "tokenizer.model", "vocab.json")
@@ -165,14 +169,18 @@ def dry_run_policy(*, session: Session, paths: DataPaths, dataset_id: int, model
 
 def delete_tokenization(*, session: Session, paths: DataPaths, tokenization_id: int,
                         force: bool = False) -> None:
+    """Delete the tokenization, its files and finished job; with ``force`` also the extractions
+    made from it. Refused (``dataset_busy``) while its job or any of theirs is queued/running."""
     tokenization = get_tokenization(session=session, tokenization_id=tokenization_id)
+    _refuse_active(session, f"tokenization {tokenization_id}", tokenization.job_id,
+                   "delete the tokenization")
     job = dataset_job(session=session, job_id=tokenization.job_id)
-    if job is not None and job.state in ("queued", "running"):
-        raise DatasetBusy(f"tokenization {tokenization_id}", job.id, job.state,
-                          "delete the tokenization")
     extractions = repo.extractions_using(session, [tokenization_id])
     if extractions and not force:
         raise TokenizationInUse(tokenization_id, extractions)
+    for extraction in extractions:  # never remove a store under a live extraction job
+        _refuse_active(session, f"extraction {extraction['id']}", extraction["job_id"],
+                       "delete the tokenization")
     folders = [resolve(paths, p) for p in (tokenization.path, *(e["path"] for e in extractions))
                if p]
     repo.delete_rows(session, extraction_ids=[e["id"] for e in extractions],
