@@ -33,7 +33,12 @@ export function TokenizationForm({ datasetId }: { datasetId: number }) {
     add_bos: bos === "default" ? null : bos === "yes",
     min_tokens: Number(minTokens),
   };
-  const shown = preview.data?.policy ?? policy;
+  // the preview (the server's resolved policy and its rows) is shown only while it is the preview
+  // of the form as it is now; after any change the summary says the form's policy
+  const previewCurrent = previewBody !== null && previewBody.model_id === chosenModel
+    && JSON.stringify(previewBody.policy) === JSON.stringify(policy);
+  const shownPreview = previewCurrent ? preview.data : undefined;
+  const shown = shownPreview?.policy ?? policy;
 
   const submit = (event: FormEvent) => {
     event.preventDefault();
@@ -106,9 +111,9 @@ export function TokenizationForm({ datasetId }: { datasetId: number }) {
         </div>
       </form>
       {models.error && <ErrorMessage error={models.error} title="Models unavailable:" />}
-      {preview.error && <ErrorMessage error={preview.error} title="No preview:" />}
+      {previewCurrent && preview.error && <ErrorMessage error={preview.error} title="No preview:" />}
       {create.error && <ErrorMessage error={create.error} title="Not started:" />}
-      {preview.data?.rows.map((row) => (
+      {shownPreview?.rows.map((row) => (
         <TextBesideTokens
           key={row.source_row}
           text={row.text}

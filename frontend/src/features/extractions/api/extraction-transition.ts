@@ -18,6 +18,16 @@ export function useExtractionAction(action: ExtractionAction) {
   const queryClient = useQueryClient();
   return useMutation({
     mutationFn: (id: number) => postExtractionAction(action, id),
-    onSuccess: () => queryClient.invalidateQueries({ queryKey: extractionKeys.all }),
+    onSuccess: (_data, id) => queryClient.invalidateQueries({
+      queryKey: extractionKeys.all,
+      // a deleted extraction's own queries are not asked again (they would only 404 while its
+      // page moves away)
+      predicate: (query) => action !== "delete" || !isOwnQuery(query.queryKey, id),
+    }),
   });
+}
+
+/** `detail` / `stats` / `samples` of extraction `id`. */
+function isOwnQuery(key: readonly unknown[], id: number): boolean {
+  return ["detail", "stats", "samples"].includes(String(key[1])) && key[2] === id;
 }

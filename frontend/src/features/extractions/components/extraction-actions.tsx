@@ -1,5 +1,6 @@
 /**
  * Cancel / resume / retry / delete buttons for one extraction, offered by its job's state.
+ * `onDeleted` runs after a successful delete (the results page leaves for the list).
  * Not responsible for the rules (the server answers 409 for a refused action).
  */
 import { Button } from "@/components/ui/button";
@@ -14,7 +15,11 @@ const LABELS: Record<ExtractionAction, string> = {
   delete: "Delete",
 };
 
-export function ExtractionActions({ id, jobState }: { id: number; jobState: string | null }) {
+export function ExtractionActions({ id, jobState, onDeleted }: {
+  id: number;
+  jobState: string | null;
+  onDeleted?: () => void;
+}) {
   const cancel = useExtractionAction("cancel");
   const resume = useExtractionAction("resume");
   const retry = useExtractionAction("retry");
@@ -31,7 +36,7 @@ export function ExtractionActions({ id, jobState }: { id: number; jobState: stri
             onClick={() => {
               if (action === "delete" && !window.confirm(`Delete extraction ${id} and its files?`))
                 return;
-              mutation.mutate(id);
+              mutation.mutate(id, action === "delete" ? { onSuccess: () => onDeleted?.() } : undefined);
             }}>
             {LABELS[action as ExtractionAction]}
           </Button>

@@ -17,6 +17,7 @@ import {
 } from "../api/get-picker-options";
 import { usePreflightExtraction } from "../api/preflight-extraction";
 import { cellKey, selectionToPatterns } from "../lib/hook-grid";
+import { parsePositiveInt, sameRequest } from "../lib/int-field";
 import {
   type Extraction,
   type ExtractionCreate,
@@ -29,9 +30,10 @@ import { PreflightPanel } from "./preflight-panel";
 
 const PRECISIONS = ["", "fp32", "fp16", "bf16", "q8", "q4", "q2"] as const;
 
-function optionalInt(text: string): number | null {
-  const value = Number.parseInt(text, 10);
-  return Number.isFinite(value) && value > 0 ? value : null;
+/** The message shown beside a number field that cannot be read (null when it can). */
+function FieldError({ id, label, error }: { id: string; label: string; error: string | null }) {
+  if (!error) return null;
+  return <span id={id} className="field-error" role="alert">{label} {error}</span>;
 }
 
 export function ActivationExtractionConfig({ onCreated }: {
@@ -61,22 +63,38 @@ export function ActivationExtractionConfig({ onCreated }: {
     (t) => t.model_id === modelId && t.status === "ready",
   );
 
+  const batchField = parsePositiveInt(batchSize);
+  const maxTokensField = parsePositiveInt(maxTokens);
+  const everyKField = positions === "every_k"
+    ? (everyK.trim() === "" ? { value: null, error: "is needed for every_k" } : parsePositiveInt(everyK))
+    : { value: 1, error: null };
+  const fieldsValid = !batchField.error && !maxTokensField.error && !everyKField.error;
+
   const body = useMemo<ExtractionCreate | null>(() => {
     if (modelId === null || tokenizationId === null || selection.size === 0) return null;
+    if (!fieldsValid) return null;
     return {
       model_id: modelId,
       tokenization_id: tokenizationId,
       hook_points: selectionToPatterns(selection, nLayers),
-      batch_size: optionalInt(batchSize) ?? 8,
+      batch_size: batchField.value ?? 8,
       positions: positions as ExtractionCreate["positions"],
-      every_k: positions === "every_k" ? (optionalInt(everyK) ?? 1) : 1,
+      every_k: everyKField.value ?? 1,
       dtype: dtype as ExtractionCreate["dtype"],
       precision: (precision || null) as ExtractionCreate["precision"],
-      max_tokens: optionalInt(maxTokens),
+      max_tokens: maxTokensField.value,
       device: "auto",
     };
-  }, [modelId, tokenizationId, selection, nLayers, batchSize, positions, everyK, dtype,
-      precision, maxTokens]);
+  }, [modelId, tokenizationId, selection, nLayers, fieldsValid, batchField.value, positions,
+      everyKField.value, dtype, precision, maxTokensField.value]);
+
+  // the report (or refusal) shown is only the one made for the request as it is now: any change
+  // of a setting makes it stale, hides it and disables Start until a new preflight
+  const asked = preflight.variables;
+  const current = body && asked !== undefined && sameRequest(asked, { ...body, calibrate: true });
+  const stale = asked !== undefined && !current && !preflight.isPending;
+  const report = current ? preflight.data : undefined;
+  const refusal = current ? preflight.error : null;
 
   function pickModel(id: number | null) {
     setModelId(id);
@@ -143,8 +161,11 @@ export function ActivationExtractionConfig({ onCreated }: {
       <div className="extraction-config__row">
         <label>
           Batch size
-          <input aria-label="Batch size" inputMode="numeric" value={batchSize}
+          <input aria-label="Batch size" inputMode="numeric" placeholder="8" value={batchSize}
+            aria-invalid={batchField.error ? true : undefined}
+            aria-describedby={batchField.error ? "batch-size-error" : undefined}
             onChange={(e) => setBatchSize(e.target.value)} />
+          <FieldError id="batch-size-error" label="Batch size" error={batchField.error} />
         </label>
         <label>
           Positions
@@ -157,7 +178,10 @@ export function ActivationExtractionConfig({ onCreated }: {
           <label>
             k
             <input aria-label="Every k" inputMode="numeric" value={everyK}
+              aria-invalid={everyKField.error ? true : undefined}
+              aria-describedby={everyKField.error ? "every-k-error" : undefined}
               onChange={(e) => setEveryK(e.target.value)} />
+            <FieldError id="every-k-error" label="k" error={everyKField.error} />
           </label>
         )}
         <label>
@@ -178,14 +202,17 @@ export function ActivationExtractionConfig({ onCreated }: {
         <label>
           Max tokens
           <input aria-label="Max tokens" inputMode="numeric" placeholder="all" value={maxTokens}
+            aria-invalid={maxTokensField.error ? true : undefined}
+            aria-describedby={maxTokensField.error ? "max-tokens-error" : undefined}
             onChange={(e) => setMaxTokens(e.target.value)} />
+          <FieldError id="max-tokens-error" label="Max tokens" error={maxTokensField.error} />
         </label>
       </div>
       <div className="extraction-config__row">
         <Button type="submit" disabled={!body || preflight.isPending}>
           {preflight.isPending ? "Measuring…" : "Preflight"}
         </Button>
-        <Button variant="primary" disabled={!body || !preflight.data?.disk_ok || create.isPending}
+        <Button variant="primary" disabled={!body || !report?.disk_ok || create.isPending}
           onClick={() => body && create.mutate(body, {
             onSuccess: (extraction) => {
               preflight.reset();
@@ -195,9 +222,14 @@ export function ActivationExtractionConfig({ onCreated }: {
           Start extraction
         </Button>
       </div>
-      {preflight.error && <ErrorMessage error={preflight.error} title="Preflight refused:" />}
+      {refusal && <ErrorMessage error={refusal} title="Preflight refused:" />}
       {create.error && <ErrorMessage error={create.error} title="Could not start:" />}
-      {preflight.data && <PreflightPanel report={preflight.data} />}
+      {stale && (
+        <p className="muted" data-testid="preflight-stale">
+          The settings changed since the last preflight: run Preflight again before starting.
+        </p>
+      )}
+      {report && <PreflightPanel report={report} />}
     </form>
   );
 }

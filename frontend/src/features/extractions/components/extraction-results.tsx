@@ -8,7 +8,7 @@
  * stats.json).
  */
 import { useState } from "react";
-import { Link, useParams } from "react-router";
+import { Link, useNavigate, useParams } from "react-router";
 import { Badge } from "@/components/ui/badge";
 import { Button } from "@/components/ui/button";
 import { ErrorMessage } from "@/components/ui/error-message";
@@ -55,6 +55,7 @@ export function ExtractionResultsPage() {
 
 export function ExtractionResults({ extraction }: { extraction: Extraction }) {
   const job = useExtractionJob(extraction);
+  const navigate = useNavigate();
   const status = displayStatus(extraction.status, job?.state);
   const done = extraction.status === "complete";
   const [group, setGroup] = useState<RowGroup>("non_bos");
@@ -85,7 +86,8 @@ export function ExtractionResults({ extraction }: { extraction: Extraction }) {
       </dl>
       <ExtractionProgress extraction={extraction} />
       {extraction.error_message && <ErrorMessage error={extraction.error_message} />}
-      <ExtractionActions id={extraction.id} jobState={job?.state ?? null} />
+      <ExtractionActions id={extraction.id} jobState={job?.state ?? null}
+        onDeleted={() => navigate("/extractions")} />
       {stats.error && <ErrorMessage error={stats.error} title="Statistics:" />}
       {stats.data && <RowGroupPicker stats={stats.data} group={group} onChange={setGroup} />}
       {stats.data && <StatsCharts stats={stats.data} group={group} />}

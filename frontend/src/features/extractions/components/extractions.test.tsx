@@ -154,4 +154,144 @@ describe("extractions UI", () => {
     expect(header).toBeDisabled();
     expect(header).toHaveAttribute("title", "block 0 is mixture-of-experts");
   });
+  function seedConfig() {
+    const queryClient = createTestQueryClient();
+    queryClient.setQueryData(extractionKeys.models(), { total: 1, items: [
+      { id: 1, name: "tiny", status: "ready", n_layers: 2, precision_used: "fp32" }] });
+    queryClient.setQueryData(extractionKeys.datasets(), { total: 1, items: [{ id: 4, name: "quotes" }] });
+    queryClient.setQueryData(extractionKeys.tokenizations(4), { total: 1, items: [
+      { id: 9, model_id: 1, status: "ready", counts: { tokens: 1234 } }] });
+    return queryClient;
+  }
+
+  async function fillConfig() {
+    await userEvent.selectOptions(screen.getByLabelText("Model"), "1");
+    await userEvent.selectOptions(screen.getByLabelText("Dataset"), "4");
+    await userEvent.selectOptions(screen.getByLabelText("Tokenization"), "9");
+  }
+
+  const preflightReport = {
+    bytes: { shard_files: 4096, stats_estimate: 100 }, calibration: null, disk_ok: true,
+    disk_write_bytes_per_s: null, dtype: "float16", free_disk_bytes: 10 ** 10,
+    hook_points: ["blocks.0.resid_post", "blocks.1.resid_post"],
+    memory: { model: 1000, ram_needed: 2000, vram_needed: null }, model: { precision_used: "fp32" },
+    plan: { tokens: 100, rows: 100, sequences: 2, batches: 1 },
+    projected: { bound: "compute", compute_s: 1, disk_s: 0.1, total_s: 1 },
+    shard_rows: 100, shards: 1, widths: { "blocks.0.resid_post": 8 },
+  };
+
+  function mockPreflight() {
+    return vi.spyOn(globalThis, "fetch").mockImplementation(async () => new Response(
+      JSON.stringify(preflightReport),
+      { status: 200, headers: { "Content-Type": "application/json" } }));
+  }
+
+  it("test_number_fields_read_separators_and_refuse_invalid_values_beside_the_field", async () => {
+    const fetchSpy = mockPreflight();
+    renderWithProviders(<ActivationExtractionConfig />, { queryClient: seedConfig() });
+    await fillConfig();
+    const preflightButton = screen.getByRole("button", { name: "Preflight" });
+    const maxTokens = screen.getByLabelText("Max tokens");
+    for (const bad of ["0", "-5", "abc", "1.5"]) {
+      await userEvent.clear(maxTokens);
+      await userEvent.type(maxTokens, bad);
+      expect(screen.getByRole("alert")).toHaveTextContent(/Max tokens/);
+      expect(maxTokens).toHaveAttribute("aria-invalid", "true");
+      expect(preflightButton).toBeDisabled();
+    }
+    await userEvent.clear(maxTokens);
+    await userEvent.type(maxTokens, "2,048");
+    expect(screen.queryByRole("alert")).toBeNull();
+    const batch = screen.getByLabelText("Batch size");
+    for (const bad of ["0", "abc"]) {
+      await userEvent.clear(batch);
+      await userEvent.type(batch, bad);
+      expect(screen.getByRole("alert")).toHaveTextContent(/Batch size/);
+      expect(preflightButton).toBeDisabled();
+    }
+    await userEvent.clear(batch); // empty: the default, 8
+    await userEvent.selectOptions(screen.getByLabelText("Positions"), "every_k");
+    const everyK = screen.getByLabelText("Every k");
+    await userEvent.clear(everyK);
+    await userEvent.type(everyK, "0");
+    expect(screen.getByRole("alert")).toHaveTextContent(/^k /);
+    expect(preflightButton).toBeDisabled();
+    await userEvent.clear(everyK);
+    await userEvent.type(everyK, "3");
+    expect(preflightButton).toBeEnabled();
+    await userEvent.click(preflightButton);
+    await screen.findByTestId("extraction-preflight");
+    const posted = fetchSpy.mock.calls.find(([url]) => String(url).endsWith("/extractions/preflight"));
+    const body = JSON.parse(String(posted?.[1]?.body));
+    expect(body).toMatchObject({ max_tokens: 2048, batch_size: 8, positions: "every_k", every_k: 3 });
+    fetchSpy.mockRestore();
+  });
+
+  it("test_a_changed_setting_makes_the_preflight_stale_and_start_waits_for_a_new_one", async () => {
+    const fetchSpy = mockPreflight();
+    renderWithProviders(<ActivationExtractionConfig />, { queryClient: seedConfig() });
+    await fillConfig();
+    const start = screen.getByRole("button", { name: "Start extraction" });
+    const changes: [string, () => Promise<void>][] = [
+      ["max tokens", () => userEvent.type(screen.getByLabelText("Max tokens"), "500")],
+      ["dtype", () => userEvent.selectOptions(screen.getByLabelText("Storage dtype"), "float32")],
+      ["positions", () => userEvent.selectOptions(screen.getByLabelText("Positions"), "last")],
+      ["batch", () => userEvent.type(screen.getByLabelText("Batch size"), "2")],
+      ["hook pick", () => userEvent.click(screen.getByLabelText("blocks.1.attn_out"))],
+    ];
+    for (const [what, change] of changes) {
+      await userEvent.click(screen.getByRole("button", { name: "Preflight" }));
+      await screen.findByTestId("extraction-preflight");
+      expect(start, what).toBeEnabled();
+      await change();
+      expect(screen.queryByTestId("extraction-preflight"), what).toBeNull();
+      expect(screen.getByTestId("preflight-stale"), what).toBeInTheDocument();
+      expect(start, what).toBeDisabled();
+    }
+    await userEvent.click(screen.getByRole("button", { name: "Preflight" }));
+    await screen.findByTestId("extraction-preflight");
+    expect(screen.queryByTestId("preflight-stale")).toBeNull();
+    expect(start).toBeEnabled();
+    fetchSpy.mockRestore();
+  });
+  it("test_delete_on_the_results_page_goes_back_to_the_list", async () => {
+    const queryClient = createTestQueryClient();
+    const extraction = makeExtraction({ status: "complete",
+      job: makeJob({ id: 70, kind: "extract", state: "succeeded" }) });
+    queryClient.setQueryData(extractionKeys.detail(7), extraction);
+    for (const group of ["non_bos", "bos"] as const) {
+      queryClient.setQueryData(extractionKeys.stats(7, group), makeStats(group));
+      queryClient.setQueryData(extractionKeys.samples(7, group), makeSamples(group));
+    }
+    const json = (body: unknown, status = 200) => new Response(JSON.stringify(body),
+      { status, headers: { "Content-Type": "application/json" } });
+    const fetchSpy = vi.spyOn(globalThis, "fetch").mockImplementation(async (url, init) => {
+      if (init?.method === "DELETE") return new Response(null, { status: 204 });
+      if (/\/extractions\/7(\?|$)/.test(String(url))) {  // it is gone now
+        return json({ error: { code: "not_found", message: "extraction 7 does not exist",
+          details: {} } }, 404);
+      }
+      return json({ total: 0, items: [] });
+    });
+    const confirmSpy = vi.spyOn(window, "confirm").mockReturnValue(true);
+    const router = createMemoryRouter([
+      { path: "/extractions", element: <p>extractions list</p> },
+      { path: "/extractions/:extractionId", element: <ExtractionResultsPage /> },
+    ], { initialEntries: ["/extractions/7"] });
+    render(
+      <QueryClientProvider client={queryClient}>
+        <RouterProvider router={router} />
+      </QueryClientProvider>,
+    );
+    await userEvent.click(screen.getByRole("button", { name: "Delete" }));
+    expect(await screen.findByText("extractions list")).toBeInTheDocument();
+    expect(router.state.location.pathname).toBe("/extractions");
+    expect(screen.queryByText(/Could not load/)).toBeNull();
+    // the deleted extraction is not asked for again (that 404 is what the page used to show)
+    const reads = fetchSpy.mock.calls.filter(([url, init]) =>
+      init?.method === "GET" && /\/extractions\/7(\?|$)/.test(String(url)));
+    expect(reads).toHaveLength(0);
+    confirmSpy.mockRestore();
+    fetchSpy.mockRestore();
+  });
 });
