@@ -184,4 +184,8 @@ def test_export_refuses_unfinished_runs_and_failed_requests_keep_the_previous_ex
         refused = api.post(export, json={"context_size": 4})
         assert refused.status_code == 409, refused.text
         assert refused.json()["error"]["code"] == "extraction_results_not_ready"
+        # what to do fits the state: a stopped run is not coming back by waiting (tester)
+        todo, wrong = ("wait", "resume") if status == "running" else ("resume", "wait")
+        message = refused.json()["error"]["message"]
+        assert todo in message and wrong not in message, message
         assert previous_export_intact()

@@ -95,8 +95,11 @@ class ExtractionResultsNotReady(Conflict):
     code = "extraction_results_not_ready"
 
     def __init__(self, extraction_id: int, what: str, status: str) -> None:
+        if status in ("queued", "running", "pending"):
+            todo = "they are written when the run finishes: wait for it"
+        else:  # cancelled, interrupted, failed, partial: nothing is coming by itself
+            todo = "the run stopped before finishing: resume it (or retry it) to get them"
         super().__init__(
-            f"extraction {extraction_id} has no {what} yet (it is {status}); they are written "
-            "when the run stops: wait for it, or resume it",
+            f"extraction {extraction_id} has no {what} yet (it is {status}); {todo}",
             details={"extraction_id": extraction_id, "what": what, "status": status},
         )
