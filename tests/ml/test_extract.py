@@ -212,22 +212,30 @@ def test_should_stop_leaves_partial_store_that_resumes_identically(
     assert shard_hashes(tmp_path / "s") == shard_hashes(reference.path)
 
 
-@pytest.mark.parametrize("other", ["seed", "bfloat16"])
-def test_a_resume_with_another_model_or_precision_is_refused(
+@pytest.mark.parametrize("other", ["seed", "bfloat16", "tokens"])
+def test_a_resume_with_another_model_precision_or_tokens_is_refused(
     tokens: Path, tmp_path: Path, other: str
 ) -> None:
-    """Found by a tester: ``extract(..., resume=True)`` with other weights or the same model at
-    another precision continued the store, mixing two models' rows (the spec named only the
-    architecture). The store's spec now holds the model's fingerprint."""
+    """Found by a tester: ``extract(..., resume=True)`` with other weights, the same model at
+    another precision, or another tokenization of the same shape continued the store, mixing
+    two runs' rows (the spec named only the architecture and the tokenizer), or failed it. The
+    store's spec now holds both fingerprints; the refusal names them and the store stays
+    partial."""
     from interpstudio.ml.store import StoreConfigMismatch
 
     batches = iter(range(100))
     with pytest.raises(JobCancelled):
         run(tiny_causal_lm("llama"), tokens, tmp_path / "s", should_stop=lambda: next(batches) >= 2)
-    changed = (tiny_causal_lm("llama", seed=1) if other == "seed"
-               else tiny_causal_lm("llama").to(torch.bfloat16))
-    with pytest.raises(StoreConfigMismatch):
-        run(changed, tokens, tmp_path / "s", resume=True)
+    model, data, key = tiny_causal_lm("llama"), tokens, "model_fingerprint"
+    if other == "seed":
+        model = tiny_causal_lm("llama", seed=1)
+    elif other == "bfloat16":
+        model = model.to(torch.bfloat16)
+    else:
+        shifted = [[(t + 1) % 256 for t in s] for s in SEQUENCES]
+        data, key = write_tokenization(tmp_path / "other", shifted), "tokens_fingerprint"
+    with pytest.raises(StoreConfigMismatch, match=key):
+        run(model, data, tmp_path / "s", resume=True)
     assert open_activations(tmp_path / "s").status == "partial"
     run(tiny_causal_lm("llama"), tokens, tmp_path / "s", resume=True)  # the same model: continues
     assert open_activations(tmp_path / "s").status == "complete"

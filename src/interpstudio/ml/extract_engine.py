@@ -62,6 +62,7 @@ from interpstudio.ml.extract_plan import (
     check_context,
     check_vocabulary,
     plan_extraction,
+    tokens_fingerprint,
 )
 from interpstudio.ml.hook_points import expand_hook_points
 from interpstudio.ml.hooks import ActivationCapture, ActivationModifiedInPlace, capture
@@ -487,6 +488,7 @@ class ExtractionSession:
             "tokenization_policy": self.tokenized.policy,
             "device_type": self.device.type,
             "model_fingerprint": model_fingerprint(self.model),
+            "tokens_fingerprint": tokens_fingerprint(self.tokenized, self.plan),
             **(extra or {}),
         }
 

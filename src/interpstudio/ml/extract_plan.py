@@ -264,6 +264,22 @@ def plan_extraction(
     return plan
 
 
+def tokens_fingerprint(tokenized: Any, plan: ExtractionPlan) -> str:
+    """sha256 of the planned sequences' lengths and tokens: which data a store was written from
+    (another tokenization with the same tokenizer, policy and counts differs here)."""
+    import hashlib
+
+    digest = hashlib.sha256(np.ascontiguousarray(plan.lengths, np.int64).tobytes())
+    if plan.n_sequences:
+        last = plan.n_sequences - 1
+        start = int(tokenized.offsets[0])
+        end = int(tokenized.offsets[last]) + int(plan.lengths[last])
+        step = 1 << 24  # 64 MiB of uint32 at a time
+        for block in range(start, end, step):
+            digest.update(np.ascontiguousarray(tokenized.tokens[block : min(end, block + step)]))
+    return digest.hexdigest()
+
+
 def check_vocabulary(tokenized: Any, plan: ExtractionPlan, vocab_size: int | None) -> None:
     """Refuse token ids >= the model's embedding rows (reads the selected tokens once)."""
     if vocab_size is None:

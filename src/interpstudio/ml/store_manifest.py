@@ -210,10 +210,16 @@ def new_manifest(spec: dict[str, Any], digest: str, wanted: dict[str, Any]) -> d
 
 
 def check_same(
-    directory: Path, manifest: dict[str, Any], digest: str, wanted: dict[str, Any]
+    directory: Path, manifest: dict[str, Any], digest: str, wanted: dict[str, Any],
+    wanted_spec: dict[str, Any] | None = None,
 ) -> None:
+    """Refuse a resume whose spec or layout differs; the refusal names the spec's keys that
+    differ (``model_fingerprint``, ``tokens_fingerprint``, ``dtype``...)."""
     if manifest["config_hash"] != digest:
-        raise StoreConfigMismatch(directory, "config hash", manifest["config_hash"], digest)
+        stored, spec = manifest.get("spec", {}), wanted_spec or {}
+        differ = sorted(k for k in {*stored, *spec} if stored.get(k) != spec.get(k))
+        what = f"config ({', '.join(differ)})" if differ else "config hash"
+        raise StoreConfigMismatch(directory, what, manifest["config_hash"], digest)
     if manifest["layout"] != wanted:
         raise StoreConfigMismatch(directory, "layout", manifest["layout"], wanted)
 

@@ -69,8 +69,8 @@ from interpstudio.ml.buffer_cache import buffer_cache
 from interpstudio.ml.direct_io import NpyBuffer
 from interpstudio.ml.stats import StatsConfig, StreamingStats
 from interpstudio.ml.store import (
-    InvalidActivationBatch,
     StoreClosed,
+    StoreConfigMismatch,
     StoreDiskFull,
     StoreWriteFailed,
 )
@@ -202,7 +202,7 @@ class ActivationWriter:
                 stats = {h["name"]: StreamingStats(h["d"], config) for h in wanted_layout["hooks"]}
                 tail = np.empty((0, 3), np.int64)
             else:
-                manifests.check_same(directory, manifest, digest, wanted_layout)
+                manifests.check_same(directory, manifest, digest, wanted_layout, spec)
                 stats = manifests.restore_stats(directory, manifest, config)
                 tail = manifests.tail_tokens(directory, manifest)
                 manifest["resumes"].append({"at": manifests.now(), "versions": layout.versions()})
@@ -290,8 +290,9 @@ class ActivationWriter:
         if exc is None:
             self.close()
         else:
-            cancelled = isinstance(exc, (JobCancelled, KeyboardInterrupt))
-            self.abort("partial" if cancelled else "failed")
+            # a refused resume wrote nothing: the store stays the partial it was
+            kept = isinstance(exc, (JobCancelled, KeyboardInterrupt, StoreConfigMismatch))
+            self.abort("partial" if kept else "failed")
 
     # ------------------------------------------------------------------------ caller side
     def _already_stored(self, prepared: PreparedBatch) -> int:
@@ -300,13 +301,12 @@ class ActivationWriter:
         done = len(self._tail) - self._skip
         k = min(self._skip, prepared.rows)
         expected = self._tail[done : done + k]
-        if not np.array_equal(prepared.tokens[:k], expected):
-            raise InvalidActivationBatch(
-                f"the resumed run must restart at sequence {self.resume_point.next_sequence} "
-                f"(after {self.resume_point.sequences_complete} sequences); the first rows fed "
-                "do not match the rows already stored",
-                details={"expected": expected[:4].tolist(), "got": prepared.tokens[:4].tolist()},
-            )
+        if not np.array_equal(prepared.tokens[:k], expected):  # other data than was stored
+            raise StoreConfigMismatch(
+                self.path, "rows at the resume point (the run must restart at sequence "
+                f"{self.resume_point.next_sequence}, after "
+                f"{self.resume_point.sequences_complete} sequences, on the same tokenization)",
+                expected[:4].tolist(), prepared.tokens[:4].tolist())
         return k
 
     def _put(self, item: tuple[str, Any], *, finishing: bool = False) -> None:
