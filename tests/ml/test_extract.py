@@ -145,6 +145,24 @@ def test_half_precision_models_store_their_module_outputs(
     )
 
 
+def test_values_past_float16_range_are_reported_with_what_to_do(tmp_path: Path) -> None:
+    """Found by a tester: a value past 65,504 stored in float16 became Inf silently (only
+    ``inf_count`` in stats.json told). The result now warns and names the dtypes that keep it;
+    float32 storage keeps the value and warns nothing."""
+    model = tiny_causal_lm("llama")
+    with torch.no_grad():
+        model.get_input_embeddings().weight[7, 0] = 70_000.0
+    data = write_tokenization(tmp_path / "t", [[5, 7, 9], [7, 8]])
+    half = run(model, data, tmp_path / "h", points=["blocks.0.resid_pre"])
+    assert len(half.warnings) == 1
+    assert half.warnings[0].startswith("blocks.0.resid_pre: 2 rows hold Inf")
+    assert "bfloat16 or float32" in half.warnings[0]
+    assert np.isinf(open_activations(tmp_path / "h")["blocks.0.resid_pre"][[1, 3], 0]).all()
+    full = run(model, data, tmp_path / "f", points=["blocks.0.resid_pre"], dtype="float32")
+    assert full.warnings == []
+    assert open_activations(tmp_path / "f")["blocks.0.resid_pre"][1, 0] == 70_000.0
+
+
 def test_out_of_memory_halves_the_batch_and_is_recorded(tokens: Path, tmp_path: Path) -> None:
     reference = run(tiny_causal_lm("llama"), tokens, tmp_path / "ref", dtype="float32")
     model = tiny_causal_lm("llama")

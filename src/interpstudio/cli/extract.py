@@ -152,6 +152,8 @@ def print_preflight(report: dict[str, Any]) -> None:
 
 
 def print_how_to_open(settings: Settings, extraction: dict[str, Any]) -> None:
+    for warning in (extraction.get("info") or {}).get("warnings", []):
+        err_console.print(f"[yellow]warning:[/yellow] {warning}", soft_wrap=True)
     store = settings.data_dir / extraction["path"] / "store"
     hook = (extraction["spec"].get("hook_points_expanded") or ["blocks.0.resid_post"])[-1]
     # paths and code to copy: never wrapped at the terminal's width (soft_wrap)

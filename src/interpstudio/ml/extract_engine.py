@@ -54,6 +54,7 @@ from interpstudio.ml.extract_outcome import (
     ExtractionIncomplete,
     ExtractionProgress,
     ExtractionResult,
+    nonfinite_warnings,
 )
 from interpstudio.ml.extract_plan import (
     Batch,
@@ -134,6 +135,15 @@ def model_device(model: nn.Module) -> torch.device:
     for tensor in model.parameters():
         return tensor.device
     return torch.device("cpu")
+
+
+def _read_stats(directory: Path) -> dict[str, Any] | None:
+    import orjson
+
+    from interpstudio.ml.store import STATS_NAME
+
+    path = directory / STATS_NAME
+    return orjson.loads(path.read_bytes()) if path.is_file() else None
 
 
 def model_fingerprint(model: nn.Module) -> str:
@@ -573,5 +583,6 @@ class ExtractionSession:
             tokens_per_s=computed / elapsed if computed and elapsed > 0 else None,
             bytes_written=counter.bytes(manifest), resumed_from_rows=point.rows,
             batch_size_final=self.batch_limit, oom_events=list(self.oom_events),
+            warnings=nonfinite_warnings(_read_stats(Path(out_dir)), self.dtype),
             manifest=manifest,
         )

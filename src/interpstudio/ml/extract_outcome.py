@@ -61,6 +61,7 @@ class ExtractionResult:
     resumed_from_rows: int
     batch_size_final: int
     oom_events: list[dict[str, Any]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # e.g. float16 storage overflowed
     manifest: dict[str, Any] = field(default_factory=dict, repr=False)
 
     def summary(self) -> dict[str, Any]:
@@ -85,3 +86,24 @@ class BytesCounter:
             self._bytes += sum(record["bytes"] for _, record in layout.listed_files(partial))
             self._shards = len(shards)
         return self._bytes
+
+
+FLOAT16_MAX = 65504.0
+
+
+def nonfinite_warnings(stats: dict[str, Any] | None, dtype: str) -> list[str]:
+    """One line per hook point whose stored rows hold Inf or NaN (statistics leave those rows
+    out): in float16 storage an Inf is almost always a value past +/-65,504 that the cast
+    overflowed, so the line says which storage dtype keeps it."""
+    out: list[str] = []
+    for name, summary in (stats or {}).get("hooks", {}).items():
+        every = summary["groups"]["all"]
+        if not every["nonfinite_rows"]:
+            continue
+        line = (f"{name}: {every['nonfinite_rows']} rows hold Inf ({every['inf_count']} values) "
+                f"or NaN ({every['nan_count']}); statistics leave them out")
+        if dtype == "float16" and every["inf_count"]:
+            line += (f"; float16 storage holds at most +/-{FLOAT16_MAX:,.0f}: extract again "
+                     "with dtype bfloat16 or float32 to keep these values")
+        out.append(line)
+    return out

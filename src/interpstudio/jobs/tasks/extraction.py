@@ -144,7 +144,8 @@ def _run(ctx: JobContext, extraction_id: int, spec: ExtractionSpec,
               "batch_size_final": result.batch_size_final}
     ctx.update_row(Extraction, extraction_id, status="complete", counts=counts,
                 info={"bound": bound, "model_load": loaded.summary(), "widths": result.widths,
-                      "resumed_from_rows": result.resumed_from_rows})
+                      "resumed_from_rows": result.resumed_from_rows,
+                      "warnings": result.warnings})
     return {"extraction_id": extraction_id, **{k: summary[k] for k in (
         "rows", "tokens_computed", "tokens_per_s", "bytes_written", "resumed_from_rows")}}
 
