@@ -232,8 +232,21 @@ def test_delete_refuses_while_tokenized_unless_forced(ds_settings: Settings, imp
     with pytest.raises(DatasetInUse) as caught:
         call(service.delete_dataset, paths=paths, dataset_id=created["id"])
     assert caught.value.details["tokenizations"][0]["id"] == tokenization["id"]
+    from interpstudio.db.models import Extraction, Job
+
+    def add_finished_extraction(session: Any) -> int:
+        job = Job(kind="extract", params={}, state="cancelled")
+        session.add(job)
+        session.flush()
+        session.add(Extraction(name="acts", model_id=llama_model_id, spec={}, info={},
+                               tokenization_id=tokenization["id"], config_hash="c",
+                               path="extractions/9", job_id=job.id))
+        return job.id
+
+    extraction_job = call(add_finished_extraction)
     removed = call(service.delete_dataset, paths=paths, dataset_id=created["id"], force=True)
     assert removed["removed"]["tokenizations"][0]["id"] == tokenization["id"]
+    assert call(lambda session: session.get(Job, extraction_job) is None)  # was left listed
     assert not (ds_settings.data_dir / created["path"]).exists()
 
 

@@ -143,6 +143,8 @@ def test_force_delete_tokenization_refuses_while_an_extraction_job_is_active(
     gone = api.delete(f"/api/v1/tokenizations/{tokenization_id}", params={"force": True})
     assert gone.status_code == 204, gone.text
     assert api.get(f"{API}/{extraction['id']}").status_code == 404
+    # its job goes with it (it stayed listed, and a retry of it could only fail: tester)
+    assert api.get(f"/api/v1/jobs/{extraction['job_id']}").status_code == 404
 
 
 def test_export_refuses_unfinished_runs_and_failed_requests_keep_the_previous_export(

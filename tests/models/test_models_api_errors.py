@@ -152,6 +152,7 @@ def test_delete_in_use_is_409_listing_dependents_and_force_removes_them(
         session.get(Job, running_job_id).state = "succeeded"
     assert hub_client.delete(f"{API}/{model_id}?force=true").status_code == 204
     assert not activations.exists()
+    assert hub_client.get(f"/api/v1/jobs/{running_job_id}").status_code == 404  # its job too
     assert not (hub_settings.data_dir / "models" / str(model_id)).exists()
     with factory() as session:
         assert session.scalars(select(Extraction)).all() == []

@@ -231,10 +231,10 @@ def delete_dataset(*, session: Session, paths: DataPaths, dataset_id: int,
         i["path"] for i in (*found["tokenizations"], *found["extractions"]))) if p]
     repo.delete_rows(session, extraction_ids=[e["id"] for e in found["extractions"]],
                      tokenization_ids=[t["id"] for t in found["tokenizations"]], dataset=dataset)
-    for job_id in (dataset.job_id, *(t["job_id"] for t in found["tokenizations"])):
-        if dataset_job(session=session, job_id=job_id) is not None and job_id is not None:
-            job_service.delete_job(session=session, job_id=job_id, paths=paths)
-            discard_token(paths, job_id)
+    if dataset.job_id is not None:
+        discard_token(paths, dataset.job_id)
+    job_service.delete_jobs_of_removed(session=session, paths=paths, job_ids=[
+        dataset.job_id, *(i["job_id"] for i in (*found["tokenizations"], *found["extractions"]))])
     for folder in folders:
         remove_folder(folder)
     return {"dataset_id": dataset_id, "removed": found}

@@ -10,6 +10,7 @@ write).
 from __future__ import annotations
 
 import shutil
+from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -79,6 +80,18 @@ def retry_job(*, session: Session, job_id: int) -> Job:
     return repo.transition(session, job_id, action="retry", from_states=ALLOWED["retry"],
                            state="queued", attempt=job.attempt + 1, checkpoint=None,
                            **_RESET_PROGRESS)
+
+
+def delete_jobs_of_removed(*, session: Session, paths: DataPaths,
+                           job_ids: Iterable[int | None]) -> None:
+    """Delete the jobs of rows a forced delete just removed (their tokenizations' and
+    extractions' jobs would stay listed, and a retry could only fail): callers refuse first
+    while any is queued or running. A job already gone is skipped."""
+    for job_id in job_ids:
+        job = session.get(Job, job_id) if job_id is not None else None
+        if job is not None:
+            repo.delete(session, job)
+            shutil.rmtree(paths.job_dir(job.id), ignore_errors=True)
 
 
 def delete_job(*, session: Session, job_id: int, paths: DataPaths) -> None:

@@ -100,6 +100,8 @@ def delete_model(*, session: Session, model_id: int, paths: DataPaths, force: bo
         if item["path"]:
             folders.append(ensure_within(paths.root / item["path"], [paths.root]))
     repo.delete_with_dependents(session, model, found)
+    job_service.delete_jobs_of_removed(session=session, paths=paths, job_ids=[
+        item["job_id"] for item in (*found["extractions"], *found["tokenizations"])])
     if job is not None:
         job_service.delete_job(session=session, job_id=job.id, paths=paths)
         discard_token(paths, job.id)

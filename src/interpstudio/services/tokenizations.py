@@ -185,7 +185,7 @@ def delete_tokenization(*, session: Session, paths: DataPaths, tokenization_id: 
                if p]
     repo.delete_rows(session, extraction_ids=[e["id"] for e in extractions],
                      tokenization_ids=[tokenization_id])
-    if job is not None:
-        job_service.delete_job(session=session, job_id=job.id, paths=paths)
+    job_service.delete_jobs_of_removed(session=session, paths=paths, job_ids=[
+        job.id if job is not None else None, *(e["job_id"] for e in extractions)])
     for folder in folders:
         remove_folder(folder)
