@@ -2,9 +2,12 @@
  * The TanStack Query client factory: server state lives here, kept fresh by WebSocket pushes.
  *
  * Because job and system changes arrive over the WebSocket, queries do not refetch on focus or on
- * an interval (no polling loop). Not responsible for applying events (each feature owns that).
+ * an interval (no polling loop). Lists are the exception on mount: rows created elsewhere (the CLI,
+ * the API, another tab) send no event, so a list refetches whenever a page showing it is opened
+ * (the WebSocket still patches it live while shown). Not responsible for applying events (each
+ * feature owns that).
  */
-import { QueryClient } from "@tanstack/react-query";
+import { type Query, QueryClient } from "@tanstack/react-query";
 import { ApiError } from "@/lib/api-client";
 
 function shouldRetry(failureCount: number, error: unknown): boolean {
@@ -13,12 +16,34 @@ function shouldRetry(failureCount: number, error: unknown): boolean {
   return failureCount < 2;
 }
 
+/** Key prefixes of the list queries (each feature's `lists()` key, the extraction form's pickers
+ * and a dataset's tokenizations); a query whose key starts with one is refetched on every mount. */
+export const LIST_QUERY_PREFIXES: readonly (readonly string[])[] = [
+  ["models", "list"],
+  ["datasets", "list"],
+  ["datasets", "tokenizations"],
+  ["extractions", "list"],
+  ["extractions", "pickers", "models"],
+  ["extractions", "pickers", "datasets"],
+  ["extractions", "pickers", "tokenizations"],
+  ["jobs", "list"],
+];
+
+export function isListQueryKey(key: readonly unknown[]): boolean {
+  return LIST_QUERY_PREFIXES.some((prefix) => prefix.every((part, i) => key[i] === part));
+}
+
+function refetchOnMount(query: Query): boolean | "always" {
+  return isListQueryKey(query.queryKey) ? "always" : true;
+}
+
 export function createQueryClient(): QueryClient {
   return new QueryClient({
     defaultOptions: {
       queries: {
         staleTime: 60_000,
         refetchOnWindowFocus: false,
+        refetchOnMount,
         retry: shouldRetry,
       },
       mutations: { retry: false },

@@ -1,8 +1,8 @@
 /**
  * One dataset: status and live import progress, where it came from, files with sha256, row and
  * character statistics with the length histogram, then (once ready) its rows, the tokenization
- * form and its tokenizations. Rename and delete (a 409 lists what uses it and offers to delete
- * everything). Not responsible for the list of datasets.
+ * form and its tokenizations. Rename and delete, asked first (a 409 lists what uses it and offers
+ * to delete everything, asked first too). Not responsible for the list of datasets.
  */
 import { useQueryClient } from "@tanstack/react-query";
 import { useEffect, useState } from "react";
@@ -87,7 +87,13 @@ function DeleteButton({ dataset, onDeleted }: { dataset: Dataset; onDeleted: () 
       <Button
         variant="danger"
         size="sm"
-        onClick={() => remove.mutate({ id: dataset.id, force: inUse }, { onSuccess: onDeleted })}
+        onClick={() => {
+          const question = inUse
+            ? `Delete dataset “${dataset.name}” with all its tokenizations and extractions, and their files?`
+            : `Delete dataset “${dataset.name}” and its files?`;
+          if (!window.confirm(question)) return;
+          remove.mutate({ id: dataset.id, force: inUse }, { onSuccess: onDeleted });
+        }}
       >
         {inUse ? "Delete with its tokenizations and extractions" : "Delete"}
       </Button>

@@ -1,6 +1,7 @@
 /**
  * Cancel / resume / retry / delete buttons for one extraction, offered by its job's state.
- * `onDeleted` runs after a successful delete (the results page leaves for the list).
+ * `onDeleted` runs after a successful delete (the results page leaves for the list). Delete, and
+ * retry of a complete extraction (it starts again from nothing, its results deleted), ask first.
  * Not responsible for the rules (the server answers 409 for a refused action).
  */
 import { Button } from "@/components/ui/button";
@@ -14,6 +15,14 @@ const LABELS: Record<ExtractionAction, string> = {
   retry: "Retry",
   delete: "Delete",
 };
+
+/** The question asked before `action`, or null when it needs none. */
+function confirmation(action: string, id: number, jobState: string | null): string | null {
+  if (action === "delete") return `Delete extraction ${id} and its files?`;
+  if (action === "retry" && jobState === "succeeded")
+    return `Retry extraction ${id} from the start? Its complete results and files are deleted first.`;
+  return null;
+}
 
 export function ExtractionActions({ id, jobState, onDeleted }: {
   id: number;
@@ -34,8 +43,8 @@ export function ExtractionActions({ id, jobState, onDeleted }: {
           <Button key={action} size="sm" variant={action === "delete" ? "danger" : "default"}
             disabled={mutation.isPending}
             onClick={() => {
-              if (action === "delete" && !window.confirm(`Delete extraction ${id} and its files?`))
-                return;
+              const question = confirmation(action, id, jobState);
+              if (question && !window.confirm(question)) return;
               mutation.mutate(id, action === "delete" ? { onSuccess: () => onDeleted?.() } : undefined);
             }}>
             {LABELS[action as ExtractionAction]}

@@ -212,14 +212,16 @@ export function ActivationExtractionConfig({ onCreated }: {
         <Button type="submit" disabled={!body || preflight.isPending}>
           {preflight.isPending ? "Measuring…" : "Preflight"}
         </Button>
+        {/* the server measures a batch again before it answers (seconds on a large model) */}
         <Button variant="primary" disabled={!body || !report?.disk_ok || create.isPending}
+          aria-busy={create.isPending || undefined}
           onClick={() => body && create.mutate(body, {
             onSuccess: (extraction) => {
               preflight.reset();
               onCreated?.(extraction);
             },
           })}>
-          Start extraction
+          {create.isPending ? "Starting… (measuring a batch)" : "Start extraction"}
         </Button>
       </div>
       {refusal && <ErrorMessage error={refusal} title="Preflight refused:" />}

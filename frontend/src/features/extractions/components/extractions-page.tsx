@@ -4,6 +4,7 @@
  * cache that each row reads).
  */
 import { useState } from "react";
+import { Button } from "@/components/ui/button";
 import { ErrorMessage } from "@/components/ui/error-message";
 import { useExtractions } from "../api/get-extractions";
 import { DemoButton } from "./demo-button";
@@ -30,12 +31,17 @@ export function ExtractionsPage() {
       {extractions.error && (
         <ErrorMessage error={extractions.error} title="Could not load extractions:" />
       )}
-      {extractions.data && extractions.data.items.length === 0 && (
+      {extractions.data && extractions.data.items.length === 0 && (status ? (
+        <p className="muted">
+          No extraction is {status}.{" "}
+          <Button size="sm" variant="ghost" onClick={() => setStatus("")}>Show all statuses</Button>
+        </p>
+      ) : (
         <p className="muted">
           No extractions yet. Run the demo, pick a ready model and a tokenization above, or run
           <code> interpstudio demo</code> in a terminal.
         </p>
-      )}
+      ))}
       <div className="extraction-list">
         {extractions.data?.items.map((extraction) => (
           <ExtractionRow key={extraction.id} extraction={extraction} />

@@ -8,7 +8,9 @@ import { liveJobKey } from "@/lib/live-job";
 import { extractionKeys } from "../api/extraction-keys";
 import { makeExtraction, makeSamples, makeStats } from "../lib/extraction-factory";
 import { ActivationExtractionConfig } from "./extraction-config";
+import { ExtractionActions } from "./extraction-actions";
 import { ExtractionResults, ExtractionResultsPage } from "./extraction-results";
+import { ExtractionsPage } from "./extractions-page";
 import { ExtractionRow } from "./extraction-row";
 
 describe("extractions UI", () => {
@@ -292,6 +294,68 @@ describe("extractions UI", () => {
       init?.method === "GET" && /\/extractions\/7(\?|$)/.test(String(url)));
     expect(reads).toHaveLength(0);
     confirmSpy.mockRestore();
+    fetchSpy.mockRestore();
+  });
+  it("test_retry_of_a_complete_extraction_asks_first_but_of_a_failed_one_does_not", async () => {
+    const fetchSpy = vi.spyOn(globalThis, "fetch").mockImplementation(async () => new Response(
+      JSON.stringify(makeExtraction()), { status: 200, headers: { "Content-Type": "application/json" } }));
+    const confirmSpy = vi.spyOn(window, "confirm").mockReturnValue(false);
+    const { unmount } = renderWithProviders(<ExtractionActions id={7} jobState="succeeded" />);
+    await userEvent.click(screen.getByRole("button", { name: "Retry" }));
+    expect(confirmSpy).toHaveBeenCalledWith(expect.stringContaining("complete results"));
+    expect(fetchSpy).not.toHaveBeenCalled();  // declined: the results are kept
+    confirmSpy.mockReturnValue(true);
+    await userEvent.click(screen.getByRole("button", { name: "Retry" }));
+    await vi.waitFor(() => expect(fetchSpy).toHaveBeenCalledTimes(1));
+    expect(String(fetchSpy.mock.calls[0]?.[0])).toMatch(/\/extractions\/7\/retry$/);
+    unmount();
+    confirmSpy.mockClear();
+    renderWithProviders(<ExtractionActions id={7} jobState="failed" />);
+    await userEvent.click(screen.getByRole("button", { name: "Retry" }));
+    await vi.waitFor(() => expect(fetchSpy).toHaveBeenCalledTimes(2));
+    expect(confirmSpy).not.toHaveBeenCalled();
+    confirmSpy.mockRestore();
+    fetchSpy.mockRestore();
+  });
+
+  it("test_start_says_it_is_measuring_and_is_busy_while_the_create_request_runs", async () => {
+    let answer: (response: Response) => void = () => {};
+    const fetchSpy = vi.spyOn(globalThis, "fetch").mockImplementation(async (url) => {
+      if (String(url).endsWith("/extractions/preflight")) return new Response(
+        JSON.stringify(preflightReport), { status: 200, headers: { "Content-Type": "application/json" } });
+      return new Promise<Response>((resolve) => { answer = resolve; });  // POST /extractions
+    });
+    renderWithProviders(<ActivationExtractionConfig />, { queryClient: seedConfig() });
+    await fillConfig();
+    await userEvent.click(screen.getByRole("button", { name: "Preflight" }));
+    await screen.findByTestId("extraction-preflight");
+    const start = screen.getByRole("button", { name: "Start extraction" });
+    expect(start).not.toHaveAttribute("aria-busy");
+    await userEvent.click(start);
+    expect(start).toHaveTextContent("Starting… (measuring a batch)");
+    expect(start).toHaveAttribute("aria-busy", "true");
+    expect(start).toBeDisabled();
+    answer(new Response(JSON.stringify(makeExtraction()),
+      { status: 201, headers: { "Content-Type": "application/json" } }));
+    await vi.waitFor(() => expect(start).toHaveTextContent("Start extraction"));
+    expect(start).not.toHaveAttribute("aria-busy");
+    fetchSpy.mockRestore();
+  });
+
+  it("test_an_empty_status_filter_says_nothing_matches_and_offers_all_statuses", async () => {
+    const fetchSpy = vi.spyOn(globalThis, "fetch").mockImplementation(async (url) => {
+      const running = String(url).includes("status=running");
+      return new Response(JSON.stringify(running ? { total: 0, items: [] }
+        : { total: 1, items: [makeExtraction({ status: "complete" })] }),
+      { status: 200, headers: { "Content-Type": "application/json" } });
+    });
+    renderWithProviders(<ExtractionsPage />);
+    await userEvent.selectOptions(screen.getByLabelText("Filter by status"), "running");
+    expect(await screen.findByText(/No extraction is running/)).toBeInTheDocument();
+    expect(screen.queryByText(/No extractions yet/)).toBeNull();
+    await userEvent.click(screen.getByRole("button", { name: "Show all statuses" }));
+    expect(screen.getByLabelText("Filter by status")).toHaveValue("");
+    expect(screen.queryByText(/No extraction is/)).toBeNull();
     fetchSpy.mockRestore();
   });
 });

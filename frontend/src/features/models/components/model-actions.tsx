@@ -1,6 +1,7 @@
 /**
  * The model card's buttons: pause (keep partial files), cancel (remove them), resume, retry,
- * delete (a 409 `model_in_use` lists what depends on the model and offers a forced delete).
+ * delete, asked first (a 409 `model_in_use` lists what depends on the model and offers a forced
+ * delete, asked first too).
  * Not responsible for which actions apply (see `lib/model-status.ts`).
  */
 import { useState } from "react";
@@ -61,13 +62,20 @@ export function ModelActions({ model }: { model: Model }) {
       )}
       {actions.includes("delete") && (
         <Button size="sm" variant="danger" disabled={busy}
-          onClick={() => remove.mutate({ id: model.id, force: false })}>
+          onClick={() => {
+            if (window.confirm(`Delete model “${model.name}” and its files?`))
+              remove.mutate({ id: model.id, force: false });
+          }}>
           Delete
         </Button>
       )}
       {inUse && (
         <Button size="sm" variant="danger" disabled={busy}
-          onClick={() => remove.mutate({ id: model.id, force: true })}>
+          onClick={() => {
+            const question = `Delete model “${model.name}” with all its extractions and `
+              + "tokenizations, and their files?";
+            if (window.confirm(question)) remove.mutate({ id: model.id, force: true });
+          }}>
           Delete with its extractions
         </Button>
       )}

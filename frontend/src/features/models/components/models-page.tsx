@@ -4,6 +4,7 @@
  * query cache, see `lib/model-cache.ts`).
  */
 import { useState } from "react";
+import { Button } from "@/components/ui/button";
 import { ErrorMessage } from "@/components/ui/error-message";
 import { useModels } from "../api/get-models";
 import { DownloadForm } from "./download-form";
@@ -31,12 +32,17 @@ export function ModelsPage() {
       </div>
       {models.error && <ErrorMessage error={models.error} title="Could not load models:" />}
       {models.isPending && <p className="muted">Loading models…</p>}
-      {models.data && models.data.items.length === 0 && (
+      {models.data && models.data.items.length === 0 && (search.trim() ? (
+        <p className="muted">
+          No model matches “{search.trim()}”.{" "}
+          <Button size="sm" variant="ghost" onClick={() => setSearch("")}>Clear the search</Button>
+        </p>
+      ) : (
         <p className="muted">
           No models yet. Download one from the Hub, import one from disk, or import the bundled
           SmolLM2-135M-Instruct.
         </p>
-      )}
+      ))}
       <div className="model-list">
         {models.data?.items.map((model) => (
           <ModelCard key={model.id} model={model} />
