@@ -70,6 +70,7 @@ test("import a model, watch it become ready, inspect its architecture, rename, d
   const renamed = page.getByRole("article", { name: "Model my gpt2" });
   await expect(renamed).toBeVisible();
 
+  page.once("dialog", (dialog) => void dialog.accept()); // the delete asks first
   await renamed.getByRole("button", { name: "Delete", exact: true }).click();
   await expect(renamed).toHaveCount(0);
   await expect(page.getByText("No models yet.")).toBeVisible();
