@@ -55,7 +55,10 @@ from interpstudio.ml.store_writer import DEFAULT_SHARD_BYTES, HELD_NORM_BYTES, d
 from interpstudio.ml.token_store import TokenizedDataset
 
 DISK_PROBE_BYTES = 32 << 20
-_STATS_FIELDS = 2 * 6  # groups x per-dimension float64 accumulators kept per hook point
+# stats.json + stats/state_*.npz per hook point: measured 37 kB at d=64 and 106 kB at d=256
+# (per-dimension figures of 3 row groups as JSON text plus their float64 accumulators)
+_STATS_BYTES_PER_DIM = 360
+_STATS_BYTES_PER_POINT = 16 << 10
 
 
 class NotEnoughDisk(InsufficientDisk):
@@ -120,7 +123,7 @@ def store_bytes(
         per += _npy_header_bytes(np.dtype(np.int64), (n, 3))
         per += len(widths) * _npy_header_bytes(np.dtype(np.float64), (n,))
         headers += count * per
-    stats = sum(_STATS_FIELDS * d * 8 + (64 << 10) for d in widths.values())
+    stats = sum(_STATS_BYTES_PER_DIM * d + _STATS_BYTES_PER_POINT for d in widths.values())
     return {
         "activations": act, "tokens": tokens, "norms": norms, "headers": headers,
         "shard_files": act + tokens + norms + headers, "stats_estimate": stats,
