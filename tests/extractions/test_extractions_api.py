@@ -124,6 +124,22 @@ def test_bad_requests_get_clear_4xx(api: TestClient, world: ExtractionWorld) -> 
     assert api.get(f"{API}/12345/stats").status_code == 404
 
 
+def test_create_reuses_the_preflight_just_made_for_the_same_request(
+    api: TestClient, world: ExtractionWorld
+) -> None:
+    """Found in a browser: Start sat ~17 s while the server loaded the model and timed a batch
+    again right after the user's own preflight. A create reuses a calibrated report made for the
+    same request (its free-disk check made again); another request gets its own."""
+    tokenization_id = world.tokenization()
+    report = api.post(f"{API}/preflight", json=body(world, tokenization_id)).json()
+    created = api.post(API, json={**body(world, tokenization_id), "name": "any name"}).json()
+    assert created["preflight"]["calibration"] == report["calibration"]  # timed once
+    assert created["preflight"]["bytes"] == report["bytes"]
+    other = api.post(API, json=body(world, tokenization_id, batch_size=1)).json()
+    assert other["preflight"]["calibration"] != report["calibration"]
+    assert other["preflight"]["plan"]["batch_size"] == 1
+
+
 def test_force_delete_tokenization_refuses_while_an_extraction_job_is_active(
     api: TestClient, world: ExtractionWorld
 ) -> None:

@@ -804,7 +804,8 @@ export interface components {
         };
         /**
          * ExtractionCreate
-         * @description The extraction to run; the server runs the preflight again before queueing it.
+         * @description The extraction to run; the server runs the preflight again before queueing it, unless
+         *     one was made for this same request in the last 5 minutes (it reuses that one).
          */
         ExtractionCreate: {
             /**

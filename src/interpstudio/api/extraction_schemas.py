@@ -24,7 +24,8 @@ ExtractionStatus = Literal["queued", "running", "complete", "failed", "cancelled
 
 
 class ExtractionCreate(ExtractionSpec):
-    """The extraction to run; the server runs the preflight again before queueing it."""
+    """The extraction to run; the server runs the preflight again before queueing it, unless
+    one was made for this same request in the last 5 minutes (it reuses that one)."""
 
 
 class ExtractionPreflightRequest(ExtractionSpec):

@@ -17,6 +17,8 @@ engine and store (``ml/``).
 from __future__ import annotations
 
 import shutil
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -163,9 +165,47 @@ def engine_options(spec: ExtractionSpec) -> dict[str, Any]:
             "shard_rows": spec.shard_rows}
 
 
+RECENT_PREFLIGHT_S = 300.0  # a calibrated report this recent is reused by create
+_recent_reports: dict[str, tuple[float, dict[str, Any]]] = {}
+_recent_lock = threading.Lock()
+
+
+def _report_key(settings: Settings, spec: ExtractionSpec, model: Model,
+                tokenization: Tokenization) -> str:
+    """What a preflight report depends on: the data dir, the request (not its name), the model's
+    identity and precision, the tokenization's identity and policy."""
+    return config_hash({
+        "data_dir": str(settings.data_dir),
+        "spec": spec.model_dump(mode="json", exclude={"name"}),
+        "model": [model.id, model.key, model.path, model.precision_used],
+        "tokenization": [tokenization.id, tokenization.path, tokenization.policy_hash,
+                         str(tokenization.created_at)],
+    })
+
+
+def _recent_report(key: str, settings: Settings) -> dict[str, Any] | None:
+    """The calibrated report made for ``key`` in the last ``RECENT_PREFLIGHT_S``, its free-disk
+    check made again now; None when there is none."""
+    with _recent_lock:
+        made, report = _recent_reports.get(key, (0.0, None))
+    if report is None or time.monotonic() - made > RECENT_PREFLIGHT_S:
+        return None
+    free = shutil.disk_usage(_existing_parent(DataPaths(settings.data_dir).extractions)).free
+    return {**report, "free_disk_bytes": int(free),
+            "disk_ok": report["bytes"]["total"] <= free}
+
+
+def _existing_parent(path: Path) -> Path:
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path
+
+
 def preflight_extraction(*, session: Session, settings: Settings, spec: ExtractionSpec,
                          calibrate: bool = True) -> dict[str, Any]:
-    """Check the request and estimate it on the real model and device (loads the model)."""
+    """Check the request and estimate it on the real model and device (loads the model). A
+    calibrated report is kept for ``RECENT_PREFLIGHT_S``: the create that follows it (the UI's
+    Start) reuses it instead of loading the model and timing a batch again."""
     from interpstudio.ml.extract_preflight import preflight_on_disk
 
     model, tokenization, points = resolve_inputs(session=session, spec=spec)
@@ -179,17 +219,26 @@ def preflight_extraction(*, session: Session, settings: Settings, spec: Extracti
         calibrate=calibrate, quantized_cache=quantized_cache_dir(paths, model.id),
         **engine_options(spec),
     )
+    if calibrate:
+        key = _report_key(settings, spec, model, tokenization)
+        with _recent_lock:
+            if len(_recent_reports) >= 64:  # a few users' recent requests, never more
+                _recent_reports.pop(min(_recent_reports, key=lambda k: _recent_reports[k][0]))
+            _recent_reports[key] = (time.monotonic(), report)
     return report
 
 
 # ---------------------------------------------------------------------------------- writing
 def create_extraction(*, session: Session, settings: Settings, spec: ExtractionSpec,
                       preflight: dict[str, Any] | None = None) -> Extraction:
-    """Check, preflight (unless given), refuse a disk that is too small, then queue the job."""
+    """Check, preflight (unless given or made for this request in the last
+    ``RECENT_PREFLIGHT_S``), refuse a disk that is too small, then queue the job."""
     from interpstudio.ml.extract_preflight import NotEnoughDisk
 
     model, tokenization, points = resolve_inputs(session=session, spec=spec)
-    report = preflight or preflight_extraction(session=session, settings=settings, spec=spec)
+    key = _report_key(settings, spec, model, tokenization)
+    report = (preflight or _recent_report(key, settings)
+              or preflight_extraction(session=session, settings=settings, spec=spec))
     if not report["disk_ok"]:
         raise NotEnoughDisk(path=DataPaths(settings.data_dir).extractions,
                             needed=report["bytes"]["total"], free=report["free_disk_bytes"])
