@@ -116,13 +116,23 @@ def big_repo(hub: HubServer, big_llama_dir: Path) -> str:
 
 @pytest.fixture
 def wait_model(hub_client: TestClient) -> Callable[..., dict]:
-    """Wait until a model reaches one of ``states``; returns its last JSON."""
+    """Wait until a model reaches one of ``states``; returns its last JSON. At a final status
+    (ready, failed, cancelled) it also waits for the job to end: the task sets the model's row
+    before the runner records the job's outcome (its ``error_code``), so a read in between saw
+    a failed model whose job was still running (a CI flake)."""
     from helpers import wait_for
+
+    final = {"ready", "failed", "cancelled"}
 
     def wait(model_id: int, *states: str, timeout: float = 60.0) -> dict:
         def done() -> dict | None:
             model = hub_client.get(f"/api/v1/models/{model_id}").json()
-            return model if model["status"] in states else None
+            if model["status"] not in states:
+                return None
+            job = model.get("job")
+            if model["status"] in final and job and job["state"] in ("queued", "running"):
+                return None
+            return model
 
         return wait_for(done, timeout=timeout)
 
