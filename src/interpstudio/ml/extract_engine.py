@@ -161,8 +161,7 @@ def model_fingerprint(model: nn.Module) -> str:
             continue
         flat = tensor.detach().reshape(-1)
         ends = torch.cat([flat[:16], flat[-16:]]).cpu()
-        digest.update(ends.view(torch.uint8).numpy().tobytes() if ends.dtype != torch.bool
-                      else ends.numpy().tobytes())
+        digest.update(ends.view(torch.uint8).numpy().tobytes())
     return digest.hexdigest()
 
 

@@ -190,15 +190,11 @@ def _recent_report(key: str, settings: Settings) -> dict[str, Any] | None:
         made, report = _recent_reports.get(key, (0.0, None))
     if report is None or time.monotonic() - made > RECENT_PREFLIGHT_S:
         return None
+    from interpstudio.ml.extract_preflight import _existing_parent
+
     free = shutil.disk_usage(_existing_parent(DataPaths(settings.data_dir).extractions)).free
     return {**report, "free_disk_bytes": int(free),
             "disk_ok": report["bytes"]["total"] <= free}
-
-
-def _existing_parent(path: Path) -> Path:
-    while not path.exists() and path != path.parent:
-        path = path.parent
-    return path
 
 
 def preflight_extraction(*, session: Session, settings: Settings, spec: ExtractionSpec,
