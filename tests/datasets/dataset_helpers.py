@@ -5,8 +5,10 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+from sqlalchemy.orm import Session
+
 from interpstudio.core.settings import Settings
-from interpstudio.db.models import Model
+from interpstudio.db.models import Dataset, Model
 from interpstudio.db.session import make_engine, make_session_factory
 
 TINY_LLAMA_KEY = "org/tiny-llama@0123456789abcdef"
@@ -43,3 +45,12 @@ def write_incompressible_dataset(folder: Path, rows: int = 8500) -> Path:
     pq.write_table(pa.table({"text": texts}), data / "train-00000-of-00001.parquet",
                    compression="none")
     return folder
+
+
+def add_bundled(*, session: Session, settings: Settings, name: str | None = None) -> Dataset:
+    """The bundled play with the default read options (for the ``call`` fixture)."""
+    from interpstudio.services.dataset_params import ReadOptionsSpec
+    from interpstudio.services.datasets import add_bundled_dataset
+
+    return add_bundled_dataset(session=session, settings=settings, name=name,
+                               spec=ReadOptionsSpec())[0]

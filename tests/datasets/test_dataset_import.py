@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from dataset_helpers import add_bundled
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -79,8 +80,7 @@ def test_several_files_and_whole_file_txt_mode(ds_settings: Settings, import_roo
 
 
 def test_bundled_text_imports(ds_settings: Settings, call, wait_row, worker_thread) -> None:
-    created = call(service.add_local_dataset, settings=ds_settings, files=[], name="macbeth",
-                   spec=ReadOptionsSpec(), bundled=True)
+    created = call(add_bundled, settings=ds_settings, name="macbeth")
     worker_thread(ds_settings)
     ready = wait_row(Dataset, created["id"], "ready", "failed")
     assert ready["source"] == "bundled" and ready["rows"] > 3000

@@ -164,6 +164,26 @@ def test_get_rename_unknown_and_local_outside_roots(api: TestClient, tmp_path: P
     assert api.get("/api/v1/tokenizations/5").status_code == 404
 
 
+def test_adding_the_bundled_text_again_returns_the_one_already_added(
+        api: TestClient, ds_settings: Settings, worker_thread, wait_dataset) -> None:
+    """Found by a tester: a second "Add the bundled play" (or a second demo) copied and
+    imported the same play again, a duplicate in the list. Same read options: the existing
+    dataset (200), while queued, importing or ready; other read options, or after a failed or
+    cancelled import: a new one (201)."""
+    first = api.post(API, json={"source": "bundled", "name": "macbeth"})
+    assert first.status_code == 201, first.text
+    again = api.post(API, json={"source": "bundled"})  # still queued
+    assert again.status_code == 200 and again.json()["id"] == first.json()["id"]
+    whole = api.post(API, json={"source": "bundled", "read": {"txt_mode": "file"}})
+    assert whole.status_code == 201 and whole.json()["id"] != first.json()["id"]
+    worker_thread(ds_settings)
+    wait_dataset(f"{API}/{first.json()['id']}", "ready")
+    assert api.post(API, json={"source": "bundled"}).json()["id"] == first.json()["id"]
+    assert api.get(API).json()["total"] == 2
+    api.delete(f"{API}/{first.json()['id']}")
+    assert api.post(API, json={"source": "bundled"}).status_code == 201
+
+
 def test_a_link_inside_an_allowed_folder_cannot_import_a_file_outside(
         api: TestClient, ds_settings: Settings, tmp_path: Path) -> None:
     """Found by a tester: a folder inside the data dir holding a link to a file outside it

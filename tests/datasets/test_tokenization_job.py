@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from dataset_helpers import add_bundled
 from transformers import AutoTokenizer
 
 from helpers import start_worker_process, wait_for
@@ -29,8 +30,7 @@ from interpstudio.services.dataset_params import ReadOptionsSpec, TokenizationPo
 
 @pytest.fixture
 def macbeth(ds_settings: Settings, call, wait_row, worker_thread) -> dict[str, Any]:
-    created = call(dataset_service.add_local_dataset, settings=ds_settings, files=[],
-                   name="macbeth", spec=ReadOptionsSpec(), bundled=True)
+    created = call(add_bundled, settings=ds_settings, name="macbeth")
     worker_thread(ds_settings)
     return wait_row(Dataset, created["id"], "ready")
 
@@ -98,8 +98,7 @@ def test_resume_after_kill_9_continues_and_matches_the_tokenizer(
     ds_settings: Settings, llama_model_id: int, tiny_llama_dir: Path, call, factory, wait_row,
     tmp_path: Path,
 ) -> None:
-    created_ds = call(dataset_service.add_local_dataset, settings=ds_settings, files=[],
-                      name="macbeth", spec=ReadOptionsSpec(), bundled=True)
+    created_ds = call(add_bundled, settings=ds_settings, name="macbeth")
     first = start_worker_process(ds_settings, tmp_path / "worker.log")
     try:
         wait_row(Dataset, created_ds["id"], "ready", timeout=90)

@@ -1999,6 +1999,15 @@ export interface operations {
             };
         };
         responses: {
+            /** @description The bundled text, already added with these read options: the existing dataset. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DatasetRead"];
+                };
+            };
             /** @description Successful Response */
             201: {
                 headers: {

@@ -124,11 +124,13 @@ def datasets_add(
             return service.add_hub_dataset(session=session, settings=settings, repo_id=hub,
                                            revision=revision, config=config, split=split,
                                            name=name, spec=spec, token=token)
-        if not paths and not bundled:
+        if bundled:
+            return service.add_bundled_dataset(session=session, settings=settings, name=name,
+                                               spec=spec)[0]
+        if not paths:
             raise typer.BadParameter("give files/folders, --hub ID or --bundled")
         return service.add_local_dataset(session=session, settings=settings,
-                                         files=[str(p) for p in paths or []], name=name,
-                                         spec=spec, bundled=bundled)
+                                         files=[str(p) for p in paths], name=name, spec=spec)
 
     _run(create, lambda s, i: service.get_dataset(session=s, dataset_id=i), _dataset_dict,
          enqueue, as_json, "dataset {id} {status}: {rows} rows, {bytes} bytes")

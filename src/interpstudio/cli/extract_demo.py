@@ -18,8 +18,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
-
 from interpstudio.cli.common import console, load_settings, print_json, session_factory
 from interpstudio.cli.extract import (
     _run_job,
@@ -39,9 +37,8 @@ def _step(text: str, quiet: bool) -> None:
 
 
 def run_demo(*, max_tokens: int, as_json: bool) -> dict[str, Any]:
-    from interpstudio.db.models import Dataset
     from interpstudio.services.dataset_params import ReadOptionsSpec
-    from interpstudio.services.datasets import add_local_dataset
+    from interpstudio.services.datasets import add_bundled_dataset
     from interpstudio.services.extraction_params import ExtractionSpec
     from interpstudio.services.model_sources import start_bundled_import
 
@@ -57,15 +54,10 @@ def run_demo(*, max_tokens: int, as_json: bool) -> dict[str, Any]:
 
     _step("2/4 bundled public-domain text", as_json)
     with factory.begin() as session:
-        dataset = session.scalars(select(Dataset).where(
-            Dataset.source == "bundled", Dataset.status == "ready").order_by(Dataset.id)).first()
-        if dataset is None:
-            dataset = add_local_dataset(session=session, settings=settings, files=[], name=None,
-                                        spec=ReadOptionsSpec(), bundled=True)
-            dataset_id, dataset_job = dataset.id, dataset.job_id
-        else:
-            dataset_id, dataset_job = dataset.id, None
-    if dataset_job is not None:
+        dataset, _created = add_bundled_dataset(session=session, settings=settings, name=None,
+                                                spec=ReadOptionsSpec())
+        dataset_id, dataset_job, dataset_status = dataset.id, dataset.job_id, dataset.status
+    if dataset_status != "ready" and dataset_job is not None:
         _run_job(settings, factory, dataset_job, enqueue=False, quiet=as_json,
                  what="dataset import")
 

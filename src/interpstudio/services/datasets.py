@@ -69,6 +69,9 @@ def dataset_job(*, session: Session, job_id: int | None) -> Job | None:
         return None
 
 
+FINISHED_UNREADY = ("failed", "cancelled", "interrupted")
+
+
 def effective_status(status: str, job: Job | None) -> str:
     """The row's status, corrected by its job when the task could not write it (killed)."""
     if job is None or status in ("ready", "failed", "cancelled"):
@@ -133,15 +136,37 @@ def _inspected(files: list[Path], spec: ReadOptionsSpec) -> dict[str, Any]:
 
 
 def add_local_dataset(*, session: Session, settings: Settings, files: list[str],
-                      name: str | None, spec: ReadOptionsSpec, bundled: bool = False) -> Dataset:
-    """Import local files (inside ``import_roots`` or the data dir) or the bundled text."""
+                      name: str | None, spec: ReadOptionsSpec) -> Dataset:
+    """Import local files (inside ``import_roots`` or the data dir)."""
+    sources = _expand([within_import_roots(f, settings) for f in files])
+    for source in sources:  # a folder's files too: a link inside one may point anywhere
+        within_import_roots(source, settings)
+    return _add_files(session, settings, sources, name=name, spec=spec, source="local")
+
+
+def add_bundled_dataset(*, session: Session, settings: Settings, name: str | None,
+                        spec: ReadOptionsSpec) -> tuple[Dataset, bool]:
+    """The bundled text: the existing import read with the same options (ready or under way),
+    else a new one; returns ``(dataset, created)``. A second click or a second ``demo`` does not
+    copy and import the same play again."""
+    read = _resolved(spec, [bundled_text_path()])
+    for dataset in repo.list_by_source(session, "bundled"):
+        job = dataset_job(session=session, job_id=dataset.job_id)
+        if ((dataset.info or {}).get("read") == read.model_dump()
+                and effective_status(dataset.status, job) not in FINISHED_UNREADY):
+            return dataset, False
+    return _add_files(session, settings, [bundled_text_path()], name=name, spec=spec,
+                      source="bundled"), True
+
+
+def _resolved(spec: ReadOptionsSpec, sources: list[Path]) -> ReadOptionsSpec:
+    """``spec`` with the text column it resolves to on ``sources``."""
+    return spec.model_copy(update={"text_column": _inspected(sources, spec)["text_column"]})
+
+
+def _add_files(session: Session, settings: Settings, sources: list[Path], *, name: str | None,
+               spec: ReadOptionsSpec, source: str) -> Dataset:
     paths = DataPaths(settings.data_dir)
-    if bundled:
-        sources = [bundled_text_path()]
-    else:
-        sources = _expand([within_import_roots(f, settings) for f in files])
-        for source in sources:  # a folder's files too: a link inside one may point anywhere
-            within_import_roots(source, settings)
     names = [p.name for p in sources]
     if len(set(names)) != len(names):
         raise InvalidInput("two files have the same name; rename one (files are stored by name)",
@@ -151,9 +176,10 @@ def add_local_dataset(*, session: Session, settings: Settings, files: list[str],
     free = check_free_disk(paths, 2 * total)  # raw copy + text.parquet (at most its size)
     spec = spec.model_copy(update={"text_column": inspected["text_column"]})
     return _create(
-        session, name=name or sources[0].stem, source="bundled" if bundled else "local",
+        session, name=name or sources[0].stem, source=source,
         spec=spec, params={"source_paths": [str(p) for p in sources]}, total_bytes=total,
-        info={**inspected, "preflight": {"bytes": total, "free_bytes": free, "files": names}})
+        info={**inspected, "read": spec.model_dump(),
+              "preflight": {"bytes": total, "free_bytes": free, "files": names}})
 
 
 def add_hub_dataset(*, session: Session, settings: Settings, repo_id: str, revision: str,

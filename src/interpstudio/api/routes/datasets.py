@@ -59,10 +59,18 @@ def list_datasets(session: SessionDep, limit: Limit = 50, offset: Offset = 0) ->
     return DatasetList(items=[DatasetRead.from_row(d, session) for d in items], total=total)
 
 
-@router.post("/datasets", response_model=DatasetRead, status_code=status.HTTP_201_CREATED)
-def create_dataset(body: DatasetCreate, session: SessionDep,
-                   settings: SettingsDep) -> DatasetRead:
-    if body.source == "hub":
+@router.post("/datasets", response_model=DatasetRead, status_code=status.HTTP_201_CREATED,
+             responses={200: {"model": DatasetRead, "description": (
+                 "The bundled text, already added with these read options: the existing "
+                 "dataset.")}})
+def create_dataset(body: DatasetCreate, session: SessionDep, settings: SettingsDep,
+                   response: Response) -> DatasetRead:
+    if body.source == "bundled":
+        dataset, created = service.add_bundled_dataset(session=session, settings=settings,
+                                                       name=body.name, spec=body.read)
+        if not created:
+            response.status_code = status.HTTP_200_OK
+    elif body.source == "hub":
         if not body.repo_id:
             raise InvalidInput("a hub dataset needs repo_id (e.g. org/name)")
         dataset = service.add_hub_dataset(
@@ -71,8 +79,7 @@ def create_dataset(body: DatasetCreate, session: SessionDep,
             token=body.token.get_secret_value() if body.token else None)
     else:
         dataset = service.add_local_dataset(session=session, settings=settings,
-                                            files=body.paths, name=body.name, spec=body.read,
-                                            bundled=body.source == "bundled")
+                                            files=body.paths, name=body.name, spec=body.read)
     return DatasetRead.from_row(dataset, session)
 
 

@@ -41,6 +41,12 @@ def list_datasets(session: Session, *, limit: int = 50,
     return list(items), int(total)
 
 
+def list_by_source(session: Session, source: str) -> list[Dataset]:
+    """The datasets of one source kind, oldest first."""
+    return list(session.scalars(select(Dataset).where(Dataset.source == source)
+                                .order_by(Dataset.id)))
+
+
 def create_tokenization(session: Session, **fields: Any) -> Tokenization:
     now = utcnow()
     tokenization = Tokenization(created_at=now, updated_at=now, **fields)
