@@ -11,12 +11,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import Depends, Path
+from fastapi import Depends
 from pydantic import BaseModel, ConfigDict, Field
 
-from interpstudio.api.deps import SessionDep
+from interpstudio.api.deps import RowIdPath, SessionDep
 from interpstudio.api.model_schemas import HubToken
 from interpstudio.api.schemas import JobRead
+from interpstudio.db.base import MAX_ID
 from interpstudio.db.models import Dataset, Tokenization
 from interpstudio.services import datasets as dataset_service
 from interpstudio.services import tokenizations as tokenization_service
@@ -115,7 +116,7 @@ class DatasetPreview(BaseModel):
 class TokenizationCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    model_id: int = Field(ge=1, le=2**62, description="The model whose tokenizer is used.")
+    model_id: int = Field(ge=1, le=MAX_ID, description="The model whose tokenizer is used.")
     policy: TokenizationPolicySpec = Field(default_factory=TokenizationPolicySpec)
     batch_rows: int = Field(default=1024, ge=1, le=65_536)
 
@@ -123,7 +124,7 @@ class TokenizationCreate(BaseModel):
 class PolicyPreviewRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    model_id: int = Field(ge=1, le=2**62)
+    model_id: int = Field(ge=1, le=MAX_ID)
     policy: TokenizationPolicySpec = Field(default_factory=TokenizationPolicySpec)
     limit: int = Field(default=5, ge=1, le=50)
 
@@ -185,13 +186,13 @@ class TokenizationPreview(BaseModel):
     total: int
 
 
-def load_dataset(session: SessionDep, dataset_id: Annotated[int, Path(ge=1, le=2**62)]
+def load_dataset(session: SessionDep, dataset_id: RowIdPath
                  ) -> Dataset:
     return dataset_service.get_dataset(session=session, dataset_id=dataset_id)
 
 
 def load_tokenization(session: SessionDep,
-                      tokenization_id: Annotated[int, Path(ge=1, le=2**62)]) -> Tokenization:
+                      tokenization_id: RowIdPath) -> Tokenization:
     return tokenization_service.get_tokenization(session=session,
                                                  tokenization_id=tokenization_id)
 

@@ -13,6 +13,7 @@ from fastapi import Depends, Path, Request
 from sqlalchemy.orm import Session
 
 from interpstudio.core.settings import Settings
+from interpstudio.db.base import MAX_ID
 from interpstudio.db.models import Job
 from interpstudio.services import jobs as job_service
 
@@ -34,9 +35,10 @@ def get_session(request: Request) -> Iterator[Session]:
 
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
+RowIdPath = Annotated[int, Path(ge=1, le=MAX_ID)]  # a row id in the URL: above MAX_ID is a 422
 
 
-def load_job(session: SessionDep, job_id: Annotated[int, Path(ge=1, le=2**62)]) -> Job:
+def load_job(session: SessionDep, job_id: RowIdPath) -> Job:
     return job_service.get_job(session=session, job_id=job_id)
 
 

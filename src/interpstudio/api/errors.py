@@ -2,7 +2,9 @@
 
 ``AppError`` subclasses carry their own status; request validation is 422; unknown routes 404;
 a database that cannot be reached (a dropped connection, a server restart) is a 503 with
-``Retry-After``, which says to try again rather than report a bug; anything else is a 500 with a
+``Retry-After``, which says to try again rather than report a bug; a value the database refuses
+(``DataError``: a number out of its range, a character it cannot store) is a 422 naming that, a net
+under the request validation that should have refused it first; anything else is a 500 with a
 generic message (details are logged, never sent). The catch-all here
 is one of the two broad excepts allowed in the codebase. This module is NOT responsible for raising
 errors.
@@ -16,7 +18,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DataError, DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from interpstudio.core.errors import AppError
@@ -62,6 +64,16 @@ def install_error_handlers(app: FastAPI) -> None:
         return error_response(503, "database_unavailable",
                               "the database cannot be reached right now; retry in a moment",
                               headers={"Retry-After": str(RETRY_AFTER_S)})
+
+    @app.exception_handler(DataError)
+    async def _refused_value(request: Request, exc: DataError) -> JSONResponse:
+        reason = str(exc.orig).strip().splitlines()[0] if str(exc.orig).strip() else ""
+        log.warning("database refused a value on %s %s: %s", request.method, request.url.path,
+                    reason)
+        return error_response(422, "value_refused_by_database",
+                              "the database refused a value of this request (a number out of "
+                              "range or a character it cannot store); change the value",
+                              {"reason": reason})
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -10,10 +10,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import Depends, Path, Query
+from fastapi import Depends, Query
 from pydantic import BaseModel, ConfigDict, Field
 
-from interpstudio.api.deps import SessionDep
+from interpstudio.api.deps import RowIdPath, SessionDep
 from interpstudio.api.schemas import JobRead
 from interpstudio.db.models import Extraction, Job
 from interpstudio.services import extractions as service
@@ -150,7 +150,7 @@ class ExportRead(BaseModel):
 
 
 def load_extraction(session: SessionDep,
-                    extraction_id: Annotated[int, Path(ge=1, le=2**62)]) -> Extraction:
+                    extraction_id: RowIdPath) -> Extraction:
     return service.get_extraction(session=session, extraction_id=extraction_id)
 
 

@@ -11,10 +11,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import Depends, Path
+from fastapi import Depends
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr
 
-from interpstudio.api.deps import SessionDep
+from interpstudio.api.deps import RowIdPath, SessionDep
 from interpstudio.api.schemas import JobStageRead
 from interpstudio.db.models import Model
 from interpstudio.services import models as service
@@ -240,7 +240,7 @@ class ModelArchitectureRead(BaseModel):
     module_tree: ModuleNodeRead
 
 
-def load_model(session: SessionDep, model_id: Annotated[int, Path(ge=1, le=2**62)]) -> Model:
+def load_model(session: SessionDep, model_id: RowIdPath) -> Model:
     return service.get_model(session=session, model_id=model_id)
 
 

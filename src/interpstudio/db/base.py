@@ -26,6 +26,11 @@ NAMING_CONVENTION = {
 
 JSONDocument = JSON().with_variant(JSONB(), "postgresql")
 
+# The largest row id: ids and foreign keys are ``Integer`` columns, 32-bit on PostgreSQL. Every id
+# the API or a job's parameters take is bounded by it, so a larger one is a 422, never a value the
+# database refuses (a 500 on PostgreSQL, found by a tester).
+MAX_ID = 2**31 - 1
+
 
 def utcnow() -> datetime:
     return datetime.now(UTC)

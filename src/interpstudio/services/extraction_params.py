@@ -14,6 +14,7 @@ from typing import Literal
 
 from pydantic import Field
 
+from interpstudio.db.base import MAX_ID
 from interpstudio.services.job_params import JobParams
 
 Precision = Literal["fp32", "fp16", "bf16", "q8", "q4", "q2"]
@@ -27,8 +28,8 @@ RowGroup = Literal["all", "non_bos", "bos"]
 class ExtractionSpec(JobParams):
     """One extraction request; see docs of each field."""
 
-    model_id: int = Field(ge=1, le=2**62)
-    tokenization_id: int = Field(ge=1, le=2**62)
+    model_id: int = Field(ge=1, le=MAX_ID)
+    tokenization_id: int = Field(ge=1, le=MAX_ID)
     hook_points: list[str] = Field(
         min_length=1, max_length=4096,
         description="Names or patterns, e.g. 'blocks.*.resid_post', 'blocks.{0-3}.attn_out'.",

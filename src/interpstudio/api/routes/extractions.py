@@ -22,6 +22,7 @@ from interpstudio.api.extraction_schemas import (
     SamplesRead,
     StatsRead,
 )
+from interpstudio.db.base import MAX_ID
 from interpstudio.db.models import Extraction
 from interpstudio.services import extractions as service
 from interpstudio.services.extraction_params import ExtractionSpec
@@ -54,8 +55,8 @@ def create_extraction(body: ExtractionCreate, session: SessionDep,
 def list_extractions(
     session: SessionDep,
     status_: Annotated[list[str], Query(alias="status", max_length=16)] = [],  # noqa: B006
-    model_id: Annotated[int | None, Query(ge=1, le=2**62)] = None,
-    tokenization_id: Annotated[int | None, Query(ge=1, le=2**62)] = None,
+    model_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
+    tokenization_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
     q: Annotated[str | None, Query(max_length=256)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0, le=2**62)] = 0,

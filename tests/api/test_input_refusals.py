@@ -1,0 +1,87 @@
+"""Inputs an exploratory tester found answered with a 500 or accepted when they should not be:
+each is refused with a 422 in the one error shape, the same way on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import text
+
+from interpstudio.api.app import create_app
+from interpstudio.api.deps import SessionDep
+from interpstudio.core.settings import Settings
+from interpstudio.db.base import MAX_ID
+
+TOO_BIG = MAX_ID + 1  # 2**31: what a 32-bit PostgreSQL Integer column cannot hold
+
+
+@pytest.fixture
+def api(settings: Settings) -> Iterator[TestClient]:
+    """The app on a fresh database of each backend (tests using it run twice)."""
+    with TestClient(create_app(settings)) as client:
+        yield client
+
+
+def test_an_id_above_what_the_database_holds_is_422_on_every_route(api: TestClient) -> None:
+    """Found by a tester: on PostgreSQL any id above 2**31 - 1 was a 500 (the API allowed up to
+    2**62, the columns are 32-bit). Walks the OpenAPI document, so a route added later is
+    covered: every path id one past the limit is a 422, the largest one a 404 (or a 422 for a
+    missing body), never a 5xx."""
+    checked = []
+    for template, operations in api.app.openapi()["paths"].items():
+        if "{" not in template:
+            continue
+        for method in operations:
+            too_big = api.request(method.upper(), re.sub(r"\{[^}]+\}", str(TOO_BIG), template))
+            assert too_big.status_code == 422, (method, template, too_big.text)
+            assert too_big.json()["error"]["code"] == "invalid_request"
+            largest = api.request(method.upper(), re.sub(r"\{[^}]+\}", str(MAX_ID), template))
+            assert largest.status_code in (404, 422), (method, template, largest.text)
+            checked.append(f"{method} {template}")
+    assert len(checked) >= 25, checked
+
+
+@pytest.mark.parametrize(("method", "url", "body"), [
+    ("GET", f"/api/v1/extractions?model_id={TOO_BIG}", None),
+    ("GET", f"/api/v1/extractions?tokenization_id={TOO_BIG}", None),
+    ("POST", "/api/v1/extractions", {"model_id": TOO_BIG, "tokenization_id": 1,
+                                     "hook_points": ["blocks.0.resid_post"]}),
+    ("POST", "/api/v1/extractions/preflight", {"model_id": 1, "tokenization_id": TOO_BIG,
+                                               "hook_points": ["blocks.0.resid_post"]}),
+    ("POST", "/api/v1/datasets/1/tokenizations", {"model_id": TOO_BIG}),
+    ("POST", "/api/v1/datasets/1/tokenize-preview", {"model_id": TOO_BIG}),
+])
+def test_an_id_too_big_in_a_query_or_body_is_422(api: TestClient, method: str, url: str,
+                                                 body: dict | None) -> None:
+    assert api.post("/api/v1/datasets", json={"source": "bundled"}).status_code == 201  # id 1
+    response = api.request(method, url, json=body)
+    assert response.status_code == 422, response.text
+    assert response.json()["error"]["code"] == "invalid_request"
+
+
+@pytest.mark.postgres
+def test_a_value_the_database_refuses_is_422_not_500(postgres_url: str, tmp_path) -> None:
+    """The net under request validation: a ``DataError`` from the database (here a real
+    out-of-range integer on PostgreSQL) is a 422 saying the database refused a value."""
+    from helpers import make_settings
+    from interpstudio.db.migrate import upgrade
+
+    settings = make_settings(tmp_path, postgres_url)
+    upgrade(settings.resolved_database_url)
+    app = create_app(settings)
+
+    @app.get("/api/v1/test-out-of-range")
+    def out_of_range(session: SessionDep) -> dict:
+        session.execute(text("SELECT CAST(:value AS integer)"), {"value": 2**40})
+        return {}
+
+    app.router.routes.insert(0, app.router.routes.pop())  # ahead of the UI's catch-all
+    with TestClient(app) as client:
+        response = client.get("/api/v1/test-out-of-range")
+    assert response.status_code == 422, response.text
+    error = response.json()["error"]
+    assert error["code"] == "value_refused_by_database"
+    assert "database refused a value" in error["message"]
