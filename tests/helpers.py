@@ -21,7 +21,7 @@ def make_settings(tmp_path: Path, database_url: str | None = None, **overrides: 
         "data_dir": tmp_path / "data",
         "database_url": database_url or f"sqlite:///{tmp_path / 'app.db'}",
         "heartbeat_interval_s": 0.2,
-        "heartbeat_timeout_s": 1.0,
+        "heartbeat_timeout_s": 5.0,  # generous: the API and busy workers sweep too (a loaded CI)
         "workers": 0,
     }
     values.update(overrides)

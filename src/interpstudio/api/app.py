@@ -17,7 +17,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from interpstudio import __version__
 from interpstudio.api.auth import ApiKeyMiddleware
 from interpstudio.api.errors import install_error_handlers
-from interpstudio.api.feeds import JobFeed, SystemFeed
+from interpstudio.api.feeds import JobFeed, SystemFeed, WorkerSweep
 from interpstudio.api.routes import datasets, extractions, health, jobs, models, system
 from interpstudio.api.schemas import ErrorResponse
 from interpstudio.api.static import mount_ui
@@ -45,7 +45,8 @@ def create_app(settings: Settings, *, job_feed_interval_s: float = 0.25,
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await bus.start()
         feeds = [JobFeed(session_factory, bus, job_feed_interval_s),
-                 SystemFeed(bus, settings.data_dir, system_interval_s)]
+                 SystemFeed(bus, settings.data_dir, system_interval_s),
+                 WorkerSweep(session_factory, settings)]
         for feed in feeds:
             feed.start()
         try:

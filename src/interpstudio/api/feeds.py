@@ -4,6 +4,8 @@
 publishes ``job.updated`` for every row whose ``revision`` it has not published yet. Workers thus
 need no channel to the API: whichever process or machine they run on, their throttled row writes
 become events. ``SystemFeed`` publishes ``system.metrics`` every few seconds while anyone listens.
+``WorkerSweep`` marks interrupted the jobs of workers that are gone, as workers do, so that with
+``serve --workers 0`` and every worker killed no job stays "running" (and uncancellable) forever.
 Blocking work runs in threads so the event loop never waits on the database or psutil. This module
 is NOT responsible for WebSocket connections (``ws.py``).
 """
@@ -22,8 +24,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from interpstudio.api.schemas import JobRead, SystemRead
 from interpstudio.core.events import EventBus
 from interpstudio.core.logging import FailureStreak
+from interpstudio.core.settings import Settings
 from interpstudio.db.base import utcnow
 from interpstudio.db.repositories import jobs as repo
+from interpstudio.jobs.runner import sweep_gone_workers
 from interpstudio.services.system import system_metrics
 
 log = logging.getLogger(__name__)
@@ -117,3 +121,15 @@ class SystemFeed(PeriodicTask):
         metrics = await asyncio.to_thread(system_metrics, data_dir=self._data_dir)
         return {"type": "system.metrics",
                 "system": SystemRead.model_validate(metrics).model_dump(mode="json")}
+
+
+class WorkerSweep(PeriodicTask):
+    """Every half heartbeat timeout: ``jobs.runner.sweep_gone_workers``."""
+
+    def __init__(self, session_factory: sessionmaker[Session], settings: Settings) -> None:
+        super().__init__(settings.heartbeat_timeout_s / 2)
+        self._session_factory = session_factory
+        self._settings = settings
+
+    async def tick(self) -> None:
+        await asyncio.to_thread(sweep_gone_workers, self._session_factory, self._settings)

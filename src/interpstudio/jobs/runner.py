@@ -91,16 +91,11 @@ class Worker:
     # -- recovery -------------------------------------------------------------------------------
     def recover(self) -> list[int]:
         """Interrupt running jobs whose workers are gone; return their ids."""
-        with self.session_factory.begin() as session:
-            dead = [w for w in repo.running_worker_ids(session) if worker_is_alive(w) is False]
-            ids = repo.interrupt_workers(session, dead, "worker process died") if dead else []
-            ids += repo.interrupt_stale(
-                session, timeout=timedelta(seconds=self.settings.heartbeat_timeout_s)
-            )
-        if ids:
-            log.warning("marked jobs %s interrupted (their workers are gone)", ids)
         self._last_sweep = time.monotonic()
-        return ids
+        return sweep_gone_workers(self.session_factory, self.settings)
+
+    def _sweep_due(self) -> bool:
+        return time.monotonic() - self._last_sweep > self.settings.heartbeat_timeout_s / 2
 
     # -- main loop ------------------------------------------------------------------------------
     def run(self) -> None:
@@ -108,7 +103,7 @@ class Worker:
         self.recover()
         while not self.shutdown.is_set():
             try:
-                if time.monotonic() - self._last_sweep > self.settings.heartbeat_timeout_s / 2:
+                if self._sweep_due():
                     self.recover()
                 ran = self.run_one()
             except OperationalError:  # database briefly unreachable or locked: keep the worker
@@ -201,6 +196,9 @@ class Worker:
                               level=logging.ERROR)
                 continue
             outage.ended("monitor of job %s: database works again after %d failed ticks", job_id)
+            if self._sweep_due():  # a busy worker still finds the jobs of workers gone meanwhile
+                with contextlib.suppress(DBAPIError):
+                    self.recover()
             if wants_cancel:
                 cancel_requested.set()
             if wants_cancel or self.shutdown.is_set():
@@ -221,6 +219,22 @@ class Worker:
             retry_while_unreachable(write, what=f"job {job_id}'s final state ({state})")
         except InvalidJobState as exc:
             log.warning("job %s could not be finished as %s: %s", job_id, state, exc.message)
+
+
+def sweep_gone_workers(session_factory: sessionmaker[Session], settings: Settings) -> list[int]:
+    """Mark interrupted the running jobs whose workers are gone (this host: the process no longer
+    exists; any host: no heartbeat for ``heartbeat_timeout_s``), with the records they were
+    making; return the job ids. Workers call it on start and periodically, busy or idle, and so
+    does the API process (``serve --workers 0`` with every worker killed)."""
+    with session_factory.begin() as session:
+        dead = [w for w in repo.running_worker_ids(session) if worker_is_alive(w) is False]
+        ids = repo.interrupt_workers(session, dead, "worker process died") if dead else []
+        ids += repo.interrupt_stale(
+            session, timeout=timedelta(seconds=settings.heartbeat_timeout_s)
+        )
+    if ids:
+        log.warning("marked jobs %s interrupted (their workers are gone)", ids)
+    return ids
 
 
 def _stop_when_orphaned(worker: Worker, parent_pid: int, interval_s: float = 0.5) -> None:

@@ -56,9 +56,11 @@ def cancel_job(*, session: Session, job_id: int) -> Job:
     job = repo.get(session, job_id)
     if job.state == "queued":
         try:
-            return repo.transition(session, job_id, action="cancel", from_states=["queued"],
-                                   state="cancelled", finished_at=utcnow(),
-                                   error_code="cancelled", error_message="cancelled by user")
+            cancelled = repo.transition(session, job_id, action="cancel", from_states=["queued"],
+                                        state="cancelled", finished_at=utcnow(),
+                                        error_code="cancelled", error_message="cancelled by user")
+            repo.settle_owners(session, [job_id], "cancelled", "cancelled by user")
+            return cancelled
         except InvalidJobState:
             job = repo.get(session, job_id)  # claimed in the meantime: ask the worker instead
     return repo.transition(session, job_id, action="cancel", from_states=["running"],

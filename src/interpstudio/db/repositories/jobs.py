@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from interpstudio.core.errors import InvalidJobState, JobNotFound
 from interpstudio.db.base import utcnow
-from interpstudio.db.models import Job
+from interpstudio.db.models import Dataset, Extraction, Job, Model, Tokenization
 
 
 def create(session: Session, *, kind: str, params: dict[str, Any]) -> Job:
@@ -163,7 +163,26 @@ def _interrupt(session: Session, ids: list[int], reason: str) -> list[int]:
         )
         if result.rowcount == 1:  # type: ignore[attr-defined]
             done.append(job_id)
+    settle_owners(session, done, "interrupted", f"{reason}; resume to continue")
     return done
+
+
+# the statuses a record's task writes when it stops; any other status is "under way"
+SETTLED_STATUSES = ("ready", "complete", "failed", "cancelled", "paused", "interrupted",
+                    "partial")
+
+
+def settle_owners(session: Session, job_ids: list[int], status: str, message: str) -> None:
+    """Give the records made by ``job_ids`` (models, datasets, tokenizations, extractions) the
+    job's end, for an end no task could write: a killed worker's job marked interrupted, a queued
+    job cancelled. Records the task already settled keep their status."""
+    if not job_ids:
+        return
+    for table in (Model, Dataset, Tokenization, Extraction):
+        session.execute(
+            update(table)
+            .where(table.job_id.in_(job_ids), table.status.not_in(SETTLED_STATUSES))
+            .values(status=status, error_message=message, updated_at=utcnow()))
 
 
 def changed_since(session: Session, since: datetime) -> list[Job]:

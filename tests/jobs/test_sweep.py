@@ -1,0 +1,122 @@
+"""The jobs of workers that are gone are found while every live worker is busy, and with no
+worker at all (``serve --workers 0``); the records those jobs were making end with them, so that
+list filters and result endpoints agree with what GET shows.
+
+Found by a tester on the scale-out path: the sweep ran only between two jobs of a worker, so a
+kill -9'd worker's job stayed "running" for 87 s (10 s timeout) while the other worker was busy,
+and for good with no other worker: cancel was accepted and never acted on, delete and resume
+refused. The extraction row kept status "running" after its job was marked interrupted, so
+``?status=interrupted`` missed it and ``/stats`` said "wait for it"."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+from fastapi.testclient import TestClient
+from sqlalchemy.orm import Session, sessionmaker
+
+from helpers import make_settings, wait_for
+from interpstudio.api.app import create_app
+from interpstudio.core.settings import Settings
+from interpstudio.db.migrate import upgrade
+from interpstudio.db.models import Dataset, Extraction, Job, Model, Tokenization
+from interpstudio.db.repositories import jobs as repo
+from interpstudio.db.session import make_engine, make_session_factory
+from interpstudio.jobs.runner import Worker
+from interpstudio.services import jobs as service
+
+
+def _dead_worker_id() -> str:
+    """The id a worker had on this host, whose process has exited."""
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    return f"{socket.gethostname()}:{dead.pid}:1:dead00"
+
+
+def _factory(settings: Settings) -> sessionmaker[Session]:
+    upgrade(settings.resolved_database_url)
+    return make_session_factory(make_engine(settings.resolved_database_url))
+
+
+def _state(factory: sessionmaker[Session], job_id: int) -> str:
+    with factory() as session:
+        return session.get(Job, job_id).state  # type: ignore[union-attr]
+
+
+def _extraction_of_a_job(factory: sessionmaker[Session], *, claimed_by: str | None) -> int:
+    """Rows only (no model is loaded): an extraction whose job is running under ``claimed_by``,
+    or queued when None."""
+    with factory.begin() as session:
+        model = Model(key="local:test", name="m", source="local", status="ready")
+        dataset = Dataset(name="d", source="local", files=[], info={}, status="ready")
+        session.add_all([model, dataset])
+        session.flush()
+        tokenization = Tokenization(dataset_id=dataset.id, model_id=model.id, tokenizer_key="t",
+                                    policy={}, policy_hash="h", status="ready")
+        session.add(tokenization)
+        session.flush()
+        job = repo.create(session, kind="extract", params={})
+        if claimed_by is not None:
+            repo.claim_next(session, worker_id=claimed_by, kinds=["extract"], job_id=job.id)
+        session.add(Extraction(name="acts", model_id=model.id, tokenization_id=tokenization.id,
+                               spec={}, config_hash="c", path="extractions/1", info={},
+                               job_id=job.id,
+                               status="running" if claimed_by else "queued"))
+        return job.id
+
+
+def test_a_busy_worker_still_interrupts_the_job_of_a_killed_worker(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path, heartbeat_timeout_s=2.0)
+    factory = _factory(settings)
+    with factory.begin() as session:
+        busy = service.create_job(session=session, kind="selftest",
+                                  params={"iterations": 200, "step_delay_s": 0.05}).id
+    worker = Worker(settings, session_factory=factory, poll_interval_s=0.05)
+    thread = threading.Thread(target=worker.run, daemon=True)
+    thread.start()
+    try:
+        wait_for(lambda: _state(factory, busy) == "running", timeout=10)
+        with factory.begin() as session:  # the killed worker's job, found after the start sweep
+            orphan = repo.create(session, kind="selftest", params={}).id
+            repo.claim_next(session, worker_id=_dead_worker_id(), kinds=["selftest"],
+                            job_id=orphan)
+        wait_for(lambda: _state(factory, orphan) == "interrupted", timeout=5)
+        assert _state(factory, busy) == "running"  # found by the busy worker, not after its job
+    finally:
+        worker.shutdown.set()
+        thread.join(timeout=30)
+
+
+def test_the_api_interrupts_a_killed_workers_job_with_no_worker_left(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path)  # workers 0: serve --workers 0, the only worker killed
+    factory = _factory(settings)
+    job_id = _extraction_of_a_job(factory, claimed_by=_dead_worker_id())
+    with TestClient(create_app(settings)) as client:
+        interrupted = wait_for(lambda: [e for e in client.get(
+            "/api/v1/extractions", params={"status": "interrupted"}).json()["items"]], timeout=10)
+        assert interrupted[0]["job"]["id"] == job_id
+        assert interrupted[0]["job"]["state"] == "interrupted"
+        assert client.get("/api/v1/extractions", params={"status": "running"}).json()[
+            "total"] == 0
+        stats = client.get(f"/api/v1/extractions/{interrupted[0]['id']}/stats")
+        assert stats.status_code == 409
+        assert "it is interrupted" in stats.json()["error"]["message"]
+        assert "resume it" in stats.json()["error"]["message"]
+        resumed = client.post(f"/api/v1/extractions/{interrupted[0]['id']}/resume")
+        assert resumed.status_code == 200, resumed.text
+
+
+def test_cancelling_a_queued_job_ends_the_record_it_was_to_make(
+        sqlite_settings: Settings, client: TestClient) -> None:
+    factory = _factory(sqlite_settings)
+    job_id = _extraction_of_a_job(factory, claimed_by=None)
+    assert client.post(f"/api/v1/jobs/{job_id}/cancel").json()["state"] == "cancelled"
+    cancelled = client.get("/api/v1/extractions", params={"status": "cancelled"}).json()
+    assert cancelled["total"] == 1 and cancelled["items"][0]["job"]["id"] == job_id
+    with factory() as session:
+        row = session.query(Extraction).one()
+        assert (row.status, row.error_message) == ("cancelled", "cancelled by user")
