@@ -49,10 +49,9 @@ def list_extractions(
         query = query.where(Extraction.model_id == model_id)
     if tokenization_id is not None:
         query = query.where(Extraction.tokenization_id == tokenization_id)
-    if search:
-        pattern = f"%{search}%"
-        query = query.where(or_(Extraction.name.ilike(pattern),
-                                Extraction.config_hash.ilike(pattern)))
+    if search:  # literal text: % and _ escaped (autoescape), not LIKE wildcards
+        query = query.where(or_(Extraction.name.icontains(search, autoescape=True),
+                                Extraction.config_hash.icontains(search, autoescape=True)))
     total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
     rows = session.scalars(query.order_by(Extraction.id.desc()).limit(limit).offset(offset)).all()
     return list(rows), int(total)

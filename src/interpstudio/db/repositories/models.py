@@ -40,9 +40,9 @@ def list_models(session: Session, *, statuses: Sequence[str] = (), search: str |
     query = select(Model)
     if statuses:
         query = query.where(Model.status.in_(statuses))
-    if search:
-        pattern = f"%{search}%"
-        query = query.where(or_(Model.name.ilike(pattern), Model.repo_id.ilike(pattern)))
+    if search:  # literal text: % and _ escaped (autoescape), not LIKE wildcards
+        query = query.where(or_(Model.name.icontains(search, autoescape=True),
+                                Model.repo_id.icontains(search, autoescape=True)))
     total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
     items = session.scalars(query.order_by(Model.id.desc()).limit(limit).offset(offset)).all()
     return list(items), int(total)
