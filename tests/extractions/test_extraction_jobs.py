@@ -172,6 +172,11 @@ def test_cancel_then_resume_is_byte_identical_to_an_uninterrupted_run(
     partial = open_activations(store_of(world, extraction_id))
     partial.verify()
     assert partial.status == "partial" and 0 < partial.rows < job["total"]
+    # found by a tester: the last message predated the shards committed while stopping
+    on_disk = sum(record["bytes"] for _, record in listed_files(partial.manifest))
+    assert job["message"] == (f"kept {partial.rows:,} rows in {len(partial.manifest['shards'])} "
+                              f"whole shards · {on_disk / 1e9:.3f} GB written; resume to "
+                              "continue from there"), job["message"]
 
     with world.factory.begin() as session:
         service.resume_extraction(session=session, extraction_id=extraction_id)

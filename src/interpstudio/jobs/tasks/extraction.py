@@ -26,7 +26,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from interpstudio.core.errors import JobCancelled
+from interpstudio.core.errors import AppError, JobCancelled
 from interpstudio.core.paths import ensure_within
 from interpstudio.db.models import Extraction, Model, Tokenization
 from interpstudio.jobs.context import JobContext
@@ -81,6 +81,7 @@ def run_extraction(ctx: JobContext) -> dict[str, Any]:
         raise
     finally:
         if outcome != "complete":
+            _report_kept(ctx, facts["folder"] / STORE_DIR)
             error = sys.exc_info()[1]
             message = getattr(error, "message", None) or (str(error) if error else None)
             ctx.update_row(Extraction, extraction_id, status=outcome,
@@ -148,6 +149,24 @@ def _run(ctx: JobContext, extraction_id: int, spec: ExtractionSpec,
                       "warnings": result.warnings})
     return {"extraction_id": extraction_id, **{k: summary[k] for k in (
         "rows", "tokens_computed", "tokens_per_s", "bytes_written", "resumed_from_rows")}}
+
+
+def _report_kept(ctx: JobContext, store: Path) -> None:
+    """The job's last message, for a run that stopped: what the store keeps (the shards the
+    writer committed while stopping included; the last progress message predates them)."""
+    from interpstudio.ml.extract_outcome import BytesCounter
+    from interpstudio.ml.store_reader import open_activations
+
+    if not (store / "manifest.json").is_file():
+        return
+    try:
+        manifest = open_activations(store).manifest
+    except AppError:  # an unreadable store says so when it is opened; the job's error stands
+        return
+    ctx.progress(message=f"kept {int(manifest['counts']['rows']):,} rows in "
+                         f"{len(manifest['shards'])} whole shards · "
+                         f"{BytesCounter().bytes(manifest) / 1e9:.3f} GB written; resume to "
+                         "continue from there")
 
 
 def _write_samples(folder: Path, store: Path, tokenization_dir: Path, tokenizer: Any) -> None:
