@@ -85,3 +85,21 @@ def test_a_value_the_database_refuses_is_422_not_500(postgres_url: str, tmp_path
     error = response.json()["error"]
     assert error["code"] == "value_refused_by_database"
     assert "database refused a value" in error["message"]
+
+
+@pytest.mark.parametrize(("url", "name", "valid"), [
+    ("/api/v1/extractions", "status", ["complete", "partial"]),
+    ("/api/v1/models", "status", ["ready", "downloading"]),
+    ("/api/v1/jobs", "kind", ["selftest", "extract"]),
+    ("/api/v1/jobs", "state", ["queued", "interrupted"]),
+])
+def test_an_unknown_filter_value_is_422_listing_the_valid_ones(client: TestClient, url: str,
+                                                               name: str, valid: list[str]) -> None:
+    """Found by a tester: ``/extractions?status=bogus`` and ``/jobs?kind=bogus`` answered 200
+    with an empty list, while ``/jobs?state=bogus`` was a 422."""
+    response = client.get(url, params=[(name, valid[0]), (name, "bogus")])
+    assert response.status_code == 422, response.text
+    error = response.json()["error"]
+    assert error["details"]["errors"][0]["loc"] == ["query", name, 1]
+    assert all(f"'{value}'" in error["details"]["errors"][0]["msg"] for value in valid)
+    assert client.get(url, params=[(name, value) for value in valid]).status_code == 200

@@ -31,7 +31,8 @@ def test_list_filters_by_state_and_kind_and_paginates(client: TestClient) -> Non
     assert queued["total"] == 4
     both = client.get("/api/v1/jobs", params=[("state", "queued"), ("state", "cancelled")]).json()
     assert both["total"] == 5
-    assert client.get("/api/v1/jobs", params={"kind": "nothing"}).json()["total"] == 0
+    assert client.get("/api/v1/jobs", params={"kind": "extract"}).json()["total"] == 0
+    assert client.get("/api/v1/jobs", params={"kind": "nothing"}).status_code == 422
 
 
 def test_unknown_job_is_404_in_error_shape(client: TestClient) -> None:

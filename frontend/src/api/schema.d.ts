@@ -3121,7 +3121,7 @@ export interface operations {
     list_extractions_api_v1_extractions_get: {
         parameters: {
             query?: {
-                status?: string[];
+                status?: ("queued" | "running" | "complete" | "failed" | "cancelled" | "interrupted" | "partial")[];
                 model_id?: number | null;
                 tokenization_id?: number | null;
                 q?: string | null;
@@ -4158,7 +4158,7 @@ export interface operations {
         parameters: {
             query?: {
                 state?: ("queued" | "running" | "succeeded" | "failed" | "cancelled" | "interrupted")[];
-                kind?: string[];
+                kind?: ("selftest" | "model_download" | "model_import" | "dataset_import" | "tokenize" | "extract")[];
                 limit?: number;
                 offset?: number;
             };
@@ -4668,7 +4668,7 @@ export interface operations {
     list_models_api_v1_models_get: {
         parameters: {
             query?: {
-                status?: string[];
+                status?: ("queued" | "downloading" | "importing" | "inspecting" | "ready" | "failed" | "cancelled" | "paused" | "interrupted")[];
                 search?: string | null;
                 limit?: number;
                 offset?: number;

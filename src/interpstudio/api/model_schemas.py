@@ -9,7 +9,7 @@ token field. This module is NOT responsible for validation rules of job paramete
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import Depends
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr
@@ -19,6 +19,8 @@ from interpstudio.api.schemas import JobStageRead
 from interpstudio.db.models import Model
 from interpstudio.services import models as service
 from interpstudio.services.model_params import PrecisionName
+
+ModelStatus = Literal[service.MODEL_STATUSES]  # type: ignore[valid-type]  # unknown filter: 422
 
 TokenField = Field(default=None, description="Hub access token; used for this request only.")
 

@@ -12,9 +12,11 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from interpstudio.services.job_kinds import JOB_KINDS
 from interpstudio.services.job_params import SelftestParams
 
 JobState = Literal["queued", "running", "succeeded", "failed", "cancelled", "interrupted"]
+JobKind = Literal[tuple(JOB_KINDS)]  # type: ignore[valid-type]  # a filter value: unknown is 422
 
 
 class ErrorBody(BaseModel):

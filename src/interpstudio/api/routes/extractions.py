@@ -17,6 +17,7 @@ from interpstudio.api.extraction_schemas import (
     ExtractionList,
     ExtractionPreflightRequest,
     ExtractionRead,
+    ExtractionStatus,
     GroupQuery,
     PreflightRead,
     SamplesRead,
@@ -54,16 +55,16 @@ def create_extraction(body: ExtractionCreate, session: SessionDep,
 @router.get("/extractions", response_model=ExtractionList)
 def list_extractions(
     session: SessionDep,
-    status_: Annotated[list[str], Query(alias="status", max_length=16)] = [],  # noqa: B006
+    status_: Annotated[list[ExtractionStatus], Query(alias="status", max_length=16)] = [],  # noqa: B006
     model_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
     tokenization_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
     q: Annotated[str | None, Query(max_length=256)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0, le=2**62)] = 0,
 ) -> ExtractionList:
-    rows, total = service.list_extractions(session=session, statuses=status_, model_id=model_id,
-                                           tokenization_id=tokenization_id, search=q,
-                                           limit=limit, offset=offset)
+    rows, total = service.list_extractions(session=session, statuses=list(status_),
+                                           model_id=model_id, tokenization_id=tokenization_id,
+                                           search=q, limit=limit, offset=offset)
     return ExtractionList(items=[_read(session, row) for row in rows], total=total)
 
 

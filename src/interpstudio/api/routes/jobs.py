@@ -8,7 +8,7 @@ from anyio import from_thread
 from fastapi import APIRouter, Query, Request, Response, status
 
 from interpstudio.api.deps import JobDep, SessionDep
-from interpstudio.api.schemas import JobList, JobRead, JobState, SelftestCreate
+from interpstudio.api.schemas import JobKind, JobList, JobRead, JobState, SelftestCreate
 from interpstudio.services import jobs as service
 
 router = APIRouter(tags=["jobs"])
@@ -18,11 +18,11 @@ router = APIRouter(tags=["jobs"])
 def list_jobs(
     session: SessionDep,
     state: Annotated[list[JobState], Query()] = [],  # noqa: B006 (FastAPI copies defaults)
-    kind: Annotated[list[str], Query(max_length=64)] = [],  # noqa: B006
+    kind: Annotated[list[JobKind], Query(max_length=64)] = [],  # noqa: B006
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0, le=2**62)] = 0,
 ) -> JobList:
-    items, total = service.list_jobs(session=session, states=list(state), kinds=kind,
+    items, total = service.list_jobs(session=session, states=list(state), kinds=list(kind),
                                      limit=limit, offset=offset)
     return JobList(items=[JobRead.from_job(j) for j in items], total=total)
 

@@ -24,6 +24,7 @@ from interpstudio.api.model_schemas import (
     ModelPreflightRead,
     ModelPreflightRequest,
     ModelRead,
+    ModelStatus,
     ModelUpdate,
     secret,
 )
@@ -82,12 +83,12 @@ def import_bundled_model(body: ModelBundledCreate, session: SessionDep,
 @router.get("/models", response_model=ModelList)
 def list_models(
     session: SessionDep,
-    status_: Annotated[list[str], Query(alias="status", max_length=16)] = [],  # noqa: B006
+    status_: Annotated[list[ModelStatus], Query(alias="status", max_length=16)] = [],  # noqa: B006
     search: Annotated[str | None, Query(max_length=256)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0, le=2**62)] = 0,
 ) -> ModelList:
-    items, total = service.list_models(session=session, statuses=status_, search=search,
+    items, total = service.list_models(session=session, statuses=list(status_), search=search,
                                        limit=limit, offset=offset)
     return ModelList(items=[ModelRead.from_model(m, session) for m in items], total=total)
 
