@@ -43,6 +43,17 @@ def test_http_requests_need_the_key(keyed_client: TestClient) -> None:
     assert keyed_client.post("/api/v1/selftest", json={}, headers=bearer).status_code == 201
 
 
+def test_http_requests_refuse_the_key_in_the_query_string(keyed_client: TestClient) -> None:
+    """Found by a tester: ``GET /api/v1/models?api_key=KEY`` was a 200, though only the WebSocket
+    may carry the key in its URL (a key in a URL leaks through history, proxies and logs)."""
+    for path in ("/api/v1/models", "/api/v1/jobs", "/api/v1/health"):
+        response = keyed_client.get(path, params={"api_key": KEY})
+        assert response.status_code == 401, (path, response.text)
+        assert "X-API-Key" in response.json()["error"]["message"]
+    assert keyed_client.post("/api/v1/selftest", params={"api_key": KEY},
+                             json={}).status_code == 401
+
+
 def test_websocket_needs_the_key(keyed_client: TestClient) -> None:
     with pytest.raises(WebSocketDenialResponse) as info, keyed_client.websocket_connect(
         "/api/v1/ws"

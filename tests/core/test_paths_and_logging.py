@@ -77,6 +77,7 @@ def test_a_served_api_key_never_reaches_the_server_log(tmp_path: Path) -> None:
     import subprocess
     import sys
     import time
+    import urllib.error
     import urllib.request
 
     from websockets.exceptions import InvalidStatus
@@ -96,11 +97,15 @@ def test_a_served_api_key_never_reaches_the_server_log(tmp_path: Path) -> None:
         deadline = time.monotonic() + 60
         while True:
             try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1/health?api_key={key}")
+                urllib.request.urlopen(urllib.request.Request(
+                    f"http://127.0.0.1:{port}/api/v1/health", headers={"X-API-Key": key}))
                 break
             except OSError:
                 assert server.poll() is None and time.monotonic() < deadline, "server never came up"
                 time.sleep(0.2)
+        with pytest.raises(urllib.error.HTTPError) as refused:  # HTTP: the header only
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1/health?api_key={key}")
+        assert refused.value.code == 401
         with connect(f"ws://127.0.0.1:{port}/api/v1/ws?api_key={key}"):
             pass
         with pytest.raises(InvalidStatus):  # refused at the handshake

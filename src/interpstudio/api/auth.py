@@ -1,6 +1,7 @@
 """API-key check for every HTTP and WebSocket request under ``/api`` when a key is configured.
 
-HTTP requests carry ``X-API-Key: <key>`` or ``Authorization: Bearer <key>``; WebSockets may use the
+HTTP requests carry ``X-API-Key: <key>`` or ``Authorization: Bearer <key>``, never the key in the
+URL (it would leak through browser history, proxies and access logs); only WebSockets may use the
 ``api_key`` query parameter (browsers cannot set WebSocket headers). The static UI shell
 itself holds no data and is served without a key, so the browser can load it and then ask
 the user for one.
@@ -25,6 +26,8 @@ def presented_key(scope: Scope) -> str | None:
     authorization = headers.get("authorization", "")
     if authorization.lower().startswith("bearer "):
         return authorization[7:].strip()
+    if scope["type"] != "websocket":
+        return None
     query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
     values = query.get("api_key")
     return values[0] if values else None
