@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from helpers import wait_for
+
 
 def run_cli(tmp_path: Path, *args: str, env: dict[str, str] | None = None,
             check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -29,14 +31,40 @@ def test_selftest_runs_and_jobs_commands_show_it(tmp_path: Path) -> None:
     assert listing["total"] == 1 and listing["items"][0]["id"] == result["id"]
     shown = json.loads(run_cli(tmp_path, "jobs", "show", str(result["id"]), "--json").stdout)
     assert shown["state"] == "succeeded"
-    retried = json.loads(run_cli(tmp_path, "jobs", "retry", str(result["id"]), "--json").stdout)
+    retried = json.loads(run_cli(tmp_path, "jobs", "retry", str(result["id"]), "--enqueue",
+                                 "--json").stdout)
     assert retried["state"] == "queued"
     cancelled = json.loads(run_cli(tmp_path, "jobs", "cancel", str(result["id"]), "--json").stdout)
     assert cancelled["state"] == "cancelled"
-    resumed = json.loads(run_cli(tmp_path, "jobs", "resume", str(result["id"]), "--json").stdout)
+    resumed = json.loads(run_cli(tmp_path, "jobs", "resume", str(result["id"]), "--enqueue",
+                                 "--json").stdout)
     assert resumed["state"] == "queued"
     table = run_cli(tmp_path, "jobs", "list").stdout
     assert "selftest" in table
+
+
+def test_a_job_whose_command_was_killed_resumes_from_the_cli_alone(tmp_path: Path) -> None:
+    """Found by a tester: after kill -9 of the command running it, the job stayed "running"
+    (no server, no worker: nothing swept it), so `jobs resume` refused it and `jobs cancel` did
+    nothing; and `jobs resume` (the hint Ctrl-C prints) only queued the job, which then sat
+    queued. Now every command sweeps the jobs of dead workers first, and `jobs resume` runs the
+    job here, following it, unless --enqueue."""
+    env = {**os.environ, "INTERPSTUDIO_DATA_DIR": str(tmp_path / "data")}
+    running = subprocess.Popen(
+        [sys.executable, "-m", "interpstudio", "selftest", "--iterations", "400",
+         "--step-delay", "0.05", "--json"], env=env, stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL)
+    try:
+        job = wait_for(lambda: [j for j in json.loads(run_cli(
+            tmp_path, "jobs", "list", "--json").stdout)["items"] if (j["done"] or 0) >= 5],
+            timeout=120, interval=0.5)[0]
+    finally:
+        running.kill()
+        running.wait()
+    shown = json.loads(run_cli(tmp_path, "jobs", "show", str(job["id"]), "--json").stdout)
+    assert shown["state"] == "interrupted", shown
+    resumed = json.loads(run_cli(tmp_path, "jobs", "resume", str(job["id"]), "--json").stdout)
+    assert resumed["state"] == "succeeded" and resumed["done"] == 400
 
 
 def test_selftest_progress_bar_renders_without_json(tmp_path: Path) -> None:

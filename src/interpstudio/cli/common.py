@@ -30,6 +30,7 @@ from interpstudio.core.settings import Settings, get_settings
 console = Console()
 err_console = Console(stderr=True)
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
+EnqueueOption = Annotated[bool, typer.Option(help="Only queue it for a server/worker.")]
 
 
 def load_settings(**overrides: Any) -> Settings:
@@ -37,12 +38,18 @@ def load_settings(**overrides: Any) -> Settings:
 
 
 def session_factory(settings: Settings) -> sessionmaker[Session]:
-    """A session factory on a migrated database (the CLI may be the first thing ever run)."""
+    """A session factory on a migrated database (the CLI may be the first thing ever run), after
+    a sweep of the jobs of workers that are gone: a command killed with kill -9 ran its job in
+    its own process, and with no server or worker running nothing else would ever mark that job
+    interrupted (``jobs resume`` would refuse it as running, forever)."""
     from interpstudio.db.migrate import upgrade
     from interpstudio.db.session import make_engine, make_session_factory
+    from interpstudio.jobs.runner import sweep_gone_workers
 
     upgrade(settings.resolved_database_url)
-    return make_session_factory(make_engine(settings.resolved_database_url))
+    factory = make_session_factory(make_engine(settings.resolved_database_url))
+    sweep_gone_workers(factory, settings)
+    return factory
 
 
 @contextmanager

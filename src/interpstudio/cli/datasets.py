@@ -17,6 +17,7 @@ import typer
 from rich.table import Table
 
 from interpstudio.cli.common import (
+    EnqueueOption,
     JsonOption,
     console,
     finish_followed_job,
@@ -31,7 +32,6 @@ from interpstudio.cli.common import (
 
 app = typer.Typer(no_args_is_help=True)
 
-EnqueueOption = Annotated[bool, typer.Option(help="Only queue it for a server/worker.")]
 TextColumnOption = Annotated[str | None, typer.Option(help="Text column (default: detected).")]
 TxtModeOption = Annotated[str, typer.Option(help=".txt: 'line' per document or whole 'file'.")]
 DecodeOption = Annotated[str, typer.Option(help="Non-UTF-8 bytes: 'strict' or 'replace'.")]

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from interpstudio.cli.common import (
+    EnqueueOption,
     JsonOption,
     console,
     finish_followed_job,
@@ -69,19 +70,35 @@ def jobs_cancel(job_id: int, as_json: JsonOption = False) -> None:
 
 
 @app.command("resume")
-def jobs_resume(job_id: int, as_json: JsonOption = False) -> None:
-    """Re-queue an interrupted, cancelled or failed job from its checkpoint."""
+def jobs_resume(job_id: int, enqueue: EnqueueOption = False, as_json: JsonOption = False) -> None:
+    """Continue an interrupted, cancelled or failed job from its checkpoint, here with a
+    progress bar (Ctrl-C cancels it again), or only queue it for a server/worker."""
     from interpstudio.services import jobs as service
 
-    _job_action(service.resume_job, job_id, as_json)
+    _requeue(service.resume_job, job_id, enqueue, as_json)
 
 
 @app.command("retry")
-def jobs_retry(job_id: int, as_json: JsonOption = False) -> None:
-    """Re-queue a finished job from scratch."""
+def jobs_retry(job_id: int, enqueue: EnqueueOption = False, as_json: JsonOption = False) -> None:
+    """Run a finished job again from scratch, here with a progress bar, or only queue it."""
     from interpstudio.services import jobs as service
 
-    _job_action(service.retry_job, job_id, as_json)
+    _requeue(service.retry_job, job_id, enqueue, as_json)
+
+
+def _requeue(action: Callable[..., Any], job_id: int, enqueue: bool, as_json: bool) -> None:
+    """Re-queue the job; unless ``enqueue``, run it in this process and follow it (without a
+    server nothing else would: a job resumed after Ctrl-C stayed queued)."""
+    if enqueue:
+        _job_action(action, job_id, as_json)
+        return
+    settings = load_settings()
+    factory = session_factory(settings)
+    with factory.begin() as session:
+        action(session=session, job_id=job_id)
+    run_job_locally(settings, factory, job_id)
+    job = follow_job(factory, job_id, quiet=as_json)
+    finish_followed_job(job, as_json, f"job {job_id} ({job['kind']}) succeeded")
 
 
 @app.command("rm")

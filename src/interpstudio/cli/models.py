@@ -15,6 +15,7 @@ from rich.table import Table
 from rich.tree import Tree
 
 from interpstudio.cli.common import (
+    EnqueueOption,
     JsonOption,
     console,
     err_console,
@@ -33,7 +34,6 @@ app = typer.Typer(no_args_is_help=True)
 TokenOption = Annotated[str | None, typer.Option(envvar="HF_TOKEN", show_envvar=True,
                                                  help="Hub access token (gated/private repos).")]
 PrecisionOption = Annotated[str, typer.Option(help="fp32, fp16, bf16, q8, q4 or q2.")]
-EnqueueOption = Annotated[bool, typer.Option(help="Only queue it for a server/worker.")]
 DriftOption = Annotated[list[str] | None, typer.Option(
     "--drift", help="Also measure drift vs fp32 at this precision (repeatable).")]
 
