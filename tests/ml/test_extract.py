@@ -82,6 +82,22 @@ def test_max_tokens_cuts_the_last_sequence_and_max_samples_limits_sequences(
     assert result.rows == sum(len(s) for s in SEQUENCES[:5])
 
 
+def test_last_position_with_max_tokens_leaves_a_cut_sequence_out(tmp_path: Path) -> None:
+    """Found by a tester: max_tokens cut the last sequence and "last" kept the cut piece's last
+    token; a one-token piece stored the BOS at position 0 as that sequence's "last" row."""
+    sequences = [[1, 10, 11, 12, 13], [1, 20, 21, 22, 23, 24, 25]]
+    tokens = write_tokenization(tmp_path / "tok", sequences)
+    model = tiny_causal_lm("llama")
+    run(model, tokens, tmp_path / "s", positions="last", max_tokens=6)
+    assert open_activations(tmp_path / "s").tokens[:].tolist() == [[13, 0, 4]]
+    run(model, tokens, tmp_path / "whole", positions="last", max_tokens=12)
+    assert open_activations(tmp_path / "whole").tokens[:].tolist() == [[13, 0, 4], [25, 1, 6]]
+    with pytest.raises(EmptyExtraction):  # not even the first sequence is whole
+        run(model, tokens, tmp_path / "none", positions="last", max_tokens=4)
+    run(model, tokens, tmp_path / "all", max_tokens=6)  # other policies keep the cut piece
+    assert open_activations(tmp_path / "all").tokens[:][-1].tolist() == [1, 1, 0]
+
+
 def test_sequences_longer_than_512_tokens_are_extracted_whole(tmp_path: Path) -> None:
     """Pitfall: a hard 512-token cap whatever the tokenization's max_length. A 700-token
     sequence gives 700 rows, the last at position 699, equal to the model's own hidden states."""

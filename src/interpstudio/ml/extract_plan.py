@@ -3,7 +3,9 @@
 ``plan_extraction(tokenized, batch_size=..., positions=..., max_samples=..., max_tokens=...)``
 returns an ``ExtractionPlan``: which sequences are read (the first ``max_samples`` of the
 tokenization, truncated so that at most ``max_tokens`` tokens are read: the last sequence may be
-cut, which is exact for a causal model), how many rows each sequence contributes under the
+cut, which is exact for a causal model at the positions it still holds; under ``last`` a cut
+sequence is left out instead, since its last token is not among them), how many rows each
+sequence contributes under the
 position policy, and the batches. Batches are fixed runs of ``batch_size`` consecutive sequences
 in index order, so batch boundaries depend only on the data: a resumed run restarts at the batch
 that holds the cut sequence and computes exactly the same padded tensors as an uninterrupted run
@@ -240,7 +242,17 @@ def plan_extraction(
         n_seq = min(n_seq, len(lengths))
         lengths = lengths[:n_seq].copy()
         over = int(lengths.sum()) - max_tokens
-        if over > 0:
+        if over > 0 and positions.mode == "last":
+            # the cut piece's last token is not the sequence's last one (a one-token piece is
+            # its BOS): a tester got a BOS row stored as a "last" row
+            n_seq -= 1
+            lengths = lengths[:n_seq]
+            if n_seq == 0:
+                raise EmptyExtraction(
+                    f"positions 'last' reads whole sequences only, and the first holds "
+                    f"{int(offsets[1] - offsets[0])} tokens, more than max_tokens={max_tokens}",
+                    {"positions": positions.to_dict(), "max_tokens": max_tokens})
+        elif over > 0:
             lengths[-1] -= over
     if n_seq == 0 or int(lengths.sum()) == 0:
         raise EmptyExtraction(
