@@ -272,3 +272,15 @@ def test_a_network_blip_to_the_database_does_not_end_a_running_job(
         assert "final state (failed) written after" in caplog.text  # it met the outage
         assert job.stages[-1]["done"] == 19  # the count it failed at, written with the state
         assert job.checkpoint == {"iterations_done": 10}
+
+
+def test_invalid_job_parameters_are_named_in_the_message() -> None:
+    """Found by a tester: `datasets tokenize --batch-rows 0` said only "invalid parameters for a
+    tokenize job", naming neither the field nor its limit."""
+    from interpstudio.core.errors import InvalidInput
+    from interpstudio.services.job_kinds import validate_params
+
+    with pytest.raises(InvalidInput) as refused:
+        validate_params("selftest", {"iterations": 0})
+    assert refused.value.message == ("invalid parameters for a selftest job (iterations: Input "
+                                     "should be greater than or equal to 1)")

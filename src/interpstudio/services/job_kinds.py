@@ -31,7 +31,8 @@ def validate_params(kind: str, params: dict[str, Any]) -> dict[str, Any]:
     try:
         return schema.model_validate(params).model_dump(mode="json")
     except ValidationError as exc:
-        raise InvalidInput(
-            f"invalid parameters for a {kind} job",
-            details={"errors": exc.errors(include_url=False, include_context=False)},
-        ) from None
+        errors = exc.errors(include_url=False, include_context=False)
+        named = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'params'}: {e['msg']}"
+                          for e in errors[:3])
+        raise InvalidInput(f"invalid parameters for a {kind} job ({named})",
+                           details={"errors": errors}) from None
