@@ -90,3 +90,6 @@ def test_extract_cli_refuses_an_invalid_option_value_with_the_valid_ones(
                      str(world.tokenization()), "--positions", "bogus", "--dry-run")
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "positions" in result.stderr and "exclude_bos" in result.stderr
+    ignored = run_cli(world, "extract", "--model", str(world.model_id), "--tokenization", "1",
+                      "--every-k", "4", "--dry-run")  # found by a tester: silently ignored
+    assert ignored.returncode == 2 and "--positions every_k" in ignored.stderr

@@ -221,7 +221,9 @@ def extract(
         help="With --dataset: 'truncate' (one sequence per row) or 'pack' (rows joined with EOS "
              "into full windows); given, as --max-length [default: truncate]")] = None,
     name: str | None = None,
-    dry_run: Annotated[bool, typer.Option(help="Only show the preflight.")] = False,
+    dry_run: Annotated[bool, typer.Option(
+        help="Only show the preflight (with --dataset, a missing tokenization is made first: "
+             "the preflight counts its tokens).")] = False,
     enqueue: Annotated[bool, typer.Option(help="Only queue it for a server/worker.")] = False,
     as_json: JsonOption = False,
 ) -> None:
@@ -230,6 +232,10 @@ def extract(
 
     if (tokenization is None) == (dataset is None):
         err_console.print("[red]error:[/red] give exactly one of --tokenization or --dataset")
+        raise typer.Exit(2)
+    if every_k != 1 and positions != "every_k":  # silently ignored before (found by a tester)
+        err_console.print(f"[red]error:[/red] --every-k {every_k} applies only with --positions "
+                          f"every_k (not {positions}); add --positions every_k")
         raise typer.Exit(2)
     settings = load_settings()
     factory = session_factory(settings)
