@@ -103,3 +103,70 @@ def test_an_unknown_filter_value_is_422_listing_the_valid_ones(client: TestClien
     assert error["details"]["errors"][0]["loc"] == ["query", name, 1]
     assert all(f"'{value}'" in error["details"]["errors"][0]["msg"] for value in valid)
     assert client.get(url, params=[(name, value) for value in valid]).status_code == 200
+
+
+def _refused_for_nul(response, field: str) -> None:  # type: ignore[no-untyped-def]
+    assert response.status_code == 422, response.text
+    error = response.json()["error"]
+    assert error["code"] == "invalid_input"
+    assert error["details"] == {"field": field}
+    assert "NUL" in error["message"] and "remove the NUL character" in error["message"]
+
+
+@pytest.fixture
+def rows(api: TestClient, session_factory) -> dict[str, int]:  # type: ignore[no-untyped-def]
+    """A model row and a dataset (the bundled text, its import queued) to rename."""
+    from interpstudio.db.repositories import models
+
+    with session_factory() as session:
+        model = models.create(session, key="k", name="m", source="local")
+        session.commit()
+        model_id = model.id
+    dataset = api.post("/api/v1/datasets", json={"source": "bundled"})
+    assert dataset.status_code == 201, dataset.text
+    return {"model": model_id, "dataset": dataset.json()["id"]}
+
+
+def test_a_nul_character_in_any_text_is_422_naming_the_field(api: TestClient,
+                                                            rows: dict[str, int]) -> None:
+    """Found by a tester: a NUL in a name, a search or a filter was a 500 on PostgreSQL (text and
+    JSONB cannot hold it) and stored on SQLite; now a 422 on both, before any route runs."""
+    spec = {"model_id": rows["model"], "tokenization_id": 1,
+            "hook_points": ["blocks.0.resid_post"]}
+    _refused_for_nul(api.get("/api/v1/extractions", params={"q": "\x00"}), "query parameter q")
+    _refused_for_nul(api.get("/api/v1/extractions", params={"status": "\x00"}),
+                     "query parameter status")
+    _refused_for_nul(api.get("/api/v1/models", params={"search": "a\x00b"}),
+                     "query parameter search")
+    _refused_for_nul(api.patch(f"/api/v1/models/{rows['model']}", json={"name": "x\x00y"}),
+                     "name")
+    _refused_for_nul(api.patch(f"/api/v1/datasets/{rows['dataset']}", json={"name": "x\x00y"}),
+                     "name")
+    _refused_for_nul(api.post("/api/v1/datasets", json={"source": "local", "paths": ["a.txt"],
+                                                        "name": "x\x00y"}), "name")
+    _refused_for_nul(api.post("/api/v1/datasets", json={
+        "source": "local", "paths": ["a.txt"], "read": {"text_column": "t\x00"}}),
+        "read.text_column")
+    _refused_for_nul(api.post("/api/v1/datasets", json={"source": "local",
+                                                        "paths": ["ok", "a\x00.txt"]}),
+                     "paths[1]")
+    _refused_for_nul(api.post("/api/v1/extractions", json={**spec, "name": "a\x00b"}), "name")
+    _refused_for_nul(api.post("/api/v1/extractions/preflight",
+                              json={**spec, "hook_points": ["blocks.0\x00"]}), "hook_points[0]")
+    # the six characters \u0000 (an escaped backslash) are ordinary text
+    renamed = api.patch(f"/api/v1/models/{rows['model']}", json={"name": "x\\u0000y"})
+    assert renamed.status_code == 200 and renamed.json()["name"] == "x\\u0000y"
+
+
+def test_an_upload_keeps_nul_bytes_in_files_but_refuses_them_in_its_fields(
+        api: TestClient) -> None:
+    text = b"first line\nwith a \x00 byte inside\n"
+    uploaded = api.post("/api/v1/datasets/upload", files=[("files", ("nul.txt", text))],
+                        data={"name": "binary-ish"})
+    assert uploaded.status_code == 201, uploaded.text
+    _refused_for_nul(api.post("/api/v1/datasets/upload", files=[("files", ("b.txt", text))],
+                              data={"name": "x\x00y"}), "form field name")
+    raw = (b'--B\r\nContent-Disposition: form-data; name="files"; filename="c\x00.txt"\r\n'
+           b"Content-Type: text/plain\r\n\r\n" + text + b"\r\n--B--\r\n")  # httpx escapes it
+    _refused_for_nul(api.post("/api/v1/datasets/upload", content=raw, headers={
+        "content-type": "multipart/form-data; boundary=B"}), "an upload file name")

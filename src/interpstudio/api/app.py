@@ -18,6 +18,7 @@ from interpstudio import __version__
 from interpstudio.api.auth import ApiKeyMiddleware
 from interpstudio.api.errors import install_error_handlers
 from interpstudio.api.feeds import JobFeed, SystemFeed, WorkerSweep
+from interpstudio.api.nul_guard import NulGuardMiddleware
 from interpstudio.api.routes import datasets, extractions, health, jobs, models, system
 from interpstudio.api.schemas import ErrorResponse
 from interpstudio.api.static import mount_ui
@@ -68,6 +69,7 @@ def create_app(settings: Settings, *, job_feed_interval_s: float = 0.25,
     for module in (health, jobs, system, models, datasets, extractions):
         app.include_router(module.router, prefix=API_PREFIX)
     app.include_router(ws_router, prefix=API_PREFIX)
+    app.add_middleware(NulGuardMiddleware)  # innermost: after the key check, inside CORS
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins,
                            allow_methods=["*"], allow_headers=["*"])

@@ -18,6 +18,7 @@ from fastapi import Request
 from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
+from interpstudio.api.nul_guard import refuse_nul
 from interpstudio.core.errors import InvalidInput
 from interpstudio.ml.text_sources import file_format
 from interpstudio.services.dataset_errors import UploadTooLarge
@@ -71,6 +72,7 @@ class _UploadState:
             self._field = (name, bytearray())
             return
         base = Path(filename.decode("utf-8", "replace").replace("\\", "/")).name
+        refuse_nul("an upload file name", base)
         if not base or base.startswith(".") or base in self.files:
             raise InvalidInput(f"upload file name {base!r} is empty, hidden or repeated; "
                                "rename the file", details={"filename": base})
@@ -100,7 +102,9 @@ class _UploadState:
             self._handle.close()
             self._handle = None
         if self._field is not None:
-            self.fields[self._field[0]] = self._field[1].decode("utf-8", "replace")
+            value = self._field[1].decode("utf-8", "replace")
+            refuse_nul(f"form field {self._field[0]}", value)
+            self.fields[self._field[0]] = value
             self._field = None
 
     def close(self) -> None:
