@@ -7,13 +7,15 @@
  * one bin and lift the mean curve. Not responsible for computing statistics (the server's
  * stats.json).
  */
-import { useState } from "react";
+import { useQueryClient } from "@tanstack/react-query";
+import { useEffect, useState } from "react";
 import { Link, useNavigate, useParams } from "react-router";
 import { Badge } from "@/components/ui/badge";
 import { Button } from "@/components/ui/button";
 import { ErrorMessage } from "@/components/ui/error-message";
 import { formatBytes, formatNumber } from "@/lib/format";
 import { useExportExtraction } from "../api/export-extraction";
+import { extractionKeys } from "../api/extraction-keys";
 import { useExtraction } from "../api/get-extraction";
 import { useExtractionSamples } from "../api/get-extraction-samples";
 import { useExtractionStats } from "../api/get-extraction-stats";
@@ -61,6 +63,11 @@ export function ExtractionResults({ extraction }: { extraction: Extraction }) {
   const [group, setGroup] = useState<RowGroup>("non_bos");
   const stats = useExtractionStats(extraction.id, group, done);
   const samples = useExtractionSamples(extraction.id, group, done);
+  useForgetResultsWhileNotComplete(extraction.id, done);
+  // a disabled query keeps its cached data: a complete run's figures must not stand for a retry
+  // that is running or failed (its files are gone)
+  const statsData = done ? stats.data : undefined;
+  const samplesData = done ? samples.data : undefined;
   const counts = (extraction.counts ?? {}) as Record<string, number | null | undefined>;
   return (
     <section className="page extraction-results">
@@ -88,15 +95,28 @@ export function ExtractionResults({ extraction }: { extraction: Extraction }) {
       {extraction.error_message && <ErrorMessage error={extraction.error_message} />}
       <ExtractionActions id={extraction.id} jobState={job?.state ?? null}
         onDeleted={() => navigate("/extractions")} />
-      {stats.error && <ErrorMessage error={stats.error} title="Statistics:" />}
-      {stats.data && <RowGroupPicker stats={stats.data} group={group} onChange={setGroup} />}
-      {stats.data && <StatsCharts stats={stats.data} group={group} />}
-      {samples.data && (
-        <TopTokensSection hooks={samples.data.hooks} />
+      {done && stats.error && <ErrorMessage error={stats.error} title="Statistics:" />}
+      {statsData && <RowGroupPicker stats={statsData} group={group} onChange={setGroup} />}
+      {statsData && <StatsCharts stats={statsData} group={group} />}
+      {samplesData && (
+        <TopTokensSection hooks={samplesData.hooks} />
       )}
       {done && <ExportBox id={extraction.id} />}
     </section>
   );
+}
+
+/** While the extraction is not complete (a retry re-running, or failed), its cached statistics and
+ * samples are of a run whose files are gone: they are dropped, so the next complete run's are
+ * fetched anew instead of the old ones showing until the refetch answers. */
+function useForgetResultsWhileNotComplete(id: number, done: boolean) {
+  const queryClient = useQueryClient();
+  useEffect(() => {
+    if (done) return;
+    for (const part of ["stats", "samples"] as const) {
+      queryClient.removeQueries({ queryKey: [...extractionKeys.all, part, id] });
+    }
+  }, [queryClient, id, done]);
 }
 
 function RowGroupPicker({ stats, group, onChange }: {
