@@ -25,16 +25,11 @@ import {
   STORAGE_DTYPES,
   type TokenizationOption,
 } from "../types";
+import { FieldError } from "./field-error";
 import { HookGrid } from "./hook-grid";
 import { PreflightPanel } from "./preflight-panel";
 
 const PRECISIONS = ["", "fp32", "fp16", "bf16", "q8", "q4", "q2"] as const;
-
-/** The message shown beside a number field that cannot be read (null when it can). */
-function FieldError({ id, label, error }: { id: string; label: string; error: string | null }) {
-  if (!error) return null;
-  return <span id={id} className="field-error" role="alert">{label} {error}</span>;
-}
 
 export function ActivationExtractionConfig({ onCreated }: {
   onCreated?: (extraction: Extraction) => void;

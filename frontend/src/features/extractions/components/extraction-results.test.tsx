@@ -1,4 +1,5 @@
 import { screen } from "@testing-library/react";
+import userEvent from "@testing-library/user-event";
 import { makeJob } from "@/test/job-factory";
 import { createTestQueryClient, renderWithProviders } from "@/test/render";
 import { extractionKeys } from "../api/extraction-keys";
@@ -41,5 +42,60 @@ describe("extraction results", () => {
       { queryClient: seededClient() });
     expect(screen.getByRole("img", { name: "Mean L2 norm per layer" })).toBeInTheDocument();
     expect(screen.getByTestId("row-group-rows")).toHaveTextContent("3,990 rows");
+  });
+
+  it("test_export_sends_the_context_size_and_shows_the_refusal_beside_it", async () => {
+    const bodies: unknown[] = [];
+    const fetchSpy = vi.spyOn(globalThis, "fetch").mockImplementation(async (_url, init) => {
+      const body = JSON.parse(String(init?.body ?? "{}")) as { context_size?: number };
+      bodies.push(body);
+      if (!body.context_size) {
+        return new Response(JSON.stringify({ error: { code: "invalid_input", details: {},
+          message: "the stored sequences have different lengths (12..256); pass context_size=N" } }),
+        { status: 422, headers: { "Content-Type": "application/json" } });
+      }
+      return new Response(JSON.stringify({ path: "extractions/7/export-saelens", rows: 15,
+        context_size: 128, dtype: "float16", hook_names: ["blocks.0.resid_post"],
+        tokens_exported: 1920, tokens_dropped: 80 }),
+      { status: 200, headers: { "Content-Type": "application/json" } });
+    });
+    renderWithProviders(<ExtractionResults extraction={complete()} />,
+      { queryClient: seededClient() });
+    const exportButton = screen.getByRole("button", { name: "Export for SAELens" });
+    await userEvent.click(exportButton);
+    expect(await screen.findByText(/pass context_size=N/)).toBeInTheDocument();
+    await userEvent.type(screen.getByLabelText("Context size"), "0");
+    expect(screen.getByText("Context size must be at least 1")).toBeInTheDocument();
+    expect(exportButton).toBeDisabled();
+    await userEvent.clear(screen.getByLabelText("Context size"));
+    await userEvent.type(screen.getByLabelText("Context size"), "128");
+    await userEvent.click(exportButton);
+    expect(await screen.findByTestId("export-result")).toHaveTextContent(
+      "wrote extractions/7/export-saelens: 15 rows of 128 tokens");
+    expect(bodies).toEqual([{}, { context_size: 128 }]);
+    fetchSpy.mockRestore();
+  });
+
+  it("test_a_complete_extraction_says_how_to_open_its_store_from_python", async () => {
+    const user = userEvent.setup();
+    const extraction = { ...complete(), store_abs_path: "/data/extractions/7/store" };
+    renderWithProviders(<ExtractionResults extraction={extraction} />,
+      { queryClient: seededClient() });
+    const box = screen.getByTestId("open-from-python");
+    expect(box).toHaveTextContent("/data/extractions/7/store");
+    const code = box.querySelector("pre")?.textContent ?? "";
+    expect(code).toContain("from interpstudio.ml import open_activations");
+    expect(code).toContain('acts = open_activations("/data/extractions/7/store")');
+    expect(code).toContain('acts["blocks.0.resid_post"][:1000]');
+    expect(code).toContain('acts.stats["hooks"]["blocks.0.resid_post"]');
+    await user.click(screen.getByRole("button", { name: "Copy" }));
+    expect(await navigator.clipboard.readText()).toBe(code);
+    expect(screen.getByRole("button", { name: "Copied" })).toBeInTheDocument();
+  });
+
+  it("test_no_python_box_before_the_store_is_complete", () => {
+    const running = { ...makeExtraction(), store_abs_path: "/data/extractions/7/store" };
+    renderWithProviders(<ExtractionResults extraction={running} />);
+    expect(screen.queryByTestId("open-from-python")).toBeNull();
   });
 });

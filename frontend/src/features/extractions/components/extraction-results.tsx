@@ -11,10 +11,8 @@ import { useQueryClient } from "@tanstack/react-query";
 import { useEffect, useState } from "react";
 import { Link, useNavigate, useParams } from "react-router";
 import { Badge } from "@/components/ui/badge";
-import { Button } from "@/components/ui/button";
 import { ErrorMessage } from "@/components/ui/error-message";
 import { formatBytes, formatNumber } from "@/lib/format";
-import { useExportExtraction } from "../api/export-extraction";
 import { extractionKeys } from "../api/extraction-keys";
 import { useExtraction } from "../api/get-extraction";
 import { useExtractionSamples } from "../api/get-extraction-samples";
@@ -28,8 +26,10 @@ import {
   type RowGroup,
 } from "../types";
 import { Histogram, LineChart } from "./charts";
+import { ExportBox } from "./export-box";
 import { ExtractionActions } from "./extraction-actions";
 import { ExtractionProgress, useExtractionJob } from "./extraction-progress";
+import { OpenFromPython } from "./open-from-python";
 import { TopTokensTable } from "./top-tokens-table";
 import "./extractions.css";
 
@@ -101,6 +101,7 @@ export function ExtractionResults({ extraction }: { extraction: Extraction }) {
       {samplesData && (
         <TopTokensSection hooks={samplesData.hooks} />
       )}
+      {done && <OpenFromPython extraction={extraction} hook={firstHookPoint(extraction, statsData)} />}
       {done && <ExportBox id={extraction.id} />}
     </section>
   );
@@ -117,6 +118,13 @@ function useForgetResultsWhileNotComplete(id: number, done: boolean) {
       queryClient.removeQueries({ queryKey: [...extractionKeys.all, part, id] });
     }
   }, [queryClient, id, done]);
+}
+
+/** The first point the extraction asked for (as the store names it), else the statistics' first. */
+function firstHookPoint(extraction: Extraction, stats: ExtractionStats | undefined): string {
+  const expanded = (extraction.spec as { hook_points_expanded?: unknown }).hook_points_expanded;
+  if (Array.isArray(expanded) && typeof expanded[0] === "string") return expanded[0];
+  return Object.keys(stats?.hooks ?? {})[0] ?? "";
 }
 
 function RowGroupPicker({ stats, group, onChange }: {
@@ -190,24 +198,6 @@ function TopTokensSection({ hooks }: { hooks: Record<string, ExtractionSample[]>
         </select>
       </h2>
       <TopTokensTable samples={hooks[hook] ?? []} />
-    </div>
-  );
-}
-
-function ExportBox({ id }: { id: number }) {
-  const exporter = useExportExtraction(id);
-  return (
-    <div className="extraction-export">
-      <Button onClick={() => exporter.mutate({})} disabled={exporter.isPending}>
-        {exporter.isPending ? "Exporting…" : "Export for SAELens"}
-      </Button>
-      {exporter.data && (
-        <span className="muted">
-          wrote <code>{exporter.data.path}</code>: {exporter.data.rows} rows of{" "}
-          {exporter.data.context_size} tokens (load with datasets.load_from_disk)
-        </span>
-      )}
-      {exporter.error && <ErrorMessage error={exporter.error} title="Export:" />}
     </div>
   );
 }

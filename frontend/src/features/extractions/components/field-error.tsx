@@ -1,0 +1,8 @@
+/**
+ * The message shown beside a number field that cannot be read (nothing when it can), tied to the
+ * field by `aria-describedby={id}`. Not responsible for reading the field (`lib/int-field.ts`).
+ */
+export function FieldError({ id, label, error }: { id: string; label: string; error: string | null }) {
+  if (!error) return null;
+  return <span id={id} className="field-error" role="alert">{label} {error}</span>;
+}
