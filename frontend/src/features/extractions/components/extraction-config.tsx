@@ -4,7 +4,7 @@
  * the server, the panel shows the estimates, "Start extraction" confirms.
  * Not responsible for the run's progress (the list shows it live).
  */
-import { type FormEvent, useMemo, useState } from "react";
+import { type FormEvent, useMemo, useRef, useState } from "react";
 import { Button } from "@/components/ui/button";
 import { ErrorMessage } from "@/components/ui/error-message";
 import { formatNumber } from "@/lib/format";
@@ -50,6 +50,9 @@ export function ActivationExtractionConfig({ onCreated }: {
   const [maxTokens, setMaxTokens] = useState("");
   const preflight = usePreflightExtraction();
   const create = useCreateExtraction();
+  // set before the request, synchronously: `create.isPending` reaches the button only after a
+  // render, so a fast double-click used to send two identical POST /extractions
+  const starting = useRef(false);
 
   const readyModels = (models.data?.items ?? []).filter((m) => m.status === "ready");
   const model = readyModels.find((m) => m.id === modelId) ?? null;
@@ -210,12 +213,17 @@ export function ActivationExtractionConfig({ onCreated }: {
         {/* the server measures a batch again before it answers (seconds on a large model) */}
         <Button variant="primary" disabled={!body || !report?.disk_ok || create.isPending}
           aria-busy={create.isPending || undefined}
-          onClick={() => body && create.mutate(body, {
-            onSuccess: (extraction) => {
-              preflight.reset();
-              onCreated?.(extraction);
-            },
-          })}>
+          onClick={() => {
+            if (!body || starting.current) return;
+            starting.current = true;
+            create.mutate(body, {
+              onSuccess: (extraction) => {
+                preflight.reset();
+                onCreated?.(extraction);
+              },
+              onSettled: () => { starting.current = false; },
+            });
+          }}>
           {create.isPending ? "Starting… (measuring a batch)" : "Start extraction"}
         </Button>
       </div>

@@ -1,4 +1,4 @@
-import { render, screen, within } from "@testing-library/react";
+import { fireEvent, render, screen, within } from "@testing-library/react";
 import { QueryClientProvider } from "@tanstack/react-query";
 import { createMemoryRouter, RouterProvider } from "react-router";
 import userEvent from "@testing-library/user-event";
@@ -339,6 +339,29 @@ describe("extractions UI", () => {
       { status: 201, headers: { "Content-Type": "application/json" } }));
     await vi.waitFor(() => expect(start).toHaveTextContent("Start extraction"));
     expect(start).not.toHaveAttribute("aria-busy");
+    fetchSpy.mockRestore();
+  });
+
+  it("test_a_double_click_on_start_sends_one_create_request", async () => {
+    let answer: (response: Response) => void = () => {};
+    const fetchSpy = vi.spyOn(globalThis, "fetch").mockImplementation(async (url) => {
+      if (String(url).endsWith("/extractions/preflight")) return new Response(
+        JSON.stringify(preflightReport), { status: 200, headers: { "Content-Type": "application/json" } });
+      return new Promise<Response>((resolve) => { answer = resolve; });  // POST /extractions
+    });
+    renderWithProviders(<ActivationExtractionConfig />, { queryClient: seedConfig() });
+    await fillConfig();
+    await userEvent.click(screen.getByRole("button", { name: "Preflight" }));
+    await screen.findByTestId("extraction-preflight");
+    const start = screen.getByRole("button", { name: "Start extraction" });
+    fireEvent.click(start);  // two clicks before React renders the busy button
+    fireEvent.click(start);
+    const creates = () => fetchSpy.mock.calls.filter(([url]) => String(url).endsWith("/extractions"));
+    await vi.waitFor(() => expect(creates()).toHaveLength(1));
+    answer(new Response(JSON.stringify(makeExtraction()),
+      { status: 201, headers: { "Content-Type": "application/json" } }));
+    await vi.waitFor(() => expect(start).toHaveTextContent("Start extraction"));
+    expect(creates()).toHaveLength(1);
     fetchSpy.mockRestore();
   });
 
