@@ -4,16 +4,30 @@
  * find or create its tokenization with the model's tokenizer, the play's lines packed into
  * 256-token windows (`GET/POST /datasets/{id}/tokenizations`; one sequence per line would make
  * every ~9-token line start at position 0, an attention sink). The extraction itself is
- * `create-extraction.ts`.
- * Not responsible for sequencing them (see `components/demo-button.tsx`).
+ * `create-extraction.ts`, unless the same demo extraction is already complete or on its way
+ * (`findDemoExtraction`). A step found half-way (a dataset import or tokenization still running
+ * after a reload) is waited for, not made twice.
+ * Not responsible for sequencing them (see `lib/demo-runner.ts`).
  */
 import type { components } from "@/api/schema";
 import { apiRequest } from "@/lib/api-client";
+import type { Extraction, ExtractionCreate } from "../types";
 
 type Schemas = components["schemas"];
 export type DemoStep = { id: number; ready: boolean; jobId: number | null };
 
 export const DEMO_POLICY = { max_length: 256, mode: "pack" } as const;
+/** As many tokens as the CLI's `interpstudio demo` (README's quickstart). */
+export const DEMO_TOKENS = 4096;
+export const DEMO_EXTRACTION_NAME = "demo: all layers";
+
+export function demoExtraction(modelId: number, tokenizationId: number): ExtractionCreate {
+  return {
+    model_id: modelId, tokenization_id: tokenizationId, hook_points: ["blocks.*.resid_post"],
+    batch_size: 8, positions: "all", every_k: 1, dtype: "float16", max_tokens: DEMO_TOKENS,
+    device: "auto", name: DEMO_EXTRACTION_NAME,
+  };
+}
 
 export async function importBundledModel(): Promise<DemoStep> {
   const model = await apiRequest<Schemas["ModelRead"]>("/models/import-bundled", {
@@ -39,9 +53,10 @@ export async function findOrTokenize(datasetId: number, modelId: number): Promis
     `/datasets/${datasetId}/tokenizations`,
     { query: { limit: 200 } },
   );
-  const found = list.items.find((t) => t.model_id === modelId && t.status === "ready"
-    && isDemoPolicy(t.policy));
-  if (found) return { id: found.id, ready: true, jobId: null };
+  // the server keeps one tokenization per dataset, tokenizer and policy: one still running (the
+  // demo was reloaded) is waited for; asking for another would be refused
+  const found = list.items.find((t) => t.model_id === modelId && isDemoPolicy(t.policy));
+  if (found) return { id: found.id, ready: found.status === "ready", jobId: found.job_id };
   const created = await apiRequest<Schemas["TokenizationRead"]>(
     `/datasets/${datasetId}/tokenizations`,
     { method: "POST", body: { model_id: modelId, policy: DEMO_POLICY } },
@@ -52,4 +67,28 @@ export async function findOrTokenize(datasetId: number, modelId: number): Promis
 function isDemoPolicy(policy: Record<string, unknown>): boolean {
   const requested = (policy.requested ?? {}) as Record<string, unknown>;
   return requested.max_length === DEMO_POLICY.max_length && requested.mode === DEMO_POLICY.mode;
+}
+
+const OPEN_STATUSES = new Set(["complete", "running", "queued"]);
+
+/** The demo's extraction already made for this model and tokenization (complete, or running or
+ * queued) with the demo's settings, so running the demo again opens it instead of a copy. */
+export async function findDemoExtraction(
+  modelId: number,
+  tokenizationId: number,
+): Promise<Extraction | null> {
+  const list = await apiRequest<Schemas["ExtractionList"]>("/extractions", {
+    query: { model_id: modelId, tokenization_id: tokenizationId, limit: 200 },
+  });
+  const wanted = demoExtraction(modelId, tokenizationId);
+  const matches = list.items.filter((e) => e.name === DEMO_EXTRACTION_NAME
+    && OPEN_STATUSES.has(e.status) && sameDemoSpec(e.spec, wanted));
+  return matches.find((e) => e.status === "complete") ?? matches[0] ?? null;
+}
+
+function sameDemoSpec(spec: Record<string, unknown>, wanted: ExtractionCreate): boolean {
+  const points = spec.hook_points;
+  return Array.isArray(points) && points.join("|") === wanted.hook_points.join("|")
+    && spec.max_tokens === wanted.max_tokens && spec.positions === wanted.positions
+    && spec.dtype === wanted.dtype;
 }

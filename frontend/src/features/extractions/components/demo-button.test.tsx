@@ -1,0 +1,110 @@
+import { act, screen } from "@testing-library/react";
+import userEvent from "@testing-library/user-event";
+import { liveJobKey } from "@/lib/live-job";
+import { makeJob } from "@/test/job-factory";
+import { createTestQueryClient, renderWithProviders } from "@/test/render";
+import { DEMO_TOKENS } from "../api/demo-steps";
+import { DEMO_REQUESTED_KEY, isDemoRunning, useDemoStore } from "../lib/demo-runner";
+import { makeExtraction } from "../lib/extraction-factory";
+import { DemoButton } from "./demo-button";
+
+type Call = { method: string; path: string; body: unknown };
+
+/** A stand-in for the server's demo endpoints: the model is ready, the bundled text's import is
+ * still running (job 31) and the tokenization is ready; `extractions` is what GET lists. */
+function fakeServer(extractions: unknown[] = []) {
+  const calls: Call[] = [];
+  const json = (body: unknown, status = 200) => new Response(JSON.stringify(body),
+    { status, headers: { "Content-Type": "application/json" } });
+  const spy = vi.spyOn(globalThis, "fetch").mockImplementation(async (input, init) => {
+    const url = new URL(String(input), "http://x");
+    const method = init?.method ?? "GET";
+    const path = url.pathname.replace("/api/v1", "");
+    calls.push({ method, path: `${path}${url.search}`,
+      body: init?.body ? JSON.parse(String(init.body)) : null });
+    if (path === "/models/import-bundled") return json({ id: 1, status: "ready", job_id: 10 });
+    if (path === "/datasets" && method === "GET") return json({ total: 0, items: [] });
+    if (path === "/datasets") return json({ id: 3, status: "importing", job_id: 31 });
+    if (path === "/jobs/31") return json(makeJob({ id: 31, kind: "dataset_import", state: "running", progress: 0.5 }));
+    if (path === "/datasets/3/tokenizations") return json({ total: 1, items: [{ id: 5, model_id: 1,
+      status: "ready", job_id: 32, policy: { requested: { max_length: 256, mode: "pack" } } }] });
+    if (path === "/extractions" && method === "GET") return json({ total: extractions.length, items: extractions });
+    if (path === "/extractions") return json(makeExtraction({ id: 44 }), 201);
+    return json({ total: 0, items: [] });
+  });
+  return { calls, spy };
+}
+
+const posted = (calls: Call[], path: string) =>
+  calls.filter((c) => c.method === "POST" && c.path === path);
+
+afterEach(() => {
+  useDemoStore.setState({ step: null, jobId: null, error: null, opened: null });
+});
+
+describe("Run the demo", () => {
+  it("test_demo_carries_on_after_the_button_unmounts_and_after_a_reload", async () => {
+    const { calls, spy } = fakeServer();
+    const queryClient = createTestQueryClient();
+    const first = renderWithProviders(<DemoButton />, { queryClient });
+    await userEvent.click(screen.getByRole("button", { name: "Run the demo" }));
+    expect(await screen.findByText(/step 2\/4: importing the bundled text \(50%\)/)).toBeInTheDocument();
+    expect(localStorage.getItem(DEMO_REQUESTED_KEY)).toBe("1");
+    first.unmount();  // the user went to another page
+
+    // a reload: a new page finds the request and shows the step again (no second import)
+    const second = renderWithProviders(<DemoButton />, { queryClient });
+    expect(await screen.findByTestId("demo-step")).toHaveTextContent("step 2/4");
+    expect(screen.getByRole("button", { name: "Demo running…" })).toBeDisabled();
+    second.unmount();
+
+    // the import finishes (the WebSocket writes the job into the cache) with no button mounted
+    await act(async () => {
+      queryClient.setQueryData(liveJobKey(31), makeJob({ id: 31, kind: "dataset_import",
+        state: "succeeded", updated_at: "2026-01-01T12:05:00Z" }));
+    });
+    await vi.waitFor(() => expect(isDemoRunning()).toBe(false));
+    expect(posted(calls, "/datasets")).toHaveLength(1);
+    const created = posted(calls, "/extractions");
+    expect(created).toHaveLength(1);
+    expect(created[0]?.body).toMatchObject({ model_id: 1, tokenization_id: 5,
+      max_tokens: DEMO_TOKENS, name: "demo: all layers" });
+    expect(DEMO_TOKENS).toBe(4096);  // as README's quickstart (the CLI demo) says
+    expect(useDemoStore.getState().opened).toBe(44);
+    expect(localStorage.getItem(DEMO_REQUESTED_KEY)).toBeNull();
+    spy.mockRestore();
+  });
+
+  it("test_a_reload_resumes_a_requested_demo_when_the_button_mounts", async () => {
+    localStorage.setItem(DEMO_REQUESTED_KEY, "1");
+    const { calls, spy } = fakeServer([makeExtraction({ id: 40, status: "complete",
+      name: "demo: all layers", model_id: 1, tokenization_id: 5,
+      spec: { hook_points: ["blocks.*.resid_post"], max_tokens: DEMO_TOKENS, positions: "all",
+        dtype: "float16" } })]);
+    const queryClient = createTestQueryClient();
+    queryClient.setQueryData(liveJobKey(31), makeJob({ id: 31, state: "succeeded" }));
+    const { router } = renderWithProviders(<DemoButton />, { queryClient });
+    await vi.waitFor(() => expect(router.state.location.pathname).toBe("/extractions/40"));
+    expect(posted(calls, "/models/import-bundled")).toHaveLength(1);
+    spy.mockRestore();
+  });
+
+  it("test_running_the_demo_again_opens_the_finished_one_instead_of_a_copy", async () => {
+    const demo = (id: number, status: string, maxTokens: number) => makeExtraction({ id, status,
+      name: "demo: all layers", model_id: 1, tokenization_id: 5,
+      spec: { hook_points: ["blocks.*.resid_post"], max_tokens: maxTokens, positions: "all",
+        dtype: "float16" } });
+    const { calls, spy } = fakeServer([demo(42, "failed", DEMO_TOKENS), demo(41, "complete", 2048),
+      demo(40, "complete", DEMO_TOKENS)]);
+    const queryClient = createTestQueryClient();
+    queryClient.setQueryData(liveJobKey(31), makeJob({ id: 31, state: "succeeded" }));
+    const { router } = renderWithProviders(<DemoButton />, { queryClient });
+    await userEvent.click(screen.getByRole("button", { name: "Run the demo" }));
+    await vi.waitFor(() => expect(router.state.location.pathname).toBe("/extractions/40"));
+    expect(posted(calls, "/extractions")).toHaveLength(0);
+    const listed = calls.find((c) => c.method === "GET" && c.path.startsWith("/extractions?"));
+    expect(listed?.path).toMatch(/model_id=1/);
+    expect(listed?.path).toMatch(/tokenization_id=5/);
+    spy.mockRestore();
+  });
+});

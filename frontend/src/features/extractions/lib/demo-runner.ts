@@ -1,0 +1,153 @@
+/**
+ * The "Run the demo" chain, run at module level so that it outlives the button: leaving the home
+ * page does not stop it, and a reload picks it up again. Asking for the demo is remembered in
+ * localStorage until it ends; `resumeDemo` (called when the button or the app shell mounts) runs
+ * the chain again, and since every step finds what exists before making anything (model,
+ * bundled text, tokenization, extraction), a re-run resumes where the last one was. Each job is
+ * waited for through the live job cache the WebSocket feeds (no polling). The state shown (step,
+ * job, error, the extraction to open) is a small zustand store.
+ * Not responsible for the steps' requests (`api/demo-steps.ts`) nor for drawing them
+ * (`components/demo-button.tsx`).
+ */
+import { QueryObserver, type QueryClient } from "@tanstack/react-query";
+import { create } from "zustand";
+import type { Job } from "@/api/types";
+import { apiRequest } from "@/lib/api-client";
+import { FINISHED_JOB_STATES, liveJobKey } from "@/lib/live-job";
+import { createExtraction } from "../api/create-extraction";
+import { extractionKeys } from "../api/extraction-keys";
+import {
+  type DemoStep,
+  demoExtraction,
+  findDemoExtraction,
+  findOrAddBundledText,
+  findOrTokenize,
+  importBundledModel,
+} from "../api/demo-steps";
+
+export const DEMO_STEPS = ["model", "dataset", "tokenize", "extract"] as const;
+export type DemoStepName = (typeof DEMO_STEPS)[number];
+export const DEMO_STEP_LABELS: Record<DemoStepName, string> = {
+  model: "importing the bundled model",
+  dataset: "importing the bundled text",
+  tokenize: "tokenizing with the model's tokenizer",
+  extract: "starting the extraction",
+};
+
+/** localStorage key: the demo was asked for and has not ended yet. */
+export const DEMO_REQUESTED_KEY = "interpstudio.demo.requested";
+
+type DemoState = {
+  step: DemoStepName | null;
+  /** The job the current step waits for (its progress is shown). */
+  jobId: number | null;
+  error: unknown;
+  /** The extraction the finished demo made or found, until the button opens it. */
+  opened: number | null;
+};
+
+export const useDemoStore = create<DemoState>(() => ({
+  step: null, jobId: null, error: null, opened: null,
+}));
+
+let running: Promise<void> | null = null;
+
+function remember(requested: boolean): void {
+  try {
+    if (requested) globalThis.localStorage?.setItem(DEMO_REQUESTED_KEY, "1");
+    else globalThis.localStorage?.removeItem(DEMO_REQUESTED_KEY);
+  } catch {
+    // storage refused (private mode, quota): the demo still runs, it just is not resumed
+  }
+}
+
+export function isDemoRequested(): boolean {
+  try {
+    return globalThis.localStorage?.getItem(DEMO_REQUESTED_KEY) === "1";
+  } catch {
+    return false;
+  }
+}
+
+export function isDemoRunning(): boolean {
+  return running !== null;
+}
+
+/** Starts the demo, or returns the run already going. */
+export function startDemo(queryClient: QueryClient): Promise<void> {
+  remember(true);
+  if (running) return running;
+  useDemoStore.setState({ step: "model", jobId: null, error: null, opened: null });
+  running = runChain(queryClient)
+    .then((extractionId) => {
+      useDemoStore.setState({ step: null, jobId: null, opened: extractionId });
+    })
+    .catch((error: unknown) => {
+      useDemoStore.setState({ step: null, jobId: null, error });
+    })
+    .finally(() => {
+      remember(false);
+      running = null;
+    });
+  return running;
+}
+
+/** Runs the demo again if it was asked for (e.g. before a reload) and is not running here. */
+export function resumeDemo(queryClient: QueryClient): void {
+  if (isDemoRequested() && !running) void startDemo(queryClient);
+}
+
+async function runChain(queryClient: QueryClient): Promise<number> {
+  const model = await step("model", queryClient, importBundledModel);
+  const dataset = await step("dataset", queryClient, findOrAddBundledText);
+  const tokenization = await step("tokenize", queryClient, () => findOrTokenize(dataset, model));
+  useDemoStore.setState({ step: "extract", jobId: null });
+  const existing = await findDemoExtraction(model, tokenization);
+  if (existing) return existing.id;
+  const extraction = await createExtraction(demoExtraction(model, tokenization));
+  void queryClient.invalidateQueries({ queryKey: extractionKeys.lists() });
+  return extraction.id;
+}
+
+/** One find-or-make step, then its job (if it has one still going) waited for; the row's id. */
+async function step(
+  name: DemoStepName,
+  queryClient: QueryClient,
+  run: () => Promise<DemoStep>,
+): Promise<number> {
+  useDemoStore.setState({ step: name, jobId: null });
+  const result = await run();
+  if (result.ready || result.jobId === null) return result.id;
+  useDemoStore.setState({ jobId: result.jobId });
+  const job = await waitForJob(queryClient, result.jobId);
+  if (job.state !== "succeeded") {
+    throw new Error(`${DEMO_STEP_LABELS[name]} ended ${job.state}`
+      + (job.error_message ? `: ${job.error_message}` : ""));
+  }
+  return result.id;
+}
+
+/** Resolves with the job once it has finished, as the live job cache sees it. */
+export function waitForJob(queryClient: QueryClient, jobId: number): Promise<Job> {
+  return new Promise((resolve, reject) => {
+    const observer = new QueryObserver(queryClient, {
+      queryKey: liveJobKey(jobId),
+      queryFn: ({ signal }) => apiRequest<Job>(`/jobs/${jobId}`, { signal }),
+      staleTime: Number.POSITIVE_INFINITY,
+    });
+    let unsubscribe: () => void = () => {};
+    const check = () => {
+      const result = observer.getCurrentResult();
+      const job = result.data;
+      if (job && FINISHED_JOB_STATES.has(job.state)) {
+        unsubscribe();
+        resolve(job);
+      } else if (result.error) {
+        unsubscribe();
+        reject(result.error);
+      }
+    };
+    unsubscribe = observer.subscribe(check);
+    check();
+  });
+}
