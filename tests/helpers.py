@@ -64,3 +64,29 @@ def start_worker_process(settings: Settings, log: Path) -> subprocess.Popen[byte
            "INTERPSTUDIO_HEARTBEAT_INTERVAL_S": "0.2", "INTERPSTUDIO_HEARTBEAT_TIMEOUT_S": "1.0"}
     return subprocess.Popen([sys.executable, "-m", "interpstudio", "worker"], env=env,
                             stdout=log.open("ab"), stderr=subprocess.STDOUT)
+
+
+def race_behind_uncommitted(factory: Any, action: Callable[[Any], Any],
+                            head_start_s: float = 1.0) -> tuple[Any, Any]:
+    """Two requests making the same record at once, deterministically: ``action(session)`` runs
+    in transaction A, left uncommitted; then in transaction B on another thread (B's check finds
+    nothing committed, and its insert waits on A's); then A commits. Returns A's result and B's
+    result (or the exception B raised)."""
+    import threading
+
+    outcome: dict[str, Any] = {}
+
+    def second() -> None:
+        try:
+            with factory.begin() as session:
+                outcome["b"] = action(session)
+        except Exception as exc:  # the test asserts on it
+            outcome["b"] = exc
+
+    with factory.begin() as session:
+        first = action(session)
+        thread = threading.Thread(target=second)
+        thread.start()
+        time.sleep(head_start_s)
+    thread.join(timeout=120)
+    return first, outcome["b"]

@@ -14,7 +14,7 @@ import pytest
 from dataset_helpers import add_bundled
 from transformers import AutoTokenizer
 
-from helpers import start_worker_process, wait_for
+from helpers import race_behind_uncommitted, start_worker_process, wait_for
 from interpstudio.core.paths import DataPaths
 from interpstudio.core.settings import Settings
 from interpstudio.data import bundled_text_path
@@ -40,6 +40,19 @@ def _tokenize(call: Callable[..., Any], settings: Settings, dataset_id: int, mod
     return call(service.create_tokenization, paths=DataPaths(settings.data_dir),
                 dataset_id=dataset_id, model_id=model_id,
                 policy=TokenizationPolicySpec(**policy))
+
+
+def test_two_requests_for_the_same_tokenization_at_once_make_one(
+        ds_settings: Settings, macbeth: dict, llama_model_id: int, factory) -> None:
+    """Found by a tester: parallel POST /datasets/{id}/tokenizations with one policy (the demo
+    in two tabs) gave 201, 500, 409. The one that loses the race is the 409 the others get."""
+    def tokenize(session):  # type: ignore[no-untyped-def]
+        return service.create_tokenization(
+            session=session, paths=DataPaths(ds_settings.data_dir), dataset_id=macbeth["id"],
+            model_id=llama_model_id, policy=TokenizationPolicySpec()).id
+
+    first, second = race_behind_uncommitted(factory, tokenize)
+    assert isinstance(second, TokenizationExists) and second.details["tokenization_id"] == first
 
 
 def test_tokenization_counts_equal_the_tokenizers_own_output(

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
+from helpers import race_behind_uncommitted
 from interpstudio.core.paths import DataPaths
 from interpstudio.core.settings import Settings
 from interpstudio.db.session import make_engine, make_session_factory
@@ -110,6 +111,27 @@ def test_gguf_conversion_reports_every_tensor_only_to_its_own_caller(
     thread.join()
     assert other == [(i, n) for i in range(1, n + 1)]
     assert len(seen) == n  # nothing more reached the first callback
+
+
+def test_two_imports_of_the_same_files_at_once_make_one_model(
+        settings: Settings, tiny_llama_dir: Path, tmp_path: Path) -> None:
+    """Found by a tester: parallel POST /models/import of one folder (a double click on Import)
+    gave 201, 500, 500: the second request's check ran before the first committed, and its
+    insert hit the unique key. Now it returns the model the first made (200)."""
+    source = shutil.copytree(tiny_llama_dir, tmp_path / "src")
+    settings = settings.model_copy(update={"import_roots": [tmp_path]})
+    factory = make_session_factory(make_engine(settings.resolved_database_url))
+
+    def start(session):  # type: ignore[no-untyped-def]
+        model, created = model_sources.start_import(session=session, settings=settings,
+                                                    path=str(source))
+        return model.id, created
+
+    first, second = race_behind_uncommitted(factory, start)
+    assert first[1] is True and second == (first[0], False)
+    with factory() as session:
+        assert models.list_models(session=session, statuses=[], search=None, limit=10,
+                                  offset=0)[1] == 1
 
 
 def test_model_service_lifecycle_on_each_database(settings: Settings, tiny_llama_dir: Path,

@@ -13,9 +13,9 @@ from __future__ import annotations
 import logging
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
@@ -122,3 +122,21 @@ def retry_while_unreachable(work: Callable[[], T], *, what: str,
             continue
         outage.ended("%s written after %d failed attempts", what)
         return result
+
+
+
+def insert_if_absent(session: Session, entity: type[Any], values: dict[str, Any],
+                     unique: Sequence[str]) -> bool:
+    """``INSERT ... ON CONFLICT (unique) DO NOTHING``; True when this call inserted the row. A
+    transaction inserting the same key concurrently makes this one wait for it, then skip, so a
+    check-then-insert never fails on the unique key: two clicks on Import (or two demos in two
+    tabs) were a 500 ``IntegrityError`` when the second check ran before the first commit."""
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    table = entity.__table__
+    inserted = session.execute(insert(table).values(**values)
+                               .on_conflict_do_nothing(index_elements=list(unique))
+                               .returning(*table.primary_key.columns)).first()
+    return inserted is not None  # rowcount is not reliable here on PostgreSQL (1 either way)

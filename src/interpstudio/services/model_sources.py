@@ -55,7 +55,7 @@ def start_download(*, session: Session, settings: Settings, repo_id: str,
     if existing is not None:
         return existing, False
     summary = {k: v for k, v in preflight.items() if k != "config"}
-    model = repo.create(
+    model, created = repo.create_unless_key_exists(
         session, key=preflight["key"], name=name or preflight["repo_id"], source="hub",
         repo_id=preflight["repo_id"], revision=preflight["revision"],
         commit_sha=preflight["commit_sha"], status="queued",
@@ -63,8 +63,9 @@ def start_download(*, session: Session, settings: Settings, repo_id: str,
         architecture=(preflight["architectures"] or [None])[0],
         n_layers=preflight["n_layers"], d_model=preflight["d_model"],
         vocab_size=preflight["vocab_size"], param_count=preflight["parameter_count"],
-        precision_requested=precision,
-    )
+        precision_requested=precision)
+    if not created:
+        return model, False
     repo.merge_info(session, model, preflight=summary, gated=preflight["gated"],
                     private=preflight["private"],
                     memory_estimates=preflight["memory_estimates"])
@@ -142,8 +143,11 @@ def _queue_import(session: Session, source: Path, config: Path | None, precision
     existing = repo.get_by_key(session, key)
     if existing is not None:
         return existing, False
-    model = repo.create(session, key=key, name=name, source=source_kind, status="queued",
-                        precision_requested=precision)
+    model, created = repo.create_unless_key_exists(
+        session, key=key, name=name, source=source_kind, status="queued",
+        precision_requested=precision)
+    if not created:
+        return model, False
     repo.merge_info(session, model, import_source=str(source), import_kind=plan.kind,
                     import_bytes=plan.total_bytes)
     job = job_service.create_job(session=session, kind="model_import", params={

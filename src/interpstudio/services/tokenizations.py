@@ -91,14 +91,12 @@ def create_tokenization(*, session: Session, paths: DataPaths, dataset_id: int, 
         raise DatasetNotReady(dataset_id, dataset.status)
     model, _folder = tokenizer_folder(session=session, paths=paths, model_id=model_id)
     digest = requested_policy_hash(policy)
-    existing = repo.find_tokenization(session, dataset_id=dataset_id, tokenizer_key=model.key,
-                                      policy_hash=digest)
-    if existing is not None:
-        raise TokenizationExists(existing.id, existing.status)
-    tokenization = repo.create_tokenization(
+    tokenization, created = repo.create_tokenization_unless_made(
         session, dataset_id=dataset_id, model_id=model_id, tokenizer_key=model.key,
         policy={"requested": policy.model_dump(mode="json")}, policy_hash=digest,
         status="queued")
+    if not created:  # made before, or a moment ago by a concurrent request
+        raise TokenizationExists(tokenization.id, tokenization.status)
     job = job_service.create_job(session=session, kind="tokenize",
                                  params={"tokenization_id": tokenization.id,
                                          "batch_rows": batch_rows})

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from interpstudio.db.base import utcnow
 from interpstudio.db.models import Dataset, Extraction, Tokenization
 from interpstudio.db.repositories.rows import update as update  # the shared write
+from interpstudio.db.session import insert_if_absent
 
 Row = TypeVar("Row", Dataset, Tokenization)
 
@@ -53,6 +54,17 @@ def create_tokenization(session: Session, **fields: Any) -> Tokenization:
     session.add(tokenization)
     session.flush()
     return tokenization
+
+
+def create_tokenization_unless_made(session: Session, **fields: Any) -> tuple[Tokenization, bool]:
+    """The new tokenization, or the one a concurrent request just made for the same dataset,
+    tokenizer and policy; ``(tokenization, created)``."""
+    now = utcnow()
+    unique = ("dataset_id", "tokenizer_key", "policy_hash")
+    created = insert_if_absent(session, Tokenization,
+                               {"created_at": now, "updated_at": now, **fields}, unique)
+    made = find_tokenization(session, **{k: fields[k] for k in unique})
+    return made, created  # type: ignore[return-value]
 
 
 def get_tokenization(session: Session, tokenization_id: int) -> Tokenization | None:

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from interpstudio.db.base import utcnow
 from interpstudio.db.models import Extraction, Model, Tokenization
 from interpstudio.db.repositories.rows import update as update  # the shared write
+from interpstudio.db.session import insert_if_absent
 
 
 def create(session: Session, **fields: Any) -> Model:
@@ -29,6 +30,15 @@ def create(session: Session, **fields: Any) -> Model:
 
 def get(session: Session, model_id: int) -> Model | None:
     return session.get(Model, model_id, populate_existing=True)
+
+
+def create_unless_key_exists(session: Session, **fields: Any) -> tuple[Model, bool]:
+    """The new model, or the one a concurrent request just made with the same ``key``;
+    ``(model, created)``."""
+    now = utcnow()
+    created = insert_if_absent(session, Model, {"created_at": now, "updated_at": now,
+                                                 "files": [], "info": {}, **fields}, ["key"])
+    return get_by_key(session, fields["key"]), created  # type: ignore[return-value]
 
 
 def get_by_key(session: Session, key: str) -> Model | None:
