@@ -1,6 +1,8 @@
 import { act, screen, within } from "@testing-library/react";
 import type { JobList, ServerMessage, SystemStatus } from "@/api/types";
 import { DEFAULT_PAGE_SIZE, jobKeys } from "@/features/jobs/api/job-keys";
+import { ExtractionsPage } from "@/features/extractions";
+import { makeExtraction } from "@/features/extractions/lib/extraction-factory";
 import { JobsPage } from "@/features/jobs";
 import { systemKeys } from "@/features/system/api/get-system";
 import { useMetricsHistoryStore } from "@/features/system/stores/metrics-history-store";
@@ -115,5 +117,67 @@ describe("live updates into system metrics", () => {
     handleServerMessage(queryClient, { type: "system.metrics", system: sample(4, 99) }); // duplicate
     expect(queryClient.getQueryData<SystemStatus>(systemKeys.current)?.cpu.percent).toBe(99);
     expect(useMetricsHistoryStore.getState().samples.map((s) => s.cpu.percent)).toEqual([10, 30]);
+  });
+});
+
+describe("live updates into the lists of rows made elsewhere", () => {
+  const extractionList = ["extractions", "list", { status: "" }] as const;
+  const datasetList = ["datasets", "list", { offset: 0, limit: 20 }] as const;
+
+  function seeded() {
+    const queryClient = createTestQueryClient();
+    queryClient.setQueryData(extractionList, { total: 0, items: [] });
+    queryClient.setQueryData(datasetList, { total: 0, items: [] });
+    return queryClient;
+  }
+  const invalidated = (queryClient: ReturnType<typeof createTestQueryClient>, key: readonly unknown[]) =>
+    queryClient.getQueryState(key)?.isInvalidated ?? false;
+
+  it("test_a_job_made_elsewhere_marks_its_resources_lists_stale", () => {
+    const queryClient = seeded();
+    handleServerMessage(queryClient, { type: "job.updated",
+      job: makeJob({ id: 20, kind: "extract", state: "queued" }) });
+    expect(invalidated(queryClient, extractionList)).toBe(true);
+    expect(invalidated(queryClient, datasetList)).toBe(false);
+    handleServerMessage(queryClient, { type: "job.updated",
+      job: makeJob({ id: 21, kind: "dataset_import", state: "succeeded" }) });
+    expect(invalidated(queryClient, datasetList)).toBe(true);
+  });
+
+  it("test_progress_events_do_not_refetch_lists_but_state_changes_do", () => {
+    const queryClient = seeded();
+    const job = makeJob({ id: 22, kind: "extract", state: "running", progress: 0.1 });
+    handleServerMessage(queryClient, { type: "job.updated", job });
+    const invalidate = vi.spyOn(queryClient, "invalidateQueries");
+    for (let i = 2; i < 50; i += 1) {
+      handleServerMessage(queryClient, { type: "job.updated", job: { ...job, progress: i / 50 } });
+    }
+    expect(invalidate).not.toHaveBeenCalled();
+    handleServerMessage(queryClient, { type: "job.updated", job: { ...job, state: "succeeded" } });
+    expect(invalidate).toHaveBeenCalledWith({ queryKey: ["extractions", "list"] });
+  });
+
+  it("test_a_deleted_job_marks_every_resource_list_stale", () => {
+    // e.g. a model deleted in another tab: its extractions' jobs go with it
+    const queryClient = seeded();
+    handleServerMessage(queryClient, { type: "job.deleted", job_id: 99 });
+    expect(invalidated(queryClient, extractionList)).toBe(true);
+    expect(invalidated(queryClient, datasetList)).toBe(true);
+  });
+
+  it("test_an_extraction_made_over_the_api_appears_in_the_open_list", async () => {
+    const fetchSpy = vi.spyOn(globalThis, "fetch").mockImplementation(async () => new Response(
+      JSON.stringify({ total: 1, items: [makeExtraction({ id: 12, name: "made by the API" })] }),
+      { status: 200, headers: { "Content-Type": "application/json" } }));
+    const queryClient = createTestQueryClient();
+    queryClient.setQueryData(["extractions", "list", { status: "" }], { total: 0, items: [] });
+    queryClient.setQueryData(["extractions", "pickers", "models"], { total: 0, items: [] });
+    queryClient.setQueryData(["extractions", "pickers", "datasets"], { total: 0, items: [] });
+    renderWithProviders(<ExtractionsPage />, { queryClient });
+    expect(screen.queryByText(/made by the API/)).toBeNull();
+    await push(queryClient, { type: "job.updated",
+      job: makeJob({ id: 120, kind: "extract", state: "queued" }) });
+    expect(await screen.findByText(/made by the API/)).toBeInTheDocument();
+    fetchSpy.mockRestore();
   });
 });

@@ -13,6 +13,11 @@ import { applySystemMetrics } from "@/features/system";
 import { buildWebSocketUrl } from "@/lib/api-client";
 import { useApiKeyStore } from "@/lib/api-key-store";
 import { useConnectionStore } from "@/lib/connection-store";
+import {
+  refreshListsForDeletedJob,
+  refreshListsForJob,
+  rememberJobs,
+} from "@/lib/job-list-freshness";
 import { LiveSocket } from "@/lib/live-socket";
 
 /** Close codes a server uses to refuse a connection for a missing or wrong API key. */
@@ -22,14 +27,17 @@ export function handleServerMessage(queryClient: QueryClient, message: ServerMes
   switch (message.type) {
     case "snapshot":
       applyJobSnapshot(queryClient, message.jobs);
+      rememberJobs(queryClient, message.jobs);
       for (const job of message.jobs) applyModelJobUpdate(queryClient, job);
       break;
     case "job.updated":
       applyJobUpdate(queryClient, message.job);
       applyModelJobUpdate(queryClient, message.job);
+      refreshListsForJob(queryClient, message.job);  // rows made or finished elsewhere
       break;
     case "job.deleted":
       removeJobFromCache(queryClient, message.job_id);
+      refreshListsForDeletedJob(queryClient, message.job_id);  // and the rows it went with
       break;
     case "system.metrics":
       applySystemMetrics(queryClient, message.system);
