@@ -2,9 +2,11 @@
  * The TanStack Query client factory: server state lives here, kept fresh by WebSocket pushes.
  *
  * Because job and system changes arrive over the WebSocket, queries do not refetch on focus or on
- * an interval (no polling loop). Lists are the exception on mount: rows created elsewhere (the CLI,
- * the API, another tab) send no event, so a list refetches whenever a page showing it is opened
- * (the WebSocket still patches it live while shown). Not responsible for applying events (each
+ * an interval (no polling loop). Lists are the exception on mount and on focus: a row created or
+ * deleted elsewhere (the CLI, the API, another tab) may send no event (a model deleted in another
+ * tab takes its extractions with it silently), so a list refetches whenever a page showing it is
+ * opened or the tab showing it is back in front (the WebSocket's job events mark lists stale while
+ * shown, see `job-list-freshness.ts`). Not responsible for applying events (each
  * feature owns that).
  */
 import { type Query, QueryClient } from "@tanstack/react-query";
@@ -37,12 +39,16 @@ function refetchOnMount(query: Query): boolean | "always" {
   return isListQueryKey(query.queryKey) ? "always" : true;
 }
 
+function refetchOnWindowFocus(query: Query): boolean | "always" {
+  return isListQueryKey(query.queryKey) ? "always" : false;
+}
+
 export function createQueryClient(): QueryClient {
   return new QueryClient({
     defaultOptions: {
       queries: {
         staleTime: 60_000,
-        refetchOnWindowFocus: false,
+        refetchOnWindowFocus,
         refetchOnMount,
         retry: shouldRetry,
       },
