@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from itertools import pairwise
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,6 +16,7 @@ from extraction_world import ExtractionWorld
 from helpers import wait_for
 from interpstudio.api.app import create_app
 from interpstudio.core.settings import Settings
+from interpstudio.ml import open_activations
 
 API = "/api/v1/extractions"
 
@@ -55,6 +57,7 @@ def test_preflight_create_progress_stats_samples_export_delete(
         assert created.status_code == 201, created.text
         extraction = created.json()
         assert extraction["status"] == "queued" and extraction["preflight"]["disk_ok"]
+        assert extraction["store_abs_path"] is None  # nothing written yet
         worker_thread(world.settings)
         updates = []
         for _ in range(2000):
@@ -72,6 +75,9 @@ def test_preflight_create_progress_stats_samples_export_delete(
 
     done = finished(api, extraction["id"])
     assert done["status"] == "complete", done
+    # a tester could not paste the relative path into Python; the UI shows this one
+    assert Path(done["store_abs_path"]).is_absolute()
+    assert open_activations(done["store_abs_path"]).rows == done["counts"]["rows"]
     assert done["counts"]["bytes"] == report["bytes"]["shard_files"]
 
     stats = api.get(f"{API}/{extraction['id']}/stats").json()
@@ -92,7 +98,8 @@ def test_preflight_create_progress_stats_samples_export_delete(
     exported = api.post(f"{API}/{extraction['id']}/export", json={"context_size": 8})
     assert exported.status_code == 200, exported.text
     datasets = pytest.importorskip("datasets")
-    table = datasets.load_from_disk(str(world.settings.data_dir / exported.json()["path"]))
+    table = datasets.load_from_disk(exported.json()["abs_path"])
+    assert exported.json()["abs_path"] == str(world.settings.data_dir / exported.json()["path"])
     assert "blocks.1.attn_out" in table.column_names and "token_ids" in table.column_names
 
     listed = api.get(API, params={"status": "complete", "model_id": world.model_id}).json()

@@ -787,13 +787,21 @@ export interface components {
         };
         /** ExportRead */
         ExportRead: {
+            /**
+             * Abs Path
+             * @description absolute, on the server (datasets.load_from_disk)
+             */
+            abs_path: string;
             /** Context Size */
             context_size: number;
             /** Dtype */
             dtype: string;
             /** Hook Names */
             hook_names: string[];
-            /** Path */
+            /**
+             * Path
+             * @description relative to the data dir
+             */
             path: string;
             /** Rows */
             rows: number;
@@ -975,6 +983,11 @@ export interface components {
             };
             /** Status */
             status: ("queued" | "running" | "complete" | "failed" | "cancelled" | "interrupted" | "partial") | string;
+            /**
+             * Store Abs Path
+             * @description The activation store's absolute folder on the server (open_activations), once it exists; null before
+             */
+            store_abs_path: string | null;
             /** Tokenization Id */
             tokenization_id: number;
             /**

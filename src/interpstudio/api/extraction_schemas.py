@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from interpstudio.api.deps import RowIdPath, SessionDep
 from interpstudio.api.schemas import JobRead
+from interpstudio.core.paths import DataPaths
 from interpstudio.db.models import Extraction, Job
 from interpstudio.services import extractions as service
 from interpstudio.services.extraction_params import ExtractionSpec, RowGroup
@@ -80,15 +81,20 @@ class ExtractionRead(BaseModel):
     error_message: str | None
     job_id: int | None
     job: JobRead | None
+    store_abs_path: str | None = Field(
+        description="The activation store's absolute folder on the server (open_activations), "
+                    "once it exists; null before")
     created_at: datetime
     updated_at: datetime
 
     @classmethod
-    def from_row(cls, row: Extraction, job: Job | None) -> ExtractionRead:
+    def from_row(cls, row: Extraction, job: Job | None, paths: DataPaths) -> ExtractionRead:
         fields = {name: getattr(row, name) for name in cls.model_fields
-                  if name not in ("job", "status")}
+                  if name not in ("job", "status", "store_abs_path")}
+        store = service.extraction_dir(paths, row) / service.STORE_DIR
         return cls(**fields, status=service.effective_status(row, job),
-                   job=JobRead.from_job(job) if job is not None else None)
+                   job=JobRead.from_job(job) if job is not None else None,
+                   store_abs_path=str(store) if (store / "manifest.json").is_file() else None)
 
 
 class ExtractionList(BaseModel):
@@ -140,7 +146,8 @@ class ExportCreate(BaseModel):
 
 
 class ExportRead(BaseModel):
-    path: str
+    path: str = Field(description="relative to the data dir")
+    abs_path: str = Field(description="absolute, on the server (datasets.load_from_disk)")
     hook_names: list[str]
     context_size: int
     rows: int

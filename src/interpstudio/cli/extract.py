@@ -15,6 +15,7 @@ This module is NOT responsible for any rule (services decide) or for the engine.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -31,6 +32,7 @@ from interpstudio.cli.common import (
     run_job_locally,
     session_factory,
 )
+from interpstudio.core.paths import DataPaths
 from interpstudio.core.settings import Settings
 from interpstudio.services.dataset_params import TokenizationPolicySpec
 
@@ -95,7 +97,6 @@ def _tokenization_for(settings: Settings, factory: sessionmaker[Session], *, dat
     """The dataset's ready tokenization with the model's tokenizer, made (and run here) if there
     is none. ``policy`` None: the newest such tokenization, else one with the default policy;
     a policy: only one made under exactly it."""
-    from interpstudio.core.paths import DataPaths
     from interpstudio.services import extractions as service
     from interpstudio.services import tokenizations
 
@@ -154,13 +155,13 @@ def print_preflight(report: dict[str, Any]) -> None:
 def print_how_to_open(settings: Settings, extraction: dict[str, Any]) -> None:
     for warning in (extraction.get("info") or {}).get("warnings", []):
         err_console.print(f"[yellow]warning:[/yellow] {warning}", soft_wrap=True)
-    store = settings.data_dir / extraction["path"] / "store"
+    store = Path(extraction.get("store_abs_path")
+                 or DataPaths(settings.data_dir).root / extraction["path"] / "store")
     hook = (extraction["spec"].get("hook_points_expanded") or ["blocks.0.resid_post"])[-1]
     # paths and code to copy: never wrapped at the terminal's width (soft_wrap)
     console.print(f"\n[bold]store[/bold]      {store}", soft_wrap=True)
     console.print(f"[bold]statistics[/bold] {store / 'stats.json'}", soft_wrap=True)
-    console.print(f"[bold]top tokens[/bold] {settings.data_dir / extraction['path']}"
-                  "/samples.json\n", soft_wrap=True)
+    console.print(f"[bold]top tokens[/bold] {store.parent / 'samples.json'}\n", soft_wrap=True)
     console.print("Open it from Python:\n", style="bold")
     console.print(
         "    from interpstudio.ml import open_activations\n"
@@ -193,7 +194,8 @@ def run_extraction_command(settings: Settings, factory: sessionmaker[Session], s
              what=f"extraction {extraction_id}")
     with factory() as session:
         row = service.get_extraction(session=session, extraction_id=extraction_id)
-        result = ExtractionRead.from_row(row, service.extraction_job(session=session, row=row))
+        result = ExtractionRead.from_row(row, service.extraction_job(session=session, row=row),
+                                         DataPaths(settings.data_dir))
     return result.model_dump(mode="json")
 
 

@@ -31,8 +31,9 @@ from interpstudio.services.extraction_params import ExtractionSpec
 router = APIRouter(tags=["extractions"])
 
 
-def _read(session: SessionDep, row: Extraction) -> ExtractionRead:
-    return ExtractionRead.from_row(row, service.extraction_job(session=session, row=row))
+def _read(request: Request, session: SessionDep, row: Extraction) -> ExtractionRead:
+    return ExtractionRead.from_row(row, service.extraction_job(session=session, row=row),
+                                   request.app.state.paths)
 
 
 @router.post("/extractions/preflight", response_model=PreflightRead)
@@ -46,15 +47,16 @@ def preflight(body: ExtractionPreflightRequest, session: SessionDep,
 
 @router.post("/extractions", response_model=ExtractionRead, status_code=status.HTTP_201_CREATED)
 def create_extraction(body: ExtractionCreate, session: SessionDep,
-                      settings: SettingsDep) -> ExtractionRead:
+                      settings: SettingsDep, request: Request) -> ExtractionRead:
     row = service.create_extraction(session=session, settings=settings,
                                     spec=ExtractionSpec(**body.model_dump()))
-    return _read(session, row)
+    return _read(request, session, row)
 
 
 @router.get("/extractions", response_model=ExtractionList)
 def list_extractions(
     session: SessionDep,
+    request: Request,
     status_: Annotated[list[ExtractionStatus], Query(alias="status", max_length=16)] = [],  # noqa: B006
     model_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
     tokenization_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
@@ -65,27 +67,31 @@ def list_extractions(
     rows, total = service.list_extractions(session=session, statuses=list(status_),
                                            model_id=model_id, tokenization_id=tokenization_id,
                                            search=q, limit=limit, offset=offset)
-    return ExtractionList(items=[_read(session, row) for row in rows], total=total)
+    return ExtractionList(items=[_read(request, session, row) for row in rows], total=total)
 
 
 @router.get("/extractions/{extraction_id}", response_model=ExtractionRead)
-def get_extraction(row: ExtractionDep, session: SessionDep) -> ExtractionRead:
-    return _read(session, row)
+def get_extraction(row: ExtractionDep, session: SessionDep,
+                   request: Request) -> ExtractionRead:
+    return _read(request, session, row)
 
 
 @router.post("/extractions/{extraction_id}/cancel", response_model=ExtractionRead)
-def cancel_extraction(row: ExtractionDep, session: SessionDep) -> ExtractionRead:
-    return _read(session, service.cancel_extraction(session=session, extraction_id=row.id))
+def cancel_extraction(row: ExtractionDep, session: SessionDep,
+                      request: Request) -> ExtractionRead:
+    return _read(request, session, service.cancel_extraction(session=session, extraction_id=row.id))
 
 
 @router.post("/extractions/{extraction_id}/resume", response_model=ExtractionRead)
-def resume_extraction(row: ExtractionDep, session: SessionDep) -> ExtractionRead:
-    return _read(session, service.resume_extraction(session=session, extraction_id=row.id))
+def resume_extraction(row: ExtractionDep, session: SessionDep,
+                      request: Request) -> ExtractionRead:
+    return _read(request, session, service.resume_extraction(session=session, extraction_id=row.id))
 
 
 @router.post("/extractions/{extraction_id}/retry", response_model=ExtractionRead)
-def retry_extraction(row: ExtractionDep, session: SessionDep) -> ExtractionRead:
-    return _read(session, service.retry_extraction(session=session, extraction_id=row.id))
+def retry_extraction(row: ExtractionDep, session: SessionDep,
+                     request: Request) -> ExtractionRead:
+    return _read(request, session, service.retry_extraction(session=session, extraction_id=row.id))
 
 
 @router.delete("/extractions/{extraction_id}", status_code=status.HTTP_204_NO_CONTENT)
