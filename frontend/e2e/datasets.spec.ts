@@ -113,3 +113,40 @@ test("upload -> preview -> tokenize", async ({ page }) => {
   await expect(tokenization.getByText(lines[0] as string)).toBeVisible();
   await expect(tokenization.getByLabel("Token pieces").first()).toContainText("<s>");
 });
+
+test("names without spaces wrap or are cut, never widen the page", async ({ page }) => {
+  // found by a tester: a 150-character dataset name made /datasets 1,568 px wide at 1,400 px, a
+  // 200-character model name /models 2,412 px, and the extraction form's Dataset select spanned it
+  const models = (await (await fetchRetried(`${backend.url}/api/v1/models`)).json()) as {
+    items: { id: number }[];
+  };
+  const modelId = models.items[0]?.id ?? (await importTinyModel());
+  await fetchRetried(`${backend.url}/api/v1/models/${modelId}`, {
+    method: "PATCH",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ name: "Z".repeat(200) }),
+  });
+  const form = new FormData();
+  form.append("name", "D".repeat(150));
+  form.append("file", new Blob(["one line\nanother line\n"]), "long.txt");
+  const uploaded = await fetchRetried(`${backend.url}/api/v1/datasets/upload`, {
+    method: "POST",
+    body: form,
+  });
+  expect(uploaded.status).toBeLessThan(300);
+  const dataset = (await uploaded.json()) as { id: number };
+
+  await page.setViewportSize({ width: 1400, height: 900 });
+  const pageWidth = () => page.evaluate(() => document.documentElement.scrollWidth);
+  await page.goto(`${backend.url}/datasets/${dataset.id}`);
+  await expect(page.getByRole("article", { name: /^Dataset D+$/ })).toBeVisible();
+  expect(await pageWidth()).toBeLessThanOrEqual(1400);
+  await page.goto(`${backend.url}/models`);
+  await expect(page.getByRole("article", { name: /^Model Z+$/ })).toBeVisible();
+  expect(await pageWidth()).toBeLessThanOrEqual(1400);
+  await page.goto(`${backend.url}/extractions`);
+  const picker = page.getByLabel("Dataset", { exact: true });
+  await picker.selectOption(String(dataset.id));
+  expect((await picker.boundingBox())?.width ?? 0).toBeLessThan(400);
+  expect(await pageWidth()).toBeLessThanOrEqual(1400);
+});
