@@ -34,7 +34,7 @@ export function ExportBox({ id }: { id: number }) {
       <FieldError id="context-size-error" label="Context size" error={field.error} />
       {exporter.data && (
         <span className="muted" data-testid="export-result">
-          wrote <code>{exporter.data.path}</code>: {formatNumber(exporter.data.rows)} rows of{" "}
+          wrote <code>{exporter.data.abs_path}</code>: {formatNumber(exporter.data.rows)} rows of{" "}
           {formatNumber(exporter.data.context_size)} tokens (load with datasets.load_from_disk)
         </span>
       )}

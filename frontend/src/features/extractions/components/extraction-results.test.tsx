@@ -54,7 +54,8 @@ describe("extraction results", () => {
           message: "the stored sequences have different lengths (12..256); pass context_size=N" } }),
         { status: 422, headers: { "Content-Type": "application/json" } });
       }
-      return new Response(JSON.stringify({ path: "extractions/7/export-saelens", rows: 15,
+      return new Response(JSON.stringify({ path: "extractions/7/export-saelens",
+        abs_path: "/data/extractions/7/export-saelens", rows: 15,
         context_size: 128, dtype: "float16", hook_names: ["blocks.0.resid_post"],
         tokens_exported: 1920, tokens_dropped: 80 }),
       { status: 200, headers: { "Content-Type": "application/json" } });
@@ -71,14 +72,14 @@ describe("extraction results", () => {
     await userEvent.type(screen.getByLabelText("Context size"), "128");
     await userEvent.click(exportButton);
     expect(await screen.findByTestId("export-result")).toHaveTextContent(
-      "wrote extractions/7/export-saelens: 15 rows of 128 tokens");
+      "wrote /data/extractions/7/export-saelens: 15 rows of 128 tokens");
     expect(bodies).toEqual([{}, { context_size: 128 }]);
     fetchSpy.mockRestore();
   });
 
   it("test_a_complete_extraction_says_how_to_open_its_store_from_python", async () => {
     const user = userEvent.setup();
-    const extraction = { ...complete(), store_abs_path: "/data/extractions/7/store" };
+    const extraction = complete({ store_abs_path: "/data/extractions/7/store" });
     renderWithProviders(<ExtractionResults extraction={extraction} />,
       { queryClient: seededClient() });
     const box = screen.getByTestId("open-from-python");
@@ -94,7 +95,7 @@ describe("extraction results", () => {
   });
 
   it("test_no_python_box_before_the_store_is_complete", () => {
-    const running = { ...makeExtraction(), store_abs_path: "/data/extractions/7/store" };
+    const running = makeExtraction({ store_abs_path: "/data/extractions/7/store" });
     renderWithProviders(<ExtractionResults extraction={running} />);
     expect(screen.queryByTestId("open-from-python")).toBeNull();
   });

@@ -89,7 +89,7 @@ export function ExtractionResults({ extraction }: { extraction: Extraction }) {
         <dt>config hash</dt>
         <dd><code>{extraction.config_hash.slice(0, 12)}</code></dd>
         <dt>store</dt>
-        <dd><code>{extraction.path}/store</code></dd>
+        <dd><code className="path">{extraction.store_abs_path ?? `${extraction.path}/store`}</code></dd>
       </dl>
       <ExtractionProgress extraction={extraction} />
       {extraction.error_message && <ErrorMessage error={extraction.error_message} />}

@@ -22,8 +22,7 @@ export function pythonSnippet(storePath: string, hook: string): string {
 
 export function OpenFromPython({ extraction, hook }: { extraction: Extraction; hook: string }) {
   const [copied, setCopied] = useState(false);
-  // TODO(schema): the typed `extraction.store_abs_path` once schema.d.ts is regenerated with it
-  const storePath = (extraction as { store_abs_path?: string | null }).store_abs_path;
+  const storePath = extraction.store_abs_path;
   if (!storePath || !hook) return null;
   const snippet = pythonSnippet(storePath, hook);
   return (
