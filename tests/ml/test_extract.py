@@ -246,6 +246,27 @@ def test_should_stop_leaves_partial_store_that_resumes_identically(
     assert shard_hashes(tmp_path / "s") == shard_hashes(reference.path)
 
 
+def test_a_stop_asked_during_a_batch_ends_it_inside_the_forward_pass(
+    tokens: Path, tmp_path: Path
+) -> None:
+    """Found by a tester: should_stop was read only between batches, so a cancel waited for the
+    whole batch (13-16 s for 8 x 256 tokens of SmolLM2 on a busy 2-core CPU; the issue asks
+    for 2 s). Here the whole run is one batch and the stop comes after its start: the pass ends
+    at the next captured point, the store stays a valid partial one, and a resume completes it
+    byte for byte."""
+    reference = run(tiny_causal_lm("llama"), tokens, tmp_path / "reference", batch_size=64)
+    checks = iter(range(1000))
+    with pytest.raises(JobCancelled):  # call 0: before the batch; call 1: its first point
+        run(tiny_causal_lm("llama"), tokens, tmp_path / "s", batch_size=64,
+            should_stop=lambda: next(checks) >= 1)
+    assert next(checks) == 2  # stopped at the first point, not after the pass
+    partial = open_activations(tmp_path / "s")
+    assert partial.status == "partial" and partial.rows == 0
+    partial.verify()
+    run(tiny_causal_lm("llama"), tokens, tmp_path / "s", batch_size=64, resume=True)
+    assert shard_hashes(tmp_path / "s") == shard_hashes(reference.path)
+
+
 @pytest.mark.parametrize("other", ["seed", "bfloat16", "tokens"])
 def test_a_resume_with_another_model_precision_or_tokens_is_refused(
     tokens: Path, tmp_path: Path, other: str
@@ -346,10 +367,9 @@ def test_computing_a_batch_ahead_stores_the_same_and_cancel_resume_stays_exact(
     assert shard_hashes(ahead.path) == shard_hashes(reference.path)
 
     handed: list[object] = []
-    batches = iter(range(100))
-    with pytest.raises(JobCancelled):
+    with pytest.raises(JobCancelled):  # asked once 3 batches are computed (read in every hook)
         run_ahead(tiny_causal_lm("llama"), tokens, tmp_path / "s",
-                  should_stop=lambda: next(batches) >= 3,
+                  should_stop=lambda: len(handed) >= 3,
                   progress=lambda p: handed.append(p))
     partial = open_activations(tmp_path / "s")
     assert partial.status == "partial"
@@ -378,8 +398,11 @@ def test_a_batch_is_read_only_after_its_ready_says_its_rows_are_there(
     from interpstudio.ml.extract_engine import ExtractionSession
     capture_rows = ExtractionSession.capture_rows
 
+    computed: list[object] = []
+
     def with_ready(self: ExtractionSession, batch: Any, skip_before: int) -> Any:
         rows = capture_rows(self, batch, skip_before)
+        computed.append(batch)
         return None if rows is None else dataclasses.replace(
             rows, ready=lambda: calls.append("ready"))
 
@@ -387,10 +410,9 @@ def test_a_batch_is_read_only_after_its_ready_says_its_rows_are_there(
     try:
         patch.setattr(store_writer.ActivationWriter, "append", spying)
         patch.setattr(ExtractionSession, "capture_rows", with_ready)
-        batches = iter(range(100))
-        with pytest.raises(JobCancelled):
+        with pytest.raises(JobCancelled):  # asked once 2 batches are computed
             run_ahead(tiny_causal_lm("llama"), tokens, tmp_path / "s",
-                      should_stop=lambda: next(batches) >= 2)
+                      should_stop=lambda: len(computed) >= 2)
     finally:
         patch.undo()
     # batch 1 handed over (its ready first), batch 2 dropped in flight (ready, no append)

@@ -23,8 +23,10 @@ the smaller size is kept for the rest of the run; each event is recorded in the 
 (``resume=True``): the store says where it stands; the run restarts at the planned batch holding
 the first sequence not fully stored, recomputes it, and drops the rows already stored, so the
 final store is byte-identical to an uninterrupted run (same device, no OOM split in between).
-Stopping: ``should_stop()`` is checked before every batch; the store is then closed as a valid
-``partial`` store and ``JobCancelled`` is raised.
+Stopping: ``should_stop()`` is checked before every batch and at every point captured inside
+the forward pass (a stop asked for during a long batch ends it within one layer's compute, not
+at its end: 13-16 s for 8 x 256 tokens of SmolLM2 on a busy 2-core CPU); the batch is dropped,
+the store is closed as a valid ``partial`` store and ``JobCancelled`` is raised.
 
 This module is NOT responsible for loading models (``loading.py``), tokenizing
 (``token_store.py``), naming or resolving hook points (``hook_points.py``, ``hooks.py``), the
@@ -534,6 +536,7 @@ class ExtractionSession:
         computed = 0
         counter = BytesCounter()
         in_flight: collections.deque[ActivationBatch] = collections.deque()
+        self.hooks.should_stop = should_stop
         try:
             with writer:
                 for batch in self.plan.batches(start) if not point.complete else ():
@@ -563,6 +566,7 @@ class ExtractionSession:
                 while in_flight:
                     writer.append(in_flight.popleft())
         finally:
+            self.hooks.should_stop = None
             while in_flight:  # computed, never handed over: its copy lands, its memory goes back
                 dropped = in_flight.popleft()
                 if dropped.ready is not None:

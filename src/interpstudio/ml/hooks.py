@@ -41,7 +41,7 @@ import torch
 from torch import nn
 from torch.utils.hooks import RemovableHandle
 
-from interpstudio.core.errors import AppError, InvalidInput
+from interpstudio.core.errors import AppError, InvalidInput, JobCancelled
 from interpstudio.ml.architecture import Architecture, resolve_architecture
 from interpstudio.ml.hook_points import (
     HOOK_KINDS,
@@ -221,6 +221,9 @@ class ActivationCapture:
         # set by a caller that takes each tensor as it is computed (the extraction engine on the
         # CPU casts it into its own memory while it is hot in the cache); what it returns is kept
         self.sink: Callable[[str, torch.Tensor], torch.Tensor] | None = None
+        # set by a caller whose passes are long (the extraction engine): checked at every point
+        # captured, it ends the pass with ``JobCancelled`` within one layer's compute
+        self.should_stop: Callable[[], bool] | None = None
         self._versions: dict[str, int] = {}
         self._handles: list[RemovableHandle] = []
         # (B, T) of each block's input, for sub-modules that see tokens flattened (OPT's fc2).
@@ -294,6 +297,8 @@ class ActivationCapture:
         lead_shapes = self._lead_shapes
 
         def keep(tensor: torch.Tensor) -> None:
+            if self.should_stop is not None and self.should_stop():
+                raise JobCancelled()
             if name in store:
                 raise HookPointFiredTwice(name)
             if not isinstance(tensor, torch.Tensor):
