@@ -17,15 +17,50 @@ function scale(domain: [number, number], range: [number, number]) {
   return (value: number) => r0 + ((value - d0) / span) * (r1 - r0);
 }
 
-function ticks(min: number, max: number, count = 4): number[] {
-  if (min === max) return [min];
-  return Array.from({ length: count + 1 }, (_, i) => min + ((max - min) * i) / count);
+/** A round step (1, 2, 2.5 or 5 times a power of ten) giving about `count` intervals over the span. */
+function niceStep(span: number, count: number): number {
+  const raw = span / count;
+  const power = 10 ** Math.floor(Math.log10(raw));
+  const step = [1, 2, 2.5, 5, 10].find((m) => m * power >= raw) ?? 10;
+  return step * power;
+}
+
+/** Round tick values inside [min, max] (0, 250, 500, 750, 1000 rather than 0, 252, 503, ...). */
+export function niceTicks(min: number, max: number, count = 4): number[] {
+  if (!(max > min)) return [min];
+  const step = niceStep(max - min, count);
+  const first = Math.ceil(min / step - 1e-9);
+  const last = Math.floor(max / step + 1e-9);
+  // step * i, not a running sum: 0.1 + 0.2 would print 0.30000000000000004
+  return Array.from({ length: last - first + 1 }, (_, i) => Number(((first + i) * step).toPrecision(12)));
+}
+
+/** The top of an axis from 0: `max` raised to its next round tick, so the top line is labelled. */
+export function niceMax(min: number, max: number, count = 4): number {
+  if (!(max > min)) return max;
+  const step = niceStep(max - min, count);
+  return Math.ceil(max / step - 1e-9) * step;
 }
 
 function formatTick(value: number): string {
   const size = Math.abs(value);
-  if (size !== 0 && (size >= 1e4 || size < 1e-2)) return value.toExponential(1);
-  return Number(value.toPrecision(3)).toString();
+  if (size !== 0 && (size >= 1e6 || size < 1e-2)) return value.toExponential(2);
+  return Number(value.toPrecision(4)).toLocaleString("en-US");  // 19,500, not 1.9e+4 twice
+}
+
+/** A bin edge in a bar's title: enough digits that neighbouring edges differ (19,012..19,034,
+ * where the ticks' 1.9e+4..1.9e+4 hid the bin). */
+export function formatEdge(value: number): string {
+  const size = Math.abs(value);
+  if (size !== 0 && (size >= 1e9 || size < 1e-3)) return value.toExponential(5);
+  return Number(value.toPrecision(6)).toLocaleString("en-US", { maximumFractionDigits: 6 });
+}
+
+/** A tick label near an edge of the plot is anchored inward, so it is not cut off. */
+function anchorAt(position: number): "start" | "middle" | "end" {
+  if (position > WIDTH - PAD.right - 16) return "end";
+  if (position < PAD.left + 16) return "start";
+  return "middle";
 }
 
 export function LineChart({ series, title, xLabel }: {
@@ -39,13 +74,13 @@ export function LineChart({ series, title, xLabel }: {
   const ys = points.map((p) => p.y as number);
   const x = scale([Math.min(...xs), Math.max(...xs)], [PAD.left, WIDTH - PAD.right]);
   const yMin = Math.min(0, ...ys);
-  const yMax = Math.max(...ys);
+  const yMax = niceMax(yMin, Math.max(...ys));
   const y = scale([yMin, yMax], [HEIGHT - PAD.bottom, PAD.top]);
   return (
     <figure className="chart">
       <figcaption>{title}</figcaption>
       <svg viewBox={`0 0 ${WIDTH} ${HEIGHT}`} role="img" aria-label={title}>
-        {ticks(yMin, yMax).map((t) => (
+        {niceTicks(yMin, yMax).map((t) => (
           <g key={`y${t}`}>
             <line x1={PAD.left} x2={WIDTH - PAD.right} y1={y(t)} y2={y(t)} className="chart__grid" />
             <text x={PAD.left - 4} y={y(t) + 3} textAnchor="end" className="chart__tick">
@@ -54,7 +89,7 @@ export function LineChart({ series, title, xLabel }: {
           </g>
         ))}
         {[...new Set(xs)].map((value) => (
-          <text key={`x${value}`} x={x(value)} y={HEIGHT - 12} textAnchor="middle"
+          <text key={`x${value}`} x={x(value)} y={HEIGHT - 12} textAnchor={anchorAt(x(value))}
             className="chart__tick">
             {value}
           </text>
@@ -109,11 +144,12 @@ export function Histogram({ edges, counts, title }: {
           <rect key={edge(i)} data-testid="histogram-bar" x={x(edge(i))}
             width={Math.max(0.5, x(edge(i + 1)) - x(edge(i)) - 0.5)} y={y(count)}
             height={HEIGHT - PAD.bottom - y(count)} className="chart__bar">
-            <title>{`${formatTick(edge(i))}..${formatTick(edge(i + 1))}: ${count}`}</title>
+            <title>{`${formatEdge(edge(i))}..${formatEdge(edge(i + 1))}: ${count.toLocaleString("en-US")}`}</title>
           </rect>
         ))}
-        {ticks(first, last).map((t) => (
-          <text key={t} x={x(t)} y={HEIGHT - 12} textAnchor="middle" className="chart__tick">
+        {niceTicks(first, last).map((t) => (
+          <text key={t} x={x(t)} y={HEIGHT - 12} textAnchor={anchorAt(x(t))}
+            className="chart__tick">
             {formatTick(t)}
           </text>
         ))}

@@ -1,0 +1,35 @@
+import { render, screen } from "@testing-library/react";
+import { formatEdge, Histogram, LineChart, niceTicks } from "./charts";
+
+describe("charts", () => {
+  it("test_axis_ticks_are_round_numbers", () => {
+    expect(niceTicks(0, 1010)).toEqual([0, 500, 1000]);
+    expect(niceTicks(0, 1000)).toEqual([0, 250, 500, 750, 1000]);  // was 0/252/503/755/1010
+    expect(niceTicks(0.1, 0.7)).toEqual([0.2, 0.4, 0.6]);
+    expect(niceTicks(3, 3)).toEqual([3]);
+  });
+
+  it("test_the_line_charts_y_axis_is_labelled_with_round_ticks_up_to_its_top", () => {
+    render(<LineChart title="curve" xLabel="layer" series={[{ name: "resid_post",
+      points: [{ x: 0, y: 12 }, { x: 1, y: 1010 }] }]} />);
+    const labels = Array.from(screen.getByRole("img", { name: "curve" })
+      .querySelectorAll("text.chart__tick")).map((t) => t.textContent);
+    expect(labels).toEqual(expect.arrayContaining(["0", "500", "1,000", "1,500"]));
+    expect(labels).not.toContain("1,010");
+  });
+
+  it("test_histogram_bar_titles_show_the_bin_range_and_edge_ticks_are_not_cut", () => {
+    render(<Histogram title="h" edges={[19000, 19012.5, 19025, 19037.5]} counts={[3, 1200, 7]} />);
+    const titles = screen.getAllByTestId("histogram-bar").map((bar) => bar.textContent);
+    expect(titles[1]).toBe("19,012.5..19,025: 1,200");  // was 1.9e+4..1.9e+4
+    expect(formatEdge(0.000012345)).toBe("1.23450e-5");
+  });
+
+  it("test_a_tick_on_the_right_edge_is_anchored_inside_the_figure", () => {
+    render(<Histogram title="h" edges={[18000, 19000, 20000]} counts={[3, 5]} />);
+    const ticks = Array.from(screen.getByRole("img", { name: "h" })
+      .querySelectorAll("text.chart__tick")).filter((t) => t.textContent === "20,000");
+    expect(ticks).toHaveLength(1);
+    expect(ticks[0]?.getAttribute("text-anchor")).toBe("end");  // was "middle": half cut off
+  });
+});
