@@ -92,3 +92,13 @@ def test_invalid_settings_stop_with_the_variable_name(tmp_path: Path, variable: 
 def test_openapi_command_prints_the_schema(tmp_path: Path) -> None:
     schema = json.loads(run_cli(tmp_path, "openapi").stdout)
     assert "/api/v1/jobs" in schema["paths"] and "/api/v1/system" in schema["paths"]
+
+
+def test_an_id_the_database_cannot_hold_is_a_clear_error(tmp_path: Path,
+                                                         postgres_url: str) -> None:
+    """Noticed beside a tester's API finding: on PostgreSQL an id past 2**31 - 1 was a
+    traceback from the CLI (psycopg's NumericValueOutOfRange); now an error and exit 2."""
+    env = {"INTERPSTUDIO_DATABASE_URL": postgres_url}
+    result = run_cli(tmp_path, "jobs", "show", "3000000000", env=env, check=False)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "refused a value" in result.stderr

@@ -3,7 +3,8 @@
 ``server`` (serve, worker, db, openapi), ``jobs`` (jobs ..., selftest); later groups (models,
 datasets, extract) plug in the same way. Settings come from ``INTERPSTUDIO_*`` variables; an
 ``AppError`` (including invalid settings) or an option value that fails its schema (pydantic's
-``ValidationError``: ``--positions bogus``) ends the command with its message and exit code 2, never
+``ValidationError``: ``--positions bogus``) or a value the database refuses (``DataError``: an
+id past 2**31 - 1 on PostgreSQL) ends the command with its message and exit code 2, never
 a traceback. Hugging Face's own tqdm bars ("Loading weights", hub transfers) are off in every
 process the CLI starts (``HF_HUB_DISABLE_PROGRESS_BARS``, unless the user set it): they printed
 between the Rich progress and tables, which already show every stage. This package is NOT
@@ -20,6 +21,7 @@ os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 
 import typer
 from pydantic import ValidationError
+from sqlalchemy.exc import DataError
 
 from interpstudio.cli import datasets, extract, jobs, models, server
 from interpstudio.cli.common import err_console
@@ -40,6 +42,12 @@ def main() -> None:
         app()
     except AppError as exc:
         err_console.print(f"[red]error:[/red] {exc.message}")
+        sys.exit(2)
+    except DataError as exc:  # an id past 2**31 - 1 or a NUL on PostgreSQL (as the API's 422)
+        reason = str(exc.orig).strip().splitlines()[0] if str(exc.orig).strip() else ""
+        err_console.print("[red]error:[/red] the database refused a value (a number out of range "
+                          f"or a character it cannot store): {reason}; change the value",
+                          highlight=False)
         sys.exit(2)
     except ValidationError as exc:
         for problem in exc.errors(include_url=False):
