@@ -25,6 +25,8 @@ test("run the demo -> live progress -> results charts -> history", async ({ page
   await expect(page.getByRole("heading", { name: "Extractions" })).toBeVisible();
   await page.getByRole("button", { name: "Run the demo" }).click();
   await expect(page.getByTestId("demo-step")).toContainText("step 1/4");
+  await page.reload();  // the demo is picked up again, not lost with the page
+  await expect(page.getByTestId("demo-step")).toContainText(/step [1-4]\/4/);
   await expect(page).toHaveURL(/\/extractions\/\d+$/, { timeout: 720_000 });
   const curve = page.getByRole("img", { name: "Mean L2 norm per layer" });
   await expect(curve).toBeVisible({ timeout: 420_000 });
@@ -35,9 +37,16 @@ test("run the demo -> live progress -> results charts -> history", async ({ page
   const positions = await page.locator("table.top-tokens tbody td:nth-child(3)").allTextContents();
   expect(positions.length).toBeGreaterThan(0);
   expect(positions).not.toContain("0"); // the first positions' sink norms are left to group "bos"
+  const python = page.getByTestId("open-from-python");
+  await expect(python).toContainText(`open_activations("${backend.dataDir}`);
   const listed = await page.request.get(`${backend.url}/api/v1/datasets/1/tokenizations`);
   expect((await listed.json()).items[0].policy.requested).toMatchObject(
     { mode: "pack", max_length: 256 });
   await page.getByRole("main").getByRole("link", { name: "Extractions" }).click();
   await expect(page.getByTestId("extraction-1")).toContainText("complete");
+  // the demo again opens the finished extraction instead of making an identical one
+  await page.getByRole("button", { name: "Run the demo" }).click();
+  await expect(page).toHaveURL(/\/extractions\/1$/, { timeout: 60_000 });
+  const all = await page.request.get(`${backend.url}/api/v1/extractions`);
+  expect((await all.json()).total).toBe(1);
 });

@@ -107,4 +107,21 @@ describe("Run the demo", () => {
     expect(listed?.path).toMatch(/tokenization_id=5/);
     spy.mockRestore();
   });
+
+  it("test_a_request_cut_by_a_reload_keeps_the_demo_asked_for_but_a_refusal_ends_it", async () => {
+    const spy = vi.spyOn(globalThis, "fetch").mockRejectedValue(new TypeError("Failed to fetch"));
+    const first = renderWithProviders(<DemoButton />);
+    await userEvent.click(screen.getByRole("button", { name: "Run the demo" }));
+    expect(await screen.findByText(/Could not reach the Interp Studio server/)).toBeInTheDocument();
+    expect(localStorage.getItem(DEMO_REQUESTED_KEY)).toBe("1");  // the next page resumes it
+    first.unmount();
+    spy.mockResolvedValue(new Response(JSON.stringify({ error: { code: "model_unsupported",
+      message: "no", details: {} } }), { status: 422, headers: { "Content-Type": "application/json" } }));
+    useDemoStore.setState({ error: null });
+    renderWithProviders(<DemoButton />);  // resumes, and is refused this time
+    expect(await screen.findByText(/Demo stopped/)).toBeInTheDocument();
+    await vi.waitFor(() => expect(isDemoRunning()).toBe(false));
+    expect(localStorage.getItem(DEMO_REQUESTED_KEY)).toBeNull();
+    spy.mockRestore();
+  });
 });

@@ -12,7 +12,7 @@
 import { QueryObserver, type QueryClient } from "@tanstack/react-query";
 import { create } from "zustand";
 import type { Job } from "@/api/types";
-import { apiRequest } from "@/lib/api-client";
+import { ApiError, apiRequest } from "@/lib/api-client";
 import { FINISHED_JOB_STATES, liveJobKey } from "@/lib/live-job";
 import { createExtraction } from "../api/create-extraction";
 import { extractionKeys } from "../api/extraction-keys";
@@ -82,14 +82,26 @@ export function startDemo(queryClient: QueryClient): Promise<void> {
     .then((extractionId) => {
       useDemoStore.setState({ step: null, jobId: null, opened: extractionId });
     })
-    .catch((error: unknown) => {
+    .then(() => remember(false), (error: unknown) => {
       useDemoStore.setState({ step: null, jobId: null, error });
+      // a request cut by the page going away (a reload) or a server out of reach: the demo is
+      // still asked for, and the next page resumes it; any other refusal ends the request
+      if (!leaving && !isNetworkError(error)) remember(false);
     })
     .finally(() => {
-      remember(false);
       running = null;
     });
   return running;
+}
+
+/** Set while the page unloads: the requests it cuts fail, and must not end the demo. */
+let leaving = false;
+globalThis.addEventListener?.("pagehide", () => { leaving = true; });
+globalThis.addEventListener?.("pageshow", () => { leaving = false; });
+
+function isNetworkError(error: unknown): boolean {
+  return (error instanceof ApiError && error.status === 0)
+    || (error instanceof DOMException && error.name === "AbortError");
 }
 
 /** Runs the demo again if it was asked for (e.g. before a reload) and is not running here. */
