@@ -135,6 +135,10 @@ test("names without spaces wrap or are cut, never widen the page", async ({ page
   });
   expect(uploaded.status).toBeLessThan(300);
   const dataset = (await uploaded.json()) as { id: number };
+  await expect.poll(async () => {
+    const response = await fetchRetried(`${backend.url}/api/v1/datasets/${dataset.id}`);
+    return ((await response.json()) as { status: string }).status;
+  }).toBe("ready");  // the form offers ready datasets only
 
   await page.setViewportSize({ width: 1400, height: 900 });
   const pageWidth = () => page.evaluate(() => document.documentElement.scrollWidth);

@@ -47,6 +47,12 @@ export function formatNumber(value: number | null | undefined): string {
   return Number.isInteger(value) ? integerFormat.format(value) : fractionFormat.format(value);
 }
 
+/** Every digit, with separators, however large: 4110336 -> "4,110,336" (never "4.11M"). */
+export function formatExactInteger(value: number | null | undefined): string {
+  if (!isFiniteNumber(value)) return MISSING;
+  return integerFormat.format(value);
+}
+
 /** A count in a job's unit: bytes as sizes, anything else as a number with the unit appended. */
 export function formatQuantity(value: number | null | undefined, unit: string | null): string {
   if (!isFiniteNumber(value)) return MISSING;

@@ -19,6 +19,7 @@ import { usePreflightExtraction } from "../api/preflight-extraction";
 import { cellKey, selectionToPatterns } from "../lib/hook-grid";
 import { parsePositiveInt, sameRequest } from "../lib/int-field";
 import {
+  type DatasetOption,
   type Extraction,
   type ExtractionCreate,
   POSITION_MODES,
@@ -55,6 +56,8 @@ export function ActivationExtractionConfig({ onCreated }: {
   const starting = useRef(false);
 
   const readyModels = (models.data?.items ?? []).filter((m) => m.status === "ready");
+  // only a ready dataset can be tokenized, so a failed or importing one is not offered
+  const readyDatasets = (datasets.data?.items ?? []).filter((d) => d.status === "ready");
   const model = readyModels.find((m) => m.id === modelId) ?? null;
   const nLayers = model?.n_layers ?? 0;
   const usable = (tokenizations.data?.items ?? []).filter(
@@ -118,7 +121,7 @@ export function ActivationExtractionConfig({ onCreated }: {
             <option value="">choose a ready model</option>
             {readyModels.map((m) => (
               <option key={m.id} value={m.id}>
-                {m.name} ({m.n_layers} layers)
+                {m.name} · #{m.id} ({m.n_layers} layers)
               </option>
             ))}
           </select>
@@ -131,8 +134,8 @@ export function ActivationExtractionConfig({ onCreated }: {
               setTokenizationId(null);
             }}>
             <option value="">choose a dataset</option>
-            {(datasets.data?.items ?? []).map((d) => (
-              <option key={d.id} value={d.id}>{d.name}</option>
+            {readyDatasets.map((d) => (
+              <option key={d.id} value={d.id}>{datasetLabel(d)}</option>
             ))}
           </select>
         </label>
@@ -237,6 +240,12 @@ export function ActivationExtractionConfig({ onCreated }: {
       {report && <PreflightPanel report={report} />}
     </form>
   );
+}
+
+/** "quotes · #4 · 1,200 rows": two datasets of one name are told apart. */
+export function datasetLabel(d: DatasetOption): string {
+  const rows = typeof d.rows === "number" ? ` · ${formatNumber(d.rows)} rows` : "";
+  return `${d.name} · #${d.id}${rows}`;
 }
 
 /** "#2: 31,488 tokens · pack 256": a dataset's tokenizations with one tokenizer differ by policy. */

@@ -4,7 +4,8 @@ import { makeJob } from "@/test/job-factory";
 import { createTestQueryClient, renderWithProviders } from "@/test/render";
 import { extractionKeys } from "../api/extraction-keys";
 import { makeExtraction, makeSamples, makeStats } from "../lib/extraction-factory";
-import type { Extraction } from "../types";
+import type { Extraction, ExtractionPreflight } from "../types";
+import { PreflightPanel } from "./preflight-panel";
 import { ExtractionResults } from "./extraction-results";
 
 function seededClient() {
@@ -98,5 +99,25 @@ describe("extraction results", () => {
     const running = makeExtraction({ store_abs_path: "/data/extractions/7/store" });
     renderWithProviders(<ExtractionResults extraction={running} />);
     expect(screen.queryByTestId("open-from-python")).toBeNull();
+  });
+
+  it("test_a_running_extraction_says_what_it_knows_not_question_marks_and_dashes", () => {
+    renderWithProviders(<ExtractionResults extraction={makeExtraction({ precision_used: null,
+      precision_requested: "fp32", counts: { tokens_total: 4000 } })} />);
+    expect(screen.getByTestId("extraction-precision")).toHaveTextContent(
+      "asked fp32; known once the model is loaded");
+    expect(screen.queryByText("written")).toBeNull();  // the progress says "GB written" live
+    expect(screen.getByTestId("extraction-message")).toHaveTextContent("GB written");
+  });
+
+  it("test_preflight_gives_the_exact_bytes_with_separators", () => {
+    const report = { bytes: { shard_files: 4_110_336, stats_estimate: 100 }, calibration: null,
+      disk_ok: true, disk_write_bytes_per_s: null, dtype: "float16", free_disk_bytes: 10 ** 10,
+      hook_points: ["blocks.0.resid_post"], memory: { model: 1000, ram_needed: 2000, vram_needed: null },
+      model: { precision_used: "fp32" }, plan: { tokens: 100, rows: 100, sequences: 2, batches: 1 },
+      projected: { bound: "compute", compute_s: 1, disk_s: 0.1, total_s: 1 }, shard_rows: 100,
+      shards: 1, widths: { "blocks.0.resid_post": 8 } } as unknown as ExtractionPreflight;
+    renderWithProviders(<PreflightPanel report={report} />);
+    expect(screen.getByTestId("preflight-bytes")).toHaveTextContent("(4,110,336 bytes exactly)");
   });
 });

@@ -78,14 +78,24 @@ export function ExtractionResults({ extraction }: { extraction: Extraction }) {
         <Badge tone={statusTone(status)}>{status}</Badge>
       </header>
       <dl className="extraction-row__facts">
-        <dt>rows</dt>
-        <dd>{formatNumber(counts.rows ?? null)}</dd>
-        <dt>written</dt>
-        <dd>{formatBytes(counts.bytes ?? null)}</dd>
-        <dt>speed</dt>
-        <dd>{counts.tokens_per_s ? `${formatNumber(Math.round(counts.tokens_per_s))} tok/s` : "–"}</dd>
+        {/* the counts of a finished run; while it runs, the progress below says them live (a
+            "written —" here sat beside the job's "0.000 GB written") */}
+        {typeof counts.rows === "number" && (
+          <>
+            <dt>rows</dt>
+            <dd>{formatNumber(counts.rows)}</dd>
+            <dt>written</dt>
+            <dd>{formatBytes(counts.bytes ?? null)}</dd>
+            <dt>speed</dt>
+            <dd>{counts.tokens_per_s ? `${formatNumber(Math.round(counts.tokens_per_s))} tok/s` : "–"}</dd>
+          </>
+        )}
         <dt>precision</dt>
-        <dd>{extraction.precision_used ?? "?"} (asked {extraction.precision_requested ?? "?"})</dd>
+        <dd data-testid="extraction-precision">
+          {extraction.precision_used
+            ? `${extraction.precision_used} (asked ${extraction.precision_requested ?? "model's"})`
+            : `asked ${extraction.precision_requested ?? "model's"}; known once the model is loaded`}
+        </dd>
         <dt>config hash</dt>
         <dd><code>{extraction.config_hash.slice(0, 12)}</code></dd>
         <dt>store</dt>

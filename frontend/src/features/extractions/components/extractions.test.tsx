@@ -97,7 +97,7 @@ describe("extractions UI", () => {
     const queryClient = createTestQueryClient();
     queryClient.setQueryData(extractionKeys.models(), { total: 1, items: [
       { id: 1, name: "tiny", status: "ready", n_layers: 3, precision_used: "fp32" }] });
-    queryClient.setQueryData(extractionKeys.datasets(), { total: 1, items: [{ id: 4, name: "quotes" }] });
+    queryClient.setQueryData(extractionKeys.datasets(), { total: 1, items: [{ id: 4, name: "quotes", status: "ready" }] });
     queryClient.setQueryData(extractionKeys.tokenizations(4), { total: 2, items: [
       { id: 9, model_id: 1, status: "ready", counts: { tokens: 1234 },
         policy: { requested: { mode: "pack", max_length: 256 } } },
@@ -160,7 +160,7 @@ describe("extractions UI", () => {
     const queryClient = createTestQueryClient();
     queryClient.setQueryData(extractionKeys.models(), { total: 1, items: [
       { id: 1, name: "tiny", status: "ready", n_layers: 2, precision_used: "fp32" }] });
-    queryClient.setQueryData(extractionKeys.datasets(), { total: 1, items: [{ id: 4, name: "quotes" }] });
+    queryClient.setQueryData(extractionKeys.datasets(), { total: 1, items: [{ id: 4, name: "quotes", status: "ready" }] });
     queryClient.setQueryData(extractionKeys.tokenizations(4), { total: 1, items: [
       { id: 9, model_id: 1, status: "ready", counts: { tokens: 1234 } }] });
     return queryClient;
@@ -363,6 +363,19 @@ describe("extractions UI", () => {
     await vi.waitFor(() => expect(start).toHaveTextContent("Start extraction"));
     expect(creates()).toHaveLength(1);
     fetchSpy.mockRestore();
+  });
+
+  it("test_dataset_picker_tells_namesakes_apart_and_offers_ready_ones_only", () => {
+    const queryClient = createTestQueryClient();
+    queryClient.setQueryData(extractionKeys.models(), { total: 0, items: [] });
+    queryClient.setQueryData(extractionKeys.datasets(), { total: 3, items: [
+      { id: 4, name: "quotes", status: "ready", rows: 1200 },
+      { id: 5, name: "quotes", status: "ready", rows: 80 },
+      { id: 6, name: "broken", status: "failed", rows: null }] });
+    renderWithProviders(<ActivationExtractionConfig />, { queryClient });
+    const options = within(screen.getByLabelText("Dataset")).getAllByRole("option");
+    expect(options.map((o) => o.textContent)).toEqual(
+      ["choose a dataset", "quotes · #4 · 1,200 rows", "quotes · #5 · 80 rows"]);
   });
 
   it("test_an_empty_status_filter_says_nothing_matches_and_offers_all_statuses", async () => {

@@ -3,7 +3,7 @@
  * speed, the projected time and which bound dominates. Not responsible for running it.
  */
 import { Badge } from "@/components/ui/badge";
-import { formatBytes, formatEta, formatNumber } from "@/lib/format";
+import { formatBytes, formatExactInteger, formatEta, formatNumber } from "@/lib/format";
 import type { ExtractionPreflight } from "../types";
 
 export function PreflightPanel({ report }: { report: ExtractionPreflight }) {
@@ -27,7 +27,8 @@ export function PreflightPanel({ report }: { report: ExtractionPreflight }) {
           <tr>
             <td>to write</td>
             <td data-testid="preflight-bytes">
-              {formatBytes(bytes.shard_files)} exactly ({formatNumber(bytes.shard_files)} B) in{" "}
+              {formatBytes(bytes.shard_files)} ({formatExactInteger(bytes.shard_files)} bytes
+              exactly) in{" "}
               {report.shards} shard(s), + ~{formatBytes(bytes.stats_estimate)} statistics
             </td>
           </tr>
