@@ -200,7 +200,7 @@ def test_a_link_inside_an_allowed_folder_cannot_import_a_file_outside(
     assert nul.status_code == 422 and "NUL" in nul.json()["error"]["message"]
 
 
-def test_tokenize_progress_arrives_over_websocket_and_increases(
+def test_tokenize_progress_and_a_forced_delete_arrive_over_websocket(
     api: TestClient, ds_settings: Settings, llama_model_id: int, worker_thread, wait_dataset,
 ) -> None:
     created = api.post(API, json={"source": "bundled"}).json()
@@ -219,6 +219,18 @@ def test_tokenize_progress_arrives_over_websocket_and_increases(
             updates.append(message["job"])
             if message["job"]["state"] in ("succeeded", "failed"):
                 break
+        # found by a tester: a forced delete removed the dataset's and the tokenization's jobs
+        # without a job.deleted, so another tab kept listing what they made
+        assert api.delete(f"{API}/{created['id']}", params={"force": True}).status_code == 200
+        later = api.post("/api/v1/selftest", json={"iterations": 1}).json()["id"]  # a sentinel
+        gone: set[int] = set()
+        while True:  # the deletes are announced before the response, the sentinel after it
+            message = ws.receive_json()
+            if message["type"] == "job.deleted":
+                gone.add(message["job_id"])
+            elif message["type"] == "job.updated" and message["job"]["id"] == later:
+                break
+        assert gone == {created["job_id"], tok["job_id"]}
     assert updates[-1]["state"] == "succeeded", updates[-1]["error_message"]
     done = [u["done"] for u in updates if u["stage"] == "tokenize"]
     assert len([b for a, b in pairwise(done) if b > a]) >= 3, done

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Annotated
 
+from anyio import from_thread
 from fastapi import Depends, Path, Request
 from sqlalchemy.orm import Session
 
@@ -23,7 +24,8 @@ def get_app_settings(request: Request) -> Settings:
 
 
 def get_session(request: Request) -> Iterator[Session]:
-    """One transaction per request, committed before the response is sent."""
+    """One transaction per request, committed before the response is sent; then the jobs it
+    deleted are announced (``job.deleted``), so open pages drop them and what they made."""
     with request.app.state.session_factory() as session:
         try:
             yield session
@@ -31,6 +33,9 @@ def get_session(request: Request) -> Iterator[Session]:
             session.rollback()
             raise
         session.commit()
+        for job_id in job_service.deleted_jobs(session):
+            from_thread.run(request.app.state.bus.publish, {"type": "job.deleted",
+                                                            "job_id": job_id})
 
 
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]

@@ -94,6 +94,7 @@ def delete_jobs_of_removed(*, session: Session, paths: DataPaths,
         if job is not None:
             repo.delete(session, job)
             shutil.rmtree(paths.job_dir(job.id), ignore_errors=True)
+            deleted_jobs(session).append(job.id)
 
 
 def delete_job(*, session: Session, job_id: int, paths: DataPaths) -> None:
@@ -103,3 +104,12 @@ def delete_job(*, session: Session, job_id: int, paths: DataPaths) -> None:
         raise InvalidJobState(job_id, job.state, "delete", list(ALLOWED["delete"]))
     repo.delete(session, job)
     shutil.rmtree(paths.job_dir(job_id), ignore_errors=True)
+    deleted_jobs(session).append(job_id)
+
+
+def deleted_jobs(session: Session) -> list[int]:
+    """The ids of the jobs this session deleted: the API announces them (``job.deleted``) once
+    the transaction commits, whichever use case removed them (a job, an extraction, a forced
+    delete of a model or dataset with what used it)."""
+    deleted: list[int] = session.info.setdefault("deleted_job_ids", [])
+    return deleted

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from anyio import from_thread
 from fastapi import APIRouter, Query, Request, Response, status
 
 from interpstudio.api.deps import SessionDep, SettingsDep
@@ -96,12 +95,8 @@ def retry_extraction(row: ExtractionDep, session: SessionDep,
 
 @router.delete("/extractions/{extraction_id}", status_code=status.HTTP_204_NO_CONTENT)
 def delete_extraction(row: ExtractionDep, session: SessionDep, request: Request) -> Response:
-    job_id = row.job_id
     service.delete_extraction(session=session, paths=request.app.state.paths,
                               extraction_id=row.id)
-    session.commit()
-    if job_id is not None:
-        from_thread.run(request.app.state.bus.publish, {"type": "job.deleted", "job_id": job_id})
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 

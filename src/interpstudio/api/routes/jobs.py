@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from anyio import from_thread
 from fastapi import APIRouter, Query, Request, Response, status
 
 from interpstudio.api.deps import JobDep, SessionDep
@@ -50,8 +49,6 @@ def retry_job(job: JobDep, session: SessionDep) -> JobRead:
 @router.delete("/jobs/{job_id}", status_code=status.HTTP_204_NO_CONTENT)
 def delete_job(job: JobDep, session: SessionDep, request: Request) -> Response:
     service.delete_job(session=session, job_id=job.id, paths=request.app.state.paths)
-    session.commit()
-    from_thread.run(request.app.state.bus.publish, {"type": "job.deleted", "job_id": job.id})
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
