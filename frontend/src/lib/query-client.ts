@@ -3,10 +3,11 @@
  *
  * Because job and system changes arrive over the WebSocket, queries do not refetch on focus or on
  * an interval (no polling loop). Lists are the exception on mount and on focus: a row created or
- * deleted elsewhere (the CLI, the API, another tab) may send no event (a model deleted in another
- * tab takes its extractions with it silently), so a list refetches whenever a page showing it is
- * opened or the tab showing it is back in front (the WebSocket's job events mark lists stale while
- * shown, see `job-list-freshness.ts`). Not responsible for applying events (each
+ * deleted by another process (the CLI, a worker on another machine without the Redis bus) sends
+ * no event to this server's WebSocket, so a list refetches whenever a page showing it is opened or
+ * the tab showing it is back in front (while shown, the WebSocket's job events, `job.deleted`
+ * included for every job a delete removes, mark lists stale: `job-list-freshness.ts`). Not
+ * responsible for applying events (each
  * feature owns that).
  */
 import { type Query, QueryClient } from "@tanstack/react-query";
