@@ -44,3 +44,18 @@ def test_downgrade_then_upgrade_round_trips(database_url: str) -> None:
         assert "jobs" in inspect(engine).get_table_names()
     finally:
         engine.dispose()
+
+
+def test_processes_migrating_one_new_database_at_once_all_succeed(database_url: str) -> None:
+    """Found while chasing a CI failure: two commands started together on a new data dir (the
+    README's `make run` beside `interpstudio demo`; workers starting together on PostgreSQL)
+    both created the tables, and one died on "table jobs already exists"."""
+    import subprocess
+    import sys
+
+    code = "import sys; from interpstudio.db.migrate import upgrade; upgrade(sys.argv[1])"
+    processes = [subprocess.Popen([sys.executable, "-c", code, database_url],
+                                  stderr=subprocess.PIPE, text=True) for _ in range(4)]
+    errors = [process.communicate(timeout=180)[1] for process in processes]
+    assert [process.returncode for process in processes] == [0] * 4, errors
+    assert current_revision(make_engine(database_url)) == head_revision()
