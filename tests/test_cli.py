@@ -50,10 +50,11 @@ def test_a_job_whose_command_was_killed_resumes_from_the_cli_alone(tmp_path: Pat
     queued. Now every command sweeps the jobs of dead workers first, and `jobs resume` runs the
     job here, following it, unless --enqueue."""
     env = {**os.environ, "INTERPSTUDIO_DATA_DIR": str(tmp_path / "data")}
+    run_cli(tmp_path, "jobs", "list")  # the database made first: two first commands at once race
+    log = (tmp_path / "selftest.log").open("w")
     running = subprocess.Popen(
         [sys.executable, "-m", "interpstudio", "selftest", "--iterations", "400",
-         "--step-delay", "0.05", "--json"], env=env, stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL)
+         "--step-delay", "0.05", "--json"], env=env, stdout=log, stderr=log)
     try:
         job = wait_for(lambda: [j for j in json.loads(run_cli(
             tmp_path, "jobs", "list", "--json").stdout)["items"] if (j["done"] or 0) >= 5],
@@ -61,6 +62,7 @@ def test_a_job_whose_command_was_killed_resumes_from_the_cli_alone(tmp_path: Pat
     finally:
         running.kill()
         running.wait()
+        log.close()
     shown = json.loads(run_cli(tmp_path, "jobs", "show", str(job["id"]), "--json").stdout)
     assert shown["state"] == "interrupted", shown
     resumed = json.loads(run_cli(tmp_path, "jobs", "resume", str(job["id"]), "--json").stdout)

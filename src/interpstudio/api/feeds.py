@@ -27,8 +27,8 @@ from interpstudio.core.logging import FailureStreak
 from interpstudio.core.settings import Settings
 from interpstudio.db.base import utcnow
 from interpstudio.db.repositories import jobs as repo
-from interpstudio.jobs.runner import sweep_gone_workers
 from interpstudio.services.system import system_metrics
+from interpstudio.services.worker_sweep import sweep_gone_workers
 
 log = logging.getLogger(__name__)
 
@@ -124,7 +124,7 @@ class SystemFeed(PeriodicTask):
 
 
 class WorkerSweep(PeriodicTask):
-    """Every half heartbeat timeout: ``jobs.runner.sweep_gone_workers``."""
+    """Every half heartbeat timeout: ``services.worker_sweep.sweep_gone_workers``."""
 
     def __init__(self, session_factory: sessionmaker[Session], settings: Settings) -> None:
         super().__init__(settings.heartbeat_timeout_s / 2)
@@ -132,4 +132,5 @@ class WorkerSweep(PeriodicTask):
         self._settings = settings
 
     async def tick(self) -> None:
-        await asyncio.to_thread(sweep_gone_workers, self._session_factory, self._settings)
+        await asyncio.to_thread(sweep_gone_workers, self._session_factory,
+                                self._settings.heartbeat_timeout_s)

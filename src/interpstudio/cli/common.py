@@ -44,11 +44,11 @@ def session_factory(settings: Settings) -> sessionmaker[Session]:
     interrupted (``jobs resume`` would refuse it as running, forever)."""
     from interpstudio.db.migrate import upgrade
     from interpstudio.db.session import make_engine, make_session_factory
-    from interpstudio.jobs.runner import sweep_gone_workers
+    from interpstudio.services.worker_sweep import sweep_gone_workers
 
     upgrade(settings.resolved_database_url)
     factory = make_session_factory(make_engine(settings.resolved_database_url))
-    sweep_gone_workers(factory, settings)
+    sweep_gone_workers(factory, settings.heartbeat_timeout_s)
     return factory
 
 

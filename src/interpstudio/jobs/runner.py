@@ -26,7 +26,6 @@ import threading
 import time
 import uuid
 from collections.abc import Sequence
-from datetime import timedelta
 from typing import Any
 
 import psutil
@@ -43,6 +42,7 @@ from interpstudio.db.session import make_engine, make_session_factory, retry_whi
 from interpstudio.jobs.context import JobContext
 from interpstudio.jobs.registry import TASKS, load_task
 from interpstudio.jobs.reporter import ProgressReporter
+from interpstudio.services.worker_sweep import sweep_gone_workers
 
 log = logging.getLogger(__name__)
 
@@ -53,20 +53,6 @@ def make_worker_id() -> str:
     """``host:pid:process-start-time``; enough to tell later whether the process still lives."""
     start = int(psutil.Process().create_time())
     return f"{socket.gethostname()}:{os.getpid()}:{start}:{uuid.uuid4().hex[:6]}"
-
-
-def worker_is_alive(worker_id: str) -> bool | None:
-    """True/False for a worker on this host; None when it runs elsewhere (can't tell)."""
-    try:
-        host, pid, start, _ = worker_id.split(":")
-    except ValueError:
-        return None
-    if host != socket.gethostname():
-        return None
-    try:
-        return int(psutil.Process(int(pid)).create_time()) == int(start)
-    except (psutil.NoSuchProcess, ValueError):
-        return False
 
 
 class Worker:
@@ -92,7 +78,7 @@ class Worker:
     def recover(self) -> list[int]:
         """Interrupt running jobs whose workers are gone; return their ids."""
         self._last_sweep = time.monotonic()
-        return sweep_gone_workers(self.session_factory, self.settings)
+        return sweep_gone_workers(self.session_factory, self.settings.heartbeat_timeout_s)
 
     def _sweep_due(self) -> bool:
         return time.monotonic() - self._last_sweep > self.settings.heartbeat_timeout_s / 2
@@ -219,22 +205,6 @@ class Worker:
             retry_while_unreachable(write, what=f"job {job_id}'s final state ({state})")
         except InvalidJobState as exc:
             log.warning("job %s could not be finished as %s: %s", job_id, state, exc.message)
-
-
-def sweep_gone_workers(session_factory: sessionmaker[Session], settings: Settings) -> list[int]:
-    """Mark interrupted the running jobs whose workers are gone (this host: the process no longer
-    exists; any host: no heartbeat for ``heartbeat_timeout_s``), with the records they were
-    making; return the job ids. Workers call it on start and periodically, busy or idle, and so
-    does the API process (``serve --workers 0`` with every worker killed)."""
-    with session_factory.begin() as session:
-        dead = [w for w in repo.running_worker_ids(session) if worker_is_alive(w) is False]
-        ids = repo.interrupt_workers(session, dead, "worker process died") if dead else []
-        ids += repo.interrupt_stale(
-            session, timeout=timedelta(seconds=settings.heartbeat_timeout_s)
-        )
-    if ids:
-        log.warning("marked jobs %s interrupted (their workers are gone)", ids)
-    return ids
 
 
 def _stop_when_orphaned(worker: Worker, parent_pid: int, interval_s: float = 0.5) -> None:

@@ -1,0 +1,51 @@
+"""Finding the jobs of workers that are gone: ``sweep_gone_workers`` marks them interrupted
+(with the records they were making, ``db.repositories.jobs``), so nothing stays "running" with no
+process behind it. Every process that can see the jobs table sweeps: workers on start and
+periodically (idle or busy), the API process (``serve --workers 0`` with every worker killed) and
+each CLI command (a command killed with kill -9 ran its job in its own process).
+
+This module is NOT responsible for running jobs (``jobs/runner.py``) or for resuming them
+(``services/jobs.py``).
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+from datetime import timedelta
+
+import psutil
+from sqlalchemy.orm import Session, sessionmaker
+
+from interpstudio.db.repositories import jobs as repo
+
+log = logging.getLogger(__name__)
+
+
+def worker_is_alive(worker_id: str) -> bool | None:
+    """True/False for a worker on this host (``host:pid:process-start-time:...``); None when it
+    runs elsewhere (can't tell: its heartbeat decides)."""
+    try:
+        host, pid, start, _ = worker_id.split(":")
+    except ValueError:
+        return None
+    if host != socket.gethostname():
+        return None
+    try:
+        return int(psutil.Process(int(pid)).create_time()) == int(start)
+    except (psutil.NoSuchProcess, ValueError):
+        return False
+
+
+def sweep_gone_workers(session_factory: sessionmaker[Session],
+                       heartbeat_timeout_s: float) -> list[int]:
+    """Mark interrupted the running jobs whose workers are gone (this host: the process no longer
+    exists; any host: no heartbeat for ``heartbeat_timeout_s``), with the records they were
+    making; return the job ids."""
+    with session_factory.begin() as session:
+        dead = [w for w in repo.running_worker_ids(session) if worker_is_alive(w) is False]
+        ids = repo.interrupt_workers(session, dead, "worker process died") if dead else []
+        ids += repo.interrupt_stale(session, timeout=timedelta(seconds=heartbeat_timeout_s))
+    if ids:
+        log.warning("marked jobs %s interrupted (their workers are gone)", ids)
+    return ids
