@@ -182,6 +182,21 @@ describe("extractions UI", () => {
     shard_rows: 100, shards: 1, widths: { "blocks.0.resid_post": 8 },
   };
 
+  /** The form filled and preflighted; the create request it sends next waits for `answer`. */
+  async function preflightThenHoldTheCreate() {
+    const answer = { current: (_response: Response) => {} };
+    const fetchSpy = vi.spyOn(globalThis, "fetch").mockImplementation(async (url) => {
+      if (String(url).endsWith("/extractions/preflight")) return new Response(
+        JSON.stringify(preflightReport), { status: 200, headers: { "Content-Type": "application/json" } });
+      return new Promise<Response>((resolve) => { answer.current = resolve; });  // POST /extractions
+    });
+    renderWithProviders(<ActivationExtractionConfig />, { queryClient: seedConfig() });
+    await fillConfig();
+    await userEvent.click(screen.getByRole("button", { name: "Preflight" }));
+    await screen.findByTestId("extraction-preflight");
+    return { fetchSpy, answer };
+  }
+
   function mockPreflight() {
     return vi.spyOn(globalThis, "fetch").mockImplementation(async () => new Response(
       JSON.stringify(preflightReport),
@@ -319,23 +334,14 @@ describe("extractions UI", () => {
   });
 
   it("test_start_says_it_is_measuring_and_is_busy_while_the_create_request_runs", async () => {
-    let answer: (response: Response) => void = () => {};
-    const fetchSpy = vi.spyOn(globalThis, "fetch").mockImplementation(async (url) => {
-      if (String(url).endsWith("/extractions/preflight")) return new Response(
-        JSON.stringify(preflightReport), { status: 200, headers: { "Content-Type": "application/json" } });
-      return new Promise<Response>((resolve) => { answer = resolve; });  // POST /extractions
-    });
-    renderWithProviders(<ActivationExtractionConfig />, { queryClient: seedConfig() });
-    await fillConfig();
-    await userEvent.click(screen.getByRole("button", { name: "Preflight" }));
-    await screen.findByTestId("extraction-preflight");
+    const { fetchSpy, answer } = await preflightThenHoldTheCreate();
     const start = screen.getByRole("button", { name: "Start extraction" });
     expect(start).not.toHaveAttribute("aria-busy");
     await userEvent.click(start);
     expect(start).toHaveTextContent("Starting… (measuring a batch)");
     expect(start).toHaveAttribute("aria-busy", "true");
     expect(start).toBeDisabled();
-    answer(new Response(JSON.stringify(makeExtraction()),
+    answer.current(new Response(JSON.stringify(makeExtraction()),
       { status: 201, headers: { "Content-Type": "application/json" } }));
     await vi.waitFor(() => expect(start).toHaveTextContent("Start extraction"));
     expect(start).not.toHaveAttribute("aria-busy");
@@ -343,22 +349,13 @@ describe("extractions UI", () => {
   });
 
   it("test_a_double_click_on_start_sends_one_create_request", async () => {
-    let answer: (response: Response) => void = () => {};
-    const fetchSpy = vi.spyOn(globalThis, "fetch").mockImplementation(async (url) => {
-      if (String(url).endsWith("/extractions/preflight")) return new Response(
-        JSON.stringify(preflightReport), { status: 200, headers: { "Content-Type": "application/json" } });
-      return new Promise<Response>((resolve) => { answer = resolve; });  // POST /extractions
-    });
-    renderWithProviders(<ActivationExtractionConfig />, { queryClient: seedConfig() });
-    await fillConfig();
-    await userEvent.click(screen.getByRole("button", { name: "Preflight" }));
-    await screen.findByTestId("extraction-preflight");
+    const { fetchSpy, answer } = await preflightThenHoldTheCreate();
     const start = screen.getByRole("button", { name: "Start extraction" });
     fireEvent.click(start);  // two clicks before React renders the busy button
     fireEvent.click(start);
     const creates = () => fetchSpy.mock.calls.filter(([url]) => String(url).endsWith("/extractions"));
     await vi.waitFor(() => expect(creates()).toHaveLength(1));
-    answer(new Response(JSON.stringify(makeExtraction()),
+    answer.current(new Response(JSON.stringify(makeExtraction()),
       { status: 201, headers: { "Content-Type": "application/json" } }));
     await vi.waitFor(() => expect(start).toHaveTextContent("Start extraction"));
     expect(creates()).toHaveLength(1);
