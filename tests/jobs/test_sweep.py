@@ -120,3 +120,67 @@ def test_cancelling_a_queued_job_ends_the_record_it_was_to_make(
     with factory() as session:
         row = session.query(Extraction).one()
         assert (row.status, row.error_message) == ("cancelled", "cancelled by user")
+
+
+def test_a_late_heartbeat_of_a_worker_alive_here_is_no_death(tmp_path: Path) -> None:
+    """Found by a reviewer: the stale-heartbeat rule interrupted the jobs of workers seen alive
+    on this host (a laptop waking up, a long write lock), and a resume could then run a second
+    copy beside the first. Only another host's worker is judged by its heartbeat."""
+    from datetime import timedelta
+
+    from interpstudio.db.base import utcnow
+    from interpstudio.jobs.runner import make_worker_id
+    from interpstudio.services.worker_sweep import sweep_gone_workers
+
+    settings = make_settings(tmp_path)
+    factory = _factory(settings)
+    with factory.begin() as session:
+        here = repo.create(session, kind="selftest", params={}).id
+        repo.claim_next(session, worker_id=make_worker_id(), kinds=["selftest"], job_id=here)
+        elsewhere = repo.create(session, kind="selftest", params={}).id
+        repo.claim_next(session, worker_id="another-host:123:456:abcdef", kinds=["selftest"],
+                        job_id=elsewhere)
+        for job_id in (here, elsewhere):
+            session.get(Job, job_id).heartbeat_at = utcnow() - timedelta(hours=1)  # type: ignore[union-attr]
+    assert sweep_gone_workers(factory, settings.heartbeat_timeout_s) == [elsewhere]
+    assert _state(factory, here) == "running"
+
+
+def test_a_worker_whose_job_was_taken_for_gone_stops_it(tmp_path: Path) -> None:
+    """The other half: a job another process marked interrupted (its heartbeat judged stale
+    from another host) stops at the worker's next beat instead of running beside a resume."""
+    settings = make_settings(tmp_path)
+    factory = _factory(settings)
+    with factory.begin() as session:
+        long = service.create_job(session=session, kind="selftest",
+                                  params={"iterations": 1000, "step_delay_s": 0.05}).id
+    worker = Worker(settings, session_factory=factory, poll_interval_s=0.05)
+    thread = threading.Thread(target=worker.run, daemon=True)
+    thread.start()
+    try:
+        wait_for(lambda: _state(factory, long) == "running", timeout=10)
+        with factory.begin() as session:
+            assert repo._interrupt(session, [long], "a sweep elsewhere") == [long]
+            after = service.create_job(session=session, kind="selftest",
+                                       params={"iterations": 1}).id
+        # the worker is free again long before the 50 s the first job would take
+        wait_for(lambda: _state(factory, after) == "succeeded", timeout=15)
+        assert _state(factory, long) == "interrupted"
+    finally:
+        worker.shutdown.set()
+        thread.join(timeout=30)
+
+
+def test_resuming_a_job_puts_the_record_it_makes_back_to_queued(
+        sqlite_settings: Settings, client: TestClient) -> None:
+    """Found by a reviewer: a record that took its job's end (cancelled while queued) kept
+    saying "cancelled" after a resume through /jobs until a worker started it (a dataset or a
+    tokenization read so for a whole extraction's length behind a busy worker)."""
+    factory = _factory(sqlite_settings)
+    job_id = _extraction_of_a_job(factory, claimed_by=None)
+    client.post(f"/api/v1/jobs/{job_id}/cancel")
+    assert client.post(f"/api/v1/jobs/{job_id}/resume").json()["state"] == "queued"
+    with factory() as session:
+        row = session.query(Extraction).one()
+        assert (row.status, row.error_message) == ("queued", None)
+    assert client.get("/api/v1/extractions", params={"status": "queued"}).json()["total"] == 1

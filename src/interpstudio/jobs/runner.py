@@ -119,14 +119,15 @@ class Worker:
         ctx = JobContext(job_id=job_id, kind=job["kind"], params=job["params"],
                          checkpoint=job["checkpoint"], settings=self.settings,
                          session_factory=self.session_factory, stop_event=stop)
+        lost = threading.Event()  # a sweep took the job for gone: stop, it is no longer ours
         monitor = threading.Thread(
             target=self._monitor, args=(job_id, ctx.reporter, stop, cancel_requested,
-                                        monitor_done),
+                                        monitor_done, lost),
             name=f"job-{job_id}-monitor", daemon=True,
         )
         monitor.start()
         try:
-            outcome = self._run_task(job, ctx, cancel_requested)
+            outcome = self._run_task(job, ctx, cancel_requested, lost)
         finally:
             monitor_done.set()
             monitor.join()  # no progress write may land after the final state
@@ -136,12 +137,16 @@ class Worker:
         self._finish(job_id, {**fields, "rate": None, "eta_s": None, **outcome})
 
     def _run_task(self, job: dict[str, Any], ctx: JobContext,
-                  cancel_requested: threading.Event) -> dict[str, Any]:
+                  cancel_requested: threading.Event, lost: threading.Event) -> dict[str, Any]:
         """Run the job's task; return the final state and the fields that go with it."""
         job_id = job["id"]
         try:
             result = load_task(job["kind"])(ctx)
         except JobCancelled:
+            if lost.is_set():
+                log.warning("job %s was marked interrupted by a sweep; stopped", job_id)
+                return {"state": "interrupted", "error_code": "interrupted",
+                        "error_message": "taken for gone (no heartbeat); resume to continue"}
             if cancel_requested.is_set() or not self.shutdown.is_set():
                 return {"state": "cancelled", "error_code": "cancelled",
                         "error_message": "cancelled by user"}
@@ -163,9 +168,12 @@ class Worker:
         stop: threading.Event,
         cancel_requested: threading.Event,
         done: threading.Event,
+        lost: threading.Event,
     ) -> None:
         """Every tick: heartbeat (every ``heartbeat_interval_s``), read ``cancel_requested`` and
-        write the task's queued progress (so the task never waits for the database)."""
+        write the task's queued progress (so the task never waits for the database). A beat
+        that finds the job no longer this worker's running job (a sweep marked it interrupted)
+        stops the task: a resume may already run it elsewhere."""
         last_beat = time.monotonic()
         outage = FailureStreak(log)
         while not done.wait(CANCEL_POLL_S):
@@ -173,7 +181,10 @@ class Worker:
             try:
                 with self.session_factory.begin() as session:
                     if beat:
-                        wants_cancel = repo.heartbeat(session, job_id, worker_id=self.worker_id)
+                        reply = repo.heartbeat(session, job_id, worker_id=self.worker_id)
+                        wants_cancel = reply.cancel_requested
+                        if not reply.ours:
+                            lost.set()
                         last_beat = time.monotonic()
                     else:
                         wants_cancel = bool(session.get(Job, job_id).cancel_requested)  # type: ignore[union-attr]
@@ -187,7 +198,7 @@ class Worker:
                     self.recover()
             if wants_cancel:
                 cancel_requested.set()
-            if wants_cancel or self.shutdown.is_set():
+            if wants_cancel or lost.is_set() or self.shutdown.is_set():
                 stop.set()
             with contextlib.suppress(DBAPIError):  # kept queued; any other error is the task's
                 reporter.flush()

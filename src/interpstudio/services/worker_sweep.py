@@ -40,12 +40,16 @@ def worker_is_alive(worker_id: str) -> bool | None:
 def sweep_gone_workers(session_factory: sessionmaker[Session],
                        heartbeat_timeout_s: float) -> list[int]:
     """Mark interrupted the running jobs whose workers are gone (this host: the process no longer
-    exists; any host: no heartbeat for ``heartbeat_timeout_s``), with the records they were
-    making; return the job ids."""
+    exists; another host: no heartbeat for ``heartbeat_timeout_s``), with the records they were
+    making; return the job ids. A worker alive on this host keeps its jobs whatever its last
+    beat (a laptop waking up, a long write lock): interrupting them let a resume run a second
+    copy beside the first."""
     with session_factory.begin() as session:
-        dead = [w for w in repo.running_worker_ids(session) if worker_is_alive(w) is False]
+        seen = {w: worker_is_alive(w) for w in repo.running_worker_ids(session)}
+        dead = [w for w, alive in seen.items() if alive is False]
         ids = repo.interrupt_workers(session, dead, "worker process died") if dead else []
-        ids += repo.interrupt_stale(session, timeout=timedelta(seconds=heartbeat_timeout_s))
+        ids += repo.interrupt_stale(session, timeout=timedelta(seconds=heartbeat_timeout_s),
+                                    alive=[w for w, alive in seen.items() if alive])
     if ids:
         log.warning("marked jobs %s interrupted (their workers are gone)", ids)
     return ids

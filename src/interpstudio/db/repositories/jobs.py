@@ -1,6 +1,9 @@
 """Queries and atomic state changes on the ``jobs`` table.
 
-Every write bumps ``revision`` and ``updated_at`` so the API's job feed sees it. State changes are
+Every write bumps ``revision`` and ``updated_at`` so the API's job feed sees it. A job ended here
+for want of a worker (interrupted by a sweep, cancelled while queued) also ends the records it
+was making (``settle_owners``: models, datasets, tokenizations, extractions), and a job queued
+again puts them back to queued (``requeue_owners``). State changes are
 conditional updates (``WHERE state IN (...)``) so that two actors (a user cancelling, a worker
 finishing) can never both win; claiming uses ``FOR UPDATE SKIP LOCKED`` on PostgreSQL and a
 conditional update on SQLite. This module is NOT responsible for deciding which transitions a user
@@ -11,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
@@ -112,27 +115,40 @@ def claim_next(
     return get(session, job_id)
 
 
-def heartbeat(session: Session, job_id: int, *, worker_id: str) -> bool:
-    """Record liveness; return True when the user asked this job to stop."""
-    session.execute(
+class Beat(NamedTuple):
+    """What a heartbeat learns: the job is still this worker's running job (else a sweep took it
+    for gone: stop, a resume may run it elsewhere), and whether the user asked it to stop."""
+
+    ours: bool
+    cancel_requested: bool
+
+
+def heartbeat(session: Session, job_id: int, *, worker_id: str) -> Beat:
+    """Record liveness."""
+    result = session.execute(
         update(Job)
         .where(Job.id == job_id, Job.worker_id == worker_id, Job.state == "running")
         .values(heartbeat_at=utcnow())
     )
-    return bool(session.scalar(select(Job.cancel_requested).where(Job.id == job_id)))
+    cancel = bool(session.scalar(select(Job.cancel_requested).where(Job.id == job_id)))
+    return Beat(ours=result.rowcount == 1, cancel_requested=cancel)  # type: ignore[attr-defined]
 
 
 def interrupt_stale(
-    session: Session, *, timeout: timedelta, now: datetime | None = None
+    session: Session, *, timeout: timedelta, now: datetime | None = None,
+    alive: Iterable[str] = (),
 ) -> list[int]:
-    """Mark running jobs whose heartbeat is older than ``timeout`` as interrupted."""
+    """Mark running jobs whose heartbeat is older than ``timeout`` as interrupted, except those
+    of the workers in ``alive`` (seen running on this host: a late beat, a laptop waking up, a
+    write lock held a while, is no death). The update checks the heartbeat again, so a beat that
+    lands after the select keeps its job."""
     deadline = (now or utcnow()) - timeout
-    ids = list(
-        session.scalars(
-            select(Job.id).where(Job.state == "running", Job.heartbeat_at < deadline)
-        )
-    )
-    return _interrupt(session, ids, "worker stopped sending heartbeats")
+    spared = list(alive)
+    query = select(Job.id).where(Job.state == "running", Job.heartbeat_at < deadline)
+    if spared:
+        query = query.where(Job.worker_id.not_in(spared))
+    return _interrupt(session, list(session.scalars(query)), "worker stopped sending heartbeats",
+                      Job.heartbeat_at < deadline)
 
 
 def interrupt_workers(session: Session, worker_ids: Iterable[str], reason: str) -> list[int]:
@@ -151,12 +167,13 @@ def running_worker_ids(session: Session) -> list[str]:
     ) if w]
 
 
-def _interrupt(session: Session, ids: list[int], reason: str) -> list[int]:
+def _interrupt(session: Session, ids: list[int], reason: str, *still: Any) -> list[int]:
+    """Interrupt the jobs among ``ids`` still running (and matching ``still``)."""
     done = []
     for job_id in ids:
         result = session.execute(
             update(Job)
-            .where(Job.id == job_id, Job.state == "running")
+            .where(Job.id == job_id, Job.state == "running", *still)
             .values(state="interrupted", finished_at=utcnow(), error_code="interrupted",
                     error_message=reason, rate=None, eta_s=None, updated_at=utcnow(),
                     revision=Job.revision + 1)
@@ -183,6 +200,17 @@ def settle_owners(session: Session, job_ids: list[int], status: str, message: st
             update(table)
             .where(table.job_id.in_(job_ids), table.status.not_in(SETTLED_STATUSES))
             .values(status=status, error_message=message, updated_at=utcnow()))
+
+
+def requeue_owners(session: Session, job_id: int, *, from_statuses: Sequence[str] | None) -> None:
+    """The records made by ``job_id`` back to ``queued`` as the job is queued again (resume:
+    those whose status is in ``from_statuses``; retry, None: all), so that a resumed
+    tokenization does not read "cancelled" until a worker starts it."""
+    for table in (Model, Dataset, Tokenization, Extraction):
+        query = update(table).where(table.job_id == job_id, table.status != "queued")
+        if from_statuses is not None:
+            query = query.where(table.status.in_(list(from_statuses)))
+        session.execute(query.values(status="queued", error_message=None, updated_at=utcnow()))
 
 
 def changed_since(session: Session, since: datetime) -> list[Job]:
