@@ -78,6 +78,8 @@ def effective_status(status: str, job: Job | None) -> str:
         return status
     if job.state in ("failed", "interrupted", "cancelled"):
         return job.state
+    if job.state == "queued":
+        return "queued"
     return status
 
 

@@ -4,7 +4,8 @@ The rules of which action is allowed from which state live here (``ALLOWED``); t
 live in ``db/repositories/jobs.py``. Every function takes keyword-only arguments and a session it
 does not commit: the caller (API dependency or CLI) owns the transaction. This module is NOT
 responsible for running jobs (``jobs/``) or for publishing events (the API's job feed sees every
-write).
+write; the jobs a session deletes are collected here, ``deleted_jobs``, and the API publishes
+them after the commit).
 """
 
 from __future__ import annotations
@@ -72,16 +73,21 @@ def resume_job(*, session: Session, job_id: int) -> Job:
     job = repo.get(session, job_id)
     values = {**_RESET_PROGRESS, "stage": job.stage, "progress": job.progress, "done": job.done,
               "total": job.total, "unit": job.unit}
-    return repo.transition(session, job_id, action="resume", from_states=ALLOWED["resume"],
-                           state="queued", attempt=job.attempt + 1, **values)
+    resumed = repo.transition(session, job_id, action="resume", from_states=ALLOWED["resume"],
+                              state="queued", attempt=job.attempt + 1, **values)
+    repo.requeue_owners(session, job_id, from_statuses=("interrupted", "cancelled", "failed",
+                                                        "paused"))
+    return resumed
 
 
 def retry_job(*, session: Session, job_id: int) -> Job:
     """Re-queue from scratch: checkpoint and outputs of the previous attempt are dropped."""
     job = repo.get(session, job_id)
-    return repo.transition(session, job_id, action="retry", from_states=ALLOWED["retry"],
-                           state="queued", attempt=job.attempt + 1, checkpoint=None,
-                           **_RESET_PROGRESS)
+    retried = repo.transition(session, job_id, action="retry", from_states=ALLOWED["retry"],
+                              state="queued", attempt=job.attempt + 1, checkpoint=None,
+                              **_RESET_PROGRESS)
+    repo.requeue_owners(session, job_id, from_statuses=None)
+    return retried
 
 
 def delete_jobs_of_removed(*, session: Session, paths: DataPaths,
