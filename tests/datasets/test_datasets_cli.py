@@ -25,14 +25,14 @@ from interpstudio.core.settings import Settings
 from interpstudio.db.migrate import upgrade
 
 
-def _cli(settings: Settings, *args: str, check: bool = True,
-         env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def _cli(settings: Settings, *args: str, check: bool = True, env: dict[str, str] | None = None,
+         group: str = "datasets") -> subprocess.CompletedProcess[str]:
     full_env = {**os.environ, "INTERPSTUDIO_DATA_DIR": str(settings.data_dir),
                 "INTERPSTUDIO_DATABASE_URL": settings.resolved_database_url,
                 "INTERPSTUDIO_HF_ENDPOINT": settings.hf_endpoint,
                 "INTERPSTUDIO_IMPORT_ROOTS": json.dumps([str(p) for p in settings.import_roots]),
                 "COLUMNS": "200", **(env or {})}
-    result = subprocess.run([sys.executable, "-m", "interpstudio", "datasets", *args],
+    result = subprocess.run([sys.executable, "-m", "interpstudio", group, *args],
                             env=full_env, capture_output=True, text=True, timeout=180)
     if check:
         assert result.returncode == 0, result.stdout + result.stderr
@@ -51,6 +51,11 @@ def test_add_list_show_preview_tokenize_rm(ds_settings: Settings, import_root: P
     assert local["status"] == "ready" and local["rows"] == 2 and local["text_column"] == "body"
     bundled = _json(_cli(ds_settings, "add", "--bundled", "--name", "play", "--json"))
     assert bundled["status"] == "ready" and bundled["name"] == "play"
+    # again, its import job deleted meanwhile: the same dataset, nothing to follow (found by a
+    # reviewer: following the deleted job ended the command with "job not found")
+    _cli(ds_settings, "rm", str(bundled["job_id"]), group="jobs")
+    again = _json(_cli(ds_settings, "add", "--bundled", "--json"))
+    assert again["id"] == bundled["id"] and again["status"] == "ready"
     hub.add_dataset("org/tiny-ds", tiny_dataset_dir)
     from_hub = _json(_cli(ds_settings, "add", "--hub", "org/tiny-ds", "--json"))
     assert from_hub["status"] == "ready" and from_hub["rows"] == 300

@@ -134,6 +134,20 @@ def test_two_imports_of_the_same_files_at_once_make_one_model(
                                   offset=0)[1] == 1
 
 
+def test_pausing_a_queued_import_is_no_error(settings: Settings, tiny_llama_dir: Path,
+                                             tmp_path: Path) -> None:
+    """Found by a reviewer: cancelling a queued job wrote "cancelled by user" on the model as
+    its error, and a pause (keep the partial files) kept it beside the paused status."""
+    source = shutil.copytree(tiny_llama_dir, tmp_path / "src")
+    settings = settings.model_copy(update={"import_roots": [tmp_path]})
+    factory = make_session_factory(make_engine(settings.resolved_database_url))
+    with factory.begin() as session:
+        model_id = model_sources.start_import(session=session, settings=settings,
+                                              path=str(source))[0].id
+        paused = models.cancel_model(session=session, model_id=model_id, keep_partial=True)
+        assert (paused.status, paused.error_message) == ("paused", None)
+
+
 def test_model_service_lifecycle_on_each_database(settings: Settings, tiny_llama_dir: Path,
                                                   tmp_path: Path) -> None:
     source = shutil.copytree(tiny_llama_dir, tmp_path / "src")

@@ -82,6 +82,8 @@ def _run(create: Any, load: Any, to_dict: Any, enqueue: bool, as_json: bool,
     with factory.begin() as session:
         row = create(session=session, settings=settings)
         row_id, job_id = row.id, row.job_id
+        if row.status == "ready":  # an import made before (the bundled text): nothing to run,
+            job_id = None          # and its job may be gone from the jobs list
     if not enqueue and job_id is not None:
         run_job_locally(settings, factory, job_id)
         job = follow_job(factory, job_id, quiet=as_json)

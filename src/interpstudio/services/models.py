@@ -136,7 +136,8 @@ def cancel_model(*, session: Session, model_id: int, keep_partial: bool = False)
     repo.merge_info(session, model, pause_requested=keep_partial)
     job = job_service.cancel_job(session=session, job_id=job.id)
     if job.state == "cancelled":  # it was still queued: no task will record the outcome
-        repo.update(session, model, status="paused" if keep_partial else "cancelled")
+        repo.update(session, model, status="paused" if keep_partial else "cancelled",
+                    error_message=None)  # a pause or a cancel is no error
     return model
 
 

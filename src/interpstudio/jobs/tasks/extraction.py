@@ -161,11 +161,12 @@ def _report_kept(ctx: JobContext, store: Path) -> None:
         return
     try:
         manifest = open_activations(store).manifest
-    except AppError:  # an unreadable store says so when it is opened; the job's error stands
-        return
+        kept = BytesCounter().bytes(manifest)
+    except (AppError, OSError, ValueError):  # unreadable: it says so when opened; and the
+        return                                # job's own error must stand, not this one
     ctx.progress(message=f"kept {int(manifest['counts']['rows']):,} rows in "
                          f"{len(manifest['shards'])} whole shards · "
-                         f"{BytesCounter().bytes(manifest) / 1e9:.3f} GB written; resume to "
+                         f"{kept / 1e9:.3f} GB written; resume to "
                          "continue from there")
 
 

@@ -1,11 +1,11 @@
 /**
  * The "Run the demo" chain, run at module level so that it outlives the button: leaving the home
  * page does not stop it, and a reload picks it up again. Asking for the demo is remembered in
- * localStorage until it ends; `resumeDemo` (called when the button or the app shell mounts) runs
- * the chain again, and since every step finds what exists before making anything (model,
- * bundled text, tokenization, extraction), a re-run resumes where the last one was. Each job is
- * waited for through the live job cache the WebSocket feeds (no polling). The state shown (step,
- * job, error, the extraction to open) is a small zustand store.
+ * localStorage until it ends; `resumeDemo` (called when the demo button mounts: the home and
+ * extractions pages) runs the chain again, and since every step finds what exists before making
+ * anything (model, bundled text, tokenization, extraction), a re-run resumes where the last one
+ * was. Each job is waited for through the live job cache the WebSocket feeds (no polling). The
+ * state shown (step, job, error, the extraction to open) is a small zustand store.
  * Not responsible for the steps' requests (`api/demo-steps.ts`) nor for drawing them
  * (`components/demo-button.tsx`).
  */
