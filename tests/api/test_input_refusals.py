@@ -170,3 +170,14 @@ def test_an_upload_keeps_nul_bytes_in_files_but_refuses_them_in_its_fields(
            b"Content-Type: text/plain\r\n\r\n" + text + b"\r\n--B--\r\n")  # httpx escapes it
     _refused_for_nul(api.post("/api/v1/datasets/upload", content=raw, headers={
         "content-type": "multipart/form-data; boundary=B"}), "an upload file name")
+
+
+def test_a_json_body_past_16_mb_is_refused_not_read_whole(api: TestClient) -> None:
+    """Found by a reviewer: the NUL check read every JSON (or untyped) body whole, an upload
+    sent without its multipart content type included, before the upload's own 413."""
+    big = b"x" * (17 << 20)
+    for response in (api.post("/api/v1/datasets/upload", content=big),
+                     api.post("/api/v1/selftest", content=b'{"a": "' + big + b'"}',
+                              headers={"content-type": "application/json"})):
+        assert response.status_code == 413, response.text
+        assert response.json()["error"]["code"] == "request_too_large"

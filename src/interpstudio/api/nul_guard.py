@@ -19,7 +19,7 @@ from urllib.parse import parse_qsl
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from interpstudio.api.errors import error_response
-from interpstudio.core.errors import InvalidInput
+from interpstudio.core.errors import AppError, InvalidInput
 
 NUL = "\x00"
 
@@ -55,6 +55,19 @@ def _is_json(scope: Scope) -> bool:
     return True
 
 
+MAX_JSON_BODY_BYTES = 16 << 20  # the largest request body read whole to be checked
+
+
+class JsonBodyTooLarge(AppError):
+    code = "request_too_large"
+    status = 413
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(
+            f"a JSON request body over {limit:,} bytes; files go to POST /api/v1/datasets/upload "
+            "as multipart/form-data", details={"limit_bytes": limit})
+
+
 class NulGuardMiddleware:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -71,7 +84,7 @@ class NulGuardMiddleware:
                 refuse_nul(f"query parameter {name}", value)
             if _is_json(scope):
                 receive = await self._checked_body(receive)
-        except InvalidInput as exc:
+        except (InvalidInput, JsonBodyTooLarge) as exc:
             await error_response(exc.status, exc.code, exc.message, exc.details)(
                 scope, receive, send)
             return
@@ -80,14 +93,20 @@ class NulGuardMiddleware:
     @staticmethod
     async def _checked_body(receive: Receive) -> Receive:
         """Read the whole body, refuse it if a string in it holds NUL, else hand it on as one
-        message (what follows, a disconnect, comes from the real ``receive``)."""
+        message (what follows, a disconnect, comes from the real ``receive``). A body past
+        ``MAX_JSON_BODY_BYTES`` is refused as it arrives, never held whole in memory (an upload
+        sent without its multipart content type was read whole here)."""
         chunks: list[bytes] = []
+        size = 0
         while True:
             message = await receive()
             if message["type"] != "http.request":  # disconnected: let the app see it
                 first: Message | None = message
                 break
             chunks.append(message.get("body", b""))
+            size += len(chunks[-1])
+            if size > MAX_JSON_BODY_BYTES:
+                raise JsonBodyTooLarge(MAX_JSON_BODY_BYTES)
             if not message.get("more_body", False):
                 first = None
                 break
