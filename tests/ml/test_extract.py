@@ -197,6 +197,36 @@ def test_out_of_memory_halves_the_batch_and_is_recorded(tokens: Path, tmp_path: 
         np.testing.assert_allclose(got[hook][:], want[hook][:], atol=1e-5)
 
 
+def test_a_stop_after_an_out_of_memory_split_gives_every_staging_back(
+    tokens: Path, tmp_path: Path
+) -> None:
+    """Found by a reviewer: with a batch split in chunks after an out-of-memory error, a stop
+    (now read inside the pass) in a later chunk dropped the earlier chunks' stagings without
+    giving them back. Every staging taken is released, stopped or not."""
+    from interpstudio.ml.extract_engine import Staging, StagingPool
+
+    model = tiny_causal_lm("llama")
+
+    def fake_oom(_module: torch.nn.Module, args: tuple, kwargs: dict) -> None:  # type: ignore[type-arg]
+        if kwargs["input_ids"].shape[0] > 1:  # simulated, as above
+            raise torch.OutOfMemoryError("CUDA out of memory (simulated for the test)")
+
+    model.register_forward_pre_hook(fake_oom, with_kwargs=True)
+    taken: list[Staging] = []
+    released: list[Staging] = []
+    take, release = StagingPool.take, Staging.release
+    patch = pytest.MonkeyPatch()
+    patch.setattr(StagingPool, "take", lambda self, *a, **k: taken.append(
+        take(self, *a, **k)) or taken[-1])
+    patch.setattr(Staging, "release", lambda self: (released.append(self), release(self))[1])
+    try:  # takes: 4 sequences (OOM), 2 (OOM), chunk 1 of 1 (kept), chunk 2: stopped in it
+        with pytest.raises(JobCancelled):
+            run(model, tokens, tmp_path / "s", should_stop=lambda: len(taken) >= 4)
+    finally:
+        patch.undo()
+    assert len(taken) == 4 and len(released) == 4  # chunk 1's too (3 before the fix)
+
+
 # ----------------------------------------------------------------------------------- resume
 def crash_child(tokens: str, store: str) -> None:
     """Run in a subprocess: extract slowly until the parent kills us."""

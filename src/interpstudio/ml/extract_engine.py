@@ -460,8 +460,18 @@ class ExtractionSession:
         self._staging.recycle()
 
     def compute(self, batch: Batch, skip_before: int) -> list[ActivationBatch]:
-        """Run ``batch`` in chunks of at most ``batch_limit`` sequences, halving on OOM."""
+        """Run ``batch`` in chunks of at most ``batch_limit`` sequences, halving on OOM; a stop
+        or an error in a later chunk gives back the earlier chunks' memory."""
         out: list[ActivationBatch] = []
+        try:
+            self._compute_chunks(batch, skip_before, out)
+        except BaseException:
+            for rows in out:
+                _drop(rows)
+            raise
+        return out
+
+    def _compute_chunks(self, batch: Batch, skip_before: int, out: list[ActivationBatch]) -> None:
         done = 0
         while done < len(batch.lengths):
             size = min(self.batch_limit, len(batch.lengths) - done)
@@ -483,7 +493,6 @@ class ExtractionSession:
             if rows is not None:
                 out.append(rows)
             done += size
-        return out
 
     # ----------------------------------------------------------------------------------- run
     def store_spec(self, extra: dict[str, Any] | None) -> dict[str, Any]:
@@ -568,11 +577,7 @@ class ExtractionSession:
         finally:
             self.hooks.should_stop = None
             while in_flight:  # computed, never handed over: its copy lands, its memory goes back
-                dropped = in_flight.popleft()
-                if dropped.ready is not None:
-                    dropped.ready()
-                if dropped.release is not None:
-                    dropped.release()
+                _drop(in_flight.popleft())
             self.recycle_memory()  # every staging is back once the writer has closed
         manifest = writer.manifest
         if int(manifest["counts"]["rows"]) != self.plan.n_rows:
@@ -589,3 +594,11 @@ class ExtractionSession:
             warnings=nonfinite_warnings(_read_stats(Path(out_dir)), self.dtype),
             manifest=manifest,
         )
+
+
+def _drop(batch: ActivationBatch) -> None:
+    """A computed batch that will not be written: its copy lands, its memory goes back."""
+    if batch.ready is not None:
+        batch.ready()
+    if batch.release is not None:
+        batch.release()
