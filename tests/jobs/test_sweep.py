@@ -14,6 +14,8 @@ import socket
 import subprocess
 import sys
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from fastapi.testclient import TestClient
@@ -47,6 +49,25 @@ def _state(factory: sessionmaker[Session], job_id: int) -> str:
         return session.get(Job, job_id).state  # type: ignore[union-attr]
 
 
+@contextmanager
+def _worker_running_a_long_job(settings: Settings, factory: sessionmaker[Session], *,
+                               iterations: int) -> Iterator[int]:
+    """A real worker (thread) running a selftest of ``iterations`` x 50 ms; yields its job id
+    once it runs; the worker stops on exit."""
+    with factory.begin() as session:
+        job_id = service.create_job(session=session, kind="selftest",
+                                    params={"iterations": iterations, "step_delay_s": 0.05}).id
+    worker = Worker(settings, session_factory=factory, poll_interval_s=0.05)
+    thread = threading.Thread(target=worker.run, daemon=True)
+    thread.start()
+    try:
+        wait_for(lambda: _state(factory, job_id) == "running", timeout=10)
+        yield job_id
+    finally:
+        worker.shutdown.set()
+        thread.join(timeout=30)
+
+
 def _extraction_of_a_job(factory: sessionmaker[Session], *, claimed_by: str | None) -> int:
     """Rows only (no model is loaded): an extraction whose job is running under ``claimed_by``,
     or queued when None."""
@@ -72,23 +93,13 @@ def _extraction_of_a_job(factory: sessionmaker[Session], *, claimed_by: str | No
 def test_a_busy_worker_still_interrupts_the_job_of_a_killed_worker(tmp_path: Path) -> None:
     settings = make_settings(tmp_path, heartbeat_timeout_s=2.0)
     factory = _factory(settings)
-    with factory.begin() as session:
-        busy = service.create_job(session=session, kind="selftest",
-                                  params={"iterations": 200, "step_delay_s": 0.05}).id
-    worker = Worker(settings, session_factory=factory, poll_interval_s=0.05)
-    thread = threading.Thread(target=worker.run, daemon=True)
-    thread.start()
-    try:
-        wait_for(lambda: _state(factory, busy) == "running", timeout=10)
+    with _worker_running_a_long_job(settings, factory, iterations=200) as busy:
         with factory.begin() as session:  # the killed worker's job, found after the start sweep
             orphan = repo.create(session, kind="selftest", params={}).id
             repo.claim_next(session, worker_id=_dead_worker_id(), kinds=["selftest"],
                             job_id=orphan)
         wait_for(lambda: _state(factory, orphan) == "interrupted", timeout=5)
         assert _state(factory, busy) == "running"  # found by the busy worker, not after its job
-    finally:
-        worker.shutdown.set()
-        thread.join(timeout=30)
 
 
 def test_the_api_interrupts_a_killed_workers_job_with_no_worker_left(tmp_path: Path) -> None:
@@ -151,14 +162,7 @@ def test_a_worker_whose_job_was_taken_for_gone_stops_it(tmp_path: Path) -> None:
     from another host) stops at the worker's next beat instead of running beside a resume."""
     settings = make_settings(tmp_path)
     factory = _factory(settings)
-    with factory.begin() as session:
-        long = service.create_job(session=session, kind="selftest",
-                                  params={"iterations": 1000, "step_delay_s": 0.05}).id
-    worker = Worker(settings, session_factory=factory, poll_interval_s=0.05)
-    thread = threading.Thread(target=worker.run, daemon=True)
-    thread.start()
-    try:
-        wait_for(lambda: _state(factory, long) == "running", timeout=10)
+    with _worker_running_a_long_job(settings, factory, iterations=1000) as long:
         with factory.begin() as session:
             assert repo._interrupt(session, [long], "a sweep elsewhere") == [long]
             after = service.create_job(session=session, kind="selftest",
@@ -166,9 +170,6 @@ def test_a_worker_whose_job_was_taken_for_gone_stops_it(tmp_path: Path) -> None:
         # the worker is free again long before the 50 s the first job would take
         wait_for(lambda: _state(factory, after) == "succeeded", timeout=15)
         assert _state(factory, long) == "interrupted"
-    finally:
-        worker.shutdown.set()
-        thread.join(timeout=30)
 
 
 def test_resuming_a_job_puts_the_record_it_makes_back_to_queued(
