@@ -119,7 +119,7 @@ def rows(api: TestClient, session_factory) -> dict[str, int]:  # type: ignore[no
     from interpstudio.db.repositories import models
 
     with session_factory() as session:
-        model = models.create(session, key="k", name="m", source="local")
+        model = models.create_unless_key_exists(session, key="k", name="m", source="local")[0]
         session.commit()
         model_id = model.id
     dataset = api.post("/api/v1/datasets", json={"source": "bundled"})

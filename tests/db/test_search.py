@@ -16,10 +16,11 @@ def rows(session_factory) -> Session:  # type: ignore[no-untyped-def]
     with session_factory() as session:
         dataset = datasets.create_dataset(session, name="d", source="local")
         for i, name in enumerate(NAMES):
-            model = models.create(session, key=f"k{i}", name=name, source="local")
-            tokenization = datasets.create_tokenization(
+            model = models.create_unless_key_exists(session, key=f"k{i}", name=name,
+                                                    source="local")[0]
+            tokenization = datasets.create_tokenization_unless_made(
                 session, dataset_id=dataset.id, model_id=model.id, tokenizer_key=f"k{i}",
-                policy_hash="p")
+                policy_hash="p")[0]
             extractions.create(session, name=name, model_id=model.id,
                                tokenization_id=tokenization.id, config_hash=f"hash{i}",
                                spec={})

@@ -22,7 +22,7 @@ from sqlalchemy.exc import DataError, DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from interpstudio.core.errors import AppError
-from interpstudio.db.session import is_unreachable
+from interpstudio.db.session import is_unreachable, refusal_reason
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +67,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(DataError)
     async def _refused_value(request: Request, exc: DataError) -> JSONResponse:
-        reason = str(exc.orig).strip().splitlines()[0] if str(exc.orig).strip() else ""
+        reason = refusal_reason(exc)
         log.warning("database refused a value on %s %s: %s", request.method, request.url.path,
                     reason)
         return error_response(422, "value_refused_by_database",

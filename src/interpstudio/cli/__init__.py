@@ -26,6 +26,7 @@ from sqlalchemy.exc import DataError
 from interpstudio.cli import datasets, extract, jobs, models, server
 from interpstudio.cli.common import err_console
 from interpstudio.core.errors import AppError
+from interpstudio.db.session import refusal_reason
 
 app = typer.Typer(help="Interp Studio: models, datasets and activations for interpretability.",
                   no_args_is_help=True, pretty_exceptions_enable=False)
@@ -44,9 +45,9 @@ def main() -> None:
         err_console.print(f"[red]error:[/red] {exc.message}")
         sys.exit(2)
     except DataError as exc:  # an id past 2**31 - 1 or a NUL on PostgreSQL (as the API's 422)
-        reason = str(exc.orig).strip().splitlines()[0] if str(exc.orig).strip() else ""
         err_console.print("[red]error:[/red] the database refused a value (a number out of range "
-                          f"or a character it cannot store): {reason}; change the value",
+                          f"or a character it cannot store): {refusal_reason(exc)}; change the "
+                          "value",
                           highlight=False)
         sys.exit(2)
     except ValidationError as exc:

@@ -124,7 +124,6 @@ def retry_while_unreachable(work: Callable[[], T], *, what: str,
         return result
 
 
-
 def insert_if_absent(session: Session, entity: type[Any], values: dict[str, Any],
                      unique: Sequence[str]) -> bool:
     """``INSERT ... ON CONFLICT (unique) DO NOTHING``; True when this call inserted the row. A
@@ -140,3 +139,10 @@ def insert_if_absent(session: Session, entity: type[Any], values: dict[str, Any]
                                .on_conflict_do_nothing(index_elements=list(unique))
                                .returning(*table.primary_key.columns)).first()
     return inserted is not None  # rowcount is not reliable here on PostgreSQL (1 either way)
+
+
+def refusal_reason(error: DBAPIError) -> str:
+    """The first line of the driver's message for a value the database refused (``DataError``:
+    a number out of its range, a NUL character on PostgreSQL), for the API's 422 and the CLI."""
+    text = str(error.orig).strip()
+    return text.splitlines()[0] if text else ""

@@ -151,19 +151,13 @@ def add_bundled_dataset(*, session: Session, settings: Settings, name: str | Non
     """The bundled text: the existing import read with the same options (ready or under way),
     else a new one; returns ``(dataset, created)``. A second click or a second ``demo`` does not
     copy and import the same play again."""
-    read = _resolved(spec, [bundled_text_path()])
     for dataset in repo.list_by_source(session, "bundled"):
         job = dataset_job(session=session, job_id=dataset.job_id)
-        if ((dataset.info or {}).get("read") == read.model_dump()
+        if ((dataset.info or {}).get("read") == spec.model_dump()
                 and effective_status(dataset.status, job) not in FINISHED_UNREADY):
             return dataset, False
     return _add_files(session, settings, [bundled_text_path()], name=name, spec=spec,
                       source="bundled"), True
-
-
-def _resolved(spec: ReadOptionsSpec, sources: list[Path]) -> ReadOptionsSpec:
-    """``spec`` with the text column it resolves to on ``sources``."""
-    return spec.model_copy(update={"text_column": _inspected(sources, spec)["text_column"]})
 
 
 def _add_files(session: Session, settings: Settings, sources: list[Path], *, name: str | None,
@@ -176,11 +170,12 @@ def _add_files(session: Session, settings: Settings, sources: list[Path], *, nam
     inspected = _inspected(sources, spec)
     total = sum(p.stat().st_size for p in sources)
     free = check_free_disk(paths, 2 * total)  # raw copy + text.parquet (at most its size)
+    requested = spec.model_dump()  # as asked: what a second request for the same is matched on
     spec = spec.model_copy(update={"text_column": inspected["text_column"]})
     return _create(
         session, name=name or sources[0].stem, source=source,
         spec=spec, params={"source_paths": [str(p) for p in sources]}, total_bytes=total,
-        info={**inspected, "read": spec.model_dump(),
+        info={**inspected, "read": requested,
               "preflight": {"bytes": total, "free_bytes": free, "files": names}})
 
 

@@ -48,14 +48,6 @@ def list_by_source(session: Session, source: str) -> list[Dataset]:
                                 .order_by(Dataset.id)))
 
 
-def create_tokenization(session: Session, **fields: Any) -> Tokenization:
-    now = utcnow()
-    tokenization = Tokenization(created_at=now, updated_at=now, **fields)
-    session.add(tokenization)
-    session.flush()
-    return tokenization
-
-
 def create_tokenization_unless_made(session: Session, **fields: Any) -> tuple[Tokenization, bool]:
     """The new tokenization, or the one a concurrent request just made for the same dataset,
     tokenizer and policy; ``(tokenization, created)``."""

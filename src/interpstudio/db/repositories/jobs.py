@@ -184,6 +184,8 @@ def _interrupt(session: Session, ids: list[int], reason: str, *still: Any) -> li
     return done
 
 
+# the records a job makes (each keeps its latest job in ``job_id``)
+OWNERS = (Model, Dataset, Tokenization, Extraction)
 # the statuses a record's task writes when it stops; any other status is "under way"
 SETTLED_STATUSES = ("ready", "complete", "failed", "cancelled", "paused", "interrupted",
                     "partial")
@@ -195,7 +197,7 @@ def settle_owners(session: Session, job_ids: list[int], status: str, message: st
     job cancelled. Records the task already settled keep their status."""
     if not job_ids:
         return
-    for table in (Model, Dataset, Tokenization, Extraction):
+    for table in OWNERS:
         session.execute(
             update(table)
             .where(table.job_id.in_(job_ids), table.status.not_in(SETTLED_STATUSES))
@@ -206,7 +208,7 @@ def requeue_owners(session: Session, job_id: int, *, from_statuses: Sequence[str
     """The records made by ``job_id`` back to ``queued`` as the job is queued again (resume:
     those whose status is in ``from_statuses``; retry, None: all), so that a resumed
     tokenization does not read "cancelled" until a worker starts it."""
-    for table in (Model, Dataset, Tokenization, Extraction):
+    for table in OWNERS:
         query = update(table).where(table.job_id == job_id, table.status != "queued")
         if from_statuses is not None:
             query = query.where(table.status.in_(list(from_statuses)))

@@ -20,14 +20,6 @@ from interpstudio.db.repositories.rows import update as update  # the shared wri
 from interpstudio.db.session import insert_if_absent
 
 
-def create(session: Session, **fields: Any) -> Model:
-    now = utcnow()
-    model = Model(created_at=now, updated_at=now, files=[], info={}, **fields)
-    session.add(model)
-    session.flush()
-    return model
-
-
 def get(session: Session, model_id: int) -> Model | None:
     return session.get(Model, model_id, populate_existing=True)
 

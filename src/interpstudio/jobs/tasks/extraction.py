@@ -155,12 +155,12 @@ def _report_kept(ctx: JobContext, store: Path) -> None:
     """The job's last message, for a run that stopped: what the store keeps (the shards the
     writer committed while stopping included; the last progress message predates them)."""
     from interpstudio.ml.extract_outcome import BytesCounter
-    from interpstudio.ml.store_reader import open_activations
+    from interpstudio.ml.store import read_manifest
 
     if not (store / "manifest.json").is_file():
         return
     try:
-        manifest = open_activations(store).manifest
+        manifest = read_manifest(store)
         kept = BytesCounter().bytes(manifest)
     except (AppError, OSError, ValueError):  # unreadable: it says so when opened; and the
         return                                # job's own error must stand, not this one
