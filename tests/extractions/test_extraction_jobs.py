@@ -233,11 +233,11 @@ def test_kill_9_of_the_worker_then_resume_is_byte_identical(
     spec = make_spec(world, tokenization_id, batch_size=1, hook_points=["blocks.*.resid_post"],
                      shard_rows=200)
     reference = create(world, spec)
-    extraction_id = create(world, spec)
     log = tmp_path / "worker.log"
     first = start_worker_process(world.settings, log)
     try:
         assert wait_finished(world, reference)["state"] == "succeeded", log.read_text()
+        extraction_id = create(world, spec)  # the same configuration, once the first has ended
         store = store_of(world, extraction_id)
         wait_for(lambda: (store / "manifest.json").exists() and read_manifest(store)["shards"],
                  timeout=60)
@@ -349,3 +349,28 @@ def test_a_dataset_tokenized_for_two_models_gives_each_model_its_own(
         assert found(world.model_id) == mine
         assert found(other_id) == theirs
         assert found(third_id) is None
+
+
+def test_a_second_run_of_a_configuration_underway_is_refused_until_the_first_ends(
+    world: ExtractionWorld,
+) -> None:
+    """Two tabs or two terminals starting the same extraction: the second is told which one is
+    already underway (the name and the spelling of the hook points are not the configuration);
+    once the first has ended, the configuration may run again."""
+    tokenization_id = world.tokenization()
+    first = create(world, make_spec(world, tokenization_id, name="mine"))
+    same = make_spec(world, tokenization_id, name="theirs",
+                     hook_points=["blocks.0.resid_post", "blocks.1.resid_post", "blocks.0.mlp_out"])
+    with pytest.raises(AppError) as info:
+        create(world, same)
+    assert info.value.code == "extraction_already_underway" and info.value.status == 409
+    assert info.value.details["extraction_id"] == first
+    assert f"extraction {first} with the same configuration" in str(info.value)
+    create(world, make_spec(world, tokenization_id, batch_size=1))  # another configuration
+    with world.factory.begin() as session:
+        service.cancel_extraction(session=session, extraction_id=first)  # queued: ends at once
+    second = create(world, same)
+    for action in (service.resume_extraction, service.retry_extraction):
+        with world.factory.begin() as session, pytest.raises(AppError) as info:
+            action(session=session, extraction_id=first)
+        assert info.value.details["extraction_id"] == second

@@ -81,6 +81,21 @@ class ExtractionBusy(Conflict):
         )
 
 
+class ExtractionAlreadyUnderway(Conflict):
+    """An extraction of the same configuration is queued or running: a second one would compute
+    and write the same store again beside it."""
+
+    code = "extraction_already_underway"
+
+    def __init__(self, extraction_id: int, status: str, config_hash: str) -> None:
+        super().__init__(
+            f"extraction {extraction_id} with the same configuration (hash {config_hash[:12]}) "
+            f"is {status}: follow it (or cancel it) instead of starting a copy",
+            details={"extraction_id": extraction_id, "status": status,
+                     "config_hash": config_hash},
+        )
+
+
 class ExtractionHasNoJob(Conflict):
     code = "extraction_has_no_job"
 

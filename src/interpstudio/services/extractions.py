@@ -36,6 +36,7 @@ from interpstudio.ml.store import APP_STORE_DIR, config_hash
 from interpstudio.services import jobs as job_service
 from interpstudio.services.dataset_params import TokenizationPolicySpec
 from interpstudio.services.extraction_errors import (
+    ExtractionAlreadyUnderway,
     ExtractionBusy,
     ExtractionHasNoJob,
     ExtractionModelNotFound,
@@ -232,18 +233,21 @@ def create_extraction(*, session: Session, settings: Settings, spec: ExtractionS
     from interpstudio.ml.extract_preflight import NotEnoughDisk
 
     model, tokenization, points = resolve_inputs(session=session, spec=spec)
+    stored = spec.model_dump(mode="json")
+    stored["hook_points_expanded"] = points
+    digest = config_hash({**{k: v for k, v in stored.items() if k not in UNHASHED},
+                          **store_spec(spec, model, tokenization)})
+    refuse_copy(session, digest)
     key = _report_key(settings, spec, model, tokenization)
     report = (preflight or _recent_report(key, settings)
               or preflight_extraction(session=session, settings=settings, spec=spec))
     if not report["disk_ok"]:
         raise NotEnoughDisk(path=DataPaths(settings.data_dir).extractions,
                             needed=report["bytes"]["total"], free=report["free_disk_bytes"])
-    stored = spec.model_dump(mode="json")
-    stored["hook_points_expanded"] = points
+    refuse_copy(session, digest)  # again: the preflight took seconds, another may have started
     row = repo.create(
         session, name=spec.name or f"{model.name}: {len(points)} hook points",
-        model_id=model.id, tokenization_id=tokenization.id, spec=stored,
-        config_hash=config_hash({**stored, **store_spec(spec, model, tokenization)}),
+        model_id=model.id, tokenization_id=tokenization.id, spec=stored, config_hash=digest,
         status="queued", precision_requested=precision_of(spec, model), preflight=report,
         counts={"tokens_total": report["plan"]["tokens"], "rows_total": report["plan"]["rows"],
                 "bytes_total": report["bytes"]["total"]},
@@ -252,6 +256,18 @@ def create_extraction(*, session: Session, settings: Settings, spec: ExtractionS
     job = job_service.create_job(session=session, kind="extract",
                                  params={"extraction_id": row.id})
     return repo.update(session, row, path=f"extractions/{row.id}", job_id=job.id)
+
+
+UNHASHED = ("name", "hook_points")  # a label, and the points as typed (their expansion is hashed)
+
+
+def refuse_copy(session: Session, digest: str, exclude_id: int | None = None) -> None:
+    """Refuse to queue a second run of a configuration that is queued or running (two tabs, two
+    terminals): it would compute the same store again beside the first. A finished one may be
+    run again."""
+    underway = repo.underway_with_config(session, digest, exclude_id=exclude_id)
+    if underway is not None:
+        raise ExtractionAlreadyUnderway(underway.id, underway.status, digest)
 
 
 def _job_for(session: Session, row: Extraction, action: str) -> Job:
@@ -272,6 +288,7 @@ def cancel_extraction(*, session: Session, extraction_id: int) -> Extraction:
 def resume_extraction(*, session: Session, extraction_id: int) -> Extraction:
     """Continue after the last whole shard (the job keeps its checkpoint)."""
     row = get_extraction(session=session, extraction_id=extraction_id)
+    refuse_copy(session, row.config_hash, exclude_id=row.id)
     job_service.resume_job(session=session, job_id=_job_for(session, row, "resume").id)
     return repo.update(session, row, status="queued", error_message=None)
 
@@ -281,6 +298,7 @@ def retry_extraction(*, session: Session, extraction_id: int) -> Extraction:
     results leave the row's counts (its planned totals stay), so that its bytes and speed are not
     shown beside the new run's progress."""
     row = get_extraction(session=session, extraction_id=extraction_id)
+    refuse_copy(session, row.config_hash, exclude_id=row.id)
     job_service.retry_job(session=session, job_id=_job_for(session, row, "retry").id)
     totals = {k: v for k, v in (row.counts or {}).items() if k.endswith("_total")}
     return repo.update(session, row, status="queued", error_message=None, counts=totals)

@@ -15,7 +15,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from interpstudio.db.base import utcnow
-from interpstudio.db.models import Extraction
+from interpstudio.db.models import ACTIVE_STATES, Extraction
 from interpstudio.db.repositories.rows import update as update  # the shared write
 
 
@@ -55,6 +55,16 @@ def list_extractions(
     total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
     rows = session.scalars(query.order_by(Extraction.id.desc()).limit(limit).offset(offset)).all()
     return list(rows), int(total)
+
+
+def underway_with_config(session: Session, config_hash: str,
+                         exclude_id: int | None = None) -> Extraction | None:
+    """The oldest queued or running extraction of this configuration, if any."""
+    query = select(Extraction).where(Extraction.config_hash == config_hash,
+                                     Extraction.status.in_(ACTIVE_STATES))
+    if exclude_id is not None:
+        query = query.where(Extraction.id != exclude_id)
+    return session.scalars(query.order_by(Extraction.id).limit(1)).first()
 
 
 def for_model(session: Session, model_id: int) -> list[Extraction]:

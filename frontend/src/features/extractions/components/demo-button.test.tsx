@@ -12,7 +12,7 @@ type Call = { method: string; path: string; body: unknown };
 
 /** A stand-in for the server's demo endpoints: the model is ready, the bundled text's import is
  * still running (job 31) and the tokenization is ready; `extractions` is what GET lists. */
-function fakeServer(extractions: unknown[] = []) {
+function fakeServer(extractions: unknown[] = [], created?: { status: number; body: unknown }) {
   const calls: Call[] = [];
   const json = (body: unknown, status = 200) => new Response(JSON.stringify(body),
     { status, headers: { "Content-Type": "application/json" } });
@@ -29,7 +29,9 @@ function fakeServer(extractions: unknown[] = []) {
     if (path === "/datasets/3/tokenizations") return json({ total: 1, items: [{ id: 5, model_id: 1,
       status: "ready", job_id: 32, policy: { requested: { max_length: 256, mode: "pack" } } }] });
     if (path === "/extractions" && method === "GET") return json({ total: extractions.length, items: extractions });
-    if (path === "/extractions") return json(makeExtraction({ id: 44 }), 201);
+    if (path === "/extractions") {
+      return created ? json(created.body, created.status) : json(makeExtraction({ id: 44 }), 201);
+    }
     return json({ total: 0, items: [] });
   });
   return { calls, spy };
@@ -105,6 +107,20 @@ describe("Run the demo", () => {
     const listed = calls.find((c) => c.method === "GET" && c.path.startsWith("/extractions?"));
     expect(listed?.path).toMatch(/model_id=1/);
     expect(listed?.path).toMatch(/tokenization_id=5/);
+    spy.mockRestore();
+  });
+
+  it("test_a_demo_another_tab_started_meanwhile_is_opened_not_reported_as_an_error", async () => {
+    const { calls, spy } = fakeServer([], { status: 409, body: { error: {
+      code: "extraction_already_underway", message: "extraction 47 with the same configuration",
+      details: { extraction_id: 47, status: "running" } } } });
+    const queryClient = createTestQueryClient();
+    queryClient.setQueryData(liveJobKey(31), makeJob({ id: 31, state: "succeeded" }));
+    const { router } = renderWithProviders(<DemoButton />, { queryClient });
+    await userEvent.click(screen.getByRole("button", { name: "Run the demo" }));
+    await vi.waitFor(() => expect(router.state.location.pathname).toBe("/extractions/47"));
+    expect(posted(calls, "/extractions")).toHaveLength(1);
+    expect(useDemoStore.getState().error).toBeNull();
     spy.mockRestore();
   });
 

@@ -5,10 +5,11 @@
  * Not responsible for the run's progress (the list shows it live).
  */
 import { type FormEvent, useMemo, useRef, useState } from "react";
+import { Link } from "react-router";
 import { Button } from "@/components/ui/button";
 import { ErrorMessage } from "@/components/ui/error-message";
 import { formatNumber } from "@/lib/format";
-import { useCreateExtraction } from "../api/create-extraction";
+import { underwayExtractionId, useCreateExtraction } from "../api/create-extraction";
 import {
   useDatasetOptions,
   useModelOptions,
@@ -232,6 +233,7 @@ export function ActivationExtractionConfig({ onCreated }: {
       </div>
       {refusal && <ErrorMessage error={refusal} title="Preflight refused:" />}
       {create.error && <ErrorMessage error={create.error} title="Could not start:" />}
+      <UnderwayLink error={create.error} />
       {stale && (
         <p className="muted" data-testid="preflight-stale">
           The settings changed since the last preflight: run Preflight again before starting.
@@ -240,6 +242,12 @@ export function ActivationExtractionConfig({ onCreated }: {
       {report && <PreflightPanel report={report} />}
     </form>
   );
+}
+
+function UnderwayLink({ error }: { error: unknown }) {
+  const id = underwayExtractionId(error);
+  if (id === null) return null;
+  return <p><Link to={`/extractions/${id}`}>Open extraction #{id}</Link> (already underway)</p>;
 }
 
 /** "quotes · #4 · 1,200 rows": two datasets of one name are told apart. */

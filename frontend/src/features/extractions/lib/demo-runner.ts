@@ -14,7 +14,7 @@ import { create } from "zustand";
 import type { Job } from "@/api/types";
 import { ApiError, apiRequest } from "@/lib/api-client";
 import { FINISHED_JOB_STATES, liveJobKey } from "@/lib/live-job";
-import { createExtraction } from "../api/create-extraction";
+import { createExtraction, underwayExtractionId } from "../api/create-extraction";
 import { extractionKeys } from "../api/extraction-keys";
 import {
   type DemoStep,
@@ -116,9 +116,16 @@ async function runChain(queryClient: QueryClient): Promise<number> {
   useDemoStore.setState({ step: "extract", jobId: null });
   const existing = await findDemoExtraction(model, tokenization);
   if (existing) return existing.id;
-  const extraction = await createExtraction(demoExtraction(model, tokenization));
-  void queryClient.invalidateQueries({ queryKey: extractionKeys.lists() });
-  return extraction.id;
+  try {
+    const extraction = await createExtraction(demoExtraction(model, tokenization));
+    void queryClient.invalidateQueries({ queryKey: extractionKeys.lists() });
+    return extraction.id;
+  } catch (error) {
+    // another tab started it between the search and the create: open that one
+    const underway = underwayExtractionId(error);
+    if (underway === null) throw error;
+    return underway;
+  }
 }
 
 /** One find-or-make step, then its job (if it has one still going) waited for; the row's id. */
