@@ -93,3 +93,21 @@ def test_extract_cli_refuses_an_invalid_option_value_with_the_valid_ones(
     ignored = run_cli(world, "extract", "--model", str(world.model_id), "--tokenization", "1",
                       "--every-k", "4", "--dry-run")  # found by a tester: silently ignored
     assert ignored.returncode == 2 and "--positions every_k" in ignored.stderr
+
+
+def test_extract_cli_refuses_a_copy_of_a_run_underway_before_loading_the_model(
+    world: ExtractionWorld,
+) -> None:
+    from interpstudio.services import extractions as service
+    from interpstudio.services.extraction_params import ExtractionSpec
+
+    tokenization_id = world.tokenization()
+    spec = ExtractionSpec(model_id=world.model_id, tokenization_id=tokenization_id,
+                          hook_points=["blocks.*.resid_post"], device="cpu")
+    with world.factory.begin() as session:  # queued: no worker runs in this test
+        queued = service.create_extraction(session=session, settings=world.settings, spec=spec).id
+    result = run_cli(world, "extract", "--model", str(world.model_id), "--tokenization",
+                     str(tokenization_id), "--hooks", "blocks.*.resid_post", "--device", "cpu")
+    assert result.returncode == 2, result.stderr  # a refusal, as every refused input
+    assert f"extraction {queued} with the same configuration" in result.stderr
+    assert "bound" not in result.stderr and "Traceback" not in result.stderr  # no preflight

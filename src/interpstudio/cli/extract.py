@@ -179,6 +179,8 @@ def run_extraction_command(settings: Settings, factory: sessionmaker[Session], s
     from interpstudio.services import extractions as service
 
     with factory() as session:
+        if not dry_run:  # before the preflight loads the model
+            service.refuse_copy_of(session=session, spec=spec)
         report = service.preflight_extraction(session=session, settings=settings, spec=spec)
     if not as_json:
         print_preflight(report)

@@ -235,9 +235,7 @@ def create_extraction(*, session: Session, settings: Settings, spec: ExtractionS
     model, tokenization, points = resolve_inputs(session=session, spec=spec)
     stored = spec.model_dump(mode="json")
     stored["hook_points_expanded"] = points
-    digest = config_hash({**{k: v for k, v in stored.items() if k not in UNHASHED},
-                          **store_spec(spec, model, tokenization)})
-    refuse_copy(session, digest)
+    digest = refuse_copy_of(session=session, spec=spec)
     key = _report_key(settings, spec, model, tokenization)
     report = (preflight or _recent_report(key, settings)
               or preflight_extraction(session=session, settings=settings, spec=spec))
@@ -268,6 +266,16 @@ def refuse_copy(session: Session, digest: str, exclude_id: int | None = None) ->
     underway = repo.underway_with_config(session, digest, exclude_id=exclude_id)
     if underway is not None:
         raise ExtractionAlreadyUnderway(underway.id, underway.status, digest)
+
+
+def refuse_copy_of(*, session: Session, spec: ExtractionSpec) -> str:
+    """``refuse_copy`` for a request (before its preflight loads the model); its config hash."""
+    model, tokenization, points = resolve_inputs(session=session, spec=spec)
+    stored = {**spec.model_dump(mode="json"), "hook_points_expanded": points}
+    digest = config_hash({**{k: v for k, v in stored.items() if k not in UNHASHED},
+                          **store_spec(spec, model, tokenization)})
+    refuse_copy(session, digest)
+    return digest
 
 
 def _job_for(session: Session, row: Extraction, action: str) -> Job:
