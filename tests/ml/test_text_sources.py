@@ -85,6 +85,53 @@ def test_detect_text_column_prefers_known_name_else_longest_string(tmp_path: Pat
     assert inspect_sources([path], ReadOptions()).detected_text_column == "review"
 
 
+BOM = b"\xef\xbb\xbf"
+BOM_FILES = {
+    "lines.txt": b"Hello world\r\nsecond\r\n", "rows.csv": b"text,id\r\nhello,1\r\nworld,2\r\n",
+    "rows.jsonl": b'{"text": "a"}\n{"text": "b"}\n', "rows.json": b'[{"text": "a"}, {"text": "b"}]',
+}  # fmt: skip
+BOM_ROWS = {"lines.txt": ["Hello world", "second"], "rows.csv": ["hello", "world"],
+            "rows.jsonl": ["a", "b"], "rows.json": ["a", "b"]}
+
+
+@pytest.mark.parametrize("name", sorted(BOM_FILES))
+def test_utf8_bom_at_the_start_of_a_file_is_dropped(tmp_path: Path, name: str) -> None:
+    path = tmp_path / name
+    path.write_bytes(BOM + BOM_FILES[name])
+    info = inspect_sources([path], ReadOptions())
+    if name != "lines.txt":
+        assert info.columns[0] == "text" and info.detected_text_column == "text"
+        assert inspect_sources([path], ReadOptions(text_column="text")).text_column == "text"
+    texts = list(iter_texts([path], ReadOptions(text_column=info.text_column)))
+    assert texts == BOM_ROWS[name]
+    if name == "lines.txt":
+        assert list(iter_texts([path], ReadOptions(txt_mode="file"))) == ["Hello world\nsecond"]
+
+
+def test_utf8_bom_is_dropped_at_byte_0_of_each_file_only(tmp_path: Path) -> None:
+    first, second = tmp_path / "a.txt", tmp_path / "b.txt"
+    first.write_bytes(BOM + b"one\n" + BOM + b"kept inside\n")
+    second.write_bytes(BOM + b"two\n")
+    assert list(iter_texts([first, second], ReadOptions())) == ["one", "\ufeffkept inside", "two"]
+    only_bom = tmp_path / "only-bom.jsonl"
+    only_bom.write_bytes(BOM)
+    with pytest.raises(EmptySource, match=r"only-bom\.jsonl"):
+        inspect_sources([only_bom], ReadOptions())
+    with pytest.raises(EmptySource):
+        list(iter_texts([only_bom], ReadOptions()))
+    bad = tmp_path / "bad.txt"  # byte offsets stay those of the file, BOM included
+    bad.write_bytes(BOM + b"caf\xe9\n")
+    with pytest.raises(NotUtf8) as caught:
+        list(iter_texts([bad], ReadOptions()))
+    assert caught.value.details["positions"][0]["byte_offset"] == 3 + 3
+
+
+def test_parquet_values_starting_with_u_feff_are_kept(tmp_path: Path) -> None:
+    path = tmp_path / "a.parquet"  # a binary format: no BOM; a leading U+FEFF is a value's text
+    pq.write_table(pa.table({"text": ["\ufeffvalue", "plain"]}), path)
+    assert list(iter_texts([path], ReadOptions(text_column="text"))) == ["\ufeffvalue", "plain"]
+
+
 def test_non_utf8_strict_reports_count_and_positions(tmp_path: Path) -> None:
     path = tmp_path / "latin1.txt"
     path.write_bytes("ok\ncaf\xe9 cr\xe8me\nfine\n\xff\n".encode("latin-1"))

@@ -25,6 +25,7 @@ from interpstudio.ml.text_sources import (
     csv_rows,
     decoded_lines,
     file_format,
+    is_empty_file,
     load_json_records,
     open_parquet,
 )
@@ -110,7 +111,7 @@ def inspect_sources(paths: list[Path], options: ReadOptions) -> SourceInfo:
     columns: list[str] = []
     detected: str | None = None
     for path, fmt in zip(paths, formats, strict=True):
-        if path.stat().st_size == 0:
+        if is_empty_file(path):
             raise EmptySource(f"{path.name}: the file is empty; remove it or give a file with "
                               "text", file=path.name)
         if fmt == "txt" or columns:

@@ -4,7 +4,10 @@ Formats (chosen by extension): ``.txt`` (one document per line, or the whole fil
 document), ``.jsonl`` / ``.ndjson`` (one JSON object per line), ``.json`` (a list of objects or
 strings, or ``{"data": [...]}``; read whole, so capped at ``max_json_bytes``), ``.csv`` (header
 row, RFC 4180 quoting, multi-line fields) and ``.parquet`` (pyarrow, one row group at a time).
-Several files are read one after another as one stream of rows.
+Several files are read one after another as one stream of rows. A UTF-8 byte order mark at the
+start of a text file (what Excel and Windows Notepad write) is dropped as the encoding marker it
+is, so it never reaches the first row, a CSV column name or a JSON line; U+FEFF anywhere else
+is text and kept.
 
 Bad input raises a ``TextSourceError`` naming the file, the line or row, and what to do: bytes that
 are not UTF-8 (under the ``strict`` decode policy; ``replace`` swaps them for U+FFFD and reports
@@ -36,6 +39,7 @@ FORMATS: dict[str, str] = {
 }  # fmt: skip
 MAX_REPORTED_POSITIONS = 20
 READ_CHUNK = 1 << 20  # 1 MiB
+UTF8_BOM = b"\xef\xbb\xbf"  # at byte 0: an encoding marker (Excel, Notepad), never text
 
 
 class TextSourceError(InvalidInput):
@@ -157,9 +161,16 @@ def _finish_strict_scan(path: Path, lines: Iterator[tuple[int, int, bytes]], err
 
 
 def iter_raw_lines(path: Path, max_record_bytes: int) -> Iterator[tuple[int, int, bytes]]:
-    """Yield ``(line_number, byte_offset, bytes)`` without the newline; never holds a huge line."""
+    """Yield ``(line_number, byte_offset, bytes)`` without the newline; never holds a huge line.
+
+    A UTF-8 BOM at byte 0 is skipped (line 1 then starts at byte 3): it marks the encoding and
+    is not part of the first row, CSV header or JSON line. Elsewhere U+FEFF is text and kept."""
     line_number, offset, pending = 1, 0, bytearray()
     with open(path, "rb") as handle:
+        if handle.read(len(UTF8_BOM)) == UTF8_BOM:
+            offset = len(UTF8_BOM)
+        else:
+            handle.seek(0)
         while chunk := handle.read(READ_CHUNK):
             start = 0
             while (end := chunk.find(b"\n", start)) != -1:
@@ -174,6 +185,15 @@ def iter_raw_lines(path: Path, max_record_bytes: int) -> Iterator[tuple[int, int
             _check_record_size(path, line_number, len(pending), max_record_bytes)
     if pending:
         yield line_number, offset, bytes(pending).removesuffix(b"\r")
+
+
+def is_empty_file(path: Path) -> bool:
+    """No bytes, or only a UTF-8 BOM: nothing to read."""
+    size = path.stat().st_size
+    if size > len(UTF8_BOM):
+        return False
+    with open(path, "rb") as handle:
+        return handle.read() in (b"", UTF8_BOM)
 
 
 def _check_record_size(path: Path, line: int, size: int, limit: int) -> None:
@@ -334,7 +354,7 @@ def iter_texts(paths: Iterable[Path], options: ReadOptions,
     column = options.text_column
     for path in paths:
         fmt = file_format(path)
-        if path.stat().st_size == 0:
+        if is_empty_file(path):
             raise EmptySource(f"{path.name}: the file is empty; remove it or give a file with "
                               "text", file=path.name)
         if fmt == "txt":
