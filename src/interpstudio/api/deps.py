@@ -1,4 +1,5 @@
-"""FastAPI dependencies: settings, a transactional session, and load-or-404 helpers.
+"""FastAPI dependencies: settings, the data dir's paths, a transactional session, and
+load-or-404 helpers.
 
 ``SessionDep`` commits when the route returns and rolls back on error. This module is NOT
 responsible for authentication (``auth.py``).
@@ -13,6 +14,7 @@ from anyio import from_thread
 from fastapi import Depends, Path, Request
 from sqlalchemy.orm import Session
 
+from interpstudio.core.paths import DataPaths
 from interpstudio.core.settings import Settings
 from interpstudio.db.base import MAX_ID
 from interpstudio.db.models import Job
@@ -21,6 +23,10 @@ from interpstudio.services import jobs as job_service
 
 def get_app_settings(request: Request) -> Settings:
     return request.app.state.settings
+
+
+def get_paths(request: Request) -> DataPaths:
+    return request.app.state.paths
 
 
 def get_session(request: Request) -> Iterator[Session]:
@@ -39,6 +45,7 @@ def get_session(request: Request) -> Iterator[Session]:
 
 
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
+PathsDep = Annotated[DataPaths, Depends(get_paths)]
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 RowIdPath = Annotated[int, Path(ge=1, le=MAX_ID)]  # a row id in the URL: above MAX_ID is a 422
 

@@ -32,7 +32,7 @@ from interpstudio.api.dataset_schemas import (
     TokenizationPreview,
     TokenizationRead,
 )
-from interpstudio.api.deps import SessionDep, SettingsDep
+from interpstudio.api.deps import PathsDep, SessionDep, SettingsDep
 from interpstudio.api.schemas import ErrorResponse
 from interpstudio.api.uploads import receive_upload
 from interpstudio.core.errors import InvalidInput
@@ -117,18 +117,18 @@ def rename_dataset(dataset: DatasetDep, body: DatasetUpdate, session: SessionDep
 
 
 @router.delete("/datasets/{dataset_id}", response_model=DatasetDeleted)
-def delete_dataset(dataset: DatasetDep, session: SessionDep, request: Request,
+def delete_dataset(dataset: DatasetDep, session: SessionDep, paths: PathsDep,
                    force: bool = False) -> dict[str, Any]:
-    return service.delete_dataset(session=session, paths=request.app.state.paths,
+    return service.delete_dataset(session=session, paths=paths,
                                   dataset_id=dataset.id, force=force)
 
 
 @router.get("/datasets/{dataset_id}/preview", response_model=DatasetPreview)
-def preview_dataset(dataset: DatasetDep, session: SessionDep, request: Request,
+def preview_dataset(dataset: DatasetDep, session: SessionDep, paths: PathsDep,
                     offset: Offset = 0, limit: Annotated[int, Query(ge=1, le=200)] = 20,
                     random: bool = False, seed: Annotated[int, Query(ge=0)] = 0
                     ) -> DatasetPreview:
-    rows, total = service.preview_rows(session=session, paths=request.app.state.paths,
+    rows, total = service.preview_rows(session=session, paths=paths,
                                        dataset_id=dataset.id, offset=offset, limit=limit,
                                        random=random, seed=seed)
     return DatasetPreview(items=[PreviewRow(row=r, text=t) for r, t in rows], total=total,
@@ -138,9 +138,9 @@ def preview_dataset(dataset: DatasetDep, session: SessionDep, request: Request,
 @router.post("/datasets/{dataset_id}/tokenizations", response_model=TokenizationRead,
              status_code=status.HTTP_201_CREATED)
 def create_tokenization(dataset: DatasetDep, body: TokenizationCreate, session: SessionDep,
-                        request: Request) -> TokenizationRead:
+                        paths: PathsDep) -> TokenizationRead:
     created = tokenization_service.create_tokenization(
-        session=session, paths=request.app.state.paths, dataset_id=dataset.id,
+        session=session, paths=paths, dataset_id=dataset.id,
         model_id=body.model_id, policy=body.policy, batch_rows=body.batch_rows)
     return TokenizationRead.from_row(created, session)
 
@@ -156,9 +156,9 @@ def list_tokenizations(dataset: DatasetDep, session: SessionDep, limit: Limit = 
 
 @router.post("/datasets/{dataset_id}/tokenize-preview", response_model=PolicyPreview)
 def preview_policy(dataset: DatasetDep, body: PolicyPreviewRequest, session: SessionDep,
-                   request: Request) -> dict[str, Any]:
+                   paths: PathsDep) -> dict[str, Any]:
     return tokenization_service.dry_run_policy(
-        session=session, paths=request.app.state.paths, dataset_id=dataset.id,
+        session=session, paths=paths, dataset_id=dataset.id,
         model_id=body.model_id, policy=body.policy, limit=body.limit)
 
 
@@ -168,18 +168,18 @@ def get_tokenization(tokenization: TokenizationDep, session: SessionDep) -> Toke
 
 
 @router.get("/tokenizations/{tokenization_id}/preview", response_model=TokenizationPreview)
-def preview_tokenization(tokenization: TokenizationDep, session: SessionDep, request: Request,
+def preview_tokenization(tokenization: TokenizationDep, session: SessionDep, paths: PathsDep,
                          offset: Offset = 0, limit: Annotated[int, Query(ge=1, le=50)] = 5
                          ) -> dict[str, Any]:
     items, total = tokenization_service.preview_tokenization(
-        session=session, paths=request.app.state.paths, tokenization_id=tokenization.id,
+        session=session, paths=paths, tokenization_id=tokenization.id,
         offset=offset, limit=limit)
     return {"items": items, "total": total}
 
 
 @router.delete("/tokenizations/{tokenization_id}", status_code=status.HTTP_204_NO_CONTENT)
-def delete_tokenization(tokenization: TokenizationDep, session: SessionDep, request: Request,
+def delete_tokenization(tokenization: TokenizationDep, session: SessionDep, paths: PathsDep,
                         force: bool = False) -> Response:
-    tokenization_service.delete_tokenization(session=session, paths=request.app.state.paths,
+    tokenization_service.delete_tokenization(session=session, paths=paths,
                                              tokenization_id=tokenization.id, force=force)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

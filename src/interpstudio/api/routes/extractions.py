@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, Response, status
+from fastapi import APIRouter, Query, Response, status
+from sqlalchemy.orm import Session
 
-from interpstudio.api.deps import SessionDep, SettingsDep
+from interpstudio.api.deps import PathsDep, SessionDep, SettingsDep
 from interpstudio.api.extraction_schemas import (
     ExportCreate,
     ExportRead,
@@ -22,6 +23,7 @@ from interpstudio.api.extraction_schemas import (
     SamplesRead,
     StatsRead,
 )
+from interpstudio.core.paths import DataPaths
 from interpstudio.db.base import MAX_ID
 from interpstudio.db.models import Extraction
 from interpstudio.services import extractions as service
@@ -30,9 +32,8 @@ from interpstudio.services.extraction_params import ExtractionSpec
 router = APIRouter(tags=["extractions"])
 
 
-def _read(request: Request, session: SessionDep, row: Extraction) -> ExtractionRead:
-    return ExtractionRead.from_row(row, service.extraction_job(session=session, row=row),
-                                   request.app.state.paths)
+def _read(paths: DataPaths, session: Session, row: Extraction) -> ExtractionRead:
+    return ExtractionRead.from_row(row, service.extraction_job(session=session, row=row), paths)
 
 
 @router.post("/extractions/preflight", response_model=PreflightRead)
@@ -46,16 +47,16 @@ def preflight(body: ExtractionPreflightRequest, session: SessionDep,
 
 @router.post("/extractions", response_model=ExtractionRead, status_code=status.HTTP_201_CREATED)
 def create_extraction(body: ExtractionCreate, session: SessionDep,
-                      settings: SettingsDep, request: Request) -> ExtractionRead:
+                      settings: SettingsDep, paths: PathsDep) -> ExtractionRead:
     row = service.create_extraction(session=session, settings=settings,
                                     spec=ExtractionSpec(**body.model_dump()))
-    return _read(request, session, row)
+    return _read(paths, session, row)
 
 
 @router.get("/extractions", response_model=ExtractionList)
 def list_extractions(
     session: SessionDep,
-    request: Request,
+    paths: PathsDep,
     status_: Annotated[list[ExtractionStatus], Query(alias="status", max_length=16)] = [],  # noqa: B006
     model_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
     tokenization_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
@@ -66,57 +67,57 @@ def list_extractions(
     rows, total = service.list_extractions(session=session, statuses=list(status_),
                                            model_id=model_id, tokenization_id=tokenization_id,
                                            search=q, limit=limit, offset=offset)
-    return ExtractionList(items=[_read(request, session, row) for row in rows], total=total)
+    return ExtractionList(items=[_read(paths, session, row) for row in rows], total=total)
 
 
 @router.get("/extractions/{extraction_id}", response_model=ExtractionRead)
 def get_extraction(row: ExtractionDep, session: SessionDep,
-                   request: Request) -> ExtractionRead:
-    return _read(request, session, row)
+                   paths: PathsDep) -> ExtractionRead:
+    return _read(paths, session, row)
 
 
 @router.post("/extractions/{extraction_id}/cancel", response_model=ExtractionRead)
 def cancel_extraction(row: ExtractionDep, session: SessionDep,
-                      request: Request) -> ExtractionRead:
-    return _read(request, session, service.cancel_extraction(session=session, extraction_id=row.id))
+                      paths: PathsDep) -> ExtractionRead:
+    return _read(paths, session, service.cancel_extraction(session=session, extraction_id=row.id))
 
 
 @router.post("/extractions/{extraction_id}/resume", response_model=ExtractionRead)
 def resume_extraction(row: ExtractionDep, session: SessionDep,
-                      request: Request) -> ExtractionRead:
-    return _read(request, session, service.resume_extraction(session=session, extraction_id=row.id))
+                      paths: PathsDep) -> ExtractionRead:
+    return _read(paths, session, service.resume_extraction(session=session, extraction_id=row.id))
 
 
 @router.post("/extractions/{extraction_id}/retry", response_model=ExtractionRead)
 def retry_extraction(row: ExtractionDep, session: SessionDep,
-                     request: Request) -> ExtractionRead:
-    return _read(request, session, service.retry_extraction(session=session, extraction_id=row.id))
+                     paths: PathsDep) -> ExtractionRead:
+    return _read(paths, session, service.retry_extraction(session=session, extraction_id=row.id))
 
 
 @router.delete("/extractions/{extraction_id}", status_code=status.HTTP_204_NO_CONTENT)
-def delete_extraction(row: ExtractionDep, session: SessionDep, request: Request) -> Response:
-    service.delete_extraction(session=session, paths=request.app.state.paths,
+def delete_extraction(row: ExtractionDep, session: SessionDep, paths: PathsDep) -> Response:
+    service.delete_extraction(session=session, paths=paths,
                               extraction_id=row.id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.get("/extractions/{extraction_id}/stats", response_model=StatsRead)
-def extraction_stats(row: ExtractionDep, request: Request,
+def extraction_stats(row: ExtractionDep, paths: PathsDep,
                      per_dim: Annotated[bool, Query()] = False,
                      group: GroupQuery = "all") -> StatsRead:
-    return StatsRead(**service.read_stats(paths=request.app.state.paths, row=row,
+    return StatsRead(**service.read_stats(paths=paths, row=row,
                                           per_dim=per_dim, group=group))
 
 
 @router.get("/extractions/{extraction_id}/samples", response_model=SamplesRead)
-def extraction_samples(row: ExtractionDep, request: Request,
+def extraction_samples(row: ExtractionDep, paths: PathsDep,
                        group: GroupQuery = "all") -> SamplesRead:
-    return SamplesRead(**service.read_samples(paths=request.app.state.paths, row=row,
+    return SamplesRead(**service.read_samples(paths=paths, row=row,
                                               group=group))
 
 
 @router.post("/extractions/{extraction_id}/export", response_model=ExportRead)
-def export_extraction(row: ExtractionDep, body: ExportCreate, request: Request) -> ExportRead:
+def export_extraction(row: ExtractionDep, body: ExportCreate, paths: PathsDep) -> ExportRead:
     return ExportRead(**service.export_extraction(
-        paths=request.app.state.paths, row=row, hook_names=body.hook_names,
+        paths=paths, row=row, hook_names=body.hook_names,
         context_size=body.context_size, dtype=body.dtype))

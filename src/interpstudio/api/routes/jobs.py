@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, Response, status
+from fastapi import APIRouter, Query, Response, status
 
-from interpstudio.api.deps import JobDep, SessionDep
+from interpstudio.api.deps import JobDep, PathsDep, SessionDep
 from interpstudio.api.schemas import JobKind, JobList, JobRead, JobState, SelftestCreate
 from interpstudio.services import jobs as service
 
@@ -47,8 +47,8 @@ def retry_job(job: JobDep, session: SessionDep) -> JobRead:
 
 
 @router.delete("/jobs/{job_id}", status_code=status.HTTP_204_NO_CONTENT)
-def delete_job(job: JobDep, session: SessionDep, request: Request) -> Response:
-    service.delete_job(session=session, job_id=job.id, paths=request.app.state.paths)
+def delete_job(job: JobDep, session: SessionDep, paths: PathsDep) -> Response:
+    service.delete_job(session=session, job_id=job.id, paths=paths)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request, Response, status
+from fastapi import APIRouter, Query, Response, status
 
-from interpstudio.api.deps import SessionDep, SettingsDep
+from interpstudio.api.deps import PathsDep, SessionDep, SettingsDep
 from interpstudio.api.model_schemas import (
     ModelArchitectureRead,
     ModelBundledCreate,
@@ -105,9 +105,9 @@ def update_model(model: ModelDep, body: ModelUpdate, session: SessionDep) -> Mod
 
 
 @router.delete("/models/{model_id}", status_code=status.HTTP_204_NO_CONTENT)
-def delete_model(model: ModelDep, session: SessionDep, request: Request,
+def delete_model(model: ModelDep, session: SessionDep, paths: PathsDep,
                  force: bool = False) -> Response:
-    service.delete_model(session=session, model_id=model.id, paths=request.app.state.paths,
+    service.delete_model(session=session, model_id=model.id, paths=paths,
                          force=force)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
@@ -121,25 +121,25 @@ def cancel_model(model: ModelDep, session: SessionDep, keep_partial: bool = Fals
 
 
 @router.post("/models/{model_id}/resume", response_model=ModelRead)
-def resume_model(model: ModelDep, session: SessionDep, request: Request,
+def resume_model(model: ModelDep, session: SessionDep, paths: PathsDep,
                  body: ModelJobAction | None = None) -> ModelRead:
     resumed = service.resume_model(session=session, model_id=model.id,
-                                   paths=request.app.state.paths,
+                                   paths=paths,
                                    token=secret(body.token) if body else None)
     return ModelRead.from_model(resumed, session)
 
 
 @router.post("/models/{model_id}/retry", response_model=ModelRead)
-def retry_model(model: ModelDep, session: SessionDep, request: Request,
+def retry_model(model: ModelDep, session: SessionDep, paths: PathsDep,
                 body: ModelJobAction | None = None) -> ModelRead:
     retried = service.retry_model(session=session, model_id=model.id,
-                                  paths=request.app.state.paths,
+                                  paths=paths,
                                   token=secret(body.token) if body else None)
     return ModelRead.from_model(retried, session)
 
 
 @router.get("/models/{model_id}/architecture", response_model=ModelArchitectureRead)
 def get_model_architecture(model: ModelDep, session: SessionDep,
-                           request: Request) -> dict[str, Any]:
+                           paths: PathsDep) -> dict[str, Any]:
     return service.read_architecture(session=session, model_id=model.id,
-                                     paths=request.app.state.paths)
+                                     paths=paths)
