@@ -19,7 +19,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import make_url
 
-from helpers import make_settings
+from helpers import LOOPBACK, make_settings
 from interpstudio.api.app import create_app
 from interpstudio.core.settings import Settings
 from interpstudio.db.migrate import upgrade
@@ -92,7 +92,7 @@ def session_factory(settings: Settings):  # type: ignore[no-untyped-def]
 
 @pytest.fixture
 def client(sqlite_settings: Settings) -> Iterator[TestClient]:
-    with TestClient(create_app(sqlite_settings, job_feed_interval_s=0.05,
+    with TestClient(base_url=LOOPBACK, app=create_app(sqlite_settings, job_feed_interval_s=0.05,
                                system_interval_s=0.2)) as test_client:
         yield test_client
 

@@ -15,6 +15,10 @@ import pytest
 
 from interpstudio.core.settings import Settings
 
+# a TestClient's requests name this host, as a browser on the same machine does (its default,
+# "testserver", is not a loopback name, which the origin guard refuses without an API key)
+LOOPBACK = "http://127.0.0.1"
+
 
 def make_settings(tmp_path: Path, database_url: str | None = None, **overrides: Any) -> Settings:
     values: dict[str, Any] = {

@@ -9,7 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 from starlette.testclient import WebSocketDenialResponse
 
-from helpers import make_settings
+from helpers import LOOPBACK, make_settings
 from interpstudio.api.app import create_app
 from interpstudio.core.settings import SettingsError, get_settings
 from interpstudio.db.migrate import upgrade
@@ -29,7 +29,7 @@ def test_non_loopback_host_without_key_refuses_to_start(tmp_path: Path) -> None:
 def keyed_client(tmp_path: Path):
     settings = make_settings(tmp_path, api_key=KEY)
     upgrade(settings.resolved_database_url)
-    with TestClient(create_app(settings)) as client:
+    with TestClient(base_url=LOOPBACK, app=create_app(settings)) as client:
         yield client
 
 
@@ -60,7 +60,7 @@ def test_websocket_needs_the_key(keyed_client: TestClient) -> None:
     ):
         pass
     assert info.value.status_code == 401
-    with keyed_client.websocket_connect(f"/api/v1/ws?api_key={KEY}") as ws:
+    with keyed_client.websocket_connect(f"ws://127.0.0.1/api/v1/ws?api_key={KEY}") as ws:
         assert ws.receive_json()["type"] == "snapshot"
 
 

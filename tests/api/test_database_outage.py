@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from helpers import make_settings, wait_for
+from helpers import LOOPBACK, make_settings, wait_for
 from interpstudio.api.app import create_app
 from interpstudio.db.migrate import upgrade
 from tcp_proxy import database_proxy
@@ -25,7 +25,8 @@ def test_requests_during_an_outage_are_503_and_work_again_after(
     upgrade(postgres_url)
     with database_proxy(postgres_url) as (proxy, proxied_url):
         settings = make_settings(tmp_path, proxied_url)
-        with TestClient(create_app(settings, job_feed_interval_s=0.05)) as client:
+        app = create_app(settings, job_feed_interval_s=0.05)
+        with TestClient(base_url=LOOPBACK, app=app) as client:
             created = client.post("/api/v1/selftest", json={"iterations": 1})
             assert created.status_code == 201
             proxy.outage(2.0)

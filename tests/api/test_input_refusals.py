@@ -10,6 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 
+from helpers import LOOPBACK
 from interpstudio.api.app import create_app
 from interpstudio.api.deps import SessionDep
 from interpstudio.core.settings import Settings
@@ -21,7 +22,7 @@ TOO_BIG = MAX_ID + 1  # 2**31: what a 32-bit PostgreSQL Integer column cannot ho
 @pytest.fixture
 def api(settings: Settings) -> Iterator[TestClient]:
     """The app on a fresh database of each backend (tests using it run twice)."""
-    with TestClient(create_app(settings)) as client:
+    with TestClient(base_url=LOOPBACK, app=create_app(settings)) as client:
         yield client
 
 
@@ -79,7 +80,7 @@ def test_a_value_the_database_refuses_is_422_not_500(postgres_url: str, tmp_path
         return {}
 
     app.router.routes.insert(0, app.router.routes.pop())  # ahead of the UI's catch-all
-    with TestClient(app) as client:
+    with TestClient(base_url=LOOPBACK, app=app) as client:
         response = client.get("/api/v1/test-out-of-range")
     assert response.status_code == 422, response.text
     error = response.json()["error"]

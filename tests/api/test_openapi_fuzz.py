@@ -15,7 +15,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from helpers import make_settings
+from helpers import LOOPBACK, make_settings
 from interpstudio.api.app import create_app
 from interpstudio.db.migrate import upgrade
 
@@ -30,7 +30,8 @@ def _app():  # type: ignore[no-untyped-def]
     hub = HubServer()
     hub.start()
     app_settings = make_settings(Path(tempfile.mkdtemp(prefix="interpstudio-fuzz-")),
-                                 hf_endpoint=hub.url)
+                                 hf_endpoint=hub.url,
+                                 allowed_hosts=["testserver"])  # the name schemathesis sends
     upgrade(app_settings.resolved_database_url)
     return create_app(app_settings), hub
 
@@ -44,7 +45,7 @@ def _seed_jobs():  # type: ignore[no-untyped-def]
     """A few real jobs so id-based operations hit existing rows too."""
     from fastapi.testclient import TestClient
 
-    with TestClient(APP) as client:
+    with TestClient(base_url=LOOPBACK, app=APP) as client:
         for _ in range(3):
             client.post("/api/v1/selftest", json={})
         client.post("/api/v1/jobs/1/cancel")

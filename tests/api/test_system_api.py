@@ -34,10 +34,10 @@ from interpstudio.core.settings import Settings
 from interpstudio.db.migrate import upgrade
 s = Settings(data_dir={str(tmp_path)!r}, workers=0)
 upgrade(s.resolved_database_url)
-with TestClient(create_app(s)) as c:
+with TestClient(base_url="http://127.0.0.1", app=create_app(s)) as c:
     codes = [c.get(p).status_code for p in ("/api/v1/system", "/api/v1/jobs", "/api/v1/health")]
     codes.append(c.post("/api/v1/selftest", json={{}}).status_code)
-    with c.websocket_connect("/api/v1/ws") as ws:
+    with c.websocket_connect("ws://127.0.0.1/api/v1/ws") as ws:
         ws.receive_json()
 print(json.dumps({{"codes": codes, "torch": "torch" in sys.modules}}))
 """

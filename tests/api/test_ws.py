@@ -19,14 +19,14 @@ def _receive_until(ws, predicate, limit: int = 500) -> list[dict]:
 
 def test_snapshot_lists_active_jobs_on_connect(client: TestClient) -> None:
     job = client.post("/api/v1/selftest", json={}).json()
-    with client.websocket_connect("/api/v1/ws") as ws:
+    with client.websocket_connect("ws://127.0.0.1/api/v1/ws") as ws:
         snapshot = ws.receive_json()
     assert snapshot["type"] == "snapshot"
     assert [j["id"] for j in snapshot["jobs"]] == [job["id"]]
 
 
 def test_progress_events_arrive_and_increase(client: TestClient, sqlite_settings, worker_thread):
-    with client.websocket_connect("/api/v1/ws") as ws:
+    with client.websocket_connect("ws://127.0.0.1/api/v1/ws") as ws:
         assert ws.receive_json()["type"] == "snapshot"
         ws.send_json({"type": "subscribe", "job_ids": None, "system": False})
         worker_thread(sqlite_settings)
@@ -46,7 +46,7 @@ def test_progress_events_arrive_and_increase(client: TestClient, sqlite_settings
 def test_subscription_to_job_ids_filters_other_jobs(client: TestClient) -> None:
     first = client.post("/api/v1/selftest", json={}).json()
     second = client.post("/api/v1/selftest", json={}).json()
-    with client.websocket_connect("/api/v1/ws") as ws:
+    with client.websocket_connect("ws://127.0.0.1/api/v1/ws") as ws:
         ws.receive_json()
         ws.send_json({"type": "subscribe", "job_ids": [second["id"]], "system": False})
         ws.send_json({"type": "ping"})
@@ -59,7 +59,7 @@ def test_subscription_to_job_ids_filters_other_jobs(client: TestClient) -> None:
 
 
 def test_system_metrics_are_pushed(client: TestClient) -> None:
-    with client.websocket_connect("/api/v1/ws") as ws:
+    with client.websocket_connect("ws://127.0.0.1/api/v1/ws") as ws:
         ws.receive_json()
         metrics = _receive_until(ws, lambda m: m["type"] == "system.metrics")[-1]["system"]
     assert metrics["cpu"]["count"] >= 1
@@ -68,12 +68,18 @@ def test_system_metrics_are_pushed(client: TestClient) -> None:
 
 
 def test_invalid_client_messages_get_error_not_disconnect(client: TestClient) -> None:
-    with client.websocket_connect("/api/v1/ws") as ws:
+    with client.websocket_connect("ws://127.0.0.1/api/v1/ws") as ws:
         ws.receive_json()
         ws.send_text("not json")
         assert _receive_until(ws, lambda m: m["type"] == "error")[-1]["error"]["code"] == (
             "invalid_message")
         ws.send_json({"type": "subscribe", "job_ids": ["x"]})
         assert _receive_until(ws, lambda m: m["type"] == "error")
+        # found by a tester: 1e400 (JSON's infinity) closed the socket with a server traceback,
+        # 1.9 was read as job 1
+        for bad in ("[1e400]", "[1.9]", "[true]", "3"):
+            ws.send_text(f'{{"type": "subscribe", "job_ids": {bad}}}')
+            error = _receive_until(ws, lambda m: m["type"] == "error")[-1]["error"]
+            assert error["code"] == "invalid_message", bad
         ws.send_json({"type": "ping"})
         assert _receive_until(ws, lambda m: m["type"] == "pong")

@@ -46,6 +46,16 @@ def test_invalid_values_fail_naming_the_variable(
 
 
 def test_api_key_is_secret_in_repr(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("INTERPSTUDIO_API_KEY", "topsecret")
+    monkeypatch.setenv("INTERPSTUDIO_API_KEY", "topsecret-0123456789")
     settings = get_settings()
     assert "topsecret" not in repr(settings) and "topsecret" not in str(settings.model_dump())
+
+
+def test_an_empty_or_short_api_key_is_refused_at_start(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Found by a tester: ``INTERPSTUDIO_API_KEY=`` (a variable set from an unset one) passed the
+    off-loopback check, and an empty ``X-API-Key`` header then matched it."""
+    for key in ("", "   ", "short-key"):
+        monkeypatch.setenv("INTERPSTUDIO_API_KEY", key)
+        with pytest.raises(SettingsError) as info:
+            get_settings(host="0.0.0.0")
+        assert "INTERPSTUDIO_API_KEY" in info.value.message and "16" in info.value.message

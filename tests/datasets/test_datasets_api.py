@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from helpers import wait_for
+from helpers import LOOPBACK, wait_for
 from hub_server import HubServer
 from hub_server.tiny_datasets import JSONL_FILE, tiny_dataset_rows
 from interpstudio.api.app import create_app
@@ -23,7 +23,7 @@ ROWS = [r["text"] for r in tiny_dataset_rows()]
 
 @pytest.fixture
 def api(ds_settings: Settings) -> Iterator[TestClient]:
-    with TestClient(create_app(ds_settings, job_feed_interval_s=0.05,
+    with TestClient(base_url=LOOPBACK, app=create_app(ds_settings, job_feed_interval_s=0.05,
                                system_interval_s=0.2)) as client:
         yield client
 
@@ -206,7 +206,7 @@ def test_tokenize_progress_and_a_forced_delete_arrive_over_websocket(
     created = api.post(API, json={"source": "bundled"}).json()
     worker_thread(ds_settings)
     wait_dataset(f"{API}/{created['id']}", "ready")
-    with api.websocket_connect("/api/v1/ws") as ws:
+    with api.websocket_connect("ws://127.0.0.1/api/v1/ws") as ws:
         assert ws.receive_json()["type"] == "snapshot"
         ws.send_json({"type": "subscribe", "job_ids": None, "system": False})
         tok = api.post(f"{API}/{created['id']}/tokenizations",
@@ -244,7 +244,7 @@ def test_hub_import_progress_arrives_over_websocket_and_increases(
 
     hub.add_dataset("org/big-ds", write_incompressible_dataset(tmp_path / "big-ds"))
     hub.faults.set_throttle(10_000_000)
-    with api.websocket_connect("/api/v1/ws") as ws:
+    with api.websocket_connect("ws://127.0.0.1/api/v1/ws") as ws:
         assert ws.receive_json()["type"] == "snapshot"
         ws.send_json({"type": "subscribe", "job_ids": None, "system": False})
         created = api.post(API, json={"repo_id": "org/big-ds"}).json()
@@ -275,7 +275,7 @@ def test_local_import_progress_arrives_over_websocket_and_increases(
     with source.open("w") as f:
         for i in range(600_000):  # ~2 s of reading: about 8 row counts at 4 writes/s
             f.write(line % f"row {i} of a local file large enough to take a few seconds to read")
-    with api.websocket_connect("/api/v1/ws") as ws:
+    with api.websocket_connect("ws://127.0.0.1/api/v1/ws") as ws:
         assert ws.receive_json()["type"] == "snapshot"
         ws.send_json({"type": "subscribe", "job_ids": None, "system": False})
         created = api.post(API, json={"source": "local", "paths": [str(source)]})
@@ -336,7 +336,7 @@ def test_a_hub_that_cannot_be_reached_is_a_clear_error(ds_settings: Settings) ->
         probe.bind(("127.0.0.1", 0))
         closed = probe.getsockname()[1]
     settings = ds_settings.model_copy(update={"hf_endpoint": f"http://127.0.0.1:{closed}"})
-    with TestClient(create_app(settings)) as client:
+    with TestClient(base_url=LOOPBACK, app=create_app(settings)) as client:
         response = client.post(API, json={"source": "hub", "repo_id": "org/name"})
     assert response.status_code == 502, response.text
     error = response.json()["error"]

@@ -13,7 +13,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from extraction_world import ExtractionWorld
-from helpers import wait_for
+from helpers import LOOPBACK, wait_for
 from interpstudio.api.app import create_app
 from interpstudio.core.settings import Settings
 from interpstudio.ml import open_activations
@@ -23,7 +23,7 @@ API = "/api/v1/extractions"
 
 @pytest.fixture
 def api(world: ExtractionWorld) -> Iterator[TestClient]:
-    with TestClient(create_app(world.settings, job_feed_interval_s=0.05,
+    with TestClient(base_url=LOOPBACK, app=create_app(world.settings, job_feed_interval_s=0.05,
                                system_interval_s=0.5)) as client:
         yield client
 
@@ -50,7 +50,7 @@ def test_preflight_create_progress_stats_samples_export_delete(
     assert report["calibration"]["tokens_per_s"] > 0
     assert report["model"]["precision_used"] == "fp32"
 
-    with api.websocket_connect("/api/v1/ws") as ws:
+    with api.websocket_connect("ws://127.0.0.1/api/v1/ws") as ws:
         assert ws.receive_json()["type"] == "snapshot"
         ws.send_json({"type": "subscribe", "job_ids": None, "system": False})
         created = api.post(API, json=body(world, tokenization_id, batch_size=1))

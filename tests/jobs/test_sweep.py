@@ -21,7 +21,7 @@ from pathlib import Path
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session, sessionmaker
 
-from helpers import make_settings, wait_for
+from helpers import LOOPBACK, make_settings, wait_for
 from interpstudio.api.app import create_app
 from interpstudio.core.settings import Settings
 from interpstudio.db.migrate import upgrade
@@ -106,7 +106,7 @@ def test_the_api_interrupts_a_killed_workers_job_with_no_worker_left(tmp_path: P
     settings = make_settings(tmp_path)  # workers 0: serve --workers 0, the only worker killed
     factory = _factory(settings)
     job_id = _extraction_of_a_job(factory, claimed_by=_dead_worker_id())
-    with TestClient(create_app(settings)) as client:
+    with TestClient(base_url=LOOPBACK, app=create_app(settings)) as client:
         interrupted = wait_for(lambda: [e for e in client.get(
             "/api/v1/extractions", params={"status": "interrupted"}).json()["items"]], timeout=10)
         assert interrupted[0]["job"]["id"] == job_id

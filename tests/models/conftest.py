@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from helpers import make_settings
+from helpers import LOOPBACK, make_settings
 from hub_server import HubServer, build_tiny_model
 from interpstudio.api.app import create_app
 from interpstudio.core.settings import Settings
@@ -98,7 +98,7 @@ def hub_settings(tmp_path: Path, hub: HubServer) -> Settings:
 
 @pytest.fixture
 def hub_client(hub_settings: Settings) -> Iterator[TestClient]:
-    with TestClient(create_app(hub_settings, job_feed_interval_s=0.05,
+    with TestClient(base_url=LOOPBACK, app=create_app(hub_settings, job_feed_interval_s=0.05,
                                system_interval_s=0.5)) as client:
         yield client
 

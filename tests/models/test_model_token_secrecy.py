@@ -27,7 +27,7 @@ def test_gated_download_leaves_the_token_nowhere(
     hub.add_model("org/gated", tiny_llama_dir, gated=True, token=TOKEN)
     responses: list[str] = []
     events: list[str] = []
-    with hub_client.websocket_connect("/api/v1/ws") as ws:
+    with hub_client.websocket_connect("ws://127.0.0.1/api/v1/ws") as ws:
         assert ws.receive_json()["type"] == "snapshot"
         ws.send_json({"type": "subscribe", "job_ids": None, "system": False})
         refused = hub_client.post(API, json={"repo_id": "org/gated", "token": "hf_wrong_one"})

@@ -59,7 +59,7 @@ def test_progress_arrives_over_the_websocket_and_increases(
         hub_client: TestClient, hub_settings: Settings, hub: HubServer, big_repo: str,
         worker_thread) -> None:
     hub.faults.set_throttle(8_000_000)
-    with hub_client.websocket_connect("/api/v1/ws") as ws:
+    with hub_client.websocket_connect("ws://127.0.0.1/api/v1/ws") as ws:
         assert ws.receive_json()["type"] == "snapshot"
         ws.send_json({"type": "subscribe", "job_ids": None, "system": False})
         model = hub_client.post(API, json={"repo_id": "org/big"}).json()

@@ -1,9 +1,10 @@
 """``create_app(settings)``: the FastAPI application factory.
 
 Wires settings, the database engine and session factory, the event bus, the job and system feeds,
-the routers under ``/api/v1``, error handlers, the optional API-key middleware, CORS (off unless
-origins are configured) and the static UI. It creates nothing at import time. It does NOT apply
-migrations or start job workers: ``interpstudio serve`` does both before serving.
+the routers under ``/api/v1``, error handlers, the optional API-key middleware, the origin / host
+guard, CORS (off unless origins are configured) and the static UI. It creates nothing at import
+time. It does NOT apply migrations or start job workers: ``interpstudio serve`` does both before
+serving.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from interpstudio.api.auth import ApiKeyMiddleware
 from interpstudio.api.errors import install_error_handlers
 from interpstudio.api.feeds import JobFeed, SystemFeed, WorkerSweep
 from interpstudio.api.nul_guard import NulGuardMiddleware
+from interpstudio.api.origin_guard import OriginGuardMiddleware
 from interpstudio.api.routes import datasets, extractions, health, jobs, models, system
 from interpstudio.api.schemas import ErrorResponse
 from interpstudio.api.static import mount_ui
@@ -30,7 +32,7 @@ from interpstudio.db.session import make_engine, make_session_factory
 
 API_PREFIX = "/api/v1"
 ERROR_RESPONSES = {code: {"model": ErrorResponse}
-                   for code in (400, 401, 404, 409, 422, 500, 503)}
+                   for code in (400, 401, 403, 404, 409, 422, 500, 503)}
 
 
 def create_app(settings: Settings, *, job_feed_interval_s: float = 0.25,
@@ -75,5 +77,7 @@ def create_app(settings: Settings, *, job_feed_interval_s: float = 0.25,
                            allow_methods=["*"], allow_headers=["*"])
     if settings.api_key is not None:
         app.add_middleware(ApiKeyMiddleware, api_key=settings.api_key.get_secret_value())
+    app.add_middleware(OriginGuardMiddleware, cors_origins=settings.cors_origins,  # outermost
+                       allowed_hosts=settings.allowed_hosts, check_host=settings.api_key is None)
     mount_ui(app)
     return app

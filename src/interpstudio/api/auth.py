@@ -16,7 +16,7 @@ from urllib.parse import parse_qs
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from interpstudio.api.errors import error_response
+from interpstudio.api.errors import error_response, send_refusal
 
 
 def presented_key(scope: Scope) -> str | None:
@@ -49,13 +49,4 @@ class ApiKeyMiddleware:
         response = error_response(401, "unauthorized",
                                   "missing or wrong API key: send it as the X-API-Key header",
                                   headers={"WWW-Authenticate": "Bearer"})
-        if scope["type"] == "websocket":
-            if "websocket.http.response" in scope.get("extensions", {}):
-                # a real 401 HTTP response instead of the WebSocket upgrade
-                await send({"type": "websocket.http.response.start", "status": 401,
-                            "headers": response.raw_headers})
-                await send({"type": "websocket.http.response.body", "body": response.body})
-            else:
-                await send({"type": "websocket.close", "code": 4401, "reason": "unauthorized"})
-            return
-        await response(scope, receive, send)
+        await send_refusal(scope, receive, send, response, ws_code=4401)

@@ -20,6 +20,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DataError, DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import Receive, Scope, Send
 
 from interpstudio.core.errors import AppError
 from interpstudio.db.session import is_unreachable, refusal_reason
@@ -33,6 +34,21 @@ def error_response(status: int, code: str, message: str, details: dict[str, Any]
                    headers: dict[str, str] | None = None) -> JSONResponse:
     body = {"error": {"code": code, "message": message, "details": details or {}}}
     return JSONResponse(body, status_code=status, headers=headers)
+
+
+async def send_refusal(scope: Scope, receive: Receive, send: Send, response: JSONResponse, *,
+                       ws_code: int) -> None:
+    """Answer a request a middleware refuses: the response itself, or for a WebSocket handshake
+    that same response instead of the upgrade (a close with ``ws_code`` where the server cannot
+    send an HTTP response there)."""
+    if scope["type"] != "websocket":
+        await response(scope, receive, send)
+    elif "websocket.http.response" in scope.get("extensions", {}):
+        await send({"type": "websocket.http.response.start", "status": response.status_code,
+                    "headers": response.raw_headers})
+        await send({"type": "websocket.http.response.body", "body": response.body})
+    else:
+        await send({"type": "websocket.close", "code": ws_code})
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -30,7 +30,10 @@ class Filter:
 
     def update(self, message: dict[str, Any]) -> None:
         job_ids = message.get("job_ids")
-        self.job_ids = None if job_ids is None else {int(i) for i in job_ids}
+        if job_ids is not None and not (isinstance(job_ids, list) and all(
+                type(i) is int for i in job_ids)):  # not 1.9 (truncated), 1e400, true, "1"
+            raise ValueError("job_ids must be a list of integers")
+        self.job_ids = None if job_ids is None else set(job_ids)
         self.system = bool(message.get("system", True))
 
     def accepts(self, event: dict[str, Any]) -> bool:

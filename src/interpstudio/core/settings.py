@@ -28,6 +28,9 @@ class SettingsError(ConfigurationError):
     code = "invalid_settings"
 
 
+MIN_API_KEY_LENGTH = 16
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", validate_default=True)
 
@@ -51,6 +54,10 @@ class Settings(BaseSettings):
     )
     broker_url: str | None = Field(default=None, description="Redis URL for scale-out events.")
     cors_origins: list[str] = Field(default_factory=list)
+    allowed_hosts: list[str] = Field(
+        default_factory=list,
+        description="Host names besides loopback that requests may name (no API key set).",
+    )
     import_roots: list[Path] = Field(
         default_factory=list, description="Folders local imports may read from (besides data dir)."
     )
@@ -76,6 +83,18 @@ class Settings(BaseSettings):
     def _known_database(cls, value: str | None) -> str | None:
         if value is not None and not value.startswith(("sqlite", "postgresql")):
             raise ValueError("must be a sqlite:/// or postgresql+psycopg:// URL")
+        return value
+
+    @field_validator("api_key")
+    @classmethod
+    def _real_key(cls, value: SecretStr | None) -> SecretStr | None:
+        """An empty or short key (``API_KEY=$KEY`` with ``KEY`` unset) passed the off-loopback
+        check and then matched an empty header: refused instead."""
+        if value is not None and len(value.get_secret_value().strip()) < MIN_API_KEY_LENGTH:
+            raise ValueError(
+                f"must be at least {MIN_API_KEY_LENGTH} characters (got "
+                f"{len(value.get_secret_value().strip())}); make one with: python -c "
+                "'import secrets; print(secrets.token_urlsafe(24))'")
         return value
 
     @model_validator(mode="after")
