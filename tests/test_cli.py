@@ -43,6 +43,14 @@ def test_selftest_runs_and_jobs_commands_show_it(tmp_path: Path) -> None:
     assert "selftest" in table
 
 
+def test_selftest_enqueue_only_queues_it(tmp_path: Path) -> None:
+    """Found by a tester: ``selftest --enqueue`` ("only queue it for a server/worker") followed
+    the job until it ended, so without a worker it never returned."""
+    queued = json.loads(run_cli(tmp_path, "selftest", "--enqueue", "--json").stdout)
+    assert queued["state"] == "queued" and queued["kind"] == "selftest"
+    assert "queued" in run_cli(tmp_path, "selftest", "--enqueue").stdout
+
+
 def test_a_job_whose_command_was_killed_resumes_from_the_cli_alone(tmp_path: Path) -> None:
     """Found by a tester: after kill -9 of the command running it, the job stayed "running"
     (no server, no worker: nothing swept it), so `jobs resume` refused it and `jobs cancel` did
@@ -104,3 +112,21 @@ def test_an_id_the_database_cannot_hold_is_a_clear_error(tmp_path: Path,
     result = run_cli(tmp_path, "jobs", "show", "3000000000", env=env, check=False)
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "refused a value" in result.stderr
+
+
+def test_list_filters_and_pages_refuse_what_the_api_refuses(tmp_path: Path) -> None:
+    """Found by a tester: ``--state runing`` listed nothing with exit 0 (as if nothing ran), a
+    negative ``--limit`` listed everything, and ``datasets preview --offset -1`` printed the last
+    rows numbered -1."""
+    for args, named in ((["jobs", "list", "--state", "runing"], "succeeded"),
+                        (["jobs", "list", "--kind", "extrac"], "extract"),
+                        (["models", "list", "--status", "redy"], "ready"),
+                        (["jobs", "list", "--limit", "-1"], "--limit"),
+                        (["datasets", "list", "--limit", "0"], "--limit"),
+                        (["datasets", "preview", "1", "--offset", "-1"], "--offset")):
+        result = run_cli(tmp_path, *args, check=False)
+        assert result.returncode == 2, (args, result.stdout)
+        assert named in result.stderr and "Traceback" not in result.stderr, args
+    listed = run_cli(tmp_path, "jobs", "list", "--state", "running", "--kind", "extract",
+                     "--json")
+    assert json.loads(listed.stdout)["total"] == 0

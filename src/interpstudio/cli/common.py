@@ -31,6 +31,21 @@ console = Console()
 err_console = Console(stderr=True)
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 EnqueueOption = Annotated[bool, typer.Option(help="Only queue it for a server/worker.")]
+# list pages as the API allows them (a negative limit listed everything, 0 nothing)
+LimitOption = Annotated[int, typer.Option(min=1, max=500, help="At most this many, newest first.")]
+
+
+def choices(values: tuple[str, ...] | list[str], what: str) -> Any:
+    """A repeatable filter option refusing an unknown value with the valid ones (exit 2): a typo
+    (``--state runing``) listed nothing, as if nothing matched."""
+    def check(given: list[str] | None) -> list[str] | None:
+        unknown = [v for v in given or [] if v not in values]
+        if unknown:
+            raise typer.BadParameter(f"{unknown[0]!r} is not one of {', '.join(values)}")
+        return given
+
+    return typer.Option(callback=check,
+                        help=f"Filter by {what} (repeatable): {', '.join(values)}.")
 
 
 def load_settings(**overrides: Any) -> Settings:

@@ -19,6 +19,7 @@ from rich.table import Table
 from interpstudio.cli.common import (
     EnqueueOption,
     JsonOption,
+    LimitOption,
     console,
     finish_followed_job,
     follow_job,
@@ -181,7 +182,7 @@ def datasets_upload(
 
 
 @app.command("list")
-def datasets_list(limit: int = 50, as_json: JsonOption = False) -> None:
+def datasets_list(limit: LimitOption = 50, as_json: JsonOption = False) -> None:
     """List datasets, newest first."""
     from interpstudio.services import datasets as service
 
@@ -220,7 +221,9 @@ def datasets_show(dataset_id: int, as_json: JsonOption = False) -> None:
 
 
 @app.command("preview")
-def datasets_preview(dataset_id: int, offset: int = 0, limit: int = 10,
+def datasets_preview(dataset_id: int,
+                     offset: Annotated[int, typer.Option(min=0, help="First row.")] = 0,
+                     limit: Annotated[int, typer.Option(min=1, max=200)] = 10,
                      random: Annotated[bool, typer.Option(help="A random sample.")] = False,
                      seed: int = 0, as_json: JsonOption = False) -> None:
     """Print rows of a dataset (a page, or a random sample)."""

@@ -10,6 +10,8 @@ import typer
 from interpstudio.cli.common import (
     EnqueueOption,
     JsonOption,
+    LimitOption,
+    choices,
     console,
     finish_followed_job,
     follow_job,
@@ -22,6 +24,8 @@ from interpstudio.cli.common import (
     session_factory,
     session_scope,
 )
+from interpstudio.db.models import JOB_STATES
+from interpstudio.services.job_kinds import JOB_KINDS
 
 app = typer.Typer(help="Inspect and control jobs.", no_args_is_help=True)
 selftest_app = typer.Typer()
@@ -29,9 +33,9 @@ selftest_app = typer.Typer()
 
 @app.command("list")
 def jobs_list(
-    state: Annotated[list[str] | None, typer.Option(help="Filter by state (repeatable).")] = None,
-    kind: Annotated[list[str] | None, typer.Option(help="Filter by kind (repeatable).")] = None,
-    limit: int = 50,
+    state: Annotated[list[str] | None, choices(JOB_STATES, "state")] = None,
+    kind: Annotated[list[str] | None, choices(sorted(JOB_KINDS), "kind")] = None,
+    limit: LimitOption = 50,
     as_json: JsonOption = False,
 ) -> None:
     """List jobs, newest first."""
@@ -129,8 +133,10 @@ def selftest(
         job_id = service.create_job(session=session, kind="selftest",
                                     params={"iterations": iterations,
                                             "step_delay_s": step_delay}).id
-    if not enqueue:
-        run_job_locally(settings, factory, job_id)
+    if enqueue:  # only queued: print it and leave it to a worker (waiting could be forever)
+        _job_action(service.get_job, job_id, as_json)
+        return
+    run_job_locally(settings, factory, job_id)
     job = follow_job(factory, job_id, quiet=as_json)
     summary = ""
     if job["state"] == "succeeded":

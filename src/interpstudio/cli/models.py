@@ -17,6 +17,8 @@ from rich.tree import Tree
 from interpstudio.cli.common import (
     EnqueueOption,
     JsonOption,
+    LimitOption,
+    choices,
     console,
     err_console,
     finish_followed_job,
@@ -28,6 +30,7 @@ from interpstudio.cli.common import (
     session_factory,
     session_scope,
 )
+from interpstudio.services.models import MODEL_STATUSES
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -171,8 +174,9 @@ def _precisions(values: list[str] | None) -> list[str]:
 
 
 @app.command("list")
-def models_list(status: Annotated[list[str] | None, typer.Option()] = None,
-                search: str | None = None, limit: int = 50, as_json: JsonOption = False) -> None:
+def models_list(status: Annotated[list[str] | None, choices(MODEL_STATUSES, "status")] = None,
+                search: str | None = None, limit: LimitOption = 50,
+                as_json: JsonOption = False) -> None:
     """List models, newest first."""
     from interpstudio.services import models as service
 
