@@ -69,7 +69,8 @@ def test_a_foreign_page_cannot_open_the_event_websocket(client: TestClient) -> N
             pass
         assert info.value.status_code == 403
         assert code.encode() in info.value.content
-    with client.websocket_connect("ws://127.0.0.1/api/v1/ws", headers={"Origin": "http://127.0.0.1"}) as ws:
+    own = {"Origin": "http://127.0.0.1"}
+    with client.websocket_connect("ws://127.0.0.1/api/v1/ws", headers=own) as ws:
         assert ws.receive_json()["type"] == "snapshot"
 
 
@@ -108,3 +109,19 @@ def test_same_origin_compares_host_and_port_with_default_ports() -> None:
     assert not same_origin("http://evil.example", "127.0.0.1:8000", "http")
     assert not same_origin("null", "127.0.0.1:8000", "http")
     assert not same_origin("http://127.0.0.1:notaport", "127.0.0.1:8000", "http")
+
+
+def test_a_listed_origin_can_use_the_api_with_a_key_from_a_browser(tmp_path: Path) -> None:
+    """Found by a tester: with a key, the browser's CORS preflight (it never carries the key)
+    was a 401 without CORS headers, so no listed origin could call the API at all."""
+    page = "http://notebook.example.org"
+    with client_for(tmp_path, base_url="http://studio.example.org", api_key="k" * 16,
+                    cors_origins=[page]) as keyed:
+        preflight = keyed.options("/api/v1/models", headers={
+            "Origin": page, "Access-Control-Request-Method": "GET",
+            "Access-Control-Request-Headers": "x-api-key"})
+        assert preflight.status_code == 200
+        assert preflight.headers["access-control-allow-origin"] == page
+        refused = keyed.get("/api/v1/models", headers={"Origin": page})  # no key: readable 401
+        assert refused.status_code == 401
+        assert refused.headers["access-control-allow-origin"] == page

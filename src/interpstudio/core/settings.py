@@ -11,11 +11,13 @@ Invalid values fail here, at start-up, with a message naming the environment var
 from __future__ import annotations
 
 import ipaddress
+import re
 from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsError as PydanticSettingsError
 
 from interpstudio.core.errors import ConfigurationError
 
@@ -121,10 +123,22 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+LIST_EXAMPLES = {"import_roots": '["/data/models"]', "cors_origins": '["http://localhost:5173"]',
+                 "allowed_hosts": '["studio.lan"]'}
+
+
 def get_settings(**overrides: object) -> Settings:
     """Read settings from the environment (plus explicit overrides) or raise ``SettingsError``."""
     try:
         return Settings(**overrides)  # type: ignore[arg-type]
+    except PydanticSettingsError as exc:  # a list variable that is not JSON, before validation
+        match = re.search(r'field "(\w+)"', str(exc))
+        field = match.group(1) if match else ""
+        example = LIST_EXAMPLES.get(field, '["..."]')
+        name = f"{ENV_PREFIX}{field.upper()}" if field else "a list setting"
+        problem = f"{name}: must be a JSON list, e.g. '{example}'"
+        raise SettingsError("invalid settings: " + problem, details={"problems": [problem]},
+                            ) from None
     except ValidationError as exc:
         problems = []
         for err in exc.errors():
