@@ -102,6 +102,20 @@ def test_gpt2_default_has_no_bos(gpt2_tokenizer: Any) -> None:
     assert resolved["tokenizer"]["tokenizer_prepends_bos"] is False
 
 
+def test_the_special_tokens_line_says_no_bos_when_none_is_added(
+        gpt2_tokenizer: Any, llama_tokenizer: Any) -> None:
+    """Found by a tester: a packed tokenization without BOS (SmolLM2's default, the demo's)
+    was described as "BOS added by the policy, EOS between rows"."""
+    packed = resolve_policy(TokenizationPolicy(mode="pack"), gpt2_tokenizer)
+    assert packed["add_bos"] is False
+    assert packed["special_tokens"] == "no BOS, EOS between rows"
+    with_bos = resolve_policy(TokenizationPolicy(mode="pack"), llama_tokenizer)
+    assert with_bos["add_bos"] is True
+    assert with_bos["special_tokens"] == "BOS added by the policy, EOS between rows"
+    explicit = resolve_policy(TokenizationPolicy(add_bos=False), llama_tokenizer)
+    assert explicit["special_tokens"] == "no BOS"
+
+
 def test_explicit_bos_is_prepended_for_a_tokenizer_without_one_by_default(
         tmp_path: Path, text_file: Path, gpt2_tokenizer: Any) -> None:
     """Pitfall 29: GPT-2 adds no BOS by default; asked for one, every sequence starts with the

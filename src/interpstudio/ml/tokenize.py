@@ -107,7 +107,8 @@ def resolve_policy(policy: TokenizationPolicy, tokenizer: Any) -> dict[str, Any]
         "add_bos": bool(add_bos),
         "bos_source": "tokenizer default" if policy.add_bos is None else "explicit",
         "special_tokens": "tokenizer's own (add_special_tokens=True)" if use_tokenizer_specials
-        else "BOS added by the policy" + (", EOS between rows" if policy.mode == "pack" else ""),
+        else ("BOS added by the policy" if add_bos else "no BOS")
+        + (", EOS between rows" if policy.mode == "pack" else ""),
         "eos_separator": policy.mode == "pack",
         "padding": "none (lengths in offsets.npy)",
         "tokenizer": defaults,
