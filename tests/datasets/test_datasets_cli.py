@@ -111,4 +111,37 @@ def test_upload_sends_files_to_a_running_server(server: tuple[str, Settings],
     assert body["info"]["formats"] == ["txt", "jsonl"]
     (tmp_path / "big.txt").write_bytes(b"x\n" * 600_000)
     refused = _cli(settings, "upload", str(tmp_path / "big.txt"), "--server", url, check=False)
-    assert refused.returncode == 2 and "413" in refused.stdout
+    assert refused.returncode == 2 and "413" in refused.stderr
+
+
+def test_upload_to_no_server_or_another_server_says_so_without_a_traceback(
+        ds_settings: Settings, tmp_path: Path) -> None:
+    """Found by a tester: nothing listening, a URL without a scheme, or a server that is not
+    Interp Studio ended the upload in a Python traceback."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class NotStudio(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.send_response(501)
+            self.end_headers()
+            self.wfile.write(b"<html>Unsupported method</html>")
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    other = ThreadingHTTPServer(("127.0.0.1", 0), NotStudio)
+    threading.Thread(target=other.serve_forever, daemon=True).start()
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed_port = probe.getsockname()[1]  # nothing listens there once closed
+    (tmp_path / "one.txt").write_text("alpha\n")
+    try:
+        for server, said in ((f"http://127.0.0.1:{closed_port}", "cannot upload"),
+                             ("notaurl", "cannot upload"),
+                             (f"http://127.0.0.1:{other.server_address[1]}", "not Interp Studio")):
+            result = _cli(ds_settings, "upload", str(tmp_path / "one.txt"), "--server", server,
+                          check=False)
+            assert result.returncode == 2, (server, result.stderr)
+            assert said in result.stderr and "Traceback" not in result.stderr, server
+    finally:
+        other.shutdown()

@@ -21,6 +21,7 @@ from interpstudio.cli.common import (
     JsonOption,
     LimitOption,
     console,
+    err_console,
     finish_followed_job,
     follow_job,
     load_settings,
@@ -165,20 +166,35 @@ def datasets_upload(
                               files=[("files", (f.name, h)) for f, h in zip(files, handles,
                                                                            strict=True)],
                               timeout=None)
+    except (httpx.HTTPError, httpx.InvalidURL) as exc:  # not reachable, not an http(s) URL
+        err_console.print(f"[red]error:[/red] cannot upload to {url}: {exc}; start the server "
+                          "(`interpstudio serve`) or pass its address with --server")
+        raise typer.Exit(2) from None
     finally:
         for handle in handles:
             handle.close()
-    body = response.json()
-    if response.status_code >= 400:
-        error = body.get("error", {})
-        console.print(f"[red]upload refused ({response.status_code} {error.get('code')})[/red]: "
-                      f"{error.get('message')}")
+    body = _json_or_none(response)
+    if response.status_code >= 400 or not isinstance(body, dict):
+        error = body.get("error") if isinstance(body, dict) else None
+        if isinstance(error, dict):
+            reason = f"{error.get('code')}: {error.get('message')}"
+        else:  # another server, a proxy's page
+            reason = (f"{url} answered something that is not Interp Studio: "
+                      f"{response.text[:200]!r}")
+        err_console.print(f"[red]upload refused ({response.status_code})[/red] {reason}")
         raise typer.Exit(2)
     if as_json:
         print_json(body)
     else:
         console.print(f"uploaded as dataset {body['id']} ({body['status']}); the server's "
                       f"job {body['job_id']} imports it")
+
+
+def _json_or_none(response: Any) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        return None
 
 
 @app.command("list")
