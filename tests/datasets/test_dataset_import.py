@@ -11,6 +11,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from dataset_helpers import add_bundled
 from sqlalchemy import select
@@ -23,6 +25,7 @@ from interpstudio.core.paths import DataPaths
 from interpstudio.core.settings import Settings
 from interpstudio.db.models import Dataset, Job
 from interpstudio.ml.dataset_hub import HubDatasetNotFound, HubSplitNotFound, HubTokenRequired
+from interpstudio.ml.hub_dataset_configs import HubConfigNotFound, HubConfigRequired
 from interpstudio.ml.text_sources import MissingTextColumn
 from interpstudio.services import datasets as service
 from interpstudio.services.dataset_errors import DatasetInUse
@@ -112,6 +115,64 @@ def test_hub_unknown_dataset_and_split_are_clear_errors(ds_settings: Settings, h
     with pytest.raises(HubSplitNotFound) as caught:
         call(service.add_hub_dataset, repo_id="org/tiny-ds", split="test", **kwargs)
     assert caught.value.details["available_splits"] == ["train"]
+
+
+def _multi_config_hub(hub: HubServer, folder: Path) -> None:
+    """org/multi (README configs en, fr; no default), org/multi-fr (fr marked default) and
+    org/folders (one folder per config, no README), each with en/ and fr/ train files."""
+    folder.mkdir()
+    files: dict[str, bytes | Path] = {}
+    for config, texts in (("en", ["english one", "english two"]),
+                          ("fr", ["français un", "français deux"])):
+        pq.write_table(pa.table({"text": texts}), folder / f"{config}.parquet")
+        files[f"{config}/train.parquet"] = folder / f"{config}.parquet"
+    card = ("---\nconfigs:\n- config_name: en\n  data_files: en/train.parquet\n"
+            "- config_name: fr\n{}  data_files:\n  - split: train\n    path: fr/*.parquet\n---\n")
+    hub.add_dataset("org/multi", {**files, "README.md": card.format("").encode()})
+    marked = card.format("  default: true\n").encode()
+    hub.add_dataset("org/multi-fr", {**files, "README.md": marked})
+    hub.add_dataset("org/folders", files)
+
+
+def test_hub_dataset_of_several_configs_without_a_default_is_refused_before_downloading(
+    ds_settings: Settings, hub: HubServer, tmp_path: Path, call, factory,
+) -> None:
+    _multi_config_hub(hub, tmp_path / "multi")
+    kwargs = {"settings": ds_settings, "revision": "main", "split": "train", "name": None,
+              "spec": ReadOptionsSpec(), "token": None}
+    for repo_id, declared in (("org/multi", True), ("org/folders", False)):
+        with pytest.raises(HubConfigRequired) as caught:
+            call(service.add_hub_dataset, repo_id=repo_id, config="default", **kwargs)
+        assert caught.value.details == {"repo_id": repo_id, "configs": ["en", "fr"],
+                                        "declared": declared}
+        assert "en, fr" in caught.value.message and "--config" in caught.value.message
+    with pytest.raises(HubConfigNotFound, match="en, fr"):
+        call(service.add_hub_dataset, repo_id="org/multi", config="de", **kwargs)
+    assert hub.bytes_served("en/train.parquet") == hub.bytes_served("fr/train.parquet") == 0
+    with factory() as session:
+        assert session.scalars(select(Dataset)).all() == []
+
+
+def test_hub_dataset_config_chosen_or_marked_default_imports_that_config_only(
+    ds_settings: Settings, hub: HubServer, tmp_path: Path, call, wait_row, worker_thread,
+) -> None:
+    _multi_config_hub(hub, tmp_path / "multi")
+    kwargs = {"settings": ds_settings, "revision": "main", "split": "train", "name": None,
+              "spec": ReadOptionsSpec(), "token": None}
+    chosen = call(service.add_hub_dataset, repo_id="org/multi", config="en", **kwargs)
+    marked = call(service.add_hub_dataset, repo_id="org/multi-fr", config="default", **kwargs)
+    folder = call(service.add_hub_dataset, repo_id="org/folders", config="fr", **kwargs)
+    worker_thread(ds_settings)
+    for created, config, texts in ((chosen, "en", ["english one", "english two"]),
+                                   (marked, "fr", ["français un", "français deux"]),
+                                   (folder, "fr", ["français un", "français deux"])):
+        ready = wait_row(Dataset, created["id"], "ready", "failed")
+        assert ready["status"] == "ready", ready["error_message"]
+        assert ready["config_name"] == config and ready["rows"] == 2
+        assert [f["name"] for f in ready["files"]] == [f"{config}/train.parquet"]
+        page, _total = call(service.preview_rows, paths=DataPaths(ds_settings.data_dir),
+                            dataset_id=created["id"], offset=0, limit=5, random=False, seed=0)
+        assert [t for _i, t in page] == texts
 
 
 def test_hub_gated_needs_token_which_is_never_stored(ds_settings: Settings, hub: HubServer,

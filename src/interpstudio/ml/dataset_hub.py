@@ -1,15 +1,18 @@
 """Hugging Face Hub datasets: find the files of one config + split, check access, download them.
 
 ``plan_hub_dataset`` resolves ``repo_id`` @ ``revision`` to a commit, lists the repo's data files
-with their sizes, keeps those of the requested config (a folder named after it; ``default`` = all)
-and split (a path part or file-name prefix named after it), prefers one format (parquet, then
-jsonl, json, csv, txt) and checks with a metadata request that the files can be read (gated repo
-without token -> ``HubTokenRequired``). ``download_hub_files`` fetches the planned files at the
-resolved commit into a folder with ``hub_download.download_files``, the models' downloader: a file
-cut off (a dropped connection, a killed worker) continues from the bytes on disk, and each file is
-checked against the hub's size and sha256 / git blob id. (Not ``hf_hub_download``: since
-huggingface_hub 2.4 it writes to a temp file unique to the process and deletes it on failure, so
-a killed import started again from zero.)
+with their sizes, keeps those of the requested config (the README's ``configs`` metadata decides
+when there is one, else a folder named after it; ``default`` is the repo's default config, and a
+repo with several configs and none the default is refused: ``hub_dataset_configs.py``) and split
+(its ``data_files``, else a path part or file-name prefix named after it), prefers one format
+(parquet, then jsonl, json, csv, txt) and checks with a metadata request that the files can be
+read (gated repo without token -> ``HubTokenRequired``). ``download_hub_files`` fetches the
+planned files at the resolved commit into a folder with ``hub_download.download_files``, the
+models' downloader: a file cut off (a dropped connection, a killed worker) continues from the
+bytes on disk, and each file is checked against the hub's size and sha256 / git blob id. (Not
+``hf_hub_download``: since huggingface_hub 2.4 it writes to a temp file unique to the process
+and deletes it on failure, so a killed import started again from zero; it fetches README.md
+only.)
 
 The token is only passed through; nothing here stores it. This module is NOT responsible for
 reading the files' rows (``text_sources.py``) or for free-disk checks (the caller's preflight).
@@ -24,8 +27,19 @@ from pathlib import Path
 from typing import Any
 
 from interpstudio.core.errors import AppError, InvalidInput, NotFound
+from interpstudio.ml.hub_dataset_configs import (
+    DEFAULT_CONFIG,
+    CardConfig,
+    HubCardInvalid,
+    HubConfigRequired,
+    card_configs,
+    choose_card_config,
+    config_folders,
+    match_data_files,
+)
 from interpstudio.ml.hub_errors import InvalidRepoId
 
+README = "README.md"
 HUB_FORMATS = (".parquet", ".jsonl", ".ndjson", ".json", ".csv", ".txt")
 KNOWN_SPLITS = ("train", "validation", "valid", "dev", "test", "eval")
 
@@ -102,11 +116,14 @@ def _split_of(path: str, split: str) -> bool:
     return re.search(rf"(?:^|[/_.-]){re.escape(split)}(?:[/_.-]|$)", path) is not None
 
 
-def _pick_files(paths: dict[str, int], repo_id: str, config: str,
-                split: str) -> list[dict[str, Any]]:
-    data = {p: s for p, s in paths.items() if p.lower().endswith(HUB_FORMATS)}
-    if config != "default":
-        data = {p: s for p, s in data.items() if config in p.split("/")[:-1]}
+def _in_folder(path: str, folder: str) -> bool:
+    return folder in path.split("/")[:-1] or path.startswith(folder.rstrip("/") + "/")
+
+
+def _split_files(data: dict[str, int], paths: dict[str, int], repo_id: str, config: str,
+                 split: str) -> dict[str, int]:
+    """The files of ``split``: a path part or file-name prefix named after it; files named
+    after no split count as ``train``."""
     chosen = {p: s for p, s in data.items() if _split_of(p, split)}
     if not chosen and split == "train":
         chosen = {p: s for p, s in data.items()
@@ -114,11 +131,62 @@ def _pick_files(paths: dict[str, int], repo_id: str, config: str,
     if not chosen:
         seen = sorted({s for s in KNOWN_SPLITS for p in data if _split_of(p, s)})
         raise HubSplitNotFound(repo_id, config, split, seen, sorted(paths))
+    return chosen
+
+
+def _one_format(chosen: dict[str, int]) -> list[dict[str, Any]]:
     for extension in HUB_FORMATS:
         same = sorted(p for p in chosen if p.lower().endswith(extension))
         if same:
             return [{"path": p, "bytes": int(chosen[p])} for p in same]
     return []  # unreachable: every chosen path has one of HUB_FORMATS
+
+
+def _pick_files(paths: dict[str, int], repo_id: str, config: str, split: str,
+                configs: dict[str, CardConfig] | None = None,
+                ) -> tuple[str, list[dict[str, Any]]]:
+    """The config's name (``default`` resolved) and the files of its ``split``, in one format.
+    ``configs``: those the README declares (their ``data_files`` decide); without them a config
+    is a folder, and ``default`` is refused when the split's files sit in several folders."""
+    data = {p: s for p, s in paths.items() if p.lower().endswith(HUB_FORMATS)}
+    if configs:
+        card = choose_card_config(configs, config, repo_id)
+        if card.data_files is None:
+            under = {p: s for p, s in data.items()
+                     if card.data_dir is None or p.startswith(card.data_dir + "/")}
+            return card.name, _one_format(_split_files(under, paths, repo_id, card.name, split))
+        if split not in card.data_files:
+            raise HubSplitNotFound(repo_id, card.name, split, sorted(card.data_files),
+                                   sorted(paths))
+        matched = match_data_files(data, card.data_files[split], card.data_dir)
+        if not matched:
+            raise HubSplitNotFound(repo_id, card.name, split, [], sorted(paths))
+        return card.name, _one_format({p: data[p] for p in matched})
+    if config != DEFAULT_CONFIG:
+        data = {p: s for p, s in data.items() if _in_folder(p, config)}
+    chosen = _split_files(data, paths, repo_id, config, split)
+    folders = config_folders(chosen, (*KNOWN_SPLITS, split))
+    if config == DEFAULT_CONFIG and len(folders) > 1:
+        raise HubConfigRequired(repo_id, folders, declared=False)
+    return config, _one_format(chosen)
+
+
+def _card_metadata(repo_id: str, commit: str, endpoint: str,
+                   token: str | None) -> dict[str, Any] | None:
+    """The README.md front matter at ``commit`` (README and its metadata are never gated)."""
+    import tempfile
+
+    import yaml  # huggingface_hub's dependency, used by its metadata_load
+    from huggingface_hub import hf_hub_download
+    from huggingface_hub.repocard import metadata_load
+
+    with tempfile.TemporaryDirectory(prefix="interpstudio-card-") as tmp:
+        readme = hf_hub_download(repo_id, README, repo_type="dataset", revision=commit,
+                                 endpoint=endpoint, token=token or False, local_dir=tmp)
+        try:
+            return metadata_load(readme)
+        except (ValueError, UnicodeDecodeError, yaml.YAMLError) as exc:
+            raise HubCardInvalid(repo_id, str(exc).splitlines()[0]) from None
 
 
 def plan_hub_dataset(repo_id: str, *, revision: str, config: str, split: str, endpoint: str,
@@ -147,7 +215,14 @@ def plan_hub_dataset(repo_id: str, *, revision: str, config: str, split: str, en
         raise _unreachable_or_missing(exc, repo_id, revision, endpoint) from None
     siblings = {s.rfilename: s for s in info.siblings or []}
     sizes = {name: int(s.size or 0) for name, s in siblings.items()}
-    files = _pick_files(sizes, repo_id, config, split)
+    configs: dict[str, CardConfig] = {}
+    if README in siblings:
+        try:
+            metadata = _card_metadata(repo_id, str(info.sha), endpoint, token)
+        except (HfHubHTTPError, OSError, httpx2.TransportError) as exc:  # no network
+            raise _unreachable_or_missing(exc, repo_id, revision, endpoint) from None
+        configs = card_configs(metadata, repo_id)
+    config, files = _pick_files(sizes, repo_id, config, split, configs)
     for item in files:
         sibling = siblings[item["path"]]
         lfs = getattr(sibling, "lfs", None)

@@ -190,7 +190,7 @@ def add_hub_dataset(*, session: Session, settings: Settings, repo_id: str, revis
     dataset = _create(
         session, name=name or f"{repo_id}:{split}", source="hub", spec=spec, params={},
         total_bytes=plan.total_bytes,
-        repo_id=repo_id, revision=revision, commit_sha=plan.commit_sha, config_name=config,
+        repo_id=repo_id, revision=revision, commit_sha=plan.commit_sha, config_name=plan.config,
         split=split, info={"hub_plan": plan.to_dict(), "gated": plan.gated,
                            "preflight": {"bytes": plan.total_bytes, "free_bytes": free}})
     if token and dataset.job_id is not None:
