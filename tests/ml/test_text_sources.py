@@ -20,6 +20,7 @@ from interpstudio.ml.text_sources import (
     MalformedRecord,
     MissingTextColumn,
     NotParquet,
+    NotText,
     NotUtf8,
     ReadOptions,
     RecordTooLarge,
@@ -130,6 +131,52 @@ def test_parquet_values_starting_with_u_feff_are_kept(tmp_path: Path) -> None:
     path = tmp_path / "a.parquet"  # a binary format: no BOM; a leading U+FEFF is a value's text
     pq.write_table(pa.table({"text": ["\ufeffvalue", "plain"]}), path)
     assert list(iter_texts([path], ReadOptions(text_column="text"))) == ["\ufeffvalue", "plain"]
+
+
+@pytest.mark.parametrize(("value", "what"), [(["para one", "para two"], "a list"),
+                                           ({"en": "hello"}, "an object"), (True, "a boolean"),
+                                           (3.0, "a number")])
+def test_jsonl_text_value_that_is_not_a_string_is_refused_naming_the_line(
+    tmp_path: Path, value: object, what: str,
+) -> None:
+    path = tmp_path / "nested.jsonl"
+    path.write_text(json.dumps({"text": "plain"}) + "\n" + json.dumps({"text": value}) + "\n"
+                    + json.dumps({"text": None}) + "\n")
+    with pytest.raises(NotText) as caught:
+        list(iter_texts([path], ReadOptions(text_column="text")))
+    assert caught.value.details["where"] == "line 2" and caught.value.code == "not_text"
+    assert f"nested.jsonl: line 2: the column 'text' holds {what}" in caught.value.message
+    with pytest.raises(NotText):  # refused by the quick look too, before any copy
+        inspect_sources([path], ReadOptions(text_column="text"))
+    json_file = tmp_path / "nested.json"
+    json_file.write_text(json.dumps([{"text": "plain"}, {"text": value}]))
+    with pytest.raises(NotText, match="record 1"):
+        list(iter_texts([json_file], ReadOptions(text_column="text")))
+
+
+def test_parquet_text_column_of_lists_or_numbers_is_refused(tmp_path: Path) -> None:
+    lists, floats = tmp_path / "lists.parquet", tmp_path / "floats.parquet"
+    pq.write_table(pa.table({"text": pa.array([["a", "b"], ["c"], None]), "id": [1, 2, 3]}),
+                   lists)
+    pq.write_table(pa.table({"text": pa.array([1.5, float("nan"), None])}), floats)
+    for path in (lists, floats):
+        with pytest.raises(NotText, match=r"column 'text' holds values of type"):
+            list(iter_texts([path], ReadOptions(text_column="text")))
+        with pytest.raises(NotText):
+            inspect_sources([path], ReadOptions(text_column="text"))
+    nulls = tmp_path / "nulls.parquet"  # null values are empty rows, as before
+    pq.write_table(pa.table({"text": pa.array(["a", None], type=pa.large_string())}), nulls)
+    assert list(iter_texts([nulls], ReadOptions(text_column="text"))) == ["a", ""]
+
+
+def test_detection_skips_a_well_known_name_whose_values_are_not_strings(tmp_path: Path) -> None:
+    path = tmp_path / "chat.jsonl"
+    path.write_text(json.dumps({"text": ["a", "b"], "summary": "the real text here"}) + "\n")
+    assert inspect_sources([path], ReadOptions()).detected_text_column == "summary"
+    only_lists = tmp_path / "lists.parquet"
+    pq.write_table(pa.table({"text": pa.array([["a", "b"]]), "id": [1]}), only_lists)
+    with pytest.raises(MissingTextColumn, match="no text column could be detected"):
+        inspect_sources([only_lists], ReadOptions())
 
 
 def test_non_utf8_strict_reports_count_and_positions(tmp_path: Path) -> None:

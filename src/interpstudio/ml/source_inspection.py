@@ -3,8 +3,8 @@
 
 ``inspect_sources`` reads only the first records of each file (decoding leniently: the full read
 reports bad bytes with their positions) and refuses what can be refused early (empty file, not
-parquet, missing text column). This module is NOT responsible for reading every row
-(``text_sources.iter_texts``).
+parquet, missing text column, a text column of lists, objects or numbers). This module is NOT
+responsible for reading every row (``text_sources.iter_texts``).
 """
 
 from __future__ import annotations
@@ -26,7 +26,10 @@ from interpstudio.ml.text_sources import (
     decoded_lines,
     file_format,
     is_empty_file,
+    is_text_type,
+    json_kind,
     load_json_records,
+    not_text,
     open_parquet,
 )
 
@@ -85,14 +88,24 @@ def _sample_records(path: Path, fmt: str, options: ReadOptions,
     return records
 
 
+def _first_non_text(records: list[dict[str, Any]], column: str) -> tuple[int, Any] | None:
+    """The first sampled value of ``column`` that is neither a string nor null."""
+    for index, record in enumerate(records):
+        value = record.get(column)
+        if value is not None and not isinstance(value, str):
+            return index, value
+    return None
+
+
 def detect_text_column(records: list[dict[str, Any]]) -> str | None:
-    """A well-known text column name if present, else the string column with longest values."""
+    """A well-known text column name whose values are strings if present, else the string
+    column with longest values (a list, object or number column is never detected)."""
     if not records:
         return None
     columns = list(records[0])
     lowered = {c.lower(): c for c in columns}
     for name in TEXT_COLUMN_NAMES:
-        if name in lowered:
+        if name in lowered and _first_non_text(records, lowered[name]) is None:
             return lowered[name]
     lengths = {c: 0.0 for c in columns}
     for record in records:
@@ -104,12 +117,14 @@ def detect_text_column(records: list[dict[str, Any]]) -> str | None:
 
 
 def inspect_sources(paths: list[Path], options: ReadOptions) -> SourceInfo:
-    """Formats, columns and the text column (chosen or detected) of ``paths``; refuses empties."""
+    """Formats, columns and the text column (chosen or detected) of ``paths``; refuses empties
+    and a text column whose first values are not strings."""
     if not paths:
         raise InvalidInput("no files given; add at least one file")
     formats = [file_format(p) for p in paths]
     columns: list[str] = []
     detected: str | None = None
+    sampled: tuple[Path, list[dict[str, Any]]] | None = None  # the file the columns come from
     for path, fmt in zip(paths, formats, strict=True):
         if is_empty_file(path):
             raise EmptySource(f"{path.name}: the file is empty; remove it or give a file with "
@@ -120,6 +135,7 @@ def inspect_sources(paths: list[Path], options: ReadOptions) -> SourceInfo:
         if records:
             columns = list(map(str, records[0]))
             detected = detect_text_column(records)
+            sampled = path, records
     chosen = options.text_column or detected
     if columns and chosen is None:
         raise MissingTextColumn(
@@ -129,8 +145,23 @@ def inspect_sources(paths: list[Path], options: ReadOptions) -> SourceInfo:
         raise MissingTextColumn(
             f"{paths[0].name}: no column {chosen!r} (columns: {', '.join(columns)}); choose "
             "one of them as the text column", file=paths[0].name, column=chosen, columns=columns)
+    if sampled is not None and chosen is not None:
+        _refuse_non_text(*sampled, chosen)
     return SourceInfo(files=[p.name for p in paths], formats=formats, columns=columns,
                       text_column=chosen if columns else None, detected_text_column=detected)
+
+
+def _refuse_non_text(path: Path, records: list[dict[str, Any]], column: str) -> None:
+    """Refuse, before any copy, a chosen column whose first values are not strings."""
+    if file_format(path) == "parquet":
+        arrow_type = open_parquet(path).schema_arrow.field(column).type
+        if not is_text_type(arrow_type):
+            raise not_text(path.name, "the parquet schema", column,
+                           f"values of type {arrow_type}")
+    found = _first_non_text(records, column)
+    if found is not None:
+        index, value = found
+        raise not_text(path.name, f"record {index + 1}", column, json_kind(value))
 
 
 def estimate_rows(paths: Iterable[Path], options: ReadOptions) -> int:

@@ -12,7 +12,8 @@ is text and kept.
 Bad input raises a ``TextSourceError`` naming the file, the line or row, and what to do: bytes that
 are not UTF-8 (under the ``strict`` decode policy; ``replace`` swaps them for U+FFFD and reports
 their count and first positions in a ``DecodeReport``), a malformed JSONL line, a missing text
-column, an empty file, a ``.parquet`` that is not parquet, a line or record above
+column, a text column holding lists, objects, numbers or booleans (never turned into their Python
+``repr``), an empty file, a ``.parquet`` that is not parquet, a line or record above
 ``max_record_bytes`` (a zip-bomb-like single huge line never gets into memory whole).
 
 This module is NOT responsible for detecting columns (``source_inspection.py``), copying files,
@@ -65,6 +66,12 @@ class MissingTextColumn(TextSourceError):
 
 class EmptySource(TextSourceError):
     code = "empty_file"
+
+
+class NotText(TextSourceError):
+    """The text column holds lists, objects, numbers or booleans, not strings."""
+
+    code = "not_text"
 
 
 class NotParquet(TextSourceError):
@@ -227,6 +234,21 @@ def _read_txt(path: Path, options: ReadOptions, report: DecodeReport) -> Iterato
     yield "\n".join(parts)
 
 
+def json_kind(value: Any) -> str:
+    """A value's JSON type with its article, as a message shows it ("a list", "an object")."""
+    return ("a boolean" if isinstance(value, bool) else "a number"
+            if isinstance(value, int | float) else "a list" if isinstance(value, list)
+            else "an object" if isinstance(value, dict) else f"a {type(value).__name__}")
+
+
+def not_text(file: str, where: str, column: str | None, what: str) -> NotText:
+    """A text column value that is not a string: refused, never turned into its repr."""
+    return NotText(
+        f"{file}: {where}: the column {column!r} holds {what}, not text; choose a column of "
+        "strings (or convert its values to text before importing)", file=file, where=where,
+        column=column, value_type=what)
+
+
 def _record_text(record: Any, column: str | None, *, path: Path, where: str) -> str:
     if isinstance(record, str) and column is None:
         return record
@@ -240,7 +262,9 @@ def _record_text(record: Any, column: str | None, *, path: Path, where: str) -> 
             f"{', '.join(map(str, record))}); choose the text column", file=path.name,
             where=where, column=column, columns=list(map(str, record)))
     value = record[column]
-    return "" if value is None else value if isinstance(value, str) else str(value)
+    if value is None or isinstance(value, str):
+        return value or ""
+    raise not_text(path.name, where, column, json_kind(value))
 
 
 def _read_jsonl(path: Path, options: ReadOptions, report: DecodeReport,
@@ -333,6 +357,16 @@ def open_parquet(path: Path) -> Any:
             "to its real extension", file=path.name) from None
 
 
+def is_text_type(arrow_type: Any) -> bool:
+    """A parquet column type whose values are strings (or all null)."""
+    import pyarrow as pa
+
+    if pa.types.is_dictionary(arrow_type):
+        arrow_type = arrow_type.value_type
+    return bool(pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type)
+                or pa.types.is_string_view(arrow_type) or pa.types.is_null(arrow_type))
+
+
 def _read_parquet(path: Path, column: str | None) -> Iterator[str]:
     parquet = open_parquet(path)
     names = parquet.schema_arrow.names
@@ -341,10 +375,13 @@ def _read_parquet(path: Path, column: str | None) -> Iterator[str]:
             f"{path.name}: the parquet file has no column {column!r} (columns: "
             f"{', '.join(names)}); choose one of them", file=path.name, column=column,
             columns=names)
+    arrow_type = parquet.schema_arrow.field(column).type
+    if not is_text_type(arrow_type):
+        raise not_text(path.name, "the parquet schema", column, f"values of type {arrow_type}")
     for group in range(parquet.num_row_groups):
         values = parquet.read_row_group(group, columns=[column]).column(0)
         for value in values.to_pylist():
-            yield "" if value is None else value if isinstance(value, str) else str(value)
+            yield value or ""
 
 
 def iter_texts(paths: Iterable[Path], options: ReadOptions,
