@@ -74,6 +74,11 @@ def test_wrong_state_actions_are_409_naming_allowed_states(client: TestClient) -
     assert error["details"]["state"] == "queued"
     assert "interrupted" in error["details"]["allowed"]
     assert client.delete(f"/api/v1/jobs/{job['id']}").status_code == 409
+    assert client.post(f"/api/v1/jobs/{job['id']}/cancel").status_code == 200
+    again = client.post(f"/api/v1/jobs/{job['id']}/cancel").json()["error"]
+    # found by a tester: the refusal said "allowed from: running" though queued jobs cancel too
+    assert again["details"]["allowed"] == ["queued", "running"]
+    assert "allowed from: queued, running" in again["message"]
 
 
 def test_cancel_retry_delete_flow(client: TestClient) -> None:

@@ -214,3 +214,20 @@ def test_export_refuses_unfinished_runs_and_failed_requests_keep_the_previous_ex
         message = refused.json()["error"]["message"]
         assert todo in message and wrong not in message, message
         assert previous_export_intact()
+
+
+def test_the_job_of_an_extraction_is_deleted_with_it_not_alone(
+        api: TestClient, world: ExtractionWorld) -> None:
+    """Found by a tester: DELETE /jobs/{id} of a cancelled extraction's job left the extraction
+    pointing at a job that no longer existed, so it could never be resumed."""
+    created = api.post(API, json=body(world, world.tokenization())).json()
+    assert api.post(f"{API}/{created['id']}/cancel").json()["status"] == "cancelled"
+    refused = api.delete(f"/api/v1/jobs/{created['job_id']}")
+    assert refused.status_code == 409
+    error = refused.json()["error"]
+    assert error["code"] == "job_has_owner" and error["details"]["owner_id"] == created["id"]
+    assert "delete the extraction instead" in error["message"]
+    assert api.post(f"{API}/{created['id']}/resume").json()["status"] == "queued"
+    assert api.post(f"{API}/{created['id']}/cancel").status_code == 200
+    assert api.delete(f"{API}/{created['id']}").status_code == 204  # and its job with it
+    assert api.get(f"/api/v1/jobs/{created['job_id']}").status_code == 404

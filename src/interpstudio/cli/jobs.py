@@ -107,7 +107,8 @@ def _requeue(action: Callable[..., Any], job_id: int, enqueue: bool, as_json: bo
 
 @app.command("rm")
 def jobs_rm(job_id: int) -> None:
-    """Delete a finished job and its working files."""
+    """Delete a finished job and its working files (the job of a model, dataset, tokenization
+    or extraction goes with that record: delete the record)."""
     from interpstudio.core.paths import DataPaths
     from interpstudio.services import jobs as service
 

@@ -65,6 +65,20 @@ class Conflict(AppError, RuntimeError):
     status = 409
 
 
+class JobHasOwner(Conflict):
+    """The job made a record (model, dataset, tokenization, extraction) that still refers to it:
+    deleting it alone would leave the record pointing at nothing and unable to resume."""
+
+    code = "job_has_owner"
+
+    def __init__(self, job_id: int, kind: str, owner_id: int) -> None:
+        super().__init__(
+            f"job {job_id} belongs to {kind} {owner_id} (it resumes and retries through it): "
+            f"delete the {kind} instead, which deletes its job too",
+            details={"job_id": job_id, "owner_kind": kind, "owner_id": owner_id},
+        )
+
+
 class InvalidJobState(Conflict):
     code = "invalid_job_state"
 

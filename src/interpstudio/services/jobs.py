@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from interpstudio.core.errors import InvalidJobState
+from interpstudio.core.errors import InvalidJobState, JobHasOwner
 from interpstudio.core.paths import DataPaths
 from interpstudio.db.base import utcnow
 from interpstudio.db.models import FINISHED_STATES, Job
@@ -55,6 +55,8 @@ def list_jobs(
 def cancel_job(*, session: Session, job_id: int) -> Job:
     """Queued jobs stop at once; running ones are asked to stop and their worker confirms."""
     job = repo.get(session, job_id)
+    if job.state not in ALLOWED["cancel"]:  # the refusal names both states a cancel is for
+        raise InvalidJobState(job_id, job.state, "cancel", list(ALLOWED["cancel"]))
     if job.state == "queued":
         try:
             cancelled = repo.transition(session, job_id, action="cancel", from_states=["queued"],
@@ -104,10 +106,14 @@ def delete_jobs_of_removed(*, session: Session, paths: DataPaths,
 
 
 def delete_job(*, session: Session, job_id: int, paths: DataPaths) -> None:
-    """Delete a finished job's row and its working folder."""
+    """Delete a finished job's row and its working folder; a job a record still refers to is
+    deleted with that record, not alone."""
     job = repo.get(session, job_id)
     if job.state not in ALLOWED["delete"]:
         raise InvalidJobState(job_id, job.state, "delete", list(ALLOWED["delete"]))
+    owner = repo.owner_of(session, job_id)
+    if owner is not None:
+        raise JobHasOwner(job_id, *owner)
     repo.delete(session, job)
     shutil.rmtree(paths.job_dir(job_id), ignore_errors=True)
     deleted_jobs(session).append(job_id)

@@ -191,6 +191,15 @@ SETTLED_STATUSES = ("ready", "complete", "failed", "cancelled", "paused", "inter
                     "partial")
 
 
+def owner_of(session: Session, job_id: int) -> tuple[str, int] | None:
+    """The record ``job_id`` made, as (table name in the singular, id), or None."""
+    for table in OWNERS:
+        found = session.scalar(select(table.id).where(table.job_id == job_id).limit(1))
+        if found is not None:
+            return table.__tablename__.removesuffix("s"), int(found)
+    return None
+
+
 def settle_owners(session: Session, job_ids: list[int], status: str, message: str) -> None:
     """Give the records made by ``job_ids`` (models, datasets, tokenizations, extractions) the
     job's end, for an end no task could write: a killed worker's job marked interrupted, a queued
