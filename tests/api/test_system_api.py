@@ -46,3 +46,26 @@ print(json.dumps({{"codes": codes, "torch": "torch" in sys.modules}}))
     result = json.loads(out.stdout.strip().splitlines()[-1])
     assert result["codes"] == [200, 200, 200, 201]
     assert result["torch"] is False
+
+
+def test_the_first_cpu_reading_after_start_is_a_real_one(tmp_path: Path) -> None:
+    """Found by a tester: the first /system after start said 0 % CPU on a busy machine (psutil's
+    first sample has nothing to compare with). A fresh process, so no earlier call primed it."""
+    script = f"""
+import time
+from fastapi.testclient import TestClient
+from interpstudio.api.app import create_app
+from interpstudio.core.settings import Settings
+from interpstudio.db.migrate import upgrade
+s = Settings(data_dir={str(tmp_path)!r}, workers=0)
+upgrade(s.resolved_database_url)
+with TestClient(base_url="http://127.0.0.1", app=create_app(s)) as c:
+    end = time.monotonic() + 0.5
+    while time.monotonic() < end:  # this process keeps a core busy
+        pass
+    print(c.get("/api/v1/system").json()["cpu"]["percent"])
+"""
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert float(result.stdout.split()[-1]) > 0

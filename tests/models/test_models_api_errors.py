@@ -141,7 +141,8 @@ def test_delete_in_use_is_409_listing_dependents_and_force_removes_them(
     refused = hub_client.delete(f"{API}/{model_id}")
     assert refused.status_code == 409
     error = refused.json()["error"]
-    assert error["code"] == "model_in_use" and "force=true" in error["message"]
+    assert error["code"] == "model_in_use" and "?force=true in the API" in error["message"]
+    assert "--force in the CLI" in error["message"]  # found by a tester: the CLI said force=true
     assert [e["name"] for e in error["details"]["extractions"]] == ["acts"]
     assert len(error["details"]["tokenizations"]) == 1
     assert hub_client.get(f"{API}/{model_id}").status_code == 200

@@ -27,7 +27,7 @@ from interpstudio.core.logging import FailureStreak
 from interpstudio.core.settings import Settings
 from interpstudio.db.base import utcnow
 from interpstudio.db.repositories import jobs as repo
-from interpstudio.services.system import system_metrics
+from interpstudio.services.system import start_cpu_sampling, system_metrics
 from interpstudio.services.worker_sweep import sweep_gone_workers
 
 log = logging.getLogger(__name__)
@@ -112,6 +112,7 @@ class SystemFeed(PeriodicTask):
         super().__init__(interval_s)
         self._bus = bus
         self._data_dir = data_dir
+        start_cpu_sampling()
 
     async def tick(self) -> None:
         if self._bus.subscriber_count:

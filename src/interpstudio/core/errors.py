@@ -58,6 +58,9 @@ class JobNotFound(NotFound):
         super().__init__("job", job_id)
 
 
+FORCE = "--force in the CLI, ?force=true in the API"  # how a refused delete is forced
+
+
 class Conflict(AppError, RuntimeError):
     """The action does not fit the resource's current state."""
 

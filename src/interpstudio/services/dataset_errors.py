@@ -8,7 +8,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from interpstudio.core.errors import AppError, Conflict, InsufficientDisk, InvalidInput, NotFound
+from interpstudio.core.errors import (
+    FORCE,
+    AppError,
+    Conflict,
+    InsufficientDisk,
+    InvalidInput,
+    NotFound,
+)
 
 
 class DatasetNotFound(NotFound):
@@ -33,7 +40,7 @@ class DatasetInUse(Conflict):
                  for k in ("tokenizations", "extractions") if found[k]]
         super().__init__(
             f"dataset {dataset_id} is used by {' and '.join(parts)}; delete those first, or "
-            "delete with force=true to remove them and their files too",
+            f"delete with force ({FORCE}) to remove them and their files too",
             details={"dataset_id": dataset_id, **found})
 
 
@@ -44,7 +51,7 @@ class TokenizationInUse(Conflict):
         super().__init__(
             f"tokenization {tokenization_id} is used by extraction(s) "
             f"{', '.join(str(e['id']) for e in extractions)}; delete those first, or delete "
-            "with force=true", details={"tokenization_id": tokenization_id,
+            f"with force ({FORCE})", details={"tokenization_id": tokenization_id,
                                         "extractions": extractions})
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from interpstudio.core.errors import Conflict, NotFound
+from interpstudio.core.errors import FORCE, Conflict, NotFound
 
 
 class ModelNotFound(NotFound):
@@ -26,7 +26,7 @@ class ModelInUse(Conflict):
                  for k in ("extractions", "tokenizations") if found[k]]
         super().__init__(
             f"model {model_id} is used by {' and '.join(parts)}; delete those first, or delete "
-            "with force=true to remove them and their files too",
+            f"with force ({FORCE}) to remove them and their files too",
             details={"model_id": model_id, **found},
         )
 
