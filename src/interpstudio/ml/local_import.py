@@ -2,9 +2,11 @@
 ``.safetensors`` file with its ``config.json``, or a ``.gguf`` file.
 
 ``plan_import(path, config_path=None)`` works out what the source is and which files it needs,
-refusing a source without config (``MissingConfig``), without weights (``NoWeightFiles``) or with a
-corrupt or truncated safetensors file (``CorruptCheckpoint``: the header is checked against the
-file size, so a cut-off copy is caught before anything is loaded). ``ImportPlan.fingerprint()``
+refusing a source without config (``MissingConfig``), of an architecture we cannot work with
+(``model_support.check_supported`` on its ``config.json``, the hub preflight's check, so nothing is
+copied first), without weights (``NoWeightFiles``), with a corrupt or truncated safetensors file
+(``CorruptCheckpoint``: the header is checked against the file size, so a cut-off copy is caught
+before anything is loaded). ``ImportPlan.fingerprint()``
 is a sha256 over the files' names, sizes and contents: the identity of a local model.
 ``copy_checkpoint`` copies a folder / single-file plan into a destination folder (a temporary
 sibling renamed when whole); a GGUF plan is converted instead with
@@ -42,6 +44,17 @@ class CorruptCheckpoint(InvalidInput):
         super().__init__(
             f"{path.name} is not a valid safetensors file ({reason}); it may be truncated or "
             "corrupt: copy or download it again",
+            details={"file": str(path), "reason": reason},
+        )
+
+
+class UnreadableConfig(InvalidInput):
+    code = "unreadable_config"
+
+    def __init__(self, path: Path, reason: str) -> None:
+        super().__init__(
+            f"{path} is not a readable config.json ({reason}); give the checkpoint's own "
+            "config.json",
             details={"file": str(path), "reason": reason},
         )
 
@@ -105,6 +118,7 @@ def plan_import(path: Path, config_path: Path | None = None) -> ImportPlan:
         config = config_path or path.parent / "config.json"
         if not config.is_file():
             raise MissingConfig(f"{path.name} (looked for {config})")
+        check_config(config)
         check_safetensors(path)
         extras = tuple((p, p.name) for p in _side_files(path.parent) if p != config)
         return ImportPlan("safetensors", path,
@@ -114,6 +128,20 @@ def plan_import(path: Path, config_path: Path | None = None) -> ImportPlan:
         "transformers checkpoint folder, one .safetensors file with its config.json, or a .gguf",
         details={"path": str(path)},
     )
+
+
+def check_config(config: Path) -> str:
+    """Raise unless ``config`` is a JSON object describing a supported architecture (the same
+    check and message as the hub preflight's); returns its ``model_type``."""
+    from interpstudio.ml.model_support import check_supported
+
+    try:
+        data = json.loads(config.read_bytes())
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise UnreadableConfig(config, f"not JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise UnreadableConfig(config, "not a JSON object")
+    return check_supported(data)
 
 
 def _side_files(folder: Path) -> list[Path]:
@@ -132,6 +160,7 @@ def _plan_folder(folder: Path) -> ImportPlan:
         if len(ggufs) == 1:
             return ImportPlan("gguf", ggufs[0], ((ggufs[0], ggufs[0].name),))
         raise MissingConfig(str(folder))
+    check_config(folder / "config.json")
     weights = [p for p in files if p.name.endswith(WEIGHT_SUFFIXES)]
     if not weights:
         raise NoWeightFiles(str(folder), names)
