@@ -35,6 +35,7 @@ from torch import nn
 
 from interpstudio.core.errors import AppError, Conflict, NotFound
 from interpstudio.ml import gguf_fast, gguf_progress
+from interpstudio.ml.gguf_check import UnconvertibleGGUF, check_gguf
 from interpstudio.ml.gguf_progress import TensorProgress
 from interpstudio.ml.memory import (
     FLOAT_PRECISIONS,
@@ -367,7 +368,8 @@ def convert_gguf_to_safetensors(
 
     The weights are the dequantized GGUF values in float32; the GGUF ``quantization_config``
     is dropped so the copy reloads as a plain checkpoint. ``progress(done, total)`` hears each
-    tensor dequantized (``gguf_progress``).
+    tensor dequantized (``gguf_progress``). The file is checked first (``gguf_check``); what
+    transformers still refuses is raised as ``UnconvertibleGGUF`` naming the file.
     """
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -377,10 +379,17 @@ def convert_gguf_to_safetensors(
         raise NotFound("GGUF file", source, f"GGUF file {source} not found")
     if target.exists():
         raise OutputExists(target)
+    check_gguf(source)
     with gguf_fast.shared_reads():
-        with gguf_progress.reporting(progress):
-            loaded = _from_pretrained(source.parent, gguf_file=source.name, dtype=torch.float32)
-        tokenizer = AutoTokenizer.from_pretrained(str(source.parent), gguf_file=source.name)
+        try:
+            with gguf_progress.reporting(progress):
+                loaded = _from_pretrained(source.parent, gguf_file=source.name,
+                                          dtype=torch.float32)
+            tokenizer = AutoTokenizer.from_pretrained(str(source.parent), gguf_file=source.name)
+        except AppError:
+            raise
+        except (ValueError, KeyError, NotImplementedError) as exc:  # transformers' refusals
+            raise UnconvertibleGGUF(source, f"{type(exc).__name__}: {exc}") from exc
     with MODEL_BUILD, torch.device("meta"):
         clean = AutoModelForCausalLM.from_config(loaded.config, dtype=torch.float32)
     clean.load_state_dict(loaded.state_dict(), assign=True)

@@ -6,7 +6,8 @@ refusing a source without config (``MissingConfig``), of an architecture we cann
 (``model_support.check_supported`` on its ``config.json``, the hub preflight's check, so nothing is
 copied first), without weights (``NoWeightFiles``), with a corrupt or truncated safetensors file
 (``CorruptCheckpoint``: the header is checked against the file size, so a cut-off copy is caught
-before anything is loaded). ``ImportPlan.fingerprint()``
+before anything is loaded) or a GGUF file that is corrupt, truncated or of an architecture
+transformers cannot convert (``gguf_check.check_gguf``). ``ImportPlan.fingerprint()``
 is a sha256 over the files' names, sizes and contents: the identity of a local model.
 ``copy_checkpoint`` copies a folder / single-file plan into a destination folder (a temporary
 sibling renamed when whole); a GGUF plan is converted instead with
@@ -29,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from interpstudio.core.errors import InvalidInput, JobCancelled, NotFound
+from interpstudio.ml.gguf_check import check_gguf
 from interpstudio.ml.hub_errors import MissingConfig, NoWeightFiles
 
 CHECKPOINT_SUFFIXES = (".json", ".safetensors", ".bin", ".model", ".txt", ".tiktoken", ".jinja")
@@ -113,7 +115,7 @@ def plan_import(path: Path, config_path: Path | None = None) -> ImportPlan:
     if path.is_dir():
         return _plan_folder(path)
     if path.suffix == ".gguf":
-        return ImportPlan("gguf", path, ((path, path.name),))
+        return _plan_gguf(path)
     if path.suffix == ".safetensors":
         config = config_path or path.parent / "config.json"
         if not config.is_file():
@@ -144,6 +146,11 @@ def check_config(config: Path) -> str:
     return check_supported(data)
 
 
+def _plan_gguf(path: Path) -> ImportPlan:
+    check_gguf(path)
+    return ImportPlan("gguf", path, ((path, path.name),))
+
+
 def _side_files(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_file()
                   and (p.suffix == ".json" or p.name in ("tokenizer.model", "merges.txt",
@@ -158,7 +165,7 @@ def _plan_folder(folder: Path) -> ImportPlan:
     if "config.json" not in names:
         ggufs = sorted(folder.glob("*.gguf"))
         if len(ggufs) == 1:
-            return ImportPlan("gguf", ggufs[0], ((ggufs[0], ggufs[0].name),))
+            return _plan_gguf(ggufs[0])
         raise MissingConfig(str(folder))
     check_config(folder / "config.json")
     weights = [p for p in files if p.name.endswith(WEIGHT_SUFFIXES)]

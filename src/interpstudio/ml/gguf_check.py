@@ -1,0 +1,207 @@
+"""Check a ``.gguf`` file from its header alone, before anything is converted or copied.
+
+``check_gguf(path)`` reads the header (magic, version, metadata, tensor table) with ``struct``,
+without building a ``gguf.GGUFReader`` or importing torch, and raises:
+
+- ``CorruptGGUF`` when the file is not GGUF, its header is cut off or malformed, a tensor has an
+  unknown ggml type, or a tensor's data would end past the end of the file (a truncated copy:
+  the message names the tensor, the byte it needs and the file's size);
+- ``UnsupportedGGUFArchitecture`` when ``general.architecture`` is not one transformers' GGUF
+  loader can read (its ``GGUF_CONFIG_MAPPING``), with the list of those it can;
+- ``model_support.UnsupportedArchitecture`` when transformers reads it but not as a causal LM
+  (``t5``).
+
+It returns a ``GGUFSummary`` (architecture, the transformers ``model_type`` it maps to, tensor
+count). Without this, transformers raised a bare ``ValueError`` (``cannot reshape array of size
+...`` for a truncated file) in the middle of the import job.
+
+``UnconvertibleGGUF`` is what ``loading.convert_gguf_to_safetensors`` raises when transformers
+still refuses a file that passed (an unsupported ggml type, a tokenizer it cannot read).
+
+This module is NOT responsible for converting (``loading.convert_gguf_to_safetensors``) or for
+deciding what to import (``local_import.py``).
+"""
+
+from __future__ import annotations
+
+import mmap
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+
+from interpstudio.core.errors import InvalidInput
+
+GGUF_MAGIC = b"GGUF"
+SUPPORTED_VERSIONS = (2, 3)
+DEFAULT_ALIGNMENT = 32
+# GGUF metadata value types -> size in bytes of the fixed-size ones (8 string, 9 array)
+_SCALAR_SIZES = {0: 1, 1: 1, 2: 2, 3: 2, 4: 4, 5: 4, 6: 4, 7: 1, 10: 8, 11: 8, 12: 8}
+_SCALAR_FORMATS = {0: "B", 1: "b", 2: "H", 3: "h", 4: "I", 5: "i", 6: "f", 7: "?", 10: "Q",
+                   11: "q", 12: "d"}
+_STRING, _ARRAY = 8, 9
+# llama.cpp architecture names transformers renames before its lookup (modeling_gguf_pytorch_utils)
+_RENAMED = {"qwen2moe": "qwen2_moe", "gpt-oss": "gpt_oss", "qwen3moe": "qwen3_moe",
+            "minimax-m2": "minimax_m2"}
+_NOT_ARCHITECTURES = ("general", "tokenizer")  # keys of the mapping that name no model
+
+
+class CorruptGGUF(InvalidInput):
+    code = "corrupt_gguf"
+
+    def __init__(self, path: Path, reason: str) -> None:
+        super().__init__(
+            f"{path.name} is not a valid GGUF file ({reason}); it may be truncated or corrupt: "
+            "copy or download it again",
+            details={"file": str(path), "reason": reason},
+        )
+
+
+class UnsupportedGGUFArchitecture(InvalidInput):
+    code = "unsupported_gguf_architecture"
+
+    def __init__(self, path: Path, architecture: str, supported: list[str]) -> None:
+        super().__init__(
+            f"{path.name}: GGUF architecture {architecture!r} is not supported by transformers' "
+            f"GGUF loader (supported: {', '.join(supported)}); import a transformers checkpoint "
+            "of the model (a folder with config.json and .safetensors) instead",
+            details={"file": str(path), "architecture": architecture, "supported": supported},
+        )
+
+
+class UnconvertibleGGUF(InvalidInput):
+    """A GGUF that passed ``check_gguf`` but that transformers still refused to convert."""
+
+    code = "unconvertible_gguf"
+
+    def __init__(self, path: Path, reason: str) -> None:
+        super().__init__(
+            f"transformers could not convert {path.name} ({reason}); import a transformers "
+            "checkpoint of the model (a folder with config.json and .safetensors) instead",
+            details={"file": str(path), "reason": reason},
+        )
+
+
+@dataclass(frozen=True)
+class GGUFSummary:
+    architecture: str  # general.architecture as written in the file
+    model_type: str  # the transformers model type it loads as
+    tensor_count: int
+
+
+class _Header:
+    """A cursor over the mapped file; any read past the end is a truncated header."""
+
+    def __init__(self, path: Path, data: mmap.mmap | bytes, order: str) -> None:
+        self.path, self.data, self.order, self.pos = path, data, order, 0
+
+    def take(self, fmt: str) -> int | float | bool:
+        size = struct.calcsize(fmt)
+        if self.pos + size > len(self.data):
+            raise CorruptGGUF(self.path, f"truncated in its header at byte {self.pos:,}, file has "
+                              f"{len(self.data):,}")
+        (value,) = struct.unpack_from(self.order + fmt, self.data, self.pos)
+        self.pos += size
+        return value
+
+    def string(self) -> str:
+        length = int(self.take("Q"))
+        if self.pos + length > len(self.data):
+            raise CorruptGGUF(self.path, f"truncated in its header at byte {self.pos:,}, file has "
+                              f"{len(self.data):,}")
+        raw = bytes(self.data[self.pos:self.pos + length])
+        self.pos += length
+        return raw.decode("utf-8", errors="replace")
+
+    def skip_value(self, kind: int) -> None:
+        if kind == _STRING:
+            self.string()
+        elif kind == _ARRAY:
+            item_kind, count = int(self.take("I")), int(self.take("Q"))
+            if item_kind in _SCALAR_SIZES:
+                self.pos += _SCALAR_SIZES[item_kind] * count
+                if self.pos > len(self.data):
+                    raise CorruptGGUF(self.path, "truncated in its metadata")
+            else:
+                for _ in range(count):
+                    self.skip_value(item_kind)
+        elif kind in _SCALAR_SIZES:
+            self.take(_SCALAR_FORMATS[kind])
+        else:
+            raise CorruptGGUF(self.path, f"unknown metadata value type {kind} at byte "
+                              f"{self.pos:,}")
+
+
+def check_gguf(path: Path) -> GGUFSummary:
+    """Raise unless ``path`` is a whole GGUF file of an architecture we can convert and load."""
+    with path.open("rb") as handle:
+        size = path.stat().st_size
+        if size < 24:
+            raise CorruptGGUF(path, f"only {size} bytes, shorter than a GGUF header")
+        with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as data:
+            return _check(path, data)
+
+
+def _check(path: Path, data: mmap.mmap) -> GGUFSummary:
+    import gguf
+
+    if data[:4] != GGUF_MAGIC:
+        raise CorruptGGUF(path, f"it starts with {bytes(data[:4])!r}, not {GGUF_MAGIC!r}")
+    order = "<" if struct.unpack_from("<I", data, 4)[0] < 0x10000 else ">"
+    header = _Header(path, data, order)
+    header.pos = 4
+    version = int(header.take("I"))
+    if version not in SUPPORTED_VERSIONS:
+        raise CorruptGGUF(path, f"GGUF version {version}; versions "
+                          f"{', '.join(map(str, SUPPORTED_VERSIONS))} are read")
+    tensor_count, kv_count = int(header.take("Q")), int(header.take("Q"))
+    architecture, name, alignment = None, "", DEFAULT_ALIGNMENT
+    for _ in range(kv_count):
+        key, kind = header.string(), int(header.take("I"))
+        if key in ("general.architecture", "general.name") and kind == _STRING:
+            value = header.string()
+            architecture, name = ((value, name) if key == "general.architecture"
+                                  else (architecture, value))
+        elif key == "general.alignment" and kind in _SCALAR_FORMATS:
+            alignment = int(header.take(_SCALAR_FORMATS[kind])) or DEFAULT_ALIGNMENT
+        else:
+            header.skip_value(kind)
+    tensors: list[tuple[str, int, int]] = []  # (name, offset in the data section, bytes)
+    for _ in range(tensor_count):
+        tensor = header.string()
+        dims = [int(header.take("Q")) for _ in range(int(header.take("I")))]
+        ggml_type, offset = int(header.take("I")), int(header.take("Q"))
+        try:
+            block, type_size = gguf.GGML_QUANT_SIZES[gguf.GGMLQuantizationType(ggml_type)]
+        except (ValueError, KeyError):
+            raise CorruptGGUF(path, f"tensor {tensor} has unknown ggml type {ggml_type}") from None
+        elements = 1
+        for dim in dims:
+            elements *= dim
+        tensors.append((tensor, offset, elements // block * type_size))
+    data_start = -(-header.pos // alignment) * alignment
+    if tensors:
+        tensor, offset, nbytes = max(tensors, key=lambda t: t[1] + t[2])
+        end = data_start + offset + nbytes
+        if end > len(data):
+            raise CorruptGGUF(path, f"truncated: tensor {tensor} ends at byte {end:,}, file has "
+                              f"{len(data):,}")
+    if architecture is None:
+        raise CorruptGGUF(path, "its metadata has no general.architecture")
+    model_type = _model_type(path, architecture, name)
+    return GGUFSummary(architecture=architecture, model_type=model_type,
+                       tensor_count=tensor_count)
+
+
+def _model_type(path: Path, architecture: str, name: str) -> str:
+    """The transformers model type of a GGUF architecture, as its GGUF loader maps it."""
+    from transformers.integrations.ggml import GGUF_CONFIG_MAPPING
+
+    from interpstudio.ml.model_support import check_supported
+
+    known = [arch for arch in GGUF_CONFIG_MAPPING if arch not in _NOT_ARCHITECTURES]
+    model_type = _RENAMED.get(architecture, architecture)
+    if architecture == "llama" and "mistral" in name.lower():
+        model_type = "mistral"
+    if architecture not in known and model_type not in known:
+        raise UnsupportedGGUFArchitecture(path, architecture, known)
+    return check_supported({"model_type": model_type})
