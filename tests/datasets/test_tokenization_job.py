@@ -63,7 +63,9 @@ def test_tokenization_counts_equal_the_tokenizers_own_output(
     ready = wait_row(Tokenization, created["id"], "ready", "failed")
     assert ready["status"] == "ready", ready["error_message"]
     texts = list(iter_texts([bundled_text_path()], ReadOptions()))
-    expected = AutoTokenizer.from_pretrained(tiny_llama_dir)(texts)["input_ids"]
+    every = AutoTokenizer.from_pretrained(tiny_llama_dir)(texts)["input_ids"]
+    expected = [ids for ids in every if len(ids) > 1]  # a blank line's lone BOS is dropped
+    assert ready["counts"]["dropped_rows"] == len(every) - len(expected) > 0
     store = open_tokenized(ds_settings.data_dir / ready["path"])
     assert store.tokenizer_key == ready["tokenizer_key"] == "org/tiny-llama@0123456789abcdef"
     assert store.policy["add_bos"] is True and store.policy["bos_source"] == "tokenizer default"
@@ -95,6 +97,21 @@ def test_dry_run_shows_resolved_policy_and_pieces(ds_settings: Settings, macbeth
     first = preview["rows"][0]
     assert first["text"] == "MACBETH" and first["pieces"][0] == "<s>"
     assert preview["rows"][2]["truncated"] and len(preview["rows"][2]["ids"]) == 4
+
+
+def test_dry_run_drops_an_empty_row_in_both_modes_like_the_job(
+    ds_settings: Settings, import_root: Path, llama_model_id: int, call, wait_row, worker_thread,
+) -> None:
+    (import_root / "gaps.txt").write_text("first doc\n\nthird\n")
+    created = call(dataset_service.add_local_dataset, settings=ds_settings,
+                   files=[str(import_root / "gaps.txt")], name=None, spec=ReadOptionsSpec())
+    worker_thread(ds_settings)
+    wait_row(Dataset, created["id"], "ready")
+    for mode in ("truncate", "pack"):  # the llama tokenizer's own BOS is no text token
+        preview = call(service.dry_run_policy, paths=DataPaths(ds_settings.data_dir),
+                       dataset_id=created["id"], model_id=llama_model_id,
+                       policy=TokenizationPolicySpec(max_length=8, mode=mode), limit=3)
+        assert [r["dropped"] for r in preview["rows"]] == [False, True, False], mode
 
 
 def test_tokenize_before_import_finishes_is_a_conflict(ds_settings: Settings, import_root: Path,
@@ -184,7 +201,8 @@ def test_cancel_stops_the_job_and_resume_finishes_it(ds_settings: Settings, macb
     assert ready["status"] == "ready", ready["error_message"]
     finished = wait_for(lambda: job() if job().state == "succeeded" else None, timeout=30)
     assert finished.result["resumed_from_row"] >= 50  # the row is ready just before the result
-    assert ready["counts"]["sequences"] == macbeth["rows"]
+    assert ready["counts"]["sequences"] + ready["counts"]["dropped_rows"] == macbeth["rows"]
+    assert ready["counts"]["rows_read"] == macbeth["rows"]
 
 
 def test_sequences_are_as_long_as_max_length_says_not_512(

@@ -69,7 +69,7 @@ def test_truncate_default_equals_tokenizer_output_exactly(tmp_path: Path, text_f
     assert store.policy["add_bos"] is True and store.policy["bos_source"] == "tokenizer default"
     assert len(store) == len(TEXTS) == counts["rows_read"]
     assert [store.sequence(i).tolist() for i in range(len(store))] == expected
-    assert store.n_tokens == sum(map(len, expected)) == counts["text_tokens"]
+    assert store.n_tokens == sum(map(len, expected)) == counts["text_tokens"] + len(TEXTS)
     assert counts["truncated_sequences"] == 0 and counts["dropped_rows"] == 0
     assert store.source_rows.tolist() == list(range(len(TEXTS)))
 
@@ -79,12 +79,35 @@ def test_truncate_counts_truncated_sequences_and_tokens(tmp_path: Path, text_fil
     counts, store = _run(text_file, tmp_path / "t", llama_tokenizer,
                          TokenizationPolicy(max_length=16, min_tokens=3))
     full = llama_tokenizer(TEXTS)["input_ids"]
-    kept = [ids for ids in full if len(ids) >= 3]
+    kept = [ids for ids in full if len(ids) - 1 >= 3]  # text tokens: the BOS does not count
     assert counts["dropped_rows"] == len(full) - len(kept)
     assert counts["truncated_sequences"] == sum(len(ids) > 16 for ids in kept)
     assert counts["truncated_tokens"] == sum(max(len(ids) - 16, 0) for ids in kept)
     assert [store.sequence(i).tolist() for i in range(len(store))] == [ids[:16] for ids in kept]
     assert int(store.lengths.max()) <= 16
+
+
+@pytest.mark.parametrize("bos", [None, True, False])
+def test_rows_without_text_tokens_are_dropped_in_both_modes_whatever_the_bos(
+    tmp_path: Path, llama_tokenizer: Any, bos: bool | None,
+) -> None:
+    texts = ["first doc", "", "", "third 🎉", "fourth", "a"]
+    source = tmp_path / "text.parquet"
+    write_text_parquet(iter(texts), source)
+    kept_rows: dict[tuple[str, int], list[int]] = {}
+    for mode, min_tokens in itertools.product(("truncate", "pack"), (1, 2)):
+        policy = TokenizationPolicy(max_length=2, mode=mode, add_bos=bos, min_tokens=min_tokens)
+        counts, store = _run(source, tmp_path / f"{mode}-{min_tokens}", llama_tokenizer, policy)
+        text_ids = llama_tokenizer(texts, add_special_tokens=False)["input_ids"]
+        expected = [r for r, ids in enumerate(text_ids) if len(ids) >= min_tokens]
+        assert counts["dropped_rows"] == len(texts) - len(expected)
+        assert counts["text_tokens"] == sum(map(len, text_ids))
+        if mode == "truncate":
+            assert store.source_rows.tolist() == expected
+            bos_id = llama_tokenizer.bos_token_id
+            assert all(store.sequence(i).tolist() != [bos_id] for i in range(len(store)))
+        kept_rows[mode, min_tokens] = expected
+    assert kept_rows["truncate", 1] == kept_rows["pack", 1] == [0, 3, 4, 5]
 
 
 def test_explicit_no_bos_overrides_tokenizer_default(tmp_path: Path, text_file: Path,

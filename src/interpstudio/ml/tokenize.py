@@ -4,8 +4,10 @@
 tokenizer does on its own, resolved and recorded by ``resolve_policy``); ``mode`` ``"truncate"``
 (one sequence per row, cut at ``max_length``) or ``"pack"`` (rows concatenated, each followed by
 EOS, cut into full ``max_length`` windows; the last partial window is dropped and counted); and
-``min_tokens`` (rows shorter than this are dropped and counted). Padding is never stored: the
-output is the flat token-id format of ``token_store.py``.
+``min_tokens`` (rows with fewer text tokens than this, and rows with none, are dropped and
+counted; a BOS or EOS added by the tokenizer or the policy is never a text token, so an empty
+row never becomes a BOS-only sequence and both modes keep the same rows). Padding is never
+stored: the output is the flat token-id format of ``token_store.py``.
 
 ``tokenize_dataset`` calls the fast tokenizer on batches (``tokenizer(texts)``), appends whole
 batches to a ``TokenStoreWriter`` whose journal carries the resume state (rows done, counters,
@@ -127,6 +129,19 @@ class _PackState:
     carry_rows: list[list[int]]  # [[row, position in carry], ...]
 
 
+def specials_added(tokenizer: Any, use_tokenizer_specials: bool) -> int:
+    """How many special tokens the tokenizer adds to every row on its own (llama: its BOS)."""
+    if not use_tokenizer_specials:
+        return 0
+    with_specials = tokenizer([""], add_special_tokens=True)["input_ids"][0]
+    return len(with_specials) - len(tokenizer([""], add_special_tokens=False)["input_ids"][0])
+
+
+def row_is_kept(text_tokens: int, min_tokens: int) -> bool:
+    """The one drop rule of both modes: at least ``min_tokens`` text tokens, and at least one."""
+    return text_tokens >= max(min_tokens, 1)
+
+
 def _encode(tokenizer: Any, texts: list[str], use_tokenizer_specials: bool) -> list[list[int]]:
     encoded = tokenizer(texts, add_special_tokens=use_tokenizer_specials,
                         return_attention_mask=False, return_token_type_ids=False)
@@ -134,12 +149,13 @@ def _encode(tokenizer: Any, texts: list[str], use_tokenizer_specials: bool) -> l
 
 
 def _truncate(ids_batch: list[list[int]], first_row: int, resolved: dict[str, Any],
-              bos: list[int], counts: dict[str, int]) -> tuple[list[list[int]], list[int]]:
+              bos: list[int], added: int,
+              counts: dict[str, int]) -> tuple[list[list[int]], list[int]]:
     sequences, rows = [], []
     max_length, min_tokens = resolved["max_length"], resolved["min_tokens"]
     for offset, ids in enumerate(ids_batch):
         full = bos + ids if bos else ids
-        if len(full) < min_tokens or not full:
+        if not row_is_kept(len(ids) - added, min_tokens):
             counts["dropped_rows"] += 1
             continue
         if len(full) > max_length:
@@ -156,7 +172,7 @@ def _pack(ids_batch: list[list[int]], first_row: int, resolved: dict[str, Any],
           counts: dict[str, int]) -> tuple[list[list[int]], list[int]]:
     flat, segments = state.carry, state.carry_rows
     for offset, ids in enumerate(ids_batch):
-        if len(ids) < max(resolved["min_tokens"], 1):
+        if not row_is_kept(len(ids), resolved["min_tokens"]):
             counts["dropped_rows"] += 1
             continue
         segments.append([first_row + offset, len(flat)])
@@ -197,6 +213,7 @@ def tokenize_dataset(batches: TextBatches, tokenizer: Any, resolved: dict[str, A
     use_specials = resolved["mode"] == "truncate" and resolved["bos_source"] == "tokenizer default"
     bos = [] if use_specials or not resolved["add_bos"] else [resolved["tokenizer"]["bos_token_id"]]
     eos = resolved["tokenizer"]["eos_token_id"]
+    added = specials_added(tokenizer, use_specials)  # in each row's ids, not text tokens
     for first_row, texts in batches(rows_done):
         for start in range(0, len(texts), batch_rows):
             if should_stop():
@@ -205,9 +222,9 @@ def tokenize_dataset(batches: TextBatches, tokenizer: Any, resolved: dict[str, A
             ids_batch = _encode(tokenizer, chunk, use_specials)
             row0 = first_row + start
             counts["rows_read"] += len(chunk)
-            counts["text_tokens"] += sum(len(ids) for ids in ids_batch)
+            counts["text_tokens"] += sum(len(ids) - added for ids in ids_batch)
             if resolved["mode"] == "truncate":
-                sequences, rows = _truncate(ids_batch, row0, resolved, bos, counts)
+                sequences, rows = _truncate(ids_batch, row0, resolved, bos, added, counts)
             else:
                 sequences, rows = _pack(ids_batch, row0, resolved, bos, eos, state, counts)
             counts["rows_kept"] = counts["rows_read"] - counts["dropped_rows"]
