@@ -16,9 +16,10 @@ from interpstudio.services.dataset_params import TokenizationPolicySpec
 from interpstudio.services.tokenizations import requested_policy_hash
 
 
-def run_cli(world: ExtractionWorld, *args: str) -> subprocess.CompletedProcess[str]:
+def run_cli(world: ExtractionWorld, *args: str,
+            env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "INTERPSTUDIO_DATA_DIR": str(world.settings.data_dir),
-           "INTERPSTUDIO_DATABASE_URL": world.settings.resolved_database_url}
+           "INTERPSTUDIO_DATABASE_URL": world.settings.resolved_database_url, **(env or {})}
     return subprocess.run([sys.executable, "-m", "interpstudio", *args], env=env,
                           capture_output=True, text=True, timeout=300)
 
@@ -44,6 +45,10 @@ def test_extract_cli_dry_run_then_full_run(world: ExtractionWorld) -> None:
     human = run_cli(world, *common, "--tokenization", str(tokenization_id))
     assert human.returncode == 0, human.stderr
     assert "bound" in human.stderr
+    # found by a tester: nothing showed the precision the run used, nor that the ~40 s preflight
+    # was under way
+    assert "preflight: loading the model" in human.stderr
+    assert "precision" in human.stderr and "model at fp32" in human.stdout
     assert "Loading weights" not in human.stderr  # transformers' own bar, between ours
     # the lines to copy stay whole (a 100-character path was wrapped at 80 columns)
     second = world.settings.data_dir / "extractions" / str(extraction["id"] + 1) / "store"
@@ -111,3 +116,14 @@ def test_extract_cli_refuses_a_copy_of_a_run_underway_before_loading_the_model(
     assert result.returncode == 2, result.stderr  # a refusal, as every refused input
     assert f"extraction {queued} with the same configuration" in result.stderr
     assert "bound" not in result.stderr and "Traceback" not in result.stderr  # no preflight
+
+
+def test_extract_cli_shows_a_precision_fallback(world: ExtractionWorld) -> None:
+    """A memory budget the model does not fit at fp32: the run falls back to less memory, and
+    the preflight table says so (it was visible only in --json and the manifest)."""
+    tokenization_id = world.tokenization()
+    env_budget = {"INTERPSTUDIO_MEMORY_BUDGET_BYTES": "400000"}
+    result = run_cli(world, "extract", "--model", str(world.model_id), "--tokenization",
+                     str(tokenization_id), "--device", "cpu", "--dry-run", env=env_budget)
+    assert result.returncode == 0, result.stderr
+    assert "asked fp32" in result.stderr, result.stderr

@@ -134,6 +134,12 @@ def print_preflight(report: dict[str, Any]) -> None:
                                      report["projected"])
     calibration = report.get("calibration") or {}
     table = Table("preflight", "", show_header=False)
+    model = report.get("model") or {}
+    if model.get("precision_used"):
+        asked = model.get("precision_requested")
+        table.add_row("precision", model["precision_used"] + (
+            f"  [yellow](asked {asked}: {model.get('fallback_reason') or 'fallback'})[/yellow]"
+            if asked and asked != model["precision_used"] else ""))
     table.add_row("hook points", f"{len(report['hook_points'])} ({report['dtype']})")
     table.add_row("tokens / rows", f"{plan['tokens']:,} tokens -> {plan['rows']:,} rows in "
                   f"{plan['sequences']:,} sequences, {plan['batches']:,} batches")
@@ -181,6 +187,8 @@ def run_extraction_command(settings: Settings, factory: sessionmaker[Session], s
     with factory() as session:
         if not dry_run:  # before the preflight loads the model
             service.refuse_copy_of(session=session, spec=spec)
+        if not as_json:  # it takes a while: the model is loaded and one batch timed
+            err_console.print("preflight: loading the model and timing one batch…")
         report = service.preflight_extraction(session=session, settings=settings, spec=spec)
     if not as_json:
         print_preflight(report)
@@ -261,7 +269,8 @@ def extract(
     counts = result["counts"] or {}
     console.print(f"[green]extraction {result['id']} complete[/green]: {counts.get('rows', 0):,} "
                   f"rows, {_gb(counts.get('bytes'))}, "
-                  f"{counts.get('tokens_per_s') or 0:,.0f} tokens/s")
+                  f"{counts.get('tokens_per_s') or 0:,.0f} tokens/s, "
+                  f"model at {result.get('precision_used') or '?'}")
     print_how_to_open(settings, result)
 
 
