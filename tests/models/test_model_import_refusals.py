@@ -1,5 +1,6 @@
 """Local imports refused before a row, a job or a copied byte exists (an unsupported architecture,
-a GGUF that transformers cannot read or that is cut off)."""
+a GGUF that transformers cannot read or that is cut off), and imports that fail later leave the
+model row ``failed`` with the job's message, whatever raised."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from interpstudio.core.settings import Settings
+from interpstudio.db.session import make_engine, make_session_factory
 from interpstudio.ml.model_support import UnsupportedArchitecture, check_supported
 
 API = "/api/v1/models"
@@ -122,3 +124,30 @@ def test_cli_import_of_a_bad_gguf_prints_one_line_and_no_traceback(tmp_path: Pat
     assert "GGUF architecture 'rwkv6' is not supported" in result.stderr
     assert "Traceback" not in result.stderr
 
+
+def test_import_failing_with_a_library_error_leaves_the_row_failed(
+        hub_client: TestClient, hub_settings: Settings, tmp_path: Path, worker_thread,
+        wait_model: Callable[..., dict]) -> None:
+    """A config whose MLP width does not match the weights: transformers raises a RuntimeError
+    (not an AppError) in the inspect stage. The row used to stay ``importing``."""
+    from hub_server import build_tiny_model
+    from interpstudio.db.models import Model
+
+    source = build_tiny_model(tmp_path / "imports" / "mismatched", "llama")
+    config = json.loads((source / "config.json").read_text())
+    (source / "config.json").write_text(json.dumps({**config, "intermediate_size": 96}))
+    created = hub_client.post(f"{API}/import", json={"path": str(source)})
+    assert created.status_code == 201, created.text
+    worker_thread(hub_settings)
+    failed = wait_model(created.json()["id"], "ready", "failed")
+    assert failed["job"]["state"] == "failed"
+    engine = make_engine(hub_settings.resolved_database_url)
+    try:
+        with make_session_factory(engine)() as session:
+            row = session.get(Model, created.json()["id"])
+            assert row is not None
+            assert row.status == "failed"  # the row itself, not only the derived status
+            assert row.error_message == failed["job"]["error_message"]
+            assert row.error_message.startswith("RuntimeError: ")
+    finally:
+        engine.dispose()

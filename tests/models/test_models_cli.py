@@ -76,3 +76,18 @@ def test_enqueue_pause_then_resume_runs_to_ready(tmp_path: Path, hub: HubServer,
     assert f"interpstudio models resume {queued['id']}" in again.stderr
     resumed = json.loads(run_cli(tmp_path, hub, "resume", str(queued["id"]), "--json").stdout)
     assert resumed["status"] == "ready"
+
+
+def test_adding_again_a_model_whose_import_crashed_shows_it_failed(
+        tmp_path: Path, hub: HubServer, tiny_llama_dir: Path) -> None:
+    """The inspect stage fails with transformers' RuntimeError (MLP width of the config unlike
+    the weights'): the row stayed ``importing`` and adding it again said so."""
+    source = shutil.copytree(tiny_llama_dir, tmp_path / "imports" / "m")
+    config = json.loads((source / "config.json").read_text())
+    (source / "config.json").write_text(json.dumps({**config, "intermediate_size": 96}))
+    failed = run_cli(tmp_path, hub, "import", str(source), check=False)
+    assert failed.returncode == 1
+    again = run_cli(tmp_path, hub, "import", str(source), "--json")
+    said = " ".join(again.stderr.split())
+    assert "already exists (failed); continue it with `interpstudio models resume" in said
+    assert json.loads(again.stdout)["status"] == "failed"

@@ -76,14 +76,22 @@ def _start(starter: Any, enqueue: bool, as_json: bool, **kwargs: Any) -> None:
     factory = session_factory(settings)
     with factory.begin() as session:
         model, created = starter(session=session, **kwargs)
-        model_id, job_id, status = model.id, model.job_id, model.status
-    if not created:
-        hint = (f"; continue it with `interpstudio models resume {model_id}`"
-                if status not in ("ready", "queued") else "")
-        err_console.print(f"model {model_id} already exists ({status}){hint}", style="yellow")
+        model_id, job_id = model.id, model.job_id
+        existing = None if created else _model_dict(model, session)
+    if existing is not None:
+        _say_it_exists(existing)
     if created and not enqueue and job_id is not None:
         _follow(settings, factory, job_id, as_json)
     _print_model(factory, model_id, as_json)
+
+
+def _say_it_exists(model: dict[str, Any]) -> None:
+    """The model was there already: its status as ``models show`` gives it (a failed job shows
+    as failed, whatever the row says), with the resume hint where a resume applies."""
+    model_id, status = model["id"], model["status"]
+    hint = (f"; continue it with `interpstudio models resume {model_id}`"
+            if status in ("failed", "cancelled", "paused", "interrupted") else "")
+    err_console.print(f"model {model_id} already exists ({status}){hint}", style="yellow")
 
 
 def _follow(settings: Any, factory: Any, job_id: int, as_json: bool) -> None:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -60,18 +61,29 @@ def _update_model(ctx: JobContext, model_id: int, **fields: Any) -> dict[str, An
 
 def _guarded(ctx: JobContext, model_id: int, work: Callable[[], dict[str, Any]],
              on_cancel: Callable[[bool], None]) -> dict[str, Any]:
-    """Run ``work``, recording a cancel / pause / failure on the model row before re-raising."""
+    """Run ``work``, recording a cancel / pause / failure on the model row before re-raising.
+
+    Any error fails the row, not only an ``AppError``: one from a library (an ``OSError``,
+    transformers' ``ValueError``) left it ``importing`` while its job had failed. The row gets the
+    job's message (the runner's ``Type: text`` for an unexpected error)."""
+    failed = True
     try:
-        return work()
+        result = work()
+        failed = False
+        return result
     except JobCancelled:
+        failed = False
         info = _update_model(ctx, model_id)
         paused = bool(info.get("pause_requested"))
         on_cancel(paused)
         _update_model(ctx, model_id, status="paused" if paused else "cancelled")
         raise
-    except AppError as exc:
-        _update_model(ctx, model_id, status="failed", error_message=exc.message)
-        raise
+    finally:
+        if failed:  # not caught: the runner's broad except is the one that records the job
+            error = sys.exc_info()[1]
+            message = (error.message if isinstance(error, AppError)
+                       else f"{type(error).__name__}: {error}")
+            _update_model(ctx, model_id, status="failed", error_message=message)
 
 
 def run_model_download(ctx: JobContext) -> dict[str, Any]:
@@ -129,14 +141,15 @@ def run_model_import(ctx: JobContext) -> dict[str, Any]:
     model_id = int(params["model_id"])
     source = Path(params["path"])
     config = Path(params["config_path"]) if params.get("config_path") else None
-    if not params.get("bundled"):  # checked by the service; checked again where it is read
-        source = within_import_roots(source, ctx.settings)
-        config = within_import_roots(config, ctx.settings) if config else None
     dest = checkpoint_dir(ctx.paths, model_id)
     _update_model(ctx, model_id, status="importing", error_message=None,
                   path=str(dest.relative_to(ctx.paths.root)), job_id=ctx.job_id)
 
     def work() -> dict[str, Any]:
+        nonlocal source, config
+        if not params.get("bundled"):  # checked by the service; checked again where it is read
+            source = within_import_roots(source, ctx.settings)
+            config = within_import_roots(config, ctx.settings) if config else None
         plan = plan_import(source, config)
         if plan.kind == "gguf":
             ctx.progress(stage="convert gguf", message=f"dequantizing {source.name}",
