@@ -42,6 +42,11 @@ def test_extract_cli_dry_run_then_full_run(world: ExtractionWorld) -> None:
     store = world.settings.data_dir / extraction["path"] / "store"
     assert open_activations(store).rows == report["plan"]["rows"]
 
+    picked = run_cli(world, *common, "--dataset", str(world.dataset_id), "--dry-run")
+    assert picked.returncode == 0, picked.stderr
+    # found by a tester: the tokenization --dataset picks (the newest) was never named
+    assert f"using tokenization {tokenization_id} of dataset {world.dataset_id}" in picked.stdout
+
     human = run_cli(world, *common, "--tokenization", str(tokenization_id))
     assert human.returncode == 0, human.stderr
     assert "bound" in human.stderr

@@ -104,6 +104,12 @@ def _tokenization_for(settings: Settings, factory: sessionmaker[Session], *, dat
         found = service.find_tokenization_for(session=session, dataset_id=dataset_id,
                                               model_id=model_id, policy=policy)
         if found is not None:
+            if not quiet:  # which one matters: a quick 16-token try was silently reused
+                p = found.policy or {}
+                console.print(f"using tokenization {found.id} of dataset {dataset_id} (max length "
+                              f"{p.get('max_length')}, {p.get('mode')}, "
+                              f"{'BOS' if p.get('add_bos') else 'no BOS'}); --max-length / "
+                              "--mode pick or make another")
             return found.id
         created = tokenizations.create_tokenization(
             session=session, paths=DataPaths(settings.data_dir), dataset_id=dataset_id,
