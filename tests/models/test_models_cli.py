@@ -78,6 +78,21 @@ def test_enqueue_pause_then_resume_runs_to_ready(tmp_path: Path, hub: HubServer,
     assert resumed["status"] == "ready"
 
 
+def test_adding_a_model_again_at_another_precision_says_it_was_not_applied(
+        tmp_path: Path, hub: HubServer, tiny_llama_dir: Path) -> None:
+    source = shutil.copytree(tiny_llama_dir, tmp_path / "imports" / "m")
+    first = json.loads(run_cli(tmp_path, hub, "import", str(source), "--json").stdout)
+    assert first["precision_used"] == "fp32"
+    again = run_cli(tmp_path, hub, "import", str(source), "--precision", "q8", "--json")
+    assert json.loads(again.stdout)["precision_used"] == "fp32"  # unchanged, and it says so
+    said = " ".join(again.stderr.split())
+    assert f"model {first['id']} already exists (ready)" in said
+    assert f"--precision q8 was not applied: model {first['id']} stays at fp32" in said
+    assert f"interpstudio extract --model {first['id']} --precision q8" in said
+    same = run_cli(tmp_path, hub, "import", str(source))  # the model's own precision: no word
+    assert "not applied" not in same.stderr
+
+
 def test_adding_again_a_model_whose_import_crashed_shows_it_failed(
         tmp_path: Path, hub: HubServer, tiny_llama_dir: Path) -> None:
     """The inspect stage fails with transformers' RuntimeError (MLP width of the config unlike

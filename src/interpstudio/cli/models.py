@@ -79,19 +79,26 @@ def _start(starter: Any, enqueue: bool, as_json: bool, **kwargs: Any) -> None:
         model_id, job_id = model.id, model.job_id
         existing = None if created else _model_dict(model, session)
     if existing is not None:
-        _say_it_exists(existing)
+        _say_it_exists(existing, kwargs["precision"])
     if created and not enqueue and job_id is not None:
         _follow(settings, factory, job_id, as_json)
     _print_model(factory, model_id, as_json)
 
 
-def _say_it_exists(model: dict[str, Any]) -> None:
+def _say_it_exists(model: dict[str, Any], precision: str) -> None:
     """The model was there already: its status as ``models show`` gives it (a failed job shows
-    as failed, whatever the row says), with the resume hint where a resume applies."""
+    as failed, whatever the row says), and a ``--precision`` other than its own is said to be
+    left unapplied (adding a model again changes nothing), with how to get that precision."""
     model_id, status = model["id"], model["status"]
     hint = (f"; continue it with `interpstudio models resume {model_id}`"
             if status in ("failed", "cancelled", "paused", "interrupted") else "")
     err_console.print(f"model {model_id} already exists ({status}){hint}", style="yellow")
+    own = model["precision_used"] or model["precision_requested"]
+    if own and precision != own:
+        err_console.print(
+            f"--precision {precision} was not applied: model {model_id} stays at {own}. "
+            f"To extract at {precision}: `interpstudio extract --model {model_id} --precision "
+            f"{precision} ...`", style="yellow")
 
 
 def _follow(settings: Any, factory: Any, job_id: int, as_json: bool) -> None:
