@@ -77,7 +77,8 @@ def test_upload_preview_tokenize_and_preview_tokens(
     listed = api.get(f"{API}/{body['id']}/tokenizations").json()
     assert listed["total"] == 1 and listed["items"][0]["id"] == done["id"]
     preview = api.get(f"/api/v1/tokenizations/{done['id']}/preview", params={"limit": 2})
-    assert preview.json()["items"][0]["text"] == ROWS[0]
+    kept = preview.json()["items"][0]["text"].removeprefix("<s>")  # ROWS[0] cut at 64 tokens
+    assert ROWS[0].startswith(kept) and 0 < len(kept) < len(ROWS[0])
     assert preview.json()["items"][0]["pieces"][0] == "<s>"
 
     packed = api.post(f"{API}/{body['id']}/tokenizations", json={

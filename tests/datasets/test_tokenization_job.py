@@ -114,6 +114,32 @@ def test_dry_run_drops_an_empty_row_in_both_modes_like_the_job(
         assert [r["dropped"] for r in preview["rows"]] == [False, True, False], mode
 
 
+def test_preview_text_is_each_sequences_own_text_not_its_whole_source_row(
+    ds_settings: Settings, import_root: Path, llama_model_id: int, tiny_llama_dir: Path, call,
+    wait_row, worker_thread,
+) -> None:
+    long_row = " ".join(f"w{i}" for i in range(15_000))  # ~100,000 characters: many windows
+    (import_root / "long.txt").write_text(f"{long_row}\nshort row\n")
+    created = call(dataset_service.add_local_dataset, settings=ds_settings,
+                   files=[str(import_root / "long.txt")], name=None, spec=ReadOptionsSpec())
+    worker_thread(ds_settings)
+    wait_row(Dataset, created["id"], "ready")
+    decode = AutoTokenizer.from_pretrained(tiny_llama_dir).decode
+    for mode in ("pack", "truncate"):
+        made = _tokenize(call, ds_settings, created["id"], llama_model_id, max_length=64,
+                         mode=mode)
+        wait_row(Tokenization, made["id"], "ready")
+        items, _total = call(service.preview_tokenization, paths=DataPaths(ds_settings.data_dir),
+                             tokenization_id=made["id"], offset=0, limit=3)
+        for item in items[:2] if mode == "pack" else items[:1]:
+            assert len(item["text"]) < 1_000, (mode, item["index"], len(item["text"]))
+            assert item["text"] == decode(item["ids"])
+        if mode == "pack":
+            assert "w0 w1 w2" not in items[1]["text"]  # window 1 is not the row from its start
+        else:
+            assert items[1]["text"] == "short row"  # a whole row: its exact text
+
+
 def test_tokenize_before_import_finishes_is_a_conflict(ds_settings: Settings, import_root: Path,
                                                        llama_model_id: int, call) -> None:
     (import_root / "a.txt").write_text("x\n")

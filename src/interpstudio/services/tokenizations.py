@@ -118,7 +118,9 @@ def _token_view(tokenizer: PieceTokenizer, ids: list[int]) -> dict[str, Any]:
 
 def preview_tokenization(*, session: Session, paths: DataPaths, tokenization_id: int,
                          offset: int, limit: int) -> tuple[list[dict[str, Any]], int]:
-    """Stored sequences beside the text they came from (or their decoded text when packed)."""
+    """Stored sequences beside their own text, never more than the sequence: the source row's
+    text where the sequence is that whole row (truncate mode, shorter than ``max_length``),
+    else the sequence decoded (a packed window, a cut row; a 2 MB row is not sent per window)."""
     tokenization = get_tokenization(session=session, tokenization_id=tokenization_id)
     if tokenization.status != "ready" or tokenization.path is None:
         raise TokenizationNotReady(tokenization_id, tokenization.status)
@@ -128,18 +130,23 @@ def preview_tokenization(*, session: Session, paths: DataPaths, tokenization_id:
     store = open_tokenized(resolve(paths, tokenization.path))
     dataset = get_dataset(session=session, dataset_id=tokenization.dataset_id)
     indices = range(offset, min(offset + limit, len(store)))
-    rows = {int(store.source_rows[i]) for i in indices if store.source_rows[i] >= 0}
+    whole_rows = store.policy.get("mode") == "truncate"
+    max_length = int(store.policy.get("max_length") or 0)
+    lengths = store.lengths  # (n_sequences,)
+    rows = {int(store.source_rows[i]) for i in indices
+            if whole_rows and store.source_rows[i] >= 0 and int(lengths[i]) < max_length}
     texts = {}
     if rows and dataset.path:
         lo = min(rows)
-        texts = dict(read_rows(text_file(paths, dataset.path), offset=lo,
-                               limit=max(rows) - lo + 1))
+        texts = {r: t for r, t in read_rows(text_file(paths, dataset.path), offset=lo,
+                                            limit=max(rows) - lo + 1) if r in rows}
     items = []
     for i in indices:
         ids = store.sequence(i).tolist()
         row = int(store.source_rows[i])
+        text = texts.get(row) if row in rows else None
         items.append({"index": i, "source_row": row,
-                      "text": texts.get(row) if row >= 0 else tokenizer.decode(ids),
+                      "text": tokenizer.decode(ids) if text is None else text,
                       **_token_view(tokenizer, ids)})
     return items, len(store)
 
