@@ -133,6 +133,19 @@ def _unwrap(model: Any) -> nn.Module:
     return model
 
 
+def loaded_facts(model: Any) -> dict[str, Any]:
+    """The precision a ``loading.LoadedModel`` was asked for and loaded at, and how it was
+    quantized, for the store's spec (DESIGN.md: the precision actually used is recorded); a bare
+    module says nothing. A load's timing and cache flag differ between two loads of the same
+    weights and stay out: the spec is a resume's identity (its config hash)."""
+    if isinstance(model, nn.Module) or not hasattr(model, "precision_used"):
+        return {}
+    quantization = {k: v for k, v in model.quantization.to_dict().items()
+                    if k not in ("seconds", "from_cache")}
+    return {"precision_requested": model.precision_requested,
+            "precision_used": model.precision_used, "quantization": quantization}
+
+
 def model_device(model: nn.Module) -> torch.device:
     for tensor in model.parameters():
         return tensor.device
@@ -272,6 +285,8 @@ class ExtractionSession:
     pad_token_id: int
     batch_limit: int
     oom_events: list[dict[str, Any]] = field(default_factory=list)
+    # a LoadedModel's precision facts, written into the store's spec (``loaded_facts``)
+    model_facts: dict[str, Any] = field(default_factory=dict)
     # batches computed ahead of the one handed to the writer (None: ``batches_ahead`` chooses)
     lookahead: int | None = None
     _staging: StagingPool = field(init=False, repr=False)
@@ -327,9 +342,11 @@ class ExtractionSession:
         if model_device(module) != target:
             module.to(target)
         pad = getattr(config, "pad_token_id", None)
-        return cls(module, data, architecture, names, hooks, plan, dtype, target,
-                   pad if isinstance(pad, int) and 0 <= pad < (vocab or 1 << 62) else 0,
-                   batch_size)
+        session = cls(module, data, architecture, names, hooks, plan, dtype, target,
+                      pad if isinstance(pad, int) and 0 <= pad < (vocab or 1 << 62) else 0,
+                      batch_size)
+        session.model_facts = loaded_facts(model)
+        return session
 
     # ------------------------------------------------------------------------------ forward
     def inputs(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -509,6 +526,7 @@ class ExtractionSession:
             "device_type": self.device.type,
             "model_fingerprint": model_fingerprint(self.model),
             "tokens_fingerprint": tokens_fingerprint(self.tokenized, self.plan),
+            **self.model_facts,
             **(extra or {}),
         }
 

@@ -1,0 +1,55 @@
+"""What the Python API's ``extract`` records about the model it was handed: a
+``loading.LoadedModel``'s requested and used precision and its quantization reach the store's
+spec (DESIGN.md: the precision actually used is in ``manifest.json``), as the job path's do."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from extract_helpers import random_sequences, write_tokenization
+
+from interpstudio.core.errors import JobCancelled
+from interpstudio.ml import extract, open_activations
+from interpstudio.ml.store import read_manifest
+
+
+def test_extract_of_a_loaded_model_records_its_precision_in_the_manifest(
+        tiny_llama_dir: Path, tmp_path: Path) -> None:
+    from interpstudio.ml.loading import load_model
+
+    tokens = write_tokenization(tmp_path / "tok", random_sequences(12, vocab=500, high=12))
+    cache = tmp_path / "qcache"
+
+    def load() -> object:
+        return load_model(tiny_llama_dir, precision="q8", device="cpu",
+                          memory_budget_bytes=1 << 30, quantized_cache=cache)
+
+    store = tmp_path / "store"
+    checks = iter(range(1000))
+    with pytest.raises(JobCancelled):  # stopped after a batch: the resume below loads afresh
+        extract(load(), tokens, ["blocks.*.resid_post"], out_dir=store, batch_size=4,
+                dtype="float32", durable=False, shard_rows=8,
+                should_stop=lambda: next(checks) >= 8)
+    spec = read_manifest(store)["spec"]
+    assert spec["precision_requested"] == "q8" and spec["precision_used"] == "q8"
+    assert spec["quantization"]["precision"] == "q8" and spec["quantization"]["bits"] == 8
+    # a second load of the same weights (from the quantized cache, another timing) is the same
+    # model: its resume is accepted, so nothing load-specific is in the spec
+    extract(load(), tokens, ["blocks.*.resid_post"], out_dir=store, batch_size=4,
+            dtype="float32", durable=False, shard_rows=8, resume=True)
+    done = open_activations(store)
+    assert done.status == "complete"
+    assert read_manifest(store)["spec"]["precision_used"] == "q8"
+
+
+def test_extract_of_a_bare_module_records_no_precision(tiny_llama_dir: Path,
+                                                       tmp_path: Path) -> None:
+    from transformers import AutoModelForCausalLM
+
+    tokens = write_tokenization(tmp_path / "tok", random_sequences(4, vocab=500, high=8))
+    model = AutoModelForCausalLM.from_pretrained(str(tiny_llama_dir))
+    result = extract(model, tokens, ["blocks.0.resid_post"], out_dir=tmp_path / "s",
+                     batch_size=4, dtype="float32", durable=False)
+    spec = read_manifest(result.path)["spec"]
+    assert not {"precision_requested", "precision_used", "quantization"} & set(spec)
