@@ -95,6 +95,29 @@ def test_a_damaged_or_unwritable_cache_falls_back_to_quantizing(
     assert torch.equal(logits(loaded), logits(again))
 
 
+def test_bytes_damaged_on_disk_are_quantized_again_not_read_as_weights(
+    llama_dir: Path, tmp_path: Path
+) -> None:
+    """Found by a tester: a cache file with bytes flipped in its tensor data (same size, same
+    modification time: the key still matched) was read back, and every later extraction
+    silently ran on damaged weights."""
+    cache = tmp_path / "quantized"
+    plain = load_model(llama_dir, precision="q4")
+    load_model(llama_dir, precision="q4", quantized_cache=cache)
+    (file,) = cache_files(cache)
+    stat = file.stat()
+    data = bytearray(file.read_bytes())
+    start = 8 + int.from_bytes(data[:8], "little")  # the tensors, past safetensors' header
+    for offset in range(start + 100, len(data), 1024):
+        data[offset] ^= 0xFF
+    file.write_bytes(bytes(data))
+    os.utime(file, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    again = load_model(llama_dir, precision="q4", quantized_cache=cache)
+    assert torch.equal(logits(again), logits(plain))
+    assert not again.quantization.from_cache  # the first block already failed its check
+    assert load_model(llama_dir, precision="q4", quantized_cache=cache).quantization.from_cache
+
+
 @pytest.mark.parametrize("precision", ["bf16", "q8"])
 def test_float_and_q8_loads_write_no_cache(llama_dir: Path, tmp_path: Path,
                                             precision: str) -> None:

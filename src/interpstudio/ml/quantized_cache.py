@@ -12,9 +12,11 @@ packed linear ``<block>.<module>.<key>`` the tensors of HQQ's own (safetensors-e
 dict, and in its metadata the key it was made under: the plan (precision, bits, group size, axis,
 optimisation, compute dtype), the HQQ version and ``source_key`` (what identifies the
 checkpoint's weights; ``loading`` passes the weight files' names, sizes and modification times).
-A file made under another key is never read: it is replaced on the next save. Files are written
-to a temp name and renamed, so a reader never sees half a file; a file that cannot be written (a
-full or read-only disk) is skipped with a warning, never an error of the load.
+Each block's tensors carry a sha256 in the metadata, checked as the block is read: bytes damaged on
+disk (same size and time, so the source key still matches) are quantized again, never used as
+weights. A file made under another key is never read: it is replaced on the next save. Files are
+written to a temp name and renamed, so a reader never sees half a file; a file that cannot be
+written (a full or read-only disk) is skipped with a warning, never an error of the load.
 
 This module is NOT responsible for choosing what is quantized (``quantize.block_targets``) or
 where the cache lives (the caller: the app keeps it in ``models/<id>/quantized``).
@@ -46,8 +48,20 @@ from interpstudio.ml.quantize import (
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: a sha256 per block, checked as the block is read
 _METADATA_KEY = "interpstudio_quantized_key"
+_DIGESTS_KEY = "interpstudio_block_sha256"
+
+
+def block_digest(tensors: dict[str, torch.Tensor]) -> str:
+    """sha256 over one block's packed tensors (names, dtypes, shapes and bytes, in name order):
+    a file damaged on disk (same size, same modification time) is never read as weights."""
+    digest = hashlib.sha256()
+    for name in sorted(tensors):
+        tensor = tensors[name].contiguous()
+        digest.update(f"{name}|{tensor.dtype}|{tuple(tensor.shape)}|".encode())
+        digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
 
 
 class QuantizedCache:
@@ -91,14 +105,19 @@ class QuantizedCache:
             if not all(f"{i}.{name}.W_q" in names for i, block in enumerate(layers)
                        for name in block_targets(i, block, self.plan, [])):
                 return 0
+            digests = json.loads((cached.metadata() or {}).get(_DIGESTS_KEY, "{}"))
             for index, block in enumerate(layers):
                 kept: list[str] = []
                 targets = block_targets(index, block, self.plan, kept)
                 try:
+                    tensors = {k: cached.get_tensor(k) for k in names
+                               if k.startswith(f"{index}.")}
+                    if block_digest(tensors) != digests.get(str(index)):
+                        raise ValueError("its bytes are not the ones written (damaged on disk)")
                     packed = []
                     for name in targets:
                         prefix = f"{index}.{name}."
-                        state = {k[len(prefix):]: cached.get_tensor(k) for k in names
+                        state = {k[len(prefix):]: v for k, v in tensors.items()
                                  if k.startswith(prefix)}
                         layer = hqq_linear_class(None, hqq_config(self.plan),
                                                  compute_dtype=dtype, device=str(device),
@@ -123,17 +142,23 @@ class QuantizedCache:
         from safetensors.torch import save_file
 
         tensors: dict[str, torch.Tensor] = {}
+        digests: dict[str, str] = {}
         for index, block in enumerate(find_decoder_layers(model)):
+            block_tensors = {}
             for name, module in block.named_modules():
                 if is_hqq_linear(module):
                     for key, value in module.state_dict().items():
                         if isinstance(value, torch.Tensor):
-                            tensors[f"{index}.{name}.{key}"] = value.detach().cpu().contiguous()
+                            block_tensors[f"{index}.{name}.{key}"] = (
+                                value.detach().cpu().contiguous())
+            digests[str(index)] = block_digest(block_tensors)
+            tensors.update(block_tensors)
         # a name of its own: a preflight and a run may save the same file at once
         partial = self.path.with_name(f".{self.path.name}.{uuid.uuid4().hex}.partial")
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
-            save_file(tensors, str(partial), metadata={_METADATA_KEY: self.key})
+            save_file(tensors, str(partial), metadata={_METADATA_KEY: self.key,
+                                                       _DIGESTS_KEY: json.dumps(digests)})
             os.replace(partial, self.path)
         except OSError as exc:
             with contextlib.suppress(OSError):  # e.g. the folder is a file: no partial either
