@@ -110,6 +110,24 @@ def test_rows_without_text_tokens_are_dropped_in_both_modes_whatever_the_bos(
     assert kept_rows["truncate", 1] == kept_rows["pack", 1] == [0, 3, 4, 5]
 
 
+def test_truncate_keeps_an_eos_the_tokenizer_appends_like_hf_truncation(
+    tmp_path: Path, text_file: Path, tiny_model_factory: Any,
+) -> None:
+    from tokenizers import processors
+
+    tokenizer = load_tokenizer(tiny_model_factory("llama"))  # its own copy: the template changes
+    tokenizer.backend_tokenizer.post_processor = processors.TemplateProcessing(
+        single="<s> $A </s>", special_tokens=[("<s>", 1), ("</s>", 2)])
+    assert tokenizer("mat")["input_ids"][-1] == 2
+    counts, store = _run(text_file, tmp_path / "t", tokenizer, TokenizationPolicy(max_length=8))
+    expected = tokenizer(TEXTS, truncation=True, max_length=8)["input_ids"]
+    assert [store.sequence(i).tolist() for i in range(len(store))] == expected
+    assert all(store.sequence(i).tolist()[-1] == 2 for i in range(len(store)))
+    full = tokenizer(TEXTS)["input_ids"]
+    assert counts["text_tokens"] == sum(len(ids) - 2 for ids in full)
+    assert counts["truncated_tokens"] == sum(max(len(ids) - 8, 0) for ids in full)
+
+
 def test_explicit_no_bos_overrides_tokenizer_default(tmp_path: Path, text_file: Path,
                                                      llama_tokenizer: Any) -> None:
     _counts, store = _run(text_file, tmp_path / "t", llama_tokenizer,

@@ -129,12 +129,29 @@ class _PackState:
     carry_rows: list[list[int]]  # [[row, position in carry], ...]
 
 
-def specials_added(tokenizer: Any, use_tokenizer_specials: bool) -> int:
-    """How many special tokens the tokenizer adds to every row on its own (llama: its BOS)."""
+def added_specials(tokenizer: Any, use_tokenizer_specials: bool) -> tuple[int, int]:
+    """How many special tokens the tokenizer adds to every row on its own, before the text and
+    after it (llama: (1, 0), its BOS; a ``<s> $A </s>`` template: (1, 1))."""
     if not use_tokenizer_specials:
-        return 0
-    with_specials = tokenizer([""], add_special_tokens=True)["input_ids"][0]
-    return len(with_specials) - len(tokenizer([""], add_special_tokens=False)["input_ids"][0])
+        return 0, 0
+    probe = tokenizer(["a"], add_special_tokens=False)["input_ids"][0]
+    framed = tokenizer(["a"], add_special_tokens=True)["input_ids"][0]
+    before = next((k for k in range(len(framed) - len(probe) + 1)
+                   if framed[k:k + len(probe)] == probe), 0)
+    return before, len(framed) - len(probe) - before
+
+
+def truncate_ids(full: list[int], max_length: int, specials: tuple[int, int]) -> list[int]:
+    """``full`` cut to ``max_length`` as ``truncation=True`` cuts it: the text is cut, the
+    tokenizer's own specials on either side are kept (an EOS it appends stays last whatever
+    the row's length), unless ``max_length`` leaves no room for text."""
+    if len(full) <= max_length:
+        return full
+    before, after = specials
+    room = max_length - before - after
+    if room < 1:
+        return full[:max_length]
+    return full[:before + room] + (full[len(full) - after:] if after else [])
 
 
 def row_is_kept(text_tokens: int, min_tokens: int) -> bool:
@@ -149,19 +166,19 @@ def _encode(tokenizer: Any, texts: list[str], use_tokenizer_specials: bool) -> l
 
 
 def _truncate(ids_batch: list[list[int]], first_row: int, resolved: dict[str, Any],
-              bos: list[int], added: int,
+              bos: list[int], specials: tuple[int, int],
               counts: dict[str, int]) -> tuple[list[list[int]], list[int]]:
     sequences, rows = [], []
     max_length, min_tokens = resolved["max_length"], resolved["min_tokens"]
     for offset, ids in enumerate(ids_batch):
         full = bos + ids if bos else ids
-        if not row_is_kept(len(ids) - added, min_tokens):
+        if not row_is_kept(len(ids) - sum(specials), min_tokens):
             counts["dropped_rows"] += 1
             continue
         if len(full) > max_length:
             counts["truncated_sequences"] += 1
             counts["truncated_tokens"] += len(full) - max_length
-            full = full[:max_length]
+            full = truncate_ids(full, max_length, specials)
         sequences.append(full)
         rows.append(first_row + offset)
     return sequences, rows
@@ -213,7 +230,7 @@ def tokenize_dataset(batches: TextBatches, tokenizer: Any, resolved: dict[str, A
     use_specials = resolved["mode"] == "truncate" and resolved["bos_source"] == "tokenizer default"
     bos = [] if use_specials or not resolved["add_bos"] else [resolved["tokenizer"]["bos_token_id"]]
     eos = resolved["tokenizer"]["eos_token_id"]
-    added = specials_added(tokenizer, use_specials)  # in each row's ids, not text tokens
+    specials = added_specials(tokenizer, use_specials)  # in each row's ids, not text tokens
     for first_row, texts in batches(rows_done):
         for start in range(0, len(texts), batch_rows):
             if should_stop():
@@ -222,9 +239,9 @@ def tokenize_dataset(batches: TextBatches, tokenizer: Any, resolved: dict[str, A
             ids_batch = _encode(tokenizer, chunk, use_specials)
             row0 = first_row + start
             counts["rows_read"] += len(chunk)
-            counts["text_tokens"] += sum(len(ids) - added for ids in ids_batch)
+            counts["text_tokens"] += sum(len(ids) - sum(specials) for ids in ids_batch)
             if resolved["mode"] == "truncate":
-                sequences, rows = _truncate(ids_batch, row0, resolved, bos, added, counts)
+                sequences, rows = _truncate(ids_batch, row0, resolved, bos, specials, counts)
             else:
                 sequences, rows = _pack(ids_batch, row0, resolved, bos, eos, state, counts)
             counts["rows_kept"] = counts["rows_read"] - counts["dropped_rows"]

@@ -25,9 +25,10 @@ from interpstudio.ml.token_pieces import PieceTokenizer
 from interpstudio.ml.token_store import open_tokenized
 from interpstudio.ml.tokenize import (
     TokenizationPolicy,
+    added_specials,
     resolve_policy,
     row_is_kept,
-    specials_added,
+    truncate_ids,
 )
 from interpstudio.services import jobs as job_service
 from interpstudio.services.dataset_errors import (
@@ -165,12 +166,13 @@ def dry_run_policy(*, session: Session, paths: DataPaths, dataset_id: int, model
     encoded = tokenizer([t for _r, t in rows], add_special_tokens=use_specials)["input_ids"]
     bos = [tokenizer.bos_token_id] if resolved["add_bos"] and not use_specials else []
     eos = [tokenizer.eos_token_id] if resolved["mode"] == "pack" else []
-    added = specials_added(tokenizer, use_specials)
+    specials = added_specials(tokenizer, use_specials)
     items = []
     for (row, text), ids in zip(rows, encoded, strict=True):
         full = [*bos, *ids, *eos]
-        kept = full[: resolved["max_length"]] if resolved["mode"] == "truncate" else full
-        dropped = not row_is_kept(len(ids) - added, resolved["min_tokens"])
+        kept = (truncate_ids(full, resolved["max_length"], specials)
+                if resolved["mode"] == "truncate" else full)
+        dropped = not row_is_kept(len(ids) - sum(specials), resolved["min_tokens"])
         truncated = resolved["mode"] == "truncate" and len(full) > resolved["max_length"]
         items.append({"source_row": row, "text": text, "dropped": dropped,
                       "truncated": truncated, **_token_view(tokenizer, kept)})
