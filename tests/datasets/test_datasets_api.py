@@ -201,6 +201,23 @@ def test_a_link_inside_an_allowed_folder_cannot_import_a_file_outside(
     assert nul.status_code == 422 and "NUL" in nul.json()["error"]["message"]
 
 
+def test_a_folder_import_leaves_hidden_files_out_and_no_paths_is_refused_by_name(
+        api: TestClient, ds_settings: Settings) -> None:
+    """Found by a tester: a folder import took `.hidden.txt` (and would take a .git or
+    .ipynb_checkpoints folder's files) though uploads refuse hidden names; a local source
+    without paths said "no supported files found"."""
+    folder = ds_settings.data_dir / "corpus"
+    (folder / ".ipynb_checkpoints").mkdir(parents=True)
+    (folder / "a.txt").write_text("kept\n")
+    (folder / ".hidden.txt").write_text("left out\n")
+    (folder / ".ipynb_checkpoints" / "b.txt").write_text("left out\n")
+    created = api.post(API, json={"source": "local", "paths": [str(folder)]})
+    assert created.status_code == 201, created.text
+    assert created.json()["info"]["preflight"]["files"] == ["a.txt"]
+    bare = api.post(API, json={"source": "local"})
+    assert bare.status_code == 422 and "needs paths" in bare.json()["error"]["message"]
+
+
 def test_tokenize_progress_and_a_forced_delete_arrive_over_websocket(
     api: TestClient, ds_settings: Settings, llama_model_id: int, worker_thread, wait_dataset,
 ) -> None:

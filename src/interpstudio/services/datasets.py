@@ -96,12 +96,19 @@ def rename_dataset(*, session: Session, dataset_id: int, name: str) -> Dataset:
 
 
 def _expand(paths: list[Path]) -> list[Path]:
-    """Files as given; a folder stands for its supported files (sorted, recursively)."""
+    """Files as given; a folder stands for its supported files (sorted, recursively), hidden
+    ones (a name starting with '.', or inside such a folder: .git, .ipynb_checkpoints) left out
+    as uploads refuse them."""
+    if not paths:
+        raise InvalidInput("a local dataset needs paths: the files or folders to import",
+                           details={"paths": []})
     files: list[Path] = []
     for path in paths:
         if path.is_dir():
             files += sorted(p for p in path.rglob("*")
-                            if p.is_file() and p.suffix.lower() in FORMATS)
+                            if p.is_file() and p.suffix.lower() in FORMATS
+                            and not any(part.startswith(".")
+                                        for part in p.relative_to(path).parts))
         elif path.is_file():
             files.append(path)
         else:
