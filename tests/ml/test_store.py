@@ -563,6 +563,10 @@ def test_export_saelens_loads_with_datasets_and_matches(tmp_path: Path) -> None:
     ds3 = datasets.load_from_disk(str(tmp_path / "out3")).with_format("numpy")
     first = open_activations(ragged)["blocks.0.resid_post"][:32]
     assert np.array_equal(ds3[0]["blocks.0.resid_post"], first)
+    # found by a tester: a hook named twice was reported twice (one column written)
+    twice = export_saelens(ragged, tmp_path / "out4", context_size=32,
+                           hook_names=["blocks.0.resid_post", "blocks.0.resid_post"])
+    assert twice.hook_names == ["blocks.0.resid_post"]
 
 
 def test_export_saelens_cancel_writes_nothing(tmp_path: Path) -> None:

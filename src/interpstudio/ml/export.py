@@ -164,10 +164,11 @@ def export_saelens(
 
 
 def _hook_list(hook_names: str | Sequence[str] | None, acts: Activations) -> list[str]:
-    """The hook points to export: all when None, one when a plain string; each one stored."""
+    """The hook points to export: all when None, one when a plain string; each one stored, each
+    once (a name given twice was reported twice, one column written)."""
     if hook_names is None:
         return list(acts.hook_names)
-    hooks = [hook_names] if isinstance(hook_names, str) else list(hook_names)
+    hooks = list(dict.fromkeys([hook_names] if isinstance(hook_names, str) else hook_names))
     if not hooks:
         raise InvalidInput(
             "hook_names is empty: give at least one hook name, or omit hook_names to export all "
