@@ -451,3 +451,20 @@ def test_the_architecture_page_marks_points_a_moe_block_lacks_with_why() -> None
         assert points["mlp_act"]["module"] is None
         assert all(p["module"] and not p.get("unavailable")
                    for kind, p in points.items() if kind != "mlp_act")
+
+
+@pytest.mark.parametrize(("family", "sandwich"), [("gemma2", True), ("olmo2", True),
+                                                  ("llama", False), ("gpt2", False)])
+def test_sandwich_normed_families_say_their_residual_adds_the_normed_output(
+        family: str, sandwich: bool) -> None:
+    """Found by a tester: for Gemma-2/3 and OLMo-2 attn_out + mlp_out differ from the residual
+    update by ~100 % (the stream adds post_norm(attn_out)), and the descriptions did not say so
+    (only a docstring did); Llama's post_attention_layernorm is a pre-norm and must not count."""
+    from interpstudio.ml.architecture import resolve_architecture
+    from interpstudio.ml.model_inspect import hook_points_by_layer
+
+    layer = hook_points_by_layer(resolve_architecture(tiny_causal_lm(family)))[0]
+    points = {p["kind"]: p["description"] for p in layer["hook_points"]}
+    for kind in ("attn_out", "mlp_out"):
+        assert (f"adds post_norm({kind})" in points[kind]) is sandwich, points[kind]
+    assert "post_norm" not in points["resid_post"]

@@ -14,6 +14,7 @@ This module is NOT responsible for downloading, copying files or storing results
 from __future__ import annotations
 
 import gc
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -84,18 +85,37 @@ def probe_ids(tokenizer: Any | None, vocab_size: int | None, text: str = PROBE_T
     return (torch.arange(32) * 7919 % top).unsqueeze(0)  # (1, 32)
 
 
+_SANDWICH_NORM = re.compile(r"post_(feedforward|mlp|self_attn)")  # Gemma-2/3, OLMo-2, GLM-4
+
+
+def sandwich_normed(norms: tuple[str, ...]) -> bool:
+    """Whether a block norms its sub-modules' outputs before adding them to the residual stream
+    (a ``post_feedforward`` / ``post_mlp`` / ``post_self_attn`` norm; Llama's
+    ``post_attention_layernorm`` is the MLP's pre-norm and does not count)."""
+    return any(_SANDWICH_NORM.search(name.rsplit(".", 1)[-1]) for name in norms)
+
+
+def describe(kind: str, sandwich: bool) -> str:
+    """A hook kind's description; for a sandwich-normed block, attn_out / mlp_out say that the
+    residual stream adds their normed value (direct-logit attribution must apply that norm)."""
+    if sandwich and kind in ("attn_out", "mlp_out"):
+        return (f"{HOOK_KIND_DESCRIPTIONS[kind]}, BEFORE this family's post-norm: the residual "
+                f"stream adds post_norm({kind}), not {kind}")
+    return HOOK_KIND_DESCRIPTIONS[kind]
+
+
 def hook_points_by_layer(architecture: Architecture) -> list[dict[str, Any]]:
     """Per decoder layer: each hook point's name and module, or why it is missing."""
     layers = []
     for block in architecture.blocks:
         points = []
+        sandwich = sandwich_normed(block.norms)
         for kind in HOOK_KINDS:
             name = f"blocks.{block.index}.{kind}"
             try:
                 resolved = resolve_hook_point(architecture, name)
                 points.append({"name": name, "kind": kind, "module": resolved.module_path,
-                               "phase": resolved.phase,
-                               "description": HOOK_KIND_DESCRIPTIONS[kind]})
+                               "phase": resolved.phase, "description": describe(kind, sandwich)})
             except UnresolvableHookPoint as exc:
                 points.append({"name": name, "kind": kind, "module": None,
                                "unavailable": exc.message})
