@@ -140,6 +140,24 @@ def test_preview_text_is_each_sequences_own_text_not_its_whole_source_row(
             assert items[1]["text"] == "short row"  # a whole row: its exact text
 
 
+def test_dry_run_tokenizes_special_token_text_as_text_like_the_job(
+    ds_settings: Settings, import_root: Path, llama_model_id: int, tiny_llama_dir: Path, call,
+    wait_row, worker_thread,
+) -> None:
+    (import_root / "specials.txt").write_text("before </s> after\na <s> b\n")
+    created = call(dataset_service.add_local_dataset, settings=ds_settings,
+                   files=[str(import_root / "specials.txt")], name=None, spec=ReadOptionsSpec())
+    worker_thread(ds_settings)
+    wait_row(Dataset, created["id"], "ready")
+    preview = call(service.dry_run_policy, paths=DataPaths(ds_settings.data_dir),
+                   dataset_id=created["id"], model_id=llama_model_id,
+                   policy=TokenizationPolicySpec(max_length=64), limit=2)
+    expected = AutoTokenizer.from_pretrained(tiny_llama_dir)(
+        ["before </s> after", "a <s> b"], split_special_tokens=True)["input_ids"]
+    assert [r["ids"] for r in preview["rows"]] == expected
+    assert all(r["ids"].count(1) == 1 and 2 not in r["ids"] for r in preview["rows"])
+
+
 def test_tokenize_before_import_finishes_is_a_conflict(ds_settings: Settings, import_root: Path,
                                                        llama_model_id: int, call) -> None:
     (import_root / "a.txt").write_text("x\n")

@@ -128,6 +128,51 @@ def test_truncate_keeps_an_eos_the_tokenizer_appends_like_hf_truncation(
     assert counts["truncated_tokens"] == sum(max(len(ids) - 8, 0) for ids in full)
 
 
+SPECIAL_TEXTS = ["before </s> after", "a <s> b", "plain words here"]
+
+
+@pytest.mark.parametrize("mode", ["truncate", "pack"])
+def test_special_token_text_inside_rows_is_tokenized_as_text(
+    tmp_path: Path, llama_tokenizer: Any, mode: str,
+) -> None:
+    source = tmp_path / "text.parquet"
+    write_text_parquet(iter(SPECIAL_TEXTS), source)
+    counts, store = _run(source, tmp_path / "t", llama_tokenizer,
+                         TokenizationPolicy(max_length=4096 if mode == "truncate" else 8,
+                                            mode=mode))  # type: ignore[arg-type]
+    assert store.policy["split_special_tokens"] is True
+    text_ids = llama_tokenizer(SPECIAL_TEXTS, add_special_tokens=False,
+                               split_special_tokens=True)["input_ids"]
+    assert all(1 not in ids and 2 not in ids for ids in text_ids)
+    if mode == "truncate":  # the tokenizer's own BOS in front, the literal "<s>" as text
+        assert [store.sequence(i).tolist() for i in range(len(store))] == [
+            [1, *ids] for ids in text_ids]
+    else:  # BOS/EOS only around rows: a literal "</s>" is no document boundary
+        flat = [t for ids in text_ids for t in (1, *ids, 2)]
+        cut = len(flat) // 8 * 8
+        assert np.asarray(store.tokens).tolist() == flat[:cut]
+    assert counts["text_tokens"] == sum(map(len, text_ids))
+
+
+def test_a_store_begun_before_split_special_tokens_resumes_as_it_began(
+    tmp_path: Path, llama_tokenizer: Any,
+) -> None:
+    source = tmp_path / "text.parquet"
+    write_text_parquet(iter(SPECIAL_TEXTS), source)
+    resolved = resolve_policy(TokenizationPolicy(max_length=4096), llama_tokenizer)
+    del resolved["split_special_tokens"]  # as stored by the earlier version
+    writer = TokenStoreWriter(tmp_path / "old", meta={"tokenizer_key": "t", "policy": resolved})
+    tokenize_dataset(lambda start: iter_text_batches(source, start_row=start), llama_tokenizer,
+                     resolved, writer)
+    assert _sequences(writer) == llama_tokenizer(SPECIAL_TEXTS)["input_ids"]
+
+
+def _sequences(writer: TokenStoreWriter) -> list[list[int]]:
+    writer.finish(counts={})
+    store = open_tokenized(writer.folder)
+    return [store.sequence(i).tolist() for i in range(len(store))]
+
+
 def test_explicit_no_bos_overrides_tokenizer_default(tmp_path: Path, text_file: Path,
                                                      llama_tokenizer: Any) -> None:
     _counts, store = _run(text_file, tmp_path / "t", llama_tokenizer,

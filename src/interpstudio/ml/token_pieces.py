@@ -46,7 +46,10 @@ class PieceTokenizer:
         return int(self._tokenizer.get_vocab_size(with_added_tokens=True))
 
     def __call__(self, texts: str | list[str], *, add_special_tokens: bool = True,
-                 **_ignored: Any) -> dict[str, Any]:
+                 split_special_tokens: bool = False, **_ignored: Any) -> dict[str, Any]:
+        """``input_ids`` as a transformers tokenizer gives them (``split_special_tokens``: a
+        special token's text inside ``texts`` is encoded as ordinary text)."""
+        self._tokenizer.encode_special_tokens = split_special_tokens
         if isinstance(texts, str):
             return {"input_ids": self._tokenizer.encode(
                 texts, add_special_tokens=add_special_tokens).ids}

@@ -112,6 +112,9 @@ def resolve_policy(policy: TokenizationPolicy, tokenizer: Any) -> dict[str, Any]
         else ("BOS added by the policy" if add_bos else "no BOS")
         + (", EOS between rows" if policy.mode == "pack" else ""),
         "eos_separator": policy.mode == "pack",
+        # a literal "</s>" or "<|endoftext|>" in a row is text, never the control token (stores
+        # made before this key parsed them; a resume keeps doing what the store began with)
+        "split_special_tokens": True,
         "padding": "none (lengths in offsets.npy)",
         "tokenizer": defaults,
     }
@@ -159,8 +162,10 @@ def row_is_kept(text_tokens: int, min_tokens: int) -> bool:
     return text_tokens >= max(min_tokens, 1)
 
 
-def _encode(tokenizer: Any, texts: list[str], use_tokenizer_specials: bool) -> list[list[int]]:
+def _encode(tokenizer: Any, texts: list[str], use_tokenizer_specials: bool,
+            split_special_tokens: bool) -> list[list[int]]:
     encoded = tokenizer(texts, add_special_tokens=use_tokenizer_specials,
+                        split_special_tokens=split_special_tokens,
                         return_attention_mask=False, return_token_type_ids=False)
     return encoded["input_ids"]
 
@@ -231,12 +236,13 @@ def tokenize_dataset(batches: TextBatches, tokenizer: Any, resolved: dict[str, A
     bos = [] if use_specials or not resolved["add_bos"] else [resolved["tokenizer"]["bos_token_id"]]
     eos = resolved["tokenizer"]["eos_token_id"]
     specials = added_specials(tokenizer, use_specials)  # in each row's ids, not text tokens
+    split = bool(resolved.get("split_special_tokens", False))
     for first_row, texts in batches(rows_done):
         for start in range(0, len(texts), batch_rows):
             if should_stop():
                 raise JobCancelled()
             chunk = texts[start:start + batch_rows]
-            ids_batch = _encode(tokenizer, chunk, use_specials)
+            ids_batch = _encode(tokenizer, chunk, use_specials, split)
             row0 = first_row + start
             counts["rows_read"] += len(chunk)
             counts["text_tokens"] += sum(len(ids) - sum(specials) for ids in ids_batch)

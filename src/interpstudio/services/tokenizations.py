@@ -163,7 +163,8 @@ def dry_run_policy(*, session: Session, paths: DataPaths, dataset_id: int, model
     resolved = resolve_policy(TokenizationPolicy(**policy.model_dump()), tokenizer)
     rows = read_rows(text_file(paths, dataset.path), offset=0, limit=limit)
     use_specials = resolved["mode"] == "truncate" and resolved["bos_source"] == "tokenizer default"
-    encoded = tokenizer([t for _r, t in rows], add_special_tokens=use_specials)["input_ids"]
+    encoded = tokenizer([t for _r, t in rows], add_special_tokens=use_specials,
+                        split_special_tokens=resolved["split_special_tokens"])["input_ids"]
     bos = [tokenizer.bos_token_id] if resolved["add_bos"] and not use_specials else []
     eos = [tokenizer.eos_token_id] if resolved["mode"] == "pack" else []
     specials = added_specials(tokenizer, use_specials)
