@@ -276,3 +276,18 @@ def test_real_model_bytes_estimates_and_drift_each_precision(
         assert len(drift.cosines) == SMOLLM2_LAYERS
         assert drift.cosines[0] > first_layer_cosine[precision]
         del loaded
+
+
+def test_a_quantized_precision_that_packs_no_layer_says_so(tmp_path: Path) -> None:
+    """Widths 40 / 100 (head size 10) fit neither q4's group of 64 nor q8's of 128: every block
+    linear stays in the compute dtype. It was reported as plain q4 with no reason."""
+    odd = save_random_model(tmp_path / "odd", hidden_size=40, intermediate_size=100,
+                            num_layers=2, vocab_size=256, num_heads=4, num_kv_heads=2)
+    loaded = load_model(odd, precision="q4", device="cpu", memory_budget_bytes=1 << 30)
+    assert loaded.precision_used == "q4" and loaded.quantization.quantized_modules == 0
+    dtype = loaded.quantization.compute_dtype
+    assert loaded.fallback_reason == (
+        f"q4 packed 0 of 14 decoder-block linear layers; 14 whose shapes do not fit group size "
+        f"64 stay in {dtype}")
+    packed = load_model(odd, precision="q2", device="cpu", memory_budget_bytes=1 << 30)
+    assert packed.quantization.quantized_modules == 14 and packed.fallback_reason is None

@@ -231,9 +231,9 @@ def load_model(
                 _release_memory(target)
                 continue
             model, parameter_count, info = attempt
-            reason = None
-            if steps:
-                reason = "; ".join(step.reason for step in steps) + f"; using {candidate}"
+            reasons = [step.reason for step in steps] + ([f"using {candidate}"] if steps else [])
+            reasons += [unpacked] if (unpacked := _unpacked_layers(info)) else []
+            reason = "; ".join(reasons) or None
             return LoadedModel(
                 model=model,
                 tokenizer=_load_tokenizer(directory, gguf_file),
@@ -340,6 +340,17 @@ def _over_budget(precision: str, estimate: int, budget: int, device: torch.devic
         f"{precision} needs about {estimate:,} bytes, over the memory budget of {budget:,} "
         f"bytes on {device}"
     )
+
+
+def _unpacked_layers(info: QuantizationInfo) -> str | None:
+    """Say so when a quantized precision left decoder-block linears unpacked (their shapes do not
+    fit its group size): a q4 model with none packed is really its compute dtype."""
+    if info.bits is None or not info.kept_modules:
+        return None
+    total = info.quantized_modules + len(info.kept_modules)
+    return (f"{info.precision} packed {info.quantized_modules} of {total} decoder-block linear "
+            f"layers; {len(info.kept_modules)} whose shapes do not fit group size "
+            f"{info.group_size} stay in {info.compute_dtype}")
 
 
 def _release_memory(device: torch.device) -> None:
