@@ -37,7 +37,7 @@ from interpstudio.ml.hub_dataset_configs import (
     config_folders,
     match_data_files,
 )
-from interpstudio.ml.hub_errors import InvalidRepoId
+from interpstudio.ml.hub_errors import HubUnavailable, InvalidRepoId
 
 README = "README.md"
 HUB_FORMATS = (".parquet", ".jsonl", ".ndjson", ".json", ".csv", ".txt")
@@ -81,15 +81,6 @@ class HubSplitNotFound(InvalidInput):
             f"{', '.join(available) or 'none'}", details={
                 "repo_id": repo_id, "config": config, "split": split,
                 "available_splits": available, "data_files": files[:50]})
-
-
-class HubUnreachable(AppError, ConnectionError):
-    code = "hub_unreachable"
-    status = 502
-
-    def __init__(self, endpoint: str, reason: str) -> None:
-        super().__init__(f"cannot reach the hub at {endpoint}: {reason}; check the network or "
-                         "INTERPSTUDIO_HF_ENDPOINT", details={"endpoint": endpoint})
 
 
 @dataclass
@@ -251,7 +242,7 @@ def _unreachable_or_missing(exc: Exception, repo_id: str, revision: str,
     response = getattr(exc, "response", None)
     if getattr(response, "status_code", None) == 404:
         return HubDatasetNotFound(repo_id, revision)
-    return HubUnreachable(endpoint, str(exc))
+    return HubUnavailable(endpoint, str(exc))
 
 
 def download_hub_files(plan: HubDatasetPlan, destination: Path, *, endpoint: str,

@@ -90,7 +90,8 @@ class NoWeightFiles(InvalidInput):
 
 
 class HubUnavailable(AppError, ConnectionError):
-    """The hub did not answer usefully after retries (network down, 5xx...)."""
+    """The hub did not answer usefully after retries (network down, 5xx...): one code for
+    models and datasets alike."""
 
     code = "hub_unavailable"
     status = 502
@@ -98,7 +99,8 @@ class HubUnavailable(AppError, ConnectionError):
     def __init__(self, endpoint: str, reason: str) -> None:
         super().__init__(
             f"the hub at {endpoint} could not be reached or kept failing ({reason}); check the "
-            "network or INTERPSTUDIO_HF_ENDPOINT, then resume",
+            "network or INTERPSTUDIO_HF_ENDPOINT and try again (a download resumes where it "
+            "stopped)",
             details={"endpoint": endpoint, "reason": reason},
         )
 
