@@ -82,6 +82,19 @@ def test_several_files_and_whole_file_txt_mode(ds_settings: Settings, import_roo
     assert ready["rows"] == 2 and [f["name"] for f in ready["files"]] == ["a.txt", "b.txt"]
 
 
+def test_import_progress_ends_at_the_rows_read_not_the_estimate(
+    ds_settings: Settings, import_root: Path, call, wait_row, wait_job, worker_thread,
+) -> None:
+    (import_root / "one-line.json").write_text(json.dumps([{"text": t} for t in "abc"]))
+    (import_root / "blank-end.jsonl").write_text('{"text": "a"}\n{"text": "b"}\n\n\n')
+    worker_thread(ds_settings)
+    for name in ("one-line.json", "blank-end.jsonl"):  # estimates: 1 row (newlines), 4 rows
+        created = _add_local(call, ds_settings, [import_root / name])
+        ready = wait_row(Dataset, created["id"], "ready", "failed")
+        job = wait_job(created["job_id"], "succeeded")
+        assert job.done == job.total == ready["rows"], (name, job.done, job.total)
+
+
 def test_bundled_text_imports(ds_settings: Settings, call, wait_row, worker_thread) -> None:
     created = call(add_bundled, settings=ds_settings, name="macbeth")
     worker_thread(ds_settings)

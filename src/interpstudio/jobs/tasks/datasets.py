@@ -98,6 +98,7 @@ def _read(ctx: JobContext, raw: Path, files: list[dict[str, Any]], params: Datas
     stats = write_text_parquet(iter_texts(paths, options, report), folder / "text.parquet",
                                on_rows=lambda rows, _b: ctx.progress(done=rows),
                                should_stop=ctx.should_stop)
+    ctx.progress(done=stats.rows, total=stats.rows)  # the estimate, now that rows are counted
     return {"text_column": info.text_column, "stats": {**stats.to_dict(),
                                                        "decode": report.to_dict()},
             "info": {"formats": info.formats, "columns": info.columns,
