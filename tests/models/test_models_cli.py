@@ -38,6 +38,8 @@ def test_pull_list_show_arch_rm(tmp_path: Path, hub: HubServer, tiny_repo: str) 
     assert listing["total"] == 1
     table = run_cli(tmp_path, hub, "list").stdout
     assert "org/tiny" in table and "exact" in table
+    # the probe ran in fp32: the row at q8 names it, with q8's own drift (it read "q8 ... exact")
+    assert "fp32 exact" in table and "q8 cos " in table
     shown = run_cli(tmp_path, hub, "show", str(pulled["id"])).stdout
     assert f"org/tiny@{tiny_repo}" in shown.replace("\n", "")
     arch = json.loads(run_cli(tmp_path, hub, "arch", str(pulled["id"]), "--json").stdout)

@@ -57,17 +57,31 @@ def _size(value: int | None) -> str:
     return ""
 
 
+def _fidelity_badge(model: dict[str, Any], precision: str) -> str:
+    """The hook fidelity probe's verdict, named by the precision it ran at (fp32) when the row
+    shows another, with that precision's drift vs fp32 (its lowest per-layer cosine): "exact"
+    beside "q2" read as "q2 is exact"."""
+    fidelity = model["fidelity"] or {}
+    if not fidelity:
+        return ""
+    badge = f"{'exact' if fidelity.get('exact') else 'DRIFT'} {fidelity['max_abs']:.1e}"
+    probed = fidelity.get("precision") or "fp32"
+    if precision in ("", probed):
+        return badge
+    drift = ((model["info"] or {}).get("drift") or {}).get(precision) or {}
+    cosine = drift.get("min_layer_cosine")
+    return f"{probed} {badge}" + (f"; {precision} cos {cosine:.3f}" if cosine is not None else "")
+
+
 def _print_models(models: list[dict[str, Any]]) -> None:
     table = Table("id", "name", "status", "precision", "params", "layers", "d_model", "disk",
                   "fidelity")
     for m in models:
-        fidelity = m["fidelity"] or {}
-        badge = ("" if not fidelity else
-                 f"{'exact' if fidelity.get('exact') else 'DRIFT'} {fidelity['max_abs']:.1e}")
-        table.add_row(str(m["id"]), m["name"], m["status"], m["precision_used"] or
-                      m["precision_requested"] or "", f"{m['param_count'] or 0:,}",
-                      str(m["n_layers"] or ""), str(m["d_model"] or ""), _size(m["disk_bytes"]),
-                      badge)
+        precision = m["precision_used"] or m["precision_requested"] or ""
+        table.add_row(str(m["id"]), m["name"], m["status"], precision,
+                      f"{m['param_count'] or 0:,}", str(m["n_layers"] or ""),
+                      str(m["d_model"] or ""), _size(m["disk_bytes"]),
+                      _fidelity_badge(m, precision))
     console.print(table)
 
 
