@@ -615,6 +615,7 @@ export interface components {
         DatasetCreate: {
             /**
              * Config
+             * @description hub: the config; 'default' is the repo's default config (refused, listing the configs, when it has several and none is the default)
              * @default default
              */
             config: string;

@@ -47,7 +47,10 @@ class DatasetCreate(BaseModel):
     repo_id: str | None = Field(default=None, max_length=256, pattern=r"^[\w.-]+(/[\w.-]+)?$",
                                 description="hub: dataset id, e.g. org/name")
     revision: str = Field(default="main", min_length=1, max_length=256)
-    config: str = Field(default="default", min_length=1, max_length=256)
+    config: str = Field(default="default", min_length=1, max_length=256,
+                        description="hub: the config; 'default' is the repo's default config "
+                                    "(refused, listing the configs, when it has several and "
+                                    "none is the default)")
     split: str = Field(default="train", min_length=1, max_length=128)
     token: HubToken | None = Field(default=None,
                                     description="Hub access token; used for this import only.")

@@ -104,7 +104,9 @@ def datasets_add(
     paths: Annotated[list[Path] | None, typer.Argument(help="Files or folders to import.")] = None,
     hub: Annotated[str | None, typer.Option(help="Hub dataset id, e.g. org/name.")] = None,
     revision: str = "main",
-    config: str = "default",
+    config: Annotated[str, typer.Option(
+        help="Hub config; 'default': the repo's default config (refused, listing the configs, "
+             "when it has several and none is the default).")] = "default",
     split: str = "train",
     token: Annotated[str | None, typer.Option(envvar="HF_TOKEN", show_envvar=True,
                                               help="Hub access token (gated datasets).")] = None,
