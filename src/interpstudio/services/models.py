@@ -61,6 +61,8 @@ def effective_status(model: Model, job: Job | None) -> str:
     """The model's status, corrected by its job's final state when the task could not write it."""
     if job is None or model.status in ("ready", "failed", "cancelled", "paused"):
         return model.status
+    if job.state == "cancelled" and (model.info or {}).get("pause_requested"):
+        return "paused"  # a pause ends its job as cancelled; the files stay for a resume
     if job.state in ("failed", "interrupted", "cancelled"):
         return job.state
     if job.state == "queued":
