@@ -291,3 +291,20 @@ def test_a_quantized_precision_that_packs_no_layer_says_so(tmp_path: Path) -> No
         f"64 stay in {dtype}")
     packed = load_model(odd, precision="q2", device="cpu", memory_budget_bytes=1 << 30)
     assert packed.quantization.quantized_modules == 14 and packed.fallback_reason is None
+
+
+def test_a_quantized_moe_says_its_experts_stay_unpacked(tmp_path: Path) -> None:
+    """transformers 5 fuses a Mixtral block's experts into 3-D parameters, which no precision
+    packs: "q4" saved memory on the attention projections only and said nothing (findings F8)."""
+    from tiny_models import tiny_causal_lm
+
+    tiny_causal_lm("mixtral").save_pretrained(str(tmp_path / "moe"))
+    loaded = load_model(tmp_path / "moe", precision="q4", device="cpu",
+                        memory_budget_bytes=1 << 30)
+    assert loaded.precision_used == "q4" and loaded.quantization.quantized_modules > 0
+    reason = loaded.fallback_reason or ""
+    assert reason.startswith("q4 does not pack the fused expert weights of the MoE blocks (")
+    assert f"stay in {loaded.quantization.compute_dtype}" in reason
+    dense = load_model(tmp_path / "moe", precision="bf16", device="cpu",
+                       memory_budget_bytes=1 << 30)
+    assert dense.fallback_reason is None  # nothing was to be packed

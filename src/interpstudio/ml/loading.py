@@ -51,6 +51,7 @@ from interpstudio.ml.quantize import (
     StopCheck,
     count_parameters,
     default_compute_dtype,
+    find_decoder_layers,
     inventory_from_config,
     measured_weight_bytes,
     quantize,
@@ -233,6 +234,8 @@ def load_model(
             model, parameter_count, info = attempt
             reasons = [step.reason for step in steps] + ([f"using {candidate}"] if steps else [])
             reasons += [unpacked] if (unpacked := _unpacked_layers(info)) else []
+            reasons += [experts] if (experts := _unpacked_experts(model, info,
+                                                                  parameter_count)) else []
             reason = "; ".join(reasons) or None
             return LoadedModel(
                 model=model,
@@ -351,6 +354,23 @@ def _unpacked_layers(info: QuantizationInfo) -> str | None:
     return (f"{info.precision} packed {info.quantized_modules} of {total} decoder-block linear "
             f"layers; {len(info.kept_modules)} whose shapes do not fit group size "
             f"{info.group_size} stay in {info.compute_dtype}")
+
+
+def _unpacked_experts(model: nn.Module, info: QuantizationInfo, parameter_count: int
+                      ) -> str | None:
+    """Say so when a quantized precision left a mixture-of-experts' fused expert weights (3-D
+    parameters, not linear layers: nearly all of such a model) in the compute dtype."""
+    if info.bits is None:
+        return None
+    experts = sum(param.numel() for block in find_decoder_layers(model)
+                  for param in block.parameters()
+                  if param.dim() >= 3 and param.is_floating_point())
+    if not experts:
+        return None
+    share = 100 * experts / max(parameter_count, 1)
+    return (f"{info.precision} does not pack the fused expert weights of the MoE blocks "
+            f"({experts:,} parameters, {share:.0f}% of the model): they stay in "
+            f"{info.compute_dtype}, so it saves memory on the other layers only")
 
 
 def _release_memory(device: torch.device) -> None:
