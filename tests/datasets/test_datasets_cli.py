@@ -51,9 +51,10 @@ def test_add_list_show_preview_tokenize_rm(ds_settings: Settings, import_root: P
     assert local["status"] == "ready" and local["rows"] == 2 and local["text_column"] == "body"
     bundled = _json(_cli(ds_settings, "add", "--bundled", "--name", "play", "--json"))
     assert bundled["status"] == "ready" and bundled["name"] == "play"
-    # again, its import job deleted meanwhile: the same dataset, nothing to follow (found by a
-    # reviewer: following the deleted job ended the command with "job not found")
-    _cli(ds_settings, "rm", str(bundled["job_id"]), group="jobs")
+    # its import job cannot be deleted alone (the dataset would point at nothing) ...
+    kept = _cli(ds_settings, "rm", str(bundled["job_id"]), group="jobs", check=False)
+    assert kept.returncode == 2 and f"belongs to dataset {bundled['id']}" in kept.stderr
+    # ... and adding it again is the same dataset, ready, nothing to follow
     again = _json(_cli(ds_settings, "add", "--bundled", "--json"))
     assert again["id"] == bundled["id"] and again["status"] == "ready"
     hub.add_dataset("org/tiny-ds", tiny_dataset_dir)
