@@ -108,3 +108,34 @@ def test_adding_again_a_model_whose_import_crashed_shows_it_failed(
     said = " ".join(again.stderr.split())
     assert "already exists (failed); continue it with `interpstudio models resume" in said
     assert json.loads(again.stdout)["status"] == "failed"
+
+
+def test_a_followed_pull_paused_from_another_command_says_paused(
+        tmp_path: Path, hub: HubServer, big_repo: str) -> None:
+    """It printed "job N cancelled: cancelled by user" although the model was paused and its
+    partial files kept (findings F12)."""
+    import time
+
+    hub.faults.set_throttle(1_000_000)
+    env = {**os.environ, "INTERPSTUDIO_DATA_DIR": str(tmp_path / "data"),
+           "INTERPSTUDIO_HF_ENDPOINT": hub.url, "COLUMNS": "200"}
+    env.pop("HF_TOKEN", None)
+    pull = subprocess.Popen([sys.executable, "-m", "interpstudio", "models", "pull", "org/big"],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        partial = tmp_path / "data" / "models" / "1" / "checkpoint" / \
+            "model.safetensors.incomplete"
+        deadline = time.monotonic() + 120
+        while not (partial.exists() and partial.stat().st_size > 1_000_000):
+            assert pull.poll() is None and time.monotonic() < deadline, pull.communicate()
+            time.sleep(0.1)
+        run_cli(tmp_path, hub, "cancel", "1", "--pause")
+        _, stderr = pull.communicate(timeout=120)
+    finally:
+        if pull.poll() is None:
+            pull.kill()
+    said = " ".join(stderr.split())
+    assert pull.returncode == 1
+    assert "model 1 paused (job 1); its partial files are kept" in said
+    assert "interpstudio models resume 1" in said and "cancelled by user" not in said
+    assert partial.exists()

@@ -95,7 +95,7 @@ def _start(starter: Any, enqueue: bool, as_json: bool, **kwargs: Any) -> None:
     if existing is not None:
         _say_it_exists(existing, kwargs["precision"])
     if created and not enqueue and job_id is not None:
-        _follow(settings, factory, job_id, as_json)
+        _follow(settings, factory, job_id, as_json, model_id)
     _print_model(factory, model_id, as_json)
 
 
@@ -115,9 +115,22 @@ def _say_it_exists(model: dict[str, Any], precision: str) -> None:
             f"{precision} ...`", style="yellow")
 
 
-def _follow(settings: Any, factory: Any, job_id: int, as_json: bool) -> None:
+def _follow(settings: Any, factory: Any, job_id: int, as_json: bool, model_id: int) -> None:
+    """Run and follow the model's job; a pause (which ends the job as cancelled) is said to be
+    a pause, with how to continue, not "cancelled by user"."""
     run_job_locally(settings, factory, job_id)
     job = follow_job(factory, job_id, quiet=as_json)
+    if job["state"] == "cancelled" and not as_json:
+        with factory() as session:
+            from interpstudio.services import models as service
+
+            status = _model_dict(service.get_model(session=session, model_id=model_id),
+                                 session)["status"]
+        if status == "paused":
+            err_console.print(f"model {model_id} paused (job {job_id}); its partial files are "
+                              f"kept: continue it with `interpstudio models resume {model_id}`",
+                              style="yellow")
+            raise typer.Exit(1)
     if job["state"] != "succeeded":
         finish_followed_job(job, as_json, "")
 
@@ -299,7 +312,7 @@ def models_resume(model_id: int, token: TokenOption = None, enqueue: EnqueueOpti
         job_id = service.resume_model(session=session, model_id=model_id,
                                       paths=DataPaths(settings.data_dir), token=token).job_id
     if not enqueue and job_id is not None:
-        _follow(settings, factory, job_id, as_json)
+        _follow(settings, factory, job_id, as_json, model_id)
     _print_model(factory, model_id, as_json)
 
 
