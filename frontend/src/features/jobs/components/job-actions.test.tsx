@@ -26,6 +26,18 @@ describe("JobActions", () => {
     expect(screen.getByRole("button", { name: "Cancelling…" })).toBeDisabled();
   });
 
+  it("test_a_job_a_record_made_offers_no_delete_but_links_the_record", () => {
+    // the server refuses it (409 job_has_owner): the record would point at nothing
+    renderWithProviders(<JobActions job={makeJob({ state: "cancelled", kind: "extract",
+      params: { extraction_id: 3 } })} />);
+    const shown = screen.queryAllByRole("button").map((button) => button.textContent);
+    expect(shown).toEqual(["Resume", "Retry"]);
+    expect(screen.getByRole("link", { name: "extraction #3" })).toHaveAttribute(
+      "href", "/extractions/3");
+    expect(availableJobActions({ state: "succeeded", params: { dataset_id: 2 } }))
+      .toEqual(["retry"]);
+  });
+
   it("test_action_rules_match_buttons", () => {
     expect(availableJobActions({ state: "failed" })).toEqual(["resume", "retry", "delete"]);
     expect(availableJobActions({ state: "running" })).toEqual(["cancel"]);

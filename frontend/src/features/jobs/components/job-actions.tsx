@@ -4,6 +4,7 @@
  * allows (see `lib/job-state.ts`).
  */
 import { useEffect, useState } from "react";
+import { Link } from "react-router";
 import type { Job } from "@/api/types";
 import { Button } from "@/components/ui/button";
 import { ErrorMessage } from "@/components/ui/error-message";
@@ -11,11 +12,13 @@ import { useCancelJob } from "../api/cancel-job";
 import { useDeleteJob } from "../api/delete-job";
 import { useResumeJob } from "../api/resume-job";
 import { useRetryJob } from "../api/retry-job";
-import { availableJobActions } from "../lib/job-state";
+import { availableJobActions, FINISHED_JOB_STATES, jobOwner } from "../lib/job-state";
 
 const CONFIRM_WINDOW_MS = 4_000;
 
-export function JobActions({ job }: { job: Pick<Job, "id" | "state" | "cancel_requested"> }) {
+export function JobActions({ job }: {
+  job: Pick<Job, "id" | "state" | "cancel_requested"> & Partial<Pick<Job, "params">>;
+}) {
   const cancel = useCancelJob();
   const resume = useResumeJob();
   const retry = useRetryJob();
@@ -29,6 +32,7 @@ export function JobActions({ job }: { job: Pick<Job, "id" | "state" | "cancel_re
   }, [confirmingDelete]);
 
   const actions = availableJobActions(job);
+  const owner = jobOwner(job);
   const pending = cancel.isPending || resume.isPending || retry.isPending || remove.isPending;
   const error = cancel.error ?? resume.error ?? retry.error ?? remove.error;
 
@@ -66,6 +70,11 @@ export function JobActions({ job }: { job: Pick<Job, "id" | "state" | "cancel_re
         >
           {confirmingDelete ? "Confirm delete" : "Delete"}
         </Button>
+      )}
+      {owner && FINISHED_JOB_STATES.includes(job.state) && (
+        <span className="muted">
+          deleted with its <Link to={owner.href}>{owner.kind} #{owner.id}</Link>
+        </span>
       )}
       {error && <ErrorMessage error={error} />}
     </div>
