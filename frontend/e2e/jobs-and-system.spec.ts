@@ -105,3 +105,16 @@ test("selftest progress is live, cancel works, system shows CPU", async ({ page 
 
   expect(documentLoads).toBe(1); // everything above arrived without a reload
 });
+
+test("the API docs render offline from the build's own Swagger UI", async ({ page }) => {
+  const outside: string[] = [];
+  page.on("request", (request) => {
+    if (!request.url().startsWith(backend.url) && !request.url().startsWith("data:")) {
+      outside.push(request.url());
+    }
+  });
+  await page.goto(`${backend.url}/docs`);
+  await expect(page.getByRole("heading", { name: /Interp Studio/ })).toBeVisible();
+  await expect(page.getByText("/api/v1/jobs", { exact: true }).first()).toBeVisible();
+  expect(outside).toEqual([]); // no CDN: the page works on a machine without internet
+});

@@ -61,7 +61,8 @@ def create_app(settings: Settings, *, job_feed_interval_s: float = 0.25,
             engine.dispose()
 
     app = FastAPI(title="Interp Studio", version=__version__, lifespan=lifespan,
-                  responses=ERROR_RESPONSES)  # type: ignore[arg-type]
+                  responses=ERROR_RESPONSES,  # type: ignore[arg-type]
+                  docs_url=None, redoc_url=None)  # /docs: static.mount_ui, served offline
     app.state.settings = settings
     app.state.engine = engine
     app.state.session_factory = session_factory

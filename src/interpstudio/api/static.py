@@ -1,4 +1,5 @@
-"""Serves the built web UI (``api/ui_dist``) at ``/`` with a single-page-app fallback.
+"""Serves the built web UI (``api/ui_dist``) at ``/`` with a single-page-app fallback, and the
+API's interactive docs at ``/docs`` from the build's own Swagger UI files (no CDN).
 
 Any GET outside ``/api`` that is not a file returns ``index.html`` so client-side routes survive a
 refresh. When the UI has not been built, ``/`` explains how to build it. This module is NOT
@@ -10,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from fastapi import FastAPI, HTTPException
+from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, HTMLResponse, Response
 
 UI_DIST = Path(__file__).parent / "ui_dist"
@@ -20,8 +22,22 @@ NOT_BUILT = """<!doctype html><title>Interp Studio</title>
 <a href="/docs">/docs</a>.</p>"""
 
 
+DOCS_ASSETS = "docs-assets"  # Swagger UI's script and style, copied there by the UI build
+
+
 def mount_ui(app: FastAPI, ui_dir: Path = UI_DIST) -> None:
     root = ui_dir.resolve()
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        """Swagger UI from the UI build's own copy (works offline); FastAPI's CDN default only
+        when the UI has not been built."""
+        local = (root / DOCS_ASSETS / "swagger-ui-bundle.js").is_file()
+        assets = {"swagger_js_url": f"/{DOCS_ASSETS}/swagger-ui-bundle.js",
+                  "swagger_css_url": f"/{DOCS_ASSETS}/swagger-ui.css",
+                  "swagger_favicon_url": "data:,"} if local else {}
+        return get_swagger_ui_html(openapi_url=app.openapi_url or "/openapi.json",
+                                   title=f"{app.title} API", **assets)
 
     @app.get("/{path:path}", include_in_schema=False)
     def ui(path: str) -> Response:
