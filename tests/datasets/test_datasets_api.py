@@ -360,3 +360,19 @@ def test_a_hub_that_cannot_be_reached_is_a_clear_error(ds_settings: Settings) ->
     error = response.json()["error"]
     # one code for models and datasets (found by testers: datasets said hub_unreachable)
     assert error["code"] == "hub_unavailable" and "INTERPSTUDIO_HF_ENDPOINT" in error["message"]
+
+
+def test_preview_cuts_each_row_at_max_chars_and_says_its_length(
+        api: TestClient, ds_settings: Settings, import_root: Path, worker_thread,
+        wait_dataset) -> None:
+    """Found by a tester: a preview sent every row whole (a 2,000,000-character row in each
+    page: a whole-file book corpus sends megabytes per page)."""
+    (import_root / "book.txt").write_text("x" * 10_000 + "\nshort\n")
+    created = api.post(API, json={"source": "local", "paths": [str(import_root / "book.txt")]})
+    worker_thread(ds_settings)
+    wait_dataset(f"{API}/{created.json()['id']}", "ready")
+    items = api.get(f"{API}/{created.json()['id']}/preview").json()["items"]
+    assert items[0] == {"row": 0, "text": "x" * 4000, "chars": 10_000, "truncated": True}
+    assert items[1] == {"row": 1, "text": "short", "chars": 5, "truncated": False}
+    whole = api.get(f"{API}/{created.json()['id']}/preview", params={"max_chars": 20_000})
+    assert whole.json()["items"][0]["text"] == "x" * 10_000

@@ -65,7 +65,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Preview Dataset */
+        /**
+         * Preview Dataset
+         * @description Rows cut at ``max_chars`` each (a whole-file row of a book is megabytes: 50 of them were
+         *     sent whole), with each row's full length.
+         */
         get: operations["preview_dataset_api_v1_datasets__dataset_id__preview_get"];
         put?: never;
         post?: never;
@@ -1600,10 +1604,23 @@ export interface components {
         };
         /** PreviewRow */
         PreviewRow: {
+            /**
+             * Chars
+             * @description The row's whole length in characters.
+             */
+            chars: number;
             /** Row */
             row: number;
-            /** Text */
+            /**
+             * Text
+             * @description The row's text, its first max_chars characters when longer.
+             */
             text: string;
+            /**
+             * Truncated
+             * @description Whether text is cut (chars > max_chars).
+             */
+            truncated: boolean;
         };
         /** ProjectedRead */
         ProjectedRead: {
@@ -2639,6 +2656,7 @@ export interface operations {
                 limit?: number;
                 random?: boolean;
                 seed?: number;
+                max_chars?: number;
             };
             header?: never;
             path: {

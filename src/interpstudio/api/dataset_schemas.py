@@ -105,7 +105,9 @@ class DatasetDeleted(BaseModel):
 
 class PreviewRow(BaseModel):
     row: int
-    text: str
+    text: str = Field(description="The row's text, its first max_chars characters when longer.")
+    chars: int = Field(description="The row's whole length in characters.")
+    truncated: bool = Field(description="Whether text is cut (chars > max_chars).")
 
 
 class DatasetPreview(BaseModel):

@@ -126,13 +126,17 @@ def delete_dataset(dataset: DatasetDep, session: SessionDep, paths: PathsDep,
 @router.get("/datasets/{dataset_id}/preview", response_model=DatasetPreview)
 def preview_dataset(dataset: DatasetDep, session: SessionDep, paths: PathsDep,
                     offset: Offset = 0, limit: Annotated[int, Query(ge=1, le=200)] = 20,
-                    random: bool = False, seed: Annotated[int, Query(ge=0)] = 0
+                    random: bool = False, seed: Annotated[int, Query(ge=0)] = 0,
+                    max_chars: Annotated[int, Query(ge=1, le=1_000_000)] = 4000,
                     ) -> DatasetPreview:
+    """Rows cut at ``max_chars`` each (a whole-file row of a book is megabytes: 50 of them were
+    sent whole), with each row's full length."""
     rows, total = service.preview_rows(session=session, paths=paths,
                                        dataset_id=dataset.id, offset=offset, limit=limit,
                                        random=random, seed=seed)
-    return DatasetPreview(items=[PreviewRow(row=r, text=t) for r, t in rows], total=total,
-                          offset=offset, limit=limit, random=random)
+    return DatasetPreview(items=[PreviewRow(row=r, text=t[:max_chars], chars=len(t),
+                                            truncated=len(t) > max_chars) for r, t in rows],
+                          total=total, offset=offset, limit=limit, random=random)
 
 
 @router.post("/datasets/{dataset_id}/tokenizations", response_model=TokenizationRead,

@@ -6,6 +6,7 @@ import { useState } from "react";
 import { Button } from "@/components/ui/button";
 import { ErrorMessage } from "@/components/ui/error-message";
 import { Pagination } from "@/components/ui/pagination";
+import { formatExactInteger } from "@/lib/format";
 import { useDatasetPreview } from "../api/get-dataset-preview";
 
 const PAGE = 10;
@@ -45,7 +46,15 @@ export function PreviewTable({ datasetId }: { datasetId: number }) {
               <tr key={item.row}>
                 <td className="num">{item.row}</td>
                 <td>
-                  <div className="preview-text">{item.text === "" ? <em className="muted">(empty)</em> : item.text}</div>
+                  <div className="preview-text">
+                    {item.text === "" ? <em className="muted">(empty)</em> : item.text}
+                    {item.truncated && (
+                      <span className="muted" data-testid="preview-cut">
+                        {" "}… (first {formatExactInteger(item.text.length)} of{" "}
+                        {formatExactInteger(item.chars)} characters)
+                      </span>
+                    )}
+                  </div>
                 </td>
               </tr>
             ))}
