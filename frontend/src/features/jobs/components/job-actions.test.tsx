@@ -1,4 +1,5 @@
 import { screen } from "@testing-library/react";
+import userEvent from "@testing-library/user-event";
 import type { JobState } from "@/api/types";
 import { makeJob } from "@/test/job-factory";
 import { renderWithProviders } from "@/test/render";
@@ -36,6 +37,19 @@ describe("JobActions", () => {
       "href", "/extractions/3");
     expect(availableJobActions({ state: "succeeded", params: { dataset_id: 2 } }))
       .toEqual(["retry"]);
+  });
+
+  it("test_retry_of_a_succeeded_job_that_made_a_record_asks_first", async () => {
+    // found by a tester: Retry in the Jobs page wiped a complete extraction without a word
+    const confirm = vi.spyOn(window, "confirm").mockReturnValue(false);
+    const fetchSpy = vi.spyOn(globalThis, "fetch");
+    renderWithProviders(<JobActions job={makeJob({ id: 14, state: "succeeded", kind: "extract",
+      params: { extraction_id: 2 } })} />);
+    await userEvent.click(screen.getByRole("button", { name: "Retry" }));
+    expect(confirm).toHaveBeenCalledWith(expect.stringContaining("extraction #2 is made again"));
+    expect(fetchSpy).not.toHaveBeenCalled();
+    confirm.mockRestore();
+    fetchSpy.mockRestore();
   });
 
   it("test_action_rules_match_buttons", () => {

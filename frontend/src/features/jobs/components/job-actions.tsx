@@ -12,9 +12,17 @@ import { useCancelJob } from "../api/cancel-job";
 import { useDeleteJob } from "../api/delete-job";
 import { useResumeJob } from "../api/resume-job";
 import { useRetryJob } from "../api/retry-job";
-import { availableJobActions, FINISHED_JOB_STATES, jobOwner } from "../lib/job-state";
+import { availableJobActions, FINISHED_JOB_STATES, type JobOwner, jobOwner } from "../lib/job-state";
 
 const CONFIRM_WINDOW_MS = 4_000;
+
+/** A retry starts over from nothing: for a succeeded job that made a record, the record's
+ * finished results (an extraction's store, a model's files) are deleted first, so ask. */
+export function retryQuestion(job: Pick<Job, "state">, owner: JobOwner | null): string | null {
+  if (job.state !== "succeeded" || owner === null) return null;
+  return `Retry this job from the start? ${owner.kind} #${owner.id} is made again: its `
+    + "finished results and files are deleted first.";
+}
 
 export function JobActions({ job }: {
   job: Pick<Job, "id" | "state" | "cancel_requested"> & Partial<Pick<Job, "params">>;
@@ -54,7 +62,11 @@ export function JobActions({ job }: {
         </Button>
       )}
       {actions.includes("retry") && (
-        <Button size="sm" disabled={pending} onClick={() => retry.mutate(job.id)}>
+        <Button size="sm" disabled={pending} onClick={() => {
+          const question = retryQuestion(job, owner);
+          if (question && !window.confirm(question)) return;
+          retry.mutate(job.id);
+        }}>
           Retry
         </Button>
       )}
