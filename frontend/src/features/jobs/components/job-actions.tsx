@@ -84,8 +84,8 @@ export function JobActions({ job }: {
         </Button>
       )}
       {owner && FINISHED_JOB_STATES.includes(job.state) && (
-        <span className="muted">
-          deleted with its <Link to={owner.href}>{owner.kind} #{owner.id}</Link>
+        <span className="muted nowrap" title={`deleted with its ${owner.kind}`}>
+          <Link to={owner.href}>{owner.kind} #{owner.id}</Link>
         </span>
       )}
       {error && <ErrorMessage error={error} />}

@@ -50,15 +50,15 @@ export function JobRow({ job }: { job: Job }) {
       <td className="cell-progress">
         <JobProgress job={job} />
       </td>
+      <td>
+        <JobActions job={job} />
+      </td>
       <td className="num nowrap">{running ? formatRate(job.rate, job.unit) : MISSING}</td>
       <td className="num nowrap">{running ? formatEta(job.eta_s) : MISSING}</td>
       <TimeCell iso={job.created_at} />
       <TimeCell iso={job.started_at} />
       <TimeCell iso={job.finished_at} />
       <MessageCell job={job} />
-      <td>
-        <JobActions job={job} />
-      </td>
     </tr>
   );
 }

@@ -11,13 +11,13 @@ const COLUMNS = [
   "State",
   "Stage",
   "Progress",
+  "Actions",  // before the wide columns: visible at a laptop's width without scrolling
   "Rate",
   "ETA",
   "Created",
   "Started",
   "Finished",
   "Message",
-  "Actions",
 ] as const;
 
 export function JobsTable({ jobs, filtered }: { jobs: readonly Job[]; filtered: boolean }) {
