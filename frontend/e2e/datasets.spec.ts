@@ -93,7 +93,7 @@ test("upload -> preview -> tokenize", async ({ page }) => {
 
   const rows = page.getByRole("region", { name: "Rows" });
   await expect(rows.getByText(lines[0] as string)).toBeVisible();
-  await rows.getByRole("button", { name: "Older →" }).click();
+  await rows.getByRole("button", { name: "Next →" }).click();  // rows in file order
   await expect(rows.getByText(lines[10] as string)).toBeVisible();
   await rows.getByRole("button", { name: "Random sample" }).click();
   await expect(rows.locator("tbody tr")).toHaveCount(10);

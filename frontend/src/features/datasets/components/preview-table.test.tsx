@@ -15,6 +15,9 @@ describe("PreviewTable", () => {
     expect(cut).toHaveLength(1);
     expect(cut[0]).toHaveTextContent("first 4,000 of 2,000,000 characters");
     expect(screen.getByText("short")).toBeInTheDocument();
+    // rows of a file are in file order: not "Newer / Older" (found by a tester)
+    expect(screen.getByRole("button", { name: "Next →" })).toBeInTheDocument();
+    expect(screen.queryByRole("button", { name: "Older →" })).toBeNull();
     fetchSpy.mockRestore();
   });
 });

@@ -63,6 +63,7 @@ export function PreviewTable({ datasetId }: { datasetId: number }) {
       </div>
       {!random && preview.data && (
         <Pagination
+          ordered
           offset={offset}
           limit={PAGE}
           total={preview.data.total}
