@@ -10,7 +10,7 @@
  * Not responsible for sequencing them (see `lib/demo-runner.ts`).
  */
 import type { components } from "@/api/schema";
-import { apiRequest } from "@/lib/api-client";
+import { ApiError, apiRequest } from "@/lib/api-client";
 import type { Extraction, ExtractionCreate } from "../types";
 
 type Schemas = components["schemas"];
@@ -48,7 +48,8 @@ export async function findOrAddBundledText(): Promise<DemoStep> {
   return { id: created.id, ready: created.status === "ready", jobId: created.job_id };
 }
 
-export async function findOrTokenize(datasetId: number, modelId: number): Promise<DemoStep> {
+export async function findOrTokenize(datasetId: number, modelId: number,
+  again = true): Promise<DemoStep> {
   const list = await apiRequest<Schemas["TokenizationList"]>(
     `/datasets/${datasetId}/tokenizations`,
     { query: { limit: 200 } },
@@ -57,11 +58,19 @@ export async function findOrTokenize(datasetId: number, modelId: number): Promis
   // demo was reloaded) is waited for; asking for another would be refused
   const found = list.items.find((t) => t.model_id === modelId && isDemoPolicy(t.policy));
   if (found) return { id: found.id, ready: found.status === "ready", jobId: found.job_id };
-  const created = await apiRequest<Schemas["TokenizationRead"]>(
-    `/datasets/${datasetId}/tokenizations`,
-    { method: "POST", body: { model_id: modelId, policy: DEMO_POLICY } },
-  );
-  return { id: created.id, ready: created.status === "ready", jobId: created.job_id };
+  try {
+    const created = await apiRequest<Schemas["TokenizationRead"]>(
+      `/datasets/${datasetId}/tokenizations`,
+      { method: "POST", body: { model_id: modelId, policy: DEMO_POLICY } },
+    );
+    return { id: created.id, ready: created.status === "ready", jobId: created.job_id };
+  } catch (error) {
+    // another tab made it between the list and the create: follow that one
+    if (again && error instanceof ApiError && error.code === "tokenization_exists") {
+      return findOrTokenize(datasetId, modelId, false);
+    }
+    throw error;
+  }
 }
 
 function isDemoPolicy(policy: Record<string, unknown>): boolean {

@@ -124,6 +124,41 @@ describe("Run the demo", () => {
     spy.mockRestore();
   });
 
+  it("test_a_tokenization_another_tab_made_meanwhile_is_followed_not_reported", async () => {
+    // found by a tester: two tabs both listed no tokenization, one create won, the other tab
+    // stopped with "already tokenized ... delete it first" though the demo was fine
+    const calls: Call[] = [];
+    let listed = 0;
+    const json = (body: unknown, status = 200) => new Response(JSON.stringify(body),
+      { status, headers: { "Content-Type": "application/json" } });
+    const spy = vi.spyOn(globalThis, "fetch").mockImplementation(async (input, init) => {
+      const url = new URL(String(input), "http://x");
+      const method = init?.method ?? "GET";
+      const path = url.pathname.replace("/api/v1", "");
+      calls.push({ method, path, body: null });
+      if (path === "/models/import-bundled") return json({ id: 1, status: "ready", job_id: 10 });
+      if (path === "/datasets" && method === "GET") return json({ total: 1, items: [
+        { id: 3, source: "bundled", status: "ready", job_id: 31 }] });
+      if (path === "/datasets/3/tokenizations" && method === "GET") {
+        listed += 1;
+        return json(listed === 1 ? { total: 0, items: [] } : { total: 1, items: [{ id: 5,
+          model_id: 1, status: "ready", job_id: 32,
+          policy: { requested: { max_length: 256, mode: "pack" } } }] });
+      }
+      if (path === "/datasets/3/tokenizations") return json({ error: {
+        code: "tokenization_exists", message: "already tokenized (tokenization 5, running)",
+        details: { tokenization_id: 5, status: "running" } } }, 409);
+      if (path === "/extractions" && method === "GET") return json({ total: 0, items: [] });
+      if (path === "/extractions") return json(makeExtraction({ id: 46 }), 201);
+      return json({ total: 0, items: [] });
+    });
+    const { router } = renderWithProviders(<DemoButton />);
+    await userEvent.click(screen.getByRole("button", { name: "Run the demo" }));
+    await vi.waitFor(() => expect(router.state.location.pathname).toBe("/extractions/46"));
+    expect(useDemoStore.getState().error).toBeNull();
+    spy.mockRestore();
+  });
+
   it("test_a_request_cut_by_a_reload_keeps_the_demo_asked_for_but_a_refusal_ends_it", async () => {
     const spy = vi.spyOn(globalThis, "fetch").mockRejectedValue(new TypeError("Failed to fetch"));
     const first = renderWithProviders(<DemoButton />);
