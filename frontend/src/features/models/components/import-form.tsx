@@ -8,7 +8,7 @@ import { Button } from "@/components/ui/button";
 import { ErrorMessage } from "@/components/ui/error-message";
 import { useImportBundledModel } from "../api/import-bundled-model";
 import { useImportModel } from "../api/import-model";
-import type { Precision } from "../types";
+import type { Model, Precision } from "../types";
 import { DRIFT_PRECISIONS, DriftCheckbox, PrecisionSelect } from "./precision-select";
 
 export function ImportForm() {
@@ -59,6 +59,23 @@ export function ImportForm() {
       </div>
       {importModel.error && <ErrorMessage error={importModel.error} title="Not imported:" />}
       {bundled.error && <ErrorMessage error={bundled.error} title="Not imported:" />}
+      <AlreadyThere model={importModel.data} asked={importModel.variables?.precision} />
+      <AlreadyThere model={bundled.data} asked={bundled.variables?.precision} />
     </form>
+  );
+}
+
+/** The server answers an import of a model it already has with that model (200), not a new one
+ * (queued): say so, and that another precision was not applied (found by a tester: nothing
+ * showed, so nobody could tell whether the click did anything). */
+export function AlreadyThere({ model, asked }: { model: Model | undefined; asked?: string | null }) {
+  if (!model || model.status === "queued") return null;
+  const has = model.precision_used ?? model.precision_requested;
+  return (
+    <p className="muted" role="status" data-testid="import-existing">
+      Already imported as {model.name} (#{model.id}, {has ?? "?"}, {model.status}).
+      {asked && has && asked !== has
+        && ` ${asked} was not applied: choose ${asked} when you start an extraction.`}
+    </p>
   );
 }
