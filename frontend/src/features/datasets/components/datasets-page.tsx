@@ -50,7 +50,9 @@ export function DatasetsPage() {
   const datasets = useDatasets(offset, PAGE);
   const navigate = useNavigate();
   const { datasetId } = useParams();
-  const selected = datasetId ? Number(datasetId) : null;
+  // an id the route cannot hold ("abc", "0") is said here, not sent (the API's 422 read as noise)
+  const valid = datasetId === undefined || /^[1-9]\d*$/.test(datasetId);
+  const selected = datasetId && valid ? Number(datasetId) : null;
   const open = (dataset: Dataset) => navigate(`/datasets/${dataset.id}`);
 
   return (
@@ -105,7 +107,12 @@ export function DatasetsPage() {
           </section>
         </div>
         <div>
-          {selected !== null ? (
+          {!valid ? (
+            <p data-testid="no-such-dataset">
+              &quot;{datasetId}&quot; is not a dataset id: choose a dataset from the list, or add
+              one.
+            </p>
+          ) : selected !== null ? (
             <DatasetCard key={selected} datasetId={selected} onDeleted={() => navigate("/datasets")} />
           ) : (
             <p className="muted">Choose a dataset, or add one.</p>

@@ -1,7 +1,7 @@
 import { screen } from "@testing-library/react";
 import { renderWithProviders } from "@/test/render";
 import { makeModel, makeModelJob } from "../lib/model-factory";
-import { ModelCard } from "./model-card";
+import { formatCosine, ModelCard } from "./model-card";
 
 describe("ModelCard", () => {
   it("test_shows_live_bytes_speed_and_eta_while_downloading", () => {
@@ -29,7 +29,7 @@ describe("ModelCard", () => {
     expect(screen.getByText("hooks exact")).toBeInTheDocument();
     expect(screen.getByText("q8 (asked fp32)")).toBeInTheDocument();
     expect(screen.getByText(/using q8/)).toBeInTheDocument();
-    expect(screen.getByText("0.9991 / 0.9995")).toBeInTheDocument();
+    expect(screen.getByText("0.999100 / 0.999500")).toBeInTheDocument();
     expect(screen.queryByRole("progressbar")).toBeNull();
     expect(screen.getByRole("button", { name: "Architecture" })).toBeInTheDocument();
   });
@@ -41,5 +41,15 @@ describe("ModelCard", () => {
     expect(screen.getByLabelText("Access token for resume")).toHaveAttribute("type", "password");
     const labels = screen.getAllByRole("button").map((b) => b.textContent);
     expect(labels).toEqual(expect.arrayContaining(["Resume", "Retry", "Delete"]));
+  });
+});
+
+describe("formatCosine", () => {
+  it("test_drift_cosines_near_one_keep_the_digits_that_tell_precisions_apart", () => {
+    // found by a tester: fp16, bf16 and q8 all read "1.0000 / 1.0000"
+    expect(formatCosine(0.99996)).toBe("0.999960");
+    expect(formatCosine(0.99999)).toBe("0.999990");
+    expect(formatCosine(0.954)).toBe("0.9540");
+    expect(formatCosine(1)).toBe("1.0000");
   });
 });

@@ -115,7 +115,7 @@ export function ModelCard({ model }: { model: Model }) {
           <div key={precision}>
             <dt>drift {precision} vs fp32</dt>
             <dd title="cosine of resid_post vs fp32: worst layer / last layer">
-              {figures.min_layer_cosine.toFixed(4)} / {figures.last_layer_cosine.toFixed(4)}
+              {formatCosine(figures.min_layer_cosine)} / {formatCosine(figures.last_layer_cosine)}
             </dd>
           </div>
         ))}
@@ -134,4 +134,9 @@ export function ModelCard({ model }: { model: Model }) {
       {showArchitecture && <ModelArchitectureViewer modelId={model.id} />}
     </article>
   );
+}
+
+/** A cosine near 1 with enough digits to tell fp16, bf16 and q8 apart (0.99996 read "1.0000"). */
+export function formatCosine(cosine: number): string {
+  return cosine >= 0.999 && cosine < 1 ? cosine.toFixed(6) : cosine.toFixed(4);
 }

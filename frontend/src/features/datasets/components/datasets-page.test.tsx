@@ -1,0 +1,24 @@
+import { QueryClientProvider } from "@tanstack/react-query";
+import { render, screen } from "@testing-library/react";
+import { createMemoryRouter, RouterProvider } from "react-router";
+import { createTestQueryClient } from "@/test/render";
+import { DatasetsPage } from "./datasets-page";
+
+describe("DatasetsPage", () => {
+  it("test_a_route_id_that_is_not_a_dataset_id_is_said_without_asking_the_server", async () => {
+    // found by a tester: /datasets/abc showed the API's raw 422 validation error
+    const spy = vi.spyOn(globalThis, "fetch").mockResolvedValue(new Response(
+      JSON.stringify({ total: 0, items: [] }),
+      { status: 200, headers: { "Content-Type": "application/json" } }));
+    const router = createMemoryRouter([{ path: "/datasets/:datasetId", element: <DatasetsPage /> }],
+      { initialEntries: ["/datasets/abc"] });
+    render(<QueryClientProvider client={createTestQueryClient()}>
+      <RouterProvider router={router} />
+    </QueryClientProvider>);
+    expect(await screen.findByTestId("no-such-dataset")).toHaveTextContent(
+      '"abc" is not a dataset id');
+    const asked = spy.mock.calls.map(([url]) => String(url));
+    expect(asked.some((url) => url.includes("/datasets/abc"))).toBe(false);
+    spy.mockRestore();
+  });
+});
