@@ -3,7 +3,7 @@
  * progress, filtered by status. Not responsible for live events (the WebSocket feeds the jobs
  * cache that each row reads).
  */
-import { useState } from "react";
+import { useSearchParams } from "react-router";
 import { Button } from "@/components/ui/button";
 import { ErrorMessage } from "@/components/ui/error-message";
 import { useExtractions } from "../api/get-extractions";
@@ -15,7 +15,11 @@ import "./extractions.css";
 const FILTERS = ["", "running", "queued", "complete", "failed", "cancelled", "interrupted"];
 
 export function ExtractionsPage() {
-  const [status, setStatus] = useState("");
+  // the filter lives in the URL (?status=failed), so a reload or a shared link keeps it
+  const [params, setParams] = useSearchParams();
+  const asked = params.get("status") ?? "";
+  const status = FILTERS.includes(asked) ? asked : "";
+  const setStatus = (value: string) => setParams(value ? { status: value } : {}, { replace: true });
   const extractions = useExtractions(status);
   return (
     <section className="page">
@@ -33,7 +37,7 @@ export function ExtractionsPage() {
       )}
       {extractions.data && extractions.data.items.length === 0 && (status ? (
         <p className="muted">
-          No extraction is {status}.{" "}
+          No {status} extraction.{" "}
           <Button size="sm" variant="ghost" onClick={() => setStatus("")}>Show all statuses</Button>
         </p>
       ) : (
