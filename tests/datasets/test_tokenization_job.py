@@ -55,6 +55,25 @@ def test_two_requests_for_the_same_tokenization_at_once_make_one(
     assert isinstance(second, TokenizationExists) and second.details["tokenization_id"] == first
 
 
+def test_a_max_length_past_the_models_learned_positions_is_refused_before_tokenizing(
+        ds_settings: Settings, macbeth: dict, llama_model_id: int, call) -> None:
+    """A GPT-2-like model has a position table of N entries: a tokenization longer than N was
+    made (a long job), then every extraction with the model refused it (sequence_too_long).
+    The import records the table's size (architecture.json), the tokenization checks it."""
+    from interpstudio.services.model_files import architecture_file
+
+    paths = DataPaths(ds_settings.data_dir)
+    record = architecture_file(paths, llama_model_id)
+    record.parent.mkdir(parents=True, exist_ok=True)
+    record.write_text('{"position_limit": 64}')  # as the import of such a model writes it
+    with pytest.raises(Exception) as info:
+        _tokenize(call, ds_settings, macbeth["id"], llama_model_id, max_length=65)
+    assert getattr(info.value, "code", None) == "sequence_too_long"
+    assert "at most 64" in str(info.value)
+    made = _tokenize(call, ds_settings, macbeth["id"], llama_model_id, max_length=64)
+    assert made["status"] == "queued"
+
+
 def test_tokenization_counts_equal_the_tokenizers_own_output(
     ds_settings: Settings, macbeth: dict, llama_model_id: int, tiny_llama_dir: Path, call,
     wait_row,

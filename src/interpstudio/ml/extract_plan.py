@@ -306,13 +306,19 @@ def check_vocabulary(tokenized: Any, plan: ExtractionPlan, vocab_size: int | Non
 _POSITION_TABLES = ("wpe", "embed_positions", "position_embeddings")  # GPT-2/Neo, OPT, BERT-likes
 
 
-def check_context(model: Any, plan: ExtractionPlan) -> None:
-    """Refuse sequences longer than a learned position table (they index past its end; rotary
-    and ALiBi models have no table and no such limit)."""
+def position_limit(model: Any) -> int | None:
+    """The positions a learned position table has (GPT-2's ``wpe``, OPT's offset table); None
+    for rotary and ALiBi models, which have no table and no such limit."""
     from torch import nn
 
     for name, module in model.named_modules():
         if isinstance(module, nn.Embedding) and name.rsplit(".", 1)[-1] in _POSITION_TABLES:
-            context = module.num_embeddings - int(getattr(module, "offset", 0))
-            if plan.max_length > context:
-                raise SequenceTooLong(plan.max_length, context)
+            return int(module.num_embeddings - int(getattr(module, "offset", 0)))
+    return None
+
+
+def check_context(model: Any, plan: ExtractionPlan) -> None:
+    """Refuse sequences longer than a learned position table (they index past its end)."""
+    context = position_limit(model)
+    if context is not None and plan.max_length > context:
+        raise SequenceTooLong(plan.max_length, context)

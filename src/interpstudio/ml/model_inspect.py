@@ -24,6 +24,7 @@ import torch
 
 from interpstudio.core.errors import InvalidInput, JobCancelled
 from interpstudio.ml.architecture import Architecture, resolve_architecture
+from interpstudio.ml.extract_plan import position_limit
 from interpstudio.ml.fidelity import fidelity_probe
 from interpstudio.ml.hook_points import HOOK_KIND_DESCRIPTIONS, HOOK_KINDS
 from interpstudio.ml.hooks import UnresolvableHookPoint, resolve_hook_point
@@ -178,7 +179,8 @@ def inspect_checkpoint(
                       "blocks_path": architecture.blocks_path,
                       "final_norm": architecture.final_norm,
                       "parallel_residual": architecture.parallel_residual,
-                      "moe": architecture.moe, "layers": hook_points_by_layer(architecture),
+                      "moe": architecture.moe, "position_limit": position_limit(model),
+                      "layers": hook_points_by_layer(architecture),
                       "module_tree": tree},
     )
     inspection.precision = _precision_facts(reference, path, precision, memory_budget_bytes,

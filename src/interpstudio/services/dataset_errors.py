@@ -133,3 +133,17 @@ class UploadGone(InvalidInput):
     def __init__(self, missing: list[str]) -> None:
         super().__init__(f"the uploaded file(s) {', '.join(missing)} were removed when the "
                          "import failed; upload them again", details={"missing": missing})
+
+
+class MaxLengthPastPositions(InvalidInput):
+    """A max length past the model's learned position table: every extraction with the model
+    would refuse the tokenization (``sequence_too_long``), so it is refused before it is made."""
+
+    code = "sequence_too_long"
+
+    def __init__(self, model_id: int, max_length: int, limit: int) -> None:
+        super().__init__(
+            f"model {model_id} has position embeddings for {limit:,} tokens: sequences of "
+            f"{max_length:,} could not be extracted with it; use a max length of at most "
+            f"{limit:,}", details={"model_id": model_id, "max_length": max_length,
+                                   "model_context": limit})

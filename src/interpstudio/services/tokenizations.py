@@ -33,6 +33,7 @@ from interpstudio.ml.tokenize import (
 from interpstudio.services import jobs as job_service
 from interpstudio.services.dataset_errors import (
     DatasetNotReady,
+    MaxLengthPastPositions,
     TokenizationExists,
     TokenizationInUse,
     TokenizationNotFound,
@@ -53,6 +54,7 @@ from interpstudio.services.datasets import (
     get_dataset,
 )
 from interpstudio.services.model_errors import ModelNotFound
+from interpstudio.services.model_files import architecture_file
 
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "tokenizer.model", "vocab.json")
 PREVIEW_MAX_TOKENS = 256
@@ -89,6 +91,17 @@ def list_tokenizations(*, session: Session, dataset_id: int, limit: int,
     return repo.list_tokenizations(session, dataset_id=dataset_id, limit=limit, offset=offset)
 
 
+def learned_position_limit(paths: DataPaths, model_id: int) -> int | None:
+    """The model's learned position table size as its import recorded it (architecture.json);
+    None for rotary / ALiBi models and for models imported before it was recorded."""
+    try:
+        architecture = json.loads(architecture_file(paths, model_id).read_text())
+    except (OSError, ValueError):
+        return None
+    limit = architecture.get("position_limit") if isinstance(architecture, dict) else None
+    return limit if isinstance(limit, int) and limit > 0 else None
+
+
 def create_tokenization(*, session: Session, paths: DataPaths, dataset_id: int, model_id: int,
                         policy: TokenizationPolicySpec, batch_rows: int = 1024) -> Tokenization:
     """Check dataset and tokenizer, refuse a duplicate, then queue the ``tokenize`` job."""
@@ -96,6 +109,9 @@ def create_tokenization(*, session: Session, paths: DataPaths, dataset_id: int, 
     if dataset.status != "ready":
         raise DatasetNotReady(dataset_id, dataset.status)
     model, _folder = tokenizer_folder(session=session, paths=paths, model_id=model_id)
+    limit = learned_position_limit(paths, model.id)
+    if limit is not None and policy.max_length > limit:
+        raise MaxLengthPastPositions(model.id, policy.max_length, limit)
     digest = requested_policy_hash(policy)
     tokenization, created = repo.create_tokenization_unless_made(
         session, dataset_id=dataset_id, model_id=model_id, tokenizer_key=model.key,
