@@ -53,3 +53,29 @@ def test_extract_of_a_bare_module_records_no_precision(tiny_llama_dir: Path,
                      batch_size=4, dtype="float32", durable=False)
     spec = read_manifest(result.path)["spec"]
     assert not {"precision_requested", "precision_used", "quantization"} & set(spec)
+
+
+def test_a_store_begun_before_provenance_was_recorded_still_resumes(
+        tiny_llama_dir: Path, tmp_path: Path) -> None:
+    """Found by a reviewer: the job path's stores begun before precision_requested and
+    quantization entered the spec (its identity) were refused on resume, naming 'quantization':
+    a paused multi-hour run had to start over. Those keys stay out of a resume's spec when the
+    store was begun without them; what identifies the data is still compared."""
+    from transformers import AutoModelForCausalLM
+
+    from interpstudio.ml.loading import load_model
+
+    tokens = write_tokenization(tmp_path / "tok", random_sequences(12, vocab=500, high=12))
+    store = tmp_path / "store"
+    checks = iter(range(1000))
+    old_style = AutoModelForCausalLM.from_pretrained(str(tiny_llama_dir))  # no provenance
+    with pytest.raises(JobCancelled):
+        extract(old_style, tokens, ["blocks.*.resid_post"], out_dir=store, batch_size=4,
+                dtype="float32", durable=False, shard_rows=8, spec={"precision_used": "fp32"},
+                should_stop=lambda: next(checks) >= 8)
+    assert "quantization" not in read_manifest(store)["spec"]
+    loaded = load_model(tiny_llama_dir, precision="fp32", device="cpu")
+    extract(loaded, tokens, ["blocks.*.resid_post"], out_dir=store, batch_size=4,
+            dtype="float32", durable=False, shard_rows=8, spec={"precision_used": "fp32"},
+            resume=True)
+    assert open_activations(store).status == "complete"

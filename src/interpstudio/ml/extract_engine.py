@@ -140,10 +140,30 @@ def loaded_facts(model: Any) -> dict[str, Any]:
     weights and stay out: the spec is a resume's identity (its config hash)."""
     if isinstance(model, nn.Module) or not hasattr(model, "precision_used"):
         return {}
+    # not the timing and cache flag, nor the device index (device_type is in the spec): a resume
+    # after a second load, or on another GPU of the same kind, is the same store
     quantization = {k: v for k, v in model.quantization.to_dict().items()
-                    if k not in ("seconds", "from_cache")}
+                    if k not in ("seconds", "from_cache", "device")}
     return {"precision_requested": model.precision_requested,
             "precision_used": model.precision_used, "quantization": quantization}
+
+
+PROVENANCE_KEYS = ("precision_requested", "quantization")  # recorded from 2026-12-06 on
+
+
+def keep_begun_provenance(out_dir: str | os.PathLike[str], spec: dict[str, Any]
+                          ) -> dict[str, Any]:
+    """For a resume: the provenance keys the store was begun without stay out of the spec (its
+    identity), so a store begun before they were recorded still resumes; what identifies the
+    data (fingerprints, plan, dtype, precision_used) is compared as before."""
+    from interpstudio.core.errors import AppError
+    from interpstudio.ml.store import read_manifest
+
+    try:
+        begun = read_manifest(Path(out_dir)).get("spec", {})
+    except (AppError, OSError, ValueError):
+        return spec  # no store yet (a fresh start): the writer decides
+    return {k: v for k, v in spec.items() if k not in PROVENANCE_KEYS or k in begun}
 
 
 def model_device(model: nn.Module) -> torch.device:
@@ -547,8 +567,11 @@ class ExtractionSession:
         widths = self.widths
         if pace is None:  # on the CPU the writer's work must not stall the forward's threads
             pace = "inline" if self.device.type == "cpu" else "overlap"
+        wanted = self.store_spec(spec)
+        if resume:
+            wanted = keep_begun_provenance(out_dir, wanted)
         writer = ActivationWriter.open(
-            out_dir, self.store_spec(spec), hooks=widths, dtype=self.dtype,
+            out_dir, wanted, hooks=widths, dtype=self.dtype,
             shard_rows=shard_rows, shard_bytes=shard_bytes, resume=resume,
             stats_config=StatsConfig(bos_token_id=self.plan.policy.bos_token_id),
             max_queued_batches=max_queued_batches, durable=durable, pace=pace,
