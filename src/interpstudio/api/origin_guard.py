@@ -65,10 +65,11 @@ def same_origin(origin: str, host: str, scheme: str) -> bool:
     except ValueError:
         return False
     request_host, request_port = _split_host(host)
-    default = _DEFAULT_PORTS.get(scheme, 80)
+    # a Host without a port means the default port of the scheme the BROWSER used (the Origin's):
+    # behind a TLS-terminating proxy the server itself sees http for https://studio.example.org
+    default = _DEFAULT_PORTS.get(parts.scheme, _DEFAULT_PORTS.get(scheme, 80))
     return (bool(origin_host) and origin_host == request_host
-            and (origin_port or _DEFAULT_PORTS.get(parts.scheme, 80))
-            == (request_port or default))
+            and (origin_port or default) == (request_port or default))
 
 
 class OriginGuardMiddleware:
