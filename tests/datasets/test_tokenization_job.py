@@ -299,3 +299,23 @@ def test_sequences_are_as_long_as_max_length_says_not_512(
     assert len(store) == len(expected) // 1_500 >= 2
     assert store.n_tokens == 1_500 * len(store)
     assert ready["stats"]["sequence_lengths"]["max"] == 1_500
+
+
+def test_a_tokenization_begun_under_the_earlier_rules_is_not_resumed_into_one_store(
+        ds_settings: Settings, macbeth: dict, llama_model_id: int, call, factory, wait_row,
+        worker_thread) -> None:
+    """Found by a reviewer: a resume re-resolved the policy under today's rules (special-token
+    text kept as text, empty rows dropped in truncate mode, EOS kept by a cut), so a store begun
+    before them would hold rows tokenized two ways. Such a resume is refused by name; a retry
+    tokenizes anew."""
+    created = _tokenize(call, ds_settings, macbeth["id"], llama_model_id, max_length=16)
+    with factory.begin() as session:  # what a run of the earlier version left behind
+        row = session.get(Tokenization, created["id"])
+        row.policy = {"max_length": 16, "mode": "truncate", "add_bos": True, "min_tokens": 1,
+                      "requested": {"max_length": 16, "mode": "truncate"}}
+        session.get(Job, created["job_id"]).checkpoint = {"resumable": True}
+    worker_thread(ds_settings)
+    failed = wait_row(Tokenization, created["id"], "failed", "ready", timeout=60)
+    assert failed["status"] == "failed"
+    assert "earlier version" in failed["error_message"]
+    assert "retry it" in failed["error_message"]

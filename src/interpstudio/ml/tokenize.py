@@ -113,7 +113,8 @@ def resolve_policy(policy: TokenizationPolicy, tokenizer: Any) -> dict[str, Any]
         + (", EOS between rows" if policy.mode == "pack" else ""),
         "eos_separator": policy.mode == "pack",
         # a literal "</s>" or "<|endoftext|>" in a row is text, never the control token (stores
-        # made before this key parsed them; a resume keeps doing what the store began with)
+        # made before this key parsed them; the tokenize job refuses to resume such a store:
+        # tokenization_begun_by_older_rules, retry it)
         "split_special_tokens": True,
         "padding": "none (lengths in offsets.npy)",
         "tokenizer": defaults,

@@ -147,3 +147,17 @@ class MaxLengthPastPositions(InvalidInput):
             f"{max_length:,} could not be extracted with it; use a max length of at most "
             f"{limit:,}", details={"model_id": model_id, "max_length": max_length,
                                    "model_context": limit})
+
+
+class TokenizationBegunByOlderRules(Conflict):
+    """A resume of a tokenization whose store an earlier version began: its rows would be
+    tokenized under two sets of rules (special-token text, empty rows, truncation)."""
+
+    code = "tokenization_begun_by_older_rules"
+
+    def __init__(self, tokenization_id: int) -> None:
+        super().__init__(
+            f"tokenization {tokenization_id} was begun by an earlier version of Interp Studio "
+            "whose tokenization rules differ (special-token text, empty rows, truncation); "
+            "resuming would mix them in one store: retry it to tokenize anew",
+            details={"tokenization_id": tokenization_id})

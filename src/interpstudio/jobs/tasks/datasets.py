@@ -35,7 +35,11 @@ from interpstudio.ml.text_store import (
     sha256_of,
     write_text_parquet,
 )
-from interpstudio.services.dataset_errors import DiskFullDuringImport, UploadGone
+from interpstudio.services.dataset_errors import (
+    DiskFullDuringImport,
+    TokenizationBegunByOlderRules,
+    UploadGone,
+)
 from interpstudio.services.dataset_files import RAW_DIR, raw_files, remove_folder, resolve
 from interpstudio.services.dataset_params import DatasetImportParams, TokenizeParams
 from interpstudio.services.datasets import read_options
@@ -176,7 +180,11 @@ def run_tokenization(ctx: JobContext) -> dict[str, Any]:
         remove_folder(folder)
         ctx.save_checkpoint({"resumable": True})
     requested = tokenization["policy"].get("requested", tokenization["policy"])
+    begun = tokenization["policy"]  # resolved by the run that began the store, if one did
     try:
+        if (ctx.checkpoint is not None and "add_bos" in begun
+                and "split_special_tokens" not in begun):  # begun before 2026-12-06's rules
+            raise TokenizationBegunByOlderRules(tokenization["id"])
         tokenizer = load_tokenizer(resolve(ctx.paths, model["path"]))
         resolved = resolve_policy(TokenizationPolicy(**requested), tokenizer)
         ctx.update_row(Tokenization, tokenization["id"], status="running", error_message=None,
