@@ -374,3 +374,10 @@ def test_a_second_run_of_a_configuration_underway_is_refused_until_the_first_end
         with world.factory.begin() as session, pytest.raises(AppError) as info:
             action(session=session, extraction_id=first)
         assert info.value.details["extraction_id"] == second
+    # the Jobs page resumes / retries the job itself (found by a reviewer: it bypassed this)
+    with world.factory() as session:
+        first_job = service.get_extraction(session=session, extraction_id=first).job_id
+    for job_action in (job_service.resume_job, job_service.retry_job):
+        with world.factory.begin() as session, pytest.raises(AppError) as info:
+            job_action(session=session, job_id=first_job)
+        assert info.value.code == "extraction_already_underway"

@@ -259,11 +259,11 @@ def create_extraction(*, session: Session, settings: Settings, spec: ExtractionS
 UNHASHED = ("name", "hook_points")  # a label, and the points as typed (their expansion is hashed)
 
 
-def refuse_copy(session: Session, digest: str, exclude_id: int | None = None) -> None:
+def refuse_copy(session: Session, digest: str) -> None:
     """Refuse to queue a second run of a configuration that is queued or running (two tabs, two
     terminals): it would compute the same store again beside the first. A finished one may be
     run again."""
-    underway = repo.underway_with_config(session, digest, exclude_id=exclude_id)
+    underway = repo.underway_with_config(session, digest)
     if underway is not None:
         raise ExtractionAlreadyUnderway(underway.id, underway.status, digest)
 
@@ -296,7 +296,6 @@ def cancel_extraction(*, session: Session, extraction_id: int) -> Extraction:
 def resume_extraction(*, session: Session, extraction_id: int) -> Extraction:
     """Continue after the last whole shard (the job keeps its checkpoint)."""
     row = get_extraction(session=session, extraction_id=extraction_id)
-    refuse_copy(session, row.config_hash, exclude_id=row.id)
     job_service.resume_job(session=session, job_id=_job_for(session, row, "resume").id)
     return repo.update(session, row, status="queued", error_message=None)
 
@@ -306,7 +305,6 @@ def retry_extraction(*, session: Session, extraction_id: int) -> Extraction:
     results leave the row's counts (its planned totals stay), so that its bytes and speed are not
     shown beside the new run's progress."""
     row = get_extraction(session=session, extraction_id=extraction_id)
-    refuse_copy(session, row.config_hash, exclude_id=row.id)
     job_service.retry_job(session=session, job_id=_job_for(session, row, "retry").id)
     totals = {k: v for k, v in (row.counts or {}).items() if k.endswith("_total")}
     return repo.update(session, row, status="queued", error_message=None, counts=totals)

@@ -19,8 +19,10 @@ from sqlalchemy.orm import Session
 from interpstudio.core.errors import InvalidJobState, JobHasOwner
 from interpstudio.core.paths import DataPaths
 from interpstudio.db.base import utcnow
-from interpstudio.db.models import FINISHED_STATES, Job
+from interpstudio.db.models import FINISHED_STATES, Extraction, Job
+from interpstudio.db.repositories import extractions as extraction_repo
 from interpstudio.db.repositories import jobs as repo
+from interpstudio.services.extraction_errors import ExtractionAlreadyUnderway
 from interpstudio.services.job_kinds import validate_params
 
 ALLOWED: dict[str, tuple[str, ...]] = {
@@ -70,8 +72,22 @@ def cancel_job(*, session: Session, job_id: int) -> Job:
                            cancel_requested=True, message="cancelling")
 
 
+def _refuse_extraction_copy(session: Session, job_id: int) -> None:
+    """An extraction's job is not queued again while another extraction of the same
+    configuration is queued or running (from the extraction's page or the Jobs page alike)."""
+    owner = repo.owner_of(session, job_id)
+    if owner is None or owner[0] != "extraction":
+        return
+    row = session.get(Extraction, owner[1])
+    underway = (extraction_repo.underway_with_config(session, row.config_hash, exclude_id=row.id)
+                if row is not None else None)
+    if underway is not None:
+        raise ExtractionAlreadyUnderway(underway.id, underway.status, underway.config_hash)
+
+
 def resume_job(*, session: Session, job_id: int) -> Job:
     """Re-queue with the checkpoint kept, so the task continues where it stopped."""
+    _refuse_extraction_copy(session, job_id)
     job = repo.get(session, job_id)
     values = {**_RESET_PROGRESS, "stage": job.stage, "progress": job.progress, "done": job.done,
               "total": job.total, "unit": job.unit}
@@ -84,6 +100,7 @@ def resume_job(*, session: Session, job_id: int) -> Job:
 
 def retry_job(*, session: Session, job_id: int) -> Job:
     """Re-queue from scratch: checkpoint and outputs of the previous attempt are dropped."""
+    _refuse_extraction_copy(session, job_id)
     job = repo.get(session, job_id)
     retried = repo.transition(session, job_id, action="retry", from_states=ALLOWED["retry"],
                               state="queued", attempt=job.attempt + 1, checkpoint=None,
