@@ -619,7 +619,7 @@ export interface components {
         DatasetCreate: {
             /**
              * Config
-             * @description hub: the config; 'default' is the repo's default config (refused, listing the configs, when it has several and none is the default)
+             * @description hub: the config; 'default' is the repo's default config (refused, listing the configs, when it has several and none is the default); 'all': a repo without declared configs, every folder's files as one dataset
              * @default default
              */
             config: string;

@@ -50,7 +50,8 @@ class DatasetCreate(BaseModel):
     config: str = Field(default="default", min_length=1, max_length=256,
                         description="hub: the config; 'default' is the repo's default config "
                                     "(refused, listing the configs, when it has several and "
-                                    "none is the default)")
+                                    "none is the default); 'all': a repo without declared "
+                                    "configs, every folder's files as one dataset")
     split: str = Field(default="train", min_length=1, max_length=128)
     token: HubToken | None = Field(default=None,
                                     description="Hub access token; used for this import only.")

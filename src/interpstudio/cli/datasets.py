@@ -106,7 +106,8 @@ def datasets_add(
     revision: str = "main",
     config: Annotated[str, typer.Option(
         help="Hub config; 'default': the repo's default config (refused, listing the configs, "
-             "when it has several and none is the default).")] = "default",
+             "when it has several and none is the default); 'all': a repo without declared "
+             "configs, every folder's files as one dataset.")] = "default",
     split: str = "train",
     token: Annotated[str | None, typer.Option(envvar="HF_TOKEN", show_envvar=True,
                                               help="Hub access token (gated datasets).")] = None,

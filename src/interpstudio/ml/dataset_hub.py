@@ -28,6 +28,7 @@ from typing import Any
 
 from interpstudio.core.errors import AppError, InvalidInput, NotFound
 from interpstudio.ml.hub_dataset_configs import (
+    ALL_FOLDERS,
     DEFAULT_CONFIG,
     CardConfig,
     HubCardInvalid,
@@ -153,11 +154,11 @@ def _pick_files(paths: dict[str, int], repo_id: str, config: str, split: str,
         if not matched:
             raise HubSplitNotFound(repo_id, card.name, split, [], sorted(paths))
         return card.name, _one_format({p: data[p] for p in matched})
-    if config != DEFAULT_CONFIG:
+    if config not in (DEFAULT_CONFIG, ALL_FOLDERS):
         data = {p: s for p, s in data.items() if _in_folder(p, config)}
     chosen = _split_files(data, paths, repo_id, config, split)
     folders = config_folders(chosen, (*KNOWN_SPLITS, split))
-    if config == DEFAULT_CONFIG and len(folders) > 1:
+    if config == DEFAULT_CONFIG and len(folders) > 1:  # "all" takes them together, as asked
         raise HubConfigRequired(repo_id, folders, declared=False)
     return config, _one_format(chosen)
 

@@ -23,6 +23,7 @@ from typing import Any
 from interpstudio.core.errors import InvalidInput
 
 DEFAULT_CONFIG = "default"  # what "no config given" is called in the API, the CLI and the rows
+ALL_FOLDERS = "all"  # a repo without declared configs: every folder's files as one dataset
 DEFAULT_SPLIT = "train"  # a config whose data_files name no split holds only "train"
 
 
@@ -33,11 +34,15 @@ class HubConfigRequired(InvalidInput):
 
     def __init__(self, repo_id: str, configs: list[str], *, declared: bool) -> None:
         where = "its README declares" if declared else "its data files sit in the folders"
+        shown = [c or "(top level)" for c in configs]
+        together = ("" if declared else f", or --config {ALL_FOLDERS} to import every folder's "
+                    "files as one dataset")
         super().__init__(
             f"{repo_id} holds several configs and none is the default ({where}: "
-            f"{', '.join(configs)}); choose one with --config NAME (API: the \"config\" field) "
-            "instead of importing them all as one dataset",
-            details={"repo_id": repo_id, "configs": configs, "declared": declared})
+            f"{', '.join(shown)}); choose one with --config NAME (API: the \"config\" field)"
+            f"{together}",
+            details={"repo_id": repo_id, "configs": [c for c in configs if c],
+                     "declared": declared})
 
 
 class HubConfigNotFound(InvalidInput):
