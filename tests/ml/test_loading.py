@@ -308,3 +308,14 @@ def test_a_quantized_moe_says_its_experts_stay_unpacked(tmp_path: Path) -> None:
     dense = load_model(tmp_path / "moe", precision="bf16", device="cpu",
                        memory_budget_bytes=1 << 30)
     assert dense.fallback_reason is None  # nothing was to be packed
+
+
+def test_a_quantized_ssm_is_not_said_to_have_unpacked_experts(tmp_path: Path) -> None:
+    """Found by a reviewer: every 3-D floating parameter counted as MoE experts, so a Mamba
+    block's conv1d weight would have read "does not pack the fused expert weights"."""
+    from tiny_models import tiny_causal_lm
+
+    tiny_causal_lm("mamba").save_pretrained(str(tmp_path / "ssm"))
+    loaded = load_model(tmp_path / "ssm", precision="q4", device="cpu",
+                        memory_budget_bytes=1 << 30)
+    assert "expert" not in (loaded.fallback_reason or "")

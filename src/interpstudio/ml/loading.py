@@ -363,8 +363,9 @@ def _unpacked_experts(model: nn.Module, info: QuantizationInfo, parameter_count:
     if info.bits is None:
         return None
     experts = sum(param.numel() for block in find_decoder_layers(model)
-                  for param in block.parameters()
-                  if param.dim() >= 3 and param.is_floating_point())
+                  for name, param in block.named_parameters()
+                  if param.dim() >= 3 and param.is_floating_point()
+                  and "expert" in name.lower())  # not a Mamba block's 3-D conv1d weight
     if not experts:
         return None
     share = 100 * experts / max(parameter_count, 1)
