@@ -69,3 +69,18 @@ with TestClient(base_url="http://127.0.0.1", app=create_app(s)) as c:
                             timeout=120)
     assert result.returncode == 0, result.stderr
     assert float(result.stdout.split()[-1]) > 0
+
+
+def test_two_cpu_readings_a_moment_apart_do_not_read_zero() -> None:
+    """Found by a reviewer: the feed and a request reading within one clock tick shared a window
+    too short to measure, so the second read 0 %."""
+    import time
+
+    from interpstudio.services.system import CpuSampler
+
+    sampler = CpuSampler()
+    end = time.monotonic() + 0.4
+    while time.monotonic() < end:  # a busy core
+        pass
+    first = sampler.percent()
+    assert first > 0 and sampler.percent() == first

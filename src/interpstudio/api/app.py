@@ -29,6 +29,7 @@ from interpstudio.core.events import make_event_bus
 from interpstudio.core.paths import DataPaths
 from interpstudio.core.settings import Settings
 from interpstudio.db.session import make_engine, make_session_factory
+from interpstudio.services.system import CpuSampler
 
 API_PREFIX = "/api/v1"
 ERROR_RESPONSES = {code: {"model": ErrorResponse}
@@ -48,7 +49,7 @@ def create_app(settings: Settings, *, job_feed_interval_s: float = 0.25,
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await bus.start()
         feeds = [JobFeed(session_factory, bus, job_feed_interval_s),
-                 SystemFeed(bus, settings.data_dir, system_interval_s),
+                 SystemFeed(bus, settings.data_dir, app.state.cpu, system_interval_s),
                  WorkerSweep(session_factory, settings)]
         for feed in feeds:
             feed.start()
@@ -68,6 +69,7 @@ def create_app(settings: Settings, *, job_feed_interval_s: float = 0.25,
     app.state.session_factory = session_factory
     app.state.paths = paths
     app.state.bus = bus
+    app.state.cpu = CpuSampler()  # its first sample now: the first reading is a real one
     install_error_handlers(app)
     for module in (health, jobs, system, models, datasets, extractions):
         app.include_router(module.router, prefix=API_PREFIX)

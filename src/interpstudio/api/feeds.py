@@ -27,7 +27,7 @@ from interpstudio.core.logging import FailureStreak
 from interpstudio.core.settings import Settings
 from interpstudio.db.base import utcnow
 from interpstudio.db.repositories import jobs as repo
-from interpstudio.services.system import start_cpu_sampling, system_metrics
+from interpstudio.services.system import CpuSampler, system_metrics
 from interpstudio.services.worker_sweep import sweep_gone_workers
 
 log = logging.getLogger(__name__)
@@ -108,18 +108,20 @@ class JobFeed(PeriodicTask):
 
 
 class SystemFeed(PeriodicTask):
-    def __init__(self, bus: EventBus, data_dir: Any, interval_s: float = 2.0) -> None:
+    def __init__(self, bus: EventBus, data_dir: Any, cpu: CpuSampler,
+                 interval_s: float = 2.0) -> None:
         super().__init__(interval_s)
         self._bus = bus
         self._data_dir = data_dir
-        start_cpu_sampling()
+        self._cpu = cpu
 
     async def tick(self) -> None:
         if self._bus.subscriber_count:
             await self._bus.publish(await self.snapshot())
 
     async def snapshot(self) -> dict[str, Any]:
-        metrics = await asyncio.to_thread(system_metrics, data_dir=self._data_dir)
+        metrics = await asyncio.to_thread(system_metrics, data_dir=self._data_dir,
+                                          cpu=self._cpu)
         return {"type": "system.metrics",
                 "system": SystemRead.model_validate(metrics).model_dump(mode="json")}
 

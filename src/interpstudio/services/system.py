@@ -47,46 +47,48 @@ def gpu_metrics() -> list[dict[str, Any]]:
     return gpus
 
 
-_cpu_lock = threading.Lock()
-_cpu_last: list[Any] = []  # the previous sample of psutil.cpu_times(), shared by every thread
+class CpuSampler:
+    """System-wide CPU use since the previous reading, 0..100, one sample shared by every thread
+    (psutil's own ``cpu_percent(interval=None)`` keeps its previous sample per thread and says
+    0.0 without one: each request thread's first reading was 0 % on a busy machine). Readings
+    closer together than ``MIN_WINDOW_S`` of wall time repeat the last value instead of measuring
+    a window too short to mean anything (the feed and a request a moment apart)."""
+
+    MIN_WINDOW_S = 0.1
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._sample: Any = psutil.cpu_times()
+        self._last = 0.0
+
+    def percent(self) -> float:
+        now = psutil.cpu_times()
+        with self._lock:
+            busy_now, total_now = _busy_and_total(now)
+            busy_before, total_before = _busy_and_total(self._sample)
+            elapsed = total_now - total_before  # CPU-seconds over every core
+            if elapsed < self.MIN_WINDOW_S * (psutil.cpu_count() or 1):
+                return self._last
+            self._sample = now
+            self._last = round(min(100.0, max(0.0, 100.0 * (busy_now - busy_before) / elapsed)),
+                               1)
+            return self._last
 
 
-def start_cpu_sampling() -> None:
-    """Take the first sample now, so the first reading is a real one. psutil's own
-    ``cpu_percent(interval=None)`` keeps its previous sample per thread and says 0.0 without one:
-    a busy machine read 0 % on the first page load (each request may run on a new thread)."""
-    cpu_percent()
+def _busy_and_total(times: Any) -> tuple[float, float]:
+    """psutil's formula: on Linux ``user`` already counts guest time, so it is left out of the
+    total once; busy is all but idle and iowait."""
+    total = sum(times) - getattr(times, "guest", 0.0) - getattr(times, "guest_nice", 0.0)
+    return total - times.idle - getattr(times, "iowait", 0.0), total
 
 
-def cpu_percent() -> float:
-    """System-wide CPU use since the previous call from any thread, 0..100 (psutil's formula:
-    all time but idle and iowait)."""
-    now = psutil.cpu_times()
-    with _cpu_lock:
-        before = _cpu_last[0] if _cpu_last else None
-        _cpu_last[:] = [now]
-    if before is None:
-        return 0.0
-
-    def busy_and_total(times: Any) -> tuple[float, float]:
-        total = sum(times)
-        return total - times.idle - getattr(times, "iowait", 0.0), total
-
-    busy_now, total_now = busy_and_total(now)
-    busy_before, total_before = busy_and_total(before)
-    elapsed = total_now - total_before
-    if elapsed <= 0:
-        return 0.0
-    return round(min(100.0, max(0.0, 100.0 * (busy_now - busy_before) / elapsed)), 1)
-
-
-def system_metrics(*, data_dir: Path) -> dict[str, Any]:
+def system_metrics(*, data_dir: Path, cpu: CpuSampler) -> dict[str, Any]:
     memory = psutil.virtual_memory()
     disk_path = data_dir if data_dir.exists() else _existing_parent(data_dir)
     disk = shutil.disk_usage(disk_path)
     return {
         "timestamp": datetime.now(UTC).isoformat(),
-        "cpu": {"percent": cpu_percent(),
+        "cpu": {"percent": cpu.percent(),
                 "count": psutil.cpu_count() or 1},
         "memory": {"total": int(memory.total), "available": int(memory.available),
                    "used": int(memory.total - memory.available), "percent": float(memory.percent)},

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 
 from interpstudio.api.deps import SettingsDep
 from interpstudio.api.schemas import SystemRead
@@ -12,5 +12,6 @@ router = APIRouter(tags=["system"])
 
 
 @router.get("/system", response_model=SystemRead)
-def get_system(settings: SettingsDep) -> SystemRead:
-    return SystemRead.model_validate(system_metrics(data_dir=settings.data_dir))
+def get_system(settings: SettingsDep, request: Request) -> SystemRead:
+    return SystemRead.model_validate(system_metrics(data_dir=settings.data_dir,
+                                                    cpu=request.app.state.cpu))
