@@ -5,20 +5,20 @@ import { createTestQueryClient } from "@/test/render";
 import { DatasetsPage } from "./datasets-page";
 
 describe("DatasetsPage", () => {
-  it("test_a_route_id_that_is_not_a_dataset_id_is_said_without_asking_the_server", async () => {
+  it.each(["abc", "99999999999"])("test_a_route_id_that_is_not_a_dataset_id_is_said_without_asking_the_server_%s", async (id) => {
     // found by a tester: /datasets/abc showed the API's raw 422 validation error
     const spy = vi.spyOn(globalThis, "fetch").mockResolvedValue(new Response(
       JSON.stringify({ total: 0, items: [] }),
       { status: 200, headers: { "Content-Type": "application/json" } }));
     const router = createMemoryRouter([{ path: "/datasets/:datasetId", element: <DatasetsPage /> }],
-      { initialEntries: ["/datasets/abc"] });
+      { initialEntries: [`/datasets/${id}`] });
     render(<QueryClientProvider client={createTestQueryClient()}>
       <RouterProvider router={router} />
     </QueryClientProvider>);
     expect(await screen.findByTestId("no-such-dataset")).toHaveTextContent(
-      '"abc" is not a dataset id');
+      `"${id}" is not a dataset id`);
     const asked = spy.mock.calls.map(([url]) => String(url));
-    expect(asked.some((url) => url.includes("/datasets/abc"))).toBe(false);
+    expect(asked.some((url) => url.includes(`/datasets/${id}`))).toBe(false);
     spy.mockRestore();
   });
 });

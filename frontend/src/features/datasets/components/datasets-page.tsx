@@ -44,6 +44,8 @@ function BundledForm({ onCreated }: { onCreated: (dataset: Dataset) => void }) {
   );
 }
 
+const MAX_ROW_ID = 2 ** 31 - 1;  // the server's largest row id (larger ones are a 422)
+
 export function DatasetsPage() {
   const [tab, setTab] = useState<Tab>("upload");
   const [offset, setOffset] = useState(0);
@@ -51,7 +53,8 @@ export function DatasetsPage() {
   const navigate = useNavigate();
   const { datasetId } = useParams();
   // an id the route cannot hold ("abc", "0") is said here, not sent (the API's 422 read as noise)
-  const valid = datasetId === undefined || /^[1-9]\d*$/.test(datasetId);
+  const valid = datasetId === undefined
+    || (/^[1-9]\d*$/.test(datasetId) && Number(datasetId) <= MAX_ROW_ID);
   const selected = datasetId && valid ? Number(datasetId) : null;
   const open = (dataset: Dataset) => navigate(`/datasets/${dataset.id}`);
 
