@@ -12,7 +12,8 @@ type Call = { method: string; path: string; body: unknown };
 
 /** A stand-in for the server's demo endpoints: the model is ready, the bundled text's import is
  * still running (job 31) and the tokenization is ready; `extractions` is what GET lists. */
-function fakeServer(extractions: unknown[] = [], created?: { status: number; body: unknown }) {
+function fakeServer(extractions: unknown[] = [], created?: { status: number; body: unknown },
+  answer?: (path: string, method: string) => Response | undefined) {
   const calls: Call[] = [];
   const json = (body: unknown, status = 200) => new Response(JSON.stringify(body),
     { status, headers: { "Content-Type": "application/json" } });
@@ -22,6 +23,8 @@ function fakeServer(extractions: unknown[] = [], created?: { status: number; bod
     const path = url.pathname.replace("/api/v1", "");
     calls.push({ method, path: `${path}${url.search}`,
       body: init?.body ? JSON.parse(String(init.body)) : null });
+    const answered = answer?.(path, method);
+    if (answered) return answered;
     if (path === "/models/import-bundled") return json({ id: 1, status: "ready", job_id: 10 });
     if (path === "/datasets" && method === "GET") return json({ total: 0, items: [] });
     if (path === "/datasets") return json({ id: 3, status: "importing", job_id: 31 });
@@ -35,6 +38,15 @@ function fakeServer(extractions: unknown[] = [], created?: { status: number; bod
     return json({ total: 0, items: [] });
   });
   return { calls, spy };
+}
+
+/** Renders the button with the bundled text's import (job 31) finished, and clicks it. */
+async function clickDemoWithTheImportDone() {
+  const queryClient = createTestQueryClient();
+  queryClient.setQueryData(liveJobKey(31), makeJob({ id: 31, state: "succeeded" }));
+  const { router } = renderWithProviders(<DemoButton />, { queryClient });
+  await userEvent.click(screen.getByRole("button", { name: "Run the demo" }));
+  return router;
 }
 
 const posted = (calls: Call[], path: string) =>
@@ -98,10 +110,7 @@ describe("Run the demo", () => {
         dtype: "float16" } });
     const { calls, spy } = fakeServer([demo(42, "failed", DEMO_TOKENS), demo(41, "complete", 2048),
       demo(40, "complete", DEMO_TOKENS)]);
-    const queryClient = createTestQueryClient();
-    queryClient.setQueryData(liveJobKey(31), makeJob({ id: 31, state: "succeeded" }));
-    const { router } = renderWithProviders(<DemoButton />, { queryClient });
-    await userEvent.click(screen.getByRole("button", { name: "Run the demo" }));
+    const router = await clickDemoWithTheImportDone();
     await vi.waitFor(() => expect(router.state.location.pathname).toBe("/extractions/40"));
     expect(posted(calls, "/extractions")).toHaveLength(0);
     const listed = calls.find((c) => c.method === "GET" && c.path.startsWith("/extractions?"));
@@ -114,10 +123,7 @@ describe("Run the demo", () => {
     const { calls, spy } = fakeServer([], { status: 409, body: { error: {
       code: "extraction_already_underway", message: "extraction 47 with the same configuration",
       details: { extraction_id: 47, status: "running" } } } });
-    const queryClient = createTestQueryClient();
-    queryClient.setQueryData(liveJobKey(31), makeJob({ id: 31, state: "succeeded" }));
-    const { router } = renderWithProviders(<DemoButton />, { queryClient });
-    await userEvent.click(screen.getByRole("button", { name: "Run the demo" }));
+    const router = await clickDemoWithTheImportDone();
     await vi.waitFor(() => expect(router.state.location.pathname).toBe("/extractions/47"));
     expect(posted(calls, "/extractions")).toHaveLength(1);
     expect(useDemoStore.getState().error).toBeNull();
@@ -127,33 +133,21 @@ describe("Run the demo", () => {
   it("test_a_tokenization_another_tab_made_meanwhile_is_followed_not_reported", async () => {
     // found by a tester: two tabs both listed no tokenization, one create won, the other tab
     // stopped with "already tokenized ... delete it first" though the demo was fine
-    const calls: Call[] = [];
     let listed = 0;
-    const json = (body: unknown, status = 200) => new Response(JSON.stringify(body),
+    const reply = (body: unknown, status = 200) => new Response(JSON.stringify(body),
       { status, headers: { "Content-Type": "application/json" } });
-    const spy = vi.spyOn(globalThis, "fetch").mockImplementation(async (input, init) => {
-      const url = new URL(String(input), "http://x");
-      const method = init?.method ?? "GET";
-      const path = url.pathname.replace("/api/v1", "");
-      calls.push({ method, path, body: null });
-      if (path === "/models/import-bundled") return json({ id: 1, status: "ready", job_id: 10 });
-      if (path === "/datasets" && method === "GET") return json({ total: 1, items: [
-        { id: 3, source: "bundled", status: "ready", job_id: 31 }] });
-      if (path === "/datasets/3/tokenizations" && method === "GET") {
+    const { spy } = fakeServer([], { status: 201, body: makeExtraction({ id: 46 }) },
+      (path, method) => {
+        if (path !== "/datasets/3/tokenizations") return undefined;
+        if (method === "POST") return reply({ error: { code: "tokenization_exists",
+          message: "already tokenized (tokenization 5, running)",
+          details: { tokenization_id: 5, status: "running" } } }, 409);
         listed += 1;
-        return json(listed === 1 ? { total: 0, items: [] } : { total: 1, items: [{ id: 5,
+        return reply(listed === 1 ? { total: 0, items: [] } : { total: 1, items: [{ id: 5,
           model_id: 1, status: "ready", job_id: 32,
           policy: { requested: { max_length: 256, mode: "pack" } } }] });
-      }
-      if (path === "/datasets/3/tokenizations") return json({ error: {
-        code: "tokenization_exists", message: "already tokenized (tokenization 5, running)",
-        details: { tokenization_id: 5, status: "running" } } }, 409);
-      if (path === "/extractions" && method === "GET") return json({ total: 0, items: [] });
-      if (path === "/extractions") return json(makeExtraction({ id: 46 }), 201);
-      return json({ total: 0, items: [] });
-    });
-    const { router } = renderWithProviders(<DemoButton />);
-    await userEvent.click(screen.getByRole("button", { name: "Run the demo" }));
+      });
+    const router = await clickDemoWithTheImportDone();
     await vi.waitFor(() => expect(router.state.location.pathname).toBe("/extractions/46"));
     expect(useDemoStore.getState().error).toBeNull();
     spy.mockRestore();
