@@ -184,6 +184,7 @@ def test_export_refuses_unfinished_runs_and_failed_requests_keep_the_previous_ex
     export = f"{API}/{extraction_id}/export"
     good = api.post(export, json={"context_size": 8})
     assert good.status_code == 200, good.text
+    assert good.json()["replaced"] is False
     folder = world.settings.data_dir / good.json()["path"]
 
     def previous_export_intact() -> bool:
@@ -214,6 +215,12 @@ def test_export_refuses_unfinished_runs_and_failed_requests_keep_the_previous_ex
         message = refused.json()["error"]["message"]
         assert todo in message and wrong not in message, message
         assert previous_export_intact()
+
+    with world.factory.begin() as session:
+        session.get(Extraction, extraction_id).status = "complete"  # type: ignore[union-attr]
+    # a second export replaces the first, and says so (found by a tester: silently)
+    again = api.post(export, json={"context_size": 4})
+    assert again.status_code == 200 and again.json()["replaced"] is True
 
 
 def test_the_job_of_an_extraction_is_deleted_with_it_not_alone(

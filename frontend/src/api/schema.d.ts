@@ -808,6 +808,11 @@ export interface components {
              * @description relative to the data dir
              */
             path: string;
+            /**
+             * Replaced
+             * @description an earlier export at this path was replaced by this one
+             */
+            replaced: boolean;
             /** Rows */
             rows: number;
             /** Tokens Dropped */

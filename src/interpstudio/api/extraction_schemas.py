@@ -154,6 +154,7 @@ class ExportRead(BaseModel):
     tokens_exported: int
     tokens_dropped: int
     dtype: str
+    replaced: bool = Field(description="an earlier export at this path was replaced by this one")
 
 
 def load_extraction(session: SessionDep,

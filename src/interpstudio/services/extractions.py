@@ -376,11 +376,12 @@ def export_extraction(*, paths: DataPaths, row: Extraction, hook_names: list[str
     if row.status != "complete" or not (folder / STORE_DIR / "manifest.json").is_file():
         raise ExtractionResultsNotReady(row.id, "activations to export", row.status)
     target = folder / EXPORT_DIR  # a previous export is replaced only by a whole new one
+    replaced = target.exists()  # said in the answer: a reader of the old one may be open
     done = export_saelens(folder / STORE_DIR, target, hook_names=hook_names,
                           context_size=context_size, dtype=dtype, overwrite=True)
     result = {"path": str(target.relative_to(paths.root)), "abs_path": str(target),
               "hook_names": done.hook_names,
               "context_size": done.context_size, "rows": done.rows,
               "tokens_exported": done.tokens_exported, "tokens_dropped": done.tokens_dropped,
-              "dtype": done.dtype}
+              "dtype": done.dtype, "replaced": replaced}
     return result

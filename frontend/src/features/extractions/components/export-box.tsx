@@ -36,6 +36,7 @@ export function ExportBox({ id }: { id: number }) {
         <span className="muted" data-testid="export-result">
           wrote <code>{exporter.data.abs_path}</code>: {formatNumber(exporter.data.rows)} rows of{" "}
           {formatNumber(exporter.data.context_size)} tokens (load with datasets.load_from_disk)
+          {exporter.data.replaced && "; it replaced the earlier export there"}
         </span>
       )}
       {exporter.error && <ErrorMessage error={exporter.error} title="Export:" />}

@@ -58,7 +58,7 @@ describe("extraction results", () => {
       return new Response(JSON.stringify({ path: "extractions/7/export-saelens",
         abs_path: "/data/extractions/7/export-saelens", rows: 15,
         context_size: 128, dtype: "float16", hook_names: ["blocks.0.resid_post"],
-        tokens_exported: 1920, tokens_dropped: 80 }),
+        tokens_exported: 1920, tokens_dropped: 80, replaced: true }),
       { status: 200, headers: { "Content-Type": "application/json" } });
     });
     renderWithProviders(<ExtractionResults extraction={complete()} />,
@@ -74,6 +74,8 @@ describe("extraction results", () => {
     await userEvent.click(exportButton);
     expect(await screen.findByTestId("export-result")).toHaveTextContent(
       "wrote /data/extractions/7/export-saelens: 15 rows of 128 tokens");
+    expect(screen.getByTestId("export-result")).toHaveTextContent(
+      "it replaced the earlier export there");
     expect(bodies).toEqual([{}, { context_size: 128 }]);
     fetchSpy.mockRestore();
   });
