@@ -233,9 +233,8 @@ def create_extraction(*, session: Session, settings: Settings, spec: ExtractionS
     from interpstudio.ml.extract_preflight import NotEnoughDisk
 
     model, tokenization, points = resolve_inputs(session=session, spec=spec)
-    stored = spec.model_dump(mode="json")
-    stored["hook_points_expanded"] = points
-    digest = refuse_copy_of(session=session, spec=spec)
+    stored, digest = _stored_spec(spec, model, tokenization, points)
+    refuse_copy(session, digest)
     key = _report_key(settings, spec, model, tokenization)
     report = (preflight or _recent_report(key, settings)
               or preflight_extraction(session=session, settings=settings, spec=spec))
@@ -268,14 +267,18 @@ def refuse_copy(session: Session, digest: str) -> None:
         raise ExtractionAlreadyUnderway(underway.id, underway.status, digest)
 
 
-def refuse_copy_of(*, session: Session, spec: ExtractionSpec) -> str:
-    """``refuse_copy`` for a request (before its preflight loads the model); its config hash."""
-    model, tokenization, points = resolve_inputs(session=session, spec=spec)
+def _stored_spec(spec: ExtractionSpec, model: Model, tokenization: Tokenization,
+                 points: list[str]) -> tuple[dict[str, Any], str]:
+    """The spec as the row stores it (with the points expanded) and its config hash."""
     stored = {**spec.model_dump(mode="json"), "hook_points_expanded": points}
     digest = config_hash({**{k: v for k, v in stored.items() if k not in UNHASHED},
                           **store_spec(spec, model, tokenization)})
-    refuse_copy(session, digest)
-    return digest
+    return stored, digest
+
+
+def refuse_copy_of(*, session: Session, spec: ExtractionSpec) -> None:
+    """``refuse_copy`` for a request, before its preflight loads the model (the CLI)."""
+    refuse_copy(session, _stored_spec(spec, *resolve_inputs(session=session, spec=spec))[1])
 
 
 def _job_for(session: Session, row: Extraction, action: str) -> Job:

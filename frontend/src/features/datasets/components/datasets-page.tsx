@@ -10,6 +10,7 @@ import { Button } from "@/components/ui/button";
 import { ErrorMessage } from "@/components/ui/error-message";
 import { Pagination } from "@/components/ui/pagination";
 import { formatNumber } from "@/lib/format";
+import { parseRowId } from "@/lib/row-id";
 import { useCreateDataset } from "../api/create-dataset";
 import { useDatasets } from "../api/get-datasets";
 import { statusTone } from "../lib/dataset-status";
@@ -44,8 +45,6 @@ function BundledForm({ onCreated }: { onCreated: (dataset: Dataset) => void }) {
   );
 }
 
-const MAX_ROW_ID = 2 ** 31 - 1;  // the server's largest row id (larger ones are a 422)
-
 export function DatasetsPage() {
   const [tab, setTab] = useState<Tab>("upload");
   const [offset, setOffset] = useState(0);
@@ -53,9 +52,8 @@ export function DatasetsPage() {
   const navigate = useNavigate();
   const { datasetId } = useParams();
   // an id the route cannot hold ("abc", "0") is said here, not sent (the API's 422 read as noise)
-  const valid = datasetId === undefined
-    || (/^[1-9]\d*$/.test(datasetId) && Number(datasetId) <= MAX_ROW_ID);
-  const selected = datasetId && valid ? Number(datasetId) : null;
+  const selected = parseRowId(datasetId);
+  const valid = datasetId === undefined || selected !== null;
   const open = (dataset: Dataset) => navigate(`/datasets/${dataset.id}`);
 
   return (

@@ -13,6 +13,7 @@ import { Link, useNavigate, useParams } from "react-router";
 import { Badge } from "@/components/ui/badge";
 import { ErrorMessage } from "@/components/ui/error-message";
 import { formatBytes, formatNumber } from "@/lib/format";
+import { parseRowId } from "@/lib/row-id";
 import { extractionKeys } from "../api/extraction-keys";
 import { useExtraction } from "../api/get-extraction";
 import { useExtractionSamples } from "../api/get-extraction-samples";
@@ -37,7 +38,7 @@ type NormSummary = { mean: number; histogram?: { edges: number[]; counts: number
 
 export function ExtractionResultsPage() {
   const param = useParams().extractionId ?? "";
-  const id = /^[1-9]\d*$/.test(param) ? Number(param) : null;
+  const id = parseRowId(param);
   const extraction = useExtraction(id ?? 0, id !== null);
   if (id === null) {  // e.g. /extractions/new: not an id, so no request (it was a raw 422)
     return (
