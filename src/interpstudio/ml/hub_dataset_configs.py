@@ -7,7 +7,8 @@ laid out as one folder per config (``en/train.parquet``, ``fr/train.parquet``, a
 parquet conversion). With no config asked for, the default one is used: the only one, the one
 marked ``default: true`` or the one named ``default`` (``MetadataConfigs.get_default_config_name``
 in ``datasets``); otherwise the import is refused, listing the configs, before any download:
-several corpora are never concatenated silently.
+several corpora are never concatenated silently. Folders that are not declared configs may be
+taken together when asked (``ALL_FOLDERS``: ``--config all``).
 
 This module is NOT responsible for listing or downloading the repo's files (``dataset_hub.py``);
 it parses metadata and matches paths, and imports only the standard library and core.
