@@ -22,6 +22,7 @@ from interpstudio.db.base import utcnow
 from interpstudio.db.models import FINISHED_STATES, Extraction, Job
 from interpstudio.db.repositories import extractions as extraction_repo
 from interpstudio.db.repositories import jobs as repo
+from interpstudio.db.repositories import models as model_repo
 from interpstudio.services.extraction_errors import ExtractionAlreadyUnderway
 from interpstudio.services.job_kinds import validate_params
 
@@ -95,6 +96,7 @@ def resume_job(*, session: Session, job_id: int) -> Job:
                               state="queued", attempt=job.attempt + 1, **values)
     repo.requeue_owners(session, job_id, from_statuses=("interrupted", "cancelled", "failed",
                                                         "paused"))
+    _end_pause_request(session, job_id)
     return resumed
 
 
@@ -106,7 +108,22 @@ def retry_job(*, session: Session, job_id: int) -> Job:
                               state="queued", attempt=job.attempt + 1, checkpoint=None,
                               **_RESET_PROGRESS)
     repo.requeue_owners(session, job_id, from_statuses=None)
+    _end_pause_request(session, job_id)
     return retried
+
+
+def _end_pause_request(session: Session, job_id: int) -> None:
+    """A pause (``services.models.cancel_model(keep_partial=True)``) asks one run to stop and
+    keep its partial files; the model keeps the request in ``info["pause_requested"]``, where
+    its task reads it when a cancel lands. A re-queued run was not asked to pause, from
+    whichever page it is resumed or retried: without this, a later cancel of it from the Jobs
+    page ended it "paused" with its partial files kept. Only model jobs can be paused."""
+    owner = repo.owner_of(session, job_id)
+    if owner is None or owner[0] != "model":
+        return
+    model = model_repo.get(session, owner[1])
+    if model is not None and (model.info or {}).get("pause_requested"):
+        model_repo.merge_info(session, model, pause_requested=False)
 
 
 def delete_jobs_of_removed(*, session: Session, paths: DataPaths,

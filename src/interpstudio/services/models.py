@@ -57,9 +57,13 @@ def model_job(*, session: Session, model: Model) -> Job | None:
         return None
 
 
+# a model stored with one of these statuses is shown with it, whatever its job says
+SETTLED_MODEL_STATUSES = ("ready", "failed", "cancelled", "paused")
+
+
 def effective_status(model: Model, job: Job | None) -> str:
     """The model's status, corrected by its job's final state when the task could not write it."""
-    if job is None or model.status in ("ready", "failed", "cancelled", "paused"):
+    if job is None or model.status in SETTLED_MODEL_STATUSES:
         return model.status
     if job.state == "cancelled" and (model.info or {}).get("pause_requested"):
         return "paused"  # a pause ends its job as cancelled; the files stay for a resume
@@ -70,10 +74,19 @@ def effective_status(model: Model, job: Job | None) -> str:
     return model.status
 
 
-def list_models(*, session: Session, statuses: list[str], search: str | None, limit: int,
+def list_models(*, session: Session, statuses: list[str] | None, search: str | None, limit: int,
                 offset: int) -> tuple[list[Model], int]:
-    return repo.list_models(session, statuses=statuses, search=search, limit=limit,
-                            offset=offset)
+    """Newest first. ``statuses`` filters on the status a model is shown with
+    (``effective_status``), not the stored one, which a killed worker or a pause landing before
+    its task wrote the row leaves behind (``importing`` shown ``interrupted``). Candidates are
+    read with their jobs and judged by that rule, then paged here: a settled row that is not
+    asked for is never read, and the rows not settled are the few under way or cut short."""
+    if not statuses:
+        return repo.list_models(session, search=search, limit=limit, offset=offset)
+    candidates = repo.list_with_jobs(session, stored=statuses,
+                                     unless_settled=SETTLED_MODEL_STATUSES, search=search)
+    shown = [model for model, job in candidates if effective_status(model, job) in statuses]
+    return shown[offset:offset + limit], len(shown)
 
 
 def rename_model(*, session: Session, model_id: int, name: str) -> Model:
@@ -164,7 +177,6 @@ def _requeue(session: Session, model_id: int, paths: DataPaths, token: str | Non
     action(session=session, job_id=job.id)
     if token:
         hand_token_to_job(paths, job.id, token)
-    repo.merge_info(session, model, pause_requested=False)
     return repo.update(session, model, status="queued", error_message=None)
 
 
