@@ -24,6 +24,9 @@ the reader converts to float32 on read (exact: bfloat16 is the top half of a flo
 ``read_raw`` gives the stored bits. float16 and float32 are stored as themselves.
 
 Crash safety: every file is written to ``.<name>.tmp-<pid>`` in its folder, fsynced, then renamed.
+(The writer's shards instead go through one ``syncfs`` per shard where Linux offers it: all of a
+shard's files, renames and new folders durable at once, instead of an fsync of each file and of its
+folder: ~360 syncs per shard of a 90-point run.)
 A shard is committed only when its line is appended to ``shards.jsonl`` (after all its files), so
 the journal always describes whole shards; anything on disk that it does not list is debris from an
 interrupted write and is removed on resume. ``manifest.json`` is rewritten (whole, with the full
@@ -41,6 +44,8 @@ This module is NOT responsible for any of the others' work.
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import errno
 import hashlib
 import importlib.metadata
 import io
@@ -48,6 +53,7 @@ import json
 import math
 import os
 import re
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -397,6 +403,38 @@ def write_npz_atomic(path: Path, arrays: dict[str, np.ndarray], *, durable: bool
     np.savez(buffer, **arrays)  # type: ignore[arg-type]
     data = buffer.getvalue()
     return write_atomic(path, lambda f: f.write(data), durable=durable)
+
+
+def _find_syncfs() -> Callable[[int], int] | None:
+    if sys.platform != "linux":
+        return None
+    try:
+        syncfs = ctypes.CDLL(None, use_errno=True).syncfs
+    except (OSError, AttributeError):  # a libc without it
+        return None
+    syncfs.argtypes = [ctypes.c_int]
+    syncfs.restype = ctypes.c_int
+    return syncfs  # type: ignore[no-any-return]
+
+
+_SYNCFS = _find_syncfs()
+
+
+def can_sync_filesystem() -> bool:
+    """Whether ``sync_filesystem`` is offered here (Linux)."""
+    return _SYNCFS is not None
+
+
+def sync_filesystem(fd: int) -> None:
+    """Make everything written to the filesystem holding ``fd`` durable: file data, renames and
+    new folders, and the disk's cache, in one call (Linux ``syncfs``). A writeback error seen
+    since ``fd`` was opened is raised as ``OSError`` (Linux >= 5.8), like ``fsync`` would.
+    Cheaper than an fsync per file and per folder when a commit writes hundreds of files."""
+    if _SYNCFS is None:
+        raise OSError(errno.ENOSYS, "syncfs is not available on this system")
+    if _SYNCFS(fd) != 0:
+        code = ctypes.get_errno()
+        raise OSError(code, os.strerror(code))
 
 
 def fsync_dir(path: Path) -> None:

@@ -8,7 +8,8 @@ copies rows into one of two preallocated sets of shard buffers; each time a set 
 shard is committed in two stages while the other set fills. A folder thread folds it into the
 float64 statistics and hashes every hook point's file (CPU work, all hook points in parallel);
 then a committer thread writes those files (O_DIRECT, from the buffer), the token shard and the
-norm side files (temp name + rename), and commits the shard by appending one line to the shard
+norm side files (temp name + rename), makes them durable together (one ``syncfs`` on Linux, else
+an fsync per file and folder) and commits the shard by appending one line to the shard
 journal (``manifest.json`` is rewritten only when the status changes, so a commit does not grow
 with the shards before it). Each stage takes shards in order, so the next shard's CPU work never
 waits for this one's I/O; no shard commits after one has failed. The norms just written stay in
@@ -588,9 +589,13 @@ class ActivationWriter:
         written: list[Path] = []
         files: dict[str, Any] = {"hooks": {}, "tokens": None, "norms": {}}
 
+        # durable: one syncfs for the whole shard where Linux has it, else an fsync per file
+        grouped = self.durable and layout.can_sync_filesystem()
+        each = self.durable and not grouped
+
         def save(rel: str, array: np.ndarray) -> dict[str, Any]:
             written.append(self.path / rel)
-            record = layout.write_npy_atomic(self.path / rel, array, durable=self.durable)
+            record = layout.write_npy_atomic(self.path / rel, array, durable=each)
             return {"path": rel, **record}
 
         def save_shard(hook: str) -> dict[str, Any]:
@@ -598,7 +603,7 @@ class ActivationWriter:
             written.append(self.path / rel)
             digest = work.digests.get(hook)
             record = layout.write_buffer_atomic(self.path / rel, shard_set.shards[hook], rows,
-                                                durable=self.durable, digest=digest is None)
+                                                durable=each, digest=digest is None)
             if "sha256" not in record:  # hashed by stage 1: the same record, in the same order
                 record = {"sha256": digest, "bytes": record["bytes"]}
             return {"path": rel, **record}
@@ -619,11 +624,13 @@ class ActivationWriter:
             state = {f"{h}::{k}": v for h, s in work.stats.items()
                      for k, v in s.state_dict().items()}
             layout.write_npz_atomic(self.path / state_rel, manifests.pack_arrays(state),
-                                    durable=self.durable)
+                                    durable=each)
             manifest = manifests.with_shard(
                 self.manifest, index, name, rows, tokens, files, state_rel
             )
-            if self.durable:  # folders the first shard created exist before it is committed
+            if grouped:  # the files, their renames and new folders, before the commit point
+                layout.sync_filesystem(self._lock_fd)
+            elif self.durable:  # folders the first shard created exist before it is committed
                 layout.fsync_dir(self.path)
             # the commit point: nothing after it in this block can fail and delete its files
             manifests.commit_shard(self.path, manifest, durable=self.durable)
