@@ -632,7 +632,9 @@ class ExtractionSession:
             tokens_per_s=computed / elapsed if computed and elapsed > 0 else None,
             bytes_written=counter.bytes(manifest), resumed_from_rows=point.rows,
             batch_size_final=self.batch_limit, oom_events=list(self.oom_events),
-            warnings=nonfinite_warnings(_read_stats(Path(out_dir)), self.dtype),
+            warnings=nonfinite_warnings(
+                writer.summary if writer.summary is not None else _read_stats(Path(out_dir)),
+                self.dtype),
             manifest=manifest,
         )
 

@@ -115,6 +115,9 @@ class ActivationWriter:
         self.shard_rows: int = lay["shard_rows"]
         self.error: BaseException | None = None
         self._lock_fd = lock_fd
+        # the stats.json document this writer wrote last (None: none yet); the caller's copy,
+        # so that it need not read tens of MB back
+        self.summary: dict[str, Any] | None = None
         self._tail = tail  # (k, 3) stored rows of the tail sequence, matched on resume
         self._skip = len(tail)
         self._last_token: np.ndarray | None = tail[-1] if len(tail) else None
@@ -507,6 +510,7 @@ class ActivationWriter:
         layout.write_json_atomic(self.path / layout.STATS_NAME, summary, durable=self.durable,
                                  indent=False)  # per-dimension arrays: tens of MB
         manifest["stats"] = layout.STATS_NAME
+        self.summary = summary
 
     def _fold_shard(self, shard_set: _ShardSet, number: int, rows: int, *, final: bool) -> None:
         """Stage 1 of a commit, on the folder thread (one shard at a time, in order): fold the
