@@ -7,6 +7,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from helpers import wait_for
+from interpstudio.core.settings import Settings
+from interpstudio.db.models import Dataset
+from interpstudio.db.session import make_engine, make_session_factory
 
 
 def _selftest(client: TestClient, **body) -> dict:
@@ -107,3 +110,31 @@ def test_health_and_unknown_routes(client: TestClient) -> None:
     missing = client.get("/api/v1/does-not-exist")
     assert missing.status_code == 404 and missing.json()["error"]["code"] == "not_found"
     assert client.put("/api/v1/health").status_code == 405
+
+
+def test_a_job_names_the_record_that_made_it_by_the_rule_delete_follows(
+        client: TestClient, sqlite_settings: Settings) -> None:
+    """The Jobs page guessed a job's owner from its params, so a job no record points at any
+    more (its record's ``job_id`` now names another) showed no Delete, though the server
+    deletes it. ``owner`` is the server's own rule (``job_has_owner``), in every job it sends:
+    get, list, actions, a record's embedded job and the WebSocket."""
+    dataset = client.post("/api/v1/datasets", json={"source": "bundled"})
+    assert dataset.status_code == 201, dataset.text
+    dataset_id, job_id = dataset.json()["id"], dataset.json()["job_id"]
+    selftest = _selftest(client)
+    made_by = {"kind": "dataset", "id": dataset_id}
+    assert client.get(f"/api/v1/jobs/{job_id}").json()["owner"] == made_by
+    assert dataset.json()["job"]["owner"] == made_by
+    listed = {j["id"]: j["owner"] for j in client.get("/api/v1/jobs").json()["items"]}
+    assert listed == {job_id: made_by, selftest["id"]: None}
+    with client.websocket_connect("ws://127.0.0.1/api/v1/ws") as ws:
+        snapshot = ws.receive_json()
+    assert {j["id"]: j["owner"] for j in snapshot["jobs"]} == listed
+    assert client.post(f"/api/v1/jobs/{job_id}/cancel").json()["owner"] == made_by
+    assert client.delete(f"/api/v1/jobs/{job_id}").json()["error"]["code"] == "job_has_owner"
+
+    with make_session_factory(make_engine(sqlite_settings.resolved_database_url)).begin() as s:
+        s.get(Dataset, dataset_id).job_id = None  # type: ignore[union-attr]
+    orphan = client.get(f"/api/v1/jobs/{job_id}").json()
+    assert orphan["owner"] is None and orphan["params"]["dataset_id"] == dataset_id
+    assert client.delete(f"/api/v1/jobs/{job_id}").status_code == 204

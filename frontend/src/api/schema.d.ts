@@ -1053,6 +1053,20 @@ export interface components {
             /** Total */
             total: number;
         };
+        /**
+         * JobOwnerRead
+         * @description The record a job made (a model, dataset, tokenization or extraction row whose ``job_id``
+         *     is that job).
+         */
+        JobOwnerRead: {
+            /** Id */
+            id: number;
+            /**
+             * Kind
+             * @enum {string}
+             */
+            kind: "model" | "dataset" | "tokenization" | "extraction";
+        };
         /** JobRead */
         JobRead: {
             /** Attempt */
@@ -1084,6 +1098,8 @@ export interface components {
             kind: string;
             /** Message */
             message: string | null;
+            /** @description The record this job made; such a job is deleted with it, never alone (DELETE answers 409 job_has_owner). Null for a job no record points at */
+            owner: components["schemas"]["JobOwnerRead"] | null;
             /** Params */
             params: {
                 [key: string]: unknown;

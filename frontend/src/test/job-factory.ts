@@ -31,6 +31,7 @@ export function makeJob(overrides: Partial<Job> = {}): Job {
     finished_at: null,
     updated_at: "2026-01-01T12:00:00Z",
     heartbeat_at: null,
+    owner: null,
     ...overrides,
   };
 }

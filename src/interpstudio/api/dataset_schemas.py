@@ -33,7 +33,7 @@ def _with_job(schema: type[BaseModel], row: Dataset | Tokenization,
     error = row.error_message or (job.error_message if job is not None
                                   and job.state in ("failed", "interrupted") else None)
     return {**data, "status": dataset_service.effective_status(row.status, job),
-            "error_message": error, "job": JobRead.from_job(job) if job is not None else None}
+            "error_message": error, "job": JobRead.of_record(row, job)}
 
 
 class DatasetCreate(BaseModel):

@@ -93,7 +93,7 @@ class ExtractionRead(BaseModel):
                   if name not in ("job", "status", "store_abs_path")}
         store = service.extraction_dir(paths, row) / service.STORE_DIR
         return cls(**fields, status=service.effective_status(row, job),
-                   job=JobRead.from_job(job) if job is not None else None,
+                   job=JobRead.of_record(row, job),
                    store_abs_path=str(store) if (store / "manifest.json").is_file() else None)
 
 

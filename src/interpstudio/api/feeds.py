@@ -70,8 +70,10 @@ class PeriodicTask(ABC):
     async def tick(self) -> None: ...
 
 
-def job_event(job: Any) -> dict[str, Any]:
-    return {"type": "job.updated", "job": JobRead.from_job(job).model_dump(mode="json")}
+def job_events(session: Session, jobs: list[Any]) -> list[dict[str, Any]]:
+    """``job.updated`` events of ``jobs``, each with its owner (one query per record table)."""
+    return [{"type": "job.updated", "job": read.model_dump(mode="json")}
+            for read in JobRead.of_jobs(session, jobs)]
 
 
 class JobFeed(PeriodicTask):
@@ -95,13 +97,14 @@ class JobFeed(PeriodicTask):
     def _changes(self) -> list[dict[str, Any]]:
         with self._session_factory() as session:
             jobs = repo.changed_since(session, self._cursor - OVERLAP)
-            events = []
+            fresh = []
             for job in jobs:
                 seen = self._seen.get(job.id)
                 if seen is None or job.revision > seen[0]:
                     self._seen[job.id] = (job.revision, job.updated_at)
-                    events.append(job_event(job))
+                    fresh.append(job)
                 self._cursor = max(self._cursor, job.updated_at)
+            events = job_events(session, fresh)
         horizon = self._cursor - 2 * OVERLAP
         self._seen = {k: v for k, v in self._seen.items() if v[1] >= horizon}
         return events

@@ -7,11 +7,14 @@ selftest body reuses its schema).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.orm import Session
 
+from interpstudio.services import jobs as job_service
 from interpstudio.services.job_kinds import JOB_KINDS
 from interpstudio.services.job_params import SelftestParams
 
@@ -45,6 +48,14 @@ class JobStageRead(BaseModel):
     seconds: float
 
 
+class JobOwnerRead(BaseModel):
+    """The record a job made (a model, dataset, tokenization or extraction row whose ``job_id``
+    is that job)."""
+
+    kind: Literal["model", "dataset", "tokenization", "extraction"]
+    id: int
+
+
 class JobRead(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
@@ -73,11 +84,33 @@ class JobRead(BaseModel):
     finished_at: datetime | None
     updated_at: datetime
     heartbeat_at: datetime | None
+    owner: JobOwnerRead | None = Field(
+        description="The record this job made; such a job is deleted with it, never alone "
+                    "(DELETE answers 409 job_has_owner). Null for a job no record points at")
 
     @classmethod
-    def from_job(cls, job: Any) -> JobRead:
-        data = {name: getattr(job, name) for name in cls.model_fields if name != "has_checkpoint"}
-        return cls(**data, has_checkpoint=job.checkpoint is not None)
+    def from_job(cls, job: Any, owner: tuple[str, int] | None) -> JobRead:
+        """``owner`` as ``services.jobs.job_owners`` gives it (the caller may know it: a record's
+        own job is owned by that record)."""
+        data = {name: getattr(job, name) for name in cls.model_fields
+                if name not in ("has_checkpoint", "owner")}
+        return cls(**data, has_checkpoint=job.checkpoint is not None,
+                   owner=JobOwnerRead(kind=owner[0], id=owner[1]) if owner else None)
+
+    @classmethod
+    def of_jobs(cls, session: Session, jobs: Sequence[Any]) -> list[JobRead]:
+        """Each job with its owner, read in one query per record table."""
+        owners = job_service.job_owners(session=session, job_ids=[job.id for job in jobs])
+        return [cls.from_job(job, owners.get(job.id)) for job in jobs]
+
+    @classmethod
+    def of_job(cls, session: Session, job: Any) -> JobRead:
+        return cls.of_jobs(session, [job])[0]
+
+    @classmethod
+    def of_record(cls, record: Any, job: Any | None) -> JobRead | None:
+        """``record``'s own job (the one its ``job_id`` names), owned by it; None for none."""
+        return cls.from_job(job, job_service.record_name(record)) if job is not None else None
 
 
 class JobList(BaseModel):

@@ -16,7 +16,7 @@ from typing import Any
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
-from interpstudio.api.feeds import job_event
+from interpstudio.api.feeds import job_events
 from interpstudio.db.models import ACTIVE_STATES
 from interpstudio.db.repositories import jobs as repo
 
@@ -46,7 +46,7 @@ class Filter:
 def active_snapshot(websocket: WebSocket) -> dict[str, Any]:
     with websocket.app.state.session_factory() as session:
         jobs, _ = repo.list_jobs(session, states=ACTIVE_STATES, limit=500)
-        return {"type": "snapshot", "jobs": [job_event(j)["job"] for j in jobs]}
+        return {"type": "snapshot", "jobs": [e["job"] for e in job_events(session, jobs)]}
 
 
 @router.websocket("/ws")

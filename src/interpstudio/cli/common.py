@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Annotated, Any
 
@@ -86,10 +86,15 @@ def print_listing(items: list[dict[str, Any]], total: int, *, as_json: bool,
         table(items)
 
 
-def job_dict(job: Any) -> dict[str, Any]:
+def job_dicts(session: Session, jobs: Sequence[Any]) -> list[dict[str, Any]]:
+    """Jobs as the API gives them (``JobRead``: with the record each one made, if any)."""
     from interpstudio.api.schemas import JobRead
 
-    return JobRead.from_job(job).model_dump(mode="json")
+    return [read.model_dump(mode="json") for read in JobRead.of_jobs(session, jobs)]
+
+
+def job_dict(session: Session, job: Any) -> dict[str, Any]:
+    return job_dicts(session, [job])[0]
 
 
 def print_jobs(jobs: list[dict[str, Any]]) -> None:
@@ -136,7 +141,7 @@ def follow_job(factory: sessionmaker[Session], job_id: int, *, quiet: bool = Fal
         while True:
             try:
                 with factory() as session:
-                    job = job_dict(service.get_job(session=session, job_id=job_id))
+                    job = job_dict(session, service.get_job(session=session, job_id=job_id))
                 progress.update(bar, description=f"job {job_id} {job['stage'] or job['state']}",
                                 completed=job["done"] or 0, total=job["total"],
                                 unit=job["unit"] or "",

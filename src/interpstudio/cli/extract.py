@@ -62,7 +62,7 @@ def follow_with_message(factory: sessionmaker[Session], job_id: int, *, quiet: b
         while True:
             try:
                 with factory() as session:
-                    job = job_dict(service.get_job(session=session, job_id=job_id))
+                    job = job_dict(session, service.get_job(session=session, job_id=job_id))
                 done, total, unit = job["done"] or 0, job["total"], job["unit"] or ""
                 counter = f"{done:,.0f}/{total:,.0f} {unit}" if total else ""
                 progress.update(bar, description=f"job {job_id} {job['stage'] or job['state']}",

@@ -16,6 +16,7 @@ from interpstudio.cli.common import (
     finish_followed_job,
     follow_job,
     job_dict,
+    job_dicts,
     load_settings,
     print_jobs,
     print_json,
@@ -44,13 +45,13 @@ def jobs_list(
     with session_scope(load_settings()) as session:
         items, total = service.list_jobs(session=session, states=state or [], kinds=kind or [],
                                          limit=limit, offset=0)
-        jobs = [job_dict(j) for j in items]
+        jobs = job_dicts(session, items)
     print_listing(jobs, total, as_json=as_json, table=print_jobs)
 
 
 def _job_action(action: Callable[..., Any], job_id: int, as_json: bool) -> None:
     with session_scope(load_settings()) as session:
-        job = job_dict(action(session=session, job_id=job_id))
+        job = job_dict(session, action(session=session, job_id=job_id))
     if as_json:
         print_json(job)
     else:

@@ -11,7 +11,7 @@ them after the commit).
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -53,6 +53,17 @@ def list_jobs(
     *, session: Session, states: list[str], kinds: list[str], limit: int, offset: int
 ) -> tuple[list[Job], int]:
     return repo.list_jobs(session, states=states, kinds=kinds, limit=limit, offset=offset)
+
+
+# a record as ``job_owners`` names it: ("extraction", 7)
+record_name = repo.record_name
+
+
+def job_owners(*, session: Session, job_ids: Sequence[int]) -> dict[int, tuple[str, int]]:
+    """The record each job made (``{job_id: ("extraction", 7)}``), by the rule ``delete_job``
+    refuses by: a job a record points at is deleted with it, never alone. Jobs without one are
+    left out."""
+    return repo.owners_of(session, job_ids)
 
 
 def cancel_job(*, session: Session, job_id: int) -> Job:

@@ -23,27 +23,27 @@ def list_jobs(
 ) -> JobList:
     items, total = service.list_jobs(session=session, states=list(state), kinds=list(kind),
                                      limit=limit, offset=offset)
-    return JobList(items=[JobRead.from_job(j) for j in items], total=total)
+    return JobList(items=JobRead.of_jobs(session, items), total=total)
 
 
 @router.get("/jobs/{job_id}", response_model=JobRead)
-def get_job(job: JobDep) -> JobRead:
-    return JobRead.from_job(job)
+def get_job(job: JobDep, session: SessionDep) -> JobRead:
+    return JobRead.of_job(session, job)
 
 
 @router.post("/jobs/{job_id}/cancel", response_model=JobRead)
 def cancel_job(job: JobDep, session: SessionDep) -> JobRead:
-    return JobRead.from_job(service.cancel_job(session=session, job_id=job.id))
+    return JobRead.of_job(session, service.cancel_job(session=session, job_id=job.id))
 
 
 @router.post("/jobs/{job_id}/resume", response_model=JobRead)
 def resume_job(job: JobDep, session: SessionDep) -> JobRead:
-    return JobRead.from_job(service.resume_job(session=session, job_id=job.id))
+    return JobRead.of_job(session, service.resume_job(session=session, job_id=job.id))
 
 
 @router.post("/jobs/{job_id}/retry", response_model=JobRead)
 def retry_job(job: JobDep, session: SessionDep) -> JobRead:
-    return JobRead.from_job(service.retry_job(session=session, job_id=job.id))
+    return JobRead.of_job(session, service.retry_job(session=session, job_id=job.id))
 
 
 @router.delete("/jobs/{job_id}", status_code=status.HTTP_204_NO_CONTENT)
@@ -55,4 +55,4 @@ def delete_job(job: JobDep, session: SessionDep, paths: PathsDep) -> Response:
 @router.post("/selftest", response_model=JobRead, status_code=status.HTTP_201_CREATED)
 def create_selftest(body: SelftestCreate, session: SessionDep) -> JobRead:
     job = service.create_job(session=session, kind="selftest", params=body.model_dump())
-    return JobRead.from_job(job)
+    return JobRead.from_job(job, None)  # no record makes a selftest

@@ -191,13 +191,32 @@ SETTLED_STATUSES = ("ready", "complete", "failed", "cancelled", "paused", "inter
                     "partial")
 
 
+def record_name(row: Model | Dataset | Tokenization | Extraction) -> tuple[str, int]:
+    """A record as a job's owner is named: (table name in the singular, id)."""
+    return _singular(type(row)), int(row.id)
+
+
+def _singular(table: type[Model | Dataset | Tokenization | Extraction]) -> str:
+    return table.__tablename__.removesuffix("s")
+
+
+def owners_of(session: Session, job_ids: Sequence[int]) -> dict[int, tuple[str, int]]:
+    """The record each of ``job_ids`` made, as ``record_name`` gives it; jobs no record points
+    at (a selftest, a job its record has since replaced) are left out. One query per table."""
+    owners: dict[int, tuple[str, int]] = {}
+    if not job_ids:
+        return owners
+    for table in OWNERS:
+        rows = session.execute(select(table.job_id, table.id)
+                               .where(table.job_id.in_(list(set(job_ids)))))
+        for job_id, row_id in rows:
+            owners.setdefault(int(job_id), (_singular(table), int(row_id)))
+    return owners
+
+
 def owner_of(session: Session, job_id: int) -> tuple[str, int] | None:
     """The record ``job_id`` made, as (table name in the singular, id), or None."""
-    for table in OWNERS:
-        found = session.scalar(select(table.id).where(table.job_id == job_id).limit(1))
-        if found is not None:
-            return table.__tablename__.removesuffix("s"), int(found)
-    return None
+    return owners_of(session, [job_id]).get(job_id)
 
 
 def settle_owners(session: Session, job_ids: list[int], status: str, message: str) -> None:

@@ -30,13 +30,30 @@ describe("JobActions", () => {
   it("test_a_job_a_record_made_offers_no_delete_but_links_the_record", () => {
     // the server refuses it (409 job_has_owner): the record would point at nothing
     renderWithProviders(<JobActions job={makeJob({ state: "cancelled", kind: "extract",
-      params: { extraction_id: 3 } })} />);
+      params: { extraction_id: 3 }, owner: { kind: "extraction", id: 3 } })} />);
     const shown = screen.queryAllByRole("button").map((button) => button.textContent);
     expect(shown).toEqual(["Resume", "Retry"]);
     expect(screen.getByRole("link", { name: "extraction #3" })).toHaveAttribute(
       "href", "/extractions/3");
-    expect(availableJobActions({ state: "succeeded", params: { dataset_id: 2 } }))
+    expect(availableJobActions({ state: "succeeded", owner: { kind: "dataset", id: 2 } }))
       .toEqual(["retry"]);
+  });
+
+  it("test_a_job_no_record_points_at_offers_delete_whatever_its_params_say", () => {
+    // the owner is the server's rule, not a guess from the params: an extraction's job that
+    // the extraction no longer points at is deleted alone, so Delete shows and nothing links
+    renderWithProviders(<JobActions job={makeJob({ state: "failed", kind: "extract",
+      params: { extraction_id: 3, model_id: 1 }, owner: null })} />);
+    const shown = screen.queryAllByRole("button").map((button) => button.textContent);
+    expect(shown).toEqual(["Resume", "Retry", "Delete"]);
+    expect(screen.queryByRole("link")).toBeNull();
+  });
+
+  it("test_the_owner_link_goes_to_the_record_the_server_names", () => {
+    // a tokenize job's params name its dataset too: the link follows the server's owner
+    renderWithProviders(<JobActions job={makeJob({ state: "succeeded", kind: "tokenize",
+      params: { dataset_id: 4, tokenization_id: 9 }, owner: { kind: "model", id: 5 } })} />);
+    expect(screen.getByRole("link", { name: "model #5" })).toHaveAttribute("href", "/models");
   });
 
   it("test_retry_of_a_succeeded_job_that_made_a_record_asks_first", async () => {
@@ -44,7 +61,7 @@ describe("JobActions", () => {
     const confirm = vi.spyOn(window, "confirm").mockReturnValue(false);
     const fetchSpy = vi.spyOn(globalThis, "fetch");
     renderWithProviders(<JobActions job={makeJob({ id: 14, state: "succeeded", kind: "extract",
-      params: { extraction_id: 2 } })} />);
+      params: { extraction_id: 2 }, owner: { kind: "extraction", id: 2 } })} />);
     await userEvent.click(screen.getByRole("button", { name: "Retry" }));
     expect(confirm).toHaveBeenCalledWith(expect.stringContaining("extraction #2 is made again"));
     expect(fetchSpy).not.toHaveBeenCalled();
@@ -52,8 +69,23 @@ describe("JobActions", () => {
     fetchSpy.mockRestore();
   });
 
+  it("test_retry_of_a_succeeded_job_no_record_points_at_does_not_ask", async () => {
+    const confirm = vi.spyOn(window, "confirm").mockReturnValue(false);
+    const fetchSpy = vi.spyOn(globalThis, "fetch").mockResolvedValue(new Response(
+      JSON.stringify(makeJob({ id: 15, state: "queued" })),
+      { status: 200, headers: { "content-type": "application/json" } }));
+    renderWithProviders(<JobActions job={makeJob({ id: 15, state: "succeeded", kind: "extract",
+      params: { extraction_id: 2 }, owner: null })} />);
+    await userEvent.click(screen.getByRole("button", { name: "Retry" }));
+    expect(confirm).not.toHaveBeenCalled();
+    expect(String(fetchSpy.mock.calls[0]?.[0])).toContain("/api/v1/jobs/15/retry");
+    confirm.mockRestore();
+    fetchSpy.mockRestore();
+  });
+
   it("test_action_rules_match_buttons", () => {
-    expect(availableJobActions({ state: "failed" })).toEqual(["resume", "retry", "delete"]);
-    expect(availableJobActions({ state: "running" })).toEqual(["cancel"]);
+    expect(availableJobActions({ state: "failed", owner: null }))
+      .toEqual(["resume", "retry", "delete"]);
+    expect(availableJobActions({ state: "running", owner: null })).toEqual(["cancel"]);
   });
 });

@@ -25,7 +25,7 @@ export function retryQuestion(job: Pick<Job, "state">, owner: JobOwner | null): 
 }
 
 export function JobActions({ job }: {
-  job: Pick<Job, "id" | "state" | "cancel_requested"> & Partial<Pick<Job, "params">>;
+  job: Pick<Job, "id" | "state" | "cancel_requested" | "owner">;
 }) {
   const cancel = useCancelJob();
   const resume = useResumeJob();

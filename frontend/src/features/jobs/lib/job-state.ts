@@ -24,7 +24,7 @@ export type JobAction = "cancel" | "resume" | "retry" | "delete";
  * a failure (continues from the checkpoint when there is one); retry (a fresh attempt) and delete
  * once finished; no delete for a job a record made (it is deleted with that record).
  */
-export function availableJobActions(job: Pick<Job, "state"> & Partial<Pick<Job, "params">>): JobAction[] {
+export function availableJobActions(job: Pick<Job, "state" | "owner">): JobAction[] {
   const actions: JobAction[] = [];
   if (ACTIVE_JOB_STATES.includes(job.state)) actions.push("cancel");
   if (job.state === "interrupted" || job.state === "cancelled" || job.state === "failed") {
@@ -32,26 +32,22 @@ export function availableJobActions(job: Pick<Job, "state"> & Partial<Pick<Job, 
   }
   if (FINISHED_JOB_STATES.includes(job.state)) {
     actions.push("retry");
-    if (!jobOwner(job)) actions.push("delete");  // an owned job goes with its record (409)
+    if (!job.owner) actions.push("delete");  // an owned job goes with its record (409)
   }
   return actions;
 }
 
-/** The record a job made, named by its params; the server deletes such a job only with it. */
-export type JobOwner = { kind: "extraction" | "tokenization" | "dataset" | "model"; id: number;
-  href: string };
+/** The record a job made, as the server names it (`owner`: the rule its delete follows, not a
+ * guess from the params: a job its record no longer points at has none), with where it is shown. */
+export type JobOwner = NonNullable<Job["owner"]> & { href: string };
 
-const OWNER_PARAMS: readonly [string, JobOwner["kind"], (id: number) => string][] = [
-  ["extraction_id", "extraction", (id) => `/extractions/${id}`],
-  ["tokenization_id", "tokenization", () => "/datasets"],
-  ["dataset_id", "dataset", (id) => `/datasets/${id}`],
-  ["model_id", "model", () => "/models"],
-];
+const OWNER_PAGES: Record<JobOwner["kind"], (id: number) => string> = {
+  extraction: (id) => `/extractions/${id}`,
+  tokenization: () => "/datasets",
+  dataset: (id) => `/datasets/${id}`,
+  model: () => "/models",
+};
 
-export function jobOwner(job: Partial<Pick<Job, "params">>): JobOwner | null {
-  for (const [key, kind, href] of OWNER_PARAMS) {
-    const id = job.params?.[key];
-    if (typeof id === "number") return { kind, id, href: href(id) };
-  }
-  return null;
+export function jobOwner(job: Pick<Job, "owner">): JobOwner | null {
+  return job.owner ? { ...job.owner, href: OWNER_PAGES[job.owner.kind](job.owner.id) } : null;
 }
