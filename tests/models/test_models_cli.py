@@ -65,6 +65,17 @@ def test_import_and_clear_errors(tmp_path: Path, hub: HubServer, tiny_llama_dir:
     assert "Traceback" not in missing.stderr + outside.stderr
 
 
+def test_import_names_the_files_a_folder_import_leaves_out(tmp_path: Path, hub: HubServer,
+                                                          tiny_llama_dir: Path) -> None:
+    """A folder is read from its top level only; the files it leaves out were not mentioned."""
+    source = shutil.copytree(tiny_llama_dir, tmp_path / "imports" / "m")
+    (source / "original").mkdir()
+    (source / "original" / "consolidated.00.pth").write_bytes(b"weights of another format")
+    queued = run_cli(tmp_path, hub, "import", str(source), "--enqueue")
+    assert ("left out 1 file not at the folder's top level or of other formats: "
+            "original/consolidated.00.pth") in queued.stderr
+
+
 @pytest.mark.slow  # five CLI processes, each importing torch (~1 min on 2 shared cores)
 def test_enqueue_pause_then_resume_runs_to_ready(tmp_path: Path, hub: HubServer,
                                                  tiny_repo: str) -> None:

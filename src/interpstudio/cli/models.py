@@ -92,8 +92,11 @@ def _start(starter: Any, enqueue: bool, as_json: bool, **kwargs: Any) -> None:
         model, created = starter(session=session, **kwargs)
         model_id, job_id = model.id, model.job_id
         existing = None if created else _model_dict(model, session)
+        info = dict(model.info or {})
     if existing is not None:
         _say_it_exists(existing, kwargs["precision"])
+    elif info.get("import_skipped"):
+        _say_what_is_left_out(info["import_skipped"], info["import_skipped_count"])
     if created and not enqueue and job_id is not None:
         _follow(settings, factory, job_id, as_json, model_id)
     _print_model(factory, model_id, as_json)
@@ -113,6 +116,14 @@ def _say_it_exists(model: dict[str, Any], precision: str) -> None:
             f"--precision {precision} was not applied: model {model_id} stays at {own}. "
             f"To extract at {precision}: `interpstudio extract --model {model_id} --precision "
             f"{precision} ...`", style="yellow")
+
+
+def _say_what_is_left_out(skipped: list[str], count: int) -> None:
+    """A folder import reads the folder's top level only (as transformers does): the files it
+    leaves out are named, never merged into the checkpoint unsaid."""
+    shown = ", ".join(skipped[:8]) + (f" and {count - 8} more" if count > 8 else "")
+    err_console.print(f"left out {count} file{'' if count == 1 else 's'} not at the folder's "
+                      f"top level or of other formats: {shown}", style="yellow")
 
 
 def _follow(settings: Any, factory: Any, job_id: int, as_json: bool, model_id: int) -> None:

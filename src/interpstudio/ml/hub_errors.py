@@ -70,21 +70,33 @@ class GatedRepo(AppError, PermissionError):
 class MissingConfig(InvalidInput):
     code = "missing_config"
 
-    def __init__(self, where: str) -> None:
-        super().__init__(
-            f"{where} has no config.json, so it is not a transformers checkpoint; choose a "
-            "repo or folder with config.json (or import a .gguf file)",
-            details={"where": where},
-        )
+    def __init__(self, where: str, nested: list[str] | None = None) -> None:
+        """``nested``: subfolders that hold a config.json (a checkpoint one level too far down,
+        e.g. a hub cache's ``snapshots/<commit>``), named so the user can give one of them."""
+        if nested:
+            shown = ", ".join(nested[:10]) + (f" and {len(nested) - 10} more"
+                                              if len(nested) > 10 else "")
+            message = (f"{where} has no config.json at its top level, where a checkpoint's files "
+                       f"are read from; its subfolder(s) {shown} hold one: import that folder "
+                       "instead")
+        else:
+            message = (f"{where} has no config.json, so it is not a transformers checkpoint; "
+                       "choose a repo or folder with config.json (or import a .gguf file)")
+        super().__init__(message, details={"where": where,
+                                           **({"nested": nested[:50]} if nested else {})})
 
 
 class NoWeightFiles(InvalidInput):
     code = "no_weight_files"
 
     def __init__(self, where: str, files: list[str]) -> None:
+        """``files``: what ``where`` holds, subfolders' files as relative paths."""
+        nested = [f for f in files if "/" in f and f.endswith((".safetensors", ".bin"))]
+        hint = (f"; weights in subfolders ({', '.join(nested[:5])}) are not read: a "
+                "checkpoint's files are read from its top level" if nested else "")
         super().__init__(
-            f"{where} has no weight files (*.safetensors or *.bin); choose a checkpoint that "
-            "contains its weights",
+            f"{where} has no weight files (*.safetensors or *.bin){hint}; choose a checkpoint "
+            "that contains its weights",
             details={"where": where, "files": files[:50]},
         )
 

@@ -9,6 +9,14 @@ copied first), without weights (``NoWeightFiles``), with a corrupt or truncated 
 before anything is loaded) or a GGUF file that is corrupt, truncated or of an architecture
 transformers cannot convert (``gguf_check.check_gguf``). ``ImportPlan.fingerprint()``
 is a sha256 over the files' names, sizes and contents: the identity of a local model.
+
+A checkpoint folder is read from its top level only, as transformers reads one: files in its
+subfolders (``original/``, ``onnx/``, a second checkpoint) are never merged into it, since two
+files of one name would shadow each other in the flat copy. What a folder plan leaves out is listed
+(``ImportPlan.skipped``, like the hub preflight's ``skipped_files``) for the model's record and the
+job's result; a folder whose only config.json lies in a subfolder is refused naming that subfolder
+(``MissingConfig``), and a single ``.safetensors`` imported with another ``config.json`` takes
+that one, never its folder's own of the same name.
 ``copy_checkpoint`` copies a folder / single-file plan into a destination folder (a temporary
 sibling renamed when whole); a GGUF plan is converted instead with
 ``loading.convert_gguf_to_safetensors`` so later loads take seconds, not a dequantization.
@@ -66,6 +74,9 @@ class ImportPlan:
     kind: str  # "folder" | "safetensors" | "gguf"
     source: Path
     files: tuple[tuple[Path, str], ...]  # (source file, name in the checkpoint folder)
+    # files of a folder source not imported, relative to it (subfolders' files, other formats);
+    # hidden ones (.git, .cache) are not listed
+    skipped: tuple[str, ...] = ()
 
     @property
     def total_bytes(self) -> int:
@@ -122,7 +133,9 @@ def plan_import(path: Path, config_path: Path | None = None) -> ImportPlan:
             raise MissingConfig(f"{path.name} (looked for {config})")
         check_config(config)
         check_safetensors(path)
-        extras = tuple((p, p.name) for p in _side_files(path.parent) if p != config)
+        # the config given stands in for the folder's own (a second "config.json" in the plan
+        # was copied after it, over it)
+        extras = tuple((p, p.name) for p in _side_files(path.parent) if p.name != "config.json")
         return ImportPlan("safetensors", path,
                           ((path, "model.safetensors"), (config, "config.json"), *extras))
     raise InvalidInput(
@@ -162,19 +175,38 @@ def _plan_folder(folder: Path) -> ImportPlan:
                    if p.is_file() and not p.name.startswith(".")
                    and p.name.endswith(CHECKPOINT_SUFFIXES))
     names = [p.name for p in files]
+    below = _files_in_subfolders(folder)
     if "config.json" not in names:
         ggufs = sorted(folder.glob("*.gguf"))
         if len(ggufs) == 1:
             return _plan_gguf(ggufs[0])
-        raise MissingConfig(str(folder))
+        nested = [path.removesuffix("/config.json") for path in below
+                  if path.endswith("/config.json")]
+        raise MissingConfig(str(folder), nested)
     check_config(folder / "config.json")
     weights = [p for p in files if p.name.endswith(WEIGHT_SUFFIXES)]
     if not weights:
-        raise NoWeightFiles(str(folder), names)
+        raise NoWeightFiles(str(folder), names + below)
     for weight in weights:
         if weight.suffix == ".safetensors":
             check_safetensors(weight)
-    return ImportPlan("folder", folder, tuple((p, p.name) for p in files))
+    others = sorted(p.name for p in folder.iterdir()
+                    if p.is_file() and not p.name.startswith(".") and p.name not in names)
+    return ImportPlan("folder", folder, tuple((p, p.name) for p in files),
+                      skipped=(*others, *below))
+
+
+def _files_in_subfolders(folder: Path) -> list[str]:
+    """Files below ``folder``'s top level, as relative POSIX paths in walk order (sorted at each
+    level); hidden files and folders left out, links to folders not followed."""
+    found: list[str] = []
+    for root, dirs, files in os.walk(folder):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        here = Path(root).relative_to(folder)
+        if here != Path("."):
+            found += [(here / name).as_posix() for name in sorted(files)
+                      if not name.startswith(".")]
+    return found
 
 
 def copy_checkpoint(plan: ImportPlan, dest: Path, *,

@@ -149,7 +149,8 @@ def _queue_import(session: Session, source: Path, config: Path | None, precision
     if not created:
         return model, False
     repo.merge_info(session, model, import_source=str(source), import_kind=plan.kind,
-                    import_bytes=plan.total_bytes)
+                    import_bytes=plan.total_bytes, import_skipped=list(plan.skipped[:100]),
+                    import_skipped_count=len(plan.skipped))
     job = job_service.create_job(session=session, kind="model_import", params={
         "model_id": model.id, "path": str(source),
         "config_path": str(config) if config else None, "precision": precision,

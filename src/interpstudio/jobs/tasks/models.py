@@ -159,13 +159,18 @@ def run_model_import(ctx: JobContext) -> dict[str, Any]:
             convert_gguf_to_safetensors(
                 source, dest, progress=lambda done, total: ctx.progress(done=done, total=total))
         else:
-            ctx.progress(stage="copy", done=0, total=plan.total_bytes, unit="bytes")
+            left_out = (f"left out {len(plan.skipped)} file(s) not at the folder's top level "
+                        "or of other formats" if plan.skipped else None)
+            ctx.progress(stage="copy", done=0, total=plan.total_bytes, unit="bytes",
+                         message=left_out)
             copy_checkpoint(plan, dest, should_stop=ctx.should_stop,
                             progress=lambda done, total: ctx.progress(done=done, total=total))
         ctx.check_cancelled()
         _update_model(ctx, model_id, files=[{"path": p.name, "size": p.stat().st_size}
                                             for p in sorted(dest.iterdir()) if p.is_file()])
-        return {"import": {"kind": plan.kind, "source": str(source)},
+        return {"import": {"kind": plan.kind, "source": str(source),
+                           "skipped": list(plan.skipped[:100]),
+                           "skipped_count": len(plan.skipped)},
                 **_inspect(ctx, model_id, dest, params)}
 
     def on_cancel(_paused: bool) -> None:
