@@ -705,6 +705,33 @@ def test_export_saelens_overwrite_replaces_only_after_success(tmp_path: Path) ->
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "s"]  # no temp folder left
 
 
+def test_export_saelens_never_replaces_the_store_or_what_is_not_an_export(
+    tmp_path: Path,
+) -> None:
+    """``overwrite`` into the store, or a folder holding it, deleted the whole extraction."""
+    pytest.importorskip("datasets")
+    from interpstudio.core.errors import InvalidInput
+    from interpstudio.ml.export import ExportTargetExists, export_saelens
+
+    store = tmp_path / "project" / "run1"
+    write_all(store, durable=False)
+    before = sorted(p.relative_to(store) for p in store.rglob("*"))
+    for target in (store, store.parent, tmp_path):
+        with pytest.raises(InvalidInput, match="the store itself or a folder holding it"):
+            export_saelens(store, target, context_size=16, overwrite=True)
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    (notes / "paper.tex").write_text("months of work")
+    with pytest.raises(ExportTargetExists, match="only an earlier export"):
+        export_saelens(store, notes, context_size=16, overwrite=True)
+    (tmp_path / "a-file").write_text("x")
+    with pytest.raises(InvalidInput, match="is a file"):
+        export_saelens(store, tmp_path / "a-file", context_size=16)
+    assert (notes / "paper.tex").read_text() == "months of work"
+    assert sorted(p.relative_to(store) for p in store.rglob("*")) == before
+    open_activations(store).verify()
+
+
 def test_json_documents_refuse_nan_and_keep_floats_exact() -> None:
     """orjson writes NaN as null; a store document must never hold one silently."""
     import orjson

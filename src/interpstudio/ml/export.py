@@ -55,11 +55,37 @@ class StoreNotComplete(Conflict):
 class ExportTargetExists(Conflict):
     code = "export_target_exists"
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, overwrite: bool = False) -> None:
+        why = ("overwrite replaces only an earlier export (a folder with the state.json and "
+               "dataset_info.json a dataset export writes), and this is something else"
+               if overwrite else "pass overwrite=True to replace an earlier export")
         super().__init__(
-            f"{path} already exists and is not empty; choose a new folder or delete it first",
-            details={"path": str(path)},
+            f"{path} already exists and is not empty; {why}; choose a new folder or delete it "
+            "first",
+            details={"path": str(path), "overwrite": overwrite},
         )
+
+
+_EXPORT_FILES = ("state.json", "dataset_info.json")  # what ``Dataset.save_to_disk`` writes
+
+
+def _check_target(store: Path, target: Path, *, overwrite: bool) -> None:
+    """Refuse a target that is a file, the store itself or a folder holding it, and (with
+    ``overwrite``) a non-empty folder that is not an earlier export: an export replaces its
+    target whole, and once took the store with it."""
+    if target.exists() and not target.is_dir():
+        raise InvalidInput(f"{target} is a file; give the path of a new folder for the export",
+                           details={"path": str(target)})
+    source, resolved = store.resolve(), target.resolve()
+    if resolved == source or resolved in source.parents:
+        raise InvalidInput(
+            f"{target} is the store itself or a folder holding it; an export replaces its target "
+            f"whole, so give a new folder (e.g. {store / 'saelens'})",
+            details={"path": str(target), "store": str(store)})
+    if target.is_dir() and any(target.iterdir()):
+        earlier = all((target / name).is_file() for name in _EXPORT_FILES)
+        if not overwrite or not earlier:
+            raise ExportTargetExists(target, overwrite=overwrite)
 
 
 @dataclass(frozen=True)
@@ -113,8 +139,7 @@ def export_saelens(
             details={"dtype": out_dtype},
         )
     target = Path(out_dir)
-    if not overwrite and target.exists() and any(target.iterdir()):
-        raise ExportTargetExists(target)
+    _check_target(Path(path), target, overwrite=overwrite)
     total_rows = len(acts.tokens) // ctx
     if total_rows == 0:
         raise InvalidInput(
