@@ -23,7 +23,7 @@ import torch
 from extract_helpers import random_sequences, shard_hashes, write_tokenization
 from tiny_models import tiny_causal_lm
 
-from interpstudio.core.errors import InsufficientDisk, JobCancelled
+from interpstudio.core.errors import InsufficientDisk, InvalidInput, JobCancelled
 from interpstudio.ml import extract, open_activations, preflight
 from interpstudio.ml.extract_plan import EmptyExtraction, TokenOutOfVocabulary
 from interpstudio.ml.extract_preflight import NotEnoughDisk, check_free_disk
@@ -69,6 +69,33 @@ def test_position_policy_keeps_exactly_those_rows(
     flat = np.concatenate(sequences)
     offsets = np.cumsum([0] + [len(s) for s in sequences])
     np.testing.assert_array_equal(table[:, 0], flat[offsets[table[:, 1]] + table[:, 2]])
+
+
+def test_bos_is_the_tokenizers_where_it_differs_from_the_model_configs(tmp_path: Path) -> None:
+    """The tokenization's BOS (7) decides, not the config's (1): the lookup read a key the
+    policy never has, so "BOS excluded" kept every BOS row and the BOS statistics were empty."""
+    policy = {"add_bos": True, "bos_source": "explicit",
+              "tokenizer": {"bos_token_id": 7, "bos_token": "<s>"}}
+    sequences = [[7, 20, 30, 40], [7, 50, 7, 60], [9, 10]]
+    tokens = write_tokenization(tmp_path / "tok", sequences, policy=policy)
+    model = tiny_causal_lm("llama")
+    assert model.config.bos_token_id == 1
+    result = run(model, tokens, tmp_path / "s", positions="exclude_bos",
+                 points=["blocks.0.resid_post"])
+    assert result.manifest["spec"]["positions"]["bos_token_id"] == 7
+    table = open_activations(tmp_path / "s").tokens[:]
+    assert table[:, 0].tolist() == [20, 30, 40, 50, 7, 60, 9, 10]
+    run(model, tokens, tmp_path / "all", points=["blocks.0.resid_post"])
+    stats = json.loads((tmp_path / "all" / "stats.json").read_text())
+    # the BOS group: every first position, and the BOS token wherever it is
+    assert stats["hooks"]["blocks.0.resid_post"]["groups"]["bos"]["count"] == 4
+
+
+def test_every_k_with_another_position_mode_is_refused(tokens: Path, tmp_path: Path) -> None:
+    """It was ignored (every row stored) yet entered the spec and its hash."""
+    with pytest.raises(InvalidInput, match="applies only to positions='every_k'"):
+        run(tiny_causal_lm("llama"), tokens, tmp_path / "s", positions="all", every_k=3)
+    assert not (tmp_path / "s").exists()
 
 
 def test_max_tokens_cuts_the_last_sequence_and_max_samples_limits_sequences(

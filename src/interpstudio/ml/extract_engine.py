@@ -166,6 +166,17 @@ def keep_begun_provenance(out_dir: str | os.PathLike[str], spec: dict[str, Any]
     return {k: v for k, v in spec.items() if k not in PROVENANCE_KEYS or k in begun}
 
 
+def tokenization_bos(policy: dict[str, Any], model_bos: Any) -> int | None:
+    """The BOS id the position policy and the statistics' BOS group go by: the one of the
+    tokenizer that made the tokenization (``resolve_policy`` keeps it under ``tokenizer``), else
+    the model config's; where the two differ, the tokens hold the tokenizer's."""
+    for bos in ((policy.get("tokenizer") or {}).get("bos_token_id"),
+                policy.get("bos_token_id"), model_bos):
+        if isinstance(bos, int) and not isinstance(bos, bool):
+            return bos
+    return None
+
+
 def model_device(model: nn.Module) -> torch.device:
     for tensor in model.parameters():
         return tensor.device
@@ -349,8 +360,8 @@ class ExtractionSession:
         names = expand_hook_points(hook_points, architecture.n_layers)
         hooks = capture(module, names, architecture=architecture)  # unresolvable points fail here
         config = getattr(module, "config", None)
-        bos = data.policy.get("bos_token_id", getattr(config, "bos_token_id", None))
-        policy = PositionPolicy(positions, every_k, bos if isinstance(bos, int) else None)
+        bos = tokenization_bos(data.policy, getattr(config, "bos_token_id", None))
+        policy = PositionPolicy(positions, every_k, bos)
         plan = plan_extraction(data, batch_size=batch_size, positions=policy,
                                max_samples=max_samples, max_tokens=max_tokens)
         get_embeddings = getattr(module, "get_input_embeddings", None)

@@ -91,6 +91,11 @@ class PositionPolicy:
             raise InvalidInput(
                 f"every_k needs k >= 1, got {self.k}", details={"every_k": self.k}
             )
+        if self.k != 1 and self.mode != "every_k":  # it was ignored, yet changed the hash
+            raise InvalidInput(
+                f"every_k={self.k} applies only to positions='every_k' (not {self.mode!r}); "
+                "set positions='every_k' or leave every_k at 1",
+                details={"every_k": self.k, "positions": self.mode})
 
     def to_dict(self) -> dict[str, Any]:
         return {"mode": self.mode, "k": self.k, "bos_token_id": self.bos_token_id}
