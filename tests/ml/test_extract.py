@@ -91,6 +91,11 @@ def test_bos_is_the_tokenizers_where_it_differs_from_the_model_configs(tmp_path:
     assert stats["hooks"]["blocks.0.resid_post"]["groups"]["bos"]["count"] == 4
 
 
+def test_tokenized_must_be_a_tokenization(tmp_path: Path) -> None:
+    with pytest.raises(InvalidInput, match="must be a tokenization's folder"):
+        run(tiny_causal_lm("llama"), [[1, 2, 3]], tmp_path / "s")  # type: ignore[arg-type]
+
+
 def test_every_k_with_another_position_mode_is_refused(tokens: Path, tmp_path: Path) -> None:
     """It was ignored (every row stored) yet entered the spec and its hash."""
     with pytest.raises(InvalidInput, match="applies only to positions='every_k'"):

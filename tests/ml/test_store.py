@@ -404,6 +404,28 @@ def test_second_writer_on_the_same_store_is_refused(tmp_path: Path) -> None:
     writer.close()
 
 
+def test_a_store_goes_only_into_a_new_or_empty_folder(tmp_path: Path) -> None:
+    """A file, a path under a file: the OS's "File exists" / "Not a directory" said nothing of
+    what to do. A folder of someone's files: the store was written in among them."""
+    from interpstudio.core.errors import InvalidInput
+    from interpstudio.ml.store import NotAStoreFolder
+
+    (tmp_path / "a-file").write_text("x")
+    with pytest.raises(InvalidInput, match="is a file; a store needs a folder"):
+        open_writer(tmp_path / "a-file")
+    with pytest.raises(InvalidInput, match="a part of the path above it is a file"):
+        open_writer(tmp_path / "a-file" / "s")
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    (notes / "paper.tex").write_text("months of work")
+    for resume in (False, True):
+        with pytest.raises(NotAStoreFolder, match=r"not empty \(paper.tex\)"):
+            open_writer(notes, resume=resume)
+    assert [p.name for p in notes.iterdir()] == ["paper.tex"]  # not even a lock file left
+    (tmp_path / "empty").mkdir()
+    write_all(tmp_path / "empty", durable=False)  # an empty folder is fine
+
+
 def test_append_validates_hooks_shapes_and_order(tmp_path: Path) -> None:
     writer = open_writer(tmp_path / "s", durable=False)
     good = next(batches())

@@ -355,6 +355,12 @@ class ExtractionSession:
                 f"storage dtype {dtype!r} is not supported; use float16, bfloat16 or float32",
                 details={"dtype": dtype, "valid": list(STORAGE_TORCH_DTYPES)},
             )
+        if not isinstance(tokenized, (TokenizedDataset, str, os.PathLike)):
+            raise InvalidInput(
+                "tokenized must be a tokenization's folder (a path) or an open_tokenized(...) "
+                f"dataset, got {type(tokenized).__name__}; to extract from token lists, write "
+                "them as a tokenization first",
+                details={"type": type(tokenized).__name__})
         data = tokenized if isinstance(tokenized, TokenizedDataset) else open_tokenized(tokenized)
         architecture = resolve_architecture(module)
         names = expand_hook_points(hook_points, architecture.n_layers)

@@ -114,6 +114,33 @@ class StoreExists(Conflict):
         )
 
 
+class NotAStoreFolder(Conflict):
+    code = "not_an_activation_store_folder"
+
+    def __init__(self, path: Path, entries: list[str]) -> None:
+        super().__init__(
+            f"{path} is not empty ({', '.join(entries[:3])}{', ...' if len(entries) > 3 else ''}) "
+            "and holds no activation store; give a new or empty folder for the store",
+            details={"path": str(path), "entries": entries[:20]},
+        )
+
+
+def store_folder(path: Path) -> Path:
+    """``path`` made ready to hold a store: created if missing; a file, or a folder under a file,
+    refused with what to do (the OS says only "File exists" / "Not a directory")."""
+    if path.exists() and not path.is_dir():
+        raise InvalidInput(f"{path} is a file; a store needs a folder: give a new folder's path",
+                           details={"path": str(path)})
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError) as exc:
+        raise InvalidInput(
+            f"cannot make the folder {path}: a part of the path above it is a file "
+            f"({exc.strerror}); give a path whose folders are folders",
+            details={"path": str(path)}) from exc
+    return path
+
+
 class StoreConfigMismatch(Conflict):
     code = "activation_store_config_mismatch"
 

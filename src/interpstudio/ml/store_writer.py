@@ -70,6 +70,7 @@ from interpstudio.ml.buffer_cache import buffer_cache
 from interpstudio.ml.direct_io import NpyBuffer
 from interpstudio.ml.stats import StatsConfig, StreamingStats
 from interpstudio.ml.store import (
+    NotAStoreFolder,
     StoreClosed,
     StoreConfigMismatch,
     StoreDiskFull,
@@ -197,7 +198,12 @@ class ActivationWriter:
         config = stats_config or StatsConfig()
         wanted_layout = manifests.make_layout(hooks, dtype, shard_rows, shard_bytes, config)
         digest = layout.config_hash(spec)
-        directory.mkdir(parents=True, exist_ok=True)
+        layout.store_folder(directory)
+        if not (directory / layout.MANIFEST_NAME).exists():
+            other = sorted(e.name for e in directory.iterdir()
+                           if e.name != layout.LOCK_NAME and not layout.is_temp_name(e.name))
+            if other:  # a store written among someone's files could not be told apart
+                raise NotAStoreFolder(directory, other)
         lock_fd = manifests.lock_store(directory)
         try:
             manifest = manifests.existing_manifest(directory, resume)
