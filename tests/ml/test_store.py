@@ -192,6 +192,11 @@ def test_round_trip_is_bit_exact_per_dtype(tmp_path: Path, dtype: str) -> None:
         assert np.array_equal(arr[[5, 700, -1, 64]], decoded[[5, 700, -1, 64]])
         assert np.array_equal(arr[3:900:17], decoded[3:900:17])
         assert np.array_equal(arr[-1], decoded[-1])
+        mask = tokens[:, 2] > 0  # the notebook idiom: rows chosen by a mask over the tokens
+        assert np.array_equal(arr[mask], decoded[mask])
+        assert np.array_equal(arr[mask, 0], decoded[mask, 0])
+        with pytest.raises(IndexError, match="boolean index of 3 rows"):
+            arr[np.ones(3, bool)]
     acts.verify()
 
 

@@ -89,7 +89,8 @@ class ShardedArray:
 
     def read_raw(self, key: Any) -> np.ndarray:
         """Like indexing, but in the stored dtype (bfloat16 as uint16 bits). ``key`` selects rows
-        (int, slice, 1-D integer array), optionally followed by a column index: ``[a:b, 0]``."""
+        (int, slice, 1-D integer array, 1-D boolean mask of every row), optionally followed by a
+        column index: ``[a:b, 0]``."""
         if isinstance(key, tuple):
             rows, *columns = key
             picked = self.read_raw(rows)
@@ -107,9 +108,14 @@ class ShardedArray:
                 return self._read_range(start, max(start, stop))
             return self._gather(np.arange(start, stop, step, dtype=np.int64))
         index = np.asarray(key)
+        if index.dtype == bool and index.ndim == 1:  # a mask, e.g. ``acts.tokens[:, 2] > 0``
+            if index.size != n:
+                raise IndexError(f"boolean index of {index.size} rows for {n} rows")
+            index = np.flatnonzero(index)
         if index.dtype.kind not in "iu" or index.ndim != 1:
             raise InvalidInput(
-                "index with an int, a slice or a 1-D integer array",
+                "index with an int, a slice, a 1-D integer array or a 1-D boolean mask of "
+                "every row",
                 details={"index_dtype": str(index.dtype), "ndim": index.ndim},
             )
         index = np.where(index < 0, index + n, index).astype(np.int64)
