@@ -309,3 +309,69 @@ def test_disk_full_mid_write_removes_partial_file(tmp_path: Path) -> None:
             write_text_parquet(texts, mount / "text.parquet")
         assert caught.value.errno == 28  # ENOSPC
         assert list(mount.iterdir()) == []
+
+
+# ------------------------------------------------------------------- tokenize_texts (notebooks)
+def test_tokenize_texts_equals_the_tokenizer_and_feeds_an_extraction(
+    tmp_path: Path, tiny_llama_dir: Path
+) -> None:
+    """The notebook path: texts -> tokenization -> extract, with no app and no text store."""
+    from interpstudio.ml import extract, open_activations, tokenize_texts
+    from interpstudio.ml.loading import load_model
+
+    loaded = load_model(tiny_llama_dir, precision="fp32", device="cpu")
+    texts = TEXTS[:12]
+    tokenized = tokenize_texts(texts, loaded, tmp_path / "tok", max_length=16)
+    expected = [ids[:16] for ids in loaded.tokenizer(texts)["input_ids"]]
+    assert [tokenized.sequence(i).tolist() for i in range(len(tokenized))] == expected
+    assert tokenized.policy["max_length"] == 16 and tokenized.policy["tokenizer"]["vocab_sha256"]
+    result = extract(loaded, tokenized, "blocks.0.resid_post", out_dir=tmp_path / "acts",
+                     durable=False)
+    assert result.rows == sum(map(len, expected))
+    stored = open_activations(tmp_path / "acts").tokens[:, 0].tolist()
+    assert stored == list(itertools.chain(*expected))
+
+
+def test_tokenize_texts_refuses_what_is_not_text_or_a_tokenizer(
+    tmp_path: Path, llama_tokenizer: Any
+) -> None:
+    from interpstudio.core.errors import InvalidInput
+    from interpstudio.ml import tokenize_texts
+
+    with pytest.raises(InvalidInput, match="text 1 is a list, not a string"):
+        tokenize_texts(["a", ["b"]], llama_tokenizer, tmp_path / "t")  # type: ignore[list-item]
+    with pytest.raises(InvalidInput, match="needs a Hugging Face tokenizer"):
+        tokenize_texts(["a"], "gpt2", tmp_path / "t")
+    (tmp_path / "full").mkdir()
+    (tmp_path / "full" / "x").write_text("x")
+    with pytest.raises(InvalidInput, match="not an empty folder"):
+        tokenize_texts(["a"], llama_tokenizer, tmp_path / "full")
+
+
+def test_an_extraction_refuses_a_tokenization_of_another_tokenizer_with_ids_in_range(
+    tmp_path: Path, tiny_llama_dir: Path
+) -> None:
+    """Every id of a small word-level tokenizer's output is a valid id of the model, so the
+    vocabulary check passed and the model ran on another tokenizer's ids without a word."""
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    from interpstudio.ml import extract, tokenize_texts
+    from interpstudio.ml.extract_plan import TokenizerMismatch
+    from interpstudio.ml.loading import load_model
+
+    words = ["<unk>", "the", "cat", "sat", "on", "mat"]
+    other = PreTrainedTokenizerFast(
+        tokenizer_object=Tokenizer(models.WordLevel({w: i for i, w in enumerate(words)},
+                                                    unk_token="<unk>")),
+        unk_token="<unk>")
+    other.backend_tokenizer.pre_tokenizer = pre_tokenizers.Whitespace()
+    tokenized = tokenize_texts(["the cat sat on the mat"] * 3, other, tmp_path / "tok",
+                               tokenizer_key="word-level")
+    loaded = load_model(tiny_llama_dir, precision="fp32", device="cpu")
+    with pytest.raises(TokenizerMismatch, match="another tokenizer \\('word-level'"):
+        extract(loaded, tokenized, "blocks.0.resid_post", out_dir=tmp_path / "acts")
+    assert not (tmp_path / "acts").exists()
+    # a bare module knows no tokenizer: the ids are in range, so it runs (the caller's choice)
+    extract(loaded.model, tokenized, "blocks.0.resid_post", out_dir=tmp_path / "bare",
+            durable=False)

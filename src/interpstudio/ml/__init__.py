@@ -4,7 +4,7 @@ The notebook entry points are exported lazily (the engine lives in ``extract_eng
 named ``extract`` would shadow the function), so ``import interpstudio.ml`` imports neither
 torch nor numpy until one of them is used::
 
-    from interpstudio.ml import extract, open_activations, preflight
+    from interpstudio.ml import extract, open_activations, preflight, tokenize_texts
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ _EXPORTS: dict[str, str] = {
     "preflight": "interpstudio.ml.extract_preflight",
     "open_activations": "interpstudio.ml.store_reader",
     "open_tokenized": "interpstudio.ml.token_store",
+    "tokenize_texts": "interpstudio.ml.tokenize",
     "export_saelens": "interpstudio.ml.export",
 }
 

@@ -63,6 +63,7 @@ from interpstudio.ml.extract_plan import (
     ExtractionPlan,
     PositionPolicy,
     check_context,
+    check_tokenizer,
     check_vocabulary,
     plan_extraction,
     tokens_fingerprint,
@@ -374,6 +375,7 @@ class ExtractionSession:
         embeddings = get_embeddings() if get_embeddings is not None else None
         vocab = getattr(embeddings, "num_embeddings", None) or architecture.vocab_size
         check_vocabulary(data, plan, vocab)
+        check_tokenizer(data, getattr(model, "tokenizer", None) if module is not model else None)
         check_context(module, plan)
         target = checked_device(device) if device is not None else model_device(module)
         if model_device(module) != target:

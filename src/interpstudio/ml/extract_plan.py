@@ -61,6 +61,20 @@ class TokenOutOfVocabulary(InvalidInput):
         )
 
 
+class TokenizerMismatch(InvalidInput):
+    """A tokenization made by another tokenizer than the model's (ids may all be in range)."""
+
+    code = "tokenization_tokenizer_mismatch"
+
+    def __init__(self, tokenizer_key: str, differs: list[str]) -> None:
+        super().__init__(
+            f"the tokenization was made with another tokenizer ({tokenizer_key!r}; "
+            f"{', '.join(differs)} differ from this model's): tokenize the dataset with this "
+            "model's tokenizer",
+            details={"tokenizer_key": tokenizer_key, "differs": differs},
+        )
+
+
 class SequenceTooLong(InvalidInput):
     """A sequence longer than a model with learned positions has position embeddings for."""
 
@@ -306,6 +320,23 @@ def check_vocabulary(tokenized: Any, plan: ExtractionPlan, vocab_size: int | Non
     tokens = np.asarray(tokenized.tokens[int(tokenized.offsets[0]) : end])
     if tokens.size and int(tokens.max()) >= vocab_size:
         raise TokenOutOfVocabulary(int(tokens.max()), vocab_size)
+
+
+def check_tokenizer(tokenized: Any, tokenizer: Any | None) -> None:
+    """Refuse a tokenization whose recorded tokenizer (vocabulary fingerprint, size, BOS / EOS
+    ids) is not ``tokenizer`` (a loaded model's); nothing to compare without either."""
+    recorded = tokenized.policy.get("tokenizer")
+    if tokenizer is None or not isinstance(recorded, dict):
+        return
+    from interpstudio.ml.tokenize import vocab_fingerprint
+
+    mine = {"vocab_size": len(tokenizer), "bos_token_id": tokenizer.bos_token_id,
+            "eos_token_id": tokenizer.eos_token_id}
+    if "vocab_sha256" in recorded:
+        mine["vocab_sha256"] = vocab_fingerprint(tokenizer)
+    differs = [k for k, v in mine.items() if k in recorded and recorded[k] != v]
+    if differs:
+        raise TokenizerMismatch(tokenized.tokenizer_key, differs)
 
 
 _POSITION_TABLES = ("wpe", "embed_positions", "position_embeddings")  # GPT-2/Neo, OPT, BERT-likes

@@ -90,7 +90,16 @@ def tokenizer_defaults(tokenizer: Any) -> dict[str, Any]:
                                       and with_special[-1] == eos_id
                                       and (not without or without[-1] != eos_id)),
         "vocab_size": len(tokenizer),
+        "vocab_sha256": vocab_fingerprint(tokenizer),
     }
+
+
+def vocab_fingerprint(tokenizer: Any) -> str:
+    """sha256 of the tokenizer's vocabulary (every piece and its id): which tokenizer made a
+    tokenization, so that an extraction with another model's tokenizer is refused even where
+    every id is in range (``extract_plan.check_tokenizer``)."""
+    vocab = sorted(tokenizer.get_vocab().items(), key=lambda item: item[1])
+    return hashlib.sha256(json.dumps(vocab, ensure_ascii=False).encode()).hexdigest()
 
 
 def resolve_policy(policy: TokenizationPolicy, tokenizer: Any) -> dict[str, Any]:
@@ -288,3 +297,52 @@ def summarize_tokens(store: TokenizedDataset, *, vocab_size: int,
            for i in order if counts[i] > 0]
     return {"sequence_lengths": lengths.to_dict(), "unique_tokens": int(np.count_nonzero(counts)),
             "top_tokens": top}
+
+
+def tokenize_texts(
+    texts: Iterable[str],
+    tokenizer: Any,
+    out_dir: str | Path,
+    *,
+    max_length: int = 1024,
+    mode: TokenMode = "truncate",
+    add_bos: bool | None = None,
+    min_tokens: int = 1,
+    tokenizer_key: str | None = None,
+) -> TokenizedDataset:
+    """Tokenize ``texts`` into a new tokenization folder ``out_dir``, for ``extract`` in a
+    notebook (the app's tokenize job does the same from an imported dataset)::
+
+        tokenized = tokenize_texts(["The cat sat.", ...], loaded.tokenizer, "tok/cats",
+                                   max_length=128)
+        extract(loaded, tokenized, "blocks.*.resid_post", out_dir="acts/cats")
+
+    ``tokenizer``: a Hugging Face tokenizer, or a ``loading.LoadedModel`` (its tokenizer). The
+    policy arguments are ``TokenizationPolicy``'s. ``tokenizer_key`` names the tokenizer in the
+    store (default: its ``name_or_path``). Rows are the texts in order (source row = index).
+    """
+    from interpstudio.ml.token_store import open_tokenized
+
+    tok = getattr(tokenizer, "tokenizer", None) if hasattr(tokenizer, "precision_used") \
+        else tokenizer
+    if tok is None or not callable(getattr(tok, "get_vocab", None)):
+        raise InvalidInput(
+            "tokenize_texts needs a Hugging Face tokenizer (or a LoadedModel that has one), "
+            f"got {type(tokenizer).__name__}", details={"type": type(tokenizer).__name__})
+    rows = [texts] if isinstance(texts, str) else list(texts)
+    bad = next((i for i, t in enumerate(rows) if not isinstance(t, str)), None)
+    if bad is not None:
+        raise InvalidInput(f"text {bad} is a {type(rows[bad]).__name__}, not a string",
+                           details={"index": bad, "type": type(rows[bad]).__name__})
+    folder = Path(out_dir)
+    if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
+        raise InvalidInput(f"{folder} exists and is not an empty folder; give a new folder",
+                           details={"path": str(folder)})
+    policy = TokenizationPolicy(max_length=max_length, mode=mode, add_bos=add_bos,
+                                min_tokens=min_tokens)
+    resolved = resolve_policy(policy, tok)
+    key = tokenizer_key or str(getattr(tok, "name_or_path", "") or "tokenizer")
+    writer = TokenStoreWriter(folder, meta={"tokenizer_key": key, "policy": resolved})
+    counts = tokenize_dataset(lambda start: iter([(start, rows[start:])]), tok, resolved, writer)
+    writer.finish(counts=counts)
+    return open_tokenized(folder)
