@@ -190,10 +190,12 @@ def test_worker_recovery_on_start_marks_dead_local_worker_jobs(tmp_path: Path) -
     dead.wait()
     import socket
 
+    from interpstudio.services.worker_sweep import process_scope
+
+    dead_id = f"{socket.gethostname()}:{dead.pid}:1:dead00:{process_scope()}"
     with factory.begin() as session:
         job_id = repo.create(session, kind="selftest", params={}).id
-        repo.claim_next(session, worker_id=f"{socket.gethostname()}:{dead.pid}:1:dead00",
-                        kinds=["selftest"])
+        repo.claim_next(session, worker_id=dead_id, kinds=["selftest"])
     assert Worker(settings, session_factory=factory).recover() == [job_id]
 
 

@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -30,13 +31,14 @@ from interpstudio.db.repositories import jobs as repo
 from interpstudio.db.session import make_engine, make_session_factory
 from interpstudio.jobs.runner import Worker
 from interpstudio.services import jobs as service
+from interpstudio.services.worker_sweep import process_scope, sweep_gone_workers, worker_is_alive
 
 
 def _dead_worker_id() -> str:
     """The id a worker had on this host, whose process has exited."""
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
-    return f"{socket.gethostname()}:{dead.pid}:1:dead00"
+    return f"{socket.gethostname()}:{dead.pid}:1:dead00:{process_scope()}"
 
 
 def _factory(settings: Settings) -> sessionmaker[Session]:
@@ -185,3 +187,65 @@ def test_resuming_a_job_puts_the_record_it_makes_back_to_queued(
         row = session.query(Extraction).one()
         assert (row.status, row.error_message) == ("queued", None)
     assert client.get("/api/v1/extractions", params={"status": "queued"}).json()["total"] == 1
+
+
+def test_a_worker_in_another_pid_namespace_of_this_host_is_judged_by_its_heartbeat(
+    tmp_path: Path,
+) -> None:
+    """Found by a tester: a worker in a container (its own PID namespace, the host's name, as
+    with ``--network host``) had the id ``host:1:...``; the host read PID 1 as some other
+    process and swept its job for dead within 2 s, and the container's sweep did the same to
+    the host's jobs. A real PID namespace (``unshare``, root only)."""
+    import shutil
+
+    unshare = shutil.which("unshare")
+    probe = subprocess.run([unshare or "unshare", "--pid", "--fork", "--mount-proc", "true"],
+                           capture_output=True) if unshare else None
+    if probe is None or probe.returncode != 0:
+        pytest.skip("no PID namespace can be made here (unshare needs root)")
+    inside = subprocess.Popen(
+        [unshare, "--pid", "--fork", "--mount-proc", sys.executable, "-c",
+         "import sys, time; from interpstudio.jobs.runner import make_worker_id; "
+         "print(make_worker_id(), flush=True); time.sleep(60)"],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        worker_id = inside.stdout.readline().strip()  # type: ignore[union-attr]
+        assert worker_id.split(":")[1] == "1"  # PID 1 in its namespace
+        assert worker_is_alive(worker_id) is None  # not judged by a PID this host cannot read
+        settings = make_settings(tmp_path)
+        factory = _factory(settings)
+        with factory.begin() as session:
+            job_id = repo.create(session, kind="selftest", params={}).id
+            repo.claim_next(session, worker_id=worker_id, kinds=["selftest"], job_id=job_id)
+        assert sweep_gone_workers(factory, settings.heartbeat_timeout_s) == []
+        assert _state(factory, job_id) == "running"  # its fresh heartbeat keeps it
+    finally:
+        inside.kill()
+        inside.wait()
+
+
+def test_heartbeats_are_judged_by_the_database_servers_clock(
+    tmp_path: Path, postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Found by a tester: a worker whose clock is 15 s behind wrote heartbeats the API's sweep
+    (10 s timeout) judged stale at once, and a laptop 15 s ahead running ``jobs list`` swept a
+    team's healthy jobs. The machines' clocks are simulated (the test cannot move this
+    machine's); PostgreSQL's clock is real."""
+    from datetime import timedelta
+
+    from interpstudio.db import base
+    from interpstudio.db.repositories import jobs as jobs_repo
+
+    settings = make_settings(tmp_path, postgres_url)
+    factory = _factory(settings)
+    remote = "gpubox2:4242:1:abcdef:0badc0de"  # another host: judged by its heartbeat only
+    monkeypatch.setattr(jobs_repo, "utcnow", lambda: base.utcnow() - timedelta(seconds=15))
+    with factory.begin() as session:  # the worker, 15 s behind, claims and beats
+        job_id = repo.create(session, kind="selftest", params={}).id
+        repo.claim_next(session, worker_id=remote, kinds=["selftest"], job_id=job_id)
+        assert repo.heartbeat(session, job_id, worker_id=remote).ours
+    monkeypatch.setattr(jobs_repo, "utcnow", lambda: base.utcnow() + timedelta(seconds=15))
+    assert sweep_gone_workers(factory, settings.heartbeat_timeout_s) == []  # a sweeper ahead
+    assert _state(factory, job_id) == "running"
+    with factory.begin() as session:  # a real silence is still found, by the server's clock
+        assert repo.interrupt_stale(session, timeout=timedelta(seconds=0)) == [job_id]

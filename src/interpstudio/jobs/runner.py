@@ -42,7 +42,7 @@ from interpstudio.db.session import make_engine, make_session_factory, retry_whi
 from interpstudio.jobs.context import JobContext
 from interpstudio.jobs.registry import TASKS, load_task
 from interpstudio.jobs.reporter import ProgressReporter
-from interpstudio.services.worker_sweep import sweep_gone_workers
+from interpstudio.services.worker_sweep import process_scope, sweep_gone_workers
 
 log = logging.getLogger(__name__)
 
@@ -50,9 +50,11 @@ CANCEL_POLL_S = 0.25
 
 
 def make_worker_id() -> str:
-    """``host:pid:process-start-time``; enough to tell later whether the process still lives."""
+    """``host:pid:process-start-time:random:scope``; enough for a process that shares this one's
+    PID view (``process_scope``) to tell later whether it still lives."""
     start = int(psutil.Process().create_time())
-    return f"{socket.gethostname()}:{os.getpid()}:{start}:{uuid.uuid4().hex[:6]}"
+    host = socket.gethostname()[:64]
+    return f"{host}:{os.getpid()}:{start}:{uuid.uuid4().hex[:6]}:{process_scope()}"
 
 
 class Worker:

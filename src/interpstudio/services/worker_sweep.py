@@ -10,9 +10,14 @@ This module is NOT responsible for running jobs (``jobs/runner.py``) or for resu
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import hashlib
 import logging
+import os
 import socket
 from datetime import timedelta
+from pathlib import Path
 
 import psutil
 from sqlalchemy.orm import Session, sessionmaker
@@ -22,14 +27,30 @@ from interpstudio.db.repositories import jobs as repo
 log = logging.getLogger(__name__)
 
 
+@functools.cache
+def process_scope() -> str:
+    """Which processes this one can see by PID: a short hash of the kernel's boot id and this
+    PID namespace (Linux). A hostname alone does not say it: a container (own PID namespace,
+    same hostname, ``--network host``) or a cloned VM has the host's name, and its worker's PID
+    read here named some other process or none, so a live worker's jobs were swept for dead,
+    both ways. Elsewhere (no ``/proc``) the hostname is all there is."""
+    parts = []
+    for path in ("/proc/sys/kernel/random/boot_id", "/proc/self/ns/pid"):
+        with contextlib.suppress(OSError):
+            parts.append(Path(path).read_text().strip() if "boot" in path
+                         else str(os.stat(path).st_ino))
+    return hashlib.sha256("|".join(parts).encode()).hexdigest()[:8] if parts else "host"
+
+
 def worker_is_alive(worker_id: str) -> bool | None:
-    """True/False for a worker on this host (``host:pid:process-start-time:...``); None when it
-    runs elsewhere (can't tell: its heartbeat decides)."""
+    """True/False for a worker this process can see by PID (``host:pid:process-start-time:
+    random:scope``, same host and ``process_scope``); None otherwise, or for an id without a
+    scope (written before it was recorded): its heartbeat decides."""
     try:
-        host, pid, start, _ = worker_id.split(":")
+        host, pid, start, _, scope = worker_id.split(":")
     except ValueError:
         return None
-    if host != socket.gethostname():
+    if host != socket.gethostname() or scope != process_scope():
         return None
     try:
         return int(psutil.Process(int(pid)).create_time()) == int(start)

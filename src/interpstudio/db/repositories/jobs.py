@@ -13,7 +13,7 @@ may ask for (``services/jobs.py``) or for running anything.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
 from sqlalchemy import func, select, update
@@ -22,6 +22,17 @@ from sqlalchemy.orm import Session
 from interpstudio.core.errors import InvalidJobState, JobNotFound
 from interpstudio.db.base import utcnow
 from interpstudio.db.models import Dataset, Extraction, Job, Model, Tokenization
+
+
+def liveness_clock(session: Session) -> datetime:
+    """The clock heartbeats are written and judged by: the database server's on PostgreSQL,
+    where workers, the API and every CLI run on machines whose clocks differ (a sweeper 15 s
+    ahead, or a worker 15 s behind, interrupted healthy jobs at a 10 s timeout); on SQLite every
+    process is on one machine, so its clock."""
+    if session.get_bind().dialect.name == "postgresql":
+        now: datetime = session.scalar(select(func.clock_timestamp()))
+        return now.astimezone(UTC)
+    return utcnow()
 
 
 def create(session: Session, *, kind: str, params: dict[str, Any]) -> Job:
@@ -103,7 +114,7 @@ def claim_next(
     job_id = session.scalar(candidates)
     if job_id is None:
         return None
-    now = utcnow()
+    now = liveness_clock(session)
     result = session.execute(
         update(Job)
         .where(Job.id == job_id, Job.state == "queued")
@@ -128,7 +139,7 @@ def heartbeat(session: Session, job_id: int, *, worker_id: str) -> Beat:
     result = session.execute(
         update(Job)
         .where(Job.id == job_id, Job.worker_id == worker_id, Job.state == "running")
-        .values(heartbeat_at=utcnow())
+        .values(heartbeat_at=liveness_clock(session))
     )
     cancel = bool(session.scalar(select(Job.cancel_requested).where(Job.id == job_id)))
     return Beat(ours=result.rowcount == 1, cancel_requested=cancel)  # type: ignore[attr-defined]
@@ -142,7 +153,7 @@ def interrupt_stale(
     of the workers in ``alive`` (seen running on this host: a late beat, a laptop waking up, a
     write lock held a while, is no death). The update checks the heartbeat again, so a beat that
     lands after the select keeps its job."""
-    deadline = (now or utcnow()) - timeout
+    deadline = (now or liveness_clock(session)) - timeout
     spared = list(alive)
     query = select(Job.id).where(Job.state == "running", Job.heartbeat_at < deadline)
     if spared:
