@@ -99,6 +99,33 @@ def test_invalid_settings_stop_with_the_variable_name(tmp_path: Path, variable: 
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.parametrize("url", ["postgresql+psycopg://nobody@127.0.0.1:1/none",
+                                 "postgresql+psycopg://postgres@127.0.0.1:5432/no_such_db_x"])
+def test_a_database_it_cannot_use_is_one_line_not_a_traceback(tmp_path: Path, url: str) -> None:
+    """Found by the scale-out tester: ~130 lines of SQLAlchemy traceback (serve, worker, jobs)."""
+    for command in (["jobs", "list"], ["serve", "--port", "1"], ["worker"]):
+        result = run_cli(tmp_path, *command, env={"INTERPSTUDIO_DATABASE_URL": url}, check=False)
+        assert result.returncode == 2, command
+        assert "cannot use the database" in result.stderr and "INTERPSTUDIO_DATABASE_URL" in (
+            result.stderr)
+        assert "Traceback" not in result.stderr
+
+
+def test_a_worker_binds_nothing_so_the_apis_host_rule_is_not_its_own(tmp_path: Path) -> None:
+    """A GPU box sharing the API's env file (INTERPSTUDIO_HOST=0.0.0.0, the key kept on the API
+    host) could not start a worker: it binds no port."""
+    env = {**os.environ, "INTERPSTUDIO_DATA_DIR": str(tmp_path / "data"),
+           "INTERPSTUDIO_HOST": "0.0.0.0"}
+    worker = subprocess.Popen([sys.executable, "-m", "interpstudio", "worker"], env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        line = worker.stdout.readline()  # type: ignore[union-attr]
+        assert " started (kinds: " in line, line
+    finally:
+        worker.terminate()
+        worker.wait(timeout=30)
+
+
 def test_openapi_command_prints_the_schema(tmp_path: Path) -> None:
     schema = json.loads(run_cli(tmp_path, "openapi").stdout)
     assert "/api/v1/jobs" in schema["paths"] and "/api/v1/system" in schema["paths"]

@@ -4,11 +4,12 @@
 datasets, extract) plug in the same way. Settings come from ``INTERPSTUDIO_*`` variables; an
 ``AppError`` (including invalid settings) or an option value that fails its schema (pydantic's
 ``ValidationError``: ``--positions bogus``) or a value the database refuses (``DataError``: an
-id past 2**31 - 1 on PostgreSQL) ends the command with its message and exit code 2, never
-a traceback. Hugging Face's own tqdm bars ("Loading weights", hub transfers) are off in every
-process the CLI starts (``HF_HUB_DISABLE_PROGRESS_BARS``, unless the user set it): they printed
-between the Rich progress and tables, which already show every stage. This package is NOT
-responsible for business rules: commands call services.
+id past 2**31 - 1 on PostgreSQL) or a database it cannot reach (``OperationalError``) ends the
+command with its message and exit code 2, never a traceback. Hugging Face's own tqdm bars
+("Loading weights", hub transfers) are off in every process the CLI starts
+(``HF_HUB_DISABLE_PROGRESS_BARS``, unless the user set it): they printed between the Rich
+progress and tables, which already show every stage. This package is NOT responsible for
+business rules: commands call services.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 
 import typer
 from pydantic import ValidationError
-from sqlalchemy.exc import DataError
+from sqlalchemy.exc import DataError, OperationalError
 
 from interpstudio.cli import datasets, extract, jobs, models, server
 from interpstudio.cli.common import err_console
@@ -48,6 +49,11 @@ def main() -> None:
         err_console.print("[red]error:[/red] the database refused a value (a number out of range "
                           f"or a character it cannot store): {refusal_reason(exc)}; change the "
                           "value",
+                          highlight=False)
+        sys.exit(2)
+    except OperationalError as exc:  # unreachable, refused, no such database (not a traceback)
+        err_console.print(f"[red]error:[/red] cannot use the database: {refusal_reason(exc)}; "
+                          "check INTERPSTUDIO_DATABASE_URL and that the database server is up",
                           highlight=False)
         sys.exit(2)
     except ValidationError as exc:

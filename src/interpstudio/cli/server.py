@@ -26,12 +26,14 @@ def serve(
     import uvicorn
 
     from interpstudio.api.app import create_app
+    from interpstudio.core.events import check_broker
     from interpstudio.core.logging import configure_logging, uvicorn_log_config
     from interpstudio.db.migrate import upgrade
     from interpstudio.jobs.pool import WorkerPool
 
     settings = load_settings(host=host, port=port, workers=workers)
     configure_logging(settings.log_level)
+    check_broker(settings.broker_url)  # one line naming the variable, not uvicorn's traceback
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     upgrade(settings.resolved_database_url)
     pool = WorkerPool(settings)
@@ -51,7 +53,9 @@ def worker() -> None:
     from interpstudio.db.migrate import upgrade
     from interpstudio.jobs.runner import worker_main
 
-    settings = load_settings()
+    # a worker binds nothing: the API's rule (off loopback, a key) is not its own; a GPU box
+    # sharing the API's env file (INTERPSTUDIO_HOST=0.0.0.0) was refused without the key
+    settings = load_settings(host="127.0.0.1")
     upgrade(settings.resolved_database_url)
     worker_main(settings)
 
