@@ -88,3 +88,42 @@ def test_a_config_given_for_a_lone_safetensors_is_not_shadowed_by_its_folders_ow
         "config.json", "model.safetensors", "tokenizer.json"]
     dest = copy_checkpoint(plan, tmp_path / "checkpoint")
     assert (dest / "config.json").read_bytes() == given.read_bytes()
+
+
+def test_a_folder_with_both_weight_formats_imports_the_one_a_hub_download_takes(
+        hub_client: TestClient, hub_settings: Settings, tiny_llama_dir: Path,
+        worker_thread, wait_model: Callable[..., dict]) -> None:
+    """A folder holding ``model.safetensors`` and ``pytorch_model.bin`` (the same weights twice,
+    as many hub repos ship them) was copied whole, both formats, while a hub download of that
+    repo takes the safetensors only: now the import takes the same and says why it left the
+    ``.bin`` and its index out."""
+    import torch
+    from safetensors.torch import load_file
+
+    from interpstudio.ml.hub_preflight import select_files
+
+    source = shutil.copytree(tiny_llama_dir, hub_settings.import_roots[0] / "both")
+    torch.save(load_file(source / "model.safetensors"), source / "pytorch_model.bin")
+    (source / "pytorch_model.bin.index.json").write_text(
+        '{"metadata": {}, "weight_map": {}}')  # as a sharded .bin checkpoint has
+    names = sorted(p.name for p in source.iterdir())
+    hub_chosen, _ = select_files([(name, 1, None, None) for name in names])
+    plan = plan_import(source)
+    assert sorted(name for _, name in plan.files) == sorted(f.path for f in hub_chosen)
+    why = "its .safetensors weights are imported instead, as a hub download takes them"
+    left_out = [f"pytorch_model.bin ({why})", f"pytorch_model.bin.index.json ({why})"]
+    assert plan.skipped == tuple(left_out)
+
+    created = hub_client.post(f"{API}/import", json={"path": str(source)})
+    assert created.status_code == 201, created.text
+    info = created.json()["info"]
+    assert info["import_skipped"] == left_out and info["import_skipped_count"] == 2
+    worker_thread(hub_settings)
+    ready = wait_model(created.json()["id"], "ready", "failed")
+    assert ready["status"] == "ready", ready["error_message"]
+    copied = sorted(p.name for p in (hub_settings.data_dir / ready["path"]).iterdir())
+    assert copied == sorted(p.name for p in tiny_llama_dir.iterdir())
+
+    (source / "model.safetensors").unlink()  # a folder of .bin weights only keeps them
+    assert "pytorch_model.bin" in [name for _, name in plan_import(source).files]
+    assert plan_import(source).skipped == ()

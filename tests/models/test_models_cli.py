@@ -72,8 +72,8 @@ def test_import_names_the_files_a_folder_import_leaves_out(tmp_path: Path, hub: 
     (source / "original").mkdir()
     (source / "original" / "consolidated.00.pth").write_bytes(b"weights of another format")
     queued = run_cli(tmp_path, hub, "import", str(source), "--enqueue")
-    assert ("left out 1 file not at the folder's top level or of other formats: "
-            "original/consolidated.00.pth") in queued.stderr
+    assert ("left out 1 file not at the folder's top level, of other formats or a second copy "
+            "of the weights: original/consolidated.00.pth") in queued.stderr
 
 
 @pytest.mark.slow  # five CLI processes, each importing torch (~1 min on 2 shared cores)

@@ -123,7 +123,8 @@ def _say_what_is_left_out(skipped: list[str], count: int) -> None:
     leaves out are named, never merged into the checkpoint unsaid."""
     shown = ", ".join(skipped[:8]) + (f" and {count - 8} more" if count > 8 else "")
     err_console.print(f"left out {count} file{'' if count == 1 else 's'} not at the folder's "
-                      f"top level or of other formats: {shown}", style="yellow")
+                      f"top level, of other formats or a second copy of the weights: {shown}",
+                      style="yellow")
 
 
 def _follow(settings: Any, factory: Any, job_id: int, as_json: bool, model_id: int) -> None:

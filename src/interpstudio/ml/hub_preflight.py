@@ -98,6 +98,18 @@ def validate_repo_id(repo_id: str) -> str:
     return cleaned
 
 
+def weight_suffix(top_level_names: Iterable[str]) -> str:
+    """The one weight format a checkpoint is taken in: ``.safetensors`` when its top level holds
+    any, else ``.bin``. A repo or folder holding both ships the same weights twice (transformers
+    loads the safetensors); the hub download and the local folder import both follow this."""
+    return ".safetensors" if any(n.endswith(".safetensors") for n in top_level_names) else ".bin"
+
+
+def weight_file_endings(suffix: str) -> tuple[str, str]:
+    """The names of a weight format's files: its shards and their index."""
+    return suffix, f"{suffix}.index.json"
+
+
 def select_files(siblings: list[tuple[str, int, str | None, str | None]]
                  ) -> tuple[list[RemoteFile], list[str]]:
     """Choose what to download from ``(path, size, lfs_sha256, git_sha1)`` rows.
@@ -106,16 +118,13 @@ def select_files(siblings: list[tuple[str, int, str | None, str | None]]
     plus top-level config / tokenizer / template files. Sub-folders (onnx/, original/, ...) and
     other formats are skipped and listed.
     """
-    top = [s for s in siblings if "/" not in s[0]]
-    has_safetensors = any(s[0].endswith(".safetensors") for s in top)
-    weight_suffix = ".safetensors" if has_safetensors else ".bin"
+    suffix = weight_suffix(s[0] for s in siblings if "/" not in s[0])
     chosen, skipped = [], []
     for path, size, sha256, git_sha1 in siblings:
-        is_weight = "/" not in path and path.endswith(weight_suffix)
-        is_index = "/" not in path and path.endswith(f"{weight_suffix}.index.json")
+        is_weight = "/" not in path and path.endswith(weight_file_endings(suffix))
         is_side = ("/" not in path and path.endswith(SIDE_FILE_SUFFIXES)
                    and not path.endswith(tuple(f"{s}.index.json" for s in WEIGHT_SUFFIXES)))
-        if (is_weight or is_index or is_side) and path not in SKIPPED_SIDE_FILES:
+        if (is_weight or is_side) and path not in SKIPPED_SIDE_FILES:
             chosen.append(RemoteFile(path, size, sha256, None if sha256 else git_sha1))
         else:
             skipped.append(path)

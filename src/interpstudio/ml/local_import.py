@@ -14,7 +14,9 @@ A checkpoint folder is read from its top level only, as transformers reads one: 
 subfolders (``original/``, ``onnx/``, a second checkpoint) are never merged into it, since two
 files of one name would shadow each other in the flat copy. What a folder plan leaves out is listed
 (``ImportPlan.skipped``, like the hub preflight's ``skipped_files``) for the model's record and the
-job's result; a folder whose only config.json lies in a subfolder is refused naming that subfolder
+job's result; of a folder holding both ``.safetensors`` and ``.bin`` weights only one format is
+taken, by the hub download's rule (``hub_preflight.weight_suffix``), the other listed with why;
+a folder whose only config.json lies in a subfolder is refused naming that subfolder
 (``MissingConfig``), and a single ``.safetensors`` imported with another ``config.json`` takes
 that one, never its folder's own of the same name.
 ``copy_checkpoint`` copies a folder / single-file plan into a destination folder (a temporary
@@ -40,9 +42,10 @@ from pathlib import Path
 from interpstudio.core.errors import InvalidInput, JobCancelled, NotFound
 from interpstudio.ml.gguf_check import check_gguf
 from interpstudio.ml.hub_errors import MissingConfig, NoWeightFiles
+from interpstudio.ml.hub_preflight import WEIGHT_SUFFIXES, weight_file_endings, weight_suffix
 
 CHECKPOINT_SUFFIXES = (".json", ".safetensors", ".bin", ".model", ".txt", ".tiktoken", ".jinja")
-WEIGHT_SUFFIXES = (".safetensors", ".bin")
+_ALL_WEIGHT_ENDINGS = tuple(end for s in WEIGHT_SUFFIXES for end in weight_file_endings(s))
 COPY_BLOCK = 8 * 1024 * 1024
 MAX_HEADER_BYTES = 100 * 1024 * 1024
 
@@ -187,13 +190,20 @@ def _plan_folder(folder: Path) -> ImportPlan:
     weights = [p for p in files if p.name.endswith(WEIGHT_SUFFIXES)]
     if not weights:
         raise NoWeightFiles(str(folder), names + below)
-    for weight in weights:
+    # one weight format, as the hub download takes it (a folder holding both holds the same
+    # weights twice, and the copy and the fingerprint would count them twice)
+    suffix = weight_suffix(names)
+    not_taken = [p for p in files if p.name.endswith(_ALL_WEIGHT_ENDINGS)
+                 and not p.name.endswith(weight_file_endings(suffix))]
+    files = [p for p in files if p not in not_taken]
+    for weight in files:
         if weight.suffix == ".safetensors":
             check_safetensors(weight)
+    why = f"its {suffix} weights are imported instead, as a hub download takes them"
     others = sorted(p.name for p in folder.iterdir()
                     if p.is_file() and not p.name.startswith(".") and p.name not in names)
     return ImportPlan("folder", folder, tuple((p, p.name) for p in files),
-                      skipped=(*others, *below))
+                      skipped=(*(f"{p.name} ({why})" for p in not_taken), *others, *below))
 
 
 def _files_in_subfolders(folder: Path) -> list[str]:

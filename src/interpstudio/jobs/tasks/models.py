@@ -159,8 +159,9 @@ def run_model_import(ctx: JobContext) -> dict[str, Any]:
             convert_gguf_to_safetensors(
                 source, dest, progress=lambda done, total: ctx.progress(done=done, total=total))
         else:
-            left_out = (f"left out {len(plan.skipped)} file(s) not at the folder's top level "
-                        "or of other formats" if plan.skipped else None)
+            left_out = (f"left out {len(plan.skipped)} file(s) not at the folder's top level, "
+                        "of other formats or a second copy of the weights" if plan.skipped
+                        else None)
             ctx.progress(stage="copy", done=0, total=plan.total_bytes, unit="bytes",
                          message=left_out)
             copy_checkpoint(plan, dest, should_stop=ctx.should_stop,
