@@ -1,4 +1,5 @@
 import { screen } from "@testing-library/react";
+import userEvent from "@testing-library/user-event";
 import { renderWithProviders } from "@/test/render";
 import { makeModel, makeModelJob } from "../lib/model-factory";
 import { formatCosine, ModelCard } from "./model-card";
@@ -32,6 +33,37 @@ describe("ModelCard", () => {
     expect(screen.getByText("0.999100 / 0.999500")).toBeInTheDocument();
     expect(screen.queryByRole("progressbar")).toBeNull();
     expect(screen.getByRole("button", { name: "Architecture" })).toBeInTheDocument();
+  });
+
+  it("test_a_folder_import_says_which_files_it_left_out", async () => {
+    const short = makeModel({ status: "ready", job: makeModelJob({ state: "succeeded" }),
+      info: { import_skipped: ["README.md", "original/model.pth"], import_skipped_count: 2 } });
+    const { unmount } = renderWithProviders(<ModelCard model={short} />);
+    expect(screen.getByTestId("import-skipped")).toHaveTextContent(
+      "2 files left out: README.md, original/model.pth");
+    unmount();
+
+    const names = ["pytorch_model.bin (its .safetensors weights are imported instead)",
+      ...Array.from({ length: 99 }, (_, i) => `onnx/part-${i}.onnx`)];
+    const long = makeModel({ status: "ready", job: makeModelJob({ state: "succeeded" }),
+      info: { import_skipped: names, import_skipped_count: 140 } });
+    renderWithProviders(<ModelCard model={long} />);
+    const box = screen.getByTestId("import-skipped");
+    expect(box.tagName).toBe("DETAILS");
+    expect(box).not.toHaveAttribute("open");  // collapsed: one line until asked
+    expect(box.querySelector("summary")).toHaveTextContent(
+      "140 files left out: pytorch_model.bin (its .safetensors weights are imported instead), "
+      + "onnx/part-0.onnx, onnx/part-1.onnx, …");
+    await userEvent.click(screen.getByText(/140 files left out/));
+    expect(box).toHaveAttribute("open");
+    expect(screen.getByText("onnx/part-98.onnx")).toBeVisible();
+    expect(box).toHaveTextContent("and 40 more, not listed");
+  });
+
+  it("test_a_model_that_left_nothing_out_says_nothing_of_it", () => {
+    renderWithProviders(<ModelCard model={makeModel({ info: { import_skipped: [],
+      import_skipped_count: 0 } })} />);
+    expect(screen.queryByTestId("import-skipped")).toBeNull();
   });
 
   it("test_paused_gated_model_offers_resume_with_a_token_field", () => {

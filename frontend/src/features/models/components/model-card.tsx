@@ -1,8 +1,8 @@
 /**
  * ModelCard: one model — name (renamable), status, source and identity, live progress while its
  * job runs, precision requested/used with the reason, parameters, layers, width, vocab, disk,
- * the fidelity badge, drift vs fp32 per measured precision, actions, and (when ready) the
- * architecture viewer. Not responsible for fetching the list.
+ * the fidelity badge, drift vs fp32 per measured precision, the files a folder import left out,
+ * actions, and (when ready) the architecture viewer. Not responsible for fetching the list.
  */
 import { useState } from "react";
 import { Badge } from "@/components/ui/badge";
@@ -13,6 +13,7 @@ import { useRenameModel } from "../api/update-model";
 import { isWorking, statusTone } from "../lib/model-status";
 import type { Model } from "../types";
 import { FidelityBadge } from "./fidelity-badge";
+import { ImportSkipped } from "./import-skipped";
 import { ModelActions } from "./model-actions";
 import { ModelArchitectureViewer } from "./model-architecture-viewer";
 import { ModelProgress } from "./model-progress";
@@ -123,6 +124,7 @@ export function ModelCard({ model }: { model: Model }) {
       {model.precision_reason && (
         <div className="model-card__reason">precision: {model.precision_reason}</div>
       )}
+      <ImportSkipped info={model.info} />
       <div className="model-card__actions">
         <ModelActions model={model} />
         {model.status === "ready" && (
