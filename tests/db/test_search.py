@@ -7,6 +7,8 @@ import pytest
 from sqlalchemy.orm import Session
 
 from interpstudio.db.repositories import datasets, extractions, models
+from interpstudio.services import extractions as extraction_service
+from interpstudio.services import models as model_service
 
 NAMES = ["plain run", "50% done", "under_score", "back\\slash", "slash/ed"]
 
@@ -36,8 +38,11 @@ def test_search_matches_wildcard_characters_literally(rows: Session, search: str
                                                       expected: list[str]) -> None:
     """Found by a tester: ``?q=%`` and ``?q=_`` matched every extraction and model (the text
     went into LIKE unescaped)."""
-    found, total = extractions.list_extractions(rows, search=search)
+    found, total = extraction_service.list_extractions(
+        session=rows, statuses=[], model_id=None, tokenization_id=None, search=search, limit=50,
+        offset=0)
     assert sorted(e.name for e in found) == sorted(expected) and total == len(expected)
-    found_models, total = models.list_models(rows, search=search)
+    found_models, total = model_service.list_models(session=rows, statuses=None, search=search,
+                                                    limit=50, offset=0)
     assert sorted(m.name for m in found_models) == sorted(expected)
     assert total == len(expected)

@@ -132,3 +132,28 @@ def test_extract_cli_shows_a_precision_fallback(world: ExtractionWorld) -> None:
                      str(tokenization_id), "--device", "cpu", "--dry-run", env=env_budget)
     assert result.returncode == 0, result.stderr
     assert "asked fp32" in result.stderr, result.stderr
+
+
+def test_export_cli_writes_the_dataset_and_warns_when_rows_are_not_consecutive(
+        world: ExtractionWorld) -> None:
+    """The CLI had no SAELens export, and an export of a ``last`` store said nothing of its
+    rows being one token per sequence rather than text."""
+    tokenization_id = world.tokenization()
+    made = run_cli(world, "extract", "--model", str(world.model_id), "--tokenization",
+                   str(tokenization_id), "--hooks", "blocks.0.resid_post", "--positions", "last",
+                   "--device", "cpu", "--json")
+    assert made.returncode == 0, made.stderr
+    extraction_id = json.loads(made.stdout)["id"]
+    done = run_cli(world, "export", str(extraction_id), "--json")
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["context_size"] == 1 and result["rows"] == 5
+    warning = ("rows are not consecutive tokens: the store keeps only the last token of each "
+               "sequence (positions 'last'), so each dataset row holds one sequence's last "
+               "token, with none of the text before it")
+    assert result["warnings"] == [warning]
+    assert f"warning: {warning}" in " ".join(done.stderr.split())  # Rich wraps at 80 columns
+    human = run_cli(world, "export", str(extraction_id), "--context-size", "2")
+    assert human.returncode == 0, human.stderr
+    assert "wrote 2 rows of 2 tokens" in human.stdout and "replaced the earlier" in human.stdout
+    assert "the last tokens of 2 different sequences" in " ".join(human.stderr.split())

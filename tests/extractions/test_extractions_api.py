@@ -184,7 +184,7 @@ def test_export_refuses_unfinished_runs_and_failed_requests_keep_the_previous_ex
     export = f"{API}/{extraction_id}/export"
     good = api.post(export, json={"context_size": 8})
     assert good.status_code == 200, good.text
-    assert good.json()["replaced"] is False
+    assert good.json()["replaced"] is False and good.json()["warnings"] == []
     folder = world.settings.data_dir / good.json()["path"]
 
     def previous_export_intact() -> bool:
@@ -221,6 +221,23 @@ def test_export_refuses_unfinished_runs_and_failed_requests_keep_the_previous_ex
     # a second export replaces the first, and says so (found by a tester: silently)
     again = api.post(export, json={"context_size": 4})
     assert again.status_code == 200 and again.json()["replaced"] is True
+
+
+def test_an_export_of_every_kth_token_says_its_rows_are_not_consecutive(
+    api: TestClient, world: ExtractionWorld, worker_thread: Callable[[Settings], Any]
+) -> None:
+    """An ``every_k`` store's rows were exported as SAELens contexts of consecutive text."""
+    created = api.post(API, json=body(world, world.tokenization(), positions="every_k",
+                                      every_k=2))
+    assert created.status_code == 201, created.text
+    worker_thread(world.settings)
+    assert finished(api, created.json()["id"])["status"] == "complete"
+    exported = api.post(f"{API}/{created.json()['id']}/export", json={"context_size": 3})
+    assert exported.status_code == 200, exported.text
+    assert exported.json()["warnings"] == [
+        "rows are not consecutive tokens: the store keeps one token in 2 of each sequence "
+        "(positions 'every_k', k=2: positions 1, 3, 5, ...), so a dataset row of 3 holds tokens "
+        "2 apart, which SAELens will treat as consecutive text"]
 
 
 def test_the_job_of_an_extraction_is_deleted_with_it_not_alone(

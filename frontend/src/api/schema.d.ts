@@ -819,6 +819,11 @@ export interface components {
             tokens_dropped: number;
             /** Tokens Exported */
             tokens_exported: number;
+            /**
+             * Warnings
+             * @description what SAELens would take wrongly: a store extracted under positions 'last', 'every_k' or 'exclude_bos' does not hold consecutive tokens, and each says what its rows are instead
+             */
+            warnings?: string[];
         };
         /**
          * ExtractionCreate

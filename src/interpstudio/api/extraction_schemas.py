@@ -155,6 +155,11 @@ class ExportRead(BaseModel):
     tokens_dropped: int
     dtype: str
     replaced: bool = Field(description="an earlier export at this path was replaced by this one")
+    warnings: list[str] = Field(
+        default_factory=list,
+        description="what SAELens would take wrongly: a store extracted under positions 'last', "
+                    "'every_k' or 'exclude_bos' does not hold consecutive tokens, and each says "
+                    "what its rows are instead")
 
 
 def load_extraction(session: SessionDep,

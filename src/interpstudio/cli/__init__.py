@@ -24,7 +24,7 @@ import typer
 from pydantic import ValidationError
 from sqlalchemy.exc import DataError, OperationalError
 
-from interpstudio.cli import datasets, extract, jobs, models, server
+from interpstudio.cli import datasets, export, extract, jobs, models, server
 from interpstudio.cli.common import err_console
 from interpstudio.core.errors import AppError
 from interpstudio.db.session import refusal_reason
@@ -32,7 +32,7 @@ from interpstudio.db.session import refusal_reason
 app = typer.Typer(help="Interp Studio: models, datasets and activations for interpretability.",
                   no_args_is_help=True, pretty_exceptions_enable=False)
 app.registered_commands += (server.app.registered_commands + jobs.selftest_app.registered_commands
-                            + extract.app.registered_commands)
+                            + extract.app.registered_commands + export.app.registered_commands)
 app.add_typer(server.db_app, name="db")
 app.add_typer(jobs.app, name="jobs")
 app.add_typer(models.app, name="models", help="Download, import and inspect models.")

@@ -14,6 +14,14 @@ sequence. A store with pad positions removed has ragged sequences; pass ``contex
 token stream is packed into rows of that many tokens (the last ``rows % context_size`` tokens are
 dropped and reported). Arrow has no bfloat16, so bfloat16 stores export as float32 (exact).
 
+SAELens takes a dataset row for ``context_size`` consecutive tokens of text. A store extracted
+under another position policy than ``all`` (its manifest's ``spec["positions"]``) does not hold
+them: ``last`` keeps one token per sequence (the default context size is then 1, and a larger
+one puts the last tokens of unrelated sequences side by side), ``every_k`` keeps tokens ``k``
+apart, ``exclude_bos`` leaves out each sequence's first token. Such a store is still exported
+(its rows are fine for training an SAE, which shuffles tokens), and ``SaelensExport.warnings``
+says what its rows are instead, for the caller to show.
+
 Built with public ``datasets`` calls only: blocks of rows become small datasets written to a temp
 folder, then ``concatenate_datasets`` (memory-mapped) + ``save_to_disk`` into a temp name renamed to
 ``out_dir``. Memory stays flat (one block); disk needs about twice the export for a moment.
@@ -99,6 +107,8 @@ class SaelensExport:
     tokens_exported: int
     tokens_dropped: int  # tail of the token stream that did not fill a row
     dtype: str
+    # what a SAELens reader would take wrongly: rows that are not consecutive tokens
+    warnings: tuple[str, ...] = ()
 
 
 def export_saelens(
@@ -185,7 +195,33 @@ def export_saelens(
         tokens_exported=total_rows * ctx,
         tokens_dropped=len(acts.tokens) - total_rows * ctx,
         dtype=out_dtype,
+        warnings=positions_warnings(acts.spec.get("positions"), ctx),
     )
+
+
+def positions_warnings(positions: dict[str, Any] | str | None, context_size: int
+                       ) -> tuple[str, ...]:
+    """What the rows of a store extracted under ``positions`` (its spec's position policy) are,
+    when they are not the consecutive tokens a SAELens dataset row of ``context_size`` stands
+    for; nothing for ``all`` (or a store from before policies, which kept every token)."""
+    policy = {"mode": positions} if isinstance(positions, str) else dict(positions or {})
+    mode, k = policy.get("mode", "all"), int(policy.get("k") or 1)
+    if mode == "last":
+        held = ("one sequence's last token, with none of the text before it" if context_size == 1
+                else f"the last tokens of {context_size} different sequences, which SAELens will "
+                     "treat as consecutive text")
+        return ("rows are not consecutive tokens: the store keeps only the last token of each "
+                f"sequence (positions 'last'), so each dataset row holds {held}",)
+    if mode == "every_k" and k > 1:
+        return (f"rows are not consecutive tokens: the store keeps one token in {k} of each "
+                f"sequence (positions 'every_k', k={k}: positions {k - 1}, {2 * k - 1}, "
+                f"{3 * k - 1}, ...), so a dataset row of {context_size} holds tokens {k} apart, "
+                "which SAELens will treat as consecutive text",)
+    if mode == "exclude_bos":
+        return ("each sequence's first token is not stored (positions 'exclude_bos'), so a "
+                "dataset row starts at its sequence's second token, and a row packed across "
+                "sequences (context_size) skips each next sequence's first token",)
+    return ()
 
 
 def _hook_list(hook_names: str | Sequence[str] | None, acts: Activations) -> list[str]:

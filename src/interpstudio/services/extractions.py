@@ -30,6 +30,7 @@ from interpstudio.core.paths import DataPaths, ensure_within
 from interpstudio.core.settings import Settings
 from interpstudio.db.models import ACTIVE_STATES, Extraction, Job, Model, Tokenization
 from interpstudio.db.repositories import extractions as repo
+from interpstudio.db.repositories.shown_status import list_by_shown_status
 from interpstudio.ml.extract_plan import EmptyExtraction
 from interpstudio.ml.hook_points import expand_hook_points
 from interpstudio.ml.store import APP_STORE_DIR, config_hash
@@ -75,10 +76,14 @@ def extraction_job(*, session: Session, row: Extraction) -> Job | None:
         return None
 
 
+# an extraction stored with one of these statuses is shown with it, whatever its job says
+SETTLED_EXTRACTION_STATUSES = ("complete",)
+
+
 def effective_status(row: Extraction, job: Job | None) -> str:
     """The row's status, corrected by its job where the task could not write it (queued and
     cancelled before it ran, or a killed worker)."""
-    if job is None or row.status in ("complete",):
+    if job is None or row.status in SETTLED_EXTRACTION_STATUSES:
         return row.status
     if job.state == "queued":
         return "queued"
@@ -91,9 +96,13 @@ def list_extractions(
     *, session: Session, statuses: list[str], model_id: int | None, tokenization_id: int | None,
     search: str | None, limit: int, offset: int,
 ) -> tuple[list[Extraction], int]:
-    return repo.list_extractions(session, statuses=statuses, model_id=model_id,
-                                 tokenization_id=tokenization_id, search=search, limit=limit,
-                                 offset=offset)
+    """Newest first. ``statuses`` filters on the status a row is shown with
+    (``effective_status``: a killed worker leaves ``running`` stored, shown ``interrupted``),
+    by the rule the models list follows too (``db/repositories/shown_status.py``)."""
+    query = repo.list_query(model_id=model_id, tokenization_id=tokenization_id, search=search)
+    return list_by_shown_status(session, query, Extraction, statuses=statuses,
+                                settled=SETTLED_EXTRACTION_STATUSES, shown=effective_status,
+                                limit=limit, offset=offset)
 
 
 def extraction_dir(paths: DataPaths, row: Extraction) -> Path:
@@ -386,5 +395,5 @@ def export_extraction(*, paths: DataPaths, row: Extraction, hook_names: list[str
               "hook_names": done.hook_names,
               "context_size": done.context_size, "rows": done.rows,
               "tokens_exported": done.tokens_exported, "tokens_dropped": done.tokens_dropped,
-              "dtype": done.dtype, "replaced": replaced}
+              "dtype": done.dtype, "replaced": replaced, "warnings": list(done.warnings)}
     return result

@@ -21,6 +21,7 @@ from interpstudio.core.errors import InvalidInput, JobNotFound
 from interpstudio.core.paths import DataPaths, ensure_within
 from interpstudio.db.models import ACTIVE_STATES, Job, Model
 from interpstudio.db.repositories import models as repo
+from interpstudio.db.repositories.shown_status import list_by_shown_status
 from interpstudio.services import jobs as job_service
 from interpstudio.services.model_errors import (
     ModelBusy,
@@ -79,14 +80,11 @@ def list_models(*, session: Session, statuses: list[str] | None, search: str | N
     """Newest first. ``statuses`` filters on the status a model is shown with
     (``effective_status``), not the stored one, which a killed worker or a pause landing before
     its task wrote the row leaves behind (``importing`` shown ``interrupted``). Candidates are
-    read with their jobs and judged by that rule, then paged here: a settled row that is not
-    asked for is never read, and the rows not settled are the few under way or cut short."""
-    if not statuses:
-        return repo.list_models(session, search=search, limit=limit, offset=offset)
-    candidates = repo.list_with_jobs(session, stored=statuses,
-                                     unless_settled=SETTLED_MODEL_STATUSES, search=search)
-    shown = [model for model, job in candidates if effective_status(model, job) in statuses]
-    return shown[offset:offset + limit], len(shown)
+    read with their jobs and judged by that rule (``db/repositories/shown_status.py``, shared
+    with the extractions list)."""
+    return list_by_shown_status(session, repo.list_query(search=search), Model,
+                                statuses=statuses or (), settled=SETTLED_MODEL_STATUSES,
+                                shown=effective_status, limit=limit, offset=offset)
 
 
 def rename_model(*, session: Session, model_id: int, name: str) -> Model:

@@ -8,10 +8,9 @@ This module is NOT responsible for the rules of what may be created, run or dele
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import Select, or_, select
 from sqlalchemy.orm import Session
 
 from interpstudio.db.base import utcnow
@@ -31,20 +30,10 @@ def get(session: Session, extraction_id: int) -> Extraction | None:
     return session.get(Extraction, extraction_id, populate_existing=True)
 
 
-def list_extractions(
-    session: Session,
-    *,
-    statuses: Sequence[str] = (),
-    model_id: int | None = None,
-    tokenization_id: int | None = None,
-    search: str | None = None,
-    limit: int = 50,
-    offset: int = 0,
-) -> tuple[list[Extraction], int]:
-    """Newest first, with the total count of the filtered set."""
+def list_query(*, model_id: int | None = None, tokenization_id: int | None = None,
+               search: str | None = None) -> Select[Any]:
+    """The extractions a list shows (its status filter: ``shown_status.list_by_shown_status``)."""
     query = select(Extraction)
-    if statuses:
-        query = query.where(Extraction.status.in_(statuses))
     if model_id is not None:
         query = query.where(Extraction.model_id == model_id)
     if tokenization_id is not None:
@@ -52,9 +41,7 @@ def list_extractions(
     if search:  # literal text: % and _ escaped (autoescape), not LIKE wildcards
         query = query.where(or_(Extraction.name.icontains(search, autoescape=True),
                                 Extraction.config_hash.icontains(search, autoescape=True)))
-    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    rows = session.scalars(query.order_by(Extraction.id.desc()).limit(limit).offset(offset)).all()
-    return list(rows), int(total)
+    return query
 
 
 def underway_with_config(session: Session, config_hash: str,

@@ -8,14 +8,13 @@ or for files on disk.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Select, delete, func, or_, select
+from sqlalchemy import Select, delete, or_, select
 from sqlalchemy.orm import Session
 
 from interpstudio.db.base import utcnow
-from interpstudio.db.models import Extraction, Job, Model, Tokenization
+from interpstudio.db.models import Extraction, Model, Tokenization
 from interpstudio.db.repositories.rows import update as update  # the shared write
 from interpstudio.db.session import insert_if_absent
 
@@ -44,23 +43,9 @@ def _search(query: Select[Any], search: str | None) -> Select[Any]:
     return query
 
 
-def list_models(session: Session, *, search: str | None = None, limit: int = 50,
-                offset: int = 0) -> tuple[list[Model], int]:
-    query = _search(select(Model), search)
-    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    items = session.scalars(query.order_by(Model.id.desc()).limit(limit).offset(offset)).all()
-    return list(items), int(total)
-
-
-def list_with_jobs(session: Session, *, stored: Sequence[str], unless_settled: Sequence[str],
-                   search: str | None = None) -> list[tuple[Model, Job | None]]:
-    """Every model, newest first, with its job (None when it has none or it is gone), whose
-    stored status is in ``stored`` or not in ``unless_settled`` (the service's candidates for a
-    status filter: a row not settled may be shown with its job's state)."""
-    query = _search(select(Model, Job).outerjoin(Job, Job.id == Model.job_id), search)
-    query = query.where(or_(Model.status.in_(list(stored)),
-                            Model.status.not_in(list(unless_settled))))
-    return [(model, job) for model, job in session.execute(query.order_by(Model.id.desc()))]
+def list_query(*, search: str | None = None) -> Select[Any]:
+    """The models a list shows (its status filter: ``shown_status.list_by_shown_status``)."""
+    return _search(select(Model), search)
 
 
 def merge_info(session: Session, model: Model, **facts: Any) -> Model:

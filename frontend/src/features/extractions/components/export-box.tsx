@@ -1,7 +1,9 @@
 /**
  * "Export for SAELens" on a complete extraction's results page, with the optional context size
  * (tokens per dataset row): a truncate-mode store holds sequences of different lengths, which the
- * server refuses (422) until a context size is given; its message shows beside the field.
+ * server refuses (422) until a context size is given; its message shows beside the field. The
+ * server's warnings (a store of `last` / `every_k` / `exclude_bos` positions does not hold the
+ * consecutive tokens SAELens takes a row for) show under the result.
  * Not responsible for the export itself (the server's `ml/export.py`).
  */
 import { useState } from "react";
@@ -39,6 +41,11 @@ export function ExportBox({ id }: { id: number }) {
           {exporter.data.replaced && "; it replaced the earlier export there"}
         </span>
       )}
+      {exporter.data?.warnings?.map((warning) => (
+        <p key={warning} className="export-warning" role="status" data-testid="export-warning">
+          Warning: {warning}
+        </p>
+      ))}
       {exporter.error && <ErrorMessage error={exporter.error} title="Export:" />}
     </div>
   );

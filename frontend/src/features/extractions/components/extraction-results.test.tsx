@@ -80,6 +80,24 @@ describe("extraction results", () => {
     fetchSpy.mockRestore();
   });
 
+  it("test_export_shows_the_servers_warning_that_rows_are_not_consecutive_tokens", async () => {
+    const warning = "rows are not consecutive tokens: the store keeps one token in 4 of each "
+      + "sequence (positions 'every_k', k=4: positions 3, 7, 11, ...), so a dataset row of 8 "
+      + "holds tokens 4 apart, which SAELens will treat as consecutive text";
+    const fetchSpy = vi.spyOn(globalThis, "fetch").mockImplementation(async () =>
+      new Response(JSON.stringify({ path: "extractions/7/saelens",
+        abs_path: "/data/extractions/7/saelens", rows: 12, context_size: 8, dtype: "float16",
+        hook_names: ["blocks.0.resid_post"], tokens_exported: 96, tokens_dropped: 0,
+        replaced: false, warnings: [warning] }),
+      { status: 200, headers: { "Content-Type": "application/json" } }));
+    renderWithProviders(<ExtractionResults extraction={complete()} />,
+      { queryClient: seededClient() });
+    await userEvent.click(screen.getByRole("button", { name: "Export for SAELens" }));
+    expect(await screen.findByTestId("export-result")).toHaveTextContent("12 rows of 8 tokens");
+    expect(screen.getByTestId("export-warning")).toHaveTextContent(`Warning: ${warning}`);
+    fetchSpy.mockRestore();
+  });
+
   it("test_a_complete_extraction_says_how_to_open_its_store_from_python", async () => {
     const user = userEvent.setup();
     const extraction = complete({ store_abs_path: "/data/extractions/7/store" });

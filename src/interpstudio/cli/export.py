@@ -1,0 +1,59 @@
+"""``interpstudio export EXTRACTION``: a complete extraction's store written as a SAELens
+cached-activations dataset (``extractions/<id>/saelens``, replacing an earlier export), as
+``POST /extractions/{id}/export`` does. Says where it went and how to load it, and prints the
+export's warnings: a store of ``last`` / ``every_k`` / ``exclude_bos`` positions does not hold
+the consecutive tokens SAELens takes a dataset row for.
+
+This module is NOT responsible for the export (``services/extractions.py``, ``ml/export.py``).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+import typer
+
+from interpstudio.cli.common import (
+    JsonOption,
+    console,
+    err_console,
+    load_settings,
+    print_json,
+    session_scope,
+)
+
+app = typer.Typer(no_args_is_help=True)
+
+
+@app.command("export")
+def export(
+    extraction_id: Annotated[int, typer.Argument(help="The extraction's id.", min=1)],
+    context_size: Annotated[int | None, typer.Option(
+        min=1, help="Tokens per dataset row. Default: the stored sequences' common length "
+                    "(a store whose sequences differ needs one).")] = None,
+    hooks: Annotated[list[str] | None, typer.Option(
+        "--hooks", help="Stored hook points to export (repeatable). Default: all.")] = None,
+    dtype: Annotated[Literal["float16", "float32"] | None, typer.Option(
+        help="Default: the store's (float32 for bfloat16).")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Export a complete extraction for SAELens (HF datasets, load_from_disk)."""
+    from interpstudio.core.paths import DataPaths
+    from interpstudio.services import extractions as service
+
+    settings = load_settings()
+    with session_scope(settings) as session:
+        row = service.get_extraction(session=session, extraction_id=extraction_id)
+        done = service.export_extraction(paths=DataPaths(settings.data_dir), row=row,
+                                         hook_names=hooks, context_size=context_size,
+                                         dtype=dtype)
+    for warning in done["warnings"]:
+        err_console.print(f"warning: {warning}", style="yellow", highlight=False, soft_wrap=True)
+    if as_json:
+        print_json(done)
+        return
+    replaced = " (it replaced the earlier export there)" if done["replaced"] else ""
+    console.print(f"wrote {done['rows']:,} rows of {done['context_size']:,} tokens "
+                  f"({done['dtype']}){replaced}; load with datasets.load_from_disk:",
+                  highlight=False)
+    console.print(done["abs_path"], soft_wrap=True, highlight=False)
