@@ -91,6 +91,22 @@ def test_bos_is_the_tokenizers_where_it_differs_from_the_model_configs(tmp_path:
     assert stats["hooks"]["blocks.0.resid_post"]["groups"]["bos"]["count"] == 4
 
 
+def test_preflight_says_when_bos_excluded_would_keep_every_first_position(
+    tmp_path: Path,
+) -> None:
+    """A tester on SmolLM2-Instruct (its tokenizer adds no BOS): 'BOS excluded' kept all 12
+    first positions, the attention sink they meant to leave out, and nothing said so."""
+    model = tiny_causal_lm("llama")
+    without = write_tokenization(tmp_path / "no-bos", [[5, 6, 7], [8, 9]])
+    report = preflight(model, without, "blocks.0.resid_post", out_dir=tmp_path / "s",
+                       positions="exclude_bos", calibrate=False, measure_disk=False)
+    assert report.plan["rows"] == 5
+    assert report.notes and "keeps every position, the first one included" in report.notes[0]
+    with_bos = write_tokenization(tmp_path / "bos", [[1, 6, 7], [1, 9]])
+    assert preflight(model, with_bos, "blocks.0.resid_post", out_dir=tmp_path / "s",
+                     positions="exclude_bos", calibrate=False, measure_disk=False).notes == []
+
+
 def test_tokenized_must_be_a_tokenization(tmp_path: Path) -> None:
     with pytest.raises(InvalidInput, match="must be a tokenization's folder"):
         run(tiny_causal_lm("llama"), [[1, 2, 3]], tmp_path / "s")  # type: ignore[arg-type]

@@ -1614,6 +1614,11 @@ export interface components {
             model: {
                 [key: string]: unknown;
             };
+            /**
+             * Notes
+             * @description What the plan does that a user may not expect.
+             */
+            notes?: string[];
             /** Plan */
             plan: {
                 [key: string]: number;

@@ -60,6 +60,8 @@ class PreflightRead(BaseModel):
     disk_write_bytes_per_s: float | None
     projected: ProjectedRead
     model: dict[str, Any] = Field(description="precision requested / used, resident bytes, device")
+    notes: list[str] = Field(default_factory=list,
+                             description="What the plan does that a user may not expect.")
 
 
 class ExtractionRead(BaseModel):

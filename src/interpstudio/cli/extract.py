@@ -162,6 +162,8 @@ def print_preflight(report: dict[str, Any]) -> None:
         table.add_row("disk write", f"{report['disk_write_bytes_per_s'] / 1e6:,.0f} MB/s")
     table.add_row("projected", f"{_seconds(projected['total_s'])}, bound: {projected['bound']}")
     err_console.print(table)
+    for note in report.get("notes") or []:
+        err_console.print(f"[yellow]note:[/yellow] {note}", soft_wrap=True)
 
 
 def print_how_to_open(settings: Settings, extraction: dict[str, Any]) -> None:

@@ -35,7 +35,7 @@ import os
 import shutil
 import time
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -92,6 +92,7 @@ class PreflightReport:
     calibration: dict[str, Any] | None  # tokens, seconds, tokens_per_s, batch_size, device
     disk_write_bytes_per_s: float | None
     projected: dict[str, Any]  # compute_s, disk_s, total_s, bound
+    notes: list[str] = field(default_factory=list)  # what the user may not expect (``plan_notes``)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -159,6 +160,18 @@ def measure_disk_write_rate(
     return blocks * block.size / max(elapsed, 1e-9)
 
 
+def plan_notes(plan: ExtractionPlan) -> list[str]:
+    """What a researcher may not expect of the plan: "BOS excluded" over sequences none of which
+    starts with the BOS token (a tokenizer that adds none, e.g. SmolLM2-Instruct) keeps every
+    first position, the attention sink they meant to leave out."""
+    policy = plan.policy
+    if policy.mode == "exclude_bos" and plan.n_tokens and plan.n_rows == plan.n_tokens:
+        return [f"no sequence starts with the BOS token (id {policy.bos_token_id}; this "
+                "tokenization adds none), so 'BOS excluded' keeps every position, the first one "
+                "included"]
+    return []
+
+
 def check_free_disk(report: PreflightReport, path: str | os.PathLike[str]) -> None:
     """Raise ``NotEnoughDisk`` (needed vs free) unless the store fits."""
     if not report.disk_ok:
@@ -222,6 +235,7 @@ def preflight(
         calibration=calibration, disk_write_bytes_per_s=rate,
         projected={"compute_s": compute_s, "disk_s": disk_s, "finish_s": finish_s,
                    "total_s": total_s, "bound": bound},
+        notes=plan_notes(plan),
     )
 
 

@@ -139,5 +139,20 @@ describe("extraction results", () => {
       shards: 1, widths: { "blocks.0.resid_post": 8 } } as unknown as ExtractionPreflight;
     renderWithProviders(<PreflightPanel report={report} />);
     expect(screen.getByTestId("preflight-bytes")).toHaveTextContent("(4,110,336 bytes exactly)");
+    expect(screen.queryByTestId("preflight-note")).toBeNull();
+  });
+
+  it("test_the_preflight_shows_the_servers_notes", () => {
+    const note = "no sequence starts with the BOS token (id 1; this tokenization adds none), so "
+      + "'BOS excluded' keeps every position, the first one included";
+    const report = { bytes: { shard_files: 4096, stats_estimate: 100 }, calibration: null,
+      disk_ok: true, disk_write_bytes_per_s: null, dtype: "float16", free_disk_bytes: 10 ** 10,
+      hook_points: ["blocks.0.resid_post"], memory: { model: 1000, ram_needed: 2000,
+        vram_needed: null }, model: { precision_used: "fp32" },
+      plan: { tokens: 100, rows: 100, sequences: 2, batches: 1 }, notes: [note],
+      projected: { bound: "compute", compute_s: 1, disk_s: 0.1, total_s: 1 }, shard_rows: 100,
+      shards: 1, widths: { "blocks.0.resid_post": 8 } } as unknown as ExtractionPreflight;
+    renderWithProviders(<PreflightPanel report={report} />);
+    expect(screen.getByTestId("preflight-note")).toHaveTextContent(note);
   });
 });

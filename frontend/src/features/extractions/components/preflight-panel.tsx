@@ -1,6 +1,7 @@
 /**
  * The preflight shown before the user confirms: exact bytes, free disk, RAM/VRAM, the calibrated
- * speed, the projected time and which bound dominates. Not responsible for running it.
+ * speed, the projected time and which bound dominates, and the server's notes on what the plan
+ * does that a user may not expect. Not responsible for running it.
  */
 import { Badge } from "@/components/ui/badge";
 import { formatBytes, formatExactInteger, formatEta, formatNumber } from "@/lib/format";
@@ -71,6 +72,11 @@ export function PreflightPanel({ report }: { report: ExtractionPreflight }) {
           </tr>
         </tbody>
       </table>
+      {(report.notes ?? []).map((note) => (
+        <p key={note} className="preflight-note" data-testid="preflight-note">
+          <Badge tone="warning">note</Badge> {note}
+        </p>
+      ))}
     </div>
   );
 }
