@@ -26,7 +26,8 @@ from interpstudio.db.migrate import upgrade
 from interpstudio.db.session import make_engine, make_session_factory
 from interpstudio.jobs.runner import Worker
 
-pytest_plugins = ["hub_server.fixtures"]  # a real local Hugging Face Hub (tests/hub_server)
+# a real local Hugging Face Hub (tests/hub_server); a Redis of the test's own (redis_server.py)
+pytest_plugins = ["hub_server.fixtures", "redis_server"]
 
 PG_ADMIN_URL = os.environ.get(
     "INTERPSTUDIO_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test"

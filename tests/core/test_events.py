@@ -1,14 +1,22 @@
 """Event buses: in-process fan-out with lag detection, and the Redis pub/sub implementation
-against the real Redis server."""
+against the real Redis server and against a Redis of the test's own that it stops and starts
+(an outage for real); the broker check ``serve`` runs before anything starts."""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pytest
 
-from interpstudio.core.events import LocalEventBus, RedisEventBus
+from interpstudio.core.errors import BrokerUnavailable
+from interpstudio.core.events import RESYNC_TYPE, LocalEventBus, RedisEventBus, check_broker
+from redis_server import RedisServer, free_port
 
 
 def test_local_bus_fans_out_to_every_subscriber() -> None:
@@ -54,3 +62,100 @@ def test_redis_bus_delivers_between_two_buses() -> None:
             await receiver.close()
 
     assert asyncio.run(scenario()) == {"type": "job.updated", "job": {"id": 7}}
+
+
+def _next_event(subscription, skip: str = RESYNC_TYPE) -> dict:  # type: ignore[no-untyped-def]
+    async def get() -> dict:
+        while (event := await subscription.get())["type"] == skip:
+            pass
+        return event
+
+    return get()  # type: ignore[return-value]
+
+
+def test_redis_bus_resubscribes_after_redis_comes_back(redis_server: RedisServer,
+                                                       caplog: pytest.LogCaptureFixture) -> None:
+    """Found by the scale-out tester: the reader task ended on the first ConnectionError, so after
+    a Redis restart nothing was subscribed (``PUBSUB NUMSUB`` 0) and open WebSockets got nothing
+    forever. Now it reconnects with backoff, says so, and resyncs its subscribers."""
+    caplog.set_level(logging.INFO, logger="interpstudio.core.events")
+    channel = "interpstudio:test-outage:events"
+
+    async def scenario() -> tuple[dict, bool, list[str]]:
+        receiver = RedisEventBus(redis_server.url(), channel)
+        publisher = RedisEventBus(redis_server.url(), channel)
+        await receiver.start()
+        await publisher.start()
+        try:
+            async with receiver.subscribe() as subscription:
+                redis_server.stop()
+                await asyncio.sleep(1.0)  # the reader meets the outage and retries
+                states = [getattr(receiver, "broker_state", None)]
+                redis_server.start()
+                deadline = time.monotonic() + 15
+                while time.monotonic() < deadline:  # Redis is back: events flow again
+                    await publisher.publish({"type": "job.deleted", "job_id": 3})
+                    try:
+                        event = await asyncio.wait_for(_next_event(subscription), timeout=0.25)
+                    except TimeoutError:
+                        continue
+                    states.append(getattr(receiver, "broker_state", None))
+                    return event, subscription.lagged, states
+                raise AssertionError("no event reached the subscriber after Redis came back")
+        finally:
+            await publisher.close()
+            await receiver.close()
+
+    event, lagged, states = asyncio.run(scenario())
+    assert event == {"type": "job.deleted", "job_id": 3}
+    assert lagged  # the WebSocket re-sends a snapshot: what others published meanwhile is lost
+    assert states == ["unreachable", "connected"]
+    lines = [r.getMessage() for r in caplog.records if r.name == "interpstudio.core.events"]
+    assert any("unreachable" in line and f"127.0.0.1:{redis_server.port}/0" in line
+               for line in lines), lines
+    assert any(" is back after " in line for line in lines), lines
+
+
+def test_a_publish_while_redis_is_down_reaches_this_process_and_does_not_raise(
+        redis_server: RedisServer, caplog: pytest.LogCaptureFixture) -> None:
+    """``get_session`` publishes ``job.deleted`` after its commit: a broker outage must not turn
+    the done request into a 500, and this process's own clients still hear of it."""
+
+    async def scenario() -> dict:
+        bus = RedisEventBus(redis_server.url(), "interpstudio:test-down:events")
+        await bus.start()
+        try:
+            async with bus.subscribe() as subscription:
+                redis_server.stop()
+                await bus.publish({"type": "job.deleted", "job_id": 5})
+                return await asyncio.wait_for(_next_event(subscription), timeout=5)
+        finally:
+            await bus.close()
+
+    assert asyncio.run(scenario()) == {"type": "job.deleted", "job_id": 5}
+    assert "job.deleted not sent to the other API processes" in caplog.text
+
+
+def test_a_broker_it_cannot_use_is_one_line_naming_the_variable(
+        redis_server: RedisServer) -> None:
+    check_broker(redis_server.url(3))  # answers: nothing raised
+    unreachable = f"redis://127.0.0.1:{free_port()}/0"
+    for url, cause in ((unreachable, "onnect"), (redis_server.url(99), "out of range")):
+        with pytest.raises(BrokerUnavailable) as info:
+            check_broker(url)
+        assert info.value.message.startswith("INTERPSTUDIO_BROKER_URL: cannot use Redis at ")
+        assert cause in info.value.message and "\n" not in info.value.message
+
+
+def test_serve_with_a_broker_it_cannot_use_stops_in_one_line(tmp_path: Path) -> None:
+    """Found by the scale-out tester: an unreachable broker or ``redis://.../99`` was a ~110-line
+    traceback ending in "Application startup failed"; a URL without scheme the same."""
+    for url in (f"redis://127.0.0.1:{free_port()}/0", "127.0.0.1:6379"):
+        env = {**os.environ, "INTERPSTUDIO_DATA_DIR": str(tmp_path / "data"),
+               "INTERPSTUDIO_BROKER_URL": url}
+        result = subprocess.run([sys.executable, "-m", "interpstudio", "serve", "--port",
+                                 str(free_port()), "--workers", "0"], env=env,
+                                capture_output=True, text=True, timeout=120)
+        assert result.returncode == 2, result.stderr
+        assert "INTERPSTUDIO_BROKER_URL" in result.stderr and "Traceback" not in result.stderr
+        assert len(result.stderr.strip().splitlines()) <= 2, result.stderr

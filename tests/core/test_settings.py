@@ -38,6 +38,10 @@ def test_environment_variables_are_read(tmp_path: Path, monkeypatch: pytest.Monk
     # found by a tester: a list that is not JSON (the obvious plain path) was a 23-frame traceback
     ("INTERPSTUDIO_IMPORT_ROOTS", "/tmp"), ("INTERPSTUDIO_CORS_ORIGINS", "notjson"),
     ("INTERPSTUDIO_ALLOWED_HOSTS", "studio.lan"),
+    # found by the scale-out tester: each was a ~110-line traceback when the app started
+    ("INTERPSTUDIO_BROKER_URL", "127.0.0.1:6379"), ("INTERPSTUDIO_BROKER_URL", "http://redis"),
+    ("INTERPSTUDIO_BROKER_URL", "redis://redis/events"), ("INTERPSTUDIO_BROKER_URL", ""),
+    ("INTERPSTUDIO_BROKER_URL", "redis://redis:port/0"), ("INTERPSTUDIO_BROKER_URL", "redis:///0"),
 ])
 def test_invalid_values_fail_naming_the_variable(
     variable: str, value: str, monkeypatch: pytest.MonkeyPatch

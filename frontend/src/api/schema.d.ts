@@ -1026,6 +1026,11 @@ export interface components {
         };
         /** HealthRead */
         HealthRead: {
+            /**
+             * Broker
+             * @description The Redis event broker's state now; null: none configured.
+             */
+            broker?: ("connected" | "unreachable") | null;
             /** Database */
             database: string;
             /**

@@ -1,6 +1,7 @@
 """``create_app(settings)``: the FastAPI application factory.
 
-Wires settings, the database engine and session factory, the event bus, the job and system feeds,
+Wires settings, the database engine and session factory, the event bus (with a broker: on the
+deployment's channel, made when the app starts), the job and system feeds,
 the routers under ``/api/v1``, error handlers, the optional API-key middleware, the origin / host
 guard, CORS (off unless origins are configured) and the static UI. It creates nothing at import
 time. It does NOT apply migrations or start job workers: ``interpstudio serve`` does both before
@@ -9,6 +10,7 @@ serving.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -28,6 +30,7 @@ from interpstudio.api.ws import router as ws_router
 from interpstudio.core.events import make_event_bus
 from interpstudio.core.paths import DataPaths
 from interpstudio.core.settings import Settings
+from interpstudio.db.repositories.deployment import deployment_key
 from interpstudio.db.session import make_engine, make_session_factory
 from interpstudio.services.system import CpuSampler
 
@@ -43,10 +46,12 @@ def create_app(settings: Settings, *, job_feed_interval_s: float = 0.25,
     paths = DataPaths(settings.data_dir)
     paths.ensure()
 
-    bus = make_event_bus(settings.broker_url)
-
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if settings.broker_url is not None:
+            key = await asyncio.to_thread(deployment_key, session_factory)
+            app.state.bus = make_event_bus(settings.broker_url, key)
+        bus = app.state.bus
         await bus.start()
         feeds = [JobFeed(session_factory, bus, job_feed_interval_s),
                  SystemFeed(bus, settings.data_dir, app.state.cpu, system_interval_s),
@@ -68,7 +73,7 @@ def create_app(settings: Settings, *, job_feed_interval_s: float = 0.25,
     app.state.engine = engine
     app.state.session_factory = session_factory
     app.state.paths = paths
-    app.state.bus = bus
+    app.state.bus = make_event_bus(None)  # in-process; the lifespan puts a broker's in place
     app.state.cpu = CpuSampler()  # its first sample now: the first reading is a real one
     install_error_handlers(app)
     for module in (health, jobs, system, models, datasets, extractions):

@@ -1,9 +1,12 @@
 """Background producers of events in the API process.
 
 ``JobFeed`` tails the jobs table (every ``interval_s``, an indexed query on ``updated_at``) and
-publishes ``job.updated`` for every row whose ``revision`` it has not published yet. Workers thus
+delivers ``job.updated`` for every row whose ``revision`` it has not delivered yet. Workers thus
 need no channel to the API: whichever process or machine they run on, their throttled row writes
-become events. ``SystemFeed`` publishes ``system.metrics`` every few seconds while anyone listens.
+become events. Both feeds deliver to this process's clients only (``EventBus.deliver``), never
+through the broker: every API process runs its own JobFeed on the one database, so publishing its
+events too made each arrive once per API process, and a Redis outage lost them. ``SystemFeed``
+delivers this host's ``system.metrics`` (named by ``host``) every few seconds while anyone listens.
 ``WorkerSweep`` marks interrupted the jobs of workers that are gone, as workers do, so that with
 ``serve --workers 0`` and every worker killed no job stays "running" (and uncancellable) forever.
 Blocking work runs in threads so the event loop never waits on the database or psutil. This module
@@ -15,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import platform
 from abc import ABC, abstractmethod
 from datetime import datetime, timedelta
 from typing import Any
@@ -91,7 +95,7 @@ class JobFeed(PeriodicTask):
     async def poll(self) -> int:
         events = await asyncio.to_thread(self._changes)
         for event in events:
-            await self._bus.publish(event)
+            self._bus.deliver(event)
         return len(events)
 
     def _changes(self) -> list[dict[str, Any]]:
@@ -120,12 +124,12 @@ class SystemFeed(PeriodicTask):
 
     async def tick(self) -> None:
         if self._bus.subscriber_count:
-            await self._bus.publish(await self.snapshot())
+            self._bus.deliver(await self.snapshot())
 
     async def snapshot(self) -> dict[str, Any]:
         metrics = await asyncio.to_thread(system_metrics, data_dir=self._data_dir,
                                           cpu=self._cpu)
-        return {"type": "system.metrics",
+        return {"type": "system.metrics", "host": platform.node(),
                 "system": SystemRead.model_validate(metrics).model_dump(mode="json")}
 
 

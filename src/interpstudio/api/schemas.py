@@ -36,6 +36,8 @@ class HealthRead(BaseModel):
     status: Literal["ok"]
     version: str
     database: str
+    broker: Literal["connected", "unreachable"] | None = Field(
+        default=None, description="The Redis event broker's state now; null: none configured.")
 
 
 class JobStageRead(BaseModel):

@@ -4,7 +4,8 @@ On connect the client first gets ``{"type": "snapshot", "jobs": [...]}`` (queued
 jobs), so a page refresh loses nothing; then ``job.updated`` / ``job.deleted`` /
 ``system.metrics`` events. The client may send ``{"type": "subscribe", "job_ids": [..] | null,
 "system": bool}`` to narrow what it receives, and ``{"type": "ping"}``. If the client falls behind
-(its queue overflows), it gets a fresh snapshot instead of a gap. This module is NOT responsible for
+(its queue overflows), or the event bus lost events in a broker outage, it gets a fresh snapshot
+instead of a gap. This module is NOT responsible for
 producing events (``feeds.py``).
 """
 
@@ -17,6 +18,7 @@ from typing import Any
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
 from interpstudio.api.feeds import job_events
+from interpstudio.core.events import RESYNC_TYPE
 from interpstudio.db.models import ACTIVE_STATES
 from interpstudio.db.repositories import jobs as repo
 
@@ -68,7 +70,7 @@ async def events(websocket: WebSocket) -> None:
                     subscription.lagged = False
                     await websocket.send_json(await asyncio.to_thread(active_snapshot, websocket))
                 event = getter.result()
-                if selection.accepts(event):
+                if event["type"] != RESYNC_TYPE and selection.accepts(event):
                     await websocket.send_json(event)
         except (WebSocketDisconnect, RuntimeError):
             pass

@@ -104,6 +104,20 @@ class ConfigurationError(AppError, ValueError):
     status = 500
 
 
+class BrokerUnavailable(ConfigurationError):
+    """``INTERPSTUDIO_BROKER_URL`` names a Redis that cannot be used at start (unreachable, a
+    database index it does not have, refused credentials); ``where`` is its host, port and
+    database, never the password."""
+
+    code = "broker_unavailable"
+
+    def __init__(self, where: str, cause: str) -> None:
+        super().__init__(f"INTERPSTUDIO_BROKER_URL: cannot use Redis at {where}: {cause}",
+                         details={"where": where, "cause": cause})
+        self.where = where
+        self.cause = cause
+
+
 class UnknownJobKind(InvalidInput):
     code = "unknown_job_kind"
 

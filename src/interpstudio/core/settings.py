@@ -14,6 +14,7 @@ import ipaddress
 import re
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -87,6 +88,17 @@ class Settings(BaseSettings):
             raise ValueError("must be a sqlite:/// or postgresql+psycopg:// URL")
         return value
 
+    @field_validator("broker_url")
+    @classmethod
+    def _redis_url(cls, value: str | None) -> str | None:
+        """Its form only (``redis://host:port/db``, ``rediss://``, ``unix:///path?db=``): a URL
+        without scheme or with a database path that is not a number failed deep in the app's
+        start with a long traceback; whether that Redis answers is checked when the event bus
+        starts (``core.events.check_broker``)."""
+        if value is not None:
+            check_redis_url(value)
+        return value
+
     @field_validator("api_key")
     @classmethod
     def _real_key(cls, value: SecretStr | None) -> SecretStr | None:
@@ -112,6 +124,30 @@ class Settings(BaseSettings):
     @property
     def resolved_database_url(self) -> str:
         return self.database_url or f"sqlite:///{self.data_dir / 'interpstudio.db'}"
+
+
+REDIS_SCHEMES = ("redis", "rediss", "unix")
+
+
+def check_redis_url(url: str) -> None:
+    """Raise ``ValueError`` saying what is wrong with a Redis URL's form."""
+    form = "must be a Redis URL such as redis://host:6379/0 (rediss:// for TLS, unix:///path)"
+    parts = urlsplit(url.strip())
+    if parts.scheme not in REDIS_SCHEMES:
+        raise ValueError(form)
+    if parts.scheme == "unix":
+        if not parts.path:
+            raise ValueError(form + "; unix:// needs the socket's path")
+        return
+    try:
+        parts.port  # noqa: B018 - raises on a port that is not a number in 0..65535
+    except ValueError:
+        raise ValueError(form + "; the port is not a number in 1..65535") from None
+    if not parts.hostname:
+        raise ValueError(form + "; the host is missing")
+    database = parts.path.strip("/")
+    if database and not database.isdigit():
+        raise ValueError(form + f"; the database index {database!r} is not a number")
 
 
 def is_loopback(host: str) -> bool:

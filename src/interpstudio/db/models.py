@@ -180,3 +180,15 @@ class Extraction(Tracked, Base):
     info: Mapped[dict[str, Any]] = mapped_column(JSONDocument, default=dict)
 
     __table_args__ = ({"sqlite_autoincrement": True},)
+
+
+class Deployment(Base):
+    """One row: what tells this deployment apart from others sharing a Redis server. Every API
+    process reads the same row from the one database they share, whatever host names their URLs
+    use; ``db.repositories.deployment`` makes it on first use."""
+
+    __tablename__ = "deployment"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    key: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
