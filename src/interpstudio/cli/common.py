@@ -58,13 +58,30 @@ def session_factory(settings: Settings) -> sessionmaker[Session]:
     its own process, and with no server or worker running nothing else would ever mark that job
     interrupted (``jobs resume`` would refuse it as running, forever)."""
     from interpstudio.db.migrate import upgrade
+    from interpstudio.db.repositories.deployment import check_data_dir
     from interpstudio.db.session import make_engine, make_session_factory
     from interpstudio.services.worker_sweep import sweep_gone_workers
 
     upgrade(settings.resolved_database_url)
     factory = make_session_factory(make_engine(settings.resolved_database_url))
+    check_data_dir(factory, settings.data_dir)  # this deployment's, not a folder of its own
     sweep_gone_workers(factory, settings.heartbeat_timeout_s)
     return factory
+
+
+def check_deployment(settings: Settings) -> None:
+    """Migrate the database and refuse a data dir that is not this deployment's
+    (``db.repositories.deployment.check_data_dir``), for ``serve`` and ``worker``."""
+    from interpstudio.db.migrate import upgrade
+    from interpstudio.db.repositories.deployment import check_data_dir
+    from interpstudio.db.session import make_engine, make_session_factory
+
+    upgrade(settings.resolved_database_url)
+    engine = make_engine(settings.resolved_database_url)
+    try:
+        check_data_dir(make_session_factory(engine), settings.data_dir)
+    finally:
+        engine.dispose()
 
 
 @contextmanager

@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from interpstudio.cli.common import console, load_settings
+from interpstudio.cli.common import check_deployment, console, load_settings
 
 app = typer.Typer()
 db_app = typer.Typer(help="Database maintenance.", no_args_is_help=True)
@@ -28,14 +28,13 @@ def serve(
     from interpstudio.api.app import create_app
     from interpstudio.core.events import check_broker
     from interpstudio.core.logging import configure_logging, uvicorn_log_config
-    from interpstudio.db.migrate import upgrade
     from interpstudio.jobs.pool import WorkerPool
 
     settings = load_settings(host=host, port=port, workers=workers)
     configure_logging(settings.log_level)
     check_broker(settings.broker_url)  # one line naming the variable, not uvicorn's traceback
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    upgrade(settings.resolved_database_url)
+    check_deployment(settings)  # migrations, and the data dir the rest of it uses
     pool = WorkerPool(settings)
     pool.start()
     try:
@@ -50,13 +49,12 @@ def serve(
 @app.command()
 def worker() -> None:
     """Run one job worker in the foreground (scale-out, or beside `serve --workers 0`)."""
-    from interpstudio.db.migrate import upgrade
     from interpstudio.jobs.runner import worker_main
 
     # a worker binds nothing: the API's rule (off loopback, a key) is not its own; a GPU box
     # sharing the API's env file (INTERPSTUDIO_HOST=0.0.0.0) was refused without the key
     settings = load_settings(host="127.0.0.1")
-    upgrade(settings.resolved_database_url)
+    check_deployment(settings)  # migrations, and the data dir the API uses
     worker_main(settings)
 
 

@@ -192,3 +192,5 @@ class Deployment(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     key: Mapped[str] = mapped_column(String(32))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # the id in the deployment's data dir's marker file (``deployment.check_data_dir``)
+    data_token: Mapped[str | None] = mapped_column(String(32), nullable=True)
