@@ -94,3 +94,10 @@ def race_behind_uncommitted(factory: Any, action: Callable[[Any], Any],
         time.sleep(head_start_s)
     thread.join(timeout=120)
     return first, outcome["b"]
+
+
+def database_gone_task(ctx: Any) -> None:
+    """A job task whose database is gone for good: a real connection refused (port 1)."""
+    from interpstudio.db.session import make_engine
+
+    make_engine("postgresql+psycopg://nobody@127.0.0.1:1/none").connect()

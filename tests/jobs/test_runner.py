@@ -16,6 +16,7 @@ from helpers import make_settings, start_worker_process, wait_for
 from interpstudio.core.settings import Settings
 from interpstudio.db.base import utcnow
 from interpstudio.db.migrate import upgrade
+from interpstudio.db.repositories import jobs as repo
 from interpstudio.db.session import make_engine, make_session_factory
 from interpstudio.jobs.runner import Worker
 from interpstudio.services import jobs as service
@@ -221,6 +222,27 @@ def test_worker_survives_a_database_error_while_claiming(
     job_id = _create(sqlite_settings, iterations=2)
     job = wait_for(lambda: _state_is(sqlite_settings, job_id, "succeeded", "failed"), timeout=30)
     assert job.state == "succeeded"
+
+
+def test_a_job_the_database_left_for_good_says_to_resume(
+    sqlite_settings: Settings, worker_thread, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Found by the scale-out tester: a 60 s database outage at the end of an extraction ended
+    its job 'internal_error' with psycopg's raw message and a link to sqlalche.me, though its
+    store was complete and a resume finished it in 2 s. The task here meets a real refused
+    connection."""
+    from interpstudio.jobs import registry
+
+    monkeypatch.setitem(registry.TASKS, "db_gone", "helpers:database_gone_task")
+    factory = make_session_factory(make_engine(sqlite_settings.resolved_database_url))
+    with factory.begin() as session:
+        job_id = repo.create(session, kind="db_gone", params={}).id
+    worker_thread(sqlite_settings)
+    job = wait_for(lambda: _state_is(sqlite_settings, job_id, "succeeded", "failed"), timeout=30)
+    assert job.error_code == "database_unavailable"
+    assert job.error_message.startswith("the database could not be reached while the job ran")
+    assert "Connection refused" in job.error_message and "resume the job" in job.error_message
+    assert "sqlalche.me" not in job.error_message
 
 
 @pytest.mark.postgres

@@ -38,7 +38,12 @@ from interpstudio.core.settings import Settings
 from interpstudio.db.base import utcnow
 from interpstudio.db.models import Job
 from interpstudio.db.repositories import jobs as repo
-from interpstudio.db.session import make_engine, make_session_factory, retry_while_unreachable
+from interpstudio.db.session import (
+    make_engine,
+    make_session_factory,
+    refusal_reason,
+    retry_while_unreachable,
+)
 from interpstudio.jobs.context import JobContext
 from interpstudio.jobs.registry import TASKS, load_task
 from interpstudio.jobs.reporter import ProgressReporter
@@ -157,6 +162,12 @@ class Worker:
         except AppError as exc:  # the stage it failed in, with its count, stays on the row
             log.warning("job %s failed: %s", job_id, exc.message)
             return {"state": "failed", "error_code": exc.code, "error_message": exc.message}
+        except OperationalError as exc:  # the database went away for longer than writes wait
+            log.warning("job %s stopped: database unreachable: %s", job_id, exc.orig)
+            return {"state": "failed", "error_code": "database_unavailable",
+                    "error_message": "the database could not be reached while the job ran "
+                                     f"({refusal_reason(exc)}); what it made so far is kept: "
+                                     "resume the job once the database is back"}
         except Exception as exc:  # the runner is one of the two places a broad except belongs
             log.exception("job %s crashed", job_id)
             return {"state": "failed", "error_code": "internal_error",
