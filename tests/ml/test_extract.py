@@ -107,6 +107,22 @@ def test_preflight_says_when_bos_excluded_would_keep_every_first_position(
                      positions="exclude_bos", calibrate=False, measure_disk=False).notes == []
 
 
+def test_preflight_memory_is_for_the_batches_the_data_makes_not_the_size_asked(
+    tmp_path: Path,
+) -> None:
+    """A tester: batch_size 4096 over 247 sequences projected 28 GB of RAM (workspace for
+    4096 x 128 tokens) for a run whose peak was 3.6 GB."""
+    model = tiny_causal_lm("llama")
+    tokens = write_tokenization(tmp_path / "tok", random_sequences(5, high=30))
+    asked_big, fitting = (
+        preflight(model, tokens, "blocks.*.resid_post", out_dir=tmp_path / "s", batch_size=b,
+                  calibrate=False, measure_disk=False).memory for b in (4096, 5))
+    for key in ("workspace", "captured_batch", "writer"):
+        assert asked_big[key] == fitting[key], key
+    assert asked_big["runtime"] > 0  # Python and torch themselves count
+    assert asked_big["ram_needed"] >= asked_big["runtime"] + asked_big["model"]
+
+
 def test_tokenized_must_be_a_tokenization(tmp_path: Path) -> None:
     with pytest.raises(InvalidInput, match="must be a tokenization's folder"):
         run(tiny_causal_lm("llama"), [[1, 2, 3]], tmp_path / "s")  # type: ignore[arg-type]

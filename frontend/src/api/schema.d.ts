@@ -1607,7 +1607,7 @@ export interface components {
             hook_points: string[];
             /**
              * Memory
-             * @description model, workspace, captured_batch, held_norms, writer (held_norms included), ram_needed, vram_needed (bytes)
+             * @description model, workspace, captured_batch, held_norms, writer (held_norms included), runtime (Python, torch and libraries), ram_needed, vram_needed (bytes)
              */
             memory: {
                 [key: string]: number | null;

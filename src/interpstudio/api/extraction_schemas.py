@@ -55,7 +55,7 @@ class PreflightRead(BaseModel):
     disk_ok: bool
     memory: dict[str, int | None] = Field(
         description="model, workspace, captured_batch, held_norms, writer (held_norms included), "
-                    "ram_needed, vram_needed (bytes)")
+                    "runtime (Python, torch and libraries), ram_needed, vram_needed (bytes)")
     calibration: dict[str, Any] | None
     disk_write_bytes_per_s: float | None
     projected: ProjectedRead
