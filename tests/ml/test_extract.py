@@ -408,6 +408,27 @@ def test_progress_counts_tokens_and_bytes_captured_before_the_first_shard_is_wri
     assert result.bytes_written > captured[-1]  # the one shard, headers and token table
 
 
+def test_a_resume_reports_where_it_starts_before_its_first_batch(
+    tokens: Path, tmp_path: Path
+) -> None:
+    """A tester: the job showed 0 done, then the resumed tokens arrived with the first batch and
+    read as ~14,000 tokens/s (ETA 1.4 s for a 17 s rest). The first report is the start: the
+    tokens already stored, no rate; done never goes back."""
+    model = tiny_causal_lm("llama")
+    asked = iter(range(1000))
+    with pytest.raises(JobCancelled):
+        run(model, tokens, tmp_path / "s", should_stop=lambda: next(asked) >= 12)
+    stored = open_activations(tmp_path / "s")
+    resumed_at = stored.manifest["counts"]["tail_sequence"]
+    updates: list[Any] = []
+    run(model, tokens, tmp_path / "s", resume=True, progress=updates.append)
+    first = updates[0]
+    assert first.tokens_done == sum(map(len, SEQUENCES[:resumed_at])) > 0
+    assert first.tokens_per_s is None and first.bytes_written > 0
+    done = [u.tokens_done for u in updates]
+    assert done == sorted(done) and done[-1] == sum(map(len, SEQUENCES))
+
+
 def test_a_run_whose_store_lacks_planned_rows_is_never_reported_complete(
     tokens: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -460,15 +481,15 @@ def test_computing_a_batch_ahead_stores_the_same_and_cancel_resume_stays_exact(
     ahead, _ = run_ahead(tiny_causal_lm("llama"), tokens, tmp_path / "ahead")
     assert shard_hashes(ahead.path) == shard_hashes(reference.path)
 
-    handed: list[object] = []
+    handed: list[object] = []  # the report of where it starts, then one per batch computed
     with pytest.raises(JobCancelled):  # asked once 3 batches are computed (read in every hook)
         run_ahead(tiny_causal_lm("llama"), tokens, tmp_path / "s",
-                  should_stop=lambda: len(handed) >= 3,
+                  should_stop=lambda: len(handed) >= 4,
                   progress=lambda p: handed.append(p))
     partial = open_activations(tmp_path / "s")
     assert partial.status == "partial"
     # 3 batches computed, the third still in flight (never handed over) when it stopped
-    assert partial.rows == sum(map(len, SEQUENCES[:8])) and len(handed) == 3
+    assert partial.rows == sum(map(len, SEQUENCES[:8])) and len(handed) == 4
     run_ahead(tiny_causal_lm("llama"), tokens, tmp_path / "s", resume=True)
     assert shard_hashes(tmp_path / "s") == shard_hashes(reference.path)
 
@@ -631,8 +652,8 @@ def test_preflight_bytes_are_exact_and_time_is_calibrated(tokens: Path, tmp_path
     # a time, not the whole batch's points, and nothing is counted twice
     batch_tokens = report.plan["batch_size"] * report.plan["max_length"]
     assert memory["captured_batch"] == batch_tokens * 4 * max(report.widths.values())
-    assert memory["ram_needed"] == (memory["writer"] + memory["model"] + memory["workspace"]
-                                    + memory["captured_batch"])
+    assert memory["ram_needed"] == (memory["runtime"] + memory["writer"] + memory["model"]
+                                    + memory["workspace"] + memory["captured_batch"])
     # the writer holds the norms it wrote (float64, a row a point) for the summary
     assert memory["held_norms"] == result.rows * len(report.widths) * 8
     assert memory["writer"] > memory["held_norms"]

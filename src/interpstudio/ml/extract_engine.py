@@ -606,6 +606,22 @@ class ExtractionSession:
         counter = BytesCounter()
         in_flight: collections.deque[ActivationBatch] = collections.deque()
         self.hooks.should_stop = should_stop
+
+        def report(last: int) -> None:
+            assert progress is not None
+            elapsed = time.perf_counter() - started
+            rows_done = int(self.plan.rows_per_sequence[:last].sum())
+            progress(ExtractionProgress(
+                tokens_done=self.plan.tokens_before(last), tokens_total=self.plan.n_tokens,
+                rows_done=rows_done, rows_total=self.plan.n_rows,
+                bytes_written=counter.bytes(writer.manifest),
+                bytes_captured=rows_done * row_bytes, elapsed_s=elapsed,
+                tokens_per_s=computed / elapsed if computed and elapsed > 0 else None,
+                batch_size=self.batch_limit,
+            ))
+
+        if progress is not None:  # where it starts: a resume's rows are done, not this run's rate
+            report(min(start, self.plan.n_sequences))
         try:
             with writer:
                 for batch in self.plan.batches(start) if not point.complete else ():
@@ -618,20 +634,7 @@ class ExtractionSession:
                         writer.append(in_flight.popleft())
                     computed += batch.tokens
                     if progress is not None:
-                        elapsed = time.perf_counter() - started
-                        last = batch.first + len(batch.lengths)
-                        rows_done = int(self.plan.rows_per_sequence[:last].sum())
-                        progress(ExtractionProgress(
-                            tokens_done=self.plan.tokens_before(last),
-                            tokens_total=self.plan.n_tokens,
-                            rows_done=rows_done,
-                            rows_total=self.plan.n_rows,
-                            bytes_written=counter.bytes(writer.manifest),
-                            bytes_captured=rows_done * row_bytes,
-                            elapsed_s=elapsed,
-                            tokens_per_s=computed / elapsed if elapsed > 0 else None,
-                            batch_size=self.batch_limit,
-                        ))
+                        report(batch.first + len(batch.lengths))
                 while in_flight:
                     writer.append(in_flight.popleft())
         finally:
