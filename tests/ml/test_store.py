@@ -6,6 +6,7 @@ tmpfs that fills up, a folder that a shard must go into is replaced by a file.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import gc
 import json
@@ -620,6 +621,35 @@ def test_disk_full_leaves_a_valid_partial_store(tiny_disk: Path) -> None:
     np.testing.assert_array_equal(acts.tokens[:][:, 1], np.repeat(np.arange(whole), 128))
     x0 = np.random.default_rng(0).standard_normal((128, 256), dtype=np.float32)
     np.testing.assert_array_equal(acts["h"][:128], x0)
+
+
+def test_a_disk_full_at_the_statistics_says_so_not_a_shard(tiny_disk: Path) -> None:
+    """A tester: every shard was in and stats.json did not fit, yet the error said "disk full
+    while writing shard 6 (8,853,504 bytes needed)": there was no shard 6."""
+    store = tiny_disk / "s"
+    writer = ActivationWriter.open(store, SPEC, hooks={"h": 64}, dtype="float16", shard_rows=128)
+    rng = np.random.default_rng(0)
+    for s in range(4):  # four whole shards, committed as they fill
+        ids = np.arange(128)
+        writer.append(ActivationBatch({"h": rng.standard_normal((128, 64), dtype=np.float32)},
+                                      ids, np.full(128, s), ids))
+    wait_for(lambda: len(read_manifest(store)["shards"]) == 4, timeout=20)
+    filler = tiny_disk / "filler"
+    # someone else fills the disk before the run ends (the last write, or the close, fails)
+    with contextlib.suppress(OSError), open(filler, "wb") as f:
+        while True:
+            f.write(b"\0" * 4096)
+            f.flush()
+    with pytest.raises(StoreDiskFull, match="disk full while writing the statistics") as info:
+        writer.close()
+    assert "all 4 shard(s) are kept: free space, then resume" in info.value.message
+    assert info.value.details["step"] == "statistics"
+    filler.unlink()
+    open_activations(store).verify()  # marking it failed found the disk full too: best effort
+    assert len(read_manifest(store)["shards"]) == 4
+    ActivationWriter.open(store, SPEC, hooks={"h": 64}, dtype="float16", shard_rows=128,
+                          resume=True).close()  # space freed: the resume only summarises
+    assert open_activations(store).status == "complete" and (store / "stats.json").is_file()
 
 
 # -------------------------------------------------------------------------------- SAELens export

@@ -189,17 +189,24 @@ class StoreDiskFull(InsufficientDisk):
 
     code = "activation_store_disk_full"
 
-    def __init__(self, *, path: Path, needed: int, free: int, shards: int) -> None:
+    def __init__(self, *, path: Path, needed: int | None, free: int, shards: int,
+                 summary: bool = False) -> None:
+        if summary:  # every shard is in; its statistics (stats.json) did not fit
+            what = (f"disk full while writing the statistics of the activation store at {path} "
+                    f"({free:,} bytes free); all {shards} shard(s) are kept")
+        else:
+            what = (f"disk full while writing shard {shards} of the activation store at {path} "
+                    f"({needed:,} bytes needed, {free:,} free); the {shards} whole shard(s) "
+                    "before it are kept")
         AppError.__init__(
             self,
-            f"disk full while writing shard {shards} of the activation store at {path} "
-            f"({needed:,} bytes needed, {free:,} free); the {shards} whole shard(s) before it are "
-            "kept: free space, then resume",
+            f"{what}: free space, then resume",
             details={
                 "path": str(path),
                 "needed_bytes": needed,
                 "free_bytes": free,
                 "whole_shards": shards,
+                "step": "statistics" if summary else "shard",
             },
         )
         self.errno = 28  # ENOSPC, so callers that check OSError.errno see it

@@ -397,6 +397,8 @@ class ActivationWriter:
             self.error = error  # published last: the caller sees it only once the store says so
 
     def _wrap(self, exc: Exception) -> BaseException:
+        if isinstance(exc, AppError):  # first: StoreDiskFull is an OSError too (ENOSPC)
+            return exc
         if isinstance(exc, OSError) and exc.errno in _ENOSPC:
             free = shutil.disk_usage(self.path).free
             itemsize = layout.STORAGE_DTYPES[self.dtype].itemsize
@@ -406,8 +408,6 @@ class ActivationWriter:
             )
             err.__cause__ = exc
             return err
-        if isinstance(exc, AppError):
-            return exc
         err2 = StoreWriteFailed(self.path, exc)
         err2.__cause__ = exc
         return err2
@@ -498,8 +498,13 @@ class ActivationWriter:
             manifest["error"] = {"type": type(error).__name__, "message": str(error)}
         try:
             self._write_stats(manifest, self.stats)
-        except Exception:
+        except Exception as exc:
             if status == "complete":  # never "complete" without its statistics
+                if isinstance(exc, OSError) and exc.errno in _ENOSPC:  # not "writing shard N"
+                    raise StoreDiskFull(path=self.path, needed=None,
+                                        free=shutil.disk_usage(self.path).free,
+                                        shards=len(self.manifest["shards"]),
+                                        summary=True) from exc
                 raise
             manifest["stats"] = None  # e.g. disk still full: the manifest matters more
         try:
