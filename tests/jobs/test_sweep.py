@@ -102,6 +102,9 @@ def test_a_busy_worker_still_interrupts_the_job_of_a_killed_worker(tmp_path: Pat
                             job_id=orphan)
         wait_for(lambda: _state(factory, orphan) == "interrupted", timeout=5)
         assert _state(factory, busy) == "running"  # found by the busy worker, not after its job
+        with factory() as session:  # a tester: it said only "worker process died"
+            assert session.get(Job, orphan).error_message == (  # type: ignore[union-attr]
+                "worker process died; resume to continue")
 
 
 def test_the_api_interrupts_a_killed_workers_job_with_no_worker_left(tmp_path: Path) -> None:

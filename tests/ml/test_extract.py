@@ -758,6 +758,12 @@ def test_disk_full_is_refused_by_preflight_and_mid_run_leaves_a_valid_partial(
     with pytest.raises(NotEnoughDisk) as refused:
         check_free_disk(report, tiny_disk / "s")
     assert refused.value.details["needed_bytes"] > refused.value.details["free_bytes"]
+    assert refused.value.message.endswith(", or store float16")  # float32 asked: half the bytes
+    report16 = preflight(model, tokens, points, out_dir=tiny_disk / "s", dtype="float16",
+                         shard_rows=64, calibrate=False, measure_disk=False)
+    with pytest.raises(NotEnoughDisk) as refused16:  # a tester: "or use float16" at float16
+        check_free_disk(report16, tiny_disk / "s")
+    assert "float16" not in refused16.value.message
     with pytest.raises(InsufficientDisk):
         run(model, tokens, tiny_disk / "s", points=points, dtype="float32", shard_rows=64)
     acts = open_activations(tiny_disk / "s")

@@ -67,11 +67,12 @@ class NotEnoughDisk(InsufficientDisk):
 
     code = "extraction_insufficient_disk"
 
-    def __init__(self, *, path: Path, needed: int, free: int) -> None:
+    def __init__(self, *, path: Path, needed: int, free: int, dtype: str | None = None) -> None:
+        halve = "" if dtype in ("float16", "bfloat16") else ", or store float16"
         AppError.__init__(
             self,
             f"the extraction needs {needed:,} bytes at {path} but only {free:,} are free; free "
-            f"{needed - free:,} bytes, store fewer hook points / tokens, or use float16",
+            f"{needed - free:,} bytes or store fewer hook points / tokens{halve}",
             details={"path": str(path), "needed_bytes": needed, "free_bytes": free},
         )
 
@@ -177,7 +178,7 @@ def check_free_disk(report: PreflightReport, path: str | os.PathLike[str]) -> No
     """Raise ``NotEnoughDisk`` (needed vs free) unless the store fits."""
     if not report.disk_ok:
         raise NotEnoughDisk(path=Path(path), needed=report.bytes["total"],
-                            free=report.free_disk_bytes)
+                            free=report.free_disk_bytes, dtype=report.dtype)
 
 
 def _existing_parent(path: Path) -> Path:

@@ -249,7 +249,8 @@ def create_extraction(*, session: Session, settings: Settings, spec: ExtractionS
               or preflight_extraction(session=session, settings=settings, spec=spec))
     if not report["disk_ok"]:
         raise NotEnoughDisk(path=DataPaths(settings.data_dir).extractions,
-                            needed=report["bytes"]["total"], free=report["free_disk_bytes"])
+                            needed=report["bytes"]["total"], free=report["free_disk_bytes"],
+                            dtype=report["dtype"])
     refuse_copy(session, digest)  # again: the preflight took seconds, another may have started
     row = repo.create(
         session, name=spec.name or f"{model.name}: {len(points)} hook points",

@@ -68,7 +68,8 @@ def sweep_gone_workers(session_factory: sessionmaker[Session],
     with session_factory.begin() as session:
         seen = {w: worker_is_alive(w) for w in repo.running_worker_ids(session)}
         dead = [w for w, alive in seen.items() if alive is False]
-        ids = repo.interrupt_workers(session, dead, "worker process died") if dead else []
+        ids = (repo.interrupt_workers(session, dead, "worker process died; resume to continue")
+               if dead else [])
         ids += repo.interrupt_stale(session, timeout=timedelta(seconds=heartbeat_timeout_s),
                                     alive=[w for w, alive in seen.items() if alive])
     if ids:

@@ -158,7 +158,8 @@ def interrupt_stale(
     query = select(Job.id).where(Job.state == "running", Job.heartbeat_at < deadline)
     if spared:
         query = query.where(Job.worker_id.not_in(spared))
-    return _interrupt(session, list(session.scalars(query)), "worker stopped sending heartbeats",
+    return _interrupt(session, list(session.scalars(query)),
+                      "worker stopped sending heartbeats; resume to continue",
                       Job.heartbeat_at < deadline)
 
 
