@@ -69,6 +69,19 @@ def test_extract_cli_refuses_an_unknown_hook_kind_with_exit_2(world: ExtractionW
     assert "resid_post" in result.stderr and "Traceback" not in result.stderr
 
 
+def test_extract_cli_refuses_what_does_not_exist_before_saying_it_loads_the_model(
+    world: ExtractionWorld,
+) -> None:
+    """A tester: --dry-run printed "preflight: loading the model and timing one batch" and then
+    refused a model that does not exist."""
+    tokenization_id = world.tokenization()
+    for extra in ([], ["--dry-run"]):
+        result = run_cli(world, "extract", "--model", "999", "--tokenization",
+                         str(tokenization_id), "--hooks", "blocks.0.resid_post", *extra)
+        assert result.returncode == 2 and "999" in result.stderr
+        assert "loading the model" not in result.stderr, extra
+
+
 def test_extract_cli_dataset_with_a_policy_uses_only_a_tokenization_made_under_it(
     world: ExtractionWorld,
 ) -> None:

@@ -193,7 +193,9 @@ def run_extraction_command(settings: Settings, factory: sessionmaker[Session], s
     from interpstudio.services import extractions as service
 
     with factory() as session:
-        if not dry_run:  # before the preflight loads the model
+        if dry_run:  # a missing model, tokenization or hook point before the message below
+            service.resolve_inputs(session=session, spec=spec)
+        else:  # a copy of a run underway, too, before the preflight loads the model
             service.refuse_copy_of(session=session, spec=spec)
         if not as_json:  # it takes a while: the model is loaded and one batch timed
             err_console.print("preflight: loading the model and timing one batch…")
