@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -53,3 +54,19 @@ def test_the_status_filter_uses_the_status_the_list_shows(api: TestClient,
     assert listed("running") == ([], 0)
     assert listed("queued", model_id=world.model_id) == ([queued], 1)
     assert listed("interrupted", "cancelled", "queued", limit=1, offset=1) == ([cancelled], 3)
+
+
+def test_a_complete_extraction_whose_files_are_gone_says_so_not_resume(tmp_path: Path) -> None:
+    """A tester removed a finished store by hand: /stats said "the run stopped before finishing:
+    resume it", and resume was refused (its job had succeeded)."""
+    from interpstudio.core.paths import DataPaths
+    from interpstudio.services.extraction_errors import ExtractionResultsNotReady
+    from interpstudio.services.extractions import read_samples, read_stats
+
+    paths = DataPaths(tmp_path)
+    row = Extraction(id=7, name="x", status="complete", path="extractions/7")
+    for read in (read_stats, read_samples):
+        with pytest.raises(ExtractionResultsNotReady) as refused:
+            read(paths=paths, row=row)
+        assert "files are missing from the data dir" in refused.value.message
+        assert "resume" not in refused.value.message
