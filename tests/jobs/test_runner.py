@@ -308,3 +308,24 @@ def test_invalid_job_parameters_are_named_in_the_message() -> None:
         validate_params("selftest", {"iterations": 0})
     assert refused.value.message == ("invalid parameters for a selftest job (iterations: Input "
                                      "should be greater than or equal to 1)")
+
+
+def test_a_cli_job_another_worker_took_first_is_said_and_not_run_twice(
+    sqlite_settings: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A tester: a CLI extraction ('runs here') was claimed by the server's worker polling the
+    same database; nothing said so. The CLI claims it first now, and says when it lost."""
+    from interpstudio.cli.common import run_job_locally
+
+    factory = make_session_factory(make_engine(sqlite_settings.resolved_database_url))
+    job_id = _create(sqlite_settings, iterations=1)
+    with factory.begin() as session:  # a server's worker polls between create and the claim
+        assert repo.claim_next(session, worker_id="gpubox:7:1:abcdef:0badc0de",
+                               kinds=["selftest"], job_id=job_id) is not None
+    run_job_locally(sqlite_settings, factory, job_id)
+    assert "was taken by another worker (gpubox:7:1:abcdef:0badc0de)" in capsys.readouterr().err
+    assert _job(sqlite_settings, job_id).state == "running"  # not run a second time here
+    mine = _create(sqlite_settings, iterations=1)
+    run_job_locally(sqlite_settings, factory, mine)  # nobody else: claimed and run here
+    job = wait_for(lambda: _state_is(sqlite_settings, mine, "succeeded", "failed"), timeout=30)
+    assert job.state == "succeeded" and "taken by" not in capsys.readouterr().err

@@ -136,13 +136,26 @@ class CountColumn(ProgressColumn):
 
 
 def run_job_locally(settings: Settings, factory: sessionmaker[Session], job_id: int) -> None:
-    """Run ``job_id`` in a background thread of this process (no server needed)."""
+    """Run ``job_id`` in a background thread of this process (no server needed). It is claimed
+    here first; a server's worker polling the same database may have taken it in between: then
+    that is said, and the caller follows it there."""
     import threading
 
+    from interpstudio.db.models import Job
     from interpstudio.jobs.runner import Worker
 
     local = Worker(settings, session_factory=factory)
-    threading.Thread(target=local.run_one, args=(job_id,), daemon=True).start()
+    claimed = local.claim(job_id)
+    if claimed is None:  # not queued any more: the follow shows what became of it
+        with factory() as session:
+            job = session.get(Job, job_id)
+            taken_by = job.worker_id if job is not None and job.state == "running" else None
+        if taken_by:
+            err_console.print(f"job {job_id} was taken by another worker ({taken_by}), a "
+                              "server's on this database: it runs there; following it",
+                              highlight=False)
+        return
+    threading.Thread(target=local.run_claimed, args=(claimed,), daemon=True).start()
 
 
 def follow_job(factory: sessionmaker[Session], job_id: int, *, quiet: bool = False,

@@ -108,14 +108,23 @@ class Worker:
 
     def run_one(self, job_id: int | None = None) -> bool:
         """Claim and run one job (the oldest, or ``job_id``); False when there was none."""
+        snapshot = self.claim(job_id)
+        if snapshot is None:
+            return False
+        self.run_claimed(snapshot)
+        return True
+
+    def claim(self, job_id: int | None = None) -> dict[str, Any] | None:
+        """Claim one queued job (the oldest, or ``job_id``) for this worker; its snapshot for
+        ``run_claimed``, or None when there was none (or another worker took it first)."""
         with self.session_factory.begin() as session:
             job = repo.claim_next(session, worker_id=self.worker_id, kinds=self.kinds,
                                   job_id=job_id)
-            snapshot = _snapshot(job) if job else None
-        if snapshot is None:
-            return False
-        self._execute(snapshot)
-        return True
+            return _snapshot(job) if job else None
+
+    def run_claimed(self, job: dict[str, Any]) -> None:
+        """Run a job ``claim`` gave this worker, to its final state."""
+        self._execute(job)
 
     # -- one job --------------------------------------------------------------------------------
     def _execute(self, job: dict[str, Any]) -> None:
