@@ -171,8 +171,7 @@ def tokenization_bos(policy: dict[str, Any], model_bos: Any) -> int | None:
     """The BOS id the position policy and the statistics' BOS group go by: the one of the
     tokenizer that made the tokenization (``resolve_policy`` keeps it under ``tokenizer``), else
     the model config's; where the two differ, the tokens hold the tokenizer's."""
-    for bos in ((policy.get("tokenizer") or {}).get("bos_token_id"),
-                policy.get("bos_token_id"), model_bos):
+    for bos in ((policy.get("tokenizer") or {}).get("bos_token_id"), model_bos):
         if isinstance(bos, int) and not isinstance(bos, bool):
             return bos
     return None

@@ -45,10 +45,6 @@ class PieceTokenizer:
     def __len__(self) -> int:
         return int(self._tokenizer.get_vocab_size(with_added_tokens=True))
 
-    def get_vocab(self) -> dict[str, int]:
-        """Piece -> id, added tokens included (as transformers' fast tokenizer gives it)."""
-        return dict(self._tokenizer.get_vocab(with_added_tokens=True))
-
     def __call__(self, texts: str | list[str], *, add_special_tokens: bool = True,
                  split_special_tokens: bool = False, **_ignored: Any) -> dict[str, Any]:
         """``input_ids`` as a transformers tokenizer gives them (``split_special_tokens``: a

@@ -176,7 +176,8 @@ def dry_run_policy(*, session: Session, paths: DataPaths, dataset_id: int, model
         raise DatasetNotReady(dataset_id, dataset.status)
     _model, folder = tokenizer_folder(session=session, paths=paths, model_id=model_id)
     tokenizer = PieceTokenizer(folder)
-    resolved = resolve_policy(TokenizationPolicy(**policy.model_dump()), tokenizer)
+    resolved = resolve_policy(TokenizationPolicy(**policy.model_dump()), tokenizer,
+                              fingerprint=False)  # a preview: nothing is stored
     rows = read_rows(text_file(paths, dataset.path), offset=0, limit=limit)
     use_specials = resolved["mode"] == "truncate" and resolved["bos_source"] == "tokenizer default"
     encoded = tokenizer([t for _r, t in rows], add_special_tokens=use_specials,
