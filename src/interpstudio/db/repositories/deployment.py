@@ -71,9 +71,11 @@ def check_data_dir(session_factory: sessionmaker[Session], data_dir: Path) -> No
     process to check makes it so. Idempotent; cheap (one row, one small file)."""
     deployment_key(session_factory)  # the row exists
     marker = Path(data_dir) / DATA_DIR_MARKER
-    found = _read_marker(marker)
     with session_factory.begin() as session:
         recorded = session.get(Deployment, ROW_ID).data_token  # type: ignore[union-attr]
+    # the marker after the row: a process claiming the row wrote its marker first, so one
+    # starting beside it in the same data dir that sees the claim sees the marker too
+    found = _read_marker(marker)
     if recorded is None:  # the first check of this deployment (or of one from before markers)
         made = False
         if found is None:  # the file first: a token in the database and no file would lock out
