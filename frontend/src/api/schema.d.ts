@@ -141,7 +141,12 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Preflight */
+        /**
+         * Preflight
+         * @description Measured in the API process, or on a job worker where the API cannot use the requested
+         *     device or is set to (`INTERPSTUDIO_PREFLIGHT_ON`); the request waits for the report either
+         *     way. 503 `preflight_not_taken` when no worker takes it in time.
+         */
         post: operations["preflight_api_v1_extractions_preflight_post"];
         delete?: never;
         options?: never;
@@ -892,7 +897,10 @@ export interface components {
             /** Total */
             total: number;
         };
-        /** ExtractionPreflightRequest */
+        /**
+         * ExtractionPreflightRequest
+         * @description An extraction to preflight; ``calibrate``: time a calibration batch on the model.
+         */
         ExtractionPreflightRequest: {
             /**
              * Batch Size
@@ -4334,7 +4342,7 @@ export interface operations {
         parameters: {
             query?: {
                 state?: ("queued" | "running" | "succeeded" | "failed" | "cancelled" | "interrupted")[];
-                kind?: ("selftest" | "model_download" | "model_import" | "dataset_import" | "tokenize" | "extract")[];
+                kind?: ("selftest" | "model_download" | "model_import" | "dataset_import" | "tokenize" | "extract" | "extract_preflight")[];
                 limit?: number;
                 offset?: number;
             };

@@ -18,7 +18,11 @@ from interpstudio.api.schemas import JobRead
 from interpstudio.core.paths import DataPaths
 from interpstudio.db.models import Extraction, Job
 from interpstudio.services import extractions as service
-from interpstudio.services.extraction_params import ExtractionSpec, RowGroup
+from interpstudio.services.extraction_params import (
+    ExtractionSpec,
+    ExtractPreflightParams,
+    RowGroup,
+)
 
 ExtractionStatus = Literal["queued", "running", "complete", "failed", "cancelled", "interrupted",
                            "partial"]
@@ -29,8 +33,8 @@ class ExtractionCreate(ExtractionSpec):
     one was made for this same request in the last 5 minutes (it reuses that one)."""
 
 
-class ExtractionPreflightRequest(ExtractionSpec):
-    calibrate: bool = Field(default=True, description="Time a calibration batch on the model.")
+class ExtractionPreflightRequest(ExtractPreflightParams):
+    """An extraction to preflight; ``calibrate``: time a calibration batch on the model."""
 
 
 class ProjectedRead(BaseModel):

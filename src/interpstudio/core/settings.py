@@ -68,6 +68,17 @@ class Settings(BaseSettings):
     heartbeat_interval_s: float = Field(default=1.0, gt=0, le=60)
     heartbeat_timeout_s: float = Field(default=10.0, gt=0, le=3600)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    preflight_on: Literal["auto", "api", "worker"] = Field(
+        default="auto",
+        description="Where an extraction's preflight loads the model and times a batch: this API "
+                    "process, a job worker, or auto: a worker when the requested device is not "
+                    "in this process (a GPU-less API in front of GPU workers).",
+    )
+    preflight_wait_s: float = Field(
+        default=120.0, gt=0, le=3600,
+        description="How long a preflight queued for the workers waits to be taken before the "
+                    "request gives up (workers busy or none running).",
+    )
 
     @field_validator("data_dir")
     @classmethod

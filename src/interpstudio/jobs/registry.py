@@ -25,6 +25,7 @@ TASKS: dict[str, str] = {
     "dataset_import": "interpstudio.jobs.tasks.datasets:run_dataset_import",
     "tokenize": "interpstudio.jobs.tasks.datasets:run_tokenization",
     "extract": "interpstudio.jobs.tasks.extraction:run_extraction",
+    "extract_preflight": "interpstudio.jobs.tasks.extraction:run_extraction_preflight",
 }
 
 

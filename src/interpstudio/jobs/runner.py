@@ -170,7 +170,10 @@ class Worker:
                     "error_message": "worker shut down; resume to continue"}
         except AppError as exc:  # the stage it failed in, with its count, stays on the row
             log.warning("job %s failed: %s", job_id, exc.message)
-            return {"state": "failed", "error_code": exc.code, "error_message": exc.message}
+            # its status and details too: who waits on the job (a preflight sent to a worker)
+            # answers with the refusal itself, and the Jobs page shows its figures
+            return {"state": "failed", "error_code": exc.code, "error_message": exc.message,
+                    "result": {"error": {"status": exc.status, "details": exc.details}}}
         except OperationalError as exc:  # the database went away for longer than writes wait
             log.warning("job %s stopped: database unreachable: %s", job_id, exc.orig)
             return {"state": "failed", "error_code": "database_unavailable",

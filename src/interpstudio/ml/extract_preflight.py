@@ -415,8 +415,15 @@ def preflight_on_disk(
         report = preflight(loaded.model, tokenization_dir, list(hook_points), out_dir=out_dir,
                            calibrate=calibrate, **options).to_dict()
     finally:
-        summary = loaded.summary()
+        facts = model_facts(loaded)
         del loaded
-    report["model"] = {key: summary[key] for key in (
-        "precision_requested", "precision_used", "fallback_reason", "resident_bytes", "device")}
+    report["model"] = facts
     return report
+
+
+def model_facts(loaded: Any) -> dict[str, Any]:
+    """What a report says of the loaded model: the precision asked for and used (with why it
+    fell back), its resident bytes and its device."""
+    summary = loaded.summary()
+    return {key: summary[key] for key in (
+        "precision_requested", "precision_used", "fallback_reason", "resident_bytes", "device")}

@@ -6,7 +6,9 @@ This module is NOT responsible for the errors of the engine or the store (``ml/e
 
 from __future__ import annotations
 
-from interpstudio.core.errors import Conflict, InvalidInput, NotFound
+from typing import Any
+
+from interpstudio.core.errors import AppError, Conflict, InvalidInput, NotFound
 
 
 class ExtractionNotFound(NotFound):
@@ -120,4 +122,36 @@ class ExtractionResultsNotReady(Conflict):
         super().__init__(
             f"extraction {extraction_id} has no {what} yet (it is {status}); {todo}",
             details={"extraction_id": extraction_id, "what": what, "status": status},
+        )
+
+
+class PreflightNotTaken(AppError):
+    """A preflight queued for the job workers was not taken by one in time: they are all busy
+    with other jobs, or none runs."""
+
+    code = "preflight_not_taken"
+    status = 503
+
+    def __init__(self, job_id: int, wait_s: float, device: str) -> None:
+        super().__init__(
+            f"no job worker took the preflight (job {job_id}) within {wait_s:g} s, so it was "
+            f"withdrawn: the workers are busy or none is running (start `interpstudio worker` "
+            f"on a machine with device {device!r}). Starting the extraction does not need it: "
+            f"its job measures the run when a worker starts it",
+            details={"job_id": job_id, "wait_s": wait_s, "device": device},
+        )
+
+
+class PreflightFailedOnWorker(AppError):
+    """The preflight job failed on its worker: its refusal as the worker reported it (the same
+    ``code``, HTTP status and details; 500 for a job that crashed or was stopped)."""
+
+    def __init__(self, job_id: int, state: str, code: str | None, message: str | None,
+                 error: dict[str, Any] | None) -> None:
+        self.code = code or "preflight_failed"
+        self.status = int((error or {}).get("status") or 500)
+        super().__init__(
+            f"{message or 'no reason given'} (the preflight ran on a job worker: job {job_id}, "
+            f"{state})",
+            details={**(error or {}).get("details", {}), "job_id": job_id, "job_state": state},
         )

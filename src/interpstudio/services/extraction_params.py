@@ -2,7 +2,8 @@
 
 ``ExtractionSpec`` is what a user asks for (API body, CLI options, stored on the extraction row
 and, with the model and tokenization identities, in the store's manifest); ``ExtractParams`` is
-the ``extract`` job's parameters (just the extraction row: the spec lives on the row).
+the ``extract`` job's parameters (just the extraction row: the spec lives on the row);
+``ExtractPreflightParams`` the ``extract_preflight`` job's (a request preflighted on a worker).
 
 This module is NOT responsible for running the jobs (``jobs/tasks/extraction.py``) or for the use
 cases (``services/extractions.py``); it must stay torch-free.
@@ -60,4 +61,12 @@ class ExtractParams(JobParams):
     extraction_id: int = Field(ge=1)
 
 
-KINDS: dict[str, type[JobParams]] = {"extract": ExtractParams}
+class ExtractPreflightParams(ExtractionSpec):
+    """The ``extract_preflight`` job preflights this request on its worker (see
+    ``services/extraction_preflight.py``)."""
+
+    calibrate: bool = Field(default=True, description="Time a calibration batch on the model.")
+
+
+KINDS: dict[str, type[JobParams]] = {"extract": ExtractParams,
+                                     "extract_preflight": ExtractPreflightParams}

@@ -8,7 +8,9 @@ row. Functions take keyword-only arguments and a session they do not commit.
 
 Torch: list/get/stats/samples never import it. ``preflight_extraction`` and ``create_extraction``
 (which runs the preflight) load the model through ``ml.extract_preflight`` lazily, inside the call:
-a preflight measures a calibration batch on the real model and device by definition.
+a preflight measures a calibration batch on the real model and device by definition; where that
+device is a job worker's (``preflight_runs_on``), ``services/extraction_preflight.py`` sends it
+there.
 
 This module is NOT responsible for running extractions (``jobs/tasks/extraction.py``) or for the
 engine and store (``ml/``).
@@ -226,28 +228,65 @@ def preflight_extraction(*, session: Session, settings: Settings, spec: Extracti
         **engine_options(spec),
     )
     if calibrate:
-        key = _report_key(settings, spec, model, tokenization)
-        with _recent_lock:
-            if len(_recent_reports) >= 64:  # a few users' recent requests, never more
-                _recent_reports.pop(min(_recent_reports, key=lambda k: _recent_reports[k][0]))
-            _recent_reports[key] = (time.monotonic(), report)
+        _remember(_report_key(settings, spec, model, tokenization), report)
     return report
+
+
+def remember_report(*, session: Session, settings: Settings, spec: ExtractionSpec,
+                    report: dict[str, Any]) -> None:
+    """Keep a calibrated report made elsewhere (by a job worker) for the create that follows."""
+    model, tokenization, _ = resolve_inputs(session=session, spec=spec)
+    _remember(_report_key(settings, spec, model, tokenization), report)
+
+
+def _remember(key: str, report: dict[str, Any]) -> None:
+    with _recent_lock:
+        if len(_recent_reports) >= 64:  # a few users' recent requests, never more
+            _recent_reports.pop(min(_recent_reports, key=lambda k: _recent_reports[k][0]))
+        _recent_reports[key] = (time.monotonic(), report)
+
+
+def preflight_runs_on(settings: Settings, device: str) -> str:
+    """``"api"`` (this process loads the model and times a batch) or ``"worker"`` (a job worker
+    does: ``services/extraction_preflight.py``), by ``INTERPSTUDIO_PREFLIGHT_ON``; ``auto`` picks
+    a worker when the requested device is not in this process. ``auto`` as a device means this
+    process's own (a GPU-less API in front of GPU workers: set ``worker``)."""
+    if settings.preflight_on != "auto":
+        return settings.preflight_on
+    return "api" if _device_here(device) else "worker"
+
+
+def _device_here(device: str) -> bool:
+    if device in ("auto", "cpu"):
+        return True
+    import torch
+
+    if device.startswith("cuda"):
+        index = int(device.partition(":")[2] or 0)
+        return torch.cuda.is_available() and index < torch.cuda.device_count()
+    if device == "mps":
+        return torch.backends.mps.is_available()
+    return True  # a device this rule does not know of: the loader says what is wrong with it
 
 
 # ---------------------------------------------------------------------------------- writing
 def create_extraction(*, session: Session, settings: Settings, spec: ExtractionSpec,
                       preflight: dict[str, Any] | None = None) -> Extraction:
     """Check, preflight (unless given or made for this request in the last
-    ``RECENT_PREFLIGHT_S``), refuse a disk that is too small, then queue the job."""
+    ``RECENT_PREFLIGHT_S``), refuse a disk that is too small, then queue the job. Where the
+    preflight runs on a worker (``preflight_runs_on``) and none was made, the extraction is
+    queued unmeasured and its job preflights it when it starts: waiting here for a worker that
+    may be busy for hours would block the queue it is meant to join."""
     from interpstudio.ml.extract_preflight import NotEnoughDisk
 
     model, tokenization, points = resolve_inputs(session=session, spec=spec)
     stored, digest = _stored_spec(spec, model, tokenization, points)
     refuse_copy(session, digest)
     key = _report_key(settings, spec, model, tokenization)
-    report = (preflight or _recent_report(key, settings)
-              or preflight_extraction(session=session, settings=settings, spec=spec))
-    if not report["disk_ok"]:
+    report = preflight or _recent_report(key, settings)
+    if report is None and preflight_runs_on(settings, spec.device) == "api":
+        report = preflight_extraction(session=session, settings=settings, spec=spec)
+    if report is not None and not report["disk_ok"]:
         raise NotEnoughDisk(path=DataPaths(settings.data_dir).extractions,
                             needed=report["bytes"]["total"], free=report["free_disk_bytes"],
                             dtype=report["dtype"])
@@ -256,13 +295,18 @@ def create_extraction(*, session: Session, settings: Settings, spec: ExtractionS
         session, name=spec.name or f"{model.name}: {len(points)} hook points",
         model_id=model.id, tokenization_id=tokenization.id, spec=stored, config_hash=digest,
         status="queued", precision_requested=precision_of(spec, model), preflight=report,
-        counts={"tokens_total": report["plan"]["tokens"], "rows_total": report["plan"]["rows"],
-                "bytes_total": report["bytes"]["total"]},
-        info={"bound": report["projected"]["bound"]},
+        counts=report_counts(report) if report else {},
+        info={"bound": report["projected"]["bound"]} if report else {},
     )
     job = job_service.create_job(session=session, kind="extract",
                                  params={"extraction_id": row.id})
     return repo.update(session, row, path=f"extractions/{row.id}", job_id=job.id)
+
+
+def report_counts(report: dict[str, Any]) -> dict[str, int]:
+    """The totals a preflight report gives the row before its run starts."""
+    return {"tokens_total": report["plan"]["tokens"], "rows_total": report["plan"]["rows"],
+            "bytes_total": report["bytes"]["total"]}
 
 
 UNHASHED = ("name", "hook_points")  # a label, and the points as typed (their expansion is hashed)

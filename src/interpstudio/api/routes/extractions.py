@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response, status
+from fastapi import APIRouter, Query, Request, Response, status
 from sqlalchemy.orm import Session
 
 from interpstudio.api.deps import PathsDep, SessionDep, SettingsDep
@@ -26,6 +26,7 @@ from interpstudio.api.extraction_schemas import (
 from interpstudio.core.paths import DataPaths
 from interpstudio.db.base import MAX_ID
 from interpstudio.db.models import Extraction
+from interpstudio.services import extraction_preflight as remote
 from interpstudio.services import extractions as service
 from interpstudio.services.extraction_params import ExtractionSpec
 
@@ -37,11 +38,20 @@ def _read(paths: DataPaths, session: Session, row: Extraction) -> ExtractionRead
 
 
 @router.post("/extractions/preflight", response_model=PreflightRead)
-def preflight(body: ExtractionPreflightRequest, session: SessionDep,
-              settings: SettingsDep) -> PreflightRead:
+def preflight(body: ExtractionPreflightRequest, session: SessionDep, settings: SettingsDep,
+              request: Request) -> PreflightRead:
+    """Measured in the API process, or on a job worker where the API cannot use the requested
+    device or is set to (`INTERPSTUDIO_PREFLIGHT_ON`); the request waits for the report either
+    way. 503 `preflight_not_taken` when no worker takes it in time."""
     spec = ExtractionSpec(**body.model_dump(exclude={"calibrate"}))
-    report = service.preflight_extraction(session=session, settings=settings, spec=spec,
-                                          calibrate=body.calibrate)
+    if service.preflight_runs_on(settings, spec.device) == "worker":
+        job = remote.queue_preflight(session=session, spec=spec, calibrate=body.calibrate)
+        session.commit()  # a worker can take it only once it is committed
+        report = remote.await_preflight(session_factory=request.app.state.session_factory,
+                                        settings=settings, spec=spec, job_id=job.id)
+    else:
+        report = service.preflight_extraction(session=session, settings=settings, spec=spec,
+                                              calibrate=body.calibrate)
     return PreflightRead(**report)
 
 

@@ -1,11 +1,14 @@
-"""The ``extract`` job: run one extraction row through the engine into its activation store.
+"""The ``extract`` job: run one extraction row through the engine into its activation store;
+and the ``extract_preflight`` job: a request's preflight on a worker's device, for an API that
+could not make it (``services/extraction_preflight.py``).
 
-Stages: ``load model`` (at the requested precision, with the loader's fallback toward less
-memory; the precision used is written on the row), ``check`` (hook points, tokens, free disk for
-what remains), ``extract`` (progress in tokens with tokens/s and ETA from the reporter; the job
-``message`` carries GB captured (rows computed) and written (whole shards on disk) and the
-projected bound), ``samples`` (top-norm tokens of every hook point decoded with the model's
-tokenizer into ``samples.json``).
+Stages: ``load model`` (at the requested precision, with the loader's fallback toward less memory;
+the precision used is written on the row), ``check`` (hook points, tokens, free disk for what
+remains) or, for a row created without a preflight (its API could not run one), ``preflight`` (the
+full report, calibration included, measured here and written on the row), ``extract`` (progress in
+tokens with tokens/s and ETA from the reporter; the job ``message`` carries GB captured (rows
+computed) and written (whole shards on disk) and the projected bound), ``samples`` (top-norm
+tokens of every hook point decoded with the model's tokenizer into ``samples.json``).
 
 Resume and retry: the first thing a run does is save a checkpoint. A run that finds one (the job
 was resumed) reopens the store and continues after its last whole shard; a run without one (a
@@ -36,6 +39,7 @@ from interpstudio.services.extractions import (
     STORE_DIR,
     engine_options,
     precision_of,
+    report_counts,
     store_spec,
 )
 from interpstudio.services.model_files import quantized_cache_dir
@@ -68,6 +72,7 @@ def run_extraction(ctx: JobContext) -> dict[str, Any]:
             "points": list(row.spec.get("hook_points_expanded") or spec.hook_points),
             "bound": (row.info or {}).get("bound"),
             "counts": dict(row.counts or {}),
+            "measured": row.preflight is not None,
         }
     outcome = "failed"
     ctx.update_row(Extraction, extraction_id, status="running", error_message=None,
@@ -113,7 +118,9 @@ def _run(ctx: JobContext, extraction_id: int, spec: ExtractionSpec,
     ctx.update_row(Extraction, extraction_id, precision_used=loaded.precision_used)
     ctx.check_cancelled()
     options = engine_options(spec)
-    if not resume:
+    if not facts["measured"]:  # created where no preflight could run (services/extractions.py)
+        _measure(ctx, extraction_id, loaded, facts, store, options)
+    elif not resume:
         ctx.progress(stage="check", message="checking hook points, tokens and free disk")
         report = preflight(loaded.model, facts["tokenization_dir"], facts["points"],
                            out_dir=store, calibrate=False, measure_disk=False, **options)
@@ -150,6 +157,39 @@ def _run(ctx: JobContext, extraction_id: int, spec: ExtractionSpec,
                       "warnings": result.warnings})
     return {"extraction_id": extraction_id, **{k: summary[k] for k in (
         "rows", "tokens_computed", "tokens_per_s", "bytes_written", "resumed_from_rows")}}
+
+
+def _measure(ctx: JobContext, extraction_id: int, loaded: Any, facts: dict[str, Any],
+             store: Path, options: dict[str, Any]) -> None:
+    """The preflight the API could not make, here where the run happens: the full report (a
+    calibration batch on this device, the disk's rate) goes on the row with its totals and
+    bound, as a create would have put it, before the free-disk check refuses or the run starts."""
+    from interpstudio.ml.extract_preflight import check_free_disk, model_facts, preflight
+
+    ctx.progress(stage="preflight", message="measuring the run on this worker's device")
+    measured = preflight(loaded.model, facts["tokenization_dir"], facts["points"], out_dir=store,
+                         **options)
+    report = {**measured.to_dict(), "model": model_facts(loaded)}
+    facts["counts"] = {**facts["counts"], **report_counts(report)}
+    facts["bound"] = report["projected"]["bound"]
+    ctx.update_row(Extraction, extraction_id, preflight=report, counts=facts["counts"],
+                   info={"bound": facts["bound"]})
+    check_free_disk(measured, store)
+
+
+def run_extraction_preflight(ctx: JobContext) -> dict[str, Any]:
+    """The ``extract_preflight`` job: a request's preflight on this worker's device, for an API
+    that could not make it (``services/extraction_preflight.py`` waits for this result)."""
+    from interpstudio.services.extractions import preflight_extraction
+
+    params = dict(ctx.params)
+    calibrate = bool(params.pop("calibrate", True))
+    ctx.progress(stage="preflight", message="loading the model and timing a batch")
+    with ctx.session_factory() as session:
+        report = preflight_extraction(session=session, settings=ctx.settings,
+                                      spec=ExtractionSpec.model_validate(params),
+                                      calibrate=calibrate)
+    return {"report": report}
 
 
 def _report_kept(ctx: JobContext, store: Path) -> None:
