@@ -320,6 +320,8 @@ class ExtractionSession:
     model_facts: dict[str, Any] = field(default_factory=dict)
     # batches computed ahead of the one handed to the writer (None: ``batches_ahead`` chooses)
     lookahead: int | None = None
+    # the dtype each point is computed in (the model's, dequantized), found by ``probe_widths``
+    computed_dtypes: dict[str, str] = field(default_factory=dict)
     _staging: StagingPool = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -428,10 +430,15 @@ class ExtractionSession:
         return self.probe_widths()
 
     def probe_widths(self) -> dict[str, int]:
-        """Width of every point, from a 2-token forward pass of the first non-empty sequence."""
+        """Width of every point, from a 2-token forward pass of the first non-empty sequence;
+        also records the dtype each point is computed in (``computed_dtypes``)."""
         first = int(np.flatnonzero(self.plan.lengths)[0])  # the plan holds tokens: one exists
         probe = Batch(0, first, np.minimum(self.plan.lengths[first : first + 1], 2))
         activations = self.forward(*self.inputs(probe))
+        # an Inf computed in float16 is the model's own overflow, not the storage cast's: the
+        # result's warnings must tell the two apart (``nonfinite_warnings``)
+        self.computed_dtypes = {name: str(activations[name].dtype).removeprefix("torch.")
+                                for name in self.hook_names}
         return {name: int(activations[name].shape[-1]) for name in self.hook_names}
 
     def capture_rows(self, batch: Batch, skip_before: int) -> ActivationBatch | None:
@@ -655,7 +662,7 @@ class ExtractionSession:
             batch_size_final=self.batch_limit, oom_events=list(self.oom_events),
             warnings=nonfinite_warnings(
                 writer.summary if writer.summary is not None else _read_stats(Path(out_dir)),
-                self.dtype),
+                self.dtype, self.computed_dtypes),
             manifest=manifest,
         )
 

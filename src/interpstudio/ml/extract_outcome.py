@@ -91,10 +91,15 @@ class BytesCounter:
 FLOAT16_MAX = 65504.0
 
 
-def nonfinite_warnings(stats: dict[str, Any] | None, dtype: str) -> list[str]:
+def nonfinite_warnings(
+    stats: dict[str, Any] | None, dtype: str, computed: dict[str, str] | None = None
+) -> list[str]:
     """One line per hook point whose stored rows hold Inf or NaN (statistics leave those rows
-    out): in float16 storage an Inf is almost always a value past +/-65,504 that the cast
-    overflowed, so the line says which storage dtype keeps it."""
+    out), saying where they come from. ``computed``: the dtype each point was computed in.
+    Computed in float16 (a fp16 model), the model's own values overflowed (an Inf there, and
+    the NaN it makes downstream): no storage dtype keeps them, the model must run in bf16 or
+    fp32. Computed wider and stored in float16, an Inf is almost always a value past +/-65,504
+    that the cast overflowed, so the line says which storage dtype keeps it."""
     out: list[str] = []
     for name, summary in (stats or {}).get("hooks", {}).items():
         every = summary["groups"]["all"]
@@ -102,7 +107,11 @@ def nonfinite_warnings(stats: dict[str, Any] | None, dtype: str) -> list[str]:
             continue
         line = (f"{name}: {every['nonfinite_rows']} rows hold Inf ({every['inf_count']} values) "
                 f"or NaN ({every['nan_count']}); statistics leave them out")
-        if dtype == "float16" and every["inf_count"]:
+        if (computed or {}).get(name) == "float16":
+            line += (f"; the model computes this point in float16 (at most +/-{FLOAT16_MAX:,.0f})"
+                     ", so these are its own overflows, which no storage dtype undoes: load the "
+                     "model at bf16 or fp32 to get these values")
+        elif dtype == "float16" and every["inf_count"]:
             line += (f"; float16 storage holds at most +/-{FLOAT16_MAX:,.0f}: extract again "
                      "with dtype bfloat16 or float32 to keep these values")
         out.append(line)
