@@ -25,10 +25,10 @@ from tiny_models import tiny_causal_lm
 
 from interpstudio.core.errors import InsufficientDisk, InvalidInput, JobCancelled
 from interpstudio.ml import extract, open_activations, preflight
-from interpstudio.ml.extract_plan import EmptyExtraction, TokenOutOfVocabulary
+from interpstudio.ml.extract_plan import EmptyExtraction, PositionPolicy, TokenOutOfVocabulary
 from interpstudio.ml.extract_preflight import NotEnoughDisk, check_free_disk
 from interpstudio.ml.hook_points import HookLayerOutOfRange, UnknownHookPoint
-from interpstudio.ml.store import read_manifest
+from interpstudio.ml.store import listed_files, read_manifest
 
 POINTS = ["blocks.*.resid_post", "blocks.1.attn_out", "blocks.2.mlp_out"]
 SEQUENCES = random_sequences(23, high=16, seed=3)
@@ -394,18 +394,48 @@ def test_progress_counts_tokens_and_bytes_captured_before_the_first_shard_is_wri
     tokens: Path, tmp_path: Path
 ) -> None:
     """Bytes on disk move a shard at a time (none for a long while when shards are large); the
-    bytes captured move every batch and end at the store's activation bytes."""
-    updates: list[object] = []
+    bytes captured move every batch and end at the store's activation bytes. The last report is
+    the closed store's: its one shard, written at the end, is in it."""
+    updates: list[Any] = []
     result = run(tiny_causal_lm("llama"), tokens, tmp_path / "s", shard_rows=None,
                  progress=updates.append)
     widths = result.widths
     row_bytes = sum(widths.values()) * 2  # float16
-    captured = [u.bytes_captured for u in updates]  # type: ignore[attr-defined]
+    *running, last = updates
+    captured = [u.bytes_captured for u in running[1:]]  # after the start's report
     assert captured == sorted(captured) and len(set(captured)) == len(captured)
-    assert captured[-1] == result.rows * row_bytes
-    assert all(u.bytes_written == 0 for u in updates)  # type: ignore[attr-defined]
-    assert [u.tokens_done for u in updates][-1] == sum(map(len, SEQUENCES))  # type: ignore[attr-defined]
-    assert result.bytes_written > captured[-1]  # the one shard, headers and token table
+    assert captured[-1] == last.bytes_captured == result.rows * row_bytes
+    assert all(u.bytes_written == 0 for u in running)
+    assert last.stored and last.bytes_written == result.bytes_written > captured[-1]
+    assert last.tokens_done == sum(map(len, SEQUENCES)) and last.rows_done == result.rows
+
+
+@pytest.mark.parametrize("positions", [{"positions": "all"}, {"positions": "exclude_bos"},
+                                       {"positions": "every_k", "every_k": 2}])
+def test_after_a_stop_the_last_report_is_what_the_store_holds(
+    tokens: Path, tmp_path: Path, positions: dict[str, Any]
+) -> None:
+    """A tester: after a cancel the job showed 15,360 tokens done beside "kept 14,336 rows",
+    and GB written without the shards committed while stopping. The last report is the store's
+    rows, tokens through its last row and bytes of its files, whatever was computed past it."""
+    updates: list[Any] = []
+    with pytest.raises(JobCancelled):
+        run(tiny_causal_lm("llama"), tokens, tmp_path / "s", shard_rows=7,
+            should_stop=lambda: len(updates) >= 4, progress=updates.append, **positions)
+    stored = open_activations(tmp_path / "s")
+    last = updates[-1]
+    assert last.stored and 0 < stored.rows < updates[-2].rows_done  # rows were computed past it
+    assert last.rows_done == stored.rows
+    assert last.bytes_captured == stored.rows * updates[-2].bytes_captured // updates[-2].rows_done
+    assert last.bytes_written == sum(r["bytes"] for _, r in listed_files(stored.manifest))
+    # tokens through the last stored row: its sequence's up to its position, or all of them
+    # where it is the sequence's last kept row
+    sequence, position = (int(v) for v in stored.manifest["shards"][-1]["last"])
+    tokens_of = SEQUENCES[sequence]
+    policy = PositionPolicy(positions["positions"], positions.get("every_k", 1), bos_token_id=1)
+    last_kept = int(policy.keep(len(tokens_of), tokens_of[0])[-1])
+    through = len(tokens_of) if position == last_kept else position + 1
+    assert last.tokens_done == sum(map(len, SEQUENCES[:sequence])) + through
 
 
 def test_a_resume_reports_where_it_starts_before_its_first_batch(
@@ -419,11 +449,10 @@ def test_a_resume_reports_where_it_starts_before_its_first_batch(
     with pytest.raises(JobCancelled):
         run(model, tokens, tmp_path / "s", should_stop=lambda: next(asked) >= 12)
     stored = open_activations(tmp_path / "s")
-    resumed_at = stored.manifest["counts"]["tail_sequence"]
     updates: list[Any] = []
     run(model, tokens, tmp_path / "s", resume=True, progress=updates.append)
     first = updates[0]
-    assert first.tokens_done == sum(map(len, SEQUENCES[:resumed_at])) > 0
+    assert first.stored and first.tokens_done == stored.rows > 0  # one row per token
     assert first.tokens_per_s is None and first.bytes_written > 0
     done = [u.tokens_done for u in updates]
     assert done == sorted(done) and done[-1] == sum(map(len, SEQUENCES))
@@ -489,7 +518,8 @@ def test_computing_a_batch_ahead_stores_the_same_and_cancel_resume_stays_exact(
     partial = open_activations(tmp_path / "s")
     assert partial.status == "partial"
     # 3 batches computed, the third still in flight (never handed over) when it stopped
-    assert partial.rows == sum(map(len, SEQUENCES[:8])) and len(handed) == 4
+    assert partial.rows == sum(map(len, SEQUENCES[:8])) and len(handed) == 5
+    assert handed[-1].stored and handed[-1].rows_done == partial.rows  # then the store's
     run_ahead(tiny_causal_lm("llama"), tokens, tmp_path / "s", resume=True)
     assert shard_hashes(tmp_path / "s") == shard_hashes(reference.path)
 

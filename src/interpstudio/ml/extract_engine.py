@@ -613,21 +613,27 @@ class ExtractionSession:
         in_flight: collections.deque[ActivationBatch] = collections.deque()
         self.hooks.should_stop = should_stop
 
-        def report(last: int) -> None:
+        def report(tokens_done: int, rows_done: int, *, stored: bool = False) -> None:
             assert progress is not None
             elapsed = time.perf_counter() - started
-            rows_done = int(self.plan.rows_per_sequence[:last].sum())
             progress(ExtractionProgress(
-                tokens_done=self.plan.tokens_before(last), tokens_total=self.plan.n_tokens,
+                tokens_done=tokens_done, tokens_total=self.plan.n_tokens,
                 rows_done=rows_done, rows_total=self.plan.n_rows,
                 bytes_written=counter.bytes(writer.manifest),
                 bytes_captured=rows_done * row_bytes, elapsed_s=elapsed,
                 tokens_per_s=computed / elapsed if computed and elapsed > 0 else None,
-                batch_size=self.batch_limit,
+                batch_size=self.batch_limit, stored=stored,
             ))
 
+        def report_computed(last: int) -> None:  # the sequences before `last` are computed
+            report(self.plan.tokens_before(last), int(self.plan.rows_per_sequence[:last].sum()))
+
+        def report_stored() -> None:  # what the store holds: a resume's start, a run's end
+            rows = int(writer.manifest["counts"]["rows"])
+            report(self.plan.tokens_through_row(rows), rows, stored=True)
+
         if progress is not None:  # where it starts: a resume's rows are done, not this run's rate
-            report(min(start, self.plan.n_sequences))
+            report_stored()
         try:
             with writer:
                 for batch in self.plan.batches(start) if not point.complete else ():
@@ -640,7 +646,7 @@ class ExtractionSession:
                         writer.append(in_flight.popleft())
                     computed += batch.tokens
                     if progress is not None:
-                        report(batch.first + len(batch.lengths))
+                        report_computed(batch.first + len(batch.lengths))
                 while in_flight:
                     writer.append(in_flight.popleft())
         finally:
@@ -648,6 +654,11 @@ class ExtractionSession:
             while in_flight:  # computed, never handed over: its copy lands, its memory goes back
                 _drop(in_flight.popleft())
             self.recycle_memory()  # every staging is back once the writer has closed
+            # the last report is what the closed store holds, also after a stop or a failure:
+            # the rows computed past its last whole shard are gone, and the shards committed
+            # while closing (the last one at least) were in no earlier report
+            if progress is not None:
+                report_stored()
         manifest = writer.manifest
         if int(manifest["counts"]["rows"]) != self.plan.n_rows:
             raise ExtractionIncomplete(Path(out_dir), int(manifest["counts"]["rows"]),

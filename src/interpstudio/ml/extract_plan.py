@@ -143,6 +143,17 @@ class PositionPolicy:
             return np.maximum(lengths - (drop & (lengths > 0)), 0)
         return lengths
 
+    def tokens_through(self, row: int, length: int, kept: int) -> int:
+        """Tokens of a sequence of ``length`` tokens and ``kept`` rows, read through its
+        ``row``-th kept row (1-based): where a shard boundary cut the sequence."""
+        if self.mode == "last":
+            return length
+        if self.mode == "every_k":
+            return row * self.k
+        if self.mode == "exclude_bos":
+            return row + (length - kept)  # 1 where the first position was dropped
+        return row
+
 
 @dataclass(frozen=True)
 class Batch:
@@ -222,6 +233,21 @@ class ExtractionPlan:
 
     def tokens_before(self, sequence: int) -> int:
         return int(self.lengths[:sequence].sum())
+
+    def tokens_through_row(self, rows: int) -> int:
+        """The tokens that the first ``rows`` kept rows account for: the whole sequences they
+        fill and, in a sequence cut between shards, its tokens through its last stored row. A
+        store of ``rows`` rows has read this many of the plan's tokens."""
+        rows = min(max(int(rows), 0), self.n_rows)
+        if rows == 0:
+            return 0
+        ends = np.cumsum(self.rows_per_sequence)  # (n_seq,) rows through each sequence
+        last = int(np.searchsorted(ends, rows, side="left"))  # the sequence holding row `rows`
+        if int(ends[last]) == rows:
+            return self.tokens_before(last + 1)
+        row = rows - (int(ends[last - 1]) if last else 0)
+        return self.tokens_before(last) + self.policy.tokens_through(
+            row, int(self.lengths[last]), int(self.rows_per_sequence[last]))
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -7,8 +7,10 @@ the precision used is written on the row), ``check`` (hook points, tokens, free 
 remains) or, for a row created without a preflight (its API could not run one), ``preflight`` (the
 full report, calibration included, measured here and written on the row), ``extract`` (progress in
 tokens with tokens/s and ETA from the reporter; the job ``message`` carries GB captured (rows
-computed) and written (whole shards on disk) and the projected bound), ``samples`` (top-norm
-tokens of every hook point decoded with the model's tokenizer into ``samples.json``).
+computed) and written (whole shards on disk) and the projected bound; the engine's last report is
+what the closed store holds, so after a cancel or at the end done and GB written are the store's,
+never the rows computed past its last shard), ``samples`` (top-norm tokens of every hook point
+decoded with the model's tokenizer into ``samples.json``).
 
 Resume and retry: the first thing a run does is save a checkpoint. A run that finds one (the job
 was resumed) reopens the store and continues after its last whole shard; a run without one (a
@@ -132,7 +134,8 @@ def _run(ctx: JobContext, extraction_id: int, spec: ExtractionSpec,
         # since its slow first batch) showed 141 beside the job's 219 tok/s on one row
         ctx.progress(stage="extract", done=p.tokens_done, total=p.tokens_total, unit="tokens",
                      message=f"{p.bytes_captured / 1e9:.3f} GB captured · "
-                             f"{p.bytes_written / 1e9:.3f} GB written · projected bound: {bound}")
+                             f"{p.bytes_written / 1e9:.3f} GB written in whole shards · "
+                             f"projected bound: {bound}")
 
     # no done here: the engine's first report says where it starts (a resume's tokens are done,
     # and a 0 before them read as thousands of tokens a second: ETA 1.4 s for a 17 s rest)
