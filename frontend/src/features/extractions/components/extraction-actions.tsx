@@ -1,7 +1,8 @@
 /**
  * Cancel / resume / retry / delete buttons for one extraction, offered by its job's state.
  * `onDeleted` runs after a successful delete (the results page leaves for the list). Delete, and
- * retry of a complete extraction (it starts again from nothing, its results deleted), ask first.
+ * retry (it starts again from nothing: a complete run's results, or the whole shards a stopped
+ * run kept for Resume, are deleted), ask first.
  * Not responsible for the rules (the server answers 409 for a refused action).
  */
 import { Button } from "@/components/ui/button";
@@ -21,6 +22,9 @@ function confirmation(action: string, id: number, jobState: string | null): stri
   if (action === "delete") return `Delete extraction ${id} and its files?`;
   if (action === "retry" && jobState === "succeeded")
     return `Retry extraction ${id} from the start? Its complete results and files are deleted first.`;
+  if (action === "retry")  // cancelled, failed, interrupted: Resume is offered beside it
+    return `Retry extraction ${id} from the start? The rows its last run kept are deleted; ` +
+      "Resume continues from them instead.";
   return null;
 }
 

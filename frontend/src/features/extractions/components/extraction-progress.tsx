@@ -1,7 +1,10 @@
 /**
  * An extraction's live job progress: bar, tokens done of total, tokens/s, ETA, and the job
- * message (GB captured and written, projected bound). Reads the job from the cache the WebSocket feeds
- * (`useLiveJob`); when the job finishes it refreshes the extraction queries once.
+ * message (GB captured and written, projected bound). Once a run stops short (cancelled, failed)
+ * only the job's last message stays: what the store kept ("kept 7,767 rows in 1 whole shards ·
+ * 0.270 GB written; resume to continue from there"), the one place a user learns what Resume
+ * keeps and Retry throws away. Reads the job from the cache the WebSocket feeds (`useLiveJob`);
+ * when the job finishes it refreshes the extraction queries once.
  * Not responsible for receiving events.
  */
 import { useQueryClient } from "@tanstack/react-query";
@@ -25,7 +28,10 @@ export function useExtractionJob(extraction: Extraction) {
 
 export function ExtractionProgress({ extraction }: { extraction: Extraction }) {
   const job = useExtractionJob(extraction);
-  if (!job || FINISHED_JOB_STATES.has(job.state)) return null;
+  if (!job || job.state === "succeeded") return null;
+  if (FINISHED_JOB_STATES.has(job.state)) {
+    return job.message ? <div className="muted" data-testid="extraction-kept">{job.message}</div> : null;
+  }
   const fraction = job.progress ?? (job.done !== null && job.total ? job.done / job.total : null);
   return (
     <div className="extraction-progress">

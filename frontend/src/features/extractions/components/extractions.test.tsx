@@ -24,6 +24,25 @@ describe("extractions UI", () => {
     expect(screen.getAllByRole("button").map((b) => b.textContent)).toEqual(["Cancel"]);
   });
 
+  it("test_a_stopped_run_says_what_it_kept_on_its_row_and_results_page", () => {
+    const kept = "kept 7,767 rows in 1 whole shards · 0.270 GB written; resume to continue from there";
+    for (const state of ["cancelled", "failed"] as const) {
+      const extraction = makeExtraction({ status: state, job: makeJob({ id: 70, kind: "extract",
+        state, done: 9216, total: 31488, unit: "tokens", progress: 0.29, message: kept }) });
+      const row = renderWithProviders(<ExtractionRow extraction={extraction} />);
+      expect(screen.getByTestId("extraction-kept")).toHaveTextContent(kept);
+      expect(screen.queryByRole("progressbar")).toBeNull();  // it is not running
+      row.unmount();
+      const page = renderWithProviders(<ExtractionResults extraction={extraction} />);
+      expect(screen.getByTestId("extraction-kept")).toHaveTextContent(kept);
+      page.unmount();
+    }
+    const complete = makeExtraction({ status: "complete", counts: { rows: 4000, bytes: 1 },
+      job: makeJob({ id: 70, kind: "extract", state: "succeeded", message: "0.1 GB written" }) });
+    renderWithProviders(<ExtractionRow extraction={complete} />);
+    expect(screen.queryByTestId("extraction-kept")).toBeNull();  // its counts say it
+  });
+
   it("test_row_follows_the_live_job_from_the_cache", () => {
     const queryClient = createTestQueryClient();
     queryClient.setQueryData(liveJobKey(70), makeJob({ id: 70, kind: "extract", state: "running",
@@ -311,7 +330,7 @@ describe("extractions UI", () => {
     confirmSpy.mockRestore();
     fetchSpy.mockRestore();
   });
-  it("test_retry_of_a_complete_extraction_asks_first_but_of_a_failed_one_does_not", async () => {
+  it("test_retry_of_a_complete_or_stopped_extraction_asks_first_resume_does_not", async () => {
     const fetchSpy = vi.spyOn(globalThis, "fetch").mockImplementation(async () => new Response(
       JSON.stringify(makeExtraction()), { status: 200, headers: { "Content-Type": "application/json" } }));
     const confirmSpy = vi.spyOn(window, "confirm").mockReturnValue(false);
@@ -324,11 +343,21 @@ describe("extractions UI", () => {
     await vi.waitFor(() => expect(fetchSpy).toHaveBeenCalledTimes(1));
     expect(String(fetchSpy.mock.calls[0]?.[0])).toMatch(/\/extractions\/7\/retry$/);
     unmount();
-    confirmSpy.mockClear();
-    renderWithProviders(<ExtractionActions id={7} jobState="failed" />);
-    await userEvent.click(screen.getByRole("button", { name: "Retry" }));
-    await vi.waitFor(() => expect(fetchSpy).toHaveBeenCalledTimes(2));
-    expect(confirmSpy).not.toHaveBeenCalled();
+    // a stopped run's kept shards are what Resume continues from; Retry deletes them
+    for (const state of ["cancelled", "failed", "interrupted"]) {
+      confirmSpy.mockClear();
+      fetchSpy.mockClear();
+      confirmSpy.mockReturnValue(false);
+      const view = renderWithProviders(<ExtractionActions id={7} jobState={state} />);
+      await userEvent.click(screen.getByRole("button", { name: "Retry" }));
+      expect(confirmSpy).toHaveBeenCalledWith(expect.stringMatching(/rows its last run kept.*Resume/));
+      expect(fetchSpy).not.toHaveBeenCalled();  // declined: nothing sent
+      await userEvent.click(screen.getByRole("button", { name: "Resume" }));
+      await vi.waitFor(() => expect(fetchSpy).toHaveBeenCalledTimes(1));
+      expect(String(fetchSpy.mock.calls[0]?.[0])).toMatch(/\/extractions\/7\/resume$/);
+      expect(confirmSpy).toHaveBeenCalledTimes(1);  // resume keeps everything: no question
+      view.unmount();
+    }
     confirmSpy.mockRestore();
     fetchSpy.mockRestore();
   });
