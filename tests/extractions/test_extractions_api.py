@@ -223,6 +223,39 @@ def test_export_refuses_unfinished_runs_and_failed_requests_keep_the_previous_ex
     assert again.status_code == 200 and again.json()["replaced"] is True
 
 
+def test_export_takes_hook_points_like_create_and_hook_names_as_deprecated_alias(
+    api: TestClient, world: ExtractionWorld, worker_thread: Callable[[Settings], Any]
+) -> None:
+    """The export body said ``hook_names`` where the create body says ``hook_points`` (and the
+    CLI ``--hooks``): a client sending ``hook_points`` got a 422 (extra field)."""
+    datasets = pytest.importorskip("datasets")
+    created = api.post(API, json=body(world, world.tokenization()))
+    assert created.status_code == 201, created.text
+    worker_thread(world.settings)
+    assert finished(api, created.json()["id"])["status"] == "complete"
+    export = f"{API}/{created.json()['id']}/export"
+
+    for field in ("hook_points", "hook_names"):  # the old name still works, for one release
+        done = api.post(export, json={field: ["blocks.1.attn_out"], "context_size": 4})
+        assert done.status_code == 200, done.text
+        assert done.json()["hook_points"] == done.json()["hook_names"] == ["blocks.1.attn_out"]
+        table = datasets.load_from_disk(done.json()["abs_path"])
+        assert "blocks.1.attn_out" in table.column_names
+        assert "blocks.0.resid_post" not in table.column_names
+    same = api.post(export, json={"hook_points": ["blocks.1.attn_out"],
+                                  "hook_names": ["blocks.1.attn_out"], "context_size": 4})
+    assert same.status_code == 200, same.text
+    both = api.post(export, json={"hook_points": ["blocks.1.attn_out"],
+                                  "hook_names": ["blocks.0.resid_post"], "context_size": 4})
+    assert both.status_code == 422 and "hook_points only" in both.text, both.text
+
+    schema = api.get("/openapi.json").json()["components"]["schemas"]
+    request = schema["ExportCreate"]["properties"]
+    assert request["hook_names"]["deprecated"] is True
+    assert "alias of `hook_points`" in request["hook_names"]["description"]
+    assert "deprecated" not in request["hook_points"]
+
+
 def test_an_export_of_every_kth_token_says_its_rows_are_not_consecutive(
     api: TestClient, world: ExtractionWorld, worker_thread: Callable[[Settings], Any]
 ) -> None:

@@ -791,9 +791,15 @@ export interface components {
             dtype?: ("float16" | "float32") | null;
             /**
              * Hook Names
-             * @description Default: every stored point.
+             * @deprecated
+             * @description Deprecated alias of `hook_points`, accepted for one release (removed in the next); giving both with different lists is a 422.
              */
             hook_names?: string[] | null;
+            /**
+             * Hook Points
+             * @description Stored hook points to export (as in the create body's `hook_points`). Default: every stored point.
+             */
+            hook_points?: string[] | null;
         };
         /** ExportRead */
         ExportRead: {
@@ -806,8 +812,14 @@ export interface components {
             context_size: number;
             /** Dtype */
             dtype: string;
-            /** Hook Names */
+            /**
+             * Hook Names
+             * @deprecated
+             * @description Deprecated: the same list as `hook_points`, kept for one release.
+             */
             hook_names: string[];
+            /** Hook Points */
+            hook_points: string[];
             /**
              * Path
              * @description relative to the data dir

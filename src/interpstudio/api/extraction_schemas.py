@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import Depends, Query
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from interpstudio.api.deps import RowIdPath, SessionDep
 from interpstudio.api.schemas import JobRead
@@ -146,15 +146,35 @@ class SamplesRead(BaseModel):
 class ExportCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    hook_names: list[str] | None = Field(default=None, description="Default: every stored point.")
+    hook_points: list[str] | None = Field(
+        default=None, description="Stored hook points to export (as in the create body's "
+                                  "`hook_points`). Default: every stored point.")
+    hook_names: list[str] | None = Field(
+        default=None, json_schema_extra={"deprecated": True},
+        description="Deprecated alias of `hook_points`, accepted for one release (removed in "
+                    "the next); giving both with different lists is a 422.")
     context_size: int | None = Field(default=None, ge=1)
     dtype: Literal["float16", "float32"] | None = None
+
+    @model_validator(mode="after")
+    def _alias_hook_names(self) -> ExportCreate:
+        # the export said `hook_names` where the create body says `hook_points`; the old name
+        # stays readable for a release, and one list is what the service gets
+        if self.hook_names is not None:
+            if self.hook_points is not None and self.hook_points != self.hook_names:
+                raise ValueError("give hook_points only (hook_names is its deprecated alias), "
+                                 "not two different lists")
+            self.hook_points, self.hook_names = self.hook_names, None
+        return self
 
 
 class ExportRead(BaseModel):
     path: str = Field(description="relative to the data dir")
     abs_path: str = Field(description="absolute, on the server (datasets.load_from_disk)")
-    hook_names: list[str]
+    hook_points: list[str]
+    hook_names: list[str] = Field(
+        json_schema_extra={"deprecated": True},
+        description="Deprecated: the same list as `hook_points`, kept for one release.")
     context_size: int
     rows: int
     tokens_exported: int

@@ -45,7 +45,7 @@ def export(
     with session_scope(settings) as session:
         row = service.get_extraction(session=session, extraction_id=extraction_id)
         done = service.export_extraction(paths=DataPaths(settings.data_dir), row=row,
-                                         hook_names=hooks, context_size=context_size,
+                                         hook_points=hooks, context_size=context_size,
                                          dtype=dtype)
     for warning in done["warnings"]:
         err_console.print(f"warning: {warning}", style="yellow", highlight=False, soft_wrap=True)

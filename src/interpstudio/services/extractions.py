@@ -424,7 +424,7 @@ def read_samples(*, paths: DataPaths, row: Extraction,
     return {"group": group, "hooks": groups.get(group, {}), "context": samples["context"]}
 
 
-def export_extraction(*, paths: DataPaths, row: Extraction, hook_names: list[str] | None,
+def export_extraction(*, paths: DataPaths, row: Extraction, hook_points: list[str] | None,
                       context_size: int | None, dtype: str | None) -> dict[str, Any]:
     """Write ``extractions/<id>/saelens`` (HF Arrow, SAELens cached-activations layout)."""
     from interpstudio.ml.export import export_saelens
@@ -434,10 +434,10 @@ def export_extraction(*, paths: DataPaths, row: Extraction, hook_names: list[str
         raise ExtractionResultsNotReady(row.id, "activations to export", row.status)
     target = folder / EXPORT_DIR  # a previous export is replaced only by a whole new one
     replaced = target.exists()  # said in the answer: a reader of the old one may be open
-    done = export_saelens(folder / STORE_DIR, target, hook_names=hook_names,
+    done = export_saelens(folder / STORE_DIR, target, hook_names=hook_points,
                           context_size=context_size, dtype=dtype, overwrite=True)
     result = {"path": str(target.relative_to(paths.root)), "abs_path": str(target),
-              "hook_names": done.hook_names,
+              "hook_points": done.hook_names, "hook_names": done.hook_names,  # deprecated alias
               "context_size": done.context_size, "rows": done.rows,
               "tokens_exported": done.tokens_exported, "tokens_dropped": done.tokens_dropped,
               "dtype": done.dtype, "replaced": replaced, "warnings": list(done.warnings)}

@@ -129,5 +129,5 @@ def extraction_samples(row: ExtractionDep, paths: PathsDep,
 @router.post("/extractions/{extraction_id}/export", response_model=ExportRead)
 def export_extraction(row: ExtractionDep, body: ExportCreate, paths: PathsDep) -> ExportRead:
     return ExportRead(**service.export_extraction(
-        paths=paths, row=row, hook_names=body.hook_names,
+        paths=paths, row=row, hook_points=body.hook_points,
         context_size=body.context_size, dtype=body.dtype))
