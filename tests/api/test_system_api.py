@@ -4,6 +4,7 @@ list/get) without importing torch."""
 from __future__ import annotations
 
 import json
+import platform
 import subprocess
 import sys
 from pathlib import Path
@@ -23,6 +24,7 @@ def test_system_reports_cpu_memory_disk_gpus(client: TestClient, sqlite_settings
                         capture_output=True, text=True, check=True)
     assert abs(body["disk"]["percent"] - int(df.stdout.split()[-1].rstrip("%"))) <= 1
     assert body["gpus"] == [] or {"name", "memory_total"} <= set(body["gpus"][0])
+    assert body["host"] == platform.node()  # the System page says whose metrics these are
 
 
 def test_api_process_serves_without_importing_torch(tmp_path: Path) -> None:

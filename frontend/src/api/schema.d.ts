@@ -1833,6 +1833,11 @@ export interface components {
             disk: components["schemas"]["DiskRead"];
             /** Gpus */
             gpus: components["schemas"]["GpuRead"][];
+            /**
+             * Host
+             * @description the machine measured (its host name): each API process reports its own
+             */
+            host: string;
             memory: components["schemas"]["MemoryRead"];
             /**
              * Timestamp

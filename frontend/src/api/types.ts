@@ -39,7 +39,7 @@ export type ServerMessage =
   | { type: "snapshot"; jobs: Job[] }
   | { type: "job.updated"; job: Job }
   | { type: "job.deleted"; job_id: number }
-  | { type: "system.metrics"; system: SystemStatus }
+  | { type: "system.metrics"; host: string; system: SystemStatus }
   | { type: "pong" }
   | { type: "error"; error: { code: string; message: string } };
 

@@ -107,14 +107,15 @@ describe("live updates into system metrics", () => {
     const queryClient = createTestQueryClient();
     const sample = (second: number, cpu: number): SystemStatus => ({
       timestamp: `2026-01-01T12:00:${String(second).padStart(2, "0")}Z`,
+      host: "api-a",
       cpu: { percent: cpu, count: 8 },
       memory: { total: 16, available: 8, used: 8, percent: 50 },
       disk: { path: "/data", total: 100, used: 40, free: 60, percent: 40 },
       gpus: [],
     });
-    handleServerMessage(queryClient, { type: "system.metrics", system: sample(2, 10) });
-    handleServerMessage(queryClient, { type: "system.metrics", system: sample(4, 30) });
-    handleServerMessage(queryClient, { type: "system.metrics", system: sample(4, 99) }); // duplicate
+    handleServerMessage(queryClient, { type: "system.metrics", host: "api-a", system: sample(2, 10) });
+    handleServerMessage(queryClient, { type: "system.metrics", host: "api-a", system: sample(4, 30) });
+    handleServerMessage(queryClient, { type: "system.metrics", host: "api-a", system: sample(4, 99) }); // duplicate
     expect(queryClient.getQueryData<SystemStatus>(systemKeys.current)?.cpu.percent).toBe(99);
     expect(useMetricsHistoryStore.getState().samples.map((s) => s.cpu.percent)).toEqual([10, 30]);
   });

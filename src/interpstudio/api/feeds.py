@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import platform
 from abc import ABC, abstractmethod
 from datetime import datetime, timedelta
 from typing import Any
@@ -129,7 +128,7 @@ class SystemFeed(PeriodicTask):
     async def snapshot(self) -> dict[str, Any]:
         metrics = await asyncio.to_thread(system_metrics, data_dir=self._data_dir,
                                           cpu=self._cpu)
-        return {"type": "system.metrics", "host": platform.node(),
+        return {"type": "system.metrics", "host": metrics["host"],
                 "system": SystemRead.model_validate(metrics).model_dump(mode="json")}
 
 

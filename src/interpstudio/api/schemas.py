@@ -154,6 +154,8 @@ class GpuRead(BaseModel):
 
 class SystemRead(BaseModel):
     timestamp: datetime
+    host: str = Field(description="the machine measured (its host name): each API process "
+                                  "reports its own")
     cpu: CpuRead
     memory: MemoryRead
     disk: DiskRead

@@ -7,6 +7,7 @@ responsible for publishing metrics periodically (``api/feeds.py`` does).
 
 from __future__ import annotations
 
+import platform
 import shutil
 import threading
 from datetime import UTC, datetime
@@ -88,6 +89,8 @@ def system_metrics(*, data_dir: Path, cpu: CpuSampler) -> dict[str, Any]:
     disk = shutil.disk_usage(disk_path)
     return {
         "timestamp": datetime.now(UTC).isoformat(),
+        # with several API processes on several machines, the page says whose metrics these are
+        "host": platform.node(),
         "cpu": {"percent": cpu.percent(),
                 "count": psutil.cpu_count() or 1},
         "memory": {"total": int(memory.total), "available": int(memory.available),

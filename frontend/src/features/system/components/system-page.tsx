@@ -1,6 +1,8 @@
 /**
- * The System page: CPU, memory, data-dir disk and GPUs, live from `system.metrics` events, with
- * sparklines of the last ~60 samples. Not responsible for receiving events.
+ * The System page: CPU, memory, data-dir disk and GPUs of the host the API process runs on (named:
+ * with several API processes on several machines, a user must see whose metrics these are), live
+ * from `system.metrics` events, with sparklines of the last ~60 samples. Not responsible for
+ * receiving events.
  */
 import { ErrorMessage } from "@/components/ui/error-message";
 import { formatBytes, formatFullTimestamp, formatPercent } from "@/lib/format";
@@ -19,7 +21,10 @@ export function SystemPage() {
       <header className="page__header">
         <h1>System</h1>
         {current && (
-          <span className="muted num">sample {formatFullTimestamp(current.timestamp)}</span>
+          <span className="muted num">
+            host <strong data-testid="system-host">{current.host}</strong> · sample{" "}
+            {formatFullTimestamp(current.timestamp)}
+          </span>
         )}
       </header>
       {system.error && <ErrorMessage error={system.error} title="Could not load system status:" />}
