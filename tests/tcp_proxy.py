@@ -1,11 +1,15 @@
-"""A real TCP proxy that tests put between the app and its database to cut the network for real.
+"""A real TCP proxy that tests put between the app and a server (PostgreSQL, Redis) to cut the
+network for real.
 
 ``TcpProxy(host, port)`` listens on 127.0.0.1 and relays each connection to the upstream server;
 ``database_proxy(url)`` puts one in front of a database URL and gives the URL through it.
 ``outage(seconds)`` is a network blip as a database on another machine sees it: every open
 connection is dropped at once and, until it ends, new connections are accepted and closed at once
-(the client's "server closed the connection unexpectedly"). This module is NOT a test double of
-the database: the queries run on the real server.
+(the client's "server closed the connection unexpectedly"). ``blackhole()`` is a host that
+vanishes without a word (powered off, a firewall dropping packets): no connection is closed, but
+none carries another byte either way, and new ones are accepted and never answered; after
+``restore()`` new connections work again (the silenced ones stay dead, as they would be). This
+module is NOT a test double of the server: the commands run on the real one.
 """
 
 from __future__ import annotations
@@ -25,6 +29,9 @@ class TcpProxy:
         self._lock = threading.Lock()
         self._open: set[socket.socket] = set()
         self._down_until = 0.0
+        self._silenced: set[socket.socket] = set()  # open when the host vanished: carry nothing
+        self._held: list[socket.socket] = []  # accepted while vanished, never answered
+        self._vanished = False
         self._closed = False
         self.refused = 0  # connections closed during an outage
         threading.Thread(target=self._accept, name="tcp-proxy", daemon=True).start()
@@ -38,6 +45,10 @@ class TcpProxy:
             if time.monotonic() < self._down_until:
                 self.refused += 1
                 client.close()
+                continue
+            if self._vanished:
+                with self._lock:
+                    self._held.append(client)
                 continue
             try:
                 server = socket.create_connection(self._upstream, timeout=5)
@@ -53,7 +64,8 @@ class TcpProxy:
     def _pump(self, source: socket.socket, sink: socket.socket) -> None:
         try:
             while chunk := source.recv(65536):
-                sink.sendall(chunk)
+                if source not in self._silenced:  # a vanished host's bytes go nowhere
+                    sink.sendall(chunk)
         except OSError:
             pass
         finally:
@@ -63,6 +75,7 @@ class TcpProxy:
         with self._lock:
             for sock in sockets:
                 self._open.discard(sock)
+                self._silenced.discard(sock)
                 with suppress(OSError):
                     sock.shutdown(socket.SHUT_RDWR)
                 sock.close()
@@ -74,11 +87,24 @@ class TcpProxy:
             current = list(self._open)
         self._drop(*current)
 
+    def blackhole(self) -> None:
+        """The server's host vanishes without closing anything (returns at once)."""
+        with self._lock:
+            self._vanished = True
+            self._silenced.update(self._open)
+
+    def restore(self) -> None:
+        """New connections reach the server again; those held meanwhile are closed."""
+        with self._lock:
+            self._vanished = False
+            held, self._held = self._held, []
+        self._drop(*held)
+
     def close(self) -> None:
         self._closed = True
         self._listener.close()
         with self._lock:
-            current = list(self._open)
+            current = [*self._open, *self._held]
         self._drop(*current)
 
 

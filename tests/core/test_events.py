@@ -17,6 +17,7 @@ import pytest
 from interpstudio.core.errors import BrokerUnavailable
 from interpstudio.core.events import RESYNC_TYPE, LocalEventBus, RedisEventBus, check_broker
 from redis_server import RedisServer, free_port
+from tcp_proxy import TcpProxy
 
 
 def test_local_bus_fans_out_to_every_subscriber() -> None:
@@ -114,6 +115,55 @@ def test_redis_bus_resubscribes_after_redis_comes_back(redis_server: RedisServer
     assert any("unreachable" in line and f"127.0.0.1:{redis_server.port}/0" in line
                for line in lines), lines
     assert any(" is back after " in line for line in lines), lines
+
+
+def test_a_redis_host_that_vanishes_silently_is_noticed_and_reconnected(
+        redis_server: RedisServer, caplog: pytest.LogCaptureFixture) -> None:
+    """A Redis host that vanished without closing its connections (a real proxy in between
+    drops every byte) sent no error: the subscribed reader heard nothing, as on a quiet channel,
+    until the OS's TCP timeout. Now it PINGs after a silence and reconnects when no reply comes;
+    here with 1 s intervals (the defaults, 10 + 10 s, notice within about 20 s)."""
+    caplog.set_level(logging.INFO, logger="interpstudio.core.events")
+    channel = "interpstudio:test-vanished:events"
+    proxy = TcpProxy("127.0.0.1", redis_server.port)
+
+    async def scenario() -> tuple[list[str], float, dict]:
+        receiver = RedisEventBus(f"redis://127.0.0.1:{proxy.port}/0", channel,
+                                 ping_interval_s=1.0, reply_timeout_s=1.0)
+        publisher = RedisEventBus(redis_server.url(), channel)  # not behind the proxy
+        await receiver.start()
+        await publisher.start()
+        try:
+            async with receiver.subscribe() as subscription:
+                await asyncio.sleep(2.5)  # quiet but alive: pings answered, still connected
+                states = [receiver.broker_state]
+                proxy.blackhole()
+                vanished = time.monotonic()
+                while receiver.broker_state == "connected":
+                    assert time.monotonic() - vanished < 10, "a vanished Redis went unnoticed"
+                    await asyncio.sleep(0.1)
+                noticed = time.monotonic() - vanished
+                states.append(receiver.broker_state)
+                proxy.restore()
+                deadline = time.monotonic() + 15
+                while time.monotonic() < deadline:  # reconnected through the proxy
+                    await publisher.publish({"type": "job.deleted", "job_id": 4})
+                    try:
+                        event = await asyncio.wait_for(_next_event(subscription), timeout=0.25)
+                    except TimeoutError:
+                        continue
+                    return [*states, receiver.broker_state], noticed, event
+                raise AssertionError("no event reached the subscriber after the host came back")
+        finally:
+            await publisher.close()
+            await receiver.close()
+            proxy.close()
+
+    states, noticed, event = asyncio.run(scenario())
+    assert states == ["connected", "unreachable", "connected"]
+    assert noticed < 5  # 1 s of silence + 1 s without a reply, and the reader's 1 s reads
+    assert event == {"type": "job.deleted", "job_id": 4}
+    assert "no reply from Redis" in caplog.text
 
 
 def test_a_publish_while_redis_is_down_reaches_this_process_and_does_not_raise(
