@@ -155,4 +155,29 @@ test("names without spaces wrap or are cut, never widen the page", async ({ page
   await picker.selectOption(String(dataset.id));
   expect((await picker.boundingBox())?.width ?? 0).toBeLessThan(400);
   expect(await pageWidth()).toBeLessThanOrEqual(1400);
+
+  // a narrow window: the navigation becomes a bar above the page, and a tokenization's tokenizer
+  // key (local:<sha256>, 70 characters without a space) wraps in its card. Found by a tester:
+  // /datasets/<id> was 768 px wide at 640 px, and every page wider than a 420 px window (the
+  // 200 px navigation kept its column)
+  const tokenized = await fetchRetried(`${backend.url}/api/v1/datasets/${dataset.id}/tokenizations`, {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ model_id: modelId }),
+  });
+  expect(tokenized.status).toBeLessThan(300);
+  await page.setViewportSize({ width: 420, height: 800 });
+  await page.goto(`${backend.url}/datasets/${dataset.id}`);
+  const card = page.getByRole("article", { name: /Tokenization \d+/ });
+  await expect(card.getByText("ready", { exact: true })).toBeVisible({ timeout: 60_000 });
+  await expect(card.getByText(/^local:/)).toBeVisible();
+  expect(await pageWidth()).toBeLessThanOrEqual(420);
+  for (const [path, title] of [["/models", "Models"], ["/extractions", "Extractions"],
+    ["/jobs", "Jobs"], ["/system", "System"]] as const) {
+    await page.goto(`${backend.url}${path}`);
+    await expect(page.getByRole("heading", { level: 1, name: title })).toBeVisible();
+    expect(await pageWidth(), path).toBeLessThanOrEqual(420);
+  }
+  const nav = await page.getByRole("navigation", { name: "Main" }).boundingBox();
+  expect(nav?.width ?? 0).toBeGreaterThan(400);  // a bar across the top, not a column
 });

@@ -46,7 +46,7 @@ function TokenizationItem({ tokenization }: { tokenization: Tokenization }) {
     <article className="panel" aria-label={`Tokenization ${tokenization.id}`}>
       <div className="form-row">
         <strong>#{tokenization.id}</strong>
-        <code>{tokenization.tokenizer_key}</code>
+        <code className="tokenization__key">{tokenization.tokenizer_key}</code>
         <Badge tone={statusTone(tokenization.status)}>{tokenization.status}</Badge>
       </div>
       <ul className="policy-summary">
