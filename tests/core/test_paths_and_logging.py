@@ -80,7 +80,7 @@ def test_a_served_api_key_never_reaches_the_server_log(tmp_path: Path) -> None:
     import urllib.error
     import urllib.request
 
-    from websockets.exceptions import InvalidStatus
+    from websockets.exceptions import ConnectionClosed
     from websockets.sync.client import connect
 
     with socket.socket() as probe:
@@ -108,11 +108,14 @@ def test_a_served_api_key_never_reaches_the_server_log(tmp_path: Path) -> None:
         assert refused.value.code == 401
         with connect(f"ws://127.0.0.1:{port}/api/v1/ws?api_key={key}"):
             pass
-        with pytest.raises(InvalidStatus):  # refused at the handshake
-            connect(f"ws://127.0.0.1:{port}/api/v1/ws?api_key={wrong}").close()
+        with (connect(f"ws://127.0.0.1:{port}/api/v1/ws?api_key={wrong}") as refused,
+              pytest.raises(ConnectionClosed) as closed):  # accepted, then closed at once
+            refused.recv(timeout=5)
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 4401
         time.sleep(0.5)
     finally:
         server.terminate()
         log, _ = server.communicate(timeout=30)
     assert "WebSocket /api/v1/ws?api_key=***" in log  # the lines are there, masked
     assert key not in log and wrong not in log
+    assert "without completing handshake" not in log and "ERROR" not in log, log

@@ -12,6 +12,7 @@ errors.
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
@@ -39,16 +40,21 @@ def error_response(status: int, code: str, message: str, details: dict[str, Any]
 async def send_refusal(scope: Scope, receive: Receive, send: Send, response: JSONResponse, *,
                        ws_code: int) -> None:
     """Answer a request a middleware refuses: the response itself, or for a WebSocket handshake
-    that same response instead of the upgrade (a close with ``ws_code`` where the server cannot
-    send an HTTP response there)."""
+    an accept and at once a close with ``ws_code`` (4401, 4403) and the error's code as reason.
+
+    Not an HTTP response instead of the upgrade: a browser cannot read its status (its socket
+    just closes with 1006), so the UI could not tell "ask for the key" from a dropped network,
+    and uvicorn's default WebSocket protocol logged "ASGI callable returned without completing
+    handshake" at ERROR after every such refusal. Not a close before the accept either: uvicorn
+    turns that into a bare HTTP 403. Nothing is sent between the accept and the close."""
     if scope["type"] != "websocket":
         await response(scope, receive, send)
-    elif "websocket.http.response" in scope.get("extensions", {}):
-        await send({"type": "websocket.http.response.start", "status": response.status_code,
-                    "headers": response.raw_headers})
-        await send({"type": "websocket.http.response.body", "body": response.body})
-    else:
-        await send({"type": "websocket.close", "code": ws_code})
+        return
+    reason = json.loads(response.body)["error"]["code"]  # e.g. "unauthorized"; under 123 bytes
+    if (await receive())["type"] != "websocket.connect":  # the client left before its handshake
+        return
+    await send({"type": "websocket.accept"})
+    await send({"type": "websocket.close", "code": ws_code, "reason": reason})
 
 
 def install_error_handlers(app: FastAPI) -> None:

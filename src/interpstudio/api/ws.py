@@ -57,7 +57,10 @@ async def events(websocket: WebSocket) -> None:
     bus = websocket.app.state.bus
     selection = Filter()
     async with bus.subscribe() as subscription:
-        await websocket.send_json(await asyncio.to_thread(active_snapshot, websocket))
+        try:
+            await websocket.send_json(await asyncio.to_thread(active_snapshot, websocket))
+        except (WebSocketDisconnect, RuntimeError):  # it left at once: not an error of ours
+            return                                  # (uncaught, uvicorn logged it at ERROR)
         reader = asyncio.create_task(_read_client(websocket, selection))
         try:
             while not reader.done():
