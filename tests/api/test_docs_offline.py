@@ -36,5 +36,18 @@ def test_docs_use_the_builds_swagger_ui_files(tmp_path: Path) -> None:
     assert "cdn.jsdelivr.net" not in page and "fastapi.tiangolo.com" not in page
 
 
+def test_redoc_redirects_to_the_offline_docs(tmp_path: Path) -> None:
+    """``/redoc`` fell through to the UI's page-not-found (ReDoc needs a CDN script, so the app
+    turned it off): a bookmark or a FastAPI habit now lands on the docs that work offline."""
+    (tmp_path / "index.html").write_text("<!doctype html><title>Interp Studio</title>")
+    app = FastAPI(title="Interp Studio", docs_url=None, redoc_url=None)
+    mount_ui(app, tmp_path)
+    with TestClient(app, base_url=LOOPBACK) as client:
+        moved = client.get("/redoc", follow_redirects=False)
+        assert moved.status_code == 307 and moved.headers["location"] == "/docs"
+        landed = client.get("/redoc")
+        assert landed.url.path == "/docs" and "swagger-ui" in landed.text
+
+
 def test_without_a_ui_build_the_docs_fall_back_to_the_cdn(tmp_path: Path) -> None:
     assert "cdn.jsdelivr.net" in docs_page(tmp_path)

@@ -1,5 +1,7 @@
 """Serves the built web UI (``api/ui_dist``) at ``/`` with a single-page-app fallback, and the
-API's interactive docs at ``/docs`` from the build's own Swagger UI files (no CDN).
+API's interactive docs at ``/docs`` from the build's own Swagger UI files (no CDN). ``/redoc``
+redirects there: ReDoc's page needs its script from a CDN, which an offline server cannot reach,
+and a second renderer of the same document adds nothing worth a bundled copy.
 
 Any GET outside ``/api`` that is not a file returns ``index.html`` so client-side routes survive a
 refresh. When the UI has not been built, ``/`` explains how to build it. This module is NOT
@@ -12,7 +14,7 @@ from pathlib import Path
 
 from fastapi import FastAPI, HTTPException
 from fastapi.openapi.docs import get_swagger_ui_html
-from fastapi.responses import FileResponse, HTMLResponse, Response
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 
 UI_DIST = Path(__file__).parent / "ui_dist"
 
@@ -38,6 +40,11 @@ def mount_ui(app: FastAPI, ui_dir: Path = UI_DIST) -> None:
                   "swagger_favicon_url": "data:,"} if local else {}
         return get_swagger_ui_html(openapi_url=app.openapi_url or "/openapi.json",
                                    title=f"{app.title} API", **assets)
+
+    @app.get("/redoc", include_in_schema=False)
+    def redoc() -> RedirectResponse:
+        """Temporary (307), so a browser does not remember it should ReDoc come back."""
+        return RedirectResponse("/docs", status_code=307)
 
     @app.get("/{path:path}", include_in_schema=False)
     def ui(path: str) -> Response:
