@@ -29,10 +29,16 @@ export function ExtractionRow({ extraction }: { extraction: Extraction }) {
         <dd>{points ?? "?"}</dd>
         <dt>tokens</dt>
         <dd>{formatNumber(counts.tokens ?? counts.tokens_total)}</dd>
-        <dt>written</dt>
-        <dd>{formatBytes(counts.bytes ?? null)}</dd>
-        <dt>speed</dt>
-        <dd>{counts.tokens_per_s ? `${formatNumber(Math.round(counts.tokens_per_s))} tok/s` : "–"}</dd>
+        {/* a finished run's counts only: while it runs, or once it stopped short, the job's line
+            below says what is written ("written —" sat beside "kept ... 0.270 GB written") */}
+        {typeof counts.bytes === "number" && (
+          <>
+            <dt>written</dt>
+            <dd>{formatBytes(counts.bytes)}</dd>
+            <dt>speed</dt>
+            <dd>{counts.tokens_per_s ? `${formatNumber(Math.round(counts.tokens_per_s))} tok/s` : "–"}</dd>
+          </>
+        )}
         <dt>precision</dt>
         <dd>{extraction.precision_used ?? extraction.precision_requested ?? "?"}</dd>
         <dt>bound</dt>

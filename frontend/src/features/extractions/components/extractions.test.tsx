@@ -31,6 +31,7 @@ describe("extractions UI", () => {
         state, done: 9216, total: 31488, unit: "tokens", progress: 0.29, message: kept }) });
       const row = renderWithProviders(<ExtractionRow extraction={extraction} />);
       expect(screen.getByTestId("extraction-kept")).toHaveTextContent(kept);
+      expect(screen.queryByText("written")).toBeNull();  // no "written —" beside "0.270 GB written"
       expect(screen.queryByRole("progressbar")).toBeNull();  // it is not running
       row.unmount();
       const page = renderWithProviders(<ExtractionResults extraction={extraction} />);
