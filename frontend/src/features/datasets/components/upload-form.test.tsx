@@ -72,6 +72,10 @@ describe("UploadForm", () => {
     await act(async () => xhr.respond(201, { id: 3, name: "lines", status: "queued" }));
     await vi.waitFor(() => expect(created).toHaveBeenCalled());
     expect(created.mock.calls[0]?.[0]).toMatchObject({ id: 3 });
+    // the form does not follow the import job: it must not say "importing" after the import
+    // failed or finished (found by a tester: "uploaded, importing" beside a failed import)
+    expect(screen.getByText(/uploaded; the import's progress is on the dataset's card/)).toBeInTheDocument();
+    expect(screen.queryByText(/importing/)).toBeNull();
   });
 
   it("test_shows_the_servers_refusal", async () => {

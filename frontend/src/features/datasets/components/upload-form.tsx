@@ -78,7 +78,9 @@ export function UploadForm({ onCreated }: { onCreated: (dataset: Dataset) => voi
           />
           <span className="num">
             {formatBytes(progress.loaded)} of {formatBytes(progress.total)}
-            {upload.isSuccess ? " — uploaded, importing" : ""}
+            {/* the import's state is on the dataset's card: "importing" here outlived a failed
+                or finished import (this form does not follow the job) */}
+            {upload.isSuccess ? " — uploaded; the import's progress is on the dataset's card" : ""}
           </span>
         </div>
       )}
