@@ -32,4 +32,13 @@ describe("charts", () => {
     expect(ticks).toHaveLength(1);
     expect(ticks[0]?.getAttribute("text-anchor")).toBe("end");  // was "middle": half cut off
   });
+
+  it("test_a_histogram_of_rows_with_one_norm_says_so_instead_of_a_hairline", () => {
+    // the first-position rows of a BOS model are all the same row: 64 zero-width bins at one x
+    const edges = Array.from({ length: 65 }, () => 61.994274283962405);
+    const counts = Array.from({ length: 64 }, (_, i) => (i === 63 ? 123 : 0));
+    render(<Histogram title="h" edges={edges} counts={counts} />);
+    expect(screen.queryAllByTestId("histogram-bar")).toHaveLength(0);
+    expect(screen.getByTestId("histogram-one-value")).toHaveTextContent("All 123 rows, L2 norm 61.99");
+  });
 });

@@ -132,6 +132,21 @@ export function Histogram({ edges, counts, title }: {
   }
   const first = edges[0] ?? 0;
   const last = edges[edges.length - 1] ?? 0;
+  if (!(last > first)) {
+    // every row has one norm (one row; or the first position of a model that prepends BOS: that
+    // row sees only BOS, so it is the same in every sequence): all bins are zero-width at one
+    // x, which drew a hairline
+    const rows = counts.reduce((sum, count) => sum + count, 0);
+    return (
+      <figure className="chart">
+        <figcaption>{title}</figcaption>
+        <p className="muted" data-testid="histogram-one-value">
+          {rows === 1 ? "One row" : `All ${rows.toLocaleString("en-US")} rows`}, L2 norm{" "}
+          {formatEdge(first)}
+        </p>
+      </figure>
+    );
+  }
   const edge = (i: number) => edges[i] ?? 0;
   const x = scale([first, last], [PAD.left, WIDTH - PAD.right]);
   const top = Math.max(...counts, 1);
@@ -141,7 +156,7 @@ export function Histogram({ edges, counts, title }: {
       <figcaption>{title}</figcaption>
       <svg viewBox={`0 0 ${WIDTH} ${HEIGHT}`} role="img" aria-label={title}>
         {counts.map((count, i) => (
-          <rect key={edge(i)} data-testid="histogram-bar" x={x(edge(i))}
+          <rect key={i} data-testid="histogram-bar" x={x(edge(i))}
             width={Math.max(0.5, x(edge(i + 1)) - x(edge(i)) - 0.5)} y={y(count)}
             height={HEIGHT - PAD.bottom - y(count)} className="chart__bar">
             <title>{`${formatEdge(edge(i))}..${formatEdge(edge(i + 1))}: ${count.toLocaleString("en-US")}`}</title>
