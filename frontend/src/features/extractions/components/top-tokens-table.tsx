@@ -4,6 +4,14 @@
  */
 import type { ExtractionSample } from "../types";
 
+/** Four significant digits with separators: an attention sink's 22,677, not `toPrecision`'s
+ * "2.268e+4"; exponents only where the digits would be lost (|x| >= 1e6 or < 1e-2). */
+export function formatNorm(norm: number): string {
+  const size = Math.abs(norm);
+  if (size !== 0 && (size >= 1e6 || size < 1e-2)) return norm.toExponential(3);
+  return Number(norm.toPrecision(4)).toLocaleString("en-US", { maximumFractionDigits: 6 });
+}
+
 export function TopTokensTable({ samples }: { samples: ExtractionSample[] }) {
   if (samples.length === 0) return <p className="muted">No tokens recorded.</p>;
   return (
@@ -19,7 +27,7 @@ export function TopTokensTable({ samples }: { samples: ExtractionSample[] }) {
       <tbody>
         {samples.map((s) => (
           <tr key={s.row}>
-            <td className="num">{s.norm.toPrecision(4)}</td>
+            <td className="num">{formatNorm(s.norm)}</td>
             <td className="num">{s.sequence}</td>
             <td className="num">{s.position}</td>
             <td className="top-tokens__context">
