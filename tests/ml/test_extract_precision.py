@@ -135,3 +135,25 @@ def test_a_half_precision_models_points_are_stored_bit_for_bit_but_for_the_cast(
             stored = torch.from_numpy(np.asarray(acts[name][:]))  # bfloat16 read as float32
             cast = want[name].to(getattr(torch, storage)).float()
             assert torch.equal(stored.float(), cast), f"{family} {model_dtype} {storage} {name}"
+
+
+# --------------------------------------------------------------------------- inference mode
+def test_a_model_in_training_mode_is_extracted_without_dropout_and_left_as_it_was(
+    tmp_path: Path
+) -> None:
+    """Found by the precision tester: a model handed over in training mode (a notebook, after
+    fine-tuning) stored dropout noise: two runs of one model differed by up to 0.09. The pass
+    now runs in inference mode and each module's own flag is put back."""
+    data = write_tokenization(tmp_path / "t", random_sequences(4, high=10, seed=2))
+    model = tiny_causal_lm("gpt2", resid_pdrop=0.5, embd_pdrop=0.5, attn_pdrop=0.5)
+    reference = extract(model, data, "blocks.1.resid_post", out_dir=tmp_path / "eval",
+                        dtype="float32", durable=False)  # tiny_causal_lm's models are in eval
+    model.train()
+    model.transformer.h[0].eval()  # a caller's own mix of modes is kept as it was
+    flags = {name: module.training for name, module in model.named_modules()}
+    runs = [extract(model, data, "blocks.1.resid_post", out_dir=tmp_path / f"train{k}",
+                    dtype="float32", durable=False) for k in range(2)]
+    want = open_activations(reference.path)["blocks.1.resid_post"][:]
+    for run in runs:
+        np.testing.assert_array_equal(open_activations(run.path)["blocks.1.resid_post"][:], want)
+    assert {name: module.training for name, module in model.named_modules()} == flags

@@ -4,14 +4,15 @@
     result = extract(model, "data/tokenizations/7", ["blocks.*.resid_post"], out_dir="acts/run1")
     acts = open_activations(result.path)
 
-Per batch of consecutive sequences (right-padded, with an attention mask when lengths differ):
-ONE forward pass captures every requested hook point (``hooks.capture``: hooks installed in a
-``with`` block and always removed; the pass stops after the deepest requested point, so later
-layers, the final norm and the LM head never run). The rows the position policy keeps (never a
-pad position) are gathered on the device, moved to the CPU (on the CPU: cast into the staging
-inside each point's hook, as it is computed; on CUDA: copied asynchronously into pinned memory,
-and the batch is handed over only once the next one is queued on the device, so that the GPU
-never waits for the host) and handed to the store's background writer
+Per batch of consecutive sequences (right-padded, with an attention mask when lengths differ): ONE
+forward pass (in inference mode: a model handed over in training mode has its dropout off for the
+pass, its modules' flags put back after) captures every requested hook point (``hooks.capture``:
+hooks installed in a ``with`` block and always removed; the pass stops after the deepest requested
+point, so later layers, the final norm and the LM head never run). The rows the position policy
+keeps (never a pad position) are gathered on the device, moved to the CPU (on the CPU: cast into
+the staging inside each point's hook, as it is computed; on CUDA: copied asynchronously into pinned
+memory, and the batch is handed over only once the next one is queued on the device, so that the
+GPU never waits for the host) and handed to the store's background writer
 (``store_writer.ActivationWriter``), which writes shards and folds the float64 statistics. On an
 accelerator it does so while the next batch computes; on the CPU its CPU work runs between two
 batches and only its disk writes overlap the next one (``pace``, see ``store_writer``). Whatever
@@ -36,9 +37,10 @@ store format or statistics (``store*.py``, ``stats.py``) or estimates (``extract
 from __future__ import annotations
 
 import collections
+import contextlib
 import os
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -414,7 +416,7 @@ class ExtractionSession:
         try:
             for attempt in (0, 1):
                 try:
-                    with torch.no_grad(), self.hooks as activations:
+                    with torch.no_grad(), _eval_mode(self.model), self.hooks as activations:
                         self.model(input_ids=input_ids, attention_mask=mask, use_cache=False)
                     return activations
                 except ActivationModifiedInPlace:
@@ -676,6 +678,22 @@ class ExtractionSession:
                 self.dtype, self.computed_dtypes),
             manifest=manifest,
         )
+
+
+@contextlib.contextmanager
+def _eval_mode(model: nn.Module) -> Iterator[None]:
+    """The pass in inference mode (dropout off), each module's own training flag put back after.
+    A model handed over in training mode (a notebook, after fine-tuning) stored dropout noise:
+    not what the model computes at inference, two runs differed and a resume was not exact.
+    The flags are set directly: ``eval()`` would also reset modules the caller left in eval."""
+    training = [module for module in model.modules() if module.training]
+    for module in training:
+        module.training = False
+    try:
+        yield
+    finally:
+        for module in training:
+            module.training = True
 
 
 def _drop(batch: ActivationBatch) -> None:
