@@ -3,6 +3,7 @@ kill -9 of a worker process, graceful shutdown."""
 
 from __future__ import annotations
 
+import json
 import logging
 import signal
 import subprocess
@@ -315,17 +316,70 @@ def test_a_cli_job_another_worker_took_first_is_said_and_not_run_twice(
 ) -> None:
     """A tester: a CLI extraction ('runs here') was claimed by the server's worker polling the
     same database; nothing said so. The CLI claims it first now, and says when it lost."""
-    from interpstudio.cli.common import run_job_locally
+    from interpstudio.cli.common import LocalRun
 
     factory = make_session_factory(make_engine(sqlite_settings.resolved_database_url))
+
+    def run_here(job_id: int) -> None:  # a job queued before: claimed in its own transaction
+        local = LocalRun(sqlite_settings, factory)
+        with factory.begin() as session:
+            local.claim(session, job_id)
+        local.start()
+
     job_id = _create(sqlite_settings, iterations=1)
     with factory.begin() as session:  # a server's worker polls between create and the claim
         assert repo.claim_next(session, worker_id="gpubox:7:1:abcdef:0badc0de",
                                kinds=["selftest"], job_id=job_id) is not None
-    run_job_locally(sqlite_settings, factory, job_id)
+    run_here(job_id)
     assert "was taken by another worker (gpubox:7:1:abcdef:0badc0de)" in capsys.readouterr().err
     assert _job(sqlite_settings, job_id).state == "running"  # not run a second time here
     mine = _create(sqlite_settings, iterations=1)
-    run_job_locally(sqlite_settings, factory, mine)  # nobody else: claimed and run here
+    run_here(mine)  # nobody else: claimed and run here
     job = wait_for(lambda: _state_is(sqlite_settings, mine, "succeeded", "failed"), timeout=30)
     assert job.state == "succeeded" and "taken by" not in capsys.readouterr().err
+
+
+def test_a_job_a_cli_command_makes_is_never_claimed_by_a_polling_worker(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A job a command makes and runs here was committed queued, then claimed in a second
+    transaction: a server's worker polling the same database could take it in between (the
+    tester's CLI extraction ran on the server). Now it is committed already claimed. A real
+    ``Worker`` on the same database polls at the worst moment: right after every commit of the
+    command (``interpstudio selftest``, in this process) until the job exists."""
+    from sqlalchemy import event, select
+    from sqlalchemy.orm import Session as OrmSession
+    from typer.testing import CliRunner
+
+    from interpstudio.cli import app
+    from interpstudio.db.models import Job
+
+    monkeypatch.setenv("INTERPSTUDIO_DATA_DIR", str(settings.data_dir))
+    monkeypatch.setenv("INTERPSTUDIO_DATABASE_URL", settings.resolved_database_url)
+    server_worker = Worker(settings, kinds=["selftest"])
+    polled: list[dict[str, object] | None] = []
+    polling = threading.Lock()
+
+    def poll(_session: OrmSession) -> None:
+        if polled or not polling.acquire(blocking=False):  # once; not for its own commits
+            return
+        try:
+            with server_worker.session_factory() as session:
+                exists = session.scalar(select(Job.id).where(Job.kind == "selftest"))
+            if exists is not None:  # the command's commit that made the job
+                polled.append(server_worker.claim())
+                if polled[0] is not None:  # it would run it: so the command's follow ends
+                    threading.Thread(target=server_worker.run_claimed, args=(polled[0],),
+                                     daemon=True).start()
+        finally:
+            polling.release()
+
+    event.listen(OrmSession, "after_commit", poll)
+    try:
+        result = CliRunner().invoke(app, ["selftest", "--iterations", "1", "--json"])
+    finally:
+        event.remove(OrmSession, "after_commit", poll)
+    assert result.exit_code == 0, result.output
+    assert polled == [None]  # the worker polled right after the create and found nothing
+    job = _job(settings, json.loads(result.stdout)["id"])
+    assert job.state == "succeeded" and job.worker_id != server_worker.worker_id

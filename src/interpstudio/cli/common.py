@@ -135,27 +135,49 @@ class CountColumn(ProgressColumn):
         return Text(f"{task.completed:,.0f}/{task.total:,.0f} {unit}")
 
 
-def run_job_locally(settings: Settings, factory: sessionmaker[Session], job_id: int) -> None:
-    """Run ``job_id`` in a background thread of this process (no server needed). It is claimed
-    here first; a server's worker polling the same database may have taken it in between: then
-    that is said, and the caller follows it there."""
-    import threading
+class LocalRun:
+    """A job that this process runs (no server needed), claimed for this process's worker inside
+    the transaction that creates or re-queues it (``claim``), run in a background thread after
+    that commit (``start``). Committed already running here, the job is never seen queued by a
+    server's worker polling the same database (one took a CLI's extraction in the milliseconds
+    between its create and its claim, while the CLI held its preflight's model)."""
 
-    from interpstudio.db.models import Job
-    from interpstudio.jobs.runner import Worker
+    def __init__(self, settings: Settings, factory: sessionmaker[Session]) -> None:
+        from interpstudio.jobs.runner import Worker
 
-    local = Worker(settings, session_factory=factory)
-    claimed = local.claim(job_id)
-    if claimed is None:  # not queued any more: the follow shows what became of it
-        with factory() as session:
-            job = session.get(Job, job_id)
+        self._worker = Worker(settings, session_factory=factory)
+        self._factory = factory
+        self._job_id: int | None = None
+        self._claimed: dict[str, Any] | None = None
+
+    @property
+    def worker_id(self) -> str:
+        return self._worker.worker_id
+
+    def claim(self, session: Session, job_id: int) -> None:
+        """In the transaction that made ``job_id`` queued (not claimed where it is not queued:
+        a job of another command, already running elsewhere)."""
+        self._job_id = job_id
+        self._claimed = self._worker.claim(job_id, session=session)
+
+    def start(self) -> None:
+        """After the commit: run the claimed job in a background thread; or, where another
+        worker has it, say so (the caller follows it there)."""
+        import threading
+
+        from interpstudio.db.models import Job
+
+        if self._claimed is not None:
+            threading.Thread(target=self._worker.run_claimed, args=(self._claimed,),
+                             daemon=True).start()
+            return
+        with self._factory() as session:  # not queued any more: the follow shows what it became
+            job = session.get(Job, self._job_id)
             taken_by = job.worker_id if job is not None and job.state == "running" else None
         if taken_by:
-            err_console.print(f"job {job_id} was taken by another worker ({taken_by}), a "
+            err_console.print(f"job {self._job_id} was taken by another worker ({taken_by}), a "
                               "server's on this database: it runs there; following it",
                               highlight=False)
-        return
-    threading.Thread(target=local.run_claimed, args=(claimed,), daemon=True).start()
 
 
 def follow_job(factory: sessionmaker[Session], job_id: int, *, quiet: bool = False,

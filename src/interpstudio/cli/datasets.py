@@ -20,6 +20,7 @@ from interpstudio.cli.common import (
     EnqueueOption,
     JsonOption,
     LimitOption,
+    LocalRun,
     console,
     err_console,
     finish_followed_job,
@@ -27,7 +28,6 @@ from interpstudio.cli.common import (
     load_settings,
     print_json,
     print_listing,
-    run_job_locally,
     session_factory,
     session_scope,
 )
@@ -81,13 +81,16 @@ def _run(create: Any, load: Any, to_dict: Any, enqueue: bool, as_json: bool,
     """Create a row + job through a service, run the job here unless enqueued, print the row."""
     settings = load_settings()
     factory = session_factory(settings)
+    local = LocalRun(settings, factory)
     with factory.begin() as session:
         row = create(session=session, settings=settings)
         row_id, job_id = row.id, row.job_id
         if row.status == "ready":  # an import made before (the bundled text): nothing to run,
             job_id = None          # and its job may be gone from the jobs list
+        if not enqueue and job_id is not None:  # committed running here, never seen queued
+            local.claim(session, job_id)
     if not enqueue and job_id is not None:
-        run_job_locally(settings, factory, job_id)
+        local.start()
         job = follow_job(factory, job_id, quiet=as_json)
         if job["state"] != "succeeded":
             finish_followed_job(job, as_json, "")

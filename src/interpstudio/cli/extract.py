@@ -23,13 +23,13 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from interpstudio.cli.common import (
     JsonOption,
+    LocalRun,
     console,
     err_console,
     finish_followed_job,
     job_dict,
     load_settings,
     print_json,
-    run_job_locally,
     session_factory,
 )
 from interpstudio.core.paths import DataPaths
@@ -78,14 +78,15 @@ def follow_with_message(factory: sessionmaker[Session], job_id: int, *, quiet: b
                                   f"{job_id}` continues it)")
 
 
-def _run_job(settings: Settings, factory: sessionmaker[Session], job_id: int, *, enqueue: bool,
+def _run_job(local: LocalRun, factory: sessionmaker[Session], job_id: int, *, enqueue: bool,
              quiet: bool, what: str) -> dict[str, Any]:
-    """Run (unless queued for a worker) and follow one job; exit non-zero if it failed."""
+    """Run (unless queued for a worker) and follow one job, which ``local`` claimed in the
+    transaction that made it; exit non-zero if it failed."""
     if enqueue:
         console.print(f"queued {what} as job {job_id}; a worker (`interpstudio serve` or "
                       "`interpstudio worker`) will run it")
         raise typer.Exit(0)
-    run_job_locally(settings, factory, job_id)
+    local.start()
     job = follow_with_message(factory, job_id, quiet=quiet)
     if job["state"] != "succeeded":
         finish_followed_job(job, quiet, "")
@@ -100,6 +101,7 @@ def _tokenization_for(settings: Settings, factory: sessionmaker[Session], *, dat
     from interpstudio.services import extractions as service
     from interpstudio.services import tokenizations
 
+    local = LocalRun(settings, factory)
     with factory.begin() as session:
         found = service.find_tokenization_for(session=session, dataset_id=dataset_id,
                                               model_id=model_id, policy=policy)
@@ -115,11 +117,11 @@ def _tokenization_for(settings: Settings, factory: sessionmaker[Session], *, dat
             session=session, paths=DataPaths(settings.data_dir), dataset_id=dataset_id,
             model_id=model_id, policy=policy or TokenizationPolicySpec())
         tokenization_id, job_id = created.id, created.job_id
+        local.claim(session, job_id)  # committed running here: no server's worker takes it
     if not quiet:
         console.print(f"tokenizing dataset {dataset_id} with model {model_id}'s tokenizer "
                       f"(tokenization {tokenization_id})")
-    _run_job(settings, factory, job_id, enqueue=False, quiet=quiet,  # type: ignore[arg-type]
-             what="tokenization")
+    _run_job(local, factory, job_id, enqueue=False, quiet=quiet, what="tokenization")
     return tokenization_id
 
 
@@ -206,11 +208,14 @@ def run_extraction_command(settings: Settings, factory: sessionmaker[Session], s
         if as_json:
             print_json(report)
         raise typer.Exit(0)
+    local = LocalRun(settings, factory)
     with factory.begin() as session:
         row = service.create_extraction(session=session, settings=settings, spec=spec,
                                         preflight=report)
         extraction_id, job_id = row.id, row.job_id
-    _run_job(settings, factory, job_id, enqueue=enqueue, quiet=as_json,  # type: ignore[arg-type]
+        if not enqueue and job_id is not None:  # committed running here, never seen queued
+            local.claim(session, job_id)
+    _run_job(local, factory, job_id, enqueue=enqueue, quiet=as_json,  # type: ignore[arg-type]
              what=f"extraction {extraction_id}")
     with factory() as session:
         row = service.get_extraction(session=session, extraction_id=extraction_id)

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from interpstudio.cli.common import console, load_settings, print_json, session_factory
+from interpstudio.cli.common import LocalRun, console, load_settings, print_json, session_factory
 from interpstudio.cli.extract import (
     _run_job,
     _tokenization_for,
@@ -46,19 +46,25 @@ def run_demo(*, max_tokens: int, as_json: bool) -> dict[str, Any]:
     factory = session_factory(settings)
 
     _step("1/4 bundled model SmolLM2-135M-Instruct", as_json)
+    local = LocalRun(settings, factory)
     with factory.begin() as session:
         model, _created = start_bundled_import(session=session, precision="fp32")
         model_id, model_job, model_status = model.id, model.job_id, model.status
+        if model_status != "ready" and model_job is not None:
+            local.claim(session, model_job)  # committed running here: no server takes it
     if model_status != "ready" and model_job is not None:
-        _run_job(settings, factory, model_job, enqueue=False, quiet=as_json, what="model import")
+        _run_job(local, factory, model_job, enqueue=False, quiet=as_json, what="model import")
 
     _step("2/4 bundled public-domain text", as_json)
+    local = LocalRun(settings, factory)
     with factory.begin() as session:
         dataset, _created = add_bundled_dataset(session=session, settings=settings, name=None,
                                                 spec=ReadOptionsSpec())
         dataset_id, dataset_job, dataset_status = dataset.id, dataset.job_id, dataset.status
+        if dataset_status != "ready" and dataset_job is not None:
+            local.claim(session, dataset_job)
     if dataset_status != "ready" and dataset_job is not None:
-        _run_job(settings, factory, dataset_job, enqueue=False, quiet=as_json,
+        _run_job(local, factory, dataset_job, enqueue=False, quiet=as_json,
                  what="dataset import")
 
     _step(f"3/4 tokenize with the model's tokenizer (lines packed into {DEMO_MAX_LENGTH}-token "

@@ -11,6 +11,7 @@ from interpstudio.cli.common import (
     EnqueueOption,
     JsonOption,
     LimitOption,
+    LocalRun,
     choices,
     console,
     finish_followed_job,
@@ -21,7 +22,6 @@ from interpstudio.cli.common import (
     print_jobs,
     print_json,
     print_listing,
-    run_job_locally,
     session_factory,
     session_scope,
 )
@@ -99,9 +99,11 @@ def _requeue(action: Callable[..., Any], job_id: int, enqueue: bool, as_json: bo
         return
     settings = load_settings()
     factory = session_factory(settings)
+    local = LocalRun(settings, factory)
     with factory.begin() as session:
         action(session=session, job_id=job_id)
-    run_job_locally(settings, factory, job_id)
+        local.claim(session, job_id)  # committed running here: no server's worker takes it
+    local.start()
     job = follow_job(factory, job_id, quiet=as_json)
     finish_followed_job(job, as_json, f"job {job_id} ({job['kind']}) succeeded")
 
@@ -131,14 +133,17 @@ def selftest(
 
     settings = load_settings()
     factory = session_factory(settings)
+    local = LocalRun(settings, factory)
     with factory.begin() as session:
         job_id = service.create_job(session=session, kind="selftest",
                                     params={"iterations": iterations,
                                             "step_delay_s": step_delay}).id
+        if not enqueue:  # committed running here: no server's worker takes it
+            local.claim(session, job_id)
     if enqueue:  # only queued: print it and leave it to a worker (waiting could be forever)
         _job_action(service.get_job, job_id, as_json)
         return
-    run_job_locally(settings, factory, job_id)
+    local.start()
     job = follow_job(factory, job_id, quiet=as_json)
     summary = ""
     if job["state"] == "succeeded":

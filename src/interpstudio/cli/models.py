@@ -18,6 +18,7 @@ from interpstudio.cli.common import (
     EnqueueOption,
     JsonOption,
     LimitOption,
+    LocalRun,
     choices,
     console,
     err_console,
@@ -26,7 +27,6 @@ from interpstudio.cli.common import (
     load_settings,
     print_json,
     print_listing,
-    run_job_locally,
     session_factory,
     session_scope,
 )
@@ -88,17 +88,20 @@ def _print_models(models: list[dict[str, Any]]) -> None:
 def _start(starter: Any, enqueue: bool, as_json: bool, **kwargs: Any) -> None:
     settings = load_settings()
     factory = session_factory(settings)
+    local = LocalRun(settings, factory)
     with factory.begin() as session:
         model, created = starter(session=session, **kwargs)
         model_id, job_id = model.id, model.job_id
         existing = None if created else _model_dict(model, session)
         info = dict(model.info or {})
+        if created and not enqueue and job_id is not None:  # committed running here
+            local.claim(session, job_id)
     if existing is not None:
         _say_it_exists(existing, kwargs["precision"])
     elif info.get("import_skipped"):
         _say_what_is_left_out(info["import_skipped"], info["import_skipped_count"])
     if created and not enqueue and job_id is not None:
-        _follow(settings, factory, job_id, as_json, model_id)
+        _follow(local, factory, job_id, as_json, model_id)
     _print_model(factory, model_id, as_json)
 
 
@@ -127,10 +130,11 @@ def _say_what_is_left_out(skipped: list[str], count: int) -> None:
                       style="yellow")
 
 
-def _follow(settings: Any, factory: Any, job_id: int, as_json: bool, model_id: int) -> None:
-    """Run and follow the model's job; a pause (which ends the job as cancelled) is said to be
-    a pause, with how to continue, not "cancelled by user"."""
-    run_job_locally(settings, factory, job_id)
+def _follow(local: LocalRun, factory: Any, job_id: int, as_json: bool, model_id: int) -> None:
+    """Run the model's job (``local`` claimed it where it was made) and follow it; a pause
+    (which ends the job as cancelled) is said to be a pause, with how to continue, not
+    "cancelled by user"."""
+    local.start()
     job = follow_job(factory, job_id, quiet=as_json)
     if job["state"] == "cancelled" and not as_json:
         with factory() as session:
@@ -320,11 +324,14 @@ def models_resume(model_id: int, token: TokenOption = None, enqueue: EnqueueOpti
 
     settings = load_settings()
     factory = session_factory(settings)
+    local = LocalRun(settings, factory)
     with factory.begin() as session:
         job_id = service.resume_model(session=session, model_id=model_id,
                                       paths=DataPaths(settings.data_dir), token=token).job_id
+        if not enqueue and job_id is not None:  # committed running here, never seen queued
+            local.claim(session, job_id)
     if not enqueue and job_id is not None:
-        _follow(settings, factory, job_id, as_json, model_id)
+        _follow(local, factory, job_id, as_json, model_id)
     _print_model(factory, model_id, as_json)
 
 

@@ -114,13 +114,18 @@ class Worker:
         self.run_claimed(snapshot)
         return True
 
-    def claim(self, job_id: int | None = None) -> dict[str, Any] | None:
+    def claim(self, job_id: int | None = None, *,
+              session: Session | None = None) -> dict[str, Any] | None:
         """Claim one queued job (the oldest, or ``job_id``) for this worker; its snapshot for
-        ``run_claimed``, or None when there was none (or another worker took it first)."""
-        with self.session_factory.begin() as session:
+        ``run_claimed``, or None when there was none (or another worker took it first). With a
+        ``session``, inside the caller's transaction: the one that creates or re-queues the job,
+        so it is committed already claimed and no other worker ever sees it queued."""
+        if session is not None:
             job = repo.claim_next(session, worker_id=self.worker_id, kinds=self.kinds,
                                   job_id=job_id)
             return _snapshot(job) if job else None
+        with self.session_factory.begin() as own:
+            return self.claim(job_id, session=own)
 
     def run_claimed(self, job: dict[str, Any]) -> None:
         """Run a job ``claim`` gave this worker, to its final state."""
