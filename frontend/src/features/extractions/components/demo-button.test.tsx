@@ -169,4 +169,33 @@ describe("Run the demo", () => {
     expect(localStorage.getItem(DEMO_REQUESTED_KEY)).toBeNull();
     spy.mockRestore();
   });
+
+  it("test_a_step_the_server_restart_interrupted_is_resumed_when_the_demo_is_asked_again", async () => {
+    // found by a tester: the server stopped during step 1; after it came back every click on
+    // "Run the demo" said "importing the bundled model ended interrupted: worker shut down;
+    // resume to continue" and nothing on the home page could resume it
+    const reply = (body: unknown, status = 200) => new Response(JSON.stringify(body),
+      { status, headers: { "Content-Type": "application/json" } });
+    const { calls, spy } = fakeServer([], undefined, (path, method) => {
+      if (path === "/models/import-bundled") return reply({ id: 1, status: "interrupted", job_id: 10 });
+      if (path === "/jobs/10" && method === "GET") return reply(makeJob({ id: 10,
+        kind: "model_import", state: "interrupted", error_message: "worker shut down; resume to continue" }));
+      if (path === "/jobs/10/resume") return reply(makeJob({ id: 10, kind: "model_import", state: "queued" }));
+      return undefined;
+    });
+    const queryClient = createTestQueryClient();
+    queryClient.setQueryData(liveJobKey(31), makeJob({ id: 31, state: "succeeded" }));
+    const { router } = renderWithProviders(<DemoButton />, { queryClient });
+    await userEvent.click(screen.getByRole("button", { name: "Run the demo" }));
+    await vi.waitFor(() => expect(posted(calls, "/jobs/10/resume")).toHaveLength(1));
+    expect(screen.getByTestId("demo-step")).toHaveTextContent("step 1/4");  // waits for the resumed run
+    expect(useDemoStore.getState().error).toBeNull();
+    await act(async () => {  // the resumed import finishes (the WebSocket writes it into the cache)
+      queryClient.setQueryData(liveJobKey(10), makeJob({ id: 10, kind: "model_import",
+        state: "succeeded", updated_at: "2026-01-01T12:05:00Z" }));
+    });
+    await vi.waitFor(() => expect(router.state.location.pathname).toBe("/extractions/44"));
+    expect(posted(calls, "/jobs/10/resume")).toHaveLength(1);
+    spy.mockRestore();
+  });
 });

@@ -138,7 +138,15 @@ async function step(
   const result = await run();
   if (result.ready || result.jobId === null) return result.id;
   useDemoStore.setState({ jobId: result.jobId });
-  const job = await waitForJob(queryClient, result.jobId);
+  let job = await waitForJob(queryClient, result.jobId);
+  if (job.state === "interrupted") {
+    // the server stopped under this step (a restart: "worker shut down; resume to continue"):
+    // asking for the demo again resumes it once, where it was a dead end that only the
+    // Models or Jobs page could clear
+    const resumed = await apiRequest<Job>(`/jobs/${job.id}/resume`, { method: "POST" });
+    queryClient.setQueryData(liveJobKey(job.id), resumed);  // wait for this run, not the last
+    job = await waitForJob(queryClient, job.id);
+  }
   if (job.state !== "succeeded") {
     throw new Error(`${DEMO_STEP_LABELS[name]} ended ${job.state}`
       + (job.error_message ? `: ${job.error_message}` : ""));
