@@ -1,5 +1,5 @@
 import { render, screen } from "@testing-library/react";
-import { formatEdge, Histogram, LineChart, niceTicks } from "./charts";
+import { formatEdge, Histogram, layerTicks, LineChart, niceTicks } from "./charts";
 
 describe("charts", () => {
   it("test_axis_ticks_are_round_numbers", () => {
@@ -40,5 +40,21 @@ describe("charts", () => {
     render(<Histogram title="h" edges={edges} counts={counts} />);
     expect(screen.queryAllByTestId("histogram-bar")).toHaveLength(0);
     expect(screen.getByTestId("histogram-one-value")).toHaveTextContent("All 123 rows, L2 norm 61.99");
+  });
+
+  it("test_a_deep_models_layer_axis_labels_every_nth_layer_not_a_smear", () => {
+    const curve = (layers: number) => [{ name: "resid_post",
+      points: Array.from({ length: layers }, (_, i) => ({ x: i, y: 10 + i })) }];
+    const labels = (title: string) => Array.from(screen.getByRole("img", { name: title })
+      .querySelectorAll("text.chart__tick")).filter((t) => t.getAttribute("y") === "188")
+      .map((t) => t.textContent ?? "");  // the x axis's (the y axis's are at their value)
+    render(<LineChart title="80 layers" xLabel="layer" series={curve(80)} />);
+    const deep = labels("80 layers").map(Number);
+    expect(deep.length).toBeLessThanOrEqual(16);  // was 80 labels over 460 px
+    expect(deep).toEqual(expect.arrayContaining([0, 10, 70]));
+    render(<LineChart title="12 layers" xLabel="layer" series={curve(12)} />);
+    expect(labels("12 layers")).toHaveLength(12);  // every layer, when there are few
+    expect(layerTicks(Array.from({ length: 30 }, (_, i) => i))).toEqual(
+      [0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28]);
   });
 });

@@ -56,6 +56,18 @@ export function formatEdge(value: number): string {
   return Number(value.toPrecision(6)).toLocaleString("en-US", { maximumFractionDigits: 6 });
 }
 
+/** The layers labelled on the x axis: every one up to 16, else every 2nd, 5th, 10th, ... from
+ * the first (30 labels ran "27" into "28"; a 48- or 80-layer model's were one smear). */
+export function layerTicks(values: number[], most = 16): number[] {
+  const sorted = [...new Set(values)].sort((a, b) => a - b);
+  let every = 1;
+  for (const step of [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000]) {
+    every = step;
+    if (Math.ceil(sorted.length / step) <= most) break;
+  }
+  return sorted.filter((_, i) => i % every === 0);
+}
+
 /** A tick label near an edge of the plot is anchored inward, so it is not cut off. */
 function anchorAt(position: number): "start" | "middle" | "end" {
   if (position > WIDTH - PAD.right - 16) return "end";
@@ -88,7 +100,7 @@ export function LineChart({ series, title, xLabel }: {
             </text>
           </g>
         ))}
-        {[...new Set(xs)].map((value) => (
+        {layerTicks(xs).map((value) => (
           <text key={`x${value}`} x={x(value)} y={HEIGHT - 12} textAnchor={anchorAt(x(value))}
             className="chart__tick">
             {value}
