@@ -74,7 +74,8 @@ describe("UploadForm", () => {
     expect(created.mock.calls[0]?.[0]).toMatchObject({ id: 3 });
     // the form does not follow the import job: it must not say "importing" after the import
     // failed or finished (found by a tester: "uploaded, importing" beside a failed import)
-    expect(screen.getByText(/uploaded; the import's progress is on the dataset's card/)).toBeInTheDocument();
+    expect(await screen.findByText(/uploaded; the import's progress is on the dataset's card/))
+      .toBeInTheDocument();
     expect(screen.queryByText(/importing/)).toBeNull();
   });
 
