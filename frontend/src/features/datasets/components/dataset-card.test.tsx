@@ -63,3 +63,33 @@ describe("DatasetCard delete", () => {
     fetchSpy.mockRestore();
   });
 });
+
+describe("DatasetCard rename", () => {
+  it("test_rename_focuses_the_field_enter_saves_and_escape_cancels", async () => {
+    // found by a tester: the field had no focus, Enter did nothing and only Save closed it
+    const queryClient = createTestQueryClient();
+    queryClient.setQueryData(datasetKeys.detail(3), makeDataset({ status: "ready" }));
+    const fetchSpy = vi.spyOn(globalThis, "fetch").mockImplementation(async (_url, init) =>
+      init?.method === "PATCH" ? json(makeDataset({ status: "ready", name: "quotes v2" }))
+        : json({ total: 0, items: [] }));  // the card's rows and tokenizations
+    const patches = () => fetchSpy.mock.calls.filter(([, init]) => init?.method === "PATCH");
+    renderWithProviders(<DatasetCard datasetId={3} onDeleted={vi.fn()} />, { queryClient });
+    await userEvent.click(screen.getByRole("button", { name: "Rename" }));
+    const field = screen.getByRole("textbox", { name: "New name" });
+    expect(field).toHaveFocus();
+    await userEvent.keyboard("{Escape}");
+    expect(screen.queryByRole("textbox", { name: "New name" })).toBeNull();
+    expect(patches()).toHaveLength(0);
+
+    await userEvent.click(screen.getByRole("button", { name: "Rename" }));
+    await userEvent.clear(screen.getByRole("textbox", { name: "New name" }));
+    await userEvent.keyboard("quotes v2{Enter}");
+    await waitFor(() => expect(patches()).toHaveLength(1));
+    const [url, init] = patches()[0] ?? [];
+    expect(String(url)).toMatch(/\/datasets\/3$/);
+    expect(init?.method).toBe("PATCH");
+    expect(JSON.parse(String(init?.body))).toEqual({ name: "quotes v2" });
+    await waitFor(() => expect(screen.queryByRole("textbox", { name: "New name" })).toBeNull());
+    fetchSpy.mockRestore();
+  });
+});

@@ -118,21 +118,27 @@ export function DatasetCard({ datasetId, onDeleted }: { datasetId: number; onDel
           {name === null ? (
             <h2>{dataset.name}</h2>
           ) : (
-            <input aria-label="New name" value={name} onChange={(e) => setName(e.target.value)} />
+            // focused when Rename opens it, Enter saves, Escape or Cancel leaves the name as it
+            // was (the field had no focus, Enter did nothing and only Save closed it)
+            <form className="form-row" aria-label="Rename dataset" onSubmit={(e) => {
+              e.preventDefault();
+              rename.mutate({ id: dataset.id, name }, { onSuccess: () => setName(null) });
+            }}>
+              <input aria-label="New name" value={name} autoFocus
+                onChange={(e) => setName(e.target.value)}
+                onKeyDown={(e) => { if (e.key === "Escape") { rename.reset(); setName(null); } }} />
+              <Button size="sm" type="submit" disabled={rename.isPending}>
+                Save
+              </Button>
+              <Button size="sm" variant="ghost" onClick={() => { rename.reset(); setName(null); }}>
+                Cancel
+              </Button>
+            </form>
           )}
           <Badge tone={statusTone(dataset.status)}>{dataset.status}</Badge>
-          {name === null ? (
+          {name === null && (
             <Button size="sm" variant="ghost" onClick={() => setName(dataset.name)}>
               Rename
-            </Button>
-          ) : (
-            <Button
-              size="sm"
-              onClick={() =>
-                rename.mutate({ id: dataset.id, name }, { onSuccess: () => setName(null) })
-              }
-            >
-              Save
             </Button>
           )}
           <DeleteButton dataset={dataset} onDeleted={onDeleted} />

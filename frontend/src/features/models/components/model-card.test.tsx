@@ -84,4 +84,21 @@ describe("formatCosine", () => {
     expect(formatCosine(0.954)).toBe("0.9540");
     expect(formatCosine(1)).toBe("1.0000");
   });
+
+  it("test_rename_focuses_the_name_and_escape_or_cancel_leave_it_unchanged", async () => {
+    // found by a tester: Rename opened a field without focus and nothing but Save closed it
+    const fetchSpy = vi.spyOn(globalThis, "fetch");
+    const model = makeModel({ status: "ready", job: makeModelJob({ state: "succeeded" }) });
+    renderWithProviders(<ModelCard model={model} />);
+    await userEvent.click(screen.getByRole("button", { name: "Rename" }));
+    expect(screen.getByRole("textbox", { name: "Model name" })).toHaveFocus();
+    await userEvent.keyboard("{Escape}");
+    expect(screen.queryByRole("textbox", { name: "Model name" })).toBeNull();
+    await userEvent.click(screen.getByRole("button", { name: "Rename" }));
+    await userEvent.click(screen.getByRole("button", { name: "Cancel" }));
+    expect(screen.queryByRole("textbox", { name: "Model name" })).toBeNull();
+    expect(screen.getByText(model.name)).toBeInTheDocument();
+    expect(fetchSpy).not.toHaveBeenCalled();
+    fetchSpy.mockRestore();
+  });
 });

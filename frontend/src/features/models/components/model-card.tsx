@@ -21,6 +21,8 @@ import { ModelProgress } from "./model-progress";
 type Drift = Record<string, { min_layer_cosine: number; last_layer_cosine: number }>;
 type MemoryFacts = { resident_bytes?: number; estimated_bytes?: number };
 
+/** The name field Rename opens: focused (Rename used to leave the focus on a button that was
+ * gone), Enter saves, Escape or Cancel leaves it unchanged (there was no way back but Save). */
 function RenameField({ model, onDone }: { model: Model; onDone: () => void }) {
   const [name, setName] = useState(model.name);
   const rename = useRenameModel();
@@ -31,9 +33,13 @@ function RenameField({ model, onDone }: { model: Model; onDone: () => void }) {
         rename.mutate({ id: model.id, name }, { onSuccess: onDone });
       }}
     >
-      <input aria-label="Model name" value={name} onChange={(e) => setName(e.target.value)} />
+      <input aria-label="Model name" value={name} autoFocus onChange={(e) => setName(e.target.value)}
+        onKeyDown={(e) => { if (e.key === "Escape") onDone(); }} />
       <Button size="sm" type="submit" disabled={rename.isPending}>
         Save
+      </Button>
+      <Button size="sm" variant="ghost" onClick={onDone}>
+        Cancel
       </Button>
       {rename.error && <ErrorMessage error={rename.error} />}
     </form>
