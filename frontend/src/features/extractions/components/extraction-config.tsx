@@ -40,7 +40,7 @@ export function ActivationExtractionConfig({ onCreated }: {
   const datasets = useDatasetOptions();
   const [modelId, setModelId] = useState<number | null>(null);
   const [datasetId, setDatasetId] = useState<number | null>(null);
-  const [tokenizationId, setTokenizationId] = useState<number | null>(null);
+  const [pickedTokenizationId, setTokenizationId] = useState<number | null>(null);
   const tokenizations = useTokenizationOptions(datasetId);
   const unavailable = useUnavailableHookPoints(modelId);
   const [selection, setSelection] = useState<Set<string>>(new Set());
@@ -64,6 +64,11 @@ export function ActivationExtractionConfig({ onCreated }: {
   const usable = (tokenizations.data?.items ?? []).filter(
     (t) => t.model_id === modelId && t.status === "ready",
   );
+  // the one tokenization of this dataset with this model's tokenizer is the choice: the select
+  // said "choose" beside a single option, and Preflight stayed disabled with no word why
+  const tokenizationId = usable.some((t) => t.id === pickedTokenizationId)
+    ? pickedTokenizationId
+    : usable.length === 1 ? (usable[0]?.id ?? null) : null;
 
   const batchField = parsePositiveInt(batchSize);
   const maxTokensField = parsePositiveInt(maxTokens);
@@ -145,7 +150,9 @@ export function ActivationExtractionConfig({ onCreated }: {
           <select aria-label="Tokenization" value={tokenizationId ?? ""}
             disabled={datasetId === null || modelId === null}
             onChange={(e) => setTokenizationId(e.target.value ? Number(e.target.value) : null)}>
-            <option value="">{usable.length ? "choose" : "none for this model"}</option>
+            {usable.length !== 1 && (
+              <option value="">{usable.length ? "choose" : "none for this model"}</option>
+            )}
             {usable.map((t) => (
               <option key={t.id} value={t.id}>{tokenizationLabel(t)}</option>
             ))}

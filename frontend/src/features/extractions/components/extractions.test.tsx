@@ -127,7 +127,11 @@ describe("extractions UI", () => {
     await userEvent.selectOptions(screen.getByLabelText("Dataset"), "4");
     const tokenizations = within(screen.getByLabelText("Tokenization")).getAllByRole("option");
     // the policy tells apart a dataset's tokenizations made with one tokenizer
-    expect(tokenizations.map((o) => o.textContent)).toEqual(["choose", "#9: 1,234 tokens · pack 256"]);
+    // and the only one made with this model's tokenizer is chosen (it said "choose" beside it,
+    // Preflight disabled with no word why)
+    expect(tokenizations.map((o) => o.textContent)).toEqual(["#9: 1,234 tokens · pack 256"]);
+    expect(screen.getByLabelText("Tokenization")).toHaveValue("9");
+    expect(screen.getByRole("button", { name: "Preflight" })).toBeEnabled();
     expect(screen.getByTestId("hook-patterns")).toHaveTextContent("blocks.*.resid_post");
     // columns are named as the hook points are, not "residual" beside "resid_pre"
     expect(screen.getByRole("button", { name: "resid_post" })).toHaveAttribute(
@@ -135,9 +139,26 @@ describe("extractions UI", () => {
     expect(screen.queryByRole("button", { name: "residual" })).toBeNull();
     await userEvent.click(screen.getByLabelText("blocks.1.attn_out"));
     expect(screen.getByTestId("hook-patterns")).toHaveTextContent("blocks.1.attn_out");
-    await userEvent.selectOptions(screen.getByLabelText("Tokenization"), "9");
-    expect(screen.getByRole("button", { name: "Preflight" })).toBeEnabled();
     expect(screen.getByRole("button", { name: "Start extraction" })).toBeDisabled();
+  });
+
+  it("test_two_tokenizations_for_the_model_are_a_choice_none_is_picked", async () => {
+    const queryClient = createTestQueryClient();
+    queryClient.setQueryData(extractionKeys.models(), { total: 1, items: [
+      { id: 1, name: "tiny", status: "ready", n_layers: 3, precision_used: "fp32" }] });
+    queryClient.setQueryData(extractionKeys.datasets(), { total: 1, items: [{ id: 4, name: "quotes", status: "ready" }] });
+    queryClient.setQueryData(extractionKeys.tokenizations(4), { total: 2, items: [
+      { id: 9, model_id: 1, status: "ready", counts: { tokens: 1234 },
+        policy: { requested: { mode: "pack", max_length: 256 } } },
+      { id: 11, model_id: 1, status: "ready", counts: { tokens: 900 },
+        policy: { requested: { mode: "truncate", max_length: 64 } } }] });
+    renderWithProviders(<ActivationExtractionConfig />, { queryClient });
+    await userEvent.selectOptions(screen.getByLabelText("Model"), "1");
+    await userEvent.selectOptions(screen.getByLabelText("Dataset"), "4");
+    expect(screen.getByLabelText("Tokenization")).toHaveValue("");
+    expect(screen.getByRole("button", { name: "Preflight" })).toBeDisabled();
+    await userEvent.selectOptions(screen.getByLabelText("Tokenization"), "11");
+    expect(screen.getByRole("button", { name: "Preflight" })).toBeEnabled();
   });
 
   it("test_config_grid_disables_points_the_model_cannot_capture_and_says_why", async () => {
