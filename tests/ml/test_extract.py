@@ -361,7 +361,7 @@ def test_a_stop_asked_during_a_batch_ends_it_inside_the_forward_pass(
     assert shard_hashes(tmp_path / "s") == shard_hashes(reference.path)
 
 
-@pytest.mark.parametrize("other", ["seed", "bfloat16", "tokens"])
+@pytest.mark.parametrize("other", ["seed", "edited", "bfloat16", "tokens"])
 def test_a_resume_with_another_model_precision_or_tokens_is_refused(
     tokens: Path, tmp_path: Path, other: str
 ) -> None:
@@ -378,6 +378,9 @@ def test_a_resume_with_another_model_precision_or_tokens_is_refused(
     model, data, key = tiny_causal_lm("llama"), tokens, "model_fingerprint"
     if other == "seed":
         model = tiny_causal_lm("llama", seed=1)
+    elif other == "edited":  # one neuron ablated: the fingerprint read only each tensor's ends
+        with torch.no_grad():
+            model.model.layers[0].mlp.down_proj.weight[:, 40].zero_()
     elif other == "bfloat16":
         model = model.to(torch.bfloat16)
     else:
@@ -387,6 +390,47 @@ def test_a_resume_with_another_model_precision_or_tokens_is_refused(
         run(model, data, tmp_path / "s", resume=True)
     assert open_activations(tmp_path / "s").status == "partial"
     run(tiny_causal_lm("llama"), tokens, tmp_path / "s", resume=True)  # the same model: continues
+    assert open_activations(tmp_path / "s").status == "complete"
+
+
+def test_the_model_fingerprint_sees_an_edit_anywhere_in_a_weight() -> None:
+    """A tester: the fingerprint read each tensor's first and last 16 values, so a zeroed
+    neuron or an edited embedding row left it unchanged and a resume mixed two models' rows."""
+    from interpstudio.ml.extract_engine import model_fingerprint
+
+    model = tiny_causal_lm("llama")
+    reference = model_fingerprint(model)
+    assert model_fingerprint(tiny_causal_lm("llama")) == reference  # same weights, same print
+    mlp = model.model.layers[1].mlp
+    for edit in (lambda: mlp.up_proj.weight[20].zero_(),  # a row (one neuron's input)
+                 lambda: mlp.down_proj.weight[:, 33].zero_(),  # a column (its output)
+                 lambda: model.model.embed_tokens.weight[100].mul_(2)):  # an embedding row
+        before = model_fingerprint(model)
+        with torch.no_grad():
+            edit()
+        assert model_fingerprint(model) != before
+        assert model_fingerprint(model, sampled=False) == model_fingerprint(
+            tiny_causal_lm("llama"), sampled=False)  # the ends-only print missed every edit
+
+
+def test_a_store_begun_with_the_ends_only_fingerprint_still_resumes(
+    tokens: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Stores begun before the sampled fingerprint hold the ends-only one in their spec (its
+    config hash): a resume compares by that one, so upgrading does not strand a partial store.
+    The earlier version is stood in for by computing its fingerprint for the first run."""
+    from interpstudio.ml import extract_engine
+
+    ends_only = extract_engine.model_fingerprint
+    with monkeypatch.context() as patch:
+        patch.setattr(extract_engine, "model_fingerprint",
+                      lambda model, sampled=True: ends_only(model, sampled=False))
+        batches = iter(range(100))
+        with pytest.raises(JobCancelled):
+            run(tiny_causal_lm("llama"), tokens, tmp_path / "s",
+                should_stop=lambda: next(batches) >= 2)
+    assert not open_activations(tmp_path / "s").spec["model_fingerprint"].startswith("s61:")
+    run(tiny_causal_lm("llama"), tokens, tmp_path / "s", resume=True)
     assert open_activations(tmp_path / "s").status == "complete"
 
 
