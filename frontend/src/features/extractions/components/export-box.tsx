@@ -14,6 +14,8 @@ import { useExportExtraction } from "../api/export-extraction";
 import { parsePositiveInt } from "../lib/int-field";
 import { FieldError } from "./field-error";
 
+const PLACEHOLDER = "the sequences' length";
+
 export function ExportBox({ id }: { id: number }) {
   const exporter = useExportExtraction(id);
   const [contextSize, setContextSize] = useState("");
@@ -22,8 +24,9 @@ export function ExportBox({ id }: { id: number }) {
     <div className="extraction-export">
       <label>
         Context size{" "}
-        <input aria-label="Context size" inputMode="numeric" size={16} value={contextSize}
-          placeholder="the sequences' length"
+        {/* size: the placeholder (the default) whole; at 16 it read "the sequences' lengt" */}
+        <input aria-label="Context size" inputMode="numeric" size={PLACEHOLDER.length + 2}
+          value={contextSize} placeholder={PLACEHOLDER}
           title="Tokens per dataset row. Default: the common length of the stored sequences (a truncate-mode store, whose sequences differ, needs one)."
           aria-invalid={field.error ? true : undefined}
           aria-describedby={field.error ? "context-size-error" : undefined}

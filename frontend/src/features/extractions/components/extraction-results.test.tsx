@@ -66,6 +66,10 @@ describe("extraction results", () => {
     const exportButton = screen.getByRole("button", { name: "Export for SAELens" });
     await userEvent.click(exportButton);
     expect(await screen.findByText(/pass context_size=N/)).toBeInTheDocument();
+    // the default it names is read whole (16 characters wide, it read "the sequences' lengt")
+    const field = screen.getByLabelText("Context size");
+    expect(Number(field.getAttribute("size"))).toBeGreaterThan(
+      (field.getAttribute("placeholder") ?? "").length);
     await userEvent.type(screen.getByLabelText("Context size"), "0");
     expect(screen.getByText("Context size must be at least 1")).toBeInTheDocument();
     expect(exportButton).toBeDisabled();
