@@ -101,3 +101,35 @@ def database_gone_task(ctx: Any) -> None:
     from interpstudio.db.session import make_engine
 
     make_engine("postgresql+psycopg://nobody@127.0.0.1:1/none").connect()
+
+
+@contextmanager
+def uvicorn_in_thread(settings: Settings, **config: Any) -> Iterator[int]:
+    """The app of ``settings`` (migrated) served by a real uvicorn in a thread on a free
+    loopback port, which it yields; stopped on exit."""
+    import socket
+    import threading
+
+    import uvicorn
+
+    from interpstudio.api.app import create_app
+    from interpstudio.db.migrate import upgrade
+
+    upgrade(settings.resolved_database_url)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    instance = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port,
+                                             **config))
+    thread = threading.Thread(target=instance.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not instance.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert instance.started, "uvicorn did not start"
+    try:
+        yield port
+    finally:
+        instance.should_exit = True
+        thread.join(10)
+

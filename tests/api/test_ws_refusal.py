@@ -7,19 +7,14 @@ handshake" at ERROR, and a browser saw only a 1006 close."""
 from __future__ import annotations
 
 import logging
-import socket
-import threading
 import time
 from collections.abc import Iterator
 
 import pytest
-import uvicorn
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
-from helpers import make_settings
-from interpstudio.api.app import create_app
-from interpstudio.db.migrate import upgrade
+from helpers import make_settings, uvicorn_in_thread
 
 KEY = "s3cret-key-for-ws-tests"
 
@@ -28,22 +23,8 @@ KEY = "s3cret-key-for-ws-tests"
 def server(tmp_path, caplog: pytest.LogCaptureFixture) -> Iterator[str]:  # type: ignore[no-untyped-def]
     caplog.set_level(logging.INFO)  # uvicorn's records reach caplog (log_config=None below)
     settings = make_settings(tmp_path, api_key=KEY)
-    upgrade(settings.resolved_database_url)
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_config=None,
-                            log_level="info")
-    instance = uvicorn.Server(config)
-    thread = threading.Thread(target=instance.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not instance.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert instance.started, "uvicorn did not start"
-    yield f"ws://127.0.0.1:{port}/api/v1/ws"
-    instance.should_exit = True
-    thread.join(10)
+    with uvicorn_in_thread(settings, log_config=None, log_level="info") as port:
+        yield f"ws://127.0.0.1:{port}/api/v1/ws"
 
 
 def _closed_with(url: str, **options: object) -> tuple[int, str]:

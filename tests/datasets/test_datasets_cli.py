@@ -9,20 +9,16 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 from dataset_helpers import register_model_row
 
-from helpers import make_settings
+from helpers import make_settings, uvicorn_in_thread
 from hub_server import HubServer
-from interpstudio.api.app import create_app
 from interpstudio.core.settings import Settings
-from interpstudio.db.migrate import upgrade
 
 
 def _cli(settings: Settings, *args: str, check: bool = True, env: dict[str, str] | None = None,
@@ -85,20 +81,8 @@ def test_add_list_show_preview_tokenize_rm(ds_settings: Settings, import_root: P
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[tuple[str, Settings]]:
     settings = make_settings(tmp_path / "srv", max_upload_bytes=1_000_000)
-    upgrade(settings.resolved_database_url)
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="error")
-    instance = uvicorn.Server(config)
-    thread = threading.Thread(target=instance.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not instance.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}", settings
-    instance.should_exit = True
-    thread.join(10)
+    with uvicorn_in_thread(settings, log_level="error") as port:
+        yield f"http://127.0.0.1:{port}", settings
 
 
 def test_upload_sends_files_to_a_running_server(server: tuple[str, Settings],
