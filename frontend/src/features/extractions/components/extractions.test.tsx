@@ -13,6 +13,20 @@ import { ExtractionResults, ExtractionResultsPage } from "./extraction-results";
 import { ExtractionsPage } from "./extractions-page";
 import { ExtractionRow } from "./extraction-row";
 
+/** The config form with model 1 ("tiny", 3 layers) and dataset 4 ("quotes") chosen, the
+ * dataset holding `tokenizations`. */
+async function configWithTokenizations(tokenizations: object[]): Promise<void> {
+  const queryClient = createTestQueryClient();
+  queryClient.setQueryData(extractionKeys.models(), { total: 1, items: [
+    { id: 1, name: "tiny", status: "ready", n_layers: 3, precision_used: "fp32" }] });
+  queryClient.setQueryData(extractionKeys.datasets(), { total: 1, items: [{ id: 4, name: "quotes", status: "ready" }] });
+  queryClient.setQueryData(extractionKeys.tokenizations(4), {
+    total: tokenizations.length, items: tokenizations });
+  renderWithProviders(<ActivationExtractionConfig />, { queryClient });
+  await userEvent.selectOptions(screen.getByLabelText("Model"), "1");
+  await userEvent.selectOptions(screen.getByLabelText("Dataset"), "4");
+}
+
 describe("extractions UI", () => {
   it("test_running_row_shows_live_tokens_rate_eta_gb_written_and_bound", () => {
     const extraction = makeExtraction();
@@ -114,17 +128,10 @@ describe("extractions UI", () => {
   });
 
   it("test_config_grid_defaults_to_every_residual_and_start_waits_for_preflight", async () => {
-    const queryClient = createTestQueryClient();
-    queryClient.setQueryData(extractionKeys.models(), { total: 1, items: [
-      { id: 1, name: "tiny", status: "ready", n_layers: 3, precision_used: "fp32" }] });
-    queryClient.setQueryData(extractionKeys.datasets(), { total: 1, items: [{ id: 4, name: "quotes", status: "ready" }] });
-    queryClient.setQueryData(extractionKeys.tokenizations(4), { total: 2, items: [
+    await configWithTokenizations([
       { id: 9, model_id: 1, status: "ready", counts: { tokens: 1234 },
         policy: { requested: { mode: "pack", max_length: 256 } } },
-      { id: 10, model_id: 2, status: "ready", counts: { tokens: 99 } }] });
-    renderWithProviders(<ActivationExtractionConfig />, { queryClient });
-    await userEvent.selectOptions(screen.getByLabelText("Model"), "1");
-    await userEvent.selectOptions(screen.getByLabelText("Dataset"), "4");
+      { id: 10, model_id: 2, status: "ready", counts: { tokens: 99 } }]);
     const tokenizations = within(screen.getByLabelText("Tokenization")).getAllByRole("option");
     // the policy tells apart a dataset's tokenizations made with one tokenizer
     // and the only one made with this model's tokenizer is chosen (it said "choose" beside it,
@@ -143,18 +150,11 @@ describe("extractions UI", () => {
   });
 
   it("test_two_tokenizations_for_the_model_are_a_choice_none_is_picked", async () => {
-    const queryClient = createTestQueryClient();
-    queryClient.setQueryData(extractionKeys.models(), { total: 1, items: [
-      { id: 1, name: "tiny", status: "ready", n_layers: 3, precision_used: "fp32" }] });
-    queryClient.setQueryData(extractionKeys.datasets(), { total: 1, items: [{ id: 4, name: "quotes", status: "ready" }] });
-    queryClient.setQueryData(extractionKeys.tokenizations(4), { total: 2, items: [
+    await configWithTokenizations([
       { id: 9, model_id: 1, status: "ready", counts: { tokens: 1234 },
         policy: { requested: { mode: "pack", max_length: 256 } } },
       { id: 11, model_id: 1, status: "ready", counts: { tokens: 900 },
-        policy: { requested: { mode: "truncate", max_length: 64 } } }] });
-    renderWithProviders(<ActivationExtractionConfig />, { queryClient });
-    await userEvent.selectOptions(screen.getByLabelText("Model"), "1");
-    await userEvent.selectOptions(screen.getByLabelText("Dataset"), "4");
+        policy: { requested: { mode: "truncate", max_length: 64 } } }]);
     expect(screen.getByLabelText("Tokenization")).toHaveValue("");
     expect(screen.getByRole("button", { name: "Preflight" })).toBeDisabled();
     await userEvent.selectOptions(screen.getByLabelText("Tokenization"), "11");
