@@ -46,3 +46,22 @@ def test_an_export_says_when_its_rows_are_not_consecutive_tokens(
     if positions == "last":  # packed wider, the row is the last tokens of other sequences
         wide = export_saelens(tmp_path / "s", tmp_path / "wide", context_size=4)
         assert "the last tokens of 4 different sequences" in wide.warnings[0]
+
+
+def test_an_export_says_how_many_rows_hold_two_sequences(tmp_path: Path) -> None:
+    """The UI tester: context_size 100 over 256-token sequences packed rows across sequence
+    boundaries without a word. 12 sequences of 32 tokens as rows of 24: rows 2, 3, 5, 6, ...
+    (those over a multiple of 32) hold two sequences' tokens; rows of 16 none."""
+    pytest.importorskip("datasets")
+    tokens = write_tokenization(tmp_path / "tok", SEQUENCES, policy={"bos_token_id": 1})
+    extract(tiny_causal_lm("llama"), tokens, ["blocks.0.resid_post"], out_dir=tmp_path / "s",
+            batch_size=4, durable=False)
+    packed = export_saelens(tmp_path / "s", tmp_path / "packed", context_size=24)
+    starts = np.arange(packed.rows) * 24
+    spanning = int(np.count_nonzero(starts // 32 != (starts + 23) // 32))
+    assert spanning > 0 and packed.warnings == (
+        f"{spanning:,} of {packed.rows:,} dataset rows hold tokens of two or more stored "
+        "sequences (context_size 24 packs the token stream across sequence boundaries), which "
+        "SAELens will treat as one text; use their length, 32, as context_size to keep them "
+        "apart",)
+    assert export_saelens(tmp_path / "s", tmp_path / "halves", context_size=16).warnings == ()

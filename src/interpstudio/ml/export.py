@@ -12,7 +12,8 @@ boundaries matter only for a store whose sequences all have one length (packed /
 tokenization): there the default ``context_size`` is that length and each dataset row is one
 sequence. A store with pad positions removed has ragged sequences; pass ``context_size`` and the
 token stream is packed into rows of that many tokens (the last ``rows % context_size`` tokens are
-dropped and reported). Arrow has no bfloat16, so bfloat16 stores export as float32 (exact).
+dropped and reported; rows that hold two sequences' tokens are counted in a warning). Arrow has
+no bfloat16, so bfloat16 stores export as float32 (exact).
 
 SAELens takes a dataset row for ``context_size`` consecutive tokens of text. A store extracted
 under another position policy than ``all`` (its manifest's ``spec["positions"]``) does not hold
@@ -195,8 +196,28 @@ def export_saelens(
         tokens_exported=total_rows * ctx,
         tokens_dropped=len(acts.tokens) - total_rows * ctx,
         dtype=out_dtype,
-        warnings=positions_warnings(acts.spec.get("positions"), ctx),
+        warnings=(*positions_warnings(acts.spec.get("positions"), ctx),
+                  *spanning_warnings(acts.tokens[: total_rows * ctx, 1], ctx)),
     )
+
+
+def spanning_warnings(sequence_of_row: np.ndarray, context_size: int) -> tuple[str, ...]:
+    """A dataset row holding the end of one stored sequence and the start of the next (a
+    ``context_size`` that is not the sequences' length) is text SAELens reads as one context:
+    how many rows do, when any do, and whether one length would keep them apart.
+    ``sequence_of_row``: each exported token row's sequence (ascending, as stored)."""
+    per_row = np.asarray(sequence_of_row).reshape(-1, context_size)
+    spanning = int(np.count_nonzero(per_row[:, 0] != per_row[:, -1]))
+    if not spanning:
+        return ()
+    # every sequence but the last is whole (the rows start at the first; the last may be cut)
+    lengths = np.unique(np.unique(per_row, return_counts=True)[1][:-1])
+    fix = (f"use their length, {int(lengths[0])}, as context_size to keep them apart"
+           if len(lengths) == 1 else
+           "the stored sequences have different lengths, so no one context_size keeps them apart")
+    return (f"{spanning:,} of {len(per_row):,} dataset rows hold tokens of two or more stored "
+            f"sequences (context_size {context_size} packs the token stream across sequence "
+            f"boundaries), which SAELens will treat as one text; {fix}",)
 
 
 def positions_warnings(positions: dict[str, Any] | str | None, context_size: int
