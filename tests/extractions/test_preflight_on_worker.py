@@ -126,10 +126,11 @@ def test_a_create_without_a_preflight_is_queued_at_once_and_its_job_measures_the
     worker_thread: Callable[[Settings], Any],
 ) -> None:
     api = client_for(preflight_on="worker")
-    created = api.post(API, json=body(world))
+    created = api.post(API, json=body(world, hook_points=["blocks.1.resid_post"]))
     assert created.status_code == 201, created.text
     row = created.json()
     assert row["preflight"] is None and not preflight_jobs(api)
+    assert row["name"] == "tiny llama: 1 hook point"  # not "1 hook points"
     worker_thread(world.settings)
     done = wait_for(lambda: (e := api.get(f"{API}/{row['id']}").json())["job"]["state"]
                     in ("succeeded", "failed") and e, timeout=120)

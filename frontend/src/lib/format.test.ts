@@ -1,5 +1,6 @@
 import {
   formatBytes,
+  formatCount,
   formatDoneOfTotal,
   formatEta,
   formatFraction,
@@ -68,5 +69,16 @@ describe("formatTimestamp", () => {
       "2025-12-31 09:05",
     );
     expect(formatTimestamp(null, now)).toBe("—");
+  });
+});
+
+describe("formatCount", () => {
+  it.each([
+    [1, "batch", "batches", "1 batch"],
+    [8, "batch", "batches", "8 batches"],
+    [0, "shard", undefined, "0 shards"],
+    [12_345, "sequence", undefined, "12,345 sequences"],
+  ])("%s %s", (value, one, many, expected) => {
+    expect(formatCount(value, one, many)).toBe(expected);
   });
 });

@@ -47,6 +47,12 @@ export function formatNumber(value: number | null | undefined): string {
   return Number.isInteger(value) ? integerFormat.format(value) : fractionFormat.format(value);
 }
 
+/** A count with its noun: (1, "batch", "batches") -> "1 batch"; (8, "batch", "batches") -> "8 batches"
+ * ("1 batches" read as a slip); the plural defaults to the noun + "s". */
+export function formatCount(value: number | null | undefined, one: string, many = `${one}s`): string {
+  return `${formatNumber(value)} ${value === 1 ? one : many}`;
+}
+
 /** Every digit, with separators, however large: 4110336 -> "4,110,336" (never "4.11M"). */
 export function formatExactInteger(value: number | null | undefined): string {
   if (!isFiniteNumber(value)) return MISSING;

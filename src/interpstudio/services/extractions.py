@@ -292,7 +292,8 @@ def create_extraction(*, session: Session, settings: Settings, spec: ExtractionS
                             dtype=report["dtype"])
     refuse_copy(session, digest)  # again: the preflight took seconds, another may have started
     row = repo.create(
-        session, name=spec.name or f"{model.name}: {len(points)} hook points",
+        session, name=spec.name or f"{model.name}: {len(points)} hook point"
+                                   f"{'' if len(points) == 1 else 's'}",
         model_id=model.id, tokenization_id=tokenization.id, spec=stored, config_hash=digest,
         status="queued", precision_requested=precision_of(spec, model), preflight=report,
         counts=report_counts(report) if report else {},

@@ -386,6 +386,9 @@ describe("extractions UI", () => {
 
   it("test_start_says_it_is_measuring_and_is_busy_while_the_create_request_runs", async () => {
     const { fetchSpy, answer } = await preflightThenHoldTheCreate();
+    // one batch, one shard: counted in the singular ("1 batches", "1 shard(s)" before)
+    expect(screen.getByTestId("extraction-preflight")).toHaveTextContent(/2 sequences, 1 batch(?!es)/);
+    expect(screen.getByTestId("preflight-bytes")).toHaveTextContent("in 1 shard,");
     const start = screen.getByRole("button", { name: "Start extraction" });
     expect(start).not.toHaveAttribute("aria-busy");
     await userEvent.click(start);

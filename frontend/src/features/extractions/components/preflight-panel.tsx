@@ -4,7 +4,7 @@
  * does that a user may not expect. Not responsible for running it.
  */
 import { Badge } from "@/components/ui/badge";
-import { formatBytes, formatExactInteger, formatEta, formatNumber } from "@/lib/format";
+import { formatBytes, formatCount, formatExactInteger, formatEta, formatNumber } from "@/lib/format";
 import type { ExtractionPreflight } from "../types";
 
 export function PreflightPanel({ report }: { report: ExtractionPreflight }) {
@@ -22,7 +22,7 @@ export function PreflightPanel({ report }: { report: ExtractionPreflight }) {
             <td>tokens → rows</td>
             <td>
               {formatNumber(plan.tokens)} → {formatNumber(plan.rows)} in{" "}
-              {formatNumber(plan.sequences)} sequences, {formatNumber(plan.batches)} batches
+              {formatCount(plan.sequences, "sequence")}, {formatCount(plan.batches, "batch", "batches")}
             </td>
           </tr>
           <tr>
@@ -30,7 +30,7 @@ export function PreflightPanel({ report }: { report: ExtractionPreflight }) {
             <td data-testid="preflight-bytes">
               {formatBytes(bytes.shard_files)} ({formatExactInteger(bytes.shard_files)} bytes
               exactly) in{" "}
-              {report.shards} shard(s), + ~{formatBytes(bytes.stats_estimate)} statistics
+              {formatCount(report.shards, "shard")}, + ~{formatBytes(bytes.stats_estimate)} statistics
             </td>
           </tr>
           <tr>
