@@ -380,6 +380,17 @@ def _memory(
     }
 
 
+def device_in_process(device: str) -> bool:
+    """Whether this process can put a model on ``device`` (``cuda:1`` needs two GPUs here); a
+    name this rule does not know is left to the loader, which says what is wrong with it."""
+    if device.startswith("cuda"):
+        index = int(device.partition(":")[2] or 0)
+        return torch.cuda.is_available() and index < torch.cuda.device_count()
+    if device == "mps":
+        return bool(torch.backends.mps.is_available())
+    return True
+
+
 def auto_device(device: str | None) -> str:
     """``auto`` (or None): the first CUDA device when there is one, else the CPU."""
     if device in (None, "auto"):

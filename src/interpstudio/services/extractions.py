@@ -257,16 +257,11 @@ def preflight_runs_on(settings: Settings, device: str) -> str:
 
 
 def _device_here(device: str) -> bool:
-    if device in ("auto", "cpu"):
+    if device in ("auto", "cpu"):  # without importing torch
         return True
-    import torch
+    from interpstudio.ml.extract_preflight import device_in_process
 
-    if device.startswith("cuda"):
-        index = int(device.partition(":")[2] or 0)
-        return torch.cuda.is_available() and index < torch.cuda.device_count()
-    if device == "mps":
-        return torch.backends.mps.is_available()
-    return True  # a device this rule does not know of: the loader says what is wrong with it
+    return device_in_process(device)
 
 
 # ---------------------------------------------------------------------------------- writing
