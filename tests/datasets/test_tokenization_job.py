@@ -98,6 +98,13 @@ def test_tokenization_counts_equal_the_tokenizers_own_output(
     assert lengths["mean"] == pytest.approx(np.mean([len(ids) for ids in expected]), rel=1e-12)
     assert lengths["max"] == max(map(len, expected)) < 4096
     assert store.manifest["stats"]["top_tokens"] == ready["stats"]["top_tokens"]
+    # each top token with the text it reads as (the byte-level decoder: Ġ is a space), beside the
+    # raw piece; found by a tester: the card showed "Ġthe"
+    top = ready["stats"]["top_tokens"]
+    assert any(t["piece"].startswith("Ġ") for t in top)
+    for t in top:
+        if set(t["piece"]) <= set("ĠĊ") | set(map(chr, range(33, 127))):  # printable ASCII
+            assert t["text"] == t["piece"].replace("Ġ", " ").replace("Ċ", "\n"), t
 
     items, total = call(service.preview_tokenization, paths=DataPaths(ds_settings.data_dir),
                         tokenization_id=created["id"], offset=0, limit=3)

@@ -5,22 +5,38 @@ torch): token ids -> pieces and per-token text, and batched encoding for a dry-r
 the small part of the Hugging Face tokenizer interface that ``tokenize.resolve_policy`` uses
 (``__call__`` returning ``input_ids``, ``bos_token(_id)``, ``eos_token(_id)``, ``len``), so the
 preview states the same resolved policy as the job. The job itself uses the real fast tokenizer
-(``tokenize.load_tokenizer``). This module is NOT responsible for writing token stores.
+(``tokenize.load_tokenizer``). ``piece_text`` is what a piece reads as (``Ġthe`` -> " the"),
+for previews and for the top tokens a tokenize job stores. This module is NOT responsible for
+writing token stores.
 """
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from interpstudio.core.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from tokenizers import Tokenizer
 
 
 def _token_text(value: Any) -> str | None:
     if isinstance(value, dict):
         return value.get("content")
     return value if isinstance(value, str) else None
+
+
+def piece_text(tokenizer: Tokenizer, token_id: int) -> str:
+    """What one token spells where it stands after other text, by the tokenizer's own decoder
+    (exact, never guessed from the piece): ``Ġthe`` -> " the", ``Ċ`` -> "\\n", ``▁the`` -> " the",
+    specials kept. A decoder may drop what opens a text (a Metaspace decoder strips the first
+    token's space: ``▁the`` alone decodes to "the"), so the token is decoded twice and the second
+    copy is what it reads mid-text. A byte of a longer character decodes to U+FFFD."""
+    once = tokenizer.decode([token_id], skip_special_tokens=False)
+    twice = tokenizer.decode([token_id, token_id], skip_special_tokens=False)
+    return twice[len(once):] if twice.startswith(once) else once
 
 
 class PieceTokenizer:
@@ -60,8 +76,8 @@ class PieceTokenizer:
         return [self._tokenizer.id_to_token(int(i)) for i in ids]
 
     def texts(self, ids: list[int]) -> list[str]:
-        """Each token decoded on its own (what it spells), specials kept."""
-        return [self._tokenizer.decode([int(i)], skip_special_tokens=False) for i in ids]
+        """Each token's text as ``piece_text`` reads it (what it spells mid-text), specials kept."""
+        return [piece_text(self._tokenizer, int(i)) for i in ids]
 
     def decode(self, ids: list[int]) -> str:
         return self._tokenizer.decode([int(i) for i in ids], skip_special_tokens=False)

@@ -277,9 +277,11 @@ def tokenize_dataset(batches: TextBatches, tokenizer: Any, resolved: dict[str, A
 
 def summarize_tokens(store: TokenizedDataset, *, vocab_size: int,
                      id_to_piece: Callable[[int], str | None] | None = None,
+                     id_to_text: Callable[[int], str] | None = None,
                      chunk: int = 1 << 20) -> dict[str, Any]:
-    """Token-length histogram, unique tokens and top tokens, reading the token file in chunks
-    (plain reads, not the memory map, so resident memory stays flat in the number of tokens)."""
+    """Token-length histogram, unique tokens and top tokens (id, count, the raw ``piece`` and the
+    ``text`` it reads as, ``token_pieces.piece_text``), reading the token file in chunks (plain
+    reads, not the memory map, so resident memory stays flat in the number of tokens)."""
     lengths = LengthStats()
     lengths.add_many(store.lengths)
     counts = np.zeros(max(vocab_size, 1), dtype=np.int64)  # (V,)
@@ -296,7 +298,8 @@ def summarize_tokens(store: TokenizedDataset, *, vocab_size: int,
             counts += found
     order = np.argsort(-counts, kind="stable")[:TOP_TOKENS]
     top = [{"id": int(i), "count": int(counts[i]),
-            "piece": id_to_piece(int(i)) if id_to_piece else None}
+            "piece": id_to_piece(int(i)) if id_to_piece else None,
+            "text": id_to_text(int(i)) if id_to_text else None}
            for i in order if counts[i] > 0]
     return {"sequence_lengths": lengths.to_dict(), "unique_tokens": int(np.count_nonzero(counts)),
             "top_tokens": top}

@@ -162,6 +162,7 @@ def _write_manifest_stats(folder: Path, stats: dict[str, Any]) -> None:
 
 
 def run_tokenization(ctx: JobContext) -> dict[str, Any]:
+    from interpstudio.ml.token_pieces import piece_text
     from interpstudio.ml.token_store import TokenStoreWriter, open_tokenized
     from interpstudio.ml.tokenize import (
         TokenizationPolicy,
@@ -206,7 +207,8 @@ def run_tokenization(ctx: JobContext) -> dict[str, Any]:
         writer.finish(counts=counts)
         store = open_tokenized(folder)
         stats = summarize_tokens(store, vocab_size=len(tokenizer),
-                                 id_to_piece=tokenizer.convert_ids_to_tokens)
+                                 id_to_piece=tokenizer.convert_ids_to_tokens,
+                                 id_to_text=lambda i: piece_text(tokenizer.backend_tokenizer, i))
         _write_manifest_stats(folder, stats)
     except (AppError, OSError) as exc:
         status = "cancelled" if isinstance(exc, JobCancelled) else "failed"

@@ -1,0 +1,34 @@
+"""Token pieces read as text by the tokenizer's own decoder: a leading-space marker is a space,
+whichever decoder (byte-level ``Ġ``, Metaspace ``▁``, whose decoder strips a text's first space)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tokenizers import Tokenizer, decoders, models
+
+from interpstudio.ml.token_pieces import PieceTokenizer
+
+
+def _folder(tmp_path: Path, vocab: list[str], decoder: decoders.Decoder) -> Path:
+    tokenizer = Tokenizer(models.WordLevel({piece: i for i, piece in enumerate(vocab)},
+                                           unk_token=vocab[0]))
+    tokenizer.decoder = decoder
+    tokenizer.save(str(tmp_path / "tokenizer.json"))
+    return tmp_path
+
+
+def test_piece_texts_show_the_space_a_byte_level_piece_stands_for(tmp_path: Path) -> None:
+    vocab = ["<unk>", "Ġthe", "the", "Ċ", "ĠĠ"]
+    pieces = PieceTokenizer(_folder(tmp_path, vocab, decoders.ByteLevel()))
+    assert pieces.pieces([1, 2, 3, 4]) == ["Ġthe", "the", "Ċ", "ĠĠ"]
+    assert pieces.texts([1, 2, 3, 4]) == [" the", "the", "\n", "  "]
+
+
+def test_piece_texts_keep_a_metaspace_space_its_decoder_strips_from_a_first_token(
+        tmp_path: Path) -> None:
+    # decoded alone, "▁the" reads "the", like the piece "the": the two would show the same
+    vocab = ["<unk>", "▁the", "the"]
+    folder = _folder(tmp_path, vocab, decoders.Metaspace(replacement="▁", prepend_scheme="always"))
+    assert Tokenizer.from_file(str(folder / "tokenizer.json")).decode([1]) == "the"
+    assert PieceTokenizer(folder).texts([1, 2]) == [" the", "the"]
