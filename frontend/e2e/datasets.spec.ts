@@ -109,6 +109,8 @@ test("upload -> preview -> tokenize", async ({ page }) => {
   const tokenization = page.getByRole("article", { name: /Tokenization \d+/ });
   await expect(tokenization.getByText("ready", { exact: true })).toBeVisible({ timeout: 60_000 });
   await expect(tokenization.getByText("sequences", { exact: true })).toBeVisible();
+  // top tokens read as text ("Ġthe" shows "␣the"), the raw piece on hover
+  await expect(tokenization.locator('.piece[title*="piece \\"Ġ"]').first()).toContainText("␣");
   await tokenization.getByRole("button", { name: "Show sequences beside their text" }).click();
   // each sequence beside its own text: 8 tokens of line 0, not the whole line
   await expect(tokenization.getByText(/Line 0: the$/).first()).toBeVisible();
@@ -157,7 +159,8 @@ test("names without spaces wrap or are cut, never widen the page", async ({ page
   expect(await pageWidth()).toBeLessThanOrEqual(1400);
 
   // a narrow window: the navigation becomes a bar above the page, and a tokenization's tokenizer
-  // key (local:<sha256>, 70 characters without a space) wraps in its card. Found by a tester:
+  // (its model's 200-character name; the key, local:<sha256>, on hover) wraps in its card. Found
+  // by a tester:
   // /datasets/<id> was 768 px wide at 640 px, and every page wider than a 420 px window (the
   // 200 px navigation kept its column)
   const tokenized = await fetchRetried(`${backend.url}/api/v1/datasets/${dataset.id}/tokenizations`, {
@@ -170,7 +173,7 @@ test("names without spaces wrap or are cut, never widen the page", async ({ page
   await page.goto(`${backend.url}/datasets/${dataset.id}`);
   const card = page.getByRole("article", { name: /Tokenization \d+/ });
   await expect(card.getByText("ready", { exact: true })).toBeVisible({ timeout: 60_000 });
-  await expect(card.getByText(/^local:/)).toBeVisible();
+  await expect(card.getByTitle(/^local:/)).toHaveText(`tokenizer of ${"Z".repeat(200)}`);
   expect(await pageWidth()).toBeLessThanOrEqual(420);
   for (const [path, title] of [["/models", "Models"], ["/extractions", "Extractions"],
     ["/jobs", "Jobs"], ["/system", "System"]] as const) {

@@ -22,3 +22,18 @@ describe("DatasetsPage", () => {
     spy.mockRestore();
   });
 });
+
+describe("DatasetsPage list", () => {
+  it("test_a_dataset_of_one_row_says_1_row", async () => {
+    const spy = vi.spyOn(globalThis, "fetch").mockResolvedValue(new Response(
+      JSON.stringify({ total: 1, items: [{ id: 1, name: "one line", status: "ready", rows: 1 }] }),
+      { status: 200, headers: { "Content-Type": "application/json" } }));
+    const router = createMemoryRouter([{ path: "/datasets", element: <DatasetsPage /> }],
+      { initialEntries: ["/datasets"] });
+    render(<QueryClientProvider client={createTestQueryClient()}>
+      <RouterProvider router={router} />
+    </QueryClientProvider>);
+    expect(await screen.findByText("1 row")).toBeInTheDocument();
+    spy.mockRestore();
+  });
+});

@@ -9,7 +9,7 @@ import { Badge } from "@/components/ui/badge";
 import { Button } from "@/components/ui/button";
 import { ErrorMessage } from "@/components/ui/error-message";
 import { Pagination } from "@/components/ui/pagination";
-import { formatNumber } from "@/lib/format";
+import { formatCount } from "@/lib/format";
 import { parseRowId } from "@/lib/row-id";
 import { useCreateDataset } from "../api/create-dataset";
 import { useDatasets } from "../api/get-datasets";
@@ -94,7 +94,7 @@ export function DatasetsPage() {
                 className={`dataset-list__item${d.id === selected ? " dataset-list__item--active" : ""}`}
               >
                 {d.name} <Badge tone={statusTone(d.status)}>{d.status}</Badge>{" "}
-                <span className="muted num">{d.rows !== null ? `${formatNumber(d.rows)} rows` : ""}</span>
+                <span className="muted num">{d.rows !== null ? formatCount(d.rows, "row") : ""}</span>
               </Link>
             ))}
             {datasets.data && datasets.data.total > PAGE && (

@@ -1,7 +1,10 @@
 /**
- * Text beside its token pieces: the "before" (the row's text) and the "after" (each token's
- * piece, special tokens highlighted, with the id on hover). Not responsible for fetching.
+ * Text beside its token pieces: the "before" (the row's text) and the "after" (each token as it
+ * reads, `token-label.ts`, special tokens highlighted, the id and raw piece on hover). Not
+ * responsible for fetching.
  */
+import { formatCount } from "@/lib/format";
+import { tokenLabel, tokenTitle } from "../lib/token-label";
 import type { TokenView } from "../types";
 
 export function isSpecialPiece(piece: string | null): boolean {
@@ -12,14 +15,15 @@ export function TokenPieces({ view }: { view: TokenView }) {
   return (
     <div className="pieces" aria-label="Token pieces">
       {view.ids.map((id, index) => {
-        const piece = view.pieces[index] ?? "";
+        const piece = view.pieces[index] ?? null;
+        const text = view.token_texts[index];
         return (
           <span
             key={`${index}-${id}`}
             className={`piece${isSpecialPiece(piece) ? " piece--special" : ""}`}
-            title={`id ${id}: ${JSON.stringify(view.token_texts[index] ?? "")}`}
+            title={tokenTitle(id, piece, text)}
           >
-            {piece}
+            {tokenLabel(piece, text)}
           </span>
         );
       })}
@@ -44,7 +48,7 @@ export function TextBesideTokens({
       <div className="preview-text">{text ?? <em className="muted">(packed window)</em>}</div>
       <div>
         <div className="muted num">
-          {view.n_tokens} tokens{note ? ` — ${note}` : ""}
+          {formatCount(view.n_tokens, "token")}{note ? ` — ${note}` : ""}
         </div>
         <TokenPieces view={view} />
       </div>

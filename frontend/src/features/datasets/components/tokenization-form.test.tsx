@@ -17,6 +17,8 @@ describe("TokenizationForm", () => {
         { status: 200, headers: { "Content-Type": "application/json" } });
     });
     renderWithProviders(<TokenizationForm datasetId={4} />, { queryClient });
+    // the model by name and id, its key (for a local model "local:<sha256>") on hover
+    expect(screen.getByRole("option", { name: "tiny · #1" })).toHaveAttribute("title", "org/tiny@abc");
     await userEvent.click(screen.getByRole("button", { name: "Preview tokens" }));
     expect(await screen.findByText(/BOS: <s> prepended/)).toBeInTheDocument();
     expect(screen.getByLabelText("Policy")).toHaveTextContent("cut at 1024 tokens");

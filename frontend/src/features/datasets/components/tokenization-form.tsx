@@ -57,8 +57,8 @@ export function TokenizationForm({ datasetId }: { datasetId: number }) {
             required
           >
             {(models.data?.items ?? []).map((m) => (
-              <option key={m.id} value={m.id}>
-                {m.name} ({m.key})
+              <option key={m.id} value={m.id} title={m.key}>
+                {m.name} · #{m.id}
               </option>
             ))}
           </select>

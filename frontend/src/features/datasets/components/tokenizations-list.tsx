@@ -1,7 +1,8 @@
 /**
- * The dataset's tokenizations: tokenizer, stored policy, live job progress (rows, with tokens in
- * the message), exact counts, token-length histogram, unique and top tokens, and stored sequences
- * beside their text. Not responsible for creating them (see `tokenization-form.tsx`).
+ * The dataset's tokenizations: the tokenizer (its model's name, the key on hover), stored policy,
+ * live job progress (rows, with tokens in the message), exact counts, token-length histogram,
+ * unique and top tokens (as they read, `token-label.ts`), and stored sequences beside their text.
+ * Not responsible for creating them (see `tokenization-form.tsx`).
  */
 import { useQueryClient } from "@tanstack/react-query";
 import { useEffect, useState } from "react";
@@ -9,16 +10,30 @@ import { Badge } from "@/components/ui/badge";
 import { Button } from "@/components/ui/button";
 import { ErrorMessage } from "@/components/ui/error-message";
 import { ProgressBar } from "@/components/ui/progress-bar";
-import { formatNumber } from "@/lib/format";
+import { formatCount, formatNumber } from "@/lib/format";
 import { FINISHED_JOB_STATES, useLiveJob } from "@/lib/live-job";
 import { datasetKeys } from "../api/dataset-keys";
 import { useTokenizationPreview } from "../api/get-tokenization-preview";
 import { useTokenizations } from "../api/get-tokenizations";
+import { useTokenizerModels } from "../api/get-tokenizer-models";
 import { statusTone } from "../lib/dataset-status";
 import { describePolicy } from "../lib/policy";
+import { tokenLabel, tokenTitle } from "../lib/token-label";
 import type { HistogramBucket, Tokenization } from "../types";
 import { LengthHistogram } from "./length-histogram";
 import { TextBesideTokens } from "./token-pieces";
+
+/** Whose tokenizer it is: the model's name, or the key (`local:<sha256>`) until the name is known
+ * (the models list is loading, or the model is no longer ready); the key is always the title. */
+function TokenizerName({ tokenization }: { tokenization: Tokenization }) {
+  const models = useTokenizerModels();
+  const model = models.data?.items.find((m) => m.id === tokenization.model_id);
+  return (
+    <span className="tokenization__key" title={tokenization.tokenizer_key}>
+      {model ? <>tokenizer of {model.name}</> : <code>{tokenization.tokenizer_key}</code>}
+    </span>
+  );
+}
 
 function TokenizationItem({ tokenization }: { tokenization: Tokenization }) {
   const queryClient = useQueryClient();
@@ -29,7 +44,8 @@ function TokenizationItem({ tokenization }: { tokenization: Tokenization }) {
   const counts = (tokenization.counts ?? {}) as Record<string, number>;
   const stats = (tokenization.stats ?? {}) as {
     unique_tokens?: number;
-    top_tokens?: { id: number; count: number; piece: string | null }[];
+    // `text`: what the piece reads as (absent in tokenizations made before it was stored)
+    top_tokens?: { id: number; count: number; piece: string | null; text?: string | null }[];
     sequence_lengths?: { histogram: HistogramBucket[]; mean: number | null };
   };
   const jobFinished = job ? FINISHED_JOB_STATES.has(job.state) : false;
@@ -46,7 +62,7 @@ function TokenizationItem({ tokenization }: { tokenization: Tokenization }) {
     <article className="panel" aria-label={`Tokenization ${tokenization.id}`}>
       <div className="form-row">
         <strong>#{tokenization.id}</strong>
-        <code className="tokenization__key">{tokenization.tokenizer_key}</code>
+        <TokenizerName tokenization={tokenization} />
         <Badge tone={statusTone(tokenization.status)}>{tokenization.status}</Badge>
       </div>
       <ul className="policy-summary">
@@ -72,7 +88,7 @@ function TokenizationItem({ tokenization }: { tokenization: Tokenization }) {
             <dd className="num">{formatNumber(counts.tokens)}</dd>
             <dt>truncated sequences</dt>
             <dd className="num">
-              {formatNumber(counts.truncated_sequences)} ({formatNumber(counts.truncated_tokens)} tokens cut)
+              {formatNumber(counts.truncated_sequences)} ({formatCount(counts.truncated_tokens, "token")} cut)
             </dd>
             <dt>dropped rows</dt>
             <dd className="num">{formatNumber(counts.dropped_rows)}</dd>
@@ -83,8 +99,8 @@ function TokenizationItem({ tokenization }: { tokenization: Tokenization }) {
             <dt>top tokens</dt>
             <dd>
               {(stats.top_tokens ?? []).slice(0, 10).map((t) => (
-                <span key={t.id} className="piece" title={`id ${t.id}`}>
-                  {t.piece} ×{formatNumber(t.count)}
+                <span key={t.id} className="piece" title={tokenTitle(t.id, t.piece, t.text)}>
+                  {tokenLabel(t.piece, t.text)} ×{formatNumber(t.count)}
                 </span>
               ))}
             </dd>

@@ -2,6 +2,8 @@
  * Says a tokenization policy in words, so nothing about it is implicit (BOS, truncation vs
  * packing, padding, dropping). Not responsible for validating it (the server does).
  */
+import { formatCount } from "@/lib/format";
+
 export type PolicyLike = {
   max_length?: number;
   mode?: string;
@@ -28,7 +30,7 @@ export function describePolicy(policy: PolicyLike): string[] {
   return [
     mode,
     describeBos(policy),
-    `Rows with fewer than ${policy.min_tokens ?? 1} token(s) are dropped and counted.`,
+    `Rows with fewer than ${formatCount(policy.min_tokens ?? 1, "token")} are dropped and counted.`,
     "No padding is stored: sequence lengths live in offsets.",
   ];
 }
