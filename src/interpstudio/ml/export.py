@@ -23,6 +23,14 @@ apart, ``exclude_bos`` leaves out each sequence's first token. Such a store is s
 (its rows are fine for training an SAE, which shuffles tokens), and ``SaelensExport.warnings``
 says what its rows are instead, for the caller to show.
 
+Training from it with SAELens 6.54.12's ``LanguageModelSAETrainingRunner``
+(``use_cached_activations=True``, ``cached_activations_path`` = the export, ``hook_name`` = a
+column, ``context_size`` and ``d_in`` = its shape) reads the stored rows exactly, float16 or
+float32, fixed or packed rows (``benchmarks/saelens_roundtrip.py``). The runner still builds a
+model and a token dataset: with ``model_class_name="AutoModelForCausalLM"`` it hooks module paths
+and refuses an interpstudio hook name, so pass ``override_model`` (e.g. ``HookedProxyLM`` of the
+model folder), and ``override_dataset`` (e.g. the export's ``token_ids`` as a ``tokens`` column).
+
 Built with public ``datasets`` calls only: blocks of rows become small datasets written to a temp
 folder, then ``concatenate_datasets`` (memory-mapped) + ``save_to_disk`` into a temp name renamed to
 ``out_dir``. Memory stays flat (one block); disk needs about twice the export for a moment.
