@@ -44,9 +44,9 @@ import psutil
 import torch
 from torch import nn
 
-from interpstudio.core.errors import AppError, InsufficientDisk
+from interpstudio.core.errors import AppError, InsufficientDisk, InvalidInput
 from interpstudio.ml import direct_io
-from interpstudio.ml.extract_engine import ExtractionSession
+from interpstudio.ml.extract_engine import ExtractionSession, checked_device
 from interpstudio.ml.extract_plan import ExtractionPlan
 from interpstudio.ml.stats import StatsConfig, StreamingStats
 from interpstudio.ml.store import STORAGE_DTYPES, dump_json, encode
@@ -381,13 +381,12 @@ def _memory(
 
 
 def device_in_process(device: str) -> bool:
-    """Whether this process can put a model on ``device`` (``cuda:1`` needs two GPUs here); a
-    name this rule does not know is left to the loader, which says what is wrong with it."""
-    if device.startswith("cuda"):
-        index = int(device.partition(":")[2] or 0)
-        return torch.cuda.is_available() and index < torch.cuda.device_count()
-    if device == "mps":
-        return bool(torch.backends.mps.is_available())
+    """Whether this process can put a model on ``device`` (``cuda:1`` needs two GPUs here), by
+    the engine's own check (``extract_engine.checked_device``)."""
+    try:
+        checked_device(device)
+    except InvalidInput:
+        return False
     return True
 
 
