@@ -248,3 +248,33 @@ def test_a_tasks_progress_is_queued_for_the_runners_monitor(sqlite_settings: Set
     ctx.reporter.flush()
     with factory() as session:
         assert repo.get(session, job_id).stage == "work"
+
+
+def test_a_resumed_jobs_first_stage_does_not_show_the_last_attempts_count(
+        session_factory) -> None:
+    """A resume keeps the last attempt's count on the queued row (what the store already holds);
+    the new attempt's reporter starts empty, so its first stage ('load model', uncounted) kept
+    that count under the new stage's name: '9,216 / 31,488 tokens' beside 'load model'."""
+    from interpstudio.services import jobs as job_service
+
+    job_id = _job(session_factory)
+    with session_factory.begin() as session:
+        repo.update_fields(session, job_id, state="cancelled", stage="extract", done=9216.0,
+                           total=31488.0, unit="tokens", progress=9216 / 31488, rate=480.0,
+                           eta_s=46.0)
+    with session_factory.begin() as session:
+        job_service.resume_job(session=session, job_id=job_id)
+    with session_factory() as session:  # queued: the held count, no old rate or ETA
+        job = repo.get(session, job_id)
+        assert (job.stage, job.done, job.total, job.rate, job.eta_s) == (
+            "extract", 9216, 31488, None, None)
+    reporter = ProgressReporter(session_factory, job_id, clock=FakeClock())  # the new attempt
+    reporter.update(stage="load model", message="loading at fp32")
+    with session_factory() as session:
+        job = repo.get(session, job_id)
+        assert (job.stage, job.done, job.total, job.unit, job.progress, job.rate, job.eta_s) == (
+            "load model", None, None, None, None, None, None)
+    reporter.update(stage="extract", done=9216, total=31488, unit="tokens")  # where it restarts
+    with session_factory() as session:
+        job = repo.get(session, job_id)
+        assert (job.stage, job.done, job.total, job.unit) == ("extract", 9216, 31488, "tokens")

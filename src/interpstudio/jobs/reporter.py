@@ -7,7 +7,8 @@ at most ``max_writes_per_s`` times a second (stage changes at once). In a worker
 calls ``flush`` every tick, so a slow or hanging database (a commit's fsync, a connection
 attempt during an outage) never holds up the task's own work (an extraction's forward pass).
 A new stage starts uncounted (done/total/unit cleared: an indeterminate bar, not the last stage's
-full one) unless it brings its own count; the stage it ends is appended to ``stages`` with its
+full one, nor on a resumed job's first stage the count of the attempt before) unless it brings its
+own count; the stage it ends is appended to ``stages`` with its
 final count and duration, and the last stage's final count is its own write, before the new
 stage's. A count that a WebSocket client missed (events are row snapshots, and two writes in a
 row may reach it as one) is still on the row. ``closing_fields()`` appends the last stage and
@@ -65,6 +66,9 @@ class ProgressReporter:
         self._write_lock = threading.Lock()  # one flush at a time, so writes land in order
         self._write_error: DBAPIError | None = None  # a background write's, raised by update
         self._state: dict[str, Any] = {}
+        # the row may still hold an earlier attempt's count (a resume keeps it on the queued
+        # row): until this reporter's first stage clears it, it is not ours to show
+        self._row_unknown = True
         self._rate_sample: tuple[float, float] | None = None  # (time, done) at last rate update
         self._rate: float | None = None
         self._stage_started: float | None = None
@@ -104,8 +108,9 @@ class ProgressReporter:
             cleared = ("message",) if done is not None or total is not None else (
                 "done", "total", "unit", "message")
             for key in cleared:
-                if self._state.get(key) is not None and key not in changes:
+                if (self._row_unknown or self._state.get(key) is not None) and key not in changes:
                     changes[key] = None
+            self._row_unknown = False
         if done is not None:
             changes["done"] = float(done)
             self._update_rate(now, float(done))
