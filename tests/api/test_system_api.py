@@ -37,7 +37,8 @@ from interpstudio.db.migrate import upgrade
 s = Settings(data_dir={str(tmp_path)!r}, workers=0)
 upgrade(s.resolved_database_url)
 with TestClient(base_url="http://127.0.0.1", app=create_app(s)) as c:
-    codes = [c.get(p).status_code for p in ("/api/v1/system", "/api/v1/jobs", "/api/v1/health")]
+    codes = [c.get(p).status_code for p in ("/api/v1/system", "/api/v1/jobs", "/api/v1/health",
+                                            "/api/v1/extractions/preflight")]
     codes.append(c.post("/api/v1/selftest", json={{}}).status_code)
     with c.websocket_connect("ws://127.0.0.1/api/v1/ws") as ws:
         ws.receive_json()
@@ -46,7 +47,7 @@ print(json.dumps({{"codes": codes, "torch": "torch" in sys.modules}}))
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                          check=True, timeout=120)
     result = json.loads(out.stdout.strip().splitlines()[-1])
-    assert result["codes"] == [200, 200, 200, 201]
+    assert result["codes"] == [200, 200, 200, 200, 201]
     assert result["torch"] is False
 
 

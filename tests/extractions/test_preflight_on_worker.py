@@ -60,6 +60,26 @@ def test_auto_sends_only_a_device_this_process_lacks_to_a_worker(
                                  "cuda") == where
 
 
+@NO_CUDA
+def test_a_client_can_ask_where_a_preflight_runs_and_how_long_it_waits_for_a_worker(
+        sqlite_settings: Settings) -> None:
+    """The form said only "Measuring…" while its request waited up to 120 s for a busy worker;
+    this is what lets it say so (and only when it is so)."""
+    cases = [("auto", "auto", "api", None), ("auto", "cpu", "api", None),
+             ("auto", "cuda", "worker", 120.0), ("worker", "auto", "worker", 45.0),
+             ("api", "cuda", "api", None)]
+    for setting, device, runs_on, wait_s in cases:
+        settings = sqlite_settings.model_copy(update={"preflight_on": setting,
+                                                      "preflight_wait_s": wait_s or 120.0})
+        with TestClient(base_url=LOOPBACK, app=create_app(settings)) as api:
+            answer = api.get(f"{API}/preflight", params={"device": device})
+        assert answer.status_code == 200, answer.text
+        assert answer.json() == {"device": device, "runs_on": runs_on, "wait_s": wait_s}, setting
+    with TestClient(base_url=LOOPBACK, app=create_app(sqlite_settings)) as api:
+        assert api.get(f"{API}/preflight").json()["device"] == "auto"  # the form's device
+        assert api.get(f"{API}/preflight", params={"device": "tpu"}).status_code == 422
+
+
 def test_a_preflight_runs_on_a_worker_and_the_create_after_it_reuses_its_report(
     world: ExtractionWorld, client_for: Callable[..., TestClient],
     worker_thread: Callable[[Settings], Any],

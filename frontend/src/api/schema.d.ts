@@ -139,7 +139,13 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        get?: never;
+        /**
+         * Preflight Placement
+         * @description Where a preflight of `device` runs, so a client can say what it waits for. `auto` and
+         *     `cpu` are answered without importing torch; a GPU device under `INTERPSTUDIO_PREFLIGHT_ON=auto`
+         *     is looked for in this process, as the preflight itself would.
+         */
+        get: operations["preflight_placement_api_v1_extractions_preflight_get"];
         put?: never;
         /**
          * Preflight
@@ -1601,6 +1607,25 @@ export interface components {
             sha256: string | null;
             /** Size */
             size: number;
+        };
+        /**
+         * PreflightPlacementRead
+         * @description Where ``POST /extractions/preflight`` measures a run on ``device``.
+         */
+        PreflightPlacementRead: {
+            /** Device */
+            device: string;
+            /**
+             * Runs On
+             * @description api: this API process loads the model and times a batch; worker: a job worker does (INTERPSTUDIO_PREFLIGHT_ON), and the request first waits for one to be free
+             * @enum {string}
+             */
+            runs_on: "api" | "worker";
+            /**
+             * Wait S
+             * @description how long the request waits for a worker to take the preflight before a 503 preflight_not_taken (INTERPSTUDIO_PREFLIGHT_WAIT_S); null on the API
+             */
+            wait_s: number | null;
         };
         /** PreflightRead */
         PreflightRead: {
@@ -3330,6 +3355,100 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ExtractionRead"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    preflight_placement_api_v1_extractions_preflight_get: {
+        parameters: {
+            query?: {
+                device?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PreflightPlacementRead"];
                 };
             };
             /** @description Bad Request */

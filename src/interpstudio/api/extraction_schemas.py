@@ -45,6 +45,19 @@ class ProjectedRead(BaseModel):
     bound: Literal["compute", "disk"] | None
 
 
+class PreflightPlacementRead(BaseModel):
+    """Where ``POST /extractions/preflight`` measures a run on ``device``."""
+
+    device: str
+    runs_on: Literal["api", "worker"] = Field(
+        description="api: this API process loads the model and times a batch; worker: a job "
+                    "worker does (INTERPSTUDIO_PREFLIGHT_ON), and the request first waits for "
+                    "one to be free")
+    wait_s: float | None = Field(
+        description="how long the request waits for a worker to take the preflight before a "
+                    "503 preflight_not_taken (INTERPSTUDIO_PREFLIGHT_WAIT_S); null on the API")
+
+
 class PreflightRead(BaseModel):
     hook_points: list[str]
     widths: dict[str, int]

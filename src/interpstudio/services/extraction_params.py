@@ -26,6 +26,9 @@ Positions = Literal["all", "last", "every_k", "exclude_bos"]
 RowGroup = Literal["all", "non_bos", "bos"]
 
 
+DEVICE_PATTERN = r"^(auto|cpu|cuda(:\d+)?|mps)$"  # a device an extraction may ask for
+
+
 class ExtractionSpec(JobParams):
     """One extraction request; see docs of each field."""
 
@@ -50,7 +53,7 @@ class ExtractionSpec(JobParams):
         description="Rows per shard; default: about 256 MB of activations per shard.",
     )
     device: str = Field(
-        default="auto", pattern=r"^(auto|cpu|cuda(:\d+)?|mps)$",
+        default="auto", pattern=DEVICE_PATTERN,
         description="auto: the first CUDA device when there is one, else the CPU.",
     )
 

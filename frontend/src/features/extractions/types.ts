@@ -11,6 +11,7 @@ export type ExtractionList = Schemas["ExtractionList"];
 export type ExtractionCreate = Schemas["ExtractionCreate"];
 export type ExtractionPreflightRequest = Schemas["ExtractionPreflightRequest"];
 export type ExtractionPreflight = Schemas["PreflightRead"];
+export type PreflightPlacement = Schemas["PreflightPlacementRead"];
 export type ExtractionStats = Schemas["StatsRead"];
 export type ExtractionSamples = Schemas["SamplesRead"];
 export type ExtractionSample = Schemas["SampleRead"];

@@ -19,6 +19,7 @@ from interpstudio.api.extraction_schemas import (
     ExtractionRead,
     ExtractionStatus,
     GroupQuery,
+    PreflightPlacementRead,
     PreflightRead,
     SamplesRead,
     StatsRead,
@@ -28,13 +29,26 @@ from interpstudio.db.base import MAX_ID
 from interpstudio.db.models import Extraction
 from interpstudio.services import extraction_preflight as remote
 from interpstudio.services import extractions as service
-from interpstudio.services.extraction_params import ExtractionSpec
+from interpstudio.services.extraction_params import DEVICE_PATTERN, ExtractionSpec
 
 router = APIRouter(tags=["extractions"])
 
 
 def _read(paths: DataPaths, session: Session, row: Extraction) -> ExtractionRead:
     return ExtractionRead.from_row(row, service.extraction_job(session=session, row=row), paths)
+
+
+@router.get("/extractions/preflight", response_model=PreflightPlacementRead)
+def preflight_placement(
+    settings: SettingsDep,
+    device: Annotated[str, Query(pattern=DEVICE_PATTERN)] = "auto",
+) -> PreflightPlacementRead:
+    """Where a preflight of `device` runs, so a client can say what it waits for. `auto` and
+    `cpu` are answered without importing torch; a GPU device under `INTERPSTUDIO_PREFLIGHT_ON=auto`
+    is looked for in this process, as the preflight itself would."""
+    runs_on = service.preflight_runs_on(settings, device)
+    return PreflightPlacementRead(device=device, runs_on=runs_on,
+                                  wait_s=settings.preflight_wait_s if runs_on == "worker" else None)
 
 
 @router.post("/extractions/preflight", response_model=PreflightRead)

@@ -16,4 +16,6 @@ export const extractionKeys = {
     [...extractionKeys.all, "pickers", "tokenizations", datasetId] as const,
   hookPoints: (modelId: number) =>
     [...extractionKeys.all, "pickers", "hook-points", modelId] as const,
+  preflightPlacement: (device: string) =>
+    [...extractionKeys.all, "preflight-placement", device] as const,
 };

@@ -1,14 +1,17 @@
 /**
  * ActivationExtractionConfig: model, dataset -> tokenization (made with that model's tokenizer),
  * the layer x hook-type grid, batch, positions, storage dtype, limits; "Preflight" measures it on
- * the server, the panel shows the estimates, "Start extraction" confirms.
+ * the server, the panel shows the estimates, "Start extraction" confirms. Where the server
+ * measures on a job worker (`GET /extractions/preflight`), the wait says so, and a preflight no
+ * worker took in time reads as that, not as a refusal of the settings: Start does not need it.
  * Not responsible for the run's progress (the list shows it live).
  */
 import { type FormEvent, useMemo, useRef, useState } from "react";
 import { Link } from "react-router";
 import { Button } from "@/components/ui/button";
 import { ErrorMessage } from "@/components/ui/error-message";
-import { formatNumber } from "@/lib/format";
+import { ApiError } from "@/lib/api-client";
+import { formatEta, formatNumber } from "@/lib/format";
 import { underwayExtractionId, useCreateExtraction } from "../api/create-extraction";
 import {
   useDatasetOptions,
@@ -16,6 +19,7 @@ import {
   useTokenizationOptions,
   useUnavailableHookPoints,
 } from "../api/get-picker-options";
+import { usePreflightPlacement } from "../api/get-preflight-placement";
 import { usePreflightExtraction } from "../api/preflight-extraction";
 import { cellKey, selectionToPatterns } from "../lib/hook-grid";
 import { parsePositiveInt, sameRequest } from "../lib/int-field";
@@ -32,6 +36,8 @@ import { HookGrid } from "./hook-grid";
 import { PreflightPanel } from "./preflight-panel";
 
 const PRECISIONS = ["", "fp32", "fp16", "bf16", "q8", "q4", "q2"] as const;
+/** The device the form asks for: the server's first CUDA device, else its CPU. */
+const DEVICE = "auto";
 
 export function ActivationExtractionConfig({ onCreated }: {
   onCreated?: (extraction: Extraction) => void;
@@ -51,6 +57,8 @@ export function ActivationExtractionConfig({ onCreated }: {
   const [precision, setPrecision] = useState<string>("");
   const [maxTokens, setMaxTokens] = useState("");
   const preflight = usePreflightExtraction();
+  const placement = usePreflightPlacement(DEVICE).data;
+  const onWorker = placement?.runs_on === "worker";
   const create = useCreateExtraction();
   // set before the request, synchronously: `create.isPending` reaches the button only after a
   // render, so a fast double-click used to send two identical POST /extractions
@@ -90,7 +98,7 @@ export function ActivationExtractionConfig({ onCreated }: {
       dtype: dtype as ExtractionCreate["dtype"],
       precision: (precision || null) as ExtractionCreate["precision"],
       max_tokens: maxTokensField.value,
-      device: "auto",
+      device: DEVICE,
     };
   }, [modelId, tokenizationId, selection, nLayers, fieldsValid, batchField.value, positions,
       everyKField.value, dtype, precision, maxTokensField.value]);
@@ -102,6 +110,8 @@ export function ActivationExtractionConfig({ onCreated }: {
   const stale = asked !== undefined && !current && !preflight.isPending;
   const report = current ? preflight.data : undefined;
   const refusal = current ? preflight.error : null;
+  // 503: no worker was free in time; the create queues the run unmeasured and its job measures it
+  const notTaken = refusal instanceof ApiError && refusal.code === "preflight_not_taken";
 
   function pickModel(id: number | null) {
     setModelId(id);
@@ -222,7 +232,8 @@ export function ActivationExtractionConfig({ onCreated }: {
           {preflight.isPending ? "Measuring…" : "Preflight"}
         </Button>
         {/* the server measures a batch again before it answers (seconds on a large model) */}
-        <Button variant="primary" disabled={!body || !report?.disk_ok || create.isPending}
+        <Button variant="primary"
+          disabled={!body || !(report?.disk_ok || notTaken) || create.isPending}
           aria-busy={create.isPending || undefined}
           onClick={() => {
             if (!body || starting.current) return;
@@ -235,10 +246,22 @@ export function ActivationExtractionConfig({ onCreated }: {
               onSettled: () => { starting.current = false; },
             });
           }}>
-          {create.isPending ? "Starting… (measuring a batch)" : "Start extraction"}
+          {create.isPending
+            ? onWorker ? "Starting…" : "Starting… (measuring a batch)"
+            : "Start extraction"}
         </Button>
       </div>
-      {refusal && <ErrorMessage error={refusal} title="Preflight refused:" />}
+      {preflight.isPending && onWorker && (
+        <p className="muted" role="status" data-testid="preflight-on-worker">
+          The preflight runs on a job worker, not on this server: the request waits for one to be
+          free (up to {formatEta(placement.wait_s)}; a busy worker finishes its current job
+          first), then the worker loads the model and times a batch.
+        </p>
+      )}
+      {refusal && (
+        <ErrorMessage error={refusal}
+          title={notTaken ? "No job worker was free to measure it:" : "Preflight refused:"} />
+      )}
       {create.error && <ErrorMessage error={create.error} title="Could not start:" />}
       <UnderwayLink error={create.error} />
       {stale && (

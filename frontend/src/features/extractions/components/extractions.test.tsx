@@ -244,6 +244,60 @@ describe("extractions UI", () => {
       { status: 200, headers: { "Content-Type": "application/json" } }));
   }
 
+  it("test_a_preflight_waiting_for_a_job_worker_says_so_only_when_it_does", async () => {
+    for (const runsOn of ["worker", "api"] as const) {
+      const fetchSpy = vi.spyOn(globalThis, "fetch").mockImplementation(
+        () => new Promise<Response>(() => {}));  // the POST waits (for a worker, or the model)
+      const queryClient = seedConfig();
+      queryClient.setQueryData(extractionKeys.preflightPlacement("auto"),
+        { device: "auto", runs_on: runsOn, wait_s: runsOn === "worker" ? 120 : null });
+      const view = renderWithProviders(<ActivationExtractionConfig />, { queryClient });
+      await fillConfig();
+      expect(screen.queryByTestId("preflight-on-worker")).toBeNull();  // nothing asked yet
+      await userEvent.click(screen.getByRole("button", { name: "Preflight" }));
+      expect(screen.getByRole("button", { name: "Measuring…" })).toBeDisabled();
+      if (runsOn === "worker") {
+        expect(screen.getByTestId("preflight-on-worker")).toHaveTextContent(
+          /runs on a job worker.*waits for one to be free \(up to 2 m 00 s/);
+      } else {
+        expect(screen.queryByTestId("preflight-on-worker")).toBeNull();  // measured right here
+      }
+      view.unmount();
+      fetchSpy.mockRestore();
+    }
+  });
+
+  it("test_a_preflight_no_worker_took_reads_as_that_and_start_does_not_wait_for_it", async () => {
+    const message = "no job worker took the preflight (job 5) within 120 s, so it was withdrawn: "
+      + "the workers are busy or none is running (start `interpstudio worker` on a machine with "
+      + "device 'auto'). Starting the extraction does not need it: its job measures the run when "
+      + "a worker starts it";
+    const fetchSpy = vi.spyOn(globalThis, "fetch").mockImplementation(async (url, init) => {
+      if (init?.method === "POST" && String(url).endsWith("/extractions/preflight")) {
+        return new Response(JSON.stringify({ error: { code: "preflight_not_taken", message,
+          details: { job_id: 5, wait_s: 120, device: "auto" } } }),
+        { status: 503, headers: { "Content-Type": "application/json" } });
+      }
+      if (init?.method === "POST") return new Response(JSON.stringify(makeExtraction()),
+        { status: 201, headers: { "Content-Type": "application/json" } });
+      return new Response(JSON.stringify({ device: "auto", runs_on: "worker", wait_s: 120 }),
+        { status: 200, headers: { "Content-Type": "application/json" } });
+    });
+    renderWithProviders(<ActivationExtractionConfig />, { queryClient: seedConfig() });
+    await fillConfig();
+    await userEvent.click(screen.getByRole("button", { name: "Preflight" }));
+    const alert = await screen.findByRole("alert");
+    expect(alert).toHaveTextContent("No job worker was free to measure it:");
+    expect(alert).not.toHaveTextContent("Preflight refused");
+    expect(alert).toHaveTextContent("Starting the extraction does not need it");
+    const start = screen.getByRole("button", { name: "Start extraction" });
+    expect(start).toBeEnabled();  // the create queues it; its job measures the run
+    await userEvent.click(start);
+    await vi.waitFor(() => expect(fetchSpy.mock.calls.some(([url, init]) =>
+      init?.method === "POST" && String(url).endsWith("/extractions"))).toBe(true));
+    fetchSpy.mockRestore();
+  });
+
   it("test_number_fields_read_separators_and_refuse_invalid_values_beside_the_field", async () => {
     const fetchSpy = mockPreflight();
     renderWithProviders(<ActivationExtractionConfig />, { queryClient: seedConfig() });
