@@ -1,6 +1,7 @@
 /**
  * An extraction's live job progress: bar, tokens done of total, tokens/s, ETA, and the job
- * message (GB captured and written, projected bound). Once a run stops short (cancelled, failed)
+ * message (GB captured and written, projected bound); the ETA counts down between events; a
+ * resumed run waiting in the queue shows its last attempt's count as that. Once a run stops short (cancelled, failed)
  * only the job's last message stays: what the store kept ("kept 7,767 rows in 1 whole shards ·
  * 0.270 GB written; resume to continue from there"), the one place a user learns what Resume
  * keeps and Retry throws away. Reads the job from the cache the WebSocket feeds (`useLiveJob`);
@@ -10,7 +11,8 @@
 import { useQueryClient } from "@tanstack/react-query";
 import { useEffect } from "react";
 import { ProgressBar } from "@/components/ui/progress-bar";
-import { formatDoneOfTotal, formatEta, formatRate } from "@/lib/format";
+import { formatEtaLeft, useEtaCountdown } from "@/lib/eta-countdown";
+import { formatDoneOfTotal, formatRate } from "@/lib/format";
 import { FINISHED_JOB_STATES, useLiveJob } from "@/lib/live-job";
 import { extractionKeys } from "../api/extraction-keys";
 import type { Extraction } from "../types";
@@ -28,21 +30,25 @@ export function useExtractionJob(extraction: Extraction) {
 
 export function ExtractionProgress({ extraction }: { extraction: Extraction }) {
   const job = useExtractionJob(extraction);
+  const etaLeft = useEtaCountdown(job?.eta_s, job?.updated_at);  // ticks between events
   if (!job || job.state === "succeeded") return null;
   if (FINISHED_JOB_STATES.has(job.state)) {
     return job.message ? <div className="muted" data-testid="extraction-kept">{job.message}</div> : null;
   }
   const fraction = job.progress ?? (job.done !== null && job.total ? job.done / job.total : null);
+  // a resumed run waits in the queue with the count its last attempt reached: not a stage at work
+  const held = job.state === "queued" && job.done !== null;
   return (
     <div className="extraction-progress">
       <ProgressBar value={fraction} label={`Extraction ${extraction.id} progress`} />
       <div className="num">
-        <span>{job.stage ?? job.state}</span>{" "}
+        <span>{job.state === "running" ? (job.stage ?? job.state) : job.state}</span>{" "}
         <span data-testid="extraction-progress-counts">
           {formatDoneOfTotal(job.done, job.total, job.unit)}
+          {held && " reached by the last attempt"}
         </span>
         {job.rate !== null && <span> · {formatRate(job.rate, job.unit)}</span>}
-        {job.eta_s !== null && <span> · ETA {formatEta(job.eta_s)}</span>}
+        {etaLeft !== null && <span> · ETA {formatEtaLeft(etaLeft)}</span>}
       </div>
       {job.message && <div className="muted" data-testid="extraction-message">{job.message}</div>}
     </div>

@@ -1,4 +1,4 @@
-import { fireEvent, render, screen, within } from "@testing-library/react";
+import { act, fireEvent, render, screen, within } from "@testing-library/react";
 import { QueryClientProvider } from "@tanstack/react-query";
 import { createMemoryRouter, RouterProvider } from "react-router";
 import userEvent from "@testing-library/user-event";
@@ -64,6 +64,49 @@ describe("extractions UI", () => {
       done: 3000, total: 4000, unit: "tokens", progress: 0.75, rate: 800 }));
     renderWithProviders(<ExtractionRow extraction={makeExtraction()} />, { queryClient });
     expect(screen.getByRole("progressbar")).toHaveAttribute("aria-valuenow", "75");
+  });
+
+  it("test_the_eta_counts_down_between_progress_events_and_never_below_zero", () => {
+    vi.useFakeTimers();
+    try {
+      const queryClient = createTestQueryClient();
+      const event = (eta_s: number, updated_at: string) => makeJob({ id: 70, kind: "extract",
+        state: "running", stage: "extract", done: 1000, total: 4000, unit: "tokens",
+        progress: 0.25, rate: 500, eta_s, updated_at });
+      queryClient.setQueryData(liveJobKey(70), event(6, "2026-01-01T12:00:00Z"));
+      renderWithProviders(<ExtractionRow extraction={makeExtraction()} />, { queryClient });
+      const eta = () => screen.getByText(/ETA/).textContent;
+      expect(eta()).toBe(" · ETA 6 s");
+      act(() => { vi.advanceTimersByTime(2000); });
+      expect(eta()).toBe(" · ETA 4 s");  // sat at 6 s until the next event
+      act(() => { vi.advanceTimersByTime(10_000); });
+      expect(eta()).toBe(" · ETA any moment");  // ran out before the next event: not -6 s
+      act(() => {  // the next event restarts the count from its own estimate
+        queryClient.setQueryData(liveJobKey(70), event(30, "2026-01-01T12:00:20Z"));
+        vi.advanceTimersByTime(0);  // the query cache notifies on a timer
+      });
+      expect(eta()).toBe(" · ETA 30 s");
+      act(() => { vi.advanceTimersByTime(3000); });
+      expect(eta()).toBe(" · ETA 27 s");
+      act(() => {  // an event with the same estimate is still a new start
+        queryClient.setQueryData(liveJobKey(70), event(30, "2026-01-01T12:00:40Z"));
+        vi.advanceTimersByTime(0);  // the query cache notifies on a timer
+      });
+      expect(eta()).toBe(" · ETA 30 s");
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it("test_a_resumed_run_in_the_queue_labels_its_last_attempts_count", () => {
+    const extraction = makeExtraction({ status: "queued", job: makeJob({ id: 70, kind: "extract",
+      state: "queued", stage: "extract", attempt: 2, done: 9216, total: 31488, unit: "tokens",
+      progress: 9216 / 31488 }) });
+    renderWithProviders(<ExtractionRow extraction={extraction} />);
+    expect(screen.getByTestId("extraction-progress-counts")).toHaveTextContent(
+      "9,216 / 31,488 tokens reached by the last attempt");
+    expect(screen.queryByText("extract")).toBeNull();  // no stage is at work: it waits
+    expect(screen.queryByText(/ETA|tokens\/s/)).toBeNull();
   });
 
   function renderResults(nonBosSamples = makeSamples("non_bos")) {

@@ -8,7 +8,8 @@ import type { Job } from "@/api/types";
 import { Drawer } from "@/components/ui/drawer";
 import { ErrorMessage } from "@/components/ui/error-message";
 import { JsonView } from "@/components/ui/json-view";
-import { formatEta, formatFullTimestamp, formatRate, MISSING } from "@/lib/format";
+import { formatEtaLeft, useEtaCountdown } from "@/lib/eta-countdown";
+import { formatFullTimestamp, formatRate, MISSING } from "@/lib/format";
 import { useJob } from "../api/get-job";
 import { JobActions } from "./job-actions";
 import { JobProgress } from "./job-progress";
@@ -24,6 +25,7 @@ const TIMESTAMPS = [
 ] as const satisfies readonly (readonly [string, keyof Job])[];
 
 function JobDetail({ job }: { job: Job }) {
+  const etaLeft = useEtaCountdown(job.eta_s, job.updated_at);  // ticks between events
   return (
     <div className="job-detail">
       <div className="job-detail__status">
@@ -44,7 +46,7 @@ function JobDetail({ job }: { job: Job }) {
         <dt>Rate</dt>
         <dd className="num">{formatRate(job.rate, job.unit)}</dd>
         <dt>ETA</dt>
-        <dd className="num">{job.state === "running" ? formatEta(job.eta_s) : MISSING}</dd>
+        <dd className="num">{job.state === "running" ? formatEtaLeft(etaLeft) : MISSING}</dd>
         <dt>Attempt</dt>
         <dd className="num">{job.attempt}</dd>
         <dt>Checkpoint</dt>

@@ -4,7 +4,8 @@
  */
 import { Link, useLocation } from "react-router";
 import type { Job } from "@/api/types";
-import { formatEta, formatFullTimestamp, formatRate, formatTimestamp, MISSING } from "@/lib/format";
+import { formatEtaLeft, useEtaCountdown } from "@/lib/eta-countdown";
+import { formatFullTimestamp, formatRate, formatTimestamp, MISSING } from "@/lib/format";
 import { JobActions } from "./job-actions";
 import { JobProgress } from "./job-progress";
 import { JobStateBadge } from "./job-state-badge";
@@ -35,6 +36,7 @@ function MessageCell({ job }: { job: Job }) {
 export function JobRow({ job }: { job: Job }) {
   const { search } = useLocation();
   const running = job.state === "running";
+  const etaLeft = useEtaCountdown(job.eta_s, job.updated_at);  // ticks between events
   return (
     <tr data-testid={`job-row-${job.id}`} data-job-id={job.id}>
       <td className="num">
@@ -54,7 +56,7 @@ export function JobRow({ job }: { job: Job }) {
         <JobActions job={job} />
       </td>
       <td className="num nowrap">{running ? formatRate(job.rate, job.unit) : MISSING}</td>
-      <td className="num nowrap">{running ? formatEta(job.eta_s) : MISSING}</td>
+      <td className="num nowrap">{running ? formatEtaLeft(etaLeft) : MISSING}</td>
       <TimeCell iso={job.created_at} />
       <TimeCell iso={job.started_at} />
       <TimeCell iso={job.finished_at} />

@@ -3,7 +3,8 @@
  * Not responsible for receiving updates (the cache is fed by WebSocket events).
  */
 import { ProgressBar } from "@/components/ui/progress-bar";
-import { formatDoneOfTotal, formatEta, formatFraction, formatRate } from "@/lib/format";
+import { formatEtaLeft, useEtaCountdown } from "@/lib/eta-countdown";
+import { formatDoneOfTotal, formatFraction, formatRate } from "@/lib/format";
 import type { ModelJob } from "../types";
 
 export function modelJobFraction(job: ModelJob): number | null {
@@ -14,6 +15,7 @@ export function modelJobFraction(job: ModelJob): number | null {
 
 export function ModelProgress({ job }: { job: ModelJob }) {
   const fraction = modelJobFraction(job);
+  const etaLeft = useEtaCountdown(job.eta_s, job.done);  // ticks between events
   return (
     <div className="model-card__progress">
       <ProgressBar value={fraction} label={`Model job ${job.id} progress`} />
@@ -24,7 +26,7 @@ export function ModelProgress({ job }: { job: ModelJob }) {
         </span>{" "}
         {fraction !== null && <span>{formatFraction(fraction)}</span>}{" "}
         {job.rate !== null && <span>· {formatRate(job.rate, job.unit)}</span>}{" "}
-        {job.eta_s !== null && <span>· ETA {formatEta(job.eta_s)}</span>}
+        {etaLeft !== null && <span>· ETA {formatEtaLeft(etaLeft)}</span>}
       </div>
       {job.message && <div className="muted">{job.message}</div>}
     </div>
