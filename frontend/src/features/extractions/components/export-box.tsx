@@ -3,7 +3,9 @@
  * (tokens per dataset row): a truncate-mode store holds sequences of different lengths, which the
  * server refuses (422) until a context size is given; its message shows beside the field. The
  * server's warnings (a store of `last` / `every_k` / `exclude_bos` positions does not hold the
- * consecutive tokens SAELens takes a row for) show under the result.
+ * consecutive tokens SAELens takes a row for) show under the result. Where the store's statistics
+ * show the first-position rows (BOS / attention sinks, kept apart in `stats.json`) with a mean norm
+ * far above the rest's, a hint says so before the export: those rows would dominate an SAE's MSE.
  * Not responsible for the export itself (the server's `ml/export.py`).
  */
 import { useState } from "react";
@@ -12,16 +14,54 @@ import { ErrorMessage } from "@/components/ui/error-message";
 import { formatNumber } from "@/lib/format";
 import { useExportExtraction } from "../api/export-extraction";
 import { parsePositiveInt } from "../lib/int-field";
+import type { ExtractionStats } from "../types";
 import { FieldError } from "./field-error";
 
 const PLACEHOLDER = "the sequences' length";
+/** First-position rows this many times the rest's mean norm get the hint. */
+export const FIRST_POSITION_HINT_RATIO = 5;
 
-export function ExportBox({ id }: { id: number }) {
+type GroupNorms = Record<string, { rows?: number; norm?: { mean?: number } } | undefined>;
+
+/** The hook point whose first-position (`bos` group) rows' mean norm is the largest multiple of
+ * the other rows' (`non_bos`), when that multiple is at least `FIRST_POSITION_HINT_RATIO`. */
+export function firstPositionDominance(
+  stats: ExtractionStats | undefined,
+): { hook: string; ratio: number } | null {
+  let worst: { hook: string; ratio: number } | null = null;
+  for (const [hook, summary] of Object.entries(stats?.hooks ?? {})) {
+    const groups = ((summary as { groups?: GroupNorms }).groups ?? {});
+    const first = groups.bos;
+    const rest = groups.non_bos;
+    const firstMean = first?.norm?.mean;
+    const restMean = rest?.norm?.mean;
+    if (!first?.rows || !rest?.rows || typeof firstMean !== "number"
+      || typeof restMean !== "number" || !(restMean > 0)) continue;
+    const ratio = firstMean / restMean;
+    if (Number.isFinite(ratio) && ratio >= FIRST_POSITION_HINT_RATIO && ratio > (worst?.ratio ?? 0)) {
+      worst = { hook, ratio };
+    }
+  }
+  return worst;
+}
+
+export function ExportBox({ id, stats }: { id: number; stats?: ExtractionStats }) {
   const exporter = useExportExtraction(id);
   const [contextSize, setContextSize] = useState("");
   const field = parsePositiveInt(contextSize);
+  const dominance = firstPositionDominance(stats);
   return (
     <div className="extraction-export">
+      {dominance && (
+        <p className="export-warning" role="note" data-testid="export-first-position-hint">
+          The first-position rows (BOS / attention sinks) have a mean norm{" "}
+          {formatNumber(Math.round(dominance.ratio))}× the other rows' at{" "}
+          <code>{dominance.hook}</code>: an SAE trained on this export would spend its MSE on
+          them. The export keeps every stored row (it has no option to leave them out); an
+          extraction with positions <code>exclude_bos</code> does not store a sequence's first
+          token where it is the BOS token.
+        </p>
+      )}
       <label>
         Context size{" "}
         {/* size: the placeholder (the default) whole; at 16 it read "the sequences' lengt" */}

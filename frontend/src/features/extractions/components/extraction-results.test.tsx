@@ -22,6 +22,29 @@ const complete = (overrides: Partial<Extraction> = {}) => makeExtraction({ statu
   counts: { rows: 4000, bytes: 1_000_000, tokens_per_s: 900 }, ...overrides });
 
 describe("extraction results", () => {
+  it("test_the_export_hints_when_first_position_rows_dwarf_the_rest", () => {
+    const withFirstRows = (firstMean: number) => {
+      const stats = makeStats("non_bos");
+      const hook = stats.hooks["blocks.1.resid_post"] as {
+        groups: Record<string, { rows: number; norm: { mean: number } }> };
+      hook.groups.bos = { ...hook.groups.bos!, norm: { ...hook.groups.bos!.norm, mean: firstMean } };
+      const queryClient = seededClient();
+      queryClient.setQueryData(extractionKeys.stats(7, "non_bos"), stats);
+      return queryClient;
+    };
+    // the rest's mean at blocks.1.resid_post is 2: 60 is 30x, 8 only 4x
+    const view = renderWithProviders(<ExtractionResults extraction={complete()} />,
+      { queryClient: withFirstRows(60) });
+    const hint = screen.getByTestId("export-first-position-hint");
+    expect(hint).toHaveTextContent(/mean norm 30× the other rows' at blocks\.1\.resid_post/);
+    expect(hint).toHaveTextContent(/no option to leave them out.*exclude_bos/);
+    view.unmount();
+    renderWithProviders(<ExtractionResults extraction={complete()} />,
+      { queryClient: withFirstRows(8) });
+    expect(screen.getByRole("button", { name: "Export for SAELens" })).toBeInTheDocument();
+    expect(screen.queryByTestId("export-first-position-hint")).toBeNull();
+  });
+
   it("test_a_retry_running_or_failed_hides_the_old_runs_figures", () => {
     for (const [status, state] of [["running", "running"], ["failed", "failed"]] as const) {
       const queryClient = seededClient();  // the complete run's results are still cached

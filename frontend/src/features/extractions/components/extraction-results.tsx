@@ -113,7 +113,7 @@ export function ExtractionResults({ extraction }: { extraction: Extraction }) {
         <TopTokensSection hooks={samplesData.hooks} />
       )}
       {done && <OpenFromPython extraction={extraction} hook={firstHookPoint(extraction, statsData)} />}
-      {done && <ExportBox id={extraction.id} />}
+      {done && <ExportBox id={extraction.id} stats={statsData} />}
     </section>
   );
 }
