@@ -174,8 +174,9 @@ def ours(model: Any, tokens: Path, out: Path, points: list[str], batch: int,
     shutil.rmtree(out, ignore_errors=True)
     last_batch = [0.0]
 
-    def progress(_: Any) -> None:  # called after every batch: the last one is before close()
-        last_batch[0] = time.perf_counter()
+    def progress(report: Any) -> None:  # after every batch, and once more after close() with
+        if not report.stored:  # what the closed store holds: that one is not a batch
+            last_batch[0] = time.perf_counter()
 
     started = time.perf_counter()
     result = extract(model, tokens, points, out_dir=out, batch_size=batch, dtype="float16",

@@ -1020,3 +1020,61 @@ def test_norms_beyond_the_held_limit_are_read_back_and_the_summary_is_the_same(
     assert (tmp_path / "s" / "stats.json").read_bytes() == (
         tmp_path / "reference" / "stats.json").read_bytes()
     assert reference["counts"] == manifest["counts"]
+
+
+def test_the_last_shard_makes_the_summary_before_it_is_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """close() of a short run does not wait for the summary after the last shard's files: the
+    folder makes it as it folds that shard (every shard's norms held), while the committer is
+    still writing the shard before it. The document is the one made from the stored shards."""
+    from interpstudio.ml import store_manifest, store_stats, store_writer
+
+    calls: list[tuple[str, int, int]] = []
+    made = store_writer.store_statistics
+
+    def recording(directory: Path, manifest: dict[str, Any], *args: Any, **kw: Any) -> Any:
+        on_disk = len(read_manifest(directory)["shards"])
+        calls.append((threading.current_thread().name, len(manifest["shards"]), on_disk))
+        return made(directory, manifest, *args, **kw)
+
+    monkeypatch.setattr(store_writer, "store_statistics", recording)
+    manifest = write_all(tmp_path / "s", durable=False, shard_rows=50)
+    shards = len(manifest["shards"])
+    assert manifest["counts"]["rows"] % 50  # the last shard is a short one
+    [(thread, summarised, committed)] = calls
+    assert thread.startswith("store-fold") and summarised == shards and committed < shards
+    stats = store_manifest.restore_stats(tmp_path / "s", manifest, StatsConfig(top_k=4))
+    from_files = store_stats.store_statistics(tmp_path / "s", manifest, stats)
+    assert json.loads((tmp_path / "s" / "stats.json").read_text()) == json.loads(
+        json.dumps(from_files))
+
+
+def test_a_resumed_store_whose_norms_are_not_held_sums_up_from_its_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After a resume the shards stored before are not in memory: the summary waits for the
+    last commit and reads them back, equal to an uninterrupted run's."""
+    from interpstudio.ml import store_writer
+
+    write_all(tmp_path / "reference", durable=False, shard_rows=50)
+    writer = open_writer(tmp_path / "s", durable=False, shard_rows=50)
+    for batch in batches(stop=37):
+        writer.append(batch)
+    wait_for_shards(writer, 3)
+    writer.abort()
+    threads: list[str] = []
+    made = store_writer.store_statistics
+
+    def recording(*args: Any, **kw: Any) -> Any:
+        threads.append(threading.current_thread().name)
+        return made(*args, **kw)
+
+    monkeypatch.setattr(store_writer, "store_statistics", recording)
+    writer = open_writer(tmp_path / "s", durable=False, shard_rows=50, resume=True)
+    for batch in row_batches(start=writer.resume_point.sequences_complete, rows_per_batch=7):
+        writer.append(batch)
+    writer.close()
+    assert [t.split("_")[0] for t in threads] == ["store-commit"]
+    assert (tmp_path / "s" / "stats.json").read_bytes() == (
+        tmp_path / "reference" / "stats.json").read_bytes()

@@ -272,13 +272,18 @@ def validate_hook_name(name: str) -> str:
     return name
 
 
+def shard_name(index: int) -> str:
+    """The name shard ``index`` has in the manifest and in every folder: ``shard_00003.npy``."""
+    return f"shard_{index:05d}.npy"
+
+
 def shard_path(kind: str, index: int, hook: str | None = None) -> str:
     """Store-relative path of a shard file: ``hooks/<hook>/shard_00003.npy`` etc."""
     if kind == "tokens":
-        return f"tokens/shard_{index:05d}.npy"
+        return f"tokens/{shard_name(index)}"
     if kind == "stats":
         return f"stats/state_{index:05d}.npz"
-    return f"{kind}/{hook}/shard_{index:05d}.npy"
+    return f"{kind}/{hook}/{shard_name(index)}"
 
 
 def versions() -> dict[str, str | None]:
