@@ -47,3 +47,17 @@ def test_an_idle_cache_lets_its_memory_go() -> None:
     while cache.cached_bytes and time.monotonic() < deadline:
         time.sleep(0.05)
     assert cache.cached_bytes == 0
+
+
+def test_resident_counts_the_pages_written_not_the_mapping() -> None:
+    """A short run touches only the start of its shard sets: the preflight counts what a cached
+    mapping really holds in RAM."""
+    cache = BufferCache()
+    touched, untouched = anonymous_memory(8 << 20), mmap.mmap(-1, 8 << 20)
+    touched[: 3 << 20] = b"x" * (3 << 20)
+    cache.give_back(touched)
+    cache.give_back(untouched)
+    (size, written), (_, nothing) = cache.resident()
+    assert size == 8 << 20 and nothing == 0
+    assert 3 << 20 <= written <= 4 << 20  # whole huge pages, where the kernel backs it by them
+    cache.clear()

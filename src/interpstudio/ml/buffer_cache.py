@@ -17,9 +17,10 @@ with fresh memory, 0.76 with reuse. The process's first run still pays.
 go first). Content is undefined (stale bytes): every user writes rows before it reads or writes
 them out. An idle cache lets its memory go after ``idle_s`` seconds without a ``give_back``, so
 an idle server does not hold it. The cost: a run of other shapes within that time finds memory it
-cannot use still held beside its own (``limit`` at most; preflight's RAM figure does not count
-it). Letting go of everything on a miss was tried: a run takes its shard sets before its staging,
-so it then dropped the staging its own preflight had left for it. Thread-safe.
+cannot use still held beside its own (``limit`` at most; preflight's RAM figure counts it, as the
+pages each mapping has in RAM: ``resident()``, from ``mincore``). Letting go of everything on a
+miss was tried: a run takes its shard sets before its staging, so it then dropped the staging its
+own preflight had left for it. Thread-safe.
 
 This module is NOT responsible for what the memory holds or for page-aligned carving
 (``direct_io.NpyBuffer``).
@@ -27,8 +28,11 @@ This module is NOT responsible for what the memory holds or for page-aligned car
 
 from __future__ import annotations
 
+import ctypes
+import functools
 import mmap
 import threading
+from collections.abc import Callable
 
 from interpstudio.ml.direct_io import anonymous_memory
 
@@ -72,6 +76,12 @@ class BufferCache:
             self._timer.daemon = True
             self._timer.start()
 
+    def resident(self) -> list[tuple[int, int]]:
+        """(size, bytes of it in RAM now) of every cached mapping, oldest first: a short run
+        touched only the start of its shard sets."""
+        with self._lock:
+            return [(len(m), resident_bytes(m)) for m in self._free]
+
     @property
     def cached_bytes(self) -> int:
         with self._lock:
@@ -84,6 +94,32 @@ class BufferCache:
             if self._timer is not None and self._timer is not threading.current_thread():
                 self._timer.cancel()
             self._timer = None
+
+
+def resident_bytes(memory: mmap.mmap) -> int:
+    """Bytes of ``memory`` in RAM now (``mincore``: the pages ever written to, for an anonymous
+    mapping); its whole length where ``mincore`` is not available."""
+    pages = -(-len(memory) // mmap.PAGESIZE)
+    flags = (ctypes.c_ubyte * pages)()
+    view = ctypes.c_char.from_buffer(memory)  # an export: released below, so ``memory`` can close
+    try:
+        mincore = _mincore()
+        failed = mincore is None or mincore(ctypes.addressof(view), len(memory), flags) != 0
+    finally:
+        del view
+    return len(memory) if failed else (pages - bytes(flags).count(0)) * mmap.PAGESIZE
+
+
+@functools.cache
+def _mincore() -> Callable[..., int] | None:
+    """libc's ``mincore`` (Linux, macOS), None where there is none."""
+    try:
+        function = ctypes.CDLL(None, use_errno=True).mincore
+    except (AttributeError, OSError, TypeError):  # no such call (Windows)
+        return None
+    function.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.POINTER(ctypes.c_ubyte)]
+    function.restype = ctypes.c_int
+    return function
 
 
 buffer_cache = BufferCache()

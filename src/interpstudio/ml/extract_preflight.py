@@ -5,11 +5,19 @@
 
 - bytes: the shard files the store will hold, exactly (every ``.npy`` header included: shard
   boundaries are fixed by the row count), plus the small statistics files (estimated);
-- memory: the model's resident bytes, the writer's shard buffers, queued batches and held norms,
-  and the forward pass's workspace (measured as the peak allocation of the calibration batch on
-  CUDA, estimated from shapes on the CPU); the calibration batch is the plan's largest (padded
-  sequences x length), so that peak is the run's; on CUDA the model and workspace are VRAM, the
-  rest RAM;
+- memory: the model's resident bytes; the writer's shard buffers (as far as the run's rows fill
+  them), its stagings in use at once (one on the CPU, whose ``inline`` writer has absorbed a
+  batch and released its staging when ``append`` returns; the queued ones + 2, + the batches
+  computed ahead, on an accelerator), held norms and its threads' own heaps; the forward pass's
+  workspace (measured as the peak allocation of the calibration batch on CUDA, estimated from
+  shapes on the CPU); and the runtime: this process's RSS before the calibration (on the CPU
+  with the model paged in first, as the run's fingerprint reads every page of it), plus the heap
+  the calibration left it holding, less the cached buffers (``buffer_cache``) the run takes back.
+  The calibration batch is the plan's largest (padded sequences x length), so its peak is the
+  run's; on CUDA the model and workspace are VRAM, the rest RAM. On the 2-core CPU VM the RAM
+  figure was 0.99-1.09 of a run's peak RSS (SmolLM2-135M at 1 and 90 points, batch 1 and 8;
+  random llamas; a first run and a second in the same process), up to 1.18 where the forward's
+  workspace is most of it (0.83-1.63 before);
 - free disk at ``out_dir`` against the bytes needed (``check_free_disk`` refuses);
 - time: a calibration batch of the real plan on the real model and device (one warm-up pass,
   then one timed pass including the gather and the copy to the CPU) gives tokens/s; a short
@@ -31,6 +39,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import mmap
 import os
 import shutil
 import time
@@ -46,7 +55,12 @@ from torch import nn
 
 from interpstudio.core.errors import AppError, InsufficientDisk, InvalidInput
 from interpstudio.ml import direct_io
-from interpstudio.ml.extract_engine import ExtractionSession, checked_device
+from interpstudio.ml.buffer_cache import buffer_cache
+from interpstudio.ml.extract_engine import (
+    ExtractionSession,
+    checked_device,
+    model_fingerprint,
+)
 from interpstudio.ml.extract_plan import ExtractionPlan
 from interpstudio.ml.stats import StatsConfig, StreamingStats
 from interpstudio.ml.store import STORAGE_DTYPES, dump_json, encode
@@ -60,6 +74,10 @@ DISK_PROBE_BYTES = 32 << 20
 # (per-dimension figures of 3 row groups as JSON text plus their float64 accumulators)
 _STATS_BYTES_PER_DIM = 360
 _STATS_BYTES_PER_POINT = 16 << 10
+# what a run's writer threads hold besides its buffers (the allocator heaps of its ~10 threads,
+# the statistics copies each shard folds into, the summary): a run's peak RSS was 20-70 MB above
+# the rest of the estimate (SmolLM2-135M at 1 and 90 points, a random 4-layer model of width 1024)
+_WRITER_THREAD_BYTES = 64 << 20
 
 
 class NotEnoughDisk(InsufficientDisk):
@@ -220,8 +238,18 @@ def preflight(
     sizes = store_bytes(plan, widths, dtype, rows_per_shard)
     target = Path(out_dir)
     free = shutil.disk_usage(_existing_parent(target)).free
+    if session.device.type == "cpu":
+        # the run reads every page of the model (its fingerprint, ``store_spec``), also the
+        # layers after an early stop and an embedding the forward reads a few rows of: a model
+        # mapped from its safetensors file (most are) is then all in RAM, and so it is here
+        model_fingerprint(session.model)
+    before = _Resident.now()
     calibration = _calibrate(session) if calibrate else None
-    memory = _memory(session, widths, rows_per_shard, row_bytes, calibration, max_queued_batches)
+    # the heap the calibration left this process holding (the allocator keeps it): the run's
+    # forward and its writer's statistics grow it as far
+    residue = max(0, _Resident.now().apart_from_cache - before.apart_from_cache)
+    memory = _memory(session, widths, rows_per_shard, row_bytes, max_queued_batches,
+                     calibration=calibration, before=before, residue=residue)
     rate = measure_disk_write_rate(_existing_parent(target)) if measure_disk else None
     compute_s = (plan.n_tokens * (calibration["seconds"] + calibration["writer_s"])
                  / calibration["tokens"]) if calibration else None
@@ -329,13 +357,44 @@ def _finish_seconds(rows: list[ActivationBatch], session: ExtractionSession) -> 
     return total
 
 
+@dataclass(frozen=True)
+class _Resident:
+    """This process's resident bytes now, and the mappings ``buffer_cache`` holds: (size, bytes
+    of it in RAM)."""
+
+    rss: int
+    cached: list[tuple[int, int]]
+
+    @classmethod
+    def now(cls) -> _Resident:
+        return cls(psutil.Process().memory_info().rss, buffer_cache.resident())
+
+    @property
+    def apart_from_cache(self) -> int:
+        return self.rss - sum(resident for _, resident in self.cached)
+
+    def taken_back(self, sizes: list[int]) -> int:
+        """Resident bytes of the cached mappings a run taking mappings of ``sizes`` reuses (a
+        mapping of exactly that size, each at most once); the others stay held beside it."""
+        left = list(self.cached)
+        taken = 0
+        for size in sizes:
+            match = next((i for i, (held, _) in enumerate(left) if held == size), None)
+            if match is not None:
+                taken += left.pop(match)[1]
+        return taken
+
+
 def _memory(
     session: ExtractionSession,
     widths: dict[str, int],
     rows_per_shard: int,
     row_bytes: int,
-    calibration: dict[str, Any] | None,
     max_queued_batches: int,
+    *,
+    calibration: dict[str, Any] | None,
+    before: _Resident,
+    residue: int,
 ) -> dict[str, int | None]:
     model_bytes = sum(t.numel() * t.element_size() for t in session.model.parameters())
     model_bytes += sum(t.numel() * t.element_size() for t in session.model.buffers())
@@ -346,32 +405,48 @@ def _memory(
     batch_tokens = batch_seqs * width
     compute_item = next(session.model.parameters()).element_size()
     cuda = session.device.type == "cuda"
+    # the writer's pace follows the device (``ExtractionSession.run``): ``inline`` on the CPU
+    inline = session.device.type == "cpu"
     # an accelerator holds one batch's points until the pass ends; on the CPU each point is cast
     # into the staging inside its hook, so only the widest one is ever held at a time
     captured = batch_tokens * compute_item * (
-        max(widths.values()) if session.device.type == "cpu" else sum(widths.values()))
+        max(widths.values()) if inline else sum(widths.values()))
     arch = session.architecture
     heads = getattr(getattr(session.model, "config", None), "num_attention_heads", 1) or 1
     workspace = batch_tokens * (arch.d_model * 8 + (arch.d_mlp or 4 * arch.d_model) * 3)
     workspace = workspace * compute_item + batch_seqs * heads * width**2 * compute_item
     if calibration and calibration.get("peak_allocated_bytes"):  # measured on the largest batch
         workspace = max(0, calibration["peak_allocated_bytes"] - model_bytes)
-    # two sets of shard buffers (one fills while the other is committed) + the stagings the kept
-    # rows are cast into: the queued ones, the one being filled and the one being copied
-    # (+ the batches computed ahead, see ExtractionSession.batches_ahead)
-    stagings = ((max_queued_batches + 2 + session.batches_ahead) * session.plan.max_batch_rows
-                * row_bytes)
+    # the stagings the kept rows are cast into, in use at once: ``inline`` (the CPU), ``append``
+    # returns once the batch is in the shard buffers and its staging released, so one; else the
+    # queued ones, the one being filled and the one being copied (+ the batches computed ahead,
+    # see ExtractionSession.batches_ahead)
+    in_use = 1 if inline else max_queued_batches + 2 + session.batches_ahead
+    staging_size = session.plan.max_batch_rows * row_bytes
+    stagings = in_use * staging_size
+    # two sets of shard buffers (one fills while the other is committed), each touched as far as
+    # its shards' rows go: a short run never fills a shard, nor uses the second set
     storage = STORAGE_DTYPES[session.dtype]
-    touched = min(rows_per_shard, session.plan.n_rows)  # a short run never fills a shard
-    shard_set = sum(direct_io.NpyBuffer.region_bytes((touched, d), storage)
-                    for d in widths.values()) + touched * 24  # + the token rows
+    n_rows = session.plan.n_rows
+    shard_sets = sum(
+        sum(direct_io.NpyBuffer.region_bytes((rows, d), storage) for d in widths.values())
+        + rows * 24  # + the token rows
+        for rows in (min(rows_per_shard, n_rows),
+                     min(rows_per_shard, max(0, n_rows - rows_per_shard))) if rows)
     # the row norms it wrote, held for the summary (float64, one per row and point), bounded
-    held_norms = min(HELD_NORM_BYTES, session.plan.n_rows * len(widths) * 8)
-    writer = 2 * shard_set + stagings + held_norms
+    held_norms = min(HELD_NORM_BYTES, n_rows * len(widths) * 8)
+    writer = shard_sets + stagings + held_norms + _WRITER_THREAD_BYTES
     on_device = model_bytes + workspace + captured
-    # Python, torch and the libraries themselves (~0.4 GB on the CPU), as this process holds
-    # them now: a run's peak measured 2.13 GB against 1.56 GB projected without it
-    runtime = max(0, psutil.Process().memory_info().rss - (0 if cuda else model_bytes))
+    # Python, torch and the libraries themselves (~0.5 GB on the CPU), as this process held them
+    # before the calibration (the model all in RAM), plus the heap a batch leaves them holding
+    # (``residue``: SmolLM2-135M, 8 x 128 tokens, 90 points ~80 MB), less what ``buffer_cache``
+    # holds that the run takes back (in ``writer``: a previous run's shard sets and staging of
+    # the same shapes); what it holds of other shapes stays beside the run and counts here
+    set_size = sum(direct_io.NpyBuffer.region_bytes((rows_per_shard, d), storage)
+                   for d in widths.values())
+    takes = [set_size, set_size] + ([] if cuda else [max(mmap.PAGESIZE, staging_size)] * in_use)
+    runtime = max(0, before.rss - before.taken_back(takes) - (0 if cuda else model_bytes)
+                  + residue)
     return {
         "model": model_bytes, "workspace": workspace, "captured_batch": captured,
         "held_norms": held_norms, "writer": writer, "runtime": runtime,
