@@ -1078,3 +1078,23 @@ def test_a_resumed_store_whose_norms_are_not_held_sums_up_from_its_files(
     assert [t.split("_")[0] for t in threads] == ["store-commit"]
     assert (tmp_path / "s" / "stats.json").read_bytes() == (
         tmp_path / "reference" / "stats.json").read_bytes()
+
+
+@pytest.mark.parametrize("pace", ["inline", "overlap"])
+def test_inline_every_core_folds_and_the_preflight_counts_the_same_threads(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, pace: str
+) -> None:
+    """Inline, the forward waits for the fold: one thread per core (of 6 here, as many as the 2
+    hook points' 4 tasks, not ``default_workers``' 3); the preflight's writer time is shared by
+    the same number."""
+    from interpstudio.ml import store_writer
+
+    monkeypatch.setattr(store_writer.os, "cpu_count", lambda: 6)
+    writer = open_writer(tmp_path / "s", durable=False, pace=pace)
+    try:
+        expected = 4 if pace == "inline" else 3
+        assert store_writer.default_workers() == 3
+        assert writer._pool._max_workers == expected
+        assert store_writer.folding_threads(pace, len(HOOKS)) == expected
+    finally:
+        writer.abort()

@@ -254,10 +254,11 @@ class StagingPool:
     fault per 4 KB (26,000 per batch of 8 x 128 tokens at 90 points of 576); reusing it took the
     benchmark's disk-bound case from ~525 to ~745 MB/s. One staging holds every hook point's rows
     in one mapping (from ``buffer_cache``: a previous run's, else fresh with huge pages where
-    offered), sized for the plan's largest batch; at most queue length + 2 are ever in use (+ 1
-    with the lookahead on an accelerator), and the run hands them to ``buffer_cache`` when it
-    ends. ``pinned`` (a CUDA run): page-locked memory from torch instead, which the device copies
-    into asynchronously (torch caches it; ``buffer_cache`` does not keep it). Thread-safe:
+    offered), sized for the plan's largest batch; on the CPU one is in use at a time (the inline
+    writer releases it before ``append`` returns), on an accelerator at most queue length + 2
+    (+ 1 with the lookahead), and the run hands them to ``buffer_cache`` when it ends. ``pinned``
+    (a CUDA run): page-locked memory from torch instead, which the device copies into
+    asynchronously (torch caches it; ``buffer_cache`` does not keep it). Thread-safe:
     ``release`` runs on the writer's thread."""
 
     def __init__(self, dtype: torch.dtype, *, pinned: bool = False) -> None:

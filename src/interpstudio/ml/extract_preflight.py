@@ -66,7 +66,7 @@ from interpstudio.ml.stats import StatsConfig, StreamingStats
 from interpstudio.ml.store import STORAGE_DTYPES, dump_json, encode
 from interpstudio.ml.store_batch import ActivationBatch, prepare_batch
 from interpstudio.ml.store_stats import fold_shard
-from interpstudio.ml.store_writer import DEFAULT_SHARD_BYTES, HELD_NORM_BYTES, default_workers
+from interpstudio.ml.store_writer import DEFAULT_SHARD_BYTES, HELD_NORM_BYTES, folding_threads
 from interpstudio.ml.token_store import TokenizedDataset
 
 DISK_PROBE_BYTES = 32 << 20
@@ -325,7 +325,8 @@ def _writer_seconds(rows: list[ActivationBatch], session: ExtractionSession) -> 
                        session.dtype)
             hashlib.sha256(raw).digest()
     serial = time.perf_counter() - started
-    return serial / max(1, min(os.cpu_count() or 1, default_workers()))
+    pace = "inline" if session.device.type == "cpu" else "overlap"  # the run's default
+    return serial / min(os.cpu_count() or 1, folding_threads(pace, len(widths)))
 
 
 def _stored(x: np.ndarray, dtype: str) -> np.ndarray:

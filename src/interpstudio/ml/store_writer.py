@@ -156,10 +156,9 @@ class ActivationWriter:
         # the forward waits for the folding: one thread per core (a third thread on 2 cores
         # made a 90-point shard's fold and hashes 0.17-0.22 s instead of 0.16-0.17)
         threads = min(2 * len(self.hooks), workers or default_workers())
-        folders = min(2 * len(self.hooks), workers or os.cpu_count() or 1) if self.inline \
-            else threads
         self._pool = concurrent.futures.ThreadPoolExecutor(
-            max_workers=folders, thread_name_prefix="store-hook", initializer=background_priority)
+            max_workers=folding_threads(pace, len(self.hooks), workers),
+            thread_name_prefix="store-hook", initializer=background_priority)
         self._io_pool = concurrent.futures.ThreadPoolExecutor(
             max_workers=threads, thread_name_prefix="store-io", initializer=background_priority)
         # inline, the copy of a batch into the shard buffers is shared with these threads (the
@@ -746,6 +745,13 @@ def background_priority() -> None:
         return
     with contextlib.suppress(OSError):  # not permitted (a sandbox): stay at normal priority
         os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
+
+
+def folding_threads(pace: str, hooks: int, workers: int | None = None) -> int:
+    """Threads that fold and hash a shard's hook points: inline, where the forward waits for
+    them, one per core; beside the forward (overlap), ``default_workers``."""
+    cores = workers or ((os.cpu_count() or 1) if pace == "inline" else default_workers())
+    return max(1, min(2 * hooks, cores))
 
 
 def default_workers() -> int:
