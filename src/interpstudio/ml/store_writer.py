@@ -13,8 +13,9 @@ an fsync per file and folder) and commits the shard by appending one line to the
 journal (``manifest.json`` is rewritten only when the status changes, so a commit does not grow
 with the shards before it). Each stage takes shards in order, so the next shard's CPU work never
 waits for this one's I/O; no shard commits after one has failed. The folder keeps each shard's
-row norms in memory (up to ``HELD_NORM_BYTES``) for the summary; when it holds them all, the last
-shard's fold also makes the summary, while the shards before it are still being written.
+row norms in memory (up to ``HELD_NORM_BYTES``) for the summary; when it holds them all, it makes
+the summary once the last shard is handed to the committer, while that shard and the one before
+it are written.
 ``close()`` writes the last, short shard, ``stats.json`` and ``status: complete``; ``abort()``
 stops fast and leaves a valid partial store. An error in the thread is raised to the caller on
 the next ``append`` / ``close``; a full disk becomes ``StoreDiskFull`` and the store keeps only
@@ -498,10 +499,10 @@ class ActivationWriter:
         self._stop_store(status)
 
     def _stop_store(self, status: str, error: BaseException | None = None, *,
-                    summary: dict[str, Any] | None = None) -> None:
+                    summary: concurrent.futures.Future[dict[str, Any]] | None = None) -> None:
         """Record ``status`` with statistics of the committed shards (best effort on a full disk:
         the previous manifest stays valid if this one cannot be written); ``summary``: those
-        statistics, made already."""
+        statistics, being made by the folder."""
         manifest = dict(self.manifest, status=status, updated_at=manifests.now())
         error = error or self.error
         if error is not None:
@@ -527,8 +528,10 @@ class ActivationWriter:
                 self.error = self._wrap(exc)
 
     def _write_stats(self, manifest: dict[str, Any], stats: dict[str, StreamingStats],
-                     summary: dict[str, Any] | None = None) -> None:
-        if summary is None:
+                     made: concurrent.futures.Future[dict[str, Any]] | None = None) -> None:
+        if made is not None:
+            summary = made.result()
+        else:
             summary = store_statistics(self.path, manifest, stats, self._pool.map,
                                        held=self._held)
         layout.write_json_atomic(self.path / layout.STATS_NAME, summary, durable=self.durable,
@@ -553,6 +556,9 @@ class ActivationWriter:
             self._committer.submit(self._commit_shard, shard_set, number, rows, work, final=final)
         except BaseException as exc:  # the committer was shut down: not committed
             self._fail_commit(shard_set, number, exc)
+            return
+        if work.summary is not None:  # made while the committer writes the shards
+            self._make_summary(work.summary, work.stats, number)
 
     def _commit_shard(
         self, shard_set: _ShardSet, number: int, rows: int, work: _Computed, *, final: bool
@@ -592,8 +598,8 @@ class ActivationWriter:
         """Fold the first ``rows`` rows of every hook point into a copy of the statistics (in
         parallel; the compiled pass releases the GIL) and hash the hook points' files where
         they are written from the buffer (a third task beside the write would wait for it).
-        The last shard also makes the summary here, while the shard before it may still be
-        writing, when every shard's norms are held (``_early_summary``)."""
+        For the last shard, when every shard's norms are held, ``summary`` is a future the
+        folder fills once the shard is handed to the committer (``_make_summary``)."""
         tokens = shard_set.tokens[:rows]  # (rows, 3)
         stats = {h: s.copy() for h, s in self._folded.items()}
 
@@ -610,22 +616,26 @@ class ActivationWriter:
         self._rows_folded += rows
         name = layout.shard_name(self._first_index + number - 1)
         self._hold(name, norms, tokens)
-        summary = self._early_summary(stats, number) if final else None
+        summary: concurrent.futures.Future[dict[str, Any]] | None = None
+        if final and all(layout.shard_name(i) in self._held
+                         for i in range(self._first_index + number)):
+            summary = concurrent.futures.Future()
         return _Computed(stats, norms, {h: f.result() for h, f in hashes.items()}, summary)
 
-    def _early_summary(
-        self, stats: dict[str, StreamingStats], number: int
-    ) -> dict[str, Any] | None:
-        """The summary of the store once the shard just folded (the last) commits, made before
-        it is written: only when every shard's norms are held (a short run; a long one reads
-        them back from files, once they exist, at the end as before)."""
+    def _make_summary(self, summary: concurrent.futures.Future[dict[str, Any]],
+                      stats: dict[str, StreamingStats], number: int) -> None:
+        """The store's summary once shard ``number`` (the last) commits, made from the norms
+        held, while the committer writes it and the shards before it (a long run, whose norms
+        are not all held, reads them back from files once they are written, at the end)."""
         names = [layout.shard_name(i) for i in range(self._first_index + number)]
-        if any(name not in self._held for name in names):
-            return None
         preview = {"config_hash": self.manifest["config_hash"],
                    "counts": {"rows": self._rows_folded},
                    "shards": [{"name": name} for name in names]}
-        return store_statistics(self.path, preview, stats, self._pool.map, held=self._held)
+        try:
+            summary.set_result(store_statistics(self.path, preview, stats, self._pool.map,
+                                                held=self._held))
+        except BaseException as exc:  # raised where the committer waits for it
+            summary.set_exception(exc)
 
     def _write_shard(
         self, shard_set: _ShardSet, rows: int, work: _Computed, *, final: bool
@@ -710,7 +720,8 @@ class _Computed(NamedTuple):
     stats: dict[str, StreamingStats]
     norms: dict[str, np.ndarray]
     digests: dict[str, str]
-    summary: dict[str, Any] | None  # the store's summary once this shard (the last) commits
+    # the store's summary once this shard (the last) commits, made by the folder (a short run)
+    summary: concurrent.futures.Future[dict[str, Any]] | None
 
 
 class _ShardSet:
