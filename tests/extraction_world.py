@@ -20,3 +20,21 @@ class ExtractionWorld:
     dataset_id: int
     # (texts, repeat=1, tokenizer_key=MODEL_KEY, policy_hash=None) -> id
     tokenization: Callable[..., int]
+
+    def record_architecture(self) -> None:
+        """Write the model's ``architecture.json`` as its import does (the fixture's model row
+        is made through the ORM, without one)."""
+        import json
+
+        from transformers import AutoModelForCausalLM
+
+        from interpstudio.core.paths import DataPaths
+        from interpstudio.ml.architecture import resolve_architecture
+        from interpstudio.ml.model_inspect import hook_points_by_layer
+        from interpstudio.services.model_files import architecture_file
+
+        record = architecture_file(DataPaths(self.settings.data_dir), self.model_id)
+        record.parent.mkdir(parents=True, exist_ok=True)
+        model = AutoModelForCausalLM.from_pretrained(
+            str(self.settings.data_dir / "models" / str(self.model_id) / "checkpoint"))
+        record.write_text(json.dumps({"layers": hook_points_by_layer(resolve_architecture(model))}))

@@ -170,3 +170,27 @@ def test_export_cli_writes_the_dataset_and_warns_when_rows_are_not_consecutive(
     assert human.returncode == 0, human.stderr
     assert "wrote 2 rows of 2 tokens" in human.stdout and "replaced the earlier" in human.stdout
     assert "the last tokens of 2 different sequences" in " ".join(human.stderr.split())
+
+
+def test_export_cli_names_columns_by_module_path_and_refuses_points_without_one(
+        world: ExtractionWorld) -> None:
+    """``--column-names module_paths``: the columns SAELens hooks for an AutoModelForCausalLM
+    (``model.layers.0``); a block's input (resid_pre) has no module path and is refused."""
+    world.record_architecture()
+    made = run_cli(world, "extract", "--model", str(world.model_id), "--tokenization",
+                   str(world.tokenization()), "--hooks", "blocks.{0,1}.resid_post",
+                   "--hooks", "blocks.1.resid_pre", "--device", "cpu", "--json")
+    assert made.returncode == 0, made.stderr
+    extraction_id = json.loads(made.stdout)["id"]
+    refused = run_cli(world, "export", str(extraction_id), "--column-names", "module_paths",
+                      "--context-size", "4")
+    assert refused.returncode == 2, refused.stderr
+    said = " ".join(refused.stderr.split())
+    assert "blocks.1.resid_pre: block 1's input" in said
+    assert "can be: blocks.0.resid_post, blocks.1.resid_post" in said
+    done = run_cli(world, "export", str(extraction_id), "--column-names", "module_paths",
+                   "--hooks", "blocks.0.resid_post", "--hooks", "blocks.1.resid_post",
+                   "--context-size", "4", "--json")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["columns"] == {"model.layers.0": "blocks.0.resid_post",
+                                                  "model.layers.1": "blocks.1.resid_post"}

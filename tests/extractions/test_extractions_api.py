@@ -9,6 +9,7 @@ from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
@@ -290,3 +291,38 @@ def test_the_job_of_an_extraction_is_deleted_with_it_not_alone(
     assert api.post(f"{API}/{created['id']}/cancel").status_code == 200
     assert api.delete(f"{API}/{created['id']}").status_code == 204  # and its job with it
     assert api.get(f"/api/v1/jobs/{created['job_id']}").status_code == 404
+
+
+def test_export_names_columns_by_module_path_when_asked(
+    api: TestClient, world: ExtractionWorld, worker_thread: Callable[[Settings], Any]
+) -> None:
+    """SAELens with model_class_name='AutoModelForCausalLM' refused our column names (it hooks
+    module paths). ``column_names: module_paths`` names them by the modules the model's import
+    recorded (architecture.json); without that record it is refused."""
+    datasets = pytest.importorskip("datasets")
+    created = api.post(API, json=body(world, world.tokenization()))
+    assert created.status_code == 201, created.text
+    worker_thread(world.settings)
+    assert finished(api, created.json()["id"])["status"] == "complete"
+    export = f"{API}/{created.json()['id']}/export"
+    asked = {"hook_points": ["blocks.1.attn_out", "blocks.0.resid_post"], "context_size": 4,
+             "column_names": "module_paths"}
+    unknown = api.post(export, json=asked)  # the test world's model row has no import record
+    assert unknown.status_code == 422 and "architecture record" in unknown.text, unknown.text
+
+    world.record_architecture()
+    done = api.post(export, json=asked)
+    assert done.status_code == 200, done.text
+    columns = {"model.layers.1.self_attn": "blocks.1.attn_out",
+               "model.layers.0": "blocks.0.resid_post"}
+    assert done.json()["column_names"] == "module_paths" and done.json()["columns"] == columns
+    table = datasets.load_from_disk(done.json()["abs_path"]).with_format("numpy")
+    store = open_activations(api.get(f"{API}/{created.json()['id']}").json()["store_abs_path"])
+    for column, point in columns.items():
+        rows = table[column][:].reshape(-1, store[point].shape[1])
+        assert np.array_equal(rows, np.asarray(store[point][: len(rows)]))
+    default = api.post(export, json={"context_size": 4})
+    assert default.json()["column_names"] == "hook_points"
+    assert default.json()["columns"]["blocks.1.attn_out"] == "blocks.1.attn_out"
+    bad = api.post(export, json={**asked, "column_names": "paths"})
+    assert bad.status_code == 422

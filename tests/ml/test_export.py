@@ -1,18 +1,25 @@
 """The SAELens export of stores whose rows are not consecutive tokens (position policies
-``last``, ``every_k``, ``exclude_bos``): exported, with a warning saying what the rows are.
+``last``, ``every_k``, ``exclude_bos``): exported, with a warning saying what the rows are; and
+columns named by module path (what SAELens hooks for an ``AutoModelForCausalLM``).
 (The layout, packing and target rules are tested with the store, ``test_store.py``.)"""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
+import torch
 from extract_helpers import random_sequences, write_tokenization
 from tiny_models import tiny_causal_lm
 
+from interpstudio.core.errors import InvalidInput
 from interpstudio.ml import extract, open_activations
-from interpstudio.ml.export import export_saelens
+from interpstudio.ml.architecture import resolve_architecture
+from interpstudio.ml.export import EXPORT_MANIFEST, NoModulePath, export_saelens, output_modules
+from interpstudio.ml.model_inspect import hook_points_by_layer
 
 SEQUENCES = [[1, *s] for s in random_sequences(12, low=31, high=32, seed=5)]  # 32 tokens each
 
@@ -65,3 +72,88 @@ def test_an_export_says_how_many_rows_hold_two_sequences(tmp_path: Path) -> None
         "SAELens will treat as one text; use their length, 32, as context_size to keep them "
         "apart",)
     assert export_saelens(tmp_path / "s", tmp_path / "halves", context_size=16).warnings == ()
+
+
+def _saelens_capture(model: Any, columns: list[str], ids: torch.Tensor) -> dict[str, np.ndarray]:
+    """What SAELens 6.54.12 sees at a module path with model_class_name='AutoModelForCausalLM'
+    (``sae_lens/load_model.py`` ``get_hook_fn``): the module's output, element 0 of a tuple."""
+    seen: dict[str, list[torch.Tensor]] = {c: [] for c in columns}
+
+    def hook(column: str) -> Any:
+        def keep(_module: Any, _args: Any, output: Any) -> None:
+            if isinstance(output, tuple):
+                output = output[0]
+            seen[column].append(output.detach().float().reshape(-1, output.shape[-1]))
+        return keep
+
+    handles = [model.get_submodule(c).register_forward_hook(hook(c)) for c in columns]
+    try:
+        with torch.no_grad():
+            for batch in ids.split(4):  # the batches of the extraction (same padding: none)
+                model(input_ids=batch, use_cache=False)
+    finally:
+        for handle in handles:
+            handle.remove()
+    return {c: torch.cat(parts).numpy() for c, parts in seen.items()}
+
+
+@pytest.mark.parametrize("family", ["llama", "gpt2", "bloom"])
+def test_a_module_path_export_names_columns_by_module_and_holds_what_saelens_hooks_there(
+        tmp_path: Path, family: str) -> None:
+    """SAELens with model_class_name='AutoModelForCausalLM' hooks module paths and refused the
+    hook point names of our columns. Each module-path column holds exactly the stored rows, and
+    those are what a forward hook on that module (SAELens's) sees; the mapping is recorded."""
+    datasets = pytest.importorskip("datasets")
+    model = tiny_causal_lm(family)
+    architecture = resolve_architecture(model)
+    points = ["blocks.0.resid_post", "blocks.1.attn_out", "blocks.1.mlp_out"]
+    tokens = write_tokenization(tmp_path / "tok", SEQUENCES, policy={"bos_token_id": 1})
+    extract(model, tokens, points, out_dir=tmp_path / "s", batch_size=4, durable=False,
+            dtype="float32")
+    modules = output_modules(hook_points_by_layer(architecture))
+    done = export_saelens(tmp_path / "s", tmp_path / "out", column_names="module_paths",
+                          modules=modules)
+
+    block = architecture.block(1)
+    expected = {architecture.block(0).path: "blocks.0.resid_post",
+                block.attn_out: "blocks.1.attn_out", block.mlp_out: "blocks.1.mlp_out"}
+    assert done.columns == expected and done.column_names == "module_paths"
+    table = datasets.load_from_disk(str(tmp_path / "out")).with_format("numpy")
+    assert sorted(table.column_names) == sorted([*expected, "token_ids"])
+    recorded = json.loads((tmp_path / "out" / EXPORT_MANIFEST).read_text())
+    assert recorded["columns"] == expected and recorded["column_names"] == "module_paths"
+    acts = open_activations(tmp_path / "s")
+    hooked = _saelens_capture(model, list(expected), torch.tensor(SEQUENCES))
+    for column, point in expected.items():
+        rows = table[column][:].reshape(-1, acts[point].shape[1])
+        assert np.array_equal(rows, np.asarray(acts[point][:]))
+        np.testing.assert_allclose(hooked[column], rows, rtol=0, atol=1e-5)
+
+
+def test_a_module_path_export_refuses_points_no_module_outputs(tmp_path: Path) -> None:
+    """resid_pre is a block's input and mlp_act the down-projection's input: no module's output
+    is either, so SAELens cannot name them by module path; refused before anything is written,
+    saying which stored points can be."""
+    model = tiny_causal_lm("llama")
+    tokens = write_tokenization(tmp_path / "tok", SEQUENCES, policy={"bos_token_id": 1})
+    extract(model, tokens, ["blocks.0.resid_pre", "blocks.1.resid_pre", "blocks.1.mlp_act",
+                            "blocks.1.resid_post"], out_dir=tmp_path / "s", batch_size=4,
+            durable=False)
+    modules = output_modules(hook_points_by_layer(resolve_architecture(model)))
+    with pytest.raises(NoModulePath) as refused:
+        export_saelens(tmp_path / "s", tmp_path / "out", column_names="module_paths",
+                       modules=modules)
+    assert refused.value.details["nameable"] == ["blocks.1.resid_post"]
+    assert list(refused.value.details["refused"]) == [
+        "blocks.0.resid_pre", "blocks.1.resid_pre", "blocks.1.mlp_act"]
+    message = str(refused.value)
+    assert "Stored points that can be: blocks.1.resid_post" in message
+    assert "extract blocks.0.resid_post to export it by module path" in message
+    assert not (tmp_path / "out").exists()
+    with pytest.raises(InvalidInput, match="needs modules"):
+        export_saelens(tmp_path / "s", tmp_path / "out", column_names="module_paths")
+    with pytest.raises(InvalidInput, match="column_names must be one of"):
+        export_saelens(tmp_path / "s", tmp_path / "out", column_names="paths")  # type: ignore[arg-type]
+    done = export_saelens(tmp_path / "s", tmp_path / "out", column_names="module_paths",
+                          modules=modules, hook_names=["blocks.1.resid_post"])
+    assert done.columns == {"model.layers.1": "blocks.1.resid_post"}

@@ -791,6 +791,13 @@ export interface components {
         };
         /** ExportCreate */
         ExportCreate: {
+            /**
+             * Column Names
+             * @description How the activation columns are named: `hook_points` (`blocks.3.resid_post`) or `module_paths` (`model.layers.3`, the module whose output the point is), the names SAELens hooks with model_class_name="AutoModelForCausalLM", so it trains without override_model. Only points read at a module's output (resid_post, attn_out, mlp_out) have one; others are refused (422).
+             * @default hook_points
+             * @enum {string}
+             */
+            column_names: "hook_points" | "module_paths";
             /** Context Size */
             context_size?: number | null;
             /** Dtype */
@@ -814,6 +821,19 @@ export interface components {
              * @description absolute, on the server (datasets.load_from_disk)
              */
             abs_path: string;
+            /**
+             * Column Names
+             * @default hook_points
+             * @enum {string}
+             */
+            column_names: "hook_points" | "module_paths";
+            /**
+             * Columns
+             * @description dataset column -> the hook point it holds (also in the export's interpstudio_export.json)
+             */
+            columns?: {
+                [key: string]: string;
+            };
             /** Context Size */
             context_size: number;
             /** Dtype */

@@ -168,6 +168,13 @@ class ExportCreate(BaseModel):
                     "the next); giving both with different lists is a 422.")
     context_size: int | None = Field(default=None, ge=1)
     dtype: Literal["float16", "float32"] | None = None
+    column_names: Literal["hook_points", "module_paths"] = Field(
+        default="hook_points",
+        description="How the activation columns are named: `hook_points` (`blocks.3.resid_post`) "
+                    "or `module_paths` (`model.layers.3`, the module whose output the point is), "
+                    "the names SAELens hooks with model_class_name=\"AutoModelForCausalLM\", so "
+                    "it trains without override_model. Only points read at a module's output "
+                    "(resid_post, attn_out, mlp_out) have one; others are refused (422).")
 
     @model_validator(mode="after")
     def _alias_hook_names(self) -> ExportCreate:
@@ -199,6 +206,11 @@ class ExportRead(BaseModel):
         description="what SAELens would take wrongly: a store extracted under positions 'last', "
                     "'every_k' or 'exclude_bos' does not hold consecutive tokens, and each says "
                     "what its rows are instead")
+    column_names: Literal["hook_points", "module_paths"] = "hook_points"
+    columns: dict[str, str] = Field(
+        default_factory=dict,
+        description="dataset column -> the hook point it holds (also in the export's "
+                    "interpstudio_export.json)")
 
 
 def load_extraction(session: SessionDep,

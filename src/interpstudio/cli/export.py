@@ -2,7 +2,8 @@
 cached-activations dataset (``extractions/<id>/saelens``, replacing an earlier export), as
 ``POST /extractions/{id}/export`` does. Says where it went and how to load it, and prints the
 export's warnings: a store of ``last`` / ``every_k`` / ``exclude_bos`` positions does not hold
-the consecutive tokens SAELens takes a dataset row for.
+the consecutive tokens SAELens takes a dataset row for. ``--column-names module_paths``
+names the columns by module path (``model.layers.3``), for SAELens's ``AutoModelForCausalLM``.
 
 This module is NOT responsible for the export (``services/extractions.py``, ``ml/export.py``).
 """
@@ -35,6 +36,11 @@ def export(
         "--hooks", help="Stored hook points to export (repeatable). Default: all.")] = None,
     dtype: Annotated[Literal["float16", "float32"] | None, typer.Option(
         help="Default: the store's (float32 for bfloat16).")] = None,
+    column_names: Annotated[Literal["hook_points", "module_paths"], typer.Option(
+        help="Column names: hook points (blocks.3.resid_post), or the model's module paths "
+             "(model.layers.3), which SAELens hooks with model_class_name="
+             "'AutoModelForCausalLM' (no override_model); only resid_post, attn_out and "
+             "mlp_out have one.")] = "hook_points",
     as_json: JsonOption = False,
 ) -> None:
     """Export a complete extraction for SAELens (HF datasets, load_from_disk)."""
@@ -46,7 +52,7 @@ def export(
         row = service.get_extraction(session=session, extraction_id=extraction_id)
         done = service.export_extraction(paths=DataPaths(settings.data_dir), row=row,
                                          hook_points=hooks, context_size=context_size,
-                                         dtype=dtype)
+                                         dtype=dtype, column_names=column_names)
     for warning in done["warnings"]:
         err_console.print(f"warning: {warning}", style="yellow", highlight=False, soft_wrap=True)
     if as_json:
@@ -57,3 +63,7 @@ def export(
                   f"({done['dtype']}){replaced}; load with datasets.load_from_disk:",
                   highlight=False)
     console.print(done["abs_path"], soft_wrap=True, highlight=False)
+    if done["column_names"] == "module_paths":
+        console.print("columns by module path: " + ", ".join(
+            f"{column} = {point}" for column, point in done["columns"].items()),
+            soft_wrap=True, highlight=False)

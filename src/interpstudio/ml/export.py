@@ -27,9 +27,29 @@ Training from it with SAELens 6.54.12's ``LanguageModelSAETrainingRunner``
 (``use_cached_activations=True``, ``cached_activations_path`` = the export, ``hook_name`` = a
 column, ``context_size`` and ``d_in`` = its shape) reads the stored rows exactly, float16 or
 float32, fixed or packed rows (``benchmarks/saelens_roundtrip.py``). The runner still builds a
-model and a token dataset: with ``model_class_name="AutoModelForCausalLM"`` it hooks module paths
-and refuses an interpstudio hook name, so pass ``override_model`` (e.g. ``HookedProxyLM`` of the
-model folder), and ``override_dataset`` (e.g. the export's ``token_ids`` as a ``tokens`` column).
+model and a token dataset. With ``model_class_name="AutoModelForCausalLM"`` it loads the model
+folder and hooks the module named ``hook_name`` (``sae_lens/load_model.py``: ``HookedProxyLM``
+keys hooks by the HF model's ``named_modules()`` and refuses any other name; each hook takes the
+module's output, element 0 of a tuple, and skips other structures). So either
+
+- ``column_names="hook_points"`` (default): columns ``blocks.3.resid_post``; pass
+  ``override_model`` (e.g. ``HookedProxyLM`` of the model folder); or
+- ``column_names="module_paths"``: columns named by the module whose output the point is, so
+  ``hook_name`` is a column and no override is needed. Our hook on such a point takes the same
+  tensor (``hooks.py``: a module's output, element 0 of a tuple): ``resid_post`` -> the decoder
+  block (``model.layers.3``), ``attn_out`` -> the attention module or its out-projection,
+  ``mlp_out`` -> the MLP or its down-projection (OPT's ``fc2`` sees tokens flattened: SAELens's
+  hook there gets (B*T, d), same values). ``resid_pre`` and ``mlp_act`` are a module's INPUT, and
+  no module's output is defined as them (layer 0's input is the embeddings as the model combines
+  them; layer i's equals layer i-1's output only in a plain stack), so they are refused
+  (``NoModulePath``, listing the stored points that can be named). The modules come from the
+  model's hook sites (``output_modules``); the export writes ``EXPORT_MANIFEST`` (column -> hook
+  point) beside the dataset.
+
+Either way it needs ``override_dataset`` for tokens (e.g. the export's ``token_ids`` as a
+``tokens`` column): ``from_config`` refuses an empty ``dataset_path``, reads only ``tokens`` /
+``input_ids`` / ``text`` columns, and a local pretokenized folder as ``dataset_path`` fails in
+``validate_pretokenized_dataset_tokenizer`` (it hands the path to ``hf_hub_download``).
 
 Built with public ``datasets`` calls only: blocks of rows become small datasets written to a temp
 folder, then ``concatenate_datasets`` (memory-mapped) + ``save_to_disk`` into a temp name renamed to
@@ -41,20 +61,42 @@ This module is NOT responsible for training SAEs or shuffling (SAELens shuffles 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
 
 import numpy as np
 
 from interpstudio.core.errors import Conflict, InvalidInput, JobCancelled
+from interpstudio.ml.hook_points import parse_hook_point
 from interpstudio.ml.store import HookPointNotStored
 from interpstudio.ml.store_reader import Activations, open_activations
 
 _BLOCK_BYTES = 64 << 20  # activation bytes per dataset block
+ColumnNames = Literal["hook_points", "module_paths"]
+EXPORT_MANIFEST = "interpstudio_export.json"  # beside the dataset: column -> hook point
+
+
+class NoModulePath(InvalidInput):
+    """Hook points that no module outputs exactly, so a module path cannot name their column."""
+
+    code = "no_module_path"
+
+    def __init__(self, refused: dict[str, str], nameable: list[str]) -> None:
+        reasons = "; ".join(f"{point}: {why}" for point, why in refused.items())
+        can = ", ".join(nameable) if nameable else "none of them"
+        super().__init__(
+            f"{len(refused)} hook point(s) cannot be named by a module path, which is what "
+            "SAELens hooks with model_class_name='AutoModelForCausalLM' (a module's output, its "
+            f"first element when it is a tuple): {reasons}. Stored points that can be: {can}. "
+            "Export only those, or use column_names 'hook_points' (SAELens then needs "
+            "override_model)",
+            details={"refused": refused, "nameable": nameable},
+        )
 
 
 class StoreNotComplete(Conflict):
@@ -118,6 +160,8 @@ class SaelensExport:
     dtype: str
     # what a SAELens reader would take wrongly: rows that are not consecutive tokens
     warnings: tuple[str, ...] = ()
+    column_names: str = "hook_points"
+    columns: dict[str, str] = field(default_factory=dict)  # dataset column -> hook point
 
 
 def export_saelens(
@@ -131,6 +175,8 @@ def export_saelens(
     should_stop: Callable[[], bool] | None = None,
     allow_partial: bool = False,
     overwrite: bool = False,
+    column_names: ColumnNames = "hook_points",
+    modules: Mapping[str, str] | None = None,
 ) -> SaelensExport:
     """Write the store at ``path`` as a SAELens cached-activations dataset at ``out_dir``.
 
@@ -141,6 +187,13 @@ def export_saelens(
     A store whose status is not ``complete`` is refused unless ``allow_partial``. With
     ``overwrite`` an existing ``out_dir`` is replaced, but only once the new export is whole:
     any error before then leaves it as it was.
+
+    column_names: ``hook_points`` names each column by its point (``blocks.3.resid_post``);
+    ``module_paths`` by the module whose output the point is (``model.layers.3``), the names
+    SAELens hooks for an ``AutoModelForCausalLM``; it needs ``modules`` (hook point -> module
+    path of each point read at a module's output: ``output_modules``) and refuses points read
+    at a module's input (``NoModulePath``). ``EXPORT_MANIFEST`` in the export records each
+    column's hook point.
     """
     import datasets  # optional dependency, imported only when exporting
 
@@ -148,6 +201,7 @@ def export_saelens(
     if acts.status != "complete" and not allow_partial:
         raise StoreNotComplete(Path(path), acts.status)
     hooks = _hook_list(hook_names, acts)
+    columns = _columns(hooks, column_names, modules, acts.hook_names)
     ctx = context_size if context_size is not None else _common_sequence_length(acts)
     if ctx < 1:
         raise InvalidInput(f"context_size must be >= 1, got {ctx}", details={"context_size": ctx})
@@ -168,7 +222,8 @@ def export_saelens(
     _check_token_range(acts)
     features = datasets.Features(
         {
-            **{h: datasets.Array2D(shape=(ctx, acts[h].shape[1]), dtype=out_dtype) for h in hooks},
+            **{column: datasets.Array2D(shape=(ctx, acts[h].shape[1]), dtype=out_dtype)
+               for column, h in columns.items()},
             "token_ids": datasets.Sequence(datasets.Value("int32"), length=ctx),
         }
     )
@@ -182,7 +237,7 @@ def export_saelens(
             for k, (a, b) in enumerate(_blocks(total_rows, block_rows)):
                 if should_stop is not None and should_stop():
                     raise JobCancelled("export cancelled; nothing was written to the target")
-                block = _block(acts, hooks, ctx, a, b, out_dtype)
+                block = _block(acts, columns, ctx, a, b, out_dtype)
                 part = work / f"part_{k:05d}"
                 datasets.Dataset.from_dict(block, features=features).save_to_disk(str(part))
                 parts.append(datasets.load_from_disk(str(part)))  # memory-mapped
@@ -191,6 +246,9 @@ def export_saelens(
             staged = work / "dataset"
             datasets.concatenate_datasets(parts).save_to_disk(str(staged))
             del parts
+        (staged / EXPORT_MANIFEST).write_text(json.dumps({
+            "column_names": column_names, "columns": columns, "store": str(Path(path).resolve()),
+            "context_size": ctx, "dtype": out_dtype}, indent=1))
         if target.exists():  # empty, or replaced by request: set aside, deleted below
             os.replace(target, work / "previous")
         os.replace(staged, target)
@@ -206,7 +264,57 @@ def export_saelens(
         dtype=out_dtype,
         warnings=(*positions_warnings(acts.spec.get("positions"), ctx),
                   *spanning_warnings(acts.tokens[: total_rows * ctx, 1], ctx)),
+        column_names=column_names,
+        columns=columns,
     )
+
+
+def output_modules(layers: Iterable[Mapping[str, Any]]) -> dict[str, str]:
+    """Hook point -> the module whose output it is, for the points read at a module's output,
+    from the per-layer records of ``model_inspect.hook_points_by_layer`` (a model's
+    ``architecture.json`` ``layers``): the ``modules`` of a ``module_paths`` export."""
+    return {point["name"]: point["module"] for layer in layers
+            for point in layer.get("hook_points", ())
+            if point.get("module") and point.get("phase") == "output"}
+
+
+def _columns(hooks: list[str], column_names: str, modules: Mapping[str, str] | None,
+             stored: Sequence[str]) -> dict[str, str]:
+    """Dataset column -> hook point, in ``hooks`` order."""
+    if column_names not in get_args(ColumnNames):
+        raise InvalidInput(f"column_names must be one of {list(get_args(ColumnNames))}, got "
+                           f"{column_names!r}", details={"column_names": column_names})
+    if column_names == "hook_points":
+        return {h: h for h in hooks}
+    if modules is None:
+        raise InvalidInput("column_names 'module_paths' needs modules: each hook point's module "
+                           "(output_modules of the model's hook_points_by_layer)",
+                           details={"column_names": column_names})
+    refused = {h: _why_no_module(h, modules) for h in hooks if h not in modules}
+    if refused:
+        raise NoModulePath(refused, [h for h in stored if h in modules])
+    columns = {modules[h]: h for h in hooks}
+    if len(columns) < len(hooks):  # two points of one module would be one column
+        raise InvalidInput("two hook points name the same module; export them separately",
+                           details={"modules": {h: modules[h] for h in hooks}})
+    return columns
+
+
+def _why_no_module(point: str, modules: Mapping[str, str]) -> str:
+    """Why no module path names ``point``'s rows exactly (the hook contract of ``hooks.py``)."""
+    parsed = parse_hook_point(point)
+    if parsed.kind == "resid_pre" and parsed.layer == 0:
+        return ("the first block's input, the embeddings as the model combines them (GPT-2 adds "
+                "position embeddings, Gemma scales them), which no module outputs")
+    if parsed.kind == "resid_pre":
+        before = f"blocks.{parsed.layer - 1}.resid_post"
+        return (f"block {parsed.layer}'s input, which no module outputs by definition (in a plain "
+                f"stack it equals {before}, module {modules.get(before, '?')}; extract {before} "
+                "to export it by module path)")
+    if parsed.kind == "mlp_act":
+        return ("the input of the MLP's down-projection, which no module outputs (a gated MLP "
+                "multiplies act(gate) by up just before it)")
+    return "this model has no module for it"
 
 
 def spanning_warnings(sequence_of_row: np.ndarray, context_size: int) -> tuple[str, ...]:
@@ -277,12 +385,14 @@ def _blocks(total: int, size: int) -> Iterator[tuple[int, int]]:
 
 
 def _block(
-    acts: Activations, hooks: list[str], ctx: int, a: int, b: int, dtype: str
+    acts: Activations, columns: dict[str, str], ctx: int, a: int, b: int, dtype: str
 ) -> dict[str, Any]:
-    """Dataset rows [a, b): each hook's (b - a, ctx, d) activations and (b - a, ctx) token ids."""
+    """Dataset rows [a, b): each column's (b - a, ctx, d) activations (of its hook point) and
+    (b - a, ctx) token ids."""
     rows = slice(a * ctx, b * ctx)
     block: dict[str, Any] = {
-        h: acts[h][rows].astype(dtype, copy=False).reshape(b - a, ctx, -1) for h in hooks
+        column: acts[h][rows].astype(dtype, copy=False).reshape(b - a, ctx, -1)
+        for column, h in columns.items()
     }
     block["token_ids"] = acts.tokens[rows][:, 0].astype(np.int32).reshape(b - a, ctx)
     return block

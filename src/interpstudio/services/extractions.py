@@ -22,12 +22,12 @@ import shutil
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from sqlalchemy.orm import Session
 
-from interpstudio.core.errors import JobNotFound
+from interpstudio.core.errors import InvalidInput, JobNotFound
 from interpstudio.core.paths import DataPaths, ensure_within
 from interpstudio.core.settings import Settings
 from interpstudio.db.models import ACTIVE_STATES, Extraction, Job, Model, Tokenization
@@ -51,8 +51,11 @@ from interpstudio.services.extraction_errors import (
     TokenizerMismatch,
 )
 from interpstudio.services.extraction_params import ExtractionSpec, RowGroup
-from interpstudio.services.model_files import quantized_cache_dir
+from interpstudio.services.model_files import architecture_file, quantized_cache_dir
 from interpstudio.services.tokenizations import requested_policy_hash
+
+if TYPE_CHECKING:
+    from interpstudio.ml.export import ColumnNames
 
 READY_TOKENIZATION = ("ready", "complete", "succeeded")
 FINAL_STATUSES = ("complete", "failed", "cancelled", "partial", "interrupted")
@@ -421,20 +424,42 @@ def read_samples(*, paths: DataPaths, row: Extraction,
 
 
 def export_extraction(*, paths: DataPaths, row: Extraction, hook_points: list[str] | None,
-                      context_size: int | None, dtype: str | None) -> dict[str, Any]:
-    """Write ``extractions/<id>/saelens`` (HF Arrow, SAELens cached-activations layout)."""
+                      context_size: int | None, dtype: str | None,
+                      column_names: ColumnNames = "hook_points") -> dict[str, Any]:
+    """Write ``extractions/<id>/saelens`` (HF Arrow, SAELens cached-activations layout).
+    ``column_names="module_paths"`` names columns by the model's module paths, read from the
+    model's ``architecture.json`` (its import's record), so no model is loaded."""
     from interpstudio.ml.export import export_saelens
 
     folder = extraction_dir(paths, row)
     if row.status != "complete" or not (folder / STORE_DIR / "manifest.json").is_file():
         raise ExtractionResultsNotReady(row.id, "activations to export", row.status)
+    modules = _output_modules(paths, row.model_id) if column_names == "module_paths" else None
     target = folder / EXPORT_DIR  # a previous export is replaced only by a whole new one
     replaced = target.exists()  # said in the answer: a reader of the old one may be open
     done = export_saelens(folder / STORE_DIR, target, hook_names=hook_points,
-                          context_size=context_size, dtype=dtype, overwrite=True)
+                          context_size=context_size, dtype=dtype, overwrite=True,
+                          column_names=column_names, modules=modules)
     result = {"path": str(target.relative_to(paths.root)), "abs_path": str(target),
               "hook_points": done.hook_names, "hook_names": done.hook_names,  # deprecated alias
               "context_size": done.context_size, "rows": done.rows,
               "tokens_exported": done.tokens_exported, "tokens_dropped": done.tokens_dropped,
-              "dtype": done.dtype, "replaced": replaced, "warnings": list(done.warnings)}
+              "dtype": done.dtype, "replaced": replaced, "warnings": list(done.warnings),
+              "column_names": done.column_names, "columns": done.columns}
     return result
+
+
+def _output_modules(paths: DataPaths, model_id: int) -> dict[str, str]:
+    """Hook point -> module path of the model's output-read points, from its architecture.json."""
+    from interpstudio.ml.export import output_modules
+
+    file = architecture_file(paths, model_id)
+    try:
+        layers = orjson.loads(file.read_bytes())["layers"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise InvalidInput(
+            f"model {model_id}'s module paths are unknown: its architecture record ({file}, "
+            "written when it was imported) is missing or unreadable; export with column_names "
+            "'hook_points', or import the model again",
+            details={"model_id": model_id, "path": str(file)}) from exc
+    return output_modules(layers)

@@ -6,6 +6,8 @@
  * consecutive tokens SAELens takes a row for) show under the result. Where the store's statistics
  * show the first-position rows (BOS / attention sinks, kept apart in `stats.json`) with a mean norm
  * far above the rest's, a hint says so before the export: those rows would dominate an SAE's MSE.
+ * A choice names the columns by hook point or by module path (`model.layers.3`, what SAELens hooks
+ * with `model_class_name="AutoModelForCausalLM"`); a module-path export lists its columns' points.
  * Not responsible for the export itself (the server's `ml/export.py`).
  */
 import { useState } from "react";
@@ -14,12 +16,14 @@ import { ErrorMessage } from "@/components/ui/error-message";
 import { formatNumber } from "@/lib/format";
 import { useExportExtraction } from "../api/export-extraction";
 import { parsePositiveInt } from "../lib/int-field";
-import type { ExtractionStats } from "../types";
+import type { ExportCreate, ExtractionStats } from "../types";
 import { FieldError } from "./field-error";
 
 const PLACEHOLDER = "the sequences' length";
 /** First-position rows this many times the rest's mean norm get the hint. */
 export const FIRST_POSITION_HINT_RATIO = 5;
+
+type ColumnNames = ExportCreate["column_names"];
 
 type GroupNorms = Record<string, { rows?: number; norm?: { mean?: number } } | undefined>;
 
@@ -48,6 +52,7 @@ export function firstPositionDominance(
 export function ExportBox({ id, stats }: { id: number; stats?: ExtractionStats }) {
   const exporter = useExportExtraction(id);
   const [contextSize, setContextSize] = useState("");
+  const [columnNames, setColumnNames] = useState<ColumnNames>("hook_points");
   const field = parsePositiveInt(contextSize);
   const dominance = firstPositionDominance(stats);
   return (
@@ -72,17 +77,38 @@ export function ExportBox({ id, stats }: { id: number; stats?: ExtractionStats }
           aria-describedby={field.error ? "context-size-error" : undefined}
           onChange={(e) => setContextSize(e.target.value)} />
       </label>
+      <label>
+        Column names{" "}
+        <select aria-label="Column names" value={columnNames}
+          onChange={(e) => setColumnNames(e.target.value as ColumnNames)}>
+          <option value="hook_points">hook points (blocks.3.resid_post)</option>
+          <option value="module_paths">module paths (model.layers.3)</option>
+        </select>
+      </label>
       <Button disabled={exporter.isPending || field.error !== null}
-        onClick={() => exporter.mutate(field.value === null ? {} : { context_size: field.value })}>
+        onClick={() => exporter.mutate({ column_names: columnNames,
+          ...(field.value === null ? {} : { context_size: field.value }) })}>
         {exporter.isPending ? "Exporting…" : "Export for SAELens"}
       </Button>
       <FieldError id="context-size-error" label="Context size" error={field.error} />
+      <p className="muted" data-testid="column-names-hint">
+        Module paths are for SAELens with <code>model_class_name="AutoModelForCausalLM"</code> and
+        no <code>override_model</code>; only resid_post, attn_out and mlp_out points have one.
+      </p>
       {exporter.data && (
         <span className="muted" data-testid="export-result">
           wrote <code>{exporter.data.abs_path}</code>: {formatNumber(exporter.data.rows)} rows of{" "}
           {formatNumber(exporter.data.context_size)} tokens (load with datasets.load_from_disk)
           {exporter.data.replaced && "; it replaced the earlier export there"}
         </span>
+      )}
+      {exporter.data?.column_names === "module_paths" && (
+        <p className="muted" data-testid="export-columns">
+          Columns by module path:{" "}
+          {Object.entries(exporter.data.columns ?? {}).map(([column, point], i) => (
+            <span key={column}>{i > 0 && ", "}<code>{column}</code> = {point}</span>
+          ))}
+        </p>
       )}
       {exporter.data?.warnings?.map((warning) => (
         <p key={warning} className="export-warning" role="status" data-testid="export-warning">

@@ -103,7 +103,8 @@ describe("extraction results", () => {
       "wrote /data/extractions/7/export-saelens: 15 rows of 128 tokens");
     expect(screen.getByTestId("export-result")).toHaveTextContent(
       "it replaced the earlier export there");
-    expect(bodies).toEqual([{}, { context_size: 128 }]);
+    expect(bodies).toEqual([{ column_names: "hook_points" },
+      { column_names: "hook_points", context_size: 128 }]);
     fetchSpy.mockRestore();
   });
 
@@ -122,6 +123,29 @@ describe("extraction results", () => {
     await userEvent.click(screen.getByRole("button", { name: "Export for SAELens" }));
     expect(await screen.findByTestId("export-result")).toHaveTextContent("12 rows of 8 tokens");
     expect(screen.getByTestId("export-warning")).toHaveTextContent(`Warning: ${warning}`);
+    fetchSpy.mockRestore();
+  });
+
+  it("test_export_names_columns_by_module_path_when_chosen_and_lists_them", async () => {
+    const bodies: unknown[] = [];
+    const fetchSpy = vi.spyOn(globalThis, "fetch").mockImplementation(async (_url, init) => {
+      bodies.push(JSON.parse(String(init?.body ?? "{}")));
+      return new Response(JSON.stringify({ path: "extractions/7/saelens",
+        abs_path: "/data/extractions/7/saelens", rows: 12, context_size: 8, dtype: "float16",
+        hook_points: ["blocks.3.resid_post"], hook_names: ["blocks.3.resid_post"],
+        tokens_exported: 96, tokens_dropped: 0, replaced: false, warnings: [],
+        column_names: "module_paths", columns: { "model.layers.3": "blocks.3.resid_post" } }),
+      { status: 200, headers: { "Content-Type": "application/json" } });
+    });
+    renderWithProviders(<ExtractionResults extraction={complete()} />,
+      { queryClient: seededClient() });
+    expect(screen.getByTestId("column-names-hint")).toHaveTextContent(
+      'for SAELens with model_class_name="AutoModelForCausalLM" and no override_model');
+    await userEvent.selectOptions(screen.getByLabelText("Column names"), "module_paths");
+    await userEvent.click(screen.getByRole("button", { name: "Export for SAELens" }));
+    expect(await screen.findByTestId("export-columns")).toHaveTextContent(
+      "Columns by module path: model.layers.3 = blocks.3.resid_post");
+    expect(bodies).toEqual([{ column_names: "module_paths" }]);
     fetchSpy.mockRestore();
   });
 
