@@ -40,6 +40,16 @@ def finished(api: TestClient, extraction_id: int) -> dict[str, Any]:
                     in ("succeeded", "failed", "cancelled", "interrupted") and e, timeout=120)
 
 
+def completed(api: TestClient, world: ExtractionWorld,
+              worker_thread: Callable[[Settings], Any]) -> int:
+    """A default extraction of a fresh tokenization, run to completion by a worker: its id."""
+    created = api.post(API, json=body(world, world.tokenization()))
+    assert created.status_code == 201, created.text
+    worker_thread(world.settings)
+    assert finished(api, created.json()["id"])["status"] == "complete"
+    return int(created.json()["id"])
+
+
 def test_preflight_create_progress_stats_samples_export_delete(
     api: TestClient, world: ExtractionWorld, worker_thread: Callable[[Settings], Any]
 ) -> None:
@@ -177,11 +187,7 @@ def test_export_refuses_unfinished_runs_and_failed_requests_keep_the_previous_ex
     from interpstudio.db.models import Extraction
 
     datasets = pytest.importorskip("datasets")
-    created = api.post(API, json=body(world, world.tokenization()))
-    assert created.status_code == 201, created.text
-    extraction_id = created.json()["id"]
-    worker_thread(world.settings)
-    assert finished(api, extraction_id)["status"] == "complete"
+    extraction_id = completed(api, world, worker_thread)
     export = f"{API}/{extraction_id}/export"
     good = api.post(export, json={"context_size": 8})
     assert good.status_code == 200, good.text
@@ -232,11 +238,7 @@ def test_export_takes_hook_points_like_create_and_hook_names_as_deprecated_alias
     """The export body said ``hook_names`` where the create body says ``hook_points`` (and the
     CLI ``--hooks``): a client sending ``hook_points`` got a 422 (extra field)."""
     datasets = pytest.importorskip("datasets")
-    created = api.post(API, json=body(world, world.tokenization()))
-    assert created.status_code == 201, created.text
-    worker_thread(world.settings)
-    assert finished(api, created.json()["id"])["status"] == "complete"
-    export = f"{API}/{created.json()['id']}/export"
+    export = f"{API}/{completed(api, world, worker_thread)}/export"
 
     for field in ("hook_points", "hook_names"):  # the old name still works, for one release
         done = api.post(export, json={field: ["blocks.1.attn_out"], "context_size": 4})
@@ -300,11 +302,8 @@ def test_export_names_columns_by_module_path_when_asked(
     module paths). ``column_names: module_paths`` names them by the modules the model's import
     recorded (architecture.json); without that record it is refused."""
     datasets = pytest.importorskip("datasets")
-    created = api.post(API, json=body(world, world.tokenization()))
-    assert created.status_code == 201, created.text
-    worker_thread(world.settings)
-    assert finished(api, created.json()["id"])["status"] == "complete"
-    export = f"{API}/{created.json()['id']}/export"
+    extraction_id = completed(api, world, worker_thread)
+    export = f"{API}/{extraction_id}/export"
     asked = {"hook_points": ["blocks.1.attn_out", "blocks.0.resid_post"], "context_size": 4,
              "column_names": "module_paths"}
     unknown = api.post(export, json=asked)  # the test world's model row has no import record
@@ -317,7 +316,7 @@ def test_export_names_columns_by_module_path_when_asked(
                "model.layers.0": "blocks.0.resid_post"}
     assert done.json()["column_names"] == "module_paths" and done.json()["columns"] == columns
     table = datasets.load_from_disk(done.json()["abs_path"]).with_format("numpy")
-    store = open_activations(api.get(f"{API}/{created.json()['id']}").json()["store_abs_path"])
+    store = open_activations(api.get(f"{API}/{extraction_id}").json()["store_abs_path"])
     for column, point in columns.items():
         rows = table[column][:].reshape(-1, store[point].shape[1])
         assert np.array_equal(rows, np.asarray(store[point][: len(rows)]))
