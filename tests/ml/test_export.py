@@ -18,7 +18,14 @@ from tiny_models import tiny_causal_lm
 from interpstudio.core.errors import InvalidInput
 from interpstudio.ml import extract, open_activations
 from interpstudio.ml.architecture import resolve_architecture
-from interpstudio.ml.export import EXPORT_MANIFEST, NoModulePath, export_saelens, output_modules
+from interpstudio.ml.export import (
+    EXPORT_MANIFEST,
+    NoModulePath,
+    compact_points,
+    export_saelens,
+    output_modules,
+)
+from interpstudio.ml.hook_points import expand_hook_points
 from interpstudio.ml.model_inspect import hook_points_by_layer
 
 SEQUENCES = [[1, *s] for s in random_sequences(12, low=31, high=32, seed=5)]  # 32 tokens each
@@ -149,6 +156,7 @@ def test_a_module_path_export_refuses_points_no_module_outputs(tmp_path: Path) -
     message = str(refused.value)
     assert "Stored points that can be: blocks.1.resid_post" in message
     assert "extract blocks.0.resid_post to export it by module path" in message
+    assert "blocks.1.mlp_act: the input of the MLP's down-projection" in message
     assert not (tmp_path / "out").exists()
     with pytest.raises(InvalidInput, match="needs modules"):
         export_saelens(tmp_path / "s", tmp_path / "out", column_names="module_paths")
@@ -157,3 +165,33 @@ def test_a_module_path_export_refuses_points_no_module_outputs(tmp_path: Path) -
     done = export_saelens(tmp_path / "s", tmp_path / "out", column_names="module_paths",
                           modules=modules, hook_names=["blocks.1.resid_post"])
     assert done.columns == {"model.layers.1": "blocks.1.resid_post"}
+
+
+def test_a_module_path_refusal_names_many_points_by_pattern_with_one_reason_per_kind() -> None:
+    """Every layer's resid_pre and mlp_act of a 30-layer model made a refusal of 60 reasons, one
+    per point (12 KB in the export box); it names them by pattern with one reason per kind, and
+    says the layer before's resid_post is already stored. details keep every point."""
+    layers = range(30)
+    refused = {f"blocks.{i}.{kind}": "why" for i in layers for kind in ("resid_pre", "mlp_act")}
+    nameable = [f"blocks.{i}.resid_post" for i in layers]
+    modules = {f"blocks.{i}.resid_post": f"model.layers.{i}" for i in layers}
+    message = str(NoModulePath(refused, nameable, modules))
+    assert len(message) < 1500, message
+    assert message.count("the input of the MLP's down-projection") == 1
+    assert "blocks.{0-29}.mlp_act: the input of the MLP's down-projection" in message
+    assert "blocks.0.resid_pre: the first block's input" in message
+    assert "blocks.{1-29}.resid_pre: a block's input" in message
+    assert "blocks.{0-28}.resid_post" in message and "already stored here" in message
+    assert "Stored points that can be: blocks.{0-29}.resid_post." in message
+    assert NoModulePath(refused, nameable).details == {"refused": refused, "nameable": nameable}
+    partial = str(NoModulePath({"blocks.2.resid_pre": "why", "blocks.5.resid_pre": "why"},
+                               ["blocks.1.resid_post"], modules))
+    assert "extract blocks.4.resid_post to export it by module path (the others are" in partial
+
+
+def test_compact_points_reads_back_as_the_same_points() -> None:
+    points = ["blocks.0.mlp_act", "blocks.1.mlp_act", "blocks.2.mlp_act", "blocks.5.mlp_act",
+              "blocks.3.resid_post"]
+    text = compact_points(points)
+    assert text == "blocks.{0-2,5}.mlp_act, blocks.3.resid_post"
+    assert sorted(expand_hook_points(text.split(", "), 8)) == sorted(points)

@@ -8,11 +8,15 @@
  * far above the rest's, a hint says so before the export: those rows would dominate an SAE's MSE.
  * A choice names the columns by hook point or by module path (`model.layers.3`, what SAELens hooks
  * with `model_class_name="AutoModelForCausalLM"`); a module-path export lists its columns' points.
+ * A module-path export refused for points no module outputs (`no_module_path`: resid_pre,
+ * mlp_act) offers to export only the stored points that have one (the server's `nameable`): the
+ * refusal said "export only those", and this box has no other way to pick points.
  * Not responsible for the export itself (the server's `ml/export.py`).
  */
 import { useState } from "react";
 import { Button } from "@/components/ui/button";
 import { ErrorMessage } from "@/components/ui/error-message";
+import { ApiError } from "@/lib/api-client";
 import { formatNumber } from "@/lib/format";
 import { useExportExtraction } from "../api/export-extraction";
 import { parsePositiveInt } from "../lib/int-field";
@@ -49,12 +53,23 @@ export function firstPositionDominance(
   return worst;
 }
 
+/** The stored points a `no_module_path` refusal says can be named by module path. */
+function nameablePoints(error: unknown): string[] {
+  if (!(error instanceof ApiError) || error.code !== "no_module_path") return [];
+  const nameable = error.details.nameable;
+  return Array.isArray(nameable) ? nameable.filter((p): p is string => typeof p === "string") : [];
+}
+
 export function ExportBox({ id, stats }: { id: number; stats?: ExtractionStats }) {
   const exporter = useExportExtraction(id);
   const [contextSize, setContextSize] = useState("");
   const [columnNames, setColumnNames] = useState<ColumnNames>("hook_points");
   const field = parsePositiveInt(contextSize);
   const dominance = firstPositionDominance(stats);
+  const nameable = nameablePoints(exporter.error);
+  const exportWith = (hookPoints?: string[]) => exporter.mutate({ column_names: columnNames,
+    ...(hookPoints ? { hook_points: hookPoints } : {}),
+    ...(field.value === null ? {} : { context_size: field.value }) });
   return (
     <div className="extraction-export">
       {dominance && (
@@ -86,8 +101,7 @@ export function ExportBox({ id, stats }: { id: number; stats?: ExtractionStats }
         </select>
       </label>
       <Button disabled={exporter.isPending || field.error !== null}
-        onClick={() => exporter.mutate({ column_names: columnNames,
-          ...(field.value === null ? {} : { context_size: field.value }) })}>
+        onClick={() => exportWith()}>
         {exporter.isPending ? "Exporting…" : "Export for SAELens"}
       </Button>
       <FieldError id="context-size-error" label="Context size" error={field.error} />
@@ -116,6 +130,15 @@ export function ExportBox({ id, stats }: { id: number; stats?: ExtractionStats }
         </p>
       ))}
       {exporter.error && <ErrorMessage error={exporter.error} title="Export:" />}
+      {nameable.length > 0 && columnNames === "module_paths" && (
+        <p data-testid="export-nameable">
+          <Button disabled={exporter.isPending || field.error !== null}
+            onClick={() => exportWith(nameable)}>
+            Export only the {formatNumber(nameable.length)}{" "}
+            {nameable.length === 1 ? "point" : "points"} with a module path
+          </Button>
+        </p>
+      )}
     </div>
   );
 }

@@ -149,6 +149,43 @@ describe("extraction results", () => {
     fetchSpy.mockRestore();
   });
 
+  it("test_a_module_path_refusal_offers_to_export_only_the_points_that_have_one", async () => {
+    // the refusal says "export only those", but the box had no way to pick points: a store of
+    // resid_pre + mlp_act + resid_post could never be exported by module path from the UI
+    const bodies: Record<string, unknown>[] = [];
+    const fetchSpy = vi.spyOn(globalThis, "fetch").mockImplementation(async (_url, init) => {
+      const body = JSON.parse(String(init?.body ?? "{}")) as Record<string, unknown>;
+      bodies.push(body);
+      if (!body.hook_points) {
+        return new Response(JSON.stringify({ error: { code: "no_module_path",
+          message: "2 hook point(s) cannot be named by a module path",
+          details: { refused: { "blocks.1.resid_pre": "x", "blocks.1.mlp_act": "y" },
+            nameable: ["blocks.0.resid_post", "blocks.1.resid_post"] } } }),
+        { status: 422, headers: { "Content-Type": "application/json" } });
+      }
+      return new Response(JSON.stringify({ path: "extractions/7/saelens",
+        abs_path: "/data/extractions/7/saelens", rows: 12, context_size: 8, dtype: "float16",
+        hook_points: body.hook_points, hook_names: body.hook_points,
+        tokens_exported: 96, tokens_dropped: 0, replaced: false, warnings: [],
+        column_names: "module_paths",
+        columns: { "model.layers.0": "blocks.0.resid_post", "model.layers.1": "blocks.1.resid_post" } }),
+      { status: 200, headers: { "Content-Type": "application/json" } });
+    });
+    renderWithProviders(<ExtractionResults extraction={complete()} />,
+      { queryClient: seededClient() });
+    await userEvent.selectOptions(screen.getByLabelText("Column names"), "module_paths");
+    await userEvent.click(screen.getByRole("button", { name: "Export for SAELens" }));
+    const only = await screen.findByRole("button",
+      { name: "Export only the 2 points with a module path" });
+    await userEvent.click(only);
+    expect(await screen.findByTestId("export-columns")).toHaveTextContent(
+      "model.layers.0 = blocks.0.resid_post, model.layers.1 = blocks.1.resid_post");
+    expect(bodies).toEqual([{ column_names: "module_paths" }, { column_names: "module_paths",
+      hook_points: ["blocks.0.resid_post", "blocks.1.resid_post"] }]);
+    expect(screen.queryByTestId("export-nameable")).toBeNull();
+    fetchSpy.mockRestore();
+  });
+
   it("test_a_complete_extraction_says_how_to_open_its_store_from_python", async () => {
     const user = userEvent.setup();
     const extraction = complete({ store_abs_path: "/data/extractions/7/store" });
