@@ -86,6 +86,32 @@ def test_rate_and_eta_follow_progress(session_factory) -> None:
     assert job.unit == "items"
 
 
+def test_a_stage_whose_first_reports_count_nothing_starts_its_rate_at_the_last_of_them(
+        session_factory) -> None:
+    """A resumed extraction reports the stored count, then (a batch later: it recomputes the
+    batch holding its last stored sequence) the same count again, then real progress. The
+    repeated count was a 0 tokens/s sample: the job read '0.00 tokens/s', then 0.3x the real
+    rate with an ETA 3x too long. The rate starts at the last report that counted nothing."""
+    clock = FakeClock()
+    job_id = _job(session_factory)
+    reporter = ProgressReporter(session_factory, job_id, clock=clock)
+    reporter.update(stage="extract", total=16384, unit="tokens")
+    reporter.update(done=8192)  # the store's count: where the resume starts
+    clock.now = 3.3
+    reporter.update(done=8192)  # the recomputed batch: nothing new
+    reporter.flush()
+    with session_factory() as session:
+        assert repo.get(session, job_id).rate is None  # unknown, not 0
+    for step in range(1, 4):  # then 2048 tokens every 3.2 s: 640 tokens/s
+        clock.now = 3.3 + 3.2 * step
+        reporter.update(done=8192 + 2048 * step)
+    reporter.flush()
+    with session_factory() as session:
+        job = repo.get(session, job_id)
+    assert abs(job.rate - 640.0) < 1e-6
+    assert abs(job.eta_s - 2048 / 640) < 1e-6
+
+
 @pytest.mark.parametrize("writes", ["inline", "background"])
 def test_a_stage_change_first_writes_the_last_stages_final_count(
     session_factory, monkeypatch: pytest.MonkeyPatch, writes: str

@@ -192,6 +192,13 @@ class ProgressReporter:
         elapsed = now - then
         if elapsed < 0.2:
             return
+        if self._rate is None and done <= done_then:
+            # nothing counted yet in this stage: the rate starts from here, not at 0 (a resumed
+            # extraction recomputes the batch holding its last stored sequence and reports the
+            # stored count again after it: that 0 sample read '0.00 tokens/s', then 0.3x the real
+            # rate, ETA 37 s for a 12 s rest)
+            self._rate_sample = (now, done)
+            return
         instant = max(done - done_then, 0.0) / elapsed
         self._rate = instant if self._rate is None else 0.7 * self._rate + 0.3 * instant
         self._rate_sample = (now, done)
