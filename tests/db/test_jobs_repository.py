@@ -92,3 +92,21 @@ def test_stale_heartbeat_marks_job_interrupted(session_factory) -> None:
     with session_factory() as session:
         job = repo.get(session, job_id)
         assert job.state == "interrupted" and job.error_code == "interrupted"
+
+
+def test_a_claim_clears_the_last_attempts_stage_and_count(session_factory) -> None:
+    """A resumed job waits in the queue with the last attempt's stage and count (the UI says
+    'reached by the last attempt'); once a worker claims it, they are not this attempt's: the
+    row read 'extract 8,192 / 16,384 tokens' as the running job's own until its first report."""
+    with session_factory.begin() as session:
+        job_id = repo.create(session, kind="selftest", params={}).id
+        repo.update_fields(session, job_id, stage="extract", done=8192.0, total=16384.0,
+                           unit="tokens", progress=0.5, rate=500.0, eta_s=16.0,
+                           message="kept 8,192 rows")
+    with session_factory.begin() as session:
+        claimed = repo.claim_next(session, worker_id="w1", kinds=["selftest"], job_id=job_id)
+        assert claimed is not None and claimed.state == "running"
+    with session_factory() as session:
+        job = repo.get(session, job_id)
+        assert (job.stage, job.done, job.total, job.unit, job.progress, job.rate, job.eta_s,
+                job.message) == (None,) * 8
