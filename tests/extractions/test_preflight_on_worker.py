@@ -106,11 +106,11 @@ def test_a_preflight_no_worker_takes_is_withdrawn_and_refused_with_what_to_do(
     world: ExtractionWorld, client_for: Callable[..., TestClient],
 ) -> None:
     api = client_for(preflight_on="worker", preflight_wait_s=0.3)
-    answer = api.post(f"{API}/preflight", json=body(world))
+    answer = api.post(f"{API}/preflight", json=body(world, device="auto"))
     assert answer.status_code == 503, answer.text
     error = answer.json()["error"]
     assert error["code"] == "preflight_not_taken"
-    assert "interpstudio worker" in error["message"]
+    assert "start `interpstudio worker`)" in error["message"]  # not "with device 'auto'"
     [job] = preflight_jobs(api)  # not left queued for a worker to run later for no one
     assert job["state"] == "cancelled" and job["id"] == error["details"]["job_id"]
 
@@ -123,6 +123,7 @@ def test_by_default_a_device_the_api_lacks_is_asked_of_the_workers_not_refused(
     answer = api.post(f"{API}/preflight", json=body(world, device="cuda"))
     assert answer.status_code == 503, answer.text  # was device_unavailable from the API itself
     assert answer.json()["error"]["details"]["device"] == "cuda"
+    assert "on a machine with device 'cuda'" in answer.json()["error"]["message"]
 
 
 @NO_CUDA

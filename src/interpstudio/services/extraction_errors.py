@@ -133,11 +133,12 @@ class PreflightNotTaken(AppError):
     status = 503
 
     def __init__(self, job_id: int, wait_s: float, device: str) -> None:
+        where = "" if device == "auto" else f" on a machine with device {device!r}"
         super().__init__(
             f"no job worker took the preflight (job {job_id}) within {wait_s:g} s, so it was "
-            f"withdrawn: the workers are busy or none is running (start `interpstudio worker` "
-            f"on a machine with device {device!r}). Starting the extraction does not need it: "
-            f"its job measures the run when a worker starts it",
+            f"withdrawn: the workers are busy or none is running (start `interpstudio worker`"
+            f"{where}). Starting the extraction does not need it: its job measures the run when "
+            f"a worker starts it",
             details={"job_id": job_id, "wait_s": wait_s, "device": device},
         )
 

@@ -11,6 +11,7 @@ import { JsonView } from "@/components/ui/json-view";
 import { formatEtaLeft, useEtaCountdown } from "@/lib/eta-countdown";
 import { formatFullTimestamp, formatRate, MISSING } from "@/lib/format";
 import { useJob } from "../api/get-job";
+import { checkpointText } from "../lib/job-state";
 import { JobActions } from "./job-actions";
 import { JobProgress } from "./job-progress";
 import { JobStages } from "./job-stages";
@@ -50,7 +51,7 @@ function JobDetail({ job }: { job: Job }) {
         <dt>Attempt</dt>
         <dd className="num">{job.attempt}</dd>
         <dt>Checkpoint</dt>
-        <dd>{job.has_checkpoint ? "yes (resume continues from it)" : "none"}</dd>
+        <dd>{checkpointText(job)}</dd>
         <dt>Worker</dt>
         <dd className="mono">{job.worker_id ?? MISSING}</dd>
         <dt>Cancel requested</dt>

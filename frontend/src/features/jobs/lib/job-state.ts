@@ -37,6 +37,13 @@ export function availableJobActions(job: Pick<Job, "state" | "owner">): JobActio
   return actions;
 }
 
+/** The drawer's checkpoint field: "resume continues from it" only where resume is offered (a
+ * succeeded job keeps its checkpoint, but nothing resumes it). */
+export function checkpointText(job: Pick<Job, "state" | "owner" | "has_checkpoint">): string {
+  if (!job.has_checkpoint) return "none";
+  return availableJobActions(job).includes("resume") ? "yes (resume continues from it)" : "yes";
+}
+
 /** The record a job made, as the server names it (`owner`: the rule its delete follows, not a
  * guess from the params: a job its record no longer points at has none), with where it is shown. */
 export type JobOwner = NonNullable<Job["owner"]> & { href: string };
