@@ -186,8 +186,9 @@ def test_export_cli_names_columns_by_module_path_and_refuses_points_without_one(
                       "--context-size", "4")
     assert refused.returncode == 2, refused.stderr
     said = " ".join(refused.stderr.split())
-    assert "blocks.1.resid_pre: block 1's input" in said
-    assert "can be: blocks.0.resid_post, blocks.1.resid_post" in said
+    assert "blocks.1.resid_pre: a block's input" in said
+    assert "blocks.0.resid_post (module model.layers.0), already stored here" in said
+    assert "can be: blocks.{0-1}.resid_post" in said
     done = run_cli(world, "export", str(extraction_id), "--column-names", "module_paths",
                    "--hooks", "blocks.0.resid_post", "--hooks", "blocks.1.resid_post",
                    "--context-size", "4", "--json")
