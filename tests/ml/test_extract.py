@@ -361,6 +361,34 @@ def test_a_stop_asked_during_a_batch_ends_it_inside_the_forward_pass(
     assert shard_hashes(tmp_path / "s") == shard_hashes(reference.path)
 
 
+@pytest.mark.parametrize("cut", [False, True])
+def test_a_resume_whose_last_stored_sequence_is_whole_does_not_recompute_its_batch(
+    cut: bool, tmp_path: Path
+) -> None:
+    """A tester: a resume recomputed the batch holding the last stored sequence even when that
+    sequence was whole (3-4 s per resume of the bundled model). 12 sequences of 5 tokens,
+    batch 2, shards of 10 rows: every shard ends a batch. Stopped after 3 batches, the resume
+    computes only the sequences after the stored ones, and the store is byte-identical. With
+    shards of 7 rows (``cut``) the tail is cut and its batch is recomputed, as it must be."""
+    sequences = random_sequences(12, low=5, high=6, seed=5)
+    tokens = write_tokenization(tmp_path / "tok", sequences)
+    shard_rows = 7 if cut else 10
+    reference = run(tiny_causal_lm("llama"), tokens, tmp_path / "reference", batch_size=2,
+                    shard_rows=shard_rows)
+    done: list[int] = []
+    with pytest.raises(JobCancelled):
+        run(tiny_causal_lm("llama"), tokens, tmp_path / "s", batch_size=2, shard_rows=shard_rows,
+            progress=lambda p: done.append(p.tokens_done), should_stop=lambda: bool(done)
+            and done[-1] >= 30)
+    stored = open_activations(tmp_path / "s").rows
+    assert 0 < stored < 60 and (stored % 10 == 0 or cut)
+    result = run(tiny_causal_lm("llama"), tokens, tmp_path / "s", batch_size=2,
+                 shard_rows=shard_rows, resume=True)
+    assert shard_hashes(tmp_path / "s") == shard_hashes(reference.path)
+    first_batch = (stored // 5) // 2 * 2  # the batch holding the first sequence not stored whole
+    assert result.tokens_computed == 60 - (first_batch * 5 if cut else stored)
+
+
 @pytest.mark.parametrize("other", ["seed", "edited", "bfloat16", "tokens"])
 def test_a_resume_with_another_model_precision_or_tokens_is_refused(
     tokens: Path, tmp_path: Path, other: str

@@ -403,6 +403,32 @@ def test_resume_refuses_a_wrong_restart_point(tmp_path: Path) -> None:
     assert read_manifest(store)["status"] == "partial"  # a refused resume fails nothing
 
 
+def test_a_whole_tail_is_skipped_only_with_the_rows_stored(tmp_path: Path) -> None:
+    """The engine skips a tail sequence its plan says is whole (``skip_whole_tail``); the rows it
+    names are checked against the stored ones, as a re-fed tail's are."""
+    store = tmp_path / "s"
+    writer = open_writer(store, durable=False)
+    for batch in batches(stop=20):
+        writer.append(batch)
+    wait_for_shards(writer, 2)
+    writer.abort()
+    writer = open_writer(store, resume=True, durable=False)
+    point = writer.resume_point
+    writer.abort()
+    assert 0 < point.rows_to_skip and read_manifest(store)["status"] == "partial"
+    tail = np.asarray(open_activations(store).tokens[point.rows - point.rows_to_skip :])
+    other = tail.copy()
+    other[-1, 0] += 1
+    for wrong in (tail[:-1], other):
+        writer = open_writer(store, resume=True, durable=False)
+        with pytest.raises(StoreConfigMismatch), writer:
+            writer.skip_whole_tail(wrong)
+    writer = open_writer(store, resume=True, durable=False)
+    writer.skip_whole_tail(tail)
+    writer.abort()
+    assert read_manifest(store)["counts"]["rows"] == point.rows
+
+
 def test_second_writer_on_the_same_store_is_refused(tmp_path: Path) -> None:
     writer = open_writer(tmp_path / "s", durable=False)
     with pytest.raises(StoreLocked):

@@ -493,6 +493,19 @@ class ExtractionSession:
         return ActivationBatch({name: moved[name] for name in self.hook_names}, token_ids,
                                sequence, position, staging.release, ready)
 
+    def plan_ends_at(self, sequence: int, rows: int) -> bool:
+        """Whether the plan keeps exactly ``rows`` rows of ``sequence`` (a whole tail)."""
+        planned = self.plan.rows_per_sequence
+        return sequence < self.plan.n_sequences and int(planned[sequence]) == rows
+
+    def planned_rows(self, sequence: int) -> np.ndarray:
+        """(k, 3) token, sequence, position of the rows the plan keeps of ``sequence``."""
+        kept = self.kept_rows(Batch(0, sequence, self.plan.lengths[sequence : sequence + 1]), 0)
+        if kept is None:
+            return np.empty((0, 3), np.int64)
+        _, seqs, position, token_ids = kept
+        return np.stack([token_ids, seqs, position], axis=1).astype(np.int64)
+
     def kept_rows(
         self, batch: Batch, skip_before: int
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
@@ -616,6 +629,11 @@ class ExtractionSession:
         )
         point = writer.resume_point
         start = 0 if point.next_sequence is None else point.next_sequence
+        if point.next_sequence is not None and self.plan_ends_at(start, point.rows_to_skip):
+            # the tail sequence is whole: its batch is recomputed only for the sequences after
+            # it (and not at all when it ends that batch)
+            writer.skip_whole_tail(self.planned_rows(start))
+            start += 1
         if point.complete:
             start = self.plan.n_sequences
         row_bytes = sum(widths.values()) * STORAGE_TORCH_DTYPES[self.dtype].itemsize

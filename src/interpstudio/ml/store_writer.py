@@ -261,7 +261,7 @@ class ActivationWriter:
         if batch.ready is not None:
             batch.ready()
         prepared = prepare_batch(batch, self.hooks, self.dtype)
-        stored = self._already_stored(prepared) if self._skip else 0
+        stored = self._already_stored(prepared.tokens) if self._skip else 0
         rest = PreparedBatch(
             {h: x[stored:] for h, x in prepared.activations.items()}, prepared.tokens[stored:],
             prepared.release,
@@ -313,19 +313,31 @@ class ActivationWriter:
             kept = isinstance(exc, (JobCancelled, KeyboardInterrupt, StoreConfigMismatch))
             self.abort("partial" if kept else "failed")
 
+    def skip_whole_tail(self, rows: np.ndarray) -> None:
+        """After a resume whose tail sequence is whole (the engine's plan keeps no row of it
+        past the last stored one): it is not fed again. ``rows`` ((k, 3) token, sequence,
+        position) are the plan's rows of that sequence, refused unless they are the stored ones,
+        as a re-fed tail's would be."""
+        if len(rows) != self._skip or self._skip != len(self._tail):
+            raise StoreConfigMismatch(
+                self.path, "rows of the tail sequence (whole in the plan, not in the store)",
+                len(self._tail), len(rows))
+        self._skip -= self._already_stored(rows)
+
     # ------------------------------------------------------------------------ caller side
-    def _already_stored(self, prepared: PreparedBatch) -> int:
-        """After a resume: how many leading rows of ``prepared`` are stored already (the re-fed
-        start of the tail sequence); refuses rows that do not match what is stored."""
+    def _already_stored(self, tokens: np.ndarray) -> int:
+        """After a resume: how many leading rows of ``tokens`` ((n, 3) token, sequence, position)
+        are stored already (the re-fed start of the tail sequence); refuses rows that do not
+        match what is stored."""
         done = len(self._tail) - self._skip
-        k = min(self._skip, prepared.rows)
+        k = min(self._skip, len(tokens))
         expected = self._tail[done : done + k]
-        if not np.array_equal(prepared.tokens[:k], expected):  # other data than was stored
+        if not np.array_equal(tokens[:k], expected):  # other data than was stored
             raise StoreConfigMismatch(
                 self.path, "rows at the resume point (the run must restart at sequence "
                 f"{self.resume_point.next_sequence}, after "
                 f"{self.resume_point.sequences_complete} sequences, on the same tokenization)",
-                expected[:4].tolist(), prepared.tokens[:4].tolist())
+                expected[:4].tolist(), tokens[:4].tolist())
         return k
 
     def _put(self, item: tuple[str, Any], *, finishing: bool = False) -> None:
