@@ -46,6 +46,7 @@ describe("formatDoneOfTotal", () => {
   it("test_formats_unknown_total_as_done_only", () => {
     expect(formatDoneOfTotal(7, null, "tokens")).toBe("7 tokens");
     expect(formatDoneOfTotal(null, null, "tokens")).toBe("");
+    expect(formatDoneOfTotal(null, 16384, "tokens")).toBe("16,384 tokens in all");  // not "? / ..."
   });
 });
 

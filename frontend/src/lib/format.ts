@@ -66,13 +66,14 @@ export function formatQuantity(value: number | null | undefined, unit: string | 
   return unit ? `${formatNumber(value)} ${unit}` : formatNumber(value);
 }
 
-/** "12 / 40 it", "1.5 MiB / 3.00 MiB"; "12 it" when the total is unknown. */
+/** "12 / 40 it", "1.5 MiB / 3.00 MiB"; "12 it" when the total is unknown; "40 it in all" when
+ * only the total is known (a stage before its first count: "? / 40 it" read as a broken count). */
 export function formatDoneOfTotal(
   done: number | null | undefined,
   total: number | null | undefined,
   unit: string | null,
 ): string {
-  if (!isFiniteNumber(done)) return isFiniteNumber(total) ? `? / ${formatQuantity(total, unit)}` : "";
+  if (!isFiniteNumber(done)) return isFiniteNumber(total) ? `${formatQuantity(total, unit)} in all` : "";
   if (!isFiniteNumber(total)) return formatQuantity(done, unit);
   if (isByteUnit(unit)) return `${formatBytes(done)} / ${formatBytes(total)}`;
   const suffix = unit ? ` ${unit}` : "";

@@ -38,12 +38,16 @@ export function ExtractionProgress({ extraction }: { extraction: Extraction }) {
   const fraction = job.progress ?? (job.done !== null && job.total ? job.done / job.total : null);
   // a resumed run waits in the queue with the count its last attempt reached: not a stage at work
   const held = job.state === "queued" && job.done !== null;
+  // a stage that knows its total but has not counted yet (the engine's first report says where
+  // it starts: a resume's stored tokens): "starting", not a count ("extract ? / 16,384 tokens")
+  const starting = job.state === "running" && job.done === null && job.total !== null;
   return (
     <div className="extraction-progress">
       <ProgressBar value={fraction} label={`Extraction ${extraction.id} progress`} />
       <div className="num">
         <span>{job.state === "running" ? (job.stage ?? job.state) : job.state}</span>{" "}
         <span data-testid="extraction-progress-counts">
+          {starting && "starting · "}
           {formatDoneOfTotal(job.done, job.total, job.unit)}
           {held && " reached by the last attempt"}
         </span>

@@ -58,6 +58,16 @@ describe("extractions UI", () => {
     expect(screen.queryByTestId("extraction-kept")).toBeNull();  // its counts say it
   });
 
+  it("test_a_running_stage_before_its_first_count_says_starting_not_a_question_mark", () => {
+    const extraction = makeExtraction({ job: makeJob({ id: 70, kind: "extract", state: "running",
+      stage: "extract", done: null, total: 16384, unit: "tokens", progress: null }) });
+    renderWithProviders(<ExtractionRow extraction={extraction} />);
+    const counts = screen.getByTestId("extraction-progress-counts");
+    expect(counts).toHaveTextContent("starting · 16,384 tokens in all");
+    expect(counts.textContent).not.toContain("?");
+    expect(screen.getByText("extract")).toBeInTheDocument();  // the stage it is in
+  });
+
   it("test_row_follows_the_live_job_from_the_cache", () => {
     const queryClient = createTestQueryClient();
     queryClient.setQueryData(liveJobKey(70), makeJob({ id: 70, kind: "extract", state: "running",
