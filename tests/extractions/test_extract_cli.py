@@ -172,6 +172,25 @@ def test_export_cli_writes_the_dataset_and_warns_when_rows_are_not_consecutive(
     assert "the last tokens of 2 different sequences" in " ".join(human.stderr.split())
 
 
+def test_export_cli_leaves_out_the_first_positions_when_asked(world: ExtractionWorld) -> None:
+    """``--exclude-first-position``: the rows at position 0 (BOS / attention sinks) are left
+    out, and the human answer says how many."""
+    made = run_cli(world, "extract", "--model", str(world.model_id), "--tokenization",
+                   str(world.tokenization()), "--hooks", "blocks.0.resid_post", "--device",
+                   "cpu", "--json")
+    assert made.returncode == 0, made.stderr
+    extraction_id = json.loads(made.stdout)["id"]
+    done = run_cli(world, "export", str(extraction_id), "--context-size", "4",
+                   "--exclude-first-position", "--json")
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["exclude_first_position"] is True and result["first_positions_excluded"] == 5
+    human = run_cli(world, "export", str(extraction_id), "--context-size", "4",
+                    "--exclude-first-position")
+    assert human.returncode == 0, human.stderr
+    assert "leaving out the 5 first-position rows" in " ".join(human.stdout.split())
+
+
 def test_export_cli_names_columns_by_module_path_and_refuses_points_without_one(
         world: ExtractionWorld) -> None:
     """``--column-names module_paths``: the columns SAELens hooks for an AutoModelForCausalLM

@@ -325,3 +325,27 @@ def test_export_names_columns_by_module_path_when_asked(
     assert default.json()["columns"]["blocks.1.attn_out"] == "blocks.1.attn_out"
     bad = api.post(export, json={**asked, "column_names": "paths"})
     assert bad.status_code == 422
+
+
+def test_an_export_can_leave_out_the_first_positions(
+    api: TestClient, world: ExtractionWorld, worker_thread: Callable[[Settings], Any]
+) -> None:
+    """``exclude_first_position``: the rows at position 0 (BOS / attention sinks, whose norm
+    dwarfs the rest's) are left out of every column and token_ids; the answer counts them."""
+    datasets = pytest.importorskip("datasets")
+    extraction_id = completed(api, world, worker_thread)
+    exported = api.post(f"{API}/{extraction_id}/export",
+                        json={"context_size": 4, "exclude_first_position": True})
+    assert exported.status_code == 200, exported.text
+    done = exported.json()
+    acts = open_activations(world.settings.data_dir / f"extractions/{extraction_id}/store")
+    kept = acts.tokens[:, 2] != 0
+    assert done["exclude_first_position"] is True and done["first_positions_excluded"] == 5
+    assert done["rows"] * 4 + done["tokens_dropped"] == int(np.count_nonzero(kept))
+    table = datasets.load_from_disk(done["abs_path"]).with_format("numpy")
+    rows = done["rows"] * 4
+    for point in done["hook_points"]:
+        assert np.array_equal(table[point][:].reshape(rows, -1), acts[point][:][kept][:rows])
+    assert np.array_equal(table["token_ids"][:].reshape(-1), acts.tokens[:, 0][kept][:rows])
+    every = api.post(f"{API}/{extraction_id}/export", json={"context_size": 4}).json()
+    assert (every["exclude_first_position"], every["first_positions_excluded"]) == (False, 0)

@@ -195,3 +195,184 @@ def test_compact_points_reads_back_as_the_same_points() -> None:
     text = compact_points(points)
     assert text == "blocks.{0-2,5}.mlp_act, blocks.3.resid_post"
     assert sorted(expand_hook_points(text.split(", "), 8)) == sorted(points)
+
+
+# ------------------------------------------------------------------ first positions left out
+def _rows_past_first(store: Path) -> tuple[Any, np.ndarray]:
+    acts = open_activations(store)
+    return acts, acts.tokens[:, 2] != 0  # (rows,) kept
+
+
+@pytest.mark.parametrize("storage", ["float32", "bfloat16"])
+def test_an_export_without_first_positions_holds_exactly_the_stores_other_rows(
+        tmp_path: Path, storage: str) -> None:
+    """First-position rows (BOS / attention sinks) can have many times the rest's norm and
+    dominate an SAE's MSE; the export could not leave them out. With exclude_first_position
+    every column and token_ids hold exactly the store's rows at positions != 0, a 32-token
+    store exports rows of 31 by default, and the export's manifest says so."""
+    datasets = pytest.importorskip("datasets")
+    points = ["blocks.0.resid_post", "blocks.1.mlp_out"]
+    tokens = write_tokenization(tmp_path / "tok", SEQUENCES, policy={"bos_token_id": 1})
+    extract(tiny_causal_lm("llama"), tokens, points, out_dir=tmp_path / "s", batch_size=4,
+            durable=False, dtype=storage, shard_rows=50)  # shards cut sequences
+    progress: list[tuple[int, int]] = []
+    done = export_saelens(tmp_path / "s", tmp_path / "out", exclude_first_position=True,
+                          progress=lambda a, b: progress.append((a, b)))
+    assert (done.context_size, done.rows, done.tokens_dropped) == (31, len(SEQUENCES), 0)
+    assert done.first_positions_excluded == len(SEQUENCES) and done.warnings == ()
+    assert progress[-1] == (done.rows, done.rows)
+    acts, kept = _rows_past_first(tmp_path / "s")
+    assert int(np.count_nonzero(~kept)) == len(SEQUENCES)
+    table = datasets.load_from_disk(str(tmp_path / "out")).with_format("numpy")
+    assert len(table) == done.rows
+    for point in points:
+        exported = table[point][:].reshape(-1, acts[point].shape[1])
+        assert exported.dtype == np.float32
+        assert np.array_equal(exported, acts[point][:][kept])
+    assert np.array_equal(table["token_ids"][:].reshape(-1), acts.tokens[:, 0][kept])
+    assert not np.isin(1, table["token_ids"][:])  # the BOS token of every sequence is gone
+    recorded = json.loads((tmp_path / "out" / EXPORT_MANIFEST).read_text())
+    assert recorded["exclude_first_position"] is True
+    assert recorded["first_positions_excluded"] == len(SEQUENCES)
+    assert recorded["context_size"] == 31
+    kept_all = export_saelens(tmp_path / "s", tmp_path / "all")
+    assert (kept_all.context_size, kept_all.first_positions_excluded) == (32, 0)
+    assert json.loads((tmp_path / "all" / EXPORT_MANIFEST).read_text())[
+        "exclude_first_position"] is False
+
+
+def test_an_export_without_first_positions_packs_the_rest_across_blocks_and_shards(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Sequences of different lengths packed into rows of 16, a store cut into shards of 37
+    rows and dataset blocks of 3 rows: the kept rows are taken in order across every cut, the
+    row count and the progress are of the rows past position 0, and the tail is what is left
+    of them."""
+    datasets = pytest.importorskip("datasets")
+    import interpstudio.ml.export as export_module
+
+    sequences = [[1, *s] for s in random_sequences(30, low=4, high=40, seed=9)]
+    tokens = write_tokenization(tmp_path / "tok", sequences, policy={"bos_token_id": 1})
+    extract(tiny_causal_lm("llama"), tokens, ["blocks.1.resid_post"], out_dir=tmp_path / "s",
+            batch_size=4, durable=False, dtype="float32", shard_rows=37)
+    acts, kept = _rows_past_first(tmp_path / "s")
+    d = acts["blocks.1.resid_post"].shape[1]
+    monkeypatch.setattr(export_module, "_BLOCK_BYTES", 3 * 16 * d * 4)  # 3 rows a block
+    progress: list[tuple[int, int]] = []
+    done = export_saelens(tmp_path / "s", tmp_path / "out", context_size=16,
+                          exclude_first_position=True,
+                          progress=lambda a, b: progress.append((a, b)))
+    n_kept = int(np.count_nonzero(kept))
+    assert n_kept == len(acts.tokens) - len(sequences)
+    assert done.rows == n_kept // 16 and done.tokens_dropped == n_kept % 16
+    assert done.tokens_exported == done.rows * 16
+    assert len(progress) >= 3 and progress[-1] == (done.rows, done.rows)
+    assert [a for a, _ in progress] == sorted({a for a, _ in progress})
+    assert {b for _, b in progress} == {done.rows}
+    table = datasets.load_from_disk(str(tmp_path / "out")).with_format("numpy")
+    rows = acts["blocks.1.resid_post"][:][kept][: done.tokens_exported]
+    assert np.array_equal(table["blocks.1.resid_post"][:].reshape(-1, d), rows)
+    assert np.array_equal(table["token_ids"][:].reshape(-1),
+                          acts.tokens[:, 0][kept][: done.tokens_exported])
+    # ragged without context_size: the lengths it names are the ones without position 0
+    with pytest.raises(InvalidInput, match="different lengths"):
+        export_saelens(tmp_path / "s", tmp_path / "x", exclude_first_position=True)
+
+
+@pytest.mark.parametrize("positions", ["last", "all"])
+def test_an_export_without_first_positions_of_a_store_of_only_first_positions_is_refused(
+        tmp_path: Path, positions: str) -> None:
+    """One-token sequences (positions 'last' of them, or all): every row is at position 0, so
+    leaving first positions out would write an empty dataset; it is refused, saying why."""
+    pytest.importorskip("datasets")
+    sequences = [[t] for t in range(3, 15)]
+    tokens = write_tokenization(tmp_path / "tok", sequences, policy={"bos_token_id": 1})
+    extract(tiny_causal_lm("llama"), tokens, ["blocks.0.resid_post"], out_dir=tmp_path / "s",
+            batch_size=4, durable=False, positions=positions)
+    with pytest.raises(InvalidInput, match="every one of the store's 12 rows is at position 0"
+                       ) as refused:
+        export_saelens(tmp_path / "s", tmp_path / "out", exclude_first_position=True)
+    assert "leaves nothing to export" in str(refused.value)
+    assert ("positions 'last' of one-token sequences" in str(refused.value)) == (
+        positions == "last")
+    assert not (tmp_path / "out").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s", "tok"]  # no temp folder
+    assert export_saelens(tmp_path / "s", tmp_path / "out").rows == 12  # without: all of them
+
+
+def test_an_export_without_first_positions_says_how_few_rows_are_left(tmp_path: Path) -> None:
+    """Two-token sequences leave one row each: rows of 64 do not fit, and the refusal counts
+    the rows past position 0, not the store's."""
+    sequences = [[1, t] for t in range(3, 15)]
+    tokens = write_tokenization(tmp_path / "tok", sequences, policy={"bos_token_id": 1})
+    extract(tiny_causal_lm("llama"), tokens, ["blocks.0.resid_post"], out_dir=tmp_path / "s",
+            batch_size=4, durable=False)
+    with pytest.raises(InvalidInput, match=r"holds 12 rows past the first position \(12 "
+                                           r"first-position rows left out\), fewer than one "
+                                           "row of 64"):
+        export_saelens(tmp_path / "s", tmp_path / "out", context_size=64,
+                       exclude_first_position=True)
+
+
+# ------------------------------------------------------------------------ found by review
+def test_two_exports_to_one_target_in_one_process_keep_their_own_blocks(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two export requests for one extraction in one server process (the route runs in a
+    thread pool; a double click) built their blocks in the same '.saelens.export-tmp-<pid>'
+    folder: the second deleted the first's blocks, and wrote its own under the same names,
+    while the first was still writing. Here the second runs whole inside the first's first
+    progress call: the first's blocks stay its own throughout, both finish, and the target
+    holds the one that finished last."""
+    datasets = pytest.importorskip("datasets")
+    import interpstudio.ml.export as export_module
+
+    tokens = write_tokenization(tmp_path / "tok", SEQUENCES, policy={"bos_token_id": 1})
+    extract(tiny_causal_lm("llama"), tokens, ["blocks.0.resid_post"], out_dir=tmp_path / "s",
+            batch_size=4, durable=False, dtype="float32")
+    d = open_activations(tmp_path / "s")["blocks.0.resid_post"].shape[1]
+    monkeypatch.setattr(export_module, "_BLOCK_BYTES", 4 * 8 * d * 4)  # 4 rows of 8 a block
+    target = tmp_path / "exports" / "saelens"
+    inner: list[Any] = []
+    seen: dict[str, Any] = {}
+
+    def temp_folders() -> list[Path]:
+        return sorted(p for p in target.parent.iterdir() if p.name != "saelens")
+
+    def first_blocks() -> list[int]:  # the rows of 8 the first export's blocks hold
+        return [len(datasets.load_from_disk(str(part))) for part in seen["outer"].iterdir()
+                if (part / "state.json").is_file()
+                and datasets.load_from_disk(str(part)).features["token_ids"].length == 8]
+
+    def second_progress(done: int, total: int) -> None:
+        seen.setdefault("during", (temp_folders(), first_blocks()))
+
+    def second_request(done: int, total: int) -> None:
+        if not inner:
+            [seen["outer"]] = temp_folders()
+            inner.append(export_saelens(tmp_path / "s", target, context_size=16,
+                                        overwrite=True, progress=second_progress))
+
+    outer = export_saelens(tmp_path / "s", target, context_size=8, overwrite=True,
+                           progress=second_request)
+    folders, blocks = seen["during"]
+    assert len(folders) == 2 and seen["outer"] in folders and blocks == [4]
+    assert inner[0].rows == 24 and outer.rows == 48
+    table = datasets.load_from_disk(str(target)).with_format("numpy")
+    assert table.features["token_ids"].length == 8 and len(table) == 48
+    assert np.array_equal(table["token_ids"][:].reshape(-1),
+                          open_activations(tmp_path / "s").tokens[:, 0])
+    assert sorted(p.name for p in target.parent.iterdir()) == ["saelens"]  # no temp folder
+
+
+def test_an_export_of_a_store_with_no_rows_yet_says_so(tmp_path: Path) -> None:
+    """A run stopped before its first shard is a valid partial store of 0 rows; its export
+    (allow_partial) was refused as "context_size must be >= 1, got 0", a size nobody gave."""
+    pytest.importorskip("datasets")
+    from interpstudio.ml.store_writer import ActivationWriter
+
+    writer = ActivationWriter.open(tmp_path / "s", {"model": "tiny"},
+                                   hooks={"blocks.0.resid_post": 8}, durable=False)
+    writer.abort("partial")
+    with pytest.raises(InvalidInput, match=r"holds no rows yet \(status partial: no shard was "
+                                           "written\\), so there is nothing to export"):
+        export_saelens(tmp_path / "s", tmp_path / "out", allow_partial=True)
+    assert not (tmp_path / "out").exists()

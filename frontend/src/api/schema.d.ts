@@ -803,6 +803,12 @@ export interface components {
             /** Dtype */
             dtype?: ("float16" | "float32") | null;
             /**
+             * Exclude First Position
+             * @description Leave out every row at position 0 (each sequence's first token: BOS / attention sinks, whose norm can be many times the rest's and would dominate an SAE's MSE), from every column and `token_ids` alike; a BOS token further in is kept. The default context size is then the sequences' length less one. A store with no row past position 0 is refused (422).
+             * @default false
+             */
+            exclude_first_position: boolean;
+            /**
              * Hook Names
              * @deprecated
              * @description Deprecated alias of `hook_points`, accepted for one release (removed in the next); giving both with different lists is a 422.
@@ -838,6 +844,18 @@ export interface components {
             context_size: number;
             /** Dtype */
             dtype: string;
+            /**
+             * Exclude First Position
+             * @description the rows at position 0 were left out (also in the export's interpstudio_export.json)
+             * @default false
+             */
+            exclude_first_position: boolean;
+            /**
+             * First Positions Excluded
+             * @description store rows at position 0 left out (not in `rows`, `tokens_exported` or `tokens_dropped`)
+             * @default 0
+             */
+            first_positions_excluded: number;
             /**
              * Hook Names
              * @deprecated

@@ -175,6 +175,14 @@ class ExportCreate(BaseModel):
                     "the names SAELens hooks with model_class_name=\"AutoModelForCausalLM\", so "
                     "it trains without override_model. Only points read at a module's output "
                     "(resid_post, attn_out, mlp_out) have one; others are refused (422).")
+    exclude_first_position: bool = Field(
+        default=False,
+        description="Leave out every row at position 0 (each sequence's first token: BOS / "
+                    "attention sinks, whose norm can be many times the rest's and would "
+                    "dominate an SAE's MSE), from every column and `token_ids` alike; a BOS "
+                    "token further in is kept. The default context size is then the "
+                    "sequences' length less one. A store with no row past position 0 is "
+                    "refused (422).")
 
     @model_validator(mode="after")
     def _alias_hook_names(self) -> ExportCreate:
@@ -211,6 +219,12 @@ class ExportRead(BaseModel):
         default_factory=dict,
         description="dataset column -> the hook point it holds (also in the export's "
                     "interpstudio_export.json)")
+    exclude_first_position: bool = Field(
+        default=False, description="the rows at position 0 were left out (also in the "
+                                   "export's interpstudio_export.json)")
+    first_positions_excluded: int = Field(
+        default=0, description="store rows at position 0 left out (not in `rows`, "
+                               "`tokens_exported` or `tokens_dropped`)")
 
 
 def load_extraction(session: SessionDep,

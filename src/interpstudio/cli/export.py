@@ -3,14 +3,15 @@ cached-activations dataset (``extractions/<id>/saelens``, replacing an earlier e
 ``POST /extractions/{id}/export`` does. Says where it went and how to load it, and prints the
 export's warnings: a store of ``last`` / ``every_k`` / ``exclude_bos`` positions does not hold
 the consecutive tokens SAELens takes a dataset row for. ``--column-names module_paths``
-names the columns by module path (``model.layers.3``), for SAELens's ``AutoModelForCausalLM``.
+names the columns by module path (``model.layers.3``), for SAELens's ``AutoModelForCausalLM``;
+``--exclude-first-position`` leaves out the rows at position 0 (BOS / attention sinks).
 
 This module is NOT responsible for the export (``services/extractions.py``, ``ml/export.py``).
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import typer
 
@@ -41,6 +42,11 @@ def export(
              "(model.layers.3), which SAELens hooks with model_class_name="
              "'AutoModelForCausalLM' (no override_model); only resid_post, attn_out and "
              "mlp_out have one.")] = "hook_points",
+    exclude_first_position: Annotated[bool, typer.Option(
+        "--exclude-first-position",
+        help="Leave out every row at position 0 (each sequence's first token: BOS / attention "
+             "sinks, whose norm can dwarf the rest's and dominate an SAE's MSE); the default "
+             "context size is then the sequences' length less one.")] = False,
     as_json: JsonOption = False,
 ) -> None:
     """Export a complete extraction for SAELens (HF datasets, load_from_disk)."""
@@ -52,7 +58,8 @@ def export(
         row = service.get_extraction(session=session, extraction_id=extraction_id)
         done = service.export_extraction(paths=DataPaths(settings.data_dir), row=row,
                                          hook_points=hooks, context_size=context_size,
-                                         dtype=dtype, column_names=column_names)
+                                         dtype=dtype, column_names=column_names,
+                                         exclude_first_position=exclude_first_position)
     for warning in done["warnings"]:
         err_console.print(f"warning: {warning}", style="yellow", highlight=False, soft_wrap=True)
     if as_json:
@@ -60,10 +67,16 @@ def export(
         return
     replaced = " (it replaced the earlier export there)" if done["replaced"] else ""
     console.print(f"wrote {done['rows']:,} rows of {done['context_size']:,} tokens "
-                  f"({done['dtype']}){replaced}; load with datasets.load_from_disk:",
-                  highlight=False)
+                  f"({done['dtype']}){replaced}{_left_out(done)}; load with "
+                  "datasets.load_from_disk:", highlight=False)
     console.print(done["abs_path"], soft_wrap=True, highlight=False)
     if done["column_names"] == "module_paths":
         console.print("columns by module path: " + ", ".join(
             f"{column} = {point}" for column, point in done["columns"].items()),
             soft_wrap=True, highlight=False)
+
+
+def _left_out(done: dict[str, Any]) -> str:
+    if not done["exclude_first_position"]:
+        return ""
+    return f", leaving out the {done['first_positions_excluded']:,} first-position rows"

@@ -23,6 +23,13 @@ apart, ``exclude_bos`` leaves out each sequence's first token. Such a store is s
 (its rows are fine for training an SAE, which shuffles tokens), and ``SaelensExport.warnings``
 says what its rows are instead, for the caller to show.
 
+``exclude_first_position=True`` leaves out every row at position 0 (each sequence's first token,
+BOS or not; a BOS token further in is kept): its norm can be many times the rest's (an attention
+sink), so an SAE trained on it spends its MSE there. The rows go from every column and
+``token_ids`` alike, before rows are packed (a store of one length L then exports rows of L - 1
+by default); the export's manifest says so and how many rows it left out. A store with no row
+past position 0 (``last`` of one-token sequences) is refused, not exported empty.
+
 Training from it with SAELens 6.54.12's ``LanguageModelSAETrainingRunner``
 (``use_cached_activations=True``, ``cached_activations_path`` = the export, ``hook_name`` = a
 column, ``context_size`` and ``d_in`` = its shape) reads the stored rows exactly, float16 or
@@ -52,8 +59,10 @@ Either way it needs ``override_dataset`` for tokens (e.g. the export's ``token_i
 ``validate_pretokenized_dataset_tokenizer`` (it hands the path to ``hf_hub_download``).
 
 Built with public ``datasets`` calls only: blocks of rows become small datasets written to a temp
-folder, then ``concatenate_datasets`` (memory-mapped) + ``save_to_disk`` into a temp name renamed to
-``out_dir``. Memory stays flat (one block); disk needs about twice the export for a moment.
+folder (a name of its own beside ``out_dir``: two exports in one process once shared one), then
+``concatenate_datasets`` (memory-mapped) + ``save_to_disk`` into a temp name renamed to
+``out_dir``. Memory stays flat (one block; the token table is read a shard at a time); disk needs
+about twice the export for a moment.
 
 This module is NOT responsible for training SAEs or shuffling (SAELens shuffles itself).
 """
@@ -64,6 +73,8 @@ import contextlib
 import json
 import os
 import shutil
+import tempfile
+import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -74,11 +85,12 @@ import numpy as np
 from interpstudio.core.errors import Conflict, InvalidInput, JobCancelled
 from interpstudio.ml.hook_points import parse_hook_point
 from interpstudio.ml.store import HookPointNotStored
-from interpstudio.ml.store_reader import Activations, open_activations
+from interpstudio.ml.store_reader import Activations, ShardedArray, open_activations
 
 _BLOCK_BYTES = 64 << 20  # activation bytes per dataset block
 ColumnNames = Literal["hook_points", "module_paths"]
 EXPORT_MANIFEST = "interpstudio_export.json"  # beside the dataset: column -> hook point
+_SWAP_LOCK = threading.Lock()  # the target swap of one export at a time in this process
 
 
 class NoModulePath(InvalidInput):
@@ -229,6 +241,8 @@ class SaelensExport:
     warnings: tuple[str, ...] = ()
     column_names: str = "hook_points"
     columns: dict[str, str] = field(default_factory=dict)  # dataset column -> hook point
+    exclude_first_position: bool = False
+    first_positions_excluded: int = 0  # store rows at position 0 left out
 
 
 def export_saelens(
@@ -244,23 +258,30 @@ def export_saelens(
     overwrite: bool = False,
     column_names: ColumnNames = "hook_points",
     modules: Mapping[str, str] | None = None,
+    exclude_first_position: bool = False,
 ) -> SaelensExport:
     """Write the store at ``path`` as a SAELens cached-activations dataset at ``out_dir``.
 
     hook_names: the hook points to export (default all). context_size: tokens per dataset row
     (default: the common sequence length, if there is one). dtype: ``float16`` / ``float32``
     (default: the storage dtype, float32 for bfloat16). ``progress(done_rows, total_rows)`` is
-    called per block; ``should_stop()`` is checked per block and raises ``JobCancelled``.
+    called per block; ``should_stop()`` is checked per token shard read before the export and
+    per block, and raises ``JobCancelled``.
     A store whose status is not ``complete`` is refused unless ``allow_partial``. With
     ``overwrite`` an existing ``out_dir`` is replaced, but only once the new export is whole:
     any error before then leaves it as it was.
+
+    exclude_first_position: leave out every row at position 0 (a sequence's first token: the
+    BOS / attention-sink rows whose norm can be many times the rest's and would dominate an
+    SAE's MSE), from every column and ``token_ids`` alike; the default context size is then the
+    sequences' common length without it. A store with no row past position 0 is refused.
 
     column_names: ``hook_points`` names each column by its point (``blocks.3.resid_post``);
     ``module_paths`` by the module whose output the point is (``model.layers.3``), the names
     SAELens hooks for an ``AutoModelForCausalLM``; it needs ``modules`` (hook point -> module
     path of each point read at a module's output: ``output_modules``) and refuses points read
     at a module's input (``NoModulePath``). ``EXPORT_MANIFEST`` in the export records each
-    column's hook point.
+    column's hook point and whether first positions were left out.
     """
     import datasets  # optional dependency, imported only when exporting
 
@@ -269,9 +290,9 @@ def export_saelens(
         raise StoreNotComplete(Path(path), acts.status)
     hooks = _hook_list(hook_names, acts)
     columns = _columns(hooks, column_names, modules, acts.hook_names)
-    ctx = context_size if context_size is not None else _common_sequence_length(acts)
-    if ctx < 1:
-        raise InvalidInput(f"context_size must be >= 1, got {ctx}", details={"context_size": ctx})
+    if context_size is not None and context_size < 1:
+        raise InvalidInput(f"context_size must be >= 1, got {context_size}",
+                           details={"context_size": context_size})
     out_dtype = dtype or ("float32" if acts.dtype == "bfloat16" else acts.dtype)
     if out_dtype not in ("float16", "float32"):
         raise InvalidInput(
@@ -280,13 +301,18 @@ def export_saelens(
         )
     target = Path(out_dir)
     _check_target(Path(path), target, overwrite=overwrite)
-    total_rows = len(acts.tokens) // ctx
+    rows = _select_rows(acts, exclude_first_position=exclude_first_position,
+                        should_stop=should_stop)
+    ctx = context_size if context_size is not None else rows.common_length()
+    total_rows = rows.total // ctx
     if total_rows == 0:
+        held = (f"{rows.total} rows past the first position ({rows.first_positions} first-"
+                "position rows left out)" if exclude_first_position else f"{rows.total} tokens")
         raise InvalidInput(
-            f"the store holds {len(acts.tokens)} tokens, fewer than one row of {ctx}",
-            details={"tokens": len(acts.tokens), "context_size": ctx},
+            f"the store holds {held}, fewer than one row of {ctx}",
+            details={"tokens": rows.total, "context_size": ctx,
+                     "first_positions_excluded": rows.first_positions},
         )
-    _check_token_range(acts)
     features = datasets.Features(
         {
             **{column: datasets.Array2D(shape=(ctx, acts[h].shape[1]), dtype=out_dtype)
@@ -296,15 +322,21 @@ def export_saelens(
     )
     row_bytes = ctx * sum(acts[h].shape[1] for h in hooks) * np.dtype(out_dtype).itemsize
     block_rows = max(1, _BLOCK_BYTES // row_bytes)
-    work = target.with_name(f".{target.name}.export-tmp-{os.getpid()}")
-    shutil.rmtree(work, ignore_errors=True)
+    spanning, runs = 0, _RunLengths()  # dataset rows holding two sequences; sequence lengths
+    target.parent.mkdir(parents=True, exist_ok=True)
+    # a name of its own: two exports to one target in one process (two requests) each had
+    # ".<name>.export-tmp-<pid>" and deleted the other's blocks
+    work = Path(tempfile.mkdtemp(prefix=f".{target.name}.export-tmp-", dir=target.parent))
     try:
         with _quiet(datasets):
             parts = []
             for k, (a, b) in enumerate(_blocks(total_rows, block_rows)):
                 if should_stop is not None and should_stop():
                     raise JobCancelled("export cancelled; nothing was written to the target")
-                block = _block(acts, columns, ctx, a, b, out_dtype)
+                block, sequence_of_row = _block(acts, columns, ctx, a, b, out_dtype, rows)
+                per_row = sequence_of_row.reshape(-1, ctx)  # (b - a, ctx)
+                spanning += int(np.count_nonzero(per_row[:, 0] != per_row[:, -1]))
+                runs.feed(sequence_of_row)
                 part = work / f"part_{k:05d}"
                 datasets.Dataset.from_dict(block, features=features).save_to_disk(str(part))
                 parts.append(datasets.load_from_disk(str(part)))  # memory-mapped
@@ -315,10 +347,13 @@ def export_saelens(
             del parts
         (staged / EXPORT_MANIFEST).write_text(json.dumps({
             "column_names": column_names, "columns": columns, "store": str(Path(path).resolve()),
-            "context_size": ctx, "dtype": out_dtype}, indent=1))
-        if target.exists():  # empty, or replaced by request: set aside, deleted below
-            os.replace(target, work / "previous")
-        os.replace(staged, target)
+            "context_size": ctx, "dtype": out_dtype,
+            "exclude_first_position": exclude_first_position,
+            "first_positions_excluded": rows.first_positions}, indent=1))
+        with _SWAP_LOCK:  # another export's swap between these two lines would lose one
+            if target.exists():  # empty, or replaced by request: set aside, deleted below
+                os.replace(target, work / "previous")
+            os.replace(staged, target)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return SaelensExport(
@@ -327,12 +362,14 @@ def export_saelens(
         context_size=ctx,
         rows=total_rows,
         tokens_exported=total_rows * ctx,
-        tokens_dropped=len(acts.tokens) - total_rows * ctx,
+        tokens_dropped=rows.total - total_rows * ctx,
         dtype=out_dtype,
         warnings=(*positions_warnings(acts.spec.get("positions"), ctx),
-                  *spanning_warnings(acts.tokens[: total_rows * ctx, 1], ctx)),
+                  *spanning_warnings(spanning, total_rows, ctx, runs.closed)),
         column_names=column_names,
         columns=columns,
+        exclude_first_position=exclude_first_position,
+        first_positions_excluded=rows.first_positions,
     )
 
 
@@ -384,21 +421,20 @@ def _why_no_module(point: str, modules: Mapping[str, str]) -> str:
     return "this model has no module for it"
 
 
-def spanning_warnings(sequence_of_row: np.ndarray, context_size: int) -> tuple[str, ...]:
+def spanning_warnings(spanning: int, rows: int, context_size: int,
+                      lengths: Iterable[int]) -> tuple[str, ...]:
     """A dataset row holding the end of one stored sequence and the start of the next (a
     ``context_size`` that is not the sequences' length) is text SAELens reads as one context:
-    how many rows do, when any do, and whether one length would keep them apart.
-    ``sequence_of_row``: each exported token row's sequence (ascending, as stored)."""
-    per_row = np.asarray(sequence_of_row).reshape(-1, context_size)
-    spanning = int(np.count_nonzero(per_row[:, 0] != per_row[:, -1]))
+    how many rows do (``spanning`` of ``rows``), when any do, and whether one length would keep
+    them apart. ``lengths``: the exported sequences' lengths, the last one left out (the rows
+    start at the first sequence; the last may be cut)."""
     if not spanning:
         return ()
-    # every sequence but the last is whole (the rows start at the first; the last may be cut)
-    lengths = np.unique(np.unique(per_row, return_counts=True)[1][:-1])
-    fix = (f"use their length, {int(lengths[0])}, as context_size to keep them apart"
-           if len(lengths) == 1 else
+    seen = sorted(set(lengths))
+    fix = (f"use their length, {seen[0]}, as context_size to keep them apart"
+           if len(seen) == 1 else
            "the stored sequences have different lengths, so no one context_size keeps them apart")
-    return (f"{spanning:,} of {len(per_row):,} dataset rows hold tokens of two or more stored "
+    return (f"{spanning:,} of {rows:,} dataset rows hold tokens of two or more stored "
             f"sequences (context_size {context_size} packs the token stream across sequence "
             f"boundaries), which SAELens will treat as one text; {fix}",)
 
@@ -452,56 +488,134 @@ def _blocks(total: int, size: int) -> Iterator[tuple[int, int]]:
 
 
 def _block(
-    acts: Activations, columns: dict[str, str], ctx: int, a: int, b: int, dtype: str
-) -> dict[str, Any]:
+    acts: Activations, columns: dict[str, str], ctx: int, a: int, b: int, dtype: str,
+    rows: _Rows,
+) -> tuple[dict[str, Any], np.ndarray]:
     """Dataset rows [a, b): each column's (b - a, ctx, d) activations (of its hook point) and
-    (b - a, ctx) token ids."""
-    rows = slice(a * ctx, b * ctx)
+    (b - a, ctx) token ids, and the ((b - a) * ctx,) sequence index of each token row."""
+    source = rows.source(a * ctx, b * ctx)  # the store rows holding them, and any left out
+    tokens = acts.tokens[source]  # (n, 3): token_id, sequence_index, position
+    keep = tokens[:, 2] != 0 if rows.excludes_first else slice(None)
     block: dict[str, Any] = {
-        column: acts[h][rows].astype(dtype, copy=False).reshape(b - a, ctx, -1)
+        column: acts[h][source][keep].astype(dtype, copy=False).reshape(b - a, ctx, -1)
         for column, h in columns.items()
     }
-    block["token_ids"] = acts.tokens[rows][:, 0].astype(np.int32).reshape(b - a, ctx)
-    return block
+    block["token_ids"] = tokens[keep, 0].astype(np.int32).reshape(b - a, ctx)
+    return block, tokens[keep, 1]
 
 
-def _common_sequence_length(acts: Activations) -> int:
-    """The one length of every stored sequence; refuse (asking for context_size) otherwise."""
-    lengths: set[int] = set()
-    run = 0  # rows so far of the sequence still open at the end of the previous shard
-    previous: int | None = None
+class _RunLengths:
+    """The lengths of the runs of one sequence index in a stream of token rows fed in pieces
+    (a sequence's rows are consecutive): up to ``LIMIT`` distinct lengths of the runs closed so
+    far (``closed``), and the open run's (``open_length``)."""
+
+    LIMIT = 9
+
+    def __init__(self) -> None:
+        self.closed: set[int] = set()
+        self.open_length = 0
+        self._open_id: int | None = None
+
+    def feed(self, sequence_of_row: np.ndarray) -> None:
+        seq = np.asarray(sequence_of_row)
+        if not len(seq):
+            return
+        cuts = np.flatnonzero(seq[1:] != seq[:-1]) + 1
+        sizes = np.diff(np.concatenate([[0], cuts, [len(seq)]]))  # (runs,)
+        if self._open_id is not None and int(seq[0]) == self._open_id:
+            sizes[0] += self.open_length
+        elif self._open_id is not None:
+            self._close(np.array([self.open_length]))
+        self._close(sizes[:-1])
+        self.open_length, self._open_id = int(sizes[-1]), int(seq[-1])
+
+    def _close(self, sizes: np.ndarray) -> None:
+        if len(self.closed) < self.LIMIT:
+            self.closed.update(int(x) for x in np.unique(sizes)[: self.LIMIT])
+
+
+@dataclass
+class _Rows:
+    """The store rows an export takes, in store order: every row, or (``excludes_first``) the
+    rows at a position other than 0. ``kept_offsets``: kept rows before each token shard."""
+
+    tokens: ShardedArray
+    excludes_first: bool
+    kept_offsets: np.ndarray  # (shards + 1,)
+    runs: _RunLengths  # the kept rows' sequence lengths
+    stored: int
+
+    @property
+    def total(self) -> int:
+        return int(self.kept_offsets[-1])
+
+    @property
+    def first_positions(self) -> int:
+        """Rows left out (at position 0)."""
+        return self.stored - self.total if self.excludes_first else 0
+
+    def source(self, start: int, stop: int) -> slice:
+        """The store rows holding kept rows [start, stop) (and the left-out rows among them)."""
+        if not self.excludes_first:
+            return slice(start, stop)
+        return slice(self._store_row(start), self._store_row(stop - 1) + 1)
+
+    def _store_row(self, kept: int) -> int:
+        shard = int(np.searchsorted(self.kept_offsets, kept, side="right")) - 1
+        local = np.flatnonzero(self.tokens.shard(shard)[:, 2] != 0)
+        return int(self.tokens.offsets[shard]) + int(local[kept - self.kept_offsets[shard]])
+
+    def common_length(self) -> int:
+        """The one length of every kept sequence; refuse (asking for context_size) otherwise."""
+        lengths = self.runs.closed | ({self.runs.open_length} - {0})
+        if len(lengths) != 1:
+            shown = sorted(lengths)[:8]
+            raise InvalidInput(
+                f"the stored sequences have different lengths (e.g. {shown}); pass "
+                "context_size=N to pack the token stream into rows of N tokens (SAELens "
+                "flattens rows when training)",
+                details={"lengths_seen": shown},
+            )
+        return lengths.pop()
+
+
+def _select_rows(acts: Activations, *, exclude_first_position: bool,
+                 should_stop: Callable[[], bool] | None) -> _Rows:
+    """One pass over the token table, a shard at a time: the rows to export, their sequences'
+    lengths, and token ids that fit int32. Refuses a store with nothing to export."""
+    kept: list[int] = []
+    runs = _RunLengths()
     for tokens in acts.tokens:  # one (rows, 3) shard at a time
-        seq = np.asarray(tokens[:, 1])
-        starts = np.flatnonzero(np.diff(seq, prepend=seq[0] if previous is None else previous))
-        sizes = np.diff(np.concatenate([[0], starts, [len(seq)]]))  # first one continues `run`
-        if len(starts):
-            lengths.update([run + int(sizes[0]), *(int(x) for x in sizes[1:-1])])
-            run = int(sizes[-1])
-        else:
-            run += len(seq)
-        previous = int(seq[-1])
-        lengths.discard(0)
-        if len(lengths) > 1:
-            break
-    lengths.add(run)
-    if len(lengths) != 1:
-        shown = sorted(lengths)[:8]
-        raise InvalidInput(
-            f"the stored sequences have different lengths (e.g. {shown}); pass context_size=N to "
-            "pack the token stream into rows of N tokens (SAELens flattens rows when training)",
-            details={"lengths_seen": shown},
-        )
-    return lengths.pop()
-
-
-def _check_token_range(acts: Activations) -> None:
-    for tokens in acts.tokens:
+        if should_stop is not None and should_stop():
+            raise JobCancelled("export cancelled; nothing was written to the target")
+        if exclude_first_position:
+            tokens = tokens[tokens[:, 2] != 0]
         ids = tokens[:, 0]
         if len(ids) and (ids.min() < 0 or ids.max() > np.iinfo(np.int32).max):
             raise InvalidInput(
                 "token ids must fit int32 for the SAELens layout",
                 details={"min": int(ids.min()), "max": int(ids.max())},
             )
+        runs.feed(tokens[:, 1])
+        kept.append(len(tokens))
+    stored = len(acts.tokens)
+    rows = _Rows(acts.tokens, exclude_first_position,
+                 np.concatenate([[0], np.cumsum(kept, dtype=np.int64)]), runs, stored)
+    if stored == 0:
+        raise InvalidInput(
+            f"the store at {acts.path} holds no rows yet (status {acts.status}: no shard was "
+            "written), so there is nothing to export",
+            details={"path": str(acts.path), "status": acts.status})
+    if rows.total == 0:
+        policy = acts.spec.get("positions")
+        mode = policy.get("mode") if isinstance(policy, dict) else policy
+        why = (" (positions 'last' of one-token sequences)" if mode == "last" else "")
+        raise InvalidInput(
+            f"every one of the store's {stored:,} rows is at position 0, a sequence's first "
+            f"token{why}, so leaving out first positions leaves nothing to export; export "
+            "without exclude_first_position",
+            details={"rows": stored, "first_positions_excluded": stored})
+    return rows
 
 
 @contextlib.contextmanager

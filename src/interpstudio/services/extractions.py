@@ -425,10 +425,12 @@ def read_samples(*, paths: DataPaths, row: Extraction,
 
 def export_extraction(*, paths: DataPaths, row: Extraction, hook_points: list[str] | None,
                       context_size: int | None, dtype: str | None,
-                      column_names: ColumnNames = "hook_points") -> dict[str, Any]:
+                      column_names: ColumnNames = "hook_points",
+                      exclude_first_position: bool = False) -> dict[str, Any]:
     """Write ``extractions/<id>/saelens`` (HF Arrow, SAELens cached-activations layout).
     ``column_names="module_paths"`` names columns by the model's module paths, read from the
-    model's ``architecture.json`` (its import's record), so no model is loaded."""
+    model's ``architecture.json`` (its import's record), so no model is loaded.
+    ``exclude_first_position`` leaves out the rows at position 0 (BOS / attention sinks)."""
     from interpstudio.ml.export import export_saelens
 
     folder = extraction_dir(paths, row)
@@ -439,13 +441,16 @@ def export_extraction(*, paths: DataPaths, row: Extraction, hook_points: list[st
     replaced = target.exists()  # said in the answer: a reader of the old one may be open
     done = export_saelens(folder / STORE_DIR, target, hook_names=hook_points,
                           context_size=context_size, dtype=dtype, overwrite=True,
-                          column_names=column_names, modules=modules)
+                          column_names=column_names, modules=modules,
+                          exclude_first_position=exclude_first_position)
     result = {"path": str(target.relative_to(paths.root)), "abs_path": str(target),
               "hook_points": done.hook_names, "hook_names": done.hook_names,  # deprecated alias
               "context_size": done.context_size, "rows": done.rows,
               "tokens_exported": done.tokens_exported, "tokens_dropped": done.tokens_dropped,
               "dtype": done.dtype, "replaced": replaced, "warnings": list(done.warnings),
-              "column_names": done.column_names, "columns": done.columns}
+              "column_names": done.column_names, "columns": done.columns,
+              "exclude_first_position": done.exclude_first_position,
+              "first_positions_excluded": done.first_positions_excluded}
     return result
 
 

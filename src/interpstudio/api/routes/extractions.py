@@ -144,4 +144,5 @@ def extraction_samples(row: ExtractionDep, paths: PathsDep,
 def export_extraction(row: ExtractionDep, body: ExportCreate, paths: PathsDep) -> ExportRead:
     return ExportRead(**service.export_extraction(
         paths=paths, row=row, hook_points=body.hook_points,
-        context_size=body.context_size, dtype=body.dtype, column_names=body.column_names))
+        context_size=body.context_size, dtype=body.dtype, column_names=body.column_names,
+        exclude_first_position=body.exclude_first_position))
