@@ -5,7 +5,9 @@
  * server's warnings (a store of `last` / `every_k` / `exclude_bos` positions does not hold the
  * consecutive tokens SAELens takes a row for) show under the result. Where the store's statistics
  * show the first-position rows (BOS / attention sinks, kept apart in `stats.json`) with a mean norm
- * far above the rest's, a hint says so before the export: those rows would dominate an SAE's MSE.
+ * far above the rest's at a point the export takes, a hint says so before the export: those rows
+ * would dominate an SAE's MSE, and "Leave out first positions" (`exclude_first_position`) exports
+ * without the rows at position 0.
  * A choice names the columns by hook point or by module path (`model.layers.3`, what SAELens hooks
  * with `model_class_name="AutoModelForCausalLM"`); a module-path export lists its columns' points.
  * A module-path export refused for points no module outputs (`no_module_path`: resid_pre,
@@ -32,12 +34,15 @@ type ColumnNames = ExportCreate["column_names"];
 type GroupNorms = Record<string, { rows?: number; norm?: { mean?: number } } | undefined>;
 
 /** The hook point whose first-position (`bos` group) rows' mean norm is the largest multiple of
- * the other rows' (`non_bos`), when that multiple is at least `FIRST_POSITION_HINT_RATIO`. */
+ * the other rows' (`non_bos`), when that multiple is at least `FIRST_POSITION_HINT_RATIO`;
+ * among `points` only when given (the points an export takes: a point it leaves out was named). */
 export function firstPositionDominance(
   stats: ExtractionStats | undefined,
+  points?: readonly string[] | null,
 ): { hook: string; ratio: number } | null {
   let worst: { hook: string; ratio: number } | null = null;
   for (const [hook, summary] of Object.entries(stats?.hooks ?? {})) {
+    if (points && !points.includes(hook)) continue;
     const groups = ((summary as { groups?: GroupNorms }).groups ?? {});
     const first = groups.bos;
     const rest = groups.non_bos;
@@ -64,22 +69,32 @@ export function ExportBox({ id, stats }: { id: number; stats?: ExtractionStats }
   const exporter = useExportExtraction(id);
   const [contextSize, setContextSize] = useState("");
   const [columnNames, setColumnNames] = useState<ColumnNames>("hook_points");
+  const [excludeFirst, setExcludeFirst] = useState(false);
+  // the points the last export asked for (null: every stored point), which the hint is about
+  const [points, setPoints] = useState<string[] | null>(null);
   const field = parsePositiveInt(contextSize);
-  const dominance = firstPositionDominance(stats);
+  const dominance = firstPositionDominance(stats, points);
   const nameable = nameablePoints(exporter.error);
-  const exportWith = (hookPoints?: string[]) => exporter.mutate({ column_names: columnNames,
-    ...(hookPoints ? { hook_points: hookPoints } : {}),
-    ...(field.value === null ? {} : { context_size: field.value }) });
+  const exportWith = (hookPoints?: string[]) => {
+    setPoints(hookPoints ?? null);
+    exporter.mutate({ column_names: columnNames, exclude_first_position: excludeFirst,
+      ...(hookPoints ? { hook_points: hookPoints } : {}),
+      ...(field.value === null ? {} : { context_size: field.value }) });
+  };
   return (
     <div className="extraction-export">
       {dominance && (
-        <p className="export-warning" role="note" data-testid="export-first-position-hint">
+        <p className={excludeFirst ? "muted" : "export-warning"} role="note"
+          data-testid="export-first-position-hint">
           The first-position rows (BOS / attention sinks) have a mean norm{" "}
           {formatNumber(Math.round(dominance.ratio))}× the other rows' at{" "}
-          <code>{dominance.hook}</code>: an SAE trained on this export would spend its MSE on
-          them. The export keeps every stored row (it has no option to leave them out); an
-          extraction with positions <code>exclude_bos</code> does not store a sequence's first
-          token where it is the BOS token.
+          <code>{dominance.hook}</code>
+          {excludeFirst
+            ? <>: this export leaves out the rows at position 0 (a BOS token further into a
+              sequence stays).</>
+            : <>: an SAE trained on this export would spend its MSE on them. Tick{" "}
+              <strong>Leave out first positions</strong> to export without the rows at
+              position 0.</>}
         </p>
       )}
       <label>
@@ -100,6 +115,11 @@ export function ExportBox({ id, stats }: { id: number; stats?: ExtractionStats }
           <option value="module_paths">module paths (model.layers.3)</option>
         </select>
       </label>
+      <label title="Leave out every row at position 0 (each sequence's first token: BOS / attention sinks), from every column and token_ids alike. The default context size is then the sequences' length less one.">
+        <input type="checkbox" checked={excludeFirst}
+          onChange={(e) => setExcludeFirst(e.target.checked)} />{" "}
+        Leave out first positions
+      </label>
       <Button disabled={exporter.isPending || field.error !== null}
         onClick={() => exportWith()}>
         {exporter.isPending ? "Exporting…" : "Export for SAELens"}
@@ -113,6 +133,8 @@ export function ExportBox({ id, stats }: { id: number; stats?: ExtractionStats }
         <span className="muted" data-testid="export-result">
           wrote <code>{exporter.data.abs_path}</code>: {formatNumber(exporter.data.rows)} rows of{" "}
           {formatNumber(exporter.data.context_size)} tokens (load with datasets.load_from_disk)
+          {exporter.data.exclude_first_position
+            && `; ${formatNumber(exporter.data.first_positions_excluded ?? 0)} first-position rows left out`}
           {exporter.data.replaced && "; it replaced the earlier export there"}
         </span>
       )}

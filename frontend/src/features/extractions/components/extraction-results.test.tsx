@@ -6,6 +6,7 @@ import { extractionKeys } from "../api/extraction-keys";
 import { makeExtraction, makeSamples, makeStats } from "../lib/extraction-factory";
 import type { Extraction, ExtractionPreflight } from "../types";
 import { PreflightPanel } from "./preflight-panel";
+import { firstPositionDominance } from "./export-box";
 import { ExtractionResults } from "./extraction-results";
 
 function seededClient() {
@@ -37,7 +38,7 @@ describe("extraction results", () => {
       { queryClient: withFirstRows(60) });
     const hint = screen.getByTestId("export-first-position-hint");
     expect(hint).toHaveTextContent(/mean norm 30× the other rows' at blocks\.1\.resid_post/);
-    expect(hint).toHaveTextContent(/no option to leave them out.*exclude_bos/);
+    expect(hint).toHaveTextContent(/Tick Leave out first positions to export without the rows at position 0/);
     view.unmount();
     renderWithProviders(<ExtractionResults extraction={complete()} />,
       { queryClient: withFirstRows(8) });
@@ -103,8 +104,8 @@ describe("extraction results", () => {
       "wrote /data/extractions/7/export-saelens: 15 rows of 128 tokens");
     expect(screen.getByTestId("export-result")).toHaveTextContent(
       "it replaced the earlier export there");
-    expect(bodies).toEqual([{ column_names: "hook_points" },
-      { column_names: "hook_points", context_size: 128 }]);
+    expect(bodies).toEqual([{ column_names: "hook_points", exclude_first_position: false },
+      { column_names: "hook_points", exclude_first_position: false, context_size: 128 }]);
     fetchSpy.mockRestore();
   });
 
@@ -145,7 +146,7 @@ describe("extraction results", () => {
     await userEvent.click(screen.getByRole("button", { name: "Export for SAELens" }));
     expect(await screen.findByTestId("export-columns")).toHaveTextContent(
       "Columns by module path: model.layers.3 = blocks.3.resid_post");
-    expect(bodies).toEqual([{ column_names: "module_paths" }]);
+    expect(bodies).toEqual([{ column_names: "module_paths", exclude_first_position: false }]);
     fetchSpy.mockRestore();
   });
 
@@ -180,9 +181,84 @@ describe("extraction results", () => {
     await userEvent.click(only);
     expect(await screen.findByTestId("export-columns")).toHaveTextContent(
       "model.layers.0 = blocks.0.resid_post, model.layers.1 = blocks.1.resid_post");
-    expect(bodies).toEqual([{ column_names: "module_paths" }, { column_names: "module_paths",
-      hook_points: ["blocks.0.resid_post", "blocks.1.resid_post"] }]);
+    expect(bodies).toEqual([{ column_names: "module_paths", exclude_first_position: false },
+      { column_names: "module_paths", exclude_first_position: false,
+        hook_points: ["blocks.0.resid_post", "blocks.1.resid_post"] }]);
     expect(screen.queryByTestId("export-nameable")).toBeNull();
+    fetchSpy.mockRestore();
+  });
+
+  it("test_the_first_position_hint_names_only_the_points_the_export_takes", async () => {
+    // after "Export only the 2 points with a module path" the hint still named blocks.1.resid_pre
+    // (30x), a point that export left out; of the exported points resid_post's is 6x
+    type Groups = Record<string, { rows: number; norm: { mean: number } }>;
+    const stats = makeStats("non_bos");
+    const withFirstMean = (hook: { groups: Groups }, mean: number) => ({ ...hook, groups: {
+      ...hook.groups, bos: { ...hook.groups.bos!, norm: { ...hook.groups.bos!.norm, mean } } } });
+    const post = stats.hooks["blocks.1.resid_post"] as { groups: Groups };
+    stats.hooks["blocks.1.resid_post"] = withFirstMean(post, 12);  // the rest's mean is 2
+    stats.hooks["blocks.1.resid_pre"] = withFirstMean(post, 60);
+    const queryClient = seededClient();
+    queryClient.setQueryData(extractionKeys.stats(7, "non_bos"), stats);
+    const fetchSpy = vi.spyOn(globalThis, "fetch").mockImplementation(async (_url, init) => {
+      const body = JSON.parse(String(init?.body ?? "{}")) as Record<string, unknown>;
+      if (!body.hook_points) {
+        return new Response(JSON.stringify({ error: { code: "no_module_path",
+          message: "1 hook point(s) cannot be named by a module path",
+          details: { refused: { "blocks.1.resid_pre": "x" },
+            nameable: ["blocks.0.resid_post", "blocks.1.resid_post"] } } }),
+        { status: 422, headers: { "Content-Type": "application/json" } });
+      }
+      return new Response(JSON.stringify({ path: "extractions/7/saelens",
+        abs_path: "/data/extractions/7/saelens", rows: 12, context_size: 8, dtype: "float16",
+        hook_points: body.hook_points, hook_names: body.hook_points, tokens_exported: 96,
+        tokens_dropped: 0, replaced: false, warnings: [], column_names: "module_paths",
+        columns: { "model.layers.0": "blocks.0.resid_post", "model.layers.1": "blocks.1.resid_post" },
+        exclude_first_position: false, first_positions_excluded: 0 }),
+      { status: 200, headers: { "Content-Type": "application/json" } });
+    });
+    renderWithProviders(<ExtractionResults extraction={complete()} />, { queryClient });
+    const hint = screen.getByTestId("export-first-position-hint");
+    expect(hint).toHaveTextContent(/mean norm 30× the other rows' at blocks\.1\.resid_pre/);
+    await userEvent.selectOptions(screen.getByLabelText("Column names"), "module_paths");
+    await userEvent.click(screen.getByRole("button", { name: "Export for SAELens" }));
+    await userEvent.click(await screen.findByRole("button",
+      { name: "Export only the 2 points with a module path" }));
+    await screen.findByTestId("export-columns");
+    expect(screen.getByTestId("export-first-position-hint")).toHaveTextContent(
+      /mean norm 6× the other rows' at blocks\.1\.resid_post/);
+    expect(firstPositionDominance(stats, ["blocks.0.resid_post", "blocks.1.mlp_out"])).toBeNull();
+    fetchSpy.mockRestore();
+  });
+
+  it("test_the_export_leaves_out_first_positions_when_ticked", async () => {
+    const bodies: unknown[] = [];
+    const fetchSpy = vi.spyOn(globalThis, "fetch").mockImplementation(async (_url, init) => {
+      bodies.push(JSON.parse(String(init?.body ?? "{}")));
+      return new Response(JSON.stringify({ path: "extractions/7/saelens",
+        abs_path: "/data/extractions/7/saelens", rows: 12, context_size: 31, dtype: "float16",
+        hook_points: ["blocks.0.resid_post"], hook_names: ["blocks.0.resid_post"],
+        tokens_exported: 372, tokens_dropped: 0, replaced: false, warnings: [],
+        column_names: "hook_points", columns: { "blocks.0.resid_post": "blocks.0.resid_post" },
+        exclude_first_position: true, first_positions_excluded: 12 }),
+      { status: 200, headers: { "Content-Type": "application/json" } });
+    });
+    const stats = makeStats("non_bos");
+    const hook = stats.hooks["blocks.1.resid_post"] as {
+      groups: Record<string, { rows: number; norm: { mean: number } }> };
+    hook.groups.bos = { ...hook.groups.bos!, norm: { ...hook.groups.bos!.norm, mean: 60 } };
+    const queryClient = seededClient();
+    queryClient.setQueryData(extractionKeys.stats(7, "non_bos"), stats);
+    renderWithProviders(<ExtractionResults extraction={complete()} />, { queryClient });
+    const box = screen.getByLabelText("Leave out first positions");
+    expect(box).not.toBeChecked();
+    await userEvent.click(box);
+    expect(screen.getByTestId("export-first-position-hint")).toHaveTextContent(
+      /30× the other rows' at blocks\.1\.resid_post: this export leaves out the rows at position 0/);
+    await userEvent.click(screen.getByRole("button", { name: "Export for SAELens" }));
+    expect(await screen.findByTestId("export-result")).toHaveTextContent(
+      "12 rows of 31 tokens (load with datasets.load_from_disk); 12 first-position rows left out");
+    expect(bodies).toEqual([{ column_names: "hook_points", exclude_first_position: true }]);
     fetchSpy.mockRestore();
   });
 
