@@ -116,6 +116,8 @@ def test_the_api_interrupts_a_killed_workers_job_with_no_worker_left(tmp_path: P
             "/api/v1/extractions", params={"status": "interrupted"}).json()["items"]], timeout=10)
         assert interrupted[0]["job"]["id"] == job_id
         assert interrupted[0]["job"]["state"] == "interrupted"
+        # the record's own line, once: it read "...; resume to continue; resume to continue"
+        assert interrupted[0]["error_message"] == "worker process died; resume to continue"
         assert client.get("/api/v1/extractions", params={"status": "running"}).json()[
             "total"] == 0
         stats = client.get(f"/api/v1/extractions/{interrupted[0]['id']}/stats")

@@ -199,7 +199,7 @@ def _interrupt(session: Session, ids: list[int], reason: str, *still: Any) -> li
         )
         if result.rowcount == 1:  # type: ignore[attr-defined]
             done.append(job_id)
-    settle_owners(session, done, "interrupted", f"{reason}; resume to continue")
+    settle_owners(session, done, "interrupted", reason)  # each reason says to resume already
     return done
 
 
