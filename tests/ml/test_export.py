@@ -376,3 +376,39 @@ def test_an_export_of_a_store_with_no_rows_yet_says_so(tmp_path: Path) -> None:
                                            "written\\), so there is nothing to export"):
         export_saelens(tmp_path / "s", tmp_path / "out", allow_partial=True)
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("storage", ["float32", "bfloat16"])
+def test_a_float16_export_refuses_values_float16_cannot_hold(tmp_path: Path,
+                                                             storage: str) -> None:
+    """A float32 or bfloat16 store exported as float16 wrote |x| > 65,504 (attention-sink rows
+    reach it) as inf without a word: an SAE trained on it gets a NaN loss. Refused, naming the
+    point; left out with the first positions that hold them, the rest export exactly."""
+    datasets = pytest.importorskip("datasets")
+    from interpstudio.ml.store_writer import ActivationBatch, ActivationWriter
+
+    rng = np.random.default_rng(4)
+    values = rng.standard_normal((32, 8)).astype(np.float32)  # 4 sequences of 8 tokens
+    position = np.tile(np.arange(8), 4)
+    values[position == 0, 0] = 1e5  # the sink's one huge dimension
+    writer = ActivationWriter.open(tmp_path / "s", {"model": "tiny"},
+                                   hooks={"blocks.0.resid_post": 8}, dtype=storage,
+                                   durable=False)
+    writer.append(ActivationBatch({"blocks.0.resid_post": values}, np.arange(32) + 3,
+                                  np.repeat(np.arange(4), 8), position))
+    writer.close()
+    with pytest.raises(InvalidInput, match=r"blocks.0.resid_post holds values beyond float16's "
+                                           r"range \(\|x\| up to [\d,]+ > 65,504\)") as refused:
+        export_saelens(tmp_path / "s", tmp_path / "out", dtype="float16")
+    assert f"export as float32 (the store is {storage})" in str(refused.value)
+    assert not (tmp_path / "out").exists()
+    done = export_saelens(tmp_path / "s", tmp_path / "out", dtype="float16",
+                          exclude_first_position=True)
+    assert (done.rows, done.context_size) == (4, 7)
+    table = datasets.load_from_disk(str(tmp_path / "out")).with_format("numpy")
+    exported = table["blocks.0.resid_post"][:].reshape(-1, 8)
+    acts = open_activations(tmp_path / "s")
+    assert table.features["blocks.0.resid_post"].dtype == "float16"
+    assert np.isfinite(exported).all()
+    assert np.array_equal(exported, acts["blocks.0.resid_post"][:][position != 0]
+                          .astype(np.float16).astype(exported.dtype))

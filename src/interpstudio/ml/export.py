@@ -496,12 +496,33 @@ def _block(
     source = rows.source(a * ctx, b * ctx)  # the store rows holding them, and any left out
     tokens = acts.tokens[source]  # (n, 3): token_id, sequence_index, position
     keep = tokens[:, 2] != 0 if rows.excludes_first else slice(None)
-    block: dict[str, Any] = {
-        column: acts[h][source][keep].astype(dtype, copy=False).reshape(b - a, ctx, -1)
-        for column, h in columns.items()
-    }
+    block: dict[str, Any] = {}
+    for column, h in columns.items():
+        stored = acts[h][source][keep]  # (n, d) as read: float32 (bfloat16 decoded) or float16
+        with np.errstate(over="ignore"):
+            written = stored.astype(dtype, copy=False)
+        if written.dtype != stored.dtype:
+            _check_float16_range(h, stored, written, acts.dtype)
+        block[column] = written.reshape(b - a, ctx, -1)
     block["token_ids"] = tokens[keep, 0].astype(np.int32).reshape(b - a, ctx)
     return block, tokens[keep, 1]
+
+
+def _check_float16_range(hook: str, stored: np.ndarray, written: np.ndarray,
+                         storage: str) -> None:
+    """Refuse values a float16 export would write as inf (|x| > 65,504: a float32 or bfloat16
+    store holds them, and attention-sink rows reach them), not an SAE's NaN loss later."""
+    if not np.isinf(written).any():
+        return
+    over = np.isinf(written) & np.isfinite(stored)
+    if not over.any():
+        return  # inf already in the store, written as it is
+    largest = float(np.abs(stored[over]).max())
+    raise InvalidInput(
+        f"{hook} holds values beyond float16's range (|x| up to {largest:,.6g} > 65,504), which "
+        f"a float16 export would write as inf; export as float32 (the store is {storage})",
+        details={"hook_point": hook, "max_abs": largest, "dtype": "float16",
+                 "storage_dtype": storage})
 
 
 class _RunLengths:
