@@ -174,9 +174,10 @@ def test_cancel_then_resume_is_byte_identical_to_an_uninterrupted_run(
     assert partial.status == "partial" and 0 < partial.rows < job["total"]
     # found by a tester: the last message predated the shards committed while stopping
     on_disk = sum(record["bytes"] for _, record in listed_files(partial.manifest))
-    assert job["message"] == (f"kept {partial.rows:,} rows in {len(partial.manifest['shards'])} "
-                              f"whole shards · {on_disk / 1e9:.3f} GB written; resume to "
-                              "continue from there"), job["message"]
+    shards = len(partial.manifest["shards"])
+    assert job["message"] == (f"kept {partial.rows:,} rows in {shards} "
+                              f"whole shard{'' if shards == 1 else 's'} · {on_disk / 1e9:.3f} GB "
+                              "written; resume to continue from there"), job["message"]
     # found by a tester: done counted the rows computed (15,360) beside "kept 14,336 rows"
     assert job["done"] == partial.rows  # every position kept: one row per token
 
@@ -184,6 +185,25 @@ def test_cancel_then_resume_is_byte_identical_to_an_uninterrupted_run(
         service.resume_extraction(session=session, extraction_id=extraction_id)
     assert wait_finished(world, extraction_id)["state"] == "succeeded"
     assert hashes(store_of(world, extraction_id)) == hashes(store_of(world, reference))
+
+
+def test_a_run_cancelled_before_its_first_whole_shard_says_it_kept_nothing(
+    world: ExtractionWorld, worker_thread: Callable[[Settings], Any]
+) -> None:
+    """A tester: it said "kept 0 rows in 0 whole shards · 0.000 GB written; resume to continue
+    from there", as if Resume saved work over Retry."""
+    spec = make_spec(world, world.tokenization(repeat=300), batch_size=1,
+                     hook_points=["blocks.*.resid_post"], shard_rows=1_000_000)
+    extraction_id = create(world, spec)
+    worker_thread(world.settings)
+    wait_for(lambda: (job_of(world, extraction_id)["done"] or 0) > 0, timeout=60)
+    with world.factory.begin() as session:
+        service.cancel_extraction(session=session, extraction_id=extraction_id)
+    job = wait_finished(world, extraction_id)
+    assert job["state"] == "cancelled"
+    assert read_manifest(store_of(world, extraction_id))["shards"] == []
+    assert job["message"] == ("kept no rows (stopped before the first whole shard); resume "
+                              "starts from the beginning")
 
 
 def test_retry_starts_afresh_and_delete_removes_everything(

@@ -208,10 +208,19 @@ def _report_kept(ctx: JobContext, store: Path) -> None:
         kept = BytesCounter().bytes(manifest)
     except (AppError, OSError, ValueError):  # unreadable: it says so when opened; and the
         return                                # job's own error must stand, not this one
-    ctx.progress(message=f"kept {int(manifest['counts']['rows']):,} rows in "
-                         f"{len(manifest['shards'])} whole shards · "
-                         f"{kept / 1e9:.3f} GB written; resume to "
-                         "continue from there")
+    ctx.progress(message=kept_message(int(manifest["counts"]["rows"]), len(manifest["shards"]),
+                                      kept))
+
+
+def kept_message(rows: int, shards: int, written: int) -> str:
+    """What a stopped run's store keeps, as its job's last line. A run stopped before its first
+    whole shard keeps nothing: it said "kept 0 rows in 0 whole shards · 0.000 GB written; resume
+    to continue from there", as if a resume saved work over a retry."""
+    if shards == 0:
+        return ("kept no rows (stopped before the first whole shard); resume starts from the "
+                "beginning")
+    return (f"kept {rows:,} rows in {shards} whole shard{'' if shards == 1 else 's'} · "
+            f"{written / 1e9:.3f} GB written; resume to continue from there")
 
 
 def _write_samples(folder: Path, store: Path, tokenization_dir: Path, tokenizer: Any) -> None:
