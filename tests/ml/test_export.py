@@ -15,7 +15,7 @@ import torch
 from extract_helpers import random_sequences, write_tokenization
 from tiny_models import tiny_causal_lm
 
-from interpstudio.core.errors import InvalidInput
+from interpstudio.core.errors import InvalidInput, JobCancelled
 from interpstudio.ml import extract, open_activations
 from interpstudio.ml.architecture import resolve_architecture
 from interpstudio.ml.export import (
@@ -412,3 +412,25 @@ def test_a_float16_export_refuses_values_float16_cannot_hold(tmp_path: Path,
     assert np.isfinite(exported).all()
     assert np.array_equal(exported, acts["blocks.0.resid_post"][:][position != 0]
                           .astype(np.float16).astype(exported.dtype))
+
+
+def test_a_partial_store_of_one_sequence_length_exports_at_that_length(tmp_path: Path) -> None:
+    """A cancelled run keeps whole shards, which end mid-sequence: its export (allow_partial)
+    without a context size was refused as "different lengths (e.g. [18, 32])" for a store of
+    32-token sequences. It exports rows of 32; the cut sequence's rows are the dropped tail."""
+    datasets = pytest.importorskip("datasets")
+    tokens = write_tokenization(tmp_path / "tok", SEQUENCES, policy={"bos_token_id": 1})
+    calls = iter(range(10**6))
+    with pytest.raises(JobCancelled):
+        extract(tiny_causal_lm("llama"), tokens, ["blocks.0.resid_post"],
+                out_dir=tmp_path / "s", batch_size=1, durable=False, dtype="float32",
+                shard_rows=50, should_stop=lambda: next(calls) >= 5)
+    acts = open_activations(tmp_path / "s")
+    stored = len(acts.tokens)
+    assert acts.status != "complete" and stored % 50 == 0 and stored % 32 != 0
+    done = export_saelens(tmp_path / "s", tmp_path / "out", allow_partial=True)
+    assert (done.context_size, done.rows, done.tokens_dropped) == (32, stored // 32, stored % 32)
+    table = datasets.load_from_disk(str(tmp_path / "out")).with_format("numpy")
+    assert np.array_equal(table["blocks.0.resid_post"][:].reshape(-1, acts[
+        "blocks.0.resid_post"].shape[1]), acts["blocks.0.resid_post"][: done.tokens_exported])
+    assert done.warnings == ()

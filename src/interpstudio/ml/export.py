@@ -303,7 +303,8 @@ def export_saelens(
     _check_target(Path(path), target, overwrite=overwrite)
     rows = _select_rows(acts, exclude_first_position=exclude_first_position,
                         should_stop=should_stop)
-    ctx = context_size if context_size is not None else rows.common_length()
+    ctx = (context_size if context_size is not None
+           else rows.common_length(last_may_be_cut=acts.status != "complete"))
     total_rows = rows.total // ctx
     if total_rows == 0:
         held = (f"{rows.total} rows past the first position ({rows.first_positions} first-"
@@ -586,9 +587,13 @@ class _Rows:
         local = np.flatnonzero(self.tokens.shard(shard)[:, 2] != 0)
         return int(self.tokens.offsets[shard]) + int(local[kept - self.kept_offsets[shard]])
 
-    def common_length(self) -> int:
-        """The one length of every kept sequence; refuse (asking for context_size) otherwise."""
-        lengths = self.runs.closed | ({self.runs.open_length} - {0})
+    def common_length(self, *, last_may_be_cut: bool) -> int:
+        """The one length of every kept sequence; refuse (asking for context_size) otherwise.
+        ``last_may_be_cut``: a partial store ends where its last whole shard does, mid-sequence
+        as likely as not; that sequence does not count (a shorter one is the dropped tail)."""
+        lengths = set(self.runs.closed)
+        if not lengths or not last_may_be_cut:
+            lengths |= {self.runs.open_length} - {0}
         if len(lengths) != 1:
             shown = sorted(lengths)[:8]
             raise InvalidInput(
