@@ -4,9 +4,10 @@
 the shard journal while the store is not complete) and nothing else. ``acts["blocks.3.resid_post"]``
 is a ``ShardedArray`` that looks like one ``(rows, d)`` array: ``shape``, ``dtype``, ``len``,
 indexing with an int, a slice or an integer array returns a numpy array read from only the shards
-it touches (each shard is ``np.load(..., mmap_mode="r")``-ed on first use), and iterating yields
-one shard at a time. ``acts.tokens`` is the same for the ``(rows, 3)`` int64 token table
-(token_id, sequence_index, position) and ``acts.norms(hook)`` for the per-row L2 norms.
+it touches (each shard is ``np.load(..., mmap_mode="r")``-ed on first use), iterating yields
+one shard at a time, and ``np.asarray`` reads every row (as ``[:]``). ``acts.tokens`` is the
+same for the ``(rows, 3)`` int64 token table (token_id, sequence_index, position) and
+``acts.norms(hook)`` for the per-row L2 norms.
 
 bfloat16 stores are returned as float32 (exact); ``read_raw`` returns the stored uint16 bits.
 Only the shards committed when it was opened are visible, so a store that is still being written,
@@ -83,6 +84,17 @@ class ShardedArray:
         """One decoded shard at a time (memory-mapped where no decoding is needed)."""
         for i in range(len(self.files)):
             yield self._decode(self.shard(i))
+
+    def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
+        """Every row as one ``(rows, width)`` array: what ``np.asarray(acts[hook])`` reads
+        (decoded, like ``[:]``). Without it numpy built the array from ``__iter__``'s shards:
+        ``(shards, shard_rows, width)`` where the rows split evenly into shards (a silently
+        wrong shape, whose ``mean(0)`` averaged across shards), an error otherwise."""
+        if copy is False:
+            raise ValueError("a store's rows are read out of its shards: reading them always "
+                             "copies (use np.asarray, or copy=None)")
+        rows = self[:]
+        return rows if dtype is None else rows.astype(dtype, copy=False)
 
     def __getitem__(self, key: Any) -> np.ndarray:
         return self._decode(self.read_raw(key))
