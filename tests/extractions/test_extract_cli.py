@@ -188,7 +188,10 @@ def test_export_cli_leaves_out_the_first_positions_when_asked(world: ExtractionW
     human = run_cli(world, "export", str(extraction_id), "--context-size", "4",
                     "--exclude-first-position")
     assert human.returncode == 0, human.stderr
-    assert "leaving out the 5 first-position rows" in " ".join(human.stdout.split())
+    said = " ".join(human.stdout.split())
+    assert "leaving out the 5 first-position rows" in said
+    assert result["tokens_dropped"] > 0  # and the tail short of a row of 4 is said too
+    assert f"(the last {result['tokens_dropped']} tokens did not fill a row)" in said
 
 
 def test_export_cli_names_columns_by_module_path_and_refuses_points_without_one(

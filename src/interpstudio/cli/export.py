@@ -77,6 +77,11 @@ def export(
 
 
 def _left_out(done: dict[str, Any]) -> str:
-    if not done["exclude_first_position"]:
-        return ""
-    return f", leaving out the {done['first_positions_excluded']:,} first-position rows"
+    """What the export left out: first positions when asked, and the tail short of a row."""
+    said = ""
+    if done["exclude_first_position"]:
+        said += f", leaving out the {done['first_positions_excluded']:,} first-position rows"
+    if done["tokens_dropped"]:
+        n = done["tokens_dropped"]
+        said += f" (the last {n:,} token{'s' if n != 1 else ''} did not fill a row)"
+    return said

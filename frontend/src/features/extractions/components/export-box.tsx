@@ -13,6 +13,8 @@
  * A module-path export refused for points no module outputs (`no_module_path`: resid_pre,
  * mlp_act) offers to export only the stored points that have one (the server's `nameable`): the
  * refusal said "export only those", and this box has no other way to pick points.
+ * The result says what the export left out: first positions, and a packed export's last tokens
+ * that did not fill a row (`tokens_dropped`).
  * Not responsible for the export itself (the server's `ml/export.py`).
  */
 import { useState } from "react";
@@ -135,6 +137,9 @@ export function ExportBox({ id, stats }: { id: number; stats?: ExtractionStats }
           {formatNumber(exporter.data.context_size)} tokens (load with datasets.load_from_disk)
           {exporter.data.exclude_first_position
             && `; ${formatNumber(exporter.data.first_positions_excluded ?? 0)} first-position rows left out`}
+          {exporter.data.tokens_dropped > 0
+            && `; the last ${formatNumber(exporter.data.tokens_dropped)} ${
+              exporter.data.tokens_dropped === 1 ? "token" : "tokens"} did not fill a row and were left out`}
           {exporter.data.replaced && "; it replaced the earlier export there"}
         </span>
       )}
