@@ -85,7 +85,11 @@ class ProgressReporter:
         stage: str | None = None,
         message: str | None = None,
         force: bool = False,
+        worked: float | None = None,
     ) -> None:
+        """``worked``: what this attempt has processed in the stage, where the rate must follow
+        that rather than ``done`` (a resumed extraction recomputes the batch holding its last
+        stored row: ``done`` moves by the rows past it, the work was the whole batch)."""
         if self._write_error is not None:  # a background write failed for another reason
             raise self._write_error
         now = self._clock()
@@ -113,7 +117,7 @@ class ProgressReporter:
             self._row_unknown = False
         if done is not None:
             changes["done"] = float(done)
-            self._update_rate(now, float(done))
+            self._update_rate(now, float(done if worked is None else worked))
         self._state.update(changes)
         self._queue({**changes, **self._derived()}, separate=new_stage)
         if self._inline and (force or now - self._last_write >= self._min_interval):
@@ -184,7 +188,7 @@ class ProgressReporter:
             self._last_write = self._clock() if now is None else now
             return True
 
-    def _update_rate(self, now: float, done: float) -> None:
+    def _update_rate(self, now: float, done: float) -> None:  # done: the rate's count (worked)
         if self._rate_sample is None:
             self._rate_sample = (now, done)
             return
