@@ -434,3 +434,33 @@ def test_a_partial_store_of_one_sequence_length_exports_at_that_length(tmp_path:
     assert np.array_equal(table["blocks.0.resid_post"][:].reshape(-1, acts[
         "blocks.0.resid_post"].shape[1]), acts["blocks.0.resid_post"][: done.tokens_exported])
     assert done.warnings == ()
+
+
+def test_an_export_bigger_than_the_free_disk_is_refused_before_it_writes(
+        tmp_path: Path) -> None:
+    """An export needs about twice its size while it is built (its blocks, then the dataset);
+    on a disk without it, it ran until Arrow's raw ENOSPC. A real 1 MiB tmpfs: an export of
+    0.8 MB (1.6 MB needed) is refused up front, saying what it needs; one of 0.36 MB is
+    written."""
+    pytest.importorskip("datasets")
+    from helpers import small_filesystem
+    from interpstudio.core.errors import InsufficientDisk
+    from interpstudio.ml.store_writer import ActivationBatch, ActivationWriter
+
+    rng = np.random.default_rng(1)
+    writer = ActivationWriter.open(tmp_path / "s", {"model": "tiny"},
+                                   hooks={"blocks.0.resid_post": 256}, dtype="float32",
+                                   durable=False)
+    writer.append(ActivationBatch(
+        {"blocks.0.resid_post": rng.standard_normal((800, 256)).astype(np.float32)},
+        np.arange(800) + 3, np.repeat(np.arange(100), 8), np.tile(np.arange(8), 100)))
+    writer.close()
+    with small_filesystem(tmp_path / "disk", "1M") as disk:
+        with pytest.raises(InsufficientDisk, match="not enough free disk") as refused:
+            export_saelens(tmp_path / "s", disk / "out")
+        assert refused.value.details["needed_bytes"] == 2 * 800 * (256 * 4 + 4)
+        assert list(disk.iterdir()) == []
+        done = export_saelens(tmp_path / "s", disk / "out", dtype="float16",
+                              exclude_first_position=True)  # 700 rows of 512 + 4 bytes
+        assert (done.rows, done.context_size) == (100, 7)
+        assert (disk / "out" / EXPORT_MANIFEST).is_file()

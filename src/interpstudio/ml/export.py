@@ -62,7 +62,7 @@ Built with public ``datasets`` calls only: blocks of rows become small datasets 
 folder (a name of its own beside ``out_dir``: two exports in one process once shared one), then
 ``concatenate_datasets`` (memory-mapped) + ``save_to_disk`` into a temp name renamed to
 ``out_dir``. Memory stays flat (one block; the token table is read a shard at a time); disk needs
-about twice the export for a moment.
+about twice the export until the end, checked before anything is written (``InsufficientDisk``).
 
 This module is NOT responsible for training SAEs or shuffling (SAELens shuffles itself).
 """
@@ -82,7 +82,7 @@ from typing import Any, Literal, get_args
 
 import numpy as np
 
-from interpstudio.core.errors import Conflict, InvalidInput, JobCancelled
+from interpstudio.core.errors import Conflict, InsufficientDisk, InvalidInput, JobCancelled
 from interpstudio.ml.hook_points import parse_hook_point
 from interpstudio.ml.store import HookPointNotStored
 from interpstudio.ml.store_reader import Activations, ShardedArray, open_activations
@@ -325,6 +325,12 @@ def export_saelens(
     block_rows = max(1, _BLOCK_BYTES // row_bytes)
     spanning, runs = 0, _RunLengths()  # dataset rows holding two sequences; sequence lengths
     target.parent.mkdir(parents=True, exist_ok=True)
+    # the blocks, then the dataset made of them: about twice the export's bytes until the end
+    # (a full disk mid-way was a raw ENOSPC from Arrow after minutes of work)
+    needed = 2 * total_rows * (row_bytes + ctx * np.dtype(np.int32).itemsize)
+    free = shutil.disk_usage(target.parent).free
+    if free < needed:
+        raise InsufficientDisk(needed=needed, free=free, path=str(target.parent))
     # a name of its own: two exports to one target in one process (two requests) each had
     # ".<name>.export-tmp-<pid>" and deleted the other's blocks
     work = Path(tempfile.mkdtemp(prefix=f".{target.name}.export-tmp-", dir=target.parent))
