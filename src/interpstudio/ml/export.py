@@ -64,7 +64,9 @@ folder (a name of its own beside ``out_dir``: two exports in one process once sh
 ``out_dir``. Memory stays flat (one block; the token table is read a shard at a time); disk needs
 about twice the export until the end, checked before anything is written (``InsufficientDisk``).
 
-This module is NOT responsible for training SAEs or shuffling (SAELens shuffles itself).
+This module is NOT responsible for training SAEs or shuffling (SAELens shuffles itself), for
+naming columns by module path (``export_columns.py``) or for finding the rows to take
+(``export_rows.py``; both re-exported here where public).
 """
 
 from __future__ import annotations
@@ -78,104 +80,29 @@ import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import Any
 
 import numpy as np
 
 from interpstudio.core.errors import Conflict, InsufficientDisk, InvalidInput, JobCancelled
-from interpstudio.ml.hook_points import parse_hook_point
+from interpstudio.ml.export_columns import (
+    ColumnNames,
+    NoModulePath,
+    column_map,
+    compact_points,
+    output_modules,
+)
+from interpstudio.ml.export_rows import Rows, RunLengths, select_rows
 from interpstudio.ml.store import HookPointNotStored
-from interpstudio.ml.store_reader import Activations, ShardedArray, open_activations
+from interpstudio.ml.store_reader import Activations, open_activations
+
+__all__ = ["EXPORT_MANIFEST", "ColumnNames", "ExportTargetExists", "NoModulePath",
+           "SaelensExport", "StoreNotComplete", "compact_points", "export_saelens",
+           "output_modules", "positions_warnings", "spanning_warnings"]
 
 _BLOCK_BYTES = 64 << 20  # activation bytes per dataset block
-ColumnNames = Literal["hook_points", "module_paths"]
 EXPORT_MANIFEST = "interpstudio_export.json"  # beside the dataset: column -> hook point
 _SWAP_LOCK = threading.Lock()  # the target swap of one export at a time in this process
-
-
-class NoModulePath(InvalidInput):
-    """Hook points that no module outputs exactly, so a module path cannot name their column.
-
-    The message names the points by kind, in the app's own pattern syntax
-    (``blocks.{0-29}.mlp_act``), with one reason per kind: a store of every layer's resid_pre and
-    mlp_act made a message of 60 reasons (12 KB in the export box). ``details`` keeps every
-    point's own reason and the nameable points in full."""
-
-    code = "no_module_path"
-
-    def __init__(self, refused: dict[str, str], nameable: list[str],
-                 modules: Mapping[str, str] | None = None) -> None:
-        reasons = "; ".join(_refusal_lines(list(refused), nameable, modules or {}))
-        can = compact_points(nameable) if nameable else "none of them"
-        super().__init__(
-            f"{len(refused)} hook point(s) cannot be named by a module path, which is what "
-            "SAELens hooks with model_class_name='AutoModelForCausalLM' (a module's output, its "
-            f"first element when it is a tuple): {reasons}. Stored points that can be: {can}. "
-            "Export only those, or use column_names 'hook_points' (SAELens then needs "
-            "override_model)",
-            details={"refused": refused, "nameable": nameable},
-        )
-
-
-def compact_points(points: Sequence[str]) -> str:
-    """``blocks.{0-2,5}.mlp_act, blocks.3.resid_post``: points grouped by kind (in first-seen
-    order), layers as ranges, in the syntax ``expand_hook_points`` reads back."""
-    layers: dict[str, list[int]] = {}
-    for point in points:
-        parsed = parse_hook_point(point)
-        layers.setdefault(parsed.kind, []).append(parsed.layer)
-    return ", ".join(_pattern(sorted(set(ls)), kind) for kind, ls in layers.items())
-
-
-def _pattern(layers: list[int], kind: str) -> str:
-    if len(layers) == 1:
-        return f"blocks.{layers[0]}.{kind}"
-    spans: list[str] = []
-    start = prev = layers[0]
-    for layer in [*layers[1:], None]:
-        if layer is not None and layer == prev + 1:
-            prev = layer
-            continue
-        spans.append(f"{start}-{prev}" if prev > start else f"{start}")
-        if layer is not None:
-            start = prev = layer
-    return f"blocks.{{{','.join(spans)}}}.{kind}"
-
-
-def _refusal_lines(refused: list[str], nameable: list[str],
-                   modules: Mapping[str, str]) -> list[str]:
-    """One reason per kind of refused point (``_why_no_module`` says it per point)."""
-    by_kind: dict[str, list[int]] = {}
-    for point in refused:
-        parsed = parse_hook_point(point)
-        by_kind.setdefault(parsed.kind, []).append(parsed.layer)
-    lines: list[str] = []
-    for kind, layers in by_kind.items():
-        if kind == "resid_pre" and 0 in layers:
-            lines.append(f"blocks.0.resid_pre: {_why_no_module('blocks.0.resid_pre', modules)}")
-            layers = [layer for layer in layers if layer != 0]
-        if not layers:
-            continue
-        points = _pattern(sorted(set(layers)), kind)
-        if kind == "resid_pre":
-            before = [f"blocks.{layer - 1}.resid_post" for layer in sorted(set(layers))]
-            missing = [b for b in before if b not in nameable]
-            if not missing:
-                where = f"already stored here: export {'those' if len(before) > 1 else 'it'}"
-            else:
-                them = "them" if len(missing) > 1 else "it"
-                where = f"extract {compact_points(missing)} to export {them} by module path"
-                if len(missing) < len(before):
-                    where += " (the others are stored here)"
-            one = len(before) == 1 and before[0] in modules
-            example = f" (module {modules[before[0]]})" if one else ""
-            lines.append(
-                f"{points}: a block's input, which no module outputs by definition; in a plain "
-                f"stack block i's input equals blocks.(i-1).resid_post, the block before's output"
-                f": {compact_points(before)}{example}, {where}")
-        else:
-            lines.append(f"{points}: {_why_no_module(f'blocks.{layers[0]}.{kind}', modules)}")
-    return lines
 
 
 class StoreNotComplete(Conflict):
@@ -289,7 +216,7 @@ def export_saelens(
     if acts.status != "complete" and not allow_partial:
         raise StoreNotComplete(Path(path), acts.status)
     hooks = _hook_list(hook_names, acts)
-    columns = _columns(hooks, column_names, modules, acts.hook_names)
+    columns = column_map(hooks, column_names, modules, acts.hook_names)
     if context_size is not None and context_size < 1:
         raise InvalidInput(f"context_size must be >= 1, got {context_size}",
                            details={"context_size": context_size})
@@ -301,7 +228,7 @@ def export_saelens(
         )
     target = Path(out_dir)
     _check_target(Path(path), target, overwrite=overwrite)
-    rows = _select_rows(acts, exclude_first_position=exclude_first_position,
+    rows = select_rows(acts, exclude_first_position=exclude_first_position,
                         should_stop=should_stop)
     ctx = (context_size if context_size is not None
            else rows.common_length(last_may_be_cut=acts.status != "complete"))
@@ -323,7 +250,7 @@ def export_saelens(
     )
     row_bytes = ctx * sum(acts[h].shape[1] for h in hooks) * np.dtype(out_dtype).itemsize
     block_rows = max(1, _BLOCK_BYTES // row_bytes)
-    spanning, runs = 0, _RunLengths()  # dataset rows holding two sequences; sequence lengths
+    spanning, runs = 0, RunLengths()  # dataset rows holding two sequences; sequence lengths
     target.parent.mkdir(parents=True, exist_ok=True)
     # the blocks, then the dataset made of them: about twice the export's bytes until the end
     # (a full disk mid-way was a raw ENOSPC from Arrow after minutes of work)
@@ -378,54 +305,6 @@ def export_saelens(
         exclude_first_position=exclude_first_position,
         first_positions_excluded=rows.first_positions,
     )
-
-
-def output_modules(layers: Iterable[Mapping[str, Any]]) -> dict[str, str]:
-    """Hook point -> the module whose output it is, for the points read at a module's output,
-    from the per-layer records of ``model_inspect.hook_points_by_layer`` (a model's
-    ``architecture.json`` ``layers``): the ``modules`` of a ``module_paths`` export."""
-    return {point["name"]: point["module"] for layer in layers
-            for point in layer.get("hook_points", ())
-            if point.get("module") and point.get("phase") == "output"}
-
-
-def _columns(hooks: list[str], column_names: str, modules: Mapping[str, str] | None,
-             stored: Sequence[str]) -> dict[str, str]:
-    """Dataset column -> hook point, in ``hooks`` order."""
-    if column_names not in get_args(ColumnNames):
-        raise InvalidInput(f"column_names must be one of {list(get_args(ColumnNames))}, got "
-                           f"{column_names!r}", details={"column_names": column_names})
-    if column_names == "hook_points":
-        return {h: h for h in hooks}
-    if modules is None:
-        raise InvalidInput("column_names 'module_paths' needs modules: each hook point's module "
-                           "(output_modules of the model's hook_points_by_layer)",
-                           details={"column_names": column_names})
-    refused = {h: _why_no_module(h, modules) for h in hooks if h not in modules}
-    if refused:
-        raise NoModulePath(refused, [h for h in stored if h in modules], modules)
-    columns = {modules[h]: h for h in hooks}
-    if len(columns) < len(hooks):  # two points of one module would be one column
-        raise InvalidInput("two hook points name the same module; export them separately",
-                           details={"modules": {h: modules[h] for h in hooks}})
-    return columns
-
-
-def _why_no_module(point: str, modules: Mapping[str, str]) -> str:
-    """Why no module path names ``point``'s rows exactly (the hook contract of ``hooks.py``)."""
-    parsed = parse_hook_point(point)
-    if parsed.kind == "resid_pre" and parsed.layer == 0:
-        return ("the first block's input, the embeddings as the model combines them (GPT-2 adds "
-                "position embeddings, Gemma scales them), which no module outputs")
-    if parsed.kind == "resid_pre":
-        before = f"blocks.{parsed.layer - 1}.resid_post"
-        return (f"block {parsed.layer}'s input, which no module outputs by definition (in a plain "
-                f"stack it equals {before}, module {modules.get(before, '?')}; extract {before} "
-                "to export it by module path)")
-    if parsed.kind == "mlp_act":
-        return ("the input of the MLP's down-projection, which no module outputs (a gated MLP "
-                "multiplies act(gate) by up just before it)")
-    return "this model has no module for it"
 
 
 def spanning_warnings(spanning: int, rows: int, context_size: int,
@@ -496,7 +375,7 @@ def _blocks(total: int, size: int) -> Iterator[tuple[int, int]]:
 
 def _block(
     acts: Activations, columns: dict[str, str], ctx: int, a: int, b: int, dtype: str,
-    rows: _Rows,
+    rows: Rows,
 ) -> tuple[dict[str, Any], np.ndarray]:
     """Dataset rows [a, b): each column's (b - a, ctx, d) activations (of its hook point) and
     (b - a, ctx) token ids, and the ((b - a) * ctx,) sequence index of each token row."""
@@ -530,124 +409,6 @@ def _check_float16_range(hook: str, stored: np.ndarray, written: np.ndarray,
         f"a float16 export would write as inf; export as float32 (the store is {storage})",
         details={"hook_point": hook, "max_abs": largest, "dtype": "float16",
                  "storage_dtype": storage})
-
-
-class _RunLengths:
-    """The lengths of the runs of one sequence index in a stream of token rows fed in pieces
-    (a sequence's rows are consecutive): up to ``LIMIT`` distinct lengths of the runs closed so
-    far (``closed``), and the open run's (``open_length``)."""
-
-    LIMIT = 9
-
-    def __init__(self) -> None:
-        self.closed: set[int] = set()
-        self.open_length = 0
-        self._open_id: int | None = None
-
-    def feed(self, sequence_of_row: np.ndarray) -> None:
-        seq = np.asarray(sequence_of_row)
-        if not len(seq):
-            return
-        cuts = np.flatnonzero(seq[1:] != seq[:-1]) + 1
-        sizes = np.diff(np.concatenate([[0], cuts, [len(seq)]]))  # (runs,)
-        if self._open_id is not None and int(seq[0]) == self._open_id:
-            sizes[0] += self.open_length
-        elif self._open_id is not None:
-            self._close(np.array([self.open_length]))
-        self._close(sizes[:-1])
-        self.open_length, self._open_id = int(sizes[-1]), int(seq[-1])
-
-    def _close(self, sizes: np.ndarray) -> None:
-        if len(self.closed) < self.LIMIT:
-            self.closed.update(int(x) for x in np.unique(sizes)[: self.LIMIT])
-
-
-@dataclass
-class _Rows:
-    """The store rows an export takes, in store order: every row, or (``excludes_first``) the
-    rows at a position other than 0. ``kept_offsets``: kept rows before each token shard."""
-
-    tokens: ShardedArray
-    excludes_first: bool
-    kept_offsets: np.ndarray  # (shards + 1,)
-    runs: _RunLengths  # the kept rows' sequence lengths
-    stored: int
-
-    @property
-    def total(self) -> int:
-        return int(self.kept_offsets[-1])
-
-    @property
-    def first_positions(self) -> int:
-        """Rows left out (at position 0)."""
-        return self.stored - self.total if self.excludes_first else 0
-
-    def source(self, start: int, stop: int) -> slice:
-        """The store rows holding kept rows [start, stop) (and the left-out rows among them)."""
-        if not self.excludes_first:
-            return slice(start, stop)
-        return slice(self._store_row(start), self._store_row(stop - 1) + 1)
-
-    def _store_row(self, kept: int) -> int:
-        shard = int(np.searchsorted(self.kept_offsets, kept, side="right")) - 1
-        local = np.flatnonzero(self.tokens.shard(shard)[:, 2] != 0)
-        return int(self.tokens.offsets[shard]) + int(local[kept - self.kept_offsets[shard]])
-
-    def common_length(self, *, last_may_be_cut: bool) -> int:
-        """The one length of every kept sequence; refuse (asking for context_size) otherwise.
-        ``last_may_be_cut``: a partial store ends where its last whole shard does, mid-sequence
-        as likely as not; that sequence does not count (a shorter one is the dropped tail)."""
-        lengths = set(self.runs.closed)
-        if not lengths or not last_may_be_cut:
-            lengths |= {self.runs.open_length} - {0}
-        if len(lengths) != 1:
-            shown = sorted(lengths)[:8]
-            raise InvalidInput(
-                f"the stored sequences have different lengths (e.g. {shown}); pass "
-                "context_size=N to pack the token stream into rows of N tokens (SAELens "
-                "flattens rows when training)",
-                details={"lengths_seen": shown},
-            )
-        return lengths.pop()
-
-
-def _select_rows(acts: Activations, *, exclude_first_position: bool,
-                 should_stop: Callable[[], bool] | None) -> _Rows:
-    """One pass over the token table, a shard at a time: the rows to export, their sequences'
-    lengths, and token ids that fit int32. Refuses a store with nothing to export."""
-    kept: list[int] = []
-    runs = _RunLengths()
-    for tokens in acts.tokens:  # one (rows, 3) shard at a time
-        if should_stop is not None and should_stop():
-            raise JobCancelled("export cancelled; nothing was written to the target")
-        if exclude_first_position:
-            tokens = tokens[tokens[:, 2] != 0]
-        ids = tokens[:, 0]
-        if len(ids) and (ids.min() < 0 or ids.max() > np.iinfo(np.int32).max):
-            raise InvalidInput(
-                "token ids must fit int32 for the SAELens layout",
-                details={"min": int(ids.min()), "max": int(ids.max())},
-            )
-        runs.feed(tokens[:, 1])
-        kept.append(len(tokens))
-    stored = len(acts.tokens)
-    rows = _Rows(acts.tokens, exclude_first_position,
-                 np.concatenate([[0], np.cumsum(kept, dtype=np.int64)]), runs, stored)
-    if stored == 0:
-        raise InvalidInput(
-            f"the store at {acts.path} holds no rows yet (status {acts.status}: no shard was "
-            "written), so there is nothing to export",
-            details={"path": str(acts.path), "status": acts.status})
-    if rows.total == 0:
-        policy = acts.spec.get("positions")
-        mode = policy.get("mode") if isinstance(policy, dict) else policy
-        why = (" (positions 'last' of one-token sequences)" if mode == "last" else "")
-        raise InvalidInput(
-            f"every one of the store's {stored:,} rows is at position 0, a sequence's first "
-            f"token{why}, so leaving out first positions leaves nothing to export; export "
-            "without exclude_first_position",
-            details={"rows": stored, "first_positions_excluded": stored})
-    return rows
 
 
 @contextlib.contextmanager
