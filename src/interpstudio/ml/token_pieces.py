@@ -6,13 +6,15 @@ the small part of the Hugging Face tokenizer interface that ``tokenize.resolve_p
 (``__call__`` returning ``input_ids``, ``bos_token(_id)``, ``eos_token(_id)``, ``len``), so the
 preview states the same resolved policy as the job. The job itself uses the real fast tokenizer
 (``tokenize.load_tokenizer``). ``piece_text`` is what a piece reads as (``Ġthe`` -> " the"),
-for previews and for the top tokens a tokenize job stores. This module is NOT responsible for
-writing token stores.
+for previews and for the top tokens a tokenize job stores. ``text_around`` is a token with the
+text before and after it, as the whole span reads (the top-norm rows of an extraction's
+``samples.json``). This module is NOT responsible for writing token stores.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -37,6 +39,29 @@ def piece_text(tokenizer: Tokenizer, token_id: int) -> str:
     once = tokenizer.decode([token_id], skip_special_tokens=False)
     twice = tokenizer.decode([token_id, token_id], skip_special_tokens=False)
     return twice[len(once):] if twice.startswith(once) else once
+
+
+def text_around(tokenizer: Any, ids: Sequence[int], position: int, before: int,
+                after: int) -> tuple[str, str, str]:
+    """(text before, token, text after) of ``ids[position]`` with up to ``before`` / ``after``
+    tokens around it, cut out of the span's one decode: each part is what a longer prefix of the
+    span adds to the decode of the shorter one. Decoding the three parts apart lost what a
+    decoder drops at a text's start: with a Metaspace decoder (Llama-2, Mistral, Gemma) '▁brown'
+    alone reads "brown", so the top-tokens table showed "The quickbrownfox jumps". Where a part
+    does not extend the decode before it (a character split over byte tokens), it is decoded on
+    its own. ``tokenizer``: anything with ``decode(ids, skip_special_tokens=...)``."""
+    start = max(0, position - before)
+    span = [int(i) for i in ids[start : position + 1 + after]]
+    k = position - start
+
+    def decode(part: list[int]) -> str:
+        return str(tokenizer.decode(part, skip_special_tokens=False))
+
+    head, through, whole = decode(span[:k]), decode(span[: k + 1]), decode(span)
+    token = (through[len(head):] if through.startswith(head)
+             else piece_text(tokenizer, span[k]))
+    tail = whole[len(through):] if whole.startswith(through) else decode(span[k + 1 :])
+    return head, token, tail
 
 
 class PieceTokenizer:

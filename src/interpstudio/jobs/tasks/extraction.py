@@ -239,23 +239,26 @@ def _write_samples(folder: Path, store: Path, tokenization_dir: Path, tokenizer:
     attention sinks the first positions hold every top norm of ``all``."""
     from interpstudio.ml.stats import REPORTED_GROUPS
     from interpstudio.ml.store_reader import open_activations
+    from interpstudio.ml.token_pieces import text_around
     from interpstudio.ml.token_store import open_tokenized
 
     stats = open_activations(store).stats or {"hooks": {}}
     data = open_tokenized(tokenization_dir)
 
-    def text(ids: Any) -> str:
-        ids = [int(i) for i in ids]
-        if tokenizer is None:
-            return " ".join(f"<{i}>" for i in ids)
-        return str(tokenizer.decode(ids, skip_special_tokens=False))
+    def ids_text(ids: Any) -> str:  # no tokenizer: the ids themselves
+        return " ".join(f"<{int(i)}>" for i in ids)
 
     def sample(top: dict[str, Any]) -> dict[str, Any]:
         sequence = data.sequence(int(top["sequence"]))
         p = int(top["position"])
-        return {**top, "token": text(sequence[p : p + 1]),
-                "before": text(sequence[max(0, p - CONTEXT_BEFORE) : p]),
-                "after": text(sequence[p + 1 : p + 1 + CONTEXT_AFTER])}
+        if tokenizer is not None:  # the parts as the span reads ('▁brown' keeps its space)
+            before, token, after = text_around(tokenizer, sequence, p, CONTEXT_BEFORE,
+                                               CONTEXT_AFTER)
+        else:
+            before, token, after = (ids_text(sequence[max(0, p - CONTEXT_BEFORE) : p]),
+                                    ids_text(sequence[p : p + 1]),
+                                    ids_text(sequence[p + 1 : p + 1 + CONTEXT_AFTER]))
+        return {**top, "token": token, "before": before, "after": after}
 
     groups = {group: {hook: [sample(top) for top in summary["groups"][group].get("top_k", [])]
                       for hook, summary in stats["hooks"].items()}
