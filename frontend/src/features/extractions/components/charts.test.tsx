@@ -25,6 +25,18 @@ describe("charts", () => {
     expect(formatEdge(0.000012345)).toBe("1.23450e-5");
   });
 
+  it("test_the_histograms_rows_axis_starts_at_0_with_round_ticks_and_says_rows", () => {
+    render(<Histogram title="h" edges={[40, 50, 60, 70]} counts={[12, 224, 90]} />);
+    const figure = screen.getByRole("img", { name: "h" });
+    const ticks = screen.getAllByTestId("histogram-y-tick").map((t) => t.textContent);
+    expect(ticks).toEqual(["0", "100", "200", "300"]);  // was one label, "224", at the top
+    expect(Array.from(figure.querySelectorAll("text")).map((t) => t.textContent)).toContain("rows");
+    render(<Histogram title="few" edges={[0, 1, 2]} counts={[1, 3]} />);
+    // a count axis has no half rows
+    expect(screen.getAllByTestId("histogram-y-tick").slice(4).map((t) => t.textContent))
+      .toEqual(["0", "1", "2", "3"]);
+  });
+
   it("test_a_tick_on_the_right_edge_is_anchored_inside_the_figure", () => {
     render(<Histogram title="h" edges={[18000, 19000, 20000]} counts={[3, 5]} />);
     const ticks = Array.from(screen.getByRole("img", { name: "h" })
@@ -40,6 +52,13 @@ describe("charts", () => {
     render(<Histogram title="h" edges={edges} counts={counts} />);
     expect(screen.queryAllByTestId("histogram-bar")).toHaveLength(0);
     expect(screen.getByTestId("histogram-one-value")).toHaveTextContent("All 123 rows, L2 norm 61.99");
+  });
+
+  it("test_a_one_layer_curve_is_drawn_mid_axis_not_on_its_left_edge", () => {
+    render(<LineChart title="one" xLabel="layer" series={[{ name: "mlp_act",
+      points: [{ x: 5, y: 3.9 }] }]} />);
+    const dot = screen.getByTestId("series-mlp_act").querySelector("circle");
+    expect(Number(dot?.getAttribute("cx"))).toBeCloseTo((48 + 520 - 12) / 2);  // was 48, the edge
   });
 
   it("test_a_deep_models_layer_axis_labels_every_nth_layer_not_a_smear", () => {

@@ -84,7 +84,9 @@ export function LineChart({ series, title, xLabel }: {
   if (points.length === 0) return <p className="muted">No data to plot.</p>;
   const xs = points.map((p) => p.x);
   const ys = points.map((p) => p.y as number);
-  const x = scale([Math.min(...xs), Math.max(...xs)], [PAD.left, WIDTH - PAD.right]);
+  // one layer (a one-point store) sits mid-axis, not on the left edge with its dot cut in half
+  const [x0, x1] = [Math.min(...xs), Math.max(...xs)];
+  const x = scale(x0 === x1 ? [x0 - 1, x0 + 1] : [x0, x1], [PAD.left, WIDTH - PAD.right]);
   const yMin = Math.min(0, ...ys);
   const yMax = niceMax(yMin, Math.max(...ys));
   const y = scale([yMin, yMax], [HEIGHT - PAD.bottom, PAD.top]);
@@ -161,12 +163,27 @@ export function Histogram({ edges, counts, title }: {
   }
   const edge = (i: number) => edges[i] ?? 0;
   const x = scale([first, last], [PAD.left, WIDTH - PAD.right]);
-  const top = Math.max(...counts, 1);
+  // a rows axis from 0 with round ticks (it had one label, the tallest bar's count, at the top
+  // and no 0: "224" beside the bars, unit unsaid)
+  const top = niceMax(0, Math.max(...counts, 1));
   const y = scale([0, top], [HEIGHT - PAD.bottom, PAD.top]);
   return (
     <figure className="chart">
       <figcaption>{title}</figcaption>
       <svg viewBox={`0 0 ${WIDTH} ${HEIGHT}`} role="img" aria-label={title}>
+        {niceTicks(0, top).filter(Number.isInteger).map((t) => (
+          <g key={`y${t}`}>
+            <line x1={PAD.left} x2={WIDTH - PAD.right} y1={y(t)} y2={y(t)} className="chart__grid" />
+            <text x={PAD.left - 4} y={y(t) + 3} textAnchor="end" className="chart__tick"
+              data-testid="histogram-y-tick">
+              {formatTick(t)}
+            </text>
+          </g>
+        ))}
+        <text x={10} y={(HEIGHT - PAD.bottom + PAD.top) / 2} textAnchor="middle"
+          transform={`rotate(-90 10 ${(HEIGHT - PAD.bottom + PAD.top) / 2})`} className="chart__tick">
+          rows
+        </text>
         {counts.map((count, i) => (
           <rect key={i} data-testid="histogram-bar" x={x(edge(i))}
             width={Math.max(0.5, x(edge(i + 1)) - x(edge(i)) - 0.5)} y={y(count)}
@@ -180,9 +197,6 @@ export function Histogram({ edges, counts, title }: {
             {formatTick(t)}
           </text>
         ))}
-        <text x={PAD.left - 4} y={PAD.top + 8} textAnchor="end" className="chart__tick">
-          {top}
-        </text>
         <text x={WIDTH / 2} y={HEIGHT - 1} textAnchor="middle" className="chart__tick">
           L2 norm of a row
         </text>
