@@ -15,9 +15,15 @@ export function getExtractionStats(
   return apiRequest<ExtractionStats>(`/extractions/${id}/stats`, { query: { group }, signal });
 }
 
-export function useExtractionStats(id: number, group: RowGroup, enabled: boolean) {
+/** `stoppedAt`: the end of a stopped run (its job's `finished_at`), whose partial store is asked
+ * under its own key, so neither a complete run's cached figures nor an earlier stop's stand for
+ * it. */
+export function useExtractionStats(id: number, group: RowGroup, enabled: boolean,
+  stoppedAt: string | null = null) {
   return useQuery({
-    queryKey: extractionKeys.stats(id, group),
+    queryKey: stoppedAt === null
+      ? extractionKeys.stats(id, group)
+      : [...extractionKeys.stats(id, group), "stopped", stoppedAt],
     queryFn: ({ signal }) => getExtractionStats(id, group, signal),
     enabled,
     placeholderData: keepPreviousData,  // switching group keeps the charts until the new data

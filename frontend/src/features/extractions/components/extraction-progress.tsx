@@ -2,7 +2,7 @@
  * An extraction's live job progress: bar, tokens done of total, tokens/s, ETA, and the job
  * message (GB captured and written, projected bound); the ETA counts down between events; a
  * resumed run waiting in the queue shows its last attempt's count as that. Once a run stops short (cancelled, failed)
- * only the job's last message stays: what the store kept ("kept 7,767 rows in 1 whole shards ·
+ * only the job's last message stays: what the store kept ("kept 7,767 rows in 1 whole shard ·
  * 0.270 GB written; resume to continue from there"), the one place a user learns what Resume
  * keeps and Retry throws away. Reads the job from the cache the WebSocket feeds (`useLiveJob`);
  * when the job finishes it refreshes the extraction queries once.

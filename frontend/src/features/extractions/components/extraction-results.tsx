@@ -4,15 +4,19 @@
  * and the SAELens export. The three figures are of one row group, chosen above them: by default
  * the rows past the first position, because the first position's attention-sink norms (100x the
  * others in SmolLM2's middle layers) would take every top-token row, squeeze the histogram into
- * one bin and lift the mean curve. Not responsible for computing statistics (the server's
- * stats.json).
+ * one bin and lift the mean curve (a store with no such row opens on all rows). A run that
+ * stopped short (cancelled, failed, interrupted) shows the figures of the whole shards it kept,
+ * marked as a partial store; its top tokens and export wait for the run to complete.
+ * Not responsible for computing statistics (the server's stats.json).
  */
 import { useQueryClient } from "@tanstack/react-query";
-import { useEffect, useState } from "react";
+import { useEffect, useRef, useState } from "react";
 import { Link, useNavigate, useParams } from "react-router";
 import { Badge } from "@/components/ui/badge";
 import { ErrorMessage } from "@/components/ui/error-message";
-import { formatBytes, formatNumber } from "@/lib/format";
+import type { Job } from "@/api/types";
+import { ApiError } from "@/lib/api-client";
+import { formatBytes, formatCount, formatNumber } from "@/lib/format";
 import { parseRowId } from "@/lib/row-id";
 import { extractionKeys } from "../api/extraction-keys";
 import { useExtraction } from "../api/get-extraction";
@@ -61,14 +65,32 @@ export function ExtractionResults({ extraction }: { extraction: Extraction }) {
   const navigate = useNavigate();
   const status = displayStatus(extraction.status, job?.state);
   const done = extraction.status === "complete";
-  const [group, setGroup] = useState<RowGroup>("non_bos");
-  const stats = useExtractionStats(extraction.id, group, done);
+  // a run that stopped short keeps a valid partial store (its whole shards, with their
+  // statistics): its figures are shown as that, where the page showed nothing but one line
+  const stopped = !done && !!job && STOPPED_JOB_STATES.has(job.state);
+  const readable = done || stopped;
+  const [group, pickGroup] = useState<RowGroup>("non_bos");
+  const picked = useRef(false);  // the user chose a group: it is never changed for them
+  const setGroup = (next: RowGroup) => { picked.current = true; pickGroup(next); };
+  const stats = useExtractionStats(extraction.id, group, readable,
+    stopped && job ? stoppedRunKey(job) : null);
   const samples = useExtractionSamples(extraction.id, group, done);
   useForgetResultsWhileNotComplete(extraction.id, done);
   // a disabled query keeps its cached data: a complete run's figures must not stand for a retry
   // that is running or failed (its files are gone)
-  const statsData = done ? stats.data : undefined;
+  const statsData = readable ? stats.data : undefined;
   const samplesData = done ? samples.data : undefined;
+  // a store with no row past the first position (one token per sequence: max_tokens 1, or
+  // positions "last" of one-token texts) showed "0 rows", "No data to plot" and nothing else
+  // by default: it opens on all rows instead
+  useEffect(() => {
+    if (picked.current || group !== "non_bos" || !statsData) return;
+    if (groupRows(statsData, "non_bos") === 0 && (groupRows(statsData, "all") ?? 0) > 0) {
+      pickGroup("all");
+    }
+  }, [statsData, group]);
+  // no store yet (stopped before its first shard): nothing to show, and no error either
+  const noStoreYet = stats.error instanceof ApiError && stats.error.code === "extraction_results_not_ready";
   const counts = (extraction.counts ?? {}) as Record<string, number | null | undefined>;
   return (
     <section className="page extraction-results">
@@ -106,27 +128,63 @@ export function ExtractionResults({ extraction }: { extraction: Extraction }) {
       {extraction.error_message && <ErrorMessage error={extraction.error_message} />}
       <ExtractionActions id={extraction.id} jobState={job?.state ?? null}
         onDeleted={() => navigate("/extractions")} />
-      {done && stats.error && <ErrorMessage error={stats.error} title="Statistics:" />}
+      {readable && stats.error && !(stopped && noStoreYet) && (
+        <ErrorMessage error={stats.error} title="Statistics:" />
+      )}
+      {statsData && statsData.status !== "complete" && (
+        <PartialNote stats={statsData} planned={counts.rows_total ?? null} />
+      )}
       {statsData && <RowGroupPicker stats={statsData} group={group} onChange={setGroup} />}
       {statsData && <StatsCharts stats={statsData} group={group} />}
       {samplesData && (
         <TopTokensSection hooks={samplesData.hooks} />
       )}
-      {done && <OpenFromPython extraction={extraction} hook={firstHookPoint(extraction, statsData)} />}
+      {(done || statsData) && (
+        <OpenFromPython extraction={extraction} hook={firstHookPoint(extraction, statsData)} />
+      )}
       {done && <ExportBox id={extraction.id} stats={statsData} />}
     </section>
   );
 }
 
+const STOPPED_JOB_STATES = new Set(["cancelled", "failed", "interrupted"]);
+
+/** One stop of one run: its partial statistics' cache key. */
+export function stoppedRunKey(job: Pick<Job, "id" | "attempt" | "finished_at" | "updated_at">): string {
+  return `${job.id}:${job.attempt}:${job.finished_at ?? job.updated_at}`;
+}
+
+/** The rows of `group` (the same in every hook point's statistics). */
+function groupRows(stats: ExtractionStats, group: RowGroup): number | undefined {
+  const first = Object.values(stats.hooks)[0] as
+    | { groups?: Record<string, { rows?: number }> }
+    | undefined;
+  return first?.groups?.[group]?.rows;
+}
+
+/** A stopped run's store: what its figures are of (the whole shards it kept), and what it lacks. */
+function PartialNote({ stats, planned }: { stats: ExtractionStats; planned: number | null }) {
+  return (
+    <p className="muted" data-testid="partial-results">
+      <Badge tone="warning">partial store</Badge> The figures below are of the{" "}
+      {formatNumber(stats.rows)} rows in {formatCount(stats.shards, "whole shard")} the run kept
+      {planned !== null ? ` (of ${formatNumber(planned)} planned)` : ""}. The highest-norm tokens
+      and the export come when it completes: Resume continues after its last whole shard.
+    </p>
+  );
+}
+
 /** While the extraction is not complete (a retry re-running, or failed), its cached statistics and
  * samples are of a run whose files are gone: they are dropped, so the next complete run's are
- * fetched anew instead of the old ones showing until the refetch answers. */
+ * fetched anew instead of the old ones showing until the refetch answers. (A stopped run's
+ * partial statistics live under their own keys, which this leaves alone.) */
 function useForgetResultsWhileNotComplete(id: number, done: boolean) {
   const queryClient = useQueryClient();
   useEffect(() => {
     if (done) return;
-    for (const part of ["stats", "samples"] as const) {
-      queryClient.removeQueries({ queryKey: [...extractionKeys.all, part, id] });
+    for (const group of ROW_GROUPS) {
+      queryClient.removeQueries({ queryKey: extractionKeys.stats(id, group.value), exact: true });
+      queryClient.removeQueries({ queryKey: extractionKeys.samples(id, group.value), exact: true });
     }
   }, [queryClient, id, done]);
 }
@@ -143,10 +201,7 @@ function RowGroupPicker({ stats, group, onChange }: {
   group: RowGroup;
   onChange: (group: RowGroup) => void;
 }) {
-  const first = Object.values(stats.hooks)[0] as
-    | { groups?: Record<string, { rows?: number }> }
-    | undefined;
-  const rows = first?.groups?.[group]?.rows;
+  const rows = groupRows(stats, group);
   return (
     <p className="muted">
       <label>
@@ -156,7 +211,7 @@ function RowGroupPicker({ stats, group, onChange }: {
           {ROW_GROUPS.map((g) => <option key={g.value} value={g.value}>{g.label}</option>)}
         </select>
       </label>{" "}
-      <span data-testid="row-group-rows">{formatNumber(rows ?? null)} rows</span> per hook point
+      <span data-testid="row-group-rows">{formatCount(rows ?? null, "row")}</span> per hook point
     </p>
   );
 }

@@ -9,7 +9,7 @@ import { extractionKeys } from "../api/extraction-keys";
 import { makeExtraction, makeSamples, makeStats } from "../lib/extraction-factory";
 import { ActivationExtractionConfig } from "./extraction-config";
 import { ExtractionActions } from "./extraction-actions";
-import { ExtractionResults, ExtractionResultsPage } from "./extraction-results";
+import { ExtractionResults, ExtractionResultsPage, stoppedRunKey } from "./extraction-results";
 import { ExtractionsPage } from "./extractions-page";
 import { ExtractionRow } from "./extraction-row";
 
@@ -39,7 +39,7 @@ describe("extractions UI", () => {
   });
 
   it("test_a_stopped_run_says_what_it_kept_on_its_row_and_results_page", () => {
-    const kept = "kept 7,767 rows in 1 whole shards · 0.270 GB written; resume to continue from there";
+    const kept = "kept 7,767 rows in 1 whole shard · 0.270 GB written; resume to continue from there";
     for (const state of ["cancelled", "failed"] as const) {
       const extraction = makeExtraction({ status: state, job: makeJob({ id: 70, kind: "extract",
         state, done: 9216, total: 31488, unit: "tokens", progress: 0.29, message: kept }) });
@@ -156,6 +156,67 @@ describe("extractions UI", () => {
     expect(screen.getAllByTestId("histogram-bar")).toHaveLength(2);
     expect((await screen.findByText("<s>")).tagName).toBe("MARK");
     expect(screen.queryByText("fox")).toBeNull();
+  });
+
+  it("test_a_stopped_runs_page_shows_its_partial_stores_figures_marked_as_such", async () => {
+    const kept = "kept 2,000 rows in 2 whole shards · 0.070 GB written; resume to continue from there";
+    const job = makeJob({ id: 70, kind: "extract", state: "cancelled", done: 2000, total: 8192,
+      unit: "tokens", message: kept, finished_at: "2026-01-01T12:05:00Z" });
+    const extraction = makeExtraction({ status: "cancelled",
+      counts: { tokens_total: 8192, rows_total: 8192, bytes_total: 292_060_800 },
+      store_abs_path: "/data/extractions/7/store", job });
+    const queryClient = createTestQueryClient();
+    queryClient.setQueryData([...extractionKeys.stats(7, "non_bos"), "stopped", stoppedRunKey(job)],
+      { ...makeStats("non_bos"), status: "partial", rows: 2000, shards: 2 });
+    renderWithProviders(<ExtractionResults extraction={extraction} />, { queryClient });
+    // it showed the kept line and nothing else, though the store opens and has statistics
+    expect(screen.getByTestId("partial-results")).toHaveTextContent(
+      "The figures below are of the 2,000 rows in 2 whole shards the run kept (of 8,192 planned)");
+    expect(screen.getByRole("img", { name: "Mean L2 norm per layer" })).toBeInTheDocument();
+    expect(screen.getAllByTestId("histogram-bar").length).toBeGreaterThan(0);
+    expect(screen.getByTestId("open-from-python")).toHaveTextContent("/data/extractions/7/store");
+    expect(screen.queryByRole("button", { name: "Export for SAELens" })).toBeNull();
+    expect(screen.queryByText(/Highest-norm tokens/)).toBeNull();  // decoded when it completes
+    expect(screen.getByTestId("extraction-kept")).toHaveTextContent(kept);
+  });
+
+  it("test_a_run_stopped_before_its_first_shard_shows_no_figures_and_no_error", async () => {
+    const json = (body: unknown, status = 200) => new Response(JSON.stringify(body),
+      { status, headers: { "Content-Type": "application/json" } });
+    const fetchSpy = vi.spyOn(globalThis, "fetch").mockImplementation(async () => json({ error: {
+      code: "extraction_results_not_ready", message: "extraction 7 has no statistics yet",
+      details: {} } }, 409));
+    const extraction = makeExtraction({ status: "cancelled", job: makeJob({ id: 70,
+      kind: "extract", state: "cancelled", message: "kept no rows" }) });
+    renderWithProviders(<ExtractionResults extraction={extraction} />);
+    await vi.waitFor(() => expect(fetchSpy).toHaveBeenCalled());
+    await act(async () => { await Promise.resolve(); });
+    expect(screen.queryByText(/Statistics:/)).toBeNull();
+    expect(screen.queryByTestId("partial-results")).toBeNull();
+    expect(screen.queryByTestId("open-from-python")).toBeNull();
+    fetchSpy.mockRestore();
+  });
+
+  it("test_a_store_with_no_row_past_the_first_position_opens_on_all_rows", async () => {
+    // max_tokens 1: one row, at position 0; the default group had 0 rows and no figure
+    const oneRow = (group: "non_bos" | "all") => {
+      const stats = makeStats(group);
+      for (const hook of Object.values(stats.hooks) as { groups: Record<string, { rows: number }> }[]) {
+        hook.groups.non_bos = { ...hook.groups.non_bos!, rows: 0 };
+        hook.groups.all = { ...hook.groups.all!, rows: 1 };
+      }
+      return group === "non_bos" ? { ...stats, layer_norms: {} } : stats;
+    };
+    const extraction = makeExtraction({ status: "complete", counts: { rows: 1, bytes: 1 },
+      job: makeJob({ id: 70, kind: "extract", state: "succeeded" }) });
+    const queryClient = createTestQueryClient();
+    queryClient.setQueryData(extractionKeys.stats(7, "non_bos"), oneRow("non_bos"));
+    queryClient.setQueryData(extractionKeys.stats(7, "all"), oneRow("all"));
+    queryClient.setQueryData(extractionKeys.samples(7, "all"), makeSamples("all"));
+    renderWithProviders(<ExtractionResults extraction={extraction} />, { queryClient });
+    expect(await screen.findByTestId("row-group-rows")).toHaveTextContent(/^1 row$/);
+    expect(screen.getByLabelText("Row group")).toHaveValue("all");
+    expect(screen.queryByText("No data to plot.")).toBeNull();
   });
 
   it("test_results_page_for_a_non_numeric_id_says_so_without_a_request", () => {
