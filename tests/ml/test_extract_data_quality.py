@@ -43,6 +43,19 @@ def test_np_asarray_of_a_hook_point_is_its_rows_not_its_shards_stacked(
             np.asarray(points, copy=False)
 
 
+def test_an_empty_list_selects_no_row_as_in_numpy(tmp_path: Path) -> None:
+    """``acts[hook][[]]`` (rows picked by a list comprehension that found nothing) raised
+    InvalidInput: numpy reads ``[]`` as a float array, which the integer-index check refused;
+    numpy itself returns no row."""
+    tokens = write_tokenization(tmp_path / "tok", [[5, 6, 7, 8]] * 3)
+    extract(tiny_causal_lm("llama"), tokens, ["blocks.1.resid_post"], out_dir=tmp_path / "s",
+            batch_size=3, shard_rows=5, durable=False)
+    acts = open_activations(tmp_path / "s")
+    wanted = [row for row, token in enumerate(acts.tokens[:, 0]) if token == 999]
+    assert acts["blocks.1.resid_post"][wanted].shape == (0, 64)
+    assert acts.tokens[[], 0].shape == (0,)
+
+
 def metaspace_tokenizer() -> Any:
     """A real Llama-2-style fast tokenizer (BPE, Metaspace pre-tokenizer and decoder, byte
     fallback), trained offline on a few lines: its decoder strips the space a text opens with."""

@@ -120,6 +120,8 @@ class ShardedArray:
                 return self._read_range(start, max(start, stop))
             return self._gather(np.arange(start, stop, step, dtype=np.int64))
         index = np.asarray(key)
+        if index.size == 0 and index.ndim == 1 and index.dtype.kind == "f":
+            index = index.astype(np.int64)  # ``[]`` (numpy reads it as no row, not as floats)
         if index.dtype == bool and index.ndim == 1:  # a mask, e.g. ``acts.tokens[:, 2] > 0``
             if index.size != n:
                 raise IndexError(f"boolean index of {index.size} rows for {n} rows")
