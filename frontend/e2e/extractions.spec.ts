@@ -4,8 +4,11 @@
  * SmolLM2-135M and the bundled text, tokenizes, extracts every layer's resid_post with live
  * progress, and lands on the results page: the per-layer norm curve, a histogram and the
  * highest-norm tokens with their text, of the rows past the first position by default (the text
- * was tokenized packed, so those are most rows); the history then lists the complete extraction.
+ * was tokenized packed, so those are most rows); the export box hints at the first positions'
+ * sink norms and exports without them when asked; the history then lists the complete extraction.
  */
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { expect, test } from "@playwright/test";
 import { type Backend, startBackend } from "./backend-server";
 
@@ -39,6 +42,20 @@ test("run the demo -> live progress -> results charts -> history", async ({ page
   expect(positions).not.toContain("0"); // the first positions' sink norms are left to group "bos"
   const python = page.getByTestId("open-from-python");
   await expect(python).toContainText(`open_activations("${backend.dataDir}`);
+  // SmolLM2's first-position sink norms dwarf the rest's: the export box says so, and leaves
+  // the rows at position 0 out when asked
+  const hint = page.getByTestId("export-first-position-hint");
+  await expect(hint).toContainText("Tick Leave out first positions");
+  await page.getByLabel("Leave out first positions").check();
+  await expect(hint).toContainText("this export leaves out the rows at position 0");
+  await page.getByLabel("Context size").fill("100");
+  await page.getByRole("button", { name: "Export for SAELens" }).click();
+  await expect(page.getByTestId("export-result")).toContainText(
+    /rows of 100 tokens .*; \d[\d,]* first-position rows left out/, { timeout: 180_000 });
+  const exported = JSON.parse(readFileSync(
+    join(backend.dataDir, "extractions", "1", "saelens", "interpstudio_export.json"), "utf8"));
+  expect(exported.exclude_first_position).toBe(true);
+  expect(exported.first_positions_excluded).toBeGreaterThan(0);
   const listed = await page.request.get(`${backend.url}/api/v1/datasets/1/tokenizations`);
   expect((await listed.json()).items[0].policy.requested).toMatchObject(
     { mode: "pack", max_length: 256 });
