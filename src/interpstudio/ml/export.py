@@ -192,8 +192,9 @@ def export_saelens(
     hook_names: the hook points to export (default all). context_size: tokens per dataset row
     (default: the common sequence length, if there is one). dtype: ``float16`` / ``float32``
     (default: the storage dtype, float32 for bfloat16). ``progress(done_rows, total_rows)`` is
-    called per block; ``should_stop()`` is checked per token shard read before the export and
-    per block, and raises ``JobCancelled``.
+    called per block written (assembling the blocks into the dataset after the last one is not
+    reported, nor can it be stopped); ``should_stop()`` is checked per token shard read before
+    the export and per block, and raises ``JobCancelled``.
     A store whose status is not ``complete`` is refused unless ``allow_partial``. With
     ``overwrite`` an existing ``out_dir`` is replaced, but only once the new export is whole:
     any error before then leaves it as it was.
