@@ -5,7 +5,7 @@
 export const extractionKeys = {
   all: ["extractions"] as const,
   lists: () => [...extractionKeys.all, "list"] as const,
-  list: (status: string) => [...extractionKeys.lists(), { status }] as const,
+  list: (filters: object) => [...extractionKeys.lists(), filters] as const,
   detail: (id: number) => [...extractionKeys.all, "detail", id] as const,
   stats: (id: number, group: string) => [...extractionKeys.all, "stats", id, group] as const,
   samples: (id: number, group: string) =>

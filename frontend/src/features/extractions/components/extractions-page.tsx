@@ -1,44 +1,61 @@
 /**
  * The Extractions page: the configuration form (with preflight) and the history with live
- * progress, filtered by status. Not responsible for live events (the WebSocket feeds the jobs
- * cache that each row reads).
+ * progress, filtered by status, model and text (name or config hash), a page at a time; the
+ * filters live in the URL. Not responsible for live events (the WebSocket feeds the jobs cache
+ * that each row reads).
  */
-import { useSearchParams } from "react-router";
 import { Button } from "@/components/ui/button";
 import { ErrorMessage } from "@/components/ui/error-message";
+import { Pagination } from "@/components/ui/pagination";
+import { useModelOptions } from "../api/get-picker-options";
 import { useExtractions } from "../api/get-extractions";
+import { STATUS_FILTERS, useExtractionFilters } from "../lib/use-extraction-filters";
 import { DemoButton } from "./demo-button";
 import { ExtractionRow } from "./extraction-row";
 import { ActivationExtractionConfig } from "./extraction-config";
 import "./extractions.css";
 
-const FILTERS = ["", "running", "queued", "complete", "failed", "cancelled", "interrupted"];
-
 export function ExtractionsPage() {
-  // the filter lives in the URL (?status=failed), so a reload or a shared link keeps it
-  const [params, setParams] = useSearchParams();
-  const asked = params.get("status") ?? "";
-  const status = FILTERS.includes(asked) ? asked : "";
-  const setStatus = (value: string) => setParams(value ? { status: value } : {}, { replace: true });
-  const extractions = useExtractions(status);
+  const view = useExtractionFilters();
+  const { filters } = view;
+  const extractions = useExtractions(filters);
+  const models = useModelOptions().data?.items ?? [];
+  const total = extractions.data?.total ?? 0;
+  const onlyStatus = filters.status !== "" && filters.model === null && filters.q === "";
   return (
     <section className="page">
       <header className="page__header">
         <h1>Extractions</h1>
-        <select aria-label="Filter by status" value={status}
-          onChange={(e) => setStatus(e.target.value)}>
-          {FILTERS.map((f) => <option key={f} value={f}>{f || "all statuses"}</option>)}
-        </select>
       </header>
       <DemoButton />
       <ActivationExtractionConfig />
+      <h2 className="extraction-history__title">History</h2>
+      <div className="extraction-filters" role="search" aria-label="Extraction history filters">
+        <select aria-label="Filter by status" value={filters.status}
+          onChange={(e) => view.setStatus(e.target.value)}>
+          {STATUS_FILTERS.map((f) => <option key={f} value={f}>{f || "all statuses"}</option>)}
+        </select>
+        {/* every model, not only ready ones: an extraction outlives its model's status */}
+        <select aria-label="Filter by model" value={filters.model ?? ""}
+          onChange={(e) => view.setModel(e.target.value ? Number(e.target.value) : null)}>
+          <option value="">all models</option>
+          {models.map((m) => <option key={m.id} value={m.id}>{m.name} · #{m.id}</option>)}
+        </select>
+        <input type="search" aria-label="Search extractions" placeholder="name or config hash"
+          value={filters.q} onChange={(e) => view.setQuery(e.target.value)} />
+        {view.filtered && (
+          <Button size="sm" variant="ghost" onClick={view.clear}>Clear filters</Button>
+        )}
+      </div>
       {extractions.error && (
         <ErrorMessage error={extractions.error} title="Could not load extractions:" />
       )}
-      {extractions.data && extractions.data.items.length === 0 && (status ? (
+      {extractions.data && extractions.data.items.length === 0 && (view.filtered ? (
         <p className="muted">
-          No {status} extraction.{" "}
-          <Button size="sm" variant="ghost" onClick={() => setStatus("")}>Show all statuses</Button>
+          {onlyStatus ? `No ${filters.status} extraction.` : "No extraction matches these filters."}{" "}
+          <Button size="sm" variant="ghost" onClick={view.clear}>
+            {onlyStatus ? "Show all statuses" : "Clear filters"}
+          </Button>
         </p>
       ) : (
         <p className="muted">
@@ -51,6 +68,11 @@ export function ExtractionsPage() {
           <ExtractionRow key={extraction.id} extraction={extraction} />
         ))}
       </div>
+      {/* it listed the newest 200 and said nothing of the rest */}
+      {total > filters.limit && (
+        <Pagination offset={filters.offset} limit={filters.limit} total={total}
+          onPageChange={view.setPage} />
+      )}
     </section>
   );
 }

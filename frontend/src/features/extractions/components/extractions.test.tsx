@@ -597,6 +597,43 @@ describe("extractions UI", () => {
       ["choose a dataset", "quotes · #4 · 1,200 rows", "quotes · #5 · 80 rows"]);
   });
 
+  it("test_the_history_filters_by_model_and_text_in_the_url_and_pages_past_the_first_50", async () => {
+    // the API filters by model_id and q (name or config hash); the page offered status only,
+    // and listed the newest 200 saying nothing of the rest
+    const asked: URL[] = [];
+    const fetchSpy = vi.spyOn(globalThis, "fetch").mockImplementation(async (input) => {
+      const url = new URL(String(input), "http://test");
+      const body = url.pathname.endsWith("/models")
+        ? { total: 2, items: [{ id: 1, name: "tiny", status: "ready", n_layers: 3 },
+          { id: 2, name: "gone", status: "failed", n_layers: 3 }] }
+        : url.pathname.endsWith("/extractions")
+          ? (asked.push(url), { total: 120, items: [makeExtraction({ status: "complete" })] })
+          : { total: 0, items: [] };
+      return new Response(JSON.stringify(body),
+        { status: 200, headers: { "Content-Type": "application/json" } });
+    });
+    const { router } = renderWithProviders(<ExtractionsPage />, { path: "/extractions" });
+    const model = screen.getByLabelText("Filter by model");
+    await vi.waitFor(() => expect(within(model).getAllByRole("option")).toHaveLength(3));
+    await userEvent.selectOptions(model, "2");  // a failed model's extractions are still history
+    await userEvent.type(screen.getByLabelText("Search extractions"), "demo");
+    await vi.waitFor(() => {
+      const last = asked[asked.length - 1]!;
+      expect(last.searchParams.get("model_id")).toBe("2");
+      expect(last.searchParams.get("q")).toBe("demo");
+    });
+    expect(new URLSearchParams(router.state.location.search).get("model")).toBe("2");
+    expect(new URLSearchParams(router.state.location.search).get("q")).toBe("demo");
+    expect(await screen.findByText("1–50 of 120")).toBeInTheDocument();
+    await userEvent.click(screen.getByRole("button", { name: "Older →" }));
+    await vi.waitFor(() => expect(asked[asked.length - 1]!.searchParams.get("offset")).toBe("50"));
+    await userEvent.click(screen.getByRole("button", { name: "Clear filters" }));
+    expect(router.state.location.search).toBe("");
+    expect(screen.getByLabelText("Filter by model")).toHaveValue("");
+    expect(screen.getByLabelText("Search extractions")).toHaveValue("");
+    fetchSpy.mockRestore();
+  });
+
   it("test_an_empty_status_filter_says_nothing_matches_and_offers_all_statuses", async () => {
     const fetchSpy = vi.spyOn(globalThis, "fetch").mockImplementation(async (url) => {
       const running = String(url).includes("status=running");
