@@ -382,11 +382,14 @@ def test_a_resume_whose_last_stored_sequence_is_whole_does_not_recompute_its_bat
             and done[-1] >= 30)
     stored = open_activations(tmp_path / "s").rows
     assert 0 < stored < 60 and (stored % 10 == 0 or cut)
+    reports: list[Any] = []
     result = run(tiny_causal_lm("llama"), tokens, tmp_path / "s", batch_size=2,
-                 shard_rows=shard_rows, resume=True)
+                 shard_rows=shard_rows, resume=True, progress=reports.append)
     assert shard_hashes(tmp_path / "s") == shard_hashes(reference.path)
     first_batch = (stored // 5) // 2 * 2  # the batch holding the first sequence not stored whole
     assert result.tokens_computed == 60 - (first_batch * 5 if cut else stored)
+    assert reports[0].tokens_computed == 0  # the start: what the store holds
+    assert reports[-1].tokens_computed == result.tokens_computed  # what a job's rate counts
 
 
 @pytest.mark.parametrize("other", ["seed", "edited", "bfloat16", "tokens"])

@@ -653,7 +653,7 @@ class ExtractionSession:
                 bytes_written=counter.bytes(writer.manifest),
                 bytes_captured=rows_done * row_bytes, elapsed_s=elapsed,
                 tokens_per_s=computed / elapsed if computed and elapsed > 0 else None,
-                batch_size=self.batch_limit, stored=stored,
+                batch_size=self.batch_limit, tokens_computed=computed, stored=stored,
             ))
 
         def report_computed(last: int) -> None:  # the sequences before `last` are computed

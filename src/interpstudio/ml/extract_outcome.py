@@ -41,6 +41,8 @@ class ExtractionProgress:
     elapsed_s: float
     tokens_per_s: float | None  # this run's tokens (not counting resumed-over ones) / elapsed
     batch_size: int  # current (after any OOM halving)
+    # tokens this run computed (a resume's recomputed batch included, resumed-over ones not)
+    tokens_computed: int = 0
     # True: the counts are what the store holds (whole shards), as at a resume's start and after
     # the writer closed (a run's end, a stop, a failure); False: rows computed so far
     stored: bool = False

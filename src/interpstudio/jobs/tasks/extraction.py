@@ -198,8 +198,8 @@ def progress_fields(p: ExtractionProgress, bound: str) -> dict[str, Any]:
     beside the job's 219 tok/s on one row), counted on the tokens this attempt computed: a
     resume recomputes the batch holding its last stored row, so ``done`` moved by 213 tokens
     over a 2,048-token batch and the job read 6 tokens/s, ETA 11 min for a ~40 s rest."""
-    computed = round(p.tokens_per_s * p.elapsed_s) if p.tokens_per_s else 0
-    return {"done": p.tokens_done, "total": p.tokens_total, "unit": "tokens", "worked": computed,
+    return {"done": p.tokens_done, "total": p.tokens_total, "unit": "tokens",
+            "worked": p.tokens_computed,
             "message": f"{p.bytes_captured / 1e9:.3f} GB captured · "
                        f"{p.bytes_written / 1e9:.3f} GB written in whole shards · "
                        f"projected bound: {bound}"}
