@@ -27,6 +27,7 @@ import {
   type Extraction,
   type ExtractionSample,
   type ExtractionStats,
+  HOOK_KINDS,
   ROW_GROUPS,
   type RowGroup,
 } from "../types";
@@ -113,6 +114,12 @@ export function ExtractionResults({ extraction }: { extraction: Extraction }) {
             <dd>{counts.tokens_per_s ? `${formatNumber(Math.round(counts.tokens_per_s))} tok/s` : "–"}</dd>
           </>
         )}
+        <dt>hook points</dt>
+        <dd>{formatNumber(hookPointCount(extraction))}</dd>
+        <dt>positions</dt>
+        <dd data-testid="extraction-positions">{positionsText(extraction.spec)}</dd>
+        <dt>stored as</dt>
+        <dd>{String(extraction.spec.dtype ?? "float16")}</dd>
         <dt>precision</dt>
         <dd data-testid="extraction-precision">
           {extraction.precision_used
@@ -189,6 +196,40 @@ function useForgetResultsWhileNotComplete(id: number, done: boolean) {
   }, [queryClient, id, done]);
 }
 
+function ordinal(n: number): string {
+  const teen = n % 100 >= 11 && n % 100 <= 13;
+  const suffix = teen ? "th" : ({ 1: "st", 2: "nd", 3: "rd" } as Record<number, string>)[n % 10] ?? "th";
+  return `${n}${suffix}`;
+}
+
+/** Hook points in the order the forward reaches them: by layer, then resid_pre, attn_out,
+ * mlp_act, mlp_out, resid_post (by name, layer 29's "deepest" was resid_pre, its input). */
+export function forwardOrder(a: string, b: string): number {
+  const [, layerA = "0", kindA = ""] = a.split(".");
+  const [, layerB = "0", kindB = ""] = b.split(".");
+  const rank = (kind: string) => {
+    const index = (HOOK_KINDS as readonly string[]).indexOf(kind);
+    return index < 0 ? HOOK_KINDS.length : index;
+  };
+  return Number(layerA) - Number(layerB) || rank(kindA) - rank(kindB) || a.localeCompare(b);
+}
+
+function hookPointCount(extraction: Extraction): number | null {
+  const expanded = (extraction.spec as { hook_points_expanded?: unknown }).hook_points_expanded;
+  return Array.isArray(expanded) ? expanded.length : null;
+}
+
+/** Which positions of each sequence the store holds, as the spec asked (the page said neither
+ * this nor the storage dtype: an every-5th bfloat16 store read like any other). */
+export function positionsText(spec: Extraction["spec"]): string {
+  const mode = String(spec.positions ?? "all");
+  const k = Number(spec.every_k ?? 1);
+  if (mode === "every_k") return `every ${ordinal(k)} token (positions ${k - 1}, ${2 * k - 1}, …)`;
+  if (mode === "last") return "the last token of each sequence";
+  if (mode === "exclude_bos") return "all but a leading BOS";
+  return "all";
+}
+
 /** The first point the extraction asked for (as the store names it), else the statistics' first. */
 function firstHookPoint(extraction: Extraction, stats: ExtractionStats | undefined): string {
   const expanded = (extraction.spec as { hook_points_expanded?: unknown }).hook_points_expanded;
@@ -217,7 +258,7 @@ function RowGroupPicker({ stats, group, onChange }: {
 }
 
 function StatsCharts({ stats, group }: { stats: ExtractionStats; group: RowGroup }) {
-  const hooks = Object.keys(stats.hooks);
+  const hooks = Object.keys(stats.hooks).sort(forwardOrder);
   const [hook, setHook] = useState(hooks[0] ?? "");
   const series = Object.entries(stats.layer_norms).map(([kind, points]) => ({
     name: kind,
@@ -248,8 +289,7 @@ function StatsCharts({ stats, group }: { stats: ExtractionStats; group: RowGroup
 }
 
 function TopTokensSection({ hooks }: { hooks: Record<string, ExtractionSample[]> }) {
-  const layerOf = (name: string) => Number(name.split(".")[1] ?? 0);
-  const names = Object.keys(hooks).sort((a, b) => layerOf(a) - layerOf(b) || a.localeCompare(b));
+  const names = Object.keys(hooks).sort(forwardOrder);
   const [hook, setHook] = useState(names[names.length - 1] ?? "");  // the deepest point
   if (names.length === 0) {  // samples written before they were kept per row group
     return <p className="muted">No highest-norm tokens recorded for these rows.</p>;

@@ -219,6 +219,28 @@ describe("extractions UI", () => {
     expect(screen.queryByText("No data to plot.")).toBeNull();
   });
 
+  it("test_results_say_the_positions_and_storage_dtype_and_list_points_in_forward_order", () => {
+    const extraction = makeExtraction({ status: "complete", counts: { rows: 139, bytes: 1 },
+      spec: { hook_points_expanded: ["blocks.29.resid_pre", "blocks.29.resid_post"],
+        positions: "every_k", every_k: 5, dtype: "bfloat16" },
+      job: makeJob({ id: 70, kind: "extract", state: "succeeded" }) });
+    const sample = makeSamples("non_bos").hooks["blocks.1.resid_post"]!;
+    const queryClient = createTestQueryClient();
+    queryClient.setQueryData(extractionKeys.stats(7, "non_bos"), makeStats("non_bos"));
+    queryClient.setQueryData(extractionKeys.samples(7, "non_bos"), { ...makeSamples("non_bos"),
+      hooks: { "blocks.29.resid_post": sample, "blocks.29.resid_pre": [],
+        "blocks.29.mlp_out": [], "blocks.3.resid_post": [] } });
+    renderWithProviders(<ExtractionResults extraction={extraction} />, { queryClient });
+    expect(screen.getByTestId("extraction-positions")).toHaveTextContent(
+      "every 5th token (positions 4, 9, …)");
+    expect(screen.getByText("bfloat16")).toBeInTheDocument();
+    const picker = screen.getByLabelText("Top tokens hook point");
+    // the deepest point first shown: layer 29's output, not its input (by name, resid_pre)
+    expect(picker).toHaveValue("blocks.29.resid_post");
+    expect(within(picker).getAllByRole("option").map((o) => o.textContent)).toEqual(
+      ["blocks.3.resid_post", "blocks.29.resid_pre", "blocks.29.mlp_out", "blocks.29.resid_post"]);
+  });
+
   it("test_results_page_for_a_non_numeric_id_says_so_without_a_request", () => {
     const fetchSpy = vi.spyOn(globalThis, "fetch");
     const router = createMemoryRouter(
