@@ -161,7 +161,11 @@ export function ActivationExtractionConfig({ onCreated }: {
             disabled={datasetId === null || modelId === null}
             onChange={(e) => setTokenizationId(e.target.value ? Number(e.target.value) : null)}>
             {usable.length !== 1 && (
-              <option value="">{usable.length ? "choose" : "none for this model"}</option>
+              <option value="">
+                {/* "none for this model" before any model was chosen read as a verdict */}
+                {modelId === null || datasetId === null ? "pick a model and a dataset"
+                  : usable.length ? "choose" : "none for this model"}
+              </option>
             )}
             {usable.map((t) => (
               <option key={t.id} value={t.id}>{tokenizationLabel(t)}</option>
@@ -214,7 +218,9 @@ export function ActivationExtractionConfig({ onCreated }: {
           <select aria-label="Precision" value={precision}
             onChange={(e) => setPrecision(e.target.value)}>
             {PRECISIONS.map((p) => (
-              <option key={p} value={p}>{p || `model's (${model?.precision_used ?? "?"})`}</option>
+              <option key={p} value={p}>
+                {p || (model?.precision_used ? `model's (${model.precision_used})` : "model's")}
+              </option>
             ))}
           </select>
         </label>

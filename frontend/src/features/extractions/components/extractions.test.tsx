@@ -606,6 +606,15 @@ describe("extractions UI", () => {
     fetchSpy.mockRestore();
   });
 
+  it("test_before_a_model_is_picked_the_form_says_what_to_pick_not_a_verdict_or_a_question_mark", () => {
+    const queryClient = createTestQueryClient();
+    queryClient.setQueryData(extractionKeys.models(), { total: 0, items: [] });
+    queryClient.setQueryData(extractionKeys.datasets(), { total: 0, items: [] });
+    renderWithProviders(<ActivationExtractionConfig />, { queryClient });
+    expect(screen.getByLabelText("Tokenization")).toHaveDisplayValue("pick a model and a dataset");
+    expect(screen.getByLabelText("Precision")).toHaveDisplayValue("model's");  // was "model's (?)"
+  });
+
   it("test_dataset_picker_tells_namesakes_apart_and_offers_ready_ones_only", () => {
     const queryClient = createTestQueryClient();
     queryClient.setQueryData(extractionKeys.models(), { total: 0, items: [] });
