@@ -27,8 +27,10 @@ export function ExtractionRow({ extraction }: { extraction: Extraction }) {
       <dl className="extraction-row__facts">
         <dt>hook points</dt>
         <dd>{points ?? "?"}</dd>
-        <dt>tokens</dt>
-        <dd>{formatNumber(counts.tokens ?? counts.tokens_total)}</dd>
+        {/* a run not complete has only its plan's count: "tokens 8,192" on a run cancelled at
+            2,000 read as 8,192 extracted */}
+        <dt>{typeof counts.tokens === "number" ? "tokens" : "tokens planned"}</dt>
+        <dd data-testid="extraction-tokens">{formatNumber(counts.tokens ?? counts.tokens_total)}</dd>
         {/* a finished run's counts only: while it runs, or once it stopped short, the job's line
             below says what is written ("written —" sat beside "kept ... 0.270 GB written") */}
         {typeof counts.bytes === "number" && (

@@ -68,6 +68,20 @@ describe("extractions UI", () => {
     expect(screen.getByText("extract")).toBeInTheDocument();  // the stage it is in
   });
 
+  it("test_a_run_not_complete_calls_its_token_count_planned", () => {
+    const cancelled = makeExtraction({ status: "cancelled", counts: { tokens_total: 8192 },
+      job: makeJob({ id: 70, kind: "extract", state: "cancelled", message: "kept 2,000 rows" }) });
+    const view = renderWithProviders(<ExtractionRow extraction={cancelled} />);
+    expect(screen.getByText("tokens planned")).toBeInTheDocument();
+    expect(screen.getByTestId("extraction-tokens")).toHaveTextContent("8,192");
+    view.unmount();
+    renderWithProviders(<ExtractionRow extraction={makeExtraction({ status: "complete",
+      counts: { tokens_total: 8192, tokens: 8192, bytes: 1 },
+      job: makeJob({ id: 70, kind: "extract", state: "succeeded" }) })} />);
+    expect(screen.getByText("tokens")).toBeInTheDocument();
+    expect(screen.queryByText("tokens planned")).toBeNull();
+  });
+
   it("test_row_follows_the_live_job_from_the_cache", () => {
     const queryClient = createTestQueryClient();
     queryClient.setQueryData(liveJobKey(70), makeJob({ id: 70, kind: "extract", state: "running",
