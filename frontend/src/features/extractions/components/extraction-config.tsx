@@ -23,6 +23,7 @@ import { usePreflightPlacement } from "../api/get-preflight-placement";
 import { usePreflightExtraction } from "../api/preflight-extraction";
 import { cellKey, selectionToPatterns } from "../lib/hook-grid";
 import { parsePositiveInt, sameRequest } from "../lib/int-field";
+import { positionsText } from "../lib/positions";
 import {
   type DatasetOption,
   type Extraction,
@@ -233,6 +234,12 @@ export function ActivationExtractionConfig({ onCreated }: {
           <FieldError id="max-tokens-error" label="Max tokens" error={maxTokensField.error} />
         </label>
       </div>
+      {/* which positions every_k keeps was unsaid (k-1, 2k-1, ...: not 0, k, 2k) */}
+      {positions !== "all" && (
+        <p className="muted" data-testid="positions-hint">
+          Keeps {positionsText(positions, everyKField.value ?? 1)}.
+        </p>
+      )}
       <div className="extraction-config__row">
         <Button type="submit" disabled={!body || preflight.isPending}>
           {preflight.isPending ? "Measuring…" : "Preflight"}

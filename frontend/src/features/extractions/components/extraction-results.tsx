@@ -23,6 +23,7 @@ import { useExtraction } from "../api/get-extraction";
 import { useExtractionSamples } from "../api/get-extraction-samples";
 import { useExtractionStats } from "../api/get-extraction-stats";
 import { displayStatus, statusTone } from "../lib/extraction-status";
+import { positionsText } from "../lib/positions";
 import {
   type Extraction,
   type ExtractionSample,
@@ -117,7 +118,11 @@ export function ExtractionResults({ extraction }: { extraction: Extraction }) {
         <dt>hook points</dt>
         <dd>{formatNumber(hookPointCount(extraction))}</dd>
         <dt>positions</dt>
-        <dd data-testid="extraction-positions">{positionsText(extraction.spec)}</dd>
+        {/* the page said neither this nor the storage dtype: an every-5th bfloat16 store read
+            like any other */}
+        <dd data-testid="extraction-positions">
+          {positionsText(String(extraction.spec.positions ?? "all"), Number(extraction.spec.every_k ?? 1))}
+        </dd>
         <dt>stored as</dt>
         <dd>{String(extraction.spec.dtype ?? "float16")}</dd>
         <dt>precision</dt>
@@ -196,12 +201,6 @@ function useForgetResultsWhileNotComplete(id: number, done: boolean) {
   }, [queryClient, id, done]);
 }
 
-function ordinal(n: number): string {
-  const teen = n % 100 >= 11 && n % 100 <= 13;
-  const suffix = teen ? "th" : ({ 1: "st", 2: "nd", 3: "rd" } as Record<number, string>)[n % 10] ?? "th";
-  return `${n}${suffix}`;
-}
-
 /** Hook points in the order the forward reaches them: by layer, then resid_pre, attn_out,
  * mlp_act, mlp_out, resid_post (by name, layer 29's "deepest" was resid_pre, its input). */
 export function forwardOrder(a: string, b: string): number {
@@ -217,17 +216,6 @@ export function forwardOrder(a: string, b: string): number {
 function hookPointCount(extraction: Extraction): number | null {
   const expanded = (extraction.spec as { hook_points_expanded?: unknown }).hook_points_expanded;
   return Array.isArray(expanded) ? expanded.length : null;
-}
-
-/** Which positions of each sequence the store holds, as the spec asked (the page said neither
- * this nor the storage dtype: an every-5th bfloat16 store read like any other). */
-export function positionsText(spec: Extraction["spec"]): string {
-  const mode = String(spec.positions ?? "all");
-  const k = Number(spec.every_k ?? 1);
-  if (mode === "every_k") return `every ${ordinal(k)} token (positions ${k - 1}, ${2 * k - 1}, …)`;
-  if (mode === "last") return "the last token of each sequence";
-  if (mode === "exclude_bos") return "all but a leading BOS";
-  return "all";
 }
 
 /** The first point the extraction asked for (as the store names it), else the statistics' first. */

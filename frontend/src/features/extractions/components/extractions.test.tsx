@@ -246,7 +246,7 @@ describe("extractions UI", () => {
         "blocks.29.mlp_out": [], "blocks.3.resid_post": [] } });
     renderWithProviders(<ExtractionResults extraction={extraction} />, { queryClient });
     expect(screen.getByTestId("extraction-positions")).toHaveTextContent(
-      "every 5th token (positions 4, 9, …)");
+      "every 5th token (positions 4, 9, 14, …)");
     expect(screen.getByText("bfloat16")).toBeInTheDocument();
     const picker = screen.getByLabelText("Top tokens hook point");
     // the deepest point first shown: layer 29's output, not its input (by name, resid_pre)
@@ -481,6 +481,9 @@ describe("extractions UI", () => {
     await userEvent.clear(everyK);
     await userEvent.type(everyK, "3");
     expect(preflightButton).toBeEnabled();
+    // which positions: k-1, 2k-1, ... (counting from 1), not 0, k, 2k
+    expect(screen.getByTestId("positions-hint")).toHaveTextContent(
+      "Keeps every 3rd token (positions 2, 5, 8, …).");
     await userEvent.click(preflightButton);
     await screen.findByTestId("extraction-preflight");
     const posted = fetchSpy.mock.calls.find(([url]) => String(url).endsWith("/extractions/preflight"));
