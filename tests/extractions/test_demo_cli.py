@@ -1,6 +1,6 @@
 """``interpstudio demo`` as a real subprocess in an empty data dir (slow: it imports the bundled
 SmolLM2-135M GGUF): every step runs, the bundled text is tokenized packed into 256-token windows,
-and the store it reports holds every layer's resid_post."""
+and the store it reports holds every layer's resid_post; run again, it reuses what it made."""
 
 from __future__ import annotations
 
@@ -30,3 +30,12 @@ def test_demo_runs_every_step_on_packed_windows(tmp_path: Path) -> None:
     # packed: two whole 256-token windows of the play, not 60-odd lines of ~9 tokens
     assert sorted(set(tokens[:, 1].tolist())) == [0, 1]
     assert tokens[:, 2].tolist() == list(range(256)) * 2
+
+    # run again: every step before the extraction reuses what exists, and says which, without
+    # a hint at options that only `extract` has (it said "--max-length / --mode pick or make
+    # another"; demo has neither)
+    again = subprocess.run([sys.executable, "-m", "interpstudio", "demo", "--max-tokens", "256"],
+                           env=env, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stderr
+    assert "using tokenization" in again.stdout and "--max-length" not in again.stdout
+    assert "tokenizing" not in again.stdout and "done: 256 rows x 30 hook points" in again.stdout

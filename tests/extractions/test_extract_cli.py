@@ -57,7 +57,7 @@ def test_extract_cli_dry_run_then_full_run(world: ExtractionWorld) -> None:
     assert "Loading weights" not in human.stderr  # transformers' own bar, between ours
     # the lines to copy stay whole (a 100-character path was wrapped at 80 columns)
     second = world.settings.data_dir / "extractions" / str(extraction["id"] + 1) / "store"
-    assert f"    acts = open_activations({str(second)!r})\n" in human.stdout
+    assert f"\nacts = open_activations({str(second)!r})\n" in human.stdout
     assert f"store      {second}\n" in human.stdout
 
 

@@ -130,8 +130,8 @@ class CountColumn(ProgressColumn):
 
     def render(self, task: Task) -> Text:
         unit = task.fields.get("unit", "")
-        if task.total is None:
-            return Text(f"{task.completed:,.0f} {unit}")
+        if task.total is None:  # nothing counted yet: nothing (a lone "0" read as a count)
+            return Text(f"{task.completed:,.0f} {unit}" if task.completed else "")
         return Text(f"{task.completed:,.0f}/{task.total:,.0f} {unit}")
 
 
@@ -180,31 +180,84 @@ class LocalRun:
                               highlight=False)
 
 
+class MessageProgress(Progress):
+    """A Rich ``Progress`` that draws each task's ``message`` field on its own line under the
+    bar: beside the bar, in an 80-column terminal, an extraction's message ("0.142 GB captured ·
+    0.000 GB written in whole shards · projected bound: compute") cut the description and the
+    count down to ``j… 2,048/4…`` and its own end ("… resume to continue") off."""
+
+    def get_renderables(self) -> Iterator[Any]:
+        yield self.make_tasks_table(self.tasks)
+        for task in self.tasks:
+            if task.fields.get("message"):
+                yield Text(f"  {task.fields['message']}", style="dim")
+
+
+class PlainProgressLog:
+    """A job's progress as plain lines, for output that is not a terminal (CI logs, ``| tee``),
+    where a Rich bar is drawn once, at the end: one line when the job's state or stage changes
+    and one per tenth of its total, so that a long run is seen moving (and where it stopped)."""
+
+    def __init__(self, console: Console) -> None:
+        self._console = console
+        self._last: tuple[Any, ...] | None = None
+
+    def update(self, job: dict[str, Any]) -> None:
+        done, total, unit = job["done"] or 0, job["total"], job["unit"] or ""
+        tenth = int(10 * done / total) if total else None
+        key = (job["state"], job["stage"], tenth)
+        if key == self._last:
+            return
+        self._last = key
+        from interpstudio.db.models import FINISHED_STATES
+
+        line = f"job {job['id']} {job['stage'] or job['state']}"
+        if job["state"] in FINISHED_STATES:
+            line += f" ({job['state']})"
+        if total:
+            line += f": {done:,.0f}/{total:,.0f} {unit} ({100 * done / total:.0f}%)"
+        elif done:
+            line += f": {done:,.0f} {unit}"
+        if job.get("message"):
+            line += f" · {job['message']}"
+        self._console.print(line, soft_wrap=True, highlight=False, markup=False)
+
+
 def follow_job(factory: sessionmaker[Session], job_id: int, *, quiet: bool = False,
-               poll_s: float = 0.25) -> dict[str, Any]:
-    """Draw a Rich progress bar from the job row until it finishes; Ctrl-C cancels the job."""
+               poll_s: float = 0.25, with_message: bool = False) -> dict[str, Any]:
+    """Draw a Rich progress bar from the job row until it finishes (``with_message``: the job's
+    message line under it); on output that is not a terminal, plain lines instead
+    (``PlainProgressLog``). Ctrl-C cancels the job and says how to resume it."""
     from interpstudio.db.models import FINISHED_STATES
     from interpstudio.services import jobs as service
 
-    columns = (TextColumn("[bold]{task.description}"), BarColumn(), CountColumn(),
-               TextColumn("{task.fields[rate]}"), TimeRemainingColumn())
-    with Progress(*columns, console=err_console, disable=quiet) as progress:
-        bar = progress.add_task(f"job {job_id}", total=None, unit="", rate="")
+    columns: list[ProgressColumn] = [TextColumn("[bold]{task.description}"), BarColumn(),
+                                     CountColumn(), TextColumn("{task.fields[rate]}"),
+                                     TimeRemainingColumn()]
+    plain = None if quiet or err_console.is_terminal else PlainProgressLog(err_console)
+    with MessageProgress(*columns, console=err_console,
+                         disable=quiet or plain is not None) as progress:
+        bar = progress.add_task(f"job {job_id}", total=None, unit="", rate="", message="")
         while True:
             try:
                 with factory() as session:
                     job = job_dict(session, service.get_job(session=session, job_id=job_id))
+                if plain is not None:
+                    plain.update(job)
                 progress.update(bar, description=f"job {job_id} {job['stage'] or job['state']}",
                                 completed=job["done"] or 0, total=job["total"],
                                 unit=job["unit"] or "",
-                                rate=f"{job['rate']:,.1f}/s" if job["rate"] else "")
+                                rate=f"{job['rate']:,.1f}/s" if job["rate"] else "",
+                                message=(job["message"] or "") if with_message else "")
                 if job["state"] in FINISHED_STATES:
                     return job
                 time.sleep(poll_s)
             except KeyboardInterrupt:
                 with factory.begin() as session:
                     service.cancel_job(session=session, job_id=job_id)
-                err_console.print(f"cancelling job {job_id}...")
+                hint = (f" (`interpstudio jobs resume {job_id}` continues it)" if with_message
+                        else "")
+                err_console.print(f"cancelling job {job_id}...{hint}", highlight=False)
 
 
 def finish_followed_job(job: dict[str, Any], as_json: bool, success: str) -> None:

@@ -27,7 +27,7 @@ from interpstudio.cli.common import (
     console,
     err_console,
     finish_followed_job,
-    job_dict,
+    follow_job,
     load_settings,
     print_json,
     session_factory,
@@ -43,61 +43,30 @@ HooksOption = Annotated[list[str], typer.Option(
                     "'blocks.{0-3}.attn_out', 'blocks.5.{resid_pre,mlp_out}'.")]
 
 
-def follow_with_message(factory: sessionmaker[Session], job_id: int, *, quiet: bool,
-                        poll_s: float = 0.25) -> dict[str, Any]:
-    """A Rich bar of the job row (done/total unit, rate, ETA) plus its message line (GB captured
-    and written, bound); an unknown total shows a pulsing bar. Ctrl-C cancels the job."""
-    import time
-
-    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
-
-    from interpstudio.db.models import FINISHED_STATES
-    from interpstudio.services import jobs as service
-
-    columns = (TextColumn("[bold]{task.description}"), BarColumn(),
-               TextColumn("{task.fields[counter]}"), TimeRemainingColumn(),
-               TextColumn("{task.fields[message]}"))
-    with Progress(*columns, console=err_console, disable=quiet) as progress:
-        bar = progress.add_task(f"job {job_id}", total=None, counter="", message="")
-        while True:
-            try:
-                with factory() as session:
-                    job = job_dict(session, service.get_job(session=session, job_id=job_id))
-                done, total, unit = job["done"] or 0, job["total"], job["unit"] or ""
-                counter = f"{done:,.0f}/{total:,.0f} {unit}" if total else ""
-                progress.update(bar, description=f"job {job_id} {job['stage'] or job['state']}",
-                                completed=done, total=total, counter=counter,
-                                message=job["message"] or "")
-                if job["state"] in FINISHED_STATES:
-                    return job
-                time.sleep(poll_s)
-            except KeyboardInterrupt:
-                with factory.begin() as session:
-                    service.cancel_job(session=session, job_id=job_id)
-                err_console.print(f"cancelling job {job_id}... (`interpstudio jobs resume "
-                                  f"{job_id}` continues it)")
-
-
 def _run_job(local: LocalRun, factory: sessionmaker[Session], job_id: int, *, enqueue: bool,
-             quiet: bool, what: str) -> dict[str, Any]:
-    """Run (unless queued for a worker) and follow one job, which ``local`` claimed in the
-    transaction that made it; exit non-zero if it failed."""
+             quiet: bool, what: str) -> dict[str, Any] | None:
+    """Run (unless queued for a worker: None) and follow one job, which ``local`` claimed in
+    the transaction that made it; exit non-zero if it failed. Queued, the caller prints the
+    record (``--json``: as JSON, not this line, which ``extract --enqueue --json`` printed)."""
     if enqueue:
-        console.print(f"queued {what} as job {job_id}; a worker (`interpstudio serve` or "
-                      "`interpstudio worker`) will run it")
-        raise typer.Exit(0)
+        if not quiet:
+            console.print(f"queued {what} as job {job_id}; a worker (`interpstudio serve` or "
+                          "`interpstudio worker`) will run it")
+        return None
     local.start()
-    job = follow_with_message(factory, job_id, quiet=quiet)
+    job = follow_job(factory, job_id, quiet=quiet, with_message=True)
     if job["state"] != "succeeded":
         finish_followed_job(job, quiet, "")
     return job
 
 
 def _tokenization_for(settings: Settings, factory: sessionmaker[Session], *, dataset_id: int,
-                      model_id: int, policy: TokenizationPolicySpec | None, quiet: bool) -> int:
+                      model_id: int, policy: TokenizationPolicySpec | None, quiet: bool,
+                      options_hint: bool = True) -> int:
     """The dataset's ready tokenization with the model's tokenizer, made (and run here) if there
     is none. ``policy`` None: the newest such tokenization, else one with the default policy;
-    a policy: only one made under exactly it."""
+    a policy: only one made under exactly it. ``options_hint``: say that ``--max-length`` /
+    ``--mode`` pick another (``extract``'s options; ``demo`` has none)."""
     from interpstudio.services import extractions as service
     from interpstudio.services import tokenizations
 
@@ -110,8 +79,9 @@ def _tokenization_for(settings: Settings, factory: sessionmaker[Session], *, dat
                 p = found.policy or {}
                 console.print(f"using tokenization {found.id} of dataset {dataset_id} (max length "
                               f"{p.get('max_length')}, {p.get('mode')}, "
-                              f"{'BOS' if p.get('add_bos') else 'no BOS'}); --max-length / "
-                              "--mode pick or make another")
+                              f"{'BOS' if p.get('add_bos') else 'no BOS'})"
+                              + ("; --max-length / --mode pick or make another"
+                                 if options_hint else ""))
             return found.id
         created = tokenizations.create_tokenization(
             session=session, paths=DataPaths(settings.data_dir), dataset_id=dataset_id,
@@ -178,20 +148,22 @@ def print_how_to_open(settings: Settings, extraction: dict[str, Any]) -> None:
     console.print(f"\n[bold]store[/bold]      {store}", soft_wrap=True)
     console.print(f"[bold]statistics[/bold] {store / 'stats.json'}", soft_wrap=True)
     console.print(f"[bold]top tokens[/bold] {store.parent / 'samples.json'}\n", soft_wrap=True)
+    # not indented: pasted into `python`, an indented first line is an IndentationError
     console.print("Open it from Python:\n", style="bold")
     console.print(
-        "    from interpstudio.ml import open_activations\n"
-        f"    acts = open_activations({str(store)!r})\n"
-        f"    x = acts[{hook!r}][:1000]      # (rows, d) numpy, read lazily from the shards\n"
-        "    acts.tokens[:1000]                # token_id, sequence, position per row\n"
-        f"    acts.stats['hooks'][{hook!r}]['groups']['all']['norm']", highlight=False,
-        soft_wrap=True)
+        "from interpstudio.ml import open_activations\n"
+        f"acts = open_activations({str(store)!r})\n"
+        f"x = acts[{hook!r}][:1000]      # (rows, d) numpy, read lazily from the shards\n"
+        "acts.tokens[:1000]                # token_id, sequence, position per row\n"
+        "# statistics of the rows past the first position; 'bos': the first-position / BOS\n"
+        "# rows (an attention sink, with norms many times the others'); 'all': both\n"
+        f"acts.stats['hooks'][{hook!r}]['groups']['non_bos']['norm']['mean']",
+        highlight=False, soft_wrap=True)
 
 
 def run_extraction_command(settings: Settings, factory: sessionmaker[Session], spec: Any, *,
                            enqueue: bool, as_json: bool, dry_run: bool = False) -> dict[str, Any]:
     """Preflight, create, run and follow; returns the extraction as the API shows it."""
-    from interpstudio.api.extraction_schemas import ExtractionRead
     from interpstudio.services import extractions as service
 
     with factory() as session:
@@ -217,6 +189,15 @@ def run_extraction_command(settings: Settings, factory: sessionmaker[Session], s
             local.claim(session, job_id)
     _run_job(local, factory, job_id, enqueue=enqueue, quiet=as_json,  # type: ignore[arg-type]
              what=f"extraction {extraction_id}")
+    return extraction_dict(settings, factory, extraction_id)
+
+
+def extraction_dict(settings: Settings, factory: sessionmaker[Session],
+                    extraction_id: int) -> dict[str, Any]:
+    """The extraction as the API shows it (with its store's absolute path)."""
+    from interpstudio.api.extraction_schemas import ExtractionRead
+    from interpstudio.services import extractions as service
+
     with factory() as session:
         row = service.get_extraction(session=session, extraction_id=extraction_id)
         result = ExtractionRead.from_row(row, service.extraction_job(session=session, row=row),
@@ -238,15 +219,15 @@ def extract(
     precision: Annotated[str | None, typer.Option(help="fp32|fp16|bf16|q8|q4|q2")] = None,
     max_samples: Annotated[int | None, typer.Option(min=1)] = None,
     max_tokens: Annotated[int | None, typer.Option(min=1)] = None,
-    device: Annotated[str, typer.Option(help="auto | cpu | cuda[:N]")] = "auto",
+    device: Annotated[str, typer.Option(help="auto | cpu | cuda[:N] | mps")] = "auto",
     shard_rows: Annotated[int | None, typer.Option(min=1)] = None,
     max_length: Annotated[int | None, typer.Option(
         min=1, help="With --dataset: tokens per sequence (window with --mode pack); given, "
                     "only a tokenization with exactly this policy is used or made "
-                    "[default: 1024]")] = None,
+                    "\\[default: 1024]")] = None,
     mode: Annotated[str | None, typer.Option(
         help="With --dataset: 'truncate' (one sequence per row) or 'pack' (rows joined with EOS "
-             "into full windows); given, as --max-length [default: truncate]")] = None,
+             "into full windows); given, as --max-length \\[default: truncate]")] = None,
     name: str | None = None,
     dry_run: Annotated[bool, typer.Option(
         help="Only show the preflight (with --dataset, a missing tokenization is made first: "
@@ -254,7 +235,7 @@ def extract(
     enqueue: Annotated[bool, typer.Option(help="Only queue it for a server/worker.")] = False,
     as_json: JsonOption = False,
 ) -> None:
-    """Extract activations of MODEL over a tokenized dataset into an activation store."""
+    """Extract activations of a model over a tokenized dataset into an activation store."""
     from interpstudio.services.extraction_params import ExtractionSpec
 
     if (tokenization is None) == (dataset is None):
@@ -280,6 +261,8 @@ def extract(
                                     dry_run=dry_run)
     if as_json:
         print_json(result)
+        return
+    if enqueue:  # queued: said so already
         return
     counts = result["counts"] or {}
     console.print(f"[green]extraction {result['id']} complete[/green]: {counts.get('rows', 0):,} "

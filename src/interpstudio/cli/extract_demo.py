@@ -70,7 +70,8 @@ def run_demo(*, max_tokens: int, as_json: bool) -> dict[str, Any]:
     _step(f"3/4 tokenize with the model's tokenizer (lines packed into {DEMO_MAX_LENGTH}-token "
           "windows)", as_json)
     tokenization_id = _tokenization_for(settings, factory, dataset_id=dataset_id,
-                                        model_id=model_id, policy=DEMO_POLICY, quiet=as_json)
+                                        model_id=model_id, policy=DEMO_POLICY, quiet=as_json,
+                                        options_hint=False)
 
     _step(f"4/4 extract every layer's resid_post from {max_tokens:,} tokens", as_json)
     spec = ExtractionSpec(model_id=model_id, tokenization_id=tokenization_id,

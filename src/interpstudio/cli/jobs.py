@@ -93,7 +93,9 @@ def jobs_retry(job_id: int, enqueue: EnqueueOption = False, as_json: JsonOption 
 
 def _requeue(action: Callable[..., Any], job_id: int, enqueue: bool, as_json: bool) -> None:
     """Re-queue the job; unless ``enqueue``, run it in this process and follow it (without a
-    server nothing else would: a job resumed after Ctrl-C stayed queued)."""
+    server nothing else would: a job resumed after Ctrl-C stayed queued). An extraction's job
+    that succeeds ends, as ``extract`` does, with where its store is and how to open it (a
+    resumed extraction ended with "job 9 (extract) succeeded" alone)."""
     if enqueue:
         _job_action(action, job_id, as_json)
         return
@@ -104,8 +106,13 @@ def _requeue(action: Callable[..., Any], job_id: int, enqueue: bool, as_json: bo
         action(session=session, job_id=job_id)
         local.claim(session, job_id)  # committed running here: no server's worker takes it
     local.start()
-    job = follow_job(factory, job_id, quiet=as_json)
+    job = follow_job(factory, job_id, quiet=as_json, with_message=True)
     finish_followed_job(job, as_json, f"job {job_id} ({job['kind']}) succeeded")
+    owner = job.get("owner") or {}
+    if not as_json and owner.get("kind") == "extraction":
+        from interpstudio.cli.extract import extraction_dict, print_how_to_open
+
+        print_how_to_open(settings, extraction_dict(settings, factory, owner["id"]))
 
 
 @app.command("rm")
