@@ -204,8 +204,32 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Export Extraction */
+        /**
+         * Export Extraction
+         * @description The export in this request (minutes for a large store); `/export-job` queues it.
+         */
         post: operations["export_extraction_api_v1_extractions__extraction_id__export_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/extractions/{extraction_id}/export-job": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Start Export
+         * @description The export as an `extraction_export` job (progress in rows, cancellable; its `result` is
+         *     this route's sync twin's answer). Refusals known up front answer at once, before a job.
+         */
+        post: operations["start_export_api_v1_extractions__extraction_id__export_job_post"];
         delete?: never;
         options?: never;
         head?: never;
@@ -864,6 +888,12 @@ export interface components {
             hook_names: string[];
             /** Hook Points */
             hook_points: string[];
+            /**
+             * Partial
+             * @description the extraction was stopped (cancelled or interrupted): the export holds the whole shards it kept, not the whole run (the first warning says so)
+             * @default false
+             */
+            partial: boolean;
             /**
              * Path
              * @description relative to the data dir
@@ -4037,6 +4067,104 @@ export interface operations {
             };
         };
     };
+    start_export_api_v1_extractions__extraction_id__export_job_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                extraction_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ExportCreate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["JobRead"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
     resume_extraction_api_v1_extractions__extraction_id__resume_post: {
         parameters: {
             query?: never;
@@ -4516,7 +4644,7 @@ export interface operations {
         parameters: {
             query?: {
                 state?: ("queued" | "running" | "succeeded" | "failed" | "cancelled" | "interrupted")[];
-                kind?: ("selftest" | "model_download" | "model_import" | "dataset_import" | "tokenize" | "extract" | "extract_preflight")[];
+                kind?: ("selftest" | "model_download" | "model_import" | "dataset_import" | "tokenize" | "extract" | "extract_preflight" | "extraction_export")[];
                 limit?: number;
                 offset?: number;
             };

@@ -19,6 +19,7 @@ from interpstudio.core.paths import DataPaths
 from interpstudio.db.models import Extraction, Job
 from interpstudio.services import extractions as service
 from interpstudio.services.extraction_params import (
+    ExportOptions,
     ExtractionSpec,
     ExtractPreflightParams,
     RowGroup,
@@ -195,6 +196,9 @@ class ExportCreate(BaseModel):
             self.hook_points, self.hook_names = self.hook_names, None
         return self
 
+    def options(self) -> ExportOptions:
+        return ExportOptions(**self.model_dump(exclude={"hook_names"}))
+
 
 class ExportRead(BaseModel):
     path: str = Field(description="relative to the data dir")
@@ -209,6 +213,10 @@ class ExportRead(BaseModel):
     tokens_dropped: int
     dtype: str
     replaced: bool = Field(description="an earlier export at this path was replaced by this one")
+    partial: bool = Field(
+        default=False,
+        description="the extraction was stopped (cancelled or interrupted): the export holds the "
+                    "whole shards it kept, not the whole run (the first warning says so)")
     warnings: list[str] = Field(
         default_factory=list,
         description="what SAELens would take wrongly: a store extracted under positions 'last', "

@@ -1,12 +1,14 @@
-"""``interpstudio export EXTRACTION``: a complete extraction's store written as a SAELens
-cached-activations dataset (``extractions/<id>/saelens``, replacing an earlier export), as
-``POST /extractions/{id}/export`` does. Says where it went and how to load it, and prints the
-export's warnings: a store of ``last`` / ``every_k`` / ``exclude_bos`` positions does not hold
-the consecutive tokens SAELens takes a dataset row for. ``--column-names module_paths``
-names the columns by module path (``model.layers.3``), for SAELens's ``AutoModelForCausalLM``;
-``--exclude-first-position`` leaves out the rows at position 0 (BOS / attention sinks).
+"""``interpstudio export EXTRACTION``: an extraction's store (a stopped one's whole shards)
+written as a SAELens cached-activations dataset (``extractions/<id>/saelens``, replacing an
+earlier export), as ``POST /extractions/{id}/export`` does. Says where it went and how to load
+it, and prints the export's warnings: a store of ``last`` / ``every_k`` / ``exclude_bos``
+positions does not hold the consecutive tokens SAELens takes a dataset row for.
+``--column-names module_paths`` names the columns by module path (``model.layers.3``), for
+SAELens's ``AutoModelForCausalLM``; ``--exclude-first-position`` leaves out the rows at
+position 0 (BOS / attention sinks).
 
-This module is NOT responsible for the export (``services/extractions.py``, ``ml/export.py``).
+This module is NOT responsible for the export (``services/extraction_export.py``,
+``ml/export.py``).
 """
 
 from __future__ import annotations
@@ -51,15 +53,18 @@ def export(
 ) -> None:
     """Export a complete extraction for SAELens (HF datasets, load_from_disk)."""
     from interpstudio.core.paths import DataPaths
+    from interpstudio.services import extraction_export as exports
     from interpstudio.services import extractions as service
+    from interpstudio.services.extraction_params import ExportOptions
 
     settings = load_settings()
     with session_scope(settings) as session:
         row = service.get_extraction(session=session, extraction_id=extraction_id)
-        done = service.export_extraction(paths=DataPaths(settings.data_dir), row=row,
-                                         hook_points=hooks, context_size=context_size,
-                                         dtype=dtype, column_names=column_names,
-                                         exclude_first_position=exclude_first_position)
+        options = ExportOptions(hook_points=hooks, context_size=context_size, dtype=dtype,
+                                column_names=column_names,
+                                exclude_first_position=exclude_first_position)
+        done = exports.export_now(session=session, paths=DataPaths(settings.data_dir), row=row,
+                                  options=options)
     for warning in done["warnings"]:
         err_console.print(f"warning: {warning}", style="yellow", highlight=False, soft_wrap=True)
     if as_json:

@@ -26,6 +26,7 @@ TASKS: dict[str, str] = {
     "tokenize": "interpstudio.jobs.tasks.datasets:run_tokenization",
     "extract": "interpstudio.jobs.tasks.extraction:run_extraction",
     "extract_preflight": "interpstudio.jobs.tasks.extraction:run_extraction_preflight",
+    "extraction_export": "interpstudio.jobs.tasks.extraction_export:run_extraction_export",
 }
 
 

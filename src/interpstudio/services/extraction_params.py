@@ -3,7 +3,9 @@
 ``ExtractionSpec`` is what a user asks for (API body, CLI options, stored on the extraction row
 and, with the model and tokenization identities, in the store's manifest); ``ExtractParams`` is
 the ``extract`` job's parameters (just the extraction row: the spec lives on the row);
-``ExtractPreflightParams`` the ``extract_preflight`` job's (a request preflighted on a worker).
+``ExtractPreflightParams`` the ``extract_preflight`` job's (a request preflighted on a worker);
+``ExportOptions`` what a SAELens export is asked for, and ``ExtractionExportParams`` the
+``extraction_export`` job's (the row and those options).
 
 This module is NOT responsible for running the jobs (``jobs/tasks/extraction.py``) or for the use
 cases (``services/extractions.py``); it must stay torch-free.
@@ -71,5 +73,26 @@ class ExtractPreflightParams(ExtractionSpec):
     calibrate: bool = Field(default=True, description="Time a calibration batch on the model.")
 
 
+ColumnNames = Literal["hook_points", "module_paths"]
+
+
+class ExportOptions(JobParams):
+    """A SAELens export of an extraction's store (``services/extraction_export.py``); the API's
+    ``ExportCreate`` documents each field and keeps the deprecated ``hook_names`` alias."""
+
+    hook_points: list[str] | None = Field(default=None, max_length=4096)
+    context_size: int | None = Field(default=None, ge=1)
+    dtype: Literal["float16", "float32"] | None = None
+    column_names: ColumnNames = "hook_points"
+    exclude_first_position: bool = False
+
+
+class ExtractionExportParams(ExportOptions):
+    """The ``extraction_export`` job exports the store of extraction ``extraction_id``."""
+
+    extraction_id: int = Field(ge=1, le=MAX_ID)
+
+
 KINDS: dict[str, type[JobParams]] = {"extract": ExtractParams,
-                                     "extract_preflight": ExtractPreflightParams}
+                                     "extract_preflight": ExtractPreflightParams,
+                                     "extraction_export": ExtractionExportParams}

@@ -1,5 +1,5 @@
 """Use cases on extractions: check, preflight, create (+ job), list, get, cancel, resume, retry,
-delete, statistics, top-token samples and the SAELens export.
+delete, statistics and top-token samples (the SAELens export: ``services/extraction_export.py``).
 
 An extraction row owns the folder ``extractions/<id>/`` under the data dir: ``store/`` (the
 activation store), ``samples.json`` (top-norm tokens with their text, written at the end of a run)
@@ -22,12 +22,12 @@ import shutil
 import threading
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
 from sqlalchemy.orm import Session
 
-from interpstudio.core.errors import InvalidInput, JobNotFound
+from interpstudio.core.errors import JobNotFound
 from interpstudio.core.paths import DataPaths, ensure_within
 from interpstudio.core.settings import Settings
 from interpstudio.db.models import ACTIVE_STATES, Extraction, Job, Model, Tokenization
@@ -51,11 +51,8 @@ from interpstudio.services.extraction_errors import (
     TokenizerMismatch,
 )
 from interpstudio.services.extraction_params import ExtractionSpec, RowGroup
-from interpstudio.services.model_files import architecture_file, quantized_cache_dir
+from interpstudio.services.model_files import quantized_cache_dir
 from interpstudio.services.tokenizations import requested_policy_hash
-
-if TYPE_CHECKING:
-    from interpstudio.ml.export import ColumnNames
 
 READY_TOKENIZATION = ("ready", "complete", "succeeded")
 FINAL_STATUSES = ("complete", "failed", "cancelled", "partial", "interrupted")
@@ -372,6 +369,9 @@ def delete_extraction(*, session: Session, paths: DataPaths, extraction_id: int)
     job = extraction_job(session=session, row=row)
     if job is not None and job.state in ACTIVE_STATES:
         raise ExtractionBusy(row.id, job.state, "deleted")
+    from interpstudio.services.extraction_export import refuse_while_exporting  # imports this
+
+    refuse_while_exporting(session=session, extraction_id=row.id, action="deleted")
     folder = extraction_dir(paths, row)
     repo.delete(session, row)
     if job is not None:
@@ -421,50 +421,3 @@ def read_samples(*, paths: DataPaths, row: Extraction,
     # files written before samples were kept per group hold group "all" only, as "hooks"
     groups = samples.get("groups") or {"all": samples.get("hooks", {})}
     return {"group": group, "hooks": groups.get(group, {}), "context": samples["context"]}
-
-
-def export_extraction(*, paths: DataPaths, row: Extraction, hook_points: list[str] | None,
-                      context_size: int | None, dtype: str | None,
-                      column_names: ColumnNames = "hook_points",
-                      exclude_first_position: bool = False) -> dict[str, Any]:
-    """Write ``extractions/<id>/saelens`` (HF Arrow, SAELens cached-activations layout).
-    ``column_names="module_paths"`` names columns by the model's module paths, read from the
-    model's ``architecture.json`` (its import's record), so no model is loaded.
-    ``exclude_first_position`` leaves out the rows at position 0 (BOS / attention sinks)."""
-    from interpstudio.ml.export import export_saelens
-
-    folder = extraction_dir(paths, row)
-    if row.status != "complete" or not (folder / STORE_DIR / "manifest.json").is_file():
-        raise ExtractionResultsNotReady(row.id, "activations to export", row.status)
-    modules = _output_modules(paths, row.model_id) if column_names == "module_paths" else None
-    target = folder / EXPORT_DIR  # a previous export is replaced only by a whole new one
-    replaced = target.exists()  # said in the answer: a reader of the old one may be open
-    done = export_saelens(folder / STORE_DIR, target, hook_names=hook_points,
-                          context_size=context_size, dtype=dtype, overwrite=True,
-                          column_names=column_names, modules=modules,
-                          exclude_first_position=exclude_first_position)
-    result = {"path": str(target.relative_to(paths.root)), "abs_path": str(target),
-              "hook_points": done.hook_names, "hook_names": done.hook_names,  # deprecated alias
-              "context_size": done.context_size, "rows": done.rows,
-              "tokens_exported": done.tokens_exported, "tokens_dropped": done.tokens_dropped,
-              "dtype": done.dtype, "replaced": replaced, "warnings": list(done.warnings),
-              "column_names": done.column_names, "columns": done.columns,
-              "exclude_first_position": done.exclude_first_position,
-              "first_positions_excluded": done.first_positions_excluded}
-    return result
-
-
-def _output_modules(paths: DataPaths, model_id: int) -> dict[str, str]:
-    """Hook point -> module path of the model's output-read points, from its architecture.json."""
-    from interpstudio.ml.export import output_modules
-
-    file = architecture_file(paths, model_id)
-    try:
-        layers = orjson.loads(file.read_bytes())["layers"]
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise InvalidInput(
-            f"model {model_id}'s module paths are unknown: its architecture record ({file}, "
-            "written when it was imported) is missing or unreadable; export with column_names "
-            "'hook_points', or import the model again",
-            details={"model_id": model_id, "path": str(file)}) from exc
-    return output_modules(layers)

@@ -1,5 +1,5 @@
 """``/api/v1/extractions``: preflight, create, list, get, cancel, resume, retry, delete,
-statistics, top-token samples and the SAELens export."""
+statistics, top-token samples and the SAELens export (in the request, or queued as a job)."""
 
 from __future__ import annotations
 
@@ -24,9 +24,11 @@ from interpstudio.api.extraction_schemas import (
     SamplesRead,
     StatsRead,
 )
+from interpstudio.api.schemas import JobRead
 from interpstudio.core.paths import DataPaths
 from interpstudio.db.base import MAX_ID
 from interpstudio.db.models import Extraction
+from interpstudio.services import extraction_export as exports
 from interpstudio.services import extraction_preflight as remote
 from interpstudio.services import extractions as service
 from interpstudio.services.extraction_params import DEVICE_PATTERN, ExtractionSpec
@@ -141,8 +143,18 @@ def extraction_samples(row: ExtractionDep, paths: PathsDep,
 
 
 @router.post("/extractions/{extraction_id}/export", response_model=ExportRead)
-def export_extraction(row: ExtractionDep, body: ExportCreate, paths: PathsDep) -> ExportRead:
-    return ExportRead(**service.export_extraction(
-        paths=paths, row=row, hook_points=body.hook_points,
-        context_size=body.context_size, dtype=body.dtype, column_names=body.column_names,
-        exclude_first_position=body.exclude_first_position))
+def export_extraction(row: ExtractionDep, body: ExportCreate, session: SessionDep,
+                      paths: PathsDep) -> ExportRead:
+    """The export in this request (minutes for a large store); `/export-job` queues it."""
+    return ExportRead(**exports.export_now(session=session, paths=paths, row=row,
+                                           options=body.options()))
+
+
+@router.post("/extractions/{extraction_id}/export-job", response_model=JobRead,
+             status_code=status.HTTP_202_ACCEPTED)
+def start_export(row: ExtractionDep, body: ExportCreate, session: SessionDep,
+                 paths: PathsDep) -> JobRead:
+    """The export as an `extraction_export` job (progress in rows, cancellable; its `result` is
+    this route's sync twin's answer). Refusals known up front answer at once, before a job."""
+    job = exports.start_export(session=session, paths=paths, row=row, options=body.options())
+    return JobRead.from_job(job, None)

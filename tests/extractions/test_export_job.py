@@ -1,0 +1,170 @@
+"""The SAELens export as an ``extraction_export`` job over the real API and a real worker thread
+(tiny llama, SQLite): rising progress and the sync export's answer as its result, a cancel that
+keeps the previous export, up-front refusals before any job, and a stopped extraction exported
+as partial. Small export blocks (``ml.export._BLOCK_BYTES``, a size, not a fake) make a tiny
+store take many blocks, so progress and a cancel between blocks can be seen."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from extraction_world import ExtractionWorld
+from helpers import LOOPBACK, wait_for
+from interpstudio.api.app import create_app
+from interpstudio.core.settings import Settings
+from interpstudio.db.models import FINISHED_STATES
+
+API = "/api/v1/extractions"
+HOOKS = ["blocks.*.resid_post", "blocks.1.attn_out"]
+
+
+@pytest.fixture
+def api(world: ExtractionWorld) -> Iterator[TestClient]:
+    with TestClient(base_url=LOOPBACK, app=create_app(world.settings, job_feed_interval_s=0.05,
+                               system_interval_s=0.5)) as client:
+        yield client
+
+
+def extraction(api: TestClient, world: ExtractionWorld, **spec: Any) -> int:
+    body = {"model_id": world.model_id, "tokenization_id": world.tokenization(repeat=40),
+            "hook_points": HOOKS, "batch_size": 4, "device": "cpu", **spec}
+    created = api.post(API, json=body)
+    assert created.status_code == 201, created.text
+    return int(created.json()["id"])
+
+
+def finished(api: TestClient, extraction_id: int) -> dict[str, Any]:
+    return wait_for(lambda: (e := api.get(f"{API}/{extraction_id}").json())["job"]["state"]
+                    in FINISHED_STATES and e, timeout=120)
+
+
+def follow(api: TestClient, job_id: int, seen: list[dict[str, Any]]) -> dict[str, Any]:
+    """The job's snapshots as the API serves them, until it finishes."""
+    def step() -> dict[str, Any] | None:
+        job = api.get(f"/api/v1/jobs/{job_id}").json()
+        seen.append(job)
+        return job if job["state"] in FINISHED_STATES else None
+    return wait_for(step, timeout=120, interval=0.02)
+
+
+def test_an_export_job_reports_rising_progress_and_answers_as_the_sync_export(
+    api: TestClient, world: ExtractionWorld, worker_thread: Callable[[Settings], Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    datasets = pytest.importorskip("datasets")
+    monkeypatch.setattr("interpstudio.ml.export._BLOCK_BYTES", 1)  # one dataset row a block
+    extraction_id = extraction(api, world)
+    worker_thread(world.settings)
+    assert finished(api, extraction_id)["status"] == "complete"
+
+    started = api.post(f"{API}/{extraction_id}/export-job", json={"context_size": 8})
+    assert started.status_code == 202, started.text
+    assert started.json()["kind"] == "extraction_export"
+    assert started.json()["state"] == "queued"
+    seen: list[dict[str, Any]] = []
+    job = follow(api, started.json()["id"], seen)
+    assert job["state"] == "succeeded", job
+    done = [s["done"] for s in seen if s["stage"] in ("export", "assemble") and s["done"]]
+    assert done == sorted(done) and len(set(done)) >= 2, done
+    total = job["result"]["rows"]
+    assert done[-1] == total and {s["total"] for s in seen if s["done"]} == {total}
+    assert [s["stage"] for s in job["stages"]][-2:] == ["export", "assemble"]
+    by_job = datasets.load_from_disk(job["result"]["abs_path"])[:]
+
+    sync = api.post(f"{API}/{extraction_id}/export", json={"context_size": 8})
+    assert sync.status_code == 200, sync.text
+    assert sync.json() == {**job["result"], "replaced": True}
+    assert datasets.load_from_disk(sync.json()["abs_path"])[:] == by_job
+    assert job["result"]["partial"] is False
+
+
+def test_a_cancelled_export_job_leaves_the_previous_export(
+    api: TestClient, world: ExtractionWorld, worker_thread: Callable[[Settings], Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    datasets = pytest.importorskip("datasets")
+    extraction_id = extraction(api, world)
+    worker_thread(world.settings)
+    assert finished(api, extraction_id)["status"] == "complete"
+    previous = api.post(f"{API}/{extraction_id}/export", json={"context_size": 4})
+    assert previous.status_code == 200, previous.text
+    folder = world.settings.data_dir / previous.json()["path"]
+    before = datasets.load_from_disk(str(folder))[:]
+
+    monkeypatch.setattr("interpstudio.ml.export._BLOCK_BYTES", 1)  # one dataset row a block
+    started = api.post(f"{API}/{extraction_id}/export-job", json={"context_size": 2})
+    job_id = started.json()["id"]
+    # a second export of the row while this one runs is refused, and so is a delete
+    again = api.post(f"{API}/{extraction_id}/export-job", json={"context_size": 2})
+    assert again.status_code == 409 and again.json()["error"]["code"] == "export_underway"
+    assert api.post(f"{API}/{extraction_id}/export", json={}).status_code == 409
+    assert api.delete(f"{API}/{extraction_id}").status_code == 409
+    wait_for(lambda: (api.get(f"/api/v1/jobs/{job_id}").json()["done"] or 0) > 0, timeout=60)
+    assert api.post(f"/api/v1/jobs/{job_id}/cancel").status_code == 200
+    job = follow(api, job_id, [])
+    assert job["state"] == "cancelled", job
+    assert 0 < job["done"] < job["total"]
+    assert datasets.load_from_disk(str(folder))[:] == before
+    assert not [p.name for p in folder.parent.iterdir() if "export-tmp" in p.name]
+
+
+def test_refusals_known_up_front_answer_before_any_job(
+    api: TestClient, world: ExtractionWorld, worker_thread: Callable[[Settings], Any],
+) -> None:
+    from interpstudio.db.models import Extraction
+
+    extraction_id = extraction(api, world)
+    worker_thread(world.settings)
+    assert finished(api, extraction_id)["status"] == "complete"
+    start = f"{API}/{extraction_id}/export-job"
+    unknown = api.post(start, json={"hook_points": ["blocks.9.nope"]})
+    assert unknown.status_code == 404, unknown.text
+    no_module = api.post(start, json={"column_names": "module_paths"})  # no import record here
+    assert no_module.status_code == 422, no_module.text
+    assert "module paths are unknown" in no_module.json()["error"]["message"]
+    bad = api.post(start, json={"dtype": "int8"})
+    assert bad.status_code == 422, bad.text
+    for status in ("running", "failed"):
+        with world.factory.begin() as session:
+            session.get(Extraction, extraction_id).status = status  # type: ignore[union-attr]
+        refused = api.post(start, json={})
+        assert refused.status_code == 409, refused.text
+        assert refused.json()["error"]["code"] == "extraction_results_not_ready"
+    jobs = api.get("/api/v1/jobs", params={"kind": "extraction_export"}).json()
+    assert jobs["total"] == 0
+
+
+def test_a_stopped_extraction_exports_its_whole_shards_as_partial(
+    api: TestClient, world: ExtractionWorld, worker_thread: Callable[[Settings], Any],
+) -> None:
+    datasets = pytest.importorskip("datasets")
+    body = {"model_id": world.model_id, "tokenization_id": world.tokenization(repeat=300),
+            "hook_points": ["blocks.*.resid_post"], "batch_size": 1, "device": "cpu",
+            "shard_rows": 100}
+    created = api.post(API, json=body)
+    assert created.status_code == 201, created.text
+    extraction_id = created.json()["id"]
+    worker_thread(world.settings)
+    wait_for(lambda: (api.get(f"{API}/{extraction_id}").json()["job"]["done"] or 0) > 300,
+             timeout=120)
+    assert api.post(f"{API}/{extraction_id}/cancel").status_code == 200
+    stopped = finished(api, extraction_id)
+    assert stopped["status"] == "cancelled", stopped
+    kept = int(stopped["job"]["done"])  # every position kept: one row per token
+
+    started = api.post(f"{API}/{extraction_id}/export-job", json={"context_size": 10})
+    assert started.status_code == 202, started.text
+    job = follow(api, started.json()["id"], [])
+    assert job["state"] == "succeeded", job
+    result = job["result"]
+    assert result["partial"] is True
+    assert result["warnings"][0].startswith(f"extraction {extraction_id} is cancelled: this "
+                                            f"export holds the {kept:,} rows of its ")
+    assert result["tokens_exported"] + result["tokens_dropped"] == kept
+    assert len(datasets.load_from_disk(result["abs_path"])) == result["rows"] == kept // 10
+    sync = api.post(f"{API}/{extraction_id}/export", json={"context_size": 10})
+    assert sync.status_code == 200 and sync.json()["partial"] is True
