@@ -33,7 +33,13 @@ export function ExtractionProgress({ extraction }: { extraction: Extraction }) {
   const etaLeft = useEtaCountdown(job?.eta_s, job?.updated_at);  // ticks between events
   if (!job || job.state === "succeeded") return null;
   if (FINISHED_JOB_STATES.has(job.state)) {
-    return job.message ? <div className="muted" data-testid="extraction-kept">{job.message}</div> : null;
+    if (!job.message) return null;
+    // a worker killed (kill -9, OOM killer) writes no last line: its message is the running one
+    // ("0.425 GB captured · 0.270 GB written in whole shards · projected bound: compute"), which
+    // read as the state of a run that was no longer running
+    const last = job.state === "interrupted"
+      ? `Last report before it stopped: ${job.message}` : job.message;
+    return <div className="muted" data-testid="extraction-kept">{last}</div>;
   }
   const fraction = job.progress ?? (job.done !== null && job.total ? job.done / job.total : null);
   // a resumed run waits in the queue with the count its last attempt reached: not a stage at work

@@ -58,6 +58,17 @@ describe("extractions UI", () => {
     expect(screen.queryByTestId("extraction-kept")).toBeNull();  // its counts say it
   });
 
+  it("test_a_killed_workers_run_labels_its_running_line_as_the_last_report", () => {
+    const running = "0.425 GB captured · 0.270 GB written in whole shards · projected bound: compute";
+    const extraction = makeExtraction({ status: "interrupted",
+      error_message: "worker process died; resume to continue",
+      job: makeJob({ id: 70, kind: "extract", state: "interrupted", done: 6144, total: 8192,
+        unit: "tokens", message: running }) });
+    renderWithProviders(<ExtractionRow extraction={extraction} />);
+    expect(screen.getByTestId("extraction-kept")).toHaveTextContent(
+      `Last report before it stopped: ${running}`);
+  });
+
   it("test_a_running_stage_before_its_first_count_says_starting_not_a_question_mark", () => {
     const extraction = makeExtraction({ job: makeJob({ id: 70, kind: "extract", state: "running",
       stage: "extract", done: null, total: 16384, unit: "tokens", progress: null }) });
