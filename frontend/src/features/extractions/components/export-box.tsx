@@ -15,16 +15,23 @@
  * refusal said "export only those", and this box has no other way to pick points.
  * The result says what the export left out: first positions, and a packed export's last tokens
  * that did not fill a row (`tokens_dropped`).
+ * The export runs as a job (`POST /extractions/{id}/export-job`; minutes for a large store): the
+ * box follows it live (rows written of the total, then "assembling"), with a Cancel that stops it
+ * between blocks and keeps the previous export; the job's result is shown as the export's answer.
+ * Refusals known up front (unknown points, no module path, disk) come back from the start itself.
+ * A stopped extraction's export holds its whole shards only: the answer's first warning says so.
  * Not responsible for the export itself (the server's `ml/export.py`).
  */
 import { useState } from "react";
 import { Button } from "@/components/ui/button";
 import { ErrorMessage } from "@/components/ui/error-message";
+import { ProgressBar } from "@/components/ui/progress-bar";
 import { ApiError } from "@/lib/api-client";
-import { formatNumber } from "@/lib/format";
-import { useExportExtraction } from "../api/export-extraction";
+import { formatDoneOfTotal, formatNumber } from "@/lib/format";
+import { FINISHED_JOB_STATES, useLiveJob } from "@/lib/live-job";
+import { useCancelExport, useStartExport } from "../api/export-extraction";
 import { parsePositiveInt } from "../lib/int-field";
-import type { ExportCreate, ExtractionStats } from "../types";
+import type { ExportCreate, ExportResult, ExtractionStats } from "../types";
 import { FieldError } from "./field-error";
 
 const PLACEHOLDER = "the sequences' length";
@@ -68,7 +75,13 @@ function nameablePoints(error: unknown): string[] {
 }
 
 export function ExportBox({ id, stats }: { id: number; stats?: ExtractionStats }) {
-  const exporter = useExportExtraction(id);
+  const exporter = useStartExport(id);
+  const canceller = useCancelExport();
+  const started = exporter.data;
+  const job = useLiveJob(started?.id, started).data;
+  const running = job !== undefined && !FINISHED_JOB_STATES.has(job.state);
+  const busy = exporter.isPending || running;
+  const result = job?.state === "succeeded" ? (job.result as ExportResult | null) : null;
   const [contextSize, setContextSize] = useState("");
   const [columnNames, setColumnNames] = useState<ColumnNames>("hook_points");
   const [excludeFirst, setExcludeFirst] = useState(false);
@@ -122,36 +135,62 @@ export function ExportBox({ id, stats }: { id: number; stats?: ExtractionStats }
           onChange={(e) => setExcludeFirst(e.target.checked)} />{" "}
         Leave out first positions
       </label>
-      <Button disabled={exporter.isPending || field.error !== null}
+      <Button disabled={busy || field.error !== null}
         onClick={() => exportWith()}>
-        {exporter.isPending ? "Exporting…" : "Export for SAELens"}
+        {busy ? "Exporting…" : "Export for SAELens"}
       </Button>
       <FieldError id="context-size-error" label="Context size" error={field.error} />
       <p className="muted" data-testid="column-names-hint">
         Module paths are for SAELens with <code>model_class_name="AutoModelForCausalLM"</code> and
         no <code>override_model</code>; only resid_post, attn_out and mlp_out points have one.
       </p>
-      {exporter.data && (
+      {job && running && (
+        <div className="extraction-export__progress" data-testid="export-progress">
+          <ProgressBar label="Export progress"
+            value={job.done !== null && job.total ? job.done / job.total : null} />
+          <span className="muted num" data-testid="export-progress-text">
+            {job.cancel_requested ? "Cancelling…"
+              : job.state === "queued" ? "Waiting for a job worker…"
+              : job.stage === "assemble" ? "Assembling the dataset…"
+              : `Exporting: ${formatDoneOfTotal(job.done, job.total, job.unit) || "reading the store"}`}
+          </span>{" "}
+          <Button disabled={job.cancel_requested || canceller.isPending}
+            onClick={() => canceller.mutate(job.id)}>
+            Cancel
+          </Button>
+        </div>
+      )}
+      {job?.state === "cancelled" && (
+        <p className="muted" role="status" data-testid="export-cancelled">
+          Export cancelled: nothing was written; an earlier export, if any, is as it was.
+        </p>
+      )}
+      {job && (job.state === "failed" || job.state === "interrupted") && (
+        <ErrorMessage title="Export:"
+          error={job.error_message ?? `the export job ${job.id} is ${job.state}`} />
+      )}
+      {canceller.error && <ErrorMessage error={canceller.error} title="Cancel:" />}
+      {result && (
         <span className="muted" data-testid="export-result">
-          wrote <code>{exporter.data.abs_path}</code>: {formatNumber(exporter.data.rows)} rows of{" "}
-          {formatNumber(exporter.data.context_size)} tokens (load with datasets.load_from_disk)
-          {exporter.data.exclude_first_position
-            && `; ${formatNumber(exporter.data.first_positions_excluded ?? 0)} first-position rows left out`}
-          {exporter.data.tokens_dropped > 0
-            && `; the last ${formatNumber(exporter.data.tokens_dropped)} ${
-              exporter.data.tokens_dropped === 1 ? "token" : "tokens"} did not fill a row and were left out`}
-          {exporter.data.replaced && "; it replaced the earlier export there"}
+          wrote <code>{result.abs_path}</code>: {formatNumber(result.rows)} rows of{" "}
+          {formatNumber(result.context_size)} tokens (load with datasets.load_from_disk)
+          {result.exclude_first_position
+            && `; ${formatNumber(result.first_positions_excluded ?? 0)} first-position rows left out`}
+          {result.tokens_dropped > 0
+            && `; the last ${formatNumber(result.tokens_dropped)} ${
+              result.tokens_dropped === 1 ? "token" : "tokens"} did not fill a row and were left out`}
+          {result.replaced && "; it replaced the earlier export there"}
         </span>
       )}
-      {exporter.data?.column_names === "module_paths" && (
+      {result?.column_names === "module_paths" && (
         <p className="muted" data-testid="export-columns">
           Columns by module path:{" "}
-          {Object.entries(exporter.data.columns ?? {}).map(([column, point], i) => (
+          {Object.entries(result.columns ?? {}).map(([column, point], i) => (
             <span key={column}>{i > 0 && ", "}<code>{column}</code> = {point}</span>
           ))}
         </p>
       )}
-      {exporter.data?.warnings?.map((warning) => (
+      {result?.warnings?.map((warning) => (
         <p key={warning} className="export-warning" role="status" data-testid="export-warning">
           Warning: {warning}
         </p>
@@ -159,7 +198,7 @@ export function ExportBox({ id, stats }: { id: number; stats?: ExtractionStats }
       {exporter.error && <ErrorMessage error={exporter.error} title="Export:" />}
       {nameable.length > 0 && columnNames === "module_paths" && (
         <p data-testid="export-nameable">
-          <Button disabled={exporter.isPending || field.error !== null}
+          <Button disabled={busy || field.error !== null}
             onClick={() => exportWith(nameable)}>
             Export only the {formatNumber(nameable.length)}{" "}
             {nameable.length === 1 ? "point" : "points"} with a module path

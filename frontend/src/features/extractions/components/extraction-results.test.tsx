@@ -1,5 +1,6 @@
-import { screen } from "@testing-library/react";
+import { act, screen, waitFor } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
+import { liveJobKey } from "@/lib/live-job";
 import { makeJob } from "@/test/job-factory";
 import { createTestQueryClient, renderWithProviders } from "@/test/render";
 import { extractionKeys } from "../api/extraction-keys";
@@ -21,6 +22,11 @@ function seededClient() {
 const complete = (overrides: Partial<Extraction> = {}) => makeExtraction({ status: "complete",
   job: makeJob({ id: 70, kind: "extract", state: "succeeded" }),
   counts: { rows: 4000, bytes: 1_000_000, tokens_per_s: 900 }, ...overrides });
+
+/** The export job as the start answers when it has already finished: its result is the export. */
+let nextJobId = 90;
+const exportJob = (result: Record<string, unknown>) => makeJob({ id: nextJobId++,
+  kind: "extraction_export", state: "succeeded", result });
 
 describe("extraction results", () => {
   it("test_the_export_hints_when_first_position_rows_dwarf_the_rest", () => {
@@ -79,10 +85,10 @@ describe("extraction results", () => {
           message: "the stored sequences have different lengths (12..256); pass context_size=N" } }),
         { status: 422, headers: { "Content-Type": "application/json" } });
       }
-      return new Response(JSON.stringify({ path: "extractions/7/export-saelens",
+      return new Response(JSON.stringify(exportJob({ path: "extractions/7/export-saelens",
         abs_path: "/data/extractions/7/export-saelens", rows: 15,
         context_size: 128, dtype: "float16", hook_names: ["blocks.0.resid_post"],
-        tokens_exported: 1920, tokens_dropped: 80, replaced: true }),
+        tokens_exported: 1920, tokens_dropped: 80, replaced: true })),
       { status: 200, headers: { "Content-Type": "application/json" } });
     });
     renderWithProviders(<ExtractionResults extraction={complete()} />,
@@ -112,15 +118,75 @@ describe("extraction results", () => {
     fetchSpy.mockRestore();
   });
 
+  it("test_the_export_runs_as_a_job_with_live_progress_and_a_cancel", async () => {
+    // the export blocked one request for minutes with no progress and no way to stop it
+    const urls: string[] = [];
+    const fetchSpy = vi.spyOn(globalThis, "fetch").mockImplementation(async (url) => {
+      urls.push(String(url));
+      const job = String(url).endsWith("/jobs/80/cancel")
+        ? makeJob({ id: 80, kind: "extraction_export", state: "running", stage: "export",
+          done: 40, total: 100, unit: "rows", cancel_requested: true })
+        : makeJob({ id: 80, kind: "extraction_export", state: "queued" });
+      return new Response(JSON.stringify(job),
+        { status: String(url).endsWith("/export-job") ? 202 : 200,
+          headers: { "Content-Type": "application/json" } });
+    });
+    const queryClient = seededClient();
+    renderWithProviders(<ExtractionResults extraction={complete()} />, { queryClient });
+    await userEvent.click(screen.getByRole("button", { name: "Export for SAELens" }));
+    expect(await screen.findByTestId("export-progress-text")).toHaveTextContent(
+      "Waiting for a job worker");
+    expect(screen.getByRole("button", { name: "Exporting…" })).toBeDisabled();
+    // the worker's snapshots arrive over the WebSocket into the live-job cache
+    act(() => queryClient.setQueryData(liveJobKey(80), makeJob({ id: 80,
+      kind: "extraction_export", state: "running", stage: "export", done: 40, total: 100,
+      unit: "rows" })));
+    await waitFor(() => expect(screen.getByTestId("export-progress-text")).toHaveTextContent(
+      "Exporting: 40 / 100 rows"));
+    expect(screen.getByRole("progressbar", { name: "Export progress" }))
+      .toHaveAttribute("aria-valuenow", "40");
+    act(() => queryClient.setQueryData(liveJobKey(80), makeJob({ id: 80,
+      kind: "extraction_export", state: "running", stage: "assemble", done: 100, total: 100,
+      unit: "rows" })));
+    await waitFor(() => expect(screen.getByTestId("export-progress-text")).toHaveTextContent(
+      "Assembling the dataset"));
+    await userEvent.click(screen.getByRole("button", { name: "Cancel" }));
+    expect(await screen.findByText("Cancelling…")).toBeInTheDocument();
+    expect(screen.getByRole("button", { name: "Cancel" })).toBeDisabled();
+    act(() => queryClient.setQueryData(liveJobKey(80), makeJob({ id: 80,
+      kind: "extraction_export", state: "cancelled", done: 40, total: 100, unit: "rows" })));
+    expect(await screen.findByTestId("export-cancelled")).toHaveTextContent(
+      "Export cancelled: nothing was written; an earlier export, if any, is as it was.");
+    expect(screen.queryByTestId("export-progress")).toBeNull();
+    expect(screen.getByRole("button", { name: "Export for SAELens" })).toBeEnabled();
+    expect(urls.map((u) => u.replace(/^.*\/api\/v1/, ""))).toEqual(
+      ["/extractions/7/export-job", "/jobs/80/cancel"]);
+    fetchSpy.mockRestore();
+  });
+
+  it("test_a_failed_export_job_shows_its_error", async () => {
+    const fetchSpy = vi.spyOn(globalThis, "fetch").mockImplementation(async () =>
+      new Response(JSON.stringify(makeJob({ id: 81, kind: "extraction_export",
+        state: "failed", error_code: "invalid_input",
+        error_message: "the store holds 5 tokens, fewer than one row of 8" })),
+      { status: 202, headers: { "Content-Type": "application/json" } }));
+    renderWithProviders(<ExtractionResults extraction={complete()} />,
+      { queryClient: seededClient() });
+    await userEvent.click(screen.getByRole("button", { name: "Export for SAELens" }));
+    expect(await screen.findByText(/fewer than one row of 8/)).toBeInTheDocument();
+    expect(screen.queryByTestId("export-result")).toBeNull();
+    fetchSpy.mockRestore();
+  });
+
   it("test_export_shows_the_servers_warning_that_rows_are_not_consecutive_tokens", async () => {
     const warning = "rows are not consecutive tokens: the store keeps one token in 4 of each "
       + "sequence (positions 'every_k', k=4: positions 3, 7, 11, ...), so a dataset row of 8 "
       + "holds tokens 4 apart, which SAELens will treat as consecutive text";
     const fetchSpy = vi.spyOn(globalThis, "fetch").mockImplementation(async () =>
-      new Response(JSON.stringify({ path: "extractions/7/saelens",
+      new Response(JSON.stringify(exportJob({ path: "extractions/7/saelens",
         abs_path: "/data/extractions/7/saelens", rows: 12, context_size: 8, dtype: "float16",
         hook_names: ["blocks.0.resid_post"], tokens_exported: 96, tokens_dropped: 0,
-        replaced: false, warnings: [warning] }),
+        replaced: false, warnings: [warning] })),
       { status: 200, headers: { "Content-Type": "application/json" } }));
     renderWithProviders(<ExtractionResults extraction={complete()} />,
       { queryClient: seededClient() });
@@ -134,11 +200,11 @@ describe("extraction results", () => {
     const bodies: unknown[] = [];
     const fetchSpy = vi.spyOn(globalThis, "fetch").mockImplementation(async (_url, init) => {
       bodies.push(JSON.parse(String(init?.body ?? "{}")));
-      return new Response(JSON.stringify({ path: "extractions/7/saelens",
+      return new Response(JSON.stringify(exportJob({ path: "extractions/7/saelens",
         abs_path: "/data/extractions/7/saelens", rows: 12, context_size: 8, dtype: "float16",
         hook_points: ["blocks.3.resid_post"], hook_names: ["blocks.3.resid_post"],
         tokens_exported: 96, tokens_dropped: 0, replaced: false, warnings: [],
-        column_names: "module_paths", columns: { "model.layers.3": "blocks.3.resid_post" } }),
+        column_names: "module_paths", columns: { "model.layers.3": "blocks.3.resid_post" } })),
       { status: 200, headers: { "Content-Type": "application/json" } });
     });
     renderWithProviders(<ExtractionResults extraction={complete()} />,
@@ -167,12 +233,12 @@ describe("extraction results", () => {
             nameable: ["blocks.0.resid_post", "blocks.1.resid_post"] } } }),
         { status: 422, headers: { "Content-Type": "application/json" } });
       }
-      return new Response(JSON.stringify({ path: "extractions/7/saelens",
+      return new Response(JSON.stringify(exportJob({ path: "extractions/7/saelens",
         abs_path: "/data/extractions/7/saelens", rows: 12, context_size: 8, dtype: "float16",
         hook_points: body.hook_points, hook_names: body.hook_points,
         tokens_exported: 96, tokens_dropped: 0, replaced: false, warnings: [],
         column_names: "module_paths",
-        columns: { "model.layers.0": "blocks.0.resid_post", "model.layers.1": "blocks.1.resid_post" } }),
+        columns: { "model.layers.0": "blocks.0.resid_post", "model.layers.1": "blocks.1.resid_post" } })),
       { status: 200, headers: { "Content-Type": "application/json" } });
     });
     renderWithProviders(<ExtractionResults extraction={complete()} />,
@@ -212,12 +278,12 @@ describe("extraction results", () => {
             nameable: ["blocks.0.resid_post", "blocks.1.resid_post"] } } }),
         { status: 422, headers: { "Content-Type": "application/json" } });
       }
-      return new Response(JSON.stringify({ path: "extractions/7/saelens",
+      return new Response(JSON.stringify(exportJob({ path: "extractions/7/saelens",
         abs_path: "/data/extractions/7/saelens", rows: 12, context_size: 8, dtype: "float16",
         hook_points: body.hook_points, hook_names: body.hook_points, tokens_exported: 96,
         tokens_dropped: 0, replaced: false, warnings: [], column_names: "module_paths",
         columns: { "model.layers.0": "blocks.0.resid_post", "model.layers.1": "blocks.1.resid_post" },
-        exclude_first_position: false, first_positions_excluded: 0 }),
+        exclude_first_position: false, first_positions_excluded: 0 })),
       { status: 200, headers: { "Content-Type": "application/json" } });
     });
     renderWithProviders(<ExtractionResults extraction={complete()} />, { queryClient });
@@ -238,12 +304,12 @@ describe("extraction results", () => {
     const bodies: unknown[] = [];
     const fetchSpy = vi.spyOn(globalThis, "fetch").mockImplementation(async (_url, init) => {
       bodies.push(JSON.parse(String(init?.body ?? "{}")));
-      return new Response(JSON.stringify({ path: "extractions/7/saelens",
+      return new Response(JSON.stringify(exportJob({ path: "extractions/7/saelens",
         abs_path: "/data/extractions/7/saelens", rows: 12, context_size: 31, dtype: "float16",
         hook_points: ["blocks.0.resid_post"], hook_names: ["blocks.0.resid_post"],
         tokens_exported: 372, tokens_dropped: 0, replaced: false, warnings: [],
         column_names: "hook_points", columns: { "blocks.0.resid_post": "blocks.0.resid_post" },
-        exclude_first_position: true, first_positions_excluded: 12 }),
+        exclude_first_position: true, first_positions_excluded: 12 })),
       { status: 200, headers: { "Content-Type": "application/json" } });
     });
     const stats = makeStats("non_bos");
