@@ -5,7 +5,9 @@ it, and prints the export's warnings: a store of ``last`` / ``every_k`` / ``excl
 positions does not hold the consecutive tokens SAELens takes a dataset row for.
 ``--column-names module_paths`` names the columns by module path (``model.layers.3``), for
 SAELens's ``AutoModelForCausalLM``; ``--exclude-first-position`` leaves out the rows at
-position 0 (BOS / attention sinks).
+position 0 (BOS / attention sinks). A progress bar (on a terminal's stderr) counts the dataset
+rows written; Ctrl-C stops at the next block and leaves the previous export as it was (a second
+Ctrl-C interrupts at once).
 
 This module is NOT responsible for the export (``services/extraction_export.py``,
 ``ml/export.py``).
@@ -13,9 +15,14 @@ This module is NOT responsible for the export (``services/extraction_export.py``
 
 from __future__ import annotations
 
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Annotated, Any, Literal
 
 import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from interpstudio.cli.common import (
     JsonOption,
@@ -52,6 +59,7 @@ def export(
     as_json: JsonOption = False,
 ) -> None:
     """Export a complete extraction for SAELens (HF datasets, load_from_disk)."""
+    from interpstudio.core.errors import JobCancelled
     from interpstudio.core.paths import DataPaths
     from interpstudio.services import extraction_export as exports
     from interpstudio.services import extractions as service
@@ -63,8 +71,22 @@ def export(
         options = ExportOptions(hook_points=hooks, context_size=context_size, dtype=dtype,
                                 column_names=column_names,
                                 exclude_first_position=exclude_first_position)
-        done = exports.export_now(session=session, paths=DataPaths(settings.data_dir), row=row,
-                                  options=options)
+        exports.check_export(session=session, paths=DataPaths(settings.data_dir), row=row,
+                             options=options)
+        with _stoppable() as stop, Progress(
+                TextColumn("exporting"), BarColumn(), MofNCompleteColumn(), TextColumn("rows"),
+                console=err_console, disable=not err_console.is_terminal,
+                transient=True) as progress:
+            bar = progress.add_task("export", total=None)
+            try:
+                done = exports.export_extraction(
+                    paths=DataPaths(settings.data_dir), row=row, options=options,
+                    progress=lambda n, total: progress.update(bar, completed=n, total=total),
+                    should_stop=stop.is_set)
+            except JobCancelled:
+                err_console.print("export stopped: nothing was written; an earlier export, if "
+                                  "any, is as it was", highlight=False)
+                raise typer.Exit(130) from None
     for warning in done["warnings"]:
         err_console.print(f"warning: {warning}", style="yellow", highlight=False, soft_wrap=True)
     if as_json:
@@ -79,6 +101,40 @@ def export(
         console.print("columns by module path: " + ", ".join(
             f"{column} = {point}" for column, point in done["columns"].items()),
             soft_wrap=True, highlight=False)
+
+
+class _Flag:
+    def __init__(self) -> None:
+        self._set = False
+
+    def set(self) -> None:
+        self._set = True
+
+    def is_set(self) -> bool:
+        return self._set
+
+
+@contextmanager
+def _stoppable() -> Iterator[_Flag]:
+    """The first Ctrl-C asks the export to stop at its next block (a clean stop); a second one
+    interrupts as usual."""
+    flag = _Flag()
+    if threading.current_thread() is not threading.main_thread():  # signals reach main only
+        yield flag
+        return
+    previous = signal.getsignal(signal.SIGINT)
+
+    def on_interrupt(signum: int, frame: Any) -> None:
+        flag.set()
+        signal.signal(signal.SIGINT, previous)
+        err_console.print("stopping the export at the next block (Ctrl-C again to interrupt "
+                          "now)...", highlight=False)
+
+    signal.signal(signal.SIGINT, on_interrupt)
+    try:
+        yield flag
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _left_out(done: dict[str, Any]) -> str:
