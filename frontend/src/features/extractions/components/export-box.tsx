@@ -18,7 +18,8 @@
  * The export runs as a job (`POST /extractions/{id}/export-job`; minutes for a large store): the
  * box follows it live (rows written of the total, then "assembling"), with a Cancel that stops it
  * between blocks and keeps the previous export; the job's result is shown as the export's answer.
- * Refusals known up front (unknown points, no module path, disk) come back from the start itself.
+ * Refusals known up front (unknown points, no module path, disk) come back from the start itself;
+ * one saying an export of the extraction is already under way names its job, which the box follows.
  * A stopped extraction's export holds its whole shards only: the answer's first warning says so.
  * Not responsible for the export itself (the server's `ml/export.py`).
  */
@@ -74,11 +75,21 @@ function nameablePoints(error: unknown): string[] {
   return Array.isArray(nameable) ? nameable.filter((p): p is string => typeof p === "string") : [];
 }
 
+/** The job a refusal `export_underway` names: the export of this extraction that is running. */
+function underwayJob(error: unknown): number | null {
+  if (!(error instanceof ApiError) || error.code !== "export_underway") return null;
+  const id = error.details.job_id;
+  return typeof id === "number" ? id : null;
+}
+
 export function ExportBox({ id, stats }: { id: number; stats?: ExtractionStats }) {
   const exporter = useStartExport(id);
   const canceller = useCancelExport();
   const started = exporter.data;
-  const job = useLiveJob(started?.id, started).data;
+  // an export of this extraction already under way (started before this page was opened, or
+  // in another tab): the refusal names its job, which the box then follows
+  const underway = underwayJob(exporter.error);
+  const job = useLiveJob(started?.id ?? underway, started).data;
   const running = job !== undefined && !FINISHED_JOB_STATES.has(job.state);
   const busy = exporter.isPending || running;
   const result = job?.state === "succeeded" ? (job.result as ExportResult | null) : null;
@@ -195,7 +206,12 @@ export function ExportBox({ id, stats }: { id: number; stats?: ExtractionStats }
           Warning: {warning}
         </p>
       ))}
-      {exporter.error && <ErrorMessage error={exporter.error} title="Export:" />}
+      {underway !== null && (
+        <p className="muted" role="status" data-testid="export-underway">
+          An export of this extraction was already under way (job {underway}): following it.
+        </p>
+      )}
+      {exporter.error && underway === null && <ErrorMessage error={exporter.error} title="Export:" />}
       {nameable.length > 0 && columnNames === "module_paths" && (
         <p data-testid="export-nameable">
           <Button disabled={busy || field.error !== null}

@@ -164,6 +164,29 @@ describe("extraction results", () => {
     fetchSpy.mockRestore();
   });
 
+  it("test_an_export_already_under_way_is_followed_not_refused", async () => {
+    // opened again while its export runs: the start is refused and names the running job
+    const fetchSpy = vi.spyOn(globalThis, "fetch").mockImplementation(async (url) =>
+      String(url).endsWith("/export-job")
+        ? new Response(JSON.stringify({ error: { code: "export_underway", message:
+          "extraction 7 cannot be exported again: its export (job 85) is under way; wait for it "
+          + "or cancel it", details: { extraction_id: 7, job_id: 85, action: "exported again" } } }),
+        { status: 409, headers: { "Content-Type": "application/json" } })
+        : new Response(JSON.stringify(makeJob({ id: 85, kind: "extraction_export",
+          state: "running", stage: "export", done: 10, total: 100, unit: "rows" })),
+        { status: 200, headers: { "Content-Type": "application/json" } }));
+    renderWithProviders(<ExtractionResults extraction={complete()} />,
+      { queryClient: seededClient() });
+    await userEvent.click(screen.getByRole("button", { name: "Export for SAELens" }));
+    expect(await screen.findByTestId("export-underway")).toHaveTextContent(
+      "An export of this extraction was already under way (job 85): following it.");
+    expect(await screen.findByTestId("export-progress-text")).toHaveTextContent(
+      "Exporting: 10 / 100 rows");
+    expect(screen.queryByText(/cannot be exported again/)).toBeNull();
+    expect(screen.getByRole("button", { name: "Cancel" })).toBeEnabled();
+    fetchSpy.mockRestore();
+  });
+
   it("test_a_failed_export_job_shows_its_error", async () => {
     const fetchSpy = vi.spyOn(globalThis, "fetch").mockImplementation(async () =>
       new Response(JSON.stringify(makeJob({ id: 81, kind: "extraction_export",
