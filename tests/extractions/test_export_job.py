@@ -98,11 +98,13 @@ def test_a_cancelled_export_job_leaves_the_previous_export(
     monkeypatch.setattr("interpstudio.ml.export._BLOCK_BYTES", 1)  # one dataset row a block
     started = api.post(f"{API}/{extraction_id}/export-job", json={"context_size": 2})
     job_id = started.json()["id"]
-    # a second export of the row while this one runs is refused, and so is a delete
+    # a second export of the row while this one runs is refused, and so are a delete and a retry
     again = api.post(f"{API}/{extraction_id}/export-job", json={"context_size": 2})
     assert again.status_code == 409 and again.json()["error"]["code"] == "export_underway"
     assert api.post(f"{API}/{extraction_id}/export", json={}).status_code == 409
     assert api.delete(f"{API}/{extraction_id}").status_code == 409
+    retry = api.post(f"{API}/{extraction_id}/retry")  # it would remove the store being read
+    assert retry.status_code == 409 and retry.json()["error"]["code"] == "export_underway"
     wait_for(lambda: (api.get(f"/api/v1/jobs/{job_id}").json()["done"] or 0) > 0, timeout=60)
     assert api.post(f"/api/v1/jobs/{job_id}/cancel").status_code == 200
     job = follow(api, job_id, [])

@@ -86,10 +86,15 @@ def cancel_job(*, session: Session, job_id: int) -> Job:
 
 def _refuse_extraction_copy(session: Session, job_id: int) -> None:
     """An extraction's job is not queued again while another extraction of the same
-    configuration is queued or running (from the extraction's page or the Jobs page alike)."""
+    configuration is queued or running, nor while an export of it is (from the extraction's
+    page or the Jobs page alike)."""
     owner = repo.owner_of(session, job_id)
     if owner is None or owner[0] != "extraction":
         return
+    # its export reads the store a run queued again would rewrite (a retry removes it)
+    from interpstudio.services.extraction_export import refuse_while_exporting  # imports this
+
+    refuse_while_exporting(session=session, extraction_id=owner[1], action="queued again")
     row = session.get(Extraction, owner[1])
     underway = (extraction_repo.underway_with_config(session, row.config_hash, exclude_id=row.id)
                 if row is not None else None)
