@@ -83,6 +83,10 @@ def test_ctrl_c_in_an_80_column_terminal_keeps_the_bar_readable_and_a_valid_part
     job = newest_extract_job(world)
     assert job is not None and job.state == "cancelled"
     assert f"`interpstudio jobs resume {job.id}` continues it" in text
+    # and the last line says it too (it did only in the "cancelling" line, above the bar)
+    last = text.rstrip().splitlines()[-1]
+    assert last == (f"job {job.id} cancelled: cancelled by user (`interpstudio jobs resume "
+                    f"{job.id}` continues it)"), text[-1000:]
     # every frame's bar line names the job and its whole count, however long the message
     frames = [f for line in text.splitlines() for f in line.split("\r") if f.startswith("j")]
     assert frames and all(f.startswith(f"job {job.id} ") for f in frames), frames[-3:]

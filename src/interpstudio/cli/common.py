@@ -212,7 +212,7 @@ class PlainProgressLog:
         from interpstudio.db.models import FINISHED_STATES
 
         line = f"job {job['id']} {job['stage'] or job['state']}"
-        if job["state"] in FINISHED_STATES:
+        if job["state"] in FINISHED_STATES and job["stage"]:  # not "job 21 failed (failed)"
             line += f" ({job['state']})"
         if total:
             line += f": {done:,.0f}/{total:,.0f} {unit} ({100 * done / total:.0f}%)"
@@ -261,12 +261,18 @@ def follow_job(factory: sessionmaker[Session], job_id: int, *, quiet: bool = Fal
 
 
 def finish_followed_job(job: dict[str, Any], as_json: bool, success: str) -> None:
-    """Print the outcome of a followed job and exit non-zero unless it succeeded."""
+    """Print the outcome of a followed job and exit non-zero unless it succeeded; an extraction
+    that stopped with a checkpoint (its partial store: Ctrl-C, a full disk) says the command that
+    continues it, last (only the Ctrl-C line said it, above the bar; a full disk said "free
+    space, then resume"). Models say ``models resume`` themselves."""
     if as_json:
         print_json(job)
     elif job["state"] == "succeeded":
         console.print(f"[green]{success}[/green]")
     else:
-        err_console.print(f"[red]job {job['id']} {job['state']}[/red]: {job['error_message']}")
+        resume = (f" (`interpstudio jobs resume {job['id']}` continues it)"
+                  if job["kind"] == "extract" and job.get("has_checkpoint") else "")
+        err_console.print(f"[red]job {job['id']} {job['state']}[/red]: {job['error_message']}"
+                          f"{resume}", highlight=False)
     if job["state"] != "succeeded":
         raise typer.Exit(1)
