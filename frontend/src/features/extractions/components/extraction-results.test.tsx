@@ -8,7 +8,7 @@ import { makeExtraction, makeSamples, makeStats } from "../lib/extraction-factor
 import type { Extraction, ExtractionPreflight } from "../types";
 import { PreflightPanel } from "./preflight-panel";
 import { firstPositionDominance } from "./export-box";
-import { ExtractionResults } from "./extraction-results";
+import { ExtractionResults, stoppedRunKey } from "./extraction-results";
 
 function seededClient() {
   const queryClient = createTestQueryClient();
@@ -185,6 +185,24 @@ describe("extraction results", () => {
     expect(screen.queryByText(/cannot be exported again/)).toBeNull();
     expect(screen.getByRole("button", { name: "Cancel" })).toBeEnabled();
     fetchSpy.mockRestore();
+  });
+
+  it("test_a_stopped_runs_store_is_exported_but_a_failed_runs_is_not", () => {
+    // the server exports a cancelled or interrupted run's whole shards (marked partial), and
+    // refuses a failed one's (what failed may be the store)
+    for (const [status, offered] of [["cancelled", true], ["interrupted", true],
+      ["failed", false]] as const) {
+      const job = makeJob({ id: 70, kind: "extract", state: status, done: 2000, total: 8192,
+        unit: "tokens", finished_at: "2026-01-01T12:05:00Z" });
+      const queryClient = createTestQueryClient();
+      queryClient.setQueryData([...extractionKeys.stats(7, "non_bos"), "stopped",
+        stoppedRunKey(job)], { ...makeStats("non_bos"), status: "partial", rows: 2000, shards: 2 });
+      const view = renderWithProviders(<ExtractionResults extraction={makeExtraction({ status,
+        job })} />, { queryClient });
+      expect(screen.getByRole("img", { name: "Mean L2 norm per layer" })).toBeInTheDocument();
+      expect(screen.queryByRole("button", { name: "Export for SAELens" }) !== null).toBe(offered);
+      view.unmount();
+    }
   });
 
   it("test_a_failed_export_job_shows_its_error", async () => {

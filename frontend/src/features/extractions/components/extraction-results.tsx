@@ -154,12 +154,17 @@ export function ExtractionResults({ extraction }: { extraction: Extraction }) {
       {(done || statsData) && (
         <OpenFromPython extraction={extraction} hook={firstHookPoint(extraction, statsData)} />
       )}
-      {done && <ExportBox id={extraction.id} stats={statsData} />}
+      {/* a stopped run's whole shards export too (the answer says it holds part of the run) */}
+      {(done || (stopped && statsData && PARTIAL_EXPORT.has(extraction.status))) && (
+        <ExportBox id={extraction.id} stats={statsData} />
+      )}
     </section>
   );
 }
 
 const STOPPED_JOB_STATES = new Set(["cancelled", "failed", "interrupted"]);
+/** The stopped statuses whose store the server exports (`PARTIAL_STATUSES`); a failed run not. */
+const PARTIAL_EXPORT: ReadonlySet<string> = new Set(["cancelled", "interrupted"]);
 
 /** One stop of one run: its partial statistics' cache key. */
 export function stoppedRunKey(job: Pick<Job, "id" | "attempt" | "finished_at" | "updated_at">): string {

@@ -200,7 +200,8 @@ describe("extractions UI", () => {
     expect(screen.getByRole("img", { name: "Mean L2 norm per layer" })).toBeInTheDocument();
     expect(screen.getAllByTestId("histogram-bar").length).toBeGreaterThan(0);
     expect(screen.getByTestId("open-from-python")).toHaveTextContent("/data/extractions/7/store");
-    expect(screen.queryByRole("button", { name: "Export for SAELens" })).toBeNull();
+    // its whole shards export as they are (the server's answer says it is part of the run)
+    expect(screen.getByRole("button", { name: "Export for SAELens" })).toBeInTheDocument();
     expect(screen.queryByText(/Highest-norm tokens/)).toBeNull();  // decoded when it completes
     expect(screen.getByTestId("extraction-kept")).toHaveTextContent(kept);
   });
