@@ -469,19 +469,20 @@ def test_progress_counts_tokens_and_bytes_captured_before_the_first_shard_is_wri
     tokens: Path, tmp_path: Path
 ) -> None:
     """Bytes on disk move a shard at a time (none for a long while when shards are large); the
-    bytes captured move every batch and end at the store's activation bytes. The last report is
-    the closed store's: its one shard, written at the end, is in it."""
+    bytes captured move every batch and end at the store's shard files, byte for byte (a
+    tester saw "0.268 GB captured · 0.270 GB written": captured counted the activations alone,
+    not the token table, norms and headers beside them). The last report is the closed
+    store's: its one shard, written at the end, is in it."""
     updates: list[Any] = []
     result = run(tiny_causal_lm("llama"), tokens, tmp_path / "s", shard_rows=None,
                  progress=updates.append)
-    widths = result.widths
-    row_bytes = sum(widths.values()) * 2  # float16
     *running, last = updates
     captured = [u.bytes_captured for u in running[1:]]  # after the start's report
     assert captured == sorted(captured) and len(set(captured)) == len(captured)
-    assert captured[-1] == last.bytes_captured == result.rows * row_bytes
     assert all(u.bytes_written == 0 for u in running)
-    assert last.stored and last.bytes_written == result.bytes_written > captured[-1]
+    assert last.stored and captured[-1] == last.bytes_captured == last.bytes_written
+    assert last.bytes_written == result.bytes_written == sum(
+        r["bytes"] for _, r in listed_files(result.manifest))
     assert last.tokens_done == sum(map(len, SEQUENCES)) and last.rows_done == result.rows
 
 
@@ -501,8 +502,8 @@ def test_after_a_stop_the_last_report_is_what_the_store_holds(
     last = updates[-1]
     assert last.stored and 0 < stored.rows < updates[-2].rows_done  # rows were computed past it
     assert last.rows_done == stored.rows
-    assert last.bytes_captured == stored.rows * updates[-2].bytes_captured // updates[-2].rows_done
     assert last.bytes_written == sum(r["bytes"] for _, r in listed_files(stored.manifest))
+    assert last.bytes_captured == last.bytes_written  # what it holds: its files
     # tokens through the last stored row: its sequence's up to its position, or all of them
     # where it is the sequence's last kept row
     sequence, position = (int(v) for v in stored.manifest["shards"][-1]["last"])

@@ -59,6 +59,7 @@ from interpstudio.ml.extract_outcome import (
     ExtractionProgress,
     ExtractionResult,
     nonfinite_warnings,
+    shard_file_bytes,
 )
 from interpstudio.ml.extract_plan import (
     Batch,
@@ -636,7 +637,6 @@ class ExtractionSession:
             start += 1
         if point.complete:
             start = self.plan.n_sequences
-        row_bytes = sum(widths.values()) * STORAGE_TORCH_DTYPES[self.dtype].itemsize
         lookahead = self.batches_ahead
         started = time.perf_counter()
         computed = 0
@@ -651,7 +651,9 @@ class ExtractionSession:
                 tokens_done=tokens_done, tokens_total=self.plan.n_tokens,
                 rows_done=rows_done, rows_total=self.plan.n_rows,
                 bytes_written=counter.bytes(writer.manifest),
-                bytes_captured=rows_done * row_bytes, elapsed_s=elapsed,
+                bytes_captured=shard_file_bytes(rows_done, widths, self.dtype,
+                                                writer.shard_rows)["shard_files"],
+                elapsed_s=elapsed,
                 tokens_per_s=computed / elapsed if computed and elapsed > 0 else None,
                 batch_size=self.batch_limit, tokens_computed=computed, stored=stored,
             ))

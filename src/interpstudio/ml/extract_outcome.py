@@ -6,9 +6,13 @@ This module is NOT responsible for running anything (``extract_engine``).
 
 from __future__ import annotations
 
+import functools
+import io
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from interpstudio.core.errors import AppError
 from interpstudio.ml import store as layout
@@ -37,7 +41,9 @@ class ExtractionProgress:
     rows_done: int
     rows_total: int
     bytes_written: int  # committed shard files
-    bytes_captured: int  # activation bytes of the rows computed so far (committed or not yet)
+    # bytes the rows computed so far take in shard files (committed or not yet): the store's
+    # files once they are all written (``bytes_written`` then equals it)
+    bytes_captured: int
     elapsed_s: float
     tokens_per_s: float | None  # this run's tokens (not counting resumed-over ones) / elapsed
     batch_size: int  # current (after any OOM halving)
@@ -75,6 +81,35 @@ class ExtractionResult:
         out.pop("manifest")
         out["path"] = str(self.path)
         return out
+
+
+def shard_file_bytes(rows: int, widths: dict[str, int], dtype: str,
+                     shard_rows: int) -> dict[str, int]:
+    """Exact bytes of the shard files ``rows`` rows fill (shards of ``shard_rows``, the last one
+    holding the rest): activations, the token table, the row norms and the ``.npy`` headers."""
+    stored = layout.STORAGE_DTYPES[dtype]
+    full, rest = divmod(rows, shard_rows)
+    act = rows * sum(widths.values()) * stored.itemsize
+    tokens = rows * 3 * 8
+    norms = rows * 8 * len(widths)
+    headers = 0
+    for n, count in ((shard_rows, full), (rest, 1 if rest else 0)):
+        if count:
+            per = sum(_npy_header_bytes(stored, (n, d)) for d in widths.values())
+            per += _npy_header_bytes(np.dtype(np.int64), (n, 3))
+            per += len(widths) * _npy_header_bytes(np.dtype(np.float64), (n,))
+            headers += count * per
+    return {"activations": act, "tokens": tokens, "norms": norms, "headers": headers,
+            "shard_files": act + tokens + norms + headers}
+
+
+@functools.lru_cache(maxsize=1024)
+def _npy_header_bytes(dtype: np.dtype[Any], shape: tuple[int, ...]) -> int:
+    buffer = io.BytesIO()
+    header = {"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": False,
+              "shape": shape}
+    np.lib.format.write_array_header_1_0(buffer, header)
+    return len(buffer.getvalue())
 
 
 class BytesCounter:

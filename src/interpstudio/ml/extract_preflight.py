@@ -38,7 +38,6 @@ This module is NOT responsible for deciding to run (callers do) or for the run i
 from __future__ import annotations
 
 import hashlib
-import io
 import mmap
 import os
 import shutil
@@ -61,6 +60,7 @@ from interpstudio.ml.extract_engine import (
     checked_device,
     model_fingerprint,
 )
+from interpstudio.ml.extract_outcome import shard_file_bytes
 from interpstudio.ml.extract_plan import ExtractionPlan
 from interpstudio.ml.stats import StatsConfig, StreamingStats
 from interpstudio.ml.store import STORAGE_DTYPES, dump_json, encode
@@ -118,38 +118,13 @@ class PreflightReport:
         return asdict(self)
 
 
-def _npy_header_bytes(dtype: np.dtype[Any], shape: tuple[int, ...]) -> int:
-    buffer = io.BytesIO()
-    header = {"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": False,
-              "shape": shape}
-    np.lib.format.write_array_header_1_0(buffer, header)
-    return len(buffer.getvalue())
-
-
 def store_bytes(
     plan: ExtractionPlan, widths: dict[str, int], dtype: str, shard_rows: int
 ) -> dict[str, int]:
     """Exact bytes of every shard file the store will hold (+ an estimate of stats files)."""
-    stored = STORAGE_DTYPES[dtype]
-    rows = plan.n_rows
-    full, rest = divmod(rows, shard_rows)
-    shard_sizes = [shard_rows] * full + ([rest] if rest else [])
-    act = rows * sum(widths.values()) * stored.itemsize
-    tokens = rows * 3 * 8
-    norms = rows * 8 * len(widths)
-    headers = 0
-    for n in sorted(set(shard_sizes)):
-        count = shard_sizes.count(n)
-        per = sum(_npy_header_bytes(stored, (n, d)) for d in widths.values())
-        per += _npy_header_bytes(np.dtype(np.int64), (n, 3))
-        per += len(widths) * _npy_header_bytes(np.dtype(np.float64), (n,))
-        headers += count * per
+    sizes = shard_file_bytes(plan.n_rows, widths, dtype, shard_rows)
     stats = sum(_STATS_BYTES_PER_DIM * d + _STATS_BYTES_PER_POINT for d in widths.values())
-    return {
-        "activations": act, "tokens": tokens, "norms": norms, "headers": headers,
-        "shard_files": act + tokens + norms + headers, "stats_estimate": stats,
-        "total": act + tokens + norms + headers + stats,
-    }
+    return {**sizes, "stats_estimate": stats, "total": sizes["shard_files"] + stats}
 
 
 def measure_disk_write_rate(
