@@ -97,8 +97,8 @@ from interpstudio.ml.store import HookPointNotStored
 from interpstudio.ml.store_reader import Activations, open_activations
 
 __all__ = ["EXPORT_MANIFEST", "ColumnNames", "ExportTargetExists", "NoModulePath",
-           "SaelensExport", "StoreNotComplete", "compact_points", "export_saelens",
-           "output_modules", "positions_warnings", "spanning_warnings"]
+           "SaelensExport", "StoreNotComplete", "column_map", "compact_points", "export_saelens",
+           "hook_list", "output_modules", "positions_warnings", "spanning_warnings"]
 
 _BLOCK_BYTES = 64 << 20  # activation bytes per dataset block
 EXPORT_MANIFEST = "interpstudio_export.json"  # beside the dataset: column -> hook point
@@ -216,7 +216,7 @@ def export_saelens(
     acts = open_activations(path)
     if acts.status != "complete" and not allow_partial:
         raise StoreNotComplete(Path(path), acts.status)
-    hooks = _hook_list(hook_names, acts)
+    hooks = hook_list(hook_names, acts)
     columns = column_map(hooks, column_names, modules, acts.hook_names)
     if context_size is not None and context_size < 1:
         raise InvalidInput(f"context_size must be >= 1, got {context_size}",
@@ -351,7 +351,7 @@ def positions_warnings(positions: dict[str, Any] | str | None, context_size: int
     return ()
 
 
-def _hook_list(hook_names: str | Sequence[str] | None, acts: Activations) -> list[str]:
+def hook_list(hook_names: str | Sequence[str] | None, acts: Activations) -> list[str]:
     """The hook points to export: all when None, one when a plain string; each one stored, each
     once (a name given twice was reported twice, one column written)."""
     if hook_names is None:

@@ -77,11 +77,11 @@ def check_export(*, session: Session, paths: DataPaths, row: Extraction,
     too little disk. The disk bound counts every stored row (the export drops a short tail and,
     when asked, the first positions: at most that much less), twice, as the export itself does
     (blocks, then the dataset made of them)."""
-    from interpstudio.ml.export import _hook_list, column_map
+    from interpstudio.ml.export import column_map, hook_list
 
     refuse_while_exporting(session=session, extraction_id=row.id, action="exported again")
     acts = _exportable(paths, row)
-    hooks = _hook_list(options.hook_points, acts)  # the export's own check: empty, unknown
+    hooks = hook_list(options.hook_points, acts)  # the export's own check: empty, unknown
     modules = (_output_modules(paths, row.model_id) if options.column_names == "module_paths"
                else None)
     column_map(hooks, options.column_names, modules, acts.hook_names)
