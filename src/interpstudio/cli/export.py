@@ -58,7 +58,7 @@ def export(
              "context size is then the sequences' length less one.")] = False,
     as_json: JsonOption = False,
 ) -> None:
-    """Export a complete extraction for SAELens (HF datasets, load_from_disk)."""
+    """Export an extraction for SAELens (HF datasets, load_from_disk); a stopped one: its shards."""
     from interpstudio.core.errors import JobCancelled
     from interpstudio.core.paths import DataPaths
     from interpstudio.services import extraction_export as exports
