@@ -206,6 +206,26 @@ def test_a_run_cancelled_before_its_first_whole_shard_says_it_kept_nothing(
                               "starts from the beginning")
 
 
+def test_a_job_that_fails_before_its_task_settles_the_extraction_fails_it_too(
+    world: ExtractionWorld, worker_thread: Callable[[Settings], Any]
+) -> None:
+    """A tester: a job failed before the task took its extraction over (a folder outside the
+    data dir, through a symlink), and the extraction stayed ``queued``: every later identical
+    request was refused as "queued: follow it (or cancel it)". The runner settles the records a
+    failed job leaves unsettled. The fault is real: the row's folder is a path out of the data
+    dir (as a symlinked ``extractions/`` made it)."""
+    from interpstudio.db.models import Extraction
+
+    extraction_id = create(world, make_spec(world, world.tokenization()))
+    with world.factory.begin() as session:
+        session.get(Extraction, extraction_id).path = "../outside"  # type: ignore[union-attr]
+    worker_thread(world.settings)
+    job = wait_finished(world, extraction_id)
+    assert job["state"] == "failed" and job["row_status"] == "failed"
+    assert "outside" in (job["error"] or "")
+    create(world, make_spec(world, world.tokenization()))  # no longer refused as underway
+
+
 def test_retry_starts_afresh_and_delete_removes_everything(
     world: ExtractionWorld, worker_thread: Callable[[Settings], Any]
 ) -> None:

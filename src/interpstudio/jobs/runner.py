@@ -241,6 +241,9 @@ class Worker:
                 repo.transition(session, job_id, action=f"finish as {state}",
                                 from_states=["running"], worker_id=self.worker_id,
                                 finished_at=utcnow(), cancel_requested=False, **fields)
+                if state != "succeeded":  # a task that failed before it settled its record
+                    repo.settle_owners(session, [job_id], state,
+                                       fields.get("error_message") or state)
 
         try:
             retry_while_unreachable(write, what=f"job {job_id}'s final state ({state})")
