@@ -56,10 +56,17 @@ def test_an_export_job_reports_rising_progress_and_answers_as_the_sync_export(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     datasets = pytest.importorskip("datasets")
-    monkeypatch.setattr("interpstudio.ml.export._BLOCK_BYTES", 1)  # one dataset row a block
+    from interpstudio.ml import open_activations
+
     extraction_id = extraction(api, world)
     worker_thread(world.settings)
     assert finished(api, extraction_id)["status"] == "complete"
+    acts = open_activations(world.settings.data_dir / "extractions" / str(extraction_id))
+    row_bytes = 8 * sum(acts[h].shape[1] for h in acts.hook_names) * 2  # context 8, float16
+    # about 25 blocks: progress seen rising over several of the reporter's writes (one dataset
+    # row a block made 325 and took a minute)
+    block_bytes = row_bytes * (len(acts.tokens) // 200)
+    monkeypatch.setattr("interpstudio.ml.export._BLOCK_BYTES", block_bytes)
 
     started = api.post(f"{API}/{extraction_id}/export-job", json={"context_size": 8})
     assert started.status_code == 202, started.text
@@ -75,6 +82,7 @@ def test_an_export_job_reports_rising_progress_and_answers_as_the_sync_export(
     assert [s["stage"] for s in job["stages"]][-2:] == ["export", "assemble"]
     by_job = datasets.load_from_disk(job["result"]["abs_path"])[:]
 
+    monkeypatch.undo()  # the sync twin in blocks of the default size: the same dataset
     sync = api.post(f"{API}/{extraction_id}/export", json={"context_size": 8})
     assert sync.status_code == 200, sync.text
     assert sync.json() == {**job["result"], "replaced": True}
