@@ -42,6 +42,15 @@ def finished(api: TestClient, extraction_id: int) -> dict[str, Any]:
                     in FINISHED_STATES and e, timeout=120)
 
 
+def completed(api: TestClient, world: ExtractionWorld,
+              worker_thread: Callable[[Settings], Any]) -> int:
+    """A complete extraction, run by a worker thread; its id."""
+    extraction_id = extraction(api, world)
+    worker_thread(world.settings)
+    assert finished(api, extraction_id)["status"] == "complete"
+    return extraction_id
+
+
 def follow(api: TestClient, job_id: int, seen: list[dict[str, Any]]) -> dict[str, Any]:
     """The job's snapshots as the API serves them, until it finishes."""
     def step() -> dict[str, Any] | None:
@@ -58,9 +67,7 @@ def test_an_export_job_reports_rising_progress_and_answers_as_the_sync_export(
     datasets = pytest.importorskip("datasets")
     from interpstudio.ml import open_activations
 
-    extraction_id = extraction(api, world)
-    worker_thread(world.settings)
-    assert finished(api, extraction_id)["status"] == "complete"
+    extraction_id = completed(api, world, worker_thread)
     acts = open_activations(world.settings.data_dir / "extractions" / str(extraction_id))
     row_bytes = 8 * sum(acts[h].shape[1] for h in acts.hook_names) * 2  # context 8, float16
     # about 25 blocks: progress seen rising over several of the reporter's writes (one dataset
@@ -95,9 +102,7 @@ def test_a_cancelled_export_job_leaves_the_previous_export(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     datasets = pytest.importorskip("datasets")
-    extraction_id = extraction(api, world)
-    worker_thread(world.settings)
-    assert finished(api, extraction_id)["status"] == "complete"
+    extraction_id = completed(api, world, worker_thread)
     previous = api.post(f"{API}/{extraction_id}/export", json={"context_size": 4})
     assert previous.status_code == 200, previous.text
     folder = world.settings.data_dir / previous.json()["path"]
@@ -127,9 +132,7 @@ def test_refusals_known_up_front_answer_before_any_job(
 ) -> None:
     from interpstudio.db.models import Extraction
 
-    extraction_id = extraction(api, world)
-    worker_thread(world.settings)
-    assert finished(api, extraction_id)["status"] == "complete"
+    extraction_id = completed(api, world, worker_thread)
     start = f"{API}/{extraction_id}/export-job"
     unknown = api.post(start, json={"hook_points": ["blocks.9.nope"]})
     assert unknown.status_code == 404, unknown.text
