@@ -103,22 +103,11 @@ def export(
             soft_wrap=True, highlight=False)
 
 
-class _Flag:
-    def __init__(self) -> None:
-        self._set = False
-
-    def set(self) -> None:
-        self._set = True
-
-    def is_set(self) -> bool:
-        return self._set
-
-
 @contextmanager
-def _stoppable() -> Iterator[_Flag]:
+def _stoppable() -> Iterator[threading.Event]:
     """The first Ctrl-C asks the export to stop at its next block (a clean stop); a second one
     interrupts as usual."""
-    flag = _Flag()
+    flag = threading.Event()
     if threading.current_thread() is not threading.main_thread():  # signals reach main only
         yield flag
         return
