@@ -70,6 +70,12 @@ def test_extraction_job_runs_and_writes_store_stats_and_samples(
     assert job["state"] == "succeeded", job["error"]
     assert job["row_status"] == "complete" and job["precision"] == "fp32"
     assert job["done"] == job["total"] == job["counts"]["tokens"] == job["counts"]["rows"]
+    # after the last batch, an uncounted stage while the last shard and statistics are written
+    # (at 100 % the job read "ETA any moment" for that while), ending with what was written
+    stages = {s["stage"]: s for s in job["stages"]}
+    assert list(stages)[-3:] == ["extract", "finish", "samples"]
+    assert stages["extract"]["done"] == stages["extract"]["total"] == job["counts"]["tokens"]
+    assert stages["finish"]["done"] is None
     acts = open_activations(store_of(world, extraction_id))
     acts.verify()
     assert acts.status == "complete" and acts.spec["model_key"] == "org/tiny@0123abc"

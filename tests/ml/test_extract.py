@@ -476,7 +476,11 @@ def test_progress_counts_tokens_and_bytes_captured_before_the_first_shard_is_wri
     updates: list[Any] = []
     result = run(tiny_causal_lm("llama"), tokens, tmp_path / "s", shard_rows=None,
                  progress=updates.append)
-    *running, last = updates
+    *running, closing, last = updates
+    # before the writer's close(): every row computed, the last shard not yet written
+    assert closing.closing and not closing.stored and not any(u.closing for u in running)
+    assert closing.rows_done == result.rows and closing.bytes_captured == running[-1].bytes_captured
+    assert closing.bytes_written == 0 and not last.closing
     captured = [u.bytes_captured for u in running[1:]]  # after the start's report
     assert captured == sorted(captured) and len(set(captured)) == len(captured)
     assert all(u.bytes_written == 0 for u in running)

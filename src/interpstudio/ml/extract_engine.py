@@ -644,7 +644,8 @@ class ExtractionSession:
         in_flight: collections.deque[ActivationBatch] = collections.deque()
         self.hooks.should_stop = should_stop
 
-        def report(tokens_done: int, rows_done: int, *, stored: bool = False) -> None:
+        def report(tokens_done: int, rows_done: int, *, stored: bool = False,
+                   closing: bool = False) -> None:
             assert progress is not None
             elapsed = time.perf_counter() - started
             progress(ExtractionProgress(
@@ -656,6 +657,7 @@ class ExtractionSession:
                 elapsed_s=elapsed,
                 tokens_per_s=computed / elapsed if computed and elapsed > 0 else None,
                 batch_size=self.batch_limit, tokens_computed=computed, stored=stored,
+                closing=closing,
             ))
 
         def report_computed(last: int) -> None:  # the sequences before `last` are computed
@@ -682,6 +684,8 @@ class ExtractionSession:
                         report_computed(batch.first + len(batch.lengths))
                 while in_flight:
                     writer.append(in_flight.popleft())
+                if progress is not None:  # the writer's close() is what remains
+                    report(self.plan.n_tokens, self.plan.n_rows, closing=True)
         finally:
             self.hooks.should_stop = None
             while in_flight:  # computed, never handed over: its copy lands, its memory goes back

@@ -9,8 +9,9 @@ full report, calibration included, measured here and written on the row), ``extr
 tokens with tokens/s and ETA from the reporter; the job ``message`` carries GB captured (rows
 computed) and written (whole shards on disk) and the projected bound; the engine's last report is
 what the closed store holds, so after a cancel or at the end done and GB written are the store's,
-never the rows computed past its last shard), ``samples`` (top-norm tokens of every hook point
-decoded with the model's tokenizer into ``samples.json``).
+never the rows computed past its last shard), ``finish`` (every row computed: the writer writes
+the last shard and the statistics; uncounted, so no "ETA any moment" at 100 %), ``samples``
+(top-norm tokens of every hook point decoded with the model's tokenizer into ``samples.json``).
 
 Resume and retry: the first thing a run does is save a checkpoint. A run that finds one (the job
 was resumed) reopens the store and continues after its last whole shard; a run without one (a
@@ -131,8 +132,15 @@ def _run(ctx: JobContext, extraction_id: int, spec: ExtractionSpec,
         check_free_disk(report, store)
     bound = facts["bound"] or "compute"
 
+    closing = False
+
     def on_progress(p: ExtractionProgress) -> None:
-        ctx.progress(stage="extract", **progress_fields(p, bound))
+        nonlocal closing
+        if p.closing or (closing and p.stored):  # the store's last shard and statistics
+            closing = True
+            ctx.progress(stage=CLOSING_STAGE, message=closing_message(p))
+        else:
+            ctx.progress(stage="extract", **progress_fields(p, bound))
 
     # no done here: the engine's first report says where it starts (a resume's tokens are done,
     # and a 0 before them read as thousands of tokens a second: ETA 1.4 s for a 17 s rest)
@@ -203,6 +211,18 @@ def progress_fields(p: ExtractionProgress, bound: str) -> dict[str, Any]:
             "message": f"{p.bytes_captured / 1e9:.3f} GB captured · "
                        f"{p.bytes_written / 1e9:.3f} GB written in whole shards · "
                        f"projected bound: {bound}"}
+
+
+CLOSING_STAGE = "finish"
+
+
+def closing_message(p: ExtractionProgress) -> str:
+    """The stage after the last batch: the writer's ``close()`` writes the last shard and the
+    statistics (at 100 % the job read "ETA any moment" for that while); then what was written."""
+    if p.stored:
+        return f"{p.bytes_written / 1e9:.3f} GB written"
+    return (f"writing the last shard and the statistics · {p.bytes_written / 1e9:.3f} of "
+            f"{p.bytes_captured / 1e9:.3f} GB written")
 
 
 def _report_kept(ctx: JobContext, store: Path) -> None:
