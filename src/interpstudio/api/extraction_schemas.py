@@ -25,8 +25,7 @@ from interpstudio.services.extraction_params import (
     RowGroup,
 )
 
-ExtractionStatus = Literal["queued", "running", "complete", "failed", "cancelled", "interrupted",
-                           "partial"]
+ExtractionStatus = Literal[service.EXTRACTION_STATUSES]  # type: ignore[valid-type]
 
 
 class ExtractionCreate(ExtractionSpec):

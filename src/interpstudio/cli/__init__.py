@@ -24,7 +24,7 @@ import typer
 from pydantic import ValidationError
 from sqlalchemy.exc import DataError, OperationalError
 
-from interpstudio.cli import datasets, export, extract, jobs, models, server
+from interpstudio.cli import datasets, export, extract, extractions, jobs, models, server
 from interpstudio.cli.common import err_console
 from interpstudio.core.errors import AppError
 from interpstudio.db.session import refusal_reason
@@ -37,6 +37,7 @@ app.add_typer(server.db_app, name="db")
 app.add_typer(jobs.app, name="jobs")
 app.add_typer(models.app, name="models", help="Download, import and inspect models.")
 app.add_typer(datasets.app, name="datasets", help="Import, inspect and tokenize datasets.")
+app.add_typer(extractions.app, name="extractions", help="List, show and delete extractions.")
 
 
 def main() -> None:

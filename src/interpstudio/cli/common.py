@@ -48,6 +48,18 @@ def choices(values: tuple[str, ...] | list[str], what: str) -> Any:
                         help=f"Filter by {what} (repeatable): {', '.join(values)}.")
 
 
+def human_bytes(value: int | None) -> str:
+    """``1.5 MB`` (decimal units); empty for None."""
+    if value is None:
+        return ""
+    size = float(value)
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if size < 1000 or unit == "TB":
+            return f"{size:,.0f} {unit}" if unit == "B" else f"{size:,.1f} {unit}"
+        size /= 1000
+    return ""
+
+
 def load_settings(**overrides: Any) -> Settings:
     return get_settings(**{k: v for k, v in overrides.items() if v is not None})
 

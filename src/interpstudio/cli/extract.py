@@ -192,17 +192,24 @@ def run_extraction_command(settings: Settings, factory: sessionmaker[Session], s
     return extraction_dict(settings, factory, extraction_id)
 
 
+def extraction_read(session: Session, paths: DataPaths, row: Any) -> dict[str, Any]:
+    """The extraction row as the API shows it (``ExtractionRead``: the status its job gives it,
+    its store's absolute path)."""
+    from interpstudio.api.extraction_schemas import ExtractionRead
+    from interpstudio.services import extractions as service
+
+    read = ExtractionRead.from_row(row, service.extraction_job(session=session, row=row), paths)
+    return read.model_dump(mode="json")
+
+
 def extraction_dict(settings: Settings, factory: sessionmaker[Session],
                     extraction_id: int) -> dict[str, Any]:
     """The extraction as the API shows it (with its store's absolute path)."""
-    from interpstudio.api.extraction_schemas import ExtractionRead
     from interpstudio.services import extractions as service
 
     with factory() as session:
         row = service.get_extraction(session=session, extraction_id=extraction_id)
-        result = ExtractionRead.from_row(row, service.extraction_job(session=session, row=row),
-                                         DataPaths(settings.data_dir))
-    return result.model_dump(mode="json")
+        return extraction_read(session, DataPaths(settings.data_dir), row)
 
 
 @app.command("extract")

@@ -24,6 +24,7 @@ from interpstudio.cli.common import (
     err_console,
     finish_followed_job,
     follow_job,
+    human_bytes,
     load_settings,
     print_json,
     print_listing,
@@ -45,16 +46,6 @@ def _model_dict(model: Any, session: Any) -> dict[str, Any]:
     from interpstudio.api.model_schemas import ModelRead
 
     return ModelRead.from_model(model, session).model_dump(mode="json")
-
-
-def _size(value: int | None) -> str:
-    if value is None:
-        return ""
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if value < 1000 or unit == "TB":
-            return f"{value:,.0f} {unit}" if unit == "B" else f"{value:,.1f} {unit}"
-        value /= 1000  # type: ignore[assignment]
-    return ""
 
 
 def _fidelity_badge(model: dict[str, Any], precision: str) -> str:
@@ -80,7 +71,7 @@ def _print_models(models: list[dict[str, Any]]) -> None:
         precision = m["precision_used"] or m["precision_requested"] or ""
         table.add_row(str(m["id"]), m["name"], m["status"], precision,
                       f"{m['param_count'] or 0:,}", str(m["n_layers"] or ""),
-                      str(m["d_model"] or ""), _size(m["disk_bytes"]),
+                      str(m["d_model"] or ""), human_bytes(m["disk_bytes"]),
                       _fidelity_badge(m, precision))
     console.print(table)
 
@@ -179,11 +170,11 @@ def models_preflight(repo_id: str, revision: str = "main", token: TokenOption = 
                   f"{result['n_layers']} layers, d_model {result['d_model']}, "
                   f"{result['parameter_count'] or 0:,} parameters"
                   + (" [yellow](gated)[/yellow]" if result["gated"] else ""))
-    console.print(f"{len(result['files'])} files, {_size(result['total_bytes'])}; "
-                  f"disk needed {_size(result['disk_needed_bytes'])} (quantized layers "
-                  f"{_size(result['quantized_cache_bytes'])}), free "
-                  f"{_size(result['disk_free_bytes'])}")
-    console.print("memory: " + ", ".join(f"{p} {_size(b)}"
+    console.print(f"{len(result['files'])} files, {human_bytes(result['total_bytes'])}; "
+                  f"disk needed {human_bytes(result['disk_needed_bytes'])} (quantized layers "
+                  f"{human_bytes(result['quantized_cache_bytes'])}), free "
+                  f"{human_bytes(result['disk_free_bytes'])}")
+    console.print("memory: " + ", ".join(f"{p} {human_bytes(b)}"
                                          for p, b in result["memory_estimates"].items()))
 
 

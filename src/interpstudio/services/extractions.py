@@ -55,7 +55,9 @@ from interpstudio.services.model_files import quantized_cache_dir
 from interpstudio.services.tokenizations import requested_policy_hash
 
 READY_TOKENIZATION = ("ready", "complete", "succeeded")
-FINAL_STATUSES = ("complete", "failed", "cancelled", "partial", "interrupted")
+FINAL_STATUSES = ("complete", "failed", "cancelled", "interrupted", "partial")
+# every status an extraction is shown with (a list filter refuses any other)
+EXTRACTION_STATUSES = ("queued", "running", *FINAL_STATUSES)
 STORE_DIR = APP_STORE_DIR
 SAMPLES_FILE = "samples.json"
 EXPORT_DIR = "saelens"

@@ -1,0 +1,121 @@
+"""``interpstudio extractions list|show|rm`` as real subprocesses on the test world: a store made
+by the tiny model through ``extract``, listed with the API's filters, shown with the lines that
+open it, and deleted through the API's delete (after a confirmation typed into a real pty, or
+``--yes``; refused while its job is under way, with the API's message)."""
+
+from __future__ import annotations
+
+import json
+import os
+import pty
+import select
+import sys
+import time
+
+from test_cli_first_minutes import ANSI, cli_env
+from test_extract_cli import run_cli
+
+from extraction_world import ExtractionWorld
+
+
+def _extract(world: ExtractionWorld) -> dict[str, object]:
+    made = run_cli(world, "extract", "--model", str(world.model_id), "--tokenization",
+                   str(world.tokenization()), "--hooks", "blocks.0.resid_post",
+                   "--hooks", "blocks.1.mlp_out", "--device", "cpu", "--json")
+    assert made.returncode == 0, made.stderr
+    return json.loads(made.stdout)  # type: ignore[no-any-return]
+
+
+def test_extractions_list_show_and_rm_a_real_store(world: ExtractionWorld) -> None:
+    """The CLI had no way to list, inspect or delete a stored extraction."""
+    made = _extract(world)
+    extraction_id = made["id"]
+    store = world.settings.data_dir / "extractions" / str(extraction_id) / "store"
+
+    listed = run_cli(world, "extractions", "list", "--json")
+    assert listed.returncode == 0, listed.stderr
+    listing = json.loads(listed.stdout)
+    assert listing["total"] == 1 and listing["items"][0]["id"] == extraction_id
+    assert listing["items"][0]["status"] == "complete"
+    assert listing["items"][0]["store_abs_path"] == str(store)
+    none = run_cli(world, "extractions", "list", "--status", "failed", "--model",
+                   str(world.model_id), "--search", "tiny", "--json")
+    assert json.loads(none.stdout)["total"] == 0, none.stderr
+    table = run_cli(world, "extractions", "list", "--status", "complete", "--search", "tiny")
+    assert table.returncode == 0, table.stderr
+    row = next(line for line in table.stdout.splitlines() if line.startswith("│ 1 "))
+    cells = [cell.strip() for cell in row.strip("│").split("│")]
+    assert cells[:5] == ["1", str(world.model_id), "2", "163", "complete"], cells
+    assert cells[5].endswith("KB"), cells  # the store's size
+    refused = run_cli(world, "extractions", "list", "--status", "complet")
+    assert refused.returncode == 2 and "complete" in refused.stderr  # as the API's 422
+
+    shown = run_cli(world, "extractions", "show", str(extraction_id))
+    assert shown.returncode == 0, shown.stderr
+    said = shown.stdout
+    for expected in ("org/tiny@0123abc", "fp32", "blocks.0.resid_post, blocks.1.mlp_out",
+                     "all", "float16", "complete", "163 rows",
+                     f"store      {store}\n", f"statistics {store / 'stats.json'}\n",
+                     f"\nacts = open_activations({str(store)!r})\n"):
+        assert expected in said, (expected, said)
+    as_json = json.loads(run_cli(world, "extractions", "show", str(extraction_id),
+                                 "--json").stdout)
+    assert as_json == {**listing["items"][0], "job": as_json["job"]}
+
+    unconfirmed = run_cli(world, "extractions", "rm", str(extraction_id))  # stdin: no terminal
+    assert unconfirmed.returncode == 2 and "--yes" in unconfirmed.stderr
+    assert store.is_dir()
+    deleted = run_cli(world, "extractions", "rm", str(extraction_id), "--yes")
+    assert deleted.returncode == 0, deleted.stderr
+    assert f"deleted extraction {extraction_id}" in deleted.stdout
+    assert not store.parent.exists()
+    gone = run_cli(world, "extractions", "show", str(extraction_id))
+    assert gone.returncode == 2 and f"extraction {extraction_id}" in gone.stderr
+    assert json.loads(run_cli(world, "extractions", "list", "--json").stdout)["total"] == 0
+
+
+def test_extractions_rm_asks_in_a_terminal_and_deletes_on_yes(world: ExtractionWorld) -> None:
+    extraction_id = _extract(world)["id"]
+    folder = world.settings.data_dir / "extractions" / str(extraction_id)
+    argv = [sys.executable, "-m", "interpstudio", "extractions", "rm", str(extraction_id)]
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: the CLI on the pty, as typed in a terminal
+        os.execve(argv[0], argv, cli_env(world))
+    output, answered, deadline = b"", False, time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if select.select([fd], [], [], 0.2)[0]:
+            try:
+                chunk = os.read(fd, 65536)
+            except OSError:  # the child is gone
+                break
+            if not chunk:
+                break
+            output += chunk
+        if not answered and b"[y/N]" in output:
+            os.write(fd, b"y\n")
+            answered = True
+    _, status = os.waitpid(pid, 0)
+    os.close(fd)
+    text = ANSI.sub("", output.decode("utf-8", "replace"))
+    assert answered, text
+    assert f"Delete extraction {extraction_id} (" in text
+    assert os.waitstatus_to_exitcode(status) == 0, text
+    assert f"deleted extraction {extraction_id}" in text and not folder.exists()
+
+
+def test_extractions_rm_refuses_an_extraction_underway_with_the_apis_message(
+    world: ExtractionWorld,
+) -> None:
+    from interpstudio.services import extractions as service
+    from interpstudio.services.extraction_params import ExtractionSpec
+
+    spec = ExtractionSpec(model_id=world.model_id, tokenization_id=world.tokenization(),
+                          hook_points=["blocks.0.resid_post"], device="cpu")
+    with world.factory.begin() as session:  # queued: no worker runs in this test
+        queued = service.create_extraction(session=session, settings=world.settings, spec=spec).id
+    result = run_cli(world, "extractions", "rm", str(queued), "--yes")
+    assert result.returncode == 2, result.stderr
+    assert (f"extraction {queued} cannot be deleted: its job is queued; cancel it and wait "
+            "until it stops") in " ".join(result.stderr.split())
+    with world.factory() as session:
+        assert service.get_extraction(session=session, extraction_id=queued) is not None
