@@ -25,10 +25,11 @@ describe("formatEta", () => {
 });
 
 describe("formatBytes", () => {
-  it("test_formats_bytes_in_binary_units", () => {
+  it("test_formats_bytes_in_decimal_units_as_the_server_and_cli_do", () => {
     expect(formatBytes(512)).toBe("512 B");
-    expect(formatBytes(1536)).toBe("1.50 KiB");
-    expect(formatBytes(25 * 1024 ** 3)).toBe("25.0 GiB");
+    expect(formatBytes(1500)).toBe("1.50 kB");
+    expect(formatBytes(25e9)).toBe("25.0 GB");
+    expect(formatBytes(855_534_080)).toBe("856 MB");  // a job message's "0.856 GB written"
     expect(formatBytes(null)).toBe("—");
   });
 });
@@ -40,7 +41,7 @@ describe("formatDoneOfTotal", () => {
   });
 
   it("test_formats_byte_counts_as_sizes", () => {
-    expect(formatDoneOfTotal(1024 ** 2, 3 * 1024 ** 2, "bytes")).toBe("1.00 MiB / 3.00 MiB");
+    expect(formatDoneOfTotal(1e6, 3e6, "bytes")).toBe("1.00 MB / 3.00 MB");
   });
 
   it("test_formats_unknown_total_as_done_only", () => {
@@ -53,7 +54,7 @@ describe("formatDoneOfTotal", () => {
 describe("formatRate and formatFraction", () => {
   it("test_formats_rates_per_unit", () => {
     expect(formatRate(3.456, "passes")).toBe("3.46 passes/s");
-    expect(formatRate(2048, "B")).toBe("2.00 KiB/s");
+    expect(formatRate(2048, "B")).toBe("2.05 kB/s");
     expect(formatRate(null, "passes")).toBe("—");
   });
 

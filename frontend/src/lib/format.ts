@@ -7,25 +7,27 @@
 
 export const MISSING = "—";
 
-const BYTE_UNITS = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"] as const;
+const BYTE_UNITS = ["B", "kB", "MB", "GB", "TB", "PB"] as const;
 const BYTE_UNIT_NAMES = new Set(["b", "byte", "bytes"]);
 
 function isFiniteNumber(value: number | null | undefined): value is number {
   return typeof value === "number" && Number.isFinite(value);
 }
 
-/** True when a job's `unit` counts bytes (so quantities print as KiB/MiB/...). */
+/** True when a job's `unit` counts bytes (so quantities print as kB/MB/...). */
 export function isByteUnit(unit: string | null | undefined): boolean {
   return unit != null && BYTE_UNIT_NAMES.has(unit.toLowerCase());
 }
 
-/** 1536 -> "1.5 KiB"; binary units, three significant digits. */
+/** 1500 -> "1.50 kB"; decimal units (what the server's job messages, the CLI and the Hub use: the
+ * UI's facts read "816 MiB" beside a progress line's "0.856 GB" for the same bytes), three
+ * significant digits. */
 export function formatBytes(bytes: number | null | undefined): string {
   if (!isFiniteNumber(bytes)) return MISSING;
   let value = Math.abs(bytes);
   let index = 0;
-  while (value >= 1024 && index < BYTE_UNITS.length - 1) {
-    value /= 1024;
+  while (value >= 1000 && index < BYTE_UNITS.length - 1) {
+    value /= 1000;
     index += 1;
   }
   const sign = bytes < 0 ? "-" : "";

@@ -379,6 +379,13 @@ describe("extraction results", () => {
       { queryClient: seededClient() });
     const box = screen.getByTestId("open-from-python");
     expect(box).toHaveTextContent("/data/extractions/7/store");
+    // both places a store path shows wrap after a "/", never inside a name (break-all did)
+    for (const path of screen.getAllByText((_, el) => el?.tagName === "CODE"
+      && el.textContent === "/data/extractions/7/store")) {
+      expect(path.querySelectorAll("wbr")).toHaveLength(4);
+    }
+    expect(screen.getAllByText((_, el) => el?.tagName === "CODE"
+      && el.textContent === "/data/extractions/7/store")).toHaveLength(2);
     const code = box.querySelector("pre")?.textContent ?? "";
     expect(code).toContain("from interpstudio.ml import open_activations");
     expect(code).toContain('acts = open_activations("/data/extractions/7/store")');

@@ -14,6 +14,7 @@ import { useEffect, useRef, useState } from "react";
 import { Link, useNavigate, useParams } from "react-router";
 import { Badge } from "@/components/ui/badge";
 import { ErrorMessage } from "@/components/ui/error-message";
+import { PathText } from "@/components/ui/path-text";
 import type { Job } from "@/api/types";
 import { ApiError } from "@/lib/api-client";
 import { formatBytes, formatCount, formatNumber } from "@/lib/format";
@@ -134,7 +135,7 @@ export function ExtractionResults({ extraction }: { extraction: Extraction }) {
         <dt>config hash</dt>
         <dd><code>{extraction.config_hash.slice(0, 12)}</code></dd>
         <dt>store</dt>
-        <dd><code className="path">{extraction.store_abs_path ?? `${extraction.path}/store`}</code></dd>
+        <dd><PathText path={extraction.store_abs_path ?? `${extraction.path}/store`} /></dd>
       </dl>
       <ExtractionProgress extraction={extraction} />
       {extraction.error_message && <ErrorMessage error={extraction.error_message} />}

@@ -5,6 +5,7 @@
  */
 import { useState } from "react";
 import { Button } from "@/components/ui/button";
+import { PathText } from "@/components/ui/path-text";
 import type { Extraction } from "../types";
 
 /** A Python string literal for any path (a JSON string is one: same quotes and escapes). */
@@ -29,7 +30,7 @@ export function OpenFromPython({ extraction, hook }: { extraction: Extraction; h
     <div className="open-from-python" data-testid="open-from-python">
       <h2>Open from Python</h2>
       <p className="muted">
-        Store: <code>{storePath}</code> (statistics in <code>stats.json</code> there)
+        Store: <PathText path={storePath} /> (statistics in <code>stats.json</code> there)
       </p>
       <pre><code>{snippet}</code></pre>
       <Button size="sm" onClick={() => {

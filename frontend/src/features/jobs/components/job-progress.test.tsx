@@ -39,6 +39,6 @@ describe("JobProgress", () => {
   it("test_shows_byte_counts_as_sizes", () => {
     const job = makeJob({ state: "running", progress: 0.5, done: 512 * 1024 ** 2, total: 1024 ** 3, unit: "bytes" });
     render(<JobProgress job={job} />);
-    expect(screen.getByTestId("job-progress-counts")).toHaveTextContent("512 MiB / 1.00 GiB");
+    expect(screen.getByTestId("job-progress-counts")).toHaveTextContent("537 MB / 1.07 GB");
   });
 });

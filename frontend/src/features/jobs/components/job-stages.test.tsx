@@ -14,7 +14,7 @@ describe("JobStages", () => {
     );
     const rows = within(screen.getByRole("table", { name: "Finished stages" })).getAllByRole("row");
     expect(rows).toHaveLength(4); // header + 3
-    expect(rows[1]).toHaveTextContent(/download.*1\.00 MiB \/ 1\.00 MiB.*4 s/);
+    expect(rows[1]).toHaveTextContent(/download.*1\.05 MB \/ 1\.05 MB.*4 s/);
     expect(rows[2]).toHaveTextContent(/inspect.*2 \/ 2 steps.*<1 s/);
     expect(rows[3]).toHaveTextContent(/summarize.*—.*1 m 15 s/);
   });

@@ -35,7 +35,7 @@ describe("DownloadForm preflight", () => {
     await userEvent.type(screen.getByLabelText("Repo id"), "org/tiny");
     await userEvent.selectOptions(screen.getByRole("combobox", { name: /Precision/ }), "q4");
     await userEvent.click(screen.getByRole("button", { name: "Preflight" }));
-    expect(await screen.findByText(/incl\. 293 KiB of quantized layers kept/)).toBeInTheDocument();
+    expect(await screen.findByText(/incl\. 300 kB of quantized layers kept/)).toBeInTheDocument();
     const body = JSON.parse(String(fetchSpy.mock.calls[0]?.[1]?.body));
     expect(body).toMatchObject({ repo_id: "org/tiny", precision: "q4", drift_precisions: [] });
     expect(screen.getByRole("button", { name: "Download" })).toBeEnabled();

@@ -8,8 +8,8 @@ describe("ModelCard", () => {
   it("test_shows_live_bytes_speed_and_eta_while_downloading", () => {
     renderWithProviders(<ModelCard model={makeModel()} />);
     expect(screen.getByRole("progressbar")).toHaveAttribute("aria-valuenow", "25");
-    expect(screen.getByTestId("model-progress-counts")).toHaveTextContent("2.50 MiB / 10.0 MiB");
-    expect(screen.getByText(/1.00 MiB\/s/)).toBeInTheDocument();
+    expect(screen.getByTestId("model-progress-counts")).toHaveTextContent("2.62 MB / 10.5 MB");
+    expect(screen.getByText(/1.05 MB\/s/)).toBeInTheDocument();
     expect(screen.getByText(/ETA 8 s/)).toBeInTheDocument();
     const labels = screen.getAllByRole("button").map((b) => b.textContent);
     expect(labels).toEqual(expect.arrayContaining(["Pause", "Cancel"]));
@@ -26,7 +26,7 @@ describe("ModelCard", () => {
     });
     renderWithProviders(<ModelCard model={model} />);
     // measured first, the estimate named as such (the label said "estimated" over both)
-    expect(screen.getByTestId("model-memory")).toHaveTextContent("2.00 KiB (estimated 3.00 KiB)");
+    expect(screen.getByTestId("model-memory")).toHaveTextContent("2.05 kB (estimated 3.07 kB)");
     expect(screen.getByText("hooks exact")).toBeInTheDocument();
     expect(screen.getByText("q8 (asked fp32)")).toBeInTheDocument();
     expect(screen.getByText(/using q8/)).toBeInTheDocument();

@@ -5,6 +5,7 @@
  * receiving events.
  */
 import { ErrorMessage } from "@/components/ui/error-message";
+import { PathText } from "@/components/ui/path-text";
 import { formatBytes, formatFullTimestamp, formatPercent } from "@/lib/format";
 import { useSystem } from "../api/get-system";
 import { useMetricsHistoryStore } from "../stores/metrics-history-store";
@@ -56,7 +57,7 @@ export function SystemPage() {
                 <>
                   {formatBytes(current.disk.free)} free · {formatBytes(current.disk.used)} used
                   <br />
-                  <code className="path">{current.disk.path}</code>
+                  <PathText path={current.disk.path} />
                 </>
               }
               history={samples.map((s) => s.disk.percent)}
