@@ -63,10 +63,17 @@ folder (a name of its own beside ``out_dir``: two exports in one process once sh
 ``concatenate_datasets`` (memory-mapped) + ``save_to_disk`` into a temp name renamed to
 ``out_dir``. Memory stays flat (one block; the token table is read a shard at a time); disk needs
 about twice the export until the end, checked before anything is written (``InsufficientDisk``).
+The assembly (``concatenate_datasets`` + ``save_to_disk``) is one ``datasets`` call with no
+progress of its own and no way to stop it: ``on_assemble`` says when it starts.
+
+``export_saelens`` is ``plan_export`` (``export_plan.py``: the store opened once, every refusal
+that needs no writing, the rows and bytes) then ``write_export``; a caller that checks up front
+plans once and writes that plan.
 
 This module is NOT responsible for training SAEs or shuffling (SAELens shuffles itself), for
-naming columns by module path (``export_columns.py``) or for finding the rows to take
-(``export_rows.py``; both re-exported here where public).
+planning (``export_plan.py``), naming columns by module path (``export_columns.py``), finding
+the rows to take (``export_rows.py``) or float16's range (``export_float16.py``; re-exported
+here where public).
 """
 
 from __future__ import annotations
@@ -84,7 +91,7 @@ from typing import Any
 
 import numpy as np
 
-from interpstudio.core.errors import Conflict, InsufficientDisk, InvalidInput, JobCancelled
+from interpstudio.core.errors import Conflict, InvalidInput, JobCancelled
 from interpstudio.ml.export_columns import (
     ColumnNames,
     NoModulePath,
@@ -92,29 +99,19 @@ from interpstudio.ml.export_columns import (
     compact_points,
     output_modules,
 )
-from interpstudio.ml.export_rows import Rows, RunLengths, select_rows
-from interpstudio.ml.store import HookPointNotStored
-from interpstudio.ml.store_reader import Activations, open_activations
+from interpstudio.ml.export_float16 import check_float16_block
+from interpstudio.ml.export_plan import ExportPlan, StoreNotComplete, hook_list, plan_export
+from interpstudio.ml.export_rows import Rows, RunLengths
+from interpstudio.ml.store_reader import Activations
 
-__all__ = ["EXPORT_MANIFEST", "ColumnNames", "ExportTargetExists", "NoModulePath",
+__all__ = ["EXPORT_MANIFEST", "ColumnNames", "ExportPlan", "ExportTargetExists", "NoModulePath",
            "SaelensExport", "StoreNotComplete", "column_map", "compact_points", "export_saelens",
-           "hook_list", "output_modules", "positions_warnings", "spanning_warnings"]
+           "hook_list", "output_modules", "plan_export", "positions_warnings",
+           "spanning_warnings", "write_export"]
 
 _BLOCK_BYTES = 64 << 20  # activation bytes per dataset block
 EXPORT_MANIFEST = "interpstudio_export.json"  # beside the dataset: column -> hook point
 _SWAP_LOCK = threading.Lock()  # the target swap of one export at a time in this process
-
-
-class StoreNotComplete(Conflict):
-    code = "store_not_complete"
-
-    def __init__(self, path: Path, status: str) -> None:
-        super().__init__(
-            f"the store at {path} is {status}, not complete, so an export would hold only part of "
-            "the run; finish (resume) the extraction first, or pass allow_partial=True to export "
-            "the shards written so far",
-            details={"path": str(path), "status": status},
-        )
 
 
 class ExportTargetExists(Conflict):
@@ -173,7 +170,7 @@ class SaelensExport:
 
 
 def export_saelens(
-    path: str | os.PathLike[str],
+    path: str | os.PathLike[str] | Activations,
     out_dir: str | os.PathLike[str],
     *,
     hook_names: str | Sequence[str] | None = None,
@@ -186,15 +183,17 @@ def export_saelens(
     column_names: ColumnNames = "hook_points",
     modules: Mapping[str, str] | None = None,
     exclude_first_position: bool = False,
+    on_assemble: Callable[[], None] | None = None,
 ) -> SaelensExport:
-    """Write the store at ``path`` as a SAELens cached-activations dataset at ``out_dir``.
+    """Write the store at ``path`` (or a store already opened) as a SAELens cached-activations
+    dataset at ``out_dir``: ``plan_export``, then ``write_export``.
 
     hook_names: the hook points to export (default all). context_size: tokens per dataset row
     (default: the common sequence length, if there is one). dtype: ``float16`` / ``float32``
     (default: the storage dtype, float32 for bfloat16). ``progress(done_rows, total_rows)`` is
-    called per block written (assembling the blocks into the dataset after the last one is not
-    reported, nor can it be stopped); ``should_stop()`` is checked per token shard read before
-    the export and per block, and raises ``JobCancelled``.
+    called per block written, then ``on_assemble()`` once, when the blocks are being assembled
+    into the dataset (not counted, and not stoppable); ``should_stop()`` is checked per token
+    shard read before the export and per block, and raises ``JobCancelled``.
     A store whose status is not ``complete`` is refused unless ``allow_partial``. With
     ``overwrite`` an existing ``out_dir`` is replaced, but only once the new export is whole:
     any error before then leaves it as it was.
@@ -211,54 +210,43 @@ def export_saelens(
     at a module's input (``NoModulePath``). ``EXPORT_MANIFEST`` in the export records each
     column's hook point and whether first positions were left out.
     """
+    plan = plan_export(path, hook_names=hook_names, context_size=context_size, dtype=dtype,
+                       should_stop=should_stop, allow_partial=allow_partial,
+                       column_names=column_names, modules=modules,
+                       exclude_first_position=exclude_first_position)
+    return write_export(plan, out_dir, overwrite=overwrite, progress=progress,
+                        should_stop=should_stop, on_assemble=on_assemble)
+
+
+def write_export(
+    plan: ExportPlan,
+    out_dir: str | os.PathLike[str],
+    *,
+    overwrite: bool = False,
+    progress: Callable[[int, int], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    on_assemble: Callable[[], None] | None = None,
+) -> SaelensExport:
+    """Write ``plan`` at ``out_dir`` (see ``export_saelens``): the target and the free disk
+    checked first, then the blocks, each checked for float16's range as it is written."""
     import datasets  # optional dependency, imported only when exporting
 
-    acts = open_activations(path)
-    if acts.status != "complete" and not allow_partial:
-        raise StoreNotComplete(Path(path), acts.status)
-    hooks = hook_list(hook_names, acts)
-    columns = column_map(hooks, column_names, modules, acts.hook_names)
-    if context_size is not None and context_size < 1:
-        raise InvalidInput(f"context_size must be >= 1, got {context_size}",
-                           details={"context_size": context_size})
-    out_dtype = dtype or ("float32" if acts.dtype == "bfloat16" else acts.dtype)
-    if out_dtype not in ("float16", "float32"):
-        raise InvalidInput(
-            f"export dtype {out_dtype!r} is not available in Arrow; use float16 or float32",
-            details={"dtype": out_dtype},
-        )
+    acts, rows, ctx, columns = plan.acts, plan.rows, plan.context_size, plan.columns
     target = Path(out_dir)
-    _check_target(Path(path), target, overwrite=overwrite)
-    rows = select_rows(acts, exclude_first_position=exclude_first_position,
-                        should_stop=should_stop)
-    ctx = (context_size if context_size is not None
-           else rows.common_length(last_may_be_cut=acts.status != "complete"))
-    total_rows = rows.total // ctx
-    if total_rows == 0:
-        held = (f"{rows.total} rows past the first position ({rows.first_positions} first-"
-                "position rows left out)" if exclude_first_position else f"{rows.total} tokens")
-        raise InvalidInput(
-            f"the store holds {held}, fewer than one row of {ctx}",
-            details={"tokens": rows.total, "context_size": ctx,
-                     "first_positions_excluded": rows.first_positions},
-        )
+    _check_target(acts.path, target, overwrite=overwrite)
+    total_rows = plan.dataset_rows
     features = datasets.Features(
         {
-            **{column: datasets.Array2D(shape=(ctx, acts[h].shape[1]), dtype=out_dtype)
+            **{column: datasets.Array2D(shape=(ctx, acts[h].shape[1]), dtype=plan.dtype)
                for column, h in columns.items()},
             "token_ids": datasets.Sequence(datasets.Value("int32"), length=ctx),
         }
     )
-    row_bytes = ctx * sum(acts[h].shape[1] for h in hooks) * np.dtype(out_dtype).itemsize
+    row_bytes = ctx * sum(acts[h].shape[1] for h in plan.hooks) * np.dtype(plan.dtype).itemsize
     block_rows = max(1, _BLOCK_BYTES // row_bytes)
     spanning, runs = 0, RunLengths()  # dataset rows holding two sequences; sequence lengths
     target.parent.mkdir(parents=True, exist_ok=True)
-    # the blocks, then the dataset made of them: about twice the export's bytes until the end
-    # (a full disk mid-way was a raw ENOSPC from Arrow after minutes of work)
-    needed = 2 * total_rows * (row_bytes + ctx * np.dtype(np.int32).itemsize)
-    free = shutil.disk_usage(target.parent).free
-    if free < needed:
-        raise InsufficientDisk(needed=needed, free=free, path=str(target.parent))
+    plan.check_disk(target.parent)
     # a name of its own: two exports to one target in one process (two requests) each had
     # ".<name>.export-tmp-<pid>" and deleted the other's blocks
     work = Path(tempfile.mkdtemp(prefix=f".{target.name}.export-tmp-", dir=target.parent))
@@ -268,7 +256,7 @@ def export_saelens(
             for k, (a, b) in enumerate(_blocks(total_rows, block_rows)):
                 if should_stop is not None and should_stop():
                     raise JobCancelled("export cancelled; nothing was written to the target")
-                block, sequence_of_row = _block(acts, columns, ctx, a, b, out_dtype, rows)
+                block, sequence_of_row = _block(acts, columns, ctx, a, b, plan.dtype, rows)
                 per_row = sequence_of_row.reshape(-1, ctx)  # (b - a, ctx)
                 spanning += int(np.count_nonzero(per_row[:, 0] != per_row[:, -1]))
                 runs.feed(sequence_of_row)
@@ -277,13 +265,15 @@ def export_saelens(
                 parts.append(datasets.load_from_disk(str(part)))  # memory-mapped
                 if progress is not None:
                     progress(b, total_rows)
+            if on_assemble is not None:
+                on_assemble()
             staged = work / "dataset"
             datasets.concatenate_datasets(parts).save_to_disk(str(staged))
             del parts
         (staged / EXPORT_MANIFEST).write_text(json.dumps({
-            "column_names": column_names, "columns": columns, "store": str(Path(path).resolve()),
-            "context_size": ctx, "dtype": out_dtype,
-            "exclude_first_position": exclude_first_position,
+            "column_names": plan.column_names, "columns": columns,
+            "store": str(acts.path.resolve()), "context_size": ctx, "dtype": plan.dtype,
+            "exclude_first_position": rows.excludes_first,
             "first_positions_excluded": rows.first_positions}, indent=1))
         with _SWAP_LOCK:  # another export's swap between these two lines would lose one
             if target.exists():  # empty, or replaced by request: set aside, deleted below
@@ -293,17 +283,17 @@ def export_saelens(
         shutil.rmtree(work, ignore_errors=True)
     return SaelensExport(
         path=target,
-        hook_names=hooks,
+        hook_names=plan.hooks,
         context_size=ctx,
         rows=total_rows,
         tokens_exported=total_rows * ctx,
         tokens_dropped=rows.total - total_rows * ctx,
-        dtype=out_dtype,
+        dtype=plan.dtype,
         warnings=(*positions_warnings(acts.spec.get("positions"), ctx),
                   *spanning_warnings(spanning, total_rows, ctx, runs.closed)),
-        column_names=column_names,
+        column_names=plan.column_names,
         columns=columns,
-        exclude_first_position=exclude_first_position,
+        exclude_first_position=rows.excludes_first,
         first_positions_excluded=rows.first_positions,
     )
 
@@ -351,24 +341,6 @@ def positions_warnings(positions: dict[str, Any] | str | None, context_size: int
     return ()
 
 
-def hook_list(hook_names: str | Sequence[str] | None, acts: Activations) -> list[str]:
-    """The hook points to export: all when None, one when a plain string; each one stored, each
-    once (a name given twice was reported twice, one column written)."""
-    if hook_names is None:
-        return list(acts.hook_names)
-    hooks = list(dict.fromkeys([hook_names] if isinstance(hook_names, str) else hook_names))
-    if not hooks:
-        raise InvalidInput(
-            "hook_names is empty: give at least one hook name, or omit hook_names to export all "
-            f"{len(acts.hook_names)} stored hook points",
-            details={"hook_names": [], "stored": list(acts.hook_names)},
-        )
-    for hook in hooks:
-        if hook not in acts:
-            raise HookPointNotStored(hook, acts.hook_names)
-    return hooks
-
-
 def _blocks(total: int, size: int) -> Iterator[tuple[int, int]]:
     for a in range(0, total, size):
         yield a, min(a + size, total)
@@ -380,36 +352,17 @@ def _block(
 ) -> tuple[dict[str, Any], np.ndarray]:
     """Dataset rows [a, b): each column's (b - a, ctx, d) activations (of its hook point) and
     (b - a, ctx) token ids, and the ((b - a) * ctx,) sequence index of each token row."""
-    source = rows.source(a * ctx, b * ctx)  # the store rows holding them, and any left out
-    tokens = acts.tokens[source]  # (n, 3): token_id, sequence_index, position
-    keep = tokens[:, 2] != 0 if rows.excludes_first else slice(None)
+    source, tokens, keep = rows.read(a * ctx, b * ctx)  # tokens: (n, 3)
     block: dict[str, Any] = {}
     for column, h in columns.items():
         stored = acts[h][source][keep]  # (n, d) as read: float32 (bfloat16 decoded) or float16
         with np.errstate(over="ignore"):
             written = stored.astype(dtype, copy=False)
         if written.dtype != stored.dtype:
-            _check_float16_range(h, stored, written, acts.dtype)
+            check_float16_block(h, stored, written, acts.dtype)
         block[column] = written.reshape(b - a, ctx, -1)
     block["token_ids"] = tokens[keep, 0].astype(np.int32).reshape(b - a, ctx)
     return block, tokens[keep, 1]
-
-
-def _check_float16_range(hook: str, stored: np.ndarray, written: np.ndarray,
-                         storage: str) -> None:
-    """Refuse values a float16 export would write as inf (|x| > 65,504: a float32 or bfloat16
-    store holds them, and attention-sink rows reach them), not an SAE's NaN loss later."""
-    if not np.isinf(written).any():
-        return
-    over = np.isinf(written) & np.isfinite(stored)
-    if not over.any():
-        return  # inf already in the store, written as it is
-    largest = float(np.abs(stored[over]).max())
-    raise InvalidInput(
-        f"{hook} holds values beyond float16's range (|x| up to {largest:,.6g} > 65,504), which "
-        f"a float16 export would write as inf; export as float32 (the store is {storage})",
-        details={"hook_point": hook, "max_abs": largest, "dtype": "float16",
-                 "storage_dtype": storage})
 
 
 @contextlib.contextmanager

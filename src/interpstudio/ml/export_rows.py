@@ -1,9 +1,10 @@
 """Which store rows a SAELens export takes, found in one pass over the token table.
 
 Every row, or (``exclude_first_position``) the rows at a position other than 0, in store order;
-``_Rows.source`` maps a range of kept rows to the store rows holding them (contiguous, with the
-left-out rows among them). The same pass checks that token ids fit int32 and measures the kept
-sequences' lengths (``common_length``: the default context size).
+``Rows.source`` maps a range of kept rows to the store rows holding them (contiguous, with the
+left-out rows among them) and ``Rows.read`` reads their tokens. The same pass checks that token
+ids fit int32 and measures the kept sequences' lengths (``common_length``: the default context
+size).
 
 This module is NOT responsible for writing the export (``export.py``).
 """
@@ -74,6 +75,13 @@ class Rows:
         if not self.excludes_first:
             return slice(start, stop)
         return slice(self._store_row(start), self._store_row(stop - 1) + 1)
+
+    def read(self, start: int, stop: int) -> tuple[slice, np.ndarray, np.ndarray | slice]:
+        """Kept rows [start, stop): the store rows holding them (``source``), those rows' token
+        table (n, 3) and which of them are kept (index ``acts[hook][source]`` with it)."""
+        source = self.source(start, stop)
+        tokens = self.tokens[source]  # (n, 3): token_id, sequence_index, position
+        return source, tokens, (tokens[:, 2] != 0 if self.excludes_first else slice(None))
 
     def _store_row(self, kept: int) -> int:
         shard = int(np.searchsorted(self.kept_offsets, kept, side="right")) - 1
