@@ -43,9 +43,9 @@ def finished(api: TestClient, extraction_id: int) -> dict[str, Any]:
 
 
 def completed(api: TestClient, world: ExtractionWorld,
-              worker_thread: Callable[[Settings], Any]) -> int:
+              worker_thread: Callable[[Settings], Any], **spec: Any) -> int:
     """A complete extraction, run by a worker thread; its id."""
-    extraction_id = extraction(api, world)
+    extraction_id = extraction(api, world, **spec)
     worker_thread(world.settings)
     assert finished(api, extraction_id)["status"] == "complete"
     return extraction_id
@@ -87,6 +87,11 @@ def test_an_export_job_reports_rising_progress_and_answers_as_the_sync_export(
     total = job["result"]["rows"]
     assert done[-1] == total and {s["total"] for s in seen if s["done"]} == {total}
     assert [s["stage"] for s in job["stages"]][-2:] == ["export", "assemble"]
+    # the assembly is a stage of its own with no count (an indeterminate bar and its message),
+    # not the export's full bar sitting at 100 %
+    exported, assembled = job["stages"][-2:]
+    assert (exported["done"], exported["total"]) == (total, total)
+    assert (assembled["done"], assembled["total"]) == (None, None)
     by_job = datasets.load_from_disk(job["result"]["abs_path"])[:]
 
     monkeypatch.undo()  # the sync twin in blocks of the default size: the same dataset
@@ -149,6 +154,65 @@ def test_refusals_known_up_front_answer_before_any_job(
         assert refused.json()["error"]["code"] == "extraction_results_not_ready"
     jobs = api.get("/api/v1/jobs", params={"kind": "extraction_export"}).json()
     assert jobs["total"] == 0
+
+
+def test_a_float16_export_past_its_range_is_refused_before_any_job(
+    api: TestClient, world: ExtractionWorld, worker_thread: Callable[[Settings], Any],
+) -> None:
+    """The BOS token's embedding carries a value past float16's range down the residual stream
+    (the attention-sink rows of real models reach it). A float16 export of that float32 store
+    was queued and failed when the block holding the value was written; the store's statistics
+    show it, so the start answers 422 naming the point and no job is made. Without the first
+    positions, which alone hold it, the export runs and is whole."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    checkpoint = world.settings.data_dir / "models" / str(world.model_id) / "checkpoint"
+    model = AutoModelForCausalLM.from_pretrained(str(checkpoint))
+    bos = AutoTokenizer.from_pretrained(str(checkpoint)).bos_token_id
+    with torch.no_grad():
+        model.get_input_embeddings().weight[bos, 0] = 1e5
+    model.save_pretrained(str(checkpoint))
+    extraction_id = completed(api, world, worker_thread, dtype="float32")
+
+    body = {"dtype": "float16", "context_size": 8}
+    for route in ("export-job", "export"):
+        refused = api.post(f"{API}/{extraction_id}/{route}", json=body)
+        assert refused.status_code == 422, refused.text
+        error = refused.json()["error"]
+        assert error["details"]["found_in"] == "statistics"
+        assert error["details"]["hook_point"].endswith("resid_post")
+        assert "values beyond float16's range" in error["message"]
+        assert "leave out first positions" in error["message"]
+    assert api.get("/api/v1/jobs", params={"kind": "extraction_export"}).json()["total"] == 0
+    started = api.post(f"{API}/{extraction_id}/export-job",
+                       json={**body, "exclude_first_position": True})
+    assert started.status_code == 202, started.text
+    job = follow(api, started.json()["id"], [])
+    assert job["state"] == "succeeded", job
+    assert job["result"]["dtype"] == "float16" and job["result"]["rows"] > 0
+
+
+def test_an_export_opens_the_store_once(
+    api: TestClient, world: ExtractionWorld, worker_thread: Callable[[Settings], Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The check, the service and the export each opened the store (three manifest and journal
+    reads for one export): opened once, the plan made on it is what is written."""
+    from interpstudio.ml import store
+
+    extraction_id = completed(api, world, worker_thread)
+    reads: list[Any] = []
+    real = store.read_manifest
+
+    def counted(directory: Any) -> Any:
+        reads.append(directory)
+        return real(directory)
+
+    monkeypatch.setattr(store, "read_manifest", counted)  # the real read, counted
+    done = api.post(f"{API}/{extraction_id}/export", json={"context_size": 8})
+    assert done.status_code == 200, done.text
+    assert len(reads) == 1, reads
 
 
 def test_a_stopped_extraction_exports_its_whole_shards_as_partial(

@@ -6,8 +6,10 @@ positions does not hold the consecutive tokens SAELens takes a dataset row for.
 ``--column-names module_paths`` names the columns by module path (``model.layers.3``), for
 SAELens's ``AutoModelForCausalLM``; ``--exclude-first-position`` leaves out the rows at
 position 0 (BOS / attention sinks). A progress bar (on a terminal's stderr) counts the dataset
-rows written; Ctrl-C stops at the next block and leaves the previous export as it was (a second
-Ctrl-C interrupts at once).
+rows written, then pulses while the blocks are assembled into the dataset (a line on stderr
+says so when it is not a terminal); Ctrl-C stops at the next block and leaves the previous
+export as it was (a second Ctrl-C interrupts at once); during the assembly, which cannot be
+stopped, it says so and lets it finish.
 
 This module is NOT responsible for the export (``services/extraction_export.py``,
 ``ml/export.py``).
@@ -34,6 +36,9 @@ from interpstudio.cli.common import (
 )
 
 app = typer.Typer(no_args_is_help=True)
+ASSEMBLING = "assembling the dataset (this last step cannot be stopped)..."
+TOO_LATE_TO_STOP = ("the dataset is being assembled, which cannot be stopped: the export will "
+                    "finish (Ctrl-C again to interrupt now, leaving the previous export)")
 
 
 @app.command("export")
@@ -71,18 +76,25 @@ def export(
         options = ExportOptions(hook_points=hooks, context_size=context_size, dtype=dtype,
                                 column_names=column_names,
                                 exclude_first_position=exclude_first_position)
-        exports.check_export(session=session, paths=DataPaths(settings.data_dir), row=row,
-                             options=options)
+        paths = DataPaths(settings.data_dir)
+        plan = exports.check_export(session=session, paths=paths, row=row, options=options)
         with _stoppable() as stop, Progress(
-                TextColumn("exporting"), BarColumn(), MofNCompleteColumn(), TextColumn("rows"),
-                console=err_console, disable=not err_console.is_terminal,
+                TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                TextColumn("rows"), console=err_console, disable=not err_console.is_terminal,
                 transient=True) as progress:
-            bar = progress.add_task("export", total=None)
+            bar = progress.add_task("exporting", total=None)
+
+            def on_assemble() -> None:  # one datasets call: no count, no stop
+                stop.assembling = True
+                progress.update(bar, description="assembling the dataset", total=None)
+                if not err_console.is_terminal:
+                    err_console.print(ASSEMBLING, highlight=False)
+
             try:
                 done = exports.export_extraction(
-                    paths=DataPaths(settings.data_dir), row=row, options=options,
+                    paths=paths, row=row, options=options, plan=plan,
                     progress=lambda n, total: progress.update(bar, completed=n, total=total),
-                    should_stop=stop.is_set)
+                    should_stop=stop.is_set, on_assemble=on_assemble)
             except JobCancelled:
                 err_console.print("export stopped: nothing was written; an earlier export, if "
                                   "any, is as it was", highlight=False)
@@ -103,11 +115,18 @@ def export(
             soft_wrap=True, highlight=False)
 
 
+class _StopFlag(threading.Event):
+    """Set by the first Ctrl-C; ``assembling`` once the blocks are being made into the dataset,
+    which a stop no longer reaches."""
+
+    assembling = False
+
+
 @contextmanager
-def _stoppable() -> Iterator[threading.Event]:
+def _stoppable() -> Iterator[_StopFlag]:
     """The first Ctrl-C asks the export to stop at its next block (a clean stop); a second one
-    interrupts as usual."""
-    flag = threading.Event()
+    interrupts as usual. During the assembly, which cannot be stopped, it says so."""
+    flag = _StopFlag()
     if threading.current_thread() is not threading.main_thread():  # signals reach main only
         yield flag
         return
@@ -116,7 +135,8 @@ def _stoppable() -> Iterator[threading.Event]:
     def on_interrupt(signum: int, frame: Any) -> None:
         flag.set()
         signal.signal(signal.SIGINT, previous)
-        err_console.print("stopping the export at the next block (Ctrl-C again to interrupt "
+        err_console.print(TOO_LATE_TO_STOP if flag.assembling else
+                          "stopping the export at the next block (Ctrl-C again to interrupt "
                           "now)...", highlight=False)
 
     signal.signal(signal.SIGINT, on_interrupt)

@@ -2,13 +2,16 @@
 the ``extraction_export`` job this module queues), and say which export job of a row is under way.
 
 The export writes ``extractions/<id>/saelens`` (HF Arrow, SAELens cached-activations layout) with
-``ml.export.export_saelens``, which swaps its temp folder in only once the new export is whole:
+``ml.export.write_export``, which swaps its temp folder in only once the new export is whole:
 an error or a cancel leaves the previous export as it was. A complete extraction exports its
 store; a stopped one (``PARTIAL_STATUSES``: cancelled, interrupted) exports the whole shards it
 kept, and the answer says so (``partial`` and a warning). ``check_export`` makes every refusal
 that can be known before the work (not exportable, an export of the row already under way,
-unknown hook point, no module path, not enough disk), so a request to queue the job answers at
-once instead of queuing one that fails.
+unknown hook point, no module path, sequences of different lengths without a context size,
+values beyond float16's range that the store's statistics show, not enough disk for the rows
+the export will write), so a request to queue the job answers at once instead of queuing one
+that fails; it opens the store once and reads its token table once, and its plan is what the
+export in the request (``export_now``, the CLI) writes.
 
 This module is NOT responsible for running the job (``jobs/tasks/extraction_export.py``) or for
 the export itself (``ml/export.py``). Functions take keyword-only arguments and a session they
@@ -17,15 +20,13 @@ do not commit.
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import orjson
 from sqlalchemy.orm import Session
 
-from interpstudio.core.errors import Conflict, InsufficientDisk, InvalidInput
+from interpstudio.core.errors import Conflict, InvalidInput
 from interpstudio.core.paths import DataPaths
 from interpstudio.db.models import ACTIVE_STATES, Extraction, Job
 from interpstudio.db.repositories import jobs as job_repo
@@ -36,6 +37,7 @@ from interpstudio.services.extractions import EXPORT_DIR, STORE_DIR, extraction_
 from interpstudio.services.model_files import architecture_file
 
 if TYPE_CHECKING:
+    from interpstudio.ml.export import ExportPlan
     from interpstudio.ml.store_reader import Activations
 
 KIND = "extraction_export"
@@ -71,28 +73,31 @@ def refuse_while_exporting(*, session: Session, extraction_id: int, action: str)
 
 
 def check_export(*, session: Session, paths: DataPaths, row: Extraction,
-                 options: ExportOptions) -> None:
-    """Every refusal known before the work: another export of the row under way, a row with no
-    store to export, an empty or unknown hook point list, a point without a module path, and
-    too little disk. The disk bound counts every stored row (the export drops a short tail and,
-    when asked, the first positions: at most that much less), twice, as the export itself does
-    (blocks, then the dataset made of them)."""
-    from interpstudio.ml.export import column_map, hook_list
-
+                 options: ExportOptions) -> ExportPlan:
+    """Every refusal known before the work: another export of the row under way, then
+    ``plan_extraction_export``'s. The plan is what ``export_extraction`` writes."""
     refuse_while_exporting(session=session, extraction_id=row.id, action="exported again")
+    return plan_extraction_export(paths=paths, row=row, options=options)
+
+
+def plan_extraction_export(*, paths: DataPaths, row: Extraction, options: ExportOptions,
+                           should_stop: Callable[[], bool] | None = None) -> ExportPlan:
+    """The row's export planned on its store, opened once (``ml.export.plan_export``): a row
+    with no store to export, an empty or unknown hook point list, a point without a module
+    path, a bad context size, values the statistics show beyond float16's range, and too little
+    disk for the rows it will write (twice: the blocks, then the dataset made of them) are
+    refused here."""
+    from interpstudio.ml.export import plan_export
+
     acts = _exportable(paths, row)
-    hooks = hook_list(options.hook_points, acts)  # the export's own check: empty, unknown
     modules = (_output_modules(paths, row.model_id) if options.column_names == "module_paths"
                else None)
-    column_map(hooks, options.column_names, modules, acts.hook_names)
-    out_dtype = options.dtype or ("float32" if acts.dtype == "bfloat16" else acts.dtype)
-    row_bytes = (sum(acts[h].shape[1] for h in hooks) * np.dtype(out_dtype).itemsize
-                 + np.dtype(np.int32).itemsize)
-    folder = extraction_dir(paths, row)
-    needed = 2 * len(acts.tokens) * row_bytes
-    free = shutil.disk_usage(folder).free
-    if free < needed:
-        raise InsufficientDisk(needed=needed, free=free, path=str(folder))
+    plan = plan_export(acts, hook_names=options.hook_points, context_size=options.context_size,
+                       dtype=options.dtype, should_stop=should_stop,
+                       allow_partial=row.status != "complete", column_names=options.column_names,
+                       modules=modules, exclude_first_position=options.exclude_first_position)
+    plan.check_disk(extraction_dir(paths, row))
+    return plan
 
 
 def start_export(*, session: Session, paths: DataPaths, row: Extraction,
@@ -106,39 +111,40 @@ def start_export(*, session: Session, paths: DataPaths, row: Extraction,
 def export_now(*, session: Session, paths: DataPaths, row: Extraction,
                options: ExportOptions) -> dict[str, Any]:
     """The export in the caller's process (the synchronous API and the CLI's default)."""
-    check_export(session=session, paths=paths, row=row, options=options)
-    return export_extraction(paths=paths, row=row, options=options)
+    plan = check_export(session=session, paths=paths, row=row, options=options)
+    return export_extraction(paths=paths, row=row, options=options, plan=plan)
 
 
 def export_extraction(*, paths: DataPaths, row: Extraction, options: ExportOptions,
+                      plan: ExportPlan | None = None,
                       progress: Callable[[int, int], None] | None = None,
-                      should_stop: Callable[[], bool] | None = None) -> dict[str, Any]:
-    """Write ``extractions/<id>/saelens``. ``column_names="module_paths"`` names columns by the
-    model's module paths, read from the model's ``architecture.json`` (its import's record), so
-    no model is loaded. ``exclude_first_position`` leaves out the rows at position 0 (BOS /
-    attention sinks). ``progress(done_rows, total_rows)`` and ``should_stop()`` are
-    ``export_saelens``'s; a stop raises ``JobCancelled`` and leaves the previous export."""
-    from interpstudio.ml.export import export_saelens
+                      should_stop: Callable[[], bool] | None = None,
+                      on_assemble: Callable[[], None] | None = None) -> dict[str, Any]:
+    """Write ``extractions/<id>/saelens``: ``plan`` (``check_export``'s), or the row's export
+    planned now (the job's: the row may have changed since it was queued).
+    ``column_names="module_paths"`` names columns by the model's module paths, read from the
+    model's ``architecture.json`` (its import's record), so no model is loaded.
+    ``exclude_first_position`` leaves out the rows at position 0 (BOS / attention sinks).
+    ``progress(done_rows, total_rows)``, ``on_assemble()`` and ``should_stop()`` are
+    ``write_export``'s; a stop raises ``JobCancelled`` and leaves the previous export."""
+    from interpstudio.ml.export import write_export
 
-    acts = _exportable(paths, row)
+    if plan is None:
+        plan = plan_extraction_export(paths=paths, row=row, options=options,
+                                      should_stop=should_stop)
     partial = row.status != "complete"
-    modules = (_output_modules(paths, row.model_id) if options.column_names == "module_paths"
-               else None)
-    folder = extraction_dir(paths, row)
-    target = folder / EXPORT_DIR  # a previous export is replaced only by a whole new one
+    target = extraction_dir(paths, row) / EXPORT_DIR  # replaced only by a whole new export
     replaced = target.exists()  # said in the answer: a reader of the old one may be open
-    done = export_saelens(folder / STORE_DIR, target, hook_names=options.hook_points,
-                          context_size=options.context_size, dtype=options.dtype,
-                          overwrite=True, allow_partial=partial, progress=progress,
-                          should_stop=should_stop, column_names=options.column_names,
-                          modules=modules, exclude_first_position=options.exclude_first_position)
+    done = write_export(plan, target, overwrite=True, progress=progress,
+                        should_stop=should_stop, on_assemble=on_assemble)
     warnings = list(done.warnings)
     if partial:
-        shards = len(acts.manifest["shards"])
+        shards = len(plan.acts.manifest["shards"])
         warnings.insert(0, (
-            f"extraction {row.id} is {row.status}: this export holds the {len(acts.tokens):,} "
-            f"rows of its {shards} whole shard{'' if shards == 1 else 's'}, not the whole run; "
-            "resume the extraction and export again for all of it"))
+            f"extraction {row.id} is {row.status}: this export holds the "
+            f"{len(plan.acts.tokens):,} rows of its {shards} whole "
+            f"shard{'' if shards == 1 else 's'}, not the whole run; resume the extraction and "
+            "export again for all of it"))
     return {"path": str(target.relative_to(paths.root)), "abs_path": str(target),
             "hook_points": done.hook_names, "hook_names": done.hook_names,  # deprecated alias
             "context_size": done.context_size, "rows": done.rows,

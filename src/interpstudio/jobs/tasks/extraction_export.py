@@ -2,10 +2,11 @@
 (``services/extraction_export.export_extraction``), off the request that asked for it.
 
 Stages: ``export`` (progress in dataset rows, one report per block written; cancellable before
-each block), then ``assemble`` (the blocks made into the dataset and swapped in: neither reported
-nor stoppable). A cancel or an error leaves the previous export as it was (the new one lives in a
-temp folder until it is whole). The job's ``result`` is what ``POST /extractions/{id}/export``
-answers.
+each block), then ``assemble`` (the blocks made into the dataset and swapped in: one ``datasets``
+call, so the stage has no count, an indeterminate bar, and a message saying that it cannot be
+stopped; a cancel that arrives then lets it finish, and the result's warnings say so). A cancel
+before it or an error leaves the previous export as it was (the new one lives in a temp folder
+until it is whole). The job's ``result`` is what ``POST /extractions/{id}/export`` answers.
 
 This module is NOT responsible for the rules of what may be exported (checked again here, as the
 row may have changed since the job was queued) or for the export itself (``ml/export.py``).
@@ -21,6 +22,11 @@ from interpstudio.services.extraction_errors import ExtractionNotFound
 from interpstudio.services.extraction_export import export_extraction
 from interpstudio.services.extraction_params import ExportOptions, ExtractionExportParams
 
+ASSEMBLING = ("assembling the blocks into the dataset (this last step cannot be stopped: a cancel "
+              "now lets it finish)")
+CANCEL_TOO_LATE = ("the cancel arrived while the dataset was being assembled, which cannot be "
+                   "stopped: the export finished and replaced the previous one")
+
 
 def run_extraction_export(ctx: JobContext) -> dict[str, Any]:
     params = ExtractionExportParams.model_validate(ctx.params)
@@ -33,11 +39,13 @@ def run_extraction_export(ctx: JobContext) -> dict[str, Any]:
     ctx.progress(stage="export", unit="rows", message="reading the store's token table")
 
     def on_progress(done: int, total: int) -> None:
-        if done < total:
-            ctx.progress(stage="export", done=done, total=total, unit="rows")
-        else:  # the last block: what follows is the assembly, neither reported nor stoppable
-            ctx.progress(stage="assemble", done=done, total=total, unit="rows",
-                         message="assembling the blocks into the dataset")
+        ctx.progress(stage="export", done=done, total=total, unit="rows")
 
-    return export_extraction(paths=ctx.paths, row=row, options=options, progress=on_progress,
-                             should_stop=ctx.should_stop)
+    def on_assemble() -> None:  # one datasets call: no count to report, no point to stop at
+        ctx.progress(stage="assemble", message=ASSEMBLING)
+
+    result = export_extraction(paths=ctx.paths, row=row, options=options, progress=on_progress,
+                               should_stop=ctx.should_stop, on_assemble=on_assemble)
+    if ctx.should_stop():  # asked while the dataset was assembled: it finished all the same
+        result["warnings"].append(CANCEL_TOO_LATE)
+    return result
