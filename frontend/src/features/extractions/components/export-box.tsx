@@ -16,10 +16,13 @@
  * The result says what the export left out: first positions, and a packed export's last tokens
  * that did not fill a row (`tokens_dropped`).
  * The export runs as a job (`POST /extractions/{id}/export-job`; minutes for a large store): the
- * box follows it live (rows written of the total, then "assembling"), with a Cancel that stops it
+ * box follows it live (rows written of the total, then "assembling the dataset", an indeterminate
+ * bar: one step that cannot be stopped, so Cancel is off then), with a Cancel that stops it
  * between blocks and keeps the previous export; the job's result is shown as the export's answer.
- * Refusals known up front (unknown points, no module path, disk) come back from the start itself;
- * one saying an export of the extraction is already under way names its job, which the box follows.
+ * An export of this extraction already queued or running when the page opens is followed at
+ * once (`get-export-underway.ts`). Refusals known up front (unknown points, no module path,
+ * values past float16's range, disk) come back from the start itself; one saying an export of
+ * the extraction is already under way (started since the page opened) names its job, followed.
  * A stopped extraction's export holds its whole shards only: the answer's first warning says so.
  * Not responsible for the export itself (the server's `ml/export.py`).
  */
@@ -31,6 +34,7 @@ import { ApiError } from "@/lib/api-client";
 import { formatDoneOfTotal, formatNumber } from "@/lib/format";
 import { FINISHED_JOB_STATES, useLiveJob } from "@/lib/live-job";
 import { useCancelExport, useStartExport } from "../api/export-extraction";
+import { useExportUnderway } from "../api/get-export-underway";
 import { parsePositiveInt } from "../lib/int-field";
 import type { ExportCreate, ExportResult, ExtractionStats } from "../types";
 import { FieldError } from "./field-error";
@@ -86,11 +90,15 @@ export function ExportBox({ id, stats }: { id: number; stats?: ExtractionStats }
   const exporter = useStartExport(id);
   const canceller = useCancelExport();
   const started = exporter.data;
-  // an export of this extraction already under way (started before this page was opened, or
-  // in another tab): the refusal names its job, which the box then follows
+  // an export of this extraction already under way when the page opened (started from another
+  // page, tab or the CLI's --enqueue): followed at once, with its progress and Cancel
+  const attached = useExportUnderway(id).data ?? null;
+  // one started since (in another tab): the refusal names its job, which the box then follows
   const underway = underwayJob(exporter.error);
-  const job = useLiveJob(started?.id ?? underway, started).data;
+  const jobId = started?.id ?? underway ?? attached?.id ?? null;
+  const job = useLiveJob(jobId, started ?? (attached?.id === jobId ? attached : null)).data;
   const running = job !== undefined && !FINISHED_JOB_STATES.has(job.state);
+  const assembling = job?.stage === "assemble";
   const busy = exporter.isPending || running;
   const result = job?.state === "succeeded" ? (job.result as ExportResult | null) : null;
   const [contextSize, setContextSize] = useState("");
@@ -160,16 +168,24 @@ export function ExportBox({ id, stats }: { id: number; stats?: ExtractionStats }
           <ProgressBar label="Export progress"
             value={job.done !== null && job.total ? job.done / job.total : null} />
           <span className="muted num" data-testid="export-progress-text">
-            {job.cancel_requested ? "Cancelling…"
+            {assembling && job.cancel_requested
+              ? "Assembling the dataset: a cancel cannot stop this last step, so the export will finish…"
+              : job.cancel_requested ? "Cancelling…"
               : job.state === "queued" ? "Waiting for a job worker…"
-              : job.stage === "assemble" ? "Assembling the dataset…"
+              : assembling ? "Assembling the dataset (this last step cannot be stopped)…"
               : `Exporting: ${formatDoneOfTotal(job.done, job.total, job.unit) || "reading the store"}`}
           </span>{" "}
-          <Button disabled={job.cancel_requested || canceller.isPending}
+          <Button disabled={job.cancel_requested || canceller.isPending || assembling}
+            title={assembling ? "Assembling the dataset cannot be stopped" : undefined}
             onClick={() => canceller.mutate(job.id)}>
             Cancel
           </Button>
         </div>
+      )}
+      {job && running && !started && underway === null && (
+        <p className="muted" role="status" data-testid="export-attached">
+          An export of this extraction is under way (job {job.id}): following it.
+        </p>
       )}
       {job?.state === "cancelled" && (
         <p className="muted" role="status" data-testid="export-cancelled">

@@ -4,6 +4,7 @@ import { liveJobKey } from "@/lib/live-job";
 import { makeJob } from "@/test/job-factory";
 import { createTestQueryClient, renderWithProviders } from "@/test/render";
 import { extractionKeys } from "../api/extraction-keys";
+import { exportUnderwayQueryOptions } from "../api/get-export-underway";
 import { makeExtraction, makeSamples, makeStats } from "../lib/extraction-factory";
 import type { Extraction, ExtractionPreflight } from "../types";
 import { PreflightPanel } from "./preflight-panel";
@@ -16,6 +17,8 @@ function seededClient() {
     queryClient.setQueryData(extractionKeys.stats(7, group), makeStats(group));
     queryClient.setQueryData(extractionKeys.samples(7, group), makeSamples(group));
   }
+  // no export of extraction 7 under way when the page opened
+  queryClient.setQueryData(exportUnderwayQueryOptions(7).queryKey, null);
   return queryClient;
 }
 
@@ -145,11 +148,6 @@ describe("extraction results", () => {
       "Exporting: 40 / 100 rows"));
     expect(screen.getByRole("progressbar", { name: "Export progress" }))
       .toHaveAttribute("aria-valuenow", "40");
-    act(() => queryClient.setQueryData(liveJobKey(80), makeJob({ id: 80,
-      kind: "extraction_export", state: "running", stage: "assemble", done: 100, total: 100,
-      unit: "rows" })));
-    await waitFor(() => expect(screen.getByTestId("export-progress-text")).toHaveTextContent(
-      "Assembling the dataset"));
     await userEvent.click(screen.getByRole("button", { name: "Cancel" }));
     expect(await screen.findByText("Cancelling…")).toBeInTheDocument();
     expect(screen.getByRole("button", { name: "Cancel" })).toBeDisabled();
@@ -184,6 +182,61 @@ describe("extraction results", () => {
       "Exporting: 10 / 100 rows");
     expect(screen.queryByText(/cannot be exported again/)).toBeNull();
     expect(screen.getByRole("button", { name: "Cancel" })).toBeEnabled();
+    fetchSpy.mockRestore();
+  });
+
+  it("test_the_export_says_it_is_assembling_the_dataset_which_cannot_be_stopped", async () => {
+    // after the last block the bar sat full and silent while the blocks became the dataset
+    const queryClient = seededClient();
+    queryClient.setQueryData(exportUnderwayQueryOptions(7).queryKey, makeJob({ id: 82,
+      kind: "extraction_export", state: "running", stage: "export", done: 100, total: 100,
+      unit: "rows", params: { extraction_id: 7 } }));
+    renderWithProviders(<ExtractionResults extraction={complete()} />, { queryClient });
+    act(() => queryClient.setQueryData(liveJobKey(82), makeJob({ id: 82,
+      kind: "extraction_export", state: "running", stage: "assemble",
+      message: "assembling the blocks into the dataset", params: { extraction_id: 7 } })));
+    await waitFor(() => expect(screen.getByTestId("export-progress-text")).toHaveTextContent(
+      "Assembling the dataset (this last step cannot be stopped)…"));
+    expect(screen.getByRole("progressbar", { name: "Export progress" }))
+      .toHaveAttribute("aria-valuetext", "unknown");
+    expect(screen.getByRole("button", { name: "Cancel" })).toBeDisabled();
+    // a cancel from elsewhere (the jobs page, the CLI) arrives: it cannot stop this step
+    act(() => queryClient.setQueryData(liveJobKey(82), makeJob({ id: 82,
+      kind: "extraction_export", state: "running", stage: "assemble", cancel_requested: true,
+      params: { extraction_id: 7 } })));
+    await waitFor(() => expect(screen.getByTestId("export-progress-text")).toHaveTextContent(
+      "Assembling the dataset: a cancel cannot stop this last step, so the export will finish"));
+  });
+
+  it("test_an_export_under_way_when_the_page_opens_is_followed_at_once", async () => {
+    // the box followed a running export only after a start it refused (export_underway):
+    // opened during an export, it offered to start another and showed no progress or Cancel
+    const urls: string[] = [];
+    const running = makeJob({ id: 86, kind: "extraction_export", state: "running",
+      stage: "export", done: 30, total: 120, unit: "rows",
+      params: { extraction_id: 7, context_size: 8 } });
+    const other = makeJob({ id: 87, kind: "extraction_export", state: "running",
+      stage: "export", done: 5, total: 50, unit: "rows", params: { extraction_id: 9 } });
+    const fetchSpy = vi.spyOn(globalThis, "fetch").mockImplementation(async (url) => {
+      urls.push(String(url).replace(/^.*\/api\/v1/, ""));
+      const body = String(url).includes("/jobs?")
+        ? { items: [other, running], total: 2 }
+        : { ...running, cancel_requested: true };
+      return new Response(JSON.stringify(body),
+        { status: 200, headers: { "Content-Type": "application/json" } });
+    });
+    const queryClient = seededClient();
+    queryClient.removeQueries({ queryKey: exportUnderwayQueryOptions(7).queryKey });
+    renderWithProviders(<ExtractionResults extraction={complete()} />, { queryClient });
+    expect(await screen.findByTestId("export-progress-text")).toHaveTextContent(
+      "Exporting: 30 / 120 rows");
+    expect(screen.getByTestId("export-attached")).toHaveTextContent(
+      "An export of this extraction is under way (job 86): following it.");
+    expect(screen.getByRole("button", { name: "Exporting…" })).toBeDisabled();
+    expect(urls).toEqual(["/jobs?kind=extraction_export&state=queued&state=running&limit=500"]);
+    await userEvent.click(screen.getByRole("button", { name: "Cancel" }));
+    expect(await screen.findByText("Cancelling…")).toBeInTheDocument();
+    expect(urls.at(-1)).toBe("/jobs/86/cancel");
     fetchSpy.mockRestore();
   });
 
