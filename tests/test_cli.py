@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from helpers import wait_for
+from interpstudio.core.settings import Settings
 
 
 def run_cli(tmp_path: Path, *args: str, env: dict[str, str] | None = None,
@@ -157,3 +158,55 @@ def test_list_filters_and_pages_refuse_what_the_api_refuses(tmp_path: Path) -> N
     listed = run_cli(tmp_path, "jobs", "list", "--state", "running", "--kind", "extract",
                      "--json")
     assert json.loads(listed.stdout)["total"] == 0
+
+
+def test_models_list_at_80_columns_never_cuts_a_name(tmp_path: Path,
+                                                      sqlite_settings: Settings) -> None:
+    """Found by a tester: at 80 columns ``models list`` cut a repo id to ``meta-…`` (and the
+    params and fidelity to ``8,030,…`` and ``1.0e-…``). The name now wraps whole, and the least
+    telling columns are left out, said under the table; ``models show`` has every field."""
+    from interpstudio.db.base import utcnow
+    from interpstudio.db.models import Model
+    from interpstudio.db.session import make_engine, make_session_factory
+
+    name = "meta-llama-research-org/Llama-3.1-8B-Instruct-abliterated-GGUF-q4"
+    factory = make_session_factory(make_engine(sqlite_settings.resolved_database_url))
+    with factory.begin() as session:
+        model = Model(key=f"{name}@0123abc", name=name, source="hub", status="ready",
+                      path="models/1", n_layers=32, d_model=4096, param_count=8_030_261_248,
+                      disk_bytes=16_000_000_000, precision_requested="q4", precision_used="q4",
+                      fidelity={"exact": True, "max_abs": 1e-6, "precision": "fp32"},
+                      info={"drift": {"q4": {"min_layer_cosine": 0.981}}}, updated_at=utcnow())
+        session.add(model)
+        session.flush()
+        model_id = model.id
+    env = {"INTERPSTUDIO_DATA_DIR": str(sqlite_settings.data_dir),
+           "INTERPSTUDIO_DATABASE_URL": sqlite_settings.resolved_database_url, "COLUMNS": "80"}
+
+    def cells(table: str, column: int, joiner: str = "") -> str:
+        """A column's text, its wrapped lines joined."""
+        lines = [line for line in table.splitlines() if line.startswith("│")]
+        return joiner.join(line.split("│")[column + 1].strip() for line in lines)
+
+    listed = run_cli(tmp_path, "models", "list", env=env).stdout
+    assert max(len(line) for line in listed.splitlines()) <= 80, listed
+    assert "…" not in listed and cells(listed, 1) == name, listed
+    assert cells(listed, 0) == str(model_id) and cells(listed, 2) == "ready"
+    assert cells(listed, 4, " ") == "fp32 exact 1.0e-06; q4 cos 0.981"  # wrapped, not cut
+    said = " ".join(listed.split())
+    assert "(d_model, layers, params, disk left out at 80 columns: `interpstudio models show " \
+           "ID` shows them)" in said
+    shown = run_cli(tmp_path, "models", "show", str(model_id), env=env).stdout
+    fields: dict[str, str] = {}  # one field a row, its value's wrapped lines joined
+    field = ""
+    for line in shown.splitlines():
+        if line.startswith("│"):
+            _, label, value, _ = line.split("│")
+            field = label.strip() or field
+            fields[field] = fields.get(field, "") + value.strip()
+    assert "…" not in shown and fields["key"] == f"{name}@0123abc", shown
+    assert {k: fields[k] for k in ("name", "params", "layers", "d_model", "disk")} == {
+        "name": name, "params": "8,030,261,248", "layers": "32", "d_model": "4096",
+        "disk": "16.0 GB"}
+    wide = run_cli(tmp_path, "models", "list", env={**env, "COLUMNS": "200"}).stdout
+    assert name in wide and "left out" not in wide  # room for every column: nothing left out

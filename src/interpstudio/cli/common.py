@@ -115,6 +115,65 @@ def print_listing(items: list[dict[str, Any]], total: int, *, as_json: bool,
         table(items)
 
 
+WHOLE_MIN = 24  # the fewest columns a fitted table's name gets before others are left out
+
+
+def print_fitted_table(rows: list[dict[str, str]], *, headers: Sequence[str], whole: str,
+                       drop_order: Sequence[str], wraps: Sequence[str] = (),
+                       shown_by: str) -> None:
+    """A table that fits the console's width and cuts no cell: Rich's default shrank every
+    column and ended each cell in "…", so at 80 columns a long repo id read "meta-…". Here every
+    cell folds (wraps) instead; the column ``whole`` (a name) gets its length or ``WHOLE_MIN``
+    columns, whichever is less, by leaving out the columns of ``drop_order``, in that order, as
+    long as it would get fewer (a dim line under the table names them and ``shown_by``, where
+    they are shown); a column of ``wraps`` may take two lines. Columns other than ``whole`` get
+    the width they need, so only the name folds."""
+    import math
+
+    from rich.cells import cell_len
+
+    def natural(header: str) -> int:
+        return max(cell_len(text) for text in [header, *(row[header] for row in rows)])
+
+    def needs(header: str) -> int:
+        if header not in wraps:
+            return natural(header)
+        cells = [header, *(row[header] for row in rows)]
+        longest_word = max(cell_len(word) for cell in cells for word in cell.split() or [""])
+        return max(longest_word, math.ceil(natural(header) / 2))
+
+    columns = list(headers)
+
+    def room() -> int:  # what ``whole`` gets: the width less borders, padding and the others
+        return (console.width - (3 * len(columns) + 1)
+                - sum(needs(header) for header in columns if header != whole))
+
+    dropped = []
+    for header in drop_order:
+        if room() >= min(natural(whole), WHOLE_MIN):
+            break
+        columns.remove(header)
+        dropped.append(header)
+    spare = max(room() - natural(whole), 0)  # a short name leaves room: wrap less, or not
+    widths = {}
+    for header in columns:
+        widths[header] = needs(header)
+        if header in wraps and spare:
+            grown = min(natural(header), widths[header] + spare)
+            spare -= grown - widths[header]
+            widths[header] = grown
+    table = Table()
+    for header in columns:
+        table.add_column(header, overflow="fold",
+                         width=None if header == whole else widths[header])
+    for row in rows:
+        table.add_row(*(row[header] for header in columns))
+    console.print(table)
+    if dropped:
+        console.print(f"({', '.join(dropped)} left out at {console.width} columns: {shown_by})",
+                      style="dim", highlight=False)
+
+
 def job_dicts(session: Session, jobs: Sequence[Any]) -> list[dict[str, Any]]:
     """Jobs as the API gives them (``JobRead``: with the record each one made, if any)."""
     from interpstudio.api.schemas import JobRead

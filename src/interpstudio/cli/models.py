@@ -26,6 +26,7 @@ from interpstudio.cli.common import (
     follow_job,
     human_bytes,
     load_settings,
+    print_fitted_table,
     print_json,
     print_listing,
     session_factory,
@@ -64,16 +65,25 @@ def _fidelity_badge(model: dict[str, Any], precision: str) -> str:
     return f"{probed} {badge}" + (f"; {precision} cos {cosine:.3f}" if cosine is not None else "")
 
 
+MODEL_COLUMNS = ("id", "name", "status", "precision", "params", "layers", "d_model", "disk",
+                 "fidelity")
+
+
+def _model_cells(m: dict[str, Any]) -> dict[str, str]:
+    precision = m["precision_used"] or m["precision_requested"] or ""
+    return {"id": str(m["id"]), "name": m["name"], "status": m["status"],
+            "precision": precision, "params": f"{m['param_count'] or 0:,}",
+            "layers": str(m["n_layers"] or ""), "d_model": str(m["d_model"] or ""),
+            "disk": human_bytes(m["disk_bytes"]), "fidelity": _fidelity_badge(m, precision)}
+
+
 def _print_models(models: list[dict[str, Any]]) -> None:
-    table = Table("id", "name", "status", "precision", "params", "layers", "d_model", "disk",
-                  "fidelity")
-    for m in models:
-        precision = m["precision_used"] or m["precision_requested"] or ""
-        table.add_row(str(m["id"]), m["name"], m["status"], precision,
-                      f"{m['param_count'] or 0:,}", str(m["n_layers"] or ""),
-                      str(m["d_model"] or ""), human_bytes(m["disk_bytes"]),
-                      _fidelity_badge(m, precision))
-    console.print(table)
+    """One row per model; in a narrow terminal the name stays whole (it wraps) and the least
+    telling columns are left out first (``models show`` has them all)."""
+    print_fitted_table([_model_cells(m) for m in models], headers=MODEL_COLUMNS, whole="name",
+                       drop_order=("d_model", "layers", "params", "disk", "fidelity",
+                                   "precision"),
+                       wraps=("fidelity",), shown_by="`interpstudio models show ID` shows them")
 
 
 def _start(starter: Any, enqueue: bool, as_json: bool, **kwargs: Any) -> None:
@@ -246,8 +256,13 @@ def models_show(model_id: int, as_json: JsonOption = False) -> None:
     if as_json:
         print_json(model)
         return
-    _print_models([model])
-    console.print(f"key {model['key']}  source {model['source']}  path {model['path']}")
+    table = Table(show_header=False)  # one field a line: every field at any width
+    table.add_column("field", style="bold")
+    table.add_column("value", overflow="fold")
+    for field, value in {**_model_cells(model), "key": model["key"], "source": model["source"],
+                         "path": model["path"] or ""}.items():
+        table.add_row(field, value)
+    console.print(table)
     if model["precision_reason"]:
         console.print(f"precision: {model['precision_reason']}")
     if model["error_message"]:
