@@ -210,3 +210,26 @@ def test_models_list_at_80_columns_never_cuts_a_name(tmp_path: Path,
         "disk": "16.0 GB"}
     wide = run_cli(tmp_path, "models", "list", env={**env, "COLUMNS": "200"}).stdout
     assert name in wide and "left out" not in wide  # room for every column: nothing left out
+
+
+def test_a_failed_job_is_said_once(tmp_path: Path, sqlite_settings: Settings) -> None:
+    """Found by a tester: a job that failed in a command was said twice, the command's line and
+    the runner's log warning (meant for a worker's log), which Python's last-resort handler
+    wrote to stderr as the CLI configures no logging."""
+    from interpstudio.db.session import make_engine, make_session_factory
+    from interpstudio.services import jobs as service
+
+    factory = make_session_factory(make_engine(sqlite_settings.resolved_database_url))
+    with factory.begin() as session:  # a selftest told to fail, cancelled before it ran
+        job_id = service.create_job(session=session, kind="selftest",
+                                    params={"iterations": 3, "fail_at": 2}).id
+    with factory.begin() as session:
+        service.cancel_job(session=session, job_id=job_id)
+    env = {"INTERPSTUDIO_DATA_DIR": str(sqlite_settings.data_dir),
+           "INTERPSTUDIO_DATABASE_URL": sqlite_settings.resolved_database_url}
+    result = run_cli(tmp_path, "jobs", "retry", str(job_id), env=env, check=False)
+    assert result.returncode == 1, result.stderr
+    said = " ".join(result.stderr.split())
+    assert said.count("deliberate failure at iteration 2") == 1, result.stderr
+    assert (f"job {job_id} failed: deliberate failure at iteration 2 (fail_at was set)"
+            in said)

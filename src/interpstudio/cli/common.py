@@ -6,6 +6,7 @@ This module is NOT responsible for any command itself.
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -206,16 +207,35 @@ class CountColumn(ProgressColumn):
         return Text(f"{task.completed:,.0f}/{task.total:,.0f} {unit}")
 
 
+LOCAL_JOB_THREAD = "interpstudio-local-job"  # the thread a ``LocalRun`` runs its job in
+
+
+class OutcomeSaidByTheCommand(logging.Filter):
+    """Drops the job runner's warnings (not its errors) from a job a command runs here: the
+    runner logs a job's failure for a worker's log ("job 5 failed: ..."), and the command that
+    follows the job says it already (``finish_followed_job``), so a failed job was said twice
+    (with no logging configured, Python's last-resort handler wrote the record to stderr). A
+    crash (an error, with its traceback) is still shown: it is a bug to report."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno >= logging.ERROR or not record.threadName.startswith(
+            LOCAL_JOB_THREAD)
+
+
 class LocalRun:
     """A job that this process runs (no server needed), claimed for this process's worker inside
     the transaction that creates or re-queues it (``claim``), run in a background thread after
     that commit (``start``). Committed already running here, the job is never seen queued by a
     server's worker polling the same database (one took a CLI's extraction in the milliseconds
-    between its create and its claim, while the CLI held its preflight's model)."""
+    between its create and its claim, while the CLI held its preflight's model). Its outcome is
+    said by the command that follows it, not by the runner's log (``OutcomeSaidByTheCommand``)."""
 
     def __init__(self, settings: Settings, factory: sessionmaker[Session]) -> None:
         from interpstudio.jobs.runner import Worker
+        from interpstudio.jobs.runner import log as runner_log
 
+        if not any(isinstance(f, OutcomeSaidByTheCommand) for f in runner_log.filters):
+            runner_log.addFilter(OutcomeSaidByTheCommand())
         self._worker = Worker(settings, session_factory=factory)
         self._factory = factory
         self._job_id: int | None = None
@@ -240,7 +260,7 @@ class LocalRun:
 
         if self._claimed is not None:
             threading.Thread(target=self._worker.run_claimed, args=(self._claimed,),
-                             daemon=True).start()
+                             name=f"{LOCAL_JOB_THREAD}-{self._job_id}", daemon=True).start()
             return
         with self._factory() as session:  # not queued any more: the follow shows what it became
             job = session.get(Job, self._job_id)
