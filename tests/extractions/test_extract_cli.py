@@ -217,3 +217,18 @@ def test_export_cli_names_columns_by_module_path_and_refuses_points_without_one(
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["columns"] == {"model.layers.0": "blocks.0.resid_post",
                                                   "model.layers.1": "blocks.1.resid_post"}
+
+
+def test_extract_cli_refuses_an_unknown_device_in_words(world: ExtractionWorld) -> None:
+    """A tester: ``--device gpu`` was refused with the spec's regular expression
+    (``String should match pattern '^(auto|cpu|cuda(:\\d+)?|mps)$'``)."""
+    result = run_cli(world, "extract", "--model", str(world.model_id), "--tokenization",
+                     str(world.tokenization()), "--device", "gpu", "--dry-run")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    said = " ".join(result.stderr.replace("│", "").split())
+    assert ("'gpu' is not a device; give auto, cpu, cuda (the first GPU), cuda:N (GPU number N, "
+            "e.g. cuda:1) or mps") in said, result.stderr
+    assert "pattern" not in said and "^(" not in said
+    accepted = run_cli(world, "extract", "--model", str(world.model_id), "--tokenization",
+                       str(world.tokenization()), "--device", "cpu", "--dry-run", "--json")
+    assert accepted.returncode == 0, accepted.stderr

@@ -38,6 +38,21 @@ from interpstudio.services.dataset_params import TokenizationPolicySpec
 
 app = typer.Typer(no_args_is_help=True)
 
+DEVICES_IN_WORDS = "auto, cpu, cuda (the first GPU), cuda:N (GPU number N, e.g. cuda:1) or mps"
+
+
+def _device(value: str) -> str:
+    """``--device`` checked as the spec checks it (``DEVICE_PATTERN``), refused in words: the
+    spec's own refusal showed its regular expression (``'^(auto|cpu|cuda(:\\d+)?|mps)$'``)."""
+    import re
+
+    from interpstudio.services.extraction_params import DEVICE_PATTERN
+
+    if not re.fullmatch(DEVICE_PATTERN, value):
+        raise typer.BadParameter(f"{value!r} is not a device; give {DEVICES_IN_WORDS}")
+    return value
+
+
 HooksOption = Annotated[list[str], typer.Option(
     "--hooks", help="Hook points or patterns (repeatable): 'blocks.*.resid_post', "
                     "'blocks.{0-3}.attn_out', 'blocks.5.{resid_pre,mlp_out}'.")]
@@ -226,7 +241,8 @@ def extract(
     precision: Annotated[str | None, typer.Option(help="fp32|fp16|bf16|q8|q4|q2")] = None,
     max_samples: Annotated[int | None, typer.Option(min=1)] = None,
     max_tokens: Annotated[int | None, typer.Option(min=1)] = None,
-    device: Annotated[str, typer.Option(help="auto | cpu | cuda[:N] | mps")] = "auto",
+    device: Annotated[str, typer.Option(
+        callback=_device, help=f"Where the model runs: {DEVICES_IN_WORDS}.")] = "auto",
     shard_rows: Annotated[int | None, typer.Option(min=1)] = None,
     max_length: Annotated[int | None, typer.Option(
         min=1, help="With --dataset: tokens per sequence (window with --mode pack); given, "
