@@ -7,6 +7,7 @@ store take many blocks, so progress and a cancel between blocks can be seen."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -191,6 +192,42 @@ def test_a_float16_export_past_its_range_is_refused_before_any_job(
     job = follow(api, started.json()["id"], [])
     assert job["state"] == "succeeded", job
     assert job["result"]["dtype"] == "float16" and job["result"]["rows"] > 0
+
+
+def test_the_free_disk_check_counts_only_the_rows_the_export_writes(
+    api: TestClient, world: ExtractionWorld, worker_thread: Callable[[Settings], Any],
+    tmp_path: Path,
+) -> None:
+    """The check before the job counted every stored row, first positions included: an export
+    leaving them out that fits the disk was refused. The extraction's folder on a real tmpfs
+    with room for what that export writes (twice, and Arrow's few KiB) but not for every row:
+    started and written; with the first positions it is refused up front, naming what it
+    needs."""
+    from helpers import small_filesystem
+    from interpstudio.ml.export import plan_export
+
+    short = ["Yes.", "No, sir.", "Go on.", "Hi there."]  # a first position in every 3 or 4
+    extraction_id = completed(api, world, worker_thread,
+                              tokenization_id=world.tokenization(short, repeat=100))
+    folder = world.settings.data_dir / "extractions" / str(extraction_id)
+    body = {"dtype": "float16", "context_size": 8, "exclude_first_position": True}
+    plan = plan_export(folder / "store", **body)
+    every_row = len(plan.acts.tokens) * (sum(plan.acts[h].shape[1] for h in plan.hooks) * 2 + 4)
+    room = 2 * plan.export_bytes + (64 << 10)
+    assert room < 2 * every_row  # what the old check asked for does not fit
+    aside = tmp_path / "aside"
+    folder.rename(aside)
+    with small_filesystem(folder, str(room)):
+        (folder / "store").symlink_to(aside / "store")
+        refused = api.post(f"{API}/{extraction_id}/export-job",
+                           json={**body, "exclude_first_position": False})
+        assert refused.status_code == 507, refused.text
+        assert refused.json()["error"]["details"]["needed_bytes"] > room
+        started = api.post(f"{API}/{extraction_id}/export-job", json=body)
+        assert started.status_code == 202, started.text
+        job = follow(api, started.json()["id"], [])
+        assert job["state"] == "succeeded", job
+        assert job["result"]["tokens_exported"] == plan.dataset_rows * 8
 
 
 def test_an_export_opens_the_store_once(

@@ -458,7 +458,8 @@ def test_an_export_bigger_than_the_free_disk_is_refused_before_it_writes(
     with small_filesystem(tmp_path / "disk", "1M") as disk:
         with pytest.raises(InsufficientDisk, match="not enough free disk") as refused:
             export_saelens(tmp_path / "s", disk / "out")
-        assert refused.value.details["needed_bytes"] == 2 * 800 * (256 * 4 + 4)
+        # 100 rows of 8 tokens: float32 values and int32 token ids, and Array2D's 9 offsets
+        assert refused.value.details["needed_bytes"] == 2 * 100 * (8 * (256 * 4 + 4) + 9 * 4)
         assert list(disk.iterdir()) == []
         done = export_saelens(tmp_path / "s", disk / "out", dtype="float16",
                               exclude_first_position=True)  # 700 rows of 512 + 4 bytes

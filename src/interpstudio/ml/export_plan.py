@@ -59,10 +59,14 @@ class ExportPlan:
 
     @property
     def export_bytes(self) -> int:
-        """The exported values' bytes: each dataset row's (context_size, d) values per column
-        and context_size int32 token ids; Arrow adds its schema and a few bytes per file."""
-        width = sum(self.acts[h].shape[1] for h in self.hooks) * np.dtype(self.dtype).itemsize
-        return self.dataset_rows * self.context_size * (width + np.dtype(np.int32).itemsize)
+        """The bytes of the exported rows as Arrow holds them: per dataset row, each column's
+        (context_size, d) values with the context_size + 1 int32 offsets of ``Array2D``'s
+        list-of-lists storage, and context_size int32 token ids (a fixed-size list: no
+        offsets). Arrow adds its schema and per-batch framing, a few KiB per file."""
+        ctx, offsets = self.context_size, np.dtype(np.int32).itemsize
+        values = sum(self.acts[h].shape[1] for h in self.hooks) * np.dtype(self.dtype).itemsize
+        per_row = ctx * (values + offsets) + len(self.columns) * (ctx + 1) * offsets
+        return self.dataset_rows * per_row
 
     def check_disk(self, folder: Path) -> None:
         """Refuse when ``folder``'s disk lacks about twice the export: the blocks, then the
