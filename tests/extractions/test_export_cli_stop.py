@@ -47,6 +47,9 @@ def test_ctrl_c_stops_the_cli_export_cleanly_and_keeps_the_previous_export(
     runner = CliRunner()
     first = runner.invoke(app, ["export", str(extraction_id), "--context-size", "4", "--json"])
     assert first.exit_code == 0, first.output
+    # the assembly after the last block is said (the bar sat at 100 % in silence), and that a
+    # Ctrl-C cannot stop it
+    assert "assembling the dataset (this last step cannot be stopped)..." in first.output
     folder = world.settings.data_dir / "extractions" / str(extraction_id)
     before = datasets.load_from_disk(str(folder / "saelens"))[:]
 
