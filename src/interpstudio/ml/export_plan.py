@@ -63,9 +63,9 @@ class ExportPlan:
         (context_size, d) values with the context_size + 1 int32 offsets of ``Array2D``'s
         list-of-lists storage, and context_size int32 token ids (a fixed-size list: no
         offsets). Arrow adds its schema and per-batch framing, a few KiB per file."""
-        ctx, offsets = self.context_size, np.dtype(np.int32).itemsize
+        ctx, int32 = self.context_size, np.dtype(np.int32).itemsize
         values = sum(self.acts[h].shape[1] for h in self.hooks) * np.dtype(self.dtype).itemsize
-        per_row = ctx * (values + offsets) + len(self.columns) * (ctx + 1) * offsets
+        per_row = ctx * (values + int32) + len(self.columns) * (ctx + 1) * int32  # + offsets
         return self.dataset_rows * per_row
 
     def check_disk(self, folder: Path) -> None:
