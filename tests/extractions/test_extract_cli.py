@@ -232,3 +232,60 @@ def test_extract_cli_refuses_an_unknown_device_in_words(world: ExtractionWorld) 
     accepted = run_cli(world, "extract", "--model", str(world.model_id), "--tokenization",
                        str(world.tokenization()), "--device", "cpu", "--dry-run", "--json")
     assert accepted.returncode == 0, accepted.stderr
+
+
+def _long_text_dataset(world: ExtractionWorld) -> int:
+    """A dataset of three rows of ~400 tokens each, imported through the CLI (the world's own
+    dataset row has no files to tokenize)."""
+    text = world.settings.data_dir / "imports" / "long.txt"
+    text.parent.mkdir(parents=True)
+    text.write_text("\n".join(" ".join(f"word{i} of row {row}." for i in range(100))
+                              for row in range(3)) + "\n")
+    added = run_cli(world, "datasets", "add", str(text), "--json")
+    assert added.returncode == 0, added.stderr
+    return int(json.loads(added.stdout)["id"])
+
+
+def _tokenization_lengths(world: ExtractionWorld, dataset_id: int) -> list[int]:
+    from interpstudio.db.models import Tokenization
+
+    with world.factory() as session:
+        rows = session.query(Tokenization).filter(Tokenization.dataset_id == dataset_id).all()
+        return [row.policy["requested"]["max_length"] for row in rows]
+
+
+def test_extract_cli_dataset_caps_the_default_max_length_at_the_models_positions(
+    world: ExtractionWorld,
+) -> None:
+    """A tester: ``--dataset`` with a model of fewer positions (the tiny model's 256) than the
+    default max length (1024) tokenized at 1024 anyway. Without ``--max-length`` the length is
+    now the model's, said in one line."""
+    dataset_id = _long_text_dataset(world)
+    result = run_cli(world, "extract", "--model", str(world.model_id), "--dataset",
+                     str(dataset_id), "--hooks", "blocks.0.resid_post", "--device", "cpu",
+                     "--dry-run")
+    assert result.returncode == 0, result.stderr
+    assert (f"max length 256: model {world.model_id} takes at most 256 positions "
+            "(max_position_embeddings in its config.json; the default is 1024); --max-length "
+            "picks another") in " ".join(result.stdout.split())
+    assert _tokenization_lengths(world, dataset_id) == [256]
+    again = run_cli(world, "extract", "--model", str(world.model_id), "--dataset",
+                    str(dataset_id), "--hooks", "blocks.0.resid_post", "--device", "cpu",
+                    "--mode", "truncate", "--dry-run", "--json")  # a policy: the same, capped
+    assert again.returncode == 0, again.stderr
+    assert _tokenization_lengths(world, dataset_id) == [256]
+
+
+def test_extract_cli_refuses_a_max_length_past_the_models_positions_before_tokenizing(
+    world: ExtractionWorld,
+) -> None:
+    dataset_id = _long_text_dataset(world)
+    result = run_cli(world, "extract", "--model", str(world.model_id), "--dataset",
+                     str(dataset_id), "--max-length", "1024", "--device", "cpu", "--dry-run")
+    assert result.returncode == 2, result.stderr
+    said = " ".join(result.stderr.split())
+    assert (f"--max-length 1024 is more than model {world.model_id}'s 256 positions "
+            "(max_position_embeddings in its config.json); give --max-length 256 or less"
+            ) in said, result.stderr
+    assert "tokenizing" not in result.stdout and "Traceback" not in result.stderr
+    assert _tokenization_lengths(world, dataset_id) == []

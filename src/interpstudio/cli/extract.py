@@ -4,7 +4,8 @@
 bound), queues the ``extract`` job, runs it in this process (unless ``--enqueue``) with a Rich
 progress bar (Ctrl-C cancels; ``interpstudio jobs resume`` continues) and says where the store
 is and how to open it from Python. ``--dataset`` picks the newest tokenization of that dataset
-made with the model's tokenizer, or tokenizes it first.
+made with the model's tokenizer, or tokenizes it first, never past the model's positions (a
+larger ``--max-length`` is refused before tokenizing; the default length is cut to them).
 
 ``demo`` is the first five minutes: import the bundled SmolLM2-135M, import the bundled
 public-domain text, tokenize it, extract every layer's ``resid_post`` from a few thousand tokens,
@@ -77,11 +78,13 @@ def _run_job(local: LocalRun, factory: sessionmaker[Session], job_id: int, *, en
 
 def _tokenization_for(settings: Settings, factory: sessionmaker[Session], *, dataset_id: int,
                       model_id: int, policy: TokenizationPolicySpec | None, quiet: bool,
-                      options_hint: bool = True) -> int:
+                      options_hint: bool = True, to_make: TokenizationPolicySpec | None = None,
+                      note: str | None = None) -> int:
     """The dataset's ready tokenization with the model's tokenizer, made (and run here) if there
-    is none. ``policy`` None: the newest such tokenization, else one with the default policy;
-    a policy: only one made under exactly it. ``options_hint``: say that ``--max-length`` /
-    ``--mode`` pick another (``extract``'s options; ``demo`` has none)."""
+    is none. ``policy`` None: the newest such tokenization, else one made under ``to_make``
+    (default: the default policy); a policy: only one made under exactly it. ``options_hint``:
+    say that ``--max-length`` / ``--mode`` pick another (``extract``'s options; ``demo`` has
+    none). ``note``: a line said where the policy it goes with is used (found or made)."""
     from interpstudio.services import extractions as service
     from interpstudio.services import tokenizations
 
@@ -89,6 +92,8 @@ def _tokenization_for(settings: Settings, factory: sessionmaker[Session], *, dat
     with factory.begin() as session:
         found = service.find_tokenization_for(session=session, dataset_id=dataset_id,
                                               model_id=model_id, policy=policy)
+        if note and not quiet and (found is None or policy is not None):
+            console.print(note, highlight=False)
         if found is not None:
             if not quiet:  # which one matters: a quick 16-token try was silently reused
                 p = found.policy or {}
@@ -100,7 +105,7 @@ def _tokenization_for(settings: Settings, factory: sessionmaker[Session], *, dat
             return found.id
         created = tokenizations.create_tokenization(
             session=session, paths=DataPaths(settings.data_dir), dataset_id=dataset_id,
-            model_id=model_id, policy=policy or TokenizationPolicySpec())
+            model_id=model_id, policy=policy or to_make or TokenizationPolicySpec())
         tokenization_id, job_id = created.id, created.job_id
         local.claim(session, job_id)  # committed running here: no server's worker takes it
     if not quiet:
@@ -108,6 +113,34 @@ def _tokenization_for(settings: Settings, factory: sessionmaker[Session], *, dat
                       f"(tokenization {tokenization_id})")
     _run_job(local, factory, job_id, enqueue=False, quiet=quiet, what="tokenization")
     return tokenization_id
+
+
+def _within_model_positions(settings: Settings, factory: sessionmaker[Session], model_id: int,
+                            given: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
+    """``extract --dataset``'s tokenization policy held to the model's positions
+    (``model_positions``), before anything is tokenized: a ``--max-length`` past them is
+    refused (exit 2), naming the option and the limit; without one, the default max length
+    (1024) is cut to the limit, with the line that says so (a 256-position model was tokenized
+    at 1024, a long job, and then refused, or run past its positions)."""
+    from interpstudio.services.tokenizations import model_positions
+
+    with factory() as session:
+        found = model_positions(session=session, paths=DataPaths(settings.data_dir),
+                                model_id=model_id)
+    if found is None:
+        return given, None
+    limit, source = found
+    if given.get("max_length", 0) > limit:
+        err_console.print(f"[red]error:[/red] --max-length {given['max_length']} is more than "
+                          f"model {model_id}'s {limit:,} positions ({source}); give "
+                          f"--max-length {limit} or less", highlight=False)
+        raise typer.Exit(2)
+    default = TokenizationPolicySpec().max_length
+    if "max_length" in given or default <= limit:
+        return given, None
+    return {**given, "max_length": limit}, (
+        f"max length {limit}: model {model_id} takes at most {limit:,} positions ({source}; the "
+        f"default is {default}); --max-length picks another")
 
 
 def _gb(n: float | None) -> str:
@@ -272,9 +305,12 @@ def extract(
     factory = session_factory(settings)
     if tokenization is None:
         given = {k: v for k, v in {"max_length": max_length, "mode": mode}.items() if v is not None}
-        policy = TokenizationPolicySpec.model_validate(given) if given else None
+        capped, note = _within_model_positions(settings, factory, model, given)
+        policy = TokenizationPolicySpec.model_validate(capped) if given else None
+        to_make = TokenizationPolicySpec.model_validate(capped) if note else None
         tokenization = _tokenization_for(settings, factory, dataset_id=dataset,  # type: ignore[arg-type]
-                                         model_id=model, policy=policy, quiet=as_json)
+                                         model_id=model, policy=policy, quiet=as_json,
+                                         to_make=to_make, note=note)
     spec = ExtractionSpec.model_validate({
         "model_id": model, "tokenization_id": tokenization, "hook_points": hooks, "name": name,
         "precision": precision, "batch_size": batch_size, "positions": positions,
