@@ -106,6 +106,28 @@ def test_an_unknown_filter_value_is_422_listing_the_valid_ones(client: TestClien
     assert client.get(url, params=[(name, value) for value in valid]).status_code == 200
 
 
+DEVICE_IN_WORDS = ("'gpu' is not a device; give auto, cpu, cuda (the first GPU), cuda:N (GPU "
+                   "number N, e.g. cuda:1) or mps")
+SPEC = {"model_id": 1, "tokenization_id": 1, "hook_points": ["blocks.0.resid_post"]}
+
+
+@pytest.mark.parametrize(("method", "url", "body", "loc"), [
+    ("POST", "/api/v1/extractions", {**SPEC, "device": "gpu"}, ["body", "device"]),
+    ("POST", "/api/v1/extractions/preflight", {**SPEC, "device": "gpu"}, ["body", "device"]),
+    ("GET", "/api/v1/extractions/preflight?device=gpu", None, ["query", "device"]),
+])
+def test_an_unknown_device_is_422_in_words(client: TestClient, method: str, url: str,
+                                           body: dict | None, loc: list[str]) -> None:
+    """A tester: ``device: gpu`` was refused with pydantic's regular expression (``String should
+    match pattern '^(auto|cpu|cuda(:\\d+)?|mps)$'``); the API now says what the CLI says."""
+    response = client.request(method, url, json=body)
+    assert response.status_code == 422, response.text
+    error = response.json()["error"]
+    assert error["code"] == "invalid_request"
+    assert error["details"]["errors"] == [{"loc": loc, "msg": DEVICE_IN_WORDS, "type": "device"}]
+    assert client.get("/api/v1/extractions/preflight?device=cpu").json()["device"] == "cpu"
+
+
 def _refused_for_nul(response, field: str) -> None:  # type: ignore[no-untyped-def]
     assert response.status_code == 422, response.text
     error = response.json()["error"]

@@ -36,22 +36,17 @@ from interpstudio.cli.common import (
 from interpstudio.core.paths import DataPaths
 from interpstudio.core.settings import Settings
 from interpstudio.services.dataset_params import TokenizationPolicySpec
+from interpstudio.services.extraction_params import DEVICES_IN_WORDS, check_device
 
 app = typer.Typer(no_args_is_help=True)
 
-DEVICES_IN_WORDS = "auto, cpu, cuda (the first GPU), cuda:N (GPU number N, e.g. cuda:1) or mps"
-
 
 def _device(value: str) -> str:
-    """``--device`` checked as the spec checks it (``DEVICE_PATTERN``), refused in words: the
-    spec's own refusal showed its regular expression (``'^(auto|cpu|cuda(:\\d+)?|mps)$'``)."""
-    import re
-
-    from interpstudio.services.extraction_params import DEVICE_PATTERN
-
-    if not re.fullmatch(DEVICE_PATTERN, value):
-        raise typer.BadParameter(f"{value!r} is not a device; give {DEVICES_IN_WORDS}")
-    return value
+    """``--device`` checked by the spec's own check, refused in its words."""
+    try:
+        return check_device(value)
+    except ValueError as refusal:
+        raise typer.BadParameter(str(refusal)) from None
 
 
 HooksOption = Annotated[list[str], typer.Option(

@@ -13,9 +13,11 @@ cases (``services/extractions.py``); it must stay torch-free.
 
 from __future__ import annotations
 
-from typing import Literal
+import re
+from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import AfterValidator, Field, WithJsonSchema
+from pydantic_core import PydanticCustomError
 
 from interpstudio.db.base import MAX_ID
 from interpstudio.services.job_params import JobParams
@@ -29,6 +31,22 @@ RowGroup = Literal["all", "non_bos", "bos"]
 
 
 DEVICE_PATTERN = r"^(auto|cpu|cuda(:\d+)?|mps)$"  # a device an extraction may ask for
+DEVICES_IN_WORDS = "auto, cpu, cuda (the first GPU), cuda:N (GPU number N, e.g. cuda:1) or mps"
+
+
+def check_device(value: str) -> str:
+    """``value`` if an extraction may ask for it (``DEVICE_PATTERN``), else refused in words, the
+    one wording of the API's 422 and the CLI's ``--device``: pydantic's own refusal showed the
+    regular expression (``String should match pattern '^(auto|cpu|cuda(:\\d+)?|mps)$'``).
+    Raises ``PydanticCustomError`` (a ``ValueError``) so pydantic reports the words as they are."""
+    if not re.fullmatch(DEVICE_PATTERN, value):
+        raise PydanticCustomError("device", f"{value!r} is not a device; give {DEVICES_IN_WORDS}")
+    return value
+
+
+# a device field or query parameter: checked in words, the pattern still in the OpenAPI schema
+Device = Annotated[str, AfterValidator(check_device),
+                   WithJsonSchema({"type": "string", "pattern": DEVICE_PATTERN})]
 
 
 class ExtractionSpec(JobParams):
@@ -54,8 +72,8 @@ class ExtractionSpec(JobParams):
         default=None, ge=1, le=100_000_000,
         description="Rows per shard; default: about 256 MB of activations per shard.",
     )
-    device: str = Field(
-        default="auto", pattern=DEVICE_PATTERN,
+    device: Device = Field(
+        default="auto",
         description="auto: the first CUDA device when there is one, else the CPU.",
     )
 

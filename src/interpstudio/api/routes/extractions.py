@@ -31,7 +31,7 @@ from interpstudio.db.models import Extraction
 from interpstudio.services import extraction_export as exports
 from interpstudio.services import extraction_preflight as remote
 from interpstudio.services import extractions as service
-from interpstudio.services.extraction_params import DEVICE_PATTERN, ExtractionSpec
+from interpstudio.services.extraction_params import Device, ExtractionSpec
 
 router = APIRouter(tags=["extractions"])
 
@@ -43,7 +43,7 @@ def _read(paths: DataPaths, session: Session, row: Extraction) -> ExtractionRead
 @router.get("/extractions/preflight", response_model=PreflightPlacementRead)
 def preflight_placement(
     settings: SettingsDep,
-    device: Annotated[str, Query(pattern=DEVICE_PATTERN)] = "auto",
+    device: Annotated[Device, Query()] = "auto",
 ) -> PreflightPlacementRead:
     """Where a preflight of `device` runs, so a client can say what it waits for. `auto` and
     `cpu` are answered without importing torch; a GPU device under `INTERPSTUDIO_PREFLIGHT_ON=auto`
