@@ -1,6 +1,7 @@
 """Fixtures for the datasets capability: settings pointed at the test hub with an import root,
-a tiny model registered as a ready model row (its tokenizer is what tokenizations use), and
-helpers to run service calls and wait for rows."""
+a tiny model registered as a ready model row (its tokenizer is what tokenizations use; 4,096
+positions, so sequences up to that length are within them), and helpers to run service calls
+and wait for rows."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from dataset_helpers import register_model_row
 from sqlalchemy.orm import Session, sessionmaker
 
 from helpers import make_settings, wait_for
-from hub_server import HubServer
+from hub_server import HubServer, build_tiny_model
 from interpstudio.core.settings import Settings
 from interpstudio.db.migrate import upgrade
 from interpstudio.db.models import Dataset, Tokenization
@@ -42,9 +43,18 @@ def factory(ds_settings: Settings) -> Iterator[sessionmaker[Session]]:
     engine.dispose()
 
 
+@pytest.fixture(scope="session")
+def long_llama_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny llama (same weights and tokenizer) with 4,096 rotary positions instead of 256:
+    a tokenization is refused past the model's positions, and these tests tokenize at the
+    default 1,024 and at up to 4,096."""
+    return build_tiny_model(tmp_path_factory.mktemp("tiny-llama-4k"), "llama",
+                            max_position_embeddings=4096)
+
+
 @pytest.fixture
-def llama_model_id(ds_settings: Settings, tiny_llama_dir: Path) -> int:
-    return register_model_row(ds_settings, tiny_llama_dir)
+def llama_model_id(ds_settings: Settings, long_llama_dir: Path) -> int:
+    return register_model_row(ds_settings, long_llama_dir)
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ from itertools import pairwise
 from pathlib import Path
 
 import pytest
+from dataset_helpers import register_model_row
 from fastapi.testclient import TestClient
 
 from helpers import LOOPBACK, wait_for
@@ -253,6 +254,31 @@ def test_tokenize_progress_and_a_forced_delete_arrive_over_websocket(
     done = [u["done"] for u in updates if u["stage"] == "tokenize"]
     assert len([b for a, b in pairwise(done) if b > a]) >= 3, done
     assert any("tokens" in (u["message"] or "") for u in updates)
+
+
+def test_a_max_length_past_a_rotary_models_positions_is_refused_before_tokenizing(
+    api: TestClient, ds_settings: Settings, tiny_llama_dir: Path, worker_thread, wait_dataset,
+) -> None:
+    """A tester: ``extract --dataset`` refused a max length past a rotary model's positions
+    (its config's ``max_position_embeddings``), but ``POST .../tokenizations`` tokenized past
+    them (only a learned position table was checked). The tiny llama takes 256 positions."""
+    model_id = register_model_row(ds_settings, tiny_llama_dir)
+    created = api.post(API, json={"source": "bundled"}).json()
+    worker_thread(ds_settings)
+    wait_dataset(f"{API}/{created['id']}", "ready")
+    url = f"{API}/{created['id']}/tokenizations"
+    for policy, asked in (({"max_length": 257}, 257), ({}, 1024)):  # the default 1024 too
+        refused = api.post(url, json={"model_id": model_id, "policy": policy})
+        assert refused.status_code == 422, refused.text
+        error = refused.json()["error"]
+        assert error["code"] == "sequence_too_long"
+        assert error["message"] == (
+            f"max length {asked} is more than model {model_id}'s 256 positions "
+            "(max_position_embeddings in its config.json); give max length 256 or less")
+        assert error["details"]["model_context"] == 256
+    assert api.get(url).json()["total"] == 0  # nothing was made
+    made = api.post(url, json={"model_id": model_id, "policy": {"max_length": 256}})
+    assert made.status_code == 201, made.text
 
 
 def test_hub_import_progress_arrives_over_websocket_and_increases(

@@ -85,6 +85,23 @@ def server(tmp_path: Path) -> Iterator[tuple[str, Settings]]:
         yield f"http://127.0.0.1:{port}", settings
 
 
+def test_tokenize_refuses_a_max_length_past_a_rotary_models_positions(
+        ds_settings: Settings, tiny_llama_dir: Path) -> None:
+    """``datasets tokenize`` checked only a learned position table, so a rotary model (the tiny
+    llama: ``max_position_embeddings`` 256) was tokenized past its positions; now it is refused
+    as ``extract --dataset`` and the API refuse it, before anything is made."""
+    bundled = _json(_cli(ds_settings, "add", "--bundled", "--json"))
+    model_id = register_model_row(ds_settings, tiny_llama_dir)
+    refused = _cli(ds_settings, "tokenize", str(bundled["id"]), "--model", str(model_id),
+                   "--max-length", "300", check=False)
+    assert refused.returncode == 2 and "Traceback" not in refused.stderr
+    assert (f"max length 300 is more than model {model_id}'s 256 positions "
+            "(max_position_embeddings in its config.json); give max length 256 or less"
+            ) in " ".join(refused.stderr.split()), refused.stderr
+    shown = _json(_cli(ds_settings, "show", str(bundled["id"]), "--json"))
+    assert shown["tokenizations"] == []
+
+
 def test_upload_sends_files_to_a_running_server(server: tuple[str, Settings],
                                                 tmp_path: Path) -> None:
     url, settings = server

@@ -69,7 +69,9 @@ def test_a_max_length_past_the_models_learned_positions_is_refused_before_tokeni
     with pytest.raises(Exception) as info:
         _tokenize(call, ds_settings, macbeth["id"], llama_model_id, max_length=65)
     assert getattr(info.value, "code", None) == "sequence_too_long"
-    assert "at most 64" in str(info.value)
+    assert str(info.value) == (f"max length 65 is more than model {llama_model_id}'s 64 "
+                               "positions (its learned position table); give max length 64 or "
+                               "less")
     made = _tokenize(call, ds_settings, macbeth["id"], llama_model_id, max_length=64)
     assert made["status"] == "queued"
 

@@ -117,6 +117,7 @@ def _within_model_positions(settings: Settings, factory: sessionmaker[Session], 
     refused (exit 2), naming the option and the limit; without one, the default max length
     (1024) is cut to the limit, with the line that says so (a 256-position model was tokenized
     at 1024, a long job, and then refused, or run past its positions)."""
+    from interpstudio.services.dataset_errors import MaxLengthPastPositions
     from interpstudio.services.tokenizations import model_positions
 
     with factory() as session:
@@ -125,11 +126,9 @@ def _within_model_positions(settings: Settings, factory: sessionmaker[Session], 
     if found is None:
         return given, None
     limit, source = found
-    if given.get("max_length", 0) > limit:
-        err_console.print(f"[red]error:[/red] --max-length {given['max_length']} is more than "
-                          f"model {model_id}'s {limit:,} positions ({source}); give "
-                          f"--max-length {limit} or less", highlight=False)
-        raise typer.Exit(2)
+    if given.get("max_length", 0) > limit:  # the service's refusal, naming the option
+        raise MaxLengthPastPositions(model_id, given["max_length"], limit, source,
+                                     option="--max-length")
     default = TokenizationPolicySpec().max_length
     if "max_length" in given or default <= limit:
         return given, None

@@ -136,17 +136,21 @@ class UploadGone(InvalidInput):
 
 
 class MaxLengthPastPositions(InvalidInput):
-    """A max length past the model's learned position table: every extraction with the model
-    would refuse the tokenization (``sequence_too_long``), so it is refused before it is made."""
+    """A max length past the most positions the model takes (``model_positions``: a learned
+    position table, or its config's ``max_position_embeddings`` / ``n_positions``): with a
+    learned table every extraction would refuse the tokenization, with rotary positions the
+    model would run on positions it never saw; so it is refused before it is made. ``option``
+    names what to give another value to (the CLI's ``--max-length``)."""
 
     code = "sequence_too_long"
 
-    def __init__(self, model_id: int, max_length: int, limit: int) -> None:
+    def __init__(self, model_id: int, max_length: int, limit: int, source: str, *,
+                 option: str = "max length") -> None:
         super().__init__(
-            f"model {model_id} has position embeddings for {limit:,} tokens: sequences of "
-            f"{max_length:,} could not be extracted with it; use a max length of at most "
-            f"{limit:,}", details={"model_id": model_id, "max_length": max_length,
-                                   "model_context": limit})
+            f"{option} {max_length} is more than model {model_id}'s {limit:,} positions "
+            f"({source}); give {option} {limit} or less",
+            details={"model_id": model_id, "max_length": max_length, "model_context": limit,
+                     "source": source})
 
 
 class TokenizationBegunByOlderRules(Conflict):

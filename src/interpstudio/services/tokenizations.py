@@ -132,14 +132,15 @@ def model_positions(*, session: Session, paths: DataPaths,
 
 def create_tokenization(*, session: Session, paths: DataPaths, dataset_id: int, model_id: int,
                         policy: TokenizationPolicySpec, batch_rows: int = 1024) -> Tokenization:
-    """Check dataset and tokenizer, refuse a duplicate, then queue the ``tokenize`` job."""
+    """Check dataset and tokenizer, refuse a max length past the model's positions
+    (``model_positions``) and a duplicate, then queue the ``tokenize`` job."""
     dataset = get_dataset(session=session, dataset_id=dataset_id)
     if dataset.status != "ready":
         raise DatasetNotReady(dataset_id, dataset.status)
     model, _folder = tokenizer_folder(session=session, paths=paths, model_id=model_id)
-    limit = learned_position_limit(paths, model.id)
-    if limit is not None and policy.max_length > limit:
-        raise MaxLengthPastPositions(model.id, policy.max_length, limit)
+    positions = model_positions(session=session, paths=paths, model_id=model.id)
+    if positions is not None and policy.max_length > positions[0]:
+        raise MaxLengthPastPositions(model.id, policy.max_length, *positions)
     digest = requested_policy_hash(policy)
     tokenization, created = repo.create_tokenization_unless_made(
         session, dataset_id=dataset_id, model_id=model_id, tokenizer_key=model.key,
