@@ -45,7 +45,8 @@ def job_of(world: ExtractionWorld, extraction_id: int) -> dict[str, Any]:
         job = job_service.get_job(session=session, job_id=row.job_id)  # type: ignore[arg-type]
         return {"state": job.state, "done": job.done, "total": job.total, "message": job.message,
                 "error": job.error_message, "row_status": row.status, "counts": row.counts,
-                "effective": service.effective_status(row, job), "precision": row.precision_used}
+                "effective": service.effective_status(row, job), "precision": row.precision_used,
+                "stages": list(job.stages or [])}
 
 
 def wait_finished(world: ExtractionWorld, extraction_id: int) -> dict[str, Any]:
