@@ -42,8 +42,13 @@ run: setup
 
 test: setup test-python test-frontend test-e2e
 
+# Two test processes (pytest-xdist, work stealing): most tests wait on a server, a worker or a CLI
+# process, so two share 2 cores well (the suite took 17.5 min in one process on the 2-core CI box).
+# More need more memory (each process holds its own torch and tiny models): PYTEST_WORKERS=1 for one.
+PYTEST_WORKERS ?= 2
+
 test-python: setup
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist worksteal
 
 test-frontend: setup
 	cd frontend && npm run check:api && npm test
