@@ -160,6 +160,18 @@ def test_list_filters_and_pages_refuse_what_the_api_refuses(tmp_path: Path) -> N
     assert json.loads(listed.stdout)["total"] == 0
 
 
+def cells(table: str, column: int, joiner: str = "") -> str:
+    """A table's column's text, its wrapped lines joined (one row in the table)."""
+    lines = [line for line in table.splitlines() if line.startswith("│")]
+    return joiner.join(line.split("│")[column + 1].strip() for line in lines)
+
+
+def headers(table: str) -> list[str]:
+    """A table's column headers (each on one line)."""
+    line = next(line for line in table.splitlines() if line.startswith("┃"))
+    return [cell.strip() for cell in line.strip("┃").split("┃")]
+
+
 def test_models_list_at_80_columns_never_cuts_a_name(tmp_path: Path,
                                                       sqlite_settings: Settings) -> None:
     """Found by a tester: at 80 columns ``models list`` cut a repo id to ``meta-…`` (and the
@@ -183,11 +195,6 @@ def test_models_list_at_80_columns_never_cuts_a_name(tmp_path: Path,
     env = {"INTERPSTUDIO_DATA_DIR": str(sqlite_settings.data_dir),
            "INTERPSTUDIO_DATABASE_URL": sqlite_settings.resolved_database_url, "COLUMNS": "80"}
 
-    def cells(table: str, column: int, joiner: str = "") -> str:
-        """A column's text, its wrapped lines joined."""
-        lines = [line for line in table.splitlines() if line.startswith("│")]
-        return joiner.join(line.split("│")[column + 1].strip() for line in lines)
-
     listed = run_cli(tmp_path, "models", "list", env=env).stdout
     assert max(len(line) for line in listed.splitlines()) <= 80, listed
     assert "…" not in listed and cells(listed, 1) == name, listed
@@ -210,6 +217,70 @@ def test_models_list_at_80_columns_never_cuts_a_name(tmp_path: Path,
         "disk": "16.0 GB"}
     wide = run_cli(tmp_path, "models", "list", env={**env, "COLUMNS": "200"}).stdout
     assert name in wide and "left out" not in wide  # room for every column: nothing left out
+
+
+def _unspaced(text: str) -> str:
+    """Text without its spaces: a folded cell's lines break between words or inside one."""
+    return "".join(text.split())
+
+
+LONG_ERROR = ("the hub answered 403 for meta-llama-research-org/Llama-3.1-8B-Instruct: "
+              "accept the licence on its page, then give a token with read access")
+
+
+def test_jobs_list_at_80_columns_never_cuts_an_error(tmp_path: Path,
+                                                     sqlite_settings: Settings) -> None:
+    """At 80 columns ``jobs list`` (and ``jobs show``) cut a failed job's error to a few words
+    and "…". It now folds whole; the rate, ETA, stage and progress make room, said under it."""
+    from interpstudio.db.models import Job
+    from interpstudio.db.session import make_engine, make_session_factory
+
+    factory = make_session_factory(make_engine(sqlite_settings.resolved_database_url))
+    with factory.begin() as session:
+        job = Job(kind="extraction_export", state="failed", stage="assemble", progress=0.42,
+                  rate=1234.5, unit="rows", eta_s=600, error_message=LONG_ERROR)
+        session.add(job)
+        session.flush()
+        job_id = job.id
+    env = {"INTERPSTUDIO_DATA_DIR": str(sqlite_settings.data_dir),
+           "INTERPSTUDIO_DATABASE_URL": sqlite_settings.resolved_database_url, "COLUMNS": "80"}
+    for command in (["jobs", "list"], ["jobs", "show", str(job_id)]):
+        table = run_cli(tmp_path, *command, env=env).stdout
+        assert max(len(line) for line in table.splitlines()) <= 80, table
+        assert "…" not in table, table
+        shown = headers(table)
+        assert _unspaced(cells(table, shown.index("error"))) == _unspaced(LONG_ERROR), table
+        assert cells(table, shown.index("kind")) == "extraction_export"
+        left_out = [h for h in ("rate", "ETA", "stage", "progress") if h not in shown]
+        assert left_out and f"({', '.join(left_out)} left out at 80 columns: --json shows " \
+            "them)" in " ".join(table.split()), table
+    wide = run_cli(tmp_path, "jobs", "list", env={**env, "COLUMNS": "250"}).stdout
+    assert "1234.5 rows/s" in wide and "left out" not in wide
+
+
+def test_datasets_list_at_80_columns_never_cuts_a_name_or_error(
+        tmp_path: Path, sqlite_settings: Settings) -> None:
+    """At 80 columns ``datasets list`` cut a hub dataset's name and its error with "…". Both
+    now fold whole, and the least telling columns are left out, said under the table."""
+    from interpstudio.db.models import Dataset
+    from interpstudio.db.session import make_engine, make_session_factory
+
+    name = "HuggingFaceFW/fineweb-edu-score-2-sample-10BT-deduplicated:train"
+    factory = make_session_factory(make_engine(sqlite_settings.resolved_database_url))
+    with factory.begin() as session:
+        session.add(Dataset(name=name, source="hub", status="failed", rows=9_672_101,
+                            bytes=27_123_456_789, text_column="text", error_message=LONG_ERROR))
+    env = {"INTERPSTUDIO_DATA_DIR": str(sqlite_settings.data_dir),
+           "INTERPSTUDIO_DATABASE_URL": sqlite_settings.resolved_database_url, "COLUMNS": "80"}
+    table = run_cli(tmp_path, "datasets", "list", env=env).stdout
+    assert max(len(line) for line in table.splitlines()) <= 80, table
+    assert "…" not in table, table
+    shown = headers(table)
+    assert cells(table, shown.index("name")) == name, table
+    assert _unspaced(cells(table, shown.index("error"))) == _unspaced(LONG_ERROR), table
+    assert "left out at 80 columns: --json shows them)" in " ".join(table.split()), table
+    wide = run_cli(tmp_path, "datasets", "list", env={**env, "COLUMNS": "300"}).stdout
+    assert "27,123,456,789" in wide and "left out" not in wide
 
 
 def test_a_failed_job_is_said_once(tmp_path: Path, sqlite_settings: Settings) -> None:

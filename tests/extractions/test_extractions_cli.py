@@ -41,12 +41,14 @@ def test_extractions_list_show_and_rm_a_real_store(world: ExtractionWorld) -> No
     none = run_cli(world, "extractions", "list", "--status", "failed", "--model",
                    str(world.model_id), "--search", "tiny", "--json")
     assert json.loads(none.stdout)["total"] == 0, none.stderr
-    table = run_cli(world, "extractions", "list", "--status", "complete", "--search", "tiny")
+    table = run_cli(world, "extractions", "list", "--status", "complete", "--search", "tiny",
+                    env={"COLUMNS": "120"})  # room for every column
     assert table.returncode == 0, table.stderr
     row = next(line for line in table.stdout.splitlines() if line.startswith("│ 1 "))
     cells = [cell.strip() for cell in row.strip("│").split("│")]
-    assert cells[:5] == ["1", str(world.model_id), "2", "163", "complete"], cells
-    assert cells[5].endswith("KB"), cells  # the store's size
+    assert cells[:6] == ["1", "tiny llama: 2 hook points", str(world.model_id), "2", "163",
+                         "complete"], cells
+    assert cells[6].endswith("KB"), cells  # the store's size
     refused = run_cli(world, "extractions", "list", "--status", "complet")
     assert refused.returncode == 2 and "complete" in refused.stderr  # as the API's 422
 
@@ -119,3 +121,25 @@ def test_extractions_rm_refuses_an_extraction_underway_with_the_apis_message(
             "until it stops") in " ".join(result.stderr.split())
     with world.factory() as session:
         assert service.get_extraction(session=session, extraction_id=queued) is not None
+
+
+def test_extractions_list_at_80_columns_never_cuts_a_name(world: ExtractionWorld) -> None:
+    """The list had no name column (a tester mapped ids to runs by hand); at 80 columns a long
+    one now folds whole, never "…", and the least telling columns make room, said under it."""
+    from interpstudio.services import extractions as service
+    from interpstudio.services.extraction_params import ExtractionSpec
+
+    name = "resid_post sweep of every layer for the SAE run, 10M tokens of fineweb-edu"
+    spec = ExtractionSpec(model_id=world.model_id, tokenization_id=world.tokenization(),
+                          hook_points=["blocks.0.resid_post"], device="cpu", name=name)
+    with world.factory.begin() as session:  # queued: no worker runs in this test
+        extraction_id = service.create_extraction(session=session, settings=world.settings,
+                                                  spec=spec).id
+    table = run_cli(world, "extractions", "list", env={"COLUMNS": "80"}).stdout
+    lines = [line for line in table.splitlines() if line.startswith("│")]
+    assert max(len(line) for line in table.splitlines()) <= 80, table
+    assert "…" not in table and lines[0].split("│")[1].strip() == str(extraction_id), table
+    folded = "".join(line.split("│")[2] for line in lines)  # its lines, each a piece of it
+    assert "".join(folded.split()) == "".join(name.split()), table
+    wide = run_cli(world, "extractions", "list", env={"COLUMNS": "200"}).stdout
+    assert name in wide and "queued" in wide and "left out" not in wide

@@ -121,14 +121,16 @@ WHOLE_MIN = 24  # the fewest columns a fitted table's name gets before others ar
 
 def print_fitted_table(rows: list[dict[str, str]], *, headers: Sequence[str], whole: str,
                        drop_order: Sequence[str], wraps: Sequence[str] = (),
-                       shown_by: str) -> None:
+                       messages: Sequence[str] = (), shown_by: str) -> None:
     """A table that fits the console's width and cuts no cell: Rich's default shrank every
     column and ended each cell in "…", so at 80 columns a long repo id read "meta-…". Here every
     cell folds (wraps) instead; the column ``whole`` (a name) gets its length or ``WHOLE_MIN``
     columns, whichever is less, by leaving out the columns of ``drop_order``, in that order, as
     long as it would get fewer (a dim line under the table names them and ``shown_by``, where
-    they are shown); a column of ``wraps`` may take two lines. Columns other than ``whole`` get
-    the width they need, so only the name folds."""
+    they are shown); a column of ``wraps`` may take two lines. A column of ``messages`` (free
+    text: an error) folds in the room left beside ``whole`` and is held to the same minimum
+    (Rich narrows the wider of them first). Other columns get the width they need, so only the
+    name and the messages fold."""
     import math
 
     from rich.cells import cell_len
@@ -144,18 +146,22 @@ def print_fitted_table(rows: list[dict[str, str]], *, headers: Sequence[str], wh
         return max(longest_word, math.ceil(natural(header) / 2))
 
     columns = list(headers)
+    folding = [whole, *messages]  # the columns that take the room the others leave
 
-    def room() -> int:  # what ``whole`` gets: the width less borders, padding and the others
+    def room() -> int:  # what ``folding`` gets: the width less borders, padding and the others
         return (console.width - (3 * len(columns) + 1)
-                - sum(needs(header) for header in columns if header != whole))
+                - sum(needs(header) for header in columns if header not in folding))
+
+    def wanted(least: int) -> int:
+        return sum(min(natural(header), least) for header in folding)
 
     dropped = []
     for header in drop_order:
-        if room() >= min(natural(whole), WHOLE_MIN):
+        if room() >= wanted(WHOLE_MIN):
             break
         columns.remove(header)
         dropped.append(header)
-    spare = max(room() - natural(whole), 0)  # a short name leaves room: wrap less, or not
+    spare = max(room() - wanted(console.width), 0)  # short names leave room: wrap less, or not
     widths = {}
     for header in columns:
         widths[header] = needs(header)
@@ -166,7 +172,7 @@ def print_fitted_table(rows: list[dict[str, str]], *, headers: Sequence[str], wh
     table = Table()
     for header in columns:
         table.add_column(header, overflow="fold",
-                         width=None if header == whole else widths[header])
+                         width=None if header in folding else widths[header])
     for row in rows:
         table.add_row(*(row[header] for header in columns))
     console.print(table)
@@ -186,15 +192,24 @@ def job_dict(session: Session, job: Any) -> dict[str, Any]:
     return job_dicts(session, [job])[0]
 
 
+JOB_COLUMNS = ("id", "kind", "state", "stage", "progress", "rate", "ETA", "error")
+
+
 def print_jobs(jobs: list[dict[str, Any]]) -> None:
-    table = Table("id", "kind", "state", "stage", "progress", "rate", "ETA", "error")
+    """One row per job; in a narrow terminal the error folds whole (it was cut with "…") and
+    the rate, ETA, stage and progress are left out, in that order, to give it room."""
+    rows = []
     for job in jobs:
-        progress = f"{job['progress'] * 100:.0f}%" if job["progress"] is not None else ""
-        rate = f"{job['rate']:.1f} {job['unit'] or ''}/s" if job["rate"] else ""
-        eta = f"{job['eta_s']:.0f}s" if job["eta_s"] is not None else ""
-        table.add_row(str(job["id"]), job["kind"], job["state"], job["stage"] or "", progress,
-                      rate, eta, job["error_message"] or "")
-    console.print(table)
+        rows.append({
+            "id": str(job["id"]), "kind": job["kind"], "state": job["state"],
+            "stage": job["stage"] or "",
+            "progress": f"{job['progress'] * 100:.0f}%" if job["progress"] is not None else "",
+            "rate": f"{job['rate']:.1f} {job['unit'] or ''}/s" if job["rate"] else "",
+            "ETA": f"{job['eta_s']:.0f}s" if job["eta_s"] is not None else "",
+            "error": job["error_message"] or ""})
+    print_fitted_table(rows, headers=JOB_COLUMNS, whole="error",
+                       drop_order=("rate", "ETA", "stage", "progress"),
+                       shown_by="--json shows them")
 
 
 class CountColumn(ProgressColumn):

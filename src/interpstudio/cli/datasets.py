@@ -26,6 +26,7 @@ from interpstudio.cli.common import (
     finish_followed_job,
     follow_job,
     load_settings,
+    print_fitted_table,
     print_json,
     print_listing,
     session_factory,
@@ -51,29 +52,45 @@ def _tokenization_dict(tokenization: Any, session: Any) -> dict[str, Any]:
     return TokenizationRead.from_row(tokenization, session).model_dump(mode="json")
 
 
+DATASET_COLUMNS = ("id", "name", "source", "status", "rows", "bytes", "text column", "error")
+
+
 def _print_datasets(datasets: list[dict[str, Any]]) -> None:
-    table = Table("id", "name", "source", "status", "rows", "bytes", "text column", "error")
-    for d in datasets:
-        table.add_row(str(d["id"]), d["name"], d["source"], d["status"],
-                      f"{d['rows']:,}" if d["rows"] is not None else "",
-                      f"{d['bytes']:,}" if d["bytes"] is not None else "",
-                      d["text_column"] or "", d["error_message"] or "")
-    console.print(table)
+    """One row per dataset (``list``, and ``show``'s first lines); in a narrow terminal the name
+    and the error fold whole (they were cut with "…") and the least telling columns are left
+    out first (``--json`` has them)."""
+    rows = [{"id": str(d["id"]), "name": d["name"], "source": d["source"], "status": d["status"],
+             "rows": f"{d['rows']:,}" if d["rows"] is not None else "",
+             "bytes": f"{d['bytes']:,}" if d["bytes"] is not None else "",
+             "text column": d["text_column"] or "", "error": d["error_message"] or ""}
+            for d in datasets]
+    print_fitted_table(rows, headers=DATASET_COLUMNS, whole="name", messages=("error",),
+                       drop_order=("text column", "bytes", "source", "rows"),
+                       shown_by="--json shows them")
+
+
+TOKENIZATION_COLUMNS = ("id", "tokenizer", "mode", "max_length", "BOS", "status", "sequences",
+                        "tokens", "truncated", "dropped rows")
 
 
 def _print_tokenizations(items: list[dict[str, Any]]) -> None:
-    table = Table("id", "tokenizer", "mode", "max_length", "BOS", "status", "sequences",
-                  "tokens", "truncated", "dropped rows")
+    """A dataset's tokenizations; in a narrow terminal the tokenizer key folds whole and the
+    counts are left out first."""
+    rows = []
     for t in items:
         policy, counts = t["policy"], t["counts"] or {}
         bos = policy.get("add_bos", policy.get("requested", {}).get("add_bos"))
-        table.add_row(str(t["id"]), t["tokenizer_key"], str(policy.get("mode", "")),
-                      str(policy.get("max_length", "")),
-                      "tokenizer default" if bos is None else str(bos), t["status"],
-                      f"{counts.get('sequences', '')}", f"{counts.get('tokens', '')}",
-                      f"{counts.get('truncated_sequences', '')}",
-                      f"{counts.get('dropped_rows', '')}")
-    console.print(table)
+        rows.append({"id": str(t["id"]), "tokenizer": t["tokenizer_key"],
+                     "mode": str(policy.get("mode", "")),
+                     "max_length": str(policy.get("max_length", "")),
+                     "BOS": "tokenizer default" if bos is None else str(bos),
+                     "status": t["status"], "sequences": f"{counts.get('sequences', '')}",
+                     "tokens": f"{counts.get('tokens', '')}",
+                     "truncated": f"{counts.get('truncated_sequences', '')}",
+                     "dropped rows": f"{counts.get('dropped_rows', '')}"})
+    print_fitted_table(rows, headers=TOKENIZATION_COLUMNS, whole="tokenizer",
+                       drop_order=("dropped rows", "truncated", "sequences", "BOS", "tokens"),
+                       wraps=("BOS",), shown_by="--json shows them")
 
 
 def _run(create: Any, load: Any, to_dict: Any, enqueue: bool, as_json: bool,

@@ -26,6 +26,7 @@ from interpstudio.cli.common import (
     err_console,
     human_bytes,
     load_settings,
+    print_fitted_table,
     print_json,
     print_listing,
     session_scope,
@@ -53,13 +54,21 @@ def _tokens(extraction: dict[str, Any]) -> str:
     return f"{done:,}"
 
 
+EXTRACTION_COLUMNS = ("id", "name", "model", "points", "tokens", "status", "store size",
+                      "created")
+
+
 def _print_extractions(extractions: list[dict[str, Any]]) -> None:
-    table = Table("id", "model", "points", "tokens", "status", "store size", "created")
-    for e in extractions:
-        table.add_row(str(e["id"]), str(e["model_id"]), str(len(_points(e))), _tokens(e),
-                      e["status"], human_bytes((e["counts"] or {}).get("bytes")),
-                      e["created_at"][:16].replace("T", " "))
-    console.print(table)
+    """One row per extraction; in a narrow terminal the name folds whole and the least telling
+    columns are left out first (``extractions show`` has them)."""
+    rows = [{"id": str(e["id"]), "name": e["name"], "model": str(e["model_id"]),
+             "points": str(len(_points(e))), "tokens": _tokens(e), "status": e["status"],
+             "store size": human_bytes((e["counts"] or {}).get("bytes")),
+             "created": e["created_at"][:16].replace("T", " ")} for e in extractions]
+    print_fitted_table(rows, headers=EXTRACTION_COLUMNS, whole="name",
+                       drop_order=("created", "points", "model", "store size"),
+                       wraps=("created",),
+                       shown_by="`interpstudio extractions show ID` shows them")
 
 
 @app.command("list")
