@@ -76,9 +76,9 @@ def test_extractions_list_show_and_rm_a_real_store(world: ExtractionWorld) -> No
     assert json.loads(run_cli(world, "extractions", "list", "--json").stdout)["total"] == 0
 
 
-def test_extractions_rm_asks_in_a_terminal_and_deletes_on_yes(world: ExtractionWorld) -> None:
-    extraction_id = _extract(world)["id"]
-    folder = world.settings.data_dir / "extractions" / str(extraction_id)
+def _rm_in_a_terminal(world: ExtractionWorld, extraction_id: int) -> tuple[str, int, bool]:
+    """``extractions rm ID`` on a real pty, answering "y" if it asks: what it said, its exit
+    code and whether it asked."""
     argv = [sys.executable, "-m", "interpstudio", "extractions", "rm", str(extraction_id)]
     pid, fd = pty.fork()
     if pid == 0:  # the child: the CLI on the pty, as typed in a terminal
@@ -98,11 +98,53 @@ def test_extractions_rm_asks_in_a_terminal_and_deletes_on_yes(world: ExtractionW
             answered = True
     _, status = os.waitpid(pid, 0)
     os.close(fd)
-    text = ANSI.sub("", output.decode("utf-8", "replace"))
+    return (ANSI.sub("", output.decode("utf-8", "replace")), os.waitstatus_to_exitcode(status),
+            answered)
+
+
+def test_extractions_rm_asks_in_a_terminal_and_deletes_on_yes(world: ExtractionWorld) -> None:
+    extraction_id = _extract(world)["id"]
+    folder = world.settings.data_dir / "extractions" / str(extraction_id)
+    text, code, answered = _rm_in_a_terminal(world, extraction_id)
     assert answered, text
     assert f"Delete extraction {extraction_id} (" in text
-    assert os.waitstatus_to_exitcode(status) == 0, text
+    assert code == 0, text
     assert f"deleted extraction {extraction_id}" in text and not folder.exists()
+
+
+def test_extractions_rm_refuses_before_asking_while_its_job_or_an_export_is_underway(
+    world: ExtractionWorld,
+) -> None:
+    """A tester: ``extractions rm`` asked "Delete extraction 3 ...? [y/N]" and only after the
+    "y" said it could not be deleted (its job running, or an export of it). The service's own
+    rule (``check_deletable``) now answers first, and nothing is asked."""
+    from interpstudio.core.paths import DataPaths
+    from interpstudio.services import extraction_export as exports
+    from interpstudio.services import extractions as service
+    from interpstudio.services.extraction_params import ExportOptions, ExtractionSpec
+
+    spec = ExtractionSpec(model_id=world.model_id, tokenization_id=world.tokenization(),
+                          hook_points=["blocks.0.resid_post"], device="cpu")
+    with world.factory.begin() as session:  # queued: no worker runs in this test
+        queued = service.create_extraction(session=session, settings=world.settings, spec=spec).id
+    text, code, answered = _rm_in_a_terminal(world, queued)
+    assert code == 2 and not answered and "[y/N]" not in text, text
+    assert (f"extraction {queued} cannot be deleted: its job is queued; cancel it and wait "
+            "until it stops") in " ".join(text.split())
+
+    complete = _extract(world)["id"]
+    with world.factory.begin() as session:  # an export of it queued, as the API's export-job
+        export = exports.start_export(session=session, paths=DataPaths(world.settings.data_dir),
+                                      row=service.get_extraction(session=session,
+                                                                 extraction_id=complete),
+                                      options=ExportOptions(context_size=4)).id
+    text, code, answered = _rm_in_a_terminal(world, complete)
+    assert code == 2 and not answered and "[y/N]" not in text, text
+    assert (f"extraction {complete} cannot be deleted: its export (job {export}) is under way; "
+            "wait for it or cancel it") in " ".join(text.split())
+    with world.factory() as session:
+        for extraction_id in (queued, complete):
+            assert service.get_extraction(session=session, extraction_id=extraction_id)
 
 
 def test_extractions_rm_refuses_an_extraction_underway_with_the_apis_message(

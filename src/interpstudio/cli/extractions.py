@@ -170,8 +170,8 @@ def extractions_rm(
 ) -> None:
     """Delete an extraction, its job and its files (asks unless --yes).
 
-    Store, statistics, samples and export go with it; refused while its job or an export of it
-    runs."""
+    Store, statistics, samples and export go with it; refused, before any question, while its
+    job or an export of it runs."""
     from interpstudio.services import extractions as service
 
     settings = load_settings()
@@ -179,6 +179,7 @@ def extractions_rm(
     if not yes:
         with session_scope(settings) as session:
             row = service.get_extraction(session=session, extraction_id=extraction_id)
+            service.check_deletable(session=session, row=row)  # a refusal before the question
             extraction = extraction_read(session, paths, row)
         size = human_bytes((extraction["counts"] or {}).get("bytes")) or "no store"
         what = f"extraction {extraction_id} ({extraction['name']}, {size})"

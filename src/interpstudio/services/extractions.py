@@ -365,15 +365,25 @@ def retry_extraction(*, session: Session, extraction_id: int) -> Extraction:
     return repo.update(session, row, status="queued", error_message=None, counts=totals)
 
 
-def delete_extraction(*, session: Session, paths: DataPaths, extraction_id: int) -> None:
-    """Delete the row, its finished job and every file (store, samples, export)."""
-    row = get_extraction(session=session, extraction_id=extraction_id)
+def check_deletable(*, session: Session, row: Extraction) -> Job | None:
+    """The rule ``delete_extraction`` keeps, for a client to ask before it asks its user
+    (``extractions rm`` confirmed first, then was refused): refused while the row's job is
+    queued or running (``ExtractionBusy``) or an export of it is under way (``ExportUnderway``).
+    Returns the row's job (finished), if any."""
     job = extraction_job(session=session, row=row)
     if job is not None and job.state in ACTIVE_STATES:
         raise ExtractionBusy(row.id, job.state, "deleted")
     from interpstudio.services.extraction_export import refuse_while_exporting  # imports this
 
     refuse_while_exporting(session=session, extraction_id=row.id, action="deleted")
+    return job
+
+
+def delete_extraction(*, session: Session, paths: DataPaths, extraction_id: int) -> None:
+    """Delete the row, its finished job and every file (store, samples, export), unless
+    ``check_deletable`` refuses."""
+    row = get_extraction(session=session, extraction_id=extraction_id)
+    job = check_deletable(session=session, row=row)
     folder = extraction_dir(paths, row)
     repo.delete(session, row)
     if job is not None:
