@@ -260,16 +260,27 @@ def test_jobs_list_at_80_columns_never_cuts_an_error(tmp_path: Path,
 
 def test_datasets_list_at_80_columns_never_cuts_a_name_or_error(
         tmp_path: Path, sqlite_settings: Settings) -> None:
-    """At 80 columns ``datasets list`` cut a hub dataset's name and its error with "…". Both
-    now fold whole, and the least telling columns are left out, said under the table."""
-    from interpstudio.db.models import Dataset
+    """At 80 columns ``datasets list`` cut a hub dataset's name and its error with "…", and
+    ``datasets show`` its tokenizations' tokenizer key. Each now folds whole, and the least
+    telling columns are left out, said under the table."""
+    from interpstudio.db.models import Dataset, Tokenization
     from interpstudio.db.session import make_engine, make_session_factory
 
     name = "HuggingFaceFW/fineweb-edu-score-2-sample-10BT-deduplicated:train"
+    key = "meta-llama-research-org/Llama-3.1-8B-Instruct@0123456789abcdef0123456789abcdef"
     factory = make_session_factory(make_engine(sqlite_settings.resolved_database_url))
     with factory.begin() as session:
-        session.add(Dataset(name=name, source="hub", status="failed", rows=9_672_101,
-                            bytes=27_123_456_789, text_column="text", error_message=LONG_ERROR))
+        dataset = Dataset(name=name, source="hub", status="failed", rows=9_672_101,
+                          bytes=27_123_456_789, text_column="text", error_message=LONG_ERROR)
+        session.add(dataset)
+        session.flush()
+        session.add(Tokenization(dataset_id=dataset.id, tokenizer_key=key, policy_hash="0" * 64,
+                                 policy={"max_length": 1024, "mode": "truncate",
+                                         "add_bos": True},
+                                 counts={"sequences": 9_672_101, "tokens": 10_123_456_789,
+                                         "truncated_sequences": 123_456,
+                                         "dropped_rows": 1_234}))
+        dataset_id = dataset.id
     env = {"INTERPSTUDIO_DATA_DIR": str(sqlite_settings.data_dir),
            "INTERPSTUDIO_DATABASE_URL": sqlite_settings.resolved_database_url, "COLUMNS": "80"}
     table = run_cli(tmp_path, "datasets", "list", env=env).stdout
@@ -281,6 +292,11 @@ def test_datasets_list_at_80_columns_never_cuts_a_name_or_error(
     assert "left out at 80 columns: --json shows them)" in " ".join(table.split()), table
     wide = run_cli(tmp_path, "datasets", "list", env={**env, "COLUMNS": "300"}).stdout
     assert "27,123,456,789" in wide and "left out" not in wide
+    shown = run_cli(tmp_path, "datasets", "show", str(dataset_id), env=env).stdout
+    tokenizations = shown[shown.rindex("┏"):]  # the last table
+    assert max(len(line) for line in shown.splitlines()) <= 80, shown
+    assert "…" not in shown, shown
+    assert cells(tokenizations, headers(tokenizations).index("tokenizer")) == key, shown
 
 
 def test_a_failed_job_is_said_once(tmp_path: Path, sqlite_settings: Settings) -> None:
