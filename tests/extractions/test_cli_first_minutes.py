@@ -16,6 +16,7 @@ import subprocess
 import sys
 import termios
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from extraction_world import ExtractionWorld
@@ -40,6 +41,37 @@ def run_cli(world: ExtractionWorld, *args: str, **extra: str) -> subprocess.Comp
                           timeout=300)
 
 
+def in_a_terminal(world: ExtractionWorld, *args: str, act: Callable[[bytes], bytes | None],
+                  columns: int | None = None, timeout: float = 300) -> tuple[str, int, bool]:
+    """``interpstudio *args`` on a real pty, as typed in a terminal (``columns`` wide): ``act``
+    sees the output so far after every read and may answer once with keys to type (a "y", a
+    Ctrl-C). Returns what it printed (ANSI codes removed), its exit code and whether keys were
+    typed."""
+    argv = [sys.executable, "-m", "interpstudio", *args]
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: the CLI on the pty
+        os.execve(argv[0], argv, cli_env(world))
+    if columns is not None:
+        fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", 24, columns, 0, 0))
+    output, typed, deadline = b"", False, time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if select.select([fd], [], [], 0.2)[0]:
+            try:
+                chunk = os.read(fd, 65536)
+            except OSError:  # the child is gone
+                break
+            if not chunk:
+                break
+            output += chunk
+        keys = None if typed else act(output)
+        if keys is not None:
+            os.write(fd, keys)
+            typed = True
+    _, status = os.waitpid(pid, 0)
+    os.close(fd)
+    return ANSI.sub("", output.decode("utf-8", "replace")), os.waitstatus_to_exitcode(status), typed
+
+
 def newest_extract_job(world: ExtractionWorld) -> Job | None:
     with world.factory() as session:
         return (session.query(Job).filter(Job.kind == "extract").order_by(Job.id.desc())
@@ -54,32 +86,18 @@ def test_ctrl_c_in_an_80_column_terminal_keeps_the_bar_readable_and_a_valid_part
     ``j… 2,048/4…``, and the last frame after Ctrl-C to ``j… 3,072/… kept 3,072 rows in 6 whole
     shards · 0.029 GB written; resume to cont…``. Now the message has a line of its own."""
     tokenization_id = world.tokenization(repeat=300)  # 1,500 sequences: seconds at batch 1
-    argv = [sys.executable, "-m", "interpstudio", "extract", "--model", str(world.model_id),
-            "--tokenization", str(tokenization_id), "--hooks", "blocks.*.resid_post",
-            "--batch-size", "1", "--shard-rows", "32", "--device", "cpu"]
-    pid, fd = pty.fork()
-    if pid == 0:  # the child: the CLI on the pty, as typed in a terminal
-        os.execve(argv[0], argv, cli_env(world))
-    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
-    output, pressed, deadline = b"", False, time.monotonic() + 300
-    while time.monotonic() < deadline:
-        if select.select([fd], [], [], 0.2)[0]:
-            try:
-                chunk = os.read(fd, 65536)
-            except OSError:  # the child is gone
-                break
-            if not chunk:
-                break
-            output += chunk
-        job = None if pressed else newest_extract_job(world)
-        if job is not None and job.stage == "extract" and (job.done or 0) >= 64:
-            os.write(fd, b"\x03")  # Ctrl-C, as the terminal sends it
-            pressed = True
-    _, status = os.waitpid(pid, 0)
-    os.close(fd)
-    text = ANSI.sub("", output.decode("utf-8", "replace"))
+
+    def ctrl_c_once_extracting(_: bytes) -> bytes | None:
+        job = newest_extract_job(world)
+        running = job is not None and job.stage == "extract" and (job.done or 0) >= 64
+        return b"\x03" if running else None  # Ctrl-C, as the terminal sends it
+
+    text, code, pressed = in_a_terminal(
+        world, "extract", "--model", str(world.model_id), "--tokenization", str(tokenization_id),
+        "--hooks", "blocks.*.resid_post", "--batch-size", "1", "--shard-rows", "32",
+        "--device", "cpu", act=ctrl_c_once_extracting, columns=80)
     assert pressed, text[-2000:]
-    assert os.waitstatus_to_exitcode(status) == 1, text[-2000:]
+    assert code == 1, text[-2000:]
     job = newest_extract_job(world)
     assert job is not None and job.state == "cancelled"
     assert f"`interpstudio jobs resume {job.id}` continues it" in text

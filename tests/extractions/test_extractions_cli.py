@@ -6,13 +6,8 @@ open it, and deleted through the API's delete (after a confirmation typed into a
 from __future__ import annotations
 
 import json
-import os
-import pty
-import select
-import sys
-import time
 
-from test_cli_first_minutes import ANSI, cli_env
+from test_cli_first_minutes import in_a_terminal
 from test_extract_cli import run_cli
 
 from extraction_world import ExtractionWorld
@@ -79,27 +74,8 @@ def test_extractions_list_show_and_rm_a_real_store(world: ExtractionWorld) -> No
 def _rm_in_a_terminal(world: ExtractionWorld, extraction_id: int) -> tuple[str, int, bool]:
     """``extractions rm ID`` on a real pty, answering "y" if it asks: what it said, its exit
     code and whether it asked."""
-    argv = [sys.executable, "-m", "interpstudio", "extractions", "rm", str(extraction_id)]
-    pid, fd = pty.fork()
-    if pid == 0:  # the child: the CLI on the pty, as typed in a terminal
-        os.execve(argv[0], argv, cli_env(world))
-    output, answered, deadline = b"", False, time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if select.select([fd], [], [], 0.2)[0]:
-            try:
-                chunk = os.read(fd, 65536)
-            except OSError:  # the child is gone
-                break
-            if not chunk:
-                break
-            output += chunk
-        if not answered and b"[y/N]" in output:
-            os.write(fd, b"y\n")
-            answered = True
-    _, status = os.waitpid(pid, 0)
-    os.close(fd)
-    return (ANSI.sub("", output.decode("utf-8", "replace")), os.waitstatus_to_exitcode(status),
-            answered)
+    return in_a_terminal(world, "extractions", "rm", str(extraction_id), timeout=120,
+                         act=lambda output: b"y\n" if b"[y/N]" in output else None)
 
 
 def test_extractions_rm_asks_in_a_terminal_and_deletes_on_yes(world: ExtractionWorld) -> None:
