@@ -267,8 +267,8 @@ def test_a_max_length_past_a_rotary_models_positions_is_refused_before_tokenizin
     worker_thread(ds_settings)
     wait_dataset(f"{API}/{created['id']}", "ready")
     url = f"{API}/{created['id']}/tokenizations"
-    for policy, asked in (({"max_length": 257}, 257), ({}, 1024)):  # the default 1024 too
-        refused = api.post(url, json={"model_id": model_id, "policy": policy})
+    for asked in (257, 300):
+        refused = api.post(url, json={"model_id": model_id, "policy": {"max_length": asked}})
         assert refused.status_code == 422, refused.text
         error = refused.json()["error"]
         assert error["code"] == "sequence_too_long"
@@ -279,6 +279,61 @@ def test_a_max_length_past_a_rotary_models_positions_is_refused_before_tokenizin
     assert api.get(url).json()["total"] == 0  # nothing was made
     made = api.post(url, json={"model_id": model_id, "policy": {"max_length": 256}})
     assert made.status_code == 201, made.text
+
+
+def test_a_tokenization_without_a_max_length_takes_the_models_positions(
+    api: TestClient, ds_settings: Settings, tiny_llama_dir: Path, worker_thread, wait_dataset,
+) -> None:
+    """A tester: ``POST .../tokenizations`` without ``max_length`` got the default 1024 and was
+    refused on the 256-position tiny llama (only the CLI cut its default). The default is now
+    cut to the model's positions, said in the policy; the same request again, or one giving
+    256, finds that tokenization."""
+    from interpstudio.ml.token_store import open_tokenized
+
+    model_id = register_model_row(ds_settings, tiny_llama_dir)
+    created = api.post(API, json={"source": "bundled"}).json()
+    worker_thread(ds_settings)
+    wait_dataset(f"{API}/{created['id']}", "ready")
+    url = f"{API}/{created['id']}/tokenizations"
+    note = (f"max length 256: model {model_id} takes at most 256 positions "
+            "(max_position_embeddings in its config.json; the default is 1024); max length "
+            "picks another")
+    made = api.post(url, json={"model_id": model_id, "policy": {"mode": "pack"}})
+    assert made.status_code == 201, made.text
+    assert made.json()["policy"]["requested"]["max_length"] == 256
+    assert made.json()["policy"]["max_length_note"] == note
+    done = wait_dataset(f"/api/v1/tokenizations/{made.json()['id']}", "ready", "failed")
+    assert done["status"] == "ready", done["error_message"]
+    assert done["policy"]["max_length"] == 256 and done["policy"]["max_length_note"] == note
+    lengths = open_tokenized(ds_settings.data_dir / done["path"]).lengths
+    assert len(lengths) > 1 and set(lengths.tolist()) == {256}  # full windows of 256
+    for policy in ({"mode": "pack"}, {"mode": "pack", "max_length": 256}):
+        again = api.post(url, json={"model_id": model_id, "policy": policy})
+        assert again.status_code == 409, again.text
+        assert again.json()["error"]["details"]["tokenization_id"] == done["id"]
+    assert api.get(url).json()["total"] == 1
+
+
+def test_the_tokenize_preview_holds_the_policy_to_the_models_positions(
+    api: TestClient, ds_settings: Settings, tiny_llama_dir: Path, worker_thread, wait_dataset,
+) -> None:
+    """A tester: the form's dry run (``tokenize-preview``) accepted a max length past the
+    model's positions that creating the tokenization then refused; it now applies create's
+    rule: a given one past them refused, a left-out default cut to them."""
+    model_id = register_model_row(ds_settings, tiny_llama_dir)
+    created = api.post(API, json={"source": "bundled"}).json()
+    worker_thread(ds_settings)
+    wait_dataset(f"{API}/{created['id']}", "ready")
+    url = f"{API}/{created['id']}/tokenize-preview"
+    refused = api.post(url, json={"model_id": model_id, "policy": {"max_length": 300}})
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["error"]["code"] == "sequence_too_long"
+    assert refused.json()["error"]["details"]["model_context"] == 256
+    dry = api.post(url, json={"model_id": model_id, "policy": {}, "limit": 2})
+    assert dry.status_code == 200, dry.text
+    assert dry.json()["policy"]["max_length"] == 256
+    assert "takes at most 256 positions" in dry.json()["policy"]["max_length_note"]
+    assert all(row["n_tokens"] <= 256 for row in dry.json()["rows"])
 
 
 def test_hub_import_progress_arrives_over_websocket_and_increases(

@@ -73,13 +73,13 @@ def _run_job(local: LocalRun, factory: sessionmaker[Session], job_id: int, *, en
 
 def _tokenization_for(settings: Settings, factory: sessionmaker[Session], *, dataset_id: int,
                       model_id: int, policy: TokenizationPolicySpec | None, quiet: bool,
-                      options_hint: bool = True, to_make: TokenizationPolicySpec | None = None,
-                      note: str | None = None) -> int:
+                      options_hint: bool = True, note: str | None = None) -> int:
     """The dataset's ready tokenization with the model's tokenizer, made (and run here) if there
-    is none. ``policy`` None: the newest such tokenization, else one made under ``to_make``
-    (default: the default policy); a policy: only one made under exactly it. ``options_hint``:
-    say that ``--max-length`` / ``--mode`` pick another (``extract``'s options; ``demo`` has
-    none). ``note``: a line said where the policy it goes with is used (found or made)."""
+    is none. ``policy`` None: the newest such tokenization, else one made under the default
+    policy (which the service holds to the model's positions, ``fit_to_positions``); a policy:
+    only one made under exactly it. ``options_hint``: say that ``--max-length`` / ``--mode``
+    pick another (``extract``'s options; ``demo`` has none). ``note``: a line said where the
+    policy it goes with is used (found or made)."""
     from interpstudio.services import extractions as service
     from interpstudio.services import tokenizations
 
@@ -100,7 +100,7 @@ def _tokenization_for(settings: Settings, factory: sessionmaker[Session], *, dat
             return found.id
         created = tokenizations.create_tokenization(
             session=session, paths=DataPaths(settings.data_dir), dataset_id=dataset_id,
-            model_id=model_id, policy=policy or to_make or TokenizationPolicySpec())
+            model_id=model_id, policy=policy or TokenizationPolicySpec())
         tokenization_id, job_id = created.id, created.job_id
         local.claim(session, job_id)  # committed running here: no server's worker takes it
     if not quiet:
@@ -111,30 +111,17 @@ def _tokenization_for(settings: Settings, factory: sessionmaker[Session], *, dat
 
 
 def _within_model_positions(settings: Settings, factory: sessionmaker[Session], model_id: int,
-                            given: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
-    """``extract --dataset``'s tokenization policy held to the model's positions
-    (``model_positions``), before anything is tokenized: a ``--max-length`` past them is
-    refused (exit 2), naming the option and the limit; without one, the default max length
-    (1024) is cut to the limit, with the line that says so (a 256-position model was tokenized
-    at 1024, a long job, and then refused, or run past its positions)."""
-    from interpstudio.services.dataset_errors import MaxLengthPastPositions
-    from interpstudio.services.tokenizations import model_positions
+                            given: dict[str, Any]) -> tuple[TokenizationPolicySpec, str | None]:
+    """``extract --dataset``'s tokenization policy held to the model's positions before anything
+    is tokenized, by the service's rule (``fit_to_positions``): a ``--max-length`` past them is
+    refused (exit 2) naming the option; without one, the default is cut to them, with the line
+    that says so."""
+    from interpstudio.services.tokenizations import fit_to_positions
 
     with factory() as session:
-        found = model_positions(session=session, paths=DataPaths(settings.data_dir),
-                                model_id=model_id)
-    if found is None:
-        return given, None
-    limit, source = found
-    if given.get("max_length", 0) > limit:  # the service's refusal, naming the option
-        raise MaxLengthPastPositions(model_id, given["max_length"], limit, source,
-                                     option="--max-length")
-    default = TokenizationPolicySpec().max_length
-    if "max_length" in given or default <= limit:
-        return given, None
-    return {**given, "max_length": limit}, (
-        f"max length {limit}: model {model_id} takes at most {limit:,} positions ({source}; the "
-        f"default is {default}); --max-length picks another")
+        return fit_to_positions(session=session, paths=DataPaths(settings.data_dir),
+                                model_id=model_id, option="--max-length",
+                                policy=TokenizationPolicySpec.model_validate(given))
 
 
 def _gb(n: float | None) -> str:
@@ -299,12 +286,10 @@ def extract(
     factory = session_factory(settings)
     if tokenization is None:
         given = {k: v for k, v in {"max_length": max_length, "mode": mode}.items() if v is not None}
-        capped, note = _within_model_positions(settings, factory, model, given)
-        policy = TokenizationPolicySpec.model_validate(capped) if given else None
-        to_make = TokenizationPolicySpec.model_validate(capped) if note else None
+        fitted, note = _within_model_positions(settings, factory, model, given)
         tokenization = _tokenization_for(settings, factory, dataset_id=dataset,  # type: ignore[arg-type]
-                                         model_id=model, policy=policy, quiet=as_json,
-                                         to_make=to_make, note=note)
+                                         model_id=model, policy=fitted if given else None,
+                                         quiet=as_json, note=note)
     spec = ExtractionSpec.model_validate({
         "model_id": model, "tokenization_id": tokenization, "hook_points": hooks, "name": name,
         "precision": precision, "batch_size": batch_size, "positions": positions,

@@ -130,22 +130,46 @@ def model_positions(*, session: Session, paths: DataPaths,
     return None
 
 
+def fit_to_positions(*, session: Session, paths: DataPaths, model_id: int,
+                     policy: TokenizationPolicySpec, option: str = "max length",
+                     ) -> tuple[TokenizationPolicySpec, str | None]:
+    """``policy`` held to the model's positions (``model_positions``): a max length the caller
+    gave past them is refused (``MaxLengthPastPositions``, naming ``option``); one left out
+    (not in ``model_fields_set``) whose default (1024) is past them is cut to them, with the
+    line that says so (else None). The cut policy gives its max length, so it hashes as a
+    request that gave the limit: both find one tokenization (a 256-position model was
+    tokenized at 1024, a long job, and then refused, or run past its positions)."""
+    found = model_positions(session=session, paths=paths, model_id=model_id)
+    if found is None:
+        return policy, None
+    limit, source = found
+    if policy.max_length <= limit:
+        return policy, None
+    if "max_length" in policy.model_fields_set:
+        raise MaxLengthPastPositions(model_id, policy.max_length, limit, source, option=option)
+    return policy.model_copy(update={"max_length": limit}), (
+        f"max length {limit}: model {model_id} takes at most {limit:,} positions ({source}; the "
+        f"default is {policy.max_length}); {option} picks another")
+
+
 def create_tokenization(*, session: Session, paths: DataPaths, dataset_id: int, model_id: int,
                         policy: TokenizationPolicySpec, batch_rows: int = 1024) -> Tokenization:
-    """Check dataset and tokenizer, refuse a max length past the model's positions
-    (``model_positions``) and a duplicate, then queue the ``tokenize`` job."""
+    """Check dataset and tokenizer, hold the policy to the model's positions
+    (``fit_to_positions``: a default max length cut, recorded as ``max_length_note`` in the
+    policy; a given one past them refused), refuse a duplicate, then queue the ``tokenize``
+    job."""
     dataset = get_dataset(session=session, dataset_id=dataset_id)
     if dataset.status != "ready":
         raise DatasetNotReady(dataset_id, dataset.status)
     model, _folder = tokenizer_folder(session=session, paths=paths, model_id=model_id)
-    positions = model_positions(session=session, paths=paths, model_id=model.id)
-    if positions is not None and policy.max_length > positions[0]:
-        raise MaxLengthPastPositions(model.id, policy.max_length, *positions)
+    policy, note = fit_to_positions(session=session, paths=paths, model_id=model.id,
+                                    policy=policy)
     digest = requested_policy_hash(policy)
     tokenization, created = repo.create_tokenization_unless_made(
         session, dataset_id=dataset_id, model_id=model_id, tokenizer_key=model.key,
-        policy={"requested": policy.model_dump(mode="json")}, policy_hash=digest,
-        status="queued")
+        policy={"requested": policy.model_dump(mode="json"),
+                **({"max_length_note": note} if note else {})},
+        policy_hash=digest, status="queued")
     if not created:  # made before, or a moment ago by a concurrent request
         raise TokenizationExists(tokenization.id, tokenization.status)
     job = job_service.create_job(session=session, kind="tokenize",
@@ -199,14 +223,19 @@ def preview_tokenization(*, session: Session, paths: DataPaths, tokenization_id:
 
 def dry_run_policy(*, session: Session, paths: DataPaths, dataset_id: int, model_id: int,
                    policy: TokenizationPolicySpec, limit: int) -> dict[str, Any]:
-    """The resolved policy and the first ``limit`` rows with their tokens, before any job."""
+    """The resolved policy and the first ``limit`` rows with their tokens, before any job; held
+    to the model's positions as ``create_tokenization`` holds it (``fit_to_positions``)."""
     dataset = get_dataset(session=session, dataset_id=dataset_id)
     if dataset.status != "ready" or dataset.path is None:
         raise DatasetNotReady(dataset_id, dataset.status)
-    _model, folder = tokenizer_folder(session=session, paths=paths, model_id=model_id)
+    model, folder = tokenizer_folder(session=session, paths=paths, model_id=model_id)
+    policy, note = fit_to_positions(session=session, paths=paths, model_id=model.id,
+                                    policy=policy)  # create's rule: what it makes or refuses
     tokenizer = PieceTokenizer(folder)
     resolved = resolve_policy(TokenizationPolicy(**policy.model_dump()), tokenizer,
                               fingerprint=False)  # a preview: nothing is stored
+    if note:
+        resolved["max_length_note"] = note
     rows = read_rows(text_file(paths, dataset.path), offset=0, limit=limit)
     use_specials = resolved["mode"] == "truncate" and resolved["bos_source"] == "tokenizer default"
     encoded = tokenizer([t for _r, t in rows], add_special_tokens=use_specials,

@@ -188,8 +188,9 @@ def run_tokenization(ctx: JobContext) -> dict[str, Any]:
             raise TokenizationBegunByOlderRules(tokenization["id"])
         tokenizer = load_tokenizer(resolve(ctx.paths, model["path"]))
         resolved = resolve_policy(TokenizationPolicy(**requested), tokenizer)
+        kept = {k: begun[k] for k in ("max_length_note",) if k in begun}  # said at create
         ctx.update_row(Tokenization, tokenization["id"], status="running", error_message=None,
-                policy={**resolved, "requested": requested})
+                policy={**resolved, "requested": requested, **kept})
         writer = TokenStoreWriter(folder, meta={
             "tokenizer_key": tokenization["tokenizer_key"], "policy": resolved,
             "dataset_id": dataset["id"], "tokenization_id": tokenization["id"],
