@@ -457,3 +457,24 @@ def test_preview_cuts_each_row_at_max_chars_and_says_its_length(
     assert items[1] == {"row": 1, "text": "short", "chars": 5, "truncated": False}
     whole = api.get(f"{API}/{created.json()['id']}/preview", params={"max_chars": 20_000})
     assert whole.json()["items"][0]["text"] == "x" * 10_000
+
+
+def test_a_models_read_says_the_positions_it_takes(
+    api: TestClient, ds_settings: Settings, tiny_llama_dir: Path, long_llama_dir: Path,
+) -> None:
+    """The tokenization form prefilled max length 1024 whatever the model; ``ModelRead`` now
+    says the positions (``model_positions``, the rule a tokenization is held to) for it to
+    prefill and check against."""
+    from interpstudio.core.paths import DataPaths
+    from interpstudio.services.model_files import architecture_file
+
+    tiny = register_model_row(ds_settings, tiny_llama_dir)
+    long = register_model_row(ds_settings, long_llama_dir, key="org/long-llama@0123456789abcdef")
+    listed = {m["id"]: m for m in api.get("/api/v1/models").json()["items"]}
+    assert (listed[tiny]["positions"], listed[long]["positions"]) == (256, 4096)
+    assert listed[tiny]["positions_source"] == "max_position_embeddings in its config.json"
+    record = architecture_file(DataPaths(ds_settings.data_dir), long)
+    record.parent.mkdir(parents=True, exist_ok=True)
+    record.write_text('{"position_limit": 64}')  # as the import of a learned table writes it
+    shown = api.get(f"/api/v1/models/{long}").json()
+    assert (shown["positions"], shown["positions_source"]) == (64, "its learned position table")

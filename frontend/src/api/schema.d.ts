@@ -1571,6 +1571,16 @@ export interface components {
             param_count: number | null;
             /** Path */
             path: string | null;
+            /**
+             * Positions
+             * @description The most positions (tokens in a sequence) the model takes: its learned position table, else config.json's max_position_embeddings / n_positions; null when neither says. A tokenization's max length may not exceed it.
+             */
+            positions: number | null;
+            /**
+             * Positions Source
+             * @description Where ``positions`` comes from.
+             */
+            positions_source: string | null;
             /** Precision Reason */
             precision_reason: string | null;
             /** Precision Requested */

@@ -16,9 +16,11 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr
 
 from interpstudio.api.deps import RowIdPath, SessionDep
 from interpstudio.api.schemas import JobStageRead
+from interpstudio.core.paths import DataPaths
 from interpstudio.db.models import Model
 from interpstudio.services import models as service
 from interpstudio.services.model_params import PrecisionName
+from interpstudio.services.tokenizations import model_positions
 
 ModelStatus = Literal[service.MODEL_STATUSES]  # type: ignore[valid-type]  # unknown filter: 422
 
@@ -171,6 +173,11 @@ class ModelRead(BaseModel):
     files: list[dict[str, Any]]
     fidelity: dict[str, Any] | None
     info: dict[str, Any]
+    positions: int | None = Field(description=(
+        "The most positions (tokens in a sequence) the model takes: its learned position "
+        "table, else config.json's max_position_embeddings / n_positions; null when neither "
+        "says. A tokenization's max length may not exceed it."))
+    positions_source: str | None = Field(description="Where ``positions`` comes from.")
     error_message: str | None
     job_id: int | None
     job: ModelJobRead | None
@@ -178,13 +185,17 @@ class ModelRead(BaseModel):
     updated_at: datetime
 
     @classmethod
-    def from_model(cls, model: Model, session: Any) -> ModelRead:
+    def from_model(cls, model: Model, session: Any, paths: DataPaths) -> ModelRead:
         job = service.model_job(session=session, model=model)
         data = {name: getattr(model, name) for name in cls.model_fields
-                if name not in ("job", "status", "error_message")}
+                if name not in ("job", "status", "error_message", "positions",
+                                "positions_source")}
         error = model.error_message or (job.error_message if job is not None
                                         and job.state in ("failed", "interrupted") else None)
+        limit, source = model_positions(session=session, paths=paths,
+                                        model_id=model.id) or (None, None)
         return cls(**data, status=service.effective_status(model, job), error_message=error,
+                   positions=limit, positions_source=source,
                    job=ModelJobRead.model_validate(job) if job is not None else None)
 
 

@@ -45,8 +45,10 @@ DriftOption = Annotated[list[str] | None, typer.Option(
 
 def _model_dict(model: Any, session: Any) -> dict[str, Any]:
     from interpstudio.api.model_schemas import ModelRead
+    from interpstudio.core.paths import DataPaths
 
-    return ModelRead.from_model(model, session).model_dump(mode="json")
+    paths = DataPaths(load_settings().data_dir)
+    return ModelRead.from_model(model, session, paths).model_dump(mode="json")
 
 
 def _fidelity_badge(model: dict[str, Any], precision: str) -> str:

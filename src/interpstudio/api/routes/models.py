@@ -37,9 +37,10 @@ router = APIRouter(tags=["models"], responses={
 EXISTING = {200: {"model": ModelRead, "description": "Already added: the existing model."}}
 
 
-def _created(model: Any, created: bool, session: SessionDep, response: Response) -> ModelRead:
+def _created(model: Any, created: bool, session: SessionDep, paths: PathsDep,
+             response: Response) -> ModelRead:
     response.status_code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
-    return ModelRead.from_model(model, session)
+    return ModelRead.from_model(model, session, paths)
 
 
 @router.post("/models/preflight", response_model=ModelPreflightRead)
@@ -53,36 +54,37 @@ def preflight_model(body: ModelPreflightRequest, settings: SettingsDep) -> dict[
 @router.post("/models", response_model=ModelRead, status_code=status.HTTP_201_CREATED,
              responses=EXISTING)
 def create_model(body: ModelCreate, session: SessionDep, settings: SettingsDep,
-                 response: Response) -> ModelRead:
+                 paths: PathsDep, response: Response) -> ModelRead:
     model, created = sources.start_download(
         session=session, settings=settings, repo_id=body.repo_id, revision=body.revision,
         precision=body.precision, token=secret(body.token), name=body.name,
         drift_precisions=list(body.drift_precisions))
-    return _created(model, created, session, response)
+    return _created(model, created, session, paths, response)
 
 
 @router.post("/models/import", response_model=ModelRead, status_code=status.HTTP_201_CREATED,
              responses=EXISTING)
 def import_model(body: ModelImportCreate, session: SessionDep, settings: SettingsDep,
-                 response: Response) -> ModelRead:
+                 paths: PathsDep, response: Response) -> ModelRead:
     model, created = sources.start_import(
         session=session, settings=settings, path=body.path, config_path=body.config_path,
         precision=body.precision, name=body.name, drift_precisions=list(body.drift_precisions))
-    return _created(model, created, session, response)
+    return _created(model, created, session, paths, response)
 
 
 @router.post("/models/import-bundled", response_model=ModelRead,
              status_code=status.HTTP_201_CREATED, responses=EXISTING)
-def import_bundled_model(body: ModelBundledCreate, session: SessionDep,
+def import_bundled_model(body: ModelBundledCreate, session: SessionDep, paths: PathsDep,
                          response: Response) -> ModelRead:
     model, created = sources.start_bundled_import(
         session=session, precision=body.precision, drift_precisions=list(body.drift_precisions))
-    return _created(model, created, session, response)
+    return _created(model, created, session, paths, response)
 
 
 @router.get("/models", response_model=ModelList)
 def list_models(
     session: SessionDep,
+    paths: PathsDep,
     status_: Annotated[list[ModelStatus], Query(alias="status", max_length=16)] = [],  # noqa: B006
     search: Annotated[str | None, Query(max_length=256)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
@@ -90,18 +92,20 @@ def list_models(
 ) -> ModelList:
     items, total = service.list_models(session=session, statuses=list(status_), search=search,
                                        limit=limit, offset=offset)
-    return ModelList(items=[ModelRead.from_model(m, session) for m in items], total=total)
+    return ModelList(items=[ModelRead.from_model(m, session, paths) for m in items],
+                     total=total)
 
 
 @router.get("/models/{model_id}", response_model=ModelRead)
-def get_model(model: ModelDep, session: SessionDep) -> ModelRead:
-    return ModelRead.from_model(model, session)
+def get_model(model: ModelDep, session: SessionDep, paths: PathsDep) -> ModelRead:
+    return ModelRead.from_model(model, session, paths)
 
 
 @router.patch("/models/{model_id}", response_model=ModelRead)
-def update_model(model: ModelDep, body: ModelUpdate, session: SessionDep) -> ModelRead:
+def update_model(model: ModelDep, body: ModelUpdate, session: SessionDep,
+                 paths: PathsDep) -> ModelRead:
     renamed = service.rename_model(session=session, model_id=model.id, name=body.name)
-    return ModelRead.from_model(renamed, session)
+    return ModelRead.from_model(renamed, session, paths)
 
 
 @router.delete("/models/{model_id}", status_code=status.HTTP_204_NO_CONTENT)
@@ -113,11 +117,12 @@ def delete_model(model: ModelDep, session: SessionDep, paths: PathsDep,
 
 
 @router.post("/models/{model_id}/cancel", response_model=ModelRead)
-def cancel_model(model: ModelDep, session: SessionDep, keep_partial: bool = False) -> ModelRead:
+def cancel_model(model: ModelDep, session: SessionDep, paths: PathsDep,
+                 keep_partial: bool = False) -> ModelRead:
     """Stop the download/import; ``keep_partial=true`` pauses (partial files kept)."""
     cancelled = service.cancel_model(session=session, model_id=model.id,
                                      keep_partial=keep_partial)
-    return ModelRead.from_model(cancelled, session)
+    return ModelRead.from_model(cancelled, session, paths)
 
 
 @router.post("/models/{model_id}/resume", response_model=ModelRead)
@@ -126,7 +131,7 @@ def resume_model(model: ModelDep, session: SessionDep, paths: PathsDep,
     resumed = service.resume_model(session=session, model_id=model.id,
                                    paths=paths,
                                    token=secret(body.token) if body else None)
-    return ModelRead.from_model(resumed, session)
+    return ModelRead.from_model(resumed, session, paths)
 
 
 @router.post("/models/{model_id}/retry", response_model=ModelRead)
@@ -135,7 +140,7 @@ def retry_model(model: ModelDep, session: SessionDep, paths: PathsDep,
     retried = service.retry_model(session=session, model_id=model.id,
                                   paths=paths,
                                   token=secret(body.token) if body else None)
-    return ModelRead.from_model(retried, session)
+    return ModelRead.from_model(retried, session, paths)
 
 
 @router.get("/models/{model_id}/architecture", response_model=ModelArchitectureRead)
