@@ -29,6 +29,7 @@
 import { useState } from "react";
 import { Button } from "@/components/ui/button";
 import { ErrorMessage } from "@/components/ui/error-message";
+import { FieldError } from "@/components/ui/field-error";
 import { ProgressBar } from "@/components/ui/progress-bar";
 import { ApiError } from "@/lib/api-client";
 import { formatDoneOfTotal, formatNumber } from "@/lib/format";
@@ -37,7 +38,6 @@ import { useCancelExport, useStartExport } from "../api/export-extraction";
 import { useExportUnderway } from "../api/get-export-underway";
 import { parsePositiveInt } from "../lib/int-field";
 import type { ExportCreate, ExportResult, ExtractionStats } from "../types";
-import { FieldError } from "./field-error";
 
 const PLACEHOLDER = "the sequences' length";
 /** First-position rows this many times the rest's mean norm get the hint. */

@@ -10,6 +10,7 @@ import { type FormEvent, useMemo, useRef, useState } from "react";
 import { Link } from "react-router";
 import { Button } from "@/components/ui/button";
 import { ErrorMessage } from "@/components/ui/error-message";
+import { FieldError } from "@/components/ui/field-error";
 import { ApiError } from "@/lib/api-client";
 import { formatEta, formatNumber } from "@/lib/format";
 import { underwayExtractionId, useCreateExtraction } from "../api/create-extraction";
@@ -32,7 +33,6 @@ import {
   STORAGE_DTYPES,
   type TokenizationOption,
 } from "../types";
-import { FieldError } from "./field-error";
 import { HookGrid } from "./hook-grid";
 import { PreflightPanel } from "./preflight-panel";
 
