@@ -34,4 +34,37 @@ describe("TokenizationForm", () => {
     expect(screen.getByLabelText("Policy")).toHaveTextContent("full windows of 256 tokens");
     fetchSpy.mockRestore();
   });
+
+  it("test_max_length_starts_at_the_models_positions_and_refuses_more_before_a_request", async () => {
+    const queryClient = createTestQueryClient();
+    queryClient.setQueryData(datasetKeys.tokenizerModels(), { total: 2, items: [
+      { id: 1, name: "tiny", key: "org/tiny@abc", positions: 256,
+        positions_source: "max_position_embeddings in its config.json" },
+      { id: 2, name: "long", key: "org/long@abc", positions: 4096, positions_source: null }] });
+    const fetchSpy = vi.spyOn(globalThis, "fetch");
+    renderWithProviders(<TokenizationForm datasetId={4} />, { queryClient });
+    const field = screen.getByLabelText("Max length");
+    expect(field).toHaveValue(256); // not the default 1024 the server would refuse
+    expect(screen.getByText("model has 256 positions")).toHaveAttribute(
+      "title", "max_position_embeddings in its config.json");
+    expect(screen.getByLabelText("Policy")).toHaveTextContent("cut at 256 tokens");
+    await userEvent.selectOptions(screen.getByLabelText("Tokenizer of model"), "long · #2");
+    expect(field).toHaveValue(1024);
+    expect(screen.getByText("model has 4,096 positions")).toBeInTheDocument();
+    await userEvent.selectOptions(screen.getByLabelText("Tokenizer of model"), "tiny · #1");
+    await userEvent.clear(field);
+    await userEvent.type(field, "300");
+    expect(screen.getByRole("alert")).toHaveTextContent(
+      "Max length is more than the model's 256 positions");
+    expect(field).toHaveAttribute("aria-invalid", "true");
+    expect(screen.getByRole("button", { name: "Tokenize" })).toBeDisabled();
+    expect(screen.getByRole("button", { name: "Preview tokens" })).toBeDisabled();
+    await userEvent.type(field, "{Enter}"); // a submit by the keyboard sends nothing either
+    expect(fetchSpy).not.toHaveBeenCalled();
+    await userEvent.clear(field);
+    await userEvent.type(field, "200");
+    expect(screen.queryByRole("alert")).toBeNull();
+    expect(screen.getByRole("button", { name: "Tokenize" })).toBeEnabled();
+    fetchSpy.mockRestore();
+  });
 });

@@ -1,11 +1,16 @@
 /**
  * "Tokenize": choose a ready model's tokenizer and the policy (max length, truncate or pack, BOS,
  * drop-short threshold), read the policy spelled out as the server resolves it, preview the first
- * rows beside their token pieces, then queue the job. Not responsible for showing the job.
+ * rows beside their token pieces, then queue the job. The max length starts at the default (1024)
+ * or the chosen model's positions where fewer (`ModelRead.positions`, the limit the server holds
+ * a tokenization to), which the field shows and checks before a request. Not responsible for
+ * showing the job.
  */
 import { type FormEvent, useState } from "react";
 import { Button } from "@/components/ui/button";
 import { ErrorMessage } from "@/components/ui/error-message";
+import { FieldError } from "@/components/ui/field-error";
+import { formatNumber } from "@/lib/format";
 import { useCreateTokenization } from "../api/create-tokenization";
 import { useTokenizerModels } from "../api/get-tokenizer-models";
 import { usePolicyPreview } from "../api/preview-policy";
@@ -15,10 +20,13 @@ import { TextBesideTokens } from "./token-pieces";
 
 type BosChoice = "default" | "yes" | "no";
 
+/** The server's default max length (`TokenizationPolicySpec.max_length`). */
+const DEFAULT_MAX_LENGTH = 1024;
+
 export function TokenizationForm({ datasetId }: { datasetId: number }) {
   const models = useTokenizerModels();
   const [modelId, setModelId] = useState<number | null>(null);
-  const [maxLength, setMaxLength] = useState("1024");
+  const [typedMaxLength, setMaxLength] = useState<string | null>(null); // null: not typed
   const [mode, setMode] = useState<"truncate" | "pack">("truncate");
   const [bos, setBos] = useState<BosChoice>("default");
   const [minTokens, setMinTokens] = useState("1");
@@ -26,6 +34,13 @@ export function TokenizationForm({ datasetId }: { datasetId: number }) {
   const create = useCreateTokenization(datasetId);
   const preview = usePolicyPreview(datasetId, previewBody);
   const chosenModel = modelId ?? models.data?.items[0]?.id ?? null;
+  const model = models.data?.items.find((m) => m.id === chosenModel);
+  const positions = model?.positions ?? null;
+  const positionsSource = model?.positions_source ?? undefined;
+  const maxLength = typedMaxLength
+    ?? String(positions === null ? DEFAULT_MAX_LENGTH : Math.min(DEFAULT_MAX_LENGTH, positions));
+  const maxLengthError = positions !== null && Number(maxLength) > positions
+    ? `is more than the model's ${formatNumber(positions)} positions` : null;
 
   const policy: TokenizationPolicy = {
     max_length: Number(maxLength),
@@ -42,7 +57,9 @@ export function TokenizationForm({ datasetId }: { datasetId: number }) {
 
   const submit = (event: FormEvent) => {
     event.preventDefault();
-    if (chosenModel !== null) create.mutate({ model_id: chosenModel, policy, batch_rows: 1024 });
+    if (chosenModel !== null && maxLengthError === null) {
+      create.mutate({ model_id: chosenModel, policy, batch_rows: 1024 });
+    }
   };
 
   return (
@@ -69,7 +86,25 @@ export function TokenizationForm({ datasetId }: { datasetId: number }) {
         <div className="form-row">
           <label>
             <span>Max length</span>
-            <input type="number" min={1} required value={maxLength} onChange={(e) => setMaxLength(e.target.value)} />
+            <input
+              aria-label="Max length"
+              type="number"
+              min={1}
+              required
+              value={maxLength}
+              onChange={(e) => setMaxLength(e.target.value)}
+              aria-invalid={maxLengthError ? true : undefined}
+              aria-describedby={positions === null ? undefined : "tokenize-max-length-note"}
+            />
+            {maxLengthError ? (
+              <FieldError id="tokenize-max-length-note" label="Max length" error={maxLengthError} />
+            ) : (
+              positions !== null && (
+                <span id="tokenize-max-length-note" className="muted" title={positionsSource}>
+                  model has {formatNumber(positions)} positions
+                </span>
+              )
+            )}
           </label>
           <label>
             <span>Long rows</span>
@@ -98,14 +133,18 @@ export function TokenizationForm({ datasetId }: { datasetId: number }) {
         </ul>
         <div className="form-row">
           <Button
-            disabled={chosenModel === null}
+            disabled={chosenModel === null || maxLengthError !== null}
             onClick={() =>
               chosenModel !== null && setPreviewBody({ model_id: chosenModel, policy, limit: 3 })
             }
           >
             Preview tokens
           </Button>
-          <Button type="submit" variant="primary" disabled={chosenModel === null || create.isPending}>
+          <Button
+            type="submit"
+            variant="primary"
+            disabled={chosenModel === null || create.isPending || maxLengthError !== null}
+          >
             {create.isPending ? "Starting…" : "Tokenize"}
           </Button>
         </div>
