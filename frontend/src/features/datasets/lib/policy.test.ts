@@ -23,6 +23,19 @@ describe("describePolicy", () => {
     expect(describePolicy({ min_tokens: 1 })[2]).toBe("Rows with fewer than 1 token are dropped and counted.");
   });
 
+  it("test_a_queued_tokenization_reads_its_requested_policy_and_the_servers_cut", () => {
+    // a tokenization the server cut to a 256-position model's length read "cut at 1024" until
+    // its job ran: the stored policy is only `{requested}` then
+    const note = "max length 256: model 3 takes at most 256 positions (max_position_embeddings "
+      + "in its config.json; the default is 1024); max length picks another";
+    const lines = describePolicy({ requested: { max_length: 256, mode: "pack", add_bos: null },
+      max_length_note: note });
+    expect(lines[0]).toContain("full windows of 256 tokens");
+    expect(lines[1]).toBe("BOS: the tokenizer's default");
+    expect(lines.at(-1)).toBe(`M${note.slice(1)}.`);
+    expect(describePolicy({ max_length: 64 })).toHaveLength(4); // no cut: no line
+  });
+
   it("says when BOS is left to the tokenizer before it is resolved", () => {
     expect(describeBos({ add_bos: null })).toBe("BOS: the tokenizer's default");
     expect(describeBos({ add_bos: false })).toBe("BOS: no BOS");

@@ -1,6 +1,8 @@
 /**
  * Says a tokenization policy in words, so nothing about it is implicit (BOS, truncation vs
- * packing, padding, dropping). Not responsible for validating it (the server does).
+ * packing, padding, dropping): a form's, a dry run's, or a stored one (`{requested}` until its
+ * job resolves it), with the server's `max_length_note` where it cut a default max length to the
+ * model's positions. Not responsible for validating it (the server does).
  */
 import { formatCount } from "@/lib/format";
 
@@ -11,6 +13,10 @@ export type PolicyLike = {
   min_tokens?: number;
   bos_source?: string;
   tokenizer?: { bos_token?: string | null; eos_token?: string | null };
+  /** A stored tokenization's policy as asked; until its job runs, all the policy there is. */
+  requested?: PolicyLike;
+  /** The server's line where it cut a default max length to the model's positions. */
+  max_length_note?: string;
 };
 
 export function describeBos(policy: PolicyLike): string {
@@ -20,7 +26,9 @@ export function describeBos(policy: PolicyLike): string {
   return `BOS: ${what}${policy.bos_source ? ` (${policy.bos_source})` : ""}`;
 }
 
-export function describePolicy(policy: PolicyLike): string[] {
+export function describePolicy(stored: PolicyLike): string[] {
+  const policy = { ...stored.requested, ...stored };
+  const note = policy.max_length_note;
   const length = policy.max_length ?? 1024;
   const eos = policy.tokenizer?.eos_token ?? "EOS";
   const mode =
@@ -32,5 +40,6 @@ export function describePolicy(policy: PolicyLike): string[] {
     describeBos(policy),
     `Rows with fewer than ${formatCount(policy.min_tokens ?? 1, "token")} are dropped and counted.`,
     "No padding is stored: sequence lengths live in offsets.",
+    ...(note ? [`${note.charAt(0).toUpperCase()}${note.slice(1)}.`] : []),
   ];
 }
