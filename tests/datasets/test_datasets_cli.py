@@ -102,6 +102,24 @@ def test_tokenize_refuses_a_max_length_past_a_rotary_models_positions(
     assert shown["tokenizations"] == []
 
 
+def test_tokenize_without_a_max_length_takes_a_rotary_models_positions(
+        ds_settings: Settings, tiny_llama_dir: Path) -> None:
+    """``datasets tokenize`` without ``--max-length`` passed the default 1024 as if given, so
+    the 256-position tiny llama refused it; left out, it is now cut to the model's positions
+    by the service, which says so in a line."""
+    bundled = _json(_cli(ds_settings, "add", "--bundled", "--json"))
+    model_id = register_model_row(ds_settings, tiny_llama_dir)
+    made = _cli(ds_settings, "tokenize", str(bundled["id"]), "--model", str(model_id),
+                "--mode", "pack")
+    assert (f"max length 256: model {model_id} takes at most 256 positions "
+            "(max_position_embeddings in its config.json; the default is 1024)"
+            ) in " ".join(made.stdout.split()), made.stdout
+    shown = _json(_cli(ds_settings, "show", str(bundled["id"]), "--json"))
+    [tokenization] = shown["tokenizations"]
+    assert tokenization["status"] == "ready"
+    assert tokenization["policy"]["max_length"] == 256
+
+
 def test_upload_sends_files_to_a_running_server(server: tuple[str, Settings],
                                                 tmp_path: Path) -> None:
     url, settings = server

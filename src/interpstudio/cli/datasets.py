@@ -287,7 +287,9 @@ def datasets_preview(dataset_id: int,
 def datasets_tokenize(
     dataset_id: int,
     model: Annotated[int, typer.Option(help="Model id whose tokenizer is used.")],
-    max_length: int = 1024,
+    max_length: Annotated[int | None, typer.Option(
+        min=1, help="Tokens per sequence (window with --mode pack) \\[default: 1024, or the "
+                    "model's positions where fewer]")] = None,
     mode: Annotated[str, typer.Option(help="'truncate' or 'pack' (EOS between rows).")] =
     "truncate",
     bos: Annotated[bool | None, typer.Option("--bos/--no-bos", help="Prepend BOS (default: "
@@ -302,13 +304,18 @@ def datasets_tokenize(
     from interpstudio.services import tokenizations as service
     from interpstudio.services.dataset_params import TokenizationPolicySpec
 
-    policy = TokenizationPolicySpec(max_length=max_length, mode=mode,  # type: ignore[arg-type]
-                                    add_bos=bos, min_tokens=min_tokens)
+    policy = TokenizationPolicySpec.model_validate(  # a max length left out: the service's
+        {"mode": mode, "add_bos": bos, "min_tokens": min_tokens,  # (fit_to_positions)
+         **({} if max_length is None else {"max_length": max_length})})
 
     def create(*, session: Any, settings: Any) -> Any:
-        return service.create_tokenization(session=session, paths=DataPaths(settings.data_dir),
+        made = service.create_tokenization(session=session, paths=DataPaths(settings.data_dir),
                                            dataset_id=dataset_id, model_id=model,
                                            policy=policy, batch_rows=batch_rows)
+        note = (made.policy or {}).get("max_length_note")
+        if note and not as_json:  # the default cut to the model's positions
+            console.print(note, highlight=False)
+        return made
 
     _run(create, lambda s, i: service.get_tokenization(session=s, tokenization_id=i),
          _tokenization_dict, enqueue, as_json,
