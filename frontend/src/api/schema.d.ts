@@ -1981,7 +1981,7 @@ export interface components {
             add_bos?: boolean | null;
             /**
              * Max Length
-             * @description Tokens per sequence (truncate) or window (pack).
+             * @description Tokens per sequence (truncate) or window (pack); left out: 1024, or the model's positions where fewer (said in the policy's max_length_note). Past the model's positions: refused.
              * @default 1024
              */
             max_length: number;

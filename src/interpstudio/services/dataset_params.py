@@ -38,7 +38,10 @@ class TokenizationPolicySpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     max_length: int = Field(default=1024, ge=1, le=1_048_576,
-                            description="Tokens per sequence (truncate) or window (pack).")
+                            description="Tokens per sequence (truncate) or window (pack); "
+                                        "left out: 1024, or the model's positions where fewer "
+                                        "(said in the policy's max_length_note). Past the "
+                                        "model's positions: refused.")
     mode: Literal["truncate", "pack"] = Field(
         default="truncate",
         description="truncate: one sequence per row, cut at max_length; pack: rows joined with "
