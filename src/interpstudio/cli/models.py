@@ -32,6 +32,7 @@ from interpstudio.cli.common import (
     session_factory,
     session_scope,
 )
+from interpstudio.core.paths import DataPaths
 from interpstudio.services.models import MODEL_STATUSES
 
 app = typer.Typer(no_args_is_help=True)
@@ -43,11 +44,12 @@ DriftOption = Annotated[list[str] | None, typer.Option(
     "--drift", help="Also measure drift vs fp32 at this precision (repeatable).")]
 
 
-def _model_dict(model: Any, session: Any) -> dict[str, Any]:
+def _model_dict(model: Any, session: Any, paths: DataPaths | None = None) -> dict[str, Any]:
+    """The model as the API gives it; ``paths`` once for a list (settings are read from the
+    environment each time they are loaded)."""
     from interpstudio.api.model_schemas import ModelRead
-    from interpstudio.core.paths import DataPaths
 
-    paths = DataPaths(load_settings().data_dir)
+    paths = paths or DataPaths(load_settings().data_dir)
     return ModelRead.from_model(model, session, paths).model_dump(mode="json")
 
 
@@ -241,10 +243,12 @@ def models_list(status: Annotated[list[str] | None, choices(MODEL_STATUSES, "sta
     """List models, newest first."""
     from interpstudio.services import models as service
 
-    with session_scope(load_settings()) as session:
+    settings = load_settings()
+    paths = DataPaths(settings.data_dir)
+    with session_scope(settings) as session:
         items, total = service.list_models(session=session, statuses=status or [],
                                            search=search, limit=limit, offset=0)
-        models = [_model_dict(m, session) for m in items]
+        models = [_model_dict(m, session, paths) for m in items]
     print_listing(models, total, as_json=as_json, table=_print_models)
 
 
