@@ -18,7 +18,8 @@ class ExtractionWorld:
     factory: sessionmaker[Session]
     model_id: int
     dataset_id: int
-    # (texts, repeat=1, tokenizer_key=MODEL_KEY, policy_hash=None) -> id
+    # (texts, repeat=1, tokenizer_key=MODEL_KEY, policy_hash=None, policy=None (a stored
+    # policy, {} when None), dataset=None (the world's)) -> id
     tokenization: Callable[..., int]
 
     def record_architecture(self) -> None:

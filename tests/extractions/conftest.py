@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -48,9 +49,11 @@ def world(sqlite_settings: Settings, tiny_llama_dir: Path) -> ExtractionWorld:
     made = {"n": 0}
 
     def tokenization(texts: list[str] = TEXTS, repeat: int = 1,
-                     tokenizer_key: str = MODEL_KEY, policy_hash: str | None = None) -> int:
+                     tokenizer_key: str = MODEL_KEY, policy_hash: str | None = None,
+                     policy: dict[str, Any] | None = None, dataset: int | None = None) -> int:
         made["n"] += 1
-        rel = f"datasets/1/tokenizations/{made['n']}"
+        dataset = dataset or dataset_id
+        rel = f"datasets/{dataset}/tokenizations/{made['n']}"
         sequences = [tokenizer(t)["input_ids"] for t in texts] * repeat
         writer = TokenStoreWriter(root / rel, meta={
             "tokenizer_key": tokenizer_key, "policy": {"bos_token_id": tokenizer.bos_token_id}})
@@ -58,8 +61,8 @@ def world(sqlite_settings: Settings, tiny_llama_dir: Path) -> ExtractionWorld:
             writer.append(sequences, list(range(len(sequences))))
         writer.finish(counts={})
         with factory.begin() as session:
-            row = Tokenization(dataset_id=dataset_id, model_id=model_id,
-                               tokenizer_key=tokenizer_key, policy={},
+            row = Tokenization(dataset_id=dataset, model_id=model_id,
+                               tokenizer_key=tokenizer_key, policy=policy or {},
                                policy_hash=policy_hash or f"p{made['n']}",
                                status="ready", path=rel, updated_at=utcnow(),
                                counts={"sequences": len(sequences),

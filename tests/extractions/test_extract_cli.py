@@ -289,3 +289,45 @@ def test_extract_cli_refuses_a_max_length_past_the_models_positions_before_token
             ) in said, result.stderr
     assert "tokenizing" not in result.stdout and "Traceback" not in result.stderr
     assert _tokenization_lengths(world, dataset_id) == []
+
+
+def _made_at(max_length: int) -> dict[str, object]:
+    """A ready tokenization's stored policy (resolved, with the request) at ``max_length``."""
+    return {"max_length": max_length, "mode": "truncate", "add_bos": True,
+            "requested": {"max_length": max_length, "mode": "truncate"}}
+
+
+def test_extract_cli_dataset_passes_over_a_tokenization_past_the_models_positions(
+    world: ExtractionWorld,
+) -> None:
+    """A tokenization made at 1024 for the 256-position model before such a one was refused is
+    newer than one made at 256: ``--dataset`` without a policy took it (the newest); now it takes
+    the newest one within the positions, and says which."""
+    fitting = world.tokenization(policy=_made_at(256))
+    past = world.tokenization(repeat=2, policy=_made_at(1024))  # the newest
+    assert past > fitting
+    result = run_cli(world, "extract", "--model", str(world.model_id), "--dataset",
+                     str(world.dataset_id), "--hooks", "blocks.0.resid_post", "--device", "cpu",
+                     "--dry-run")
+    assert result.returncode == 0, result.stderr
+    said = " ".join(result.stdout.split())
+    assert (f"using tokenization {fitting} of dataset {world.dataset_id} (max length 256, "
+            "truncate, BOS)") in said, result.stdout
+
+
+def test_extract_cli_dataset_tokenizes_anew_when_its_only_tokenization_is_past_the_positions(
+    world: ExtractionWorld,
+) -> None:
+    """With only a tokenization past the model's positions, ``--dataset`` does what it does with
+    none: tokenizes at the default length cut to the positions, and says so."""
+    dataset_id = _long_text_dataset(world)
+    past = world.tokenization(dataset=dataset_id, policy=_made_at(1024))
+    result = run_cli(world, "extract", "--model", str(world.model_id), "--dataset",
+                     str(dataset_id), "--hooks", "blocks.0.resid_post", "--device", "cpu",
+                     "--dry-run")
+    assert result.returncode == 0, result.stderr
+    said = " ".join(result.stdout.split())
+    assert f"using tokenization {past}" not in said, result.stdout
+    assert f"max length 256: model {world.model_id} takes at most 256 positions" in said
+    assert f"tokenizing dataset {dataset_id} with model {world.model_id}'s tokenizer" in said
+    assert sorted(_tokenization_lengths(world, dataset_id)) == [256, 1024]

@@ -388,9 +388,11 @@ def test_a_dataset_tokenized_for_two_models_gives_each_model_its_own(
         session.flush()
         other_id, third_id = other.id, third.id
     theirs = world.tokenization(tokenizer_key="orgB/other@feed")  # newer than mine
+    paths = DataPaths(world.settings.data_dir)
     with world.factory() as session:
         def found(model_id: int) -> int | None:
-            row = service.find_tokenization_for(session=session, dataset_id=world.dataset_id,
+            row = service.find_tokenization_for(session=session, paths=paths,
+                                                dataset_id=world.dataset_id,
                                                 model_id=model_id)
             return None if row is None else row.id
 

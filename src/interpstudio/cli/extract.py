@@ -4,8 +4,9 @@
 bound), queues the ``extract`` job, runs it in this process (unless ``--enqueue``) with a Rich
 progress bar (Ctrl-C cancels; ``interpstudio jobs resume`` continues) and says where the store
 is and how to open it from Python. ``--dataset`` picks the newest tokenization of that dataset
-made with the model's tokenizer, or tokenizes it first, never past the model's positions (a
-larger ``--max-length`` is refused before tokenizing; the default length is cut to them).
+made with the model's tokenizer within the model's positions, or tokenizes it first, never past
+them (a larger ``--max-length`` is refused before tokenizing; the default length is cut to
+them).
 
 ``demo`` is the first five minutes: import the bundled SmolLM2-135M, import the bundled
 public-domain text, tokenize it, extract every layer's ``resid_post`` from a few thousand tokens,
@@ -75,18 +76,20 @@ def _tokenization_for(settings: Settings, factory: sessionmaker[Session], *, dat
                       model_id: int, policy: TokenizationPolicySpec | None, quiet: bool,
                       options_hint: bool = True, note: str | None = None) -> int:
     """The dataset's ready tokenization with the model's tokenizer, made (and run here) if there
-    is none. ``policy`` None: the newest such tokenization, else one made under the default
-    policy (which the service holds to the model's positions, ``fit_to_positions``); a policy:
-    only one made under exactly it. ``options_hint``: say that ``--max-length`` / ``--mode``
-    pick another (``extract``'s options; ``demo`` has none). ``note``: a line said where the
-    policy it goes with is used (found or made)."""
+    is none. ``policy`` None: the newest such tokenization within the model's positions (one
+    made past them earlier is passed over), else one made under the default policy (which the
+    service holds to the model's positions, ``fit_to_positions``); a policy: only one made
+    under exactly it. ``options_hint``: say that ``--max-length`` / ``--mode`` pick another
+    (``extract``'s options; ``demo`` has none). ``note``: a line said where the policy it goes
+    with is used (found or made)."""
     from interpstudio.services import extractions as service
     from interpstudio.services import tokenizations
 
     local = LocalRun(settings, factory)
     with factory.begin() as session:
-        found = service.find_tokenization_for(session=session, dataset_id=dataset_id,
-                                              model_id=model_id, policy=policy)
+        found = service.find_tokenization_for(session=session, paths=DataPaths(settings.data_dir),
+                                              dataset_id=dataset_id, model_id=model_id,
+                                              policy=policy)
         if note and not quiet and (found is None or policy is not None):
             console.print(note, highlight=False)
         if found is not None:

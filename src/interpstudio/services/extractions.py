@@ -52,7 +52,7 @@ from interpstudio.services.extraction_errors import (
 )
 from interpstudio.services.extraction_params import ExtractionSpec, RowGroup
 from interpstudio.services.model_files import quantized_cache_dir
-from interpstudio.services.tokenizations import requested_policy_hash
+from interpstudio.services.tokenizations import model_positions, requested_policy_hash
 
 READY_TOKENIZATION = ("ready", "complete", "succeeded")
 FINAL_STATUSES = ("complete", "failed", "cancelled", "interrupted", "partial")
@@ -139,11 +139,13 @@ def resolve_inputs(*, session: Session, spec: ExtractionSpec) -> tuple[Model, To
     return model, tokenization, points
 
 
-def find_tokenization_for(*, session: Session, dataset_id: int, model_id: int,
+def find_tokenization_for(*, session: Session, paths: DataPaths, dataset_id: int, model_id: int,
                           policy: TokenizationPolicySpec | None = None) -> Tokenization | None:
-    """The newest ready tokenization of ``dataset_id`` made with the model's tokenizer; with
-    ``policy``, only one made under exactly that policy (a caller that asked for 128-token
-    sequences must not be handed a 1,024-token tokenization)."""
+    """The newest ready tokenization of ``dataset_id`` made with the model's tokenizer within
+    the model's positions (``model_positions``: one made past them before such a tokenization
+    was refused is passed over, as if it did not exist); with ``policy``, only one made under
+    exactly that policy (a caller that asked for 128-token sequences must not be handed a
+    1,024-token tokenization)."""
     from sqlalchemy import select
 
     model = session.get(Model, model_id)
@@ -153,10 +155,21 @@ def find_tokenization_for(*, session: Session, dataset_id: int, model_id: int,
              .where(Tokenization.dataset_id == dataset_id,
                     Tokenization.tokenizer_key == model.key,
                     Tokenization.status.in_(READY_TOKENIZATION))
-             .order_by(Tokenization.id.desc()).limit(1))
+             .order_by(Tokenization.id.desc()))
     if policy is not None:
         query = query.where(Tokenization.policy_hash == requested_policy_hash(policy))
-    return session.scalars(query).first()
+    limit, _source = model_positions(session=session, paths=paths,
+                                     model_id=model_id) or (None, None)
+    return next((row for row in session.scalars(query)
+                 if limit is None or (tokenization_max_length(row) or 0) <= limit), None)
+
+
+def tokenization_max_length(row: Tokenization) -> int | None:
+    """The max length a tokenization was made with (its resolved policy's, else the one
+    requested); None where its policy does not say."""
+    policy = row.policy or {}
+    value = policy.get("max_length", (policy.get("requested") or {}).get("max_length"))
+    return value if isinstance(value, int) else None
 
 
 def store_spec(spec: ExtractionSpec, model: Model, tokenization: Tokenization) -> dict[str, Any]:
