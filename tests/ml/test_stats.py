@@ -307,6 +307,28 @@ def test_float16_decoder_decodes_every_bit_pattern_exactly() -> None:
     np.testing.assert_array_equal(decoded.view(np.uint64)[~nan], expected.view(np.uint64)[~nan])
 
 
+def test_float16_portable_decoder_decodes_every_bit_pattern_exactly() -> None:
+    """The arithmetic decoder that a target without hardware float16 conversion compiles (this
+    host may use F16C instead, so it is checked here on its own): every bit pattern as numpy
+    decodes it, NaN as NaN."""
+    import numba
+
+    from interpstudio.ml.stats_kernel import _half_to_double_portable
+
+    @numba.njit
+    def decode(bits: np.ndarray, out: np.ndarray) -> None:
+        for i in range(bits.shape[0]):
+            out[i] = _half_to_double_portable(bits[i])
+
+    bits = np.arange(1 << 16, dtype=np.uint16)
+    decoded = np.empty(bits.shape, np.float64)
+    decode(bits, decoded)
+    expected = bits.view(np.float16).astype(np.float64)
+    nan = np.isnan(expected)
+    assert np.array_equal(np.isnan(decoded), nan)
+    np.testing.assert_array_equal(decoded.view(np.uint64)[~nan], expected.view(np.uint64)[~nan])
+
+
 def test_stats_every_finite_float16_value_and_one_row_blocks() -> None:
     """Every finite float16 (subnormals, -0.0, +-65504) through the compiled pass, as rows wide
     enough that a block holds one row; and the same values as narrow rows (many rows a block)."""

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -104,9 +104,11 @@ class _Group:
         self.norm = np.array([0.0, 0.0, 0.0, np.inf, -np.inf])  # count, mean, M2, min, max
         self.top = np.empty(0, dtype=TOP_DTYPE)
 
-    def add_norms(self, norms: np.ndarray, meta: np.ndarray, cfg: StatsConfig) -> None:
-        """Fold in the norms (n,) and meta (n,) TOP_DTYPE of this group's new finite rows (the
-        per-dimension figures are folded by ``stats_kernel.fold_rows``)."""
+    def add_norms(self, norms: np.ndarray, rows: np.ndarray, meta: _RowMeta, cfg: StatsConfig
+                  ) -> None:
+        """Fold in the norms (n,) of this group's new finite rows, which are rows ``rows`` (n,)
+        of the chunk that ``meta`` describes (the per-dimension figures are folded by
+        ``stats_kernel.fold_rows``)."""
         n = norms.shape[0]
         if n == 0:
             return
@@ -115,9 +117,10 @@ class _Group:
         batch_norm = np.array([n, norm_mean, d_norm @ d_norm, norms.min(), norms.max()])
         self.norm = _merge_norm(self.norm, batch_norm)
         if cfg.top_k:
-            meta = meta.copy()
-            meta["norm"] = norms
-            self.top = _top_k(np.concatenate([self.top, _top_k(meta, cfg.top_k)]), cfg.top_k)
+            # only rows that can be among the chunk's top k get a TOP_DTYPE record
+            picked = _top_candidates(norms, cfg.top_k)
+            records = meta.records(rows[picked], norms[picked])
+            self.top = _top_k(np.concatenate([self.top, records]), cfg.top_k)
 
     def merge(self, other: _Group, row_offset: int, top_k: int) -> None:
         self.count, self.mean, self.m2 = _chan_merge(
@@ -240,20 +243,13 @@ class StreamingStats:
                 details={"expected_d": self.d, "shape": list(x.shape)},
             )
         n = x.shape[0]
-        meta = np.zeros(n, dtype=TOP_DTYPE)
-        meta["row"] = np.arange(self.rows, self.rows + n)
-        for field, values in (
-            ("sequence", sequence_index),
-            ("position", position),
-            ("token_id", token_ids),
-        ):
-            meta[field] = -1 if values is None else np.asarray(values)
+        meta = _RowMeta(self.rows, sequence_index, position, token_ids)
         is_bos = self.config.bos_mask(token_ids, position, n)
         norms = self._fold(x, is_bos)
         finite = ~np.isnan(norms)
         for name, in_group in (("bos", is_bos), ("non_bos", ~is_bos)):
-            keep = in_group & finite
-            self.groups[name].add_norms(norms[keep], meta[keep], self.config)
+            rows = np.flatnonzero(in_group & finite)
+            self.groups[name].add_norms(norms[rows], rows, meta, self.config)
         self.rows += n
         if self.keep_norms:
             self._kept.append((norms.copy(), is_bos.copy()))
@@ -362,11 +358,38 @@ def _merge_norm(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.array([n, mean[0], m2[0], min(a[3], b[3]), max(a[4], b[4])])
 
 
+class _RowMeta(NamedTuple):
+    """Where a chunk's rows come from: its first row number and, per row (each (n,) or None),
+    sequence, position and token id."""
+
+    first_row: int
+    sequence: np.ndarray | None
+    position: np.ndarray | None
+    token_id: np.ndarray | None
+
+    def records(self, rows: np.ndarray, norms: np.ndarray) -> np.ndarray:
+        """TOP_DTYPE records (n,) of the chunk's rows ``rows`` (n,) with their ``norms``."""
+        out = np.empty(len(rows), dtype=TOP_DTYPE)
+        out["norm"] = norms
+        out["row"] = self.first_row + rows
+        for field in ("sequence", "position", "token_id"):
+            values = getattr(self, field)
+            out[field] = -1 if values is None else np.asarray(values)[rows]
+        return out
+
+
+def _top_candidates(norms: np.ndarray, k: int) -> np.ndarray:
+    """Indices (ascending) of every value of ``norms`` (n,) at least its k-th highest: a
+    superset of its top k (every tie at the boundary is kept)."""
+    if len(norms) <= k:
+        return np.arange(len(norms))
+    kth = np.partition(norms, len(norms) - k)[len(norms) - k]
+    return np.flatnonzero(norms >= kth)
+
+
 def _top_k(rows: np.ndarray, k: int) -> np.ndarray:
     """The k rows of highest norm, ties broken by row number; deterministic."""
-    if len(rows) > k:
-        kth = np.partition(rows["norm"], len(rows) - k)[len(rows) - k]
-        rows = rows[rows["norm"] >= kth]  # keeps every tie at the boundary
+    rows = rows[_top_candidates(rows["norm"], k)]
     order = np.lexsort((rows["row"], -rows["norm"]))
     return rows[order[:k]]
 
