@@ -45,6 +45,27 @@ def test_import_folder_copies_inspects_and_dedupes(
     assert again.status_code == 200 and again.json()["id"] == model["id"]
 
 
+def test_an_import_records_the_positions_a_list_of_models_then_shows_without_its_files(
+        hub_client: TestClient, hub_settings: Settings, tiny_gpt2_dir: Path, tmp_path: Path,
+        worker_thread, wait_model: Callable[..., dict]) -> None:
+    """``ModelRead.positions`` read architecture.json (the whole module tree) and config.json of
+    every model on every list request; the import now records them on the model row, so a list
+    shows them with both files gone."""
+    from interpstudio.services.model_files import architecture_file
+
+    source = shutil.copytree(tiny_gpt2_dir, tmp_path / "imports" / "gpt2")
+    model = hub_client.post(f"{API}/import", json={"path": str(source)}).json()
+    worker_thread(hub_settings)
+    ready = wait_model(model["id"], "ready", "failed")
+    assert ready["status"] == "ready", ready["error_message"]
+    assert (ready["positions"], ready["positions_source"]) == (256, "its learned position table")
+    architecture_file(DataPaths(hub_settings.data_dir), model["id"]).unlink()
+    (hub_settings.data_dir / ready["path"] / "config.json").unlink()
+    listed = {m["id"]: m for m in hub_client.get(API).json()["items"]}
+    assert (listed[model["id"]]["positions"], listed[model["id"]]["positions_source"]) == (
+        256, "its learned position table")
+
+
 def test_import_single_safetensors_with_its_config(
         hub_client: TestClient, hub_settings: Settings, tiny_llama_dir: Path, tmp_path: Path,
         worker_thread, wait_model: Callable[..., dict]) -> None:

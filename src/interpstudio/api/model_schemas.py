@@ -20,7 +20,6 @@ from interpstudio.core.paths import DataPaths
 from interpstudio.db.models import Model
 from interpstudio.services import models as service
 from interpstudio.services.model_params import PrecisionName
-from interpstudio.services.tokenizations import model_positions
 
 ModelStatus = Literal[service.MODEL_STATUSES]  # type: ignore[valid-type]  # unknown filter: 422
 
@@ -192,8 +191,7 @@ class ModelRead(BaseModel):
                                 "positions_source")}
         error = model.error_message or (job.error_message if job is not None
                                         and job.state in ("failed", "interrupted") else None)
-        limit, source = model_positions(session=session, paths=paths,
-                                        model_id=model.id) or (None, None)
+        limit, source = service.positions_of(model=model, paths=paths) or (None, None)
         return cls(**data, status=service.effective_status(model, job), error_message=error,
                    positions=limit, positions_source=source,
                    job=ModelJobRead.model_validate(job) if job is not None else None)

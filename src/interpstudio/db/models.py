@@ -111,6 +111,10 @@ class Model(HubSourced, Tracked, Base):
     files: Mapped[list[dict[str, Any]]] = mapped_column(JSONDocument, default=list)
     fidelity: Mapped[dict[str, Any] | None] = mapped_column(JSONDocument)
     info: Mapped[dict[str, Any]] = mapped_column(JSONDocument, default=dict)
+    # the most positions it takes and where that comes from, recorded by its import (None:
+    # imported before they were, or none said; services/models.py reads its files then)
+    positions: Mapped[int | None] = mapped_column(Integer)
+    positions_source: Mapped[str | None] = mapped_column(String(128))
 
     __table_args__ = ({"sqlite_autoincrement": True},)
 

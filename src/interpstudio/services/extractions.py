@@ -52,7 +52,8 @@ from interpstudio.services.extraction_errors import (
 )
 from interpstudio.services.extraction_params import ExtractionSpec, RowGroup
 from interpstudio.services.model_files import quantized_cache_dir
-from interpstudio.services.tokenizations import model_positions, requested_policy_hash
+from interpstudio.services.models import model_positions
+from interpstudio.services.tokenizations import requested_policy_hash
 
 READY_TOKENIZATION = ("ready", "complete", "succeeded")
 FINAL_STATUSES = ("complete", "failed", "cancelled", "interrupted", "partial")

@@ -1,11 +1,13 @@
 """Use cases on model records: get, list, rename, delete, cancel / pause / resume / retry their
-job, read their architecture.
+job, read their architecture and the positions they take.
 
 A model's ``status`` is written by its job as it moves (``queued -> downloading | importing ->
 inspecting -> ready``); ``effective_status`` corrects it from the job row when the job ended in a
 way the task could not record (a killed worker: ``interrupted``). Cancel removes partial files;
-pause (``keep_partial=True``) keeps them for a resume. Every function takes keyword-only arguments
-and a session it does not commit. This module is NOT responsible for adding models
+pause (``keep_partial=True``) keeps them for a resume. The most positions a model takes
+(``model_positions``) are recorded on its row by its import and read from its files for a row
+imported before they were. Every function takes keyword-only arguments and a session it does not
+commit. This module is NOT responsible for adding models
 (``model_sources.py``) or for running jobs.
 """
 
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -184,3 +187,58 @@ def read_architecture(*, session: Session, model_id: int, paths: DataPaths) -> d
     if model.status != "ready" or not path.is_file():
         raise ModelNotReady(model_id, model.status, "architecture")
     return json.loads(path.read_text())
+
+
+# where a config names the positions a model was made for (GPT-2's n_positions, most others')
+_CONFIG_POSITIONS = ("max_position_embeddings", "n_positions")
+LEARNED_TABLE = "its learned position table"
+
+
+def learned_position_limit(paths: DataPaths, model_id: int) -> int | None:
+    """The model's learned position table size as its import recorded it (architecture.json);
+    None for rotary / ALiBi models and for models imported before it was recorded."""
+    try:
+        architecture = json.loads(architecture_file(paths, model_id).read_text())
+    except (OSError, ValueError):
+        return None
+    limit = architecture.get("position_limit") if isinstance(architecture, dict) else None
+    return limit if isinstance(limit, int) and limit > 0 else None
+
+
+def read_positions(paths: DataPaths, model_id: int, checkpoint: Path) -> tuple[int, str] | None:
+    """The most positions a model takes, and where that comes from, read from its files: its
+    learned position table as the import recorded it (``learned_position_limit``: past it a
+    sequence indexes off the table's end), else its checkpoint's ``config.json`` (a rotary
+    model's trained context: past it the model runs, on positions it never saw); None when
+    neither says (a config without either name)."""
+    learned = learned_position_limit(paths, model_id)
+    if learned is not None:
+        return learned, LEARNED_TABLE
+    try:
+        config = json.loads((checkpoint / "config.json").read_text())
+    except (OSError, ValueError):
+        return None
+    for name in _CONFIG_POSITIONS:
+        value = config.get(name) if isinstance(config, dict) else None
+        if isinstance(value, int) and value > 0:
+            return value, f"{name} in its config.json"
+    return None
+
+
+def positions_of(*, model: Model, paths: DataPaths) -> tuple[int, str] | None:
+    """``read_positions`` of ``model`` as its import recorded them on the row (a list of 200
+    models read two files per model, one of them the whole architecture, on every request);
+    read from its files where the row has none (imported before they were recorded, or none
+    said); None for a model without files."""
+    if model.positions is not None:
+        return model.positions, model.positions_source or ""
+    if not model.path:
+        return None
+    return read_positions(paths, model.id, ensure_within(paths.root / model.path, [paths.root]))
+
+
+def model_positions(*, session: Session, paths: DataPaths,
+                    model_id: int) -> tuple[int, str] | None:
+    """``positions_of`` the model ``model_id``; None for one that does not exist."""
+    model = session.get(Model, model_id)
+    return None if model is None else positions_of(model=model, paths=paths)

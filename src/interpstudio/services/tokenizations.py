@@ -54,7 +54,7 @@ from interpstudio.services.datasets import (
     get_dataset,
 )
 from interpstudio.services.model_errors import ModelNotFound
-from interpstudio.services.model_files import architecture_file
+from interpstudio.services.models import model_positions
 
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "tokenizer.model", "vocab.json")
 PREVIEW_MAX_TOKENS = 256
@@ -89,45 +89,6 @@ def list_tokenizations(*, session: Session, dataset_id: int, limit: int,
                        offset: int) -> tuple[list[Tokenization], int]:
     get_dataset(session=session, dataset_id=dataset_id)
     return repo.list_tokenizations(session, dataset_id=dataset_id, limit=limit, offset=offset)
-
-
-def learned_position_limit(paths: DataPaths, model_id: int) -> int | None:
-    """The model's learned position table size as its import recorded it (architecture.json);
-    None for rotary / ALiBi models and for models imported before it was recorded."""
-    try:
-        architecture = json.loads(architecture_file(paths, model_id).read_text())
-    except (OSError, ValueError):
-        return None
-    limit = architecture.get("position_limit") if isinstance(architecture, dict) else None
-    return limit if isinstance(limit, int) and limit > 0 else None
-
-
-# where a config names the positions a model was made for (GPT-2's n_positions, most others')
-_CONFIG_POSITIONS = ("max_position_embeddings", "n_positions")
-
-
-def model_positions(*, session: Session, paths: DataPaths,
-                    model_id: int) -> tuple[int, str] | None:
-    """The most positions a model takes, and where that comes from: its learned position table
-    as the import recorded it (``learned_position_limit``: past it a sequence indexes off the
-    table's end), else its checkpoint's ``config.json`` (a rotary model's trained context: past
-    it the model runs, on positions it never saw); None when neither says (a GGUF file, a model
-    that does not exist)."""
-    model = session.get(Model, model_id)
-    if model is None or not model.path:
-        return None
-    learned = learned_position_limit(paths, model.id)
-    if learned is not None:
-        return learned, "its learned position table"
-    try:
-        config = json.loads((resolve(paths, model.path) / "config.json").read_text())
-    except (OSError, ValueError):
-        return None
-    for name in _CONFIG_POSITIONS:
-        value = config.get(name) if isinstance(config, dict) else None
-        if isinstance(value, int) and value > 0:
-            return value, f"{name} in its config.json"
-    return None
 
 
 def fit_to_positions(*, session: Session, paths: DataPaths, model_id: int,

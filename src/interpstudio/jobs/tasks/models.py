@@ -9,9 +9,10 @@ single safetensors file, or convert a GGUF, into the same place, then inspect.
 Inspection (``ml/model_inspect.py``): config facts, true parameter count, the fidelity probe in
 fp32 (the badge), the requested precision loaded within the memory budget (precision used +
 reason + drift vs fp32), and ``architecture.json`` (layers, hook points, module tree), written to
-a temp name and renamed. The model row follows each stage; on cancel the partial files are
-removed unless the user paused. This module is NOT responsible for validating requests (the
-services did) or for the job's final state (the runner).
+a temp name and renamed; the positions the model takes are read from it and ``config.json`` once,
+onto the row (``services/models.read_positions``). The model row follows each stage; on cancel
+the partial files are removed unless the user paused. This module is NOT responsible for
+validating requests (the services did) or for the job's final state (the runner).
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from interpstudio.services.model_files import (
     quantized_cache_dir,
     take_token,
 )
+from interpstudio.services.models import read_positions
 
 
 def _update_model(ctx: JobContext, model_id: int, **fields: Any) -> dict[str, Any]:
@@ -204,6 +206,7 @@ def _inspect(ctx: JobContext, model_id: int, checkpoint: Path,
     ctx.progress(done=steps)
     _write_json(architecture_file(ctx.paths, model_id), inspection.architecture)
     facts = inspection.precision
+    positions, positions_source = read_positions(ctx.paths, model_id, checkpoint) or (None, None)
     _update_model(
         ctx, model_id, status="ready", model_type=inspection.model_type,
         architecture=inspection.architecture_class, n_layers=inspection.n_layers,
@@ -211,6 +214,7 @@ def _inspect(ctx: JobContext, model_id: int, checkpoint: Path,
         param_count=inspection.parameter_count, precision_requested=precision,
         precision_used=facts["used"], precision_reason=facts["reason"],
         fidelity=inspection.fidelity, disk_bytes=disk_usage(model_dir(ctx.paths, model_id)),
+        positions=positions, positions_source=positions_source,
         info_d_mlp=inspection.d_mlp, info_quantization=facts["quantization"],
         info_resident_bytes=facts["resident_bytes"],
         info_estimated_bytes=facts["estimated_bytes"], info_drift=facts["drift"],
