@@ -1,6 +1,7 @@
 /**
- * ActivationExtractionConfig: model, dataset -> tokenization (made with that model's tokenizer),
- * the layer x hook-type grid, batch, positions, storage dtype, limits; "Preflight" measures it on
+ * ActivationExtractionConfig: model, dataset -> tokenization (made with that model's tokenizer;
+ * the one within the model's positions is the default, as the CLI's `--dataset` picks), the
+ * layer x hook-type grid, batch, positions, storage dtype, limits; "Preflight" measures it on
  * the server, the panel shows the estimates, "Start extraction" confirms. Where the server
  * measures on a job worker (`GET /extractions/preflight`), the wait says so, and a preflight no
  * worker took in time reads as that, not as a refusal of the settings: Start does not need it.
@@ -73,11 +74,15 @@ export function ActivationExtractionConfig({ onCreated }: {
   const usable = (tokenizations.data?.items ?? []).filter(
     (t) => t.model_id === modelId && t.status === "ready",
   );
-  // the one tokenization of this dataset with this model's tokenizer is the choice: the select
-  // said "choose" beside a single option, and Preflight stayed disabled with no word why
+  const modelPositions = model?.positions ?? null;
+  // the one tokenization of this dataset with this model's tokenizer within its positions is
+  // the choice: the select said "choose" beside a single option, and Preflight stayed disabled
+  // with no word why. One made past them (before such a one was refused) is offered, never
+  // picked: the CLI's `--dataset` passes over it too
+  const fitting = usable.filter((t) => !pastPositions(t, modelPositions));
   const tokenizationId = usable.some((t) => t.id === pickedTokenizationId)
     ? pickedTokenizationId
-    : usable.length === 1 ? (usable[0]?.id ?? null) : null;
+    : fitting.length === 1 ? (fitting[0]?.id ?? null) : null;
 
   const batchField = parsePositiveInt(batchSize);
   const maxTokensField = parsePositiveInt(maxTokens);
@@ -161,7 +166,7 @@ export function ActivationExtractionConfig({ onCreated }: {
           <select aria-label="Tokenization" value={tokenizationId ?? ""}
             disabled={datasetId === null || modelId === null}
             onChange={(e) => setTokenizationId(e.target.value ? Number(e.target.value) : null)}>
-            {usable.length !== 1 && (
+            {fitting.length !== 1 && (
               <option value="">
                 {/* "none for this model" before any model was chosen read as a verdict */}
                 {modelId === null || datasetId === null ? "pick a model and a dataset"
@@ -169,7 +174,7 @@ export function ActivationExtractionConfig({ onCreated }: {
               </option>
             )}
             {usable.map((t) => (
-              <option key={t.id} value={t.id}>{tokenizationLabel(t)}</option>
+              <option key={t.id} value={t.id}>{tokenizationLabel(t, modelPositions)}</option>
             ))}
           </select>
         </label>
@@ -299,10 +304,21 @@ export function datasetLabel(d: DatasetOption): string {
   return `${d.name} · #${d.id}${rows}`;
 }
 
-/** "#2: 31,488 tokens · pack 256": a dataset's tokenizations with one tokenizer differ by policy. */
-export function tokenizationLabel(t: TokenizationOption): string {
+/** "#2: 31,488 tokens · pack 256": a dataset's tokenizations with one tokenizer differ by policy;
+ * one made past the model's `positions` says so. */
+export function tokenizationLabel(t: TokenizationOption, positions: number | null = null): string {
   const tokens = (t.counts ?? {}).tokens;
   const policy = ((t.policy ?? {}).requested ?? {}) as { mode?: string; max_length?: number };
   const how = policy.mode ? ` · ${policy.mode} ${policy.max_length ?? ""}`.trimEnd() : "";
-  return `#${t.id}: ${typeof tokens === "number" ? formatNumber(tokens) : "?"} tokens${how}`;
+  const past = pastPositions(t, positions)
+    ? ` · past the model's ${formatNumber(positions ?? 0)} positions` : "";
+  return `#${t.id}: ${typeof tokens === "number" ? formatNumber(tokens) : "?"} tokens${how}${past}`;
+}
+
+/** Made with a max length past the model's `positions` (the server's rule:
+ * `find_tokenization_for`); false where either is not known. */
+function pastPositions(t: TokenizationOption, positions: number | null): boolean {
+  const policy = (t.policy ?? {}) as { max_length?: unknown; requested?: { max_length?: unknown } };
+  const made = policy.max_length ?? policy.requested?.max_length;
+  return positions !== null && typeof made === "number" && made > positions;
 }

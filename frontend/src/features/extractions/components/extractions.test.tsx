@@ -1,4 +1,4 @@
-import { act, fireEvent, render, screen, within } from "@testing-library/react";
+import { act, cleanup, fireEvent, render, screen, within } from "@testing-library/react";
 import { QueryClientProvider } from "@tanstack/react-query";
 import { createMemoryRouter, RouterProvider } from "react-router";
 import userEvent from "@testing-library/user-event";
@@ -13,12 +13,12 @@ import { ExtractionResults, ExtractionResultsPage, stoppedRunKey } from "./extra
 import { ExtractionsPage } from "./extractions-page";
 import { ExtractionRow } from "./extraction-row";
 
-/** The config form with model 1 ("tiny", 3 layers) and dataset 4 ("quotes") chosen, the
- * dataset holding `tokenizations`. */
-async function configWithTokenizations(tokenizations: object[]): Promise<void> {
+/** The config form with model 1 ("tiny", 3 layers, `model` over that) and dataset 4 ("quotes")
+ * chosen, the dataset holding `tokenizations`. */
+async function configWithTokenizations(tokenizations: object[], model: object = {}): Promise<void> {
   const queryClient = createTestQueryClient();
   queryClient.setQueryData(extractionKeys.models(), { total: 1, items: [
-    { id: 1, name: "tiny", status: "ready", n_layers: 3, precision_used: "fp32" }] });
+    { id: 1, name: "tiny", status: "ready", n_layers: 3, precision_used: "fp32", ...model }] });
   queryClient.setQueryData(extractionKeys.datasets(), { total: 1, items: [{ id: 4, name: "quotes", status: "ready" }] });
   queryClient.setQueryData(extractionKeys.tokenizations(4), {
     total: tokenizations.length, items: tokenizations });
@@ -321,6 +321,26 @@ describe("extractions UI", () => {
     expect(screen.getByRole("button", { name: "Preflight" })).toBeDisabled();
     await userEvent.selectOptions(screen.getByLabelText("Tokenization"), "11");
     expect(screen.getByRole("button", { name: "Preflight" })).toBeEnabled();
+  });
+
+  it("test_a_tokenization_past_the_models_positions_is_offered_never_picked", async () => {
+    // made at 1024 for a 256-position model before such a one was refused: the CLI's --dataset
+    // passes over it, and the form picked it as the only one
+    const past = { id: 12, model_id: 1, status: "ready", counts: { tokens: 900 },
+      policy: { max_length: 1024, requested: { mode: "truncate", max_length: 1024 } } };
+    const fitting = { id: 9, model_id: 1, status: "ready", counts: { tokens: 1234 },
+      policy: { max_length: 256, requested: { mode: "truncate", max_length: 256 } } };
+    await configWithTokenizations([past], { positions: 256 });
+    expect(screen.getByLabelText("Tokenization")).toHaveValue("");
+    expect(within(screen.getByLabelText("Tokenization")).getAllByRole("option")
+      .map((o) => o.textContent)).toEqual(
+      ["choose", "#12: 900 tokens · truncate 1024 · past the model's 256 positions"]);
+    expect(screen.getByRole("button", { name: "Preflight" })).toBeDisabled();
+    await userEvent.selectOptions(screen.getByLabelText("Tokenization"), "12");  // as asked
+    expect(screen.getByRole("button", { name: "Preflight" })).toBeEnabled();
+    cleanup();
+    await configWithTokenizations([past, fitting], { positions: 256 });
+    expect(screen.getByLabelText("Tokenization")).toHaveValue("9");
   });
 
   it("test_config_grid_disables_points_the_model_cannot_capture_and_says_why", async () => {
