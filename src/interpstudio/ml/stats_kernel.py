@@ -20,8 +20,11 @@ decoded it (the arithmetic decoder took 0.36 ns of the 0.8 ns an element); it re
 decoders are two functions chosen by which input is non-empty, not a function argument: numba's
 disk cache (``cache=True``) only hits across processes that way.
 
-This module is NOT responsible for the norm moments, quantiles or top-k rows (numpy, in
-``stats``), for grouping policy (the caller passes ``group`` per row) or for file I/O.
+``bin_counts`` is the compiled histogram that ``stats_quantiles`` counts norms with.
+
+This module is NOT responsible for the norm moments, quantiles or top-k rows (numpy, in ``stats``
+and ``stats_quantiles``), for grouping policy (the caller passes ``group`` per row) or for file
+I/O.
 """
 
 from __future__ import annotations
@@ -75,6 +78,114 @@ def fold_rows(
     return norms
 
 
+def bin_counts(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """Histogram (bins,) int64 of finite ``values`` (n,) float64 over ``edges`` (bins + 1,): value v
+    counts in bin j where edges[j] <= v < edges[j+1], below the first edge in the first bin, at
+    the top edge or above in the last (``np.searchsorted(edges, v, "right") - 1``, clipped).
+
+    Compiled: a value's bin is guessed from where it lies in the range, then moved until it
+    holds, so it is exact for any sorted finite edges (linspace's rounding, repeated edges); 4x
+    faster than ``searchsorted`` and none of its three (n,) temporaries, whose fresh pages cost
+    more than the search on a VM. Edges that are not all finite take numpy's way."""
+    counts = np.zeros(len(edges) - 1, dtype=np.int64)
+    edges = np.ascontiguousarray(edges, dtype=np.float64)
+    if not np.isfinite(edges).all():
+        bins = np.clip(np.searchsorted(edges, values, side="right") - 1, 0, len(counts) - 1)
+        return np.bincount(bins, minlength=len(counts))
+    _bin_counts(np.ascontiguousarray(values, dtype=np.float64), edges, counts)
+    return counts
+
+
+@numba.njit(nogil=True, cache=True)
+def _bin_counts(values, edges, counts) -> None:
+    bins = counts.shape[0]
+    lo = edges[0]
+    width = edges[bins] - lo
+    scale = bins / width if width > 0 else 0.0
+    for i in range(values.shape[0]):
+        v = values[i]
+        j = min(max(int((v - lo) * scale), 0), bins - 1)
+        while j > 0 and v < edges[j]:
+            j -= 1
+        while j < bins - 1 and v >= edges[j + 1]:
+            j += 1
+        counts[j] += 1
+
+
+def order_statistics(values: np.ndarray, ranks: np.ndarray) -> np.ndarray:
+    """The ``ranks`` (k,) int64 (0-based, ascending, each < n) order statistics of finite
+    ``values`` (n,) float64, as sorting would give them: (k,) float64.
+
+    Compiled selection, ~6x faster than ``np.partition`` on 8,192 values (whose branches a
+    predictor cannot learn): each value's bin is the top bits of its float64 bit pattern,
+    ordered as the values are (so the bins are log-spaced and a BOS outlier does not squeeze
+    the rest into one bin); a pass counts values per bin, a second gathers the values of the
+    bins holding a wanted rank, and only those are sorted."""
+    out = np.empty(len(ranks), dtype=np.float64)
+    if len(ranks):
+        _order_statistics(np.ascontiguousarray(values, dtype=np.float64),
+                          np.ascontiguousarray(ranks, dtype=np.int64), out)
+    return out
+
+
+_SELECT_BITS = 12  # 4,096 bins
+
+
+@numba.njit(nogil=True, cache=True)
+def _order_key(bits):
+    """float64 bit pattern (int64) -> an int64 ordered as the floats are (-0.0 just below 0.0)."""
+    return bits if bits >= 0 else bits ^ 0x7FFFFFFFFFFFFFFF
+
+
+@numba.njit(nogil=True, cache=True)
+def _order_statistics(values, ranks, out) -> None:
+    bits = values.view(np.int64)
+    n = values.shape[0]
+    low = _order_key(bits[0])
+    high = low
+    for i in range(n):
+        key = _order_key(bits[i])
+        low = min(low, key)
+        high = max(high, key)
+    span = np.uint64(high) - np.uint64(low)  # wraps to the true difference
+    shift = 0
+    while (span >> np.uint64(shift)) >= (1 << _SELECT_BITS):
+        shift += 1
+    counts = np.zeros((1 << _SELECT_BITS) + 1, dtype=np.int64)
+    for i in range(n):
+        counts[(np.uint64(_order_key(bits[i])) - np.uint64(low)) >> np.uint64(shift)] += 1
+    # the bins of the wanted ranks, and where each one's values start in the gathered values
+    wanted = np.zeros(counts.shape[0], dtype=np.bool_)
+    first_rank = np.zeros(counts.shape[0], dtype=np.int64)  # rank of the bin's lowest value
+    gathered_at = np.zeros(counts.shape[0], dtype=np.int64)
+    below = 0
+    gathered = 0
+    k = 0
+    for b in range(counts.shape[0]):
+        if k < ranks.shape[0] and ranks[k] < below + counts[b]:
+            wanted[b] = True
+            first_rank[b] = below
+            gathered_at[b] = gathered
+            gathered += counts[b]
+            while k < ranks.shape[0] and ranks[k] < below + counts[b]:
+                k += 1
+        below += counts[b]
+    picked = np.empty(gathered, dtype=np.float64)
+    fill = 0
+    for i in range(n):
+        if wanted[(np.uint64(_order_key(bits[i])) - np.uint64(low)) >> np.uint64(shift)]:
+            picked[fill] = values[i]
+            fill += 1
+    picked.sort()  # bins are value ranges in order: sorted, each wanted bin's values stay apart
+    b = 0
+    below = 0
+    for k in range(ranks.shape[0]):
+        while ranks[k] >= below + counts[b]:
+            below += counts[b]
+            b += 1
+        out[k] = picked[gathered_at[b] + ranks[k] - below]
+
+
 def compile_ahead() -> None:
     """Compile the pass (or load it from numba's on-disk cache) now: ``make setup`` runs this
     once per install, so that the first extraction does not stall ~2.5 s (more on a busy
@@ -83,6 +194,8 @@ def compile_ahead() -> None:
     fold_rows(np.zeros((4, d), np.float16), np.zeros(4, np.int8), 0.0, np.zeros(2, np.int64),
               np.zeros((2, d)), np.zeros((2, d)), np.full((2, d), np.inf),
               np.full((2, d), -np.inf), np.zeros((2, d)), np.zeros((2, 4), np.int64))
+    bin_counts(np.zeros(4), np.linspace(0.0, 1.0, 3))
+    order_statistics(np.zeros(4), np.zeros(1, np.int64))
 
 
 @numba.njit(nogil=True, cache=True)

@@ -3,15 +3,17 @@
 ``exact_quantiles(source, ranges, quantiles, bins)`` takes a ``source``: a callable that starts a
 fresh pass over (values, is_bos) chunks, e.g. the per-row norm side files of an activation store.
 It returns, per group (``all`` / ``non_bos`` / ``bos``), the exact quantiles under numpy's default
-"linear" rule (bit-for-bit those of ``np.quantile`` over all values) and a display histogram.
+"linear" rule (bit-for-bit those of ``np.quantile`` over all values: the order statistics, then
+numpy's own interpolation arithmetic) and a display histogram.
 
 How: the ranks each quantile needs are known from the count; one pass counts values per bin of a
 fine histogram, which pins each rank to one bin; a second pass collects just those bins (as
 distinct values with counts, so heavy ties cost nothing) and reads the ranks off. A bin still too
 big is refined again. Memory stays flat; values are never all loaded. Non-finite values are left
 out (the statistics' rule for NaN / Inf rows). Up to ``_IN_MEMORY_LIMIT`` values in all (16 MiB of
-float64) are simply loaded in one pass and handed to ``np.quantile``: the same figures, a fraction
-of the time (a 90-point extraction finalises 90 of these).
+float64) are simply loaded in one pass and their order statistics picked out in memory
+(``stats_kernel.order_statistics``): the same figures, a fraction of the time (a 90-point
+extraction finalises 90 of these). Histogram counts come from ``stats_kernel.bin_counts``.
 
 This module is NOT responsible for where the values come from or for any other statistic.
 """
@@ -23,6 +25,8 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any, NamedTuple
 
 import numpy as np
+
+from interpstudio.ml.stats_kernel import bin_counts, order_statistics
 
 _SELECT_BINS = 4096  # bins per refinement pass
 _SELECT_COLLECT_LIMIT = 1 << 20  # a bin with at most this many values is collected in memory
@@ -74,11 +78,9 @@ def exact_quantiles(
         counts = [np.zeros(_SELECT_BINS, dtype=np.int64) for _ in searches]
         for values in _iter_groups(source, wanted):
             for s, e, c in zip(searches, edges, counts, strict=True):
-                c += np.bincount(_bin_of(_inside(values[s.group], s), e), minlength=_SELECT_BINS)
+                c += bin_counts(_inside(values[s.group], s), e)
             for g in wanted if first_pass else ():
-                display[g] += np.bincount(
-                    _bin_of(values[g], display_edges[g]), minlength=histogram_bins
-                )
+                display[g] += bin_counts(values[g], display_edges[g])
         first_pass = False
         to_collect: list[_Search] = []
         refined: list[_Search] = []
@@ -130,7 +132,9 @@ def _in_memory(
     qs: list[float],
     histogram_bins: int,
 ) -> dict[str, tuple[dict[str, float] | None, dict[str, list[Any]] | None]]:
-    """Few values: one pass, then numpy's own quantiles and the same display bins."""
+    """Few values: one pass, then the order statistics the quantiles need picked out by the
+    compiled selection (``np.quantile``'s partition took most of a 90-point summary) and the
+    same display bins."""
     wanted = {g: [0] for g, (n, _, _) in ranges.items() if n > 0}
     parts: dict[str, list[np.ndarray]] = {g: [] for g in wanted}
     for values in _iter_groups(source, wanted):
@@ -142,10 +146,12 @@ def _in_memory(
             out[name] = (None, None)
             continue
         values = np.concatenate(parts[name])
-        found = np.quantile(values, qs).tolist() if qs else []
-        quant = {repr(float(q)): float(v) for q, v in zip(qs, found, strict=True)}
+        ranks = sorted({r for q in qs for r in _ranks_for(q, len(values))})
+        found = dict(zip(ranks, order_statistics(values, np.array(ranks, np.int64)).tolist(),
+                         strict=True))
+        quant = {repr(float(q)): _linear(found, q, len(values)) for q in qs}
         edges = np.linspace(lo, hi, histogram_bins + 1)
-        counts = np.bincount(_bin_of(values, edges), minlength=histogram_bins)
+        counts = bin_counts(values, edges)
         out[name] = (quant, {"edges": edges.tolist(), "counts": counts.tolist()})
     return out
 
@@ -180,11 +186,6 @@ def _inside(values: np.ndarray, s: _Search) -> np.ndarray:
     return values[keep]
 
 
-def _bin_of(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
-    """Bin of each value: edges[j] <= v < edges[j+1]; the top edge belongs to the last bin."""
-    return np.clip(np.searchsorted(edges, values, side="right") - 1, 0, len(edges) - 2)
-
-
 def _ranks_for(q: float, n: int) -> tuple[int, int]:
     h = (n - 1) * q
     lo = math.floor(h)
@@ -192,8 +193,17 @@ def _ranks_for(q: float, n: int) -> tuple[int, int]:
 
 
 def _linear(order_stats: dict[int, float], q: float, n: int) -> float:
-    """numpy's default quantile: x[lo] + (h - lo) * (x[lo+1] - x[lo]) with h = (n - 1) * q."""
-    lo, hi = _ranks_for(q, n)
-    frac = (n - 1) * q - lo
-    a, b = order_stats[lo], order_stats[hi]
-    return float(a + frac * (b - a)) if frac else float(a)
+    """numpy's default quantile in numpy's own float64 arithmetic (its ``_get_indexes`` and
+    ``_lerp``), so that it is bit for bit ``np.quantile``: h = (n - 1) * q between x[lo] and
+    x[lo + 1], lo = floor(h), g = h - lo: a + (b - a) * g, or b - (b - a) * (1 - g) where
+    g >= 0.5; at h >= n - 1 both are x[n - 1] with g = h + 1."""
+    h = (n - 1) * q
+    if h >= n - 1:
+        a = b = order_stats[n - 1]
+        g = h + 1  # numpy's previous index there is -1
+    else:
+        lo = math.floor(h)
+        a, b = order_stats[lo], order_stats[lo + 1]
+        g = h - lo
+    diff = b - a
+    return float(b - diff * (1 - g)) if g >= 0.5 else float(a + diff * g)
