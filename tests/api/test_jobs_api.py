@@ -38,6 +38,29 @@ def test_list_filters_by_state_and_kind_and_paginates(client: TestClient) -> Non
     assert client.get("/api/v1/jobs", params={"kind": "nothing"}).status_code == 422
 
 
+def test_list_filters_by_extraction(client: TestClient, sqlite_settings: Settings) -> None:
+    """``extraction_id=`` gives the jobs of one extraction (the export box asked for every
+    running export and matched ``params.extraction_id`` itself); an id no row can have is a
+    422."""
+    from interpstudio.services import jobs as service
+
+    factory = make_session_factory(make_engine(sqlite_settings.resolved_database_url))
+    with factory.begin() as session:
+        ids = {(kind, extraction): service.create_job(
+                   session=session, kind=kind, params={"extraction_id": extraction}).id
+               for kind in ("extract", "extraction_export") for extraction in (3, 30)}
+    _selftest(client)
+    mine = client.get("/api/v1/jobs", params={"extraction_id": 3}).json()
+    assert mine["total"] == 2 and [j["id"] for j in mine["items"]] == [
+        ids["extraction_export", 3], ids["extract", 3]]
+    export = client.get("/api/v1/jobs", params=[
+        ("kind", "extraction_export"), ("state", "queued"), ("state", "running"),
+        ("extraction_id", "30")]).json()
+    assert [j["id"] for j in export["items"]] == [ids["extraction_export", 30]]
+    for refused in (0, 2**31):
+        assert client.get("/api/v1/jobs", params={"extraction_id": refused}).status_code == 422
+
+
 def test_unknown_job_is_404_in_error_shape(client: TestClient) -> None:
     response = client.get("/api/v1/jobs/424242")
     assert response.status_code == 404

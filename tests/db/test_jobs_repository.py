@@ -27,6 +27,23 @@ def test_list_filters_and_paginates_newest_first(session_factory) -> None:
         assert total_queued == 7 and len(queued) == 7
 
 
+def test_list_filters_by_the_extraction_a_job_names_in_the_query(session_factory) -> None:
+    """The export box listed every running export and matched ``params.extraction_id`` itself;
+    the filter is in the query on both databases, so ``total`` and the pages count only
+    those."""
+    with session_factory.begin() as session:
+        mine = [repo.create(session, kind=kind, params={"extraction_id": 7}).id
+                for kind in ("extract", "extraction_export", "extraction_export")]
+        repo.create(session, kind="extraction_export", params={"extraction_id": 70})
+        repo.create(session, kind="selftest", params={"i": 7})
+    with session_factory() as session:
+        page, total = repo.list_jobs(session, extraction_id=7, limit=2)
+        assert total == 3 and [j.id for j in page] == mine[:0:-1]
+        exports, total = repo.list_jobs(session, kinds=["extraction_export"], extraction_id=7)
+        assert total == 2 and [j.id for j in exports] == mine[:0:-1]
+        assert repo.list_jobs(session, extraction_id=8) == ([], 0)
+
+
 def test_get_unknown_job_raises_not_found(session_factory) -> None:
     with session_factory() as session, pytest.raises(JobNotFound):
         repo.get(session, 12345)

@@ -4655,6 +4655,8 @@ export interface operations {
             query?: {
                 state?: ("queued" | "running" | "succeeded" | "failed" | "cancelled" | "interrupted")[];
                 kind?: ("selftest" | "model_download" | "model_import" | "dataset_import" | "tokenize" | "extract" | "extract_preflight" | "extraction_export")[];
+                /** @description Only the jobs of this extraction (its run, its exports). */
+                extraction_id?: number | null;
                 limit?: number;
                 offset?: number;
             };

@@ -60,10 +60,10 @@ class ExportUnderway(Conflict):
 
 
 def export_job_underway(*, session: Session, extraction_id: int) -> Job | None:
-    """The queued or running export job of ``extraction_id``, if any (few at a time: filtered
-    here rather than by a JSON query that SQLite and PostgreSQL spell differently)."""
-    jobs, _ = job_repo.list_jobs(session, states=ACTIVE_STATES, kinds=[KIND], limit=1000)
-    return next((j for j in jobs if int(j.params.get("extraction_id", 0)) == extraction_id), None)
+    """The queued or running export job of ``extraction_id``, if any."""
+    jobs, _ = job_repo.list_jobs(session, states=ACTIVE_STATES, kinds=[KIND],
+                                 extraction_id=extraction_id, limit=1)
+    return jobs[0] if jobs else None
 
 
 def refuse_while_exporting(*, session: Session, extraction_id: int, action: str) -> None:

@@ -50,9 +50,11 @@ def get_job(*, session: Session, job_id: int) -> Job:
 
 
 def list_jobs(
-    *, session: Session, states: list[str], kinds: list[str], limit: int, offset: int
+    *, session: Session, states: list[str], kinds: list[str], extraction_id: int | None = None,
+    limit: int, offset: int,
 ) -> tuple[list[Job], int]:
-    return repo.list_jobs(session, states=states, kinds=kinds, limit=limit, offset=offset)
+    return repo.list_jobs(session, states=states, kinds=kinds, extraction_id=extraction_id,
+                          limit=limit, offset=offset)
 
 
 # a record as ``job_owners`` names it: ("extraction", 7)

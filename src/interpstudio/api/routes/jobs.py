@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query, Response, status
 
 from interpstudio.api.deps import JobDep, PathsDep, SessionDep
 from interpstudio.api.schemas import JobKind, JobList, JobRead, JobState, SelftestCreate
+from interpstudio.db.base import MAX_ID
 from interpstudio.services import jobs as service
 
 router = APIRouter(tags=["jobs"])
@@ -18,11 +19,14 @@ def list_jobs(
     session: SessionDep,
     state: Annotated[list[JobState], Query()] = [],  # noqa: B006 (FastAPI copies defaults)
     kind: Annotated[list[JobKind], Query(max_length=64)] = [],  # noqa: B006
+    extraction_id: Annotated[int | None, Query(
+        ge=1, le=MAX_ID, description="Only the jobs of this extraction (its run, its exports)."
+    )] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0, le=2**62)] = 0,
 ) -> JobList:
     items, total = service.list_jobs(session=session, states=list(state), kinds=list(kind),
-                                     limit=limit, offset=offset)
+                                     extraction_id=extraction_id, limit=limit, offset=offset)
     return JobList(items=JobRead.of_jobs(session, items), total=total)
 
 

@@ -56,14 +56,20 @@ def list_jobs(
     *,
     states: Sequence[str] = (),
     kinds: Sequence[str] = (),
+    extraction_id: int | None = None,
     limit: int = 50,
     offset: int = 0,
 ) -> tuple[list[Job], int]:
+    """Newest first; ``extraction_id``: only jobs whose parameters name that extraction (its
+    run, its exports), matched in the query (JSON_EXTRACT on SQLite, ->> on PostgreSQL) so
+    that ``total`` and the pages count only those."""
     query = select(Job)
     if states:
         query = query.where(Job.state.in_(states))
     if kinds:
         query = query.where(Job.kind.in_(kinds))
+    if extraction_id is not None:
+        query = query.where(Job.params["extraction_id"].as_integer() == extraction_id)
     total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
     items = session.scalars(query.order_by(Job.id.desc()).limit(limit).offset(offset)).all()
     return list(items), int(total)

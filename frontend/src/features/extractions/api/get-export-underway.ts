@@ -1,8 +1,7 @@
 /**
  * The `extraction_export` job of one extraction that is queued or running, if any: `GET /jobs`
- * filtered by kind and state, matched on the job's `params.extraction_id` (the list has no
- * filter by target; few exports run at a time, the server's own `export_underway` check reads
- * them the same way). The export box follows it from the moment the results page opens.
+ * filtered by kind, state and `extraction_id` (the server's own `export_underway` check asks
+ * the same). The export box follows it from the moment the results page opens.
  * Not responsible for following the job once found (`@/lib/live-job`).
  */
 import { queryOptions, useQuery } from "@tanstack/react-query";
@@ -12,10 +11,11 @@ import { extractionKeys } from "./extraction-keys";
 
 export async function getExportUnderway(id: number, signal?: AbortSignal): Promise<Job | null> {
   const jobs = await apiRequest<JobList>("/jobs", {
-    query: { kind: ["extraction_export"], state: ["queued", "running"], limit: 500 },
+    query: { kind: ["extraction_export"], state: ["queued", "running"], extraction_id: id,
+      limit: 1 },
     signal,
   });
-  return jobs.items.find((job) => Number(job.params?.extraction_id) === id) ?? null;
+  return jobs.items[0] ?? null;
 }
 
 export function exportUnderwayQueryOptions(id: number) {

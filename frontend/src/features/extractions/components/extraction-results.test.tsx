@@ -210,7 +210,8 @@ describe("extraction results", () => {
 
   it("test_an_export_under_way_when_the_page_opens_is_followed_at_once", async () => {
     // the box followed a running export only after a start it refused (export_underway):
-    // opened during an export, it offered to start another and showed no progress or Cancel
+    // opened during an export, it offered to start another and showed no progress or Cancel.
+    // It asks for this extraction's export (`extraction_id=`), not every running one
     const urls: string[] = [];
     const running = makeJob({ id: 86, kind: "extraction_export", state: "running",
       stage: "export", done: 30, total: 120, unit: "rows",
@@ -219,8 +220,12 @@ describe("extraction results", () => {
       stage: "export", done: 5, total: 50, unit: "rows", params: { extraction_id: 9 } });
     const fetchSpy = vi.spyOn(globalThis, "fetch").mockImplementation(async (url) => {
       urls.push(String(url).replace(/^.*\/api\/v1/, ""));
+      // the server's list keeps the jobs of the extraction asked for (`extraction_id=`)
+      const asked = new URL(String(url), "http://x").searchParams.get("extraction_id");
+      const listed = [other, running].filter((job) => asked === null
+        || Number(job.params?.extraction_id) === Number(asked));
       const body = String(url).includes("/jobs?")
-        ? { items: [other, running], total: 2 }
+        ? { items: listed, total: listed.length }
         : { ...running, cancel_requested: true };
       return new Response(JSON.stringify(body),
         { status: 200, headers: { "Content-Type": "application/json" } });
@@ -233,7 +238,8 @@ describe("extraction results", () => {
     expect(screen.getByTestId("export-attached")).toHaveTextContent(
       "An export of this extraction is under way (job 86): following it.");
     expect(screen.getByRole("button", { name: "Exporting…" })).toBeDisabled();
-    expect(urls).toEqual(["/jobs?kind=extraction_export&state=queued&state=running&limit=500"]);
+    expect(urls).toEqual(
+      ["/jobs?kind=extraction_export&state=queued&state=running&extraction_id=7&limit=1"]);
     await userEvent.click(screen.getByRole("button", { name: "Cancel" }));
     expect(await screen.findByText("Cancelling…")).toBeInTheDocument();
     expect(urls.at(-1)).toBe("/jobs/86/cancel");
