@@ -195,7 +195,7 @@ class _Group:
                 "min": float(self.norm[3]),
                 "max": float(self.norm[4]),
             },
-            top_k=[{k: _py(r[k]) for k in TOP_DTYPE.names} for r in self.top],
+            top_k=[dict(zip(TOP_DTYPE.names, r, strict=True)) for r in self.top.tolist()],
         )
         if per_dim:
             out["per_dim"] = {
@@ -392,7 +392,3 @@ def _top_k(rows: np.ndarray, k: int) -> np.ndarray:
     rows = rows[_top_candidates(rows["norm"], k)]
     order = np.lexsort((rows["row"], -rows["norm"]))
     return rows[order[:k]]
-
-
-def _py(value: Any) -> float | int:
-    return value.item() if hasattr(value, "item") else value
