@@ -261,13 +261,16 @@ def test_out_of_memory_halves_the_batch_and_is_recorded(tokens: Path, tmp_path: 
         np.testing.assert_allclose(got[hook][:], want[hook][:], atol=1e-5)
 
 
+@pytest.mark.parametrize("pace", ["inline", "overlap"])
 def test_a_stop_after_an_out_of_memory_split_gives_every_staging_back(
-    tokens: Path, tmp_path: Path
+    tokens: Path, tmp_path: Path, pace: str
 ) -> None:
     """Found by a reviewer: with a batch split in chunks after an out-of-memory error, a stop
     (now read inside the pass) in a later chunk dropped the earlier chunks' stagings without
-    giving them back. Every staging taken is released, stopped or not."""
+    giving them back. Every staging taken is released (pace ``overlap``), and every shard loan
+    (``inline``: rows cast straight into the writer's buffers) is given back, stopped or not."""
     from interpstudio.ml.extract_engine import Staging, StagingPool
+    from interpstudio.ml.store_writer import ActivationWriter
 
     model = tiny_causal_lm("llama")
 
@@ -276,19 +279,29 @@ def test_a_stop_after_an_out_of_memory_split_gives_every_staging_back(
             raise torch.OutOfMemoryError("CUDA out of memory (simulated for the test)")
 
     model.register_forward_pre_hook(fake_oom, with_kwargs=True)
-    taken: list[Staging] = []
-    released: list[Staging] = []
-    take, release = StagingPool.take, Staging.release
+    taken: list[Any] = []
+    released: list[Any] = []
     patch = pytest.MonkeyPatch()
-    patch.setattr(StagingPool, "take", lambda self, *a, **k: taken.append(
-        take(self, *a, **k)) or taken[-1])
-    patch.setattr(Staging, "release", lambda self: (released.append(self), release(self))[1])
+    if pace == "overlap":
+        take, release = StagingPool.take, Staging.release
+        patch.setattr(StagingPool, "take", lambda self, *a, **k: taken.append(
+            take(self, *a, **k)) or taken[-1])
+        patch.setattr(Staging, "release", lambda self: (released.append(self), release(self))[1])
+    else:
+        lend = ActivationWriter.lend
+        patch.setattr(ActivationWriter, "lend", lambda self, rows: taken.append(
+            lend(self, rows)) or taken[-1])
     try:  # takes: 4 sequences (OOM), 2 (OOM), chunk 1 of 1 (kept), chunk 2: stopped in it
         with pytest.raises(JobCancelled):
-            run(model, tokens, tmp_path / "s", should_stop=lambda: len(taken) >= 4)
+            run(model, tokens, tmp_path / "s", should_stop=lambda: len(taken) >= 4, pace=pace)
     finally:
         patch.undo()
-    assert len(taken) == 4 and len(released) == 4  # chunk 1's too (3 before the fix)
+    assert len(taken) == 4
+    if pace == "overlap":
+        assert len(released) == 4  # chunk 1's too (3 before the fix)
+    else:  # lent, none appended: each given back (chunk 1's by the stop in chunk 2)
+        assert all(loan is not None and loan.settled for loan in taken)
+        assert not taken[0]._writer._lent
 
 
 # ----------------------------------------------------------------------------------- resume
@@ -625,8 +638,8 @@ def test_a_batch_is_read_only_after_its_ready_says_its_rows_are_there(
 
     computed: list[object] = []
 
-    def with_ready(self: ExtractionSession, batch: Any, skip_before: int) -> Any:
-        rows = capture_rows(self, batch, skip_before)
+    def with_ready(self: ExtractionSession, batch: Any, skip_before: int, **kw: Any) -> Any:
+        rows = capture_rows(self, batch, skip_before, **kw)
         computed.append(batch)
         return None if rows is None else dataclasses.replace(
             rows, ready=lambda: calls.append("ready"))
@@ -825,7 +838,7 @@ def test_preflight_ram_covers_every_buffer_the_run_allocates(
     tokens: Path, tmp_path: Path, allocated: list[int]
 ) -> None:
     """Shard buffers and stagings are the writer's memory; their total never exceeds the estimate
-    (max_queued_batches=1: the writer falls behind, so every staging the queue allows is made)."""
+    (on the CPU the rows are cast into the shard buffers the writer lends: no staging)."""
     from interpstudio.ml import buffer_cache
 
     model = tiny_causal_lm("llama")
@@ -835,7 +848,7 @@ def test_preflight_ram_covers_every_buffer_the_run_allocates(
     buffer_cache.buffer_cache.clear()  # nor is their staging, which the run would take back
     run(model, tokens, tmp_path / "s", max_queued_batches=1,
         progress=lambda _: time.sleep(0.02))
-    assert len(allocated) >= 3  # two shard sets and at least one staging
+    assert len(allocated) == 2  # two shard sets
     assert sum(allocated) <= report.memory["writer"]
 
 
@@ -843,15 +856,16 @@ def test_preflight_calibrates_in_one_staging_and_leaves_it_for_the_run(
     tokens: Path, tmp_path: Path, allocated: list[int]
 ) -> None:
     """The warm-up batch's staging is released before the timed batch (which would otherwise
-    be timed on fresh memory), and the run after preflight takes it back."""
+    be timed on fresh memory), and a run after preflight that casts into a staging takes it
+    back (on the CPU only a batch of more rows than a shard's does: 4-row shards here)."""
     from interpstudio.ml.buffer_cache import buffer_cache as cache
 
     model = tiny_causal_lm("llama")
-    preflight(model, tokens, POINTS, out_dir=tmp_path / "s", batch_size=4, shard_rows=40)
+    preflight(model, tokens, POINTS, out_dir=tmp_path / "s", batch_size=4, shard_rows=4)
     assert len(allocated) == 1  # warm-up and timed batch: one staging
     assert cache.cached_bytes == allocated[0]
     reused = cache.reused
-    run(model, tokens, tmp_path / "s")
+    run(model, tokens, tmp_path / "s", shard_rows=4)
     assert cache.reused > reused
     assert allocated[0] not in allocated[1:]  # the run made no staging of its own
 
@@ -934,7 +948,8 @@ def test_batch_memory_is_reused_and_rows_stay_exact(
     tokens: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Kept rows are cast into staging memory that the writer hands back once it has copied
-    them: a few stagings serve every batch, and reusing one never changes a stored row."""
+    them (the overlapping pace, an accelerator's; on the CPU the writer lends its shard rows):
+    a few stagings serve every batch, and reusing one never changes a stored row."""
     from interpstudio.ml import extract_engine
 
     created: list[int] = []
@@ -947,7 +962,7 @@ def test_batch_memory_is_reused_and_rows_stay_exact(
     monkeypatch.setattr(extract_engine.Staging, "__init__", counting)
     model = tiny_causal_lm("llama")
     result = run(model, tokens, tmp_path / "s", batch_size=2, max_queued_batches=1,
-                 points=["blocks.1.resid_post"])
+                 points=["blocks.1.resid_post"], pace="overlap")
     assert result.plan["batches"] == 12
     assert 1 <= len(created) <= 3  # queue (1) + the one being filled + the one being copied
     hidden = []
@@ -961,12 +976,14 @@ def test_batch_memory_is_reused_and_rows_stay_exact(
                                rtol=1e-3, atol=1e-6)
 
 
+@pytest.mark.parametrize("pace", ["inline", "overlap"])
 def test_a_second_run_reuses_the_first_runs_memory_and_no_stale_row_leaks(
-    tokens: Path, tmp_path: Path
+    tokens: Path, tmp_path: Path, pace: str
 ) -> None:
     """The shard buffers and stagings of a finished run go to ``buffer_cache``; the next run of
     the same shapes takes them back, and its store is byte-identical to one written with fresh
-    memory, even after a run over other data (stale rows must never reach a file)."""
+    memory, even after a run over other data (stale rows must never reach a file), whether the
+    rows were cast into lent shard rows (the CPU) or copied from stagings."""
     from interpstudio.ml.buffer_cache import buffer_cache
 
     model = tiny_causal_lm("llama")
@@ -974,25 +991,28 @@ def test_a_second_run_reuses_the_first_runs_memory_and_no_stale_row_leaks(
     other = write_tokenization(tmp_path / "other",
                                [rng.integers(3, 256, len(s)).tolist() for s in SEQUENCES])
     buffer_cache.clear()
-    fresh = run(model, tokens, tmp_path / "fresh")
+    fresh = run(model, tokens, tmp_path / "fresh", pace=pace)
     buffer_cache.clear()
-    run(model, other, tmp_path / "other-store")  # fills the buffers with other rows
+    run(model, other, tmp_path / "other-store", pace=pace)  # fills the buffers with other rows
     assert buffer_cache.cached_bytes > 0
     reused_before = buffer_cache.reused
-    again = run(model, tokens, tmp_path / "again")
-    assert buffer_cache.reused >= reused_before + 3  # two shard sets, a staging
+    again = run(model, tokens, tmp_path / "again", pace=pace)
+    # two shard sets, and a staging where the rows are not lent
+    assert buffer_cache.reused >= reused_before + (2 if pace == "inline" else 3)
     assert shard_hashes(tmp_path / "again") == shard_hashes(tmp_path / "fresh")
     assert again.rows == fresh.rows
     assert (tmp_path / "again" / "stats.json").read_bytes() == (
         tmp_path / "fresh" / "stats.json").read_bytes()
 
 
+@pytest.mark.parametrize("pace", ["inline", "overlap"])
 def test_on_the_cpu_each_point_is_cast_into_the_staging_while_the_forward_runs(
-    tokens: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tokens: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, pace: str
 ) -> None:
     """Each point's rows are cast as the point is computed (hot in the cache, and the float32
     outputs of all points are not held to the end of the pass): by the time the last block
-    runs, the earlier points' rows are already in the staging."""
+    runs, the earlier points' rows are already in the writer's lent shard rows (``inline``) or
+    in the staging."""
     from interpstudio.ml import extract_engine
 
     cast: list[int] = []
@@ -1008,7 +1028,7 @@ def test_on_the_cpu_each_point_is_cast_into_the_staging_while_the_forward_runs(
     last = model.model.layers[-1]
     handle = last.register_forward_pre_hook(lambda *_: seen_at_last_block.append(len(cast)))
     try:
-        run(model, tokens, tmp_path / "s", points=["blocks.*.resid_post"])
+        run(model, tokens, tmp_path / "s", points=["blocks.*.resid_post"], pace=pace)
     finally:
         handle.remove()
     layers = len(model.model.layers)

@@ -919,6 +919,81 @@ def test_inline_pace_returns_once_rows_are_taken_and_commits_have_computed(
     assert data_files(tmp_path / "inline") == data_files(reference)
 
 
+def lent(writer: ActivationWriter, batch: ActivationBatch) -> ActivationBatch:
+    """``batch`` as the CPU engine hands it over: its rows cast into the writer's lent rows
+    (the float16 cast done here, as the engine's hook does), no activations of its own; as it
+    is where the writer lends none."""
+    loan = writer.lend(len(batch.token_ids))
+    if loan is None:
+        return batch
+    for hook, parts in loan.parts.items():
+        start = 0
+        for part in parts:
+            part[...] = batch.activations[hook][start : start + len(part)]
+            start += len(part)
+    return dataclasses.replace(batch, activations={}, release=loan.cancel, loan=loan)
+
+
+@pytest.mark.parametrize("rows_per_batch", [7, 50, 64, 100])
+def test_rows_cast_into_lent_shard_rows_make_the_same_store(
+    tmp_path: Path, rows_per_batch: int
+) -> None:
+    """Inline (the CPU), the engine casts a batch's rows straight into the shard buffers the
+    writer lends (no staging, no copy by the writer), also across a shard boundary into the
+    next set of buffers (64-row shards), and where a batch needs more rows than this shard's
+    rest and the next one (100) it is copied from its own: the store is byte-identical to one
+    written from batches of their own."""
+    reference = tmp_path / "copied"
+    writer = open_writer(reference, durable=False, pace="inline")
+    for batch in row_batches(0, rows_per_batch):
+        writer.append(batch)
+    writer.close()
+    writer = open_writer(tmp_path / "lent", durable=False, pace="inline")
+    crossed, own = 0, 0
+    for batch in row_batches(0, rows_per_batch):
+        batch = lent(writer, batch)
+        if batch.loan is None:
+            own += 1
+        else:
+            crossed += len(batch.loan.parts["blocks.0.resid_post"]) == 2
+        writer.append(batch)
+    writer.close()
+    assert crossed > 0 or rows_per_batch == 64  # 64: every batch is one whole shard
+    assert (own > 0) == (rows_per_batch == 100)
+    assert data_files(tmp_path / "lent") == data_files(reference)
+    assert json.loads((tmp_path / "lent" / "stats.json").read_text()) == json.loads(
+        (reference / "stats.json").read_text())
+
+
+def test_shard_rows_are_lent_only_where_they_can_be(tmp_path: Path) -> None:
+    """No loan at the overlapping pace (``append`` returns before the rows are absorbed), nor
+    for more rows than the rest of this shard and the next hold; lent rows are appended in
+    order, before any batch of its own; a cancelled loan takes back the ones after it."""
+    with open_writer(tmp_path / "overlap", durable=False, pace="overlap") as writer:
+        assert writer.lend(5) is None
+    writer = open_writer(tmp_path / "s", durable=False, pace="inline")
+    first, second = list(row_batches(0, 10))[:2]
+    assert writer.lend(2 * SHARD_ROWS + 1) is None
+    one = lent(writer, first)
+    two = lent(writer, second)
+    assert writer.lend(2 * SHARD_ROWS - 19) is None  # 20 rows lent already
+    with pytest.raises(InvalidActivationBatch, match="in the order they were lent"):
+        writer.append(two)
+    with pytest.raises(InvalidActivationBatch, match="in the order they were lent"):
+        writer.append(second)  # rows of its own would land on the lent ones
+    one.loan.cancel()  # e.g. out of memory: both go back, the next loan starts where one did
+    assert one.loan.settled and two.loan.settled
+    again = lent(writer, first)
+    assert np.shares_memory(again.loan.parts["blocks.0.resid_post"][0],
+                            one.loan.parts["blocks.0.resid_post"][0])
+    writer.append(again)
+    with pytest.raises(InvalidActivationBatch, match="in the order they were lent"):
+        writer.append(again)  # once
+    writer.append(second)
+    writer.close()
+    assert open_activations(tmp_path / "s")["blocks.0.resid_post"].shape[0] == 20
+
+
 def test_unknown_pace_is_refused(tmp_path: Path) -> None:
     from interpstudio.core.errors import InvalidInput
 

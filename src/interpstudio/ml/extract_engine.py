@@ -9,8 +9,9 @@ forward pass (in inference mode: a model handed over in training mode has its dr
 pass, its modules' flags put back after) captures every requested hook point (``hooks.capture``:
 hooks installed in a ``with`` block and always removed; the pass stops after the deepest requested
 point, so later layers, the final norm and the LM head never run). The rows the position policy
-keeps (never a pad position) are gathered on the device, moved to the CPU (on the CPU: cast into
-the staging inside each point's hook, as it is computed; on CUDA: copied asynchronously into pinned
+keeps (never a pad position) are gathered on the device, moved to the CPU (on the CPU: cast inside
+each point's hook, as it is computed, straight into the rows of the shard buffers the writer
+lends, ``ActivationWriter.lend``, else into a staging; on CUDA: copied asynchronously into pinned
 memory, and the batch is handed over only once the next one is queued on the device, so that the
 GPU never waits for the host) and handed to the store's background writer
 (``store_writer.ActivationWriter``), which writes shards and folds the float64 statistics. On an
@@ -74,7 +75,12 @@ from interpstudio.ml.extract_plan import (
 from interpstudio.ml.hook_points import expand_hook_points
 from interpstudio.ml.hooks import ActivationCapture, ActivationModifiedInPlace, capture
 from interpstudio.ml.stats import StatsConfig
-from interpstudio.ml.store_writer import DEFAULT_SHARD_BYTES, ActivationBatch, ActivationWriter
+from interpstudio.ml.store_writer import (
+    DEFAULT_SHARD_BYTES,
+    ActivationBatch,
+    ActivationWriter,
+    ShardLoan,
+)
 from interpstudio.ml.token_store import TokenizedDataset, open_tokenized
 
 STORAGE_TORCH_DTYPES: dict[str, torch.dtype] = {
@@ -255,8 +261,9 @@ class StagingPool:
     fault per 4 KB (26,000 per batch of 8 x 128 tokens at 90 points of 576); reusing it took the
     benchmark's disk-bound case from ~525 to ~745 MB/s. One staging holds every hook point's rows
     in one mapping (from ``buffer_cache``: a previous run's, else fresh with huge pages where
-    offered), sized for the plan's largest batch; on the CPU one is in use at a time (the inline
-    writer releases it before ``append`` returns), on an accelerator at most queue length + 2
+    offered), sized for the plan's largest batch; on the CPU only a batch the writer lends no
+    rows for uses one (more rows than a shard holds), one at a time (the inline writer releases
+    it before ``append`` returns), on an accelerator at most queue length + 2
     (+ 1 with the lookahead), and the run hands them to ``buffer_cache`` when it ends. ``pinned``
     (a CUDA run): page-locked memory from torch instead, which the device copies into
     asynchronously (torch caches it; ``buffer_cache`` does not keep it). Thread-safe:
@@ -337,6 +344,10 @@ class ExtractionSession:
     # the dtype each point is computed in (the model's, dequantized), found by ``probe_widths``
     computed_dtypes: dict[str, str] = field(default_factory=dict)
     _staging: StagingPool = field(init=False, repr=False)
+    # during a run on the CPU: the writer's ``lend``, so that rows are cast straight into the
+    # shard buffers (None: into a staging, which the writer copies from)
+    _lend: Callable[[int], ShardLoan | None] | None = field(default=None, init=False,
+                                                             repr=False)
 
     def __post_init__(self) -> None:
         self._staging = StagingPool(STORAGE_TORCH_DTYPES[self.dtype],
@@ -455,27 +466,40 @@ class ExtractionSession:
                                 for name in self.hook_names}
         return {name: int(activations[name].shape[-1]) for name in self.hook_names}
 
-    def capture_rows(self, batch: Batch, skip_before: int) -> ActivationBatch | None:
+    def capture_rows(self, batch: Batch, skip_before: int, *,
+                     lend: Callable[[int], ShardLoan | None] | None = None
+                     ) -> ActivationBatch | None:
         """Run ``batch``; its kept rows on the CPU in the storage dtype, in stream order (None,
-        and no forward, when it keeps no row). On the CPU each point's rows are cast into the
-        staging as the point is computed (hot in the cache; the float32 outputs are not all
-        kept to the end of the pass); on an accelerator they are gathered, cast and copied off
-        after the pass (a copy to the CPU inside it would stall the device's queue 3 times per
-        layer), on CUDA asynchronously into pinned memory: the batch's ``ready`` waits for it."""
+        and no forward, when it keeps no row). On the CPU each point's rows are cast as the
+        point is computed (hot in the cache; the float32 outputs are not all kept to the end of
+        the pass), straight into the writer's shard buffers where ``lend`` lends them, else
+        into a staging; on an accelerator they are gathered, cast and copied off after the pass
+        (a copy to the CPU inside it would stall the device's queue 3 times per layer), on CUDA
+        asynchronously into pinned memory: the batch's ``ready`` waits for it."""
         kept = self.kept_rows(batch, skip_before)
         if kept is None:
             return None
         index, sequence, position, token_ids = kept
         everything = index.size == len(batch.lengths) * int(batch.lengths.max())
         device_index = None if everything else torch.from_numpy(index).to(self.device)
-        staging = self._staging.take(index.size, self.widths, capacity=self.plan.max_batch_rows)
+        loan = lend(index.size) if lend is not None and self.device.type == "cpu" else None
+        if loan is not None:
+            lent = {name: [self._storage_tensor(part) for part in parts]
+                    for name, parts in loan.parts.items()}
+            give_back = loan.cancel
+        else:
+            staging = self._staging.take(index.size, self.widths,
+                                         capacity=self.plan.max_batch_rows)
+            give_back = staging.release
 
         def take(name: str, x: torch.Tensor) -> torch.Tensor:
             x = x.reshape(-1, x.shape[-1])  # (B*T, w)
             if device_index is not None:
                 x = x.index_select(0, device_index)  # (N, w)
-            return self._to_storage(x, staging.rows(name, index.size),
-                                    non_blocking=staging.pool.pinned)
+            if loan is None:
+                return self._to_storage(x, [staging.rows(name, index.size)],
+                                        non_blocking=staging.pool.pinned)
+            return self._to_storage(x, lent[name])
 
         ready = None
         try:
@@ -489,10 +513,18 @@ class ExtractionSession:
                     copied.record(torch.cuda.current_stream(self.device))
                     ready = copied.synchronize
         except BaseException:
-            staging.release()  # a copy still queued lands before any later one into it
+            give_back()  # a copy still queued lands before any later one into it
             raise
+        if loan is not None:
+            return ActivationBatch({}, token_ids, sequence, position, loan.cancel, loan=loan)
         return ActivationBatch({name: moved[name] for name in self.hook_names}, token_ids,
                                sequence, position, staging.release, ready)
+
+    def _storage_tensor(self, rows: np.ndarray) -> torch.Tensor:
+        """A torch view of shard buffer ``rows`` in the storage dtype (bfloat16: its bits)."""
+        tensor = torch.from_numpy(rows)
+        dtype = STORAGE_TORCH_DTYPES[self.dtype]
+        return tensor if tensor.dtype == dtype else tensor.view(dtype)
 
     def plan_ends_at(self, sequence: int, rows: int) -> bool:
         """Whether the plan keeps exactly ``rows`` rows of ``sequence`` (a whole tail)."""
@@ -533,15 +565,21 @@ class ExtractionSession:
         return index, sequence, position, token_ids
 
     def _to_storage(
-        self, x: torch.Tensor, out: torch.Tensor, *, non_blocking: bool = False
+        self, x: torch.Tensor, out: list[torch.Tensor], *, non_blocking: bool = False
     ) -> torch.Tensor:
-        """``x`` off the device in the storage dtype, in ``out`` (reused CPU memory). The cast
-        runs here, in torch (vectorised; numpy's float32 -> float16 cast is ~20x slower and would
-        run on the writer's cores); on an accelerator it runs there, before the copy, which is
-        only queued when ``non_blocking`` (``out`` pinned: wait for the batch's event)."""
+        """``x`` off the device in the storage dtype, into ``out`` (reused CPU memory: a
+        staging's rows, or the lent rows of one shard and of the next, in order); returns the
+        last part. The cast runs here, in torch (vectorised; numpy's float32 -> float16 cast is
+        ~20x slower and would run on the writer's cores); on an accelerator it runs there, before
+        the copy, which is only queued when ``non_blocking`` (``out`` pinned: wait for the
+        batch's event)."""
         if x.device.type != "cpu":
-            x = x.to(out.dtype)
-        return out.copy_(x, non_blocking=non_blocking)
+            x = x.to(out[0].dtype)
+        start = 0
+        for part in out:
+            part.copy_(x[start : start + len(part)], non_blocking=non_blocking)
+            start += len(part)
+        return part
 
     def recycle_memory(self) -> None:
         """Hand the stagings released so far to ``buffer_cache`` for the next run (call once no
@@ -562,11 +600,12 @@ class ExtractionSession:
 
     def _compute_chunks(self, batch: Batch, skip_before: int, out: list[ActivationBatch]) -> None:
         done = 0
+        lend = self._lend
         while done < len(batch.lengths):
             size = min(self.batch_limit, len(batch.lengths) - done)
             chunk = Batch(batch.index, batch.first + done, batch.lengths[done : done + size])
             try:
-                rows = self.capture_rows(chunk, skip_before)
+                rows = self.capture_rows(chunk, skip_before, lend=lend)
             except (torch.OutOfMemoryError, MemoryError, RuntimeError) as exc:
                 if not _is_oom(exc) or size == 1:
                     raise
@@ -581,6 +620,8 @@ class ExtractionSession:
                 continue
             if rows is not None:
                 out.append(rows)
+                if rows.loan is None:  # the writer copies it in: later rows must not be lent
+                    lend = None  # ahead of it (loans are counted after the lent rows only)
             done += size
 
     # ----------------------------------------------------------------------------------- run
@@ -643,6 +684,7 @@ class ExtractionSession:
         counter = BytesCounter()
         in_flight: collections.deque[ActivationBatch] = collections.deque()
         self.hooks.should_stop = should_stop
+        self._lend = writer.lend if lookahead == 0 else None
 
         def report(tokens_done: int, rows_done: int, *, stored: bool = False,
                    closing: bool = False) -> None:
@@ -688,6 +730,7 @@ class ExtractionSession:
                     report(self.plan.n_tokens, self.plan.n_rows, closing=True)
         finally:
             self.hooks.should_stop = None
+            self._lend = None
             while in_flight:  # computed, never handed over: its copy lands, its memory goes back
                 _drop(in_flight.popleft())
             self.recycle_memory()  # every staging is back once the writer has closed

@@ -6,8 +6,9 @@
 - bytes: the shard files the store will hold, exactly (every ``.npy`` header included: shard
   boundaries are fixed by the row count), plus the small statistics files (estimated);
 - memory: the model's resident bytes; the writer's shard buffers (as far as the run's rows fill
-  them), its stagings in use at once (one on the CPU, whose ``inline`` writer has absorbed a
-  batch and released its staging when ``append`` returns; the queued ones + 2, + the batches
+  them), its stagings in use at once (on the CPU one: rows are cast into the shard buffers the
+  writer lends, into a staging only for a batch of more rows than a shard holds, and the
+  calibration's is left in ``buffer_cache`` for it; the queued ones + 2, + the batches
   computed ahead, on an accelerator), held norms and its threads' own heaps; the forward pass's
   workspace (measured as the peak allocation of the calibration batch on CUDA, estimated from
   shapes on the CPU); and the runtime: this process's RSS before the calibration (on the CPU
@@ -23,9 +24,9 @@
   then one timed pass including the gather and the copy to the CPU) gives tokens/s; a short
   sequential write in ``out_dir``'s file system, done the way shards are (O_DIRECT where taken,
   fsynced), gives the disk rate; since compute and writing overlap, the projection is the larger
-  of the two and that one is the ``bound``. On the CPU the writer's own CPU work (the copy into
-  the shard buffers, the statistics fold, sha256) runs while the forward waits (the writer's
-  ``inline`` pace), so it is timed on the calibration batch's rows too and counted in
+  of the two and that one is the ``bound``. On the CPU the writer's own CPU work (the statistics
+  fold and sha256; the rows are cast straight into its buffers) runs while the forward waits
+  (the writer's ``inline`` pace), so it is timed on the calibration batch's rows too and counted in
   ``compute_s`` (as ``calibration["writer_s"]``); on an accelerator it runs beside the forward on
   the CPU cores and is not counted. The statistics summary that ``close()`` writes after the last
   shard (``finish_s``, timed on the calibration rows) comes after either and is added to the
@@ -285,9 +286,9 @@ def _release(rows: list[ActivationBatch]) -> None:
 
 
 def _writer_seconds(rows: list[ActivationBatch], session: ExtractionSession) -> float:
-    """Wall seconds the store's writer spends on the CPU for ``rows``: each hook point's copy,
+    """Wall seconds the store's writer spends on the CPU for ``rows``: each hook point's
     statistics fold and sha256, timed one after another, then shared by the cores the writer's
-    pool uses."""
+    pool uses (a run on the CPU casts its rows straight into the shard buffers: no copy)."""
     widths = session.widths
     fold_shard(StreamingStats(1, StatsConfig()), np.zeros((1, 1), np.float32), np.zeros(
         (1, 3), np.int64), "float32")  # loads the compiled statistics (once per process)
@@ -295,7 +296,7 @@ def _writer_seconds(rows: list[ActivationBatch], session: ExtractionSession) -> 
     for batch in rows:
         prepared = prepare_batch(batch, widths, session.dtype)
         for name, x in prepared.activations.items():
-            raw = _stored(x, session.dtype)
+            raw = x if x.dtype == STORAGE_DTYPES[session.dtype] else _stored(x, session.dtype)
             fold_shard(StreamingStats(widths[name], StatsConfig()), raw, prepared.tokens,
                        session.dtype)
             hashlib.sha256(raw).digest()
@@ -393,8 +394,9 @@ def _memory(
     workspace = workspace * compute_item + batch_seqs * heads * width**2 * compute_item
     if calibration and calibration.get("peak_allocated_bytes"):  # measured on the largest batch
         workspace = max(0, calibration["peak_allocated_bytes"] - model_bytes)
-    # the stagings the kept rows are cast into, in use at once: ``inline`` (the CPU), ``append``
-    # returns once the batch is in the shard buffers and its staging released, so one; else the
+    # the stagings the kept rows are cast into, in use at once: ``inline`` (the CPU), one (rows
+    # go to lent shard rows, a staging only past a shard's rows; ``append`` returns once the
+    # batch is in the shard buffers, and its staging is released); else the
     # queued ones, the one being filled and the one being copied (+ the batches computed ahead,
     # see ExtractionSession.batches_ahead)
     in_use = 1 if inline else max_queued_batches + 2 + session.batches_ahead

@@ -40,6 +40,9 @@ class ActivationBatch:
     position: Any
     release: Callable[[], None] | None = None
     ready: Callable[[], None] | None = None
+    # the writer's ``ShardLoan`` the rows were cast into (``activations`` is then empty): they
+    # are already where the shard buffers hold them
+    loan: Any = None
 
 
 @dataclass
@@ -49,6 +52,7 @@ class PreparedBatch:
     activations: dict[str, np.ndarray]  # hook -> (n, d)
     tokens: np.ndarray  # (n, 3) int64
     release: Callable[[], None] | None = None  # see ActivationBatch
+    lent: bool = False  # the rows are in the shard buffers already (``ActivationBatch.loan``)
 
     @property
     def rows(self) -> int:
@@ -70,6 +74,13 @@ def prepare_batch(batch: ActivationBatch, hooks: Mapping[str, int], dtype: str) 
             details={"shapes": [list(c.shape) for c in columns]},
         )
     tokens = np.stack(columns, axis=1).astype(np.int64, copy=False)  # (n, 3)
+    if batch.loan is not None:
+        if batch.activations or batch.loan.rows != n:
+            raise InvalidActivationBatch(
+                f"a batch cast into lent rows has no activations of its own and the loan's "
+                f"rows ({batch.loan.rows}); got {len(batch.activations)} arrays and {n} rows",
+                details={"rows": n, "loan_rows": batch.loan.rows})
+        return PreparedBatch({}, tokens, None, lent=True)
     missing = sorted(set(hooks) - set(batch.activations))
     extra = sorted(set(batch.activations) - set(hooks))
     if missing or extra:
