@@ -160,6 +160,30 @@ def test_list_filters_and_pages_refuse_what_the_api_refuses(tmp_path: Path) -> N
     assert json.loads(listed.stdout)["total"] == 0
 
 
+def test_jobs_list_by_extraction_shows_its_run_and_exports_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``jobs list --extraction N``: the API's ``extraction_id`` filter from the CLI (it had
+    only ``--state`` and ``--kind``); an id no extraction can have is refused."""
+    from interpstudio.cli.common import load_settings, session_scope
+    from interpstudio.services import jobs as service
+
+    run_cli(tmp_path, "jobs", "list")  # the database, made by the CLI
+    monkeypatch.setenv("INTERPSTUDIO_DATA_DIR", str(tmp_path / "data"))
+    with session_scope(load_settings()) as session:
+        ids = {(kind, extraction): service.create_job(
+                   session=session, kind=kind, params={"extraction_id": extraction}).id
+               for kind in ("extract", "extraction_export") for extraction in (3, 30)}
+    listed = json.loads(run_cli(tmp_path, "jobs", "list", "--extraction", "3", "--json").stdout)
+    assert listed["total"] == 2 and [j["id"] for j in listed["items"]] == [
+        ids["extraction_export", 3], ids["extract", 3]]
+    exports = json.loads(run_cli(tmp_path, "jobs", "list", "--extraction", "30", "--kind",
+                                 "extraction_export", "--json").stdout)
+    assert [j["id"] for j in exports["items"]] == [ids["extraction_export", 30]]
+    refused = run_cli(tmp_path, "jobs", "list", "--extraction", "0", check=False)
+    assert refused.returncode == 2 and "--extraction" in refused.stderr
+
+
 def cells(table: str, column: int, joiner: str = "") -> str:
     """A table's column's text, its wrapped lines joined (one row in the table)."""
     lines = [line for line in table.splitlines() if line.startswith("│")]

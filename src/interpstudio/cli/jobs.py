@@ -36,6 +36,8 @@ selftest_app = typer.Typer()
 def jobs_list(
     state: Annotated[list[str] | None, choices(JOB_STATES, "state")] = None,
     kind: Annotated[list[str] | None, choices(sorted(JOB_KINDS), "kind")] = None,
+    extraction: Annotated[int | None, typer.Option(
+        min=1, help="Only this extraction's jobs (its run and its exports).")] = None,
     limit: LimitOption = 50,
     as_json: JsonOption = False,
 ) -> None:
@@ -44,7 +46,7 @@ def jobs_list(
 
     with session_scope(load_settings()) as session:
         items, total = service.list_jobs(session=session, states=state or [], kinds=kind or [],
-                                         limit=limit, offset=0)
+                                         extraction_id=extraction, limit=limit, offset=0)
         jobs = job_dicts(session, items)
     print_listing(jobs, total, as_json=as_json, table=print_jobs)
 
