@@ -221,6 +221,27 @@ def test_top_k_lists_highest_norm_rows_with_their_tokens() -> None:
         np.testing.assert_allclose(t["norm"], norms[row], rtol=RTOL)
 
 
+def test_top_k_across_updates_keeps_ties_by_row_number() -> None:
+    """Rows of a later update enter a full top k only above its lowest norm: norms from a few
+    levels that rise along the rows (ties everywhere, also with the lowest kept one, and later
+    rows between the lowest and the highest kept) in many small updates give the rows a stable
+    sort of all norms gives, the earliest of equal norms first."""
+    rng = np.random.default_rng(15)
+    n, k = 400, 9
+    scale = rng.choice([1.0, 1.125, 2.0], size=n) + np.arange(n) // 100
+    x = np.ones((n, 4)) * scale[:, None]
+    position = np.where(rng.random(n) < 0.1, 0, 1)
+    stats = StreamingStats(4, StatsConfig(top_k=k))
+    for a in range(0, n, 7):
+        stats.update(x[a : a + 7], position=position[a : a + 7])
+    groups = stats.finalize()["groups"]
+    norms = np.linalg.norm(x, axis=1)
+    for name, rows in (("all", np.arange(n)), ("bos", np.flatnonzero(position == 0)),
+                       ("non_bos", np.flatnonzero(position != 0))):
+        want = rows[np.argsort(-norms[rows], kind="stable")[:k]]
+        assert [t["row"] for t in groups[name]["top_k"]] == want.tolist(), name
+
+
 def test_merge_equals_one_pass_over_both() -> None:
     rng = np.random.default_rng(7)
     rows = make_rows(rng, n_seq=40, d=10)

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 import numpy as np
 
@@ -117,10 +117,15 @@ class _Group:
         batch_norm = np.array([n, norm_mean, d_norm @ d_norm, norms.min(), norms.max()])
         self.norm = _merge_norm(self.norm, batch_norm)
         if cfg.top_k:
-            # only rows that can be among the chunk's top k get a TOP_DTYPE record
-            picked = _top_candidates(norms, cfg.top_k)
-            records = meta.records(rows[picked], norms[picked])
-            self.top = _top_k(np.concatenate([self.top, records]), cfg.top_k)
+            # only rows that can enter the top k get a TOP_DTYPE record: once it is full, those
+            # with at least its lowest norm (a tie with it stays out: its row number is higher)
+            if len(self.top) == cfg.top_k:
+                entering = norms >= self.top["norm"][-1]
+                norms, rows = norms[entering], rows[entering]
+            if len(rows):
+                picked = _top_candidates(norms, cfg.top_k)
+                records = meta.records(rows[picked], norms[picked])
+                self.top = _top_k(np.concatenate([self.top, records]), cfg.top_k)
 
     def merge(self, other: _Group, row_offset: int, top_k: int) -> None:
         self.count, self.mean, self.m2 = _chan_merge(
@@ -339,23 +344,28 @@ class StreamingStats:
         }
 
 
+_Moment = TypeVar("_Moment", float, np.ndarray)
+
+
 def _chan_merge(
-    n_a: int, mean_a: np.ndarray, m2_a: np.ndarray, n_b: int, mean_b: np.ndarray, m2_b: np.ndarray
-) -> tuple[int, np.ndarray, np.ndarray]:
-    """Chan et al. parallel merge of (count, mean, M2); exact in float64, no sum of squares."""
+    n_a: int, mean_a: _Moment, m2_a: _Moment, n_b: int, mean_b: _Moment, m2_b: _Moment
+) -> tuple[int, _Moment, _Moment]:
+    """Chan et al. parallel merge of (count, mean, M2) of (d,) arrays or of floats (the norms: the
+    same float64 arithmetic without numpy's per-call cost); exact, no sum of squares."""
     if n_b == 0:
         return n_a, mean_a, m2_a
     if n_a == 0:
-        return n_b, mean_b.copy(), m2_b.copy()
+        return n_b, +mean_b, +m2_b  # unary plus: a copy of an array
     n = n_a + n_b
     delta = mean_b - mean_a
-    return n, mean_a + delta * (n_b / n), m2_a + m2_b + np.square(delta) * (n_a * n_b / n)
+    return n, mean_a + delta * (n_b / n), m2_a + m2_b + delta * delta * (n_a * n_b / n)
 
 
 def _merge_norm(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Merge scalar norm accumulators [count, mean, M2, min, max]."""
-    n, mean, m2 = _chan_merge(int(a[0]), a[1:2], a[2:3], int(b[0]), b[1:2], b[2:3])
-    return np.array([n, mean[0], m2[0], min(a[3], b[3]), max(a[4], b[4])])
+    n, mean, m2 = _chan_merge(int(a[0]), float(a[1]), float(a[2]), int(b[0]), float(b[1]),
+                              float(b[2]))
+    return np.array([n, mean, m2, min(a[3], b[3]), max(a[4], b[4])])
 
 
 class _RowMeta(NamedTuple):
