@@ -457,7 +457,7 @@ def test_in_memory_quantiles_equal_numpy_bit_for_bit() -> None:
 def test_bin_counts_follow_the_edges_exactly() -> None:
     """The compiled histogram puts each value where ``searchsorted`` on the edges does (clipped
     to the bins), also on the edges themselves, in a range only a few floats wide (linspace
-    repeats edges there) and in an empty range."""
+    repeats edges there), in an empty range and in one of a subnormal width."""
     from interpstudio.ml.stats_kernel import bin_counts
 
     rng = np.random.default_rng(14)
@@ -469,6 +469,7 @@ def test_bin_counts_follow_the_edges_exactly() -> None:
         (np.r_[wide, wide, rng.uniform(0.5, 9.5, 50)], wide),  # every edge itself
         (rng.choice(narrow, 500), np.linspace(narrow[0], narrow[-1], 65)),
         (np.full(10, 2.0), np.linspace(2.0, 2.0, 9)),
+        (np.array([0.0, 5e-324, 0.0]), np.linspace(0.0, 5e-324, 65)),  # bins / width is inf
     ]
     for values, edges in cases:
         expected = np.bincount(

@@ -101,10 +101,11 @@ def _bin_counts(values, edges, counts) -> None:
     bins = counts.shape[0]
     lo = edges[0]
     width = edges[bins] - lo
-    scale = bins / width if width > 0 else 0.0
+    scale = bins / width if width > 0 else 0.0  # inf for a subnormal width
     for i in range(values.shape[0]):
         v = values[i]
-        j = min(max(int((v - lo) * scale), 0), bins - 1)
+        guess = (v - lo) * scale  # NaN or inf there: compared before it is made an integer
+        j = bins - 1 if guess >= bins - 1 else (int(guess) if guess > 0 else 0)
         while j > 0 and v < edges[j]:
             j -= 1
         while j < bins - 1 and v >= edges[j + 1]:
@@ -156,7 +157,6 @@ def _order_statistics(values, ranks, out) -> None:
         counts[(np.uint64(_order_key(bits[i])) - np.uint64(low)) >> np.uint64(shift)] += 1
     # the bins of the wanted ranks, and where each one's values start in the gathered values
     wanted = np.zeros(counts.shape[0], dtype=np.bool_)
-    first_rank = np.zeros(counts.shape[0], dtype=np.int64)  # rank of the bin's lowest value
     gathered_at = np.zeros(counts.shape[0], dtype=np.int64)
     below = 0
     gathered = 0
@@ -164,7 +164,6 @@ def _order_statistics(values, ranks, out) -> None:
     for b in range(counts.shape[0]):
         if k < ranks.shape[0] and ranks[k] < below + counts[b]:
             wanted[b] = True
-            first_rank[b] = below
             gathered_at[b] = gathered
             gathered += counts[b]
             while k < ranks.shape[0] and ranks[k] < below + counts[b]:
