@@ -476,3 +476,28 @@ def test_bin_counts_follow_the_edges_exactly() -> None:
             np.clip(np.searchsorted(edges, values, side="right") - 1, 0, len(edges) - 2),
             minlength=len(edges) - 1)
         assert bin_counts(values, edges).tolist() == expected.tolist()
+
+
+@pytest.mark.filterwarnings("ignore:overflow:RuntimeWarning", "ignore:invalid:RuntimeWarning")
+def test_group_whose_norms_all_overflow_has_no_quantiles() -> None:
+    """float64 rows with finite values whose squares overflow have an Inf norm, which the
+    quantiles leave out: a group of only such rows has none (the summary raised IndexError
+    from ``np.quantile`` of nothing), a group with some has them over the rest."""
+    stats = StreamingStats(2, keep_norms=True)
+    x = np.array([[1e200, 1e200], [3.0, 4.0], [3e200, 1.0], [6.0, 8.0]])
+    stats.update(x, position=np.array([0, 1, 0, 1]))
+    groups = stats.finalize()["groups"]
+    assert groups["bos"]["count"] == 2
+    assert groups["bos"]["norm"]["quantiles"] is None
+    assert groups["non_bos"]["norm"]["quantiles"]["0.5"] == 7.5
+    assert groups["all"]["norm"]["quantiles"]["1.0"] == 10.0
+
+
+def test_order_statistics_refuses_ranks_outside_the_values() -> None:
+    """A rank past the values would read outside them in compiled code: refused instead."""
+    from interpstudio.ml.stats_kernel import order_statistics
+
+    with pytest.raises(IndexError):
+        order_statistics(np.ones(3), np.array([1, 3]))
+    with pytest.raises(IndexError):
+        order_statistics(np.empty(0), np.array([0]))

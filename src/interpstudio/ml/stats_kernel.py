@@ -123,6 +123,8 @@ def order_statistics(values: np.ndarray, ranks: np.ndarray) -> np.ndarray:
     the rest into one bin); a pass counts values per bin, a second gathers the values of the
     bins holding a wanted rank, and only those are sorted."""
     out = np.empty(len(ranks), dtype=np.float64)
+    if len(ranks) and not 0 <= ranks[0] <= ranks[-1] < len(values):
+        raise IndexError(f"ranks must lie in [0, {len(values)}), got {ranks[0]}..{ranks[-1]}")
     if len(ranks):
         _order_statistics(np.ascontiguousarray(values, dtype=np.float64),
                           np.ascontiguousarray(ranks, dtype=np.int64), out)

@@ -142,10 +142,10 @@ def _in_memory(
             parts[g].append(v)
     out: dict[str, tuple[dict[str, float] | None, dict[str, list[Any]] | None]] = {}
     for name, (n, lo, hi) in ranges.items():
-        if n == 0:
+        values = np.concatenate(parts[name]) if n else np.empty(0)
+        if len(values) == 0:  # no rows, or only rows whose norm overflowed (left out as Inf)
             out[name] = (None, None)
             continue
-        values = np.concatenate(parts[name])
         ranks = sorted({r for q in qs for r in _ranks_for(q, len(values))})
         found = dict(zip(ranks, order_statistics(values, np.array(ranks, np.int64)).tolist(),
                          strict=True))
