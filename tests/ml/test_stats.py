@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from interpstudio.core.errors import InvalidInput
 from interpstudio.ml import stats_quantiles
 from interpstudio.ml.stats import StatsConfig, StreamingStats
 from interpstudio.ml.store import decode, encode_bfloat16
@@ -501,3 +502,19 @@ def test_order_statistics_refuses_ranks_outside_the_values() -> None:
         order_statistics(np.ones(3), np.array([1, 3]))
     with pytest.raises(IndexError):
         order_statistics(np.empty(0), np.array([0]))
+
+
+@pytest.mark.parametrize("what", ["token_ids", "sequence_index", "position"])
+def test_per_row_arrays_of_another_length_are_refused(what: str) -> None:
+    """Each of token_ids / sequence_index / position holds one value per row: one of another
+    length is refused by name (the top-k records came to be indexed by row, so a wrong
+    ``token_ids`` or ``sequence_index`` length stopped raising on its own)."""
+    stats = StreamingStats(4, StatsConfig(top_k=2))
+    x = np.ones((5, 4), np.float32)
+    good = {"token_ids": np.arange(5), "sequence_index": np.zeros(5, np.int64),
+            "position": np.arange(5)}
+    with pytest.raises(InvalidInput, match=what):
+        stats.update(x, **{**good, what: np.arange(6)})
+    assert stats.rows == 0
+    stats.update(x, **good)
+    assert stats.rows == 5

@@ -248,6 +248,13 @@ class StreamingStats:
                 details={"expected_d": self.d, "shape": list(x.shape)},
             )
         n = x.shape[0]
+        for what, values in (("token_ids", token_ids), ("sequence_index", sequence_index),
+                             ("position", position)):
+            if values is not None and np.shape(values) != (n,):
+                raise InvalidInput(
+                    f"{what} must hold one value per row ({n}), got shape {np.shape(values)}",
+                    details={"what": what, "rows": n, "shape": list(np.shape(values))},
+                )
         meta = _RowMeta(self.rows, sequence_index, position, token_ids)
         is_bos = self.config.bos_mask(token_ids, position, n)
         norms = self._fold(x, is_bos)
