@@ -77,6 +77,8 @@ class ExtractionResult:
     batch_size_final: int
     oom_events: list[dict[str, Any]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)  # e.g. float16 storage overflowed
+    # the writer's: its ``shards`` are a ``JournalShards``, read back from the store's journal
+    # when used (a sequence of the same entries; ``list()`` it for ``json.dumps``)
     manifest: dict[str, Any] = field(default_factory=dict, repr=False)
 
     def summary(self) -> dict[str, Any]:

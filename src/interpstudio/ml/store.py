@@ -32,7 +32,9 @@ the journal always describes whole shards; anything on disk that it does not lis
 interrupted write and is removed on resume. ``manifest.json`` is rewritten (whole, with the full
 shard list) only when the status changes, so a commit costs the same with 10 or 10,000 shards
 before it, and a finished store's ``manifest.json`` alone describes it. ``read_manifest`` is the
-one way to read a manifest: ``manifest.json`` merged with the journal's committed lines.
+one way to read a manifest: ``manifest.json`` merged with the journal's committed lines;
+``write_manifest`` writes one, taking its shard entries one at a time (a writer's come from the
+journal, and are never all in memory).
 
 The store's modules: ``store`` (this one: layout, names, hashing, atomic writes, dtype conversion,
 errors, reading the manifest), ``store_journal`` (the shard journal's lines), ``store_writer`` (the
@@ -434,6 +436,31 @@ def write_json_atomic(path: Path, value: Any, *, durable: bool, sync_dir: bool =
     nobody reads by eye (a 90-point ``stats.json``: 14 MB on one line, 26 MB indented)."""
     data = dump_json(value, indent=indent)
     write_atomic(path, lambda f: f.write(data), durable=durable, sync_dir=sync_dir)
+
+
+def write_manifest(directory: Path, manifest: dict[str, Any], *, durable: bool) -> None:
+    """``manifest.json``: the same bytes as ``write_json_atomic`` of ``manifest``, but the entries
+    of ``manifest["shards"]`` (any sequence: a writer's ``JournalShards`` reads them from the
+    journal) are turned into JSON and written one at a time, never all in memory (~90 KB a shard
+    at 90 hook points)."""
+    head = dump_json(dict(manifest, shards=[]), indent=True)
+    # top-level keys are the only ones indented by 2, and JSON strings hold no raw newline
+    before, after = head.split(_EMPTY_SHARDS)
+
+    def write(f: _HashingWriter) -> None:
+        f.write(before + b'\n  "shards": [')
+        written = 0
+        for entry in manifest["shards"]:
+            # the entry as it sits two levels down in the indented document
+            entry_json = dump_json(entry, indent=True)[:-1].replace(b"\n", b"\n    ")
+            f.write((b",\n    " if written else b"\n    ") + entry_json)
+            written += 1
+        f.write((b"\n  ]" if written else b"]") + after)
+
+    write_atomic(directory / MANIFEST_NAME, write, durable=durable)
+
+
+_EMPTY_SHARDS = b'\n  "shards": []'
 
 
 def write_npz_atomic(path: Path, arrays: dict[str, np.ndarray], *, durable: bool) -> dict[str, Any]:

@@ -1,10 +1,12 @@
 """The manifest of an activation store as it grows, and the checks and clean-up of a resume.
 
 ``make_layout`` validates what a run asks for and ``new_manifest`` starts a manifest;
-``with_shard`` returns the next version with one more whole shard and updated counts (sequences,
-and the tail sequence that may still be open), and ``commit_shard`` commits that shard by appending
-its line to the shard journal (``store_journal``); ``manifest.json`` itself is written by the
-writer only when the status changes. On resume ``check_same`` refuses another configuration,
+``in_journal`` makes its shard list the journal's (``JournalShards``: the entries stay on disk,
+so a writer's memory does not grow with its shards); ``with_shard`` returns the next version with
+one more whole shard and updated counts (sequences, and the tail sequence that may still be open),
+with the shard's journal line, and ``commit_shard`` commits that shard by appending the line to
+the shard journal (``store_journal``); ``manifest.json`` itself is written by the writer only when
+the status changes. On resume ``check_same`` refuses another configuration,
 ``restore_stats`` loads the float64 accumulators saved with the last shard, ``tail_tokens`` reads
 back the stored rows of the tail sequence (to match the re-fed rows), ``remove_debris`` deletes
 whatever the manifest does not list (and cuts a torn journal line) and ``resume_point`` tells the
@@ -22,7 +24,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import orjson
@@ -82,6 +84,13 @@ def make_layout(
     }
 
 
+class ShardCommit(NamedTuple):
+    """A shard ready to be committed (``with_shard``)."""
+
+    manifest: dict[str, Any]  # the manifest once the shard is in
+    line: bytes  # its journal line: appending it is the commit
+
+
 def with_shard(
     manifest: dict[str, Any],
     index: int,
@@ -90,8 +99,10 @@ def with_shard(
     tokens: np.ndarray,
     files: dict[str, Any],
     state_rel: str,
-) -> dict[str, Any]:
-    """A new manifest with one more shard and updated counts (the old one is left untouched)."""
+) -> ShardCommit:
+    """The manifest with one more shard and updated counts (the old one is left untouched), and
+    the shard's journal line: its entry, with the counts and statistics state the manifest has
+    once it is in. ``manifest["shards"]`` is a ``JournalShards`` (``in_journal``)."""
     counts = dict(manifest["counts"])
     seq = tokens[:, 1]
     previous_tail = counts["tail_sequence"]
@@ -114,26 +125,38 @@ def with_shard(
         "last": tokens[-1, 1:].tolist(),
         "files": files,
     }
-    return dict(
-        manifest,
-        counts=counts,
-        shards=[*manifest["shards"], shard],
-        stats_state=state_rel,
-        updated_at=now(),
+    updated_at = now()
+    line = journal.encode_line(
+        {"shard": shard, "counts": counts, "stats_state": state_rel, "updated_at": updated_at}
+    )
+    shards: journal.JournalShards = manifest["shards"]
+    return ShardCommit(
+        dict(
+            manifest,
+            counts=counts,
+            shards=shards.appended(len(line)),
+            stats_state=state_rel,
+            updated_at=updated_at,
+        ),
+        line,
     )
 
 
-def commit_shard(directory: Path, manifest: dict[str, Any], *, durable: bool) -> None:
-    """Commit the last shard of ``manifest`` (from ``with_shard``): append its journal line, with
-    the counts and statistics state the manifest has once it is in. Its files must be whole and
-    synced already."""
-    line = {
-        "shard": manifest["shards"][-1],
-        "counts": manifest["counts"],
-        "stats_state": manifest["stats_state"],
-        "updated_at": manifest["updated_at"],
-    }
-    journal.append_line(directory / layout.JOURNAL_NAME, line, durable=durable)
+def commit_shard(directory: Path, commit: ShardCommit, *, durable: bool) -> None:
+    """Commit the shard of ``commit`` (from ``with_shard``): append its journal line. Its files
+    must be whole and synced already."""
+    journal.append_line(directory / layout.JOURNAL_NAME, commit.line, durable=durable)
+
+
+def in_journal(directory: Path, manifest: dict[str, Any]) -> dict[str, Any]:
+    """``manifest`` with its shards as the journal's first lines (``JournalShards``), which must
+    hold them (``remove_debris`` has cut any torn line): a writer keeps 8 bytes a shard instead
+    of the entries. A complete store's list stays as it is (nothing is appended to it, and a
+    store of format version 1 has no journal)."""
+    if manifest["status"] == "complete":
+        return manifest
+    path = directory / layout.JOURNAL_NAME
+    return dict(manifest, shards=journal.JournalShards.of_lines(path, len(manifest["shards"])))
 
 
 def resume_point(manifest: dict[str, Any]) -> ResumePoint:

@@ -11,11 +11,14 @@ then a committer thread writes those files (O_DIRECT, from the buffer), the toke
 norm side files (temp name + rename), makes them durable together (one ``syncfs`` on Linux, else
 an fsync per file and folder) and commits the shard by appending one line to the shard
 journal (``manifest.json`` is rewritten only when the status changes, so a commit does not grow
-with the shards before it). Each stage takes shards in order, so the next shard's CPU work never
-waits for this one's I/O; no shard commits after one has failed. The folder keeps each shard's
-row norms in memory (up to ``HELD_NORM_BYTES``) for the summary; when it holds them all, it makes
-the summary once the last shard is handed to the committer, while that shard and the one before
-it are written.
+with the shards before it). Memory does not grow with the shards either: the manifest the writer
+holds lists them as the journal's lines (``JournalShards``, 8 bytes a shard), whose entries (a
+record per file: ~90 KB a shard at 90 hook points) are read back when someone reads them, and
+``manifest.json`` is written from the journal an entry at a time. Each stage takes shards in
+order, so the next shard's CPU work never waits for this one's I/O; no shard commits after one
+has failed. The folder keeps each shard's row norms in memory (up to ``HELD_NORM_BYTES``) for the
+summary; when it holds them all, it makes the summary once the last shard is handed to the
+committer, while that shard and the one before it are written.
 ``close()`` writes the last, short shard, ``stats.json`` and ``status: complete``; ``abort()``
 stops fast and leaves a valid partial store. An error in the thread is raised to the caller on
 the next ``append`` / ``close``; a full disk becomes ``StoreDiskFull`` and the store keeps only
@@ -237,11 +240,12 @@ class ActivationWriter:
                 tail = manifests.tail_tokens(directory, manifest)
                 manifest["resumes"].append({"at": manifests.now(), "versions": layout.versions()})
             manifests.remove_debris(directory, manifest, durable=durable)
+            manifest = manifests.in_journal(directory, manifest)
             if manifest["status"] != "complete":
                 manifest["status"] = "running"
                 manifest["error"] = None
                 manifest["stats"] = None
-            layout.write_json_atomic(directory / layout.MANIFEST_NAME, manifest, durable=durable)
+            layout.write_manifest(directory, manifest, durable=durable)
         except BaseException:
             os.close(lock_fd)
             raise
@@ -592,10 +596,10 @@ class ActivationWriter:
                                         summary=True) from exc
                 raise
             manifest["stats"] = None  # e.g. disk still full: the manifest matters more
+        # the summary is made: its norms go (a new dict: a summary being made keeps the old)
+        self._held, self._held_bytes = {}, 0
         try:
-            layout.write_json_atomic(
-                self.path / layout.MANIFEST_NAME, manifest, durable=self.durable
-            )
+            layout.write_manifest(self.path, manifest, durable=self.durable)
             self.manifest = manifest
         except OSError as exc:
             if self.error is None:
@@ -606,8 +610,8 @@ class ActivationWriter:
         if made is not None:
             summary = made.result()
         else:
-            summary = store_statistics(self.path, manifest, stats, self._pool.map,
-                                       held=self._held)
+            view = self._summary_view(len(manifest["shards"]), manifest["counts"]["rows"])
+            summary = store_statistics(self.path, view, stats, self._pool.map, held=self._held)
         layout.write_json_atomic(self.path / layout.STATS_NAME, summary, durable=self.durable,
                                  indent=False)  # per-dimension arrays: tens of MB
         manifest["stats"] = layout.STATS_NAME
@@ -701,15 +705,18 @@ class ActivationWriter:
         """The store's summary once shard ``number`` (the last) commits, made from the norms
         held, while the committer writes it and the shards before it (a long run, whose norms
         are not all held, reads them back from files once they are written, at the end)."""
-        names = [layout.shard_name(i) for i in range(self._first_index + number)]
-        preview = {"config_hash": self.manifest["config_hash"],
-                   "counts": {"rows": self._rows_folded},
-                   "shards": [{"name": name} for name in names]}
+        preview = self._summary_view(self._first_index + number, self._rows_folded)
         try:
             summary.set_result(store_statistics(self.path, preview, stats, self._pool.map,
                                                 held=self._held))
         except BaseException as exc:  # raised where the committer waits for it
             summary.set_exception(exc)
+
+    def _summary_view(self, shards: int, rows: int) -> dict[str, Any]:
+        """What ``store_statistics`` reads of a manifest listing ``shards`` shards of ``rows``
+        rows in all: their names, not their entries (which the journal holds)."""
+        return {"config_hash": self.manifest["config_hash"], "counts": {"rows": rows},
+                "shards": [{"name": layout.shard_name(i)} for i in range(shards)]}
 
     def _write_shard(
         self, shard_set: _ShardSet, rows: int, work: _Computed, *, final: bool
@@ -756,7 +763,7 @@ class ActivationWriter:
                      for k, v in s.state_dict().items()}
             layout.write_npz_atomic(self.path / state_rel, manifests.pack_arrays(state),
                                     durable=each)
-            manifest = manifests.with_shard(
+            commit = manifests.with_shard(
                 self.manifest, index, name, rows, tokens, files, state_rel
             )
             if grouped:  # the files, their renames and new folders, before the commit point
@@ -764,9 +771,9 @@ class ActivationWriter:
             elif self.durable:  # folders the first shard created exist before it is committed
                 layout.fsync_dir(self.path)
             # the commit point: nothing after it in this block can fail and delete its files
-            manifests.commit_shard(self.path, manifest, durable=self.durable)
+            manifests.commit_shard(self.path, commit, durable=self.durable)
         previous_state = self.manifest.get("stats_state")
-        self.manifest, self.stats = manifest, work.stats
+        self.manifest, self.stats = commit.manifest, work.stats
         if previous_state:
             (self.path / previous_state).unlink(missing_ok=True)
         if final:
