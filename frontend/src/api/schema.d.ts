@@ -2945,6 +2945,8 @@ export interface operations {
             query?: {
                 limit?: number;
                 offset?: number;
+                /** @description Only the tokenizations this model may extract from: made with its tokenizer, or with another model's whose tokenizer files are byte-identical. */
+                usable_with_model?: number | null;
             };
             header?: never;
             path: {

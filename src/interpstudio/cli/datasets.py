@@ -234,14 +234,17 @@ def datasets_list(limit: LimitOption = 50, as_json: JsonOption = False) -> None:
 @app.command("show")
 def datasets_show(dataset_id: int, as_json: JsonOption = False) -> None:
     """Show one dataset, its statistics and its tokenizations."""
+    from interpstudio.core.paths import DataPaths
     from interpstudio.services import datasets as service
     from interpstudio.services import tokenizations as tokenization_service
 
-    with session_scope(load_settings()) as session:
+    settings = load_settings()
+    with session_scope(settings) as session:
         dataset = _dataset_dict(service.get_dataset(session=session, dataset_id=dataset_id),
                                 session)
         items, _total = tokenization_service.list_tokenizations(
-            session=session, dataset_id=dataset_id, limit=100, offset=0)
+            session=session, paths=DataPaths(settings.data_dir), dataset_id=dataset_id,
+            limit=100, offset=0)
         tokenizations = [_tokenization_dict(t, session) for t in items]
     if as_json:
         print_json({**dataset, "tokenizations": tokenizations})

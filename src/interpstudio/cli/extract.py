@@ -95,9 +95,11 @@ def _tokenization_for(settings: Settings, factory: sessionmaker[Session], *, dat
         if found is not None:
             if not quiet:  # which one matters: a quick 16-token try was silently reused
                 p = found.policy or {}
+                other = ("" if found.model_id == model_id else f", made with model "
+                         f"{found.model_id}'s tokenizer: its files are identical")
                 console.print(f"using tokenization {found.id} of dataset {dataset_id} (max length "
                               f"{p.get('max_length')}, {p.get('mode')}, "
-                              f"{'BOS' if p.get('add_bos') else 'no BOS'})"
+                              f"{'BOS' if p.get('add_bos') else 'no BOS'}{other})"
                               + ("; --max-length / --mode pick or make another"
                                  if options_hint else ""))
             return found.id
@@ -200,9 +202,11 @@ def run_extraction_command(settings: Settings, factory: sessionmaker[Session], s
 
     with factory() as session:
         if dry_run:  # a missing model, tokenization or hook point before the message below
-            service.resolve_inputs(session=session, spec=spec)
+            service.resolve_inputs(session=session, paths=DataPaths(settings.data_dir),
+                                   spec=spec)
         else:  # a copy of a run underway, too, before the preflight loads the model
-            service.refuse_copy_of(session=session, spec=spec)
+            service.refuse_copy_of(session=session, paths=DataPaths(settings.data_dir),
+                                   spec=spec)
         if not as_json:  # it takes a while: the model is loaded and one batch timed
             err_console.print("preflight: loading the model and timing one batch…")
         report = service.preflight_extraction(session=session, settings=settings, spec=spec)

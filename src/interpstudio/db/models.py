@@ -115,6 +115,9 @@ class Model(HubSourced, Tracked, Base):
     # imported before they were, or none said; services/models.py reads its files then)
     positions: Mapped[int | None] = mapped_column(Integer)
     positions_source: Mapped[str | None] = mapped_column(String(128))
+    # sha256 of its tokenizer files, recorded by its import (None: imported before it was, or
+    # no tokenizer files; services/tokenizer_identity.py reads its files then)
+    tokenizer_sha256: Mapped[str | None] = mapped_column(String(64))
 
     __table_args__ = ({"sqlite_autoincrement": True},)
 

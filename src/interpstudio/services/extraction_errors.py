@@ -59,16 +59,21 @@ class TokenizationNotReady(Conflict):
 
 
 class TokenizerMismatch(InvalidInput):
-    """The tokenization was made with another tokenizer than the model's (never silently used)."""
+    """The tokenization was made with another tokenizer than the model's, one whose files are
+    not byte-identical to the model's, or whose model (``maker_id``) is gone, so its files
+    cannot be compared (never silently used)."""
 
     code = "tokenizer_mismatch"
 
-    def __init__(self, *, tokenization_id: int, tokenizer_key: str, model_key: str) -> None:
+    def __init__(self, *, tokenization_id: int, tokenizer_key: str, model_key: str,
+                 maker_id: int | None) -> None:
+        why = ("its tokenizer files differ from this model's" if maker_id is not None else
+               "the model it was made with is gone, so its tokenizer files cannot be compared")
         super().__init__(
             f"tokenization {tokenization_id} was made with tokenizer {tokenizer_key!r}, but the "
-            f"model's tokenizer is {model_key!r}: tokenize the dataset with this model",
+            f"model's tokenizer is {model_key!r} and {why}: tokenize the dataset with this model",
             details={"tokenization_id": tokenization_id, "tokenizer_key": tokenizer_key,
-                     "model_key": model_key},
+                     "model_key": model_key, "maker_model_id": maker_id},
         )
 
 

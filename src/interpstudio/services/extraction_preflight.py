@@ -22,6 +22,7 @@ from typing import Any
 from sqlalchemy.orm import Session, sessionmaker
 
 from interpstudio.core.errors import InvalidJobState
+from interpstudio.core.paths import DataPaths
 from interpstudio.core.settings import Settings
 from interpstudio.db.base import utcnow
 from interpstudio.db.models import FINISHED_STATES, Job
@@ -34,10 +35,11 @@ from interpstudio.services.extractions import remember_report, resolve_inputs
 POLL_S = 0.25
 
 
-def queue_preflight(*, session: Session, spec: ExtractionSpec, calibrate: bool) -> Job:
+def queue_preflight(*, session: Session, paths: DataPaths, spec: ExtractionSpec,
+                    calibrate: bool) -> Job:
     """The ``extract_preflight`` job for ``spec``, after the checks that need no model (an
     unknown model or hook point is refused here, not as a failed job). The caller commits it."""
-    resolve_inputs(session=session, spec=spec)
+    resolve_inputs(session=session, paths=paths, spec=spec)
     return job_service.create_job(session=session, kind="extract_preflight",
                                   params={**spec.model_dump(mode="json"), "calibrate": calibrate})
 

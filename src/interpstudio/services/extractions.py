@@ -54,6 +54,7 @@ from interpstudio.services.extraction_params import ExtractionSpec, RowGroup
 from interpstudio.services.model_files import quantized_cache_dir
 from interpstudio.services.models import model_positions
 from interpstudio.services.tokenizations import requested_policy_hash
+from interpstudio.services.tokenizer_identity import maker_of, usable_tokenizer_keys
 
 READY_TOKENIZATION = ("ready", "complete", "succeeded")
 FINAL_STATUSES = ("complete", "failed", "cancelled", "interrupted", "partial")
@@ -115,8 +116,8 @@ def extraction_dir(paths: DataPaths, row: Extraction) -> Path:
 
 
 # ------------------------------------------------------------------------------- validation
-def resolve_inputs(*, session: Session, spec: ExtractionSpec) -> tuple[Model, Tokenization,
-                                                                       list[str]]:
+def resolve_inputs(*, session: Session, paths: DataPaths, spec: ExtractionSpec
+                   ) -> tuple[Model, Tokenization, list[str]]:
     """The model, the tokenization and the expanded hook point names, or a clear refusal."""
     model = session.get(Model, spec.model_id)
     if model is None:
@@ -128,9 +129,7 @@ def resolve_inputs(*, session: Session, spec: ExtractionSpec) -> tuple[Model, To
         raise ExtractionTokenizationNotFound(spec.tokenization_id)
     if tokenization.status not in READY_TOKENIZATION or not tokenization.path:
         raise TokenizationNotReady(tokenization.id, tokenization.status)
-    if tokenization.tokenizer_key != model.key:
-        raise TokenizerMismatch(tokenization_id=tokenization.id,
-                                tokenizer_key=tokenization.tokenizer_key, model_key=model.key)
+    refuse_other_tokenizer(session=session, paths=paths, model=model, tokenization=tokenization)
     counts = tokenization.counts or {}
     if counts.get("tokens") == 0 or counts.get("sequences") == 0:
         raise EmptyExtraction("the tokenization holds no tokens",
@@ -140,9 +139,22 @@ def resolve_inputs(*, session: Session, spec: ExtractionSpec) -> tuple[Model, To
     return model, tokenization, points
 
 
+def refuse_other_tokenizer(*, session: Session, paths: DataPaths, model: Model,
+                           tokenization: Tokenization) -> None:
+    """Refuse a tokenization made with another tokenizer than ``model``'s: one made with it, or
+    with a model whose tokenizer files are byte-identical (``tokenizer_identity``), passes."""
+    key = tokenization.tokenizer_key
+    if key in usable_tokenizer_keys(session=session, paths=paths, model=model, keys=[key]):
+        return
+    maker = maker_of(session, key)
+    raise TokenizerMismatch(tokenization_id=tokenization.id, tokenizer_key=key,
+                            model_key=model.key, maker_id=maker.id if maker else None)
+
+
 def find_tokenization_for(*, session: Session, paths: DataPaths, dataset_id: int, model_id: int,
                           policy: TokenizationPolicySpec | None = None) -> Tokenization | None:
-    """The newest ready tokenization of ``dataset_id`` made with the model's tokenizer within
+    """The newest ready tokenization of ``dataset_id`` made with the model's tokenizer, or one
+    of byte-identical files (``tokenizer_identity``: another model's), within
     the model's positions (``model_positions``: one made past them before such a tokenization
     was refused is passed over, as if it did not exist); with ``policy``, only one made under
     exactly that policy (a caller that asked for 128-token sequences must not be handed a
@@ -154,11 +166,13 @@ def find_tokenization_for(*, session: Session, paths: DataPaths, dataset_id: int
         raise ExtractionModelNotFound(model_id)
     query = (select(Tokenization)
              .where(Tokenization.dataset_id == dataset_id,
-                    Tokenization.tokenizer_key == model.key,
                     Tokenization.status.in_(READY_TOKENIZATION))
              .order_by(Tokenization.id.desc()))
     if policy is not None:
         query = query.where(Tokenization.policy_hash == requested_policy_hash(policy))
+    keys = usable_tokenizer_keys(session=session, paths=paths, model=model, keys=session.scalars(
+        query.with_only_columns(Tokenization.tokenizer_key).distinct().order_by(None)))
+    query = query.where(Tokenization.tokenizer_key.in_(keys))
     limit, _source = model_positions(session=session, paths=paths,
                                      model_id=model_id) or (None, None)
     return next((row for row in session.scalars(query)
@@ -232,8 +246,8 @@ def preflight_extraction(*, session: Session, settings: Settings, spec: Extracti
     Start) reuses it instead of loading the model and timing a batch again."""
     from interpstudio.ml.extract_preflight import preflight_on_disk
 
-    model, tokenization, points = resolve_inputs(session=session, spec=spec)
     paths = DataPaths(settings.data_dir)
+    model, tokenization, points = resolve_inputs(session=session, paths=paths, spec=spec)
     report = preflight_on_disk(
         model_dir=ensure_within(paths.root / model.path, [paths.root]),  # type: ignore[operator]
         tokenization_dir=ensure_within(paths.root / tokenization.path,  # type: ignore[operator]
@@ -251,7 +265,8 @@ def preflight_extraction(*, session: Session, settings: Settings, spec: Extracti
 def remember_report(*, session: Session, settings: Settings, spec: ExtractionSpec,
                     report: dict[str, Any]) -> None:
     """Keep a calibrated report made elsewhere (by a job worker) for the create that follows."""
-    model, tokenization, _ = resolve_inputs(session=session, spec=spec)
+    model, tokenization, _ = resolve_inputs(session=session, paths=DataPaths(settings.data_dir),
+                                            spec=spec)
     _remember(_report_key(settings, spec, model, tokenization), report)
 
 
@@ -290,7 +305,8 @@ def create_extraction(*, session: Session, settings: Settings, spec: ExtractionS
     may be busy for hours would block the queue it is meant to join."""
     from interpstudio.ml.extract_preflight import NotEnoughDisk
 
-    model, tokenization, points = resolve_inputs(session=session, spec=spec)
+    model, tokenization, points = resolve_inputs(session=session,
+                                                 paths=DataPaths(settings.data_dir), spec=spec)
     stored, digest = _stored_spec(spec, model, tokenization, points)
     refuse_copy(session, digest)
     key = _report_key(settings, spec, model, tokenization)
@@ -342,9 +358,10 @@ def _stored_spec(spec: ExtractionSpec, model: Model, tokenization: Tokenization,
     return stored, digest
 
 
-def refuse_copy_of(*, session: Session, spec: ExtractionSpec) -> None:
+def refuse_copy_of(*, session: Session, paths: DataPaths, spec: ExtractionSpec) -> None:
     """``refuse_copy`` for a request, before its preflight loads the model (the CLI)."""
-    refuse_copy(session, _stored_spec(spec, *resolve_inputs(session=session, spec=spec))[1])
+    refuse_copy(session, _stored_spec(spec, *resolve_inputs(session=session, paths=paths,
+                                                            spec=spec))[1])
 
 
 def _job_for(session: Session, row: Extraction, action: str) -> Job:

@@ -2,7 +2,9 @@
 dry-run the policy on a few rows, delete.
 
 The tokenizer comes from a registered model row (``Model.path``, a folder with tokenizer files,
-relative to the data dir); ``tokenizer_key`` is the model's ``key``. The policy as requested is
+relative to the data dir); ``tokenizer_key`` is the model's ``key``. Every model whose tokenizer
+files are byte-identical may use it (``tokenizer_identity.py``; ``list_tokenizations`` filters by
+that). The policy as requested is
 hashed for uniqueness; the job records the resolved policy (BOS default made explicit). Previews
 use the torch-free ``PieceTokenizer``. Functions take keyword-only arguments and a session they
 do not commit. This module is NOT responsible for running the job (``jobs/tasks/datasets.py``).
@@ -55,6 +57,7 @@ from interpstudio.services.datasets import (
 )
 from interpstudio.services.model_errors import ModelNotFound
 from interpstudio.services.models import model_positions
+from interpstudio.services.tokenizer_identity import usable_tokenizer_keys
 
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "tokenizer.model", "vocab.json")
 PREVIEW_MAX_TOKENS = 256
@@ -85,10 +88,21 @@ def get_tokenization(*, session: Session, tokenization_id: int) -> Tokenization:
     return tokenization
 
 
-def list_tokenizations(*, session: Session, dataset_id: int, limit: int,
-                       offset: int) -> tuple[list[Tokenization], int]:
+def list_tokenizations(*, session: Session, paths: DataPaths, dataset_id: int, limit: int,
+                       offset: int, usable_with_model: int | None = None,
+                       ) -> tuple[list[Tokenization], int]:
+    """Newest first; with ``usable_with_model``, only those that model may extract from: made
+    with its tokenizer or one of byte-identical files (``tokenizer_identity``)."""
     get_dataset(session=session, dataset_id=dataset_id)
-    return repo.list_tokenizations(session, dataset_id=dataset_id, limit=limit, offset=offset)
+    keys = None
+    if usable_with_model is not None:
+        model = session.get(Model, usable_with_model)
+        if model is None:
+            raise ModelNotFound(usable_with_model)
+        keys = usable_tokenizer_keys(session=session, paths=paths, model=model,
+                                     keys=repo.tokenizer_keys_of(session, dataset_id))
+    return repo.list_tokenizations(session, dataset_id=dataset_id, limit=limit, offset=offset,
+                                   tokenizer_keys=keys)
 
 
 def fit_to_positions(*, session: Session, paths: DataPaths, model_id: int,

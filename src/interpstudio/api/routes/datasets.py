@@ -150,10 +150,15 @@ def create_tokenization(dataset: DatasetDep, body: TokenizationCreate, session: 
 
 
 @router.get("/datasets/{dataset_id}/tokenizations", response_model=TokenizationList)
-def list_tokenizations(dataset: DatasetDep, session: SessionDep, limit: Limit = 50,
-                       offset: Offset = 0) -> TokenizationList:
+def list_tokenizations(dataset: DatasetDep, session: SessionDep, paths: PathsDep,
+                       limit: Limit = 50, offset: Offset = 0,
+                       usable_with_model: Annotated[int | None, Query(
+                           description="Only the tokenizations this model may extract from: "
+                           "made with its tokenizer, or with another model's whose tokenizer "
+                           "files are byte-identical.")] = None) -> TokenizationList:
     items, total = tokenization_service.list_tokenizations(
-        session=session, dataset_id=dataset.id, limit=limit, offset=offset)
+        session=session, paths=paths, dataset_id=dataset.id, limit=limit, offset=offset,
+        usable_with_model=usable_with_model)
     return TokenizationList(items=[TokenizationRead.from_row(t, session) for t in items],
                             total=total)
 

@@ -55,13 +55,14 @@ def preflight_placement(
 
 @router.post("/extractions/preflight", response_model=PreflightRead)
 def preflight(body: ExtractionPreflightRequest, session: SessionDep, settings: SettingsDep,
-              request: Request) -> PreflightRead:
+              paths: PathsDep, request: Request) -> PreflightRead:
     """Measured in the API process, or on a job worker where the API cannot use the requested
     device or is set to (`INTERPSTUDIO_PREFLIGHT_ON`); the request waits for the report either
     way. 503 `preflight_not_taken` when no worker takes it in time."""
     spec = ExtractionSpec(**body.model_dump(exclude={"calibrate"}))
     if service.preflight_runs_on(settings, spec.device) == "worker":
-        job = remote.queue_preflight(session=session, spec=spec, calibrate=body.calibrate)
+        job = remote.queue_preflight(session=session, paths=paths, spec=spec,
+                                      calibrate=body.calibrate)
         session.commit()  # a worker can take it only once it is committed
         report = remote.await_preflight(session_factory=request.app.state.session_factory,
                                         settings=settings, spec=spec, job_id=job.id)

@@ -8,6 +8,7 @@ them first). This module is NOT responsible for the rules of who may do what
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any, TypeVar
 
 from sqlalchemy import delete, func, select
@@ -70,13 +71,23 @@ def find_tokenization(session: Session, *, dataset_id: int, tokenizer_key: str,
         Tokenization.policy_hash == policy_hash)).first()
 
 
-def list_tokenizations(session: Session, *, dataset_id: int, limit: int = 50,
-                       offset: int = 0) -> tuple[list[Tokenization], int]:
+def list_tokenizations(session: Session, *, dataset_id: int, limit: int = 50, offset: int = 0,
+                       tokenizer_keys: Collection[str] | None = None,
+                       ) -> tuple[list[Tokenization], int]:
+    """Newest first; with ``tokenizer_keys``, only those made with one of them."""
     query = select(Tokenization).where(Tokenization.dataset_id == dataset_id)
+    if tokenizer_keys is not None:
+        query = query.where(Tokenization.tokenizer_key.in_(tokenizer_keys))
     total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
     items = session.scalars(query.order_by(Tokenization.id.desc()).limit(limit)
                             .offset(offset)).all()
     return list(items), int(total)
+
+
+def tokenizer_keys_of(session: Session, dataset_id: int) -> list[str]:
+    """The tokenizers (``tokenizer_key``) the dataset's tokenizations were made with."""
+    return list(session.scalars(select(Tokenization.tokenizer_key).distinct()
+                                .where(Tokenization.dataset_id == dataset_id)))
 
 
 def extractions_using(session: Session, tokenization_ids: list[int]) -> list[dict[str, Any]]:

@@ -10,7 +10,8 @@ Inspection (``ml/model_inspect.py``): config facts, true parameter count, the fi
 fp32 (the badge), the requested precision loaded within the memory budget (precision used +
 reason + drift vs fp32), and ``architecture.json`` (layers, hook points, module tree), written to
 a temp name and renamed; the positions the model takes are read from it and ``config.json`` once,
-onto the row (``services/models.read_positions``). The model row follows each stage; on cancel
+onto the row (``services/models.read_positions``), and so is the fingerprint of its tokenizer files
+(``services/tokenizer_identity.read_tokenizer_sha256``). The model row follows each stage; on cancel
 the partial files are removed unless the user paused. This module is NOT responsible for
 validating requests (the services did) or for the job's final state (the runner).
 """
@@ -42,6 +43,7 @@ from interpstudio.services.model_files import (
     take_token,
 )
 from interpstudio.services.models import read_positions
+from interpstudio.services.tokenizer_identity import read_tokenizer_sha256
 
 
 def _update_model(ctx: JobContext, model_id: int, **fields: Any) -> dict[str, Any]:
@@ -215,6 +217,7 @@ def _inspect(ctx: JobContext, model_id: int, checkpoint: Path,
         precision_used=facts["used"], precision_reason=facts["reason"],
         fidelity=inspection.fidelity, disk_bytes=disk_usage(model_dir(ctx.paths, model_id)),
         positions=positions, positions_source=positions_source,
+        tokenizer_sha256=read_tokenizer_sha256(checkpoint),
         info_d_mlp=inspection.d_mlp, info_quantization=facts["quantization"],
         info_resident_bytes=facts["resident_bytes"],
         info_estimated_bytes=facts["estimated_bytes"], info_drift=facts["drift"],
