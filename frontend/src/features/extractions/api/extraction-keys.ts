@@ -12,8 +12,8 @@ export const extractionKeys = {
     [...extractionKeys.all, "samples", id, group] as const,
   models: () => [...extractionKeys.all, "pickers", "models"] as const,
   datasets: () => [...extractionKeys.all, "pickers", "datasets"] as const,
-  tokenizations: (datasetId: number) =>
-    [...extractionKeys.all, "pickers", "tokenizations", datasetId] as const,
+  tokenizations: (datasetId: number, modelId: number) =>
+    [...extractionKeys.all, "pickers", "tokenizations", datasetId, modelId] as const,
   hookPoints: (modelId: number) =>
     [...extractionKeys.all, "pickers", "hook-points", modelId] as const,
   preflightPlacement: (device: string) =>

@@ -1,6 +1,7 @@
 /**
  * What the configuration form picks from: ready models (`GET /models`), datasets
- * (`GET /datasets`), a dataset's tokenizations (`GET /datasets/{id}/tokenizations`) and which
+ * (`GET /datasets`), the tokenizations of a dataset a model may use
+ * (`GET /datasets/{id}/tokenizations?usable_with_model=`) and which
  * hook points a model cannot capture, with why (`GET /models/{id}/architecture`). Read here with
  * this feature's own queries (features never import each other). Not responsible for creating
  * any of them.
@@ -56,14 +57,16 @@ function unavailablePoints(architecture: Schemas["ModelArchitectureRead"]): Map<
   return unavailable;
 }
 
-export function useTokenizationOptions(datasetId: number | null) {
+/** The dataset's tokenizations the model may extract from: made with its tokenizer, or with
+ * another model's of byte-identical files (the server decides: `usable_with_model`). */
+export function useTokenizationOptions(datasetId: number | null, modelId: number | null) {
   return useQuery({
-    queryKey: extractionKeys.tokenizations(datasetId ?? 0),
+    queryKey: extractionKeys.tokenizations(datasetId ?? 0, modelId ?? 0),
     queryFn: ({ signal }) =>
       apiRequest<Schemas["TokenizationList"]>(`/datasets/${datasetId}/tokenizations`, {
-        query: { limit: 200 },
+        query: { limit: 200, usable_with_model: modelId ?? undefined },
         signal,
       }),
-    enabled: datasetId !== null,
+    enabled: datasetId !== null && modelId !== null,
   });
 }

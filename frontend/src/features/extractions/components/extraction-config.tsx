@@ -1,6 +1,7 @@
 /**
- * ActivationExtractionConfig: model, dataset -> tokenization (made with that model's tokenizer;
- * the one within the model's positions is the default, as the CLI's `--dataset` picks), the
+ * ActivationExtractionConfig: model, dataset -> tokenization (made with that model's tokenizer,
+ * or another model's whose tokenizer files are byte-identical, as the server lists them; the one
+ * within the model's positions is the default, as the CLI's `--dataset` picks), the
  * layer x hook-type grid, batch, positions, storage dtype, limits; "Preflight" measures it on
  * the server, the panel shows the estimates, "Start extraction" confirms. Where the server
  * measures on a job worker (`GET /extractions/preflight`), the wait says so, and a preflight no
@@ -49,7 +50,7 @@ export function ActivationExtractionConfig({ onCreated }: {
   const [modelId, setModelId] = useState<number | null>(null);
   const [datasetId, setDatasetId] = useState<number | null>(null);
   const [pickedTokenizationId, setTokenizationId] = useState<number | null>(null);
-  const tokenizations = useTokenizationOptions(datasetId);
+  const tokenizations = useTokenizationOptions(datasetId, modelId);
   const unavailable = useUnavailableHookPoints(modelId);
   const [selection, setSelection] = useState<Set<string>>(new Set());
   const [batchSize, setBatchSize] = useState("8");
@@ -71,9 +72,10 @@ export function ActivationExtractionConfig({ onCreated }: {
   const readyDatasets = (datasets.data?.items ?? []).filter((d) => d.status === "ready");
   const model = readyModels.find((m) => m.id === modelId) ?? null;
   const nLayers = model?.n_layers ?? 0;
-  const usable = (tokenizations.data?.items ?? []).filter(
-    (t) => t.model_id === modelId && t.status === "ready",
-  );
+  // the server lists only those this model may use (its tokenizer's, or identical files')
+  const usable = (tokenizations.data?.items ?? []).filter((t) => t.status === "ready");
+  const madeWith = (t: TokenizationOption): string | null => t.model_id === modelId ? null
+    : (models.data?.items ?? []).find((m) => m.id === t.model_id)?.name ?? `model ${t.model_id}`;
   const modelPositions = model?.positions ?? null;
   // the one tokenization of this dataset with this model's tokenizer within its positions is
   // the choice: the select said "choose" beside a single option, and Preflight stayed disabled
@@ -174,15 +176,18 @@ export function ActivationExtractionConfig({ onCreated }: {
               </option>
             )}
             {usable.map((t) => (
-              <option key={t.id} value={t.id}>{tokenizationLabel(t, modelPositions)}</option>
+              <option key={t.id} value={t.id}>
+                {tokenizationLabel(t, modelPositions, madeWith(t))}
+              </option>
             ))}
           </select>
         </label>
       </div>
       {datasetId !== null && modelId !== null && tokenizations.isSuccess && usable.length === 0 && (
         <p className="muted">
-          This dataset has no tokenization made with this model's tokenizer: tokenize it on the
-          Datasets page first (a tokenization of another tokenizer is refused).
+          This dataset has no tokenization made with this model's tokenizer (or another model's
+          with identical tokenizer files): tokenize it on the Datasets page first (a
+          tokenization of another tokenizer is refused).
         </p>
       )}
       {model && <HookGrid nLayers={nLayers} selection={selection} onChange={setSelection}
@@ -305,14 +310,17 @@ export function datasetLabel(d: DatasetOption): string {
 }
 
 /** "#2: 31,488 tokens · pack 256": a dataset's tokenizations with one tokenizer differ by policy;
- * one made past the model's `positions` says so. */
-export function tokenizationLabel(t: TokenizationOption, positions: number | null = null): string {
+ * one made past the model's `positions` says so, and one made with another model (`madeWith`,
+ * whose tokenizer files are identical) names it. */
+export function tokenizationLabel(t: TokenizationOption, positions: number | null = null,
+  madeWith: string | null = null): string {
   const tokens = (t.counts ?? {}).tokens;
   const policy = ((t.policy ?? {}).requested ?? {}) as { mode?: string; max_length?: number };
   const how = policy.mode ? ` · ${policy.mode} ${policy.max_length ?? ""}`.trimEnd() : "";
   const past = pastPositions(t, positions)
     ? ` · past the model's ${formatNumber(positions ?? 0)} positions` : "";
-  return `#${t.id}: ${typeof tokens === "number" ? formatNumber(tokens) : "?"} tokens${how}${past}`;
+  const other = madeWith ? ` · tokenized with ${madeWith}` : "";
+  return `#${t.id}: ${typeof tokens === "number" ? formatNumber(tokens) : "?"} tokens${how}${past}${other}`;
 }
 
 /** Made with a max length past the model's `positions` (the server's rule:

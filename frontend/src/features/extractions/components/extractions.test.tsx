@@ -20,7 +20,7 @@ async function configWithTokenizations(tokenizations: object[], model: object = 
   queryClient.setQueryData(extractionKeys.models(), { total: 1, items: [
     { id: 1, name: "tiny", status: "ready", n_layers: 3, precision_used: "fp32", ...model }] });
   queryClient.setQueryData(extractionKeys.datasets(), { total: 1, items: [{ id: 4, name: "quotes", status: "ready" }] });
-  queryClient.setQueryData(extractionKeys.tokenizations(4), {
+  queryClient.setQueryData(extractionKeys.tokenizations(4, 1), {
     total: tokenizations.length, items: tokenizations });
   renderWithProviders(<ActivationExtractionConfig />, { queryClient });
   await userEvent.selectOptions(screen.getByLabelText("Model"), "1");
@@ -293,10 +293,10 @@ describe("extractions UI", () => {
     await configWithTokenizations([
       { id: 9, model_id: 1, status: "ready", counts: { tokens: 1234 },
         policy: { requested: { mode: "pack", max_length: 256 } } },
-      { id: 10, model_id: 2, status: "ready", counts: { tokens: 99 } }]);
+      { id: 10, model_id: 1, status: "failed", counts: { tokens: 99 } }]);
     const tokenizations = within(screen.getByLabelText("Tokenization")).getAllByRole("option");
     // the policy tells apart a dataset's tokenizations made with one tokenizer
-    // and the only one made with this model's tokenizer is chosen (it said "choose" beside it,
+    // and the only ready one this model may use is chosen (it said "choose" beside it,
     // Preflight disabled with no word why)
     expect(tokenizations.map((o) => o.textContent)).toEqual(["#9: 1,234 tokens · pack 256"]);
     expect(screen.getByLabelText("Tokenization")).toHaveValue("9");
@@ -309,6 +309,26 @@ describe("extractions UI", () => {
     await userEvent.click(screen.getByLabelText("blocks.1.attn_out"));
     expect(screen.getByTestId("hook-patterns")).toHaveTextContent("blocks.1.attn_out");
     expect(screen.getByRole("button", { name: "Start extraction" })).toBeDisabled();
+  });
+
+  it("test_a_tokenization_made_with_an_identical_tokenizer_of_another_model_is_offered", async () => {
+    // the server lists it for model 1 (usable_with_model: model 2's tokenizer files are the
+    // same); the form kept only those with model_id 1, so it said "none for this model"
+    const queryClient = createTestQueryClient();
+    queryClient.setQueryData(extractionKeys.models(), { total: 2, items: [
+      { id: 1, name: "tiny", status: "ready", n_layers: 3, precision_used: "fp32" },
+      { id: 2, name: "tiny twin", status: "ready", n_layers: 3, precision_used: "fp32" }] });
+    queryClient.setQueryData(extractionKeys.datasets(), { total: 1, items: [{ id: 4, name: "quotes", status: "ready" }] });
+    queryClient.setQueryData(extractionKeys.tokenizations(4, 1), { total: 1, items: [
+      { id: 9, model_id: 2, status: "ready", counts: { tokens: 1234 },
+        policy: { requested: { mode: "pack", max_length: 256 } } }] });
+    renderWithProviders(<ActivationExtractionConfig />, { queryClient });
+    await userEvent.selectOptions(screen.getByLabelText("Model"), "1");
+    await userEvent.selectOptions(screen.getByLabelText("Dataset"), "4");
+    expect(within(screen.getByLabelText("Tokenization")).getAllByRole("option")
+      .map((o) => o.textContent)).toEqual(["#9: 1,234 tokens · pack 256 · tokenized with tiny twin"]);
+    expect(screen.getByLabelText("Tokenization")).toHaveValue("9");
+    expect(screen.getByRole("button", { name: "Preflight" })).toBeEnabled();
   });
 
   it("test_two_tokenizations_for_the_model_are_a_choice_none_is_picked", async () => {
@@ -384,7 +404,7 @@ describe("extractions UI", () => {
     queryClient.setQueryData(extractionKeys.models(), { total: 1, items: [
       { id: 1, name: "tiny", status: "ready", n_layers: 2, precision_used: "fp32" }] });
     queryClient.setQueryData(extractionKeys.datasets(), { total: 1, items: [{ id: 4, name: "quotes", status: "ready" }] });
-    queryClient.setQueryData(extractionKeys.tokenizations(4), { total: 1, items: [
+    queryClient.setQueryData(extractionKeys.tokenizations(4, 1), { total: 1, items: [
       { id: 9, model_id: 1, status: "ready", counts: { tokens: 1234 } }] });
     return queryClient;
   }
