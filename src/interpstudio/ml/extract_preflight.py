@@ -296,7 +296,7 @@ def _writer_seconds(rows: list[ActivationBatch], session: ExtractionSession) -> 
     for batch in rows:
         prepared = prepare_batch(batch, widths, session.dtype)
         for name, x in prepared.activations.items():
-            raw = x if x.dtype == STORAGE_DTYPES[session.dtype] else _stored(x, session.dtype)
+            raw = x  # the staging holds the rows in the storage dtype, as a shard does
             fold_shard(StreamingStats(widths[name], StatsConfig()), raw, prepared.tokens,
                        session.dtype)
             hashlib.sha256(raw).digest()

@@ -31,6 +31,7 @@ from interpstudio.core.errors import JobNotFound
 from interpstudio.core.paths import DataPaths, ensure_within
 from interpstudio.core.settings import Settings
 from interpstudio.db.models import ACTIVE_STATES, Extraction, Job, Model, Tokenization
+from interpstudio.db.repositories import datasets as dataset_repo
 from interpstudio.db.repositories import extractions as repo
 from interpstudio.db.repositories.shown_status import list_by_shown_status
 from interpstudio.ml.extract_plan import EmptyExtraction
@@ -170,8 +171,8 @@ def find_tokenization_for(*, session: Session, paths: DataPaths, dataset_id: int
              .order_by(Tokenization.id.desc()))
     if policy is not None:
         query = query.where(Tokenization.policy_hash == requested_policy_hash(policy))
-    keys = usable_tokenizer_keys(session=session, paths=paths, model=model, keys=session.scalars(
-        query.with_only_columns(Tokenization.tokenizer_key).distinct().order_by(None)))
+    keys = usable_tokenizer_keys(session=session, paths=paths, model=model,
+                                 keys=dataset_repo.tokenizer_keys_of(session, dataset_id))
     query = query.where(Tokenization.tokenizer_key.in_(keys))
     limit, _source = model_positions(session=session, paths=paths,
                                      model_id=model_id) or (None, None)
