@@ -137,10 +137,11 @@ class UploadGone(InvalidInput):
 
 class MaxLengthPastPositions(InvalidInput):
     """A max length past the most positions the model takes (``model_positions``: a learned
-    position table, or its config's ``max_position_embeddings`` / ``n_positions``): with a
-    learned table every extraction would refuse the tokenization, with rotary positions the
-    model would run on positions it never saw; so it is refused before it is made. ``option``
-    names what to give another value to (the CLI's ``--max-length``)."""
+    position table, or its config's ``max_position_embeddings`` / ``n_positions`` as its rope
+    scaling extends them): with a learned table every extraction would refuse the
+    tokenization, with rotary positions the model would run on positions it never saw; so it is
+    refused before it is made. ``option`` names what to give another value to (the CLI's
+    ``--max-length``)."""
 
     code = "sequence_too_long"
 

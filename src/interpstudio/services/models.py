@@ -192,6 +192,9 @@ def read_architecture(*, session: Session, model_id: int, paths: DataPaths) -> d
 # where a config names the positions a model was made for (GPT-2's n_positions, most others')
 _CONFIG_POSITIONS = ("max_position_embeddings", "n_positions")
 LEARNED_TABLE = "its learned position table"
+# rope types whose scaling extends the context past the config's positions to a length the type
+# defines (``_scaled_context``); every other type keeps the config's positions
+_EXTENDING_ROPE = frozenset({"yarn"})
 
 
 def learned_position_limit(paths: DataPaths, model_id: int) -> int | None:
@@ -209,8 +212,9 @@ def read_positions(paths: DataPaths, model_id: int, checkpoint: Path) -> tuple[i
     """The most positions a model takes, and where that comes from, read from its files: its
     learned position table as the import recorded it (``learned_position_limit``: past it a
     sequence indexes off the table's end), else its checkpoint's ``config.json`` (a rotary
-    model's trained context: past it the model runs, on positions it never saw); None when
-    neither says (a config without either name)."""
+    model's trained context: past it the model runs, on positions it never saw), extended by
+    the rope scaling it is built with (``_scaled_context``); None when neither says (a config
+    without either name)."""
     learned = learned_position_limit(paths, model_id)
     if learned is not None:
         return learned, LEARNED_TABLE
@@ -218,11 +222,83 @@ def read_positions(paths: DataPaths, model_id: int, checkpoint: Path) -> tuple[i
         config = json.loads((checkpoint / "config.json").read_text())
     except (OSError, ValueError):
         return None
+    if not isinstance(config, dict):
+        return None
     for name in _CONFIG_POSITIONS:
-        value = config.get(name) if isinstance(config, dict) else None
-        if isinstance(value, int) and value > 0:
-            return value, f"{name} in its config.json"
+        value = config.get(name)
+        if _positive_int(value):
+            return _scaled_context(config, name, value) or (value, f"{name} in its config.json")
     return None
+
+
+def _scaled_context(config: dict[str, Any], name: str, positions: int) -> tuple[int, str] | None:
+    """The context a rope-scaled model is made for, past its config's ``positions`` (``name``);
+    None where its rope scaling does not extend them. The scaling is transformers' own reading
+    of config.json: ``rope_scaling`` (transformers 4) before ``rope_parameters`` (5), its type
+    in ``rope_type`` or ``type``, a per-layer-type dict where its keys are the config's
+    ``layer_types`` (the least of those layers' contexts: every layer sees every position).
+
+    Per type (transformers' ``modeling_rope_utils``):
+
+    - ``yarn``: interpolates the rotations of ``original_max_position_embeddings`` (the
+      config's top-level one first, as transformers does, else the scaling's, else the
+      positions themselves) over ``factor`` times as many, so the context is their product
+      (Qwen2.5: 32768 x 4 = 131072; DeepSeek-V3 and gpt-oss already state the product as their
+      positions). Without a ``factor`` transformers takes it as positions / original: no more.
+    - ``llama3`` and ``longrope``: the config's positions are already the extended context
+      (Llama 3.1: 131072 from 8192 with factor 8, and factor x original would say 65536;
+      Phi-3: transformers derives longrope's factor as positions / original): kept.
+    - ``linear``, ``dynamic``, ``proportional``, ``default`` and types unknown here: kept, as the
+      conservative reading. Linear (and proportional) divide every frequency by ``factor``
+      without reading the positions, and checkpoints disagree on whether theirs are before or
+      after the scaling (Gemma 3 states 131072 with linear factor 8: a product would claim
+      1048576); dynamic NTK rescales for any length it is given and defines no end.
+
+    Never less than ``positions``: None where the scaling would not take more."""
+    scaling = config.get("rope_scaling") or config.get("rope_parameters")
+    if not isinstance(scaling, dict):
+        return None
+    layer_types = config.get("layer_types")
+    labels = {each for each in layer_types if isinstance(each, str)} if isinstance(
+        layer_types, list) else set()
+    nested = [key for key in scaling if key in labels]
+    per_layer = [scaling[key] for key in nested] if nested else [scaling]
+    found = [_one_scaling(config, name, positions, each)
+             for each in per_layer if each is not None]  # None: a layer without rope
+    extended = [each for each in found if each is not None]
+    if not extended or len(extended) < len(found):  # a layer it does not extend: positions
+        return None
+    return min(extended, key=lambda each: each[0])
+
+
+def _one_scaling(config: dict[str, Any], name: str, positions: int,
+                 scaling: Any) -> tuple[int, str] | None:
+    """``_scaled_context`` of one rope scaling dict (one layer type's)."""
+    if not isinstance(scaling, dict):
+        return None
+    kind = scaling.get("rope_type", scaling.get("type"))
+    factor = scaling.get("factor")
+    if kind not in _EXTENDING_ROPE or not _number(factor) or factor < 1:
+        return None
+    original, original_name = positions, name
+    for where in (config, scaling):  # the top-level one wins, as in transformers
+        if _positive_int(where.get("original_max_position_embeddings")):
+            original = where["original_max_position_embeddings"]
+            original_name = "original_max_position_embeddings"
+            break
+    context = int(original * factor)
+    if context <= positions:
+        return None
+    return context, (f"{original_name} {original} x {kind} factor {factor:g} "
+                     "in its config.json")
+
+
+def _positive_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def positions_of(*, model: Model, paths: DataPaths) -> tuple[int, str] | None:
