@@ -86,6 +86,10 @@ def _saved_by_transformers(tmp_path: Path, arch: str, **kwargs: Any) -> tuple[in
                              "rope_scaling": {"type": "yarn", "factor": 0.5}}, (4096, MPE)),
     ("yarn factor not a number", {"max_position_embeddings": 4096,
                                   "rope_scaling": {"type": "yarn", "factor": "4"}}, (4096, MPE)),
+    ("yarn factor past any model", {"max_position_embeddings": 32768, "rope_scaling": {
+        "type": "yarn", "factor": 1e6}}, (32768, MPE)),
+    ("type not a string", {"max_position_embeddings": 4096,
+                           "rope_scaling": {"type": ["yarn"], "factor": 4.0}}, (4096, MPE)),
     ("unknown type", {"max_position_embeddings": 4096,
                       "rope_scaling": {"type": "stretchy", "factor": 4.0}}, (4096, MPE)),
     ("no scaling", {"max_position_embeddings": 4096, "rope_scaling": None}, (4096, MPE)),
@@ -122,6 +126,7 @@ def test_rope_parameters_per_layer_type_take_the_least_layers_context(tmp_path: 
         layer_types=["sliding_attention", "full_attention"],
         rope_scaling={"factor": 8.0, "rope_type": "linear"}) == (131072, MPE)
     both = {"max_position_embeddings": 1024, "layer_types": ["sliding_attention", "full_attention"],
+            "original_max_position_embeddings": 64,  # transformers reads it for a flat one only
             "rope_parameters": {
                 "full_attention": {"rope_type": "yarn", "factor": 4.0},
                 "sliding_attention": {"rope_type": "yarn", "factor": 2.0}}}

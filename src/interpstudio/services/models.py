@@ -195,6 +195,9 @@ LEARNED_TABLE = "its learned position table"
 # rope types whose scaling extends the context past the config's positions to a length the type
 # defines (``_scaled_context``); every other type keeps the config's positions
 _EXTENDING_ROPE = frozenset({"yarn"})
+# past what the row's integer column holds a scaled context is no model's (a malformed factor):
+# the scaling is not read then
+_MOST_POSITIONS = 2**31 - 1
 
 
 def learned_position_limit(paths: DataPaths, model_id: int) -> int | None:
@@ -241,10 +244,11 @@ def _scaled_context(config: dict[str, Any], name: str, positions: int) -> tuple[
     Per type (transformers' ``modeling_rope_utils``):
 
     - ``yarn``: interpolates the rotations of ``original_max_position_embeddings`` (the
-      config's top-level one first, as transformers does, else the scaling's, else the
-      positions themselves) over ``factor`` times as many, so the context is their product
-      (Qwen2.5: 32768 x 4 = 131072; DeepSeek-V3 and gpt-oss already state the product as their
-      positions). Without a ``factor`` transformers takes it as positions / original: no more.
+      config's top-level one first where one scaling serves every layer, as transformers
+      does, else the scaling's, else the positions themselves) over ``factor`` times as
+      many, so the context is their product (Qwen2.5: 32768 x 4 = 131072; DeepSeek-V3 and
+      gpt-oss already state the product as their positions). Without a ``factor``
+      transformers takes it as positions / original: no more.
     - ``llama3`` and ``longrope``: the config's positions are already the extended context
       (Llama 3.1: 131072 from 8192 with factor 8, and factor x original would say 65536;
       Phi-3: transformers derives longrope's factor as positions / original): kept.
@@ -254,7 +258,8 @@ def _scaled_context(config: dict[str, Any], name: str, positions: int) -> tuple[
       after the scaling (Gemma 3 states 131072 with linear factor 8: a product would claim
       1048576); dynamic NTK rescales for any length it is given and defines no end.
 
-    Never less than ``positions``: None where the scaling would not take more."""
+    Never less than ``positions``: None where the scaling would not take more, or would take
+    more than an integer column holds (``_MOST_POSITIONS``: a malformed factor)."""
     scaling = config.get("rope_scaling") or config.get("rope_parameters")
     if not isinstance(scaling, dict):
         return None
@@ -263,7 +268,7 @@ def _scaled_context(config: dict[str, Any], name: str, positions: int) -> tuple[
         layer_types, list) else set()
     nested = [key for key in scaling if key in labels]
     per_layer = [scaling[key] for key in nested] if nested else [scaling]
-    found = [_one_scaling(config, name, positions, each)
+    found = [_one_scaling(config, name, positions, each, top_level_original=not nested)
              for each in per_layer if each is not None]  # None: a layer without rope
     extended = [each for each in found if each is not None]
     if not extended or len(extended) < len(found):  # a layer it does not extend: positions
@@ -271,23 +276,25 @@ def _scaled_context(config: dict[str, Any], name: str, positions: int) -> tuple[
     return min(extended, key=lambda each: each[0])
 
 
-def _one_scaling(config: dict[str, Any], name: str, positions: int,
-                 scaling: Any) -> tuple[int, str] | None:
-    """``_scaled_context`` of one rope scaling dict (one layer type's)."""
+def _one_scaling(config: dict[str, Any], name: str, positions: int, scaling: Any, *,
+                 top_level_original: bool) -> tuple[int, str] | None:
+    """``_scaled_context`` of one rope scaling dict (one layer type's: transformers reads a
+    top-level ``original_max_position_embeddings`` only for a scaling of every layer)."""
     if not isinstance(scaling, dict):
         return None
     kind = scaling.get("rope_type", scaling.get("type"))
     factor = scaling.get("factor")
-    if kind not in _EXTENDING_ROPE or not _number(factor) or factor < 1:
+    if not isinstance(kind, str) or kind not in _EXTENDING_ROPE or not _number(factor) or (
+            factor < 1):
         return None
     original, original_name = positions, name
-    for where in (config, scaling):  # the top-level one wins, as in transformers
+    for where in ((config, scaling) if top_level_original else (scaling,)):
         if _positive_int(where.get("original_max_position_embeddings")):
             original = where["original_max_position_embeddings"]
             original_name = "original_max_position_embeddings"
             break
     context = int(original * factor)
-    if context <= positions:
+    if context <= positions or context > _MOST_POSITIONS:
         return None
     return context, (f"{original_name} {original} x {kind} factor {factor:g} "
                      "in its config.json")
