@@ -1596,6 +1596,11 @@ export interface components {
             /** Status */
             status: string;
             /**
+             * Tokenizer Sha256
+             * @description Fingerprint of the model's tokenizer files (sha256 over their names and sha256s): models with equal fingerprints tokenize every text alike and share tokenizations. Recorded by the import (read from the files of a ready model imported before it was); null without tokenizer files or before the model is ready.
+             */
+            tokenizer_sha256: string | null;
+            /**
              * Updated At
              * Format: date-time
              */

@@ -20,6 +20,7 @@ from interpstudio.core.paths import DataPaths
 from interpstudio.db.models import Model
 from interpstudio.services import models as service
 from interpstudio.services.model_params import PrecisionName
+from interpstudio.services.tokenizer_identity import tokenizer_sha256_of
 
 ModelStatus = Literal[service.MODEL_STATUSES]  # type: ignore[valid-type]  # unknown filter: 422
 
@@ -177,6 +178,11 @@ class ModelRead(BaseModel):
         "table, else config.json's max_position_embeddings / n_positions; null when neither "
         "says. A tokenization's max length may not exceed it."))
     positions_source: str | None = Field(description="Where ``positions`` comes from.")
+    tokenizer_sha256: str | None = Field(description=(
+        "Fingerprint of the model's tokenizer files (sha256 over their names and sha256s): "
+        "models with equal fingerprints tokenize every text alike and share tokenizations. "
+        "Recorded by the import (read from the files of a ready model imported before it was); "
+        "null without tokenizer files or before the model is ready."))
     error_message: str | None
     job_id: int | None
     job: ModelJobRead | None
@@ -188,12 +194,15 @@ class ModelRead(BaseModel):
         job = service.model_job(session=session, model=model)
         data = {name: getattr(model, name) for name in cls.model_fields
                 if name not in ("job", "status", "error_message", "positions",
-                                "positions_source")}
+                                "positions_source", "tokenizer_sha256")}
         error = model.error_message or (job.error_message if job is not None
                                         and job.state in ("failed", "interrupted") else None)
         limit, source = service.positions_of(model=model, paths=paths) or (None, None)
-        return cls(**data, status=service.effective_status(model, job), error_message=error,
-                   positions=limit, positions_source=source,
+        status = service.effective_status(model, job)
+        fingerprint = (tokenizer_sha256_of(model=model, paths=paths)
+                       if model.tokenizer_sha256 is not None or status == "ready" else None)
+        return cls(**data, status=status, error_message=error,
+                   positions=limit, positions_source=source, tokenizer_sha256=fingerprint,
                    job=ModelJobRead.model_validate(job) if job is not None else None)
 
 

@@ -93,9 +93,10 @@ def _print_tokenizations(items: list[dict[str, Any]]) -> None:
                        wraps=("BOS",), shown_by="--json shows them")
 
 
-def _run(create: Any, load: Any, to_dict: Any, enqueue: bool, as_json: bool,
+def _run(kind: str, create: Any, load: Any, to_dict: Any, enqueue: bool, as_json: bool,
          success: str) -> None:
-    """Create a row + job through a service, run the job here unless enqueued, print the row."""
+    """Create a row + job through a service, run the job here unless enqueued, print the row
+    (``success``, formatted with it, once done; its job to follow while queued)."""
     settings = load_settings()
     factory = session_factory(settings)
     local = LocalRun(settings, factory)
@@ -115,6 +116,10 @@ def _run(create: Any, load: Any, to_dict: Any, enqueue: bool, as_json: bool,
         result = to_dict(load(session, row_id), session)
     if as_json:
         print_json(result)
+    elif result["status"] in ("queued", "running"):  # --enqueue: no counts yet to print
+        console.print(f"{kind} {row_id} {result['status']} as job {result['job_id']}: a worker "
+                      "(`interpstudio serve` or `interpstudio worker`) runs it; `interpstudio "
+                      f"jobs show {result['job_id']}` says how far it is", highlight=False)
     else:
         console.print(f"[green]{success.format(**result)}[/green]")
 
@@ -159,8 +164,8 @@ def datasets_add(
         return service.add_local_dataset(session=session, settings=settings,
                                          files=[str(p) for p in paths], name=name, spec=spec)
 
-    _run(create, lambda s, i: service.get_dataset(session=s, dataset_id=i), _dataset_dict,
-         enqueue, as_json, "dataset {id} {status}: {rows} rows, {bytes} bytes")
+    _run("dataset", create, lambda s, i: service.get_dataset(session=s, dataset_id=i),
+         _dataset_dict, enqueue, as_json, "dataset {id} {status}: {rows} rows, {bytes} bytes")
 
 
 @app.command("upload")
@@ -320,7 +325,8 @@ def datasets_tokenize(
             console.print(note, highlight=False)
         return made
 
-    _run(create, lambda s, i: service.get_tokenization(session=s, tokenization_id=i),
+    _run("tokenization", create,
+         lambda s, i: service.get_tokenization(session=s, tokenization_id=i),
          _tokenization_dict, enqueue, as_json,
          "tokenization {id} {status}: {counts[sequences]:,} sequences, "
          "{counts[tokens]:,} tokens")

@@ -4,10 +4,11 @@ dry-run the policy on a few rows, delete.
 The tokenizer comes from a registered model row (``Model.path``, a folder with tokenizer files,
 relative to the data dir); ``tokenizer_key`` is the model's ``key``. Every model whose tokenizer
 files are byte-identical may use it (``tokenizer_identity.py``; ``list_tokenizations`` filters by
-that). The policy as requested is
-hashed for uniqueness; the job records the resolved policy (BOS default made explicit). Previews
-use the torch-free ``PieceTokenizer``. Functions take keyword-only arguments and a session they
-do not commit. This module is NOT responsible for running the job (``jobs/tasks/datasets.py``).
+that, and ``create_tokenization`` refuses to make it again for such a model). The policy as
+requested is hashed for uniqueness; the job records the resolved policy (BOS default made
+explicit). Previews use the torch-free ``PieceTokenizer``. Functions take keyword-only arguments
+and a session they do not commit. This module is NOT responsible for running the job
+(``jobs/tasks/datasets.py``).
 """
 
 from __future__ import annotations
@@ -17,8 +18,10 @@ import json
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from interpstudio.core.errors import Conflict
 from interpstudio.core.paths import DataPaths
 from interpstudio.db.models import Model, Tokenization
 from interpstudio.db.repositories import datasets as repo
@@ -57,10 +60,32 @@ from interpstudio.services.datasets import (
 )
 from interpstudio.services.model_errors import ModelNotFound
 from interpstudio.services.models import model_positions
-from interpstudio.services.tokenizer_identity import usable_tokenizer_keys
+from interpstudio.services.tokenizer_identity import maker_of, usable_tokenizer_keys
 
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "tokenizer.model", "vocab.json")
 PREVIEW_MAX_TOKENS = 256
+# another model's tokenization that makes one for this model redundant: made or being made (a
+# failed, cancelled or interrupted one is not: tokenizing again with this model is the way on)
+LIVE_TOKENIZATION = ("queued", "running", "ready")
+
+
+class UsableTokenizationExists(TokenizationExists):
+    """The dataset already has a tokenization under that policy made with another model whose
+    tokenizer files are byte-identical (``tokenizer_identity``): the one asked for would hold the
+    same ids. The same code and shape as ``TokenizationExists`` (one refusal to handle), with
+    the model it was made with in ``details``."""
+
+    def __init__(self, *, existing: Tokenization, maker: Model, model: Model) -> None:
+        Conflict.__init__(
+            self,
+            f"this dataset is already tokenized with that policy by model {maker.id} "
+            f"({maker.key}): tokenization {existing.id}, {existing.status}; model {model.id} "
+            f"({model.key}) may use it, as their tokenizer files are identical: use "
+            f"tokenization {existing.id}, or delete it first to tokenize again with model "
+            f"{model.id}",
+            details={"tokenization_id": existing.id, "status": existing.status,
+                     "tokenizer_key": existing.tokenizer_key, "maker_model_id": maker.id,
+                     "model_id": model.id})
 
 
 def requested_policy_hash(spec: TokenizationPolicySpec) -> str:
@@ -131,8 +156,10 @@ def create_tokenization(*, session: Session, paths: DataPaths, dataset_id: int, 
                         policy: TokenizationPolicySpec, batch_rows: int = 1024) -> Tokenization:
     """Check dataset and tokenizer, hold the policy to the model's positions
     (``fit_to_positions``: a default max length cut, recorded as ``max_length_note`` in the
-    policy; a given one past them refused), refuse a duplicate, then queue the ``tokenize``
-    job."""
+    policy; a given one past them refused), refuse a duplicate (``TokenizationExists``: one made
+    with this model's tokenizer, or ``UsableTokenizationExists``: one queued, running or ready
+    made with byte-identical tokenizer files, ``usable_tokenization``), then queue the
+    ``tokenize`` job."""
     dataset = get_dataset(session=session, dataset_id=dataset_id)
     if dataset.status != "ready":
         raise DatasetNotReady(dataset_id, dataset.status)
@@ -140,6 +167,16 @@ def create_tokenization(*, session: Session, paths: DataPaths, dataset_id: int, 
     policy, note = fit_to_positions(session=session, paths=paths, model_id=model.id,
                                     policy=policy)
     digest = requested_policy_hash(policy)
+    same = repo.find_tokenization(session, dataset_id=dataset_id, tokenizer_key=model.key,
+                                  policy_hash=digest)
+    if same is not None:
+        raise TokenizationExists(same.id, same.status)
+    usable = usable_tokenization(session=session, paths=paths, dataset_id=dataset_id,
+                                 model=model, policy_hash=digest)
+    if usable is not None:
+        maker = maker_of(session, usable.tokenizer_key)
+        if maker is not None:  # usable only while its maker is registered
+            raise UsableTokenizationExists(existing=usable, maker=maker, model=model)
     tokenization, created = repo.create_tokenization_unless_made(
         session, dataset_id=dataset_id, model_id=model_id, tokenizer_key=model.key,
         policy={"requested": policy.model_dump(mode="json"),
@@ -153,6 +190,23 @@ def create_tokenization(*, session: Session, paths: DataPaths, dataset_id: int, 
     announce_work(session, job.id, total=int(dataset.rows or 0), unit="rows")
     return repo.update(session, tokenization, job_id=job.id,
                        path=tokenization_relpath(dataset_id, tokenization.id))
+
+
+def usable_tokenization(*, session: Session, paths: DataPaths, dataset_id: int, model: Model,
+                        policy_hash: str) -> Tokenization | None:
+    """The newest queued, running or ready tokenization of ``dataset_id`` under ``policy_hash``
+    made with another model's tokenizer that ``model`` may use (``usable_tokenizer_keys``:
+    byte-identical tokenizer files); None when there is none. Equal policy hashes are equal max
+    lengths, so it is within ``model``'s positions (``fit_to_positions`` held the request)."""
+    keys = repo.tokenizer_keys_of(session, dataset_id)
+    others = usable_tokenizer_keys(session=session, paths=paths, model=model,
+                                   keys=keys) - {model.key}
+    if not others:
+        return None
+    return session.scalars(select(Tokenization).where(
+        Tokenization.dataset_id == dataset_id, Tokenization.policy_hash == policy_hash,
+        Tokenization.tokenizer_key.in_(sorted(others)),
+        Tokenization.status.in_(LIVE_TOKENIZATION)).order_by(Tokenization.id.desc())).first()
 
 
 def _token_view(tokenizer: PieceTokenizer, ids: list[int]) -> dict[str, Any]:
