@@ -86,3 +86,17 @@ def test_a_yarn_scaled_model_takes_max_lengths_to_its_scaled_context(
 
     lengths = open_tokenized(ds_settings.data_dir / done["path"]).lengths
     assert int(lengths.max()) == within  # full windows past the unscaled 256
+
+    # an extraction takes it: one past the model's positions would be passed over as absent
+    from interpstudio.core.paths import DataPaths
+    from interpstudio.db.session import make_engine, make_session_factory
+    from interpstudio.services.extractions import find_tokenization_for
+
+    engine = make_engine(ds_settings.resolved_database_url)
+    try:
+        with make_session_factory(engine)() as session:
+            found = find_tokenization_for(session=session, paths=DataPaths(ds_settings.data_dir),
+                                          dataset_id=dataset["id"], model_id=model_id)
+            assert found is not None and found.id == done["id"]
+    finally:
+        engine.dispose()
