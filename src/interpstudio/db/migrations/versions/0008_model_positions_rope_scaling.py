@@ -36,4 +36,4 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    """Nothing to restore: a cleared row is read from its files, which is what 0007 did too."""
+    """Nothing to undo: a cleared row is read from its files, as one imported before 0006."""
