@@ -289,11 +289,13 @@ class StagingPool:
     def give_back(self, staging: Staging) -> None:
         self._free.append(staging)
 
-    def recycle(self) -> None:
-        """Hand the free stagings' memory to ``buffer_cache`` (the run is over)."""
+    def recycle(self, *, keep: bool = True) -> None:
+        """Hand the free stagings' memory to ``buffer_cache`` (the run is over); without
+        ``keep``, let it go instead (unmapped once no tensor refers to it): the preflight's
+        calibration, where the run that follows casts every batch into lent shard rows."""
         while self._free:
             memory = self._free.pop().memory
-            if memory is not None:
+            if memory is not None and keep:
                 buffer_cache.give_back(memory)
 
 
@@ -581,10 +583,10 @@ class ExtractionSession:
             start += len(part)
         return part
 
-    def recycle_memory(self) -> None:
-        """Hand the stagings released so far to ``buffer_cache`` for the next run (call once no
-        batch is in flight)."""
-        self._staging.recycle()
+    def recycle_memory(self, *, keep: bool = True) -> None:
+        """Hand the stagings released so far to ``buffer_cache`` for the next run, or without
+        ``keep`` let them go (call once no batch is in flight)."""
+        self._staging.recycle(keep=keep)
 
     def compute(self, batch: Batch, skip_before: int) -> list[ActivationBatch]:
         """Run ``batch`` in chunks of at most ``batch_limit`` sequences, halving on OOM; a stop

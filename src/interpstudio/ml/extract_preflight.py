@@ -6,14 +6,19 @@
 - bytes: the shard files the store will hold, exactly (every ``.npy`` header included: shard
   boundaries are fixed by the row count), plus the small statistics files (estimated);
 - memory: the model's resident bytes; the writer's shard buffers (as far as the run's rows fill
-  them), its stagings in use at once (on the CPU one: rows are cast into the shard buffers the
-  writer lends, into a staging only for a batch of more rows than a shard holds, and the
-  calibration's is left in ``buffer_cache`` for it; the queued ones + 2, + the batches
-  computed ahead, on an accelerator), held norms and its threads' own heaps; the forward pass's
+  them), its stagings in use at once (``stagings``; on the CPU, at the ``inline`` pace, rows
+  are cast into the shard buffers the writer lends, ``ActivationWriter.lend``, and a staging is
+  counted only where a planned batch has more rows than the rest of its shard and the next
+  shard hold, ``staging_batches``: none for most plans; the calibration then lets its own go
+  rather than leave it in ``buffer_cache`` beside the run, and leaves it there for a run that
+  will take it back; the queued ones + 2, + the batches computed ahead, on an accelerator),
+  held norms and its threads' own heaps; the forward pass's
   workspace (measured as the peak allocation of the calibration batch on CUDA, estimated from
   shapes on the CPU); and the runtime: this process's RSS before the calibration (on the CPU
-  with the model paged in first, as the run's fingerprint reads every page of it), plus the heap
-  the calibration left it holding, less the cached buffers (``buffer_cache``) the run takes back.
+  with the model paged in first, as the run's fingerprint reads every page of it) after the
+  calibration (with the heap it left it holding), less the cached buffers (``buffer_cache``)
+  the run takes back. The figure is for a run from the start: a resumed run whose store ends
+  inside a sequence matches that tail in a staging (the writer lends no rows until it has).
   The calibration batch is the plan's largest (padded sequences x length), so its peak is the
   run's; on CUDA the model and workspace are VRAM, the rest RAM. On the 2-core CPU VM the RAM
   figure was 0.99-1.09 of a run's peak RSS (SmolLM2-135M at 1 and 90 points, batch 1 and 8;
@@ -156,6 +161,21 @@ def measure_disk_write_rate(
     return blocks * block.size / max(elapsed, 1e-9)
 
 
+def staging_batches(plan: ExtractionPlan, shard_rows: int) -> np.ndarray:
+    """Indexes of the planned batches whose rows a run on the CPU (the ``inline`` pace, from the
+    start) casts into a staging rather than into shard rows the writer lends: those with more
+    rows than the rest of the shard being filled plus the next shard (``ActivationWriter.lend``
+    lends at most up to the end of the next shard; the shard being filled holds the rows before
+    the batch modulo ``shard_rows``). A batch of at most ``shard_rows + 1`` rows is always lent.
+    An out-of-memory split only makes chunks smaller, so it adds none."""
+    if not plan.n_sequences:
+        return np.empty(0, np.int64)
+    starts = np.arange(0, plan.n_sequences, plan.batch_size)
+    rows = np.add.reduceat(plan.rows_per_sequence.astype(np.int64), starts)  # (n_batches,)
+    fill = (np.cumsum(rows) - rows) % shard_rows  # rows in the shard being filled, before each
+    return np.flatnonzero((rows > 0) & (fill + rows > 2 * shard_rows))
+
+
 def plan_notes(plan: ExtractionPlan) -> list[str]:
     """What a researcher may not expect of the plan: "BOS excluded" over sequences none of which
     starts with the BOS token (a tokenizer that adds none, e.g. SmolLM2-Instruct) keeps every
@@ -219,13 +239,17 @@ def preflight(
         # layers after an early stop and an embedding the forward reads a few rows of: a model
         # mapped from its safetensors file (most are) is then all in RAM, and so it is here
         model_fingerprint(session.model)
-    before = _Resident.now()
-    calibration = _calibrate(session) if calibrate else None
-    # the heap the calibration left this process holding (the allocator keeps it): the run's
-    # forward and its writer's statistics grow it as far
-    residue = max(0, _Resident.now().apart_from_cache - before.apart_from_cache)
+    # on the CPU, the batches whose rows go through a staging (none: the run allocates none)
+    fallback = staging_batches(plan, rows_per_shard) if session.device.type == "cpu" else None
+    # the calibration leaves its staging in ``buffer_cache`` only for a run that takes it back
+    keep_staging = fallback is None or len(fallback) > 0
+    calibration = _calibrate(session, keep_staging=keep_staging) if calibrate else None
+    # this process as the run will find it: the heap the calibration left it holding (the
+    # allocator keeps it: the run's forward and its writer's statistics grow it as far) and
+    # what ``buffer_cache`` holds now
+    now = _Resident.now()
     memory = _memory(session, widths, rows_per_shard, row_bytes, max_queued_batches,
-                     calibration=calibration, before=before, residue=residue)
+                     calibration=calibration, now=now, fallback=fallback)
     rate = measure_disk_write_rate(_existing_parent(target)) if measure_disk else None
     compute_s = (plan.n_tokens * (calibration["seconds"] + calibration["writer_s"])
                  / calibration["tokens"]) if calibration else None
@@ -241,14 +265,28 @@ def preflight(
         calibration=calibration, disk_write_bytes_per_s=rate,
         projected={"compute_s": compute_s, "disk_s": disk_s, "finish_s": finish_s,
                    "total_s": total_s, "bound": bound},
-        notes=plan_notes(plan),
+        notes=plan_notes(plan) + _staging_notes(fallback, plan, rows_per_shard, memory),
     )
 
 
-def _calibrate(session: ExtractionSession) -> dict[str, Any]:
+def _staging_notes(fallback: np.ndarray | None, plan: ExtractionPlan, rows_per_shard: int,
+                   memory: dict[str, int | None]) -> list[str]:
+    """Why a run on the CPU holds a staging (it does only where a batch cannot be lent)."""
+    if fallback is None or not len(fallback):
+        return []
+    return [f"{len(fallback)} of {plan.n_batches} batches keep more rows (up to "
+            f"{plan.max_batch_rows:,}) than the writer can lend from the rest of a shard and "
+            f"the next one ({rows_per_shard:,} rows a shard): their rows go through a staging "
+            f"of {memory['stagings']:,} bytes, counted in the RAM needed; a smaller batch size "
+            "or larger shards avoid it"]
+
+
+def _calibrate(session: ExtractionSession, *, keep_staging: bool = True) -> dict[str, Any]:
     """Time the largest planned batch (after one warm-up pass) on the real model and device: its
     memory peak is the run's (the first batch may be far shorter, and attention grows with the
-    square of the length), and its rate errs on the slow side."""
+    square of the length), and its rate errs on the slow side. Its staging goes to
+    ``buffer_cache`` for the run with ``keep_staging``, else it is let go (a run on the CPU
+    whose every batch is lent would find it held beside its own memory for ``idle_s``)."""
     batch = session.plan.largest_batch
     cuda = session.device.type == "cuda"
     # warm-up (kernels, allocator, caches); released, so the timed batch reuses its staging
@@ -269,7 +307,10 @@ def _calibrate(session: ExtractionSession) -> dict[str, Any]:
         finish_s = _finish_seconds(rows, session)
     finally:
         _release(rows)
-        session.recycle_memory()  # the run that follows takes the staging back
+        # the capture keeps its last pass's tensors (on the CPU, views of the staging): let them
+        # go, so that a staging let go below is unmapped now, not with the session
+        session.hooks.activations = {}
+        session.recycle_memory(keep=keep_staging)  # for the run that takes the staging back
     return {
         "tokens": batch.tokens, "seconds": seconds, "writer_s": writer_s, "finish_s": finish_s,
         "tokens_per_s": batch.tokens / max(seconds, 1e-9), "batch_size": len(batch.lengths),
@@ -346,10 +387,6 @@ class _Resident:
     def now(cls) -> _Resident:
         return cls(psutil.Process().memory_info().rss, buffer_cache.resident())
 
-    @property
-    def apart_from_cache(self) -> int:
-        return self.rss - sum(resident for _, resident in self.cached)
-
     def taken_back(self, sizes: list[int]) -> int:
         """Resident bytes of the cached mappings a run taking mappings of ``sizes`` reuses (a
         mapping of exactly that size, each at most once); the others stay held beside it."""
@@ -370,8 +407,8 @@ def _memory(
     max_queued_batches: int,
     *,
     calibration: dict[str, Any] | None,
-    before: _Resident,
-    residue: int,
+    now: _Resident,
+    fallback: np.ndarray | None,
 ) -> dict[str, int | None]:
     model_bytes = sum(t.numel() * t.element_size() for t in session.model.parameters())
     model_bytes += sum(t.numel() * t.element_size() for t in session.model.buffers())
@@ -394,12 +431,15 @@ def _memory(
     workspace = workspace * compute_item + batch_seqs * heads * width**2 * compute_item
     if calibration and calibration.get("peak_allocated_bytes"):  # measured on the largest batch
         workspace = max(0, calibration["peak_allocated_bytes"] - model_bytes)
-    # the stagings the kept rows are cast into, in use at once: ``inline`` (the CPU), one (rows
-    # go to lent shard rows, a staging only past a shard's rows; ``append`` returns once the
-    # batch is in the shard buffers, and its staging is released); else the
-    # queued ones, the one being filled and the one being copied (+ the batches computed ahead,
-    # see ExtractionSession.batches_ahead)
-    in_use = 1 if inline else max_queued_batches + 2 + session.batches_ahead
+    # the stagings the kept rows are cast into, in use at once: ``inline`` (the CPU), none
+    # where every batch is lent shard rows, else one (``staging_batches``: the batches past
+    # what ``lend`` offers; ``append`` returns once such a batch is in the shard buffers, and
+    # its staging is released for the next); else the queued ones, the one being filled and the
+    # one being copied (+ the batches computed ahead, see ExtractionSession.batches_ahead)
+    if inline:
+        in_use = int(fallback is None or len(fallback) > 0)
+    else:
+        in_use = max_queued_batches + 2 + session.batches_ahead
     staging_size = session.plan.max_batch_rows * row_bytes
     stagings = in_use * staging_size
     # two sets of shard buffers (one fills while the other is committed), each touched as far as
@@ -415,19 +455,20 @@ def _memory(
     held_norms = min(HELD_NORM_BYTES, n_rows * len(widths) * 8)
     writer = shard_sets + stagings + held_norms + _WRITER_THREAD_BYTES
     on_device = model_bytes + workspace + captured
-    # Python, torch and the libraries themselves (~0.5 GB on the CPU), as this process held them
-    # before the calibration (the model all in RAM), plus the heap a batch leaves them holding
-    # (``residue``: SmolLM2-135M, 8 x 128 tokens, 90 points ~80 MB), less what ``buffer_cache``
-    # holds that the run takes back (in ``writer``: a previous run's shard sets and staging of
-    # the same shapes); what it holds of other shapes stays beside the run and counts here
+    # Python, torch and the libraries themselves (~0.5 GB on the CPU), as this process holds
+    # them after the calibration (the model all in RAM; the heap a batch leaves them holding:
+    # SmolLM2-135M, 8 x 128 tokens, 90 points ~80 MB), less what ``buffer_cache`` holds that the
+    # run takes back (in ``writer``: a previous run's shard sets, and the calibration's staging
+    # where the run uses one); what it holds of other shapes stays beside the run and counts here
     set_size = sum(direct_io.NpyBuffer.region_bytes((rows_per_shard, d), storage)
                    for d in widths.values())
     takes = [set_size, set_size] + ([] if cuda else [max(mmap.PAGESIZE, staging_size)] * in_use)
-    runtime = max(0, before.rss - before.taken_back(takes) - (0 if cuda else model_bytes)
-                  + residue)
+    runtime = max(0, now.rss - now.taken_back(takes) - (0 if cuda else model_bytes))
     return {
         "model": model_bytes, "workspace": workspace, "captured_batch": captured,
-        "held_norms": held_norms, "writer": writer, "runtime": runtime,
+        "held_norms": held_norms, "stagings": stagings,
+        "staging_batches": None if fallback is None else len(fallback),
+        "writer": writer, "runtime": runtime,
         "ram_needed": runtime + writer + (captured if cuda else on_device),
         "vram_needed": on_device if cuda else None,
     }
