@@ -10,6 +10,9 @@ export const datasetKeys = {
   preview: (id: number, query: { offset: number; limit: number; random: boolean; seed: number }) =>
     [...datasetKeys.all, "preview", id, query] as const,
   tokenizations: (id: number) => [...datasetKeys.all, "tokenizations", id] as const,
+  /** Under `tokenizations(id)`, so whatever refreshes a dataset's tokenizations refreshes it. */
+  usableTokenizations: (id: number, modelId: number) =>
+    [...datasetKeys.tokenizations(id), "usable-with", modelId] as const,
   tokenizationPreview: (id: number, offset: number) =>
     ["tokenizations", "preview", id, offset] as const,
   tokenizerModels: () => ["datasets", "tokenizer-models"] as const,

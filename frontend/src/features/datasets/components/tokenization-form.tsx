@@ -3,19 +3,25 @@
  * drop-short threshold), read the policy spelled out as the server resolves it, preview the first
  * rows beside their token pieces, then queue the job. The max length starts at the default (1024)
  * or the chosen model's positions where fewer (`ModelRead.positions`, the limit the server holds
- * a tokenization to), which the field shows and checks before a request. Not responsible for
- * showing the job.
+ * a tokenization to), which the field shows and checks before a request. Where the dataset
+ * already has a tokenization under that policy the chosen model may use (its own, or one made
+ * with byte-identical tokenizer files: `usable-tokenization.ts`), the form names it instead of
+ * offering to make a duplicate; a duplicate refused by the server says so as such. Not
+ * responsible for showing the job.
  */
 import { type FormEvent, useState } from "react";
 import { Button } from "@/components/ui/button";
 import { ErrorMessage } from "@/components/ui/error-message";
 import { FieldError } from "@/components/ui/field-error";
+import { ApiError } from "@/lib/api-client";
 import { formatNumber } from "@/lib/format";
 import { useCreateTokenization } from "../api/create-tokenization";
+import { useUsableTokenizations } from "../api/get-tokenizations";
 import { useTokenizerModels } from "../api/get-tokenizer-models";
 import { usePolicyPreview } from "../api/preview-policy";
 import { describePolicy } from "../lib/policy";
-import type { PolicyPreviewRequest, TokenizationPolicy } from "../types";
+import { existingTokenizationFor } from "../lib/usable-tokenization";
+import type { PolicyPreviewRequest, Tokenization, TokenizationPolicy } from "../types";
 import { TextBesideTokens } from "./token-pieces";
 
 type BosChoice = "default" | "yes" | "no";
@@ -54,10 +60,19 @@ export function TokenizationForm({ datasetId }: { datasetId: number }) {
     && JSON.stringify(previewBody.policy) === JSON.stringify(policy);
   const shownPreview = previewCurrent ? preview.data : undefined;
   const shown = shownPreview?.policy ?? policy;
+  const usable = useUsableTokenizations(datasetId, chosenModel);
+  const existing = model && maxLengthError === null
+    ? existingTokenizationFor(usable.data?.items ?? [], model.key, policy) : undefined;
+  const makerName = (made: Tokenization) => {
+    const maker = models.data?.items.find((m) => m.id === made.model_id);
+    return maker ? `${maker.name} · #${maker.id}` : made.tokenizer_key;
+  };
+  const refusedAsDuplicate = create.error instanceof ApiError
+    && create.error.code === "tokenization_exists";
 
   const submit = (event: FormEvent) => {
     event.preventDefault();
-    if (chosenModel !== null && maxLengthError === null) {
+    if (chosenModel !== null && maxLengthError === null && existing === undefined) {
       create.mutate({ model_id: chosenModel, policy, batch_rows: 1024 });
     }
   };
@@ -131,6 +146,16 @@ export function TokenizationForm({ datasetId }: { datasetId: number }) {
             <li key={line}>{line}</li>
           ))}
         </ul>
+        {existing && model && (
+          <p className="tokenize-existing" role="status" aria-label="Already tokenized">
+            <strong>Tokenization #{existing.id}</strong> ({existing.status}) has this policy
+            {existing.tokenizer_key === model.key
+              ? " with this model's tokenizer"
+              : `, made with the tokenizer of ${makerName(existing)}: its tokenizer files are `
+                + `identical to ${model.name}'s, so ${model.name} uses it`}
+            . Use tokenization #{existing.id}, or change the policy to make another.
+          </p>
+        )}
         <div className="form-row">
           <Button
             disabled={chosenModel === null || maxLengthError !== null}
@@ -143,7 +168,8 @@ export function TokenizationForm({ datasetId }: { datasetId: number }) {
           <Button
             type="submit"
             variant="primary"
-            disabled={chosenModel === null || create.isPending || maxLengthError !== null}
+            disabled={chosenModel === null || create.isPending || maxLengthError !== null
+              || existing !== undefined}
           >
             {create.isPending ? "Starting…" : "Tokenize"}
           </Button>
@@ -151,7 +177,12 @@ export function TokenizationForm({ datasetId }: { datasetId: number }) {
       </form>
       {models.error && <ErrorMessage error={models.error} title="Models unavailable:" />}
       {previewCurrent && preview.error && <ErrorMessage error={preview.error} title="No preview:" />}
-      {create.error && <ErrorMessage error={create.error} title="Not started:" />}
+      {create.error && !(refusedAsDuplicate && existing) && (
+        <ErrorMessage
+          error={create.error}
+          title={refusedAsDuplicate ? "Already tokenized:" : "Not started:"}
+        />
+      )}
       {shownPreview?.rows.map((row) => (
         <TextBesideTokens
           key={row.source_row}
