@@ -89,7 +89,13 @@ export interface paths {
         /** List Tokenizations */
         get: operations["list_tokenizations_api_v1_datasets__dataset_id__tokenizations_get"];
         put?: never;
-        /** Create Tokenization */
+        /**
+         * Create Tokenization
+         * @description Queue a tokenization. 409 ``tokenization_exists`` where one would be redundant: the
+         *     dataset has one under that policy made with this model's tokenizer, or one queued, running
+         *     or ready made with another model's byte-identical tokenizer files (``details``:
+         *     ``tokenization_id``, and for the latter ``maker_model_id``); use that one.
+         */
         post: operations["create_tokenization_api_v1_datasets__dataset_id__tokenizations_post"];
         delete?: never;
         options?: never;

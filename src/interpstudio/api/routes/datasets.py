@@ -143,6 +143,10 @@ def preview_dataset(dataset: DatasetDep, session: SessionDep, paths: PathsDep,
              status_code=status.HTTP_201_CREATED)
 def create_tokenization(dataset: DatasetDep, body: TokenizationCreate, session: SessionDep,
                         paths: PathsDep) -> TokenizationRead:
+    """Queue a tokenization. 409 ``tokenization_exists`` where one would be redundant: the
+    dataset has one under that policy made with this model's tokenizer, or one queued, running
+    or ready made with another model's byte-identical tokenizer files (``details``:
+    ``tokenization_id``, and for the latter ``maker_model_id``); use that one."""
     created = tokenization_service.create_tokenization(
         session=session, paths=paths, dataset_id=dataset.id,
         model_id=body.model_id, policy=body.policy, batch_rows=body.batch_rows)
