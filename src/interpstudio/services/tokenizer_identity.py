@@ -5,12 +5,14 @@ A tokenization records the ``key`` of the model whose tokenizer made it (``token
 models whose tokenizer files are byte-identical (sizes of one family that ship one tokenizer, two
 checkpoints or fine-tunes of one model, one model downloaded and imported) tokenize every text
 alike, so a tokenization made with one serves the other: its ids, sequences and source rows are the
-ones the other would have made. The fingerprint (``tokenizer_sha256``) is the sha256 of the names
-and sha256s of the files that decide tokenization (``TOKENIZER_FILE_NAMES`` and ``*.tiktoken``), in
-name order; files that do not (config.json, chat templates, weights) are left out, so weights may
-differ. It is recorded on the model row by its import (``jobs/tasks/models.py``) and read from the
-model's files for a row imported before it was. Bytes, not behaviour: a tokenizer_config.json that
-differs only in its chat template makes another fingerprint (refused, never mixed up).
+ones the other would have made (so one is never made again for the other under the same policy:
+``services/tokenizations.create_tokenization``). The fingerprint (``tokenizer_sha256``) is the
+sha256 of the names and sha256s of the files that decide tokenization (``TOKENIZER_FILE_NAMES`` and
+``*.tiktoken``), in name order; files that do not (config.json, chat templates, weights) are left
+out, so weights may differ. It is recorded on the model row by its import (``jobs/tasks/models.py``)
+and read from the model's files for a row imported before it was. Bytes, not behaviour: a
+tokenizer_config.json that differs only in its chat template makes another fingerprint (refused,
+never mixed up).
 
 This module is NOT responsible for the engine's own check of a tokenization against a loaded
 tokenizer (``ml/extract_plan.check_tokenizer``, run again by every preflight and run) or for
