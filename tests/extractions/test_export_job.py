@@ -282,3 +282,64 @@ def test_a_stopped_extraction_exports_its_whole_shards_as_partial(
     assert len(datasets.load_from_disk(result["abs_path"])) == result["rows"] == kept // 10
     sync = api.post(f"{API}/{extraction_id}/export", json={"context_size": 10})
     assert sync.status_code == 200 and sync.json()["partial"] is True
+
+
+@pytest.mark.parametrize("delivered", [True, False], ids=["seen-by-the-task", "only-on-the-row"])
+def test_a_cancel_during_the_assembly_lets_it_finish_and_the_result_says_so(
+    api: TestClient, world: ExtractionWorld, worker_thread: Callable[[Settings], Any],
+    monkeypatch: pytest.MonkeyPatch, delivered: bool,
+) -> None:
+    """The ``assemble`` stage is one ``datasets`` call that cannot be stopped: a cancel arriving
+    then lets it finish. The cancel is requested for real (``services.jobs.cancel_job``, what
+    ``POST /jobs/{id}/cancel`` does) from the job's own ``assemble`` progress report, the one
+    moment known from outside the task to lie inside the stage. The seam: ``JobContext.progress``
+    wrapped to make the real report, then the request (a hook, not a fake: nothing is skipped).
+    ``delivered``: the wrapper then waits until the runner's monitor has handed the cancel to the
+    task (``should_stop()``), as in an assembly longer than the monitor's poll (0.25 s); without
+    that, the assembly of this small export ends before the monitor reads the row again, and the
+    job, which looked only at its stop flag, dropped the cancel without a word. Either way: the
+    job succeeds, its result ends with ``CANCEL_TOO_LATE``, the previous export is replaced, and
+    the new one is whole (the rows of an export nobody cancelled)."""
+    datasets = pytest.importorskip("datasets")
+    from interpstudio.jobs.context import JobContext
+    from interpstudio.jobs.tasks.extraction_export import CANCEL_TOO_LATE
+    from interpstudio.services.jobs import cancel_job
+
+    extraction_id = completed(api, world, worker_thread)
+    previous = api.post(f"{API}/{extraction_id}/export", json={"context_size": 4})
+    assert previous.status_code == 200, previous.text
+
+    report = JobContext.progress
+    asked: list[int] = []
+
+    def progress(ctx: JobContext, **fields: Any) -> None:
+        report(ctx, **fields)
+        if ctx.kind == "extraction_export" and fields.get("stage") == "assemble":
+            with world.factory.begin() as session:
+                cancel_job(session=session, job_id=ctx.job_id)
+            asked.append(ctx.job_id)
+            if delivered:
+                wait_for(ctx.should_stop, timeout=30)
+
+    monkeypatch.setattr(JobContext, "progress", progress)
+    started = api.post(f"{API}/{extraction_id}/export-job", json={"context_size": 8})
+    assert started.status_code == 202, started.text
+    job = follow(api, started.json()["id"], [])
+    assert asked == [job["id"]]
+    assert job["state"] == "succeeded", job
+    assert (job["error_code"], job["error_message"], job["cancel_requested"]) == (
+        None, None, False)
+    assert [s["stage"] for s in job["stages"]][-2:] == ["export", "assemble"]
+    assert job["message"] is None  # a finished job's; the result's warnings say the rest
+    result = job["result"]
+    assert result["warnings"][-1] == CANCEL_TOO_LATE
+    assert result["replaced"] is True and result["context_size"] == 8
+    by_job = datasets.load_from_disk(result["abs_path"])
+    assert len(by_job) == result["rows"] > 0
+    rows = by_job[:]
+
+    monkeypatch.undo()
+    again = api.post(f"{API}/{extraction_id}/export", json={"context_size": 8})
+    assert again.status_code == 200, again.text
+    assert CANCEL_TOO_LATE not in again.json()["warnings"]
+    assert datasets.load_from_disk(again.json()["abs_path"])[:] == rows
