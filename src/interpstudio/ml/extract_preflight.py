@@ -12,13 +12,13 @@
   shard hold, ``staging_batches``: none for most plans; the calibration then lets its own go
   rather than leave it in ``buffer_cache`` beside the run, and leaves it there for a run that
   will take it back; the queued ones + 2, + the batches computed ahead, on an accelerator),
-  held norms and its threads' own heaps; the forward pass's
-  workspace (measured as the peak allocation of the calibration batch on CUDA, estimated from
-  shapes on the CPU); and the runtime: this process's RSS before the calibration (on the CPU
-  with the model paged in first, as the run's fingerprint reads every page of it) after the
-  calibration (with the heap it left it holding), less the cached buffers (``buffer_cache``)
-  the run takes back. The figure is for a run from the start: a resumed run whose store ends
-  inside a sequence matches that tail in a staging (the writer lends no rows until it has).
+  held norms and its threads' own heaps; the forward pass's workspace (measured as the peak
+  allocation of the calibration batch on CUDA, estimated from shapes on the CPU); and the
+  runtime: this process's RSS after the calibration (on the CPU with the model paged in first,
+  as the run's fingerprint reads every page of it; with the heap the calibration left it
+  holding), less the cached buffers (``buffer_cache``) the run takes back. The figure is for a
+  run from the start: a resumed run whose store ends inside a sequence matches that tail in a
+  staging (the writer lends no rows until it has).
   The calibration batch is the plan's largest (padded sequences x length), so its peak is the
   run's; on CUDA the model and workspace are VRAM, the rest RAM. On the 2-core CPU VM the RAM
   figure was 0.99-1.09 of a run's peak RSS (SmolLM2-135M at 1 and 90 points, batch 1 and 8;
