@@ -164,8 +164,8 @@ def test_datasets_tokenize_of_a_twin_model_is_refused_in_words(
     [made_row] = json.loads(_cli(ds_settings, "show", str(dataset_id), "--json").stdout
                             )["tokenizations"]
     tokenization_id = made_row["id"]
-    assert (f"tokenization {tokenization_id} queued as job {made_row['job_id']}: a worker "
-            "(`interpstudio serve` or `interpstudio worker`) runs it"
+    assert (f"queued tokenization {tokenization_id} as job {made_row['job_id']}; a worker "
+            "(`interpstudio serve` or `interpstudio worker`) will run it"
             ) in " ".join(first.stdout.split()), first.stdout
     refused = _cli(ds_settings, "tokenize", str(dataset_id), "--model", str(b), "--max-length",
                    "32", "--enqueue")

@@ -117,9 +117,9 @@ def _run(kind: str, create: Any, load: Any, to_dict: Any, enqueue: bool, as_json
     if as_json:
         print_json(result)
     elif result["status"] in ("queued", "running"):  # --enqueue: no counts yet to print
-        console.print(f"{kind} {row_id} {result['status']} as job {result['job_id']}: a worker "
-                      "(`interpstudio serve` or `interpstudio worker`) runs it; `interpstudio "
-                      f"jobs show {result['job_id']}` says how far it is", highlight=False)
+        console.print(f"queued {kind} {row_id} as job {result['job_id']}; a worker "  # as extract
+                      "(`interpstudio serve` or `interpstudio worker`) will run it",
+                      highlight=False)
     else:
         console.print(f"[green]{success.format(**result)}[/green]")
 
