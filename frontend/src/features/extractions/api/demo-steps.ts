@@ -50,13 +50,16 @@ export async function findOrAddBundledText(): Promise<DemoStep> {
 
 export async function findOrTokenize(datasetId: number, modelId: number,
   again = true): Promise<DemoStep> {
+  // the tokenizations the model may use: its own, and those of a model whose tokenizer files are
+  // byte-identical (the bundled model imported twice), which the server refuses to duplicate
   const list = await apiRequest<Schemas["TokenizationList"]>(
     `/datasets/${datasetId}/tokenizations`,
-    { query: { limit: 200 } },
+    { query: { limit: 200, usable_with_model: modelId } },
   );
   // the server keeps one tokenization per dataset, tokenizer and policy: one still running (the
   // demo was reloaded) is waited for; asking for another would be refused
-  const found = list.items.find((t) => t.model_id === modelId && isDemoPolicy(t.policy));
+  const found = list.items.find((t) => isDemoPolicy(t.policy)
+    && (t.model_id === modelId || TWIN_SERVES.has(t.status)));
   if (found) return { id: found.id, ready: found.status === "ready", jobId: found.job_id };
   try {
     const created = await apiRequest<Schemas["TokenizationRead"]>(
@@ -72,6 +75,9 @@ export async function findOrTokenize(datasetId: number, modelId: number,
     throw error;
   }
 }
+
+/** A twin model's tokenization the server counts as this one's (made, or being made). */
+const TWIN_SERVES = new Set(["queued", "running", "ready"]);
 
 function isDemoPolicy(policy: Record<string, unknown>): boolean {
   const requested = (policy.requested ?? {}) as Record<string, unknown>;

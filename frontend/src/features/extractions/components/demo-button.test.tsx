@@ -153,6 +153,25 @@ describe("Run the demo", () => {
     spy.mockRestore();
   });
 
+  it("test_a_twin_models_tokenization_is_used_not_made_again", async () => {
+    // the bundled model imported twice: the server lists the other copy's tokenization as usable
+    // (byte-identical tokenizer files) and refuses to make a second one
+    const reply = (body: unknown) => new Response(JSON.stringify(body),
+      { status: 200, headers: { "Content-Type": "application/json" } });
+    const { calls, spy } = fakeServer([], { status: 201, body: makeExtraction({ id: 47 }) },
+      (path, method) => path === "/datasets/3/tokenizations" && method === "GET"
+        ? reply({ total: 1, items: [{ id: 8, model_id: 2, status: "ready", job_id: 33,
+          policy: { requested: { max_length: 256, mode: "pack" } } }] })
+        : undefined);
+    const router = await clickDemoWithTheImportDone();
+    await vi.waitFor(() => expect(router.state.location.pathname).toBe("/extractions/47"));
+    expect(calls.find((c) => c.method === "GET" && c.path.startsWith("/datasets/3/tokenizations"))
+      ?.path).toContain("usable_with_model=1");
+    expect(posted(calls, "/datasets/3/tokenizations")).toHaveLength(0);
+    expect(posted(calls, "/extractions")[0]?.body).toMatchObject({ tokenization_id: 8 });
+    spy.mockRestore();
+  });
+
   it("test_a_request_cut_by_a_reload_keeps_the_demo_asked_for_but_a_refusal_ends_it", async () => {
     const spy = vi.spyOn(globalThis, "fetch").mockRejectedValue(new TypeError("Failed to fetch"));
     const first = renderWithProviders(<DemoButton />);
