@@ -1579,7 +1579,7 @@ export interface components {
             path: string | null;
             /**
              * Positions
-             * @description The most positions (tokens in a sequence) the model takes: its learned position table, else config.json's max_position_embeddings / n_positions; null when neither says. A tokenization's max length may not exceed it.
+             * @description The most positions (tokens in a sequence) the model takes: its learned position table, else config.json's max_position_embeddings / n_positions, extended by a yarn rope scaling (original_max_position_embeddings x factor); null when neither says. A tokenization's max length may not exceed it.
              */
             positions: number | null;
             /**

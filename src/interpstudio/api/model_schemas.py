@@ -175,8 +175,9 @@ class ModelRead(BaseModel):
     info: dict[str, Any]
     positions: int | None = Field(description=(
         "The most positions (tokens in a sequence) the model takes: its learned position "
-        "table, else config.json's max_position_embeddings / n_positions; null when neither "
-        "says. A tokenization's max length may not exceed it."))
+        "table, else config.json's max_position_embeddings / n_positions, extended by a yarn "
+        "rope scaling (original_max_position_embeddings x factor); null when neither says. A "
+        "tokenization's max length may not exceed it."))
     positions_source: str | None = Field(description="Where ``positions`` comes from.")
     tokenizer_sha256: str | None = Field(description=(
         "Fingerprint of the model's tokenizer files (sha256 over their names and sha256s): "
