@@ -30,7 +30,10 @@ same model, batches and device.
     run at ``pace="overlap"`` (the accelerator default) shows what the CPU default ``"inline"`` is
     worth on this machine (one run: compare with the spread of the three).
 
-Beside (a) it prints how much of the median run ``close()`` took (the last shard and
+Beside (a) it prints the writer's CPU work for the run's rows, timed apart on one thread (the
+float64 statistics fold and the sha256 of every shard file, both required by the store): on a CPU
+whose cores all run the forward, that work comes on top of it whatever the pace, so it bounds (a)
+from above. It also prints how much of the median run ``close()`` took (the last shard and
 ``stats.json``) and what the preflight a user sees before starting projected for that run, against
 its measured time and bytes, also in a fresh process (preflight then run: the first preflight of a
 server or of ``interpstudio demo`` is a cold one) (pitfall 7: a projection is checked here, not by a
@@ -201,6 +204,30 @@ def projection(model: Any, tokens: Path, out: Path, points: list[str],
             "bytes": report.bytes["total"]}
 
 
+def writer_work(store: Path) -> dict[str, Any]:
+    """The CPU work the writer must do for a store's rows, timed apart on one thread (files read
+    into memory first, not timed): the float64 statistics fold (``fold_shard``) and the sha256
+    of every hook point's shard file. On a CPU whose cores all run the forward, this work adds
+    at least ``seconds / cores`` to a run whatever the pace: the bound it puts on (a)."""
+    import hashlib
+
+    from interpstudio.ml.stats import StreamingStats
+    from interpstudio.ml.store_stats import fold_shard
+
+    fold = digest = 0.0
+    files = sorted(store.glob("hooks/*/shard_*.npy"))
+    for path in files:
+        data = path.read_bytes()
+        raw = np.load(path)
+        tokens = np.load(store / "tokens" / path.name)
+        started = time.perf_counter()
+        fold_shard(StreamingStats(raw.shape[1]), raw, tokens, "float16")
+        middle = time.perf_counter()
+        hashlib.sha256(data).hexdigest()
+        fold, digest = fold + middle - started, digest + time.perf_counter() - middle
+    return {"fold_s": fold, "sha256_s": digest, "files": len(files)}
+
+
 def peer(name: str, python: Path, path: Path, ids_file: Path, out: Path,
          batch: int) -> dict[str, Any]:
     if not python.exists():
@@ -347,6 +374,7 @@ def main() -> None:
         figures["preflight"] = projection(model, tokens, work / "s-all", ALL_POINTS, args.batch)
         figures["ours_overlap"] = ours(model, tokens, work / "s-all", ALL_POINTS, args.batch,
                                        pace="overlap")
+        figures["writer_work"] = writer_work(work / "s-all")
         ids_mid, tokens_mid = ids, tokens
         if args.mid_samples and args.mid_samples != args.samples:
             ids_mid = rng.integers(0, vocab, (args.mid_samples, args.seq_len), dtype=np.int64)
@@ -405,6 +433,16 @@ def main() -> None:
                   "the preflight, then the run, in a process that had run nothing)")
         print(f"  at pace 'overlap'         {figures['ours_overlap']['tokens_per_s']:10,.0f} tok/s "
               f"(the default on an accelerator; 'inline' is the CPU default)")
+        work_s = figures["writer_work"]["fold_s"] + figures["writer_work"]["sha256_s"]
+        plain_s = ids.size / figures["plain_decoder"]
+        if on_cpu:  # the cores run the forward: the writer's CPU work comes on top of it
+            cores = torch.get_num_threads()
+            print(f"  writer's CPU work apart   {work_s:10.2f} thread-s (statistics fold "
+                  f"{figures['writer_work']['fold_s']:.2f} + sha256 "
+                  f"{figures['writer_work']['sha256_s']:.2f}, one thread); on {cores} cores "
+                  f"busy with the forward, (a) <= {plain_s:.2f} / ({plain_s:.2f} + "
+                  f"{work_s / cores:.2f}) = {plain_s / (plain_s + work_s / cores):.3f} "
+                  "before hooks, casts and close()")
         print(f"ours, {mid} only {figures['ours_mid']['tokens_per_s']:10,.0f} tok/s")
         for name, result in peers.items():
             shown = (f"{result['tokens_per_s']:10,.0f} tok/s" if "tokens_per_s" in result
