@@ -1741,7 +1741,7 @@ export interface components {
             hook_points: string[];
             /**
              * Memory
-             * @description model, workspace, captured_batch, held_norms, writer (held_norms included), runtime (Python, torch and libraries), ram_needed, vram_needed (bytes)
+             * @description model, workspace, captured_batch, held_norms, writer (held_norms included), stagings (CPU memory batches are cast into where the writer lends no shard rows), staging_batches (how many planned batches use one on the CPU; null on an accelerator), runtime (Python, torch and libraries), ram_needed, vram_needed (bytes)
              */
             memory: {
                 [key: string]: number | null;

@@ -72,7 +72,10 @@ class PreflightRead(BaseModel):
     disk_ok: bool
     memory: dict[str, int | None] = Field(
         description="model, workspace, captured_batch, held_norms, writer (held_norms included), "
-                    "runtime (Python, torch and libraries), ram_needed, vram_needed (bytes)")
+                    "stagings (CPU memory batches are cast into where the writer lends no shard "
+                    "rows), staging_batches (how many planned batches use one on the CPU; null "
+                    "on an accelerator), runtime (Python, torch and libraries), ram_needed, "
+                    "vram_needed (bytes)")
     calibration: dict[str, Any] | None
     disk_write_bytes_per_s: float | None
     projected: ProjectedRead
