@@ -262,9 +262,10 @@ class StagingPool:
     benchmark's disk-bound case from ~525 to ~745 MB/s. One staging holds every hook point's rows
     in one mapping (from ``buffer_cache``: a previous run's, else fresh with huge pages where
     offered), sized for the plan's largest batch; on the CPU only a batch the writer lends no
-    rows for uses one (more rows than the rest of its shard and the next one), one at a time (the inline writer releases
-    it before ``append`` returns), on an accelerator at most queue length + 2
-    (+ 1 with the lookahead), and the run hands them to ``buffer_cache`` when it ends. ``pinned``
+    rows for uses one (more rows than the rest of its shard and the next one), one at a time
+    (the inline writer releases it before ``append`` returns), on an accelerator at most queue
+    length + 2 (+ 1 with the lookahead), and the run hands them to ``buffer_cache`` when it ends.
+    ``pinned``
     (a CUDA run): page-locked memory from torch instead, which the device copies into
     asynchronously (torch caches it; ``buffer_cache`` does not keep it). Thread-safe:
     ``release`` runs on the writer's thread."""
