@@ -1,7 +1,8 @@
 """``create_app(settings)``: the FastAPI application factory.
 
 Wires settings, the database engine and session factory, the event bus (with a broker: on the
-deployment's channel, made when the app starts), the job and system feeds,
+deployment's channel, made when the app starts), the job and system feeds, the background fill of
+model rows' positions and tokenizer fingerprints from their files (``services/model_backfill``),
 the routers under ``/api/v1``, error handlers, the optional API-key middleware, the origin / host
 guard, CORS (off unless origins are configured) and the static UI. It creates nothing at import
 time. It does NOT apply migrations or start job workers: ``interpstudio serve`` does both before
@@ -11,6 +12,7 @@ serving.
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -32,6 +34,7 @@ from interpstudio.core.paths import DataPaths
 from interpstudio.core.settings import Settings
 from interpstudio.db.repositories.deployment import deployment_key
 from interpstudio.db.session import make_engine, make_session_factory
+from interpstudio.services.model_backfill import backfill_model_rows
 from interpstudio.services.system import CpuSampler
 
 API_PREFIX = "/api/v1"
@@ -58,9 +61,17 @@ def create_app(settings: Settings, *, job_feed_interval_s: float = 0.25,
                  WorkerSweep(session_factory, settings)]
         for feed in feeds:
             feed.start()
+        # model rows' positions / tokenizer fingerprints their import did not record, read once
+        # from their files in the background (services/model_backfill.py): nothing waits for it
+        stop_backfill = threading.Event()
+        backfill = asyncio.create_task(asyncio.to_thread(
+            backfill_model_rows, session_factory, paths, stop=stop_backfill))
+        app.state.model_backfill = backfill
         try:
             yield
         finally:
+            stop_backfill.set()  # it ends after the model it is on (before the engine goes)
+            await backfill
             for feed in feeds:
                 await feed.stop()
             await bus.close()

@@ -6,7 +6,8 @@ inspecting -> ready``); ``effective_status`` corrects it from the job row when t
 way the task could not record (a killed worker: ``interrupted``). Cancel removes partial files;
 pause (``keep_partial=True``) keeps them for a resume. The most positions a model takes
 (``model_positions``) are recorded on its row by its import and read from its files for a row
-imported before they were. Every function takes keyword-only arguments and a session it does not
+imported before they were (``services/model_backfill.py`` writes them on such rows once per
+start). Every function takes keyword-only arguments and a session it does not
 commit. This module is NOT responsible for adding models
 (``model_sources.py``) or for running jobs.
 """
@@ -311,13 +312,40 @@ def _number(value: Any) -> bool:
 def positions_of(*, model: Model, paths: DataPaths) -> tuple[int, str] | None:
     """``read_positions`` of ``model`` as its import recorded them on the row (a list of 200
     models read two files per model, one of them the whole architecture, on every request);
-    read from its files where the row has none (imported before they were recorded, or none
-    said); None for a model without files."""
+    read from its files where the row has none (imported before they were recorded, or cleared
+    by migration 0008, until ``model_backfill`` writes them on the row), except for a ready row
+    whose files this process found to say nothing already (``_NO_POSITIONS``: read once, not
+    on every list); None for a model without files."""
     if model.positions is not None:
         return model.positions, model.positions_source or ""
     if not model.path:
         return None
-    return read_positions(paths, model.id, ensure_within(paths.root / model.path, [paths.root]))
+    unsaid = row_as_read(model, paths)
+    if unsaid in _NO_POSITIONS:
+        return None
+    found = read_positions(paths, model.id, ensure_within(paths.root / model.path, [paths.root]))
+    if found is None and model.status == "ready":
+        remember_row(_NO_POSITIONS, unsaid)
+    return found
+
+
+# ready rows whose files name no positions, as read by this process (``positions_of``), so a list
+# reads them once, not on every request; a row is known by its data dir, id, path and updated_at
+# (an import or a rename sets updated_at: read again then). Per process, at most this many.
+_NO_POSITIONS: set[tuple[Any, ...]] = set()
+_MOST_REMEMBERED = 10_000
+
+
+def row_as_read(model: Model, paths: DataPaths) -> tuple[Any, ...]:
+    """The key of ``model``'s row as read, in a set of rows whose files say nothing."""
+    return str(paths.root), model.id, model.path, model.updated_at
+
+
+def remember_row(found: set[tuple[Any, ...]], key: tuple[Any, ...]) -> None:
+    """Add ``key`` (``row_as_read``) to ``found``, a per-process set of rows that said nothing."""
+    if len(found) >= _MOST_REMEMBERED:  # a bound, never reached by a real data dir
+        found.clear()
+    found.add(key)
 
 
 def model_positions(*, session: Session, paths: DataPaths,

@@ -10,7 +10,8 @@ ones the other would have made (so one is never made again for the other under t
 sha256 of the names and sha256s of the files that decide tokenization (``TOKENIZER_FILE_NAMES`` and
 ``*.tiktoken``), in name order; files that do not (config.json, chat templates, weights) are left
 out, so weights may differ. It is recorded on the model row by its import (``jobs/tasks/models.py``)
-and read from the model's files for a row imported before it was. Bytes, not behaviour: a
+and read from the model's files for a row imported before it was (``services/model_backfill.py``
+writes it on such rows once per start). Bytes, not behaviour: a
 tokenizer_config.json that differs only in its chat template makes another fingerprint (refused,
 never mixed up).
 
@@ -24,6 +25,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -31,6 +33,7 @@ from interpstudio.core.paths import DataPaths, ensure_within
 from interpstudio.db.models import Model
 from interpstudio.db.repositories import models as model_repo
 from interpstudio.ml.text_store import sha256_of
+from interpstudio.services.models import remember_row, row_as_read
 
 # what transformers' tokenizers read from a checkpoint folder (fast tokenizer, its config and
 # special tokens, slow BPE / WordPiece / SentencePiece vocabularies), by name
@@ -63,12 +66,24 @@ def read_tokenizer_sha256(folder: Path) -> str | None:
 
 def tokenizer_sha256_of(*, model: Model, paths: DataPaths) -> str | None:
     """``model``'s fingerprint as its import recorded it, else read from its files (a row
-    imported before it was recorded); None for a model without tokenizer files."""
+    imported before it was, until ``services/model_backfill.py`` writes it on the row); None for
+    a model without tokenizer files (a ready one's folder is listed once per process, not on
+    every request: ``_NO_TOKENIZER``)."""
     if model.tokenizer_sha256 is not None:
         return model.tokenizer_sha256
     if not model.path:
         return None
-    return read_tokenizer_sha256(ensure_within(paths.root / model.path, [paths.root]))
+    unsaid = row_as_read(model, paths)
+    if unsaid in _NO_TOKENIZER:
+        return None
+    found = read_tokenizer_sha256(ensure_within(paths.root / model.path, [paths.root]))
+    if found is None and model.status == "ready":
+        remember_row(_NO_TOKENIZER, unsaid)
+    return found
+
+
+# ready rows without tokenizer files, as read by this process (``services/models.row_as_read``)
+_NO_TOKENIZER: set[tuple[Any, ...]] = set()
 
 
 def maker_of(session: Session, tokenizer_key: str) -> Model | None:

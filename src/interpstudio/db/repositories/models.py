@@ -1,9 +1,10 @@
 """Queries and writes on the ``models`` table, and what depends on a model.
 
-Every write sets ``updated_at``. ``dependents`` lists the tokenizations and extractions that
-reference a model (the foreign keys are ``RESTRICT``, so the service must refuse or remove them
-first). This module is NOT responsible for the rules of who may do what (``services/models.py``)
-or for files on disk.
+Every write sets ``updated_at``, but ``fill_unset`` (a value read from the model's files that
+the row was shown with already: nothing shown changes). ``dependents`` lists the tokenizations
+and extractions that reference a model (the foreign keys are ``RESTRICT``, so the service must
+refuse or remove them first). This module is NOT responsible for the rules of who may do what
+(``services/models.py``) or for files on disk.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import Select, delete, or_, select
+from sqlalchemy import update as sql_update
 from sqlalchemy.orm import Session
 
 from interpstudio.db.base import utcnow
@@ -46,6 +48,28 @@ def _search(query: Select[Any], search: str | None) -> Select[Any]:
 def list_query(*, search: str | None = None) -> Select[Any]:
     """The models a list shows (its status filter: ``shown_status.list_by_shown_status``)."""
     return _search(select(Model), search)
+
+
+def lacking_file_facts(session: Session) -> list[Model]:
+    """Ready models with files whose row lacks ``positions`` or ``tokenizer_sha256``, by id."""
+    return list(session.scalars(
+        select(Model).where(Model.status == "ready", Model.path.is_not(None),
+                            or_(Model.positions.is_(None), Model.tokenizer_sha256.is_(None)))
+        .order_by(Model.id)).all())
+
+
+def fill_unset(session: Session, model: Model, column: str, **values: Any) -> bool:
+    """Write ``values`` on ``model``'s row only where its ``column`` is still NULL and the row is
+    still the one ``model`` was read as: it exists, is ready, at the same path, not written
+    since (``updated_at``). True when written. One conditional UPDATE, so two processes filling
+    one row never fail (the second matches nothing) and a model deleted, re-imported or renamed
+    meanwhile is left alone. ``updated_at`` is not set: the values are what the row was shown
+    with already (read from its files). Flushed, not committed; ``model`` is not changed."""
+    statement = (sql_update(Model)
+                 .where(Model.id == model.id, Model.status == "ready", Model.path == model.path,
+                        Model.updated_at == model.updated_at, getattr(Model, column).is_(None))
+                 .values(**values).execution_options(synchronize_session=False))
+    return bool(session.execute(statement).rowcount)  # type: ignore[attr-defined]
 
 
 def merge_info(session: Session, model: Model, **facts: Any) -> Model:
