@@ -66,7 +66,6 @@ def create_app(settings: Settings, *, job_feed_interval_s: float = 0.25,
         stop_backfill = threading.Event()
         backfill = asyncio.create_task(asyncio.to_thread(
             backfill_model_rows, session_factory, paths, stop=stop_backfill))
-        app.state.model_backfill = backfill
         try:
             yield
         finally:
