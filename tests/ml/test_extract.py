@@ -816,24 +816,6 @@ def tiny_disk(tmp_path: Path) -> Iterator[Path]:
         subprocess.run(["umount", "-l", str(mount_point)], check=False)
 
 
-@pytest.fixture
-def allocated(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
-    """The size of every fresh mapping ``buffer_cache`` makes (shard sets, stagings), starting
-    from an empty cache."""
-    from interpstudio.ml import buffer_cache, direct_io
-
-    sizes: list[int] = []
-
-    def recording(size: int):  # type: ignore[no-untyped-def]
-        sizes.append(size)
-        return direct_io.anonymous_memory(size)
-
-    monkeypatch.setattr(buffer_cache, "anonymous_memory", recording)
-    buffer_cache.buffer_cache.clear()
-    yield sizes
-    buffer_cache.buffer_cache.clear()
-
-
 def test_preflight_ram_covers_every_buffer_the_run_allocates(
     tokens: Path, tmp_path: Path, allocated: list[int]
 ) -> None:

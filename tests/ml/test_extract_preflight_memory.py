@@ -26,15 +26,13 @@ import mmap
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from extract_helpers import random_sequences, write_tokenization
 from tiny_models import tiny_causal_lm
 
-from interpstudio.ml import buffer_cache as cache_module
-from interpstudio.ml import direct_io, extract, preflight
+from interpstudio.ml import extract, preflight
 from interpstudio.ml.extract_engine import ExtractionSession
 from interpstudio.ml.store_writer import ActivationBatch
 
@@ -86,22 +84,6 @@ def test_preflight_ram_is_near_the_runs_peak_rss_in_a_fresh_and_a_reused_process
         # measured 1.15 for both runs (the old figure: 1.47 and 1.54); a little high is meant
         # (the figure refuses or warns), never far below
         assert 0.9 <= ratio <= 1.25, (ratio, peak, memory)
-
-
-@pytest.fixture
-def allocated(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
-    """The size of every fresh mapping ``buffer_cache`` makes (shard sets, stagings), starting
-    from an empty cache (a recorder around the real ``anonymous_memory``)."""
-    sizes: list[int] = []
-
-    def recording(size: int) -> mmap.mmap:
-        sizes.append(size)
-        return direct_io.anonymous_memory(size)
-
-    monkeypatch.setattr(cache_module, "anonymous_memory", recording)
-    cache_module.buffer_cache.clear()
-    yield sizes
-    cache_module.buffer_cache.clear()
 
 
 @pytest.mark.parametrize(("shard_rows", "expected"), [
