@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
-from extract_helpers import random_sequences, write_tokenization
+from extract_helpers import random_sequences, stop_once_stored, write_tokenization
 from tiny_models import tiny_causal_lm
 
 from interpstudio.core.errors import InvalidInput, JobCancelled
@@ -424,7 +424,8 @@ def test_a_partial_store_of_one_sequence_length_exports_at_that_length(tmp_path:
     with pytest.raises(JobCancelled):
         extract(tiny_causal_lm("llama"), tokens, ["blocks.0.resid_post"],
                 out_dir=tmp_path / "s", batch_size=1, durable=False, dtype="float32",
-                shard_rows=50, should_stop=lambda: next(calls) >= 5)
+                shard_rows=50, should_stop=stop_once_stored(tmp_path / "s", 1,
+                                                            lambda: next(calls) >= 5))
     acts = open_activations(tmp_path / "s")
     stored = len(acts.tokens)
     assert acts.status != "complete" and stored % 50 == 0 and stored % 32 != 0

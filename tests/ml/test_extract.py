@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
-from extract_helpers import random_sequences, shard_hashes, write_tokenization
+from extract_helpers import random_sequences, shard_hashes, stop_once_stored, write_tokenization
 from tiny_models import tiny_causal_lm
 
 from interpstudio.core.errors import InsufficientDisk, InvalidInput, JobCancelled
@@ -606,7 +606,7 @@ def test_computing_a_batch_ahead_stores_the_same_and_cancel_resume_stays_exact(
     handed: list[object] = []  # the report of where it starts, then one per batch computed
     with pytest.raises(JobCancelled):  # asked once 3 batches are computed (read in every hook)
         run_ahead(tiny_causal_lm("llama"), tokens, tmp_path / "s",
-                  should_stop=lambda: len(handed) >= 4,
+                  should_stop=stop_once_stored(tmp_path / "s", 2, lambda: len(handed) >= 4),
                   progress=lambda p: handed.append(p))
     partial = open_activations(tmp_path / "s")
     assert partial.status == "partial"

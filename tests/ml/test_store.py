@@ -1005,14 +1005,17 @@ def test_unknown_pace_is_refused(tmp_path: Path) -> None:
 # ------------------------------------------------------------------------------ commit stages
 def _hold_first_shard_writes(monkeypatch: pytest.MonkeyPatch) -> Any:
     """Make the hook-point files of shard 0 wait until the returned event is set: a slow disk,
-    which a test cannot cause for real."""
+    which a test cannot cause for real. Its ``entered`` is set once a write of shard 0 waits
+    there (shard 0 is being written)."""
     from interpstudio.ml import store
 
     gate = threading.Event()
+    gate.entered = threading.Event()  # type: ignore[attr-defined]
     write = store.write_buffer_atomic
 
     def slow(path: Path, *args: Any, **kwargs: Any) -> Any:
         if path.name.startswith("shard_00000"):
+            gate.entered.set()  # type: ignore[attr-defined]
             assert gate.wait(30), "the test never opened the gate"
         return write(path, *args, **kwargs)
 
@@ -1056,6 +1059,9 @@ def test_abort_keeps_the_shard_being_written_and_drops_one_not_yet_writing(
     for batch in batches():
         writer.append(batch)
     wait_for(lambda: _second_shard_computed(writer), timeout=20)
+    # shard 0 is being written (a starved committer may not have begun it yet: it would then be
+    # dropped, rightly, and this test is about the one being written)
+    assert gate.entered.wait(20)
     aborting = threading.Thread(target=writer.abort)
     aborting.start()
     wait_for(writer._stop.is_set, timeout=20)
