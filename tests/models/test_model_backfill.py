@@ -4,11 +4,14 @@
 files on every list. On SQLite and PostgreSQL, with rows made through the ORM on copies of the
 tiny real checkpoints: the list shows the recorded values after the files are gone, a row whose
 files say nothing is read once, a model deleted / renamed / recorded meanwhile is left alone,
-and two backfills of the same rows at once both end without an error."""
+two backfills of the same rows at once both end without an error, and the app answers
+while the backfill waits on a model file (a FIFO)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import shutil
 import threading
 from collections.abc import Callable, Iterator
@@ -230,3 +233,46 @@ def test_a_model_whose_files_cannot_be_read_is_skipped_and_the_rest_filled(
     assert report.positions == [fine] and report.fingerprints == [fine]
     assert _facts(_row(factory, fine)) == _expected(tiny_llama_dir)  # type: ignore[arg-type]
     assert f"model {broken}: its files could not be read" in caplog.text
+
+
+def test_the_app_answers_while_the_backfill_waits_on_a_model_file(
+        settings: Settings, factory: sessionmaker[Session], tiny_llama_dir: Path) -> None:
+    """The backfill runs beside the app, not before it: a model whose config.json is a FIFO
+    nobody writes yet (a file that blocks its reader for real, like a stalled network mount)
+    holds the backfill, and the app starts and answers all the same; once the file is written,
+    the row is filled. (A start that waited for the backfill would start only once a watchdog
+    writes the file, after 20 s, and fail the first assertion.)"""
+    paths = DataPaths(settings.data_dir)
+    slow = _add_model(factory, paths, "slow", tiny_llama_dir)
+    config = paths.root / "models" / "slow" / "checkpoint" / "config.json"
+    text = config.read_text()
+    config.unlink()
+    os.mkfifo(config)
+    written = threading.Event()
+    lock = threading.Lock()
+
+    def write_config() -> None:  # the backfill's read of it waits until then
+        with lock:
+            if not written.is_set():
+                with open(config, "w") as fifo:
+                    fifo.write(text)
+                written.set()
+
+    watchdog = threading.Timer(20, write_config)
+    watchdog.start()
+    try:
+        with TestClient(base_url=LOOPBACK, app=create_app(settings, job_feed_interval_s=0.05,
+                                                          system_interval_s=0.5)) as api:
+            assert not written.is_set(), "the app started only once the backfill could go on"
+            assert api.get("/api/v1/health").json()["status"] == "ok"
+            assert _row(factory, slow).positions is None  # type: ignore[union-attr]
+            write_config()
+            assert wait_for(lambda: _row(factory, slow).positions == 256,  # type: ignore
+                            timeout=30)
+    finally:
+        watchdog.cancel()
+        if not written.is_set():  # a reader still waiting gets the file; none: nothing waits
+            with contextlib.suppress(OSError):
+                fd = os.open(config, os.O_WRONLY | os.O_NONBLOCK)
+                os.write(fd, text.encode())
+                os.close(fd)
