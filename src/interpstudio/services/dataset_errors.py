@@ -85,13 +85,35 @@ class TokenizationNotReady(Conflict):
 
 
 class TokenizationExists(Conflict):
+    """The dataset already has a tokenization under that policy made with this model's
+    tokenizer (``message`` and more ``details``: a subclass's case of it)."""
+
     code = "tokenization_exists"
 
-    def __init__(self, existing_id: int, status: str) -> None:
+    def __init__(self, existing_id: int, status: str, *, message: str | None = None,
+                 **details: Any) -> None:
         super().__init__(
-            f"this dataset is already tokenized with that tokenizer and policy (tokenization "
-            f"{existing_id}, {status}); use it, or delete it first",
-            details={"tokenization_id": existing_id, "status": status})
+            message or (f"this dataset is already tokenized with that tokenizer and policy "
+                        f"(tokenization {existing_id}, {status}); use it, or delete it first"),
+            details={"tokenization_id": existing_id, "status": status, **details})
+
+
+class UsableTokenizationExists(TokenizationExists):
+    """The dataset already has a tokenization under that policy made with another model whose
+    tokenizer files are byte-identical (``services/tokenizer_identity``): the one asked for
+    would hold the same ids. The same code and shape as ``TokenizationExists`` (one refusal to
+    handle), with the model it was made with in ``details``."""
+
+    def __init__(self, *, existing_id: int, status: str, tokenizer_key: str, maker_id: int,
+                 maker_key: str, model_id: int, model_key: str) -> None:
+        super().__init__(
+            existing_id, status,
+            message=(f"this dataset is already tokenized with that policy by model {maker_id} "
+                     f"({maker_key}): tokenization {existing_id}, {status}; model {model_id} "
+                     f"({model_key}) may use it, as their tokenizer files are identical: use "
+                     f"tokenization {existing_id}, or delete it first to tokenize again with "
+                     f"model {model_id}"),
+            tokenizer_key=tokenizer_key, maker_model_id=maker_id, model_id=model_id)
 
 
 class TokenizerUnavailable(Conflict):

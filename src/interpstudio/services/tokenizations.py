@@ -21,7 +21,6 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from interpstudio.core.errors import Conflict
 from interpstudio.core.paths import DataPaths
 from interpstudio.db.models import Model, Tokenization
 from interpstudio.db.repositories import datasets as repo
@@ -44,6 +43,7 @@ from interpstudio.services.dataset_errors import (
     TokenizationNotFound,
     TokenizationNotReady,
     TokenizerUnavailable,
+    UsableTokenizationExists,
 )
 from interpstudio.services.dataset_files import (
     remove_folder,
@@ -67,25 +67,6 @@ PREVIEW_MAX_TOKENS = 256
 # another model's tokenization that makes one for this model redundant: made or being made (a
 # failed, cancelled or interrupted one is not: tokenizing again with this model is the way on)
 LIVE_TOKENIZATION = ("queued", "running", "ready")
-
-
-class UsableTokenizationExists(TokenizationExists):
-    """The dataset already has a tokenization under that policy made with another model whose
-    tokenizer files are byte-identical (``tokenizer_identity``): the one asked for would hold the
-    same ids. The same code and shape as ``TokenizationExists`` (one refusal to handle), with
-    the model it was made with in ``details``."""
-
-    def __init__(self, *, existing: Tokenization, maker: Model, model: Model) -> None:
-        Conflict.__init__(
-            self,
-            f"this dataset is already tokenized with that policy by model {maker.id} "
-            f"({maker.key}): tokenization {existing.id}, {existing.status}; model {model.id} "
-            f"({model.key}) may use it, as their tokenizer files are identical: use "
-            f"tokenization {existing.id}, or delete it first to tokenize again with model "
-            f"{model.id}",
-            details={"tokenization_id": existing.id, "status": existing.status,
-                     "tokenizer_key": existing.tokenizer_key, "maker_model_id": maker.id,
-                     "model_id": model.id})
 
 
 def requested_policy_hash(spec: TokenizationPolicySpec) -> str:
@@ -176,13 +157,15 @@ def create_tokenization(*, session: Session, paths: DataPaths, dataset_id: int, 
     if usable is not None:
         maker = maker_of(session, usable.tokenizer_key)
         if maker is not None:  # usable only while its maker is registered
-            raise UsableTokenizationExists(existing=usable, maker=maker, model=model)
+            raise UsableTokenizationExists(
+                existing_id=usable.id, status=usable.status, tokenizer_key=usable.tokenizer_key,
+                maker_id=maker.id, maker_key=maker.key, model_id=model.id, model_key=model.key)
     tokenization, created = repo.create_tokenization_unless_made(
         session, dataset_id=dataset_id, model_id=model_id, tokenizer_key=model.key,
         policy={"requested": policy.model_dump(mode="json"),
                 **({"max_length_note": note} if note else {})},
         policy_hash=digest, status="queued")
-    if not created:  # made before, or a moment ago by a concurrent request
+    if not created:  # a moment ago, by a concurrent request (one made before is refused above)
         raise TokenizationExists(tokenization.id, tokenization.status)
     job = job_service.create_job(session=session, kind="tokenize",
                                  params={"tokenization_id": tokenization.id,
