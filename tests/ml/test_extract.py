@@ -353,6 +353,30 @@ def test_should_stop_leaves_partial_store_that_resumes_identically(
     assert shard_hashes(tmp_path / "s") == shard_hashes(reference.path)
 
 
+@pytest.mark.parametrize("interrupted_call", [1, 4])
+def test_ctrl_c_in_a_progress_callback_leaves_a_store_that_resumes_in_the_same_process(
+    interrupted_call: int, tokens: Path, tmp_path: Path
+) -> None:
+    """A notebook's Ctrl-C (KeyboardInterrupt) lands in the progress callback. Raised by its
+    first call (the start's report), it left the writer thread running and the store locked
+    and 'running': the resume in the same kernel was refused (StoreLocked)."""
+    import threading
+
+    reference = run(tiny_causal_lm("llama"), tokens, tmp_path / "reference")
+    calls = iter(range(1, 1000))
+
+    def progress(update: Any) -> None:
+        if next(calls) == interrupted_call:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run(tiny_causal_lm("llama"), tokens, tmp_path / "s", progress=progress)
+    assert open_activations(tmp_path / "s").status == "partial"
+    assert not [t.name for t in threading.enumerate() if t.name.startswith("store-writer")]
+    run(tiny_causal_lm("llama"), tokens, tmp_path / "s", resume=True)
+    assert shard_hashes(tmp_path / "s") == shard_hashes(reference.path)
+
+
 def test_a_stop_asked_during_a_batch_ends_it_inside_the_forward_pass(
     tokens: Path, tmp_path: Path
 ) -> None:

@@ -674,10 +674,11 @@ class ExtractionSession:
         )
         point = writer.resume_point
         start = 0 if point.next_sequence is None else point.next_sequence
-        if point.next_sequence is not None and self.plan_ends_at(start, point.rows_to_skip):
-            # the tail sequence is whole: its batch is recomputed only for the sequences after
-            # it (and not at all when it ends that batch)
-            writer.skip_whole_tail(self.planned_rows(start))
+        # the tail sequence is whole: its batch is recomputed only for the sequences after it
+        # (and not at all when it ends that batch)
+        whole_tail = (point.next_sequence is not None
+                      and self.plan_ends_at(start, point.rows_to_skip))
+        if whole_tail:
             start += 1
         if point.complete:
             start = self.plan.n_sequences
@@ -712,10 +713,15 @@ class ExtractionSession:
             rows = int(writer.manifest["counts"]["rows"])
             report(self.plan.tokens_through_row(rows), rows, stored=True)
 
-        if progress is not None:  # where it starts: a resume's rows are done, not this run's rate
-            report_stored()
         try:
+            # from here on the writer is closed whatever happens: a refused tail or a progress
+            # callback that raised (Ctrl-C in a notebook) left its thread running and the store
+            # locked, so that even a resume in the same process was refused (StoreLocked)
             with writer:
+                if whole_tail:
+                    writer.skip_whole_tail(self.planned_rows(start - 1))
+                if progress is not None:  # where it starts: a resume's rows are done
+                    report_stored()
                 for batch in self.plan.batches(start) if not point.complete else ():
                     if should_stop is not None and should_stop():
                         raise JobCancelled()
