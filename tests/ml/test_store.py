@@ -196,6 +196,12 @@ def test_round_trip_is_bit_exact_per_dtype(tmp_path: Path, dtype: str) -> None:
         mask = tokens[:, 2] > 0  # the notebook idiom: rows chosen by a mask over the tokens
         assert np.array_equal(arr[mask], decoded[mask])
         assert np.array_equal(arr[mask, 0], decoded[mask, 0])
+        # paired like numpy: values (5, 0) and (700, 3), not the 2 x 2 block they span
+        assert np.array_equal(arr[[5, 700], [0, 3]], decoded[[5, 700], [0, 3]])
+        assert np.array_equal(arr[mask, np.zeros(int(mask.sum()), int)], decoded[mask, 0])
+        assert np.array_equal(arr[2:9, [0, 3]], decoded[2:9, [0, 3]])  # a slice stays outer
+        assert np.array_equal(arr[..., 1], decoded[..., 1])
+        assert np.array_equal(arr[...], decoded)
         with pytest.raises(IndexError, match="boolean index of 3 rows"):
             arr[np.ones(3, bool)]
     acts.verify()

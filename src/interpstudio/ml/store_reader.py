@@ -102,12 +102,22 @@ class ShardedArray:
     def read_raw(self, key: Any) -> np.ndarray:
         """Like indexing, but in the stored dtype (bfloat16 as uint16 bits). ``key`` selects rows
         (int, slice, 1-D integer array, 1-D boolean mask of every row), optionally followed by a
-        column index: ``[a:b, 0]``."""
+        column index: ``[a:b, 0]``; ``...`` stands for every row (``[..., 0]``)."""
+        if key is Ellipsis:
+            key = slice(None)
+        if isinstance(key, tuple) and key and key[0] is Ellipsis:
+            key = (slice(None), *key[1:])
         if isinstance(key, tuple):
             rows, *columns = key
             picked = self.read_raw(rows)
             keeps_row_axis = isinstance(rows, slice) or np.ndim(rows) > 0
-            return picked[(slice(None), *columns) if keeps_row_axis else tuple(columns)]
+            if not keeps_row_axis:
+                return picked[tuple(columns)]
+            # rows and columns both arrays pair up as in numpy (``x[[1, 2], [0, 5]]`` is two
+            # values): the rows read, then one column each; a slice of rows is an outer index
+            paired = not isinstance(rows, slice) and any(np.ndim(c) > 0 for c in columns)
+            first = np.arange(len(picked)) if paired else slice(None)
+            return picked[(first, *columns)]
         n = len(self)
         if isinstance(key, (int, np.integer)):
             i = int(key) + n if key < 0 else int(key)
