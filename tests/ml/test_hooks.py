@@ -344,6 +344,14 @@ def test_bad_points_fail_before_any_hook(points: str, error: type, message: str)
     assert hook_counts(model) == before
 
 
+@pytest.mark.parametrize("points", [[0], ["blocks.0.resid_post", 3], None, []])
+def test_points_that_are_not_names_say_what_to_write(points: Any) -> None:
+    """A notebook's ``extract(model, tok, [0], ...)`` raised a bare AttributeError ('int' object
+    has no attribute 'strip'), ``None`` a bare TypeError."""
+    with pytest.raises(UnknownHookPoint, match=r"blocks\.<layer>\.<kind>"):
+        expand_hook_points(points, n_layers=2)
+
+
 def test_expand_huge_layer_range_is_refused_before_expanding() -> None:
     # expanding first built a list of 10**12 ints (MemoryError) before the range check
     with pytest.raises(HookLayerOutOfRange, match="has 2 layers") as raised:

@@ -138,8 +138,12 @@ def expand_hook_points(patterns: str | Iterable[str], n_layers: int) -> list[str
     """
     if isinstance(patterns, str):
         patterns = [patterns]
+    patterns = list(patterns or ())  # None: nothing requested (it was a bare TypeError)
     points: set[HookPoint] = set()
     for pattern in patterns:
+        if not isinstance(pattern, str):  # a layer number alone raised a bare AttributeError
+            raise UnknownHookPoint(repr(pattern), f"a {type(pattern).__name__} is not a hook "
+                                   "point name (a string such as 'blocks.3.resid_post')")
         match = _POINT.match(pattern.strip())
         if match is None:
             raise UnknownHookPoint(pattern, "it does not follow the grammar")
