@@ -244,8 +244,9 @@ export function ActivationExtractionConfig({ onCreated }: {
           <FieldError id="max-tokens-error" label="Max tokens" error={maxTokensField.error} />
         </label>
       </div>
-      {/* which positions every_k keeps was unsaid (k-1, 2k-1, ...: not 0, k, 2k) */}
-      {positions !== "all" && (
+      {/* which positions every_k keeps was unsaid (k-1, 2k-1, ...: not 0, k, 2k); none while k
+          is not a number (a k of 0 read "Keeps every token." beside "k must be at least 1") */}
+      {positions !== "all" && !everyKField.error && (
         <p className="muted" data-testid="positions-hint">
           Keeps {positionsText(positions, everyKField.value ?? 1)}.
         </p>

@@ -260,6 +260,12 @@ describe("extraction results", () => {
         job })} />, { queryClient });
       expect(screen.getByRole("img", { name: "Mean L2 norm per layer" })).toBeInTheDocument();
       expect(screen.queryByRole("button", { name: "Export for SAELens" }) !== null).toBe(offered);
+      // the note above the figures says the same as the box below it ("the export comes when
+      // it completes" sat above an offered export)
+      const note = screen.getByTestId("partial-results");
+      expect(note).toHaveTextContent(offered ? /an export now holds only these rows/
+        : /The highest-norm tokens and the export come when it completes/);
+      expect(note.textContent?.includes("and the export come")).toBe(!offered);
       view.unmount();
     }
   });

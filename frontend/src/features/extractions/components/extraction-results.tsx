@@ -145,7 +145,8 @@ export function ExtractionResults({ extraction }: { extraction: Extraction }) {
         <ErrorMessage error={stats.error} title="Statistics:" />
       )}
       {statsData && statsData.status !== "complete" && (
-        <PartialNote stats={statsData} planned={counts.rows_total ?? null} />
+        <PartialNote stats={statsData} planned={counts.rows_total ?? null}
+          exportable={PARTIAL_EXPORT.has(extraction.status)} />
       )}
       {statsData && <RowGroupPicker stats={statsData} group={group} onChange={setGroup} />}
       {statsData && <StatsCharts stats={statsData} group={group} />}
@@ -180,14 +181,23 @@ function groupRows(stats: ExtractionStats, group: RowGroup): number | undefined 
   return first?.groups?.[group]?.rows;
 }
 
-/** A stopped run's store: what its figures are of (the whole shards it kept), and what it lacks. */
-function PartialNote({ stats, planned }: { stats: ExtractionStats; planned: number | null }) {
+/** A stopped run's store: what its figures are of (the whole shards it kept), and what it lacks.
+ * `exportable`: the server exports these rows (a cancelled or interrupted run; the export box is
+ * below), where "the export comes when it completes" sat above an offered export. */
+function PartialNote({ stats, planned, exportable }: {
+  stats: ExtractionStats;
+  planned: number | null;
+  exportable: boolean;
+}) {
   return (
     <p className="muted" data-testid="partial-results">
       <Badge tone="warning">partial store</Badge> The figures below are of the{" "}
       {formatNumber(stats.rows)} rows in {formatCount(stats.shards, "whole shard")} the run kept
-      {planned !== null ? ` (of ${formatNumber(planned)} planned)` : ""}. The highest-norm tokens
-      and the export come when it completes: Resume continues after its last whole shard.
+      {planned !== null ? ` (of ${formatNumber(planned)} planned)` : ""}.{" "}
+      {exportable
+        ? "The highest-norm tokens come when it completes (an export now holds only these rows): "
+        : "The highest-norm tokens and the export come when it completes: "}
+      Resume continues after its last whole shard.
     </p>
   );
 }

@@ -530,6 +530,8 @@ describe("extractions UI", () => {
     await userEvent.type(everyK, "0");
     expect(screen.getByRole("alert")).toHaveTextContent(/^k /);
     expect(preflightButton).toBeDisabled();
+    // no hint of which positions it keeps while k is not one ("Keeps every token." stood here)
+    expect(screen.queryByTestId("positions-hint")).toBeNull();
     await userEvent.clear(everyK);
     await userEvent.type(everyK, "3");
     expect(preflightButton).toBeEnabled();
