@@ -777,6 +777,27 @@ def test_export_saelens_hook_names_empty_refused_and_string_is_one_name(tmp_path
     assert sorted(columns) == ["blocks.0.resid_post", "token_ids"]
 
 
+def test_export_saelens_hook_names_take_extracts_patterns(tmp_path: Path) -> None:
+    """``extract`` takes ``blocks.*.resid_post``; the export refused the same words
+    (HookPointNotStored) from a notebook and from ``interpstudio export --hooks``."""
+    pytest.importorskip("datasets")
+    from interpstudio.ml.export import plan_export
+    from interpstudio.ml.store import HookPointNotStored
+
+    write_all(tmp_path / "s", durable=False)  # blocks.0.resid_post, blocks.1.attn_out
+
+    def hooks(names: object) -> list[str]:
+        return plan_export(tmp_path / "s", hook_names=names, context_size=16).hooks  # type: ignore[arg-type]
+
+    assert hooks("blocks.*.resid_post") == ["blocks.0.resid_post"]
+    assert hooks("blocks.*.*") == ["blocks.0.resid_post", "blocks.1.attn_out"]
+    assert hooks(["blocks.{0,1}.*", "blocks.0.resid_post"]) == [
+        "blocks.0.resid_post", "blocks.1.attn_out"]
+    for not_stored in ("blocks.*.mlp_out", "blocks.{0-1}.resid_post", "blocks.{0-7}.attn_out"):
+        with pytest.raises(HookPointNotStored, match=r"stored: blocks\.0\.resid_post"):
+            hooks(not_stored)
+
+
 def test_export_saelens_overwrite_replaces_only_after_success(tmp_path: Path) -> None:
     datasets = pytest.importorskip("datasets")
     from interpstudio.ml.export import ExportTargetExists, export_saelens

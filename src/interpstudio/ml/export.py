@@ -188,7 +188,8 @@ def export_saelens(
     """Write the store at ``path`` (or a store already opened) as a SAELens cached-activations
     dataset at ``out_dir``: ``plan_export``, then ``write_export``.
 
-    hook_names: the hook points to export (default all). context_size: tokens per dataset row
+    hook_names: the hook points to export (default all; patterns as ``extract`` takes them,
+    ``blocks.*.resid_post``: ``export_plan.hook_list``). context_size: tokens per dataset row
     (default: the common sequence length, if there is one). dtype: ``float16`` / ``float32``
     (default: the storage dtype, float32 for bfloat16). ``progress(done_rows, total_rows)`` is
     called per block written, then ``on_assemble()`` once, when the blocks are being assembled

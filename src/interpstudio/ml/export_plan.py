@@ -23,6 +23,7 @@ from interpstudio.core.errors import Conflict, InsufficientDisk, InvalidInput
 from interpstudio.ml.export_columns import ColumnNames, column_map
 from interpstudio.ml.export_float16 import refuse_beyond_float16
 from interpstudio.ml.export_rows import Rows, select_rows
+from interpstudio.ml.hook_points import HookLayerOutOfRange, expand_hook_points, parse_hook_point
 from interpstudio.ml.store import HookPointNotStored
 from interpstudio.ml.store_reader import Activations, open_activations
 
@@ -131,17 +132,35 @@ def plan_export(
 
 def hook_list(hook_names: str | Sequence[str] | None, acts: Activations) -> list[str]:
     """The hook points to export: all when None, one when a plain string; each one stored, each
-    once (a name given twice was reported twice, one column written)."""
+    once (a name given twice was reported twice, one column written). A pattern, as ``extract``
+    takes it (``blocks.*.resid_post``, ``blocks.{0-3}.attn_out``), names the stored points it
+    matches: with a ``*``, those stored (at least one); without, every point it lists."""
     if hook_names is None:
         return list(acts.hook_names)
-    hooks = list(dict.fromkeys([hook_names] if isinstance(hook_names, str) else hook_names))
-    if not hooks:
+    given = [hook_names] if isinstance(hook_names, str) else list(hook_names)
+    if not given:
         raise InvalidInput(
             "hook_names is empty: give at least one hook name, or omit hook_names to export all "
             f"{len(acts.hook_names)} stored hook points",
             details={"hook_names": [], "stored": list(acts.hook_names)},
         )
-    for hook in hooks:
-        if hook not in acts:
-            raise HookPointNotStored(hook, acts.hook_names)
-    return hooks
+    return list(dict.fromkeys(hook for name in given for hook in _stored_points(name, acts)))
+
+
+def _stored_points(name: str, acts: Activations) -> list[str]:
+    """The stored points ``name`` (a stored point or a pattern) names; refuses the rest."""
+    if name in acts or not isinstance(name, str) or not any(c in name for c in "*{"):
+        if name not in acts:
+            raise HookPointNotStored(str(name), acts.hook_names)
+        return [name]
+    layers = 1 + max((parse_hook_point(h).layer for h in acts.hook_names), default=0)
+    try:
+        points = expand_hook_points(name, n_layers=layers)
+    except HookLayerOutOfRange as exc:  # past the store's deepest layer: not stored
+        raise HookPointNotStored(name, acts.hook_names) from exc
+    if "*" in name:
+        points = [point for point in points if point in acts]
+    missing = next((point for point in points if point not in acts), None)
+    if missing is not None or not points:
+        raise HookPointNotStored(missing or name, acts.hook_names)
+    return points
