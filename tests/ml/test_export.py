@@ -158,8 +158,11 @@ def test_a_module_path_export_refuses_points_no_module_outputs(tmp_path: Path) -
     assert "extract blocks.0.resid_post to export it by module path" in message
     assert "blocks.1.mlp_act: the input of the MLP's down-projection" in message
     assert not (tmp_path / "out").exists()
-    with pytest.raises(InvalidInput, match="needs modules"):
+    with pytest.raises(InvalidInput, match="needs modules") as no_modules:
         export_saelens(tmp_path / "s", tmp_path / "out", column_names="module_paths")
+    # the line a notebook can run (it named two functions and not where they live)
+    assert "modules=output_modules(hook_points_by_layer(resolve_architecture(model)))" in str(
+        no_modules.value)
     with pytest.raises(InvalidInput, match="column_names must be one of"):
         export_saelens(tmp_path / "s", tmp_path / "out", column_names="paths")  # type: ignore[arg-type]
     done = export_saelens(tmp_path / "s", tmp_path / "out", column_names="module_paths",

@@ -798,6 +798,19 @@ def test_export_saelens_hook_names_take_extracts_patterns(tmp_path: Path) -> Non
             hooks(not_stored)
 
 
+def test_an_export_context_size_past_the_store_says_which_fits(tmp_path: Path) -> None:
+    pytest.importorskip("datasets")
+    from interpstudio.core.errors import InvalidInput
+    from interpstudio.ml.export import plan_export
+
+    write_all(tmp_path / "s", durable=False)
+    rows = open_activations(tmp_path / "s").rows
+    with pytest.raises(InvalidInput, match=f"fewer than one row of {rows + 1}; pass "
+                                           f"context_size={rows} or less"):
+        plan_export(tmp_path / "s", context_size=rows + 1)
+    assert plan_export(tmp_path / "s", context_size=rows).dataset_rows == 1
+
+
 def test_export_saelens_overwrite_replaces_only_after_success(tmp_path: Path) -> None:
     datasets = pytest.importorskip("datasets")
     from interpstudio.ml.export import ExportTargetExists, export_saelens

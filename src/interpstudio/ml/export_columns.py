@@ -123,9 +123,11 @@ def column_map(hooks: list[str], column_names: str, modules: Mapping[str, str] |
     if column_names == "hook_points":
         return {h: h for h in hooks}
     if modules is None:
-        raise InvalidInput("column_names 'module_paths' needs modules: each hook point's module "
-                           "(output_modules of the model's hook_points_by_layer)",
-                           details={"column_names": column_names})
+        raise InvalidInput(
+            "column_names 'module_paths' needs modules, each hook point's module in the model: "
+            "modules=output_modules(hook_points_by_layer(resolve_architecture(model))) (from "
+            "interpstudio.ml.export, .model_inspect and .architecture; model: the nn.Module, a "
+            "LoadedModel's .model)", details={"column_names": column_names})
     refused = {h: _why_no_module(h, modules) for h in hooks if h not in modules}
     if refused:
         raise NoModulePath(refused, [h for h in stored if h in modules], modules)

@@ -119,8 +119,10 @@ def plan_export(
     if rows.total < ctx:
         held = (f"{rows.total} rows past the first position ({rows.first_positions} first-"
                 "position rows left out)" if exclude_first_position else f"{rows.total} tokens")
+        fix = (f"; pass context_size={rows.total} or less" if rows.total
+               else "; export without exclude_first_position")
         raise InvalidInput(
-            f"the store holds {held}, fewer than one row of {ctx}",
+            f"the store holds {held}, fewer than one row of {ctx}{fix}",
             details={"tokens": rows.total, "context_size": ctx,
                      "first_positions_excluded": rows.first_positions},
         )
