@@ -57,6 +57,39 @@ afterEach(() => {
 });
 
 describe("Run the demo", () => {
+  it("test_demo_step_names_the_jobs_stage_and_what_the_start_waits_for", async () => {
+    // the bundled text's import (job 31) is in its "read" stage
+    const { spy } = fakeServer([], undefined, (path) => path !== "/jobs/31" ? undefined
+      : new Response(JSON.stringify(makeJob({ id: 31, kind: "dataset_import", state: "running",
+        stage: "read", progress: 0.31 })), { headers: { "Content-Type": "application/json" } }));
+    const base = spy.getMockImplementation()!;
+    let answerCreate: (response: Response) => void = () => {};
+    spy.mockImplementation(async (input, init) => {
+      const path = new URL(String(input), "http://x").pathname;
+      if (path === "/api/v1/extractions" && init?.method === "POST") {
+        return new Promise<Response>((resolve) => { answerCreate = resolve; });
+      }
+      return base(input, init);
+    });
+    const queryClient = createTestQueryClient();
+    renderWithProviders(<DemoButton />, { queryClient });
+    await userEvent.click(screen.getByRole("button", { name: "Run the demo" }));
+    // a stage that counts from 0 again says which stage it is ("100%" then "0%" read as going back)
+    expect(await screen.findByText("step 2/4: importing the bundled text (read 31%)"))
+      .toBeInTheDocument();
+    await act(async () => {
+      queryClient.setQueryData(liveJobKey(31), makeJob({ id: 31, state: "succeeded" }));
+    });
+    // the create measures a batch before it answers: the step says so while it waits
+    expect(await screen.findByText(
+      /step 4\/4: starting the extraction \(the server loads the model and times a batch first\)/))
+      .toBeInTheDocument();
+    answerCreate(new Response(JSON.stringify(makeExtraction({ id: 44 })),
+      { status: 201, headers: { "Content-Type": "application/json" } }));
+    await vi.waitFor(() => expect(isDemoRunning()).toBe(false));
+    spy.mockRestore();
+  });
+
   it("test_demo_carries_on_after_the_button_unmounts_and_after_a_reload", async () => {
     const { calls, spy } = fakeServer();
     const queryClient = createTestQueryClient();

@@ -9,6 +9,7 @@
 import { useQueryClient } from "@tanstack/react-query";
 import { useEffect } from "react";
 import { useNavigate } from "react-router";
+import type { Job } from "@/api/types";
 import { Button } from "@/components/ui/button";
 import { ErrorMessage } from "@/components/ui/error-message";
 import { useLiveJob } from "@/lib/live-job";
@@ -19,6 +20,13 @@ import {
   startDemo,
   useDemoStore,
 } from "../lib/demo-runner";
+
+/** "convert gguf 31%": a job's stages each count from 0, so the percent alone went 100% -> 0%
+ * -> 50% within one step (the model import's convert, then inspect) and read as going back. */
+function jobProgress(job: Pick<Job, "stage" | "progress">): string {
+  const percent = `${Math.round((job.progress ?? 0) * 100)}%`;
+  return job.stage ? `${job.stage} ${percent}` : percent;
+}
 
 export function DemoButton() {
   const navigate = useNavigate();
@@ -42,8 +50,7 @@ export function DemoButton() {
       {step !== null && (
         <span className="muted" data-testid="demo-step">
           step {DEMO_STEPS.indexOf(step) + 1}/4: {DEMO_STEP_LABELS[step]}
-          {job && jobId !== null && job.progress !== null
-            ? ` (${Math.round(job.progress * 100)}%)` : ""}
+          {job && jobId !== null && job.progress !== null ? ` (${jobProgress(job)})` : ""}
         </span>
       )}
       {error !== null && <ErrorMessage error={error} title="Demo stopped:" />}

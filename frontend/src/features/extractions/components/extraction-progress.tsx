@@ -5,7 +5,9 @@
  * only the job's last message stays: what the store kept ("kept 7,767 rows in 1 whole shard ·
  * 0.270 GB written; resume to continue from there"), the one place a user learns what Resume
  * keeps and Retry throws away. Reads the job from the cache the WebSocket feeds (`useLiveJob`);
- * when the job finishes it refreshes the extraction queries once.
+ * when the job finishes, or a running job reaches a stage the extraction was not fetched at, it
+ * refreshes the extraction queries once: the job writes the row itself at its stages (the
+ * precision it loaded at, a worker's measured preflight and bound), which no event carries.
  * Not responsible for receiving events.
  */
 import { useQueryClient } from "@tanstack/react-query";
@@ -25,6 +27,18 @@ export function useExtractionJob(extraction: Extraction) {
   useEffect(() => {
     if (stale) void queryClient.invalidateQueries({ queryKey: extractionKeys.all });
   }, [stale, queryClient]);
+  // "asked fp32; known once the model is loaded" and "bound ?" stayed for the whole run: the
+  // row was fetched when the run was queued, and only its end refetched it
+  const liveStage = job?.state === "running" ? job.stage : null;
+  const fetchedStage = extraction.job?.state === "running" ? extraction.job.stage : null;
+  const { id } = extraction;
+  useEffect(() => {
+    if (liveStage === null || liveStage === fetchedStage) return;
+    // each of the page's users of this hook asks: one fetch in flight serves them all
+    for (const queryKey of [extractionKeys.detail(id), extractionKeys.lists()]) {
+      void queryClient.invalidateQueries({ queryKey }, { cancelRefetch: false });
+    }
+  }, [liveStage, fetchedStage, id, queryClient]);
   return job;
 }
 

@@ -1,5 +1,7 @@
-import { act, screen, waitFor } from "@testing-library/react";
+import { QueryClientProvider } from "@tanstack/react-query";
+import { act, render, screen, waitFor } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
+import { createMemoryRouter, RouterProvider } from "react-router";
 import { liveJobKey } from "@/lib/live-job";
 import { makeJob } from "@/test/job-factory";
 import { createTestQueryClient, renderWithProviders } from "@/test/render";
@@ -9,7 +11,7 @@ import { makeExtraction, makeSamples, makeStats } from "../lib/extraction-factor
 import type { Extraction, ExtractionPreflight } from "../types";
 import { PreflightPanel } from "./preflight-panel";
 import { firstPositionDominance } from "./export-box";
-import { ExtractionResults, stoppedRunKey } from "./extraction-results";
+import { ExtractionResults, ExtractionResultsPage, stoppedRunKey } from "./extraction-results";
 
 function seededClient() {
   const queryClient = createTestQueryClient();
@@ -474,6 +476,37 @@ describe("extraction results", () => {
       "asked fp32; known once the model is loaded");
     expect(screen.queryByText("written")).toBeNull();  // the progress says "GB written" live
     expect(screen.getByTestId("extraction-message")).toHaveTextContent("GB written");
+  });
+
+  it("test_a_running_extraction_is_fetched_again_when_its_job_reaches_a_new_stage", async () => {
+    // the job writes the row at its stages (here the precision it loaded at); only the job's
+    // progress comes live, so the page said "known once the model is loaded" for the whole run
+    const loading = makeJob({ id: 70, kind: "extract", state: "running", stage: "load model" });
+    const extracting = { ...loading, stage: "extract", done: 1000, total: 4000, unit: "tokens" };
+    const queued = makeExtraction({ precision_used: null, job: loading });
+    const loaded = makeExtraction({ precision_used: "fp32", job: extracting });
+    const urls: string[] = [];
+    const fetchSpy = vi.spyOn(globalThis, "fetch").mockImplementation(async (url) => {
+      urls.push(String(url));
+      return new Response(JSON.stringify(loaded),
+        { status: 200, headers: { "Content-Type": "application/json" } });
+    });
+    const queryClient = createTestQueryClient();
+    queryClient.setQueryData(extractionKeys.detail(7), queued);
+    queryClient.setQueryData(liveJobKey(70), loading);
+    const router = createMemoryRouter(
+      [{ path: "/extractions/:extractionId", element: <ExtractionResultsPage /> }],
+      { initialEntries: ["/extractions/7"] });
+    render(<QueryClientProvider client={queryClient}><RouterProvider router={router} />
+    </QueryClientProvider>);
+    expect(screen.getByTestId("extraction-precision")).toHaveTextContent(
+      "asked fp32; known once the model is loaded");
+    expect(urls).toEqual([]);  // the stage it was fetched at: nothing to refresh
+    act(() => { queryClient.setQueryData(liveJobKey(70), extracting); });
+    await waitFor(() => expect(screen.getByTestId("extraction-precision")).toHaveTextContent(
+      "fp32 (asked fp32)"));
+    expect(urls.filter((u) => u.endsWith("/extractions/7"))).toHaveLength(1);  // once, no loop
+    fetchSpy.mockRestore();
   });
 
   it("test_preflight_gives_the_exact_bytes_with_separators", () => {

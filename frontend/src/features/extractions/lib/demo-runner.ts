@@ -31,7 +31,9 @@ export const DEMO_STEP_LABELS: Record<DemoStepName, string> = {
   model: "importing the bundled model",
   dataset: "importing the bundled text",
   tokenize: "tokenizing with the model's tokenizer",
-  extract: "starting the extraction",
+  // the create measures a batch before it answers (tens of seconds on a 2-core CPU), where the
+  // label alone sat unchanged as if nothing happened
+  extract: "starting the extraction (the server loads the model and times a batch first)",
 };
 
 /** localStorage key: the demo was asked for and has not ended yet. */
