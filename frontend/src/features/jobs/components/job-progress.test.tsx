@@ -10,6 +10,8 @@ describe("JobProgress", () => {
     expect(bar).toHaveAttribute("aria-valuenow", "25");
     expect(screen.getByTestId("job-progress-counts")).toHaveTextContent("10 / 40 passes");
     expect(screen.getByTestId("job-progress-percent")).toHaveTextContent("25.0 %");
+    // never "25.0" and "%" on two lines (the Jobs table's Progress column at 800 px)
+    expect(screen.getByTestId("job-progress-percent")).toHaveClass("nowrap");
   });
 
   it("test_derives_fraction_from_done_and_total_when_progress_missing", () => {

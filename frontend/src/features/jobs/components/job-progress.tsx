@@ -34,7 +34,8 @@ export function JobProgress({ job }: { job: ProgressFields }) {
       <ProgressBar value={fraction} label={`Job ${job.id} progress`} tone={TONES[job.state]} />
       <div className="job-progress__text num">
         <span data-testid="job-progress-counts">{counts}</span>
-        <span data-testid="job-progress-percent">
+        {/* "100.0 %" broke into "100.0" and "%" on two lines in a narrow column */}
+        <span className="nowrap" data-testid="job-progress-percent">
           {fraction === null ? "" : formatFraction(fraction)}
         </span>
       </div>
