@@ -36,6 +36,7 @@ from interpstudio.cli.common import (
 )
 from interpstudio.core.paths import DataPaths
 from interpstudio.core.settings import Settings
+from interpstudio.services.dataset_errors import TokenizationExists
 from interpstudio.services.dataset_params import TokenizationPolicySpec
 from interpstudio.services.extraction_params import DEVICES_IN_WORDS, check_device
 
@@ -103,14 +104,49 @@ def _tokenization_for(settings: Settings, factory: sessionmaker[Session], *, dat
                               + ("; --max-length / --mode pick or make another"
                                  if options_hint else ""))
             return found.id
-        created = tokenizations.create_tokenization(
-            session=session, paths=DataPaths(settings.data_dir), dataset_id=dataset_id,
-            model_id=model_id, policy=policy or TokenizationPolicySpec())
-        tokenization_id, job_id = created.id, created.job_id
-        local.claim(session, job_id)  # committed running here: no server's worker takes it
+    try:
+        with factory.begin() as session:
+            created = tokenizations.create_tokenization(
+                session=session, paths=DataPaths(settings.data_dir), dataset_id=dataset_id,
+                model_id=model_id, policy=policy or TokenizationPolicySpec())
+            tokenization_id, job_id = created.id, created.job_id
+            local.claim(session, job_id)  # committed running here: no server's worker takes it
+    except TokenizationExists as exists:  # one under way or stopped (Ctrl-C): finish that one
+        return _finish_tokenization(settings, factory, exists, quiet=quiet)
     if not quiet:
         console.print(f"tokenizing dataset {dataset_id} with model {model_id}'s tokenizer "
                       f"(tokenization {tokenization_id})")
+    _run_job(local, factory, job_id, enqueue=False, quiet=quiet, what="tokenization")
+    return tokenization_id
+
+
+def _finish_tokenization(settings: Settings, factory: sessionmaker[Session],
+                         exists: TokenizationExists, *, quiet: bool) -> int:
+    """The tokenization ``exists`` names, which ``find_tokenization_for`` passed over as not
+    ready, finished here: its stopped job (Ctrl-C, a kill, a failure) resumed, a queued one
+    claimed, a running one followed. Found by a tester: after Ctrl-C in ``extract --dataset``'s
+    tokenization (or ``demo``'s), the same command again was refused for good with "already
+    tokenized (tokenization 6, cancelled); use it, or delete it first". A ready one (past the
+    model's positions) or one without a job is refused as before."""
+    from interpstudio.db.models import Job, Tokenization
+    from interpstudio.services import jobs
+
+    tokenization_id = int(exists.details["tokenization_id"])
+    local = LocalRun(settings, factory)
+    with factory.begin() as session:
+        row = session.get(Tokenization, tokenization_id)
+        job = session.get(Job, row.job_id) if row is not None and row.job_id else None
+        if job is None or (job.state not in jobs.ALLOWED["resume"]
+                           and job.state not in jobs.ALLOWED["cancel"]):
+            raise exists
+        job_id, state = job.id, job.state
+        if state in jobs.ALLOWED["resume"]:
+            jobs.resume_job(session=session, job_id=job_id)
+        local.claim(session, job_id)  # queued now: run here (running: followed where it runs)
+    if not quiet:
+        action = "resuming" if state in jobs.ALLOWED["resume"] else "finishing"
+        console.print(f"{action} tokenization {tokenization_id} (job {job_id}, {state}): the "
+                      "same dataset, tokenizer and policy", highlight=False)
     _run_job(local, factory, job_id, enqueue=False, quiet=quiet, what="tokenization")
     return tokenization_id
 
@@ -288,6 +324,13 @@ def extract(
     if every_k != 1 and positions != "every_k":  # silently ignored before (found by a tester)
         err_console.print(f"[red]error:[/red] --every-k {every_k} applies only with --positions "
                           f"every_k (not {positions}); add --positions every_k")
+        raise typer.Exit(2)
+    if tokenization is not None and (max_length is not None or mode is not None):
+        # silently ignored before: --tokenization names one already made under its own policy
+        given = "--max-length" if max_length is not None else "--mode"
+        err_console.print(f"[red]error:[/red] {given} applies only with --dataset (a "
+                          f"tokenization is made under it); tokenization {tokenization} has its "
+                          "own: drop the option, or give --dataset instead of --tokenization")
         raise typer.Exit(2)
     settings = load_settings()
     factory = session_factory(settings)

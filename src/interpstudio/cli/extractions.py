@@ -13,6 +13,7 @@ any rule (``services/extractions.py`` decides) or for running extractions (``cli
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -119,6 +120,29 @@ def _inputs(session: Any, extraction: dict[str, Any]) -> tuple[str, str]:
                         + (f" ({described})" if described else ""))
 
 
+def _kept(extraction: dict[str, Any]) -> tuple[str, str]:
+    """The ``kept`` row of a run that is not complete (stopped, failed, running), read from its
+    store: the rows, tokens and whole shards committed. Found by a tester: ``show`` of a run
+    stopped with 1,024 rows in 2 shards said "0 rows,  tokens, 0 sequences, 0 shard(s),"
+    (the row's counts are written when a run completes; before, they hold only the totals)."""
+    from interpstudio.core.errors import AppError
+    from interpstudio.ml.extract_outcome import BytesCounter
+    from interpstudio.ml.store import read_manifest
+
+    try:
+        manifest = read_manifest(Path(extraction["store_abs_path"]))
+        written = BytesCounter().bytes(manifest)
+    except (AppError, OSError, ValueError) as exc:  # being replaced, or damaged: say so
+        return "kept", f"unreadable store ({getattr(exc, 'message', exc)})"
+    counts, shards = manifest["counts"], len(manifest["shards"])
+    total = (extraction["counts"] or {}).get("tokens_total")
+    of = f" of {total:,}" if total else ""
+    label = "kept so far" if extraction["status"] in ("queued", "running") else "kept"
+    return label, (f"{counts.get('rows', 0):,} rows, {counts.get('tokens', 0):,}{of} tokens, "
+                   f"{counts.get('sequences', 0):,} sequences, {shards:,} whole shard(s), "
+                   f"{human_bytes(written)} (a partial store)")
+
+
 @app.command("show")
 def extractions_show(extraction_id: int, as_json: JsonOption = False) -> None:
     """Show one extraction: its spec, status, counts, store and how to open it.
@@ -150,10 +174,12 @@ def extractions_show(extraction_id: int, as_json: JsonOption = False) -> None:
     table.add_row("dtype", spec["dtype"])
     table.add_row("status", extraction["status"]
                   + (f": {extraction['error_message']}" if extraction["error_message"] else ""))
-    if counts:
+    if "rows" in counts:  # the run's own counts (a complete run)
         table.add_row("counts", f"{counts.get('rows', 0):,} rows, {_tokens(extraction)} tokens, "
                       f"{counts.get('sequences', 0):,} sequences, "
                       f"{counts.get('shards', 0):,} shard(s), {human_bytes(counts.get('bytes'))}")
+    elif extraction["store_abs_path"] is not None:
+        table.add_row(*_kept(extraction))
     table.add_row("created", extraction["created_at"][:19].replace("T", " ") + " UTC")
     console.print(table)
     if extraction["store_abs_path"] is None:  # nothing written yet: no lines that would fail

@@ -1,0 +1,134 @@
+"""The CLI walked as a researcher uses it, as real subprocesses on the test world (real SQLite,
+real tiny checkpoint, real jobs run by the CLI): a tokenization stopped before ``extract
+--dataset`` asks for it again, ``extractions show`` of a run stopped with Ctrl-C (SIGINT), and
+options that apply to another mode of the command. Found by the CLI end-to-end QA."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from extraction_world import ExtractionWorld
+from interpstudio.db.models import Extraction, Job, Tokenization
+from interpstudio.ml import open_activations
+
+TEXT = "\n".join(f"Line {i} of a small text, with a few more words to tokenize." for i in range(40))
+
+
+def cli_env(world: ExtractionWorld) -> dict[str, str]:
+    env = {**os.environ, "INTERPSTUDIO_DATA_DIR": str(world.settings.data_dir),
+           "INTERPSTUDIO_DATABASE_URL": world.settings.resolved_database_url, "COLUMNS": "200"}
+    env.pop("INTERPSTUDIO_IMPORT_ROOTS", None)
+    return env
+
+
+def run_cli(world: ExtractionWorld, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "interpstudio", *args], env=cli_env(world),
+                          capture_output=True, text=True, timeout=300)
+
+
+def add_text_dataset(world: ExtractionWorld) -> int:
+    """A real ``datasets add`` of a .txt file inside the data dir (an import root)."""
+    inbox = world.settings.data_dir / "inbox"
+    inbox.mkdir(exist_ok=True)
+    (inbox / "lines.txt").write_text(TEXT)
+    added = run_cli(world, "datasets", "add", str(inbox / "lines.txt"), "--json")
+    assert added.returncode == 0, added.stderr
+    return int(json.loads(added.stdout)["id"])
+
+
+def queue_tokenization(world: ExtractionWorld, dataset_id: int, *policy: str) -> int:
+    """``datasets tokenize --enqueue`` (no worker runs it): its job id."""
+    queued = run_cli(world, "datasets", "tokenize", str(dataset_id), "--model",
+                     str(world.model_id), *policy, "--enqueue", "--json")
+    assert queued.returncode == 0, queued.stderr
+    return int(json.loads(queued.stdout)["job_id"])
+
+
+def test_extract_dataset_finishes_a_stopped_or_queued_tokenization_instead_of_refusing(
+    world: ExtractionWorld,
+) -> None:
+    """Ctrl-C in ``extract --dataset``'s tokenization step cancels its job; the same command
+    again was refused for good: "this dataset is already tokenized with that tokenizer and
+    policy (tokenization 6, cancelled); use it, or delete it first" (exit 2). Now it resumes
+    that tokenization here and extracts; one only queued (``--enqueue``, no worker) is run
+    here too."""
+    dataset_id = add_text_dataset(world)
+    policy = ("--max-length", "16", "--mode", "pack")
+    job_id = queue_tokenization(world, dataset_id, *policy)
+    cancelled = run_cli(world, "jobs", "cancel", str(job_id))  # a queued job: cancelled at once
+    assert cancelled.returncode == 0, cancelled.stderr
+    common = ("extract", "--model", str(world.model_id), "--dataset", str(dataset_id),
+              "--hooks", "blocks.0.resid_post", "--device", "cpu")
+
+    again = run_cli(world, *common, *policy)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert f"(job {job_id}, cancelled)" in again.stdout and "resuming tokenization" in again.stdout
+    with world.factory() as session:
+        tokenization = session.query(Tokenization).filter(Tokenization.job_id == job_id).one()
+        assert tokenization.status == "ready" and session.get(Job, job_id).state == "succeeded"
+        extraction = session.query(Extraction).one()
+        assert extraction.tokenization_id == tokenization.id
+        assert extraction.status == "complete"
+
+    queued_job = queue_tokenization(world, dataset_id, "--max-length", "8")
+    queued = run_cli(world, *common, "--max-length", "8", "--dry-run")
+    assert queued.returncode == 0, queued.stdout + queued.stderr
+    assert "finishing tokenization" in queued.stdout and f"(job {queued_job}, queued)" in (
+        queued.stdout)
+    with world.factory() as session:
+        assert session.get(Job, queued_job).state == "succeeded"
+
+
+def test_extractions_show_of_a_run_stopped_with_ctrl_c_says_what_its_store_keeps(
+    world: ExtractionWorld,
+) -> None:
+    """``extractions show`` of a run stopped with 1,024 rows in 2 shards said "counts: 0 rows,
+    tokens, 0 sequences, 0 shard(s)," (the row's counts are written when a run completes)."""
+    tokenization_id = world.tokenization(repeat=300)  # 1,500 sequences: seconds at batch 1
+    run = subprocess.Popen(
+        [sys.executable, "-m", "interpstudio", "extract", "--model", str(world.model_id),
+         "--tokenization", str(tokenization_id), "--hooks", "blocks.*.resid_post",
+         "--batch-size", "1", "--shard-rows", "32", "--device", "cpu"],
+        env=cli_env(world), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    journal = world.settings.data_dir / "extractions" / "1" / "store" / "shards.jsonl"
+    deadline = time.monotonic() + 240
+    while not (journal.is_file() and journal.read_text().count("\n") >= 2):
+        assert run.poll() is None and time.monotonic() < deadline, run.communicate()
+        time.sleep(0.05)
+    run.send_signal(signal.SIGINT)  # Ctrl-C, as a terminal sends it to the process
+    out, err = run.communicate(timeout=120)
+    assert run.returncode == 1, out + err
+    with world.factory() as session:
+        extraction = session.get(Extraction, 1)
+        assert extraction.status == "cancelled"
+        total = extraction.counts["tokens_total"]
+    kept = open_activations(world.settings.data_dir / "extractions" / "1" / "store")
+    assert 0 < kept.rows < total
+
+    shown = run_cli(world, "extractions", "show", "1")
+    assert shown.returncode == 0, shown.stderr
+    shards = len(journal.read_text().splitlines())
+    assert (f"kept         │ {kept.rows:,} rows, {kept.rows:,} of {total:,} tokens, "
+            f"{len({int(s) for s in kept.tokens[:, 1]}):,} sequences, {shards} whole shard(s)"
+            ) in shown.stdout, shown.stdout
+    assert "0 rows" not in shown.stdout and "(a partial store)" in shown.stdout
+
+
+def test_extract_refuses_dataset_only_options_with_a_tokenization(world: ExtractionWorld) -> None:
+    """``--max-length`` / ``--mode`` pick or make the tokenization of ``--dataset``; with
+    ``--tokenization`` they were silently ignored (the run used that tokenization's own policy,
+    not the length asked for)."""
+    tokenization_id = world.tokenization()
+    for option in (("--max-length", "64"), ("--mode", "pack")):
+        result = run_cli(world, "extract", "--model", str(world.model_id), "--tokenization",
+                         str(tokenization_id), *option, "--dry-run")
+        assert result.returncode == 2, result.stdout + result.stderr
+        assert f"{option[0]} applies only with --dataset" in result.stderr
+        assert "preflight" not in result.stderr and "Traceback" not in result.stderr
+    with world.factory() as session:
+        assert session.query(Extraction).count() == 0
