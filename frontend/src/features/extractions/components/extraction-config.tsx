@@ -287,6 +287,14 @@ export function ActivationExtractionConfig({ onCreated }: {
           title={notTaken ? "No job worker was free to measure it:" : "Preflight refused:"} />
       )}
       {create.error && <ErrorMessage error={create.error} title="Could not start:" />}
+      {/* the form went back to "Preflight" with nothing said; the new run's row may be far
+          below the fold under a tall hook grid */}
+      {create.data && !create.isPending && !create.error && (
+        <p role="status" data-testid="extraction-started">
+          Started <Link to={`/extractions/${create.data.id}`}>extraction #{create.data.id}</Link>:
+          its live progress is in the history below and on its page.
+        </p>
+      )}
       <UnderwayLink error={create.error} />
       {stale && (
         <p className="muted" data-testid="preflight-stale">

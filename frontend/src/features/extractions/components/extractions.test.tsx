@@ -660,6 +660,11 @@ describe("extractions UI", () => {
       { status: 201, headers: { "Content-Type": "application/json" } }));
     await vi.waitFor(() => expect(start).toHaveTextContent("Start extraction"));
     expect(start).not.toHaveAttribute("aria-busy");
+    // the form says what it started and links to it (it went back to "Preflight" in silence)
+    const started = screen.getByTestId("extraction-started");
+    expect(started).toHaveTextContent("Started extraction #7");
+    expect(within(started).getByRole("link", { name: "extraction #7" }))
+      .toHaveAttribute("href", "/extractions/7");
     fetchSpy.mockRestore();
   });
 
