@@ -1,6 +1,7 @@
 """``interpstudio demo``: the bundled model and text, end to end, with progress at every step.
 
-1. import the bundled SmolLM2-135M-Instruct (``models import-bundled``), unless it is there;
+1. import the bundled SmolLM2-135M-Instruct (``models import-bundled``), unless it is there (an
+   import that stopped, Ctrl-C in this step, is resumed);
 2. import the bundled public-domain text (``datasets`` bundled import), unless it is there;
 3. tokenize it with the model's tokenizer, packed: the play's lines joined (EOS between them) into
    256-token windows, unless done. Packed, not one sequence per line: the lines average ~9
@@ -18,6 +19,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy.orm import Session, sessionmaker
+
 from interpstudio.cli.common import LocalRun, console, load_settings, print_json, session_factory
 from interpstudio.cli.extract import (
     _run_job,
@@ -25,6 +28,8 @@ from interpstudio.cli.extract import (
     print_how_to_open,
     run_extraction_command,
 )
+from interpstudio.core.paths import DataPaths
+from interpstudio.core.settings import Settings
 from interpstudio.services.dataset_params import TokenizationPolicySpec
 
 DEMO_MAX_LENGTH = 256
@@ -36,24 +41,44 @@ def _step(text: str, quiet: bool) -> None:
         console.print(f"\n[bold cyan]>[/bold cyan] {text}")
 
 
+def _bundled_model(settings: Settings, factory: sessionmaker[Session], quiet: bool) -> int:
+    """The bundled model's id, imported here unless it is ready; an import that stopped (Ctrl-C,
+    a kill, a failure) is resumed. Found by a tester: after Ctrl-C in step 1, every later
+    ``demo`` followed the cancelled job and ended "job 1 cancelled: cancelled by user", exit 1,
+    for good (the model row with that key stays, so no new import is queued)."""
+    from interpstudio.db.models import Job
+    from interpstudio.services import jobs
+    from interpstudio.services.model_sources import start_bundled_import
+    from interpstudio.services.models import resume_model
+
+    local = LocalRun(settings, factory)
+    with factory.begin() as session:
+        model, _created = start_bundled_import(session=session, precision="fp32")
+        model_id, model_job, model_status = model.id, model.job_id, model.status
+        job = session.get(Job, model_job) if model_job is not None else None
+        if model_status == "ready" or job is None:
+            return model_id
+        stopped = job.state if job.state in jobs.ALLOWED["resume"] else None
+        if stopped:
+            resume_model(session=session, model_id=model_id, paths=DataPaths(settings.data_dir))
+        local.claim(session, model_job)  # committed running here: no server takes it
+    if stopped and not quiet:
+        console.print(f"resuming its import (model {model_id}, job {model_job}, {stopped})",
+                      highlight=False)
+    _run_job(local, factory, model_job, enqueue=False, quiet=quiet, what="model import")
+    return model_id
+
+
 def run_demo(*, max_tokens: int, as_json: bool) -> dict[str, Any]:
     from interpstudio.services.dataset_params import ReadOptionsSpec
     from interpstudio.services.datasets import add_bundled_dataset
     from interpstudio.services.extraction_params import ExtractionSpec
-    from interpstudio.services.model_sources import start_bundled_import
 
     settings = load_settings()
     factory = session_factory(settings)
 
     _step("1/4 bundled model SmolLM2-135M-Instruct", as_json)
-    local = LocalRun(settings, factory)
-    with factory.begin() as session:
-        model, _created = start_bundled_import(session=session, precision="fp32")
-        model_id, model_job, model_status = model.id, model.job_id, model.status
-        if model_status != "ready" and model_job is not None:
-            local.claim(session, model_job)  # committed running here: no server takes it
-    if model_status != "ready" and model_job is not None:
-        _run_job(local, factory, model_job, enqueue=False, quiet=as_json, what="model import")
+    model_id = _bundled_model(settings, factory, as_json)
 
     _step("2/4 bundled public-domain text", as_json)
     local = LocalRun(settings, factory)
