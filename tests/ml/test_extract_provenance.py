@@ -79,3 +79,27 @@ def test_a_store_begun_before_provenance_was_recorded_still_resumes(
             dtype="float32", durable=False, shard_rows=8, spec={"precision_used": "fp32"},
             resume=True)
     assert open_activations(store).status == "complete"
+
+
+def test_caller_facts_cannot_overwrite_what_the_engine_records(tmp_path: Path) -> None:
+    """``spec={"positions": "all", ...}`` copied from a notebook's config dict replaced the
+    engine's record: the manifest said 'all' for a 'last' store (the export's warnings read it)
+    and ``dtype`` could name another storage dtype than the shards'. Refused before any file is
+    written; caller facts under their own names, and the model's precision, still go in."""
+    from tiny_models import tiny_causal_lm
+
+    from interpstudio.core.errors import InvalidInput
+
+    model = tiny_causal_lm("llama")
+    tokens = write_tokenization(tmp_path / "tok", random_sequences(4, high=8))
+    for spec in ({"positions": "all"}, {"dtype": "float32", "note": "x"}):
+        with pytest.raises(InvalidInput, match="the engine's own record") as refused:
+            extract(model, tokens, ["blocks.0.resid_post"], out_dir=tmp_path / "s",
+                    positions="last", spec=spec, durable=False)
+        assert refused.value.details["keys"] == [k for k in spec if k != "note"]
+        assert not (tmp_path / "s").exists()
+    extract(model, tokens, ["blocks.0.resid_post"], out_dir=tmp_path / "s", positions="last",
+            spec={"note": "x", "precision_used": "fp32"}, durable=False)
+    spec = read_manifest(tmp_path / "s")["spec"]
+    assert spec["positions"]["mode"] == "last" and spec["dtype"] == "float16"
+    assert spec["note"] == "x" and spec["precision_used"] == "fp32"

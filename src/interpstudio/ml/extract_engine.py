@@ -629,6 +629,20 @@ class ExtractionSession:
 
     # ----------------------------------------------------------------------------------- run
     def store_spec(self, extra: dict[str, Any] | None) -> dict[str, Any]:
+        """The engine's facts, the loaded model's, then the caller's ``extra``, which may set the
+        model's (the app records the precision it asked for) but not the engine's: an ``extra``
+        ``dtype`` or ``positions`` made the manifest say what the store does not hold (and the
+        export warned by it)."""
+        own = self._engine_spec()
+        clashing = sorted(set(extra or {}) & set(own))
+        if clashing:
+            raise InvalidInput(
+                f"spec keys {', '.join(clashing)} are the engine's own record of what the store "
+                "holds; give your facts other names (e.g. 'my_dtype')",
+                details={"keys": clashing})
+        return {**own, **self.model_facts, **(extra or {})}
+
+    def _engine_spec(self) -> dict[str, Any]:
         return {
             "hook_points": self.hook_names,
             "dtype": self.dtype,
@@ -642,8 +656,6 @@ class ExtractionSession:
             "device_type": self.device.type,
             "model_fingerprint": model_fingerprint(self.model),
             "tokens_fingerprint": tokens_fingerprint(self.tokenized, self.plan),
-            **self.model_facts,
-            **(extra or {}),
         }
 
     def run(
