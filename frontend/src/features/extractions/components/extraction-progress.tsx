@@ -42,6 +42,11 @@ export function useExtractionJob(extraction: Extraction) {
   return job;
 }
 
+const LAST_REPORT_PREFIX: Record<string, string> = {
+  interrupted: "Last report before it stopped:",
+  failed: "Last report before it failed:",
+};
+
 export function ExtractionProgress({ extraction }: { extraction: Extraction }) {
   const job = useExtractionJob(extraction);
   const etaLeft = useEtaCountdown(job?.eta_s, job?.updated_at);  // ticks between events
@@ -50,9 +55,10 @@ export function ExtractionProgress({ extraction }: { extraction: Extraction }) {
     if (!job.message) return null;
     // a worker killed (kill -9, OOM killer) writes no last line: its message is the running one
     // ("0.425 GB captured · 0.270 GB written in whole shards · projected bound: compute"), which
-    // read as the state of a run that was no longer running
-    const last = job.state === "interrupted"
-      ? `Last report before it stopped: ${job.message}` : job.message;
+    // read as the state of a run that was no longer running; so does a run that failed before
+    // it had a store ("checking hook points, tokens and free disk" beside its error)
+    const last = job.state in LAST_REPORT_PREFIX
+      ? `${LAST_REPORT_PREFIX[job.state]} ${job.message}` : job.message;
     return <div className="muted" data-testid="extraction-kept">{last}</div>;
   }
   const fraction = job.progress ?? (job.done !== null && job.total ? job.done / job.total : null);

@@ -69,6 +69,19 @@ describe("extractions UI", () => {
       `Last report before it stopped: ${running}`);
   });
 
+  it("test_a_run_that_failed_before_its_store_labels_its_running_line_as_the_last_report", () => {
+    // it failed while checking (no store, so no "kept" line): the running line stood alone
+    // above the error, as if it were still checking
+    const checking = "checking hook points, tokens and free disk";
+    const extraction = makeExtraction({ status: "failed",
+      error_message: "tokens.npy is not a token array",
+      job: makeJob({ id: 70, kind: "extract", state: "failed", stage: "check",
+        message: checking }) });
+    renderWithProviders(<ExtractionRow extraction={extraction} />);
+    expect(screen.getByTestId("extraction-kept")).toHaveTextContent(
+      `Last report before it failed: ${checking}`);
+  });
+
   it("test_a_running_stage_before_its_first_count_says_starting_not_a_question_mark", () => {
     const extraction = makeExtraction({ job: makeJob({ id: 70, kind: "extract", state: "running",
       stage: "extract", done: null, total: 16384, unit: "tokens", progress: null }) });
