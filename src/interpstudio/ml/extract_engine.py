@@ -116,7 +116,9 @@ def extract(
     """Capture ``hook_points`` (names or patterns such as ``blocks.*.resid_post``) of ``model``
     (an ``nn.Module`` or a ``loading.LoadedModel``) over ``tokenized`` into a store at
     ``out_dir``; see the module docstring. ``spec`` adds caller facts (model id, precision,
-    tokenization id) to the store's spec and config hash. ``pace``: how the writer shares the
+    tokenization id) to the store's spec and config hash. ``device``: where the pass runs
+    (default: where the model is); a model elsewhere is moved there and stays there (``.to``,
+    also by ``preflight``). ``pace``: how the writer shares the
     machine with the forward pass (``store_writer``): ``"inline"`` by default for a model on
     the CPU, ``"overlap"`` on an accelerator."""
     session = ExtractionSession.prepare(
