@@ -390,8 +390,17 @@ def test_resume_refuses_a_different_config(tmp_path: Path) -> None:
     assert info.value.details["stored"] != info.value.details["requested"]
     with pytest.raises(StoreConfigMismatch, match="layout"):
         open_writer(store, resume=True, shard_rows=SHARD_ROWS * 2)
-    with pytest.raises(StoreExists):
+    with pytest.raises(StoreExists, match="pass resume=True to continue it"):
         open_writer(store)
+
+
+def test_a_second_run_into_a_complete_store_is_not_told_to_resume_it(tmp_path: Path) -> None:
+    """It was told "pass resume=True to continue it": a resume of a complete store returns it
+    unchanged, so the new run a researcher wanted never happened."""
+    write_all(tmp_path / "s", durable=False)
+    with pytest.raises(StoreExists, match="it is whole: open it with open_activations") as info:
+        open_writer(tmp_path / "s")
+    assert "resume=True" not in str(info.value)
 
 
 def test_resume_refuses_a_wrong_restart_point(tmp_path: Path) -> None:

@@ -109,9 +109,12 @@ class StoreExists(Conflict):
     code = "activation_store_exists"
 
     def __init__(self, path: Path, status: str) -> None:
+        # a complete store has nothing to continue: resume=True returned it as it was
+        todo = ("it is whole: open it with open_activations, or choose another folder (or "
+                "delete this one) to extract again" if status == "complete" else
+                "pass resume=True to continue it, or choose another folder")
         super().__init__(
-            f"an activation store ({status}) already exists at {path}; pass resume=True to "
-            "continue it, or choose another folder",
+            f"an activation store ({status}) already exists at {path}; {todo}",
             details={"path": str(path), "status": status},
         )
 
