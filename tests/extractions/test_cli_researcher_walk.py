@@ -132,3 +132,26 @@ def test_extract_refuses_dataset_only_options_with_a_tokenization(world: Extract
         assert "preflight" not in result.stderr and "Traceback" not in result.stderr
     with world.factory() as session:
         assert session.query(Extraction).count() == 0
+
+
+def test_datasets_tokenize_again_after_a_stop_says_how_to_continue_it(
+    world: ExtractionWorld,
+) -> None:
+    """After Ctrl-C in ``datasets tokenize`` the same command again was refused with "use it,
+    or delete it first" only: a stopped tokenization cannot be used, and nothing named the
+    command that continues it. The refusal now names it, and that command finishes it."""
+    dataset_id = add_text_dataset(world)
+    job_id = queue_tokenization(world, dataset_id, "--max-length", "16")
+    assert run_cli(world, "jobs", "cancel", str(job_id)).returncode == 0
+
+    again = run_cli(world, "datasets", "tokenize", str(dataset_id), "--model",
+                    str(world.model_id), "--max-length", "16")
+    assert again.returncode == 2, again.stdout + again.stderr
+    said = " ".join(again.stderr.split())  # as one line (Rich wraps at the width)
+    assert f"its job {job_id} is cancelled: `interpstudio jobs resume {job_id}` continues it" in (
+        said), said
+    resumed = run_cli(world, "jobs", "resume", str(job_id))
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    with world.factory() as session:
+        assert session.query(Tokenization).filter(Tokenization.job_id == job_id).one().status == (
+            "ready")

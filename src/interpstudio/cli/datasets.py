@@ -32,6 +32,7 @@ from interpstudio.cli.common import (
     session_factory,
     session_scope,
 )
+from interpstudio.services.dataset_errors import TokenizationExists
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -291,6 +292,20 @@ def datasets_preview(dataset_id: int,
     console.print(table)
 
 
+def _say_how_to_resume(session: Any, exists: TokenizationExists) -> None:
+    """A refused tokenization whose twin stopped (Ctrl-C here, a kill, a failure) gets the
+    command that continues it: the refusal alone said "use it, or delete it first", and a
+    stopped tokenization cannot be used (Ctrl-C here said only "cancelled")."""
+    from interpstudio.db.models import Job, Tokenization
+    from interpstudio.services.jobs import ALLOWED
+
+    row = session.get(Tokenization, exists.details.get("tokenization_id"))
+    job = session.get(Job, row.job_id) if row is not None and row.job_id else None
+    if job is not None and job.state in ALLOWED["resume"]:
+        exists.message += (f"; its job {job.id} is {job.state}: `interpstudio jobs resume "
+                           f"{job.id}` continues it")
+
+
 @app.command("tokenize")
 def datasets_tokenize(
     dataset_id: int,
@@ -317,9 +332,13 @@ def datasets_tokenize(
          **({} if max_length is None else {"max_length": max_length})})
 
     def create(*, session: Any, settings: Any) -> Any:
-        made = service.create_tokenization(session=session, paths=DataPaths(settings.data_dir),
-                                           dataset_id=dataset_id, model_id=model,
-                                           policy=policy, batch_rows=batch_rows)
+        try:
+            made = service.create_tokenization(
+                session=session, paths=DataPaths(settings.data_dir), dataset_id=dataset_id,
+                model_id=model, policy=policy, batch_rows=batch_rows)
+        except TokenizationExists as exists:
+            _say_how_to_resume(session, exists)
+            raise
         note = (made.policy or {}).get("max_length_note")
         if note and not as_json:  # the default cut to the model's positions
             console.print(note, highlight=False)
