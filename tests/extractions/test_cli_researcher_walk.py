@@ -155,3 +155,24 @@ def test_datasets_tokenize_again_after_a_stop_says_how_to_continue_it(
     with world.factory() as session:
         assert session.query(Tokenization).filter(Tokenization.job_id == job_id).one().status == (
             "ready")
+
+
+def test_export_names_its_options_as_the_cli_takes_them(world: ExtractionWorld) -> None:
+    """``interpstudio export`` of a store whose sequences differ in length said "pass
+    context_size=N" (the library's argument; the command's option is ``--context-size``), and
+    its warnings named "context_size" too."""
+    tokenization_id = world.tokenization()  # five quotes of different lengths
+    done = run_cli(world, "extract", "--model", str(world.model_id), "--tokenization",
+                   str(tokenization_id), "--hooks", "blocks.0.resid_post", "--device", "cpu",
+                   "--json")
+    assert done.returncode == 0, done.stderr
+    extraction_id = str(json.loads(done.stdout)["id"])
+
+    refused = run_cli(world, "export", extraction_id)
+    said = " ".join(refused.stderr.split())
+    assert refused.returncode == 2 and "pass --context-size N to pack" in said, said
+    assert "context_size" not in said
+    packed = run_cli(world, "export", extraction_id, "--context-size", "4")
+    said = " ".join(packed.stderr.split())
+    assert packed.returncode == 0 and "(--context-size 4 packs the token stream" in said, said
+    assert "context_size" not in said

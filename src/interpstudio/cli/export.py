@@ -9,7 +9,8 @@ position 0 (BOS / attention sinks). A progress bar (on a terminal's stderr) coun
 rows written, then pulses while the blocks are assembled into the dataset (a line on stderr
 says so when it is not a terminal); Ctrl-C stops at the next block and leaves the previous
 export as it was (a second Ctrl-C interrupts at once); during the assembly, which cannot be
-stopped, it says so and lets it finish.
+stopped, it says so and lets it finish. Refusals and warnings name the options as this command
+takes them (``--context-size``, not the library's ``context_size=N``).
 
 This module is NOT responsible for the export (``services/extraction_export.py``,
 ``ml/export.py``).
@@ -17,6 +18,7 @@ This module is NOT responsible for the export (``services/extraction_export.py``
 
 from __future__ import annotations
 
+import re
 import signal
 import threading
 from collections.abc import Iterator
@@ -71,7 +73,7 @@ def export(
     from interpstudio.services.extraction_params import ExportOptions
 
     settings = load_settings()
-    with session_scope(settings) as session:
+    with _options_in_cli_words(), session_scope(settings) as session:
         row = service.get_extraction(session=session, extraction_id=extraction_id)
         options = ExportOptions(hook_points=hooks, context_size=context_size, dtype=dtype,
                                 column_names=column_names,
@@ -100,7 +102,8 @@ def export(
                                   "any, is as it was", highlight=False)
                 raise typer.Exit(130) from None
     for warning in done["warnings"]:
-        err_console.print(f"warning: {warning}", style="yellow", highlight=False, soft_wrap=True)
+        err_console.print(f"warning: {in_cli_words(warning)}", style="yellow", highlight=False,
+                          soft_wrap=True)
     if as_json:
         print_json(done)
         return
@@ -113,6 +116,26 @@ def export(
         console.print("columns by module path: " + ", ".join(
             f"{column} = {point}" for column, point in done["columns"].items()),
             soft_wrap=True, highlight=False)
+
+
+def in_cli_words(text: str) -> str:
+    """An export's refusal or warning with its options named as this command takes them: the
+    library's words ("pass context_size=N", "column_names 'hook_points'") named arguments that
+    ``interpstudio export`` does not have."""
+    text = re.sub(r"\bcontext_size=", "--context-size ", text)
+    text = re.sub(r"\bcontext_size\b", "--context-size", text)
+    return re.sub(r"\bcolumn_names\b", "--column-names", text)
+
+
+@contextmanager
+def _options_in_cli_words() -> Iterator[None]:
+    from interpstudio.core.errors import AppError
+
+    try:
+        yield
+    except AppError as exc:
+        exc.message = in_cli_words(exc.message)
+        raise
 
 
 class _StopFlag(threading.Event):
