@@ -128,6 +128,18 @@ def test_tokenized_must_be_a_tokenization(tmp_path: Path) -> None:
         run(tiny_causal_lm("llama"), [[1, 2, 3]], tmp_path / "s")  # type: ignore[arg-type]
 
 
+def test_a_store_given_as_the_tokenization_is_named_for_what_it_is(
+    tokens: Path, tmp_path: Path
+) -> None:
+    """Arguments swapped in a notebook: the activation store given as ``tokenized`` failed on a
+    bare "[Errno 2] No such file or directory: .../tokens.npy"."""
+    model = tiny_causal_lm("llama")
+    run(model, tokens, tmp_path / "s", points=["blocks.0.resid_post"])
+    with pytest.raises(FileNotFoundError, match="not a tokenization folder .* an activation "
+                                                r"store \(open it with open_activations\)"):
+        run(model, tmp_path / "s", tmp_path / "t")
+
+
 def test_every_k_with_another_position_mode_is_refused(tokens: Path, tmp_path: Path) -> None:
     """It was ignored (every row stored) yet entered the spec and its hash."""
     with pytest.raises(InvalidInput, match="applies only to positions='every_k'"):

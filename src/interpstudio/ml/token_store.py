@@ -185,6 +185,12 @@ def open_tokenized(folder: str | os.PathLike[str]) -> TokenizedDataset:
     if not manifest_path.exists():
         raise FileNotFoundError(f"{path} is not a finished tokenization (no manifest.json)")
     manifest = json.loads(manifest_path.read_text())
+    if not (path / "tokens.npy").is_file():  # another manifest: an activation store, say
+        what = ("an activation store (open it with open_activations)"
+                if str(manifest.get("format", "")).endswith("activations") else "not one")
+        raise FileNotFoundError(
+            f"{path} is not a tokenization folder (no tokens.npy): its manifest.json is {what}; "
+            "give the folder tokenize_texts or a tokenize job wrote")
     return TokenizedDataset(
         folder=path,
         tokens=load_npy(path / "tokens.npy"),
