@@ -269,6 +269,22 @@ def test_open_takes_the_apps_extraction_folder_and_refuses_other_paths(tmp_path:
 
 
 # ------------------------------------------------------------------------------------ laziness
+def test_a_tokenization_opened_as_a_store_is_named_for_what_it_is(tmp_path: Path) -> None:
+    """It was "not an interpstudio activation store ... it may come from a newer or different
+    tool", also for ``extract(..., out_dir=<the tokenization>)``."""
+    from interpstudio.core.errors import InvalidInput
+    from interpstudio.ml.token_store import TokenStoreWriter
+
+    writer = TokenStoreWriter(tmp_path / "tok", meta={"tokenizer_key": "t", "policy": {}})
+    writer.append([[1, 2, 3]], [0])
+    writer.finish(counts={})
+    for attempt in (lambda: open_activations(tmp_path / "tok"),
+                    lambda: open_writer(tmp_path / "tok"),
+                    lambda: open_writer(tmp_path / "tok", resume=True)):
+        with pytest.raises(InvalidInput, match="is a tokenization, not an activation store"):
+            attempt()
+
+
 def test_open_and_small_slice_read_only_what_they_need(tmp_path: Path) -> None:
     psutil = pytest.importorskip("psutil")
     d = 1024

@@ -529,6 +529,11 @@ def read_manifest(path: Path) -> dict[str, Any]:
         raise StoreNotFound(directory)
     manifest: dict[str, Any] = orjson.loads(manifest_path.read_bytes())
     version = manifest.get("format_version")
+    if manifest.get("format") is None and (directory / "tokens.npy").is_file():
+        raise InvalidInput(  # arguments swapped: the message said "a newer or different tool"
+            f"{directory} is a tokenization, not an activation store: open it with "
+            "open_tokenized, or give extract a new folder as out_dir",
+            details={"format": None, "path": str(directory)})
     if manifest.get("format") != FORMAT or version not in READABLE_VERSIONS:
         raise InvalidInput(
             f"{manifest_path} is not an interpstudio activation store that this version reads "
