@@ -176,3 +176,25 @@ def test_export_names_its_options_as_the_cli_takes_them(world: ExtractionWorld) 
     said = " ".join(packed.stderr.split())
     assert packed.returncode == 0 and "(--context-size 4 packs the token stream" in said, said
     assert "context_size" not in said
+
+
+def test_jobs_cancel_of_a_running_job_says_the_cancel_is_requested(world: ExtractionWorld) -> None:
+    """``jobs cancel`` of a running job printed its row, state "running", and nothing else, as
+    if the cancel had not been taken; the job stops at its next check, which the line says."""
+    run = subprocess.Popen([sys.executable, "-m", "interpstudio", "selftest", "--iterations",
+                            "200", "--step-delay", "0.2"], env=cli_env(world),
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while True:
+        with world.factory() as session:
+            job = session.query(Job).filter(Job.kind == "selftest").one_or_none()
+            if job is not None and job.state == "running" and (job.done or 0) >= 1:
+                job_id = job.id
+                break
+        assert run.poll() is None and time.monotonic() < deadline, run.communicate()
+        time.sleep(0.1)
+    cancelled = run_cli(world, "jobs", "cancel", str(job_id))
+    assert cancelled.returncode == 0, cancelled.stderr
+    assert f"cancel requested: job {job_id} stops at its next check" in cancelled.stdout
+    out, err = run.communicate(timeout=120)
+    assert run.returncode == 1 and f"job {job_id} cancelled" in err, out + err

@@ -51,13 +51,14 @@ def jobs_list(
     print_listing(jobs, total, as_json=as_json, table=print_jobs)
 
 
-def _job_action(action: Callable[..., Any], job_id: int, as_json: bool) -> None:
+def _job_action(action: Callable[..., Any], job_id: int, as_json: bool) -> dict[str, Any]:
     with session_scope(load_settings()) as session:
         job = job_dict(session, action(session=session, job_id=job_id))
     if as_json:
         print_json(job)
     else:
         print_jobs([job])
+    return job
 
 
 @app.command("show")
@@ -73,7 +74,10 @@ def jobs_cancel(job_id: int, as_json: JsonOption = False) -> None:
     """Cancel a queued or running job (a running one stops at its next check)."""
     from interpstudio.services import jobs as service
 
-    _job_action(service.cancel_job, job_id, as_json)
+    job = _job_action(service.cancel_job, job_id, as_json)
+    if not as_json and job["state"] == "running":  # the table said "running", nothing more
+        console.print(f"cancel requested: job {job_id} stops at its next check "
+                      f"(`interpstudio jobs show {job_id}` shows when it has)", highlight=False)
 
 
 @app.command("resume")
