@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+import pytest
 
-from interpstudio.ml.token_store import TokenStoreWriter, open_tokenized
+from interpstudio.ml.token_store import TokenizationDamaged, TokenStoreWriter, open_tokenized
 
 
 def test_round_trip_keeps_every_sequence_without_padding(tmp_path: Path) -> None:
@@ -41,3 +43,42 @@ def test_reopened_writer_drops_uncommitted_bytes_and_continues(tmp_path: Path) -
     again.append([[3]], [1])
     again.finish(counts={})
     assert [list(s) for s in open_tokenized(folder).iter_sequences()] == [[1, 2], [3]]
+
+
+def _finished(folder: Path) -> Path:
+    writer = TokenStoreWriter(folder, meta={"tokenizer_key": "m@1", "policy": {}})
+    writer.append([[1, 2, 3], [4, 5]], [0, 1])
+    writer.finish(counts={})
+    return folder
+
+
+@pytest.mark.parametrize(
+    ("name", "damage", "problem"),
+    [
+        ("tokens.npy", lambda p: p.write_bytes(b"\x80junk bytes, not an array" * 8),
+         "does not start with an .npy header"),
+        ("tokens.npy", lambda p: p.write_bytes(p.read_bytes()[:-4]), "mmap length"),
+        ("offsets.npy", lambda p: p.write_bytes(b""), "the file is empty"),
+        ("source_rows.npy", lambda p: p.unlink(), "the file is missing"),
+        ("offsets.npy", lambda p: np.save(p, np.array([0, 3, 9], dtype=np.int64)),
+         "offsets.npy ends at 9"),
+        ("tokens.npy", lambda p: np.save(p, np.arange(5, dtype=np.int64)), "not a 1-D uint32"),
+        ("manifest.json", lambda p: p.write_text('{"tokenizer_key": '), "JSONDecodeError"),
+    ],
+)
+def test_a_damaged_file_is_named_with_what_to_do(
+    tmp_path: Path, name: str, damage: Callable[[Path], object], problem: str
+) -> None:
+    """A tester overwrote tokens.npy with junk: the extraction that read it failed as
+    ``internal_error`` with numpy's "This file contains pickled (object) data ... allow_pickle",
+    which names neither the file nor what to do. Every reader opens the folder here."""
+    folder = _finished(tmp_path / "t")
+    damage(folder / name)
+    with pytest.raises(TokenizationDamaged) as info:
+        open_tokenized(folder)
+    error = info.value
+    assert error.code == "tokenization_damaged"
+    where = folder / ("tokens.npy" if "ends at" in problem else name)
+    assert error.details["path"] == str(where) and str(where) in error.message
+    assert problem in error.message and "pickle" not in error.message
+    assert "delete it and tokenize the dataset again" in error.message

@@ -10,8 +10,12 @@ A tokenization folder holds:
 ``TokenStoreWriter`` appends sequences chunk by chunk to ``*.partial`` files (flat memory) and
 ``finish()`` renames them whole; ``open_tokenized(path)`` returns a lazy reader. Resume: a writer
 opened on a folder with partial files continues after the last committed chunk
-(``committed_sequences``). This module is NOT responsible for tokenizing text (``ml/tokenize.py``)
-or for choosing a policy.
+(``committed_sequences``). A finished folder whose files cannot be read or do not fit together
+(junk bytes, a cut file, offsets past the last token) is ``TokenizationDamaged``, raised by
+``open_tokenized``: every reader (an extraction's check, its preflight, the preview) opens the
+folder through it, so none meets numpy's own message ("contains pickled (object) data ...
+allow_pickle"), which reads as a bug and says nothing of what to do. This module is NOT
+responsible for tokenizing text (``ml/tokenize.py``) or for choosing a policy.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from interpstudio.core.errors import AppError
 from interpstudio.ml.npy_load import load_npy
 
 FORMAT_VERSION = 1
@@ -179,22 +184,85 @@ class TokenizedDataset:
             yield self.sequence(index)
 
 
+class TokenizationDamaged(AppError):
+    """A finished tokenization's file cannot be read, or its files do not fit together."""
+
+    code = "tokenization_damaged"
+
+    def __init__(self, path: Path, problem: str) -> None:
+        super().__init__(
+            f"the tokenization file {path} is damaged ({problem}); the tokenization cannot be "
+            "read as it is: delete it and tokenize the dataset again",
+            details={"path": str(path), "problem": problem},
+        )
+
+
+def _read_manifest(path: Path) -> dict[str, Any]:
+    try:
+        manifest = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:  # UnicodeDecodeError and JSONDecodeError included
+        raise TokenizationDamaged(path, f"{type(exc).__name__}: {exc}") from exc
+    if not isinstance(manifest, dict):
+        raise TokenizationDamaged(path, f"holds a JSON {type(manifest).__name__}, not an object")
+    return manifest
+
+
+def _npy_problem(exc: BaseException) -> str:
+    """What is wrong with a ``.npy`` file that ``np.load`` refused, in a reader's words."""
+    if isinstance(exc, FileNotFoundError):
+        return "the file is missing"
+    if isinstance(exc, EOFError):
+        return "the file is empty"
+    if "pickled" in str(exc):  # numpy's word for bytes that are not an .npy header
+        return "it does not start with an .npy header: junk bytes or another kind of file"
+    return f"{type(exc).__name__}: {exc}"  # a cut file: 'mmap length is greater than ...'
+
+
+def _read_array(path: Path, dtype: type, *, mmap: bool = True) -> np.ndarray:
+    """The 1-D array of ``dtype`` in ``path``; anything else (junk bytes, which numpy reports as
+    pickled data, a cut file, a missing one) is ``TokenizationDamaged`` naming the file."""
+    try:
+        array = load_npy(path, mmap=mmap)
+    except (OSError, ValueError, EOFError) as exc:
+        raise TokenizationDamaged(path, _npy_problem(exc)) from exc
+    if array.ndim != 1 or array.dtype != np.dtype(dtype):
+        raise TokenizationDamaged(path, f"holds a {array.dtype} array of shape {array.shape}, "
+                                        f"not a 1-D {np.dtype(dtype)} one")
+    return array
+
+
+def _check_fit(path: Path, tokens: np.ndarray, offsets: np.ndarray,
+               source_rows: np.ndarray) -> None:
+    """The three arrays describe the same sequences (offsets start at 0, never go back and end
+    at the last token; one source row per sequence)."""
+    if len(offsets) == 0 or offsets[0] != 0 or bool((np.diff(offsets) < 0).any()):
+        raise TokenizationDamaged(path / "offsets.npy", "its offsets do not start at 0 and rise")
+    if int(offsets[-1]) != len(tokens):
+        raise TokenizationDamaged(path / "tokens.npy", f"holds {len(tokens):,} tokens, "
+                                  f"offsets.npy ends at {int(offsets[-1]):,}")
+    if len(source_rows) != len(offsets) - 1:
+        raise TokenizationDamaged(path / "source_rows.npy", f"holds {len(source_rows):,} rows "
+                                  f"for {len(offsets) - 1:,} sequences")
+
+
 def open_tokenized(folder: str | os.PathLike[str]) -> TokenizedDataset:
+    """A lazy reader of the finished tokenization in ``folder``: FileNotFoundError when it is
+    none (no ``manifest.json``, or no ``tokens.npy`` beside it), ``TokenizationDamaged`` when one
+    of its files cannot be read or the files do not fit together."""
     path = Path(folder)
     manifest_path = path / "manifest.json"
     if not manifest_path.exists():
         raise FileNotFoundError(f"{path} is not a finished tokenization (no manifest.json)")
-    manifest = json.loads(manifest_path.read_text())
+    manifest = _read_manifest(manifest_path)
     if not (path / "tokens.npy").is_file():  # another manifest: an activation store, say
         what = ("an activation store (open it with open_activations)"
                 if str(manifest.get("format", "")).endswith("activations") else "not one")
         raise FileNotFoundError(
             f"{path} is not a tokenization folder (no tokens.npy): its manifest.json is {what}; "
             "give the folder tokenize_texts or a tokenize job wrote")
-    return TokenizedDataset(
-        folder=path,
-        tokens=load_npy(path / "tokens.npy"),
-        offsets=load_npy(path / "offsets.npy", mmap=False),
-        source_rows=load_npy(path / "source_rows.npy"),
-        manifest=manifest,
-    )
+    tokens = _read_array(path / "tokens.npy", TOKEN_DTYPE)
+    offsets = _read_array(path / "offsets.npy", np.int64, mmap=False)
+    source_rows = _read_array(path / "source_rows.npy", np.int64)
+    _check_fit(path, tokens, offsets, source_rows)
+    return TokenizedDataset(folder=path, tokens=tokens, offsets=offsets,
+                            source_rows=source_rows, manifest=manifest)
