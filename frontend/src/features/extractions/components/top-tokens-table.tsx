@@ -4,16 +4,30 @@
  */
 import type { ExtractionSample } from "../types";
 
-/** Four significant digits with separators: an attention sink's 22,677, not `toPrecision`'s
- * "2.268e+4"; exponents only where the digits would be lost (|x| >= 1e6 or < 1e-2). */
+/** The norms of one column, all with the same decimals: four significant digits of the largest
+ * (an attention sink's 22,677, 154.3 above 147.0; it read "154.3" above "147"), with
+ * separators, not `toPrecision`'s "2.268e+4"; exponents, for the whole column, only where the
+ * digits would be lost (largest |x| >= 1e6 or < 1e-2). */
+export function formatNorms(norms: number[]): string[] {
+  const largest = Math.max(0, ...norms.filter(Number.isFinite).map(Math.abs)); // NaN: no say
+  if (largest !== 0 && (largest >= 1e6 || largest < 1e-2)) {
+    return norms.map((n) => n.toExponential(3));
+  }
+  const whole = largest === 0 ? 1 : Math.floor(Math.log10(largest)) + 1; // digits before the point
+  const decimals = Math.max(0, 4 - whole);
+  return norms.map((n) =>
+    n.toLocaleString("en-US", { minimumFractionDigits: decimals, maximumFractionDigits: decimals }),
+  );
+}
+
+/** One norm on its own, as `formatNorms` gives a column of one. */
 export function formatNorm(norm: number): string {
-  const size = Math.abs(norm);
-  if (size !== 0 && (size >= 1e6 || size < 1e-2)) return norm.toExponential(3);
-  return Number(norm.toPrecision(4)).toLocaleString("en-US", { maximumFractionDigits: 6 });
+  return formatNorms([norm])[0];
 }
 
 export function TopTokensTable({ samples }: { samples: ExtractionSample[] }) {
   if (samples.length === 0) return <p className="muted">No tokens recorded.</p>;
+  const norms = formatNorms(samples.map((s) => s.norm));
   return (
     <table className="top-tokens">
       <thead>
@@ -25,9 +39,9 @@ export function TopTokensTable({ samples }: { samples: ExtractionSample[] }) {
         </tr>
       </thead>
       <tbody>
-        {samples.map((s) => (
+        {samples.map((s, i) => (
           <tr key={s.row}>
-            <td className="num">{formatNorm(s.norm)}</td>
+            <td className="num">{norms[i]}</td>
             <td className="num">{s.sequence}</td>
             <td className="num">{s.position}</td>
             <td className="top-tokens__context">
