@@ -22,7 +22,8 @@ export function formatNorms(norms: number[]): string[] {
 
 /** One norm on its own, as `formatNorms` gives a column of one. */
 export function formatNorm(norm: number): string {
-  return formatNorms([norm])[0];
+  const [text] = formatNorms([norm]);
+  return text ?? String(norm);
 }
 
 export function TopTokensTable({ samples }: { samples: ExtractionSample[] }) {
