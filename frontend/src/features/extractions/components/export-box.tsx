@@ -8,8 +8,10 @@
  * far above the rest's at a point the export takes, a hint says so before the export: those rows
  * would dominate an SAE's MSE, and "Leave out first positions" (`exclude_first_position`) exports
  * without the rows at position 0.
- * A choice names the columns by hook point or by module path (`model.layers.3`, what SAELens hooks
- * with `model_class_name="AutoModelForCausalLM"`); a module-path export lists its columns' points.
+ * A choice names the columns by hook point (its example one of the store's own, `hookPoint`: it
+ * said "blocks.3.resid_post" for every store) or by module path (`model.layers.3`, what SAELens
+ * hooks with `model_class_name="AutoModelForCausalLM"`); a module-path export lists its columns'
+ * points.
  * A module-path export refused for points no module outputs (`no_module_path`: resid_pre,
  * mlp_act) offers to export only the stored points that have one (the server's `nameable`): the
  * refusal said "export only those", and this box has no other way to pick points.
@@ -86,7 +88,12 @@ function underwayJob(error: unknown): number | null {
   return typeof id === "number" ? id : null;
 }
 
-export function ExportBox({ id, stats }: { id: number; stats?: ExtractionStats }) {
+/** `hookPoint`: one of the store's points, the example the column-name choice shows. */
+export function ExportBox({ id, stats, hookPoint }: {
+  id: number;
+  stats?: ExtractionStats;
+  hookPoint?: string;
+}) {
   const exporter = useStartExport(id);
   const canceller = useCancelExport();
   const started = exporter.data;
@@ -145,7 +152,7 @@ export function ExportBox({ id, stats }: { id: number; stats?: ExtractionStats }
         Column names{" "}
         <select aria-label="Column names" value={columnNames}
           onChange={(e) => setColumnNames(e.target.value as ColumnNames)}>
-          <option value="hook_points">hook points (blocks.3.resid_post)</option>
+          <option value="hook_points">hook points{hookPoint ? ` (${hookPoint})` : ""}</option>
           <option value="module_paths">module paths (model.layers.3)</option>
         </select>
       </label>

@@ -534,4 +534,14 @@ describe("extraction results", () => {
     renderWithProviders(<PreflightPanel report={report} />);
     expect(screen.getByTestId("preflight-note")).toHaveTextContent(note);
   });
+
+  it("test_the_column_name_choice_shows_one_of_the_stores_own_hook_points", () => {
+    // a UI tester: it said "hook points (blocks.3.resid_post)" for every store, one without it too
+    renderWithProviders(<ExtractionResults extraction={complete({
+      spec: { hook_points_expanded: ["blocks.29.mlp_out", "blocks.29.resid_post"] } })} />,
+    { queryClient: seededClient() });
+    const choice = screen.getByRole("option", { name: /^hook points/ });
+    expect(choice).toHaveTextContent(/^hook points \(blocks\.29\.mlp_out\)$/);
+    expect(screen.queryByText(/blocks\.3\.resid_post/)).toBeNull();
+  });
 });

@@ -158,7 +158,8 @@ export function ExtractionResults({ extraction }: { extraction: Extraction }) {
       )}
       {/* a stopped run's whole shards export too (the answer says it holds part of the run) */}
       {(done || (stopped && statsData && PARTIAL_EXPORT.has(extraction.status))) && (
-        <ExportBox id={extraction.id} stats={statsData} />
+        <ExportBox id={extraction.id} stats={statsData}
+          hookPoint={firstHookPoint(extraction, statsData)} />
       )}
     </section>
   );
