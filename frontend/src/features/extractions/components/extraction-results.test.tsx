@@ -259,7 +259,7 @@ describe("extraction results", () => {
       queryClient.setQueryData([...extractionKeys.stats(7, "non_bos"), "stopped",
         stoppedRunKey(job)], { ...makeStats("non_bos"), status: "partial", rows: 2000, shards: 2 });
       const view = renderWithProviders(<ExtractionResults extraction={makeExtraction({ status,
-        job })} />, { queryClient });
+        job, store_abs_path: "/data/extractions/7/store" })} />, { queryClient });
       expect(screen.getByRole("img", { name: "Mean L2 norm per layer" })).toBeInTheDocument();
       expect(screen.queryByRole("button", { name: "Export for SAELens" }) !== null).toBe(offered);
       // the note above the figures says the same as the box below it ("the export comes when

@@ -6,7 +6,9 @@
  * others in SmolLM2's middle layers) would take every top-token row, squeeze the histogram into
  * one bin and lift the mean curve (a store with no such row opens on all rows). A run that
  * stopped short (cancelled, failed, interrupted) shows the figures of the whole shards it kept,
- * marked as a partial store; its top tokens and export wait for the run to complete.
+ * marked as a partial store; its top tokens and export wait for the run to complete. One that
+ * stopped before it had a store (the row's `store_abs_path` is null: failed in its check, say)
+ * does not ask for statistics at all: the server answers 409, which the browser logged.
  * Not responsible for computing statistics (the server's stats.json).
  */
 import { useQueryClient } from "@tanstack/react-query";
@@ -71,7 +73,8 @@ export function ExtractionResults({ extraction }: { extraction: Extraction }) {
   // a run that stopped short keeps a valid partial store (its whole shards, with their
   // statistics): its figures are shown as that, where the page showed nothing but one line
   const stopped = !done && !!job && STOPPED_JOB_STATES.has(job.state);
-  const readable = done || stopped;
+  // a stopped run's row says whether it has a store (refetched when its job ends)
+  const readable = done || (stopped && extraction.store_abs_path !== null);
   const [group, pickGroup] = useState<RowGroup>("non_bos");
   const picked = useRef(false);  // the user chose a group: it is never changed for them
   const setGroup = (next: RowGroup) => { picked.current = true; pickGroup(next); };

@@ -225,14 +225,38 @@ describe("extractions UI", () => {
     const fetchSpy = vi.spyOn(globalThis, "fetch").mockImplementation(async () => json({ error: {
       code: "extraction_results_not_ready", message: "extraction 7 has no statistics yet",
       details: {} } }, 409));
+    // its store exists (the writer's manifest), without a whole shard or statistics
     const extraction = makeExtraction({ status: "cancelled", job: makeJob({ id: 70,
-      kind: "extract", state: "cancelled", message: "kept no rows" }) });
+      kind: "extract", state: "cancelled", message: "kept no rows" }),
+    store_abs_path: "/data/extractions/7/store" });
     renderWithProviders(<ExtractionResults extraction={extraction} />);
     await vi.waitFor(() => expect(fetchSpy).toHaveBeenCalled());
     await act(async () => { await Promise.resolve(); });
     expect(screen.queryByText(/Statistics:/)).toBeNull();
     expect(screen.queryByTestId("partial-results")).toBeNull();
     expect(screen.queryByTestId("open-from-python")).toBeNull();
+    fetchSpy.mockRestore();
+  });
+
+  it("test_a_run_that_failed_before_it_had_a_store_asks_for_no_statistics", async () => {
+    // a UI tester: a run failed in its check (no store) still asked /extractions/7/stats, and
+    // the 409 the server answered was logged in the browser console
+    const urls: string[] = [];
+    const fetchSpy = vi.spyOn(globalThis, "fetch").mockImplementation(async (url) => {
+      urls.push(String(url));
+      return new Response(JSON.stringify({ error: { code: "extraction_results_not_ready",
+        message: "extraction 7 has no statistics yet", details: {} } }),
+      { status: 409, headers: { "Content-Type": "application/json" } });
+    });
+    const extraction = makeExtraction({ status: "failed", store_abs_path: null,
+      error_message: "the tokenization file tokens.npy is damaged",
+      job: makeJob({ id: 70, kind: "extract", state: "failed", stage: "check",
+        message: "checking hook points, tokens and free disk" }) });
+    renderWithProviders(<ExtractionResults extraction={extraction} />);
+    expect(await screen.findByText(/tokens\.npy is damaged/)).toBeInTheDocument();
+    await act(async () => { await new Promise((resolve) => setTimeout(resolve, 50)); });
+    expect(urls.filter((url) => url.includes("/stats"))).toEqual([]);
+    expect(screen.queryByText(/Statistics:/)).toBeNull();
     fetchSpy.mockRestore();
   });
 
