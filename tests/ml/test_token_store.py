@@ -62,6 +62,8 @@ def _finished(folder: Path) -> Path:
         ("source_rows.npy", lambda p: p.unlink(), "the file is missing"),
         ("offsets.npy", lambda p: np.save(p, np.array([0, 3, 9], dtype=np.int64)),
          "offsets.npy ends at 9"),
+        ("offsets.npy", lambda p: np.save(p, np.array([0, 6, 5], dtype=np.int64)),
+         "do not start at 0 and rise"),
         ("tokens.npy", lambda p: np.save(p, np.arange(5, dtype=np.int64)), "not a 1-D uint32"),
         ("manifest.json", lambda p: p.write_text('{"tokenizer_key": '), "JSONDecodeError"),
     ],

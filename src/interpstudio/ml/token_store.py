@@ -235,7 +235,7 @@ def _check_fit(path: Path, tokens: np.ndarray, offsets: np.ndarray,
                source_rows: np.ndarray) -> None:
     """The three arrays describe the same sequences (offsets start at 0, never go back and end
     at the last token; one source row per sequence)."""
-    if len(offsets) == 0 or offsets[0] != 0 or bool((np.diff(offsets) < 0).any()):
+    if len(offsets) == 0 or offsets[0] != 0 or bool((offsets[1:] < offsets[:-1]).any()):
         raise TokenizationDamaged(path / "offsets.npy", "its offsets do not start at 0 and rise")
     if int(offsets[-1]) != len(tokens):
         raise TokenizationDamaged(path / "tokens.npy", f"holds {len(tokens):,} tokens, "
