@@ -118,6 +118,19 @@ def test_extractions_show_of_a_run_stopped_with_ctrl_c_says_what_its_store_keeps
             ) in shown.stdout, shown.stdout
     assert "0 rows" not in shown.stdout and "(a partial store)" in shown.stdout
 
+    # a retry (typed for a resume) would delete those shards: asked first; with nobody to ask,
+    # refused (it deleted them without a word)
+    with world.factory() as session:
+        job_id = session.get(Extraction, 1).job_id
+    retried = run_cli(world, "jobs", "retry", str(job_id))
+    said = " ".join(retried.stderr.split())
+    assert retried.returncode == 2, said
+    assert (f"retrying job {job_id} deletes what its stopped extraction 1 kept ({kept.rows:,} "
+            f"rows," in said and f"`interpstudio jobs resume {job_id}` continues" in said
+            and "pass --yes" in said), said
+    assert open_activations(world.settings.data_dir / "extractions" / "1" / "store").rows == (
+        kept.rows)
+
 
 def test_extract_refuses_dataset_only_options_with_a_tokenization(world: ExtractionWorld) -> None:
     """``--max-length`` / ``--mode`` pick or make the tokenization of ``--dataset``; with
@@ -198,3 +211,29 @@ def test_jobs_cancel_of_a_running_job_says_the_cancel_is_requested(world: Extrac
     assert f"cancel requested: job {job_id} stops at its next check" in cancelled.stdout
     out, err = run.communicate(timeout=120)
     assert run.returncode == 1 and f"job {job_id} cancelled" in err, out + err
+
+
+def test_jobs_retry_of_a_complete_extraction_asks_before_deleting_its_store(
+    world: ExtractionWorld,
+) -> None:
+    """``jobs retry`` of an extraction's job deletes its store and computes it again; it did so
+    without a word, where ``extractions rm`` and the UI's Retry ask. With --yes it runs."""
+    tokenization_id = world.tokenization()
+    done = run_cli(world, "extract", "--model", str(world.model_id), "--tokenization",
+                   str(tokenization_id), "--hooks", "blocks.0.resid_post", "--device", "cpu",
+                   "--json")
+    assert done.returncode == 0, done.stderr
+    extraction = json.loads(done.stdout)
+    job_id = str(extraction["job_id"])
+    store = world.settings.data_dir / extraction["path"] / "store"
+    made = (store / "manifest.json").read_bytes()
+
+    refused = run_cli(world, "jobs", "retry", job_id)
+    said = " ".join(refused.stderr.split())
+    assert refused.returncode == 2, said
+    assert (f"retrying job {job_id} deletes extraction {extraction['id']}'s complete store "
+            f"({extraction['counts']['rows']:,} rows," in said and "pass --yes" in said), said
+    assert (store / "manifest.json").read_bytes() == made  # untouched
+    again = run_cli(world, "jobs", "retry", job_id, "--yes")
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert f"job {job_id} (extract) succeeded" in again.stdout

@@ -125,6 +125,13 @@ def _kept(extraction: dict[str, Any]) -> tuple[str, str]:
     store: the rows, tokens and whole shards committed. Found by a tester: ``show`` of a run
     stopped with 1,024 rows in 2 shards said "0 rows,  tokens, 0 sequences, 0 shard(s),"
     (the row's counts are written when a run completes; before, they hold only the totals)."""
+    label = "kept so far" if extraction["status"] in ("queued", "running") else "kept"
+    return label, kept_in_store(extraction)[1]
+
+
+def kept_in_store(extraction: dict[str, Any]) -> tuple[int, str]:
+    """The whole shards an extraction's store holds, and its rows, tokens (of the run's total),
+    sequences, shards and bytes in words; -1 and why where the store cannot be read."""
     from interpstudio.core.errors import AppError
     from interpstudio.ml.extract_outcome import BytesCounter
     from interpstudio.ml.store import read_manifest
@@ -133,14 +140,13 @@ def _kept(extraction: dict[str, Any]) -> tuple[str, str]:
         manifest = read_manifest(Path(extraction["store_abs_path"]))
         written = BytesCounter().bytes(manifest)
     except (AppError, OSError, ValueError) as exc:  # being replaced, or damaged: say so
-        return "kept", f"unreadable store ({getattr(exc, 'message', exc)})"
+        return -1, f"unreadable store ({getattr(exc, 'message', exc)})"
     counts, shards = manifest["counts"], len(manifest["shards"])
     total = (extraction["counts"] or {}).get("tokens_total")
     of = f" of {total:,}" if total else ""
-    label = "kept so far" if extraction["status"] in ("queued", "running") else "kept"
-    return label, (f"{counts.get('rows', 0):,} rows, {counts.get('tokens', 0):,}{of} tokens, "
-                   f"{counts.get('sequences', 0):,} sequences, {shards:,} whole shard(s), "
-                   f"{human_bytes(written)} (a partial store)")
+    return shards, (f"{counts.get('rows', 0):,} rows, {counts.get('tokens', 0):,}{of} tokens, "
+                    f"{counts.get('sequences', 0):,} sequences, {shards:,} whole shard(s), "
+                    f"{human_bytes(written)} (a partial store)")
 
 
 @app.command("show")

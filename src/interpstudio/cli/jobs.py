@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from typing import Annotated, Any
 
@@ -14,6 +15,7 @@ from interpstudio.cli.common import (
     LocalRun,
     choices,
     console,
+    err_console,
     finish_followed_job,
     follow_job,
     job_dict,
@@ -90,11 +92,63 @@ def jobs_resume(job_id: int, enqueue: EnqueueOption = False, as_json: JsonOption
 
 
 @app.command("retry")
-def jobs_retry(job_id: int, enqueue: EnqueueOption = False, as_json: JsonOption = False) -> None:
-    """Run a finished job again from scratch, here with a progress bar, or only queue it."""
+def jobs_retry(
+    job_id: int,
+    enqueue: EnqueueOption = False,
+    yes: Annotated[bool, typer.Option(
+        "--yes", "-y", help="Do not ask before deleting an extraction's store.")] =
+    False,
+    as_json: JsonOption = False,
+) -> None:
+    """Run a finished job again from scratch, here with a progress bar, or only queue it (an
+    extraction's store, or what a stopped one kept, is deleted: asks first unless --yes)."""
     from interpstudio.services import jobs as service
 
+    if not yes:
+        _confirm_deleting_store(job_id)
     _requeue(service.retry_job, job_id, enqueue, as_json)
+
+
+def _confirm_deleting_store(job_id: int) -> None:
+    """A retry of an extraction deletes its store: the shards a stopped run kept (``resume``
+    continues from them) or a complete run's. Asked first, as ``extractions rm`` and the UI's
+    Retry ask; a retry typed for a resume lost hours of kept work without a word. Nobody to
+    answer (not a terminal): refused, exit 2, saying --yes. A store without a whole shard:
+    nothing to lose, no question."""
+    from interpstudio.cli.extract import extraction_read
+    from interpstudio.cli.extractions import kept_in_store
+    from interpstudio.core.paths import DataPaths
+    from interpstudio.services import extractions
+    from interpstudio.services import jobs as service
+
+    settings = load_settings()
+    with session_scope(settings) as session:
+        job = job_dict(session, service.get_job(session=session, job_id=job_id))
+        owner = job.get("owner") or {}
+        if job["kind"] != "extract" or owner.get("kind") != "extraction":
+            return
+        extraction = extraction_read(session, DataPaths(settings.data_dir),
+                                     extractions.get_extraction(session=session,
+                                                                extraction_id=owner["id"]))
+    if extraction["store_abs_path"] is None:
+        return
+    shards, kept = kept_in_store(extraction)
+    if shards == 0:  # nothing whole kept: nothing to lose
+        return
+    if job["state"] == "succeeded":
+        kept = kept.replace(" (a partial store)", "")
+        what = f"retrying job {job_id} deletes extraction {owner['id']}'s complete store ({kept})"
+    else:
+        what = (f"retrying job {job_id} deletes what its stopped extraction {owner['id']} "
+                f"kept ({kept}); `interpstudio jobs resume {job_id}` continues from there "
+                "instead")
+    if not sys.stdin.isatty():
+        err_console.print(f"[red]error:[/red] {what}. The input is not a terminal: pass --yes "
+                          "to retry from scratch", highlight=False)
+        raise typer.Exit(2)
+    if not typer.confirm(f"{what[0].upper()}{what[1:]}. Retry from scratch?", default=False):
+        err_console.print("nothing retried")
+        raise typer.Exit(1)
 
 
 def _requeue(action: Callable[..., Any], job_id: int, enqueue: bool, as_json: bool) -> None:
