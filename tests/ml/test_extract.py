@@ -140,6 +140,22 @@ def test_a_store_given_as_the_tokenization_is_named_for_what_it_is(
         run(model, tmp_path / "s", tmp_path / "t")
 
 
+def test_sizes_are_whole_numbers_and_a_whole_float_is_one(tokens: Path, tmp_path: Path) -> None:
+    """``batch_size=2.5`` was a bare TypeError and ``max_tokens=30.7`` was cut silently; a
+    notebook's ``max_tokens=1e6`` (a float) is a whole number and runs."""
+    model = tiny_causal_lm("llama")
+    for option in ({"batch_size": 2.5}, {"max_tokens": 30.7}, {"max_samples": "3"},
+                   {"batch_size": True}):
+        name = next(iter(option))
+        with pytest.raises(InvalidInput, match=f"{name} must be a whole number"):
+            run(model, tokens, tmp_path / "s", **option)
+    assert not (tmp_path / "s").exists()
+    done = run(model, tokens, tmp_path / "s", batch_size=4.0, max_tokens=3e1,
+               points=["blocks.0.resid_post"])
+    assert done.plan["tokens"] == 30 and done.plan["batch_size"] == 4
+    assert open_activations(done.path).spec["batch_size"] == 4
+
+
 def test_every_k_with_another_position_mode_is_refused(tokens: Path, tmp_path: Path) -> None:
     """It was ignored (every row stored) yet entered the spec and its hash."""
     with pytest.raises(InvalidInput, match="applies only to positions='every_k'"):

@@ -414,7 +414,7 @@ class ExtractionSession:
         pad = getattr(config, "pad_token_id", None)
         session = cls(module, data, architecture, names, hooks, plan, dtype, target,
                       pad if isinstance(pad, int) and 0 <= pad < (vocab or 1 << 62) else 0,
-                      batch_size)
+                      plan.batch_size)  # the plan's: checked, an int
         session.model_facts = loaded_facts(model)
         return session
 
