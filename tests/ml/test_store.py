@@ -572,6 +572,31 @@ def test_verify_names_a_corrupted_shard(tmp_path: Path) -> None:
     ]
 
 
+
+@pytest.mark.parametrize(("damage", "problem"), [
+    (lambda f: f.write_bytes(b"not an npy file at all" * 10),
+     "it does not start with an .npy header: junk bytes or another kind of file"),
+    (lambda f: f.write_bytes(f.read_bytes()[:200]), "ValueError: mmap length is greater"),
+    (lambda f: f.unlink(), "the file is missing"),
+    (lambda f: np.save(f, np.zeros((3, 48), np.float16)),
+     "holds a float16 array of shape (3, 48), not the float16 (64, 48) listed"),
+])
+def test_reading_a_damaged_shard_names_it_not_numpys_message(
+        tmp_path: Path, damage: Any, problem: str) -> None:
+    """Junk bytes read as numpy's "pickled (object) data ... allow_pickle", which says nothing
+    of the store; a wrong-shape shard was read silently (rows past it, or a short read)."""
+    write_all(tmp_path / "s", durable=False)
+    damage(tmp_path / "s/hooks/blocks.1.attn_out/shard_00001.npy")
+    acts = open_activations(tmp_path / "s")
+    assert acts["blocks.1.attn_out"][:64].shape == (64, 48)  # shard 0 reads as before
+    with pytest.raises(StoreCorrupted) as info:
+        acts["blocks.1.attn_out"][100]
+    (found,) = info.value.details["problems"]
+    assert found["file"] == "hooks/blocks.1.attn_out/shard_00001.npy"
+    assert found["problem"].startswith(problem)
+    assert info.value.details["path"] == str(tmp_path / "s")
+
+
 WIDE = {f"blocks.{i}.resid_post": 16 for i in range(8)}
 
 

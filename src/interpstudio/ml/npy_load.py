@@ -8,7 +8,9 @@ pool finalized hook points in parallel, and the API reads stores from request th
 ``np.load`` in this package goes through here, one at a time: opening a memory map takes
 microseconds, so the lock costs nothing measurable.
 
-This module is NOT responsible for what the files hold (``store``, ``token_store``).
+``npy_problem`` says what is wrong with a file ``np.load`` refused, in a reader's words (numpy
+calls junk bytes "pickled (object) data" and suggests ``allow_pickle``). This module is NOT
+responsible for what the files hold (``store``, ``token_store``).
 """
 
 from __future__ import annotations
@@ -31,3 +33,14 @@ def load_npz(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
     """Every array of the ``.npz`` file ``path``, read into memory."""
     with _PARSING, np.load(path) as archive:
         return {key: archive[key] for key in archive.files}
+
+
+def npy_problem(exc: BaseException) -> str:
+    """What is wrong with a ``.npy`` file that ``np.load`` refused, in a reader's words."""
+    if isinstance(exc, FileNotFoundError):
+        return "the file is missing"
+    if isinstance(exc, EOFError):
+        return "the file is empty"
+    if "pickled" in str(exc):  # numpy's word for bytes that are not an .npy header
+        return "it does not start with an .npy header: junk bytes or another kind of file"
+    return f"{type(exc).__name__}: {exc}"  # a cut file: 'mmap length is greater than ...'

@@ -29,7 +29,7 @@ import orjson
 
 from interpstudio.core.errors import InvalidInput
 from interpstudio.ml import store as layout
-from interpstudio.ml.npy_load import load_npy
+from interpstudio.ml.npy_load import load_npy, npy_problem
 from interpstudio.ml.store import HookPointNotStored, StoreCorrupted
 
 
@@ -43,8 +43,10 @@ class ShardedArray:
         width: int | None,
         stored_dtype: np.dtype[Any],
         decoded_as: str,
+        store: Path | None = None,
     ) -> None:
         self.files = files
+        self.store = store  # the store's folder, named by ``StoreCorrupted`` (else the file's)
         self.shard_rows = rows
         self.offsets = np.concatenate([[0], np.cumsum(rows, dtype=np.int64)])  # (shards + 1,)
         self.width = width
@@ -77,8 +79,29 @@ class ShardedArray:
     def shard(self, index: int) -> np.ndarray:
         """The memory-mapped shard ``index`` in its stored dtype (no data is read until used)."""
         if index not in self._maps:
-            self._maps[index] = load_npy(self.files[index])
+            self._maps[index] = self._load(index)
         return self._maps[index]
+
+    def _load(self, index: int) -> np.ndarray:
+        """Shard ``index`` memory-mapped, checked against what the manifest says of it; a file
+        that cannot be read (junk bytes, a cut or missing file) or holds another array is
+        ``StoreCorrupted`` naming it, not numpy's own message (junk reads as "pickled data")."""
+        file = self.files[index]
+        try:
+            array = load_npy(file)
+        except (OSError, ValueError, EOFError) as exc:
+            raise self._corrupted(file, npy_problem(exc)) from exc
+        rows = self.shard_rows[index]
+        expected = (rows,) if self.width is None else (rows, self.width)
+        if array.shape != expected or array.dtype != self.stored_dtype:
+            raise self._corrupted(file, f"holds a {array.dtype} array of shape {array.shape}, "
+                                        f"not the {self.stored_dtype} {expected} listed")
+        return array
+
+    def _corrupted(self, file: Path, problem: str) -> StoreCorrupted:
+        store = self.store or file.parent
+        shown = os.path.relpath(file, store) if self.store is not None else file.name
+        return StoreCorrupted(store, [{"file": shown, "problem": problem}])
 
     def __iter__(self) -> Iterator[np.ndarray]:
         """One decoded shard at a time (memory-mapped where no decoding is needed)."""
@@ -252,7 +275,7 @@ class Activations(Mapping[str, ShardedArray]):
         self, folder: str, width: int | None, stored: np.dtype[Any], decoded_as: str
     ) -> ShardedArray:
         files = [self.path / folder / name for name in self._names]
-        return ShardedArray(files, self._rows, width, stored, decoded_as)
+        return ShardedArray(files, self._rows, width, stored, decoded_as, store=self.path)
 
 
 def open_activations(path: str | os.PathLike[str]) -> Activations:

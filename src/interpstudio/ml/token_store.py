@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from interpstudio.core.errors import AppError
-from interpstudio.ml.npy_load import load_npy
+from interpstudio.ml.npy_load import load_npy, npy_problem
 
 FORMAT_VERSION = 1
 TOKEN_DTYPE = np.uint32
@@ -207,24 +207,13 @@ def _read_manifest(path: Path) -> dict[str, Any]:
     return manifest
 
 
-def _npy_problem(exc: BaseException) -> str:
-    """What is wrong with a ``.npy`` file that ``np.load`` refused, in a reader's words."""
-    if isinstance(exc, FileNotFoundError):
-        return "the file is missing"
-    if isinstance(exc, EOFError):
-        return "the file is empty"
-    if "pickled" in str(exc):  # numpy's word for bytes that are not an .npy header
-        return "it does not start with an .npy header: junk bytes or another kind of file"
-    return f"{type(exc).__name__}: {exc}"  # a cut file: 'mmap length is greater than ...'
-
-
 def _read_array(path: Path, dtype: type, *, mmap: bool = True) -> np.ndarray:
     """The 1-D array of ``dtype`` in ``path``; anything else (junk bytes, which numpy reports as
     pickled data, a cut file, a missing one) is ``TokenizationDamaged`` naming the file."""
     try:
         array = load_npy(path, mmap=mmap)
     except (OSError, ValueError, EOFError) as exc:
-        raise TokenizationDamaged(path, _npy_problem(exc)) from exc
+        raise TokenizationDamaged(path, npy_problem(exc)) from exc
     if array.ndim != 1 or array.dtype != np.dtype(dtype):
         raise TokenizationDamaged(path, f"holds a {array.dtype} array of shape {array.shape}, "
                                         f"not a 1-D {np.dtype(dtype)} one")
