@@ -145,8 +145,8 @@ def test_sizes_are_whole_numbers_and_a_whole_float_is_one(tokens: Path, tmp_path
     notebook's ``max_tokens=1e6`` (a float) is a whole number and runs."""
     model = tiny_causal_lm("llama")
     for option in ({"batch_size": 2.5}, {"max_tokens": 30.7}, {"max_samples": "3"},
-                   {"batch_size": True}):
-        name = next(iter(option))
+                   {"batch_size": True}, {"positions": "every_k", "every_k": 2.5}):
+        name = list(option)[-1]
         with pytest.raises(InvalidInput, match=f"{name} must be a whole number"):
             run(model, tokens, tmp_path / "s", **option)
     assert not (tmp_path / "s").exists()
@@ -154,6 +154,10 @@ def test_sizes_are_whole_numbers_and_a_whole_float_is_one(tokens: Path, tmp_path
                points=["blocks.0.resid_post"])
     assert done.plan["tokens"] == 30 and done.plan["batch_size"] == 4
     assert open_activations(done.path).spec["batch_size"] == 4
+    every = run(model, tokens, tmp_path / "k", positions="every_k", every_k=2.0,
+                points=["blocks.0.resid_post"])
+    assert open_activations(every.path).spec["positions"]["k"] == 2
+    assert isinstance(open_activations(every.path).spec["positions"]["k"], int)
 
 
 def test_every_k_with_another_position_mode_is_refused(tokens: Path, tmp_path: Path) -> None:

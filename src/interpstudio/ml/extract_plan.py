@@ -101,6 +101,8 @@ class PositionPolicy:
                 f"unknown position policy {self.mode!r}; use one of {', '.join(POSITION_MODES)}",
                 details={"positions": self.mode, "valid": list(POSITION_MODES)},
             )
+        # every_k=2.5 stored positions 1, 4, 7 silently; 2.0 entered the spec as 2.0
+        object.__setattr__(self, "k", _whole("every_k", self.k))
         if self.k < 1:
             raise InvalidInput(
                 f"every_k needs k >= 1, got {self.k}", details={"every_k": self.k}
