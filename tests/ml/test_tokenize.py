@@ -348,6 +348,35 @@ def test_tokenize_texts_refuses_what_is_not_text_or_a_tokenizer(
         tokenize_texts(["a"], llama_tokenizer, tmp_path / "full")
 
 
+def test_tokenize_texts_that_fails_leaves_its_folder_as_it_found_it(
+    tmp_path: Path, llama_tokenizer: Any
+) -> None:
+    """A disk full (or a Ctrl-C) mid-way left ``*.partial`` files in ``out_dir``, and the retry
+    into the same folder was refused as "not an empty folder"."""
+    from interpstudio.ml import tokenize_texts
+
+    texts = [" ".join(TEXTS)] * 400  # ~1 MB of token ids, past the 256 KB disk
+    with small_filesystem(tmp_path / "small", "256K") as mount:
+        for out in (mount / "tok", mount):  # a folder it makes, an empty one that was there
+            with pytest.raises(OSError) as caught:
+                tokenize_texts(texts, llama_tokenizer, out)
+            assert caught.value.errno == 28  # ENOSPC
+            assert not out.exists() or list(out.iterdir()) == []
+        tokenize_texts(texts[:1], llama_tokenizer, mount / "tok")  # the retry
+
+
+def test_a_text_that_is_not_valid_unicode_is_named(tmp_path: Path, llama_tokenizer: Any) -> None:
+    """A lone surrogate (a file decoded with errors="surrogateescape") raised a bare
+    "TextEncodeInput must be Union[...]" from the tokenizer, after the folder was begun."""
+    from interpstudio.core.errors import InvalidInput
+    from interpstudio.ml import tokenize_texts
+
+    with pytest.raises(InvalidInput, match=r"text 1 holds a character that is not valid "
+                                           r"Unicode \(surrogates not allowed at character 4\)"):
+        tokenize_texts(["fine", "bad \udc80 byte"], llama_tokenizer, tmp_path / "t")
+    assert not (tmp_path / "t").exists()
+
+
 def test_an_extraction_refuses_a_tokenization_of_another_tokenizer_with_ids_in_range(
     tmp_path: Path, tiny_llama_dir: Path
 ) -> None:

@@ -340,6 +340,7 @@ def tokenize_texts(
     if bad is not None:
         raise InvalidInput(f"text {bad} is a {type(rows[bad]).__name__}, not a string",
                            details={"index": bad, "type": type(rows[bad]).__name__})
+    _refuse_unencodable(rows)
     folder = Path(out_dir)
     if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
         raise InvalidInput(f"{folder} exists and is not an empty folder; give a new folder",
@@ -348,7 +349,41 @@ def tokenize_texts(
                                 min_tokens=min_tokens)
     resolved = resolve_policy(policy, tok)
     key = tokenizer_key or str(getattr(tok, "name_or_path", "") or "tokenizer")
-    writer = TokenStoreWriter(folder, meta={"tokenizer_key": key, "policy": resolved})
-    counts = tokenize_dataset(lambda start: iter([(start, rows[start:])]), tok, resolved, writer)
-    writer.finish(counts=counts)
+    created = not folder.exists()
+    try:
+        writer = TokenStoreWriter(folder, meta={"tokenizer_key": key, "policy": resolved})
+        counts = tokenize_dataset(lambda start: iter([(start, rows[start:])]), tok, resolved,
+                                  writer)
+        writer.finish(counts=counts)
+    except BaseException:
+        # a failure or a Ctrl-C left the partial files, and the retry into the same folder
+        # was refused ("not an empty folder"); the folder was new or empty: it is again
+        _empty_folder(folder, remove=created)
+        raise
     return open_tokenized(folder)
+
+
+def _refuse_unencodable(rows: list[str]) -> None:
+    """Refuse a text the tokenizer cannot take (a lone surrogate, from a file decoded with
+    ``errors="surrogateescape"``): it raised a bare "TextEncodeInput must be Union[...]"."""
+    for index, text in enumerate(rows):
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise InvalidInput(
+                f"text {index} holds a character that is not valid Unicode ({exc.reason} at "
+                f"character {exc.start}); decode its source with errors='replace', or drop it",
+                details={"index": index, "character": exc.start}) from None
+
+
+def _empty_folder(folder: Path, *, remove: bool) -> None:
+    import shutil
+
+    if remove:
+        shutil.rmtree(folder, ignore_errors=True)
+        return
+    for child in folder.iterdir() if folder.is_dir() else ():
+        if child.is_dir():
+            shutil.rmtree(child, ignore_errors=True)
+        else:
+            child.unlink(missing_ok=True)
