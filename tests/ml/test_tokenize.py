@@ -365,6 +365,21 @@ def test_tokenize_texts_that_fails_leaves_its_folder_as_it_found_it(
         tokenize_texts(texts[:1], llama_tokenizer, mount / "tok")  # the retry
 
 
+def test_tokenize_texts_sizes_are_whole_numbers(tmp_path: Path, llama_tokenizer: Any) -> None:
+    """``max_length=128.0`` failed mid-write on a bare "slice indices must be integers"."""
+    from interpstudio.core.errors import InvalidInput
+    from interpstudio.ml import tokenize_texts
+
+    for option in ({"max_length": 4.5}, {"min_tokens": 1.5}, {"max_length": "8"}):
+        with pytest.raises(InvalidInput, match=f"{next(iter(option))} must be a whole number"):
+            tokenize_texts(["a b c d e f"], llama_tokenizer, tmp_path / "t", **option)
+        assert not (tmp_path / "t").exists()
+    for mode in ("truncate", "pack"):
+        options: dict[str, Any] = {"max_length": 8.0, "mode": mode}
+        done = tokenize_texts(TEXTS[:20], llama_tokenizer, tmp_path / mode, **options)
+        assert done.policy["max_length"] == 8 and int(done.lengths.max()) == 8
+
+
 def test_a_text_that_is_not_valid_unicode_is_named(tmp_path: Path, llama_tokenizer: Any) -> None:
     """A lone surrogate (a file decoded with errors="surrogateescape") raised a bare
     "TextEncodeInput must be Union[...]" from the tokenizer, after the folder was begun."""
