@@ -117,6 +117,10 @@ def test_extractions_show_of_a_run_stopped_with_ctrl_c_says_what_its_store_keeps
             f"{len({int(s) for s in kept.tokens[:, 1]}):,} sequences, {shards} whole shard(s)"
             ) in shown.stdout, shown.stdout
     assert "0 rows" not in shown.stdout and "(a partial store)" in shown.stdout
+    # the listing too: it showed no tokens and no store size for it
+    listed = run_cli(world, "extractions", "list")
+    assert listed.returncode == 0, listed.stderr
+    assert f"│ {kept.rows:,}/{total:,} │ cancelled │ " in listed.stdout, listed.stdout
 
     # a retry (typed for a resume) would delete those shards: asked first; with nobody to ask,
     # refused (it deleted them without a word)

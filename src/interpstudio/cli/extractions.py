@@ -44,9 +44,9 @@ def _points(extraction: dict[str, Any]) -> list[str]:
     return spec.get("hook_points_expanded") or spec["hook_points"]
 
 
-def _tokens(extraction: dict[str, Any]) -> str:
+def _tokens(extraction: dict[str, Any], counts: dict[str, Any] | None = None) -> str:
     """Tokens read so far, and of how many while it is not complete."""
-    counts = extraction["counts"] or {}
+    counts = counts if counts is not None else extraction["counts"] or {}
     done, total = counts.get("tokens"), counts.get("tokens_total")
     if done is None:
         return ""
@@ -62,10 +62,13 @@ EXTRACTION_COLUMNS = ("id", "name", "model", "points", "tokens", "status", "stor
 def _print_extractions(extractions: list[dict[str, Any]]) -> None:
     """One row per extraction; in a narrow terminal the name folds whole and the least telling
     columns are left out first (``extractions show`` has them)."""
-    rows = [{"id": str(e["id"]), "name": e["name"], "model": str(e["model_id"]),
-             "points": str(len(_points(e))), "tokens": _tokens(e), "status": e["status"],
-             "store size": human_bytes((e["counts"] or {}).get("bytes")),
-             "created": e["created_at"][:16].replace("T", " ")} for e in extractions]
+    rows = []
+    for e in extractions:
+        counts = _listed_counts(e)
+        rows.append({"id": str(e["id"]), "name": e["name"], "model": str(e["model_id"]),
+                     "points": str(len(_points(e))), "tokens": _tokens(e, counts),
+                     "status": e["status"], "store size": human_bytes(counts.get("bytes")),
+                     "created": e["created_at"][:16].replace("T", " ")})
     print_fitted_table(rows, headers=EXTRACTION_COLUMNS, whole="name",
                        drop_order=("created", "points", "model", "store size"),
                        wraps=("created",),
@@ -132,6 +135,20 @@ def _kept(extraction: dict[str, Any]) -> tuple[str, str]:
 def kept_in_store(extraction: dict[str, Any]) -> tuple[int, str]:
     """The whole shards an extraction's store holds, and its rows, tokens (of the run's total),
     sequences, shards and bytes in words; -1 and why where the store cannot be read."""
+    counts = store_counts(extraction)
+    if isinstance(counts, str):
+        return -1, counts
+    total = counts.get("tokens_total")
+    of = f" of {total:,}" if total else ""
+    return counts["shards"], (
+        f"{counts['rows']:,} rows, {counts['tokens']:,}{of} tokens, {counts['sequences']:,} "
+        f"sequences, {counts['shards']:,} whole shard(s), {human_bytes(counts['bytes'])} (a "
+        "partial store)")
+
+
+def store_counts(extraction: dict[str, Any]) -> dict[str, Any] | str:
+    """Rows, tokens, sequences, whole shards and bytes of the extraction's store as it is now
+    (with the run's ``tokens_total``), or why it cannot be read."""
     from interpstudio.core.errors import AppError
     from interpstudio.ml.extract_outcome import BytesCounter
     from interpstudio.ml.store import read_manifest
@@ -140,13 +157,22 @@ def kept_in_store(extraction: dict[str, Any]) -> tuple[int, str]:
         manifest = read_manifest(Path(extraction["store_abs_path"]))
         written = BytesCounter().bytes(manifest)
     except (AppError, OSError, ValueError) as exc:  # being replaced, or damaged: say so
-        return -1, f"unreadable store ({getattr(exc, 'message', exc)})"
-    counts, shards = manifest["counts"], len(manifest["shards"])
-    total = (extraction["counts"] or {}).get("tokens_total")
-    of = f" of {total:,}" if total else ""
-    return shards, (f"{counts.get('rows', 0):,} rows, {counts.get('tokens', 0):,}{of} tokens, "
-                    f"{counts.get('sequences', 0):,} sequences, {shards:,} whole shard(s), "
-                    f"{human_bytes(written)} (a partial store)")
+        return f"unreadable store ({getattr(exc, 'message', exc)})"
+    counts = manifest["counts"]
+    return {"rows": counts.get("rows", 0), "tokens": counts.get("tokens", 0),
+            "sequences": counts.get("sequences", 0), "shards": len(manifest["shards"]),
+            "bytes": written, "tokens_total": (extraction["counts"] or {}).get("tokens_total")}
+
+
+def _listed_counts(extraction: dict[str, Any]) -> dict[str, Any]:
+    """The counts a listing shows: the run's own once complete; before, what its store keeps
+    (the row holds only the planned totals until then: a stopped run with 3,072 rows in its
+    store listed no tokens and no size)."""
+    counts = extraction["counts"] or {}
+    if "rows" in counts or extraction["store_abs_path"] is None:
+        return counts
+    kept = store_counts(extraction)
+    return kept if isinstance(kept, dict) else counts
 
 
 @app.command("show")
