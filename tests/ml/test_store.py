@@ -573,6 +573,17 @@ def test_verify_names_a_corrupted_shard(tmp_path: Path) -> None:
 
 
 
+
+def test_an_opened_store_reads_well_in_a_notebook(tmp_path: Path) -> None:
+    """``acts`` in a notebook cell showed ``<interpstudio.ml.store_reader.Activations object at
+    0x...>``; it says what the store holds (``repr``)."""
+    write_all(tmp_path / "s", durable=False)
+    shown = repr(open_activations(tmp_path / "s"))
+    rows = read_manifest(tmp_path / "s")["counts"]["rows"]
+    assert shown == (f"Activations({str(tmp_path / 's')!r}, complete, {rows:,} rows in "
+                     f"{-(-rows // SHARD_ROWS)} shard(s), float16, 2 hook point(s): "
+                     "blocks.0.resid_post (32), blocks.1.attn_out (48))")
+
 @pytest.mark.parametrize(("damage", "problem"), [
     (lambda f: f.write_bytes(b"not an npy file at all" * 10),
      "it does not start with an .npy header: junk bytes or another kind of file"),

@@ -245,6 +245,16 @@ class Activations(Mapping[str, ShardedArray]):
     def __len__(self) -> int:
         return len(self.hook_names)
 
+    def __repr__(self) -> str:
+        """What a notebook shows for ``acts``: status, rows, shards, dtype and the hook points
+        with their widths (the first few of many)."""
+        shown = [f"{h} ({self._d[h]})" for h in self.hook_names[:6]]
+        if len(self.hook_names) > 6:
+            shown.append(f"... {len(self.hook_names) - 6} more")
+        return (f"Activations({str(self.path)!r}, {self.status}, {self.rows:,} rows in "
+                f"{len(self._names):,} shard(s), {self.dtype}, {len(self.hook_names)} hook "
+                f"point(s): {', '.join(shown)})")
+
     def norms(self, hook: str) -> ShardedArray:
         """(rows,) float64 L2 norm of each stored row of ``hook`` (NaN for non-finite rows)."""
         if hook not in self._d:
