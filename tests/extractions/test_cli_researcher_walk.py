@@ -241,3 +241,28 @@ def test_jobs_retry_of_a_complete_extraction_asks_before_deleting_its_store(
     again = run_cli(world, "jobs", "retry", job_id, "--yes")
     assert again.returncode == 0, again.stdout + again.stderr
     assert f"job {job_id} (extract) succeeded" in again.stdout
+
+
+def test_a_dataset_whose_import_stopped_is_not_said_to_be_finishing(world: ExtractionWorld) -> None:
+    """A dataset whose import was cancelled (or failed) was refused by ``preview``, ``tokenize``
+    and ``extract --dataset`` with "its rows can be previewed or tokenized once its import has
+    finished", which it never does by itself; the refusal now says what to do, and resuming
+    the import job does it."""
+    inbox = world.settings.data_dir / "inbox"
+    inbox.mkdir(exist_ok=True)
+    (inbox / "lines.txt").write_text(TEXT)
+    queued = run_cli(world, "datasets", "add", str(inbox / "lines.txt"), "--enqueue", "--json")
+    assert queued.returncode == 0, queued.stderr
+    dataset = json.loads(queued.stdout)
+    assert run_cli(world, "jobs", "cancel", str(dataset["job_id"])).returncode == 0
+
+    for args in (("datasets", "preview", str(dataset["id"])),
+                 ("extract", "--model", str(world.model_id), "--dataset", str(dataset["id"]))):
+        refused = run_cli(world, *args)
+        said = " ".join(refused.stderr.split())
+        assert refused.returncode == 2, said
+        assert (f"dataset {dataset['id']} is cancelled: its import stopped, so it has no rows to "
+                "preview or tokenize; resume its import job" in said), said
+    resumed = run_cli(world, "jobs", "resume", str(dataset["job_id"]))
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert run_cli(world, "datasets", "preview", str(dataset["id"])).returncode == 0

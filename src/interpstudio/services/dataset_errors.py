@@ -69,9 +69,13 @@ class DatasetNotReady(Conflict):
     code = "dataset_not_ready"
 
     def __init__(self, dataset_id: int, status: str) -> None:
-        super().__init__(
-            f"dataset {dataset_id} is {status}; its rows can be previewed or tokenized once its "
-            "import has finished", details={"dataset_id": dataset_id, "status": status})
+        # a stopped import never finishes by itself (it said "once its import has finished")
+        said = (f"dataset {dataset_id} is {status}: its import stopped, so it has no rows to "
+                "preview or tokenize; resume its import job, or import the files again"
+                if status in ("failed", "cancelled", "interrupted") else
+                f"dataset {dataset_id} is {status}; its rows can be previewed or tokenized once "
+                "its import has finished")
+        super().__init__(said, details={"dataset_id": dataset_id, "status": status})
 
 
 class TokenizationNotReady(Conflict):
