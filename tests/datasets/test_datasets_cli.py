@@ -95,9 +95,9 @@ def test_tokenize_refuses_a_max_length_past_a_rotary_models_positions(
     refused = _cli(ds_settings, "tokenize", str(bundled["id"]), "--model", str(model_id),
                    "--max-length", "300", check=False)
     assert refused.returncode == 2 and "Traceback" not in refused.stderr
-    assert (f"max length 300 is more than model {model_id}'s 256 positions "
-            "(max_position_embeddings in its config.json); give max length 256 or less"
-            ) in " ".join(refused.stderr.split()), refused.stderr
+    assert (f"--max-length 300 is more than model {model_id}'s 256 positions "
+            "(max_position_embeddings in its config.json); give --max-length 256 or less"
+            ) in " ".join(refused.stderr.split()), refused.stderr  # the option it takes
     shown = _json(_cli(ds_settings, "show", str(bundled["id"]), "--json"))
     assert shown["tokenizations"] == []
 

@@ -335,7 +335,7 @@ def datasets_tokenize(
         try:
             made = service.create_tokenization(
                 session=session, paths=DataPaths(settings.data_dir), dataset_id=dataset_id,
-                model_id=model, policy=policy, batch_rows=batch_rows)
+                model_id=model, policy=policy, batch_rows=batch_rows, option="--max-length")
         except TokenizationExists as exists:
             _say_how_to_resume(session, exists)
             raise

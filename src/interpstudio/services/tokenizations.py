@@ -134,19 +134,20 @@ def fit_to_positions(*, session: Session, paths: DataPaths, model_id: int,
 
 
 def create_tokenization(*, session: Session, paths: DataPaths, dataset_id: int, model_id: int,
-                        policy: TokenizationPolicySpec, batch_rows: int = 1024) -> Tokenization:
+                        policy: TokenizationPolicySpec, batch_rows: int = 1024,
+                        option: str = "max length") -> Tokenization:
     """Check dataset and tokenizer, hold the policy to the model's positions
     (``fit_to_positions``: a default max length cut, recorded as ``max_length_note`` in the
-    policy; a given one past them refused), refuse a duplicate (``TokenizationExists``: one made
-    with this model's tokenizer, or ``UsableTokenizationExists``: one queued, running or ready
-    made with byte-identical tokenizer files, ``usable_tokenization``), then queue the
-    ``tokenize`` job."""
+    policy; a given one past them refused, naming ``option``: the CLI's ``--max-length``),
+    refuse a duplicate (``TokenizationExists``: one made with this model's tokenizer, or
+    ``UsableTokenizationExists``: one queued, running or ready made with byte-identical tokenizer
+    files, ``usable_tokenization``), then queue the ``tokenize`` job."""
     dataset = get_dataset(session=session, dataset_id=dataset_id)
     if dataset.status != "ready":
         raise DatasetNotReady(dataset_id, dataset.status)
     model, _folder = tokenizer_folder(session=session, paths=paths, model_id=model_id)
     policy, note = fit_to_positions(session=session, paths=paths, model_id=model.id,
-                                    policy=policy)
+                                    policy=policy, option=option)
     digest = requested_policy_hash(policy)
     same = repo.find_tokenization(session, dataset_id=dataset_id, tokenizer_key=model.key,
                                   policy_hash=digest)
