@@ -344,3 +344,21 @@ def test_a_failed_job_is_said_once(tmp_path: Path, sqlite_settings: Settings) ->
     assert said.count("deliberate failure at iteration 2") == 1, result.stderr
     assert (f"job {job_id} failed: deliberate failure at iteration 2 (fail_at was set)"
             in said)
+
+
+@pytest.mark.parametrize("kind", ["extract", "tokenize"])
+def test_a_stopped_resumable_job_ends_naming_the_command_that_continues_it(
+        kind: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """Ctrl-C in ``datasets tokenize`` ended with "job 5 cancelled" only, though the tokenize
+    job keeps its rows and ``jobs resume`` continues after them (extract's said so)."""
+    import typer
+
+    from interpstudio.cli.common import finish_followed_job
+
+    job = {"id": 5, "kind": kind, "state": "cancelled", "has_checkpoint": True,
+           "error_message": "cancelled by the user"}
+    with pytest.raises(typer.Exit):
+        finish_followed_job(job, False, "")
+    said = " ".join(capsys.readouterr().err.split())
+    assert "job 5 cancelled: cancelled by the user (`interpstudio jobs resume 5` continues it)" in (
+        said), said

@@ -30,6 +30,9 @@ from interpstudio.core.settings import Settings, get_settings
 
 console = Console()
 err_console = Console(stderr=True)
+# jobs whose stop keeps what they made (a checkpoint) and whose resume continues from it: a
+# stopped one's last line names the command (models say ``models resume`` themselves)
+CONTINUED_KINDS = ("extract", "tokenize")
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 EnqueueOption = Annotated[bool, typer.Option(help="Only queue it for a server/worker.")]
 # list pages as the API allows them (a negative limit listed everything, 0 nothing)
@@ -368,16 +371,16 @@ def follow_job(factory: sessionmaker[Session], job_id: int, *, quiet: bool = Fal
 
 def finish_followed_job(job: dict[str, Any], as_json: bool, success: str) -> None:
     """Print the outcome of a followed job and exit non-zero unless it succeeded; an extraction
-    that stopped with a checkpoint (its partial store: Ctrl-C, a full disk) says the command that
-    continues it, last (only the Ctrl-C line said it, above the bar; a full disk said "free
-    space, then resume"). Models say ``models resume`` themselves."""
+    or a tokenization that stopped with a checkpoint (its partial store: Ctrl-C, a full disk)
+    says the command that continues it, last (only the Ctrl-C line said it, above the bar; a
+    full disk said "free space, then resume"). Models say ``models resume`` themselves."""
     if as_json:
         print_json(job)
     elif job["state"] == "succeeded":
         console.print(f"[green]{success}[/green]")
     else:
         resume = (f" (`interpstudio jobs resume {job['id']}` continues it)"
-                  if job["kind"] == "extract" and job.get("has_checkpoint") else "")
+                  if job["kind"] in CONTINUED_KINDS and job.get("has_checkpoint") else "")
         err_console.print(f"[red]job {job['id']} {job['state']}[/red]: {job['error_message']}"
                           f"{resume}", highlight=False)
     if job["state"] != "succeeded":
