@@ -215,6 +215,7 @@ def test_a_folder_import_leaves_hidden_files_out_and_no_paths_is_refused_by_name
     created = api.post(API, json={"source": "local", "paths": [str(folder)]})
     assert created.status_code == 201, created.text
     assert created.json()["info"]["preflight"]["files"] == ["a.txt"]
+    assert created.json()["name"] == "corpus"  # the folder's, not its first file's ("a")
     bare = api.post(API, json={"source": "local"})
     assert bare.status_code == 422 and "needs paths" in bare.json()["error"]["message"]
 

@@ -146,10 +146,14 @@ def _inspected(files: list[Path], spec: ReadOptionsSpec) -> dict[str, Any]:
 
 def add_local_dataset(*, session: Session, settings: Settings, files: list[str],
                       name: str | None, spec: ReadOptionsSpec) -> Dataset:
-    """Import local files (inside ``import_roots`` or the data dir)."""
-    sources = _expand([within_import_roots(f, settings) for f in files])
+    """Import local files (inside ``import_roots`` or the data dir), named (unless ``name``)
+    after the one folder given, else after the first file."""
+    given = [within_import_roots(f, settings) for f in files]
+    sources = _expand(given)
     for source in sources:  # a folder's files too: a link inside one may point anywhere
         within_import_roots(source, settings)
+    if name is None and len(given) == 1 and given[0].is_dir():  # not its first file's stem
+        name = given[0].name
     return _add_files(session, settings, sources, name=name, spec=spec, source="local")
 
 
