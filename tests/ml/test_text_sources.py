@@ -86,6 +86,21 @@ def test_detect_text_column_prefers_known_name_else_longest_string(tmp_path: Pat
     assert inspect_sources([path], ReadOptions()).detected_text_column == "review"
 
 
+def test_a_csv_column_of_numbers_is_not_detected_as_text(tmp_path: Path) -> None:
+    """A CSV's values are all strings, so a file without a text column had its longest number
+    column detected as the text (and tokenized); now the user is asked to choose (a number
+    column chosen is taken), and the longest real text still wins."""
+    numbers = tmp_path / "numbers.csv"
+    numbers.write_text("id,score\n1234567,0.25\n2345678,-1e3\n")
+    with pytest.raises(MissingTextColumn, match="no text column could be detected among id, "
+                       "score; choose one"):
+        inspect_sources([numbers], ReadOptions())
+    assert inspect_sources([numbers], ReadOptions(text_column="id")).text_column == "id"
+    mixed = tmp_path / "mixed.csv"
+    mixed.write_text("id,label\n123456789012,ok\n234567890123,no\n")
+    assert inspect_sources([mixed], ReadOptions()).detected_text_column == "label"
+
+
 BOM = b"\xef\xbb\xbf"
 BOM_FILES = {
     "lines.txt": b"Hello world\r\nsecond\r\n", "rows.csv": b"text,id\r\nhello,1\r\nworld,2\r\n",

@@ -99,7 +99,8 @@ def _first_non_text(records: list[dict[str, Any]], column: str) -> tuple[int, An
 
 def detect_text_column(records: list[dict[str, Any]]) -> str | None:
     """A well-known text column name whose values are strings if present, else the string
-    column with longest values (a list, object or number column is never detected)."""
+    column with longest values (a list, object or number column is never detected, nor one
+    whose every value reads as a number: a CSV's numbers are strings)."""
     if not records:
         return None
     columns = list(records[0])
@@ -112,8 +113,18 @@ def detect_text_column(records: list[dict[str, Any]]) -> str | None:
         for c in columns:
             value = record.get(c)
             lengths[c] += len(value) if isinstance(value, str) else -1e9
-    best = max(columns, key=lambda c: lengths[c])
-    return best if lengths[best] > 0 else None
+    texts = [c for c in columns if lengths[c] > 0 and not _all_numbers(records, c)]
+    return max(texts, key=lambda c: lengths[c]) if texts else None
+
+
+def _all_numbers(records: list[dict[str, Any]], column: str) -> bool:
+    """Whether every sampled value of ``column`` reads as a number ("12", "-0.5", "1e3")."""
+    for record in records:
+        try:
+            float(record.get(column) or "")
+        except ValueError:
+            return False
+    return True
 
 
 def inspect_sources(paths: list[Path], options: ReadOptions) -> SourceInfo:
