@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from interpstudio.core.errors import InvalidInput
+from interpstudio.core.errors import InvalidInput, whole_number
 
 POSITION_MODES: tuple[str, ...] = ("all", "last", "every_k", "exclude_bos")
 
@@ -102,7 +102,7 @@ class PositionPolicy:
                 details={"positions": self.mode, "valid": list(POSITION_MODES)},
             )
         # every_k=2.5 stored positions 1, 4, 7 silently; 2.0 entered the spec as 2.0
-        object.__setattr__(self, "k", _whole("every_k", self.k))
+        object.__setattr__(self, "k", whole_number("every_k", self.k))
         if self.k < 1:
             raise InvalidInput(
                 f"every_k needs k >= 1, got {self.k}", details={"every_k": self.k}
@@ -271,9 +271,9 @@ def plan_extraction(
     max_tokens: int | None = None,
 ) -> ExtractionPlan:
     """Plan an extraction over ``tokenized`` (a ``token_store.TokenizedDataset``)."""
-    batch_size = _whole("batch_size", batch_size)
-    max_samples = None if max_samples is None else _whole("max_samples", max_samples)
-    max_tokens = None if max_tokens is None else _whole("max_tokens", max_tokens)
+    batch_size = whole_number("batch_size", batch_size)
+    max_samples = None if max_samples is None else whole_number("max_samples", max_samples)
+    max_tokens = None if max_tokens is None else whole_number("max_tokens", max_tokens)
     if batch_size < 1:
         raise InvalidInput(f"batch_size must be >= 1, got {batch_size}",
                            details={"batch_size": batch_size})
@@ -324,17 +324,6 @@ def plan_extraction(
             {"positions": positions.to_dict(), "tokens": plan.n_tokens},
         )
     return plan
-
-
-def _whole(name: str, value: Any) -> int:
-    """``value`` as an int: a whole float (``max_tokens=1e6``) is one; ``2.5`` was a bare
-    TypeError for a batch size and was cut silently for ``max_tokens``."""
-    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
-        return int(value)
-    if isinstance(value, (float, np.floating)) and float(value).is_integer():
-        return int(value)
-    raise InvalidInput(f"{name} must be a whole number, got {value!r}",
-                       details={name: repr(value)})
 
 
 def tokens_fingerprint(tokenized: Any, plan: ExtractionPlan) -> str:

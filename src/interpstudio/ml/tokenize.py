@@ -29,7 +29,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from interpstudio.core.errors import InvalidInput, JobCancelled
+from interpstudio.core.errors import InvalidInput, JobCancelled, whole_number
 from interpstudio.ml.dataset_stats import LengthStats
 from interpstudio.ml.token_store import TokenizedDataset, TokenStoreWriter
 
@@ -51,13 +51,7 @@ class TokenizationPolicy:
 
     def __post_init__(self) -> None:
         for name in ("max_length", "min_tokens"):  # 128.0 was a bare TypeError when slicing
-            value = getattr(self, name)
-            whole = isinstance(value, (int, np.integer, float, np.floating)) and not isinstance(
-                value, bool) and float(value).is_integer()
-            if not whole:
-                raise InvalidInput(f"{name} must be a whole number, got {value!r}",
-                                   details={name: repr(value)})
-            object.__setattr__(self, name, int(value))
+            object.__setattr__(self, name, whole_number(name, getattr(self, name)))
         if self.max_length < 1:
             raise InvalidInput("max_length must be at least 1", details={"max_length": 1})
         if self.min_tokens < 0:
