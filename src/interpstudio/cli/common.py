@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -367,6 +368,18 @@ def follow_job(factory: sessionmaker[Session], job_id: int, *, quiet: bool = Fal
                 hint = (f" (`interpstudio jobs resume {job_id}` continues it)" if with_message
                         else "")
                 err_console.print(f"cancelling job {job_id}...{hint}", highlight=False)
+
+
+def confirm_or_exit(question: str, *, no_terminal: str, declined: str) -> None:
+    """Ask ``question`` (default no) before something that deletes work; declined: ``declined``
+    and exit 1. Nobody to answer (stdin not a terminal): ``no_terminal`` as the error, exit 2
+    (a script passes ``--yes``)."""
+    if not sys.stdin.isatty():
+        err_console.print(f"[red]error:[/red] {no_terminal}", highlight=False)
+        raise typer.Exit(2)
+    if not typer.confirm(question, default=False):
+        err_console.print(declined)
+        raise typer.Exit(1)
 
 
 def finish_followed_job(job: dict[str, Any], as_json: bool, success: str) -> None:

@@ -12,7 +12,6 @@ any rule (``services/extractions.py`` decides) or for running extractions (``cli
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -23,8 +22,8 @@ from interpstudio.cli.common import (
     JsonOption,
     LimitOption,
     choices,
+    confirm_or_exit,
     console,
-    err_console,
     human_bytes,
     load_settings,
     print_fitted_table,
@@ -132,9 +131,10 @@ def _kept(extraction: dict[str, Any]) -> tuple[str, str]:
     return label, kept_in_store(extraction)[1]
 
 
-def kept_in_store(extraction: dict[str, Any]) -> tuple[int, str]:
+def kept_in_store(extraction: dict[str, Any], *, partial: bool = True) -> tuple[int, str]:
     """The whole shards an extraction's store holds, and its rows, tokens (of the run's total),
-    sequences, shards and bytes in words; -1 and why where the store cannot be read."""
+    sequences, shards and bytes in words (``partial``: said to be a partial store); -1 and why
+    where the store cannot be read."""
     counts = store_counts(extraction)
     if isinstance(counts, str):
         return -1, counts
@@ -142,26 +142,21 @@ def kept_in_store(extraction: dict[str, Any]) -> tuple[int, str]:
     of = f" of {total:,}" if total else ""
     return counts["shards"], (
         f"{counts['rows']:,} rows, {counts['tokens']:,}{of} tokens, {counts['sequences']:,} "
-        f"sequences, {counts['shards']:,} whole shard(s), {human_bytes(counts['bytes'])} (a "
-        "partial store)")
+        f"sequences, {counts['shards']:,} whole shard(s), {human_bytes(counts['bytes'])}"
+        + (" (a partial store)" if partial else ""))
 
 
 def store_counts(extraction: dict[str, Any]) -> dict[str, Any] | str:
     """Rows, tokens, sequences, whole shards and bytes of the extraction's store as it is now
     (with the run's ``tokens_total``), or why it cannot be read."""
     from interpstudio.core.errors import AppError
-    from interpstudio.ml.extract_outcome import BytesCounter
-    from interpstudio.ml.store import read_manifest
+    from interpstudio.ml.extract_outcome import stored_counts
 
     try:
-        manifest = read_manifest(Path(extraction["store_abs_path"]))
-        written = BytesCounter().bytes(manifest)
+        counts: dict[str, Any] = stored_counts(Path(extraction["store_abs_path"]))
     except (AppError, OSError, ValueError) as exc:  # being replaced, or damaged: say so
         return f"unreadable store ({getattr(exc, 'message', exc)})"
-    counts = manifest["counts"]
-    return {"rows": counts.get("rows", 0), "tokens": counts.get("tokens", 0),
-            "sequences": counts.get("sequences", 0), "shards": len(manifest["shards"]),
-            "bytes": written, "tokens_total": (extraction["counts"] or {}).get("tokens_total")}
+    return {**counts, "tokens_total": (extraction["counts"] or {}).get("tokens_total")}
 
 
 def _listed_counts(extraction: dict[str, Any]) -> dict[str, Any]:
@@ -241,14 +236,9 @@ def extractions_rm(
             extraction = extraction_read(session, paths, row)
         size = human_bytes((extraction["counts"] or {}).get("bytes")) or "no store"
         what = f"extraction {extraction_id} ({extraction['name']}, {size})"
-        if not sys.stdin.isatty():  # nobody to answer: a script must say --yes
-            err_console.print(f"[red]error:[/red] deleting {what} needs a confirmation, and the "
-                              "input is not a terminal: pass --yes to delete it",
-                              highlight=False)
-            raise typer.Exit(2)
-        if not typer.confirm(f"Delete {what} and its files?", default=False):
-            err_console.print("nothing deleted")
-            raise typer.Exit(1)
+        confirm_or_exit(f"Delete {what} and its files?",
+                        no_terminal=f"deleting {what} needs a confirmation, and the input is "
+                        "not a terminal: pass --yes to delete it", declined="nothing deleted")
     with session_scope(settings) as session:
         service.delete_extraction(session=session, paths=paths, extraction_id=extraction_id)
     console.print(f"deleted extraction {extraction_id}")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
 from typing import Annotated, Any
 
@@ -14,8 +13,8 @@ from interpstudio.cli.common import (
     LimitOption,
     LocalRun,
     choices,
+    confirm_or_exit,
     console,
-    err_console,
     finish_followed_job,
     follow_job,
     job_dict,
@@ -132,23 +131,19 @@ def _confirm_deleting_store(job_id: int) -> None:
                                                                 extraction_id=owner["id"]))
     if extraction["store_abs_path"] is None:
         return
-    shards, kept = kept_in_store(extraction)
+    complete = job["state"] == "succeeded"
+    shards, kept = kept_in_store(extraction, partial=not complete)
     if shards == 0:  # nothing whole kept: nothing to lose
         return
-    if job["state"] == "succeeded":
-        kept = kept.replace(" (a partial store)", "")
+    if complete:
         what = f"retrying job {job_id} deletes extraction {owner['id']}'s complete store ({kept})"
     else:
         what = (f"retrying job {job_id} deletes what its stopped extraction {owner['id']} "
                 f"kept ({kept}); `interpstudio jobs resume {job_id}` continues from there "
                 "instead")
-    if not sys.stdin.isatty():
-        err_console.print(f"[red]error:[/red] {what}. The input is not a terminal: pass --yes "
-                          "to retry from scratch", highlight=False)
-        raise typer.Exit(2)
-    if not typer.confirm(f"{what[0].upper()}{what[1:]}. Retry from scratch?", default=False):
-        err_console.print("nothing retried")
-        raise typer.Exit(1)
+    confirm_or_exit(f"{what[0].upper()}{what[1:]}. Retry from scratch?",
+                    no_terminal=f"{what}. The input is not a terminal: pass --yes to retry "
+                    "from scratch", declined="nothing retried")
 
 
 def _requeue(action: Callable[..., Any], job_id: int, enqueue: bool, as_json: bool) -> None:

@@ -118,6 +118,17 @@ def _npy_header_bytes(dtype: np.dtype[Any], shape: tuple[int, ...]) -> int:
     return len(buffer.getvalue())
 
 
+def stored_counts(store: Path) -> dict[str, int]:
+    """Rows, tokens, sequences, whole shards and bytes of the shards ``store`` has committed
+    (``store.read_manifest``'s errors pass through: the caller says what an unreadable store
+    means to it)."""
+    manifest = layout.read_manifest(store)
+    counts = manifest["counts"]
+    return {"rows": int(counts.get("rows", 0)), "tokens": int(counts.get("tokens", 0)),
+            "sequences": int(counts.get("sequences", 0)), "shards": len(manifest["shards"]),
+            "bytes": BytesCounter().bytes(manifest)}
+
+
 class BytesCounter:
     """Bytes of the committed shard files, counted incrementally as shards are added."""
 

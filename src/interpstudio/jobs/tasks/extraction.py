@@ -228,18 +228,15 @@ def closing_message(p: ExtractionProgress) -> str:
 def _report_kept(ctx: JobContext, store: Path) -> None:
     """The job's last message, for a run that stopped: what the store keeps (the shards the
     writer committed while stopping included; the last progress message predates them)."""
-    from interpstudio.ml.extract_outcome import BytesCounter
-    from interpstudio.ml.store import read_manifest
+    from interpstudio.ml.extract_outcome import stored_counts
 
     if not (store / "manifest.json").is_file():
         return
     try:
-        manifest = read_manifest(store)
-        kept = BytesCounter().bytes(manifest)
+        kept = stored_counts(store)
     except (AppError, OSError, ValueError):  # unreadable: it says so when opened; and the
         return                                # job's own error must stand, not this one
-    ctx.progress(message=kept_message(int(manifest["counts"]["rows"]), len(manifest["shards"]),
-                                      kept))
+    ctx.progress(message=kept_message(kept["rows"], kept["shards"], kept["bytes"]))
 
 
 def kept_message(rows: int, shards: int, written: int) -> str:
