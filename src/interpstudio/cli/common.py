@@ -11,7 +11,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -28,6 +28,10 @@ from rich.text import Text
 from sqlalchemy.orm import Session, sessionmaker
 
 from interpstudio.core.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from interpstudio.db.models import Job
+    from interpstudio.services.dataset_errors import TokenizationExists
 
 console = Console()
 err_console = Console(stderr=True)
@@ -368,6 +372,15 @@ def follow_job(factory: sessionmaker[Session], job_id: int, *, quiet: bool = Fal
                 hint = (f" (`interpstudio jobs resume {job_id}` continues it)" if with_message
                         else "")
                 err_console.print(f"cancelling job {job_id}...{hint}", highlight=False)
+
+
+def tokenization_job(session: Session, exists: TokenizationExists) -> Job | None:
+    """The job of the tokenization a ``TokenizationExists`` refusal names (None: no row or no
+    job), for the commands that continue a stopped one instead of stopping at the refusal."""
+    from interpstudio.db.models import Job, Tokenization
+
+    row = session.get(Tokenization, exists.details.get("tokenization_id"))
+    return session.get(Job, row.job_id) if row is not None and row.job_id else None
 
 
 def confirm_or_exit(question: str, *, no_terminal: str, declined: str) -> None:

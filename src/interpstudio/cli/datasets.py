@@ -31,6 +31,7 @@ from interpstudio.cli.common import (
     print_listing,
     session_factory,
     session_scope,
+    tokenization_job,
 )
 from interpstudio.services.dataset_errors import TokenizationExists
 
@@ -296,11 +297,9 @@ def _say_how_to_resume(session: Any, exists: TokenizationExists) -> None:
     """A refused tokenization whose twin stopped (Ctrl-C here, a kill, a failure) gets the
     command that continues it: the refusal alone said "use it, or delete it first", and a
     stopped tokenization cannot be used (Ctrl-C here said only "cancelled")."""
-    from interpstudio.db.models import Job, Tokenization
     from interpstudio.services.jobs import ALLOWED
 
-    row = session.get(Tokenization, exists.details.get("tokenization_id"))
-    job = session.get(Job, row.job_id) if row is not None and row.job_id else None
+    job = tokenization_job(session, exists)
     if job is not None and job.state in ALLOWED["resume"]:
         exists.message += (f"; its job {job.id} is {job.state}: `interpstudio jobs resume "
                            f"{job.id}` continues it")

@@ -33,6 +33,7 @@ from interpstudio.cli.common import (
     load_settings,
     print_json,
     session_factory,
+    tokenization_job,
 )
 from interpstudio.core.paths import DataPaths
 from interpstudio.core.settings import Settings
@@ -128,14 +129,12 @@ def _finish_tokenization(settings: Settings, factory: sessionmaker[Session],
     tokenization (or ``demo``'s), the same command again was refused for good with "already
     tokenized (tokenization 6, cancelled); use it, or delete it first". A ready one (past the
     model's positions) or one without a job is refused as before."""
-    from interpstudio.db.models import Job, Tokenization
     from interpstudio.services import jobs
 
     tokenization_id = int(exists.details["tokenization_id"])
     local = LocalRun(settings, factory)
     with factory.begin() as session:
-        row = session.get(Tokenization, tokenization_id)
-        job = session.get(Job, row.job_id) if row is not None and row.job_id else None
+        job = tokenization_job(session, exists)
         if job is None or (job.state not in jobs.ALLOWED["resume"]
                            and job.state not in jobs.ALLOWED["cancel"]):
             raise exists
