@@ -11,12 +11,20 @@ Invalid values fail here, at start-up, with a message naming the environment var
 from __future__ import annotations
 
 import ipaddress
+import os
 import re
 from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    AliasChoices,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from pydantic_settings import SettingsError as PydanticSettingsError
 
@@ -32,6 +40,7 @@ class SettingsError(ConfigurationError):
 
 
 MIN_API_KEY_LENGTH = 16
+HF_ENDPOINT_VARS = (f"{ENV_PREFIX}HF_ENDPOINT", "HF_ENDPOINT")  # in the order they count
 
 
 class Settings(BaseSettings):
@@ -49,7 +58,11 @@ class Settings(BaseSettings):
     )
     hf_endpoint: str = Field(
         default="https://huggingface.co",
-        description="Hugging Face Hub (or mirror) base URL; passed to huggingface_hub.",
+        # huggingface_hub's own HF_ENDPOINT (a mirror such as https://hf-mirror.com set for every
+        # tool) counts too; INTERPSTUDIO_HF_ENDPOINT wins where both are set
+        validation_alias=AliasChoices(*HF_ENDPOINT_VARS, "hf_endpoint"),
+        description="Hugging Face Hub (or mirror) base URL; passed to huggingface_hub. "
+                    "Read from INTERPSTUDIO_HF_ENDPOINT, else HF_ENDPOINT.",
     )
     workers: int = Field(default=1, ge=0, le=64, description="Embedded job worker processes.")
     memory_budget_bytes: int | None = Field(
@@ -170,6 +183,10 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def _env_set(name: str) -> bool:
+    return any(key.upper() == name for key in os.environ)
+
+
 LIST_EXAMPLES = {"import_roots": '["/data/models"]', "cors_origins": '["http://localhost:5173"]',
                  "allowed_hosts": '["studio.lan"]'}
 
@@ -189,8 +206,11 @@ def get_settings(**overrides: object) -> Settings:
     except ValidationError as exc:
         problems = []
         for err in exc.errors():
-            field = ".".join(str(p) for p in err["loc"])
-            name = f"{ENV_PREFIX}{field.upper()}" if field else "settings"
+            field = ".".join(str(p) for p in err["loc"]).upper()
+            name = (field if field.startswith(ENV_PREFIX) or field == "HF_ENDPOINT"
+                    else f"{ENV_PREFIX}{field}" if field else "settings")
+            if name == HF_ENDPOINT_VARS[0] and not _env_set(name) and _env_set(HF_ENDPOINT_VARS[1]):
+                name = HF_ENDPOINT_VARS[1]  # the value came from huggingface_hub's variable
             problems.append(f"{name}: {err['msg']}")
         raise SettingsError(
             "invalid settings: " + "; ".join(problems), details={"problems": problems}

@@ -111,8 +111,8 @@ class HubUnavailable(AppError, ConnectionError):
     def __init__(self, endpoint: str, reason: str) -> None:
         super().__init__(
             f"the hub at {endpoint} could not be reached or kept failing ({reason}); check the "
-            "network or INTERPSTUDIO_HF_ENDPOINT and try again (a download resumes where it "
-            "stopped)",
+            "network or INTERPSTUDIO_HF_ENDPOINT (else HF_ENDPOINT) and try again (a download "
+            "resumes where it stopped)",
             details={"endpoint": endpoint, "reason": reason},
         )
 
