@@ -72,7 +72,9 @@ def test_add_list_show_preview_tokenize_rm(ds_settings: Settings, import_root: P
 
     refused = _cli(ds_settings, "rm", str(bundled["id"]), check=False)
     assert refused.returncode == 2 and "tokenization" in refused.stdout + refused.stderr
-    _cli(ds_settings, "rm", str(bundled["id"]), "--force")
+    unconfirmed = _cli(ds_settings, "rm", str(bundled["id"]), "--force", check=False)
+    assert unconfirmed.returncode == 2 and "pass --yes" in unconfirmed.stderr  # no terminal
+    _cli(ds_settings, "rm", str(bundled["id"]), "--force", "--yes")
     assert _json(_cli(ds_settings, "list", "--json"))["total"] == 2
     unknown = _cli(ds_settings, "add", "--hub", "org/nope", check=False)
     assert unknown.returncode == 2 and "org/nope" in unknown.stdout + unknown.stderr

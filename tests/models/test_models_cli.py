@@ -46,7 +46,10 @@ def test_pull_list_show_arch_rm(tmp_path: Path, hub: HubServer, tiny_repo: str) 
     assert len(arch["layers"]) == 2
     tree = run_cli(tmp_path, hub, "arch", str(pulled["id"])).stdout
     assert "LlamaForCausalLM" in tree and "resid_post" in tree
-    run_cli(tmp_path, hub, "rm", str(pulled["id"]))
+    unconfirmed = run_cli(tmp_path, hub, "rm", str(pulled["id"]), check=False)  # no terminal
+    assert unconfirmed.returncode == 2 and "pass --yes" in unconfirmed.stderr
+    assert json.loads(run_cli(tmp_path, hub, "list", "--json").stdout)["total"] == 1
+    run_cli(tmp_path, hub, "rm", str(pulled["id"]), "--yes")
     assert json.loads(run_cli(tmp_path, hub, "list", "--json").stdout)["total"] == 0
 
 

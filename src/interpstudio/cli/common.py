@@ -383,6 +383,26 @@ def tokenization_job(session: Session, exists: TokenizationExists) -> Job | None
     return session.get(Job, row.job_id) if row is not None and row.job_id else None
 
 
+YesOption = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
+
+
+def confirm_delete(what: str, *, using: dict[str, list[dict[str, Any]]] | None = None) -> None:
+    """The question of every ``rm`` (``extractions``, ``models``, ``datasets``): "Delete
+    ``what`` and its files?", naming what goes with it (``using``: the extractions and
+    tokenizations ``--force`` deletes). Without a terminal, refused naming ``--yes`` (exit 2);
+    declined, exit 1 (``confirm_or_exit``)."""
+    with_them = ""
+    if using:
+        named = [f"{kind[:-1] if len(items) == 1 else kind} "
+                 f"{', '.join(str(item['id']) for item in items)}"
+                 for kind in ("extractions", "tokenizations") if (items := using.get(kind))]
+        if named:
+            with_them = f", with {' and '.join(named)} that use it"
+    confirm_or_exit(f"Delete {what} and its files{with_them}?",
+                    no_terminal=f"deleting {what}{with_them} needs a confirmation, and the input "
+                    "is not a terminal: pass --yes to delete it", declined="nothing deleted")
+
+
 def confirm_or_exit(question: str, *, no_terminal: str, declined: str) -> None:
     """Ask ``question`` (default no) before something that deletes work; declined: ``declined``
     and exit 1. Nobody to answer (stdin not a terminal): ``no_terminal`` as the error, exit 2

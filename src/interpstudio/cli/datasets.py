@@ -21,10 +21,13 @@ from interpstudio.cli.common import (
     JsonOption,
     LimitOption,
     LocalRun,
+    YesOption,
+    confirm_delete,
     console,
     err_console,
     finish_followed_job,
     follow_job,
+    human_bytes,
     load_settings,
     print_fitted_table,
     print_json,
@@ -354,12 +357,23 @@ def datasets_tokenize(
 def datasets_rm(dataset_id: int,
                 force: Annotated[bool, typer.Option(help="Also delete tokenizations and "
                                                          "extractions using it.")] = False,
-                as_json: JsonOption = False) -> None:
-    """Delete a dataset and its files (refused while something uses it, unless --force)."""
+                yes: YesOption = False, as_json: JsonOption = False) -> None:
+    """Delete a dataset and its files (asks unless --yes; refused while something uses it,
+    unless --force).
+
+    A refusal (its job or a job of what uses it under way, something using it without --force)
+    is said before any question."""
     from interpstudio.core.paths import DataPaths
     from interpstudio.services import datasets as service
 
     settings = load_settings()
+    if not yes:
+        with session_scope(settings) as session:
+            dataset = service.get_dataset(session=session, dataset_id=dataset_id)
+            found = service.check_deletable(session=session, dataset=dataset, force=force)
+            size = human_bytes(dataset.bytes)  # unknown before its job measured it
+            what = f"dataset {dataset_id} ({dataset.name}{', ' + size if size else ''})"
+        confirm_delete(what, using=found)
     with session_scope(settings) as session:
         removed = service.delete_dataset(session=session, paths=DataPaths(settings.data_dir),
                                          dataset_id=dataset_id, force=force)

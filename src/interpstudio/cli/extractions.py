@@ -21,8 +21,9 @@ from rich.table import Table
 from interpstudio.cli.common import (
     JsonOption,
     LimitOption,
+    YesOption,
     choices,
-    confirm_or_exit,
+    confirm_delete,
     console,
     human_bytes,
     load_settings,
@@ -218,8 +219,7 @@ def extractions_show(extraction_id: int, as_json: JsonOption = False) -> None:
 @app.command("rm")
 def extractions_rm(
     extraction_id: int,
-    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] =
-    False,
+    yes: YesOption = False,
 ) -> None:
     """Delete an extraction, its job and its files (asks unless --yes).
 
@@ -235,10 +235,7 @@ def extractions_rm(
             service.check_deletable(session=session, row=row)  # a refusal before the question
             extraction = extraction_read(session, paths, row)
         size = human_bytes((extraction["counts"] or {}).get("bytes")) or "no store"
-        what = f"extraction {extraction_id} ({extraction['name']}, {size})"
-        confirm_or_exit(f"Delete {what} and its files?",
-                        no_terminal=f"deleting {what} needs a confirmation, and the input is "
-                        "not a terminal: pass --yes to delete it", declined="nothing deleted")
+        confirm_delete(f"extraction {extraction_id} ({extraction['name']}, {size})")
     with session_scope(settings) as session:
         service.delete_extraction(session=session, paths=paths, extraction_id=extraction_id)
     console.print(f"deleted extraction {extraction_id}")

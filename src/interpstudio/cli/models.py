@@ -19,7 +19,9 @@ from interpstudio.cli.common import (
     JsonOption,
     LimitOption,
     LocalRun,
+    YesOption,
     choices,
+    confirm_delete,
     console,
     err_console,
     finish_followed_job,
@@ -277,12 +279,24 @@ def models_show(model_id: int, as_json: JsonOption = False) -> None:
 
 @app.command("rm")
 def models_rm(model_id: int, force: Annotated[bool, typer.Option(
-        help="Also delete the extractions and tokenizations that use it.")] = False) -> None:
-    """Delete a model and its files (refused while something uses it, unless --force)."""
+        help="Also delete the extractions and tokenizations that use it.")] = False,
+              yes: YesOption = False) -> None:
+    """Delete a model and its files (asks unless --yes; refused while something uses it, unless
+    --force).
+
+    A refusal (its job or a job of what uses it under way, something using it without --force)
+    is said before any question."""
     from interpstudio.core.paths import DataPaths
     from interpstudio.services import models as service
 
     settings = load_settings()
+    if not yes:
+        with session_scope(settings) as session:
+            model = service.get_model(session=session, model_id=model_id)
+            _, found = service.check_deletable(session=session, model=model, force=force)
+            size = human_bytes(model.disk_bytes)  # unknown before its job measured it
+            what = f"model {model_id} ({model.name}{', ' + size if size else ''})"
+        confirm_delete(what, using=found)
     with session_scope(settings) as session:
         service.delete_model(session=session, model_id=model_id,
                              paths=DataPaths(settings.data_dir), force=force)

@@ -250,17 +250,28 @@ def _refuse_active(session: Session, what: str, job_id: int | None, action: str)
         raise DatasetBusy(what, job.id, job.state, action)
 
 
-def delete_dataset(*, session: Session, paths: DataPaths, dataset_id: int,
-                   force: bool = False) -> dict[str, Any]:
-    """Delete the dataset, its files and finished job; with ``force`` also what uses it."""
-    dataset = get_dataset(session=session, dataset_id=dataset_id)
-    _refuse_active(session, f"dataset {dataset_id}", dataset.job_id, "delete the dataset")
-    found = repo.dependents(session, dataset_id)
+def check_deletable(*, session: Session, dataset: Dataset, force: bool = False
+                    ) -> dict[str, list[dict[str, Any]]]:
+    """The rule ``delete_dataset`` keeps, for a client to ask before it asks its user
+    (``datasets rm``): refused while the dataset's job is queued or running, while something
+    uses it unless ``force`` (``DatasetInUse``), and, with ``force``, while a job of what uses
+    it runs (``DatasetBusy``). Returns what ``force`` deletes with it (``repo.dependents``)."""
+    _refuse_active(session, f"dataset {dataset.id}", dataset.job_id, "delete the dataset")
+    found = repo.dependents(session, dataset.id)
     if (found["tokenizations"] or found["extractions"]) and not force:
-        raise DatasetInUse(dataset_id, found)
+        raise DatasetInUse(dataset.id, found)
     for item in (*found["tokenizations"], *found["extractions"]):
         _refuse_active(session, f"{item['path'] or 'a dependent'}", item["job_id"],
                        "delete the dataset")
+    return found
+
+
+def delete_dataset(*, session: Session, paths: DataPaths, dataset_id: int,
+                   force: bool = False) -> dict[str, Any]:
+    """Delete the dataset, its files and finished job; with ``force`` also what uses it;
+    unless ``check_deletable`` refuses."""
+    dataset = get_dataset(session=session, dataset_id=dataset_id)
+    found = check_deletable(session=session, dataset=dataset, force=force)
     folders = [resolve(paths, p) for p in (dataset.path, *(
         i["path"] for i in (*found["tokenizations"], *found["extractions"]))) if p]
     repo.delete_rows(session, extraction_ids=[e["id"] for e in found["extractions"]],

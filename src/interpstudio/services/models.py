@@ -99,19 +99,32 @@ def rename_model(*, session: Session, model_id: int, name: str) -> Model:
     return repo.update(session, get_model(session=session, model_id=model_id), name=cleaned)
 
 
-def delete_model(*, session: Session, model_id: int, paths: DataPaths, force: bool = False
-                 ) -> dict[str, Any]:
-    """Delete the model, its files and its finished job; with ``force`` also what uses it."""
-    model = get_model(session=session, model_id=model_id)
+def check_deletable(*, session: Session, model: Model, force: bool = False
+                    ) -> tuple[Job | None, dict[str, list[dict[str, Any]]]]:
+    """The rule ``delete_model`` keeps, for a client to ask before it asks its user (``models
+    rm`` deleted without a question; asking first, then refusing, wastes the answer): refused
+    while the model's job is queued or running (``ModelBusy``), while something uses it unless
+    ``force`` (``ModelInUse``), and, with ``force``, while a job of what uses it runs
+    (``ModelDependentsRunning``). Returns the model's job (finished), if any, and what
+    ``force`` deletes with it (``repo.dependents``)."""
     job = model_job(session=session, model=model)
     if job is not None and job.state in ACTIVE_STATES:
-        raise ModelBusy(model_id, job.id, job.state, "delete")
-    found = repo.dependents(session, model_id)
+        raise ModelBusy(model.id, job.id, job.state, "delete")
+    found = repo.dependents(session, model.id)
     if (found["extractions"] or found["tokenizations"]) and not force:
-        raise ModelInUse(model_id, found)
+        raise ModelInUse(model.id, found)
     running = _running_dependents(session, found)
     if running:
-        raise ModelDependentsRunning(model_id, running)
+        raise ModelDependentsRunning(model.id, running)
+    return job, found
+
+
+def delete_model(*, session: Session, model_id: int, paths: DataPaths, force: bool = False
+                 ) -> dict[str, Any]:
+    """Delete the model, its files and its finished job; with ``force`` also what uses it;
+    unless ``check_deletable`` refuses."""
+    model = get_model(session=session, model_id=model_id)
+    job, found = check_deletable(session=session, model=model, force=force)
     folders = [model_dir(paths, model_id)]
     for item in (*found["extractions"], *found["tokenizations"]):
         if item["path"]:
