@@ -132,6 +132,18 @@ class LoadedModel:
     device: str
     fallback_steps: list[FallbackStep] = field(default_factory=list)
 
+    def __repr__(self) -> str:
+        """What a notebook shows for ``loaded``: the model's class, size, precision and device
+        (the dataclass's own repr printed the whole module tree and the tokenizer's vocabulary
+        table, hundreds of lines)."""
+        precision = (self.precision_used if self.precision_used == self.precision_requested
+                     else f"{self.precision_used} ({self.precision_requested} requested: "
+                          f"{self.fallback_reason})")
+        tokenizer = "none" if self.tokenizer is None else type(self.tokenizer).__name__
+        return (f"LoadedModel({type(self.model).__name__}, {self.parameter_count:,} parameters, "
+                f"{precision} on {self.device}, {self.resident_bytes / 1e6:,.1f} MB resident, "
+                f"tokenizer {tokenizer}; .model, .tokenizer, .summary())")
+
     def summary(self) -> dict[str, Any]:
         """Everything but the model and tokenizer, JSON-ready (for a model card or a job row)."""
         return {

@@ -179,6 +179,14 @@ class TokenizedDataset:
     def sequence(self, index: int) -> np.ndarray:
         return self.tokens[self.offsets[index] : self.offsets[index + 1]]
 
+    def __repr__(self) -> str:
+        """What a notebook shows: folder, counts, policy and tokenizer (the dataclass's own repr
+        printed the memory-mapped arrays and the whole manifest)."""
+        policy = self.policy
+        shape = f"{policy.get('mode', '?')} to {policy.get('max_length', '?')} tokens"
+        return (f"TokenizedDataset({str(self.folder)!r}, {len(self):,} sequences, "
+                f"{self.n_tokens:,} tokens, {shape}, tokenizer {self.tokenizer_key!r})")
+
     def iter_sequences(self, start: int = 0, stop: int | None = None) -> Iterator[np.ndarray]:
         for index in range(start, len(self) if stop is None else min(stop, len(self))):
             yield self.sequence(index)
