@@ -18,7 +18,7 @@ import {
   refreshListsForJob,
   rememberJobs,
 } from "@/lib/job-list-freshness";
-import { LiveSocket } from "@/lib/live-socket";
+import { LiveSocket, reconnectWhenBack } from "@/lib/live-socket";
 
 /** Close codes a server uses to refuse a connection for a missing or wrong API key. */
 const AUTH_CLOSE_CODES = new Set([1008, 4001, 4401, 4403]);
@@ -68,8 +68,10 @@ export function useLiveUpdates(queryClient: QueryClient): void {
     const socket = createLiveSocket(queryClient);
     const connection = useConnectionStore.getState();
     connection.setReconnectNow(() => socket.reconnectNow());
+    const stopListening = reconnectWhenBack(socket);
     socket.start();
     return () => {
+      stopListening();
       connection.setReconnectNow(null);
       socket.stop();
     };

@@ -28,6 +28,15 @@ describe("reconnectDelayMs", () => {
     expect(delays.size).toBeGreaterThan(10);
   });
 
+  it("test_default_schedule_reconnects_within_3_s_after_a_restart", () => {
+    // the default grew to 30 s (~14 s waits by the 5th try): pages stayed stale after a restart
+    const longest = () => 0;  // no jitter drawn: the longest delay of each attempt
+    const schedule = [0, 1, 2, 3, 4, 5, 10, 100].map((a) => reconnectDelayMs(a, DEFAULT_BACKOFF, longest));
+    expect(schedule).toEqual([500, 1000, 2000, 3000, 3000, 3000, 3000, 3000]);
+    const shortest = () => 0.999_999;  // jitter still spreads the tabs below the cap
+    expect(reconnectDelayMs(10, DEFAULT_BACKOFF, shortest)).toBe(2100);
+  });
+
   it("test_negative_attempt_is_treated_as_first", () => {
     expect(reconnectDelayMs(-2, DEFAULT_BACKOFF, () => 0)).toBe(DEFAULT_BACKOFF.initialMs);
   });

@@ -2,7 +2,11 @@
  * The reconnect schedule: exponential backoff with a cap and jitter, as a pure function.
  *
  * Jitter spreads many browser tabs' reconnects after a server restart so they do not arrive in
- * lockstep. Not responsible for timers or sockets (see `live-socket.ts`).
+ * lockstep. The cap is low (3 s): every page shows the state of the last event until the socket
+ * is back, so after a server restart a 30 s cap (~14 s waits by the 5th try) left the pages stale
+ * that long; a retry every 3 s per tab costs the server nothing. Not responsible for timers or
+ * sockets (see `live-socket.ts`), nor for reconnecting at once when the window comes back
+ * (`live-updates.ts`).
  */
 
 export type BackoffOptions = {
@@ -18,7 +22,7 @@ export type BackoffOptions = {
 
 export const DEFAULT_BACKOFF: BackoffOptions = {
   initialMs: 500,
-  maxMs: 30_000,
+  maxMs: 3_000,
   factor: 2,
   jitter: 0.3,
 };

@@ -7,9 +7,21 @@
 import type { AddressInfo } from "node:net";
 import { type WebSocket as ServerSocket, WebSocket as WsClient, WebSocketServer } from "ws";
 import type { ServerMessage } from "@/api/types";
-import { type ConnectionStatus, LiveSocket } from "@/lib/live-socket";
+import {
+  type ConnectionStatus,
+  LiveSocket,
+  type ReturnEvents,
+  reconnectWhenBack,
+} from "@/lib/live-socket";
 
-type Server = { url: string; wss: WebSocketServer; received: unknown[]; connections: ServerSocket[] };
+type Server = {
+  url: string;
+  wss: WebSocketServer;
+  received: unknown[];
+  /** The index in `connections` of the connection each `received` message came on. */
+  receivedOn: number[];
+  connections: ServerSocket[];
+};
 
 async function startServer(onConnection: (socket: ServerSocket) => void): Promise<Server> {
   const wss = new WebSocketServer({ host: "127.0.0.1", port: 0 });
@@ -18,11 +30,15 @@ async function startServer(onConnection: (socket: ServerSocket) => void): Promis
     url: `ws://127.0.0.1:${(wss.address() as AddressInfo).port}/api/v1/ws`,
     wss,
     received: [],
+    receivedOn: [],
     connections: [],
   };
   wss.on("connection", (socket) => {
-    server.connections.push(socket);
-    socket.on("message", (data) => server.received.push(JSON.parse(String(data))));
+    const index = server.connections.push(socket) - 1;
+    socket.on("message", (data) => {
+      server.received.push(JSON.parse(String(data)));
+      server.receivedOn.push(index);
+    });
     onConnection(socket);
   });
   return server;
@@ -93,7 +109,11 @@ describe("LiveSocket", () => {
     await waitUntil(() => snapshots === 2);
     const waiting = statuses.filter((s) => s.state === "waiting");
     expect(waiting).toHaveLength(1);
-    expect(server.received).toHaveLength(2); // subscribed again on the new connection
+    // subscribed again on the new connection (it may reach the server after its snapshot left;
+    // the first connection's may never have: it was cut as soon as its snapshot arrived)
+    await waitUntil(() => server!.receivedOn.includes(1));
+    expect(server.received[server.receivedOn.indexOf(1)]).toEqual(
+      { type: "subscribe", job_ids: null, system: true });
   });
 
   it("test_backoff_grows_while_server_refuses", async () => {
@@ -140,5 +160,74 @@ describe("LiveSocket", () => {
     await waitUntil(() => states.includes("waiting"));
     live.reconnectNow();
     await waitUntil(() => server!.connections.length === 2);
+  });
+
+  /** A window stand-in made of real EventTargets (this file runs in node, without a DOM). */
+  type WindowLike = ReturnEvents & EventTarget & { shown: (state: DocumentVisibilityState) => void };
+
+  function windowLike(): WindowLike {
+    const win = new EventTarget();
+    const doc = Object.assign(new EventTarget(), { visibilityState: "visible" as DocumentVisibilityState });
+    return Object.assign(win, {
+      document: doc,
+      shown: (state: DocumentVisibilityState) => {
+        doc.visibilityState = state;
+        doc.dispatchEvent(new Event("visibilitychange"));
+      },
+    }) as unknown as WindowLike;
+  }
+
+  it("test_focus_online_or_a_shown_tab_skips_the_backoff", async () => {
+    // a restarted server: the pages waited out the backoff (up to ~14 s) before showing anything
+    server = await startServer((socket) => socket.close(1011, "restarting"));
+    const states: ConnectionStatus["state"][] = [];
+    const url = server.url;
+    live = new LiveSocket({
+      url: () => url,
+      createSocket,
+      onMessage: () => undefined,
+      onStatus: (s) => states.push(s.state),
+      backoff: { initialMs: 60_000, maxMs: 60_000, factor: 1, jitter: 0 },
+      pingIntervalMs: 0,
+    });
+    const win = windowLike();
+    const stop = reconnectWhenBack(live, win);
+    live.start();
+    let expected = 1;
+    for (const comeBack of [() => win.dispatchEvent(new Event("focus")),
+      () => win.dispatchEvent(new Event("online")), () => win.shown("visible")]) {
+      await waitUntil(() => states.at(-1) === "waiting" && server!.connections.length === expected);
+      comeBack();
+      expected += 1;
+      await waitUntil(() => server!.connections.length === expected);
+    }
+    await waitUntil(() => states.at(-1) === "waiting");
+    win.shown("hidden");  // hidden: no one is looking, the backoff stands
+    stop();
+    win.dispatchEvent(new Event("focus"));  // no longer listening
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(server.connections).toHaveLength(expected);
+  });
+
+  it("test_coming_back_leaves_an_open_connection_alone", async () => {
+    server = await startServer((socket) => socket.send(JSON.stringify({ type: "snapshot", jobs: [] })));
+    let snapshots = 0;
+    const url = server.url;
+    live = new LiveSocket({
+      url: () => url,
+      createSocket,
+      onMessage: () => { snapshots += 1; },
+      pingIntervalMs: 0,
+    });
+    const win = windowLike();
+    const stop = reconnectWhenBack(live, win);
+    live.start();
+    await waitUntil(() => snapshots === 1);
+    win.dispatchEvent(new Event("focus"));
+    win.dispatchEvent(new Event("online"));
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(server.connections).toHaveLength(1);
+    expect(live.currentStatus.state).toBe("open");
+    stop();
   });
 });

@@ -1,6 +1,8 @@
 /**
  * A WebSocket that stays connected: reconnects with backoff and jitter, pings to notice dead
- * connections, and reports its state for the connection indicator.
+ * connections, and reports its state for the connection indicator. `reconnectWhenBack` skips a
+ * pending backoff when the window regains focus, its tab is shown again or the browser comes
+ * back online.
  *
  * It knows the wire format only as far as `ServerMessage`/`ClientMessage`; what an event means for
  * jobs or metrics is decided by the caller's `onMessage`. Not responsible for rendering nor for
@@ -75,6 +77,12 @@ export class LiveSocket {
     this.dropSocket();
     this.attempt = 0;
     this.connect();
+  }
+
+  /** Reconnect at once if the socket is waiting out a backoff; an open connection, or one being
+   * made, is left alone. */
+  reconnectIfWaiting(): void {
+    if (this.status.state === "waiting") this.reconnectNow();
   }
 
   send(message: ClientMessage): boolean {
@@ -175,6 +183,34 @@ export class LiveSocket {
     this.status = status;
     this.options.onStatus?.(status);
   }
+}
+
+/** The parts of `window` that `reconnectWhenBack` listens to. */
+export type ReturnEvents = Pick<Window, "addEventListener" | "removeEventListener"> & {
+  document: Pick<Document, "addEventListener" | "removeEventListener" | "visibilityState">;
+};
+
+/**
+ * Reconnect `socket` at once, skipping its backoff, when the user comes back to the page: the
+ * window regains focus, its tab becomes visible, or the browser is online again. The pages showed
+ * stale state for the rest of a backoff started while the server restarted or the network was
+ * down. Returns the function that stops listening.
+ */
+export function reconnectWhenBack(
+  socket: Pick<LiveSocket, "reconnectIfWaiting">,
+  target: ReturnEvents = window,
+): () => void {
+  const onBack = () => {
+    if (target.document.visibilityState !== "hidden") socket.reconnectIfWaiting();
+  };
+  target.addEventListener("focus", onBack);
+  target.addEventListener("online", onBack);
+  target.document.addEventListener("visibilitychange", onBack);
+  return () => {
+    target.removeEventListener("focus", onBack);
+    target.removeEventListener("online", onBack);
+    target.document.removeEventListener("visibilitychange", onBack);
+  };
 }
 
 /** Parses one frame; unknown or malformed frames are ignored (a newer server may add types). */
