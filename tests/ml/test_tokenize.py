@@ -380,6 +380,40 @@ def test_tokenize_texts_sizes_are_whole_numbers(tmp_path: Path, llama_tokenizer:
         assert done.policy["max_length"] == 8 and int(done.lengths.max()) == 8
 
 
+def test_tokenize_texts_refuses_a_tokenization_without_a_sequence(
+    tmp_path: Path, llama_tokenizer: Any
+) -> None:
+    """``tokenize_texts([])`` (or only empty strings, or a policy that keeps no text) made a
+    tokenization of 0 sequences without a word; the ``extract`` of it was then refused as
+    ``EmptyExtraction``. Refused here, as the app refuses an empty file at its import: before
+    any file for no texts, with the folder left as found for a policy that kept none."""
+    from interpstudio.core.errors import InvalidInput
+    from interpstudio.ml import tokenize_texts
+    from interpstudio.ml.tokenize import EmptyTokenization
+
+    out = tmp_path / "t"
+    for texts, said in (([], "no texts were given"), ([""], "the text is empty"),
+                        (["", ""], "all 2 texts are empty")):
+        with pytest.raises(EmptyTokenization) as info:
+            tokenize_texts(texts, llama_tokenizer, out)
+        assert str(info.value) == (f"the tokenization would hold no sequence: {said}; give at "
+                                   "least one text that is not empty")
+        assert isinstance(info.value, InvalidInput) and info.value.code == "empty_tokenization"
+        assert not out.exists()
+    out.mkdir()  # an empty folder that was there stays, empty
+    with pytest.raises(EmptyTokenization, match="2 of the 2 texts have fewer than "
+                                                r"min_tokens=50 text tokens \(lower min_tokens\)"):
+        tokenize_texts(["a b c", "d e"], llama_tokenizer, out, min_tokens=50)
+    assert out.is_dir() and list(out.iterdir()) == []
+    with pytest.raises(EmptyTokenization, match=r"packed fill no window of max_length=64 .*"
+                                                "a smaller max_length, or mode='truncate'"):
+        tokenize_texts(["a b c"], llama_tokenizer, tmp_path / "packed", mode="pack",
+                       max_length=64)
+    assert not (tmp_path / "packed").exists()
+    kept = tokenize_texts(["", "a b c"], llama_tokenizer, tmp_path / "one")  # one is enough
+    assert len(kept) == 1 and kept.manifest["counts"]["dropped_rows"] == 1
+
+
 def test_a_text_that_is_not_valid_unicode_is_named(tmp_path: Path, llama_tokenizer: Any) -> None:
     """A lone surrogate (a file decoded with errors="surrogateescape") raised a bare
     "TextEncodeInput must be Union[...]" from the tokenizer, after the folder was begun."""

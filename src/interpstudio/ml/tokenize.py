@@ -42,6 +42,18 @@ COUNT_KEYS = ("rows_read", "rows_kept", "dropped_rows", "truncated_sequences",
               "truncated_tokens", "tail_tokens_dropped", "text_tokens")
 
 
+class EmptyTokenization(InvalidInput):
+    """``tokenize_texts`` would make a tokenization without a sequence: no texts, only empty
+    ones, or a policy that keeps none of them (every ``extract`` of it would be refused as
+    ``EmptyExtraction``). The app's path refuses an empty dataset at its import
+    (``text_sources.EmptySource``)."""
+
+    code = "empty_tokenization"
+
+    def __init__(self, reason: str, details: dict[str, Any]) -> None:
+        super().__init__(f"the tokenization would hold no sequence: {reason}", details=details)
+
+
 @dataclass(frozen=True)
 class TokenizationPolicy:
     max_length: int = 1024
@@ -343,6 +355,11 @@ def tokenize_texts(
         raise InvalidInput(f"text {bad} is a {type(rows[bad]).__name__}, not a string",
                            details={"index": bad, "type": type(rows[bad]).__name__})
     _refuse_unencodable(rows)
+    if not any(rows):  # [] or only "": a tokenization without a sequence, refused by extract
+        said = (("the text is empty" if len(rows) == 1 else f"all {len(rows)} texts are empty")
+                if rows else "no texts were given")
+        raise EmptyTokenization(f"{said}; give at least one text that is not empty",
+                                details={"texts": len(rows)})
     folder = Path(out_dir)
     if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
         raise InvalidInput(f"{folder} exists and is not an empty folder; give a new folder",
@@ -356,6 +373,8 @@ def tokenize_texts(
         writer = TokenStoreWriter(folder, meta={"tokenizer_key": key, "policy": resolved})
         counts = tokenize_dataset(lambda start: iter([(start, rows[start:])]), tok, resolved,
                                   writer)
+        if writer.committed_sequences == 0:
+            _refuse_nothing_kept(len(rows), counts, resolved)
         writer.finish(counts=counts)
     except BaseException:
         # a failure or a Ctrl-C left the partial files, and the retry into the same folder
@@ -363,6 +382,26 @@ def tokenize_texts(
         _empty_folder(folder, remove=created)
         raise
     return open_tokenized(folder)
+
+
+def _refuse_nothing_kept(texts: int, counts: dict[str, int], resolved: dict[str, Any]) -> None:
+    """Texts that are not empty but made no sequence under the policy: rows under
+    ``min_tokens`` text tokens (whitespace has none for some tokenizers), or, packed, fewer
+    tokens in all than one ``max_length`` window (the last partial window is dropped)."""
+    why, dropped, least = [], counts["dropped_rows"], resolved["min_tokens"]
+    if dropped:
+        under = "no text tokens" if least <= 1 else f"fewer than min_tokens={least} text tokens"
+        which = ("the text has" if texts == 1 else
+                 f"{dropped} of the {texts} texts {'has' if dropped == 1 else 'have'}")
+        why.append(f"{which} {under}"
+                   + ("" if least <= 1 else " (lower min_tokens)"))
+    if counts["tail_tokens_dropped"]:
+        why.append(f"the {counts['tail_tokens_dropped']} tokens packed fill no window of "
+                   f"max_length={resolved['max_length']} (a last partial window is dropped): "
+                   "give more text, a smaller max_length, or mode='truncate'")
+    raise EmptyTokenization("; ".join(why),
+                            details={"texts": texts, "dropped_rows": counts["dropped_rows"],
+                                     "tail_tokens_dropped": counts["tail_tokens_dropped"]})
 
 
 def _refuse_unencodable(rows: list[str]) -> None:
