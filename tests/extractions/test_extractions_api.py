@@ -233,6 +233,32 @@ def test_export_refuses_unfinished_runs_and_failed_requests_keep_the_previous_ex
     assert again.status_code == 200 and again.json()["replaced"] is True
 
 
+def test_samples_of_one_hook_point_and_an_unknown_point_refused_naming_the_runs(
+    api: TestClient, world: ExtractionWorld, worker_thread: Callable[[Settings], Any]
+) -> None:
+    """``/samples`` answered every hook point's rows (a page shows one point's; ~1,400 rows for
+    90 points); ``?hook=`` gives one. A point the run does not have is a 404 that lists the
+    run's points, as the export's refusal does."""
+    samples = f"{API}/{completed(api, world, worker_thread)}/samples"
+    every = api.get(samples, params={"group": "non_bos"}).json()
+    one = api.get(samples, params={"group": "non_bos", "hook": "blocks.1.attn_out"})
+    assert one.status_code == 200, one.text
+    assert one.json()["hooks"] == {"blocks.1.attn_out": every["hooks"]["blocks.1.attn_out"]}
+    assert one.json()["hooks"]["blocks.1.attn_out"] and one.json()["group"] == "non_bos"
+
+    for bad in ("blocks.1.mlp_out", "blocks.7.resid_post", "blocks.*.resid_post", ""):
+        refused = api.get(samples, params={"hook": bad})
+        assert refused.status_code == 404, (bad, refused.text)
+        error = refused.json()["error"]
+        assert error["code"] == "hook_point_not_stored"
+        assert error["details"]["stored"] == ["blocks.0.resid_post", "blocks.1.attn_out",
+                                              "blocks.1.resid_post"]
+        assert "blocks.1.attn_out" in error["message"]
+    schema = api.get("/openapi.json").json()
+    documented = schema["paths"]["/api/v1/extractions/{extraction_id}/samples"]["get"]
+    assert "hook" in {p["name"] for p in documented["parameters"]}
+
+
 def test_export_takes_hook_points_like_create_and_hook_names_as_deprecated_alias(
     api: TestClient, world: ExtractionWorld, worker_thread: Callable[[Settings], Any]
 ) -> None:

@@ -283,7 +283,13 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Extraction Samples */
+        /**
+         * Extraction Samples
+         * @description The highest-norm rows of each hook point among the rows of `group`, with their text;
+         *     `hook`: of that point only. A `hook` the run does not have is a 404
+         *     `hook_point_not_stored` whose `details.stored` lists the run's points; 409
+         *     `extraction_results_not_ready` until the run is complete.
+         */
         get: operations["extraction_samples_api_v1_extractions__extraction_id__samples_get"];
         put?: never;
         post?: never;
@@ -4381,6 +4387,8 @@ export interface operations {
             query?: {
                 /** @description all rows; non_bos: rows past the first position that are not BOS (attention sinks left out); bos: the first-position / BOS rows */
                 group?: "all" | "non_bos" | "bos";
+                /** @description one hook point of the run, as the store names it (`blocks.3.resid_post`): only its rows; default every point. One the run does not have is a 404 listing those it has */
+                hook?: string | null;
             };
             header?: never;
             path: {

@@ -246,3 +246,7 @@ ExtractionDep = Annotated[Extraction, Depends(load_extraction)]
 GroupQuery = Annotated[RowGroup, Query(
     description="all rows; non_bos: rows past the first position that are not BOS (attention "
                 "sinks left out); bos: the first-position / BOS rows")]
+HookQuery = Annotated[str | None, Query(
+    description="one hook point of the run, as the store names it (`blocks.3.resid_post`): "
+                "only its rows; default every point. One the run does not have is a 404 "
+                "listing those it has", examples=["blocks.3.resid_post"])]

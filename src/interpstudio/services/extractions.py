@@ -36,7 +36,7 @@ from interpstudio.db.repositories import extractions as repo
 from interpstudio.db.repositories.shown_status import list_by_shown_status
 from interpstudio.ml.extract_plan import EmptyExtraction
 from interpstudio.ml.hook_points import expand_hook_points
-from interpstudio.ml.store import APP_STORE_DIR, config_hash
+from interpstudio.ml.store import APP_STORE_DIR, HookPointNotStored, config_hash
 from interpstudio.services import jobs as job_service
 from interpstudio.services.dataset_params import TokenizationPolicySpec
 from interpstudio.services.extraction_errors import (
@@ -455,13 +455,23 @@ def read_stats(*, paths: DataPaths, row: Extraction, per_dim: bool = False,
             "dtype": acts.dtype, "hooks": hooks, "group": group, "layer_norms": curves}
 
 
-def read_samples(*, paths: DataPaths, row: Extraction,
-                 group: RowGroup = "all") -> dict[str, Any]:
-    """The top-norm rows of each hook point among the rows of ``group``, with their text."""
+def read_samples(*, paths: DataPaths, row: Extraction, group: RowGroup = "all",
+                 hook: str | None = None) -> dict[str, Any]:
+    """The top-norm rows of each hook point among the rows of ``group``, with their text;
+    ``hook``: of that point only (a 90-point run's answer is ~1,400 rows; a page shows one
+    point's 16). A point the run does not have is refused naming those it has
+    (``HookPointNotStored``), whether or not its samples are written yet."""
+    if hook is not None:
+        points = list(row.spec.get("hook_points_expanded") or [])
+        if hook not in points:
+            raise HookPointNotStored(hook, points)
     file = extraction_dir(paths, row) / SAMPLES_FILE
     if not file.is_file():
         raise ExtractionResultsNotReady(row.id, "top-token samples", row.status)
     samples: dict[str, Any] = orjson.loads(file.read_bytes())
     # files written before samples were kept per group hold group "all" only, as "hooks"
     groups = samples.get("groups") or {"all": samples.get("hooks", {})}
-    return {"group": group, "hooks": groups.get(group, {}), "context": samples["context"]}
+    hooks: dict[str, Any] = groups.get(group, {})
+    if hook is not None:
+        hooks = {hook: hooks[hook]} if hook in hooks else {}
+    return {"group": group, "hooks": hooks, "context": samples["context"]}

@@ -19,6 +19,7 @@ from interpstudio.api.extraction_schemas import (
     ExtractionRead,
     ExtractionStatus,
     GroupQuery,
+    HookQuery,
     PreflightPlacementRead,
     PreflightRead,
     SamplesRead,
@@ -137,10 +138,13 @@ def extraction_stats(row: ExtractionDep, paths: PathsDep,
 
 
 @router.get("/extractions/{extraction_id}/samples", response_model=SamplesRead)
-def extraction_samples(row: ExtractionDep, paths: PathsDep,
-                       group: GroupQuery = "all") -> SamplesRead:
-    return SamplesRead(**service.read_samples(paths=paths, row=row,
-                                              group=group))
+def extraction_samples(row: ExtractionDep, paths: PathsDep, group: GroupQuery = "all",
+                       hook: HookQuery = None) -> SamplesRead:
+    """The highest-norm rows of each hook point among the rows of `group`, with their text;
+    `hook`: of that point only. A `hook` the run does not have is a 404
+    `hook_point_not_stored` whose `details.stored` lists the run's points; 409
+    `extraction_results_not_ready` until the run is complete."""
+    return SamplesRead(**service.read_samples(paths=paths, row=row, group=group, hook=hook))
 
 
 @router.post("/extractions/{extraction_id}/export", response_model=ExportRead)

@@ -7,7 +7,7 @@ import { makeJob } from "@/test/job-factory";
 import { createTestQueryClient, renderWithProviders } from "@/test/render";
 import { extractionKeys } from "../api/extraction-keys";
 import { exportUnderwayQueryOptions } from "../api/get-export-underway";
-import { makeExtraction, makeSamples, makeStats } from "../lib/extraction-factory";
+import { makeExtraction, makeSamples, makeStats, seedSamples } from "../lib/extraction-factory";
 import type { Extraction, ExtractionPreflight } from "../types";
 import { PreflightPanel } from "./preflight-panel";
 import { firstPositionDominance } from "./export-box";
@@ -17,7 +17,7 @@ function seededClient() {
   const queryClient = createTestQueryClient();
   for (const group of ["non_bos", "bos"] as const) {
     queryClient.setQueryData(extractionKeys.stats(7, group), makeStats(group));
-    queryClient.setQueryData(extractionKeys.samples(7, group), makeSamples(group));
+    seedSamples(queryClient, 7, makeSamples(group));
   }
   // no export of extraction 7 under way when the page opened
   queryClient.setQueryData(exportUnderwayQueryOptions(7).queryKey, null);
@@ -68,7 +68,8 @@ describe("extraction results", () => {
       expect(screen.queryByText("fox")).toBeNull();
       // and they are dropped, so the next complete run does not show them until its own arrive
       expect(queryClient.getQueryData(extractionKeys.stats(7, "non_bos"))).toBeUndefined();
-      expect(queryClient.getQueryData(extractionKeys.samples(7, "non_bos"))).toBeUndefined();
+      expect(queryClient.getQueryData(extractionKeys.samples(7, "non_bos", "blocks.1.resid_post")))
+        .toBeUndefined();
       unmount();
     }
   });

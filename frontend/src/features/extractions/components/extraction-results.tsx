@@ -80,12 +80,10 @@ export function ExtractionResults({ extraction }: { extraction: Extraction }) {
   const setGroup = (next: RowGroup) => { picked.current = true; pickGroup(next); };
   const stats = useExtractionStats(extraction.id, group, readable,
     stopped && job ? stoppedRunKey(job) : null);
-  const samples = useExtractionSamples(extraction.id, group, done);
   useForgetResultsWhileNotComplete(extraction.id, done);
   // a disabled query keeps its cached data: a complete run's figures must not stand for a retry
   // that is running or failed (its files are gone)
   const statsData = readable ? stats.data : undefined;
-  const samplesData = done ? samples.data : undefined;
   // a store with no row past the first position (one token per sequence: max_tokens 1, or
   // positions "last" of one-token texts) showed "0 rows", "No data to plot" and nothing else
   // by default: it opens on all rows instead
@@ -153,8 +151,9 @@ export function ExtractionResults({ extraction }: { extraction: Extraction }) {
       )}
       {statsData && <RowGroupPicker stats={statsData} group={group} onChange={setGroup} />}
       {statsData && <StatsCharts stats={statsData} group={group} />}
-      {samplesData && (
-        <TopTokensSection hooks={samplesData.hooks} />
+      {done && (
+        <TopTokensSection id={extraction.id} group={group}
+          names={hookPoints(extraction, statsData)} />
       )}
       {(done || statsData) && (
         <OpenFromPython extraction={extraction} hook={firstHookPoint(extraction, statsData)} />
@@ -216,7 +215,7 @@ function useForgetResultsWhileNotComplete(id: number, done: boolean) {
     if (done) return;
     for (const group of ROW_GROUPS) {
       queryClient.removeQueries({ queryKey: extractionKeys.stats(id, group.value), exact: true });
-      queryClient.removeQueries({ queryKey: extractionKeys.samples(id, group.value), exact: true });
+      queryClient.removeQueries({ queryKey: extractionKeys.samples(id, group.value) });  // every point's
     }
   }, [queryClient, id, done]);
 }
@@ -238,11 +237,16 @@ function hookPointCount(extraction: Extraction): number | null {
   return Array.isArray(expanded) ? expanded.length : null;
 }
 
+/** The points the extraction asked for (as the store names them), else the statistics'. */
+function hookPoints(extraction: Extraction, stats: ExtractionStats | undefined): string[] {
+  const expanded = (extraction.spec as { hook_points_expanded?: unknown }).hook_points_expanded;
+  if (Array.isArray(expanded) && expanded.length > 0) return expanded.map(String);
+  return Object.keys(stats?.hooks ?? {});
+}
+
 /** The first point the extraction asked for (as the store names it), else the statistics' first. */
 function firstHookPoint(extraction: Extraction, stats: ExtractionStats | undefined): string {
-  const expanded = (extraction.spec as { hook_points_expanded?: unknown }).hook_points_expanded;
-  if (Array.isArray(expanded) && typeof expanded[0] === "string") return expanded[0];
-  return Object.keys(stats?.hooks ?? {})[0] ?? "";
+  return hookPoints(extraction, stats)[0] ?? "";
 }
 
 function RowGroupPicker({ stats, group, onChange }: {
@@ -296,11 +300,25 @@ function StatsCharts({ stats, group }: { stats: ExtractionStats; group: RowGroup
   );
 }
 
-function TopTokensSection({ hooks }: { hooks: Record<string, ExtractionSample[]> }) {
-  const names = Object.keys(hooks).sort(forwardOrder);
-  const [hook, setHook] = useState(names[names.length - 1] ?? "");  // the deepest point
-  if (names.length === 0) {  // samples written before they were kept per row group
-    return <p className="muted">No highest-norm tokens recorded for these rows.</p>;
+/** The highest-norm tokens of one hook point, asked of the server for that point alone (the
+ * page fetched every point's, ~1,400 rows for 90 points, to show 16). */
+function TopTokensSection({ id, group, names }: { id: number; group: RowGroup; names: string[] }) {
+  const sorted = [...names].sort(forwardOrder);
+  const [hook, setHook] = useState(sorted[sorted.length - 1] ?? "");  // the deepest point
+  const samples = useExtractionSamples(id, group, hook, hook !== "");
+  if (!hook) return null;
+  let body;
+  if (samples.error) {
+    body = <ErrorMessage error={samples.error} title="Highest-norm tokens:" />;
+  } else if (!samples.data) {
+    body = <p className="muted">Loading highest-norm tokens…</p>;
+  } else {
+    // the rows of the point asked for; while the next point's load, the last one's stay
+    const rows: ExtractionSample[] | undefined = samples.isPlaceholderData
+      ? Object.values(samples.data.hooks)[0] : samples.data.hooks[hook];
+    body = rows === undefined  // samples written before they were kept per row group
+      ? <p className="muted">No highest-norm tokens recorded for these rows.</p>
+      : <TopTokensTable samples={rows} />;
   }
   return (
     <div>
@@ -308,10 +326,10 @@ function TopTokensSection({ hooks }: { hooks: Record<string, ExtractionSample[]>
         Highest-norm tokens{" "}
         <select aria-label="Top tokens hook point" value={hook}
           onChange={(e) => setHook(e.target.value)}>
-          {names.map((h) => <option key={h} value={h}>{h}</option>)}
+          {sorted.map((h) => <option key={h} value={h}>{h}</option>)}
         </select>
       </h2>
-      <TopTokensTable samples={hooks[hook] ?? []} />
+      {body}
     </div>
   );
 }

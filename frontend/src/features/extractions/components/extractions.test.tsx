@@ -6,7 +6,8 @@ import { renderWithProviders, createTestQueryClient } from "@/test/render";
 import { makeJob } from "@/test/job-factory";
 import { liveJobKey } from "@/lib/live-job";
 import { extractionKeys } from "../api/extraction-keys";
-import { makeExtraction, makeSamples, makeStats } from "../lib/extraction-factory";
+import { exportUnderwayQueryOptions } from "../api/get-export-underway";
+import { makeExtraction, makeSamples, makeStats, seedSamples } from "../lib/extraction-factory";
 import { ActivationExtractionConfig } from "./extraction-config";
 import { ExtractionActions } from "./extraction-actions";
 import { ExtractionResults, ExtractionResultsPage, stoppedRunKey } from "./extraction-results";
@@ -164,9 +165,9 @@ describe("extractions UI", () => {
     const queryClient = createTestQueryClient();
     for (const group of ["non_bos", "bos"] as const) {
       queryClient.setQueryData(extractionKeys.stats(7, group), makeStats(group));
-      queryClient.setQueryData(extractionKeys.samples(7, group), makeSamples(group));
+      seedSamples(queryClient, 7, makeSamples(group));
     }
-    queryClient.setQueryData(extractionKeys.samples(7, "non_bos"), nonBosSamples);
+    seedSamples(queryClient, 7, nonBosSamples);
     renderWithProviders(<ExtractionResults extraction={extraction} />, { queryClient });
   }
 
@@ -275,7 +276,7 @@ describe("extractions UI", () => {
     const queryClient = createTestQueryClient();
     queryClient.setQueryData(extractionKeys.stats(7, "non_bos"), oneRow("non_bos"));
     queryClient.setQueryData(extractionKeys.stats(7, "all"), oneRow("all"));
-    queryClient.setQueryData(extractionKeys.samples(7, "all"), makeSamples("all"));
+    seedSamples(queryClient, 7, makeSamples("all"));
     renderWithProviders(<ExtractionResults extraction={extraction} />, { queryClient });
     expect(await screen.findByTestId("row-group-rows")).toHaveTextContent(/^1 row$/);
     expect(screen.getByLabelText("Row group")).toHaveValue("all");
@@ -284,13 +285,14 @@ describe("extractions UI", () => {
 
   it("test_results_say_the_positions_and_storage_dtype_and_list_points_in_forward_order", () => {
     const extraction = makeExtraction({ status: "complete", counts: { rows: 139, bytes: 1 },
-      spec: { hook_points_expanded: ["blocks.29.resid_pre", "blocks.29.resid_post"],
-        positions: "every_k", every_k: 5, dtype: "bfloat16" },
+      spec: { hook_points_expanded: ["blocks.29.resid_pre", "blocks.29.resid_post",
+        "blocks.29.mlp_out", "blocks.3.resid_post"],
+      positions: "every_k", every_k: 5, dtype: "bfloat16" },
       job: makeJob({ id: 70, kind: "extract", state: "succeeded" }) });
     const sample = makeSamples("non_bos").hooks["blocks.1.resid_post"]!;
     const queryClient = createTestQueryClient();
     queryClient.setQueryData(extractionKeys.stats(7, "non_bos"), makeStats("non_bos"));
-    queryClient.setQueryData(extractionKeys.samples(7, "non_bos"), { ...makeSamples("non_bos"),
+    seedSamples(queryClient, 7, { ...makeSamples("non_bos"),
       hooks: { "blocks.29.resid_post": sample, "blocks.29.resid_pre": [],
         "blocks.29.mlp_out": [], "blocks.3.resid_post": [] } });
     renderWithProviders(<ExtractionResults extraction={extraction} />, { queryClient });
@@ -320,10 +322,45 @@ describe("extractions UI", () => {
     fetchSpy.mockRestore();
   });
 
-  it("test_samples_without_per_group_rows_say_so_instead_of_an_empty_picker", () => {
-    renderResults({ ...makeSamples("non_bos"), hooks: {} });
+  it("test_samples_without_per_group_rows_say_so_instead_of_an_empty_table", () => {
+    // written before samples were kept per row group: the server answers no point for non_bos
+    const extraction = makeExtraction({ status: "complete",
+      job: makeJob({ id: 70, kind: "extract", state: "succeeded" }) });
+    const queryClient = createTestQueryClient();
+    queryClient.setQueryData(extractionKeys.stats(7, "non_bos"), makeStats("non_bos"));
+    queryClient.setQueryData(extractionKeys.samples(7, "non_bos", "blocks.1.resid_post"),
+      { ...makeSamples("non_bos"), hooks: {} });
+    renderWithProviders(<ExtractionResults extraction={extraction} />, { queryClient });
     expect(screen.getByText("No highest-norm tokens recorded for these rows.")).toBeInTheDocument();
-    expect(screen.queryByLabelText("Top tokens hook point")).toBeNull();
+    expect(screen.queryByText("No tokens recorded.")).toBeNull();
+  });
+
+  it("test_the_top_token_table_asks_for_the_one_point_it_shows", async () => {
+    // it fetched every point's rows (~1,400 for 90 points) and showed one point's 16
+    const urls: string[] = [];
+    const fetchSpy = vi.spyOn(globalThis, "fetch").mockImplementation(async (input) => {
+      const url = new URL(String(input), "http://localhost");
+      urls.push(`${url.pathname}${url.search}`);
+      const samples = makeSamples("non_bos");
+      const hook = url.searchParams.get("hook") ?? "";
+      return new Response(JSON.stringify({ ...samples, hooks: { [hook]: samples.hooks[hook] } }),
+        { status: 200, headers: { "Content-Type": "application/json" } });
+    });
+    const extraction = makeExtraction({ status: "complete",
+      job: makeJob({ id: 70, kind: "extract", state: "succeeded" }) });
+    const queryClient = createTestQueryClient();
+    queryClient.setQueryData(extractionKeys.stats(7, "non_bos"), makeStats("non_bos"));
+    queryClient.setQueryData(exportUnderwayQueryOptions(7).queryKey, null);
+    renderWithProviders(<ExtractionResults extraction={extraction} />, { queryClient });
+    expect((await screen.findByText("fox")).tagName).toBe("MARK");
+    await userEvent.selectOptions(screen.getByLabelText("Top tokens hook point"),
+      "blocks.0.resid_post");
+    expect(await screen.findByText("No tokens recorded.")).toBeInTheDocument();
+    const asked = urls.filter((url) => url.includes("/samples"));
+    expect(asked).toEqual([
+      "/api/v1/extractions/7/samples?group=non_bos&hook=blocks.1.resid_post",
+      "/api/v1/extractions/7/samples?group=non_bos&hook=blocks.0.resid_post"]);
+    fetchSpy.mockRestore();
   });
 
   it("test_config_grid_defaults_to_every_residual_and_start_waits_for_preflight", async () => {
@@ -617,7 +654,7 @@ describe("extractions UI", () => {
     queryClient.setQueryData(extractionKeys.detail(7), extraction);
     for (const group of ["non_bos", "bos"] as const) {
       queryClient.setQueryData(extractionKeys.stats(7, group), makeStats(group));
-      queryClient.setQueryData(extractionKeys.samples(7, group), makeSamples(group));
+      seedSamples(queryClient, 7, makeSamples(group));
     }
     const json = (body: unknown, status = 200) => new Response(JSON.stringify(body),
       { status, headers: { "Content-Type": "application/json" } });

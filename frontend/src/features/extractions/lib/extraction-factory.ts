@@ -2,7 +2,9 @@
  * Builds extraction objects (and their statistics / samples) for component tests, with every
  * field present. Not responsible for any server behaviour.
  */
+import type { QueryClient } from "@tanstack/react-query";
 import { makeJob } from "@/test/job-factory";
+import { extractionKeys } from "../api/extraction-keys";
 import type { Extraction, ExtractionSamples, ExtractionStats, RowGroup } from "../types";
 
 export function makeExtraction(overrides: Partial<Extraction> = {}): Extraction {
@@ -61,6 +63,14 @@ export function makeSamples(group: RowGroup = "non_bos"): ExtractionSamples {
       after: " The quick" }
     : { norm: 3.25, row: 12, sequence: 3, position: 4, token_id: 99, token: " fox",
       before: "The quick brown", after: " jumps" };
-  return { group, hooks: { "blocks.1.resid_post": [sample], "blocks.0.resid_post": [] },
-    context: { before: 12, after: 4 } };
+  return { group, hooks: { "blocks.1.resid_post": [sample], "blocks.0.resid_post": [],
+    "blocks.1.mlp_out": [] }, context: { before: 12, after: 4 } };
+}
+
+/** Puts `samples` in the cache as the results page asks for them: one point per query. */
+export function seedSamples(queryClient: QueryClient, id: number, samples: ExtractionSamples): void {
+  for (const [hook, rows] of Object.entries(samples.hooks)) {
+    queryClient.setQueryData(extractionKeys.samples(id, samples.group, hook),
+      { ...samples, hooks: { [hook]: rows } });
+  }
 }
