@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import json
 import logging
+import signal
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -341,7 +343,8 @@ def follow_job(factory: sessionmaker[Session], job_id: int, *, quiet: bool = Fal
                poll_s: float = 0.25, with_message: bool = False) -> dict[str, Any]:
     """Draw a Rich progress bar from the job row until it finishes (``with_message``: the job's
     message line under it); on output that is not a terminal, plain lines instead
-    (``PlainProgressLog``). Ctrl-C cancels the job and says how to resume it."""
+    (``PlainProgressLog``). Ctrl-C, or SIGTERM (``sigterm_as_ctrl_c``), cancels the job and says
+    how to resume it."""
     from interpstudio.db.models import FINISHED_STATES
     from interpstudio.services import jobs as service
 
@@ -349,8 +352,8 @@ def follow_job(factory: sessionmaker[Session], job_id: int, *, quiet: bool = Fal
                                      CountColumn(), TextColumn("{task.fields[rate]}"),
                                      TimeRemainingColumn()]
     plain = None if quiet or err_console.is_terminal else PlainProgressLog(err_console)
-    with MessageProgress(*columns, console=err_console,
-                         disable=quiet or plain is not None) as progress:
+    with sigterm_as_ctrl_c(), MessageProgress(*columns, console=err_console,
+                                              disable=quiet or plain is not None) as progress:
         bar = progress.add_task(f"job {job_id}", total=None, unit="", rate="", message="")
         while True:
             try:
@@ -372,6 +375,26 @@ def follow_job(factory: sessionmaker[Session], job_id: int, *, quiet: bool = Fal
                 hint = (f" (`interpstudio jobs resume {job_id}` continues it)" if with_message
                         else "")
                 err_console.print(f"cancelling job {job_id}...{hint}", highlight=False)
+
+
+@contextmanager
+def sigterm_as_ctrl_c() -> Iterator[None]:
+    """While a command follows its job, SIGTERM (``timeout``, ``kill``, a batch scheduler's time
+    limit) stops it as Ctrl-C does: the job is cancelled and its store kept valid. Python's
+    default SIGTERM ended the process at once: the job was left running, then swept as
+    "worker process died". Only the main thread can set a handler; elsewhere nothing changes."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(_signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def tokenization_job(session: Session, exists: TokenizationExists) -> Job | None:
