@@ -161,3 +161,24 @@ class PreflightFailedOnWorker(AppError):
             f"{state})",
             details={**(error or {}).get("details", {}), "job_id": job_id, "job_state": state},
         )
+
+
+class ResumePrecisionDoesNotFit(AppError, MemoryError):
+    """A stopped run's rows were computed with the model at one precision, and the resume could
+    load it only at another (the memory budget or free memory is smaller now): a store holds one
+    precision's rows, so its resume needs the same one."""
+
+    code = "extraction_resume_precision_does_not_fit"
+    status = 507
+
+    def __init__(self, extraction_id: int, *, stored: str, loaded: str,
+                 reason: str | None) -> None:
+        super().__init__(
+            f"cannot resume extraction {extraction_id}: the rows its store keeps were computed "
+            f"with the model at {stored}, and here it loads only at {loaded} "
+            f"({reason or 'a smaller precision'}); free memory or raise "
+            f"INTERPSTUDIO_MEMORY_BUDGET_BYTES, then resume it, or retry it to start afresh at "
+            f"{loaded}",
+            details={"extraction_id": extraction_id, "stored_precision": stored,
+                     "loaded_precision": loaded, "fallback_reason": reason},
+        )

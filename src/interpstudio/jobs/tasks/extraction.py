@@ -3,7 +3,8 @@ and the ``extract_preflight`` job: a request's preflight on a worker's device, f
 could not make it (``services/extraction_preflight.py``).
 
 Stages: ``load model`` (at the requested precision, with the loader's fallback toward less memory;
-the precision used is written on the row), ``check`` (hook points, tokens, free disk for what
+a resume at the precision its store's rows were computed at, refused when only another fits; the
+precision used is written on the row), ``check`` (hook points, tokens, free disk for what
 remains) or, for a row created without a preflight (its API could not run one), ``preflight`` (the
 full report, calibration included, measured here and written on the row), ``extract`` (progress in
 tokens with tokens/s and ETA from the reporter; the job ``message`` carries GB captured (rows
@@ -36,6 +37,7 @@ from interpstudio.core.errors import AppError, JobCancelled
 from interpstudio.core.paths import ensure_within
 from interpstudio.db.models import Extraction, Model, Tokenization
 from interpstudio.jobs.context import JobContext
+from interpstudio.services.extraction_errors import ResumePrecisionDoesNotFit
 from interpstudio.services.extraction_params import ExtractionSpec
 from interpstudio.services.extractions import (
     SAMPLES_FILE,
@@ -116,10 +118,19 @@ def _run(ctx: JobContext, extraction_id: int, spec: ExtractionSpec,
     folder.mkdir(parents=True, exist_ok=True)
     ctx.save_checkpoint({"store": str(store.relative_to(ctx.paths.root)), "resumed": resume})
 
-    ctx.progress(stage="load model", message=f"loading at {facts['precision']}")
-    loaded = load_for_extraction(facts["model_dir"], precision=facts["precision"],
+    # a resume loads at the precision the store's rows were computed at: the first run may have
+    # stepped down from the one asked for (a smaller memory budget then), and a resume that
+    # loaded at another was refused by the store while the row said that other precision
+    stored = stored_precision(store) if resume else None
+    precision = stored or facts["precision"]
+    ctx.progress(stage="load model", message=f"loading at {precision}")
+    loaded = load_for_extraction(facts["model_dir"], precision=precision,
                                  device=spec.device, quantized_cache=facts["quantized_cache"],
                                  memory_budget_bytes=ctx.settings.memory_budget_bytes)
+    if stored is not None and loaded.precision_used != stored:
+        raise ResumePrecisionDoesNotFit(extraction_id, stored=stored,
+                                        loaded=loaded.precision_used,
+                                        reason=loaded.fallback_reason)
     ctx.update_row(Extraction, extraction_id, precision_used=loaded.precision_used)
     ctx.check_cancelled()
     options = engine_options(spec)
@@ -165,6 +176,18 @@ def _run(ctx: JobContext, extraction_id: int, spec: ExtractionSpec,
                       "warnings": result.warnings})
     return {"extraction_id": extraction_id, **{k: summary[k] for k in (
         "rows", "tokens_computed", "tokens_per_s", "bytes_written", "resumed_from_rows")}}
+
+
+def stored_precision(store: Path) -> str | None:
+    """The precision a (partial) store's rows were computed at, as its manifest records it; None
+    for a store that records none (an unreadable one says so when the engine opens it)."""
+    from interpstudio.ml.store import read_manifest
+
+    try:
+        used = read_manifest(store).get("spec", {}).get("precision_used")
+    except (AppError, OSError, ValueError):
+        return None
+    return used if isinstance(used, str) else None
 
 
 def _measure(ctx: JobContext, extraction_id: int, loaded: Any, facts: dict[str, Any],
