@@ -233,6 +233,39 @@ def test_export_refuses_unfinished_runs_and_failed_requests_keep_the_previous_ex
     assert again.status_code == 200 and again.json()["replaced"] is True
 
 
+def test_a_run_cancelled_before_its_first_shard_says_its_store_is_empty(
+    api: TestClient, world: ExtractionWorld, worker_thread: Callable[[Settings], Any]
+) -> None:
+    """A run cancelled before its first whole shard: its row gave the store's path and nothing
+    else, so the results page asked /stats, which answered statistics of 0 rows (every figure
+    null) and drew an empty partial store. The row now says the store is empty, and /stats
+    refuses it as results not ready, as it does a run interrupted before writing any."""
+    created = api.post(API, json=body(world, world.tokenization(repeat=300), batch_size=1,
+                                      hook_points=["blocks.*.resid_post"],
+                                      shard_rows=1_000_000))
+    assert created.status_code == 201, created.text
+    extraction_id = created.json()["id"]
+    assert created.json()["store_empty"] is False  # no store at all yet
+    worker_thread(world.settings)
+    wait_for(lambda: (api.get(f"{API}/{extraction_id}").json()["job"]["done"] or 0) > 0,
+             timeout=60)
+    running = api.get(f"{API}/{extraction_id}").json()
+    assert running["store_abs_path"] is not None and running["store_empty"] is True
+    assert api.post(f"{API}/{extraction_id}/cancel").status_code == 200
+    stopped = finished(api, extraction_id)
+    assert stopped["status"] == "cancelled"
+    assert stopped["store_abs_path"] is not None and stopped["store_empty"] is True
+    listed = api.get(API, params={"status": "cancelled"}).json()["items"]
+    assert [(e["id"], e["store_empty"]) for e in listed] == [(extraction_id, True)]
+    refused = api.get(f"{API}/{extraction_id}/stats")
+    assert refused.status_code == 409, refused.text
+    assert refused.json()["error"]["code"] == "extraction_results_not_ready"
+    assert "resume" in refused.json()["error"]["message"]
+
+    done = completed(api, world, worker_thread)  # a store with shards is not empty
+    assert api.get(f"{API}/{done}").json()["store_empty"] is False
+
+
 def test_samples_of_one_hook_point_and_an_unknown_point_refused_naming_the_runs(
     api: TestClient, world: ExtractionWorld, worker_thread: Callable[[Settings], Any]
 ) -> None:

@@ -25,7 +25,11 @@ from test_store import (
 
 from interpstudio.core.errors import InvalidInput
 from interpstudio.ml.store import StoreConfigMismatch, read_manifest, sha256_file
-from interpstudio.ml.store_journal import JOURNAL_NAME, StoreJournalCorrupted
+from interpstudio.ml.store_journal import (
+    JOURNAL_NAME,
+    StoreJournalCorrupted,
+    has_committed_line,
+)
 from interpstudio.ml.store_reader import open_activations
 
 
@@ -167,6 +171,29 @@ def test_torn_journal_line_is_ignored_then_cut_and_resume_is_byte_identical(
     assert [json.loads(line)["shard"] for line in journal_lines(store)] == manifest_json(
         reference
     )["shards"]
+
+
+@pytest.mark.parametrize("kind", ["half", "no_newline", "hole"])
+def test_a_store_holds_a_committed_line_unless_its_first_is_torn_or_missing(
+    tmp_path: Path, kind: str
+) -> None:
+    """``has_committed_line`` tells an empty store (stopped before its first whole shard) from
+    one with shards by the journal's first line alone, as ``read_journal`` reads it."""
+    assert has_committed_line(tmp_path / "none" / JOURNAL_NAME) is None
+    reference = tmp_path / "reference"
+    write_all(reference, durable=False)
+    first = journal_lines(reference)[0]
+    store = tmp_path / "s"
+    open_writer(store, durable=False).abort()
+    journal = store / JOURNAL_NAME
+    assert journal.read_bytes() == b"" and has_committed_line(journal) is False
+    journal.write_bytes(torn_line(first, kind))  # killed while appending the first line
+    assert read_manifest(store)["shards"] == [] and has_committed_line(journal) is False
+    journal.write_bytes(first)
+    assert len(read_manifest(store)["shards"]) == 1 and has_committed_line(journal) is True
+    journal.write_bytes(first + torn_line(journal_lines(reference)[1], kind))
+    assert len(read_manifest(store)["shards"]) == 1 and has_committed_line(journal) is True
+    assert has_committed_line(reference / JOURNAL_NAME) is True  # a complete store
 
 
 # ------------------------------------------------------------------------------ damage

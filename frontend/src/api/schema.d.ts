@@ -1109,6 +1109,11 @@ export interface components {
              * @description The activation store's absolute folder on the server (open_activations), once it exists; null before
              */
             store_abs_path: string | null;
+            /**
+             * Store Empty
+             * @description The store exists without a whole shard (a run stopped before its first): no rows, statistics, samples or export yet; a resume starts from the beginning
+             */
+            store_empty: boolean;
             /** Tokenization Id */
             tokenization_id: number;
             /**

@@ -106,17 +106,21 @@ class ExtractionRead(BaseModel):
     store_abs_path: str | None = Field(
         description="The activation store's absolute folder on the server (open_activations), "
                     "once it exists; null before")
+    store_empty: bool = Field(
+        description="The store exists without a whole shard (a run stopped before its first): "
+                    "no rows, statistics, samples or export yet; a resume starts from the "
+                    "beginning")
     created_at: datetime
     updated_at: datetime
 
     @classmethod
     def from_row(cls, row: Extraction, job: Job | None, paths: DataPaths) -> ExtractionRead:
         fields = {name: getattr(row, name) for name in cls.model_fields
-                  if name not in ("job", "status", "store_abs_path")}
-        store = service.extraction_dir(paths, row) / service.STORE_DIR
+                  if name not in ("job", "status", "store_abs_path", "store_empty")}
+        store, empty = service.store_state(paths, row)
         return cls(**fields, status=service.effective_status(row, job),
                    job=JobRead.of_record(row, job),
-                   store_abs_path=str(store) if (store / "manifest.json").is_file() else None)
+                   store_abs_path=None if store is None else str(store), store_empty=empty)
 
 
 class ExtractionList(BaseModel):

@@ -85,6 +85,25 @@ def read_journal(path: Path) -> Journal | None:
     return Journal(lines, committed, 0)
 
 
+def has_committed_line(path: Path) -> bool | None:
+    """Whether the journal at ``path`` holds a committed line, i.e. its store a whole shard,
+    reading its first line only (an API lists many stores; a journal can be hundreds of MB).
+    None if there is no journal (a version-1 store lists its shards in its manifest), or its
+    first line is damaged while more follow (``read_journal`` says so when the store is read)."""
+    try:
+        with open(path, "rb") as f:
+            first = f.readline()
+            if not first.endswith(b"\n"):
+                return False  # no line, or the only one torn
+            try:
+                orjson.loads(first)
+            except ValueError:  # the only line torn (its size landed before its bytes)
+                return None if f.read(1) else False
+            return True
+    except FileNotFoundError:
+        return None
+
+
 def _check_line(path: Path, index: int, entry: Any) -> None:
     shard = entry.get("shard") if isinstance(entry, dict) else None
     if not isinstance(shard, dict) or "counts" not in entry:

@@ -36,7 +36,8 @@ from interpstudio.db.repositories import extractions as repo
 from interpstudio.db.repositories.shown_status import list_by_shown_status
 from interpstudio.ml.extract_plan import EmptyExtraction
 from interpstudio.ml.hook_points import expand_hook_points
-from interpstudio.ml.store import APP_STORE_DIR, HookPointNotStored, config_hash
+from interpstudio.ml.store import APP_STORE_DIR, MANIFEST_NAME, HookPointNotStored, config_hash
+from interpstudio.ml.store_journal import JOURNAL_NAME, has_committed_line
 from interpstudio.services import jobs as job_service
 from interpstudio.services.dataset_params import TokenizationPolicySpec
 from interpstudio.services.extraction_errors import (
@@ -114,6 +115,16 @@ def list_extractions(
 
 def extraction_dir(paths: DataPaths, row: Extraction) -> Path:
     return ensure_within(paths.root / (row.path or f"extractions/{row.id}"), [paths.root])
+
+
+def store_state(paths: DataPaths, row: Extraction) -> tuple[Path | None, bool]:
+    """The row's activation store folder once it exists (its manifest is written; None before),
+    and whether it is empty: there without a whole shard (a run stopped before its first), so
+    it has no rows, statistics or samples to read and a resume starts from the beginning."""
+    store = extraction_dir(paths, row) / STORE_DIR
+    if not (store / MANIFEST_NAME).is_file():
+        return None, False
+    return store, has_committed_line(store / JOURNAL_NAME) is False
 
 
 # ------------------------------------------------------------------------------- validation
@@ -435,8 +446,10 @@ def read_stats(*, paths: DataPaths, row: Extraction, per_dim: bool = False,
         raise ExtractionResultsNotReady(row.id, "statistics", row.status)
     acts = open_activations(store)
     stats = acts.stats
-    if stats is None:
-        raise ExtractionResultsNotReady(row.id, "statistics", acts.status)
+    # a run stopped before its first whole shard wrote statistics of nothing (every figure
+    # null): there is nothing to read yet, as when it stopped without writing them
+    if stats is None or (acts.status != "complete" and stats["shards"] == 0):
+        raise ExtractionResultsNotReady(row.id, "statistics", row.status)
     hooks: dict[str, Any] = {}
     curves: dict[str, list[dict[str, Any]]] = {}
     for name, summary in stats["hooks"].items():

@@ -8,7 +8,8 @@
  * stopped short (cancelled, failed, interrupted) shows the figures of the whole shards it kept,
  * marked as a partial store; its top tokens and export wait for the run to complete. One that
  * stopped before it had a store (the row's `store_abs_path` is null: failed in its check, say)
- * does not ask for statistics at all: the server answers 409, which the browser logged.
+ * or before its first whole shard (`store_empty`) does not ask for statistics at all: the server
+ * answers 409, which the browser logged; the second says nothing is stored and how to resume.
  * Not responsible for computing statistics (the server's stats.json).
  */
 import { useQueryClient } from "@tanstack/react-query";
@@ -73,8 +74,10 @@ export function ExtractionResults({ extraction }: { extraction: Extraction }) {
   // a run that stopped short keeps a valid partial store (its whole shards, with their
   // statistics): its figures are shown as that, where the page showed nothing but one line
   const stopped = !done && !!job && STOPPED_JOB_STATES.has(job.state);
-  // a stopped run's row says whether it has a store (refetched when its job ends)
-  const readable = done || (stopped && extraction.store_abs_path !== null);
+  // a stopped run's row says whether it has a store, and one with rows (refetched when its job
+  // ends): a run stopped before its first whole shard has no statistics to ask for
+  const nothingStored = stopped && extraction.store_abs_path !== null && extraction.store_empty;
+  const readable = done || (stopped && extraction.store_abs_path !== null && !nothingStored);
   const [group, pickGroup] = useState<RowGroup>("non_bos");
   const picked = useRef(false);  // the user chose a group: it is never changed for them
   const setGroup = (next: RowGroup) => { picked.current = true; pickGroup(next); };
@@ -93,8 +96,8 @@ export function ExtractionResults({ extraction }: { extraction: Extraction }) {
       pickGroup("all");
     }
   }, [statsData, group]);
-  // no store yet (stopped before its first shard): nothing to show, and no error either
-  const noStoreYet = stats.error instanceof ApiError && stats.error.code === "extraction_results_not_ready";
+  // a stopped store without statistics (interrupted before it wrote them): the server says why
+  const noStatsYet = stats.error instanceof ApiError && stats.error.code === "extraction_results_not_ready";
   const counts = (extraction.counts ?? {}) as Record<string, number | null | undefined>;
   return (
     <section className="page extraction-results">
@@ -142,8 +145,12 @@ export function ExtractionResults({ extraction }: { extraction: Extraction }) {
       {extraction.error_message && <ErrorMessage error={extraction.error_message} />}
       <ExtractionActions id={extraction.id} jobState={job?.state ?? null}
         onDeleted={() => navigate("/extractions")} />
-      {readable && stats.error && !(stopped && noStoreYet) && (
+      {nothingStored && job && <NothingStoredNote jobId={job.id} />}
+      {readable && stats.error && !(stopped && noStatsYet) && (
         <ErrorMessage error={stats.error} title="Statistics:" />
+      )}
+      {readable && stopped && noStatsYet && (
+        <p className="muted" data-testid="no-statistics">{stats.error?.message}</p>
       )}
       {statsData && statsData.status !== "complete" && (
         <PartialNote stats={statsData} planned={counts.rows_total ?? null}
@@ -201,6 +208,18 @@ function PartialNote({ stats, planned, exportable }: {
         ? "The highest-norm tokens come when it completes (an export now holds only these rows): "
         : "The highest-norm tokens and the export come when it completes: "}
       Resume continues after its last whole shard.
+    </p>
+  );
+}
+
+/** A run stopped before its first whole shard: its store holds nothing to show or export. */
+function NothingStoredNote({ jobId }: { jobId: number }) {
+  return (
+    <p className="muted" data-testid="nothing-stored">
+      <Badge tone="warning">nothing stored yet</Badge> The run stopped before its first whole
+      shard was written, so there are no figures, highest-norm tokens or export. Resume (above)
+      starts it from the beginning; from a terminal,{" "}
+      <code>interpstudio jobs resume {jobId}</code>.
     </p>
   );
 }

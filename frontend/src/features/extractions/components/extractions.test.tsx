@@ -220,22 +220,49 @@ describe("extractions UI", () => {
     expect(screen.getByTestId("extraction-kept")).toHaveTextContent(kept);
   });
 
-  it("test_a_run_stopped_before_its_first_shard_shows_no_figures_and_no_error", async () => {
-    const json = (body: unknown, status = 200) => new Response(JSON.stringify(body),
-      { status, headers: { "Content-Type": "application/json" } });
-    const fetchSpy = vi.spyOn(globalThis, "fetch").mockImplementation(async () => json({ error: {
-      code: "extraction_results_not_ready", message: "extraction 7 has no statistics yet",
-      details: {} } }, 409));
-    // its store exists (the writer's manifest), without a whole shard or statistics
+  it("test_a_run_stopped_before_its_first_shard_asks_no_statistics_and_says_how_to_resume", async () => {
+    // its store exists (the writer's manifest) without a whole shard: the page asked /stats
+    // (409, logged in the browser console) and said nothing about why it showed nothing
+    const urls: string[] = [];
+    const fetchSpy = vi.spyOn(globalThis, "fetch").mockImplementation(async (url) => {
+      urls.push(String(url));
+      return new Response(JSON.stringify({ error: { code: "extraction_results_not_ready",
+        message: "extraction 7 has no statistics yet", details: {} } }),
+      { status: 409, headers: { "Content-Type": "application/json" } });
+    });
     const extraction = makeExtraction({ status: "cancelled", job: makeJob({ id: 70,
-      kind: "extract", state: "cancelled", message: "kept no rows" }),
-    store_abs_path: "/data/extractions/7/store" });
+      kind: "extract", state: "cancelled", message: "kept no rows (stopped before the first "
+        + "whole shard); resume starts from the beginning" }),
+    store_abs_path: "/data/extractions/7/store", store_empty: true });
     renderWithProviders(<ExtractionResults extraction={extraction} />);
-    await vi.waitFor(() => expect(fetchSpy).toHaveBeenCalled());
-    await act(async () => { await Promise.resolve(); });
+    const note = screen.getByTestId("nothing-stored");
+    expect(note).toHaveTextContent("nothing stored yet");
+    expect(note).toHaveTextContent("stopped before its first whole shard was written");
+    expect(note).toHaveTextContent("Resume (above) starts it from the beginning");
+    expect(note).toHaveTextContent("interpstudio jobs resume 70");
+    expect(screen.getByRole("button", { name: "Resume" })).toBeInTheDocument();
+    await act(async () => { await new Promise((resolve) => setTimeout(resolve, 50)); });
+    expect(urls.filter((url) => url.includes("/stats"))).toEqual([]);
     expect(screen.queryByText(/Statistics:/)).toBeNull();
     expect(screen.queryByTestId("partial-results")).toBeNull();
     expect(screen.queryByTestId("open-from-python")).toBeNull();
+    expect(screen.queryByRole("button", { name: "Export for SAELens" })).toBeNull();
+    fetchSpy.mockRestore();
+  });
+
+  it("test_a_stopped_store_without_statistics_says_why_not_as_an_error", async () => {
+    // interrupted (its worker killed) after some shards: the store has rows but no stats.json
+    const message = "extraction 7 has no statistics yet (it is interrupted); the run stopped "
+      + "before finishing: resume it (or retry it) to get them";
+    const fetchSpy = vi.spyOn(globalThis, "fetch").mockImplementation(async () => new Response(
+      JSON.stringify({ error: { code: "extraction_results_not_ready", message, details: {} } }),
+      { status: 409, headers: { "Content-Type": "application/json" } }));
+    const extraction = makeExtraction({ status: "interrupted", job: makeJob({ id: 70,
+      kind: "extract", state: "interrupted" }), store_abs_path: "/data/extractions/7/store" });
+    renderWithProviders(<ExtractionResults extraction={extraction} />);
+    expect(await screen.findByTestId("no-statistics")).toHaveTextContent(message);
+    expect(screen.queryByText(/Statistics:/)).toBeNull();
+    expect(screen.queryByTestId("nothing-stored")).toBeNull();
     fetchSpy.mockRestore();
   });
 

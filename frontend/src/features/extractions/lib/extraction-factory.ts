@@ -25,6 +25,7 @@ export function makeExtraction(overrides: Partial<Extraction> = {}): Extraction 
     error_message: null,
     job_id: 70,
     store_abs_path: null,
+    store_empty: false,
     job: makeJob({ id: 70, kind: "extract", state: "running", stage: "extract", done: 1000,
       total: 4000, unit: "tokens", progress: 0.25, rate: 500, eta_s: 6,
       message: "0.002 GB captured · 0.001 GB written · projected bound: compute" }),
