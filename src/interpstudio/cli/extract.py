@@ -214,20 +214,31 @@ def print_how_to_open(settings: Settings, extraction: dict[str, Any]) -> None:
                  or DataPaths(settings.data_dir).root / extraction["path"] / "store")
     hook = (extraction["spec"].get("hook_points_expanded") or ["blocks.0.resid_post"])[-1]
     # paths and code to copy: never wrapped at the terminal's width (soft_wrap)
+    # a run killed mid-way (kill -9, a lost worker) has no statistics or top tokens yet: its
+    # paths were printed all the same, and the last Python line failed on ``acts.stats`` (None)
+    stats, samples = store / "stats.json", store.parent / "samples.json"
+    not_yet = "(none yet: written when the run finishes"
+    if extraction.get("job_id"):
+        not_yet += f"; `interpstudio jobs resume {extraction['job_id']}` continues it"
+    not_yet += ")"
     console.print(f"\n[bold]store[/bold]      {store}", soft_wrap=True)
-    console.print(f"[bold]statistics[/bold] {store / 'stats.json'}", soft_wrap=True)
-    console.print(f"[bold]top tokens[/bold] {store.parent / 'samples.json'}\n", soft_wrap=True)
+    console.print(f"[bold]statistics[/bold] {stats if stats.is_file() else not_yet}",
+                  soft_wrap=True)
+    console.print(f"[bold]top tokens[/bold] {samples if samples.is_file() else not_yet}\n",
+                  soft_wrap=True)
     # not indented: pasted into `python`, an indented first line is an IndentationError
     console.print("Open it from Python:\n", style="bold")
-    console.print(
+    lines = (
         "from interpstudio.ml import open_activations\n"
         f"acts = open_activations({str(store)!r})\n"
         f"x = acts[{hook!r}][:1000]      # (rows, d) numpy, read lazily from the shards\n"
-        "acts.tokens[:1000]                # token_id, sequence, position per row\n"
-        "# statistics of the rows past the first position; 'bos': the first-position / BOS\n"
-        "# rows (an attention sink, with norms many times the others'); 'all': both\n"
-        f"acts.stats['hooks'][{hook!r}]['groups']['non_bos']['norm']['mean']",
-        highlight=False, soft_wrap=True)
+        "acts.tokens[:1000]                # token_id, sequence, position per row")
+    if stats.is_file():
+        lines += (
+            "\n# statistics of the rows past the first position; 'bos': the first-position / "
+            "BOS\n# rows (an attention sink, with norms many times the others'); 'all': both\n"
+            f"acts.stats['hooks'][{hook!r}]['groups']['non_bos']['norm']['mean']")
+    console.print(lines, highlight=False, soft_wrap=True)
 
 
 def run_extraction_command(settings: Settings, factory: sessionmaker[Session], spec: Any, *,
