@@ -254,7 +254,7 @@ def run_extraction_command(settings: Settings, factory: sessionmaker[Session], s
             service.refuse_copy_of(session=session, paths=DataPaths(settings.data_dir),
                                    spec=spec)
         if not as_json:  # it takes a while: the model is loaded and one batch timed
-            err_console.print("preflight: loading the model and timing one batch…")
+            err_console.print("preflight: loading the model and timing its largest batch…")
         report = service.preflight_extraction(session=session, settings=settings, spec=spec)
     if not as_json:
         print_preflight(report)
