@@ -469,3 +469,32 @@ def test_an_export_bigger_than_the_free_disk_is_refused_before_it_writes(
                               exclude_first_position=True)  # 700 rows of 512 + 4 bytes
         assert (done.rows, done.context_size) == (100, 7)
         assert (disk / "out" / EXPORT_MANIFEST).is_file()
+
+
+@pytest.mark.parametrize("export_dtype", [None, "float32"])
+def test_an_export_of_rows_holding_inf_says_so_per_point(tmp_path: Path,
+                                                         export_dtype: str | None) -> None:
+    """Found by the precision walk: a float16 store of a model whose values pass 65,504 holds
+    Inf (the extraction warned), and its export wrote them without a word, float16 or float32:
+    an SAE trained on it gets a NaN loss. The export now counts them per point in its warnings;
+    a point without any says nothing."""
+    datasets = pytest.importorskip("datasets")
+    model = tiny_causal_lm("gpt2")
+    with torch.no_grad():  # token 7 at position 1: 60,000 + 60,000 in dimension 0
+        model.transformer.wte.weight[7, 0] = 60_000.0
+        model.transformer.wpe.weight[1, 0] = 60_000.0
+    data = write_tokenization(tmp_path / "t", [[5, 7, 9, 4], [5, 7, 3, 4], [5, 6, 3, 4]])
+    points = ["blocks.0.resid_pre", "blocks.1.attn_out"]
+    result = extract(model, data, points, out_dir=tmp_path / "s", dtype="float16",
+                     durable=False)
+    stored = open_activations(result.path)["blocks.0.resid_pre"][:]
+    assert np.isinf(stored).any(axis=1).sum() == 2 and result.warnings  # the extraction's say
+    done = export_saelens(result.path, tmp_path / "out", dtype=export_dtype)
+    written = datasets.load_from_disk(str(tmp_path / "out")).with_format("numpy")
+    assert np.isinf(written["blocks.0.resid_pre"][:]).any(axis=2).sum() == 2  # as stored
+    assert np.isfinite(written["blocks.1.attn_out"][:]).all()
+    assert done.warnings == (
+        "blocks.0.resid_pre: 2 of 12 exported token rows hold Inf or NaN, written as the store "
+        "holds them; an SAE trained on them gets a NaN loss. The extraction's warnings say "
+        "where they come from and how to keep them finite (store as bfloat16 / float32, or "
+        "load the model at bf16 / fp32)",)

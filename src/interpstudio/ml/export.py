@@ -13,7 +13,9 @@ tokenization): there the default ``context_size`` is that length and each datase
 sequence. A store with pad positions removed has ragged sequences; pass ``context_size`` and the
 token stream is packed into rows of that many tokens (the last ``rows % context_size`` tokens are
 dropped and reported; rows that hold two sequences' tokens are counted in a warning). Arrow has
-no bfloat16, so bfloat16 stores export as float32 (exact).
+no bfloat16, so bfloat16 stores export as float32 (exact). Rows holding Inf / NaN (a float16
+store of larger values, a float16 model's own overflow) are written as stored, and a warning per
+point counts them: an SAE trained on them gets a NaN loss.
 
 SAELens takes a dataset row for ``context_size`` consecutive tokens of text. A store extracted
 under another position policy than ``all`` (its manifest's ``spec["positions"]``) does not hold
@@ -106,8 +108,8 @@ from interpstudio.ml.store_reader import Activations
 
 __all__ = ["EXPORT_MANIFEST", "ColumnNames", "ExportPlan", "ExportTargetExists", "NoModulePath",
            "SaelensExport", "StoreNotComplete", "column_map", "compact_points", "export_saelens",
-           "hook_list", "output_modules", "plan_export", "positions_warnings",
-           "spanning_warnings", "write_export"]
+           "hook_list", "nonfinite_warnings", "output_modules", "plan_export",
+           "positions_warnings", "spanning_warnings", "write_export"]
 
 _BLOCK_BYTES = 64 << 20  # activation bytes per dataset block
 EXPORT_MANIFEST = "interpstudio_export.json"  # beside the dataset: column -> hook point
@@ -246,6 +248,7 @@ def write_export(
     row_bytes = ctx * sum(acts[h].shape[1] for h in plan.hooks) * np.dtype(plan.dtype).itemsize
     block_rows = max(1, _BLOCK_BYTES // row_bytes)
     spanning, runs = 0, RunLengths()  # dataset rows holding two sequences; sequence lengths
+    nonfinite = dict.fromkeys(plan.hooks, 0)  # exported token rows holding Inf / NaN, per point
     target.parent.mkdir(parents=True, exist_ok=True)
     plan.check_disk(target.parent)
     # a name of its own: two exports to one target in one process (two requests) each had
@@ -257,7 +260,8 @@ def write_export(
             for k, (a, b) in enumerate(_blocks(total_rows, block_rows)):
                 if should_stop is not None and should_stop():
                     raise JobCancelled("export cancelled; nothing was written to the target")
-                block, sequence_of_row = _block(acts, columns, ctx, a, b, plan.dtype, rows)
+                block, sequence_of_row = _block(acts, columns, ctx, a, b, plan.dtype, rows,
+                                                nonfinite)
                 per_row = sequence_of_row.reshape(-1, ctx)  # (b - a, ctx)
                 spanning += int(np.count_nonzero(per_row[:, 0] != per_row[:, -1]))
                 runs.feed(sequence_of_row)
@@ -291,7 +295,8 @@ def write_export(
         tokens_dropped=rows.total - total_rows * ctx,
         dtype=plan.dtype,
         warnings=(*positions_warnings(acts.spec.get("positions"), ctx),
-                  *spanning_warnings(spanning, total_rows, ctx, runs.closed)),
+                  *spanning_warnings(spanning, total_rows, ctx, runs.closed),
+                  *nonfinite_warnings(nonfinite, total_rows * ctx)),
         column_names=plan.column_names,
         columns=columns,
         exclude_first_position=rows.excludes_first,
@@ -342,6 +347,19 @@ def positions_warnings(positions: dict[str, Any] | str | None, context_size: int
     return ()
 
 
+def nonfinite_warnings(nonfinite: Mapping[str, int], exported: int) -> tuple[str, ...]:
+    """Exported token rows that hold Inf or NaN, per hook point, when any do: they are written
+    as the store holds them (the float16 range check refuses only values the export itself
+    would make inf), and an SAE trained on such a row gets a NaN loss. The extraction's
+    warnings say where they come from (the storage dtype, or the model's own float16)."""
+    return tuple(
+        f"{hook}: {count:,} of {exported:,} exported token rows hold Inf or NaN, written as the "
+        "store holds them; an SAE trained on them gets a NaN loss. The extraction's warnings "
+        "say where they come from and how to keep them finite (store as bfloat16 / float32, "
+        "or load the model at bf16 / fp32)"
+        for hook, count in nonfinite.items() if count)
+
+
 def _blocks(total: int, size: int) -> Iterator[tuple[int, int]]:
     for a in range(0, total, size):
         yield a, min(a + size, total)
@@ -349,10 +367,11 @@ def _blocks(total: int, size: int) -> Iterator[tuple[int, int]]:
 
 def _block(
     acts: Activations, columns: dict[str, str], ctx: int, a: int, b: int, dtype: str,
-    rows: Rows,
+    rows: Rows, nonfinite: dict[str, int],
 ) -> tuple[dict[str, Any], np.ndarray]:
     """Dataset rows [a, b): each column's (b - a, ctx, d) activations (of its hook point) and
-    (b - a, ctx) token ids, and the ((b - a) * ctx,) sequence index of each token row."""
+    (b - a, ctx) token ids, and the ((b - a) * ctx,) sequence index of each token row; adds
+    each point's token rows holding Inf / NaN to ``nonfinite``."""
     source, tokens, keep = rows.read(a * ctx, b * ctx)  # tokens: (n, 3)
     block: dict[str, Any] = {}
     for column, h in columns.items():
@@ -361,6 +380,8 @@ def _block(
             written = stored.astype(dtype, copy=False)
         if written.dtype != stored.dtype:
             check_float16_block(h, stored, written, acts.dtype)
+        nonfinite[h] = nonfinite.get(h, 0) + int(np.count_nonzero(~np.isfinite(written)
+                                                                   .all(axis=1)))
         block[column] = written.reshape(b - a, ctx, -1)
     block["token_ids"] = tokens[keep, 0].astype(np.int32).reshape(b - a, ctx)
     return block, tokens[keep, 1]
