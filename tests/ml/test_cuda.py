@@ -288,3 +288,24 @@ def test_preflight_vram_covers_the_run_when_the_first_batch_is_the_shortest(
     print(f"VRAM: estimated {report.memory['vram_needed'] / 1e6:.1f} MB, run's peak "
           f"{peak / 1e6:.1f} MB (calibrated on {report.calibration['tokens']} tokens)")
     assert report.memory["vram_needed"] >= peak
+
+
+@needs_real_cuda
+def test_a_model_on_the_cpu_is_refused_for_a_gpu_run_not_moved(tmp_path: Path) -> None:
+    """``extract(cpu_model, ..., device="cuda")`` moved the caller's model to the GPU and left
+    it there; now refused naming the move to make, the model untouched. ``cuda`` names the
+    current CUDA device, so a model on it runs with that spelling too."""
+    from interpstudio.ml.extract_engine import ModelOnAnotherDevice
+
+    model = tiny_causal_lm("llama")
+    tokens = write_tokenization(tmp_path / "tok", random_sequences(3, high=12, seed=1))
+    with pytest.raises(ModelOnAnotherDevice, match=rf"move it first \(model.to\('{DEVICE}'\)\)"):
+        extract(model, tokens, "blocks.0.resid_post", out_dir=tmp_path / "s", device=DEVICE,
+                durable=False)
+    assert {t.device.type for t in model.state_dict().values()} == {"cpu"}
+    assert not (tmp_path / "s").exists()
+    model.to(DEVICE)
+    with torch.cuda.device(DEVICE):
+        result = extract(model, tokens, "blocks.0.resid_post", out_dir=tmp_path / "g",
+                         device="cuda", durable=False)
+    assert result.manifest["spec"]["device_type"] == "cuda"

@@ -783,6 +783,36 @@ def test_sequences_past_a_learned_position_table_and_absent_devices_are_refused(
         assert not (tmp_path / device).exists()
 
 
+def test_a_given_model_is_never_moved_to_another_device(tmp_path: Path) -> None:
+    """``extract(model, ..., device=...)`` moved the caller's model there (``.to``) and left it
+    there: ``device="meta"`` on a CPU model discarded its weights (every later call failed on
+    "Tensor.item() cannot be called on meta tensors"). A device other than the model's is now
+    refused, before anything is moved or written; the one it is on runs, however spelled. (On
+    a machine without CUDA, meta is the only other device; a CPU model with ``device="cuda"``
+    is tested in ``test_cuda.py``.)"""
+    model = tiny_causal_lm("llama")
+    before = {name: tensor.clone() for name, tensor in model.state_dict().items()}
+    tokens = write_tokenization(tmp_path / "t", [[5, 6, 7], [8, 9]])
+    for call in (extract, preflight):
+        with pytest.raises(InvalidInput, match="device 'meta' holds no values"):
+            call(model, tokens, ["blocks.0.resid_post"], out_dir=tmp_path / "meta",
+                 device="meta")
+    assert not (tmp_path / "meta").exists()
+    assert all(torch.equal(tensor, before[name]) for name, tensor in model.state_dict().items())
+    assert {t.device.type for t in model.state_dict().values()} == {"cpu"}
+    from interpstudio.ml.extract_engine import run_device
+
+    for spelled in ("cpu", "cpu:0", torch.device("cpu")):
+        assert run_device(model, spelled, "model") == torch.device("cpu")
+    result = run(model, tokens, tmp_path / "cpu", points=["blocks.0.resid_post"], device="cpu")
+    assert result.rows == 5
+
+    model.to("meta")  # a model whose weights were never loaded: refused, not a bare error
+    with pytest.raises(InvalidInput, match=r"weights are on the meta device .* load the weights"):
+        run(model, tokens, tmp_path / "m", points=["blocks.0.resid_post"], device="cpu")
+    assert not (tmp_path / "m").exists()
+
+
 def test_an_unresolvable_point_fails_before_any_store_file_exists(tmp_path: Path) -> None:
     """Pitfall 6: a state-space model has no attention, so ``attn_out`` cannot be captured; the
     run refuses before a batch, with no store left that could pass for a result, and the
@@ -1076,3 +1106,26 @@ def test_on_the_cpu_each_point_is_cast_into_the_staging_while_the_forward_runs(
     assert probe == 0 and batches and len(cast) == layers * len(batches)
     # before each batch's last block: this batch's first layers-1 points (and earlier batches')
     assert [n % layers for n in batches] == [layers - 1] * len(batches)
+
+
+def test_a_resume_refused_for_another_precision_names_both(tokens: Path, tmp_path: Path) -> None:
+    """Found by the precision walk: a notebook's resume with the model loaded at another
+    precision was refused as "its config (model_fingerprint, precision_used, quantization)
+    differs from this run's": which precision the store holds was not said. The refusal now
+    gives both values of the keys short enough to read (not the fingerprints)."""
+    from interpstudio.ml.loading import load_model, save_random_model
+    from interpstudio.ml.store import StoreConfigMismatch
+
+    checkpoint = save_random_model(tmp_path / "m", hidden_size=64, intermediate_size=128,
+                                   num_layers=3, vocab_size=256)
+    batches = iter(range(100))
+    with pytest.raises(JobCancelled):
+        run(load_model(checkpoint, precision="fp32"), tokens, tmp_path / "s",
+            should_stop=lambda: next(batches) >= 2)
+    with pytest.raises(StoreConfigMismatch) as refused:
+        run(load_model(checkpoint, precision="bf16"), tokens, tmp_path / "s", resume=True)
+    message = str(refused.value)
+    assert ("its config (model_fingerprint, precision_requested, precision_used, quantization) "
+            "differs from this run's (precision_requested: fp32 stored, bf16 in this run; "
+            "precision_used: fp32 stored, bf16 in this run); resume with the same "
+            "configuration") in message, message

@@ -116,11 +116,11 @@ def extract(
     """Capture ``hook_points`` (names or patterns such as ``blocks.*.resid_post``) of ``model``
     (an ``nn.Module`` or a ``loading.LoadedModel``) over ``tokenized`` into a store at
     ``out_dir``; see the module docstring. ``spec`` adds caller facts (model id, precision,
-    tokenization id) to the store's spec and config hash. ``device``: where the pass runs
-    (default: where the model is); a model elsewhere is moved there and stays there (``.to``,
-    also by ``preflight``). ``pace``: how the writer shares the
-    machine with the forward pass (``store_writer``): ``"inline"`` by default for a model on
-    the CPU, ``"overlap"`` on an accelerator."""
+    tokenization id) to the store's spec and config hash. The pass runs where the model is;
+    ``device``, when given, must name that device: a model elsewhere is refused, not moved
+    (``ModelOnAnotherDevice``: move it first; also by ``preflight``). ``pace``: how the writer
+    shares the machine with the forward pass (``store_writer``): ``"inline"`` by default for a
+    model on the CPU, ``"overlap"`` on an accelerator."""
     session = ExtractionSession.prepare(
         model, tokenized, hook_points, batch_size=batch_size, positions=positions,
         every_k=every_k, dtype=dtype, max_samples=max_samples, max_tokens=max_tokens,
@@ -233,12 +233,16 @@ def model_fingerprint(model: nn.Module, *, sampled: bool = True) -> str:
 
 
 def checked_device(device: str | torch.device) -> torch.device:
-    """``device`` as a torch device, refused with what to do when it is malformed or absent."""
+    """``device`` as a torch device, refused with what to do when it is malformed or absent
+    (``meta`` too: it holds shapes, not values)."""
     try:
         target = torch.device(device)
     except (RuntimeError, TypeError) as exc:
         raise InvalidInput(f"{device!r} is not a device name; use 'cpu', 'cuda' or 'cuda:N'",
                            details={"device": str(device)}) from exc
+    if target.type == "meta":
+        raise InvalidInput(f"device {str(device)!r} holds no values to compute with; use 'cpu', "
+                           "'cuda' or 'cuda:N'", details={"device": str(device)})
     if target.type == "cuda" and (not torch.cuda.is_available() or (
             target.index is not None and target.index >= torch.cuda.device_count())):
         raise InvalidInput(
@@ -246,6 +250,48 @@ def checked_device(device: str | torch.device) -> torch.device:
             f"({torch.cuda.device_count()} CUDA devices); use 'cpu' or leave device unset",
             details={"device": str(device), "cuda_devices": torch.cuda.device_count()})
     return target
+
+
+class ModelOnAnotherDevice(InvalidInput):
+    """``device`` names another device than the one the caller's model is on. The engine does
+    not move a model it is given: ``.to`` moved the caller's object and left it there (a model
+    in VRAM for the next cell found on the CPU, ``device="meta"`` discarded its weights), and
+    moving it back after each run would cost two full copies per call (four with ``preflight``)
+    and could itself fail half-way (out of memory on the target) with the model split between
+    two devices. The app loads the model on its device and never asks for a move."""
+
+    code = "model_on_another_device"
+
+    def __init__(self, current: torch.device, target: torch.device, name: str) -> None:
+        super().__init__(
+            f"the model is on {current} and device={str(target)!r} asks for {target}: extract "
+            f"does not move the model it is given; move it first ({name}.to({str(target)!r})) "
+            f"or leave device unset to run on {current}",
+            details={"model_device": str(current), "device": str(target)})
+
+
+def run_device(module: nn.Module, device: str | torch.device | None, name: str) -> torch.device:
+    """Where the pass runs: the device the model is on, which ``device``, when given, must name
+    (``ModelOnAnotherDevice`` otherwise; ``cuda`` names the current CUDA device). A model whose
+    weights are on the meta device (not loaded) is refused: it has nothing to compute with."""
+    current = model_device(module)
+    if current.type == "meta":
+        raise InvalidInput("the model's weights are on the meta device (shapes without values): "
+                           "load the weights first", details={"model_device": "meta"})
+    if device is None:
+        return current
+    target = checked_device(device)
+
+    def resolved(d: torch.device) -> torch.device:
+        if d.type == "cpu":  # "cpu:0" is the CPU too
+            return torch.device("cpu")
+        if d.type == "cuda" and d.index is None:
+            return torch.device("cuda", torch.cuda.current_device())
+        return d
+
+    if resolved(current) != resolved(target):
+        raise ModelOnAnotherDevice(current, target, name)
+    return current
 
 
 def _is_oom(exc: BaseException) -> bool:
@@ -408,9 +454,7 @@ class ExtractionSession:
         check_vocabulary(data, plan, vocab)
         check_tokenizer(data, getattr(model, "tokenizer", None) if module is not model else None)
         check_context(module, plan)
-        target = checked_device(device) if device is not None else model_device(module)
-        if model_device(module) != target:
-            module.to(target)
+        target = run_device(module, device, "model" if module is model else "loaded.model")
         pad = getattr(config, "pad_token_id", None)
         session = cls(module, data, architecture, names, hooks, plan, dtype, target,
                       pad if isinstance(pad, int) and 0 <= pad < (vocab or 1 << 62) else 0,
