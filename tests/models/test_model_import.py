@@ -122,7 +122,7 @@ def test_gguf_conversion_reports_every_tensor_only_to_its_own_caller(
     other: list[tuple[int, int | None]] = []
     convert_gguf_to_safetensors(tiny_gguf_file, tmp_path / "a",
                                 progress=lambda done, total: seen.append((done, total)))
-    assert seen == [(i, n) for i in range(1, n + 1)]
+    assert seen == [(i, n) for i in range(n + 1)]  # from (0, n): the count known as it starts
 
     # another thread converting with its own callback, and this one with none, at once
     thread = threading.Thread(target=lambda: convert_gguf_to_safetensors(
@@ -130,8 +130,72 @@ def test_gguf_conversion_reports_every_tensor_only_to_its_own_caller(
     thread.start()
     convert_gguf_to_safetensors(tiny_gguf_file, tmp_path / "c")
     thread.join()
-    assert other == [(i, n) for i in range(1, n + 1)]
-    assert len(seen) == n  # nothing more reached the first callback
+    assert other == [(i, n) for i in range(n + 1)]
+    assert len(seen) == n + 1  # nothing more reached the first callback
+
+
+def test_gguf_conversion_names_each_step_and_counts_the_tensors_in_its_own(
+        tiny_gguf_file: Path, tmp_path: Path) -> None:
+    """The bundled SmolLM2's conversion sat ~7 s in one stage with no count (imports, the
+    metadata), then counted its tensors in about a second, then sat again while writing. Each
+    step is now announced as it starts, and the tensors are counted within "convert gguf"
+    only, from (0, n) up, one by one."""
+    import gguf
+
+    from interpstudio.ml.loading import CONVERT_STEPS, convert_gguf_to_safetensors
+
+    n = len(gguf.GGUFReader(str(tiny_gguf_file)).tensors)
+    heard: list[tuple[str, ...] | tuple[str, int, int | None]] = []
+    convert_gguf_to_safetensors(
+        tiny_gguf_file, tmp_path / "out", stage=lambda name: heard.append(("stage", name)),
+        progress=lambda done, total: heard.append(("tensors", done, total)))
+    stages = [event[1] for event in heard if event[0] == "stage"]
+    # "load converter" only where transformers' model code is not imported yet (this process
+    # imported it for an earlier test, or imports it here)
+    assert stages in (list(CONVERT_STEPS), list(CONVERT_STEPS[1:])), stages
+    counting = heard.index(("stage", "convert gguf"))
+    writing = heard.index(("stage", "write checkpoint"))
+    assert heard[counting + 1 : writing] == [("tensors", i, n) for i in range(n + 1)]
+    assert all(event[0] == "stage" for event in heard[:counting] + heard[writing:])
+
+
+def test_a_gguf_import_job_goes_through_each_step_with_its_tensors_counted(
+        hub_client: TestClient, hub_settings: Settings, tiny_gguf_file: Path, tmp_path: Path,
+        worker_thread, wait_model: Callable[..., dict]) -> None:
+    """What the CLI bar and the UI follow: the job's stages and counts, over the WebSocket."""
+    import gguf
+
+    n = len(gguf.GGUFReader(str(tiny_gguf_file)).tensors)
+    source = shutil.copy(tiny_gguf_file, tmp_path / "imports" / "tiny.gguf")
+    with hub_client.websocket_connect("ws://127.0.0.1/api/v1/ws") as ws:
+        assert ws.receive_json()["type"] == "snapshot"
+        ws.send_json({"type": "subscribe", "job_ids": None, "system": False})
+        created = hub_client.post(f"{API}/import", json={"path": str(source)})
+        assert created.status_code == 201, created.text
+        worker_thread(hub_settings)
+        updates: list[dict] = []  # type: ignore[type-arg]
+        while not updates or updates[-1]["state"] not in ("succeeded", "failed"):
+            message = ws.receive_json()
+            if message["type"] == "job.updated" and (
+                    message["job"]["id"] == created.json()["job_id"]):
+                updates.append(message["job"])
+    assert updates[-1]["state"] == "succeeded", updates[-1]["error_message"]
+    finished = updates[-1]["stages"]
+    names = [s["stage"] for s in finished]
+    assert names[-4:] == ["read gguf", "convert gguf", "write checkpoint", "inspect"], names
+    assert set(names[:-4]) <= {"load converter"}
+    converted = finished[-3]
+    assert (converted["done"], converted["total"], converted["unit"]) == (n, n, "tensors")
+    # every count the client saw of the conversion is of the n tensors, and never goes back
+    counted = [(u["done"], u["total"]) for u in updates
+               if u["stage"] == "convert gguf" and u["done"] is not None]
+    assert all(total == n for _, total in counted)
+    assert [done for done, _ in counted] == sorted(done for done, _ in counted)
+    for update in updates:
+        if update["stage"] in ("load converter", "read gguf", "write checkpoint"):
+            assert update["message"] and update["done"] is None  # named, not a stale count
+    ready = wait_model(created.json()["id"], "ready", "failed")
+    assert ready["status"] == "ready", ready["error_message"]
 
 
 def test_two_imports_of_the_same_files_at_once_make_one_model(

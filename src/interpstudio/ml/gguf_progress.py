@@ -2,13 +2,15 @@
 
 ``reporting(callback)`` is a context manager: while it is active in this thread, the loop of
 ``transformers.modeling_gguf_pytorch_utils`` that dequantizes the GGUF's tensors one by one calls
-``callback(done, total)`` after each tensor and draws no bar. Other threads and callers see
+``callback(0, total)`` as it starts and ``callback(done, total)`` after each tensor, and draws no
+bar. Other threads and callers see
 transformers' bar as before. It works by giving that module a ``tqdm`` subclass (installed once)
 that looks for the current thread's callback; with a transformers version that has no such name,
 nothing is reported and loading works as before.
 
 Why: converting a large GGUF takes minutes; without this the import job could only show a stage
-name, not how far it is (pitfall 1: progress that never moves).
+name, not how far it is (pitfall 1: progress that never moves). The report as the loop starts
+marks where reading the file's metadata ends and dequantizing begins (``loading.CONVERT_STEPS``).
 
 This module is NOT responsible for loading or converting (``loading.py``).
 """
@@ -64,6 +66,7 @@ def _patch() -> bool:
                 return
             items = self.iterable
             total = len(items) if hasattr(items, "__len__") else None
+            report(0, total)  # the metadata is read: the tensors start
             for done, item in enumerate(items, 1):
                 yield item
                 report(done, total)  # the loop asked for the next one: this one is done

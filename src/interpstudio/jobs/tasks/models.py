@@ -156,12 +156,20 @@ def run_model_import(ctx: JobContext) -> dict[str, Any]:
             config = within_import_roots(config, ctx.settings) if config else None
         plan = plan_import(source, config)
         if plan.kind == "gguf":
-            ctx.progress(stage="convert gguf", message=f"dequantizing {source.name}",
-                         unit="tensors")
             if dest.exists():
                 shutil.rmtree(dest)
+            # one stage per step (CONVERT_STEPS): the conversion sat in one stage, its count
+            # unknown for ~7 s, before the tensors counted up in the last second
+            said = {"load converter": "importing transformers' model code (once per worker)",
+                    "read gguf": f"reading {source.name}: configuration, vocabulary, tensors",
+                    "convert gguf": f"dequantizing {source.name} to float32",
+                    "write checkpoint": "building the tokenizer, writing the float32 checkpoint"}
             convert_gguf_to_safetensors(
-                source, dest, progress=lambda done, total: ctx.progress(done=done, total=total))
+                source, dest,
+                stage=lambda name: ctx.progress(stage=name, message=said.get(name),
+                                                unit="tensors" if name == "convert gguf"
+                                                else None),
+                progress=lambda done, total: ctx.progress(done=done, total=total))
         else:
             left_out = (f"left out {len(plan.skipped)} file(s) not at the folder's top level, "
                         "of other formats or a second copy of the weights" if plan.skipped

@@ -90,6 +90,28 @@ describe("Run the demo", () => {
     spy.mockRestore();
   });
 
+  it("test_demo_step_names_a_stage_that_has_no_count_yet", async () => {
+    // the model import reads its GGUF before its tensors count: the step said nothing then
+    const { spy } = fakeServer([], undefined, (path) => {
+      const json = (body: unknown) => new Response(JSON.stringify(body),
+        { headers: { "Content-Type": "application/json" } });
+      if (path === "/models/import-bundled") return json({ id: 1, status: "importing", job_id: 10 });
+      if (path === "/jobs/10") return json(makeJob({ id: 10, kind: "model_import",
+        state: "running", stage: "read gguf", progress: null, done: null, total: null }));
+      return undefined;
+    });
+    const queryClient = createTestQueryClient();
+    renderWithProviders(<DemoButton />, { queryClient });
+    await userEvent.click(screen.getByRole("button", { name: "Run the demo" }));
+    expect(await screen.findByText("step 1/4: importing the bundled model (read gguf)"))
+      .toBeInTheDocument();
+    await act(async () => {  // ends the demo here
+      queryClient.setQueryData(liveJobKey(10), makeJob({ id: 10, state: "failed" }));
+    });
+    await vi.waitFor(() => expect(isDemoRunning()).toBe(false));
+    spy.mockRestore();
+  });
+
   it("test_demo_carries_on_after_the_button_unmounts_and_after_a_reload", async () => {
     const { calls, spy } = fakeServer();
     const queryClient = createTestQueryClient();

@@ -22,9 +22,12 @@ import {
 } from "../lib/demo-runner";
 
 /** "convert gguf 31%": a job's stages each count from 0, so the percent alone went 100% -> 0%
- * -> 50% within one step (the model import's convert, then inspect) and read as going back. */
-function jobProgress(job: Pick<Job, "stage" | "progress">): string {
-  const percent = `${Math.round((job.progress ?? 0) * 100)}%`;
+ * -> 50% within one step (the model import's convert, then inspect) and read as going back. A
+ * stage without a count by its name alone ("load converter"): the step said nothing for the
+ * model import's seconds of importing and reading before its tensors count. */
+function jobProgress(job: Pick<Job, "stage" | "progress">): string | null {
+  if (job.progress === null) return job.stage;
+  const percent = `${Math.round(job.progress * 100)}%`;
   return job.stage ? `${job.stage} ${percent}` : percent;
 }
 
@@ -50,7 +53,7 @@ export function DemoButton() {
       {step !== null && (
         <span className="muted" data-testid="demo-step">
           step {DEMO_STEPS.indexOf(step) + 1}/4: {DEMO_STEP_LABELS[step]}
-          {job && jobId !== null && job.progress !== null ? ` (${jobProgress(job)})` : ""}
+          {job && jobId !== null && jobProgress(job) ? ` (${jobProgress(job)})` : ""}
         </span>
       )}
       {error !== null && <ErrorMessage error={error} title="Demo stopped:" />}
