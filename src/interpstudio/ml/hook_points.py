@@ -20,6 +20,7 @@ responsible for finding the module a point lives on (``hooks.resolve_hook_point`
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -91,14 +92,59 @@ class HookPoint:
         return self.name
 
 
+# names other tools give these points (TransformerLens ``hook_*``, nnsight's module outputs)
+_KIND_ALIASES: dict[str, str] = {
+    "mlp_post": "mlp_act", "mlp.hook_post": "mlp_act", "mlp_hidden": "mlp_act",
+    "attn_output": "attn_out", "mlp_output": "mlp_out", "hidden_states": "resid_post",
+}
+# a module path (``model.layers.3``) or TransformerLens's dotted names (``blocks.3.mlp.hook_post``)
+_OTHER_NAMING = re.compile(r"^(?:model\.)?(?:blocks|layers|h)\.(?P<layer>\d+)(?:\.(?P<rest>.+))?$")
+
+
+def _kind_suggestion(kind: str) -> str | None:
+    """The hook kind a mistyped or foreign ``kind`` most likely means, if any."""
+    bare = kind.removeprefix("hook_")
+    if bare in HOOK_KINDS:
+        return bare
+    if kind in _KIND_ALIASES or bare in _KIND_ALIASES:
+        return _KIND_ALIASES.get(kind) or _KIND_ALIASES[bare]
+    if bare == "resid_mid":  # between attention and MLP: not offered, and close to resid_pre
+        return None
+    close = difflib.get_close_matches(bare, HOOK_KINDS, n=1, cutoff=0.6)
+    return close[0] if close else None
+
+
+def _not_kinds(kinds: list[str]) -> str:
+    """The reason for unknown kinds, with what each most likely means ("did you mean")."""
+    reason = f"{', '.join(map(repr, kinds))} " + (
+        "is not a hook kind" if len(kinds) == 1 else "are not hook kinds")
+    meant = [(kind, guess) for kind in kinds if (guess := _kind_suggestion(kind))]
+    if meant:
+        reason += " (did you mean " + ", ".join(f"{guess!r} for {kind!r}" if len(kinds) > 1
+                                                else repr(guess) for kind, guess in meant) + "?)"
+    return reason
+
+
+def _name_suggestion(name: str) -> str:
+    """For a name outside the grammar that names a layer another way (``model.layers.3``,
+    ``blocks.3.mlp.hook_post``), the hook point it most likely means."""
+    other = _OTHER_NAMING.match(name.strip())
+    if other is None:
+        return ""
+    rest = other["rest"]
+    kind = "resid_post" if rest is None else _kind_suggestion(rest)
+    return f" (did you mean 'blocks.{other['layer']}.{kind}'?)" if kind else ""
+
+
 def parse_hook_point(name: str) -> HookPoint:
     """Parse one exact name such as ``blocks.3.resid_post`` (no patterns)."""
     match = _POINT.match(name.strip())
     if match is None or not match["layer"].isdigit():
-        raise UnknownHookPoint(name, "expected an exact name like blocks.3.resid_post")
+        raise UnknownHookPoint(
+            name, "expected an exact name like blocks.3.resid_post" + _name_suggestion(name))
     kind = match["kind"]
     if kind not in HOOK_KINDS:
-        raise UnknownHookPoint(name, f"{kind!r} is not a hook kind")
+        raise UnknownHookPoint(name, _not_kinds([kind]))
     return HookPoint.of(int(match["layer"]), kind)
 
 
@@ -126,7 +172,7 @@ def _expand_kinds(pattern: str, text: str) -> list[str]:
     kinds = [kind.strip() for kind in text.strip("{}").split(",")]
     unknown = [kind for kind in kinds if kind not in HOOK_KINDS]
     if unknown:
-        raise UnknownHookPoint(pattern, f"{', '.join(map(repr, unknown))} is not a hook kind")
+        raise UnknownHookPoint(pattern, _not_kinds(unknown))
     return kinds
 
 
@@ -146,7 +192,8 @@ def expand_hook_points(patterns: str | Iterable[str], n_layers: int) -> list[str
                                    "point name (a string such as 'blocks.3.resid_post')")
         match = _POINT.match(pattern.strip())
         if match is None:
-            raise UnknownHookPoint(pattern, "it does not follow the grammar")
+            raise UnknownHookPoint(pattern, "it does not follow the grammar"
+                                   + _name_suggestion(pattern))
         kinds = _expand_kinds(pattern, match["kind"])
         for layer in _expand_layers(pattern, match["layer"], n_layers):
             points.update(HookPoint.of(layer, kind) for kind in kinds)
