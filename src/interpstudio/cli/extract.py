@@ -302,7 +302,10 @@ def extract(
     dataset: Annotated[int | None, typer.Option(
         help="Dataset id: use (or make) its tokenization with this model's tokenizer.")] = None,
     batch_size: Annotated[int, typer.Option(min=1)] = 8,
-    positions: Annotated[str, typer.Option(help="all | last | every_k | exclude_bos")] = "all",
+    positions: Annotated[str, typer.Option(help=(
+        "all | last (each sequence's last token) | every_k (positions k-1, 2k-1, ...: --every-k) "
+        "| exclude_bos (all but a leading BOS token; a packed window's inner BOS tokens, which "
+        "begin documents, are kept)"))] = "all",
     every_k: Annotated[int, typer.Option(min=1)] = 1,
     dtype: Annotated[str, typer.Option(help="float16 | bfloat16 | float32")] = "float16",
     precision: Annotated[str | None, typer.Option(help="fp32|fp16|bf16|q8|q4|q2")] = None,
