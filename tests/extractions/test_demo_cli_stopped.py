@@ -1,13 +1,17 @@
-"""``interpstudio demo`` run again after its first step was stopped (slow: it imports the bundled
-SmolLM2-135M GGUF), as real subprocesses in an empty data dir. Found by the CLI end-to-end QA."""
+"""``interpstudio demo`` run again after its first or its last step was stopped (slow: it
+imports the bundled SmolLM2-135M GGUF), as real subprocesses in an empty data dir. Found by the
+CLI end-to-end QA."""
 
 from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -39,3 +43,61 @@ def test_demo_again_resumes_a_stopped_bundled_model_import(tmp_path: Path) -> No
     assert "done: 64 rows x 30 hook points" in again.stdout
     shown = json.loads(_cli(env, "models", "show", str(model["id"]), "--json").stdout)
     assert shown["status"] == "ready"
+
+
+def _newest_extract_job(data_dir: Path) -> Any:
+    from sqlalchemy import create_engine
+    from sqlalchemy.exc import OperationalError
+    from sqlalchemy.orm import Session
+
+    from interpstudio.db.models import Job
+
+    database = data_dir / "interpstudio.db"
+    if not database.exists():
+        return None
+    engine = create_engine(f"sqlite:///{database}")
+    try:
+        with Session(engine) as session:
+            return (session.query(Job).filter(Job.kind == "extract").order_by(Job.id.desc())
+                    .first())
+    except OperationalError:  # the command is still migrating its new database
+        return None
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.slow
+def test_demo_again_resumes_its_extraction_stopped_by_ctrl_c(tmp_path: Path) -> None:
+    """After Ctrl-C in step 4 (its extraction cancelled), ``demo`` again started a new
+    extraction from nothing beside the stopped one; now it resumes that one and says so. Ctrl-C
+    is the SIGINT a terminal sends the command, sent once the extraction job is extracting."""
+    data_dir = tmp_path / "data"
+    env = {**os.environ, "INTERPSTUDIO_DATA_DIR": str(data_dir), "COLUMNS": "200"}
+    env.pop("INTERPSTUDIO_DATABASE_URL", None)
+    demo = subprocess.Popen([sys.executable, "-m", "interpstudio", "demo", "--max-tokens",
+                             "4096"], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 600
+        while demo.poll() is None and time.monotonic() < deadline:
+            job = _newest_extract_job(data_dir)
+            if job is not None and job.stage == "extract":
+                demo.send_signal(signal.SIGINT)
+                break
+            time.sleep(0.2)
+        said, _ = demo.communicate(timeout=300)
+    finally:
+        if demo.poll() is None:
+            demo.kill()
+    stopped = _newest_extract_job(data_dir)
+    assert demo.returncode == 1 and stopped is not None, said
+    assert stopped.state == "cancelled", said
+
+    again = _cli(env, "demo", "--max-tokens", "4096")
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert f"resuming extraction 1 (job {stopped.id}, cancelled)" in again.stdout, again.stdout
+    assert "done: 4,096 rows x 30 hook points" in again.stdout
+    listed = json.loads(_cli(env, "extractions", "list", "--json").stdout)
+    assert listed["total"] == 1, listed  # the stopped one finished, no copy beside it
+    assert listed["items"][0]["status"] == "complete"
+    assert listed["items"][0]["job_id"] == stopped.id

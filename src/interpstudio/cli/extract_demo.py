@@ -8,7 +8,8 @@
    tokens, so one per line made 474 of 4,096 rows first positions (attention sinks, the highest
    norms: all 16 of a layer's top-norm rows), cut every line off from its context, and ran
    8-line batches of ~70 tokens (206 tokens/s here, against 529 packed);
-4. extract ``blocks.*.resid_post`` (every layer) from the first ``max_tokens`` tokens;
+4. extract ``blocks.*.resid_post`` (every layer) from the first ``max_tokens`` tokens (an
+   extraction of the same request that stopped, Ctrl-C in this step, is resumed);
 5. print where the store and statistics are and the Python lines to open them.
 
 This module is NOT responsible for any of those steps' rules: it calls the models, datasets,
@@ -25,6 +26,7 @@ from interpstudio.cli.common import LocalRun, console, load_settings, print_json
 from interpstudio.cli.extract import (
     _run_job,
     _tokenization_for,
+    extraction_dict,
     print_how_to_open,
     run_extraction_command,
 )
@@ -69,6 +71,33 @@ def _bundled_model(settings: Settings, factory: sessionmaker[Session], quiet: bo
     return model_id
 
 
+def _resume_stopped_extraction(settings: Settings, factory: sessionmaker[Session], spec: Any,
+                               quiet: bool) -> dict[str, Any] | None:
+    """The demo's extraction stopped by an earlier ``demo`` (Ctrl-C in step 4, a kill, a
+    failure), resumed here after its last whole shard and followed; None where there is none
+    (the newest of this configuration is complete, or none was made). Found by a tester: after
+    Ctrl-C in step 4, ``demo`` again started a new extraction from nothing beside the stopped
+    one, as step 3 once did with a stopped tokenization (``_finish_tokenization``)."""
+    from interpstudio.services import extractions as service
+
+    local = LocalRun(settings, factory)
+    with factory.begin() as session:
+        stopped = service.stopped_copy_of(session=session, paths=DataPaths(settings.data_dir),
+                                          spec=spec)
+        if stopped is None:
+            return None
+        row, job = stopped
+        extraction_id, job_id, state = row.id, job.id, job.state
+        service.resume_extraction(session=session, extraction_id=extraction_id)
+        local.claim(session, job_id)  # committed running here: no server's worker takes it
+    if not quiet:
+        console.print(f"resuming extraction {extraction_id} (job {job_id}, {state}) after its "
+                      "last whole shard: the same model, tokens and hook points", highlight=False)
+    _run_job(local, factory, job_id, enqueue=False, quiet=quiet,
+             what=f"extraction {extraction_id}")
+    return extraction_dict(settings, factory, extraction_id)
+
+
 def run_demo(*, max_tokens: int, as_json: bool) -> dict[str, Any]:
     from interpstudio.services.dataset_params import ReadOptionsSpec
     from interpstudio.services.datasets import add_bundled_dataset
@@ -102,7 +131,8 @@ def run_demo(*, max_tokens: int, as_json: bool) -> dict[str, Any]:
     spec = ExtractionSpec(model_id=model_id, tokenization_id=tokenization_id,
                           hook_points=["blocks.*.resid_post"], batch_size=8,
                           max_tokens=max_tokens, dtype="float16", name="demo: all layers")
-    result = run_extraction_command(settings, factory, spec, enqueue=False, as_json=as_json)
+    result = (_resume_stopped_extraction(settings, factory, spec, as_json)
+              or run_extraction_command(settings, factory, spec, enqueue=False, as_json=as_json))
     if as_json:
         print_json(result)
     else:

@@ -376,6 +376,20 @@ def refuse_copy_of(*, session: Session, paths: DataPaths, spec: ExtractionSpec) 
                                                             spec=spec))[1])
 
 
+def stopped_copy_of(*, session: Session, paths: DataPaths, spec: ExtractionSpec
+                    ) -> tuple[Extraction, Job] | None:
+    """The newest extraction of this request's configuration and its job, where that job
+    stopped (Ctrl-C, a kill, a failure) and may be resumed: for a command run again to
+    continue it (``demo``), instead of starting a copy beside it from nothing. None where the
+    newest is complete, under way (``refuse_copy``) or there is none."""
+    digest = _stored_spec(spec, *resolve_inputs(session=session, paths=paths, spec=spec))[1]
+    row = repo.newest_with_config(session, digest)
+    job = extraction_job(session=session, row=row) if row is not None else None
+    if row is None or job is None or job.state not in job_service.ALLOWED["resume"]:
+        return None
+    return row, job
+
+
 def _job_for(session: Session, row: Extraction, action: str) -> Job:
     job = extraction_job(session=session, row=row)
     if job is None:

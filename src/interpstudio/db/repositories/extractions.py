@@ -54,6 +54,12 @@ def underway_with_config(session: Session, config_hash: str,
     return session.scalars(query.order_by(Extraction.id).limit(1)).first()
 
 
+def newest_with_config(session: Session, config_hash: str) -> Extraction | None:
+    """The newest extraction of this configuration, whatever its status, if any."""
+    query = select(Extraction).where(Extraction.config_hash == config_hash)
+    return session.scalars(query.order_by(Extraction.id.desc()).limit(1)).first()
+
+
 def for_model(session: Session, model_id: int) -> list[Extraction]:
     return list(session.scalars(
         select(Extraction).where(Extraction.model_id == model_id).order_by(Extraction.id)).all())
