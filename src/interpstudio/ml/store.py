@@ -149,10 +149,14 @@ def store_folder(path: Path) -> Path:
 class StoreConfigMismatch(Conflict):
     code = "activation_store_config_mismatch"
 
-    def __init__(self, path: Path, what: str, stored: Any, requested: Any) -> None:
+    def __init__(self, path: Path, what: str, stored: Any, requested: Any, *,
+                 values: str = "") -> None:
+        """``values``: the differing values a reader can compare (``precision_used: fp32
+        stored, bf16 in this run``), said after ``what``."""
         super().__init__(
-            f"cannot resume the store at {path}: its {what} differs from this run's; resume with "
-            "the same configuration or write to a new folder",
+            f"cannot resume the store at {path}: its {what} differs from this run's"
+            f"{f' ({values})' if values else ''}; resume with the same configuration or write "
+            "to a new folder",
             details={"path": str(path), "what": what, "stored": stored, "requested": requested},
         )
 

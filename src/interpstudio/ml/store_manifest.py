@@ -237,14 +237,28 @@ def check_same(
     wanted_spec: dict[str, Any] | None = None,
 ) -> None:
     """Refuse a resume whose spec or layout differs; the refusal names the spec's keys that
-    differ (``model_fingerprint``, ``tokens_fingerprint``, ``dtype``...)."""
+    differ (``model_fingerprint``, ``tokens_fingerprint``, ``dtype``...), with both values of
+    those short enough to read (``precision_used: fp32 stored, bf16 in this run``)."""
     if manifest["config_hash"] != digest:
         stored, spec = manifest.get("spec", {}), wanted_spec or {}
         differ = sorted(k for k in {*stored, *spec} if stored.get(k) != spec.get(k))
         what = f"config ({', '.join(differ)})" if differ else "config hash"
-        raise StoreConfigMismatch(directory, what, manifest["config_hash"], digest)
+        values = [f"{k}: {_readable(stored.get(k))} stored, {_readable(spec.get(k))} in this run"
+                  for k in differ if _short(stored.get(k)) and _short(spec.get(k))]
+        raise StoreConfigMismatch(directory, what, manifest["config_hash"], digest,
+                                  values="; ".join(values))
     if manifest["layout"] != wanted:
         raise StoreConfigMismatch(directory, "layout", manifest["layout"], wanted)
+
+
+def _short(value: Any) -> bool:
+    """A spec value a refusal can show as it is: a number, a name (not a fingerprint) or none."""
+    return value is None or isinstance(value, (bool, int, float)) or (
+        isinstance(value, str) and len(value) <= 24)
+
+
+def _readable(value: Any) -> str:
+    return "none" if value is None else str(value)
 
 
 def restore_stats(
