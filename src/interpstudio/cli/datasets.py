@@ -74,6 +74,11 @@ def _print_datasets(datasets: list[dict[str, Any]]) -> None:
                        shown_by="--json shows them")
 
 
+def _count(value: Any) -> str:
+    """A count as every other table prints it (``51,096,576``); blank where there is none."""
+    return f"{value:,}" if isinstance(value, int) else ""
+
+
 TOKENIZATION_COLUMNS = ("id", "tokenizer", "mode", "max_length", "BOS", "status", "sequences",
                         "tokens", "truncated", "dropped rows")
 
@@ -89,10 +94,10 @@ def _print_tokenizations(items: list[dict[str, Any]]) -> None:
                      "mode": str(policy.get("mode", "")),
                      "max_length": str(policy.get("max_length", "")),
                      "BOS": "tokenizer default" if bos is None else str(bos),
-                     "status": t["status"], "sequences": f"{counts.get('sequences', '')}",
-                     "tokens": f"{counts.get('tokens', '')}",
-                     "truncated": f"{counts.get('truncated_sequences', '')}",
-                     "dropped rows": f"{counts.get('dropped_rows', '')}"})
+                     "status": t["status"], "sequences": _count(counts.get("sequences")),
+                     "tokens": _count(counts.get("tokens")),
+                     "truncated": _count(counts.get("truncated_sequences")),
+                     "dropped rows": _count(counts.get("dropped_rows"))})
     print_fitted_table(rows, headers=TOKENIZATION_COLUMNS, whole="tokenizer",
                        drop_order=("dropped rows", "truncated", "sequences", "BOS", "tokens"),
                        wraps=("BOS",), shown_by="--json shows them")
@@ -170,7 +175,7 @@ def datasets_add(
                                          files=[str(p) for p in paths], name=name, spec=spec)
 
     _run("dataset", create, lambda s, i: service.get_dataset(session=s, dataset_id=i),
-         _dataset_dict, enqueue, as_json, "dataset {id} {status}: {rows} rows, {bytes} bytes")
+         _dataset_dict, enqueue, as_json, "dataset {id} {status}: {rows:,} rows, {bytes:,} bytes")
 
 
 @app.command("upload")
@@ -263,7 +268,8 @@ def datasets_show(dataset_id: int, as_json: JsonOption = False) -> None:
     stats = dataset["stats"] or {}
     if stats:
         console.print(f"characters {stats['characters']:,}  empty rows {stats['empty_rows']:,}  "
-                      f"mean length {stats['mean_chars'] or 0:,.1f}  max {stats['max_chars']}")
+                      f"mean length {stats['mean_chars'] or 0:,.1f}  "
+                      f"max {stats['max_chars'] or 0:,}")
         for bucket in stats["length_histogram"]:
             console.print(f"  [{bucket['lo']:>7,}, {bucket['hi']:>7,}) {bucket['count']:>8,}")
     for f in dataset["files"]:
