@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import json
+import socket
 import sys
 import tempfile
 from pathlib import Path
@@ -11,6 +13,7 @@ from typing import Annotated
 import typer
 
 from interpstudio.cli.common import check_deployment, console, load_settings
+from interpstudio.core.errors import ConfigurationError
 
 app = typer.Typer()
 db_app = typer.Typer(help="Database maintenance.", no_args_is_help=True)
@@ -35,6 +38,7 @@ def serve(
     check_broker(settings.broker_url)  # one line naming the variable, not uvicorn's traceback
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     check_deployment(settings)  # migrations, and the data dir the rest of it uses
+    check_port_free(settings.host, settings.port)  # before a worker starts for nothing
     pool = WorkerPool(settings)
     pool.start()
     try:
@@ -44,6 +48,38 @@ def serve(
                     log_level=settings.log_level.lower(), log_config=uvicorn_log_config())
     finally:
         pool.stop()
+
+
+class PortInUse(ConfigurationError):
+    """Something already listens where ``serve`` would: said before workers start, not as
+    uvicorn's "[Errno 98] error while attempting to bind" after "Interp Studio on http://..."
+    and a worker started for nothing."""
+
+    code = "port_in_use"
+
+    def __init__(self, host: str, port: int, reason: str, *, taken: bool) -> None:
+        who = ": another Interp Studio or another program uses it; stop it, or" if taken else ";"
+        super().__init__(
+            f"cannot listen on {host}:{port} ({reason}){who} pick another port with --port N "
+            "(or INTERPSTUDIO_PORT)", details={"host": host, "port": port, "reason": reason})
+
+
+def check_port_free(host: str, port: int) -> None:
+    """Raise ``PortInUse`` unless ``host:port`` can be bound as uvicorn binds it (with
+    ``SO_REUSEADDR``: a port left in TIME_WAIT by the last run is free)."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port,
+                                                             type=socket.SOCK_STREAM)[0]
+    except socket.gaierror as exc:
+        raise PortInUse(host, port, f"the host name does not resolve: {exc.strerror}",
+                        taken=False) from None
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            raise PortInUse(host, port, exc.strerror or str(exc),
+                            taken=exc.errno == errno.EADDRINUSE) from None
 
 
 @app.command()

@@ -58,6 +58,8 @@ def configure_logging(level: str = "INFO") -> None:
     handler.addFilter(RedactingFilter())
     root.addHandler(handler)
     root.setLevel(level)
+    if level != "DEBUG":  # seven "setup plugin alembic.autogenerate..." lines on every start
+        logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
 
 
 def uvicorn_log_config() -> dict[str, Any]:
