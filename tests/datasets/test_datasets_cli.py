@@ -80,6 +80,28 @@ def test_add_list_show_preview_tokenize_rm(ds_settings: Settings, import_root: P
     assert unknown.returncode == 2 and "org/nope" in unknown.stdout + unknown.stderr
 
 
+def test_tokenize_of_blank_rows_fails_saying_what_to_change(
+        ds_settings: Settings, import_root: Path, tiny_llama_dir: Path) -> None:
+    """A dataset of blank lines was tokenized into a "ready" tokenization of 0 sequences
+    (``extract`` then refused it); the job now fails, the command says why with no resume hint
+    (a resume would fail again), exit 1, and the tokenization is listed as failed."""
+    (import_root / "blank.txt").write_text("\n\n")
+    dataset = _json(_cli(ds_settings, "add", str(import_root / "blank.txt"), "--json"))
+    model_id = register_model_row(ds_settings, tiny_llama_dir)
+    refused = _cli(ds_settings, "tokenize", str(dataset["id"]), "--model", str(model_id),
+                   check=False)
+    said = " ".join(refused.stderr.split())
+    assert refused.returncode == 1 and "Traceback" not in refused.stderr, refused.stderr
+    assert ("failed: the tokenization would hold no sequence: 2 of the 2 rows have no text "
+            "tokens (blank or whitespace only): import a dataset whose text column holds text"
+            ) in said, said
+    assert "jobs resume" not in said
+    shown = _json(_cli(ds_settings, "show", str(dataset["id"]), "--json"))
+    [tokenization] = shown["tokenizations"]
+    assert tokenization["status"] == "failed"
+    assert not (ds_settings.data_dir / tokenization["path"]).exists()
+
+
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[tuple[str, Settings]]:
     settings = make_settings(tmp_path / "srv", max_upload_bytes=1_000_000)

@@ -328,3 +328,49 @@ def test_a_tokenization_begun_under_the_earlier_rules_is_not_resumed_into_one_st
     assert failed["status"] == "failed"
     assert "earlier version" in failed["error_message"]
     assert "retry it" in failed["error_message"]
+
+
+def test_a_tokenization_that_keeps_no_sequence_fails_saying_why_and_leaves_no_files(
+    ds_settings: Settings, import_root: Path, llama_model_id: int, call, factory, wait_row,
+    worker_thread,
+) -> None:
+    """A dataset of blank lines, or a policy that keeps none of its rows (min tokens, a packed
+    window longer than all of its text), made a "ready" tokenization of 0 sequences without a
+    word; every extraction of it was then refused (EmptyExtraction). The job now fails as
+    ``tokenize_texts`` refuses it (``empty_tokenization``), saying what was empty and what to
+    change, the row failed, its folder gone and no resume offered (it would fail again)."""
+    (import_root / "blank.txt").write_text("\n\n\n")
+    (import_root / "short.txt").write_text("a b c\nd e\n")
+    worker_thread(ds_settings)
+    datasets = {}
+    for name in ("blank", "short"):
+        created = call(dataset_service.add_local_dataset, settings=ds_settings,
+                       files=[str(import_root / f"{name}.txt")], name=name,
+                       spec=ReadOptionsSpec())
+        datasets[name] = wait_row(Dataset, created["id"], "ready", "failed")
+        assert datasets[name]["status"] == "ready", datasets[name]["error_message"]
+    cases = (
+        ("blank", {}, "3 of the 3 rows have no text tokens (blank or whitespace only): import a "
+                      "dataset whose text column holds text"),
+        ("short", {"min_tokens": 50}, "2 of the 2 rows have fewer than min tokens 50 text tokens "
+                                      "(lower min tokens)"),
+        ("short", {"mode": "pack", "max_length": 64},
+         "the 10 tokens packed fill no window of max length 64 (a last partial window is "
+         "dropped): give more text, a smaller max length, or mode truncate"),
+    )
+    for name, policy, said in cases:
+        made = _tokenize(call, ds_settings, datasets[name]["id"], llama_model_id, **policy)
+        failed = wait_row(Tokenization, made["id"], "failed", "ready")
+        assert failed["status"] == "failed", (name, policy)
+        assert failed["error_message"] == f"the tokenization would hold no sequence: {said}"
+        job = wait_for(lambda: _ended(factory, made["job_id"]), timeout=30)  # noqa: B023
+        assert job.state == "failed" and job.error_code == "empty_tokenization"
+        assert job.error_message == failed["error_message"]
+        assert job.checkpoint is None  # a resume would only fail again
+        assert not (ds_settings.data_dir / failed["path"]).exists()
+
+
+def _ended(factory, job_id: int) -> Job | None:  # type: ignore[no-untyped-def]
+    with factory() as session:
+        job = session.get(Job, job_id)
+        return job if job.state not in ("queued", "running") else None

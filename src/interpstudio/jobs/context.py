@@ -74,9 +74,10 @@ class JobContext:
         if self._stop_event.is_set():
             raise JobCancelled()
 
-    def save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+    def save_checkpoint(self, checkpoint: dict[str, Any] | None) -> None:
         """Record where ``resume`` continues from (waits out an outage: see ``write``), rather
-        than go on from a resume point that was never recorded."""
+        than go on from a resume point that was never recorded; ``None``: nothing to continue
+        from (a resume starts afresh)."""
         self.checkpoint = checkpoint
         self.reporter.flush()
         self.write("checkpoint",

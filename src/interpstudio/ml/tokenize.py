@@ -45,8 +45,9 @@ COUNT_KEYS = ("rows_read", "rows_kept", "dropped_rows", "truncated_sequences",
 class EmptyTokenization(InvalidInput):
     """``tokenize_texts`` would make a tokenization without a sequence: no texts, only empty
     ones, or a policy that keeps none of them (every ``extract`` of it would be refused as
-    ``EmptyExtraction``). The app's path refuses an empty dataset at its import
-    (``text_sources.EmptySource``)."""
+    ``EmptyExtraction``). The app refuses an empty file at its import
+    (``text_sources.EmptySource``) and a dataset whose rows keep none in its tokenize job
+    (``refuse_nothing_kept`` with ``APP_WORDS``)."""
 
     code = "empty_tokenization"
 
@@ -374,7 +375,7 @@ def tokenize_texts(
         counts = tokenize_dataset(lambda start: iter([(start, rows[start:])]), tok, resolved,
                                   writer)
         if writer.committed_sequences == 0:
-            _refuse_nothing_kept(len(rows), counts, resolved)
+            refuse_nothing_kept(len(rows), counts, resolved)
         writer.finish(counts=counts)
     except BaseException:
         # a failure or a Ctrl-C left the partial files, and the retry into the same folder
@@ -384,23 +385,48 @@ def tokenize_texts(
     return open_tokenized(folder)
 
 
-def _refuse_nothing_kept(texts: int, counts: dict[str, int], resolved: dict[str, Any]) -> None:
-    """Texts that are not empty but made no sequence under the policy: rows under
-    ``min_tokens`` text tokens (whitespace has none for some tokenizers), or, packed, fewer
-    tokens in all than one ``max_length`` window (the last partial window is dropped)."""
+@dataclass(frozen=True)
+class PolicyWords:
+    """How an ``EmptyTokenization`` names what was tokenized and the settings to change: a
+    notebook's ``tokenize_texts`` arguments (the defaults), or the app's policy (``APP_WORDS``:
+    the tokenize job, whichever of the form, the REST body or the CLI made it)."""
+
+    item: str = "text"  # one of what was tokenized
+    min_tokens: str = "min_tokens"
+    max_length: str = "max_length"
+    equals: str = "="  # between a setting's name and its value
+    truncate: str = "mode='truncate'"
+    blank_hint: str = ""  # said when no item has a text token at all
+
+
+NOTEBOOK_WORDS = PolicyWords()
+APP_WORDS = PolicyWords(item="row", min_tokens="min tokens", max_length="max length",
+                        equals=" ", truncate="mode truncate",
+                        blank_hint=" (blank or whitespace only): import a dataset whose text "
+                                   "column holds text")
+
+
+def refuse_nothing_kept(items: int, counts: dict[str, int], resolved: dict[str, Any], *,
+                        words: PolicyWords = NOTEBOOK_WORDS) -> None:
+    """Raise ``EmptyTokenization`` for ``items`` that made no sequence under the policy: rows
+    under ``min_tokens`` text tokens (whitespace has none for some tokenizers), or, packed,
+    fewer tokens in all than one ``max_length`` window (the last partial window is dropped)."""
     why, dropped, least = [], counts["dropped_rows"], resolved["min_tokens"]
+    setting = f"{words.min_tokens}{words.equals}{least}"
     if dropped:
-        under = "no text tokens" if least <= 1 else f"fewer than min_tokens={least} text tokens"
-        which = ("the text has" if texts == 1 else
-                 f"{dropped} of the {texts} texts {'has' if dropped == 1 else 'have'}")
-        why.append(f"{which} {under}"
-                   + ("" if least <= 1 else " (lower min_tokens)"))
+        under = "no text tokens" if least <= 1 else f"fewer than {setting} text tokens"
+        which = (f"the {words.item} has" if items == 1 else
+                 f"{dropped} of the {items} {words.item}s {'has' if dropped == 1 else 'have'}")
+        hint = (f" (lower {words.min_tokens})" if least > 1 else
+                words.blank_hint if dropped == items else "")
+        why.append(f"{which} {under}{hint}")
     if counts["tail_tokens_dropped"]:
+        window = f"{words.max_length}{words.equals}{resolved['max_length']}"
         why.append(f"the {counts['tail_tokens_dropped']} tokens packed fill no window of "
-                   f"max_length={resolved['max_length']} (a last partial window is dropped): "
-                   "give more text, a smaller max_length, or mode='truncate'")
+                   f"{window} (a last partial window is dropped): give more text, a smaller "
+                   f"{words.max_length}, or {words.truncate}")
     raise EmptyTokenization("; ".join(why),
-                            details={"texts": texts, "dropped_rows": counts["dropped_rows"],
+                            details={f"{words.item}s": items, "dropped_rows": dropped,
                                      "tail_tokens_dropped": counts["tail_tokens_dropped"]})
 
 

@@ -9,8 +9,9 @@ disk becomes ``disk_full``).
 ``run_tokenization``: tokenizes ``text.parquet`` with the model's fast tokenizer into the
 tokenization's token store, committing each batch; a resumed job continues after the last commit
 (the writer's journal), a retried one starts afresh. Progress is in rows, with tokens in the
-message. This module is NOT responsible for the use-case rules (``services/``) or the formats
-(``ml/``).
+message. A run that keeps no sequence (blank rows, a policy that keeps none) fails as
+``EmptyTokenization`` with its folder and checkpoint removed: there is nothing to resume. This
+module is NOT responsible for the use-case rules (``services/``) or the formats (``ml/``).
 """
 
 from __future__ import annotations
@@ -165,8 +166,11 @@ def run_tokenization(ctx: JobContext) -> dict[str, Any]:
     from interpstudio.ml.token_pieces import piece_text
     from interpstudio.ml.token_store import TokenStoreWriter, open_tokenized
     from interpstudio.ml.tokenize import (
+        APP_WORDS,
+        EmptyTokenization,
         TokenizationPolicy,
         load_tokenizer,
+        refuse_nothing_kept,
         resolve_policy,
         summarize_tokens,
         tokenize_dataset,
@@ -204,6 +208,8 @@ def run_tokenization(ctx: JobContext) -> dict[str, Any]:
             writer, batch_rows=params.batch_rows, should_stop=ctx.should_stop,
             on_progress=lambda rows, tokens: ctx.progress(done=rows,
                                                           message=f"{tokens:,} tokens"))
+        if writer.committed_sequences == 0:  # every extraction of it would be refused
+            refuse_nothing_kept(counts["rows_read"], counts, resolved, words=APP_WORDS)
         ctx.progress(stage="summarize")
         writer.finish(counts=counts)
         store = open_tokenized(folder)
@@ -212,6 +218,9 @@ def run_tokenization(ctx: JobContext) -> dict[str, Any]:
                                  id_to_text=lambda i: piece_text(tokenizer.backend_tokenizer, i))
         _write_manifest_stats(folder, stats)
     except (AppError, OSError) as exc:
+        if isinstance(exc, EmptyTokenization):  # a resume would only tokenize to nothing again
+            remove_folder(folder)
+            ctx.save_checkpoint(None)
         status = "cancelled" if isinstance(exc, JobCancelled) else "failed"
         message = exc.message if isinstance(exc, AppError) else f"{type(exc).__name__}: {exc}"
         ctx.update_row(Tokenization, tokenization["id"], status=status, error_message=message)
