@@ -18,14 +18,15 @@ from interpstudio.db.models import Extraction
 from interpstudio.ml import open_activations
 
 
-def extract_until_shards_are_written(world: ExtractionWorld, sig: int) -> tuple[int, str]:
-    """``interpstudio extract`` (no terminal) sent ``sig`` once it has written whole shards;
-    returns its exit code and stderr."""
+def extract_until_shards_are_written(world: ExtractionWorld, sig: int,
+                                     shard_rows: int = 32) -> tuple[int, str]:
+    """``interpstudio extract`` (no terminal) sent ``sig`` once it has extracted 64 tokens (whole
+    shards of ``shard_rows``); returns its exit code and stderr."""
     tokenization_id = world.tokenization(repeat=300)  # 1,500 sequences: seconds at batch 1
     cli = subprocess.Popen(
         [sys.executable, "-m", "interpstudio", "extract", "--model", str(world.model_id),
          "--tokenization", str(tokenization_id), "--hooks", "blocks.*.resid_post",
-         "--batch-size", "1", "--shard-rows", "32", "--device", "cpu"],
+         "--batch-size", "1", "--shard-rows", str(shard_rows), "--device", "cpu"],
         env=cli_env(world), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 240
@@ -80,3 +81,22 @@ def test_show_of_a_killed_run_names_no_statistics_it_does_not_have(world: Extrac
     pasted = subprocess.run([sys.executable, "-c", python], capture_output=True, text=True,
                             timeout=120)
     assert pasted.returncode == 0, pasted.stderr  # every printed line runs on this store
+
+
+def test_show_of_a_run_stopped_before_its_first_shard_says_nothing_is_stored(
+    world: ExtractionWorld,
+) -> None:
+    """It printed the statistics of 0 rows and the lines to open them, as if there were data."""
+    code, err = extract_until_shards_are_written(world, signal.SIGTERM, shard_rows=1_000_000)
+    assert code == 1, err[-2000:]
+    job = newest_extract_job(world)
+    assert job is not None and job.state == "cancelled"
+    with world.factory() as session:
+        extraction_id = session.query(Extraction).filter(Extraction.job_id == job.id).one().id
+    shown = subprocess.run([sys.executable, "-m", "interpstudio", "extractions", "show",
+                            str(extraction_id)], env=cli_env(world, COLUMNS="200"),
+                           capture_output=True, text=True, timeout=300)
+    assert shown.returncode == 0, shown.stderr
+    assert ("nothing stored yet: the run stopped before its first whole shard; "
+            f"`interpstudio jobs resume {job.id}` starts it again") in shown.stdout
+    assert "stats.json" not in shown.stdout and "open_activations" not in shown.stdout

@@ -217,11 +217,15 @@ def print_how_to_open(settings: Settings, extraction: dict[str, Any]) -> None:
     # a run killed mid-way (kill -9, a lost worker) has no statistics or top tokens yet: its
     # paths were printed all the same, and the last Python line failed on ``acts.stats`` (None)
     stats, samples = store / "stats.json", store.parent / "samples.json"
-    not_yet = "(none yet: written when the run finishes"
-    if extraction.get("job_id"):
-        not_yet += f"; `interpstudio jobs resume {extraction['job_id']}` continues it"
-    not_yet += ")"
+    resume = (f"; `interpstudio jobs resume {extraction['job_id']}` continues it"
+              if extraction.get("job_id") else "")
+    not_yet = f"(none yet: written when the run finishes{resume})"
     console.print(f"\n[bold]store[/bold]      {store}", soft_wrap=True)
+    if extraction.get("store_empty"):  # stopped before its first whole shard: nothing to open
+        console.print(f"nothing stored yet: the run stopped before its first whole shard"
+                      f"{resume.replace('continues it', 'starts it again')}", soft_wrap=True,
+                      highlight=False)
+        return
     console.print(f"[bold]statistics[/bold] {stats if stats.is_file() else not_yet}",
                   soft_wrap=True)
     console.print(f"[bold]top tokens[/bold] {samples if samples.is_file() else not_yet}\n",
