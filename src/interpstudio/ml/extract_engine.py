@@ -160,7 +160,8 @@ def loaded_facts(model: Any) -> dict[str, Any]:
             "precision_used": model.precision_used, "quantization": quantization}
 
 
-PROVENANCE_KEYS = ("precision_requested", "quantization")  # recorded from 2026-12-06 on
+# recorded from 2026-12-06 on (source_quantization, a GGUF import's stored weights, later)
+PROVENANCE_KEYS = ("precision_requested", "quantization", "source_quantization")
 
 
 def keep_begun_identity(out_dir: str | os.PathLike[str], spec: dict[str, Any],

@@ -4,15 +4,18 @@ could not make it (``services/extraction_preflight.py``).
 
 Stages: ``load model`` (at the requested precision, with the loader's fallback toward less memory;
 a resume at the precision its store's rows were computed at, refused when only another fits; the
-precision used is written on the row), ``check`` (hook points, tokens, free disk for what
-remains) or, for a row created without a preflight (its API could not run one), ``preflight`` (the
-full report, calibration included, measured here and written on the row), ``extract`` (progress in
-tokens with tokens/s and ETA from the reporter; the job ``message`` carries GB captured (rows
-computed) and written (whole shards on disk) and the projected bound; the engine's last report is
-what the closed store holds, so after a cancel or at the end done and GB written are the store's,
-never the rows computed past its last shard), ``finish`` (every row computed: the writer writes
-the last shard and the statistics; uncounted, so no "ETA any moment" at 100 %), ``samples``
-(top-norm tokens of every hook point decoded with the model's tokenizer into ``samples.json``).
+precision used is written on the row, and the job's message says it once the load is done:
+``loaded_message``; a load that fell back ends every later message with ``fallback_note``, so the
+CLI bar and the UI say "at bf16: fp32 did not fit" all through the run), ``check`` (hook points,
+tokens, free disk for what remains) or, for a row created without a preflight (its API could not
+run one), ``preflight`` (the full report, calibration included, measured here and written on the
+row), ``extract`` (progress in tokens with tokens/s and ETA from the reporter; the job ``message``
+carries GB captured (rows computed) and written (whole shards on disk) and the projected bound; the
+engine's last report is what the closed store holds, so after a cancel or at the end done and GB
+written are the store's, never the rows computed past its last shard), ``finish`` (every row
+computed: the writer writes the last shard and the statistics; uncounted, so no "ETA any moment" at
+100 %), ``samples`` (top-norm tokens of every hook point decoded with the model's tokenizer into
+``samples.json``).
 
 Resume and retry: the first thing a run does is save a checkpoint. A run that finds one (the job
 was resumed) reopens the store and continues after its last whole shard; a run without one (a
@@ -30,6 +33,7 @@ import json
 import os
 import shutil
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -76,6 +80,8 @@ def run_extraction(ctx: JobContext) -> dict[str, Any]:
             "folder": ensure_within(ctx.paths.root / (row.path or f"extractions/{row.id}"),
                                     [ctx.paths.root]),
             "store_spec": store_spec(spec, model, tokenization),
+            # a GGUF import's stored weights (Q4_1): the store says its "fp32" rows are of them
+            "source_quantization": (model.info or {}).get("source_quantization"),
             "precision": precision_of(spec, model),
             "points": list(row.spec.get("hook_points_expanded") or spec.hook_points),
             "bound": (row.info or {}).get("bound"),
@@ -132,12 +138,18 @@ def _run(ctx: JobContext, extraction_id: int, spec: ExtractionSpec,
                                         loaded=loaded.precision_used,
                                         reason=loaded.fallback_reason)
     ctx.update_row(Extraction, extraction_id, precision_used=loaded.precision_used)
+    ctx.progress(message=loaded_message(loaded), force=True)
+    note = fallback_note(loaded)
+
+    def said(message: str) -> str:  # a fallback stays said while the run goes on
+        return f"{message} · {note}" if note else message
+
     ctx.check_cancelled()
     options = engine_options(spec)
     if not facts["measured"]:  # created where no preflight could run (services/extractions.py)
-        _measure(ctx, extraction_id, loaded, facts, store, options)
+        _measure(ctx, extraction_id, loaded, facts, store, options, said)
     elif not resume:
-        ctx.progress(stage="check", message="checking hook points, tokens and free disk")
+        ctx.progress(stage="check", message=said("checking hook points, tokens and free disk"))
         report = preflight(loaded.model, facts["tokenization_dir"], facts["points"],
                            out_dir=store, calibrate=False, measure_disk=False, **options)
         check_free_disk(report, store)
@@ -149,17 +161,20 @@ def _run(ctx: JobContext, extraction_id: int, spec: ExtractionSpec,
         nonlocal closing
         if p.closing or (closing and p.stored):  # the store's last shard and statistics
             closing = True
-            ctx.progress(stage=CLOSING_STAGE, message=closing_message(p))
+            ctx.progress(stage=CLOSING_STAGE, message=said(closing_message(p)))
         else:
-            ctx.progress(stage="extract", **progress_fields(p, bound))
+            fields = progress_fields(p, bound)
+            ctx.progress(stage="extract", **{**fields, "message": said(fields["message"])})
 
     # no done here: the engine's first report says where it starts (a resume's tokens are done,
     # and a 0 before them read as thousands of tokens a second: ETA 1.4 s for a 17 s rest)
     ctx.progress(stage="extract", total=facts["counts"].get("tokens_total"), unit="tokens")
+    source = ({"source_quantization": facts["source_quantization"]}
+              if facts["source_quantization"] else {})
     result = extract(
         loaded, facts["tokenization_dir"], facts["points"], out_dir=store,
         progress=on_progress, should_stop=ctx.should_stop, resume=resume,
-        spec={**facts["store_spec"], "precision_used": loaded.precision_used},
+        spec={**facts["store_spec"], "precision_used": loaded.precision_used, **source},
         **options,
     )
     ctx.progress(stage="samples", message="decoding top-norm tokens")
@@ -178,6 +193,25 @@ def _run(ctx: JobContext, extraction_id: int, spec: ExtractionSpec,
         "rows", "tokens_computed", "tokens_per_s", "bytes_written", "resumed_from_rows")}}
 
 
+def loaded_message(loaded: Any) -> str:
+    """The job's message once the model is loaded: the precision it runs at and, where the
+    loader says why, the reason ("loaded at bf16, not fp32: fp32 needs about 906,560 bytes, over
+    the memory budget of 800,000 bytes on cpu"). Until the run ended, the job said "loading at
+    fp32" and then the engine's figures, never that it had fallen back."""
+    used, asked = loaded.precision_used, loaded.precision_requested
+    # the reason without its "using bf16", which the message starts with
+    reason = (loaded.fallback_reason or "").replace(f"; using {used}", "", 1)
+    head = f"loaded at {used}" + (f", not {asked}" if used != asked else "")
+    return f"{head}: {reason}" if reason else head
+
+
+def fallback_note(loaded: Any) -> str | None:
+    """What ends every later message of a run whose load fell back ("at bf16: fp32 did not
+    fit"); None for a load at the precision asked."""
+    used, asked = loaded.precision_used, loaded.precision_requested
+    return None if used == asked else f"at {used}: {asked} did not fit"
+
+
 def stored_precision(store: Path) -> str | None:
     """The precision a (partial) store's rows were computed at, as its manifest records it; None
     for a store that records none (an unreadable one says so when the engine opens it)."""
@@ -191,13 +225,13 @@ def stored_precision(store: Path) -> str | None:
 
 
 def _measure(ctx: JobContext, extraction_id: int, loaded: Any, facts: dict[str, Any],
-             store: Path, options: dict[str, Any]) -> None:
+             store: Path, options: dict[str, Any], said: Callable[[str], str]) -> None:
     """The preflight the API could not make, here where the run happens: the full report (a
     calibration batch on this device, the disk's rate) goes on the row with its totals and
     bound, as a create would have put it, before the free-disk check refuses or the run starts."""
     from interpstudio.ml.extract_preflight import check_free_disk, model_facts, preflight
 
-    ctx.progress(stage="preflight", message="measuring the run on this worker's device")
+    ctx.progress(stage="preflight", message=said("measuring the run on this worker's device"))
     measured = preflight(loaded.model, facts["tokenization_dir"], facts["points"], out_dir=store,
                          **options)
     report = {**measured.to_dict(), "model": model_facts(loaded)}
