@@ -1,6 +1,7 @@
 """``interpstudio demo`` as a real subprocess in an empty data dir (slow: it imports the bundled
 SmolLM2-135M GGUF): every step runs, the bundled text is tokenized packed into 256-token windows,
-and the store it reports holds every layer's resid_post; run again, it reuses what it made."""
+and the store it reports holds every layer's resid_post; run again, it reuses what it made, the
+complete extraction of the same request too (``--fresh`` extracts again)."""
 
 from __future__ import annotations
 
@@ -39,3 +40,26 @@ def test_demo_runs_every_step_on_packed_windows(tmp_path: Path) -> None:
     assert again.returncode == 0, again.stderr
     assert "using tokenization" in again.stdout and "--max-length" not in again.stdout
     assert "tokenizing" not in again.stdout and "done: 256 rows x 30 hook points" in again.stdout
+
+    # the same request as the first run: its complete extraction is reused, not made again
+    # (~143 MB and half a minute each at 4,096 tokens), with the paths and Python lines to open
+    # it; found by a tester: every run after a complete one extracted again
+    third = subprocess.run([sys.executable, "-m", "interpstudio", "demo", "--max-tokens", "512"],
+                           env={**env, "COLUMNS": "200"}, capture_output=True, text=True,
+                           timeout=600)
+    assert third.returncode == 0, third.stderr
+    assert (f"already extracted: extraction {result['id']} (the same model, tokens and hook "
+            "points); `interpstudio demo --fresh` extracts again") in third.stdout, third.stdout
+    assert "done: 512 rows x 30 hook points" in third.stdout
+    store = tmp_path / "data" / result["path"] / "store"
+    assert f"open_activations({str(store)!r})" in third.stdout
+    assert f"statistics {store / 'stats.json'}" in " ".join(third.stdout.split())
+    listed = subprocess.run([sys.executable, "-m", "interpstudio", "extractions", "list",
+                             "--json"], env=env, capture_output=True, text=True, timeout=120)
+    assert json.loads(listed.stdout)["total"] == 2  # 512 and 256 tokens, no copy
+    fresh = subprocess.run([sys.executable, "-m", "interpstudio", "demo", "--max-tokens", "512",
+                            "--fresh", "--json"], env=env, capture_output=True, text=True,
+                           timeout=600)
+    assert fresh.returncode == 0, fresh.stderr
+    made = json.loads(fresh.stdout)
+    assert made["status"] == "complete" and made["id"] not in (result["id"], 2)

@@ -380,9 +380,12 @@ def extract(
 @app.command("demo")
 def demo(
     max_tokens: Annotated[int, typer.Option(min=1, help="Tokens to extract.")] = 4096,
+    fresh: Annotated[bool, typer.Option(
+        help="Extract again even where a complete extraction of the same request is there "
+             "(reused by default), or one that stopped (resumed by default).")] = False,
     as_json: JsonOption = False,
 ) -> None:
     """First five minutes: bundled model + bundled text -> tokenize -> all-layer extraction."""
     from interpstudio.cli.extract_demo import run_demo
 
-    run_demo(max_tokens=max_tokens, as_json=as_json)
+    run_demo(max_tokens=max_tokens, as_json=as_json, fresh=fresh)

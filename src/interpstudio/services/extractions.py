@@ -372,8 +372,22 @@ def _stored_spec(spec: ExtractionSpec, model: Model, tokenization: Tokenization,
 
 def refuse_copy_of(*, session: Session, paths: DataPaths, spec: ExtractionSpec) -> None:
     """``refuse_copy`` for a request, before its preflight loads the model (the CLI)."""
-    refuse_copy(session, _stored_spec(spec, *resolve_inputs(session=session, paths=paths,
-                                                            spec=spec))[1])
+    refuse_copy(session, _config_digest(session, paths, spec))
+
+
+def _config_digest(session: Session, paths: DataPaths, spec: ExtractionSpec) -> str:
+    """The configuration hash a row of this request would have (``_stored_spec``)."""
+    return _stored_spec(spec, *resolve_inputs(session=session, paths=paths, spec=spec))[1]
+
+
+def complete_copy_of(*, session: Session, paths: DataPaths, spec: ExtractionSpec
+                     ) -> Extraction | None:
+    """The newest complete extraction of this request's configuration whose store is on disk:
+    for a command run again to reuse (``demo``) instead of computing the same store again. None
+    where there is none."""
+    row = repo.newest_with_config(session, _config_digest(session, paths, spec),
+                                  status="complete")
+    return row if row is not None and store_state(paths, row)[0] is not None else None
 
 
 def stopped_copy_of(*, session: Session, paths: DataPaths, spec: ExtractionSpec
@@ -382,8 +396,7 @@ def stopped_copy_of(*, session: Session, paths: DataPaths, spec: ExtractionSpec
     stopped (Ctrl-C, a kill, a failure) and may be resumed: for a command run again to
     continue it (``demo``), instead of starting a copy beside it from nothing. None where the
     newest is complete, under way (``refuse_copy``) or there is none."""
-    digest = _stored_spec(spec, *resolve_inputs(session=session, paths=paths, spec=spec))[1]
-    row = repo.newest_with_config(session, digest)
+    row = repo.newest_with_config(session, _config_digest(session, paths, spec))
     job = extraction_job(session=session, row=row) if row is not None else None
     if row is None or job is None or job.state not in job_service.ALLOWED["resume"]:
         return None

@@ -54,9 +54,13 @@ def underway_with_config(session: Session, config_hash: str,
     return session.scalars(query.order_by(Extraction.id).limit(1)).first()
 
 
-def newest_with_config(session: Session, config_hash: str) -> Extraction | None:
-    """The newest extraction of this configuration, whatever its status, if any."""
+def newest_with_config(session: Session, config_hash: str, *,
+                       status: str | None = None) -> Extraction | None:
+    """The newest extraction of this configuration (with this ``status``, else whatever its
+    status), if any."""
     query = select(Extraction).where(Extraction.config_hash == config_hash)
+    if status is not None:
+        query = query.where(Extraction.status == status)
     return session.scalars(query.order_by(Extraction.id.desc()).limit(1)).first()
 
 

@@ -4,8 +4,8 @@
  * find or create its tokenization with the model's tokenizer, the play's lines packed into
  * 256-token windows (`GET/POST /datasets/{id}/tokenizations`; one sequence per line would make
  * every ~9-token line start at position 0, an attention sink). The extraction itself is
- * `create-extraction.ts`, unless the same demo extraction is already complete or on its way
- * (`findDemoExtraction`). A step found half-way (a dataset import or tokenization still running
+ * `create-extraction.ts`, unless the same demo extraction is already complete, on its way or
+ * stopped (`findDemoExtraction`; a stopped one is resumed). A step found half-way (a dataset import or tokenization still running
  * after a reload) is waited for, not made twice.
  * Not responsible for sequencing them (see `lib/demo-runner.ts`).
  */
@@ -85,9 +85,18 @@ function isDemoPolicy(policy: Record<string, unknown>): boolean {
 }
 
 const OPEN_STATUSES = new Set(["complete", "running", "queued"]);
+/** A run of the demo that stopped (Ctrl-C in `interpstudio demo`'s step 4, a server restart, a
+ * failure): its job may be resumed after its last whole shard. */
+const STOPPED_STATUSES = new Set(["cancelled", "interrupted", "failed", "partial"]);
 
-/** The demo's extraction already made for this model and tokenization (complete, or running or
- * queued) with the demo's settings, so running the demo again opens it instead of a copy. */
+export function isStoppedDemo(extraction: Extraction): boolean {
+  return STOPPED_STATUSES.has(extraction.status);
+}
+
+/** The demo's extraction already made for this model and tokenization with the demo's
+ * settings, so running the demo again opens it instead of a copy: a complete one, else one
+ * running or queued, else the newest that stopped (`isStoppedDemo`: the runner resumes it, as
+ * `interpstudio demo` does). */
 export async function findDemoExtraction(
   modelId: number,
   tokenizationId: number,
@@ -97,8 +106,10 @@ export async function findDemoExtraction(
   });
   const wanted = demoExtraction(modelId, tokenizationId);
   const matches = list.items.filter((e) => e.name === DEMO_EXTRACTION_NAME
-    && OPEN_STATUSES.has(e.status) && sameDemoSpec(e.spec, wanted));
-  return matches.find((e) => e.status === "complete") ?? matches[0] ?? null;
+    && sameDemoSpec(e.spec, wanted)).sort((a, b) => b.id - a.id);  // newest first
+  return matches.find((e) => e.status === "complete")
+    ?? matches.find((e) => OPEN_STATUSES.has(e.status))
+    ?? matches.find(isStoppedDemo) ?? null;
 }
 
 function sameDemoSpec(spec: Record<string, unknown>, wanted: ExtractionCreate): boolean {

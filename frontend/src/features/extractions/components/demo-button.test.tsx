@@ -168,9 +168,31 @@ describe("Run the demo", () => {
     const router = await clickDemoWithTheImportDone();
     await vi.waitFor(() => expect(router.state.location.pathname).toBe("/extractions/40"));
     expect(posted(calls, "/extractions")).toHaveLength(0);
+    expect(calls.filter((c) => c.method === "POST" && c.path.endsWith("/resume"))).toHaveLength(0);
     const listed = calls.find((c) => c.method === "GET" && c.path.startsWith("/extractions?"));
     expect(listed?.path).toMatch(/model_id=1/);
     expect(listed?.path).toMatch(/tokenization_id=5/);
+    spy.mockRestore();
+  });
+
+  it("test_running_the_demo_again_resumes_its_stopped_extraction_instead_of_a_copy", async () => {
+    // as `interpstudio demo` after Ctrl-C in its step 4: the stopped run continues after its last
+    // whole shard; the button made a second extraction from nothing beside it
+    const demo = (id: number, status: string) => makeExtraction({ id, status,
+      name: "demo: all layers", model_id: 1, tokenization_id: 5,
+      spec: { hook_points: ["blocks.*.resid_post"], max_tokens: DEMO_TOKENS, positions: "all",
+        dtype: "float16" } });
+    const { calls, spy } = fakeServer([demo(41, "failed"), demo(43, "cancelled")], undefined,
+      (path, method) => method === "POST" && path === "/extractions/43/resume"
+        ? new Response(JSON.stringify(makeExtraction({ id: 43, status: "queued" })),
+          { headers: { "Content-Type": "application/json" } })
+        : undefined);
+    const router = await clickDemoWithTheImportDone();
+    await vi.waitFor(() => expect(router.state.location.pathname).toBe("/extractions/43"));
+    expect(posted(calls, "/extractions/43/resume")).toHaveLength(1);  // the newest stopped one
+    expect(posted(calls, "/extractions/41/resume")).toHaveLength(0);
+    expect(posted(calls, "/extractions")).toHaveLength(0);
+    expect(useDemoStore.getState().error).toBeNull();
     spy.mockRestore();
   });
 

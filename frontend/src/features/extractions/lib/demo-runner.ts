@@ -4,7 +4,7 @@
  * localStorage until it ends; `resumeDemo` (called when the demo button mounts: the home and
  * extractions pages) runs the chain again, and since every step finds what exists before making
  * anything (model, bundled text, tokenization, extraction), a re-run resumes where the last one
- * was. Each job is waited for through the live job cache the WebSocket feeds (no polling). The
+ * was: a complete demo extraction is opened again, a stopped one resumed. Each job is waited for through the live job cache the WebSocket feeds (no polling). The
  * state shown (step, job, error, the extraction to open) is a small zustand store.
  * Not responsible for the steps' requests (`api/demo-steps.ts`) nor for drawing them
  * (`components/demo-button.tsx`).
@@ -16,6 +16,7 @@ import { ApiError, apiRequest } from "@/lib/api-client";
 import { FINISHED_JOB_STATES, liveJobKey } from "@/lib/live-job";
 import { createExtraction, underwayExtractionId } from "../api/create-extraction";
 import { extractionKeys } from "../api/extraction-keys";
+import { postExtractionAction } from "../api/extraction-transition";
 import {
   type DemoStep,
   demoExtraction,
@@ -23,6 +24,7 @@ import {
   findOrAddBundledText,
   findOrTokenize,
   importBundledModel,
+  isStoppedDemo,
 } from "../api/demo-steps";
 
 export const DEMO_STEPS = ["model", "dataset", "tokenize", "extract"] as const;
@@ -117,11 +119,15 @@ async function runChain(queryClient: QueryClient): Promise<number> {
   const tokenization = await step("tokenize", queryClient, () => findOrTokenize(dataset, model));
   useDemoStore.setState({ step: "extract", jobId: null });
   const existing = await findDemoExtraction(model, tokenization);
-  if (existing) return existing.id;
+  // a complete one, or one on its way, is opened as it is: a second click shows the result
+  if (existing && !isStoppedDemo(existing)) return existing.id;
   try {
-    const extraction = await createExtraction(demoExtraction(model, tokenization));
-    void queryClient.invalidateQueries({ queryKey: extractionKeys.lists() });
-    return extraction.id;
+    // a stopped one is resumed after its last whole shard (as `interpstudio demo` does), not
+    // started again from nothing beside it
+    if (existing) await postExtractionAction("resume", existing.id);
+    const id = existing?.id ?? (await createExtraction(demoExtraction(model, tokenization))).id;
+    void queryClient.invalidateQueries({ queryKey: extractionKeys.all });
+    return id;
   } catch (error) {
     // another tab started it between the search and the create: open that one
     const underway = underwayExtractionId(error);
