@@ -730,6 +730,7 @@ class ExtractionSession:
             shard_rows=shard_rows, shard_bytes=shard_bytes, resume=resume,
             stats_config=StatsConfig(bos_token_id=self.plan.policy.bos_token_id),
             max_queued_batches=max_queued_batches, durable=durable, pace=pace,
+            total_rows=self.plan.n_rows,
         )
         point = writer.resume_point
         start = 0 if point.next_sequence is None else point.next_sequence

@@ -118,6 +118,7 @@ class ActivationWriter:
         max_queued_batches: int,
         workers: int | None,
         pace: str,
+        total_rows: int | None = None,
     ) -> None:
         self.path = directory
         self.inline = pace == "inline"
@@ -142,7 +143,12 @@ class ActivationWriter:
         # loans of the shard buffers' next rows, in order, not yet appended (``lend``)
         self._lent: collections.deque[ShardLoan] = collections.deque()
         # two buffer sets: rows are gathered into one while the other's shard is committed
-        self._sets = [_ShardSet(self.hooks, self.shard_rows, layout.STORAGE_DTYPES[self.dtype])
+        # rows still to come on this open (None: not said); the buffers hold no more than them
+        self._rows_left = (None if total_rows is None
+                           else max(0, total_rows - int(manifest["counts"]["rows"])))
+        self._capacity = (self.shard_rows if self._rows_left is None
+                          else max(1, min(self.shard_rows, self._rows_left)))
+        self._sets = [_ShardSet(self.hooks, self._capacity, layout.STORAGE_DTYPES[self.dtype])
                       for _ in range(2)]
         self._current = self._sets[0]
         self._submitted = 0
@@ -205,11 +211,16 @@ class ActivationWriter:
         durable: bool = True,
         workers: int | None = None,
         pace: str = "overlap",
+        total_rows: int | None = None,
     ) -> ActivationWriter:
         """Create the store at ``path``, or continue it with ``resume=True``.
 
         hooks: hook name -> d. ``shard_rows`` (else ``shard_bytes`` of activations across all
-        hook points) fixes the rows per shard. ``durable`` fsyncs files before renaming them.
+        hook points) fixes the rows per shard. ``total_rows``, when known (the engine's plan),
+        is the rows the complete store holds: the shard buffers are then no larger than the rows
+        still to come (``shard_rows=10**8`` on a 30,000-row plan reserved two sets of 10**8 rows
+        and failed with ENOMEM), and a batch past them is refused. ``durable`` fsyncs files
+        before renaming them.
         ``workers``: threads folding and hashing hook points in parallel, and as many writing
         them (default: half the CPUs, at least 3, at most 8). ``pace``: ``"overlap"`` or
         ``"inline"`` (see the module docstring).
@@ -259,6 +270,7 @@ class ActivationWriter:
             max_queued_batches=max_queued_batches,
             workers=workers,
             pace=pace,
+            total_rows=total_rows,
         )
 
     @property
@@ -287,6 +299,13 @@ class ActivationWriter:
             prepared.release, prepared.lent,
         )
         check_order(rest.tokens, self._last_token)
+        if self._rows_left is not None:
+            if rest.rows > self._rows_left:  # the buffers were sized to the rows said to come
+                raise InvalidActivationBatch(
+                    f"this batch's {rest.rows:,} rows go past the {self._rows_left:,} rows left "
+                    "of the total_rows the store was opened for",
+                    details={"rows": rest.rows, "rows_left": self._rows_left})
+            self._rows_left -= rest.rows
         self._skip -= stored
         if rest.rows:
             self._last_token = rest.tokens[-1]
@@ -314,7 +333,8 @@ class ActivationWriter:
             return None
         start = self._fill + sum(loan.rows for loan in self._lent)
         end = start + rows
-        if end > 2 * self.shard_rows:
+        if end > 2 * self.shard_rows or (self._capacity < self.shard_rows
+                                         and end > self._capacity):
             return None
         current = self._current
         other = self._sets[1] if current is self._sets[0] else self._sets[0]
