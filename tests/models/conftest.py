@@ -36,8 +36,10 @@ _GGUF_BLOCK = {"input_layernorm": "attn_norm", "self_attn.q_proj": "attn_q",
                "mlp.gate_proj": "ffn_gate", "mlp.up_proj": "ffn_up", "mlp.down_proj": "ffn_down"}
 
 
-def write_tiny_gguf(source: Path, target: Path) -> Path:
-    """The tiny llama at ``source`` as an F32 GGUF file (config, vocabulary, tensors)."""
+def write_tiny_gguf(source: Path, target: Path, *, quantization: str | None = None) -> Path:
+    """The tiny llama at ``source`` as an F32 GGUF file (config, vocabulary, tensors); with
+    ``quantization`` (``"Q4_1"``) its 2-D tensors are stored quantized by the ``gguf`` package,
+    its norms stay F32 and ``general.file_type`` says it, as llama.cpp writes the bundled file."""
     import json
 
     import gguf
@@ -67,13 +69,22 @@ def write_tiny_gguf(source: Path, target: Path) -> Path:
     writer.add_eos_token_id(2)
     writer.add_unk_token_id(3)
     writer.add_pad_token_id(0)
+    quant_type = gguf.GGMLQuantizationType[quantization] if quantization else None
+    if quantization:
+        writer.add_file_type(gguf.LlamaFileType[f"MOSTLY_{quantization}"])
     for name, array in load_file(source / "model.safetensors").items():
         if name in _GGUF_TOP:
             gguf_name = _GGUF_TOP[name]
         else:  # model.layers.{i}.{part}.weight
             _, _, layer, *rest = name.split(".")
             gguf_name = f"blk.{layer}.{_GGUF_BLOCK['.'.join(rest[:-1])]}.weight"
-        writer.add_tensor(gguf_name, array.astype(np.float32))
+        if quant_type is not None and array.ndim == 2:
+            # the blocks' bytes (rows of 40 bytes for 64 Q4_1 weights): the writer reads the
+            # weights' shape from them and the type
+            writer.add_tensor(gguf_name, gguf.quants.quantize(array.astype(np.float32),
+                                                              quant_type), raw_dtype=quant_type)
+        else:
+            writer.add_tensor(gguf_name, array.astype(np.float32))
     writer.write_header_to_file()
     writer.write_kv_data_to_file()
     writer.write_tensors_to_file()
@@ -84,6 +95,13 @@ def write_tiny_gguf(source: Path, target: Path) -> Path:
 @pytest.fixture(scope="session")
 def tiny_gguf_file(tiny_llama_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_tiny_gguf(tiny_llama_dir, tmp_path_factory.mktemp("gguf") / "tiny.gguf")
+
+
+@pytest.fixture(scope="session")
+def tiny_q4_gguf_file(tiny_llama_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny llama as a Q4_1 GGUF, as the bundled SmolLM2 file is stored."""
+    return write_tiny_gguf(tiny_llama_dir, tmp_path_factory.mktemp("gguf") / "tiny-q4.gguf",
+                           quantization="Q4_1")
 
 
 @pytest.fixture

@@ -1610,6 +1610,8 @@ export interface components {
             revision: string | null;
             /** Source */
             source: string;
+            /** @description For a model imported from a quantized GGUF (the bundled SmolLM2: Q4_1), how the file stored its weights: the checkpoint holds them dequantized to float32, so its fp32, fidelity badge and drift vs fp32 are of that copy, not of the original weights. Null for other sources. */
+            source_quantization: components["schemas"]["SourceQuantizationRead"] | null;
             /** Status */
             status: string;
             /**
@@ -1918,6 +1920,40 @@ export interface components {
             text: string | null;
             /** Token Texts */
             token_texts: string[];
+        };
+        /**
+         * SourceQuantizationRead
+         * @description How a GGUF source stored the weights its import dequantized to float32.
+         */
+        SourceQuantizationRead: {
+            /**
+             * Bits
+             * @description Nominal bits per weight of that type (4 for Q4_1).
+             */
+            bits: number | null;
+            /**
+             * Format
+             * @description The source's file format (gguf).
+             */
+            format: string;
+            /**
+             * Note
+             * @description One line saying what this means for the model's fp32.
+             */
+            note: string;
+            /**
+             * Tensor Types
+             * @description Tensors of each ggml type in the file.
+             */
+            tensor_types: {
+                [key: string]: number;
+            };
+            /**
+             * Type
+             * @description Its quantization as llama.cpp names it (Q4_1, Q4_K_M, F16).
+             * @example Q4_1
+             */
+            type: string;
         };
         /** StatsRead */
         StatsRead: {

@@ -148,6 +148,17 @@ class ModelJobRead(BaseModel):
     updated_at: datetime
 
 
+class SourceQuantizationRead(BaseModel):
+    """How a GGUF source stored the weights its import dequantized to float32."""
+
+    format: str = Field(description="The source's file format (gguf).")
+    type: str = Field(description="Its quantization as llama.cpp names it (Q4_1, Q4_K_M, F16).",
+                      examples=["Q4_1"])
+    bits: int | None = Field(description="Nominal bits per weight of that type (4 for Q4_1).")
+    tensor_types: dict[str, int] = Field(description="Tensors of each ggml type in the file.")
+    note: str = Field(description="One line saying what this means for the model's fp32.")
+
+
 class ModelRead(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
@@ -184,6 +195,11 @@ class ModelRead(BaseModel):
         "models with equal fingerprints tokenize every text alike and share tokenizations. "
         "Recorded by the import (read from the files of a ready model imported before it was); "
         "null without tokenizer files or before the model is ready."))
+    source_quantization: SourceQuantizationRead | None = Field(description=(
+        "For a model imported from a quantized GGUF (the bundled SmolLM2: Q4_1), how the file "
+        "stored its weights: the checkpoint holds them dequantized to float32, so its fp32, "
+        "fidelity badge and drift vs fp32 are of that copy, not of the original weights. Null "
+        "for other sources."))
     error_message: str | None
     job_id: int | None
     job: ModelJobRead | None
@@ -195,7 +211,7 @@ class ModelRead(BaseModel):
         job = service.model_job(session=session, model=model)
         data = {name: getattr(model, name) for name in cls.model_fields
                 if name not in ("job", "status", "error_message", "positions",
-                                "positions_source", "tokenizer_sha256")}
+                                "positions_source", "tokenizer_sha256", "source_quantization")}
         error = model.error_message or (job.error_message if job is not None
                                         and job.state in ("failed", "interrupted") else None)
         limit, source = service.positions_of(model=model, paths=paths) or (None, None)
@@ -204,6 +220,7 @@ class ModelRead(BaseModel):
                        if model.tokenizer_sha256 is not None or status == "ready" else None)
         return cls(**data, status=status, error_message=error,
                    positions=limit, positions_source=source, tokenizer_sha256=fingerprint,
+                   source_quantization=(model.info or {}).get("source_quantization"),
                    job=ModelJobRead.model_validate(job) if job is not None else None)
 
 

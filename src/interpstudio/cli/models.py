@@ -77,8 +77,11 @@ MODEL_COLUMNS = ("id", "name", "status", "precision", "params", "layers", "d_mod
 
 def _model_cells(m: dict[str, Any]) -> dict[str, str]:
     precision = m["precision_used"] or m["precision_requested"] or ""
+    source = m.get("source_quantization") or {}
+    # a float32 copy of a quantized GGUF's weights: "fp32" alone read as the original weights
+    marker = f" (from {source['type']})" if source and precision else ""
     return {"id": str(m["id"]), "name": m["name"], "status": m["status"],
-            "precision": precision, "params": f"{m['param_count'] or 0:,}",
+            "precision": precision + marker, "params": f"{m['param_count'] or 0:,}",
             "layers": str(m["n_layers"] or ""), "d_model": str(m["d_model"] or ""),
             "disk": human_bytes(m["disk_bytes"]), "fidelity": _fidelity_badge(m, precision)}
 
@@ -273,6 +276,8 @@ def models_show(model_id: int, as_json: JsonOption = False) -> None:
     console.print(table)
     if model["precision_reason"]:
         console.print(f"precision: {model['precision_reason']}")
+    if model["source_quantization"]:
+        console.print(f"source weights: {model['source_quantization']['note']}")
     if model["error_message"]:
         console.print(f"[red]{model['error_message']}[/red]")
 

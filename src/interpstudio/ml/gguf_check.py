@@ -12,8 +12,14 @@ without building a ``gguf.GGUFReader`` or importing torch, and raises:
   (``t5``).
 
 It returns a ``GGUFSummary`` (architecture, the transformers ``model_type`` it maps to, tensor
-count). Without this, transformers raised a bare ``ValueError`` (``cannot reshape array of size
-...`` for a truncated file) in the middle of the import job.
+count, ``general.file_type`` and the ggml type of every tensor). Without this, transformers raised a
+bare ``ValueError`` (``cannot reshape array of size ...`` for a truncated file) in the middle of
+the import job.
+
+``GGUFSummary.source_quantization()``: what the file's weights were stored as, for the model row
+(``Q4_1`` for the bundled SmolLM2): the import dequantizes them to float32, so "fp32" there means a
+float32 copy of 4-bit weights, not the original model's, and drift "vs fp32" is measured against
+that copy. None for a file of float32 tensors only.
 
 ``UnconvertibleGGUF`` is what ``loading.convert_gguf_to_safetensors`` raises when transformers
 still refuses a file that passed (an unsupported ggml type, a tokenizer it cannot read).
@@ -25,9 +31,12 @@ deciding what to import (``local_import.py``).
 from __future__ import annotations
 
 import mmap
+import re
 import struct
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from interpstudio.core.errors import InvalidInput
 
@@ -81,11 +90,51 @@ class UnconvertibleGGUF(InvalidInput):
         )
 
 
+_UNQUANTIZED = ("F32", "F64")  # tensor types whose float32 copy holds every value as it is
+
+
 @dataclass(frozen=True)
 class GGUFSummary:
     architecture: str  # general.architecture as written in the file
     model_type: str  # the transformers model type it loads as
     tensor_count: int
+    file_type: int | None = None  # general.file_type (a llama.cpp LlamaFileType), if written
+    tensor_types: dict[str, int] = field(default_factory=dict)  # ggml type name -> tensors
+    type_elements: dict[str, int] = field(default_factory=dict)  # ggml type name -> weights
+
+    def source_quantization(self) -> dict[str, Any] | None:
+        """What the weights are stored as, JSON-ready, or None when every tensor is float32.
+
+        ``type``: the file type as llama.cpp names it (``Q4_1``, ``Q4_K_M``), else the ggml type
+        holding most of the weights; ``bits``: its nominal bits per weight (4 for ``Q4_1``, 16
+        for ``F16``); ``tensor_types``: how many tensors of each ggml type (norms stay F32);
+        ``note``: one line for a model card."""
+        if not self.tensor_types or all(t in _UNQUANTIZED for t in self.tensor_types):
+            return None
+        kind = _file_type_name(self.file_type) or max(self.type_elements,
+                                                     key=self.type_elements.__getitem__)
+        digits = re.match(r"^[A-Z]*?(\d+)", kind)
+        bits = int(digits.group(1)) if digits else None
+        width = f"{bits}-bit " if bits else ""
+        return {"format": "gguf", "type": kind, "bits": bits,
+                "tensor_types": dict(sorted(self.tensor_types.items())),
+                "note": f"weights dequantized from a {width}GGUF ({kind}) to float32: not the "
+                        "original model's weights, and drift vs fp32 is measured against this "
+                        "copy"}
+
+
+def _file_type_name(value: int | None) -> str | None:
+    """``general.file_type`` as llama.cpp names it, without ``MOSTLY_`` (``Q4_1``); None when
+    absent, unknown or ``GUESSED``."""
+    import gguf
+
+    try:
+        name = gguf.LlamaFileType(value).name if value is not None else None
+    except ValueError:
+        return None
+    if name is None or name == "GUESSED":
+        return None
+    return name.removeprefix("MOSTLY_").removeprefix("ALL_")
 
 
 class _Header:
@@ -154,7 +203,7 @@ def _check(path: Path, data: mmap.mmap) -> GGUFSummary:
         raise CorruptGGUF(path, f"GGUF version {version}; versions "
                           f"{', '.join(map(str, SUPPORTED_VERSIONS))} are read")
     tensor_count, kv_count = int(header.take("Q")), int(header.take("Q"))
-    architecture, name, alignment = None, "", DEFAULT_ALIGNMENT
+    architecture, name, alignment, file_type = None, "", DEFAULT_ALIGNMENT, None
     for _ in range(kv_count):
         key, kind = header.string(), int(header.take("I"))
         if key in ("general.architecture", "general.name") and kind == _STRING:
@@ -163,21 +212,28 @@ def _check(path: Path, data: mmap.mmap) -> GGUFSummary:
                                   else (architecture, value))
         elif key == "general.alignment" and kind in _SCALAR_FORMATS:
             alignment = int(header.take(_SCALAR_FORMATS[kind])) or DEFAULT_ALIGNMENT
+        elif key == "general.file_type" and kind in _SCALAR_FORMATS:
+            file_type = int(header.take(_SCALAR_FORMATS[kind]))
         else:
             header.skip_value(kind)
     tensors: list[tuple[str, int, int]] = []  # (name, offset in the data section, bytes)
+    types: Counter[str] = Counter()  # ggml type name -> tensors
+    elements_of: Counter[str] = Counter()  # ggml type name -> weights
     for _ in range(tensor_count):
         tensor = header.string()
         dims = [int(header.take("Q")) for _ in range(int(header.take("I")))]
         ggml_type, offset = int(header.take("I")), int(header.take("Q"))
         try:
-            block, type_size = gguf.GGML_QUANT_SIZES[gguf.GGMLQuantizationType(ggml_type)]
+            quant_type = gguf.GGMLQuantizationType(ggml_type)
+            block, type_size = gguf.GGML_QUANT_SIZES[quant_type]
         except (ValueError, KeyError):
             raise CorruptGGUF(path, f"tensor {tensor} has unknown ggml type {ggml_type}") from None
         elements = 1
         for dim in dims:
             elements *= dim
         tensors.append((tensor, offset, elements // block * type_size))
+        types[quant_type.name] += 1
+        elements_of[quant_type.name] += elements
     data_start = -(-header.pos // alignment) * alignment
     if tensors:
         tensor, offset, nbytes = max(tensors, key=lambda t: t[1] + t[2])
@@ -189,7 +245,8 @@ def _check(path: Path, data: mmap.mmap) -> GGUFSummary:
         raise CorruptGGUF(path, "its metadata has no general.architecture")
     model_type = _model_type(path, architecture, name)
     return GGUFSummary(architecture=architecture, model_type=model_type,
-                       tensor_count=tensor_count)
+                       tensor_count=tensor_count, file_type=file_type, tensor_types=dict(types),
+                       type_elements=dict(elements_of))
 
 
 def _model_type(path: Path, architecture: str, name: str) -> str:

@@ -38,6 +38,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from interpstudio.core.errors import InvalidInput, JobCancelled, NotFound
 from interpstudio.ml.gguf_check import check_gguf
@@ -80,6 +81,9 @@ class ImportPlan:
     # files of a folder source not imported, relative to it (subfolders' files, other formats);
     # hidden ones (.git, .cache) are not listed
     skipped: tuple[str, ...] = ()
+    # a GGUF's stored weights (``GGUFSummary.source_quantization``: Q4_1 for the bundled model),
+    # which the conversion dequantizes to float32; None for a float32 GGUF and other sources
+    source_quantization: dict[str, Any] | None = None
 
     @property
     def total_bytes(self) -> int:
@@ -163,8 +167,9 @@ def check_config(config: Path) -> str:
 
 
 def _plan_gguf(path: Path) -> ImportPlan:
-    check_gguf(path)
-    return ImportPlan("gguf", path, ((path, path.name),))
+    summary = check_gguf(path)
+    return ImportPlan("gguf", path, ((path, path.name),),
+                      source_quantization=summary.source_quantization())
 
 
 def _side_files(folder: Path) -> list[Path]:

@@ -148,9 +148,13 @@ def _queue_import(session: Session, source: Path, config: Path | None, precision
         precision_requested=precision)
     if not created:
         return model, False
+    # a quantized GGUF's stored weights: its float32 checkpoint is not the original's (the row's
+    # precision, badge and drift say fp32)
+    quantized = ({"source_quantization": plan.source_quantization}
+                 if plan.source_quantization else {})
     repo.merge_info(session, model, import_source=str(source), import_kind=plan.kind,
                     import_bytes=plan.total_bytes, import_skipped=list(plan.skipped[:100]),
-                    import_skipped_count=len(plan.skipped))
+                    import_skipped_count=len(plan.skipped), **quantized)
     job = job_service.create_job(session=session, kind="model_import", params={
         "model_id": model.id, "path": str(source),
         "config_path": str(config) if config else None, "precision": precision,

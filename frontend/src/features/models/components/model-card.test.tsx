@@ -35,6 +35,27 @@ describe("ModelCard", () => {
     expect(screen.getByRole("button", { name: "Architecture" })).toBeInTheDocument();
   });
 
+  it("test_a_model_from_a_quantized_gguf_says_its_fp32_is_a_copy_of_4_bit_weights", () => {
+    const note = "weights dequantized from a 4-bit GGUF (Q4_1) to float32: not the original "
+      + "model's weights, and drift vs fp32 is measured against this copy";
+    const fromGguf = makeModel({ status: "ready", job: makeModelJob({ state: "succeeded" }),
+      source: "bundled", precision_requested: "fp32", precision_used: "fp32",
+      source_quantization: { format: "gguf", type: "Q4_1", bits: 4,
+        tensor_types: { F32: 61, Q4_1: 210, Q8_0: 1 }, note } });
+    const { unmount } = renderWithProviders(<ModelCard model={fromGguf} />);
+    expect(screen.getByText("(from Q4_1)", { exact: false })).toHaveAttribute("title", note);
+    const line = screen.getByTestId("source-quantization");
+    expect(line).toHaveTextContent(`source weights: ${note}`);
+    expect(line).toHaveAttribute("title", "tensors by type: F32 61, Q4_1 210, Q8_0 1");
+    unmount();
+
+    // any other model: nothing new
+    renderWithProviders(<ModelCard model={makeModel({ status: "ready", precision_used: "fp32",
+      job: makeModelJob({ state: "succeeded" }) })} />);
+    expect(screen.queryByTestId("source-quantization")).toBeNull();
+    expect(screen.queryByText(/from Q4_1/)).toBeNull();
+  });
+
   it("test_a_folder_import_says_which_files_it_left_out", async () => {
     const short = makeModel({ status: "ready", job: makeModelJob({ state: "succeeded" }),
       info: { import_skipped: ["README.md", "original/model.pth"], import_skipped_count: 2 } });

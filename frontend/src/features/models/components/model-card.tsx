@@ -1,8 +1,9 @@
 /**
  * ModelCard: one model — name (renamable), status, source and identity, live progress while its
  * job runs, precision requested/used with the reason, parameters, layers, width, vocab, disk,
- * the fidelity badge, drift vs fp32 per measured precision, the files a folder import left out,
- * actions, and (when ready) the architecture viewer. Not responsible for fetching the list.
+ * the fidelity badge, drift vs fp32 per measured precision, the source quantization of a model
+ * imported from a quantized GGUF (its "fp32" is a float32 copy of 4-bit weights: the precision
+ * says "from Q4_1" and a line says what that means), the files a folder import left out, actions, and (when ready) the architecture viewer. Not responsible for fetching the list.
  */
 import { useState } from "react";
 import { Badge } from "@/components/ui/badge";
@@ -55,6 +56,7 @@ export function ModelCard({ model }: { model: Model }) {
     ? `${model.repo_id}@${(model.commit_sha ?? "").slice(0, 12)}`
     : model.key.slice(0, 18);
   const showProgress = model.job && (isWorking(model) || model.job.state === "running");
+  const source = model.source_quantization;
 
   return (
     <article className="model-card" aria-label={`Model ${model.name}`}>
@@ -84,6 +86,9 @@ export function ModelCard({ model }: { model: Model }) {
             {model.precision_requested && model.precision_requested !== model.precision_used
               ? ` (asked ${model.precision_requested})`
               : ""}
+            {source && model.precision_used && (
+              <span title={source.note}>{` (from ${source.type})`}</span>
+            )}
           </dd>
         </div>
         <div>
@@ -129,6 +134,13 @@ export function ModelCard({ model }: { model: Model }) {
       </dl>
       {model.precision_reason && (
         <div className="model-card__reason">precision: {model.precision_reason}</div>
+      )}
+      {source && (
+        <div className="model-card__source" data-testid="source-quantization"
+          title={`tensors by type: ${Object.entries(source.tensor_types)
+            .map(([type, count]) => `${type} ${count}`).join(", ")}`}>
+          source weights: {source.note}
+        </div>
       )}
       <ImportSkipped info={model.info} />
       <div className="model-card__actions">

@@ -20,7 +20,7 @@ export function makeModel(overrides: Partial<Model> = {}): Model {
     model_type: "llama", architecture: "LlamaForCausalLM", n_layers: 2, d_model: 64,
     vocab_size: 1000, param_count: 226_624, precision_requested: "q4", precision_used: null,
     precision_reason: null, disk_bytes: null, files: [], fidelity: null, info: {},
-    positions: null, positions_source: null, tokenizer_sha256: null,
+    positions: null, positions_source: null, tokenizer_sha256: null, source_quantization: null,
     error_message: null, job_id: 7, job: makeModelJob(), created_at: "2026-01-01T12:00:00Z",
     updated_at: "2026-01-01T12:00:00Z", ...overrides,
   };
