@@ -52,3 +52,28 @@ def test_an_extraction_with_a_huge_shard_rows_completes_in_one_shard(tmp_path: P
                      out_dir=tmp_path / "s", shard_rows=10**9)
     assert result.status == "complete" and len(result.manifest["shards"]) == 1
     open_activations(tmp_path / "s").verify()
+
+
+def test_the_preflight_counts_on_taking_back_the_buffers_the_run_allocates(
+    tmp_path: Path, allocated: list[int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The preflight's runtime memory leaves out what ``buffer_cache`` holds that the run takes
+    back, matched by size: it must name the sizes the run really maps (sized to the plan)."""
+    from interpstudio.ml import extract_preflight, preflight
+
+    tokens = write_tokenization(tmp_path / "tok", random_sequences(12, low=5, high=30, seed=2))
+    model = tiny_causal_lm("llama")
+    asked: list[list[int]] = []
+    taken_back = extract_preflight._Resident.taken_back
+
+    def recorded(self: object, sizes: list[int]) -> int:  # observes; the real method answers
+        asked.append(list(sizes))
+        return taken_back(self, sizes)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(extract_preflight._Resident, "taken_back", recorded)
+    preflight(model, tokens, "blocks.*.resid_post", out_dir=tmp_path / "s", shard_rows=10**6,
+              measure_disk=False, calibrate=False)
+    allocated.clear()
+    extract(model, tokens, "blocks.*.resid_post", out_dir=tmp_path / "s", shard_rows=10**6)
+    shard_sets = sorted(allocated)[-2:]  # the two shard sets (the largest mappings)
+    assert asked and sorted(asked[-1])[-2:] == shard_sets

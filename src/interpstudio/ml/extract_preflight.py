@@ -476,7 +476,9 @@ def _memory(
     # SmolLM2-135M, 8 x 128 tokens, 90 points ~80 MB), less what ``buffer_cache`` holds that the
     # run takes back (in ``writer``: a previous run's shard sets, and the calibration's staging
     # where the run uses one); what it holds of other shapes stays beside the run and counts here
-    set_size = sum(direct_io.NpyBuffer.region_bytes((rows_per_shard, d), storage)
+    # a set holds a shard's rows, or all the run's where there are fewer (``total_rows``)
+    set_rows = max(1, min(rows_per_shard, n_rows))
+    set_size = sum(direct_io.NpyBuffer.region_bytes((set_rows, d), storage)
                    for d in widths.values())
     takes = [set_size, set_size] + ([] if cuda else [max(mmap.PAGESIZE, staging_size)] * in_use)
     runtime = max(0, now.rss - now.taken_back(takes) - (0 if cuda else model_bytes))
