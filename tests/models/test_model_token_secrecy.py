@@ -99,3 +99,41 @@ def test_resume_of_a_gated_download_takes_the_token_again(
     assert resumed.status_code == 200 and TOKEN not in resumed.text
     assert wait_model(model["id"], "ready", "failed")["status"] == "ready"
     assert _files_containing(hub_settings.data_dir, TOKEN.encode()) == []
+
+
+@pytest.mark.parametrize("route", ["model", "job"])
+def test_cancel_of_a_queued_gated_download_leaves_no_token(
+        hub_client: TestClient, hub_settings: Settings, hub: HubServer, tiny_llama_dir: Path,
+        worker_thread, wait_model, route: str) -> None:
+    """A gated download cancelled before any worker took it kept its token file in the data
+    dir (until another job took a token an hour later), and a resume without a token then
+    downloaded the gated weights with it."""
+    hub.add_model("org/gated", tiny_llama_dir, gated=True, token=TOKEN)
+    created = hub_client.post(API, json={"repo_id": "org/gated", "token": TOKEN}).json()
+    assert _files_containing(hub_settings.data_dir, TOKEN.encode())  # handed, no worker yet
+    path = (f"{API}/{created['id']}/cancel" if route == "model"
+            else f"/api/v1/jobs/{created['job_id']}/cancel")
+    cancelled = hub_client.post(path)
+    assert cancelled.status_code == 200, cancelled.text
+    assert _files_containing(hub_settings.data_dir, TOKEN.encode()) == []
+    assert hub_client.post(f"{API}/{created['id']}/resume").status_code == 200  # no token
+    worker_thread(hub_settings)
+    refused = wait_model(created["id"], "failed", "ready")
+    assert refused["status"] == "failed" and "gated" in refused["error_message"]
+
+
+def test_a_job_that_never_takes_its_token_leaves_none(
+        hub_client: TestClient, hub_settings: Settings, worker_thread) -> None:
+    """A job that ends before its task takes the token (a failure or a cancel before the
+    download; here a job kind that takes none) leaves no token file behind: the runner removes
+    it as the job ends. The hand-off is called directly: no route hands a token to such a job."""
+    from helpers import wait_for
+    from interpstudio.core.paths import DataPaths
+    from interpstudio.services.model_files import hand_token_to_job
+
+    job = hub_client.post("/api/v1/selftest", json={}).json()
+    hand_token_to_job(DataPaths(hub_settings.data_dir), job["id"], TOKEN)
+    worker_thread(hub_settings)
+    wait_for(lambda: hub_client.get(f"/api/v1/jobs/{job['id']}").json()["state"]
+             in ("succeeded", "failed"))
+    assert _files_containing(hub_settings.data_dir, TOKEN.encode()) == []

@@ -29,6 +29,7 @@ from rich.table import Table
 from rich.text import Text
 from sqlalchemy.orm import Session, sessionmaker
 
+from interpstudio.core.paths import DataPaths
 from interpstudio.core.settings import Settings, get_settings
 
 if TYPE_CHECKING:
@@ -370,8 +371,9 @@ def follow_job(factory: sessionmaker[Session], job_id: int, *, quiet: bool = Fal
                     return job
                 time.sleep(poll_s)
             except KeyboardInterrupt:
-                with factory.begin() as session:
-                    service.cancel_job(session=session, job_id=job_id)
+                with factory.begin() as session:  # a queued job's token goes with it
+                    service.cancel_job(session=session, job_id=job_id,
+                                       paths=DataPaths(load_settings().data_dir))
                 hint = (f" (`interpstudio jobs resume {job_id}` continues it)" if with_message
                         else "")
                 err_console.print(f"cancelling job {job_id}...{hint}", highlight=False)

@@ -47,6 +47,7 @@ from interpstudio.db.session import (
 from interpstudio.jobs.context import JobContext
 from interpstudio.jobs.registry import TASKS, load_task
 from interpstudio.jobs.reporter import ProgressReporter
+from interpstudio.services.model_files import discard_token
 from interpstudio.services.worker_sweep import process_scope, sweep_gone_workers
 
 log = logging.getLogger(__name__)
@@ -150,6 +151,9 @@ class Worker:
         try:
             outcome = self._run_task(job, ctx, cancel_requested, lost)
         finally:
+            # an access token handed to the job and not taken (it ended before its download)
+            # waits for no one now: a resume or retry asks for one again
+            discard_token(ctx.paths, job_id)
             monitor_done.set()
             monitor.join()  # no progress write may land after the final state
         # the last stage and any progress not yet written land with the final state, in one

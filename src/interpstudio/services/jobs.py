@@ -25,6 +25,7 @@ from interpstudio.db.repositories import jobs as repo
 from interpstudio.db.repositories import models as model_repo
 from interpstudio.services.extraction_errors import ExtractionAlreadyUnderway
 from interpstudio.services.job_kinds import validate_params
+from interpstudio.services.model_files import discard_token
 
 ALLOWED: dict[str, tuple[str, ...]] = {
     "cancel": ("queued", "running"),
@@ -68,8 +69,11 @@ def job_owners(*, session: Session, job_ids: Sequence[int]) -> dict[int, tuple[s
     return repo.owners_of(session, job_ids)
 
 
-def cancel_job(*, session: Session, job_id: int) -> Job:
-    """Queued jobs stop at once; running ones are asked to stop and their worker confirms."""
+def cancel_job(*, session: Session, job_id: int, paths: DataPaths | None = None) -> Job:
+    """Queued jobs stop at once; running ones are asked to stop and their worker confirms.
+    ``paths``: the data dir, where a queued gated download's access token waits for its job
+    (``model_files.hand_token_to_job``); a queued job cancelled here never takes it, so it is
+    removed (a resume asks for the token again). Give it wherever such a job may be cancelled."""
     job = repo.get(session, job_id)
     if job.state not in ALLOWED["cancel"]:  # the refusal names both states a cancel is for
         raise InvalidJobState(job_id, job.state, "cancel", list(ALLOWED["cancel"]))
@@ -79,6 +83,8 @@ def cancel_job(*, session: Session, job_id: int) -> Job:
                                         state="cancelled", finished_at=utcnow(),
                                         error_code="cancelled", error_message="cancelled by user")
             repo.settle_owners(session, [job_id], "cancelled", "cancelled by user")
+            if paths is not None:
+                discard_token(paths, job_id)
             return cancelled
         except InvalidJobState:
             job = repo.get(session, job_id)  # claimed in the meantime: ask the worker instead

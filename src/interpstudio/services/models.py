@@ -159,12 +159,14 @@ def _job_of(session: Session, model: Model, action: str) -> Job:
     return job
 
 
-def cancel_model(*, session: Session, model_id: int, keep_partial: bool = False) -> Model:
-    """Stop the model's job; ``keep_partial`` pauses (partial files stay for a resume)."""
+def cancel_model(*, session: Session, model_id: int, keep_partial: bool = False,
+                 paths: DataPaths | None = None) -> Model:
+    """Stop the model's job; ``keep_partial`` pauses (partial files stay for a resume);
+    ``paths``: where a queued download's token waits, removed with it (``cancel_job``)."""
     model = get_model(session=session, model_id=model_id)
     job = _job_of(session, model, "cancel")
     repo.merge_info(session, model, pause_requested=keep_partial)
-    job = job_service.cancel_job(session=session, job_id=job.id)
+    job = job_service.cancel_job(session=session, job_id=job.id, paths=paths)
     if job.state == "cancelled":  # it was still queued: no task will record the outcome
         repo.update(session, model, status="paused" if keep_partial else "cancelled",
                     error_message=None)  # a pause or a cancel is no error

@@ -36,8 +36,9 @@ def get_job(job: JobDep, session: SessionDep) -> JobRead:
 
 
 @router.post("/jobs/{job_id}/cancel", response_model=JobRead)
-def cancel_job(job: JobDep, session: SessionDep) -> JobRead:
-    return JobRead.of_job(session, service.cancel_job(session=session, job_id=job.id))
+def cancel_job(job: JobDep, session: SessionDep, paths: PathsDep) -> JobRead:
+    return JobRead.of_job(session, service.cancel_job(session=session, job_id=job.id,
+                                                      paths=paths))
 
 
 @router.post("/jobs/{job_id}/resume", response_model=JobRead)

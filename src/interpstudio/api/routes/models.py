@@ -121,7 +121,7 @@ def cancel_model(model: ModelDep, session: SessionDep, paths: PathsDep,
                  keep_partial: bool = False) -> ModelRead:
     """Stop the download/import; ``keep_partial=true`` pauses (partial files kept)."""
     cancelled = service.cancel_model(session=session, model_id=model.id,
-                                     keep_partial=keep_partial)
+                                     keep_partial=keep_partial, paths=paths)
     return ModelRead.from_model(cancelled, session, paths)
 
 
