@@ -74,7 +74,8 @@ def take_token(paths: DataPaths, job_id: int) -> str | None:
 
 
 def discard_token(paths: DataPaths, job_id: int) -> None:
-    token_file(paths, job_id).unlink(missing_ok=True)
+    """Remove job ``job_id``'s token file, if any (the folder is not made for it)."""
+    (paths.tmp / "tokens" / f"job-{int(job_id)}.token").unlink(missing_ok=True)
 
 
 def _remove_stale(folder: Path) -> None:
