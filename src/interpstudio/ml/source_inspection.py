@@ -80,11 +80,11 @@ def _sample_records(path: Path, fmt: str, options: ReadOptions,
             records = [dict.fromkeys(header, "")]
     elif fmt == "parquet":
         parquet = open_parquet(path)
-        if parquet.num_row_groups:
-            table = parquet.read_row_group(0).slice(0, limit)
-            records = table.to_pylist()
-        else:
-            records = [dict.fromkeys(parquet.schema_arrow.names)]
+        # the first rows only, never the whole first row group (a parquet bomb decodes to
+        # gigabytes, and the API inspects an upload in its own process)
+        first = next(parquet.iter_batches(batch_size=limit), None)
+        records = (first.to_pylist() if first is not None and first.num_rows
+                   else [dict.fromkeys(parquet.schema_arrow.names)])
     return records
 
 

@@ -3,7 +3,8 @@
 Formats (chosen by extension): ``.txt`` (one document per line, or the whole file as one
 document), ``.jsonl`` / ``.ndjson`` (one JSON object per line), ``.json`` (a list of objects or
 strings, or ``{"data": [...]}``; read whole, so capped at ``max_json_bytes``), ``.csv`` (header
-row, RFC 4180 quoting, multi-line fields) and ``.parquet`` (pyarrow, one row group at a time).
+row, RFC 4180 quoting, multi-line fields) and ``.parquet`` (pyarrow, ``PARQUET_BATCH_ROWS`` rows
+at a time).
 Several files are read one after another as one stream of rows. A UTF-8 byte order mark at the
 start of a text file (what Excel and Windows Notepad write) is dropped as the encoding marker it
 is, so it never reaches the first row, a CSV column name or a JSON line; U+FEFF anywhere else
@@ -40,6 +41,9 @@ FORMATS: dict[str, str] = {
 }  # fmt: skip
 MAX_REPORTED_POSITIONS = 20
 READ_CHUNK = 1 << 20  # 1 MiB
+# parquet rows decoded at a time, never a whole row group: a file of a kilobyte can hold a row
+# group that decodes to gigabytes (one dictionary value repeated in every row)
+PARQUET_BATCH_ROWS = 256
 UTF8_BOM = b"\xef\xbb\xbf"  # at byte 0: an encoding marker (Excel, Notepad), never text
 
 
@@ -378,9 +382,9 @@ def _read_parquet(path: Path, column: str | None) -> Iterator[str]:
     arrow_type = parquet.schema_arrow.field(column).type
     if not is_text_type(arrow_type):
         raise not_text(path.name, "the parquet schema", column, f"values of type {arrow_type}")
-    for group in range(parquet.num_row_groups):
-        values = parquet.read_row_group(group, columns=[column]).column(0)
-        for value in values.to_pylist():
+    for batch in parquet.iter_batches(batch_size=PARQUET_BATCH_ROWS, columns=[column],
+                                      use_threads=False):
+        for value in batch.column(0).to_pylist():
             yield value or ""
 
 
