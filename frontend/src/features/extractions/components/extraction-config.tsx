@@ -282,6 +282,14 @@ export function ActivationExtractionConfig({ onCreated }: {
           first), then the worker loads the model and times a batch.
         </p>
       )}
+      {/* measured in this server's process, the wait read only "Measuring…" (25-50 s for
+          SmolLM2-135M on 2 CPU cores): say what it waits for, as the worker case does */}
+      {preflight.isPending && placement && !onWorker && (
+        <p className="muted" role="status" data-testid="preflight-on-server">
+          The server loads the model and times one batch before it answers: on a CPU, a minute or
+          so for a model of a few hundred million parameters.
+        </p>
+      )}
       {refusal && (
         <ErrorMessage error={refusal}
           title={notTaken ? "No job worker was free to measure it:" : "Preflight refused:"} />

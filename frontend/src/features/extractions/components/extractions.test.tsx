@@ -547,7 +547,7 @@ describe("extractions UI", () => {
       { status: 200, headers: { "Content-Type": "application/json" } }));
   }
 
-  it("test_a_preflight_waiting_for_a_job_worker_says_so_only_when_it_does", async () => {
+  it("test_a_pending_preflight_says_where_it_is_measured", async () => {
     for (const runsOn of ["worker", "api"] as const) {
       const fetchSpy = vi.spyOn(globalThis, "fetch").mockImplementation(
         () => new Promise<Response>(() => {}));  // the POST waits (for a worker, or the model)
@@ -562,8 +562,12 @@ describe("extractions UI", () => {
       if (runsOn === "worker") {
         expect(screen.getByTestId("preflight-on-worker")).toHaveTextContent(
           /runs on a job worker.*waits for one to be free \(up to 2 m 00 s/);
+        expect(screen.queryByTestId("preflight-on-server")).toBeNull();
       } else {
         expect(screen.queryByTestId("preflight-on-worker")).toBeNull();  // measured right here
+        // ... and says so: a walk-through saw only "Measuring…" for 25-50 s
+        expect(screen.getByTestId("preflight-on-server")).toHaveTextContent(
+          /server loads the model and times one batch/);
       }
       view.unmount();
       fetchSpy.mockRestore();
