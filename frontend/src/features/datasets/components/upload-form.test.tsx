@@ -64,11 +64,14 @@ describe("UploadForm", () => {
     expect(xhr.url).toBe("/api/v1/datasets/upload");
     expect((xhr.body as FormData).getAll("files")).toHaveLength(1);
     expect((xhr.body as FormData).get("txt_mode")).toBe("line");
-    act(() => xhr.progress(4, 8));
+    // the multipart body (20 bytes here) is larger than the 8-byte file: the bytes shown are the
+    // file's, as the user chose them ("1.57 kB of 1.57 kB" was shown for a 1.17 kB file)
+    act(() => xhr.progress(10, 20));
     expect(screen.getByRole("progressbar", { name: "Upload progress" })).toHaveAttribute(
       "aria-valuenow",
       "50",
     );
+    expect(screen.getByText(/^4 B of 8 B/)).toBeInTheDocument();
     await act(async () => xhr.respond(201, { id: 3, name: "lines", status: "queued" }));
     await vi.waitFor(() => expect(created).toHaveBeenCalled());
     expect(created.mock.calls[0]?.[0]).toMatchObject({ id: 3 });
