@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -203,12 +204,32 @@ def job_dict(session: Session, job: Any) -> dict[str, Any]:
     return job_dicts(session, [job])[0]
 
 
-JOB_COLUMNS = ("id", "kind", "state", "stage", "progress", "rate", "ETA", "error")
+JOB_COLUMNS = ("id", "kind", "state", "stage", "progress", "rate", "ETA", "took", "error")
+
+
+def duration_text(seconds: float | None) -> str:
+    """``47.7 s``, ``69.7 min``, ``3.2 h``; ``?`` when not known."""
+    if seconds is None:
+        return "?"
+    if seconds < 120:
+        return f"{seconds:,.1f} s"
+    return f"{seconds / 60:,.1f} min" if seconds < 7200 else f"{seconds / 3600:,.1f} h"
+
+
+def _took(job: dict[str, Any]) -> str:
+    """How long a finished job ran (started to finished); blank for one that has not finished
+    (its ETA says the rest). A finished job's row showed neither: rate and ETA are blank then."""
+    started, finished = job.get("started_at"), job.get("finished_at")
+    if not started or not finished:
+        return ""
+    return duration_text((datetime.fromisoformat(finished)
+                          - datetime.fromisoformat(started)).total_seconds())
 
 
 def print_jobs(jobs: list[dict[str, Any]]) -> None:
     """One row per job; in a narrow terminal the error folds whole (it was cut with "…") and
-    the rate, ETA, stage and progress are left out, in that order, to give it room."""
+    the rate, ETA, time taken, stage and progress are left out, in that order, to give it
+    room."""
     rows = []
     for job in jobs:
         rows.append({
@@ -217,9 +238,9 @@ def print_jobs(jobs: list[dict[str, Any]]) -> None:
             "progress": f"{job['progress'] * 100:.0f}%" if job["progress"] is not None else "",
             "rate": f"{job['rate']:.1f} {job['unit'] or ''}/s" if job["rate"] else "",
             "ETA": f"{job['eta_s']:.0f}s" if job["eta_s"] is not None else "",
-            "error": job["error_message"] or ""})
+            "took": _took(job), "error": job["error_message"] or ""})
     print_fitted_table(rows, headers=JOB_COLUMNS, whole="error",
-                       drop_order=("rate", "ETA", "stage", "progress"),
+                       drop_order=("rate", "ETA", "took", "stage", "progress"),
                        shown_by="--json shows them")
 
 

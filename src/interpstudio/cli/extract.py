@@ -27,6 +27,7 @@ from interpstudio.cli.common import (
     JsonOption,
     LocalRun,
     console,
+    duration_text,
     err_console,
     finish_followed_job,
     follow_job,
@@ -168,12 +169,6 @@ def _gb(n: float | None) -> str:
     return "?" if n is None else f"{n / 1e9:,.3f} GB"
 
 
-def _seconds(s: float | None) -> str:
-    if s is None:
-        return "?"
-    return f"{s:,.1f} s" if s < 120 else f"{s / 60:,.1f} min"
-
-
 def print_preflight(report: dict[str, Any]) -> None:
     from rich.table import Table
 
@@ -201,7 +196,8 @@ def print_preflight(report: dict[str, Any]) -> None:
                       f"{calibration['device']} (batch {calibration['batch_size']})")
     if report.get("disk_write_bytes_per_s"):
         table.add_row("disk write", f"{report['disk_write_bytes_per_s'] / 1e6:,.0f} MB/s")
-    table.add_row("projected", f"{_seconds(projected['total_s'])}, bound: {projected['bound']}")
+    table.add_row("projected",
+                  f"{duration_text(projected['total_s'])}, bound: {projected['bound']}")
     err_console.print(table)
     for note in report.get("notes") or []:
         err_console.print(f"[yellow]note:[/yellow] {note}", soft_wrap=True)
