@@ -409,6 +409,22 @@ describe("extraction results", () => {
     fetchSpy.mockRestore();
   });
 
+  it("test_a_row_group_the_store_holds_no_row_of_cannot_be_picked", () => {
+    // positions exclude_bos: no row at position 0 is stored, so "first position / BOS only"
+    // showed "0 rows" and three empty figures when picked
+    const stats = makeStats("non_bos");
+    for (const hook of Object.values(stats.hooks) as { groups: Record<string, { rows: number }> }[]) {
+      hook.groups.bos = { ...hook.groups.bos!, rows: 0 };
+    }
+    const queryClient = seededClient();
+    queryClient.setQueryData(extractionKeys.stats(7, "non_bos"), stats);
+    renderWithProviders(<ExtractionResults extraction={complete()} />, { queryClient });
+    const bos = screen.getByRole("option", { name: "first position / BOS only: none stored" });
+    expect(bos).toBeDisabled();
+    expect(screen.getByRole("option", { name: "all rows" })).toBeEnabled();
+    expect(screen.getByRole("option", { name: "past the first position (no BOS)" })).toBeEnabled();
+  });
+
   it("test_the_export_leaves_out_first_positions_when_ticked", async () => {
     const bodies: unknown[] = [];
     const fetchSpy = vi.spyOn(globalThis, "fetch").mockImplementation(async (_url, init) => {

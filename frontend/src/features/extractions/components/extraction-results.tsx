@@ -280,7 +280,17 @@ function RowGroupPicker({ stats, group, onChange }: {
         Rows{" "}
         <select aria-label="Row group" value={group}
           onChange={(e) => onChange(e.target.value as RowGroup)}>
-          {ROW_GROUPS.map((g) => <option key={g.value} value={g.value}>{g.label}</option>)}
+          {/* a group the store holds no row of (the first positions of a run with positions
+              exclude_bos, last or every_k) was offered, and picking it showed "0 rows" and
+              three empty figures: it is named as empty and cannot be picked */}
+          {ROW_GROUPS.map((g) => {
+            const none = g.value !== group && groupRows(stats, g.value) === 0;
+            return (
+              <option key={g.value} value={g.value} disabled={none}>
+                {none ? `${g.label}: none stored` : g.label}
+              </option>
+            );
+          })}
         </select>
       </label>{" "}
       <span data-testid="row-group-rows">{formatCount(rows ?? null, "row")}</span> per hook point
