@@ -275,7 +275,7 @@ def test_jobs_list_at_80_columns_never_cuts_an_error(tmp_path: Path,
         shown = headers(table)
         assert _unspaced(cells(table, shown.index("error"))) == _unspaced(LONG_ERROR), table
         assert cells(table, shown.index("kind")) == "extraction_export"
-        left_out = [h for h in ("rate", "ETA", "stage", "progress") if h not in shown]
+        left_out = [h for h in ("rate", "ETA", "took", "stage", "progress") if h not in shown]
         assert left_out and f"({', '.join(left_out)} left out at 80 columns: --json shows " \
             "them)" in " ".join(table.split()), table
     wide = run_cli(tmp_path, "jobs", "list", env={**env, "COLUMNS": "250"}).stdout
