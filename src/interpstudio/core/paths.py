@@ -19,9 +19,17 @@ IMPORT_ROOTS_HINT = ("copy it into one of them, or add its folder to INTERPSTUDI
 
 def within_import_roots(path: str | os.PathLike[str], settings: Settings) -> Path:
     """``path`` resolved, if a local import may read it: inside ``settings.import_roots`` or the
-    data dir; otherwise the refusal says which folders are allowed and how to add one."""
-    return ensure_within(path, [*settings.import_roots, settings.data_dir],
-                         hint=IMPORT_ROOTS_HINT)
+    data dir, but never the data dir's folder of access tokens handed to queued downloads
+    (``DataPaths.tokens``: a key holder could import ``job-N.token`` as a dataset and preview
+    it); otherwise the refusal says which folders are allowed and how to add one."""
+    resolved = ensure_within(path, [*settings.import_roots, settings.data_dir],
+                             hint=IMPORT_ROOTS_HINT)
+    tokens = DataPaths(settings.data_dir).tokens.resolve()
+    if resolved == tokens or resolved.is_relative_to(tokens):
+        raise PathOutsideRoot(str(path), [str(r) for r in [*settings.import_roots,
+                                                            settings.data_dir]],
+                              f"{tokens} holds access tokens and is never imported")
+    return resolved
 
 
 def ensure_within(path: str | os.PathLike[str], roots: list[Path],
@@ -83,6 +91,11 @@ class DataPaths:
     @property
     def tmp(self) -> Path:
         return self.root / "tmp"
+
+    @property
+    def tokens(self) -> Path:
+        """Access tokens handed to queued downloads (``services/model_files``), one file a job."""
+        return self.tmp / "tokens"
 
     def job_dir(self, job_id: int) -> Path:
         return self.jobs / str(int(job_id))

@@ -40,7 +40,7 @@ def architecture_file(paths: DataPaths, model_id: int) -> Path:
 
 
 def _token_dir(paths: DataPaths) -> Path:
-    folder = paths.tmp / "tokens"
+    folder = paths.tokens
     folder.mkdir(parents=True, exist_ok=True)
     os.chmod(folder, 0o700)
     return folder
@@ -75,7 +75,7 @@ def take_token(paths: DataPaths, job_id: int) -> str | None:
 
 def discard_token(paths: DataPaths, job_id: int) -> None:
     """Remove job ``job_id``'s token file, if any (the folder is not made for it)."""
-    (paths.tmp / "tokens" / f"job-{int(job_id)}.token").unlink(missing_ok=True)
+    (paths.tokens / f"job-{int(job_id)}.token").unlink(missing_ok=True)
 
 
 def _remove_stale(folder: Path) -> None:
