@@ -51,6 +51,7 @@ def _bundled_model(settings: Settings, factory: sessionmaker[Session], quiet: bo
     for good (the model row with that key stays, so no new import is queued)."""
     from interpstudio.db.models import Job
     from interpstudio.services import jobs
+    from interpstudio.services.model_backfill import backfill_source_quantization
     from interpstudio.services.model_sources import start_bundled_import
     from interpstudio.services.models import resume_model
 
@@ -59,12 +60,19 @@ def _bundled_model(settings: Settings, factory: sessionmaker[Session], quiet: bo
         model, _created = start_bundled_import(session=session, precision="fp32")
         model_id, model_job, model_status = model.id, model.job_id, model.status
         job = session.get(Job, model_job) if model_job is not None else None
-        if model_status == "ready" or job is None:
-            return model_id
-        stopped = job.state if job.state in jobs.ALLOWED["resume"] else None
-        if stopped:
-            resume_model(session=session, model_id=model_id, paths=DataPaths(settings.data_dir))
-        local.claim(session, model_job)  # committed running here: no server takes it
+        reused = model_status == "ready" or job is None
+        if job is not None and not reused:
+            stopped = job.state if job.state in jobs.ALLOWED["resume"] else None
+            if stopped:
+                resume_model(session=session, model_id=model_id,
+                             paths=DataPaths(settings.data_dir))
+            local.claim(session, model_job)  # committed running here: no server takes it
+    if reused:
+        # a row imported before its source quantization was recorded (every install older than
+        # that): the extraction's store spec takes it from the row, and a store begun without
+        # it keeps lacking it on a resume
+        backfill_source_quantization(factory, model_ids=[model_id])
+        return model_id
     if stopped and not quiet:
         console.print(f"resuming its import (model {model_id}, job {model_job}, {stopped})",
                       highlight=False)

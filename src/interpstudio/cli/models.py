@@ -13,6 +13,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 from rich.tree import Tree
+from sqlalchemy.orm import Session, sessionmaker
 
 from interpstudio.cli.common import (
     EnqueueOption,
@@ -35,6 +36,7 @@ from interpstudio.cli.common import (
     session_scope,
 )
 from interpstudio.core.paths import DataPaths
+from interpstudio.core.settings import Settings
 from interpstudio.services.models import MODEL_STATUSES
 
 app = typer.Typer(no_args_is_help=True)
@@ -53,6 +55,20 @@ def _model_dict(model: Any, session: Any, paths: DataPaths | None = None) -> dic
 
     paths = paths or DataPaths(load_settings().data_dir)
     return ModelRead.from_model(model, session, paths).model_dump(mode="json")
+
+
+def _with_source_quantization(settings: Settings, *,
+                              model_ids: list[int] | None = None) -> sessionmaker[Session]:
+    """A session factory, once GGUF imports made before their source quantization was recorded
+    have it (``services/model_backfill.backfill_source_quantization``; ``model_ids``: only
+    those): ``list`` / ``show`` say "fp32 (from Q4_1)" for the bundled model of an install
+    older than that without a server ever started (the API's start fills the rows in, and
+    the CLI never starts it). Once per row: a filled row is not read again."""
+    from interpstudio.services.model_backfill import backfill_source_quantization
+
+    factory = session_factory(settings)
+    backfill_source_quantization(factory, model_ids=model_ids)
+    return factory
 
 
 def _fidelity_badge(model: dict[str, Any], precision: str) -> str:
@@ -250,7 +266,8 @@ def models_list(status: Annotated[list[str] | None, choices(MODEL_STATUSES, "sta
 
     settings = load_settings()
     paths = DataPaths(settings.data_dir)
-    with session_scope(settings) as session:
+    factory = _with_source_quantization(settings)
+    with factory.begin() as session:
         items, total = service.list_models(session=session, statuses=status or [],
                                            search=search, limit=limit, offset=0)
         models = [_model_dict(m, session, paths) for m in items]
@@ -262,7 +279,8 @@ def models_show(model_id: int, as_json: JsonOption = False) -> None:
     """Show one model."""
     from interpstudio.services import models as service
 
-    with session_scope(load_settings()) as session:
+    factory = _with_source_quantization(load_settings(), model_ids=[model_id])
+    with factory.begin() as session:
         model = _model_dict(service.get_model(session=session, model_id=model_id), session)
     if as_json:
         print_json(model)

@@ -1,5 +1,6 @@
 """``backfill_model_rows``: write on model rows the positions and tokenizer fingerprint their
-import did not record, read once from their files.
+import did not record, read once from their files, and (``backfill_source_quantization``) how the
+GGUF file a model was imported from stored its weights.
 
 An import records both on its row (``jobs/tasks/models.py``). Rows without them (imported before
 migrations 0006 / 0007, or cleared by 0008 to be read again with rope scaling) were read from
@@ -25,15 +26,34 @@ or renamed meanwhile is left alone. One short transaction per model. A model who
 be read, or a write that fails, is logged and skipped; the database being unreachable ends the
 backfill for this start (logged); it never raises.
 
+Source quantization: a model imported from a GGUF file records on its ``info`` how the file
+stored its weights (``source_quantization``: Q4_1 for the bundled SmolLM2; ``models list`` says
+"fp32 (from Q4_1)", an extraction's store spec records it). A row imported before that (every
+existing install's bundled model, which ``demo`` reuses) read as plain "fp32". The backfill reads
+the header of its ``info.import_source`` when that file is still there with the size the import
+recorded (``import_bytes``: a file replaced since is not the one imported; the bundled file is
+always there) and writes the value in ``info`` (``null`` for a float32 GGUF, so it is read once)
+with one conditional UPDATE where the row is unchanged since read (``fill_info_unset``). A row
+whose file is gone keeps lacking it (a stat at each start). The API start runs it after the file
+facts. The CLI never starts the API (an install used from the terminal only would say plain fp32
+for good), so ``models list`` runs it for every such row, ``show`` for its row, and ``demo`` for
+the bundled row it reuses, before its extraction (whose store spec takes the value from the row:
+a store begun without it keeps lacking it); a filled row is not read again, so after that it
+costs one SELECT (``cli/models.py``, ``cli/extract_demo.py``). Other CLI commands (``extract``,
+``worker``) do not: a row is filled by the first of these or a server's start.
+
 This module is NOT responsible for reading the values (``read_positions``,
-``read_tokenizer_sha256``) or for rows of models being imported (their import records both).
+``read_tokenizer_sha256``, ``gguf_check.check_gguf``) or for rows of models being imported
+(their import records them).
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
@@ -43,6 +63,7 @@ from interpstudio.core.paths import DataPaths, ensure_within
 from interpstudio.db.models import Model
 from interpstudio.db.repositories import models as repo
 from interpstudio.db.session import is_unreachable
+from interpstudio.ml.gguf_check import check_gguf
 from interpstudio.services.models import read_positions
 from interpstudio.services.tokenizer_identity import read_tokenizer_sha256
 
@@ -55,6 +76,8 @@ class BackfillReport:
 
     positions: list[int] = field(default_factory=list)  # written on the row
     fingerprints: list[int] = field(default_factory=list)  # written on the row
+    source_quantizations: list[int] = field(default_factory=list)  # written in the row's info
+    source_gone: list[int] = field(default_factory=list)  # its GGUF is gone or another file
     said_nothing: list[int] = field(default_factory=list)  # a value the files did not give
     not_written: list[int] = field(default_factory=list)  # written or changed meanwhile
     failed: list[int] = field(default_factory=list)  # files or write failed: logged
@@ -63,39 +86,94 @@ class BackfillReport:
 def backfill_model_rows(session_factory: sessionmaker[Session], paths: DataPaths, *,
                         stop: threading.Event | None = None) -> BackfillReport:
     """Read, from its files, the positions and fingerprint of every ready model whose row lacks
-    them, and write them on its row (only where still NULL). Stops between models once ``stop``
-    is set. Never raises: failures are logged and skipped."""
+    them, and write them on its row (only where still NULL); then the source quantization of
+    every GGUF import lacking it (``backfill_source_quantization``). Stops between models once
+    ``stop`` is set. Never raises: failures are logged and skipped."""
     report = BackfillReport()
+    _fill_each(session_factory, repo.lacking_file_facts,
+               lambda model: _backfill_one(session_factory, paths, model, report),
+               report, stop, what="positions and tokenizer fingerprints",
+               until="lists read them from the model files")
+    if report.positions or report.fingerprints:
+        log.info("filled in from model files: positions of %d model(s), tokenizer fingerprints "
+                 "of %d", len(report.positions), len(report.fingerprints))
+    return backfill_source_quantization(session_factory, stop=stop, report=report)
+
+
+def backfill_source_quantization(session_factory: sessionmaker[Session], *,
+                                 model_ids: list[int] | None = None,
+                                 stop: threading.Event | None = None,
+                                 report: BackfillReport | None = None) -> BackfillReport:
+    """Write in ``info`` how its GGUF stored the weights (``source_quantization``) for every
+    ready GGUF import lacking it (``model_ids``: only those), read from the header of the file
+    it was imported from where that is still there. Never raises: failures are logged and
+    skipped; a model whose file is gone is skipped quietly (it is read again next time)."""
+    report = report if report is not None else BackfillReport()
+    _fill_each(session_factory,
+               lambda session: repo.lacking_source_quantization(session, model_ids=model_ids),
+               lambda model: _fill_source_quantization(session_factory, model, report),
+               report, stop, what="GGUF source quantizations",
+               until="they read as plain fp32")
+    if report.source_quantizations:
+        log.info("filled in from GGUF headers: source quantization of %d model(s)",
+                 len(report.source_quantizations))
+    return report
+
+
+def _fill_each(session_factory: sessionmaker[Session],
+               rows_of: Callable[[Session], list[Model]], fill: Callable[[Model], None],
+               report: BackfillReport, stop: threading.Event | None, *, what: str,
+               until: str) -> None:
+    """``fill`` each row ``rows_of`` reads, one model at a time: a failed write or a bug is
+    logged and that model skipped; the database being unreachable ends the pass."""
     try:
         with session_factory() as session:
-            rows = repo.lacking_file_facts(session)
+            rows = rows_of(session)
     except DBAPIError as exc:
-        log.warning("model rows' positions and tokenizer fingerprints were not filled in at "
-                    "start (reading the models table failed): lists read them from the model "
-                    "files until the next start: %s", exc.orig)
-        return report
+        log.warning("model rows' %s were not filled in (reading the models table failed): %s "
+                    "until the next start: %s", what, until, exc.orig)
+        return
     for model in rows:
         if stop is not None and stop.is_set():
             break
         try:
-            _backfill_one(session_factory, paths, model, report)
+            fill(model)
         except DBAPIError as exc:
             report.failed.append(model.id)
-            log.warning("model %d: its positions / tokenizer fingerprint were not written on "
-                        "its row (%s); read from its files until the next start", model.id,
-                        exc.orig)
+            log.warning("model %d: its %s were not written on its row (%s); %s until the next "
+                        "start", model.id, what, exc.orig, until)
             if is_unreachable(exc):
                 log.warning("the database is unreachable: the rest of the models' rows are "
                             "filled in at the next start")
                 break
         except Exception:  # a bug reading one model's files: it must not end the app's start
             report.failed.append(model.id)
-            log.exception("model %d: filling in its positions / tokenizer fingerprint failed; "
-                          "skipped, read from its files until the next start", model.id)
-    if report.positions or report.fingerprints:
-        log.info("filled in from model files: positions of %d model(s), tokenizer fingerprints "
-                 "of %d", len(report.positions), len(report.fingerprints))
-    return report
+            log.exception("model %d: filling in its %s failed; skipped, %s until the next "
+                          "start", model.id, what, until)
+
+
+def _fill_source_quantization(session_factory: sessionmaker[Session], model: Model,
+                              report: BackfillReport) -> None:
+    info = model.info or {}
+    source = Path(info["import_source"]) if info.get("import_source") else None
+    try:
+        if (source is None or not source.is_file()
+                or source.stat().st_size != info.get("import_bytes")):
+            report.source_gone.append(model.id)  # deleted, moved or replaced since the import
+            log.debug("model %d: %s is gone or not the file imported; its source quantization "
+                      "stays unknown", model.id, source)
+            return
+        found = check_gguf(source).source_quantization()  # None: a float32 GGUF
+    except (OSError, InvalidInput) as exc:  # unreadable; a header that no longer parses
+        report.failed.append(model.id)
+        log.warning("model %d: the header of %s could not be read for its source quantization "
+                    "(%s); skipped, read again at the next start", model.id, source, exc)
+        return
+    with session_factory.begin() as session:
+        if repo.fill_info_unset(session, model, source_quantization=found):
+            report.source_quantizations.append(model.id)
+        else:
+            report.not_written.append(model.id)
 
 
 def _backfill_one(session_factory: sessionmaker[Session], paths: DataPaths, model: Model,

@@ -1,7 +1,8 @@
 """Queries and writes on the ``models`` table, and what depends on a model.
 
 Every write sets ``updated_at``, but ``fill_unset`` (a value read from the model's files that
-the row was shown with already: nothing shown changes). ``dependents`` lists the tokenizations
+the row was shown with already: nothing shown changes); so a row whose ``updated_at`` is the one
+read has the ``info`` read (``fill_info_unset``). ``dependents`` lists the tokenizations
 and extractions that reference a model (the foreign keys are ``RESTRICT``, so the service must
 refuse or remove them first). This module is NOT responsible for the rules of who may do what
 (``services/models.py``) or for files on disk.
@@ -69,6 +70,36 @@ def fill_unset(session: Session, model: Model, column: str, **values: Any) -> bo
                  .where(Model.id == model.id, Model.status == "ready", Model.path == model.path,
                         Model.updated_at == model.updated_at, getattr(Model, column).is_(None))
                  .values(**values).execution_options(synchronize_session=False))
+    return bool(session.execute(statement).rowcount)  # type: ignore[attr-defined]
+
+
+def lacking_source_quantization(session: Session, *,
+                                model_ids: list[int] | None = None) -> list[Model]:
+    """Ready models imported from a local or bundled GGUF file whose ``info`` lacks
+    ``source_quantization`` (imported before it was recorded), by id; ``model_ids`` narrows
+    them. The JSON is read here, not queried: SQLite and PostgreSQL spell a key's absence
+    differently, and these are the few ready local models."""
+    query = select(Model).where(Model.status == "ready", Model.path.is_not(None),
+                                Model.source.in_(("local", "bundled")))
+    if model_ids is not None:
+        query = query.where(Model.id.in_(model_ids))
+    return [model for model in session.scalars(query.order_by(Model.id)).all()
+            if (model.info or {}).get("import_kind") == "gguf"
+            and "source_quantization" not in (model.info or {})]
+
+
+def fill_info_unset(session: Session, model: Model, **facts: Any) -> bool:
+    """Set keys of ``model``'s ``info`` only where the row is still the one ``model`` was read
+    as: it exists, is ready, at the same path, not written since (``updated_at``, which every
+    write of ``info`` sets), so the keys it lacked then are still unset and no key written
+    meanwhile is lost. True when written. One conditional UPDATE, so two processes filling one
+    row never fail (the second matches nothing: the first set ``updated_at``, as the row now
+    shows something it did not). Flushed, not committed; ``model`` is not changed."""
+    statement = (sql_update(Model)
+                 .where(Model.id == model.id, Model.status == "ready", Model.path == model.path,
+                        Model.updated_at == model.updated_at)
+                 .values(info={**(model.info or {}), **facts}, updated_at=utcnow())
+                 .execution_options(synchronize_session=False))
     return bool(session.execute(statement).rowcount)  # type: ignore[attr-defined]
 
 
