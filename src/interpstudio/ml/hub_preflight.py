@@ -176,7 +176,7 @@ def run_preflight(*, repo_id: str, revision: str | None, endpoint: str, dest: Pa
     repo_id = validate_repo_id(repo_id)
     precisions = [check_precision(p) for p in precisions]  # before any request: a typo is a 422
     revision = (revision or "main").strip() or "main"
-    api = HfApi(endpoint=endpoint, token=token or None)
+    api = HfApi(endpoint=endpoint, token=token or False)  # never the server's own login
 
     def translated(exc: Exception, filename: str | None = None) -> Exception:
         ours = translate_hub_error(exc, repo_id=repo_id, revision=revision, endpoint=endpoint,
@@ -197,7 +197,7 @@ def run_preflight(*, repo_id: str, revision: str | None, endpoint: str, dest: Pa
     with tempfile.TemporaryDirectory(prefix="interpstudio-preflight-") as tmp:
         try:
             config_file = _retrying(lambda: hf_hub_download(
-                repo_id, "config.json", revision=commit, endpoint=endpoint, token=token or None,
+                repo_id, "config.json", revision=commit, endpoint=endpoint, token=token or False,
                 local_dir=tmp))
         except hub_failures as exc:
             raise translated(exc, "config.json") from None
