@@ -149,6 +149,23 @@ test("names without spaces wrap or are cut, never widen the page", async ({ page
   await page.goto(`${backend.url}/datasets/${dataset.id}`);
   await expect(page.getByRole("article", { name: /^Dataset D+$/ })).toBeVisible();
   expect(await pageWidth()).toBeLessThanOrEqual(1400);
+  // every choice in a row of fields reads whole (the 200-character model name above is cut on
+  // purpose): at 7rem a field, the 380 px upload column cut "one document per
+  // line" and the Tokenize row "truncate (one sequence per row)" (found in a walk-through)
+  await expect(page.getByLabel("Long rows")).toBeVisible();
+  const cut = await page.evaluate(() => [...document.querySelectorAll("main .form-row select")].flatMap((s) => {
+    const select = s as HTMLSelectElement;
+    const probe = document.createElement("span");
+    probe.style.font = getComputedStyle(select).font;
+    probe.style.whiteSpace = "pre";
+    probe.style.position = "absolute";
+    probe.textContent = select.options[select.selectedIndex]?.text ?? "";
+    document.body.appendChild(probe);
+    const needed = probe.getBoundingClientRect().width + 24;  // + padding and the arrow
+    probe.remove();
+    return select.clientWidth < needed ? [probe.textContent] : [];
+  }));
+  expect(cut).toEqual([]);
   await page.goto(`${backend.url}/models`);
   await expect(page.getByRole("article", { name: /^Model Z+$/ })).toBeVisible();
   expect(await pageWidth()).toBeLessThanOrEqual(1400);
