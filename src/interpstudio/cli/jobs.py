@@ -73,9 +73,11 @@ def jobs_show(job_id: int, as_json: JsonOption = False) -> None:
 @app.command("cancel")
 def jobs_cancel(job_id: int, as_json: JsonOption = False) -> None:
     """Cancel a queued or running job (a running one stops at its next check)."""
+    from interpstudio.core.paths import DataPaths
     from interpstudio.services import jobs as service
 
-    job = _job_action(service.cancel_job, job_id, as_json)
+    paths = DataPaths(load_settings().data_dir)  # a queued gated download's token goes with it
+    job = _job_action(lambda **ids: service.cancel_job(paths=paths, **ids), job_id, as_json)
     if not as_json and job["state"] == "running":  # the table said "running", nothing more
         console.print(f"cancel requested: job {job_id} stops at its next check "
                       f"(`interpstudio jobs show {job_id}` shows when it has)", highlight=False)

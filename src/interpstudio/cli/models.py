@@ -360,7 +360,10 @@ def models_cancel(model_id: int, pause: Annotated[bool, typer.Option(
     settings = load_settings()
     factory = session_factory(settings)
     with factory.begin() as session:
-        service.cancel_model(session=session, model_id=model_id, keep_partial=pause)
+        # a queued gated download's token waits in the data dir: removed with the job (it was
+        # left there for any later resume to use, even one given no token)
+        service.cancel_model(session=session, model_id=model_id, keep_partial=pause,
+                             paths=DataPaths(settings.data_dir))
     _print_model(factory, model_id, as_json)
 
 
