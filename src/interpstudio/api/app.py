@@ -2,7 +2,8 @@
 
 Wires settings, the database engine and session factory, the event bus (with a broker: on the
 deployment's channel, made when the app starts), the job and system feeds, the background fill of
-model rows' positions and tokenizer fingerprints from their files (``services/model_backfill``),
+model rows' positions, tokenizer fingerprints and GGUF source quantization from their files
+(``services/model_backfill``),
 the routers under ``/api/v1``, error handlers, the optional API-key middleware, the origin / host
 guard, CORS (off unless origins are configured) and the static UI. It creates nothing at import
 time. It does NOT apply migrations or start job workers: ``interpstudio serve`` does both before
@@ -61,7 +62,8 @@ def create_app(settings: Settings, *, job_feed_interval_s: float = 0.25,
                  WorkerSweep(session_factory, settings)]
         for feed in feeds:
             feed.start()
-        # model rows' positions / tokenizer fingerprints their import did not record, read once
+        # model rows' positions / tokenizer fingerprints / a GGUF's source quantization their
+        # import did not record, read once
         # from their files in the background (services/model_backfill.py): nothing waits for it
         stop_backfill = threading.Event()
         backfill = asyncio.create_task(asyncio.to_thread(
