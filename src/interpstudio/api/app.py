@@ -63,8 +63,8 @@ def create_app(settings: Settings, *, job_feed_interval_s: float = 0.25,
         for feed in feeds:
             feed.start()
         # model rows' positions / tokenizer fingerprints / a GGUF's source quantization their
-        # import did not record, read once
-        # from their files in the background (services/model_backfill.py): nothing waits for it
+        # import did not record, read once from their files in the background
+        # (services/model_backfill.py): nothing waits for it
         stop_backfill = threading.Event()
         backfill = asyncio.create_task(asyncio.to_thread(
             backfill_model_rows, session_factory, paths, stop=stop_backfill))
