@@ -11,10 +11,12 @@ from typing import Any
 
 import pytest
 from dataset_helpers import register_model_row
+from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session, sessionmaker
 
-from helpers import make_settings, wait_for
+from helpers import LOOPBACK, make_settings, wait_for
 from hub_server import HubServer, build_tiny_model
+from interpstudio.api.app import create_app
 from interpstudio.core.settings import Settings
 from interpstudio.db.migrate import upgrade
 from interpstudio.db.models import Dataset, Tokenization
@@ -34,6 +36,14 @@ def ds_settings(tmp_path: Path, hub: HubServer, import_root: Path) -> Settings:
                              max_upload_bytes=2_000_000)
     upgrade(settings.resolved_database_url)
     return settings
+
+
+@pytest.fixture
+def api(ds_settings: Settings) -> Iterator[TestClient]:
+    """The app on ``ds_settings``, in process (its job and system feeds ticking fast)."""
+    with TestClient(base_url=LOOPBACK, app=create_app(ds_settings, job_feed_interval_s=0.05,
+                               system_interval_s=0.2)) as client:
+        yield client
 
 
 @pytest.fixture

@@ -23,13 +23,6 @@ ROWS = [r["text"] for r in tiny_dataset_rows()]
 
 
 @pytest.fixture
-def api(ds_settings: Settings) -> Iterator[TestClient]:
-    with TestClient(base_url=LOOPBACK, app=create_app(ds_settings, job_feed_interval_s=0.05,
-                               system_interval_s=0.2)) as client:
-        yield client
-
-
-@pytest.fixture
 def wait_dataset(api: TestClient) -> Callable[..., dict]:
     def wait(url: str, *statuses: str, timeout: float = 60.0) -> dict:
         def done() -> dict | None:

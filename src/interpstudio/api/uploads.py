@@ -2,9 +2,11 @@
 
 ``receive_upload`` parses a ``multipart/form-data`` request body as it arrives (python-multipart's
 push parser), writes each file part into a staging folder under its sanitised base name, keeps
-small text fields, and stops with ``UploadTooLarge`` (413) as soon as the file bytes pass the
-limit (or at once when ``Content-Length`` already says so). On any error the staging folder is
-removed. This module is NOT responsible for what the files become (``services/datasets.py``).
+small text fields (at most ``MAX_FIELDS``, each ``MAX_FIELD_BYTES``: held in memory; a part
+header is capped by python-multipart), and stops with ``UploadTooLarge`` (413) as soon as
+the file bytes pass the limit (or at once when ``Content-Length`` already says so). On any error
+the staging folder is removed. This module is NOT responsible for what the files become
+(``services/datasets.py``).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from interpstudio.ml.text_sources import file_format
 from interpstudio.services.dataset_errors import UploadTooLarge
 
 MAX_FIELD_BYTES = 64 * 1024
+MAX_FIELDS = 32  # the form sends a handful; each is held in memory, and names were unbounded
 MAX_FILES = 100
 MULTIPART_OVERHEAD = 64 * 1024  # headers and boundaries on top of the file bytes
 
@@ -69,6 +72,9 @@ class _UploadState:
         name = options.get(b"name", b"").decode("utf-8", "replace")
         filename = options.get(b"filename")
         if filename is None:
+            if len(self.fields) >= MAX_FIELDS:
+                raise InvalidInput(f"at most {MAX_FIELDS} form fields per upload",
+                                   details={"max_fields": MAX_FIELDS})
             self._field = (name, bytearray())
             return
         base = Path(filename.decode("utf-8", "replace").replace("\\", "/")).name
