@@ -25,18 +25,17 @@
   random llamas; a first run and a second in the same process), up to 1.18 where the forward's
   workspace is most of it (0.83-1.63 before);
 - free disk at ``out_dir`` against the bytes needed (``check_free_disk`` refuses);
-- time: a calibration batch of the real plan on the real model and device (one warm-up pass,
-  then timed passes including the gather and the copy to the CPU: the median of up to 5 that fit
-  in 1 s, at least one) gives tokens/s; a short
+- time: a calibration batch of the real plan on the real model and device (one warm-up pass, then
+  timed passes including the gather and the copy to the CPU: the median of up to 5 that fit in 1 s,
+  at least one; on the CPU a warm-up of 5 s or more is the timed pass) gives tokens/s; a short
   sequential write in ``out_dir``'s file system, done the way shards are (O_DIRECT where taken,
-  fsynced), gives the disk rate; since compute and writing overlap, the projection is the larger
-  of the two and that one is the ``bound``. On the CPU the writer's own CPU work (the statistics
-  fold and sha256; the rows are cast straight into its buffers) runs while the forward waits
-  (the writer's ``inline`` pace), so it is timed on the calibration batch's rows too and counted in
+  fsynced), gives the disk rate; since compute and writing overlap, the projection is the larger of
+  the two and that one is the ``bound``. On the CPU the writer's own CPU work (the statistics fold
+  and sha256; the rows are cast straight into its buffers) runs while the forward waits (the
+  writer's ``inline`` pace), so it is timed on the calibration batch's rows too and counted in
   ``compute_s`` (as ``calibration["writer_s"]``); on an accelerator it runs beside the forward on
   the CPU cores and is not counted. The statistics summary that ``close()`` writes after the last
-  shard (``finish_s``, timed on the calibration rows) comes after either and is added to the
-  total.
+  shard (``finish_s``, timed on the calibration rows) comes after either and is added to the total.
 
 This module is NOT responsible for deciding to run (callers do) or for the run itself
 (``extract_engine``).
@@ -81,6 +80,8 @@ DISK_PROBE_BYTES = 32 << 20
 # the projection 20x too long (47.7 s shown for a 1.6 s run): the median of a few passes
 CALIBRATION_PASSES = 5
 CALIBRATION_BUDGET_S = 1.0
+# on the CPU a warm-up pass at least this long is timed as the calibration itself
+LONG_PASS_S = 5.0
 # stats.json + stats/state_*.npz per hook point: measured 37 kB at d=64 and 106 kB at d=256
 # (per-dimension figures of 3 row groups as JSON text plus their float64 accumulators)
 _STATS_BYTES_PER_DIM = 360
@@ -288,8 +289,9 @@ def _staging_notes(fallback: np.ndarray | None, plan: ExtractionPlan, rows_per_s
 
 def _calibrate(session: ExtractionSession, *, keep_staging: bool = True) -> dict[str, Any]:
     """Time the largest planned batch (after one warm-up pass; the median of up to
-    ``CALIBRATION_PASSES`` passes, as many as fit in ``CALIBRATION_BUDGET_S``, at least one) on the
-    real model and device: its
+    ``CALIBRATION_PASSES`` passes, as many as fit in ``CALIBRATION_BUDGET_S``, at least one; on
+    the CPU a warm-up of ``LONG_PASS_S`` or more is the one timed pass) on the real model and
+    device: its
     memory peak is the run's (the first batch may be far shorter, and attention grows with the
     square of the length), and its rate errs on the slow side. Its staging goes to
     ``buffer_cache`` for the run with ``keep_staging``, else it is let go (a run on the CPU
@@ -297,22 +299,31 @@ def _calibrate(session: ExtractionSession, *, keep_staging: bool = True) -> dict
     batch = session.plan.largest_batch
     cuda = session.device.type == "cuda"
     # warm-up (kernels, allocator, caches); released, so the timed batch reuses its staging
-    _release(session.compute(batch, skip_before=0))
+    started = time.perf_counter()
+    warm = session.compute(batch, skip_before=0)
+    warm_s = time.perf_counter() - started
     if cuda:
         torch.cuda.synchronize(session.device)
         torch.cuda.reset_peak_memory_stats(session.device)
     pass_seconds: list[float] = []
     rows: list[ActivationBatch] = []
-    while True:  # timed passes: one hiccup of a busy machine no longer sets the projection
-        _release(rows)
-        started = time.perf_counter()
-        rows = session.compute(batch, skip_before=0)
-        if cuda:
-            torch.cuda.synchronize(session.device)
-        pass_seconds.append(time.perf_counter() - started)
-        if (len(pass_seconds) >= CALIBRATION_PASSES
-                or sum(pass_seconds) >= CALIBRATION_BUDGET_S):
-            break
+    if not cuda and warm_s >= LONG_PASS_S:
+        # on the CPU a pass this long is its own warm-up (what it warms is a small part of it):
+        # a second pass doubled the wait before the user could start (2 x 15 s for the demo's
+        # SmolLM2 batch of 2,048 tokens on 2 cores), for a projection a few percent apart
+        rows, pass_seconds = warm, [warm_s]
+    else:
+        _release(warm)
+        while True:  # timed passes: a hiccup of a busy machine does not set the rate
+            _release(rows)
+            started = time.perf_counter()
+            rows = session.compute(batch, skip_before=0)
+            if cuda:
+                torch.cuda.synchronize(session.device)
+            pass_seconds.append(time.perf_counter() - started)
+            if (len(pass_seconds) >= CALIBRATION_PASSES
+                    or sum(pass_seconds) >= CALIBRATION_BUDGET_S):
+                break
     seconds = float(np.median(pass_seconds))
     try:
         for batch_rows in rows:  # an accelerator's copies to the host are done
