@@ -2,7 +2,8 @@
  * What the configuration form picks from: ready models (`GET /models`), datasets
  * (`GET /datasets`), the tokenizations of a dataset a model may use
  * (`GET /datasets/{id}/tokenizations?usable_with_model=`) and which
- * hook points a model cannot capture, with why (`GET /models/{id}/architecture`). Read here with
+ * hook points a model cannot capture, with why, and the module each output point is read at
+ * (`GET /models/{id}/architecture`). Read here with
  * this feature's own queries (features never import each other). Not responsible for creating
  * any of them.
  */
@@ -35,14 +36,34 @@ export function useDatasetOptions() {
  * mixture-of-experts block); empty until the architecture arrives (the server refuses such a
  * point at preflight anyway, with the same reason). */
 export function useUnavailableHookPoints(modelId: number | null) {
-  return useQuery({
+  return useQuery({ ...architectureQuery(modelId), select: unavailablePoints });
+}
+
+/** Hook point -> the module whose output it is (`model.layers.3`), for the points read at a
+ * module's output: what a `module_paths` export names their columns (the server's
+ * `output_modules`); empty until the architecture arrives. */
+export function useOutputModules(modelId: number | null) {
+  return useQuery({ ...architectureQuery(modelId), select: outputModules });
+}
+
+function architectureQuery(modelId: number | null) {
+  return {
     queryKey: extractionKeys.hookPoints(modelId ?? 0),
-    queryFn: ({ signal }) =>
+    queryFn: ({ signal }: { signal: AbortSignal }) =>
       apiRequest<Schemas["ModelArchitectureRead"]>(`/models/${modelId}/architecture`, { signal }),
     enabled: modelId !== null,
     staleTime: Number.POSITIVE_INFINITY, // fixed once the model is ready
-    select: unavailablePoints,
-  });
+  };
+}
+
+function outputModules(architecture: Schemas["ModelArchitectureRead"]): Map<string, string> {
+  const modules = new Map<string, string>();
+  for (const layer of architecture.layers) {
+    for (const point of layer.hook_points) {
+      if (point.module && point.phase === "output") modules.set(point.name, point.module);
+    }
+  }
+  return modules;
 }
 
 function unavailablePoints(architecture: Schemas["ModelArchitectureRead"]): Map<string, string> {

@@ -9,9 +9,14 @@
  * would dominate an SAE's MSE, and "Leave out first positions" (`exclude_first_position`) exports
  * without the rows at position 0.
  * A choice names the columns by hook point (its example one of the store's own, `hookPoint`: it
- * said "blocks.3.resid_post" for every store) or by module path (`model.layers.3`, what SAELens
- * hooks with `model_class_name="AutoModelForCausalLM"`); a module-path export lists its columns'
+ * said "blocks.3.resid_post" for every store) or by module path (what SAELens hooks with
+ * `model_class_name="AutoModelForCausalLM"`; its example the module of one of the store's points
+ * that has one, from the model's architecture: a fixed "model.layers.3" named a layer a 2-layer
+ * model lacks, and none where no stored point has one); a module-path export lists its columns'
  * points.
+ * "Leave out first positions" is off, with why, where the store holds no row at position 0
+ * (`every_k` with k > 1 never keeps it; else the statistics' first-position group is empty, as
+ * under `exclude_bos` or `last` of longer sequences): ticking it changed nothing.
  * A module-path export refused for points no module outputs (`no_module_path`: resid_pre,
  * mlp_act) offers to export only the stored points that have one (the server's `nameable`): the
  * refusal said "export only those", and this box has no other way to pick points.
@@ -38,6 +43,7 @@ import { formatDoneOfTotal, formatNumber } from "@/lib/format";
 import { FINISHED_JOB_STATES, useLiveJob } from "@/lib/live-job";
 import { useCancelExport, useStartExport } from "../api/export-extraction";
 import { useExportUnderway } from "../api/get-export-underway";
+import { useOutputModules } from "../api/get-picker-options";
 import { parsePositiveInt } from "../lib/int-field";
 import type { ExportCreate, ExportResult, ExtractionStats } from "../types";
 
@@ -74,6 +80,26 @@ export function firstPositionDominance(
   return worst;
 }
 
+/** Why the store holds no row at position 0, or null where it may hold some: `every_k` with
+ * k > 1 keeps positions k-1, 2k-1, ...; otherwise an empty first-position (`bos`) group, which
+ * holds every position-0 row, says so (`exclude_bos`, or `last` of sequences past one token). */
+export function noFirstPositionRows(
+  positions: { mode: string; k: number } | undefined,
+  stats: ExtractionStats | undefined,
+): string | null {
+  if (positions?.mode === "every_k" && positions.k > 1) {
+    return `this store holds no row at position 0 (positions every_k, k=${positions.k}, keeps ` +
+      `positions ${positions.k - 1}, ${2 * positions.k - 1}, …): there is nothing to leave out`;
+  }
+  const first = Object.values(stats?.hooks ?? {})[0] as
+    { groups?: GroupNorms } | undefined;
+  if (first?.groups?.bos?.rows === 0) {
+    return `this store holds no row at position 0 (positions ${positions?.mode ?? "all"}): ` +
+      "there is nothing to leave out";
+  }
+  return null;
+}
+
 /** The stored points a `no_module_path` refusal says can be named by module path. */
 function nameablePoints(error: unknown): string[] {
   if (!(error instanceof ApiError) || error.code !== "no_module_path") return [];
@@ -88,11 +114,17 @@ function underwayJob(error: unknown): number | null {
   return typeof id === "number" ? id : null;
 }
 
-/** `hookPoint`: one of the store's points, the example the column-name choice shows. */
-export function ExportBox({ id, stats, hookPoint }: {
+/** `hookPoint`: one of the store's points, the example the column-name choice shows; `points`:
+ * the store's points (in the forward's order), of which the module-path example is one with a
+ * module (`hookPoint` where it has one); `modelId`: the model whose modules those are;
+ * `positions`: the run's positions policy. */
+export function ExportBox({ id, stats, hookPoint, points: stored = [], modelId = null, positions }: {
   id: number;
   stats?: ExtractionStats;
   hookPoint?: string;
+  points?: readonly string[];
+  modelId?: number | null;
+  positions?: { mode: string; k: number };
 }) {
   const exporter = useStartExport(id);
   const canceller = useCancelExport();
@@ -110,7 +142,12 @@ export function ExportBox({ id, stats, hookPoint }: {
   const result = job?.state === "succeeded" ? (job.result as ExportResult | null) : null;
   const [contextSize, setContextSize] = useState("");
   const [columnNames, setColumnNames] = useState<ColumnNames>("hook_points");
-  const [excludeFirst, setExcludeFirst] = useState(false);
+  const [excludeFirstTicked, setExcludeFirst] = useState(false);
+  const noFirstRows = noFirstPositionRows(positions, stats);
+  const excludeFirst = excludeFirstTicked && noFirstRows === null;
+  const modules = useOutputModules(modelId).data;
+  const examplePoint = [hookPoint ?? "", ...stored].find((p) => modules?.has(p));
+  const moduleExample = examplePoint === undefined ? undefined : modules?.get(examplePoint);
   // the points the last export asked for (null: every stored point), which the hint is about
   const [points, setPoints] = useState<string[] | null>(null);
   const field = parsePositiveInt(contextSize);
@@ -153,11 +190,12 @@ export function ExportBox({ id, stats, hookPoint }: {
         <select aria-label="Column names" value={columnNames}
           onChange={(e) => setColumnNames(e.target.value as ColumnNames)}>
           <option value="hook_points">hook points{hookPoint ? ` (${hookPoint})` : ""}</option>
-          <option value="module_paths">module paths (model.layers.3)</option>
+          <option value="module_paths">module paths{moduleExample ? ` (${moduleExample})` : ""}</option>
         </select>
       </label>
-      <label title="Leave out every row at position 0 (each sequence's first token: BOS / attention sinks), from every column and token_ids alike. The default context size is then the sequences' length less one.">
-        <input type="checkbox" checked={excludeFirst}
+      <label title={noFirstRows ? `Off: ${noFirstRows}.` : "Leave out every row at position 0 (each sequence's first token: BOS / attention sinks), from every column and token_ids alike. The default context size is then the sequences' length less one."}>
+        <input type="checkbox" checked={excludeFirst} disabled={noFirstRows !== null}
+          aria-describedby={noFirstRows ? "no-first-rows" : undefined}
           onChange={(e) => setExcludeFirst(e.target.checked)} />{" "}
         Leave out first positions
       </label>
@@ -165,6 +203,11 @@ export function ExportBox({ id, stats, hookPoint }: {
         onClick={() => exportWith()}>
         {busy ? "Exporting…" : "Export for SAELens"}
       </Button>
+      {noFirstRows && (
+        <p className="muted" id="no-first-rows" data-testid="export-no-first-rows">
+          Leave out first positions is off: {noFirstRows}.
+        </p>
+      )}
       <FieldError id="context-size-error" label="Context size" error={field.error} />
       <p className="muted" data-testid="column-names-hint">
         Module paths are for SAELens with <code>model_class_name="AutoModelForCausalLM"</code> and

@@ -21,7 +21,20 @@ function seededClient() {
   }
   // no export of extraction 7 under way when the page opened
   queryClient.setQueryData(exportUnderwayQueryOptions(7).queryKey, null);
+  // model 1's architecture: the modules its output points are read at (resid_pre has none)
+  queryClient.setQueryData(extractionKeys.hookPoints(1), twoLayerArchitecture());
   return queryClient;
+}
+
+/** A 2-layer Llama-like model's `GET /models/1/architecture` (the fields the box reads). */
+function twoLayerArchitecture() {
+  const point = (layer: number, kind: string, module: string | null, phase: string) =>
+    ({ name: `blocks.${layer}.${kind}`, kind, module, phase });
+  return { layers: [0, 1].map((i) => ({ index: i, hook_points: [
+    point(i, "resid_pre", `model.layers.${i}`, "input"),
+    point(i, "attn_out", `model.layers.${i}.self_attn`, "output"),
+    point(i, "mlp_out", `model.layers.${i}.mlp`, "output"),
+    point(i, "resid_post", `model.layers.${i}`, "output")] })) };
 }
 
 const complete = (overrides: Partial<Extraction> = {}) => makeExtraction({ status: "complete",
@@ -560,5 +573,57 @@ describe("extraction results", () => {
     const choice = screen.getByRole("option", { name: /^hook points/ });
     expect(choice).toHaveTextContent(/^hook points \(blocks\.29\.mlp_out\)$/);
     expect(screen.queryByText(/blocks\.3\.resid_post/)).toBeNull();
+  });
+
+  it("test_the_module_path_example_is_a_module_of_the_stores_own_points", () => {
+    // blocks.0.resid_post first: the 2-layer model's model.layers.0, never "model.layers.3"
+    const view = renderWithProviders(<ExtractionResults extraction={complete()} />,
+      { queryClient: seededClient() });
+    const option = () => screen.getByRole("option", { name: /^module paths/ });
+    expect(option()).toHaveTextContent(/^module paths \(model\.layers\.0\)$/);
+    view.unmount();
+    // a first point no module outputs: the example is a stored point that has one
+    const mlpFirst = complete({ spec: { hook_points_expanded: ["blocks.1.resid_pre",
+      "blocks.1.mlp_out"] } });
+    const other = renderWithProviders(<ExtractionResults extraction={mlpFirst} />,
+      { queryClient: seededClient() });
+    expect(option()).toHaveTextContent(/^module paths \(model\.layers\.1\.mlp\)$/);
+    other.unmount();
+    // no stored point has one: no example at all
+    renderWithProviders(<ExtractionResults extraction={complete({ spec: {
+      hook_points_expanded: ["blocks.1.resid_pre"] } })} />, { queryClient: seededClient() });
+    expect(option()).toHaveTextContent(/^module paths$/);
+  });
+
+  it("test_leave_out_first_positions_is_off_where_the_store_holds_no_first_position", () => {
+    const box = () => screen.getByLabelText("Leave out first positions");
+    // every_k with k=4 keeps positions 3, 7, ...: never position 0
+    const view = renderWithProviders(<ExtractionResults extraction={complete({ spec: {
+      hook_points_expanded: ["blocks.1.resid_post"], positions: "every_k", every_k: 4 } })} />,
+      { queryClient: seededClient() });
+    expect(box()).toBeDisabled();
+    expect(screen.getByTestId("export-no-first-rows")).toHaveTextContent(
+      "Leave out first positions is off: this store holds no row at position 0 (positions every_k, k=4");
+    view.unmount();
+    // exclude_bos: the statistics' first-position group is empty
+    const stats = makeStats("non_bos");
+    for (const summary of Object.values(stats.hooks)) {
+      const groups = (summary as { groups: Record<string, { rows: number }> }).groups;
+      groups.bos = { ...groups.bos!, rows: 0 };
+    }
+    const queryClient = seededClient();
+    queryClient.setQueryData(extractionKeys.stats(7, "non_bos"), stats);
+    const excluded = renderWithProviders(<ExtractionResults extraction={complete({ spec: {
+      hook_points_expanded: ["blocks.1.resid_post"], positions: "exclude_bos" } })} />,
+      { queryClient });
+    expect(box()).toBeDisabled();
+    expect(screen.getByTestId("export-no-first-rows")).toHaveTextContent(
+      "(positions exclude_bos): there is nothing to leave out");
+    excluded.unmount();
+    // a store of every position: offered
+    renderWithProviders(<ExtractionResults extraction={complete()} />,
+      { queryClient: seededClient() });
+    expect(box()).toBeEnabled();
+    expect(screen.queryByTestId("export-no-first-rows")).toBeNull();
   });
 });

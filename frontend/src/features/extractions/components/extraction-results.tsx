@@ -168,7 +168,10 @@ export function ExtractionResults({ extraction }: { extraction: Extraction }) {
       {/* a stopped run's whole shards export too (the answer says it holds part of the run) */}
       {(done || (stopped && statsData && PARTIAL_EXPORT.has(extraction.status))) && (
         <ExportBox id={extraction.id} stats={statsData}
-          hookPoint={firstHookPoint(extraction, statsData)} />
+          hookPoint={firstHookPoint(extraction, statsData)}
+          points={hookPoints(extraction, statsData)} modelId={extraction.model_id}
+          positions={{ mode: String(extraction.spec.positions ?? "all"),
+            k: Number(extraction.spec.every_k ?? 1) }} />
       )}
     </section>
   );
