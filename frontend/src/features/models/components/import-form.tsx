@@ -1,11 +1,15 @@
 /**
  * ImportForm: a local folder, `.safetensors` (+ its config.json) or `.gguf` path inside the
  * server's import roots, and the one-click "Import bundled SmolLM2" for a real model without any
- * network. Not responsible for checking paths (the server refuses anything outside the roots).
+ * network. Once the bundled model is on the list (`source` "bundled") that button is a secondary
+ * one and the form says it is imported: it stayed the primary button, and clicking it only said
+ * "Already imported". A path imported (queued) is cleared from its field, which kept it.
+ * Not responsible for checking paths (the server refuses anything outside the roots).
  */
 import { type FormEvent, useState } from "react";
 import { Button } from "@/components/ui/button";
 import { ErrorMessage } from "@/components/ui/error-message";
+import { useModels } from "../api/get-models";
 import { useImportBundledModel } from "../api/import-bundled-model";
 import { useImportModel } from "../api/import-model";
 import type { Model, Precision } from "../types";
@@ -19,6 +23,8 @@ export function ImportForm() {
   const drift = allDrift ? DRIFT_PRECISIONS : [];
   const importModel = useImportModel();
   const bundled = useImportBundledModel();
+  // every model (the page's list may be searched): is the bundled one among them?
+  const imported = useModels("").data?.items?.find((m) => m.source === "bundled");
 
   const submit = (event: FormEvent) => {
     event.preventDefault();
@@ -27,6 +33,15 @@ export function ImportForm() {
       config_path: configPath.trim() || null,
       precision,
       drift_precisions: drift,
+    }, {
+      // a new import is queued and shows in the list: the path is done with (an existing
+      // model's answer keeps it, beside the note saying so)
+      onSuccess: (model) => {
+        if (model.status === "queued") {
+          setPath("");
+          setConfigPath("");
+        }
+      },
     });
   };
 
@@ -50,13 +65,18 @@ export function ImportForm() {
           {importModel.isPending ? "Checking…" : "Import"}
         </Button>
         <Button
-          variant="primary"
+          variant={imported ? "default" : "primary"}
           disabled={bundled.isPending}
           onClick={() => bundled.mutate({ precision, drift_precisions: drift })}
         >
           {bundled.isPending ? "Starting…" : "Import bundled SmolLM2"}
         </Button>
       </div>
+      {imported && !bundled.data && (
+        <p className="muted" data-testid="bundled-imported">
+          The bundled SmolLM2 is imported as {imported.name} (#{imported.id}, {imported.status}).
+        </p>
+      )}
       {importModel.error && <ErrorMessage error={importModel.error} title="Not imported:" />}
       {bundled.error && <ErrorMessage error={bundled.error} title="Not imported:" />}
       <AlreadyThere model={importModel.data} asked={importModel.variables?.precision} />

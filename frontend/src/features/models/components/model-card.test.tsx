@@ -122,4 +122,12 @@ describe("formatCosine", () => {
     expect(fetchSpy).not.toHaveBeenCalled();
     fetchSpy.mockRestore();
   });
+
+  it("test_the_memory_estimate_shows_only_where_it_differs_from_the_measure", () => {
+    // found by a walk: "memory 907 kB (estimated 907 kB)" said the same number twice
+    const model = makeModel({ status: "ready", job: makeModelJob({ state: "succeeded" }),
+      info: { resident_bytes: 907_000, estimated_bytes: 907_100 } });
+    renderWithProviders(<ModelCard model={model} />);
+    expect(screen.getByTestId("model-memory").textContent?.trim()).toBe("907 kB");
+  });
 });

@@ -116,7 +116,11 @@ export function ModelCard({ model }: { model: Model }) {
           <dd data-testid="model-memory"
             title="resident bytes of the weights at the precision used, measured on load; in
               brackets the estimate from the config, made before any weight was read">
-            {formatBytes(memory.resident_bytes)} (estimated {formatBytes(memory.estimated_bytes)})
+            {formatBytes(memory.resident_bytes)}
+            {/* "907 kB (estimated 907 kB)" said the same number twice */}
+            {memory.estimated_bytes != null
+              && formatBytes(memory.estimated_bytes) !== formatBytes(memory.resident_bytes)
+              && ` (estimated ${formatBytes(memory.estimated_bytes)})`}
           </dd>
         </div>
         <div>
