@@ -56,6 +56,14 @@ describe("JobActions", () => {
     expect(screen.getByRole("link", { name: "model #5" })).toHaveAttribute("href", "/models");
   });
 
+  it("test_an_export_job_links_the_extraction_it_exports", () => {
+    // found by a walk: an extraction_export job (no owner: it makes no record) had no link
+    renderWithProviders(<JobActions job={makeJob({ state: "running", kind: "extraction_export",
+      params: { extraction_id: 6, column_names: "hook_points" }, owner: null })} />);
+    expect(screen.getByRole("link", { name: "extraction #6" }))
+      .toHaveAttribute("href", "/extractions/6");
+  });
+
   it("test_retry_of_a_succeeded_job_that_made_a_record_asks_first", async () => {
     // found by a tester: Retry in the Jobs page wiped a complete extraction without a word
     const confirm = vi.spyOn(window, "confirm").mockReturnValue(false);

@@ -12,7 +12,9 @@ import { useCancelJob } from "../api/cancel-job";
 import { useDeleteJob } from "../api/delete-job";
 import { useResumeJob } from "../api/resume-job";
 import { useRetryJob } from "../api/retry-job";
-import { availableJobActions, FINISHED_JOB_STATES, type JobOwner, jobOwner } from "../lib/job-state";
+import {
+  availableJobActions, exportedExtraction, FINISHED_JOB_STATES, type JobOwner, jobOwner,
+} from "../lib/job-state";
 
 const CONFIRM_WINDOW_MS = 4_000;
 
@@ -25,7 +27,7 @@ export function retryQuestion(job: Pick<Job, "state">, owner: JobOwner | null): 
 }
 
 export function JobActions({ job }: {
-  job: Pick<Job, "id" | "state" | "cancel_requested" | "owner">;
+  job: Pick<Job, "id" | "state" | "cancel_requested" | "owner" | "kind" | "params">;
 }) {
   const cancel = useCancelJob();
   const resume = useResumeJob();
@@ -41,6 +43,7 @@ export function JobActions({ job }: {
 
   const actions = availableJobActions(job);
   const owner = jobOwner(job);
+  const exported = owner ? null : exportedExtraction(job);
   const pending = cancel.isPending || resume.isPending || retry.isPending || remove.isPending;
   const error = cancel.error ?? resume.error ?? retry.error ?? remove.error;
 
@@ -86,6 +89,11 @@ export function JobActions({ job }: {
       {owner && FINISHED_JOB_STATES.includes(job.state) && (
         <span className="muted nowrap" title={`deleted with its ${owner.kind}`}>
           <Link to={owner.href}>{owner.kind} #{owner.id}</Link>
+        </span>
+      )}
+      {exported && (
+        <span className="muted nowrap" title={`the ${exported.kind} this job exports`}>
+          export of <Link to={exported.href}>{exported.kind} #{exported.id}</Link>
         </span>
       )}
       {error && <ErrorMessage error={error} />}

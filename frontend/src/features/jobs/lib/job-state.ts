@@ -58,3 +58,11 @@ const OWNER_PAGES: Record<JobOwner["kind"], (id: number) => string> = {
 export function jobOwner(job: Pick<Job, "owner">): JobOwner | null {
   return job.owner ? { ...job.owner, href: OWNER_PAGES[job.owner.kind](job.owner.id) } : null;
 }
+
+/** The extraction an `extraction_export` job exports (its params' `extraction_id`): it owns no
+ * record (deleting it leaves the extraction), so it had no link at all; null for other kinds. */
+export function exportedExtraction(job: Pick<Job, "kind" | "params">): JobOwner | null {
+  const id = job.kind === "extraction_export"
+    ? (job.params as Record<string, unknown> | null)?.extraction_id : undefined;
+  return typeof id === "number" ? { kind: "extraction", id, href: OWNER_PAGES.extraction(id) } : null;
+}
