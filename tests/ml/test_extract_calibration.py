@@ -19,19 +19,26 @@ POINTS = ["blocks.*.resid_post"]
 HICCUP_S = 0.25
 
 
-def test_one_slow_pass_does_not_set_the_projection(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    tokens = write_tokenization(tmp_path / "tok", random_sequences(8, low=8, high=12, seed=3))
-    model = tiny_causal_lm("llama")
-    passes_begun = {"n": 0}
+@pytest.fixture
+def passes_begun(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
+    """``{"n": ...}``: the passes ``ExtractionSession.compute`` has begun (the real method,
+    counted)."""
+    begun = {"n": 0}
     compute = ExtractionSession.compute
 
     def counted(self: ExtractionSession, *args: Any, **kwargs: Any) -> Any:
-        passes_begun["n"] += 1
+        begun["n"] += 1
         return compute(self, *args, **kwargs)
 
     monkeypatch.setattr(ExtractionSession, "compute", counted)
+    return begun
+
+
+def test_one_slow_pass_does_not_set_the_projection(
+    tmp_path: Path, passes_begun: dict[str, int]
+) -> None:
+    tokens = write_tokenization(tmp_path / "tok", random_sequences(8, low=8, high=12, seed=3))
+    model = tiny_causal_lm("llama")
 
     def hiccup(_module: Any, _args: Any) -> None:
         """The machine took the core away for HICCUP_S in the first timed pass (pass 1 is the
@@ -69,23 +76,16 @@ def test_a_pass_longer_than_the_budget_is_timed_once(tmp_path: Path,
     assert len(report.calibration["pass_seconds"]) == 1
 
 
-def test_on_the_cpu_a_long_warm_up_is_the_timed_pass(tmp_path: Path,
-                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+def test_on_the_cpu_a_long_warm_up_is_the_timed_pass(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, passes_begun: dict[str, int]
+) -> None:
     """A batch that takes seconds on the CPU was computed twice before the preflight answered
     (warm-up, then the timed pass: 2 x 15 s for the demo's SmolLM2 batch on 2 cores); a warm-up
     of ``LONG_PASS_S`` or more is now the one timed pass (0 here: every warm-up is long)."""
     monkeypatch.setattr(extract_preflight, "LONG_PASS_S", 0.0)
-    passes = {"n": 0}
-    compute = ExtractionSession.compute
-
-    def counted(self: ExtractionSession, *args: Any, **kwargs: Any) -> Any:
-        passes["n"] += 1
-        return compute(self, *args, **kwargs)
-
-    monkeypatch.setattr(ExtractionSession, "compute", counted)
     tokens = write_tokenization(tmp_path / "tok", random_sequences(8, low=8, high=12, seed=3))
     report = preflight(tiny_causal_lm("llama"), tokens, POINTS, out_dir=tmp_path / "s",
                        batch_size=4, measure_disk=False)
-    assert passes["n"] == 1
+    assert passes_begun["n"] == 1
     assert report.calibration is not None and len(report.calibration["pass_seconds"]) == 1
     assert report.calibration["writer_s"] > 0  # timed on that pass's rows
