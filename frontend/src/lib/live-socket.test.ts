@@ -144,11 +144,9 @@ describe("LiveSocket", () => {
     expect(closeCodes.slice(0, 4)).toEqual([4401, 4401, 4401, 4401]);
   });
 
-  it("test_reconnect_now_skips_the_wait", async () => {
-    server = await startServer((socket) => socket.close(1011, "try later"));
-    const states: ConnectionStatus["state"][] = [];
-    const url = server.url;
-    live = new LiveSocket({
+  /** A socket whose backoff would wait a minute, its states recorded in ``states``. */
+  function waitingLong(url: string, states: ConnectionStatus["state"][]): LiveSocket {
+    return new LiveSocket({
       url: () => url,
       createSocket,
       onMessage: () => undefined,
@@ -156,6 +154,12 @@ describe("LiveSocket", () => {
       backoff: { initialMs: 60_000, maxMs: 60_000, factor: 1, jitter: 0 },
       pingIntervalMs: 0,
     });
+  }
+
+  it("test_reconnect_now_skips_the_wait", async () => {
+    server = await startServer((socket) => socket.close(1011, "try later"));
+    const states: ConnectionStatus["state"][] = [];
+    live = waitingLong(server.url, states);
     live.start();
     await waitUntil(() => states.includes("waiting"));
     live.reconnectNow();
@@ -181,15 +185,7 @@ describe("LiveSocket", () => {
     // a restarted server: the pages waited out the backoff (up to ~14 s) before showing anything
     server = await startServer((socket) => socket.close(1011, "restarting"));
     const states: ConnectionStatus["state"][] = [];
-    const url = server.url;
-    live = new LiveSocket({
-      url: () => url,
-      createSocket,
-      onMessage: () => undefined,
-      onStatus: (s) => states.push(s.state),
-      backoff: { initialMs: 60_000, maxMs: 60_000, factor: 1, jitter: 0 },
-      pingIntervalMs: 0,
-    });
+    live = waitingLong(server.url, states);
     const win = windowLike();
     const stop = reconnectWhenBack(live, win);
     live.start();

@@ -28,6 +28,16 @@ async function configWithTokenizations(tokenizations: object[], model: object = 
   await userEvent.selectOptions(screen.getByLabelText("Dataset"), "4");
 }
 
+/** Every request answered 409 extraction_results_not_ready, its URL recorded in ``urls``. */
+function answerNotReady(urls: string[]) {
+  return vi.spyOn(globalThis, "fetch").mockImplementation(async (url) => {
+    urls.push(String(url));
+    return new Response(JSON.stringify({ error: { code: "extraction_results_not_ready",
+      message: "extraction 7 has no statistics yet", details: {} } }),
+    { status: 409, headers: { "Content-Type": "application/json" } });
+  });
+}
+
 describe("extractions UI", () => {
   it("test_running_row_shows_live_tokens_rate_eta_gb_written_and_bound", () => {
     const extraction = makeExtraction();
@@ -224,12 +234,7 @@ describe("extractions UI", () => {
     // its store exists (the writer's manifest) without a whole shard: the page asked /stats
     // (409, logged in the browser console) and said nothing about why it showed nothing
     const urls: string[] = [];
-    const fetchSpy = vi.spyOn(globalThis, "fetch").mockImplementation(async (url) => {
-      urls.push(String(url));
-      return new Response(JSON.stringify({ error: { code: "extraction_results_not_ready",
-        message: "extraction 7 has no statistics yet", details: {} } }),
-      { status: 409, headers: { "Content-Type": "application/json" } });
-    });
+    const fetchSpy = answerNotReady(urls);
     const extraction = makeExtraction({ status: "cancelled", job: makeJob({ id: 70,
       kind: "extract", state: "cancelled", message: "kept no rows (stopped before the first "
         + "whole shard); resume starts from the beginning" }),
@@ -270,12 +275,7 @@ describe("extractions UI", () => {
     // a UI tester: a run failed in its check (no store) still asked /extractions/7/stats, and
     // the 409 the server answered was logged in the browser console
     const urls: string[] = [];
-    const fetchSpy = vi.spyOn(globalThis, "fetch").mockImplementation(async (url) => {
-      urls.push(String(url));
-      return new Response(JSON.stringify({ error: { code: "extraction_results_not_ready",
-        message: "extraction 7 has no statistics yet", details: {} } }),
-      { status: 409, headers: { "Content-Type": "application/json" } });
-    });
+    const fetchSpy = answerNotReady(urls);
     const extraction = makeExtraction({ status: "failed", store_abs_path: null,
       error_message: "the tokenization file tokens.npy is damaged",
       job: makeJob({ id: 70, kind: "extract", state: "failed", stage: "check",
