@@ -46,8 +46,12 @@ def _token_dir(paths: DataPaths) -> Path:
     return folder
 
 
+def _token_name(job_id: int) -> str:
+    return f"job-{int(job_id)}.token"
+
+
 def token_file(paths: DataPaths, job_id: int) -> Path:
-    return _token_dir(paths) / f"job-{int(job_id)}.token"
+    return _token_dir(paths) / _token_name(job_id)
 
 
 def hand_token_to_job(paths: DataPaths, job_id: int, token: str) -> None:
@@ -75,7 +79,7 @@ def take_token(paths: DataPaths, job_id: int) -> str | None:
 
 def discard_token(paths: DataPaths, job_id: int) -> None:
     """Remove job ``job_id``'s token file, if any (the folder is not made for it)."""
-    (paths.tokens / f"job-{int(job_id)}.token").unlink(missing_ok=True)
+    (paths.tokens / _token_name(job_id)).unlink(missing_ok=True)
 
 
 def _remove_stale(folder: Path) -> None:

@@ -137,6 +137,9 @@ def _run(ctx: JobContext, extraction_id: int, spec: ExtractionSpec,
         raise ResumePrecisionDoesNotFit(extraction_id, stored=stored,
                                         loaded=loaded.precision_used,
                                         reason=loaded.fallback_reason)
+    # a GGUF import's stored weights, from its row: the loaded float32 checkpoint does not say
+    # it, and the engine writes the loaded model's facts in the store spec (``loaded_facts``)
+    loaded.source_quantization = loaded.source_quantization or facts["source_quantization"]
     ctx.update_row(Extraction, extraction_id, precision_used=loaded.precision_used)
     ctx.progress(message=loaded_message(loaded), force=True)
     note = fallback_note(loaded)
@@ -169,12 +172,10 @@ def _run(ctx: JobContext, extraction_id: int, spec: ExtractionSpec,
     # no done here: the engine's first report says where it starts (a resume's tokens are done,
     # and a 0 before them read as thousands of tokens a second: ETA 1.4 s for a 17 s rest)
     ctx.progress(stage="extract", total=facts["counts"].get("tokens_total"), unit="tokens")
-    source = ({"source_quantization": facts["source_quantization"]}
-              if facts["source_quantization"] else {})
     result = extract(
         loaded, facts["tokenization_dir"], facts["points"], out_dir=store,
         progress=on_progress, should_stop=ctx.should_stop, resume=resume,
-        spec={**facts["store_spec"], "precision_used": loaded.precision_used, **source},
+        spec={**facts["store_spec"], "precision_used": loaded.precision_used},
         **options,
     )
     ctx.progress(stage="samples", message="decoding top-norm tokens")
