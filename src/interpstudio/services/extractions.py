@@ -124,7 +124,9 @@ def store_state(paths: DataPaths, row: Extraction) -> tuple[Path | None, bool]:
     store = extraction_dir(paths, row) / STORE_DIR
     if not (store / MANIFEST_NAME).is_file():
         return None, False
-    return store, has_committed_line(store / JOURNAL_NAME) is False
+    # a complete run holds rows (a plan of none is refused), so its journal is not opened: a
+    # list of many runs reads only the stopped ones'
+    return store, row.status != "complete" and has_committed_line(store / JOURNAL_NAME) is False
 
 
 # ------------------------------------------------------------------------------- validation
