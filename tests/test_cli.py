@@ -335,7 +335,7 @@ def test_a_failed_job_is_said_once(tmp_path: Path, sqlite_settings: Settings) ->
         job_id = service.create_job(session=session, kind="selftest",
                                     params={"iterations": 3, "fail_at": 2}).id
     with factory.begin() as session:
-        service.cancel_job(session=session, job_id=job_id)
+        service.cancel_job(session=session, job_id=job_id, paths=None)  # holds no token
     env = {"INTERPSTUDIO_DATA_DIR": str(sqlite_settings.data_dir),
            "INTERPSTUDIO_DATABASE_URL": sqlite_settings.resolved_database_url}
     result = run_cli(tmp_path, "jobs", "retry", str(job_id), env=env, check=False)

@@ -262,7 +262,7 @@ def test_cancel_stops_the_job_and_resume_finishes_it(ds_settings: Settings, macb
 
     wait_for(lambda: (job().done or 0) >= 50, timeout=60)
     with factory.begin() as session:
-        job_service.cancel_job(session=session, job_id=created["job_id"])
+        job_service.cancel_job(session=session, job_id=created["job_id"], paths=None)
     cancelled = wait_row(Tokenization, created["id"], "cancelled", "ready", timeout=30)
     assert cancelled["status"] == "cancelled"
     # the task writes the row, then the runner the job's end: a moment apart (a loaded CI saw it)

@@ -316,7 +316,7 @@ def test_a_cancel_during_the_assembly_lets_it_finish_and_the_result_says_so(
         report(ctx, **fields)
         if ctx.kind == "extraction_export" and fields.get("stage") == "assemble":
             with world.factory.begin() as session:
-                cancel_job(session=session, job_id=ctx.job_id)
+                cancel_job(session=session, job_id=ctx.job_id, paths=None)
             asked.append(ctx.job_id)
             if delivered:
                 wait_for(ctx.should_stop, timeout=30)

@@ -229,7 +229,8 @@ def test_pausing_a_queued_import_is_no_error(settings: Settings, tiny_llama_dir:
     with factory.begin() as session:
         model_id = model_sources.start_import(session=session, settings=settings,
                                               path=str(source))[0].id
-        paused = models.cancel_model(session=session, model_id=model_id, keep_partial=True)
+        paused = models.cancel_model(session=session, model_id=model_id, keep_partial=True,
+                                     paths=DataPaths(settings.data_dir))
         assert (paused.status, paused.error_message) == ("paused", None)
 
 

@@ -414,7 +414,8 @@ def _job_for(session: Session, row: Extraction, action: str) -> Job:
 
 def cancel_extraction(*, session: Session, extraction_id: int) -> Extraction:
     row = get_extraction(session=session, extraction_id=extraction_id)
-    job = job_service.cancel_job(session=session, job_id=_job_for(session, row, "cancel").id)
+    job = job_service.cancel_job(session=session, job_id=_job_for(session, row, "cancel").id,
+                                 paths=None)  # an extract job is handed no access token
     if job.state == "cancelled":
         repo.update(session, row, status="cancelled")
     return row

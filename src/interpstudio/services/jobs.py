@@ -69,11 +69,12 @@ def job_owners(*, session: Session, job_ids: Sequence[int]) -> dict[int, tuple[s
     return repo.owners_of(session, job_ids)
 
 
-def cancel_job(*, session: Session, job_id: int, paths: DataPaths | None = None) -> Job:
+def cancel_job(*, session: Session, job_id: int, paths: DataPaths | None) -> Job:
     """Queued jobs stop at once; running ones are asked to stop and their worker confirms.
     ``paths``: the data dir, where a queued gated download's access token waits for its job
     (``model_files.hand_token_to_job``); a queued job cancelled here never takes it, so it is
-    removed (a resume asks for the token again). Give it wherever such a job may be cancelled."""
+    removed (a resume asks for the token again). Required, so that no caller forgets it (two CLI
+    cancels did); None only for a kind of job handed no token."""
     job = repo.get(session, job_id)
     if job.state not in ALLOWED["cancel"]:  # the refusal names both states a cancel is for
         raise InvalidJobState(job_id, job.state, "cancel", list(ALLOWED["cancel"]))

@@ -159,8 +159,8 @@ def _job_of(session: Session, model: Model, action: str) -> Job:
     return job
 
 
-def cancel_model(*, session: Session, model_id: int, keep_partial: bool = False,
-                 paths: DataPaths | None = None) -> Model:
+def cancel_model(*, session: Session, model_id: int, paths: DataPaths,
+                 keep_partial: bool = False) -> Model:
     """Stop the model's job; ``keep_partial`` pauses (partial files stay for a resume);
     ``paths``: where a queued download's token waits, removed with it (``cancel_job``)."""
     model = get_model(session=session, model_id=model_id)
