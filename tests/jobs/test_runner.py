@@ -41,6 +41,10 @@ def _act(settings: Settings, action, job_id: int):
         return action(session=session, job_id=job_id)
 
 
+def _cancel(**ids: int):  # type: ignore[no-untyped-def]
+    return service.cancel_job(paths=None, **ids)  # a selftest job is handed no access token
+
+
 def _state_is(settings: Settings, job_id: int, *states: str):
     job = _job(settings, job_id)
     return job if job.state in states else None
@@ -90,7 +94,7 @@ def test_cancel_running_job_stops_it_within_two_seconds(settings: Settings, work
     job_id = _create(settings, iterations=1000, step_delay_s=0.05)
     wait_for(lambda: (_job(settings, job_id).done or 0) >= 2)
     requested = utcnow()
-    _act(settings, service.cancel_job, job_id)
+    _act(settings, _cancel, job_id)
     job = wait_for(lambda: _state_is(settings, job_id, "cancelled"), timeout=10)
     # measured by the worker's own finish time, not this test's polling (slow on a loaded CI box)
     assert (job.finished_at - requested).total_seconds() < 2.0
@@ -99,7 +103,7 @@ def test_cancel_running_job_stops_it_within_two_seconds(settings: Settings, work
 
 def test_cancel_queued_job_is_immediate(sqlite_settings: Settings) -> None:
     job_id = _create(sqlite_settings)
-    job = _act(sqlite_settings, service.cancel_job, job_id)
+    job = _act(sqlite_settings, _cancel, job_id)
     assert job.state == "cancelled"
 
 
@@ -110,7 +114,7 @@ def test_resume_continues_from_checkpoint_and_retry_starts_afresh(
     worker_thread(settings)
     job_id = _create(settings, iterations=30, step_delay_s=0.05)
     wait_for(lambda: (_job(settings, job_id).done or 0) >= 12, timeout=120)
-    _act(settings, service.cancel_job, job_id)
+    _act(settings, _cancel, job_id)
     cancelled = wait_for(lambda: _state_is(settings, job_id, "cancelled"), timeout=60)
     assert cancelled.checkpoint["iterations_done"] >= 10
 
