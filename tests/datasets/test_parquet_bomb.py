@@ -4,7 +4,11 @@ strings): inspecting and reading it must hold a bounded number of rows in memory
 inspects an upload in its own process, so reading a whole row group let such a file take the
 server's memory. Each read runs in a child process whose address space is capped (RLIMIT_AS)
 at what it already uses plus 400 MB: the old whole-row-group read fails there with a memory
-error instead of growing the test machine's memory."""
+error instead of growing the test machine's memory.
+
+A second file keeps its arrow dictionary type (stored schema), so the batch itself stays small
+but its 256 rows name one 4 MiB value: the reader must not turn the whole batch into 256 Python
+strings at once (1 GiB), only runs of at most ``max_record_bytes``."""
 
 from __future__ import annotations
 
@@ -18,6 +22,7 @@ import pyarrow.parquet as pq
 import pytest
 
 ROWS, VALUE_BYTES = 100_000, 10_000  # 1 GB decoded
+DICTIONARY_ROWS, LONG_VALUE_BYTES = 256, 4 * 2**20  # one batch, 1 GiB as Python strings
 
 CHILD = """
 import resource, sys
@@ -46,6 +51,15 @@ def parquet_bomb(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+@pytest.fixture(scope="module")
+def dictionary_batch_bomb(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("bomb") / "dictionary.parquet"
+    column = pa.DictionaryArray.from_arrays(pa.array(np.zeros(DICTIONARY_ROWS, dtype=np.int32)),
+                                            pa.array(["a" * LONG_VALUE_BYTES]))
+    pq.write_table(pa.table({"text": column}), path)  # read back as a dictionary column
+    return path
+
+
 @pytest.mark.parametrize(("what", "expected"), [("inspect", "text"), ("read", str(ROWS))])
 def test_parquet_bomb_is_read_in_bounded_memory(parquet_bomb: Path, what: str,
                                                 expected: str) -> None:
@@ -53,3 +67,12 @@ def test_parquet_bomb_is_read_in_bounded_memory(parquet_bomb: Path, what: str,
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.split()[-1] == expected
+
+
+def test_parquet_batch_of_one_repeated_long_value_is_read_in_bounded_memory(
+    dictionary_batch_bomb: Path,
+) -> None:
+    done = subprocess.run([sys.executable, "-c", CHILD, str(dictionary_batch_bomb), "read"],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split()[-1] == str(DICTIONARY_ROWS)

@@ -1,6 +1,6 @@
 """Streaming text readers: every format, several files, column detection, and each bad input
 (non-UTF-8, malformed JSONL line N, CSV without the column, empty file, not-parquet parquet,
-huge line) with an error naming file and line/row."""
+huge line or parquet value) with an error naming file and line/row."""
 
 from __future__ import annotations
 
@@ -257,6 +257,44 @@ def test_huge_line_is_refused_without_reading_it_whole(tmp_path: Path) -> None:
     with pytest.raises(RecordTooLarge) as caught:
         list(iter_texts([path], ReadOptions(max_record_bytes=1024 * 1024)))
     assert caught.value.details["line"] == 2
+
+
+PARQUET_STRING_TYPES = [pa.string(), pa.large_string(), pa.string_view(),
+                        pa.dictionary(pa.int32(), pa.string())]
+
+
+@pytest.mark.parametrize("arrow_type", PARQUET_STRING_TYPES, ids=str)
+def test_parquet_value_over_the_record_limit_is_refused_naming_the_row(
+    tmp_path: Path, arrow_type: pa.DataType,
+) -> None:
+    path = tmp_path / "long.parquet"  # row 301 is in the second batch of 256 rows
+    values = [f"row {n}" for n in range(1, 301)] + ["x" * 5000, None]
+    pq.write_table(pa.table({"text": pa.array(values).cast(arrow_type)}), path)
+    with pytest.raises(RecordTooLarge) as caught:
+        list(iter_texts([path], ReadOptions(text_column="text", max_record_bytes=4096)))
+    assert caught.value.code == "record_too_large"
+    assert caught.value.details == {"file": "long.parquet", "row": 301, "limit_bytes": 4096}
+    assert "long.parquet: row 301 is longer than 4,096 bytes" in caught.value.message
+    assert "max_record_bytes" in caught.value.message
+    read = list(iter_texts([path], ReadOptions(text_column="text", max_record_bytes=5000)))
+    assert read == [*values[:-1], ""]  # at the limit: read, as a line of that length is
+
+
+def test_parquet_inspection_refuses_a_long_value_in_its_first_rows(tmp_path: Path) -> None:
+    path = tmp_path / "long.parquet"
+    pq.write_table(pa.table({"id": [1, 2], "body": ["short", "y" * 5000]}), path)
+    with pytest.raises(RecordTooLarge) as caught:
+        inspect_sources([path], ReadOptions(max_record_bytes=4096))
+    assert caught.value.details["row"] == 2
+    assert inspect_sources([path], ReadOptions(max_record_bytes=5000)).text_column == "body"
+
+
+def test_parquet_batch_of_long_values_reads_every_value_in_order(tmp_path: Path) -> None:
+    path = tmp_path / "long.parquet"  # each value under the limit, a batch of them far over it
+    values = [str(n % 10) * (1000 + n) for n in range(600)]
+    pq.write_table(pa.table({"text": values}), path)
+    assert list(iter_texts([path], ReadOptions(text_column="text",
+                                               max_record_bytes=4096))) == values
 
 
 def test_unsupported_extension_lists_supported(tmp_path: Path) -> None:

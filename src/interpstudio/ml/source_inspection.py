@@ -22,6 +22,7 @@ from interpstudio.ml.text_sources import (
     EmptySource,
     MissingTextColumn,
     ReadOptions,
+    check_parquet_values,
     csv_rows,
     decoded_lines,
     file_format,
@@ -83,6 +84,9 @@ def _sample_records(path: Path, fmt: str, options: ReadOptions,
         # the first rows only, never the whole first row group (a parquet bomb decodes to
         # gigabytes, and the API inspects an upload in its own process)
         first = next(parquet.iter_batches(batch_size=limit), None)
+        for values in first.columns if first is not None else ():
+            if is_text_type(values.type):  # a value over the limit never becomes a str
+                check_parquet_values(path, values, 1, options.max_record_bytes)
         records = (first.to_pylist() if first is not None and first.num_rows
                    else [dict.fromkeys(parquet.schema_arrow.names)])
     return records

@@ -15,11 +15,12 @@ are not UTF-8 (under the ``strict`` decode policy; ``replace`` swaps them for U+
 their count and first positions in a ``DecodeReport``), a malformed JSONL line, a missing text
 column, a text column holding lists, objects, numbers or booleans (never turned into their Python
 ``repr``), an empty file, a ``.parquet`` that is not parquet, a line or record above
-``max_record_bytes`` (a zip-bomb-like single huge line never gets into memory whole).
+``max_record_bytes`` (a zip-bomb-like single huge line never gets into memory whole; a parquet
+value is measured from its arrow offsets, before it becomes a Python string).
 
 This module is NOT responsible for detecting columns (``source_inspection.py``), copying files,
 statistics (``dataset_stats.py``) or tokenization (``tokenize.py``); it imports only the standard
-library, pyarrow and core.
+library, pyarrow (with numpy, its own dependency) and core.
 """
 
 from __future__ import annotations
@@ -207,12 +208,14 @@ def is_empty_file(path: Path) -> bool:
         return handle.read() in (b"", UTF8_BOM)
 
 
-def _check_record_size(path: Path, line: int, size: int, limit: int) -> None:
+def _check_record_size(path: Path, number: int, size: int, limit: int, *,
+                       unit: Literal["line", "row"] = "line") -> None:
+    """Refuse a record over ``limit`` bytes: a text line, or a parquet row's value."""
     if size > limit:
         raise RecordTooLarge(
-            f"{path.name}: line {line} is longer than {limit:,} bytes; split the file into "
-            "shorter lines (or raise the record size limit if this is intended)",
-            file=path.name, line=line, limit_bytes=limit)
+            f"{path.name}: {unit} {number} is longer than {limit:,} bytes; split it into "
+            f"shorter {unit}s (or raise the record size limit, max_record_bytes, if this is "
+            "intended)", file=path.name, **{unit: number}, limit_bytes=limit)
 
 
 def decoded_lines(path: Path, options: ReadOptions,
@@ -371,7 +374,53 @@ def is_text_type(arrow_type: Any) -> bool:
                 or pa.types.is_string_view(arrow_type) or pa.types.is_null(arrow_type))
 
 
-def _read_parquet(path: Path, column: str | None) -> Iterator[str]:
+def _value_sizes(array: Any) -> Any:
+    """Each value's length in bytes (a null: 0) as a numpy array, read from the arrow offsets
+    or views: no value becomes a Python string to be measured."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    valid = array.is_valid().to_numpy(zero_copy_only=False)
+    if pa.types.is_dictionary(array.type):
+        sizes = _value_sizes(array.dictionary)
+        indices = array.indices.fill_null(0).to_numpy(zero_copy_only=False)
+        return np.where(valid, sizes[indices] if len(sizes) else 0, 0)
+    if pa.types.is_null(array.type):
+        return np.zeros(len(array), dtype=np.int64)
+    if pa.types.is_string_view(array.type) or pa.types.is_binary_view(array.type):
+        # 16-byte views whose first int32 is the value's length
+        views = np.frombuffer(array.buffers()[1], dtype=np.int32).reshape(-1, 4)
+        sizes = views[array.offset:array.offset + len(array), 0].astype(np.int64)
+    else:
+        sizes = pc.binary_length(array).fill_null(0).to_numpy().astype(np.int64)
+    return np.where(valid, sizes, 0)
+
+
+def check_parquet_values(path: Path, array: Any, first_row: int, limit: int) -> Any:
+    """Refuse a value of ``array`` (a column of strings, rows ``first_row``, ``first_row + 1``,
+    ...) over ``limit`` bytes, as a text line over it is; returns the values' sizes."""
+    sizes = _value_sizes(array)
+    over = (sizes > limit).nonzero()[0]
+    if len(over):
+        _check_record_size(path, first_row + int(over[0]), int(sizes[over[0]]), limit,
+                           unit="row")
+    return sizes
+
+
+def _slices_within(sizes: Any, limit: int) -> Iterator[tuple[int, int]]:
+    """``(start, stop)`` runs of consecutive values whose sizes add up to at most ``limit``
+    (a single value always fits: it was checked against the limit)."""
+    start, total = 0, 0
+    for index, size in enumerate(sizes.tolist()):
+        if total + size > limit and index > start:
+            yield start, index
+            start, total = index, 0
+        total += size
+    yield start, len(sizes)
+
+
+def _read_parquet(path: Path, column: str | None, max_record_bytes: int) -> Iterator[str]:
     parquet = open_parquet(path)
     names = parquet.schema_arrow.names
     if column not in names:
@@ -382,10 +431,17 @@ def _read_parquet(path: Path, column: str | None) -> Iterator[str]:
     arrow_type = parquet.schema_arrow.field(column).type
     if not is_text_type(arrow_type):
         raise not_text(path.name, "the parquet schema", column, f"values of type {arrow_type}")
+    first_row = 1
     for batch in parquet.iter_batches(batch_size=PARQUET_BATCH_ROWS, columns=[column],
                                       use_threads=False):
-        for value in batch.column(0).to_pylist():
-            yield value or ""
+        values = batch.column(0)
+        sizes = check_parquet_values(path, values, first_row, max_record_bytes)
+        first_row += len(values)
+        # Python strings a run at a time, a run's values together at most the record limit: a
+        # batch of long values is never a list of them all (nor a repeated one many times over)
+        for start, stop in _slices_within(sizes, max_record_bytes):
+            for value in values.slice(start, stop - start).to_pylist():
+                yield value or ""
 
 
 def iter_texts(paths: Iterable[Path], options: ReadOptions,
@@ -407,6 +463,6 @@ def iter_texts(paths: Iterable[Path], options: ReadOptions,
         elif fmt == "csv":
             yield from _read_csv(path, options, report, column)
         else:
-            yield from _read_parquet(path, column)
+            yield from _read_parquet(path, column, options.max_record_bytes)
 
 
