@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from helpers import LOOPBACK, make_settings, wait_for
 from interpstudio.api.app import create_app
+from interpstudio.core.paths import DataPaths
 from interpstudio.core.settings import Settings
 from interpstudio.db.migrate import upgrade
 from interpstudio.db.models import Dataset, Extraction, Job, Model, Tokenization
@@ -31,6 +32,7 @@ from interpstudio.db.repositories import jobs as repo
 from interpstudio.db.session import make_engine, make_session_factory
 from interpstudio.jobs.runner import Worker
 from interpstudio.services import jobs as service
+from interpstudio.services.model_files import hand_token_to_job, token_file
 from interpstudio.services.worker_sweep import process_scope, sweep_gone_workers, worker_is_alive
 
 
@@ -107,6 +109,63 @@ def test_a_busy_worker_still_interrupts_the_job_of_a_killed_worker(tmp_path: Pat
                 "worker process died; resume to continue")
 
 
+CLAIM_AND_HANG = """
+import sys, time
+from interpstudio.core.settings import get_settings
+from interpstudio.jobs.runner import Worker
+print(Worker(get_settings()).claim(int(sys.argv[1]))["id"], flush=True)
+time.sleep(600)  # killed before it runs the job, so before it takes its token
+"""
+
+
+def test_the_sweep_removes_the_token_a_killed_worker_had_not_taken(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A worker killed between its claim and the task's first step (taking the access token)
+    left the token file on disk until the hourly stale-file cleanup; the sweep that marks its
+    job interrupted removes it (a resume asks for a token again). A job of another host's
+    worker, silent past the heartbeat timeout, likewise; a live worker's job keeps its own."""
+    import os
+    import signal
+    from datetime import timedelta
+
+    from interpstudio.db.base import utcnow
+
+    settings = make_settings(tmp_path)
+    factory = _factory(settings)
+    paths = DataPaths(settings.data_dir)
+    with factory.begin() as session:
+        killed, silent, alive = (repo.create(session, kind="selftest", params={}).id
+                                 for _ in range(3))
+        repo.claim_next(session, worker_id="another-host:1:2:abcdef:0badc0de",
+                        kinds=["selftest"], job_id=silent)
+        session.get(Job, silent).heartbeat_at = utcnow() - timedelta(hours=1)  # type: ignore[union-attr]
+    for job_id in (killed, silent, alive):
+        hand_token_to_job(paths, job_id, f"hf_secret_{job_id}")
+    env = {**os.environ, "INTERPSTUDIO_DATA_DIR": str(settings.data_dir),
+           "INTERPSTUDIO_DATABASE_URL": settings.resolved_database_url}
+    worker = subprocess.Popen([sys.executable, "-c", CLAIM_AND_HANG, str(killed)], env=env,
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert worker.stdout.readline().strip() == str(killed)  # type: ignore[union-attr]
+        os.kill(worker.pid, signal.SIGKILL)
+        worker.wait(10)
+    finally:
+        worker.kill()
+        worker.wait()
+    with factory.begin() as session:  # claimed by this (live) process's worker id
+        repo.claim_next(session, worker_id=Worker(settings, session_factory=factory).worker_id,
+                        kinds=["selftest"], job_id=alive)
+    with caplog.at_level("DEBUG"):
+        swept = sweep_gone_workers(factory, settings.heartbeat_timeout_s, paths=paths)
+    assert sorted(swept) == sorted([killed, silent])
+    assert [_state(factory, j) for j in (killed, silent, alive)] == [
+        "interrupted", "interrupted", "running"]
+    assert not token_file(paths, killed).exists() and not token_file(paths, silent).exists()
+    assert token_file(paths, alive).read_text() == f"hf_secret_{alive}"
+    assert "hf_secret" not in caplog.text
+
+
 def test_the_api_interrupts_a_killed_workers_job_with_no_worker_left(tmp_path: Path) -> None:
     settings = make_settings(tmp_path)  # workers 0: serve --workers 0, the only worker killed
     factory = _factory(settings)
@@ -160,7 +219,8 @@ def test_a_late_heartbeat_of_a_worker_alive_here_is_no_death(tmp_path: Path) -> 
                         job_id=elsewhere)
         for job_id in (here, elsewhere):
             session.get(Job, job_id).heartbeat_at = utcnow() - timedelta(hours=1)  # type: ignore[union-attr]
-    assert sweep_gone_workers(factory, settings.heartbeat_timeout_s) == [elsewhere]
+    assert sweep_gone_workers(factory, settings.heartbeat_timeout_s,
+                              paths=DataPaths(settings.data_dir)) == [elsewhere]
     assert _state(factory, here) == "running"
 
 
@@ -222,7 +282,8 @@ def test_a_worker_in_another_pid_namespace_of_this_host_is_judged_by_its_heartbe
         with factory.begin() as session:
             job_id = repo.create(session, kind="selftest", params={}).id
             repo.claim_next(session, worker_id=worker_id, kinds=["selftest"], job_id=job_id)
-        assert sweep_gone_workers(factory, settings.heartbeat_timeout_s) == []
+        assert sweep_gone_workers(factory, settings.heartbeat_timeout_s,
+                              paths=DataPaths(settings.data_dir)) == []
         assert _state(factory, job_id) == "running"  # its fresh heartbeat keeps it
     finally:
         inside.kill()
@@ -250,7 +311,8 @@ def test_heartbeats_are_judged_by_the_database_servers_clock(
         repo.claim_next(session, worker_id=remote, kinds=["selftest"], job_id=job_id)
         assert repo.heartbeat(session, job_id, worker_id=remote).ours
     monkeypatch.setattr(jobs_repo, "utcnow", lambda: base.utcnow() + timedelta(seconds=15))
-    assert sweep_gone_workers(factory, settings.heartbeat_timeout_s) == []  # a sweeper ahead
+    assert sweep_gone_workers(factory, settings.heartbeat_timeout_s,
+                              paths=DataPaths(settings.data_dir)) == []  # a sweeper ahead
     assert _state(factory, job_id) == "running"
     with factory.begin() as session:  # a real silence is still found, by the server's clock
         assert repo.interrupt_stale(session, timeout=timedelta(seconds=0)) == [job_id]

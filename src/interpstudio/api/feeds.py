@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from interpstudio.api.schemas import JobRead, SystemRead
 from interpstudio.core.events import EventBus
 from interpstudio.core.logging import FailureStreak
+from interpstudio.core.paths import DataPaths
 from interpstudio.core.settings import Settings
 from interpstudio.db.base import utcnow
 from interpstudio.db.repositories import jobs as repo
@@ -142,4 +143,5 @@ class WorkerSweep(PeriodicTask):
 
     async def tick(self) -> None:
         await asyncio.to_thread(sweep_gone_workers, self._session_factory,
-                                self._settings.heartbeat_timeout_s)
+                                self._settings.heartbeat_timeout_s,
+                                paths=DataPaths(self._settings.data_dir))

@@ -82,6 +82,7 @@ def session_factory(settings: Settings) -> sessionmaker[Session]:
     a sweep of the jobs of workers that are gone: a command killed with kill -9 ran its job in
     its own process, and with no server or worker running nothing else would ever mark that job
     interrupted (``jobs resume`` would refuse it as running, forever)."""
+    from interpstudio.core.paths import DataPaths
     from interpstudio.db.migrate import upgrade
     from interpstudio.db.repositories.deployment import check_data_dir
     from interpstudio.db.session import make_engine, make_session_factory
@@ -90,7 +91,7 @@ def session_factory(settings: Settings) -> sessionmaker[Session]:
     upgrade(settings.resolved_database_url)
     factory = make_session_factory(make_engine(settings.resolved_database_url))
     check_data_dir(factory, settings.data_dir)  # this deployment's, not a folder of its own
-    sweep_gone_workers(factory, settings.heartbeat_timeout_s)
+    sweep_gone_workers(factory, settings.heartbeat_timeout_s, paths=DataPaths(settings.data_dir))
     return factory
 
 

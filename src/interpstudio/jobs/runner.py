@@ -34,6 +34,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from interpstudio.core.errors import AppError, InvalidJobState, JobCancelled
 from interpstudio.core.logging import FailureStreak
+from interpstudio.core.paths import DataPaths
 from interpstudio.core.settings import Settings
 from interpstudio.db.base import utcnow
 from interpstudio.db.models import Job
@@ -86,7 +87,8 @@ class Worker:
     def recover(self) -> list[int]:
         """Interrupt running jobs whose workers are gone; return their ids."""
         self._last_sweep = time.monotonic()
-        return sweep_gone_workers(self.session_factory, self.settings.heartbeat_timeout_s)
+        return sweep_gone_workers(self.session_factory, self.settings.heartbeat_timeout_s,
+                                  paths=DataPaths(self.settings.data_dir))
 
     def _sweep_due(self) -> bool:
         return time.monotonic() - self._last_sweep > self.settings.heartbeat_timeout_s / 2

@@ -8,7 +8,10 @@ Token hand-off (the token is never in the database, job params, logs, events or 
 API writes it to ``tmp/tokens/job-<id>.token`` (folder 0700, file 0600, created exclusively) in
 the same request that queues the job; the job reads and DELETES it as its first step and keeps it
 in memory only while it runs. A resume or retry of a gated download therefore asks for the token
-again (the resume/retry body takes one). Files a crashed request left behind are removed after
+again (the resume/retry body takes one). A job that ends without taking its file removes it: as
+its worker finishes it (``jobs/runner.py``), cancelled while queued (``services/jobs.py``), or
+marked interrupted by the sweep when its worker was killed before taking it
+(``services/worker_sweep.py``). Files a crashed request left behind are removed after
 ``STALE_TOKEN_S``. This module is NOT responsible for what is downloaded or imported.
 """
 

@@ -1,8 +1,10 @@
 """Finding the jobs of workers that are gone: ``sweep_gone_workers`` marks them interrupted
 (with the records they were making, ``db.repositories.jobs``), so nothing stays "running" with no
-process behind it. Every process that can see the jobs table sweeps: workers on start and
-periodically (idle or busy), the API process (``serve --workers 0`` with every worker killed) and
-each CLI command (a command killed with kill -9 ran its job in its own process).
+process behind it, and removes the access token each was handed and had not taken yet (a worker
+killed between its claim and ``model_files.take_token``): no one will take it now. Every process
+that can see the jobs table sweeps: workers on start and periodically (idle or busy), the API
+process (``serve --workers 0`` with every worker killed) and each CLI command (a command killed
+with kill -9 ran its job in its own process).
 
 This module is NOT responsible for running jobs (``jobs/runner.py``) or for resuming them
 (``services/jobs.py``).
@@ -22,7 +24,9 @@ from pathlib import Path
 import psutil
 from sqlalchemy.orm import Session, sessionmaker
 
+from interpstudio.core.paths import DataPaths
 from interpstudio.db.repositories import jobs as repo
+from interpstudio.services.model_files import discard_token
 
 log = logging.getLogger(__name__)
 
@@ -58,11 +62,12 @@ def worker_is_alive(worker_id: str) -> bool | None:
         return False
 
 
-def sweep_gone_workers(session_factory: sessionmaker[Session],
-                       heartbeat_timeout_s: float) -> list[int]:
+def sweep_gone_workers(session_factory: sessionmaker[Session], heartbeat_timeout_s: float, *,
+                       paths: DataPaths) -> list[int]:
     """Mark interrupted the running jobs whose workers are gone (this host: the process no longer
     exists; another host: no heartbeat for ``heartbeat_timeout_s``), with the records they were
-    making; return the job ids. A worker alive on this host keeps its jobs whatever its last
+    making, and remove their untaken token files under ``paths`` (a resume asks for the token
+    again); return the job ids. A worker alive on this host keeps its jobs whatever its last
     beat (a laptop waking up, a long write lock): interrupting them let a resume run a second
     copy beside the first."""
     with session_factory.begin() as session:
@@ -72,6 +77,9 @@ def sweep_gone_workers(session_factory: sessionmaker[Session],
                if dead else [])
         ids += repo.interrupt_stale(session, timeout=timedelta(seconds=heartbeat_timeout_s),
                                     alive=[w for w, alive in seen.items() if alive])
+        # before the commit: once a job reads interrupted, a resume may hand it a new token
+        for job_id in ids:
+            discard_token(paths, job_id)
     if ids:
         log.warning("marked jobs %s interrupted (their workers are gone)", ids)
     return ids
