@@ -32,12 +32,17 @@ def test_selftest_runs_and_jobs_commands_show_it(tmp_path: Path) -> None:
     assert listing["total"] == 1 and listing["items"][0]["id"] == result["id"]
     shown = json.loads(run_cli(tmp_path, "jobs", "show", str(result["id"]), "--json").stdout)
     assert shown["state"] == "succeeded"
-    retried = json.loads(run_cli(tmp_path, "jobs", "retry", str(result["id"]), "--enqueue",
+    # a succeeded job is not retried (that is for a stopped one): a new selftest runs again
+    refused = run_cli(tmp_path, "jobs", "retry", str(result["id"]), "--enqueue", check=False)
+    assert refused.returncode != 0 and "start a new selftest job" in refused.stderr
+    queued = json.loads(run_cli(tmp_path, "selftest", "--enqueue", "--json").stdout)
+    cancelled = json.loads(run_cli(tmp_path, "jobs", "cancel", str(queued["id"]), "--json").stdout)
+    assert cancelled["state"] == "cancelled"
+    retried = json.loads(run_cli(tmp_path, "jobs", "retry", str(queued["id"]), "--enqueue",
                                  "--json").stdout)
     assert retried["state"] == "queued"
-    cancelled = json.loads(run_cli(tmp_path, "jobs", "cancel", str(result["id"]), "--json").stdout)
-    assert cancelled["state"] == "cancelled"
-    resumed = json.loads(run_cli(tmp_path, "jobs", "resume", str(result["id"]), "--enqueue",
+    run_cli(tmp_path, "jobs", "cancel", str(queued["id"]), "--json")
+    resumed = json.loads(run_cli(tmp_path, "jobs", "resume", str(queued["id"]), "--enqueue",
                                  "--json").stdout)
     assert resumed["state"] == "queued"
     table = run_cli(tmp_path, "jobs", "list").stdout

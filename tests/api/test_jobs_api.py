@@ -107,6 +107,27 @@ def test_wrong_state_actions_are_409_naming_allowed_states(client: TestClient) -
     assert "allowed from: queued, running" in again["message"]
 
 
+def test_a_retry_of_a_succeeded_job_is_refused_saying_what_to_do(
+        client: TestClient, sqlite_settings: Settings, worker_thread) -> None:
+    """Found by a browser walk: a succeeded job offered Retry, and the API took it (for a job
+    that made a record, its finished results were deleted to compute the same again). A retry
+    is for a stopped job; a succeeded one is refused (409), the message saying what instead."""
+    job = _selftest(client, iterations=1)
+    worker_thread(sqlite_settings)
+    done = wait_for(lambda: (j := client.get(f"/api/v1/jobs/{job['id']}").json())["state"]
+                    in ("succeeded", "failed") and j, timeout=60)
+    assert done["state"] == "succeeded", done
+    refused = client.post(f"/api/v1/jobs/{job['id']}/retry")
+    assert refused.status_code == 409, refused.text
+    error = refused.json()["error"]
+    assert error["code"] == "job_already_succeeded"
+    assert error["details"]["allowed"] == ["interrupted", "cancelled", "failed"]
+    assert "start a new selftest job" in error["message"]
+    after = client.get(f"/api/v1/jobs/{job['id']}").json()
+    assert after["state"] == "succeeded" and after["attempt"] == done["attempt"]
+    assert after["result"] == done["result"]  # nothing was reset
+
+
 def test_cancel_retry_delete_flow(client: TestClient) -> None:
     job = _selftest(client)
     cancelled = client.post(f"/api/v1/jobs/{job['id']}/cancel").json()

@@ -236,15 +236,32 @@ def test_a_job_that_fails_before_its_task_settles_the_extraction_fails_it_too(
 def test_retry_starts_afresh_and_delete_removes_everything(
     world: ExtractionWorld, worker_thread: Callable[[Settings], Any]
 ) -> None:
-    extraction_id = create(world, make_spec(world, world.tokenization()))
+    """A retry is for a stopped run: it drops the shards the run kept and writes the store anew
+    (the same bytes as an uninterrupted run). A complete run is not retried (its store would be
+    deleted to compute the same again): refused, the store untouched."""
+    spec = make_spec(world, world.tokenization(repeat=300), batch_size=1,
+                     hook_points=["blocks.*.resid_post"], shard_rows=500)
+    reference = create(world, spec)
     worker_thread(world.settings)
-    wait_finished(world, extraction_id)
-    first = hashes(store_of(world, extraction_id))
-    done = job_of(world, extraction_id)["counts"]
+    assert wait_finished(world, reference)["state"] == "succeeded"
+    first = hashes(store_of(world, reference))
+    with world.factory.begin() as session, pytest.raises(AppError) as info:
+        service.retry_extraction(session=session, extraction_id=reference)
+    assert info.value.code == "job_already_succeeded" and info.value.status == 409
+    assert hashes(store_of(world, reference)) == first
+
+    extraction_id = create(world, spec)
+    wait_for(lambda: (job_of(world, extraction_id)["done"] or 0) > 200, timeout=60)
+    with world.factory.begin() as session:
+        service.cancel_extraction(session=session, extraction_id=extraction_id)
+    assert wait_finished(world, extraction_id)["state"] == "cancelled"
+    assert read_manifest(store_of(world, extraction_id))["shards"]  # kept some
+    with world.factory() as session:
+        planned = service.get_extraction(session=session, extraction_id=extraction_id).counts
     with world.factory.begin() as session:
         row = service.retry_extraction(session=session, extraction_id=extraction_id)
         # the last run's results (bytes, speed, ...) are not shown beside the new run's progress
-        assert row.counts == {k: done[k] for k in ("tokens_total", "rows_total", "bytes_total")}
+        assert row.counts == {k: planned[k] for k in ("tokens_total", "rows_total", "bytes_total")}
     job = wait_finished(world, extraction_id)
     assert job["state"] == "succeeded"
     assert hashes(store_of(world, extraction_id)) == first
@@ -344,9 +361,10 @@ def test_a_quantized_model_is_packed_once_then_read_back_by_later_runs(
     world: ExtractionWorld, worker_thread: Callable[[Settings], Any]
 ) -> None:
     """Pitfall: quantized weights never kept, so every load quantized again. The preflight's
-    load keeps the packed layers in ``models/<id>/quantized``; the run and its retry read them
-    (the file is not written again) and write the same store."""
-    extraction_id = create(world, make_spec(world, world.tokenization(), precision="q4"))
+    load keeps the packed layers in ``models/<id>/quantized``; the run and a later run of the
+    same request read them (the file is not written again) and write the same store."""
+    spec = make_spec(world, world.tokenization(), precision="q4")
+    extraction_id = create(world, spec)
     cache = world.settings.data_dir / "models" / str(world.model_id) / "quantized"
     (packed_file,) = cache.glob("q4-*.safetensors")
     written = packed_file.stat().st_mtime_ns
@@ -361,8 +379,10 @@ def test_a_quantized_model_is_packed_once_then_read_back_by_later_runs(
 
     first, read = run()
     assert read["from_cache"]
-    with world.factory.begin() as session:
-        service.retry_extraction(session=session, extraction_id=extraction_id)
+    with world.factory.begin() as session:  # a complete run is not retried: made anew
+        service.delete_extraction(session=session, paths=DataPaths(world.settings.data_dir),
+                                  extraction_id=extraction_id)
+    extraction_id = create(world, spec)
     again, read = run()
     assert read["from_cache"] and again == first
     assert list(cache.glob("q4-*.safetensors")) == [packed_file]

@@ -355,6 +355,29 @@ def test_the_job_of_an_extraction_is_deleted_with_it_not_alone(
     assert api.get(f"/api/v1/jobs/{created['job_id']}").status_code == 404
 
 
+def test_a_retry_of_a_complete_extraction_is_refused_and_keeps_its_store(
+        api: TestClient, world: ExtractionWorld, worker_thread: Callable[[Settings], Any]) -> None:
+    """Found by a browser walk: a complete extraction (and its succeeded job on the Jobs page)
+    offered Retry, and the API took it: the complete store was deleted to compute the same
+    again. Both routes refuse it (409), saying how to compute it again on purpose."""
+    extraction_id = completed(api, world, worker_thread)
+    extraction = api.get(f"{API}/{extraction_id}").json()
+    manifest = world.settings.data_dir / extraction["path"] / "store" / "manifest.json"
+    kept = manifest.read_bytes()
+    for route in (f"{API}/{extraction_id}/retry", f"/api/v1/jobs/{extraction['job_id']}/retry"):
+        refused = api.post(route)
+        assert refused.status_code == 409, refused.text
+        error = refused.json()["error"]
+        assert error["code"] == "job_already_succeeded"
+        assert (error["details"]["owner_kind"], error["details"]["owner_id"]) == (
+            "extraction", extraction_id)
+        assert f"delete extraction {extraction_id} and create it anew" in error["message"]
+    after = api.get(f"{API}/{extraction_id}").json()
+    assert after["status"] == "complete" and after["job"]["state"] == "succeeded"
+    assert after["job"]["attempt"] == extraction["job"]["attempt"]
+    assert manifest.read_bytes() == kept  # the store is untouched
+
+
 def test_export_names_columns_by_module_path_when_asked(
     api: TestClient, world: ExtractionWorld, worker_thread: Callable[[Settings], Any]
 ) -> None:

@@ -123,10 +123,17 @@ def test_resume_continues_from_checkpoint_and_retry_starts_afresh(
     assert resumed.result["forward"]["resumed_from"] >= 10
     assert resumed.attempt == 2
 
-    _act(settings, service.retry_job, job_id)
-    retried = wait_for(lambda: _state_is(settings, job_id, "succeeded"), timeout=120)
+    # a retry is for a stopped job (a succeeded one is refused): one cancelled with a
+    # checkpoint starts afresh
+    again = _create(settings, iterations=30, step_delay_s=0.05)
+    wait_for(lambda: (_job(settings, again).done or 0) >= 12, timeout=120)
+    _act(settings, _cancel, again)
+    stopped = wait_for(lambda: _state_is(settings, again, "cancelled"), timeout=60)
+    assert stopped.checkpoint["iterations_done"] >= 10
+    _act(settings, service.retry_job, again)
+    retried = wait_for(lambda: _state_is(settings, again, "succeeded"), timeout=120)
     assert retried.result["forward"]["resumed_from"] == 0
-    assert retried.attempt == 3
+    assert retried.attempt == 2
 
 
 

@@ -132,10 +132,10 @@ def _kept(extraction: dict[str, Any]) -> tuple[str, str]:
     return label, kept_in_store(extraction)[1]
 
 
-def kept_in_store(extraction: dict[str, Any], *, partial: bool = True) -> tuple[int, str]:
-    """The whole shards an extraction's store holds, and its rows, tokens (of the run's total),
-    sequences, shards and bytes in words (``partial``: said to be a partial store); -1 and why
-    where the store cannot be read."""
+def kept_in_store(extraction: dict[str, Any]) -> tuple[int, str]:
+    """The whole shards the partial store of a run not complete holds, and its rows, tokens
+    (of the run's total), sequences, shards and bytes in words; -1 and why where the store
+    cannot be read."""
     counts = store_counts(extraction)
     if isinstance(counts, str):
         return -1, counts
@@ -144,7 +144,7 @@ def kept_in_store(extraction: dict[str, Any], *, partial: bool = True) -> tuple[
     return counts["shards"], (
         f"{counts['rows']:,} rows, {counts['tokens']:,}{of} tokens, {counts['sequences']:,} "
         f"sequences, {counts['shards']:,} whole shard(s), {human_bytes(counts['bytes'])}"
-        + (" (a partial store)" if partial else ""))
+        + " (a partial store)")
 
 
 def store_counts(extraction: dict[str, Any]) -> dict[str, Any] | str:

@@ -97,12 +97,13 @@ def jobs_retry(
     job_id: int,
     enqueue: EnqueueOption = False,
     yes: Annotated[bool, typer.Option(
-        "--yes", "-y", help="Do not ask before deleting an extraction's store.")] =
+        "--yes", "-y", help="Do not ask before deleting what a stopped extraction kept.")] =
     False,
     as_json: JsonOption = False,
 ) -> None:
-    """Run a finished job again from scratch, here with a progress bar, or only queue it (an
-    extraction's store, or what a stopped one kept, is deleted: asks first unless --yes)."""
+    """Run a stopped job (failed, cancelled, interrupted) again from scratch, here with a
+    progress bar, or only queue it (what a stopped extraction kept is deleted: asks first unless
+    --yes). A succeeded job is refused: delete what it made and create it anew instead."""
     from interpstudio.services import jobs as service
 
     if not yes:
@@ -111,11 +112,12 @@ def jobs_retry(
 
 
 def _confirm_deleting_store(job_id: int) -> None:
-    """A retry of an extraction deletes its store: the shards a stopped run kept (``resume``
-    continues from them) or a complete run's. Asked first, as ``extractions rm`` and the UI's
-    Retry ask; a retry typed for a resume lost hours of kept work without a word. Nobody to
-    answer (not a terminal): refused, exit 2, saying --yes. A store without a whole shard:
-    nothing to lose, no question."""
+    """A retry of an extraction deletes the shards its stopped run kept (``resume`` continues
+    from them). Asked first, as ``extractions rm`` and the UI's Retry ask; a retry typed for a
+    resume lost hours of kept work without a word. Nobody to answer (not a terminal): refused,
+    exit 2, saying --yes. A store without a whole shard: nothing to lose, no question. A job
+    that cannot be retried (a succeeded one: its complete store) is not asked about: the
+    service refuses it, saying what to do instead."""
     from interpstudio.cli.extract import extraction_read
     from interpstudio.cli.extractions import kept_in_store
     from interpstudio.core.paths import DataPaths
@@ -126,23 +128,19 @@ def _confirm_deleting_store(job_id: int) -> None:
     with session_scope(settings) as session:
         job = job_dict(session, service.get_job(session=session, job_id=job_id))
         owner = job.get("owner") or {}
-        if job["kind"] != "extract" or owner.get("kind") != "extraction":
+        if (job["kind"] != "extract" or owner.get("kind") != "extraction"
+                or job["state"] not in service.ALLOWED["retry"]):
             return
         extraction = extraction_read(session, DataPaths(settings.data_dir),
                                      extractions.get_extraction(session=session,
                                                                 extraction_id=owner["id"]))
     if extraction["store_abs_path"] is None:
         return
-    complete = job["state"] == "succeeded"
-    shards, kept = kept_in_store(extraction, partial=not complete)
+    shards, kept = kept_in_store(extraction)
     if shards == 0:  # nothing whole kept: nothing to lose
         return
-    if complete:
-        what = f"retrying job {job_id} deletes extraction {owner['id']}'s complete store ({kept})"
-    else:
-        what = (f"retrying job {job_id} deletes what its stopped extraction {owner['id']} "
-                f"kept ({kept}); `interpstudio jobs resume {job_id}` continues from there "
-                "instead")
+    what = (f"retrying job {job_id} deletes what its stopped extraction {owner['id']} "
+            f"kept ({kept}); `interpstudio jobs resume {job_id}` continues from there instead")
     confirm_or_exit(f"{what[0].upper()}{what[1:]}. Retry from scratch?",
                     no_terminal=f"{what}. The input is not a terminal: pass --yes to retry "
                     "from scratch", declined="nothing retried")

@@ -105,6 +105,31 @@ class InvalidJobState(Conflict):
         )
 
 
+class JobAlreadySucceeded(Conflict):
+    """A retry of a succeeded job: it would delete what the job made (an extraction's complete
+    store, a model's files, a tokenization) and compute it again from nothing. Refused, saying
+    how to do that on purpose; a retry is for a job that stopped (failed, cancelled,
+    interrupted). ``owner``: the record the job made, ``(kind, id)``, or None."""
+
+    code = "job_already_succeeded"
+
+    def __init__(self, job_id: int, kind: str, owner: tuple[str, int] | None,
+                 allowed: list[str]) -> None:
+        if owner is None:
+            instead = f"to run it again, start a new {kind} job"
+        else:
+            instead = (f"{owner[0]} {owner[1]} keeps them; to compute it again, delete "
+                       f"{owner[0]} {owner[1]} and create it anew")
+        super().__init__(
+            f"cannot retry job {job_id}: it succeeded, and a retry would delete its results and "
+            f"compute them again from nothing (a retry is for a job that stopped: "
+            f"{', '.join(allowed)}); {instead}",
+            details={"job_id": job_id, "state": "succeeded", "action": "retry",
+                     "allowed": allowed, "owner_kind": owner[0] if owner else None,
+                     "owner_id": owner[1] if owner else None},
+        )
+
+
 class Unauthorized(AppError, PermissionError):
     code = "unauthorized"
     status = 401

@@ -121,7 +121,8 @@ class ExtractionResultsNotReady(Conflict):
             todo = "they are written when the run finishes: wait for it"
         elif status == "complete":  # finished, yet its files are gone (moved or deleted by hand)
             todo = ("its files are missing from the data dir (moved or deleted outside the app): "
-                    "put them back, or retry the extraction to write them again")
+                    "put them back, or delete the extraction and create it anew to write "
+                    "them again")
         else:  # cancelled, interrupted, failed, partial: nothing is coming by itself
             todo = "the run stopped before finishing: resume it (or retry it) to get them"
         super().__init__(

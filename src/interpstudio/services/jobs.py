@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from interpstudio.core.errors import InvalidJobState, JobHasOwner
+from interpstudio.core.errors import InvalidJobState, JobAlreadySucceeded, JobHasOwner
 from interpstudio.core.paths import DataPaths
 from interpstudio.db.base import utcnow
 from interpstudio.db.models import FINISHED_STATES, Extraction, Job
@@ -30,7 +30,9 @@ from interpstudio.services.model_files import discard_token
 ALLOWED: dict[str, tuple[str, ...]] = {
     "cancel": ("queued", "running"),
     "resume": ("interrupted", "cancelled", "failed"),
-    "retry": FINISHED_STATES,
+    # a succeeded job is refused by name (``JobAlreadySucceeded``): its retry deleted finished
+    # results (an extraction's complete store) to compute the same again
+    "retry": ("interrupted", "cancelled", "failed"),
     "delete": FINISHED_STATES,
 }
 _RESET_PROGRESS: dict[str, Any] = {
@@ -126,9 +128,14 @@ def resume_job(*, session: Session, job_id: int) -> Job:
 
 
 def retry_job(*, session: Session, job_id: int) -> Job:
-    """Re-queue from scratch: checkpoint and outputs of the previous attempt are dropped."""
-    _refuse_extraction_copy(session, job_id)
+    """Re-queue a stopped job from scratch: checkpoint and outputs of the previous attempt are
+    dropped. A succeeded job is refused (``JobAlreadySucceeded``, naming what to do instead):
+    nothing of it is to be tried again, and its retry deleted its finished results."""
     job = repo.get(session, job_id)
+    if job.state == "succeeded":
+        raise JobAlreadySucceeded(job_id, job.kind, repo.owner_of(session, job_id),
+                                  list(ALLOWED["retry"]))
+    _refuse_extraction_copy(session, job_id)
     retried = repo.transition(session, job_id, action="retry", from_states=ALLOWED["retry"],
                               state="queued", attempt=job.attempt + 1, checkpoint=None,
                               **_RESET_PROGRESS)

@@ -1,8 +1,8 @@
 /**
  * Cancel / resume / retry / delete buttons for one extraction, offered by its job's state.
  * `onDeleted` runs after a successful delete (the results page leaves for the list). Delete, and
- * retry (it starts again from nothing: a complete run's results, or the whole shards a stopped
- * run kept for Resume, are deleted), ask first.
+ * retry (it starts again from nothing: the whole shards a stopped run kept for Resume are
+ * deleted; a complete run is not retried), ask first.
  * Not responsible for the rules (the server answers 409 for a refused action).
  */
 import { Button } from "@/components/ui/button";
@@ -18,10 +18,8 @@ const LABELS: Record<ExtractionAction, string> = {
 };
 
 /** The question asked before `action`, or null when it needs none. */
-function confirmation(action: string, id: number, jobState: string | null): string | null {
+function confirmation(action: string, id: number): string | null {
   if (action === "delete") return `Delete extraction ${id} and its files?`;
-  if (action === "retry" && jobState === "succeeded")
-    return `Retry extraction ${id} from the start? Its complete results and files are deleted first.`;
   if (action === "retry")  // cancelled, failed, interrupted: Resume is offered beside it
     return `Retry extraction ${id} from the start? The rows its last run kept are deleted; ` +
       "Resume continues from them instead.";
@@ -47,7 +45,7 @@ export function ExtractionActions({ id, jobState, onDeleted }: {
           <Button key={action} size="sm" variant={action === "delete" ? "danger" : "default"}
             disabled={mutation.isPending}
             onClick={() => {
-              const question = confirmation(action, id, jobState);
+              const question = confirmation(action, id);
               if (question && !window.confirm(question)) return;
               mutation.mutate(id, action === "delete" ? { onSuccess: () => onDeleted?.() } : undefined);
             }}>

@@ -31,9 +31,11 @@ export function displayStatus(rowStatus: string, jobState: string | null | undef
   return rowStatus;
 }
 
+/** A complete run (its job succeeded) offers no Retry: the server refuses it, as it would delete
+ * the complete store to compute the same again (found by a browser walk). */
 export function allowedActions(jobState: string | null | undefined): string[] {
   if (jobState === "queued" || jobState === "running") return ["cancel"];
-  if (jobState === "succeeded") return ["retry", "delete"];
+  if (jobState === "succeeded") return ["delete"];
   if (jobState === "cancelled" || jobState === "interrupted" || jobState === "failed")
     return ["resume", "retry", "delete"];
   return ["delete"];

@@ -9,10 +9,10 @@ import { JobActions } from "./job-actions";
 const EXPECTED: Record<JobState, string[]> = {
   queued: ["Cancel"],
   running: ["Cancel"],
-  interrupted: ["Resume"],
+  interrupted: ["Resume", "Retry"],
   failed: ["Resume", "Retry", "Delete"],
   cancelled: ["Resume", "Retry", "Delete"],
-  succeeded: ["Retry", "Delete"],
+  succeeded: ["Delete"],  // a succeeded job is not retried (the server refuses it: 409)
 };
 
 describe("JobActions", () => {
@@ -36,7 +36,7 @@ describe("JobActions", () => {
     expect(screen.getByRole("link", { name: "extraction #3" })).toHaveAttribute(
       "href", "/extractions/3");
     expect(availableJobActions({ state: "succeeded", owner: { kind: "dataset", id: 2 } }))
-      .toEqual(["retry"]);
+      .toEqual([]);
   });
 
   it("test_a_job_no_record_points_at_offers_delete_whatever_its_params_say", () => {
@@ -64,26 +64,35 @@ describe("JobActions", () => {
       .toHaveAttribute("href", "/extractions/6");
   });
 
-  it("test_retry_of_a_succeeded_job_that_made_a_record_asks_first", async () => {
-    // found by a tester: Retry in the Jobs page wiped a complete extraction without a word
+  it("test_a_succeeded_job_offers_no_retry", () => {
+    // found by a browser walk: Retry on a succeeded extraction's job deleted its complete
+    // results to compute the same again; a retry is for a job that stopped
+    renderWithProviders(<JobActions job={makeJob({ id: 14, state: "succeeded", kind: "extract",
+      params: { extraction_id: 2 }, owner: { kind: "extraction", id: 2 }, has_checkpoint: true })} />);
+    expect(screen.queryByRole("button", { name: "Retry" })).toBeNull();
+    expect(screen.queryAllByRole("button")).toHaveLength(0);  // its extraction deletes it
+    expect(screen.getByRole("link", { name: "extraction #2" })).toBeInTheDocument();
+  });
+
+  it("test_retry_of_a_stopped_job_that_kept_work_asks_first", async () => {
+    // its checkpoint is what Resume continues from; a retry drops it
     const confirm = vi.spyOn(window, "confirm").mockReturnValue(false);
     const fetchSpy = vi.spyOn(globalThis, "fetch");
-    renderWithProviders(<JobActions job={makeJob({ id: 14, state: "succeeded", kind: "extract",
-      params: { extraction_id: 2 }, owner: { kind: "extraction", id: 2 } })} />);
+    renderWithProviders(<JobActions job={makeJob({ id: 14, state: "cancelled", kind: "extract",
+      params: { extraction_id: 2 }, owner: { kind: "extraction", id: 2 }, has_checkpoint: true })} />);
     await userEvent.click(screen.getByRole("button", { name: "Retry" }));
-    expect(confirm).toHaveBeenCalledWith(expect.stringContaining("extraction #2 is made again"));
+    expect(confirm).toHaveBeenCalledWith(expect.stringMatching(/job 14 .*Resume continues/));
     expect(fetchSpy).not.toHaveBeenCalled();
     confirm.mockRestore();
     fetchSpy.mockRestore();
   });
 
-  it("test_retry_of_a_succeeded_job_no_record_points_at_does_not_ask", async () => {
+  it("test_retry_of_a_stopped_job_that_kept_nothing_does_not_ask", async () => {
     const confirm = vi.spyOn(window, "confirm").mockReturnValue(false);
     const fetchSpy = vi.spyOn(globalThis, "fetch").mockResolvedValue(new Response(
       JSON.stringify(makeJob({ id: 15, state: "queued" })),
       { status: 200, headers: { "content-type": "application/json" } }));
-    renderWithProviders(<JobActions job={makeJob({ id: 15, state: "succeeded", kind: "extract",
-      params: { extraction_id: 2 }, owner: null })} />);
+    renderWithProviders(<JobActions job={makeJob({ id: 15, state: "failed", has_checkpoint: false })} />);
     await userEvent.click(screen.getByRole("button", { name: "Retry" }));
     expect(confirm).not.toHaveBeenCalled();
     expect(String(fetchSpy.mock.calls[0]?.[0])).toContain("/api/v1/jobs/15/retry");

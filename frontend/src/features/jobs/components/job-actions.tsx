@@ -13,21 +13,23 @@ import { useDeleteJob } from "../api/delete-job";
 import { useResumeJob } from "../api/resume-job";
 import { useRetryJob } from "../api/retry-job";
 import {
-  availableJobActions, exportedExtraction, FINISHED_JOB_STATES, type JobOwner, jobOwner,
+  availableJobActions, exportedExtraction, FINISHED_JOB_STATES, jobOwner,
 } from "../lib/job-state";
 
 const CONFIRM_WINDOW_MS = 4_000;
 
-/** A retry starts over from nothing: for a succeeded job that made a record, the record's
- * finished results (an extraction's store, a model's files) are deleted first, so ask. */
-export function retryQuestion(job: Pick<Job, "state">, owner: JobOwner | null): string | null {
-  if (job.state !== "succeeded" || owner === null) return null;
-  return `Retry this job from the start? ${owner.kind} #${owner.id} is made again: its `
-    + "finished results and files are deleted first.";
+/** A retry starts over from nothing: what a stopped job's last run kept (its checkpoint: an
+ * extraction's whole shards, say) is dropped, where Resume continues from it, so ask. (A
+ * succeeded job is not retried at all.) */
+export function retryQuestion(job: Pick<Job, "id" | "has_checkpoint">): string | null {
+  if (!job.has_checkpoint) return null;
+  return `Retry job ${job.id} from the start? What its last run kept is dropped; Resume `
+    + "continues from it instead.";
 }
 
 export function JobActions({ job }: {
-  job: Pick<Job, "id" | "state" | "cancel_requested" | "owner" | "kind" | "params">;
+  job: Pick<Job, "id" | "state" | "cancel_requested" | "owner" | "kind" | "params"
+    | "has_checkpoint">;
 }) {
   const cancel = useCancelJob();
   const resume = useResumeJob();
@@ -66,7 +68,7 @@ export function JobActions({ job }: {
       )}
       {actions.includes("retry") && (
         <Button size="sm" disabled={pending} onClick={() => {
-          const question = retryQuestion(job, owner);
+          const question = retryQuestion(job);
           if (question && !window.confirm(question)) return;
           retry.mutate(job.id);
         }}>

@@ -7,6 +7,9 @@ import type { Job, JobState } from "@/api/types";
 
 export const ACTIVE_JOB_STATES: readonly JobState[] = ["queued", "running"];
 export const FINISHED_JOB_STATES: readonly JobState[] = ["succeeded", "failed", "cancelled"];
+/** The states a job stopped in before finishing its work: resume and retry are for these (the
+ * server refuses a retry of a succeeded job: it would delete its results to compute them again). */
+export const STOPPED_JOB_STATES: readonly JobState[] = ["interrupted", "cancelled", "failed"];
 
 export const JOB_STATE_TONES: Record<JobState, BadgeTone> = {
   queued: "info",
@@ -20,20 +23,18 @@ export const JOB_STATE_TONES: Record<JobState, BadgeTone> = {
 export type JobAction = "cancel" | "resume" | "retry" | "delete";
 
 /**
- * Buttons shown for a job: cancel while queued/running; resume after an interruption, a cancel or
- * a failure (continues from the checkpoint when there is one); retry (a fresh attempt) and delete
- * once finished; no delete for a job a record made (it is deleted with that record).
+ * Buttons shown for a job: cancel while queued/running; resume (continues from the checkpoint
+ * when there is one) and retry (a fresh attempt) after an interruption, a cancel or a failure,
+ * never after a success (a walk found Retry on succeeded jobs: it deleted finished results to
+ * compute the same again); delete once finished, but not for a job a record made (it is deleted
+ * with that record).
  */
 export function availableJobActions(job: Pick<Job, "state" | "owner">): JobAction[] {
   const actions: JobAction[] = [];
   if (ACTIVE_JOB_STATES.includes(job.state)) actions.push("cancel");
-  if (job.state === "interrupted" || job.state === "cancelled" || job.state === "failed") {
-    actions.push("resume");
-  }
-  if (FINISHED_JOB_STATES.includes(job.state)) {
-    actions.push("retry");
-    if (!job.owner) actions.push("delete");  // an owned job goes with its record (409)
-  }
+  if (STOPPED_JOB_STATES.includes(job.state)) actions.push("resume", "retry");
+  // an owned job goes with its record (409)
+  if (FINISHED_JOB_STATES.includes(job.state) && !job.owner) actions.push("delete");
   return actions;
 }
 
