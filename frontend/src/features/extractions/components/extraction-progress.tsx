@@ -12,6 +12,7 @@
  */
 import { useQueryClient } from "@tanstack/react-query";
 import { useEffect } from "react";
+import type { Job } from "@/api/types";
 import { ProgressBar } from "@/components/ui/progress-bar";
 import { formatEtaLeft, useEtaCountdown } from "@/lib/eta-countdown";
 import { formatDoneOfTotal, formatRate } from "@/lib/format";
@@ -42,6 +43,18 @@ export function useExtractionJob(extraction: Extraction) {
   return job;
 }
 
+/** The running `extract` stage before its first batch's report: the engine's first report says
+ * where the run starts (0 tokens, or the tokens a resume kept) and computes nothing, so the job
+ * has no rate yet (the reporter measures one from the first batch the attempt computed, never
+ * from that start). On a CPU the first batch takes 10 s and more, and "extract 0 / 16,384
+ * tokens" at 0 % read as stuck: the run says it is computing the first batch instead. */
+export function computingFirstBatch(
+  job: Pick<Job, "state" | "stage" | "done" | "rate">,
+): boolean {
+  return job.state === "running" && job.stage === "extract" && job.done !== null
+    && job.rate === null;
+}
+
 const LAST_REPORT_PREFIX: Record<string, string> = {
   interrupted: "Last report before it stopped:",
   failed: "Last report before it failed:",
@@ -61,7 +74,11 @@ export function ExtractionProgress({ extraction }: { extraction: Extraction }) {
       ? `${LAST_REPORT_PREFIX[job.state]} ${job.message}` : job.message;
     return <div className="muted" data-testid="extraction-kept">{last}</div>;
   }
-  const fraction = job.progress ?? (job.done !== null && job.total ? job.done / job.total : null);
+  const firstBatch = computingFirstBatch(job);
+  // nothing done yet: an indeterminate bar while the first batch is computed, not a 0 % one
+  // (a resume's kept tokens stay drawn: they are done)
+  const fraction = firstBatch && !job.done ? null
+    : job.progress ?? (job.done !== null && job.total ? job.done / job.total : null);
   // a resumed run waits in the queue with the count its last attempt reached: not a stage at work
   const held = job.state === "queued" && job.done !== null;
   // a stage that knows its total but has not counted yet (the engine's first report says where
@@ -74,7 +91,10 @@ export function ExtractionProgress({ extraction }: { extraction: Extraction }) {
         <span>{job.state === "running" ? (job.stage ?? job.state) : job.state}</span>{" "}
         <span data-testid="extraction-progress-counts">
           {starting && "starting · "}
-          {formatDoneOfTotal(job.done, job.total, job.unit)}
+          {firstBatch && "computing the first batch… · "}
+          {firstBatch && !job.done ? formatDoneOfTotal(null, job.total, job.unit)
+            : formatDoneOfTotal(job.done, job.total, job.unit)}
+          {firstBatch && !!job.done && " kept"}
           {held && " reached by the last attempt"}
         </span>
         {job.rate !== null && <span> · {formatRate(job.rate, job.unit)}</span>}

@@ -103,6 +103,37 @@ describe("extractions UI", () => {
     expect(screen.getByText("extract")).toBeInTheDocument();  // the stage it is in
   });
 
+  it("test_a_run_computing_its_first_batch_says_so_instead_of_a_stuck_zero", () => {
+    // found by a browser walk: on a CPU "extract 0 / 16,384 tokens" at 0 % stood for 10+ s
+    // until the first batch's report; the engine's first report computes nothing (no rate yet)
+    const first = (done: number) => makeExtraction({ job: makeJob({ id: 70, kind: "extract",
+      state: "running", stage: "extract", done, total: 16384, unit: "tokens",
+      progress: done / 16384, rate: null, eta_s: null }) });
+    const fresh = renderWithProviders(<ExtractionRow extraction={first(0)} />);
+    const counts = screen.getByTestId("extraction-progress-counts");
+    expect(counts).toHaveTextContent("computing the first batch… · 16,384 tokens in all");
+    expect(counts.textContent).not.toMatch(/\b0 \//);  // no "0 / 16,384"
+    const bar = screen.getByRole("progressbar");  // no percentage, guessed or 0 %
+    expect(bar).not.toHaveAttribute("aria-valuenow");
+    expect(bar).toHaveAttribute("aria-valuetext", "unknown");
+    fresh.unmount();
+    // a resume starts from the tokens it kept: those stay drawn and counted, said as kept
+    const resumed = renderWithProviders(<ExtractionRow extraction={first(4096)} />);
+    expect(screen.getByTestId("extraction-progress-counts")).toHaveTextContent(
+      "computing the first batch… · 4,096 / 16,384 tokens kept");
+    expect(screen.getByRole("progressbar")).toHaveAttribute("aria-valuenow", "25");
+    resumed.unmount();
+    // the first batch's report brings a rate: the count as usual
+    const queryClient = createTestQueryClient();
+    queryClient.setQueryData(liveJobKey(70), makeJob({ id: 70, kind: "extract", state: "running",
+      stage: "extract", done: 512, total: 16384, unit: "tokens", progress: 512 / 16384,
+      rate: 40 }));
+    renderWithProviders(<ExtractionRow extraction={first(0)} />, { queryClient });
+    expect(screen.getByTestId("extraction-progress-counts")).toHaveTextContent(
+      /^512 \/ 16,384 tokens$/);
+    expect(screen.getByRole("progressbar")).toHaveAttribute("aria-valuenow", "3.1");
+  });
+
   it("test_a_run_not_complete_calls_its_token_count_planned", () => {
     const cancelled = makeExtraction({ status: "cancelled", counts: { tokens_total: 8192 },
       job: makeJob({ id: 70, kind: "extract", state: "cancelled", message: "kept 2,000 rows" }) });

@@ -28,6 +28,23 @@ describe("JobProgress", () => {
     expect(bar).toHaveAttribute("aria-valuetext", "unknown");
   });
 
+  it("test_a_running_job_that_counted_nothing_yet_says_starting_without_a_percentage", () => {
+    // found by a browser walk: an extraction's job read "0 / 16,384 tokens · 0.0 %" for the
+    // 10+ s of its first batch on a CPU, as if stuck; no rate yet means nothing measured
+    const job = makeJob({ id: 8, kind: "extract", state: "running", stage: "extract", done: 0,
+      total: 16384, unit: "tokens", progress: 0, rate: null });
+    const view = render(<JobProgress job={job} />);
+    expect(screen.getByTestId("job-progress-counts")).toHaveTextContent(
+      "starting · 16,384 tokens in all");
+    expect(screen.getByTestId("job-progress-percent")).toHaveTextContent("");
+    expect(screen.getByRole("progressbar")).toHaveAttribute("aria-valuetext", "unknown");
+    view.unmount();
+    // the first batch's report: counted, with a rate
+    render(<JobProgress job={{ ...job, done: 512, progress: 512 / 16384, rate: 40 }} />);
+    expect(screen.getByTestId("job-progress-counts")).toHaveTextContent("512 / 16,384 tokens");
+    expect(screen.getByTestId("job-progress-percent")).toHaveTextContent("3.1 %");
+  });
+
   it("test_clamps_out_of_range_fraction", () => {
     render(<JobProgress job={makeJob({ state: "running", progress: 1.7 })} />);
     expect(screen.getByRole("progressbar")).toHaveAttribute("aria-valuenow", "100");
