@@ -26,10 +26,12 @@ from extraction_world import ExtractionWorld
 from helpers import wait_for
 from interpstudio.db.models import Job, Model
 from interpstudio.jobs.runner import Worker
+from interpstudio.ml.gguf_check import check_gguf
 from interpstudio.ml.loading import load_model
 from interpstudio.ml.store import read_manifest
 from interpstudio.services import extractions as service
 from interpstudio.services.extraction_params import ExtractionSpec
+from tiny_gguf import write_tiny_gguf
 
 Q4_1_SOURCE = {"format": "gguf", "type": "Q4_1", "bits": 4,
                "tensor_types": {"F32": 5, "Q4_1": 14},
@@ -114,6 +116,27 @@ def test_a_store_of_a_model_from_a_quantized_gguf_records_the_source_quantizatio
     spec = store_spec_of(world, from_gguf)
     assert spec["source_quantization"] == Q4_1_SOURCE
     assert spec["precision_used"] == "fp32"
+
+
+def test_a_run_of_a_gguf_import_made_before_its_source_was_recorded_records_it(
+        world: ExtractionWorld, tiny_llama_dir: Path, tmp_path: Path) -> None:
+    """Found by the backfill audit: such a row got its source quantization at the API's start
+    and from ``models list`` / ``show`` / ``demo``, but ``extract`` and ``worker`` on an install
+    never served ran the job on the row as it was, and the store recorded no source. The job
+    fills the row first, wherever it runs (``Worker.run_one`` is what both commands run)."""
+    source = write_tiny_gguf(tiny_llama_dir, tmp_path / "tiny-q4.gguf", quantization="Q4_1")
+    with world.factory.begin() as session:  # the import facts, as an old GGUF import left them
+        model = session.get(Model, world.model_id)
+        assert model is not None
+        model.info = {"import_source": str(source), "import_kind": "gguf",
+                      "import_bytes": source.stat().st_size, "import_skipped": [],
+                      "import_skipped_count": 0}
+    spec = store_spec_of(world, run_to_the_end(world))
+    assert spec["source_quantization"] == check_gguf(source).source_quantization()
+    assert spec["source_quantization"]["type"] == "Q4_1"
+    with world.factory() as session:
+        row = session.get(Model, world.model_id)
+        assert row is not None and row.info["source_quantization"] == spec["source_quantization"]
 
 
 def test_a_store_begun_before_the_source_was_recorded_still_resumes(

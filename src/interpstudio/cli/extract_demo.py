@@ -51,7 +51,6 @@ def _bundled_model(settings: Settings, factory: sessionmaker[Session], quiet: bo
     for good (the model row with that key stays, so no new import is queued)."""
     from interpstudio.db.models import Job
     from interpstudio.services import jobs
-    from interpstudio.services.model_backfill import backfill_source_quantization
     from interpstudio.services.model_sources import start_bundled_import
     from interpstudio.services.models import resume_model
 
@@ -67,11 +66,7 @@ def _bundled_model(settings: Settings, factory: sessionmaker[Session], quiet: bo
                 resume_model(session=session, model_id=model_id,
                              paths=DataPaths(settings.data_dir))
             local.claim(session, model_job)  # committed running here: no server takes it
-    if reused:
-        # a row imported before its source quantization was recorded (every install older than
-        # that): the extraction's store spec takes it from the row, and a store begun without
-        # it keeps lacking it on a resume
-        backfill_source_quantization(factory, model_ids=[model_id])
+    if reused:  # imported before its source quantization was recorded: the extract job fills it
         return model_id
     if stopped and not quiet:
         console.print(f"resuming its import (model {model_id}, job {model_job}, {stopped})",

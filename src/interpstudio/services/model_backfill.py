@@ -36,11 +36,12 @@ always there) and writes the value in ``info`` (``null`` for a float32 GGUF, so 
 with one conditional UPDATE where the row is unchanged since read (``fill_info_unset``). A row
 whose file is gone keeps lacking it (a stat at each start). The API start runs it after the file
 facts. The CLI never starts the API (an install used from the terminal only would say plain fp32
-for good), so ``models list`` runs it for every such row, ``show`` for its row, and ``demo`` for
-the bundled row it reuses, before its extraction (whose store spec takes the value from the row:
-a store begun without it keeps lacking it); a filled row is not read again, so after that it
-costs one SELECT (``cli/models.py``, ``cli/extract_demo.py``). Other CLI commands (``extract``,
-``worker``) do not: a row is filled by the first of these or a server's start.
+for good), so ``models list`` runs it for every such row and ``show`` for its row
+(``cli/models.py``); and the extract job runs it for its model's row before reading it, wherever
+the job runs (``extract``, ``demo``, ``worker``, a server's workers before its start's pass gets
+there: ``jobs/tasks/extraction.py``), since its store spec takes the value from the row and a
+store begun without it keeps lacking it. A filled row is not read again: after that it costs one
+SELECT.
 
 This module is NOT responsible for reading the values (``read_positions``,
 ``read_tokenizer_sha256``, ``gguf_check.check_gguf``) or for rows of models being imported

@@ -37,6 +37,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from sqlalchemy import select
+
 from interpstudio.core.errors import AppError, JobCancelled
 from interpstudio.core.paths import ensure_within
 from interpstudio.db.models import Extraction, Model, Tokenization
@@ -51,6 +53,7 @@ from interpstudio.services.extractions import (
     report_counts,
     store_spec,
 )
+from interpstudio.services.model_backfill import backfill_source_quantization
 from interpstudio.services.model_files import quantized_cache_dir
 
 if TYPE_CHECKING:
@@ -62,6 +65,7 @@ CONTEXT_AFTER = 4
 
 def run_extraction(ctx: JobContext) -> dict[str, Any]:
     extraction_id = int(ctx.params["extraction_id"])
+    _fill_source_quantization(ctx, extraction_id)
     with ctx.session_factory() as session:
         row = session.get(Extraction, extraction_id)
         if row is None:
@@ -105,6 +109,19 @@ def run_extraction(ctx: JobContext) -> dict[str, Any]:
             message = getattr(error, "message", None) or (str(error) if error else None)
             ctx.update_row(Extraction, extraction_id, status=outcome,
                         error_message=None if outcome == "cancelled" else message)
+
+
+def _fill_source_quantization(ctx: JobContext, extraction_id: int) -> None:
+    """The model row of a GGUF import made before its source quantization was recorded gets it
+    before the run reads the row for its store spec (``backfill_source_quantization``: the
+    header of the file it was imported from; a filled row costs one SELECT). The API's start
+    fills such rows, but an install used from the terminal only (``extract``, ``worker``,
+    ``demo``) never starts it, and a run may start before that start's pass reaches its row."""
+    with ctx.session_factory() as session:
+        model_id = session.scalar(select(Extraction.model_id)
+                                  .where(Extraction.id == extraction_id))
+    if model_id is not None:  # no row: the read that follows refuses it
+        backfill_source_quantization(ctx.session_factory, model_ids=[model_id])
 
 
 def _run(ctx: JobContext, extraction_id: int, spec: ExtractionSpec,
