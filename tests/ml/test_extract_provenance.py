@@ -43,16 +43,64 @@ def test_extract_of_a_loaded_model_records_its_precision_in_the_manifest(
     assert read_manifest(store)["spec"]["precision_used"] == "q8"
 
 
-def test_extract_of_a_bare_module_records_no_precision(tiny_llama_dir: Path,
-                                                       tmp_path: Path) -> None:
+def test_extract_of_a_bare_module_records_the_precision_its_weights_have(
+        tiny_llama_dir: Path, tmp_path: Path) -> None:
+    """A notebook's own ``from_pretrained(..., dtype=torch.bfloat16)`` handed to ``extract``
+    left no word of bf16 in the manifest (DESIGN.md: the precision used is recorded). Its weights
+    say it: ``precision_used`` and ``parameter_dtypes``; nothing was requested, nothing claimed of
+    a module holding packed integer weights (a q8 load's module handed over bare)."""
+    import torch
     from transformers import AutoModelForCausalLM
 
+    from interpstudio.ml.loading import load_model
+
     tokens = write_tokenization(tmp_path / "tok", random_sequences(4, vocab=500, high=8))
-    model = AutoModelForCausalLM.from_pretrained(str(tiny_llama_dir))
+    model = AutoModelForCausalLM.from_pretrained(str(tiny_llama_dir), dtype=torch.bfloat16)
     result = extract(model, tokens, ["blocks.0.resid_post"], out_dir=tmp_path / "s",
                      batch_size=4, dtype="float32", durable=False)
     spec = read_manifest(result.path)["spec"]
-    assert not {"precision_requested", "precision_used", "quantization"} & set(spec)
+    assert spec["precision_used"] == "bf16"
+    assert spec["parameter_dtypes"] == {"bfloat16": model.num_parameters()}
+    assert not {"precision_requested", "quantization"} & set(spec)
+
+    q8 = load_model(tiny_llama_dir, precision="q8", device="cpu", memory_budget_bytes=1 << 30)
+    result = extract(q8.model, tokens, ["blocks.0.resid_post"], out_dir=tmp_path / "q",
+                     batch_size=4, dtype="float32", durable=False)
+    spec = read_manifest(result.path)["spec"]
+    assert "uint8" in spec["parameter_dtypes"] and "precision_used" not in spec
+
+
+def test_a_bare_module_store_begun_before_its_precision_was_recorded_still_resumes(
+        tiny_llama_dir: Path, tmp_path: Path) -> None:
+    """A store a bare module began before its precision was recorded (2026-12-07) resumes with
+    the same module, and one a bare module began resumes with a ``LoadedModel`` of the same
+    weights: the keys only one side records stay as the store has them."""
+    import json
+
+    from transformers import AutoModelForCausalLM
+
+    from interpstudio.ml.loading import load_model
+    from interpstudio.ml.store import config_hash
+
+    tokens = write_tokenization(tmp_path / "tok", random_sequences(12, vocab=500, high=12))
+    model = AutoModelForCausalLM.from_pretrained(str(tiny_llama_dir))
+    for resumed_with in (lambda: model,
+                         lambda: load_model(tiny_llama_dir, precision="fp32", device="cpu")):
+        store = tmp_path / f"store{id(resumed_with)}"
+        checks = iter(range(1000))
+        with pytest.raises(JobCancelled):
+            extract(model, tokens, ["blocks.*.resid_post"], out_dir=store, batch_size=4,
+                    dtype="float32", durable=False, shard_rows=8,
+                    should_stop=lambda: next(checks) >= 8)  # noqa: B023 (used at once)
+        if resumed_with() is model:  # as an earlier version began it: no precision facts
+            manifest = json.loads((store / "manifest.json").read_text())
+            for key in ("precision_used", "parameter_dtypes"):
+                del manifest["spec"][key]
+            manifest["config_hash"] = config_hash(manifest["spec"])
+            (store / "manifest.json").write_text(json.dumps(manifest))
+        extract(resumed_with(), tokens, ["blocks.*.resid_post"], out_dir=store, batch_size=4,
+                dtype="float32", durable=False, shard_rows=8, resume=True)
+        assert open_activations(store).status == "complete"
 
 
 def test_a_store_begun_before_provenance_was_recorded_still_resumes(

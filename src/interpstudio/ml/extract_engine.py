@@ -147,16 +147,19 @@ def _unwrap(model: Any) -> nn.Module:
 
 def loaded_facts(model: Any) -> dict[str, Any]:
     """The precision a ``loading.LoadedModel`` was asked for and loaded at, and how it was
-    quantized, for the store's spec (DESIGN.md: the precision actually used is recorded); a bare
-    module says nothing. A load's timing and cache flag differ between two loads of the same
-    weights and stay out: the spec is a resume's identity (its config hash).
+    quantized, for the store's spec (DESIGN.md: the precision actually used is recorded). A load's
+    timing and cache flag differ between two loads of the same weights and stay out: the spec is a
+    resume's identity (its config hash).
 
     A model loaded from a quantized GGUF (``load_model("x.gguf")`` in a notebook) adds its
     ``source_quantization`` under the key the app's extract job writes from the model row's
     (``jobs/tasks/extraction.py``), so both stores say their "fp32" rows are of a float32 copy
-    of Q4_1 weights; absent otherwise, as the job leaves it."""
+    of Q4_1 weights; absent otherwise, as the job leaves it.
+
+    A bare module (a notebook's own ``from_pretrained(..., dtype=torch.bfloat16)``) was asked for
+    nothing: its weights say what it runs at (``module_facts``)."""
     if isinstance(model, nn.Module) or not hasattr(model, "precision_used"):
-        return {}
+        return module_facts(model) if isinstance(model, nn.Module) else {}
     # not the timing and cache flag, nor the device index (device_type is in the spec): a resume
     # after a second load, or on another GPU of the same kind, is the same store
     quantization = {k: v for k, v in model.quantization.to_dict().items()
@@ -167,16 +170,40 @@ def loaded_facts(model: Any) -> dict[str, Any]:
             **({"source_quantization": source} if source else {})}
 
 
-# recorded from 2026-12-06 on (source_quantization, a GGUF import's stored weights, later)
-PROVENANCE_KEYS = ("precision_requested", "quantization", "source_quantization")
+_PRECISION_OF = {torch.float32: "fp32", torch.float16: "fp16", torch.bfloat16: "bf16"}
+
+
+def module_facts(module: nn.Module) -> dict[str, Any]:
+    """A bare module's weights as the spec records them: ``parameter_dtypes`` (dtype -> number of
+    parameter values; buffers such as the rotary frequencies, which transformers keeps in float32
+    in a bf16 model, are not weights) and, where every parameter is float32, float16 or bfloat16
+    alike, that ``precision_used`` ("bf16"); a module holding packed integer weights (a quantized
+    layer: uint8 beside its bf16 scales) or a mix of float types names no single precision."""
+    counts: dict[str, int] = {}
+    for parameter in module.parameters():
+        name = str(parameter.dtype).removeprefix("torch.")
+        counts[name] = counts.get(name, 0) + parameter.numel()
+    facts: dict[str, Any] = {"parameter_dtypes": dict(sorted(counts.items()))}
+    precision = {_PRECISION_OF.get(getattr(torch, name)) for name in counts}
+    if len(precision) == 1 and None not in precision:
+        facts["precision_used"] = precision.pop()
+    return facts
+
+
+# recorded from 2026-12-06 on (source_quantization, a GGUF import's stored weights, later); a
+# bare module's precision_used and parameter_dtypes from 2026-12-07 on (the model fingerprint,
+# which samples the weights as stored, told its precision apart before)
+PROVENANCE_KEYS = ("precision_requested", "quantization", "source_quantization",
+                   "precision_used", "parameter_dtypes")
 
 
 def keep_begun_identity(out_dir: str | os.PathLike[str], spec: dict[str, Any],
                         model: nn.Module) -> dict[str, Any]:
     """For a resume, the spec as the store was begun with it: the provenance keys it was begun
-    without stay out (recorded since 2026-12-06), and a store begun with the ends-only model
-    fingerprint is compared by that one; so a store begun by an earlier version still resumes,
-    and what identifies the data (fingerprints, plan, dtype, precision_used) is compared."""
+    without stay out (recorded since 2026-12-06), those only it has are kept, and a store begun
+    with the ends-only model fingerprint is compared by that one; so a store begun by an earlier
+    version still resumes, and what identifies the data (fingerprints, plan, dtype, and
+    precision_used where both record it) is compared."""
     from interpstudio.core.errors import AppError
     from interpstudio.ml.store import read_manifest
 
@@ -185,6 +212,9 @@ def keep_begun_identity(out_dir: str | os.PathLike[str], spec: dict[str, Any],
     except (AppError, OSError, ValueError):
         return spec  # no store yet (a fresh start): the writer decides
     spec = {k: v for k, v in spec.items() if k not in PROVENANCE_KEYS or k in begun}
+    # and those it was begun with that this model does not give (a bare module's parameter
+    # dtypes, resumed with a LoadedModel of the same weights): the fingerprint compares those
+    spec.update({k: begun[k] for k in PROVENANCE_KEYS if k in begun and k not in spec})
     if not str(begun.get("model_fingerprint", SAMPLED)).startswith(SAMPLED):
         spec["model_fingerprint"] = model_fingerprint(model, sampled=False)
     return spec
@@ -396,7 +426,7 @@ class ExtractionSession:
     pad_token_id: int
     batch_limit: int
     oom_events: list[dict[str, Any]] = field(default_factory=list)
-    # a LoadedModel's precision facts, written into the store's spec (``loaded_facts``)
+    # the model's precision facts, written into the store's spec (``loaded_facts``)
     model_facts: dict[str, Any] = field(default_factory=dict)
     # batches computed ahead of the one handed to the writer (None: ``batches_ahead`` chooses)
     lookahead: int | None = None
