@@ -1,8 +1,8 @@
 /**
  * The browser test: the real backend (`interpstudio serve`, fresh data dir) serving the built UI,
  * driven in the system Chromium. A slow selftest's progress bar must move at least twice with no
- * reload (WebSocket push), a second slow selftest must end "cancelled" after clicking Cancel, and
- * the System page must show CPU %.
+ * reload (WebSocket push), a second slow selftest must end "cancelled" after clicking Cancel (the
+ * table fitting an 800 px window on the way), and the System page must show CPU %.
  */
 import { expect, type Locator, type Page, test } from "@playwright/test";
 import { type Backend, startBackend } from "./backend-server";
@@ -91,6 +91,21 @@ test("selftest progress is live, cancel works, system shows CPU", async ({ page 
   // tester: at 1280 px the Actions column was scrolled out of the table's box)
   await page.setViewportSize({ width: 1024, height: 720 });
   await expect(cancelRow.getByRole("button", { name: "Cancel" })).toBeInViewport();
+  // at an 800 px window the table fits its box: no sideways scroll, in the box or the page
+  // (found by a walk), the least telling columns left out, never the kind, state, progress and
+  // actions
+  await page.setViewportSize({ width: 800, height: 720 });
+  await expect.poll(() => page.evaluate(() => {
+    const box = document.querySelector(".jobs-table .table-scroll") as HTMLElement;
+    const doc = document.scrollingElement as HTMLElement;
+    return [box.scrollWidth - box.clientWidth, doc.scrollWidth - doc.clientWidth];
+  })).toEqual([0, 0]);
+  await expect(page.getByTestId("jobs-table-note")).toBeVisible();  // says where the rest is
+  for (const part of [cancelRow.locator(".cell-kind"), cancelRow.getByTestId("job-state"),
+    cancelRow.getByRole("progressbar"), cancelRow.getByRole("button", { name: "Cancel" })]) {
+    await expect(part).toBeInViewport();
+  }
+  await expect(cancelRow.locator(".cell-kind")).toContainText("selftest");
   await page.setViewportSize({ width: 1280, height: 720 });
   await cancelRow.getByRole("button", { name: "Cancel" }).click();
   await expect(cancelRow.getByTestId("job-state")).toHaveAttribute("data-state", "cancelled", {
