@@ -141,6 +141,16 @@ def test_corrupt_download_fails_naming_the_file(
     assert retried.status_code == 200 and retried.json()["status"] == "queued"
     ready = wait_model(model["id"], "ready", "failed")
     assert ready["status"] == "ready" and ready["error_message"] is None
+    # a ready model's job succeeded: nothing to retry or resume. Refused as any succeeded job
+    # is, in words that fit (it read "cannot retry model 1 while its job 1 is ready; cancel it
+    # first and wait for it to stop": nothing was running)
+    again = hub_client.post(f"{API}/{model['id']}/retry")
+    assert again.status_code == 409 and again.json()["error"]["code"] == "job_already_succeeded"
+    assert f"delete model {model['id']} and create it anew" in again.json()["error"]["message"]
+    resumed = hub_client.post(f"{API}/{model['id']}/resume")
+    assert resumed.status_code == 409 and resumed.json()["error"]["code"] == "invalid_job_state"
+    assert "cancel it first" not in resumed.json()["error"]["message"]
+    assert hub_client.get(f"{API}/{model['id']}").json()["status"] == "ready"
 
 
 def test_same_basename_from_two_orgs_are_two_models(

@@ -189,9 +189,7 @@ def _requeue(session: Session, model_id: int, paths: DataPaths, token: str | Non
              action: Any, name: str) -> Model:
     model = get_model(session=session, model_id=model_id)
     job = _job_of(session, model, name)
-    if model.status == "ready" and job.state == "succeeded":
-        raise ModelBusy(model_id, job.id, "ready", name)
-    action(session=session, job_id=job.id)
+    action(session=session, job_id=job.id)  # a ready model's succeeded job: refused there
     if token:
         hand_token_to_job(paths, job.id, token)
     return repo.update(session, model, status="queued", error_message=None)
