@@ -9,7 +9,7 @@ import { JobActions } from "./job-actions";
 const EXPECTED: Record<JobState, string[]> = {
   queued: ["Cancel"],
   running: ["Cancel"],
-  interrupted: ["Resume", "Retry"],
+  interrupted: ["Resume", "Retry", "Delete"],  // the server deletes it as any finished job
   failed: ["Resume", "Retry", "Delete"],
   cancelled: ["Resume", "Retry", "Delete"],
   succeeded: ["Delete"],  // a succeeded job is not retried (the server refuses it: 409)
@@ -104,5 +104,8 @@ describe("JobActions", () => {
     expect(availableJobActions({ state: "failed", owner: null }))
       .toEqual(["resume", "retry", "delete"]);
     expect(availableJobActions({ state: "running", owner: null })).toEqual(["cancel"]);
+    // the server deletes an interrupted job as any finished one (services/jobs.ALLOWED)
+    expect(availableJobActions({ state: "interrupted", owner: null }))
+      .toEqual(["resume", "retry", "delete"]);
   });
 });

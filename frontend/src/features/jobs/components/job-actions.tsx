@@ -8,12 +8,13 @@ import { Link } from "react-router";
 import type { Job } from "@/api/types";
 import { Button } from "@/components/ui/button";
 import { ErrorMessage } from "@/components/ui/error-message";
+import { FINISHED_JOB_STATES } from "@/lib/live-job";
 import { useCancelJob } from "../api/cancel-job";
 import { useDeleteJob } from "../api/delete-job";
 import { useResumeJob } from "../api/resume-job";
 import { useRetryJob } from "../api/retry-job";
 import {
-  availableJobActions, exportedExtraction, FINISHED_JOB_STATES, jobOwner,
+  availableJobActions, exportedExtraction, jobOwner,
 } from "../lib/job-state";
 
 const CONFIRM_WINDOW_MS = 4_000;
@@ -88,7 +89,7 @@ export function JobActions({ job }: {
           {confirmingDelete ? "Confirm delete" : "Delete"}
         </Button>
       )}
-      {owner && FINISHED_JOB_STATES.includes(job.state) && (
+      {owner && FINISHED_JOB_STATES.has(job.state) && (
         <span className="muted nowrap" title={`deleted with its ${owner.kind}`}>
           <Link to={owner.href}>{owner.kind} #{owner.id}</Link>
         </span>

@@ -4,9 +4,9 @@
  */
 import type { BadgeTone } from "@/components/ui/badge";
 import type { Job, JobState } from "@/api/types";
+import { FINISHED_JOB_STATES } from "@/lib/live-job";
 
 export const ACTIVE_JOB_STATES: readonly JobState[] = ["queued", "running"];
-export const FINISHED_JOB_STATES: readonly JobState[] = ["succeeded", "failed", "cancelled"];
 /** The states a job stopped in before finishing its work: resume and retry are for these (the
  * server refuses a retry of a succeeded job: it would delete its results to compute them again). */
 export const STOPPED_JOB_STATES: readonly JobState[] = ["interrupted", "cancelled", "failed"];
@@ -34,7 +34,9 @@ export function availableJobActions(job: Pick<Job, "state" | "owner">): JobActio
   if (ACTIVE_JOB_STATES.includes(job.state)) actions.push("cancel");
   if (STOPPED_JOB_STATES.includes(job.state)) actions.push("resume", "retry");
   // an owned job goes with its record (409)
-  if (FINISHED_JOB_STATES.includes(job.state) && !job.owner) actions.push("delete");
+  // finished as the server's delete rule has it (interrupted too: a list of its own here left
+  // an interrupted job without an owner no Delete, which the server allows)
+  if (FINISHED_JOB_STATES.has(job.state) && !job.owner) actions.push("delete");
   return actions;
 }
 
