@@ -112,12 +112,7 @@ def test_resume_continues_from_checkpoint_and_retry_starts_afresh(
 ) -> None:
     settings = sqlite_settings
     worker_thread(settings)
-    job_id = _create(settings, iterations=30, step_delay_s=0.05)
-    wait_for(lambda: (_job(settings, job_id).done or 0) >= 12, timeout=120)
-    _act(settings, _cancel, job_id)
-    cancelled = wait_for(lambda: _state_is(settings, job_id, "cancelled"), timeout=60)
-    assert cancelled.checkpoint["iterations_done"] >= 10
-
+    job_id = _cancelled_midway(settings)
     _act(settings, service.resume_job, job_id)
     resumed = wait_for(lambda: _state_is(settings, job_id, "succeeded"), timeout=120)
     assert resumed.result["forward"]["resumed_from"] >= 10
@@ -125,16 +120,21 @@ def test_resume_continues_from_checkpoint_and_retry_starts_afresh(
 
     # a retry is for a stopped job (a succeeded one is refused): one cancelled with a
     # checkpoint starts afresh
-    again = _create(settings, iterations=30, step_delay_s=0.05)
-    wait_for(lambda: (_job(settings, again).done or 0) >= 12, timeout=120)
-    _act(settings, _cancel, again)
-    stopped = wait_for(lambda: _state_is(settings, again, "cancelled"), timeout=60)
-    assert stopped.checkpoint["iterations_done"] >= 10
+    again = _cancelled_midway(settings)
     _act(settings, service.retry_job, again)
     retried = wait_for(lambda: _state_is(settings, again, "succeeded"), timeout=120)
     assert retried.result["forward"]["resumed_from"] == 0
     assert retried.attempt == 2
 
+
+def _cancelled_midway(settings: Settings) -> int:
+    """A selftest job cancelled after 12 of its 30 steps, its checkpoint kept; its id."""
+    job_id = _create(settings, iterations=30, step_delay_s=0.05)
+    wait_for(lambda: (_job(settings, job_id).done or 0) >= 12, timeout=120)
+    _act(settings, _cancel, job_id)
+    cancelled = wait_for(lambda: _state_is(settings, job_id, "cancelled"), timeout=60)
+    assert cancelled.checkpoint["iterations_done"] >= 10
+    return job_id
 
 
 def test_kill_9_worker_then_restart_interrupts_and_resume_succeeds(
