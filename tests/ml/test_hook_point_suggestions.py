@@ -16,6 +16,9 @@ from interpstudio.ml.hook_points import UnknownHookPoint, expand_hook_points, pa
                                      "'mlp_act' for 'mlp_post', 'attn_out' for 'attn'?)"),
     ("model.layers.3", "it does not follow the grammar (did you mean 'blocks.3.resid_post'?)"),
     ("blocks.3.mlp.hook_post", "(did you mean 'blocks.3.mlp_act'?)"),
+    # as close to one as to the other: both named (it said only 'resid_pre', a guess)
+    ("blocks.*.resid", "'resid' is not a hook kind (did you mean 'resid_pre' or 'resid_post'?)"),
+    ("layers.2.resid", "(did you mean 'blocks.2.resid_pre' or 'blocks.2.resid_post'?)"),
 ])
 def test_an_unknown_point_says_what_it_most_likely_means(pattern: str, said: str) -> None:
     with pytest.raises(UnknownHookPoint) as refused:
@@ -26,7 +29,7 @@ def test_an_unknown_point_says_what_it_most_likely_means(pattern: str, said: str
 
 
 @pytest.mark.parametrize("pattern", ["blocks.3.foo", "blocks.*.resid_mid",
-                                     "blocks.3.ln1.hook_normalized"])
+                                     "blocks.3.ln1.hook_normalized", "blocks.3.hook_"])
 def test_no_guess_where_none_is_close_or_it_would_mislead(pattern: str) -> None:
     """resid_mid (between attention and MLP) is close to resid_pre as text, not as data."""
     with pytest.raises(UnknownHookPoint) as refused:

@@ -101,27 +101,33 @@ _KIND_ALIASES: dict[str, str] = {
 _OTHER_NAMING = re.compile(r"^(?:model\.)?(?:blocks|layers|h)\.(?P<layer>\d+)(?:\.(?P<rest>.+))?$")
 
 
-def _kind_suggestion(kind: str) -> str | None:
-    """The hook kind a mistyped or foreign ``kind`` most likely means, if any."""
+def _kind_suggestions(kind: str) -> list[str]:
+    """The hook kinds a mistyped or foreign ``kind`` most likely means: one, every kind it begins
+    (``resid``: ``resid_pre`` or ``resid_post``; naming the one nearer as text would guess), or
+    none."""
     bare = kind.removeprefix("hook_")
     if bare in HOOK_KINDS:
-        return bare
+        return [bare]
     if kind in _KIND_ALIASES or bare in _KIND_ALIASES:
-        return _KIND_ALIASES.get(kind) or _KIND_ALIASES[bare]
+        return [_KIND_ALIASES.get(kind) or _KIND_ALIASES[bare]]
     if bare == "resid_mid":  # between attention and MLP: not offered, and close to resid_pre
-        return None
-    close = difflib.get_close_matches(bare, HOOK_KINDS, n=1, cutoff=0.6)
-    return close[0] if close else None
+        return []
+    begun = [k for k in HOOK_KINDS if bare and k.startswith(bare)]  # 'resid', 'mlp': a start
+    return begun or difflib.get_close_matches(bare, HOOK_KINDS, n=1, cutoff=0.6)
+
+
+def _either(names: list[str], template: str = "{}") -> str:
+    return " or ".join(repr(template.format(name)) for name in names)
 
 
 def _not_kinds(kinds: list[str]) -> str:
     """The reason for unknown kinds, with what each most likely means ("did you mean")."""
     reason = f"{', '.join(map(repr, kinds))} " + (
         "is not a hook kind" if len(kinds) == 1 else "are not hook kinds")
-    meant = [(kind, guess) for kind in kinds if (guess := _kind_suggestion(kind))]
+    meant = [(kind, guess) for kind in kinds if (guess := _kind_suggestions(kind))]
     if meant:
-        reason += " (did you mean " + ", ".join(f"{guess!r} for {kind!r}" if len(kinds) > 1
-                                                else repr(guess) for kind, guess in meant) + "?)"
+        reason += " (did you mean " + ", ".join(f"{_either(guess)} for {kind!r}" if len(kinds) > 1
+                                                else _either(guess) for kind, guess in meant) + "?)"
     return reason
 
 
@@ -132,8 +138,9 @@ def _name_suggestion(name: str) -> str:
     if other is None:
         return ""
     rest = other["rest"]
-    kind = "resid_post" if rest is None else _kind_suggestion(rest)
-    return f" (did you mean 'blocks.{other['layer']}.{kind}'?)" if kind else ""
+    kinds = ["resid_post"] if rest is None else _kind_suggestions(rest)
+    return (f" (did you mean {_either(kinds, 'blocks.' + other['layer'] + '.{}')}?)" if kinds
+            else "")
 
 
 def parse_hook_point(name: str) -> HookPoint:
