@@ -39,4 +39,35 @@ describe("JobRow", () => {
     expect(cells[1]).toHaveTextContent(/^dataset_importread$/);  // the stage, under the kind
     expect(screen.getByTestId("jobs-table-note")).toHaveTextContent(/open a job/);
   });
+
+  it("test_a_cancelled_jobs_message_is_not_an_error_and_says_cancelled_once", () => {
+    // the server stores a cancel as error_code "cancelled", error_message "cancelled by user";
+    // the row read "cancelled cancelled by user" in the error colour, for an ordinary cancel
+    const job = makeJob({ id: 5, kind: "extract", state: "cancelled", stage: "extract",
+      error_code: "cancelled", error_message: "cancelled by user" });
+    renderWithProviders(<table><tbody><JobRow job={job} /></tbody></table>);
+    const cells = [...screen.getByTestId("job-row-5").querySelectorAll("td")];
+    const message = cells[cells.length - 1]!;
+    expect(message.textContent?.trim()).toBe("cancelled by user");
+    expect(message).not.toHaveClass("cell-message--error");
+  });
+
+  it("test_a_cancelled_jobs_row_shows_what_it_kept", () => {
+    const job = makeJob({ id: 7, kind: "extract", state: "cancelled", stage: "extract",
+      error_code: "cancelled", error_message: "cancelled by user",
+      message: "kept 2 whole shards; resume continues from there" });
+    renderWithProviders(<table><tbody><JobRow job={job} /></tbody></table>);
+    const cells = [...screen.getByTestId("job-row-7").querySelectorAll("td")];
+    expect(cells[cells.length - 1]).toHaveTextContent("kept 2 whole shards");
+  });
+
+  it("test_a_failed_jobs_message_keeps_its_code_as_an_error", () => {
+    const job = makeJob({ id: 6, kind: "extract", state: "failed", stage: "extract",
+      error_code: "out_of_memory", error_message: "the batch did not fit" });
+    renderWithProviders(<table><tbody><JobRow job={job} /></tbody></table>);
+    const cells = [...screen.getByTestId("job-row-6").querySelectorAll("td")];
+    const message = cells[cells.length - 1]!;
+    expect(message).toHaveTextContent("out_of_memory the batch did not fit");
+    expect(message).toHaveClass("cell-message--error");
+  });
 });

@@ -30,8 +30,10 @@ function KindText({ kind }: { kind: string }) {
   ));
 }
 
+/** A cancel is stored as an error ("cancelled" / "cancelled by user") but is none: the row shows
+ * its message plainly, without repeating the code; a failure keeps its code, in the error colour. */
 function MessageCell({ job }: { job: Job }) {
-  if (job.error_message) {
+  if (job.error_message && job.state !== "cancelled") {
     return (
       <td className="cell-message cell-message--error" title={job.error_message}
         data-drop={DROP.message}>
@@ -40,8 +42,9 @@ function MessageCell({ job }: { job: Job }) {
     );
   }
   return (
-    <td className="cell-message" title={job.message ?? undefined} data-drop={DROP.message}>
-      {job.message ?? ""}
+    <td className="cell-message" title={job.message ?? job.error_message ?? undefined}
+      data-drop={DROP.message}>
+      {job.message ?? job.error_message ?? ""}
     </td>
   );
 }
