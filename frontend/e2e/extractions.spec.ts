@@ -66,4 +66,27 @@ test("run the demo -> live progress -> results charts -> history", async ({ page
   await expect(page).toHaveURL(/\/extractions\/1$/, { timeout: 60_000 });
   const all = await page.request.get(`${backend.url}/api/v1/extractions`);
   expect((await all.json()).total).toBe(1);
+
+  // the Jobs page at an 800 px window: a long count ("4,096 / 4,096 tokens") that folds keeps
+  // its lines together, the percentage after them (a walk saw "4,096 / 100.0 % / 4,096 /
+  // tokens": the percentage beside the middle of the folded count)
+  await page.setViewportSize({ width: 800, height: 720 });
+  await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Jobs" }).click();
+  const extractRow = page.locator('[data-testid^="job-row-"]').filter({ hasText: "extract" })
+    .filter({ hasText: "4,096" }).first();
+  await expect(extractRow.getByTestId("job-progress-percent")).toHaveText("100.0 %");
+  const layout = await extractRow.evaluate((row) => {
+    const counts = row.querySelector('[data-testid="job-progress-counts"]') as HTMLElement;
+    const percent = row.querySelector('[data-testid="job-progress-percent"]') as HTMLElement;
+    const range = document.createRange();
+    range.selectNodeContents(counts);
+    const lines = [...range.getClientRects()];
+    const box = percent.getBoundingClientRect();
+    return { lines: new Set(lines.map((r) => Math.round(r.top))).size,
+      countsBottom: Math.max(...lines.map((r) => r.bottom)),
+      countsTop: Math.min(...lines.map((r) => r.top)), percentTop: box.top };
+  });
+  // on the count's one line, or below all of its lines: never beside a line in the middle
+  expect(layout.lines === 1 ? Math.abs(layout.percentTop - layout.countsTop) < 4
+    : layout.percentTop >= layout.countsBottom - 1).toBe(true);
 });
