@@ -4,6 +4,7 @@ import {
   formatDoneOfTotal,
   formatEta,
   formatFraction,
+  formatPrecision,
   formatRate,
   formatTimestamp,
 } from "@/lib/format";
@@ -82,5 +83,13 @@ describe("formatCount", () => {
     [12_345, "sequence", undefined, "12,345 sequences"],
   ])("%s %s", (value, one, many, expected) => {
     expect(formatCount(value, one, many)).toBe(expected);
+  });
+});
+
+describe("formatPrecision", () => {
+  it("says what was asked only where it differs", () => {
+    expect(formatPrecision("fp32", "fp32")).toBe("fp32");
+    expect(formatPrecision("fp32", "fp16")).toBe("fp32 (asked fp16)");
+    expect(formatPrecision("bf16", null)).toBe("bf16");
   });
 });

@@ -118,6 +118,12 @@ export function formatPercent(percent: number | null | undefined): string {
   return `${percent.toFixed(1)} %`;
 }
 
+/** The precision a model runs at, and the one asked for where it differs (a fallback: "fp32
+ * (asked fp16)"); "fp32 (asked fp32)" said nothing twice. */
+export function formatPrecision(used: string, requested: string | null | undefined): string {
+  return requested && requested !== used ? `${used} (asked ${requested})` : used;
+}
+
 const pad2 = (n: number) => String(n).padStart(2, "0");
 
 /** Local time: "14:03:07" when on `now`'s day, otherwise "2026-03-01 14:03". */

@@ -20,7 +20,7 @@ import { ErrorMessage } from "@/components/ui/error-message";
 import { PathText } from "@/components/ui/path-text";
 import type { Job } from "@/api/types";
 import { ApiError } from "@/lib/api-client";
-import { formatBytes, formatCount, formatNumber } from "@/lib/format";
+import { formatBytes, formatCount, formatNumber, formatPrecision } from "@/lib/format";
 import { parseRowId } from "@/lib/row-id";
 import { extractionKeys } from "../api/extraction-keys";
 import { useExtraction } from "../api/get-extraction";
@@ -133,7 +133,7 @@ export function ExtractionResults({ extraction }: { extraction: Extraction }) {
         <dt>precision</dt>
         <dd data-testid="extraction-precision">
           {extraction.precision_used
-            ? `${extraction.precision_used} (asked ${extraction.precision_requested ?? "model's"})`
+            ? formatPrecision(extraction.precision_used, extraction.precision_requested)
             : `asked ${extraction.precision_requested ?? "model's"}; known once the model is loaded`}
         </dd>
         <dt>config hash</dt>

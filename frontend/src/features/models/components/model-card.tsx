@@ -9,7 +9,7 @@ import { useState } from "react";
 import { Badge } from "@/components/ui/badge";
 import { Button } from "@/components/ui/button";
 import { ErrorMessage } from "@/components/ui/error-message";
-import { formatBytes, formatNumber } from "@/lib/format";
+import { formatBytes, formatNumber, formatPrecision } from "@/lib/format";
 import { useRenameModel } from "../api/update-model";
 import { isWorking, statusTone } from "../lib/model-status";
 import type { Model } from "../types";
@@ -82,10 +82,8 @@ export function ModelCard({ model }: { model: Model }) {
         <div>
           <dt>precision</dt>
           <dd>
-            {model.precision_used ?? "—"}
-            {model.precision_requested && model.precision_requested !== model.precision_used
-              ? ` (asked ${model.precision_requested})`
-              : ""}
+            {model.precision_used
+              ? formatPrecision(model.precision_used, model.precision_requested) : "—"}
             {source && model.precision_used && (
               <span title={source.note}>{` (from ${source.type})`}</span>
             )}
