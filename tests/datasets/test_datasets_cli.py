@@ -150,9 +150,12 @@ def test_upload_sends_files_to_a_running_server(server: tuple[str, Settings],
     (tmp_path / "one.txt").write_text("alpha\nbeta\n")
     (tmp_path / "two.jsonl").write_text('{"text": "gamma"}\n')
     body = _json(_cli(settings, "upload", str(tmp_path / "one.txt"), str(tmp_path / "two.jsonl"),
-                      "--server", url, "--name", "sent", "--json"))
+                      "--server", url, "--name", "sent", "--max-record-bytes", "4096", "--json"))
     assert body["name"] == "sent" and body["status"] == "queued"
     assert body["info"]["formats"] == ["txt", "jsonl"]
+    import httpx  # the record limit went with the files, to the import job's read options
+    job = httpx.get(f"{url}/api/v1/jobs/{body['job_id']}").json()
+    assert job["params"]["read"]["max_record_bytes"] == 4096
     (tmp_path / "big.txt").write_bytes(b"x\n" * 600_000)
     refused = _cli(settings, "upload", str(tmp_path / "big.txt"), "--server", url, check=False)
     assert refused.returncode == 2 and "413" in refused.stderr
@@ -189,3 +192,21 @@ def test_upload_to_no_server_or_another_server_says_so_without_a_traceback(
             assert said in result.stderr and "Traceback" not in result.stderr, server
     finally:
         other.shutdown()
+
+
+def test_the_record_limit_a_refusal_names_can_be_set_from_the_terminal(
+        ds_settings: Settings, import_root: Path) -> None:
+    """A line over ``max_record_bytes`` is refused naming the limit and the option, which the
+    API and jobs take but ``datasets add`` had no flag for: the terminal could not raise it."""
+    (import_root / "long.txt").write_text("short line\n" + "y" * 2000 + "\n")
+    refused = _cli(ds_settings, "add", str(import_root / "long.txt"), "--max-record-bytes",
+                   "1024", check=False)
+    assert refused.returncode != 0
+    said = " ".join((refused.stdout + refused.stderr).split())
+    assert "line 2 is longer than 1,024 bytes" in said and "max_record_bytes" in said
+    taken = _json(_cli(ds_settings, "add", str(import_root / "long.txt"), "--max-record-bytes",
+                       "4096", "--name", "long", "--json"))
+    assert taken["status"] == "ready" and taken["rows"] == 2
+    out_of_range = _cli(ds_settings, "add", str(import_root / "long.txt"),
+                        "--max-record-bytes", "10", check=False)
+    assert out_of_range.returncode == 2 and "max_record_bytes" in out_of_range.stderr

@@ -43,6 +43,11 @@ app = typer.Typer(no_args_is_help=True)
 TextColumnOption = Annotated[str | None, typer.Option(help="Text column (default: detected).")]
 TxtModeOption = Annotated[str, typer.Option(help=".txt: 'line' per document or whole 'file'.")]
 DecodeOption = Annotated[str, typer.Option(help="Non-UTF-8 bytes: 'strict' or 'replace'.")]
+# the limit a refused long line / parquet value names (record_too_large): without a flag the
+# terminal had no way to raise it
+MaxRecordBytesOption = Annotated[int | None, typer.Option(
+    help="A longer line or record (a parquet value) is refused [default: 64 MiB, 67,108,864]; "
+         "1,024 to 2**31.", show_default=False)]
 
 
 def _dataset_dict(dataset: Any, session: Any) -> dict[str, Any]:
@@ -151,6 +156,7 @@ def datasets_add(
     text_column: TextColumnOption = None,
     txt_mode: TxtModeOption = "line",
     decode: DecodeOption = "strict",
+    max_record_bytes: MaxRecordBytesOption = None,
     enqueue: EnqueueOption = False,
     as_json: JsonOption = False,
 ) -> None:
@@ -158,8 +164,9 @@ def datasets_add(
     from interpstudio.services import datasets as service
     from interpstudio.services.dataset_params import ReadOptionsSpec
 
+    limit = {} if max_record_bytes is None else {"max_record_bytes": max_record_bytes}
     spec = ReadOptionsSpec(text_column=text_column, txt_mode=txt_mode,  # type: ignore[arg-type]
-                           decode=decode)  # type: ignore[arg-type]
+                           decode=decode, **limit)  # type: ignore[arg-type]
 
     def create(*, session: Any, settings: Any) -> Any:
         if hub:
@@ -188,6 +195,7 @@ def datasets_upload(
     text_column: TextColumnOption = None,
     txt_mode: TxtModeOption = "line",
     decode: DecodeOption = "strict",
+    max_record_bytes: MaxRecordBytesOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Upload files to a running server (streamed multipart); the server imports them."""
@@ -197,7 +205,9 @@ def datasets_upload(
     url = (server or f"http://{settings.host}:{settings.port}").rstrip("/")
     headers = ({"X-API-Key": settings.api_key.get_secret_value()} if settings.api_key else {})
     data = {k: v for k, v in {"name": name, "text_column": text_column, "txt_mode": txt_mode,
-                              "decode": decode}.items() if v}
+                              "decode": decode, "max_record_bytes": None if max_record_bytes is None
+                              else str(max_record_bytes)}.items()
+            if v is not None and v != ""}
     handles = [open(f, "rb") for f in files]  # noqa: SIM115 (closed below; httpx streams them)
     try:
         response = httpx.post(f"{url}/api/v1/datasets/upload", headers=headers, data=data,
