@@ -15,6 +15,8 @@ export type UploadRequest = {
   textColumn?: string;
   txtMode: "line" | "file";
   decode: "strict" | "replace";
+  /** A longer line or record (a parquet value) is refused; the server's default when absent. */
+  maxRecordBytes?: number;
 };
 
 /** Bytes of the chosen files sent so far, of their total (not of the multipart body, whose
@@ -28,6 +30,9 @@ export function buildUploadForm(request: UploadRequest): FormData {
   if (request.textColumn) form.append("text_column", request.textColumn);
   form.append("txt_mode", request.txtMode);
   form.append("decode", request.decode);
+  if (request.maxRecordBytes !== undefined) {
+    form.append("max_record_bytes", String(request.maxRecordBytes));
+  }
   return form;
 }
 

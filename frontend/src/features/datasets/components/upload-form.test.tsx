@@ -7,7 +7,7 @@ import { act, screen } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { renderWithProviders } from "@/test/render";
-import { UploadForm } from "./upload-form";
+import { readRecordLimit, UploadForm } from "./upload-form";
 
 class FakeXhr {
   static last: FakeXhr | null = null;
@@ -94,5 +94,25 @@ describe("UploadForm", () => {
       }),
     );
     expect(await screen.findByRole("alert")).toHaveTextContent("upload_too_large");
+  });
+
+  it("test_the_record_limit_a_refusal_names_can_be_raised_here", async () => {
+    // a line over max_record_bytes is refused naming the limit; the form had no way to raise it
+    vi.stubGlobal("XMLHttpRequest", FakeXhr);
+    renderWithProviders(<UploadForm onCreated={vi.fn()} />);
+    await userEvent.upload(screen.getByLabelText("Files"), new File(["x"], "long.txt"));
+    const limit = screen.getByLabelText("Longest line or record (MiB)");
+    expect(limit).toHaveValue("64");
+    await userEvent.clear(limit);
+    await userEvent.type(limit, "abc");
+    expect(screen.getByRole("alert")).toHaveTextContent("from 0.001 to 2048");
+    expect(screen.getByRole("button", { name: "Upload" })).toBeDisabled();
+    await userEvent.clear(limit);
+    await userEvent.type(limit, "256");
+    await userEvent.click(screen.getByRole("button", { name: "Upload" }));
+    const xhr = await sent();
+    expect((xhr.body as FormData).get("max_record_bytes")).toBe(String(256 * 1024 * 1024));
+    expect(readRecordLimit("0.0001").error).not.toBeNull();  // under the server's 1,024 bytes
+    expect(readRecordLimit("4096").error).not.toBeNull();  // over its 2**31
   });
 });
