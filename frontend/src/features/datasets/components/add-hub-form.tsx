@@ -1,5 +1,6 @@
 /**
- * "From the Hub": dataset id, revision, config, split, text column and an optional access token
+ * "From the Hub": dataset id, revision, config, split, text column, the longest line or record
+ * (`RecordLimitField`) and an optional access token
  * (sent for this import only; the server never stores it). A gated dataset without token answers
  * 403 `hub_token_required`, shown with the field to fill. Not responsible for the import job.
  */
@@ -9,6 +10,7 @@ import { ErrorMessage } from "@/components/ui/error-message";
 import { ApiError } from "@/lib/api-client";
 import { useCreateDataset } from "../api/create-dataset";
 import { DEFAULT_READ_OPTIONS, type Dataset } from "../types";
+import { RecordLimitField, useRecordLimit } from "./record-limit-field";
 
 export function AddHubForm({ onCreated }: { onCreated: (dataset: Dataset) => void }) {
   const [repoId, setRepoId] = useState("");
@@ -17,6 +19,7 @@ export function AddHubForm({ onCreated }: { onCreated: (dataset: Dataset) => voi
   const [split, setSplit] = useState("train");
   const [textColumn, setTextColumn] = useState("");
   const [token, setToken] = useState("");
+  const recordLimit = useRecordLimit();
   const create = useCreateDataset();
   const needsToken = create.error instanceof ApiError && create.error.code === "hub_token_required";
 
@@ -30,7 +33,8 @@ export function AddHubForm({ onCreated }: { onCreated: (dataset: Dataset) => voi
         config,
         split,
         token: token || null,
-        read: { ...DEFAULT_READ_OPTIONS, text_column: textColumn || null },
+        read: { ...DEFAULT_READ_OPTIONS, text_column: textColumn || null,
+          max_record_bytes: recordLimit.bytes ?? DEFAULT_READ_OPTIONS.max_record_bytes },
       },
       { onSuccess: (dataset) => (setToken(""), onCreated(dataset)) },
     );
@@ -56,10 +60,13 @@ export function AddHubForm({ onCreated }: { onCreated: (dataset: Dataset) => voi
           <input value={split} onChange={(e) => setSplit(e.target.value)} />
         </label>
       </div>
-      <label>
-        <span>Text column (empty: detected)</span>
-        <input value={textColumn} onChange={(e) => setTextColumn(e.target.value)} />
-      </label>
+      <div className="form-row">
+        <label>
+          <span>Text column (empty: detected)</span>
+          <input value={textColumn} onChange={(e) => setTextColumn(e.target.value)} />
+        </label>
+        <RecordLimitField limit={recordLimit} id="hub-record-limit-error" />
+      </div>
       <label>
         <span>Access token {needsToken ? "(required: this dataset is gated)" : "(gated datasets only)"}</span>
         <input
@@ -69,7 +76,8 @@ export function AddHubForm({ onCreated }: { onCreated: (dataset: Dataset) => voi
           onChange={(e) => setToken(e.target.value)}
         />
       </label>
-      <Button type="submit" variant="primary" disabled={create.isPending}>
+      <Button type="submit" variant="primary"
+        disabled={create.isPending || recordLimit.error !== null}>
         {create.isPending ? "Checking the Hub…" : "Add from the Hub"}
       </Button>
       {create.error && <ErrorMessage error={create.error} title="Not added:" />}

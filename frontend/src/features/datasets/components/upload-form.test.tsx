@@ -7,7 +7,8 @@ import { act, screen } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { renderWithProviders } from "@/test/render";
-import { readRecordLimit, UploadForm } from "./upload-form";
+import { readRecordLimit } from "./record-limit-field";
+import { UploadForm } from "./upload-form";
 
 class FakeXhr {
   static last: FakeXhr | null = null;

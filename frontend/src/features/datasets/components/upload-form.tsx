@@ -7,37 +7,20 @@
 import { type FormEvent, useState } from "react";
 import { Button } from "@/components/ui/button";
 import { ErrorMessage } from "@/components/ui/error-message";
-import { FieldError } from "@/components/ui/field-error";
 import { ProgressBar } from "@/components/ui/progress-bar";
 import { formatBytes } from "@/lib/format";
 import { type UploadProgress, useUploadDataset } from "../api/upload-dataset";
-import { DEFAULT_READ_OPTIONS, type Dataset } from "../types";
+import type { Dataset } from "../types";
+import { RecordLimitField, useRecordLimit } from "./record-limit-field";
 
 const ACCEPT = ".txt,.text,.md,.jsonl,.ndjson,.json,.csv,.parquet";
-const MIB = 1024 * 1024;
-// the server's bounds (services/dataset_params.ReadOptionsSpec.max_record_bytes)
-const MIN_RECORD_BYTES = 1024;
-const MAX_RECORD_BYTES = 2 ** 31;
-
-/** The record limit typed in MiB, as bytes; or why it cannot be used. */
-export function readRecordLimit(text: string): { bytes: number | null; error: string | null } {
-  const mib = Number(text.trim());
-  const bytes = Math.round(mib * MIB);
-  if (text.trim() === "" || !Number.isFinite(mib) || bytes < MIN_RECORD_BYTES
-    || bytes > MAX_RECORD_BYTES) {
-    return { bytes: null, error: "must be a number of MiB from 0.001 to 2048" };
-  }
-  return { bytes, error: null };
-}
-
 export function UploadForm({ onCreated }: { onCreated: (dataset: Dataset) => void }) {
   const [files, setFiles] = useState<File[]>([]);
   const [name, setName] = useState("");
   const [textColumn, setTextColumn] = useState("");
   const [txtMode, setTxtMode] = useState<"line" | "file">("line");
   const [decode, setDecode] = useState<"strict" | "replace">("strict");
-  const [recordMiB, setRecordMiB] = useState(String(DEFAULT_READ_OPTIONS.max_record_bytes / MIB));
-  const recordLimit = readRecordLimit(recordMiB);
+  const recordLimit = useRecordLimit();
   const [progress, setProgress] = useState<UploadProgress | null>(null);
   const upload = useUploadDataset(setProgress);
 
@@ -85,19 +68,8 @@ export function UploadForm({ onCreated }: { onCreated: (dataset: Dataset) => voi
             <option value="replace">replace with U+FFFD</option>
           </select>
         </label>
-        <label>
-          <span>Longest line or record (MiB)</span>
-          <input
-            inputMode="decimal"
-            value={recordMiB}
-            title="A longer line (or JSON/CSV record, parquet value) is refused, naming it"
-            aria-invalid={recordLimit.error ? true : undefined}
-            aria-describedby={recordLimit.error ? "record-limit-error" : undefined}
-            onChange={(e) => setRecordMiB(e.target.value)}
-          />
-        </label>
+        <RecordLimitField limit={recordLimit} id="upload-record-limit-error" />
       </div>
-      <FieldError id="record-limit-error" label="Longest line or record" error={recordLimit.error} />
       <Button type="submit" variant="primary"
         disabled={upload.isPending || files.length === 0 || recordLimit.error !== null}>
         {upload.isPending ? "Uploading…" : "Upload"}
