@@ -18,6 +18,7 @@ from helpers import LOOPBACK, wait_for
 from interpstudio.api.app import create_app
 from interpstudio.core.settings import Settings
 from interpstudio.db.models import FINISHED_STATES
+from interpstudio.services.extractions import FINAL_STATUSES
 
 API = "/api/v1/extractions"
 HOOKS = ["blocks.*.resid_post", "blocks.1.attn_out"]
@@ -39,8 +40,11 @@ def extraction(api: TestClient, world: ExtractionWorld, **spec: Any) -> int:
 
 
 def finished(api: TestClient, extraction_id: int) -> dict[str, Any]:
+    """The extraction once its job and its record both say so: the API reads the record and its
+    job in two SELECTs, so on a loaded machine one answer held a finished job beside a record
+    still 'running' (the task's last write between the two reads)."""
     return wait_for(lambda: (e := api.get(f"{API}/{extraction_id}").json())["job"]["state"]
-                    in FINISHED_STATES and e, timeout=120)
+                    in FINISHED_STATES and e["status"] in FINAL_STATUSES and e, timeout=120)
 
 
 def completed(api: TestClient, world: ExtractionWorld,
