@@ -1,7 +1,8 @@
 """FastAPI dependencies: settings, the data dir's paths, a transactional session, and
 load-or-404 helpers.
 
-``SessionDep`` commits when the route returns and rolls back on error. This module is NOT
+``SessionDep`` commits when the route returns and rolls back on error; a GET's session reads one
+snapshot of the database (``db.session.begin_snapshot``). This module is NOT
 responsible for authentication (``auth.py``).
 """
 
@@ -18,6 +19,7 @@ from interpstudio.core.paths import DataPaths
 from interpstudio.core.settings import Settings
 from interpstudio.db.base import MAX_ID
 from interpstudio.db.models import Job
+from interpstudio.db.session import begin_snapshot
 from interpstudio.services import jobs as job_service
 
 
@@ -31,8 +33,14 @@ def get_paths(request: Request) -> DataPaths:
 
 def get_session(request: Request) -> Iterator[Session]:
     """One transaction per request, committed before the response is sent; then the jobs it
-    deleted are announced (``job.deleted``), so open pages drop them and what they made."""
+    deleted are announced (``job.deleted``), so open pages drop them and what they made.
+
+    A GET (which writes nothing) reads one snapshot: its record and the record's job were read
+    in two SELECTs, and a task's last write (record and job in one transaction) falling between
+    them answered a job ``succeeded`` beside its record still ``running``."""
     with request.app.state.session_factory() as session:
+        if request.method == "GET":
+            begin_snapshot(session)
         try:
             yield session
         except BaseException:

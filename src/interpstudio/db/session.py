@@ -2,9 +2,10 @@
 
 ``make_engine(url)`` applies the settings each backend needs (SQLite: WAL journal, busy timeout,
 foreign keys; PostgreSQL: pre-ping, a connect timeout); ``make_session_factory(engine)`` returns
-the ``sessionmaker`` passed to services. ``retry_while_unreachable`` re-runs a write that must
-land (a job's final state, its checkpoint) through a database outage of up to ``DB_RETRY_S``.
-There are no module-level engines. This module is NOT responsible for schema changes
+the ``sessionmaker`` passed to services; ``begin_snapshot(session)`` makes all of a read-only
+transaction's SELECTs see one moment of the database. ``retry_while_unreachable`` re-runs a
+write that must land (a job's final state, its checkpoint) through a database outage of up to
+``DB_RETRY_S``. There are no module-level engines. This module is NOT responsible for schema changes
 (``migrate.py``).
 """
 
@@ -82,6 +83,24 @@ def make_engine(url: str) -> Engine:
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(bind=engine, expire_on_commit=False)
+
+
+def begin_snapshot(session: Session) -> None:
+    """Begin ``session``'s transaction as one snapshot: every SELECT in it sees the database as
+    of the first one. Call it before the session's first statement.
+
+    Without it each SELECT sees its own moment (PostgreSQL's READ COMMITTED takes a snapshot per
+    statement; pysqlite issues no BEGIN before a SELECT, so each one is a transaction of its
+    own), and a record read beside its job can show half of a task's last write: the job
+    ``succeeded`` beside the record still ``running``. For reads only: PostgreSQL refuses a write
+    in it, and on SQLite a write fails at once (``SQLITE_BUSY_SNAPSHOT``) when another
+    connection wrote since the snapshot was taken.
+    """
+    connection = session.connection()
+    if connection.dialect.name == "sqlite":
+        connection.exec_driver_sql("BEGIN")  # deferred: the first SELECT takes the snapshot
+    else:
+        connection.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
 
 
 def dialect_name(engine: Engine) -> str:
