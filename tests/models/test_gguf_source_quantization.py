@@ -57,6 +57,25 @@ def test_a_q4_gguf_import_records_how_the_file_stored_its_weights(
     assert "source_quantization" not in float32["info"]
 
 
+
+def test_a_folder_converted_from_a_q4_gguf_is_imported_saying_it(
+        hub_client: TestClient, hub_settings: Settings, tiny_q4_gguf_file: Path,
+        tmp_path: Path, worker_thread, wait_model: Callable[..., dict]) -> None:
+    """A researcher converts the GGUF in a notebook and imports the float32 folder: the import
+    said nothing of Q4_1 (a folder import records none). The conversion's record beside the
+    checkpoint is read by the folder's import plan, and copied with it."""
+    from interpstudio.ml.gguf_check import CONVERSION_RECORD
+    from interpstudio.ml.loading import convert_gguf_to_safetensors
+
+    folder = convert_gguf_to_safetensors(tiny_q4_gguf_file, tmp_path / "imports" / "converted")
+    created = hub_client.post(f"{API}/import", json={"path": str(folder)})
+    assert created.status_code == 201, created.text
+    worker_thread(hub_settings)
+    ready = wait_model(created.json()["id"], "ready", "failed")
+    assert ready["status"] == "ready", ready["error_message"]
+    assert ready["source_quantization"] == check_gguf(tiny_q4_gguf_file).source_quantization()
+    assert (hub_settings.data_dir / ready["path"] / CONVERSION_RECORD).is_file()
+
 def test_models_list_marks_the_precision_and_show_says_what_it_means(
         tmp_path: Path, hub: HubServer, tiny_q4_gguf_file: Path, tiny_llama_dir: Path) -> None:
     (tmp_path / "imports").mkdir()

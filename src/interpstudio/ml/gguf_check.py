@@ -19,7 +19,10 @@ the import job.
 ``GGUFSummary.source_quantization()``: what the file's weights were stored as, for the model row
 (``Q4_1`` for the bundled SmolLM2): the import dequantizes them to float32, so "fp32" there means a
 float32 copy of 4-bit weights, not the original model's, and drift "vs fp32" is measured against
-that copy. None for a file of float32 tensors only.
+that copy. None for a file of float32 tensors only. A conversion leaves it beside the float32
+checkpoint it writes (``write_conversion_record``, ``CONVERSION_RECORD``), so that a later load of
+that folder (a notebook's ``load_model``, the app's folder import) still says what the weights
+came from (``read_conversion_record``).
 
 ``UnconvertibleGGUF`` is what ``loading.convert_gguf_to_safetensors`` raises when transformers
 still refuses a file that passed (an unsupported ggml type, a tokenizer it cannot read).
@@ -30,6 +33,8 @@ deciding what to import (``local_import.py``).
 
 from __future__ import annotations
 
+import json
+import logging
 import mmap
 import re
 import struct
@@ -40,7 +45,12 @@ from typing import Any
 
 from interpstudio.core.errors import InvalidInput
 
+log = logging.getLogger(__name__)
+
 GGUF_MAGIC = b"GGUF"
+# what a GGUF conversion leaves beside the float32 checkpoint it writes (a .json: the folder
+# import copies it with the checkpoint)
+CONVERSION_RECORD = "interpstudio_gguf_source.json"
 SUPPORTED_VERSIONS = (2, 3)
 DEFAULT_ALIGNMENT = 32
 # GGUF metadata value types -> size in bytes of the fixed-size ones (8 string, 9 array)
@@ -262,3 +272,32 @@ def _model_type(path: Path, architecture: str, name: str) -> str:
     if architecture not in known and model_type not in known:
         raise UnsupportedGGUFArchitecture(path, architecture, known)
     return check_supported({"model_type": model_type})
+
+
+def write_conversion_record(folder: Path, gguf: Path,
+                            source_quantization: dict[str, Any] | None) -> None:
+    """Say in ``folder`` (a checkpoint converted from ``gguf``) how the GGUF stored the weights:
+    nothing is written for a float32 GGUF (None), whose copy holds the weights as they were."""
+    if source_quantization is None:
+        return
+    record = {"converted_from": gguf.name, "source_quantization": source_quantization}
+    (folder / CONVERSION_RECORD).write_text(json.dumps(record, indent=2) + "\n")
+
+
+def read_conversion_record(folder: Path) -> dict[str, Any] | None:
+    """The ``source_quantization`` a conversion recorded in checkpoint ``folder``; None where it
+    recorded none (not converted from a GGUF, or from a float32 one). A record that cannot be
+    read is logged and taken as none: it describes the weights, it is not needed to load them."""
+    path = folder / CONVERSION_RECORD
+    if not path.is_file():
+        return None
+    try:
+        found = json.loads(path.read_bytes()).get("source_quantization")
+    except (OSError, ValueError, AttributeError) as exc:
+        log.warning("%s could not be read (%s): the weights' GGUF source quantization is not "
+                    "known for this checkpoint", path, exc)
+        return None
+    if not isinstance(found, dict) or not isinstance(found.get("type"), str):
+        log.warning("%s holds no source quantization with a type: ignored", path)
+        return None
+    return found

@@ -39,7 +39,12 @@ from torch import nn
 
 from interpstudio.core.errors import AppError, Conflict, NotFound
 from interpstudio.ml import gguf_fast, gguf_progress
-from interpstudio.ml.gguf_check import UnconvertibleGGUF, check_gguf
+from interpstudio.ml.gguf_check import (
+    UnconvertibleGGUF,
+    check_gguf,
+    read_conversion_record,
+    write_conversion_record,
+)
 from interpstudio.ml.gguf_progress import TensorProgress
 from interpstudio.ml.memory import (
     FLOAT_PRECISIONS,
@@ -214,8 +219,9 @@ def load_model(
     check_precision(precision)
     directory, gguf_file = _locate(Path(path), gguf_file)
     # how a GGUF stored the weights transformers dequantizes (its header only: ~0.1 s)
+    # (a checkpoint converted from a GGUF: what the conversion recorded)
     source_quantization = (check_gguf(directory / gguf_file).source_quantization() if gguf_file
-                           else None)
+                           else read_conversion_record(directory))
     # a GGUF's metadata is read by the config, the weights and the tokenizer: parse it once
     with gguf_fast.shared_reads() if gguf_file else contextlib.nullcontext():
         target = resolve_device(device)
@@ -436,7 +442,9 @@ def convert_gguf_to_safetensors(
     ``out_dir``, which must not exist. Written to a temporary sibling, renamed when whole.
 
     The weights are the dequantized GGUF values in float32; the GGUF ``quantization_config``
-    is dropped so the copy reloads as a plain checkpoint. ``stage(name)`` hears each of
+    is dropped so the copy reloads as a plain checkpoint; how the GGUF stored them goes beside
+    it (``gguf_check.CONVERSION_RECORD``: ``load_model`` of the folder reads it back as the
+    ``source_quantization``). ``stage(name)`` hears each of
     ``CONVERT_STEPS`` as it starts ("load converter" only where transformers' model code is not
     imported yet), and ``progress(done, total)`` the tensors dequantized during "convert gguf",
     from ``(0, total)`` (``gguf_progress``). The file is checked first (``gguf_check``); what
@@ -448,7 +456,7 @@ def convert_gguf_to_safetensors(
         raise NotFound("GGUF file", source, f"GGUF file {source} not found")
     if target.exists():
         raise OutputExists(target)
-    check_gguf(source)
+    source_quantization = check_gguf(source).source_quantization()
     announce = stage or (lambda _name: None)
     if "transformers.modeling_utils" not in sys.modules:
         announce("load converter")  # seconds, once per process
@@ -486,6 +494,7 @@ def convert_gguf_to_safetensors(
     try:
         clean.save_pretrained(str(partial))
         tokenizer.save_pretrained(str(partial))
+        write_conversion_record(partial, source, source_quantization)
         os.rename(partial, target)
     finally:
         if partial.exists():

@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from interpstudio.core.errors import InvalidInput, JobCancelled, NotFound
-from interpstudio.ml.gguf_check import check_gguf
+from interpstudio.ml.gguf_check import check_gguf, read_conversion_record
 from interpstudio.ml.hub_errors import MissingConfig, NoWeightFiles
 from interpstudio.ml.hub_preflight import WEIGHT_SUFFIXES, weight_file_endings, weight_suffix
 
@@ -208,7 +208,8 @@ def _plan_folder(folder: Path) -> ImportPlan:
     others = sorted(p.name for p in folder.iterdir()
                     if p.is_file() and not p.name.startswith(".") and p.name not in names)
     return ImportPlan("folder", folder, tuple((p, p.name) for p in files),
-                      skipped=(*(f"{p.name} ({why})" for p in not_taken), *others, *below))
+                      skipped=(*(f"{p.name} ({why})" for p in not_taken), *others, *below),
+                      source_quantization=read_conversion_record(folder))
 
 
 def _files_in_subfolders(folder: Path) -> list[str]:
