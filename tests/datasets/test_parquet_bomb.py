@@ -8,7 +8,12 @@ error instead of growing the test machine's memory.
 
 A second file keeps its arrow dictionary type (stored schema), so the batch itself stays small
 but its 256 rows name one 4 MiB value: the reader must not turn the whole batch into 256 Python
-strings at once (1 GiB), only runs of at most ``max_record_bytes``."""
+strings at once (1 GiB), only runs of at most ``max_record_bytes``.
+
+A third file holds a binary column beside its text: 64 rows naming one 16 MiB value (1 GiB
+decoded), each value under the record limit. The inspection decoded every column of its first
+50 rows (800 MB in arrow, as much again as Python bytes); a column that cannot be the text is
+not read at all now."""
 
 from __future__ import annotations
 
@@ -23,6 +28,7 @@ import pytest
 
 ROWS, VALUE_BYTES = 100_000, 10_000  # 1 GB decoded
 DICTIONARY_ROWS, LONG_VALUE_BYTES = 256, 4 * 2**20  # one batch, 1 GiB as Python strings
+BINARY_ROWS, BINARY_VALUE_BYTES = 64, 16 * 2**20  # 1 GiB decoded, each value under the limit
 
 CHILD = """
 import resource, sys
@@ -60,6 +66,18 @@ def dictionary_batch_bomb(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+@pytest.fixture(scope="module")
+def binary_column_bomb(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("bomb") / "binary.parquet"
+    column = pa.DictionaryArray.from_arrays(pa.array(np.zeros(BINARY_ROWS, dtype=np.int32)),
+                                            pa.array([b"\0" * BINARY_VALUE_BYTES]))
+    # without the stored arrow schema the column reads back as plain binary: every row a copy
+    pq.write_table(pa.table({"image": column, "caption": ["a picture"] * BINARY_ROWS}), path,
+                   store_schema=False)
+    assert path.stat().st_size < 2**20
+    return path
+
+
 @pytest.mark.parametrize(("what", "expected"), [("inspect", "text"), ("read", str(ROWS))])
 def test_parquet_bomb_is_read_in_bounded_memory(parquet_bomb: Path, what: str,
                                                 expected: str) -> None:
@@ -76,3 +94,10 @@ def test_parquet_batch_of_one_repeated_long_value_is_read_in_bounded_memory(
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.split()[-1] == str(DICTIONARY_ROWS)
+
+
+def test_parquet_inspection_never_decodes_a_binary_column(binary_column_bomb: Path) -> None:
+    done = subprocess.run([sys.executable, "-c", CHILD, str(binary_column_bomb), "inspect"],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split()[-1] == "caption"

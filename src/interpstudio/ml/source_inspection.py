@@ -2,9 +2,10 @@
 (chosen or detected), and a fast row estimate for progress.
 
 ``inspect_sources`` reads only the first records of each file (decoding leniently: the full read
-reports bad bytes with their positions) and refuses what can be refused early (empty file, not
-parquet, missing text column, a text column of lists, objects or numbers). This module is NOT
-responsible for reading every row (``text_sources.iter_texts``).
+reports bad bytes with their positions; of a parquet file, only its string columns) and refuses
+what can be refused early (empty file, not parquet, missing text column, a text column of lists,
+objects or numbers). This module is NOT responsible for reading every row
+(``text_sources.iter_texts``).
 """
 
 from __future__ import annotations
@@ -80,16 +81,39 @@ def _sample_records(path: Path, fmt: str, options: ReadOptions,
         if not records and header:
             records = [dict.fromkeys(header, "")]
     elif fmt == "parquet":
-        parquet = open_parquet(path)
-        # the first rows only, never the whole first row group (a parquet bomb decodes to
-        # gigabytes, and the API inspects an upload in its own process)
-        first = next(parquet.iter_batches(batch_size=limit), None)
-        for values in first.columns if first is not None else ():
-            if is_text_type(values.type):  # a value over the limit never becomes a str
-                check_parquet_values(path, values, 1, options.max_record_bytes)
-        records = (first.to_pylist() if first is not None and first.num_rows
-                   else [dict.fromkeys(parquet.schema_arrow.names)])
+        records = _sample_parquet(path, options, limit)
     return records
+
+
+@dataclass(frozen=True)
+class NotDecoded:
+    """A sampled value of a parquet column that cannot be the text (binary, numbers, lists):
+    left in the file. A binary value can be of any size, and no rule reads more than its type,
+    which is never a string: the column is never detected, and is refused by its schema when
+    chosen."""
+
+    arrow_type: str
+
+
+def _sample_parquet(path: Path, options: ReadOptions, limit: int) -> list[dict[str, Any]]:
+    """The first ``limit`` rows of the string columns, never the whole first row group (a
+    parquet bomb decodes to gigabytes, and the API inspects an upload in its own process); a
+    value over the record limit is refused before it becomes a str. The other columns are not
+    read: their values are ``NotDecoded``."""
+    parquet = open_parquet(path)
+    schema = parquet.schema_arrow
+    texts = [field.name for field in schema if is_text_type(field.type)]
+    first = (next(parquet.iter_batches(batch_size=limit, columns=texts), None)
+             if texts else None)
+    rows = first.num_rows if first is not None else 0
+    sampled: dict[str, list[Any]] = {}
+    if rows:
+        for name, values in zip(texts, first.columns, strict=True):
+            check_parquet_values(path, values, 1, options.max_record_bytes)
+            sampled[name] = values.to_pylist()
+    return [{field.name: (sampled[field.name][row] if field.name in sampled
+                          else None if field.name in texts else NotDecoded(str(field.type)))
+             for field in schema} for row in range(max(rows, 1))]
 
 
 def _first_non_text(records: list[dict[str, Any]], column: str) -> tuple[int, Any] | None:
