@@ -179,12 +179,12 @@ def module_facts(module: nn.Module) -> dict[str, Any]:
     in a bf16 model, are not weights) and, where every parameter is float32, float16 or bfloat16
     alike, that ``precision_used`` ("bf16"); a module holding packed integer weights (a quantized
     layer: uint8 beside its bf16 scales) or a mix of float types names no single precision."""
-    counts: dict[str, int] = {}
+    counts: dict[torch.dtype, int] = {}
     for parameter in module.parameters():
-        name = str(parameter.dtype).removeprefix("torch.")
-        counts[name] = counts.get(name, 0) + parameter.numel()
-    facts: dict[str, Any] = {"parameter_dtypes": dict(sorted(counts.items()))}
-    precision = {_PRECISION_OF.get(getattr(torch, name)) for name in counts}
+        counts[parameter.dtype] = counts.get(parameter.dtype, 0) + parameter.numel()
+    named = {str(dtype).removeprefix("torch."): count for dtype, count in counts.items()}
+    facts: dict[str, Any] = {"parameter_dtypes": dict(sorted(named.items()))}
+    precision = {_PRECISION_OF.get(dtype) for dtype in counts}
     if len(precision) == 1 and None not in precision:
         facts["precision_used"] = precision.pop()
     return facts
