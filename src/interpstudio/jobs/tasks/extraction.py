@@ -280,11 +280,14 @@ def progress_fields(p: ExtractionProgress, bound: str) -> dict[str, Any]:
     second figure in the message, the run's average since its slow first batch, showed 141
     beside the job's 219 tok/s on one row), counted on the tokens this attempt computed: a
     resume recomputes the batch holding its last stored row, so ``done`` moved by 213 tokens
-    over a 2,048-token batch and the job read 6 tokens/s, ETA 11 min for a ~40 s rest."""
+    over a 2,048-token batch and the job read 6 tokens/s, ETA 11 min for a ~40 s rest.
+    Until the first shard is whole the message says so: "0.000 GB written in whole shards" read
+    as a writer that was stuck or failing."""
+    written = (f"{p.bytes_written / 1e9:.3f} GB written in whole shards" if p.bytes_written
+               else "no whole shard written yet")
     return {"done": p.tokens_done, "total": p.tokens_total, "unit": "tokens",
             "worked": p.tokens_computed,
-            "message": f"{p.bytes_captured / 1e9:.3f} GB captured · "
-                       f"{p.bytes_written / 1e9:.3f} GB written in whole shards · "
+            "message": f"{p.bytes_captured / 1e9:.3f} GB captured · {written} · "
                        f"projected bound: {bound}"}
 
 
