@@ -20,7 +20,7 @@ import { ErrorMessage } from "@/components/ui/error-message";
 import { PathText } from "@/components/ui/path-text";
 import type { Job } from "@/api/types";
 import { ApiError } from "@/lib/api-client";
-import { formatBytes, formatCount, formatNumber, formatPrecision } from "@/lib/format";
+import { formatCount, formatNumber, formatPrecision } from "@/lib/format";
 import { parseRowId } from "@/lib/row-id";
 import { extractionKeys } from "../api/extraction-keys";
 import { useExtraction } from "../api/get-extraction";
@@ -41,6 +41,7 @@ import { ExportBox } from "./export-box";
 import { ExtractionActions } from "./extraction-actions";
 import { ExtractionProgress, useExtractionJob } from "./extraction-progress";
 import { OpenFromPython } from "./open-from-python";
+import { RunCounts } from "./run-counts";
 import { TopTokensTable } from "./top-tokens-table";
 import "./extractions.css";
 
@@ -110,16 +111,7 @@ export function ExtractionResults({ extraction }: { extraction: Extraction }) {
       <dl className="extraction-row__facts">
         {/* the counts of a finished run; while it runs, the progress below says them live (a
             "written —" here sat beside the job's "0.000 GB written") */}
-        {typeof counts.rows === "number" && (
-          <>
-            <dt>rows</dt>
-            <dd>{formatNumber(counts.rows)}</dd>
-            <dt>written</dt>
-            <dd>{formatBytes(counts.bytes ?? null)}</dd>
-            <dt>speed</dt>
-            <dd>{counts.tokens_per_s ? `${formatNumber(Math.round(counts.tokens_per_s))} tok/s` : "–"}</dd>
-          </>
-        )}
+        <RunCounts extraction={extraction} />
         <dt>hook points</dt>
         <dd>{formatNumber(hookPointCount(extraction))}</dd>
         <dt>positions</dt>
