@@ -40,9 +40,8 @@ def extraction(api: TestClient, world: ExtractionWorld, **spec: Any) -> int:
 
 
 def finished(api: TestClient, extraction_id: int) -> dict[str, Any]:
-    """The extraction once its job and its record both say so: the API reads the record and its
-    job in two SELECTs, so on a loaded machine one answer held a finished job beside a record
-    still 'running' (the task's last write between the two reads)."""
+    """The extraction once its job and its record both say so (each is final only once its
+    own write is committed; a GET reads both from one snapshot since 050635f)."""
     return wait_for(lambda: (e := api.get(f"{API}/{extraction_id}").json())["job"]["state"]
                     in FINISHED_STATES and e["status"] in FINAL_STATUSES and e, timeout=120)
 
