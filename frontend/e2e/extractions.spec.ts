@@ -51,7 +51,8 @@ test("run the demo -> live progress -> results charts -> history", async ({ page
   await page.getByLabel("Context size").fill("100");
   await page.getByRole("button", { name: "Export for SAELens" }).click();
   await expect(page.getByTestId("export-result")).toContainText(
-    /rows of 100 tokens .*; \d[\d,]* first-position rows left out/, { timeout: 180_000 });
+    /sequences of 100 tokens, one dataset row each .*; \d[\d,]* first-position tokens left out/,
+    { timeout: 180_000 });
   const exported = JSON.parse(readFileSync(
     join(backend.dataDir, "extractions", "1", "saelens", "interpstudio_export.json"), "utf8"));
   expect(exported.exclude_first_position).toBe(true);

@@ -21,9 +21,12 @@
  * mlp_act) offers to export only the stored points that have one (the server's `nameable`): the
  * refusal said "export only those", and this box has no other way to pick points.
  * The result says what the export left out: first positions, and a packed export's last tokens
- * that did not fill a row (`tokens_dropped`).
+ * that did not fill a row (`tokens_dropped`). The export's rows are sequences of context-size
+ * tokens, and it says "sequences" for them ("15 sequences of 128 tokens, one dataset row each",
+ * "Exporting: 40 / 100 sequences"): "15 rows", beside a store of 4,096 rows per hook point, read
+ * as activation rows.
  * The export runs as a job (`POST /extractions/{id}/export-job`; minutes for a large store): the
- * box follows it live (rows written of the total, then "assembling the dataset", an indeterminate
+ * box follows it live (sequences written of the total, then "assembling the dataset", an indeterminate
  * bar: one step that cannot be stopped, so Cancel is off then), with a Cancel that stops it
  * between blocks and keeps the previous export; the job's result is shown as the export's answer.
  * An export of this extraction already queued or running when the page opens is followed at
@@ -39,7 +42,7 @@ import { ErrorMessage } from "@/components/ui/error-message";
 import { FieldError } from "@/components/ui/field-error";
 import { ProgressBar } from "@/components/ui/progress-bar";
 import { ApiError } from "@/lib/api-client";
-import { formatDoneOfTotal, formatNumber } from "@/lib/format";
+import { formatCount, formatDoneOfTotal, formatNumber } from "@/lib/format";
 import { FINISHED_JOB_STATES, useLiveJob } from "@/lib/live-job";
 import { useCancelExport, useStartExport } from "../api/export-extraction";
 import { useExportUnderway } from "../api/get-export-underway";
@@ -48,6 +51,10 @@ import { parsePositiveInt } from "../lib/int-field";
 import type { ExportCreate, ExportResult, ExtractionStats } from "../types";
 
 const PLACEHOLDER = "the sequences' length";
+/** What the export job counts (its unit "rows"): the dataset's rows, each a sequence of
+ * context-size tokens, not the store's activation rows (one per token and hook point); "40 / 100
+ * rows" beside an extraction of 4,096 rows read as activation rows. */
+const EXPORT_UNIT = "sequences";
 /** First-position rows this many times the rest's mean norm get the hint. */
 export const FIRST_POSITION_HINT_RATIO = 5;
 
@@ -223,7 +230,7 @@ export function ExportBox({ id, stats, hookPoint, points: stored = [], modelId =
               : job.cancel_requested ? "Cancelling…"
               : job.state === "queued" ? "Waiting for a job worker…"
               : assembling ? "Assembling the dataset (this last step cannot be stopped)…"
-              : `Exporting: ${formatDoneOfTotal(job.done, job.total, job.unit) || "reading the store"}`}
+              : `Exporting: ${formatDoneOfTotal(job.done, job.total, EXPORT_UNIT) || "reading the store"}`}
           </span>{" "}
           <Button disabled={job.cancel_requested || canceller.isPending || assembling}
             title={assembling ? "Assembling the dataset cannot be stopped" : undefined}
@@ -249,13 +256,14 @@ export function ExportBox({ id, stats, hookPoint, points: stored = [], modelId =
       {canceller.error && <ErrorMessage error={canceller.error} title="Cancel:" />}
       {result && (
         <span className="muted" data-testid="export-result">
-          wrote <code>{result.abs_path}</code>: {formatNumber(result.rows)} rows of{" "}
-          {formatNumber(result.context_size)} tokens (load with datasets.load_from_disk)
+          wrote <code>{result.abs_path}</code>: {formatCount(result.rows, "sequence")} of{" "}
+          {formatNumber(result.context_size)} tokens, one dataset row each (load with
+          datasets.load_from_disk)
           {result.exclude_first_position
-            && `; ${formatNumber(result.first_positions_excluded ?? 0)} first-position rows left out`}
+            && `; ${formatCount(result.first_positions_excluded ?? 0, "first-position token")} left out`}
           {result.tokens_dropped > 0
-            && `; the last ${formatNumber(result.tokens_dropped)} ${
-              result.tokens_dropped === 1 ? "token" : "tokens"} did not fill a row and were left out`}
+            && `; the last ${formatCount(result.tokens_dropped, "token")} did not fill a sequence and ${
+              result.tokens_dropped === 1 ? "was" : "were"} left out`}
           {result.replaced && "; it replaced the earlier export there"}
         </span>
       )}

@@ -126,12 +126,15 @@ describe("extraction results", () => {
     await userEvent.type(screen.getByLabelText("Context size"), "128");
     await userEvent.click(exportButton);
     expect(await screen.findByTestId("export-result")).toHaveTextContent(
-      "wrote /data/extractions/7/export-saelens: 15 rows of 128 tokens");
+      "wrote /data/extractions/7/export-saelens: 15 sequences of 128 tokens, one dataset row each");
+    // the export's rows are sequences of tokens: "15 rows" beside a store of 4,000 rows per hook
+    // point read as activation rows (found by a browser walk)
+    expect(screen.getByTestId("export-result").textContent).not.toMatch(/\brows\b/);
     expect(screen.getByTestId("export-result")).toHaveTextContent(
       "it replaced the earlier export there");
     // a packed export drops the tail that does not fill a row: said (the answer had it, unshown)
     expect(screen.getByTestId("export-result")).toHaveTextContent(
-      "the last 80 tokens did not fill a row and were left out");
+      "the last 80 tokens did not fill a sequence and were left out");
     expect(bodies).toEqual([{ column_names: "hook_points", exclude_first_position: false },
       { column_names: "hook_points", exclude_first_position: false, context_size: 128 }]);
     fetchSpy.mockRestore();
@@ -161,7 +164,7 @@ describe("extraction results", () => {
       kind: "extraction_export", state: "running", stage: "export", done: 40, total: 100,
       unit: "rows" })));
     await waitFor(() => expect(screen.getByTestId("export-progress-text")).toHaveTextContent(
-      "Exporting: 40 / 100 rows"));
+      "Exporting: 40 / 100 sequences"));
     expect(screen.getByRole("progressbar", { name: "Export progress" }))
       .toHaveAttribute("aria-valuenow", "40");
     await userEvent.click(screen.getByRole("button", { name: "Cancel" }));
@@ -195,7 +198,7 @@ describe("extraction results", () => {
     expect(await screen.findByTestId("export-underway")).toHaveTextContent(
       "An export of this extraction was already under way (job 85): following it.");
     expect(await screen.findByTestId("export-progress-text")).toHaveTextContent(
-      "Exporting: 10 / 100 rows");
+      "Exporting: 10 / 100 sequences");
     expect(screen.queryByText(/cannot be exported again/)).toBeNull();
     expect(screen.getByRole("button", { name: "Cancel" })).toBeEnabled();
     fetchSpy.mockRestore();
@@ -250,7 +253,7 @@ describe("extraction results", () => {
     queryClient.removeQueries({ queryKey: exportUnderwayQueryOptions(7).queryKey });
     renderWithProviders(<ExtractionResults extraction={complete()} />, { queryClient });
     expect(await screen.findByTestId("export-progress-text")).toHaveTextContent(
-      "Exporting: 30 / 120 rows");
+      "Exporting: 30 / 120 sequences");
     expect(screen.getByTestId("export-attached")).toHaveTextContent(
       "An export of this extraction is under way (job 86): following it.");
     expect(screen.getByRole("button", { name: "Exporting…" })).toBeDisabled();
@@ -313,7 +316,7 @@ describe("extraction results", () => {
     renderWithProviders(<ExtractionResults extraction={complete()} />,
       { queryClient: seededClient() });
     await userEvent.click(screen.getByRole("button", { name: "Export for SAELens" }));
-    expect(await screen.findByTestId("export-result")).toHaveTextContent("12 rows of 8 tokens");
+    expect(await screen.findByTestId("export-result")).toHaveTextContent("12 sequences of 8 tokens");
     expect(screen.getByTestId("export-warning")).toHaveTextContent(`Warning: ${warning}`);
     fetchSpy.mockRestore();
   });
@@ -464,7 +467,8 @@ describe("extraction results", () => {
       /30× the other rows' at blocks\.1\.resid_post: this export leaves out the rows at position 0/);
     await userEvent.click(screen.getByRole("button", { name: "Export for SAELens" }));
     expect(await screen.findByTestId("export-result")).toHaveTextContent(
-      "12 rows of 31 tokens (load with datasets.load_from_disk); 12 first-position rows left out");
+      "12 sequences of 31 tokens, one dataset row each (load with datasets.load_from_disk); "
+      + "12 first-position tokens left out");
     expect(bodies).toEqual([{ column_names: "hook_points", exclude_first_position: true }]);
     fetchSpy.mockRestore();
   });
