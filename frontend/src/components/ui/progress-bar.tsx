@@ -1,6 +1,6 @@
 /**
- * A horizontal progress bar for a 0..1 fraction; indeterminate (striped) when the fraction is
- * unknown. Exposes `role="progressbar"` with `aria-valuenow` in percent for tests and screen
+ * A horizontal progress bar for a 0..1 fraction; indeterminate when the fraction is unknown:
+ * moving stripes across the whole track (global.css), never a partial fill that reads as a level. Exposes `role="progressbar"` with `aria-valuenow` in percent for tests and screen
  * readers. Not responsible for the text around it (callers format done/total, rate, ETA).
  */
 import { formatFraction } from "@/lib/format";
@@ -26,7 +26,10 @@ export function ProgressBar({ value, label, tone = "active" }: ProgressBarProps)
       aria-valuenow={known ? percent : undefined}
       aria-valuetext={known ? formatFraction(clamped) : "unknown"}
     >
-      <div className="progress__fill" style={{ width: known ? `${percent}%` : undefined }} />
+      {/* keyed: the unknown bar's full-width stripes are replaced, not shrunk by the width
+          transition to the first known fraction (a full bar emptying read as going back) */}
+      <div key={known ? "known" : "unknown"} className="progress__fill"
+        style={{ width: known ? `${percent}%` : undefined }} />
     </div>
   );
 }
