@@ -104,12 +104,34 @@ export async function findDemoExtraction(
   const list = await apiRequest<Schemas["ExtractionList"]>("/extractions", {
     query: { model_id: modelId, tokenization_id: tokenizationId, limit: 200 },
   });
-  const wanted = demoExtraction(modelId, tokenizationId);
-  const matches = list.items.filter((e) => e.name === DEMO_EXTRACTION_NAME
-    && sameDemoSpec(e.spec, wanted)).sort((a, b) => b.id - a.id);  // newest first
+  const matches = list.items.filter((e) => e.model_id === modelId
+    && e.tokenization_id === tokenizationId && isDemoRequest(e))
+    .sort((a, b) => b.id - a.id);  // newest first
   return matches.find((e) => e.status === "complete")
     ?? matches.find((e) => OPEN_STATUSES.has(e.status))
     ?? matches.find(isStoppedDemo) ?? null;
+}
+
+/** An extraction asked for as the demo asks (its name, points, tokens, positions and dtype) of
+ * its own model and tokenization; whether those are the bundled ones, `isDemoOf` says. */
+export function isDemoRequest(extraction: Extraction): boolean {
+  return extraction.name === DEMO_EXTRACTION_NAME && sameDemoSpec(extraction.spec,
+    demoExtraction(extraction.model_id, extraction.tokenization_id));
+}
+
+/** Whether a tokenization (`GET /tokenizations/{id}`) is one the demo makes: the bundled text's
+ * (`GET /datasets/{id}`), under the demo's policy, of the bundled model's (`GET /models/{id}`).
+ * The rule `findOrAddBundledText` / `findOrTokenize` pick by, asked of rows already made. */
+export async function isDemoOf(modelId: number, tokenizationId: number,
+  signal?: AbortSignal): Promise<boolean> {
+  const [model, tokenization] = await Promise.all([
+    apiRequest<Schemas["ModelRead"]>(`/models/${modelId}`, { signal }),
+    apiRequest<Schemas["TokenizationRead"]>(`/tokenizations/${tokenizationId}`, { signal }),
+  ]);
+  if (model.source !== "bundled" || !isDemoPolicy(tokenization.policy)) return false;
+  const dataset = await apiRequest<Schemas["DatasetRead"]>(`/datasets/${tokenization.dataset_id}`,
+    { signal });
+  return dataset.source === "bundled";
 }
 
 function sameDemoSpec(spec: Record<string, unknown>, wanted: ExtractionCreate): boolean {

@@ -144,6 +144,48 @@ describe("Run the demo", () => {
     spy.mockRestore();
   });
 
+  it("test_a_demo_extraction_running_from_the_cli_is_shown_with_a_link_not_offered_again", async () => {
+    // found by a browser walk: while `interpstudio demo` extracted, the home page still offered
+    // "Run the demo" (a click only opened that run)
+    const demo = (id: number, status: string, modelId = 1) => makeExtraction({ id, status,
+      name: "demo: all layers", model_id: modelId, tokenization_id: 5, job_id: 90 + id,
+      job: makeJob({ id: 90 + id, kind: "extract", state: status === "queued" ? "queued" : "running",
+        stage: "extract", progress: 0.5 }),
+      spec: { hook_points: ["blocks.*.resid_post"], max_tokens: DEMO_TOKENS, positions: "all",
+        dtype: "float16" } });
+    const reply = (body: unknown) => new Response(JSON.stringify(body),
+      { status: 200, headers: { "Content-Type": "application/json" } });
+    // extraction 48 has the demo's name and settings on another (not bundled) model: not the demo
+    const { calls, spy } = fakeServer([demo(48, "running", 2), demo(47, "running"),
+      demo(40, "complete")], undefined, (path) => {
+      if (path === "/models/1") return reply({ id: 1, source: "bundled" });
+      if (path === "/models/2") return reply({ id: 2, source: "local" });
+      if (path === "/tokenizations/5") return reply({ id: 5, dataset_id: 3,
+        policy: { requested: { max_length: 256, mode: "pack" } } });
+      if (path === "/datasets/3") return reply({ id: 3, source: "bundled" });
+      return undefined;
+    });
+    const queryClient = createTestQueryClient();
+    const { router } = renderWithProviders(<DemoButton />, { queryClient });
+    const link = await screen.findByRole("link", { name: "Follow the running demo" });
+    expect(screen.queryByRole("button", { name: "Run the demo" })).toBeNull();
+    expect(screen.getByTestId("demo-underway")).toHaveTextContent(
+      "demo running: extraction #47 (extract 50%)");
+    await userEvent.click(link);
+    expect(router.state.location.pathname).toBe("/extractions/47");
+    expect(calls.find((c) => c.path.startsWith("/extractions?"))?.path)
+      .toMatch(/status=queued&status=running/);
+    expect(calls.filter((c) => c.method === "POST")).toHaveLength(0);  // nothing started
+
+    // the run ends (its job's event): the button is offered again
+    await act(async () => {
+      queryClient.setQueryData(liveJobKey(137), makeJob({ id: 137, kind: "extract",
+        state: "succeeded" }));
+    });
+    expect(await screen.findByRole("button", { name: "Run the demo" })).toBeEnabled();
+    spy.mockRestore();
+  });
+
   it("test_a_reload_resumes_a_requested_demo_when_the_button_mounts", async () => {
     localStorage.setItem(DEMO_REQUESTED_KEY, "1");
     const { calls, spy } = fakeServer([makeExtraction({ id: 40, status: "complete",
@@ -169,7 +211,8 @@ describe("Run the demo", () => {
     await vi.waitFor(() => expect(router.state.location.pathname).toBe("/extractions/40"));
     expect(posted(calls, "/extractions")).toHaveLength(0);
     expect(calls.filter((c) => c.method === "POST" && c.path.endsWith("/resume"))).toHaveLength(0);
-    const listed = calls.find((c) => c.method === "GET" && c.path.startsWith("/extractions?"));
+    const listed = calls.find((c) => c.method === "GET" && c.path.startsWith("/extractions?")
+      && !c.path.includes("status="));  // the demo's find, not the look for one under way
     expect(listed?.path).toMatch(/model_id=1/);
     expect(listed?.path).toMatch(/tokenization_id=5/);
     spy.mockRestore();

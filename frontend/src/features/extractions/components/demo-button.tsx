@@ -4,15 +4,20 @@
  * of 4,096 tokens (as the CLI's `interpstudio demo`), and opens the results page. The chain runs
  * outside this component (`lib/demo-runner.ts`): leaving the page does not stop it, and after a
  * reload it is picked up where it was; mounting the button shows its current step again.
+ * While the demo's extraction is queued or running on the server and this tab is not running the
+ * demo itself (`interpstudio demo` started it, or another tab), the button gives way to "Demo
+ * running" with its progress and a link to follow it (`api/get-demo-underway.ts`): it stayed
+ * "Run the demo", whose click only opened that same run.
  * Not responsible for the steps (the runner) or their requests (`api/demo-steps.ts`).
  */
 import { useQueryClient } from "@tanstack/react-query";
 import { useEffect } from "react";
-import { useNavigate } from "react-router";
+import { Link, useNavigate } from "react-router";
 import type { Job } from "@/api/types";
 import { Button } from "@/components/ui/button";
 import { ErrorMessage } from "@/components/ui/error-message";
-import { useLiveJob } from "@/lib/live-job";
+import { FINISHED_JOB_STATES, useLiveJob } from "@/lib/live-job";
+import { useDemoUnderway } from "../api/get-demo-underway";
 import {
   DEMO_STEP_LABELS,
   DEMO_STEPS,
@@ -36,6 +41,12 @@ export function DemoButton() {
   const queryClient = useQueryClient();
   const { step, jobId, error, opened } = useDemoStore();
   const job = useLiveJob(jobId).data;
+  // a demo extraction started elsewhere; not while this tab's own run says its steps
+  const underway = useDemoUnderway(step === null).data ?? null;
+  const underwayJob = useLiveJob(underway?.job_id, underway?.job).data;
+  // its end shows the button again at once (the list is asked again on the job's event)
+  const following = step === null && underway !== null
+    && !(underwayJob && FINISHED_JOB_STATES.has(underwayJob.state));
 
   useEffect(() => resumeDemo(queryClient), [queryClient]);
   useEffect(() => {
@@ -43,6 +54,21 @@ export function DemoButton() {
     useDemoStore.setState({ opened: null });
     void navigate(`/extractions/${opened}`);
   }, [opened, navigate]);
+
+  if (following) {
+    const progress = underwayJob ? jobProgress(underwayJob) : null;
+    return (
+      <div className="demo-button" data-testid="demo-underway">
+        <Link to={`/extractions/${underway.id}`} className="button button--primary button--md">
+          Follow the running demo
+        </Link>
+        <span className="muted">
+          demo running: extraction #{underway.id}{" "}
+          {underwayJob?.state === "queued" ? "(queued)" : progress ? `(${progress})` : ""}
+        </span>
+      </div>
+    );
+  }
 
   return (
     <div className="demo-button">
