@@ -96,6 +96,9 @@ def test_an_export_job_reports_rising_progress_and_answers_as_the_sync_export(
     exported, assembled = job["stages"][-2:]
     assert (exported["done"], exported["total"]) == (total, total)
     assert (assembled["done"], assembled["total"]) == (None, None)
+    # it counts sequences of context-size tokens: "16 / 16 rows" on the Jobs page, beside an
+    # extraction of 4,096 rows, read as activation rows
+    assert {s["unit"] for s in seen if s["stage"] == "export"} == {"sequences"}
     by_job = datasets.load_from_disk(job["result"]["abs_path"])[:]
 
     monkeypatch.undo()  # the sync twin in blocks of the default size: the same dataset

@@ -168,7 +168,9 @@ def test_export_cli_writes_the_dataset_and_warns_when_rows_are_not_consecutive(
     assert f"warning: {warning}" in " ".join(done.stderr.split())  # Rich wraps at 80 columns
     human = run_cli(world, "export", str(extraction_id), "--context-size", "2")
     assert human.returncode == 0, human.stderr
-    assert "wrote 2 rows of 2 tokens" in human.stdout and "replaced the earlier" in human.stdout
+    said = " ".join(human.stdout.split())  # Rich wraps at 80 columns
+    assert "wrote 2 sequences of 2 tokens, one dataset row each" in said
+    assert "replaced the earlier" in said
     assert "the last tokens of 2 different sequences" in " ".join(human.stderr.split())
 
 
@@ -189,9 +191,9 @@ def test_export_cli_leaves_out_the_first_positions_when_asked(world: ExtractionW
                     "--exclude-first-position")
     assert human.returncode == 0, human.stderr
     said = " ".join(human.stdout.split())
-    assert "leaving out the 5 first-position rows" in said
+    assert "leaving out the 5 first-position tokens" in said
     assert result["tokens_dropped"] > 0  # and the tail short of a row of 4 is said too
-    assert f"(the last {result['tokens_dropped']} tokens did not fill a row)" in said
+    assert f"(the last {result['tokens_dropped']} tokens did not fill a sequence)" in said
 
 
 def test_export_cli_names_columns_by_module_path_and_refuses_points_without_one(

@@ -108,8 +108,12 @@ def export(
         print_json(done)
         return
     replaced = " (it replaced the earlier export there)" if done["replaced"] else ""
-    console.print(f"wrote {done['rows']:,} rows of {done['context_size']:,} tokens "
-                  f"({done['dtype']}){replaced}{_left_out(done)}; load with "
+    # "rows" beside an extraction's activation rows (a token each) read as those: a dataset row
+    # here is a sequence of context-size tokens
+    n = done["rows"]
+    console.print(f"wrote {n:,} sequence{'s' if n != 1 else ''} of {done['context_size']:,} "
+                  f"tokens, one dataset row each ({done['dtype']}){replaced}{_left_out(done)}; "
+                  "load with "
                   "datasets.load_from_disk:", highlight=False)
     console.print(done["abs_path"], soft_wrap=True, highlight=False)
     if done["column_names"] == "module_paths":
@@ -170,11 +174,12 @@ def _stoppable() -> Iterator[_StopFlag]:
 
 
 def _left_out(done: dict[str, Any]) -> str:
-    """What the export left out: first positions when asked, and the tail short of a row."""
+    """What the export left out: first positions when asked, and the tail short of a
+    sequence."""
     said = ""
     if done["exclude_first_position"]:
-        said += f", leaving out the {done['first_positions_excluded']:,} first-position rows"
+        said += f", leaving out the {done['first_positions_excluded']:,} first-position tokens"
     if done["tokens_dropped"]:
         n = done["tokens_dropped"]
-        said += f" (the last {n:,} token{'s' if n != 1 else ''} did not fill a row)"
+        said += f" (the last {n:,} token{'s' if n != 1 else ''} did not fill a sequence)"
     return said

@@ -1,7 +1,8 @@
 """The ``extraction_export`` job: an extraction's store written as a SAELens dataset
 (``services/extraction_export.export_extraction``), off the request that asked for it.
 
-Stages: ``export`` (progress in dataset rows, one report per block written; cancellable before
+Stages: ``export`` (progress in dataset rows, unit "sequences": each row is a sequence of
+context-size tokens, not an activation row; one report per block written; cancellable before
 each block), then ``assemble`` (the blocks made into the dataset and swapped in: one ``datasets``
 call, so the stage has no count, an indeterminate bar, and a message saying that it cannot be
 stopped; a cancel that arrives then lets it finish, and the result's warnings say so: one the
@@ -40,10 +41,10 @@ def run_extraction_export(ctx: JobContext) -> dict[str, Any]:
             raise ExtractionNotFound(params.extraction_id)
         session.expunge(row)
     options = ExportOptions(**params.model_dump(exclude={"extraction_id"}))
-    ctx.progress(stage="export", unit="rows", message="reading the store's token table")
+    ctx.progress(stage="export", unit="sequences", message="reading the store's token table")
 
     def on_progress(done: int, total: int) -> None:
-        ctx.progress(stage="export", done=done, total=total, unit="rows")
+        ctx.progress(stage="export", done=done, total=total, unit="sequences")
 
     def on_assemble() -> None:  # one datasets call: no count to report, no point to stop at
         ctx.progress(stage="assemble", message=ASSEMBLING)

@@ -51,7 +51,7 @@ import { parsePositiveInt } from "../lib/int-field";
 import type { ExportCreate, ExportResult, ExtractionStats } from "../types";
 
 const PLACEHOLDER = "the sequences' length";
-/** What the export job counts (its unit "rows"): the dataset's rows, each a sequence of
+/** What the export job counts (its unit "sequences"): the dataset's rows, each a sequence of
  * context-size tokens, not the store's activation rows (one per token and hook point); "40 / 100
  * rows" beside an extraction of 4,096 rows read as activation rows. */
 const EXPORT_UNIT = "sequences";
