@@ -62,6 +62,30 @@ def test_an_export_says_when_its_rows_are_not_consecutive_tokens(
         assert "the last tokens of 4 different sequences" in wide.warnings[0]
 
 
+@pytest.mark.parametrize(("with_bos", "said"), [
+    (0, None),
+    (6, "the first token (BOS) of 6 of the 12 stored sequences is not stored"),
+])
+def test_an_exclude_bos_export_warns_only_of_first_tokens_it_left_out(
+        tmp_path: Path, with_bos: int, said: str | None) -> None:
+    """Walking the README: ``extract --positions exclude_bos`` over the demo model's
+    tokenization (SmolLM2-Instruct adds no BOS) stored every token, and ``export`` still warned
+    "each sequence's first token is not stored". Over sequences none of which starts with BOS it
+    says nothing; where some do, how many of them lost their first token."""
+    pytest.importorskip("datasets")
+    sequences = [[1, *s] if i < with_bos else [5, *s]
+                 for i, s in enumerate(random_sequences(12, low=31, high=32, seed=5))]
+    tokens = write_tokenization(tmp_path / "tok", sequences, policy={"bos_token_id": 1})
+    extract(tiny_causal_lm("llama"), tokens, ["blocks.0.resid_post"], out_dir=tmp_path / "s",
+            batch_size=4, durable=False, positions="exclude_bos")
+    assert len(open_activations(tmp_path / "s").tokens) == 12 * 32 - with_bos
+    done = export_saelens(tmp_path / "s", tmp_path / "out", context_size=16)
+    if said is None:
+        assert done.warnings == ()
+    else:  # then one about rows across sequences (31 and 32 tokens long)
+        assert said in done.warnings[0], done.warnings
+
+
 def test_an_export_says_how_many_rows_hold_two_sequences(tmp_path: Path) -> None:
     """The UI tester: context_size 100 over 256-token sequences packed rows across sequence
     boundaries without a word. 12 sequences of 32 tokens as rows of 24: rows 2, 3, 5, 6, ...

@@ -21,9 +21,10 @@ SAELens takes a dataset row for ``context_size`` consecutive tokens of text. A s
 under another position policy than ``all`` (its manifest's ``spec["positions"]``) does not hold
 them: ``last`` keeps one token per sequence (the default context size is then 1, and a larger
 one puts the last tokens of unrelated sequences side by side), ``every_k`` keeps tokens ``k``
-apart, ``exclude_bos`` leaves out each sequence's first token. Such a store is still exported
-(its rows are fine for training an SAE, which shuffles tokens), and ``SaelensExport.warnings``
-says what its rows are instead, for the caller to show.
+apart, ``exclude_bos`` leaves out each sequence's leading BOS (over sequences none of which
+starts with one it kept every token, and nothing is said). Such a store is still exported (its
+rows are fine for training an SAE, which shuffles tokens), and ``SaelensExport.warnings`` says
+what its rows are instead, for the caller to show.
 
 ``exclude_first_position=True`` leaves out every row at position 0 (each sequence's first token,
 BOS or not; a BOS token further in is kept): its norm can be many times the rest's (an attention
@@ -294,7 +295,8 @@ def write_export(
         tokens_exported=total_rows * ctx,
         tokens_dropped=rows.total - total_rows * ctx,
         dtype=plan.dtype,
-        warnings=(*positions_warnings(acts.spec.get("positions"), ctx),
+        warnings=(*positions_warnings(acts.spec.get("positions"), ctx,
+                                      first_missing=(rows.first_missing, rows.sequences)),
                   *spanning_warnings(spanning, total_rows, ctx, runs.closed),
                   *nonfinite_warnings(nonfinite, total_rows * ctx)),
         column_names=plan.column_names,
@@ -322,11 +324,14 @@ def spanning_warnings(spanning: int, rows: int, context_size: int,
             f"boundaries), which SAELens will treat as one text; {fix}",)
 
 
-def positions_warnings(positions: dict[str, Any] | str | None, context_size: int
-                       ) -> tuple[str, ...]:
+def positions_warnings(positions: dict[str, Any] | str | None, context_size: int, *,
+                       first_missing: tuple[int, int] | None = None) -> tuple[str, ...]:
     """What the rows of a store extracted under ``positions`` (its spec's position policy) are,
     when they are not the consecutive tokens a SAELens dataset row of ``context_size`` stands
-    for; nothing for ``all`` (or a store from before policies, which kept every token)."""
+    for; nothing for ``all`` (or a store from before policies, which kept every token).
+    ``first_missing``: (stored sequences whose first token is not stored, stored sequences),
+    when counted: ``exclude_bos`` leaves out only a leading BOS, so over sequences none of which
+    starts with one (a tokenizer that adds none) it kept every token and nothing is said."""
     policy = {"mode": positions} if isinstance(positions, str) else dict(positions or {})
     mode, k = policy.get("mode", "all"), int(policy.get("k") or 1)
     if mode == "last":
@@ -341,9 +346,15 @@ def positions_warnings(positions: dict[str, Any] | str | None, context_size: int
                 f"{3 * k - 1}, ...), so a dataset row of {context_size} holds tokens {k} apart, "
                 "which SAELens will treat as consecutive text",)
     if mode == "exclude_bos":
-        return ("each sequence's first token is not stored (positions 'exclude_bos'), so a "
-                "dataset row starts at its sequence's second token, and a row packed across "
-                "sequences (context_size) skips each next sequence's first token",)
+        missing, sequences = first_missing if first_missing is not None else (1, 1)
+        if not missing:
+            return ()
+        which = ("each sequence's first token is not stored" if missing >= sequences else
+                 f"the first token (BOS) of {missing:,} of the {sequences:,} stored sequences "
+                 "is not stored")
+        return (f"{which} (positions 'exclude_bos'), so a dataset row starts at its sequence's "
+                "second token, and a row packed across sequences (context_size) skips each "
+                "next sequence's first token",)
     return ()
 
 

@@ -3,8 +3,9 @@
 Every row, or (``exclude_first_position``) the rows at a position other than 0, in store order;
 ``Rows.source`` maps a range of kept rows to the store rows holding them (contiguous, with the
 left-out rows among them) and ``Rows.read`` reads their tokens. The same pass checks that token
-ids fit int32 and measures the kept sequences' lengths (``common_length``: the default context
-size).
+ids fit int32, measures the kept sequences' lengths (``common_length``: the default context
+size) and counts the stored sequences whose first stored row is past position 0
+(``first_missing``: an ``exclude_bos`` store left out their leading BOS).
 
 This module is NOT responsible for writing the export (``export.py``).
 """
@@ -60,6 +61,8 @@ class Rows:
     kept_offsets: np.ndarray  # (shards + 1,)
     runs: RunLengths  # the kept rows' sequence lengths
     stored: int
+    sequences: int = 0  # stored sequences
+    first_missing: int = 0  # of them, those whose first stored row is past position 0
 
     @property
     def total(self) -> int:
@@ -112,9 +115,17 @@ def select_rows(acts: Activations, *, exclude_first_position: bool,
     lengths, and token ids that fit int32. Refuses a store with nothing to export."""
     kept: list[int] = []
     runs = RunLengths()
+    sequences = first_missing = 0
+    previous: int | None = None  # the sequence of the last row read
     for tokens in acts.tokens:  # one (rows, 3) shard at a time
         if should_stop is not None and should_stop():
             raise JobCancelled("export cancelled; nothing was written to the target")
+        if len(tokens):
+            seq = tokens[:, 1]
+            starts = np.flatnonzero(np.concatenate([[previous != seq[0]], seq[1:] != seq[:-1]]))
+            sequences += len(starts)
+            first_missing += int(np.count_nonzero(tokens[starts, 2] != 0))
+            previous = int(seq[-1])
         if exclude_first_position:
             tokens = tokens[tokens[:, 2] != 0]
         ids = tokens[:, 0]
@@ -127,7 +138,8 @@ def select_rows(acts: Activations, *, exclude_first_position: bool,
         kept.append(len(tokens))
     stored = len(acts.tokens)
     rows = Rows(acts.tokens, exclude_first_position,
-                 np.concatenate([[0], np.cumsum(kept, dtype=np.int64)]), runs, stored)
+                 np.concatenate([[0], np.cumsum(kept, dtype=np.int64)]), runs, stored,
+                 sequences, first_missing)
     if stored == 0:
         raise InvalidInput(
             f"the store at {acts.path} holds no rows yet (status {acts.status}: no shard was "
