@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -367,3 +370,28 @@ def test_a_stopped_resumable_job_ends_naming_the_command_that_continues_it(
     said = " ".join(capsys.readouterr().err.split())
     assert "job 5 cancelled: cancelled by the user (`interpstudio jobs resume 5` continues it)" in (
         said), said
+
+
+@pytest.mark.parametrize("command", ["add", "upload"])
+def test_datasets_help_shows_the_record_size_default(tmp_path: Path, command: str) -> None:
+    """Walking the README ("--max-record-bytes N ... 64 MiB"): ``--max-record-bytes`` wrote its
+    default as "[default: 64 MiB, 67,108,864]", which Rich took for a markup tag and dropped,
+    leaving "is refused ; 1,024 to 2**31." in ``--help``."""
+    result = run_cli(tmp_path, "datasets", command, "--help", env={"COLUMNS": "250"})
+    assert "is refused [default: 64 MiB, 67,108,864]; 1,024" in result.stdout
+
+
+def test_no_option_help_holds_an_unescaped_markup_tag() -> None:
+    """Every option's help is printed through Rich markup, where "[word...]" is a tag, dropped
+    from ``--help`` (``[default: ...]`` twice so far): a literal bracket is escaped, "\\[" ."""
+    import typer
+
+    from interpstudio.cli import app
+
+    def tags(command: Any, path: str) -> Iterator[str]:
+        for name, sub in getattr(command, "commands", {}).items():
+            yield from tags(sub, f"{path} {name}")
+        for text in [command.help or "", *(getattr(p, "help", None) or "" for p in command.params)]:
+            yield from (f"{path}: {m}" for m in re.findall(r"(?<!\\)\[[A-Za-z#/@][^\]]*\]", text))
+
+    assert list(tags(typer.main.get_command(app), "interpstudio")) == []

@@ -46,7 +46,7 @@ DecodeOption = Annotated[str, typer.Option(help="Non-UTF-8 bytes: 'strict' or 'r
 # the limit a refused long line / parquet value names (record_too_large): without a flag the
 # terminal had no way to raise it
 MaxRecordBytesOption = Annotated[int | None, typer.Option(
-    help="A longer line or record (a parquet value) is refused [default: 64 MiB, 67,108,864]; "
+    help="A longer line or record (a parquet value) is refused \\[default: 64 MiB, 67,108,864]; "
          "1,024 to 2**31.", show_default=False)]
 
 
