@@ -39,6 +39,10 @@ def test_demo_runs_every_step_on_packed_windows(tmp_path: Path) -> None:
                            env=env, capture_output=True, text=True, timeout=600)
     assert again.returncode == 0, again.stderr
     assert "using tokenization" in again.stdout and "--max-length" not in again.stdout
+    # steps 1 and 2 said nothing at all (found walking the README: "it reuses the model, text
+    # and tokenization", step 3 alone said so)
+    assert f"using model {result['spec']['model_id']} (imported before)" in again.stdout
+    assert "using dataset 1 (imported before)" in again.stdout
     assert "tokenizing" not in again.stdout and "done: 256 rows x 30 hook points" in again.stdout
 
     # the same request as the first run: its complete extraction is reused, not made again

@@ -67,6 +67,8 @@ def _bundled_model(settings: Settings, factory: sessionmaker[Session], quiet: bo
                              paths=DataPaths(settings.data_dir))
             local.claim(session, model_job)  # committed running here: no server takes it
     if reused:  # imported before its source quantization was recorded: the extract job fills it
+        if not quiet:
+            console.print(f"using model {model_id} (imported before)", highlight=False)
         return model_id
     if stopped and not quiet:
         console.print(f"resuming its import (model {model_id}, job {model_job}, {stopped})",
@@ -145,6 +147,8 @@ def run_demo(*, max_tokens: int, as_json: bool, fresh: bool = False) -> dict[str
     if dataset_status != "ready" and dataset_job is not None:
         _run_job(local, factory, dataset_job, enqueue=False, quiet=as_json,
                  what="dataset import")
+    elif dataset_status == "ready" and not as_json:
+        console.print(f"using dataset {dataset_id} (imported before)", highlight=False)
 
     _step(f"3/4 tokenize with the model's tokenizer (lines packed into {DEMO_MAX_LENGTH}-token "
           "windows)", as_json)
