@@ -395,3 +395,34 @@ def test_no_option_help_holds_an_unescaped_markup_tag() -> None:
             yield from (f"{path}: {m}" for m in re.findall(r"(?<!\\)\[[A-Za-z#/@][^\]]*\]", text))
 
     assert list(tags(typer.main.get_command(app), "interpstudio")) == []
+
+
+def test_an_empty_listing_says_so_in_words(tmp_path: Path) -> None:
+    """Found walking the README: ``extractions list --search`` matching nothing printed a table
+    of headers only, which reads as a failure. Each ``list`` says none yet, none matching its
+    filters, or none past its ``--offset``; ``--json`` stays ``{"items": [], "total": 0}``."""
+    said = {args: " ".join(run_cli(tmp_path, *args).stdout.split()) for args in (
+        ("models", "list"), ("datasets", "list"), ("extractions", "list"),
+        ("extractions", "list", "--search", "nothing-like-it"),
+        ("jobs", "list", "--state", "failed"))}
+    assert said == {("models", "list"): "no models yet",
+                    ("datasets", "list"): "no datasets yet",
+                    ("extractions", "list"): "no extractions yet",
+                    ("extractions", "list", "--search", "nothing-like-it"):
+                        "no extractions match these filters",
+                    ("jobs", "list", "--state", "failed"): "no jobs match these filters"}
+    job = json.loads(run_cli(tmp_path, "selftest", "--iterations", "1", "--json").stdout)
+    assert job["state"] == "succeeded"
+    assert " ".join(run_cli(tmp_path, "jobs", "list", "--state", "failed").stdout.split()) == (
+        "no jobs match these filters")
+    listing = json.loads(run_cli(tmp_path, "extractions", "list", "--json").stdout)
+    assert listing == {"items": [], "total": 0}
+
+
+def test_a_listing_past_its_last_page_says_how_many_there_are(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    from interpstudio.cli.common import print_listing
+
+    print_listing([], 3, as_json=False, table=lambda items: None, what="extractions", offset=50)
+    assert " ".join(capsys.readouterr().out.split()) == (
+        "no extractions past --offset 50: 3 in all; a smaller --offset shows them")

@@ -121,12 +121,21 @@ def print_json(value: Any) -> None:
 
 
 def print_listing(items: list[dict[str, Any]], total: int, *, as_json: bool,
-                  table: Callable[[list[dict[str, Any]]], None]) -> None:
-    """A ``list`` command's output: ``{"items", "total"}`` JSON for scripts, else a table."""
+                  table: Callable[[list[dict[str, Any]]], None], what: str,
+                  filtered: bool = False, offset: int = 0) -> None:
+    """A ``list`` command's output: ``{"items", "total"}`` JSON for scripts, else a table; no
+    item is said in words (an empty table's headers alone read as a failure): none yet, none
+    matching the filters (``filtered``), or none past ``offset``."""
     if as_json:
         print_json({"items": items, "total": total})
-    else:
+    elif items:
         table(items)
+    elif total:  # a page past the end (a limit of 0 is refused)
+        console.print(f"no {what} past --offset {offset:,}: {total:,} in all; a smaller "
+                      "--offset shows them", highlight=False)
+    else:
+        console.print(f"no {what} match these filters" if filtered else f"no {what} yet",
+                      highlight=False)
 
 
 WHOLE_MIN = 24  # the fewest columns a fitted table's name gets before others are left out

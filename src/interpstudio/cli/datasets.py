@@ -253,7 +253,7 @@ def datasets_list(limit: LimitOption = 50, as_json: JsonOption = False) -> None:
     with session_scope(load_settings()) as session:
         items, total = service.list_datasets(session=session, limit=limit, offset=0)
         datasets = [_dataset_dict(d, session) for d in items]
-    print_listing(datasets, total, as_json=as_json, table=_print_datasets)
+    print_listing(datasets, total, as_json=as_json, table=_print_datasets, what="datasets")
 
 
 @app.command("show")

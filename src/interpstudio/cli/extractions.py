@@ -97,7 +97,8 @@ def extractions_list(
                                                search=search, limit=limit, offset=offset)
         paths = DataPaths(settings.data_dir)
         items = [extraction_read(session, paths, row) for row in rows]
-    print_listing(items, total, as_json=as_json, table=_print_extractions)
+    print_listing(items, total, as_json=as_json, table=_print_extractions, what="extractions",
+                  filtered=bool(status or model or tokenization or search), offset=offset)
     if not as_json and total > offset + len(items):
         console.print(f"{offset + 1:,}-{offset + len(items):,} of {total:,}; "
                       f"--offset {offset + len(items)} shows the next page", highlight=False)

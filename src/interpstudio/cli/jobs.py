@@ -49,7 +49,8 @@ def jobs_list(
         items, total = service.list_jobs(session=session, states=state or [], kinds=kind or [],
                                          extraction_id=extraction, limit=limit, offset=0)
         jobs = job_dicts(session, items)
-    print_listing(jobs, total, as_json=as_json, table=print_jobs)
+    print_listing(jobs, total, as_json=as_json, table=print_jobs, what="jobs",
+                  filtered=bool(state or kind or extraction))
 
 
 def _job_action(action: Callable[..., Any], job_id: int, as_json: bool) -> dict[str, Any]:

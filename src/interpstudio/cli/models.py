@@ -271,7 +271,8 @@ def models_list(status: Annotated[list[str] | None, choices(MODEL_STATUSES, "sta
         items, total = service.list_models(session=session, statuses=status or [],
                                            search=search, limit=limit, offset=0)
         models = [_model_dict(m, session, paths) for m in items]
-    print_listing(models, total, as_json=as_json, table=_print_models)
+    print_listing(models, total, as_json=as_json, table=_print_models, what="models",
+                  filtered=bool(status or search))
 
 
 @app.command("show")
