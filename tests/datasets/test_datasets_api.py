@@ -4,6 +4,7 @@ pages; tokenization with progress over the WebSocket; errors as codes, never 500
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
 from itertools import pairwise
 from pathlib import Path
@@ -391,6 +392,34 @@ def test_local_import_progress_arrives_over_websocket_and_increases(
     assert finished["copy"]["done"] == finished["copy"]["total"] == source.stat().st_size
     assert finished["read"]["done"] == 600_000
 
+
+
+def test_a_json_documents_read_is_counted_against_no_guessed_total(
+    api: TestClient, ds_settings: Settings, import_root: Path, worker_thread,
+) -> None:
+    """Found walking the README: a .json list's read stage was counted against its newline
+    count ("0 / 1 rows", then "2 / 2"; a pretty-printed list of 5 records read "0 / 17"): a
+    progress bar that guesses. Its records are known once it is parsed: until then no total."""
+    source = import_root / "records.json"
+    source.write_text(json.dumps([{"text": f"record {i}"} for i in range(5)], indent=2))
+    with api.websocket_connect("ws://127.0.0.1/api/v1/ws") as ws:
+        assert ws.receive_json()["type"] == "snapshot"
+        ws.send_json({"type": "subscribe", "job_ids": None, "system": False})
+        created = api.post(API, json={"source": "local", "paths": [str(source)]})
+        assert created.status_code in (200, 201), created.text
+        worker_thread(ds_settings)
+        updates = []
+        while True:
+            message = ws.receive_json()
+            if message["type"] != "job.updated" or message["job"]["id"] != created.json()["job_id"]:
+                continue
+            updates.append(message["job"])
+            if message["job"]["state"] in ("succeeded", "failed"):
+                break
+    assert updates[-1]["state"] == "succeeded", updates[-1]["error_message"]
+    assert {u["total"] for u in updates if u["stage"] == "read"} <= {None, 5}, updates
+    finished = {s["stage"]: s for s in updates[-1]["stages"]}
+    assert (finished["read"]["done"], finished["read"]["total"]) == (5, 5)
 
 def test_failed_upload_import_removes_files_and_a_retry_says_upload_again(
     api: TestClient, ds_settings: Settings, worker_thread, wait_dataset, wait_job,

@@ -203,12 +203,16 @@ def _refuse_non_text(path: Path, records: list[dict[str, Any]], column: str) -> 
         raise not_text(path.name, f"record {index + 1}", column, json_kind(value))
 
 
-def estimate_rows(paths: Iterable[Path], options: ReadOptions) -> int:
+def estimate_rows(paths: Iterable[Path], options: ReadOptions) -> int | None:
     """A fast row estimate for progress: exact for parquet and whole-file txt, newline counts
-    for line formats (blank lines and multi-line CSV fields make it an upper bound)."""
+    for line formats (blank lines and multi-line CSV fields make it an upper bound); None where
+    a file is a .json document, whose records are known only once it is parsed (its lines say
+    nothing: a pretty-printed list of 2 records has 8, one written on one line has 1)."""
     total = 0
     for path in paths:
         fmt = file_format(path)
+        if fmt == "json":
+            return None
         if fmt == "parquet":
             total += int(open_parquet(path).metadata.num_rows)
         elif fmt == "txt" and options.txt_mode == "file":

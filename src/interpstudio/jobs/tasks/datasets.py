@@ -99,7 +99,11 @@ def _read(ctx: JobContext, raw: Path, files: list[dict[str, Any]], params: Datas
     info = inspect_sources(paths, options)
     options = read_options(params.read.model_copy(update={"text_column": info.text_column}))
     report = DecodeReport()
-    ctx.progress(stage="read", done=0, total=estimate_rows(paths, options), unit="rows")
+    estimate = estimate_rows(paths, options)
+    if estimate is None:  # counted as read, against no total until the last row
+        ctx.progress(stage="read", unit="rows")
+    else:
+        ctx.progress(stage="read", done=0, total=estimate, unit="rows")
     stats = write_text_parquet(iter_texts(paths, options, report), folder / "text.parquet",
                                on_rows=lambda rows, _b: ctx.progress(done=rows),
                                should_stop=ctx.should_stop)
