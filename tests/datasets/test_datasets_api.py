@@ -8,6 +8,7 @@ import json
 from collections.abc import Callable, Iterator
 from itertools import pairwise
 from pathlib import Path
+from typing import Any
 
 import pytest
 from dataset_helpers import register_model_row
@@ -359,6 +360,26 @@ def test_hub_import_progress_arrives_over_websocket_and_increases(
     assert reading == sorted(reading) and updates[-1]["progress"] == 1.0
 
 
+def import_updates(api: TestClient, ds_settings: Settings, source: Path,
+                   worker_thread) -> list[dict[str, Any]]:
+    """The local import of ``source``'s job snapshots as a WebSocket client sees them, until it
+    finishes."""
+    with api.websocket_connect("ws://127.0.0.1/api/v1/ws") as ws:
+        assert ws.receive_json()["type"] == "snapshot"
+        ws.send_json({"type": "subscribe", "job_ids": None, "system": False})
+        created = api.post(API, json={"source": "local", "paths": [str(source)]})
+        assert created.status_code in (200, 201), created.text
+        worker_thread(ds_settings)
+        updates = []
+        while True:
+            message = ws.receive_json()
+            if message["type"] != "job.updated" or message["job"]["id"] != created.json()["job_id"]:
+                continue
+            updates.append(message["job"])
+            if message["job"]["state"] in ("succeeded", "failed"):
+                return updates
+
+
 def test_local_import_progress_arrives_over_websocket_and_increases(
     api: TestClient, ds_settings: Settings, import_root: Path, worker_thread,
 ) -> None:
@@ -369,20 +390,7 @@ def test_local_import_progress_arrives_over_websocket_and_increases(
     with source.open("w") as f:
         for i in range(600_000):  # ~2 s of reading: about 8 row counts at 4 writes/s
             f.write(line % f"row {i} of a local file large enough to take a few seconds to read")
-    with api.websocket_connect("ws://127.0.0.1/api/v1/ws") as ws:
-        assert ws.receive_json()["type"] == "snapshot"
-        ws.send_json({"type": "subscribe", "job_ids": None, "system": False})
-        created = api.post(API, json={"source": "local", "paths": [str(source)]})
-        assert created.status_code in (200, 201), created.text
-        worker_thread(ds_settings)
-        updates = []
-        while True:
-            message = ws.receive_json()
-            if message["type"] != "job.updated" or message["job"]["id"] != created.json()["job_id"]:
-                continue
-            updates.append(message["job"])
-            if message["job"]["state"] in ("succeeded", "failed"):
-                break
+    updates = import_updates(api, ds_settings, source, worker_thread)
     assert updates[-1]["state"] == "succeeded", updates[-1]["error_message"]
     reading = [u["done"] for u in updates if u["stage"] == "read" and u["done"] is not None]
     assert len([b for a, b in pairwise(reading) if b > a]) >= 3, reading
@@ -393,7 +401,6 @@ def test_local_import_progress_arrives_over_websocket_and_increases(
     assert finished["read"]["done"] == 600_000
 
 
-
 def test_a_json_documents_read_is_counted_against_no_guessed_total(
     api: TestClient, ds_settings: Settings, import_root: Path, worker_thread,
 ) -> None:
@@ -402,24 +409,12 @@ def test_a_json_documents_read_is_counted_against_no_guessed_total(
     progress bar that guesses. Its records are known once it is parsed: until then no total."""
     source = import_root / "records.json"
     source.write_text(json.dumps([{"text": f"record {i}"} for i in range(5)], indent=2))
-    with api.websocket_connect("ws://127.0.0.1/api/v1/ws") as ws:
-        assert ws.receive_json()["type"] == "snapshot"
-        ws.send_json({"type": "subscribe", "job_ids": None, "system": False})
-        created = api.post(API, json={"source": "local", "paths": [str(source)]})
-        assert created.status_code in (200, 201), created.text
-        worker_thread(ds_settings)
-        updates = []
-        while True:
-            message = ws.receive_json()
-            if message["type"] != "job.updated" or message["job"]["id"] != created.json()["job_id"]:
-                continue
-            updates.append(message["job"])
-            if message["job"]["state"] in ("succeeded", "failed"):
-                break
+    updates = import_updates(api, ds_settings, source, worker_thread)
     assert updates[-1]["state"] == "succeeded", updates[-1]["error_message"]
     assert {u["total"] for u in updates if u["stage"] == "read"} <= {None, 5}, updates
     finished = {s["stage"]: s for s in updates[-1]["stages"]}
     assert (finished["read"]["done"], finished["read"]["total"]) == (5, 5)
+
 
 def test_failed_upload_import_removes_files_and_a_retry_says_upload_again(
     api: TestClient, ds_settings: Settings, worker_thread, wait_dataset, wait_job,
