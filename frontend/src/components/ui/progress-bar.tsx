@@ -1,6 +1,7 @@
 /**
  * A horizontal progress bar for a 0..1 fraction; indeterminate when the fraction is unknown:
- * moving stripes across the whole track (global.css), never a partial fill that reads as a level. Exposes `role="progressbar"` with `aria-valuenow` in percent for tests and screen
+ * moving stripes across the whole track (global.css), never a partial fill that reads as a
+ * level. Exposes `role="progressbar"` with `aria-valuenow` in percent for tests and screen
  * readers. Not responsible for the text around it (callers format done/total, rate, ETA).
  */
 import { formatFraction } from "@/lib/format";
