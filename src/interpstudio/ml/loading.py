@@ -38,7 +38,7 @@ import torch
 from torch import nn
 
 from interpstudio.core.errors import AppError, Conflict, NotFound
-from interpstudio.ml import gguf_fast, gguf_progress
+from interpstudio.ml import gguf_fast, gguf_progress, hf_bars
 from interpstudio.ml.gguf_check import (
     UnconvertibleGGUF,
     check_gguf,
@@ -212,7 +212,9 @@ def load_model(
     split that way). ``memory_budget_bytes`` defaults to ``default_memory_budget(device)``.
     ``quantized_cache``: a folder where q4/q2 packed layers are kept and read back on the next
     load (``quantized_cache.py``; q8 runs no optimiser and is not kept); None quantizes every time.
-    Raises ``InsufficientMemory`` when even q2 does not fit.
+    Raises ``InsufficientMemory`` when even q2 does not fit. Draws no progress bar: transformers'
+    own ("Loading weights", a GGUF's tensors) are left undrawn in this thread during the load
+    only (``hf_bars``); ``progress`` hears the quantization's decoder blocks.
     """
     from transformers import AutoConfig
 
@@ -222,8 +224,10 @@ def load_model(
     # (a checkpoint converted from a GGUF: what the conversion recorded)
     source_quantization = (check_gguf(directory / gguf_file).source_quantization() if gguf_file
                            else read_conversion_record(directory))
-    # a GGUF's metadata is read by the config, the weights and the tokenizer: parse it once
-    with gguf_fast.shared_reads() if gguf_file else contextlib.nullcontext():
+    # a GGUF's metadata is read by the config, the weights and the tokenizer: parse it once;
+    # transformers' own bars (its tensor loop, "Loading weights") are not drawn in this thread
+    with (gguf_fast.shared_reads() if gguf_file else contextlib.nullcontext(), hf_bars.quiet(),
+          gguf_progress.reporting(_unheard if gguf_file else None)):
         target = resolve_device(device)
         budget = (default_memory_budget(target) if memory_budget_bytes is None
                   else memory_budget_bytes)
@@ -288,6 +292,10 @@ def load_model(
             inventory, "q2", device_type=target.type, compute_dtype=dtype_name
         )
         raise InsufficientMemory(needed=needed, budget=budget, device=str(target), attempts=steps)
+
+
+def _unheard(_done: int, _total: int | None) -> None:
+    """The GGUF tensor loop's progress, which ``load_model`` reports to no one."""
 
 
 def _load_at(
