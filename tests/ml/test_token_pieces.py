@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tokenizers import Tokenizer, decoders, models
+from tokenizers import Tokenizer, decoders, models, pre_tokenizers
 
 from interpstudio.ml.token_pieces import PieceTokenizer
 
@@ -32,3 +32,29 @@ def test_piece_texts_keep_a_metaspace_space_its_decoder_strips_from_a_first_toke
     folder = _folder(tmp_path, vocab, decoders.Metaspace(replacement="▁", prepend_scheme="always"))
     assert Tokenizer.from_file(str(folder / "tokenizer.json")).decode([1]) == "the"
     assert PieceTokenizer(folder).texts([1, 2]) == [" the", "the"]
+
+
+def test_encoding_ignores_padding_and_truncation_saved_in_the_tokenizer_file(
+        tmp_path: Path) -> None:
+    """A ``tokenizer.json`` may carry padding and truncation settings (saved by whoever called
+    ``enable_padding``); transformers turns them off for ``tokenizer(texts)``, so a tokenization
+    job stores none of them, but the preview's encoding applied them: a dry run showed pad ids
+    (left or right) and cut rows that the job would not store."""
+    from transformers import PreTrainedTokenizerFast
+
+    vocab = ["<pad>", "<unk>", "a", "b", "c"]
+    texts = ["a b c a b c", "b"]
+    for side in ("left", "right"):
+        tokenizer = Tokenizer(models.WordLevel({p: i for i, p in enumerate(vocab)},
+                                               unk_token="<unk>"))
+        tokenizer.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+        tokenizer.enable_padding(direction=side, pad_id=0, pad_token="<pad>", length=8)
+        tokenizer.enable_truncation(max_length=4)
+        folder = tmp_path / side
+        folder.mkdir()
+        tokenizer.save(str(folder / "tokenizer.json"))
+        job = PreTrainedTokenizerFast(tokenizer_file=str(folder / "tokenizer.json"))
+        assert job(texts)["input_ids"] == [[2, 3, 4, 2, 3, 4], [3]]
+        preview = PieceTokenizer(folder)
+        assert preview(texts)["input_ids"] == [[2, 3, 4, 2, 3, 4], [3]]
+        assert preview(texts[0])["input_ids"] == [2, 3, 4, 2, 3, 4]

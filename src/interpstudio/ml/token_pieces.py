@@ -73,6 +73,10 @@ class PieceTokenizer:
             raise InvalidInput(f"{folder.name} has no tokenizer.json; previews need a fast "
                                "tokenizer file", details={"folder": str(folder)})
         self._tokenizer = Tokenizer.from_file(str(path))
+        # as transformers does for ``tokenizer(texts)``: padding or truncation saved in the file
+        # would put pad ids and cut rows in a preview that the tokenization job never stores
+        self._tokenizer.no_padding()
+        self._tokenizer.no_truncation()
         config_path = folder / "tokenizer_config.json"
         config = json.loads(config_path.read_text()) if config_path.exists() else {}
         self.bos_token = _token_text(config.get("bos_token"))
