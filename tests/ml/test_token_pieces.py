@@ -7,7 +7,7 @@ from pathlib import Path
 
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers
 
-from interpstudio.ml.token_pieces import PieceTokenizer
+from interpstudio.ml.token_pieces import PieceTokenizer, text_around
 
 
 def _folder(tmp_path: Path, vocab: list[str], decoder: decoders.Decoder) -> Path:
@@ -58,3 +58,28 @@ def test_encoding_ignores_padding_and_truncation_saved_in_the_tokenizer_file(
         preview = PieceTokenizer(folder)
         assert preview(texts)["input_ids"] == [[2, 3, 4, 2, 3, 4], [3]]
         assert preview(texts[0])["input_ids"] == [2, 3, 4, 2, 3, 4]
+
+
+def test_a_byte_token_of_a_longer_character_reads_as_that_character_in_its_context() -> None:
+    """Top-norm rows' text (``samples.json``): a byte-level BPE splits "é" into two tokens and an
+    emoji into four. A row at one of those bytes read as "�" beside a second "�" in the text
+    after it ("h", "�", "�llo" for "héllo"), or as an empty token where its prefix decoded like
+    the one before; the three parts did not read as the span. Now the token reads as the
+    character it is part of and the parts always join into the span's decode."""
+    from hub_server.tiny_models import build_tiny_tokenizer
+
+    tokenizer = build_tiny_tokenizer()
+    ids = tokenizer("héllo 😀x")["input_ids"]
+    pieces = tokenizer.convert_ids_to_tokens(ids)
+    assert pieces[:3] == ["h", "Ã", "©"] and pieces[-5:] == ["ð", "Ł", "ĺ", "Ģ", "x"]
+    for p in range(len(ids)):
+        for before, after in ((0, 0), (2, 2), (12, 12)):
+            parts = text_around(tokenizer, ids, p, before, after)
+            span = ids[max(0, p - before) : p + 1 + after]
+            assert "".join(parts) == tokenizer.decode(span), (p, before, after, parts)
+            assert parts[1], (p, before, after)  # every token reads as something
+    assert text_around(tokenizer, ids, 1, 12, 12) == ("h", "é", "llo 😀x")
+    assert text_around(tokenizer, ids, 2, 1, 1) == ("", "é", "ll")  # "Ã" is part of "é"
+    emoji = len(ids) - 5
+    for p in range(emoji, emoji + 4):
+        assert text_around(tokenizer, ids, p, 12, 12) == ("héllo ", "😀", "x")

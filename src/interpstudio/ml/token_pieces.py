@@ -44,12 +44,19 @@ def piece_text(tokenizer: Tokenizer, token_id: int) -> str:
 def text_around(tokenizer: Any, ids: Sequence[int], position: int, before: int,
                 after: int) -> tuple[str, str, str]:
     """(text before, token, text after) of ``ids[position]`` with up to ``before`` / ``after``
-    tokens around it, cut out of the span's one decode: each part is what a longer prefix of the
-    span adds to the decode of the shorter one. Decoding the three parts apart lost what a
-    decoder drops at a text's start: with a Metaspace decoder (Llama-2, Mistral, Gemma) '▁brown'
-    alone reads "brown", so the top-tokens table showed "The quickbrownfox jumps". Where a part
-    does not extend the decode before it (a character split over byte tokens), it is decoded on
-    its own. ``tokenizer``: anything with ``decode(ids, skip_special_tokens=...)``."""
+    tokens around it, cut out of the span's one decode, so the three parts always read as the
+    span does. Decoding the parts apart lost what a decoder drops at a text's start: with a
+    Metaspace decoder (Llama-2, Mistral, Gemma) '▁brown' alone reads "brown", and the top-tokens
+    table showed "The quickbrownfox jumps".
+
+    Where the cuts fall: the text of the first ``i`` tokens is the longest start that their
+    decode shares with the span's (a prefix ending inside a character split over byte tokens
+    decodes to a U+FFFD there, which is not the span's text). The token reads from where the text
+    of the tokens before it ends to where the text first grows past that point: a byte-level
+    token holding part of a character ('Ã' of "é", one of an emoji's four bytes) reads as that
+    whole character (it read "�" with a second "�" in the text after it, or "" where its prefix
+    decoded like the one before). A character the span's own edges cut stays U+FFFD.
+    ``tokenizer``: anything with ``decode(ids, skip_special_tokens=...)``."""
     start = max(0, position - before)
     span = [int(i) for i in ids[start : position + 1 + after]]
     k = position - start
@@ -57,11 +64,19 @@ def text_around(tokenizer: Any, ids: Sequence[int], position: int, before: int,
     def decode(part: list[int]) -> str:
         return str(tokenizer.decode(part, skip_special_tokens=False))
 
-    head, through, whole = decode(span[:k]), decode(span[: k + 1]), decode(span)
-    token = (through[len(head):] if through.startswith(head)
-             else piece_text(tokenizer, span[k]))
-    tail = whole[len(through):] if whole.startswith(through) else decode(span[k + 1 :])
-    return head, token, tail
+    whole = decode(span)
+
+    def settled(i: int) -> int:
+        """Characters of the span's text that its first ``i`` tokens decode to."""
+        head = decode(span[:i])
+        n = min(len(head), len(whole))
+        mismatch = next((c for c in range(n) if head[c] != whole[c]), n)
+        return mismatch
+
+    cut = settled(k)
+    end = next((e for e in (settled(i) for i in range(k + 1, len(span) + 1)) if e > cut),
+               len(whole))
+    return whole[:cut], whole[cut:end], whole[end:]
 
 
 class PieceTokenizer:
