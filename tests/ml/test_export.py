@@ -6,6 +6,8 @@ columns named by module path (what SAELens hooks for an ``AutoModelForCausalLM``
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +17,7 @@ import torch
 from extract_helpers import random_sequences, stop_once_stored, write_tokenization
 from tiny_models import tiny_causal_lm
 
+from helpers import wait_for
 from interpstudio.core.errors import InvalidInput, JobCancelled
 from interpstudio.ml import extract, open_activations
 from interpstudio.ml.architecture import resolve_architecture
@@ -522,3 +525,49 @@ def test_an_export_of_rows_holding_inf_says_so_per_point(tmp_path: Path,
         "holds them; an SAE trained on them gets a NaN loss. The extraction's warnings say "
         "where they come from and how to keep them finite (store as bfloat16 / float32, or "
         "load the model at bf16 / fp32)",)
+
+
+_BLOCKED_EXPORT = """
+import sys, time
+from pathlib import Path
+import interpstudio.ml.export as export_module
+from interpstudio.ml.export import export_saelens
+export_module._BLOCK_BYTES = int(sys.argv[4])
+
+def progress(done, total):
+    Path(sys.argv[3]).touch()  # a block is written: the work folder holds it
+    time.sleep(600)
+
+export_saelens(sys.argv[1], sys.argv[2], context_size=8, progress=progress)
+"""
+
+
+def test_an_export_killed_mid_way_leaves_no_work_folder_once_another_export_runs(
+        tmp_path: Path) -> None:
+    """Found with ``interpstudio export`` under ``kill -9``: each killed export left its
+    '.saelens.export-tmp-*' folder of dataset blocks (up to the whole export's size) in the
+    extraction's folder for good, also counted against the next export's free-disk check. The
+    next export to that target deletes those of exports no longer running; one still running
+    (in another process here, holding its work folder's lock) keeps its own."""
+    pytest.importorskip("datasets")
+    tokens = write_tokenization(tmp_path / "tok", SEQUENCES, policy={"bos_token_id": 1})
+    extract(tiny_causal_lm("llama"), tokens, ["blocks.0.resid_post"], out_dir=tmp_path / "s",
+            batch_size=4, durable=False, dtype="float32")
+    d = open_activations(tmp_path / "s")["blocks.0.resid_post"].shape[1]
+    target, marker = tmp_path / "exports" / "saelens", tmp_path / "first-block-written"
+    blocked = subprocess.Popen([sys.executable, "-c", _BLOCKED_EXPORT, str(tmp_path / "s"),
+                                str(target), str(marker), str(4 * 8 * d * 4)])
+    try:
+        wait_for(lambda: marker.exists() or blocked.poll() is not None, timeout=120)
+        assert blocked.poll() is None, "the export in the other process ended"
+        [running] = [p for p in target.parent.iterdir() if p.name.startswith(".saelens.")]
+
+        export_saelens(tmp_path / "s", target, context_size=8)  # while the other still runs
+        assert running.is_dir() and any(running.glob("part_*"))  # its blocks left alone
+    finally:
+        blocked.kill()  # SIGKILL: no clean-up of its own
+        blocked.wait()
+    assert running.is_dir()
+
+    export_saelens(tmp_path / "s", target, context_size=8, overwrite=True)
+    assert sorted(p.name for p in target.parent.iterdir()) == ["saelens"]

@@ -84,8 +84,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import shutil
-import tempfile
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -105,6 +103,7 @@ from interpstudio.ml.export_columns import (
 from interpstudio.ml.export_float16 import check_float16_block
 from interpstudio.ml.export_plan import ExportPlan, StoreNotComplete, hook_list, plan_export
 from interpstudio.ml.export_rows import Rows, RunLengths
+from interpstudio.ml.export_work import sweep_abandoned, work_folder
 from interpstudio.ml.store_reader import Activations
 
 __all__ = ["EXPORT_MANIFEST", "ColumnNames", "ExportPlan", "ExportTargetExists", "NoModulePath",
@@ -251,11 +250,9 @@ def write_export(
     spanning, runs = 0, RunLengths()  # dataset rows holding two sequences; sequence lengths
     nonfinite = dict.fromkeys(plan.hooks, 0)  # exported token rows holding Inf / NaN, per point
     target.parent.mkdir(parents=True, exist_ok=True)
+    sweep_abandoned(target)  # before the disk check: what a killed export left counts there
     plan.check_disk(target.parent)
-    # a name of its own: two exports to one target in one process (two requests) each had
-    # ".<name>.export-tmp-<pid>" and deleted the other's blocks
-    work = Path(tempfile.mkdtemp(prefix=f".{target.name}.export-tmp-", dir=target.parent))
-    try:
+    with work_folder(target) as work:
         with _quiet(datasets):
             parts = []
             for k, (a, b) in enumerate(_blocks(total_rows, block_rows)):
@@ -285,8 +282,6 @@ def write_export(
             if target.exists():  # empty, or replaced by request: set aside, deleted below
                 os.replace(target, work / "previous")
             os.replace(staged, target)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
     return SaelensExport(
         path=target,
         hook_names=plan.hooks,
