@@ -10,7 +10,10 @@ sink outliers cannot dominate the picture.
 How it stays exact and never overflows:
 - each chunk of rows is converted to float64 before any arithmetic (float16 values ~1e4 have a sum
   of squares far beyond float16's 65504); chunk moments are merged with Chan et al.'s parallel
-  formula (count, mean, M2), never as a running sum of squares;
+  formula (count, mean, M2), never as a running sum of squares, and about a fixed shift per
+  group (the mean of its first chunk of finite rows, of norms): values far from zero and close
+  together (first-position rows, a massive activation's norms) would otherwise carry an ulp of
+  the values from each chunk's mean into M2;
 - ``std`` is the population standard deviation (ddof=0);
 - quantiles are exact order statistics (numpy's default "linear" rule), found by selection over the
   per-row norms, which ``update`` returns so that the caller can keep them (the activation store
@@ -92,7 +95,8 @@ class _Group:
 
     def __init__(self, d: int) -> None:
         self.count = 0  # finite rows
-        self.mean = np.zeros(d)  # (d,)
+        self.shift = np.full(d, np.nan)  # (d,) the first rows' mean (NaN until there are some)
+        self.mean = np.zeros(d)  # (d,) mean of the rows minus ``shift``
         self.m2 = np.zeros(d)  # (d,) sum of squared deviations from the mean
         self.minimum = np.full(d, np.inf)
         self.maximum = np.full(d, -np.inf)
@@ -101,7 +105,8 @@ class _Group:
         self.nan = 0
         self.inf = 0
         self.nonfinite_rows = 0
-        self.norm = np.array([0.0, 0.0, 0.0, np.inf, -np.inf])  # count, mean, M2, min, max
+        # count, mean (minus the shift), M2, min, max, shift (the first norms' mean, or NaN)
+        self.norm = np.array([0.0, 0.0, 0.0, np.inf, -np.inf, np.nan])
         self.top = np.empty(0, dtype=TOP_DTYPE)
 
     def add_norms(self, norms: np.ndarray, rows: np.ndarray, meta: _RowMeta, cfg: StatsConfig
@@ -112,9 +117,14 @@ class _Group:
         n = norms.shape[0]
         if n == 0:
             return
-        norm_mean = norms.mean()
-        d_norm = norms - norm_mean
-        batch_norm = np.array([n, norm_mean, d_norm @ d_norm, norms.min(), norms.max()])
+        if np.isnan(self.norm[5]):  # the first norms' mean (a float64 sum of squares may be Inf)
+            finite = norms[np.isfinite(norms)]
+            self.norm[5] = finite.mean() if len(finite) else 0.0
+        shifted = norms - self.norm[5]
+        norm_mean = shifted.mean()
+        d_norm = shifted - norm_mean
+        batch_norm = np.array([n, norm_mean, d_norm @ d_norm, norms.min(), norms.max(),
+                               self.norm[5]])
         self.norm = _merge_norm(self.norm, batch_norm)
         if cfg.top_k:
             # only rows that can enter the top k get a TOP_DTYPE record: once it is full, those
@@ -128,8 +138,11 @@ class _Group:
                 self.top = _top_k(np.concatenate([self.top, records]), cfg.top_k)
 
     def merge(self, other: _Group, row_offset: int, top_k: int) -> None:
+        if self.count == 0:
+            self.shift = other.shift.copy()
+        other_mean = other.mean + (other.shift - self.shift) if other.count else other.mean
         self.count, self.mean, self.m2 = _chan_merge(
-            self.count, self.mean, self.m2, other.count, other.mean, other.m2
+            self.count, self.mean, self.m2, other.count, other_mean, other.m2
         )
         np.minimum(self.minimum, other.minimum, out=self.minimum)
         np.maximum(self.maximum, other.maximum, out=self.maximum)
@@ -143,7 +156,7 @@ class _Group:
         shifted["row"] += row_offset
         self.top = _top_k(np.concatenate([self.top, shifted]), top_k)
 
-    PER_DIM = ("mean", "m2", "minimum", "maximum", "abs_sum")  # (d,) float64 each
+    PER_DIM = ("mean", "m2", "shift", "minimum", "maximum", "abs_sum")  # (d,) float64 each
     TALLIES = ("below", "nan", "inf", "nonfinite_rows")  # the kernel's tallies columns
     _SCALARS = ("count", *TALLIES)
     _ARRAYS = (*PER_DIM, "norm", "top")
@@ -157,7 +170,13 @@ class _Group:
         for k in self._SCALARS:
             setattr(self, k, int(state[f"{prefix}{k}"]))
         for k in self._ARRAYS:
-            setattr(self, k, np.array(state[f"{prefix}{k}"]))
+            if f"{prefix}{k}" in state:
+                setattr(self, k, np.array(state[f"{prefix}{k}"]))
+        # a state saved before moments were shifted: its means are of the values themselves
+        if f"{prefix}shift" not in state:
+            self.shift = np.zeros_like(self.mean)
+        if len(self.norm) == 5:
+            self.norm = np.append(self.norm, 0.0)
 
     def summary(self, d: int, per_dim: bool) -> dict[str, Any]:
         """JSON-ready figures; norm quantiles / histogram are added by the caller."""
@@ -184,8 +203,12 @@ class _Group:
                 top_k=[],
             )
             return out
-        overall_mean = float(self.mean.mean())
-        overall_m2 = float(self.m2.sum() + n * np.square(self.mean - overall_mean).sum())
+        # the mean of the per-dimension means (shift + mean), summed exactly: a normed point's
+        # elements cancel to ~1e-9 of their size, so a rounded sum would be off in its 8th digit
+        overall_mean = math.fsum([*self.shift.tolist(), *self.mean.tolist()]) / d
+        spread = (self.shift - overall_mean) + self.mean  # (d,) each dimension's mean, about it
+        overall_m2 = float(self.m2.sum() + n * np.square(spread).sum())
+        means = self.shift + self.mean  # (d,)
         out.update(
             mean=overall_mean,
             std=math.sqrt(overall_m2 / elements),
@@ -195,7 +218,7 @@ class _Group:
             fraction_below_threshold=self.below / elements,
             per_dim=None,
             norm={
-                "mean": float(self.norm[1]),
+                "mean": float(self.norm[5] + self.norm[1]),
                 "std": math.sqrt(self.norm[2] / self.norm[0]),
                 "min": float(self.norm[3]),
                 "max": float(self.norm[4]),
@@ -204,7 +227,7 @@ class _Group:
         )
         if per_dim:
             out["per_dim"] = {
-                "mean": self.mean.tolist(),
+                "mean": means.tolist(),
                 "std": np.sqrt(self.m2 / n).tolist(),
                 "min": self.minimum.tolist(),
                 "max": self.maximum.tolist(),
@@ -275,8 +298,8 @@ class StreamingStats:
         tallies = np.array([[getattr(g, k) for k in _Group.TALLIES] for g in groups], np.int64)
         norms = fold_rows(
             x, is_bos.astype(np.int8) * GROUPS.index("bos"), self.config.zero_threshold,
-            count, arrays["mean"], arrays["m2"], arrays["minimum"], arrays["maximum"],
-            arrays["abs_sum"], tallies,
+            count, arrays["mean"], arrays["m2"], arrays["shift"], arrays["minimum"],
+            arrays["maximum"], arrays["abs_sum"], tallies,
         )
         for k, g in enumerate(groups):
             g.count = int(count[k])
@@ -369,10 +392,14 @@ def _chan_merge(
 
 
 def _merge_norm(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Merge scalar norm accumulators [count, mean, M2, min, max]."""
-    n, mean, m2 = _chan_merge(int(a[0]), float(a[1]), float(a[2]), int(b[0]), float(b[1]),
+    """Merge scalar norm accumulators [count, mean - shift, M2, min, max, shift]; the result
+    keeps ``a``'s shift (``b``'s where ``a`` is empty)."""
+    if a[0] == 0:
+        return b.copy()
+    b_mean = float(b[1]) + (float(b[5]) - float(a[5])) if b[0] else float(b[1])
+    n, mean, m2 = _chan_merge(int(a[0]), float(a[1]), float(a[2]), int(b[0]), b_mean,
                               float(b[2]))
-    return np.array([n, mean, m2, min(a[3], b[3]), max(a[4], b[4])])
+    return np.array([n, mean, m2, min(a[3], b[3]), max(a[4], b[4]), a[5]])
 
 
 class _RowMeta(NamedTuple):

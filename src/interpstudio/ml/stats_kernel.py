@@ -2,13 +2,16 @@
 
 ``fold_rows`` folds a chunk of ``(n, d)`` rows into the per-dimension float64 accumulators of the
 two row groups (0 = non-BOS, 1 = BOS) that ``stats.StreamingStats`` keeps: count, mean and M2
-(Chan et al.'s merge of blocks of rows, each block two-pass: mean first, then squared deviations),
-min, max, sum of |x|, the count of |x| below a threshold, and NaN / Inf / non-finite-row counts. It
-returns each row's L2 norm (NaN for a row with NaN or Inf). float16 rows are read as their uint16
-bits and decoded exactly (``_half_to_double``: the CPU's own conversion where the target has one,
-x86 F16C or arm64, else integer and float64 arithmetic; numba has no CPU float16 type, and a
-65,536-entry lookup table was 2x slower: gathers do not vectorise), other floats are widened to
-float64: every sum, square and comparison happens in float64.
+(Chan et al.'s merge of blocks of rows, each block two-pass: mean first, then squared deviations)
+of the values minus a fixed per-group ``shift`` (the mean of the group's first block of finite
+rows, set here where it is NaN: about a shift near the data the block means are exact to an ulp
+of the spread, not of the values, which the merge's squared difference of means would carry into
+M2), min, max, sum of |x|, the count of |x| below a threshold, and NaN / Inf / non-finite-row
+counts. It returns each row's L2 norm (NaN for a row with NaN or Inf). float16 rows are read as
+their uint16 bits and decoded exactly (``_half_to_double``: the CPU's own conversion where the
+target has one, x86 F16C or arm64, else integer and float64 arithmetic; numba has no CPU float16
+type, and a 65,536-entry lookup table was 2x slower: gathers do not vectorise), other floats are
+widened to float64: every sum, square and comparison happens in float64.
 
 Why compiled: the same figures as a dozen numpy passes over a float64 copy cost ~5-9 us per
 576-wide row, which on a 2-core CPU took a quarter of the extraction's time. One fused pass over
@@ -51,6 +54,7 @@ def fold_rows(
     count: np.ndarray,
     mean: np.ndarray,
     m2: np.ndarray,
+    shift: np.ndarray,
     minimum: np.ndarray,
     maximum: np.ndarray,
     abs_sum: np.ndarray,
@@ -58,7 +62,9 @@ def fold_rows(
 ) -> np.ndarray:
     """Fold rows ``x`` (n, d) (float16 / float32 / float64) into the accumulators, in place.
 
-    group: (n,) int8, 0 or 1. count: (2,) int64 finite rows per group. mean, m2, minimum,
+    group: (n,) int8, 0 or 1. count: (2,) int64 finite rows per group. mean, m2 (of the values
+    minus ``shift``), shift (NaN rows: unset, set to the mean of the group's first block of finite
+    rows), minimum,
     maximum, abs_sum: (2, d) float64. tallies: (2, 4) int64 per group: elements with |x| below
     ``threshold``, NaN elements, Inf elements, non-finite rows. Returns the (n,) float64 norms.
     """
@@ -74,7 +80,8 @@ def fold_rows(
     norms = np.empty(n, dtype=np.float64)
     block = max(1, BLOCK_BYTES // (8 * d))
     _fold(bits, floats, np.ascontiguousarray(group, dtype=np.int8),
-          float(threshold), block, count, mean, m2, minimum, maximum, abs_sum, tallies, norms)
+          float(threshold), block, count, mean, m2, shift, minimum, maximum, abs_sum, tallies,
+          norms)
     return norms
 
 
@@ -193,7 +200,8 @@ def compile_ahead() -> None:
     machine) at its first shard, which its ETA showed as a stall."""
     d = 8
     fold_rows(np.zeros((4, d), np.float16), np.zeros(4, np.int8), 0.0, np.zeros(2, np.int64),
-              np.zeros((2, d)), np.zeros((2, d)), np.full((2, d), np.inf),
+              np.zeros((2, d)), np.zeros((2, d)), np.full((2, d), np.nan),
+              np.full((2, d), np.inf),
               np.full((2, d), -np.inf), np.zeros((2, d)), np.zeros((2, 4), np.int64))
     bin_counts(np.zeros(4), np.linspace(0.0, 1.0, 3))
     order_statistics(np.zeros(4), np.zeros(1, np.int64))
@@ -278,11 +286,11 @@ def _sum_squares(row) -> float:
 
 
 @numba.njit(nogil=True, cache=True)
-def _accumulate(row, total, minimum, maximum, abs_sum, threshold) -> int:
+def _accumulate(row, shift, total, minimum, maximum, abs_sum, threshold) -> int:
     below = 0
     for j in range(row.shape[0]):
         v = row[j]
-        total[j] += v
+        total[j] += v - shift[j]
         minimum[j] = v if v < minimum[j] else minimum[j]  # selects: vectorised, no flags
         maximum[j] = v if v > maximum[j] else maximum[j]
         a = abs(v)
@@ -292,20 +300,21 @@ def _accumulate(row, total, minimum, maximum, abs_sum, threshold) -> int:
 
 
 @numba.njit(nogil=True, cache=True)
-def _add_squared_deviations(row, mean, m2) -> None:
+def _add_squared_deviations(row, center, m2) -> None:
     for j in range(row.shape[0]):
-        delta = row[j] - mean[j]
+        delta = row[j] - center[j]
         m2[j] += delta * delta
 
 
 @numba.njit(nogil=True, cache=True)
-def _accumulate4(r0, r1, r2, r3, total, minimum, maximum, abs_sum, threshold) -> int:
+def _accumulate4(r0, r1, r2, r3, shift, total, minimum, maximum, abs_sum, threshold) -> int:
     """``_accumulate`` of four finite rows of one group at once: a quarter of the loads and
     stores of the accumulators, which bound the one-row loop."""
     below = 0
     for j in range(r0.shape[0]):
         a, b, c, d = r0[j], r1[j], r2[j], r3[j]
-        total[j] += (a + b) + (c + d)
+        k = shift[j]
+        total[j] += ((a - k) + (b - k)) + ((c - k) + (d - k))
         minimum[j] = min(minimum[j], min(min(a, b), min(c, d)))
         maximum[j] = max(maximum[j], max(max(a, b), max(c, d)))
         aa, ab, ac, ad = abs(a), abs(b), abs(c), abs(d)
@@ -315,14 +324,15 @@ def _accumulate4(r0, r1, r2, r3, total, minimum, maximum, abs_sum, threshold) ->
 
 
 @numba.njit(nogil=True, cache=True)
-def _add_squared_deviations4(r0, r1, r2, r3, mean, m2) -> None:
+def _add_squared_deviations4(r0, r1, r2, r3, center, m2) -> None:
     for j in range(r0.shape[0]):
-        da, db, dc, dd = r0[j] - mean[j], r1[j] - mean[j], r2[j] - mean[j], r3[j] - mean[j]
+        c = center[j]
+        da, db, dc, dd = r0[j] - c, r1[j] - c, r2[j] - c, r3[j] - c
         m2[j] += (da * da + db * db) + (dc * dc + dd * dd)
 
 
 @numba.njit(nogil=True, cache=True)
-def _fold(bits, floats, group, threshold, block, count, mean, m2,
+def _fold(bits, floats, group, threshold, block, count, mean, m2, shift,
           minimum, maximum, abs_sum, tallies, norms) -> None:
     n = max(bits.shape[0], floats.shape[0])
     d = bits.shape[1]
@@ -330,6 +340,7 @@ def _fold(bits, floats, group, threshold, block, count, mean, m2,
     ok = np.empty(block, dtype=np.bool_)
     bsum = np.empty((2, d), dtype=np.float64)
     bm2 = np.empty((2, d), dtype=np.float64)
+    center = np.empty((2, d), dtype=np.float64)  # the block's mean
     for start in range(0, n, block):
         stop = min(start + block, n)
         rows = stop - start
@@ -365,6 +376,16 @@ def _fold(bits, floats, group, threshold, block, count, mean, m2,
             if finite:
                 norms[i] = math.sqrt(sq)
                 bcount[g] += 1
+        # a group's first rows: their mean is its shift (near the data, and near its mean)
+        for g in range(2):
+            if bcount[g] and math.isnan(shift[g, 0]):
+                shift[g, :] = 0.0
+                for r in range(rows):
+                    if ok[r] and group[start + r] == g:
+                        for j in range(d):
+                            shift[g, j] += buf[r, j]
+                for j in range(d):
+                    shift[g, j] /= bcount[g]
         # pass 2: sums, min / max, |x| of the finite rows (four at a time where four in a row
         # are finite and of one group)
         r = 0
@@ -372,29 +393,31 @@ def _fold(bits, floats, group, threshold, block, count, mean, m2,
             g = group[start + r]
             if _four_alike(ok, group, start, r, rows):
                 tallies[g, 0] += _accumulate4(buf[r], buf[r + 1], buf[r + 2], buf[r + 3],
-                                              bsum[g], minimum[g], maximum[g], abs_sum[g],
-                                              threshold)
+                                              shift[g], bsum[g], minimum[g], maximum[g],
+                                              abs_sum[g], threshold)
                 r += 4
                 continue
             if ok[r]:
-                tallies[g, 0] += _accumulate(buf[r], bsum[g], minimum[g], maximum[g],
-                                             abs_sum[g], threshold)
+                tallies[g, 0] += _accumulate(buf[r], shift[g], bsum[g], minimum[g],
+                                             maximum[g], abs_sum[g], threshold)
             r += 1
         # pass 3: squared deviations from the block's mean, then Chan's merge
         for g in range(2):
             if bcount[g]:
                 for j in range(d):
-                    bsum[g, j] /= bcount[g]  # now the block mean
+                    bsum[g, j] /= bcount[g]  # now the block mean minus the shift
+                    # rounded to an ulp of the values, which moves M2 only by its square
+                    center[g, j] = shift[g, j] + bsum[g, j]
         r = 0
         while r < rows:
             g = group[start + r]
             if _four_alike(ok, group, start, r, rows):
-                _add_squared_deviations4(buf[r], buf[r + 1], buf[r + 2], buf[r + 3], bsum[g],
+                _add_squared_deviations4(buf[r], buf[r + 1], buf[r + 2], buf[r + 3], center[g],
                                          bm2[g])
                 r += 4
                 continue
             if ok[r]:
-                _add_squared_deviations(buf[r], bsum[g], bm2[g])
+                _add_squared_deviations(buf[r], center[g], bm2[g])
             r += 1
         for g in range(2):
             nb = bcount[g]
