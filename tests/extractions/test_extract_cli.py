@@ -118,6 +118,23 @@ def test_extract_cli_refuses_an_invalid_option_value_with_the_valid_ones(
     assert ignored.returncode == 2 and "--positions every_k" in ignored.stderr
 
 
+def test_extract_cli_refuses_a_count_past_64_bits_before_any_job(
+    world: ExtractionWorld,
+) -> None:
+    """Found trying the CLI with bad input: ``--max-tokens 99999999999999999999`` passed the
+    schema, then the job crashed writing its store's manifest ("job N crashed", a traceback,
+    "TypeError: Integer exceeds 64-bit range") and stayed behind as a failed job."""
+    from interpstudio.db.models import Job
+
+    for option in ("--max-tokens", "--max-samples"):
+        result = run_cli(world, "extract", "--model", str(world.model_id), "--tokenization",
+                         str(world.tokenization()), option, str(10**20), "--device", "cpu")
+        assert result.returncode == 2, result.stderr
+        assert "Traceback" not in result.stderr and option[2:].replace("-", "_") in result.stderr
+    with world.factory() as session:
+        assert session.query(Job).filter(Job.kind == "extract").count() == 0
+
+
 def test_extract_cli_refuses_a_copy_of_a_run_underway_before_loading_the_model(
     world: ExtractionWorld,
 ) -> None:

@@ -178,6 +178,17 @@ def test_max_tokens_cuts_the_last_sequence_and_max_samples_limits_sequences(
     assert result.rows == sum(len(s) for s in SEQUENCES[:5])
 
 
+@pytest.mark.parametrize("name", ["max_tokens", "max_samples"])
+def test_a_count_past_64_bits_is_refused_before_the_store_is_made(
+    tokens: Path, tmp_path: Path, name: str
+) -> None:
+    """``max_tokens=10**20`` (a notebook's "no limit") was planned, then crashed
+    writing the manifest (orjson: "Integer exceeds 64-bit range") and left a store folder."""
+    with pytest.raises(InvalidInput, match=f"{name} must be >= 1 and at most 2\\*\\*63 - 1"):
+        run(tiny_causal_lm("llama"), tokens, tmp_path / "a", **{name: 10**20})
+    assert not (tmp_path / "a").exists()
+
+
 def test_last_position_with_max_tokens_leaves_a_cut_sequence_out(tmp_path: Path) -> None:
     """Found by a tester: max_tokens cut the last sequence and "last" kept the cut piece's last
     token; a one-token piece stored the BOS at position 0 as that sequence's "last" row."""

@@ -37,6 +37,11 @@ class InvalidInput(AppError, ValueError):
     status = 422
 
 
+# the largest count (max_tokens, max_samples) a run may be given: a 64-bit integer, what numpy's
+# int64 and the store's JSON (orjson) hold; a larger one crashed the job as it wrote its manifest
+MAX_COUNT = 2**63 - 1
+
+
 def whole_number(name: str, value: Any) -> int:
     """``value`` as an int (a whole float such as ``1e6`` is one), else ``InvalidInput`` naming
     ``name``: a size of ``2.5`` was a bare TypeError in one place and cut silently in another."""

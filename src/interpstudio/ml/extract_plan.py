@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from interpstudio.core.errors import InvalidInput, whole_number
+from interpstudio.core.errors import MAX_COUNT, InvalidInput, whole_number
 
 POSITION_MODES: tuple[str, ...] = ("all", "last", "every_k", "exclude_bos")
 
@@ -278,9 +278,10 @@ def plan_extraction(
         raise InvalidInput(f"batch_size must be >= 1, got {batch_size}",
                            details={"batch_size": batch_size})
     for name, value in (("max_samples", max_samples), ("max_tokens", max_tokens)):
-        if value is not None and value < 1:
-            raise InvalidInput(f"{name} must be >= 1 when given, got {value}",
-                               details={name: value})
+        if value is not None and not 1 <= value <= MAX_COUNT:
+            raise InvalidInput(f"{name} must be >= 1 and at most 2**63 - 1 when given, got "
+                               f"{value}; leave it unset for no limit",
+                               details={name: value if value < 1 else str(value)})
     offsets = np.asarray(tokenized.offsets, np.int64)  # (N_seq + 1,)
     n_seq = len(offsets) - 1
     if max_samples is not None:

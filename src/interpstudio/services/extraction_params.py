@@ -19,6 +19,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, Field, WithJsonSchema
 from pydantic_core import PydanticCustomError
 
+from interpstudio.core.errors import MAX_COUNT
 from interpstudio.db.base import MAX_ID
 from interpstudio.services.job_params import JobParams
 
@@ -66,8 +67,8 @@ class ExtractionSpec(JobParams):
     positions: Positions = "all"
     every_k: int = Field(default=1, ge=1, le=1_000_000)
     dtype: StorageDtype = "float16"
-    max_samples: int | None = Field(default=None, ge=1)
-    max_tokens: int | None = Field(default=None, ge=1)
+    max_samples: int | None = Field(default=None, ge=1, le=MAX_COUNT)
+    max_tokens: int | None = Field(default=None, ge=1, le=MAX_COUNT)
     shard_rows: int | None = Field(
         default=None, ge=1, le=100_000_000,
         description="Rows per shard; default: about 256 MB of activations per shard.",
