@@ -18,6 +18,7 @@ from helpers import start_worker_process, wait_for
 from interpstudio.core.errors import AppError
 from interpstudio.core.paths import DataPaths
 from interpstudio.core.settings import Settings
+from interpstudio.core.units import format_bytes
 from interpstudio.db.models import FINISHED_STATES
 from interpstudio.ml import open_activations
 from interpstudio.ml.store import listed_files, read_manifest
@@ -183,8 +184,9 @@ def test_cancel_then_resume_is_byte_identical_to_an_uninterrupted_run(
     on_disk = sum(record["bytes"] for _, record in listed_files(partial.manifest))
     shards = len(partial.manifest["shards"])
     assert job["message"] == (f"kept {partial.rows:,} rows in {shards} "
-                              f"whole shard{'' if shards == 1 else 's'} · {on_disk / 1e9:.3f} GB "
-                              "written; resume to continue from there"), job["message"]
+                              f"whole shard{'' if shards == 1 else 's'} · "
+                              f"{format_bytes(on_disk)} written; resume to continue from there"
+                              ), job["message"]
     # found by a tester: done counted the rows computed (15,360) beside "kept 14,336 rows"
     assert job["done"] == partial.rows  # every position kept: one row per token
 

@@ -80,8 +80,9 @@ def test_preflight_create_progress_stats_samples_export_delete(
     fractions = [u["progress"] for u in updates if u["progress"] is not None]
     assert len([b for a, b in pairwise(fractions) if b > a]) >= 3, fractions
     # until the first shard is whole it says so rather than "0.000 GB written" (059d371)
-    assert any("GB captured" in (u["message"] or "") and "bound" in u["message"]
-               and ("GB written" in u["message"] or "no whole shard written yet" in u["message"])
+    assert any(" captured · " in (u["message"] or "") and "bound" in u["message"]
+               and (" written in whole shards" in u["message"]
+                    or "no whole shard written yet" in u["message"])
                for u in updates)
     assert any(u["unit"] == "tokens" and u["rate"] for u in updates)
     assert not any("tok/s" in (u["message"] or "") for u in updates)  # one rate: the job's

@@ -55,7 +55,7 @@ def test_a_run_that_fell_back_says_at_what_precision_while_it_runs(
         with world.factory() as session:
             job = session.get(Job, job_id)
             assert job is not None
-            if job.stage == "extract" and job.message and "GB captured" in job.message:
+            if job.stage == "extract" and job.message and " captured · " in job.message:
                 seen["message"] = job.message
             return "message" in seen
 

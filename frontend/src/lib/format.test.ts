@@ -8,6 +8,7 @@ import {
   formatRate,
   formatTimestamp,
 } from "@/lib/format";
+import byteCases from "./format-bytes-cases.json";
 
 describe("formatEta", () => {
   it.each([
@@ -32,6 +33,18 @@ describe("formatBytes", () => {
     expect(formatBytes(25e9)).toBe("25.0 GB");
     expect(formatBytes(855_534_080)).toBe("856 MB");  // a job message's "0.856 GB written"
     expect(formatBytes(null)).toBe("—");
+  });
+
+  it("test_formats_bytes_carrying_a_rounded_figure_to_the_next_digit_or_unit", () => {
+    expect(formatBytes(999_999)).toBe("1.00 MB");  // was "1000 kB"
+    expect(formatBytes(99_999)).toBe("100 kB");  // was "100.0 kB"
+  });
+
+  it("test_formats_bytes_as_the_server_does_for_the_shared_cases", () => {
+    // core/units.format_bytes is tested on the same file (tests/core/test_units.py)
+    for (const [bytes, text] of byteCases.cases as [number, string][]) {
+      expect(formatBytes(bytes)).toBe(text);
+    }
   });
 });
 

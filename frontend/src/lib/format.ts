@@ -21,7 +21,9 @@ export function isByteUnit(unit: string | null | undefined): boolean {
 
 /** 1500 -> "1.50 kB"; decimal units (what the server's job messages, the CLI and the Hub use: the
  * UI's facts read "816 MiB" beside a progress line's "0.856 GB" for the same bytes), three
- * significant digits. */
+ * significant digits after rounding (999,999 -> "1.00 MB", not "1000 kB"). The server's job
+ * messages say sizes with its copy of this rule (`core/units.py`'s `format_bytes`); the two are
+ * tested on the same figures. */
 export function formatBytes(bytes: number | null | undefined): string {
   if (!isFiniteNumber(bytes)) return MISSING;
   let value = Math.abs(bytes);
@@ -30,9 +32,26 @@ export function formatBytes(bytes: number | null | undefined): string {
     value /= 1000;
     index += 1;
   }
+  let digits = index === 0 ? 0 : significantDecimals(value);
+  while (index > 0) {  // rounding may reach the next digit (9.999 -> 10.0) or unit (999.9 -> 1.00)
+    const rounded = Number(value.toFixed(digits));
+    if (rounded >= 1000 && index < BYTE_UNITS.length - 1) {
+      value = rounded / 1000;
+      index += 1;
+    } else if (significantDecimals(rounded) !== digits) {
+      value = rounded;
+    } else {
+      break;
+    }
+    digits = significantDecimals(value);
+  }
   const sign = bytes < 0 ? "-" : "";
-  const digits = index === 0 || value >= 100 ? 0 : value >= 10 ? 1 : 2;
   return `${sign}${value.toFixed(digits)} ${BYTE_UNITS[index]}`;
+}
+
+/** Decimals that leave three significant digits: 1.23, 12.3, 123. */
+function significantDecimals(value: number): number {
+  return value >= 100 ? 0 : value >= 10 ? 1 : 2;
 }
 
 const integerFormat = new Intl.NumberFormat("en-US", { maximumFractionDigits: 0 });

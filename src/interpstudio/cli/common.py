@@ -32,6 +32,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from interpstudio.core.paths import DataPaths
 from interpstudio.core.settings import Settings, get_settings
+from interpstudio.core.units import format_bytes
 
 if TYPE_CHECKING:
     from interpstudio.db.models import Job
@@ -61,16 +62,9 @@ def choices(values: tuple[str, ...] | list[str], what: str) -> Any:
                         help=f"Filter by {what} (repeatable): {', '.join(values)}.")
 
 
-def human_bytes(value: int | None) -> str:
-    """``1.5 MB`` (decimal units); empty for None."""
-    if value is None:
-        return ""
-    size = float(value)
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if size < 1000 or unit == "TB":
-            return f"{size:,.0f} {unit}" if unit == "B" else f"{size:,.1f} {unit}"
-        size /= 1000
-    return ""
+def human_bytes(value: float | None) -> str:
+    """``1.50 MB`` (``core/units.format_bytes``: what the web UI says); empty for None."""
+    return "" if value is None else format_bytes(value)
 
 
 def load_settings(**overrides: Any) -> Settings:

@@ -31,6 +31,7 @@ from interpstudio.cli.common import (
     err_console,
     finish_followed_job,
     follow_job,
+    human_bytes,
     load_settings,
     print_json,
     session_factory,
@@ -165,10 +166,6 @@ def _within_model_positions(settings: Settings, factory: sessionmaker[Session], 
                                 policy=TokenizationPolicySpec.model_validate(given))
 
 
-def _gb(n: float | None) -> str:
-    return "?" if n is None else f"{n / 1e9:,.3f} GB"
-
-
 def print_preflight(report: dict[str, Any]) -> None:
     from rich.table import Table
 
@@ -189,8 +186,9 @@ def print_preflight(report: dict[str, Any]) -> None:
                   f"shard(s) (+ ~{size['stats_estimate']:,} statistics)")
     table.add_row("free disk", f"{report['free_disk_bytes']:,}"
                   + ("" if report["disk_ok"] else "  [red]NOT ENOUGH[/red]"))
-    table.add_row("memory", f"RAM {_gb(memory['ram_needed'])}"
-                  + (f", VRAM {_gb(memory['vram_needed'])}" if memory["vram_needed"] else ""))
+    vram = memory["vram_needed"]
+    table.add_row("memory", f"RAM {human_bytes(memory['ram_needed']) or '?'}"
+                  + (f", VRAM {human_bytes(vram)}" if vram else ""))
     if calibration:
         table.add_row("calibration", f"{calibration['tokens_per_s']:,.0f} tokens/s on "
                       f"{calibration['device']} (batch {calibration['batch_size']})")
@@ -367,7 +365,7 @@ def extract(
         return
     counts = result["counts"] or {}
     console.print(f"[green]extraction {result['id']} complete[/green]: {counts.get('rows', 0):,} "
-                  f"rows, {_gb(counts.get('bytes'))}, "
+                  f"rows, {human_bytes(counts.get('bytes')) or '?'}, "
                   f"{counts.get('tokens_per_s') or 0:,.0f} tokens/s, "
                   f"model at {result.get('precision_used') or '?'}")
     print_how_to_open(settings, result)

@@ -10,12 +10,12 @@ CLI bar and the UI say "at bf16: fp32 did not fit" all through the run), ``check
 tokens, free disk for what remains) or, for a row created without a preflight (its API could not
 run one), ``preflight`` (the full report, calibration included, measured here and written on the
 row), ``extract`` (progress in tokens with tokens/s and ETA from the reporter; the job ``message``
-carries GB captured (rows computed) and written (whole shards on disk) and the projected bound; the
-engine's last report is what the closed store holds, so after a cancel or at the end done and GB
-written are the store's, never the rows computed past its last shard), ``finish`` (every row
-computed: the writer writes the last shard and the statistics; uncounted, so no "ETA any moment" at
-100 %), ``samples`` (top-norm tokens of every hook point decoded with the model's tokenizer into
-``samples.json``).
+carries the bytes captured (rows computed) and written (whole shards on disk) and the projected
+bound; the engine's last report is what the closed store holds, so after a cancel or at the end
+done and bytes written are the store's, never the rows computed past its last shard),
+``finish`` (every row computed: the writer writes the last shard and the statistics; uncounted,
+so no "ETA any moment" at 100 %), ``samples`` (top-norm tokens of every hook point decoded
+with the model's tokenizer into ``samples.json``).
 
 Resume and retry: the first thing a run does is save a checkpoint. A run that finds one (the job
 was resumed) reopens the store and continues after its last whole shard; a run without one (a
@@ -41,6 +41,7 @@ from sqlalchemy import select
 
 from interpstudio.core.errors import AppError, JobCancelled
 from interpstudio.core.paths import ensure_within
+from interpstudio.core.units import format_bytes
 from interpstudio.db.models import Extraction, Model, Tokenization
 from interpstudio.jobs.context import JobContext
 from interpstudio.services.extraction_errors import ResumePrecisionDoesNotFit
@@ -282,12 +283,13 @@ def progress_fields(p: ExtractionProgress, bound: str) -> dict[str, Any]:
     resume recomputes the batch holding its last stored row, so ``done`` moved by 213 tokens
     over a 2,048-token batch and the job read 6 tokens/s, ETA 11 min for a ~40 s rest.
     Until the first shard is whole the message says so: "0.000 GB written in whole shards" read
-    as a writer that was stuck or failing."""
-    written = (f"{p.bytes_written / 1e9:.3f} GB written in whole shards" if p.bytes_written
+    as a writer that was stuck or failing. Sizes in a unit that fits (``format_bytes``, as the UI
+    says them): a fixed GB read "0.000 GB captured" over a first batch of a few MB."""
+    written = (f"{format_bytes(p.bytes_written)} written in whole shards" if p.bytes_written
                else "no whole shard written yet")
     return {"done": p.tokens_done, "total": p.tokens_total, "unit": "tokens",
             "worked": p.tokens_computed,
-            "message": f"{p.bytes_captured / 1e9:.3f} GB captured · {written} · "
+            "message": f"{format_bytes(p.bytes_captured)} captured · {written} · "
                        f"projected bound: {bound}"}
 
 
@@ -298,9 +300,9 @@ def closing_message(p: ExtractionProgress) -> str:
     """The stage after the last batch: the writer's ``close()`` writes the last shard and the
     statistics (at 100 % the job read "ETA any moment" for that while); then what was written."""
     if p.stored:
-        return f"{p.bytes_written / 1e9:.3f} GB written"
-    return (f"writing the last shard and the statistics · {p.bytes_written / 1e9:.3f} of "
-            f"{p.bytes_captured / 1e9:.3f} GB written")
+        return f"{format_bytes(p.bytes_written)} written"
+    return (f"writing the last shard and the statistics · {format_bytes(p.bytes_written)} of "
+            f"{format_bytes(p.bytes_captured)} written")
 
 
 def _report_kept(ctx: JobContext, store: Path) -> None:
@@ -325,7 +327,7 @@ def kept_message(rows: int, shards: int, written: int) -> str:
         return ("kept no rows (stopped before the first whole shard); resume starts from the "
                 "beginning")
     return (f"kept {rows:,} rows in {shards} whole shard{'' if shards == 1 else 's'} · "
-            f"{written / 1e9:.3f} GB written; resume to continue from there")
+            f"{format_bytes(written)} written; resume to continue from there")
 
 
 def _write_samples(folder: Path, store: Path, tokenization_dir: Path, tokenizer: Any) -> None:
