@@ -23,20 +23,23 @@ const TOKENIZATION_LISTS: readonly Prefix[] = [
   ["datasets", "list"],  // a dataset card counts its tokenizations
 ];
 const EXTRACTION_LISTS: readonly Prefix[] = [["extractions", "list"]];
+/** The demo button's watch for a step of the demo under way elsewhere: one of the jobs of the
+ * demo's four steps started or ended. */
+const DEMO_UNDERWAY: Prefix = ["extractions", "demo-underway"];
 
 /** The lists that may hold the row a job of this kind makes. */
 export const LISTS_BY_JOB_KIND: Readonly<Record<string, readonly Prefix[]>> = {
   model_download: MODEL_LISTS,
-  model_import: MODEL_LISTS,
-  dataset_import: DATASET_LISTS,
-  tokenize: TOKENIZATION_LISTS,
-  extract: EXTRACTION_LISTS,
+  model_import: [...MODEL_LISTS, DEMO_UNDERWAY],
+  dataset_import: [...DATASET_LISTS, DEMO_UNDERWAY],
+  tokenize: [...TOKENIZATION_LISTS, DEMO_UNDERWAY],
+  extract: [...EXTRACTION_LISTS, DEMO_UNDERWAY],
 };
 
 /** A deleted job of a kind we never saw, or a delete that took rows of other resources with it
  * (a forced model or dataset delete removes their tokenizations' and extractions' jobs). */
 const EVERY_LIST: readonly Prefix[] = [
-  ...MODEL_LISTS, ...DATASET_LISTS, ...TOKENIZATION_LISTS, ...EXTRACTION_LISTS,
+  ...MODEL_LISTS, ...DATASET_LISTS, ...TOKENIZATION_LISTS, ...EXTRACTION_LISTS, DEMO_UNDERWAY,
 ];
 
 type Seen = { kind: string; state: string };

@@ -49,6 +49,24 @@ async function clickDemoWithTheImportDone() {
   return router;
 }
 
+/** The answers `getDemoUnderway` asks for: `jobs` queued or running; model 1 and dataset 3 are
+ * the bundled ones, model 2 a local one, tokenization 5 the demo's (bundled text, model 1). */
+function underwayServer(jobs: unknown[], extractions: { id: number }[]) {
+  const reply = (body: unknown) => new Response(JSON.stringify(body),
+    { status: 200, headers: { "Content-Type": "application/json" } });
+  return (path: string, method: string): Response | undefined => {
+    if (method !== "GET") return undefined;
+    if (path === "/jobs") return reply({ total: jobs.length, items: jobs });
+    if (path === "/models/1") return reply({ id: 1, source: "bundled" });
+    if (path === "/models/2") return reply({ id: 2, source: "local" });
+    if (path === "/datasets/3") return reply({ id: 3, source: "bundled" });
+    if (path === "/tokenizations/5") return reply({ id: 5, dataset_id: 3, model_id: 1,
+      policy: { requested: { max_length: 256, mode: "pack" } } });
+    const extraction = extractions.find((e) => path === `/extractions/${e.id}`);
+    return extraction ? reply(extraction) : undefined;
+  };
+}
+
 const posted = (calls: Call[], path: string) =>
   calls.filter((c) => c.method === "POST" && c.path === path);
 
@@ -149,32 +167,24 @@ describe("Run the demo", () => {
     // "Run the demo" (a click only opened that run)
     const demo = (id: number, status: string, modelId = 1) => makeExtraction({ id, status,
       name: "demo: all layers", model_id: modelId, tokenization_id: 5, job_id: 90 + id,
-      job: makeJob({ id: 90 + id, kind: "extract", state: status === "queued" ? "queued" : "running",
-        stage: "extract", progress: 0.5 }),
       spec: { hook_points: ["blocks.*.resid_post"], max_tokens: DEMO_TOKENS, positions: "all",
         dtype: "float16" } });
-    const reply = (body: unknown) => new Response(JSON.stringify(body),
-      { status: 200, headers: { "Content-Type": "application/json" } });
+    const extractJob = (id: number) => makeJob({ id: 90 + id, kind: "extract", state: "running",
+      stage: "extract", progress: 0.5, owner: { kind: "extraction", id } });
     // extraction 48 has the demo's name and settings on another (not bundled) model: not the demo
-    const { calls, spy } = fakeServer([demo(48, "running", 2), demo(47, "running"),
-      demo(40, "complete")], undefined, (path) => {
-      if (path === "/models/1") return reply({ id: 1, source: "bundled" });
-      if (path === "/models/2") return reply({ id: 2, source: "local" });
-      if (path === "/tokenizations/5") return reply({ id: 5, dataset_id: 3,
-        policy: { requested: { max_length: 256, mode: "pack" } } });
-      if (path === "/datasets/3") return reply({ id: 3, source: "bundled" });
-      return undefined;
-    });
+    const extractions = [demo(48, "running", 2), demo(47, "running"), demo(40, "complete")];
+    const { calls, spy } = fakeServer(extractions, undefined, underwayServer(
+      [extractJob(48), extractJob(47)], extractions));
     const queryClient = createTestQueryClient();
     const { router } = renderWithProviders(<DemoButton />, { queryClient });
     const link = await screen.findByRole("link", { name: "Follow the running demo" });
     expect(screen.queryByRole("button", { name: "Run the demo" })).toBeNull();
     expect(screen.getByTestId("demo-underway")).toHaveTextContent(
-      "demo running: extraction #47 (extract 50%)");
+      "demo running: step 4/4: extraction #47 (extract 50%)");
     await userEvent.click(link);
     expect(router.state.location.pathname).toBe("/extractions/47");
-    expect(calls.find((c) => c.path.startsWith("/extractions?"))?.path)
-      .toMatch(/status=queued&status=running/);
+    expect(calls.find((c) => c.path.startsWith("/jobs?"))?.path)
+      .toMatch(/state=queued&state=running/);
     expect(calls.filter((c) => c.method === "POST")).toHaveLength(0);  // nothing started
 
     // the run ends (its job's event): the button is offered again
@@ -183,6 +193,44 @@ describe("Run the demo", () => {
         state: "succeeded" }));
     });
     expect(await screen.findByRole("button", { name: "Run the demo" })).toBeEnabled();
+    spy.mockRestore();
+  });
+
+  it.each([
+    ["model", makeJob({ id: 10, kind: "model_import", state: "running", stage: "convert gguf",
+      progress: 0.31, owner: { kind: "model", id: 1 } }),
+    "demo running: step 1/4: importing the bundled model (convert gguf 31%)"],
+    ["dataset", makeJob({ id: 31, kind: "dataset_import", state: "queued", stage: null,
+      progress: null, owner: { kind: "dataset", id: 3 } }),
+    "demo running: step 2/4: importing the bundled text (queued)"],
+    ["tokenize", makeJob({ id: 32, kind: "tokenize", state: "running", stage: "tokenize",
+      progress: 0.5, owner: { kind: "tokenization", id: 5 } }),
+    "demo running: step 3/4: tokenizing with the model's tokenizer (tokenize 50%)"],
+  ])("test_the_cli_demos_%s_step_is_shown_with_a_link_to_its_job_not_offered_again",
+    async (_step, job, text) => {
+      // found by a browser walk: while `interpstudio demo` imported and tokenized, the home page
+      // offered "Run the demo"; a click followed those jobs, then raced the CLI to create the
+      // same extraction (the loser refused as a copy under way: the terminal's demo failed)
+      const { calls, spy } = fakeServer([], undefined, underwayServer([job], []));
+      const { router } = renderWithProviders(<DemoButton />, { queryClient: createTestQueryClient() });
+      const link = await screen.findByRole("link", { name: "Follow the running demo" });
+      expect(screen.queryByRole("button", { name: "Run the demo" })).toBeNull();
+      expect(screen.getByTestId("demo-underway")).toHaveTextContent(text);
+      await userEvent.click(link);
+      expect(router.state.location.pathname).toBe(`/jobs/${job.id}`);
+      expect(calls.filter((c) => c.method === "POST")).toHaveLength(0);  // nothing started
+      spy.mockRestore();
+    });
+
+  it("test_an_import_of_another_model_is_not_taken_for_the_demo", async () => {
+    const job = makeJob({ id: 11, kind: "model_import", state: "running",
+      owner: { kind: "model", id: 2 } });
+    const { spy } = fakeServer([], undefined, underwayServer([job], []));
+    renderWithProviders(<DemoButton />, { queryClient: createTestQueryClient() });
+    expect(await screen.findByRole("button", { name: "Run the demo" })).toBeEnabled();
+    await vi.waitFor(() => expect(spy.mock.calls.some(([input]) =>
+      String(input).includes("/models/2"))).toBe(true));
+    expect(screen.queryByTestId("demo-underway")).toBeNull();
     spy.mockRestore();
   });
 

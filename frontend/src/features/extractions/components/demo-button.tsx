@@ -4,10 +4,11 @@
  * of 4,096 tokens (as the CLI's `interpstudio demo`), and opens the results page. The chain runs
  * outside this component (`lib/demo-runner.ts`): leaving the page does not stop it, and after a
  * reload it is picked up where it was; mounting the button shows its current step again.
- * While the demo's extraction is queued or running on the server and this tab is not running the
- * demo itself (`interpstudio demo` started it, or another tab), the button gives way to "Demo
- * running" with its progress and a link to follow it (`api/get-demo-underway.ts`): it stayed
- * "Run the demo", whose click only opened that same run.
+ * While a step of the demo is queued or running on the server and this tab is not running the
+ * demo itself (`interpstudio demo` started it, or another tab), the button gives way to "Follow
+ * the running demo" with the step, its progress and a link to it (the extraction's page, else
+ * the job's; `api/get-demo-underway.ts`): it stayed "Run the demo", whose click joined those
+ * jobs and then raced the CLI to create the same extraction.
  * Not responsible for the steps (the runner) or their requests (`api/demo-steps.ts`).
  */
 import { useQueryClient } from "@tanstack/react-query";
@@ -41,9 +42,9 @@ export function DemoButton() {
   const queryClient = useQueryClient();
   const { step, jobId, error, opened } = useDemoStore();
   const job = useLiveJob(jobId).data;
-  // a demo extraction started elsewhere; not while this tab's own run says its steps
+  // a step of the demo started elsewhere; not while this tab's own run says its steps
   const underway = useDemoUnderway(step === null).data ?? null;
-  const underwayJob = useLiveJob(underway?.job_id, underway?.job).data;
+  const underwayJob = useLiveJob(underway?.job.id, underway?.job).data;
   // its end shows the button again at once (the list is asked again on the job's event)
   const following = step === null && underway !== null
     && !(underwayJob && FINISHED_JOB_STATES.has(underwayJob.state));
@@ -57,13 +58,15 @@ export function DemoButton() {
 
   if (following) {
     const progress = underwayJob ? jobProgress(underwayJob) : null;
+    const what = underway.step === "extract"
+      ? `extraction #${underway.job.owner?.id}` : DEMO_STEP_LABELS[underway.step];
     return (
       <div className="demo-button" data-testid="demo-underway">
-        <Link to={`/extractions/${underway.id}`} className="button button--primary button--md">
+        <Link to={underway.href} className="button button--primary button--md">
           Follow the running demo
         </Link>
         <span className="muted">
-          demo running: extraction #{underway.id}{" "}
+          demo running: step {DEMO_STEPS.indexOf(underway.step) + 1}/4: {what}{" "}
           {underwayJob?.state === "queued" ? "(queued)" : progress ? `(${progress})` : ""}
         </span>
       </div>
