@@ -101,3 +101,32 @@ def test_demo_again_resumes_its_extraction_stopped_by_ctrl_c(tmp_path: Path) -> 
     assert listed["total"] == 1, listed  # the stopped one finished, no copy beside it
     assert listed["items"][0]["status"] == "complete"
     assert listed["items"][0]["job_id"] == stopped.id
+
+
+@pytest.mark.slow
+def test_demo_follows_its_extraction_already_under_way_instead_of_failing(tmp_path: Path) -> None:
+    """The web UI's "Run the demo", clicked while this command imported and tokenized, followed
+    the same jobs and then raced it to create the same extraction; when the page's create won,
+    ``demo`` ended "extraction N with the same configuration is running ...", exit 1 (found by
+    a browser walk). Now it follows that run: queued (no worker here), it runs it itself. The
+    page's create is stood in for by ``extract --enqueue`` of the demo's request."""
+    env = {**os.environ, "INTERPSTUDIO_DATA_DIR": str(tmp_path / "data"), "COLUMNS": "200"}
+    env.pop("INTERPSTUDIO_DATABASE_URL", None)
+    first = _cli(env, "demo", "--max-tokens", "64", "--json")  # the model, text, tokenization
+    assert first.returncode == 0, first.stdout + first.stderr
+    made = json.loads(first.stdout)
+    queued = _cli(env, "extract", "--model", str(made["model_id"]), "--tokenization",
+                  str(made["tokenization_id"]), "--hooks", "blocks.*.resid_post",
+                  "--batch-size", "8", "--max-tokens", "128", "--dtype", "float16",
+                  "--name", "demo: all layers", "--enqueue", "--json")
+    assert queued.returncode == 0, queued.stdout + queued.stderr
+    underway = json.loads(queued.stdout)
+
+    demo = _cli(env, "demo", "--max-tokens", "128")
+    assert demo.returncode == 0, demo.stdout + demo.stderr
+    assert (f"extraction {underway['id']} of the same request is under way"
+            in demo.stdout), demo.stdout
+    assert "done: 128 rows x 30 hook points" in demo.stdout
+    listed = json.loads(_cli(env, "extractions", "list", "--json").stdout)
+    assert listed["total"] == 2, listed  # the 64-token one and the one followed: no copy
+    assert {e["status"] for e in listed["items"]} == {"complete"}

@@ -10,7 +10,8 @@
    8-line batches of ~70 tokens (206 tokens/s here, against 529 packed);
 4. extract ``blocks.*.resid_post`` (every layer) from the first ``max_tokens`` tokens, unless a
    complete extraction of the same request is there (reused, and said: ``--fresh`` extracts
-   again); an extraction of the same request that stopped (Ctrl-C in this step) is resumed;
+   again); an extraction of the same request that stopped (Ctrl-C in this step) is resumed, one
+   under way (the web UI's "Run the demo", another terminal) followed;
 5. print where the store and statistics are and the Python lines to open them.
 
 This module is NOT responsible for any of those steps' rules: it calls the models, datasets,
@@ -34,6 +35,7 @@ from interpstudio.cli.extract import (
 from interpstudio.core.paths import DataPaths
 from interpstudio.core.settings import Settings
 from interpstudio.services.dataset_params import TokenizationPolicySpec
+from interpstudio.services.extraction_errors import ExtractionAlreadyUnderway
 
 DEMO_MAX_LENGTH = 256
 DEMO_POLICY = TokenizationPolicySpec(max_length=DEMO_MAX_LENGTH, mode="pack")
@@ -104,6 +106,30 @@ def _resume_stopped_extraction(settings: Settings, factory: sessionmaker[Session
     return extraction_dict(settings, factory, extraction_id)
 
 
+def _join_underway(settings: Settings, factory: sessionmaker[Session],
+                   underway: ExtractionAlreadyUnderway, quiet: bool) -> dict[str, Any]:
+    """The demo's extraction queued or running already (the web UI's "Run the demo", another
+    terminal), followed: run here if still queued, else where it runs. Found by a browser walk:
+    a click on the home page's button during this command's first steps followed the same jobs
+    and then raced it to create the extraction; when the page's create won, this command ended
+    "extraction N with the same configuration is running", exit 1."""
+    from interpstudio.services import extractions as service
+
+    extraction_id = underway.details["extraction_id"]
+    local = LocalRun(settings, factory)
+    with factory.begin() as session:
+        job_id = service.get_extraction(session=session, extraction_id=extraction_id).job_id
+        if job_id is None:  # no job to follow after all: the refusal stands
+            raise underway
+        local.claim(session, job_id)  # queued: committed running here; running: followed
+    if not quiet:
+        console.print(f"extraction {extraction_id} of the same request is under way (the web "
+                      "UI's demo or another terminal): following it", highlight=False)
+    _run_job(local, factory, job_id, enqueue=False, quiet=quiet,
+             what=f"extraction {extraction_id}")
+    return extraction_dict(settings, factory, extraction_id)
+
+
 def _complete_extraction(settings: Settings, factory: sessionmaker[Session], spec: Any,
                          quiet: bool) -> dict[str, Any] | None:
     """The demo's extraction an earlier ``demo`` completed (the same request), said and reused;
@@ -163,7 +189,11 @@ def run_demo(*, max_tokens: int, as_json: bool, fresh: bool = False) -> dict[str
     result = (None if fresh else (_complete_extraction(settings, factory, spec, as_json)
                                   or _resume_stopped_extraction(settings, factory, spec, as_json)))
     if result is None:
-        result = run_extraction_command(settings, factory, spec, enqueue=False, as_json=as_json)
+        try:
+            result = run_extraction_command(settings, factory, spec, enqueue=False,
+                                            as_json=as_json)
+        except ExtractionAlreadyUnderway as underway:
+            result = _join_underway(settings, factory, underway, as_json)
     if as_json:
         print_json(result)
     else:
