@@ -304,6 +304,13 @@ export function ActivationExtractionConfig({ onCreated }: {
         </p>
       )}
       <UnderwayLink error={create.error} />
+      {/* Start stayed disabled with no word why until a first preflight (a browser walk) */}
+      {body && asked === undefined && !preflight.isPending && (
+        <p className="muted" data-testid="preflight-first">
+          Run Preflight first: Start confirms what it measures (bytes to write, memory, time,
+          free disk).
+        </p>
+      )}
       {stale && (
         <p className="muted" data-testid="preflight-stale">
           The settings changed since the last preflight: run Preflight again before starting.

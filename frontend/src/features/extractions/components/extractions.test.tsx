@@ -682,6 +682,21 @@ describe("extractions UI", () => {
     fetchSpy.mockRestore();
   });
 
+  it("test_start_before_any_preflight_says_why_it_waits", async () => {
+    // a browser walk: Start was disabled beside an empty space until a first preflight
+    const fetchSpy = mockPreflight();
+    renderWithProviders(<ActivationExtractionConfig />, { queryClient: seedConfig() });
+    await fillConfig();
+    expect(screen.getByRole("button", { name: "Start extraction" })).toBeDisabled();
+    expect(screen.getByTestId("preflight-first")).toHaveTextContent(
+      "Run Preflight first: Start confirms what it measures");
+    await userEvent.click(screen.getByRole("button", { name: "Preflight" }));
+    await screen.findByTestId("extraction-preflight");
+    expect(screen.queryByTestId("preflight-first")).toBeNull();
+    expect(screen.getByRole("button", { name: "Start extraction" })).toBeEnabled();
+    fetchSpy.mockRestore();
+  });
+
   it("test_a_changed_setting_makes_the_preflight_stale_and_start_waits_for_a_new_one", async () => {
     const fetchSpy = mockPreflight();
     renderWithProviders(<ActivationExtractionConfig />, { queryClient: seedConfig() });
