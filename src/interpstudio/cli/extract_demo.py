@@ -98,12 +98,9 @@ def _resume_stopped_extraction(settings: Settings, factory: sessionmaker[Session
         extraction_id, job_id, state = row.id, job.id, job.state
         service.resume_extraction(session=session, extraction_id=extraction_id)
         local.claim(session, job_id)  # committed running here: no server's worker takes it
-    if not quiet:
-        console.print(f"resuming extraction {extraction_id} (job {job_id}, {state}) after its "
-                      "last whole shard: the same model, tokens and hook points", highlight=False)
-    _run_job(local, factory, job_id, enqueue=False, quiet=quiet,
-             what=f"extraction {extraction_id}")
-    return extraction_dict(settings, factory, extraction_id)
+    return _follow(settings, factory, local, extraction_id, job_id, quiet,
+                   f"resuming extraction {extraction_id} (job {job_id}, {state}) after its last "
+                   "whole shard: the same model, tokens and hook points")
 
 
 def _join_underway(settings: Settings, factory: sessionmaker[Session],
@@ -122,9 +119,17 @@ def _join_underway(settings: Settings, factory: sessionmaker[Session],
         if job_id is None:  # no job to follow after all: the refusal stands
             raise underway
         local.claim(session, job_id)  # queued: committed running here; running: followed
+    return _follow(settings, factory, local, extraction_id, job_id, quiet,
+                   f"extraction {extraction_id} of the same request is under way (the web UI's "
+                   "demo or another terminal): following it")
+
+
+def _follow(settings: Settings, factory: sessionmaker[Session], local: LocalRun,
+            extraction_id: int, job_id: int, quiet: bool, said: str) -> dict[str, Any]:
+    """Say ``said``, run (or follow) the extraction's job ``local`` claimed, and return the
+    extraction as the API shows it."""
     if not quiet:
-        console.print(f"extraction {extraction_id} of the same request is under way (the web "
-                      "UI's demo or another terminal): following it", highlight=False)
+        console.print(said, highlight=False)
     _run_job(local, factory, job_id, enqueue=False, quiet=quiet,
              what=f"extraction {extraction_id}")
     return extraction_dict(settings, factory, extraction_id)
