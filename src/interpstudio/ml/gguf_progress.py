@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from interpstudio.ml.patch_once import once
+from interpstudio.ml.patch_once import once, set_in_thread
 
 TensorProgress = Callable[[int, int | None], None]  # (tensors done, tensors in the file)
 
@@ -35,12 +35,8 @@ def reporting(callback: TensorProgress | None) -> Iterator[None]:
     if callback is None or not _install():
         yield
         return
-    previous = getattr(_local, "callback", None)
-    _local.callback = callback
-    try:
+    with set_in_thread(_local, "callback", callback):
         yield
-    finally:
-        _local.callback = previous
 
 
 def _patch() -> bool:

@@ -20,25 +20,19 @@ This module is NOT responsible for loading (``loading.py``) or for reporting pro
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from typing import Any
 
-from interpstudio.ml.patch_once import once
+from interpstudio.ml.patch_once import once, set_in_thread
 
 _local = threading.local()
 
 
-@contextmanager
-def quiet() -> Iterator[None]:
+def quiet() -> AbstractContextManager[None]:
     """Draw none of transformers' ``logging.tqdm`` bars made in this thread while the block runs."""
     _install()
-    outer = getattr(_local, "quiet", False)
-    _local.quiet = True
-    try:
-        yield
-    finally:
-        _local.quiet = outer
+    return set_in_thread(_local, "quiet", True)
 
 
 def _patch() -> bool:

@@ -70,8 +70,7 @@ def text_around(tokenizer: Any, ids: Sequence[int], position: int, before: int,
         """Characters of the span's text that its first ``i`` tokens decode to."""
         head = decode(span[:i])
         n = min(len(head), len(whole))
-        mismatch = next((c for c in range(n) if head[c] != whole[c]), n)
-        return mismatch
+        return next((c for c in range(n) if head[c] != whole[c]), n)
 
     cut = settled(k)
     end = next((e for e in (settled(i) for i in range(k + 1, len(span) + 1)) if e > cut),
