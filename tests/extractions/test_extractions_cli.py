@@ -43,7 +43,7 @@ def test_extractions_list_show_and_rm_a_real_store(world: ExtractionWorld) -> No
     cells = [cell.strip() for cell in row.strip("│").split("│")]
     assert cells[:6] == ["1", "tiny llama: 2 hook points", str(world.model_id), "2", "163",
                          "complete"], cells
-    assert cells[6].endswith("KB"), cells  # the store's size
+    assert cells[6].endswith(" kB"), cells  # the store's size, as the UI says it (format_bytes)
     refused = run_cli(world, "extractions", "list", "--status", "complet")
     assert refused.returncode == 2 and "complete" in refused.stderr  # as the API's 422
 
